@@ -1,0 +1,637 @@
+//! `config.toml`: the operator's whole say over the gateway.
+//!
+//! Parsing happens in two layers, as in river: `file` structs mirror the TOML exactly (unknown
+//! keys are errors) and are converted once into the validated [`Config`] the rest of the code
+//! uses, so the file format never leaks inward. Every error names the file, line, column and
+//! key path, because an operator editing a config at 3 a.m. should not have to guess.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::keys::PublicKey;
+use crate::path::canonical_prefix;
+
+/// A config file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or a value is of the wrong shape or out of range.
+    #[error("{path}:{line}:{column}: {key}: {message}")]
+    Invalid {
+        /// The file (or `<string>`).
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// Dotted key path, e.g. `app[0].origin`.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Which signer protocols a login page offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignerKind {
+    /// qrgate's own challenge protocol (docs/protocol.md).
+    Native,
+    /// Pubky Ring's pubkyauth.
+    Pubky,
+    /// tana-mobile's identity protocol.
+    Tana,
+}
+
+impl SignerKind {
+    /// The name used in config and URLs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignerKind::Native => "native",
+            SignerKind::Pubky => "pubky",
+            SignerKind::Tana => "tana",
+        }
+    }
+}
+
+/// The `SameSite` attribute of the session cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SameSite {
+    /// Sent on top-level navigations from other sites; the usual choice for a login gateway.
+    Lax,
+    /// Never sent cross-site.
+    Strict,
+}
+
+/// Whether the session cookie carries `Secure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecurePolicy {
+    /// `Secure` unless the app's origin is plain `http`.
+    Auto,
+    /// Always `Secure`.
+    Always,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// `[session]`.
+    pub session: SessionConfig,
+    /// `[login]`.
+    pub login: LoginConfig,
+    /// `[[app]]`, in file order.
+    pub apps: Vec<App>,
+    /// `[[user]]`, in file order.
+    pub users: Vec<User>,
+    /// Host header value (lowercase) → index into `apps`.
+    host_index: HashMap<String, usize>,
+    /// Index into `apps` for requests whose Host matches nothing.
+    default_app: Option<usize>,
+    /// Public key bytes → index into `users`.
+    key_index: HashMap<[u8; 32], usize>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Addresses to listen on (plain HTTP; terminate TLS in front or add it per deployment).
+    pub listen: Vec<String>,
+    /// Worker threads.
+    pub threads: usize,
+    /// How long in-flight requests may finish after SIGTERM.
+    pub grace_period: Duration,
+    /// Path prefix of the gateway's own routes, e.g. `/.qrgate`.
+    pub prefix: String,
+    /// Append to a client-supplied `X-Forwarded-For` instead of replacing it.
+    pub trust_forwarded_for: bool,
+}
+
+/// `[session]`.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Absolute lifetime from login.
+    pub lifetime: Duration,
+    /// Sliding idle timeout.
+    pub idle_timeout: Duration,
+    /// How often expired sessions are swept from memory.
+    pub sweep_interval: Duration,
+    /// Session cookie name.
+    pub cookie_name: String,
+    /// `SameSite` attribute.
+    pub same_site: SameSite,
+    /// `Secure` attribute policy.
+    pub secure: SecurePolicy,
+}
+
+/// `[login]`.
+#[derive(Debug, Clone)]
+pub struct LoginConfig {
+    /// How long a QR stays valid.
+    pub attempt_lifetime: Duration,
+    /// How long the browser has to claim its session after approval.
+    pub claim_window: Duration,
+    /// Global cap on pending login attempts.
+    pub max_pending: usize,
+}
+
+/// The origin browsers use for an app: `scheme://host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// `http` or `https`.
+    pub scheme: String,
+    /// `host[:port]` as browsers send it in `Host` (default port omitted).
+    pub authority: String,
+}
+
+impl Origin {
+    /// True for `https`.
+    pub fn is_https(&self) -> bool {
+        self.scheme == "https"
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}", self.scheme, self.authority)
+    }
+}
+
+impl std::str::FromStr for Origin {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let url = url::Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
+        if url.scheme() != "http" && url.scheme() != "https" {
+            return Err("scheme must be http or https".into());
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("an origin carries no credentials".into());
+        }
+        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+            return Err("an origin is scheme://host[:port] with no path, query or fragment".into());
+        }
+        let host = url.host_str().ok_or("origin needs a host")?;
+        let authority = match url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
+        };
+        Ok(Origin {
+            scheme: url.scheme().to_string(),
+            authority,
+        })
+    }
+}
+
+/// One protected application.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// Name shown on the login page and sent upstream as `X-Auth-App`.
+    pub name: String,
+    /// The origin the login is bound to (never taken from `Host`).
+    pub origin: Origin,
+    /// `Host` header values (lowercase) that select this app.
+    pub hosts: Vec<String>,
+    /// Upstream `host:port` (plain HTTP).
+    pub upstream: String,
+    /// Canonical path prefixes that skip authentication.
+    pub public_paths: Vec<String>,
+    /// Users allowed in by name.
+    pub allow_users: Vec<String>,
+    /// Users allowed in by role.
+    pub allow_roles: Vec<String>,
+    /// Any valid key may log in; the key itself is the identity.
+    pub open_enrollment: bool,
+    /// Signer protocols the login page offers, default first.
+    pub signers: Vec<SignerKind>,
+    /// Upstream connect timeout.
+    pub connect_timeout: Duration,
+    /// Upstream read timeout.
+    pub read_timeout: Duration,
+    /// Whether cookies for this app carry `Secure`.
+    pub cookie_secure: bool,
+}
+
+/// One person who may log in.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// Name sent upstream as `X-Auth-User`.
+    pub name: String,
+    /// Their signing key.
+    pub key: PublicKey,
+    /// Roles, sent upstream as `X-Auth-Roles`.
+    pub roles: Vec<String>,
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates config text; `path` is only used in error messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let de = toml::Deserializer::new(text);
+        let raw: file::Root = serde_path_to_error::deserialize(de).map_err(|e| {
+            // `Spanned` adds an internal segment to the path; operators should not see it.
+            let key = e
+                .path()
+                .to_string()
+                .replace(".$__serde_spanned_private_value", "");
+            let inner = e.into_inner();
+            located(text, path, inner.span(), &key, inner.message())
+        })?;
+        Validator { text, path }.root(raw)
+    }
+
+    /// The app serving a `Host` header value, or the default app.
+    pub fn app_for_host(&self, host: &str) -> Option<usize> {
+        // Hosts are few; a lowercase copy only when the header is not already lowercase.
+        let found = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.host_index.get(&host.to_ascii_lowercase())
+        } else {
+            self.host_index.get(host)
+        };
+        found.copied().or(self.default_app)
+    }
+
+    /// The configured user holding this key.
+    pub fn user_by_key(&self, key: &PublicKey) -> Option<&User> {
+        self.key_index.get(key.as_bytes()).map(|&i| &self.users[i])
+    }
+
+    /// Whether `user` may use `app`.
+    pub fn user_may_use(&self, app: &App, user: &User) -> bool {
+        if app.allow_users.is_empty() && app.allow_roles.is_empty() {
+            return true;
+        }
+        app.allow_users.iter().any(|u| *u == user.name)
+            || user.roles.iter().any(|r| app.allow_roles.contains(r))
+    }
+}
+
+fn located(
+    text: &str,
+    path: &Path,
+    span: Option<Range<usize>>,
+    key: &str,
+    message: &str,
+) -> ConfigError {
+    let (line, column) = match span {
+        Some(s) => line_col(text, s.start),
+        None => (1, 1),
+    };
+    ConfigError::Invalid {
+        path: path.to_path_buf(),
+        line,
+        column,
+        key: if key.is_empty() || key == "." {
+            "(top level)".into()
+        } else {
+            key.into()
+        },
+        message: message.trim().to_string(),
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+struct Validator<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl Validator<'_> {
+    fn err<T>(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> Result<T, ConfigError> {
+        Err(located(self.text, self.path, Some(span), key, &message.into()))
+    }
+
+    fn root(&self, raw: file::Root) -> Result<Config, ConfigError> {
+        let mut server = raw.server;
+        let default_app_raw = server.default_app.take();
+        let listen = server.listen.unwrap_or_else(|| vec![Spanned::new(0..0, "127.0.0.1:8080".to_string())]);
+        for (i, l) in listen.iter().enumerate() {
+            if l.get_ref().parse::<std::net::SocketAddr>().is_err() {
+                self.err(l.span(), &format!("server.listen[{i}]"), "expected ip:port, e.g. 127.0.0.1:8080")?;
+            }
+        }
+        let prefix_raw = server.prefix.unwrap_or_else(|| Spanned::new(0..0, "/.qrgate".into()));
+        let prefix = match canonical_prefix(prefix_raw.get_ref()) {
+            Ok(p) if p.len() > 1 && !p.ends_with('/') => p,
+            _ => self.err(prefix_raw.span(), "server.prefix", "expected a path like /.qrgate (starts with /, no trailing /)")?,
+        };
+        let server = ServerConfig {
+            listen: listen.into_iter().map(Spanned::into_inner).collect(),
+            threads: server.threads.unwrap_or(2).max(1),
+            grace_period: Duration::from_secs(server.grace_period_seconds.unwrap_or(5)),
+            prefix,
+            trust_forwarded_for: server.trust_forwarded_for.unwrap_or(false),
+        };
+
+        let s = raw.session;
+        let session = SessionConfig {
+            lifetime: Duration::from_secs(s.lifetime_seconds.unwrap_or(12 * 3600)),
+            idle_timeout: Duration::from_secs(s.idle_timeout_seconds.unwrap_or(3600)),
+            sweep_interval: Duration::from_secs(s.sweep_interval_seconds.unwrap_or(60)),
+            cookie_name: s.cookie_name.unwrap_or_else(|| "qrgate_session".into()),
+            same_site: s.same_site.unwrap_or(SameSite::Lax),
+            secure: s.secure.unwrap_or(SecurePolicy::Auto),
+        };
+        if !session
+            .cookie_name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            || session.cookie_name.is_empty()
+        {
+            self.err(0..0, "session.cookie_name", "use letters, digits, '_' and '-' only")?;
+        }
+
+        let l = raw.login;
+        let login = LoginConfig {
+            attempt_lifetime: Duration::from_secs(l.attempt_lifetime_seconds.unwrap_or(120)),
+            claim_window: Duration::from_secs(l.claim_window_seconds.unwrap_or(30)),
+            max_pending: l.max_pending.unwrap_or(100_000),
+        };
+
+        let mut users = Vec::new();
+        let mut key_index = HashMap::new();
+        let mut user_names = HashSet::new();
+        for (i, u) in raw.user.into_iter().enumerate() {
+            if !user_names.insert(u.name.get_ref().clone()) {
+                self.err(u.name.span(), &format!("user[{i}].name"), "duplicate user name")?;
+            }
+            if key_index.insert(*u.key.get_ref().as_bytes(), i).is_some() {
+                self.err(u.key.span(), &format!("user[{i}].key"), "this key belongs to another user already")?;
+            }
+            users.push(User {
+                name: u.name.into_inner(),
+                key: u.key.into_inner(),
+                roles: u.roles,
+            });
+        }
+
+        if raw.app.is_empty() {
+            self.err(0..0, "app", "configure at least one [[app]]")?;
+        }
+        let mut apps = Vec::new();
+        let mut host_index = HashMap::new();
+        let mut app_names = HashMap::new();
+        for (i, a) in raw.app.into_iter().enumerate() {
+            let key = |k: &str| format!("app[{i}].{k}");
+            if app_names.insert(a.name.get_ref().clone(), i).is_some() {
+                self.err(a.name.span(), &key("name"), "duplicate app name")?;
+            }
+            let origin: Origin = match a.origin.get_ref().parse() {
+                Ok(o) => o,
+                Err(m) => self.err(a.origin.span(), &key("origin"), m)?,
+            };
+            let hosts: Vec<Spanned<String>> = if a.hosts.is_empty() {
+                vec![Spanned::new(a.origin.span(), origin.authority.clone())]
+            } else {
+                a.hosts
+            };
+            let mut host_names = Vec::new();
+            for h in hosts {
+                let lower = h.get_ref().to_ascii_lowercase();
+                if host_index.insert(lower.clone(), i).is_some() {
+                    self.err(h.span(), &key("hosts"), format!("host {lower} is served by another app already"))?;
+                }
+                host_names.push(lower);
+            }
+            if a.upstream.get_ref().parse::<std::net::SocketAddr>().is_err()
+                && !is_host_port(a.upstream.get_ref())
+            {
+                self.err(a.upstream.span(), &key("upstream"), "expected host:port, e.g. 127.0.0.1:3000")?;
+            }
+            let mut public_paths = Vec::new();
+            for p in a.public_paths {
+                match canonical_prefix(p.get_ref()) {
+                    Ok(c) => public_paths.push(c),
+                    Err(e) => self.err(p.span(), &key("public_paths"), format!("{e}"))?,
+                }
+            }
+            for u in &a.allow_users {
+                if !user_names.contains(u.get_ref()) {
+                    self.err(u.span(), &key("allow_users"), format!("no [[user]] is named {:?}", u.get_ref()))?;
+                }
+            }
+            let signers = if a.signers.is_empty() {
+                vec![SignerKind::Native]
+            } else {
+                let mut seen = HashSet::new();
+                for s in &a.signers {
+                    if !seen.insert(*s.get_ref()) {
+                        self.err(s.span(), &key("signers"), "listed twice")?;
+                    }
+                }
+                a.signers.into_iter().map(Spanned::into_inner).collect()
+            };
+            let cookie_secure = match session.secure {
+                SecurePolicy::Always => true,
+                SecurePolicy::Auto => origin.is_https(),
+            };
+            apps.push(App {
+                name: a.name.into_inner(),
+                origin,
+                hosts: host_names,
+                upstream: a.upstream.into_inner(),
+                public_paths,
+                allow_users: a.allow_users.into_iter().map(Spanned::into_inner).collect(),
+                allow_roles: a.allow_roles,
+                open_enrollment: a.open_enrollment.unwrap_or(false),
+                signers,
+                connect_timeout: Duration::from_millis(a.connect_timeout_ms.unwrap_or(2000)),
+                read_timeout: Duration::from_millis(a.read_timeout_ms.unwrap_or(30_000)),
+                cookie_secure,
+            });
+        }
+        let default_app = match default_app_raw {
+            None => None,
+            Some(d) => match app_names.get(d.get_ref()) {
+                Some(&i) => Some(i),
+                None => self.err(d.span(), "server.default_app", "no [[app]] has this name")?,
+            },
+        };
+
+        Ok(Config {
+            server,
+            session,
+            login,
+            apps,
+            users,
+            host_index,
+            default_app,
+            key_index,
+        })
+    }
+}
+
+fn is_host_port(s: &str) -> bool {
+    match s.rsplit_once(':') {
+        Some((host, port)) => {
+            !host.is_empty()
+                && port.parse::<u16>().is_ok()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        }
+        None => false,
+    }
+}
+
+/// The TOML file's shape, one struct per table. Only `Config::parse` sees these.
+mod file {
+    use super::*;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Root {
+        #[serde(default)]
+        pub server: Server,
+        #[serde(default)]
+        pub session: Session,
+        #[serde(default)]
+        pub login: Login,
+        #[serde(default)]
+        pub app: Vec<App>,
+        #[serde(default)]
+        pub user: Vec<User>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    pub struct Server {
+        pub listen: Option<Vec<Spanned<String>>>,
+        pub threads: Option<usize>,
+        pub grace_period_seconds: Option<u64>,
+        pub prefix: Option<Spanned<String>>,
+        pub default_app: Option<Spanned<String>>,
+        pub trust_forwarded_for: Option<bool>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    pub struct Session {
+        pub lifetime_seconds: Option<u64>,
+        pub idle_timeout_seconds: Option<u64>,
+        pub sweep_interval_seconds: Option<u64>,
+        pub cookie_name: Option<String>,
+        pub same_site: Option<SameSite>,
+        pub secure: Option<SecurePolicy>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    pub struct Login {
+        pub attempt_lifetime_seconds: Option<u64>,
+        pub claim_window_seconds: Option<u64>,
+        pub max_pending: Option<usize>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct App {
+        pub name: Spanned<String>,
+        pub origin: Spanned<String>,
+        #[serde(default)]
+        pub hosts: Vec<Spanned<String>>,
+        pub upstream: Spanned<String>,
+        #[serde(default)]
+        pub public_paths: Vec<Spanned<String>>,
+        #[serde(default)]
+        pub allow_users: Vec<Spanned<String>>,
+        #[serde(default)]
+        pub allow_roles: Vec<String>,
+        pub open_enrollment: Option<bool>,
+        #[serde(default)]
+        pub signers: Vec<Spanned<SignerKind>>,
+        pub connect_timeout_ms: Option<u64>,
+        pub read_timeout_ms: Option<u64>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct User {
+        pub name: Spanned<String>,
+        pub key: Spanned<PublicKey>,
+        #[serde(default)]
+        pub roles: Vec<String>,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "ed25519_17956be6b8d4af0841d05ee4099a2f6f19a11a733b059f13998b6eff4b2d5660";
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("test.toml"))
+    }
+
+    fn minimal() -> String {
+        format!(
+            "[[app]]\nname = \"demo\"\norigin = \"http://localhost:8080\"\nupstream = \"127.0.0.1:8081\"\n\n[[user]]\nname = \"alice\"\nkey = \"{KEY}\"\n"
+        )
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = parse(&minimal()).expect("valid");
+        assert_eq!(c.server.prefix, "/.qrgate");
+        assert_eq!(c.server.grace_period, Duration::from_secs(5));
+        assert_eq!(c.app_for_host("localhost:8080"), Some(0));
+        assert_eq!(c.app_for_host("LOCALHOST:8080"), Some(0));
+        assert_eq!(c.app_for_host("evil:8080"), None);
+        assert!(!c.apps[0].cookie_secure, "plain http origin");
+        assert_eq!(c.apps[0].signers, vec![SignerKind::Native]);
+    }
+
+    fn check_error(text: &str, line: usize, key: &str, needle: &str) {
+        let e = parse(text).expect_err("must be refused");
+        let shown = e.to_string();
+        match e {
+            ConfigError::Invalid { line: l, key: k, .. } => {
+                assert_eq!((l, k.as_str()), (line, key), "{shown}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(shown.contains(needle), "{shown}");
+        assert!(shown.starts_with("test.toml:"), "{shown}");
+    }
+
+    #[test]
+    fn errors_name_line_and_key() {
+        check_error(&format!("[server]\nlisten = [\"127.0.0.1:80\"]\nthreds = 2\n{}", minimal()), 3, "server.threds", "threds");
+        check_error(&minimal().replace("http://localhost:8080", "ftp://x"), 3, "app[0].origin", "scheme");
+        check_error(&minimal().replace(KEY, "ed25519_zz"), 8, "user[0].key", "hex");
+        let unknown_user = minimal().replace("upstream = \"127.0.0.1:8081\"\n", "upstream = \"127.0.0.1:8081\"\nallow_users = [\"bob\"]\n");
+        check_error(&unknown_user, 5, "app[0].allow_users", "bob");
+        check_error(&format!("[session]\nlifetime_seconds = \"long\"\n{}", minimal()), 2, "session.lifetime_seconds", "expected u64");
+    }
+}

@@ -1,0 +1,152 @@
+//! What the upstream app learns about the request, and what clients may not tell it.
+//!
+//! Identity headers are the upstream's only source of truth about who is calling, so every
+//! incoming header of the family is deleted — in any letter case, with `_` for `-` (WSGI
+//! and PHP read `X_Auth_User` as `X-Auth-User`) — before the gateway sets its own, on every
+//! route, public ones included. The same goes for the forwarding headers a client could use
+//! to lie about its address or about which URL was authorized.
+
+use http::HeaderMap;
+
+use crate::session::Identity;
+
+/// Upstream header naming the user.
+pub const USER: &str = "x-auth-user";
+/// Upstream header with the user's key, z-base32.
+pub const PUBKEY: &str = "x-auth-pubkey";
+/// Upstream header with comma-separated roles.
+pub const ROLES: &str = "x-auth-roles";
+/// Upstream header naming the app.
+pub const APP: &str = "x-auth-app";
+
+/// Prefixes (after lowercasing and folding `_` to `-`) of headers no client may send
+/// upstream.
+const RESERVED_PREFIXES: &[&str] = &["x-auth-", "x-forwarded-", "x-original-", "x-real-ip"];
+const RESERVED_EXACT: &[&str] = &["forwarded", "x-rewrite-url", "x-remote-user", "remote-user"];
+
+/// Whether a client-supplied header of this name must be removed before proxying.
+pub fn is_reserved(name: &str) -> bool {
+    let mut folded = [0u8; 64];
+    let bytes = name.as_bytes();
+    if bytes.len() > folded.len() {
+        // Longer than any reserved name could be, but it may still start like one.
+        let n: String = name
+            .chars()
+            .take(32)
+            .map(|c| if c == '_' { '-' } else { c.to_ascii_lowercase() })
+            .collect();
+        return RESERVED_PREFIXES.iter().any(|p| n.starts_with(p));
+    }
+    for (dst, &b) in folded.iter_mut().zip(bytes) {
+        *dst = if b == b'_' { b'-' } else { b.to_ascii_lowercase() };
+    }
+    let folded = &folded[..bytes.len()];
+    RESERVED_PREFIXES
+        .iter()
+        .any(|p| folded.starts_with(p.as_bytes()))
+        || RESERVED_EXACT.iter().any(|e| folded == e.as_bytes())
+}
+
+/// Names of every reserved header present (each once), for removal.
+pub fn reserved_names(headers: &HeaderMap) -> Vec<http::HeaderName> {
+    let mut out: Vec<http::HeaderName> = Vec::new();
+    for name in headers.keys() {
+        if is_reserved(name.as_str()) && !out.contains(name) {
+            out.push(name.clone());
+        }
+    }
+    out
+}
+
+/// The identity header values for a signed-in user: `(name, value)` pairs.
+pub fn identity_headers<'a>(id: &'a Identity, app: &'a str) -> [(&'static str, &'a str); 4] {
+    [
+        (USER, id.user.as_str()),
+        (PUBKEY, id.pubkey.as_str()),
+        (ROLES, id.roles.as_str()),
+        (APP, app),
+    ]
+}
+
+/// Rewrites a `Connection` header value without tokens that name reserved headers, so a
+/// client cannot ask a hop to delete headers the gateway set. `None`: drop the header.
+pub fn sanitize_connection(value: &str) -> Option<String> {
+    let kept: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && !is_reserved(t))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(", "))
+}
+
+/// A `Cookie` header value without the gateway's own cookies, or `None` if nothing is left.
+/// Unparseable pieces are dropped too: forwarding something we could not read could forward
+/// our own cookie in disguise.
+pub fn strip_cookies(value: &str, ours: &[&str]) -> Option<String> {
+    let kept: Vec<String> = cookie::Cookie::split_parse(value)
+        .filter_map(Result::ok)
+        .filter(|c| !ours.contains(&c.name()))
+        .map(|c| format!("{}={}", c.name(), c.value()))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("; "))
+}
+
+/// Values of the cookie named `name` in a `Cookie` header value.
+pub fn cookie_values<'a>(value: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    value.split(';').filter_map(move |piece| {
+        let (n, v) = piece.trim().split_once('=')?;
+        (n.trim() == name).then(|| v.trim().trim_matches('"'))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_of_the_family_is_reserved() {
+        for name in [
+            "x-auth-user",
+            "X-Auth-User",
+            "X-AUTH-USER",
+            "x_auth_user",
+            "X_Auth_User",
+            "x-auth_user",
+            "x_auth-roles",
+            "X-Auth-Anything-New",
+            "x-forwarded-for",
+            "X_Forwarded_Host",
+            "x-forwarded-uri",
+            "X-Original-URI",
+            "x-real-ip",
+            "Forwarded",
+            "remote_user",
+        ] {
+            assert!(is_reserved(name), "{name}");
+        }
+        for name in ["x-author", "accept", "cookie", "x-authorization", "authorization", "xauth-user"] {
+            assert!(!is_reserved(name), "{name}");
+        }
+        assert!(is_reserved(&format!("x_auth_{}", "a".repeat(100))));
+    }
+
+    #[test]
+    fn connection_tokens_naming_reserved_headers_are_dropped() {
+        assert_eq!(sanitize_connection("keep-alive, X-Auth-User"), Some("keep-alive".into()));
+        assert_eq!(sanitize_connection("x_auth_user"), None);
+        assert_eq!(sanitize_connection("Upgrade"), Some("Upgrade".into()));
+    }
+
+    #[test]
+    fn gateway_cookies_are_stripped_and_others_kept() {
+        let ours = ["qrgate_session", "qrgate_bind"];
+        assert_eq!(
+            strip_cookies("a=1; qrgate_session=secret; b=2", &ours),
+            Some("a=1; b=2".into())
+        );
+        assert_eq!(strip_cookies("qrgate_session=x;qrgate_bind=y", &ours), None);
+        assert_eq!(strip_cookies("qrgate_session=x; garbage", &ours), None);
+        let vals: Vec<_> = cookie_values("a=1; qrgate_session=t1; qrgate_session=\"t2\"", "qrgate_session").collect();
+        assert_eq!(vals, ["t1", "t2"]);
+    }
+}

@@ -1,0 +1,81 @@
+//! Starting the gateway: a pingora server with the proxy and the sweeper, or — for tests
+//! and embedding — the proxy served on a listener the caller already bound.
+
+use std::sync::Arc;
+
+use pingora::apps::ServerApp;
+use pingora::protocols::l4::socket::SocketAddr as PingoraSocketAddr;
+use pingora::protocols::l4::stream::Stream as L4Stream;
+use pingora::protocols::Stream;
+use pingora::protocols::GetSocketDigest;
+use pingora::protocols::SocketDigest;
+use pingora::proxy::HttpProxy;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{Server, ShutdownWatch};
+use pingora::services::background::background_service;
+use tokio::net::TcpListener;
+
+use crate::proxy::{Gateway, State};
+use crate::sweeper::Sweeper;
+
+/// pingora's server settings derived from our config.
+pub fn server_conf(state: &State) -> ServerConf {
+    let mut conf = ServerConf::default();
+    conf.threads = state.config.server.threads;
+    conf.grace_period_seconds = Some(state.config.server.grace_period.as_secs());
+    conf.graceful_shutdown_timeout_seconds = Some(1);
+    conf
+}
+
+/// Runs the gateway until SIGTERM/SIGINT (then drains within the grace period).
+pub fn run(state: State) {
+    let state = Arc::new(state);
+    let conf = server_conf(&state);
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
+    let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, Gateway::new(state.clone()));
+    for addr in &state.config.server.listen {
+        proxy.add_tcp(addr);
+    }
+    server.add_service(proxy);
+    let sweeper = Sweeper::new(state.clone(), state.config.session.sweep_interval);
+    server.add_service(background_service("session sweeper", sweeper));
+    server.run_forever();
+}
+
+/// The proxy application, for serving on listeners of your own.
+pub fn proxy_app(state: Arc<State>) -> Arc<HttpProxy<Gateway>> {
+    let conf = Arc::new(server_conf(&state));
+    Arc::new(pingora::proxy::http_proxy(&conf, Gateway::new(state)))
+}
+
+/// Serves the proxy on an already bound listener until `shutdown` turns true.
+/// Tests bind port 0 and learn the port before starting the gateway.
+pub async fn serve(app: Arc<HttpProxy<Gateway>>, listener: TcpListener, mut shutdown: ShutdownWatch) {
+    loop {
+        let (tcp, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let app = app.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let _ = tcp.set_nodelay(true);
+            let mut stream: L4Stream = tcp.into();
+            let digest = SocketDigest::from_raw_fd(std::os::fd::AsRawFd::as_raw_fd(&stream));
+            let _ = digest.peer_addr.set(Some(PingoraSocketAddr::Inet(peer)));
+            stream.set_socket_digest(digest);
+            let mut next: Option<Stream> = Some(Box::new(stream));
+            while let Some(s) = next.take() {
+                next = app.process_new(s, &shutdown).await;
+            }
+        });
+    }
+}

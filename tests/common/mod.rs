@@ -1,0 +1,178 @@
+//! Starting a real gateway + upstream on ephemeral loopback ports, and clients to drive it.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use qrgate::clock::Clock;
+use qrgate::config::Config;
+use qrgate::proxy::State;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Tana's public test key (its private half is published, so it is only fit for tests).
+pub const ALICE_KEY_HEX: &str = "17956be6b8d4af0841d05ee4099a2f6f19a11a733b059f13998b6eff4b2d5660";
+pub const ALICE_SECRET_HEX: &str = "546e6707e94ae9fbcc5dd2639f282b8220ff1f2ff44d7a9d39e5c3e35c6bbec6";
+
+pub struct TestGateway {
+    pub addr: SocketAddr,
+    pub upstream: SocketAddr,
+    pub state: Arc<State>,
+    pub clock: Clock,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// Options for a test gateway.
+pub struct Setup {
+    /// Extra keys appended to the `[[app]]` table.
+    pub app_extra: String,
+    /// Extra top-level TOML appended at the end (more users, …).
+    pub tail: String,
+    /// `[session]` body.
+    pub session: String,
+    /// `[login]` body.
+    pub login: String,
+    /// Start an upstream (false: the upstream port is reserved but closed).
+    pub upstream_up: bool,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            app_extra: "public_paths = [\"/public\"]\n".into(),
+            tail: String::new(),
+            session: "idle_timeout_seconds = 60\nlifetime_seconds = 600\nsweep_interval_seconds = 1\n".into(),
+            login: String::new(),
+            upstream_up: true,
+        }
+    }
+}
+
+impl TestGateway {
+    pub async fn start() -> TestGateway {
+        Self::with(Setup::default()).await
+    }
+
+    pub async fn with(setup: Setup) -> TestGateway {
+        let up_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
+        let upstream = up_listener.local_addr().expect("upstream addr");
+        if setup.upstream_up {
+            tokio::spawn(qrgate::demo::serve(up_listener));
+        } else {
+            drop(up_listener);
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
+        let addr = listener.local_addr().expect("gateway addr");
+        let text = format!(
+            "[session]\n{session}\n[login]\n{login}\n[[app]]\nname = \"Test app\"\norigin = \"http://{addr}\"\nupstream = \"{upstream}\"\n{extra}\n[[user]]\nname = \"alice\"\nkey = \"ed25519_{ALICE_KEY_HEX}\"\nroles = [\"staff\", \"ops\"]\n{tail}",
+            session = setup.session,
+            login = setup.login,
+            extra = setup.app_extra,
+            tail = setup.tail,
+        );
+        let config = Config::parse(&text, Path::new("test.toml")).expect("test config is valid");
+        let clock = Clock::manual();
+        let state = Arc::new(State::new(config, clock.clone()).expect("state"));
+        let (tx, rx) = watch::channel(false);
+        let app = qrgate::server::proxy_app(state.clone());
+        tokio::spawn(qrgate::server::serve(app, listener, rx.clone()));
+        let sweeper = qrgate::sweeper::Sweeper::new(state.clone(), state.config.session.sweep_interval);
+        tokio::spawn(async move {
+            use pingora::services::background::BackgroundService;
+            sweeper.start(rx).await;
+        });
+        TestGateway { addr, upstream, state, clock, shutdown: tx }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Starts a session directly through the store API (no HTTP route mints sessions).
+    pub async fn mint_session(&self, user_index: usize) -> String {
+        let id = self.state.user_identity(user_index).expect("user exists");
+        self.state.sessions.create(0, id).await.as_str().to_string()
+    }
+
+    pub fn cookie_name(&self) -> &str {
+        &self.state.config.session.cookie_name
+    }
+}
+
+/// A client that follows no redirects (we assert on them).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+}
+
+/// A raw HTTP/1.1 exchange: sends `head` verbatim (plus `\r\n\r\n`), returns (status, body).
+/// For requests a URL-normalizing client would rewrite before sending.
+pub async fn raw(addr: SocketAddr, head: &str) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = if head.to_ascii_lowercase().contains("\nconnection:") {
+        format!("{head}\r\n\r\n")
+    } else {
+        format!("{head}\r\nConnection: close\r\n\r\n")
+    };
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut buf))
+        .await
+        .expect("response in time")
+        .expect("read");
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+/// Headers the upstream echoed, as (lowercase name, value).
+pub fn echoed_headers(echo: &Value) -> Vec<(String, String)> {
+    echo["headers"]
+        .as_array()
+        .expect("headers array")
+        .iter()
+        .map(|p| {
+            (
+                p[0].as_str().unwrap_or_default().to_string(),
+                p[1].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Polls `f` until it returns true or `deadline` passes.
+pub async fn eventually<F, Fut>(deadline: Duration, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = tokio::time::Instant::now() + deadline;
+    loop {
+        if f().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

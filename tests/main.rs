@@ -1,0 +1,7 @@
+//! qrgate's integration tests: one binary (pingora links slowly), one module per area.
+//! Every test starts the real gateway on loopback in front of a real HTTP upstream.
+
+mod common;
+
+mod config_errors;
+mod proxy_core;
