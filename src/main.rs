@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use qrgate::clock::Clock;
 use qrgate::config::Config;
 use qrgate::proxy::State;
+use qrgate::signer::{self, Key};
 
 #[derive(Parser)]
 #[command(name = "qrgate", version, about = "QR-login authentication gateway")]
@@ -30,6 +31,26 @@ enum Command {
         /// Config file.
         #[arg(long, default_value = "config.toml")]
         config: PathBuf,
+    },
+    /// Create a signing key (file mode 0600) and print its public key.
+    Keygen {
+        /// Where to write the secret key.
+        #[arg(long, default_value = "qrgate.key")]
+        out: PathBuf,
+    },
+    /// Act as the phone: scan a login code, show what is asked, approve (or reject) it.
+    Sign {
+        /// Secret key file from `qrgate keygen`.
+        #[arg(long)]
+        key: PathBuf,
+        /// The QR payload (the login URL, or a qrgate:// link).
+        payload: String,
+        /// Approve without asking.
+        #[arg(long)]
+        yes: bool,
+        /// Reject instead of approving.
+        #[arg(long, conflicts_with = "yes")]
+        reject: bool,
     },
     /// Run the demo upstream app that shows the identity headers it receives.
     DemoUpstream {
@@ -73,6 +94,40 @@ fn real_main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Keygen { out } => {
+            let key = Key::generate();
+            key.save(&out).with_context(|| format!("writing {}", out.display()))?;
+            let public = key.public();
+            println!("wrote {} (keep it secret)", out.display());
+            println!("public key (z-base32): {}", public.to_z32());
+            println!("public key (hex):      ed25519_{}", public.to_hex());
+            Ok(())
+        }
+        Command::Sign { key, payload, yes, reject } => {
+            let key = Key::load(&key)?;
+            let url = signer::attempt_url(&payload)?;
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async {
+                let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(15)).build()?;
+                let req = signer::scan(&client, &url).await?;
+                println!("Sign in to:  {}", req.app);
+                println!("Origin:      {}", req.origin);
+                println!("Requested by {} ({})", req.requester_agent, req.requester_ip);
+                if reject {
+                    signer::reject(&client, &url).await?;
+                    println!("Rejected.");
+                    return Ok(());
+                }
+                if !yes && !confirm("Approve this sign-in? [y/N] ")? {
+                    signer::reject(&client, &url).await?;
+                    println!("Rejected.");
+                    return Ok(());
+                }
+                let user = signer::approve(&client, &url, &key, &req).await?;
+                println!("Approved: signed in as {user}.");
+                Ok(())
+            })
+        }
         Command::DemoUpstream { listen } => {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {
@@ -85,6 +140,15 @@ fn real_main() -> anyhow::Result<()> {
             })
         }
     }
+}
+
+fn confirm(prompt: &str) -> anyhow::Result<bool> {
+    use std::io::Write;
+    print!("{prompt}");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }
 
 fn init_tracing() {

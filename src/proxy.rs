@@ -124,20 +124,20 @@ impl State {
 
     /// `Set-Cookie` value carrying a new session token.
     pub fn session_cookie(&self, app: &App, token: &SessionToken) -> String {
-        self.cookie(app, &self.config.session.cookie_name, token.as_str(), self.config.session.lifetime.as_secs() as i64)
+        self.cookie(app, &self.config.session.cookie_name, token.as_str(), self.config.session.lifetime.as_secs() as i64, false)
     }
 
     /// `Set-Cookie` value that deletes the session cookie.
     pub fn clear_session_cookie(&self, app: &App) -> String {
-        self.cookie(app, &self.config.session.cookie_name, "", 0)
+        self.cookie(app, &self.config.session.cookie_name, "", 0, false)
     }
 
-    /// A cookie with the gateway's attributes: host-only, `/`, HttpOnly, SameSite, Secure
-    /// per policy.
-    pub fn cookie(&self, app: &App, name: &str, value: &str, max_age_secs: i64) -> String {
-        let same_site = match self.config.session.same_site {
-            SameSite::Lax => cookie::SameSite::Lax,
-            SameSite::Strict => cookie::SameSite::Strict,
+    /// A cookie with the gateway's attributes: host-only, `/`, HttpOnly, SameSite (the
+    /// configured policy, or `Strict` when `strict`), Secure per policy.
+    pub fn cookie(&self, app: &App, name: &str, value: &str, max_age_secs: i64, strict: bool) -> String {
+        let same_site = match (strict, self.config.session.same_site) {
+            (true, _) | (_, SameSite::Strict) => cookie::SameSite::Strict,
+            (false, SameSite::Lax) => cookie::SameSite::Lax,
         };
         cookie::Cookie::build((name, value))
             .path("/")

@@ -1,0 +1,57 @@
+//! The login page (askama template `templates/login.html`).
+//!
+//! Self-contained: inline SVG QR codes, inline style and script admitted by a per-response
+//! CSP nonce, no external assets. Everything dynamic is escaped by askama except the SVG,
+//! which [`super::qr`] builds from the QR matrix alone.
+
+use askama::Template;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+/// One signer protocol's QR on the page.
+pub struct SignerView {
+    /// `native`, `pubky` or `tana`.
+    pub kind: &'static str,
+    /// Tab label.
+    pub label: &'static str,
+    /// The inline `<svg>`.
+    pub svg: String,
+    /// The QR payload, also shown as copyable text.
+    pub payload: String,
+    /// Same-device link.
+    pub deeplink: String,
+}
+
+/// The page's data.
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    /// App name.
+    pub app_name: &'a str,
+    /// CSP nonce for the inline style and script.
+    pub nonce: String,
+    /// Attempt id.
+    pub attempt_id: &'a str,
+    /// SSE endpoint.
+    pub events_url: String,
+    /// Claim endpoint.
+    pub claim_url: String,
+    /// Seconds until the QR lapses.
+    pub expires_in: u64,
+    /// One entry per offered protocol, default first.
+    pub signers: Vec<SignerView>,
+}
+
+/// A fresh CSP nonce.
+pub fn new_nonce() -> String {
+    URL_SAFE_NO_PAD.encode(crate::random_bytes::<18>())
+}
+
+/// The page's Content-Security-Policy: nothing but our own nonce'd code and same-origin
+/// fetches.
+pub fn content_security_policy(nonce: &str) -> String {
+    format!(
+        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; img-src data:; \
+         connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    )
+}

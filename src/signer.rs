@@ -1,0 +1,168 @@
+//! The reference signer: what a phone app does, for demos, tests and headless devices.
+//!
+//! It speaks only the documented native protocol (docs/protocol.md) over HTTP — no
+//! shortcuts into gateway internals — so every use of it checks the document. Before
+//! signing it checks that the origin inside the challenge is the origin it is talking to,
+//! so a challenge relayed from another site cannot be signed by mistake.
+
+use std::io::Write;
+use std::path::Path;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use ed25519_dalek::{Signer, SigningKey};
+use serde::Deserialize;
+
+use crate::keys::PublicKey;
+
+/// Why signing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignerError {
+    /// Key file unreadable or malformed.
+    #[error("key file {path}: {reason}")]
+    Key {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The QR payload is not a qrgate login URL.
+    #[error("not a qrgate login code: {0}")]
+    Payload(String),
+    /// Transport failure.
+    #[error("could not reach the gateway: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The gateway refused.
+    #[error("the gateway answered {status}: {message}")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// Its message.
+        message: String,
+    },
+    /// The challenge names another origin than the one we talk to.
+    #[error("the challenge is for {challenge}, but this code points at {url}; refusing to sign")]
+    OriginMismatch {
+        /// Origin in the challenge.
+        challenge: String,
+        /// Origin of the URL.
+        url: String,
+    },
+}
+
+/// A signing key loaded from a file.
+pub struct Key(SigningKey);
+
+impl Key {
+    /// A fresh random key.
+    pub fn generate() -> Key {
+        Key(SigningKey::from_bytes(&crate::random_bytes::<32>()))
+    }
+
+    /// Parses a key file: 64 hex digits (optionally `ed25519_`-prefixed), whitespace ignored.
+    pub fn parse(text: &str) -> Option<Key> {
+        let t = text.trim();
+        let t = t.strip_prefix("ed25519_").unwrap_or(t);
+        let mut secret = [0u8; 32];
+        hex::decode_to_slice(t, &mut secret).ok()?;
+        Some(Key(SigningKey::from_bytes(&secret)))
+    }
+
+    /// Reads a key file.
+    pub fn load(path: &Path) -> Result<Key, SignerError> {
+        let err = |reason: String| SignerError::Key { path: path.display().to_string(), reason };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        Key::parse(&text).ok_or_else(|| err("expected 64 hex digits".into()))
+    }
+
+    /// Writes the key file with mode 0600, refusing to overwrite.
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+        writeln!(f, "{}", hex::encode(self.0.to_bytes()))
+    }
+
+    /// The public key.
+    pub fn public(&self) -> PublicKey {
+        // A key derived from a signing key is always a valid point.
+        PublicKey::from_bytes(&self.0.verifying_key().to_bytes()).unwrap_or_else(|_| unreachable!())
+    }
+
+    /// Signs raw bytes (RFC 8032 Ed25519).
+    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
+        self.0.sign(message).to_bytes()
+    }
+}
+
+/// What the gateway asks the person to approve (the scan answer).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Request {
+    /// App name.
+    pub app: String,
+    /// The app's origin.
+    pub origin: String,
+    /// Who asked: IP.
+    pub requester_ip: String,
+    /// Who asked: browser summary.
+    pub requester_agent: String,
+    /// Issued, epoch seconds.
+    pub issued_at: u64,
+    /// Expires, epoch seconds.
+    pub expires_at: u64,
+    /// The exact message to sign.
+    pub message: String,
+}
+
+/// The attempt URL inside a QR payload (a plain URL or a `qrgate://sign?url=` link).
+pub fn attempt_url(payload: &str) -> Result<url::Url, SignerError> {
+    let payload = payload.trim();
+    let raw = if let Some(rest) = payload.strip_prefix("qrgate://sign?") {
+        url::form_urlencoded::parse(rest.as_bytes())
+            .find(|(k, _)| k == "url")
+            .map(|(_, v)| v.into_owned())
+            .ok_or_else(|| SignerError::Payload("link without url".into()))?
+    } else {
+        payload.to_string()
+    };
+    let url = url::Url::parse(&raw).map_err(|e| SignerError::Payload(e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") || !url.path().contains("/auth/session/sess_") {
+        return Err(SignerError::Payload(raw));
+    }
+    Ok(url)
+}
+
+async fn post(client: &reqwest::Client, url: String, body: serde_json::Value) -> Result<serde_json::Value, SignerError> {
+    let resp = client.post(url).json(&body).send().await?;
+    let status = resp.status().as_u16();
+    let value: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
+    if !(200..300).contains(&status) {
+        let message = value["message"].as_str().unwrap_or("no reason given").to_string();
+        return Err(SignerError::Refused { status, message });
+    }
+    Ok(value)
+}
+
+/// Announces the scan and fetches what to show and sign; checks the origin.
+pub async fn scan(client: &reqwest::Client, attempt: &url::Url) -> Result<Request, SignerError> {
+    let value = post(client, format!("{attempt}/scan"), serde_json::json!({})).await?;
+    let req: Request = serde_json::from_value(value).map_err(|e| SignerError::Refused { status: 200, message: format!("unexpected answer: {e}") })?;
+    let url_origin = attempt.origin().ascii_serialization();
+    if req.origin != url_origin {
+        return Err(SignerError::OriginMismatch { challenge: req.origin, url: url_origin });
+    }
+    Ok(req)
+}
+
+/// Signs the challenge and approves.
+pub async fn approve(client: &reqwest::Client, attempt: &url::Url, key: &Key, req: &Request) -> Result<String, SignerError> {
+    let signature = URL_SAFE_NO_PAD.encode(key.sign(req.message.as_bytes()));
+    let body = serde_json::json!({ "public_key": key.public().to_z32(), "signature": signature });
+    let value = post(client, format!("{attempt}/approve"), body).await?;
+    Ok(value["user"].as_str().unwrap_or_default().to_string())
+}
+
+/// Declines.
+pub async fn reject(client: &reqwest::Client, attempt: &url::Url) -> Result<(), SignerError> {
+    post(client, format!("{attempt}/reject"), serde_json::json!({ "reason": "declined" })).await?;
+    Ok(())
+}
