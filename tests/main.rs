@@ -4,4 +4,5 @@
 mod common;
 
 mod config_errors;
+mod login;
 mod proxy_core;

@@ -176,3 +176,80 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A browser stand-in: keeps cookies, follows no redirects.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+pub const NAV: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+
+/// Opens the login page as a browser; returns (attempt id, native payload URL, page html).
+pub async fn open_login(gw: &TestGateway, c: &reqwest::Client, rd: &str) -> (String, String, String) {
+    let resp = c
+        .get(gw.url(&format!("/.qrgate/login?rd={}", url::form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>())))
+        .header("accept", NAV)
+        .send()
+        .await
+        .expect("login page");
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.expect("html");
+    let marker = "data-attempt=\"";
+    let start = html.find(marker).expect("attempt id on page") + marker.len();
+    let id = html[start..].split('"').next().expect("id").to_string();
+    let payload = gw.url(&format!("/.qrgate/auth/session/{id}"));
+    assert!(html.contains(&payload), "native payload shown on the page");
+    (id, payload, html)
+}
+
+/// Reads named SSE events from a response.
+pub struct Sse {
+    resp: reqwest::Response,
+    buf: String,
+}
+
+impl Sse {
+    pub async fn open(c: &reqwest::Client, url: String) -> Sse {
+        let resp = c.get(url).header("accept", "text/event-stream").send().await.expect("sse");
+        assert_eq!(resp.status(), 200, "event stream opens");
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        Sse { resp, buf: String::new() }
+    }
+
+    /// The next named event (heartbeats skipped) as (name, data), or None at end of stream.
+    pub async fn next(&mut self) -> Option<(String, String)> {
+        loop {
+            if let Some(i) = self.buf.find("\n\n") {
+                let frame: String = self.buf.drain(..i + 2).collect();
+                let mut name = None;
+                let mut data = String::new();
+                for line in frame.lines() {
+                    if let Some(n) = line.strip_prefix("event: ") {
+                        name = Some(n.to_string());
+                    } else if let Some(d) = line.strip_prefix("data: ") {
+                        data.push_str(d);
+                    }
+                }
+                match name {
+                    Some(n) => return Some((n, data)),
+                    None => continue,
+                }
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(20), self.resp.chunk())
+                .await
+                .expect("event in time")
+                .expect("stream read")?;
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
+
+/// Alice's signing key as the reference signer loads it.
+pub fn alice_key() -> qrgate::signer::Key {
+    qrgate::signer::Key::parse(ALICE_SECRET_HEX).expect("alice key")
+}
