@@ -46,6 +46,8 @@ pub struct State {
     pub clock: Clock,
     /// Pending logins (QR attempts).
     pub logins: crate::login::Logins,
+    /// Pubky tokens already used.
+    pub pubky_replays: crate::protocol::pubky::ReplayGuard,
     /// One shared identity per configured user.
     identities: Vec<Arc<Identity>>,
     /// One upstream peer per app, resolved at startup.
@@ -104,6 +106,7 @@ impl State {
         Ok(State {
             bind_cookie: format!("{}_bind", config.session.cookie_name),
             logins: crate::login::Logins::new(&config.login, clock.clone()),
+            pubky_replays: Default::default(),
             identities,
             peers,
             sessions,
@@ -119,7 +122,7 @@ impl State {
 
     /// Frees expired sessions and login attempts.
     pub async fn sweep(&self) -> usize {
-        self.sessions.sweep().await + self.logins.sweep()
+        self.sessions.sweep().await + self.logins.sweep() + self.pubky_replays.sweep(&self.clock)
     }
 
     /// `Set-Cookie` value carrying a new session token.

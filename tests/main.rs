@@ -3,6 +3,7 @@
 
 mod common;
 
+mod compat;
 mod config_errors;
 mod login;
 mod proxy_core;

@@ -51,6 +51,8 @@ pub struct Attempt {
     pub nonce: [u8; 32],
     /// 32 random bytes: the pubkyauth relay secret.
     pub pubky_secret: [u8; 32],
+    /// base64url(blake3(pubky_secret)): where Pubky Ring posts its token.
+    pub pubky_channel: String,
     /// 32 random bytes, hex: Tana's `challenge`.
     pub tana_challenge: String,
     /// Issued, ms since the epoch.
@@ -98,6 +100,8 @@ pub enum AttemptError {
 /// All pending attempts.
 pub struct Logins {
     map: DashMap<String, Arc<Attempt>>,
+    /// Pubky relay channel → attempt id.
+    channels: DashMap<String, String>,
     count: AtomicUsize,
     lifetime: Duration,
     claim_window: Duration,
@@ -129,6 +133,7 @@ impl Logins {
     pub fn new(config: &LoginConfig, clock: Clock) -> Self {
         Self {
             map: DashMap::new(),
+            channels: DashMap::new(),
             count: AtomicUsize::new(0),
             lifetime: config.attempt_lifetime,
             claim_window: config.claim_window,
@@ -157,12 +162,16 @@ impl Logins {
         let nonce = crate::random_bytes::<32>();
         let issued_ms = self.clock.now_millis();
         let expires_ms = issued_ms + self.lifetime.as_millis() as u64;
+        let pubky_secret = crate::random_bytes::<32>();
+        let pubky_channel = crate::protocol::pubky::channel_id(&pubky_secret);
+        self.channels.insert(pubky_channel.clone(), id.clone());
         let attempt = Arc::new(Attempt {
             message: message(&id, &nonce, issued_ms, expires_ms),
             id: id.clone(),
             request,
             nonce,
-            pubky_secret: crate::random_bytes::<32>(),
+            pubky_secret,
+            pubky_channel,
             tana_challenge: hex::encode(crate::random_bytes::<32>()),
             issued_ms,
             expires_ms,
@@ -177,6 +186,12 @@ impl Logins {
     pub fn get(&self, id: &str) -> Result<Arc<Attempt>, AttemptError> {
         let a = self.map.get(id).map(|a| a.clone()).ok_or(AttemptError::NotFound)?;
         Ok(a)
+    }
+
+    /// The attempt waiting on a Pubky relay channel.
+    pub fn by_channel(&self, channel: &str) -> Result<Arc<Attempt>, AttemptError> {
+        let id = self.channels.get(channel).map(|id| id.clone()).ok_or(AttemptError::NotFound)?;
+        self.get(&id)
     }
 
     /// Number of attempts held.
@@ -290,7 +305,8 @@ impl Logins {
 
     fn remove(&self, id: &str) -> Option<Arc<Attempt>> {
         let removed = self.map.remove(id).map(|(_, a)| a);
-        if removed.is_some() {
+        if let Some(a) = &removed {
+            self.channels.remove(&a.pubky_channel);
             self.count.fetch_sub(1, Ordering::AcqRel);
         }
         removed

@@ -112,7 +112,7 @@ pub async fn handle(state: &State, req: RouteRequest<'_>) -> Routed {
             with_attempt(state, id, |a| state.logins.reject(a).map(|()| Reply::json(200, &serde_json::json!({"success": true, "status": "rejected"}))).unwrap_or_else(attempt_error))
         }
         ["auth", "session", id, "claim"] if post => claim(state, &req, id).await.into(),
-        ["pubky", "relay", channel] if post => protocol::pubky::relay(state, channel, &req.body).into(),
+        ["pubky", "relay", channel] if post => protocol::pubky::relay(state, req.app, channel, &req.body).into(),
         ["login"] | ["auth", "session", ..] | ["pubky", "relay", _] => method_not_allowed(),
         _ => Reply::error_for(req.wants_html, 404, "not_found", "Not found", "No such gateway endpoint.").into(),
     }
