@@ -285,7 +285,7 @@ impl Config {
         if app.allow_users.is_empty() && app.allow_roles.is_empty() {
             return true;
         }
-        app.allow_users.iter().any(|u| *u == user.name)
+        app.allow_users.contains(&user.name)
             || user.roles.iter().any(|r| app.allow_roles.contains(r))
     }
 }
@@ -327,23 +327,46 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn err<T>(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> Result<T, ConfigError> {
-        Err(located(self.text, self.path, Some(span), key, &message.into()))
+    fn err<T>(
+        &self,
+        span: Range<usize>,
+        key: &str,
+        message: impl Into<String>,
+    ) -> Result<T, ConfigError> {
+        Err(located(
+            self.text,
+            self.path,
+            Some(span),
+            key,
+            &message.into(),
+        ))
     }
 
     fn root(&self, raw: file::Root) -> Result<Config, ConfigError> {
         let mut server = raw.server;
         let default_app_raw = server.default_app.take();
-        let listen = server.listen.unwrap_or_else(|| vec![Spanned::new(0..0, "127.0.0.1:8080".to_string())]);
+        let listen = server
+            .listen
+            .unwrap_or_else(|| vec![Spanned::new(0..0, "127.0.0.1:8080".to_string())]);
         for (i, l) in listen.iter().enumerate() {
             if l.get_ref().parse::<std::net::SocketAddr>().is_err() {
-                self.err(l.span(), &format!("server.listen[{i}]"), "expected ip:port, e.g. 127.0.0.1:8080")?;
+                self.err(
+                    l.span(),
+                    &format!("server.listen[{i}]"),
+                    "expected ip:port, e.g. 127.0.0.1:8080",
+                )?;
             }
         }
-        let prefix_raw = server.prefix.unwrap_or_else(|| Spanned::new(0..0, "/.qrgate".into()));
+        let prefix_raw = server
+            .prefix
+            .unwrap_or_else(|| Spanned::new(0..0, "/.qrgate".into()));
         let prefix = match canonical_prefix(prefix_raw.get_ref()) {
             Ok(p) if p.len() > 1 && !p.ends_with('/') => p,
-            _ => self.err(prefix_raw.span(), "server.prefix", "expected a path like /.qrgate (starts with /, no trailing /)")?,
+            _ => self.err(
+                prefix_raw.span(),
+                "server.prefix",
+                "expected a path like /.qrgate (starts with /, no trailing /)",
+            )?,
         };
         let server = ServerConfig {
             listen: listen.into_iter().map(Spanned::into_inner).collect(),
@@ -368,7 +391,11 @@ impl Validator<'_> {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
             || session.cookie_name.is_empty()
         {
-            self.err(0..0, "session.cookie_name", "use letters, digits, '_' and '-' only")?;
+            self.err(
+                0..0,
+                "session.cookie_name",
+                "use letters, digits, '_' and '-' only",
+            )?;
         }
 
         let l = raw.login;
@@ -383,10 +410,18 @@ impl Validator<'_> {
         let mut user_names = HashSet::new();
         for (i, u) in raw.user.into_iter().enumerate() {
             if !user_names.insert(u.name.get_ref().clone()) {
-                self.err(u.name.span(), &format!("user[{i}].name"), "duplicate user name")?;
+                self.err(
+                    u.name.span(),
+                    &format!("user[{i}].name"),
+                    "duplicate user name",
+                )?;
             }
             if key_index.insert(*u.key.get_ref().as_bytes(), i).is_some() {
-                self.err(u.key.span(), &format!("user[{i}].key"), "this key belongs to another user already")?;
+                self.err(
+                    u.key.span(),
+                    &format!("user[{i}].key"),
+                    "this key belongs to another user already",
+                )?;
             }
             users.push(User {
                 name: u.name.into_inner(),
@@ -419,14 +454,25 @@ impl Validator<'_> {
             for h in hosts {
                 let lower = h.get_ref().to_ascii_lowercase();
                 if host_index.insert(lower.clone(), i).is_some() {
-                    self.err(h.span(), &key("hosts"), format!("host {lower} is served by another app already"))?;
+                    self.err(
+                        h.span(),
+                        &key("hosts"),
+                        format!("host {lower} is served by another app already"),
+                    )?;
                 }
                 host_names.push(lower);
             }
-            if a.upstream.get_ref().parse::<std::net::SocketAddr>().is_err()
+            if a.upstream
+                .get_ref()
+                .parse::<std::net::SocketAddr>()
+                .is_err()
                 && !is_host_port(a.upstream.get_ref())
             {
-                self.err(a.upstream.span(), &key("upstream"), "expected host:port, e.g. 127.0.0.1:3000")?;
+                self.err(
+                    a.upstream.span(),
+                    &key("upstream"),
+                    "expected host:port, e.g. 127.0.0.1:3000",
+                )?;
             }
             let mut public_paths = Vec::new();
             for p in a.public_paths {
@@ -437,7 +483,11 @@ impl Validator<'_> {
             }
             for u in &a.allow_users {
                 if !user_names.contains(u.get_ref()) {
-                    self.err(u.span(), &key("allow_users"), format!("no [[user]] is named {:?}", u.get_ref()))?;
+                    self.err(
+                        u.span(),
+                        &key("allow_users"),
+                        format!("no [[user]] is named {:?}", u.get_ref()),
+                    )?;
                 }
             }
             let signers = if a.signers.is_empty() {
@@ -616,7 +666,9 @@ mod tests {
         let e = parse(text).expect_err("must be refused");
         let shown = e.to_string();
         match e {
-            ConfigError::Invalid { line: l, key: k, .. } => {
+            ConfigError::Invalid {
+                line: l, key: k, ..
+            } => {
                 assert_eq!((l, k.as_str()), (line, key), "{shown}");
             }
             other => panic!("unexpected {other:?}"),
@@ -627,11 +679,37 @@ mod tests {
 
     #[test]
     fn errors_name_line_and_key() {
-        check_error(&format!("[server]\nlisten = [\"127.0.0.1:80\"]\nthreds = 2\n{}", minimal()), 3, "server.threds", "threds");
-        check_error(&minimal().replace("http://localhost:8080", "ftp://x"), 3, "app[0].origin", "scheme");
-        check_error(&minimal().replace(KEY, "ed25519_zz"), 8, "user[0].key", "hex");
-        let unknown_user = minimal().replace("upstream = \"127.0.0.1:8081\"\n", "upstream = \"127.0.0.1:8081\"\nallow_users = [\"bob\"]\n");
+        check_error(
+            &format!(
+                "[server]\nlisten = [\"127.0.0.1:80\"]\nthreds = 2\n{}",
+                minimal()
+            ),
+            3,
+            "server.threds",
+            "threds",
+        );
+        check_error(
+            &minimal().replace("http://localhost:8080", "ftp://x"),
+            3,
+            "app[0].origin",
+            "scheme",
+        );
+        check_error(
+            &minimal().replace(KEY, "ed25519_zz"),
+            8,
+            "user[0].key",
+            "hex",
+        );
+        let unknown_user = minimal().replace(
+            "upstream = \"127.0.0.1:8081\"\n",
+            "upstream = \"127.0.0.1:8081\"\nallow_users = [\"bob\"]\n",
+        );
         check_error(&unknown_user, 5, "app[0].allow_users", "bob");
-        check_error(&format!("[session]\nlifetime_seconds = \"long\"\n{}", minimal()), 2, "session.lifetime_seconds", "expected u64");
+        check_error(
+            &format!("[session]\nlifetime_seconds = \"long\"\n{}", minimal()),
+            2,
+            "session.lifetime_seconds",
+            "expected u64",
+        );
     }
 }

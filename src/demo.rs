@@ -48,7 +48,12 @@ async fn answer(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()
-        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let html = req
         .headers()
@@ -56,7 +61,10 @@ async fn answer(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
         .and_then(|v| v.to_str().ok())
         .is_some_and(prefers_html);
     let (content_type, body) = if html {
-        ("text/html; charset=utf-8", page(req.method().as_str(), &req.uri().to_string(), &headers))
+        (
+            "text/html; charset=utf-8",
+            page(req.method().as_str(), &req.uri().to_string(), &headers),
+        )
     } else {
         let json = serde_json::json!({
             "method": req.method().as_str(),
@@ -83,7 +91,13 @@ fn page(method: &str, uri: &str, headers: &[(String, String)]) -> String {
     };
     let rows: String = headers
         .iter()
-        .map(|(k, v)| format!("<tr><th>{}</th><td>{}</td></tr>", escape_html(k), escape_html(v)))
+        .map(|(k, v)| {
+            format!(
+                "<tr><th>{}</th><td>{}</td></tr>",
+                escape_html(k),
+                escape_html(v)
+            )
+        })
         .collect();
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\

@@ -106,11 +106,20 @@ mod tests {
     async fn stream_emits_changes_in_order_and_ends_after_terminal() {
         let (tx, rx) = watch::channel(Status::Pending);
         let mut s = EventStream::new(rx, Duration::from_secs(60));
-        assert!(String::from_utf8_lossy(&s.next_frame().await.expect("first")).starts_with("event: pending"));
+        assert!(
+            String::from_utf8_lossy(&s.next_frame().await.expect("first"))
+                .starts_with("event: pending")
+        );
         tx.send_replace(Status::Scanned);
-        assert!(String::from_utf8_lossy(&s.next_frame().await.expect("scanned")).starts_with("event: scanned"));
+        assert!(
+            String::from_utf8_lossy(&s.next_frame().await.expect("scanned"))
+                .starts_with("event: scanned")
+        );
         tx.send_replace(Status::Rejected);
-        assert!(String::from_utf8_lossy(&s.next_frame().await.expect("rejected")).starts_with("event: rejected"));
+        assert!(
+            String::from_utf8_lossy(&s.next_frame().await.expect("rejected"))
+                .starts_with("event: rejected")
+        );
         assert!(s.next_frame().await.is_none());
     }
 

@@ -33,12 +33,22 @@ pub fn is_reserved(name: &str) -> bool {
         let n: String = name
             .chars()
             .take(32)
-            .map(|c| if c == '_' { '-' } else { c.to_ascii_lowercase() })
+            .map(|c| {
+                if c == '_' {
+                    '-'
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
             .collect();
         return RESERVED_PREFIXES.iter().any(|p| n.starts_with(p));
     }
     for (dst, &b) in folded.iter_mut().zip(bytes) {
-        *dst = if b == b'_' { b'-' } else { b.to_ascii_lowercase() };
+        *dst = if b == b'_' {
+            b'-'
+        } else {
+            b.to_ascii_lowercase()
+        };
     }
     let folded = &folded[..bytes.len()];
     RESERVED_PREFIXES
@@ -124,7 +134,14 @@ mod tests {
         ] {
             assert!(is_reserved(name), "{name}");
         }
-        for name in ["x-author", "accept", "cookie", "x-authorization", "authorization", "xauth-user"] {
+        for name in [
+            "x-author",
+            "accept",
+            "cookie",
+            "x-authorization",
+            "authorization",
+            "xauth-user",
+        ] {
             assert!(!is_reserved(name), "{name}");
         }
         assert!(is_reserved(&format!("x_auth_{}", "a".repeat(100))));
@@ -132,7 +149,10 @@ mod tests {
 
     #[test]
     fn connection_tokens_naming_reserved_headers_are_dropped() {
-        assert_eq!(sanitize_connection("keep-alive, X-Auth-User"), Some("keep-alive".into()));
+        assert_eq!(
+            sanitize_connection("keep-alive, X-Auth-User"),
+            Some("keep-alive".into())
+        );
         assert_eq!(sanitize_connection("x_auth_user"), None);
         assert_eq!(sanitize_connection("Upgrade"), Some("Upgrade".into()));
     }
@@ -146,7 +166,11 @@ mod tests {
         );
         assert_eq!(strip_cookies("qrgate_session=x;qrgate_bind=y", &ours), None);
         assert_eq!(strip_cookies("qrgate_session=x; garbage", &ours), None);
-        let vals: Vec<_> = cookie_values("a=1; qrgate_session=t1; qrgate_session=\"t2\"", "qrgate_session").collect();
+        let vals: Vec<_> = cookie_values(
+            "a=1; qrgate_session=t1; qrgate_session=\"t2\"",
+            "qrgate_session",
+        )
+        .collect();
         assert_eq!(vals, ["t1", "t2"]);
     }
 }

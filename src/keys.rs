@@ -118,7 +118,14 @@ mod tests {
 
     #[test]
     fn garbage_is_refused() {
-        for bad in ["", "abc", &"g".repeat(64), &"0".repeat(63), "ed25519_", &"!".repeat(52)] {
+        for bad in [
+            "",
+            "abc",
+            &"g".repeat(64),
+            &"0".repeat(63),
+            "ed25519_",
+            &"!".repeat(52),
+        ] {
             assert_eq!(bad.parse::<PublicKey>(), Err(KeyError::Format), "{bad:?}");
         }
     }

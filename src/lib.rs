@@ -22,8 +22,8 @@
 
 pub mod clock;
 pub mod config;
-pub mod events;
 pub mod demo;
+pub mod events;
 pub mod identity;
 pub mod keys;
 pub mod login;

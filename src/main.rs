@@ -88,7 +88,11 @@ fn real_main() -> anyhow::Result<()> {
                     app.origin,
                     app.upstream,
                     app.hosts.join(", "),
-                    if app.public_paths.is_empty() { "none".to_string() } else { app.public_paths.join(", ") },
+                    if app.public_paths.is_empty() {
+                        "none".to_string()
+                    } else {
+                        app.public_paths.join(", ")
+                    },
                     signers.join(", "),
                 );
             }
@@ -96,23 +100,34 @@ fn real_main() -> anyhow::Result<()> {
         }
         Command::Keygen { out } => {
             let key = Key::generate();
-            key.save(&out).with_context(|| format!("writing {}", out.display()))?;
+            key.save(&out)
+                .with_context(|| format!("writing {}", out.display()))?;
             let public = key.public();
             println!("wrote {} (keep it secret)", out.display());
             println!("public key (z-base32): {}", public.to_z32());
             println!("public key (hex):      ed25519_{}", public.to_hex());
             Ok(())
         }
-        Command::Sign { key, payload, yes, reject } => {
+        Command::Sign {
+            key,
+            payload,
+            yes,
+            reject,
+        } => {
             let key = Key::load(&key)?;
             let url = signer::attempt_url(&payload)?;
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {
-                let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(15)).build()?;
+                let client = reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(15))
+                    .build()?;
                 let req = signer::scan(&client, &url).await?;
                 println!("Sign in to:  {}", req.app);
                 println!("Origin:      {}", req.origin);
-                println!("Requested by {} ({})", req.requester_agent, req.requester_ip);
+                println!(
+                    "Requested by {} ({})",
+                    req.requester_agent, req.requester_ip
+                );
                 if reject {
                     signer::reject(&client, &url).await?;
                     println!("Rejected.");
@@ -156,5 +171,8 @@ fn init_tracing() {
     // pingora logs through `log`; bridge it so one filter (RUST_LOG) governs both.
     let _ = tracing_log::LogTracer::init();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -64,7 +64,11 @@ mod tests {
         for (k, v) in headers {
             map.append(*k, v.parse().expect("header value"));
         }
-        assert_eq!(is_browser_navigation(&method, &map), browser, "{method} {headers:?}");
+        assert_eq!(
+            is_browser_navigation(&method, &map),
+            browser,
+            "{method} {headers:?}"
+        );
     }
 
     const NAV: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
@@ -73,16 +77,36 @@ mod tests {
     fn decisions() {
         check(Method::GET, &[("accept", NAV)], true);
         check(Method::HEAD, &[("accept", NAV)], true);
-        check(Method::GET, &[("accept", NAV), ("sec-fetch-mode", "navigate")], true);
-        check(Method::GET, &[("accept", NAV), ("sec-fetch-mode", "cors")], false);
+        check(
+            Method::GET,
+            &[("accept", NAV), ("sec-fetch-mode", "navigate")],
+            true,
+        );
+        check(
+            Method::GET,
+            &[("accept", NAV), ("sec-fetch-mode", "cors")],
+            false,
+        );
         check(Method::POST, &[("accept", NAV)], false);
         check(Method::GET, &[("accept", "application/json")], false);
         check(Method::GET, &[("accept", "*/*")], false);
         check(Method::GET, &[], false);
         check(Method::GET, &[("accept", "text/event-stream")], false);
-        check(Method::GET, &[("accept", NAV), ("upgrade", "websocket")], false);
-        check(Method::GET, &[("accept", NAV), ("x-requested-with", "XMLHttpRequest")], false);
-        check(Method::GET, &[("accept", "application/json, text/html;q=0.5")], false);
+        check(
+            Method::GET,
+            &[("accept", NAV), ("upgrade", "websocket")],
+            false,
+        );
+        check(
+            Method::GET,
+            &[("accept", NAV), ("x-requested-with", "XMLHttpRequest")],
+            false,
+        );
+        check(
+            Method::GET,
+            &[("accept", "application/json, text/html;q=0.5")],
+            false,
+        );
         check(Method::GET, &[("accept", "text/html;q=0")], false);
     }
 }

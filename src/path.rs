@@ -87,7 +87,9 @@ pub fn canonicalize(raw: &str) -> Result<CanonicalPath, PathError> {
                     return Err(PathError::EscapesRoot);
                 }
             }
-            s if s.starts_with(".;") || s.starts_with("..;") => return Err(PathError::DotParameter),
+            s if s.starts_with(".;") || s.starts_with("..;") => {
+                return Err(PathError::DotParameter)
+            }
             _ => segments.push(std::mem::take(seg)),
         }
         seg.clear();
@@ -104,7 +106,10 @@ pub fn canonicalize(raw: &str) -> Result<CanonicalPath, PathError> {
                 continue;
             }
             b'%' => {
-                let (h, l) = match (bytes.get(i + 1).copied().and_then(hex_val), bytes.get(i + 2).copied().and_then(hex_val)) {
+                let (h, l) = match (
+                    bytes.get(i + 1).copied().and_then(hex_val),
+                    bytes.get(i + 2).copied().and_then(hex_val),
+                ) {
                     (Some(h), Some(l)) => (h, l),
                     _ => return Err(PathError::BadPercentEncoding),
                 };
@@ -155,7 +160,11 @@ mod tests {
     use super::*;
 
     fn check(input: &str, expected: Result<&str, PathError>) {
-        assert_eq!(canonicalize(input).map(|p| p.0), expected.map(str::to_string), "{input:?}");
+        assert_eq!(
+            canonicalize(input).map(|p| p.0),
+            expected.map(str::to_string),
+            "{input:?}"
+        );
     }
 
     #[test]

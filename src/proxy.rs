@@ -127,7 +127,13 @@ impl State {
 
     /// `Set-Cookie` value carrying a new session token.
     pub fn session_cookie(&self, app: &App, token: &SessionToken) -> String {
-        self.cookie(app, &self.config.session.cookie_name, token.as_str(), self.config.session.lifetime.as_secs() as i64, false)
+        self.cookie(
+            app,
+            &self.config.session.cookie_name,
+            token.as_str(),
+            self.config.session.lifetime.as_secs() as i64,
+            false,
+        )
     }
 
     /// `Set-Cookie` value that deletes the session cookie.
@@ -137,7 +143,14 @@ impl State {
 
     /// A cookie with the gateway's attributes: host-only, `/`, HttpOnly, SameSite (the
     /// configured policy, or `Strict` when `strict`), Secure per policy.
-    pub fn cookie(&self, app: &App, name: &str, value: &str, max_age_secs: i64, strict: bool) -> String {
+    pub fn cookie(
+        &self,
+        app: &App,
+        name: &str,
+        value: &str,
+        max_age_secs: i64,
+        strict: bool,
+    ) -> String {
         let same_site = match (strict, self.config.session.same_site) {
             (true, _) | (_, SameSite::Strict) => cookie::SameSite::Strict,
             (false, SameSite::Lax) => cookie::SameSite::Lax,
@@ -158,7 +171,11 @@ impl State {
     }
 
     /// The live session on this request, if any.
-    pub async fn session_identity(&self, headers: &http::HeaderMap, app: usize) -> Option<Arc<Identity>> {
+    pub async fn session_identity(
+        &self,
+        headers: &http::HeaderMap,
+        app: usize,
+    ) -> Option<Arc<Identity>> {
         for value in headers.get_all(http::header::COOKIE) {
             let Ok(value) = value.to_str() else { continue };
             for token in identity::cookie_values(value, &self.config.session.cookie_name) {
@@ -229,7 +246,13 @@ impl ProxyHttp for Gateway {
             .is_some_and(negotiate::prefers_html);
 
         let Some(app_index) = request_host(req).and_then(|h| state.config.app_for_host(h)) else {
-            let reply = Reply::error_for(ctx.wants_html, 404, "unknown_host", "Not found", "No application is served at this address.");
+            let reply = Reply::error_for(
+                ctx.wants_html,
+                404,
+                "unknown_host",
+                "Not found",
+                "No application is served at this address.",
+            );
             return send(session, reply).await;
         };
         ctx.app = Some(app_index);
@@ -239,7 +262,13 @@ impl ProxyHttp for Gateway {
         let path = match canonicalize(raw_path) {
             Ok(p) => p,
             Err(e) => {
-                let reply = Reply::error_for(ctx.wants_html, 400, "bad_path", "Bad request", &e.to_string());
+                let reply = Reply::error_for(
+                    ctx.wants_html,
+                    400,
+                    "bad_path",
+                    "Bad request",
+                    &e.to_string(),
+                );
                 return send(session, reply).await;
             }
         };
@@ -276,8 +305,13 @@ impl ProxyHttp for Gateway {
             let rd: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
             Reply::redirect(302, format!("{prefix}/login?rd={rd}"))
         } else {
-            Reply::error(401, "unauthenticated", "Sign in first.")
-                .with_header("www-authenticate", format!("QRGate realm=\"{}\", login=\"{prefix}/login\"", app.name.replace('"', "")))
+            Reply::error(401, "unauthenticated", "Sign in first.").with_header(
+                "www-authenticate",
+                format!(
+                    "QRGate realm=\"{}\", login=\"{prefix}/login\"",
+                    app.name.replace('"', "")
+                ),
+            )
         };
         send(session, reply).await
     }
@@ -327,9 +361,9 @@ impl ProxyHttp for Gateway {
         }
 
         if let Some(uri) = ctx.rewrite.take() {
-            let uri: http::Uri = uri
-                .parse()
-                .map_err(|_| Error::explain(ErrorType::HTTPStatus(400), "unparseable canonical path"))?;
+            let uri: http::Uri = uri.parse().map_err(|_| {
+                Error::explain(ErrorType::HTTPStatus(400), "unparseable canonical path")
+            })?;
             upstream.set_uri(uri);
         }
 
@@ -344,7 +378,10 @@ impl ProxyHttp for Gateway {
             .and_then(|a| a.as_inet())
             .map(|a| a.ip().to_string())
             .unwrap_or_default();
-        let xff = match (state.config.server.trust_forwarded_for, session.req_header().headers.get("x-forwarded-for")) {
+        let xff = match (
+            state.config.server.trust_forwarded_for,
+            session.req_header().headers.get("x-forwarded-for"),
+        ) {
             (true, Some(prior)) => match prior.to_str() {
                 Ok(p) => format!("{p}, {client_ip}"),
                 Err(_) => client_ip,
@@ -372,10 +409,34 @@ impl ProxyHttp for Gateway {
         };
         if code > 0 {
             let reply = match code {
-                502 => Reply::error_for(ctx.wants_html, 502, "upstream_unavailable", "The application is not answering", "The gateway could not reach the application. Try again in a moment."),
-                504 => Reply::error_for(ctx.wants_html, 504, "upstream_timeout", "The application took too long", "The application did not answer in time. Try again in a moment."),
-                400 => Reply::error_for(ctx.wants_html, 400, "bad_request", "Bad request", "The request could not be understood."),
-                c => Reply::error_for(ctx.wants_html, c, "gateway_error", "Something went wrong", "The gateway could not complete this request."),
+                502 => Reply::error_for(
+                    ctx.wants_html,
+                    502,
+                    "upstream_unavailable",
+                    "The application is not answering",
+                    "The gateway could not reach the application. Try again in a moment.",
+                ),
+                504 => Reply::error_for(
+                    ctx.wants_html,
+                    504,
+                    "upstream_timeout",
+                    "The application took too long",
+                    "The application did not answer in time. Try again in a moment.",
+                ),
+                400 => Reply::error_for(
+                    ctx.wants_html,
+                    400,
+                    "bad_request",
+                    "Bad request",
+                    "The request could not be understood.",
+                ),
+                c => Reply::error_for(
+                    ctx.wants_html,
+                    c,
+                    "gateway_error",
+                    "Something went wrong",
+                    "The gateway could not complete this request.",
+                ),
             };
             if let Err(err) = send(session, reply).await {
                 tracing::debug!(%err, "could not send error page");
@@ -404,12 +465,22 @@ impl ProxyHttp for Gateway {
 }
 
 impl Gateway {
-    async fn serve_route(&self, session: &mut Session, ctx: &mut Ctx, app: usize, sub: String) -> Result<bool> {
+    async fn serve_route(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        app: usize,
+        sub: String,
+    ) -> Result<bool> {
         let body = if session.req_header().method == http::Method::POST {
             match read_body_capped(session, MAX_BODY).await? {
                 Some(b) => b,
                 None => {
-                    let reply = Reply::error(413, "body_too_large", "The request body is larger than 8 KiB.");
+                    let reply = Reply::error(
+                        413,
+                        "body_too_large",
+                        "The request body is larger than 8 KiB.",
+                    );
                     return send(session, reply).await;
                 }
             }
@@ -424,7 +495,10 @@ impl Gateway {
             query: req.uri.query(),
             headers: &req.headers,
             body,
-            client_ip: session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip()),
+            client_ip: session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.ip()),
             wants_html: ctx.wants_html,
         };
         match routes::handle(&self.state, route_req).await {
@@ -447,7 +521,9 @@ async fn serve_events(session: &mut Session, mut events: EventStream) -> Result<
     }
     // Tell buffering proxies in front of us to pass events through at once.
     header.insert_header("x-accel-buffering", "no")?;
-    session.write_response_header(Box::new(header), false).await?;
+    session
+        .write_response_header(Box::new(header), false)
+        .await?;
     loop {
         let frame = tokio::select! {
             f = events.next_frame() => f,
@@ -494,7 +570,10 @@ async fn read_body_capped(session: &mut Session, cap: usize) -> Result<Option<By
 
 /// Writes a local reply and ends the request (`Ok(true)` for `request_filter`).
 pub async fn send(session: &mut Session, reply: Reply) -> Result<bool> {
-    let mut header = ResponseHeader::build(reply.status, Some(SECURITY_HEADERS.len() + reply.headers.len() + 2))?;
+    let mut header = ResponseHeader::build(
+        reply.status,
+        Some(SECURITY_HEADERS.len() + reply.headers.len() + 2),
+    )?;
     header.insert_header(http::header::CONTENT_TYPE, reply.content_type)?;
     header.insert_header(http::header::CONTENT_LENGTH, reply.body.len())?;
     for (name, value) in SECURITY_HEADERS {
@@ -504,7 +583,9 @@ pub async fn send(session: &mut Session, reply: Reply) -> Result<bool> {
         header.append_header(name, value)?;
     }
     let head_only = session.req_header().method == http::Method::HEAD;
-    session.write_response_header(Box::new(header), head_only || reply.body.is_empty()).await?;
+    session
+        .write_response_header(Box::new(header), head_only || reply.body.is_empty())
+        .await?;
     if !head_only && !reply.body.is_empty() {
         session.write_response_body(Some(reply.body), true).await?;
     }

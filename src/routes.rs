@@ -60,7 +60,12 @@ pub async fn handle(state: &State, req: RouteRequest<'_>) -> Routed {
 }
 
 pub(crate) fn method_not_allowed() -> Routed {
-    Reply::error(405, "method_not_allowed", "This endpoint does not accept that method.").into()
+    Reply::error(
+        405,
+        "method_not_allowed",
+        "This endpoint does not accept that method.",
+    )
+    .into()
 }
 
 /// Whether a state-changing request comes from the app's own pages: the `Origin` header
@@ -79,7 +84,11 @@ pub fn same_origin(state: &State, req: &RouteRequest<'_>) -> bool {
 
 async fn logout(state: &State, req: &RouteRequest<'_>) -> Reply {
     if !same_origin(state, req) {
-        return Reply::error(403, "cross_origin", "Logout must come from the application's own pages.");
+        return Reply::error(
+            403,
+            "cross_origin",
+            "Logout must come from the application's own pages.",
+        );
     }
     let app = &state.config.apps[req.app];
     for value in req.headers.get_all(http::header::COOKIE) {

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use pingora::apps::ServerApp;
 use pingora::protocols::l4::socket::SocketAddr as PingoraSocketAddr;
 use pingora::protocols::l4::stream::Stream as L4Stream;
-use pingora::protocols::Stream;
 use pingora::protocols::GetSocketDigest;
 use pingora::protocols::SocketDigest;
+use pingora::protocols::Stream;
 use pingora::proxy::HttpProxy;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{Server, ShutdownWatch};
@@ -20,11 +20,12 @@ use crate::sweeper::Sweeper;
 
 /// pingora's server settings derived from our config.
 pub fn server_conf(state: &State) -> ServerConf {
-    let mut conf = ServerConf::default();
-    conf.threads = state.config.server.threads;
-    conf.grace_period_seconds = Some(state.config.server.grace_period.as_secs());
-    conf.graceful_shutdown_timeout_seconds = Some(1);
-    conf
+    ServerConf {
+        threads: state.config.server.threads,
+        grace_period_seconds: Some(state.config.server.grace_period.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(1),
+        ..ServerConf::default()
+    }
 }
 
 /// Runs the gateway until SIGTERM/SIGINT (then drains within the grace period).
@@ -34,7 +35,8 @@ pub fn run(state: State) {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, Gateway::new(state.clone()));
+    let mut proxy =
+        pingora::proxy::http_proxy_service(&server.configuration, Gateway::new(state.clone()));
     for addr in &state.config.server.listen {
         proxy.add_tcp(addr);
     }
@@ -52,7 +54,11 @@ pub fn proxy_app(state: Arc<State>) -> Arc<HttpProxy<Gateway>> {
 
 /// Serves the proxy on an already bound listener until `shutdown` turns true.
 /// Tests bind port 0 and learn the port before starting the gateway.
-pub async fn serve(app: Arc<HttpProxy<Gateway>>, listener: TcpListener, mut shutdown: ShutdownWatch) {
+pub async fn serve(
+    app: Arc<HttpProxy<Gateway>>,
+    listener: TcpListener,
+    mut shutdown: ShutdownWatch,
+) {
     loop {
         let (tcp, peer) = tokio::select! {
             r = listener.accept() => match r {

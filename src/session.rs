@@ -124,7 +124,9 @@ impl MemoryStore {
     }
 
     fn expired(&self, e: &Entry, now: u64) -> bool {
-        now >= e.created_ms.saturating_add(self.lifetimes.absolute.as_millis() as u64)
+        now >= e
+            .created_ms
+            .saturating_add(self.lifetimes.absolute.as_millis() as u64)
             || now
                 >= e.last_seen_ms
                     .load(Ordering::Relaxed)
@@ -215,10 +217,16 @@ mod tests {
         let t = s.create(0, alice()).await;
         for _ in 0..9 {
             clock.advance(Duration::from_secs(9));
-            assert!(s.lookup(t.as_str(), 0).await.is_some(), "used within idle window");
+            assert!(
+                s.lookup(t.as_str(), 0).await.is_some(),
+                "used within idle window"
+            );
         }
         clock.advance(Duration::from_secs(10));
-        assert!(s.lookup(t.as_str(), 0).await.is_none(), "absolute lifetime passed");
+        assert!(
+            s.lookup(t.as_str(), 0).await.is_none(),
+            "absolute lifetime passed"
+        );
         assert_eq!(s.len(), 0, "expired entry dropped on lookup");
     }
 
@@ -238,7 +246,10 @@ mod tests {
         let (s, _) = store();
         let t = s.create(1, alice()).await;
         assert!(s.lookup(t.as_str(), 0).await.is_none());
-        assert!(s.lookup(t.as_str(), 1).await.is_some(), "other app's miss left it alone");
+        assert!(
+            s.lookup(t.as_str(), 1).await.is_some(),
+            "other app's miss left it alone"
+        );
         for bad in ["", "x", &"a".repeat(44), &"=".repeat(43)] {
             assert!(s.lookup(bad, 1).await.is_none());
         }

@@ -70,7 +70,10 @@ impl Key {
 
     /// Reads a key file.
     pub fn load(path: &Path) -> Result<Key, SignerError> {
-        let err = |reason: String| SignerError::Key { path: path.display().to_string(), reason };
+        let err = |reason: String| SignerError::Key {
+            path: path.display().to_string(),
+            reason,
+        };
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
         Key::parse(&text).ok_or_else(|| err("expected 64 hex digits".into()))
     }
@@ -78,7 +81,11 @@ impl Key {
     /// Writes the key file with mode 0600, refusing to overwrite.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
         writeln!(f, "{}", hex::encode(self.0.to_bytes()))
     }
 
@@ -131,12 +138,19 @@ pub fn attempt_url(payload: &str) -> Result<url::Url, SignerError> {
     Ok(url)
 }
 
-async fn post(client: &reqwest::Client, url: String, body: serde_json::Value) -> Result<serde_json::Value, SignerError> {
+async fn post(
+    client: &reqwest::Client,
+    url: String,
+    body: serde_json::Value,
+) -> Result<serde_json::Value, SignerError> {
     let resp = client.post(url).json(&body).send().await?;
     let status = resp.status().as_u16();
     let value: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
     if !(200..300).contains(&status) {
-        let message = value["message"].as_str().unwrap_or("no reason given").to_string();
+        let message = value["message"]
+            .as_str()
+            .unwrap_or("no reason given")
+            .to_string();
         return Err(SignerError::Refused { status, message });
     }
     Ok(value)
@@ -145,16 +159,27 @@ async fn post(client: &reqwest::Client, url: String, body: serde_json::Value) ->
 /// Announces the scan and fetches what to show and sign; checks the origin.
 pub async fn scan(client: &reqwest::Client, attempt: &url::Url) -> Result<Request, SignerError> {
     let value = post(client, format!("{attempt}/scan"), serde_json::json!({})).await?;
-    let req: Request = serde_json::from_value(value).map_err(|e| SignerError::Refused { status: 200, message: format!("unexpected answer: {e}") })?;
+    let req: Request = serde_json::from_value(value).map_err(|e| SignerError::Refused {
+        status: 200,
+        message: format!("unexpected answer: {e}"),
+    })?;
     let url_origin = attempt.origin().ascii_serialization();
     if req.origin != url_origin {
-        return Err(SignerError::OriginMismatch { challenge: req.origin, url: url_origin });
+        return Err(SignerError::OriginMismatch {
+            challenge: req.origin,
+            url: url_origin,
+        });
     }
     Ok(req)
 }
 
 /// Signs the challenge and approves.
-pub async fn approve(client: &reqwest::Client, attempt: &url::Url, key: &Key, req: &Request) -> Result<String, SignerError> {
+pub async fn approve(
+    client: &reqwest::Client,
+    attempt: &url::Url,
+    key: &Key,
+    req: &Request,
+) -> Result<String, SignerError> {
     let signature = URL_SAFE_NO_PAD.encode(key.sign(req.message.as_bytes()));
     let body = serde_json::json!({ "public_key": key.public().to_z32(), "signature": signature });
     let value = post(client, format!("{attempt}/approve"), body).await?;
@@ -163,6 +188,11 @@ pub async fn approve(client: &reqwest::Client, attempt: &url::Url, key: &Key, re
 
 /// Declines.
 pub async fn reject(client: &reqwest::Client, attempt: &url::Url) -> Result<(), SignerError> {
-    post(client, format!("{attempt}/reject"), serde_json::json!({ "reason": "declined" })).await?;
+    post(
+        client,
+        format!("{attempt}/reject"),
+        serde_json::json!({ "reason": "declined" }),
+    )
+    .await?;
     Ok(())
 }

@@ -9,18 +9,29 @@ use pubky_common::crypto::Keypair;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::common::{browser, client, echoed_headers, Setup, TestGateway, ALICE_KEY_HEX, ALICE_SECRET_HEX};
+use crate::common::{
+    browser, client, echoed_headers, Setup, TestGateway, ALICE_KEY_HEX, ALICE_SECRET_HEX,
+};
 
 fn setup() -> Setup {
-    Setup { app_extra: "signers = [\"native\", \"pubky\", \"tana\"]\n".into(), ..Setup::default() }
+    Setup {
+        app_extra: "signers = [\"native\", \"pubky\", \"tana\"]\n".into(),
+        ..Setup::default()
+    }
 }
 
 fn alice_secret() -> [u8; 32] {
-    hex::decode(ALICE_SECRET_HEX).expect("hex").try_into().expect("32")
+    hex::decode(ALICE_SECRET_HEX)
+        .expect("hex")
+        .try_into()
+        .expect("32")
 }
 
 /// Starts an attempt as the browser through the JSON API; returns (id, payloads by protocol).
-async fn create(gw: &TestGateway, b: &reqwest::Client) -> (String, std::collections::HashMap<String, String>) {
+async fn create(
+    gw: &TestGateway,
+    b: &reqwest::Client,
+) -> (String, std::collections::HashMap<String, String>) {
     let resp = b
         .post(gw.url("/.qrgate/auth/session/create?rd=%2Fhome"))
         .header("origin", format!("http://{}", gw.addr))
@@ -33,7 +44,12 @@ async fn create(gw: &TestGateway, b: &reqwest::Client) -> (String, std::collecti
         .as_array()
         .expect("payloads")
         .iter()
-        .map(|p| (p["protocol"].as_str().unwrap_or_default().to_string(), p["payload"].as_str().unwrap_or_default().to_string()))
+        .map(|p| {
+            (
+                p["protocol"].as_str().unwrap_or_default().to_string(),
+                p["payload"].as_str().unwrap_or_default().to_string(),
+            )
+        })
         .collect();
     (v["id"].as_str().expect("id").to_string(), payloads)
 }
@@ -47,10 +63,24 @@ async fn claim_and_land(gw: &TestGateway, b: &reqwest::Client, id: &str) {
         .await
         .expect("claim");
     assert_eq!(resp.status(), 200);
-    assert_eq!(resp.json::<Value>().await.expect("json")["redirect"], "/home");
-    let echo: Value = b.get(gw.url("/home")).header("accept", "application/json").send().await.expect("app").json().await.expect("echo");
+    assert_eq!(
+        resp.json::<Value>().await.expect("json")["redirect"],
+        "/home"
+    );
+    let echo: Value = b
+        .get(gw.url("/home"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("app")
+        .json()
+        .await
+        .expect("echo");
     let headers = echoed_headers(&echo);
-    assert!(headers.contains(&("x-auth-user".into(), "alice".into())), "{headers:?}");
+    assert!(
+        headers.contains(&("x-auth-user".into(), "alice".into())),
+        "{headers:?}"
+    );
 }
 
 struct PubkyLink {
@@ -62,16 +92,28 @@ struct PubkyLink {
 fn parse_pubkyauth(link: &str) -> PubkyLink {
     assert!(link.starts_with("pubkyauth:///?"), "{link}");
     let url = url::Url::parse(link).expect("pubkyauth url");
-    let get = |k: &str| url.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.into_owned()).unwrap_or_else(|| panic!("{k} in {link}"));
+    let get = |k: &str| {
+        url.query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_else(|| panic!("{k} in {link}"))
+    };
     assert_eq!(get("x-source"), "Test app");
     use base64::Engine;
-    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(get("secret")).expect("b64");
-    PubkyLink { caps: get("caps"), relay: get("relay"), secret: secret.try_into().expect("32 bytes") }
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(get("secret"))
+        .expect("b64");
+    PubkyLink {
+        caps: get("caps"),
+        relay: get("relay"),
+        secret: secret.try_into().expect("32 bytes"),
+    }
 }
 
 fn channel(secret: &[u8; 32]) -> String {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pubky_common::crypto::hash(secret).as_bytes())
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(pubky_common::crypto::hash(secret).as_bytes())
 }
 
 /// Ring's part: sign a token for the caps, encrypt it with the secret.
@@ -93,29 +135,51 @@ async fn pubky_ring_logs_in_through_the_gateway_relay() {
     let (id, payloads) = create(&gw, &b).await;
     let link = parse_pubkyauth(&payloads["pubky"]);
     assert_eq!(link.relay, gw.url("/.qrgate/pubky/relay/"));
-    assert!(link.caps.contains(&id), "caps are bound to the attempt: {}", link.caps);
+    assert!(
+        link.caps.contains(&id),
+        "caps are bound to the attempt: {}",
+        link.caps
+    );
     let kp = Keypair::from_secret(&alice_secret());
-    assert_eq!(kp.public_key().z32(), gw.state.user_identity(0).expect("alice").pubkey);
+    assert_eq!(
+        kp.public_key().z32(),
+        gw.state.user_identity(0).expect("alice").pubkey
+    );
     let target = format!("{}{}", link.relay, channel(&link.secret));
 
     // Failures first: each is a 4xx and leaves the attempt approvable.
-    let (s, _) = post_relay(format!("{}{}", link.relay, channel(&[9u8; 32])), ring_token(&kp, &link.caps, &link.secret)).await;
+    let (s, _) = post_relay(
+        format!("{}{}", link.relay, channel(&[9u8; 32])),
+        ring_token(&kp, &link.caps, &link.secret),
+    )
+    .await;
     assert_eq!(s, 404, "wrong channel");
     let (s, _) = post_relay(target.clone(), b"garbage".to_vec()).await;
     assert_eq!(s, 400, "garbage body");
     let (s, _) = post_relay(target.clone(), vec![0u8; 3000]).await;
     assert_eq!(s, 413, "oversized body");
-    let (s, v) = post_relay(target.clone(), ring_token(&kp, "/pub/other.app/:rw", &link.secret)).await;
+    let (s, v) = post_relay(
+        target.clone(),
+        ring_token(&kp, "/pub/other.app/:rw", &link.secret),
+    )
+    .await;
     assert_eq!(s, 403, "wrong caps: {v}");
     let (s, v) = post_relay(target.clone(), ring_token(&kp, &link.caps, &[1u8; 32])).await;
     assert_eq!(s, 400, "encrypted with another secret: {v}");
     // A stale token: the timestamp moved 10 minutes back and re-signed as Ring would.
-    let mut stale = AuthToken::sign(&kp, link.caps.parse::<Capabilities>().expect("caps")).serialize();
+    let mut stale =
+        AuthToken::sign(&kp, link.caps.parse::<Capabilities>().expect("caps")).serialize();
     let ts = u64::from_be_bytes(stale[75..83].try_into().expect("8")) - 600_000_000;
     stale[75..83].copy_from_slice(&ts.to_be_bytes());
-    let sig = SigningKey::from_bytes(&alice_secret()).sign(&stale[65..]).to_bytes();
+    let sig = SigningKey::from_bytes(&alice_secret())
+        .sign(&stale[65..])
+        .to_bytes();
     stale[..64].copy_from_slice(&sig);
-    let (s, v) = post_relay(target.clone(), pubky_common::crypto::encrypt(&stale, &link.secret)).await;
+    let (s, v) = post_relay(
+        target.clone(),
+        pubky_common::crypto::encrypt(&stale, &link.secret),
+    )
+    .await;
     assert_eq!(s, 401, "stale timestamp: {v}");
 
     // Now exactly as Ring does it.
@@ -123,7 +187,11 @@ async fn pubky_ring_logs_in_through_the_gateway_relay() {
     let (s, v) = post_relay(target.clone(), good.clone()).await;
     assert_eq!(s, 200, "{v}");
     let (s, v) = post_relay(target.clone(), good).await;
-    assert_eq!((s, v["error"].as_str()), (409, Some("replay")), "replayed token");
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (409, Some("replay")),
+        "replayed token"
+    );
     claim_and_land(&gw, &b, &id).await;
 }
 
@@ -134,7 +202,9 @@ fn tana_message(id: &str, challenge: &str, username: &str, timestamp: u64) -> St
 }
 
 fn tana_body(message: &str, username: &str) -> Value {
-    let sig = SigningKey::from_bytes(&alice_secret()).sign(&Sha256::digest(message.as_bytes())).to_bytes();
+    let sig = SigningKey::from_bytes(&alice_secret())
+        .sign(&Sha256::digest(message.as_bytes()))
+        .to_bytes();
     serde_json::json!({
         "userId": "550e8400-e29b-41d4-a716-446655440000",
         "username": username,
@@ -150,7 +220,13 @@ async fn tana_mobile_logs_in_with_its_own_wire_format() {
     let b = browser();
     let (id, payloads) = create(&gw, &b).await;
     let qr: Value = serde_json::from_str(&payloads["tana"]).expect("qrData json");
-    assert!(payloads["tana"].starts_with("{\"protocol\":\"tana\",\"type\":\"auth\",\"version\":\"1\",\"sessionId\""), "{}", payloads["tana"]);
+    assert!(
+        payloads["tana"].starts_with(
+            "{\"protocol\":\"tana\",\"type\":\"auth\",\"version\":\"1\",\"sessionId\""
+        ),
+        "{}",
+        payloads["tana"]
+    );
     assert_eq!(qr["sessionId"], id.as_str());
     assert_eq!(qr["appName"], "Test app");
     let server = qr["server"].as_str().expect("server").to_string();
@@ -159,7 +235,14 @@ async fn tana_mobile_logs_in_with_its_own_wire_format() {
     assert_eq!(challenge.len(), 64);
 
     let c = client();
-    let scan: Value = c.post(format!("{server}/auth/session/{id}/scan")).send().await.expect("scan").json().await.expect("json");
+    let scan: Value = c
+        .post(format!("{server}/auth/session/{id}/scan"))
+        .send()
+        .await
+        .expect("scan")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(scan["success"], true);
     assert_eq!(scan["sessionId"], id.as_str());
     assert_eq!(scan["challenge"], challenge.as_str());
@@ -170,7 +253,10 @@ async fn tana_mobile_logs_in_with_its_own_wire_format() {
         let url = format!("{server}/auth/session/{id}/approve");
         async move {
             let r = c.post(url).json(&body).send().await.expect("approve");
-            (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null))
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
         }
     };
     let now = gw.clock.now_millis();
@@ -182,17 +268,28 @@ async fn tana_mobile_logs_in_with_its_own_wire_format() {
     assert_eq!(approve(tana_body(&m, "alice")).await.0, 401);
     let m = tana_message(&id, &"0".repeat(64), "alice", now);
     assert_eq!(approve(tana_body(&m, "alice")).await.0, 400);
-    let m = tana_message(&id, &challenge, "alice", now).replacen("{\"sessionId\"", "{ \"sessionId\"", 1);
+    let m = tana_message(&id, &challenge, "alice", now).replacen(
+        "{\"sessionId\"",
+        "{ \"sessionId\"",
+        1,
+    );
     assert_eq!(approve(tana_body(&m, "alice")).await.0, 400);
     let mut bad_sig = tana_body(&tana_message(&id, &challenge, "alice", now), "alice");
     bad_sig["signature"] = Value::String(format!("ed25519_sig_{}", "ab".repeat(64)));
     assert_eq!(approve(bad_sig).await.0, 401);
 
-    let (status, v) = approve(tana_body(&tana_message(&id, &challenge, "alice", now), "alice")).await;
+    let (status, v) = approve(tana_body(
+        &tana_message(&id, &challenge, "alice", now),
+        "alice",
+    ))
+    .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["success"], true);
     assert_eq!(v["username"], "alice");
-    assert!(v.get("sessionToken").is_none(), "the phone gets no token: {v}");
+    assert!(
+        v.get("sessionToken").is_none(),
+        "the phone gets no token: {v}"
+    );
     claim_and_land(&gw, &b, &id).await;
 }
 
@@ -200,7 +297,11 @@ async fn tana_mobile_logs_in_with_its_own_wire_format() {
 async fn the_login_page_offers_every_configured_signer() {
     let gw = TestGateway::with(setup()).await;
     let (_, _, html) = crate::common::open_login(&gw, &browser(), "/").await;
-    for (kind, label) in [("native", "qrgate signer"), ("pubky", "Pubky Ring"), ("tana", "Tana")] {
+    for (kind, label) in [
+        ("native", "qrgate signer"),
+        ("pubky", "Pubky Ring"),
+        ("tana", "Tana"),
+    ] {
         assert!(html.contains(&format!("id=\"tab-{kind}\"")), "{kind} tab");
         assert!(html.contains(label));
     }

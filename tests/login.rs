@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{alice_key, browser, client, echoed_headers, open_login, Setup, Sse, TestGateway, NAV};
+use crate::common::{
+    alice_key, browser, client, echoed_headers, open_login, Setup, Sse, TestGateway, NAV,
+};
 use qrgate::signer;
 
 async fn claim(gw: &TestGateway, c: &reqwest::Client, id: &str) -> reqwest::Response {
@@ -33,25 +35,50 @@ async fn approve_raw(gw: &TestGateway, id: &str, body: String) -> (u16, Value) {
 async fn happy_path_lands_on_the_upstream_with_identity() {
     let gw = TestGateway::start().await;
     let b = browser();
-    let first = b.get(gw.url("/reports?year=2026")).header("accept", NAV).send().await.expect("visit");
+    let first = b
+        .get(gw.url("/reports?year=2026"))
+        .header("accept", NAV)
+        .send()
+        .await
+        .expect("visit");
     assert_eq!(first.status(), 302);
-    let login_path = first.headers()["location"].to_str().expect("location").to_string();
+    let login_path = first.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
     assert_eq!(login_path, "/.qrgate/login?rd=%2Freports%3Fyear%3D2026");
-    let resp = b.get(gw.url(&login_path)).header("accept", NAV).send().await.expect("login page");
+    let resp = b
+        .get(gw.url(&login_path))
+        .header("accept", NAV)
+        .send()
+        .await
+        .expect("login page");
     assert_eq!(resp.status(), 200);
-    let csp = resp.headers()["content-security-policy"].to_str().expect("csp").to_string();
-    assert!(csp.contains("default-src 'none'") && csp.contains("'nonce-"), "{csp}");
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .to_string();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("'nonce-"),
+        "{csp}"
+    );
     assert_eq!(resp.headers()["x-frame-options"], "DENY");
     assert_eq!(resp.headers()["referrer-policy"], "no-referrer");
     assert_eq!(resp.headers()["cache-control"], "no-store");
     let html = resp.text().await.expect("html");
     assert!(html.contains("<svg") && html.contains("Sign in to Test app"));
-    let id = html.split("data-attempt=\"").nth(1).and_then(|s| s.split('"').next()).expect("id").to_string();
+    let id = html
+        .split("data-attempt=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("id")
+        .to_string();
 
     let mut events = Sse::open(&b, gw.url(&format!("/.qrgate/auth/session/{id}/events"))).await;
     assert_eq!(events.next().await.expect("pending").0, "pending");
 
-    let url = signer::attempt_url(&gw.url(&format!("/.qrgate/auth/session/{id}"))).expect("payload");
+    let url =
+        signer::attempt_url(&gw.url(&format!("/.qrgate/auth/session/{id}"))).expect("payload");
     let c = client();
     let req = signer::scan(&c, &url).await.expect("scan");
     assert_eq!(req.app, "Test app");
@@ -60,45 +87,94 @@ async fn happy_path_lands_on_the_upstream_with_identity() {
     assert!(req.message.contains(&format!("attempt: {id}\n")));
     assert_eq!(events.next().await.expect("scanned").0, "scanned");
 
-    let user = signer::approve(&c, &url, &alice_key(), &req).await.expect("approve");
+    let user = signer::approve(&c, &url, &alice_key(), &req)
+        .await
+        .expect("approve");
     assert_eq!(user, "alice");
     let (name, data) = events.next().await.expect("approved");
     assert_eq!(name, "approved");
     let data: Value = serde_json::from_str(&data).expect("json");
     assert_eq!(data["name"], "alice");
     assert!(!data.to_string().contains("token"), "no token over SSE");
-    assert!(events.next().await.is_none(), "stream ends after a terminal event");
+    assert!(
+        events.next().await.is_none(),
+        "stream ends after a terminal event"
+    );
 
     let resp = claim(&gw, &b, &id).await;
     assert_eq!(resp.status(), 200);
-    let set_cookie = resp.headers()["set-cookie"].to_str().expect("cookie").to_string();
-    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+    let set_cookie = resp.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .to_string();
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"),
+        "{set_cookie}"
+    );
     let body: Value = resp.json().await.expect("json");
     assert_eq!(body["redirect"], "/reports?year=2026");
 
-    let page = b.get(gw.url("/reports?year=2026")).header("accept", "application/json").send().await.expect("app");
+    let page = b
+        .get(gw.url("/reports?year=2026"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("app");
     assert_eq!(page.status(), 200);
     let echo: Value = page.json().await.expect("echo");
     let headers = echoed_headers(&echo);
-    assert!(headers.contains(&("x-auth-user".into(), "alice".into())), "{headers:?}");
+    assert!(
+        headers.contains(&("x-auth-user".into(), "alice".into())),
+        "{headers:?}"
+    );
     assert!(headers.contains(&("x-auth-pubkey".into(), alice_key().public().to_z32())));
-    assert!(!headers.iter().any(|(k, v)| k == "cookie" && v.contains("qrgate")), "{headers:?}");
+    assert!(
+        !headers
+            .iter()
+            .any(|(k, v)| k == "cookie" && v.contains("qrgate")),
+        "{headers:?}"
+    );
 
     // The verify endpoint answers for the same session, by cookie and by bearer token.
-    let v = b.get(gw.url("/.qrgate/auth/session/verify")).send().await.expect("verify");
+    let v = b
+        .get(gw.url("/.qrgate/auth/session/verify"))
+        .send()
+        .await
+        .expect("verify");
     assert_eq!(v.status(), 200);
     assert_eq!(v.headers()["x-auth-user"], "alice");
-    let token = set_cookie.split(';').next().and_then(|kv| kv.split_once('=')).map(|(_, t)| t.to_string()).expect("token");
-    let v = client().get(gw.url("/.qrgate/auth/session/verify")).bearer_auth(&token).send().await.expect("verify");
+    let token = set_cookie
+        .split(';')
+        .next()
+        .and_then(|kv| kv.split_once('='))
+        .map(|(_, t)| t.to_string())
+        .expect("token");
+    let v = client()
+        .get(gw.url("/.qrgate/auth/session/verify"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("verify");
     assert_eq!(v.json::<Value>().await.expect("json")["user"], "alice");
-    let v = client().get(gw.url("/.qrgate/auth/session/verify")).bearer_auth("nope").send().await.expect("verify");
+    let v = client()
+        .get(gw.url("/.qrgate/auth/session/verify"))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .expect("verify");
     assert_eq!(v.status(), 401);
 }
 
 #[tokio::test]
 async fn wrong_keys_bad_signatures_replays_and_expiry_are_refused() {
     let gw = TestGateway::with(Setup {
-        tail: format!("[[user]]\nname = \"bob\"\nkey = \"{}\"\nroles = [\"guest\"]\n", signer::Key::parse(&"11".repeat(32)).expect("k").public().to_z32()),
+        tail: format!(
+            "[[user]]\nname = \"bob\"\nkey = \"{}\"\nroles = [\"guest\"]\n",
+            signer::Key::parse(&"11".repeat(32))
+                .expect("k")
+                .public()
+                .to_z32()
+        ),
         app_extra: "allow_roles = [\"staff\"]\n".into(),
         ..Setup::default()
     })
@@ -111,19 +187,43 @@ async fn wrong_keys_bad_signatures_replays_and_expiry_are_refused() {
 
     // A key nobody configured.
     let stranger = signer::Key::generate();
-    let err = signer::approve(&c, &url, &stranger, &req).await.expect_err("unknown key");
-    assert!(matches!(err, signer::SignerError::Refused { status: 403, .. }), "{err}");
+    let err = signer::approve(&c, &url, &stranger, &req)
+        .await
+        .expect_err("unknown key");
+    assert!(
+        matches!(err, signer::SignerError::Refused { status: 403, .. }),
+        "{err}"
+    );
     // A configured user without the role.
     let bob = signer::Key::parse(&"11".repeat(32)).expect("bob");
-    let err = signer::approve(&c, &url, &bob, &req).await.expect_err("not permitted");
-    assert!(matches!(err, signer::SignerError::Refused { status: 403, ref message } if message.contains("bob")), "{err}");
+    let err = signer::approve(&c, &url, &bob, &req)
+        .await
+        .expect_err("not permitted");
+    assert!(
+        matches!(err, signer::SignerError::Refused { status: 403, ref message } if message.contains("bob")),
+        "{err}"
+    );
     // Alice's key over a different message.
     let mut forged = req.clone();
     forged.message = req.message.replace("origin: ", "origin: x");
-    let err = signer::approve(&c, &url, &alice_key(), &forged).await.expect_err("bad signature");
-    assert!(matches!(err, signer::SignerError::Refused { status: 401, .. }), "{err}");
+    let err = signer::approve(&c, &url, &alice_key(), &forged)
+        .await
+        .expect_err("bad signature");
+    assert!(
+        matches!(err, signer::SignerError::Refused { status: 401, .. }),
+        "{err}"
+    );
     // Malformed bodies: 400, nothing changes.
-    for body in ["{", "[]", "{\"public_key\":\"x\",\"signature\":\"y\"}", &format!("{{\"public_key\":\"{}\",\"signature\":\"!!!\"}}", alice_key().public().to_z32()), "{\"signature\":\"y\"}"] {
+    for body in [
+        "{",
+        "[]",
+        "{\"public_key\":\"x\",\"signature\":\"y\"}",
+        &format!(
+            "{{\"public_key\":\"{}\",\"signature\":\"!!!\"}}",
+            alice_key().public().to_z32()
+        ),
+        "{\"signature\":\"y\"}",
+    ] {
         let (status, v) = approve_raw(&gw, &id, body.to_string()).await;
         assert_eq!(status, 400, "{body}: {v}");
         assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()));
@@ -132,20 +232,36 @@ async fn wrong_keys_bad_signatures_replays_and_expiry_are_refused() {
     let (status, _) = approve_raw(&gw, &id, format!("{{\"pad\":\"{}\"}}", "a".repeat(9000))).await;
     assert_eq!(status, 413);
     // Still approvable after all that, exactly once.
-    signer::approve(&c, &url, &alice_key(), &req).await.expect("approve");
-    let err = signer::approve(&c, &url, &alice_key(), &req).await.expect_err("replay");
-    assert!(matches!(err, signer::SignerError::Refused { status: 409, .. }), "{err}");
+    signer::approve(&c, &url, &alice_key(), &req)
+        .await
+        .expect("approve");
+    let err = signer::approve(&c, &url, &alice_key(), &req)
+        .await
+        .expect_err("replay");
+    assert!(
+        matches!(err, signer::SignerError::Refused { status: 409, .. }),
+        "{err}"
+    );
 
     // Approve after expiry.
     let (_, payload2, _) = open_login(&gw, &b, "/").await;
     let url2 = signer::attempt_url(&payload2).expect("url");
     let req2 = signer::scan(&c, &url2).await.expect("scan");
     gw.clock.advance(Duration::from_secs(121));
-    let err = signer::approve(&c, &url2, &alice_key(), &req2).await.expect_err("expired");
-    assert!(matches!(err, signer::SignerError::Refused { status: 410, .. }), "{err}");
-    let unknown = signer::attempt_url(&gw.url("/.qrgate/auth/session/sess_0000000000000000")).expect("url");
+    let err = signer::approve(&c, &url2, &alice_key(), &req2)
+        .await
+        .expect_err("expired");
+    assert!(
+        matches!(err, signer::SignerError::Refused { status: 410, .. }),
+        "{err}"
+    );
+    let unknown =
+        signer::attempt_url(&gw.url("/.qrgate/auth/session/sess_0000000000000000")).expect("url");
     let err = signer::scan(&c, &unknown).await.expect_err("unknown");
-    assert!(matches!(err, signer::SignerError::Refused { status: 404, .. }), "{err}");
+    assert!(
+        matches!(err, signer::SignerError::Refused { status: 404, .. }),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -162,7 +278,10 @@ async fn concurrent_approvals_have_exactly_one_winner() {
     let wins = results.iter().filter(|r| r.is_ok()).count();
     assert_eq!(wins, 1, "{results:?}");
     for r in results.iter().filter_map(|r| r.as_ref().err()) {
-        assert!(matches!(r, signer::SignerError::Refused { status: 409, .. }), "{r}");
+        assert!(
+            matches!(r, signer::SignerError::Refused { status: 409, .. }),
+            "{r}"
+        );
     }
 }
 
@@ -177,23 +296,37 @@ async fn only_the_browser_that_asked_can_claim_once() {
 
     // Before approval: nothing to claim.
     assert_eq!(claim(&gw, &b, &id).await.status(), 409);
-    signer::approve(&c, &url, &alice_key(), &req).await.expect("approve");
+    signer::approve(&c, &url, &alice_key(), &req)
+        .await
+        .expect("approve");
 
     // A client with no binding cookie, and a second browser with its own, both fail.
     assert_eq!(claim(&gw, &client(), &id).await.status(), 403);
     let other = browser();
     open_login(&gw, &other, "/").await;
     assert_eq!(claim(&gw, &other, &id).await.status(), 403);
-    let sse = other.get(gw.url(&format!("/.qrgate/auth/session/{id}/events"))).send().await.expect("sse");
+    let sse = other
+        .get(gw.url(&format!("/.qrgate/auth/session/{id}/events")))
+        .send()
+        .await
+        .expect("sse");
     assert_eq!(sse.status(), 403, "another browser cannot even watch");
     // A cross-site claim from the right browser is refused too.
-    let cross = b.post(gw.url(&format!("/.qrgate/auth/session/{id}/claim"))).header("origin", "http://evil.example").send().await.expect("claim");
+    let cross = b
+        .post(gw.url(&format!("/.qrgate/auth/session/{id}/claim")))
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .expect("claim");
     assert_eq!(cross.status(), 403);
 
     // The right browser claims once, and gets a session it did not have before.
     let resp = claim(&gw, &b, &id).await;
     assert_eq!(resp.status(), 200);
-    assert_eq!(resp.json::<Value>().await.expect("json")["redirect"], "/after");
+    assert_eq!(
+        resp.json::<Value>().await.expect("json")["redirect"],
+        "/after"
+    );
     assert_ne!(claim(&gw, &b, &id).await.status(), 200, "claim twice");
     assert_eq!(gw.state.sessions.len(), 1);
 }
@@ -206,7 +339,9 @@ async fn claim_window_is_short() {
     let url = signer::attempt_url(&payload).expect("url");
     let c = client();
     let req = signer::scan(&c, &url).await.expect("scan");
-    signer::approve(&c, &url, &alice_key(), &req).await.expect("approve");
+    signer::approve(&c, &url, &alice_key(), &req)
+        .await
+        .expect("approve");
     gw.clock.advance(Duration::from_secs(31));
     assert_eq!(claim(&gw, &b, &id).await.status(), 410);
 }
@@ -227,28 +362,75 @@ async fn rejection_reaches_the_browser() {
 
 #[tokio::test]
 async fn pending_attempts_are_capped() {
-    let gw = TestGateway::with(Setup { login: "max_pending = 3\n".into(), ..Setup::default() }).await;
+    let gw = TestGateway::with(Setup {
+        login: "max_pending = 3\n".into(),
+        ..Setup::default()
+    })
+    .await;
     let b = browser();
     for _ in 0..3 {
         open_login(&gw, &b, "/").await;
     }
-    let resp = b.get(gw.url("/.qrgate/login")).header("accept", NAV).send().await.expect("page");
+    let resp = b
+        .get(gw.url("/.qrgate/login"))
+        .header("accept", NAV)
+        .send()
+        .await
+        .expect("page");
     assert_eq!(resp.status(), 503);
     gw.clock.advance(Duration::from_secs(200));
     let store = &gw.state;
-    assert!(crate::common::eventually(Duration::from_secs(10), || async { store.logins.is_empty() }).await);
+    assert!(
+        crate::common::eventually(Duration::from_secs(10), || async {
+            store.logins.is_empty()
+        })
+        .await
+    );
     open_login(&gw, &b, "/").await;
 }
 
 /// Classic open-redirect payloads for `rd`; none may send the browser off the origin.
 const HOSTILE_RD: &[&str] = &[
-    "//evil.com", "///evil.com", "////evil.com", "/\\evil.com", "/\\/evil.com", "\\/evil.com", "\\\\evil.com",
-    "https://evil.com", "http://evil.com", "http:/evil.com", "http:evil.com", "//evil.com/%2e%2e",
-    "javascript:alert(1)", "JaVaScRiPt:alert(1)", "data:text/html,x", "evil.com", ".evil.com", "@evil.com",
-    "/%2F%2Fevil.com", "/%5Cevil.com", "/%5C%5Cevil.com", "/%09/evil.com", "/\t/evil.com", "/%0d%0a/evil.com",
-    "/\r\n/evil.com", " //evil.com", "/ /evil.com", "/./evil", "/../evil", "/a/../../evil", "/a/%2e%2e/evil",
-    "//%09evil.com", "/\u{3000}/evil.com", "/x#//evil.com", "%2F%2Fevil.com", "/%00evil", "\u{1}//evil.com",
-    "https:\\\\evil.com", "//evil.com\\@good", "/\\\\evil.com",
+    "//evil.com",
+    "///evil.com",
+    "////evil.com",
+    "/\\evil.com",
+    "/\\/evil.com",
+    "\\/evil.com",
+    "\\\\evil.com",
+    "https://evil.com",
+    "http://evil.com",
+    "http:/evil.com",
+    "http:evil.com",
+    "//evil.com/%2e%2e",
+    "javascript:alert(1)",
+    "JaVaScRiPt:alert(1)",
+    "data:text/html,x",
+    "evil.com",
+    ".evil.com",
+    "@evil.com",
+    "/%2F%2Fevil.com",
+    "/%5Cevil.com",
+    "/%5C%5Cevil.com",
+    "/%09/evil.com",
+    "/\t/evil.com",
+    "/%0d%0a/evil.com",
+    "/\r\n/evil.com",
+    " //evil.com",
+    "/ /evil.com",
+    "/./evil",
+    "/../evil",
+    "/a/../../evil",
+    "/a/%2e%2e/evil",
+    "//%09evil.com",
+    "/\u{3000}/evil.com",
+    "/x#//evil.com",
+    "%2F%2Fevil.com",
+    "/%00evil",
+    "\u{1}//evil.com",
+    "https:\\\\evil.com",
+    "//evil.com\\@good",
+    "/\\\\evil.com",
 ];
 
 #[tokio::test]
@@ -260,14 +442,30 @@ async fn return_paths_never_leave_the_origin() {
     assert!(HOSTILE_RD.len() >= 30);
     for rd in HOSTILE_RD {
         let q: String = url::form_urlencoded::byte_serialize(rd.as_bytes()).collect();
-        let resp = b.get(gw.url(&format!("/.qrgate/login?rd={q}"))).header("cookie", &cookie).send().await.expect("login");
+        let resp = b
+            .get(gw.url(&format!("/.qrgate/login?rd={q}")))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("login");
         assert_eq!(resp.status(), 302, "{rd:?}");
         let loc = resp.headers()["location"].to_str().expect("ascii");
         assert_eq!(loc, "/", "{rd:?} must fall back to /");
     }
-    for good in ["/", "/app", "/app/page?x=1&y=2", "/@evil.com", "/search?q=a%20b"] {
+    for good in [
+        "/",
+        "/app",
+        "/app/page?x=1&y=2",
+        "/@evil.com",
+        "/search?q=a%20b",
+    ] {
         let q: String = url::form_urlencoded::byte_serialize(good.as_bytes()).collect();
-        let resp = b.get(gw.url(&format!("/.qrgate/login?rd={q}"))).header("cookie", &cookie).send().await.expect("login");
+        let resp = b
+            .get(gw.url(&format!("/.qrgate/login?rd={q}")))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("login");
         assert_eq!(resp.headers()["location"].to_str().expect("ascii"), good);
     }
 }
@@ -283,21 +481,45 @@ async fn the_signer_binary_approves_and_keygen_writes_a_private_file() {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_qrgate"))
         .args(["sign", "--yes", "--key"])
         .arg(&key_path)
-        .arg(format!("qrgate://sign?url={}", url::form_urlencoded::byte_serialize(payload.as_bytes()).collect::<String>()))
+        .arg(format!(
+            "qrgate://sign?url={}",
+            url::form_urlencoded::byte_serialize(payload.as_bytes()).collect::<String>()
+        ))
         .output()
         .await
         .expect("run signer");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("Sign in to:  Test app") && stdout.contains("signed in as alice"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Sign in to:  Test app") && stdout.contains("signed in as alice"),
+        "{stdout}"
+    );
     assert_eq!(claim(&gw, &b, &id).await.status(), 200);
 
     let new_key = dir.path().join("new.key");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qrgate")).args(["keygen", "--out"]).arg(&new_key).output().expect("keygen");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qrgate"))
+        .args(["keygen", "--out"])
+        .arg(&new_key)
+        .output()
+        .expect("keygen");
     assert!(out.status.success());
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&new_key).expect("meta").permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&new_key)
+            .expect("meta")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
     let printed = String::from_utf8_lossy(&out.stdout);
-    let z32 = signer::Key::load(&new_key).expect("loads").public().to_z32();
+    let z32 = signer::Key::load(&new_key)
+        .expect("loads")
+        .public()
+        .to_z32();
     assert!(printed.contains(&z32), "{printed}");
 }

@@ -4,12 +4,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{client, echoed_headers, eventually, raw, Setup, TestGateway};
-
-const NAV: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+use crate::common::{client, echoed_headers, eventually, raw, Setup, TestGateway, NAV};
 
 fn is_family(name: &str) -> bool {
-    name.to_ascii_lowercase().replace('_', "-").starts_with("x-auth-")
+    name.to_ascii_lowercase()
+        .replace('_', "-")
+        .starts_with("x-auth-")
 }
 
 #[tokio::test]
@@ -25,7 +25,11 @@ async fn spoofed_identity_headers_never_reach_the_upstream() {
     // Public path without a session, and protected path with one.
     for (path, cookie, expect_user) in [
         ("/public/x", String::new(), None),
-        ("/private", format!("\r\nCookie: a=1; {}={token}; b=2", gw.cookie_name()), Some("alice")),
+        (
+            "/private",
+            format!("\r\nCookie: a=1; {}={token}; b=2", gw.cookie_name()),
+            Some("alice"),
+        ),
     ] {
         let (status, body) = raw(
             host,
@@ -48,17 +52,29 @@ async fn spoofed_identity_headers_never_reach_the_upstream() {
                 ];
                 assert_eq!(family.len(), want.len(), "exactly our four: {family:?}");
                 for (k, v) in want {
-                    assert!(headers.iter().any(|(hk, hv)| hk == k && hv == v), "{k}={v} in {family:?}");
+                    assert!(
+                        headers.iter().any(|(hk, hv)| hk == k && hv == v),
+                        "{k}={v} in {family:?}"
+                    );
                 }
             }
         }
-        let get = |n: &str| headers.iter().filter(|(k, _)| k == n).map(|(_, v)| v.clone()).collect::<Vec<_>>();
+        let get = |n: &str| {
+            headers
+                .iter()
+                .filter(|(k, _)| k == n)
+                .map(|(_, v)| v.clone())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(get("x-forwarded-for"), ["127.0.0.1"]);
         assert_eq!(get("x-forwarded-host"), [host.to_string()]);
         assert_eq!(get("x-forwarded-proto"), ["http"]);
         assert!(get("x-original-uri").is_empty());
         for c in get("cookie") {
-            assert!(!c.contains(gw.cookie_name()), "session cookie forwarded: {c}");
+            assert!(
+                !c.contains(gw.cookie_name()),
+                "session cookie forwarded: {c}"
+            );
         }
         if expect_user.is_some() {
             assert_eq!(get("cookie"), ["a=1; b=2"]);
@@ -73,22 +89,42 @@ async fn spoofed_identity_headers_never_reach_the_upstream() {
 async fn browsers_are_redirected_and_programs_get_401() {
     let gw = TestGateway::start().await;
     let c = client();
-    let cases: &[(&str, &[(&str, &str)], u16)] = &[
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], u16);
+    let cases: &[Case] = &[
         ("GET", &[("accept", NAV)], 302),
         ("HEAD", &[("accept", NAV)], 302),
-        ("GET", &[("accept", NAV), ("sec-fetch-mode", "navigate")], 302),
+        (
+            "GET",
+            &[("accept", NAV), ("sec-fetch-mode", "navigate")],
+            302,
+        ),
         ("GET", &[("accept", "application/json")], 401),
         ("GET", &[("accept", "*/*")], 401),
         ("GET", &[("accept", "text/event-stream")], 401),
-        ("GET", &[("accept", NAV), ("x-requested-with", "XMLHttpRequest")], 401),
+        (
+            "GET",
+            &[("accept", NAV), ("x-requested-with", "XMLHttpRequest")],
+            401,
+        ),
         ("GET", &[("accept", NAV), ("sec-fetch-mode", "cors")], 401),
-        ("GET", &[("accept", NAV), ("connection", "upgrade"), ("upgrade", "websocket")], 401),
+        (
+            "GET",
+            &[
+                ("accept", NAV),
+                ("connection", "upgrade"),
+                ("upgrade", "websocket"),
+            ],
+            401,
+        ),
         ("POST", &[("accept", NAV)], 401),
         ("PUT", &[("accept", "application/json")], 401),
         ("DELETE", &[], 401),
     ];
     for (method, headers, want) in cases {
-        let mut req = c.request(method.parse().expect("method"), gw.url("/app/page?x=1&y=/public"));
+        let mut req = c.request(
+            method.parse().expect("method"),
+            gw.url("/app/page?x=1&y=/public"),
+        );
         for (k, v) in *headers {
             req = req.header(*k, *v);
         }
@@ -96,9 +132,15 @@ async fn browsers_are_redirected_and_programs_get_401() {
         assert_eq!(resp.status().as_u16(), *want, "{method} {headers:?}");
         if *want == 302 {
             let loc = resp.headers()["location"].to_str().expect("location");
-            assert_eq!(loc, "/.qrgate/login?rd=%2Fapp%2Fpage%3Fx%3D1%26y%3D%2Fpublic");
+            assert_eq!(
+                loc,
+                "/.qrgate/login?rd=%2Fapp%2Fpage%3Fx%3D1%26y%3D%2Fpublic"
+            );
         } else {
-            assert!(resp.headers()["www-authenticate"].to_str().expect("ascii").starts_with("QRGate "));
+            assert!(resp.headers()["www-authenticate"]
+                .to_str()
+                .expect("ascii")
+                .starts_with("QRGate "));
             if *method != "HEAD" {
                 let body: Value = resp.json().await.expect("json 401");
                 assert_eq!(body["error"], "unauthenticated");
@@ -134,12 +176,27 @@ async fn public_path_tricks_never_reach_a_protected_path() {
         "/%70ublic/../admin",
         "/public/..;/admin",
     ] {
-        let (status, body) = raw(host, &format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json")).await;
-        assert!(status == 400 || status == 401, "{target} answered {status}: {body}");
+        let (status, body) = raw(
+            host,
+            &format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json"),
+        )
+        .await;
+        assert!(
+            status == 400 || status == 401,
+            "{target} answered {status}: {body}"
+        );
     }
     // What a public prefix does cover still works, canonicalized, and is forwarded canonical.
-    for (target, forwarded) in [("//public/a", "/public/a"), ("/public/x/../y?q=1", "/public/y?q=1"), ("/%70ublic/z", "/public/z")] {
-        let (status, body) = raw(host, &format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json")).await;
+    for (target, forwarded) in [
+        ("//public/a", "/public/a"),
+        ("/public/x/../y?q=1", "/public/y?q=1"),
+        ("/%70ublic/z", "/public/z"),
+    ] {
+        let (status, body) = raw(
+            host,
+            &format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json"),
+        )
+        .await;
         assert_eq!(status, 200, "{target}: {body}");
         let echo: Value = serde_json::from_str(&body).expect("echo");
         assert_eq!(echo["uri"], forwarded, "{target}");
@@ -188,7 +245,14 @@ async fn expired_sessions_are_refused_and_swept() {
     assert_eq!(gw.state.sessions.len(), 1);
     gw.clock.advance(Duration::from_secs(61));
     let store = gw.state.sessions.clone();
-    assert!(eventually(Duration::from_secs(10), || { let s = store.clone(); async move { s.is_empty() } }).await, "sweeper removed it");
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let s = store.clone();
+            async move { s.is_empty() }
+        })
+        .await,
+        "sweeper removed it"
+    );
 
     // Garbage cookies fail closed.
     for bad in ["", "x", "%%%", &"A".repeat(43), &"é".repeat(20)] {
@@ -198,7 +262,11 @@ async fn expired_sessions_are_refused_and_swept() {
 
 #[tokio::test]
 async fn upstream_down_gives_502_and_recovers() {
-    let gw = TestGateway::with(Setup { upstream_up: false, ..Setup::default() }).await;
+    let gw = TestGateway::with(Setup {
+        upstream_up: false,
+        ..Setup::default()
+    })
+    .await;
     let token = gw.mint_session(0).await;
     let c = client();
     let req = |accept: &'static str| {
@@ -215,7 +283,9 @@ async fn upstream_down_gives_502_and_recovers() {
     assert_eq!(resp.status(), 502);
     assert!(resp.text().await.expect("page").contains("not answering"));
 
-    let listener = tokio::net::TcpListener::bind(gw.upstream).await.expect("rebind upstream port");
+    let listener = tokio::net::TcpListener::bind(gw.upstream)
+        .await
+        .expect("rebind upstream port");
     tokio::spawn(qrgate::demo::serve(listener));
     let resp = req("application/json").await.expect("send");
     assert_eq!(resp.status(), 200);
@@ -223,7 +293,11 @@ async fn upstream_down_gives_502_and_recovers() {
 
 #[tokio::test]
 async fn slow_upstream_gives_504() {
-    let gw = TestGateway::with(Setup { app_extra: "read_timeout_ms = 300\n".into(), ..Setup::default() }).await;
+    let gw = TestGateway::with(Setup {
+        app_extra: "read_timeout_ms = 300\n".into(),
+        ..Setup::default()
+    })
+    .await;
     let token = gw.mint_session(0).await;
     let resp = client()
         .get(gw.url("/slow?sleep_ms=3000"))
@@ -241,17 +315,32 @@ async fn unknown_host_health_and_logout() {
     let (status, _) = raw(gw.addr, "GET / HTTP/1.1\r\nHost: evil.example").await;
     assert_eq!(status, 404);
     let c = client();
-    let health = c.get(gw.url("/.qrgate/healthz")).send().await.expect("send");
+    let health = c
+        .get(gw.url("/.qrgate/healthz"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(health.status(), 200);
     assert_eq!(health.headers()["cache-control"], "no-store");
 
     let token = gw.mint_session(0).await;
     let cookie = format!("{}={token}", gw.cookie_name());
     // Cross-site logout attempt is refused and changes nothing.
-    let resp = c.post(gw.url("/.qrgate/logout")).header("origin", "http://evil.example").header("cookie", &cookie).send().await.expect("send");
+    let resp = c
+        .post(gw.url("/.qrgate/logout"))
+        .header("origin", "http://evil.example")
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("send");
     assert_eq!(resp.status(), 403);
     assert_eq!(gw.state.sessions.len(), 1);
-    let resp = c.get(gw.url("/.qrgate/logout")).header("cookie", &cookie).send().await.expect("send");
+    let resp = c
+        .get(gw.url("/.qrgate/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("send");
     assert_eq!(resp.status(), 405);
     let resp = c
         .post(gw.url("/.qrgate/logout"))
@@ -261,10 +350,22 @@ async fn unknown_host_health_and_logout() {
         .await
         .expect("send");
     assert_eq!(resp.status(), 200);
-    let set_cookie = resp.headers()["set-cookie"].to_str().expect("ascii").to_string();
-    assert!(set_cookie.starts_with(&format!("{}=;", gw.cookie_name())), "{set_cookie}");
+    let set_cookie = resp.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert!(
+        set_cookie.starts_with(&format!("{}=;", gw.cookie_name())),
+        "{set_cookie}"
+    );
     assert!(set_cookie.contains("Max-Age=0"), "{set_cookie}");
     assert_eq!(gw.state.sessions.len(), 0);
-    let after = c.get(gw.url("/private")).header("accept", "application/json").header("cookie", &cookie).send().await.expect("send");
+    let after = c
+        .get(gw.url("/private"))
+        .header("accept", "application/json")
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("send");
     assert_eq!(after.status(), 401);
 }

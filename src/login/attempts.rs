@@ -184,13 +184,21 @@ impl Logins {
 
     /// A live attempt by id.
     pub fn get(&self, id: &str) -> Result<Arc<Attempt>, AttemptError> {
-        let a = self.map.get(id).map(|a| a.clone()).ok_or(AttemptError::NotFound)?;
+        let a = self
+            .map
+            .get(id)
+            .map(|a| a.clone())
+            .ok_or(AttemptError::NotFound)?;
         Ok(a)
     }
 
     /// The attempt waiting on a Pubky relay channel.
     pub fn by_channel(&self, channel: &str) -> Result<Arc<Attempt>, AttemptError> {
-        let id = self.channels.get(channel).map(|id| id.clone()).ok_or(AttemptError::NotFound)?;
+        let id = self
+            .channels
+            .get(channel)
+            .map(|id| id.clone())
+            .ok_or(AttemptError::NotFound)?;
         self.get(&id)
     }
 
@@ -243,8 +251,14 @@ impl Logins {
     }
 
     /// The browser that started the attempt collects the approved identity, once.
-    pub fn claim(&self, a: &Attempt, bind_cookie: Option<&str>) -> Result<Arc<Identity>, AttemptError> {
-        let presented = bind_cookie.map(bind_hash).ok_or(AttemptError::WrongBrowser)?;
+    pub fn claim(
+        &self,
+        a: &Attempt,
+        bind_cookie: Option<&str>,
+    ) -> Result<Arc<Identity>, AttemptError> {
+        let presented = bind_cookie
+            .map(bind_hash)
+            .ok_or(AttemptError::WrongBrowser)?;
         if !bool::from(presented.ct_eq(&a.request.bind_hash)) {
             return Err(AttemptError::WrongBrowser);
         }
@@ -365,14 +379,23 @@ mod tests {
     }
 
     fn alice() -> Arc<Identity> {
-        Arc::new(Identity { user: "alice".into(), pubkey: "k".into(), roles: String::new() })
+        Arc::new(Identity {
+            user: "alice".into(),
+            pubkey: "k".into(),
+            roles: String::new(),
+        })
     }
 
     #[test]
     fn ids_have_tana_shape_and_differ() {
         let a = new_id();
         assert_eq!(a.len(), 21);
-        assert!(a.starts_with("sess_") && a[5..].bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()));
+        assert!(
+            a.starts_with("sess_")
+                && a[5..]
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+        );
         assert_ne!(a, new_id());
     }
 
@@ -380,16 +403,24 @@ mod tests {
     fn full_cycle_and_single_use() {
         let clock = Clock::manual();
         let t = table(&clock, 10);
-        let a = t.create(request("b"), |_, _, _, _| "m".into()).expect("created");
+        let a = t
+            .create(request("b"), |_, _, _, _| "m".into())
+            .expect("created");
         assert_eq!(t.claim(&a, Some("b")), Err(AttemptError::NotApproved));
         t.scan(&a).expect("scan");
         t.approve(&a, alice()).expect("approve");
-        assert_eq!(t.approve(&a, alice()), Err(AttemptError::AlreadyDone("approved")));
+        assert_eq!(
+            t.approve(&a, alice()),
+            Err(AttemptError::AlreadyDone("approved"))
+        );
         assert_eq!(t.reject(&a), Err(AttemptError::AlreadyDone("approved")));
         assert_eq!(t.claim(&a, None), Err(AttemptError::WrongBrowser));
         assert_eq!(t.claim(&a, Some("other")), Err(AttemptError::WrongBrowser));
         assert_eq!(t.claim(&a, Some("b")).expect("claim").user, "alice");
-        assert_eq!(t.claim(&a, Some("b")), Err(AttemptError::AlreadyDone("claimed")));
+        assert_eq!(
+            t.claim(&a, Some("b")),
+            Err(AttemptError::AlreadyDone("claimed"))
+        );
         assert_eq!(t.get(&a.id).err(), Some(AttemptError::NotFound));
         assert!(t.is_empty());
     }
@@ -400,16 +431,26 @@ mod tests {
         let t = table(&clock, 2);
         let a = t.create(request("b"), |_, _, _, _| "m".into()).expect("a");
         let b = t.create(request("b"), |_, _, _, _| "m".into()).expect("b");
-        assert_eq!(t.create(request("b"), |_, _, _, _| "m".into()).err(), Some(AttemptError::Full));
+        assert_eq!(
+            t.create(request("b"), |_, _, _, _| "m".into()).err(),
+            Some(AttemptError::Full)
+        );
         t.approve(&b, alice()).expect("approve b");
         clock.advance(Duration::from_secs(31));
-        assert_eq!(t.claim(&b, Some("b")), Err(AttemptError::Expired), "claim window over");
+        assert_eq!(
+            t.claim(&b, Some("b")),
+            Err(AttemptError::Expired),
+            "claim window over"
+        );
         clock.advance(Duration::from_secs(90));
         assert_eq!(t.approve(&a, alice()), Err(AttemptError::Expired));
         let mut rx = t.watch(&a);
         assert_eq!(t.sweep(), 2);
         assert_eq!(*rx.borrow_and_update(), Status::Expired);
-        assert!(t.create(request("b"), |_, _, _, _| "m".into()).is_ok(), "slots freed");
+        assert!(
+            t.create(request("b"), |_, _, _, _| "m".into()).is_ok(),
+            "slots freed"
+        );
     }
 
     #[test]
@@ -418,8 +459,13 @@ mod tests {
         let t = Arc::new(table(&clock, 10));
         let a = t.create(request("b"), |_, _, _, _| "m".into()).expect("a");
         let wins: usize = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..8).map(|_| s.spawn(|| t.approve(&a, alice()).is_ok())).collect();
-            handles.into_iter().map(|h| usize::from(h.join().unwrap_or(false))).sum()
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| t.approve(&a, alice()).is_ok()))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| usize::from(h.join().unwrap_or(false)))
+                .sum()
         });
         assert_eq!(wins, 1);
     }

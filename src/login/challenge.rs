@@ -53,7 +53,9 @@ impl Challenge<'_> {
 }
 
 fn one_line(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// Decodes a signature sent as base64url (no padding) or 128 hex digits.
@@ -136,10 +138,11 @@ mod tests {
     #[test]
     fn documented_signature_verifies_and_tampering_fails() {
         let (c, _) = vector();
-        let secret: [u8; 32] = hex::decode("546e6707e94ae9fbcc5dd2639f282b8220ff1f2ff44d7a9d39e5c3e35c6bbec6")
-            .expect("hex")
-            .try_into()
-            .expect("32 bytes");
+        let secret: [u8; 32] =
+            hex::decode("546e6707e94ae9fbcc5dd2639f282b8220ff1f2ff44d7a9d39e5c3e35c6bbec6")
+                .expect("hex")
+                .try_into()
+                .expect("32 bytes");
         let sk = SigningKey::from_bytes(&secret);
         let sig = sk.sign(c.message().as_bytes()).to_bytes();
         // The documented signature (docs/protocol.md) for the vector above.
@@ -159,13 +162,32 @@ mod tests {
     fn line_breaks_cannot_forge_lines() {
         let (mut c, _) = vector();
         c.app = "Example\norigin: https://evil.example";
-        assert_eq!(c.message().lines().filter(|l| l.starts_with("origin:")).count(), 1);
+        assert_eq!(
+            c.message()
+                .lines()
+                .filter(|l| l.starts_with("origin:"))
+                .count(),
+            1
+        );
     }
 
     #[test]
     fn agents_are_summarised() {
-        assert_eq!(summarize_agent("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"), "Firefox on Linux");
-        assert_eq!(summarize_agent("Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 Chrome/120 Safari/537.36 Edg/120"), "Edge on Windows");
-        assert_eq!(summarize_agent("<script>"), "Unknown browser on unknown system");
+        assert_eq!(
+            summarize_agent(
+                "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+            ),
+            "Firefox on Linux"
+        );
+        assert_eq!(
+            summarize_agent(
+                "Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 Chrome/120 Safari/537.36 Edg/120"
+            ),
+            "Edge on Windows"
+        );
+        assert_eq!(
+            summarize_agent("<script>"),
+            "Unknown browser on unknown system"
+        );
     }
 }

@@ -72,7 +72,10 @@ impl Status {
 
     /// Whether the stream ends after this.
     pub fn is_terminal(&self) -> bool {
-        matches!(self, Status::Approved { .. } | Status::Rejected | Status::Expired)
+        matches!(
+            self,
+            Status::Approved { .. } | Status::Rejected | Status::Expired
+        )
     }
 }
 
@@ -108,13 +111,31 @@ pub async fn handle(state: &State, req: RouteRequest<'_>) -> Routed {
         ["auth", "session", id, "approve"] if post => {
             with_attempt(state, id, |a| protocol::approve(state, a, &req.body))
         }
-        ["auth", "session", id, "reject"] if post => {
-            with_attempt(state, id, |a| state.logins.reject(a).map(|()| Reply::json(200, &serde_json::json!({"success": true, "status": "rejected"}))).unwrap_or_else(attempt_error))
-        }
+        ["auth", "session", id, "reject"] if post => with_attempt(state, id, |a| {
+            state
+                .logins
+                .reject(a)
+                .map(|()| {
+                    Reply::json(
+                        200,
+                        &serde_json::json!({"success": true, "status": "rejected"}),
+                    )
+                })
+                .unwrap_or_else(attempt_error)
+        }),
         ["auth", "session", id, "claim"] if post => claim(state, &req, id).await.into(),
-        ["pubky", "relay", channel] if post => protocol::pubky::relay(state, req.app, channel, &req.body).into(),
+        ["pubky", "relay", channel] if post => {
+            protocol::pubky::relay(state, req.app, channel, &req.body).into()
+        }
         ["login"] | ["auth", "session", ..] | ["pubky", "relay", _] => method_not_allowed(),
-        _ => Reply::error_for(req.wants_html, 404, "not_found", "Not found", "No such gateway endpoint.").into(),
+        _ => Reply::error_for(
+            req.wants_html,
+            404,
+            "not_found",
+            "Not found",
+            "No such gateway endpoint.",
+        )
+        .into(),
     }
 }
 
@@ -138,13 +159,25 @@ fn bind_cookie<'a>(state: &'a State, req: &'a RouteRequest<'_>) -> Option<&'a st
 /// Creates an attempt for this browser; returns it and the `Set-Cookie` for the binding
 /// cookie when the browser had none. One binding value per browser, so several tabs can
 /// each log in.
-fn start_attempt(state: &State, req: &RouteRequest<'_>, return_to: String) -> Result<(Arc<Attempt>, Option<String>), AttemptError> {
+fn start_attempt(
+    state: &State,
+    req: &RouteRequest<'_>,
+    return_to: String,
+) -> Result<(Arc<Attempt>, Option<String>), AttemptError> {
     let app = &state.config.apps[req.app];
     let (bind_value, set_cookie) = match bind_cookie(state, req) {
         Some(v) => (v.to_string(), None),
         None => {
-            let v = crate::session::SessionToken::generate().as_str().to_string();
-            let cookie = state.cookie(app, &state.bind_cookie, &v, state.logins.lifetime().as_secs() as i64 + 3600, true);
+            let v = crate::session::SessionToken::generate()
+                .as_str()
+                .to_string();
+            let cookie = state.cookie(
+                app,
+                &state.bind_cookie,
+                &v,
+                state.logins.lifetime().as_secs() as i64 + 3600,
+                true,
+            );
             (v, Some(cookie))
         }
     };
@@ -157,24 +190,29 @@ fn start_attempt(state: &State, req: &RouteRequest<'_>, return_to: String) -> Re
     let request = NewAttempt {
         app: req.app,
         bind_hash: attempts::bind_hash(&bind_value),
-        requester_ip: req.client_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into()),
+        requester_ip: req
+            .client_ip
+            .map(|ip| ip.to_string())
+            .unwrap_or_else(|| "unknown".into()),
         requester_agent: agent,
         return_to,
     };
     let origin = app.origin.to_string();
-    let attempt = state.logins.create(request.clone(), |id, nonce, issued, expires| {
-        challenge::Challenge {
-            origin: &origin,
-            app: &app.name,
-            attempt: id,
-            nonce,
-            requester_ip: &request.requester_ip,
-            requester_agent: &request.requester_agent,
-            issued_at: issued / 1000,
-            expires_at: expires / 1000,
-        }
-        .message()
-    })?;
+    let attempt = state
+        .logins
+        .create(request.clone(), |id, nonce, issued, expires| {
+            challenge::Challenge {
+                origin: &origin,
+                app: &app.name,
+                attempt: id,
+                nonce,
+                requester_ip: &request.requester_ip,
+                requester_agent: &request.requester_agent,
+                issued_at: issued / 1000,
+                expires_at: expires / 1000,
+            }
+            .message()
+        })?;
     Ok((attempt, set_cookie))
 }
 
@@ -203,7 +241,8 @@ async fn login_page(state: &State, req: &RouteRequest<'_>) -> Routed {
     let mut signers = Vec::new();
     for kind in &app.signers {
         let p = protocol::payload(state, *kind, &attempt);
-        let Some(code) = qr::render(&p.payload, &format!("QR code to sign in with {}", p.label)) else {
+        let Some(code) = qr::render(&p.payload, &format!("QR code to sign in with {}", p.label))
+        else {
             continue;
         };
         signers.push(page::SignerView {
@@ -228,10 +267,18 @@ async fn login_page(state: &State, req: &RouteRequest<'_>) -> Routed {
         Ok(h) => h,
         Err(e) => {
             tracing::error!(error = %e, "login page failed to render");
-            return Reply::error_page(500, "Something went wrong", "The sign-in page could not be shown.").into();
+            return Reply::error_page(
+                500,
+                "Something went wrong",
+                "The sign-in page could not be shown.",
+            )
+            .into();
         }
     };
-    let mut reply = Reply::html(200, html).with_header("content-security-policy", page::content_security_policy(&nonce));
+    let mut reply = Reply::html(200, html).with_header(
+        "content-security-policy",
+        page::content_security_policy(&nonce),
+    );
     if let Some(c) = set_cookie {
         reply = reply.with_header("set-cookie", c);
     }
@@ -255,7 +302,11 @@ struct CreatedPayload {
 
 fn create(state: &State, req: &RouteRequest<'_>) -> Reply {
     if !same_origin(state, req) {
-        return Reply::error(403, "cross_origin", "Login attempts are created from the application's own pages.");
+        return Reply::error(
+            403,
+            "cross_origin",
+            "Login attempts are created from the application's own pages.",
+        );
     }
     let rd = return_path(req.query);
     let (attempt, set_cookie) = match start_attempt(state, req, rd) {
@@ -293,12 +344,16 @@ fn events(state: &State, req: &RouteRequest<'_>, id: &str) -> Routed {
     // Only the browser that started the attempt may watch it: the approver's name is
     // nobody else's business.
     let bound = bind_cookie(state, req).is_some_and(|v| {
-        subtle::ConstantTimeEq::ct_eq(&attempts::bind_hash(v)[..], &attempt.request.bind_hash[..]).into()
+        subtle::ConstantTimeEq::ct_eq(&attempts::bind_hash(v)[..], &attempt.request.bind_hash[..])
+            .into()
     });
     if !bound || attempt.request.app != req.app {
         return attempt_error(AttemptError::WrongBrowser).into();
     }
-    Routed::Events(EventStream::new(state.logins.watch(&attempt), state.logins.remaining(&attempt)))
+    Routed::Events(EventStream::new(
+        state.logins.watch(&attempt),
+        state.logins.remaining(&attempt),
+    ))
 }
 
 #[derive(Serialize)]
@@ -348,20 +403,34 @@ fn scan(state: &State, a: &Attempt) -> Reply {
 
 /// Maps a verified key to the identity it may log in as on this app, or a 403 telling the
 /// signer why not.
-pub fn identity_for_key(state: &State, app_index: usize, key: &PublicKey) -> Result<Arc<Identity>, Reply> {
+pub fn identity_for_key(
+    state: &State,
+    app_index: usize,
+    key: &PublicKey,
+) -> Result<Arc<Identity>, Reply> {
     let app = &state.config.apps[app_index];
     match state.config.user_by_key(key) {
         Some(user) if state.config.user_may_use(app, user) => {
             let index = state.config.users.iter().position(|u| u.name == user.name);
-            index.and_then(|i| state.user_identity(i)).ok_or_else(|| Reply::error(500, "internal", "user table inconsistent"))
+            index
+                .and_then(|i| state.user_identity(i))
+                .ok_or_else(|| Reply::error(500, "internal", "user table inconsistent"))
         }
-        Some(user) => Err(Reply::error(403, "not_permitted", &format!("{} may not sign in to {}.", user.name, app.name))),
+        Some(user) => Err(Reply::error(
+            403,
+            "not_permitted",
+            &format!("{} may not sign in to {}.", user.name, app.name),
+        )),
         None if app.open_enrollment => Ok(Arc::new(Identity {
             user: key.to_z32(),
             pubkey: key.to_z32(),
             roles: String::new(),
         })),
-        None => Err(Reply::error(403, "unknown_key", &format!("This key is not registered for {}.", app.name))),
+        None => Err(Reply::error(
+            403,
+            "unknown_key",
+            &format!("This key is not registered for {}.", app.name),
+        )),
     }
 }
 
@@ -377,16 +446,28 @@ pub struct NativeApprove {
 /// Verifies a native approval and approves the attempt.
 pub fn approve_native(state: &State, a: &Attempt, body: NativeApprove) -> Reply {
     let Ok(key) = body.public_key.parse::<PublicKey>() else {
-        return Reply::error(400, "bad_key", "public_key must be an Ed25519 key in z-base32 or hex.");
+        return Reply::error(
+            400,
+            "bad_key",
+            "public_key must be an Ed25519 key in z-base32 or hex.",
+        );
     };
     let Some(sig) = challenge::decode_signature(&body.signature) else {
-        return Reply::error(400, "bad_signature_encoding", "signature must be 64 bytes in base64url or hex.");
+        return Reply::error(
+            400,
+            "bad_signature_encoding",
+            "signature must be 64 bytes in base64url or hex.",
+        );
     };
     if state.logins.is_expired(a) {
         return attempt_error(AttemptError::Expired);
     }
     if !key.verify(a.message.as_bytes(), &sig) {
-        return Reply::error(401, "bad_signature", "The signature does not verify against this login's challenge.");
+        return Reply::error(
+            401,
+            "bad_signature",
+            "The signature does not verify against this login's challenge.",
+        );
     }
     finish_approval(state, a, &key)
 }
@@ -399,14 +480,21 @@ pub fn finish_approval(state: &State, a: &Attempt, key: &PublicKey) -> Reply {
     };
     let name = identity.user.clone();
     match state.logins.approve(a, identity) {
-        Ok(()) => Reply::json(200, &serde_json::json!({ "success": true, "status": "approved", "user": name })),
+        Ok(()) => Reply::json(
+            200,
+            &serde_json::json!({ "success": true, "status": "approved", "user": name }),
+        ),
         Err(e) => attempt_error(e),
     }
 }
 
 async fn claim(state: &State, req: &RouteRequest<'_>, id: &str) -> Reply {
     if !same_origin(state, req) {
-        return Reply::error(403, "cross_origin", "Claims come from the application's own pages.");
+        return Reply::error(
+            403,
+            "cross_origin",
+            "Claims come from the application's own pages.",
+        );
     }
     let attempt = match state.logins.get(id) {
         Ok(a) => a,
@@ -427,7 +515,10 @@ async fn claim(state: &State, req: &RouteRequest<'_>, id: &str) -> Reply {
     let reply = if req.wants_html {
         Reply::redirect(303, rd)
     } else {
-        Reply::json(200, &serde_json::json!({ "redirect": rd, "user": identity.user }))
+        Reply::json(
+            200,
+            &serde_json::json!({ "redirect": rd, "user": identity.user }),
+        )
     };
     reply.with_header("set-cookie", cookie)
 }

@@ -39,7 +39,14 @@ pub fn render(data: &str, label: &str) -> Option<QrSvg> {
                 while x < width && row[x] == Color::Dark {
                     x += 1;
                 }
-                let _ = write!(path, "M{} {}h{}v1h-{}z", start + 4, y + 4, x - start, x - start);
+                let _ = write!(
+                    path,
+                    "M{} {}h{}v1h-{}z",
+                    start + 4,
+                    y + 4,
+                    x - start,
+                    x - start
+                );
             } else {
                 x += 1;
             }
@@ -58,7 +65,11 @@ mod tests {
 
     #[test]
     fn renders_a_decodable_shape() {
-        let q = render("https://app.example.com/.qrgate/auth/session/sess_0123456789abcdef", "QR").expect("fits");
+        let q = render(
+            "https://app.example.com/.qrgate/auth/session/sess_0123456789abcdef",
+            "QR",
+        )
+        .expect("fits");
         assert!(q.version <= 10, "version {}", q.version);
         assert!(q.svg.starts_with("<svg") && q.svg.ends_with("</svg>"));
         assert!(q.svg.matches('M').count() > 50, "has runs");

@@ -38,11 +38,19 @@ pub fn payload(state: &State, kind: SignerKind, attempt: &Attempt) -> Payload {
                 "qrgate://sign?url={}",
                 url::form_urlencoded::byte_serialize(payload.as_bytes()).collect::<String>()
             );
-            Payload { label, payload, deeplink }
+            Payload {
+                label,
+                payload,
+                deeplink,
+            }
         }
         SignerKind::Pubky => {
             let payload = pubky::auth_url(app, &base, attempt);
-            Payload { label, deeplink: payload.clone(), payload }
+            Payload {
+                label,
+                deeplink: payload.clone(),
+                payload,
+            }
         }
         SignerKind::Tana => {
             let payload = tana::qr_data(app, &base, attempt);
@@ -50,7 +58,11 @@ pub fn payload(state: &State, kind: SignerKind, attempt: &Attempt) -> Payload {
                 "tana://auth?data={}",
                 url::form_urlencoded::byte_serialize(payload.as_bytes()).collect::<String>()
             );
-            Payload { label, payload, deeplink }
+            Payload {
+                label,
+                payload,
+                deeplink,
+            }
         }
     }
 }
@@ -60,12 +72,22 @@ pub fn payload(state: &State, kind: SignerKind, attempt: &Attempt) -> Payload {
 pub fn approve(state: &State, attempt: &Attempt, body: &[u8]) -> Reply {
     let value: serde_json::Value = match serde_json::from_slice(body) {
         Ok(v) => v,
-        Err(e) => return Reply::error(400, "bad_json", &format!("The body is not valid JSON: {e}")),
+        Err(e) => {
+            return Reply::error(400, "bad_json", &format!("The body is not valid JSON: {e}"))
+        }
     };
-    let offered = |kind| state.config.apps[attempt.request.app].signers.contains(&kind);
+    let offered = |kind| {
+        state.config.apps[attempt.request.app]
+            .signers
+            .contains(&kind)
+    };
     if value.get("message").is_some() {
         if !offered(SignerKind::Tana) {
-            return Reply::error(400, "protocol_not_offered", "This app does not accept Tana approvals.");
+            return Reply::error(
+                400,
+                "protocol_not_offered",
+                "This app does not accept Tana approvals.",
+            );
         }
         return match serde_json::from_value(value) {
             Ok(b) => tana::approve(state, attempt, b),
@@ -73,7 +95,11 @@ pub fn approve(state: &State, attempt: &Attempt, body: &[u8]) -> Reply {
         };
     }
     if !offered(SignerKind::Native) {
-        return Reply::error(400, "protocol_not_offered", "This app does not accept native approvals.");
+        return Reply::error(
+            400,
+            "protocol_not_offered",
+            "This app does not accept native approvals.",
+        );
     }
     match serde_json::from_value(value) {
         Ok(b) => login::approve_native(state, attempt, b),

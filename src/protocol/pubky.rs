@@ -43,7 +43,9 @@ pub fn attempt_caps(app: &App, attempt_id: &str) -> Option<Capabilities> {
 
 /// The `pubkyauth:///?caps=…&relay=…&secret=…&x-source=…` link for an attempt.
 pub fn auth_url(app: &App, base: &str, attempt: &Attempt) -> String {
-    let caps = attempt_caps(app, &attempt.id).map(|c| c.to_string()).unwrap_or_default();
+    let caps = attempt_caps(app, &attempt.id)
+        .map(|c| c.to_string())
+        .unwrap_or_default();
     let query: String = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("caps", &caps)
         .append_pair("relay", &format!("{base}/pubky/relay/"))
@@ -88,16 +90,33 @@ pub fn relay(state: &State, app: usize, channel: &str, body: &[u8]) -> Reply {
     }
     let attempt = match state.logins.by_channel(channel) {
         Ok(a) if a.request.app == app => a,
-        Ok(_) | Err(_) => return Reply::error(404, "unknown_channel", "No login is waiting on this channel."),
+        Ok(_) | Err(_) => {
+            return Reply::error(
+                404,
+                "unknown_channel",
+                "No login is waiting on this channel.",
+            )
+        }
     };
-    if !state.config.apps[app].signers.contains(&crate::config::SignerKind::Pubky) {
-        return Reply::error(400, "protocol_not_offered", "This app does not accept Pubky approvals.");
+    if !state.config.apps[app]
+        .signers
+        .contains(&crate::config::SignerKind::Pubky)
+    {
+        return Reply::error(
+            400,
+            "protocol_not_offered",
+            "This app does not accept Pubky approvals.",
+        );
     }
     if state.logins.is_expired(&attempt) {
         return attempt_error(AttemptError::Expired);
     }
     let Ok(plain) = pubky_common::crypto::decrypt(body, &attempt.pubky_secret) else {
-        return Reply::error(400, "undecryptable", "The body does not decrypt with this login's secret.");
+        return Reply::error(
+            400,
+            "undecryptable",
+            "The body does not decrypt with this login's secret.",
+        );
     };
     let token = match AuthToken::verify(&plain) {
         Ok(t) => t,
@@ -107,17 +126,29 @@ pub fn relay(state: &State, app: usize, channel: &str, body: &[u8]) -> Reply {
         return Reply::error(500, "internal", "capabilities could not be built");
     };
     if token.capabilities().clone().normalize() != expected.normalize() {
-        return Reply::error(403, "wrong_capabilities", "The token does not grant what this login asked for.");
+        return Reply::error(
+            403,
+            "wrong_capabilities",
+            "The token does not grant what this login asked for.",
+        );
     }
     let Ok(key) = token.public_key().z32().parse::<PublicKey>() else {
-        return Reply::error(400, "bad_key", "The token's key is not a valid Ed25519 key.");
+        return Reply::error(
+            400,
+            "bad_key",
+            "The token's key is not a valid Ed25519 key.",
+        );
     };
     let now = state.clock.now_millis();
     let ts_us = token.timestamp().as_u64();
     // pubky-common checks the window against the system clock; check ours too, so the
     // gateway's notion of time is the one that counts.
     if (ts_us / 1000).abs_diff(now) > WINDOW_MS {
-        return Reply::error(401, "bad_token", "The token's timestamp is outside the ±180 s window.");
+        return Reply::error(
+            401,
+            "bad_token",
+            "The token's timestamp is outside the ±180 s window.",
+        );
     }
     if !state.pubky_replays.first_use(*key.as_bytes(), ts_us, now) {
         return Reply::error(409, "replay", "This token was used before.");

@@ -101,33 +101,72 @@ fn decode_signature(s: &str) -> Option<[u8; 64]> {
 /// Verifies a Tana approval against the attempt and approves it.
 pub fn approve(state: &State, attempt: &Attempt, body: TanaApprove) -> Reply {
     let Some(key_hex) = body.public_key.strip_prefix("ed25519_") else {
-        return Reply::error(400, "bad_key", "publicKey must be ed25519_ followed by 64 hex digits.");
+        return Reply::error(
+            400,
+            "bad_key",
+            "publicKey must be ed25519_ followed by 64 hex digits.",
+        );
     };
     let Ok(key) = key_hex.parse::<PublicKey>() else {
-        return Reply::error(400, "bad_key", "publicKey must be ed25519_ followed by 64 hex digits.");
+        return Reply::error(
+            400,
+            "bad_key",
+            "publicKey must be ed25519_ followed by 64 hex digits.",
+        );
     };
     let Some(signature) = decode_signature(&body.signature) else {
-        return Reply::error(400, "bad_signature_encoding", "signature must be ed25519_sig_ followed by 128 hex digits.");
+        return Reply::error(
+            400,
+            "bad_signature_encoding",
+            "signature must be ed25519_sig_ followed by 128 hex digits.",
+        );
     };
     let message: TanaMessage = match serde_json::from_str(&body.message) {
         Ok(m) => m,
-        Err(e) => return Reply::error(400, "bad_message", &format!("message is not Tana's signed JSON: {e}")),
+        Err(e) => {
+            return Reply::error(
+                400,
+                "bad_message",
+                &format!("message is not Tana's signed JSON: {e}"),
+            )
+        }
     };
     // Only the canonical serialization is accepted: no reordered, duplicated or padded keys.
     if serde_json::to_string(&message).ok().as_deref() != Some(body.message.as_str()) {
-        return Reply::error(400, "bad_message", "message is not in Tana's canonical field order.");
+        return Reply::error(
+            400,
+            "bad_message",
+            "message is not in Tana's canonical field order.",
+        );
     }
     if message.session_id != attempt.id
-        || !bool::from(message.challenge.as_bytes().ct_eq(attempt.tana_challenge.as_bytes()))
+        || !bool::from(
+            message
+                .challenge
+                .as_bytes()
+                .ct_eq(attempt.tana_challenge.as_bytes()),
+        )
     {
-        return Reply::error(400, "wrong_challenge", "The signed message is for another login.");
+        return Reply::error(
+            400,
+            "wrong_challenge",
+            "The signed message is for another login.",
+        );
     }
     if message.user_id != body.user_id || message.username != body.username {
-        return Reply::error(400, "inconsistent", "userId/username differ between the body and the signed message.");
+        return Reply::error(
+            400,
+            "inconsistent",
+            "userId/username differ between the body and the signed message.",
+        );
     }
     let now = state.clock.now_millis();
     if message.timestamp + MAX_AGE_MS < now || message.timestamp > now + MAX_AHEAD_MS {
-        return Reply::error(401, "stale", "The signed timestamp is outside the allowed window (5 min back, 1 min ahead).");
+        return Reply::error(
+            401,
+            "stale",
+            "The signed timestamp is outside the allowed window (5 min back, 1 min ahead).",
+        );
     }
     let digest = Sha256::digest(body.message.as_bytes());
     if !key.verify(&digest, &signature) {
@@ -135,7 +174,11 @@ pub fn approve(state: &State, attempt: &Attempt, body: TanaApprove) -> Reply {
     }
     if let Some(user) = state.config.user_by_key(&key) {
         if body.username != user.name {
-            return Reply::error(403, "identity_mismatch", &format!("This key belongs to {}, not {}.", user.name, body.username));
+            return Reply::error(
+                403,
+                "identity_mismatch",
+                &format!("This key belongs to {}, not {}.", user.name, body.username),
+            );
         }
     }
     let reply = finish_approval(state, attempt, &key);
@@ -143,5 +186,8 @@ pub fn approve(state: &State, attempt: &Attempt, body: TanaApprove) -> Reply {
         return reply;
     }
     // tana-mobile reads `success`, `userId` and `username`; no session token is given out.
-    Reply::json(200, &serde_json::json!({ "success": true, "userId": body.user_id, "username": body.username }))
+    Reply::json(
+        200,
+        &serde_json::json!({ "success": true, "userId": body.user_id, "username": body.username }),
+    )
 }

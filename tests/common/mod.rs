@@ -17,7 +17,8 @@ use tokio::sync::watch;
 
 /// Tana's public test key (its private half is published, so it is only fit for tests).
 pub const ALICE_KEY_HEX: &str = "17956be6b8d4af0841d05ee4099a2f6f19a11a733b059f13998b6eff4b2d5660";
-pub const ALICE_SECRET_HEX: &str = "546e6707e94ae9fbcc5dd2639f282b8220ff1f2ff44d7a9d39e5c3e35c6bbec6";
+pub const ALICE_SECRET_HEX: &str =
+    "546e6707e94ae9fbcc5dd2639f282b8220ff1f2ff44d7a9d39e5c3e35c6bbec6";
 
 pub struct TestGateway {
     pub addr: SocketAddr,
@@ -52,7 +53,9 @@ impl Default for Setup {
         Setup {
             app_extra: "public_paths = [\"/public\"]\n".into(),
             tail: String::new(),
-            session: "idle_timeout_seconds = 60\nlifetime_seconds = 600\nsweep_interval_seconds = 1\n".into(),
+            session:
+                "idle_timeout_seconds = 60\nlifetime_seconds = 600\nsweep_interval_seconds = 1\n"
+                    .into(),
             login: String::new(),
             upstream_up: true,
         }
@@ -65,14 +68,18 @@ impl TestGateway {
     }
 
     pub async fn with(setup: Setup) -> TestGateway {
-        let up_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
+        let up_listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind upstream");
         let upstream = up_listener.local_addr().expect("upstream addr");
         if setup.upstream_up {
             tokio::spawn(qrgate::demo::serve(up_listener));
         } else {
             drop(up_listener);
         }
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind gateway");
         let addr = listener.local_addr().expect("gateway addr");
         let text = format!(
             "[session]\n{session}\n[login]\n{login}\n[[app]]\nname = \"Test app\"\norigin = \"http://{addr}\"\nupstream = \"{upstream}\"\n{extra}\n[[user]]\nname = \"alice\"\nkey = \"ed25519_{ALICE_KEY_HEX}\"\nroles = [\"staff\", \"ops\"]\n{tail}",
@@ -87,12 +94,19 @@ impl TestGateway {
         let (tx, rx) = watch::channel(false);
         let app = qrgate::server::proxy_app(state.clone());
         tokio::spawn(qrgate::server::serve(app, listener, rx.clone()));
-        let sweeper = qrgate::sweeper::Sweeper::new(state.clone(), state.config.session.sweep_interval);
+        let sweeper =
+            qrgate::sweeper::Sweeper::new(state.clone(), state.config.session.sweep_interval);
         tokio::spawn(async move {
             use pingora::services::background::BackgroundService;
             sweeper.start(rx).await;
         });
-        TestGateway { addr, upstream, state, clock, shutdown: tx }
+        TestGateway {
+            addr,
+            upstream,
+            state,
+            clock,
+            shutdown: tx,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -140,7 +154,10 @@ pub async fn raw(addr: SocketAddr, head: &str) -> (u16, String) {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status line in {text:?}"));
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -190,9 +207,16 @@ pub fn browser() -> reqwest::Client {
 pub const NAV: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
 
 /// Opens the login page as a browser; returns (attempt id, native payload URL, page html).
-pub async fn open_login(gw: &TestGateway, c: &reqwest::Client, rd: &str) -> (String, String, String) {
+pub async fn open_login(
+    gw: &TestGateway,
+    c: &reqwest::Client,
+    rd: &str,
+) -> (String, String, String) {
     let resp = c
-        .get(gw.url(&format!("/.qrgate/login?rd={}", url::form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>())))
+        .get(gw.url(&format!(
+            "/.qrgate/login?rd={}",
+            url::form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>()
+        )))
         .header("accept", NAV)
         .send()
         .await
@@ -215,10 +239,18 @@ pub struct Sse {
 
 impl Sse {
     pub async fn open(c: &reqwest::Client, url: String) -> Sse {
-        let resp = c.get(url).header("accept", "text/event-stream").send().await.expect("sse");
+        let resp = c
+            .get(url)
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .expect("sse");
         assert_eq!(resp.status(), 200, "event stream opens");
         assert_eq!(resp.headers()["content-type"], "text/event-stream");
-        Sse { resp, buf: String::new() }
+        Sse {
+            resp,
+            buf: String::new(),
+        }
     }
 
     /// The next named event (heartbeats skipped) as (name, data), or None at end of stream.
