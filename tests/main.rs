@@ -7,3 +7,4 @@ mod compat;
 mod config_errors;
 mod login;
 mod proxy_core;
+mod shutdown;
