@@ -232,7 +232,7 @@ async fn tana_mobile_logs_in_with_its_own_wire_format() {
     let server = qr["server"].as_str().expect("server").to_string();
     assert_eq!(server, gw.url("/.qrgate"));
     let challenge = qr["challenge"].as_str().expect("challenge").to_string();
-    assert_eq!(challenge.len(), 64);
+    assert_eq!(challenge.len(), 32);
 
     let c = client();
     let scan: Value = c
@@ -266,7 +266,7 @@ async fn tana_mobile_logs_in_with_its_own_wire_format() {
     // …a stale timestamp, another login's challenge, a non-canonical message.
     let m = tana_message(&id, &challenge, "alice", now - 6 * 60 * 1000);
     assert_eq!(approve(tana_body(&m, "alice")).await.0, 401);
-    let m = tana_message(&id, &"0".repeat(64), "alice", now);
+    let m = tana_message(&id, &"0".repeat(32), "alice", now);
     assert_eq!(approve(tana_body(&m, "alice")).await.0, 400);
     let m = tana_message(&id, &challenge, "alice", now).replacen(
         "{\"sessionId\"",

@@ -53,7 +53,8 @@ pub struct Attempt {
     pub pubky_secret: [u8; 32],
     /// base64url(blake3(pubky_secret)): where Pubky Ring posts its token.
     pub pubky_channel: String,
-    /// 32 random bytes, hex: Tana's `challenge`.
+    /// 16 random bytes, hex: Tana's `challenge` (Tana uses 32; 16 keeps its QR at version
+    /// ≤ 10 and 128 bits are ample for a single-use, 120-second attempt).
     pub tana_challenge: String,
     /// Issued, ms since the epoch.
     pub issued_ms: u64,
@@ -172,7 +173,7 @@ impl Logins {
             nonce,
             pubky_secret,
             pubky_channel,
-            tana_challenge: hex::encode(crate::random_bytes::<32>()),
+            tana_challenge: hex::encode(crate::random_bytes::<16>()),
             issued_ms,
             expires_ms,
             phase: Mutex::new(Phase::Pending),

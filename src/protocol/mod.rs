@@ -106,3 +106,46 @@ pub fn approve(state: &State, attempt: &Attempt, body: &[u8]) -> Reply {
         Err(e) => Reply::error(400, "bad_body", &format!("Malformed approval: {e}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::clock::Clock;
+    use crate::config::Config;
+    use crate::login::attempts::{bind_hash, NewAttempt};
+
+    /// Every protocol's QR must stay at version ≤ 10 (error correction M) for a realistic
+    /// origin, so phones scan it at a glance.
+    #[test]
+    fn every_payload_fits_a_version_10_code() {
+        let text = "[[app]]\nname = \"Intranet wiki\"\norigin = \"https://intranet.example.com\"\nupstream = \"127.0.0.1:9\"\nsigners = [\"native\", \"pubky\", \"tana\"]\n";
+        let config = Config::parse(text, Path::new("t.toml")).expect("config");
+        let state = State::new(config, Clock::system()).expect("state");
+        let attempt = state
+            .logins
+            .create(
+                NewAttempt {
+                    app: 0,
+                    bind_hash: bind_hash("b"),
+                    requester_ip: "203.0.113.7".into(),
+                    requester_agent: "Firefox on Linux".into(),
+                    return_to: "/".into(),
+                },
+                |_, _, _, _| String::new(),
+            )
+            .expect("attempt");
+        for kind in [SignerKind::Native, SignerKind::Pubky, SignerKind::Tana] {
+            let p = payload(&state, kind, &attempt);
+            let code = crate::login::qr::render(&p.payload, "QR").expect("fits");
+            assert!(
+                code.version <= 10,
+                "{kind:?}: version {} for {} bytes: {}",
+                code.version,
+                p.payload.len(),
+                p.payload
+            );
+        }
+    }
+}

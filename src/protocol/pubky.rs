@@ -24,6 +24,18 @@ use crate::login::{attempt_error, finish_approval, Attempt, AttemptError};
 use crate::proxy::State;
 use crate::reply::Reply;
 
+/// Characters escaped in a query value: controls, space and the query's own delimiters.
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'&')
+    .add(b'+')
+    .add(b'<')
+    .add(b'>')
+    .add(b'=');
+
 /// Relay bodies larger than this are refused, as public relays do.
 pub const MAX_RELAY_BODY: usize = 2048;
 /// Pubky's timestamp window, each way.
@@ -37,7 +49,7 @@ pub fn channel_id(secret: &[u8; 32]) -> String {
 /// The capabilities an attempt requests: read access to a path only this attempt names.
 pub fn attempt_caps(app: &App, attempt_id: &str) -> Option<Capabilities> {
     let host = app.origin.authority.split(':').next().unwrap_or("app");
-    let cap = Capability::read(format!("/pub/{host}/qrgate/{attempt_id}/")).ok()?;
+    let cap = Capability::read(format!("/pub/{host}/{attempt_id}/")).ok()?;
     Some(Capabilities::from(vec![cap]))
 }
 
@@ -46,13 +58,16 @@ pub fn auth_url(app: &App, base: &str, attempt: &Attempt) -> String {
     let caps = attempt_caps(app, &attempt.id)
         .map(|c| c.to_string())
         .unwrap_or_default();
-    let query: String = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("caps", &caps)
-        .append_pair("relay", &format!("{base}/pubky/relay/"))
-        .append_pair("secret", &URL_SAFE_NO_PAD.encode(attempt.pubky_secret))
-        .append_pair("x-source", &app.name)
-        .finish();
-    format!("pubkyauth:///?{query}")
+    // Only what would break the query is escaped (`/` and `:` stay readable), which keeps the
+    // QR small enough for a quick scan.
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, QUERY_VALUE).to_string();
+    format!(
+        "pubkyauth:///?caps={}&relay={}&secret={}&x-source={}",
+        enc(&caps),
+        enc(&format!("{base}/pubky/relay/")),
+        URL_SAFE_NO_PAD.encode(attempt.pubky_secret),
+        enc(&app.name),
+    )
 }
 
 /// Tokens already used, by (key, timestamp), until they fall out of the window.

@@ -39,8 +39,8 @@ struct QrData<'a> {
     server: &'a str,
     #[serde(rename = "appName")]
     app_name: &'a str,
-    #[serde(rename = "appIcon")]
-    app_icon: &'a str,
+    // Tana's optional `appIcon` is left out: no icon is configured, and every byte makes the
+    // QR denser.
 }
 
 /// Tana's `qrData` JSON for an attempt, in Tana's key order.
@@ -53,7 +53,6 @@ pub fn qr_data(app: &App, base: &str, attempt: &Attempt) -> String {
         challenge: &attempt.tana_challenge,
         server: base,
         app_name: &app.name,
-        app_icon: "",
     })
     .unwrap_or_default()
 }
