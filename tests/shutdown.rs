@@ -8,7 +8,11 @@ use crate::common::{client, eventually, ALICE_KEY_HEX};
 
 #[tokio::test]
 async fn sigterm_stops_the_gateway_within_the_grace_period() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("probe").local_addr().expect("addr").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("probe")
+        .local_addr()
+        .expect("addr")
+        .port();
     let dir = tempfile::tempdir().expect("dir");
     let config = dir.path().join("config.toml");
     std::fs::write(
@@ -37,7 +41,11 @@ async fn sigterm_stops_the_gateway_within_the_grace_period() {
     assert!(up, "gateway answered its health check");
 
     let signalled = Instant::now();
-    let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill");
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
     assert!(status.success());
     let mut exited = None;
     while signalled.elapsed() < Duration::from_secs(15) {
@@ -52,5 +60,9 @@ async fn sigterm_stops_the_gateway_within_the_grace_period() {
         panic!("still running 15 s after SIGTERM");
     };
     // grace 1 s + pingora's final 1 s shutdown timeout, plus scheduling slack.
-    assert!(signalled.elapsed() < Duration::from_secs(6), "took {:?}", signalled.elapsed());
+    assert!(
+        signalled.elapsed() < Duration::from_secs(6),
+        "took {:?}",
+        signalled.elapsed()
+    );
 }

@@ -149,7 +149,7 @@ mod tests {
         let documented = "y0BnCrDGur-lqcQZ-Cewu9l1nYgp9Z3YDzsXSD1d67rMtd_-kEYYcWI95mc_K4OPjMtnHxbBS4sy8RL38CaDDQ";
         assert_eq!(URL_SAFE_NO_PAD.encode(sig), documented);
         let pk = PublicKey::from_bytes(&sk.verifying_key().to_bytes()).expect("key");
-        let decoded = decode_signature(&documented).expect("decodes");
+        let decoded = decode_signature(documented).expect("decodes");
         assert!(pk.verify(c.message().as_bytes(), &decoded));
         assert_eq!(decode_signature(&hex::encode(sig)), Some(sig));
         let mut other = c.clone();
