@@ -22,14 +22,16 @@ async fn sigterm_stops_the_gateway_within_the_grace_period() {
         ),
     )
     .expect("config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_qrgate"))
-        .arg("run")
-        .arg("--config")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start gateway");
+    let mut child = Reaped(
+        Command::new(env!("CARGO_BIN_EXE_qrgate"))
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start gateway"),
+    );
     let health = format!("http://127.0.0.1:{port}/.qrgate/healthz");
     let c = client();
     let up = eventually(Duration::from_secs(20), || {
@@ -43,26 +45,33 @@ async fn sigterm_stops_the_gateway_within_the_grace_period() {
     let signalled = Instant::now();
     let status = Command::new("kill")
         .arg("-TERM")
-        .arg(child.id().to_string())
+        .arg(child.0.id().to_string())
         .status()
         .expect("kill");
     assert!(status.success());
     let mut exited = None;
     while signalled.elapsed() < Duration::from_secs(15) {
-        if let Some(s) = child.try_wait().expect("wait") {
+        if let Ok(Some(s)) = child.0.try_wait() {
             exited = Some(s);
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let Some(_status) = exited else {
-        let _ = child.kill();
-        panic!("still running 15 s after SIGTERM");
-    };
+    assert!(exited.is_some(), "still running 15 s after SIGTERM");
     // grace 1 s + pingora's final 1 s shutdown timeout, plus scheduling slack.
     assert!(
         signalled.elapsed() < Duration::from_secs(6),
         "took {:?}",
         signalled.elapsed()
     );
+}
+
+/// A child process killed and reaped when the test ends, however it ends.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
