@@ -31,40 +31,32 @@ pub fn payload(state: &State, kind: SignerKind, attempt: &Attempt) -> Payload {
     let app = &state.config.apps[attempt.request.app];
     let base = format!("{}{}", app.origin, state.config.server.prefix);
     let label = login::signer_label(kind);
-    match kind {
+    let (payload, deeplink) = match kind {
         SignerKind::Native => {
             let payload = format!("{base}/auth/session/{}", attempt.id);
-            let deeplink = format!(
-                "qrgate://sign?url={}",
-                url::form_urlencoded::byte_serialize(payload.as_bytes()).collect::<String>()
-            );
-            Payload {
-                label,
-                payload,
-                deeplink,
-            }
+            let link = format!("qrgate://sign?url={}", query_escape(&payload));
+            (payload, link)
         }
         SignerKind::Pubky => {
+            // Ring registers the pubkyauth: scheme itself, so the link is the payload.
             let payload = pubky::auth_url(app, &base, attempt);
-            Payload {
-                label,
-                deeplink: payload.clone(),
-                payload,
-            }
+            (payload.clone(), payload)
         }
         SignerKind::Tana => {
             let payload = tana::qr_data(app, &base, attempt);
-            let deeplink = format!(
-                "tana://auth?data={}",
-                url::form_urlencoded::byte_serialize(payload.as_bytes()).collect::<String>()
-            );
-            Payload {
-                label,
-                payload,
-                deeplink,
-            }
+            let link = format!("tana://auth?data={}", query_escape(&payload));
+            (payload, link)
         }
+    };
+    Payload {
+        label,
+        payload,
+        deeplink,
     }
+}
+
+fn query_escape(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// `POST …/auth/session/:id/approve`: a native body `{public_key, signature}` or Tana's
