@@ -74,7 +74,10 @@ pub fn canonicalize(raw: &str) -> Result<CanonicalPath, PathError> {
     if bytes.first() != Some(&b'/') {
         return Err(PathError::NotAbsolute);
     }
-    // First pass: validate and normalize escapes, segment by segment.
+    if is_already_canonical(bytes) {
+        return Ok(CanonicalPath(raw.to_string()));
+    }
+    // Validate and normalize escapes and dot segments, segment by segment.
     let mut segments: Vec<String> = Vec::new();
     let mut current = String::new();
     let mut i = 0;
@@ -150,6 +153,21 @@ pub fn canonicalize(raw: &str) -> Result<CanonicalPath, PathError> {
     Ok(CanonicalPath(out))
 }
 
+/// The common case, checked without building segments: no escapes, no characters that are
+/// refused or rewritten, no empty segment and no segment starting with `.`.
+fn is_already_canonical(bytes: &[u8]) -> bool {
+    let mut prev = 0u8;
+    for &b in bytes {
+        match b {
+            b'%' | b'\\' | b'#' | 0x00..=0x20 | 0x7f => return false,
+            b'/' | b'.' if prev == b'/' => return false,
+            _ => {}
+        }
+        prev = b;
+    }
+    true
+}
+
 /// Canonicalizes an operator-configured prefix with the same rules.
 pub fn canonical_prefix(prefix: &str) -> Result<String, PathError> {
     canonicalize(prefix).map(|p| p.0)
@@ -205,6 +223,30 @@ mod tests {
         check("/%2", Err(BadPercentEncoding));
         check("a/b", Err(NotAbsolute));
         check("", Err(NotAbsolute));
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_full_rules() {
+        for p in [
+            "/",
+            "/a",
+            "/a/b/",
+            "/a.b/c.d",
+            "/é/x",
+            "/a;b",
+            "/.well-known/x",
+            "/a/.",
+            "/a//b",
+            "/a/%41",
+        ] {
+            let fast = is_already_canonical(p.as_bytes());
+            let canonical = canonicalize(p).map(|c| c.0);
+            if fast {
+                assert_eq!(canonical.as_deref(), Ok(p), "{p}");
+            }
+        }
+        assert!(is_already_canonical(b"/a/b.c/d"));
+        assert!(!is_already_canonical(b"/a/./b"));
     }
 
     #[test]

@@ -225,7 +225,6 @@ pub struct Ctx {
     /// Canonical path plus the original query, when it differs from what the client sent.
     rewrite: Option<String>,
     identity: Option<Arc<Identity>>,
-    wants_html: bool,
 }
 
 #[async_trait]
@@ -239,15 +238,10 @@ impl ProxyHttp for Gateway {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let state = &*self.state;
         let req = session.req_header();
-        ctx.wants_html = req
-            .headers
-            .get(http::header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(negotiate::prefers_html);
 
         let Some(app_index) = request_host(req).and_then(|h| state.config.app_for_host(h)) else {
             let reply = Reply::error_for(
-                ctx.wants_html,
+                wants_html(session.req_header()),
                 404,
                 "unknown_host",
                 "Not found",
@@ -263,7 +257,7 @@ impl ProxyHttp for Gateway {
             Ok(p) => p,
             Err(e) => {
                 let reply = Reply::error_for(
-                    ctx.wants_html,
+                    wants_html(session.req_header()),
                     400,
                     "bad_path",
                     "Bad request",
@@ -277,7 +271,7 @@ impl ProxyHttp for Gateway {
         if let Some(sub) = path.as_str().strip_prefix(prefix.as_str()) {
             if sub.is_empty() || sub.starts_with('/') {
                 let sub = sub.to_string();
-                return self.serve_route(session, ctx, app_index, sub).await;
+                return self.serve_route(session, app_index, sub).await;
             }
         }
 
@@ -394,7 +388,7 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut Ctx) -> FailToProxy {
         let code = match e.etype() {
             ErrorType::HTTPStatus(code) => *code,
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => 504,
@@ -410,28 +404,28 @@ impl ProxyHttp for Gateway {
         if code > 0 {
             let reply = match code {
                 502 => Reply::error_for(
-                    ctx.wants_html,
+                    wants_html(session.req_header()),
                     502,
                     "upstream_unavailable",
                     "The application is not answering",
                     "The gateway could not reach the application. Try again in a moment.",
                 ),
                 504 => Reply::error_for(
-                    ctx.wants_html,
+                    wants_html(session.req_header()),
                     504,
                     "upstream_timeout",
                     "The application took too long",
                     "The application did not answer in time. Try again in a moment.",
                 ),
                 400 => Reply::error_for(
-                    ctx.wants_html,
+                    wants_html(session.req_header()),
                     400,
                     "bad_request",
                     "Bad request",
                     "The request could not be understood.",
                 ),
                 c => Reply::error_for(
-                    ctx.wants_html,
+                    wants_html(session.req_header()),
                     c,
                     "gateway_error",
                     "Something went wrong",
@@ -465,13 +459,7 @@ impl ProxyHttp for Gateway {
 }
 
 impl Gateway {
-    async fn serve_route(
-        &self,
-        session: &mut Session,
-        ctx: &mut Ctx,
-        app: usize,
-        sub: String,
-    ) -> Result<bool> {
+    async fn serve_route(&self, session: &mut Session, app: usize, sub: String) -> Result<bool> {
         let body = if session.req_header().method == http::Method::POST {
             match read_body_capped(session, MAX_BODY).await? {
                 Some(b) => b,
@@ -499,7 +487,7 @@ impl Gateway {
                 .client_addr()
                 .and_then(|a| a.as_inet())
                 .map(|a| a.ip()),
-            wants_html: ctx.wants_html,
+            wants_html: wants_html(session.req_header()),
         };
         match routes::handle(&self.state, route_req).await {
             Routed::Reply(reply) => send(session, reply).await,
@@ -537,6 +525,15 @@ async fn serve_events(session: &mut Session, mut events: EventStream) -> Result<
     }
     session.write_response_body(None, true).await?;
     Ok(())
+}
+
+/// Whether the client prefers HTML, for choosing between an error page and JSON. Only
+/// computed when the gateway answers itself, never on the forwarding path.
+fn wants_html(req: &RequestHeader) -> bool {
+    req.headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(negotiate::prefers_html)
 }
 
 /// The request's target host: the absolute-form authority if present, else `Host`.
