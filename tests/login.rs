@@ -515,3 +515,24 @@ async fn the_signer_binary_approves_and_keygen_writes_a_private_file() {
         .to_z32();
     assert!(printed.contains(&z32), "{printed}");
 }
+
+#[tokio::test]
+async fn event_streams_notice_a_closed_browser() {
+    let gw = TestGateway::start().await;
+    let b = browser();
+    let (id, _, _) = open_login(&gw, &b, "/").await;
+    let attempt = gw.state.logins.get(&id).expect("attempt");
+    let mut events = Sse::open(&b, gw.url(&format!("/.qrgate/auth/session/{id}/events"))).await;
+    assert_eq!(events.next().await.expect("pending").0, "pending");
+    assert_eq!(gw.state.logins.watchers(&attempt), 1);
+    drop(events);
+    let logins = &gw.state.logins;
+    let cleaned = crate::common::eventually(Duration::from_secs(10), || async {
+        logins.watchers(&attempt) == 0
+    })
+    .await;
+    assert!(
+        cleaned,
+        "the stream's watcher was dropped after the client went away"
+    );
+}

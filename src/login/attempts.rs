@@ -286,6 +286,11 @@ impl Logins {
         a.status.subscribe()
     }
 
+    /// How many event streams are following the attempt.
+    pub fn watchers(&self, a: &Attempt) -> usize {
+        a.status.receiver_count()
+    }
+
     /// Time left before the QR lapses.
     pub fn remaining(&self, a: &Attempt) -> Duration {
         Duration::from_millis(a.expires_ms.saturating_sub(self.clock.now_millis()))
