@@ -3,6 +3,7 @@
 
 mod common;
 
+mod browser;
 mod compat;
 mod config_errors;
 mod login;
