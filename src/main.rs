@@ -11,6 +11,11 @@ use qrgate::config::Config;
 use qrgate::proxy::State;
 use qrgate::signer::{self, Key};
 
+// glibc's allocator serializes on arena locks when tokio moves a request between worker
+// threads (allocated on one, freed on another); mimalloc does not. Measured in BENCHMARKS.md.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "qrgate", version, about = "QR-login authentication gateway")]
 struct Cli {
@@ -168,9 +173,16 @@ fn confirm(prompt: &str) -> anyhow::Result<bool> {
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    // pingora logs through `log`; bridge it so one filter (RUST_LOG) governs both.
-    let _ = tracing_log::LogTracer::init();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // pingora logs through `log`; bridge it so one filter (RUST_LOG) governs both. The bridge
+    // only admits levels the filter can enable: otherwise every disabled `log::debug!` in
+    // pingora's per-request path would still cross into tracing before being dropped.
+    let max = filter
+        .max_level_hint()
+        .unwrap_or(tracing::level_filters::LevelFilter::TRACE);
+    let _ = tracing_log::LogTracer::builder()
+        .with_max_level(tracing_log::AsLog::as_log(&max))
+        .init();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
