@@ -410,6 +410,15 @@ impl Validator<'_> {
         let mut key_index = HashMap::new();
         let mut user_names = HashSet::new();
         for (i, u) in raw.user.into_iter().enumerate() {
+            if has_control(u.name.get_ref())
+                || u.roles.iter().any(|r| has_control(r) || r.contains(','))
+            {
+                self.err(
+                    u.name.span(),
+                    &format!("user[{i}]"),
+                    "names and roles may not contain control characters (or ',' in a role)",
+                )?;
+            }
             if !user_names.insert(u.name.get_ref().clone()) {
                 self.err(
                     u.name.span(),
@@ -439,6 +448,13 @@ impl Validator<'_> {
         let mut app_names = HashMap::new();
         for (i, a) in raw.app.into_iter().enumerate() {
             let key = |k: &str| format!("app[{i}].{k}");
+            if has_control(a.name.get_ref()) {
+                self.err(
+                    a.name.span(),
+                    &key("name"),
+                    "an app name may not contain control characters",
+                )?;
+            }
             if app_names.insert(a.name.get_ref().clone(), i).is_some() {
                 self.err(a.name.span(), &key("name"), "duplicate app name")?;
             }
@@ -540,6 +556,11 @@ impl Validator<'_> {
             key_index,
         })
     }
+}
+
+/// Names travel in HTTP headers and in the signed challenge; control characters fit neither.
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
 }
 
 fn is_host_port(s: &str) -> bool {

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use http::HeaderValue;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -52,8 +53,20 @@ pub struct State {
     identities: Vec<Arc<Identity>>,
     /// One upstream peer per app, resolved at startup.
     peers: Vec<HttpPeer>,
+    /// Per-app header values, built once.
+    app_headers: Vec<AppHeaders>,
     /// Name of the cookie that binds a login attempt to the browser that started it.
     pub bind_cookie: String,
+}
+
+/// Header values that depend only on the app.
+struct AppHeaders {
+    /// `X-Auth-App`.
+    app: HeaderValue,
+    /// `X-Forwarded-Proto`, from the configured origin.
+    proto: HeaderValue,
+    /// `X-Forwarded-Host`, from the configured origin.
+    host: HeaderValue,
 }
 
 /// Why the gateway could not start.
@@ -69,6 +82,9 @@ pub enum StartError {
         /// Resolver's answer.
         reason: String,
     },
+    /// A configured name cannot travel in an HTTP header.
+    #[error("{0:?} cannot be sent in an HTTP header (control characters)")]
+    NotAHeader(String),
 }
 
 impl State {
@@ -92,22 +108,30 @@ impl State {
         for app in &config.apps {
             peers.push(resolve_peer(app)?);
         }
-        let identities = config
-            .users
-            .iter()
-            .map(|u| {
-                Arc::new(Identity {
-                    user: u.name.clone(),
-                    pubkey: u.key.to_z32(),
-                    roles: u.roles.join(","),
-                })
-            })
-            .collect();
+        let mut identities = Vec::with_capacity(config.users.len());
+        for u in &config.users {
+            let id = Identity::new(u.name.clone(), u.key.to_z32(), u.roles.join(","))
+                .ok_or_else(|| StartError::NotAHeader(u.name.clone()))?;
+            identities.push(Arc::new(id));
+        }
+        let mut app_headers = Vec::with_capacity(config.apps.len());
+        for app in &config.apps {
+            let value = |s: &str| {
+                HeaderValue::from_bytes(s.as_bytes())
+                    .map_err(|_| StartError::NotAHeader(s.to_string()))
+            };
+            app_headers.push(AppHeaders {
+                app: value(&app.name)?,
+                proto: value(&app.origin.scheme)?,
+                host: value(&app.origin.authority)?,
+            });
+        }
         Ok(State {
             bind_cookie: format!("{}_bind", config.session.cookie_name),
             logins: crate::login::Logins::new(&config.login, clock.clone()),
             pubky_replays: Default::default(),
             identities,
+            app_headers,
             peers,
             sessions,
             clock,
@@ -329,7 +353,7 @@ impl ProxyHttp for Gateway {
         let app_index = ctx
             .app
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no app selected"))?;
-        let app = &state.config.apps[app_index];
+        let headers = &state.app_headers[app_index];
 
         for name in identity::reserved_names(&upstream.headers) {
             upstream.remove_header(&name);
@@ -362,29 +386,35 @@ impl ProxyHttp for Gateway {
         }
 
         if let Some(id) = &ctx.identity {
-            for (name, value) in identity::identity_headers(id, &app.name) {
-                upstream.insert_header(name, value)?;
-            }
+            let [user, pubkey, roles] = id.header_values();
+            upstream.insert_header(identity::USER, user.clone())?;
+            upstream.insert_header(identity::PUBKEY, pubkey.clone())?;
+            upstream.insert_header(identity::ROLES, roles.clone())?;
+            upstream.insert_header(identity::APP, headers.app.clone())?;
         }
 
+        // Client-supplied X-Forwarded-For was removed with the reserved headers above; it is
+        // only carried forward when the operator says a trusted proxy sits in front.
         let client_ip = session
             .client_addr()
             .and_then(|a| a.as_inet())
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default();
-        let xff = match (
-            state.config.server.trust_forwarded_for,
-            session.req_header().headers.get("x-forwarded-for"),
-        ) {
-            (true, Some(prior)) => match prior.to_str() {
-                Ok(p) => format!("{p}, {client_ip}"),
-                Err(_) => client_ip,
+            .map(|a| a.ip());
+        let xff = match (client_ip, state.config.server.trust_forwarded_for) {
+            (Some(ip), false) => ip.to_string(),
+            (Some(ip), true) => match session
+                .req_header()
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+            {
+                Some(prior) => format!("{prior}, {ip}"),
+                None => ip.to_string(),
             },
-            _ => client_ip,
+            (None, _) => String::from("unknown"),
         };
         upstream.insert_header("x-forwarded-for", xff)?;
-        upstream.insert_header("x-forwarded-proto", app.origin.scheme.as_str())?;
-        upstream.insert_header("x-forwarded-host", app.origin.authority.as_str())?;
+        upstream.insert_header("x-forwarded-proto", headers.proto.clone())?;
+        upstream.insert_header("x-forwarded-host", headers.host.clone())?;
         Ok(())
     }
 
@@ -489,7 +519,9 @@ impl Gateway {
                 .map(|a| a.ip()),
             wants_html: wants_html(session.req_header()),
         };
-        match routes::handle(&self.state, route_req).await {
+        // Boxed so the handlers' large states (page rendering, signature checks) live only
+        // while they run, instead of inside every long-lived event stream's future.
+        match Box::pin(routes::handle(&self.state, route_req)).await {
             Routed::Reply(reply) => send(session, reply).await,
             Routed::Events(stream) => {
                 serve_events(session, stream).await?;

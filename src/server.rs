@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use pingora::apps::ServerApp;
+use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::protocols::l4::socket::SocketAddr as PingoraSocketAddr;
 use pingora::protocols::l4::stream::Stream as L4Stream;
 use pingora::protocols::GetSocketDigest;
@@ -28,6 +29,17 @@ pub fn server_conf(state: &State) -> ServerConf {
     }
 }
 
+/// Per-connection socket buffering for downstream connections.
+///
+/// pingora reads each connection through a 64 KiB buffer by default, which pays off for TLS
+/// (16 KiB records) but not for plain HTTP/1: the request head is read into the session's own
+/// buffer either way. Login pages hold one connection per waiting browser for minutes (the
+/// event stream), so the default would cost 64 KiB per waiting browser. Measured in
+/// BENCHMARKS.md (SSE scale and proxy throughput).
+pub fn listener_buffers() -> L4BufferSettings {
+    L4BufferSettings::default().read(0)
+}
+
 /// Runs the gateway until SIGTERM/SIGINT (then drains within the grace period).
 pub fn run(state: State) {
     let state = Arc::new(state);
@@ -38,7 +50,7 @@ pub fn run(state: State) {
     let mut proxy =
         pingora::proxy::http_proxy_service(&server.configuration, Gateway::new(state.clone()));
     for addr in &state.config.server.listen {
-        proxy.add_tcp(addr);
+        proxy.add_listener(ListenerConfig::tcp(addr.clone()).l4_buffer(listener_buffers()));
     }
     server.add_service(proxy);
     let sweeper = Sweeper::new(state.clone(), state.config.session.sweep_interval);

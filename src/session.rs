@@ -17,11 +17,14 @@ use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use dashmap::DashMap;
+use http::HeaderValue;
 use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
 
 /// Who a session belongs to; shared by every session of the same person.
+///
+/// The upstream header values are built once here rather than on every proxied request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     /// Configured user name (or the z-base32 key under open enrollment).
@@ -30,6 +33,31 @@ pub struct Identity {
     pub pubkey: String,
     /// Roles, comma-separated, as sent upstream.
     pub roles: String,
+    /// `user`, `pubkey`, `roles` as header values.
+    header_values: [HeaderValue; 3],
+}
+
+impl Identity {
+    /// An identity; `None` if a field cannot travel in an HTTP header (control characters),
+    /// which config validation rules out for configured users.
+    pub fn new(user: String, pubkey: String, roles: String) -> Option<Identity> {
+        let header_values = [
+            HeaderValue::from_bytes(user.as_bytes()).ok()?,
+            HeaderValue::from_bytes(pubkey.as_bytes()).ok()?,
+            HeaderValue::from_bytes(roles.as_bytes()).ok()?,
+        ];
+        Some(Identity {
+            user,
+            pubkey,
+            roles,
+            header_values,
+        })
+    }
+
+    /// `user`, `pubkey`, `roles` as header values, in that order.
+    pub fn header_values(&self) -> &[HeaderValue; 3] {
+        &self.header_values
+    }
 }
 
 /// A raw session token: 32 random bytes, base64url. Only ever placed in a cookie.
@@ -204,11 +232,7 @@ mod tests {
     }
 
     fn alice() -> Arc<Identity> {
-        Arc::new(Identity {
-            user: "alice".into(),
-            pubkey: "k".into(),
-            roles: String::new(),
-        })
+        Arc::new(Identity::new("alice".into(), "k".into(), String::new()).expect("identity"))
     }
 
     #[tokio::test]

@@ -385,11 +385,7 @@ mod tests {
     }
 
     fn alice() -> Arc<Identity> {
-        Arc::new(Identity {
-            user: "alice".into(),
-            pubkey: "k".into(),
-            roles: String::new(),
-        })
+        Arc::new(Identity::new("alice".into(), "k".into(), String::new()).expect("identity"))
     }
 
     #[test]
