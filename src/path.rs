@@ -1,165 +1,199 @@
-//! Request path canonicalization: the one form every access decision is made on.
+//! Request path canonicalization: the single form every access decision is made on.
 //!
-//! Gateways have shipped bypasses by matching public-path rules against a path the
-//! upstream later read differently (`/public/../admin`, `/public/%2e%2e/admin`,
-//! `/public%2Fadmin`, `//public`). Here the path is canonicalized once, the public-path
-//! rules match only the canonical form, and the canonical form is what is forwarded, so
-//! what the upstream serves is exactly what was authorized. Anything ambiguous — encoded
-//! separators, control bytes, backslashes, dot segments above the root — is refused rather
-//! than guessed at.
+//! This module owns the rules that turn the path of a request target into the one
+//! canonical path that operator-configured `public_paths` are matched against and that is
+//! forwarded upstream. Gateways have shipped authentication bypasses by matching rules
+//! against a path the upstream later read differently (`/public/../admin`,
+//! `/public/%2e%2e/admin`, `/public%2Fadmin`, `//public`, `/public/..;/admin`). Here the path
+//! is canonicalized once, rules match only the canonical form, and the canonical form is
+//! what the upstream receives, so what is served is exactly what was authorized. Anything
+//! whose meaning depends on who reads it — encoded separators, control bytes, backslashes,
+//! fragments, dot segments above the root or carrying parameters — is refused rather than
+//! guessed at.
 
-/// A canonical absolute path: starts with `/`, no empty or dot segments, only unreserved
-/// characters decoded, other escapes in uppercase hex.
+use std::fmt;
+
+/// A canonical absolute path.
+///
+/// It always starts with `/`, has no empty, `.` or `..` segments, carries percent-encoding
+/// only for bytes outside the unreserved set (in uppercase hex), and keeps a trailing `/`
+/// when the request had one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CanonicalPath(String);
 
-/// Why a path was refused (answered with 400).
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+/// Why a request path (or a configured prefix) was refused.
+#[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
 pub enum PathError {
-    /// Does not start with `/`.
+    /// The path does not start with `/`.
     #[error("the path must start with '/'")]
     NotAbsolute,
-    /// `%` not followed by two hex digits.
+    /// A `%` not followed by two hex digits.
     #[error("malformed percent-encoding in the path")]
     BadPercentEncoding,
-    /// `%2F` or `%5C`.
+    /// `%2F` or `%5C`: a separator the upstream might split on although the rules did not.
     #[error("encoded '/' or '\\' in the path")]
     EncodedSeparator,
-    /// A control character, raw or encoded, or a raw space.
+    /// A control character (raw or encoded) or a raw space.
     #[error("control character or space in the path")]
     ControlCharacter,
-    /// A raw backslash.
+    /// A raw backslash, which some servers treat as `/`.
     #[error("backslash in the path")]
     Backslash,
-    /// A raw `#`.
-    #[error("fragment in the request path")]
+    /// A raw `#`: a fragment never belongs in a request target.
+    #[error("fragment in the path")]
     Fragment,
-    /// A dot segment carrying `;parameters` (`..;`), which some servers read as `..`.
+    /// A raw `?`: the query must be split off before canonicalizing.
+    #[error("'?' in the path")]
+    Query,
+    /// A `.` or `..` segment followed by `;` parameters, which some servers read as the
+    /// bare dot segment.
     #[error("dot segment with parameters in the path")]
     DotParameter,
-    /// `..` above the root.
+    /// A `..` segment that would climb above the root.
     #[error("the path climbs above the root")]
     EscapesRoot,
 }
 
 impl CanonicalPath {
-    /// The canonical path.
+    /// The canonical path text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
-    /// Whether this path lies under `prefix` (itself canonical) on a segment boundary:
+    /// Whether this path lies under `prefix` (itself canonical, see [`canonical_prefix`]),
+    /// on a segment boundary.
+    ///
     /// `/public` covers `/public` and `/public/x` but not `/publicity`; `/static/` covers
-    /// `/static/a.css` but not `/static`.
+    /// `/static/a.css` but not `/static`; `/` covers everything. An empty prefix covers
+    /// nothing, so a misconfigured rule can never make the whole site public by accident.
     pub fn starts_with_prefix(&self, prefix: &str) -> bool {
-        let p = self.0.as_str();
-        if prefix.ends_with('/') {
-            return p.starts_with(prefix);
+        if prefix.is_empty() {
+            return false;
         }
-        p == prefix || (p.starts_with(prefix) && p.as_bytes().get(prefix.len()) == Some(&b'/'))
+        match self.0.strip_prefix(prefix) {
+            None => false,
+            Some(rest) => rest.is_empty() || prefix.ends_with('/') || rest.starts_with('/'),
+        }
     }
 }
 
-fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+impl fmt::Display for CanonicalPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
-fn hex_val(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
-}
-
-/// Canonicalizes the path part of a request target (the query already split off).
+/// Canonicalizes the path part of a request target (the caller has already split off the
+/// query at the first `?`).
+///
+/// Unreserved characters (`A-Z a-z 0-9 - . _ ~`) are decoded, other escapes are kept in
+/// uppercase hex and never decoded twice, runs of `/` collapse into one, `.` segments are
+/// dropped and `..` removes the previous segment. Encoded separators, control characters,
+/// raw spaces, backslashes, `#`, `?`, malformed escapes, dot segments with parameters and
+/// `..` above the root are errors.
 pub fn canonicalize(raw: &str) -> Result<CanonicalPath, PathError> {
-    let bytes = raw.as_bytes();
-    if bytes.first() != Some(&b'/') {
+    let Some(body) = raw.strip_prefix('/') else {
         return Err(PathError::NotAbsolute);
+    };
+    // Nearly every real request is already canonical; answering those without rebuilding
+    // keeps the per-request cost to one scan.
+    if is_already_canonical(raw.as_bytes()) {
+        return Ok(CanonicalPath(raw.to_owned()));
     }
-    if is_already_canonical(bytes) {
-        return Ok(CanonicalPath(raw.to_string()));
-    }
-    // Validate and normalize escapes and dot segments, segment by segment.
+    canonicalize_segments(body).map(CanonicalPath)
+}
+
+/// Normalises an operator-configured prefix with the same rules as request paths, so that
+/// a prefix and the paths it is meant to cover are compared in the same form.
+pub fn canonical_prefix(prefix: &str) -> Result<String, PathError> {
+    canonicalize(prefix).map(|p| p.0)
+}
+
+/// The full rules, on the path without its leading `/`.
+fn canonicalize_segments(body: &str) -> Result<String, PathError> {
     let mut segments: Vec<String> = Vec::new();
-    let mut current = String::new();
-    let mut i = 0;
+    // Only the last segment decides: `/a/b/`, `/a/.` and `/a/b/..` all name a directory.
     let mut trailing_slash = false;
-    let finish = |seg: &mut String, segments: &mut Vec<String>| -> Result<(), PathError> {
-        match seg.as_str() {
+    // Splitting before decoding is sound because encoded separators are refused, so every
+    // `/` in the decoded text was a raw `/`.
+    for raw_segment in body.split('/') {
+        // Every segment is validated, even one a later `..` removes: a refused byte is
+        // refused wherever it appears.
+        let segment = decode_segment(raw_segment)?;
+        trailing_slash = matches!(segment.as_str(), "" | "." | "..");
+        match segment.as_str() {
             "" | "." => {}
             ".." => {
+                // Clamping at the root would silently change which resource is named.
                 if segments.pop().is_none() {
                     return Err(PathError::EscapesRoot);
                 }
             }
-            s if s.starts_with(".;") || s.starts_with("..;") => {
-                return Err(PathError::DotParameter)
-            }
-            _ => segments.push(std::mem::take(seg)),
+            s if is_dot_with_parameters(s) => return Err(PathError::DotParameter),
+            _ => segments.push(segment),
         }
-        seg.clear();
-        Ok(())
-    };
-    while i < bytes.len() {
-        let b = bytes[i];
-        match b {
-            b'/' => {
-                finish(&mut current, &mut segments)?;
-                // Remembered so `/a/b/` keeps naming a directory.
-                trailing_slash = true;
-                i += 1;
-                continue;
-            }
-            b'%' => {
-                let (h, l) = match (
-                    bytes.get(i + 1).copied().and_then(hex_val),
-                    bytes.get(i + 2).copied().and_then(hex_val),
-                ) {
-                    (Some(h), Some(l)) => (h, l),
-                    _ => return Err(PathError::BadPercentEncoding),
-                };
-                let decoded = h * 16 + l;
-                match decoded {
-                    b'/' | b'\\' => return Err(PathError::EncodedSeparator),
-                    0x00..=0x1f | 0x7f => return Err(PathError::ControlCharacter),
-                    d if is_unreserved(d) => current.push(d as char),
-                    d => {
-                        current.push('%');
-                        current.push_str(&format!("{d:02X}"));
-                    }
-                }
-                i += 3;
-            }
-            b'\\' => return Err(PathError::Backslash),
-            b'#' => return Err(PathError::Fragment),
-            0x00..=0x20 | 0x7f => return Err(PathError::ControlCharacter),
-            _ => {
-                // Copy the whole UTF-8 character (the input is a &str, so it is valid).
-                let ch_len = raw[i..].chars().next().map_or(1, char::len_utf8);
-                current.push_str(&raw[i..i + ch_len]);
-                i += ch_len;
-            }
-        }
-        trailing_slash = false;
     }
-    let last_was_dots = matches!(current.as_str(), "." | "..");
-    finish(&mut current, &mut segments)?;
-    let mut out = String::with_capacity(raw.len());
-    for s in &segments {
+    let mut out = String::with_capacity(body.len() + 1);
+    for segment in &segments {
         out.push('/');
-        out.push_str(s);
+        out.push_str(segment);
     }
-    if out.is_empty() || trailing_slash || last_was_dots {
+    if out.is_empty() || trailing_slash {
         out.push('/');
     }
-    Ok(CanonicalPath(out))
+    Ok(out)
 }
 
-/// The common case, checked without building segments: no escapes, no characters that are
-/// refused or rewritten, no empty segment and no segment starting with `.`.
-fn is_already_canonical(bytes: &[u8]) -> bool {
+/// Decodes the escapes of one segment that are safe to decode and validates the rest.
+fn decode_segment(raw: &str) -> Result<String, PathError> {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '%' => {
+                let hi = chars.next().and_then(hex_digit);
+                let lo = chars.next().and_then(hex_digit);
+                let (Some(hi), Some(lo)) = (hi, lo) else {
+                    return Err(PathError::BadPercentEncoding);
+                };
+                let byte = (hi << 4) | lo;
+                match byte {
+                    b'/' | b'\\' => return Err(PathError::EncodedSeparator),
+                    0x00..=0x1f | 0x7f => return Err(PathError::ControlCharacter),
+                    b if is_unreserved(b) => out.push(char::from(b)),
+                    b => push_escape(&mut out, b),
+                }
+            }
+            '\\' => return Err(PathError::Backslash),
+            '#' => return Err(PathError::Fragment),
+            '?' => return Err(PathError::Query),
+            ' ' => return Err(PathError::ControlCharacter),
+            // Includes the C1 controls (U+0080–U+009F), which some stacks map to ASCII.
+            c if c.is_control() => return Err(PathError::ControlCharacter),
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
+/// `.;x`, `..;x` and their `%3B` spellings: Tomcat-style servers strip the parameters and
+/// then resolve the dot segment, which would let `/public/..;/admin` reach `/admin`.
+fn is_dot_with_parameters(segment: &str) -> bool {
+    let rest = segment
+        .strip_prefix("..")
+        .or_else(|| segment.strip_prefix('.'));
+    rest.is_some_and(|r| r.starts_with(';') || r.starts_with("%3B"))
+}
+
+/// Whether `path` passes the full rules unchanged: only printable ASCII that is copied
+/// verbatim, no escapes, no empty segment and no segment starting with `.`. Anything else
+/// (including all non-ASCII) takes the full rules.
+fn is_already_canonical(path: &[u8]) -> bool {
     let mut prev = 0u8;
-    for &b in bytes {
+    for &b in path {
         match b {
-            b'%' | b'\\' | b'#' | 0x00..=0x20 | 0x7f => return false,
+            b'%' | b'\\' | b'#' | b'?' => return false,
+            b if !(0x21..=0x7e).contains(&b) => return false,
             b'/' | b'.' if prev == b'/' => return false,
             _ => {}
         }
@@ -168,95 +202,252 @@ fn is_already_canonical(bytes: &[u8]) -> bool {
     true
 }
 
-/// Canonicalizes an operator-configured prefix with the same rules.
-pub fn canonical_prefix(prefix: &str) -> Result<String, PathError> {
-    canonicalize(prefix).map(|p| p.0)
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+fn hex_digit(c: char) -> Option<u8> {
+    c.to_digit(16).and_then(|d| u8::try_from(d).ok())
+}
+
+fn push_escape(out: &mut String, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.push('%');
+    out.push(char::from(HEX[usize::from(b >> 4)]));
+    out.push(char::from(HEX[usize::from(b & 0x0f)]));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use PathError::*;
 
     fn check(input: &str, expected: Result<&str, PathError>) {
-        assert_eq!(
-            canonicalize(input).map(|p| p.0),
-            expected.map(str::to_string),
-            "{input:?}"
-        );
+        let got = canonicalize(input).map(|p| p.0);
+        assert_eq!(got, expected.map(str::to_owned), "canonicalize({input:?})");
     }
 
     #[test]
-    fn canonical_forms() {
-        use PathError::*;
-        check("/", Ok("/"));
-        check("/a/b", Ok("/a/b"));
-        check("/a/b/", Ok("/a/b/"));
-        check("//public", Ok("/public"));
-        check("/a//b", Ok("/a/b"));
-        check("/a/./b", Ok("/a/b"));
-        check("/a/.", Ok("/a/"));
-        check("/a/b/..", Ok("/a/"));
-        check("/public/../admin", Ok("/admin"));
-        check("/public/%2e%2e/admin", Ok("/admin"));
-        check("/public/%2E./admin", Ok("/admin"));
-        check("/public/.%2e/admin", Ok("/admin"));
-        check("/%7euser", Ok("/~user"));
-        check("/%70ublic", Ok("/public"));
-        check("/a%20b", Ok("/a%20b"));
-        check("/%c3%a9", Ok("/%C3%A9"));
-        check("/%252e%252e/x", Ok("/%252e%252e/x"));
-        check("/é", Ok("/é"));
-        check("/a;b=c", Ok("/a;b=c"));
-        check("/public%2Fx", Err(EncodedSeparator));
-        check("/public%2fx", Err(EncodedSeparator));
-        check("/public%5cx", Err(EncodedSeparator));
-        check("/public\\x", Err(Backslash));
-        check("/..", Err(EscapesRoot));
-        check("/a/../../b", Err(EscapesRoot));
-        check("/%00", Err(ControlCharacter));
-        check("/a%0d%0a", Err(ControlCharacter));
-        check("/a b", Err(ControlCharacter));
-        check("/a#b", Err(Fragment));
-        check("/%zz", Err(BadPercentEncoding));
-        check("/public/..;/admin", Err(DotParameter));
-        check("/public/%2e%2e;x/admin", Err(DotParameter));
-        check("/%2", Err(BadPercentEncoding));
-        check("a/b", Err(NotAbsolute));
-        check("", Err(NotAbsolute));
-    }
-
-    #[test]
-    fn fast_path_agrees_with_the_full_rules() {
-        for p in [
-            "/",
-            "/a",
-            "/a/b/",
-            "/a.b/c.d",
-            "/é/x",
-            "/a;b",
-            "/.well-known/x",
-            "/a/.",
-            "/a//b",
-            "/a/%41",
-        ] {
-            let fast = is_already_canonical(p.as_bytes());
-            let canonical = canonicalize(p).map(|c| c.0);
-            if fast {
-                assert_eq!(canonical.as_deref(), Ok(p), "{p}");
-            }
+    fn canonicalization_rules() {
+        let cases: &[(&str, Result<&str, PathError>)] = &[
+            // Already canonical.
+            ("/", Ok("/")),
+            ("/a/b", Ok("/a/b")),
+            ("/a/b/", Ok("/a/b/")),
+            ("/a;b=c", Ok("/a;b=c")),
+            ("/a.b/c..d/e.", Ok("/a.b/c..d/e.")),
+            ("/.well-known/x", Ok("/.well-known/x")),
+            ("/...", Ok("/...")),
+            ("/é/x", Ok("/é/x")),
+            ("/a:b@c!$&'()*+,=", Ok("/a:b@c!$&'()*+,=")),
+            // Empty segments collapse.
+            ("//public", Ok("/public")),
+            ("///public", Ok("/public")),
+            ("/a//b", Ok("/a/b")),
+            ("/a//", Ok("/a/")),
+            ("//", Ok("/")),
+            // Dot segments.
+            ("/a/./b", Ok("/a/b")),
+            ("/./a", Ok("/a")),
+            ("/.", Ok("/")),
+            ("/a/.", Ok("/a/")),
+            ("/a/b/..", Ok("/a/")),
+            ("/a/..", Ok("/")),
+            ("/a/b/../c", Ok("/a/c")),
+            ("/a//../b", Ok("/b")),
+            ("/public/../admin", Ok("/admin")),
+            ("/public/./../admin", Ok("/admin")),
+            ("/..", Err(EscapesRoot)),
+            ("/../a", Err(EscapesRoot)),
+            ("/a/../../b", Err(EscapesRoot)),
+            ("/a/../..", Err(EscapesRoot)),
+            ("/%2e%2e", Err(EscapesRoot)),
+            // Encoded dots are dots.
+            ("/public/%2e%2e/admin", Ok("/admin")),
+            ("/public/%2E%2E/admin", Ok("/admin")),
+            ("/public/%2E./admin", Ok("/admin")),
+            ("/public/.%2e/admin", Ok("/admin")),
+            ("/a/%2e/b", Ok("/a/b")),
+            ("/a/%2e", Ok("/a/")),
+            // Unreserved escapes are decoded.
+            ("/%7euser", Ok("/~user")),
+            ("/%7Euser", Ok("/~user")),
+            ("/%70ublic", Ok("/public")),
+            ("/%41%5a%61%7a%30%39%2d%5f", Ok("/AZaz09-_")),
+            // Other escapes stay encoded, in uppercase hex, and are never decoded twice.
+            ("/a%20b", Ok("/a%20b")),
+            ("/%c3%a9", Ok("/%C3%A9")),
+            ("/%C3%A9t%c3%a9", Ok("/%C3%A9t%C3%A9")),
+            ("/%23", Ok("/%23")),
+            ("/%3f", Ok("/%3F")),
+            ("/%25", Ok("/%25")),
+            ("/%252e", Ok("/%252e")),
+            ("/%252e%252e/x", Ok("/%252e%252e/x")),
+            ("/a/%252e%252e/admin", Ok("/a/%252e%252e/admin")),
+            ("/%3b", Ok("/%3B")),
+            ("/%80%ff", Ok("/%80%FF")),
+            // Encoded separators.
+            ("/public%2Fx", Err(EncodedSeparator)),
+            ("/public%2fx", Err(EncodedSeparator)),
+            ("/public%5cx", Err(EncodedSeparator)),
+            ("/public%5C..%5Cadmin", Err(EncodedSeparator)),
+            ("/%2F/admin", Err(EncodedSeparator)),
+            // Control characters and spaces.
+            ("/%00", Err(ControlCharacter)),
+            ("/a%0d%0a", Err(ControlCharacter)),
+            ("/a%09", Err(ControlCharacter)),
+            ("/a%1F", Err(ControlCharacter)),
+            ("/a%7f", Err(ControlCharacter)),
+            ("/a b", Err(ControlCharacter)),
+            ("/a\tb", Err(ControlCharacter)),
+            ("/a\0", Err(ControlCharacter)),
+            ("/a\u{7f}", Err(ControlCharacter)),
+            ("/a\u{85}", Err(ControlCharacter)),
+            ("/a%00/../b", Err(ControlCharacter)),
+            // Backslashes, fragments, queries.
+            ("/public\\x", Err(Backslash)),
+            ("/\\admin", Err(Backslash)),
+            ("/a#b", Err(Fragment)),
+            ("/public#/../admin", Err(Fragment)),
+            ("/a?b", Err(Query)),
+            // Malformed escapes.
+            ("/%zz", Err(BadPercentEncoding)),
+            ("/%2", Err(BadPercentEncoding)),
+            ("/%", Err(BadPercentEncoding)),
+            ("/%%41", Err(BadPercentEncoding)),
+            ("/%u002e", Err(BadPercentEncoding)),
+            ("/%é9", Err(BadPercentEncoding)),
+            // Dot segments with parameters.
+            ("/public/..;/admin", Err(DotParameter)),
+            ("/public/.;/admin", Err(DotParameter)),
+            ("/public/..;x=1/admin", Err(DotParameter)),
+            ("/public/%2e%2e;x/admin", Err(DotParameter)),
+            ("/public/..%3b/admin", Err(DotParameter)),
+            ("/public/..%3B/admin", Err(DotParameter)),
+            // Not absolute.
+            ("", Err(NotAbsolute)),
+            ("a/b", Err(NotAbsolute)),
+            ("public", Err(NotAbsolute)),
+            ("%2Fpublic", Err(NotAbsolute)),
+            ("*", Err(NotAbsolute)),
+            ("http://host/x", Err(NotAbsolute)),
+        ];
+        for &(input, expected) in cases {
+            check(input, expected);
         }
-        assert!(is_already_canonical(b"/a/b.c/d"));
-        assert!(!is_already_canonical(b"/a/./b"));
     }
 
     #[test]
     fn prefixes_match_on_segment_boundaries() {
-        let p = |s: &str| canonicalize(s).expect("canonical");
-        assert!(p("/public").starts_with_prefix("/public"));
-        assert!(p("/public/x").starts_with_prefix("/public"));
-        assert!(!p("/publicity").starts_with_prefix("/public"));
-        assert!(p("/static/a.css").starts_with_prefix("/static/"));
-        assert!(!p("/static").starts_with_prefix("/static/"));
-        assert!(p("/anything").starts_with_prefix("/"));
+        let cases: &[(&str, &str, bool)] = &[
+            ("/public", "/public", true),
+            ("/public/", "/public", true),
+            ("/public/x", "/public", true),
+            ("/public/x/y", "/public", true),
+            ("/publicity", "/public", false),
+            ("/publi", "/public", false),
+            ("/other/public", "/public", false),
+            ("/static/a.css", "/static/", true),
+            ("/static/", "/static/", true),
+            ("/static", "/static/", false),
+            ("/staticx/a", "/static/", false),
+            ("/", "/", true),
+            ("/anything/at/all", "/", true),
+            ("/a", "", false),
+            ("/", "", false),
+        ];
+        for &(path, prefix, expected) in cases {
+            let Ok(p) = canonicalize(path) else {
+                panic!("{path:?} should be canonical");
+            };
+            assert_eq!(
+                p.starts_with_prefix(prefix),
+                expected,
+                "{path:?} under {prefix:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn advisory_bypasses_do_not_reach_public_rules() {
+        // Each raw path is either refused or, once canonical, falls outside `/public`.
+        for raw in [
+            "/public/../admin",
+            "/public/%2e%2e/admin",
+            "/public/%2E./admin",
+            "/public/.%2e/admin",
+            "/public%2Fx",
+            "/public%2f..%2fadmin",
+            "/public%5c..%5cadmin",
+            "/public\\..\\admin",
+            "/public/..;/admin",
+            "/public#/../admin",
+            "/public%23/../admin",
+            "/publicity",
+            "/public%00/../admin",
+        ] {
+            if let Ok(p) = canonicalize(raw) {
+                assert!(!p.starts_with_prefix("/public"), "{raw:?} -> {p}");
+            }
+        }
+        // A public path reached through noise stays public, so operators are not surprised.
+        for raw in ["//public", "/public/", "/x/../public/a", "/%70ublic/a"] {
+            let Ok(p) = canonicalize(raw) else {
+                panic!("{raw:?} should be canonical");
+            };
+            assert!(p.starts_with_prefix("/public"), "{raw:?} -> {p}");
+        }
+    }
+
+    #[test]
+    fn configured_prefixes_use_the_same_rules() {
+        assert_eq!(canonical_prefix("/public"), Ok("/public".to_owned()));
+        assert_eq!(canonical_prefix("/static/"), Ok("/static/".to_owned()));
+        assert_eq!(canonical_prefix("//public//"), Ok("/public/".to_owned()));
+        assert_eq!(canonical_prefix("/%7Eshared"), Ok("/~shared".to_owned()));
+        assert_eq!(canonical_prefix("/a/./b/../c"), Ok("/a/c".to_owned()));
+        assert_eq!(canonical_prefix("/"), Ok("/".to_owned()));
+        assert_eq!(canonical_prefix("public"), Err(NotAbsolute));
+        assert_eq!(canonical_prefix(""), Err(NotAbsolute));
+        assert_eq!(canonical_prefix("/a%2Fb"), Err(EncodedSeparator));
+        assert_eq!(canonical_prefix("/.."), Err(EscapesRoot));
+        assert_eq!(canonical_prefix("/x?y"), Err(Query));
+    }
+
+    /// Every path over a small alphabet up to a fixed length: the shortcut agrees with the
+    /// full rules, the output is a fixed point, and it has no empty or dot segments.
+    #[test]
+    fn exhaustive_small_paths() {
+        const ALPHABET: &[char] = &[
+            '/', '.', 'a', '%', '2', 'e', 'F', ';', '#', ' ', '\\', 'é', '\u{85}',
+        ];
+        const MAX_LEN: usize = 5;
+        let mut stack = vec![String::from("/")];
+        while let Some(path) = stack.pop() {
+            let full = canonicalize_segments(&path[1..]);
+            if is_already_canonical(path.as_bytes()) {
+                assert_eq!(full.as_deref(), Ok(path.as_str()), "shortcut for {path:?}");
+            }
+            let result = canonicalize(&path).map(|p| p.0);
+            assert_eq!(result, full, "shortcut changed the result for {path:?}");
+            if let Ok(out) = &result {
+                assert!(out.starts_with('/'), "{path:?} -> {out:?}");
+                assert_eq!(canonicalize(out).map(|p| p.0).as_ref(), Ok(out), "{path:?}");
+                let inner = out.strip_suffix('/').unwrap_or(out);
+                for segment in inner.split('/').skip(1) {
+                    assert!(
+                        !matches!(segment, "" | "." | ".."),
+                        "{path:?} -> {out:?} keeps segment {segment:?}"
+                    );
+                }
+            }
+            if path.chars().count() <= MAX_LEN {
+                for &c in ALPHABET {
+                    let mut next = path.clone();
+                    next.push(c);
+                    stack.push(next);
+                }
+            }
+        }
     }
 }
