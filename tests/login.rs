@@ -536,3 +536,37 @@ async fn event_streams_notice_a_closed_browser() {
         "the stream's watcher was dropped after the client went away"
     );
 }
+
+#[tokio::test]
+async fn the_no_script_form_claims_with_a_redirect() {
+    let gw = TestGateway::start().await;
+    let (b, id, url, c, req) = scanned(&gw, "/after").await;
+    let form_claim = || {
+        b.post(gw.url(&format!("/.qrgate/auth/session/{id}/claim")))
+            .header("origin", format!("http://{}", gw.addr))
+            .header("accept", NAV)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .send()
+    };
+    let early = form_claim().await.expect("claim");
+    assert_eq!(early.status(), 409);
+    assert!(early.headers()["content-type"]
+        .to_str()
+        .expect("ct")
+        .starts_with("text/html"));
+    assert!(early
+        .text()
+        .await
+        .expect("page")
+        .contains("not been approved"));
+    signer::approve(&c, &url, &alice_key(), &req)
+        .await
+        .expect("approve");
+    let done = form_claim().await.expect("claim");
+    assert_eq!(done.status(), 303);
+    assert_eq!(done.headers()["location"], "/after");
+    assert!(done.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .starts_with("qrgate_session="));
+}

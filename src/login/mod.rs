@@ -81,6 +81,12 @@ impl Status {
 
 /// Maps attempt errors to their HTTP answer.
 pub fn attempt_error(e: AttemptError) -> Reply {
+    attempt_error_for(false, e)
+}
+
+/// Maps attempt errors to their HTTP answer, as a page for a browser that posted a form (the
+/// no-script claim) or as JSON.
+pub fn attempt_error_for(html: bool, e: AttemptError) -> Reply {
     let (status, code) = match e {
         AttemptError::NotFound => (404, "unknown_attempt"),
         AttemptError::Expired => (410, "expired"),
@@ -89,7 +95,7 @@ pub fn attempt_error(e: AttemptError) -> Reply {
         AttemptError::WrongBrowser => (403, "wrong_browser"),
         AttemptError::Full => (503, "busy"),
     };
-    let reply = Reply::error(status, code, &e.to_string());
+    let reply = Reply::error_for(html, status, code, "Sign-in not complete", &e.to_string());
     if status == 503 {
         reply.with_header("retry-after", "5")
     } else {
@@ -489,22 +495,24 @@ pub fn finish_approval(state: &State, a: &Attempt, key: &PublicKey) -> Reply {
 
 async fn claim(state: &State, req: &RouteRequest<'_>, id: &str) -> Reply {
     if !same_origin(state, req) {
-        return Reply::error(
+        return Reply::error_for(
+            req.wants_html,
             403,
             "cross_origin",
+            "Sign-in not complete",
             "Claims come from the application's own pages.",
         );
     }
     let attempt = match state.logins.get(id) {
         Ok(a) => a,
-        Err(e) => return attempt_error(e),
+        Err(e) => return attempt_error_for(req.wants_html, e),
     };
     if attempt.request.app != req.app {
-        return attempt_error(AttemptError::NotFound);
+        return attempt_error_for(req.wants_html, AttemptError::NotFound);
     }
     let identity = match state.logins.claim(&attempt, bind_cookie(state, req)) {
         Ok(i) => i,
-        Err(e) => return attempt_error(e),
+        Err(e) => return attempt_error_for(req.wants_html, e),
     };
     let app = &state.config.apps[req.app];
     // Always a brand-new token: whatever session cookie the browser had is not reused.
