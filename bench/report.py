@@ -41,16 +41,22 @@ out.append(f"Machine: {os.cpu_count()} cores ({cpu}), {platform.system()} {platf
 out.append("")
 out.append("## Proxy throughput and latency (medians)")
 out.append("")
-out.append("| configuration | req/s | p50 µs | p99 µs | req/s vs bare pingora | req/s vs nginx |")
-out.append("|---|---:|---:|---:|---:|---:|")
+out.append("| configuration | req/s | p50 µs | p99 µs | req/s vs bare pingora | req/s vs nginx | proxy CPU µs/request |")
+out.append("|---|---:|---:|---:|---:|---:|---:|")
 bare = med("bare_pingora", "rps")
 ngx = med("nginx", "rps")
 for name in ["upstream", "nginx", "bare_pingora", "qrgate_session", "qrgate_302", "qrgate_public"]:
     rps = med(name, "rps")
+    cpu = med(name, "cpu_us_per_req")
+    cpu_text = "" if cpu != cpu else f"{cpu:.1f}"
     out.append(f"| {name} | {rps:,.0f} | {med(name, 'p50_us'):.0f} | {med(name, 'p99_us'):.0f} | "
-               f"{rps / bare:.2f}× | {rps / ngx:.2f}× |")
+               f"{rps / bare:.2f}× | {rps / ngx:.2f}× | {cpu_text} |")
 out.append("")
 auth = med("qrgate_session", "rps")
+added_cpu = med("qrgate_session", "cpu_us_per_req") - med("bare_pingora", "cpu_us_per_req")
+out.append(f"CPU the proxy process itself spends per request (from /proc, over each round): qrgate with a "
+           f"session adds {added_cpu:.1f} µs to bare pingora's {med('bare_pingora', 'cpu_us_per_req'):.1f} µs.")
+out.append("")
 out.append("## Latency at one connection (no queueing; medians)")
 out.append("")
 out.append("| configuration | req/s | p50 µs | p99 µs | p99 added over bare pingora |")

@@ -1,4 +1,5 @@
-"""Turns wrk --latency output (stdin) into one JSON line: config, round, rps, p50_us, p99_us."""
+"""Turns wrk --latency output (stdin) into one JSON line: config, round, rps, p50_us, p99_us,
+and, when the proxy's CPU seconds for the round are given, cpu_us_per_req."""
 import json
 import re
 import sys
@@ -18,6 +19,12 @@ for line in sys.stdin:
         out["rps"] = float(parts[1])
     elif len(parts) == 2 and parts[0] in ("50%", "99%"):
         out["p%s_us" % parts[0][:-1]] = micros(parts[1])
+    elif "requests in" in line:
+        out["requests"] = int(parts[0])
     elif "Non-2xx or 3xx responses" in line:
         out["non_2xx"] = int(parts[-1])
+if len(sys.argv) > 3 and sys.argv[3] and out.get("rps"):
+    out["cpu_s"] = float(sys.argv[3])
+    if out.get("requests"):
+        out["cpu_us_per_req"] = out["cpu_s"] * 1e6 / out["requests"]
 print(json.dumps(out))
