@@ -67,11 +67,16 @@ for name in ["upstream", "nginx", "bare_pingora", "qrgate_session", "qrgate_publ
                f"{med(c1, 'p99_us') - med('bare_pingora_c1', 'p99_us'):+.0f} µs |")
 out.append("")
 added_p99 = med("qrgate_session_c1", "p99_us") - med("bare_pingora_c1", "p99_us")
+added_p50 = med("qrgate_session_c1", "p50_us") - med("bare_pingora_c1", "p50_us")
+bare_p99s = [r["p99_us"] for r in by("bare_pingora_c1") if r.get("p99_us") is not None]
+p99_spread = (max(bare_p99s) - min(bare_p99s)) if bare_p99s else float("nan")
 out.append("| target | measured | |")
 out.append("|---|---:|---|")
 out.append(f"| authenticated qrgate ≥ 0.95× bare pingora | {auth / bare:.2f}× | {verdict(auth / bare >= 0.95)} |")
 out.append(f"| authenticated qrgate ≥ 1.0× nginx | {auth / ngx:.2f}× | {verdict(auth / ngx >= 1.0)} |")
-out.append(f"| added p99 over bare pingora ≤ 50 µs (one connection) | {added_p99:.0f} µs | {verdict(added_p99 <= 50)} |")
+# A difference smaller than the round-to-round spread of the baseline itself says nothing.
+p99_verdict = verdict(added_p99 <= 50) if p99_spread <= 50 else f"not resolvable: bare pingora's own p99 varies by {p99_spread:.0f} µs between rounds"
+out.append(f"| added p99 over bare pingora ≤ 50 µs (one connection) | {added_p99:+.0f} µs (p50 {added_p50:+.0f} µs) | {p99_verdict} |")
 out.append("")
 
 login = by("login")
