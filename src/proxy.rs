@@ -432,36 +432,30 @@ impl ProxyHttp for Gateway {
             },
         };
         if code > 0 {
-            let reply = match code {
-                502 => Reply::error_for(
-                    wants_html(session.req_header()),
-                    502,
+            let (name, title, message) = match code {
+                502 => (
                     "upstream_unavailable",
                     "The application is not answering",
                     "The gateway could not reach the application. Try again in a moment.",
                 ),
-                504 => Reply::error_for(
-                    wants_html(session.req_header()),
-                    504,
+                504 => (
                     "upstream_timeout",
                     "The application took too long",
                     "The application did not answer in time. Try again in a moment.",
                 ),
-                400 => Reply::error_for(
-                    wants_html(session.req_header()),
-                    400,
+                400 => (
                     "bad_request",
                     "Bad request",
                     "The request could not be understood.",
                 ),
-                c => Reply::error_for(
-                    wants_html(session.req_header()),
-                    c,
+                _ => (
                     "gateway_error",
                     "Something went wrong",
                     "The gateway could not complete this request.",
                 ),
             };
+            let reply =
+                Reply::error_for(wants_html(session.req_header()), code, name, title, message);
             if let Err(err) = send(session, reply).await {
                 tracing::debug!(%err, "could not send error page");
             }
