@@ -91,6 +91,12 @@ if login:
                f"{verdict(statistics.median(rates) >= 10_000)}.")
     out.append("")
     out.append("Mean client-observed time per step (median round): " + ", ".join(f"{k} {v} µs" for k, v in steps.items()) + ".")
+    cpu = [r["gateway_cpu_us_per_login"] for r in login if "gateway_cpu_us_per_login" in r]
+    if cpu:
+        out.append("")
+        out.append(f"Gateway CPU per complete login (four requests, one Ed25519 verification): "
+                   f"{statistics.median(cpu):.0f} µs, i.e. about {2e6 / statistics.median(cpu):,.0f} logins/s "
+                   f"if the gateway had both cores to itself; the load client uses the rest.")
 out.append("")
 
 sse = by("sse")
