@@ -299,7 +299,11 @@ impl ProxyHttp for Gateway {
             }
         }
 
-        if path.as_str() != raw_path {
+        // An absolute-form target (`GET http://host/path`; pingora keeps its bytes for the
+        // wire) is forwarded in origin form, so the upstream sees exactly the path that was
+        // authorized and no second authority.
+        let absolute_form = req.raw_path().first() != Some(&b'/');
+        if path.as_str() != raw_path || absolute_form {
             ctx.rewrite = Some(match req.uri.query() {
                 Some(q) => format!("{}?{q}", path.as_str()),
                 None => path.as_str().to_string(),

@@ -187,7 +187,9 @@ async fn public_path_tricks_never_reach_a_protected_path() {
         );
     }
     // What a public prefix does cover still works, canonicalized, and is forwarded canonical.
+    let absolute = format!("http://{host}/public/b?x=1");
     for (target, forwarded) in [
+        (absolute.as_str(), "/public/b?x=1"),
         ("//public/a", "/public/a"),
         ("/public/x/../y?q=1", "/public/y?q=1"),
         ("/%70ublic/z", "/public/z"),
