@@ -1,50 +1,85 @@
 //! The login page in a real headless Chromium, driven over WebDriver (chromedriver): open a
 //! protected URL, see the QR, let the reference signer approve, and watch the page sign in
-//! over SSE and land on the app — with no CSP violation on the way. A second browser profile
-//! that copies the attempt id cannot claim it.
+//! over SSE and land on the app — with no CSP violation in the browser console on the way.
+//! A second browser profile that copies an approved attempt's id cannot claim it.
+//!
+//! Needs `chromium` and `chromedriver` on PATH (scripts/test.sh installs them); without them
+//! the test fails rather than skipping.
 
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::wd::{TimeoutConfiguration, WebDriverCompatibleCommand};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
 
 use crate::common::{alice_key, client, eventually, TestGateway};
+use qrgate::login::Status;
 use qrgate::signer;
 
-/// A chromedriver child process, killed and reaped when the test ends.
+const MISSING: &str = "the browser test needs `chromium` and `chromedriver` on PATH: \
+    run scripts/test.sh (it installs Debian's chromium and chromium-driver) or \
+    `apt-get install chromium chromium-driver`";
+
+/// Where screenshots and the chromedriver log go.
+fn artifacts() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-artifacts");
+    std::fs::create_dir_all(&dir).expect("artifact dir");
+    dir
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// A chromedriver child process in its own process group, with the browser profiles it
+/// uses. Dropping it kills the whole group — chromedriver and every Chromium it started,
+/// which would otherwise outlive a failed test — and then removes the profiles.
 struct Driver {
     child: Child,
     url: String,
+    chromium: PathBuf,
+    profiles: tempfile::TempDir,
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let group = self.child.id() as libc::pid_t;
+        // SAFETY: kill(2) has no memory-safety preconditions. The group is the one
+        // `process_group(0)` made for our still-unreaped child, so it names no one else.
+        unsafe { libc::kill(-group, libc::SIGKILL) };
         let _ = self.child.wait();
     }
 }
 
 async fn start_driver() -> Driver {
-    let exe = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("chromedriver is installed (scripts/test.sh installs Debian's chromium-driver)");
+    let chromium = on_path("chromium").unwrap_or_else(|| panic!("no chromium: {MISSING}"));
+    let exe = on_path("chromedriver").unwrap_or_else(|| panic!("no chromedriver: {MISSING}"));
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
     let child = Command::new(exe)
         .arg(format!("--port={port}"))
+        .arg(format!(
+            "--log-path={}",
+            artifacts().join("chromedriver.log").display()
+        ))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .expect("start chromedriver");
-    let driver = Driver {
+    let mut driver = Driver {
         child,
         url: format!("http://127.0.0.1:{port}"),
+        chromium,
+        profiles: tempfile::tempdir().expect("profile dir"),
     };
     let status = format!("{}/status", driver.url);
     let c = client();
@@ -62,35 +97,49 @@ async fn start_driver() -> Driver {
         }
     })
     .await;
-    assert!(ready, "chromedriver became ready");
+    let exited = driver.child.try_wait().ok().flatten();
+    assert!(
+        ready,
+        "chromedriver did not become ready on port {port} within 20 s (exit: {exited:?}; \
+         see target/browser-artifacts/chromedriver.log)"
+    );
     driver
 }
 
-/// A fresh headless Chromium profile.
-async fn open_browser(driver: &Driver, profile: &std::path::Path) -> Client {
+/// A headless Chromium with a fresh profile of its own, logging its console.
+async fn open_browser(driver: &Driver, profile: &str) -> Client {
+    let profile = driver.profiles.path().join(profile);
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), json!("chrome"));
     caps.insert(
         "goog:chromeOptions".into(),
         json!({
-            "binary": "/usr/bin/chromium",
+            "binary": driver.chromium,
             "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=800,1000",
+                "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--disable-quic", "--window-size=800,1000",
                 format!("--user-data-dir={}", profile.display()),
             ],
         }),
     );
     caps.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
-    ClientBuilder::new(HttpConnector::new())
+    let b = ClientBuilder::new(HttpConnector::new())
         .capabilities(caps)
         .connect(&driver.url)
         .await
-        .expect("chromium session")
+        .unwrap_or_else(|e| panic!("start a Chromium session ({MISSING}): {e}"));
+    b.update_timeouts(TimeoutConfiguration::new(
+        Some(Duration::from_secs(10)),
+        Some(Duration::from_secs(20)),
+        Some(Duration::ZERO),
+    ))
+    .await
+    .expect("timeouts");
+    b
 }
 
-/// A Chrome DevTools command through chromedriver's `goog/cdp/execute` endpoint.
+/// A Chrome DevTools Protocol command through chromedriver's `goog/cdp/execute`.
 #[derive(Debug)]
 struct Cdp(Value);
 
@@ -111,31 +160,90 @@ impl WebDriverCompatibleCommand for Cdp {
     }
 }
 
-/// Records every CSP violation of every page this tab opens (before the page's own scripts
-/// run) into sessionStorage, which survives same-origin navigations.
-async fn record_csp_violations(b: &Client) {
-    let source = "document.addEventListener('securitypolicyviolation', function (e) {\
-        var seen = JSON.parse(sessionStorage.getItem('csp') || '[]');\
-        seen.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + location.pathname);\
-        sessionStorage.setItem('csp', JSON.stringify(seen));\
-    });";
-    b.issue_cmd(Cdp(json!({
-        "cmd": "Page.addScriptToEvaluateOnNewDocument",
-        "params": { "source": source },
-    })))
-    .await
-    .expect("install CSP recorder");
-}
-
-async fn csp_violations(b: &Client) -> Vec<String> {
-    let v = b
-        .execute("return sessionStorage.getItem('csp') || '[]';", vec![])
+async fn cdp(b: &Client, cmd: &str, params: Value) {
+    b.issue_cmd(Cdp(json!({ "cmd": cmd, "params": params })))
         .await
-        .expect("read recorder");
-    serde_json::from_str(v.as_str().unwrap_or("[]")).unwrap_or_default()
+        .unwrap_or_else(|e| panic!("CDP {cmd}: {e}"));
 }
 
-/// Polls until the browser's URL ends with `suffix`.
+/// The browser console entries logged since the last call (chromedriver's log endpoint, fed
+/// by `goog:loggingPrefs`).
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _url: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({ "type": "browser" }).to_string()),
+        )
+    }
+}
+
+/// Drains the console log into `seen` as "LEVEL message" lines.
+async fn drain_console(b: &Client, seen: &mut Vec<String>) {
+    let entries = b.issue_cmd(BrowserLog).await.expect("read browser log");
+    let entries = entries.as_array().expect("log entries are a list");
+    seen.extend(entries.iter().map(|e| {
+        format!(
+            "{} {}",
+            e["level"].as_str().unwrap_or("?"),
+            e["message"].as_str().unwrap_or("?")
+        )
+    }));
+}
+
+fn csp_complaints(console: &[String]) -> Vec<&String> {
+    console
+        .iter()
+        .filter(|m| m.contains("Content Security Policy") || m.contains("Refused to"))
+        .collect()
+}
+
+/// Before any page script runs, records every text a login page's `#status` shows, as
+/// "ATTEMPT-ID: TEXT", into sessionStorage (which survives same-origin navigations).
+async fn record_status_texts(b: &Client) {
+    let source = "document.addEventListener('DOMContentLoaded', function () {\
+        var main = document.querySelector('main[data-attempt]');\
+        var s = document.getElementById('status');\
+        if (!main || !s) { return; }\
+        new MutationObserver(function () {\
+            var seen = JSON.parse(sessionStorage.getItem('statuses') || '[]');\
+            seen.push(main.dataset.attempt + ': ' + s.textContent);\
+            sessionStorage.setItem('statuses', JSON.stringify(seen));\
+        }).observe(s, { childList: true, characterData: true, subtree: true });\
+    });";
+    cdp(
+        b,
+        "Page.addScriptToEvaluateOnNewDocument",
+        json!({ "source": source }),
+    )
+    .await;
+}
+
+/// The texts the login page for attempt `id` showed in `#status`, in order.
+async fn status_texts(b: &Client, id: &str) -> Vec<String> {
+    let v = b
+        .execute("return sessionStorage.getItem('statuses') || '[]';", vec![])
+        .await
+        .expect("read status texts");
+    let all: Vec<String> =
+        serde_json::from_str(v.as_str().unwrap_or("[]")).expect("status texts are JSON");
+    let prefix = format!("{id}: ");
+    all.iter()
+        .filter_map(|s| s.strip_prefix(&prefix).map(str::to_string))
+        .collect()
+}
+
+/// Polls until the browser's URL ends with `suffix`; false after 20 s.
 async fn wait_for_url(b: &Client, suffix: &str) -> bool {
     eventually(Duration::from_secs(20), || async {
         b.current_url()
@@ -145,8 +253,27 @@ async fn wait_for_url(b: &Client, suffix: &str) -> bool {
     .await
 }
 
+async fn current_url(b: &Client) -> String {
+    b.current_url().await.expect("current url").to_string()
+}
+
+async fn attempt_id(b: &Client) -> String {
+    let id = b
+        .find(Locator::Css("main[data-attempt]"))
+        .await
+        .expect("login page has main[data-attempt]")
+        .attr("data-attempt")
+        .await
+        .expect("attr")
+        .expect("attempt id");
+    assert!(!id.is_empty(), "attempt id is not empty");
+    id
+}
+
+/// The phone: scans the attempt's QR payload and approves it with Alice's key.
 async fn approve_as_alice(gw: &TestGateway, id: &str) {
-    let url = signer::attempt_url(&gw.url(&format!("/.qrgate/auth/session/{id}"))).expect("url");
+    let url =
+        signer::attempt_url(&gw.url(&format!("/.qrgate/auth/session/{id}"))).expect("attempt url");
     let c = client();
     let req = signer::scan(&c, &url).await.expect("scan");
     signer::approve(&c, &url, &alice_key(), &req)
@@ -154,21 +281,53 @@ async fn approve_as_alice(gw: &TestGateway, id: &str) {
         .expect("approve");
 }
 
-/// Counts dark and light pixels of an RGB(A) PNG.
-fn dark_and_light(png_bytes: &[u8]) -> (usize, usize) {
-    let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+/// Whether the gateway holds attempt `id` as approved and not yet claimed.
+fn approved_unclaimed(gw: &TestGateway, id: &str) -> bool {
+    gw.state.logins.get(id).is_ok_and(|a| {
+        matches!(
+            &*gw.state.logins.watch(&a).borrow(),
+            Status::Approved { .. }
+        )
+    })
+}
+
+/// The upstream demo page's signed-in user.
+async fn shown_user(b: &Client) -> String {
+    b.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("user"))
+        .await
+        .expect("the app's page shows <strong id=user>")
+        .text()
+        .await
+        .expect("text")
+}
+
+/// Counts dark (luma < 64) and light (luma > 192) pixels of a PNG, within `rect` (x, y, w, h
+/// in pixels) or over the whole image.
+fn dark_and_light(png_bytes: &[u8], rect: Option<(u32, u32, u32, u32)>) -> (usize, usize) {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
     let mut reader = decoder.read_info().expect("png header");
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf).expect("png frame");
     let channels = info.color_type.samples();
+    let (x0, y0, w, h) = rect.unwrap_or((0, 0, info.width, info.height));
     let (mut dark, mut light) = (0, 0);
-    for px in buf[..info.buffer_size()].chunks(channels) {
-        let lum =
-            (u32::from(px[0]) + u32::from(px[1 % channels]) + u32::from(px[2 % channels])) / 3;
-        if lum < 64 {
-            dark += 1;
-        } else if lum > 192 {
-            light += 1;
+    for y in y0..(y0 + h).min(info.height) {
+        let row = &buf[y as usize * info.line_size..][..info.line_size];
+        for x in x0..(x0 + w).min(info.width) {
+            let px = &row[x as usize * channels..][..channels];
+            let luma = if channels >= 3 {
+                (u32::from(px[0]) * 299 + u32::from(px[1]) * 587 + u32::from(px[2]) * 114) / 1000
+            } else {
+                u32::from(px[0])
+            };
+            if luma < 64 {
+                dark += 1;
+            } else if luma > 192 {
+                light += 1;
+            }
         }
     }
     (dark, light)
@@ -178,110 +337,144 @@ fn dark_and_light(png_bytes: &[u8]) -> (usize, usize) {
 async fn a_real_browser_signs_in_over_sse_and_a_second_profile_cannot_claim() {
     let gw = TestGateway::start().await;
     let driver = start_driver().await;
-    let profiles = tempfile::tempdir().expect("profiles");
-    let b = open_browser(&driver, &profiles.path().join("one")).await;
-    record_csp_violations(&b).await;
+    let b = open_browser(&driver, "one").await;
+    record_status_texts(&b).await;
+    let mut console = Vec::new();
 
-    // A protected URL lands on the login page with a visible QR.
+    // A protected URL lands on the login page, which shows the QR.
     b.goto(&gw.url("/dashboard?tab=1")).await.expect("goto");
     assert!(
         wait_for_url(&b, "/.qrgate/login?rd=%2Fdashboard%3Ftab%3D1").await,
-        "on the login page"
+        "the protected URL leads to the login page, got {}",
+        current_url(&b).await
     );
-    let qr = b.find(Locator::Css(".qr svg")).await.expect("qr svg");
+    let qr = b.find(Locator::Css(".qr svg")).await.expect("QR <svg>");
     assert!(qr.is_displayed().await.expect("displayed"), "QR is visible");
-    let (_, _, w, h) = qr.rectangle().await.expect("rect");
-    assert!(w > 100.0 && h > 100.0, "QR has a real size: {w}x{h}");
+    let (qx, qy, qw, qh) = qr.rectangle().await.expect("rect");
+    assert!(qw > 100.0 && qh > 100.0, "QR has a real size: {qw}x{qh}");
 
+    // The screenshot is not blank, and the QR region holds both dark modules and light ones.
     let shot = b.screenshot().await.expect("screenshot");
-    let artifacts =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-artifacts");
-    std::fs::create_dir_all(&artifacts).expect("artifact dir");
-    std::fs::write(artifacts.join("login-page.png"), &shot).expect("save screenshot");
-    let (dark, light) = dark_and_light(&shot);
+    let path = artifacts().join("login-page.png");
+    std::fs::write(&path, &shot).expect("save screenshot");
+    let (dark, light) = dark_and_light(&shot, None);
     assert!(
         dark > 5_000 && light > 5_000,
-        "screenshot is not blank: {dark} dark, {light} light"
+        "{} is not blank: {dark} dark and {light} light pixels",
+        path.display()
+    );
+    let scale = b
+        .execute("return window.devicePixelRatio;", vec![])
+        .await
+        .expect("dpr")
+        .as_f64()
+        .expect("dpr is a number");
+    let px = |v: f64| (v * scale).round() as u32;
+    let (dark, light) = dark_and_light(&shot, Some((px(qx), px(qy), px(qw), px(qh))));
+    let area = (px(qw) * px(qh)) as usize;
+    assert!(
+        dark > area / 5 && light > area / 5,
+        "the QR is drawn in the screenshot: {dark} dark and {light} light of {area} pixels"
     );
 
-    // The phone approves; the page, untouched by the test, signs in and lands on the app.
-    let main = b.find(Locator::Css("main")).await.expect("main");
-    let id = main
-        .attr("data-attempt")
-        .await
-        .expect("attr")
-        .expect("attempt id");
+    // The phone approves; the page, untouched by the test, hears it over SSE, signs in and
+    // goes back to the URL first asked for, where the app shows who signed in.
+    let id = attempt_id(&b).await;
     approve_as_alice(&gw, &id).await;
     assert!(
         wait_for_url(&b, "/dashboard?tab=1").await,
-        "navigated to the original URL"
+        "the page signed in and returned to the original URL, got {}",
+        current_url(&b).await
     );
-    let user = b
-        .find(Locator::Id("user"))
-        .await
-        .expect("upstream page shows the user");
-    assert_eq!(user.text().await.expect("text"), "alice");
-
-    // No CSP violation on the way — and the recorder does see one when there is one.
-    let seen = csp_violations(&b).await;
-    assert!(seen.is_empty(), "CSP violations: {seen:?}");
-    b.delete_all_cookies().await.expect("sign out");
-    b.goto(&gw.url("/.qrgate/login")).await.expect("goto");
+    assert_eq!(shown_user(&b).await, "alice");
+    let statuses = status_texts(&b, &id).await;
     assert!(
-        wait_for_url(&b, "/.qrgate/login").await,
-        "back on the (CSP-protected) login page"
+        statuses.iter().any(|s| s == "Signed in as alice."),
+        "the login page showed the signed-in state: {statuses:?}"
     );
-    b.execute(
-        "var s = document.createElement('script'); s.textContent = 'window.x = 1'; document.body.appendChild(s);",
-        vec![],
+    drain_console(&b, &mut console).await;
+
+    // Browser one starts a new login, and holds its page's claim request (CDP Fetch
+    // interception) so the approved attempt waits unclaimed.
+    b.delete_all_cookies().await.expect("forget the session");
+    cdp(
+        &b,
+        "Fetch.enable",
+        json!({ "patterns": [{ "urlPattern": "*/.qrgate/auth/session/*/claim", "requestStage": "Request" }] }),
     )
-    .await
-    .expect("inject");
-    let recorded = eventually(Duration::from_secs(5), || async {
-        !csp_violations(&b).await.is_empty()
+    .await;
+    b.goto(&gw.url("/second")).await.expect("goto");
+    assert!(
+        wait_for_url(&b, "/.qrgate/login?rd=%2Fsecond").await,
+        "signed out, a protected path leads to the login page again, got {}",
+        current_url(&b).await
+    );
+    let id2 = attempt_id(&b).await;
+    assert_ne!(id, id2, "a new attempt");
+    approve_as_alice(&gw, &id2).await;
+    let heard = eventually(Duration::from_secs(10), || async {
+        status_texts(&b, &id2)
+            .await
+            .iter()
+            .any(|s| s == "Signed in as alice.")
     })
     .await;
     assert!(
-        recorded,
-        "an inline script without the nonce is reported as a violation"
+        heard,
+        "the page heard the approval and sent its claim: {:?}",
+        status_texts(&b, &id2).await
+    );
+    assert!(
+        approved_unclaimed(&gw, &id2),
+        "the claim is held: the attempt is approved, not yet claimed"
     );
 
-    // A second profile that copies a fresh attempt id cannot claim it; the first still can.
-    b.goto(&gw.url("/second")).await.expect("goto");
-    assert!(wait_for_url(&b, "/.qrgate/login?rd=%2Fsecond").await);
-    let id2 = b
-        .find(Locator::Css("main"))
-        .await
-        .expect("main")
-        .attr("data-attempt")
-        .await
-        .expect("attr")
-        .expect("id");
-    let other = open_browser(&driver, &profiles.path().join("two")).await;
+    // A second profile on the same origin copies the id and tries to claim: refused.
+    let other = open_browser(&driver, "two").await;
     other
         .goto(&gw.url("/.qrgate/healthz"))
         .await
-        .expect("same origin");
-    let status = other
+        .expect("profile two on the gateway's origin");
+    let answer = other
         .execute_async(
             "const done = arguments[arguments.length - 1];\
              fetch(arguments[0], {method: 'POST', credentials: 'same-origin', headers: {Accept: 'application/json'}})\
-               .then(r => done(r.status), e => done(String(e)));",
+               .then(r => r.text().then(t => done([r.status, t])), e => done([0, String(e)]));",
             vec![json!(format!("/.qrgate/auth/session/{id2}/claim"))],
         )
         .await
         .expect("fetch from profile two");
     assert_eq!(
-        status,
+        answer[0],
         json!(403),
-        "the copied attempt id is useless without the binding cookie"
+        "the copied attempt id is useless without the binding cookie: {answer}"
     );
-    approve_as_alice(&gw, &id2).await;
+    assert!(
+        answer[1].as_str().unwrap_or("").contains("wrong_browser"),
+        "refused as the wrong browser: {answer}"
+    );
+    assert!(
+        approved_unclaimed(&gw, &id2),
+        "the refused claim did not use up the attempt"
+    );
+    drain_console(&other, &mut console).await;
+    other.close().await.expect("close profile two");
+
+    // Browser one's page, once its held claim goes through, still completes its login.
+    cdp(&b, "Fetch.disable", json!({})).await;
     assert!(
         wait_for_url(&b, "/second").await,
-        "profile one still completes its login"
+        "profile one still completes its login, got {}",
+        current_url(&b).await
     );
+    assert_eq!(shown_user(&b).await, "alice");
 
-    other.close().await.expect("close two");
-    b.close().await.expect("close one");
+    // No Content-Security-Policy complaint in either browser's console on the way.
+    drain_console(&b, &mut console).await;
+    let complaints = csp_complaints(&console);
+    assert!(
+        complaints.is_empty(),
+        "CSP violations in the console: {complaints:?}"
+    );
+    b.close().await.expect("close profile one");
 }
