@@ -1,130 +1,249 @@
-"""Summarises bench/run's JSON lines into a markdown report: medians, ratios, targets."""
+"""Summarises bench/run's JSON lines into a markdown report: medians, ranges, ratios, targets."""
 import datetime
 import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 
-path, mode, rounds, dur, conns, streams, sessions = sys.argv[1:8]
+(path, mode, rounds, dur, conns, streams, sse_rounds, sessions, browsers,
+ start_foreign) = sys.argv[1:11]
 rows = [json.loads(line) for line in open(path) if line.strip()]
+NAN = float("nan")
 
 
 def by(config):
     return [r for r in rows if r.get("config") == config]
 
 
+def vals(config, key):
+    return [float(r[key]) for r in by(config) if r.get(key) is not None]
+
+
 def med(config, key):
-    vals = [r[key] for r in by(config) if r.get(key) is not None]
-    return statistics.median(vals) if vals else float("nan")
+    v = vals(config, key)
+    return statistics.median(v) if v else NAN
+
+
+def spread(config, key, fmt="{:,.0f}"):
+    v = vals(config, key)
+    return f"{fmt.format(min(v))}–{fmt.format(max(v))}" if v else ""
 
 
 def verdict(ok):
     return "met" if ok else "**missed**"
 
 
-cpu = "unknown"
-try:
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-except OSError:
-    pass
+def f0(x):
+    return "" if x != x else f"{x:,.0f}"
 
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem = next(l for l in open("/proc/meminfo") if l.startswith("MemTotal"))
+        mem_gib = int(mem.split()[1]) / 1024 / 1024
+    except (OSError, StopIteration):
+        mem_gib = NAN
+    return f"{os.cpu_count()} cores ({cpu}), {mem_gib:.0f} GiB, {platform.system()} {platform.release()}"
+
+
+def commit():
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return head + (" with uncommitted changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+targets = []  # (target, measured, verdict)
 out = []
-out.append(f"# qrgate benchmark — {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC")
+now = datetime.datetime.now(datetime.timezone.utc)
+out.append(f"# qrgate benchmark — {now:%Y-%m-%d %H:%M} UTC")
 out.append("")
-out.append(f"Machine: {os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}. "
-           f"Mode `{mode}`: {rounds} rounds × {dur} s per proxy configuration, interleaved; "
-           f"wrk -t1 -c{conns}; load generator and servers share the same cores (no pinning).")
+out.append(f"Command: `bash bench/run{'' if mode == 'full' else ' ' + mode}` at commit {commit()}. "
+           f"Machine: {machine()}.")
 out.append("")
-out.append("## Proxy throughput and latency (medians)")
+out.append(f"Mode `{mode}`: {rounds} rounds × {dur} s per configuration, configurations interleaved "
+           f"round by round; figures are medians of the rounds (ranges: min–max). wrk -t1; the load "
+           f"generator and the servers share the same cores (nothing pinned). Other processes used "
+           f"{start_foreign} % of one core when the run started; see \"Disturbance\" at the end.")
 out.append("")
-out.append("| configuration | req/s | p50 µs | p99 µs | req/s vs bare pingora | req/s vs nginx | proxy CPU µs/request |")
-out.append("|---|---:|---:|---:|---:|---:|---:|")
+
+# --- proxy -----------------------------------------------------------------------------------
+out.append(f"## Proxy throughput ({conns} connections)")
+out.append("")
+out.append("| configuration | req/s | req/s range | p50 µs | p99 µs | vs bare pingora | vs nginx | server CPU µs/req |")
+out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
 bare = med("bare_pingora", "rps")
 ngx = med("nginx", "rps")
-for name in ["upstream", "nginx", "bare_pingora", "qrgate_session", "qrgate_302", "qrgate_public"]:
+labels = {
+    "upstream": "upstream directly",
+    "nginx": "nginx `proxy_pass`",
+    "bare_pingora": "bare pingora",
+    "qrgate_session": "**qrgate, session**",
+    "qrgate_302": "qrgate, no cookie (302)",
+    "qrgate_public": "qrgate, public path",
+}
+for name, label in labels.items():
     rps = med(name, "rps")
     cpu = med(name, "cpu_us_per_req")
-    cpu_text = "" if cpu != cpu else f"{cpu:.1f}"
-    out.append(f"| {name} | {rps:,.0f} | {med(name, 'p50_us'):.0f} | {med(name, 'p99_us'):.0f} | "
-               f"{rps / bare:.2f}× | {rps / ngx:.2f}× | {cpu_text} |")
+    out.append(f"| {label} | {f0(rps)} | {spread(name, 'rps')} | {f0(med(name, 'p50_us'))} | "
+               f"{f0(med(name, 'p99_us'))} | {rps / bare:.2f}× | {rps / ngx:.2f}× | "
+               f"{'' if cpu != cpu else f'{cpu:.1f}'} |")
+non2xx = {n: sum(r.get("non_2xx", 0) for r in by(n)) for n in labels}
+out.append("")
+out.append("\"server CPU µs/req\": user + system CPU of the server's processes (from `/proc`) during "
+           "the round, divided by the requests wrk completed — for the upstream row the upstream "
+           "nginx, for nginx the proxying nginx (not the upstream). Non-2xx/3xx answers: "
+           + ", ".join(f"{n} {v}" for n, v in non2xx.items()) + ".")
 out.append("")
 auth = med("qrgate_session", "rps")
-added_cpu = med("qrgate_session", "cpu_us_per_req") - med("bare_pingora", "cpu_us_per_req")
-out.append(f"CPU the proxy process itself spends per request (from /proc, over each round): qrgate with a "
-           f"session adds {added_cpu:.1f} µs to bare pingora's {med('bare_pingora', 'cpu_us_per_req'):.1f} µs.")
+targets.append(("authenticated qrgate ≥ 0.95× bare pingora (req/s)", f"{auth / bare:.2f}×",
+                verdict(auth / bare >= 0.95)))
+targets.append(("authenticated qrgate ≥ 1.0× nginx (req/s)", f"{auth / ngx:.2f}×",
+                verdict(auth / ngx >= 1.0)))
+
+out.append("## Latency at one connection (no queueing)")
 out.append("")
-out.append("## Latency at one connection (no queueing; medians)")
-out.append("")
-out.append("| configuration | req/s | p50 µs | p99 µs | p99 added over bare pingora |")
-out.append("|---|---:|---:|---:|---:|")
+out.append("| configuration | req/s | p50 µs | p99 µs | p99 range µs | p50 added over bare | p99 added over bare |")
+out.append("|---|---:|---:|---:|---:|---:|---:|")
+b50, b99 = med("bare_pingora_c1", "p50_us"), med("bare_pingora_c1", "p99_us")
 for name in ["upstream", "nginx", "bare_pingora", "qrgate_session", "qrgate_public"]:
     c1 = name + "_c1"
-    out.append(f"| {name} | {med(c1, 'rps'):,.0f} | {med(c1, 'p50_us'):.0f} | {med(c1, 'p99_us'):.0f} | "
-               f"{med(c1, 'p99_us') - med('bare_pingora_c1', 'p99_us'):+.0f} µs |")
+    out.append(f"| {labels[name]} | {f0(med(c1, 'rps'))} | {f0(med(c1, 'p50_us'))} | {f0(med(c1, 'p99_us'))} | "
+               f"{spread(c1, 'p99_us')} | {med(c1, 'p50_us') - b50:+.0f} µs | {med(c1, 'p99_us') - b99:+.0f} µs |")
 out.append("")
-added_p99 = med("qrgate_session_c1", "p99_us") - med("bare_pingora_c1", "p99_us")
-added_p50 = med("qrgate_session_c1", "p50_us") - med("bare_pingora_c1", "p50_us")
-bare_p99s = [r["p99_us"] for r in by("bare_pingora_c1") if r.get("p99_us") is not None]
-p99_spread = (max(bare_p99s) - min(bare_p99s)) if bare_p99s else float("nan")
-out.append("| target | measured | |")
-out.append("|---|---:|---|")
-out.append(f"| authenticated qrgate ≥ 0.95× bare pingora | {auth / bare:.2f}× | {verdict(auth / bare >= 0.95)} |")
-out.append(f"| authenticated qrgate ≥ 1.0× nginx | {auth / ngx:.2f}× | {verdict(auth / ngx >= 1.0)} |")
+added99 = med("qrgate_session_c1", "p99_us") - b99
+added50 = med("qrgate_session_c1", "p50_us") - b50
+bare99 = vals("bare_pingora_c1", "p99_us")
+jitter = (max(bare99) - min(bare99)) if bare99 else NAN
 # A difference smaller than the round-to-round spread of the baseline itself says nothing.
-p99_verdict = verdict(added_p99 <= 50) if p99_spread <= 50 else f"not resolvable: bare pingora's own p99 varies by {p99_spread:.0f} µs between rounds"
-out.append(f"| added p99 over bare pingora ≤ 50 µs (one connection) | {added_p99:+.0f} µs (p50 {added_p50:+.0f} µs) | {p99_verdict} |")
-out.append("")
+if jitter <= 50:
+    p99_verdict = verdict(added99 <= 50)
+else:
+    p99_verdict = (f"not resolvable here: bare pingora's own p99 varies by {jitter:.0f} µs between rounds"
+                   + ("" if added99 <= 50 else f"; p50 added {added50:+.0f} µs"))
+targets.append(("added p99 over bare pingora ≤ 50 µs (one connection)",
+                f"{added99:+.0f} µs (p50 {added50:+.0f} µs)", p99_verdict))
 
+# --- login -----------------------------------------------------------------------------------
 login = by("login")
 out.append("## Login ceremony (create → scan → approve → claim)")
 out.append("")
 if login:
-    rates = [r["per_second"] for r in login]
+    rate = med("login", "per_second")
+    gw = med("login", "gateway_cpu_us_per_login")
+    cl = med("login", "client_cpu_us_per_login")
     mid = sorted(login, key=lambda r: r["per_second"])[len(login) // 2]
-    steps = mid["step_us"]
-    out.append(f"Median {statistics.median(rates):,.0f} logins/s over {len(login)} rounds of {dur} s, 64 simulated "
-               f"browsers (errors: {sum(r['errors'] for r in login)}). Target ≥ 10,000/s: "
-               f"{verdict(statistics.median(rates) >= 10_000)}.")
+    out.append(f"| figure | median | range |")
+    out.append("|---|---:|---:|")
+    out.append(f"| complete logins/s ({browsers} simulated browsers) | {f0(rate)} | {spread('login', 'per_second')} |")
+    out.append(f"| gateway CPU per login | {gw:.0f} µs | {spread('login', 'gateway_cpu_us_per_login')} |")
+    out.append(f"| load client CPU per login | {cl:.0f} µs | {spread('login', 'client_cpu_us_per_login')} |")
+    out.append(f"| logins/s the gateway alone could do on 2 cores (2 s ÷ gateway CPU per login) | {f0(2e6 / gw)} | |")
+    out.append(f"| failed logins, all rounds | {sum(r['errors'] for r in login)} | |")
     out.append("")
-    out.append("Mean client-observed time per step (median round): " + ", ".join(f"{k} {v} µs" for k, v in steps.items()) + ".")
-    cpu = [r["gateway_cpu_us_per_login"] for r in login if "gateway_cpu_us_per_login" in r]
-    if cpu:
-        out.append("")
-        out.append(f"Gateway CPU per complete login (four requests, one Ed25519 verification): "
-                   f"{statistics.median(cpu):.0f} µs, i.e. about {2e6 / statistics.median(cpu):,.0f} logins/s "
-                   f"if the gateway had both cores to itself; the load client uses the rest.")
+    out.append("Client-observed mean time per step, median round: "
+               + ", ".join(f"{k} {v} µs" for k, v in mid["step_us"].items())
+               + f". The load client runs on the same two cores and takes {cl:.0f} µs of CPU per "
+               f"login (one Ed25519 signature, four requests) from the gateway.")
+    targets.append(("≥ 10 000 complete logins/s on 2 cores", f"{f0(rate)}/s", verdict(rate >= 10_000)))
 out.append("")
 
+# --- SSE -------------------------------------------------------------------------------------
 sse = by("sse")
-out.append("## SSE scale")
+out.append(f"## SSE scale ({int(streams):,} concurrent streams; {len(sse)} rounds, a fresh gateway each)")
 out.append("")
 if sse:
-    s = sse[0]
-    out.append("| figure | measured | target | |")
-    out.append("|---|---:|---:|---|")
-    out.append(f"| concurrent streams held | {s['streams']:,} (of {int(streams):,}) | 10,000 | {verdict(s['streams'] >= 10_000)} |")
-    out.append(f"| gateway RSS idle / with attempts / with streams | {s['rss_mib_idle']:.0f} / {s['rss_mib_with_attempts']:.0f} / {s['rss_mib_with_streams']:.0f} MiB | ≤ 150 MB | {verdict(s['rss_mib_with_streams'] * 1.048576 <= 150)} |")
-    out.append(f"| approve → event p50 | {s['approve_to_event_ms_p50']:.2f} ms | | |")
-    out.append(f"| approve → event p99 | {s['approve_to_event_ms_p99']:.2f} ms | ≤ 10 ms | {verdict(s['approve_to_event_ms_p99'] <= 10)} |")
-    out.append(f"| approved events received | {s['approved_events']:,} | all | {verdict(s['approved_events'] == s['streams'])} |")
+    held = med("sse", "streams")
+    rss = med("sse", "rss_mib_with_streams")
+    p99 = med("sse", "approve_to_event_ms_p99")
+    out.append("| figure | median | range |")
+    out.append("|---|---:|---:|")
+    out.append(f"| streams held | {f0(held)} | {spread('sse', 'streams')} |")
+    out.append(f"| approved events received | {f0(med('sse', 'approved_events'))} | {spread('sse', 'approved_events')} |")
+    out.append(f"| gateway RSS idle | {med('sse', 'rss_mib_idle'):.0f} MiB | {spread('sse', 'rss_mib_idle')} |")
+    out.append(f"| gateway RSS with the attempts | {med('sse', 'rss_mib_with_attempts'):.0f} MiB | {spread('sse', 'rss_mib_with_attempts')} |")
+    out.append(f"| gateway RSS with the streams open | {rss:.0f} MiB | {spread('sse', 'rss_mib_with_streams')} |")
+    per = (rss - med("sse", "rss_mib_with_attempts")) * 1024 / max(held, 1)
+    out.append(f"| RSS per open stream (streams − attempts) | {per:.1f} KiB | |")
+    out.append(f"| approve → event p50 | {med('sse', 'approve_to_event_ms_p50'):.2f} ms | {spread('sse', 'approve_to_event_ms_p50', '{:.2f}')} |")
+    out.append(f"| approve → event p99 | {p99:.2f} ms | {spread('sse', 'approve_to_event_ms_p99', '{:.2f}')} |")
+    if int(streams) < 10_000:
+        projected = med("sse", "rss_mib_idle") + (rss - med("sse", "rss_mib_idle")) * 10_000 / max(held, 1)
+        out.append(f"| gateway RSS projected to 10,000 streams (linear) | {projected:.0f} MiB | |")
+    targets.append((f"hold {int(streams):,} concurrent event streams", f"{f0(held)} held, {f0(med('sse', 'approved_events'))} approved events",
+                    verdict(held >= int(streams) and med("sse", "approved_events") >= int(streams))))
+    if int(streams) >= 10_000:
+        targets.append(("gateway RSS ≤ 150 MB with 10,000 streams open", f"{rss * 1.048576:.0f} MB ({rss:.0f} MiB)",
+                        verdict(rss * 1.048576 <= 150)))
+    else:
+        targets.append(("gateway RSS ≤ 150 MB with 10,000 streams open",
+                        f"{rss:.0f} MiB at {int(streams):,}; {projected:.0f} MiB projected",
+                        f"not measured in this mode; projection {verdict(projected * 1.048576 <= 150)}"))
+    targets.append(("approve → event p99 ≤ 10 ms", f"{p99:.2f} ms", verdict(p99 <= 10)))
 out.append("")
 
-out.append("## Session table")
+# --- sessions --------------------------------------------------------------------------------
+out.append(f"## Session table ({int(sessions):,} live sessions)")
 out.append("")
 sb = by("session_bytes")
-idle99 = med("sessions_idle_sweeper", "p99_us")
-sweep99 = med("sessions_sweeping", "p99_us")
+st = by("sweep_time")
 if sb:
     b = sb[0]
-    out.append("| figure | measured | target | |")
-    out.append("|---|---:|---:|---|")
-    out.append(f"| heap bytes per session ({b['sessions']:,} sessions) | {b['bytes_per_session']:.0f} B | ≤ 400 B | {verdict(b['bytes_per_session'] <= 400)} |")
-    out.append(f"| proxy p99, {int(sessions):,} sessions, sweeper idle | {idle99:.0f} µs | | |")
-    out.append(f"| proxy p99, {int(sessions):,} sessions, sweeping every 1 s | {sweep99:.0f} µs | < 2× idle | {verdict(sweep99 < 2 * idle99)} ({sweep99 / idle99:.2f}×) |")
-    out.append(f"| req/s idle / sweeping | {med('sessions_idle_sweeper', 'rps'):,.0f} / {med('sessions_sweeping', 'rps'):,.0f} | | |")
+    out.append("| figure | idle sweeper | sweeping every 1 s | ratio |")
+    out.append("|---|---:|---:|---:|")
+    for c in (conns, "1"):
+        i, s = f"sessions_idle_c{c}", f"sessions_sweeping_c{c}"
+        for key, label in (("rps", "req/s"), ("p50_us", "p50 µs"), ("p99_us", "p99 µs")):
+            out.append(f"| {label}, {c} connection{'s' if c != '1' else ''} | {f0(med(i, key))} | "
+                       f"{f0(med(s, key))} | {med(s, key) / med(i, key):.2f}× |")
+    out.append("")
+    sweep_ms = st[0]["sweep_ms"] if st else NAN
+    out.append(f"Heap per session: {b['bytes_per_session']:.0f} B (counting allocator; RSS growth "
+               f"{b['rss_bytes_per_session']:.0f} B per session). One sweep over the full table "
+               f"(nothing expired) takes {sweep_ms:.1f} ms; the gateway runs it on its own "
+               f"background thread (pingora background service).")
+    targets.append((f"≤ 400 B per session ({int(sessions):,} sessions)", f"{b['bytes_per_session']:.0f} B heap, "
+                    f"{b['rss_bytes_per_session']:.0f} B RSS", verdict(max(b['bytes_per_session'], b['rss_bytes_per_session']) <= 400)))
+    for c in (conns, "1"):
+        i99, s99 = med(f"sessions_idle_c{c}", "p99_us"), med(f"sessions_sweeping_c{c}", "p99_us")
+        targets.append((f"proxy p99 while sweeping < 2× idle ({c} connection{'s' if c != '1' else ''})",
+                        f"{f0(s99)} vs {f0(i99)} µs ({s99 / i99:.2f}×)", verdict(s99 < 2 * i99)))
+out.append("")
+
+out.append("## Against the targets")
+out.append("")
+out.append("| target | measured | |")
+out.append("|---|---|---|")
+for t in targets:
+    out.append("| " + " | ".join(t) + " |")
+out.append("")
+
+# --- disturbance -----------------------------------------------------------------------------
+out.append("## Disturbance")
+out.append("")
+fs = [r for r in rows if r.get("foreign_pct") is not None]
+if fs:
+    sections = {}
+    for r in fs:
+        sec = r["config"].split("_c")[0] if not r["config"].startswith("sessions") else "sessions"
+        sec = {"upstream": "proxy", "nginx": "proxy", "bare_pingora": "proxy"}.get(sec, sec)
+        sec = "proxy" if sec.startswith("qrgate") else sec
+        sections.setdefault(sec, []).append(r["foreign_pct"])
+    retried = sum(1 for r in rows if r.get("tries", 1) > 1)
+    out.append("CPU used by other processes on the machine during the measured rounds, % of one core "
+               "(median / max): "
+               + "; ".join(f"{k} {statistics.median(v):.1f} / {max(v):.1f}" for k, v in sections.items())
+               + f". Rounds run again because another process used more than 15 % of a core: {retried}.")
 out.append("")
 print("\n".join(out))

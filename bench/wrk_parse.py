@@ -1,5 +1,9 @@
-"""Turns wrk --latency output (stdin) into one JSON line: config, round, rps, p50_us, p99_us,
-and, when the proxy's CPU seconds for the round are given, cpu_us_per_req."""
+"""Turns wrk --latency output (stdin) into one JSON line.
+
+Arguments: config round [proxy_cpu_seconds] [foreign_pct] [tries]. Fields: config, round, rps,
+p50_us, p99_us, requests, non_2xx; with the CPU seconds, cpu_us_per_req (the charged
+processes' CPU per completed request); foreign_pct (CPU other processes used during the
+round, % of one core) and tries (how many times the round was run)."""
 import json
 import re
 import sys
@@ -17,14 +21,21 @@ for line in sys.stdin:
     parts = line.split()
     if line.startswith("Requests/sec:"):
         out["rps"] = float(parts[1])
-    elif len(parts) == 2 and parts[0] in ("50%", "99%"):
+    elif len(parts) == 2 and parts[0] in ("50%", "90%", "99%"):
         out["p%s_us" % parts[0][:-1]] = micros(parts[1])
     elif "requests in" in line:
         out["requests"] = int(parts[0])
     elif "Non-2xx or 3xx responses" in line:
         out["non_2xx"] = int(parts[-1])
-if len(sys.argv) > 3 and sys.argv[3] and out.get("rps"):
-    out["cpu_s"] = float(sys.argv[3])
+    elif "Socket errors" in line:
+        out["socket_errors"] = line.split(":", 1)[1].strip()
+args = sys.argv[3:] + [""] * 3
+if args[0] and out.get("rps"):
+    out["cpu_s"] = float(args[0])
     if out.get("requests"):
         out["cpu_us_per_req"] = out["cpu_s"] * 1e6 / out["requests"]
+if args[1]:
+    out["foreign_pct"] = float(args[1])
+if args[2]:
+    out["tries"] = int(args[2])
 print(json.dumps(out))

@@ -1,21 +1,28 @@
 //! Session table scale for `bench/run`.
 //!
 //! - `session_table bytes N`: inserts N sessions into the in-memory store and prints the heap
-//!   bytes per session (a counting allocator measures live heap bytes exactly).
-//! - `session_table serve PORT UPSTREAM N SWEEP_SECONDS COOKIE_FILE`: serves the real gateway
-//!   on PORT with N live sessions minted through the store API, sweeping every SWEEP_SECONDS,
-//!   and writes one valid `Cookie` header value to COOKIE_FILE; runs until killed.
+//!   bytes per session (a counting allocator measures live heap bytes exactly) and the RSS
+//!   growth per session as a cross-check.
+//! - `session_table serve PORT UPSTREAM N SWEEP_SECONDS OUT_DIR`: mints N live sessions
+//!   through the store API, times one sweep over them, writes a valid `Cookie` header value
+//!   to `OUT_DIR/cookie` and the timing to `OUT_DIR/info.json`, then runs the real gateway
+//!   (`qrgate::server::run`: pingora server, proxy on PORT, the sweeper as a background
+//!   service every SWEEP_SECONDS) until SIGTERM.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
+
+use mimalloc::MiMalloc;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use qrgate::clock::Clock;
 use qrgate::config::Config;
 use qrgate::proxy::State;
 use qrgate::session::{Identity, Lifetimes, MemoryStore, SessionStore};
 
+/// Counts live heap bytes on top of the allocator the qrgate binary uses.
 struct Counting;
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -23,17 +30,32 @@ static LIVE: AtomicUsize = AtomicUsize::new(0);
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
+        unsafe { MiMalloc.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
+        unsafe { MiMalloc.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size, Ordering::Relaxed);
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        unsafe { MiMalloc.realloc(ptr, layout, new_size) }
     }
 }
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
+
+fn rss_bytes() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb * 1024.0)
+}
 
 /// 1 000 people share the sessions, as many browsers of the same users would.
 fn identities() -> Vec<Arc<Identity>> {
@@ -47,74 +69,88 @@ fn identities() -> Vec<Arc<Identity>> {
         .collect()
 }
 
-async fn bytes(n: usize) {
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn bytes(n: usize) {
     let ids = identities();
     let store = MemoryStore::new(
         Lifetimes {
-            absolute: std::time::Duration::from_secs(3600),
-            idle: std::time::Duration::from_secs(3600),
+            absolute: Duration::from_secs(3600),
+            idle: Duration::from_secs(3600),
         },
         Clock::system(),
     );
-    let before = LIVE.load(Ordering::Relaxed);
-    for i in 0..n {
-        let _ = store.create(0, ids[i % ids.len()].clone()).await;
-    }
-    let after = LIVE.load(Ordering::Relaxed);
+    let (heap_before, rss_before) = (LIVE.load(Ordering::Relaxed), rss_bytes());
+    runtime().block_on(async {
+        for i in 0..n {
+            let _ = store.create(0, ids[i % ids.len()].clone()).await;
+        }
+    });
+    let (heap, rss) = (
+        LIVE.load(Ordering::Relaxed) - heap_before,
+        rss_bytes() - rss_before,
+    );
     println!(
         "{}",
-        serde_json::json!({ "sessions": store.len(), "heap_bytes": after - before, "bytes_per_session": (after - before) as f64 / n as f64 })
+        serde_json::json!({
+            "sessions": store.len(),
+            "heap_bytes": heap,
+            "bytes_per_session": heap as f64 / n as f64,
+            "rss_bytes_per_session": rss / n as f64,
+        })
     );
 }
 
-async fn serve(port: u16, upstream: &str, n: usize, sweep_secs: u64, cookie_file: &str) {
+fn serve(port: u16, upstream: &str, n: usize, sweep_secs: u64, out: &Path) {
     let text = format!(
-        "[session]\nlifetime_seconds = 86400\nidle_timeout_seconds = 86400\nsweep_interval_seconds = {sweep_secs}\n\n[[app]]\nname = \"bench\"\norigin = \"http://127.0.0.1:{port}\"\nupstream = \"{upstream}\"\n\n[[user]]\nname = \"alice\"\nkey = \"ed25519_17956be6b8d4af0841d05ee4099a2f6f19a11a733b059f13998b6eff4b2d5660\"\n"
+        "[server]\nlisten = [\"127.0.0.1:{port}\"]\nthreads = 2\ngrace_period_seconds = 1\n\n[session]\nlifetime_seconds = 86400\nidle_timeout_seconds = 86400\nsweep_interval_seconds = {sweep_secs}\n\n[[app]]\nname = \"bench\"\norigin = \"http://127.0.0.1:{port}\"\nupstream = \"{upstream}\"\n\n[[user]]\nname = \"alice\"\nkey = \"ed25519_17956be6b8d4af0841d05ee4099a2f6f19a11a733b059f13998b6eff4b2d5660\"\n"
     );
     let config = Config::parse(&text, Path::new("bench.toml")).expect("bench config");
-    let state = Arc::new(State::new(config, Clock::system()).expect("state"));
+    let state = State::new(config, Clock::system()).expect("state");
     let ids = identities();
-    let mut cookie = String::new();
-    for i in 0..n {
-        let token = state.sessions.create(0, ids[i % ids.len()].clone()).await;
-        if i == n / 2 {
-            cookie = format!("{}={}", state.config.session.cookie_name, token.as_str());
+    let (cookie, sweep) = runtime().block_on(async {
+        let mut cookie = String::new();
+        for i in 0..n {
+            let token = state.sessions.create(0, ids[i % ids.len()].clone()).await;
+            if i == n / 2 {
+                cookie = format!("{}={}", state.config.session.cookie_name, token.as_str());
+            }
         }
-    }
-    std::fs::write(cookie_file, cookie).expect("write cookie");
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .expect("bind");
-    let (_tx, rx) = tokio::sync::watch::channel(false);
-    let sweeper = qrgate::sweeper::Sweeper::new(state.clone(), state.config.session.sweep_interval);
-    let sweeping = rx.clone();
-    tokio::spawn(async move {
-        use pingora::services::background::BackgroundService;
-        sweeper.start(sweeping).await;
+        // One sweep over the full table, none expired: what each background pass costs.
+        let t = Instant::now();
+        state.sweep().await;
+        (cookie, t.elapsed())
     });
-    qrgate::server::serve(qrgate::server::proxy_app(state), listener, rx).await;
+    std::fs::write(out.join("cookie"), cookie).expect("write cookie");
+    let info = serde_json::json!({
+        "sessions": state.sessions.len(),
+        "sweep_ms": sweep.as_secs_f64() * 1000.0,
+    });
+    std::fs::write(out.join("info.json"), info.to_string()).expect("write info");
+    qrgate::server::run(state);
 }
 
-#[tokio::main(worker_threads = 2)]
-async fn main() {
+fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
-        Some("bytes") => {
-            bytes(
-                args.get(2)
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(1_000_000),
-            )
-            .await
-        }
+        Some("bytes") => bytes(
+            args.get(2)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1_000_000),
+        ),
         Some("serve") if args.len() == 7 => {
             let port = args[2].parse().expect("port");
             let n = args[4].parse().expect("N");
             let sweep = args[5].parse().expect("sweep seconds");
-            serve(port, &args[3], n, sweep, &args[6]).await;
+            serve(port, &args[3], n, sweep, Path::new(&args[6]));
         }
         _ => {
-            eprintln!("usage: session_table bytes N | session_table serve PORT UPSTREAM N SWEEP_SECONDS COOKIE_FILE");
+            eprintln!("usage: session_table bytes N | session_table serve PORT UPSTREAM N SWEEP_SECONDS OUT_DIR");
             std::process::exit(2);
         }
     }
