@@ -22,15 +22,16 @@ for path in glob.glob(f"{work}/cg.*.*"):
         dumps[m.group(1)] = path
 
 FUNCS = [
-    ("qrgate `request_filter` (host, path, session lookup, 302/401)", r"Gateway as pingora_proxy::proxy_trait::ProxyHttp>::request_filter::\{\{closure\}\}$"),
-    ("  of which `MemoryStore::lookup` (SHA-256 + map)", r"MemoryStore as qrgate::session::SessionStore>::lookup::\{\{closure\}\}$"),
+    ("qrgate `request_filter` (host, path, session lookup, 302/401)", r"Proxy as pingora_proxy::proxy_trait::ProxyHttp>::request_filter::\{\{closure\}\}$"),
+    ("  of which `MemoryStore::lookup` (SHA-256 + map)", r"MemoryStore as qrgate_core::session::SessionStore>::lookup::\{\{closure\}\}$"),
     ("    of which SHA-256 (software under valgrind)", r"^sha2::sha256::compress256$"),
-    ("  of which `Config::app_for_host`", r"^qrgate::config::Config::app_for_host$"),
-    ("  of which `path::canonicalize`", r"^qrgate::path::canonicalize$"),
-    ("qrgate `upstream_request_filter` (strip, identity + forwarding headers)", r"Gateway as pingora_proxy::proxy_trait::ProxyHttp>::upstream_request_filter::\{\{closure\}\}$"),
+    ("  of which `Config::app_for_host`", r"^qrgate_core::config::Config::app_for_host$"),
+    ("  of which `path::canonicalize`", r"^qrgate_core::path::canonicalize$"),
+    ("qrgate `upstream_request_filter` (strip, identity + forwarding headers)", r"Proxy as pingora_proxy::proxy_trait::ProxyHttp>::upstream_request_filter::\{\{closure\}\}$"),
     ("  of which pingora `RequestHeader::insert_header` (not inlined calls)", r"^pingora_http::RequestHeader::insert_header$"),
-    ("  of which `identity::strip_cookies`", r"^qrgate::identity::strip_cookies$"),
-    ("qrgate `upstream_peer`", r"Gateway as pingora_proxy::proxy_trait::ProxyHttp>::upstream_peer::\{\{closure\}\}$"),
+    ("  of which `upstream::header_edits`", r"^qrgate_core::upstream::header_edits$"),
+    ("    of which `cookies::strip`", r"^qrgate_core::cookies::strip$"),
+    ("qrgate `upstream_peer`", r"Proxy as pingora_proxy::proxy_trait::ProxyHttp>::upstream_peer::\{\{closure\}\}$"),
     ("pingora `HttpProxy::process_request` (whole request)", r"^pingora_proxy::HttpProxy<SV,C>::process_request::\{\{closure\}\}$"),
     ("pingora `proxy_to_upstream`", r"^pingora_proxy::HttpProxy<SV,C>::proxy_to_upstream::\{\{closure\}\}$"),
     ("libc `memcpy` (all callers)", r"^__memcpy_avx_unaligned_erms$"),
@@ -139,6 +140,6 @@ for b, size, s in sorted(rows, reverse=True)[:20]:
     out.append(f"| {b:,.0f} B | {size:,.0f} B | {s} |")
 out.append("")
 out.append(f"Sum of the rows: {per_stream / 1024:.1f} KiB per stream (these include the login attempt "
-           f"each stream belongs to; its own rows are marked by `qrgate::login`).")
+           f"each stream belongs to; its own rows are marked by `qrgate_core::login`).")
 out.append("")
 print("\n".join(out))

@@ -11,7 +11,8 @@ fn main() {
         eprintln!("usage: gateway_sysalloc CONFIG_FILE");
         std::process::exit(2);
     };
-    let config = qrgate::config::Config::load(Path::new(&path)).expect("valid config");
-    let state = qrgate::proxy::State::new(config, qrgate::clock::Clock::system()).expect("state");
-    qrgate::server::run(state);
+    let config = qrgate_core::config::Config::load(Path::new(&path)).expect("valid config");
+    let gateway = qrgate_core::gateway::Gateway::new(config, qrgate_core::clock::Clock::system())
+        .expect("gateway");
+    qrgate::server::run(gateway).expect("upstreams resolve");
 }

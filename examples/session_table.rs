@@ -17,10 +17,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use qrgate::clock::Clock;
-use qrgate::config::Config;
-use qrgate::proxy::State;
-use qrgate::session::{Identity, Lifetimes, MemoryStore, SessionStore};
+use qrgate_core::clock::Clock;
+use qrgate_core::config::{AppId, Config};
+use qrgate_core::gateway::Gateway;
+use qrgate_core::identity::Identity;
+use qrgate_core::session::{Lifetimes, MemoryStore, SessionStore};
 
 /// Counts live heap bytes on top of the allocator the qrgate binary uses.
 struct Counting;
@@ -88,7 +89,9 @@ fn bytes(n: usize) {
     let (heap_before, rss_before) = (LIVE.load(Ordering::Relaxed), rss_bytes());
     runtime().block_on(async {
         for i in 0..n {
-            let _ = store.create(0, ids[i % ids.len()].clone()).await;
+            let _ = store
+                .create(AppId::new(0), ids[i % ids.len()].clone())
+                .await;
         }
     });
     let (heap, rss) = (
@@ -111,12 +114,16 @@ fn serve(port: u16, upstream: &str, n: usize, sweep_secs: u64, out: &Path) {
         "[server]\nlisten = [\"127.0.0.1:{port}\"]\nthreads = 2\ngrace_period_seconds = 1\n\n[session]\nlifetime_seconds = 86400\nidle_timeout_seconds = 86400\nsweep_interval_seconds = {sweep_secs}\n\n[[app]]\nname = \"bench\"\norigin = \"http://127.0.0.1:{port}\"\nupstream = \"{upstream}\"\n\n[[user]]\nname = \"alice\"\nkey = \"ed25519_17956be6b8d4af0841d05ee4099a2f6f19a11a733b059f13998b6eff4b2d5660\"\n"
     );
     let config = Config::parse(&text, Path::new("bench.toml")).expect("bench config");
-    let state = State::new(config, Clock::system()).expect("state");
+    let state = Gateway::new(config, Clock::system()).expect("gateway");
     let ids = identities();
     let (cookie, sweep) = runtime().block_on(async {
         let mut cookie = String::new();
         for i in 0..n {
-            let token = state.sessions.create(0, ids[i % ids.len()].clone()).await;
+            let token = state
+                .sessions
+                .create(AppId::new(0), ids[i % ids.len()].clone())
+                .await
+                .expect("memory store");
             if i == n / 2 {
                 cookie = format!("{}={}", state.config.session.cookie_name, token.as_str());
             }
@@ -132,7 +139,7 @@ fn serve(port: u16, upstream: &str, n: usize, sweep_secs: u64, out: &Path) {
         "sweep_ms": sweep.as_secs_f64() * 1000.0,
     });
     std::fs::write(out.join("info.json"), info.to_string()).expect("write info");
-    qrgate::server::run(state);
+    qrgate::server::run(state).expect("upstream resolves");
 }
 
 fn main() {

@@ -16,9 +16,9 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use crate::identity;
-use crate::negotiate::prefers_html;
-use crate::reply::escape_html;
+use qrgate_core::identity;
+use qrgate_core::negotiate::prefers_html;
+use qrgate_core::reply::escape_html;
 
 /// Serves the demo app on `listener` forever.
 pub async fn serve(listener: TcpListener) {

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use qrgate::clock::Clock;
-use qrgate::config::Config;
-use qrgate::proxy::State;
 use qrgate::signer::{self, Key};
+use qrgate_core::clock::Clock;
+use qrgate_core::config::Config;
+use qrgate_core::gateway::Gateway;
 
 // glibc's allocator serializes on arena locks when tokio moves a request between worker
 // threads (allocated on one, freed on another); mimalloc does not. Measured in BENCHMARKS.md.
@@ -78,15 +78,15 @@ fn real_main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run { config } => {
             let config = Config::load(&config)?;
-            let state = State::new(config, Clock::system())?;
-            qrgate::server::run(state);
+            let gateway = Gateway::new(config, Clock::system())?;
+            qrgate::server::run(gateway)?;
             Ok(())
         }
         Command::CheckConfig { config } => {
             let c = Config::load(&config)?;
             println!("ok: {}", config.display());
             for app in &c.apps {
-                let signers: Vec<&str> = app.signers.iter().map(|s| s.as_str()).collect();
+                let signers: Vec<&str> = app.signers.iter().map(|s| s.name()).collect();
                 println!(
                     "app {}: {} -> {} (hosts {}; public {}; signers {})",
                     app.name,

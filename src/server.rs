@@ -16,14 +16,17 @@ use pingora::server::{Server, ShutdownWatch};
 use pingora::services::background::background_service;
 use tokio::net::TcpListener;
 
-use crate::proxy::{Gateway, State};
+use qrgate_core::config::Config;
+use qrgate_core::gateway::Gateway;
+
+use crate::proxy::{Proxy, StartError};
 use crate::sweeper::Sweeper;
 
 /// pingora's server settings derived from our config.
-pub fn server_conf(state: &State) -> ServerConf {
+pub fn server_conf(config: &Config) -> ServerConf {
     ServerConf {
-        threads: state.config.server.threads,
-        grace_period_seconds: Some(state.config.server.grace_period.as_secs()),
+        threads: config.server.threads,
+        grace_period_seconds: Some(config.server.grace_period.as_secs()),
         graceful_shutdown_timeout_seconds: Some(1),
         ..ServerConf::default()
     }
@@ -41,36 +44,35 @@ pub fn listener_buffers() -> L4BufferSettings {
 }
 
 /// Runs the gateway until SIGTERM/SIGINT (then drains within the grace period).
-pub fn run(state: State) {
-    let state = Arc::new(state);
-    let conf = server_conf(&state);
+pub fn run(gateway: Gateway) -> Result<(), StartError> {
+    let gateway = Arc::new(gateway);
+    let proxy = Proxy::new(gateway.clone())?;
+    let conf = server_conf(&gateway.config);
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let mut proxy =
-        pingora::proxy::http_proxy_service(&server.configuration, Gateway::new(state.clone()));
-    for addr in &state.config.server.listen {
-        proxy.add_listener(ListenerConfig::tcp(addr.clone()).l4_buffer(listener_buffers()));
+    let mut service = pingora::proxy::http_proxy_service(&server.configuration, proxy);
+    for addr in &gateway.config.server.listen {
+        service.add_listener(ListenerConfig::tcp(addr.clone()).l4_buffer(listener_buffers()));
     }
-    server.add_service(proxy);
-    let sweeper = Sweeper::new(state.clone(), state.config.session.sweep_interval);
+    server.add_service(service);
+    let sweeper = Sweeper::new(gateway.clone(), gateway.config.session.sweep_interval);
     server.add_service(background_service("session sweeper", sweeper));
     server.run_forever();
 }
 
 /// The proxy application, for serving on listeners of your own.
-pub fn proxy_app(state: Arc<State>) -> Arc<HttpProxy<Gateway>> {
-    let conf = Arc::new(server_conf(&state));
-    Arc::new(pingora::proxy::http_proxy(&conf, Gateway::new(state)))
+pub fn proxy_app(gateway: Arc<Gateway>) -> Result<Arc<HttpProxy<Proxy>>, StartError> {
+    let conf = Arc::new(server_conf(&gateway.config));
+    Ok(Arc::new(pingora::proxy::http_proxy(
+        &conf,
+        Proxy::new(gateway)?,
+    )))
 }
 
 /// Serves the proxy on an already bound listener until `shutdown` turns true.
 /// Tests bind port 0 and learn the port before starting the gateway.
-pub async fn serve(
-    app: Arc<HttpProxy<Gateway>>,
-    listener: TcpListener,
-    mut shutdown: ShutdownWatch,
-) {
+pub async fn serve(app: Arc<HttpProxy<Proxy>>, listener: TcpListener, mut shutdown: ShutdownWatch) {
     loop {
         let (tcp, peer) = tokio::select! {
             r = listener.accept() => match r {

@@ -13,7 +13,7 @@ use base64::Engine;
 use ed25519_dalek::{Signer, SigningKey};
 use serde::Deserialize;
 
-use crate::keys::PublicKey;
+use qrgate_core::keys::PublicKey;
 
 /// Why signing failed.
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +56,7 @@ pub struct Key(SigningKey);
 impl Key {
     /// A fresh random key.
     pub fn generate() -> Key {
-        Key(SigningKey::from_bytes(&crate::random_bytes::<32>()))
+        Key(SigningKey::from_bytes(&qrgate_core::random_bytes::<32>()))
     }
 
     /// Parses a key file: 64 hex digits (optionally `ed25519_`-prefixed), whitespace ignored.

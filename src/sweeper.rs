@@ -1,6 +1,7 @@
-//! The background service that frees expired sessions (and, later, login attempts).
+//! The background service that frees expired sessions, login attempts and signer replay
+//! records.
 //!
-//! Expiry is enforced on every lookup; this only reclaims memory, so a slow or skipped sweep
+//! Expiry is enforced on every use; this only reclaims memory, so a slow or skipped sweep
 //! never lets an expired session in.
 
 use std::sync::Arc;
@@ -10,23 +11,23 @@ use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 
-use crate::proxy::State;
+use qrgate_core::gateway::Gateway;
 
 /// Sweeps the gateway's stores every `interval` until shutdown.
 pub struct Sweeper {
-    state: Arc<State>,
+    gateway: Arc<Gateway>,
     interval: Duration,
 }
 
 impl Sweeper {
     /// A sweeper for the gateway's state.
-    pub fn new(state: Arc<State>, interval: Duration) -> Self {
-        Self { state, interval }
+    pub fn new(gateway: Arc<Gateway>, interval: Duration) -> Self {
+        Self { gateway, interval }
     }
 
     /// One pass over every store; returns how many entries were freed.
     pub async fn sweep_once(&self) -> usize {
-        self.state.sweep().await
+        self.gateway.sweep().await
     }
 }
 

@@ -83,7 +83,7 @@ fn bad_configs_name_line_and_key() {
             ),
             line_of("signers ="),
             "app[0].signers[1]",
-            "unknown variant",
+            "unknown signer",
         ),
     ];
     for (text, line, key, needle) in cases {

@@ -7,9 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use qrgate::clock::Clock;
-use qrgate::config::Config;
-use qrgate::proxy::State;
+use qrgate_core::clock::Clock;
+use qrgate_core::config::{AppId, Config};
+use qrgate_core::gateway::Gateway;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -23,7 +23,7 @@ pub const ALICE_SECRET_HEX: &str =
 pub struct TestGateway {
     pub addr: SocketAddr,
     pub upstream: SocketAddr,
-    pub state: Arc<State>,
+    pub state: Arc<Gateway>,
     pub clock: Clock,
     shutdown: watch::Sender<bool>,
 }
@@ -90,9 +90,9 @@ impl TestGateway {
         );
         let config = Config::parse(&text, Path::new("test.toml")).expect("test config is valid");
         let clock = Clock::manual();
-        let state = Arc::new(State::new(config, clock.clone()).expect("state"));
+        let state = Arc::new(Gateway::new(config, clock.clone()).expect("state"));
         let (tx, rx) = watch::channel(false);
-        let app = qrgate::server::proxy_app(state.clone());
+        let app = qrgate::server::proxy_app(state.clone()).expect("upstream resolves");
         tokio::spawn(qrgate::server::serve(app, listener, rx.clone()));
         let sweeper =
             qrgate::sweeper::Sweeper::new(state.clone(), state.config.session.sweep_interval);
@@ -116,7 +116,13 @@ impl TestGateway {
     /// Starts a session directly through the store API (no HTTP route mints sessions).
     pub async fn mint_session(&self, user_index: usize) -> String {
         let id = self.state.user_identity(user_index).expect("user exists");
-        self.state.sessions.create(0, id).await.as_str().to_string()
+        self.state
+            .sessions
+            .create(AppId::new(0), id)
+            .await
+            .expect("memory store")
+            .as_str()
+            .to_string()
     }
 
     pub fn cookie_name(&self) -> &str {

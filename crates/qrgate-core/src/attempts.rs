@@ -16,20 +16,66 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use tokio::sync::watch;
 
-use super::Status;
-use crate::clock::Clock;
-use crate::config::LoginConfig;
-use crate::session::Identity;
+use crate::clock::{millis, Clock};
+use crate::config::{AppId, LoginConfig};
+use crate::cookies;
+use crate::identity::Identity;
+use crate::protocol::{AttemptFacts, Material, SignerId};
+
+/// Where a login attempt stands, as the browser sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Waiting for a scan.
+    Pending,
+    /// A signer fetched the challenge.
+    Scanned,
+    /// Signed; the browser may claim.
+    Approved {
+        /// Display name of who approved (never a token).
+        name: String,
+    },
+    /// The signer said no.
+    Rejected,
+    /// Ran out of time.
+    Expired,
+}
+
+impl Status {
+    /// The SSE event name.
+    pub fn event_name(&self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Scanned => "scanned",
+            Status::Approved { .. } => "approved",
+            Status::Rejected => "rejected",
+            Status::Expired => "expired",
+        }
+    }
+
+    /// The SSE event payload.
+    pub fn event_data(&self) -> serde_json::Value {
+        match self {
+            Status::Approved { name } => serde_json::json!({ "name": name }),
+            _ => serde_json::json!({}),
+        }
+    }
+
+    /// Whether the stream ends after this.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            Status::Approved { .. } | Status::Rejected | Status::Expired
+        )
+    }
+}
 
 /// What the login page asked for when it created the attempt.
 #[derive(Debug, Clone)]
 pub struct NewAttempt {
-    /// App index.
-    pub app: usize,
+    /// The app the browser asked to sign in to.
+    pub app: AppId,
     /// SHA-256 of the browser's binding cookie.
     pub bind_hash: [u8; 32],
     /// Requester IP as shown to the signer.
@@ -47,21 +93,12 @@ pub struct Attempt {
     pub id: String,
     /// What the browser asked for.
     pub request: NewAttempt,
-    /// 32 random bytes: the native challenge nonce.
-    pub nonce: [u8; 32],
-    /// 32 random bytes: the pubkyauth relay secret.
-    pub pubky_secret: [u8; 32],
-    /// base64url(blake3(pubky_secret)): where Pubky Ring posts its token.
-    pub pubky_channel: String,
-    /// 16 random bytes, hex: Tana's `challenge` (Tana uses 32; 16 keeps its QR at version
-    /// ≤ 10 and 128 bits are ample for a single-use, 120-second attempt).
-    pub tana_challenge: String,
     /// Issued, ms since the epoch.
     pub issued_ms: u64,
     /// Expires, ms since the epoch.
     pub expires_ms: u64,
-    /// The exact native message the signer must sign.
-    pub message: String,
+    /// Each offered signer's secret material, made at creation.
+    materials: Vec<(SignerId, Material)>,
     phase: Mutex<Phase>,
     status: watch::Sender<Status>,
 }
@@ -101,18 +138,13 @@ pub enum AttemptError {
 /// All pending attempts.
 pub struct Logins {
     map: DashMap<String, Arc<Attempt>>,
-    /// Pubky relay channel → attempt id.
+    /// Signer endpoint channel (e.g. Pubky's relay channel) → attempt id.
     channels: DashMap<String, String>,
     count: AtomicUsize,
     lifetime: Duration,
     claim_window: Duration,
     max_pending: usize,
     clock: Clock,
-}
-
-/// SHA-256 of a binding cookie value.
-pub fn bind_hash(cookie_value: &str) -> [u8; 32] {
-    Sha256::digest(cookie_value.as_bytes()).into()
 }
 
 fn new_id() -> String {
@@ -148,11 +180,11 @@ impl Logins {
         self.lifetime
     }
 
-    /// Creates an attempt; `message` builds the native challenge from the finished facts.
+    /// Creates an attempt; `prepare` makes each offered signer's material from its facts.
     pub fn create(
         &self,
         request: NewAttempt,
-        message: impl FnOnce(&str, &[u8; 32], u64, u64) -> String,
+        prepare: impl FnOnce(&AttemptFacts<'_>) -> Vec<(SignerId, Material)>,
     ) -> Result<Arc<Attempt>, AttemptError> {
         // Reserve a slot first so a flood cannot overshoot the cap between check and insert.
         if self.count.fetch_add(1, Ordering::AcqRel) >= self.max_pending {
@@ -160,22 +192,24 @@ impl Logins {
             return Err(AttemptError::Full);
         }
         let id = new_id();
-        let nonce = crate::random_bytes::<32>();
         let issued_ms = self.clock.now_millis();
-        let expires_ms = issued_ms + self.lifetime.as_millis() as u64;
-        let pubky_secret = crate::random_bytes::<32>();
-        let pubky_channel = crate::protocol::pubky::channel_id(&pubky_secret);
-        self.channels.insert(pubky_channel.clone(), id.clone());
-        let attempt = Arc::new(Attempt {
-            message: message(&id, &nonce, issued_ms, expires_ms),
-            id: id.clone(),
-            request,
-            nonce,
-            pubky_secret,
-            pubky_channel,
-            tana_challenge: hex::encode(crate::random_bytes::<16>()),
+        let expires_ms = issued_ms.saturating_add(millis(self.lifetime));
+        let materials = prepare(&AttemptFacts {
+            id: &id,
+            requester_ip: &request.requester_ip,
+            requester_agent: &request.requester_agent,
             issued_ms,
             expires_ms,
+        });
+        for channel in materials.iter().filter_map(|(_, m)| m.channel.as_ref()) {
+            self.channels.insert(channel.clone(), id.clone());
+        }
+        let attempt = Arc::new(Attempt {
+            id: id.clone(),
+            request,
+            issued_ms,
+            expires_ms,
+            materials,
             phase: Mutex::new(Phase::Pending),
             status: watch::channel(Status::Pending).0,
         });
@@ -193,7 +227,7 @@ impl Logins {
         Ok(a)
     }
 
-    /// The attempt waiting on a Pubky relay channel.
+    /// The attempt waiting on a signer endpoint's channel.
     pub fn by_channel(&self, channel: &str) -> Result<Arc<Attempt>, AttemptError> {
         let id = self
             .channels
@@ -257,16 +291,13 @@ impl Logins {
         a: &Attempt,
         bind_cookie: Option<&str>,
     ) -> Result<Arc<Identity>, AttemptError> {
-        let presented = bind_cookie
-            .map(bind_hash)
-            .ok_or(AttemptError::WrongBrowser)?;
-        if !bool::from(presented.ct_eq(&a.request.bind_hash)) {
+        if !cookies::matches_hash(bind_cookie, &a.request.bind_hash) {
             return Err(AttemptError::WrongBrowser);
         }
         let mut phase = a.lock();
         match &*phase {
             Phase::Approved { identity, at_ms } => {
-                if self.clock.now_millis() >= at_ms + self.claim_window.as_millis() as u64 {
+                if self.clock.now_millis() >= at_ms.saturating_add(millis(self.claim_window)) {
                     return Err(AttemptError::Expired);
                 }
                 let identity = identity.clone();
@@ -300,12 +331,12 @@ impl Logins {
     /// watchers are told `expired` first.
     pub fn sweep(&self) -> usize {
         let now = self.clock.now_millis();
-        let claim = self.claim_window.as_millis() as u64;
+        let claim = millis(self.claim_window);
         let mut gone = Vec::new();
         for entry in self.map.iter() {
             let a = entry.value();
             let done = match &*a.lock() {
-                Phase::Approved { at_ms, .. } => now >= at_ms + claim,
+                Phase::Approved { at_ms, .. } => now >= at_ms.saturating_add(claim),
                 Phase::Claimed | Phase::Rejected => now >= a.expires_ms,
                 Phase::Pending | Phase::Scanned => now >= a.expires_ms,
             };
@@ -326,7 +357,9 @@ impl Logins {
     fn remove(&self, id: &str) -> Option<Arc<Attempt>> {
         let removed = self.map.remove(id).map(|(_, a)| a);
         if let Some(a) = &removed {
-            self.channels.remove(&a.pubky_channel);
+            for channel in a.materials.iter().filter_map(|(_, m)| m.channel.as_ref()) {
+                self.channels.remove(channel);
+            }
             self.count.fetch_sub(1, Ordering::AcqRel);
         }
         removed
@@ -357,6 +390,25 @@ impl Attempt {
     pub fn id(&self) -> &str {
         &self.id
     }
+
+    /// The facts signers bind approvals to.
+    pub fn facts(&self) -> AttemptFacts<'_> {
+        AttemptFacts {
+            id: &self.id,
+            requester_ip: &self.request.requester_ip,
+            requester_agent: &self.request.requester_agent,
+            issued_ms: self.issued_ms,
+            expires_ms: self.expires_ms,
+        }
+    }
+
+    /// The material of signer `id`, if the attempt's app offered it.
+    pub fn material(&self, id: SignerId) -> Option<&Material> {
+        self.materials
+            .iter()
+            .find(|(s, _)| *s == id)
+            .map(|(_, m)| m)
+    }
 }
 
 #[cfg(test)]
@@ -376,8 +428,8 @@ mod tests {
 
     fn request(bind: &str) -> NewAttempt {
         NewAttempt {
-            app: 0,
-            bind_hash: bind_hash(bind),
+            app: AppId::new(0),
+            bind_hash: cookies::hash(bind),
             requester_ip: "127.0.0.1".into(),
             requester_agent: "Firefox on Linux".into(),
             return_to: "/".into(),
@@ -405,9 +457,7 @@ mod tests {
     fn full_cycle_and_single_use() {
         let clock = Clock::manual();
         let t = table(&clock, 10);
-        let a = t
-            .create(request("b"), |_, _, _, _| "m".into())
-            .expect("created");
+        let a = t.create(request("b"), |_| Vec::new()).expect("created");
         assert_eq!(t.claim(&a, Some("b")), Err(AttemptError::NotApproved));
         t.scan(&a).expect("scan");
         t.approve(&a, alice()).expect("approve");
@@ -431,10 +481,10 @@ mod tests {
     fn expiry_claim_window_cap_and_sweep() {
         let clock = Clock::manual();
         let t = table(&clock, 2);
-        let a = t.create(request("b"), |_, _, _, _| "m".into()).expect("a");
-        let b = t.create(request("b"), |_, _, _, _| "m".into()).expect("b");
+        let a = t.create(request("b"), |_| Vec::new()).expect("a");
+        let b = t.create(request("b"), |_| Vec::new()).expect("b");
         assert_eq!(
-            t.create(request("b"), |_, _, _, _| "m".into()).err(),
+            t.create(request("b"), |_| Vec::new()).err(),
             Some(AttemptError::Full)
         );
         t.approve(&b, alice()).expect("approve b");
@@ -450,7 +500,7 @@ mod tests {
         assert_eq!(t.sweep(), 2);
         assert_eq!(*rx.borrow_and_update(), Status::Expired);
         assert!(
-            t.create(request("b"), |_, _, _, _| "m".into()).is_ok(),
+            t.create(request("b"), |_| Vec::new()).is_ok(),
             "slots freed"
         );
     }
@@ -459,7 +509,7 @@ mod tests {
     fn racing_approvals_have_one_winner() {
         let clock = Clock::manual();
         let t = Arc::new(table(&clock, 10));
-        let a = t.create(request("b"), |_, _, _, _| "m".into()).expect("a");
+        let a = t.create(request("b"), |_| Vec::new()).expect("a");
         let wins: usize = std::thread::scope(|s| {
             let handles: Vec<_> = (0..8)
                 .map(|_| s.spawn(|| t.approve(&a, alice()).is_ok()))
@@ -470,5 +520,32 @@ mod tests {
                 .sum()
         });
         assert_eq!(wins, 1);
+    }
+
+    #[test]
+    fn endpoint_channels_find_their_attempt_until_it_is_gone() {
+        let clock = Clock::manual();
+        let t = table(&clock, 10);
+        let id = SignerId::new("relayed");
+        let a = t
+            .create(request("b"), |facts| {
+                assert!(facts.id.starts_with("sess_"));
+                let mut m = Material::random();
+                m.channel = Some(format!("chan-{}", facts.id));
+                vec![(id, m)]
+            })
+            .expect("a");
+        let channel = a
+            .material(id)
+            .and_then(|m| m.channel.clone())
+            .expect("channel");
+        assert_eq!(
+            t.by_channel(&channel).map(|x| x.id.clone()),
+            Ok(a.id.clone())
+        );
+        assert!(a.material(SignerId::new("other")).is_none());
+        t.approve(&a, alice()).expect("approve");
+        t.claim(&a, Some("b")).expect("claim");
+        assert_eq!(t.by_channel(&channel).err(), Some(AttemptError::NotFound));
     }
 }

@@ -6,7 +6,6 @@
 //! key path, because an operator editing a config at 3 a.m. should not have to guess.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,8 +13,35 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use crate::cookies::SameSite;
 use crate::keys::PublicKey;
+pub use crate::origin::Origin;
 use crate::path::canonical_prefix;
+use crate::protocol::SignerId;
+use crate::signers;
+
+/// The longest duration any setting accepts: ten years. Bounding every duration at
+/// validation keeps all time arithmetic (milliseconds in `u64`, `Max-Age` in `i64`) far from
+/// overflow.
+pub const MAX_SECONDS: u64 = 10 * 365 * 24 * 3600;
+
+/// An app's position in `[[app]]`: how the rest of the code names an app.
+///
+/// Minted by config lookups (and by tests); never parsed from a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AppId(u32);
+
+impl AppId {
+    /// The app at position `index` of `[[app]]`.
+    pub const fn new(index: u32) -> Self {
+        Self(index)
+    }
+
+    /// The position in `[[app]]`.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
 
 /// A config file that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -44,39 +70,6 @@ pub enum ConfigError {
     },
 }
 
-/// Which signer protocols a login page offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SignerKind {
-    /// qrgate's own challenge protocol (docs/protocol.md).
-    Native,
-    /// Pubky Ring's pubkyauth.
-    Pubky,
-    /// tana-mobile's identity protocol.
-    Tana,
-}
-
-impl SignerKind {
-    /// The name used in config and URLs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SignerKind::Native => "native",
-            SignerKind::Pubky => "pubky",
-            SignerKind::Tana => "tana",
-        }
-    }
-}
-
-/// The `SameSite` attribute of the session cookie.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SameSite {
-    /// Sent on top-level navigations from other sites; the usual choice for a login gateway.
-    Lax,
-    /// Never sent cross-site.
-    Strict,
-}
-
 /// Whether the session cookie carries `Secure`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -100,10 +93,10 @@ pub struct Config {
     pub apps: Vec<App>,
     /// `[[user]]`, in file order.
     pub users: Vec<User>,
-    /// Host header value (lowercase) → index into `apps`.
-    host_index: HashMap<String, usize>,
-    /// Index into `apps` for requests whose Host matches nothing.
-    default_app: Option<usize>,
+    /// Host header value (lowercase) → app.
+    host_index: HashMap<String, AppId>,
+    /// The app for requests whose Host matches nothing.
+    default_app: Option<AppId>,
     /// Public key bytes → index into `users`.
     key_index: HashMap<[u8; 32], usize>,
 }
@@ -151,54 +144,6 @@ pub struct LoginConfig {
     pub max_pending: usize,
 }
 
-/// The origin browsers use for an app: `scheme://host[:port]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
-    /// `http` or `https`.
-    pub scheme: String,
-    /// `host[:port]` as browsers send it in `Host` (default port omitted).
-    pub authority: String,
-}
-
-impl Origin {
-    /// True for `https`.
-    pub fn is_https(&self) -> bool {
-        self.scheme == "https"
-    }
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://{}", self.scheme, self.authority)
-    }
-}
-
-impl std::str::FromStr for Origin {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let url = url::Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
-        if url.scheme() != "http" && url.scheme() != "https" {
-            return Err("scheme must be http or https".into());
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err("an origin carries no credentials".into());
-        }
-        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-            return Err("an origin is scheme://host[:port] with no path, query or fragment".into());
-        }
-        let host = url.host_str().ok_or("origin needs a host")?;
-        let authority = match url.port() {
-            Some(p) => format!("{host}:{p}"),
-            None => host.to_string(),
-        };
-        Ok(Origin {
-            scheme: url.scheme().to_string(),
-            authority,
-        })
-    }
-}
-
 /// One protected application.
 #[derive(Debug, Clone)]
 pub struct App {
@@ -219,7 +164,7 @@ pub struct App {
     /// Any valid key may log in; the key itself is the identity.
     pub open_enrollment: bool,
     /// Signer protocols the login page offers, default first.
-    pub signers: Vec<SignerKind>,
+    pub signers: Vec<SignerId>,
     /// Upstream connect timeout.
     pub connect_timeout: Duration,
     /// Upstream read timeout.
@@ -265,7 +210,7 @@ impl Config {
     }
 
     /// The app serving a `Host` header value, or the default app.
-    pub fn app_for_host(&self, host: &str) -> Option<usize> {
+    pub fn app_for_host(&self, host: &str) -> Option<AppId> {
         // Hosts are few; a lowercase copy only when the header is not already lowercase.
         let found = if host.bytes().any(|b| b.is_ascii_uppercase()) {
             self.host_index.get(&host.to_ascii_lowercase())
@@ -275,9 +220,28 @@ impl Config {
         found.copied().or(self.default_app)
     }
 
-    /// The configured user holding this key.
-    pub fn user_by_key(&self, key: &PublicKey) -> Option<&User> {
-        self.key_index.get(key.as_bytes()).map(|&i| &self.users[i])
+    /// The app named by `id`.
+    ///
+    /// # Panics
+    /// If `id` came from another config; ids are only minted by this config's lookups.
+    pub fn app(&self, id: AppId) -> &App {
+        &self.apps[id.index()]
+    }
+
+    /// Every app with its id, in file order.
+    pub fn app_ids(&self) -> impl Iterator<Item = (AppId, &App)> {
+        (0u32..).map(AppId).zip(&self.apps)
+    }
+
+    /// The configured user holding this key, with their position in `[[user]]`.
+    pub fn user_by_key(&self, key: &PublicKey) -> Option<(usize, &User)> {
+        let &i = self.key_index.get(key.as_bytes())?;
+        Some((i, self.users.get(i)?))
+    }
+
+    /// Whether `app` offers the signer protocol `signer`.
+    pub fn offers(&self, app: &App, signer: SignerId) -> bool {
+        app.signers.contains(&signer)
     }
 
     /// Whether `user` may use `app`.
@@ -343,6 +307,45 @@ impl Validator<'_> {
         ))
     }
 
+    /// A setting in seconds: `default` when absent, else within `min..=MAX_SECONDS`.
+    fn seconds(
+        &self,
+        value: Option<Spanned<u64>>,
+        key: &str,
+        default: u64,
+        min: u64,
+    ) -> Result<Duration, ConfigError> {
+        let Some(v) = value else {
+            return Ok(Duration::from_secs(default));
+        };
+        if !(min..=MAX_SECONDS).contains(v.get_ref()) {
+            return self.err(
+                v.span(),
+                key,
+                format!("expected {min} to {MAX_SECONDS} seconds"),
+            );
+        }
+        Ok(Duration::from_secs(*v.get_ref()))
+    }
+
+    /// A setting in milliseconds: `default` when absent, else at least 1 ms and at most
+    /// `MAX_SECONDS`.
+    fn millis(
+        &self,
+        value: Option<Spanned<u64>>,
+        key: &str,
+        default: u64,
+    ) -> Result<Duration, ConfigError> {
+        let Some(v) = value else {
+            return Ok(Duration::from_millis(default));
+        };
+        let max = MAX_SECONDS * 1000;
+        if !(1..=max).contains(v.get_ref()) {
+            return self.err(v.span(), key, format!("expected 1 to {max} milliseconds"));
+        }
+        Ok(Duration::from_millis(*v.get_ref()))
+    }
+
     fn root(&self, raw: file::Root) -> Result<Config, ConfigError> {
         let mut server = raw.server;
         let default_app_raw = server.default_app.take();
@@ -372,16 +375,31 @@ impl Validator<'_> {
         let server = ServerConfig {
             listen: listen.into_iter().map(Spanned::into_inner).collect(),
             threads: server.threads.unwrap_or(2).max(1),
-            grace_period: Duration::from_secs(server.grace_period_seconds.unwrap_or(5)),
+            grace_period: self.seconds(
+                server.grace_period_seconds,
+                "server.grace_period_seconds",
+                5,
+                0,
+            )?,
             prefix,
             trust_forwarded_for: server.trust_forwarded_for.unwrap_or(false),
         };
 
         let s = raw.session;
         let session = SessionConfig {
-            lifetime: Duration::from_secs(s.lifetime_seconds.unwrap_or(12 * 3600)),
-            idle_timeout: Duration::from_secs(s.idle_timeout_seconds.unwrap_or(3600)),
-            sweep_interval: Duration::from_secs(s.sweep_interval_seconds.unwrap_or(60)),
+            lifetime: self.seconds(s.lifetime_seconds, "session.lifetime_seconds", 12 * 3600, 1)?,
+            idle_timeout: self.seconds(
+                s.idle_timeout_seconds,
+                "session.idle_timeout_seconds",
+                3600,
+                1,
+            )?,
+            sweep_interval: self.seconds(
+                s.sweep_interval_seconds,
+                "session.sweep_interval_seconds",
+                60,
+                1,
+            )?,
             cookie_name: s.cookie_name.unwrap_or_else(|| "qrgate_session".into()),
             same_site: s.same_site.unwrap_or(SameSite::Lax),
             secure: s.secure.unwrap_or(SecurePolicy::Auto),
@@ -401,8 +419,18 @@ impl Validator<'_> {
 
         let l = raw.login;
         let login = LoginConfig {
-            attempt_lifetime: Duration::from_secs(l.attempt_lifetime_seconds.unwrap_or(120)),
-            claim_window: Duration::from_secs(l.claim_window_seconds.unwrap_or(30)),
+            attempt_lifetime: self.seconds(
+                l.attempt_lifetime_seconds,
+                "login.attempt_lifetime_seconds",
+                120,
+                1,
+            )?,
+            claim_window: self.seconds(
+                l.claim_window_seconds,
+                "login.claim_window_seconds",
+                30,
+                1,
+            )?,
             max_pending: l.max_pending.unwrap_or(100_000),
         };
 
@@ -448,6 +476,9 @@ impl Validator<'_> {
         let mut app_names = HashMap::new();
         for (i, a) in raw.app.into_iter().enumerate() {
             let key = |k: &str| format!("app[{i}].{k}");
+            let Ok(id) = u32::try_from(i).map(AppId) else {
+                return self.err(a.name.span(), &key("name"), "too many apps");
+            };
             if has_control(a.name.get_ref()) {
                 self.err(
                     a.name.span(),
@@ -455,7 +486,7 @@ impl Validator<'_> {
                     "an app name may not contain control characters",
                 )?;
             }
-            if app_names.insert(a.name.get_ref().clone(), i).is_some() {
+            if app_names.insert(a.name.get_ref().clone(), id).is_some() {
                 self.err(a.name.span(), &key("name"), "duplicate app name")?;
             }
             let origin: Origin = match a.origin.get_ref().parse() {
@@ -470,7 +501,7 @@ impl Validator<'_> {
             let mut host_names = Vec::new();
             for h in hosts {
                 let lower = h.get_ref().to_ascii_lowercase();
-                if host_index.insert(lower.clone(), i).is_some() {
+                if host_index.insert(lower.clone(), id).is_some() {
                     self.err(
                         h.span(),
                         &key("hosts"),
@@ -508,15 +539,27 @@ impl Validator<'_> {
                 }
             }
             let signers = if a.signers.is_empty() {
-                vec![SignerKind::Native]
+                vec![signers::DEFAULT]
             } else {
-                let mut seen = HashSet::new();
-                for s in &a.signers {
-                    if !seen.insert(*s.get_ref()) {
-                        self.err(s.span(), &key("signers"), "listed twice")?;
+                let mut ids = Vec::new();
+                for (j, s) in a.signers.iter().enumerate() {
+                    let Some(id) = signers::lookup(s.get_ref()) else {
+                        return self.err(
+                            s.span(),
+                            &key(&format!("signers[{j}]")),
+                            format!(
+                                "unknown signer {:?}; expected one of {}",
+                                s.get_ref(),
+                                signers::names().collect::<Vec<_>>().join(", ")
+                            ),
+                        );
+                    };
+                    if ids.contains(&id) {
+                        self.err(s.span(), &key(&format!("signers[{j}]")), "listed twice")?;
                     }
+                    ids.push(id);
                 }
-                a.signers.into_iter().map(Spanned::into_inner).collect()
+                ids
             };
             let cookie_secure = match session.secure {
                 SecurePolicy::Always => true,
@@ -532,8 +575,12 @@ impl Validator<'_> {
                 allow_roles: a.allow_roles,
                 open_enrollment: a.open_enrollment.unwrap_or(false),
                 signers,
-                connect_timeout: Duration::from_millis(a.connect_timeout_ms.unwrap_or(2000)),
-                read_timeout: Duration::from_millis(a.read_timeout_ms.unwrap_or(30_000)),
+                connect_timeout: self.millis(
+                    a.connect_timeout_ms,
+                    &key("connect_timeout_ms"),
+                    2000,
+                )?,
+                read_timeout: self.millis(a.read_timeout_ms, &key("read_timeout_ms"), 30_000)?,
                 cookie_secure,
             });
         }
@@ -600,7 +647,7 @@ mod file {
     pub struct Server {
         pub listen: Option<Vec<Spanned<String>>>,
         pub threads: Option<usize>,
-        pub grace_period_seconds: Option<u64>,
+        pub grace_period_seconds: Option<Spanned<u64>>,
         pub prefix: Option<Spanned<String>>,
         pub default_app: Option<Spanned<String>>,
         pub trust_forwarded_for: Option<bool>,
@@ -609,9 +656,9 @@ mod file {
     #[derive(Deserialize, Default)]
     #[serde(deny_unknown_fields)]
     pub struct Session {
-        pub lifetime_seconds: Option<u64>,
-        pub idle_timeout_seconds: Option<u64>,
-        pub sweep_interval_seconds: Option<u64>,
+        pub lifetime_seconds: Option<Spanned<u64>>,
+        pub idle_timeout_seconds: Option<Spanned<u64>>,
+        pub sweep_interval_seconds: Option<Spanned<u64>>,
         pub cookie_name: Option<String>,
         pub same_site: Option<SameSite>,
         pub secure: Option<SecurePolicy>,
@@ -620,8 +667,8 @@ mod file {
     #[derive(Deserialize, Default)]
     #[serde(deny_unknown_fields)]
     pub struct Login {
-        pub attempt_lifetime_seconds: Option<u64>,
-        pub claim_window_seconds: Option<u64>,
+        pub attempt_lifetime_seconds: Option<Spanned<u64>>,
+        pub claim_window_seconds: Option<Spanned<u64>>,
         pub max_pending: Option<usize>,
     }
 
@@ -641,9 +688,9 @@ mod file {
         pub allow_roles: Vec<String>,
         pub open_enrollment: Option<bool>,
         #[serde(default)]
-        pub signers: Vec<Spanned<SignerKind>>,
-        pub connect_timeout_ms: Option<u64>,
-        pub read_timeout_ms: Option<u64>,
+        pub signers: Vec<Spanned<String>>,
+        pub connect_timeout_ms: Option<Spanned<u64>>,
+        pub read_timeout_ms: Option<Spanned<u64>>,
     }
 
     #[derive(Deserialize)]
@@ -677,11 +724,11 @@ mod tests {
         let c = parse(&minimal()).expect("valid");
         assert_eq!(c.server.prefix, "/.qrgate");
         assert_eq!(c.server.grace_period, Duration::from_secs(5));
-        assert_eq!(c.app_for_host("localhost:8080"), Some(0));
-        assert_eq!(c.app_for_host("LOCALHOST:8080"), Some(0));
+        assert_eq!(c.app_for_host("localhost:8080"), Some(AppId::new(0)));
+        assert_eq!(c.app_for_host("LOCALHOST:8080"), Some(AppId::new(0)));
         assert_eq!(c.app_for_host("evil:8080"), None);
         assert!(!c.apps[0].cookie_secure, "plain http origin");
-        assert_eq!(c.apps[0].signers, vec![SignerKind::Native]);
+        assert_eq!(c.apps[0].signers, vec![signers::DEFAULT]);
     }
 
     fn check_error(text: &str, line: usize, key: &str, needle: &str) {
@@ -733,5 +780,70 @@ mod tests {
             "session.lifetime_seconds",
             "expected u64",
         );
+    }
+
+    #[test]
+    fn durations_are_bounded_so_time_arithmetic_cannot_overflow() {
+        check_error(
+            &format!("[session]\nsweep_interval_seconds = 0\n{}", minimal()),
+            2,
+            "session.sweep_interval_seconds",
+            "expected 1 to",
+        );
+        check_error(
+            &format!(
+                "[session]\nlifetime_seconds = 9223372036854775807\n{}",
+                minimal()
+            ),
+            2,
+            "session.lifetime_seconds",
+            "seconds",
+        );
+        check_error(
+            &format!("[login]\nclaim_window_seconds = 0\n{}", minimal()),
+            2,
+            "login.claim_window_seconds",
+            "expected 1 to",
+        );
+        check_error(
+            &minimal().replace(
+                "upstream = \"127.0.0.1:8081\"\n",
+                "upstream = \"127.0.0.1:8081\"\nread_timeout_ms = 0\n",
+            ),
+            5,
+            "app[0].read_timeout_ms",
+            "milliseconds",
+        );
+        let c = parse(&format!(
+            "[session]\nlifetime_seconds = {MAX_SECONDS}\n{}",
+            minimal()
+        ))
+        .expect("the bound itself is accepted");
+        assert_eq!(c.session.lifetime, Duration::from_secs(MAX_SECONDS));
+    }
+
+    #[test]
+    fn signers_are_names_from_the_registry() {
+        let with = |list: &str| {
+            minimal().replace(
+                "upstream = \"127.0.0.1:8081\"\n",
+                &format!("upstream = \"127.0.0.1:8081\"\nsigners = {list}\n"),
+            )
+        };
+        check_error(
+            &with("[\"native\", \"carrier-pigeon\"]"),
+            5,
+            "app[0].signers[1]",
+            "unknown signer",
+        );
+        check_error(
+            &with("[\"tana\", \"tana\"]"),
+            5,
+            "app[0].signers[1]",
+            "listed twice",
+        );
+        let c = parse(&with("[\"tana\", \"pubky\", \"native\"]")).expect("valid");
+        let names: Vec<&str> = c.apps[0].signers.iter().map(|s| s.name()).collect();
+        assert_eq!(names, ["tana", "pubky", "native"], "file order kept");
     }
 }

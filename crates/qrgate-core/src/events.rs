@@ -3,7 +3,7 @@
 //! The stream follows one login attempt's status channel: every change becomes an event
 //! named after the status (`pending`, `scanned`, `approved`, `rejected`, `expired`), a
 //! `: heartbeat` comment keeps proxies from idling the connection out, and the stream ends
-//! after a terminal event. Framing is pure; only [`crate::proxy`] writes it to a socket.
+//! after a terminal event. Framing is pure; only the proxy glue writes it to a socket.
 
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::login::Status;
+use crate::attempts::Status;
 
 /// How often an idle stream sends a heartbeat comment.
 pub const HEARTBEAT: Duration = Duration::from_secs(15);

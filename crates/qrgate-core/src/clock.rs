@@ -43,9 +43,24 @@ impl Clock {
     /// Moves a manual clock forward; does nothing to the system clock.
     pub fn advance(&self, by: Duration) {
         if let Some(t) = &self.manual {
-            t.fetch_add(by.as_millis() as u64, Ordering::Relaxed);
+            t.fetch_add(millis(by), Ordering::Relaxed);
         }
     }
+}
+
+/// Whether a signed timestamp `t` (ms since the epoch) lies in `[now - max_age, now + max_ahead]`.
+///
+/// Both bounds use saturating arithmetic: `t` comes from a client and may be any `u64`, and
+/// an overflow must never wrap a far-future or far-past stamp into the window.
+pub fn within_window(t: u64, now: u64, max_age: Duration, max_ahead: Duration) -> bool {
+    let age = u64::try_from(max_age.as_millis()).unwrap_or(u64::MAX);
+    let ahead = u64::try_from(max_ahead.as_millis()).unwrap_or(u64::MAX);
+    t <= now.saturating_add(ahead) && now <= t.saturating_add(age)
+}
+
+/// A duration in whole milliseconds, saturating (config bounds keep real values far below).
+pub fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn system_millis() -> u64 {
@@ -53,7 +68,7 @@ fn system_millis() -> u64 {
     // credential look expired, which fails closed.
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
+        .map(millis)
         .unwrap_or(0)
 }
 
@@ -70,5 +85,29 @@ mod tests {
         let shared = c.clone();
         shared.advance(Duration::from_millis(1));
         assert_eq!(c.now_millis(), t0 + 5001);
+    }
+
+    #[test]
+    fn window_bounds_are_inclusive_and_never_wrap() {
+        let (age, ahead) = (Duration::from_secs(300), Duration::from_secs(60));
+        let now = 1_790_000_000_000;
+        for (t, inside) in [
+            (now, true),
+            (now - 300_000, true),
+            (now - 300_001, false),
+            (now + 60_000, true),
+            (now + 60_001, false),
+            (u64::MAX, false),
+            (0, false),
+        ] {
+            assert_eq!(within_window(t, now, age, ahead), inside, "{t}");
+        }
+        assert!(!within_window(
+            u64::MAX,
+            u64::MAX - 1,
+            Duration::ZERO,
+            Duration::ZERO
+        ));
+        assert!(within_window(5, 5, Duration::MAX, Duration::MAX));
     }
 }

@@ -1,4 +1,5 @@
-//! What the upstream app learns about the request, and what clients may not tell it.
+//! Who a session belongs to, what the upstream app learns about it, and what clients may not
+//! tell the upstream.
 //!
 //! Identity headers are the upstream's only source of truth about who is calling, so every
 //! incoming header of the family is deleted — in any letter case, with `_` for `-` (WSGI
@@ -6,9 +7,45 @@
 //! route, public ones included. The same goes for the forwarding headers a client could use
 //! to lie about its address or about which URL was authorized.
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 
-use crate::session::Identity;
+/// Who a session belongs to; shared by every session of the same person.
+///
+/// The upstream header values are built once here rather than on every proxied request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// Configured user name (or the z-base32 key under open enrollment).
+    pub user: String,
+    /// The signing key, z-base32.
+    pub pubkey: String,
+    /// Roles, comma-separated, as sent upstream.
+    pub roles: String,
+    /// `user`, `pubkey`, `roles` as header values.
+    header_values: [HeaderValue; 3],
+}
+
+impl Identity {
+    /// An identity; `None` if a field cannot travel in an HTTP header (control characters),
+    /// which config validation rules out for configured users.
+    pub fn new(user: String, pubkey: String, roles: String) -> Option<Identity> {
+        let header_values = [
+            HeaderValue::from_bytes(user.as_bytes()).ok()?,
+            HeaderValue::from_bytes(pubkey.as_bytes()).ok()?,
+            HeaderValue::from_bytes(roles.as_bytes()).ok()?,
+        ];
+        Some(Identity {
+            user,
+            pubkey,
+            roles,
+            header_values,
+        })
+    }
+
+    /// `user`, `pubkey`, `roles` as header values, in that order.
+    pub fn header_values(&self) -> &[HeaderValue; 3] {
+        &self.header_values
+    }
+}
 
 /// Upstream header naming the user.
 pub const USER: &str = "x-auth-user";
@@ -89,26 +126,6 @@ pub fn sanitize_connection(value: &str) -> Option<String> {
     (!kept.is_empty()).then(|| kept.join(", "))
 }
 
-/// A `Cookie` header value without the gateway's own cookies, or `None` if nothing is left.
-/// Unparseable pieces are dropped too: forwarding something we could not read could forward
-/// our own cookie in disguise.
-pub fn strip_cookies(value: &str, ours: &[&str]) -> Option<String> {
-    let kept: Vec<String> = cookie::Cookie::split_parse(value)
-        .filter_map(Result::ok)
-        .filter(|c| !ours.contains(&c.name()))
-        .map(|c| format!("{}={}", c.name(), c.value()))
-        .collect();
-    (!kept.is_empty()).then(|| kept.join("; "))
-}
-
-/// Values of the cookie named `name` in a `Cookie` header value.
-pub fn cookie_values<'a>(value: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-    value.split(';').filter_map(move |piece| {
-        let (n, v) = piece.trim().split_once('=')?;
-        (n.trim() == name).then(|| v.trim().trim_matches('"'))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,22 +172,5 @@ mod tests {
         );
         assert_eq!(sanitize_connection("x_auth_user"), None);
         assert_eq!(sanitize_connection("Upgrade"), Some("Upgrade".into()));
-    }
-
-    #[test]
-    fn gateway_cookies_are_stripped_and_others_kept() {
-        let ours = ["qrgate_session", "qrgate_bind"];
-        assert_eq!(
-            strip_cookies("a=1; qrgate_session=secret; b=2", &ours),
-            Some("a=1; b=2".into())
-        );
-        assert_eq!(strip_cookies("qrgate_session=x;qrgate_bind=y", &ours), None);
-        assert_eq!(strip_cookies("qrgate_session=x; garbage", &ours), None);
-        let vals: Vec<_> = cookie_values(
-            "a=1; qrgate_session=t1; qrgate_session=\"t2\"",
-            "qrgate_session",
-        )
-        .collect();
-        assert_eq!(vals, ["t1", "t2"]);
     }
 }

@@ -1,0 +1,462 @@
+//! The request decision: what the gateway does with one request.
+//!
+//! From method, host, raw path, query and headers to exactly one of: serve one of the
+//! gateway's own routes, forward to the app (anonymously on a public path, or with the
+//! session's identity), or deny (unknown host, bad path, login redirect, 401, store down).
+//!
+//! [`classify`] and [`unauthenticated`] are pure; [`decide`] adds the one lookup that needs
+//! state, the session. The order is the security argument: the app comes from `Host` only to
+//! select config; the path is canonicalized once and every later rule sees only the
+//! canonical path, which is also what is forwarded; public paths are matched before any
+//! session lookup; anything that is neither public nor carries a live session is denied.
+
+use std::sync::Arc;
+
+use crate::config::{AppId, Config};
+use crate::gateway::Gateway;
+use crate::identity::Identity;
+use crate::negotiate;
+use crate::path::{canonicalize, CanonicalPath, PathError};
+use crate::request::{path_and_query, Request};
+use crate::session::StoreError;
+
+/// What to do with a request.
+#[derive(Debug)]
+pub enum Decision {
+    /// Serve one of the gateway's own routes; `route` is the canonical path below the prefix
+    /// (`""` or starting with `/`).
+    Local {
+        /// The app selected by `Host`.
+        app: AppId,
+        /// Canonical path below the prefix.
+        route: String,
+    },
+    /// Forward to the app.
+    Forward(Forward),
+    /// Answer locally with a refusal.
+    Deny(Denial),
+}
+
+/// A request to forward.
+#[derive(Debug, Clone)]
+pub struct Forward {
+    /// The app selected by `Host`.
+    pub app: AppId,
+    /// The request target to send upstream when it differs from what the client sent
+    /// (canonical path plus the original query).
+    pub target: Option<String>,
+    /// The session's identity; `None` on a public path.
+    pub identity: Option<Arc<Identity>>,
+}
+
+/// Why a request is answered locally instead of forwarded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    /// No app is served at this `Host`.
+    UnknownHost,
+    /// The path is malformed or ambiguous.
+    BadPath(PathError),
+    /// A browser navigation without a session: go to the login page, then come back.
+    LoginRedirect {
+        /// `{prefix}/login?rd=…`.
+        location: String,
+    },
+    /// A program without a session.
+    Unauthenticated {
+        /// The app's name, for `WWW-Authenticate`.
+        realm: String,
+        /// `{prefix}/login`.
+        login: String,
+    },
+    /// The session store could not answer; nobody is let in.
+    Store(StoreError),
+}
+
+/// A request's route before any session lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Classified {
+    /// One of the gateway's own routes.
+    Local {
+        /// The app selected by `Host`.
+        app: AppId,
+        /// Canonical path below the prefix.
+        route: String,
+    },
+    /// A path the app serves without login.
+    Public {
+        /// The app selected by `Host`.
+        app: AppId,
+        /// Rewritten target, if any (see [`Forward::target`]).
+        target: Option<String>,
+    },
+    /// A path that needs a session.
+    Protected {
+        /// The app selected by `Host`.
+        app: AppId,
+        /// Rewritten target, if any (see [`Forward::target`]).
+        target: Option<String>,
+        /// The canonical path, where a login should return to.
+        path: CanonicalPath,
+    },
+    /// Refused before any state is consulted.
+    Deny(Denial),
+}
+
+/// Routes a request by config alone: app by host, canonical path, own routes, public paths.
+pub fn classify(config: &Config, req: &Request<'_>) -> Classified {
+    let Some(app_id) = req.host.and_then(|h| config.app_for_host(h)) else {
+        return Classified::Deny(Denial::UnknownHost);
+    };
+    let path = match canonicalize(req.path) {
+        Ok(p) => p,
+        Err(e) => return Classified::Deny(Denial::BadPath(e)),
+    };
+    if let Some(sub) = path.as_str().strip_prefix(config.server.prefix.as_str()) {
+        if sub.is_empty() || sub.starts_with('/') {
+            return Classified::Local {
+                app: app_id,
+                route: sub.to_string(),
+            };
+        }
+    }
+    // An absolute-form target (`GET http://host/path`) is forwarded in origin form, so the
+    // upstream sees exactly the path that was authorized and no second authority.
+    let target = (path.as_str() != req.path || req.absolute_form)
+        .then(|| path_and_query(path.as_str(), req.query));
+    let app = config.app(app_id);
+    if app.public_paths.iter().any(|p| path.starts_with_prefix(p)) {
+        return Classified::Public {
+            app: app_id,
+            target,
+        };
+    }
+    Classified::Protected {
+        app: app_id,
+        target,
+        path,
+    }
+}
+
+/// The answer to a protected request without a session: browsers are sent to the login page
+/// (with a return path), programs get a 401 they can act on.
+pub fn unauthenticated(
+    config: &Config,
+    app: AppId,
+    req: &Request<'_>,
+    path: &CanonicalPath,
+) -> Denial {
+    let prefix = &config.server.prefix;
+    if negotiate::is_browser_navigation(req.method, req.headers) {
+        let back = path_and_query(path.as_str(), req.query);
+        let rd: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
+        Denial::LoginRedirect {
+            location: format!("{prefix}/login?rd={rd}"),
+        }
+    } else {
+        Denial::Unauthenticated {
+            realm: config.app(app).name.clone(),
+            login: format!("{prefix}/login"),
+        }
+    }
+}
+
+/// The decision for a request: [`classify`], then the session lookup for protected paths.
+pub async fn decide(gw: &Gateway, req: &Request<'_>) -> Decision {
+    match classify(&gw.config, req) {
+        Classified::Local { app, route } => Decision::Local { app, route },
+        Classified::Public { app, target } => Decision::Forward(Forward {
+            app,
+            target,
+            identity: None,
+        }),
+        Classified::Protected { app, target, path } => {
+            match gw.session_identity(req.headers, app).await {
+                Ok(Some(identity)) => Decision::Forward(Forward {
+                    app,
+                    target,
+                    identity: Some(identity),
+                }),
+                Ok(None) => Decision::Deny(unauthenticated(&gw.config, app, req, &path)),
+                Err(e) => Decision::Deny(Denial::Store(e)),
+            }
+        }
+        Classified::Deny(d) => Decision::Deny(d),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use http::{HeaderMap, Method};
+
+    use super::*;
+    use crate::clock::Clock;
+
+    const KEY: &str = "ed25519_17956be6b8d4af0841d05ee4099a2f6f19a11a733b059f13998b6eff4b2d5660";
+
+    fn config() -> Config {
+        let text = format!(
+            "[server]\ndefault_app = \"b\"\n[[app]]\nname = \"a\"\norigin = \"https://a.example\"\nupstream = \"127.0.0.1:9\"\npublic_paths = [\"/public\", \"/static/\"]\n[[app]]\nname = \"b\"\norigin = \"https://b.example\"\nupstream = \"127.0.0.1:9\"\n[[user]]\nname = \"alice\"\nkey = \"{KEY}\"\n"
+        );
+        Config::parse(&text, Path::new("t.toml")).expect("config")
+    }
+
+    struct Req {
+        method: Method,
+        host: Option<&'static str>,
+        path: &'static str,
+        query: Option<&'static str>,
+        absolute_form: bool,
+        headers: HeaderMap,
+    }
+
+    impl Req {
+        fn get(host: &'static str, path: &'static str) -> Req {
+            Req {
+                method: Method::GET,
+                host: Some(host),
+                path,
+                query: None,
+                absolute_form: false,
+                headers: HeaderMap::new(),
+            }
+        }
+
+        fn header(mut self, name: &'static str, value: &str) -> Req {
+            self.headers.append(name, value.parse().expect("value"));
+            self
+        }
+
+        fn view(&self) -> Request<'_> {
+            Request {
+                method: &self.method,
+                host: self.host,
+                path: self.path,
+                query: self.query,
+                absolute_form: self.absolute_form,
+                headers: &self.headers,
+                client_ip: None,
+            }
+        }
+    }
+
+    const A: AppId = AppId::new(0);
+    const B: AppId = AppId::new(1);
+
+    #[test]
+    fn classify_table() {
+        let c = config();
+        let local = |app, route: &str| Classified::Local {
+            app,
+            route: route.to_string(),
+        };
+        let public = |target: Option<&str>| Classified::Public {
+            app: A,
+            target: target.map(str::to_string),
+        };
+        let cases: Vec<(Req, Classified)> = vec![
+            (Req::get("a.example", "/.qrgate/login"), local(A, "/login")),
+            (Req::get("A.EXAMPLE", "/.qrgate"), local(A, "")),
+            (
+                Req::get("a.example", "/x/../.qrgate/healthz"),
+                local(A, "/healthz"),
+            ),
+            (
+                Req::get("unknown.example", "/.qrgate/healthz"),
+                local(B, "/healthz"),
+            ),
+            (Req::get("a.example", "/public/x"), public(None)),
+            (Req::get("a.example", "/public"), public(None)),
+            (Req::get("a.example", "/static/a.css"), public(None)),
+            (
+                Req::get("a.example", "//public/./x"),
+                public(Some("/public/x")),
+            ),
+            (
+                Req::get("a.example", "/public/%7e"),
+                public(Some("/public/~")),
+            ),
+            (
+                Req {
+                    query: Some("q=1"),
+                    ..Req::get("a.example", "/x/../public/y")
+                },
+                public(Some("/public/y?q=1")),
+            ),
+            (
+                Req {
+                    absolute_form: true,
+                    ..Req::get("a.example", "/public/x")
+                },
+                public(Some("/public/x")),
+            ),
+            (
+                Req::get("a.example", "/.qrgatex"),
+                Classified::Protected {
+                    app: A,
+                    target: None,
+                    path: canonicalize("/.qrgatex").expect("canonical"),
+                },
+            ),
+            (
+                Req::get("a.example", "/publicity"),
+                Classified::Protected {
+                    app: A,
+                    target: None,
+                    path: canonicalize("/publicity").expect("canonical"),
+                },
+            ),
+            (
+                Req::get("a.example", "/public/../admin"),
+                Classified::Protected {
+                    app: A,
+                    target: Some("/admin".into()),
+                    path: canonicalize("/admin").expect("canonical"),
+                },
+            ),
+            (
+                Req::get("a.example", "/static"),
+                Classified::Protected {
+                    app: A,
+                    target: None,
+                    path: canonicalize("/static").expect("canonical"),
+                },
+            ),
+            (
+                Req::get("a.example", "/public%2fadmin"),
+                Classified::Deny(Denial::BadPath(PathError::EncodedSeparator)),
+            ),
+            (
+                Req::get("a.example", "/public/..%2fadmin"),
+                Classified::Deny(Denial::BadPath(PathError::EncodedSeparator)),
+            ),
+            (
+                Req::get("a.example", "/../x"),
+                Classified::Deny(Denial::BadPath(PathError::EscapesRoot)),
+            ),
+        ];
+        for (req, want) in cases {
+            assert_eq!(
+                classify(&c, &req.view()),
+                want,
+                "{} {:?}",
+                req.path,
+                req.host
+            );
+        }
+        // Without a Host there is no app to select, not even the default one.
+        let no_host = Req {
+            host: None,
+            ..Req::get("", "/")
+        };
+        assert_eq!(
+            classify(&c, &no_host.view()),
+            Classified::Deny(Denial::UnknownHost)
+        );
+        let no_default = Config::parse(
+            &format!(
+                "[[app]]\nname = \"a\"\norigin = \"https://a.example\"\nupstream = \"127.0.0.1:9\"\n[[user]]\nname = \"alice\"\nkey = \"{KEY}\"\n"
+            ),
+            Path::new("t.toml"),
+        )
+        .expect("config");
+        assert_eq!(
+            classify(&no_default, &Req::get("evil.example", "/").view()),
+            Classified::Deny(Denial::UnknownHost)
+        );
+    }
+
+    #[test]
+    fn browsers_are_redirected_with_a_return_path_and_programs_get_401() {
+        let c = config();
+        let path = canonicalize("/docs/a%20b").expect("canonical");
+        let nav = Req {
+            query: Some("x=1&y=2"),
+            ..Req::get("a.example", "/docs/a%20b")
+        }
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8");
+        assert_eq!(
+            unauthenticated(&c, A, &nav.view(), &path),
+            Denial::LoginRedirect {
+                location: format!(
+                    "/.qrgate/login?rd={}",
+                    url::form_urlencoded::byte_serialize(
+                        format!("{}?x=1&y=2", path.as_str()).as_bytes()
+                    )
+                    .collect::<String>()
+                )
+            }
+        );
+        let program = |req: Req| unauthenticated(&c, A, &req.view(), &path);
+        let unauth = Denial::Unauthenticated {
+            realm: "a".into(),
+            login: "/.qrgate/login".into(),
+        };
+        assert_eq!(program(Req::get("a.example", "/docs")), unauth, "no Accept");
+        assert_eq!(
+            program(Req::get("a.example", "/docs").header("accept", "application/json")),
+            unauth
+        );
+        assert_eq!(
+            program(
+                Req::get("a.example", "/docs")
+                    .header("accept", "text/html")
+                    .header("sec-fetch-mode", "cors")
+            ),
+            unauth
+        );
+        assert_eq!(
+            program(Req {
+                method: Method::POST,
+                ..Req::get("a.example", "/docs").header("accept", "text/html")
+            }),
+            unauth
+        );
+    }
+
+    #[tokio::test]
+    async fn only_a_live_session_for_this_app_forwards_with_identity() {
+        let gw = Gateway::new(config(), Clock::manual()).expect("gateway");
+        let alice = gw.user_identity(0).expect("alice");
+        let token = gw.sessions.create(A, alice.clone()).await.expect("session");
+        let other_app = gw.sessions.create(B, alice.clone()).await.expect("session");
+        let cookie = |t: &str| format!("qrgate_session={t}");
+
+        let with = |value: String| Req::get("a.example", "/app").header("cookie", &value);
+        match decide(&gw, &with(cookie(token.as_str())).view()).await {
+            Decision::Forward(f) => {
+                assert_eq!(f.app, A);
+                assert_eq!(f.identity.as_deref(), Some(&*alice));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A garbage cookie before the real one does not hide it.
+        let both = format!("qrgate_session=junk; {}", cookie(token.as_str()));
+        assert!(matches!(
+            decide(&gw, &with(both).view()).await,
+            Decision::Forward(Forward {
+                identity: Some(_),
+                ..
+            })
+        ));
+        for value in [
+            cookie(other_app.as_str()),
+            cookie("junk"),
+            format!("other={}", token.as_str()),
+            cookie(&token.as_str().to_uppercase()),
+        ] {
+            assert!(
+                matches!(
+                    decide(&gw, &with(value.clone()).view()).await,
+                    Decision::Deny(Denial::Unauthenticated { .. })
+                ),
+                "{value}"
+            );
+        }
+        match decide(&gw, &Req::get("a.example", "/public/x").view()).await {
+            Decision::Forward(f) => assert!(f.identity.is_none()),
+            other => panic!("{other:?}"),
+        }
+    }
+}

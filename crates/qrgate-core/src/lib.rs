@@ -1,0 +1,67 @@
+//! qrgate's core: every decision the gateway makes, with no socket and no proxy in sight.
+//!
+//! The `qrgate` crate wraps this in pingora; nothing here may depend on pingora, hyper or
+//! reqwest (the manifest enforces it), so every rule below is built and unit-tested alone.
+//!
+//! # Layout
+//! Leaves (depend on nothing else in the crate, or only on other leaves):
+//! - [`clock`]: the one source of "now", and the timestamp-window check signers share.
+//! - [`keys`]: Ed25519 public keys in z-base32 and hex.
+//! - [`origin`]: an app's configured `scheme://host[:port]`.
+//! - [`path`]: request path canonicalization (what public-path rules match on).
+//! - [`redirect`]: validation of post-login return paths.
+//! - [`negotiate`]: browser navigation versus API client.
+//! - [`agent`]: the short browser summary shown to the person approving.
+//! - [`cookies`]: reading, stripping and building the gateway's cookies.
+//! - [`reply`]: locally generated responses and the security headers they all carry.
+//! - [`identity`]: who a session belongs to, and the headers clients may not send.
+//!
+//! Built on those:
+//! - [`protocol`]: the [`protocol::Signer`] trait every signer protocol implements.
+//! - [`signers`]: the protocols (native, Pubky Ring, tana-mobile) and their registry.
+//! - [`config`]: `config.toml`, parsed once into a validated [`config::Config`].
+//! - [`session`]: the session store seam and the in-memory store.
+//! - [`attempts`]: login attempts and their single-use state machine.
+//! - [`events`]: server-sent event framing for live login status.
+//! - [`gateway`]: the shared state: config, stores, signers, per-user identities.
+//! - [`request`]: the facts of one request, as the decision needs them.
+//! - [`decision`]: the request decision (local route, forward, login redirect, 401, error).
+//! - [`upstream`]: the header edits on a forwarded request.
+//! - [`login`]: QR login operations (start, scan, approve, reject, claim, verify) with typed
+//!   results, and the login page.
+//! - [`respond`]: the one place domain errors become HTTP statuses and bodies.
+//! - [`routes`]: the gateway's own endpoints under the prefix.
+
+pub mod agent;
+pub mod attempts;
+pub mod clock;
+pub mod config;
+pub mod cookies;
+pub mod decision;
+pub mod events;
+pub mod gateway;
+pub mod identity;
+pub mod keys;
+pub mod login;
+pub mod negotiate;
+pub mod origin;
+pub mod path;
+pub mod protocol;
+pub mod redirect;
+pub mod reply;
+pub mod request;
+pub mod respond;
+pub mod routes;
+pub mod session;
+pub mod signers;
+pub mod upstream;
+
+/// `N` bytes from the operating system's CSPRNG.
+///
+/// # Panics
+/// If the OS cannot provide randomness; there is no safe way to mint a secret without it.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf).expect("the operating system's random source failed");
+    buf
+}

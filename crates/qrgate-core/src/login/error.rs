@@ -1,0 +1,67 @@
+//! Why a login operation was refused. [`crate::respond`] maps each to its HTTP answer.
+
+use crate::attempts::AttemptError;
+use crate::protocol::Refusal;
+use crate::session::StoreError;
+
+/// A refused login operation (create, scan, approve, reject, claim, verify, events).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoginError {
+    /// The attempt is unknown, expired, already done, not approved, or not this browser's.
+    #[error(transparent)]
+    Attempt(#[from] AttemptError),
+    /// The signer protocol refused the approval.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The body is not JSON.
+    #[error("The body is not valid JSON: {0}")]
+    BadJson(String),
+    /// The body is JSON of no protocol this gateway knows.
+    #[error(
+        "Malformed approval: expected a native {{public_key, signature}} or a Tana approval body."
+    )]
+    UnknownBody,
+    /// The app does not offer the protocol that approved.
+    #[error("This app does not accept {0} approvals.")]
+    NotOffered(&'static str),
+    /// Nobody waits on this signer endpoint channel.
+    #[error("No login is waiting on this channel.")]
+    UnknownChannel,
+    /// The body is over the endpoint's cap.
+    #[error("The request body is larger than {0} bytes.")]
+    BodyTooLarge(usize),
+    /// The key belongs to a user who may not use this app.
+    #[error("{user} may not sign in to {app}.")]
+    NotPermitted {
+        /// The key's user.
+        user: String,
+        /// The app.
+        app: String,
+    },
+    /// The key is not configured (and the app has no open enrollment).
+    #[error("This key is not registered for {app}.")]
+    UnknownKey {
+        /// The app.
+        app: String,
+    },
+    /// The protocol's body names another user than the key's.
+    #[error("This key belongs to {owner}, not {asserted}.")]
+    IdentityMismatch {
+        /// The key's configured user.
+        owner: String,
+        /// The name the body asserted.
+        asserted: String,
+    },
+    /// A state-changing request from another origin.
+    #[error("{0}")]
+    CrossOrigin(&'static str),
+    /// No live session.
+    #[error("No valid session.")]
+    Unauthenticated,
+    /// The session store could not answer.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The gateway failed on its own (never the client's doing).
+    #[error("{0}")]
+    Internal(&'static str),
+}

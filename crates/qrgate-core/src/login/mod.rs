@@ -1,0 +1,454 @@
+//! QR login, as operations with typed results: start an attempt, watch it, scan, approve
+//! (through any offered signer protocol), reject, claim, verify.
+//!
+//! - [`error`]: [`LoginError`], every way an operation is refused.
+//! - [`page`]: the askama login page.
+//! - [`qr`]: fast inline SVG QR codes.
+//!
+//! This module is the signer dispatcher: whatever protocol approves, it checks the protocol
+//! is offered by the app, the body cap, the attempt's expiry, maps the key to a user, and
+//! makes the single-use transition. Afterwards the browser that started the attempt must
+//! still claim it with its binding cookie, and the claim issues a fresh session (no
+//! fixation). Nothing here builds an HTTP status; [`crate::respond`] does.
+
+pub mod error;
+pub mod page;
+pub mod qr;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use http::HeaderMap;
+use serde_json::Value;
+
+use crate::agent::summarize_agent;
+use crate::attempts::{Attempt, AttemptError, NewAttempt};
+use crate::config::AppId;
+use crate::cookies;
+use crate::events::EventStream;
+use crate::gateway::Gateway;
+use crate::identity::Identity;
+use crate::keys::PublicKey;
+use crate::protocol::{Payload, Signer, SignerId, Verified};
+use crate::redirect::validate_return_path;
+use crate::session::{token_hash, SessionToken};
+
+pub use error::LoginError;
+
+/// Largest body the gateway's own endpoints read (signer endpoints may set less).
+pub const MAX_BODY: usize = 8 * 1024;
+
+/// A new attempt, and the `Set-Cookie` for the binding cookie if the browser had none.
+pub struct Started {
+    /// The attempt.
+    pub attempt: Arc<Attempt>,
+    /// `Set-Cookie` value, when a binding value was minted.
+    pub set_cookie: Option<String>,
+}
+
+/// A successful approval.
+#[derive(Debug)]
+pub struct Approval {
+    /// The user signed in.
+    pub user: String,
+    /// The protocol's own answer, if it has one.
+    pub answer: Option<Value>,
+}
+
+/// A successful claim: the browser's fresh session.
+pub struct Claimed {
+    /// The only copy of the raw token, for the cookie.
+    pub token: SessionToken,
+    /// Who signed in.
+    pub identity: Arc<Identity>,
+    /// The validated return path.
+    pub return_to: String,
+}
+
+/// The `rd` query parameter if it is a safe same-origin path, else `/`.
+pub fn return_path(query: Option<&str>) -> String {
+    query
+        .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "rd"))
+        .and_then(|(_, v)| validate_return_path(&v).ok())
+        .unwrap_or_else(|| "/".to_string())
+}
+
+/// Creates an attempt for this browser. One binding value per browser, so several tabs can
+/// each log in.
+pub fn start(
+    gw: &Gateway,
+    app: AppId,
+    headers: &HeaderMap,
+    client_ip: Option<IpAddr>,
+    return_to: String,
+) -> Result<Started, LoginError> {
+    let (bind_value, set_cookie) = match gw.presented_binding(headers) {
+        Some(v) => (v.to_string(), None),
+        None => {
+            let v = SessionToken::generate().as_str().to_string();
+            let cookie = gw.bind_cookie(app, &v);
+            (v, Some(cookie))
+        }
+    };
+    let agent = headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let request = NewAttempt {
+        app,
+        bind_hash: cookies::hash(&bind_value),
+        requester_ip: client_ip.map_or_else(|| "unknown".into(), |ip| ip.to_string()),
+        requester_agent: summarize_agent(agent),
+        return_to,
+    };
+    let ctx = gw.signer_context(app);
+    let offered = &gw.app(app).signers;
+    let attempt = gw.logins.create(request, |facts| {
+        offered
+            .iter()
+            .filter_map(|id| gw.signers.get(*id))
+            .map(|s| (s.id(), s.prepare(&ctx, facts)))
+            .collect()
+    })?;
+    Ok(Started {
+        attempt,
+        set_cookie,
+    })
+}
+
+/// The QR payload of every protocol the attempt's app offers, default first.
+pub fn payloads(gw: &Gateway, attempt: &Attempt) -> Vec<(SignerId, Payload)> {
+    let app = attempt.request.app;
+    let ctx = gw.signer_context(app);
+    gw.app(app)
+        .signers
+        .iter()
+        .filter_map(|id| {
+            let signer = gw.signers.get(*id)?;
+            let material = attempt.material(*id)?;
+            Some((*id, signer.payload(&ctx, &attempt.facts(), material)))
+        })
+        .collect()
+}
+
+/// A live attempt of this app by id.
+pub fn attempt(gw: &Gateway, app: AppId, id: &str) -> Result<Arc<Attempt>, LoginError> {
+    match gw.logins.get(id) {
+        Ok(a) if a.request.app == app => Ok(a),
+        Ok(_) => Err(AttemptError::NotFound.into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The status stream of an attempt, for the browser that started it only: the approver's
+/// name is nobody else's business.
+pub fn watch(
+    gw: &Gateway,
+    app: AppId,
+    id: &str,
+    headers: &HeaderMap,
+) -> Result<EventStream, LoginError> {
+    let attempt = gw.logins.get(id)?;
+    let bound = cookies::matches_hash(gw.presented_binding(headers), &attempt.request.bind_hash);
+    if !bound || attempt.request.app != app {
+        return Err(AttemptError::WrongBrowser.into());
+    }
+    Ok(EventStream::new(
+        gw.logins.watch(&attempt),
+        gw.logins.remaining(&attempt),
+    ))
+}
+
+/// A signer fetched the challenge: marks the attempt scanned and returns the fields each
+/// offered protocol's phone app reads, in order.
+pub fn scan(gw: &Gateway, attempt: &Attempt) -> Result<Vec<(&'static str, Value)>, LoginError> {
+    gw.logins.scan(attempt)?;
+    let app = attempt.request.app;
+    let ctx = gw.signer_context(app);
+    let mut fields = Vec::new();
+    for signer in gw.signers.iter() {
+        if let Some(material) = attempt.material(signer.id()) {
+            fields.extend(signer.scan_fields(&ctx, &attempt.facts(), material));
+        }
+    }
+    Ok(fields)
+}
+
+/// `POST …/{id}/approve`: the body is handed to the protocol that recognizes it.
+pub fn approve(gw: &Gateway, attempt: &Attempt, body: &[u8]) -> Result<Approval, LoginError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| LoginError::BadJson(e.to_string()))?;
+    let signer = gw
+        .signers
+        .iter()
+        .find(|s| s.recognizes(&value))
+        .ok_or(LoginError::UnknownBody)?;
+    let material = offered(attempt, signer)?;
+    check_open(gw, attempt)?;
+    let ctx = gw.signer_context(attempt.request.app);
+    let verified = signer.verify_approval(&ctx, &attempt.facts(), material, value)?;
+    finish(gw, attempt, verified)
+}
+
+/// `POST {prefix}/{endpoint}/{channel}`: a delivery to a protocol's own endpoint (Pubky's
+/// relay). `endpoint` is the path below the prefix without the channel.
+pub fn deliver(
+    gw: &Gateway,
+    app: AppId,
+    endpoint: &str,
+    channel: &str,
+    body: &[u8],
+) -> Result<Approval, LoginError> {
+    let (signer, limits) = gw
+        .signers
+        .iter()
+        .find_map(|s| s.endpoint().filter(|e| e.path == endpoint).map(|e| (s, e)))
+        .ok_or(LoginError::UnknownChannel)?;
+    if body.len() > limits.max_body {
+        return Err(LoginError::BodyTooLarge(limits.max_body));
+    }
+    let attempt = match gw.logins.by_channel(channel) {
+        Ok(a) if a.request.app == app => a,
+        _ => return Err(LoginError::UnknownChannel),
+    };
+    let material = offered(&attempt, signer)?;
+    check_open(gw, &attempt)?;
+    let ctx = gw.signer_context(app);
+    let verified = signer.verify_delivery(&ctx, &attempt.facts(), material, body)?;
+    finish(gw, &attempt, verified)
+}
+
+/// The signer declined.
+pub fn reject(gw: &Gateway, attempt: &Attempt) -> Result<(), LoginError> {
+    Ok(gw.logins.reject(attempt)?)
+}
+
+/// The browser that started the attempt collects its fresh session, once.
+pub async fn claim(
+    gw: &Gateway,
+    app: AppId,
+    id: &str,
+    headers: &HeaderMap,
+) -> Result<Claimed, LoginError> {
+    let attempt = attempt(gw, app, id)?;
+    let identity = gw.logins.claim(&attempt, gw.presented_binding(headers))?;
+    // Always a brand-new token: whatever session cookie the browser had is not reused.
+    let token = gw.sessions.create(app, identity.clone()).await?;
+    Ok(Claimed {
+        token,
+        identity,
+        return_to: attempt.request.return_to.clone(),
+    })
+}
+
+/// The session a request carries, by `Authorization: Bearer` or by cookie.
+pub async fn verify(
+    gw: &Gateway,
+    app: AppId,
+    headers: &HeaderMap,
+) -> Result<Arc<Identity>, LoginError> {
+    let bearer = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let found = match bearer {
+        Some(token) => match token_hash(token) {
+            Some(hash) => gw.sessions.lookup(&hash, app).await?,
+            None => None,
+        },
+        None => gw.session_identity(headers, app).await?,
+    };
+    found.ok_or(LoginError::Unauthenticated)
+}
+
+/// Maps a verified key to the identity it may sign in as on this app.
+pub fn identity_for_key(
+    gw: &Gateway,
+    app: AppId,
+    key: &PublicKey,
+) -> Result<Arc<Identity>, LoginError> {
+    let a = gw.app(app);
+    match gw.config.user_by_key(key) {
+        Some((index, user)) if gw.config.user_may_use(a, user) => gw
+            .user_identity(index)
+            .ok_or(LoginError::Internal("user table inconsistent")),
+        Some((_, user)) => Err(LoginError::NotPermitted {
+            user: user.name.clone(),
+            app: a.name.clone(),
+        }),
+        // z-base32 is plain ASCII, so this identity always fits in a header.
+        None if a.open_enrollment => Identity::new(key.to_z32(), key.to_z32(), String::new())
+            .map(Arc::new)
+            .ok_or(LoginError::Internal("identity not representable")),
+        None => Err(LoginError::UnknownKey {
+            app: a.name.clone(),
+        }),
+    }
+}
+
+/// The signer's material for this attempt, or a refusal if the app does not offer it.
+fn offered<'a>(
+    attempt: &'a Attempt,
+    signer: &dyn Signer,
+) -> Result<&'a crate::protocol::Material, LoginError> {
+    attempt
+        .material(signer.id())
+        .ok_or(LoginError::NotOffered(signer.label()))
+}
+
+/// Refuses an expired attempt before any signature work.
+fn check_open(gw: &Gateway, attempt: &Attempt) -> Result<(), LoginError> {
+    if gw.logins.is_expired(attempt) {
+        return Err(AttemptError::Expired.into());
+    }
+    Ok(())
+}
+
+/// The shared tail of every protocol: asserted name → key → identity → single-use transition.
+fn finish(gw: &Gateway, attempt: &Attempt, verified: Verified) -> Result<Approval, LoginError> {
+    if let (Some(asserted), Some((_, user))) = (
+        &verified.asserted_name,
+        gw.config.user_by_key(&verified.key),
+    ) {
+        if *asserted != user.name {
+            return Err(LoginError::IdentityMismatch {
+                owner: user.name.clone(),
+                asserted: asserted.clone(),
+            });
+        }
+    }
+    let identity = identity_for_key(gw, attempt.request.app, &verified.key)?;
+    let user = identity.user.clone();
+    gw.logins.approve(attempt, identity)?;
+    Ok(Approval {
+        user,
+        answer: verified.answer,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::clock::Clock;
+    use crate::config::Config;
+    use crate::signers::{native, pubky, tana};
+
+    fn gateway(signers: &str) -> Gateway {
+        let text = format!("[[app]]\nname = \"Intranet wiki\"\norigin = \"https://intranet.example.com\"\nupstream = \"127.0.0.1:9\"\nsigners = {signers}\n");
+        let config = Config::parse(&text, Path::new("t.toml")).expect("config");
+        Gateway::new(config, Clock::manual()).expect("gateway")
+    }
+
+    fn started(gw: &Gateway) -> Arc<Attempt> {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"
+                .parse()
+                .expect("ua"),
+        );
+        start(
+            gw,
+            AppId::new(0),
+            &h,
+            "203.0.113.7".parse().ok(),
+            "/".into(),
+        )
+        .expect("started")
+        .attempt
+    }
+
+    /// Every protocol's QR must stay at version ≤ 10 (error correction M) for a realistic
+    /// origin, so phones scan it at a glance.
+    #[test]
+    fn every_payload_fits_a_version_10_code() {
+        let gw = gateway("[\"native\", \"pubky\", \"tana\"]");
+        let attempt = started(&gw);
+        let payloads = payloads(&gw, &attempt);
+        assert_eq!(payloads.len(), 3);
+        for (id, p) in payloads {
+            let code = qr::render(&p.payload, "QR").expect("fits");
+            assert!(
+                code.version <= 10,
+                "{}: version {} for {} bytes: {}",
+                id.name(),
+                code.version,
+                p.payload.len(),
+                p.payload
+            );
+        }
+    }
+
+    #[test]
+    fn only_offered_protocols_get_material_payloads_and_scan_fields() {
+        let gw = gateway("[\"tana\"]");
+        let attempt = started(&gw);
+        assert!(attempt.material(tana::ID).is_some());
+        assert!(attempt.material(native::ID).is_none() && attempt.material(pubky::ID).is_none());
+        let ids: Vec<_> = payloads(&gw, &attempt)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(ids, [tana::ID]);
+        let names: Vec<_> = scan(&gw, &attempt)
+            .expect("scan")
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(names, ["success", "sessionId", "challenge", "appName"]);
+        // A native body is recognized, but this app does not offer native.
+        let body = serde_json::json!({"public_key": "x", "signature": "y"}).to_string();
+        assert_eq!(
+            approve(&gw, &attempt, body.as_bytes()).err(),
+            Some(LoginError::NotOffered("qrgate signer"))
+        );
+        assert_eq!(
+            approve(&gw, &attempt, b"{\"neither\": 1}").err(),
+            Some(LoginError::UnknownBody)
+        );
+        assert!(matches!(
+            approve(&gw, &attempt, b"{"),
+            Err(LoginError::BadJson(_))
+        ));
+        assert_eq!(
+            deliver(&gw, AppId::new(0), "pubky/relay", "nochannel", b"x").err(),
+            Some(LoginError::UnknownChannel)
+        );
+        assert_eq!(
+            deliver(&gw, AppId::new(0), "pubky/relay", "c", &[0u8; 3000]).err(),
+            Some(LoginError::BodyTooLarge(2048))
+        );
+    }
+
+    #[test]
+    fn scan_answer_keeps_the_documented_field_order() {
+        let gw = gateway("[\"native\", \"pubky\", \"tana\"]");
+        let attempt = started(&gw);
+        let names: Vec<_> = scan(&gw, &attempt)
+            .expect("scan")
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "protocol",
+                "attempt",
+                "app",
+                "origin",
+                "requester_ip",
+                "requester_agent",
+                "issued_at",
+                "expires_at",
+                "message",
+                "success",
+                "sessionId",
+                "challenge",
+                "appName"
+            ]
+        );
+    }
+}

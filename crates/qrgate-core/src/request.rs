@@ -1,0 +1,115 @@
+//! The facts of one incoming request, as the decision and the gateway's routes read them.
+//!
+//! The proxy glue fills a [`Request`] from pingora's request header and socket; everything
+//! else reads only this, so no rule depends on pingora's types.
+
+use std::net::IpAddr;
+
+use http::{HeaderMap, Method};
+
+use crate::negotiate;
+use crate::origin::Origin;
+
+/// One request, borrowed from wherever it was parsed.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// Method.
+    pub method: &'a Method,
+    /// The target host: the absolute-form authority if present, else `Host`.
+    pub host: Option<&'a str>,
+    /// The raw path of the request target (before canonicalization).
+    pub path: &'a str,
+    /// The raw query, without `?`.
+    pub query: Option<&'a str>,
+    /// Whether the request target was in absolute form (`GET http://host/path`).
+    pub absolute_form: bool,
+    /// Request headers.
+    pub headers: &'a HeaderMap,
+    /// The address of the peer that connected to the gateway.
+    pub client_ip: Option<IpAddr>,
+}
+
+impl Request<'_> {
+    /// Whether the client prefers an HTML page to JSON, for choosing the form of a local
+    /// answer. Never needed on the forwarding path.
+    pub fn wants_html(&self) -> bool {
+        wants_html(self.headers)
+    }
+
+    /// Whether this state-changing request comes from `origin`'s own pages (see
+    /// [`same_origin`]).
+    pub fn is_same_origin(&self, origin: &Origin) -> bool {
+        same_origin(origin, self.headers)
+    }
+}
+
+/// Whether `Accept` prefers HTML to JSON.
+pub fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(negotiate::prefers_html)
+}
+
+/// Whether a state-changing request comes from the app's own pages: the `Origin` header must
+/// equal the configured origin (browsers send it on every POST), or, without one,
+/// `Sec-Fetch-Site` must say same-origin.
+pub fn same_origin(origin: &Origin, headers: &HeaderMap) -> bool {
+    match headers.get(http::header::ORIGIN) {
+        Some(o) => o.as_bytes() == origin.to_string().as_bytes(),
+        None => headers
+            .get("sec-fetch-site")
+            .is_some_and(|v| v.as_bytes() == b"same-origin"),
+    }
+}
+
+/// `path?query`, or `path` when there is no query.
+pub fn path_and_query(path: &str, query: Option<&str>) -> String {
+    match query {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in pairs {
+            h.append(*n, v.parse().expect("value"));
+        }
+        h
+    }
+
+    #[test]
+    fn same_origin_needs_the_exact_configured_origin() {
+        let o: Origin = "https://app.example.com".parse().expect("origin");
+        for (pairs, want) in [
+            (vec![("origin", "https://app.example.com")], true),
+            (vec![("origin", "https://app.example.com.evil")], false),
+            (vec![("origin", "http://app.example.com")], false),
+            (vec![("origin", "null")], false),
+            (vec![("sec-fetch-site", "same-origin")], true),
+            (vec![("sec-fetch-site", "same-site")], false),
+            (
+                vec![
+                    ("origin", "https://evil"),
+                    ("sec-fetch-site", "same-origin"),
+                ],
+                false,
+            ),
+            (vec![], false),
+        ] {
+            assert_eq!(same_origin(&o, &headers(&pairs)), want, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn path_and_query_joins_only_when_there_is_a_query() {
+        assert_eq!(path_and_query("/a", None), "/a");
+        assert_eq!(path_and_query("/a", Some("b=1")), "/a?b=1");
+        assert_eq!(path_and_query("/a", Some("")), "/a?");
+    }
+}

@@ -1,0 +1,271 @@
+//! The one place domain refusals become HTTP: status, error code, message, page or JSON.
+//!
+//! Every refusal is a 4xx with `{"error": code, "message": text}` (or a small page for a
+//! browser), except a full attempt table or an unavailable store (503 with `Retry-After`:
+//! the client did nothing wrong and may retry) and the gateway's own failures (500).
+
+use crate::attempts::AttemptError;
+use crate::decision::Denial;
+use crate::login::LoginError;
+use crate::protocol::Refusal;
+use crate::reply::Reply;
+
+/// Seconds a client is asked to wait after a 503.
+const RETRY_AFTER: &str = "5";
+
+/// `(status, code)` of a login refusal.
+pub fn status(e: &LoginError) -> (u16, &'static str) {
+    match e {
+        LoginError::Attempt(a) => match a {
+            AttemptError::NotFound => (404, "unknown_attempt"),
+            AttemptError::Expired => (410, "expired"),
+            AttemptError::AlreadyDone(_) => (409, "already_done"),
+            AttemptError::NotApproved => (409, "not_approved"),
+            AttemptError::WrongBrowser => (403, "wrong_browser"),
+            AttemptError::Full => (503, "busy"),
+        },
+        LoginError::Refused(r) => match r {
+            Refusal::BadBody(_) => (400, "bad_body"),
+            Refusal::BadKey(_) => (400, "bad_key"),
+            Refusal::BadSignatureEncoding(_) => (400, "bad_signature_encoding"),
+            Refusal::BadMessage(_) => (400, "bad_message"),
+            Refusal::WrongChallenge => (400, "wrong_challenge"),
+            Refusal::Inconsistent => (400, "inconsistent"),
+            Refusal::Undecryptable => (400, "undecryptable"),
+            Refusal::Stale(_) => (401, "stale"),
+            Refusal::BadSignature(_) => (401, "bad_signature"),
+            Refusal::BadToken(_) => (401, "bad_token"),
+            Refusal::WrongCapabilities => (403, "wrong_capabilities"),
+            Refusal::Replay => (409, "replay"),
+        },
+        LoginError::BadJson(_) => (400, "bad_json"),
+        LoginError::UnknownBody => (400, "bad_body"),
+        LoginError::NotOffered(_) => (400, "protocol_not_offered"),
+        LoginError::UnknownChannel => (404, "unknown_channel"),
+        LoginError::BodyTooLarge(_) => (413, "body_too_large"),
+        LoginError::NotPermitted { .. } => (403, "not_permitted"),
+        LoginError::UnknownKey { .. } => (403, "unknown_key"),
+        LoginError::IdentityMismatch { .. } => (403, "identity_mismatch"),
+        LoginError::CrossOrigin(_) => (403, "cross_origin"),
+        LoginError::Unauthenticated => (401, "unauthenticated"),
+        LoginError::Store(_) => (503, "store_unavailable"),
+        LoginError::Internal(_) => (500, "internal"),
+    }
+}
+
+/// A login refusal as JSON, or as a page when `html` (a browser that posted a form).
+pub fn login_error(html: bool, e: &LoginError) -> Reply {
+    let (status, code) = status(e);
+    let reply = match e {
+        // Internal details are logged, never shown.
+        LoginError::Internal(what) => {
+            tracing::error!(what, "login failed inside the gateway");
+            Reply::error_for(
+                html,
+                status,
+                code,
+                "Something went wrong",
+                "The gateway could not complete this sign-in.",
+            )
+        }
+        _ => Reply::error_for(html, status, code, "Sign-in not complete", &e.to_string()),
+    };
+    match e {
+        LoginError::Unauthenticated => {
+            reply.with_header("www-authenticate", "Bearer realm=\"qrgate\"")
+        }
+        _ if status == 503 => reply.with_header("retry-after", RETRY_AFTER),
+        _ => reply,
+    }
+}
+
+/// A denied request, as a page for browsers or JSON for programs.
+pub fn denial(html: bool, d: &Denial) -> Reply {
+    match d {
+        Denial::UnknownHost => Reply::error_for(
+            html,
+            404,
+            "unknown_host",
+            "Not found",
+            "No application is served at this address.",
+        ),
+        Denial::BadPath(e) => {
+            Reply::error_for(html, 400, "bad_path", "Bad request", &e.to_string())
+        }
+        Denial::LoginRedirect { location } => Reply::redirect(302, location.clone()),
+        Denial::Unauthenticated { realm, login } => {
+            Reply::error(401, "unauthenticated", "Sign in first.").with_header(
+                "www-authenticate",
+                format!(
+                    "QRGate realm=\"{}\", login=\"{login}\"",
+                    realm.replace('"', "")
+                ),
+            )
+        }
+        Denial::Store(e) => {
+            tracing::warn!(error = %e, "session store unavailable; refusing");
+            Reply::error_for(
+                html,
+                503,
+                "store_unavailable",
+                "Sign-in is unavailable",
+                "Sessions cannot be checked right now. Try again in a moment.",
+            )
+            .with_header("retry-after", RETRY_AFTER)
+        }
+    }
+}
+
+/// What the proxy answers when it cannot complete a forwarded request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyFailure {
+    /// The upstream refused or dropped the connection.
+    Unavailable,
+    /// The upstream did not answer in time.
+    Timeout,
+    /// The client's request could not be read or was malformed.
+    BadRequest,
+    /// The HTTP layer refused the client's request with this 4xx status.
+    Client(u16),
+    /// Anything else, the gateway's own fault.
+    Internal,
+}
+
+/// `(status, code, title, message)` of a proxy failure.
+pub fn proxy_failure(f: ProxyFailure) -> (u16, &'static str, &'static str, &'static str) {
+    match f {
+        ProxyFailure::Unavailable => (
+            502,
+            "upstream_unavailable",
+            "The application is not answering",
+            "The gateway could not reach the application. Try again in a moment.",
+        ),
+        ProxyFailure::Timeout => (
+            504,
+            "upstream_timeout",
+            "The application took too long",
+            "The application did not answer in time. Try again in a moment.",
+        ),
+        ProxyFailure::BadRequest => (
+            400,
+            "bad_request",
+            "Bad request",
+            "The request could not be understood.",
+        ),
+        ProxyFailure::Client(status @ 400..=499) => (
+            status,
+            "bad_request",
+            "Bad request",
+            "The request could not be understood.",
+        ),
+        ProxyFailure::Client(_) | ProxyFailure::Internal => (
+            500,
+            "gateway_error",
+            "Something went wrong",
+            "The gateway could not complete this request.",
+        ),
+    }
+}
+
+/// A proxy failure as a page or JSON.
+pub fn proxy_failure_reply(html: bool, f: ProxyFailure) -> Reply {
+    let (status, code, title, message) = proxy_failure(f);
+    Reply::error_for(html, status, code, title, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::StoreError;
+
+    #[test]
+    fn every_client_mistake_is_a_4xx_and_only_capacity_or_store_is_503() {
+        let all = [
+            LoginError::Attempt(AttemptError::NotFound),
+            LoginError::Attempt(AttemptError::Expired),
+            LoginError::Attempt(AttemptError::AlreadyDone("approved")),
+            LoginError::Attempt(AttemptError::NotApproved),
+            LoginError::Attempt(AttemptError::WrongBrowser),
+            LoginError::Refused(Refusal::BadBody("x".into())),
+            LoginError::Refused(Refusal::BadKey("x")),
+            LoginError::Refused(Refusal::BadSignatureEncoding("x")),
+            LoginError::Refused(Refusal::BadMessage("x".into())),
+            LoginError::Refused(Refusal::WrongChallenge),
+            LoginError::Refused(Refusal::Inconsistent),
+            LoginError::Refused(Refusal::Stale("x")),
+            LoginError::Refused(Refusal::BadSignature("x")),
+            LoginError::Refused(Refusal::Undecryptable),
+            LoginError::Refused(Refusal::BadToken("x".into())),
+            LoginError::Refused(Refusal::WrongCapabilities),
+            LoginError::Refused(Refusal::Replay),
+            LoginError::BadJson("x".into()),
+            LoginError::UnknownBody,
+            LoginError::NotOffered("Tana"),
+            LoginError::UnknownChannel,
+            LoginError::BodyTooLarge(2048),
+            LoginError::NotPermitted {
+                user: "a".into(),
+                app: "b".into(),
+            },
+            LoginError::UnknownKey { app: "b".into() },
+            LoginError::IdentityMismatch {
+                owner: "a".into(),
+                asserted: "m".into(),
+            },
+            LoginError::CrossOrigin("x"),
+            LoginError::Unauthenticated,
+        ];
+        for e in &all {
+            let r = login_error(false, e);
+            assert!((400..500).contains(&r.status), "{e:?} -> {}", r.status);
+            let body: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+            assert_eq!(body["error"], status(e).1);
+            assert!(!body["message"].as_str().unwrap_or_default().is_empty());
+            let page = login_error(true, e);
+            assert_eq!(page.status, r.status);
+            assert!(page.content_type.starts_with("text/html"));
+        }
+        for e in [
+            LoginError::Attempt(AttemptError::Full),
+            LoginError::Store(StoreError::Unavailable("down".into())),
+        ] {
+            let r = login_error(false, &e);
+            assert_eq!(r.status, 503);
+            assert!(r.headers.iter().any(|(n, _)| *n == "retry-after"));
+        }
+        let r = login_error(false, &LoginError::Internal("secret detail"));
+        assert_eq!(r.status, 500);
+        assert!(!String::from_utf8_lossy(&r.body).contains("secret detail"));
+    }
+
+    #[test]
+    fn denials_answer_as_documented() {
+        let r = denial(
+            false,
+            &Denial::Unauthenticated {
+                realm: "A \"quoted\" app".into(),
+                login: "/.qrgate/login".into(),
+            },
+        );
+        assert_eq!(r.status, 401);
+        assert!(r.headers.contains(&(
+            "www-authenticate",
+            "QRGate realm=\"A quoted app\", login=\"/.qrgate/login\"".into()
+        )));
+        let r = denial(
+            true,
+            &Denial::LoginRedirect {
+                location: "/.qrgate/login?rd=%2F".into(),
+            },
+        );
+        assert_eq!(
+            (r.status, r.headers[0].1.as_str()),
+            (302, "/.qrgate/login?rd=%2F")
+        );
+        assert_eq!(denial(true, &Denial::UnknownHost).status, 404);
+        assert_eq!(
+            denial(false, &Denial::Store(StoreError::Unavailable("x".into()))).status,
+            503
+        );
+    }
+}

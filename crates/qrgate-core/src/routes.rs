@@ -1,0 +1,311 @@
+//! The gateway's own endpoints, under the configured prefix (default `/.qrgate`).
+//!
+//! [`handle`] dispatches by method and path to the login operations and builds their success
+//! answers; refusals go through [`crate::respond`]. Handlers never see a socket: the proxy
+//! glue reads the body (capped at [`MAX_BODY`](crate::login::MAX_BODY)) and writes what
+//! comes back.
+
+use std::net::IpAddr;
+
+use askama::Template;
+use bytes::Bytes;
+use http::{HeaderMap, Method};
+use serde_json::json;
+
+use crate::config::AppId;
+use crate::events::EventStream;
+use crate::gateway::Gateway;
+use crate::identity;
+use crate::login::{self, page, qr, LoginError};
+use crate::reply::Reply;
+use crate::request::same_origin;
+use crate::respond;
+
+/// A request for one of the gateway's own routes.
+pub struct RouteRequest<'a> {
+    /// The app selected by `Host`.
+    pub app: AppId,
+    /// Method.
+    pub method: &'a Method,
+    /// Canonical path below the prefix, e.g. `/healthz`.
+    pub path: &'a str,
+    /// Raw query string.
+    pub query: Option<&'a str>,
+    /// Request headers.
+    pub headers: &'a HeaderMap,
+    /// Body (only read for POST).
+    pub body: Bytes,
+    /// The client's address.
+    pub client_ip: Option<IpAddr>,
+    /// The client prefers HTML.
+    pub wants_html: bool,
+}
+
+/// What a route answers.
+pub enum Routed {
+    /// A complete response.
+    Reply(Reply),
+    /// A server-sent event stream.
+    Events(EventStream),
+}
+
+impl From<Reply> for Routed {
+    fn from(r: Reply) -> Self {
+        Routed::Reply(r)
+    }
+}
+
+/// Dispatches a gateway route.
+pub async fn handle(gw: &Gateway, req: RouteRequest<'_>) -> Routed {
+    let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+    let post = req.method == Method::POST;
+    let get = req.method == Method::GET || req.method == Method::HEAD;
+    let json_error = |e: LoginError| respond::login_error(false, &e);
+    // A signer protocol's own endpoint (Pubky's relay): `{endpoint}/{channel}`.
+    if let (Some(endpoint), Some((channel, _))) =
+        (endpoint_of(gw, &segments), segments.split_last())
+    {
+        let answer = if post {
+            login::deliver(gw, req.app, endpoint, channel, &req.body)
+                .map(approved)
+                .unwrap_or_else(json_error)
+        } else {
+            method_not_allowed()
+        };
+        return answer.into();
+    }
+    let answer = match segments.as_slice() {
+        ["healthz"] if get => Reply::json(200, &json!({ "status": "ok" })),
+        ["logout"] if post => logout(gw, &req).await,
+        ["login"] if get => login_page(gw, &req).await,
+        ["auth", "session", "create"] if post => create(gw, &req).unwrap_or_else(json_error),
+        ["auth", "session", "verify"] if get => verify(gw, &req).await.unwrap_or_else(json_error),
+        ["auth", "session", id, "events"] if get => {
+            return match login::watch(gw, req.app, id, req.headers) {
+                Ok(stream) => Routed::Events(stream),
+                Err(e) => json_error(e).into(),
+            }
+        }
+        ["auth", "session", id, "scan"] if post => scan(gw, &req, id).unwrap_or_else(json_error),
+        ["auth", "session", id, "approve"] if post => login::attempt(gw, req.app, id)
+            .and_then(|a| login::approve(gw, &a, &req.body))
+            .map(approved)
+            .unwrap_or_else(json_error),
+        ["auth", "session", id, "reject"] if post => login::attempt(gw, req.app, id)
+            .and_then(|a| login::reject(gw, &a))
+            .map(|()| Reply::json(200, &json!({"success": true, "status": "rejected"})))
+            .unwrap_or_else(json_error),
+        ["auth", "session", id, "claim"] if post => claim(gw, &req, id)
+            .await
+            .unwrap_or_else(|e| respond::login_error(req.wants_html, &e)),
+        ["healthz" | "logout" | "login"] | ["auth", "session", ..] => method_not_allowed(),
+        _ => Reply::error_for(
+            req.wants_html,
+            404,
+            "not_found",
+            "Not found",
+            "No such gateway endpoint.",
+        ),
+    };
+    answer.into()
+}
+
+/// The signer endpoint path (`pubky/relay`) a route's segments name, without the channel.
+fn endpoint_of(gw: &Gateway, segments: &[&str]) -> Option<&'static str> {
+    let (_, head) = segments.split_last()?;
+    gw.signers
+        .iter()
+        .filter_map(|s| s.endpoint())
+        .map(|e| e.path)
+        .find(|p| p.split('/').eq(head.iter().copied()))
+}
+
+fn method_not_allowed() -> Reply {
+    Reply::error(
+        405,
+        "method_not_allowed",
+        "This endpoint does not accept that method.",
+    )
+}
+
+fn approved(a: login::Approval) -> Reply {
+    let body = a
+        .answer
+        .unwrap_or_else(|| json!({ "success": true, "status": "approved", "user": a.user }));
+    Reply::json(200, &body)
+}
+
+async fn logout(gw: &Gateway, req: &RouteRequest<'_>) -> Reply {
+    if !same_origin(&gw.app(req.app).origin, req.headers) {
+        return respond::login_error(
+            false,
+            &LoginError::CrossOrigin("Logout must come from the application's own pages."),
+        );
+    }
+    for token in crate::cookies::values(req.headers, &gw.config.session.cookie_name) {
+        let Some(hash) = crate::session::token_hash(token) else {
+            continue;
+        };
+        if let Err(e) = gw.sessions.revoke(&hash).await {
+            return respond::login_error(req.wants_html, &e.into());
+        }
+    }
+    let reply = if req.wants_html {
+        Reply::redirect(303, format!("{}/login", gw.config.server.prefix))
+    } else {
+        Reply::json(200, &json!({ "status": "signed_out" }))
+    };
+    reply.with_header("set-cookie", gw.clear_session_cookie(req.app))
+}
+
+async fn login_page(gw: &Gateway, req: &RouteRequest<'_>) -> Reply {
+    let rd = login::return_path(req.query);
+    match gw.session_identity(req.headers, req.app).await {
+        Ok(Some(_)) => return Reply::redirect(302, rd),
+        Ok(None) => {}
+        Err(e) => return respond::login_error(true, &e.into()),
+    }
+    let started = match login::start(gw, req.app, req.headers, req.client_ip, rd) {
+        Ok(s) => s,
+        Err(e) => return respond::login_error(true, &e),
+    };
+    let attempt = &started.attempt;
+    let app = gw.app(req.app);
+    let prefix = &gw.config.server.prefix;
+    let mut signers = Vec::new();
+    for (id, p) in login::payloads(gw, attempt) {
+        let Some(code) = qr::render(&p.payload, &format!("QR code to sign in with {}", p.label))
+        else {
+            continue;
+        };
+        signers.push(page::SignerView {
+            kind: id.name(),
+            label: p.label,
+            svg: code.svg,
+            payload: p.payload,
+            deeplink: p.deeplink,
+        });
+    }
+    let nonce = page::new_nonce();
+    let page = page::LoginPage {
+        app_name: &app.name,
+        nonce: nonce.clone(),
+        attempt_id: &attempt.id,
+        events_url: format!("{prefix}/auth/session/{}/events", attempt.id),
+        claim_url: format!("{prefix}/auth/session/{}/claim", attempt.id),
+        expires_in: gw.logins.remaining(attempt).as_secs(),
+        signers,
+    };
+    let html = match page.render() {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "login page failed to render");
+            return respond::login_error(true, &LoginError::Internal("login page"));
+        }
+    };
+    let mut reply = Reply::html(200, html).with_header(
+        "content-security-policy",
+        page::content_security_policy(&nonce),
+    );
+    if let Some(c) = started.set_cookie {
+        reply = reply.with_header("set-cookie", c);
+    }
+    reply
+}
+
+#[derive(serde::Serialize)]
+struct Created<'a> {
+    id: &'a str,
+    payloads: Vec<CreatedPayload>,
+    events: String,
+    claim: String,
+    expires_at: u64,
+}
+
+#[derive(serde::Serialize)]
+struct CreatedPayload {
+    protocol: &'static str,
+    payload: String,
+}
+
+fn create(gw: &Gateway, req: &RouteRequest<'_>) -> Result<Reply, LoginError> {
+    if !same_origin(&gw.app(req.app).origin, req.headers) {
+        return Err(LoginError::CrossOrigin(
+            "Login attempts are created from the application's own pages.",
+        ));
+    }
+    let rd = login::return_path(req.query);
+    let started = login::start(gw, req.app, req.headers, req.client_ip, rd)?;
+    let attempt = &started.attempt;
+    let prefix = &gw.config.server.prefix;
+    let body = Created {
+        id: &attempt.id,
+        payloads: login::payloads(gw, attempt)
+            .into_iter()
+            .map(|(id, p)| CreatedPayload {
+                protocol: id.name(),
+                payload: p.payload,
+            })
+            .collect(),
+        events: format!("{prefix}/auth/session/{}/events", attempt.id),
+        claim: format!("{prefix}/auth/session/{}/claim", attempt.id),
+        expires_at: attempt.expires_ms / 1000,
+    };
+    let mut reply = Reply::json(201, &body);
+    if let Some(c) = started.set_cookie {
+        reply = reply.with_header("set-cookie", c);
+    }
+    Ok(reply)
+}
+
+fn scan(gw: &Gateway, req: &RouteRequest<'_>, id: &str) -> Result<Reply, LoginError> {
+    let attempt = login::attempt(gw, req.app, id)?;
+    let fields = login::scan(gw, &attempt)?;
+    Ok(Reply::json(200, &Fields(fields)))
+}
+
+async fn claim(gw: &Gateway, req: &RouteRequest<'_>, id: &str) -> Result<Reply, LoginError> {
+    if !same_origin(&gw.app(req.app).origin, req.headers) {
+        return Err(LoginError::CrossOrigin(
+            "Claims come from the application's own pages.",
+        ));
+    }
+    let claimed = login::claim(gw, req.app, id, req.headers).await?;
+    let cookie = gw.session_cookie(req.app, &claimed.token);
+    let reply = if req.wants_html {
+        Reply::redirect(303, claimed.return_to)
+    } else {
+        Reply::json(
+            200,
+            &json!({ "redirect": claimed.return_to, "user": claimed.identity.user }),
+        )
+    };
+    Ok(reply.with_header("set-cookie", cookie))
+}
+
+async fn verify(gw: &Gateway, req: &RouteRequest<'_>) -> Result<Reply, LoginError> {
+    let id = login::verify(gw, req.app, req.headers).await?;
+    let app = gw.app(req.app);
+    let mut reply = Reply::json(
+        200,
+        &json!({ "valid": true, "user": id.user, "pubkey": id.pubkey, "roles": id.roles, "app": app.name }),
+    );
+    for (name, value) in identity::identity_headers(&id, &app.name) {
+        reply = reply.with_header(name, value.to_string());
+    }
+    Ok(reply)
+}
+
+/// JSON object fields in a fixed order (protocol documents show them in this order).
+struct Fields(Vec<(&'static str, serde_json::Value)>);
+
+impl serde::Serialize for Fields {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}

@@ -1,0 +1,192 @@
+//! The in-memory session store: one process, a sharded hash map keyed by token hash.
+//!
+//! Lookups take only a shard's read lock: the idle window slides through an atomic, so
+//! concurrent requests of one session never serialize on a write lock.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use dashmap::DashMap;
+
+use super::{Lifetimes, SessionStore, SessionToken, StoreError, TokenHash};
+use crate::clock::{millis, Clock};
+use crate::config::AppId;
+use crate::identity::Identity;
+
+struct Entry {
+    identity: Arc<Identity>,
+    app: AppId,
+    created_ms: u64,
+    // Atomic so a lookup slides the idle window under the shard's read lock.
+    last_seen_ms: AtomicU64,
+}
+
+/// The in-memory store: one process, a sharded hash map.
+pub struct MemoryStore {
+    map: DashMap<TokenHash, Entry>,
+    lifetimes: Lifetimes,
+    clock: Clock,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new(lifetimes: Lifetimes, clock: Clock) -> Self {
+        Self {
+            map: DashMap::new(),
+            lifetimes,
+            clock,
+        }
+    }
+
+    fn expired(&self, e: &Entry, now: u64) -> bool {
+        now >= e.created_ms.saturating_add(millis(self.lifetimes.absolute))
+            || now
+                >= e.last_seen_ms
+                    .load(Ordering::Relaxed)
+                    .saturating_add(millis(self.lifetimes.idle))
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn create(
+        &self,
+        app: AppId,
+        identity: Arc<Identity>,
+    ) -> Result<SessionToken, StoreError> {
+        let token = SessionToken::generate();
+        let now = self.clock.now_millis();
+        self.map.insert(
+            token.hash(),
+            Entry {
+                identity,
+                app,
+                created_ms: now,
+                last_seen_ms: AtomicU64::new(now),
+            },
+        );
+        Ok(token)
+    }
+
+    async fn lookup(
+        &self,
+        hash: &TokenHash,
+        app: AppId,
+    ) -> Result<Option<Arc<Identity>>, StoreError> {
+        let now = self.clock.now_millis();
+        let found = {
+            let Some(entry) = self.map.get(hash) else {
+                return Ok(None);
+            };
+            if self.expired(&entry, now) {
+                None
+            } else if entry.app != app {
+                // A session for another app on this gateway is no session here; leave it be.
+                return Ok(None);
+            } else {
+                entry.last_seen_ms.store(now, Ordering::Relaxed);
+                Some(entry.identity.clone())
+            }
+        };
+        if found.is_none() {
+            self.map.remove(hash);
+        }
+        Ok(found)
+    }
+
+    async fn revoke(&self, hash: &TokenHash) -> Result<bool, StoreError> {
+        Ok(self.map.remove(hash).is_some())
+    }
+
+    async fn sweep(&self) -> usize {
+        let now = self.clock.now_millis();
+        let before = self.map.len();
+        self.map.retain(|_, e| !self.expired(e, now));
+        before.saturating_sub(self.map.len())
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::session::token_hash;
+
+    const APP0: AppId = AppId::new(0);
+    const APP1: AppId = AppId::new(1);
+
+    fn store() -> (MemoryStore, Clock) {
+        let clock = Clock::manual();
+        let lifetimes = Lifetimes {
+            absolute: Duration::from_secs(100),
+            idle: Duration::from_secs(10),
+        };
+        (MemoryStore::new(lifetimes, clock.clone()), clock)
+    }
+
+    fn alice() -> Arc<Identity> {
+        Arc::new(Identity::new("alice".into(), "k".into(), String::new()).expect("identity"))
+    }
+
+    async fn live(s: &MemoryStore, t: &SessionToken, app: AppId) -> bool {
+        s.lookup(&t.hash(), app)
+            .await
+            .expect("memory store answers")
+            .is_some()
+    }
+
+    #[tokio::test]
+    async fn idle_window_slides_and_absolute_lifetime_holds() {
+        let (s, clock) = store();
+        let t = s.create(APP0, alice()).await.expect("created");
+        assert_eq!(
+            token_hash(t.as_str()),
+            Some(t.hash()),
+            "keyed by the token's hash"
+        );
+        for _ in 0..9 {
+            clock.advance(Duration::from_secs(9));
+            assert!(live(&s, &t, APP0).await, "used within idle window");
+        }
+        clock.advance(Duration::from_secs(10));
+        assert!(!live(&s, &t, APP0).await, "absolute lifetime passed");
+        assert_eq!(s.len(), 0, "expired entry dropped on lookup");
+    }
+
+    #[tokio::test]
+    async fn idle_expiry_and_sweep() {
+        let (s, clock) = store();
+        let t = s.create(APP0, alice()).await.expect("created");
+        let _other = s.create(APP0, alice()).await.expect("created");
+        clock.advance(Duration::from_secs(10));
+        assert!(!live(&s, &t, APP0).await);
+        assert_eq!(s.sweep().await, 1);
+        assert!(s.is_empty());
+    }
+
+    #[tokio::test]
+    async fn wrong_app_unknown_and_revoked_tokens_are_refused() {
+        let (s, _) = store();
+        let t = s.create(APP1, alice()).await.expect("created");
+        assert!(!live(&s, &t, APP0).await);
+        assert!(live(&s, &t, APP1).await, "other app's miss left it alone");
+        assert_eq!(s.lookup(&[0u8; 32], APP1).await, Ok(None));
+        assert_eq!(s.revoke(&t.hash()).await, Ok(true));
+        assert!(!live(&s, &t, APP1).await);
+        assert_eq!(s.revoke(&t.hash()).await, Ok(false));
+    }
+
+    #[test]
+    fn only_well_formed_tokens_hash() {
+        for bad in ["", "x", &"a".repeat(44), &"=".repeat(43), &"a".repeat(42)] {
+            assert_eq!(token_hash(bad), None, "{bad:?}");
+        }
+        assert!(token_hash(SessionToken::generate().as_str()).is_some());
+    }
+}

@@ -1,0 +1,113 @@
+//! Login sessions: who is signed in to which app, until when.
+//!
+//! The raw session token exists only in the browser's cookie. The store is keyed by the
+//! SHA-256 of the token, so a memory dump or a debug log of the table cannot be replayed, and
+//! the lookup by hash needs no secret comparison at all (no timing side channel to guard).
+//!
+//! Expiry — absolute lifetime and sliding idle timeout — is checked on every lookup; the
+//! sweeper only frees memory, so correctness never depends on when it last ran.
+//! [`SessionStore`] is the seam where a shared store (Redis, for several gateway instances)
+//! can replace [`MemoryStore`] without touching the proxy. Every operation is fallible: a
+//! remote store can say "unavailable", which callers treat as a refusal (fail closed), never
+//! as "no session" nor as "let in".
+//!
+//! - [`memory`]: the in-memory store (a DashMap keyed by token hash).
+
+mod memory;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use crate::config::AppId;
+use crate::identity::Identity;
+
+pub use memory::MemoryStore;
+
+/// A raw session token: 32 random bytes, base64url. Only ever placed in a cookie.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionToken(String);
+
+impl SessionToken {
+    /// A fresh random token.
+    pub fn generate() -> Self {
+        Self(URL_SAFE_NO_PAD.encode(crate::random_bytes::<32>()))
+    }
+
+    /// The cookie value.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The hash stores keep.
+    pub fn hash(&self) -> TokenHash {
+        Sha256::digest(self.0.as_bytes()).into()
+    }
+}
+
+impl std::fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionToken(…)")
+    }
+}
+
+/// SHA-256 of a token string: what stores keep instead of the token, and their key.
+pub type TokenHash = [u8; 32];
+
+/// Hashes a token as presented by a client. Anything but 43 base64url characters is no
+/// token (fail closed before touching the store).
+pub fn token_hash(presented: &str) -> Option<TokenHash> {
+    if presented.len() != 43
+        || !presented
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return None;
+    }
+    Some(Sha256::digest(presented.as_bytes()).into())
+}
+
+/// Absolute and idle lifetimes applied by a store.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    /// From creation.
+    pub absolute: Duration,
+    /// Since last use.
+    pub idle: Duration,
+}
+
+/// Why a store could not answer. Callers deny access on it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached or did not answer in time.
+    #[error("the session store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Where sessions live. Implementations check both lifetimes on every lookup.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Starts a session for `identity` on app `app`; returns the only copy of the raw token.
+    async fn create(&self, app: AppId, identity: Arc<Identity>)
+        -> Result<SessionToken, StoreError>;
+    /// The live session's identity, if `hash` names one for this app; refreshes idle time.
+    async fn lookup(
+        &self,
+        hash: &TokenHash,
+        app: AppId,
+    ) -> Result<Option<Arc<Identity>>, StoreError>;
+    /// Ends a session; true if it existed.
+    async fn revoke(&self, hash: &TokenHash) -> Result<bool, StoreError>;
+    /// Frees expired sessions; returns how many.
+    async fn sweep(&self) -> usize;
+    /// Live entries (expired but unswept ones included).
+    fn len(&self) -> usize;
+    /// True when empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

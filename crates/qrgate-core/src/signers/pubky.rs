@@ -1,0 +1,321 @@
+//! Pubky Ring's pubkyauth, with the gateway as its own relay.
+//!
+//! The QR is a `pubkyauth:` link whose `relay` is this gateway and whose `secret` is fresh
+//! per attempt. Ring signs an `AuthToken`, encrypts it with the secret and POSTs it to
+//! `{relay}/{channel}` where channel = base64url(blake3(secret)). We decrypt, verify (the
+//! ±180 s window included) and map the key to a user, using the ecosystem's own
+//! `pubky-common` crate for the token format, crypto and capabilities.
+//!
+//! The token carries no audience and no nonce, so the attempt binds it: the requested
+//! capabilities name a path unique to this attempt under the app's host, and a token with
+//! any other capabilities is refused. A token seen before (same key and timestamp) is a
+//! replay and is refused. Every failure answers 4xx at once and leaves the attempt as it was.
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use dashmap::DashMap;
+use pubky_common::auth::AuthToken;
+use pubky_common::capabilities::{Capabilities, Capability};
+
+use crate::clock::within_window;
+use crate::keys::PublicKey;
+use crate::origin::Origin;
+use crate::protocol::{
+    AttemptFacts, Context, Endpoint, Material, Payload, Refusal, Signer, SignerId, Verified,
+};
+
+/// The protocol's name in config.
+pub const ID: SignerId = SignerId::new("pubky");
+
+/// Characters escaped in a query value: controls, space and the query's own delimiters.
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'&')
+    .add(b'+')
+    .add(b'<')
+    .add(b'>')
+    .add(b'=');
+
+/// Relay bodies larger than this are refused, as public relays do.
+pub const MAX_RELAY_BODY: usize = 2048;
+/// Pubky's timestamp window, each way.
+const WINDOW: Duration = Duration::from_secs(180);
+
+/// The relay channel for a secret.
+pub fn channel_id(secret: &[u8; 32]) -> String {
+    URL_SAFE_NO_PAD.encode(pubky_common::crypto::hash(secret).as_bytes())
+}
+
+/// The capabilities an attempt requests: read access to a path only this attempt names.
+pub fn attempt_caps(origin: &Origin, attempt_id: &str) -> Option<Capabilities> {
+    let host = origin.authority.split(':').next().unwrap_or("app");
+    let cap = Capability::read(format!("/pub/{host}/{attempt_id}/")).ok()?;
+    Some(Capabilities::from(vec![cap]))
+}
+
+/// The `pubkyauth:///?caps=…&relay=…&secret=…&x-source=…` link for an attempt.
+pub fn auth_url(ctx: &Context<'_>, attempt_id: &str, secret: &[u8; 32]) -> String {
+    let caps = attempt_caps(ctx.origin, attempt_id)
+        .map(|c| c.to_string())
+        .unwrap_or_default();
+    // Only what would break the query is escaped (`/` and `:` stay readable), which keeps the
+    // QR small enough for a quick scan.
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, QUERY_VALUE).to_string();
+    format!(
+        "pubkyauth:///?caps={}&relay={}&secret={}&x-source={}",
+        enc(&caps),
+        enc(&format!("{}/pubky/relay/", ctx.base)),
+        URL_SAFE_NO_PAD.encode(secret),
+        enc(ctx.app_name),
+    )
+}
+
+/// Tokens already used, by (key, timestamp), until they fall out of the window.
+#[derive(Default)]
+pub struct ReplayGuard {
+    seen: DashMap<([u8; 32], u64), u64>,
+}
+
+impl ReplayGuard {
+    /// Records a token; false if it was seen before.
+    fn first_use(&self, key: [u8; 32], timestamp_us: u64, now_ms: u64) -> bool {
+        use dashmap::mapref::entry::Entry;
+        match self.seen.entry((key, timestamp_us)) {
+            Entry::Occupied(_) => false,
+            Entry::Vacant(v) => {
+                // Kept for two windows: long after the timestamp check would refuse it anyway.
+                v.insert(now_ms.saturating_add(2 * crate::clock::millis(WINDOW)));
+                true
+            }
+        }
+    }
+
+    /// Forgets tokens too old to pass the timestamp check anyway.
+    fn sweep(&self, now_ms: u64) -> usize {
+        let before = self.seen.len();
+        self.seen.retain(|_, until| *until > now_ms);
+        before.saturating_sub(self.seen.len())
+    }
+}
+
+/// Pubky Ring's protocol, with this gateway as the relay.
+#[derive(Default)]
+pub struct Pubky {
+    replays: ReplayGuard,
+}
+
+/// The registry's constructor.
+pub fn new() -> Box<dyn Signer> {
+    Box::<Pubky>::default()
+}
+
+impl Signer for Pubky {
+    fn id(&self) -> SignerId {
+        ID
+    }
+
+    fn label(&self) -> &'static str {
+        "Pubky Ring"
+    }
+
+    /// The secret encrypts Ring's token; its hash is the relay channel Ring posts to.
+    fn prepare(&self, _: &Context<'_>, _: &AttemptFacts<'_>) -> Material {
+        let mut m = Material::random();
+        m.channel = Some(channel_id(&m.secret));
+        m
+    }
+
+    fn payload(&self, ctx: &Context<'_>, attempt: &AttemptFacts<'_>, m: &Material) -> Payload {
+        // Ring registers the pubkyauth: scheme itself, so the link is the payload.
+        let payload = auth_url(ctx, attempt.id, &m.secret);
+        Payload {
+            label: self.label(),
+            deeplink: payload.clone(),
+            payload,
+        }
+    }
+
+    fn endpoint(&self) -> Option<Endpoint> {
+        Some(Endpoint {
+            path: "pubky/relay",
+            max_body: MAX_RELAY_BODY,
+        })
+    }
+
+    /// `POST {prefix}/pubky/relay/{channel}`: Pubky Ring delivering its encrypted token.
+    fn verify_delivery(
+        &self,
+        ctx: &Context<'_>,
+        attempt: &AttemptFacts<'_>,
+        m: &Material,
+        body: &[u8],
+    ) -> Result<Verified, Refusal> {
+        let plain =
+            pubky_common::crypto::decrypt(body, &m.secret).map_err(|_| Refusal::Undecryptable)?;
+        let token = AuthToken::verify(&plain).map_err(|e| Refusal::BadToken(e.to_string()))?;
+        let expected = attempt_caps(ctx.origin, attempt.id).ok_or(Refusal::WrongCapabilities)?;
+        if token.capabilities().clone().normalize() != expected.normalize() {
+            return Err(Refusal::WrongCapabilities);
+        }
+        let key = token
+            .public_key()
+            .z32()
+            .parse::<PublicKey>()
+            .map_err(|_| Refusal::BadKey("The token's key is not a valid Ed25519 key."))?;
+        let ts_us = token.timestamp().as_u64();
+        // pubky-common checks the window against the system clock; check ours too, so the
+        // gateway's notion of time is the one that counts.
+        if !within_window(ts_us / 1000, ctx.now_ms, WINDOW, WINDOW) {
+            return Err(Refusal::BadToken(
+                "its timestamp is outside the ±180 s window".into(),
+            ));
+        }
+        if !self.replays.first_use(*key.as_bytes(), ts_us, ctx.now_ms) {
+            return Err(Refusal::Replay);
+        }
+        Ok(Verified {
+            key,
+            asserted_name: None,
+            answer: None,
+        })
+    }
+
+    fn sweep(&self, now_ms: u64) -> usize {
+        self.replays.sweep(now_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pubky_common::crypto::Keypair;
+
+    use super::*;
+
+    struct Fixture {
+        origin: Origin,
+        facts: AttemptFacts<'static>,
+        now_ms: u64,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .expect("clock after 1970");
+            Fixture {
+                origin: "https://intranet.example.com".parse().expect("origin"),
+                facts: AttemptFacts {
+                    id: "sess_0123456789abcdef",
+                    requester_ip: "203.0.113.7",
+                    requester_agent: "Firefox on Linux",
+                    issued_ms: now_ms,
+                    expires_ms: now_ms + 120_000,
+                },
+                now_ms,
+            }
+        }
+
+        fn ctx(&self) -> Context<'_> {
+            Context {
+                app_name: "Intranet & wiki",
+                origin: &self.origin,
+                base: "https://intranet.example.com/.qrgate",
+                now_ms: self.now_ms,
+            }
+        }
+    }
+
+    fn token(kp: &Keypair, caps: &str, secret: &[u8; 32]) -> Vec<u8> {
+        let caps: Capabilities = caps.parse().expect("caps");
+        pubky_common::crypto::encrypt(&AuthToken::sign(kp, caps).serialize(), secret)
+    }
+
+    #[test]
+    fn link_carries_attempt_bound_caps_relay_and_secret() {
+        let f = Fixture::new();
+        let m = Pubky::default().prepare(&f.ctx(), &f.facts);
+        assert_eq!(m.channel.as_deref(), Some(channel_id(&m.secret).as_str()));
+        let p = Pubky::default().payload(&f.ctx(), &f.facts, &m);
+        assert_eq!(p.payload, p.deeplink);
+        assert_eq!(
+            p.payload,
+            format!(
+                "pubkyauth:///?caps=/pub/intranet.example.com/sess_0123456789abcdef/:r&relay=https://intranet.example.com/.qrgate/pubky/relay/&secret={}&x-source=Intranet%20%26%20wiki",
+                URL_SAFE_NO_PAD.encode(m.secret)
+            )
+        );
+    }
+
+    #[test]
+    fn only_this_attempts_token_approves_and_only_once() {
+        let f = Fixture::new();
+        let signer = Pubky::default();
+        let m = signer.prepare(&f.ctx(), &f.facts);
+        let kp = Keypair::random();
+        let caps = attempt_caps(&f.origin, f.facts.id)
+            .expect("caps")
+            .to_string();
+        let verify = |body: &[u8]| signer.verify_delivery(&f.ctx(), &f.facts, &m, body);
+
+        assert_eq!(
+            verify(b"garbage").err(),
+            Some(Refusal::Undecryptable),
+            "not encrypted with the secret"
+        );
+        assert_eq!(
+            verify(&token(&kp, &caps, &[1u8; 32])).err(),
+            Some(Refusal::Undecryptable)
+        );
+        assert_eq!(
+            verify(&token(
+                &kp,
+                "/pub/intranet.example.com/sess_other/:r",
+                &m.secret
+            ))
+            .err(),
+            Some(Refusal::WrongCapabilities)
+        );
+        assert_eq!(
+            verify(&token(&kp, &format!("{caps},/pub/x/:rw"), &m.secret)).err(),
+            Some(Refusal::WrongCapabilities),
+            "more than was asked"
+        );
+        let good = token(&kp, &caps, &m.secret);
+        let ok = verify(&good).expect("verifies");
+        assert_eq!(ok.key.to_z32(), kp.public_key().z32());
+        assert_eq!(verify(&good).err(), Some(Refusal::Replay));
+        assert_eq!(signer.sweep(f.now_ms), 0, "still remembered");
+        assert_eq!(
+            signer.sweep(f.now_ms + 2 * 180_000 + 1),
+            1,
+            "forgotten after two windows"
+        );
+    }
+
+    #[test]
+    fn tokens_outside_the_gateways_window_are_refused() {
+        let f = Fixture::new();
+        let signer = Pubky::default();
+        let m = signer.prepare(&f.ctx(), &f.facts);
+        let kp = Keypair::random();
+        let caps = attempt_caps(&f.origin, f.facts.id)
+            .expect("caps")
+            .to_string();
+        let good = token(&kp, &caps, &m.secret);
+        // The same token seen by a gateway whose clock is 181 s ahead.
+        let late = Context {
+            now_ms: f.now_ms + 181_000,
+            ..f.ctx()
+        };
+        assert!(matches!(
+            signer.verify_delivery(&late, &f.facts, &m, &good),
+            Err(Refusal::BadToken(_))
+        ));
+    }
+}
