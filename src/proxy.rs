@@ -28,7 +28,7 @@ use qrgate_core::events::EventStream;
 use qrgate_core::gateway::Gateway;
 use qrgate_core::identity::Identity;
 use qrgate_core::login::{LoginError, MAX_BODY};
-use qrgate_core::reply::{Reply, SECURITY_HEADERS};
+use qrgate_core::reply::{Form, Reply, SECURITY_HEADERS};
 use qrgate_core::request::{self, Request};
 use qrgate_core::respond::{self, ProxyFailure};
 use qrgate_core::routes::{self, RouteRequest, Routed};
@@ -128,7 +128,7 @@ impl ProxyHttp for Proxy {
             }
             Decision::Local { app, route } => self.serve_route(session, app, route).await,
             Decision::Deny(d) => {
-                let reply = respond::denial(request::wants_html(&req.headers), &d);
+                let reply = respond::denial(request::form(&req.headers), &d);
                 send(session, reply).await
             }
         }
@@ -196,10 +196,8 @@ impl ProxyHttp for Proxy {
         };
         let code = match failure {
             Some(f) => {
-                let reply = respond::proxy_failure_reply(
-                    request::wants_html(&session.req_header().headers),
-                    f,
-                );
+                let reply =
+                    respond::proxy_failure_reply(request::form(&session.req_header().headers), f);
                 let code = reply.status;
                 if let Err(err) = send(session, reply).await {
                     tracing::debug!(%err, "could not send error page");
@@ -236,7 +234,8 @@ impl Proxy {
             match read_body_capped(session, MAX_BODY).await? {
                 Some(b) => b,
                 None => {
-                    let reply = respond::login_error(false, &LoginError::BodyTooLarge(MAX_BODY));
+                    let reply =
+                        respond::login_error(Form::Json, &LoginError::BodyTooLarge(MAX_BODY));
                     return send(session, reply).await;
                 }
             }
@@ -252,7 +251,7 @@ impl Proxy {
             headers: &req.headers,
             body,
             client_ip: client_ip(session),
-            wants_html: request::wants_html(&req.headers),
+            form: request::form(&req.headers),
         };
         // Boxed so the handlers' large states (page rendering, signature checks) live only
         // while they run, instead of inside every long-lived event stream's future.

@@ -56,6 +56,9 @@ pub mod session;
 pub mod signers;
 pub mod upstream;
 
+#[cfg(test)]
+mod tidy;
+
 /// `N` bytes from the operating system's CSPRNG.
 ///
 /// # Panics

@@ -94,11 +94,11 @@ pub fn validate_return_path(rd: &str) -> Result<String, ReturnPathError> {
         Some((path, query)) => (path, Some(query)),
         None => (rd, None),
     };
-    check_escapes(path, true)?;
+    check_escapes(path, Part::Path)?;
     if let Some(query) = query {
         // The query is only handed back to this site, so it may encode spaces and slashes
         // (`?q=a%20b`); a backslash is still refused everywhere.
-        check_escapes(query, false)?;
+        check_escapes(query, Part::Query)?;
     }
     // Decoded as a whole so multi-byte whitespace (`%C2%A0`, `%E3%80%80`) and C1 controls
     // (`%C2%85`) are caught too, not only the ASCII ones.
@@ -129,8 +129,18 @@ fn check_char(c: char) -> Result<(), ReturnPathError> {
     }
 }
 
+/// Which part of a return path an escape sits in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// Before `?`: encoded separators and controls are refused.
+    Path,
+    /// After `?`: only backslashes and malformed escapes are refused.
+    Query,
+}
+
 /// Checks every escape in `part` is well formed and encodes nothing refused there.
-fn check_escapes(part: &str, in_path: bool) -> Result<(), ReturnPathError> {
+fn check_escapes(part: &str, part_kind: Part) -> Result<(), ReturnPathError> {
+    let in_path = part_kind == Part::Path;
     let bytes = part.as_bytes();
     for (i, _) in part.match_indices('%') {
         let hi = bytes.get(i + 1).copied().and_then(hex_digit);

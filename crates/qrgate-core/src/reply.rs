@@ -7,6 +7,15 @@
 use bytes::Bytes;
 use serde::Serialize;
 
+/// Which form a local answer takes: a small page for a person, JSON for a program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// An HTML page.
+    Page,
+    /// `{"error": code, "message": text}`.
+    Json,
+}
+
 /// A complete local response.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -74,12 +83,11 @@ impl Reply {
         Reply::html(status, page)
     }
 
-    /// An error as HTML or JSON, whichever the client prefers.
-    pub fn error_for(html: bool, status: u16, code: &str, title: &str, message: &str) -> Reply {
-        if html {
-            Reply::error_page(status, title, message)
-        } else {
-            Reply::error(status, code, message)
+    /// An error as a page or JSON.
+    pub fn error_for(form: Form, status: u16, code: &str, title: &str, message: &str) -> Reply {
+        match form {
+            Form::Page => Reply::error_page(status, title, message),
+            Form::Json => Reply::error(status, code, message),
         }
     }
 

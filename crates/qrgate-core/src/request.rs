@@ -9,6 +9,7 @@ use http::{HeaderMap, Method};
 
 use crate::negotiate;
 use crate::origin::Origin;
+use crate::reply::Form;
 
 /// One request, borrowed from wherever it was parsed.
 #[derive(Debug, Clone, Copy)]
@@ -30,10 +31,9 @@ pub struct Request<'a> {
 }
 
 impl Request<'_> {
-    /// Whether the client prefers an HTML page to JSON, for choosing the form of a local
-    /// answer. Never needed on the forwarding path.
-    pub fn wants_html(&self) -> bool {
-        wants_html(self.headers)
+    /// The form of a local answer this client prefers. Never needed on the forwarding path.
+    pub fn form(&self) -> Form {
+        form(self.headers)
     }
 
     /// Whether this state-changing request comes from `origin`'s own pages (see
@@ -43,12 +43,17 @@ impl Request<'_> {
     }
 }
 
-/// Whether `Accept` prefers HTML to JSON.
-pub fn wants_html(headers: &HeaderMap) -> bool {
-    headers
+/// A page when `Accept` prefers HTML to JSON, else JSON.
+pub fn form(headers: &HeaderMap) -> Form {
+    let html = headers
         .get(http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(negotiate::prefers_html)
+        .is_some_and(negotiate::prefers_html);
+    if html {
+        Form::Page
+    } else {
+        Form::Json
+    }
 }
 
 /// Whether a state-changing request comes from the app's own pages: the `Origin` header must

@@ -8,7 +8,7 @@ use crate::attempts::AttemptError;
 use crate::decision::Denial;
 use crate::login::LoginError;
 use crate::protocol::Refusal;
-use crate::reply::Reply;
+use crate::reply::{Form, Reply};
 
 /// Seconds a client is asked to wait after a 503.
 const RETRY_AFTER: &str = "5";
@@ -53,22 +53,22 @@ pub fn status(e: &LoginError) -> (u16, &'static str) {
     }
 }
 
-/// A login refusal as JSON, or as a page when `html` (a browser that posted a form).
-pub fn login_error(html: bool, e: &LoginError) -> Reply {
+/// A login refusal, as JSON or as a page (for a browser that posted a form).
+pub fn login_error(form: Form, e: &LoginError) -> Reply {
     let (status, code) = status(e);
     let reply = match e {
         // Internal details are logged, never shown.
         LoginError::Internal(what) => {
             tracing::error!(what, "login failed inside the gateway");
             Reply::error_for(
-                html,
+                form,
                 status,
                 code,
                 "Something went wrong",
                 "The gateway could not complete this sign-in.",
             )
         }
-        _ => Reply::error_for(html, status, code, "Sign-in not complete", &e.to_string()),
+        _ => Reply::error_for(form, status, code, "Sign-in not complete", &e.to_string()),
     };
     match e {
         LoginError::Unauthenticated => {
@@ -80,17 +80,17 @@ pub fn login_error(html: bool, e: &LoginError) -> Reply {
 }
 
 /// A denied request, as a page for browsers or JSON for programs.
-pub fn denial(html: bool, d: &Denial) -> Reply {
+pub fn denial(form: Form, d: &Denial) -> Reply {
     match d {
         Denial::UnknownHost => Reply::error_for(
-            html,
+            form,
             404,
             "unknown_host",
             "Not found",
             "No application is served at this address.",
         ),
         Denial::BadPath(e) => {
-            Reply::error_for(html, 400, "bad_path", "Bad request", &e.to_string())
+            Reply::error_for(form, 400, "bad_path", "Bad request", &e.to_string())
         }
         Denial::LoginRedirect { location } => Reply::redirect(302, location.clone()),
         Denial::Unauthenticated { realm, login } => {
@@ -105,7 +105,7 @@ pub fn denial(html: bool, d: &Denial) -> Reply {
         Denial::Store(e) => {
             tracing::warn!(error = %e, "session store unavailable; refusing");
             Reply::error_for(
-                html,
+                form,
                 503,
                 "store_unavailable",
                 "Sign-in is unavailable",
@@ -168,9 +168,9 @@ pub fn proxy_failure(f: ProxyFailure) -> (u16, &'static str, &'static str, &'sta
 }
 
 /// A proxy failure as a page or JSON.
-pub fn proxy_failure_reply(html: bool, f: ProxyFailure) -> Reply {
+pub fn proxy_failure_reply(form: Form, f: ProxyFailure) -> Reply {
     let (status, code, title, message) = proxy_failure(f);
-    Reply::error_for(html, status, code, title, message)
+    Reply::error_for(form, status, code, title, message)
 }
 
 #[cfg(test)]
@@ -216,12 +216,12 @@ mod tests {
             LoginError::Unauthenticated,
         ];
         for e in &all {
-            let r = login_error(false, e);
+            let r = login_error(Form::Json, e);
             assert!((400..500).contains(&r.status), "{e:?} -> {}", r.status);
             let body: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
             assert_eq!(body["error"], status(e).1);
             assert!(!body["message"].as_str().unwrap_or_default().is_empty());
-            let page = login_error(true, e);
+            let page = login_error(Form::Page, e);
             assert_eq!(page.status, r.status);
             assert!(page.content_type.starts_with("text/html"));
         }
@@ -229,11 +229,11 @@ mod tests {
             LoginError::Attempt(AttemptError::Full),
             LoginError::Store(StoreError::Unavailable("down".into())),
         ] {
-            let r = login_error(false, &e);
+            let r = login_error(Form::Json, &e);
             assert_eq!(r.status, 503);
             assert!(r.headers.iter().any(|(n, _)| *n == "retry-after"));
         }
-        let r = login_error(false, &LoginError::Internal("secret detail"));
+        let r = login_error(Form::Json, &LoginError::Internal("secret detail"));
         assert_eq!(r.status, 500);
         assert!(!String::from_utf8_lossy(&r.body).contains("secret detail"));
     }
@@ -241,7 +241,7 @@ mod tests {
     #[test]
     fn denials_answer_as_documented() {
         let r = denial(
-            false,
+            Form::Json,
             &Denial::Unauthenticated {
                 realm: "A \"quoted\" app".into(),
                 login: "/.qrgate/login".into(),
@@ -253,7 +253,7 @@ mod tests {
             "QRGate realm=\"A quoted app\", login=\"/.qrgate/login\"".into()
         )));
         let r = denial(
-            true,
+            Form::Page,
             &Denial::LoginRedirect {
                 location: "/.qrgate/login?rd=%2F".into(),
             },
@@ -262,9 +262,13 @@ mod tests {
             (r.status, r.headers[0].1.as_str()),
             (302, "/.qrgate/login?rd=%2F")
         );
-        assert_eq!(denial(true, &Denial::UnknownHost).status, 404);
+        assert_eq!(denial(Form::Page, &Denial::UnknownHost).status, 404);
         assert_eq!(
-            denial(false, &Denial::Store(StoreError::Unavailable("x".into()))).status,
+            denial(
+                Form::Json,
+                &Denial::Store(StoreError::Unavailable("x".into()))
+            )
+            .status,
             503
         );
     }

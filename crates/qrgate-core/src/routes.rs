@@ -17,7 +17,7 @@ use crate::events::EventStream;
 use crate::gateway::Gateway;
 use crate::identity;
 use crate::login::{self, page, qr, LoginError};
-use crate::reply::Reply;
+use crate::reply::{Form, Reply};
 use crate::request::same_origin;
 use crate::respond;
 
@@ -37,8 +37,8 @@ pub struct RouteRequest<'a> {
     pub body: Bytes,
     /// The client's address.
     pub client_ip: Option<IpAddr>,
-    /// The client prefers HTML.
-    pub wants_html: bool,
+    /// The form of answer the client prefers.
+    pub form: Form,
 }
 
 /// What a route answers.
@@ -60,7 +60,7 @@ pub async fn handle(gw: &Gateway, req: RouteRequest<'_>) -> Routed {
     let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
     let post = req.method == Method::POST;
     let get = req.method == Method::GET || req.method == Method::HEAD;
-    let json_error = |e: LoginError| respond::login_error(false, &e);
+    let json_error = |e: LoginError| respond::login_error(Form::Json, &e);
     // A signer protocol's own endpoint (Pubky's relay): `{endpoint}/{channel}`.
     if let (Some(endpoint), Some((channel, _))) =
         (endpoint_of(gw, &segments), segments.split_last())
@@ -97,10 +97,10 @@ pub async fn handle(gw: &Gateway, req: RouteRequest<'_>) -> Routed {
             .unwrap_or_else(json_error),
         ["auth", "session", id, "claim"] if post => claim(gw, &req, id)
             .await
-            .unwrap_or_else(|e| respond::login_error(req.wants_html, &e)),
+            .unwrap_or_else(|e| respond::login_error(req.form, &e)),
         ["healthz" | "logout" | "login"] | ["auth", "session", ..] => method_not_allowed(),
         _ => Reply::error_for(
-            req.wants_html,
+            req.form,
             404,
             "not_found",
             "Not found",
@@ -138,7 +138,7 @@ fn approved(a: login::Approval) -> Reply {
 async fn logout(gw: &Gateway, req: &RouteRequest<'_>) -> Reply {
     if !same_origin(&gw.app(req.app).origin, req.headers) {
         return respond::login_error(
-            false,
+            Form::Json,
             &LoginError::CrossOrigin("Logout must come from the application's own pages."),
         );
     }
@@ -147,10 +147,10 @@ async fn logout(gw: &Gateway, req: &RouteRequest<'_>) -> Reply {
             continue;
         };
         if let Err(e) = gw.sessions.revoke(&hash).await {
-            return respond::login_error(req.wants_html, &e.into());
+            return respond::login_error(req.form, &e.into());
         }
     }
-    let reply = if req.wants_html {
+    let reply = if req.form == Form::Page {
         Reply::redirect(303, format!("{}/login", gw.config.server.prefix))
     } else {
         Reply::json(200, &json!({ "status": "signed_out" }))
@@ -163,11 +163,11 @@ async fn login_page(gw: &Gateway, req: &RouteRequest<'_>) -> Reply {
     match gw.session_identity(req.headers, req.app).await {
         Ok(Some(_)) => return Reply::redirect(302, rd),
         Ok(None) => {}
-        Err(e) => return respond::login_error(true, &e.into()),
+        Err(e) => return respond::login_error(Form::Page, &e.into()),
     }
     let started = match login::start(gw, req.app, req.headers, req.client_ip, rd) {
         Ok(s) => s,
-        Err(e) => return respond::login_error(true, &e),
+        Err(e) => return respond::login_error(Form::Page, &e),
     };
     let attempt = &started.attempt;
     let app = gw.app(req.app);
@@ -200,7 +200,7 @@ async fn login_page(gw: &Gateway, req: &RouteRequest<'_>) -> Reply {
         Ok(h) => h,
         Err(e) => {
             tracing::error!(error = %e, "login page failed to render");
-            return respond::login_error(true, &LoginError::Internal("login page"));
+            return respond::login_error(Form::Page, &LoginError::Internal("login page"));
         }
     };
     let mut reply = Reply::html(200, html).with_header(
@@ -272,7 +272,7 @@ async fn claim(gw: &Gateway, req: &RouteRequest<'_>, id: &str) -> Result<Reply, 
     }
     let claimed = login::claim(gw, req.app, id, req.headers).await?;
     let cookie = gw.session_cookie(req.app, &claimed.token);
-    let reply = if req.wants_html {
+    let reply = if req.form == Form::Page {
         Reply::redirect(303, claimed.return_to)
     } else {
         Reply::json(

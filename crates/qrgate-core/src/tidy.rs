@@ -1,0 +1,158 @@
+//! Architecture invariants checked as tests: this crate's manifest names no proxy or HTTP
+//! stack, and no module imports another module that (directly or not) imports it back.
+//!
+//! Both crates are checked: the glue crate's source sits two directories up.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn core_manifest_has_no_proxy_or_http_stack() {
+    let manifest = read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
+    let deps = manifest
+        .split("[dependencies]")
+        .nth(1)
+        .expect("a [dependencies] table");
+    for line in deps.lines().filter(|l| !l.trim_start().starts_with('#')) {
+        let name = line.split('=').next().unwrap_or("").trim();
+        for banned in ["pingora", "hyper", "reqwest"] {
+            assert!(
+                !name.starts_with(banned),
+                "qrgate-core must not depend on {banned}: {line}"
+            );
+        }
+    }
+}
+
+/// Module path (`login::error`) → source text without comments and test modules.
+fn modules(src: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![src.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("source dir") {
+            let path: PathBuf = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let rel = path
+                .strip_prefix(src)
+                .expect("under src")
+                .with_extension("");
+            let mut name = rel.to_string_lossy().replace('/', "::");
+            if let Some(parent) = name.strip_suffix("::mod") {
+                name = parent.to_string();
+            }
+            if name == "lib" || name == "main" || name == "tidy" {
+                continue;
+            }
+            let text = read(&path);
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            let code: Vec<&str> = code
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect();
+            out.insert(name, code.join("\n"));
+        }
+    }
+    out
+}
+
+/// Edges `a → b` where module `a` names `crate::b…` or `super::…` resolving to `b`.
+fn edges(mods: &BTreeMap<String, String>) -> BTreeMap<&str, BTreeSet<&str>> {
+    let resolve = |path: &str| -> Option<&str> {
+        let parts: Vec<&str> = path.split("::").collect();
+        (1..=parts.len())
+            .rev()
+            .map(|n| parts[..n].join("::"))
+            .find_map(|cand| mods.get_key_value(&cand).map(|(k, _)| k.as_str()))
+    };
+    let mut out = BTreeMap::new();
+    for (name, code) in mods {
+        let mut to = BTreeSet::new();
+        let parent = name.rsplit_once("::").map(|(p, _)| p);
+        for (marker, base) in [("crate::", None), ("super::", parent)] {
+            for (i, _) in code.match_indices(marker) {
+                let rest: String = code[i + marker.len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+                    .collect();
+                let full = match base {
+                    Some(p) => format!("{p}::{rest}"),
+                    None => rest,
+                };
+                if let Some(t) = resolve(full.trim_end_matches(':')) {
+                    if t != name {
+                        to.insert(t);
+                    }
+                }
+            }
+        }
+        out.insert(name.as_str(), to);
+    }
+    out
+}
+
+fn assert_acyclic(src: &Path) {
+    let mods = modules(src);
+    let graph = edges(&mods);
+    // Depth-first search with colours; a grey node reached again closes a cycle.
+    fn visit<'a>(
+        n: &'a str,
+        g: &BTreeMap<&'a str, BTreeSet<&'a str>>,
+        state: &mut BTreeMap<&'a str, u8>,
+        path: &mut Vec<&'a str>,
+    ) {
+        state.insert(n, 1);
+        path.push(n);
+        for &m in g.get(n).into_iter().flatten() {
+            match state.get(m).copied().unwrap_or(0) {
+                0 => visit(m, g, state, path),
+                1 => panic!("import cycle: {} -> {m}", path.join(" -> ")),
+                _ => {}
+            }
+        }
+        path.pop();
+        state.insert(n, 2);
+    }
+    let mut state = BTreeMap::new();
+    for &n in graph.keys() {
+        if state.get(n).copied().unwrap_or(0) == 0 {
+            visit(n, &graph, &mut state, &mut Vec::new());
+        }
+    }
+    assert!(mods.len() >= 5, "found the modules under {}", src.display());
+}
+
+#[test]
+fn no_import_cycles_in_either_crate() {
+    let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    assert_acyclic(&core);
+    assert_acyclic(&core.join("../../../src"));
+}
+
+#[test]
+fn the_cycle_check_finds_cycles() {
+    let dir = std::env::temp_dir().join(format!("qrgate-tidy-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("a")).expect("dir");
+    std::fs::write(dir.join("a/mod.rs"), "use crate::b::X;\n").expect("write");
+    std::fs::write(dir.join("b.rs"), "use crate::c;\n").expect("write");
+    std::fs::write(
+        dir.join("c.rs"),
+        "// crate::a in a comment is no import\nuse crate::a::Y;\n",
+    )
+    .expect("write");
+    for extra in ["d", "e", "f"] {
+        std::fs::write(dir.join(format!("{extra}.rs")), "").expect("write");
+    }
+    let result = std::panic::catch_unwind(|| assert_acyclic(&dir));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(result.is_err(), "a -> b -> c -> a is a cycle");
+}
