@@ -6,12 +6,15 @@
 //! # Layout
 //! - [`proxy`]: the pingora `ProxyHttp` implementation: thin adapters from each hook to the
 //!   core's decision, routes and header edits.
+//! - [`guard`]: per-connection limits before the HTTP parser: connection cap, head size
+//!   limits (414/431), head deadline and keep-alive idle timeout.
 //! - [`server`]: starts the pingora server (or serves a listener you bound, for tests).
 //! - [`sweeper`]: the background service that frees expired sessions and attempts.
 //! - [`signer`]: the reference signer behind `qrgate keygen` / `qrgate sign`.
 //! - [`demo`]: a small upstream app that shows the identity headers it receives.
 
 pub mod demo;
+pub mod guard;
 pub mod proxy;
 pub mod server;
 pub mod signer;

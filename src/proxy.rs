@@ -117,7 +117,7 @@ impl ProxyHttp for Proxy {
             query: req.uri.query(),
             absolute_form: req.raw_path().first() != Some(&b'/'),
             headers: &req.headers,
-            client_ip: client_ip(session),
+            client_ip: self.gateway.client_ip(peer_ip(session), &req.headers),
         };
         match decision::decide(&self.gateway, &view).await {
             Decision::Forward(f) => {
@@ -156,7 +156,7 @@ impl ProxyHttp for Proxy {
             &self.gateway,
             app,
             ctx.identity.as_deref(),
-            client_ip(session),
+            peer_ip(session),
             &session.req_header().headers,
         );
         for edit in edits {
@@ -231,11 +231,18 @@ impl ProxyHttp for Proxy {
 impl Proxy {
     async fn serve_route(&self, session: &mut Session, app: AppId, route: String) -> Result<bool> {
         let body = if session.req_header().method == http::Method::POST {
-            match read_body_capped(session, MAX_BODY).await? {
-                Some(b) => b,
-                None => {
+            match read_body_capped(session, MAX_BODY).await {
+                Ok(Some(b)) => b,
+                Ok(None) => {
                     let reply =
                         respond::login_error(Form::Json, &LoginError::BodyTooLarge(MAX_BODY));
+                    return send(session, reply).await;
+                }
+                // Broken framing, a truncated body, a reset: all the client's doing.
+                Err(e) => {
+                    tracing::debug!(error = %e, "unreadable request body");
+                    let reply = respond::proxy_failure_reply(Form::Json, ProxyFailure::BadRequest);
+                    session.set_keepalive(None);
                     return send(session, reply).await;
                 }
             }
@@ -250,7 +257,7 @@ impl Proxy {
             query: req.uri.query(),
             headers: &req.headers,
             body,
-            client_ip: client_ip(session),
+            client_ip: self.gateway.client_ip(peer_ip(session), &req.headers),
             form: request::form(&req.headers),
         };
         // Boxed so the handlers' large states (page rendering, signature checks) live only
@@ -266,7 +273,7 @@ impl Proxy {
 }
 
 /// The address of the peer connected to us.
-fn client_ip(session: &Session) -> Option<IpAddr> {
+fn peer_ip(session: &Session) -> Option<IpAddr> {
     session
         .client_addr()
         .and_then(|a| a.as_inet())

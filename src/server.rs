@@ -14,11 +14,13 @@ use pingora::proxy::HttpProxy;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{Server, ShutdownWatch};
 use pingora::services::background::background_service;
+use pingora::services::listening::Service;
 use tokio::net::TcpListener;
 
 use qrgate_core::config::Config;
 use qrgate_core::gateway::Gateway;
 
+use crate::guard::Guard;
 use crate::proxy::{Proxy, StartError};
 use crate::sweeper::Sweeper;
 
@@ -51,7 +53,11 @@ pub fn run(gateway: Gateway) -> Result<(), StartError> {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let mut service = pingora::proxy::http_proxy_service(&server.configuration, proxy);
+    let proxy = Arc::new(pingora::proxy::http_proxy(&server.configuration, proxy));
+    let mut service = Service::new(
+        "qrgate".to_string(),
+        Guard::new(proxy, &gateway.config.limits),
+    );
     for addr in &gateway.config.server.listen {
         service.add_listener(ListenerConfig::tcp(addr.clone()).l4_buffer(listener_buffers()));
     }
@@ -61,18 +67,21 @@ pub fn run(gateway: Gateway) -> Result<(), StartError> {
     server.run_forever();
 }
 
-/// The proxy application, for serving on listeners of your own.
-pub fn proxy_app(gateway: Arc<Gateway>) -> Result<Arc<HttpProxy<Proxy>>, StartError> {
+/// The guarded proxy application, for serving on listeners of your own.
+pub fn proxy_app(gateway: Arc<Gateway>) -> Result<Arc<Guard<HttpProxy<Proxy>>>, StartError> {
     let conf = Arc::new(server_conf(&gateway.config));
-    Ok(Arc::new(pingora::proxy::http_proxy(
-        &conf,
-        Proxy::new(gateway)?,
-    )))
+    let limits = gateway.config.limits.clone();
+    let proxy = Arc::new(pingora::proxy::http_proxy(&conf, Proxy::new(gateway)?));
+    Ok(Arc::new(Guard::new(proxy, &limits)))
 }
 
 /// Serves the proxy on an already bound listener until `shutdown` turns true.
 /// Tests bind port 0 and learn the port before starting the gateway.
-pub async fn serve(app: Arc<HttpProxy<Proxy>>, listener: TcpListener, mut shutdown: ShutdownWatch) {
+pub async fn serve<A: ServerApp + Send + Sync + 'static>(
+    app: Arc<A>,
+    listener: TcpListener,
+    mut shutdown: ShutdownWatch,
+) {
     loop {
         let (tcp, peer) = tokio::select! {
             r = listener.accept() => match r {

@@ -44,6 +44,9 @@ pub struct Setup {
     pub session: String,
     /// `[login]` body.
     pub login: String,
+    /// `[limits]` body. The default lifts the per-client rates: every test client is
+    /// 127.0.0.1, and the rate tests set their own.
+    pub limits: String,
     /// Start an upstream (false: the upstream port is reserved but closed).
     pub upstream_up: bool,
 }
@@ -57,6 +60,7 @@ impl Default for Setup {
                 "idle_timeout_seconds = 60\nlifetime_seconds = 600\nsweep_interval_seconds = 1\n"
                     .into(),
             login: String::new(),
+            limits: "create_per_minute = 100000\nsigner_per_minute = 100000\nclaim_per_minute = 100000\nverify_per_minute = 100000\npending_per_client = 100000\n".into(),
             upstream_up: true,
         }
     }
@@ -82,9 +86,10 @@ impl TestGateway {
             .expect("bind gateway");
         let addr = listener.local_addr().expect("gateway addr");
         let text = format!(
-            "[session]\n{session}\n[login]\n{login}\n[[app]]\nname = \"Test app\"\norigin = \"http://{addr}\"\nupstream = \"{upstream}\"\n{extra}\n[[user]]\nname = \"alice\"\nkey = \"ed25519_{ALICE_KEY_HEX}\"\nroles = [\"staff\", \"ops\"]\n{tail}",
+            "[session]\n{session}\n[login]\n{login}\n[limits]\n{limits}\n[[app]]\nname = \"Test app\"\norigin = \"http://{addr}\"\nupstream = \"{upstream}\"\n{extra}\n[[user]]\nname = \"alice\"\nkey = \"ed25519_{ALICE_KEY_HEX}\"\nroles = [\"staff\", \"ops\"]\n{tail}",
             session = setup.session,
             login = setup.login,
+            limits = setup.limits,
             extra = setup.app_extra,
             tail = setup.tail,
         );

@@ -11,6 +11,7 @@
 //! single use. Signatures are verified *before* taking the lock (they are slow and pure);
 //! the lock is never held across an `.await`. This module does no I/O.
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -78,6 +79,10 @@ pub struct NewAttempt {
     pub app: AppId,
     /// SHA-256 of the browser's binding cookie.
     pub bind_hash: [u8; 32],
+    /// The requesting client's address, if known.
+    pub requester: Option<IpAddr>,
+    /// The key its pending attempts are counted under (see [`crate::limits::client_key`]).
+    pub client_key: Option<IpAddr>,
     /// Requester IP as shown to the signer.
     pub requester_ip: String,
     /// Short user-agent summary as shown to the signer.
@@ -133,6 +138,9 @@ pub enum AttemptError {
     /// Too many pending attempts.
     #[error("too many logins in progress; try again shortly")]
     Full,
+    /// Too many pending attempts from this client.
+    #[error("too many sign-ins in progress from this address; finish or wait for one first")]
+    ClientBusy,
 }
 
 /// All pending attempts.
@@ -141,6 +149,9 @@ pub struct Logins {
     /// Signer endpoint channel (e.g. Pubky's relay channel) → attempt id.
     channels: DashMap<String, String>,
     count: AtomicUsize,
+    /// Pending attempts per client key.
+    per_client: DashMap<IpAddr, usize>,
+    max_per_client: usize,
     lifetime: Duration,
     claim_window: Duration,
     max_pending: usize,
@@ -162,12 +173,14 @@ fn new_id() -> String {
 }
 
 impl Logins {
-    /// An empty table.
-    pub fn new(config: &LoginConfig, clock: Clock) -> Self {
+    /// An empty table; at most `max_per_client` pending attempts per client.
+    pub fn new(config: &LoginConfig, max_per_client: usize, clock: Clock) -> Self {
         Self {
             map: DashMap::new(),
             channels: DashMap::new(),
             count: AtomicUsize::new(0),
+            per_client: DashMap::new(),
+            max_per_client,
             lifetime: config.attempt_lifetime,
             claim_window: config.claim_window,
             max_pending: config.max_pending,
@@ -190,6 +203,17 @@ impl Logins {
         if self.count.fetch_add(1, Ordering::AcqRel) >= self.max_pending {
             self.count.fetch_sub(1, Ordering::AcqRel);
             return Err(AttemptError::Full);
+        }
+        if let Some(key) = request.client_key {
+            // The entry guard makes check-and-increment atomic per client.
+            let mut n = self.per_client.entry(key).or_insert(0);
+            if *n >= self.max_per_client {
+                drop(n);
+                self.release_client(key);
+                self.count.fetch_sub(1, Ordering::AcqRel);
+                return Err(AttemptError::ClientBusy);
+            }
+            *n += 1;
         }
         let id = new_id();
         let issued_ms = self.clock.now_millis();
@@ -360,9 +384,25 @@ impl Logins {
             for channel in a.materials.iter().filter_map(|(_, m)| m.channel.as_ref()) {
                 self.channels.remove(channel);
             }
+            if let Some(key) = a.request.client_key {
+                if let Some(mut n) = self.per_client.get_mut(&key) {
+                    *n = n.saturating_sub(1);
+                }
+                self.release_client(key);
+            }
             self.count.fetch_sub(1, Ordering::AcqRel);
         }
         removed
+    }
+
+    /// Drops a client's counter once it reaches zero, so the map holds only active clients.
+    fn release_client(&self, key: IpAddr) {
+        self.per_client.remove_if(&key, |_, n| *n == 0);
+    }
+
+    /// Clients with pending attempts.
+    pub fn clients(&self) -> usize {
+        self.per_client.len()
     }
 
     fn check_open(&self, a: &Attempt, phase: &Phase) -> Result<(), AttemptError> {
@@ -421,7 +461,9 @@ mod tests {
                 attempt_lifetime: Duration::from_secs(120),
                 claim_window: Duration::from_secs(30),
                 max_pending: max,
+                same_network: crate::config::SameNetwork::Off,
             },
+            2,
             clock.clone(),
         )
     }
@@ -430,6 +472,8 @@ mod tests {
         NewAttempt {
             app: AppId::new(0),
             bind_hash: cookies::hash(bind),
+            requester: None,
+            client_key: None,
             requester_ip: "127.0.0.1".into(),
             requester_agent: "Firefox on Linux".into(),
             return_to: "/".into(),
@@ -547,5 +591,31 @@ mod tests {
         t.approve(&a, alice()).expect("approve");
         t.claim(&a, Some("b")).expect("claim");
         assert_eq!(t.by_channel(&channel).err(), Some(AttemptError::NotFound));
+    }
+
+    #[test]
+    fn pending_attempts_are_capped_per_client_and_released() {
+        let clock = Clock::manual();
+        let t = table(&clock, 100);
+        let from = |ip: &str| NewAttempt {
+            client_key: ip.parse().ok(),
+            ..request("b")
+        };
+        let a = t.create(from("203.0.113.7"), |_| Vec::new()).expect("1st");
+        let _b = t.create(from("203.0.113.7"), |_| Vec::new()).expect("2nd");
+        assert_eq!(
+            t.create(from("203.0.113.7"), |_| Vec::new()).err(),
+            Some(AttemptError::ClientBusy)
+        );
+        assert_eq!(t.len(), 2, "the refused attempt took no slot");
+        assert!(
+            t.create(from("203.0.113.8"), |_| Vec::new()).is_ok(),
+            "others unaffected"
+        );
+        t.reject(&a).expect("reject");
+        clock.advance(Duration::from_secs(121));
+        assert_eq!(t.sweep(), 3);
+        assert_eq!(t.clients(), 0, "counters freed with their attempts");
+        assert!(t.create(from("203.0.113.7"), |_| Vec::new()).is_ok());
     }
 }

@@ -10,6 +10,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -70,6 +71,63 @@ pub enum ConfigError {
     },
 }
 
+/// Whether an approval must come from the requesting browser's network (the QRLJacking
+/// defence: a QR shown to a victim by an attacker's page is approved from elsewhere).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameNetwork {
+    /// No check.
+    Off,
+    /// The phone's address must equal the browser's.
+    SameIp,
+    /// The phone must be in the browser's IPv4 `/N` (IPv6: the same `/64`).
+    Prefix(u8),
+}
+
+/// `[limits]`: what one client may ask of the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitsConfig {
+    /// Longest request line, in bytes (414 beyond).
+    pub max_request_line: usize,
+    /// Largest request head, in bytes (431 beyond).
+    pub max_header_bytes: usize,
+    /// Most header fields in a request (431 beyond).
+    pub max_headers: usize,
+    /// How long a client has to send a complete request head.
+    pub header_timeout: Duration,
+    /// How long an idle keep-alive connection is kept open.
+    pub keepalive_timeout: Duration,
+    /// Open downstream connections at most; more are closed at once.
+    pub max_connections: usize,
+    /// Login attempts (page loads and creates) per client per minute.
+    pub create_per_minute: u32,
+    /// Scans, approvals, rejections and relay deliveries per client per minute.
+    pub signer_per_minute: u32,
+    /// Claims per client per minute.
+    pub claim_per_minute: u32,
+    /// Verify calls per client per minute.
+    pub verify_per_minute: u32,
+    /// Pending login attempts per client at most.
+    pub pending_per_client: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_request_line: 8 * 1024,
+            max_header_bytes: 32 * 1024,
+            max_headers: 100,
+            header_timeout: Duration::from_secs(10),
+            keepalive_timeout: Duration::from_secs(60),
+            max_connections: 20_000,
+            create_per_minute: 30,
+            signer_per_minute: 120,
+            claim_per_minute: 60,
+            verify_per_minute: 6_000,
+            pending_per_client: 20,
+        }
+    }
+}
+
 /// Whether the session cookie carries `Secure`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -89,6 +147,8 @@ pub struct Config {
     pub session: SessionConfig,
     /// `[login]`.
     pub login: LoginConfig,
+    /// `[limits]`.
+    pub limits: LimitsConfig,
     /// `[[app]]`, in file order.
     pub apps: Vec<App>,
     /// `[[user]]`, in file order.
@@ -112,8 +172,11 @@ pub struct ServerConfig {
     pub grace_period: Duration,
     /// Path prefix of the gateway's own routes, e.g. `/.qrgate`.
     pub prefix: String,
-    /// Append to a client-supplied `X-Forwarded-For` instead of replacing it.
+    /// Honour `X-Forwarded-For` from [`ServerConfig::trusted_proxies`] (for the client's
+    /// address, and appended to upstream) instead of replacing it.
     pub trust_forwarded_for: bool,
+    /// Addresses of the proxies in front of the gateway whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 /// `[session]`.
@@ -142,6 +205,8 @@ pub struct LoginConfig {
     pub claim_window: Duration,
     /// Global cap on pending login attempts.
     pub max_pending: usize,
+    /// Whether an approval must come from the requesting browser's network.
+    pub same_network: SameNetwork,
 }
 
 /// One protected application.
@@ -346,6 +411,140 @@ impl Validator<'_> {
         Ok(Duration::from_millis(*v.get_ref()))
     }
 
+    /// A count: `default` when absent, else within `min..=max`.
+    fn count<T>(
+        &self,
+        value: Option<Spanned<u64>>,
+        key: &str,
+        default: T,
+        min: u64,
+        max: u64,
+    ) -> Result<T, ConfigError>
+    where
+        T: TryFrom<u64>,
+    {
+        let Some(v) = value else {
+            return Ok(default);
+        };
+        match T::try_from(*v.get_ref()) {
+            Ok(n) if (min..=max).contains(v.get_ref()) => Ok(n),
+            _ => self.err(v.span(), key, format!("expected {min} to {max}")),
+        }
+    }
+
+    fn proxies(&self, raw: Vec<Spanned<String>>) -> Result<Vec<IpNet>, ConfigError> {
+        let mut out = Vec::new();
+        for (i, p) in raw.iter().enumerate() {
+            let text = p.get_ref();
+            let net = text
+                .parse::<IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from));
+            match net {
+                Ok(n) => out.push(n.trunc()),
+                Err(_) => self.err(
+                    p.span(),
+                    &format!("server.trusted_proxies[{i}]"),
+                    "expected an address or network, e.g. 10.0.0.1 or 10.0.0.0/8",
+                )?,
+            }
+        }
+        Ok(out)
+    }
+
+    fn same_network(&self, raw: Option<Spanned<toml::Value>>) -> Result<SameNetwork, ConfigError> {
+        let Some(v) = raw else {
+            return Ok(SameNetwork::Off);
+        };
+        match v.get_ref() {
+            toml::Value::String(s) if s == "off" => Ok(SameNetwork::Off),
+            toml::Value::String(s) if s == "ip" => Ok(SameNetwork::SameIp),
+            toml::Value::Integer(n) if (1..=32).contains(n) => {
+                Ok(SameNetwork::Prefix(u8::try_from(*n).unwrap_or(32)))
+            }
+            _ => self.err(
+                v.span(),
+                "login.same_network",
+                "expected \"off\", \"ip\" or an IPv4 prefix length from 1 to 32",
+            ),
+        }
+    }
+
+    fn limits(&self, l: file::Limits) -> Result<LimitsConfig, ConfigError> {
+        let d = LimitsConfig::default();
+        const RATE_MAX: u64 = 1_000_000;
+        Ok(LimitsConfig {
+            max_request_line: self.count(
+                l.max_request_line_bytes,
+                "limits.max_request_line_bytes",
+                d.max_request_line,
+                256,
+                1 << 20,
+            )?,
+            max_header_bytes: self.count(
+                l.max_header_bytes,
+                "limits.max_header_bytes",
+                d.max_header_bytes,
+                1024,
+                1 << 20,
+            )?,
+            max_headers: self.count(l.max_headers, "limits.max_headers", d.max_headers, 8, 250)?,
+            header_timeout: self.seconds(
+                l.header_timeout_seconds,
+                "limits.header_timeout_seconds",
+                d.header_timeout.as_secs(),
+                1,
+            )?,
+            keepalive_timeout: self.seconds(
+                l.keepalive_timeout_seconds,
+                "limits.keepalive_timeout_seconds",
+                d.keepalive_timeout.as_secs(),
+                1,
+            )?,
+            max_connections: self.count(
+                l.max_connections,
+                "limits.max_connections",
+                d.max_connections,
+                1,
+                10_000_000,
+            )?,
+            create_per_minute: self.count(
+                l.create_per_minute,
+                "limits.create_per_minute",
+                d.create_per_minute,
+                1,
+                RATE_MAX,
+            )?,
+            signer_per_minute: self.count(
+                l.signer_per_minute,
+                "limits.signer_per_minute",
+                d.signer_per_minute,
+                1,
+                RATE_MAX,
+            )?,
+            claim_per_minute: self.count(
+                l.claim_per_minute,
+                "limits.claim_per_minute",
+                d.claim_per_minute,
+                1,
+                RATE_MAX,
+            )?,
+            verify_per_minute: self.count(
+                l.verify_per_minute,
+                "limits.verify_per_minute",
+                d.verify_per_minute,
+                1,
+                RATE_MAX,
+            )?,
+            pending_per_client: self.count(
+                l.pending_per_client,
+                "limits.pending_per_client",
+                d.pending_per_client,
+                1,
+                10_000_000,
+            )?,
+        })
+    }
+
     fn root(&self, raw: file::Root) -> Result<Config, ConfigError> {
         let mut server = raw.server;
         let default_app_raw = server.default_app.take();
@@ -372,6 +571,7 @@ impl Validator<'_> {
                 "expected a path like /.qrgate (starts with /, no trailing /)",
             )?,
         };
+        let server_trust = server.trust_forwarded_for.clone();
         let server = ServerConfig {
             listen: listen.into_iter().map(Spanned::into_inner).collect(),
             threads: server.threads.unwrap_or(2).max(1),
@@ -382,8 +582,22 @@ impl Validator<'_> {
                 0,
             )?,
             prefix,
-            trust_forwarded_for: server.trust_forwarded_for.unwrap_or(false),
+            trust_forwarded_for: server
+                .trust_forwarded_for
+                .as_ref()
+                .is_some_and(|t| *t.get_ref()),
+            trusted_proxies: self.proxies(server.trusted_proxies)?,
         };
+
+        if let Some(t) = &server_trust {
+            if *t.get_ref() && server.trusted_proxies.is_empty() {
+                self.err(
+                    t.span(),
+                    "server.trust_forwarded_for",
+                    "name the proxies whose X-Forwarded-For is believed in server.trusted_proxies",
+                )?;
+            }
+        }
 
         let s = raw.session;
         let session = SessionConfig {
@@ -432,6 +646,7 @@ impl Validator<'_> {
                 1,
             )?,
             max_pending: l.max_pending.unwrap_or(100_000),
+            same_network: self.same_network(l.same_network)?,
         };
 
         let mut users = Vec::new();
@@ -592,10 +807,12 @@ impl Validator<'_> {
             },
         };
 
+        let limits = self.limits(raw.limits)?;
         Ok(Config {
             server,
             session,
             login,
+            limits,
             apps,
             users,
             host_index,
@@ -637,6 +854,8 @@ mod file {
         #[serde(default)]
         pub login: Login,
         #[serde(default)]
+        pub limits: Limits,
+        #[serde(default)]
         pub app: Vec<App>,
         #[serde(default)]
         pub user: Vec<User>,
@@ -650,7 +869,9 @@ mod file {
         pub grace_period_seconds: Option<Spanned<u64>>,
         pub prefix: Option<Spanned<String>>,
         pub default_app: Option<Spanned<String>>,
-        pub trust_forwarded_for: Option<bool>,
+        pub trust_forwarded_for: Option<Spanned<bool>>,
+        #[serde(default)]
+        pub trusted_proxies: Vec<Spanned<String>>,
     }
 
     #[derive(Deserialize, Default)]
@@ -670,6 +891,23 @@ mod file {
         pub attempt_lifetime_seconds: Option<Spanned<u64>>,
         pub claim_window_seconds: Option<Spanned<u64>>,
         pub max_pending: Option<usize>,
+        pub same_network: Option<Spanned<toml::Value>>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    pub struct Limits {
+        pub max_request_line_bytes: Option<Spanned<u64>>,
+        pub max_header_bytes: Option<Spanned<u64>>,
+        pub max_headers: Option<Spanned<u64>>,
+        pub header_timeout_seconds: Option<Spanned<u64>>,
+        pub keepalive_timeout_seconds: Option<Spanned<u64>>,
+        pub max_connections: Option<Spanned<u64>>,
+        pub create_per_minute: Option<Spanned<u64>>,
+        pub signer_per_minute: Option<Spanned<u64>>,
+        pub claim_per_minute: Option<Spanned<u64>>,
+        pub verify_per_minute: Option<Spanned<u64>>,
+        pub pending_per_client: Option<Spanned<u64>>,
     }
 
     #[derive(Deserialize)]

@@ -14,6 +14,7 @@ use crate::attempts::Logins;
 use crate::config::{App, AppId, Config};
 use crate::cookies::{self, SameSite};
 use crate::identity::Identity;
+use crate::limits::{self, RateLimits};
 use crate::protocol::Context;
 use crate::session::{token_hash, Lifetimes, MemoryStore, SessionStore, SessionToken, StoreError};
 use crate::signers::Signers;
@@ -50,6 +51,8 @@ pub struct Gateway {
     pub logins: Logins,
     /// One instance of every signer protocol.
     pub signers: Signers,
+    /// Per-client rate limits.
+    pub rates: RateLimits,
     /// One shared identity per configured user, in `[[user]]` order.
     identities: Vec<Arc<Identity>>,
     /// Per-app values, in `[[app]]` order.
@@ -95,8 +98,13 @@ impl Gateway {
         }
         Ok(Gateway {
             bind_cookie: format!("{}_bind", config.session.cookie_name),
-            logins: Logins::new(&config.login, clock.clone()),
+            logins: Logins::new(
+                &config.login,
+                config.limits.pending_per_client,
+                clock.clone(),
+            ),
             signers: Signers::default(),
+            rates: RateLimits::new(&config.limits),
             identities,
             apps,
             sessions,
@@ -131,11 +139,23 @@ impl Gateway {
         self.identities.get(index).cloned()
     }
 
-    /// Frees expired sessions, login attempts and signer replay records; returns how many.
+    /// Frees expired sessions, login attempts, signer replay records and idle rate-limit
+    /// buckets; returns how many sessions, attempts and replay records went.
     pub async fn sweep(&self) -> usize {
+        self.rates.sweep();
         self.sessions.sweep().await
             + self.logins.sweep()
             + self.signers.sweep(self.clock.now_millis())
+    }
+
+    /// The client's address for a request from `peer` (see [`limits::client_ip`]).
+    pub fn client_ip(
+        &self,
+        peer: Option<std::net::IpAddr>,
+        headers: &HeaderMap,
+    ) -> Option<std::net::IpAddr> {
+        let s = &self.config.server;
+        limits::client_ip(peer, headers, s.trust_forwarded_for, &s.trusted_proxies)
     }
 
     /// `Set-Cookie` value carrying a new session token.

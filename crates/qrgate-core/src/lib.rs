@@ -15,12 +15,14 @@
 //! - [`cookies`]: reading, stripping and building the gateway's cookies.
 //! - [`reply`]: locally generated responses and the security headers they all carry.
 //! - [`identity`]: who a session belongs to, and the headers clients may not send.
+//! - [`head`]: limits on a request head, checked on the raw bytes.
 //!
 //! Built on those:
 //! - [`protocol`]: the [`protocol::Signer`] trait every signer protocol implements.
 //! - [`signers`]: the protocols (native, Pubky Ring, tana-mobile) and their registry.
 //! - [`config`]: `config.toml`, parsed once into a validated [`config::Config`].
 //! - [`session`]: the session store seam and the in-memory store.
+//! - [`limits`]: who a client is (trusted proxies, IPv6 /64) and per-client rate limits.
 //! - [`attempts`]: login attempts and their single-use state machine.
 //! - [`events`]: server-sent event framing for live login status.
 //! - [`gateway`]: the shared state: config, stores, signers, per-user identities.
@@ -40,8 +42,10 @@ pub mod cookies;
 pub mod decision;
 pub mod events;
 pub mod gateway;
+pub mod head;
 pub mod identity;
 pub mod keys;
+pub mod limits;
 pub mod login;
 pub mod negotiate;
 pub mod origin;

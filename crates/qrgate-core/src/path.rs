@@ -52,6 +52,11 @@ pub enum PathError {
     /// A `..` segment that would climb above the root.
     #[error("the path climbs above the root")]
     EscapesRoot,
+    /// Decoded once, the path still holds an escape of `.`, `/`, `\\`, `%`, NUL or a
+    /// control byte (`%252e`, `%25%32%66`): an upstream that decodes twice would see a
+    /// different path than the one the rules matched.
+    #[error("double percent-encoding in the path")]
+    DoubleEncoded,
 }
 
 impl CanonicalPath {
@@ -111,6 +116,7 @@ pub fn canonical_prefix(prefix: &str) -> Result<String, PathError> {
 
 /// The full rules, on the path without its leading `/`.
 fn canonicalize_segments(body: &str) -> Result<String, PathError> {
+    refuse_double_encoding(body)?;
     let mut segments: Vec<String> = Vec::new();
     // Only the last segment decides: `/a/b/`, `/a/.` and `/a/b/..` all name a directory.
     let mut trailing_slash = false;
@@ -174,6 +180,28 @@ fn decode_segment(raw: &str) -> Result<String, PathError> {
         }
     }
     Ok(out)
+}
+
+/// Refuses a path whose once-decoded bytes still contain an escape that a second decoding
+/// would turn into a separator, a dot, a `%` or a control byte. Only a decoded `%` can start
+/// such an escape, and only `%25` decodes to `%`, so paths without `%25` pass at once.
+fn refuse_double_encoding(raw: &str) -> Result<(), PathError> {
+    if !raw.contains("%25") {
+        return Ok(());
+    }
+    let once: Vec<u8> = percent_encoding::percent_decode_str(raw).collect();
+    let hex = |b: u8| char::from(b).to_digit(16);
+    for w in once.windows(3) {
+        let [b'%', hi, lo] = *w else { continue };
+        let (Some(hi), Some(lo)) = (hex(hi), hex(lo)) else {
+            continue;
+        };
+        match hi * 16 + lo {
+            0x2e | 0x2f | 0x5c | 0x25 | 0x00..=0x1f | 0x7f => return Err(PathError::DoubleEncoded),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// `.;x`, `..;x` and their `%3B` spellings: Tomcat-style servers strip the parameters and
@@ -281,9 +309,9 @@ mod tests {
             ("/%23", Ok("/%23")),
             ("/%3f", Ok("/%3F")),
             ("/%25", Ok("/%25")),
-            ("/%252e", Ok("/%252e")),
-            ("/%252e%252e/x", Ok("/%252e%252e/x")),
-            ("/a/%252e%252e/admin", Ok("/a/%252e%252e/admin")),
+            ("/%252e", Err(DoubleEncoded)),
+            ("/%252e%252e/x", Err(DoubleEncoded)),
+            ("/a/%252e%252e/admin", Err(DoubleEncoded)),
             ("/%3b", Ok("/%3B")),
             ("/%80%ff", Ok("/%80%FF")),
             // Encoded separators.
@@ -448,6 +476,71 @@ mod tests {
                     stack.push(next);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn double_encoding_of_dangerous_bytes_is_refused() {
+        for raw in [
+            "/public/%252e%252e/admin",
+            "/public/%252E%252E/admin",
+            "/public%252fadmin",
+            "/public%252Fadmin",
+            "/public/%255cadmin",
+            "/public/%2500",
+            "/public/%250a",
+            "/public/%257f",
+            "/public/%2525",
+            "/public/%252e",
+            "/public/%25%32%65%25%32%65/admin",
+            "/public/%25%32e",
+            "/public/x%25252e",
+        ] {
+            check(raw, Err(DoubleEncoded));
+        }
+        // One level of encoding is judged by the usual rules; a literal `%` is fine.
+        check("/public/100%25", Ok("/public/100%25"));
+        check("/public/%2541", Ok("/public/%2541"));
+        check("/public/%25zz", Ok("/public/%25zz"));
+        check("/public/%25", Ok("/public/%25"));
+        check("/public/%2e%2e/admin", Ok("/admin"));
+    }
+
+    /// Every path of up to three bytes over an alphabet rich in escapes: if decoding the
+    /// canonical form once more still yields a dot segment, separator or `%`-escape of one,
+    /// canonicalization must have refused it.
+    #[test]
+    fn no_accepted_path_hides_a_second_level_escape() {
+        let alphabet = ["%25", "2", "e", "f", "5", "c", "/", ".", "a", "%2e", "%32"];
+        let mut paths = vec![String::from("/")];
+        for _ in 0..4 {
+            let next: Vec<String> = paths
+                .iter()
+                .flat_map(|p| alphabet.iter().map(move |a| format!("{p}{a}")))
+                .collect();
+            paths.extend(next);
+        }
+        for raw in paths {
+            let Ok(canonical) = canonicalize(&raw) else {
+                continue;
+            };
+            let once: Vec<u8> = percent_encoding::percent_decode_str(canonical.as_str()).collect();
+            let twice: Vec<u8> = percent_encoding::percent_decode(&once).collect();
+            let twice = String::from_utf8_lossy(&twice);
+            let slashes = canonical.as_str().matches('/').count();
+            assert_eq!(
+                twice.matches('/').count(),
+                slashes,
+                "{raw}: new separator in {twice}"
+            );
+            assert!(!twice.contains('\\'), "{raw}: backslash in {twice}");
+            assert!(
+                twice
+                    .split('/')
+                    .skip(1)
+                    .all(|seg| seg != "." && seg != ".."),
+                "{raw}: dot segment in {twice}"
+            );
         }
     }
 }

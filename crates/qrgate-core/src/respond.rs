@@ -6,6 +6,7 @@
 
 use crate::attempts::AttemptError;
 use crate::decision::Denial;
+use crate::head::HeadRefusal;
 use crate::login::LoginError;
 use crate::protocol::Refusal;
 use crate::reply::{Form, Reply};
@@ -23,6 +24,7 @@ pub fn status(e: &LoginError) -> (u16, &'static str) {
             AttemptError::NotApproved => (409, "not_approved"),
             AttemptError::WrongBrowser => (403, "wrong_browser"),
             AttemptError::Full => (503, "busy"),
+            AttemptError::ClientBusy => (429, "too_many_pending"),
         },
         LoginError::Refused(r) => match r {
             Refusal::BadBody(_) => (400, "bad_body"),
@@ -48,6 +50,8 @@ pub fn status(e: &LoginError) -> (u16, &'static str) {
         LoginError::IdentityMismatch { .. } => (403, "identity_mismatch"),
         LoginError::CrossOrigin(_) => (403, "cross_origin"),
         LoginError::Unauthenticated => (401, "unauthenticated"),
+        LoginError::RateLimited(_) => (429, "rate_limited"),
+        LoginError::OtherNetwork => (403, "other_network"),
         LoginError::Store(_) => (503, "store_unavailable"),
         LoginError::Internal(_) => (500, "internal"),
     }
@@ -74,7 +78,10 @@ pub fn login_error(form: Form, e: &LoginError) -> Reply {
         LoginError::Unauthenticated => {
             reply.with_header("www-authenticate", "Bearer realm=\"qrgate\"")
         }
-        _ if status == 503 => reply.with_header("retry-after", RETRY_AFTER),
+        LoginError::RateLimited(l) => {
+            reply.with_header("retry-after", l.retry_after_secs.to_string())
+        }
+        _ if status == 503 || status == 429 => reply.with_header("retry-after", RETRY_AFTER),
         _ => reply,
     }
 }
@@ -114,6 +121,16 @@ pub fn denial(form: Form, d: &Denial) -> Reply {
             .with_header("retry-after", RETRY_AFTER)
         }
     }
+}
+
+/// A request head over a limit: 414 for the request line, 431 for the header fields. Always
+/// JSON: the head was not parsed, so nothing says the client prefers a page.
+pub fn head_refusal(r: &HeadRefusal) -> Reply {
+    let (status, code) = match r {
+        HeadRefusal::LineTooLong(_) => (414, "request_line_too_long"),
+        HeadRefusal::TooLarge(_) | HeadRefusal::TooMany(_) => (431, "headers_too_large"),
+    };
+    Reply::error(status, code, &r.to_string())
 }
 
 /// What the proxy answers when it cannot complete a forwarded request.
@@ -214,6 +231,7 @@ mod tests {
             },
             LoginError::CrossOrigin("x"),
             LoginError::Unauthenticated,
+            LoginError::OtherNetwork,
         ];
         for e in &all {
             let r = login_error(Form::Json, e);
@@ -233,6 +251,23 @@ mod tests {
             assert_eq!(r.status, 503);
             assert!(r.headers.iter().any(|(n, _)| *n == "retry-after"));
         }
+        for e in [
+            LoginError::Attempt(AttemptError::ClientBusy),
+            LoginError::RateLimited(crate::limits::Limited {
+                retry_after_secs: 7,
+            }),
+        ] {
+            let r = login_error(Form::Json, &e);
+            assert_eq!(r.status, 429);
+            assert!(r.headers.iter().any(|(n, _)| *n == "retry-after"));
+        }
+        let r = login_error(
+            Form::Json,
+            &LoginError::RateLimited(crate::limits::Limited {
+                retry_after_secs: 7,
+            }),
+        );
+        assert!(r.headers.contains(&("retry-after", "7".into())));
         let r = login_error(Form::Json, &LoginError::Internal("secret detail"));
         assert_eq!(r.status, 500);
         assert!(!String::from_utf8_lossy(&r.body).contains("secret detail"));

@@ -16,6 +16,7 @@ use crate::config::AppId;
 use crate::events::EventStream;
 use crate::gateway::Gateway;
 use crate::identity;
+use crate::limits::Action;
 use crate::login::{self, page, qr, LoginError};
 use crate::reply::{Form, Reply};
 use crate::request::same_origin;
@@ -66,13 +67,26 @@ pub async fn handle(gw: &Gateway, req: RouteRequest<'_>) -> Routed {
         (endpoint_of(gw, &segments), segments.split_last())
     {
         let answer = if post {
-            login::deliver(gw, req.app, endpoint, channel, &req.body)
+            if let Err(e) = limited(gw, &req, Action::Signer) {
+                return json_error(e).into();
+            }
+            login::deliver(gw, req.app, req.client_ip, endpoint, channel, &req.body)
                 .map(approved)
                 .unwrap_or_else(json_error)
         } else {
             method_not_allowed()
         };
         return answer.into();
+    }
+    if let Some(action) = action_of(req.method, &segments) {
+        if let Err(e) = limited(gw, &req, action) {
+            let form = if segments == ["login"] {
+                Form::Page
+            } else {
+                req.form
+            };
+            return respond::login_error(form, &e).into();
+        }
     }
     let answer = match segments.as_slice() {
         ["healthz"] if get => Reply::json(200, &json!({ "status": "ok" })),
@@ -88,7 +102,7 @@ pub async fn handle(gw: &Gateway, req: RouteRequest<'_>) -> Routed {
         }
         ["auth", "session", id, "scan"] if post => scan(gw, &req, id).unwrap_or_else(json_error),
         ["auth", "session", id, "approve"] if post => login::attempt(gw, req.app, id)
-            .and_then(|a| login::approve(gw, &a, &req.body))
+            .and_then(|a| login::approve(gw, &a, req.client_ip, &req.body))
             .map(approved)
             .unwrap_or_else(json_error),
         ["auth", "session", id, "reject"] if post => login::attempt(gw, req.app, id)
@@ -108,6 +122,26 @@ pub async fn handle(gw: &Gateway, req: RouteRequest<'_>) -> Routed {
         ),
     };
     answer.into()
+}
+
+/// The rate-limit class of a route, if it has one.
+fn action_of(method: &Method, segments: &[&str]) -> Option<Action> {
+    let post = method == Method::POST;
+    match segments {
+        ["login"] if !post => Some(Action::Create),
+        ["auth", "session", "create"] if post => Some(Action::Create),
+        ["auth", "session", "verify"] if !post => Some(Action::Verify),
+        ["auth", "session", _, "scan" | "approve" | "reject"] if post => Some(Action::Signer),
+        ["auth", "session", _, "claim"] if post => Some(Action::Claim),
+        _ => None,
+    }
+}
+
+/// Takes a token from the client's bucket for `action`.
+fn limited(gw: &Gateway, req: &RouteRequest<'_>, action: Action) -> Result<(), LoginError> {
+    gw.rates
+        .check(action, req.client_ip)
+        .map_err(LoginError::RateLimited)
 }
 
 /// The signer endpoint path (`pubky/relay`) a route's segments name, without the channel.

@@ -25,12 +25,13 @@ pub enum HeaderEdit {
     Set(HeaderName, HeaderValue),
 }
 
-/// The edits for one forwarded request, in the order they must be applied.
+/// The edits for one forwarded request from `peer` (the address that connected to the
+/// gateway), in the order they must be applied.
 pub fn header_edits(
     gw: &Gateway,
     app: AppId,
     identity: Option<&Identity>,
-    client_ip: Option<IpAddr>,
+    peer: Option<IpAddr>,
     headers: &HeaderMap,
 ) -> Vec<HeaderEdit> {
     let mut edits = Vec::with_capacity(12);
@@ -92,14 +93,20 @@ pub fn header_edits(
     }
 
     // The client's own X-Forwarded-For was removed with the reserved family above; it is only
-    // carried forward when the operator says a trusted proxy sits in front.
-    let xff = match (client_ip, gw.config.server.trust_forwarded_for) {
-        (Some(ip), false) => ip.to_string(),
-        (Some(ip), true) => match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            Some(prior) => format!("{prior}, {ip}"),
-            None => ip.to_string(),
-        },
-        (None, _) => String::from("unknown"),
+    // carried forward when the peer is one of the configured trusted proxies.
+    let server = &gw.config.server;
+    let trusted = |ip: &IpAddr| {
+        server.trust_forwarded_for && server.trusted_proxies.iter().any(|n| n.contains(ip))
+    };
+    let xff = match peer {
+        Some(ip) if trusted(&ip) => {
+            match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+                Some(prior) => format!("{prior}, {ip}"),
+                None => ip.to_string(),
+            }
+        }
+        Some(ip) => ip.to_string(),
+        None => String::from("unknown"),
     };
     if let Ok(v) = HeaderValue::from_str(&xff) {
         edits.push(HeaderEdit::Set(
@@ -144,7 +151,7 @@ mod tests {
 
     fn gateway(trust: bool) -> Gateway {
         let text = format!(
-            "[server]\ntrust_forwarded_for = {trust}\n[[app]]\nname = \"Wiki\"\norigin = \"https://wiki.example\"\nupstream = \"127.0.0.1:9\"\n[[user]]\nname = \"alice\"\nkey = \"{KEY}\"\nroles = [\"staff\", \"ops\"]\n"
+            "[server]\ntrust_forwarded_for = {trust}\ntrusted_proxies = [\"2001:db8::/32\"]\n[[app]]\nname = \"Wiki\"\norigin = \"https://wiki.example\"\nupstream = \"127.0.0.1:9\"\n[[user]]\nname = \"alice\"\nkey = \"{KEY}\"\nroles = [\"staff\", \"ops\"]\n"
         );
         let config = Config::parse(&text, Path::new("t.toml")).expect("config");
         Gateway::new(config, Clock::manual()).expect("gateway")

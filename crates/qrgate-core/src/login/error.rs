@@ -1,6 +1,7 @@
 //! Why a login operation was refused. [`crate::respond`] maps each to its HTTP answer.
 
 use crate::attempts::AttemptError;
+use crate::limits::Limited;
 use crate::protocol::Refusal;
 use crate::session::StoreError;
 
@@ -58,6 +59,12 @@ pub enum LoginError {
     /// No live session.
     #[error("No valid session.")]
     Unauthenticated,
+    /// This client asked too often.
+    #[error("Too many requests from this address; retry in {} s.", .0.retry_after_secs)]
+    RateLimited(Limited),
+    /// The approval came from another network than the browser that asked.
+    #[error("This sign-in was requested from another network. Approve it from a phone on the same network as the computer that shows the code.")]
+    OtherNetwork,
     /// The session store could not answer.
     #[error(transparent)]
     Store(#[from] StoreError),

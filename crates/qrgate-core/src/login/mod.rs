@@ -23,12 +23,13 @@ use serde_json::Value;
 
 use crate::agent::summarize_agent;
 use crate::attempts::{Attempt, AttemptError, NewAttempt};
-use crate::config::AppId;
+use crate::config::{AppId, SameNetwork};
 use crate::cookies;
 use crate::events::EventStream;
 use crate::gateway::Gateway;
 use crate::identity::Identity;
 use crate::keys::PublicKey;
+use crate::limits::client_key;
 use crate::protocol::{Payload, Signer, SignerId, Verified};
 use crate::redirect::validate_return_path;
 use crate::session::{token_hash, SessionToken};
@@ -97,6 +98,8 @@ pub fn start(
     let request = NewAttempt {
         app,
         bind_hash: cookies::hash(&bind_value),
+        requester: client_ip,
+        client_key: client_ip.map(client_key),
         requester_ip: client_ip.map_or_else(|| "unknown".into(), |ip| ip.to_string()),
         requester_agent: summarize_agent(agent),
         return_to,
@@ -174,8 +177,14 @@ pub fn scan(gw: &Gateway, attempt: &Attempt) -> Result<Vec<(&'static str, Value)
     Ok(fields)
 }
 
-/// `POST …/{id}/approve`: the body is handed to the protocol that recognizes it.
-pub fn approve(gw: &Gateway, attempt: &Attempt, body: &[u8]) -> Result<Approval, LoginError> {
+/// `POST …/{id}/approve` from `approver`: the body is handed to the protocol that
+/// recognizes it.
+pub fn approve(
+    gw: &Gateway,
+    attempt: &Attempt,
+    approver: Option<IpAddr>,
+    body: &[u8],
+) -> Result<Approval, LoginError> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| LoginError::BadJson(e.to_string()))?;
     let signer = gw
@@ -184,17 +193,18 @@ pub fn approve(gw: &Gateway, attempt: &Attempt, body: &[u8]) -> Result<Approval,
         .find(|s| s.recognizes(&value))
         .ok_or(LoginError::UnknownBody)?;
     let material = offered(attempt, signer)?;
-    check_open(gw, attempt)?;
+    check_open(gw, attempt, approver)?;
     let ctx = gw.signer_context(attempt.request.app);
     let verified = signer.verify_approval(&ctx, &attempt.facts(), material, value)?;
     finish(gw, attempt, verified)
 }
 
-/// `POST {prefix}/{endpoint}/{channel}`: a delivery to a protocol's own endpoint (Pubky's
-/// relay). `endpoint` is the path below the prefix without the channel.
+/// `POST {prefix}/{endpoint}/{channel}` from `approver`: a delivery to a protocol's own
+/// endpoint (Pubky's relay). `endpoint` is the path below the prefix without the channel.
 pub fn deliver(
     gw: &Gateway,
     app: AppId,
+    approver: Option<IpAddr>,
     endpoint: &str,
     channel: &str,
     body: &[u8],
@@ -212,7 +222,7 @@ pub fn deliver(
         _ => return Err(LoginError::UnknownChannel),
     };
     let material = offered(&attempt, signer)?;
-    check_open(gw, &attempt)?;
+    check_open(gw, &attempt, approver)?;
     let ctx = gw.signer_context(app);
     let verified = signer.verify_delivery(&ctx, &attempt.facts(), material, body)?;
     finish(gw, &attempt, verified)
@@ -297,12 +307,52 @@ fn offered<'a>(
         .ok_or(LoginError::NotOffered(signer.label()))
 }
 
-/// Refuses an expired attempt before any signature work.
-fn check_open(gw: &Gateway, attempt: &Attempt) -> Result<(), LoginError> {
+/// Refuses, before any signature work (and before a protocol records a replay), an expired
+/// attempt or an approval from a network the policy does not allow.
+fn check_open(gw: &Gateway, attempt: &Attempt, approver: Option<IpAddr>) -> Result<(), LoginError> {
     if gw.logins.is_expired(attempt) {
         return Err(AttemptError::Expired.into());
     }
+    if !same_network(
+        gw.config.login.same_network,
+        attempt.request.requester,
+        approver,
+    ) {
+        return Err(LoginError::OtherNetwork);
+    }
     Ok(())
+}
+
+/// Whether `approver` may approve a login requested from `requester` under `policy`.
+/// Unknown addresses never pass a policy other than `Off`; IPv4-mapped IPv6 addresses are
+/// compared as IPv4; with a prefix policy IPv6 addresses must share their `/64`.
+pub fn same_network(
+    policy: SameNetwork,
+    requester: Option<IpAddr>,
+    approver: Option<IpAddr>,
+) -> bool {
+    let (Some(a), Some(b)) = (requester, approver) else {
+        return policy == SameNetwork::Off;
+    };
+    let canon = |ip: IpAddr| match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    let (a, b) = (canon(a), canon(b));
+    match policy {
+        SameNetwork::Off => true,
+        SameNetwork::SameIp => a == b,
+        SameNetwork::Prefix(bits) => match (a, b) {
+            (IpAddr::V4(x), IpAddr::V4(y)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(bits.min(32)))
+                    .unwrap_or(0);
+                u32::from(x) & mask == u32::from(y) & mask
+            }
+            (IpAddr::V6(_), IpAddr::V6(_)) => client_key(a) == client_key(b),
+            _ => false,
+        },
+    }
 }
 
 /// The shared tail of every protocol: asserted name → key → identity → single-use transition.
@@ -402,23 +452,23 @@ mod tests {
         // A native body is recognized, but this app does not offer native.
         let body = serde_json::json!({"public_key": "x", "signature": "y"}).to_string();
         assert_eq!(
-            approve(&gw, &attempt, body.as_bytes()).err(),
+            approve(&gw, &attempt, None, body.as_bytes()).err(),
             Some(LoginError::NotOffered("qrgate signer"))
         );
         assert_eq!(
-            approve(&gw, &attempt, b"{\"neither\": 1}").err(),
+            approve(&gw, &attempt, None, b"{\"neither\": 1}").err(),
             Some(LoginError::UnknownBody)
         );
         assert!(matches!(
-            approve(&gw, &attempt, b"{"),
+            approve(&gw, &attempt, None, b"{"),
             Err(LoginError::BadJson(_))
         ));
         assert_eq!(
-            deliver(&gw, AppId::new(0), "pubky/relay", "nochannel", b"x").err(),
+            deliver(&gw, AppId::new(0), None, "pubky/relay", "nochannel", b"x").err(),
             Some(LoginError::UnknownChannel)
         );
         assert_eq!(
-            deliver(&gw, AppId::new(0), "pubky/relay", "c", &[0u8; 3000]).err(),
+            deliver(&gw, AppId::new(0), None, "pubky/relay", "c", &[0u8; 3000]).err(),
             Some(LoginError::BodyTooLarge(2048))
         );
     }
@@ -450,5 +500,108 @@ mod tests {
                 "appName"
             ]
         );
+    }
+
+    #[test]
+    fn same_network_policies() {
+        let ip = |s: &str| s.parse::<IpAddr>().ok();
+        let cases = [
+            (SameNetwork::Off, None, None, true),
+            (SameNetwork::Off, ip("192.0.2.1"), ip("198.51.100.1"), true),
+            (SameNetwork::SameIp, ip("192.0.2.1"), ip("192.0.2.1"), true),
+            (
+                SameNetwork::SameIp,
+                ip("192.0.2.1"),
+                ip("::ffff:192.0.2.1"),
+                true,
+            ),
+            (SameNetwork::SameIp, ip("192.0.2.1"), ip("192.0.2.2"), false),
+            (SameNetwork::SameIp, ip("192.0.2.1"), None, false),
+            (SameNetwork::SameIp, None, None, false),
+            (
+                SameNetwork::Prefix(24),
+                ip("192.0.2.1"),
+                ip("192.0.2.254"),
+                true,
+            ),
+            (
+                SameNetwork::Prefix(24),
+                ip("192.0.2.1"),
+                ip("192.0.3.1"),
+                false,
+            ),
+            (
+                SameNetwork::Prefix(16),
+                ip("192.0.2.1"),
+                ip("192.0.3.1"),
+                true,
+            ),
+            (
+                SameNetwork::Prefix(32),
+                ip("192.0.2.1"),
+                ip("192.0.2.2"),
+                false,
+            ),
+            (
+                SameNetwork::Prefix(1),
+                ip("10.0.0.1"),
+                ip("127.0.0.1"),
+                true,
+            ),
+            (
+                SameNetwork::Prefix(24),
+                ip("2001:db8::1"),
+                ip("2001:db8::ffff"),
+                true,
+            ),
+            (
+                SameNetwork::Prefix(24),
+                ip("2001:db8::1"),
+                ip("2001:db8:0:1::1"),
+                false,
+            ),
+            (
+                SameNetwork::Prefix(24),
+                ip("2001:db8::1"),
+                ip("192.0.2.1"),
+                false,
+            ),
+        ];
+        for (policy, requester, approver, want) in cases {
+            assert_eq!(
+                same_network(policy, requester, approver),
+                want,
+                "{policy:?} {requester:?} {approver:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn approvals_from_another_network_are_refused_before_verification() {
+        let text = "[login]\nsame_network = 24\n[[app]]\nname = \"w\"\norigin = \"https://w.example\"\nupstream = \"127.0.0.1:9\"\nopen_enrollment = true\n";
+        let gw = Gateway::new(
+            Config::parse(text, Path::new("t.toml")).expect("config"),
+            Clock::manual(),
+        )
+        .expect("gateway");
+        let attempt = start(
+            &gw,
+            AppId::new(0),
+            &HeaderMap::new(),
+            "192.0.2.10".parse().ok(),
+            "/".into(),
+        )
+        .expect("started")
+        .attempt;
+        let body = b"{\"public_key\": \"x\", \"signature\": \"y\"}";
+        assert_eq!(
+            approve(&gw, &attempt, "198.51.100.7".parse().ok(), body).err(),
+            Some(LoginError::OtherNetwork)
+        );
+        // From the same /24 the request reaches the protocol (which refuses the bad key).
+        assert!(matches!(
+            approve(&gw, &attempt, "192.0.2.99".parse().ok(), body),
+            Err(LoginError::Refused(_))
+        ));
     }
 }

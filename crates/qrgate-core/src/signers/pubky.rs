@@ -41,6 +41,11 @@ const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b'>')
     .add(b'=');
 
+/// The namespace bytes every pubkyauth token carries at offset 64.
+const NAMESPACE: &[u8; 10] = b"PUBKY:AUTH";
+/// The one token version this gateway understands, at offset 74.
+const VERSION: u8 = 0;
+
 /// Relay bodies larger than this are refused, as public relays do.
 pub const MAX_RELAY_BODY: usize = 2048;
 /// Pubky's timestamp window, each way.
@@ -103,6 +108,20 @@ impl ReplayGuard {
     }
 }
 
+/// Refuses a token whose namespace or version is not pubkyauth's own, before anything else
+/// reads it: `AuthToken::verify` checks neither the namespace (whose first byte the
+/// signature does not even cover) nor, in every version, the exact version byte.
+fn check_header(token: &[u8]) -> Result<(), Refusal> {
+    if token.get(64..74) != Some(&NAMESPACE[..]) {
+        return Err(Refusal::BadToken("its namespace is not PUBKY:AUTH".into()));
+    }
+    match token.get(74) {
+        Some(&VERSION) => Ok(()),
+        Some(v) => Err(Refusal::BadToken(format!("version {v} is not supported"))),
+        None => Err(Refusal::BadToken("it is truncated".into())),
+    }
+}
+
 /// Pubky Ring's protocol, with this gateway as the relay.
 #[derive(Default)]
 pub struct Pubky {
@@ -157,6 +176,7 @@ impl Signer for Pubky {
     ) -> Result<Verified, Refusal> {
         let plain =
             pubky_common::crypto::decrypt(body, &m.secret).map_err(|_| Refusal::Undecryptable)?;
+        check_header(&plain)?;
         let token = AuthToken::verify(&plain).map_err(|e| Refusal::BadToken(e.to_string()))?;
         let expected = attempt_caps(ctx.origin, attempt.id).ok_or(Refusal::WrongCapabilities)?;
         if token.capabilities().clone().normalize() != expected.normalize() {
@@ -317,5 +337,61 @@ mod tests {
             signer.verify_delivery(&late, &f.facts, &m, &good),
             Err(Refusal::BadToken(_))
         ));
+    }
+
+    /// Tokens that differ from a good one only in namespace or version bytes, each correctly
+    /// signed again where the signature covers them, are refused.
+    #[test]
+    fn namespace_and_version_are_checked_before_the_signature() {
+        use ed25519_dalek::{Signer as _, SigningKey};
+        let f = Fixture::new();
+        let signer = Pubky::default();
+        let m = signer.prepare(&f.ctx(), &f.facts);
+        let secret = [7u8; 32];
+        let kp = Keypair::from_secret(&secret);
+        let sk = SigningKey::from_bytes(&secret);
+        let caps: Capabilities = attempt_caps(&f.origin, f.facts.id).expect("caps");
+        let good = AuthToken::sign(&kp, caps).serialize();
+        assert_eq!(&good[64..74], NAMESPACE);
+        let resigned = |mutate: &dyn Fn(&mut Vec<u8>)| {
+            let mut t = good.clone();
+            mutate(&mut t);
+            let sig = sk.sign(&t[65..]).to_bytes();
+            t[..64].copy_from_slice(&sig);
+            pubky_common::crypto::encrypt(&t, &m.secret)
+        };
+        let variants: Vec<(&str, Vec<u8>)> = vec![
+            // Byte 64 is outside the signature: no re-signing needed to forge it.
+            ("first namespace byte", {
+                let mut t = good.clone();
+                t[64] = b'X';
+                pubky_common::crypto::encrypt(&t, &m.secret)
+            }),
+            (
+                "namespace",
+                resigned(&|t| t[64..74].copy_from_slice(b"OTHER:AUTH")),
+            ),
+            (
+                "namespace case",
+                resigned(&|t| t[64..74].copy_from_slice(b"pubky:auth")),
+            ),
+            ("version 1", resigned(&|t| t[74] = 1)),
+            ("version 255", resigned(&|t| t[74] = 255)),
+            (
+                "truncated",
+                pubky_common::crypto::encrypt(&good[..70], &m.secret),
+            ),
+        ];
+        for (what, body) in variants {
+            assert!(
+                matches!(
+                    signer.verify_delivery(&f.ctx(), &f.facts, &m, &body),
+                    Err(Refusal::BadToken(_))
+                ),
+                "{what}"
+            );
+        }
+        let ok = signer.verify_delivery(&f.ctx(), &f.facts, &m, &resigned(&|_| {}));
+        assert!(ok.is_ok(), "the untouched token still verifies: {ok:?}");
     }
 }

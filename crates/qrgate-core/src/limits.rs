@@ -1,0 +1,237 @@
+//! Per-client limits: who the client is, and how often it may ask.
+//!
+//! A client is its IP address, or for IPv6 its `/64` (one subscriber usually holds a whole
+//! `/64`, so per-address buckets would be trivial to dodge). Behind a proxy the client's
+//! address comes from `X-Forwarded-For`, but only when the peer that connected is one of
+//! `[server] trusted_proxies` — otherwise anyone could claim any address.
+//!
+//! Rates are token buckets (GCRA, from `governor`) keyed by client, one per class of
+//! endpoint; a refused request learns when to retry.
+
+use std::net::{IpAddr, Ipv6Addr};
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::clock::{Clock as _, DefaultClock};
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+use http::HeaderMap;
+use ipnet::IpNet;
+
+use crate::config::LimitsConfig;
+
+/// The key a client's limits are counted under: its address, IPv6 masked to `/64`.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let masked = u128::from(v6) & (u128::MAX << 64);
+                IpAddr::V6(Ipv6Addr::from(masked))
+            }
+        },
+    }
+}
+
+/// The client's address: the peer's, or — when the peer is a trusted proxy and
+/// `trust_forwarded_for` is on — the rightmost `X-Forwarded-For` entry that is not itself a
+/// trusted proxy. Malformed entries end the walk (the peer's view is kept).
+pub fn client_ip(
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+    trust_forwarded_for: bool,
+    trusted: &[IpNet],
+) -> Option<IpAddr> {
+    let peer = peer?;
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !trust_forwarded_for || !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let mut client = peer;
+    let entries = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    for entry in entries.iter().rev() {
+        let Ok(ip) = entry.parse::<IpAddr>() else {
+            break;
+        };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    Some(client)
+}
+
+/// A class of endpoints sharing one bucket per client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Starting a login (the login page, `create`).
+    Create,
+    /// What a phone does: scan, approve, reject, a signer endpoint.
+    Signer,
+    /// Collecting a session.
+    Claim,
+    /// Checking a session (`verify`, forward-auth).
+    Verify,
+}
+
+/// A request refused for its rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    /// Whole seconds until a retry can succeed (at least 1).
+    pub retry_after_secs: u64,
+}
+
+type Keyed = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock>;
+
+/// One token bucket per client for each [`Action`].
+pub struct RateLimits {
+    create: Keyed,
+    signer: Keyed,
+    claim: Keyed,
+    verify: Keyed,
+    clock: DefaultClock,
+}
+
+fn keyed(per_minute: u32) -> Keyed {
+    let n = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
+    RateLimiter::keyed(Quota::per_minute(n))
+}
+
+impl RateLimits {
+    /// Buckets with the configured rates (each also the burst).
+    pub fn new(config: &LimitsConfig) -> Self {
+        RateLimits {
+            create: keyed(config.create_per_minute),
+            signer: keyed(config.signer_per_minute),
+            claim: keyed(config.claim_per_minute),
+            verify: keyed(config.verify_per_minute),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// Takes one token for `action` from the client's bucket. A request whose client is
+    /// unknown (no peer address) shares one bucket with all such requests.
+    pub fn check(&self, action: Action, client: Option<IpAddr>) -> Result<(), Limited> {
+        let key = client.map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), client_key);
+        let limiter = match action {
+            Action::Create => &self.create,
+            Action::Signer => &self.signer,
+            Action::Claim => &self.claim,
+            Action::Verify => &self.verify,
+        };
+        limiter.check_key(&key).map_err(|not_until| {
+            let wait: Duration = not_until.wait_time_from(self.clock.now());
+            Limited {
+                retry_after_secs: wait.as_secs().saturating_add(1),
+            }
+        })
+    }
+
+    /// Forgets clients whose buckets are full again; returns how many keys remain.
+    pub fn sweep(&self) -> usize {
+        let mut left = 0;
+        for l in [&self.create, &self.signer, &self.claim, &self.verify] {
+            l.retain_recent();
+            l.shrink_to_fit();
+            left += l.len();
+        }
+        left
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64() {
+        assert_eq!(client_key(ip("2001:db8:1:2:3:4:5:6")), ip("2001:db8:1:2::"));
+        assert_eq!(
+            client_key(ip("2001:db8:1:2:ffff::1")),
+            client_key(ip("2001:db8:1:2::9"))
+        );
+        assert_ne!(
+            client_key(ip("2001:db8:1:3::1")),
+            client_key(ip("2001:db8:1:2::1"))
+        );
+        assert_eq!(client_key(ip("::ffff:203.0.113.7")), ip("203.0.113.7"));
+        assert_eq!(client_key(ip("203.0.113.7")), ip("203.0.113.7"));
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().expect("net")];
+        let mut h = HeaderMap::new();
+        h.append(
+            "x-forwarded-for",
+            "198.51.100.1, 203.0.113.9".parse().expect("v"),
+        );
+        h.append("x-forwarded-for", "10.1.1.1".parse().expect("v"));
+        let from = |peer: &str, trust: bool| client_ip(Some(ip(peer)), &h, trust, &trusted);
+        assert_eq!(
+            from("10.0.0.5", true),
+            Some(ip("203.0.113.9")),
+            "rightmost untrusted"
+        );
+        assert_eq!(
+            from("192.0.2.1", true),
+            Some(ip("192.0.2.1")),
+            "untrusted peer"
+        );
+        assert_eq!(
+            from("10.0.0.5", false),
+            Some(ip("10.0.0.5")),
+            "switched off"
+        );
+        let mut bad = HeaderMap::new();
+        bad.append("x-forwarded-for", "junk, 10.2.2.2".parse().expect("v"));
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.5")), &bad, true, &trusted),
+            Some(ip("10.2.2.2")),
+            "the walk stops at garbage, keeping the last trusted hop"
+        );
+        assert_eq!(client_ip(None, &h, true, &trusted), None);
+    }
+
+    #[test]
+    fn buckets_refuse_past_the_burst_per_client_and_action() {
+        let limits = RateLimits::new(&LimitsConfig {
+            create_per_minute: 3,
+            ..LimitsConfig::default()
+        });
+        let a = Some(ip("203.0.113.7"));
+        for _ in 0..3 {
+            assert_eq!(limits.check(Action::Create, a), Ok(()));
+        }
+        let refused = limits.check(Action::Create, a).expect_err("over the burst");
+        assert!((1..=21).contains(&refused.retry_after_secs), "{refused:?}");
+        assert_eq!(
+            limits.check(Action::Create, Some(ip("203.0.113.8"))),
+            Ok(())
+        );
+        assert_eq!(
+            limits.check(Action::Claim, a),
+            Ok(()),
+            "other actions unaffected"
+        );
+        // Another address in the same IPv6 /64 shares the bucket.
+        for _ in 0..3 {
+            let _ = limits.check(Action::Create, Some(ip("2001:db8::1")));
+        }
+        assert!(limits
+            .check(Action::Create, Some(ip("2001:db8::2")))
+            .is_err());
+        assert!(limits.sweep() > 0, "recently used buckets are kept");
+    }
+}
