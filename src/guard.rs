@@ -1,23 +1,25 @@
-//! The connection guard: what every downstream connection must get past before the HTTP
-//! parser sees it.
+//! The connection guard: what every downstream connection and every request head must get
+//! past before the HTTP parser sees it.
 //!
-//! [`Guard`] wraps the proxy application and, per connection:
-//! - holds one of `[limits] max_connections` slots for the connection's whole life; with
-//!   none free the connection is closed at once;
-//! - reads each request head itself, refusing it (414/431, then close) as soon as it crosses
-//!   a limit of [`qrgate_core::head`], and closing a connection whose head is not complete
-//!   within `header_timeout` (slowloris) or that stays idle between requests longer than
-//!   `keepalive_timeout`;
-//! - hands the bytes it read back to the stream (pingora's rewind buffer), so the parser sees
-//!   the request exactly as sent.
+//! Two layers wrap the proxy application:
+//! - [`Connections`] (a `ServerApp`) holds one of `[limits] max_connections` slots for a
+//!   connection's whole life; with none free the connection is closed at once.
+//! - [`Heads`] (an `HttpServerApp`, so pingora's own HTTP/1 keep-alive loop calls it for
+//!   every request of a connection) reads each request head itself: it refuses a head that
+//!   crosses a limit of [`qrgate_core::head`] (414/431, then close) as soon as it does, closes
+//!   a connection whose head is not complete within `header_timeout` of its first byte
+//!   (slowloris) or that sends nothing for `keepalive_timeout`, and hands the bytes back to
+//!   the stream (pingora's rewind buffer), so the parser sees the request exactly as sent.
 //!
-//! TLS streams (whose bytes are not plain text here) go straight to the application.
+//! TLS and HTTP/2 streams go straight to the application: their bytes are not plain HTTP/1
+//! here, and their stacks bound their own frames.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pingora::apps::ServerApp;
+use pingora::apps::{HttpServerApp, HttpServerOptions, ReusedHttpStream, ServerApp};
+use pingora::protocols::http::ServerSession;
 use pingora::protocols::l4::stream::Stream as L4Stream;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
@@ -30,28 +32,73 @@ use qrgate_core::head::{self, HeadLimits, HeadRefusal, HeadScan};
 use qrgate_core::reply::{Reply, SECURITY_HEADERS};
 use qrgate_core::respond;
 
-/// A server application behind the connection guard.
-pub struct Guard<A> {
+/// Caps open downstream connections.
+pub struct Connections<A> {
+    inner: Arc<A>,
+    slots: Arc<Semaphore>,
+    max: usize,
+}
+
+impl<A> Connections<A> {
+    /// At most `max` connections into `inner` at once.
+    pub fn new(inner: Arc<A>, max: usize) -> Self {
+        Connections {
+            inner,
+            slots: Arc::new(Semaphore::new(max)),
+            max,
+        }
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.max.saturating_sub(self.slots.available_permits())
+    }
+}
+
+#[async_trait]
+impl<A: ServerApp + Send + Sync + 'static> ServerApp for Connections<A> {
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        // Held until the inner application is done with the connection.
+        let Ok(_slot) = self.slots.clone().try_acquire_owned() else {
+            tracing::debug!("connection refused: max_connections reached");
+            return None;
+        };
+        let mut next = self.inner.process_new(stream, shutdown).await;
+        while let Some(s) = next {
+            next = self.inner.process_new(s, shutdown).await;
+        }
+        None
+    }
+
+    async fn cleanup(&self) {
+        self.inner.cleanup().await;
+    }
+}
+
+/// Checks every HTTP/1 request head before the application parses it.
+pub struct Heads<A> {
     inner: Arc<A>,
     limits: HeadLimits,
     header_timeout: Duration,
     keepalive_timeout: Duration,
-    slots: Arc<Semaphore>,
-    max_connections: usize,
 }
 
 /// How waiting for a request head ended.
 enum Head {
-    /// A complete head is buffered in the stream; let the application read it.
+    /// A complete head is buffered in the stream.
     Ready(Stream),
-    /// The client closed, went quiet, or was refused; the connection is done.
+    /// The client closed, stayed quiet, was too slow or was refused.
     Done,
 }
 
-impl<A> Guard<A> {
+impl<A> Heads<A> {
     /// Guards `inner` with the configured limits.
     pub fn new(inner: Arc<A>, limits: &LimitsConfig) -> Self {
-        Guard {
+        Heads {
             inner,
             limits: HeadLimits {
                 max_line: limits.max_request_line,
@@ -60,42 +107,31 @@ impl<A> Guard<A> {
             },
             header_timeout: limits.header_timeout,
             keepalive_timeout: limits.keepalive_timeout,
-            slots: Arc::new(Semaphore::new(limits.max_connections)),
-            max_connections: limits.max_connections,
         }
     }
 
-    /// Open connections now.
-    pub fn open_connections(&self) -> usize {
-        self.max_connections
-            .saturating_sub(self.slots.available_permits())
-    }
-
-    /// Waits for one complete request head. `idle` bounds the wait for its first byte; once
-    /// a byte has arrived the whole head must follow within the header timeout.
-    async fn await_head(&self, stream: Stream, idle: Duration) -> Head {
-        if !stream.as_any().is::<L4Stream>() {
-            return Head::Ready(stream);
-        }
-        let Ok(mut l4) = stream.into_any().downcast::<L4Stream>() else {
-            return Head::Done;
-        };
+    /// Reads until one complete request head is buffered: the first byte within the
+    /// keep-alive timeout, the rest within the header timeout of it.
+    async fn await_head(&self, mut l4: Box<L4Stream>, shutdown: &ShutdownWatch) -> Head {
         let mut buf: Vec<u8> = Vec::new();
         let mut chunk = [0u8; 4096];
-        let mut deadline = Instant::now() + idle;
+        let mut deadline = Instant::now() + self.keepalive_timeout;
+        let mut shutdown = shutdown.clone();
         loop {
-            let read = tokio::time::timeout_at(deadline, l4.read(&mut chunk)).await;
-            let n = match read {
-                Ok(Ok(n)) if n > 0 => n,
-                // Closed, failed, or too slow: nothing to answer.
-                _ => return Head::Done,
+            let n = tokio::select! {
+                r = tokio::time::timeout_at(deadline, l4.read(&mut chunk)) => match r {
+                    Ok(Ok(n)) if n > 0 => n,
+                    _ => return Head::Done,
+                },
+                // Between requests a shutdown ends the connection at once.
+                _ = shutdown.changed(), if buf.is_empty() => return Head::Done,
             };
             if buf.is_empty() {
-                deadline = deadline.min(Instant::now() + self.header_timeout);
+                deadline = Instant::now() + self.header_timeout;
             }
             buf.extend_from_slice(&chunk[..n]);
             match head::scan(&buf, &self.limits) {
-                HeadScan::Incomplete => continue,
+                HeadScan::Incomplete => {}
                 HeadScan::Complete(_) => {
                     l4.rewind(&buf);
                     return Head::Ready(l4);
@@ -110,34 +146,45 @@ impl<A> Guard<A> {
 }
 
 #[async_trait]
-impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guard<A> {
-    async fn process_new(
+impl<A: HttpServerApp + Send + Sync + 'static> HttpServerApp for Heads<A> {
+    async fn process_new_http(
         self: &Arc<Self>,
-        stream: Stream,
+        session: ServerSession,
         shutdown: &ShutdownWatch,
-    ) -> Option<Stream> {
-        // The slot is held until this function returns, i.e. for the connection's life.
-        let Ok(_slot) = self.slots.clone().try_acquire_owned() else {
-            tracing::debug!("connection refused: max_connections reached");
+    ) -> Option<ReusedHttpStream> {
+        let ServerSession::H1(h1) = session else {
+            return self.inner.process_new_http(session, shutdown).await;
+        };
+        let stream = h1.into_inner();
+        if !stream.as_any().is::<L4Stream>() {
+            let session = ServerSession::new_http1(stream);
+            return self.inner.process_new_http(session, shutdown).await;
+        }
+        let l4 = stream.into_any().downcast::<L4Stream>().ok()?;
+        let Head::Ready(stream) = self.await_head(l4, shutdown).await else {
             return None;
         };
-        let mut idle = self.header_timeout;
-        let mut next = Some(stream);
-        while let Some(s) = next.take() {
-            let Head::Ready(s) = self.await_head(s, idle).await else {
-                return None;
-            };
-            next = self.inner.process_new(s, shutdown).await;
-            if *shutdown.borrow() {
-                return None;
-            }
-            idle = self.keepalive_timeout;
+        let mut session = ServerSession::new_http1(stream);
+        if *shutdown.borrow() {
+            session.set_keepalive(None);
+        } else {
+            // pingora's own default would keep an idle connection forever after its first
+            // request; this guard waits for the next head itself, so any positive value works.
+            session.set_keepalive(Some(self.keepalive_timeout.as_secs().max(1)));
         }
-        None
+        self.inner.process_new_http(session, shutdown).await
     }
 
-    async fn cleanup(&self) {
-        self.inner.cleanup().await;
+    fn h2_options(&self) -> Option<pingora::protocols::http::v2::server::H2Options> {
+        self.inner.h2_options()
+    }
+
+    fn server_options(&self) -> Option<&HttpServerOptions> {
+        self.inner.server_options()
+    }
+
+    async fn http_cleanup(&self) {
+        self.inner.http_cleanup().await;
     }
 }
 

@@ -17,10 +17,10 @@ use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 use tokio::net::TcpListener;
 
-use qrgate_core::config::Config;
+use qrgate_core::config::{Config, LimitsConfig};
 use qrgate_core::gateway::Gateway;
 
-use crate::guard::Guard;
+use crate::guard::{Connections, Heads};
 use crate::proxy::{Proxy, StartError};
 use crate::sweeper::Sweeper;
 
@@ -53,11 +53,11 @@ pub fn run(gateway: Gateway) -> Result<(), StartError> {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let proxy = Arc::new(pingora::proxy::http_proxy(&server.configuration, proxy));
-    let mut service = Service::new(
-        "qrgate".to_string(),
-        Guard::new(proxy, &gateway.config.limits),
+    let app = guarded(
+        pingora::proxy::http_proxy(&server.configuration, proxy),
+        &gateway.config.limits,
     );
+    let mut service = Service::new("qrgate".to_string(), app);
     for addr in &gateway.config.server.listen {
         service.add_listener(ListenerConfig::tcp(addr.clone()).l4_buffer(listener_buffers()));
     }
@@ -67,12 +67,21 @@ pub fn run(gateway: Gateway) -> Result<(), StartError> {
     server.run_forever();
 }
 
+/// The proxy behind the connection guard, as every listener serves it.
+pub type App = Connections<Heads<HttpProxy<Proxy>>>;
+
+/// Wraps the proxy in the connection guard's two layers.
+fn guarded(proxy: HttpProxy<Proxy>, limits: &LimitsConfig) -> App {
+    let heads = Heads::new(Arc::new(proxy), limits);
+    Connections::new(Arc::new(heads), limits.max_connections)
+}
+
 /// The guarded proxy application, for serving on listeners of your own.
-pub fn proxy_app(gateway: Arc<Gateway>) -> Result<Arc<Guard<HttpProxy<Proxy>>>, StartError> {
+pub fn proxy_app(gateway: Arc<Gateway>) -> Result<Arc<App>, StartError> {
     let conf = Arc::new(server_conf(&gateway.config));
     let limits = gateway.config.limits.clone();
-    let proxy = Arc::new(pingora::proxy::http_proxy(&conf, Proxy::new(gateway)?));
-    Ok(Arc::new(Guard::new(proxy, &limits)))
+    let proxy = pingora::proxy::http_proxy(&conf, Proxy::new(gateway)?);
+    Ok(Arc::new(guarded(proxy, &limits)))
 }
 
 /// Serves the proxy on an already bound listener until `shutdown` turns true.

@@ -6,6 +6,7 @@ mod common;
 mod browser;
 mod compat;
 mod config_errors;
+mod hardening;
 mod login;
 mod proxy_core;
 mod shutdown;

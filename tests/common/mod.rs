@@ -40,6 +40,8 @@ pub struct Setup {
     pub app_extra: String,
     /// Extra top-level TOML appended at the end (more users, …).
     pub tail: String,
+    /// `[server]` body.
+    pub server: String,
     /// `[session]` body.
     pub session: String,
     /// `[login]` body.
@@ -56,6 +58,7 @@ impl Default for Setup {
         Setup {
             app_extra: "public_paths = [\"/public\"]\n".into(),
             tail: String::new(),
+            server: String::new(),
             session:
                 "idle_timeout_seconds = 60\nlifetime_seconds = 600\nsweep_interval_seconds = 1\n"
                     .into(),
@@ -86,7 +89,8 @@ impl TestGateway {
             .expect("bind gateway");
         let addr = listener.local_addr().expect("gateway addr");
         let text = format!(
-            "[session]\n{session}\n[login]\n{login}\n[limits]\n{limits}\n[[app]]\nname = \"Test app\"\norigin = \"http://{addr}\"\nupstream = \"{upstream}\"\n{extra}\n[[user]]\nname = \"alice\"\nkey = \"ed25519_{ALICE_KEY_HEX}\"\nroles = [\"staff\", \"ops\"]\n{tail}",
+            "[server]\n{server}\n[session]\n{session}\n[login]\n{login}\n[limits]\n{limits}\n[[app]]\nname = \"Test app\"\norigin = \"http://{addr}\"\nupstream = \"{upstream}\"\n{extra}\n[[user]]\nname = \"alice\"\nkey = \"ed25519_{ALICE_KEY_HEX}\"\nroles = [\"staff\", \"ops\"]\n{tail}",
+            server = setup.server,
             session = setup.session,
             login = setup.login,
             limits = setup.limits,
