@@ -63,8 +63,7 @@ fn identities() -> Vec<Arc<Identity>> {
     (0..1000)
         .map(|i| {
             Arc::new(
-                Identity::new(format!("user{i}"), format!("{i:0>52}"), "staff".into())
-                    .expect("identity"),
+                Identity::new(format!("user{i}"), &key_of(i), "staff".into()).expect("identity"),
             )
         })
         .collect()
@@ -77,8 +76,16 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// 32 distinct key bytes per person.
+fn key_of(i: usize) -> [u8; 32] {
+    let mut k = [0u8; 32];
+    k[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    k
+}
+
 fn bytes(n: usize) {
     let ids = identities();
+    let app: std::sync::Arc<str> = std::sync::Arc::from("bench");
     let store = MemoryStore::new(
         Lifetimes {
             absolute: Duration::from_secs(3600),
@@ -89,9 +96,7 @@ fn bytes(n: usize) {
     let (heap_before, rss_before) = (LIVE.load(Ordering::Relaxed), rss_bytes());
     runtime().block_on(async {
         for i in 0..n {
-            let _ = store
-                .create(AppId::new(0), ids[i % ids.len()].clone())
-                .await;
+            let _ = store.create(app.clone(), ids[i % ids.len()].key).await;
         }
     });
     let (heap, rss) = (
@@ -116,16 +121,18 @@ fn serve(port: u16, upstream: &str, n: usize, sweep_secs: u64, out: &Path) {
     let config = Config::parse(&text, Path::new("bench.toml")).expect("bench config");
     let state = Gateway::new(config, Clock::system()).expect("gateway");
     let ids = identities();
+    let settings = state.settings();
+    let app = settings.app(AppId::new(0)).key.clone();
     let (cookie, sweep) = runtime().block_on(async {
         let mut cookie = String::new();
         for i in 0..n {
             let token = state
                 .sessions
-                .create(AppId::new(0), ids[i % ids.len()].clone())
+                .create(app.clone(), ids[i % ids.len()].key)
                 .await
                 .expect("memory store");
             if i == n / 2 {
-                cookie = format!("{}={}", state.config.session.cookie_name, token.as_str());
+                cookie = format!("{}={}", settings.config.session.cookie_name, token.as_str());
             }
         }
         // One sweep over the full table, none expired: what each background pass costs.
@@ -139,7 +146,7 @@ fn serve(port: u16, upstream: &str, n: usize, sweep_secs: u64, out: &Path) {
         "sweep_ms": sweep.as_secs_f64() * 1000.0,
     });
     std::fs::write(out.join("info.json"), info.to_string()).expect("write info");
-    qrgate::server::run(state).expect("upstream resolves");
+    qrgate::server::run(state, None).expect("upstream resolves");
 }
 
 fn main() {

@@ -90,7 +90,9 @@ impl Load {
 
     /// Creates an attempt: (id, payloads by protocol).
     async fn create(&self, b: &reqwest::Client) -> Res<(String, Value)> {
-        let (s, v) = self.post(b, "/.qrgate/auth/session/create", Vec::new()).await?;
+        let (s, v) = self
+            .post(b, "/.qrgate/auth/session/create", Vec::new())
+            .await?;
         if s != 201 {
             return Err(format!("create answered {s}: {v}"));
         }
@@ -111,7 +113,11 @@ impl Load {
     async fn native_login(&self, b: &reqwest::Client, phone: &reqwest::Client) -> Res<()> {
         let (id, _) = self.create(b).await?;
         let (s, scan) = self
-            .post(phone, &format!("/.qrgate/auth/session/{id}/scan"), b"{}".to_vec())
+            .post(
+                phone,
+                &format!("/.qrgate/auth/session/{id}/scan"),
+                b"{}".to_vec(),
+            )
             .await?;
         if s != 200 {
             return Err(format!("scan answered {s}"));
@@ -123,7 +129,11 @@ impl Load {
             "signature": URL_SAFE_NO_PAD.encode(sk.sign(message.as_bytes()).to_bytes()),
         });
         let (s, v) = self
-            .post(phone, &format!("/.qrgate/auth/session/{id}/approve"), body.to_string().into_bytes())
+            .post(
+                phone,
+                &format!("/.qrgate/auth/session/{id}/approve"),
+                body.to_string().into_bytes(),
+            )
             .await?;
         if s != 200 {
             return Err(format!("native approve answered {s}: {v}"));
@@ -183,7 +193,11 @@ impl Load {
     async fn tana_login(&self, b: &reqwest::Client, phone: &reqwest::Client) -> Res<()> {
         let (id, _) = self.create(b).await?;
         let (_, scan) = self
-            .post(phone, &format!("/.qrgate/auth/session/{id}/scan"), b"{}".to_vec())
+            .post(
+                phone,
+                &format!("/.qrgate/auth/session/{id}/scan"),
+                b"{}".to_vec(),
+            )
             .await?;
         let challenge = scan["challenge"].as_str().ok_or("no challenge")?;
         let now = std::time::SystemTime::now()
@@ -204,7 +218,11 @@ impl Load {
             "message": message,
         });
         let (s, v) = self
-            .post(phone, &format!("/.qrgate/auth/session/{id}/approve"), body.to_string().into_bytes())
+            .post(
+                phone,
+                &format!("/.qrgate/auth/session/{id}/approve"),
+                body.to_string().into_bytes(),
+            )
             .await?;
         if s != 200 {
             return Err(format!("tana approve answered {s}: {v}"));
@@ -259,7 +277,11 @@ impl Load {
         let mut buf = Vec::new();
         let _ = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut buf)).await;
         let text = String::from_utf8_lossy(&buf);
-        let status: u16 = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let status: u16 = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         if status != 0 {
             self.seen(status);
         }

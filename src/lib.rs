@@ -9,6 +9,7 @@
 //! - [`guard`]: per-connection limits before the HTTP parser: connection cap, head size
 //!   limits (414/431), head deadline and keep-alive idle timeout.
 //! - [`server`]: starts the pingora server (or serves a listener you bound, for tests).
+//! - [`reload`]: re-reads the config on `SIGHUP` and puts it in force atomically.
 //! - [`sweeper`]: the background service that frees expired sessions and attempts.
 //! - [`signer`]: the reference signer behind `qrgate keygen` / `qrgate sign`.
 //! - [`demo`]: a small upstream app that shows the identity headers it receives.
@@ -16,6 +17,7 @@
 pub mod demo;
 pub mod guard;
 pub mod proxy;
+pub mod reload;
 pub mod server;
 pub mod signer;
 pub mod sweeper;

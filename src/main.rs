@@ -77,9 +77,9 @@ fn real_main() -> anyhow::Result<()> {
     init_tracing();
     match cli.command {
         Command::Run { config } => {
-            let config = Config::load(&config)?;
-            let gateway = Gateway::new(config, Clock::system())?;
-            qrgate::server::run(gateway)?;
+            let loaded = Config::load(&config)?;
+            let gateway = Gateway::new(loaded, Clock::system())?;
+            qrgate::server::run(gateway, Some(config))?;
             Ok(())
         }
         Command::CheckConfig { config } => {

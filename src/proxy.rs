@@ -10,10 +10,11 @@
 //! | `upstream_request_filter` | apply [`upstream::header_edits`] and the canonical target    |
 //! | `fail_to_proxy`           | 502/504 as a small page or JSON ([`respond::proxy_failure`]) |
 //!
-//! Upstream peers are the only per-app state kept here; everything else is the core's.
+//! Upstream peers are the only per-app state kept here, paired with the core's settings in
+//! one [`Snapshot`] that a reload swaps whole; everything else is the core's.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -22,7 +23,8 @@ use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType, Result};
 
-use qrgate_core::config::{App, AppId};
+use arc_swap::ArcSwap;
+use qrgate_core::config::{App, AppId, Config};
 use qrgate_core::decision::{self, Decision};
 use qrgate_core::events::EventStream;
 use qrgate_core::gateway::Gateway;
@@ -32,6 +34,7 @@ use qrgate_core::reply::{Form, Reply, SECURITY_HEADERS};
 use qrgate_core::request::{self, Request};
 use qrgate_core::respond::{self, ProxyFailure};
 use qrgate_core::routes::{self, RouteRequest, Routed};
+use qrgate_core::settings::{Settings, SettingsError};
 use qrgate_core::upstream::{self, HeaderEdit};
 
 /// Why the proxy could not start.
@@ -49,28 +52,72 @@ pub enum StartError {
     },
 }
 
-/// The gateway, as pingora sees it: the core's state plus one upstream peer per app.
-pub struct Proxy {
-    gateway: Arc<Gateway>,
+/// One config's settings and the upstream peers resolved for it, swapped together so a
+/// request's app index always names the right peer.
+pub struct Snapshot {
+    /// The core's settings.
+    pub settings: Arc<Settings>,
+    /// One upstream peer per app, in `[[app]]` order.
     peers: Vec<HttpPeer>,
 }
 
+/// Why a new config could not be put in force; the old one keeps serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// An upstream did not resolve.
+    #[error(transparent)]
+    Upstream(#[from] StartError),
+    /// The settings could not be built.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+}
+
+/// The gateway, as pingora sees it: the core's state plus the current snapshot. Cheap to
+/// clone; clones share everything (the reload service holds one).
+#[derive(Clone)]
+pub struct Proxy {
+    gateway: Arc<Gateway>,
+    current: Arc<ArcSwap<Snapshot>>,
+    /// Serializes reloads, so the snapshot always pairs the settings with their own peers.
+    reloading: Arc<Mutex<()>>,
+}
+
 impl Proxy {
-    /// A proxy over the gateway's state; resolves every app's upstream once.
+    /// A proxy over the gateway's state; resolves every app's upstream.
     pub fn new(gateway: Arc<Gateway>) -> Result<Self, StartError> {
-        let peers = gateway
-            .config
-            .apps
-            .iter()
-            .map(resolve_peer)
-            .collect::<Result<_, _>>()?;
-        Ok(Self { gateway, peers })
+        let settings = gateway.settings();
+        let peers = resolve_peers(&settings.config)?;
+        Ok(Self {
+            gateway,
+            current: Arc::new(ArcSwap::from_pointee(Snapshot { settings, peers })),
+            reloading: Arc::new(Mutex::new(())),
+        })
     }
 
     /// The shared core state.
     pub fn gateway(&self) -> &Arc<Gateway> {
         &self.gateway
     }
+
+    /// The snapshot in force now.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Puts a new config in force: resolves its upstreams first, then swaps the core's
+    /// settings and this snapshot. On any error nothing changes.
+    pub fn reload(&self, config: Config) -> Result<(), ReloadError> {
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
+        let peers = resolve_peers(&config)?;
+        self.gateway.reload(config)?;
+        let settings = self.gateway.settings();
+        self.current.store(Arc::new(Snapshot { settings, peers }));
+        Ok(())
+    }
+}
+
+fn resolve_peers(config: &Config) -> Result<Vec<HttpPeer>, StartError> {
+    config.apps.iter().map(resolve_peer).collect()
 }
 
 fn resolve_peer(app: &App) -> Result<HttpPeer, StartError> {
@@ -94,6 +141,8 @@ fn resolve_peer(app: &App) -> Result<HttpPeer, StartError> {
 /// Per-request facts gathered in `request_filter` and used by later hooks.
 #[derive(Default)]
 pub struct Ctx {
+    /// The snapshot this request is decided and forwarded under, start to end.
+    snapshot: Option<Arc<Snapshot>>,
     app: Option<AppId>,
     /// The request target to send upstream, when it differs from what the client sent.
     target: Option<String>,
@@ -109,6 +158,8 @@ impl ProxyHttp for Proxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let snapshot = self.snapshot();
+        let s = &*snapshot.settings;
         let req = session.req_header();
         let view = Request {
             method: &req.method,
@@ -117,16 +168,17 @@ impl ProxyHttp for Proxy {
             query: req.uri.query(),
             absolute_form: req.raw_path().first() != Some(&b'/'),
             headers: &req.headers,
-            client_ip: self.gateway.client_ip(peer_ip(session), &req.headers),
+            client_ip: s.client_ip(peer_ip(session), &req.headers),
         };
-        match decision::decide(&self.gateway, &view).await {
+        match decision::decide(&self.gateway, s, &view).await {
             Decision::Forward(f) => {
+                ctx.snapshot = Some(snapshot.clone());
                 ctx.app = Some(f.app);
                 ctx.target = f.target;
                 ctx.identity = f.identity;
                 Ok(false)
             }
-            Decision::Local { app, route } => self.serve_route(session, app, route).await,
+            Decision::Local { app, route } => self.serve_route(session, s, app, route).await,
             Decision::Deny(d) => {
                 let reply = respond::denial(request::form(&req.headers), &d);
                 send(session, reply).await
@@ -137,8 +189,10 @@ impl ProxyHttp for Proxy {
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         // request_filter always sets the app before a request can be proxied.
         let peer = ctx
-            .app
-            .and_then(|app| self.peers.get(app.index()))
+            .snapshot
+            .as_ref()
+            .zip(ctx.app)
+            .and_then(|(snapshot, app)| snapshot.peers.get(app.index()))
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no app selected"))?;
         Ok(Box::new(peer.clone()))
     }
@@ -149,11 +203,11 @@ impl ProxyHttp for Proxy {
         upstream: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        let app = ctx
-            .app
-            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no app selected"))?;
+        let (Some(snapshot), Some(app)) = (&ctx.snapshot, ctx.app) else {
+            return Err(Error::explain(ErrorType::InternalError, "no app selected"));
+        };
         let edits = upstream::header_edits(
-            &self.gateway,
+            &snapshot.settings,
             app,
             ctx.identity.as_deref(),
             peer_ip(session),
@@ -229,7 +283,13 @@ impl ProxyHttp for Proxy {
 }
 
 impl Proxy {
-    async fn serve_route(&self, session: &mut Session, app: AppId, route: String) -> Result<bool> {
+    async fn serve_route(
+        &self,
+        session: &mut Session,
+        s: &Settings,
+        app: AppId,
+        route: String,
+    ) -> Result<bool> {
         let body = if session.req_header().method == http::Method::POST {
             match read_body_capped(session, MAX_BODY).await {
                 Ok(Some(b)) => b,
@@ -257,12 +317,12 @@ impl Proxy {
             query: req.uri.query(),
             headers: &req.headers,
             body,
-            client_ip: self.gateway.client_ip(peer_ip(session), &req.headers),
+            client_ip: s.client_ip(peer_ip(session), &req.headers),
             form: request::form(&req.headers),
         };
         // Boxed so the handlers' large states (page rendering, signature checks) live only
         // while they run, instead of inside every long-lived event stream's future.
-        match Box::pin(routes::handle(&self.gateway, route_req)).await {
+        match Box::pin(routes::handle(&self.gateway, s, route_req)).await {
             Routed::Reply(reply) => send(session, reply).await,
             Routed::Events(stream) => {
                 serve_events(session, stream).await?;

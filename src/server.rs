@@ -1,6 +1,7 @@
 //! Starting the gateway: a pingora server with the proxy and the sweeper, or — for tests
 //! and embedding — the proxy served on a listener the caller already bound.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use pingora::apps::ServerApp;
@@ -22,6 +23,7 @@ use qrgate_core::gateway::Gateway;
 
 use crate::guard::{Connections, Heads};
 use crate::proxy::{Proxy, StartError};
+use crate::reload::Reloader;
 use crate::sweeper::Sweeper;
 
 /// pingora's server settings derived from our config.
@@ -45,25 +47,33 @@ pub fn listener_buffers() -> L4BufferSettings {
     L4BufferSettings::default().read(0)
 }
 
-/// Runs the gateway until SIGTERM/SIGINT (then drains within the grace period).
-pub fn run(gateway: Gateway) -> Result<(), StartError> {
+/// Runs the gateway until SIGTERM/SIGINT (then drains within the grace period). With a
+/// config path, `SIGHUP` reloads it.
+pub fn run(gateway: Gateway, config_path: Option<PathBuf>) -> Result<(), StartError> {
     let gateway = Arc::new(gateway);
     let proxy = Proxy::new(gateway.clone())?;
-    let conf = server_conf(&gateway.config);
-    let mut server = Server::new_with_opt_and_conf(None, conf);
+    let settings = gateway.settings();
+    let config = &settings.config;
+    let mut server = Server::new_with_opt_and_conf(None, server_conf(config));
     server.bootstrap();
 
     let app = guarded(
-        pingora::proxy::http_proxy(&server.configuration, proxy),
-        &gateway.config.limits,
+        pingora::proxy::http_proxy(&server.configuration, proxy.clone()),
+        &config.limits,
     );
     let mut service = Service::new("qrgate".to_string(), app);
-    for addr in &gateway.config.server.listen {
+    for addr in &config.server.listen {
         service.add_listener(ListenerConfig::tcp(addr.clone()).l4_buffer(listener_buffers()));
     }
     server.add_service(service);
-    let sweeper = Sweeper::new(gateway.clone(), gateway.config.session.sweep_interval);
+    let sweeper = Sweeper::new(gateway.clone(), config.session.sweep_interval);
     server.add_service(background_service("session sweeper", sweeper));
+    if let Some(path) = config_path {
+        server.add_service(background_service(
+            "config reload",
+            Reloader::new(proxy, path),
+        ));
+    }
     server.run_forever();
 }
 
@@ -76,12 +86,17 @@ fn guarded(proxy: HttpProxy<Proxy>, limits: &LimitsConfig) -> App {
     Connections::new(Arc::new(heads), limits.max_connections)
 }
 
-/// The guarded proxy application, for serving on listeners of your own.
-pub fn proxy_app(gateway: Arc<Gateway>) -> Result<Arc<App>, StartError> {
-    let conf = Arc::new(server_conf(&gateway.config));
-    let limits = gateway.config.limits.clone();
-    let proxy = pingora::proxy::http_proxy(&conf, Proxy::new(gateway)?);
-    Ok(Arc::new(guarded(proxy, &limits)))
+/// The guarded proxy application, for serving on listeners of your own, and a handle to
+/// the proxy (for reloads).
+pub fn proxy_app(gateway: Arc<Gateway>) -> Result<(Arc<App>, Proxy), StartError> {
+    let settings = gateway.settings();
+    let conf = Arc::new(server_conf(&settings.config));
+    let proxy = Proxy::new(gateway)?;
+    let app = guarded(
+        pingora::proxy::http_proxy(&conf, proxy.clone()),
+        &settings.config.limits,
+    );
+    Ok((Arc::new(app), proxy))
 }
 
 /// Serves the proxy on an already bound listener until `shutdown` turns true.

@@ -143,7 +143,7 @@ async fn pubky_ring_logs_in_through_the_gateway_relay() {
     let kp = Keypair::from_secret(&alice_secret());
     assert_eq!(
         kp.public_key().z32(),
-        gw.state.user_identity(0).expect("alice").pubkey
+        gw.state.settings().user_identity(0).expect("alice").pubkey
     );
     let target = format!("{}{}", link.relay, channel(&link.secret));
 

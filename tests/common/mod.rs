@@ -25,6 +25,8 @@ pub struct TestGateway {
     pub upstream: SocketAddr,
     pub state: Arc<Gateway>,
     pub clock: Clock,
+    /// For reloads, as SIGHUP would do them.
+    pub proxy: qrgate::proxy::Proxy,
     shutdown: watch::Sender<bool>,
 }
 
@@ -101,10 +103,10 @@ impl TestGateway {
         let clock = Clock::manual();
         let state = Arc::new(Gateway::new(config, clock.clone()).expect("state"));
         let (tx, rx) = watch::channel(false);
-        let app = qrgate::server::proxy_app(state.clone()).expect("upstream resolves");
+        let (app, proxy) = qrgate::server::proxy_app(state.clone()).expect("upstream resolves");
         tokio::spawn(qrgate::server::serve(app, listener, rx.clone()));
-        let sweeper =
-            qrgate::sweeper::Sweeper::new(state.clone(), state.config.session.sweep_interval);
+        let sweep_every = state.settings().config.session.sweep_interval;
+        let sweeper = qrgate::sweeper::Sweeper::new(state.clone(), sweep_every);
         tokio::spawn(async move {
             use pingora::services::background::BackgroundService;
             sweeper.start(rx).await;
@@ -114,6 +116,7 @@ impl TestGateway {
             upstream,
             state,
             clock,
+            proxy,
             shutdown: tx,
         }
     }
@@ -124,18 +127,19 @@ impl TestGateway {
 
     /// Starts a session directly through the store API (no HTTP route mints sessions).
     pub async fn mint_session(&self, user_index: usize) -> String {
-        let id = self.state.user_identity(user_index).expect("user exists");
+        let s = self.state.settings();
+        let id = s.user_identity(user_index).expect("user exists");
         self.state
             .sessions
-            .create(AppId::new(0), id)
+            .create(s.app(AppId::new(0)).key.clone(), id.key)
             .await
             .expect("memory store")
             .as_str()
             .to_string()
     }
 
-    pub fn cookie_name(&self) -> &str {
-        &self.state.config.session.cookie_name
+    pub fn cookie_name(&self) -> String {
+        self.state.settings().config.session.cookie_name.clone()
     }
 }
 

@@ -12,7 +12,7 @@
 //! the lock is never held across an `.await`. This module does no I/O.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ use dashmap::DashMap;
 use tokio::sync::watch;
 
 use crate::clock::{millis, Clock};
-use crate::config::{AppId, LoginConfig};
+use crate::config::LoginConfig;
 use crate::cookies;
 use crate::identity::Identity;
 use crate::protocol::{AttemptFacts, Material, SignerId};
@@ -75,8 +75,8 @@ impl Status {
 /// What the login page asked for when it created the attempt.
 #[derive(Debug, Clone)]
 pub struct NewAttempt {
-    /// The app the browser asked to sign in to.
-    pub app: AppId,
+    /// The name of the app the browser asked to sign in to (names survive reloads).
+    pub app: Arc<str>,
     /// SHA-256 of the browser's binding cookie.
     pub bind_hash: [u8; 32],
     /// The requesting client's address, if known.
@@ -151,10 +151,11 @@ pub struct Logins {
     count: AtomicUsize,
     /// Pending attempts per client key.
     per_client: DashMap<IpAddr, usize>,
-    max_per_client: usize,
-    lifetime: Duration,
-    claim_window: Duration,
-    max_pending: usize,
+    // Atomics, so a config reload can change them under running requests.
+    max_per_client: AtomicUsize,
+    lifetime_ms: AtomicU64,
+    claim_window_ms: AtomicU64,
+    max_pending: AtomicUsize,
     clock: Clock,
 }
 
@@ -180,17 +181,28 @@ impl Logins {
             channels: DashMap::new(),
             count: AtomicUsize::new(0),
             per_client: DashMap::new(),
-            max_per_client,
-            lifetime: config.attempt_lifetime,
-            claim_window: config.claim_window,
-            max_pending: config.max_pending,
+            max_per_client: AtomicUsize::new(max_per_client),
+            lifetime_ms: AtomicU64::new(millis(config.attempt_lifetime)),
+            claim_window_ms: AtomicU64::new(millis(config.claim_window)),
+            max_pending: AtomicUsize::new(config.max_pending),
             clock,
         }
     }
 
+    /// Applies a reloaded config to attempts created from now on (and to the caps).
+    pub fn reconfigure(&self, config: &LoginConfig, max_per_client: usize) {
+        self.lifetime_ms
+            .store(millis(config.attempt_lifetime), Ordering::Relaxed);
+        self.claim_window_ms
+            .store(millis(config.claim_window), Ordering::Relaxed);
+        self.max_pending
+            .store(config.max_pending, Ordering::Relaxed);
+        self.max_per_client.store(max_per_client, Ordering::Relaxed);
+    }
+
     /// The attempt lifetime.
     pub fn lifetime(&self) -> Duration {
-        self.lifetime
+        Duration::from_millis(self.lifetime_ms.load(Ordering::Relaxed))
     }
 
     /// Creates an attempt; `prepare` makes each offered signer's material from its facts.
@@ -200,14 +212,14 @@ impl Logins {
         prepare: impl FnOnce(&AttemptFacts<'_>) -> Vec<(SignerId, Material)>,
     ) -> Result<Arc<Attempt>, AttemptError> {
         // Reserve a slot first so a flood cannot overshoot the cap between check and insert.
-        if self.count.fetch_add(1, Ordering::AcqRel) >= self.max_pending {
+        if self.count.fetch_add(1, Ordering::AcqRel) >= self.max_pending.load(Ordering::Relaxed) {
             self.count.fetch_sub(1, Ordering::AcqRel);
             return Err(AttemptError::Full);
         }
         if let Some(key) = request.client_key {
             // The entry guard makes check-and-increment atomic per client.
             let mut n = self.per_client.entry(key).or_insert(0);
-            if *n >= self.max_per_client {
+            if *n >= self.max_per_client.load(Ordering::Relaxed) {
                 drop(n);
                 self.release_client(key);
                 self.count.fetch_sub(1, Ordering::AcqRel);
@@ -217,7 +229,7 @@ impl Logins {
         }
         let id = new_id();
         let issued_ms = self.clock.now_millis();
-        let expires_ms = issued_ms.saturating_add(millis(self.lifetime));
+        let expires_ms = issued_ms.saturating_add(self.lifetime_ms.load(Ordering::Relaxed));
         let materials = prepare(&AttemptFacts {
             id: &id,
             requester_ip: &request.requester_ip,
@@ -321,7 +333,8 @@ impl Logins {
         let mut phase = a.lock();
         match &*phase {
             Phase::Approved { identity, at_ms } => {
-                if self.clock.now_millis() >= at_ms.saturating_add(millis(self.claim_window)) {
+                let window = self.claim_window_ms.load(Ordering::Relaxed);
+                if self.clock.now_millis() >= at_ms.saturating_add(window) {
                     return Err(AttemptError::Expired);
                 }
                 let identity = identity.clone();
@@ -355,7 +368,7 @@ impl Logins {
     /// watchers are told `expired` first.
     pub fn sweep(&self) -> usize {
         let now = self.clock.now_millis();
-        let claim = millis(self.claim_window);
+        let claim = self.claim_window_ms.load(Ordering::Relaxed);
         let mut gone = Vec::new();
         for entry in self.map.iter() {
             let a = entry.value();
@@ -470,7 +483,7 @@ mod tests {
 
     fn request(bind: &str) -> NewAttempt {
         NewAttempt {
-            app: AppId::new(0),
+            app: Arc::from("app"),
             bind_hash: cookies::hash(bind),
             requester: None,
             client_key: None,
@@ -481,7 +494,10 @@ mod tests {
     }
 
     fn alice() -> Arc<Identity> {
-        Arc::new(Identity::new("alice".into(), "k".into(), String::new()).expect("identity"))
+        Arc::new(
+            Identity::new("alice".into(), &crate::identity::test_key(), String::new())
+                .expect("identity"),
+        )
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -157,6 +158,8 @@ pub struct Config {
     host_index: HashMap<String, AppId>,
     /// The app for requests whose Host matches nothing.
     default_app: Option<AppId>,
+    /// App name → app.
+    name_index: HashMap<String, AppId>,
     /// Public key bytes → index into `users`.
     key_index: HashMap<[u8; 32], usize>,
 }
@@ -214,6 +217,9 @@ pub struct LoginConfig {
 pub struct App {
     /// Name shown on the login page and sent upstream as `X-Auth-App`.
     pub name: String,
+    /// The name again, shared: what sessions and attempts record to name their app across
+    /// reloads (positions may change, names are unique).
+    pub key: Arc<str>,
     /// The origin the login is bound to (never taken from `Host`).
     pub origin: Origin,
     /// `Host` header values (lowercase) that select this app.
@@ -293,14 +299,19 @@ impl Config {
         &self.apps[id.index()]
     }
 
+    /// The app named `name`.
+    pub fn app_by_name(&self, name: &str) -> Option<AppId> {
+        self.name_index.get(name).copied()
+    }
+
     /// Every app with its id, in file order.
     pub fn app_ids(&self) -> impl Iterator<Item = (AppId, &App)> {
         (0u32..).map(AppId).zip(&self.apps)
     }
 
     /// The configured user holding this key, with their position in `[[user]]`.
-    pub fn user_by_key(&self, key: &PublicKey) -> Option<(usize, &User)> {
-        let &i = self.key_index.get(key.as_bytes())?;
+    pub fn user_by_key(&self, key: &[u8; 32]) -> Option<(usize, &User)> {
+        let &i = self.key_index.get(key)?;
         Some((i, self.users.get(i)?))
     }
 
@@ -781,6 +792,7 @@ impl Validator<'_> {
                 SecurePolicy::Auto => origin.is_https(),
             };
             apps.push(App {
+                key: Arc::from(a.name.get_ref().as_str()),
                 name: a.name.into_inner(),
                 origin,
                 hosts: host_names,
@@ -817,6 +829,7 @@ impl Validator<'_> {
             users,
             host_index,
             default_app,
+            name_index: app_names,
             key_index,
         })
     }

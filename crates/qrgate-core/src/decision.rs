@@ -19,6 +19,7 @@ use crate::negotiate;
 use crate::path::{canonicalize, CanonicalPath, PathError};
 use crate::request::{path_and_query, Request};
 use crate::session::StoreError;
+use crate::settings::Settings;
 
 /// What to do with a request.
 #[derive(Debug)]
@@ -161,8 +162,8 @@ pub fn unauthenticated(
 }
 
 /// The decision for a request: [`classify`], then the session lookup for protected paths.
-pub async fn decide(gw: &Gateway, req: &Request<'_>) -> Decision {
-    match classify(&gw.config, req) {
+pub async fn decide(gw: &Gateway, s: &Settings, req: &Request<'_>) -> Decision {
+    match classify(&s.config, req) {
         Classified::Local { app, route } => Decision::Local { app, route },
         Classified::Public { app, target } => Decision::Forward(Forward {
             app,
@@ -170,13 +171,13 @@ pub async fn decide(gw: &Gateway, req: &Request<'_>) -> Decision {
             identity: None,
         }),
         Classified::Protected { app, target, path } => {
-            match gw.session_identity(req.headers, app).await {
+            match gw.session_identity(s, req.headers, app).await {
                 Ok(Some(identity)) => Decision::Forward(Forward {
                     app,
                     target,
                     identity: Some(identity),
                 }),
-                Ok(None) => Decision::Deny(unauthenticated(&gw.config, app, req, &path)),
+                Ok(None) => Decision::Deny(unauthenticated(&s.config, app, req, &path)),
                 Err(e) => Decision::Deny(Denial::Store(e)),
             }
         }
@@ -418,13 +419,22 @@ mod tests {
     #[tokio::test]
     async fn only_a_live_session_for_this_app_forwards_with_identity() {
         let gw = Gateway::new(config(), Clock::manual()).expect("gateway");
-        let alice = gw.user_identity(0).expect("alice");
-        let token = gw.sessions.create(A, alice.clone()).await.expect("session");
-        let other_app = gw.sessions.create(B, alice.clone()).await.expect("session");
+        let s = gw.settings();
+        let alice = s.user_identity(0).expect("alice");
+        let token = gw
+            .sessions
+            .create(s.app(A).key.clone(), alice.key)
+            .await
+            .expect("session");
+        let other_app = gw
+            .sessions
+            .create(s.app(B).key.clone(), alice.key)
+            .await
+            .expect("session");
         let cookie = |t: &str| format!("qrgate_session={t}");
 
         let with = |value: String| Req::get("a.example", "/app").header("cookie", &value);
-        match decide(&gw, &with(cookie(token.as_str())).view()).await {
+        match decide(&gw, &s, &with(cookie(token.as_str())).view()).await {
             Decision::Forward(f) => {
                 assert_eq!(f.app, A);
                 assert_eq!(f.identity.as_deref(), Some(&*alice));
@@ -434,7 +444,7 @@ mod tests {
         // A garbage cookie before the real one does not hide it.
         let both = format!("qrgate_session=junk; {}", cookie(token.as_str()));
         assert!(matches!(
-            decide(&gw, &with(both).view()).await,
+            decide(&gw, &s, &with(both).view()).await,
             Decision::Forward(Forward {
                 identity: Some(_),
                 ..
@@ -448,15 +458,80 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    decide(&gw, &with(value.clone()).view()).await,
+                    decide(&gw, &s, &with(value.clone()).view()).await,
                     Decision::Deny(Denial::Unauthenticated { .. })
                 ),
                 "{value}"
             );
         }
-        match decide(&gw, &Req::get("a.example", "/public/x").view()).await {
+        match decide(&gw, &s, &Req::get("a.example", "/public/x").view()).await {
             Decision::Forward(f) => assert!(f.identity.is_none()),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Identity is looked up in the config in force at each request: a reload that removes a
+    /// user's access, or changes their roles, applies to their live session at once.
+    #[tokio::test]
+    async fn a_reload_applies_to_live_sessions_at_the_next_request() {
+        let gw = Gateway::new(config(), Clock::manual()).expect("gateway");
+        let s = gw.settings();
+        let alice = s.user_identity(0).expect("alice");
+        let token = gw
+            .sessions
+            .create(s.app(A).key.clone(), alice.key)
+            .await
+            .expect("session");
+        let req = Req::get("a.example", "/app")
+            .header("cookie", &format!("qrgate_session={}", token.as_str()));
+        let forwarded = |d: Decision| match d {
+            Decision::Forward(f) => f.identity.map(|i| i.roles.clone()),
+            _ => None,
+        };
+        assert_eq!(
+            forwarded(decide(&gw, &gw.settings(), &req.view()).await),
+            Some(String::new())
+        );
+
+        let reload = |text: String| {
+            gw.reload(Config::parse(&text, Path::new("t.toml")).expect("config"))
+                .expect("reload")
+        };
+        let apps =
+            "[[app]]\nname = \"a\"\norigin = \"https://a.example\"\nupstream = \"127.0.0.1:9\"\n";
+        reload(format!(
+            "{apps}[[user]]\nname = \"alice\"\nkey = \"{KEY}\"\nroles = [\"admin\"]\n"
+        ));
+        assert_eq!(
+            forwarded(decide(&gw, &gw.settings(), &req.view()).await),
+            Some("admin".into()),
+            "new roles show at once"
+        );
+        let bob = hex::encode(
+            ed25519_dalek::SigningKey::from_bytes(&[9; 32])
+                .verifying_key()
+                .as_bytes(),
+        );
+        reload(format!("{apps}allow_users = [\"bob\"]\n[[user]]\nname = \"alice\"\nkey = \"{KEY}\"\n[[user]]\nname = \"bob\"\nkey = \"{bob}\"\n"));
+        assert!(
+            matches!(
+                decide(&gw, &gw.settings(), &req.view()).await,
+                Decision::Deny(Denial::Unauthenticated { .. })
+            ),
+            "no longer allowed: no session"
+        );
+        reload(apps.to_string());
+        assert!(
+            matches!(
+                decide(&gw, &gw.settings(), &req.view()).await,
+                Decision::Deny(Denial::Unauthenticated { .. })
+            ),
+            "removed from config: no session"
+        );
+        assert_eq!(
+            gw.sessions.len(),
+            1,
+            "the session itself survives every reload"
+        );
     }
 }

@@ -1,69 +1,46 @@
-//! The gateway's shared state: everything a request may consult, built once from config.
+//! The gateway's shared state: the current [`Settings`] (swapped whole on reload) and what
+//! outlives any one config — the session store, the login attempts, the signers' replay
+//! memories, the rate-limit buckets, the clock.
 //!
-//! [`Gateway`] holds the validated config, the clock, the session store, the login attempt
-//! table, one instance of each signer protocol, and values derived from config once (one
-//! [`Identity`] per configured user, per-app header values, per-app signer contexts). It
-//! builds the gateway's cookies and looks up the session a request carries. It holds no
-//! upstream connections and no pingora types: those stay in the proxy glue.
+//! A reload builds new settings from a new config and swaps them in atomically: requests
+//! already running finish with the settings they started with, new ones see the new config,
+//! and sessions, pending logins and open event streams carry on, because none of them holds
+//! anything derived from config (a session records a key and an app name; who that key is
+//! gets looked up in the current settings on every request). It holds no upstream connections
+//! and no pingora types: those stay in the proxy glue.
 
 use std::sync::Arc;
 
-use http::{HeaderMap, HeaderValue};
+use arc_swap::ArcSwap;
+use http::HeaderMap;
 
 use crate::attempts::Logins;
-use crate::config::{App, AppId, Config};
-use crate::cookies::{self, SameSite};
+use crate::clock::Clock;
+use crate::config::{AppId, Config};
+use crate::cookies;
 use crate::identity::Identity;
-use crate::limits::{self, RateLimits};
-use crate::protocol::Context;
-use crate::session::{token_hash, Lifetimes, MemoryStore, SessionStore, SessionToken, StoreError};
+use crate::limits::RateLimits;
+use crate::session::{token_hash, Lifetimes, MemoryStore, SessionStore, StoreError};
+use crate::settings::{Settings, SettingsError};
 use crate::signers::Signers;
-
-/// Why a gateway could not be built from a valid config.
-#[derive(Debug, thiserror::Error)]
-pub enum GatewayError {
-    /// A configured name cannot travel in an HTTP header.
-    #[error("{0:?} cannot be sent in an HTTP header (control characters)")]
-    NotAHeader(String),
-}
-
-/// Header values and URLs that depend only on the app, built once.
-pub struct AppValues {
-    /// `X-Auth-App`.
-    pub name: HeaderValue,
-    /// `X-Forwarded-Proto`, from the configured origin.
-    pub proto: HeaderValue,
-    /// `X-Forwarded-Host`, from the configured origin.
-    pub host: HeaderValue,
-    /// `{origin}{prefix}`: where the gateway's own routes live on this app's origin.
-    pub base: String,
-}
 
 /// Everything the gateway knows, shared by all requests.
 pub struct Gateway {
-    /// The validated config.
-    pub config: Config,
+    settings: ArcSwap<Settings>,
+    rates: ArcSwap<RateLimits>,
     /// The time source for every expiry.
-    pub clock: crate::clock::Clock,
+    pub clock: Clock,
     /// Live sessions.
     pub sessions: Arc<dyn SessionStore>,
     /// Pending logins (QR attempts).
     pub logins: Logins,
     /// One instance of every signer protocol.
     pub signers: Signers,
-    /// Per-client rate limits.
-    pub rates: RateLimits,
-    /// One shared identity per configured user, in `[[user]]` order.
-    identities: Vec<Arc<Identity>>,
-    /// Per-app values, in `[[app]]` order.
-    apps: Vec<AppValues>,
-    /// Name of the cookie that binds a login attempt to the browser that started it.
-    bind_cookie: String,
 }
 
 impl Gateway {
     /// A gateway with the in-memory session store.
-    pub fn new(config: Config, clock: crate::clock::Clock) -> Result<Gateway, GatewayError> {
+    pub fn new(config: Config, clock: Clock) -> Result<Gateway, SettingsError> {
         let lifetimes = Lifetimes {
             absolute: config.session.lifetime,
             idle: config.session.idle_timeout,
@@ -75,149 +52,79 @@ impl Gateway {
     /// A gateway with any session store.
     pub fn with_store(
         config: Config,
-        clock: crate::clock::Clock,
+        clock: Clock,
         sessions: Arc<dyn SessionStore>,
-    ) -> Result<Gateway, GatewayError> {
-        let header = |s: &str| {
-            HeaderValue::from_bytes(s.as_bytes()).map_err(|_| GatewayError::NotAHeader(s.into()))
-        };
-        let mut identities = Vec::with_capacity(config.users.len());
-        for u in &config.users {
-            let id = Identity::new(u.name.clone(), u.key.to_z32(), u.roles.join(","))
-                .ok_or_else(|| GatewayError::NotAHeader(u.name.clone()))?;
-            identities.push(Arc::new(id));
-        }
-        let mut apps = Vec::with_capacity(config.apps.len());
-        for app in &config.apps {
-            apps.push(AppValues {
-                name: header(&app.name)?,
-                proto: header(&app.origin.scheme)?,
-                host: header(&app.origin.authority)?,
-                base: format!("{}{}", app.origin, config.server.prefix),
-            });
-        }
+    ) -> Result<Gateway, SettingsError> {
+        let logins = Logins::new(
+            &config.login,
+            config.limits.pending_per_client,
+            clock.clone(),
+        );
+        let rates = RateLimits::new(&config.limits);
         Ok(Gateway {
-            bind_cookie: format!("{}_bind", config.session.cookie_name),
-            logins: Logins::new(
-                &config.login,
-                config.limits.pending_per_client,
-                clock.clone(),
-            ),
-            signers: Signers::default(),
-            rates: RateLimits::new(&config.limits),
-            identities,
-            apps,
-            sessions,
+            settings: ArcSwap::from_pointee(Settings::new(config)?),
+            rates: ArcSwap::from_pointee(rates),
             clock,
-            config,
+            sessions,
+            logins,
+            signers: Signers::default(),
         })
     }
 
-    /// The app named by `id`.
-    pub fn app(&self, id: AppId) -> &App {
-        self.config.app(id)
+    /// The settings in force now. Hold the returned value for the whole of a request.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings.load_full()
     }
 
-    /// Values derived from app `id`'s config.
-    pub fn app_values(&self, id: AppId) -> &AppValues {
-        &self.apps[id.index()]
+    /// The per-client rate limits in force now.
+    pub fn rates(&self) -> Arc<RateLimits> {
+        self.rates.load_full()
     }
 
-    /// What signers need to know about app `id`, now.
-    pub fn signer_context(&self, id: AppId) -> Context<'_> {
-        let app = self.app(id);
-        Context {
-            app_name: &app.name,
-            origin: &app.origin,
-            base: &self.app_values(id).base,
-            now_ms: self.clock.now_millis(),
+    /// Puts a new config in force. Sessions, attempts, event streams and replay memories
+    /// carry on; rate-limit buckets start afresh only if `[limits]` changed. A session
+    /// lifetime change applies to the in-memory store at the next restart.
+    pub fn reload(&self, config: Config) -> Result<(), SettingsError> {
+        let settings = Settings::new(config)?;
+        let c = &settings.config;
+        if c.limits != self.settings.load().config.limits {
+            self.rates.store(Arc::new(RateLimits::new(&c.limits)));
         }
-    }
-
-    /// The shared identity of configured user `index`.
-    pub fn user_identity(&self, index: usize) -> Option<Arc<Identity>> {
-        self.identities.get(index).cloned()
+        self.logins
+            .reconfigure(&c.login, c.limits.pending_per_client);
+        self.settings.store(Arc::new(settings));
+        Ok(())
     }
 
     /// Frees expired sessions, login attempts, signer replay records and idle rate-limit
     /// buckets; returns how many sessions, attempts and replay records went.
     pub async fn sweep(&self) -> usize {
-        self.rates.sweep();
+        self.rates().sweep();
         self.sessions.sweep().await
             + self.logins.sweep()
             + self.signers.sweep(self.clock.now_millis())
     }
 
-    /// The client's address for a request from `peer` (see [`limits::client_ip`]).
-    pub fn client_ip(
-        &self,
-        peer: Option<std::net::IpAddr>,
-        headers: &HeaderMap,
-    ) -> Option<std::net::IpAddr> {
-        let s = &self.config.server;
-        limits::client_ip(peer, headers, s.trust_forwarded_for, &s.trusted_proxies)
-    }
-
-    /// `Set-Cookie` value carrying a new session token.
-    pub fn session_cookie(&self, app: AppId, token: &SessionToken) -> String {
-        let s = &self.config.session;
-        self.cookie(
-            app,
-            &s.cookie_name,
-            token.as_str(),
-            s.lifetime.as_secs(),
-            s.same_site,
-        )
-    }
-
-    /// `Set-Cookie` value that deletes the session cookie.
-    pub fn clear_session_cookie(&self, app: AppId) -> String {
-        let s = &self.config.session;
-        self.cookie(app, &s.cookie_name, "", 0, s.same_site)
-    }
-
-    /// `Set-Cookie` value carrying a new binding value. Always `SameSite=Strict`: the binding
-    /// only ever travels on the app's own pages' requests. It outlives one attempt by an hour
-    /// so later attempts of the same browser reuse it.
-    pub fn bind_cookie(&self, app: AppId, value: &str) -> String {
-        let max_age = self.logins.lifetime().as_secs().saturating_add(3600);
-        self.cookie(app, &self.bind_cookie, value, max_age, SameSite::Strict)
-    }
-
-    fn cookie(
-        &self,
-        app: AppId,
-        name: &str,
-        value: &str,
-        max_age: u64,
-        same_site: SameSite,
-    ) -> String {
-        cookies::build(name, value, max_age, self.app(app).cookie_secure, same_site)
-    }
-
-    /// Names of the gateway's own cookies, never forwarded upstream.
-    pub fn own_cookies(&self) -> [&str; 2] {
-        [&self.config.session.cookie_name, &self.bind_cookie]
-    }
-
-    /// The binding value this browser already holds, if it looks like one of ours.
-    pub fn presented_binding<'a>(&'a self, headers: &'a HeaderMap) -> Option<&'a str> {
-        cookies::values(headers, &self.bind_cookie).find(|v| token_hash(v).is_some())
-    }
-
-    /// The live session on this request, if any. A store failure is an error, never "no
-    /// session" and never "signed in": callers refuse the request.
+    /// The live session on this request, as the identity its key has on `app` under
+    /// `settings`. A session whose key is no longer allowed there counts as none. A store
+    /// failure is an error, never "no session" and never "signed in": callers refuse.
     pub async fn session_identity(
         &self,
+        settings: &Settings,
         headers: &HeaderMap,
         app: AppId,
     ) -> Result<Option<Arc<Identity>>, StoreError> {
-        for token in cookies::values(headers, &self.config.session.cookie_name) {
+        let name = &*settings.app(app).key;
+        let cookie = &settings.config.session.cookie_name;
+        for token in cookies::values(headers, cookie) {
             let Some(hash) = token_hash(token) else {
                 continue;
             };
-            if let Some(id) = self.sessions.lookup(&hash, app).await? {
-                return Ok(Some(id));
+            let Some(record) = self.sessions.lookup(&hash, name).await? else {
+                continue;
+            };
+            if let Ok(identity) = settings.identity_for(app, &record.key) {
+                return Ok(Some(identity));
             }
         }
         Ok(None)

@@ -9,6 +9,9 @@
 
 use http::{HeaderMap, HeaderValue};
 
+#[cfg(test)]
+use crate::keys::PublicKey;
+
 /// Who a session belongs to; shared by every session of the same person.
 ///
 /// The upstream header values are built once here rather than on every proxied request.
@@ -18,6 +21,9 @@ pub struct Identity {
     pub user: String,
     /// The signing key, z-base32.
     pub pubkey: String,
+    /// The signing key's 32 bytes: what a session records, so that who it is can be looked
+    /// up again in the current config on every request.
+    pub key: [u8; 32],
     /// Roles, comma-separated, as sent upstream.
     pub roles: String,
     /// `user`, `pubkey`, `roles` as header values.
@@ -25,9 +31,10 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// An identity; `None` if a field cannot travel in an HTTP header (control characters),
-    /// which config validation rules out for configured users.
-    pub fn new(user: String, pubkey: String, roles: String) -> Option<Identity> {
+    /// An identity; `None` if the name or roles cannot travel in an HTTP header (control
+    /// characters), which config validation rules out for configured users.
+    pub fn new(user: String, key: &[u8; 32], roles: String) -> Option<Identity> {
+        let pubkey = z32::encode(key);
         let header_values = [
             HeaderValue::from_bytes(user.as_bytes()).ok()?,
             HeaderValue::from_bytes(pubkey.as_bytes()).ok()?,
@@ -36,9 +43,16 @@ impl Identity {
         Some(Identity {
             user,
             pubkey,
+            key: *key,
             roles,
             header_values,
         })
+    }
+
+    /// The identity of a key that is its own user (open enrollment): its z-base32 form as
+    /// the name, no roles. z-base32 is plain ASCII, so this always fits in a header.
+    pub fn of_key(key: &[u8; 32]) -> Option<Identity> {
+        Identity::new(z32::encode(key), key, String::new())
     }
 
     /// `user`, `pubkey`, `roles` as header values, in that order.
@@ -126,6 +140,19 @@ pub fn sanitize_connection(value: &str) -> Option<String> {
     (!kept.is_empty()).then(|| kept.join(", "))
 }
 
+/// A fixed, valid test key (Tana's published test key).
+#[cfg(test)]
+pub(crate) fn test_key() -> [u8; 32] {
+    *test_public_key().as_bytes()
+}
+
+#[cfg(test)]
+fn test_public_key() -> PublicKey {
+    "ed25519_17956be6b8d4af0841d05ee4099a2f6f19a11a733b059f13998b6eff4b2d5660"
+        .parse()
+        .expect("key")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,5 +199,20 @@ mod tests {
         );
         assert_eq!(sanitize_connection("x_auth_user"), None);
         assert_eq!(sanitize_connection("Upgrade"), Some("Upgrade".into()));
+    }
+
+    #[test]
+    fn identities_carry_their_key_in_every_form() {
+        let key = test_public_key();
+        let id =
+            Identity::new("alice".into(), key.as_bytes(), "staff,ops".into()).expect("identity");
+        assert_eq!(id.key, *key.as_bytes());
+        assert_eq!(id.pubkey, key.to_z32());
+        assert_eq!(id.header_values()[2], "staff,ops");
+        assert!(Identity::new("a\nb".into(), key.as_bytes(), String::new()).is_none());
+        assert_eq!(
+            Identity::of_key(key.as_bytes()).map(|i| i.user),
+            Some(key.to_z32())
+        );
     }
 }

@@ -25,7 +25,9 @@
 //! - [`limits`]: who a client is (trusted proxies, IPv6 /64) and per-client rate limits.
 //! - [`attempts`]: login attempts and their single-use state machine.
 //! - [`events`]: server-sent event framing for live login status.
-//! - [`gateway`]: the shared state: config, stores, signers, per-user identities.
+//! - [`settings`]: one config and what is derived from it (identities, per-app values),
+//!   swapped whole on reload.
+//! - [`gateway`]: the shared state: the current settings, stores, attempts, signers, rates.
 //! - [`request`]: the facts of one request, as the decision needs them.
 //! - [`decision`]: the request decision (local route, forward, login redirect, 401, error).
 //! - [`upstream`]: the header edits on a forwarded request.
@@ -57,6 +59,7 @@ pub mod request;
 pub mod respond;
 pub mod routes;
 pub mod session;
+pub mod settings;
 pub mod signers;
 pub mod upstream;
 

@@ -21,6 +21,7 @@ use crate::login::{self, page, qr, LoginError};
 use crate::reply::{Form, Reply};
 use crate::request::same_origin;
 use crate::respond;
+use crate::settings::Settings;
 
 /// A request for one of the gateway's own routes.
 pub struct RouteRequest<'a> {
@@ -57,7 +58,7 @@ impl From<Reply> for Routed {
 }
 
 /// Dispatches a gateway route.
-pub async fn handle(gw: &Gateway, req: RouteRequest<'_>) -> Routed {
+pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed {
     let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
     let post = req.method == Method::POST;
     let get = req.method == Method::GET || req.method == Method::HEAD;
@@ -70,7 +71,7 @@ pub async fn handle(gw: &Gateway, req: RouteRequest<'_>) -> Routed {
             if let Err(e) = limited(gw, &req, Action::Signer) {
                 return json_error(e).into();
             }
-            login::deliver(gw, req.app, req.client_ip, endpoint, channel, &req.body)
+            login::deliver(gw, s, req.app, req.client_ip, endpoint, channel, &req.body)
                 .map(approved)
                 .unwrap_or_else(json_error)
         } else {
@@ -90,26 +91,28 @@ pub async fn handle(gw: &Gateway, req: RouteRequest<'_>) -> Routed {
     }
     let answer = match segments.as_slice() {
         ["healthz"] if get => Reply::json(200, &json!({ "status": "ok" })),
-        ["logout"] if post => logout(gw, &req).await,
-        ["login"] if get => login_page(gw, &req).await,
-        ["auth", "session", "create"] if post => create(gw, &req).unwrap_or_else(json_error),
-        ["auth", "session", "verify"] if get => verify(gw, &req).await.unwrap_or_else(json_error),
+        ["logout"] if post => logout(gw, s, &req).await,
+        ["login"] if get => login_page(gw, s, &req).await,
+        ["auth", "session", "create"] if post => create(gw, s, &req).unwrap_or_else(json_error),
+        ["auth", "session", "verify"] if get => {
+            verify(gw, s, &req).await.unwrap_or_else(json_error)
+        }
         ["auth", "session", id, "events"] if get => {
-            return match login::watch(gw, req.app, id, req.headers) {
+            return match login::watch(gw, s, req.app, id, req.headers) {
                 Ok(stream) => Routed::Events(stream),
                 Err(e) => json_error(e).into(),
             }
         }
-        ["auth", "session", id, "scan"] if post => scan(gw, &req, id).unwrap_or_else(json_error),
-        ["auth", "session", id, "approve"] if post => login::attempt(gw, req.app, id)
-            .and_then(|a| login::approve(gw, &a, req.client_ip, &req.body))
+        ["auth", "session", id, "scan"] if post => scan(gw, s, &req, id).unwrap_or_else(json_error),
+        ["auth", "session", id, "approve"] if post => login::attempt(gw, s, req.app, id)
+            .and_then(|a| login::approve(gw, s, &a, req.client_ip, &req.body))
             .map(approved)
             .unwrap_or_else(json_error),
-        ["auth", "session", id, "reject"] if post => login::attempt(gw, req.app, id)
+        ["auth", "session", id, "reject"] if post => login::attempt(gw, s, req.app, id)
             .and_then(|a| login::reject(gw, &a))
             .map(|()| Reply::json(200, &json!({"success": true, "status": "rejected"})))
             .unwrap_or_else(json_error),
-        ["auth", "session", id, "claim"] if post => claim(gw, &req, id)
+        ["auth", "session", id, "claim"] if post => claim(gw, s, &req, id)
             .await
             .unwrap_or_else(|e| respond::login_error(req.form, &e)),
         ["healthz" | "logout" | "login"] | ["auth", "session", ..] => method_not_allowed(),
@@ -139,7 +142,7 @@ fn action_of(method: &Method, segments: &[&str]) -> Option<Action> {
 
 /// Takes a token from the client's bucket for `action`.
 fn limited(gw: &Gateway, req: &RouteRequest<'_>, action: Action) -> Result<(), LoginError> {
-    gw.rates
+    gw.rates()
         .check(action, req.client_ip)
         .map_err(LoginError::RateLimited)
 }
@@ -169,14 +172,14 @@ fn approved(a: login::Approval) -> Reply {
     Reply::json(200, &body)
 }
 
-async fn logout(gw: &Gateway, req: &RouteRequest<'_>) -> Reply {
-    if !same_origin(&gw.app(req.app).origin, req.headers) {
+async fn logout(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
+    if !same_origin(&s.app(req.app).origin, req.headers) {
         return respond::login_error(
             Form::Json,
             &LoginError::CrossOrigin("Logout must come from the application's own pages."),
         );
     }
-    for token in crate::cookies::values(req.headers, &gw.config.session.cookie_name) {
+    for token in crate::cookies::values(req.headers, &s.config.session.cookie_name) {
         let Some(hash) = crate::session::token_hash(token) else {
             continue;
         };
@@ -185,29 +188,29 @@ async fn logout(gw: &Gateway, req: &RouteRequest<'_>) -> Reply {
         }
     }
     let reply = if req.form == Form::Page {
-        Reply::redirect(303, format!("{}/login", gw.config.server.prefix))
+        Reply::redirect(303, format!("{}/login", s.config.server.prefix))
     } else {
         Reply::json(200, &json!({ "status": "signed_out" }))
     };
-    reply.with_header("set-cookie", gw.clear_session_cookie(req.app))
+    reply.with_header("set-cookie", s.clear_session_cookie(req.app))
 }
 
-async fn login_page(gw: &Gateway, req: &RouteRequest<'_>) -> Reply {
+async fn login_page(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
     let rd = login::return_path(req.query);
-    match gw.session_identity(req.headers, req.app).await {
+    match gw.session_identity(s, req.headers, req.app).await {
         Ok(Some(_)) => return Reply::redirect(302, rd),
         Ok(None) => {}
         Err(e) => return respond::login_error(Form::Page, &e.into()),
     }
-    let started = match login::start(gw, req.app, req.headers, req.client_ip, rd) {
+    let started = match login::start(gw, s, req.app, req.headers, req.client_ip, rd) {
         Ok(s) => s,
         Err(e) => return respond::login_error(Form::Page, &e),
     };
     let attempt = &started.attempt;
-    let app = gw.app(req.app);
-    let prefix = &gw.config.server.prefix;
+    let app = s.app(req.app);
+    let prefix = &s.config.server.prefix;
     let mut signers = Vec::new();
-    for (id, p) in login::payloads(gw, attempt) {
+    for (id, p) in login::payloads(gw, s, attempt) {
         let Some(code) = qr::render(&p.payload, &format!("QR code to sign in with {}", p.label))
         else {
             continue;
@@ -262,19 +265,19 @@ struct CreatedPayload {
     payload: String,
 }
 
-fn create(gw: &Gateway, req: &RouteRequest<'_>) -> Result<Reply, LoginError> {
-    if !same_origin(&gw.app(req.app).origin, req.headers) {
+fn create(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Result<Reply, LoginError> {
+    if !same_origin(&s.app(req.app).origin, req.headers) {
         return Err(LoginError::CrossOrigin(
             "Login attempts are created from the application's own pages.",
         ));
     }
     let rd = login::return_path(req.query);
-    let started = login::start(gw, req.app, req.headers, req.client_ip, rd)?;
+    let started = login::start(gw, s, req.app, req.headers, req.client_ip, rd)?;
     let attempt = &started.attempt;
-    let prefix = &gw.config.server.prefix;
+    let prefix = &s.config.server.prefix;
     let body = Created {
         id: &attempt.id,
-        payloads: login::payloads(gw, attempt)
+        payloads: login::payloads(gw, s, attempt)
             .into_iter()
             .map(|(id, p)| CreatedPayload {
                 protocol: id.name(),
@@ -292,20 +295,25 @@ fn create(gw: &Gateway, req: &RouteRequest<'_>) -> Result<Reply, LoginError> {
     Ok(reply)
 }
 
-fn scan(gw: &Gateway, req: &RouteRequest<'_>, id: &str) -> Result<Reply, LoginError> {
-    let attempt = login::attempt(gw, req.app, id)?;
-    let fields = login::scan(gw, &attempt)?;
+fn scan(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>, id: &str) -> Result<Reply, LoginError> {
+    let attempt = login::attempt(gw, s, req.app, id)?;
+    let fields = login::scan(gw, s, &attempt)?;
     Ok(Reply::json(200, &Fields(fields)))
 }
 
-async fn claim(gw: &Gateway, req: &RouteRequest<'_>, id: &str) -> Result<Reply, LoginError> {
-    if !same_origin(&gw.app(req.app).origin, req.headers) {
+async fn claim(
+    gw: &Gateway,
+    s: &Settings,
+    req: &RouteRequest<'_>,
+    id: &str,
+) -> Result<Reply, LoginError> {
+    if !same_origin(&s.app(req.app).origin, req.headers) {
         return Err(LoginError::CrossOrigin(
             "Claims come from the application's own pages.",
         ));
     }
-    let claimed = login::claim(gw, req.app, id, req.headers).await?;
-    let cookie = gw.session_cookie(req.app, &claimed.token);
+    let claimed = login::claim(gw, s, req.app, id, req.headers).await?;
+    let cookie = s.session_cookie(req.app, &claimed.token);
     let reply = if req.form == Form::Page {
         Reply::redirect(303, claimed.return_to)
     } else {
@@ -317,9 +325,9 @@ async fn claim(gw: &Gateway, req: &RouteRequest<'_>, id: &str) -> Result<Reply, 
     Ok(reply.with_header("set-cookie", cookie))
 }
 
-async fn verify(gw: &Gateway, req: &RouteRequest<'_>) -> Result<Reply, LoginError> {
-    let id = login::verify(gw, req.app, req.headers).await?;
-    let app = gw.app(req.app);
+async fn verify(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Result<Reply, LoginError> {
+    let id = login::verify(gw, s, req.app, req.headers).await?;
+    let app = s.app(req.app);
     let mut reply = Reply::json(
         200,
         &json!({ "valid": true, "user": id.user, "pubkey": id.pubkey, "roles": id.roles, "app": app.name }),

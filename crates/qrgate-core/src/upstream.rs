@@ -13,8 +13,8 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::config::AppId;
 use crate::cookies;
-use crate::gateway::Gateway;
 use crate::identity::{self, Identity};
+use crate::settings::Settings;
 
 /// One change to the upstream request's headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +28,7 @@ pub enum HeaderEdit {
 /// The edits for one forwarded request from `peer` (the address that connected to the
 /// gateway), in the order they must be applied.
 pub fn header_edits(
-    gw: &Gateway,
+    s: &Settings,
     app: AppId,
     identity: Option<&Identity>,
     peer: Option<IpAddr>,
@@ -61,7 +61,7 @@ pub fn header_edits(
             .get_all(COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .filter_map(|v| cookies::strip(v, &gw.own_cookies()))
+            .filter_map(|v| cookies::strip(v, &s.own_cookies()))
             .collect();
         edits.push(HeaderEdit::Remove(COOKIE));
         if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
@@ -71,7 +71,7 @@ pub fn header_edits(
         }
     }
 
-    let values = gw.app_values(app);
+    let values = s.app_values(app);
     if let Some(id) = identity {
         let [user, pubkey, roles] = id.header_values();
         edits.push(HeaderEdit::Set(
@@ -94,7 +94,7 @@ pub fn header_edits(
 
     // The client's own X-Forwarded-For was removed with the reserved family above; it is only
     // carried forward when the peer is one of the configured trusted proxies.
-    let server = &gw.config.server;
+    let server = &s.config.server;
     let trusted = |ip: &IpAddr| {
         server.trust_forwarded_for && server.trusted_proxies.iter().any(|n| n.contains(ip))
     };
@@ -144,22 +144,21 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::clock::Clock;
     use crate::config::Config;
 
     const KEY: &str = "ed25519_17956be6b8d4af0841d05ee4099a2f6f19a11a733b059f13998b6eff4b2d5660";
 
-    fn gateway(trust: bool) -> Gateway {
+    fn gateway(trust: bool) -> Settings {
         let text = format!(
             "[server]\ntrust_forwarded_for = {trust}\ntrusted_proxies = [\"2001:db8::/32\"]\n[[app]]\nname = \"Wiki\"\norigin = \"https://wiki.example\"\nupstream = \"127.0.0.1:9\"\n[[user]]\nname = \"alice\"\nkey = \"{KEY}\"\nroles = [\"staff\", \"ops\"]\n"
         );
         let config = Config::parse(&text, Path::new("t.toml")).expect("config");
-        Gateway::new(config, Clock::manual()).expect("gateway")
+        Settings::new(config).expect("settings")
     }
 
     /// The upstream's view of `client` headers after the gateway's edits.
     fn forwarded(
-        gw: &Gateway,
+        gw: &Settings,
         signed_in: bool,
         client: &[(&str, &str)],
         ip: Option<IpAddr>,

@@ -33,6 +33,7 @@ use crate::limits::client_key;
 use crate::protocol::{Payload, Signer, SignerId, Verified};
 use crate::redirect::validate_return_path;
 use crate::session::{token_hash, SessionToken};
+use crate::settings::{NoIdentity, Settings};
 
 pub use error::LoginError;
 
@@ -78,16 +79,17 @@ pub fn return_path(query: Option<&str>) -> String {
 /// each log in.
 pub fn start(
     gw: &Gateway,
+    s: &Settings,
     app: AppId,
     headers: &HeaderMap,
     client_ip: Option<IpAddr>,
     return_to: String,
 ) -> Result<Started, LoginError> {
-    let (bind_value, set_cookie) = match gw.presented_binding(headers) {
+    let (bind_value, set_cookie) = match s.presented_binding(headers) {
         Some(v) => (v.to_string(), None),
         None => {
             let v = SessionToken::generate().as_str().to_string();
-            let cookie = gw.bind_cookie(app, &v);
+            let cookie = s.bind_cookie(app, &v);
             (v, Some(cookie))
         }
     };
@@ -96,7 +98,7 @@ pub fn start(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let request = NewAttempt {
-        app,
+        app: s.app(app).key.clone(),
         bind_hash: cookies::hash(&bind_value),
         requester: client_ip,
         client_key: client_ip.map(client_key),
@@ -104,13 +106,13 @@ pub fn start(
         requester_agent: summarize_agent(agent),
         return_to,
     };
-    let ctx = gw.signer_context(app);
-    let offered = &gw.app(app).signers;
+    let ctx = s.signer_context(app, gw.clock.now_millis());
+    let offered = &s.app(app).signers;
     let attempt = gw.logins.create(request, |facts| {
         offered
             .iter()
             .filter_map(|id| gw.signers.get(*id))
-            .map(|s| (s.id(), s.prepare(&ctx, facts)))
+            .map(|signer| (signer.id(), signer.prepare(&ctx, facts)))
             .collect()
     })?;
     Ok(Started {
@@ -119,11 +121,20 @@ pub fn start(
     })
 }
 
+/// The attempt's app under `s` (an app removed by a reload takes its attempts with it).
+fn app_of(s: &Settings, attempt: &Attempt) -> Result<AppId, LoginError> {
+    s.config
+        .app_by_name(&attempt.request.app)
+        .ok_or(LoginError::Attempt(AttemptError::NotFound))
+}
+
 /// The QR payload of every protocol the attempt's app offers, default first.
-pub fn payloads(gw: &Gateway, attempt: &Attempt) -> Vec<(SignerId, Payload)> {
-    let app = attempt.request.app;
-    let ctx = gw.signer_context(app);
-    gw.app(app)
+pub fn payloads(gw: &Gateway, s: &Settings, attempt: &Attempt) -> Vec<(SignerId, Payload)> {
+    let Ok(app) = app_of(s, attempt) else {
+        return Vec::new();
+    };
+    let ctx = s.signer_context(app, gw.clock.now_millis());
+    s.app(app)
         .signers
         .iter()
         .filter_map(|id| {
@@ -134,10 +145,15 @@ pub fn payloads(gw: &Gateway, attempt: &Attempt) -> Vec<(SignerId, Payload)> {
         .collect()
 }
 
-/// A live attempt of this app by id.
-pub fn attempt(gw: &Gateway, app: AppId, id: &str) -> Result<Arc<Attempt>, LoginError> {
+/// A live attempt of app `app` by id.
+pub fn attempt(
+    gw: &Gateway,
+    s: &Settings,
+    app: AppId,
+    id: &str,
+) -> Result<Arc<Attempt>, LoginError> {
     match gw.logins.get(id) {
-        Ok(a) if a.request.app == app => Ok(a),
+        Ok(a) if a.request.app == s.app(app).key => Ok(a),
         Ok(_) => Err(AttemptError::NotFound.into()),
         Err(e) => Err(e.into()),
     }
@@ -147,13 +163,14 @@ pub fn attempt(gw: &Gateway, app: AppId, id: &str) -> Result<Arc<Attempt>, Login
 /// name is nobody else's business.
 pub fn watch(
     gw: &Gateway,
+    s: &Settings,
     app: AppId,
     id: &str,
     headers: &HeaderMap,
 ) -> Result<EventStream, LoginError> {
     let attempt = gw.logins.get(id)?;
-    let bound = cookies::matches_hash(gw.presented_binding(headers), &attempt.request.bind_hash);
-    if !bound || attempt.request.app != app {
+    let bound = cookies::matches_hash(s.presented_binding(headers), &attempt.request.bind_hash);
+    if !bound || attempt.request.app != s.app(app).key {
         return Err(AttemptError::WrongBrowser.into());
     }
     Ok(EventStream::new(
@@ -164,10 +181,14 @@ pub fn watch(
 
 /// A signer fetched the challenge: marks the attempt scanned and returns the fields each
 /// offered protocol's phone app reads, in order.
-pub fn scan(gw: &Gateway, attempt: &Attempt) -> Result<Vec<(&'static str, Value)>, LoginError> {
+pub fn scan(
+    gw: &Gateway,
+    s: &Settings,
+    attempt: &Attempt,
+) -> Result<Vec<(&'static str, Value)>, LoginError> {
+    let app = app_of(s, attempt)?;
     gw.logins.scan(attempt)?;
-    let app = attempt.request.app;
-    let ctx = gw.signer_context(app);
+    let ctx = s.signer_context(app, gw.clock.now_millis());
     let mut fields = Vec::new();
     for signer in gw.signers.iter() {
         if let Some(material) = attempt.material(signer.id()) {
@@ -181,6 +202,7 @@ pub fn scan(gw: &Gateway, attempt: &Attempt) -> Result<Vec<(&'static str, Value)
 /// recognizes it.
 pub fn approve(
     gw: &Gateway,
+    s: &Settings,
     attempt: &Attempt,
     approver: Option<IpAddr>,
     body: &[u8],
@@ -190,19 +212,21 @@ pub fn approve(
     let signer = gw
         .signers
         .iter()
-        .find(|s| s.recognizes(&value))
+        .find(|signer| signer.recognizes(&value))
         .ok_or(LoginError::UnknownBody)?;
     let material = offered(attempt, signer)?;
-    check_open(gw, attempt, approver)?;
-    let ctx = gw.signer_context(attempt.request.app);
+    let app = app_of(s, attempt)?;
+    check_open(gw, s, attempt, approver)?;
+    let ctx = s.signer_context(app, gw.clock.now_millis());
     let verified = signer.verify_approval(&ctx, &attempt.facts(), material, value)?;
-    finish(gw, attempt, verified)
+    finish(gw, s, app, attempt, verified)
 }
 
 /// `POST {prefix}/{endpoint}/{channel}` from `approver`: a delivery to a protocol's own
 /// endpoint (Pubky's relay). `endpoint` is the path below the prefix without the channel.
 pub fn deliver(
     gw: &Gateway,
+    s: &Settings,
     app: AppId,
     approver: Option<IpAddr>,
     endpoint: &str,
@@ -212,20 +236,25 @@ pub fn deliver(
     let (signer, limits) = gw
         .signers
         .iter()
-        .find_map(|s| s.endpoint().filter(|e| e.path == endpoint).map(|e| (s, e)))
+        .find_map(|signer| {
+            signer
+                .endpoint()
+                .filter(|e| e.path == endpoint)
+                .map(|e| (signer, e))
+        })
         .ok_or(LoginError::UnknownChannel)?;
     if body.len() > limits.max_body {
         return Err(LoginError::BodyTooLarge(limits.max_body));
     }
     let attempt = match gw.logins.by_channel(channel) {
-        Ok(a) if a.request.app == app => a,
+        Ok(a) if a.request.app == s.app(app).key => a,
         _ => return Err(LoginError::UnknownChannel),
     };
     let material = offered(&attempt, signer)?;
-    check_open(gw, &attempt, approver)?;
-    let ctx = gw.signer_context(app);
+    check_open(gw, s, &attempt, approver)?;
+    let ctx = s.signer_context(app, gw.clock.now_millis());
     let verified = signer.verify_delivery(&ctx, &attempt.facts(), material, body)?;
-    finish(gw, &attempt, verified)
+    finish(gw, s, app, &attempt, verified)
 }
 
 /// The signer declined.
@@ -236,14 +265,18 @@ pub fn reject(gw: &Gateway, attempt: &Attempt) -> Result<(), LoginError> {
 /// The browser that started the attempt collects its fresh session, once.
 pub async fn claim(
     gw: &Gateway,
+    s: &Settings,
     app: AppId,
     id: &str,
     headers: &HeaderMap,
 ) -> Result<Claimed, LoginError> {
-    let attempt = attempt(gw, app, id)?;
-    let identity = gw.logins.claim(&attempt, gw.presented_binding(headers))?;
+    let attempt = attempt(gw, s, app, id)?;
+    let identity = gw.logins.claim(&attempt, s.presented_binding(headers))?;
     // Always a brand-new token: whatever session cookie the browser had is not reused.
-    let token = gw.sessions.create(app, identity.clone()).await?;
+    let token = gw
+        .sessions
+        .create(s.app(app).key.clone(), identity.key)
+        .await?;
     Ok(Claimed {
         token,
         identity,
@@ -254,6 +287,7 @@ pub async fn claim(
 /// The session a request carries, by `Authorization: Bearer` or by cookie.
 pub async fn verify(
     gw: &Gateway,
+    s: &Settings,
     app: AppId,
     headers: &HeaderMap,
 ) -> Result<Arc<Identity>, LoginError> {
@@ -264,37 +298,33 @@ pub async fn verify(
         .map(str::trim);
     let found = match bearer {
         Some(token) => match token_hash(token) {
-            Some(hash) => gw.sessions.lookup(&hash, app).await?,
+            Some(hash) => gw
+                .sessions
+                .lookup(&hash, &s.app(app).key)
+                .await?
+                .and_then(|r| s.identity_for(app, &r.key).ok()),
             None => None,
         },
-        None => gw.session_identity(headers, app).await?,
+        None => gw.session_identity(s, headers, app).await?,
     };
     found.ok_or(LoginError::Unauthenticated)
 }
 
 /// Maps a verified key to the identity it may sign in as on this app.
 pub fn identity_for_key(
-    gw: &Gateway,
+    s: &Settings,
     app: AppId,
     key: &PublicKey,
 ) -> Result<Arc<Identity>, LoginError> {
-    let a = gw.app(app);
-    match gw.config.user_by_key(key) {
-        Some((index, user)) if gw.config.user_may_use(a, user) => gw
-            .user_identity(index)
-            .ok_or(LoginError::Internal("user table inconsistent")),
-        Some((_, user)) => Err(LoginError::NotPermitted {
-            user: user.name.clone(),
-            app: a.name.clone(),
-        }),
-        // z-base32 is plain ASCII, so this identity always fits in a header.
-        None if a.open_enrollment => Identity::new(key.to_z32(), key.to_z32(), String::new())
-            .map(Arc::new)
-            .ok_or(LoginError::Internal("identity not representable")),
-        None => Err(LoginError::UnknownKey {
-            app: a.name.clone(),
-        }),
-    }
+    s.identity_for(app, key.as_bytes()).map_err(|e| match e {
+        NoIdentity::NotPermitted { user } => LoginError::NotPermitted {
+            user,
+            app: s.app(app).name.clone(),
+        },
+        NoIdentity::UnknownKey => LoginError::UnknownKey {
+            app: s.app(app).name.clone(),
+        },
+    })
 }
 
 /// The signer's material for this attempt, or a refusal if the app does not offer it.
@@ -309,12 +339,17 @@ fn offered<'a>(
 
 /// Refuses, before any signature work (and before a protocol records a replay), an expired
 /// attempt or an approval from a network the policy does not allow.
-fn check_open(gw: &Gateway, attempt: &Attempt, approver: Option<IpAddr>) -> Result<(), LoginError> {
+fn check_open(
+    gw: &Gateway,
+    s: &Settings,
+    attempt: &Attempt,
+    approver: Option<IpAddr>,
+) -> Result<(), LoginError> {
     if gw.logins.is_expired(attempt) {
         return Err(AttemptError::Expired.into());
     }
     if !same_network(
-        gw.config.login.same_network,
+        s.config.login.same_network,
         attempt.request.requester,
         approver,
     ) {
@@ -356,10 +391,16 @@ pub fn same_network(
 }
 
 /// The shared tail of every protocol: asserted name → key → identity → single-use transition.
-fn finish(gw: &Gateway, attempt: &Attempt, verified: Verified) -> Result<Approval, LoginError> {
+fn finish(
+    gw: &Gateway,
+    s: &Settings,
+    app: AppId,
+    attempt: &Attempt,
+    verified: Verified,
+) -> Result<Approval, LoginError> {
     if let (Some(asserted), Some((_, user))) = (
         &verified.asserted_name,
-        gw.config.user_by_key(&verified.key),
+        s.config.user_by_key(verified.key.as_bytes()),
     ) {
         if *asserted != user.name {
             return Err(LoginError::IdentityMismatch {
@@ -368,7 +409,7 @@ fn finish(gw: &Gateway, attempt: &Attempt, verified: Verified) -> Result<Approva
             });
         }
     }
-    let identity = identity_for_key(gw, attempt.request.app, &verified.key)?;
+    let identity = identity_for_key(s, app, &verified.key)?;
     let user = identity.user.clone();
     gw.logins.approve(attempt, identity)?;
     Ok(Approval {
@@ -402,6 +443,7 @@ mod tests {
         );
         start(
             gw,
+            &gw.settings(),
             AppId::new(0),
             &h,
             "203.0.113.7".parse().ok(),
@@ -417,7 +459,7 @@ mod tests {
     fn every_payload_fits_a_version_10_code() {
         let gw = gateway("[\"native\", \"pubky\", \"tana\"]");
         let attempt = started(&gw);
-        let payloads = payloads(&gw, &attempt);
+        let payloads = payloads(&gw, &gw.settings(), &attempt);
         assert_eq!(payloads.len(), 3);
         for (id, p) in payloads {
             let code = qr::render(&p.payload, "QR").expect("fits");
@@ -438,12 +480,12 @@ mod tests {
         let attempt = started(&gw);
         assert!(attempt.material(tana::ID).is_some());
         assert!(attempt.material(native::ID).is_none() && attempt.material(pubky::ID).is_none());
-        let ids: Vec<_> = payloads(&gw, &attempt)
+        let ids: Vec<_> = payloads(&gw, &gw.settings(), &attempt)
             .into_iter()
             .map(|(id, _)| id)
             .collect();
         assert_eq!(ids, [tana::ID]);
-        let names: Vec<_> = scan(&gw, &attempt)
+        let names: Vec<_> = scan(&gw, &gw.settings(), &attempt)
             .expect("scan")
             .into_iter()
             .map(|(k, _)| k)
@@ -452,23 +494,41 @@ mod tests {
         // A native body is recognized, but this app does not offer native.
         let body = serde_json::json!({"public_key": "x", "signature": "y"}).to_string();
         assert_eq!(
-            approve(&gw, &attempt, None, body.as_bytes()).err(),
+            approve(&gw, &gw.settings(), &attempt, None, body.as_bytes()).err(),
             Some(LoginError::NotOffered("qrgate signer"))
         );
         assert_eq!(
-            approve(&gw, &attempt, None, b"{\"neither\": 1}").err(),
+            approve(&gw, &gw.settings(), &attempt, None, b"{\"neither\": 1}").err(),
             Some(LoginError::UnknownBody)
         );
         assert!(matches!(
-            approve(&gw, &attempt, None, b"{"),
+            approve(&gw, &gw.settings(), &attempt, None, b"{"),
             Err(LoginError::BadJson(_))
         ));
         assert_eq!(
-            deliver(&gw, AppId::new(0), None, "pubky/relay", "nochannel", b"x").err(),
+            deliver(
+                &gw,
+                &gw.settings(),
+                AppId::new(0),
+                None,
+                "pubky/relay",
+                "nochannel",
+                b"x"
+            )
+            .err(),
             Some(LoginError::UnknownChannel)
         );
         assert_eq!(
-            deliver(&gw, AppId::new(0), None, "pubky/relay", "c", &[0u8; 3000]).err(),
+            deliver(
+                &gw,
+                &gw.settings(),
+                AppId::new(0),
+                None,
+                "pubky/relay",
+                "c",
+                &[0u8; 3000]
+            )
+            .err(),
             Some(LoginError::BodyTooLarge(2048))
         );
     }
@@ -477,7 +537,7 @@ mod tests {
     fn scan_answer_keeps_the_documented_field_order() {
         let gw = gateway("[\"native\", \"pubky\", \"tana\"]");
         let attempt = started(&gw);
-        let names: Vec<_> = scan(&gw, &attempt)
+        let names: Vec<_> = scan(&gw, &gw.settings(), &attempt)
             .expect("scan")
             .into_iter()
             .map(|(k, _)| k)
@@ -586,6 +646,7 @@ mod tests {
         .expect("gateway");
         let attempt = start(
             &gw,
+            &gw.settings(),
             AppId::new(0),
             &HeaderMap::new(),
             "192.0.2.10".parse().ok(),
@@ -595,12 +656,25 @@ mod tests {
         .attempt;
         let body = b"{\"public_key\": \"x\", \"signature\": \"y\"}";
         assert_eq!(
-            approve(&gw, &attempt, "198.51.100.7".parse().ok(), body).err(),
+            approve(
+                &gw,
+                &gw.settings(),
+                &attempt,
+                "198.51.100.7".parse().ok(),
+                body
+            )
+            .err(),
             Some(LoginError::OtherNetwork)
         );
         // From the same /24 the request reaches the protocol (which refuses the bad key).
         assert!(matches!(
-            approve(&gw, &attempt, "192.0.2.99".parse().ok(), body),
+            approve(
+                &gw,
+                &gw.settings(),
+                &attempt,
+                "192.0.2.99".parse().ok(),
+                body
+            ),
             Err(LoginError::Refused(_))
         ));
     }

@@ -9,14 +9,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use dashmap::DashMap;
 
-use super::{Lifetimes, SessionStore, SessionToken, StoreError, TokenHash};
+use super::{Lifetimes, SessionRecord, SessionStore, SessionToken, StoreError, TokenHash};
 use crate::clock::{millis, Clock};
-use crate::config::AppId;
-use crate::identity::Identity;
 
 struct Entry {
-    identity: Arc<Identity>,
-    app: AppId,
+    key: [u8; 32],
+    app: Arc<str>,
     created_ms: u64,
     // Atomic so a lookup slides the idle window under the shard's read lock.
     last_seen_ms: AtomicU64,
@@ -48,19 +46,26 @@ impl MemoryStore {
     }
 }
 
+impl Entry {
+    fn record(&self) -> SessionRecord {
+        SessionRecord {
+            key: self.key,
+            app: self.app.clone(),
+            created_ms: self.created_ms,
+            last_seen_ms: self.last_seen_ms.load(Ordering::Relaxed),
+        }
+    }
+}
+
 #[async_trait]
 impl SessionStore for MemoryStore {
-    async fn create(
-        &self,
-        app: AppId,
-        identity: Arc<Identity>,
-    ) -> Result<SessionToken, StoreError> {
+    async fn create(&self, app: Arc<str>, key: [u8; 32]) -> Result<SessionToken, StoreError> {
         let token = SessionToken::generate();
         let now = self.clock.now_millis();
         self.map.insert(
             token.hash(),
             Entry {
-                identity,
+                key,
                 app,
                 created_ms: now,
                 last_seen_ms: AtomicU64::new(now),
@@ -72,8 +77,8 @@ impl SessionStore for MemoryStore {
     async fn lookup(
         &self,
         hash: &TokenHash,
-        app: AppId,
-    ) -> Result<Option<Arc<Identity>>, StoreError> {
+        app: &str,
+    ) -> Result<Option<SessionRecord>, StoreError> {
         let now = self.clock.now_millis();
         let found = {
             let Some(entry) = self.map.get(hash) else {
@@ -81,12 +86,12 @@ impl SessionStore for MemoryStore {
             };
             if self.expired(&entry, now) {
                 None
-            } else if entry.app != app {
+            } else if &*entry.app != app {
                 // A session for another app on this gateway is no session here; leave it be.
                 return Ok(None);
             } else {
                 entry.last_seen_ms.store(now, Ordering::Relaxed);
-                Some(entry.identity.clone())
+                Some(entry.record())
             }
         };
         if found.is_none() {
@@ -109,6 +114,34 @@ impl SessionStore for MemoryStore {
     fn len(&self) -> usize {
         self.map.len()
     }
+
+    async fn export(&self) -> Result<Vec<(TokenHash, SessionRecord)>, StoreError> {
+        let now = self.clock.now_millis();
+        Ok(self
+            .map
+            .iter()
+            .filter(|e| !self.expired(e.value(), now))
+            .map(|e| (*e.key(), e.value().record()))
+            .collect())
+    }
+
+    async fn import(&self, sessions: Vec<(TokenHash, SessionRecord)>) -> Result<usize, StoreError> {
+        let now = self.clock.now_millis();
+        let mut kept = 0;
+        for (hash, r) in sessions {
+            let entry = Entry {
+                key: r.key,
+                app: r.app,
+                created_ms: r.created_ms,
+                last_seen_ms: AtomicU64::new(r.last_seen_ms),
+            };
+            if !self.expired(&entry, now) {
+                self.map.insert(hash, entry);
+                kept += 1;
+            }
+        }
+        Ok(kept)
+    }
 }
 
 #[cfg(test)]
@@ -117,9 +150,6 @@ mod tests {
 
     use super::*;
     use crate::session::token_hash;
-
-    const APP0: AppId = AppId::new(0);
-    const APP1: AppId = AppId::new(1);
 
     fn store() -> (MemoryStore, Clock) {
         let clock = Clock::manual();
@@ -130,11 +160,11 @@ mod tests {
         (MemoryStore::new(lifetimes, clock.clone()), clock)
     }
 
-    fn alice() -> Arc<Identity> {
-        Arc::new(Identity::new("alice".into(), "k".into(), String::new()).expect("identity"))
+    fn app(name: &str) -> Arc<str> {
+        Arc::from(name)
     }
 
-    async fn live(s: &MemoryStore, t: &SessionToken, app: AppId) -> bool {
+    async fn live(s: &MemoryStore, t: &SessionToken, app: &str) -> bool {
         s.lookup(&t.hash(), app)
             .await
             .expect("memory store answers")
@@ -144,7 +174,7 @@ mod tests {
     #[tokio::test]
     async fn idle_window_slides_and_absolute_lifetime_holds() {
         let (s, clock) = store();
-        let t = s.create(APP0, alice()).await.expect("created");
+        let t = s.create(app("a"), [1; 32]).await.expect("created");
         assert_eq!(
             token_hash(t.as_str()),
             Some(t.hash()),
@@ -152,20 +182,20 @@ mod tests {
         );
         for _ in 0..9 {
             clock.advance(Duration::from_secs(9));
-            assert!(live(&s, &t, APP0).await, "used within idle window");
+            assert!(live(&s, &t, "a").await, "used within idle window");
         }
         clock.advance(Duration::from_secs(10));
-        assert!(!live(&s, &t, APP0).await, "absolute lifetime passed");
+        assert!(!live(&s, &t, "a").await, "absolute lifetime passed");
         assert_eq!(s.len(), 0, "expired entry dropped on lookup");
     }
 
     #[tokio::test]
     async fn idle_expiry_and_sweep() {
         let (s, clock) = store();
-        let t = s.create(APP0, alice()).await.expect("created");
-        let _other = s.create(APP0, alice()).await.expect("created");
+        let t = s.create(app("a"), [1; 32]).await.expect("created");
+        let _other = s.create(app("a"), [1; 32]).await.expect("created");
         clock.advance(Duration::from_secs(10));
-        assert!(!live(&s, &t, APP0).await);
+        assert!(!live(&s, &t, "a").await);
         assert_eq!(s.sweep().await, 1);
         assert!(s.is_empty());
     }
@@ -173,13 +203,45 @@ mod tests {
     #[tokio::test]
     async fn wrong_app_unknown_and_revoked_tokens_are_refused() {
         let (s, _) = store();
-        let t = s.create(APP1, alice()).await.expect("created");
-        assert!(!live(&s, &t, APP0).await);
-        assert!(live(&s, &t, APP1).await, "other app's miss left it alone");
-        assert_eq!(s.lookup(&[0u8; 32], APP1).await, Ok(None));
+        let t = s.create(app("b"), [2; 32]).await.expect("created");
+        assert!(!live(&s, &t, "a").await);
+        let r = s
+            .lookup(&t.hash(), "b")
+            .await
+            .expect("answers")
+            .expect("live");
+        assert_eq!(
+            (r.key, &*r.app),
+            ([2; 32], "b"),
+            "the record says whose and where"
+        );
+        assert_eq!(s.lookup(&[0u8; 32], "b").await, Ok(None));
         assert_eq!(s.revoke(&t.hash()).await, Ok(true));
-        assert!(!live(&s, &t, APP1).await);
+        assert!(!live(&s, &t, "b").await);
         assert_eq!(s.revoke(&t.hash()).await, Ok(false));
+    }
+
+    #[tokio::test]
+    async fn export_and_import_keep_live_sessions_only() {
+        let (s, clock) = store();
+        let kept = s.create(app("a"), [1; 32]).await.expect("created");
+        let stale = s.create(app("a"), [2; 32]).await.expect("created");
+        clock.advance(Duration::from_secs(8));
+        assert!(live(&s, &kept, "a").await, "refresh one");
+        let exported = s.export().await.expect("export");
+        assert_eq!(exported.len(), 2);
+        clock.advance(Duration::from_secs(5));
+        let (fresh, _) = (MemoryStore::new(s.lifetimes, clock.clone()), ());
+        assert_eq!(
+            fresh.import(exported).await,
+            Ok(1),
+            "the idle one expired meanwhile"
+        );
+        assert!(
+            live(&fresh, &kept, "a").await,
+            "the same token works in the new store"
+        );
+        assert!(!live(&fresh, &stale, "a").await);
     }
 
     #[test]

@@ -23,9 +23,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::config::AppId;
-use crate::identity::Identity;
-
 pub use memory::MemoryStore;
 
 /// A raw session token: 32 random bytes, base64url. Only ever placed in a cookie.
@@ -88,22 +85,40 @@ pub enum StoreError {
     Unavailable(String),
 }
 
+/// What a session records: whose key signed in, to which app, and when. Who that key *is*
+/// (name, roles, whether still allowed) is looked up in the current config on every request,
+/// so config changes apply to live sessions at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The signing key's 32 bytes.
+    pub key: [u8; 32],
+    /// The app's name (unique; stable across reloads, unlike positions).
+    pub app: Arc<str>,
+    /// Created, ms since the epoch.
+    pub created_ms: u64,
+    /// Last used, ms since the epoch.
+    pub last_seen_ms: u64,
+}
+
 /// Where sessions live. Implementations check both lifetimes on every lookup.
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
-    /// Starts a session for `identity` on app `app`; returns the only copy of the raw token.
-    async fn create(&self, app: AppId, identity: Arc<Identity>)
-        -> Result<SessionToken, StoreError>;
-    /// The live session's identity, if `hash` names one for this app; refreshes idle time.
+    /// Starts a session for `key` on app `app`; returns the only copy of the raw token.
+    async fn create(&self, app: Arc<str>, key: [u8; 32]) -> Result<SessionToken, StoreError>;
+    /// The live session `hash` names on app `app`, if any; refreshes its idle time.
     async fn lookup(
         &self,
         hash: &TokenHash,
-        app: AppId,
-    ) -> Result<Option<Arc<Identity>>, StoreError>;
+        app: &str,
+    ) -> Result<Option<SessionRecord>, StoreError>;
     /// Ends a session; true if it existed.
     async fn revoke(&self, hash: &TokenHash) -> Result<bool, StoreError>;
     /// Frees expired sessions; returns how many.
     async fn sweep(&self) -> usize;
+    /// Every live session, by token hash (for the state file; never a raw token).
+    async fn export(&self) -> Result<Vec<(TokenHash, SessionRecord)>, StoreError>;
+    /// Adds sessions (from the state file), dropping expired ones; returns how many were kept.
+    async fn import(&self, sessions: Vec<(TokenHash, SessionRecord)>) -> Result<usize, StoreError>;
     /// Live entries (expired but unswept ones included).
     fn len(&self) -> usize;
     /// True when empty.

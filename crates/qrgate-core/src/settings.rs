@@ -1,0 +1,246 @@
+//! Everything derived from one validated config, built once and swapped whole on reload.
+//!
+//! [`Settings`] holds the config and what is computed from it ahead of requests: one shared
+//! [`Identity`] per configured user, per-app header values and URLs. It answers the lookups
+//! a request needs — its app, the identity a key has on that app *now*, the client's address,
+//! the gateway's cookies — without touching any store. A request reads one `Settings` for its
+//! whole life, so a reload never shows it half of one config and half of another.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderValue};
+
+use crate::config::{App, AppId, Config};
+use crate::cookies::{self, SameSite};
+use crate::identity::Identity;
+use crate::limits;
+use crate::protocol::Context;
+use crate::session::{token_hash, SessionToken};
+
+/// Why settings could not be built from a valid config.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// A configured name cannot travel in an HTTP header.
+    #[error("{0:?} cannot be sent in an HTTP header (control characters)")]
+    NotAHeader(String),
+}
+
+/// Header values and URLs that depend only on the app, built once.
+pub struct AppValues {
+    /// `X-Auth-App`.
+    pub name: HeaderValue,
+    /// `X-Forwarded-Proto`, from the configured origin.
+    pub proto: HeaderValue,
+    /// `X-Forwarded-Host`, from the configured origin.
+    pub host: HeaderValue,
+    /// `{origin}{prefix}`: where the gateway's own routes live on this app's origin.
+    pub base: String,
+}
+
+/// Why a key has no identity on an app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoIdentity {
+    /// The key's user may not use this app.
+    NotPermitted {
+        /// The key's user.
+        user: String,
+    },
+    /// The key belongs to nobody (and the app has no open enrollment).
+    UnknownKey,
+}
+
+/// One config and everything derived from it.
+pub struct Settings {
+    /// The validated config.
+    pub config: Config,
+    /// One shared identity per configured user, in `[[user]]` order.
+    identities: Vec<Arc<Identity>>,
+    /// Per-app values, in `[[app]]` order.
+    apps: Vec<AppValues>,
+    /// Name of the cookie that binds a login attempt to the browser that started it.
+    bind_cookie: String,
+}
+
+impl Settings {
+    /// Derives everything from `config`.
+    pub fn new(config: Config) -> Result<Settings, SettingsError> {
+        let header = |s: &str| {
+            HeaderValue::from_bytes(s.as_bytes()).map_err(|_| SettingsError::NotAHeader(s.into()))
+        };
+        let mut identities = Vec::with_capacity(config.users.len());
+        for u in &config.users {
+            let id = Identity::new(u.name.clone(), u.key.as_bytes(), u.roles.join(","))
+                .ok_or_else(|| SettingsError::NotAHeader(u.name.clone()))?;
+            identities.push(Arc::new(id));
+        }
+        let mut apps = Vec::with_capacity(config.apps.len());
+        for app in &config.apps {
+            apps.push(AppValues {
+                name: header(&app.name)?,
+                proto: header(&app.origin.scheme)?,
+                host: header(&app.origin.authority)?,
+                base: format!("{}{}", app.origin, config.server.prefix),
+            });
+        }
+        Ok(Settings {
+            bind_cookie: format!("{}_bind", config.session.cookie_name),
+            identities,
+            apps,
+            config,
+        })
+    }
+
+    /// The app named by `id`.
+    pub fn app(&self, id: AppId) -> &App {
+        self.config.app(id)
+    }
+
+    /// Values derived from app `id`'s config.
+    pub fn app_values(&self, id: AppId) -> &AppValues {
+        &self.apps[id.index()]
+    }
+
+    /// What signers need to know about app `id`, at `now_ms`.
+    pub fn signer_context(&self, id: AppId, now_ms: u64) -> Context<'_> {
+        let app = self.app(id);
+        Context {
+            app_name: &app.name,
+            origin: &app.origin,
+            base: &self.app_values(id).base,
+            now_ms,
+        }
+    }
+
+    /// The shared identity of configured user `index`.
+    pub fn user_identity(&self, index: usize) -> Option<Arc<Identity>> {
+        self.identities.get(index).cloned()
+    }
+
+    /// Who `key` is on app `id` under this config: a configured user the app allows, or the
+    /// key itself under open enrollment.
+    pub fn identity_for(&self, id: AppId, key: &[u8; 32]) -> Result<Arc<Identity>, NoIdentity> {
+        let app = self.app(id);
+        match self.config.user_by_key(key) {
+            Some((index, user)) if self.config.user_may_use(app, user) => {
+                self.user_identity(index).ok_or(NoIdentity::UnknownKey)
+            }
+            Some((_, user)) => Err(NoIdentity::NotPermitted {
+                user: user.name.clone(),
+            }),
+            None if app.open_enrollment => Identity::of_key(key)
+                .map(Arc::new)
+                .ok_or(NoIdentity::UnknownKey),
+            None => Err(NoIdentity::UnknownKey),
+        }
+    }
+
+    /// The client's address for a request from `peer` (see [`limits::client_ip`]).
+    pub fn client_ip(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+        let s = &self.config.server;
+        limits::client_ip(peer, headers, s.trust_forwarded_for, &s.trusted_proxies)
+    }
+
+    /// `Set-Cookie` value carrying a new session token.
+    pub fn session_cookie(&self, app: AppId, token: &SessionToken) -> String {
+        let s = &self.config.session;
+        self.cookie(
+            app,
+            &s.cookie_name,
+            token.as_str(),
+            s.lifetime.as_secs(),
+            s.same_site,
+        )
+    }
+
+    /// `Set-Cookie` value that deletes the session cookie.
+    pub fn clear_session_cookie(&self, app: AppId) -> String {
+        let s = &self.config.session;
+        self.cookie(app, &s.cookie_name, "", 0, s.same_site)
+    }
+
+    /// `Set-Cookie` value carrying a new binding value. Always `SameSite=Strict`: the binding
+    /// only ever travels on the app's own pages' requests. It outlives one attempt by an hour
+    /// so later attempts of the same browser reuse it.
+    pub fn bind_cookie(&self, app: AppId, value: &str) -> String {
+        let lifetime = self.config.login.attempt_lifetime.as_secs();
+        let max_age = lifetime.saturating_add(3600);
+        self.cookie(app, &self.bind_cookie, value, max_age, SameSite::Strict)
+    }
+
+    fn cookie(
+        &self,
+        app: AppId,
+        name: &str,
+        value: &str,
+        max_age: u64,
+        same_site: SameSite,
+    ) -> String {
+        cookies::build(name, value, max_age, self.app(app).cookie_secure, same_site)
+    }
+
+    /// Names of the gateway's own cookies, never forwarded upstream.
+    pub fn own_cookies(&self) -> [&str; 2] {
+        [&self.config.session.cookie_name, &self.bind_cookie]
+    }
+
+    /// The binding value this browser already holds, if it looks like one of ours.
+    pub fn presented_binding<'a>(&'a self, headers: &'a HeaderMap) -> Option<&'a str> {
+        cookies::values(headers, &self.bind_cookie).find(|v| token_hash(v).is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::keys::PublicKey;
+
+    const KEY: &str = "ed25519_17956be6b8d4af0841d05ee4099a2f6f19a11a733b059f13998b6eff4b2d5660";
+
+    fn settings(extra: &str) -> Settings {
+        let text = format!(
+            "[[app]]\nname = \"open\"\norigin = \"https://o.example\"\nupstream = \"127.0.0.1:9\"\nopen_enrollment = true\n[[app]]\nname = \"ops\"\norigin = \"https://x.example\"\nupstream = \"127.0.0.1:9\"\nallow_roles = [\"ops\"]\n[[user]]\nname = \"alice\"\nkey = \"{KEY}\"\nroles = [\"{extra}\"]\n"
+        );
+        Settings::new(Config::parse(&text, Path::new("t.toml")).expect("config")).expect("settings")
+    }
+
+    #[test]
+    fn identity_follows_the_current_config() {
+        let key: PublicKey = KEY.parse().expect("key");
+        // Any 32 bytes: identities are looked up by key bytes, never decoded as a point.
+        let stranger = [9u8; 32];
+        let (open, ops) = (AppId::new(0), AppId::new(1));
+        let with_ops = settings("ops");
+        assert_eq!(
+            with_ops
+                .identity_for(ops, key.as_bytes())
+                .map(|i| i.user.clone()),
+            Ok("alice".into())
+        );
+        assert_eq!(
+            with_ops
+                .identity_for(open, key.as_bytes())
+                .map(|i| i.roles.clone()),
+            Ok("ops".into())
+        );
+        let without = settings("staff");
+        assert_eq!(
+            without.identity_for(ops, key.as_bytes()).err(),
+            Some(NoIdentity::NotPermitted {
+                user: "alice".into()
+            })
+        );
+        assert_eq!(
+            without
+                .identity_for(open, &stranger)
+                .map(|i| i.pubkey.clone()),
+            Ok(z32::encode(&stranger))
+        );
+        assert_eq!(
+            without.identity_for(ops, &stranger).err(),
+            Some(NoIdentity::UnknownKey)
+        );
+    }
+}
