@@ -10,6 +10,7 @@
 //!   limits (414/431), head deadline and keep-alive idle timeout.
 //! - [`server`]: starts the pingora server (or serves a listener you bound, for tests).
 //! - [`reload`]: re-reads the config on `SIGHUP` and puts it in force atomically.
+//! - [`state`]: the session state file (token hashes only) kept across restarts.
 //! - [`sweeper`]: the background service that frees expired sessions and attempts.
 //! - [`signer`]: the reference signer behind `qrgate keygen` / `qrgate sign`.
 //! - [`demo`]: a small upstream app that shows the identity headers it receives.
@@ -20,4 +21,5 @@ pub mod proxy;
 pub mod reload;
 pub mod server;
 pub mod signer;
+pub mod state;
 pub mod sweeper;

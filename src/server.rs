@@ -24,6 +24,7 @@ use qrgate_core::gateway::Gateway;
 use crate::guard::{Connections, Heads};
 use crate::proxy::{Proxy, StartError};
 use crate::reload::Reloader;
+use crate::state::{self, Keeper};
 use crate::sweeper::Sweeper;
 
 /// pingora's server settings derived from our config.
@@ -54,6 +55,10 @@ pub fn run(gateway: Gateway, config_path: Option<PathBuf>) -> Result<(), StartEr
     let proxy = Proxy::new(gateway.clone())?;
     let settings = gateway.settings();
     let config = &settings.config;
+    if let Some(path) = &config.session.state_file {
+        restore(&gateway, path);
+    }
+    announce(config);
     let mut server = Server::new_with_opt_and_conf(None, server_conf(config));
     server.bootstrap();
 
@@ -68,6 +73,10 @@ pub fn run(gateway: Gateway, config_path: Option<PathBuf>) -> Result<(), StartEr
     server.add_service(service);
     let sweeper = Sweeper::new(gateway.clone(), config.session.sweep_interval);
     server.add_service(background_service("session sweeper", sweeper));
+    if let Some(path) = config.session.state_file.clone() {
+        let keeper = Keeper::new(gateway.clone(), path, config.session.state_interval);
+        server.add_service(background_service("session state file", keeper));
+    }
     if let Some(path) = config_path {
         server.add_service(background_service(
             "config reload",
@@ -75,6 +84,32 @@ pub fn run(gateway: Gateway, config_path: Option<PathBuf>) -> Result<(), StartEr
         ));
     }
     server.run_forever();
+}
+
+/// Reads the state file before serving. A file that cannot be read starts the gateway with
+/// no sessions (everyone signs in again), loudly: refusing to start would be worse.
+fn restore(gateway: &Gateway, path: &std::path::Path) {
+    let loaded = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            rt.block_on(state::load(gateway, path))
+                .map_err(|e| e.to_string())
+        });
+    match loaded {
+        Ok(n) => tracing::info!(sessions = n, path = %path.display(), "sessions restored"),
+        Err(e) => tracing::error!(error = %e, "state file not read; starting with no sessions"),
+    }
+}
+
+/// Says at start what is served where.
+fn announce(config: &Config) {
+    for addr in &config.server.listen {
+        tracing::info!(listen = %addr, "serving HTTP");
+    }
+    for app in &config.apps {
+        tracing::info!(app = %app.name, origin = %app.origin, upstream = %app.upstream, "fronting app");
+    }
 }
 
 /// The proxy behind the connection guard, as every listener serves it.

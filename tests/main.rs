@@ -8,5 +8,6 @@ mod compat;
 mod config_errors;
 mod hardening;
 mod login;
+mod operate;
 mod proxy_core;
 mod shutdown;

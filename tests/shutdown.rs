@@ -4,7 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{client, eventually, ALICE_KEY_HEX};
+use crate::common::{client, eventually, Reaped, ALICE_KEY_HEX};
 
 #[tokio::test]
 async fn sigterm_stops_the_gateway_within_the_grace_period() {
@@ -64,14 +64,4 @@ async fn sigterm_stops_the_gateway_within_the_grace_period() {
         "took {:?}",
         signalled.elapsed()
     );
-}
-
-/// A child process killed and reaped when the test ends, however it ends.
-struct Reaped(std::process::Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -231,11 +231,16 @@ pub async fn open_login(
     c: &reqwest::Client,
     rd: &str,
 ) -> (String, String, String) {
+    open_login_at(&gw.url(""), c, rd).await
+}
+
+/// [`open_login`] against any gateway base URL (`http://host:port`).
+pub async fn open_login_at(base: &str, c: &reqwest::Client, rd: &str) -> (String, String, String) {
     let resp = c
-        .get(gw.url(&format!(
-            "/.qrgate/login?rd={}",
+        .get(format!(
+            "{base}/.qrgate/login?rd={}",
             url::form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>()
-        )))
+        ))
         .header("accept", NAV)
         .send()
         .await
@@ -245,9 +250,58 @@ pub async fn open_login(
     let marker = "data-attempt=\"";
     let start = html.find(marker).expect("attempt id on page") + marker.len();
     let id = html[start..].split('"').next().expect("id").to_string();
-    let payload = gw.url(&format!("/.qrgate/auth/session/{id}"));
+    let payload = format!("{base}/.qrgate/auth/session/{id}");
     assert!(html.contains(&payload), "native payload shown on the page");
     (id, payload, html)
+}
+
+/// A whole login as alice against any gateway base URL: returns the signed-in browser and
+/// the raw session token its cookie holds.
+pub async fn sign_in_at(base: &str) -> (reqwest::Client, String) {
+    let b = browser();
+    let (id, payload, _) = open_login_at(base, &b, "/").await;
+    let url = qrgate::signer::attempt_url(&payload).expect("url");
+    let phone = client();
+    let req = qrgate::signer::scan(&phone, &url).await.expect("scan");
+    qrgate::signer::approve(&phone, &url, &alice_key(), &req)
+        .await
+        .expect("approve");
+    let claimed = b
+        .post(format!("{base}/.qrgate/auth/session/{id}/claim"))
+        .header("origin", base)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("claim");
+    assert_eq!(claimed.status(), 200);
+    let token = claimed
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("qrgate_session="))
+        .and_then(|c| c.split(';').next())
+        .expect("session cookie")
+        .to_string();
+    (b, token)
+}
+
+/// A child process killed and reaped when the test ends, however it ends.
+pub struct Reaped(pub std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A free loopback port (bound once and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 /// Reads named SSE events from a response.

@@ -197,6 +197,10 @@ pub struct SessionConfig {
     pub same_site: SameSite,
     /// `Secure` attribute policy.
     pub secure: SecurePolicy,
+    /// Where live sessions (token hashes only) are kept across restarts, if anywhere.
+    pub state_file: Option<PathBuf>,
+    /// How often the state file is rewritten while running.
+    pub state_interval: Duration,
 }
 
 /// `[login]`.
@@ -368,6 +372,14 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
+    /// A path from the config, relative to the config file's directory unless absolute.
+    fn relative(&self, p: PathBuf) -> PathBuf {
+        match self.path.parent() {
+            Some(dir) if p.is_relative() && !dir.as_os_str().is_empty() => dir.join(p),
+            _ => p,
+        }
+    }
+
     fn err<T>(
         &self,
         span: Range<usize>,
@@ -612,6 +624,13 @@ impl Validator<'_> {
 
         let s = raw.session;
         let session = SessionConfig {
+            state_interval: self.seconds(
+                s.state_interval_seconds,
+                "session.state_interval_seconds",
+                60,
+                1,
+            )?,
+            state_file: s.state_file.map(|p| self.relative(p)),
             lifetime: self.seconds(s.lifetime_seconds, "session.lifetime_seconds", 12 * 3600, 1)?,
             idle_timeout: self.seconds(
                 s.idle_timeout_seconds,
@@ -896,6 +915,8 @@ mod file {
         pub cookie_name: Option<String>,
         pub same_site: Option<SameSite>,
         pub secure: Option<SecurePolicy>,
+        pub state_file: Option<PathBuf>,
+        pub state_interval_seconds: Option<Spanned<u64>>,
     }
 
     #[derive(Deserialize, Default)]

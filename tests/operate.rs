@@ -1,0 +1,233 @@
+//! Operating the real binary: SIGHUP reloads (identity follows the config, an invalid file
+//! changes nothing) and the session state file across a restart.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::{
+    client, echoed_headers, eventually, free_port, sign_in_at, Reaped, ALICE_KEY_HEX,
+};
+
+/// A gateway process from `config.toml` in a temporary directory, in front of a demo
+/// upstream of this test.
+struct Binary {
+    child: Reaped,
+    base: String,
+    port: u16,
+    upstream: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Binary {
+    async fn start(session: &str, users: &str) -> Binary {
+        let dir = tempfile::tempdir().expect("dir");
+        let up_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let upstream = up_listener.local_addr().expect("addr").port();
+        tokio::spawn(qrgate::demo::serve(up_listener));
+        let port = free_port();
+        let mut b = Binary {
+            child: Reaped(Command::new("true").spawn().expect("placeholder")),
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            upstream,
+            dir,
+        };
+        b.write_config(session, users);
+        b.child = b.spawn();
+        b.wait_up().await;
+        b
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("config.toml")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("gateway.log")
+    }
+
+    fn write_config(&self, session: &str, users: &str) {
+        let (port, upstream) = (self.port, self.upstream);
+        std::fs::write(
+            self.config_path(),
+            format!(
+                "[server]\nlisten = [\"127.0.0.1:{port}\"]\ngrace_period_seconds = 1\n\n[session]\n{session}\n\n[[app]]\nname = \"a\"\norigin = \"http://127.0.0.1:{port}\"\nupstream = \"127.0.0.1:{upstream}\"\n\n{users}"
+            ),
+        )
+        .expect("config");
+    }
+
+    fn spawn(&self) -> Reaped {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log");
+        Reaped(
+            Command::new(env!("CARGO_BIN_EXE_qrgate"))
+                .arg("run")
+                .arg("--config")
+                .arg(self.config_path())
+                .env("RUST_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("start gateway"),
+        )
+    }
+
+    async fn wait_up(&self) {
+        let health = format!("{}/.qrgate/healthz", self.base);
+        let c = client();
+        let up = eventually(Duration::from_secs(20), || {
+            let (c, health) = (c.clone(), health.clone());
+            async move { c.get(health).send().await.is_ok_and(|r| r.status() == 200) }
+        })
+        .await;
+        assert!(up, "gateway answered its health check");
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.0.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// SIGTERM and wait for the process to exit.
+    async fn stop(&mut self) {
+        self.signal("TERM");
+        let exited = eventually(Duration::from_secs(15), || {
+            let done = matches!(self.child.0.try_wait(), Ok(Some(_)));
+            async move { done }
+        })
+        .await;
+        assert!(exited, "stopped after SIGTERM");
+    }
+}
+
+fn alice(roles: &str) -> String {
+    format!("[[user]]\nname = \"alice\"\nkey = \"ed25519_{ALICE_KEY_HEX}\"\nroles = [{roles}]\n")
+}
+
+/// The roles the upstream saw on a request from `b` (None: not let through).
+async fn upstream_roles(b: &reqwest::Client, base: &str) -> Option<String> {
+    let resp = b
+        .get(format!("{base}/app"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .ok()?;
+    if resp.status() != 200 {
+        return None;
+    }
+    let echo: Value = resp.json().await.ok()?;
+    echoed_headers(&echo)
+        .into_iter()
+        .find(|(n, _)| n == "x-auth-roles")
+        .map(|(_, v)| v)
+}
+
+#[tokio::test]
+async fn sighup_reloads_identity_into_live_sessions_and_ignores_a_broken_file() {
+    let gw = Binary::start("", &alice("\"staff\"")).await;
+    let (b, _) = sign_in_at(&gw.base).await;
+    assert_eq!(upstream_roles(&b, &gw.base).await.as_deref(), Some("staff"));
+
+    // New roles: the next request carries them, same cookie.
+    gw.write_config("", &alice("\"staff\", \"ops\""));
+    gw.signal("HUP");
+    let base = gw.base.clone();
+    let changed = eventually(Duration::from_secs(10), || {
+        let (b, base) = (b.clone(), base.clone());
+        async move { upstream_roles(&b, &base).await.as_deref() == Some("staff,ops") }
+    })
+    .await;
+    assert!(
+        changed,
+        "roles changed by a reload show at the next request"
+    );
+
+    // A broken file: logged with its line, and the running config keeps serving.
+    std::fs::write(
+        gw.config_path(),
+        "[server]\nlisten = [\"127.0.0.1:1\"]\nthreds = 2\n",
+    )
+    .expect("write");
+    gw.signal("HUP");
+    let logged = eventually(Duration::from_secs(10), || {
+        let log = gw.log();
+        async move { log.contains("config.toml:3:1") && log.contains("threds") }
+    })
+    .await;
+    assert!(
+        logged,
+        "error with file:line:column in the log: {}",
+        gw.log()
+    );
+    assert_eq!(
+        upstream_roles(&b, &gw.base).await.as_deref(),
+        Some("staff,ops")
+    );
+
+    // The user removed: access ends at the next request.
+    gw.write_config("", "");
+    gw.signal("HUP");
+    let gone = eventually(Duration::from_secs(10), || {
+        let (b, base) = (b.clone(), base.clone());
+        async move { upstream_roles(&b, &base).await.is_none() }
+    })
+    .await;
+    assert!(gone, "a removed user loses access without a restart");
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .expect("state file")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[tokio::test]
+async fn sessions_survive_a_restart_through_the_state_file() {
+    let mut gw = Binary::start("state_file = \"sessions.json\"", &alice("\"staff\"")).await;
+    let (b, token) = sign_in_at(&gw.base).await;
+    assert_eq!(upstream_roles(&b, &gw.base).await.as_deref(), Some("staff"));
+    gw.stop().await;
+
+    let state = gw.dir.path().join("sessions.json");
+    assert_eq!(mode(&state), 0o600, "only the gateway's user reads it");
+    let text = std::fs::read_to_string(&state).expect("state");
+    assert!(text.contains("\"sessions\""), "{text}");
+    // The browser's cookie holds the raw token; the file only its hash.
+    assert!(!text.contains(&token), "no raw token in the state file");
+    let file: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(file["sessions"].as_array().map(Vec::len), Some(1));
+    use base64::Engine;
+    use sha2::Digest;
+    let expected = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(token.as_bytes()));
+    assert_eq!(file["sessions"][0]["hash"], expected.as_str());
+
+    gw.child = gw.spawn();
+    gw.wait_up().await;
+    assert_eq!(
+        upstream_roles(&b, &gw.base).await.as_deref(),
+        Some("staff"),
+        "the same cookie works after the restart"
+    );
+    assert!(gw.log().contains("sessions restored"), "{}", gw.log());
+}
