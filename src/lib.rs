@@ -4,6 +4,7 @@
 //! moves bytes between that core and sockets.
 //!
 //! # Layout
+//! - [`admin`]: the admin listener: `/metrics`, `/healthz`, `/readyz`.
 //! - [`proxy`]: the pingora `ProxyHttp` implementation: thin adapters from each hook to the
 //!   core's decision, routes and header edits.
 //! - [`guard`]: per-connection limits before the HTTP parser: connection cap, head size
@@ -15,6 +16,7 @@
 //! - [`signer`]: the reference signer behind `qrgate keygen` / `qrgate sign`.
 //! - [`demo`]: a small upstream app that shows the identity headers it receives.
 
+pub mod admin;
 pub mod demo;
 pub mod guard;
 pub mod proxy;

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 use qrgate::signer::{self, Key};
 use qrgate_core::clock::Clock;
-use qrgate_core::config::Config;
+use qrgate_core::config::{Config, LogFormat};
 use qrgate_core::gateway::Gateway;
 
 // glibc's allocator serializes on arena locks when tokio moves a request between worker
@@ -74,15 +74,16 @@ fn main() {
 
 fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_tracing();
     match cli.command {
         Command::Run { config } => {
             let loaded = Config::load(&config)?;
+            init_tracing(loaded.log.format);
             let gateway = Gateway::new(loaded, Clock::system())?;
             qrgate::server::run(gateway, Some(config))?;
             Ok(())
         }
         Command::CheckConfig { config } => {
+            init_tracing(LogFormat::Text);
             let c = Config::load(&config)?;
             println!("ok: {}", config.display());
             for app in &c.apps {
@@ -104,6 +105,7 @@ fn real_main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keygen { out } => {
+            init_tracing(LogFormat::Text);
             let key = Key::generate();
             key.save(&out)
                 .with_context(|| format!("writing {}", out.display()))?;
@@ -119,6 +121,7 @@ fn real_main() -> anyhow::Result<()> {
             yes,
             reject,
         } => {
+            init_tracing(LogFormat::Text);
             let key = Key::load(&key)?;
             let url = signer::attempt_url(&payload)?;
             let rt = tokio::runtime::Runtime::new()?;
@@ -149,6 +152,7 @@ fn real_main() -> anyhow::Result<()> {
             })
         }
         Command::DemoUpstream { listen } => {
+            init_tracing(LogFormat::Text);
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {
                 let listener = tokio::net::TcpListener::bind(&listen)
@@ -171,7 +175,7 @@ fn confirm(prompt: &str) -> anyhow::Result<bool> {
     Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // pingora logs through `log`; bridge it so one filter (RUST_LOG) governs both. The bridge
@@ -183,8 +187,17 @@ fn init_tracing() {
     let _ = tracing_log::LogTracer::builder()
         .with_max_level(tracing_log::AsLog::as_log(&max))
         .init();
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        // One JSON object per line: time, level, target ("audit" for the audit trail) and
+        // the event's fields at the top level.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
 }

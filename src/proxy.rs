@@ -25,7 +25,7 @@ use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use arc_swap::ArcSwap;
 use qrgate_core::config::{App, AppId, Config};
-use qrgate_core::decision::{self, Decision};
+use qrgate_core::decision::{self, Decision, Denial};
 use qrgate_core::events::EventStream;
 use qrgate_core::gateway::Gateway;
 use qrgate_core::identity::Identity;
@@ -144,6 +144,10 @@ pub struct Ctx {
     /// The snapshot this request is decided and forwarded under, start to end.
     snapshot: Option<Arc<Snapshot>>,
     app: Option<AppId>,
+    /// The decision, as the `decision` label of the request counter.
+    decision: &'static str,
+    /// When the request went upstream.
+    upstream_started: Option<std::time::Instant>,
     /// The request target to send upstream, when it differs from what the client sent.
     target: Option<String>,
     identity: Option<Arc<Identity>>,
@@ -172,14 +176,29 @@ impl ProxyHttp for Proxy {
         };
         match decision::decide(&self.gateway, s, &view).await {
             Decision::Forward(f) => {
+                ctx.decision = if f.identity.is_some() {
+                    "forwarded"
+                } else {
+                    "public"
+                };
                 ctx.snapshot = Some(snapshot.clone());
                 ctx.app = Some(f.app);
                 ctx.target = f.target;
                 ctx.identity = f.identity;
                 Ok(false)
             }
-            Decision::Local { app, route } => self.serve_route(session, s, app, route).await,
+            Decision::Local { app, route } => {
+                ctx.decision = "local";
+                ctx.snapshot = Some(snapshot.clone());
+                ctx.app = Some(app);
+                self.serve_route(session, s, app, route).await
+            }
             Decision::Deny(d) => {
+                ctx.decision = match &d {
+                    Denial::LoginRedirect { .. } => "login_redirect",
+                    Denial::Unauthenticated { .. } => "unauthenticated",
+                    _ => "refused",
+                };
                 let reply = respond::denial(request::form(&req.headers), &d);
                 send(session, reply).await
             }
@@ -221,11 +240,30 @@ impl ProxyHttp for Proxy {
                 HeaderEdit::Set(name, value) => upstream.insert_header(name, value)?,
             }
         }
+        ctx.upstream_started = Some(std::time::Instant::now());
         if let Some(target) = ctx.target.take() {
             let uri: http::Uri = target.parse().map_err(|_| {
                 Error::explain(ErrorType::HTTPStatus(400), "unparseable canonical path")
             })?;
             upstream.set_uri(uri);
+        }
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        _upstream_response: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let (Some(started), Some(snapshot), Some(app)) =
+            (ctx.upstream_started, &ctx.snapshot, ctx.app)
+        {
+            self.gateway
+                .metrics
+                .upstream_seconds
+                .with_label_values(&[snapshot.settings.app(app).name.as_str()])
+                .observe(started.elapsed().as_secs_f64());
         }
         Ok(())
     }
@@ -268,6 +306,28 @@ impl ProxyHttp for Proxy {
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let class = match status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            500..=599 => "5xx",
+            _ => "none",
+        };
+        let app = match (&ctx.snapshot, ctx.app) {
+            (Some(snapshot), Some(app)) => snapshot.settings.app(app).name.as_str(),
+            _ => "-",
+        };
+        let decision = if ctx.decision.is_empty() {
+            "refused"
+        } else {
+            ctx.decision
+        };
+        self.gateway
+            .metrics
+            .requests
+            .with_label_values(&[app, decision, class])
+            .inc();
         if let Some(e) = e {
             tracing::warn!(status, error = %e, "request failed");
         } else {
@@ -325,10 +385,27 @@ impl Proxy {
         match Box::pin(routes::handle(&self.gateway, s, route_req)).await {
             Routed::Reply(reply) => send(session, reply).await,
             Routed::Events(stream) => {
+                let _open = OpenStream::new(&self.gateway.metrics.event_streams);
                 serve_events(session, stream).await?;
                 Ok(true)
             }
         }
+    }
+}
+
+/// Counts an open event stream for as long as it lives.
+struct OpenStream<'a>(&'a prometheus::IntGauge);
+
+impl<'a> OpenStream<'a> {
+    fn new(gauge: &'a prometheus::IntGauge) -> Self {
+        gauge.inc();
+        OpenStream(gauge)
+    }
+}
+
+impl Drop for OpenStream<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

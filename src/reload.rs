@@ -13,6 +13,7 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use tokio::signal::unix::{signal, SignalKind};
 
+use qrgate_core::audit;
 use qrgate_core::config::Config;
 
 use crate::proxy::Proxy;
@@ -48,12 +49,29 @@ impl BackgroundService for Reloader {
         };
         loop {
             tokio::select! {
-                _ = hangup.recv() => match self.reload_once() {
-                    Ok(()) => tracing::info!(target: "audit", event = "reload", result = "ok", config = %self.path.display(), "config reloaded"),
-                    Err(e) => tracing::error!(target: "audit", event = "reload", result = "error", error = %e, "config not reloaded; the running config keeps serving"),
-                },
+                _ = hangup.recv() => {
+                    let metrics = &self.proxy.gateway().metrics;
+                    match self.reload_once() {
+                        Ok(()) => {
+                            metrics.reloads.with_label_values(&["ok"]).inc();
+                            metrics.last_reload.set(now_secs());
+                            audit::reload(true, &self.path.display().to_string());
+                        }
+                        Err(e) => {
+                            metrics.reloads.with_label_values(&["error"]).inc();
+                            audit::reload(false, &e);
+                        }
+                    }
+                }
                 _ = shutdown.changed() => return,
             }
         }
     }
+}
+
+/// Seconds since the epoch, for the last-reload gauge.
+pub fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }

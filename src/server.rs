@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 use qrgate_core::config::{Config, LimitsConfig};
 use qrgate_core::gateway::Gateway;
 
+use crate::admin::Admin;
 use crate::guard::{Connections, Heads};
 use crate::proxy::{Proxy, StartError};
 use crate::reload::Reloader;
@@ -59,6 +60,7 @@ pub fn run(gateway: Gateway, config_path: Option<PathBuf>) -> Result<(), StartEr
         restore(&gateway, path);
     }
     announce(config);
+    gateway.metrics.last_reload.set(crate::reload::now_secs());
     let mut server = Server::new_with_opt_and_conf(None, server_conf(config));
     server.bootstrap();
 
@@ -73,6 +75,13 @@ pub fn run(gateway: Gateway, config_path: Option<PathBuf>) -> Result<(), StartEr
     server.add_service(service);
     let sweeper = Sweeper::new(gateway.clone(), config.session.sweep_interval);
     server.add_service(background_service("session sweeper", sweeper));
+    if let Some(addr) = &config.admin.listen {
+        let admin = pingora::apps::http_app::HttpServer::new_app(Admin::new(gateway.clone()));
+        let mut service = Service::new("qrgate admin".to_string(), admin);
+        service.add_tcp(addr);
+        tracing::info!(listen = %addr, "serving the admin endpoints");
+        server.add_service(service);
+    }
     if let Some(path) = config.session.state_file.clone() {
         let keeper = Keeper::new(gateway.clone(), path, config.session.state_interval);
         server.add_service(background_service("session state file", keeper));

@@ -231,3 +231,87 @@ async fn sessions_survive_a_restart_through_the_state_file() {
     );
     assert!(gw.log().contains("sessions restored"), "{}", gw.log());
 }
+
+#[tokio::test]
+async fn metrics_health_and_a_json_audit_trail_without_secrets() {
+    let admin = free_port();
+    let tables = format!("\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n\n[log]\nformat = \"json\"\n");
+    let gw = Binary::start(&tables, &alice("\"staff\"")).await;
+    let (b, token) = sign_in_at(&gw.base).await;
+    assert_eq!(upstream_roles(&b, &gw.base).await.as_deref(), Some("staff"));
+    let out = b
+        .post(format!("{}/.qrgate/logout", gw.base))
+        .header("origin", &gw.base)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(out.status(), 200);
+
+    let c = client();
+    let admin_url = |p: &str| format!("http://127.0.0.1:{admin}{p}");
+    for p in ["/healthz", "/readyz"] {
+        let r = c.get(admin_url(p)).send().await.expect("admin");
+        assert_eq!(r.status(), 200, "{p}");
+    }
+    let metrics = c
+        .get(admin_url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for needle in [
+        "qrgate_logins_total{app=\"a\",event=\"created\",protocol=\"any\"} 1",
+        "qrgate_logins_total{app=\"a\",event=\"approved\",protocol=\"native\"} 1",
+        "qrgate_logins_total{app=\"a\",event=\"claimed\",protocol=\"any\"} 1",
+        "qrgate_requests_total{app=\"a\",class=\"2xx\",decision=\"forwarded\"} 1",
+        "qrgate_upstream_seconds_count{app=\"a\"} 1",
+        "qrgate_sessions 0",
+        "qrgate_build_info",
+        "qrgate_config_last_success_seconds",
+    ] {
+        assert!(metrics.contains(needle), "{needle} in\n{metrics}");
+    }
+    assert!(!metrics.contains("alice"), "no user names in metrics");
+    // Not on the app's origin: there /metrics is just a protected path.
+    let on_app = c
+        .get(format!("{}/metrics", gw.base))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("app");
+    assert_eq!(on_app.status(), 401);
+
+    // The audit trail: JSON lines with the facts, never the token.
+    let log = gw.log();
+    let events: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["target"] == "audit")
+        .collect();
+    let find = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["event"] == name)
+            .unwrap_or_else(|| panic!("no {name} event in {log}"))
+            .clone()
+    };
+    let approved = find("approved");
+    assert_eq!(approved["protocol"], "native");
+    assert_eq!(approved["user"], "alice");
+    assert_eq!(approved["client_ip"], "127.0.0.1");
+    assert!(approved["attempt"]
+        .as_str()
+        .is_some_and(|a| a.starts_with("sess_")));
+    let login = find("login");
+    assert_eq!(login["app"], "a");
+    assert!(login["browser"].as_str().is_some());
+    assert_eq!(login["key"], approved["key"]);
+    assert_eq!(find("logout")["key"], approved["key"]);
+    assert!(
+        !log.contains(&token),
+        "the session token never reaches the log"
+    );
+}

@@ -143,6 +143,16 @@ pub enum AttemptError {
     ClientBusy,
 }
 
+/// What a sweep removed.
+#[derive(Debug, Default)]
+pub struct Swept {
+    /// Attempts freed.
+    pub freed: usize,
+    /// Of those, the ones that ended unfinished (never approved, or approved and never
+    /// claimed).
+    pub expired: Vec<Arc<Attempt>>,
+}
+
 /// All pending attempts.
 pub struct Logins {
     map: DashMap<String, Arc<Attempt>>,
@@ -366,29 +376,34 @@ impl Logins {
 
     /// Drops attempts whose QR lapsed (and whose claim window, if approved, closed);
     /// watchers are told `expired` first.
-    pub fn sweep(&self) -> usize {
+    pub fn sweep(&self) -> Swept {
         let now = self.clock.now_millis();
         let claim = self.claim_window_ms.load(Ordering::Relaxed);
         let mut gone = Vec::new();
         for entry in self.map.iter() {
             let a = entry.value();
-            let done = match &*a.lock() {
-                Phase::Approved { at_ms, .. } => now >= at_ms.saturating_add(claim),
-                Phase::Claimed | Phase::Rejected => now >= a.expires_ms,
-                Phase::Pending | Phase::Scanned => now >= a.expires_ms,
+            let (done, unfinished) = match &*a.lock() {
+                Phase::Approved { at_ms, .. } => (now >= at_ms.saturating_add(claim), true),
+                Phase::Claimed | Phase::Rejected => (now >= a.expires_ms, false),
+                Phase::Pending | Phase::Scanned => (now >= a.expires_ms, true),
             };
             if done {
-                gone.push(a.id.clone());
+                gone.push((a.id.clone(), unfinished));
             }
         }
-        for id in &gone {
+        let mut swept = Swept::default();
+        for (id, unfinished) in &gone {
             if let Some(a) = self.remove(id) {
+                swept.freed += 1;
                 if !a.status.borrow().is_terminal() {
                     a.status.send_replace(Status::Expired);
                 }
+                if *unfinished {
+                    swept.expired.push(a);
+                }
             }
         }
-        gone.len()
+        swept
     }
 
     fn remove(&self, id: &str) -> Option<Arc<Attempt>> {
@@ -557,7 +572,7 @@ mod tests {
         clock.advance(Duration::from_secs(90));
         assert_eq!(t.approve(&a, alice()), Err(AttemptError::Expired));
         let mut rx = t.watch(&a);
-        assert_eq!(t.sweep(), 2);
+        assert_eq!(t.sweep().freed, 2);
         assert_eq!(*rx.borrow_and_update(), Status::Expired);
         assert!(
             t.create(request("b"), |_| Vec::new()).is_ok(),
@@ -630,7 +645,7 @@ mod tests {
         );
         t.reject(&a).expect("reject");
         clock.advance(Duration::from_secs(121));
-        assert_eq!(t.sweep(), 3);
+        assert_eq!(t.sweep().freed, 3);
         assert_eq!(t.clients(), 0, "counters freed with their attempts");
         assert!(t.create(from("203.0.113.7"), |_| Vec::new()).is_ok());
     }

@@ -72,6 +72,32 @@ pub enum ConfigError {
     },
 }
 
+/// `[admin]`: the operator's listener, never reachable on an app's origin.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AdminConfig {
+    /// Address (`ip:port`) of the admin listener (`/metrics`, `/healthz`, `/readyz`); none
+    /// by default.
+    pub listen: Option<String>,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LogConfig {
+    /// Line format of every log and audit event.
+    pub format: LogFormat,
+}
+
 /// Whether an approval must come from the requesting browser's network (the QRLJacking
 /// defence: a QR shown to a victim by an attacker's page is approved from elsewhere).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +176,10 @@ pub struct Config {
     pub login: LoginConfig,
     /// `[limits]`.
     pub limits: LimitsConfig,
+    /// `[admin]`.
+    pub admin: AdminConfig,
+    /// `[log]`.
+    pub log: LogConfig,
     /// `[[app]]`, in file order.
     pub apps: Vec<App>,
     /// `[[user]]`, in file order.
@@ -839,7 +869,25 @@ impl Validator<'_> {
         };
 
         let limits = self.limits(raw.limits)?;
+        let admin = AdminConfig {
+            listen: match raw.admin.listen {
+                None => None,
+                Some(l) if l.get_ref().parse::<std::net::SocketAddr>().is_ok() => {
+                    Some(l.into_inner())
+                }
+                Some(l) => self.err(
+                    l.span(),
+                    "admin.listen",
+                    "expected ip:port, e.g. 127.0.0.1:9091",
+                )?,
+            },
+        };
+        let log = LogConfig {
+            format: raw.log.format.unwrap_or_default(),
+        };
         Ok(Config {
+            admin,
+            log,
             server,
             session,
             login,
@@ -888,6 +936,10 @@ mod file {
         #[serde(default)]
         pub limits: Limits,
         #[serde(default)]
+        pub admin: Admin,
+        #[serde(default)]
+        pub log: Log,
+        #[serde(default)]
         pub app: Vec<App>,
         #[serde(default)]
         pub user: Vec<User>,
@@ -926,6 +978,18 @@ mod file {
         pub claim_window_seconds: Option<Spanned<u64>>,
         pub max_pending: Option<usize>,
         pub same_network: Option<Spanned<toml::Value>>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    pub struct Admin {
+        pub listen: Option<Spanned<String>>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    pub struct Log {
+        pub format: Option<LogFormat>,
     }
 
     #[derive(Deserialize, Default)]

@@ -15,11 +15,13 @@ use arc_swap::ArcSwap;
 use http::HeaderMap;
 
 use crate::attempts::Logins;
+use crate::audit;
 use crate::clock::Clock;
 use crate::config::{AppId, Config};
 use crate::cookies;
 use crate::identity::Identity;
 use crate::limits::RateLimits;
+use crate::metrics::Metrics;
 use crate::session::{token_hash, Lifetimes, MemoryStore, SessionStore, StoreError};
 use crate::settings::{Settings, SettingsError};
 use crate::signers::Signers;
@@ -36,6 +38,8 @@ pub struct Gateway {
     pub logins: Logins,
     /// One instance of every signer protocol.
     pub signers: Signers,
+    /// What the gateway counts.
+    pub metrics: Metrics,
 }
 
 impl Gateway {
@@ -68,6 +72,7 @@ impl Gateway {
             sessions,
             logins,
             signers: Signers::default(),
+            metrics: Metrics::new(),
         })
     }
 
@@ -100,9 +105,21 @@ impl Gateway {
     /// buckets; returns how many sessions, attempts and replay records went.
     pub async fn sweep(&self) -> usize {
         self.rates().sweep();
-        self.sessions.sweep().await
-            + self.logins.sweep()
-            + self.signers.sweep(self.clock.now_millis())
+        let swept = self.logins.sweep();
+        for a in &swept.expired {
+            audit::attempt_expired(
+                &a.request.app,
+                &a.id,
+                &a.request.requester_agent,
+                &a.request.requester_ip,
+            );
+        }
+        let expired = u64::try_from(swept.expired.len()).unwrap_or(u64::MAX);
+        self.metrics
+            .logins_expired
+            .with_label_values::<&str>(&[])
+            .inc_by(expired);
+        self.sessions.sweep().await + swept.freed + self.signers.sweep(self.clock.now_millis())
     }
 
     /// The live session on this request, as the identity its key has on `app` under

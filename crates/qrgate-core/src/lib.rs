@@ -33,11 +33,14 @@
 //! - [`upstream`]: the header edits on a forwarded request.
 //! - [`login`]: QR login operations (start, scan, approve, reject, claim, verify) with typed
 //!   results, and the login page.
+//! - [`audit`]: the audit trail (logins, logouts, expiries, refused approvals, reloads).
+//! - [`metrics`]: what the gateway counts, for Prometheus.
 //! - [`respond`]: the one place domain errors become HTTP statuses and bodies.
 //! - [`routes`]: the gateway's own endpoints under the prefix.
 
 pub mod agent;
 pub mod attempts;
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod cookies;
@@ -49,6 +52,7 @@ pub mod identity;
 pub mod keys;
 pub mod limits;
 pub mod login;
+pub mod metrics;
 pub mod negotiate;
 pub mod origin;
 pub mod path;

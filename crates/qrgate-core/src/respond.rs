@@ -14,47 +14,49 @@ use crate::reply::{Form, Reply};
 /// Seconds a client is asked to wait after a 503.
 const RETRY_AFTER: &str = "5";
 
-/// `(status, code)` of a login refusal.
+/// `(status, code)` of a login refusal: the HTTP status is chosen here, the code is the
+/// refusal's own ([`LoginError::code`]).
 pub fn status(e: &LoginError) -> (u16, &'static str) {
-    match e {
+    let status = match e {
         LoginError::Attempt(a) => match a {
-            AttemptError::NotFound => (404, "unknown_attempt"),
-            AttemptError::Expired => (410, "expired"),
-            AttemptError::AlreadyDone(_) => (409, "already_done"),
-            AttemptError::NotApproved => (409, "not_approved"),
-            AttemptError::WrongBrowser => (403, "wrong_browser"),
-            AttemptError::Full => (503, "busy"),
-            AttemptError::ClientBusy => (429, "too_many_pending"),
+            AttemptError::NotFound => 404,
+            AttemptError::Expired => 410,
+            AttemptError::AlreadyDone(_) => 409,
+            AttemptError::NotApproved => 409,
+            AttemptError::WrongBrowser => 403,
+            AttemptError::Full => 503,
+            AttemptError::ClientBusy => 429,
         },
         LoginError::Refused(r) => match r {
-            Refusal::BadBody(_) => (400, "bad_body"),
-            Refusal::BadKey(_) => (400, "bad_key"),
-            Refusal::BadSignatureEncoding(_) => (400, "bad_signature_encoding"),
-            Refusal::BadMessage(_) => (400, "bad_message"),
-            Refusal::WrongChallenge => (400, "wrong_challenge"),
-            Refusal::Inconsistent => (400, "inconsistent"),
-            Refusal::Undecryptable => (400, "undecryptable"),
-            Refusal::Stale(_) => (401, "stale"),
-            Refusal::BadSignature(_) => (401, "bad_signature"),
-            Refusal::BadToken(_) => (401, "bad_token"),
-            Refusal::WrongCapabilities => (403, "wrong_capabilities"),
-            Refusal::Replay => (409, "replay"),
+            Refusal::BadBody(_) => 400,
+            Refusal::BadKey(_) => 400,
+            Refusal::BadSignatureEncoding(_) => 400,
+            Refusal::BadMessage(_) => 400,
+            Refusal::WrongChallenge => 400,
+            Refusal::Inconsistent => 400,
+            Refusal::Undecryptable => 400,
+            Refusal::Stale(_) => 401,
+            Refusal::BadSignature(_) => 401,
+            Refusal::BadToken(_) => 401,
+            Refusal::WrongCapabilities => 403,
+            Refusal::Replay => 409,
         },
-        LoginError::BadJson(_) => (400, "bad_json"),
-        LoginError::UnknownBody => (400, "bad_body"),
-        LoginError::NotOffered(_) => (400, "protocol_not_offered"),
-        LoginError::UnknownChannel => (404, "unknown_channel"),
-        LoginError::BodyTooLarge(_) => (413, "body_too_large"),
-        LoginError::NotPermitted { .. } => (403, "not_permitted"),
-        LoginError::UnknownKey { .. } => (403, "unknown_key"),
-        LoginError::IdentityMismatch { .. } => (403, "identity_mismatch"),
-        LoginError::CrossOrigin(_) => (403, "cross_origin"),
-        LoginError::Unauthenticated => (401, "unauthenticated"),
-        LoginError::RateLimited(_) => (429, "rate_limited"),
-        LoginError::OtherNetwork => (403, "other_network"),
-        LoginError::Store(_) => (503, "store_unavailable"),
-        LoginError::Internal(_) => (500, "internal"),
-    }
+        LoginError::BadJson(_) => 400,
+        LoginError::UnknownBody => 400,
+        LoginError::NotOffered(_) => 400,
+        LoginError::UnknownChannel => 404,
+        LoginError::BodyTooLarge(_) => 413,
+        LoginError::NotPermitted { .. } => 403,
+        LoginError::UnknownKey { .. } => 403,
+        LoginError::IdentityMismatch { .. } => 403,
+        LoginError::CrossOrigin(_) => 403,
+        LoginError::Unauthenticated => 401,
+        LoginError::RateLimited(_) => 429,
+        LoginError::OtherNetwork => 403,
+        LoginError::Store(_) => 503,
+        LoginError::Internal(_) => 500,
+    };
+    (status, e.code())
 }
 
 /// A login refusal, as JSON or as a page (for a browser that posted a form).

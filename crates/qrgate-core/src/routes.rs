@@ -12,6 +12,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method};
 use serde_json::json;
 
+use crate::audit;
 use crate::config::AppId;
 use crate::events::EventStream;
 use crate::gateway::Gateway;
@@ -142,9 +143,16 @@ fn action_of(method: &Method, segments: &[&str]) -> Option<Action> {
 
 /// Takes a token from the client's bucket for `action`.
 fn limited(gw: &Gateway, req: &RouteRequest<'_>, action: Action) -> Result<(), LoginError> {
-    gw.rates()
-        .check(action, req.client_ip)
-        .map_err(LoginError::RateLimited)
+    gw.rates().check(action, req.client_ip).map_err(|l| {
+        let name = match action {
+            Action::Create => "create",
+            Action::Signer => "signer",
+            Action::Claim => "claim",
+            Action::Verify => "verify",
+        };
+        gw.metrics.rate_limited.with_label_values(&[name]).inc();
+        LoginError::RateLimited(l)
+    })
 }
 
 /// The signer endpoint path (`pubky/relay`) a route's segments name, without the channel.
@@ -183,8 +191,16 @@ async fn logout(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
         let Some(hash) = crate::session::token_hash(token) else {
             continue;
         };
-        if let Err(e) = gw.sessions.revoke(&hash).await {
-            return respond::login_error(req.form, &e.into());
+        let app = &s.app(req.app).key;
+        let ended = match gw.sessions.lookup(&hash, app).await {
+            Ok(Some(record)) => gw.sessions.revoke(&hash).await.map(|_| Some(record)),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        };
+        match ended {
+            Ok(Some(record)) => audit::logout(app, &z32::encode(&record.key), req.client_ip),
+            Ok(None) => {}
+            Err(e) => return respond::login_error(req.form, &e.into()),
         }
     }
     let reply = if req.form == Form::Page {
@@ -312,7 +328,7 @@ async fn claim(
             "Claims come from the application's own pages.",
         ));
     }
-    let claimed = login::claim(gw, s, req.app, id, req.headers).await?;
+    let claimed = login::claim(gw, s, req.app, id, req.headers, req.client_ip).await?;
     let cookie = s.session_cookie(req.app, &claimed.token);
     let reply = if req.form == Form::Page {
         Reply::redirect(303, claimed.return_to)

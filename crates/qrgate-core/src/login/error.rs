@@ -72,3 +72,49 @@ pub enum LoginError {
     #[error("{0}")]
     Internal(&'static str),
 }
+
+impl LoginError {
+    /// The machine-readable code of this refusal (the `error` field of a JSON answer, the
+    /// `reason` of an audit event).
+    pub fn code(&self) -> &'static str {
+        match self {
+            LoginError::Attempt(a) => match a {
+                AttemptError::NotFound => "unknown_attempt",
+                AttemptError::Expired => "expired",
+                AttemptError::AlreadyDone(_) => "already_done",
+                AttemptError::NotApproved => "not_approved",
+                AttemptError::WrongBrowser => "wrong_browser",
+                AttemptError::Full => "busy",
+                AttemptError::ClientBusy => "too_many_pending",
+            },
+            LoginError::Refused(r) => match r {
+                Refusal::BadBody(_) => "bad_body",
+                Refusal::BadKey(_) => "bad_key",
+                Refusal::BadSignatureEncoding(_) => "bad_signature_encoding",
+                Refusal::BadMessage(_) => "bad_message",
+                Refusal::WrongChallenge => "wrong_challenge",
+                Refusal::Inconsistent => "inconsistent",
+                Refusal::Undecryptable => "undecryptable",
+                Refusal::Stale(_) => "stale",
+                Refusal::BadSignature(_) => "bad_signature",
+                Refusal::BadToken(_) => "bad_token",
+                Refusal::WrongCapabilities => "wrong_capabilities",
+                Refusal::Replay => "replay",
+            },
+            LoginError::BadJson(_) => "bad_json",
+            LoginError::UnknownBody => "bad_body",
+            LoginError::NotOffered(_) => "protocol_not_offered",
+            LoginError::UnknownChannel => "unknown_channel",
+            LoginError::BodyTooLarge(_) => "body_too_large",
+            LoginError::NotPermitted { .. } => "not_permitted",
+            LoginError::UnknownKey { .. } => "unknown_key",
+            LoginError::IdentityMismatch { .. } => "identity_mismatch",
+            LoginError::CrossOrigin(_) => "cross_origin",
+            LoginError::Unauthenticated => "unauthenticated",
+            LoginError::RateLimited(_) => "rate_limited",
+            LoginError::OtherNetwork => "other_network",
+            LoginError::Store(_) => "store_unavailable",
+            LoginError::Internal(_) => "internal",
+        }
+    }
+}

@@ -23,6 +23,7 @@ use serde_json::Value;
 
 use crate::agent::summarize_agent;
 use crate::attempts::{Attempt, AttemptError, NewAttempt};
+use crate::audit;
 use crate::config::{AppId, SameNetwork};
 use crate::cookies;
 use crate::events::EventStream;
@@ -53,6 +54,10 @@ pub struct Started {
 pub struct Approval {
     /// The user signed in.
     pub user: String,
+    /// Their key, z-base32.
+    pub key: String,
+    /// The protocol that approved.
+    pub protocol: &'static str,
     /// The protocol's own answer, if it has one.
     pub answer: Option<Value>,
 }
@@ -115,6 +120,7 @@ pub fn start(
             .map(|signer| (signer.id(), signer.prepare(&ctx, facts)))
             .collect()
     })?;
+    gw.metrics.login(&s.app(app).name, "any", "created");
     Ok(Started {
         attempt,
         set_cookie,
@@ -188,6 +194,7 @@ pub fn scan(
 ) -> Result<Vec<(&'static str, Value)>, LoginError> {
     let app = app_of(s, attempt)?;
     gw.logins.scan(attempt)?;
+    gw.metrics.login(&s.app(app).name, "any", "scanned");
     let ctx = s.signer_context(app, gw.clock.now_millis());
     let mut fields = Vec::new();
     for signer in gw.signers.iter() {
@@ -207,19 +214,46 @@ pub fn approve(
     approver: Option<IpAddr>,
     body: &[u8],
 ) -> Result<Approval, LoginError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| LoginError::BadJson(e.to_string()))?;
-    let signer = gw
-        .signers
-        .iter()
-        .find(|signer| signer.recognizes(&value))
-        .ok_or(LoginError::UnknownBody)?;
-    let material = offered(attempt, signer)?;
-    let app = app_of(s, attempt)?;
-    check_open(gw, s, attempt, approver)?;
-    let ctx = s.signer_context(app, gw.clock.now_millis());
-    let verified = signer.verify_approval(&ctx, &attempt.facts(), material, value)?;
-    finish(gw, s, app, attempt, verified)
+    let mut protocol = "unknown";
+    let result = (|| {
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| LoginError::BadJson(e.to_string()))?;
+        let signer = gw
+            .signers
+            .iter()
+            .find(|signer| signer.recognizes(&value))
+            .ok_or(LoginError::UnknownBody)?;
+        protocol = signer.id().name();
+        let material = offered(attempt, signer)?;
+        let app = app_of(s, attempt)?;
+        check_open(gw, s, attempt, approver)?;
+        let ctx = s.signer_context(app, gw.clock.now_millis());
+        let verified = signer.verify_approval(&ctx, &attempt.facts(), material, value)?;
+        finish(gw, s, app, attempt, protocol, verified)
+    })();
+    settle(gw, attempt, protocol, approver, result)
+}
+
+/// Counts and audits an approval's outcome.
+fn settle(
+    gw: &Gateway,
+    attempt: &Attempt,
+    protocol: &'static str,
+    approver: Option<IpAddr>,
+    result: Result<Approval, LoginError>,
+) -> Result<Approval, LoginError> {
+    let app = &attempt.request.app;
+    match &result {
+        Ok(a) => {
+            gw.metrics.login(app, protocol, "approved");
+            audit::approved(app, protocol, &a.user, &a.key, approver, &attempt.id);
+        }
+        Err(e) => {
+            gw.metrics.login(app, protocol, "refused");
+            audit::approval_refused(app, protocol, e.code(), approver, &attempt.id);
+        }
+    }
+    result
 }
 
 /// `POST {prefix}/{endpoint}/{channel}` from `approver`: a delivery to a protocol's own
@@ -250,16 +284,22 @@ pub fn deliver(
         Ok(a) if a.request.app == s.app(app).key => a,
         _ => return Err(LoginError::UnknownChannel),
     };
-    let material = offered(&attempt, signer)?;
-    check_open(gw, s, &attempt, approver)?;
-    let ctx = s.signer_context(app, gw.clock.now_millis());
-    let verified = signer.verify_delivery(&ctx, &attempt.facts(), material, body)?;
-    finish(gw, s, app, &attempt, verified)
+    let protocol = signer.id().name();
+    let result = (|| {
+        let material = offered(&attempt, signer)?;
+        check_open(gw, s, &attempt, approver)?;
+        let ctx = s.signer_context(app, gw.clock.now_millis());
+        let verified = signer.verify_delivery(&ctx, &attempt.facts(), material, body)?;
+        finish(gw, s, app, &attempt, protocol, verified)
+    })();
+    settle(gw, &attempt, protocol, approver, result)
 }
 
 /// The signer declined.
 pub fn reject(gw: &Gateway, attempt: &Attempt) -> Result<(), LoginError> {
-    Ok(gw.logins.reject(attempt)?)
+    gw.logins.reject(attempt)?;
+    gw.metrics.login(&attempt.request.app, "any", "rejected");
+    Ok(())
 }
 
 /// The browser that started the attempt collects its fresh session, once.
@@ -269,6 +309,7 @@ pub async fn claim(
     app: AppId,
     id: &str,
     headers: &HeaderMap,
+    client: Option<IpAddr>,
 ) -> Result<Claimed, LoginError> {
     let attempt = attempt(gw, s, app, id)?;
     let identity = gw.logins.claim(&attempt, s.presented_binding(headers))?;
@@ -277,6 +318,16 @@ pub async fn claim(
         .sessions
         .create(s.app(app).key.clone(), identity.key)
         .await?;
+    let name = &s.app(app).name;
+    gw.metrics.login(name, "any", "claimed");
+    audit::login(
+        name,
+        &identity.user,
+        &identity.pubkey,
+        client,
+        &attempt.request.requester_agent,
+        &attempt.id,
+    );
     Ok(Claimed {
         token,
         identity,
@@ -396,6 +447,7 @@ fn finish(
     s: &Settings,
     app: AppId,
     attempt: &Attempt,
+    protocol: &'static str,
     verified: Verified,
 ) -> Result<Approval, LoginError> {
     if let (Some(asserted), Some((_, user))) = (
@@ -410,10 +462,12 @@ fn finish(
         }
     }
     let identity = identity_for_key(s, app, &verified.key)?;
-    let user = identity.user.clone();
+    let (user, key) = (identity.user.clone(), identity.pubkey.clone());
     gw.logins.approve(attempt, identity)?;
     Ok(Approval {
         user,
+        key,
+        protocol,
         answer: verified.answer,
     })
 }

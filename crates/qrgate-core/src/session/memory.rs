@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use dashmap::DashMap;
 
 use super::{Lifetimes, SessionRecord, SessionStore, SessionToken, StoreError, TokenHash};
+use crate::audit;
 use crate::clock::{millis, Clock};
 
 struct Entry {
@@ -95,7 +96,9 @@ impl SessionStore for MemoryStore {
             }
         };
         if found.is_none() {
-            self.map.remove(hash);
+            if let Some((_, e)) = self.map.remove(hash) {
+                audit::session_expired(&e.app, &z32::encode(&e.key));
+            }
         }
         Ok(found)
     }
@@ -107,7 +110,13 @@ impl SessionStore for MemoryStore {
     async fn sweep(&self) -> usize {
         let now = self.clock.now_millis();
         let before = self.map.len();
-        self.map.retain(|_, e| !self.expired(e, now));
+        self.map.retain(|_, e| {
+            let expired = self.expired(e, now);
+            if expired {
+                audit::session_expired(&e.app, &z32::encode(&e.key));
+            }
+            !expired
+        });
         before.saturating_sub(self.map.len())
     }
 

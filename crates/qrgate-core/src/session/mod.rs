@@ -119,6 +119,10 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn export(&self) -> Result<Vec<(TokenHash, SessionRecord)>, StoreError>;
     /// Adds sessions (from the state file), dropping expired ones; returns how many were kept.
     async fn import(&self, sessions: Vec<(TokenHash, SessionRecord)>) -> Result<usize, StoreError>;
+    /// Whether the store can answer now (for readiness checks).
+    async fn ready(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Live entries (expired but unswept ones included).
     fn len(&self) -> usize;
     /// True when empty.

@@ -1,0 +1,72 @@
+//! The audit trail: one structured event per login, logout, expiry, refused approval and
+//! reload, on the `audit` tracing target (JSON lines with `[log] format = "json"`).
+//!
+//! Fields are facts an operator needs to answer "who signed in to what, from where, when":
+//! event, app, protocol, user and key (z-base32) when known, client address, browser summary,
+//! attempt id. Never a token, a secret, a signature or a cookie value.
+
+use std::net::IpAddr;
+
+/// Renders an optional address (`-` when unknown).
+fn ip(addr: Option<IpAddr>) -> String {
+    addr.map_or_else(|| "-".into(), |a| a.to_string())
+}
+
+/// A signer approved an attempt.
+pub fn approved(
+    app: &str,
+    protocol: &str,
+    user: &str,
+    key: &str,
+    approver: Option<IpAddr>,
+    attempt: &str,
+) {
+    tracing::info!(target: "audit", event = "approved", app, protocol, user, key, client_ip = %ip(approver), attempt);
+}
+
+/// An approval was refused (bad signature, unknown key, wrong network, replay …).
+pub fn approval_refused(
+    app: &str,
+    protocol: &str,
+    reason: &str,
+    approver: Option<IpAddr>,
+    attempt: &str,
+) {
+    tracing::warn!(target: "audit", event = "approval_refused", app, protocol, reason, client_ip = %ip(approver), attempt);
+}
+
+/// The browser collected its session: a completed login.
+pub fn login(
+    app: &str,
+    user: &str,
+    key: &str,
+    client: Option<IpAddr>,
+    browser: &str,
+    attempt: &str,
+) {
+    tracing::info!(target: "audit", event = "login", app, user, key, client_ip = %ip(client), browser, attempt);
+}
+
+/// A session ended by logout.
+pub fn logout(app: &str, key: &str, client: Option<IpAddr>) {
+    tracing::info!(target: "audit", event = "logout", app, key, client_ip = %ip(client));
+}
+
+/// A session ran out of time.
+pub fn session_expired(app: &str, key: &str) {
+    tracing::info!(target: "audit", event = "session_expired", app, key);
+}
+
+/// A login attempt ran out of time unfinished.
+pub fn attempt_expired(app: &str, attempt: &str, browser: &str, client: &str) {
+    tracing::info!(target: "audit", event = "attempt_expired", app, attempt, browser, client_ip = client);
+}
+
+/// A config reload, successful or not.
+pub fn reload(ok: bool, detail: &str) {
+    if ok {
+        tracing::info!(target: "audit", event = "reload", result = "ok", detail);
+    } else {
+        tracing::error!(target: "audit", event = "reload", result = "error", detail);
+    }
+}
