@@ -117,3 +117,43 @@ fn page(method: &str, uri: &str, headers: &[(String, String)]) -> String {
         uri = escape_html(uri),
     )
 }
+
+/// Runs the demo app inside the gateway process (for apps whose upstream is `builtin:demo`):
+/// a pingora background service over a listener bound before the server started.
+pub struct Builtin {
+    listener: std::sync::Mutex<Option<std::net::TcpListener>>,
+}
+
+impl Builtin {
+    /// Binds the demo app on a free loopback port; returns it and the address.
+    pub fn bind() -> std::io::Result<(Builtin, std::net::SocketAddr)> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        Ok((
+            Builtin {
+                listener: std::sync::Mutex::new(Some(listener)),
+            },
+            addr,
+        ))
+    }
+}
+
+#[async_trait::async_trait]
+impl pingora::services::background::BackgroundService for Builtin {
+    async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
+        let taken = self
+            .listener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let Some(listener) = taken.and_then(|l| TcpListener::from_std(l).ok()) else {
+            tracing::error!("the built-in demo app could not start");
+            return;
+        };
+        tokio::select! {
+            _ = serve(listener) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}

@@ -24,7 +24,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use arc_swap::ArcSwap;
-use qrgate_core::config::{App, AppId, Config};
+use qrgate_core::config::{App, AppId, Config, BUILTIN_DEMO};
 use qrgate_core::decision::{self, Decision, Denial};
 use qrgate_core::events::EventStream;
 use qrgate_core::gateway::Gateway;
@@ -77,6 +77,8 @@ pub enum ReloadError {
 #[derive(Clone)]
 pub struct Proxy {
     gateway: Arc<Gateway>,
+    /// Where the in-process demo app listens, for apps whose upstream is `builtin:demo`.
+    demo: Option<SocketAddr>,
     current: Arc<ArcSwap<Snapshot>>,
     /// Serializes reloads, so the snapshot always pairs the settings with their own peers.
     reloading: Arc<Mutex<()>>,
@@ -85,10 +87,16 @@ pub struct Proxy {
 impl Proxy {
     /// A proxy over the gateway's state; resolves every app's upstream.
     pub fn new(gateway: Arc<Gateway>) -> Result<Self, StartError> {
+        Self::with_demo(gateway, None)
+    }
+
+    /// A proxy whose `builtin:demo` upstreams are the demo app listening at `demo`.
+    pub fn with_demo(gateway: Arc<Gateway>, demo: Option<SocketAddr>) -> Result<Self, StartError> {
         let settings = gateway.settings();
-        let peers = resolve_peers(&settings.config)?;
+        let peers = resolve_peers(&settings.config, demo)?;
         Ok(Self {
             gateway,
+            demo,
             current: Arc::new(ArcSwap::from_pointee(Snapshot { settings, peers })),
             reloading: Arc::new(Mutex::new(())),
         })
@@ -108,7 +116,7 @@ impl Proxy {
     /// settings and this snapshot. On any error nothing changes.
     pub fn reload(&self, config: Config) -> Result<(), ReloadError> {
         let _one_at_a_time = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
-        let peers = resolve_peers(&config)?;
+        let peers = resolve_peers(&config, self.demo)?;
         self.gateway.reload(config)?;
         let settings = self.gateway.settings();
         self.current.store(Arc::new(Snapshot { settings, peers }));
@@ -116,22 +124,29 @@ impl Proxy {
     }
 }
 
-fn resolve_peers(config: &Config) -> Result<Vec<HttpPeer>, StartError> {
-    config.apps.iter().map(resolve_peer).collect()
+fn resolve_peers(config: &Config, demo: Option<SocketAddr>) -> Result<Vec<HttpPeer>, StartError> {
+    config
+        .apps
+        .iter()
+        .map(|app| resolve_peer(app, demo))
+        .collect()
 }
 
-fn resolve_peer(app: &App) -> Result<HttpPeer, StartError> {
+fn resolve_peer(app: &App, demo: Option<SocketAddr>) -> Result<HttpPeer, StartError> {
     let fail = |reason: String| StartError::Upstream {
         app: app.name.clone(),
         upstream: app.upstream.clone(),
         reason,
     };
-    let addr: SocketAddr = app
-        .upstream
-        .to_socket_addrs()
-        .map_err(|e| fail(e.to_string()))?
-        .next()
-        .ok_or_else(|| fail("no addresses".into()))?;
+    let addr: SocketAddr = if app.upstream == BUILTIN_DEMO {
+        demo.ok_or_else(|| fail("the built-in demo app is not running".into()))?
+    } else {
+        app.upstream
+            .to_socket_addrs()
+            .map_err(|e| fail(e.to_string()))?
+            .next()
+            .ok_or_else(|| fail("no addresses".into()))?
+    };
     let mut peer = HttpPeer::new(addr, false, String::new());
     peer.options.connection_timeout = Some(app.connect_timeout);
     peer.options.read_timeout = Some(app.read_timeout);

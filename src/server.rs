@@ -18,10 +18,11 @@ use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 use tokio::net::TcpListener;
 
-use qrgate_core::config::{Config, LimitsConfig};
+use qrgate_core::config::{Config, LimitsConfig, BUILTIN_DEMO};
 use qrgate_core::gateway::Gateway;
 
 use crate::admin::Admin;
+use crate::demo::Builtin;
 use crate::guard::{Connections, Heads};
 use crate::proxy::{Proxy, StartError};
 use crate::reload::Reloader;
@@ -53,9 +54,19 @@ pub fn listener_buffers() -> L4BufferSettings {
 /// config path, `SIGHUP` reloads it.
 pub fn run(gateway: Gateway, config_path: Option<PathBuf>) -> Result<(), StartError> {
     let gateway = Arc::new(gateway);
-    let proxy = Proxy::new(gateway.clone())?;
     let settings = gateway.settings();
     let config = &settings.config;
+    let demo = if config.apps.iter().any(|a| a.upstream == BUILTIN_DEMO) {
+        let (builtin, addr) = Builtin::bind().map_err(|e| StartError::Upstream {
+            app: "(demo)".into(),
+            upstream: BUILTIN_DEMO.into(),
+            reason: e.to_string(),
+        })?;
+        Some((builtin, addr))
+    } else {
+        None
+    };
+    let proxy = Proxy::with_demo(gateway.clone(), demo.as_ref().map(|(_, a)| *a))?;
     if let Some(path) = &config.session.state_file {
         restore(&gateway, path);
     }
@@ -73,6 +84,10 @@ pub fn run(gateway: Gateway, config_path: Option<PathBuf>) -> Result<(), StartEr
         service.add_listener(ListenerConfig::tcp(addr.clone()).l4_buffer(listener_buffers()));
     }
     server.add_service(service);
+    if let Some((builtin, _)) = demo {
+        server.add_service(background_service("demo app", builtin));
+        quick_start_hint(config);
+    }
     let sweeper = Sweeper::new(gateway.clone(), config.session.sweep_interval);
     server.add_service(background_service("session sweeper", sweeper));
     if let Some(addr) = &config.admin.listen {
@@ -108,6 +123,17 @@ fn restore(gateway: &Gateway, path: &std::path::Path) {
     match loaded {
         Ok(n) => tracing::info!(sessions = n, path = %path.display(), "sessions restored"),
         Err(e) => tracing::error!(error = %e, "state file not read; starting with no sessions"),
+    }
+}
+
+/// Tells a newcomer running the demo what to open and how to sign in.
+fn quick_start_hint(config: &Config) {
+    for app in config.apps.iter().filter(|a| a.upstream == BUILTIN_DEMO) {
+        tracing::info!(
+            "demo: open {}/ in a browser; then sign in as alice with the reference signer: \
+             target/release/qrgate sign --key demo/alice.key '<the login code shown under the QR>'",
+            app.origin
+        );
     }
 }
 

@@ -27,7 +27,7 @@ fn shipped_config_is_valid() {
     assert!(ok, "{err}");
     assert!(out.starts_with("ok"), "{out}");
     assert!(
-        out.contains("app Demo app: http://127.0.0.1:8080 -> 127.0.0.1:8081"),
+        out.contains("app Demo app: http://127.0.0.1:8080 -> builtin:demo"),
         "{out}"
     );
 }
@@ -59,7 +59,7 @@ fn bad_configs_name_line_and_key() {
             "no path",
         ),
         (
-            good.replace("upstream = \"127.0.0.1:8081\"", "upstream = \"nowhere\""),
+            good.replace("upstream = \"builtin:demo\"", "upstream = \"nowhere\""),
             line_of("upstream ="),
             "app[0].upstream",
             "host:port",

@@ -315,3 +315,50 @@ async fn metrics_health_and_a_json_audit_trail_without_secrets() {
         "the session token never reaches the log"
     );
 }
+
+#[tokio::test]
+async fn the_builtin_demo_app_runs_inside_the_gateway() {
+    let port = free_port();
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:{port}\"]\ngrace_period_seconds = 1\n\n[[app]]\nname = \"Demo app\"\norigin = \"http://127.0.0.1:{port}\"\nupstream = \"builtin:demo\"\npublic_paths = [\"/public/\"]\n\n{}",
+            alice("\"staff\"")
+        ),
+    )
+    .expect("config");
+    let log = dir.path().join("log");
+    let _child = Reaped(
+        Command::new(env!("CARGO_BIN_EXE_qrgate"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("start"),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let c = client();
+    let served = eventually(Duration::from_secs(20), || {
+        let (c, url) = (c.clone(), format!("{base}/public/hello"));
+        async move {
+            match c.get(url).header("accept", "application/json").send().await {
+                Ok(r) if r.status() == 200 => r
+                    .json::<Value>()
+                    .await
+                    .is_ok_and(|v| v["uri"] == "/public/hello"),
+                _ => false,
+            }
+        }
+    })
+    .await;
+    assert!(served, "the demo app answers behind the gateway");
+    let (b, _) = sign_in_at(&base).await;
+    assert_eq!(upstream_roles(&b, &base).await.as_deref(), Some("staff"));
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        text.contains(&format!("open {base}/")),
+        "the start says what to open: {text}"
+    );
+}

@@ -27,6 +27,9 @@ use crate::signers;
 /// overflow.
 pub const MAX_SECONDS: u64 = 10 * 365 * 24 * 3600;
 
+/// The `upstream` value that runs the demo app inside the gateway process (quick start).
+pub const BUILTIN_DEMO: &str = "builtin:demo";
+
 /// An app's position in `[[app]]`: how the rest of the code names an app.
 ///
 /// Minted by config lookups (and by tests); never parsed from a request.
@@ -258,7 +261,7 @@ pub struct App {
     pub origin: Origin,
     /// `Host` header values (lowercase) that select this app.
     pub hosts: Vec<String>,
-    /// Upstream `host:port` (plain HTTP).
+    /// Upstream `host:port` (plain HTTP), or [`BUILTIN_DEMO`].
     pub upstream: String,
     /// Canonical path prefixes that skip authentication.
     pub public_paths: Vec<String>,
@@ -790,11 +793,12 @@ impl Validator<'_> {
                 .parse::<std::net::SocketAddr>()
                 .is_err()
                 && !is_host_port(a.upstream.get_ref())
+                && a.upstream.get_ref() != BUILTIN_DEMO
             {
                 self.err(
                     a.upstream.span(),
                     &key("upstream"),
-                    "expected host:port, e.g. 127.0.0.1:3000",
+                    "expected host:port, e.g. 127.0.0.1:3000, or \"builtin:demo\"",
                 )?;
             }
             let mut public_paths = Vec::new();
