@@ -12,6 +12,7 @@
 //! - [`server`]: starts the pingora server (or serves a listener you bound, for tests).
 //! - [`reload`]: re-reads the config on `SIGHUP` and puts it in force atomically.
 //! - [`state`]: the session state file (token hashes only) kept across restarts.
+//! - [`tls`]: HTTPS listeners and their reloadable certificate.
 //! - [`sweeper`]: the background service that frees expired sessions and attempts.
 //! - [`signer`]: the reference signer behind `qrgate keygen` / `qrgate sign`.
 //! - [`demo`]: a small upstream app that shows the identity headers it receives.
@@ -25,3 +26,4 @@ pub mod server;
 pub mod signer;
 pub mod state;
 pub mod sweeper;
+pub mod tls;

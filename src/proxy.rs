@@ -40,6 +40,9 @@ use qrgate_core::upstream::{self, HeaderEdit};
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The HTTPS certificate could not be read.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// An upstream name did not resolve.
     #[error("app {app}: upstream {upstream} does not resolve: {reason}")]
     Upstream {
@@ -188,6 +191,7 @@ impl ProxyHttp for Proxy {
             absolute_form: req.raw_path().first() != Some(&b'/'),
             headers: &req.headers,
             client_ip: s.client_ip(peer_ip(session), &req.headers),
+            secure: is_tls(session),
         };
         match decision::decide(&self.gateway, s, &view).await {
             Decision::Forward(f) => {
@@ -212,6 +216,7 @@ impl ProxyHttp for Proxy {
                 ctx.decision = match &d {
                     Denial::LoginRedirect { .. } => "login_redirect",
                     Denial::Unauthenticated { .. } => "unauthenticated",
+                    Denial::HttpsRedirect { .. } => "https_redirect",
                     _ => "refused",
                 };
                 let reply = respond::denial(request::form(&req.headers), &d);
@@ -261,6 +266,18 @@ impl ProxyHttp for Proxy {
                 Error::explain(ErrorType::HTTPStatus(400), "unparseable canonical path")
             })?;
             upstream.set_uri(uri);
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        response: &mut ResponseHeader,
+        _ctx: &mut Ctx,
+    ) -> Result<()> {
+        if is_tls(session) {
+            response.insert_header(http::header::STRICT_TRANSPORT_SECURITY, request::HSTS)?;
         }
         Ok(())
     }
@@ -424,6 +441,11 @@ impl Drop for OpenStream<'_> {
     }
 }
 
+/// Whether the downstream connection is TLS.
+fn is_tls(session: &Session) -> bool {
+    session.digest().is_some_and(|d| d.ssl_digest.is_some())
+}
+
 /// The address of the peer connected to us.
 fn peer_ip(session: &Session) -> Option<IpAddr> {
     session
@@ -434,7 +456,7 @@ fn peer_ip(session: &Session) -> Option<IpAddr> {
 
 /// Streams server-sent events until the stream ends or the client goes away.
 async fn serve_events(session: &mut Session, mut events: EventStream) -> Result<()> {
-    let mut header = ResponseHeader::build(200, Some(SECURITY_HEADERS.len() + 3))?;
+    let mut header = ResponseHeader::build(200, Some(SECURITY_HEADERS.len() + 4))?;
     header.insert_header(http::header::CONTENT_TYPE, "text/event-stream")?;
     header.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
     for (name, value) in SECURITY_HEADERS {
@@ -442,6 +464,9 @@ async fn serve_events(session: &mut Session, mut events: EventStream) -> Result<
     }
     // Tell buffering proxies in front of us to pass events through at once.
     header.insert_header("x-accel-buffering", "no")?;
+    if is_tls(session) {
+        header.insert_header(http::header::STRICT_TRANSPORT_SECURITY, request::HSTS)?;
+    }
     session
         .write_response_header(Box::new(header), false)
         .await?;
@@ -493,7 +518,7 @@ async fn read_body_capped(session: &mut Session, cap: usize) -> Result<Option<By
 pub async fn send(session: &mut Session, reply: Reply) -> Result<bool> {
     let mut header = ResponseHeader::build(
         reply.status,
-        Some(SECURITY_HEADERS.len() + reply.headers.len() + 2),
+        Some(SECURITY_HEADERS.len() + reply.headers.len() + 3),
     )?;
     header.insert_header(http::header::CONTENT_TYPE, reply.content_type)?;
     header.insert_header(http::header::CONTENT_LENGTH, reply.body.len())?;
@@ -502,6 +527,9 @@ pub async fn send(session: &mut Session, reply: Reply) -> Result<bool> {
     }
     for (name, value) in reply.headers {
         header.append_header(name, value)?;
+    }
+    if is_tls(session) {
+        header.insert_header(http::header::STRICT_TRANSPORT_SECURITY, request::HSTS)?;
     }
     let head_only = session.req_header().method == http::Method::HEAD;
     session

@@ -13,27 +13,40 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use tokio::signal::unix::{signal, SignalKind};
 
+use std::sync::Arc;
+
 use qrgate_core::audit;
 use qrgate_core::config::Config;
 
 use crate::proxy::Proxy;
+use crate::tls::Certificates;
 
 /// The background service that reloads on `SIGHUP`.
 pub struct Reloader {
     proxy: Proxy,
     path: PathBuf,
+    certificates: Option<Arc<Certificates>>,
 }
 
 impl Reloader {
-    /// Reloads `path` into `proxy`.
-    pub fn new(proxy: Proxy, path: PathBuf) -> Self {
-        Self { proxy, path }
+    /// Reloads `path` into `proxy` (and the HTTPS certificate, if one is served).
+    pub fn new(proxy: Proxy, path: PathBuf, certificates: Option<Arc<Certificates>>) -> Self {
+        Self {
+            proxy,
+            path,
+            certificates,
+        }
     }
 
-    /// Reads, validates and applies the config file once.
+    /// Reads, validates and applies the config file once, then re-reads the certificate.
     pub fn reload_once(&self) -> Result<(), String> {
         let config = Config::load(&self.path).map_err(|e| e.to_string())?;
-        self.proxy.reload(config).map_err(|e| e.to_string())
+        let files = config.server.tls.clone();
+        self.proxy.reload(config).map_err(|e| e.to_string())?;
+        if let (Some(certs), Some(files)) = (&self.certificates, files) {
+            certs.reload(&files).map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 }
 

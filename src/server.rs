@@ -28,6 +28,7 @@ use crate::proxy::{Proxy, StartError};
 use crate::reload::Reloader;
 use crate::state::{self, Keeper};
 use crate::sweeper::Sweeper;
+use crate::tls::Certificates;
 
 /// pingora's server settings derived from our config.
 pub fn server_conf(config: &Config) -> ServerConf {
@@ -83,6 +84,15 @@ pub fn run(gateway: Gateway, config_path: Option<PathBuf>) -> Result<(), StartEr
     for addr in &config.server.listen {
         service.add_listener(ListenerConfig::tcp(addr.clone()).l4_buffer(listener_buffers()));
     }
+    let certificates = match &config.server.tls {
+        Some(files) => Some(Certificates::load(files)?),
+        None => None,
+    };
+    if let Some(certs) = &certificates {
+        for addr in &config.server.tls_listen {
+            service.add_tls_with_settings(addr, None, certs.listener_settings()?);
+        }
+    }
     server.add_service(service);
     if let Some((builtin, _)) = demo {
         server.add_service(background_service("demo app", builtin));
@@ -104,7 +114,7 @@ pub fn run(gateway: Gateway, config_path: Option<PathBuf>) -> Result<(), StartEr
     if let Some(path) = config_path {
         server.add_service(background_service(
             "config reload",
-            Reloader::new(proxy, path),
+            Reloader::new(proxy, path, certificates),
         ));
     }
     server.run_forever();
@@ -141,6 +151,9 @@ fn quick_start_hint(config: &Config) {
 fn announce(config: &Config) {
     for addr in &config.server.listen {
         tracing::info!(listen = %addr, "serving HTTP");
+    }
+    for addr in &config.server.tls_listen {
+        tracing::info!(listen = %addr, "serving HTTPS (HTTP/2 and HTTP/1.1)");
     }
     for app in &config.apps {
         tracing::info!(app = %app.name, origin = %app.origin, upstream = %app.upstream, "fronting app");

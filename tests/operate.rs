@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::common::{
-    client, echoed_headers, eventually, free_port, sign_in_at, Reaped, ALICE_KEY_HEX,
+    client, echoed_headers, eventually, free_port, sign_in_at, sign_in_with, Reaped, ALICE_KEY_HEX,
 };
 
 /// A gateway process from `config.toml` in a temporary directory, in front of a demo
@@ -19,10 +19,24 @@ struct Binary {
     port: u16,
     upstream: u16,
     dir: tempfile::TempDir,
+    /// Extra `[server]` keys.
+    server: String,
+    /// The app's origin.
+    origin: String,
 }
 
 impl Binary {
     async fn start(session: &str, users: &str) -> Binary {
+        Self::start_with("", None, session, users).await
+    }
+
+    /// With extra `[server]` keys, and the app on `origin` (default: the plain listener).
+    async fn start_with(
+        server: &str,
+        origin: Option<String>,
+        session: &str,
+        users: &str,
+    ) -> Binary {
         let dir = tempfile::tempdir().expect("dir");
         let up_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -36,6 +50,8 @@ impl Binary {
             port,
             upstream,
             dir,
+            server: server.to_string(),
+            origin: origin.unwrap_or_else(|| format!("http://127.0.0.1:{port}")),
         };
         b.write_config(session, users);
         b.child = b.spawn();
@@ -52,11 +68,19 @@ impl Binary {
     }
 
     fn write_config(&self, session: &str, users: &str) {
-        let (port, upstream) = (self.port, self.upstream);
+        let (port, upstream, server, origin) =
+            (self.port, self.upstream, &self.server, &self.origin);
+        let host = origin.split("://").nth(1).unwrap_or_default();
+        let plain = format!("127.0.0.1:{port}");
+        let hosts = if host == plain {
+            format!("\"{host}\"")
+        } else {
+            format!("\"{host}\", \"{plain}\"")
+        };
         std::fs::write(
             self.config_path(),
             format!(
-                "[server]\nlisten = [\"127.0.0.1:{port}\"]\ngrace_period_seconds = 1\n\n[session]\n{session}\n\n[[app]]\nname = \"a\"\norigin = \"http://127.0.0.1:{port}\"\nupstream = \"127.0.0.1:{upstream}\"\n\n{users}"
+                "[server]\nlisten = [\"127.0.0.1:{port}\"]\ngrace_period_seconds = 1\n{server}\n\n[session]\n{session}\n\n[[app]]\nname = \"a\"\norigin = \"{origin}\"\nhosts = [{hosts}]\nupstream = \"127.0.0.1:{upstream}\"\n\n{users}"
             ),
         )
         .expect("config");
@@ -86,10 +110,11 @@ impl Binary {
         let c = client();
         let up = eventually(Duration::from_secs(20), || {
             let (c, health) = (c.clone(), health.clone());
-            async move { c.get(health).send().await.is_ok_and(|r| r.status() == 200) }
+            // Any answer will do: with redirect_to_https the plain listener answers 308.
+            async move { c.get(health).send().await.is_ok_and(|r| r.status().as_u16() < 500) }
         })
         .await;
-        assert!(up, "gateway answered its health check");
+        assert!(up, "gateway answered its health check: {}", self.log());
     }
 
     fn signal(&self, sig: &str) {
@@ -360,5 +385,106 @@ async fn the_builtin_demo_app_runs_inside_the_gateway() {
     assert!(
         text.contains(&format!("open {base}/")),
         "the start says what to open: {text}"
+    );
+}
+
+/// A test CA and a certificate for 127.0.0.1 it signed: (CA PEM, leaf chain PEM, key PEM).
+fn test_pki(name: &str) -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
+    let ca_key = KeyPair::generate().expect("ca key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, format!("qrgate test CA {name}"));
+    let ca = ca_params.self_signed(&ca_key).expect("ca");
+    let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+    let leaf_key = KeyPair::generate().expect("leaf key");
+    let mut leaf_params = CertificateParams::new(Vec::<String>::new()).expect("leaf params");
+    leaf_params.subject_alt_names = vec![SanType::IpAddress("127.0.0.1".parse().expect("ip"))];
+    let leaf = leaf_params.signed_by(&leaf_key, &issuer).expect("leaf");
+    (
+        ca.pem(),
+        format!("{}{}", leaf.pem(), ca.pem()),
+        leaf_key.serialize_pem(),
+    )
+}
+
+fn trusting(ca_pem: &str, cookies: bool) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("ca");
+    reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .tls_built_in_root_certs(false)
+        .cookie_store(cookies)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+}
+
+#[tokio::test]
+async fn https_with_http2_login_proxying_hsts_and_a_certificate_swapped_by_reload() {
+    let tls = free_port();
+    let dir = tempfile::tempdir().expect("pki dir");
+    let (ca1, chain1, key1) = test_pki("one");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, &chain1).expect("cert");
+    std::fs::write(&key, &key1).expect("key");
+    let server = format!(
+        "tls_listen = [\"127.0.0.1:{tls}\"]\ntls_cert = \"{}\"\ntls_key = \"{}\"\nredirect_to_https = true",
+        cert.display(),
+        key.display()
+    );
+    let origin = format!("https://127.0.0.1:{tls}");
+    let gw = Binary::start_with(&server, Some(origin.clone()), "", &alice("\"staff\"")).await;
+
+    // A login and a proxied request, all over HTTPS, HTTP/2 where the client offers it.
+    let browser = trusting(&ca1, true);
+    let (b, _) = sign_in_with(&origin, browser, trusting(&ca1, false)).await;
+    let resp = b
+        .get(format!("{origin}/app"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("https");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2, "HTTP/2 by ALPN");
+    assert_eq!(
+        resp.headers()
+            .get("strict-transport-security")
+            .map(|v| v.as_bytes()),
+        Some(&b"max-age=31536000"[..])
+    );
+    let echo: Value = resp.json().await.expect("echo");
+    assert!(echoed_headers(&echo).contains(&("x-forwarded-proto".into(), "https".into())));
+
+    // Plain HTTP for the https app: 308 to the same path on the https origin.
+    let plain = client()
+        .get(format!("{}/docs?x=1", gw.base))
+        .header("host", format!("127.0.0.1:{tls}"))
+        .send()
+        .await
+        .expect("plain");
+    assert_eq!(plain.status(), 308);
+    assert_eq!(
+        plain.headers()["location"],
+        format!("{origin}/docs?x=1").as_str()
+    );
+
+    // A new certificate from another CA: after SIGHUP, new handshakes use it.
+    let (ca2, chain2, key2) = test_pki("two");
+    std::fs::write(&cert, &chain2).expect("cert");
+    std::fs::write(&key, &key2).expect("key");
+    gw.signal("HUP");
+    let health = format!("{origin}/.qrgate/healthz");
+    let swapped = eventually(Duration::from_secs(10), || {
+        let (c, url) = (trusting(&ca2, false), health.clone());
+        async move { c.get(url).send().await.is_ok_and(|r| r.status() == 200) }
+    })
+    .await;
+    assert!(swapped, "the reloaded certificate is served");
+    assert!(
+        trusting(&ca1, false).get(&health).send().await.is_err(),
+        "the old certificate is gone"
     );
 }

@@ -34,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
         absolute_form: false,
         headers: &headers,
         client_ip: None,
+        secure: false,
     };
     match classify(&config, &req) {
         Classified::Public { target: Some(t), .. } | Classified::Protected { target: Some(t), .. } => {

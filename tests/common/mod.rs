@@ -258,10 +258,17 @@ pub async fn open_login_at(base: &str, c: &reqwest::Client, rd: &str) -> (String
 /// A whole login as alice against any gateway base URL: returns the signed-in browser and
 /// the raw session token its cookie holds.
 pub async fn sign_in_at(base: &str) -> (reqwest::Client, String) {
-    let b = browser();
+    sign_in_with(base, browser(), client()).await
+}
+
+/// [`sign_in_at`] with the browser and phone clients given (e.g. trusting a test CA).
+pub async fn sign_in_with(
+    base: &str,
+    b: reqwest::Client,
+    phone: reqwest::Client,
+) -> (reqwest::Client, String) {
     let (id, payload, _) = open_login_at(base, &b, "/").await;
     let url = qrgate::signer::attempt_url(&payload).expect("url");
-    let phone = client();
     let req = qrgate::signer::scan(&phone, &url).await.expect("scan");
     qrgate::signer::approve(&phone, &url, &alice_key(), &req)
         .await

@@ -75,6 +75,15 @@ pub enum ConfigError {
     },
 }
 
+/// The certificate and key of the HTTPS listeners (PEM files, re-read on reload).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
 /// `[admin]`: the operator's listener, never reachable on an app's origin.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AdminConfig {
@@ -213,6 +222,12 @@ pub struct ServerConfig {
     pub trust_forwarded_for: bool,
     /// Addresses of the proxies in front of the gateway whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// Addresses to serve HTTPS on (TLS 1.2+, HTTP/2 by ALPN).
+    pub tls_listen: Vec<String>,
+    /// PEM certificate chain and private key for the HTTPS listeners.
+    pub tls: Option<TlsFiles>,
+    /// Answer plain-HTTP requests for `https` apps with 308 to the https origin.
+    pub redirect_to_https: bool,
 }
 
 /// `[session]`.
@@ -488,6 +503,47 @@ impl Validator<'_> {
         }
     }
 
+    fn addresses(&self, raw: Vec<Spanned<String>>, key: &str) -> Result<Vec<String>, ConfigError> {
+        let mut out = Vec::new();
+        for (i, a) in raw.into_iter().enumerate() {
+            if a.get_ref().parse::<std::net::SocketAddr>().is_err() {
+                self.err(
+                    a.span(),
+                    &format!("{key}[{i}]"),
+                    "expected ip:port, e.g. 0.0.0.0:8443",
+                )?;
+            }
+            out.push(a.into_inner());
+        }
+        Ok(out)
+    }
+
+    fn tls_files(
+        &self,
+        listen: &[Spanned<String>],
+        cert: Option<Spanned<PathBuf>>,
+        key: Option<Spanned<PathBuf>>,
+    ) -> Result<Option<TlsFiles>, ConfigError> {
+        match (listen.first(), cert, key) {
+            (None, None, None) => Ok(None),
+            (Some(_), Some(cert), Some(key)) => Ok(Some(TlsFiles {
+                cert: self.relative(cert.into_inner()),
+                key: self.relative(key.into_inner()),
+            })),
+            (Some(l), _, _) => self.err(
+                l.span(),
+                "server.tls_listen",
+                "HTTPS listeners need both server.tls_cert and server.tls_key",
+            ),
+            (None, Some(c), _) => {
+                self.err(c.span(), "server.tls_cert", "set server.tls_listen too")
+            }
+            (None, None, Some(k)) => {
+                self.err(k.span(), "server.tls_key", "set server.tls_listen too")
+            }
+        }
+    }
+
     fn proxies(&self, raw: Vec<Spanned<String>>) -> Result<Vec<IpNet>, ConfigError> {
         let mut out = Vec::new();
         for (i, p) in raw.iter().enumerate() {
@@ -643,6 +699,9 @@ impl Validator<'_> {
                 .as_ref()
                 .is_some_and(|t| *t.get_ref()),
             trusted_proxies: self.proxies(server.trusted_proxies)?,
+            tls: self.tls_files(&server.tls_listen, server.tls_cert, server.tls_key)?,
+            tls_listen: self.addresses(server.tls_listen, "server.tls_listen")?,
+            redirect_to_https: server.redirect_to_https.unwrap_or(false),
         };
 
         if let Some(t) = &server_trust {
@@ -779,12 +838,13 @@ impl Validator<'_> {
             let mut host_names = Vec::new();
             for h in hosts {
                 let lower = h.get_ref().to_ascii_lowercase();
-                if host_index.insert(lower.clone(), id).is_some() {
-                    self.err(
-                        h.span(),
-                        &key("hosts"),
-                        format!("host {lower} is served by another app already"),
-                    )?;
+                if let Some(other) = host_index.insert(lower.clone(), id) {
+                    let message = if other == id {
+                        format!("host {lower} is listed twice")
+                    } else {
+                        format!("host {lower} is served by another app already")
+                    };
+                    self.err(h.span(), &key("hosts"), message)?;
                 }
                 host_names.push(lower);
             }
@@ -960,6 +1020,11 @@ mod file {
         pub trust_forwarded_for: Option<Spanned<bool>>,
         #[serde(default)]
         pub trusted_proxies: Vec<Spanned<String>>,
+        #[serde(default)]
+        pub tls_listen: Vec<Spanned<String>>,
+        pub tls_cert: Option<Spanned<PathBuf>>,
+        pub tls_key: Option<Spanned<PathBuf>>,
+        pub redirect_to_https: Option<bool>,
     }
 
     #[derive(Deserialize, Default)]

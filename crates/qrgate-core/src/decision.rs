@@ -71,6 +71,11 @@ pub enum Denial {
     },
     /// The session store could not answer; nobody is let in.
     Store(StoreError),
+    /// Plain HTTP for an https app with `redirect_to_https`: go to the same path there.
+    HttpsRedirect {
+        /// The app's https origin plus the canonical path and query.
+        location: String,
+    },
 }
 
 /// A request's route before any session lookup.
@@ -112,6 +117,12 @@ pub fn classify(config: &Config, req: &Request<'_>) -> Classified {
         Ok(p) => p,
         Err(e) => return Classified::Deny(Denial::BadPath(e)),
     };
+    let app = config.app(app_id);
+    if !req.secure && config.server.redirect_to_https && app.origin.is_https() {
+        return Classified::Deny(Denial::HttpsRedirect {
+            location: format!("{}{}", app.origin, path_and_query(path.as_str(), req.query)),
+        });
+    }
     if let Some(sub) = path.as_str().strip_prefix(config.server.prefix.as_str()) {
         if sub.is_empty() || sub.starts_with('/') {
             return Classified::Local {
@@ -124,7 +135,6 @@ pub fn classify(config: &Config, req: &Request<'_>) -> Classified {
     // upstream sees exactly the path that was authorized and no second authority.
     let target = (path.as_str() != req.path || req.absolute_form)
         .then(|| path_and_query(path.as_str(), req.query));
-    let app = config.app(app_id);
     if app.public_paths.iter().any(|p| path.starts_with_prefix(p)) {
         return Classified::Public {
             app: app_id,
@@ -210,6 +220,7 @@ mod tests {
         query: Option<&'static str>,
         absolute_form: bool,
         headers: HeaderMap,
+        secure: bool,
     }
 
     impl Req {
@@ -221,6 +232,7 @@ mod tests {
                 query: None,
                 absolute_form: false,
                 headers: HeaderMap::new(),
+                secure: false,
             }
         }
 
@@ -238,6 +250,7 @@ mod tests {
                 absolute_form: self.absolute_form,
                 headers: &self.headers,
                 client_ip: None,
+                secure: self.secure,
             }
         }
     }
@@ -532,6 +545,44 @@ mod tests {
             gw.sessions.len(),
             1,
             "the session itself survives every reload"
+        );
+    }
+
+    #[test]
+    fn plain_http_goes_to_the_https_origin_when_asked() {
+        let text = format!(
+            "[server]\nredirect_to_https = true\n[[app]]\nname = \"s\"\norigin = \"https://s.example\"\nhosts = [\"s.example\"]\nupstream = \"127.0.0.1:9\"\n[[app]]\nname = \"p\"\norigin = \"http://p.example\"\nupstream = \"127.0.0.1:9\"\n[[user]]\nname = \"alice\"\nkey = \"{KEY}\"\n"
+        );
+        let c = Config::parse(&text, Path::new("t.toml")).expect("config");
+        let plain = Req {
+            query: Some("a=1"),
+            ..Req::get("s.example", "/x/../docs")
+        };
+        assert_eq!(
+            classify(&c, &plain.view()),
+            Classified::Deny(Denial::HttpsRedirect {
+                location: "https://s.example/docs?a=1".into()
+            })
+        );
+        let tls = Req {
+            secure: true,
+            ..Req::get("s.example", "/docs")
+        };
+        assert!(matches!(
+            classify(&c, &tls.view()),
+            Classified::Protected { .. }
+        ));
+        assert!(
+            matches!(
+                classify(&c, &Req::get("p.example", "/docs").view()),
+                Classified::Protected { .. }
+            ),
+            "http apps are left alone"
+        );
+        assert_eq!(
+            classify(&c, &Req::get("s.example", "/%252e").view()),
+            Classified::Deny(Denial::BadPath(PathError::DoubleEncoded)),
+            "a refused path is refused, not redirected"
         );
     }
 }

@@ -28,6 +28,8 @@ pub struct Request<'a> {
     pub headers: &'a HeaderMap,
     /// The address of the peer that connected to the gateway.
     pub client_ip: Option<IpAddr>,
+    /// Whether the request came over TLS.
+    pub secure: bool,
 }
 
 impl Request<'_> {
@@ -67,6 +69,10 @@ pub fn same_origin(origin: &Origin, headers: &HeaderMap) -> bool {
             .is_some_and(|v| v.as_bytes() == b"same-origin"),
     }
 }
+
+/// `Strict-Transport-Security` for apps served over https: a year, subdomains left alone
+/// (the gateway does not know what else runs under the app's domain).
+pub const HSTS: &str = "max-age=31536000";
 
 /// `path?query`, or `path` when there is no query.
 pub fn path_and_query(path: &str, query: Option<&str>) -> String {

@@ -102,6 +102,7 @@ pub fn denial(form: Form, d: &Denial) -> Reply {
             Reply::error_for(form, 400, "bad_path", "Bad request", &e.to_string())
         }
         Denial::LoginRedirect { location } => Reply::redirect(302, location.clone()),
+        Denial::HttpsRedirect { location } => Reply::redirect(308, location.clone()),
         Denial::Unauthenticated { realm, login } => {
             Reply::error(401, "unauthenticated", "Sign in first.").with_header(
                 "www-authenticate",
