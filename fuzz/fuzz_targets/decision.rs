@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    let config = config();
+    let config = CONFIG.get_or_init(config);
     let req = Request {
         method: &method,
         host,
@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
         client_ip: None,
         secure: false,
     };
-    match classify(&config, &req) {
+    match classify(config, &req) {
         Classified::Public { target: Some(t), .. } | Classified::Protected { target: Some(t), .. } => {
             let p = t.split('?').next().unwrap_or_default();
             let again = qrgate_core::path::canonicalize(p).expect("targets are canonical");
@@ -46,6 +46,8 @@ fuzz_target!(|data: &[u8]| {
         _ => {}
     }
 });
+
+static CONFIG: std::sync::OnceLock<Config> = std::sync::OnceLock::new();
 
 fn config() -> Config {
     Config::parse(
