@@ -6,6 +6,7 @@ mod common;
 mod browser;
 mod compat;
 mod config_errors;
+mod forward_auth;
 mod hardening;
 mod login;
 mod operate;

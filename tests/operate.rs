@@ -111,7 +111,12 @@ impl Binary {
         let up = eventually(Duration::from_secs(20), || {
             let (c, health) = (c.clone(), health.clone());
             // Any answer will do: with redirect_to_https the plain listener answers 308.
-            async move { c.get(health).send().await.is_ok_and(|r| r.status().as_u16() < 500) }
+            async move {
+                c.get(health)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().as_u16() < 500)
+            }
         })
         .await;
         assert!(up, "gateway answered its health check: {}", self.log());

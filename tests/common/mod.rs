@@ -44,6 +44,8 @@ pub struct Setup {
     pub tail: String,
     /// `[server]` body.
     pub server: String,
+    /// The app's origin (default: the gateway's own address). Its host is also served.
+    pub origin: Option<String>,
     /// `[session]` body.
     pub session: String,
     /// `[login]` body.
@@ -61,6 +63,7 @@ impl Default for Setup {
             app_extra: "public_paths = [\"/public\"]\n".into(),
             tail: String::new(),
             server: String::new(),
+            origin: None,
             session:
                 "idle_timeout_seconds = 60\nlifetime_seconds = 600\nsweep_interval_seconds = 1\n"
                     .into(),
@@ -90,9 +93,18 @@ impl TestGateway {
             .await
             .expect("bind gateway");
         let addr = listener.local_addr().expect("gateway addr");
+        let origin = setup.origin.unwrap_or_else(|| format!("http://{addr}"));
+        let origin_host = origin.split("://").nth(1).unwrap_or_default().to_string();
+        let hosts = if origin_host == addr.to_string() {
+            format!("\"{addr}\"")
+        } else {
+            format!("\"{origin_host}\", \"{addr}\"")
+        };
         let text = format!(
-            "[server]\n{server}\n[session]\n{session}\n[login]\n{login}\n[limits]\n{limits}\n[[app]]\nname = \"Test app\"\norigin = \"http://{addr}\"\nupstream = \"{upstream}\"\n{extra}\n[[user]]\nname = \"alice\"\nkey = \"ed25519_{ALICE_KEY_HEX}\"\nroles = [\"staff\", \"ops\"]\n{tail}",
+            "[server]\n{server}\n[session]\n{session}\n[login]\n{login}\n[limits]\n{limits}\n[[app]]\nname = \"Test app\"\norigin = \"{origin}\"\nhosts = [{hosts}]\nupstream = \"{upstream}\"\n{extra}\n[[user]]\nname = \"alice\"\nkey = \"ed25519_{ALICE_KEY_HEX}\"\nroles = [\"staff\", \"ops\"]\n{tail}",
             server = setup.server,
+            hosts = hosts,
+            origin = origin,
             session = setup.session,
             login = setup.login,
             limits = setup.limits,
