@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command (README "Tests"): installs what the build and tests need, then runs
+# The test command (README "Tests"): installs what the build and tests need (cmake; Chromium;
+# nginx, Caddy and systemd-analyze for the deploy samples), then runs
 # fmt, clippy and the whole test suite in one build profile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,10 @@ command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 # The browser test drives Debian's Chromium through its ChromeDriver.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+# The forward-auth samples run with the real nginx and Caddy; the systemd unit is verified.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
+command -v caddy >/dev/null 2>&1 || need_apt+=(caddy)
+command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -493,3 +493,44 @@ async fn https_with_http2_login_proxying_hsts_and_a_certificate_swapped_by_reloa
         "the old certificate is gone"
     );
 }
+
+#[test]
+fn the_systemd_unit_verifies_and_is_sandboxed() {
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/qrgate.service"
+    ))
+    .expect("unit");
+    for key in [
+        "DynamicUser=yes",
+        "ProtectSystem=strict",
+        "StateDirectory=qrgate",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "NoNewPrivileges=yes",
+    ] {
+        assert!(unit.contains(key), "{key}");
+    }
+    // Verified against the binary this test suite built.
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("qrgate.service");
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/qrgate", env!("CARGO_BIN_EXE_qrgate")),
+    )
+    .expect("write");
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze (the test command installs systemd)");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{said}");
+    assert!(
+        !said.contains(path.to_str().unwrap_or("qrgate.service")),
+        "no complaint about the unit: {said}"
+    );
+}
