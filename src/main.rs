@@ -136,6 +136,14 @@ fn real_main() -> anyhow::Result<()> {
                     "Requested by {} ({})",
                     req.requester_agent, req.requester_ip
                 );
+                let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(req.issued_at);
+                println!(
+                    "Requested at {} (expires {})",
+                    httpdate::fmt_http_date(at),
+                    httpdate::fmt_http_date(
+                        std::time::UNIX_EPOCH + std::time::Duration::from_secs(req.expires_at)
+                    )
+                );
                 if reject {
                     signer::reject(&client, &url).await?;
                     println!("Rejected.");

@@ -490,6 +490,15 @@ async fn the_signer_binary_approves_and_keygen_writes_a_private_file() {
         stdout.contains("Sign in to:  Test app") && stdout.contains("signed in as alice"),
         "{stdout}"
     );
+    // What the person approving is shown: app, origin, who asks, from where, and when.
+    for line in [
+        format!("Origin:      http://{}", gw.addr),
+        "Requested by Unknown browser on unknown system (127.0.0.1)".to_string(),
+        "Requested at ".to_string(),
+        " GMT (expires ".to_string(),
+    ] {
+        assert!(stdout.contains(&line), "{line} in {stdout}");
+    }
     assert_eq!(claim(&gw, &b, &id).await.status(), 200);
 
     let new_key = dir.path().join("new.key");
