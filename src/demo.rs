@@ -26,13 +26,19 @@ pub async fn serve(listener: TcpListener) {
         let Ok((tcp, _)) = listener.accept().await else {
             continue;
         };
-        tokio::spawn(async move {
-            let io = TokioIo::new(tcp);
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(io, service_fn(answer))
-                .await;
-        });
+        tokio::spawn(serve_connection(tcp));
     }
+}
+
+/// Serves the demo app on one connection of any transport (plain TCP, or TLS in tests of
+/// HTTPS upstreams).
+pub async fn serve_connection<I>(io: I)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service_fn(answer))
+        .await;
 }
 
 async fn answer(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {

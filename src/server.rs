@@ -157,6 +157,9 @@ fn announce(config: &Config) {
     }
     for app in &config.apps {
         tracing::info!(app = %app.name, origin = %app.origin, upstream = %app.upstream, "fronting app");
+        if !app.upstream_tls_verify {
+            tracing::warn!(app = %app.name, upstream = %app.upstream, "upstream_tls_verify = false: the upstream's certificate is NOT checked");
+        }
     }
 }
 

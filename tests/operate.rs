@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::common::{
-    client, echoed_headers, eventually, free_port, sign_in_at, sign_in_with, Reaped, ALICE_KEY_HEX,
+    client, echoed_headers, eventually, free_port, sign_in_at, sign_in_with, test_pki, Reaped,
+    ALICE_KEY_HEX,
 };
 
 /// A gateway process from `config.toml` in a temporary directory, in front of a demo
@@ -391,28 +392,6 @@ async fn the_builtin_demo_app_runs_inside_the_gateway() {
         text.contains(&format!("open {base}/")),
         "the start says what to open: {text}"
     );
-}
-
-/// A test CA and a certificate for 127.0.0.1 it signed: (CA PEM, leaf chain PEM, key PEM).
-fn test_pki(name: &str) -> (String, String, String) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
-    let ca_key = KeyPair::generate().expect("ca key");
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, format!("qrgate test CA {name}"));
-    let ca = ca_params.self_signed(&ca_key).expect("ca");
-    let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
-    let leaf_key = KeyPair::generate().expect("leaf key");
-    let mut leaf_params = CertificateParams::new(Vec::<String>::new()).expect("leaf params");
-    leaf_params.subject_alt_names = vec![SanType::IpAddress("127.0.0.1".parse().expect("ip"))];
-    let leaf = leaf_params.signed_by(&leaf_key, &issuer).expect("leaf");
-    (
-        ca.pem(),
-        format!("{}{}", leaf.pem(), ca.pem()),
-        leaf_key.serialize_pem(),
-    )
 }
 
 fn trusting(ca_pem: &str, cookies: bool) -> reqwest::Client {

@@ -371,3 +371,40 @@ async fn unknown_host_health_and_logout() {
         .expect("send");
     assert_eq!(after.status(), 401);
 }
+
+#[tokio::test]
+async fn https_upstreams_are_verified_against_the_configured_ca() {
+    let (ca, chain, key) = crate::common::test_pki("upstream");
+    let up = crate::common::tls_upstream(&chain, &key).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca).expect("ca");
+    let through = |extra: String| async move {
+        let gw = TestGateway::with(Setup {
+            upstream: Some(format!("https://127.0.0.1:{}", up.port())),
+            app_extra: format!("public_paths = [\"/public\"]\n{extra}"),
+            ..Setup::default()
+        })
+        .await;
+        let resp = client()
+            .get(gw.url("/public/x"))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .expect("request");
+        (
+            resp.status().as_u16(),
+            resp.text().await.unwrap_or_default(),
+        )
+    };
+    let (status, body) = through(format!("upstream_ca = \"{}\"\n", ca_file.display())).await;
+    assert_eq!(status, 200, "trusted through upstream_ca: {body}");
+    assert!(body.contains("/public/x"), "{body}");
+    let (status, body) = through(String::new()).await;
+    assert_eq!(
+        status, 502,
+        "the system roots do not know the test CA: {body}"
+    );
+    let (status, _) = through("upstream_tls_verify = false\n".into()).await;
+    assert_eq!(status, 200, "verification off only when written explicitly");
+}

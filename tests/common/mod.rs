@@ -55,6 +55,8 @@ pub struct Setup {
     pub limits: String,
     /// Start an upstream (false: the upstream port is reserved but closed).
     pub upstream_up: bool,
+    /// The app's `upstream` value instead of the test's demo upstream.
+    pub upstream: Option<String>,
 }
 
 impl Default for Setup {
@@ -70,6 +72,7 @@ impl Default for Setup {
             login: String::new(),
             limits: "create_per_minute = 100000\nsigner_per_minute = 100000\nclaim_per_minute = 100000\nverify_per_minute = 100000\npending_per_client = 100000\n".into(),
             upstream_up: true,
+            upstream: None,
         }
     }
 }
@@ -103,6 +106,7 @@ impl TestGateway {
         let text = format!(
             "[server]\n{server}\n[session]\n{session}\n[login]\n{login}\n[limits]\n{limits}\n[[app]]\nname = \"Test app\"\norigin = \"{origin}\"\nhosts = [{hosts}]\nupstream = \"{upstream}\"\n{extra}\n[[user]]\nname = \"alice\"\nkey = \"ed25519_{ALICE_KEY_HEX}\"\nroles = [\"staff\", \"ops\"]\n{tail}",
             server = setup.server,
+            upstream = setup.upstream.unwrap_or_else(|| upstream.to_string()),
             hosts = hosts,
             origin = origin,
             session = setup.session,
@@ -376,4 +380,56 @@ impl Sse {
 /// Alice's signing key as the reference signer loads it.
 pub fn alice_key() -> qrgate::signer::Key {
     qrgate::signer::Key::parse(ALICE_SECRET_HEX).expect("alice key")
+}
+
+/// A test CA and a certificate for 127.0.0.1 it signed: (CA PEM, leaf chain PEM, key PEM).
+pub fn test_pki(name: &str) -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
+    let ca_key = KeyPair::generate().expect("ca key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, format!("qrgate test CA {name}"));
+    let ca = ca_params.self_signed(&ca_key).expect("ca");
+    let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+    let leaf_key = KeyPair::generate().expect("leaf key");
+    let mut leaf_params = CertificateParams::new(Vec::<String>::new()).expect("leaf params");
+    leaf_params.subject_alt_names = vec![SanType::IpAddress("127.0.0.1".parse().expect("ip"))];
+    let leaf = leaf_params.signed_by(&leaf_key, &issuer).expect("leaf");
+    (
+        ca.pem(),
+        format!("{}{}", leaf.pem(), ca.pem()),
+        leaf_key.serialize_pem(),
+    )
+}
+
+/// A demo upstream speaking HTTPS with `chain`/`key` (PEM) on a loopback port; returns it.
+pub async fn tls_upstream(chain: &str, key: &str) -> SocketAddr {
+    use pingora::tls::{ServerConfig, TlsAcceptor};
+    pingora::tls::install_default_crypto_provider();
+    let certs: Vec<_> = rustls_pemfile::certs(&mut chain.as_bytes())
+        .collect::<Result<_, _>>()
+        .expect("certs");
+    let key = rustls_pemfile::private_key(&mut key.as_bytes())
+        .expect("key")
+        .expect("a key");
+    let config = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("server config");
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(tls) = acceptor.accept(tcp).await {
+                    qrgate::demo::serve_connection(tls).await;
+                }
+            });
+        }
+    });
+    addr
 }

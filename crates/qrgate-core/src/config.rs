@@ -276,8 +276,14 @@ pub struct App {
     pub origin: Origin,
     /// `Host` header values (lowercase) that select this app.
     pub hosts: Vec<String>,
-    /// Upstream `host:port` (plain HTTP), or [`BUILTIN_DEMO`].
+    /// Upstream `host:port` (plain HTTP), `https://host[:port]`, or [`BUILTIN_DEMO`].
     pub upstream: String,
+    /// CA certificates (PEM) an https upstream's certificate must chain to, instead of the
+    /// system's roots.
+    pub upstream_ca: Option<PathBuf>,
+    /// Whether an https upstream's certificate and name are verified (only `false` when the
+    /// config says so explicitly).
+    pub upstream_tls_verify: bool,
     /// Canonical path prefixes that skip authentication.
     pub public_paths: Vec<String>,
     /// Users allowed in by name.
@@ -854,11 +860,12 @@ impl Validator<'_> {
                 .is_err()
                 && !is_host_port(a.upstream.get_ref())
                 && a.upstream.get_ref() != BUILTIN_DEMO
+                && https_upstream(a.upstream.get_ref()).is_none()
             {
                 self.err(
                     a.upstream.span(),
                     &key("upstream"),
-                    "expected host:port, e.g. 127.0.0.1:3000, or \"builtin:demo\"",
+                    "expected host:port (e.g. 127.0.0.1:3000), https://host[:port], or \"builtin:demo\"",
                 )?;
             }
             let mut public_paths = Vec::new();
@@ -904,7 +911,23 @@ impl Validator<'_> {
                 SecurePolicy::Always => true,
                 SecurePolicy::Auto => origin.is_https(),
             };
+            let is_https = https_upstream(a.upstream.get_ref()).is_some();
+            for (what, span) in [
+                ("upstream_ca", a.upstream_ca.as_ref().map(|c| c.span())),
+                (
+                    "upstream_tls_verify",
+                    a.upstream_tls_verify.as_ref().map(|v| v.span()),
+                ),
+            ] {
+                if let (Some(span), false) = (span, is_https) {
+                    self.err(span, &key(what), "only for an https:// upstream")?;
+                }
+            }
+            let upstream_ca = a.upstream_ca.map(|c| self.relative(c.into_inner()));
+            let upstream_tls_verify = a.upstream_tls_verify.is_none_or(|v| *v.get_ref());
             apps.push(App {
+                upstream_ca,
+                upstream_tls_verify,
                 key: Arc::from(a.name.get_ref().as_str()),
                 name: a.name.into_inner(),
                 origin,
@@ -964,6 +987,20 @@ impl Validator<'_> {
             key_index,
         })
     }
+}
+
+/// `(host, port)` of an `https://host[:port]` upstream (no path, query or credentials).
+pub fn https_upstream(upstream: &str) -> Option<(String, u16)> {
+    let url = url::Url::parse(upstream).ok()?;
+    if url.scheme() != "https"
+        || url.path() != "/"
+        || url.query().is_some()
+        || !url.username().is_empty()
+        || upstream.ends_with('/')
+    {
+        return None;
+    }
+    Some((url.host_str()?.to_string(), url.port_or_known_default()?))
 }
 
 /// Names travel in HTTP headers and in the signed challenge; control characters fit neither.
@@ -1096,6 +1133,8 @@ mod file {
         pub signers: Vec<Spanned<String>>,
         pub connect_timeout_ms: Option<Spanned<u64>>,
         pub read_timeout_ms: Option<Spanned<u64>>,
+        pub upstream_ca: Option<Spanned<PathBuf>>,
+        pub upstream_tls_verify: Option<Spanned<bool>>,
     }
 
     #[derive(Deserialize)]
