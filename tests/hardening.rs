@@ -474,34 +474,23 @@ async fn open_connections_are_capped() {
         held.push(s);
     }
     // Wait until the gateway holds all twenty, then the next connection is closed at once.
-    let gw_ref = &gw;
-    let full = eventually(Duration::from_secs(10), || async move {
-        let (status, _) = exchange(
-            gw_ref.addr,
-            format!(
-                "GET /.qrgate/healthz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-                gw_ref.addr
-            )
-            .as_bytes(),
-        )
-        .await;
-        status == 0
-    })
+    let addr = gw.addr;
+    let health = move || async move {
+        let head =
+            format!("GET /.qrgate/healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        exchange(addr, head.as_bytes()).await.0
+    };
+    let full = eventually(
+        Duration::from_secs(10),
+        || async move { health().await == 0 },
+    )
     .await;
     assert!(full, "the 21st connection is refused");
     drop(held);
-    let freed = eventually(Duration::from_secs(10), || async move {
-        let (status, _) = exchange(
-            gw_ref.addr,
-            format!(
-                "GET /.qrgate/healthz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-                gw_ref.addr
-            )
-            .as_bytes(),
-        )
-        .await;
-        status == 200
-    })
+    let freed = eventually(
+        Duration::from_secs(10),
+        || async move { health().await == 200 },
+    )
     .await;
     assert!(freed, "slots come back when connections close");
 }

@@ -2,8 +2,9 @@
 //! from the fuzzer is refused without a panic, whatever the message holds.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use qrgate_core::origin::Origin;
-use qrgate_core::protocol::{AttemptFacts, Context, Signer};
+
+mod common;
+use qrgate_core::protocol::Signer;
 use qrgate_core::signers::tana::Tana;
 
 fuzz_target!(|data: &[u8]| {
@@ -19,20 +20,9 @@ fuzz_target!(|data: &[u8]| {
         "signature": signature,
         "message": message,
     });
-    let origin: Origin = "https://app.example.com".parse().expect("origin");
-    let ctx = Context {
-        app_name: "Example",
-        origin: &origin,
-        base: "https://app.example.com/.qrgate",
-        now_ms: 1_790_000_000_000,
-    };
-    let facts = AttemptFacts {
-        id: "sess_0123456789abcdef",
-        requester_ip: "203.0.113.7",
-        requester_agent: "Firefox on Linux",
-        issued_ms: 1_790_000_000_000,
-        expires_ms: 1_790_000_120_000,
-    };
+    let origin = common::origin();
+    let ctx = common::context(&origin);
+    let facts = common::facts();
     let material = Tana.prepare(&ctx, &facts);
     assert!(Tana.verify_approval(&ctx, &facts, &material, body).is_err());
     if let Ok(raw) = serde_json::from_slice::<serde_json::Value>(data) {
