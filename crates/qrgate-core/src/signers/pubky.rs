@@ -108,18 +108,32 @@ impl ReplayGuard {
     }
 }
 
-/// Refuses a token whose namespace or version is not pubkyauth's own, before anything else
-/// reads it: `AuthToken::verify` checks neither the namespace (whose first byte the
-/// signature does not even cover) nor, in every version, the exact version byte.
-fn check_header(token: &[u8]) -> Result<(), Refusal> {
+/// Checks a token's fixed header before anything else reads it, and returns its timestamp
+/// (µs). `AuthToken::verify` checks neither the namespace (whose first byte the signature
+/// does not even cover) nor, in every version, the exact version byte; and it subtracts the
+/// clock from the timestamp as `i64`, which overflows for a timestamp of 2^63 µs or more (a
+/// panic where overflow checks are on). The gateway's own window, checked here first in
+/// saturating arithmetic, keeps such timestamps from ever reaching it.
+fn check_header(token: &[u8], now_ms: u64) -> Result<u64, Refusal> {
     if token.get(64..74) != Some(&NAMESPACE[..]) {
         return Err(Refusal::BadToken("its namespace is not PUBKY:AUTH".into()));
     }
     match token.get(74) {
-        Some(&VERSION) => Ok(()),
-        Some(v) => Err(Refusal::BadToken(format!("version {v} is not supported"))),
-        None => Err(Refusal::BadToken("it is truncated".into())),
+        Some(&VERSION) => {}
+        Some(v) => return Err(Refusal::BadToken(format!("version {v} is not supported"))),
+        None => return Err(Refusal::BadToken("it is truncated".into())),
     }
+    let ts: [u8; 8] = token
+        .get(75..83)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| Refusal::BadToken("it is truncated".into()))?;
+    let ts_us = u64::from_be_bytes(ts);
+    if !within_window(ts_us / 1000, now_ms, WINDOW, WINDOW) {
+        return Err(Refusal::BadToken(
+            "its timestamp is outside the ±180 s window".into(),
+        ));
+    }
+    Ok(ts_us)
 }
 
 /// Pubky Ring's protocol, with this gateway as the relay.
@@ -176,7 +190,7 @@ impl Signer for Pubky {
     ) -> Result<Verified, Refusal> {
         let plain =
             pubky_common::crypto::decrypt(body, &m.secret).map_err(|_| Refusal::Undecryptable)?;
-        check_header(&plain)?;
+        let ts_us = check_header(&plain, ctx.now_ms)?;
         let token = AuthToken::verify(&plain).map_err(|e| Refusal::BadToken(e.to_string()))?;
         let expected = attempt_caps(ctx.origin, attempt.id).ok_or(Refusal::WrongCapabilities)?;
         if token.capabilities().clone().normalize() != expected.normalize() {
@@ -187,14 +201,8 @@ impl Signer for Pubky {
             .z32()
             .parse::<PublicKey>()
             .map_err(|_| Refusal::BadKey("The token's key is not a valid Ed25519 key."))?;
-        let ts_us = token.timestamp().as_u64();
-        // pubky-common checks the window against the system clock; check ours too, so the
-        // gateway's notion of time is the one that counts.
-        if !within_window(ts_us / 1000, ctx.now_ms, WINDOW, WINDOW) {
-            return Err(Refusal::BadToken(
-                "its timestamp is outside the ±180 s window".into(),
-            ));
-        }
+        // The signed timestamp is the one checked above (pubky-common parsed the same bytes).
+        debug_assert_eq!(token.timestamp().as_u64(), ts_us);
         if !self.replays.first_use(*key.as_bytes(), ts_us, ctx.now_ms) {
             return Err(Refusal::Replay);
         }
@@ -393,5 +401,34 @@ mod tests {
         }
         let ok = signer.verify_delivery(&f.ctx(), &f.facts, &m, &resigned(&|_| {}));
         assert!(ok.is_ok(), "the untouched token still verifies: {ok:?}");
+    }
+
+    /// Found by the `pubky_relay` fuzz target: a token whose timestamp is 2^63 µs or more
+    /// made pubky-common's window check overflow. Every such timestamp is refused first.
+    #[test]
+    fn timestamps_that_would_overflow_the_crates_window_check_are_refused() {
+        let f = Fixture::new();
+        let signer = Pubky::default();
+        let m = signer.prepare(&f.ctx(), &f.facts);
+        let caps = attempt_caps(&f.origin, f.facts.id).expect("caps");
+        let good = AuthToken::sign(&Keypair::random(), caps).serialize();
+        for ts in [1u64 << 63, u64::MAX, (1u64 << 63) + 1, 0] {
+            let mut t = good.clone();
+            t[75..83].copy_from_slice(&ts.to_be_bytes());
+            let sealed = pubky_common::crypto::encrypt(&t, &m.secret);
+            assert!(
+                matches!(
+                    signer.verify_delivery(&f.ctx(), &f.facts, &m, &sealed),
+                    Err(Refusal::BadToken(_))
+                ),
+                "timestamp {ts}"
+            );
+        }
+        // The fuzzer's own input, as it found it.
+        let crash = base64::engine::general_purpose::STANDARD
+            .decode("BwAAAOUAGhoAAACA5QAaAAAAAAABAAAAAAAAAAAAAAAAGgAAAAAAAQAAAAAAABcAAAAAAAAAAAAAAAAAAAAAAFBVQktZOkFVVEgAgAAAAAAAAAAAAAAAGgAAAAAAAQAAAAAAABcAAAAAAAAAAAAAAAAAAAAAAFBVQktZOkFVVEgAgAAAAAAAKAAAAAABAAAAAAAAIQAAAAAAKAAAAAABAAAAAAAAIQAAAAAAAAAhAA4AAAAAAAAAAAASfgAAAAcAQAB+")
+            .expect("base64");
+        let sealed = pubky_common::crypto::encrypt(&crash, &m.secret);
+        assert!(signer.verify_delivery(&f.ctx(), &f.facts, &m, &sealed).is_err());
     }
 }
