@@ -2,7 +2,9 @@
 //! logouts, sessions left to expire, and malformed requests, against a running gateway, for
 //! a fixed time. Counts answers by class; anything unexpected is an error.
 //!
-//! Usage: `soak BASE_URL SECONDS WORKERS`. The gateway must offer `native`, `pubky` and
+//! Usage: `soak BASE_URL SECONDS WORKERS [PACE_MS]`. Each worker starts a round (a login, its
+//! requests, a malformed request) at most every `PACE_MS` (default 0: as fast as it can), so
+//! a paced run offers the same load however busy the machine is. The gateway must offer `native`, `pubky` and
 //! `tana`, have alice (the published test key) as a user and `/public` as a public path.
 //! Prints one JSON line: `{"seconds", "requests", "logins": {native, pubky, tana},
 //! "proxied", "logouts", "malformed", "expired_refused", "errors", "status_5xx"}`.
@@ -292,9 +294,10 @@ impl Load {
         Ok(())
     }
 
-    async fn worker(self: Arc<Self>, until: Instant) {
+    async fn worker(self: Arc<Self>, until: Instant, pace: Duration) {
         let mut round = 0u64;
         while Instant::now() < until {
+            let next = tokio::time::Instant::now() + pace;
             let result = async {
                 let b = Self::browser()?;
                 let phone = Self::browser()?;
@@ -317,6 +320,7 @@ impl Load {
                 eprintln!("soak: {e}");
             }
             round += 1;
+            tokio::time::sleep_until(next).await;
         }
     }
 }
@@ -324,10 +328,11 @@ impl Load {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 4 {
-        eprintln!("usage: soak BASE_URL SECONDS WORKERS");
+    if args.len() != 4 && args.len() != 5 {
+        eprintln!("usage: soak BASE_URL SECONDS WORKERS [PACE_MS]");
         std::process::exit(2);
     }
+    let pace = Duration::from_millis(args.get(4).and_then(|p| p.parse().ok()).unwrap_or(0));
     let base = args[1].trim_end_matches('/').to_string();
     let seconds: u64 = args[2].parse().expect("SECONDS");
     let workers: usize = args[3].parse().expect("WORKERS");
@@ -344,7 +349,7 @@ async fn main() {
     let started = Instant::now();
     let until = started + Duration::from_secs(seconds);
     let tasks: Vec<_> = (0..workers)
-        .map(|_| tokio::spawn(load.clone().worker(until)))
+        .map(|_| tokio::spawn(load.clone().worker(until, pace)))
         .collect();
     for t in tasks {
         let _ = t.await;
