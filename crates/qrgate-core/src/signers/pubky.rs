@@ -429,6 +429,8 @@ mod tests {
             .decode("BwAAAOUAGhoAAACA5QAaAAAAAAABAAAAAAAAAAAAAAAAGgAAAAAAAQAAAAAAABcAAAAAAAAAAAAAAAAAAAAAAFBVQktZOkFVVEgAgAAAAAAAAAAAAAAAGgAAAAAAAQAAAAAAABcAAAAAAAAAAAAAAAAAAAAAAFBVQktZOkFVVEgAgAAAAAAAKAAAAAABAAAAAAAAIQAAAAAAKAAAAAABAAAAAAAAIQAAAAAAAAAhAA4AAAAAAAAAAAASfgAAAAcAQAB+")
             .expect("base64");
         let sealed = pubky_common::crypto::encrypt(&crash, &m.secret);
-        assert!(signer.verify_delivery(&f.ctx(), &f.facts, &m, &sealed).is_err());
+        assert!(signer
+            .verify_delivery(&f.ctx(), &f.facts, &m, &sealed)
+            .is_err());
     }
 }
