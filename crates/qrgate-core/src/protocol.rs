@@ -240,3 +240,36 @@ pub trait Signer: Send + Sync {
 pub fn query_escape(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+/// One app and one attempt, for the signers' unit tests.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use super::{AttemptFacts, Context};
+    use crate::origin::Origin;
+
+    /// The documented test vector's origin.
+    pub fn origin() -> Origin {
+        "https://app.example.com".parse().expect("origin")
+    }
+
+    /// The context of app "Example" on `origin`, at `now_ms`.
+    pub fn context(origin: &Origin, now_ms: u64) -> Context<'_> {
+        Context {
+            app_name: "Example",
+            origin,
+            base: "https://app.example.com/.qrgate",
+            now_ms,
+        }
+    }
+
+    /// The documented test vector's attempt, issued at `issued_ms`, for 120 s.
+    pub fn facts(issued_ms: u64) -> AttemptFacts<'static> {
+        AttemptFacts {
+            id: "sess_0123456789abcdef",
+            requester_ip: "203.0.113.7",
+            requester_agent: "Firefox on Linux",
+            issued_ms,
+            expires_ms: issued_ms + 120_000,
+        }
+    }
+}

@@ -188,7 +188,7 @@ impl Signer for Native {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::origin::Origin;
+    use crate::protocol::fixture;
     use ed25519_dalek::{Signer as _, SigningKey};
 
     /// The test vector published in docs/protocol.md.
@@ -261,27 +261,11 @@ mod tests {
         )
     }
 
-    fn fixture() -> (Origin, AttemptFacts<'static>) {
-        let origin: Origin = "https://app.example.com".parse().expect("origin");
-        let facts = AttemptFacts {
-            id: "sess_0123456789abcdef",
-            requester_ip: "203.0.113.7",
-            requester_agent: "Firefox on Linux",
-            issued_ms: 1_790_000_000_000,
-            expires_ms: 1_790_000_120_000,
-        };
-        (origin, facts)
-    }
-
     #[test]
     fn prepared_challenge_is_the_documented_message_for_its_nonce() {
-        let (origin, facts) = fixture();
-        let ctx = Context {
-            app_name: "Example",
-            origin: &origin,
-            base: "https://app.example.com/.qrgate",
-            now_ms: facts.issued_ms,
-        };
+        let origin = fixture::origin();
+        let facts = fixture::facts(1_790_000_000_000);
+        let ctx = fixture::context(&origin, facts.issued_ms);
         let m = Native.prepare(&ctx, &facts);
         // The vector has the same facts; only the nonce is fresh.
         let expected = Challenge {
@@ -305,13 +289,9 @@ mod tests {
 
     #[test]
     fn approvals_verify_only_over_this_attempts_text() {
-        let (origin, facts) = fixture();
-        let ctx = Context {
-            app_name: "Example",
-            origin: &origin,
-            base: "https://app.example.com/.qrgate",
-            now_ms: facts.issued_ms,
-        };
+        let origin = fixture::origin();
+        let facts = fixture::facts(1_790_000_000_000);
+        let ctx = fixture::context(&origin, facts.issued_ms);
         let m = Native.prepare(&ctx, &facts);
         let sk = alice();
         let pk = z32::encode(sk.verifying_key().as_bytes());

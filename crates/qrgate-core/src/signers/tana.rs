@@ -209,7 +209,7 @@ mod tests {
     use ed25519_dalek::{Signer as _, SigningKey};
 
     use super::*;
-    use crate::origin::Origin;
+    use crate::protocol::fixture;
 
     const NOW: u64 = 1_790_000_000_000;
     const USER_ID: &str = "550e8400-e29b-41d4-a716-446655440000";
@@ -225,13 +225,7 @@ mod tests {
     }
 
     fn facts() -> AttemptFacts<'static> {
-        AttemptFacts {
-            id: "sess_0123456789abcdef",
-            requester_ip: "203.0.113.7",
-            requester_agent: "Firefox on Linux",
-            issued_ms: NOW,
-            expires_ms: NOW + 120_000,
-        }
+        fixture::facts(NOW)
     }
 
     fn message(challenge: &str, username: &str, timestamp: u64) -> String {
@@ -254,13 +248,8 @@ mod tests {
 
     #[test]
     fn qr_data_is_tanas_json_with_a_16_byte_challenge() {
-        let origin: Origin = "https://app.example.com".parse().expect("origin");
-        let ctx = Context {
-            app_name: "Example",
-            origin: &origin,
-            base: "https://app.example.com/.qrgate",
-            now_ms: NOW,
-        };
+        let origin = fixture::origin();
+        let ctx = fixture::context(&origin, NOW);
         let m = Tana.prepare(&ctx, &facts());
         assert_eq!(m.text.len(), 32);
         let p = Tana.payload(&ctx, &facts(), &m);
@@ -273,13 +262,8 @@ mod tests {
 
     #[test]
     fn approvals_are_checked_field_by_field() {
-        let origin: Origin = "https://app.example.com".parse().expect("origin");
-        let ctx = Context {
-            app_name: "Example",
-            origin: &origin,
-            base: "https://app.example.com/.qrgate",
-            now_ms: NOW,
-        };
+        let origin = fixture::origin();
+        let ctx = fixture::context(&origin, NOW);
         let m = Tana.prepare(&ctx, &facts());
         let good = body(&message(&m.text, "alice", NOW - 1000), "alice");
         assert!(Tana.recognizes(&good));
