@@ -92,7 +92,10 @@ labels = {
     "qrgate_session": "**qrgate, session**",
     "qrgate_302": "qrgate, no cookie (302)",
     "qrgate_public": "qrgate, public path",
+    "bare_pingora_tls": "bare pingora, HTTPS",
+    "qrgate_session_tls": "**qrgate, session, HTTPS**",
 }
+labels = {n: l for n, l in labels.items() if by(n)}
 for name, label in labels.items():
     rps = med(name, "rps")
     cpu = med(name, "cpu_us_per_req")
@@ -109,6 +112,13 @@ out.append("")
 auth = med("qrgate_session", "rps")
 targets.append(("authenticated qrgate ≥ 0.95× bare pingora (req/s)", f"{auth / bare:.2f}×",
                 verdict(auth / bare >= 0.95)))
+if by("bare_pingora_tls") and by("qrgate_session_tls"):
+    tls_ratio = med("qrgate_session_tls", "rps") / med("bare_pingora_tls", "rps")
+    out.append(f"Over HTTPS (TLS 1.3, HTTP/1.1 from wrk, same certificate): authenticated qrgate "
+               f"{tls_ratio:.2f}× bare pingora over HTTPS.")
+    out.append("")
+    targets.append(("authenticated qrgate over TLS ≥ 0.95× bare pingora over TLS (req/s)",
+                    f"{tls_ratio:.2f}×", verdict(tls_ratio >= 0.95)))
 targets.append(("authenticated qrgate ≥ 1.0× nginx (req/s)", f"{auth / ngx:.2f}×",
                 verdict(auth / ngx >= 1.0)))
 

@@ -2,7 +2,9 @@
 //! the same pingora settings as qrgate (`qrgate::server::server_conf`), so the difference
 //! between the two is what qrgate's own work costs.
 //!
-//! Usage: `bare_proxy LISTEN UPSTREAM THREADS` (e.g. `127.0.0.1:18090 127.0.0.1:18081 2`).
+//! Usage: `bare_proxy LISTEN UPSTREAM THREADS [TLS_LISTEN CERT KEY]` (e.g. `127.0.0.1:18090
+//! 127.0.0.1:18081 2`); with the last three it also serves HTTPS (rustls, HTTP/2 by ALPN), as
+//! qrgate's `tls_listen` does.
 
 use async_trait::async_trait;
 use pingora::prelude::HttpPeer;
@@ -59,6 +61,12 @@ fn main() {
         pingora::listeners::ListenerConfig::tcp(listen.clone())
             .l4_buffer(qrgate::server::listener_buffers()),
     );
+    if let (Some(tls), Some(cert), Some(key)) = (args.get(4), args.get(5), args.get(6)) {
+        let mut settings =
+            pingora::listeners::tls::TlsSettings::intermediate(cert, key).expect("tls settings");
+        settings.enable_h2();
+        proxy.add_tls_with_settings(tls, None, settings);
+    }
     server.add_service(proxy);
     server.run_forever();
 }

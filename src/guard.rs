@@ -113,23 +113,22 @@ impl<A> Heads<A> {
     /// Reads until one complete request head is buffered: the first byte within the
     /// keep-alive timeout, the rest within the header timeout of it.
     async fn await_head(&self, mut l4: Box<L4Stream>, shutdown: &ShutdownWatch) -> Head {
-        let mut buf: Vec<u8> = Vec::new();
-        let mut chunk = [0u8; 4096];
+        let mut buf: Vec<u8> = Vec::with_capacity(1024);
         let mut deadline = Instant::now() + self.keepalive_timeout;
         let mut shutdown = shutdown.clone();
         loop {
-            let n = tokio::select! {
-                r = tokio::time::timeout_at(deadline, l4.read(&mut chunk)) => match r {
-                    Ok(Ok(n)) if n > 0 => n,
+            let was_empty = buf.is_empty();
+            tokio::select! {
+                r = tokio::time::timeout_at(deadline, l4.read_buf(&mut buf)) => match r {
+                    Ok(Ok(n)) if n > 0 => {}
                     _ => return Head::Done,
                 },
                 // Between requests a shutdown ends the connection at once.
-                _ = shutdown.changed(), if buf.is_empty() => return Head::Done,
-            };
-            if buf.is_empty() {
+                _ = shutdown.changed(), if was_empty => return Head::Done,
+            }
+            if was_empty {
                 deadline = Instant::now() + self.header_timeout;
             }
-            buf.extend_from_slice(&chunk[..n]);
             match head::scan(&buf, &self.limits) {
                 HeadScan::Incomplete => {}
                 HeadScan::Complete(_) => {
@@ -161,7 +160,9 @@ impl<A: HttpServerApp + Send + Sync + 'static> HttpServerApp for Heads<A> {
             return self.inner.process_new_http(session, shutdown).await;
         }
         let l4 = stream.into_any().downcast::<L4Stream>().ok()?;
-        let Head::Ready(stream) = self.await_head(l4, shutdown).await else {
+        // Boxed: the wait's state lives on the heap only while the head is awaited, not for
+        // the whole life of a connection that then holds an event stream open for minutes.
+        let Head::Ready(stream) = Box::pin(self.await_head(l4, shutdown)).await else {
             return None;
         };
         let mut session = ServerSession::new_http1(stream);
