@@ -36,7 +36,6 @@ use qrgate_core::respond;
 pub struct Connections<A> {
     inner: Arc<A>,
     slots: Arc<Semaphore>,
-    max: usize,
 }
 
 impl<A> Connections<A> {
@@ -45,13 +44,7 @@ impl<A> Connections<A> {
         Connections {
             inner,
             slots: Arc::new(Semaphore::new(max)),
-            max,
         }
-    }
-
-    /// Connections open now.
-    pub fn open(&self) -> usize {
-        self.max.saturating_sub(self.slots.available_permits())
     }
 }
 

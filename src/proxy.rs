@@ -222,7 +222,6 @@ impl ProxyHttp for Proxy {
             query: req.uri.query(),
             absolute_form: req.raw_path().first() != Some(&b'/'),
             headers: &req.headers,
-            client_ip: s.client_ip(peer_ip(session), &req.headers),
             secure: is_tls(session),
         };
         match decision::decide(&self.gateway, s, &view).await {

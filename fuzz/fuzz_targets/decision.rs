@@ -33,7 +33,6 @@ fuzz_target!(|data: &[u8]| {
         query,
         absolute_form: false,
         headers: &headers,
-        client_ip: None,
         secure: false,
     };
     match classify(config, &req) {

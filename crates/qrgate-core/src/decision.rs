@@ -249,7 +249,6 @@ mod tests {
                 query: self.query,
                 absolute_form: self.absolute_form,
                 headers: &self.headers,
-                client_ip: None,
                 secure: self.secure,
             }
         }

@@ -3,8 +3,6 @@
 //! The proxy glue fills a [`Request`] from pingora's request header and socket; everything
 //! else reads only this, so no rule depends on pingora's types.
 
-use std::net::IpAddr;
-
 use http::{HeaderMap, Method};
 
 use crate::negotiate;
@@ -26,23 +24,8 @@ pub struct Request<'a> {
     pub absolute_form: bool,
     /// Request headers.
     pub headers: &'a HeaderMap,
-    /// The address of the peer that connected to the gateway.
-    pub client_ip: Option<IpAddr>,
     /// Whether the request came over TLS.
     pub secure: bool,
-}
-
-impl Request<'_> {
-    /// The form of a local answer this client prefers. Never needed on the forwarding path.
-    pub fn form(&self) -> Form {
-        form(self.headers)
-    }
-
-    /// Whether this state-changing request comes from `origin`'s own pages (see
-    /// [`same_origin`]).
-    pub fn is_same_origin(&self, origin: &Origin) -> bool {
-        same_origin(origin, self.headers)
-    }
 }
 
 /// A page when `Accept` prefers HTML to JSON, else JSON.
