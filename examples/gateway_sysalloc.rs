@@ -14,5 +14,5 @@ fn main() {
     let config = qrgate_core::config::Config::load(Path::new(&path)).expect("valid config");
     let gateway = qrgate_core::gateway::Gateway::new(config, qrgate_core::clock::Clock::system())
         .expect("gateway");
-    qrgate::server::run(gateway, None).expect("upstreams resolve");
+    qrgate::server::run(gateway, None, false).expect("upstreams resolve");
 }

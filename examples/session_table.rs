@@ -146,7 +146,7 @@ fn serve(port: u16, upstream: &str, n: usize, sweep_secs: u64, out: &Path) {
         "sweep_ms": sweep.as_secs_f64() * 1000.0,
     });
     std::fs::write(out.join("info.json"), info.to_string()).expect("write info");
-    qrgate::server::run(state, None).expect("upstream resolves");
+    qrgate::server::run(state, None, false).expect("upstream resolves");
 }
 
 fn main() {

@@ -13,6 +13,7 @@
 //! - [`reload`]: re-reads the config on `SIGHUP` and puts it in force atomically.
 //! - [`state`]: the session state file (token hashes only) kept across restarts.
 //! - [`tls`]: HTTPS listeners and their reloadable certificate.
+//! - [`upgrade`]: zero-downtime binary upgrade (`SIGUSR2`) and the signals that end the process.
 //! - [`sweeper`]: the background service that frees expired sessions and attempts.
 //! - [`signer`]: the reference signer behind `qrgate keygen` / `qrgate sign`.
 //! - [`demo`]: a small upstream app that shows the identity headers it receives.
@@ -27,3 +28,4 @@ pub mod signer;
 pub mod state;
 pub mod sweeper;
 pub mod tls;
+pub mod upgrade;

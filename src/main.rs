@@ -30,6 +30,10 @@ enum Command {
         /// Config file.
         #[arg(long, default_value = "config.toml")]
         config: PathBuf,
+        /// Take the listening sockets and sessions over from a running gateway (which then
+        /// gets SIGQUIT). `SIGUSR2` to the running gateway does all of this by itself.
+        #[arg(long)]
+        upgrade: bool,
     },
     /// Validate a config file and summarise it.
     CheckConfig {
@@ -75,11 +79,11 @@ fn main() {
 fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { config } => {
+        Command::Run { config, upgrade } => {
             let loaded = Config::load(&config)?;
             init_tracing(loaded.log.format);
             let gateway = Gateway::new(loaded, Clock::system())?;
-            qrgate::server::run(gateway, Some(config))?;
+            qrgate::server::run(gateway, Some(config), upgrade)?;
             Ok(())
         }
         Command::CheckConfig { config } => {
@@ -195,8 +199,10 @@ fn init_tracing(format: LogFormat) {
     let _ = tracing_log::LogTracer::builder()
         .with_max_level(tracing_log::AsLog::as_log(&max))
         .init();
+    // Colours only for a terminal: journald and log files get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match format {
         // One JSON object per line: time, level, target ("audit" for the audit trail) and

@@ -86,6 +86,8 @@ pub struct Proxy {
     current: Arc<ArcSwap<Snapshot>>,
     /// Serializes reloads, so the snapshot always pairs the settings with their own peers.
     reloading: Arc<Mutex<()>>,
+    /// Turns true when the server shuts down: open event streams end.
+    draining: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Proxy {
@@ -103,7 +105,15 @@ impl Proxy {
             demo,
             current: Arc::new(ArcSwap::from_pointee(Snapshot { settings, peers })),
             reloading: Arc::new(Mutex::new(())),
+            draining: Arc::new(tokio::sync::watch::Sender::new(false)),
         })
+    }
+
+    /// Ends every open event stream (and any opened later) with `expired`: the server is
+    /// shutting down, and a page waiting here should fetch a fresh code from the gateway
+    /// that takes over.
+    pub fn drain(&self) {
+        self.draining.send_replace(true);
     }
 
     /// The shared core state.
@@ -449,7 +459,7 @@ impl Proxy {
             Routed::Reply(reply) => send(session, reply).await,
             Routed::Events(stream) => {
                 let _open = OpenStream::new(&self.gateway.metrics.event_streams);
-                serve_events(session, stream).await?;
+                serve_events(session, stream, self.draining.subscribe()).await?;
                 Ok(true)
             }
         }
@@ -485,8 +495,13 @@ fn peer_ip(session: &Session) -> Option<IpAddr> {
         .map(|a| a.ip())
 }
 
-/// Streams server-sent events until the stream ends or the client goes away.
-async fn serve_events(session: &mut Session, mut events: EventStream) -> Result<()> {
+/// Streams server-sent events until the stream ends, the client goes away, or the server
+/// drains.
+async fn serve_events(
+    session: &mut Session,
+    mut events: EventStream,
+    mut draining: tokio::sync::watch::Receiver<bool>,
+) -> Result<()> {
     let mut header = ResponseHeader::build(200, Some(SECURITY_HEADERS.len() + 4))?;
     header.insert_header(http::header::CONTENT_TYPE, "text/event-stream")?;
     header.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
@@ -506,6 +521,7 @@ async fn serve_events(session: &mut Session, mut events: EventStream) -> Result<
             f = events.next_frame() => f,
             // A GET has no body: any read result here means the client closed or misbehaved.
             _ = session.downstream_session.read_body_or_idle(true) => return Ok(()),
+            _ = draining.wait_for(|down| *down) => events.end(),
         };
         match frame {
             Some(bytes) => session.write_response_body(Some(bytes), false).await?,

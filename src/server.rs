@@ -12,8 +12,9 @@ use pingora::protocols::GetSocketDigest;
 use pingora::protocols::SocketDigest;
 use pingora::protocols::Stream;
 use pingora::proxy::HttpProxy;
+use pingora::server::configuration::Opt;
 use pingora::server::configuration::ServerConf;
-use pingora::server::{Server, ShutdownWatch};
+use pingora::server::{RunArgs, Server, ShutdownWatch};
 use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 use tokio::net::TcpListener;
@@ -29,6 +30,7 @@ use crate::reload::Reloader;
 use crate::state::{self, Keeper};
 use crate::sweeper::Sweeper;
 use crate::tls::Certificates;
+use crate::upgrade::{Handover, Signals, Successor};
 
 /// pingora's server settings derived from our config.
 pub fn server_conf(config: &Config) -> ServerConf {
@@ -51,9 +53,19 @@ pub fn listener_buffers() -> L4BufferSettings {
     L4BufferSettings::default().read(0)
 }
 
+/// How long a new process waits for its predecessor's hand-over state before serving
+/// without it: pingora's 5 s close timeout plus the predecessor's final write.
+const HANDOVER_PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Runs the gateway until SIGTERM/SIGINT (then drains within the grace period). With a
-/// config path, `SIGHUP` reloads it.
-pub fn run(gateway: Gateway, config_path: Option<PathBuf>) -> Result<(), StartError> {
+/// config path, `SIGHUP` reloads it and `SIGUSR2` upgrades to the binary on disk. With
+/// `upgrade`, takes the listening sockets (and the sessions) over from a running gateway
+/// ([`crate::upgrade`]).
+pub fn run(
+    gateway: Gateway,
+    config_path: Option<PathBuf>,
+    upgrade: bool,
+) -> Result<(), StartError> {
     let gateway = Arc::new(gateway);
     let settings = gateway.settings();
     let config = &settings.config;
@@ -68,13 +80,23 @@ pub fn run(gateway: Gateway, config_path: Option<PathBuf>) -> Result<(), StartEr
         None
     };
     let proxy = Proxy::with_demo(gateway.clone(), demo.as_ref().map(|(_, a)| *a))?;
+    let mut conf = server_conf(config);
+    conf.upgrade_sock = config.server.upgrade_sock.to_string_lossy().into_owned();
+    let opt = Opt {
+        upgrade,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    // With `upgrade`, this waits until the running gateway hands its sockets over.
+    server.bootstrap();
+    if upgrade {
+        tracing::info!(pid = std::process::id(), "took over the listening sockets");
+    }
     if let Some(path) = &config.session.state_file {
-        restore(&gateway, path);
+        restore(&gateway, path, upgrade.then(std::time::SystemTime::now));
     }
     announce(config);
     gateway.metrics.last_reload.set(crate::reload::now_secs());
-    let mut server = Server::new_with_opt_and_conf(None, server_conf(config));
-    server.bootstrap();
 
     let app = guarded(
         pingora::proxy::http_proxy(&server.configuration, proxy.clone()),
@@ -107,32 +129,96 @@ pub fn run(gateway: Gateway, config_path: Option<PathBuf>) -> Result<(), StartEr
         tracing::info!(listen = %addr, "serving the admin endpoints");
         server.add_service(service);
     }
+    let handover = Handover::default();
     if let Some(path) = config.session.state_file.clone() {
-        let keeper = Keeper::new(gateway.clone(), path, config.session.state_interval);
+        let keeper = Keeper::new(
+            gateway.clone(),
+            path,
+            config.session.state_interval,
+            handover.clone(),
+        );
         server.add_service(background_service("session state file", keeper));
     }
+    server.add_service(background_service("drain", Drain(proxy.clone())));
+    server.add_service(background_service("service manager", Ready));
+    let successor = match (&config_path, crate::upgrade::own_binary()) {
+        (Some(config_file), Some(exe)) => Some(Successor {
+            exe,
+            config: config_file.clone(),
+            upgrade_sock: config.server.upgrade_sock.clone(),
+        }),
+        _ => None,
+    };
     if let Some(path) = config_path {
         server.add_service(background_service(
             "config reload",
             Reloader::new(proxy, path, certificates),
         ));
     }
-    server.run_forever();
+    server.run(RunArgs {
+        shutdown_signal: Box::new(Signals::new(successor, handover)),
+    });
+    tracing::info!(pid = std::process::id(), "stopped");
+    std::process::exit(0)
 }
 
 /// Reads the state file before serving. A file that cannot be read starts the gateway with
-/// no sessions (everyone signs in again), loudly: refusing to start would be worse.
-fn restore(gateway: &Gateway, path: &std::path::Path) {
+/// no sessions (everyone signs in again), loudly: refusing to start would be worse. With
+/// `handover_since` (an upgrade), first waits for the predecessor's last write.
+fn restore(
+    gateway: &Gateway,
+    path: &std::path::Path,
+    handover_since: Option<std::time::SystemTime>,
+) {
     let loaded = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .map_err(|e| e.to_string())
         .and_then(|rt| {
-            rt.block_on(state::load(gateway, path))
-                .map_err(|e| e.to_string())
+            rt.block_on(async {
+                if let Some(since) = handover_since {
+                    if state::await_handover(path, since, HANDOVER_PATIENCE).await {
+                        tracing::info!("the previous process has handed its sessions over");
+                    } else {
+                        tracing::warn!(path = %path.display(), "no hand-over from the previous process within 20 s; using the state file as it is");
+                    }
+                }
+                state::load(gateway, path).await
+            })
+            .map_err(|e| e.to_string())
         });
     match loaded {
         Ok(n) => tracing::info!(sessions = n, path = %path.display(), "sessions restored"),
         Err(e) => tracing::error!(error = %e, "state file not read; starting with no sessions"),
+    }
+}
+
+/// Tells open event streams to end when the server starts to shut down.
+struct Drain(Proxy);
+
+#[async_trait::async_trait]
+impl pingora::services::background::BackgroundService for Drain {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        if shutdown.wait_for(|down| *down).await.is_ok() {
+            self.0.drain();
+        }
+    }
+}
+
+/// Tells systemd (`Type=notify`) that this process serves and is the service's main process
+/// — after an upgrade, the new one is. Without systemd this does nothing.
+struct Ready;
+
+#[async_trait::async_trait]
+impl pingora::services::background::BackgroundService for Ready {
+    async fn start(&self, _shutdown: ShutdownWatch) {
+        let pid = std::process::id();
+        if let Err(e) = sd_notify::notify(&[
+            sd_notify::NotifyState::MainPid(pid),
+            sd_notify::NotifyState::Ready,
+        ]) {
+            tracing::warn!(error = %e, "could not notify the service manager");
+        }
     }
 }
 

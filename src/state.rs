@@ -6,6 +6,9 @@
 //! temporary file of mode 0600 in the same directory and is renamed over the old one, so a
 //! reader never sees half a file. The file holds token **hashes**, keys and app names only —
 //! never a raw token: stealing it does not let anyone in.
+//!
+//! During a binary upgrade ([`crate::upgrade`]) the old process's last write is marked as a
+//! hand-over, and the new process waits for that write ([`await_handover`]) before it serves.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -22,6 +25,8 @@ use serde::{Deserialize, Serialize};
 
 use qrgate_core::gateway::Gateway;
 use qrgate_core::session::{SessionRecord, TokenHash};
+
+use crate::upgrade::Handover;
 
 /// The file's format version.
 const VERSION: u32 = 1;
@@ -53,6 +58,10 @@ pub enum StateError {
 #[derive(Serialize, Deserialize)]
 struct File {
     version: u32,
+    /// Set on the last write of a process handing over to a successor: when it was written
+    /// (milliseconds since the Unix epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    handover_ms: Option<u64>,
     sessions: Vec<Entry>,
 }
 
@@ -111,12 +120,14 @@ pub async fn load(gateway: &Gateway, path: &Path) -> Result<usize, StateError> {
     Ok(gateway.sessions.import(sessions).await?)
 }
 
-/// Writes every live session to `path` (mode 0600, atomic rename). Returns how many.
-pub async fn save(gateway: &Gateway, path: &Path) -> Result<usize, StateError> {
+/// Writes every live session to `path` (mode 0600, atomic rename), marked as a hand-over
+/// when `handover` is set. Returns how many.
+pub async fn save(gateway: &Gateway, path: &Path, handover: bool) -> Result<usize, StateError> {
     let sessions = gateway.sessions.export().await?;
     let n = sessions.len();
     let file = File {
         version: VERSION,
+        handover_ms: handover.then(now_ms),
         sessions: sessions
             .into_iter()
             .map(|(hash, r)| Entry {
@@ -151,25 +162,67 @@ pub async fn save(gateway: &Gateway, path: &Path) -> Result<usize, StateError> {
     Ok(n)
 }
 
+/// Milliseconds since the Unix epoch: the hand-over mark is compared across two processes,
+/// so it is wall-clock time.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Waits until `path` holds a hand-over written after `since` (the moment this process
+/// received the listening sockets), or `patience` runs out. Returns whether it came.
+pub async fn await_handover(path: &Path, since: std::time::SystemTime, patience: Duration) -> bool {
+    let since_ms = since
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        let mark = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<File>(&t).ok())
+            .and_then(|f| f.handover_ms);
+        // Whole milliseconds on both sides: a write in the same millisecond counts.
+        if mark.is_some_and(|m| m >= since_ms) {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// The background service that keeps the state file current and writes it at shutdown.
 pub struct Keeper {
     gateway: Arc<Gateway>,
     path: PathBuf,
     interval: Duration,
+    handover: Handover,
 }
 
 impl Keeper {
-    /// Keeps `path` for `gateway`, rewriting it every `interval`.
-    pub fn new(gateway: Arc<Gateway>, path: PathBuf, interval: Duration) -> Self {
+    /// Keeps `path` for `gateway`, rewriting it every `interval`; the last write is marked
+    /// as a hand-over once `handover` has begun.
+    pub fn new(
+        gateway: Arc<Gateway>,
+        path: PathBuf,
+        interval: Duration,
+        handover: Handover,
+    ) -> Self {
         Self {
             gateway,
             path,
             interval,
+            handover,
         }
     }
 
-    async fn write(&self, why: &str) {
-        match save(&self.gateway, &self.path).await {
+    async fn write(&self, why: &str, handover: bool) {
+        match save(&self.gateway, &self.path, handover).await {
+            Ok(n) if handover => {
+                tracing::info!(sessions = n, path = %self.path.display(), "state file written for the new process")
+            }
             Ok(n) => {
                 tracing::debug!(sessions = n, path = %self.path.display(), why, "state file written")
             }
@@ -186,9 +239,9 @@ impl BackgroundService for Keeper {
         tick.tick().await;
         loop {
             tokio::select! {
-                _ = tick.tick() => self.write("periodic").await,
+                _ = tick.tick() => self.write("periodic", false).await,
                 _ = shutdown.changed() => {
-                    self.write("shutdown").await;
+                    self.write("shutdown", self.handover.begun()).await;
                     return;
                 }
             }

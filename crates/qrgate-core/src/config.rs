@@ -228,6 +228,8 @@ pub struct ServerConfig {
     pub tls: Option<TlsFiles>,
     /// Answer plain-HTTP requests for `https` apps with 308 to the https origin.
     pub redirect_to_https: bool,
+    /// The Unix socket through which a binary upgrade hands the listening sockets over.
+    pub upgrade_sock: PathBuf,
 }
 
 /// `[session]`.
@@ -708,6 +710,10 @@ impl Validator<'_> {
             tls: self.tls_files(&server.tls_listen, server.tls_cert, server.tls_key)?,
             tls_listen: self.addresses(server.tls_listen, "server.tls_listen")?,
             redirect_to_https: server.redirect_to_https.unwrap_or(false),
+            upgrade_sock: server.upgrade_sock.map_or_else(
+                || PathBuf::from("/tmp/qrgate-upgrade.sock"),
+                |p| self.relative(p),
+            ),
         };
 
         if let Some(t) = &server_trust {
@@ -1062,6 +1068,7 @@ mod file {
         pub tls_cert: Option<Spanned<PathBuf>>,
         pub tls_key: Option<Spanned<PathBuf>>,
         pub redirect_to_https: Option<bool>,
+        pub upgrade_sock: Option<PathBuf>,
     }
 
     #[derive(Deserialize, Default)]

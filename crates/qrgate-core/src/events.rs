@@ -76,11 +76,19 @@ impl EventStream {
                 Some(self.emit(&status))
             }
             // The attempt was dropped (swept) or its time ran out: tell the page it expired.
-            Some(false) => {
-                self.done = true;
-                Some(frame("expired", &serde_json::json!({})))
-            }
+            Some(false) => self.end(),
         }
+    }
+
+    /// The last frame when the stream ends early because the gateway is shutting down (a
+    /// restart or an upgrade, which do not carry pending logins over): `expired`, so the
+    /// page fetches a fresh code — from the new process. `None` after a terminal event.
+    pub fn end(&mut self) -> Option<Bytes> {
+        if self.done {
+            return None;
+        }
+        self.done = true;
+        Some(frame("expired", &serde_json::json!({})))
     }
 
     fn emit(&mut self, status: &Status) -> Bytes {
