@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README "Tests"): installs what the build and tests need (cmake; Chromium;
-# nginx, Caddy and systemd-analyze for the deploy samples), then runs
-# fmt, clippy and the whole test suite in one build profile.
+# nginx, Caddy and systemd-analyze for the deploy samples; redis-server for the shared store),
+# then runs fmt, clippy and the whole test suite in one build profile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,7 @@ command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
 command -v caddy >/dev/null 2>&1 || need_apt+=(caddy)
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

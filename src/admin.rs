@@ -50,7 +50,7 @@ impl ServeHttp for Admin {
                 answer(200, "text/plain; version=0.0.4", m.render())
             }
             "/healthz" => answer(200, "application/json", "{\"status\":\"ok\"}".into()),
-            "/readyz" => match gw.sessions.ready().await {
+            "/readyz" => match gw.ready().await {
                 Ok(()) => answer(200, "application/json", "{\"ready\":true}".into()),
                 Err(e) => answer(
                     503,

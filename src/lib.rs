@@ -11,6 +11,8 @@
 //!   limits (414/431), head deadline and keep-alive idle timeout.
 //! - [`server`]: starts the pingora server (or serves a listener you bound, for tests).
 //! - [`reload`]: re-reads the config on `SIGHUP` and puts it in force atomically.
+//! - [`redis`]: the Redis store shared by several instances: sessions (with a local cache),
+//!   login attempts (atomic transitions in Lua), and the pub/sub listener.
 //! - [`state`]: the session state file (token hashes only) kept across restarts.
 //! - [`tls`]: HTTPS listeners and their reloadable certificate.
 //! - [`upgrade`]: zero-downtime binary upgrade (`SIGUSR2`) and the signals that end the process.
@@ -22,6 +24,7 @@ pub mod admin;
 pub mod demo;
 pub mod guard;
 pub mod proxy;
+pub mod redis;
 pub mod reload;
 pub mod server;
 pub mod signer;

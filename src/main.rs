@@ -9,7 +9,6 @@ use clap::{Parser, Subcommand};
 use qrgate::signer::{self, Key};
 use qrgate_core::clock::Clock;
 use qrgate_core::config::{Config, LogFormat};
-use qrgate_core::gateway::Gateway;
 
 // glibc's allocator serializes on arena locks when tokio moves a request between worker
 // threads (allocated on one, freed on another); mimalloc does not. Measured in BENCHMARKS.md.
@@ -82,8 +81,8 @@ fn real_main() -> anyhow::Result<()> {
         Command::Run { config, upgrade } => {
             let loaded = Config::load(&config)?;
             init_tracing(loaded.log.format);
-            let gateway = Gateway::new(loaded, Clock::system())?;
-            qrgate::server::run(gateway, Some(config), upgrade)?;
+            let (gateway, shared) = qrgate::server::build(loaded, Clock::system())?;
+            qrgate::server::run_shared(gateway, shared, Some(config), upgrade)?;
             Ok(())
         }
         Command::CheckConfig { config } => {

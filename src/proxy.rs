@@ -44,6 +44,12 @@ pub enum StartError {
     /// The HTTPS certificate could not be read.
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    /// The gateway's settings could not be built.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// The store could not be set up.
+    #[error(transparent)]
+    Store(#[from] qrgate_core::session::StoreError),
     /// An upstream name did not resolve.
     #[error("app {app}: upstream {upstream} does not resolve: {reason}")]
     Upstream {

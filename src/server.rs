@@ -19,13 +19,19 @@ use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 use tokio::net::TcpListener;
 
-use qrgate_core::config::{Config, LimitsConfig, BUILTIN_DEMO};
+use qrgate_core::clock::Clock;
+use qrgate_core::config::{Config, LimitsConfig, StoreConfig, BUILTIN_DEMO};
 use qrgate_core::gateway::Gateway;
+use qrgate_core::session::Lifetimes;
 
 use crate::admin::Admin;
 use crate::demo::Builtin;
 use crate::guard::{Connections, Heads};
 use crate::proxy::{Proxy, StartError};
+use crate::redis::attempts::RedisAttempts;
+use crate::redis::events::Listener;
+use crate::redis::sessions::RedisSessions;
+use crate::redis::Link;
 use crate::reload::Reloader;
 use crate::state::{self, Keeper};
 use crate::sweeper::Sweeper;
@@ -57,12 +63,48 @@ pub fn listener_buffers() -> L4BufferSettings {
 /// without it: pingora's 5 s close timeout plus the predecessor's final write.
 const HANDOVER_PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
 
+/// The gateway for `config`, with the store it names, and the Redis parts the server runs
+/// (the pub/sub listener) when it names Redis.
+pub fn build(config: Config, clock: Clock) -> Result<(Gateway, Option<Shared>), StartError> {
+    let lifetimes = Lifetimes {
+        absolute: config.session.lifetime,
+        idle: config.session.idle_timeout,
+    };
+    match config.store.clone() {
+        StoreConfig::Memory => Ok((Gateway::new(config, clock)?, None)),
+        StoreConfig::Redis(redis) => {
+            let link = Link::new(&redis)?;
+            let sessions = Arc::new(RedisSessions::new(link.clone(), lifetimes, clock.clone()));
+            let attempts = Arc::new(RedisAttempts::new(link.clone()));
+            tracing::info!(url = %redis.display_url(), prefix = %redis.prefix, "sessions and logins are shared through redis");
+            let gateway = Gateway::shared(config, clock, sessions.clone(), attempts)?;
+            Ok((gateway, Some(Shared { link, sessions })))
+        }
+    }
+}
+
+/// What a gateway sharing its state through Redis runs besides the proxy.
+pub struct Shared {
+    link: Arc<Link>,
+    sessions: Arc<RedisSessions>,
+}
+
 /// Runs the gateway until SIGTERM/SIGINT (then drains within the grace period). With a
 /// config path, `SIGHUP` reloads it and `SIGUSR2` upgrades to the binary on disk. With
 /// `upgrade`, takes the listening sockets (and the sessions) over from a running gateway
 /// ([`crate::upgrade`]).
 pub fn run(
     gateway: Gateway,
+    config_path: Option<PathBuf>,
+    upgrade: bool,
+) -> Result<(), StartError> {
+    run_shared(gateway, None, config_path, upgrade)
+}
+
+/// [`run`] for a gateway from [`build`].
+pub fn run_shared(
+    gateway: Gateway,
+    shared: Option<Shared>,
     config_path: Option<PathBuf>,
     upgrade: bool,
 ) -> Result<(), StartError> {
@@ -92,7 +134,16 @@ pub fn run(
     if upgrade {
         tracing::info!(pid = std::process::id(), "took over the listening sockets");
     }
-    if let Some(path) = &config.session.state_file {
+    // With Redis, sessions outlive every instance by themselves.
+    let state_file = match (&config.session.state_file, &shared) {
+        (Some(path), Some(_)) => {
+            tracing::warn!(path = %path.display(), "session.state_file is not used with the redis store: redis keeps the sessions");
+            None
+        }
+        (None, Some(_)) => None,
+        (path, None) => path.clone(),
+    };
+    if let Some(path) = &state_file {
         restore(&gateway, path, upgrade.then(std::time::SystemTime::now));
     }
     announce(config);
@@ -130,7 +181,11 @@ pub fn run(
         server.add_service(service);
     }
     let handover = Handover::default();
-    if let Some(path) = config.session.state_file.clone() {
+    if let Some(Shared { link, sessions }) = shared {
+        let listener = Listener::new(link, sessions, gateway.clone());
+        server.add_service(background_service("redis listener", listener));
+    }
+    if let Some(path) = state_file {
         let keeper = Keeper::new(
             gateway.clone(),
             path,

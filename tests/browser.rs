@@ -282,8 +282,8 @@ async fn approve_as_alice(gw: &TestGateway, id: &str) {
 }
 
 /// Whether the gateway holds attempt `id` as approved and not yet claimed.
-fn approved_unclaimed(gw: &TestGateway, id: &str) -> bool {
-    gw.state.logins.get(id).is_ok_and(|a| {
+async fn approved_unclaimed(gw: &TestGateway, id: &str) -> bool {
+    gw.state.logins.get(id).await.is_ok_and(|a| {
         matches!(
             &*gw.state.logins.watch(&a).borrow(),
             Status::Approved { .. }
@@ -425,7 +425,7 @@ async fn a_real_browser_signs_in_over_sse_and_a_second_profile_cannot_claim() {
         status_texts(&b, &id2).await
     );
     assert!(
-        approved_unclaimed(&gw, &id2),
+        approved_unclaimed(&gw, &id2).await,
         "the claim is held: the attempt is approved, not yet claimed"
     );
 
@@ -454,7 +454,7 @@ async fn a_real_browser_signs_in_over_sse_and_a_second_profile_cannot_claim() {
         "refused as the wrong browser: {answer}"
     );
     assert!(
-        approved_unclaimed(&gw, &id2),
+        approved_unclaimed(&gw, &id2).await,
         "the refused claim did not use up the attempt"
     );
     drain_console(&other, &mut console).await;

@@ -11,4 +11,5 @@ mod hardening;
 mod login;
 mod operate;
 mod proxy_core;
+mod redis;
 mod shutdown;

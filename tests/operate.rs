@@ -16,9 +16,9 @@ use crate::common::{
 
 /// A gateway process from `config.toml` in a temporary directory, in front of a demo
 /// upstream of this test.
-struct Binary {
-    child: Reaped,
-    base: String,
+pub(crate) struct Binary {
+    pub(crate) child: Reaped,
+    pub(crate) base: String,
     port: u16,
     upstream: u16,
     dir: tempfile::TempDir,
@@ -36,7 +36,7 @@ impl Binary {
     }
 
     /// With extra `[server]` keys, and the app on `origin` (default: the plain listener).
-    async fn start_with(
+    pub(crate) async fn start_with(
         server: &str,
         origin: Option<String>,
         session: &str,
@@ -102,7 +102,7 @@ impl Binary {
         .expect("config");
     }
 
-    fn spawn(&self) -> Reaped {
+    pub(crate) fn spawn(&self) -> Reaped {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -121,7 +121,7 @@ impl Binary {
         Reaped(cmd.spawn().expect("start gateway"))
     }
 
-    async fn wait_up(&self) {
+    pub(crate) async fn wait_up(&self) {
         let health = format!("{}/.qrgate/healthz", self.base);
         let c = client();
         let up = eventually(Duration::from_secs(20), || {
@@ -147,12 +147,12 @@ impl Binary {
         assert!(status.success());
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
     /// SIGTERM and wait for the process to exit.
-    async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         self.signal("TERM");
         let exited = eventually(Duration::from_secs(15), || {
             let done = matches!(self.child.0.try_wait(), Ok(Some(_)));
@@ -163,7 +163,7 @@ impl Binary {
     }
 }
 
-fn alice(roles: &str) -> String {
+pub(crate) fn alice(roles: &str) -> String {
     format!("[[user]]\nname = \"alice\"\nkey = \"ed25519_{ALICE_KEY_HEX}\"\nroles = [{roles}]\n")
 }
 

@@ -10,6 +10,11 @@
 //! from, so of two racing approvals exactly one wins, and approve, reject and claim are each
 //! single use. Signatures are verified *before* taking the lock (they are slow and pure);
 //! the lock is never held across an `.await`. This module does no I/O.
+//!
+//! With an [`AttemptShare`] (several instances), the share decides every transition for all
+//! instances and this table holds the attempts this instance serves — its own and the ones it
+//! fetched — with their status channels, which other instances' announcements update
+//! ([`Logins::observe`]).
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -24,6 +29,8 @@ use crate::config::LoginConfig;
 use crate::cookies;
 use crate::identity::Identity;
 use crate::protocol::{AttemptFacts, Material, SignerId};
+use crate::session::StoreError;
+use crate::share::{AttemptRecord, AttemptShare, Outcome, SharedMaterial, SharedPhase, Transition};
 
 /// Where a login attempt stands, as the browser sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +68,32 @@ impl Status {
             Status::Approved { name } => serde_json::json!({ "name": name }),
             _ => serde_json::json!({}),
         }
+    }
+
+    /// How an instance announces this status of attempt `id` to the others (`None`: not
+    /// announced; pending is where every attempt starts, expiry each instance sees itself).
+    pub fn announcement(&self, id: &str) -> Option<String> {
+        match self {
+            Status::Scanned => Some(format!("{id} scanned")),
+            Status::Rejected => Some(format!("{id} rejected")),
+            Status::Approved { name } => Some(format!("{id} approved {name}")),
+            Status::Pending | Status::Expired => None,
+        }
+    }
+
+    /// An announcement read back: `(attempt id, status)`; `None` for anything else.
+    pub fn from_announcement(text: &str) -> Option<(&str, Status)> {
+        let mut parts = text.splitn(3, ' ');
+        let id = parts.next()?;
+        let status = match (parts.next()?, parts.next()) {
+            ("scanned", None) => Status::Scanned,
+            ("rejected", None) => Status::Rejected,
+            ("approved", Some(name)) => Status::Approved {
+                name: name.to_string(),
+            },
+            _ => return None,
+        };
+        Some((id, status))
     }
 
     /// Whether the stream ends after this.
@@ -112,9 +145,51 @@ pub struct Attempt {
 enum Phase {
     Pending,
     Scanned,
-    Approved { identity: Arc<Identity>, at_ms: u64 },
+    Approved {
+        key: [u8; 32],
+        name: String,
+        at_ms: u64,
+    },
     Rejected,
     Claimed,
+}
+
+impl From<SharedPhase> for Phase {
+    fn from(p: SharedPhase) -> Self {
+        match p {
+            SharedPhase::Pending => Phase::Pending,
+            SharedPhase::Scanned => Phase::Scanned,
+            SharedPhase::Approved { key, name, at_ms } => Phase::Approved { key, name, at_ms },
+            SharedPhase::Rejected => Phase::Rejected,
+            SharedPhase::Claimed => Phase::Claimed,
+        }
+    }
+}
+
+impl Phase {
+    /// What the browser sees of this phase.
+    fn status(&self) -> Status {
+        match self {
+            Phase::Pending => Status::Pending,
+            Phase::Scanned => Status::Scanned,
+            Phase::Approved { name, .. } => Status::Approved { name: name.clone() },
+            Phase::Rejected => Status::Rejected,
+            // A claimed attempt was approved; its stream has ended by then.
+            Phase::Claimed => Status::Approved {
+                name: String::new(),
+            },
+        }
+    }
+
+    /// Why a transition from this phase is refused.
+    fn refusal(&self) -> AttemptError {
+        match self {
+            Phase::Approved { .. } => AttemptError::AlreadyDone("approved"),
+            Phase::Rejected => AttemptError::AlreadyDone("rejected"),
+            Phase::Claimed => AttemptError::AlreadyDone("claimed"),
+            Phase::Pending | Phase::Scanned => AttemptError::NotApproved,
+        }
+    }
 }
 
 /// Why a transition was refused. Each maps to one HTTP status in the routes.
@@ -141,6 +216,9 @@ pub enum AttemptError {
     /// Too many pending attempts from this client.
     #[error("too many sign-ins in progress from this address; finish or wait for one first")]
     ClientBusy,
+    /// The shared store could not answer (never "not found" and never "done").
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// What a sweep removed.
@@ -167,6 +245,72 @@ pub struct Logins {
     claim_window_ms: AtomicU64,
     max_pending: AtomicUsize,
     clock: Clock,
+    /// The other instances' view, when there are any.
+    share: Option<Arc<dyn AttemptShare>>,
+    /// Resolves a stored protocol name (attempts fetched from the share).
+    signer_ids: Vec<SignerId>,
+}
+
+/// The shared record of an attempt made from `request` with these facts and materials.
+fn record(
+    id: &str,
+    request: &NewAttempt,
+    issued_ms: u64,
+    expires_ms: u64,
+    materials: &[(SignerId, Material)],
+) -> AttemptRecord {
+    AttemptRecord {
+        id: id.to_string(),
+        app: request.app.to_string(),
+        bind_hash: hex::encode(request.bind_hash),
+        requester: request.requester,
+        requester_ip: request.requester_ip.clone(),
+        requester_agent: request.requester_agent.clone(),
+        return_to: request.return_to.clone(),
+        issued_ms,
+        expires_ms,
+        materials: materials
+            .iter()
+            .map(|(id, m)| SharedMaterial {
+                signer: id.name().to_string(),
+                secret: hex::encode(m.secret),
+                text: m.text.clone(),
+                channel: m.channel.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// The request and materials back, resolving protocol names with `signer`; `None` if the
+/// record is damaged (then the attempt counts as unknown).
+fn parts(
+    record: &AttemptRecord,
+    signer: impl Fn(&str) -> Option<SignerId>,
+) -> Option<(NewAttempt, Vec<(SignerId, Material)>)> {
+    let bind_hash = <[u8; 32]>::try_from(hex::decode(&record.bind_hash).ok()?).ok()?;
+    let mut materials = Vec::with_capacity(record.materials.len());
+    for m in &record.materials {
+        let secret = <[u8; 32]>::try_from(hex::decode(&m.secret).ok()?).ok()?;
+        materials.push((
+            signer(&m.signer)?,
+            Material {
+                secret,
+                text: m.text.clone(),
+                channel: m.channel.clone(),
+            },
+        ));
+    }
+    let request = NewAttempt {
+        app: Arc::from(record.app.as_str()),
+        bind_hash,
+        requester: record.requester,
+        // Pending caps count on the instance that created the attempt only.
+        client_key: None,
+        requester_ip: record.requester_ip.clone(),
+        requester_agent: record.requester_agent.clone(),
+        return_to: record.return_to.clone(),
+    };
+    Some((request, materials))
 }
 
 fn new_id() -> String {
@@ -196,7 +340,22 @@ impl Logins {
             claim_window_ms: AtomicU64::new(millis(config.claim_window)),
             max_pending: AtomicUsize::new(config.max_pending),
             clock,
+            share: None,
+            signer_ids: Vec::new(),
         }
+    }
+
+    /// Shares attempts with other instances through `share`; `signer_ids` are the protocols
+    /// a fetched attempt may name.
+    pub fn shared(mut self, share: Arc<dyn AttemptShare>, signer_ids: Vec<SignerId>) -> Self {
+        self.share = Some(share);
+        self.signer_ids = signer_ids;
+        self
+    }
+
+    /// Whether attempts are shared with other instances.
+    pub fn share(&self) -> Option<&Arc<dyn AttemptShare>> {
+        self.share.as_ref()
     }
 
     /// Applies a reloaded config to attempts created from now on (and to the caps).
@@ -216,7 +375,7 @@ impl Logins {
     }
 
     /// Creates an attempt; `prepare` makes each offered signer's material from its facts.
-    pub fn create(
+    pub async fn create(
         &self,
         request: NewAttempt,
         prepare: impl FnOnce(&AttemptFacts<'_>) -> Vec<(SignerId, Material)>,
@@ -250,6 +409,10 @@ impl Logins {
         for channel in materials.iter().filter_map(|(_, m)| m.channel.as_ref()) {
             self.channels.insert(channel.clone(), id.clone());
         }
+        let record = self
+            .share
+            .as_ref()
+            .map(|_| record(&id, &request, issued_ms, expires_ms, &materials));
         let attempt = Arc::new(Attempt {
             id: id.clone(),
             request,
@@ -259,28 +422,93 @@ impl Logins {
             phase: Mutex::new(Phase::Pending),
             status: watch::channel(Status::Pending).0,
         });
-        self.map.insert(id, attempt.clone());
+        self.map.insert(id.clone(), attempt.clone());
+        if let (Some(share), Some(record)) = (&self.share, record) {
+            if let Err(e) = share.put(&record, self.keep_ms()).await {
+                self.remove(&id);
+                return Err(e.into());
+            }
+        }
         Ok(attempt)
     }
 
-    /// A live attempt by id.
-    pub fn get(&self, id: &str) -> Result<Arc<Attempt>, AttemptError> {
-        let a = self
-            .map
-            .get(id)
-            .map(|a| a.clone())
-            .ok_or(AttemptError::NotFound)?;
-        Ok(a)
+    /// How long the share keeps an attempt: its lifetime plus a claim window after it.
+    fn keep_ms(&self) -> u64 {
+        self.lifetime_ms
+            .load(Ordering::Relaxed)
+            .saturating_add(self.claim_window_ms.load(Ordering::Relaxed))
+            .saturating_add(10_000)
+    }
+
+    /// A live attempt by id: this instance's, or one fetched from the share.
+    pub async fn get(&self, id: &str) -> Result<Arc<Attempt>, AttemptError> {
+        if let Some(a) = self.map.get(id) {
+            return Ok(a.clone());
+        }
+        let Some(share) = &self.share else {
+            return Err(AttemptError::NotFound);
+        };
+        let (record, phase) = share.fetch(id).await?.ok_or(AttemptError::NotFound)?;
+        let (request, materials) = parts(&record, |name| {
+            self.signer_ids.iter().copied().find(|s| s.name() == name)
+        })
+        .ok_or(AttemptError::NotFound)?;
+        if record.id != id {
+            return Err(AttemptError::NotFound);
+        }
+        let phase = Phase::from(phase);
+        let fetched = Arc::new(Attempt {
+            id: record.id,
+            request,
+            issued_ms: record.issued_ms,
+            expires_ms: record.expires_ms,
+            materials,
+            status: watch::channel(phase.status()).0,
+            phase: Mutex::new(phase),
+        });
+        // Another request may have fetched it meanwhile: keep one copy, so every event
+        // stream here follows the same status channel.
+        let entry = self.map.entry(id.to_string()).or_insert_with(|| {
+            self.count.fetch_add(1, Ordering::AcqRel);
+            fetched
+        });
+        Ok(entry.clone())
     }
 
     /// The attempt waiting on a signer endpoint's channel.
-    pub fn by_channel(&self, channel: &str) -> Result<Arc<Attempt>, AttemptError> {
-        let id = self
-            .channels
-            .get(channel)
-            .map(|id| id.clone())
-            .ok_or(AttemptError::NotFound)?;
-        self.get(&id)
+    pub async fn by_channel(&self, channel: &str) -> Result<Arc<Attempt>, AttemptError> {
+        let local = self.channels.get(channel).map(|id| id.clone());
+        let id = match (local, &self.share) {
+            (Some(id), _) => id,
+            (None, Some(share)) => share
+                .channel(channel)
+                .await?
+                .ok_or(AttemptError::NotFound)?,
+            (None, None) => return Err(AttemptError::NotFound),
+        };
+        self.get(&id).await
+    }
+
+    /// Another instance announced `status` for attempt `id`: event streams here follow.
+    pub fn observe(&self, id: &str, status: Status) {
+        let Some(a) = self.map.get(id).map(|a| a.clone()) else {
+            return;
+        };
+        let mut phase = a.lock();
+        match (&*phase, &status) {
+            (Phase::Pending, Status::Scanned) => *phase = Phase::Scanned,
+            (Phase::Pending | Phase::Scanned, Status::Rejected) => *phase = Phase::Rejected,
+            // The approving key stays with the share, which decides the claim.
+            (Phase::Pending | Phase::Scanned, Status::Approved { name }) => {
+                *phase = Phase::Approved {
+                    key: [0; 32],
+                    name: name.clone(),
+                    at_ms: self.clock.now_millis(),
+                }
+            }
+            _ => return,
+        }
+        a.status.send_replace(status);
     }
 
     /// Number of attempts held.
@@ -299,64 +527,115 @@ impl Logins {
     }
 
     /// The signer fetched the challenge. Idempotent while pending or scanned.
-    pub fn scan(&self, a: &Attempt) -> Result<(), AttemptError> {
-        let mut phase = a.lock();
-        self.check_open(a, &phase)?;
-        if matches!(*phase, Phase::Pending) {
-            *phase = Phase::Scanned;
-            a.status.send_replace(Status::Scanned);
-        }
-        Ok(())
+    pub async fn scan(&self, a: &Attempt) -> Result<(), AttemptError> {
+        self.decide(a, Transition::Scan).await.map(drop)
     }
 
     /// Approval by a verified, permitted identity. Exactly one approval wins.
-    pub fn approve(&self, a: &Attempt, identity: Arc<Identity>) -> Result<(), AttemptError> {
-        let mut phase = a.lock();
-        self.check_open(a, &phase)?;
-        let name = identity.user.clone();
-        *phase = Phase::Approved {
-            identity,
-            at_ms: self.clock.now_millis(),
+    pub async fn approve(&self, a: &Attempt, identity: &Identity) -> Result<(), AttemptError> {
+        let t = Transition::Approve {
+            key: identity.key,
+            name: identity.user.clone(),
         };
-        a.status.send_replace(Status::Approved { name });
-        Ok(())
+        self.decide(a, t).await.map(drop)
     }
 
     /// The signer declined.
-    pub fn reject(&self, a: &Attempt) -> Result<(), AttemptError> {
-        let mut phase = a.lock();
-        self.check_open(a, &phase)?;
-        *phase = Phase::Rejected;
-        a.status.send_replace(Status::Rejected);
-        Ok(())
+    pub async fn reject(&self, a: &Attempt) -> Result<(), AttemptError> {
+        self.decide(a, Transition::Reject).await.map(drop)
     }
 
-    /// The browser that started the attempt collects the approved identity, once.
-    pub fn claim(
+    /// The browser that started the attempt collects the approving key, once.
+    pub async fn claim(
         &self,
         a: &Attempt,
         bind_cookie: Option<&str>,
-    ) -> Result<Arc<Identity>, AttemptError> {
+    ) -> Result<[u8; 32], AttemptError> {
         if !cookies::matches_hash(bind_cookie, &a.request.bind_hash) {
             return Err(AttemptError::WrongBrowser);
         }
-        let mut phase = a.lock();
-        match &*phase {
-            Phase::Approved { identity, at_ms } => {
-                let window = self.claim_window_ms.load(Ordering::Relaxed);
-                if self.clock.now_millis() >= at_ms.saturating_add(window) {
-                    return Err(AttemptError::Expired);
-                }
-                let identity = identity.clone();
-                *phase = Phase::Claimed;
-                drop(phase);
-                self.remove(&a.id);
-                Ok(identity)
+        let window_ms = self.claim_window_ms.load(Ordering::Relaxed);
+        let key = self.decide(a, Transition::Claim { window_ms }).await?;
+        self.remove(&a.id);
+        key.ok_or(AttemptError::NotApproved)
+    }
+
+    /// Applies a transition: decided by the share when there is one (for every instance),
+    /// else here under the attempt's mutex. Returns the approving key for a claim.
+    async fn decide(&self, a: &Attempt, t: Transition) -> Result<Option<[u8; 32]>, AttemptError> {
+        let now = self.clock.now_millis();
+        let Some(share) = &self.share else {
+            let mut phase = a.lock();
+            return self.step(a, &mut phase, &t, now);
+        };
+        match share.transition(&a.id, &t, now).await? {
+            Outcome::Done(found) => {
+                // The share decided for every instance; follow it here for this instance's
+                // event streams.
+                let mut phase = a.lock();
+                let next = match (t, found) {
+                    (Transition::Claim { .. }, SharedPhase::Approved { key, .. }) => {
+                        *phase = Phase::Claimed;
+                        return Ok(Some(key));
+                    }
+                    (Transition::Claim { .. }, _) => return Err(AttemptError::NotApproved),
+                    (Transition::Scan, _) => Phase::Scanned,
+                    (Transition::Approve { key, name }, _) => Phase::Approved {
+                        key,
+                        name,
+                        at_ms: now,
+                    },
+                    (Transition::Reject, _) => Phase::Rejected,
+                };
+                let status = next.status();
+                *phase = next;
+                a.status.send_if_modified(|s| {
+                    let changed = *s != status;
+                    *s = status;
+                    changed
+                });
+                Ok(None)
             }
-            Phase::Pending | Phase::Scanned => Err(AttemptError::NotApproved),
-            Phase::Rejected => Err(AttemptError::AlreadyDone("rejected")),
-            Phase::Claimed => Err(AttemptError::AlreadyDone("claimed")),
+            Outcome::Refused(found) => Err(Phase::from(found).refusal()),
+            Outcome::Expired => Err(AttemptError::Expired),
+            Outcome::Gone => Err(AttemptError::NotFound),
         }
+    }
+
+    /// One transition from `phase`, announced on the attempt's status channel.
+    fn step(
+        &self,
+        a: &Attempt,
+        phase: &mut Phase,
+        t: &Transition,
+        now: u64,
+    ) -> Result<Option<[u8; 32]>, AttemptError> {
+        if let Transition::Claim { window_ms } = t {
+            let Phase::Approved { key, at_ms, .. } = &*phase else {
+                return Err(phase.refusal());
+            };
+            if now >= at_ms.saturating_add(*window_ms) {
+                return Err(AttemptError::Expired);
+            }
+            let key = *key;
+            *phase = Phase::Claimed;
+            return Ok(Some(key));
+        }
+        self.check_open(a, phase)?;
+        let next = match t {
+            Transition::Scan if matches!(phase, Phase::Scanned) => return Ok(None),
+            Transition::Scan => Phase::Scanned,
+            Transition::Approve { key, name } => Phase::Approved {
+                key: *key,
+                name: name.clone(),
+                at_ms: now,
+            },
+            Transition::Reject => Phase::Rejected,
+            Transition::Claim { .. } => return Err(AttemptError::NotApproved),
+        };
+        a.status.send_replace(next.status());
+        *phase = next;
+        Ok(None)
     }
 
     /// A receiver of the attempt's status, for the event stream.
@@ -528,66 +807,81 @@ mod tests {
         assert_ne!(a, new_id());
     }
 
-    #[test]
-    fn full_cycle_and_single_use() {
+    #[tokio::test]
+    async fn full_cycle_and_single_use() {
         let clock = Clock::manual();
         let t = table(&clock, 10);
-        let a = t.create(request("b"), |_| Vec::new()).expect("created");
-        assert_eq!(t.claim(&a, Some("b")), Err(AttemptError::NotApproved));
-        t.scan(&a).expect("scan");
-        t.approve(&a, alice()).expect("approve");
+        let a = t
+            .create(request("b"), |_| Vec::new())
+            .await
+            .expect("created");
+        assert_eq!(t.claim(&a, Some("b")).await, Err(AttemptError::NotApproved));
+        t.scan(&a).await.expect("scan");
+        t.approve(&a, &alice()).await.expect("approve");
         assert_eq!(
-            t.approve(&a, alice()),
+            t.approve(&a, &alice()).await,
             Err(AttemptError::AlreadyDone("approved"))
         );
-        assert_eq!(t.reject(&a), Err(AttemptError::AlreadyDone("approved")));
-        assert_eq!(t.claim(&a, None), Err(AttemptError::WrongBrowser));
-        assert_eq!(t.claim(&a, Some("other")), Err(AttemptError::WrongBrowser));
-        assert_eq!(t.claim(&a, Some("b")).expect("claim").user, "alice");
         assert_eq!(
-            t.claim(&a, Some("b")),
+            t.reject(&a).await,
+            Err(AttemptError::AlreadyDone("approved"))
+        );
+        assert_eq!(t.claim(&a, None).await, Err(AttemptError::WrongBrowser));
+        assert_eq!(
+            t.claim(&a, Some("other")).await,
+            Err(AttemptError::WrongBrowser)
+        );
+        assert_eq!(t.claim(&a, Some("b")).await.expect("claim"), alice().key);
+        assert_eq!(
+            t.claim(&a, Some("b")).await,
             Err(AttemptError::AlreadyDone("claimed"))
         );
-        assert_eq!(t.get(&a.id).err(), Some(AttemptError::NotFound));
+        assert_eq!(t.get(&a.id).await.err(), Some(AttemptError::NotFound));
         assert!(t.is_empty());
     }
 
-    #[test]
-    fn expiry_claim_window_cap_and_sweep() {
+    #[tokio::test]
+    async fn expiry_claim_window_cap_and_sweep() {
         let clock = Clock::manual();
         let t = table(&clock, 2);
-        let a = t.create(request("b"), |_| Vec::new()).expect("a");
-        let b = t.create(request("b"), |_| Vec::new()).expect("b");
+        let a = t.create(request("b"), |_| Vec::new()).await.expect("a");
+        let b = t.create(request("b"), |_| Vec::new()).await.expect("b");
         assert_eq!(
-            t.create(request("b"), |_| Vec::new()).err(),
+            t.create(request("b"), |_| Vec::new()).await.err(),
             Some(AttemptError::Full)
         );
-        t.approve(&b, alice()).expect("approve b");
+        t.approve(&b, &alice()).await.expect("approve b");
         clock.advance(Duration::from_secs(31));
         assert_eq!(
-            t.claim(&b, Some("b")),
+            t.claim(&b, Some("b")).await,
             Err(AttemptError::Expired),
             "claim window over"
         );
         clock.advance(Duration::from_secs(90));
-        assert_eq!(t.approve(&a, alice()), Err(AttemptError::Expired));
+        assert_eq!(t.approve(&a, &alice()).await, Err(AttemptError::Expired));
         let mut rx = t.watch(&a);
         assert_eq!(t.sweep().freed, 2);
         assert_eq!(*rx.borrow_and_update(), Status::Expired);
         assert!(
-            t.create(request("b"), |_| Vec::new()).is_ok(),
+            t.create(request("b"), |_| Vec::new()).await.is_ok(),
             "slots freed"
         );
     }
 
-    #[test]
-    fn racing_approvals_have_one_winner() {
+    #[tokio::test]
+    async fn racing_approvals_have_one_winner() {
         let clock = Clock::manual();
         let t = Arc::new(table(&clock, 10));
-        let a = t.create(request("b"), |_| Vec::new()).expect("a");
+        let a = t.create(request("b"), |_| Vec::new()).await.expect("a");
         let wins: usize = std::thread::scope(|s| {
             let handles: Vec<_> = (0..8)
-                .map(|_| s.spawn(|| t.approve(&a, alice()).is_ok()))
+                .map(|_| {
+                    s.spawn(|| {
+                        tokio::runtime::Builder::new_current_thread()
+                            .build()
+                            .is_ok_and(|rt| rt.block_on(t.approve(&a, &alice())).is_ok())
+                    })
+                })
                 .collect();
             handles
                 .into_iter()
@@ -597,8 +891,8 @@ mod tests {
         assert_eq!(wins, 1);
     }
 
-    #[test]
-    fn endpoint_channels_find_their_attempt_until_it_is_gone() {
+    #[tokio::test]
+    async fn endpoint_channels_find_their_attempt_until_it_is_gone() {
         let clock = Clock::manual();
         let t = table(&clock, 10);
         let id = SignerId::new("relayed");
@@ -609,44 +903,110 @@ mod tests {
                 m.channel = Some(format!("chan-{}", facts.id));
                 vec![(id, m)]
             })
+            .await
             .expect("a");
         let channel = a
             .material(id)
             .and_then(|m| m.channel.clone())
             .expect("channel");
         assert_eq!(
-            t.by_channel(&channel).map(|x| x.id.clone()),
+            t.by_channel(&channel).await.map(|x| x.id.clone()),
             Ok(a.id.clone())
         );
         assert!(a.material(SignerId::new("other")).is_none());
-        t.approve(&a, alice()).expect("approve");
-        t.claim(&a, Some("b")).expect("claim");
-        assert_eq!(t.by_channel(&channel).err(), Some(AttemptError::NotFound));
+        t.approve(&a, &alice()).await.expect("approve");
+        t.claim(&a, Some("b")).await.expect("claim");
+        assert_eq!(
+            t.by_channel(&channel).await.err(),
+            Some(AttemptError::NotFound)
+        );
     }
 
-    #[test]
-    fn pending_attempts_are_capped_per_client_and_released() {
+    #[tokio::test]
+    async fn pending_attempts_are_capped_per_client_and_released() {
         let clock = Clock::manual();
         let t = table(&clock, 100);
         let from = |ip: &str| NewAttempt {
             client_key: ip.parse().ok(),
             ..request("b")
         };
-        let a = t.create(from("203.0.113.7"), |_| Vec::new()).expect("1st");
-        let _b = t.create(from("203.0.113.7"), |_| Vec::new()).expect("2nd");
+        let a = t
+            .create(from("203.0.113.7"), |_| Vec::new())
+            .await
+            .expect("1st");
+        let _b = t
+            .create(from("203.0.113.7"), |_| Vec::new())
+            .await
+            .expect("2nd");
         assert_eq!(
-            t.create(from("203.0.113.7"), |_| Vec::new()).err(),
+            t.create(from("203.0.113.7"), |_| Vec::new()).await.err(),
             Some(AttemptError::ClientBusy)
         );
         assert_eq!(t.len(), 2, "the refused attempt took no slot");
         assert!(
-            t.create(from("203.0.113.8"), |_| Vec::new()).is_ok(),
+            t.create(from("203.0.113.8"), |_| Vec::new()).await.is_ok(),
             "others unaffected"
         );
-        t.reject(&a).expect("reject");
+        t.reject(&a).await.expect("reject");
         clock.advance(Duration::from_secs(121));
         assert_eq!(t.sweep().freed, 3);
         assert_eq!(t.clients(), 0, "counters freed with their attempts");
-        assert!(t.create(from("203.0.113.7"), |_| Vec::new()).is_ok());
+        assert!(t.create(from("203.0.113.7"), |_| Vec::new()).await.is_ok());
+    }
+    #[test]
+    fn announcements_round_trip_and_odd_ones_are_ignored() {
+        for status in [
+            Status::Scanned,
+            Status::Rejected,
+            Status::Approved {
+                name: "alice smith".into(),
+            },
+        ] {
+            let text = status.announcement("sess_x").expect("announced");
+            assert_eq!(Status::from_announcement(&text), Some(("sess_x", status)));
+        }
+        for odd in [
+            "",
+            "sess_x",
+            "sess_x pending",
+            "sess_x scanned extra",
+            "sess_x approved",
+        ] {
+            assert_eq!(Status::from_announcement(odd), None, "{odd:?}");
+        }
+        assert_eq!(Status::Pending.announcement("sess_x"), None);
+    }
+
+    #[test]
+    fn a_shared_record_round_trips_and_a_damaged_one_is_refused() {
+        let request = NewAttempt {
+            client_key: Some("10.0.0.1".parse().expect("ip")),
+            ..request("b")
+        };
+        let native = SignerId::new("native");
+        let materials = vec![(
+            native,
+            Material {
+                secret: [9; 32],
+                text: "challenge".into(),
+                channel: Some("ch".into()),
+            },
+        )];
+        let shared = record("sess_1", &request, 1, 2, &materials);
+        let json = serde_json::to_string(&shared).expect("json");
+        let back: AttemptRecord = serde_json::from_str(&json).expect("parse");
+        let resolve = |n: &str| (n == "native").then_some(native);
+        let (req, mats) = parts(&back, resolve).expect("parts");
+        assert_eq!(req.bind_hash, request.bind_hash);
+        assert_eq!(
+            req.client_key, None,
+            "caps count where the attempt was made"
+        );
+        assert_eq!(mats.len(), 1);
+        assert_eq!(mats[0].1.secret, [9; 32]);
+        assert!(parts(&back, |_| None).is_none(), "unknown protocol");
+        let mut bad = back.clone();
+        bad.bind_hash = "zz".into();
+        assert!(parts(&bad, resolve).is_none());
     }
 }

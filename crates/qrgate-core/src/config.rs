@@ -110,6 +110,47 @@ pub struct LogConfig {
     pub format: LogFormat,
 }
 
+/// `[store]`: where sessions and login attempts live.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StoreConfig {
+    /// In this process (the default): one instance.
+    #[default]
+    Memory,
+    /// In Redis, shared by every instance configured with the same URL and prefix.
+    Redis(RedisConfig),
+}
+
+/// `[store] backend = "redis"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// `redis://host:port/db` or `rediss://…` (TLS); may hold a password: never logged.
+    pub url: String,
+    /// Prefix of every key and channel, so several deployments can share one Redis.
+    pub prefix: String,
+    /// How long to wait for a connection.
+    pub connect_timeout: Duration,
+    /// How long to wait for an answer; then the request is refused (fail closed).
+    pub timeout: Duration,
+    /// How long a validated session is trusted from this instance's memory before Redis
+    /// is asked again (revocations arrive at once through pub/sub; this bounds the rest).
+    pub cache: Duration,
+}
+
+impl RedisConfig {
+    /// The URL without its password, for logs.
+    pub fn display_url(&self) -> String {
+        match url::Url::parse(&self.url) {
+            Ok(mut u) => {
+                if u.password().is_some() {
+                    let _ = u.set_password(Some("***"));
+                }
+                u.to_string()
+            }
+            Err(_) => "(unparsable url)".into(),
+        }
+    }
+}
+
 /// Whether an approval must come from the requesting browser's network (the QRLJacking
 /// defence: a QR shown to a victim by an attacker's page is approved from elsewhere).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,6 +231,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// `[admin]`.
     pub admin: AdminConfig,
+    /// `[store]`.
+    pub store: StoreConfig,
     /// `[log]`.
     pub log: LogConfig,
     /// `[[app]]`, in file order.
@@ -449,6 +492,55 @@ impl Validator<'_> {
             key,
             &message.into(),
         ))
+    }
+
+    fn store(&self, raw: file::Store) -> Result<StoreConfig, ConfigError> {
+        let backend = raw
+            .backend
+            .unwrap_or_else(|| Spanned::new(0..0, "memory".into()));
+        match backend.get_ref().as_str() {
+            "memory" => {
+                if let Some(url) = raw.url {
+                    return self.err(url.span(), "store.url", "only with backend = \"redis\"");
+                }
+                Ok(StoreConfig::Memory)
+            }
+            "redis" => {
+                let Some(url) = raw.url else {
+                    return self.err(
+                        backend.span(),
+                        "store.url",
+                        "backend = \"redis\" needs url = \"redis://host:port/db\"",
+                    );
+                };
+                let scheme_ok = url::Url::parse(url.get_ref())
+                    .is_ok_and(|u| matches!(u.scheme(), "redis" | "rediss") && u.has_host());
+                if !scheme_ok {
+                    return self.err(
+                        url.span(),
+                        "store.url",
+                        "expected redis://host:port/db or rediss://host:port/db",
+                    );
+                }
+                let prefix = raw.prefix.unwrap_or_else(|| "qrgate:".into());
+                Ok(StoreConfig::Redis(RedisConfig {
+                    url: url.into_inner(),
+                    prefix,
+                    connect_timeout: self.millis(
+                        raw.connect_timeout_ms,
+                        "store.connect_timeout_ms",
+                        1000,
+                    )?,
+                    timeout: self.millis(raw.timeout_ms, "store.timeout_ms", 500)?,
+                    cache: self.millis(raw.cache_ms, "store.cache_ms", 2000)?,
+                }))
+            }
+            _ => self.err(
+                backend.span(),
+                "store.backend",
+                "expected \"memory\" or \"redis\"",
+            ),
+        }
     }
 
     /// A setting in seconds: `default` when absent, else within `min..=MAX_SECONDS`.
@@ -978,8 +1070,10 @@ impl Validator<'_> {
         let log = LogConfig {
             format: raw.log.format.unwrap_or_default(),
         };
+        let store = self.store(raw.store)?;
         Ok(Config {
             admin,
+            store,
             log,
             server,
             session,
@@ -1045,6 +1139,8 @@ mod file {
         #[serde(default)]
         pub admin: Admin,
         #[serde(default)]
+        pub store: Store,
+        #[serde(default)]
         pub log: Log,
         #[serde(default)]
         pub app: Vec<App>,
@@ -1103,6 +1199,17 @@ mod file {
     #[serde(deny_unknown_fields)]
     pub struct Log {
         pub format: Option<LogFormat>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    pub struct Store {
+        pub backend: Option<Spanned<String>>,
+        pub url: Option<Spanned<String>>,
+        pub prefix: Option<String>,
+        pub connect_timeout_ms: Option<Spanned<u64>>,
+        pub timeout_ms: Option<Spanned<u64>>,
+        pub cache_ms: Option<Spanned<u64>>,
     }
 
     #[derive(Deserialize, Default)]

@@ -24,6 +24,7 @@ use crate::limits::RateLimits;
 use crate::metrics::Metrics;
 use crate::session::{token_hash, Lifetimes, MemoryStore, SessionStore, StoreError};
 use crate::settings::{Settings, SettingsError};
+use crate::share::AttemptShare;
 use crate::signers::Signers;
 
 /// Everything the gateway knows, shared by all requests.
@@ -59,11 +60,35 @@ impl Gateway {
         clock: Clock,
         sessions: Arc<dyn SessionStore>,
     ) -> Result<Gateway, SettingsError> {
-        let logins = Logins::new(
+        Self::build(config, clock, sessions, None)
+    }
+
+    /// One of several instances: sessions in `sessions`, login attempts shared through
+    /// `share`.
+    pub fn shared(
+        config: Config,
+        clock: Clock,
+        sessions: Arc<dyn SessionStore>,
+        share: Arc<dyn AttemptShare>,
+    ) -> Result<Gateway, SettingsError> {
+        Self::build(config, clock, sessions, Some(share))
+    }
+
+    fn build(
+        config: Config,
+        clock: Clock,
+        sessions: Arc<dyn SessionStore>,
+        share: Option<Arc<dyn AttemptShare>>,
+    ) -> Result<Gateway, SettingsError> {
+        let signers = Signers::default();
+        let mut logins = Logins::new(
             &config.login,
             config.limits.pending_per_client,
             clock.clone(),
         );
+        if let Some(share) = share {
+            logins = logins.shared(share, signers.iter().map(|s| s.id()).collect());
+        }
         let rates = RateLimits::new(&config.limits);
         Ok(Gateway {
             settings: ArcSwap::from_pointee(Settings::new(config)?),
@@ -71,9 +96,18 @@ impl Gateway {
             clock,
             sessions,
             logins,
-            signers: Signers::default(),
+            signers,
             metrics: Metrics::new(),
         })
+    }
+
+    /// Whether every store answers now (the admin listener's `/readyz`).
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        self.sessions.ready().await?;
+        if let Some(share) = self.logins.share() {
+            share.ready().await?;
+        }
+        Ok(())
     }
 
     /// The settings in force now. Hold the returned value for the whole of a request.

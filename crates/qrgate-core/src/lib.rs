@@ -64,6 +64,7 @@ pub mod respond;
 pub mod routes;
 pub mod session;
 pub mod settings;
+pub mod share;
 pub mod signers;
 pub mod upstream;
 

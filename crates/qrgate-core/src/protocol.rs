@@ -102,6 +102,11 @@ pub struct Verified {
     /// The protocol's own success answer, when it is not the native
     /// `{"success": true, "status": "approved", "user": …}`.
     pub answer: Option<serde_json::Value>,
+    /// A fingerprint of a token that may be used once only, ever (Pubky's key and
+    /// timestamp), for the instances sharing attempts to mark used; and for how long (ms).
+    pub single_use: Option<Vec<u8>>,
+    /// How long `single_use` must be remembered.
+    pub single_use_ms: u64,
 }
 
 /// A protocol's own endpoint under the prefix: `POST {prefix}/{path}/{channel}`.

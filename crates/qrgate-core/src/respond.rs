@@ -26,6 +26,7 @@ pub fn status(e: &LoginError) -> (u16, &'static str) {
             AttemptError::WrongBrowser => 403,
             AttemptError::Full => 503,
             AttemptError::ClientBusy => 429,
+            AttemptError::Store(_) => 503,
         },
         LoginError::Refused(r) => match r {
             Refusal::BadBody(_) => 400,

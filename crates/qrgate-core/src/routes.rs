@@ -73,6 +73,7 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
                 return json_error(e).into();
             }
             login::deliver(gw, s, req.app, req.client_ip, endpoint, channel, &req.body)
+                .await
                 .map(approved)
                 .unwrap_or_else(json_error)
         } else {
@@ -94,25 +95,38 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
         ["healthz"] if get => Reply::json(200, &json!({ "status": "ok" })),
         ["logout"] if post => logout(gw, s, &req).await,
         ["login"] if get => login_page(gw, s, &req).await,
-        ["auth", "session", "create"] if post => create(gw, s, &req).unwrap_or_else(json_error),
+        ["auth", "session", "create"] if post => {
+            create(gw, s, &req).await.unwrap_or_else(json_error)
+        }
         ["auth", "session", "verify"] if get => {
             verify(gw, s, &req).await.unwrap_or_else(json_error)
         }
         ["auth", "session", id, "events"] if get => {
-            return match login::watch(gw, s, req.app, id, req.headers) {
+            return match login::watch(gw, s, req.app, id, req.headers).await {
                 Ok(stream) => Routed::Events(stream),
                 Err(e) => json_error(e).into(),
             }
         }
-        ["auth", "session", id, "scan"] if post => scan(gw, s, &req, id).unwrap_or_else(json_error),
-        ["auth", "session", id, "approve"] if post => login::attempt(gw, s, req.app, id)
-            .and_then(|a| login::approve(gw, s, &a, req.client_ip, &req.body))
-            .map(approved)
-            .unwrap_or_else(json_error),
-        ["auth", "session", id, "reject"] if post => login::attempt(gw, s, req.app, id)
-            .and_then(|a| login::reject(gw, &a))
-            .map(|()| Reply::json(200, &json!({"success": true, "status": "rejected"})))
-            .unwrap_or_else(json_error),
+        ["auth", "session", id, "scan"] if post => {
+            scan(gw, s, &req, id).await.unwrap_or_else(json_error)
+        }
+        ["auth", "session", id, "approve"] if post => {
+            match login::attempt(gw, s, req.app, id).await {
+                Ok(a) => login::approve(gw, s, &a, req.client_ip, &req.body)
+                    .await
+                    .map(approved)
+                    .unwrap_or_else(json_error),
+                Err(e) => json_error(e),
+            }
+        }
+        ["auth", "session", id, "reject"] if post => match login::attempt(gw, s, req.app, id).await
+        {
+            Ok(a) => login::reject(gw, &a)
+                .await
+                .map(|()| Reply::json(200, &json!({"success": true, "status": "rejected"})))
+                .unwrap_or_else(json_error),
+            Err(e) => json_error(e),
+        },
         ["auth", "session", id, "claim"] if post => claim(gw, s, &req, id)
             .await
             .unwrap_or_else(|e| respond::login_error(req.form, &e)),
@@ -218,7 +232,7 @@ async fn login_page(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply
         Ok(None) => {}
         Err(e) => return respond::login_error(Form::Page, &e.into()),
     }
-    let started = match login::start(gw, s, req.app, req.headers, req.client_ip, rd) {
+    let started = match login::start(gw, s, req.app, req.headers, req.client_ip, rd).await {
         Ok(s) => s,
         Err(e) => return respond::login_error(Form::Page, &e),
     };
@@ -281,14 +295,14 @@ struct CreatedPayload {
     payload: String,
 }
 
-fn create(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Result<Reply, LoginError> {
+async fn create(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Result<Reply, LoginError> {
     if !same_origin(&s.app(req.app).origin, req.headers) {
         return Err(LoginError::CrossOrigin(
             "Login attempts are created from the application's own pages.",
         ));
     }
     let rd = login::return_path(req.query);
-    let started = login::start(gw, s, req.app, req.headers, req.client_ip, rd)?;
+    let started = login::start(gw, s, req.app, req.headers, req.client_ip, rd).await?;
     let attempt = &started.attempt;
     let prefix = &s.config.server.prefix;
     let body = Created {
@@ -311,9 +325,14 @@ fn create(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Result<Reply, L
     Ok(reply)
 }
 
-fn scan(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>, id: &str) -> Result<Reply, LoginError> {
-    let attempt = login::attempt(gw, s, req.app, id)?;
-    let fields = login::scan(gw, s, &attempt)?;
+async fn scan(
+    gw: &Gateway,
+    s: &Settings,
+    req: &RouteRequest<'_>,
+    id: &str,
+) -> Result<Reply, LoginError> {
+    let attempt = login::attempt(gw, s, req.app, id).await?;
+    let fields = login::scan(gw, s, &attempt).await?;
     Ok(Reply::json(200, &Fields(fields)))
 }
 

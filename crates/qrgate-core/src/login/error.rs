@@ -10,7 +10,7 @@ use crate::session::StoreError;
 pub enum LoginError {
     /// The attempt is unknown, expired, already done, not approved, or not this browser's.
     #[error(transparent)]
-    Attempt(#[from] AttemptError),
+    Attempt(AttemptError),
     /// The signer protocol refused the approval.
     #[error(transparent)]
     Refused(#[from] Refusal),
@@ -73,6 +73,16 @@ pub enum LoginError {
     Internal(&'static str),
 }
 
+impl From<AttemptError> for LoginError {
+    fn from(e: AttemptError) -> Self {
+        match e {
+            // A store failure is one kind of error wherever it surfaces.
+            AttemptError::Store(e) => LoginError::Store(e),
+            e => LoginError::Attempt(e),
+        }
+    }
+}
+
 impl LoginError {
     /// The machine-readable code of this refusal (the `error` field of a JSON answer, the
     /// `reason` of an audit event).
@@ -86,6 +96,7 @@ impl LoginError {
                 AttemptError::WrongBrowser => "wrong_browser",
                 AttemptError::Full => "busy",
                 AttemptError::ClientBusy => "too_many_pending",
+                AttemptError::Store(_) => "store_unavailable",
             },
             LoginError::Refused(r) => match r {
                 Refusal::BadBody(_) => "bad_body",

@@ -31,7 +31,7 @@ use crate::gateway::Gateway;
 use crate::identity::Identity;
 use crate::keys::PublicKey;
 use crate::limits::client_key;
-use crate::protocol::{Payload, Signer, SignerId, Verified};
+use crate::protocol::{Payload, Refusal, Signer, SignerId, Verified};
 use crate::redirect::validate_return_path;
 use crate::session::{token_hash, SessionToken};
 use crate::settings::{NoIdentity, Settings};
@@ -82,7 +82,7 @@ pub fn return_path(query: Option<&str>) -> String {
 
 /// Creates an attempt for this browser. One binding value per browser, so several tabs can
 /// each log in.
-pub fn start(
+pub async fn start(
     gw: &Gateway,
     s: &Settings,
     app: AppId,
@@ -113,13 +113,16 @@ pub fn start(
     };
     let ctx = s.signer_context(app, gw.clock.now_millis());
     let offered = &s.app(app).signers;
-    let attempt = gw.logins.create(request, |facts| {
-        offered
-            .iter()
-            .filter_map(|id| gw.signers.get(*id))
-            .map(|signer| (signer.id(), signer.prepare(&ctx, facts)))
-            .collect()
-    })?;
+    let attempt = gw
+        .logins
+        .create(request, |facts| {
+            offered
+                .iter()
+                .filter_map(|id| gw.signers.get(*id))
+                .map(|signer| (signer.id(), signer.prepare(&ctx, facts)))
+                .collect()
+        })
+        .await?;
     gw.metrics.login(&s.app(app).name, "any", "created");
     Ok(Started {
         attempt,
@@ -152,13 +155,13 @@ pub fn payloads(gw: &Gateway, s: &Settings, attempt: &Attempt) -> Vec<(SignerId,
 }
 
 /// A live attempt of app `app` by id.
-pub fn attempt(
+pub async fn attempt(
     gw: &Gateway,
     s: &Settings,
     app: AppId,
     id: &str,
 ) -> Result<Arc<Attempt>, LoginError> {
-    match gw.logins.get(id) {
+    match gw.logins.get(id).await {
         Ok(a) if a.request.app == s.app(app).key => Ok(a),
         Ok(_) => Err(AttemptError::NotFound.into()),
         Err(e) => Err(e.into()),
@@ -167,14 +170,14 @@ pub fn attempt(
 
 /// The status stream of an attempt, for the browser that started it only: the approver's
 /// name is nobody else's business.
-pub fn watch(
+pub async fn watch(
     gw: &Gateway,
     s: &Settings,
     app: AppId,
     id: &str,
     headers: &HeaderMap,
 ) -> Result<EventStream, LoginError> {
-    let attempt = gw.logins.get(id)?;
+    let attempt = gw.logins.get(id).await?;
     let bound = cookies::matches_hash(s.presented_binding(headers), &attempt.request.bind_hash);
     if !bound || attempt.request.app != s.app(app).key {
         return Err(AttemptError::WrongBrowser.into());
@@ -187,13 +190,13 @@ pub fn watch(
 
 /// A signer fetched the challenge: marks the attempt scanned and returns the fields each
 /// offered protocol's phone app reads, in order.
-pub fn scan(
+pub async fn scan(
     gw: &Gateway,
     s: &Settings,
     attempt: &Attempt,
 ) -> Result<Vec<(&'static str, Value)>, LoginError> {
     let app = app_of(s, attempt)?;
-    gw.logins.scan(attempt)?;
+    gw.logins.scan(attempt).await?;
     gw.metrics.login(&s.app(app).name, "any", "scanned");
     let ctx = s.signer_context(app, gw.clock.now_millis());
     let mut fields = Vec::new();
@@ -207,7 +210,7 @@ pub fn scan(
 
 /// `POST …/{id}/approve` from `approver`: the body is handed to the protocol that
 /// recognizes it.
-pub fn approve(
+pub async fn approve(
     gw: &Gateway,
     s: &Settings,
     attempt: &Attempt,
@@ -215,7 +218,7 @@ pub fn approve(
     body: &[u8],
 ) -> Result<Approval, LoginError> {
     let mut protocol = "unknown";
-    let result = (|| {
+    let verified = (|| {
         let value: Value =
             serde_json::from_slice(body).map_err(|e| LoginError::BadJson(e.to_string()))?;
         let signer = gw
@@ -229,8 +232,12 @@ pub fn approve(
         check_open(gw, s, attempt, approver)?;
         let ctx = s.signer_context(app, gw.clock.now_millis());
         let verified = signer.verify_approval(&ctx, &attempt.facts(), material, value)?;
-        finish(gw, s, app, attempt, protocol, verified)
+        Ok((app, verified))
     })();
+    let result = match verified {
+        Ok((app, verified)) => finish(gw, s, app, attempt, protocol, verified).await,
+        Err(e) => Err(e),
+    };
     settle(gw, attempt, protocol, approver, result)
 }
 
@@ -258,7 +265,7 @@ fn settle(
 
 /// `POST {prefix}/{endpoint}/{channel}` from `approver`: a delivery to a protocol's own
 /// endpoint (Pubky's relay). `endpoint` is the path below the prefix without the channel.
-pub fn deliver(
+pub async fn deliver(
     gw: &Gateway,
     s: &Settings,
     app: AppId,
@@ -280,24 +287,28 @@ pub fn deliver(
     if body.len() > limits.max_body {
         return Err(LoginError::BodyTooLarge(limits.max_body));
     }
-    let attempt = match gw.logins.by_channel(channel) {
+    let attempt = match gw.logins.by_channel(channel).await {
         Ok(a) if a.request.app == s.app(app).key => a,
+        Err(AttemptError::Store(e)) => return Err(e.into()),
         _ => return Err(LoginError::UnknownChannel),
     };
     let protocol = signer.id().name();
-    let result = (|| {
+    let verified = (|| {
         let material = offered(&attempt, signer)?;
         check_open(gw, s, &attempt, approver)?;
         let ctx = s.signer_context(app, gw.clock.now_millis());
-        let verified = signer.verify_delivery(&ctx, &attempt.facts(), material, body)?;
-        finish(gw, s, app, &attempt, protocol, verified)
+        Ok(signer.verify_delivery(&ctx, &attempt.facts(), material, body)?)
     })();
+    let result = match verified {
+        Ok(verified) => finish(gw, s, app, &attempt, protocol, verified).await,
+        Err(e) => Err(e),
+    };
     settle(gw, &attempt, protocol, approver, result)
 }
 
 /// The signer declined.
-pub fn reject(gw: &Gateway, attempt: &Attempt) -> Result<(), LoginError> {
-    gw.logins.reject(attempt)?;
+pub async fn reject(gw: &Gateway, attempt: &Attempt) -> Result<(), LoginError> {
+    gw.logins.reject(attempt).await?;
     gw.metrics.login(&attempt.request.app, "any", "rejected");
     Ok(())
 }
@@ -311,8 +322,17 @@ pub async fn claim(
     headers: &HeaderMap,
     client: Option<IpAddr>,
 ) -> Result<Claimed, LoginError> {
-    let attempt = attempt(gw, s, app, id)?;
-    let identity = gw.logins.claim(&attempt, s.presented_binding(headers))?;
+    let attempt = attempt(gw, s, app, id).await?;
+    let key = gw
+        .logins
+        .claim(&attempt, s.presented_binding(headers))
+        .await?;
+    // Who the key is now: a user removed since the approval gets no session.
+    let identity = s
+        .identity_for(app, &key)
+        .map_err(|_| LoginError::UnknownKey {
+            app: s.app(app).name.clone(),
+        })?;
     // Always a brand-new token: whatever session cookie the browser had is not reused.
     let token = gw
         .sessions
@@ -441,8 +461,9 @@ pub fn same_network(
     }
 }
 
-/// The shared tail of every protocol: asserted name → key → identity → single-use transition.
-fn finish(
+/// The shared tail of every protocol: asserted name → key → identity → the token's single
+/// use across instances → single-use transition.
+async fn finish(
     gw: &Gateway,
     s: &Settings,
     app: AppId,
@@ -462,8 +483,13 @@ fn finish(
         }
     }
     let identity = identity_for_key(s, app, &verified.key)?;
+    if let (Some(mark), Some(share)) = (&verified.single_use, gw.logins.share()) {
+        if !share.first_use(mark, verified.single_use_ms).await? {
+            return Err(Refusal::Replay.into());
+        }
+    }
     let (user, key) = (identity.user.clone(), identity.pubkey.clone());
-    gw.logins.approve(attempt, identity)?;
+    gw.logins.approve(attempt, &identity).await?;
     Ok(Approval {
         user,
         key,
@@ -487,7 +513,7 @@ mod tests {
         Gateway::new(config, Clock::manual()).expect("gateway")
     }
 
-    fn started(gw: &Gateway) -> Arc<Attempt> {
+    async fn started(gw: &Gateway) -> Arc<Attempt> {
         let mut h = HeaderMap::new();
         h.insert(
             "user-agent",
@@ -503,16 +529,17 @@ mod tests {
             "203.0.113.7".parse().ok(),
             "/".into(),
         )
+        .await
         .expect("started")
         .attempt
     }
 
     /// Every protocol's QR must stay at version ≤ 10 (error correction M) for a realistic
     /// origin, so phones scan it at a glance.
-    #[test]
-    fn every_payload_fits_a_version_10_code() {
+    #[tokio::test]
+    async fn every_payload_fits_a_version_10_code() {
         let gw = gateway("[\"native\", \"pubky\", \"tana\"]");
-        let attempt = started(&gw);
+        let attempt = started(&gw).await;
         let payloads = payloads(&gw, &gw.settings(), &attempt);
         assert_eq!(payloads.len(), 3);
         for (id, p) in payloads {
@@ -528,10 +555,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn only_offered_protocols_get_material_payloads_and_scan_fields() {
+    #[tokio::test]
+    async fn only_offered_protocols_get_material_payloads_and_scan_fields() {
         let gw = gateway("[\"tana\"]");
-        let attempt = started(&gw);
+        let attempt = started(&gw).await;
         assert!(attempt.material(tana::ID).is_some());
         assert!(attempt.material(native::ID).is_none() && attempt.material(pubky::ID).is_none());
         let ids: Vec<_> = payloads(&gw, &gw.settings(), &attempt)
@@ -540,6 +567,7 @@ mod tests {
             .collect();
         assert_eq!(ids, [tana::ID]);
         let names: Vec<_> = scan(&gw, &gw.settings(), &attempt)
+            .await
             .expect("scan")
             .into_iter()
             .map(|(k, _)| k)
@@ -548,15 +576,19 @@ mod tests {
         // A native body is recognized, but this app does not offer native.
         let body = serde_json::json!({"public_key": "x", "signature": "y"}).to_string();
         assert_eq!(
-            approve(&gw, &gw.settings(), &attempt, None, body.as_bytes()).err(),
+            approve(&gw, &gw.settings(), &attempt, None, body.as_bytes())
+                .await
+                .err(),
             Some(LoginError::NotOffered("qrgate signer"))
         );
         assert_eq!(
-            approve(&gw, &gw.settings(), &attempt, None, b"{\"neither\": 1}").err(),
+            approve(&gw, &gw.settings(), &attempt, None, b"{\"neither\": 1}")
+                .await
+                .err(),
             Some(LoginError::UnknownBody)
         );
         assert!(matches!(
-            approve(&gw, &gw.settings(), &attempt, None, b"{"),
+            approve(&gw, &gw.settings(), &attempt, None, b"{").await,
             Err(LoginError::BadJson(_))
         ));
         assert_eq!(
@@ -569,6 +601,7 @@ mod tests {
                 "nochannel",
                 b"x"
             )
+            .await
             .err(),
             Some(LoginError::UnknownChannel)
         );
@@ -582,16 +615,18 @@ mod tests {
                 "c",
                 &[0u8; 3000]
             )
+            .await
             .err(),
             Some(LoginError::BodyTooLarge(2048))
         );
     }
 
-    #[test]
-    fn scan_answer_keeps_the_documented_field_order() {
+    #[tokio::test]
+    async fn scan_answer_keeps_the_documented_field_order() {
         let gw = gateway("[\"native\", \"pubky\", \"tana\"]");
-        let attempt = started(&gw);
+        let attempt = started(&gw).await;
         let names: Vec<_> = scan(&gw, &gw.settings(), &attempt)
+            .await
             .expect("scan")
             .into_iter()
             .map(|(k, _)| k)
@@ -690,8 +725,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn approvals_from_another_network_are_refused_before_verification() {
+    #[tokio::test]
+    async fn approvals_from_another_network_are_refused_before_verification() {
         let text = "[login]\nsame_network = 24\n[[app]]\nname = \"w\"\norigin = \"https://w.example\"\nupstream = \"127.0.0.1:9\"\nopen_enrollment = true\n";
         let gw = Gateway::new(
             Config::parse(text, Path::new("t.toml")).expect("config"),
@@ -706,6 +741,7 @@ mod tests {
             "192.0.2.10".parse().ok(),
             "/".into(),
         )
+        .await
         .expect("started")
         .attempt;
         let body = b"{\"public_key\": \"x\", \"signature\": \"y\"}";
@@ -717,6 +753,7 @@ mod tests {
                 "198.51.100.7".parse().ok(),
                 body
             )
+            .await
             .err(),
             Some(LoginError::OtherNetwork)
         );
@@ -728,7 +765,8 @@ mod tests {
                 &attempt,
                 "192.0.2.99".parse().ok(),
                 body
-            ),
+            )
+            .await,
             Err(LoginError::Refused(_))
         ));
     }

@@ -181,6 +181,8 @@ impl Signer for Native {
             key,
             asserted_name: None,
             answer: None,
+            single_use: None,
+            single_use_ms: 0,
         })
     }
 }

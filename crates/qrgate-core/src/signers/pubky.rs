@@ -206,10 +206,14 @@ impl Signer for Pubky {
         if !self.replays.first_use(*key.as_bytes(), ts_us, ctx.now_ms) {
             return Err(Refusal::Replay);
         }
+        let mut mark = key.as_bytes().to_vec();
+        mark.extend_from_slice(&ts_us.to_be_bytes());
         Ok(Verified {
             key,
             asserted_name: None,
             answer: None,
+            single_use: Some(mark),
+            single_use_ms: 2 * crate::clock::millis(WINDOW),
         })
     }
 

@@ -200,6 +200,8 @@ impl Signer for Tana {
             key,
             asserted_name: Some(body.username),
             answer: Some(answer),
+            single_use: None,
+            single_use_ms: 0,
         })
     }
 }

@@ -1,0 +1,216 @@
+//! Login attempts in Redis, for every instance.
+//!
+//! Each attempt is a hash `{prefix}a:{id}`: the record (JSON), its phase, and once approved
+//! the approving key, name and time. A protocol endpoint's channel is `{prefix}c:{channel}`
+//! → id. Every transition is one Lua script that checks the phase it starts from and the
+//! time, writes the next phase and publishes the change on the events channel, all in one
+//! atomic step: of racing approvals on any number of instances exactly one wins, and
+//! approve, reject and claim are single use. Signer tokens' single-use marks are
+//! `SET NX` keys `{prefix}u:{hex}`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use qrgate_core::session::StoreError;
+use qrgate_core::share::{AttemptRecord, AttemptShare, Outcome, SharedPhase, Transition};
+
+use super::{unavailable, Link};
+
+/// KEYS[1] the attempt, KEYS[2] the events channel. ARGV: op, now, id, then for approve the
+/// key (hex) and name, for claim the window (ms). Returns {"ok", phase fields…} or
+/// {"refused", phase}, {"expired"}, {"gone"}.
+const TRANSITION: &str = r"
+local phase = redis.call('HGET', KEYS[1], 'phase')
+if not phase then return {'gone'} end
+local op = ARGV[1]
+local now = tonumber(ARGV[2])
+if op == 'claim' then
+  if phase ~= 'approved' then return {'refused', phase} end
+  local f = redis.call('HMGET', KEYS[1], 'key', 'name', 'at')
+  if now >= tonumber(f[3]) + tonumber(ARGV[4]) then return {'expired'} end
+  redis.call('HSET', KEYS[1], 'phase', 'claimed')
+  return {'ok', 'approved', f[1], f[2], f[3]}
+end
+if phase ~= 'pending' and phase ~= 'scanned' then
+  if phase == 'approved' then
+    local f = redis.call('HMGET', KEYS[1], 'key', 'name', 'at')
+    return {'refused', phase, f[1], f[2], f[3]}
+  end
+  return {'refused', phase}
+end
+if now >= tonumber(redis.call('HGET', KEYS[1], 'expires')) then return {'expired'} end
+if op == 'scan' then
+  if phase == 'pending' then
+    redis.call('HSET', KEYS[1], 'phase', 'scanned')
+    redis.call('PUBLISH', KEYS[2], 'status ' .. ARGV[3] .. ' scanned')
+  end
+  return {'ok', 'scanned'}
+elseif op == 'approve' then
+  redis.call('HSET', KEYS[1], 'phase', 'approved', 'key', ARGV[4], 'name', ARGV[5], 'at', ARGV[2])
+  redis.call('PUBLISH', KEYS[2], 'status ' .. ARGV[3] .. ' approved ' .. ARGV[5])
+  return {'ok', 'approved', ARGV[4], ARGV[5], ARGV[2]}
+elseif op == 'reject' then
+  redis.call('HSET', KEYS[1], 'phase', 'rejected')
+  redis.call('PUBLISH', KEYS[2], 'status ' .. ARGV[3] .. ' rejected')
+  return {'ok', 'rejected'}
+end
+return redis.error_reply('unknown transition')
+";
+
+/// The Redis attempt share.
+pub struct RedisAttempts {
+    link: Arc<Link>,
+    transition: redis::Script,
+}
+
+impl RedisAttempts {
+    /// Attempts in Redis through `link`.
+    pub fn new(link: Arc<Link>) -> Self {
+        Self {
+            link,
+            transition: redis::Script::new(TRANSITION),
+        }
+    }
+
+    fn key(&self, id: &str) -> String {
+        self.link.key(&format!("a:{id}"))
+    }
+}
+
+/// A phase as the script reports it: its name, then for approved the key, name and time.
+fn phase(fields: &[String]) -> Result<SharedPhase, StoreError> {
+    let damaged = || unavailable("damaged attempt");
+    Ok(match fields {
+        [p] if p == "pending" => SharedPhase::Pending,
+        [p] if p == "scanned" => SharedPhase::Scanned,
+        [p] if p == "rejected" => SharedPhase::Rejected,
+        [p] if p == "claimed" => SharedPhase::Claimed,
+        [p, key, name, at] if p == "approved" => SharedPhase::Approved {
+            key: <[u8; 32]>::try_from(hex::decode(key).map_err(|_| damaged())?)
+                .map_err(|_| damaged())?,
+            name: name.clone(),
+            at_ms: at.parse().map_err(|_| damaged())?,
+        },
+        _ => return Err(damaged()),
+    })
+}
+
+#[async_trait]
+impl AttemptShare for RedisAttempts {
+    async fn put(&self, record: &AttemptRecord, keep_ms: u64) -> Result<(), StoreError> {
+        let json = serde_json::to_string(record).map_err(unavailable)?;
+        let key = self.key(&record.id);
+        let keep = i64::try_from(keep_ms).unwrap_or(i64::MAX);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .hset_multiple(
+                &key,
+                &[
+                    ("record", json),
+                    ("phase", "pending".into()),
+                    ("expires", record.expires_ms.to_string()),
+                ],
+            )
+            .ignore()
+            .pexpire(&key, keep)
+            .ignore();
+        for channel in record.materials.iter().filter_map(|m| m.channel.as_ref()) {
+            pipe.cmd("SET")
+                .arg(self.link.key(&format!("c:{channel}")))
+                .arg(&record.id)
+                .arg("PX")
+                .arg(keep)
+                .ignore();
+        }
+        self.link.pipe::<()>(&pipe).await
+    }
+
+    async fn fetch(&self, id: &str) -> Result<Option<(AttemptRecord, SharedPhase)>, StoreError> {
+        let f: (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        ) = self
+            .link
+            .query(
+                redis::cmd("HMGET")
+                    .arg(self.key(id))
+                    .arg(&["record", "phase", "key", "name", "at"]),
+            )
+            .await?;
+        let (Some(json), Some(p)) = (f.0, f.1) else {
+            return Ok(None);
+        };
+        let record: AttemptRecord = serde_json::from_str(&json).map_err(unavailable)?;
+        let fields = match (f.2, f.3, f.4) {
+            (Some(k), Some(n), Some(a)) if p == "approved" || p == "claimed" => {
+                if p == "approved" {
+                    vec![p, k, n, a]
+                } else {
+                    vec![p]
+                }
+            }
+            _ => vec![p],
+        };
+        Ok(Some((record, phase(&fields)?)))
+    }
+
+    async fn channel(&self, channel: &str) -> Result<Option<String>, StoreError> {
+        self.link
+            .query(redis::cmd("GET").arg(self.link.key(&format!("c:{channel}"))))
+            .await
+    }
+
+    async fn transition(
+        &self,
+        id: &str,
+        t: &Transition,
+        now_ms: u64,
+    ) -> Result<Outcome, StoreError> {
+        let mut call = self.transition.key(self.key(id));
+        call.key(self.link.channel());
+        match t {
+            Transition::Scan => call.arg("scan").arg(now_ms).arg(id),
+            Transition::Reject => call.arg("reject").arg(now_ms).arg(id),
+            Transition::Approve { key, name } => call
+                .arg("approve")
+                .arg(now_ms)
+                .arg(id)
+                .arg(hex::encode(key))
+                .arg(name),
+            Transition::Claim { window_ms } => {
+                call.arg("claim").arg(now_ms).arg(id).arg(*window_ms)
+            }
+        };
+        let answer: Vec<String> = self.link.script(&call).await?;
+        match answer.split_first() {
+            Some((verdict, rest)) if verdict == "ok" => Ok(Outcome::Done(phase(rest)?)),
+            Some((verdict, rest)) if verdict == "refused" => Ok(Outcome::Refused(phase(rest)?)),
+            Some((verdict, _)) if verdict == "expired" => Ok(Outcome::Expired),
+            Some((verdict, _)) if verdict == "gone" => Ok(Outcome::Gone),
+            _ => Err(unavailable("unexpected transition answer")),
+        }
+    }
+
+    async fn first_use(&self, mark: &[u8], keep_ms: u64) -> Result<bool, StoreError> {
+        let set: Option<String> = self
+            .link
+            .query(
+                redis::cmd("SET")
+                    .arg(self.link.key(&format!("u:{}", hex::encode(mark))))
+                    .arg(1)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(keep_ms.max(1)),
+            )
+            .await?;
+        Ok(set.is_some())
+    }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        self.link.ping().await
+    }
+}

@@ -1,0 +1,287 @@
+//! Sessions in Redis, with a local cache on the hot path.
+//!
+//! Each session is a hash `{prefix}s:{hex of the token hash}` (key, app, created, last
+//! seen) whose Redis TTL follows the absolute and idle limits, so Redis forgets a session
+//! exactly when it would be refused. A lookup is one Lua call that checks both limits and the
+//! app and slides the idle window; its answer is kept in this instance's memory for
+//! `[store] cache_ms`, so an authenticated request waits for Redis at most once per session
+//! and period (which also bounds idle-window writes to one per session and period).
+//!
+//! The cache is trusted only while the pub/sub listener is subscribed: a revocation on any
+//! instance is published and drops the entry here at once; losing the subscription empties
+//! the cache (messages may have been missed). A lookup racing a revocation does not cache
+//! its (possibly stale) answer: every revocation bumps an epoch, and an answer is cached
+//! only if the epoch did not move while it was fetched.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use dashmap::DashMap;
+
+use qrgate_core::clock::{millis, Clock};
+use qrgate_core::session::{
+    Lifetimes, SessionRecord, SessionStore, SessionToken, StoreError, TokenHash,
+};
+
+use super::{unavailable, Link};
+
+/// Checks a session's limits and app and slides its idle window, in one step.
+/// KEYS[1] the session; ARGV now, app, absolute ms, idle ms. Returns {key, created, now}
+/// or nil.
+const LOOKUP: &str = r"
+local f = redis.call('HMGET', KEYS[1], 'k', 'a', 'c')
+if not f[1] then return false end
+local now = tonumber(ARGV[1])
+local c = tonumber(f[3])
+local l = tonumber(redis.call('HGET', KEYS[1], 'l'))
+local absolute = c + tonumber(ARGV[3])
+if now >= absolute or now >= l + tonumber(ARGV[4]) then
+  redis.call('DEL', KEYS[1])
+  return false
+end
+if f[2] ~= ARGV[2] then return false end
+redis.call('HSET', KEYS[1], 'l', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], math.min(absolute, now + tonumber(ARGV[4])) - now)
+return {f[1], f[3], ARGV[1]}
+";
+
+struct Cached {
+    record: SessionRecord,
+    /// Trusted until then; then Redis is asked again.
+    until: Instant,
+}
+
+/// The Redis session store.
+pub struct RedisSessions {
+    link: Arc<Link>,
+    lifetimes: Lifetimes,
+    clock: Clock,
+    cache: DashMap<TokenHash, Cached>,
+    /// Moves on every revocation this instance hears of (and when it stops hearing).
+    epoch: AtomicU64,
+    /// Whether revocations are being heard: only then is the cache used.
+    listening: AtomicBool,
+    lookup: redis::Script,
+}
+
+impl RedisSessions {
+    /// Sessions in Redis through `link`, held to `lifetimes`.
+    pub fn new(link: Arc<Link>, lifetimes: Lifetimes, clock: Clock) -> Self {
+        Self {
+            link,
+            lifetimes,
+            clock,
+            cache: DashMap::new(),
+            epoch: AtomicU64::new(0),
+            listening: AtomicBool::new(false),
+            lookup: redis::Script::new(LOOKUP),
+        }
+    }
+
+    fn key(&self, hash: &TokenHash) -> String {
+        self.link.key(&format!("s:{}", hex::encode(hash)))
+    }
+
+    /// A revocation was heard (from any instance, this one included).
+    pub fn forget(&self, hash: &TokenHash) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.cache.remove(hash);
+    }
+
+    /// Whether revocations are heard; turning it off empties the cache.
+    pub fn set_listening(&self, on: bool) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.listening.store(on, Ordering::SeqCst);
+        if !on {
+            self.cache.clear();
+        }
+    }
+
+    fn expired(&self, r: &SessionRecord, now: u64) -> bool {
+        now >= r.created_ms.saturating_add(millis(self.lifetimes.absolute))
+            || now >= r.last_seen_ms.saturating_add(millis(self.lifetimes.idle))
+    }
+
+    /// The TTL of a session created or seen at `now`.
+    fn ttl_ms(&self, created_ms: u64, now: u64) -> u64 {
+        let absolute = created_ms.saturating_add(millis(self.lifetimes.absolute));
+        absolute
+            .min(now.saturating_add(millis(self.lifetimes.idle)))
+            .saturating_sub(now)
+            .max(1)
+    }
+
+    fn put_cmds(&self, pipe: &mut redis::Pipeline, hash: &TokenHash, r: &SessionRecord, now: u64) {
+        let key = self.key(hash);
+        pipe.hset_multiple(
+            &key,
+            &[
+                ("k", hex::encode(r.key)),
+                ("a", r.app.to_string()),
+                ("c", r.created_ms.to_string()),
+                ("l", r.last_seen_ms.to_string()),
+            ],
+        )
+        .ignore()
+        .pexpire(
+            &key,
+            i64::try_from(self.ttl_ms(r.created_ms, now)).unwrap_or(i64::MAX),
+        )
+        .ignore();
+    }
+}
+
+fn parse32(hex_text: &str) -> Option<[u8; 32]> {
+    <[u8; 32]>::try_from(hex::decode(hex_text).ok()?).ok()
+}
+
+#[async_trait]
+impl SessionStore for RedisSessions {
+    async fn create(&self, app: Arc<str>, key: [u8; 32]) -> Result<SessionToken, StoreError> {
+        let token = SessionToken::generate();
+        let now = self.clock.now_millis();
+        let record = SessionRecord {
+            key,
+            app,
+            created_ms: now,
+            last_seen_ms: now,
+        };
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        self.put_cmds(&mut pipe, &token.hash(), &record, now);
+        self.link.pipe::<()>(&pipe).await?;
+        Ok(token)
+    }
+
+    async fn lookup(
+        &self,
+        hash: &TokenHash,
+        app: &str,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let now = self.clock.now_millis();
+        let listening = self.listening.load(Ordering::SeqCst);
+        if listening {
+            if let Some(hit) = self.cache.get(hash) {
+                if Instant::now() < hit.until && !self.expired(&hit.record, now) {
+                    return Ok((&*hit.record.app == app).then(|| hit.record.clone()));
+                }
+            }
+        }
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        let mut call = self.lookup.key(self.key(hash));
+        call.arg(now)
+            .arg(app)
+            .arg(millis(self.lifetimes.absolute))
+            .arg(millis(self.lifetimes.idle));
+        let found: Option<Vec<String>> = self.link.script(&call).await?;
+        let Some(fields) = found else {
+            self.cache.remove(hash);
+            return Ok(None);
+        };
+        let record = match fields.as_slice() {
+            [k, c, l] => SessionRecord {
+                key: parse32(k).ok_or_else(|| unavailable("damaged session"))?,
+                app: Arc::from(app),
+                created_ms: c.parse().map_err(|_| unavailable("damaged session"))?,
+                last_seen_ms: l.parse().map_err(|_| unavailable("damaged session"))?,
+            },
+            _ => return Err(unavailable("unexpected lookup answer")),
+        };
+        if listening && self.epoch.load(Ordering::SeqCst) == epoch {
+            self.cache.insert(
+                *hash,
+                Cached {
+                    record: record.clone(),
+                    until: Instant::now() + self.link.config().cache,
+                },
+            );
+        }
+        Ok(Some(record))
+    }
+
+    async fn revoke(&self, hash: &TokenHash) -> Result<bool, StoreError> {
+        self.forget(hash);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .del(self.key(hash))
+            .publish(self.link.channel(), format!("revoke {}", hex::encode(hash)))
+            .ignore();
+        let (deleted,): (u64,) = self.link.pipe(&pipe).await?;
+        Ok(deleted > 0)
+    }
+
+    async fn sweep(&self) -> usize {
+        // Redis forgets expired sessions by itself; only stale cache entries go here.
+        let now = Instant::now();
+        self.cache.retain(|_, c| c.until > now);
+        0
+    }
+
+    async fn export(&self) -> Result<Vec<(TokenHash, SessionRecord)>, StoreError> {
+        let pattern = self.link.key("s:*");
+        let mut out = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = self
+                .link
+                .query(
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(1000),
+                )
+                .await?;
+            for key in keys {
+                let fields: (Option<String>, Option<String>, Option<u64>, Option<u64>) = self
+                    .link
+                    .query(redis::cmd("HMGET").arg(&key).arg(&["k", "a", "c", "l"]))
+                    .await?;
+                let hash = key.rsplit(':').next().and_then(parse32);
+                if let (Some(hash), (Some(k), Some(a), Some(c), Some(l))) = (hash, fields) {
+                    if let Some(k) = parse32(&k) {
+                        out.push((
+                            hash,
+                            SessionRecord {
+                                key: k,
+                                app: Arc::from(a.as_str()),
+                                created_ms: c,
+                                last_seen_ms: l,
+                            },
+                        ));
+                    }
+                }
+            }
+            if next == 0 {
+                return Ok(out);
+            }
+            cursor = next;
+        }
+    }
+
+    async fn import(&self, sessions: Vec<(TokenHash, SessionRecord)>) -> Result<usize, StoreError> {
+        let now = self.clock.now_millis();
+        let mut pipe = redis::pipe();
+        let mut kept = 0;
+        for (hash, r) in sessions.iter().filter(|(_, r)| !self.expired(r, now)) {
+            self.put_cmds(&mut pipe, hash, r, now);
+            kept += 1;
+        }
+        if kept > 0 {
+            self.link.pipe::<()>(&pipe).await?;
+        }
+        Ok(kept)
+    }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        self.link.ping().await
+    }
+
+    fn len(&self) -> usize {
+        // Sessions live in Redis; this instance knows only the ones it has cached.
+        self.cache.len()
+    }
+}

@@ -1,0 +1,339 @@
+//! Several gateway processes sharing one real Redis (`redis-server` from Debian, started on
+//! a loopback port of each test's own): logins that cross instances, revocation everywhere
+//! within a second, single-use approvals across instances, and Redis going away and back.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::{
+    alice_key, browser, client, echoed_headers, eventually, free_port, Reaped, Sse, NAV,
+};
+use crate::operate::{alice, Binary};
+
+/// The origin both instances serve, as a load balancer in front of them would.
+const ORIGIN: &str = "http://qrgate.test";
+
+/// A redis-server of this test's own, persisting to `dir` (so a restart keeps its data).
+struct Redis {
+    child: Reaped,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Redis {
+    async fn start() -> Redis {
+        let dir = tempfile::tempdir().expect("dir");
+        let port = free_port();
+        let mut r = Redis {
+            child: Reaped(Command::new("true").spawn().expect("placeholder")),
+            port,
+            dir,
+        };
+        r.child = r.spawn();
+        r.wait_up().await;
+        r
+    }
+
+    fn spawn(&self) -> Reaped {
+        Reaped(
+            Command::new("redis-server")
+                .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+                .args([
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "always",
+                ])
+                .arg("--dir")
+                .arg(self.dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server (the test command installs it)"),
+        )
+    }
+
+    async fn wait_up(&self) {
+        let port = self.port;
+        let up = eventually(Duration::from_secs(20), || async move { ping(port).await }).await;
+        assert!(up, "redis-server answers PING");
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.0.kill();
+        let _ = self.child.0.wait();
+    }
+}
+
+async fn ping(port: u16) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return false;
+    };
+    if s.write_all(b"PING\r\n").await.is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    matches!(s.read(&mut buf).await, Ok(n) if buf[..n].starts_with(b"+PONG"))
+}
+
+/// A gateway instance on `redis`, serving [`ORIGIN`], with an admin listener.
+async fn instance(redis: &Redis, extra_store: &str) -> (Binary, String) {
+    let admin = free_port();
+    let gw = Binary::start_with(
+        "",
+        Some(ORIGIN.to_string()),
+        "",
+        &format!(
+            "{}\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n[store]\nbackend = \"redis\"\nurl = \"{}\"\nprefix = \"t:\"\ntimeout_ms = 300\n{extra_store}\n",
+            alice("\"staff\""),
+            redis.url()
+        ),
+    )
+    .await;
+    let ready = format!("http://127.0.0.1:{admin}/readyz");
+    let c = client();
+    let is_ready = eventually(Duration::from_secs(20), || {
+        let (c, ready) = (c.clone(), ready.clone());
+        async move { c.get(ready).send().await.is_ok_and(|r| r.status() == 200) }
+    })
+    .await;
+    assert!(is_ready, "ready once redis answers: {}", gw.log());
+    (gw, ready)
+}
+
+/// Opens the login page on `base`; returns the attempt id.
+async fn login_page(b: &reqwest::Client, base: &str) -> String {
+    let html = b
+        .get(format!("{base}/.qrgate/login?rd=%2F"))
+        .header("accept", NAV)
+        .send()
+        .await
+        .expect("login page")
+        .text()
+        .await
+        .expect("html");
+    let marker = "data-attempt=\"";
+    let start = html.find(marker).expect("attempt id") + marker.len();
+    html[start..].split('"').next().expect("id").to_string()
+}
+
+/// The attempt's URL, as the QR shows it.
+fn attempt_url(id: &str) -> url::Url {
+    url::Url::parse(&format!("{ORIGIN}/.qrgate/auth/session/{id}")).expect("url")
+}
+
+/// A phone whose requests reach instance `base` (as a load balancer would send them).
+fn phone_via(base: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .proxy(reqwest::Proxy::http(base).expect("proxy"))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
+async fn claim(b: &reqwest::Client, base: &str, id: &str) -> reqwest::Response {
+    b.post(format!("{base}/.qrgate/auth/session/{id}/claim"))
+        .header("origin", ORIGIN)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("claim")
+}
+
+/// Who the upstream saw on a request through `base` (None: not let through).
+async fn user_at(b: &reqwest::Client, base: &str) -> Option<String> {
+    let r = b
+        .get(format!("{base}/app"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .ok()?;
+    if r.status() != 200 {
+        return None;
+    }
+    let echo: Value = r.json().await.ok()?;
+    echoed_headers(&echo)
+        .into_iter()
+        .find(|(n, _)| n == "x-auth-user")
+        .map(|(_, v)| v)
+}
+
+#[tokio::test]
+async fn two_instances_share_logins_sessions_revocations_and_single_use() {
+    let redis = Redis::start().await;
+    let (a, _) = instance(&redis, "").await;
+    let (b_gw, _) = instance(&redis, "").await;
+    let (a_base, b_base) = (a.base.clone(), b_gw.base.clone());
+
+    // The page and its event stream on A; the phone's scan and approval through B.
+    let b = browser();
+    let id = login_page(&b, &a_base).await;
+    let mut events = Sse::open(&b, format!("{a_base}/.qrgate/auth/session/{id}/events")).await;
+    assert_eq!(events.next().await.map(|e| e.0).as_deref(), Some("pending"));
+    let phone = phone_via(&b_base);
+    let url = attempt_url(&id);
+    let req = qrgate::signer::scan(&phone, &url)
+        .await
+        .expect("scan through B");
+    assert_eq!(events.next().await.map(|e| e.0).as_deref(), Some("scanned"));
+    let approved_at = Instant::now();
+    qrgate::signer::approve(&phone, &url, &alice_key(), &req)
+        .await
+        .expect("approve through B");
+    let (event, data) = events.next().await.expect("event on A");
+    let latency = approved_at.elapsed();
+    assert_eq!(event, "approved", "{data}");
+    assert!(data.contains("alice"), "{data}");
+    println!("cross-instance approve -> event: {latency:?}");
+
+    // The same approval, replayed through A, is refused: it was used once, everywhere.
+    let replay = qrgate::signer::approve(&phone_via(&a_base), &url, &alice_key(), &req).await;
+    assert!(replay.is_err(), "a replayed approval is refused");
+
+    let claimed = claim(&b, &a_base, &id).await;
+    assert_eq!(claimed.status(), 200);
+    assert_eq!(
+        claim(&b, &b_base, &id).await.status(),
+        409,
+        "claimed once, everywhere"
+    );
+    assert_eq!(user_at(&b, &a_base).await.as_deref(), Some("alice"));
+    assert_eq!(user_at(&b, &b_base).await.as_deref(), Some("alice"));
+
+    // Logout on B: A refuses the session within a second.
+    let out = b
+        .post(format!("{b_base}/.qrgate/logout"))
+        .header("origin", ORIGIN)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("logout");
+    assert!(out.status().is_success(), "{}", out.status());
+    let t = Instant::now();
+    let refused = eventually(Duration::from_secs(1), || {
+        let (b, base) = (b.clone(), a_base.clone());
+        async move { user_at(&b, &base).await.is_none() }
+    })
+    .await;
+    assert!(refused, "A refused the session within 1 s");
+    println!("revocation seen on A after {:?}", t.elapsed());
+
+    // Eight approvals racing on both instances: exactly one wins.
+    let b2 = browser();
+    let id2 = login_page(&b2, &a_base).await;
+    let url2 = attempt_url(&id2);
+    let req2 = qrgate::signer::scan(&phone, &url2).await.expect("scan");
+    let racers = (0..8).map(|i| {
+        let phone = phone_via(if i % 2 == 0 { &a_base } else { &b_base });
+        let (req2, url2) = (req2.clone(), url2.clone());
+        tokio::spawn(async move {
+            qrgate::signer::approve(&phone, &url2, &alice_key(), &req2)
+                .await
+                .is_ok()
+        })
+    });
+    let mut wins = 0;
+    for r in racers.collect::<Vec<_>>() {
+        wins += usize::from(r.await.expect("racer"));
+    }
+    assert_eq!(wins, 1, "exactly one of 8 racing approvals wins");
+}
+
+#[tokio::test]
+async fn redis_down_refuses_and_redis_back_recovers_without_a_restart() {
+    let mut redis = Redis::start().await;
+    let (mut a, ready) = instance(&redis, "cache_ms = 200").await;
+    let base = a.base.clone();
+    let b = browser();
+    let id = login_page(&b, &base).await;
+    let url = attempt_url(&id);
+    let phone = phone_via(&base);
+    let req = qrgate::signer::scan(&phone, &url).await.expect("scan");
+    qrgate::signer::approve(&phone, &url, &alice_key(), &req)
+        .await
+        .expect("approve");
+    assert_eq!(claim(&b, &base, &id).await.status(), 200);
+    assert_eq!(user_at(&b, &base).await.as_deref(), Some("alice"));
+
+    // A gateway restart keeps the session: it lives in Redis (no state file).
+    a.stop().await;
+    a.child = a.spawn();
+    a.wait_up().await;
+    assert_eq!(
+        user_at(&b, &base).await.as_deref(),
+        Some("alice"),
+        "the session survived the gateway's restart"
+    );
+
+    redis.stop();
+    let c = client();
+    let not_ready = eventually(Duration::from_secs(10), || {
+        let (c, ready) = (c.clone(), ready.clone());
+        async move { c.get(ready).send().await.is_ok_and(|r| r.status() == 503) }
+    })
+    .await;
+    assert!(not_ready, "/readyz reports not ready");
+    // Past the cache bound nothing is let in: the session cannot be checked.
+    let closed = eventually(Duration::from_secs(5), || {
+        let (b, base) = (b.clone(), base.clone());
+        async move {
+            b.get(format!("{base}/app"))
+                .header("accept", "application/json")
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 503)
+        }
+    })
+    .await;
+    assert!(closed, "fail closed while redis is down");
+    let stranger = client()
+        .get(format!("{base}/app"))
+        .header("accept", "application/json")
+        .header(
+            "cookie",
+            "qrgate_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        )
+        .send()
+        .await
+        .expect("answer");
+    assert_ne!(stranger.status(), 200, "never let in");
+    let page = browser()
+        .get(format!("{base}/.qrgate/login"))
+        .header("accept", NAV)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(page.status(), 503, "logins need redis");
+    assert!(page
+        .text()
+        .await
+        .unwrap_or_default()
+        .contains("unavailable"));
+
+    // Redis back: the gateway recovers by itself, session included.
+    redis.child = redis.spawn();
+    redis.wait_up().await;
+    let back = eventually(Duration::from_secs(20), || {
+        let (b, base) = (b.clone(), base.clone());
+        async move { user_at(&b, &base).await.as_deref() == Some("alice") }
+    })
+    .await;
+    assert!(back, "recovered without a restart: {}", a.log());
+    let is_ready = eventually(Duration::from_secs(10), || {
+        let (c, ready) = (c.clone(), ready.clone());
+        async move { c.get(ready).send().await.is_ok_and(|r| r.status() == 200) }
+    })
+    .await;
+    assert!(is_ready);
+    let _ = Path::new(ORIGIN);
+}
