@@ -1289,6 +1289,57 @@ mod tests {
         assert_eq!(c.apps[0].signers, vec![signers::DEFAULT]);
     }
 
+    #[test]
+    fn the_store_section_is_checked_and_never_shows_a_password() {
+        assert_eq!(parse(&minimal()).expect("ok").store, StoreConfig::Memory);
+        let redis = parse(&format!(
+            "[store]\nbackend = \"redis\"\nurl = \"redis://:hunter2@10.0.0.5:6379/0\"\n{}",
+            minimal()
+        ))
+        .expect("ok");
+        let StoreConfig::Redis(r) = redis.store else {
+            panic!("redis")
+        };
+        assert_eq!(
+            (r.prefix.as_str(), r.timeout, r.cache),
+            ("qrgate:", Duration::from_millis(500), Duration::from_secs(2))
+        );
+        assert!(!r.display_url().contains("hunter2"), "{}", r.display_url());
+        check_error(
+            &format!("[store]\nbackend = \"redis\"\n{}", minimal()),
+            2,
+            "store.url",
+            "needs url",
+        );
+        check_error(
+            &format!("[store]\nbackend = \"redis\"\nurl = \"http://x:1\"\n{}", minimal()),
+            3,
+            "store.url",
+            "redis://",
+        );
+        check_error(
+            &format!("[store]\nurl = \"redis://x:1/0\"\n{}", minimal()),
+            2,
+            "store.url",
+            "only with",
+        );
+        check_error(
+            &format!("[store]\nbackend = \"mongo\"\n{}", minimal()),
+            2,
+            "store.backend",
+            "memory",
+        );
+        check_error(
+            &format!(
+                "[store]\nbackend = \"redis\"\nurl = \"redis://x:1/0\"\ntimeout_ms = 0\n{}",
+                minimal()
+            ),
+            4,
+            "store.timeout_ms",
+            "milliseconds",
+        );
+    }
+
     fn check_error(text: &str, line: usize, key: &str, needle: &str) {
         let e = parse(text).expect_err("must be refused");
         let shown = e.to_string();
