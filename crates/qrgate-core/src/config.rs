@@ -1302,7 +1302,11 @@ mod tests {
         };
         assert_eq!(
             (r.prefix.as_str(), r.timeout, r.cache),
-            ("qrgate:", Duration::from_millis(500), Duration::from_secs(2))
+            (
+                "qrgate:",
+                Duration::from_millis(500),
+                Duration::from_secs(2)
+            )
         );
         assert!(!r.display_url().contains("hunter2"), "{}", r.display_url());
         check_error(
@@ -1312,7 +1316,10 @@ mod tests {
             "needs url",
         );
         check_error(
-            &format!("[store]\nbackend = \"redis\"\nurl = \"http://x:1\"\n{}", minimal()),
+            &format!(
+                "[store]\nbackend = \"redis\"\nurl = \"http://x:1\"\n{}",
+                minimal()
+            ),
             3,
             "store.url",
             "redis://",
