@@ -20,7 +20,7 @@ fn setup() -> Setup {
     }
 }
 
-fn alice_secret() -> [u8; 32] {
+pub(crate) fn alice_secret() -> [u8; 32] {
     hex::decode(ALICE_SECRET_HEX)
         .expect("hex")
         .try_into()
@@ -110,14 +110,14 @@ fn parse_pubkyauth(link: &str) -> PubkyLink {
     }
 }
 
-fn channel(secret: &[u8; 32]) -> String {
+pub(crate) fn channel(secret: &[u8; 32]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(pubky_common::crypto::hash(secret).as_bytes())
 }
 
 /// Ring's part: sign a token for the caps, encrypt it with the secret.
-fn ring_token(kp: &Keypair, caps: &str, secret: &[u8; 32]) -> Vec<u8> {
+pub(crate) fn ring_token(kp: &Keypair, caps: &str, secret: &[u8; 32]) -> Vec<u8> {
     let caps: Capabilities = caps.parse().expect("caps parse");
     pubky_common::crypto::encrypt(&AuthToken::sign(kp, caps).serialize(), secret)
 }

@@ -2,7 +2,6 @@
 //! a loopback port of each test's own): logins that cross instances, revocation everywhere
 //! within a second, single-use approvals across instances, and Redis going away and back.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -88,13 +87,18 @@ async fn ping(port: u16) -> bool {
 
 /// A gateway instance on `redis`, serving [`ORIGIN`], with an admin listener.
 async fn instance(redis: &Redis, extra_store: &str) -> (Binary, String) {
+    instance_offering(redis, extra_store, "").await
+}
+
+/// [`instance`] whose app has the extra keys `app` (e.g. its signers).
+async fn instance_offering(redis: &Redis, extra_store: &str, app: &str) -> (Binary, String) {
     let admin = free_port();
     let gw = Binary::start_with(
         "",
         Some(ORIGIN.to_string()),
         "",
         &format!(
-            "{}\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n[store]\nbackend = \"redis\"\nurl = \"{}\"\nprefix = \"t:\"\ntimeout_ms = 300\n{extra_store}\n",
+            "{app}\n{}\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n[store]\nbackend = \"redis\"\nurl = \"{}\"\nprefix = \"t:\"\ntimeout_ms = 300\n{extra_store}\n",
             alice("\"staff\""),
             redis.url()
         ),
@@ -250,9 +254,64 @@ async fn two_instances_share_logins_sessions_revocations_and_single_use() {
 }
 
 #[tokio::test]
+async fn a_pubky_token_is_single_use_across_instances() {
+    use crate::compat::{alice_secret, channel, ring_token};
+    let redis = Redis::start().await;
+    let signers = "signers = [\"native\", \"pubky\"]";
+    let (a, _) = instance_offering(&redis, "", signers).await;
+    let (b_gw, _) = instance_offering(&redis, "", signers).await;
+    let b = browser();
+    let created: Value = b
+        .post(format!("{}/.qrgate/auth/session/create", a.base))
+        .header("origin", ORIGIN)
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
+    let link = created["payloads"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["protocol"] == "pubky"))
+        .and_then(|p| p["payload"].as_str())
+        .expect("pubkyauth link")
+        .to_string();
+    let link = url::Url::parse(&link).expect("link");
+    let get = |k: &str| {
+        link.query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+            .expect("query field")
+    };
+    use base64::Engine;
+    let secret: [u8; 32] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(get("secret"))
+        .expect("b64")
+        .try_into()
+        .expect("32 bytes");
+    let relay = format!("{}{}", get("relay"), channel(&secret));
+    assert!(relay.starts_with(ORIGIN), "{relay}");
+    let kp = pubky_common::crypto::Keypair::from_secret(&alice_secret());
+    let token = ring_token(&kp, &get("caps"), &secret);
+    let deliver = |base: &str| {
+        phone_via(base)
+            .post(relay.clone())
+            .body(token.clone())
+            .send()
+    };
+    let first = deliver(&b_gw.base).await.expect("relay through B");
+    assert_eq!(first.status(), 200, "Ring's token approves through B");
+    let again = deliver(&a.base).await.expect("relay through A");
+    assert_eq!(again.status(), 409);
+    let v: Value = again.json().await.expect("json");
+    assert_eq!(v["error"], "replay", "A knows B used this token: {v}");
+}
+
+#[tokio::test]
 async fn redis_down_refuses_and_redis_back_recovers_without_a_restart() {
     let mut redis = Redis::start().await;
     let (mut a, ready) = instance(&redis, "cache_ms = 200").await;
+    let (b_gw, ready_b) = instance(&redis, "cache_ms = 200").await;
     let base = a.base.clone();
     let b = browser();
     let id = login_page(&b, &base).await;
@@ -335,5 +394,23 @@ async fn redis_down_refuses_and_redis_back_recovers_without_a_restart() {
     })
     .await;
     assert!(is_ready);
-    let _ = Path::new(ORIGIN);
+    // The other instance recovered too: it answers ready and signs people in again.
+    let b_ready = eventually(Duration::from_secs(10), || {
+        let (c, ready) = (c.clone(), ready_b.clone());
+        async move { c.get(ready).send().await.is_ok_and(|r| r.status() == 200) }
+    })
+    .await;
+    assert!(b_ready, "B ready again: {}", b_gw.log());
+    let b2 = browser();
+    let id2 = login_page(&b2, &b_gw.base).await;
+    let phone_b = phone_via(&b_gw.base);
+    let url2 = attempt_url(&id2);
+    let req2 = qrgate::signer::scan(&phone_b, &url2)
+        .await
+        .expect("scan on B");
+    qrgate::signer::approve(&phone_b, &url2, &alice_key(), &req2)
+        .await
+        .expect("approve on B");
+    assert_eq!(claim(&b2, &b_gw.base, &id2).await.status(), 200);
+    assert_eq!(user_at(&b2, &b_gw.base).await.as_deref(), Some("alice"));
 }

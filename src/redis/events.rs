@@ -3,7 +3,7 @@
 //! `revoke {hash}` drops a session from the local cache; `status {attempt} {status}` moves
 //! this instance's event streams of that attempt. The listener also makes the first
 //! connection (and retries it while Redis is down), and while it is not subscribed the
-//! session cache is off: revocations might be missed.
+//! session cache takes nothing new: revocations might be missed.
 
 use std::sync::Arc;
 use std::time::Duration;

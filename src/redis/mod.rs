@@ -6,8 +6,8 @@
 //!   the one timeout every command gets.
 //! - [`sessions`]: the session store, with a short-lived local cache on the hot path.
 //! - [`attempts`]: login attempts and their single-use transitions (Lua, atomic).
-//! - [`events`]: the pub/sub listener: revocations empty the cache, status changes reach
-//!   this instance's event streams.
+//! - [`events`]: the pub/sub listener: revocations drop cached sessions, status changes
+//!   reach this instance's event streams.
 //!
 //! Every failure is [`StoreError::Unavailable`]: callers refuse, never let in.
 

@@ -7,11 +7,12 @@
 //! `[store] cache_ms`, so an authenticated request waits for Redis at most once per session
 //! and period (which also bounds idle-window writes to one per session and period).
 //!
-//! The cache is trusted only while the pub/sub listener is subscribed: a revocation on any
-//! instance is published and drops the entry here at once; losing the subscription empties
-//! the cache (messages may have been missed). A lookup racing a revocation does not cache
-//! its (possibly stale) answer: every revocation bumps an epoch, and an answer is cached
-//! only if the epoch did not move while it was fetched.
+//! Entries are added only while the pub/sub listener is subscribed: a revocation on any
+//! instance is published and drops the entry here at once. While the subscription is lost
+//! (Redis down, say) entries already cached are honoured until their bound and nothing new
+//! is cached, so a missed revocation is honoured late by at most `cache_ms`. A lookup racing
+//! a revocation does not cache its (possibly stale) answer: every revocation bumps an epoch,
+//! and an answer is cached only if the epoch did not move while it was fetched.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -61,7 +62,7 @@ pub struct RedisSessions {
     cache: DashMap<TokenHash, Cached>,
     /// Moves on every revocation this instance hears of (and when it stops hearing).
     epoch: AtomicU64,
-    /// Whether revocations are being heard: only then is the cache used.
+    /// Whether revocations are being heard: only then are answers cached.
     listening: AtomicBool,
     lookup: redis::Script,
 }
@@ -90,13 +91,10 @@ impl RedisSessions {
         self.cache.remove(hash);
     }
 
-    /// Whether revocations are heard; turning it off empties the cache.
+    /// Whether revocations are heard (answers are cached only then).
     pub fn set_listening(&self, on: bool) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         self.listening.store(on, Ordering::SeqCst);
-        if !on {
-            self.cache.clear();
-        }
     }
 
     fn expired(&self, r: &SessionRecord, now: u64) -> bool {
@@ -161,14 +159,12 @@ impl SessionStore for RedisSessions {
         app: &str,
     ) -> Result<Option<SessionRecord>, StoreError> {
         let now = self.clock.now_millis();
-        let listening = self.listening.load(Ordering::SeqCst);
-        if listening {
-            if let Some(hit) = self.cache.get(hash) {
-                if Instant::now() < hit.until && !self.expired(&hit.record, now) {
-                    return Ok((&*hit.record.app == app).then(|| hit.record.clone()));
-                }
+        if let Some(hit) = self.cache.get(hash) {
+            if Instant::now() < hit.until && !self.expired(&hit.record, now) {
+                return Ok((&*hit.record.app == app).then(|| hit.record.clone()));
             }
         }
+        let listening = self.listening.load(Ordering::SeqCst);
         let epoch = self.epoch.load(Ordering::SeqCst);
         let mut call = self.lookup.key(self.key(hash));
         call.arg(now)

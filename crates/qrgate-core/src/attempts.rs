@@ -468,11 +468,24 @@ impl Logins {
         });
         // Another request may have fetched it meanwhile: keep one copy, so every event
         // stream here follows the same status channel.
-        let entry = self.map.entry(id.to_string()).or_insert_with(|| {
-            self.count.fetch_add(1, Ordering::AcqRel);
-            fetched
-        });
-        Ok(entry.clone())
+        let mut ours = false;
+        let held = self
+            .map
+            .entry(id.to_string())
+            .or_insert_with(|| {
+                ours = true;
+                self.count.fetch_add(1, Ordering::AcqRel);
+                fetched
+            })
+            .clone();
+        if ours {
+            // A change announced between the fetch and the insert found nothing here to
+            // move: read the phase once more.
+            if let Ok(Some((_, now))) = share.fetch(id).await {
+                self.observe(id, Phase::from(now).status());
+            }
+        }
+        Ok(held)
     }
 
     /// The attempt waiting on a signer endpoint's channel.
