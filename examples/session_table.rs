@@ -96,7 +96,9 @@ fn bytes(n: usize) {
     let (heap_before, rss_before) = (LIVE.load(Ordering::Relaxed), rss_bytes());
     runtime().block_on(async {
         for i in 0..n {
-            let _ = store.create(app.clone(), ids[i % ids.len()].key).await;
+            let _ = store
+                .create(app.clone(), ids[i % ids.len()].key, Default::default())
+                .await;
         }
     });
     let (heap, rss) = (
@@ -128,7 +130,7 @@ fn serve(port: u16, upstream: &str, n: usize, sweep_secs: u64, out: &Path) {
         for i in 0..n {
             let token = state
                 .sessions
-                .create(app.clone(), ids[i % ids.len()].key)
+                .create(app.clone(), ids[i % ids.len()].key, Default::default())
                 .await
                 .expect("memory store");
             if i == n / 2 {

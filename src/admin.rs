@@ -1,5 +1,8 @@
 //! The admin listener (`[admin] listen`): `/metrics` (Prometheus text), `/healthz` (the
-//! process is alive) and `/readyz` (config loaded and the session store answering).
+//! process is alive), `/readyz` (config loaded and every store answering), and with
+//! `[admin] token_file` the session control API behind that bearer token:
+//! `GET /sessions?user=&key=&app=&id=` lists sessions, `POST /sessions/revoke?…` ends the
+//! ones the filter selects ([`qrgate_core::control`]).
 //!
 //! It is a separate listener on its own address, so none of it is ever reachable on an app's
 //! origin; operators bind it to loopback or a management network.
@@ -11,7 +14,10 @@ use http::Response;
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 
+use qrgate_core::control;
 use qrgate_core::gateway::Gateway;
+use qrgate_core::reply::Reply;
+use qrgate_core::respond;
 
 /// The admin application.
 pub struct Admin {
@@ -58,7 +64,70 @@ impl ServeHttp for Admin {
                     serde_json::json!({ "ready": false, "reason": e.to_string() }).to_string(),
                 ),
             },
+            "/sessions" | "/sessions/revoke" => self.control(session).await,
             _ => answer(404, "application/json", "{\"error\":\"not_found\"}".into()),
         }
     }
+}
+
+impl Admin {
+    /// The session control API: bearer token first, then the filter, then the store.
+    async fn control(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let gw = &self.gateway;
+        let s = gw.settings();
+        let Some(path) = &s.config.admin.token_file else {
+            return answer(
+                404,
+                "application/json",
+                serde_json::json!({"error": "disabled", "message": "Session control is off: set [admin] token_file."}).to_string(),
+            );
+        };
+        // Read at every request: a rotated token applies at once.
+        let expected = tokio::fs::read_to_string(path).await.unwrap_or_default();
+        let req = session.req_header();
+        let presented = req
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if !control::bearer_matches(presented, &expected) {
+            return reply(respond::control_refusal(None));
+        }
+        let filter = match control::Filter::from_query(req.uri.query()) {
+            Ok(f) => f,
+            Err(e) => return reply(respond::control_refusal(Some(&e))),
+        };
+        let result = match (req.method.as_str(), req.uri.path()) {
+            ("GET", "/sessions") => control::list(gw, &s, &filter)
+                .await
+                .map(|sessions| serde_json::json!({ "sessions": sessions })),
+            ("POST", "/sessions/revoke") => control::revoke(gw, &s, &filter, "operator")
+                .await
+                .map(|n| serde_json::json!({ "revoked": n })),
+            _ => {
+                return answer(
+                    405,
+                    "application/json",
+                    "{\"error\":\"method_not_allowed\"}".into(),
+                )
+            }
+        };
+        match result {
+            Ok(v) => answer(200, "application/json", v.to_string()),
+            Err(e) => reply(respond::control_refusal(Some(&e))),
+        }
+    }
+}
+
+/// A core reply as the admin listener sends it.
+fn reply(r: Reply) -> Response<Vec<u8>> {
+    let mut b = Response::builder()
+        .status(r.status)
+        .header(http::header::CONTENT_TYPE, r.content_type)
+        .header(http::header::CONTENT_LENGTH, r.body.len())
+        .header(http::header::CACHE_CONTROL, "no-store");
+    for (name, value) in &r.headers {
+        b = b.header(*name, value.as_str());
+    }
+    b.body(r.body.to_vec())
+        .unwrap_or_else(|_| Response::new(Vec::new()))
 }

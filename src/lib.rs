@@ -4,7 +4,8 @@
 //! moves bytes between that core and sockets.
 //!
 //! # Layout
-//! - [`admin`]: the admin listener: `/metrics`, `/healthz`, `/readyz`.
+//! - [`admin`]: the admin listener: `/metrics`, `/healthz`, `/readyz`, the session API.
+//! - [`control`]: `qrgate sessions list|revoke`, the session API's client.
 //! - [`proxy`]: the pingora `ProxyHttp` implementation: thin adapters from each hook to the
 //!   core's decision, routes and header edits.
 //! - [`guard`]: per-connection limits before the HTTP parser: connection cap, head size
@@ -21,6 +22,7 @@
 //! - [`demo`]: a small upstream app that shows the identity headers it receives.
 
 pub mod admin;
+pub mod control;
 pub mod demo;
 pub mod guard;
 pub mod proxy;

@@ -60,12 +60,56 @@ enum Command {
         #[arg(long, conflicts_with = "yes")]
         reject: bool,
     },
+    /// List or end live sessions, through the admin listener's session API.
+    Sessions {
+        /// Config file (for `[admin] listen` and `token_file`).
+        #[arg(long, default_value = "config.toml", global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: SessionsAction,
+    },
     /// Run the demo upstream app that shows the identity headers it receives.
     DemoUpstream {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8081")]
         listen: String,
     },
+}
+
+/// Which sessions a `sessions` command applies to.
+#[derive(clap::Args)]
+struct Which {
+    /// A session id (as `sessions list` shows it).
+    #[arg(long)]
+    id: Option<String>,
+    /// Every session of this user.
+    #[arg(long)]
+    user: Option<String>,
+    /// Every session of this key (z-base32 or hex): the lost-phone case.
+    #[arg(long)]
+    key: Option<String>,
+    /// Every session on this app.
+    #[arg(long)]
+    app: Option<String>,
+}
+
+impl From<Which> for qrgate::control::Selection {
+    fn from(w: Which) -> Self {
+        Self {
+            id: w.id,
+            user: w.user,
+            key: w.key,
+            app: w.app,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum SessionsAction {
+    /// List live sessions (all, or those selected).
+    List(Which),
+    /// End the selected sessions (at least one of --id, --user, --key, --app).
+    Revoke(Which),
 }
 
 fn main() {
@@ -84,6 +128,30 @@ fn real_main() -> anyhow::Result<()> {
             let (gateway, shared) = qrgate::server::build(loaded, Clock::system())?;
             qrgate::server::run_shared(gateway, shared, Some(config), upgrade)?;
             Ok(())
+        }
+        Command::Sessions { config, action } => {
+            init_tracing(LogFormat::Text);
+            let config = Config::load(&config)?;
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async {
+                match action {
+                    SessionsAction::List(which) => {
+                        print!("{}", qrgate::control::list(&config, &which.into()).await?);
+                    }
+                    SessionsAction::Revoke(which) => {
+                        if which.id.is_none()
+                            && which.user.is_none()
+                            && which.key.is_none()
+                            && which.app.is_none()
+                        {
+                            anyhow::bail!("say which sessions: --id, --user, --key or --app");
+                        }
+                        let n = qrgate::control::revoke(&config, &which.into()).await?;
+                        println!("revoked {n} session(s)");
+                    }
+                }
+                Ok(())
+            })
         }
         Command::CheckConfig { config } => {
             init_tracing(LogFormat::Text);

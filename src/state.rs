@@ -24,7 +24,7 @@ use pingora::services::background::BackgroundService;
 use serde::{Deserialize, Serialize};
 
 use qrgate_core::gateway::Gateway;
-use qrgate_core::session::{SessionRecord, TokenHash};
+use qrgate_core::session::{SessionMeta, SessionRecord, TokenHash};
 
 use crate::upgrade::Handover;
 
@@ -74,6 +74,12 @@ struct Entry {
     app: String,
     created_ms: u64,
     last_seen_ms: u64,
+    #[serde(default)]
+    protocol: String,
+    #[serde(default)]
+    client_ip: String,
+    #[serde(default)]
+    browser: String,
 }
 
 fn decode32(text: &str, what: &str) -> Result<[u8; 32], String> {
@@ -114,6 +120,11 @@ pub async fn load(gateway: &Gateway, path: &Path) -> Result<usize, StateError> {
                 app: Arc::from(e.app.as_str()),
                 created_ms: e.created_ms,
                 last_seen_ms: e.last_seen_ms,
+                meta: Arc::new(SessionMeta {
+                    protocol: e.protocol,
+                    client_ip: e.client_ip,
+                    browser: e.browser,
+                }),
             },
         ));
     }
@@ -136,6 +147,9 @@ pub async fn save(gateway: &Gateway, path: &Path, handover: bool) -> Result<usiz
                 app: r.app.to_string(),
                 created_ms: r.created_ms,
                 last_seen_ms: r.last_seen_ms,
+                protocol: r.meta.protocol.clone(),
+                client_ip: r.meta.client_ip.clone(),
+                browser: r.meta.browser.clone(),
             })
             .collect(),
     };

@@ -735,3 +735,122 @@ fn the_systemd_unit_verifies_and_is_sandboxed() {
         "no complaint about the unit: {said}"
     );
 }
+
+#[tokio::test]
+async fn operators_list_and_revoke_sessions_through_the_admin_api_and_the_cli() {
+    let admin = free_port();
+    let gw = Binary::start(
+        "",
+        &format!(
+            "{}\n[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken_file = \"admin.token\"\n",
+            alice("\"staff\"")
+        ),
+    )
+    .await;
+    std::fs::write(gw.dir.path().join("admin.token"), "s3cret-admin-token\n").expect("token");
+    let (b1, t1) = sign_in_at(&gw.base).await;
+    let (b2, t2) = sign_in_at(&gw.base).await;
+    let api = format!("http://127.0.0.1:{admin}/sessions");
+    let c = client();
+
+    for auth in [None, Some("Bearer wrong"), Some("s3cret-admin-token")] {
+        let mut req = c.get(&api);
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let r = req.send().await.expect("answer");
+        assert_eq!(r.status(), 401, "{auth:?}");
+        assert_eq!(r.headers()["www-authenticate"], "Bearer");
+    }
+    let bearer = "Bearer s3cret-admin-token";
+    let bad = c
+        .get(format!("{api}?usr=alice"))
+        .header("authorization", bearer)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(bad.status(), 400);
+
+    let listed = c
+        .get(format!("{api}?user=alice"))
+        .header("authorization", bearer)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(listed.status(), 200);
+    let text = listed.text().await.expect("body");
+    assert!(
+        !text.contains(&t1) && !text.contains(&t2),
+        "no token in a list"
+    );
+    let body: Value = serde_json::from_str(&text).expect("json");
+    let sessions = body["sessions"].as_array().expect("sessions");
+    assert_eq!(sessions.len(), 2, "{text}");
+    for s in sessions {
+        assert_eq!(s["user"], "alice");
+        assert_eq!(s["app"], "a");
+        assert_eq!(s["protocol"], "native");
+        assert_eq!(s["client_ip"], "127.0.0.1");
+        assert!(s["browser"].as_str().is_some_and(|b| !b.is_empty()), "{s}");
+    }
+
+    // The CLI reads the same config: where the API is and the token.
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_qrgate"))
+            .arg("sessions")
+            .arg("--config")
+            .arg(gw.config_path())
+            .args(args)
+            .output()
+            .expect("qrgate sessions");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (ok, out) = cli(&["list", "--user", "alice"]);
+    assert!(ok && out.starts_with("2 session(s)"), "{out}");
+    let (ok, out) = cli(&["revoke"]);
+    assert!(!ok && out.contains("say which sessions"), "{out}");
+
+    // b1's session by id: b1 is out, b2 still in.
+    let session_of = |token: &str| {
+        use sha2::Digest;
+        hex::encode(&sha2::Sha256::digest(token.as_bytes())[..12])
+    };
+    let (ok, out) = cli(&["revoke", "--id", &session_of(&t1)]);
+    assert!(ok && out.contains("revoked 1 session(s)"), "{out}");
+    assert_eq!(upstream_roles(&b1, &gw.base).await, None, "revoked by id");
+    assert_eq!(
+        upstream_roles(&b2, &gw.base).await.as_deref(),
+        Some("staff")
+    );
+
+    // Everything of a key (the lost phone), through the API.
+    let none = c
+        .post(format!("{api}/revoke"))
+        .header("authorization", bearer)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(none.status(), 400, "never everything by accident");
+    let key = z32::encode(&hex::decode(ALICE_KEY_HEX).expect("hex"));
+    let revoked: Value = c
+        .post(format!("{api}/revoke?key={key}"))
+        .header("authorization", bearer)
+        .send()
+        .await
+        .expect("revoke")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(revoked["revoked"], 1);
+    assert_eq!(upstream_roles(&b2, &gw.base).await, None, "revoked by key");
+    let log = gw.log();
+    assert_eq!(log.matches("session_revoked").count(), 2, "{log}");
+    assert!(log.contains("by=\"operator\""), "{log}");
+}

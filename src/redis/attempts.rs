@@ -18,7 +18,7 @@ use qrgate_core::share::{AttemptRecord, AttemptShare, Outcome, SharedPhase, Tran
 use super::{unavailable, Link};
 
 /// KEYS[1] the attempt, KEYS[2] the events channel. ARGV: op, now, id, then for approve the
-/// key (hex) and name, for claim the window (ms). Returns {"ok", phase fields…} or
+/// key (hex), name and protocol, for claim the window (ms). Returns {"ok", phase fields…} or
 /// {"refused", phase}, {"expired"}, {"gone"}.
 const TRANSITION: &str = r"
 local phase = redis.call('HGET', KEYS[1], 'phase')
@@ -27,15 +27,15 @@ local op = ARGV[1]
 local now = tonumber(ARGV[2])
 if op == 'claim' then
   if phase ~= 'approved' then return {'refused', phase} end
-  local f = redis.call('HMGET', KEYS[1], 'key', 'name', 'at')
+  local f = redis.call('HMGET', KEYS[1], 'key', 'name', 'at', 'proto')
   if now >= tonumber(f[3]) + tonumber(ARGV[4]) then return {'expired'} end
   redis.call('HSET', KEYS[1], 'phase', 'claimed')
-  return {'ok', 'approved', f[1], f[2], f[3]}
+  return {'ok', 'approved', f[1], f[2], f[3], f[4]}
 end
 if phase ~= 'pending' and phase ~= 'scanned' then
   if phase == 'approved' then
-    local f = redis.call('HMGET', KEYS[1], 'key', 'name', 'at')
-    return {'refused', phase, f[1], f[2], f[3]}
+    local f = redis.call('HMGET', KEYS[1], 'key', 'name', 'at', 'proto')
+    return {'refused', phase, f[1], f[2], f[3], f[4]}
   end
   return {'refused', phase}
 end
@@ -47,9 +47,9 @@ if op == 'scan' then
   end
   return {'ok', 'scanned'}
 elseif op == 'approve' then
-  redis.call('HSET', KEYS[1], 'phase', 'approved', 'key', ARGV[4], 'name', ARGV[5], 'at', ARGV[2])
+  redis.call('HSET', KEYS[1], 'phase', 'approved', 'key', ARGV[4], 'name', ARGV[5], 'at', ARGV[2], 'proto', ARGV[6])
   redis.call('PUBLISH', KEYS[2], 'status ' .. ARGV[3] .. ' approved ' .. ARGV[5])
-  return {'ok', 'approved', ARGV[4], ARGV[5], ARGV[2]}
+  return {'ok', 'approved', ARGV[4], ARGV[5], ARGV[2], ARGV[6]}
 elseif op == 'reject' then
   redis.call('HSET', KEYS[1], 'phase', 'rejected')
   redis.call('PUBLISH', KEYS[2], 'status ' .. ARGV[3] .. ' rejected')
@@ -78,7 +78,8 @@ impl RedisAttempts {
     }
 }
 
-/// A phase as the script reports it: its name, then for approved the key, name and time.
+/// A phase as the script reports it: its name, then for approved the key, name, time and
+/// protocol.
 fn phase(fields: &[String]) -> Result<SharedPhase, StoreError> {
     let damaged = || unavailable("damaged attempt");
     Ok(match fields {
@@ -86,10 +87,11 @@ fn phase(fields: &[String]) -> Result<SharedPhase, StoreError> {
         [p] if p == "scanned" => SharedPhase::Scanned,
         [p] if p == "rejected" => SharedPhase::Rejected,
         [p] if p == "claimed" => SharedPhase::Claimed,
-        [p, key, name, at] if p == "approved" => SharedPhase::Approved {
+        [p, key, name, at, protocol] if p == "approved" => SharedPhase::Approved {
             key: <[u8; 32]>::try_from(hex::decode(key).map_err(|_| damaged())?)
                 .map_err(|_| damaged())?,
             name: name.clone(),
+            protocol: protocol.clone(),
             at_ms: at.parse().map_err(|_| damaged())?,
         },
         _ => return Err(damaged()),
@@ -127,32 +129,28 @@ impl AttemptShare for RedisAttempts {
     }
 
     async fn fetch(&self, id: &str) -> Result<Option<(AttemptRecord, SharedPhase)>, StoreError> {
-        let f: (
+        type Fields = (
             Option<String>,
             Option<String>,
             Option<String>,
             Option<String>,
             Option<String>,
-        ) = self
+            Option<String>,
+        );
+        let f: Fields = self
             .link
             .query(
                 redis::cmd("HMGET")
                     .arg(self.key(id))
-                    .arg(&["record", "phase", "key", "name", "at"]),
+                    .arg(&["record", "phase", "key", "name", "at", "proto"]),
             )
             .await?;
         let (Some(json), Some(p)) = (f.0, f.1) else {
             return Ok(None);
         };
         let record: AttemptRecord = serde_json::from_str(&json).map_err(unavailable)?;
-        let fields = match (f.2, f.3, f.4) {
-            (Some(k), Some(n), Some(a)) if p == "approved" || p == "claimed" => {
-                if p == "approved" {
-                    vec![p, k, n, a]
-                } else {
-                    vec![p]
-                }
-            }
+        let fields = match (f.2, f.3, f.4, f.5) {
+            (Some(k), Some(n), Some(a), Some(proto)) if p == "approved" => vec![p, k, n, a, proto],
             _ => vec![p],
         };
         Ok(Some((record, phase(&fields)?)))
@@ -175,12 +173,17 @@ impl AttemptShare for RedisAttempts {
         match t {
             Transition::Scan => call.arg("scan").arg(now_ms).arg(id),
             Transition::Reject => call.arg("reject").arg(now_ms).arg(id),
-            Transition::Approve { key, name } => call
+            Transition::Approve {
+                key,
+                name,
+                protocol,
+            } => call
                 .arg("approve")
                 .arg(now_ms)
                 .arg(id)
                 .arg(hex::encode(key))
-                .arg(name),
+                .arg(name)
+                .arg(protocol),
             Transition::Claim { window_ms } => {
                 call.arg("claim").arg(now_ms).arg(id).arg(*window_ms)
             }

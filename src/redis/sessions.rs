@@ -23,16 +23,16 @@ use dashmap::DashMap;
 
 use qrgate_core::clock::{millis, Clock};
 use qrgate_core::session::{
-    Lifetimes, SessionRecord, SessionStore, SessionToken, StoreError, TokenHash,
+    Lifetimes, SessionMeta, SessionRecord, SessionStore, SessionToken, StoreError, TokenHash,
 };
 
 use super::{unavailable, Link};
 
 /// Checks a session's limits and app and slides its idle window, in one step.
-/// KEYS[1] the session; ARGV now, app, absolute ms, idle ms. Returns {key, created, now}
-/// or nil.
+/// KEYS[1] the session; ARGV now, app, absolute ms, idle ms. Returns {key, created, now,
+/// protocol, client ip, browser} or nil.
 const LOOKUP: &str = r"
-local f = redis.call('HMGET', KEYS[1], 'k', 'a', 'c')
+local f = redis.call('HMGET', KEYS[1], 'k', 'a', 'c', 'p', 'ip', 'ua')
 if not f[1] then return false end
 local now = tonumber(ARGV[1])
 local c = tonumber(f[3])
@@ -45,7 +45,7 @@ end
 if f[2] ~= ARGV[2] then return false end
 redis.call('HSET', KEYS[1], 'l', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], math.min(absolute, now + tonumber(ARGV[4])) - now)
-return {f[1], f[3], ARGV[1]}
+return {f[1], f[3], ARGV[1], f[4] or '', f[5] or '', f[6] or ''}
 ";
 
 struct Cached {
@@ -120,6 +120,9 @@ impl RedisSessions {
                 ("a", r.app.to_string()),
                 ("c", r.created_ms.to_string()),
                 ("l", r.last_seen_ms.to_string()),
+                ("p", r.meta.protocol.clone()),
+                ("ip", r.meta.client_ip.clone()),
+                ("ua", r.meta.browser.clone()),
             ],
         )
         .ignore()
@@ -137,7 +140,12 @@ fn parse32(hex_text: &str) -> Option<[u8; 32]> {
 
 #[async_trait]
 impl SessionStore for RedisSessions {
-    async fn create(&self, app: Arc<str>, key: [u8; 32]) -> Result<SessionToken, StoreError> {
+    async fn create(
+        &self,
+        app: Arc<str>,
+        key: [u8; 32],
+        meta: SessionMeta,
+    ) -> Result<SessionToken, StoreError> {
         let token = SessionToken::generate();
         let now = self.clock.now_millis();
         let record = SessionRecord {
@@ -145,6 +153,7 @@ impl SessionStore for RedisSessions {
             app,
             created_ms: now,
             last_seen_ms: now,
+            meta: Arc::new(meta),
         };
         let mut pipe = redis::pipe();
         pipe.atomic();
@@ -177,11 +186,16 @@ impl SessionStore for RedisSessions {
             return Ok(None);
         };
         let record = match fields.as_slice() {
-            [k, c, l] => SessionRecord {
+            [k, c, l, p, ip, ua] => SessionRecord {
                 key: parse32(k).ok_or_else(|| unavailable("damaged session"))?,
                 app: Arc::from(app),
                 created_ms: c.parse().map_err(|_| unavailable("damaged session"))?,
                 last_seen_ms: l.parse().map_err(|_| unavailable("damaged session"))?,
+                meta: Arc::new(SessionMeta {
+                    protocol: p.clone(),
+                    client_ip: ip.clone(),
+                    browser: ua.clone(),
+                }),
             },
             _ => return Err(unavailable("unexpected lookup answer")),
         };
@@ -232,23 +246,42 @@ impl SessionStore for RedisSessions {
                 )
                 .await?;
             for key in keys {
-                let fields: (Option<String>, Option<String>, Option<u64>, Option<u64>) = self
+                type Fields = (
+                    Option<String>,
+                    Option<String>,
+                    Option<u64>,
+                    Option<u64>,
+                    Option<String>,
+                    Option<String>,
+                    Option<String>,
+                );
+                let fields: Fields = self
                     .link
-                    .query(redis::cmd("HMGET").arg(&key).arg(&["k", "a", "c", "l"]))
+                    .query(
+                        redis::cmd("HMGET")
+                            .arg(&key)
+                            .arg(&["k", "a", "c", "l", "p", "ip", "ua"]),
+                    )
                     .await?;
                 let hash = key.rsplit(':').next().and_then(parse32);
-                if let (Some(hash), (Some(k), Some(a), Some(c), Some(l))) = (hash, fields) {
-                    if let Some(k) = parse32(&k) {
-                        out.push((
-                            hash,
-                            SessionRecord {
-                                key: k,
-                                app: Arc::from(a.as_str()),
-                                created_ms: c,
-                                last_seen_ms: l,
-                            },
-                        ));
-                    }
+                let (k, a, c, l, p, ip, ua) = fields;
+                if let (Some(hash), Some(k), Some(a), Some(c), Some(l)) =
+                    (hash, k.as_deref().and_then(parse32), a, c, l)
+                {
+                    out.push((
+                        hash,
+                        SessionRecord {
+                            key: k,
+                            app: Arc::from(a.as_str()),
+                            created_ms: c,
+                            last_seen_ms: l,
+                            meta: Arc::new(SessionMeta {
+                                protocol: p.unwrap_or_default(),
+                                client_ip: ip.unwrap_or_default(),
+                                browser: ua.unwrap_or_default(),
+                            }),
+                        },
+                    ));
                 }
             }
             if next == 0 {

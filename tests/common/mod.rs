@@ -147,7 +147,7 @@ impl TestGateway {
         let id = s.user_identity(user_index).expect("user exists");
         self.state
             .sessions
-            .create(s.app(AppId::new(0)).key.clone(), id.key)
+            .create(s.app(AppId::new(0)).key.clone(), id.key, Default::default())
             .await
             .expect("memory store")
             .as_str()

@@ -148,6 +148,7 @@ enum Phase {
     Approved {
         key: [u8; 32],
         name: String,
+        protocol: String,
         at_ms: u64,
     },
     Rejected,
@@ -159,7 +160,17 @@ impl From<SharedPhase> for Phase {
         match p {
             SharedPhase::Pending => Phase::Pending,
             SharedPhase::Scanned => Phase::Scanned,
-            SharedPhase::Approved { key, name, at_ms } => Phase::Approved { key, name, at_ms },
+            SharedPhase::Approved {
+                key,
+                name,
+                protocol,
+                at_ms,
+            } => Phase::Approved {
+                key,
+                name,
+                protocol,
+                at_ms,
+            },
             SharedPhase::Rejected => Phase::Rejected,
             SharedPhase::Claimed => Phase::Claimed,
         }
@@ -516,6 +527,7 @@ impl Logins {
                 *phase = Phase::Approved {
                     key: [0; 32],
                     name: name.clone(),
+                    protocol: String::new(),
                     at_ms: self.clock.now_millis(),
                 }
             }
@@ -544,11 +556,18 @@ impl Logins {
         self.decide(a, Transition::Scan).await.map(drop)
     }
 
-    /// Approval by a verified, permitted identity. Exactly one approval wins.
-    pub async fn approve(&self, a: &Attempt, identity: &Identity) -> Result<(), AttemptError> {
+    /// Approval by a verified, permitted identity through `protocol`. Exactly one approval
+    /// wins.
+    pub async fn approve(
+        &self,
+        a: &Attempt,
+        identity: &Identity,
+        protocol: &str,
+    ) -> Result<(), AttemptError> {
         let t = Transition::Approve {
             key: identity.key,
             name: identity.user.clone(),
+            protocol: protocol.to_string(),
         };
         self.decide(a, t).await.map(drop)
     }
@@ -558,12 +577,13 @@ impl Logins {
         self.decide(a, Transition::Reject).await.map(drop)
     }
 
-    /// The browser that started the attempt collects the approving key, once.
+    /// The browser that started the attempt collects the approving key and the protocol it
+    /// approved through, once.
     pub async fn claim(
         &self,
         a: &Attempt,
         bind_cookie: Option<&str>,
-    ) -> Result<[u8; 32], AttemptError> {
+    ) -> Result<([u8; 32], String), AttemptError> {
         if !cookies::matches_hash(bind_cookie, &a.request.bind_hash) {
             return Err(AttemptError::WrongBrowser);
         }
@@ -575,7 +595,11 @@ impl Logins {
 
     /// Applies a transition: decided by the share when there is one (for every instance),
     /// else here under the attempt's mutex. Returns the approving key for a claim.
-    async fn decide(&self, a: &Attempt, t: Transition) -> Result<Option<[u8; 32]>, AttemptError> {
+    async fn decide(
+        &self,
+        a: &Attempt,
+        t: Transition,
+    ) -> Result<Option<([u8; 32], String)>, AttemptError> {
         let now = self.clock.now_millis();
         let Some(share) = &self.share else {
             let mut phase = a.lock();
@@ -587,15 +611,23 @@ impl Logins {
                 // event streams.
                 let mut phase = a.lock();
                 let next = match (t, found) {
-                    (Transition::Claim { .. }, SharedPhase::Approved { key, .. }) => {
+                    (Transition::Claim { .. }, SharedPhase::Approved { key, protocol, .. }) => {
                         *phase = Phase::Claimed;
-                        return Ok(Some(key));
+                        return Ok(Some((key, protocol)));
                     }
                     (Transition::Claim { .. }, _) => return Err(AttemptError::NotApproved),
                     (Transition::Scan, _) => Phase::Scanned,
-                    (Transition::Approve { key, name }, _) => Phase::Approved {
+                    (
+                        Transition::Approve {
+                            key,
+                            name,
+                            protocol,
+                        },
+                        _,
+                    ) => Phase::Approved {
                         key,
                         name,
+                        protocol,
                         at_ms: now,
                     },
                     (Transition::Reject, _) => Phase::Rejected,
@@ -622,25 +654,36 @@ impl Logins {
         phase: &mut Phase,
         t: &Transition,
         now: u64,
-    ) -> Result<Option<[u8; 32]>, AttemptError> {
+    ) -> Result<Option<([u8; 32], String)>, AttemptError> {
         if let Transition::Claim { window_ms } = t {
-            let Phase::Approved { key, at_ms, .. } = &*phase else {
+            let Phase::Approved {
+                key,
+                protocol,
+                at_ms,
+                ..
+            } = &*phase
+            else {
                 return Err(phase.refusal());
             };
             if now >= at_ms.saturating_add(*window_ms) {
                 return Err(AttemptError::Expired);
             }
-            let key = *key;
+            let approved = (*key, protocol.clone());
             *phase = Phase::Claimed;
-            return Ok(Some(key));
+            return Ok(Some(approved));
         }
         self.check_open(a, phase)?;
         let next = match t {
             Transition::Scan if matches!(phase, Phase::Scanned) => return Ok(None),
             Transition::Scan => Phase::Scanned,
-            Transition::Approve { key, name } => Phase::Approved {
+            Transition::Approve {
+                key,
+                name,
+                protocol,
+            } => Phase::Approved {
                 key: *key,
                 name: name.clone(),
+                protocol: protocol.clone(),
                 at_ms: now,
             },
             Transition::Reject => Phase::Rejected,
@@ -830,9 +873,9 @@ mod tests {
             .expect("created");
         assert_eq!(t.claim(&a, Some("b")).await, Err(AttemptError::NotApproved));
         t.scan(&a).await.expect("scan");
-        t.approve(&a, &alice()).await.expect("approve");
+        t.approve(&a, &alice(), "native").await.expect("approve");
         assert_eq!(
-            t.approve(&a, &alice()).await,
+            t.approve(&a, &alice(), "native").await,
             Err(AttemptError::AlreadyDone("approved"))
         );
         assert_eq!(
@@ -844,7 +887,10 @@ mod tests {
             t.claim(&a, Some("other")).await,
             Err(AttemptError::WrongBrowser)
         );
-        assert_eq!(t.claim(&a, Some("b")).await.expect("claim"), alice().key);
+        assert_eq!(
+            t.claim(&a, Some("b")).await.expect("claim"),
+            (alice().key, "native".to_string())
+        );
         assert_eq!(
             t.claim(&a, Some("b")).await,
             Err(AttemptError::AlreadyDone("claimed"))
@@ -863,7 +909,7 @@ mod tests {
             t.create(request("b"), |_| Vec::new()).await.err(),
             Some(AttemptError::Full)
         );
-        t.approve(&b, &alice()).await.expect("approve b");
+        t.approve(&b, &alice(), "native").await.expect("approve b");
         clock.advance(Duration::from_secs(31));
         assert_eq!(
             t.claim(&b, Some("b")).await,
@@ -871,7 +917,10 @@ mod tests {
             "claim window over"
         );
         clock.advance(Duration::from_secs(90));
-        assert_eq!(t.approve(&a, &alice()).await, Err(AttemptError::Expired));
+        assert_eq!(
+            t.approve(&a, &alice(), "native").await,
+            Err(AttemptError::Expired)
+        );
         let mut rx = t.watch(&a);
         assert_eq!(t.sweep().freed, 2);
         assert_eq!(*rx.borrow_and_update(), Status::Expired);
@@ -892,7 +941,7 @@ mod tests {
                     s.spawn(|| {
                         tokio::runtime::Builder::new_current_thread()
                             .build()
-                            .is_ok_and(|rt| rt.block_on(t.approve(&a, &alice())).is_ok())
+                            .is_ok_and(|rt| rt.block_on(t.approve(&a, &alice(), "native")).is_ok())
                     })
                 })
                 .collect();
@@ -927,7 +976,7 @@ mod tests {
             Ok(a.id.clone())
         );
         assert!(a.material(SignerId::new("other")).is_none());
-        t.approve(&a, &alice()).await.expect("approve");
+        t.approve(&a, &alice(), "native").await.expect("approve");
         t.claim(&a, Some("b")).await.expect("claim");
         assert_eq!(
             t.by_channel(&channel).await.err(),

@@ -52,6 +52,12 @@ pub fn logout(app: &str, key: &str, client: Option<IpAddr>) {
     tracing::info!(target: "audit", event = "logout", app, key, client_ip = %ip(client));
 }
 
+/// A session ended by someone else's decision: `by` is `operator` (the admin API) or
+/// `owner` (the person, from another of their sessions).
+pub fn revoked(app: &str, key: &str, session: &str, by: &str) {
+    tracing::info!(target: "audit", event = "session_revoked", app, key, session, by);
+}
+
 /// A session ran out of time.
 pub fn session_expired(app: &str, key: &str) {
     tracing::info!(target: "audit", event = "session_expired", app, key);

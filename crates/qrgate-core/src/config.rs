@@ -90,6 +90,9 @@ pub struct AdminConfig {
     /// Address (`ip:port`) of the admin listener (`/metrics`, `/healthz`, `/readyz`); none
     /// by default.
     pub listen: Option<String>,
+    /// File holding the bearer token of the session control API (`/sessions`); without it
+    /// that API is off.
+    pub token_file: Option<PathBuf>,
 }
 
 /// How logs are written.
@@ -1066,6 +1069,7 @@ impl Validator<'_> {
                     "expected ip:port, e.g. 127.0.0.1:9091",
                 )?,
             },
+            token_file: raw.admin.token_file.map(|p| self.relative(p)),
         };
         let log = LogConfig {
             format: raw.log.format.unwrap_or_default(),
@@ -1193,6 +1197,7 @@ mod file {
     #[serde(deny_unknown_fields)]
     pub struct Admin {
         pub listen: Option<Spanned<String>>,
+        pub token_file: Option<PathBuf>,
     }
 
     #[derive(Deserialize, Default)]

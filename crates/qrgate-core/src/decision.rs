@@ -435,12 +435,12 @@ mod tests {
         let alice = s.user_identity(0).expect("alice");
         let token = gw
             .sessions
-            .create(s.app(A).key.clone(), alice.key)
+            .create(s.app(A).key.clone(), alice.key, Default::default())
             .await
             .expect("session");
         let other_app = gw
             .sessions
-            .create(s.app(B).key.clone(), alice.key)
+            .create(s.app(B).key.clone(), alice.key, Default::default())
             .await
             .expect("session");
         let cookie = |t: &str| format!("qrgate_session={t}");
@@ -491,7 +491,7 @@ mod tests {
         let alice = s.user_identity(0).expect("alice");
         let token = gw
             .sessions
-            .create(s.app(A).key.clone(), alice.key)
+            .create(s.app(A).key.clone(), alice.key, Default::default())
             .await
             .expect("session");
         let req = Req::get("a.example", "/app")

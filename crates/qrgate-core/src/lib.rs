@@ -43,6 +43,7 @@ pub mod attempts;
 pub mod audit;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod cookies;
 pub mod decision;
 pub mod events;

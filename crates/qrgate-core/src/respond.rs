@@ -5,6 +5,7 @@
 //! the client did nothing wrong and may retry) and the gateway's own failures (500).
 
 use crate::attempts::AttemptError;
+use crate::control::ControlError;
 use crate::decision::Denial;
 use crate::head::HeadRefusal;
 use crate::login::LoginError;
@@ -125,6 +126,26 @@ pub fn denial(form: Form, d: &Denial) -> Reply {
             .with_header("retry-after", RETRY_AFTER)
         }
     }
+}
+
+/// Why the session control API refused, as JSON. `None` for the token: 401 with a bearer
+/// challenge.
+pub fn control_refusal(e: Option<&ControlError>) -> Reply {
+    let Some(e) = e else {
+        return Reply::error(
+            401,
+            "unauthorized",
+            "Send Authorization: Bearer <admin token>.",
+        )
+        .with_header("www-authenticate", "Bearer".to_string());
+    };
+    let (status, code) = match e {
+        ControlError::UnknownParameter(_) | ControlError::Repeated(_) => (400, "bad_parameter"),
+        ControlError::BadKey(_) => (400, "bad_key"),
+        ControlError::NoFilter => (400, "no_filter"),
+        ControlError::Store(_) => (503, "store_unavailable"),
+    };
+    Reply::error(status, code, &e.to_string())
 }
 
 /// A request head over a limit: 414 for the request line, 431 for the header fields. Always

@@ -60,12 +60,14 @@ pub enum SharedPhase {
     Pending,
     /// Scanned.
     Scanned,
-    /// Approved by `key`, shown as `name`, at `at_ms`.
+    /// Approved by `key`, shown as `name`, through `protocol`, at `at_ms`.
     Approved {
         /// The approving key.
         key: [u8; 32],
         /// The user's name at approval.
         name: String,
+        /// The signer protocol that approved.
+        protocol: String,
         /// When.
         at_ms: u64,
     },
@@ -80,12 +82,14 @@ pub enum SharedPhase {
 pub enum Transition {
     /// Pending → scanned (scanned stays scanned).
     Scan,
-    /// Pending or scanned → approved by `key` (shown as `name`).
+    /// Pending or scanned → approved by `key` (shown as `name`) through `protocol`.
     Approve {
         /// The approving key.
         key: [u8; 32],
         /// Its user's name.
         name: String,
+        /// The signer protocol.
+        protocol: String,
     },
     /// Pending or scanned → rejected.
     Reject,

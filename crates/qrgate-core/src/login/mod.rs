@@ -33,7 +33,7 @@ use crate::keys::PublicKey;
 use crate::limits::client_key;
 use crate::protocol::{Payload, Refusal, Signer, SignerId, Verified};
 use crate::redirect::validate_return_path;
-use crate::session::{token_hash, SessionToken};
+use crate::session::{token_hash, SessionMeta, SessionToken};
 use crate::settings::{NoIdentity, Settings};
 
 pub use error::LoginError;
@@ -323,7 +323,7 @@ pub async fn claim(
     client: Option<IpAddr>,
 ) -> Result<Claimed, LoginError> {
     let attempt = attempt(gw, s, app, id).await?;
-    let key = gw
+    let (key, protocol) = gw
         .logins
         .claim(&attempt, s.presented_binding(headers))
         .await?;
@@ -334,9 +334,14 @@ pub async fn claim(
             app: s.app(app).name.clone(),
         })?;
     // Always a brand-new token: whatever session cookie the browser had is not reused.
+    let meta = SessionMeta {
+        protocol,
+        client_ip: client.map_or_else(|| "unknown".into(), |ip| ip.to_string()),
+        browser: attempt.request.requester_agent.clone(),
+    };
     let token = gw
         .sessions
-        .create(s.app(app).key.clone(), identity.key)
+        .create(s.app(app).key.clone(), identity.key, meta)
         .await?;
     let name = &s.app(app).name;
     gw.metrics.login(name, "any", "claimed");
@@ -489,7 +494,7 @@ async fn finish(
         }
     }
     let (user, key) = (identity.user.clone(), identity.pubkey.clone());
-    gw.logins.approve(attempt, &identity).await?;
+    gw.logins.approve(attempt, &identity, protocol).await?;
     Ok(Approval {
         user,
         key,

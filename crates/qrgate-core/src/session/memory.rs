@@ -9,7 +9,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use dashmap::DashMap;
 
-use super::{Lifetimes, SessionRecord, SessionStore, SessionToken, StoreError, TokenHash};
+use super::{
+    Lifetimes, SessionMeta, SessionRecord, SessionStore, SessionToken, StoreError, TokenHash,
+};
 use crate::audit;
 use crate::clock::{millis, Clock};
 
@@ -19,6 +21,7 @@ struct Entry {
     created_ms: u64,
     // Atomic so a lookup slides the idle window under the shard's read lock.
     last_seen_ms: AtomicU64,
+    meta: Arc<SessionMeta>,
 }
 
 /// The in-memory store: one process, a sharded hash map.
@@ -54,13 +57,19 @@ impl Entry {
             app: self.app.clone(),
             created_ms: self.created_ms,
             last_seen_ms: self.last_seen_ms.load(Ordering::Relaxed),
+            meta: self.meta.clone(),
         }
     }
 }
 
 #[async_trait]
 impl SessionStore for MemoryStore {
-    async fn create(&self, app: Arc<str>, key: [u8; 32]) -> Result<SessionToken, StoreError> {
+    async fn create(
+        &self,
+        app: Arc<str>,
+        key: [u8; 32],
+        meta: SessionMeta,
+    ) -> Result<SessionToken, StoreError> {
         let token = SessionToken::generate();
         let now = self.clock.now_millis();
         self.map.insert(
@@ -70,6 +79,7 @@ impl SessionStore for MemoryStore {
                 app,
                 created_ms: now,
                 last_seen_ms: AtomicU64::new(now),
+                meta: Arc::new(meta),
             },
         );
         Ok(token)
@@ -143,6 +153,7 @@ impl SessionStore for MemoryStore {
                 app: r.app,
                 created_ms: r.created_ms,
                 last_seen_ms: AtomicU64::new(r.last_seen_ms),
+                meta: r.meta,
             };
             if !self.expired(&entry, now) {
                 self.map.insert(hash, entry);
@@ -183,7 +194,10 @@ mod tests {
     #[tokio::test]
     async fn idle_window_slides_and_absolute_lifetime_holds() {
         let (s, clock) = store();
-        let t = s.create(app("a"), [1; 32]).await.expect("created");
+        let t = s
+            .create(app("a"), [1; 32], SessionMeta::default())
+            .await
+            .expect("created");
         assert_eq!(
             token_hash(t.as_str()),
             Some(t.hash()),
@@ -201,8 +215,14 @@ mod tests {
     #[tokio::test]
     async fn idle_expiry_and_sweep() {
         let (s, clock) = store();
-        let t = s.create(app("a"), [1; 32]).await.expect("created");
-        let _other = s.create(app("a"), [1; 32]).await.expect("created");
+        let t = s
+            .create(app("a"), [1; 32], SessionMeta::default())
+            .await
+            .expect("created");
+        let _other = s
+            .create(app("a"), [1; 32], SessionMeta::default())
+            .await
+            .expect("created");
         clock.advance(Duration::from_secs(10));
         assert!(!live(&s, &t, "a").await);
         assert_eq!(s.sweep().await, 1);
@@ -212,7 +232,10 @@ mod tests {
     #[tokio::test]
     async fn wrong_app_unknown_and_revoked_tokens_are_refused() {
         let (s, _) = store();
-        let t = s.create(app("b"), [2; 32]).await.expect("created");
+        let t = s
+            .create(app("b"), [2; 32], SessionMeta::default())
+            .await
+            .expect("created");
         assert!(!live(&s, &t, "a").await);
         let r = s
             .lookup(&t.hash(), "b")
@@ -233,8 +256,14 @@ mod tests {
     #[tokio::test]
     async fn export_and_import_keep_live_sessions_only() {
         let (s, clock) = store();
-        let kept = s.create(app("a"), [1; 32]).await.expect("created");
-        let stale = s.create(app("a"), [2; 32]).await.expect("created");
+        let kept = s
+            .create(app("a"), [1; 32], SessionMeta::default())
+            .await
+            .expect("created");
+        let stale = s
+            .create(app("a"), [2; 32], SessionMeta::default())
+            .await
+            .expect("created");
         clock.advance(Duration::from_secs(8));
         assert!(live(&s, &kept, "a").await, "refresh one");
         let exported = s.export().await.expect("export");

@@ -98,13 +98,38 @@ pub struct SessionRecord {
     pub created_ms: u64,
     /// Last used, ms since the epoch.
     pub last_seen_ms: u64,
+    /// How it began, for the people who list sessions.
+    pub meta: Arc<SessionMeta>,
+}
+
+/// How a session began: shown to operators and to the person, never used to decide.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionMeta {
+    /// The signer protocol that approved the login.
+    pub protocol: String,
+    /// The address the browser claimed the session from.
+    pub client_ip: String,
+    /// A short summary of the browser (e.g. "Firefox on Linux").
+    pub browser: String,
+}
+
+/// A session's public id: the first 12 bytes of its token hash in hex (24 characters, safe on
+/// any command line). It names a session in lists and revocations without being usable as a
+/// credential: the token cannot be derived from its hash, let alone from part of it.
+pub fn session_id(hash: &TokenHash) -> String {
+    hex::encode(&hash[..12])
 }
 
 /// Where sessions live. Implementations check both lifetimes on every lookup.
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
     /// Starts a session for `key` on app `app`; returns the only copy of the raw token.
-    async fn create(&self, app: Arc<str>, key: [u8; 32]) -> Result<SessionToken, StoreError>;
+    async fn create(
+        &self,
+        app: Arc<str>,
+        key: [u8; 32],
+        meta: SessionMeta,
+    ) -> Result<SessionToken, StoreError>;
     /// The live session `hash` names on app `app`, if any; refreshes its idle time.
     async fn lookup(
         &self,

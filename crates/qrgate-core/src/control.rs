@@ -1,0 +1,317 @@
+//! Control over live sessions: which sessions a filter selects, how a session looks in a
+//! list (never its token), and revoking a selection. The admin API and the `qrgate sessions`
+//! command are its clients; everything here works through the [`SessionStore`] seam, so it
+//! is the same for the memory and the Redis store.
+//!
+//! [`SessionStore`]: crate::session::SessionStore
+
+use serde::Serialize;
+
+use crate::audit;
+use crate::gateway::Gateway;
+use crate::keys::PublicKey;
+use crate::session::{session_id, SessionRecord, StoreError, TokenHash};
+use crate::settings::Settings;
+
+/// Which sessions an operation applies to: every given field must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// A session's id ([`session_id`]).
+    pub id: Option<String>,
+    /// The user the session's key belongs to now.
+    pub user: Option<String>,
+    /// The signing key.
+    pub key: Option<[u8; 32]>,
+    /// The app's name.
+    pub app: Option<String>,
+}
+
+/// Why a control request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    /// A query parameter this API does not know.
+    #[error("unknown parameter {0:?}: use id, user, key or app")]
+    UnknownParameter(String),
+    /// A parameter given twice.
+    #[error("parameter {0:?} is given twice")]
+    Repeated(String),
+    /// The key is not an Ed25519 key in z-base32 or hex.
+    #[error("key: {0}")]
+    BadKey(String),
+    /// A revocation must select something: "revoke everything" is not a request by accident.
+    #[error("say which sessions: id, user, key or app")]
+    NoFilter,
+    /// The store could not answer.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Filter {
+    /// The filter a query string (`user=alice&app=Wiki`) names.
+    pub fn from_query(query: Option<&str>) -> Result<Filter, ControlError> {
+        let mut f = Filter::default();
+        for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            let repeated = || ControlError::Repeated(name.to_string());
+            match name.as_ref() {
+                "id" if f.id.is_none() => f.id = Some(value.into_owned()),
+                "user" if f.user.is_none() => f.user = Some(value.into_owned()),
+                "app" if f.app.is_none() => f.app = Some(value.into_owned()),
+                "key" if f.key.is_none() => {
+                    let key: PublicKey = value
+                        .parse()
+                        .map_err(|e: crate::keys::KeyError| ControlError::BadKey(e.to_string()))?;
+                    f.key = Some(*key.as_bytes());
+                }
+                "id" | "user" | "app" | "key" => return Err(repeated()),
+                other => return Err(ControlError::UnknownParameter(other.to_string())),
+            }
+        }
+        Ok(f)
+    }
+
+    /// Whether the filter selects every session.
+    pub fn is_empty(&self) -> bool {
+        *self == Filter::default()
+    }
+
+    fn matches(&self, s: &Settings, hash: &TokenHash, r: &SessionRecord) -> bool {
+        self.id.as_ref().is_none_or(|id| *id == session_id(hash))
+            && self.key.is_none_or(|k| k == r.key)
+            && self.app.as_ref().is_none_or(|a| **a == *r.app)
+            && self
+                .user
+                .as_ref()
+                .is_none_or(|u| user_of(s, &r.key).as_deref() == Some(u.as_str()))
+    }
+}
+
+/// Whether `authorization` (the header's value) carries `expected` as its bearer token,
+/// compared in constant time. An empty expected token matches nothing.
+pub fn bearer_matches(authorization: Option<&str>, expected: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    let expected = expected.trim();
+    let Some(presented) = authorization.and_then(|a| a.strip_prefix("Bearer ")) else {
+        return false;
+    };
+    !expected.is_empty() && bool::from(presented.trim().as_bytes().ct_eq(expected.as_bytes()))
+}
+
+/// The user a key belongs to under the current config (its z-base32 form under open
+/// enrollment, which any key may use), if any.
+fn user_of(s: &Settings, key: &[u8; 32]) -> Option<String> {
+    match s.config.user_by_key(key) {
+        Some((_, u)) => Some(u.name.clone()),
+        None if s.config.apps.iter().any(|a| a.open_enrollment) => Some(z32::encode(key)),
+        None => None,
+    }
+}
+
+/// One session as a list shows it: never the token, nor its hash.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SessionView {
+    /// The session's id.
+    pub id: String,
+    /// Its key's user now (`null` if the key is no longer configured).
+    pub user: Option<String>,
+    /// The signing key, z-base32.
+    pub key: String,
+    /// The app's name.
+    pub app: String,
+    /// The signer protocol that approved the login.
+    pub protocol: String,
+    /// Created, seconds since the epoch.
+    pub created: u64,
+    /// Last used, seconds since the epoch.
+    pub last_seen: u64,
+    /// The address the browser signed in from.
+    pub client_ip: String,
+    /// The browser, summarized.
+    pub browser: String,
+}
+
+impl SessionView {
+    fn new(s: &Settings, hash: &TokenHash, r: &SessionRecord) -> Self {
+        SessionView {
+            id: session_id(hash),
+            user: user_of(s, &r.key),
+            key: z32::encode(&r.key),
+            app: r.app.to_string(),
+            protocol: r.meta.protocol.clone(),
+            created: r.created_ms / 1000,
+            last_seen: r.last_seen_ms / 1000,
+            client_ip: r.meta.client_ip.clone(),
+            browser: r.meta.browser.clone(),
+        }
+    }
+}
+
+/// The live sessions `filter` selects, newest first.
+pub async fn list(
+    gw: &Gateway,
+    s: &Settings,
+    filter: &Filter,
+) -> Result<Vec<SessionView>, ControlError> {
+    let mut views: Vec<SessionView> = gw
+        .sessions
+        .export()
+        .await?
+        .iter()
+        .filter(|(h, r)| filter.matches(s, h, r))
+        .map(|(h, r)| SessionView::new(s, h, r))
+        .collect();
+    views.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
+    Ok(views)
+}
+
+/// Ends every live session `filter` selects (never all of them by an empty filter); `by`
+/// says who asked, for the audit trail. Returns how many ended.
+pub async fn revoke(
+    gw: &Gateway,
+    s: &Settings,
+    filter: &Filter,
+    by: &str,
+) -> Result<usize, ControlError> {
+    if filter.is_empty() {
+        return Err(ControlError::NoFilter);
+    }
+    let mut ended = 0;
+    for (hash, r) in gw.sessions.export().await? {
+        if filter.matches(s, &hash, &r) && gw.sessions.revoke(&hash).await? {
+            audit::revoked(&r.app, &z32::encode(&r.key), &session_id(&hash), by);
+            ended += 1;
+        }
+    }
+    Ok(ended)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::clock::Clock;
+    use crate::config::Config;
+    use crate::identity::test_key;
+    use crate::session::SessionMeta;
+
+    fn gateway() -> Gateway {
+        let key = hex::encode(test_key());
+        let text = format!(
+            "[[app]]\nname = \"wiki\"\norigin = \"https://wiki.example\"\nupstream = \"127.0.0.1:9\"\n[[app]]\nname = \"mail\"\norigin = \"https://mail.example\"\nupstream = \"127.0.0.1:9\"\n[[user]]\nname = \"alice\"\nkey = \"{key}\"\n"
+        );
+        let config = Config::parse(&text, Path::new("t.toml")).expect("config");
+        Gateway::new(config, Clock::manual()).expect("gateway")
+    }
+
+    #[test]
+    fn the_bearer_token_must_match_exactly() {
+        assert!(bearer_matches(Some("Bearer s3cret"), "s3cret\n"));
+        for wrong in [
+            None,
+            Some("s3cret"),
+            Some("Bearer s3cre"),
+            Some("Bearer s3cretX"),
+            Some("bearer s3cret"),
+            Some("Basic s3cret"),
+        ] {
+            assert!(!bearer_matches(wrong, "s3cret"), "{wrong:?}");
+        }
+        assert!(
+            !bearer_matches(Some("Bearer "), ""),
+            "no token configured, nothing matches"
+        );
+    }
+
+    #[test]
+    fn filters_parse_strictly() {
+        assert!(Filter::from_query(None).expect("empty").is_empty());
+        let f = Filter::from_query(Some("user=alice&app=wiki")).expect("ok");
+        assert_eq!(f.user.as_deref(), Some("alice"));
+        assert_eq!(f.app.as_deref(), Some("wiki"));
+        assert!(matches!(
+            Filter::from_query(Some("usr=alice")),
+            Err(ControlError::UnknownParameter(_))
+        ));
+        assert!(matches!(
+            Filter::from_query(Some("user=a&user=b")),
+            Err(ControlError::Repeated(_))
+        ));
+        assert!(matches!(
+            Filter::from_query(Some("key=nope")),
+            Err(ControlError::BadKey(_))
+        ));
+        let z = z32::encode(&test_key());
+        assert_eq!(
+            Filter::from_query(Some(&format!("key={z}")))
+                .expect("z-base32")
+                .key,
+            Some(test_key())
+        );
+    }
+
+    #[tokio::test]
+    async fn list_and_revoke_select_by_every_field_and_never_everything() {
+        let gw = gateway();
+        let s = gw.settings();
+        let meta = || SessionMeta {
+            protocol: "native".into(),
+            client_ip: "192.0.2.1".into(),
+            browser: "Firefox on Linux".into(),
+        };
+        let wiki = gw
+            .sessions
+            .create(Arc::from("wiki"), test_key(), meta())
+            .await
+            .expect("wiki");
+        gw.sessions
+            .create(Arc::from("mail"), test_key(), meta())
+            .await
+            .expect("mail");
+        gw.sessions
+            .create(Arc::from("wiki"), [7; 32], meta())
+            .await
+            .expect("unknown key");
+        let all = list(&gw, &s, &Filter::default()).await.expect("list");
+        assert_eq!(all.len(), 3);
+        let text = serde_json::to_string(&all).expect("json");
+        assert!(!text.contains(wiki.as_str()), "no token in a list");
+        assert!(
+            !text.contains(&hex::encode(wiki.hash())),
+            "no full hash either"
+        );
+        let by_user = Filter {
+            user: Some("alice".into()),
+            ..Filter::default()
+        };
+        assert_eq!(list(&gw, &s, &by_user).await.expect("list").len(), 2);
+        let one = Filter {
+            id: Some(session_id(&wiki.hash())),
+            ..Filter::default()
+        };
+        let listed = list(&gw, &s, &one).await.expect("list");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(
+            (listed[0].app.as_str(), listed[0].user.as_deref()),
+            ("wiki", Some("alice"))
+        );
+        assert_eq!(
+            revoke(&gw, &s, &Filter::default(), "operator").await,
+            Err(ControlError::NoFilter)
+        );
+        assert_eq!(revoke(&gw, &s, &one, "operator").await, Ok(1));
+        let app = Filter {
+            app: Some("wiki".into()),
+            ..Filter::default()
+        };
+        assert_eq!(
+            revoke(&gw, &s, &app, "operator").await,
+            Ok(1),
+            "the other wiki session"
+        );
+        assert_eq!(
+            list(&gw, &s, &Filter::default()).await.expect("list").len(),
+            1
+        );
+    }
+}
