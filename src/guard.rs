@@ -78,6 +78,8 @@ pub struct Heads<A> {
     limits: HeadLimits,
     header_timeout: Duration,
     keepalive_timeout: Duration,
+    /// After shutdown begins, how long a quiet connection may still send a request head.
+    drain: Duration,
 }
 
 /// How waiting for a request head ended.
@@ -90,7 +92,9 @@ enum Head {
 
 impl<A> Heads<A> {
     /// Guards `inner` with the configured limits.
-    pub fn new(inner: Arc<A>, limits: &LimitsConfig) -> Self {
+    /// Once the server shuts down, a connection still gets `drain` to send its next head
+    /// (a connection accepted just before the listener stopped has sent nothing yet).
+    pub fn new(inner: Arc<A>, limits: &LimitsConfig, drain: Duration) -> Self {
         Heads {
             inner,
             limits: HeadLimits {
@@ -100,6 +104,7 @@ impl<A> Heads<A> {
             },
             header_timeout: limits.header_timeout,
             keepalive_timeout: limits.keepalive_timeout,
+            drain,
         }
     }
 
@@ -109,6 +114,10 @@ impl<A> Heads<A> {
         let mut buf: Vec<u8> = Vec::with_capacity(1024);
         let mut deadline = Instant::now() + self.keepalive_timeout;
         let mut shutdown = shutdown.clone();
+        let mut draining = *shutdown.borrow();
+        if draining {
+            deadline = deadline.min(Instant::now() + self.drain);
+        }
         loop {
             let was_empty = buf.is_empty();
             tokio::select! {
@@ -116,8 +125,15 @@ impl<A> Heads<A> {
                     Ok(Ok(n)) if n > 0 => {}
                     _ => return Head::Done,
                 },
-                // Between requests a shutdown ends the connection at once.
-                _ = shutdown.changed(), if was_empty => return Head::Done,
+                // Between requests a shutdown leaves the connection the drain window for a
+                // head already on its way (it is answered with `Connection: close`).
+                r = shutdown.changed(), if was_empty && !draining => {
+                    draining = true;
+                    if r.is_ok() {
+                        deadline = deadline.min(Instant::now() + self.drain);
+                    }
+                    continue;
+                }
             }
             if was_empty {
                 deadline = Instant::now() + self.header_timeout;

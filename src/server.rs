@@ -20,7 +20,7 @@ use pingora::services::listening::Service;
 use tokio::net::TcpListener;
 
 use qrgate_core::clock::Clock;
-use qrgate_core::config::{Config, LimitsConfig, StoreConfig, BUILTIN_DEMO};
+use qrgate_core::config::{Config, StoreConfig, BUILTIN_DEMO};
 use qrgate_core::gateway::Gateway;
 use qrgate_core::session::Lifetimes;
 
@@ -151,7 +151,7 @@ pub fn run_shared(
 
     let app = guarded(
         pingora::proxy::http_proxy(&server.configuration, proxy.clone()),
-        &config.limits,
+        config,
     );
     let mut service = Service::new("qrgate".to_string(), app);
     for addr in &config.server.listen {
@@ -191,7 +191,8 @@ pub fn run_shared(
             path,
             config.session.state_interval,
             handover.clone(),
-        );
+        )
+        .after_drain(drain_window(config));
         server.add_service(background_service("session state file", keeper));
     }
     server.add_service(background_service("drain", Drain(proxy.clone())));
@@ -307,9 +308,21 @@ fn announce(config: &Config) {
 /// The proxy behind the connection guard, as every listener serves it.
 pub type App = Connections<Heads<HttpProxy<Proxy>>>;
 
+/// How long, once the server starts to shut down, a connection may still deliver a request
+/// head (served, then closed), and so how long the state file's last write waits for such
+/// requests: a connection accepted just before the listener stopped gets its first request
+/// answered, not closed unanswered.
+///
+/// Half the grace period (at most 1 s): the state file's last write, after the window, must
+/// still fall inside the grace period, after which pingora stops every task.
+pub fn drain_window(config: &Config) -> std::time::Duration {
+    (config.server.grace_period / 2).min(std::time::Duration::from_secs(1))
+}
+
 /// Wraps the proxy in the connection guard's two layers.
-fn guarded(proxy: HttpProxy<Proxy>, limits: &LimitsConfig) -> App {
-    let heads = Heads::new(Arc::new(proxy), limits);
+fn guarded(proxy: HttpProxy<Proxy>, config: &Config) -> App {
+    let limits = &config.limits;
+    let heads = Heads::new(Arc::new(proxy), limits, drain_window(config));
     Connections::new(Arc::new(heads), limits.max_connections)
 }
 
@@ -321,7 +334,7 @@ pub fn proxy_app(gateway: Arc<Gateway>) -> Result<(Arc<App>, Proxy), StartError>
     let proxy = Proxy::new(gateway)?;
     let app = guarded(
         pingora::proxy::http_proxy(&conf, proxy.clone()),
-        &settings.config.limits,
+        &settings.config,
     );
     Ok((Arc::new(app), proxy))
 }

@@ -213,6 +213,8 @@ pub struct Keeper {
     path: PathBuf,
     interval: Duration,
     handover: Handover,
+    /// How long requests may still arrive after shutdown begins; the last write waits for it.
+    drain: Duration,
 }
 
 impl Keeper {
@@ -229,7 +231,15 @@ impl Keeper {
             path,
             interval,
             handover,
+            drain: Duration::ZERO,
         }
+    }
+
+    /// Makes the last write wait `drain` after shutdown begins, so sessions started or ended
+    /// by requests still answered in that window are in it.
+    pub fn after_drain(mut self, drain: Duration) -> Self {
+        self.drain = drain;
+        self
     }
 
     async fn write(&self, why: &str, handover: bool) {
@@ -255,6 +265,9 @@ impl BackgroundService for Keeper {
             tokio::select! {
                 _ = tick.tick() => self.write("periodic", false).await,
                 _ = shutdown.changed() => {
+                    // A request read at the end of the drain window takes microseconds; a
+                    // tenth more keeps it inside the write (and inside the grace period).
+                    tokio::time::sleep(self.drain + self.drain / 10).await;
                     self.write("shutdown", self.handover.begun()).await;
                     return;
                 }

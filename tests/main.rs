@@ -12,4 +12,5 @@ mod login;
 mod operate;
 mod proxy_core;
 mod redis;
+mod sessions;
 mod shutdown;

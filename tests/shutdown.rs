@@ -1,10 +1,66 @@
-//! The real binary: starts from a config file, serves, and stops within its grace period
-//! on SIGTERM (never pingora's default 300 s).
+//! Shutting down: the real binary stops within its grace period on SIGTERM (never pingora's
+//! default 300 s), and a request already on its way when shutdown begins is answered.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{client, eventually, Reaped, ALICE_KEY_HEX};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::common::{client, eventually, Reaped, TestGateway, ALICE_KEY_HEX};
+
+/// Sends one request on `conn` and reads its whole answer (head and `Content-Length` body).
+async fn round_trip(conn: &mut tokio::net::TcpStream, host: &str) -> String {
+    conn.write_all(format!("GET /.qrgate/healthz HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+        .await
+        .expect("write");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf))
+            .await
+            .expect("answer in time")
+            .expect("read");
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).to_string();
+        if n == 0 || text.ends_with('}') {
+            return text;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_request_arriving_as_shutdown_begins_is_answered_then_quiet_connections_close() {
+    let gw = TestGateway::start().await;
+    let host = gw.addr.to_string();
+    let mut busy = tokio::net::TcpStream::connect(gw.addr)
+        .await
+        .expect("connect");
+    let mut quiet = tokio::net::TcpStream::connect(gw.addr)
+        .await
+        .expect("connect");
+    // Both connections are in (each answered once) and now idle between requests.
+    assert!(round_trip(&mut busy, &host)
+        .await
+        .starts_with("HTTP/1.1 200"));
+    assert!(round_trip(&mut quiet, &host)
+        .await
+        .starts_with("HTTP/1.1 200"));
+
+    gw.begin_shutdown();
+    // A request already on its way when shutdown begins is answered, not cut off...
+    let answer = round_trip(&mut busy, &host).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+    // ...and a connection that stays quiet is closed once the drain window is over.
+    let mut buf = [0u8; 16];
+    let closed = tokio::time::timeout(Duration::from_secs(10), quiet.read(&mut buf))
+        .await
+        .expect("closed within the drain window");
+    assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
+}
 
 #[tokio::test]
 async fn sigterm_stops_the_gateway_within_the_grace_period() {

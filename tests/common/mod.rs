@@ -137,6 +137,11 @@ impl TestGateway {
         }
     }
 
+    /// Starts shutting down, as SIGTERM would: the listener stops, open connections drain.
+    pub fn begin_shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

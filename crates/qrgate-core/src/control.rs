@@ -24,6 +24,8 @@ pub struct Filter {
     pub key: Option<[u8; 32]>,
     /// The app's name.
     pub app: Option<String>,
+    /// Every session but this id (the person's "all other sessions"; not in queries).
+    pub except: Option<String>,
 }
 
 /// Why a control request was refused.
@@ -76,6 +78,10 @@ impl Filter {
 
     fn matches(&self, s: &Settings, hash: &TokenHash, r: &SessionRecord) -> bool {
         self.id.as_ref().is_none_or(|id| *id == session_id(hash))
+            && self
+                .except
+                .as_ref()
+                .is_none_or(|id| *id != session_id(hash))
             && self.key.is_none_or(|k| k == r.key)
             && self.app.as_ref().is_none_or(|a| **a == *r.app)
             && self

@@ -22,7 +22,7 @@ use crate::cookies;
 use crate::identity::Identity;
 use crate::limits::RateLimits;
 use crate::metrics::Metrics;
-use crate::session::{token_hash, Lifetimes, MemoryStore, SessionStore, StoreError};
+use crate::session::{token_hash, Lifetimes, MemoryStore, SessionStore, StoreError, TokenHash};
 use crate::settings::{Settings, SettingsError};
 use crate::share::AttemptShare;
 use crate::signers::Signers;
@@ -165,6 +165,19 @@ impl Gateway {
         headers: &HeaderMap,
         app: AppId,
     ) -> Result<Option<Arc<Identity>>, StoreError> {
+        Ok(self
+            .session(settings, headers, app)
+            .await?
+            .map(|(_, identity)| identity))
+    }
+
+    /// [`Gateway::session_identity`] with the session's token hash (which names it).
+    pub async fn session(
+        &self,
+        settings: &Settings,
+        headers: &HeaderMap,
+        app: AppId,
+    ) -> Result<Option<(TokenHash, Arc<Identity>)>, StoreError> {
         let name = &*settings.app(app).key;
         let cookie = &settings.config.session.cookie_name;
         for token in cookies::values(headers, cookie) {
@@ -175,7 +188,7 @@ impl Gateway {
                 continue;
             };
             if let Ok(identity) = settings.identity_for(app, &record.key) {
-                return Ok(Some(identity));
+                return Ok(Some((hash, identity)));
             }
         }
         Ok(None)

@@ -148,6 +148,17 @@ pub fn control_refusal(e: Option<&ControlError>) -> Reply {
     Reply::error(status, code, &e.to_string())
 }
 
+/// A control failure on the person's own sessions page, as a page.
+pub fn control_page(e: &ControlError) -> Reply {
+    let json = control_refusal(Some(e));
+    let title = if json.status == 503 {
+        "Temporarily unavailable"
+    } else {
+        "Bad request"
+    };
+    Reply::error_page(json.status, title, &e.to_string())
+}
+
 /// A request head over a limit: 414 for the request line, 431 for the header fields. Always
 /// JSON: the head was not parsed, so nothing says the client prefers a page.
 pub fn head_refusal(r: &HeadRefusal) -> Reply {

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method};
 use serde_json::json;
 
+use crate::account;
 use crate::audit;
 use crate::config::AppId;
 use crate::events::EventStream;
@@ -94,6 +95,8 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
     let answer = match segments.as_slice() {
         ["healthz"] if get => Reply::json(200, &json!({ "status": "ok" })),
         ["logout"] if post => logout(gw, s, &req).await,
+        ["sessions"] if get => sessions_page(gw, s, &req).await,
+        ["sessions"] if post => sessions_sign_out(gw, s, &req).await,
         ["login"] if get => login_page(gw, s, &req).await,
         ["auth", "session", "create"] if post => {
             create(gw, s, &req).await.unwrap_or_else(json_error)
@@ -130,7 +133,9 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
         ["auth", "session", id, "claim"] if post => claim(gw, s, &req, id)
             .await
             .unwrap_or_else(|e| respond::login_error(req.form, &e)),
-        ["healthz" | "logout" | "login"] | ["auth", "session", ..] => method_not_allowed(),
+        ["healthz" | "logout" | "login" | "sessions"] | ["auth", "session", ..] => {
+            method_not_allowed()
+        }
         _ => Reply::error_for(
             req.form,
             404,
@@ -223,6 +228,58 @@ async fn logout(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
         Reply::json(200, &json!({ "status": "signed_out" }))
     };
     reply.with_header("set-cookie", s.clear_session_cookie(req.app))
+}
+
+/// `GET {prefix}/sessions`: the person's own sessions; without a session, log in first.
+async fn sessions_page(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
+    let prefix = &s.config.server.prefix;
+    let (hash, identity) = match gw.session(s, req.headers, req.app).await {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            let rd: String =
+                url::form_urlencoded::byte_serialize(format!("{prefix}/sessions").as_bytes())
+                    .collect();
+            return Reply::redirect(302, format!("{prefix}/login?rd={rd}"));
+        }
+        Err(e) => return respond::login_error(Form::Page, &e.into()),
+    };
+    match account::page(gw, s, req.app, &hash, &identity.key, &identity.user).await {
+        Ok((html, nonce)) => account::with_policy(Reply::html(200, html), &nonce),
+        Err(e) => respond::control_page(&e),
+    }
+}
+
+/// `POST {prefix}/sessions`: sign out one of the person's sessions, all others, or all.
+async fn sessions_sign_out(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
+    if !same_origin(&s.app(req.app).origin, req.headers) {
+        return respond::login_error(
+            req.form,
+            &LoginError::CrossOrigin("Sessions are signed out from the application's own pages."),
+        );
+    }
+    let (hash, identity) = match gw.session(s, req.headers, req.app).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return respond::login_error(req.form, &LoginError::Unauthenticated),
+        Err(e) => return respond::login_error(req.form, &e.into()),
+    };
+    let Some(scope) = account::Scope::from_form(&req.body) else {
+        return Reply::error_for(
+            req.form,
+            400,
+            "bad_form",
+            "Nothing to sign out",
+            "Send id=<session id>, scope=others or scope=all.",
+        );
+    };
+    if let Err(e) = account::sign_out(gw, s, &hash, &identity.key, &scope).await {
+        return respond::control_page(&e);
+    }
+    let prefix = &s.config.server.prefix;
+    if scope == account::Scope::All {
+        return Reply::redirect(303, format!("{prefix}/login"))
+            .with_header("set-cookie", s.clear_session_cookie(req.app));
+    }
+    Reply::redirect(303, format!("{prefix}/sessions"))
 }
 
 async fn login_page(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
