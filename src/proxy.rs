@@ -50,6 +50,9 @@ pub enum StartError {
     /// The store could not be set up.
     #[error(transparent)]
     Store(#[from] qrgate_core::session::StoreError),
+    /// The assertion signing keys could not be read or made.
+    #[error(transparent)]
+    Assertion(#[from] crate::assertion_keys::KeyFileError),
     /// An upstream name did not resolve.
     #[error("app {app}: upstream {upstream} does not resolve: {reason}")]
     Upstream {
@@ -292,10 +295,13 @@ impl ProxyHttp for Proxy {
         let (Some(snapshot), Some(app)) = (&ctx.snapshot, ctx.app) else {
             return Err(Error::explain(ErrorType::InternalError, "no app selected"));
         };
+        let identity = ctx.identity.as_deref();
+        let assertion = identity.and_then(|id| self.gateway.assertion(&snapshot.settings, app, id));
         let edits = upstream::header_edits(
             &snapshot.settings,
             app,
-            ctx.identity.as_deref(),
+            identity,
+            assertion,
             peer_ip(session),
             &session.req_header().headers,
         );

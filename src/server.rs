@@ -109,6 +109,7 @@ pub fn run_shared(
     upgrade: bool,
 ) -> Result<(), StartError> {
     let gateway = Arc::new(gateway);
+    crate::assertion_keys::install(&gateway)?;
     let settings = gateway.settings();
     let config = &settings.config;
     let demo = if config.apps.iter().any(|a| a.upstream == BUILTIN_DEMO) {

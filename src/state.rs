@@ -10,8 +10,6 @@
 //! During a binary upgrade ([`crate::upgrade`]) the old process's last write is marked as a
 //! hand-over, and the new process waits for that write ([`await_handover`]) before it serves.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -161,18 +159,7 @@ pub async fn save(gateway: &Gateway, path: &Path, handover: bool) -> Result<usiz
         path: path.into(),
         reason: e.to_string(),
     })?;
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io)?;
-    f.write_all(&bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(io)?;
+    crate::private_file::write(path, &bytes).map_err(io)?;
     Ok(n)
 }
 

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod assertion;
 mod browser;
 mod compat;
 mod config_errors;

@@ -118,6 +118,7 @@ impl TestGateway {
         let config = Config::parse(&text, Path::new("test.toml")).expect("test config is valid");
         let clock = Clock::manual();
         let state = Arc::new(Gateway::new(config, clock.clone()).expect("state"));
+        qrgate::assertion_keys::install(&state).expect("assertion keys");
         let (tx, rx) = watch::channel(false);
         let (app, proxy) = qrgate::server::proxy_app(state.clone()).expect("upstream resolves");
         tokio::spawn(qrgate::server::serve(app, listener, rx.clone()));

@@ -113,6 +113,19 @@ pub struct LogConfig {
     pub format: LogFormat,
 }
 
+/// `[assertion]`: signed identity for upstreams (`X-Auth-Assertion`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssertionConfig {
+    /// Where the signing keys are kept (made at first start, mode 0600).
+    pub key_file: PathBuf,
+    /// How long a token is valid.
+    pub lifetime: Duration,
+    /// A new signing key after this; the previous one stays published for as long again.
+    pub rotate: Duration,
+    /// `iss` of every token.
+    pub issuer: String,
+}
+
 /// `[store]`: where sessions and login attempts live.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum StoreConfig {
@@ -236,6 +249,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// `[store]`.
     pub store: StoreConfig,
+    /// `[assertion]`, when enabled.
+    pub assertion: Option<AssertionConfig>,
     /// `[log]`.
     pub log: LogConfig,
     /// `[[app]]`, in file order.
@@ -495,6 +510,27 @@ impl Validator<'_> {
             key,
             &message.into(),
         ))
+    }
+
+    fn assertion(&self, raw: file::Assertion) -> Result<Option<AssertionConfig>, ConfigError> {
+        if !raw.enabled.unwrap_or(false) {
+            return Ok(None);
+        }
+        Ok(Some(AssertionConfig {
+            key_file: self.relative(
+                raw.key_file
+                    .unwrap_or_else(|| PathBuf::from("assertion-keys.json")),
+            ),
+            lifetime: self.seconds(raw.lifetime_seconds, "assertion.lifetime_seconds", 60, 1)?,
+            rotate: self.seconds(
+                raw.rotate_days
+                    .map(|d| Spanned::new(d.span(), d.get_ref().saturating_mul(86_400))),
+                "assertion.rotate_days",
+                30 * 86_400,
+                86_400,
+            )?,
+            issuer: raw.issuer.unwrap_or_else(|| "qrgate".into()),
+        }))
     }
 
     fn store(&self, raw: file::Store) -> Result<StoreConfig, ConfigError> {
@@ -1075,9 +1111,11 @@ impl Validator<'_> {
             format: raw.log.format.unwrap_or_default(),
         };
         let store = self.store(raw.store)?;
+        let assertion = self.assertion(raw.assertion)?;
         Ok(Config {
             admin,
             store,
+            assertion,
             log,
             server,
             session,
@@ -1145,6 +1183,8 @@ mod file {
         #[serde(default)]
         pub store: Store,
         #[serde(default)]
+        pub assertion: Assertion,
+        #[serde(default)]
         pub log: Log,
         #[serde(default)]
         pub app: Vec<App>,
@@ -1204,6 +1244,16 @@ mod file {
     #[serde(deny_unknown_fields)]
     pub struct Log {
         pub format: Option<LogFormat>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    pub struct Assertion {
+        pub enabled: Option<bool>,
+        pub key_file: Option<PathBuf>,
+        pub lifetime_seconds: Option<Spanned<u64>>,
+        pub rotate_days: Option<Spanned<u64>>,
+        pub issuer: Option<String>,
     }
 
     #[derive(Deserialize, Default)]

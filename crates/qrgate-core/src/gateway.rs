@@ -11,9 +11,10 @@
 
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
-use http::HeaderMap;
+use arc_swap::{ArcSwap, ArcSwapOption};
+use http::{HeaderMap, HeaderValue};
 
+use crate::assertion::Assertions;
 use crate::attempts::Logins;
 use crate::audit;
 use crate::clock::Clock;
@@ -41,6 +42,9 @@ pub struct Gateway {
     pub signers: Signers,
     /// What the gateway counts.
     pub metrics: Metrics,
+    /// The identity assertion signer, when `[assertion]` is enabled (keys come from the
+    /// glue, which keeps them in a file).
+    pub assertions: ArcSwapOption<Assertions>,
 }
 
 impl Gateway {
@@ -98,7 +102,16 @@ impl Gateway {
             logins,
             signers,
             metrics: Metrics::new(),
+            assertions: ArcSwapOption::empty(),
         })
+    }
+
+    /// The `X-Auth-Assertion` for `identity` on `app`, when assertions are enabled.
+    pub fn assertion(&self, s: &Settings, app: AppId, identity: &Identity) -> Option<HeaderValue> {
+        let signer = self.assertions.load();
+        let signer = signer.as_ref()?;
+        let a = s.app(app);
+        signer.assertion(&a.key, &a.origin, identity, self.clock.now_millis())
     }
 
     /// Whether every store answers now (the admin listener's `/readyz`).
@@ -153,6 +166,9 @@ impl Gateway {
             .logins_expired
             .with_label_values::<&str>(&[])
             .inc_by(expired);
+        if let Some(a) = self.assertions.load().as_ref() {
+            a.sweep(self.clock.now_millis());
+        }
         self.sessions.sweep().await + swept.freed + self.signers.sweep(self.clock.now_millis())
     }
 

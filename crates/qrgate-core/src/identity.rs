@@ -69,6 +69,8 @@ pub const PUBKEY: &str = "x-auth-pubkey";
 pub const ROLES: &str = "x-auth-roles";
 /// Upstream header naming the app.
 pub const APP: &str = "x-auth-app";
+/// The signed identity assertion (a JWT), with `[assertion] enabled`.
+pub const ASSERTION: &str = "x-auth-assertion";
 
 /// Prefixes (after lowercasing and folding `_` to `-`) of headers no client may send
 /// upstream.

@@ -40,6 +40,7 @@
 
 pub mod account;
 pub mod agent;
+pub mod assertion;
 pub mod attempts;
 pub mod audit;
 pub mod clock;

@@ -94,6 +94,10 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
     }
     let answer = match segments.as_slice() {
         ["healthz"] if get => Reply::json(200, &json!({ "status": "ok" })),
+        [".well-known", "jwks.json"] if get => match gw.assertions.load().as_ref() {
+            Some(a) => Reply::json(200, &a.jwks()),
+            None => Reply::error(404, "not_found", "Identity assertions are not enabled."),
+        },
         ["logout"] if post => logout(gw, s, &req).await,
         ["sessions"] if get => sessions_page(gw, s, &req).await,
         ["sessions"] if post => sessions_sign_out(gw, s, &req).await,

@@ -26,11 +26,13 @@ pub enum HeaderEdit {
 }
 
 /// The edits for one forwarded request from `peer` (the address that connected to the
-/// gateway), in the order they must be applied.
+/// gateway), in the order they must be applied. `assertion` is the signed identity for
+/// `identity` ([`crate::gateway::Gateway::assertion`]), when enabled.
 pub fn header_edits(
     s: &Settings,
     app: AppId,
     identity: Option<&Identity>,
+    assertion: Option<HeaderValue>,
     peer: Option<IpAddr>,
     headers: &HeaderMap,
 ) -> Vec<HeaderEdit> {
@@ -90,6 +92,12 @@ pub fn header_edits(
             HeaderName::from_static(identity::APP),
             values.name.clone(),
         ));
+        if let Some(a) = assertion {
+            edits.push(HeaderEdit::Set(
+                HeaderName::from_static(identity::ASSERTION),
+                a,
+            ));
+        }
     }
 
     // The client's own X-Forwarded-For was removed with the reserved family above; it is only
@@ -172,7 +180,7 @@ mod tests {
         }
         let alice = gw.user_identity(0).expect("alice");
         let id = signed_in.then_some(&*alice);
-        let edits = header_edits(gw, AppId::new(0), id, ip, &h);
+        let edits = header_edits(gw, AppId::new(0), id, None, ip, &h);
         apply(edits, &mut h);
         h
     }

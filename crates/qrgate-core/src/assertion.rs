@@ -1,0 +1,266 @@
+//! Signed identity for upstreams: with `[assertion] enabled`, every authenticated upstream
+//! request carries `X-Auth-Assertion`, a JWT the gateway signs with Ed25519 (EdDSA):
+//! `iss` the gateway, `aud` the app's origin, `sub` the key (z-base32), `name`, `roles`,
+//! `iat`, `exp`, `jti`. An upstream that verifies it against the gateway's published keys
+//! (`{prefix}/.well-known/jwks.json`, [`Assertions::jwks`]) no longer has to trust the
+//! network between the gateway and itself, and cannot be handed a token meant for another
+//! app (`aud`).
+//!
+//! Signing costs an Ed25519 signature, so a token is reused for the same app and key until
+//! half its lifetime has passed; a reload empties that cache (roles may have changed). The
+//! keys themselves (newest signs, older ones stay published for the rotation overlap) are
+//! kept by the glue in a file; this module only signs and publishes.
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use dashmap::DashMap;
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use ed25519_dalek::SigningKey;
+use http::HeaderValue;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::Serialize;
+use sha2::Digest;
+
+use crate::identity::Identity;
+
+/// One signing key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssertionKey {
+    /// Its id, `kid` in tokens and in the key set.
+    pub kid: String,
+    /// The Ed25519 secret (seed).
+    pub secret: [u8; 32],
+    /// Made at, ms since the epoch.
+    pub created_ms: u64,
+}
+
+impl AssertionKey {
+    /// A fresh key made at `now_ms`.
+    pub fn generate(now_ms: u64) -> Self {
+        let secret = crate::random_bytes::<32>();
+        let public = SigningKey::from_bytes(&secret).verifying_key();
+        AssertionKey {
+            // Names the key by its public half: stable, and unique for practical purposes.
+            kid: URL_SAFE_NO_PAD.encode(&sha2::Sha256::digest(public.as_bytes())[..9]),
+            secret,
+            created_ms: now_ms,
+        }
+    }
+
+    fn public(&self) -> [u8; 32] {
+        SigningKey::from_bytes(&self.secret)
+            .verifying_key()
+            .to_bytes()
+    }
+}
+
+#[derive(Serialize)]
+struct Claims<'a> {
+    iss: &'a str,
+    aud: &'a str,
+    sub: &'a str,
+    name: &'a str,
+    roles: Vec<&'a str>,
+    iat: u64,
+    exp: u64,
+    jti: String,
+}
+
+struct Cached {
+    value: HeaderValue,
+    /// Minted at, ms; reused until half its lifetime has passed.
+    minted_ms: u64,
+}
+
+/// The signer and the published key set.
+pub struct Assertions {
+    /// Newest first; the first signs.
+    keys: Vec<AssertionKey>,
+    encoding: EncodingKey,
+    issuer: String,
+    lifetime_ms: u64,
+    cache: DashMap<(Arc<str>, [u8; 32]), Cached>,
+}
+
+/// Why the assertion signer could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum AssertionError {
+    /// No key to sign with.
+    #[error("no assertion signing key")]
+    NoKey,
+    /// The key could not be encoded for signing.
+    #[error("assertion key: {0}")]
+    Key(String),
+}
+
+impl Assertions {
+    /// Signs with the first of `keys` (newest first) and publishes them all.
+    pub fn new(
+        keys: Vec<AssertionKey>,
+        issuer: String,
+        lifetime_ms: u64,
+    ) -> Result<Self, AssertionError> {
+        let first = keys.first().ok_or(AssertionError::NoKey)?;
+        let der = SigningKey::from_bytes(&first.secret)
+            .to_pkcs8_der()
+            .map_err(|e| AssertionError::Key(e.to_string()))?;
+        Ok(Assertions {
+            encoding: EncodingKey::from_ed_der(der.as_bytes()),
+            keys,
+            issuer,
+            lifetime_ms: lifetime_ms.max(1000),
+            cache: DashMap::new(),
+        })
+    }
+
+    /// The `X-Auth-Assertion` value for `identity` on the app named `app` (origin
+    /// `origin`) at `now_ms`; `None` only if signing failed (then the header is absent and
+    /// an upstream that requires it refuses: fail closed).
+    pub fn assertion(
+        &self,
+        app: &Arc<str>,
+        origin: &dyn std::fmt::Display,
+        identity: &Identity,
+        now_ms: u64,
+    ) -> Option<HeaderValue> {
+        let key = (app.clone(), identity.key);
+        if let Some(hit) = self.cache.get(&key) {
+            if now_ms < hit.minted_ms.saturating_add(self.lifetime_ms / 2)
+                && now_ms >= hit.minted_ms
+            {
+                return Some(hit.value.clone());
+            }
+        }
+        let first = self.keys.first()?;
+        let origin = origin.to_string();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(first.kid.clone());
+        let iat = now_ms / 1000;
+        let claims = Claims {
+            iss: &self.issuer,
+            aud: &origin,
+            sub: &identity.pubkey,
+            name: &identity.user,
+            roles: identity
+                .roles
+                .split(',')
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .collect(),
+            iat,
+            exp: iat.saturating_add(self.lifetime_ms / 1000),
+            jti: URL_SAFE_NO_PAD.encode(crate::random_bytes::<16>()),
+        };
+        let token = match jsonwebtoken::encode(&header, &claims, &self.encoding) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "assertion not signed");
+                return None;
+            }
+        };
+        let value = HeaderValue::from_str(&token).ok()?;
+        self.cache.insert(
+            key,
+            Cached {
+                value: value.clone(),
+                minted_ms: now_ms,
+            },
+        );
+        Some(value)
+    }
+
+    /// The published key set (JWKS): every key, newest first.
+    pub fn jwks(&self) -> serde_json::Value {
+        let keys: Vec<serde_json::Value> = self
+            .keys
+            .iter()
+            .map(|k| {
+                serde_json::json!({
+                    "kty": "OKP",
+                    "crv": "Ed25519",
+                    "x": URL_SAFE_NO_PAD.encode(k.public()),
+                    "kid": k.kid,
+                    "alg": "EdDSA",
+                    "use": "sig",
+                })
+            })
+            .collect();
+        serde_json::json!({ "keys": keys })
+    }
+
+    /// Forgets cached tokens older than their lifetime; returns how many.
+    pub fn sweep(&self, now_ms: u64) -> usize {
+        let before = self.cache.len();
+        self.cache
+            .retain(|_, c| now_ms < c.minted_ms.saturating_add(self.lifetime_ms));
+        before.saturating_sub(self.cache.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::{decode, DecodingKey, Validation};
+
+    use super::*;
+
+    fn alice() -> Identity {
+        Identity::new(
+            "alice".into(),
+            &crate::identity::test_key(),
+            "staff, ops".into(),
+        )
+        .expect("identity")
+    }
+
+    fn validation(aud: &str) -> Validation {
+        let mut v = Validation::new(Algorithm::EdDSA);
+        v.set_audience(&[aud]);
+        v.set_issuer(&["qrgate"]);
+        v
+    }
+
+    #[test]
+    fn a_token_verifies_against_the_published_key_for_its_own_app_only() {
+        let now = crate::clock::Clock::system().now_millis();
+        let key = AssertionKey::generate(now);
+        let a = Assertions::new(vec![key], "qrgate".into(), 60_000).expect("signer");
+        let app: Arc<str> = Arc::from("wiki");
+        let token = a
+            .assertion(&app, &"https://wiki.example", &alice(), now)
+            .expect("signed");
+        let jwks: jsonwebtoken::jwk::JwkSet =
+            serde_json::from_value(a.jwks()).expect("a standard key set");
+        let header = jsonwebtoken::decode_header(token.to_str().expect("ascii")).expect("header");
+        let jwk = jwks
+            .find(header.kid.as_deref().expect("kid"))
+            .expect("published");
+        let dk = DecodingKey::from_jwk(jwk).expect("key");
+        let claims = decode::<serde_json::Value>(
+            token.to_str().expect("ascii"),
+            &dk,
+            &validation("https://wiki.example"),
+        )
+        .expect("valid for its app")
+        .claims;
+        assert_eq!(claims["name"], "alice");
+        assert_eq!(claims["roles"], serde_json::json!(["staff", "ops"]));
+        assert_eq!(claims["sub"], alice().pubkey.as_str());
+        assert!(decode::<serde_json::Value>(
+            token.to_str().expect("ascii"),
+            &dk,
+            &validation("https://mail.example")
+        )
+        .is_err());
+        // Reused within half its lifetime, fresh after.
+        assert_eq!(
+            a.assertion(&app, &"https://wiki.example", &alice(), now + 29_000),
+            Some(token.clone())
+        );
+        assert_ne!(
+            a.assertion(&app, &"https://wiki.example", &alice(), now + 31_000),
+            Some(token)
+        );
+    }
+}

@@ -1,0 +1,149 @@
+//! The assertion signing keys' file (`[assertion] key_file`): made at first start, read at
+//! start and at every reload, rotated when the newest key is older than `rotate_days` — a new
+//! key signs from then on, and the previous one stays published (so tokens it signed still
+//! verify) until it is twice that old. JSON, mode 0600, replaced atomically.
+//!
+//! Several instances behind one balancer must publish the same keys: give them the same file
+//! (a shared volume, or a copy made once); each instance rotates only a file it can write.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use qrgate_core::assertion::{AssertionKey, Assertions};
+use qrgate_core::clock::millis;
+use qrgate_core::config::AssertionConfig;
+use qrgate_core::gateway::Gateway;
+
+/// Why the keys could not be put in force (assertions then stay as they were).
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    /// Reading or writing the file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a key file.
+    #[error("{path}: not an assertion key file: {reason}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The signer could not be built.
+    #[error(transparent)]
+    Signer(#[from] qrgate_core::assertion::AssertionError),
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct File {
+    /// Newest first.
+    keys: Vec<Entry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    kid: String,
+    /// Hex of the Ed25519 secret.
+    secret: String,
+    created_ms: u64,
+}
+
+fn read(path: &Path) -> Result<Vec<AssertionKey>, KeyFileError> {
+    let format = |reason: String| KeyFileError::Format {
+        path: path.into(),
+        reason,
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(KeyFileError::Io {
+                path: path.into(),
+                source,
+            })
+        }
+    };
+    let file: File = serde_json::from_str(&text).map_err(|e| format(e.to_string()))?;
+    file.keys
+        .into_iter()
+        .map(|e| {
+            let secret = hex::decode(&e.secret)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .ok_or_else(|| format(format!("key {} is not 32 hex bytes", e.kid)))?;
+            Ok(AssertionKey {
+                kid: e.kid,
+                secret,
+                created_ms: e.created_ms,
+            })
+        })
+        .collect()
+}
+
+fn write(path: &Path, keys: &[AssertionKey]) -> Result<(), KeyFileError> {
+    let file = File {
+        keys: keys
+            .iter()
+            .map(|k| Entry {
+                kid: k.kid.clone(),
+                secret: hex::encode(k.secret),
+                created_ms: k.created_ms,
+            })
+            .collect(),
+    };
+    let bytes = serde_json::to_vec_pretty(&file).map_err(|e| KeyFileError::Format {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
+    crate::private_file::write(path, &bytes).map_err(|source| KeyFileError::Io {
+        path: path.into(),
+        source,
+    })
+}
+
+/// The keys in force at `now_ms` under `config`: the file's, rotated if due (and written
+/// back when anything changed).
+pub fn keys(config: &AssertionConfig, now_ms: u64) -> Result<Vec<AssertionKey>, KeyFileError> {
+    let mut keys = read(&config.key_file)?;
+    keys.sort_by_key(|k| std::cmp::Reverse(k.created_ms));
+    let rotate = millis(config.rotate);
+    let before = keys.len();
+    // Older keys stay published for one more rotation period, then go.
+    let mut seen_current = false;
+    keys.retain(|k| {
+        let keep = !seen_current || now_ms < k.created_ms.saturating_add(rotate.saturating_mul(2));
+        seen_current = true;
+        keep
+    });
+    let due = keys
+        .first()
+        .is_none_or(|k| now_ms >= k.created_ms.saturating_add(rotate));
+    if due {
+        keys.insert(0, AssertionKey::generate(now_ms));
+        tracing::info!(kid = %keys[0].kid, path = %config.key_file.display(), "new assertion signing key");
+    }
+    if due || keys.len() != before {
+        write(&config.key_file, &keys)?;
+    }
+    Ok(keys)
+}
+
+/// Puts the assertion signer for the gateway's current config in force (or none, when
+/// `[assertion]` is off).
+pub fn install(gw: &Gateway) -> Result<(), KeyFileError> {
+    let settings = gw.settings();
+    let Some(config) = &settings.config.assertion else {
+        gw.assertions.store(None);
+        return Ok(());
+    };
+    let keys = keys(config, gw.clock.now_millis())?;
+    let signer = Assertions::new(keys, config.issuer.clone(), millis(config.lifetime))?;
+    gw.assertions.store(Some(Arc::new(signer)));
+    Ok(())
+}
