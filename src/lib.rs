@@ -19,6 +19,7 @@
 //! - [`state`]: the session state file (token hashes only) kept across restarts.
 //! - [`tls`]: HTTPS listeners and their reloadable certificate.
 //! - [`upgrade`]: zero-downtime binary upgrade (`SIGUSR2`) and the signals that end the process.
+//! - [`tether`]: long-lived responses (websockets, streams) end when their session does.
 //! - [`sweeper`]: the background service that frees expired sessions and attempts.
 //! - [`signer`]: the reference signer behind `qrgate keygen` / `qrgate sign`.
 //! - [`demo`]: a small upstream app that shows the identity headers it receives.
@@ -36,5 +37,6 @@ pub mod server;
 pub mod signer;
 pub mod state;
 pub mod sweeper;
+pub mod tether;
 pub mod tls;
 pub mod upgrade;

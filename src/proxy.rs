@@ -220,6 +220,8 @@ pub struct Ctx {
     /// The request target to send upstream, when it differs from what the client sent.
     target: Option<String>,
     identity: Option<Arc<Identity>>,
+    /// The session that let the request in (a long-lived response is tied to it).
+    session: Option<qrgate_core::session::TokenHash>,
 }
 
 #[async_trait]
@@ -254,6 +256,7 @@ impl ProxyHttp for Proxy {
                 ctx.app = Some(f.app);
                 ctx.target = f.target;
                 ctx.identity = f.identity;
+                ctx.session = f.session;
                 Ok(false)
             }
             Decision::Local { app, route } => {
@@ -327,10 +330,16 @@ impl ProxyHttp for Proxy {
         &self,
         session: &mut Session,
         response: &mut ResponseHeader,
-        _ctx: &mut Ctx,
+        ctx: &mut Ctx,
     ) -> Result<()> {
         if is_tls(session) {
             response.insert_header(http::header::STRICT_TRANSPORT_SECURITY, request::HSTS)?;
+        }
+        // A websocket or a streamed body may outlive its session: tie it to the session.
+        let long_lived = response.status == http::StatusCode::SWITCHING_PROTOCOLS
+            || !response.headers.contains_key(http::header::CONTENT_LENGTH);
+        if let (true, Some(hash), Some(app)) = (long_lived, ctx.session, ctx.app) {
+            crate::tether::tie(hash, app);
         }
         Ok(())
     }

@@ -35,6 +35,7 @@ use crate::redis::Link;
 use crate::reload::Reloader;
 use crate::state::{self, Keeper};
 use crate::sweeper::Sweeper;
+use crate::tether::Tethered;
 use crate::tls::Certificates;
 use crate::upgrade::{Handover, Signals, Successor};
 
@@ -153,6 +154,7 @@ pub fn run_shared(
     let app = guarded(
         pingora::proxy::http_proxy(&server.configuration, proxy.clone()),
         config,
+        &gateway,
     );
     let mut service = Service::new("qrgate".to_string(), app);
     for addr in &config.server.listen {
@@ -306,8 +308,9 @@ fn announce(config: &Config) {
     }
 }
 
-/// The proxy behind the connection guard, as every listener serves it.
-pub type App = Connections<Heads<HttpProxy<Proxy>>>;
+/// The proxy behind the connection guard, its requests tethered to their sessions, as
+/// every listener serves it.
+pub type App = Connections<Heads<Tethered<HttpProxy<Proxy>>>>;
 
 /// How long, once the server starts to shut down, a connection may still deliver a request
 /// head (served, then closed), and so how long the state file's last write waits for such
@@ -321,9 +324,10 @@ pub fn drain_window(config: &Config) -> std::time::Duration {
 }
 
 /// Wraps the proxy in the connection guard's two layers.
-fn guarded(proxy: HttpProxy<Proxy>, config: &Config) -> App {
+fn guarded(proxy: HttpProxy<Proxy>, config: &Config, gateway: &Arc<Gateway>) -> App {
     let limits = &config.limits;
-    let heads = Heads::new(Arc::new(proxy), limits, drain_window(config));
+    let tethered = Tethered::new(Arc::new(proxy), gateway.clone());
+    let heads = Heads::new(Arc::new(tethered), limits, drain_window(config));
     Connections::new(Arc::new(heads), limits.max_connections)
 }
 
@@ -332,10 +336,11 @@ fn guarded(proxy: HttpProxy<Proxy>, config: &Config) -> App {
 pub fn proxy_app(gateway: Arc<Gateway>) -> Result<(Arc<App>, Proxy), StartError> {
     let settings = gateway.settings();
     let conf = Arc::new(server_conf(&settings.config));
-    let proxy = Proxy::new(gateway)?;
+    let proxy = Proxy::new(gateway.clone())?;
     let app = guarded(
         pingora::proxy::http_proxy(&conf, proxy.clone()),
         &settings.config,
+        &gateway,
     );
     Ok((Arc::new(app), proxy))
 }

@@ -1,7 +1,10 @@
-//! The person's own sessions page: every session of their key, sign out one, all others, or
-//! everywhere; forms only from the app's own origin.
+//! What ending a session does: the person's own sessions page (every session of their key,
+//! sign out one, all others, or everywhere; forms only from the app's own origin), and
+//! websockets a session let in closing when it ends (logout, expiry, loss of access).
 
-use crate::common::{sign_in_at, TestGateway, NAV};
+use std::time::Duration;
+
+use crate::common::{sign_in_at, Setup, TestGateway, NAV};
 
 /// Whether `b` still gets through to the app.
 async fn signed_in(b: &reqwest::Client, gw: &TestGateway) -> bool {
@@ -117,4 +120,122 @@ async fn a_person_sees_every_session_of_their_key_and_signs_out_any_of_them() {
     // Everywhere, this one included.
     assert_eq!(sign_out(&b1, &gw, "scope=all", Some(&origin)).await, 303);
     assert!(!signed_in(&b1, &gw).await);
+}
+
+/// A websocket upstream that echoes every message.
+async fn websocket_echo() -> std::net::SocketAddr {
+    use futures_util::{SinkExt, StreamExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                    return;
+                };
+                while let Some(Ok(msg)) = ws.next().await {
+                    if msg.is_text() && ws.send(msg).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens a websocket through the gateway with `token` as the session cookie, and checks it
+/// echoes.
+async fn open_socket(gw: &TestGateway, token: &str) -> Socket {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+    let mut req = format!("ws://{}/socket", gw.addr)
+        .into_client_request()
+        .expect("request");
+    req.headers_mut().insert(
+        "cookie",
+        format!("qrgate_session={token}").parse().expect("cookie"),
+    );
+    let (mut ws, resp) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("websocket through the gateway");
+    assert_eq!(resp.status(), 101);
+    ws.send(Message::text("ping")).await.expect("send");
+    let echoed = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .expect("echo in time");
+    assert!(matches!(echoed, Some(Ok(Message::Text(t))) if t.as_str() == "ping"));
+    ws
+}
+
+/// Whether the socket is closed within `within` (reads until the end of the stream).
+async fn closes_within(ws: &mut Socket, within: Duration) -> bool {
+    use futures_util::StreamExt;
+    let end = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(end, ws.next()).await {
+            Err(_) => return false,
+            Ok(None) | Ok(Some(Err(_))) => return true,
+            Ok(Some(Ok(m))) if m.is_close() => return true,
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn ending_a_session_closes_its_websockets_within_a_second() {
+    let upstream = websocket_echo().await;
+    let gw = TestGateway::with(Setup {
+        upstream: Some(upstream.to_string()),
+        ..Setup::default()
+    })
+    .await;
+    let base = gw.url("");
+    let origin = base.trim_end_matches('/').to_string();
+
+    // Logout.
+    let (b, token) = sign_in_at(&base).await;
+    let mut ws = open_socket(&gw, &token).await;
+    let (_, other) = sign_in_at(&base).await;
+    let mut unrelated = open_socket(&gw, &other).await;
+    let out = b
+        .post(gw.url("/.qrgate/logout"))
+        .header("origin", &origin)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(out.status(), 200);
+    assert!(
+        closes_within(&mut ws, Duration::from_secs(1)).await,
+        "closed on logout"
+    );
+    assert!(
+        !closes_within(&mut unrelated, Duration::from_millis(300)).await,
+        "another session's socket stays open"
+    );
+
+    // Expiry: the idle timeout passes without a request.
+    gw.clock.advance(Duration::from_secs(61));
+    assert!(
+        closes_within(&mut unrelated, Duration::from_millis(1500)).await,
+        "closed once its session expired"
+    );
+
+    // A reload that takes the user's access away.
+    let (_, third) = sign_in_at(&base).await;
+    let mut ws = open_socket(&gw, &third).await;
+    let mut config = gw.state.settings().config.clone();
+    config.apps[0].allow_users = vec!["bob".into()];
+    gw.proxy.reload(config).expect("reload");
+    assert!(
+        closes_within(&mut ws, Duration::from_secs(1)).await,
+        "closed after losing access"
+    );
 }

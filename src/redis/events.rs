@@ -47,6 +47,7 @@ impl Listener {
                 .and_then(|b| <[u8; 32]>::try_from(b).ok())
             {
                 self.sessions.forget(&hash);
+                self.gateway.sessions_changed.notify_waiters();
             }
         } else if let Some(rest) = text.strip_prefix("status ") {
             if let Some((id, status)) = Status::from_announcement(rest) {

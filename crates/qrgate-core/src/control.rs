@@ -187,6 +187,9 @@ pub async fn revoke(
             ended += 1;
         }
     }
+    if ended > 0 {
+        gw.sessions_changed.notify_waiters();
+    }
     Ok(ended)
 }
 

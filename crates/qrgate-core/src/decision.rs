@@ -18,7 +18,7 @@ use crate::identity::Identity;
 use crate::negotiate;
 use crate::path::{canonicalize, CanonicalPath, PathError};
 use crate::request::{path_and_query, Request};
-use crate::session::StoreError;
+use crate::session::{StoreError, TokenHash};
 use crate::settings::Settings;
 
 /// What to do with a request.
@@ -48,6 +48,9 @@ pub struct Forward {
     pub target: Option<String>,
     /// The session's identity; `None` on a public path.
     pub identity: Option<Arc<Identity>>,
+    /// The session's token hash (a long-lived response is tied to it); `None` on a public
+    /// path.
+    pub session: Option<TokenHash>,
 }
 
 /// Why a request is answered locally instead of forwarded.
@@ -179,13 +182,15 @@ pub async fn decide(gw: &Gateway, s: &Settings, req: &Request<'_>) -> Decision {
             app,
             target,
             identity: None,
+            session: None,
         }),
         Classified::Protected { app, target, path } => {
-            match gw.session_identity(s, req.headers, app).await {
-                Ok(Some(identity)) => Decision::Forward(Forward {
+            match gw.session(s, req.headers, app).await {
+                Ok(Some((hash, identity))) => Decision::Forward(Forward {
                     app,
                     target,
                     identity: Some(identity),
+                    session: Some(hash),
                 }),
                 Ok(None) => Decision::Deny(unauthenticated(&s.config, app, req, &path)),
                 Err(e) => Decision::Deny(Denial::Store(e)),

@@ -45,6 +45,9 @@ pub struct Gateway {
     /// The identity assertion signer, when `[assertion]` is enabled (keys come from the
     /// glue, which keeps them in a file).
     pub assertions: ArcSwapOption<Assertions>,
+    /// Woken whenever sessions may have ended other than by expiry (a revocation here or on
+    /// another instance, a reload): connections tied to a session check it at once.
+    pub sessions_changed: tokio::sync::Notify,
 }
 
 impl Gateway {
@@ -103,7 +106,21 @@ impl Gateway {
             signers,
             metrics: Metrics::new(),
             assertions: ArcSwapOption::empty(),
+            sessions_changed: tokio::sync::Notify::new(),
         })
+    }
+
+    /// Whether session `hash` still lets its key into `app` under the settings in force now
+    /// (live, not revoked, the key still allowed). A store that cannot answer says no.
+    pub async fn still_valid(&self, hash: &TokenHash, app: AppId) -> bool {
+        let s = self.settings();
+        if app.index() >= s.config.apps.len() {
+            return false;
+        }
+        match self.sessions.lookup(hash, &s.app(app).key).await {
+            Ok(Some(record)) => s.identity_for(app, &record.key).is_ok(),
+            Ok(None) | Err(_) => false,
+        }
     }
 
     /// The `X-Auth-Assertion` for `identity` on `app`, when assertions are enabled.
@@ -145,6 +162,8 @@ impl Gateway {
         self.logins
             .reconfigure(&c.login, c.limits.pending_per_client);
         self.settings.store(Arc::new(settings));
+        // Someone may have lost access: tied connections check now.
+        self.sessions_changed.notify_waiters();
         Ok(())
     }
 

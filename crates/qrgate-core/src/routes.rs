@@ -221,7 +221,10 @@ async fn logout(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
             Err(e) => Err(e),
         };
         match ended {
-            Ok(Some(record)) => audit::logout(app, &z32::encode(&record.key), req.client_ip),
+            Ok(Some(record)) => {
+                audit::logout(app, &z32::encode(&record.key), req.client_ip);
+                gw.sessions_changed.notify_waiters();
+            }
             Ok(None) => {}
             Err(e) => return respond::login_error(req.form, &e.into()),
         }
