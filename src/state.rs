@@ -72,6 +72,10 @@ struct Entry {
     app: String,
     created_ms: u64,
     last_seen_ms: u64,
+    /// The last phone approval; files written before step-up existed lack it (then: the
+    /// login).
+    #[serde(default)]
+    approved_ms: Option<u64>,
     #[serde(default)]
     protocol: String,
     #[serde(default)]
@@ -118,6 +122,7 @@ pub async fn load(gateway: &Gateway, path: &Path) -> Result<usize, StateError> {
                 app: Arc::from(e.app.as_str()),
                 created_ms: e.created_ms,
                 last_seen_ms: e.last_seen_ms,
+                approved_ms: e.approved_ms.unwrap_or(e.created_ms),
                 meta: Arc::new(SessionMeta {
                     protocol: e.protocol,
                     client_ip: e.client_ip,
@@ -145,6 +150,7 @@ pub async fn save(gateway: &Gateway, path: &Path, handover: bool) -> Result<usiz
                 app: r.app.to_string(),
                 created_ms: r.created_ms,
                 last_seen_ms: r.last_seen_ms,
+                approved_ms: Some(r.approved_ms),
                 protocol: r.meta.protocol.clone(),
                 client_ip: r.meta.client_ip.clone(),
                 browser: r.meta.browser.clone(),

@@ -478,3 +478,98 @@ async fn a_real_browser_signs_in_over_sse_and_a_second_profile_cannot_claim() {
     );
     b.close().await.expect("close profile one");
 }
+
+/// Saves a screenshot under target/browser-artifacts and checks it is not blank.
+async fn screenshot(b: &Client, name: &str) {
+    let shot = b.screenshot().await.expect("screenshot");
+    let path = artifacts().join(name);
+    std::fs::write(&path, &shot).expect("save screenshot");
+    let (dark, light) = dark_and_light(&shot, None);
+    assert!(
+        dark > 1_000 && light > 1_000,
+        "{} is not blank: {dark} dark and {light} light pixels",
+        path.display()
+    );
+}
+
+async fn heading(b: &Client) -> String {
+    b.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("h1"))
+        .await
+        .expect("a heading")
+        .text()
+        .await
+        .expect("text")
+}
+
+#[tokio::test]
+async fn a_real_browser_steps_up_on_a_sensitive_path_and_signs_out_everywhere() {
+    let gw = TestGateway::with(crate::common::Setup {
+        app_extra: "step_up_paths = [\"/admin/\"]\nstep_up_max_age_seconds = 30\n".into(),
+        ..crate::common::Setup::default()
+    })
+    .await;
+    let driver = start_driver().await;
+    let b = open_browser(&driver, "step-up").await;
+
+    // Signing in is itself a fresh approval: the sensitive path opens straight away.
+    b.goto(&gw.url("/admin/panel")).await.expect("goto");
+    assert!(wait_for_url(&b, "/.qrgate/login?rd=%2Fadmin%2Fpanel").await);
+    approve_as_alice(&gw, &attempt_id(&b).await).await;
+    assert!(
+        wait_for_url(&b, "/admin/panel").await,
+        "got {}",
+        current_url(&b).await
+    );
+    assert_eq!(shown_user(&b).await, "alice");
+
+    // Later, the same path asks for a fresh approval from the same phone, then goes on.
+    gw.clock.advance(Duration::from_secs(31));
+    b.goto(&gw.url("/admin/panel")).await.expect("goto");
+    assert!(
+        wait_for_url(&b, "/.qrgate/step-up?rd=%2Fadmin%2Fpanel").await,
+        "got {}",
+        current_url(&b).await
+    );
+    assert_eq!(heading(&b).await, "Confirm it is you");
+    screenshot(&b, "step-up-page.png").await;
+    approve_as_alice(&gw, &attempt_id(&b).await).await;
+    assert!(
+        wait_for_url(&b, "/admin/panel").await,
+        "got {}",
+        current_url(&b).await
+    );
+    assert_eq!(shown_user(&b).await, "alice");
+
+    // The person's own page lists this session; "Sign out everywhere" ends it.
+    b.goto(&gw.url("/.qrgate/sessions")).await.expect("goto");
+    assert_eq!(heading(&b).await, "Signed in as alice");
+    let current = b
+        .find(Locator::Css(".tag"))
+        .await
+        .expect("this browser is marked")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(current, "this browser");
+    screenshot(&b, "sessions-page.png").await;
+    b.find(Locator::XPath("//button[text()='Sign out everywhere']"))
+        .await
+        .expect("the button")
+        .click()
+        .await
+        .expect("click");
+    assert!(
+        wait_for_url(&b, "/.qrgate/login").await,
+        "got {}",
+        current_url(&b).await
+    );
+    b.goto(&gw.url("/admin/panel")).await.expect("goto");
+    assert!(
+        wait_for_url(&b, "/.qrgate/login?rd=%2Fadmin%2Fpanel").await,
+        "signed out everywhere, got {}",
+        current_url(&b).await
+    );
+    let _ = b.close().await;
+}

@@ -91,7 +91,7 @@ async fn happy_path_lands_on_the_upstream_with_identity() {
         "{csp}"
     );
     assert_eq!(resp.headers()["x-frame-options"], "DENY");
-    assert_eq!(resp.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(resp.headers()["referrer-policy"], "same-origin");
     assert_eq!(resp.headers()["cache-control"], "no-store");
     let html = resp.text().await.expect("html");
     assert!(html.contains("<svg") && html.contains("Sign in to Test app"));

@@ -239,3 +239,95 @@ async fn ending_a_session_closes_its_websockets_within_a_second() {
         "closed after losing access"
     );
 }
+
+#[tokio::test]
+async fn step_up_paths_need_a_fresh_approval_by_the_same_key() {
+    let bob = qrgate::signer::Key::generate();
+    let gw = TestGateway::with(Setup {
+        app_extra: "step_up_paths = [\"/admin/\"]\nstep_up_max_age_seconds = 30\n".into(),
+        tail: format!(
+            "[[user]]\nname = \"bob\"\nkey = \"ed25519_{}\"\nroles = [\"staff\"]\n",
+            bob.public().to_hex()
+        ),
+        ..Setup::default()
+    })
+    .await;
+    let base = gw.url("");
+    let origin = base.trim_end_matches('/').to_string();
+    let (b, _) = sign_in_at(&base).await;
+    let get =
+        |path: &str, accept: &'static str| b.get(gw.url(path)).header("accept", accept).send();
+    assert_eq!(
+        get("/admin/x", "application/json")
+            .await
+            .expect("answer")
+            .status(),
+        200,
+        "just approved"
+    );
+
+    gw.clock.advance(Duration::from_secs(31));
+    let json = get("/admin/x?y=1", "application/json")
+        .await
+        .expect("answer");
+    assert_eq!(json.status(), 403);
+    let body: serde_json::Value = json.json().await.expect("json");
+    assert_eq!(body["error"], "step_up_required");
+    assert_eq!(body["step_up"], "/.qrgate/step-up?rd=%2Fadmin%2Fx%3Fy%3D1");
+    let nav = get("/admin/x", NAV).await.expect("answer");
+    assert_eq!(nav.status(), 302);
+    assert_eq!(
+        nav.headers()["location"],
+        "/.qrgate/step-up?rd=%2Fadmin%2Fx"
+    );
+    assert_eq!(
+        get("/elsewhere", "application/json")
+            .await
+            .expect("answer")
+            .status(),
+        200,
+        "other paths unaffected"
+    );
+
+    let page = get("/.qrgate/step-up?rd=%2Fadmin%2Fx", NAV)
+        .await
+        .expect("page");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    assert!(html.contains("Confirm it is you"), "{html}");
+    let marker = "data-attempt=\"";
+    let start = html.find(marker).expect("attempt") + marker.len();
+    let id = html[start..].split('"').next().expect("id").to_string();
+    let url =
+        qrgate::signer::attempt_url(&gw.url(&format!("/.qrgate/auth/session/{id}"))).expect("url");
+    let phone = crate::common::client();
+    let req = qrgate::signer::scan(&phone, &url).await.expect("scan");
+    // Another registered key cannot confirm alice's session.
+    let by_bob = qrgate::signer::approve(&phone, &url, &bob, &req).await;
+    assert!(by_bob.is_err(), "{by_bob:?}");
+    qrgate::signer::approve(&phone, &url, &crate::common::alice_key(), &req)
+        .await
+        .expect("alice confirms");
+    let claimed = b
+        .post(gw.url(&format!("/.qrgate/auth/session/{id}/claim")))
+        .header("origin", &origin)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("claim");
+    assert_eq!(claimed.status(), 200);
+    assert!(
+        claimed.headers().get("set-cookie").is_none(),
+        "the same session, no new token"
+    );
+    let body: serde_json::Value = claimed.json().await.expect("json");
+    assert_eq!(body["redirect"], "/admin/x");
+    assert_eq!(
+        get("/admin/x", "application/json")
+            .await
+            .expect("answer")
+            .status(),
+        200,
+        "confirmed"
+    );
+}

@@ -1,6 +1,7 @@
 //! The pub/sub listener: what other instances announce reaches this one.
 //!
-//! `revoke {hash}` drops a session from the local cache; `status {attempt} {status}` moves
+//! `revoke {hash}` drops a session from the local cache (and wakes its tied connections),
+//! `changed {hash}` drops it so its new record is read; `status {attempt} {status}` moves
 //! this instance's event streams of that attempt. The listener also makes the first
 //! connection (and retries it while Redis is down), and while it is not subscribed the
 //! session cache takes nothing new: revocations might be missed.
@@ -41,14 +42,17 @@ impl Listener {
 
     /// One message from the channel.
     fn heard(&self, text: &str) {
-        if let Some(hash) = text.strip_prefix("revoke ") {
-            if let Some(hash) = hex::decode(hash)
+        let hash_in = |hex_text: &str| {
+            hex::decode(hex_text)
                 .ok()
                 .and_then(|b| <[u8; 32]>::try_from(b).ok())
-            {
-                self.sessions.forget(&hash);
-                self.gateway.sessions_changed.notify_waiters();
-            }
+        };
+        if let Some(hash) = text.strip_prefix("revoke ").and_then(hash_in) {
+            self.sessions.forget(&hash);
+            self.gateway.sessions_changed.notify_waiters();
+        } else if let Some(hash) = text.strip_prefix("changed ").and_then(hash_in) {
+            // A session's record changed (a step-up): read it afresh next time.
+            self.sessions.forget(&hash);
         } else if let Some(rest) = text.strip_prefix("status ") {
             if let Some((id, status)) = Status::from_announcement(rest) {
                 self.gateway.logins.observe(id, status);

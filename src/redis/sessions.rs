@@ -30,9 +30,9 @@ use super::{unavailable, Link};
 
 /// Checks a session's limits and app and slides its idle window, in one step.
 /// KEYS[1] the session; ARGV now, app, absolute ms, idle ms. Returns {key, created, now,
-/// protocol, client ip, browser} or nil.
+/// protocol, client ip, browser, approved} or nil.
 const LOOKUP: &str = r"
-local f = redis.call('HMGET', KEYS[1], 'k', 'a', 'c', 'p', 'ip', 'ua')
+local f = redis.call('HMGET', KEYS[1], 'k', 'a', 'c', 'p', 'ip', 'ua', 'ap')
 if not f[1] then return false end
 local now = tonumber(ARGV[1])
 local c = tonumber(f[3])
@@ -45,7 +45,7 @@ end
 if f[2] ~= ARGV[2] then return false end
 redis.call('HSET', KEYS[1], 'l', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], math.min(absolute, now + tonumber(ARGV[4])) - now)
-return {f[1], f[3], ARGV[1], f[4] or '', f[5] or '', f[6] or ''}
+return {f[1], f[3], ARGV[1], f[4] or '', f[5] or '', f[6] or '', f[7] or f[3]}
 ";
 
 struct Cached {
@@ -53,6 +53,14 @@ struct Cached {
     /// Trusted until then; then Redis is asked again.
     until: Instant,
 }
+
+/// Records a step-up approval on an existing session only. KEYS[1] the session; ARGV the
+/// time. Returns 1 if it exists.
+const REAPPROVE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'ap', ARGV[1])
+return 1
+";
 
 /// The Redis session store.
 pub struct RedisSessions {
@@ -65,6 +73,7 @@ pub struct RedisSessions {
     /// Whether revocations are being heard: only then are answers cached.
     listening: AtomicBool,
     lookup: redis::Script,
+    reapprove: redis::Script,
 }
 
 impl RedisSessions {
@@ -78,6 +87,7 @@ impl RedisSessions {
             epoch: AtomicU64::new(0),
             listening: AtomicBool::new(false),
             lookup: redis::Script::new(LOOKUP),
+            reapprove: redis::Script::new(REAPPROVE),
         }
     }
 
@@ -120,6 +130,7 @@ impl RedisSessions {
                 ("a", r.app.to_string()),
                 ("c", r.created_ms.to_string()),
                 ("l", r.last_seen_ms.to_string()),
+                ("ap", r.approved_ms.to_string()),
                 ("p", r.meta.protocol.clone()),
                 ("ip", r.meta.client_ip.clone()),
                 ("ua", r.meta.browser.clone()),
@@ -153,6 +164,7 @@ impl SessionStore for RedisSessions {
             app,
             created_ms: now,
             last_seen_ms: now,
+            approved_ms: now,
             meta: Arc::new(meta),
         };
         let mut pipe = redis::pipe();
@@ -186,11 +198,12 @@ impl SessionStore for RedisSessions {
             return Ok(None);
         };
         let record = match fields.as_slice() {
-            [k, c, l, p, ip, ua] => SessionRecord {
+            [k, c, l, p, ip, ua, ap] => SessionRecord {
                 key: parse32(k).ok_or_else(|| unavailable("damaged session"))?,
                 app: Arc::from(app),
                 created_ms: c.parse().map_err(|_| unavailable("damaged session"))?,
                 last_seen_ms: l.parse().map_err(|_| unavailable("damaged session"))?,
+                approved_ms: ap.parse().map_err(|_| unavailable("damaged session"))?,
                 meta: Arc::new(SessionMeta {
                     protocol: p.clone(),
                     client_ip: ip.clone(),
@@ -220,6 +233,20 @@ impl SessionStore for RedisSessions {
             .ignore();
         let (deleted,): (u64,) = self.link.pipe(&pipe).await?;
         Ok(deleted > 0)
+    }
+
+    async fn reapproved(&self, hash: &TokenHash, at_ms: u64) -> Result<bool, StoreError> {
+        let mut call = self.reapprove.key(self.key(hash));
+        call.arg(at_ms);
+        let found: u64 = self.link.script(&call).await?;
+        // Every instance, this one included, must read the new approval time.
+        self.forget(hash);
+        let mut publish = redis::cmd("PUBLISH");
+        publish
+            .arg(self.link.channel())
+            .arg(format!("changed {}", hex::encode(hash)));
+        self.link.query::<()>(&publish).await?;
+        Ok(found == 1)
     }
 
     async fn sweep(&self) -> usize {
@@ -254,17 +281,18 @@ impl SessionStore for RedisSessions {
                     Option<String>,
                     Option<String>,
                     Option<String>,
+                    Option<u64>,
                 );
                 let fields: Fields = self
                     .link
                     .query(
                         redis::cmd("HMGET")
                             .arg(&key)
-                            .arg(&["k", "a", "c", "l", "p", "ip", "ua"]),
+                            .arg(&["k", "a", "c", "l", "p", "ip", "ua", "ap"]),
                     )
                     .await?;
                 let hash = key.rsplit(':').next().and_then(parse32);
-                let (k, a, c, l, p, ip, ua) = fields;
+                let (k, a, c, l, p, ip, ua, ap) = fields;
                 if let (Some(hash), Some(k), Some(a), Some(c), Some(l)) =
                     (hash, k.as_deref().and_then(parse32), a, c, l)
                 {
@@ -275,6 +303,7 @@ impl SessionStore for RedisSessions {
                             app: Arc::from(a.as_str()),
                             created_ms: c,
                             last_seen_ms: l,
+                            approved_ms: ap.unwrap_or(c),
                             meta: Arc::new(SessionMeta {
                                 protocol: p.unwrap_or_default(),
                                 client_ip: ip.unwrap_or_default(),

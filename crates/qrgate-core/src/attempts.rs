@@ -122,6 +122,17 @@ pub struct NewAttempt {
     pub requester_agent: String,
     /// Validated return path.
     pub return_to: String,
+    /// Set when the attempt confirms an existing session (step-up) rather than starting one.
+    pub step_up: Option<StepUp>,
+}
+
+/// What a step-up attempt confirms: a live session, by the key it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepUp {
+    /// The session's token hash.
+    pub session: [u8; 32],
+    /// The key that must approve.
+    pub key: [u8; 32],
 }
 
 /// One login attempt. Immutable facts plus a guarded phase.
@@ -278,6 +289,9 @@ fn record(
         requester_ip: request.requester_ip.clone(),
         requester_agent: request.requester_agent.clone(),
         return_to: request.return_to.clone(),
+        step_up: request
+            .step_up
+            .map(|s| (hex::encode(s.session), hex::encode(s.key))),
         issued_ms,
         expires_ms,
         materials: materials
@@ -311,6 +325,14 @@ fn parts(
             },
         ));
     }
+    let bytes32 = |h: &str| <[u8; 32]>::try_from(hex::decode(h).ok()?).ok();
+    let step_up = match &record.step_up {
+        None => None,
+        Some((session, key)) => Some(StepUp {
+            session: bytes32(session)?,
+            key: bytes32(key)?,
+        }),
+    };
     let request = NewAttempt {
         app: Arc::from(record.app.as_str()),
         bind_hash,
@@ -320,6 +342,7 @@ fn parts(
         requester_ip: record.requester_ip.clone(),
         requester_agent: record.requester_agent.clone(),
         return_to: record.return_to.clone(),
+        step_up,
     };
     Some((request, materials))
 }
@@ -840,6 +863,7 @@ mod tests {
             requester_ip: "127.0.0.1".into(),
             requester_agent: "Firefox on Linux".into(),
             return_to: "/".into(),
+            step_up: None,
         }
     }
 

@@ -47,6 +47,11 @@ pub fn login(
     tracing::info!(target: "audit", event = "login", app, user, key, client_ip = %ip(client), browser, attempt);
 }
 
+/// A session's person confirmed it on their phone again (step-up).
+pub fn step_up(app: &str, user: &str, key: &str, client: Option<IpAddr>, attempt: &str) {
+    tracing::info!(target: "audit", event = "step_up", app, user, key, client_ip = %ip(client), attempt);
+}
+
 /// A session ended by logout.
 pub fn logout(app: &str, key: &str, client: Option<IpAddr>) {
     tracing::info!(target: "audit", event = "logout", app, key, client_ip = %ip(client));

@@ -349,6 +349,10 @@ pub struct App {
     pub upstream_tls_verify: bool,
     /// Canonical path prefixes that skip authentication.
     pub public_paths: Vec<String>,
+    /// Canonical path prefixes that need a recent phone approval (step-up).
+    pub step_up_paths: Vec<String>,
+    /// How recent that approval must be.
+    pub step_up_max_age: Duration,
     /// Users allowed in by name.
     pub allow_users: Vec<String>,
     /// Users allowed in by role.
@@ -1012,6 +1016,19 @@ impl Validator<'_> {
                     Err(e) => self.err(p.span(), &key("public_paths"), format!("{e}"))?,
                 }
             }
+            let mut step_up_paths = Vec::new();
+            for p in a.step_up_paths {
+                match canonical_prefix(p.get_ref()) {
+                    Ok(c) => step_up_paths.push(c),
+                    Err(e) => self.err(p.span(), &key("step_up_paths"), format!("{e}"))?,
+                }
+            }
+            let step_up_max_age = self.seconds(
+                a.step_up_max_age_seconds,
+                &key("step_up_max_age_seconds"),
+                300,
+                1,
+            )?;
             for u in &a.allow_users {
                 if !user_names.contains(u.get_ref()) {
                     self.err(
@@ -1071,6 +1088,8 @@ impl Validator<'_> {
                 hosts: host_names,
                 upstream: a.upstream.into_inner(),
                 public_paths,
+                step_up_paths,
+                step_up_max_age,
                 allow_users: a.allow_users.into_iter().map(Spanned::into_inner).collect(),
                 allow_roles: a.allow_roles,
                 open_enrollment: a.open_enrollment.unwrap_or(false),
@@ -1293,6 +1312,9 @@ mod file {
         pub upstream: Spanned<String>,
         #[serde(default)]
         pub public_paths: Vec<Spanned<String>>,
+        #[serde(default)]
+        pub step_up_paths: Vec<Spanned<String>>,
+        pub step_up_max_age_seconds: Option<Spanned<u64>>,
         #[serde(default)]
         pub allow_users: Vec<Spanned<String>>,
         #[serde(default)]

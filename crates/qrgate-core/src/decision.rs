@@ -79,6 +79,17 @@ pub enum Denial {
         /// The app's https origin plus the canonical path and query.
         location: String,
     },
+    /// A browser navigation to a step-up path whose session's last phone approval is too
+    /// old: confirm on the phone, then come back.
+    StepUpRedirect {
+        /// `{prefix}/step-up?rd=…`.
+        location: String,
+    },
+    /// A program's request to a step-up path: confirm there, then retry.
+    StepUpRequired {
+        /// `{prefix}/step-up?rd=…`.
+        location: String,
+    },
 }
 
 /// A request's route before any session lookup.
@@ -151,6 +162,33 @@ pub fn classify(config: &Config, req: &Request<'_>) -> Classified {
     }
 }
 
+/// Whether `path` on `app` needs a fresher phone approval than one at `approved_ms`.
+pub fn needs_step_up(
+    s: &Settings,
+    app: AppId,
+    path: &CanonicalPath,
+    approved_ms: u64,
+    now_ms: u64,
+) -> bool {
+    let a = s.app(app);
+    a.step_up_paths.iter().any(|p| path.starts_with_prefix(p))
+        && now_ms >= approved_ms.saturating_add(crate::clock::millis(a.step_up_max_age))
+}
+
+/// The answer to a request that needs a step-up: a browser navigation goes to the
+/// confirmation page (and then on to the same URL); anything else gets 403 naming that page,
+/// to retry after confirming.
+pub fn step_up(config: &Config, req: &Request<'_>, path: &CanonicalPath) -> Denial {
+    let back = path_and_query(path.as_str(), req.query);
+    let rd: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
+    let location = format!("{}/step-up?rd={rd}", config.server.prefix);
+    if negotiate::is_browser_navigation(req.method, req.headers) {
+        Denial::StepUpRedirect { location }
+    } else {
+        Denial::StepUpRequired { location }
+    }
+}
+
 /// The answer to a protected request without a session: browsers are sent to the login page
 /// (with a return path), programs get a 401 they can act on.
 pub fn unauthenticated(
@@ -186,11 +224,16 @@ pub async fn decide(gw: &Gateway, s: &Settings, req: &Request<'_>) -> Decision {
         }),
         Classified::Protected { app, target, path } => {
             match gw.session(s, req.headers, app).await {
-                Ok(Some((hash, identity))) => Decision::Forward(Forward {
+                Ok(Some(live))
+                    if needs_step_up(s, app, &path, live.approved_ms, gw.clock.now_millis()) =>
+                {
+                    Decision::Deny(step_up(&s.config, req, &path))
+                }
+                Ok(Some(live)) => Decision::Forward(Forward {
                     app,
                     target,
-                    identity: Some(identity),
-                    session: Some(hash),
+                    identity: Some(live.identity),
+                    session: Some(live.hash),
                 }),
                 Ok(None) => Decision::Deny(unauthenticated(&s.config, app, req, &path)),
                 Err(e) => Decision::Deny(Denial::Store(e)),

@@ -28,6 +28,17 @@ use crate::settings::{Settings, SettingsError};
 use crate::share::AttemptShare;
 use crate::signers::Signers;
 
+/// A live session on a request, and who it is now.
+#[derive(Debug, Clone)]
+pub struct LiveSession {
+    /// Its token hash (which names it).
+    pub hash: TokenHash,
+    /// Its key's identity on the app now.
+    pub identity: Arc<Identity>,
+    /// Its last phone approval, ms since the epoch.
+    pub approved_ms: u64,
+}
+
 /// Everything the gateway knows, shared by all requests.
 pub struct Gateway {
     settings: ArcSwap<Settings>,
@@ -203,16 +214,17 @@ impl Gateway {
         Ok(self
             .session(settings, headers, app)
             .await?
-            .map(|(_, identity)| identity))
+            .map(|live| live.identity))
     }
 
-    /// [`Gateway::session_identity`] with the session's token hash (which names it).
+    /// [`Gateway::session_identity`] with the session's token hash (which names it) and its
+    /// last phone approval.
     pub async fn session(
         &self,
         settings: &Settings,
         headers: &HeaderMap,
         app: AppId,
-    ) -> Result<Option<(TokenHash, Arc<Identity>)>, StoreError> {
+    ) -> Result<Option<LiveSession>, StoreError> {
         let name = &*settings.app(app).key;
         let cookie = &settings.config.session.cookie_name;
         for token in cookies::values(headers, cookie) {
@@ -223,7 +235,11 @@ impl Gateway {
                 continue;
             };
             if let Ok(identity) = settings.identity_for(app, &record.key) {
-                return Ok(Some((hash, identity)));
+                return Ok(Some(LiveSession {
+                    hash,
+                    identity,
+                    approved_ms: record.approved_ms,
+                }));
             }
         }
         Ok(None)

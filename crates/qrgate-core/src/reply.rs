@@ -34,7 +34,8 @@ pub const SECURITY_HEADERS: &[(&str, &str)] = &[
     ("cache-control", "no-store"),
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "DENY"),
-    ("referrer-policy", "no-referrer"),
+    // Not `no-referrer`: with it a browser posts our own forms with `Origin: null`.
+    ("referrer-policy", "same-origin"),
 ];
 
 impl Reply {

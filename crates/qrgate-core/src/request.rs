@@ -42,14 +42,19 @@ pub fn form(headers: &HeaderMap) -> Form {
 }
 
 /// Whether a state-changing request comes from the app's own pages: the `Origin` header must
-/// equal the configured origin (browsers send it on every POST), or, without one,
-/// `Sec-Fetch-Site` must say same-origin.
+/// equal the configured origin (browsers send it on every POST), or — without one, or with
+/// the opaque `null` a browser sends for a form posted from a page whose referrer policy is
+/// `no-referrer` — `Sec-Fetch-Site` (which pages cannot set) must say same-origin.
 pub fn same_origin(origin: &Origin, headers: &HeaderMap) -> bool {
-    match headers.get(http::header::ORIGIN) {
-        Some(o) => o.as_bytes() == origin.to_string().as_bytes(),
-        None => headers
+    let fetch_site_same = || {
+        headers
             .get("sec-fetch-site")
-            .is_some_and(|v| v.as_bytes() == b"same-origin"),
+            .is_some_and(|v| v.as_bytes() == b"same-origin")
+    };
+    match headers.get(http::header::ORIGIN) {
+        Some(o) if o.as_bytes() == b"null" => fetch_site_same(),
+        Some(o) => o.as_bytes() == origin.to_string().as_bytes(),
+        None => fetch_site_same(),
     }
 }
 
@@ -85,6 +90,14 @@ mod tests {
             (vec![("origin", "https://app.example.com.evil")], false),
             (vec![("origin", "http://app.example.com")], false),
             (vec![("origin", "null")], false),
+            (
+                vec![("origin", "null"), ("sec-fetch-site", "same-origin")],
+                true,
+            ),
+            (
+                vec![("origin", "null"), ("sec-fetch-site", "cross-site")],
+                false,
+            ),
             (vec![("sec-fetch-site", "same-origin")], true),
             (vec![("sec-fetch-site", "same-site")], false),
             (

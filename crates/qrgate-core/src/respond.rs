@@ -55,6 +55,7 @@ pub fn status(e: &LoginError) -> (u16, &'static str) {
         LoginError::Unauthenticated => 401,
         LoginError::RateLimited(_) => 429,
         LoginError::OtherNetwork => 403,
+        LoginError::OtherKey => 403,
         LoginError::Store(_) => 503,
         LoginError::Internal(_) => 500,
     };
@@ -103,8 +104,25 @@ pub fn denial(form: Form, d: &Denial) -> Reply {
         Denial::BadPath(e) => {
             Reply::error_for(form, 400, "bad_path", "Bad request", &e.to_string())
         }
-        Denial::LoginRedirect { location } => Reply::redirect(302, location.clone()),
+        Denial::LoginRedirect { location } | Denial::StepUpRedirect { location } => {
+            Reply::redirect(302, location.clone())
+        }
         Denial::HttpsRedirect { location } => Reply::redirect(308, location.clone()),
+        Denial::StepUpRequired { location } => match form {
+            Form::Json => Reply::json(
+                403,
+                &serde_json::json!({
+                    "error": "step_up_required",
+                    "message": "Confirm it is you on your phone, then retry.",
+                    "step_up": location,
+                }),
+            ),
+            Form::Page => Reply::error_page(
+                403,
+                "Confirm it is you",
+                &format!("This needs a fresh approval from your phone: open {location}, approve, then retry."),
+            ),
+        },
         Denial::Unauthenticated { realm, login } => {
             Reply::error(401, "unauthenticated", "Sign in first.").with_header(
                 "www-authenticate",

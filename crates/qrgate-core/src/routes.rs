@@ -13,6 +13,7 @@ use http::{HeaderMap, Method};
 use serde_json::json;
 
 use crate::account;
+use crate::attempts::StepUp;
 use crate::audit;
 use crate::config::AppId;
 use crate::events::EventStream;
@@ -84,7 +85,7 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
     }
     if let Some(action) = action_of(req.method, &segments) {
         if let Err(e) = limited(gw, &req, action) {
-            let form = if segments == ["login"] {
+            let form = if segments == ["login"] || segments == ["step-up"] {
                 Form::Page
             } else {
                 req.form
@@ -102,6 +103,7 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
         ["sessions"] if get => sessions_page(gw, s, &req).await,
         ["sessions"] if post => sessions_sign_out(gw, s, &req).await,
         ["login"] if get => login_page(gw, s, &req).await,
+        ["step-up"] if get => step_up_page(gw, s, &req).await,
         ["auth", "session", "create"] if post => {
             create(gw, s, &req).await.unwrap_or_else(json_error)
         }
@@ -137,7 +139,7 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
         ["auth", "session", id, "claim"] if post => claim(gw, s, &req, id)
             .await
             .unwrap_or_else(|e| respond::login_error(req.form, &e)),
-        ["healthz" | "logout" | "login" | "sessions"] | ["auth", "session", ..] => {
+        ["healthz" | "logout" | "login" | "sessions" | "step-up"] | ["auth", "session", ..] => {
             method_not_allowed()
         }
         _ => Reply::error_for(
@@ -155,7 +157,7 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
 fn action_of(method: &Method, segments: &[&str]) -> Option<Action> {
     let post = method == Method::POST;
     match segments {
-        ["login"] if !post => Some(Action::Create),
+        ["login" | "step-up"] if !post => Some(Action::Create),
         ["auth", "session", "create"] if post => Some(Action::Create),
         ["auth", "session", "verify"] if !post => Some(Action::Verify),
         ["auth", "session", _, "scan" | "approve" | "reject"] if post => Some(Action::Signer),
@@ -241,7 +243,7 @@ async fn logout(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
 async fn sessions_page(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
     let prefix = &s.config.server.prefix;
     let (hash, identity) = match gw.session(s, req.headers, req.app).await {
-        Ok(Some(found)) => found,
+        Ok(Some(live)) => (live.hash, live.identity),
         Ok(None) => {
             let rd: String =
                 url::form_urlencoded::byte_serialize(format!("{prefix}/sessions").as_bytes())
@@ -265,7 +267,7 @@ async fn sessions_sign_out(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -
         );
     }
     let (hash, identity) = match gw.session(s, req.headers, req.app).await {
-        Ok(Some(found)) => found,
+        Ok(Some(live)) => (live.hash, live.identity),
         Ok(None) => return respond::login_error(req.form, &LoginError::Unauthenticated),
         Err(e) => return respond::login_error(req.form, &e.into()),
     };
@@ -296,10 +298,53 @@ async fn login_page(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply
         Ok(None) => {}
         Err(e) => return respond::login_error(Form::Page, &e.into()),
     }
-    let started = match login::start(gw, s, req.app, req.headers, req.client_ip, rd).await {
+    let started = match login::start(gw, s, req.app, req.headers, req.client_ip, rd, None).await {
         Ok(s) => s,
         Err(e) => return respond::login_error(Form::Page, &e),
     };
+    render_login(gw, s, req, started)
+}
+
+/// `GET {prefix}/step-up?rd=…`: the confirmation page for a step-up path. The same key as
+/// the session's must approve; then the browser goes on to `rd`.
+async fn step_up_page(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
+    let rd = login::return_path(req.query);
+    let live = match gw.session(s, req.headers, req.app).await {
+        Ok(Some(live)) => live,
+        Ok(None) => {
+            let back: String = url::form_urlencoded::byte_serialize(rd.as_bytes()).collect();
+            return Reply::redirect(302, format!("{}/login?rd={back}", s.config.server.prefix));
+        }
+        Err(e) => return respond::login_error(Form::Page, &e.into()),
+    };
+    let step_up = StepUp {
+        session: live.hash,
+        key: live.identity.key,
+    };
+    let started = match login::start(
+        gw,
+        s,
+        req.app,
+        req.headers,
+        req.client_ip,
+        rd,
+        Some(step_up),
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => return respond::login_error(Form::Page, &e),
+    };
+    render_login(gw, s, req, started)
+}
+
+/// The login page for a started attempt (a step-up says so in its heading).
+fn render_login(
+    gw: &Gateway,
+    s: &Settings,
+    req: &RouteRequest<'_>,
+    started: login::Started,
+) -> Reply {
     let attempt = &started.attempt;
     let app = s.app(req.app);
     let prefix = &s.config.server.prefix;
@@ -326,6 +371,7 @@ async fn login_page(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply
         claim_url: format!("{prefix}/auth/session/{}/claim", attempt.id),
         expires_in: gw.logins.remaining(attempt).as_secs(),
         signers,
+        step_up: attempt.request.step_up.is_some(),
     };
     let html = match page.render() {
         Ok(h) => h,
@@ -366,7 +412,7 @@ async fn create(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Result<Re
         ));
     }
     let rd = login::return_path(req.query);
-    let started = login::start(gw, s, req.app, req.headers, req.client_ip, rd).await?;
+    let started = login::start(gw, s, req.app, req.headers, req.client_ip, rd, None).await?;
     let attempt = &started.attempt;
     let prefix = &s.config.server.prefix;
     let body = Created {
@@ -412,7 +458,6 @@ async fn claim(
         ));
     }
     let claimed = login::claim(gw, s, req.app, id, req.headers, req.client_ip).await?;
-    let cookie = s.session_cookie(req.app, &claimed.token);
     let reply = if req.form == Form::Page {
         Reply::redirect(303, claimed.return_to)
     } else {
@@ -421,7 +466,10 @@ async fn claim(
             &json!({ "redirect": claimed.return_to, "user": claimed.identity.user }),
         )
     };
-    Ok(reply.with_header("set-cookie", cookie))
+    Ok(match &claimed.token {
+        Some(token) => reply.with_header("set-cookie", s.session_cookie(req.app, token)),
+        None => reply,
+    })
 }
 
 async fn verify(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Result<Reply, LoginError> {

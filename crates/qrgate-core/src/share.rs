@@ -32,6 +32,9 @@ pub struct AttemptRecord {
     pub requester_agent: String,
     /// Validated return path.
     pub return_to: String,
+    /// A step-up's session hash and key (hex), when the attempt confirms a session.
+    #[serde(default)]
+    pub step_up: Option<(String, String)>,
     /// Issued, ms since the epoch.
     pub issued_ms: u64,
     /// Expires, ms since the epoch.

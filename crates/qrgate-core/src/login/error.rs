@@ -62,6 +62,9 @@ pub enum LoginError {
     /// This client asked too often.
     #[error("Too many requests from this address; retry in {} s.", .0.retry_after_secs)]
     RateLimited(Limited),
+    /// A step-up was approved with another key than the session's.
+    #[error("Confirm with the key you signed in with.")]
+    OtherKey,
     /// The approval came from another network than the browser that asked.
     #[error("This sign-in was requested from another network. Approve it from a phone on the same network as the computer that shows the code.")]
     OtherNetwork,
@@ -124,6 +127,7 @@ impl LoginError {
             LoginError::Unauthenticated => "unauthenticated",
             LoginError::RateLimited(_) => "rate_limited",
             LoginError::OtherNetwork => "other_network",
+            LoginError::OtherKey => "other_key",
             LoginError::Store(_) => "store_unavailable",
             LoginError::Internal(_) => "internal",
         }

@@ -22,7 +22,7 @@ use http::HeaderMap;
 use serde_json::Value;
 
 use crate::agent::summarize_agent;
-use crate::attempts::{Attempt, AttemptError, NewAttempt};
+use crate::attempts::{Attempt, AttemptError, NewAttempt, StepUp};
 use crate::audit;
 use crate::config::{AppId, SameNetwork};
 use crate::cookies;
@@ -49,6 +49,17 @@ pub struct Started {
     pub set_cookie: Option<String>,
 }
 
+/// What a claim gave the browser.
+pub struct Claimed {
+    /// The only copy of a new session's raw token, for the cookie; `None` for a step-up,
+    /// which refreshes the session the browser already holds.
+    pub token: Option<SessionToken>,
+    /// Who signed in.
+    pub identity: Arc<Identity>,
+    /// The validated return path.
+    pub return_to: String,
+}
+
 /// A successful approval.
 #[derive(Debug)]
 pub struct Approval {
@@ -63,15 +74,6 @@ pub struct Approval {
 }
 
 /// A successful claim: the browser's fresh session.
-pub struct Claimed {
-    /// The only copy of the raw token, for the cookie.
-    pub token: SessionToken,
-    /// Who signed in.
-    pub identity: Arc<Identity>,
-    /// The validated return path.
-    pub return_to: String,
-}
-
 /// The `rd` query parameter if it is a safe same-origin path, else `/`.
 pub fn return_path(query: Option<&str>) -> String {
     query
@@ -81,7 +83,8 @@ pub fn return_path(query: Option<&str>) -> String {
 }
 
 /// Creates an attempt for this browser. One binding value per browser, so several tabs can
-/// each log in.
+/// each log in. With `step_up`, the attempt confirms that live session instead of starting
+/// one, and only its key may approve.
 pub async fn start(
     gw: &Gateway,
     s: &Settings,
@@ -89,6 +92,7 @@ pub async fn start(
     headers: &HeaderMap,
     client_ip: Option<IpAddr>,
     return_to: String,
+    step_up: Option<StepUp>,
 ) -> Result<Started, LoginError> {
     let (bind_value, set_cookie) = match s.presented_binding(headers) {
         Some(v) => (v.to_string(), None),
@@ -110,6 +114,7 @@ pub async fn start(
         requester_ip: client_ip.map_or_else(|| "unknown".into(), |ip| ip.to_string()),
         requester_agent: summarize_agent(agent),
         return_to,
+        step_up,
     };
     let ctx = s.signer_context(app, gw.clock.now_millis());
     let offered = &s.app(app).signers;
@@ -334,6 +339,24 @@ pub async fn claim(
             app: s.app(app).name.clone(),
         })?;
     // Always a brand-new token: whatever session cookie the browser had is not reused.
+    let name = &s.app(app).name;
+    if let Some(step_up) = attempt.request.step_up {
+        // A fresh approval of the session this browser holds: no new token.
+        if !gw
+            .sessions
+            .reapproved(&step_up.session, gw.clock.now_millis())
+            .await?
+        {
+            return Err(LoginError::Unauthenticated);
+        }
+        gw.metrics.login(name, "any", "stepped_up");
+        audit::step_up(name, &identity.user, &identity.pubkey, client, &attempt.id);
+        return Ok(Claimed {
+            token: None,
+            identity,
+            return_to: attempt.request.return_to.clone(),
+        });
+    }
     let meta = SessionMeta {
         protocol,
         client_ip: client.map_or_else(|| "unknown".into(), |ip| ip.to_string()),
@@ -343,7 +366,6 @@ pub async fn claim(
         .sessions
         .create(s.app(app).key.clone(), identity.key, meta)
         .await?;
-    let name = &s.app(app).name;
     gw.metrics.login(name, "any", "claimed");
     audit::login(
         name,
@@ -354,7 +376,7 @@ pub async fn claim(
         &attempt.id,
     );
     Ok(Claimed {
-        token,
+        token: Some(token),
         identity,
         return_to: attempt.request.return_to.clone(),
     })
@@ -487,6 +509,11 @@ async fn finish(
             });
         }
     }
+    if let Some(step_up) = attempt.request.step_up {
+        if step_up.key != *verified.key.as_bytes() {
+            return Err(LoginError::OtherKey);
+        }
+    }
     let identity = identity_for_key(s, app, &verified.key)?;
     if let (Some(mark), Some(share)) = (&verified.single_use, gw.logins.share()) {
         if !share.first_use(mark, verified.single_use_ms).await? {
@@ -533,6 +560,7 @@ mod tests {
             &h,
             "203.0.113.7".parse().ok(),
             "/".into(),
+            None,
         )
         .await
         .expect("started")
@@ -745,6 +773,7 @@ mod tests {
             &HeaderMap::new(),
             "192.0.2.10".parse().ok(),
             "/".into(),
+            None,
         )
         .await
         .expect("started")

@@ -40,6 +40,8 @@ pub struct LoginPage<'a> {
     pub expires_in: u64,
     /// One entry per offered protocol, default first.
     pub signers: Vec<SignerView>,
+    /// Whether this confirms an existing session (step-up) rather than signing in.
+    pub step_up: bool,
 }
 
 /// A fresh CSP nonce.

@@ -21,6 +21,7 @@ struct Entry {
     created_ms: u64,
     // Atomic so a lookup slides the idle window under the shard's read lock.
     last_seen_ms: AtomicU64,
+    approved_ms: AtomicU64,
     meta: Arc<SessionMeta>,
 }
 
@@ -57,6 +58,7 @@ impl Entry {
             app: self.app.clone(),
             created_ms: self.created_ms,
             last_seen_ms: self.last_seen_ms.load(Ordering::Relaxed),
+            approved_ms: self.approved_ms.load(Ordering::Relaxed),
             meta: self.meta.clone(),
         }
     }
@@ -79,6 +81,7 @@ impl SessionStore for MemoryStore {
                 app,
                 created_ms: now,
                 last_seen_ms: AtomicU64::new(now),
+                approved_ms: AtomicU64::new(now),
                 meta: Arc::new(meta),
             },
         );
@@ -117,6 +120,14 @@ impl SessionStore for MemoryStore {
         Ok(self.map.remove(hash).is_some())
     }
 
+    async fn reapproved(&self, hash: &TokenHash, at_ms: u64) -> Result<bool, StoreError> {
+        Ok(self
+            .map
+            .get(hash)
+            .map(|e| e.approved_ms.fetch_max(at_ms, Ordering::Relaxed))
+            .is_some())
+    }
+
     async fn sweep(&self) -> usize {
         let now = self.clock.now_millis();
         let before = self.map.len();
@@ -153,6 +164,7 @@ impl SessionStore for MemoryStore {
                 app: r.app,
                 created_ms: r.created_ms,
                 last_seen_ms: AtomicU64::new(r.last_seen_ms),
+                approved_ms: AtomicU64::new(r.approved_ms),
                 meta: r.meta,
             };
             if !self.expired(&entry, now) {

@@ -98,6 +98,8 @@ pub struct SessionRecord {
     pub created_ms: u64,
     /// Last used, ms since the epoch.
     pub last_seen_ms: u64,
+    /// The last phone approval (the login, or a later step-up), ms since the epoch.
+    pub approved_ms: u64,
     /// How it began, for the people who list sessions.
     pub meta: Arc<SessionMeta>,
 }
@@ -138,6 +140,9 @@ pub trait SessionStore: Send + Sync + 'static {
     ) -> Result<Option<SessionRecord>, StoreError>;
     /// Ends a session; true if it existed.
     async fn revoke(&self, hash: &TokenHash) -> Result<bool, StoreError>;
+    /// Records a fresh phone approval (step-up) of session `hash` at `at_ms`; true if it
+    /// exists.
+    async fn reapproved(&self, hash: &TokenHash, at_ms: u64) -> Result<bool, StoreError>;
     /// Frees expired sessions; returns how many.
     async fn sweep(&self) -> usize;
     /// Every live session, by token hash (for the state file; never a raw token).
