@@ -215,6 +215,9 @@ fn real_main() -> anyhow::Result<()> {
                         std::time::UNIX_EPOCH + std::time::Duration::from_secs(req.expires_at)
                     )
                 );
+                if let Some(access) = &req.access {
+                    println!("Access:      {access}");
+                }
                 if reject {
                     signer::reject(&client, &url).await?;
                     println!("Rejected.");

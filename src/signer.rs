@@ -118,6 +118,9 @@ pub struct Request {
     pub expires_at: u64,
     /// The exact message to sign.
     pub message: String,
+    /// What the login grants, when the app grants less than read-write everywhere.
+    #[serde(default)]
+    pub access: Option<String>,
 }
 
 /// The attempt URL inside a QR payload (a plain URL or a `qrgate://sign?url=` link).

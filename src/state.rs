@@ -21,6 +21,7 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use serde::{Deserialize, Serialize};
 
+use qrgate_core::access::{Grant, GrantError};
 use qrgate_core::gateway::Gateway;
 use qrgate_core::session::{SessionMeta, SessionRecord, TokenHash};
 
@@ -76,6 +77,9 @@ struct Entry {
     /// login).
     #[serde(default)]
     approved_ms: Option<u64>,
+    /// What the login granted, when less than read-write everywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    grant: Option<String>,
     #[serde(default)]
     protocol: String,
     #[serde(default)]
@@ -124,6 +128,10 @@ pub async fn load(gateway: &Gateway, path: &Path) -> Result<usize, StateError> {
                 last_seen_ms: e.last_seen_ms,
                 approved_ms: e.approved_ms.unwrap_or(e.created_ms),
                 meta: Arc::new(SessionMeta {
+                    grant: match &e.grant {
+                        None => Grant::full(),
+                        Some(g) => g.parse().map_err(|e: GrantError| format(e.to_string()))?,
+                    },
                     protocol: e.protocol,
                     client_ip: e.client_ip,
                     browser: e.browser,
@@ -151,6 +159,7 @@ pub async fn save(gateway: &Gateway, path: &Path, handover: bool) -> Result<usiz
                 created_ms: r.created_ms,
                 last_seen_ms: r.last_seen_ms,
                 approved_ms: Some(r.approved_ms),
+                grant: (!r.meta.grant.is_full()).then(|| r.meta.grant.to_string()),
                 protocol: r.meta.protocol.clone(),
                 client_ip: r.meta.client_ip.clone(),
                 browser: r.meta.browser.clone(),

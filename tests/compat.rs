@@ -309,3 +309,44 @@ async fn the_login_page_offers_every_configured_signer() {
     assert!(html.contains("pubkyauth:///?caps="));
     assert!(html.contains("sessionId") && html.contains("tana://auth?data="));
 }
+
+#[tokio::test]
+async fn a_pubky_token_granting_less_than_asked_is_refused() {
+    let gw = TestGateway::with(Setup {
+        app_extra: "access = \"read\"\naccess_paths = [{ path = \"/comments/\", access = \"read-write\" }]\nsigners = [\"pubky\", \"tana\"]\n".into(),
+        ..Setup::default()
+    })
+    .await;
+    let b = browser();
+    let (id, payloads) = create(&gw, &b).await;
+    let link = parse_pubkyauth(&payloads["pubky"]);
+    let host = gw.addr.ip().to_string();
+    // What is asked: the attempt's own capability, then the grant as capabilities.
+    assert!(
+        link.caps.contains(&format!("/pub/{host}/comments/:rw")),
+        "{}",
+        link.caps
+    );
+    assert!(
+        link.caps.contains(&format!("/pub/{host}/:r")),
+        "{}",
+        link.caps
+    );
+    // Tana shows the grant with the app's name.
+    assert!(
+        payloads["tana"].contains("(read-write /comments/, read /)"),
+        "{}",
+        payloads["tana"]
+    );
+    let kp = Keypair::from_secret(&alice_secret());
+    let target = format!("{}{}", link.relay, channel(&link.secret));
+    // Read-only where read-write was asked: refused, and the attempt stays open.
+    let less = link.caps.replace("/comments/:rw", "/comments/:r");
+    let (s, v) = post_relay(target.clone(), ring_token(&kp, &less, &link.secret)).await;
+    assert_eq!(s, 403, "{v}");
+    assert_eq!(v["error"], "wrong_capabilities", "{v}");
+    // Exactly what was asked: approved.
+    let (s, v) = post_relay(target, ring_token(&kp, &link.caps, &link.secret)).await;
+    assert_eq!(s, 200, "{v}");
+    claim_and_land(&gw, &b, &id).await;
+}

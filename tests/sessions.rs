@@ -331,3 +331,92 @@ async fn step_up_paths_need_a_fresh_approval_by_the_same_key() {
         "confirmed"
     );
 }
+
+const READ_ONLY_BUT_COMMENTS: &str = "access = \"read\"\naccess_paths = [{ path = \"/comments/\", access = \"read-write\" }]\nsigners = [\"native\", \"pubky\", \"tana\"]\n";
+
+#[tokio::test]
+async fn a_read_only_session_can_read_but_not_write_outside_its_grant() {
+    let gw = TestGateway::with(Setup {
+        app_extra: READ_ONLY_BUT_COMMENTS.into(),
+        ..Setup::default()
+    })
+    .await;
+    let base = gw.url("");
+    // The phone is asked for exactly this grant: in the native challenge it signs.
+    let b = crate::common::browser();
+    let (id, payload, _) = crate::common::open_login_at(&base, &b, "/").await;
+    let url = qrgate::signer::attempt_url(&payload).expect("url");
+    let phone = crate::common::client();
+    let req = qrgate::signer::scan(&phone, &url).await.expect("scan");
+    assert_eq!(req.access.as_deref(), Some("read-write /comments/, read /"));
+    assert!(
+        req.message
+            .ends_with("access: read-write /comments/, read /\n"),
+        "{}",
+        req.message
+    );
+    qrgate::signer::approve(&phone, &url, &crate::common::alice_key(), &req)
+        .await
+        .expect("approve");
+    let origin = base.trim_end_matches('/').to_string();
+    let claimed = b
+        .post(gw.url(&format!("/.qrgate/auth/session/{id}/claim")))
+        .header("origin", &origin)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("claim");
+    assert_eq!(claimed.status(), 200);
+
+    let send = |method: reqwest::Method, path: &str, accept: &'static str| {
+        b.request(method, gw.url(path))
+            .header("accept", accept)
+            .send()
+    };
+    use reqwest::Method;
+    for (method, path, want) in [
+        (Method::GET, "/doc", 200),
+        (Method::HEAD, "/doc", 200),
+        (Method::POST, "/doc", 403),
+        (Method::DELETE, "/doc", 403),
+        (Method::POST, "/comments/7", 200),
+        (Method::PUT, "/comments/7", 200),
+    ] {
+        let status = send(method.clone(), path, "application/json")
+            .await
+            .expect("answer")
+            .status();
+        assert_eq!(status, want, "{method} {path}");
+    }
+    let refused = send(Method::POST, "/doc", "application/json")
+        .await
+        .expect("answer");
+    let body: serde_json::Value = refused.json().await.expect("json");
+    assert_eq!(body["error"], "outside_grant");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("read access")),
+        "{body}"
+    );
+    let page = send(Method::POST, "/doc", NAV).await.expect("answer");
+    assert_eq!(page.status(), 403);
+    assert!(page
+        .text()
+        .await
+        .expect("html")
+        .contains("Not allowed with this sign-in"));
+
+    // The session keeps what it was granted, whatever the config says later.
+    let mut config = gw.state.settings().config.clone();
+    config.apps[0].grant = qrgate_core::access::Grant::full();
+    gw.proxy.reload(config).expect("reload");
+    assert_eq!(
+        send(Method::POST, "/doc", "application/json")
+            .await
+            .expect("answer")
+            .status(),
+        403,
+        "a reload never widens a session already held"
+    );
+}

@@ -21,6 +21,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use dashmap::DashMap;
 
+use qrgate_core::access::Grant;
 use qrgate_core::clock::{millis, Clock};
 use qrgate_core::session::{
     Lifetimes, SessionMeta, SessionRecord, SessionStore, SessionToken, StoreError, TokenHash,
@@ -30,9 +31,9 @@ use super::{unavailable, Link};
 
 /// Checks a session's limits and app and slides its idle window, in one step.
 /// KEYS[1] the session; ARGV now, app, absolute ms, idle ms. Returns {key, created, now,
-/// protocol, client ip, browser, approved} or nil.
+/// protocol, client ip, browser, approved, grant} or nil.
 const LOOKUP: &str = r"
-local f = redis.call('HMGET', KEYS[1], 'k', 'a', 'c', 'p', 'ip', 'ua', 'ap')
+local f = redis.call('HMGET', KEYS[1], 'k', 'a', 'c', 'p', 'ip', 'ua', 'ap', 'g')
 if not f[1] then return false end
 local now = tonumber(ARGV[1])
 local c = tonumber(f[3])
@@ -45,7 +46,7 @@ end
 if f[2] ~= ARGV[2] then return false end
 redis.call('HSET', KEYS[1], 'l', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], math.min(absolute, now + tonumber(ARGV[4])) - now)
-return {f[1], f[3], ARGV[1], f[4] or '', f[5] or '', f[6] or '', f[7] or f[3]}
+return {f[1], f[3], ARGV[1], f[4] or '', f[5] or '', f[6] or '', f[7] or f[3], f[8] or ''}
 ";
 
 struct Cached {
@@ -131,6 +132,7 @@ impl RedisSessions {
                 ("c", r.created_ms.to_string()),
                 ("l", r.last_seen_ms.to_string()),
                 ("ap", r.approved_ms.to_string()),
+                ("g", grant_text(&r.meta.grant)),
                 ("p", r.meta.protocol.clone()),
                 ("ip", r.meta.client_ip.clone()),
                 ("ua", r.meta.browser.clone()),
@@ -143,6 +145,24 @@ impl RedisSessions {
         )
         .ignore();
     }
+}
+
+/// A grant as stored: empty for the full grant.
+fn grant_text(g: &Grant) -> String {
+    if g.is_full() {
+        String::new()
+    } else {
+        g.to_string()
+    }
+}
+
+/// A stored grant back; a damaged one fails (the session is then refused).
+fn grant_of(text: &str) -> Result<Grant, StoreError> {
+    if text.is_empty() {
+        return Ok(Grant::full());
+    }
+    text.parse()
+        .map_err(|_| unavailable("damaged session grant"))
 }
 
 fn parse32(hex_text: &str) -> Option<[u8; 32]> {
@@ -198,13 +218,14 @@ impl SessionStore for RedisSessions {
             return Ok(None);
         };
         let record = match fields.as_slice() {
-            [k, c, l, p, ip, ua, ap] => SessionRecord {
+            [k, c, l, p, ip, ua, ap, g] => SessionRecord {
                 key: parse32(k).ok_or_else(|| unavailable("damaged session"))?,
                 app: Arc::from(app),
                 created_ms: c.parse().map_err(|_| unavailable("damaged session"))?,
                 last_seen_ms: l.parse().map_err(|_| unavailable("damaged session"))?,
                 approved_ms: ap.parse().map_err(|_| unavailable("damaged session"))?,
                 meta: Arc::new(SessionMeta {
+                    grant: grant_of(g)?,
                     protocol: p.clone(),
                     client_ip: ip.clone(),
                     browser: ua.clone(),
@@ -282,17 +303,21 @@ impl SessionStore for RedisSessions {
                     Option<String>,
                     Option<String>,
                     Option<u64>,
+                    Option<String>,
                 );
                 let fields: Fields = self
                     .link
                     .query(
                         redis::cmd("HMGET")
                             .arg(&key)
-                            .arg(&["k", "a", "c", "l", "p", "ip", "ua", "ap"]),
+                            .arg(&["k", "a", "c", "l", "p", "ip", "ua", "ap", "g"]),
                     )
                     .await?;
                 let hash = key.rsplit(':').next().and_then(parse32);
-                let (k, a, c, l, p, ip, ua, ap) = fields;
+                let (k, a, c, l, p, ip, ua, ap, g) = fields;
+                let Ok(grant) = grant_of(g.as_deref().unwrap_or("")) else {
+                    continue;
+                };
                 if let (Some(hash), Some(k), Some(a), Some(c), Some(l)) =
                     (hash, k.as_deref().and_then(parse32), a, c, l)
                 {
@@ -305,6 +330,7 @@ impl SessionStore for RedisSessions {
                             last_seen_ms: l,
                             approved_ms: ap.unwrap_or(c),
                             meta: Arc::new(SessionMeta {
+                                grant,
                                 protocol: p.unwrap_or_default(),
                                 client_ip: ip.unwrap_or_default(),
                                 browser: ua.unwrap_or_default(),

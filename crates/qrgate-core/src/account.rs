@@ -10,6 +10,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use askama::Template;
 
+use crate::access::Grant;
 use crate::config::AppId;
 use crate::control::{self, ControlError, Filter, SessionView};
 use crate::gateway::Gateway;
@@ -30,6 +31,8 @@ pub struct Row {
     pub client_ip: String,
     /// Which signer approved it.
     pub protocol: String,
+    /// What it may do, when less than everything.
+    pub access: Option<String>,
     /// When it began.
     pub since: String,
     /// When it was last used.
@@ -113,6 +116,7 @@ pub async fn page(
             browser: v.browser,
             app: v.app,
             client_ip: v.client_ip,
+            access: (v.access != Grant::full().to_string()).then_some(v.access),
             protocol: v.protocol,
             since: date(v.created),
             last_seen: date(v.last_seen),

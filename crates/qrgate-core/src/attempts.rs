@@ -24,6 +24,7 @@ use std::time::Duration;
 use dashmap::DashMap;
 use tokio::sync::watch;
 
+use crate::access::Grant;
 use crate::clock::{millis, Clock};
 use crate::config::LoginConfig;
 use crate::cookies;
@@ -124,6 +125,8 @@ pub struct NewAttempt {
     pub return_to: String,
     /// Set when the attempt confirms an existing session (step-up) rather than starting one.
     pub step_up: Option<StepUp>,
+    /// What the login asks for (and its session will hold): the app's grant at creation.
+    pub grant: Arc<Grant>,
 }
 
 /// What a step-up attempt confirms: a live session, by the key it belongs to.
@@ -292,6 +295,7 @@ fn record(
         step_up: request
             .step_up
             .map(|s| (hex::encode(s.session), hex::encode(s.key))),
+        grant: (!request.grant.is_full()).then(|| request.grant.to_string()),
         issued_ms,
         expires_ms,
         materials: materials
@@ -343,6 +347,10 @@ fn parts(
         requester_agent: record.requester_agent.clone(),
         return_to: record.return_to.clone(),
         step_up,
+        grant: Arc::new(match &record.grant {
+            Some(g) => g.parse().ok()?,
+            None => Grant::full(),
+        }),
     };
     Some((request, materials))
 }
@@ -864,6 +872,7 @@ mod tests {
             requester_agent: "Firefox on Linux".into(),
             return_to: "/".into(),
             step_up: None,
+            grant: Arc::new(Grant::full()),
         }
     }
 

@@ -349,6 +349,8 @@ pub struct App {
     pub upstream_tls_verify: bool,
     /// Canonical path prefixes that skip authentication.
     pub public_paths: Vec<String>,
+    /// What a login grants (read-only or read-write, per path prefix).
+    pub grant: crate::access::Grant,
     /// Canonical path prefixes that need a recent phone approval (step-up).
     pub step_up_paths: Vec<String>,
     /// How recent that approval must be.
@@ -1023,6 +1025,25 @@ impl Validator<'_> {
                     Err(e) => self.err(p.span(), &key("step_up_paths"), format!("{e}"))?,
                 }
             }
+            let level = |v: &Spanned<String>, what: &str| match v.get_ref().as_str() {
+                "read" => Ok(crate::access::Access::Read),
+                "read-write" => Ok(crate::access::Access::ReadWrite),
+                _ => self.err(v.span(), &key(what), "expected \"read\" or \"read-write\""),
+            };
+            let base = match &a.access {
+                Some(v) => level(v, "access")?,
+                None => crate::access::Access::ReadWrite,
+            };
+            let mut grant_paths = Vec::new();
+            for p in &a.access_paths {
+                let prefix = match canonical_prefix(p.path.get_ref()) {
+                    Ok(c) if c != "/" => c,
+                    Ok(_) => self.err(p.path.span(), &key("access_paths"), "use access for /")?,
+                    Err(e) => self.err(p.path.span(), &key("access_paths"), format!("{e}"))?,
+                };
+                grant_paths.push((prefix, level(&p.access, "access_paths")?));
+            }
+            let grant = crate::access::Grant::new(base, grant_paths);
             let step_up_max_age = self.seconds(
                 a.step_up_max_age_seconds,
                 &key("step_up_max_age_seconds"),
@@ -1088,6 +1109,7 @@ impl Validator<'_> {
                 hosts: host_names,
                 upstream: a.upstream.into_inner(),
                 public_paths,
+                grant,
                 step_up_paths,
                 step_up_max_age,
                 allow_users: a.allow_users.into_iter().map(Spanned::into_inner).collect(),
@@ -1265,6 +1287,13 @@ mod file {
         pub format: Option<LogFormat>,
     }
 
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct AccessPath {
+        pub path: Spanned<String>,
+        pub access: Spanned<String>,
+    }
+
     #[derive(Deserialize, Default)]
     #[serde(deny_unknown_fields)]
     pub struct Assertion {
@@ -1312,6 +1341,9 @@ mod file {
         pub upstream: Spanned<String>,
         #[serde(default)]
         pub public_paths: Vec<Spanned<String>>,
+        pub access: Option<Spanned<String>>,
+        #[serde(default)]
+        pub access_paths: Vec<AccessPath>,
         #[serde(default)]
         pub step_up_paths: Vec<Spanned<String>>,
         pub step_up_max_age_seconds: Option<Spanned<u64>>,

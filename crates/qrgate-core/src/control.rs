@@ -125,6 +125,8 @@ pub struct SessionView {
     pub app: String,
     /// The signer protocol that approved the login.
     pub protocol: String,
+    /// What it was granted (`read-write /` unless the app grants less).
+    pub access: String,
     /// Created, seconds since the epoch.
     pub created: u64,
     /// Last used, seconds since the epoch.
@@ -143,6 +145,7 @@ impl SessionView {
             key: z32::encode(&r.key),
             app: r.app.to_string(),
             protocol: r.meta.protocol.clone(),
+            access: r.meta.grant.to_string(),
             created: r.created_ms / 1000,
             last_seen: r.last_seen_ms / 1000,
             client_ip: r.meta.client_ip.clone(),
@@ -267,6 +270,7 @@ mod tests {
             protocol: "native".into(),
             client_ip: "192.0.2.1".into(),
             browser: "Firefox on Linux".into(),
+            ..SessionMeta::default()
         };
         let wiki = gw
             .sessions

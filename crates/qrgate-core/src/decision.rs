@@ -79,6 +79,11 @@ pub enum Denial {
         /// The app's https origin plus the canonical path and query.
         location: String,
     },
+    /// The session's grant does not cover this method here (a write with read access).
+    OutsideGrant {
+        /// The session's access at this path.
+        access: &'static str,
+    },
     /// A browser navigation to a step-up path whose session's last phone approval is too
     /// old: confirm on the phone, then come back.
     StepUpRedirect {
@@ -224,6 +229,11 @@ pub async fn decide(gw: &Gateway, s: &Settings, req: &Request<'_>) -> Decision {
         }),
         Classified::Protected { app, target, path } => {
             match gw.session(s, req.headers, app).await {
+                Ok(Some(live)) if !live.meta.grant.allows(req.method, &path) => {
+                    Decision::Deny(Denial::OutsideGrant {
+                        access: live.meta.grant.access(&path).name(),
+                    })
+                }
                 Ok(Some(live))
                     if needs_step_up(s, app, &path, live.approved_ms, gw.clock.now_millis()) =>
                 {

@@ -23,7 +23,9 @@ use crate::cookies;
 use crate::identity::Identity;
 use crate::limits::RateLimits;
 use crate::metrics::Metrics;
-use crate::session::{token_hash, Lifetimes, MemoryStore, SessionStore, StoreError, TokenHash};
+use crate::session::{
+    token_hash, Lifetimes, MemoryStore, SessionMeta, SessionStore, StoreError, TokenHash,
+};
 use crate::settings::{Settings, SettingsError};
 use crate::share::AttemptShare;
 use crate::signers::Signers;
@@ -37,6 +39,8 @@ pub struct LiveSession {
     pub identity: Arc<Identity>,
     /// Its last phone approval, ms since the epoch.
     pub approved_ms: u64,
+    /// How it began, including what it was granted.
+    pub meta: Arc<SessionMeta>,
 }
 
 /// Everything the gateway knows, shared by all requests.
@@ -239,6 +243,7 @@ impl Gateway {
                     hash,
                     identity,
                     approved_ms: record.approved_ms,
+                    meta: record.meta,
                 }));
             }
         }

@@ -38,6 +38,7 @@
 //! - [`respond`]: the one place domain errors become HTTP statuses and bodies.
 //! - [`routes`]: the gateway's own endpoints under the prefix.
 
+pub mod access;
 pub mod account;
 pub mod agent;
 pub mod assertion;

@@ -10,6 +10,7 @@
 //! Architecture Invariant: signers do no I/O and hold no gateway state beyond their own
 //! replay memory; they see an attempt only through [`AttemptFacts`] and [`Material`].
 
+use crate::access::Grant;
 use crate::keys::PublicKey;
 use crate::origin::Origin;
 
@@ -41,6 +42,8 @@ pub struct Context<'a> {
     pub base: &'a str,
     /// Now, by the gateway's clock (ms since the epoch).
     pub now_ms: u64,
+    /// What a login to this app grants: every protocol asks the person for exactly this.
+    pub grant: &'a Grant,
 }
 
 /// The facts of one login attempt a signer may bind an approval to.
@@ -252,6 +255,10 @@ pub(crate) mod fixture {
     use super::{AttemptFacts, Context};
     use crate::origin::Origin;
 
+    /// The full grant, for contexts of tests.
+    pub static FULL: std::sync::LazyLock<crate::access::Grant> =
+        std::sync::LazyLock::new(crate::access::Grant::full);
+
     /// The documented test vector's origin.
     pub fn origin() -> Origin {
         "https://app.example.com".parse().expect("origin")
@@ -264,6 +271,7 @@ pub(crate) mod fixture {
             origin,
             base: "https://app.example.com/.qrgate",
             now_ms,
+            grant: &FULL,
         }
     }
 

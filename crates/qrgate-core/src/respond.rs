@@ -108,6 +108,15 @@ pub fn denial(form: Form, d: &Denial) -> Reply {
             Reply::redirect(302, location.clone())
         }
         Denial::HttpsRedirect { location } => Reply::redirect(308, location.clone()),
+        Denial::OutsideGrant { access } => Reply::error_for(
+            form,
+            403,
+            "outside_grant",
+            "Not allowed with this sign-in",
+            &format!(
+                "Your sign-in was granted {access} access here, which does not allow this request."
+            ),
+        ),
         Denial::StepUpRequired { location } => match form {
             Form::Json => Reply::json(
                 403,

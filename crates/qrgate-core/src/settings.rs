@@ -109,6 +109,7 @@ impl Settings {
             origin: &app.origin,
             base: &self.app_values(id).base,
             now_ms,
+            grant: &app.grant,
         }
     }
 

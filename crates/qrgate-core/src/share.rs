@@ -35,6 +35,9 @@ pub struct AttemptRecord {
     /// A step-up's session hash and key (hex), when the attempt confirms a session.
     #[serde(default)]
     pub step_up: Option<(String, String)>,
+    /// The grant asked for, when less than read-write everywhere.
+    #[serde(default)]
+    pub grant: Option<String>,
     /// Issued, ms since the epoch.
     pub issued_ms: u64,
     /// Expires, ms since the epoch.

@@ -115,6 +115,7 @@ pub async fn start(
         requester_agent: summarize_agent(agent),
         return_to,
         step_up,
+        grant: Arc::new(s.app(app).grant.clone()),
     };
     let ctx = s.signer_context(app, gw.clock.now_millis());
     let offered = &s.app(app).signers;
@@ -358,6 +359,7 @@ pub async fn claim(
         });
     }
     let meta = SessionMeta {
+        grant: (*attempt.request.grant).clone(),
         protocol,
         client_ip: client.map_or_else(|| "unknown".into(), |ip| ip.to_string()),
         browser: attempt.request.requester_agent.clone(),

@@ -104,9 +104,12 @@ pub struct SessionRecord {
     pub meta: Arc<SessionMeta>,
 }
 
-/// How a session began: shown to operators and to the person, never used to decide.
+/// How a session began: what it was granted (enforced on every request), and — shown to
+/// operators and to the person, never used to decide — how it was approved.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionMeta {
+    /// What the approved login granted.
+    pub grant: crate::access::Grant,
     /// The signer protocol that approved the login.
     pub protocol: String,
     /// The address the browser claimed the session from.

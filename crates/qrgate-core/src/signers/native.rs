@@ -43,13 +43,15 @@ pub struct Challenge<'a> {
     pub issued_at: u64,
     /// Seconds since the epoch.
     pub expires_at: u64,
+    /// What the login grants, when less than read-write everywhere (`read-write /x/, read /`).
+    pub access: Option<&'a str>,
 }
 
 impl Challenge<'_> {
     /// The message: `key: value` lines under the domain line, each ending in `\n`.
     /// Values never contain line breaks (they are stripped), so lines cannot be forged.
     pub fn message(&self) -> String {
-        format!(
+        let mut m = format!(
             "{DOMAIN}\norigin: {}\napp: {}\nattempt: {}\nnonce: {}\nrequester-ip: {}\nrequester-agent: {}\nissued-at: {}\nexpires-at: {}\n",
             one_line(self.origin),
             one_line(self.app),
@@ -59,7 +61,12 @@ impl Challenge<'_> {
             one_line(self.requester_agent),
             self.issued_at,
             self.expires_at,
-        )
+        );
+        // Only a reduced grant adds a line: full logins sign exactly the documented vector.
+        if let Some(access) = self.access {
+            m.push_str(&format!("access: {}\n", one_line(access)));
+        }
+        m
     }
 }
 
@@ -110,6 +117,7 @@ impl Signer for Native {
     /// the phone signs exactly what the gateway verifies.
     fn prepare(&self, ctx: &Context<'_>, attempt: &AttemptFacts<'_>) -> Material {
         let mut m = Material::random();
+        let access = (!ctx.grant.is_full()).then(|| ctx.grant.to_string());
         m.text = Challenge {
             origin: &ctx.origin.to_string(),
             app: ctx.app_name,
@@ -119,6 +127,7 @@ impl Signer for Native {
             requester_agent: attempt.requester_agent,
             issued_at: attempt.issued_ms / 1000,
             expires_at: attempt.expires_ms / 1000,
+            access: access.as_deref(),
         }
         .message();
         m
@@ -140,7 +149,7 @@ impl Signer for Native {
         attempt: &AttemptFacts<'_>,
         material: &Material,
     ) -> Vec<(&'static str, Value)> {
-        vec![
+        let mut fields = vec![
             ("protocol", json!(DOMAIN)),
             ("attempt", json!(attempt.id)),
             ("app", json!(ctx.app_name)),
@@ -150,7 +159,12 @@ impl Signer for Native {
             ("issued_at", json!(attempt.issued_ms / 1000)),
             ("expires_at", json!(attempt.expires_ms / 1000)),
             ("message", json!(material.text)),
-        ]
+        ];
+        // Only a reduced grant adds a field, so the documented answer stays as it was.
+        if !ctx.grant.is_full() {
+            fields.insert(fields.len() - 1, ("access", json!(ctx.grant.to_string())));
+        }
+        fields
     }
 
     fn recognizes(&self, body: &Value) -> bool {
@@ -206,6 +220,7 @@ mod tests {
                 requester_agent: "Firefox on Linux",
                 issued_at: 1_790_000_000,
                 expires_at: 1_790_000_120,
+                access: None,
             },
             "qrgate-login-v1\norigin: https://app.example.com\napp: Example\nattempt: sess_0123456789abcdef\nnonce: BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc\nrequester-ip: 203.0.113.7\nrequester-agent: Firefox on Linux\nissued-at: 1790000000\nexpires-at: 1790000120\n",
         )

@@ -19,6 +19,7 @@ use dashmap::DashMap;
 use pubky_common::auth::AuthToken;
 use pubky_common::capabilities::{Capabilities, Capability};
 
+use crate::access::{Access, Grant};
 use crate::clock::within_window;
 use crate::keys::PublicKey;
 use crate::origin::Origin;
@@ -57,15 +58,31 @@ pub fn channel_id(secret: &[u8; 32]) -> String {
 }
 
 /// The capabilities an attempt requests: read access to a path only this attempt names.
-pub fn attempt_caps(origin: &Origin, attempt_id: &str) -> Option<Capabilities> {
+pub fn attempt_caps(origin: &Origin, attempt_id: &str, grant: &Grant) -> Option<Capabilities> {
     let host = origin.authority.split(':').next().unwrap_or("app");
-    let cap = Capability::read(format!("/pub/{host}/{attempt_id}/")).ok()?;
-    Some(Capabilities::from(vec![cap]))
+    let mut caps = vec![Capability::read(format!("/pub/{host}/{attempt_id}/")).ok()?];
+    // A reduced grant is asked for as capabilities on the app's paths; a token that grants
+    // less (or more) is not the one asked for.
+    if !grant.is_full() {
+        for (prefix, access) in grant.entries() {
+            let scope = format!("/pub/{host}{prefix}");
+            let scope = if scope.ends_with('/') {
+                scope
+            } else {
+                format!("{scope}/")
+            };
+            caps.push(match access {
+                Access::Read => Capability::read(scope).ok()?,
+                Access::ReadWrite => Capability::read_write(scope).ok()?,
+            });
+        }
+    }
+    Some(Capabilities::from(caps))
 }
 
 /// The `pubkyauth:///?caps=…&relay=…&secret=…&x-source=…` link for an attempt.
 pub fn auth_url(ctx: &Context<'_>, attempt_id: &str, secret: &[u8; 32]) -> String {
-    let caps = attempt_caps(ctx.origin, attempt_id)
+    let caps = attempt_caps(ctx.origin, attempt_id, ctx.grant)
         .map(|c| c.to_string())
         .unwrap_or_default();
     // Only what would break the query is escaped (`/` and `:` stay readable), which keeps the
@@ -192,7 +209,8 @@ impl Signer for Pubky {
             pubky_common::crypto::decrypt(body, &m.secret).map_err(|_| Refusal::Undecryptable)?;
         let ts_us = check_header(&plain, ctx.now_ms)?;
         let token = AuthToken::verify(&plain).map_err(|e| Refusal::BadToken(e.to_string()))?;
-        let expected = attempt_caps(ctx.origin, attempt.id).ok_or(Refusal::WrongCapabilities)?;
+        let expected =
+            attempt_caps(ctx.origin, attempt.id, ctx.grant).ok_or(Refusal::WrongCapabilities)?;
         if token.capabilities().clone().normalize() != expected.normalize() {
             return Err(Refusal::WrongCapabilities);
         }
@@ -259,6 +277,7 @@ mod tests {
                 origin: &self.origin,
                 base: "https://intranet.example.com/.qrgate",
                 now_ms: self.now_ms,
+                grant: &crate::protocol::fixture::FULL,
             }
         }
     }
@@ -290,7 +309,7 @@ mod tests {
         let signer = Pubky::default();
         let m = signer.prepare(&f.ctx(), &f.facts);
         let kp = Keypair::random();
-        let caps = attempt_caps(&f.origin, f.facts.id)
+        let caps = attempt_caps(&f.origin, f.facts.id, &crate::protocol::fixture::FULL)
             .expect("caps")
             .to_string();
         let verify = |body: &[u8]| signer.verify_delivery(&f.ctx(), &f.facts, &m, body);
@@ -336,7 +355,7 @@ mod tests {
         let signer = Pubky::default();
         let m = signer.prepare(&f.ctx(), &f.facts);
         let kp = Keypair::random();
-        let caps = attempt_caps(&f.origin, f.facts.id)
+        let caps = attempt_caps(&f.origin, f.facts.id, &crate::protocol::fixture::FULL)
             .expect("caps")
             .to_string();
         let good = token(&kp, &caps, &m.secret);
@@ -362,7 +381,8 @@ mod tests {
         let secret = [7u8; 32];
         let kp = Keypair::from_secret(&secret);
         let sk = SigningKey::from_bytes(&secret);
-        let caps: Capabilities = attempt_caps(&f.origin, f.facts.id).expect("caps");
+        let caps: Capabilities =
+            attempt_caps(&f.origin, f.facts.id, &crate::protocol::fixture::FULL).expect("caps");
         let good = AuthToken::sign(&kp, caps).serialize();
         assert_eq!(&good[64..74], NAMESPACE);
         let resigned = |mutate: &dyn Fn(&mut Vec<u8>)| {
@@ -414,7 +434,8 @@ mod tests {
         let f = Fixture::new();
         let signer = Pubky::default();
         let m = signer.prepare(&f.ctx(), &f.facts);
-        let caps = attempt_caps(&f.origin, f.facts.id).expect("caps");
+        let caps =
+            attempt_caps(&f.origin, f.facts.id, &crate::protocol::fixture::FULL).expect("caps");
         let good = AuthToken::sign(&Keypair::random(), caps).serialize();
         for ts in [1u64 << 63, u64::MAX, (1u64 << 63) + 1, 0] {
             let mut t = good.clone();

@@ -114,6 +114,7 @@ impl Signer for Tana {
 
     /// Tana's `qrData` JSON, in Tana's key order.
     fn payload(&self, ctx: &Context<'_>, attempt: &AttemptFacts<'_>, m: &Material) -> Payload {
+        let title = app_title(ctx);
         let payload = serde_json::to_string(&QrData {
             protocol: "tana",
             kind: "auth",
@@ -121,7 +122,7 @@ impl Signer for Tana {
             session_id: attempt.id,
             challenge: &m.text,
             server: ctx.base,
-            app_name: ctx.app_name,
+            app_name: &title,
         })
         .unwrap_or_default();
         Payload {
@@ -142,7 +143,7 @@ impl Signer for Tana {
             ("success", json!(true)),
             ("sessionId", json!(attempt.id)),
             ("challenge", json!(m.text)),
-            ("appName", json!(ctx.app_name)),
+            ("appName", json!(app_title(ctx))),
         ]
     }
 
@@ -203,6 +204,16 @@ impl Signer for Tana {
             single_use: None,
             single_use_ms: 0,
         })
+    }
+}
+
+/// The app's name as Tana shows it: with the grant when it is less than read-write
+/// everywhere (Tana's protocol has no other place to ask for it).
+fn app_title(ctx: &Context<'_>) -> String {
+    if ctx.grant.is_full() {
+        ctx.app_name.to_string()
+    } else {
+        format!("{} ({})", ctx.app_name, ctx.grant)
     }
 }
 
