@@ -146,12 +146,7 @@ fn phone_via(base: &str) -> reqwest::Client {
 }
 
 async fn claim(b: &reqwest::Client, base: &str, id: &str) -> reqwest::Response {
-    b.post(format!("{base}/.qrgate/auth/session/{id}/claim"))
-        .header("origin", ORIGIN)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .expect("claim")
+    crate::common::claim_at(b, base, ORIGIN, id).await
 }
 
 /// Who the upstream saw on a request through `base` (None: not let through).

@@ -308,13 +308,7 @@ async fn step_up_paths_need_a_fresh_approval_by_the_same_key() {
     qrgate::signer::approve(&phone, &url, &crate::common::alice_key(), &req)
         .await
         .expect("alice confirms");
-    let claimed = b
-        .post(gw.url(&format!("/.qrgate/auth/session/{id}/claim")))
-        .header("origin", &origin)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .expect("claim");
+    let claimed = crate::common::claim_at(&b, base.trim_end_matches('/'), &origin, &id).await;
     assert_eq!(claimed.status(), 200);
     assert!(
         claimed.headers().get("set-cookie").is_none(),
@@ -359,13 +353,7 @@ async fn a_read_only_session_can_read_but_not_write_outside_its_grant() {
         .await
         .expect("approve");
     let origin = base.trim_end_matches('/').to_string();
-    let claimed = b
-        .post(gw.url(&format!("/.qrgate/auth/session/{id}/claim")))
-        .header("origin", &origin)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .expect("claim");
+    let claimed = crate::common::claim_at(&b, base.trim_end_matches('/'), &origin, &id).await;
     assert_eq!(claimed.status(), 200);
 
     let send = |method: reqwest::Method, path: &str, accept: &'static str| {

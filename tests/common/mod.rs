@@ -277,6 +277,22 @@ pub async fn open_login_at(base: &str, c: &reqwest::Client, rd: &str) -> (String
     (id, payload, html)
 }
 
+/// The browser `b` claims attempt `id` on `base` (a JSON claim from the app's origin
+/// `origin`).
+pub async fn claim_at(
+    b: &reqwest::Client,
+    base: &str,
+    origin: &str,
+    id: &str,
+) -> reqwest::Response {
+    b.post(format!("{base}/.qrgate/auth/session/{id}/claim"))
+        .header("origin", origin)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("claim")
+}
+
 /// A whole login as alice against any gateway base URL: returns the signed-in browser and
 /// the raw session token its cookie holds.
 pub async fn sign_in_at(base: &str) -> (reqwest::Client, String) {
@@ -295,13 +311,7 @@ pub async fn sign_in_with(
     qrgate::signer::approve(&phone, &url, &alice_key(), &req)
         .await
         .expect("approve");
-    let claimed = b
-        .post(format!("{base}/.qrgate/auth/session/{id}/claim"))
-        .header("origin", base)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .expect("claim");
+    let claimed = claim_at(&b, base, base, &id).await;
     assert_eq!(claimed.status(), 200);
     let token = claimed
         .headers()
