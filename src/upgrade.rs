@@ -44,6 +44,9 @@ pub enum UpgradeError {
     /// The successor exited before it was ready (its own log says why).
     #[error("the new process exited before taking over ({0})")]
     Exited(std::process::ExitStatus),
+    /// Something not ours is at the upgrade socket's path.
+    #[error("{0} is not a socket of this user; not handing the listening sockets over")]
+    Foreign(PathBuf),
     /// The successor did not get ready in time and was stopped.
     #[error("the new process did not listen on {0} within 30 s; stopped it")]
     Timeout(PathBuf),
@@ -81,8 +84,18 @@ impl Successor {
             if let Ok(Some(status)) = child.try_wait() {
                 return Err(UpgradeError::Exited(status));
             }
-            if self.upgrade_sock.exists() {
-                return Ok(child);
+            // Only a socket our own user made: in a shared directory another user could bind
+            // the path first, and would be handed the listening sockets.
+            if let Ok(meta) = std::fs::symlink_metadata(&self.upgrade_sock) {
+                use std::os::unix::fs::{FileTypeExt, MetadataExt};
+                // SAFETY: geteuid has no preconditions and cannot fail.
+                let me = unsafe { libc::geteuid() };
+                if meta.file_type().is_socket() && meta.uid() == me {
+                    return Ok(child);
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(UpgradeError::Foreign(self.upgrade_sock.clone()));
             }
             if Instant::now() >= deadline {
                 let _ = child.kill();

@@ -376,6 +376,19 @@ async fn a_read_only_session_can_read_but_not_write_outside_its_grant() {
             .status();
         assert_eq!(status, want, "{method} {path}");
     }
+    // A websocket opens with a GET but then carries anything: it needs read-write.
+    let upgrade = |path: &str| {
+        b.get(gw.url(path))
+            .header("accept", "application/json")
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .send()
+    };
+    assert_eq!(upgrade("/doc").await.expect("answer").status(), 403);
+    assert_ne!(
+        upgrade("/comments/live").await.expect("answer").status(),
+        403
+    );
     let refused = send(Method::POST, "/doc", "application/json")
         .await
         .expect("answer");

@@ -241,8 +241,55 @@ impl SessionStore for RedisSessions {
                     until: Instant::now() + self.link.config().cache,
                 },
             );
+            // A revocation heard between the check and the insert found nothing to drop:
+            // look again, now that the entry is in, and take it back out.
+            if self.epoch.load(Ordering::SeqCst) != epoch {
+                self.cache.remove(hash);
+            }
         }
         Ok(Some(record))
+    }
+
+    async fn peek(&self, hash: &TokenHash, app: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let now = self.clock.now_millis();
+        if let Some(hit) = self.cache.get(hash) {
+            if Instant::now() < hit.until {
+                let r = &hit.record;
+                return Ok((!self.expired(r, now) && &*r.app == app).then(|| r.clone()));
+            }
+        }
+        type Fields = (
+            Option<String>,
+            Option<String>,
+            Option<u64>,
+            Option<u64>,
+            Option<u64>,
+            Option<String>,
+        );
+        let (k, a, c, l, ap, g): Fields = self
+            .link
+            .query(
+                redis::cmd("HMGET")
+                    .arg(self.key(hash))
+                    .arg(&["k", "a", "c", "l", "ap", "g"]),
+            )
+            .await?;
+        let (Some(k), Some(a), Some(c), Some(l)) = (k.as_deref().and_then(parse32), a, c, l) else {
+            return Ok(None);
+        };
+        // What deciding needs; how the session began (shown in lists) is not read here.
+        let record = SessionRecord {
+            key: k,
+            app: Arc::from(a.as_str()),
+            created_ms: c,
+            last_seen_ms: l,
+            approved_ms: ap.unwrap_or(c),
+            meta: Arc::new(SessionMeta {
+                grant: grant_of(g.as_deref().unwrap_or(""))?,
+                ..SessionMeta::default()
+            }),
+        };
+        Ok((!self.expired(&record, now) && a == app).then_some(record))
     }
 
     async fn revoke(&self, hash: &TokenHash) -> Result<bool, StoreError> {

@@ -4,7 +4,8 @@
 //! its protocol's terms (a line of the native challenge, Pubky capabilities, Tana's app name),
 //! the session records the grant it was approved with, and a request the grant does not cover
 //! is refused (403) — a config change never widens a session already held. "Read" admits the
-//! safe methods (GET, HEAD, OPTIONS); "read-write" admits every method.
+//! safe methods (GET, HEAD, OPTIONS) — but not a protocol upgrade (a websocket opens with a
+//! GET and then carries anything); "read-write" admits every request.
 
 use std::fmt;
 use std::str::FromStr;
@@ -82,9 +83,10 @@ impl Grant {
             .map_or(Access::Read, |(_, a)| *a)
     }
 
-    /// Whether the grant admits `method` on `path`.
-    pub fn allows(&self, method: &Method, path: &CanonicalPath) -> bool {
-        let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    /// Whether the grant admits `method` on `path`; `upgrade` says the request asks to
+    /// switch protocols (`Upgrade`, e.g. a websocket), which counts as a write.
+    pub fn allows(&self, method: &Method, upgrade: bool, path: &CanonicalPath) -> bool {
+        let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) && !upgrade;
         safe || self.access(path) == Access::ReadWrite
     }
 
@@ -167,9 +169,15 @@ mod tests {
             (Method::POST, "/comments/locked/1", false),
             (Method::PATCH, "/commentsx/1", false),
         ] {
-            assert_eq!(g.allows(&method, &path(p)), want, "{method} {p}");
+            assert_eq!(g.allows(&method, false, &path(p)), want, "{method} {p}");
         }
-        assert!(Grant::full().allows(&Method::DELETE, &path("/x")));
+        assert!(
+            !g.allows(&Method::GET, true, &path("/x")),
+            "a websocket is a write"
+        );
+        assert!(g.allows(&Method::GET, true, &path("/comments/live")));
+        assert!(Grant::full().allows(&Method::DELETE, false, &path("/x")));
+        assert!(Grant::full().allows(&Method::GET, true, &path("/x")));
         assert!(Grant::full().is_full());
     }
 

@@ -229,7 +229,13 @@ pub async fn decide(gw: &Gateway, s: &Settings, req: &Request<'_>) -> Decision {
         }),
         Classified::Protected { app, target, path } => {
             match gw.session(s, req.headers, app).await {
-                Ok(Some(live)) if !live.meta.grant.allows(req.method, &path) => {
+                Ok(Some(live))
+                    if !live.meta.grant.allows(
+                        req.method,
+                        req.headers.contains_key(http::header::UPGRADE),
+                        &path,
+                    ) =>
+                {
                     Decision::Deny(Denial::OutsideGrant {
                         access: live.meta.grant.access(&path).name(),
                     })

@@ -132,7 +132,7 @@ impl Gateway {
         if app.index() >= s.config.apps.len() {
             return false;
         }
-        match self.sessions.lookup(hash, &s.app(app).key).await {
+        match self.sessions.peek(hash, &s.app(app).key).await {
             Ok(Some(record)) => s.identity_for(app, &record.key).is_ok(),
             Ok(None) | Err(_) => false,
         }

@@ -162,6 +162,8 @@ fn action_of(method: &Method, segments: &[&str]) -> Option<Action> {
         ["auth", "session", "verify"] if !post => Some(Action::Verify),
         ["auth", "session", _, "scan" | "approve" | "reject"] if post => Some(Action::Signer),
         ["auth", "session", _, "claim"] if post => Some(Action::Claim),
+        // Listing reads every session of the store: counted like session checks.
+        ["sessions"] => Some(Action::Verify),
         _ => None,
     }
 }

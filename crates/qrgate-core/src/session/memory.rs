@@ -116,6 +116,15 @@ impl SessionStore for MemoryStore {
         Ok(found)
     }
 
+    async fn peek(&self, hash: &TokenHash, app: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let now = self.clock.now_millis();
+        Ok(self
+            .map
+            .get(hash)
+            .filter(|e| !self.expired(e, now) && &*e.app == app)
+            .map(|e| e.record()))
+    }
+
     async fn revoke(&self, hash: &TokenHash) -> Result<bool, StoreError> {
         Ok(self.map.remove(hash).is_some())
     }

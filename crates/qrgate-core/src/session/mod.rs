@@ -141,6 +141,9 @@ pub trait SessionStore: Send + Sync + 'static {
         hash: &TokenHash,
         app: &str,
     ) -> Result<Option<SessionRecord>, StoreError>;
+    /// [`SessionStore::lookup`] without sliding the idle window: for checks that are not the
+    /// person's activity (a connection re-checking the session it was let in by).
+    async fn peek(&self, hash: &TokenHash, app: &str) -> Result<Option<SessionRecord>, StoreError>;
     /// Ends a session; true if it existed.
     async fn revoke(&self, hash: &TokenHash) -> Result<bool, StoreError>;
     /// Records a fresh phone approval (step-up) of session `hash` at `at_ms`; true if it
