@@ -291,16 +291,21 @@ async fn approved_unclaimed(gw: &TestGateway, id: &str) -> bool {
     })
 }
 
-/// The upstream demo page's signed-in user.
-async fn shown_user(b: &Client) -> String {
+/// The text of the first element `at` finds, waiting up to 10 s for it.
+async fn text_of(b: &Client, at: Locator<'_>, what: &str) -> String {
     b.wait()
         .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id("user"))
+        .for_element(at)
         .await
-        .expect("the app's page shows <strong id=user>")
+        .unwrap_or_else(|e| panic!("the page shows {what}: {e}"))
         .text()
         .await
         .expect("text")
+}
+
+/// The upstream demo page's signed-in user.
+async fn shown_user(b: &Client) -> String {
+    text_of(b, Locator::Id("user"), "<strong id=user>").await
 }
 
 /// Counts dark (luma < 64) and light (luma > 192) pixels of a PNG, within `rect` (x, y, w, h
@@ -354,15 +359,7 @@ async fn a_real_browser_signs_in_over_sse_and_a_second_profile_cannot_claim() {
     assert!(qw > 100.0 && qh > 100.0, "QR has a real size: {qw}x{qh}");
 
     // The screenshot is not blank, and the QR region holds both dark modules and light ones.
-    let shot = b.screenshot().await.expect("screenshot");
-    let path = artifacts().join("login-page.png");
-    std::fs::write(&path, &shot).expect("save screenshot");
-    let (dark, light) = dark_and_light(&shot, None);
-    assert!(
-        dark > 5_000 && light > 5_000,
-        "{} is not blank: {dark} dark and {light} light pixels",
-        path.display()
-    );
+    let shot = screenshot(&b, "login-page.png").await;
     let scale = b
         .execute("return window.devicePixelRatio;", vec![])
         .await
@@ -479,8 +476,8 @@ async fn a_real_browser_signs_in_over_sse_and_a_second_profile_cannot_claim() {
     b.close().await.expect("close profile one");
 }
 
-/// Saves a screenshot under target/browser-artifacts and checks it is not blank.
-async fn screenshot(b: &Client, name: &str) {
+/// Saves a screenshot under target/browser-artifacts, checks it is not blank, returns it.
+async fn screenshot(b: &Client, name: &str) -> Vec<u8> {
     let shot = b.screenshot().await.expect("screenshot");
     let path = artifacts().join(name);
     std::fs::write(&path, &shot).expect("save screenshot");
@@ -490,17 +487,11 @@ async fn screenshot(b: &Client, name: &str) {
         "{} is not blank: {dark} dark and {light} light pixels",
         path.display()
     );
+    shot
 }
 
 async fn heading(b: &Client) -> String {
-    b.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("h1"))
-        .await
-        .expect("a heading")
-        .text()
-        .await
-        .expect("text")
+    text_of(b, Locator::Css("h1"), "a heading").await
 }
 
 #[tokio::test]
@@ -533,7 +524,7 @@ async fn a_real_browser_steps_up_on_a_sensitive_path_and_signs_out_everywhere() 
         current_url(&b).await
     );
     assert_eq!(heading(&b).await, "Confirm it is you");
-    screenshot(&b, "step-up-page.png").await;
+    let _ = screenshot(&b, "step-up-page.png").await;
     approve_as_alice(&gw, &attempt_id(&b).await).await;
     assert!(
         wait_for_url(&b, "/admin/panel").await,
@@ -553,7 +544,7 @@ async fn a_real_browser_steps_up_on_a_sensitive_path_and_signs_out_everywhere() 
         .await
         .expect("text");
     assert_eq!(current, "this browser");
-    screenshot(&b, "sessions-page.png").await;
+    let _ = screenshot(&b, "sessions-page.png").await;
     b.find(Locator::XPath("//button[text()='Sign out everywhere']"))
         .await
         .expect("the button")

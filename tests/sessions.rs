@@ -42,11 +42,7 @@ async fn a_person_sees_every_session_of_their_key_and_signs_out_any_of_them() {
     let (b3, _) = sign_in_at(&base).await;
 
     // Without a session the page sends the browser to log in, and back here afterwards.
-    let anon = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let r = anon
+    let r = crate::common::browser()
         .get(gw.url("/.qrgate/sessions"))
         .header("accept", NAV)
         .send()
