@@ -2,7 +2,10 @@
 //! process is alive), `/readyz` (config loaded and every store answering), and with
 //! `[admin] token_file` the session control API behind that bearer token:
 //! `GET /sessions?user=&key=&app=&id=` lists sessions, `POST /sessions/revoke?…` ends the
-//! ones the filter selects ([`qrgate_core::control`]).
+//! ones the filter selects ([`qrgate_core::control`]); `GET /devices?…` lists enrolled
+//! devices, `POST /devices/revoke?…` removes them (and ends their sessions), and
+//! `POST /invites?user=&app=&ttl=` makes a one-time enrollment link
+//! ([`qrgate_core::enrollment`]).
 //!
 //! It is a separate listener on its own address, so none of it is ever reachable on an app's
 //! origin; operators bind it to loopback or a management network.
@@ -14,10 +17,16 @@ use http::Response;
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 
+use std::time::Duration;
+
+use qrgate_core::config::AppId;
 use qrgate_core::control;
+use qrgate_core::enrollment::{self, EnrollError};
 use qrgate_core::gateway::Gateway;
+use qrgate_core::reply::Form;
 use qrgate_core::reply::Reply;
 use qrgate_core::respond;
+use qrgate_core::settings::Settings;
 
 /// The admin application.
 pub struct Admin {
@@ -64,7 +73,9 @@ impl ServeHttp for Admin {
                     serde_json::json!({ "ready": false, "reason": e.to_string() }).to_string(),
                 ),
             },
-            "/sessions" | "/sessions/revoke" => self.control(session).await,
+            "/sessions" | "/sessions/revoke" | "/devices" | "/devices/revoke" | "/invites" => {
+                self.control(session).await
+            }
             _ => answer(404, "application/json", "{\"error\":\"not_found\"}".into()),
         }
     }
@@ -92,11 +103,26 @@ impl Admin {
         if !control::bearer_matches(presented, &expected) {
             return reply(respond::control_refusal(None));
         }
+        if req.uri.path() == "/invites" {
+            return if req.method == http::Method::POST {
+                invite(gw, &s, req.uri.query()).await
+            } else {
+                answer(
+                    405,
+                    "application/json",
+                    "{\"error\":\"method_not_allowed\"}".into(),
+                )
+            };
+        }
         let filter = match control::Filter::from_query(req.uri.query()) {
             Ok(f) => f,
             Err(e) => return reply(respond::control_refusal(Some(&e))),
         };
         let result = match (req.method.as_str(), req.uri.path()) {
+            ("GET", "/devices") => Ok(serde_json::json!({ "devices": control::list_devices(gw, &filter) })),
+            ("POST", "/devices/revoke") => control::revoke_devices(gw, &s, &filter, "operator")
+                .await
+                .map(|(devices, sessions)| serde_json::json!({ "revoked": devices, "sessions": sessions })),
             ("GET", "/sessions") => control::list(gw, &s, &filter)
                 .await
                 .map(|sessions| serde_json::json!({ "sessions": sessions })),
@@ -115,6 +141,58 @@ impl Admin {
             Ok(v) => answer(200, "application/json", v.to_string()),
             Err(e) => reply(respond::control_refusal(Some(&e))),
         }
+    }
+}
+
+/// `POST /invites?user=NAME[&app=APP][&ttl=SECONDS]`: a one-time enrollment link for a new
+/// device of configured user NAME, on APP's origin (default: the default app, else the first).
+async fn invite(gw: &Gateway, s: &Settings, query: Option<&str>) -> Response<Vec<u8>> {
+    let (mut user, mut app, mut ttl) = (None, None, None);
+    for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match name.as_ref() {
+            "user" if user.is_none() => user = Some(value.into_owned()),
+            "app" if app.is_none() => app = Some(value.into_owned()),
+            "ttl" if ttl.is_none() => ttl = Some(value.into_owned()),
+            _ => {
+                return reply(respond::enroll_error(
+                    Form::Json,
+                    &EnrollError::BadQuery(format!(
+                        "unknown or repeated parameter {name:?}: use user, app, ttl"
+                    )),
+                ))
+            }
+        }
+    }
+    let Some(user) = user else {
+        return reply(respond::enroll_error(
+            Form::Json,
+            &EnrollError::BadQuery("say which user: user=NAME".into()),
+        ));
+    };
+    let app_id = match &app {
+        Some(name) => match s.config.app_by_name(name) {
+            Some(id) => id,
+            None => {
+                return reply(respond::enroll_error(
+                    Form::Json,
+                    &EnrollError::UnknownApp(name.clone()),
+                ))
+            }
+        },
+        None => s.config.default_app().unwrap_or(AppId::new(0)),
+    };
+    let ttl = match ttl.map(|t| t.parse::<u64>()) {
+        None => enrollment::DEFAULT_TTL,
+        Some(Ok(secs)) => Duration::from_secs(secs),
+        Some(Err(_)) => return reply(respond::enroll_error(Form::Json, &EnrollError::BadTtl)),
+    };
+    match enrollment::invite(gw, s, app_id, &user, ttl, "operator").await {
+        Ok(i) => answer(
+            200,
+            "application/json",
+            serde_json::json!({ "link": i.link, "user": i.user, "app": i.app, "expires_at": i.expires_at }).to_string(),
+        ),
+        Err(e) => reply(respond::enroll_error(Form::Json, &e)),
     }
 }
 

@@ -1,5 +1,6 @@
-//! `qrgate sessions list|revoke`: a client of the admin listener's session control API,
-//! configured from the same config file (`[admin] listen`, `[admin] token_file`).
+//! `qrgate sessions list|revoke`, `qrgate devices list|revoke` and `qrgate invite`: clients
+//! of the admin listener's control API, configured from the same config file
+//! (`[admin] listen`, `[admin] token_file`).
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -55,13 +56,8 @@ impl Selection {
     }
 }
 
-/// Calls the API at `path` (`GET /sessions` or `POST /sessions/revoke`).
-async fn call(
-    config: &Config,
-    post: bool,
-    path: &str,
-    sel: &Selection,
-) -> Result<Value, CommandError> {
+/// Calls the API at `path` with `query` (`GET /sessions`, `POST /sessions/revoke` …).
+async fn call(config: &Config, post: bool, path: &str, query: &str) -> Result<Value, CommandError> {
     let listen = config.admin.listen.as_ref().ok_or_else(|| {
         CommandError::Config("the config has no [admin] listen: the session API lives there".into())
     })?;
@@ -70,7 +66,7 @@ async fn call(
     })?;
     let token = std::fs::read_to_string(token_file)
         .map_err(|e| CommandError::Config(format!("{}: {e}", token_file.display())))?;
-    let url = format!("http://{listen}{path}?{}", sel.query());
+    let url = format!("http://{listen}{path}?{query}");
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
         .build()?;
@@ -100,7 +96,7 @@ fn when(secs: &Value) -> String {
 
 /// Lists the selected sessions, one per line (never a token).
 pub async fn list(config: &Config, sel: &Selection) -> Result<String, CommandError> {
-    let body = call(config, false, "/sessions", sel).await?;
+    let body = call(config, false, "/sessions", &sel.query()).await?;
     let sessions = body["sessions"].as_array().cloned().unwrap_or_default();
     let mut out = format!("{} session(s)\n", sessions.len());
     for s in &sessions {
@@ -123,6 +119,68 @@ pub async fn list(config: &Config, sel: &Selection) -> Result<String, CommandErr
 
 /// Ends the selected sessions; returns how many ended.
 pub async fn revoke(config: &Config, sel: &Selection) -> Result<u64, CommandError> {
-    let body = call(config, true, "/sessions/revoke", sel).await?;
+    let body = call(config, true, "/sessions/revoke", &sel.query()).await?;
     Ok(body["revoked"].as_u64().unwrap_or(0))
+}
+
+/// Lists the selected enrolled devices, one per line.
+pub async fn list_devices(config: &Config, sel: &Selection) -> Result<String, CommandError> {
+    let body = call(config, false, "/devices", &sel.query()).await?;
+    let devices = body["devices"].as_array().cloned().unwrap_or_default();
+    let mut out = format!("{} device(s)\n", devices.len());
+    for d in &devices {
+        let text = |k: &str| d[k].as_str().unwrap_or("-").to_string();
+        out.push_str(&format!(
+            "{}  {}  {}  {}  since {}  {}\n",
+            text("id"),
+            text("user"),
+            text("app"),
+            text("key"),
+            when(&d["created"]),
+            text("browser"),
+        ));
+    }
+    Ok(out)
+}
+
+/// Removes the selected devices; returns how many, and how many sessions ended with them.
+pub async fn revoke_devices(config: &Config, sel: &Selection) -> Result<(u64, u64), CommandError> {
+    let body = call(config, true, "/devices/revoke", &sel.query()).await?;
+    Ok((
+        body["revoked"].as_u64().unwrap_or(0),
+        body["sessions"].as_u64().unwrap_or(0),
+    ))
+}
+
+/// Makes an invitation for `user` on `app` lasting `ttl`; returns the text to print: the
+/// link, its expiry, and the link as a QR code drawn with Unicode half blocks.
+pub async fn invite(
+    config: &Config,
+    user: &str,
+    app: Option<&str>,
+    ttl: Duration,
+) -> Result<String, CommandError> {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("user", user);
+    if let Some(app) = app {
+        q.append_pair("app", app);
+    }
+    q.append_pair("ttl", &ttl.as_secs().to_string());
+    let body = call(config, true, "/invites", &q.finish()).await?;
+    let link = body["link"].as_str().unwrap_or_default();
+    let code = qrcode::QrCode::new(link.as_bytes())
+        .map(|c| {
+            c.render::<qrcode::render::unicode::Dense1x2>()
+                .dark_color(qrcode::render::unicode::Dense1x2::Light)
+                .light_color(qrcode::render::unicode::Dense1x2::Dark)
+                .quiet_zone(true)
+                .build()
+        })
+        .unwrap_or_default();
+    Ok(format!(
+        "Invitation for {} on {} (works once, until {}):\n\n{link}\n\nScan with the phone to add:\n\n{code}\n",
+        body["user"].as_str().unwrap_or(user),
+        body["app"].as_str().unwrap_or("-"),
+        when(&body["expires_at"]),
+    ))
 }

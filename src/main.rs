@@ -68,6 +68,30 @@ enum Command {
         #[command(subcommand)]
         action: SessionsAction,
     },
+    /// List or remove devices enrolled by invitation, through the admin listener.
+    Devices {
+        /// Config file (for `[admin] listen` and `token_file`).
+        #[arg(long, default_value = "config.toml", global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: DevicesAction,
+    },
+    /// Make a one-time link that enrolls a phone's browser as a signing device of a
+    /// configured user; prints it and shows it as a QR code to scan with that phone.
+    Invite {
+        /// Config file (for `[admin] listen` and `token_file`).
+        #[arg(long, default_value = "config.toml")]
+        config: PathBuf,
+        /// The configured user the device will sign in as.
+        #[arg(long)]
+        user: String,
+        /// The app whose origin the link is on (default: the default app, else the first).
+        #[arg(long)]
+        app: Option<String>,
+        /// How long the link works, e.g. `15m`, `2h` (1 minute to 24 hours).
+        #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+        ttl: std::time::Duration,
+    },
     /// Run the demo upstream app that shows the identity headers it receives.
     DemoUpstream {
         /// Address to listen on.
@@ -112,6 +136,40 @@ enum SessionsAction {
     Revoke(Which),
 }
 
+/// Which devices a `devices` command applies to.
+#[derive(clap::Args)]
+struct WhichDevice {
+    /// A device id (as `devices list` shows it).
+    #[arg(long)]
+    id: Option<String>,
+    /// Every device of this user.
+    #[arg(long)]
+    user: Option<String>,
+    /// The device with this key (z-base32 or hex).
+    #[arg(long)]
+    key: Option<String>,
+}
+
+impl From<WhichDevice> for qrgate::control::Selection {
+    fn from(w: WhichDevice) -> Self {
+        Self {
+            id: w.id,
+            user: w.user,
+            key: w.key,
+            app: None,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum DevicesAction {
+    /// List enrolled devices (all, or those selected).
+    List(WhichDevice),
+    /// Remove the selected devices and end their sessions (at least one of --id, --user,
+    /// --key).
+    Revoke(WhichDevice),
+}
+
 fn main() {
     if let Err(e) = real_main() {
         eprintln!("qrgate: {e:#}");
@@ -152,6 +210,44 @@ fn real_main() -> anyhow::Result<()> {
                 }
                 Ok(())
             })
+        }
+        Command::Devices { config, action } => {
+            init_tracing(LogFormat::Text);
+            let config = Config::load(&config)?;
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async {
+                match action {
+                    DevicesAction::List(which) => {
+                        print!(
+                            "{}",
+                            qrgate::control::list_devices(&config, &which.into()).await?
+                        );
+                    }
+                    DevicesAction::Revoke(which) => {
+                        if which.id.is_none() && which.user.is_none() && which.key.is_none() {
+                            anyhow::bail!("say which devices: --id, --user or --key");
+                        }
+                        let (devices, sessions) =
+                            qrgate::control::revoke_devices(&config, &which.into()).await?;
+                        println!("removed {devices} device(s), ended {sessions} session(s)");
+                    }
+                }
+                Ok(())
+            })
+        }
+        Command::Invite {
+            config,
+            user,
+            app,
+            ttl,
+        } => {
+            init_tracing(LogFormat::Text);
+            let config = Config::load(&config)?;
+            let rt = tokio::runtime::Runtime::new()?;
+            let invited =
+                rt.block_on(qrgate::control::invite(&config, &user, app.as_deref(), ttl))?;
+            print!("{invited}");
+            Ok(())
         }
         Command::CheckConfig { config } => {
             init_tracing(LogFormat::Text);

@@ -29,6 +29,7 @@ use crate::demo::Builtin;
 use crate::guard::{Connections, Heads};
 use crate::proxy::{Proxy, StartError};
 use crate::redis::attempts::RedisAttempts;
+use crate::redis::devices::RedisDevices;
 use crate::redis::events::Listener;
 use crate::redis::sessions::RedisSessions;
 use crate::redis::Link;
@@ -78,7 +79,8 @@ pub fn build(config: Config, clock: Clock) -> Result<(Gateway, Option<Shared>), 
             let sessions = Arc::new(RedisSessions::new(link.clone(), lifetimes, clock.clone()));
             let attempts = Arc::new(RedisAttempts::new(link.clone()));
             tracing::info!(url = %redis.display_url(), prefix = %redis.prefix, "sessions and logins are shared through redis");
-            let gateway = Gateway::shared(config, clock, sessions.clone(), attempts)?;
+            let devices = Arc::new(RedisDevices::new(link.clone()));
+            let gateway = Gateway::shared(config, clock, sessions.clone(), attempts, devices)?;
             Ok((gateway, Some(Shared { link, sessions })))
         }
     }

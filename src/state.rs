@@ -5,7 +5,8 @@
 //! loses at most that much), and once more on graceful shutdown. Each write goes to a
 //! temporary file of mode 0600 in the same directory and is renamed over the old one, so a
 //! reader never sees half a file. The file holds token **hashes**, keys and app names only —
-//! never a raw token: stealing it does not let anyone in.
+//! never a raw token: stealing it does not let anyone in. It also holds the devices enrolled
+//! by invitation (public keys and their users), rewritten at once whenever one changes.
 //!
 //! During a binary upgrade ([`crate::upgrade`]) the old process's last write is marked as a
 //! hand-over, and the new process waits for that write ([`await_handover`]) before it serves.
@@ -22,6 +23,7 @@ use pingora::services::background::BackgroundService;
 use serde::{Deserialize, Serialize};
 
 use qrgate_core::access::{Grant, GrantError};
+use qrgate_core::devices::Device;
 use qrgate_core::gateway::Gateway;
 use qrgate_core::session::{SessionMeta, SessionRecord, TokenHash};
 
@@ -62,6 +64,10 @@ struct File {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     handover_ms: Option<u64>,
     sessions: Vec<Entry>,
+    /// Devices enrolled by invitation (public keys only); files written before enrollment
+    /// existed have none.
+    #[serde(default)]
+    devices: Vec<Device>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -139,6 +145,9 @@ pub async fn load(gateway: &Gateway, path: &Path) -> Result<usize, StateError> {
             },
         ));
     }
+    for d in file.devices {
+        gateway.devices.insert(d);
+    }
     Ok(gateway.sessions.import(sessions).await?)
 }
 
@@ -150,6 +159,12 @@ pub async fn save(gateway: &Gateway, path: &Path, handover: bool) -> Result<usiz
     let file = File {
         version: VERSION,
         handover_ms: handover.then(now_ms),
+        devices: gateway
+            .devices
+            .list()
+            .iter()
+            .map(|d| (**d).clone())
+            .collect(),
         sessions: sessions
             .into_iter()
             .map(|(hash, r)| Entry {
@@ -266,6 +281,8 @@ impl BackgroundService for Keeper {
         loop {
             tokio::select! {
                 _ = tick.tick() => self.write("periodic", false).await,
+                // An enrollment is worth more than a session: keep it at once.
+                () = self.gateway.devices_changed.notified() => self.write("devices", false).await,
                 _ = shutdown.changed() => {
                     // A request read at the end of the drain window takes microseconds; a
                     // tenth more keeps it inside the write (and inside the grace period).

@@ -17,6 +17,7 @@ use pingora::services::background::BackgroundService;
 use qrgate_core::attempts::Status;
 use qrgate_core::gateway::Gateway;
 
+use super::devices::Heard;
 use super::sessions::RedisSessions;
 use super::Link;
 
@@ -53,6 +54,15 @@ impl Listener {
         } else if let Some(hash) = text.strip_prefix("changed ").and_then(hash_in) {
             // A session's record changed (a step-up): read it afresh next time.
             self.sessions.forget(&hash);
+        } else if let Some(rest) = text.strip_prefix("device ") {
+            match super::devices::heard(rest) {
+                Some(Heard::Enrolled(device)) => self.gateway.devices.insert(device),
+                Some(Heard::Removed(key)) => {
+                    self.gateway.devices.remove(&key);
+                    self.gateway.sessions_changed.notify_waiters();
+                }
+                None => tracing::warn!("unreadable device announcement"),
+            }
         } else if let Some(rest) = text.strip_prefix("status ") {
             if let Some((id, status)) = Status::from_announcement(rest) {
                 self.gateway.logins.observe(id, status);
@@ -72,6 +82,14 @@ impl Listener {
             .await
             .map_err(|_| "subscribe timed out".to_string())?
             .map_err(|e| e.to_string())?;
+        // Announcements missed while unsubscribed: read the whole device table afresh, now
+        // that new ones reach us.
+        match self.gateway.device_store.load().await {
+            Ok(Some(devices)) => self.gateway.devices.replace_all(devices),
+            Ok(None) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        self.gateway.sessions_changed.notify_waiters();
         self.sessions.set_listening(true);
         tracing::info!("listening for other instances' announcements");
         let mut messages = pubsub.on_message();

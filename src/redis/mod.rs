@@ -6,12 +6,14 @@
 //!   the one timeout every command gets.
 //! - [`sessions`]: the session store, with a short-lived local cache on the hot path.
 //! - [`attempts`]: login attempts and their single-use transitions (Lua, atomic).
+//! - [`devices`]: enrolled devices and invitations (one Lua script redeems an invitation).
 //! - [`events`]: the pub/sub listener: revocations drop cached sessions, status changes
 //!   reach this instance's event streams.
 //!
 //! Every failure is [`StoreError::Unavailable`]: callers refuse, never let in.
 
 pub mod attempts;
+pub mod devices;
 pub mod events;
 pub mod sessions;
 

@@ -57,6 +57,8 @@ pub struct SessionsPage<'a> {
     pub sessions: Vec<Row>,
     /// Where the forms post.
     pub revoke_url: String,
+    /// Where the form inviting a new phone posts.
+    pub invite_url: String,
 }
 
 /// What the page asked to sign out.
@@ -131,6 +133,7 @@ pub async fn page(
         key_short: z.chars().take(12).collect(),
         sessions,
         revoke_url: format!("{}/sessions", s.config.server.prefix),
+        invite_url: format!("{}/invite", s.config.server.prefix),
     }
     .render()
     .map_err(|e| ControlError::Store(StoreError::Unavailable(format!("page: {e}"))))?;

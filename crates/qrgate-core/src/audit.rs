@@ -63,6 +63,26 @@ pub fn revoked(app: &str, key: &str, session: &str, by: &str) {
     tracing::info!(target: "audit", event = "session_revoked", app, key, session, by);
 }
 
+/// An invitation to enroll a device was made; `by` is `operator` or `owner`.
+pub fn invited(app: &str, user: &str, by: &str, expires_at: u64) {
+    tracing::info!(target: "audit", event = "invitation_created", app, user, by, expires_at);
+}
+
+/// A device was enrolled by invitation.
+pub fn device_enrolled(app: &str, user: &str, key: &str, client: Option<IpAddr>, browser: &str) {
+    tracing::info!(target: "audit", event = "device_enrolled", app, user, key, client_ip = %ip(client), browser);
+}
+
+/// An enrollment was refused (used invitation, bad signature …).
+pub fn enrollment_refused(reason: &str, client: Option<IpAddr>) {
+    tracing::warn!(target: "audit", event = "enrollment_refused", reason, client_ip = %ip(client));
+}
+
+/// An enrolled device was removed; its sessions end with it.
+pub fn device_revoked(user: &str, key: &str, device: &str, by: &str) {
+    tracing::info!(target: "audit", event = "device_revoked", user, key, device, by);
+}
+
 /// A session ran out of time.
 pub fn session_expired(app: &str, key: &str) {
     tracing::info!(target: "audit", event = "session_expired", app, key);

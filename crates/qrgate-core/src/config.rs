@@ -5,7 +5,7 @@
 //! uses, so the file format never leaks inward. Every error names the file, line, column and
 //! key path, because an operator editing a config at 3 a.m. should not have to guess.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -265,6 +265,8 @@ pub struct Config {
     name_index: HashMap<String, AppId>,
     /// Public key bytes → index into `users`.
     key_index: HashMap<[u8; 32], usize>,
+    /// User name → index into `users`.
+    user_index: HashMap<String, usize>,
 }
 
 /// `[server]`.
@@ -376,8 +378,9 @@ pub struct App {
 pub struct User {
     /// Name sent upstream as `X-Auth-User`.
     pub name: String,
-    /// Their signing key.
-    pub key: PublicKey,
+    /// Their signing key from a phone app, if they have one; a user may instead sign in only
+    /// with devices enrolled by invitation (kept by the gateway, not in this file).
+    pub key: Option<PublicKey>,
     /// Roles, sent upstream as `X-Auth-Roles`.
     pub roles: Vec<String>,
 }
@@ -439,6 +442,17 @@ impl Config {
     /// The configured user holding this key, with their position in `[[user]]`.
     pub fn user_by_key(&self, key: &[u8; 32]) -> Option<(usize, &User)> {
         let &i = self.key_index.get(key)?;
+        Some((i, self.users.get(i)?))
+    }
+
+    /// The app for requests whose Host matches nothing (`[server] default_app`), if set.
+    pub fn default_app(&self) -> Option<AppId> {
+        self.default_app
+    }
+
+    /// The configured user named `name`, with its index.
+    pub fn user_by_name(&self, name: &str) -> Option<(usize, &User)> {
+        let &i = self.user_index.get(name)?;
         Some((i, self.users.get(i)?))
     }
 
@@ -922,7 +936,7 @@ impl Validator<'_> {
 
         let mut users = Vec::new();
         let mut key_index = HashMap::new();
-        let mut user_names = HashSet::new();
+        let mut users_by_name = HashMap::new();
         for (i, u) in raw.user.into_iter().enumerate() {
             if has_control(u.name.get_ref())
                 || u.roles.iter().any(|r| has_control(r) || r.contains(','))
@@ -933,23 +947,25 @@ impl Validator<'_> {
                     "names and roles may not contain control characters (or ',' in a role)",
                 )?;
             }
-            if !user_names.insert(u.name.get_ref().clone()) {
+            if users_by_name.insert(u.name.get_ref().clone(), i).is_some() {
                 self.err(
                     u.name.span(),
                     &format!("user[{i}].name"),
                     "duplicate user name",
                 )?;
             }
-            if key_index.insert(*u.key.get_ref().as_bytes(), i).is_some() {
-                self.err(
-                    u.key.span(),
-                    &format!("user[{i}].key"),
-                    "this key belongs to another user already",
-                )?;
+            if let Some(key) = &u.key {
+                if key_index.insert(*key.get_ref().as_bytes(), i).is_some() {
+                    self.err(
+                        key.span(),
+                        &format!("user[{i}].key"),
+                        "this key belongs to another user already",
+                    )?;
+                }
             }
             users.push(User {
                 name: u.name.into_inner(),
-                key: u.key.into_inner(),
+                key: u.key.map(Spanned::into_inner),
                 roles: u.roles,
             });
         }
@@ -1051,7 +1067,7 @@ impl Validator<'_> {
                 1,
             )?;
             for u in &a.allow_users {
-                if !user_names.contains(u.get_ref()) {
+                if !users_by_name.contains_key(u.get_ref()) {
                     self.err(
                         u.span(),
                         &key("allow_users"),
@@ -1168,6 +1184,7 @@ impl Validator<'_> {
             default_app,
             name_index: app_names,
             key_index,
+            user_index: users_by_name,
         })
     }
 }
@@ -1364,7 +1381,7 @@ mod file {
     #[serde(deny_unknown_fields)]
     pub struct User {
         pub name: Spanned<String>,
-        pub key: Spanned<PublicKey>,
+        pub key: Option<Spanned<PublicKey>>,
         #[serde(default)]
         pub roles: Vec<String>,
     }

@@ -8,6 +8,7 @@
 use serde::Serialize;
 
 use crate::audit;
+use crate::devices::Device;
 use crate::gateway::Gateway;
 use crate::keys::PublicKey;
 use crate::session::{session_id, SessionRecord, StoreError, TokenHash};
@@ -76,7 +77,7 @@ impl Filter {
         *self == Filter::default()
     }
 
-    fn matches(&self, s: &Settings, hash: &TokenHash, r: &SessionRecord) -> bool {
+    fn matches(&self, gw: &Gateway, s: &Settings, hash: &TokenHash, r: &SessionRecord) -> bool {
         self.id.as_ref().is_none_or(|id| *id == session_id(hash))
             && self
                 .except
@@ -87,7 +88,14 @@ impl Filter {
             && self
                 .user
                 .as_ref()
-                .is_none_or(|u| user_of(s, &r.key).as_deref() == Some(u.as_str()))
+                .is_none_or(|u| user_of(gw, s, &r.key).as_deref() == Some(u.as_str()))
+    }
+
+    fn matches_device(&self, d: &Device) -> bool {
+        self.id.as_ref().is_none_or(|id| *id == d.id())
+            && self.key.is_none_or(|k| k == d.key)
+            && self.app.as_ref().is_none_or(|a| *a == d.app)
+            && self.user.as_ref().is_none_or(|u| *u == d.user)
     }
 }
 
@@ -104,9 +112,10 @@ pub fn bearer_matches(authorization: Option<&str>, expected: &str) -> bool {
 
 /// The user a key belongs to under the current config (its z-base32 form under open
 /// enrollment, which any key may use), if any.
-fn user_of(s: &Settings, key: &[u8; 32]) -> Option<String> {
+fn user_of(gw: &Gateway, s: &Settings, key: &[u8; 32]) -> Option<String> {
     match s.config.user_by_key(key) {
         Some((_, u)) => Some(u.name.clone()),
+        None if gw.devices.get(key).is_some() => gw.devices.get(key).map(|d| d.user.clone()),
         None if s.config.apps.iter().any(|a| a.open_enrollment) => Some(z32::encode(key)),
         None => None,
     }
@@ -138,10 +147,10 @@ pub struct SessionView {
 }
 
 impl SessionView {
-    fn new(s: &Settings, hash: &TokenHash, r: &SessionRecord) -> Self {
+    fn new(gw: &Gateway, s: &Settings, hash: &TokenHash, r: &SessionRecord) -> Self {
         SessionView {
             id: session_id(hash),
-            user: user_of(s, &r.key),
+            user: user_of(gw, s, &r.key),
             key: z32::encode(&r.key),
             app: r.app.to_string(),
             protocol: r.meta.protocol.clone(),
@@ -165,8 +174,8 @@ pub async fn list(
         .export()
         .await?
         .iter()
-        .filter(|(h, r)| filter.matches(s, h, r))
-        .map(|(h, r)| SessionView::new(s, h, r))
+        .filter(|(h, r)| filter.matches(gw, s, h, r))
+        .map(|(h, r)| SessionView::new(gw, s, h, r))
         .collect();
     views.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
     Ok(views)
@@ -185,7 +194,7 @@ pub async fn revoke(
     }
     let mut ended = 0;
     for (hash, r) in gw.sessions.export().await? {
-        if filter.matches(s, &hash, &r) && gw.sessions.revoke(&hash).await? {
+        if filter.matches(gw, s, &hash, &r) && gw.sessions.revoke(&hash).await? {
             audit::revoked(&r.app, &z32::encode(&r.key), &session_id(&hash), by);
             ended += 1;
         }
@@ -194,6 +203,82 @@ pub async fn revoke(
         gw.sessions_changed.notify_waiters();
     }
     Ok(ended)
+}
+
+/// One enrolled device as a list shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DeviceView {
+    /// The device's id.
+    pub id: String,
+    /// The user it signs in as.
+    pub user: String,
+    /// Its public key, z-base32.
+    pub key: String,
+    /// The app on whose origin it was enrolled.
+    pub app: String,
+    /// The enrolling browser, summarized.
+    pub browser: String,
+    /// Enrolled, seconds since the epoch.
+    pub created: u64,
+}
+
+impl DeviceView {
+    /// How `d` is listed.
+    pub fn new(d: &Device) -> Self {
+        DeviceView {
+            id: d.id(),
+            user: d.user.clone(),
+            key: z32::encode(&d.key),
+            app: d.app.clone(),
+            browser: d.label.clone(),
+            created: d.created_ms / 1000,
+        }
+    }
+}
+
+/// The enrolled devices `filter` selects (its `id` is a device id), oldest first.
+pub fn list_devices(gw: &Gateway, filter: &Filter) -> Vec<DeviceView> {
+    gw.devices
+        .list()
+        .iter()
+        .filter(|d| filter.matches_device(d))
+        .map(|d| DeviceView::new(d))
+        .collect()
+}
+
+/// Removes every enrolled device `filter` selects, and ends their sessions; `by` says who
+/// asked. Returns how many devices and how many sessions ended.
+pub async fn revoke_devices(
+    gw: &Gateway,
+    s: &Settings,
+    filter: &Filter,
+    by: &str,
+) -> Result<(usize, usize), ControlError> {
+    if filter.is_empty() {
+        return Err(ControlError::NoFilter);
+    }
+    let (mut devices, mut sessions) = (0, 0);
+    for d in gw.devices.list() {
+        if !filter.matches_device(&d) {
+            continue;
+        }
+        // The shared store first: if it cannot forget the key, the device stays listed and
+        // the operator sees the error.
+        gw.device_store.remove(&d.key).await?;
+        gw.devices.remove(&d.key);
+        audit::device_revoked(&d.user, &z32::encode(&d.key), &d.id(), by);
+        devices += 1;
+        let of_key = Filter {
+            key: Some(d.key),
+            ..Filter::default()
+        };
+        sessions += revoke(gw, s, &of_key, by).await?;
+    }
+    if devices > 0 {
+        gw.devices_changed.notify_waiters();
+        gw.sessions_changed.notify_waiters();
+    }
+    Ok((devices, sessions))
 }
 
 #[cfg(test)]

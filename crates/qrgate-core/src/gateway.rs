@@ -20,13 +20,14 @@ use crate::audit;
 use crate::clock::Clock;
 use crate::config::{AppId, Config};
 use crate::cookies;
+use crate::devices::{DeviceStore, Devices, MemoryDevices};
 use crate::identity::Identity;
 use crate::limits::RateLimits;
 use crate::metrics::Metrics;
 use crate::session::{
     token_hash, Lifetimes, MemoryStore, SessionMeta, SessionStore, StoreError, TokenHash,
 };
-use crate::settings::{Settings, SettingsError};
+use crate::settings::{NoIdentity, Settings, SettingsError};
 use crate::share::AttemptShare;
 use crate::signers::Signers;
 
@@ -53,6 +54,12 @@ pub struct Gateway {
     pub sessions: Arc<dyn SessionStore>,
     /// Pending logins (QR attempts).
     pub logins: Logins,
+    /// Devices enrolled by invitation, as every request of one reads them.
+    pub devices: Devices,
+    /// Where enrollments and invitations are kept.
+    pub device_store: Arc<dyn DeviceStore>,
+    /// Woken when a device is enrolled or removed here (the state file is rewritten).
+    pub devices_changed: tokio::sync::Notify,
     /// One instance of every signer protocol.
     pub signers: Signers,
     /// What the gateway counts.
@@ -82,18 +89,25 @@ impl Gateway {
         clock: Clock,
         sessions: Arc<dyn SessionStore>,
     ) -> Result<Gateway, SettingsError> {
-        Self::build(config, clock, sessions, None)
+        Self::build(
+            config,
+            clock,
+            sessions,
+            None,
+            Arc::new(MemoryDevices::default()),
+        )
     }
 
     /// One of several instances: sessions in `sessions`, login attempts shared through
-    /// `share`.
+    /// `share`, devices and invitations in `device_store`.
     pub fn shared(
         config: Config,
         clock: Clock,
         sessions: Arc<dyn SessionStore>,
         share: Arc<dyn AttemptShare>,
+        device_store: Arc<dyn DeviceStore>,
     ) -> Result<Gateway, SettingsError> {
-        Self::build(config, clock, sessions, Some(share))
+        Self::build(config, clock, sessions, Some(share), device_store)
     }
 
     fn build(
@@ -101,6 +115,7 @@ impl Gateway {
         clock: Clock,
         sessions: Arc<dyn SessionStore>,
         share: Option<Arc<dyn AttemptShare>>,
+        device_store: Arc<dyn DeviceStore>,
     ) -> Result<Gateway, SettingsError> {
         let signers = Signers::default();
         let mut logins = Logins::new(
@@ -118,6 +133,9 @@ impl Gateway {
             clock,
             sessions,
             logins,
+            devices: Devices::default(),
+            device_store,
+            devices_changed: tokio::sync::Notify::new(),
             signers,
             metrics: Metrics::new(),
             assertions: ArcSwapOption::empty(),
@@ -133,9 +151,27 @@ impl Gateway {
             return false;
         }
         match self.sessions.peek(hash, &s.app(app).key).await {
-            Ok(Some(record)) => s.identity_for(app, &record.key).is_ok(),
+            Ok(Some(record)) => self.identity(&s, app, &record.key).is_ok(),
             Ok(None) | Err(_) => false,
         }
+    }
+
+    /// Who `key` is on app `app` under `s`: a configured user's key, a device enrolled for
+    /// a configured user, or the key itself under open enrollment.
+    pub fn identity(
+        &self,
+        s: &Settings,
+        app: AppId,
+        key: &[u8; 32],
+    ) -> Result<Arc<Identity>, NoIdentity> {
+        // An enrolled device is its user's before open enrollment makes it its own.
+        if !self.devices.is_empty() && s.config.user_by_key(key).is_none() {
+            match self.devices.identity(s, app, key) {
+                Err(NoIdentity::UnknownKey) => {}
+                found => return found,
+            }
+        }
+        s.identity_for(app, key)
     }
 
     /// The `X-Auth-Assertion` for `identity` on `app`, when assertions are enabled.
@@ -203,7 +239,11 @@ impl Gateway {
         if let Some(a) = self.assertions.load().as_ref() {
             a.sweep(self.clock.now_millis());
         }
-        self.sessions.sweep().await + swept.freed + self.signers.sweep(self.clock.now_millis())
+        let invitations = self.device_store.sweep(self.clock.now_millis());
+        self.sessions.sweep().await
+            + swept.freed
+            + invitations
+            + self.signers.sweep(self.clock.now_millis())
     }
 
     /// The live session on this request, as the identity its key has on `app` under
@@ -238,7 +278,7 @@ impl Gateway {
             let Some(record) = self.sessions.lookup(&hash, name).await? else {
                 continue;
             };
-            if let Ok(identity) = settings.identity_for(app, &record.key) {
+            if let Ok(identity) = self.identity(settings, app, &record.key) {
                 return Ok(Some(LiveSession {
                     hash,
                     identity,

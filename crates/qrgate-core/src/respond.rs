@@ -7,6 +7,7 @@
 use crate::attempts::AttemptError;
 use crate::control::ControlError;
 use crate::decision::Denial;
+use crate::enrollment::EnrollError;
 use crate::head::HeadRefusal;
 use crate::login::LoginError;
 use crate::protocol::Refusal;
@@ -184,6 +185,33 @@ pub fn control_page(e: &ControlError) -> Reply {
         "Bad request"
     };
     Reply::error_page(json.status, title, &e.to_string())
+}
+
+/// A refused invitation or enrollment, as a page for browsers or JSON for programs.
+pub fn enroll_error(form: Form, e: &EnrollError) -> Reply {
+    let status = match e {
+        EnrollError::Gone => 410,
+        EnrollError::UnknownUser(_)
+        | EnrollError::UnknownApp(_)
+        | EnrollError::BadTtl
+        | EnrollError::BadQuery(_)
+        | EnrollError::BadJson(_) => 400,
+        EnrollError::Refused(r) => status(&LoginError::Refused(r.clone())).0,
+        EnrollError::KeyTaken => 409,
+        EnrollError::NotConfiguredUser => 403,
+        EnrollError::Store(_) => 503,
+    };
+    let title = match e {
+        EnrollError::Gone => "Invitation no longer valid",
+        EnrollError::Store(_) => "Temporarily unavailable",
+        _ => "Device not added",
+    };
+    let reply = Reply::error_for(form, status, e.code(), title, &e.to_string());
+    if status == 503 {
+        reply.with_header("retry-after", RETRY_AFTER)
+    } else {
+        reply
+    }
 }
 
 /// A request head over a limit: 414 for the request line, 431 for the header fields. Always

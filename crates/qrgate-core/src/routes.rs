@@ -16,11 +16,13 @@ use crate::account;
 use crate::attempts::StepUp;
 use crate::audit;
 use crate::config::AppId;
+use crate::enrollment;
 use crate::events::EventStream;
 use crate::gateway::Gateway;
 use crate::identity;
 use crate::limits::Action;
 use crate::login::{self, page, qr, LoginError};
+use crate::phone;
 use crate::reply::{Form, Reply};
 use crate::request::same_origin;
 use crate::respond;
@@ -85,11 +87,12 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
     }
     if let Some(action) = action_of(req.method, &segments) {
         if let Err(e) = limited(gw, &req, action) {
-            let form = if segments == ["login"] || segments == ["step-up"] {
-                Form::Page
-            } else {
-                req.form
-            };
+            let form =
+                if matches!(segments.as_slice(), ["login" | "step-up"] | ["enroll", _]) && !post {
+                    Form::Page
+                } else {
+                    req.form
+                };
             return respond::login_error(form, &e).into();
         }
     }
@@ -102,6 +105,27 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
         ["logout"] if post => logout(gw, s, &req).await,
         ["sessions"] if get => sessions_page(gw, s, &req).await,
         ["sessions"] if post => sessions_sign_out(gw, s, &req).await,
+        ["invite"] if post => invite_own_device(gw, s, &req).await,
+        ["enroll", token] if get => match enrollment::invitation(gw, s, req.app, token).await {
+            Ok(inv) => phone::enroll_page(
+                &s.app(req.app).origin.to_string(),
+                &s.config.server.prefix,
+                token,
+                &inv,
+            ),
+            Err(e) => respond::enroll_error(Form::Page, &e),
+        },
+        ["enroll", token] if post => {
+            let browser = agent_of(req.headers);
+            match enrollment::enroll(gw, s, req.app, token, &req.body, req.client_ip, browser).await
+            {
+                Ok(d) => Reply::json(
+                    200,
+                    &json!({ "status": "enrolled", "user": d.user, "device": d.id() }),
+                ),
+                Err(e) => respond::enroll_error(Form::Json, &e),
+            }
+        }
         ["login"] if get => login_page(gw, s, &req).await,
         ["step-up"] if get => step_up_page(gw, s, &req).await,
         ["auth", "session", "create"] if post => {
@@ -109,6 +133,9 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
         }
         ["auth", "session", "verify"] if get => {
             verify(gw, s, &req).await.unwrap_or_else(json_error)
+        }
+        ["auth", "session", id] if get && req.form == Form::Page => {
+            approval_page(gw, s, &req, id).await
         }
         ["auth", "session", id, "events"] if get => {
             return match login::watch(gw, s, req.app, id, req.headers).await {
@@ -139,9 +166,9 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
         ["auth", "session", id, "claim"] if post => claim(gw, s, &req, id)
             .await
             .unwrap_or_else(|e| respond::login_error(req.form, &e)),
-        ["healthz" | "logout" | "login" | "sessions" | "step-up"] | ["auth", "session", ..] => {
-            method_not_allowed()
-        }
+        ["healthz" | "logout" | "login" | "sessions" | "step-up" | "invite"]
+        | ["auth", "session", ..]
+        | ["enroll", _] => method_not_allowed(),
         _ => Reply::error_for(
             req.form,
             404,
@@ -161,6 +188,10 @@ fn action_of(method: &Method, segments: &[&str]) -> Option<Action> {
         ["auth", "session", "create"] if post => Some(Action::Create),
         ["auth", "session", "verify"] if !post => Some(Action::Verify),
         ["auth", "session", _, "scan" | "approve" | "reject"] if post => Some(Action::Signer),
+        // A phone's approval page, and every enrollment step: counted like a signer's calls.
+        ["auth", "session", _] if !post => Some(Action::Signer),
+        ["enroll", _] => Some(Action::Signer),
+        ["invite"] => Some(Action::Create),
         ["auth", "session", _, "claim"] if post => Some(Action::Claim),
         // Listing reads every session of the store: counted like session checks.
         ["sessions"] => Some(Action::Verify),
@@ -293,6 +324,66 @@ async fn sessions_sign_out(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -
     Reply::redirect(303, format!("{prefix}/sessions"))
 }
 
+/// The summary of the browser making a request, as approvals show it.
+fn agent_of(headers: &HeaderMap) -> String {
+    crate::agent::summarize_agent(
+        headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+    )
+}
+
+/// `GET {prefix}/auth/session/{id}` from a browser (the native QR opened by a phone's
+/// camera): the approval page. Programs get what they always got (405).
+async fn approval_page(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>, id: &str) -> Reply {
+    let attempt = match login::attempt(gw, s, req.app, id).await {
+        Ok(a) => a,
+        Err(e) => return respond::login_error(Form::Page, &e),
+    };
+    if !phone::offers_native(&attempt) {
+        return respond::login_error(Form::Page, &LoginError::NotOffered("phone browser"));
+    }
+    let app = s.app(req.app);
+    phone::approve_page(
+        &app.name,
+        &app.origin.to_string(),
+        &s.config.server.prefix,
+        &attempt,
+    )
+}
+
+/// `POST {prefix}/invite`: a signed-in person invites a new phone of their own.
+async fn invite_own_device(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
+    if !same_origin(&s.app(req.app).origin, req.headers) {
+        return respond::login_error(
+            req.form,
+            &LoginError::CrossOrigin("Invitations are made from the application's own pages."),
+        );
+    }
+    let identity = match gw.session(s, req.headers, req.app).await {
+        Ok(Some(live)) => live.identity,
+        Ok(None) => return respond::login_error(req.form, &LoginError::Unauthenticated),
+        Err(e) => return respond::login_error(req.form, &e.into()),
+    };
+    if s.config.user_by_name(&identity.user).is_none() {
+        return respond::enroll_error(req.form, &enrollment::EnrollError::NotConfiguredUser);
+    }
+    match enrollment::invite(
+        gw,
+        s,
+        req.app,
+        &identity.user,
+        enrollment::DEFAULT_TTL,
+        "owner",
+    )
+    .await
+    {
+        Ok(invited) => phone::invite_page(&s.config.server.prefix, &invited),
+        Err(e) => respond::enroll_error(req.form, &e),
+    }
+}
+
 async fn login_page(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
     let rd = login::return_path(req.query);
     match gw.session_identity(s, req.headers, req.app).await {
@@ -374,6 +465,8 @@ fn render_login(
         expires_in: gw.logins.remaining(attempt).as_secs(),
         signers,
         step_up: attempt.request.step_up.is_some(),
+        device_base: phone::offers_native(attempt)
+            .then(|| format!("{prefix}/auth/session/{}", attempt.id)),
     };
     let html = match page.render() {
         Ok(h) => h,

@@ -7,6 +7,7 @@
 //! whole life, so a reload never shows it half of one config and half of another.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue};
@@ -54,8 +55,10 @@ pub enum NoIdentity {
 pub struct Settings {
     /// The validated config.
     pub config: Config,
-    /// One shared identity per configured user, in `[[user]]` order.
-    identities: Vec<Arc<Identity>>,
+    /// One shared identity per configured user with a key, in `[[user]]` order.
+    identities: Vec<Option<Arc<Identity>>>,
+    /// Distinct for every `Settings` built: what identities derived from it are cached under.
+    generation: u64,
     /// Per-app values, in `[[app]]` order.
     apps: Vec<AppValues>,
     /// Name of the cookie that binds a login attempt to the browser that started it.
@@ -70,9 +73,14 @@ impl Settings {
         };
         let mut identities = Vec::with_capacity(config.users.len());
         for u in &config.users {
-            let id = Identity::new(u.name.clone(), u.key.as_bytes(), u.roles.join(","))
-                .ok_or_else(|| SettingsError::NotAHeader(u.name.clone()))?;
-            identities.push(Arc::new(id));
+            let id = match &u.key {
+                Some(key) => Some(Arc::new(
+                    Identity::new(u.name.clone(), key.as_bytes(), u.roles.join(","))
+                        .ok_or_else(|| SettingsError::NotAHeader(u.name.clone()))?,
+                )),
+                None => None,
+            };
+            identities.push(id);
         }
         let mut apps = Vec::with_capacity(config.apps.len());
         for app in &config.apps {
@@ -83,7 +91,9 @@ impl Settings {
                 base: format!("{}{}", app.origin, config.server.prefix),
             });
         }
+        static GENERATION: AtomicU64 = AtomicU64::new(0);
         Ok(Settings {
+            generation: GENERATION.fetch_add(1, Ordering::Relaxed),
             bind_cookie: format!("{}_bind", config.session.cookie_name),
             identities,
             apps,
@@ -113,9 +123,28 @@ impl Settings {
         }
     }
 
-    /// The shared identity of configured user `index`.
+    /// The shared identity of configured user `index` (with the key in the config).
     pub fn user_identity(&self, index: usize) -> Option<Arc<Identity>> {
-        self.identities.get(index).cloned()
+        self.identities.get(index).cloned().flatten()
+    }
+
+    /// Which `Settings` this is: identities derived from it are cached under this number.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Configured user `user`, the owner of an enrolled device, if they may use app `id`
+    /// under this config.
+    pub fn enrolled_user(&self, id: AppId, user: &str) -> Result<&crate::config::User, NoIdentity> {
+        let Some((_, u)) = self.config.user_by_name(user) else {
+            return Err(NoIdentity::UnknownKey);
+        };
+        if !self.config.user_may_use(self.app(id), u) {
+            return Err(NoIdentity::NotPermitted {
+                user: u.name.clone(),
+            });
+        }
+        Ok(u)
     }
 
     /// Who `key` is on app `id` under this config: a configured user the app allows, or the

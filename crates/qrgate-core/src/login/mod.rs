@@ -334,8 +334,8 @@ pub async fn claim(
         .claim(&attempt, s.presented_binding(headers))
         .await?;
     // Who the key is now: a user removed since the approval gets no session.
-    let identity = s
-        .identity_for(app, &key)
+    let identity = gw
+        .identity(s, app, &key)
         .map_err(|_| LoginError::UnknownKey {
             app: s.app(app).name.clone(),
         })?;
@@ -402,7 +402,7 @@ pub async fn verify(
                 .sessions
                 .lookup(&hash, &s.app(app).key)
                 .await?
-                .and_then(|r| s.identity_for(app, &r.key).ok()),
+                .and_then(|r| gw.identity(s, app, &r.key).ok()),
             None => None,
         },
         None => gw.session_identity(s, headers, app).await?,
@@ -412,11 +412,12 @@ pub async fn verify(
 
 /// Maps a verified key to the identity it may sign in as on this app.
 pub fn identity_for_key(
+    gw: &Gateway,
     s: &Settings,
     app: AppId,
     key: &PublicKey,
 ) -> Result<Arc<Identity>, LoginError> {
-    s.identity_for(app, key.as_bytes()).map_err(|e| match e {
+    gw.identity(s, app, key.as_bytes()).map_err(|e| match e {
         NoIdentity::NotPermitted { user } => LoginError::NotPermitted {
             user,
             app: s.app(app).name.clone(),
@@ -500,13 +501,15 @@ async fn finish(
     protocol: &'static str,
     verified: Verified,
 ) -> Result<Approval, LoginError> {
-    if let (Some(asserted), Some((_, user))) = (
-        &verified.asserted_name,
-        s.config.user_by_key(verified.key.as_bytes()),
-    ) {
-        if *asserted != user.name {
+    let key = verified.key.as_bytes();
+    let owner = match s.config.user_by_key(key) {
+        Some((_, user)) => Some(user.name.clone()),
+        None => gw.devices.get(key).map(|d| d.user.clone()),
+    };
+    if let (Some(asserted), Some(owner)) = (&verified.asserted_name, owner) {
+        if *asserted != owner {
             return Err(LoginError::IdentityMismatch {
-                owner: user.name.clone(),
+                owner,
                 asserted: asserted.clone(),
             });
         }
@@ -516,7 +519,7 @@ async fn finish(
             return Err(LoginError::OtherKey);
         }
     }
-    let identity = identity_for_key(s, app, &verified.key)?;
+    let identity = identity_for_key(gw, s, app, &verified.key)?;
     if let (Some(mark), Some(share)) = (&verified.single_use, gw.logins.share()) {
         if !share.first_use(mark, verified.single_use_ms).await? {
             return Err(Refusal::Replay.into());

@@ -42,6 +42,9 @@ pub struct LoginPage<'a> {
     pub signers: Vec<SignerView>,
     /// Whether this confirms an existing session (step-up) rather than signing in.
     pub step_up: bool,
+    /// `{prefix}/auth/session/{id}` when the app offers the native protocol: a browser
+    /// holding an enrolled key signs in right here through it.
+    pub device_base: Option<String>,
 }
 
 /// A fresh CSP nonce.

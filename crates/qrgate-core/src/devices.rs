@@ -1,0 +1,358 @@
+//! Devices enrolled by invitation: browsers (usually a phone's) holding a non-extractable
+//! WebCrypto Ed25519 key that the gateway has bound to a configured user.
+//!
+//! Two parts, for two speeds:
+//!
+//! - [`Devices`], the registry every request of an enrolled key reads (who is this key?):
+//!   in memory on every instance, with the identity it derives cached per config, so the hot
+//!   path makes no store call. The glue fills it at start (state file or Redis) and, with
+//!   several instances, from the others' announcements.
+//! - [`DeviceStore`], where enrollments and invitations are kept: [`MemoryDevices`] for one
+//!   instance (devices reach the state file through the registry), Redis for several.
+//!
+//! Only public keys are kept; the private key never leaves the browser that made it. An
+//! invitation is kept by the SHA-256 of its token, like a session.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+use async_trait::async_trait;
+use dashmap::DashMap;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::AppId;
+use crate::identity::Identity;
+use crate::session::{StoreError, TokenHash};
+use crate::settings::{NoIdentity, Settings};
+
+/// One enrolled device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    /// Its public key (the raw 32 bytes, hex in JSON).
+    #[serde(with = "hex32")]
+    pub key: [u8; 32],
+    /// The configured user it signs in as.
+    pub user: String,
+    /// The app on whose origin it was enrolled (the browser keeps the key for that origin).
+    pub app: String,
+    /// The enrolling browser's summary, e.g. "Chrome on Android".
+    pub label: String,
+    /// When it was enrolled, ms since the Unix epoch.
+    pub created_ms: u64,
+}
+
+impl Device {
+    /// Its public id: the first 12 bytes of the key's SHA-256, hex (as session ids are).
+    pub fn id(&self) -> String {
+        device_id(&self.key)
+    }
+}
+
+/// The public id of the device holding `key`.
+pub fn device_id(key: &[u8; 32]) -> String {
+    hex::encode(&Sha256::digest(key)[..12])
+}
+
+/// A pending invitation to enroll a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invitation {
+    /// The configured user the device will sign in as.
+    pub user: String,
+    /// The app whose origin the link is on.
+    pub app: String,
+    /// When it lapses, ms since the Unix epoch.
+    pub expires_ms: u64,
+    /// Who invited: `operator` or `owner` (the person, from a signed-in session).
+    pub by: String,
+}
+
+mod hex32 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(key: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(key))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let text = String::deserialize(d)?;
+        let bytes = hex::decode(text).map_err(serde::de::Error::custom)?;
+        <[u8; 32]>::try_from(bytes.as_slice())
+            .map_err(|_| serde::de::Error::custom("a key is 32 bytes"))
+    }
+}
+
+/// Where enrollments and invitations are kept.
+#[async_trait]
+pub trait DeviceStore: Send + Sync + 'static {
+    /// Keeps an invitation until `invitation.expires_ms`.
+    async fn invite(&self, hash: &TokenHash, invitation: &Invitation) -> Result<(), StoreError>;
+
+    /// The live invitation `hash` names, without using it.
+    async fn invitation(
+        &self,
+        hash: &TokenHash,
+        now_ms: u64,
+    ) -> Result<Option<Invitation>, StoreError>;
+
+    /// Uses invitation `hash` and records `device`, as one step: `false` (and nothing
+    /// recorded) if the invitation is used, lapsed or unknown. Of two racing redemptions
+    /// exactly one succeeds.
+    async fn redeem(
+        &self,
+        hash: &TokenHash,
+        device: &Device,
+        now_ms: u64,
+    ) -> Result<bool, StoreError>;
+
+    /// Forgets the device holding `key` (and tells other instances).
+    async fn remove(&self, key: &[u8; 32]) -> Result<(), StoreError>;
+
+    /// Every device the store keeps, when it keeps them itself (`None`: the registry is the
+    /// store, as with one instance).
+    async fn load(&self) -> Result<Option<Vec<Device>>, StoreError>;
+
+    /// Frees lapsed invitations; returns how many.
+    fn sweep(&self, now_ms: u64) -> usize;
+}
+
+/// The store of one instance: invitations in memory; devices live in the registry (and the
+/// state file).
+#[derive(Default)]
+pub struct MemoryDevices {
+    invitations: DashMap<TokenHash, Invitation>,
+}
+
+#[async_trait]
+impl DeviceStore for MemoryDevices {
+    async fn invite(&self, hash: &TokenHash, invitation: &Invitation) -> Result<(), StoreError> {
+        self.invitations.insert(*hash, invitation.clone());
+        Ok(())
+    }
+
+    async fn invitation(
+        &self,
+        hash: &TokenHash,
+        now_ms: u64,
+    ) -> Result<Option<Invitation>, StoreError> {
+        Ok(self
+            .invitations
+            .get(hash)
+            .filter(|i| i.expires_ms > now_ms)
+            .map(|i| i.clone()))
+    }
+
+    async fn redeem(&self, hash: &TokenHash, _: &Device, now_ms: u64) -> Result<bool, StoreError> {
+        // One removal wins; a lapsed invitation is removed without counting.
+        Ok(self
+            .invitations
+            .remove(hash)
+            .is_some_and(|(_, i)| i.expires_ms > now_ms))
+    }
+
+    async fn remove(&self, _: &[u8; 32]) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn load(&self) -> Result<Option<Vec<Device>>, StoreError> {
+        Ok(None)
+    }
+
+    fn sweep(&self, now_ms: u64) -> usize {
+        let before = self.invitations.len();
+        self.invitations.retain(|_, i| i.expires_ms > now_ms);
+        before.saturating_sub(self.invitations.len())
+    }
+}
+
+struct Entry {
+    device: Arc<Device>,
+    /// The identity derived under one config (its [`Settings::generation`]).
+    cached: ArcSwapOption<(u64, Arc<Identity>)>,
+}
+
+/// The enrolled devices this instance knows: read on every request of an enrolled key.
+#[derive(Default)]
+pub struct Devices {
+    map: DashMap<[u8; 32], Entry>,
+}
+
+impl Devices {
+    /// Who device `key` is on app `app` under `s`: its user with this key, if the device is
+    /// enrolled, its user still configured and allowed on the app.
+    pub fn identity(
+        &self,
+        s: &Settings,
+        app: AppId,
+        key: &[u8; 32],
+    ) -> Result<Arc<Identity>, NoIdentity> {
+        let entry = self.map.get(key).ok_or(NoIdentity::UnknownKey)?;
+        let user = s.enrolled_user(app, &entry.device.user)?;
+        if let Some(cached) = entry.cached.load().as_ref() {
+            if cached.0 == s.generation() {
+                return Ok(cached.1.clone());
+            }
+        }
+        let identity = Arc::new(
+            Identity::new(user.name.clone(), key, user.roles.join(","))
+                .ok_or(NoIdentity::UnknownKey)?,
+        );
+        entry
+            .cached
+            .store(Some(Arc::new((s.generation(), identity.clone()))));
+        Ok(identity)
+    }
+
+    /// The device holding `key`.
+    pub fn get(&self, key: &[u8; 32]) -> Option<Arc<Device>> {
+        self.map.get(key).map(|e| e.device.clone())
+    }
+
+    /// Adds (or replaces) a device.
+    pub fn insert(&self, device: Device) {
+        let key = device.key;
+        self.map.insert(
+            key,
+            Entry {
+                device: Arc::new(device),
+                cached: ArcSwapOption::empty(),
+            },
+        );
+    }
+
+    /// Forgets the device holding `key`; returns it if there was one.
+    pub fn remove(&self, key: &[u8; 32]) -> Option<Arc<Device>> {
+        self.map.remove(key).map(|(_, e)| e.device)
+    }
+
+    /// Replaces every device with `devices` (a fresh read of the shared store).
+    pub fn replace_all(&self, devices: Vec<Device>) {
+        let keep: std::collections::HashSet<[u8; 32]> = devices.iter().map(|d| d.key).collect();
+        self.map.retain(|k, _| keep.contains(k));
+        for d in devices {
+            if self.map.get(&d.key).is_none_or(|e| *e.device != d) {
+                self.insert(d);
+            }
+        }
+    }
+
+    /// Every device, oldest first.
+    pub fn list(&self) -> Vec<Arc<Device>> {
+        let mut all: Vec<Arc<Device>> = self.map.iter().map(|e| e.device.clone()).collect();
+        all.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.key.cmp(&b.key)));
+        all
+    }
+
+    /// How many devices are enrolled.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Config;
+
+    fn settings(extra: &str) -> Settings {
+        let text = format!(
+            "[[app]]\nname = \"Wiki\"\norigin = \"https://wiki.example.com\"\nupstream = \"127.0.0.1:9\"\n{extra}\n[[user]]\nname = \"alice\"\nroles = [\"staff\"]\n[[user]]\nname = \"bob\"\n"
+        );
+        Settings::new(Config::parse(&text, Path::new("t.toml")).expect("config")).expect("s")
+    }
+
+    fn device(user: &str, key: u8) -> Device {
+        Device {
+            key: [key; 32],
+            user: user.into(),
+            app: "Wiki".into(),
+            label: "Chrome on Android".into(),
+            created_ms: u64::from(key),
+        }
+    }
+
+    #[test]
+    fn an_enrolled_key_is_its_user_with_that_key_and_the_users_roles() {
+        let s = settings("");
+        let devices = Devices::default();
+        assert_eq!(
+            devices.identity(&s, AppId::new(0), &[1; 32]).err(),
+            Some(NoIdentity::UnknownKey)
+        );
+        devices.insert(device("alice", 1));
+        let id = devices
+            .identity(&s, AppId::new(0), &[1; 32])
+            .expect("alice");
+        assert_eq!((id.user.as_str(), id.roles.as_str()), ("alice", "staff"));
+        assert_eq!(id.key, [1; 32]);
+        // The second lookup under the same settings is the cached identity.
+        let again = devices
+            .identity(&s, AppId::new(0), &[1; 32])
+            .expect("alice");
+        assert!(Arc::ptr_eq(&id, &again));
+    }
+
+    #[test]
+    fn a_reload_that_removes_the_user_or_their_access_ends_the_device() {
+        let devices = Devices::default();
+        devices.insert(device("bob", 2));
+        let before = settings("");
+        assert!(devices.identity(&before, AppId::new(0), &[2; 32]).is_ok());
+        let only_alice = settings("allow_users = [\"alice\"]");
+        assert_eq!(
+            devices.identity(&only_alice, AppId::new(0), &[2; 32]).err(),
+            Some(NoIdentity::NotPermitted { user: "bob".into() })
+        );
+        devices.insert(device("carol", 3));
+        assert_eq!(
+            devices.identity(&before, AppId::new(0), &[3; 32]).err(),
+            Some(NoIdentity::UnknownKey)
+        );
+    }
+
+    #[test]
+    fn replace_all_keeps_exactly_the_given_devices() {
+        let devices = Devices::default();
+        devices.insert(device("alice", 1));
+        devices.insert(device("bob", 2));
+        devices.replace_all(vec![device("bob", 2), device("alice", 3)]);
+        let keys: Vec<[u8; 32]> = devices.list().iter().map(|d| d.key).collect();
+        assert_eq!(keys, vec![[2; 32], [3; 32]]);
+    }
+
+    #[tokio::test]
+    async fn an_invitation_is_redeemed_once_and_not_after_it_lapses() {
+        let store = MemoryDevices::default();
+        let inv = Invitation {
+            user: "alice".into(),
+            app: "Wiki".into(),
+            expires_ms: 1_000,
+            by: "operator".into(),
+        };
+        store.invite(&[9; 32], &inv).await.expect("invite");
+        store.invite(&[8; 32], &inv).await.expect("invite");
+        let d = device("alice", 1);
+        assert_eq!(store.invitation(&[9; 32], 999).await.ok(), Some(Some(inv)));
+        assert_eq!(store.invitation(&[9; 32], 1_000).await.ok(), Some(None));
+        assert!(store.redeem(&[9; 32], &d, 999).await.expect("first"));
+        assert!(!store.redeem(&[9; 32], &d, 999).await.expect("second"));
+        assert!(!store.redeem(&[8; 32], &d, 1_000).await.expect("lapsed"));
+        assert!(!store.redeem(&[7; 32], &d, 0).await.expect("unknown"));
+    }
+
+    #[test]
+    fn device_json_round_trips_with_a_hex_key() {
+        let d = device("alice", 0xab);
+        let text = serde_json::to_string(&d).expect("json");
+        assert!(text.contains(&"ab".repeat(32)));
+        assert_eq!(serde_json::from_str::<Device>(&text).ok(), Some(d));
+        assert!(serde_json::from_str::<Device>(&text.replace(&"ab".repeat(32), "ab")).is_err());
+    }
+}

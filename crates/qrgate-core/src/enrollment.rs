@@ -1,0 +1,430 @@
+//! Enrollment by invitation: binding a key that a browser made (WebCrypto, non-extractable) to
+//! a configured user.
+//!
+//! An operator (`qrgate invite`) or a signed-in person (for a device of their own) makes an
+//! invitation: a one-time link `{origin}{prefix}/enroll/{token}` that lapses after a short
+//! time. The browser that opens it makes a key pair and proves it holds the private key by
+//! signing [`message`], which names the origin, the user, the invitation and the public key,
+//! so a signature can be used for nothing else. The gateway checks the signature against its
+//! own copy of the message, then uses the invitation and records the device in one step: an
+//! invitation enrolls exactly one key, and a refused attempt leaves it usable.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::audit;
+use crate::config::AppId;
+use crate::devices::{Device, Invitation};
+use crate::gateway::Gateway;
+use crate::keys::PublicKey;
+use crate::protocol::Refusal;
+use crate::session::{token_hash, SessionToken, StoreError};
+use crate::settings::Settings;
+use crate::signers::native::decode_signature;
+
+/// First line of the text an enrolling key signs.
+pub const DOMAIN: &str = "qrgate-enroll-v1";
+
+/// How long an invitation lasts unless its maker says otherwise.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// The longest an invitation may last: a link is a credential until it is used.
+pub const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// The shortest.
+pub const MIN_TTL: Duration = Duration::from_secs(60);
+
+/// Why an invitation or an enrollment was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnrollError {
+    /// No live invitation has this token (never made, used, or lapsed).
+    #[error("This invitation has been used or has expired. Ask for a new one.")]
+    Gone,
+    /// Invitations are for configured users only.
+    #[error("No [[user]] named {0:?} is configured.")]
+    UnknownUser(String),
+    /// No app has this name.
+    #[error("No [[app]] named {0:?} is configured.")]
+    UnknownApp(String),
+    /// A request to make an invitation is malformed.
+    #[error("{0}")]
+    BadQuery(String),
+    /// The lifetime is out of bounds.
+    #[error("An invitation lasts between 1 minute and 24 hours.")]
+    BadTtl,
+    /// The body is not the JSON an enrollment sends.
+    #[error("Malformed enrollment: {0}")]
+    BadJson(String),
+    /// The key or signature is malformed, or the signature does not verify.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The key is already someone's (configured or enrolled).
+    #[error("This key is already enrolled.")]
+    KeyTaken,
+    /// The signed-in person is not a configured user, so has no devices to add.
+    #[error("Only configured users can add devices.")]
+    NotConfiguredUser,
+    /// The store could not answer.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl EnrollError {
+    /// The machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EnrollError::Gone => "invitation_gone",
+            EnrollError::UnknownUser(_) => "unknown_user",
+            EnrollError::UnknownApp(_) => "unknown_app",
+            EnrollError::BadTtl => "bad_ttl",
+            EnrollError::BadQuery(_) => "bad_query",
+            EnrollError::BadJson(_) => "bad_json",
+            EnrollError::Refused(Refusal::BadSignature(_)) => "bad_signature",
+            EnrollError::Refused(Refusal::BadSignatureEncoding(_)) => "bad_signature_encoding",
+            EnrollError::Refused(_) => "bad_key",
+            EnrollError::KeyTaken => "key_taken",
+            EnrollError::NotConfiguredUser => "not_configured_user",
+            EnrollError::Store(_) => "store_unavailable",
+        }
+    }
+}
+
+/// A new invitation.
+#[derive(Debug)]
+pub struct Invited {
+    /// The one-time link (the only copy of its token).
+    pub link: String,
+    /// Who it enrolls a device for.
+    pub user: String,
+    /// The app whose origin the link is on.
+    pub app: String,
+    /// When it lapses, seconds since the epoch.
+    pub expires_at: u64,
+}
+
+/// The text a key enrolling through invitation `token` signs: UTF-8 lines, each ending in
+/// `\n`. Built by the gateway from its own facts; the client's copy is never parsed.
+pub fn message(origin: &str, user: &str, token: &str, public_key: &PublicKey) -> String {
+    format!(
+        "{DOMAIN}\norigin: {origin}\nuser: {user}\ninvitation: {token}\npublic-key: {}\n",
+        public_key.to_hex()
+    )
+}
+
+/// Makes an invitation for configured user `user` on app `app`, lasting `ttl`; `by` is
+/// `operator` or `owner`.
+pub async fn invite(
+    gw: &Gateway,
+    s: &Settings,
+    app: AppId,
+    user: &str,
+    ttl: Duration,
+    by: &str,
+) -> Result<Invited, EnrollError> {
+    if !(MIN_TTL..=MAX_TTL).contains(&ttl) {
+        return Err(EnrollError::BadTtl);
+    }
+    if s.config.user_by_name(user).is_none() {
+        return Err(EnrollError::UnknownUser(user.to_string()));
+    }
+    let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+    let expires_ms = gw.clock.now_millis().saturating_add(ttl_ms);
+    let token = SessionToken::generate();
+    let app_name = s.app(app).name.clone();
+    let invitation = Invitation {
+        user: user.to_string(),
+        app: app_name.clone(),
+        expires_ms,
+        by: by.to_string(),
+    };
+    gw.device_store.invite(&token.hash(), &invitation).await?;
+    audit::invited(&app_name, user, by, expires_ms / 1000);
+    Ok(Invited {
+        link: format!("{}/enroll/{}", s.app_values(app).base, token.as_str()),
+        user: user.to_string(),
+        app: app_name,
+        expires_at: expires_ms / 1000,
+    })
+}
+
+/// The live invitation `token` names on app `app`, unused.
+pub async fn invitation(
+    gw: &Gateway,
+    s: &Settings,
+    app: AppId,
+    token: &str,
+) -> Result<Invitation, EnrollError> {
+    let hash = token_hash(token).ok_or(EnrollError::Gone)?;
+    match gw
+        .device_store
+        .invitation(&hash, gw.clock.now_millis())
+        .await?
+    {
+        Some(i) if i.app == s.app(app).name => Ok(i),
+        _ => Err(EnrollError::Gone),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Enroll {
+    public_key: String,
+    signature: String,
+}
+
+/// `POST {prefix}/enroll/{token}` from `client` (browser summary `browser`): checks the proof
+/// of possession, then uses the invitation and records the device.
+pub async fn enroll(
+    gw: &Gateway,
+    s: &Settings,
+    app: AppId,
+    token: &str,
+    body: &[u8],
+    client: Option<IpAddr>,
+    browser: String,
+) -> Result<Arc<Device>, EnrollError> {
+    let result = enroll_checked(gw, s, app, token, body, client, browser).await;
+    if let Err(e) = &result {
+        audit::enrollment_refused(e.code(), client);
+    }
+    result
+}
+
+async fn enroll_checked(
+    gw: &Gateway,
+    s: &Settings,
+    app: AppId,
+    token: &str,
+    body: &[u8],
+    client: Option<IpAddr>,
+    browser: String,
+) -> Result<Arc<Device>, EnrollError> {
+    let invitation = invitation(gw, s, app, token).await?;
+    let body: Enroll =
+        serde_json::from_slice(body).map_err(|e| EnrollError::BadJson(e.to_string()))?;
+    let key = body
+        .public_key
+        .parse::<PublicKey>()
+        .map_err(|_| Refusal::BadKey("public_key must be an Ed25519 key in z-base32 or hex."))?;
+    let signature = decode_signature(&body.signature).ok_or(Refusal::BadSignatureEncoding(
+        "signature must be 64 bytes in base64url or hex.",
+    ))?;
+    let origin = s.app(app).origin.to_string();
+    if !key.verify(
+        message(&origin, &invitation.user, token, &key).as_bytes(),
+        &signature,
+    ) {
+        return Err(Refusal::BadSignature(
+            "The signature does not verify against this invitation.",
+        )
+        .into());
+    }
+    let taken = s.config.user_by_key(key.as_bytes()).is_some();
+    if taken || gw.devices.get(key.as_bytes()).is_some() {
+        return Err(EnrollError::KeyTaken);
+    }
+    let device = Device {
+        key: *key.as_bytes(),
+        user: invitation.user,
+        app: invitation.app,
+        label: browser,
+        created_ms: gw.clock.now_millis(),
+    };
+    let hash = token_hash(token).ok_or(EnrollError::Gone)?;
+    if !gw
+        .device_store
+        .redeem(&hash, &device, gw.clock.now_millis())
+        .await?
+    {
+        return Err(EnrollError::Gone);
+    }
+    gw.devices.insert(device.clone());
+    gw.devices_changed.notify_waiters();
+    audit::device_enrolled(
+        &device.app,
+        &device.user,
+        &key.to_z32(),
+        client,
+        &device.label,
+    );
+    Ok(Arc::new(device))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use ed25519_dalek::{Signer as _, SigningKey};
+
+    use super::*;
+    use crate::clock::Clock;
+    use crate::config::Config;
+
+    const APP: AppId = AppId::new(0);
+
+    fn gateway() -> Gateway {
+        let text = "[[app]]\nname = \"Wiki\"\norigin = \"https://wiki.example.com\"\nupstream = \"127.0.0.1:9\"\n[[user]]\nname = \"alice\"\n";
+        Gateway::new(
+            Config::parse(text, Path::new("t.toml")).expect("config"),
+            Clock::manual(),
+        )
+        .expect("gateway")
+    }
+
+    fn token_of(link: &str) -> &str {
+        link.rsplit('/').next().unwrap_or_default()
+    }
+
+    fn body(key: &SigningKey, user: &str, token: &str) -> Vec<u8> {
+        let public = PublicKey::from_bytes(key.verifying_key().as_bytes()).expect("key");
+        let text = message("https://wiki.example.com", user, token, &public);
+        let sig = key.sign(text.as_bytes());
+        serde_json::json!({"public_key": public.to_hex(), "signature": hex::encode(sig.to_bytes())})
+            .to_string()
+            .into_bytes()
+    }
+
+    #[test]
+    fn the_message_names_origin_user_invitation_and_key_one_per_line() {
+        let key = PublicKey::from_bytes(&[
+            0x17, 0x95, 0x6b, 0xe6, 0xb8, 0xd4, 0xaf, 0x08, 0x41, 0xd0, 0x5e, 0xe4, 0x09, 0x9a,
+            0x2f, 0x6f, 0x19, 0xa1, 0x1a, 0x73, 0x3b, 0x05, 0x9f, 0x13, 0x99, 0x8b, 0x6e, 0xff,
+            0x4b, 0x2d, 0x56, 0x60,
+        ])
+        .expect("key");
+        assert_eq!(
+            message("https://wiki.example.com", "alice", "tok", &key),
+            format!(
+                "qrgate-enroll-v1\norigin: https://wiki.example.com\nuser: alice\ninvitation: tok\npublic-key: {}\n",
+                "17956be6b8d4af0841d05ee4099a2f6f19a11a733b059f13998b6eff4b2d5660"
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn an_invitation_enrolls_one_key_once_and_the_key_then_signs_in_as_its_user() {
+        let gw = gateway();
+        let s = gw.settings();
+        let invited = invite(&gw, &s, APP, "alice", DEFAULT_TTL, "operator")
+            .await
+            .expect("invite");
+        assert!(invited
+            .link
+            .starts_with("https://wiki.example.com/.qrgate/enroll/"));
+        let token = token_of(&invited.link);
+        let phone = SigningKey::from_bytes(&[5; 32]);
+        let device = enroll(
+            &gw,
+            &s,
+            APP,
+            token,
+            &body(&phone, "alice", token),
+            None,
+            "Chrome on Android".into(),
+        )
+        .await
+        .expect("enrolled");
+        assert_eq!(device.user, "alice");
+        let id = gw
+            .identity(&s, APP, phone.verifying_key().as_bytes())
+            .expect("identity");
+        assert_eq!(id.user, "alice");
+        // Used: a second key cannot enroll through the same link.
+        let other = SigningKey::from_bytes(&[6; 32]);
+        assert_eq!(
+            enroll(
+                &gw,
+                &s,
+                APP,
+                token,
+                &body(&other, "alice", token),
+                None,
+                String::new()
+            )
+            .await
+            .err(),
+            Some(EnrollError::Gone)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_enrollment_changes_nothing_and_leaves_the_invitation_usable() {
+        let gw = gateway();
+        let s = gw.settings();
+        let invited = invite(&gw, &s, APP, "alice", DEFAULT_TTL, "operator")
+            .await
+            .expect("invite");
+        let token = token_of(&invited.link);
+        let phone = SigningKey::from_bytes(&[5; 32]);
+        // Signed for another user, for another invitation, not JSON, not a key.
+        let refusals = [
+            (body(&phone, "bob", token), "bad_signature"),
+            (body(&phone, "alice", "other"), "bad_signature"),
+            (b"{".to_vec(), "bad_json"),
+            (
+                br#"{"public_key":"nope","signature":"AA"}"#.to_vec(),
+                "bad_key",
+            ),
+        ];
+        for (b, code) in refusals {
+            let e = enroll(&gw, &s, APP, token, &b, None, String::new())
+                .await
+                .expect_err("refused");
+            assert_eq!(e.code(), code);
+            assert!(gw.devices.is_empty());
+        }
+        assert!(enroll(
+            &gw,
+            &s,
+            APP,
+            token,
+            &body(&phone, "alice", token),
+            None,
+            String::new()
+        )
+        .await
+        .is_ok());
+    }
+
+    #[tokio::test]
+    async fn invitations_are_for_configured_users_with_bounded_lifetimes_and_lapse() {
+        let gw = gateway();
+        let s = gw.settings();
+        assert_eq!(
+            invite(&gw, &s, APP, "mallory", DEFAULT_TTL, "operator")
+                .await
+                .err(),
+            Some(EnrollError::UnknownUser("mallory".into()))
+        );
+        for ttl in [Duration::from_secs(59), MAX_TTL + Duration::from_secs(1)] {
+            assert_eq!(
+                invite(&gw, &s, APP, "alice", ttl, "operator").await.err(),
+                Some(EnrollError::BadTtl)
+            );
+        }
+        let invited = invite(&gw, &s, APP, "alice", MIN_TTL, "operator")
+            .await
+            .expect("invite");
+        gw.clock.advance(MIN_TTL);
+        let token = token_of(&invited.link);
+        let phone = SigningKey::from_bytes(&[5; 32]);
+        assert_eq!(
+            enroll(
+                &gw,
+                &s,
+                APP,
+                token,
+                &body(&phone, "alice", token),
+                None,
+                String::new()
+            )
+            .await
+            .err(),
+            Some(EnrollError::Gone)
+        );
+        assert_eq!(gw.device_store.sweep(gw.clock.now_millis()), 1);
+    }
+}

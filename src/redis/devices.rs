@@ -1,0 +1,156 @@
+//! Enrolled devices and invitations in Redis, for every instance.
+//!
+//! Devices are one hash `{prefix}devices`: hex key → the device (JSON). An invitation is
+//! `{prefix}i:{hex hash of its token}` → the invitation (JSON), expiring with it. Redeeming
+//! is one Lua script: delete the invitation, and only if it was there record the device and
+//! publish `device + <json>` — so an invitation enrolls exactly one key across instances.
+//! A removal publishes `device - <hex key>`. Every instance keeps the whole table in its
+//! registry ([`qrgate_core::devices::Devices`]): read at start and at every (re)subscription
+//! ([`super::events`]), then moved by these announcements.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use qrgate_core::devices::{Device, DeviceStore, Invitation};
+use qrgate_core::session::{StoreError, TokenHash};
+
+use super::{unavailable, Link};
+
+/// KEYS[1] the invitation, KEYS[2] the devices hash, KEYS[3] the events channel. ARGV: hex
+/// key, device JSON. Returns 1 if the invitation was used now, 0 if it was gone.
+const REDEEM: &str = r"
+if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('PUBLISH', KEYS[3], 'device + ' .. ARGV[2])
+return 1
+";
+
+/// The Redis device store.
+pub struct RedisDevices {
+    link: Arc<Link>,
+    redeem: redis::Script,
+}
+
+impl RedisDevices {
+    /// Devices in Redis through `link`.
+    pub fn new(link: Arc<Link>) -> Self {
+        Self {
+            link,
+            redeem: redis::Script::new(REDEEM),
+        }
+    }
+
+    fn invitation_key(&self, hash: &TokenHash) -> String {
+        self.link.key(&format!("i:{}", hex::encode(hash)))
+    }
+
+    fn devices_key(&self) -> String {
+        self.link.key("devices")
+    }
+
+    fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+        serde_json::to_string(value).map_err(unavailable)
+    }
+}
+
+/// An announcement heard on the events channel (`device + <json>` or `device - <hex key>`).
+pub enum Heard {
+    /// A device was enrolled.
+    Enrolled(Device),
+    /// The device with this key was removed.
+    Removed([u8; 32]),
+}
+
+/// Parses the part of an announcement after `device `.
+pub fn heard(rest: &str) -> Option<Heard> {
+    if let Some(json) = rest.strip_prefix("+ ") {
+        return serde_json::from_str(json).ok().map(Heard::Enrolled);
+    }
+    let bytes = hex::decode(rest.strip_prefix("- ")?).ok()?;
+    <[u8; 32]>::try_from(bytes).ok().map(Heard::Removed)
+}
+
+#[async_trait]
+impl DeviceStore for RedisDevices {
+    async fn invite(&self, hash: &TokenHash, invitation: &Invitation) -> Result<(), StoreError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let ttl = invitation.expires_ms.saturating_sub(now).max(1);
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.invitation_key(hash))
+            .arg(Self::json(invitation)?)
+            .arg("PX")
+            .arg(ttl);
+        self.link.query::<()>(&cmd).await
+    }
+
+    async fn invitation(
+        &self,
+        hash: &TokenHash,
+        now_ms: u64,
+    ) -> Result<Option<Invitation>, StoreError> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(self.invitation_key(hash));
+        let text: Option<String> = self.link.query(&cmd).await?;
+        Ok(text
+            .and_then(|t| serde_json::from_str::<Invitation>(&t).ok())
+            .filter(|i| i.expires_ms > now_ms))
+    }
+
+    async fn redeem(
+        &self,
+        hash: &TokenHash,
+        device: &Device,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        // A lapsed invitation Redis has not expired yet (clock skew) is not used.
+        if self.invitation(hash, now_ms).await?.is_none() {
+            return Ok(false);
+        }
+        let mut invocation = self.redeem.prepare_invoke();
+        invocation
+            .key(self.invitation_key(hash))
+            .key(self.devices_key())
+            .key(self.link.channel())
+            .arg(hex::encode(device.key))
+            .arg(Self::json(device)?);
+        let used: i64 = self.link.script(&invocation).await?;
+        Ok(used == 1)
+    }
+
+    async fn remove(&self, key: &[u8; 32]) -> Result<(), StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("HDEL")
+            .arg(self.devices_key())
+            .arg(hex::encode(key))
+            .ignore()
+            .cmd("PUBLISH")
+            .arg(self.link.channel())
+            .arg(format!("device - {}", hex::encode(key)))
+            .ignore();
+        self.link.pipe::<()>(&pipe).await
+    }
+
+    async fn load(&self) -> Result<Option<Vec<Device>>, StoreError> {
+        let mut cmd = redis::cmd("HVALS");
+        cmd.arg(self.devices_key());
+        let all: Vec<String> = self.link.query(&cmd).await?;
+        let mut devices = Vec::with_capacity(all.len());
+        for text in all {
+            match serde_json::from_str(&text) {
+                Ok(d) => devices.push(d),
+                // One unreadable entry must not lose the others; it signs nobody in.
+                Err(e) => tracing::error!(error = %e, "an enrolled device in redis is unreadable"),
+            }
+        }
+        Ok(Some(devices))
+    }
+
+    fn sweep(&self, _: u64) -> usize {
+        // Invitations expire in Redis by themselves.
+        0
+    }
+}
