@@ -199,3 +199,66 @@ pub async fn reject(client: &reqwest::Client, attempt: &url::Url) -> Result<(), 
     .await?;
     Ok(())
 }
+
+/// What an invitation link offers (its JSON form).
+#[derive(Debug, Clone, Deserialize)]
+pub struct InvitationOffer {
+    /// The configured user the key will sign in as.
+    pub user: String,
+    /// The app.
+    pub app: String,
+    /// The app's origin.
+    pub origin: String,
+    /// When the invitation lapses, epoch seconds.
+    pub expires_at: u64,
+}
+
+/// Enrolls `key` through invitation link `link`, as the enrollment page does: reads the
+/// invitation, checks its origin is the link's, signs the enrollment text, posts it. Returns
+/// the user the key now signs in as.
+pub async fn enroll(
+    client: &reqwest::Client,
+    link: &str,
+    key: &Key,
+) -> Result<String, SignerError> {
+    let url = url::Url::parse(link).map_err(|e| SignerError::Payload(e.to_string()))?;
+    let token = url
+        .path_segments()
+        .and_then(|mut s| s.next_back())
+        .unwrap_or_default()
+        .to_string();
+    let resp = client
+        .get(url.clone())
+        .header("accept", "application/json")
+        .send()
+        .await?;
+    let status = resp.status().as_u16();
+    let value: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
+    if status != 200 {
+        let message = value["message"].as_str().unwrap_or("no reason given");
+        return Err(SignerError::Refused {
+            status,
+            message: message.to_string(),
+        });
+    }
+    let offer: InvitationOffer =
+        serde_json::from_value(value).map_err(|e| SignerError::Refused {
+            status,
+            message: format!("unexpected answer: {e}"),
+        })?;
+    let url_origin = url.origin().ascii_serialization();
+    if offer.origin != url_origin {
+        return Err(SignerError::OriginMismatch {
+            challenge: offer.origin,
+            url: url_origin,
+        });
+    }
+    let public = key.public();
+    let text = qrgate_core::enrollment::message(&offer.origin, &offer.user, &token, &public);
+    let body = serde_json::json!({
+        "public_key": public.to_hex(),
+        "signature": URL_SAFE_NO_PAD.encode(key.sign(text.as_bytes())),
+    });
+    let value = post(client, url.to_string(), body).await?;
+    Ok(value["user"].as_str().unwrap_or_default().to_string())
+}

@@ -7,6 +7,7 @@ mod assertion;
 mod browser;
 mod compat;
 mod config_errors;
+mod devices;
 mod forward_auth;
 mod hardening;
 mod login;

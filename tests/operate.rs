@@ -21,7 +21,7 @@ pub(crate) struct Binary {
     pub(crate) base: String,
     port: u16,
     upstream: u16,
-    dir: tempfile::TempDir,
+    pub(crate) dir: tempfile::TempDir,
     /// Extra `[server]` keys.
     server: String,
     /// The app's origin.
@@ -31,7 +31,7 @@ pub(crate) struct Binary {
 }
 
 impl Binary {
-    async fn start(session: &str, users: &str) -> Binary {
+    pub(crate) async fn start(session: &str, users: &str) -> Binary {
         Self::start_with("", None, session, users).await
     }
 
@@ -75,7 +75,7 @@ impl Binary {
         b
     }
 
-    fn config_path(&self) -> PathBuf {
+    pub(crate) fn config_path(&self) -> PathBuf {
         self.dir.path().join("config.toml")
     }
 
@@ -168,7 +168,7 @@ pub(crate) fn alice(roles: &str) -> String {
 }
 
 /// The roles the upstream saw on a request from `b` (None: not let through).
-async fn upstream_roles(b: &reqwest::Client, base: &str) -> Option<String> {
+pub(crate) async fn upstream_roles(b: &reqwest::Client, base: &str) -> Option<String> {
     let resp = b
         .get(format!("{base}/app"))
         .header("accept", "application/json")

@@ -305,10 +305,20 @@ pub async fn sign_in_with(
     b: reqwest::Client,
     phone: reqwest::Client,
 ) -> (reqwest::Client, String) {
+    sign_in_key(base, b, phone, &alice_key()).await
+}
+
+/// A whole login approved by `key`.
+pub async fn sign_in_key(
+    base: &str,
+    b: reqwest::Client,
+    phone: reqwest::Client,
+    key: &qrgate::signer::Key,
+) -> (reqwest::Client, String) {
     let (id, payload, _) = open_login_at(base, &b, "/").await;
     let url = qrgate::signer::attempt_url(&payload).expect("url");
     let req = qrgate::signer::scan(&phone, &url).await.expect("scan");
-    qrgate::signer::approve(&phone, &url, &alice_key(), &req)
+    qrgate::signer::approve(&phone, &url, key, &req)
         .await
         .expect("approve");
     let claimed = claim_at(&b, base, base, &id).await;

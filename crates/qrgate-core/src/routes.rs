@@ -87,12 +87,11 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
     }
     if let Some(action) = action_of(req.method, &segments) {
         if let Err(e) = limited(gw, &req, action) {
-            let form =
-                if matches!(segments.as_slice(), ["login" | "step-up"] | ["enroll", _]) && !post {
-                    Form::Page
-                } else {
-                    req.form
-                };
+            let form = if segments == ["login"] || segments == ["step-up"] {
+                Form::Page
+            } else {
+                req.form
+            };
             return respond::login_error(form, &e).into();
         }
     }
@@ -107,13 +106,24 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
         ["sessions"] if post => sessions_sign_out(gw, s, &req).await,
         ["invite"] if post => invite_own_device(gw, s, &req).await,
         ["enroll", token] if get => match enrollment::invitation(gw, s, req.app, token).await {
-            Ok(inv) => phone::enroll_page(
+            Ok(inv) if req.form == Form::Page => phone::enroll_page(
                 &s.app(req.app).origin.to_string(),
                 &s.config.server.prefix,
                 token,
                 &inv,
             ),
-            Err(e) => respond::enroll_error(Form::Page, &e),
+            // A program enrolling a key reads the same facts the page shows.
+            Ok(inv) => Reply::json(
+                200,
+                &json!({
+                    "protocol": enrollment::DOMAIN,
+                    "user": inv.user,
+                    "app": inv.app,
+                    "origin": s.app(req.app).origin.to_string(),
+                    "expires_at": inv.expires_ms / 1000,
+                }),
+            ),
+            Err(e) => respond::enroll_error(req.form, &e),
         },
         ["enroll", token] if post => {
             let browser = agent_of(req.headers);
