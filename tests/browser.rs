@@ -108,21 +108,35 @@ async fn start_driver() -> Driver {
 
 /// A headless Chromium with a fresh profile of its own, logging its console.
 async fn open_browser(driver: &Driver, profile: &str) -> Client {
+    open_browser_as(driver, profile, None).await
+}
+
+/// A phone's browser: a fresh profile with a phone's viewport, touch and user agent.
+async fn open_phone(driver: &Driver, profile: &str) -> Client {
+    let phone = json!({
+        "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 3.0, "touch": true, "mobile": true },
+        "userAgent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Mobile Safari/537.36",
+    });
+    open_browser_as(driver, profile, Some(phone)).await
+}
+
+async fn open_browser_as(driver: &Driver, profile: &str, mobile: Option<Value>) -> Client {
     let profile = driver.profiles.path().join(profile);
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), json!("chrome"));
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": driver.chromium,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--disable-quic", "--window-size=800,1000",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        }),
-    );
+    let mut options = json!({
+        "binary": driver.chromium,
+        "args": [
+            "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--disable-quic", "--window-size=800,1000",
+            format!("--user-data-dir={}", profile.display()),
+        ],
+    });
+    if let Some(m) = mobile {
+        options["mobileEmulation"] = m;
+    }
+    caps.insert("goog:chromeOptions".into(), options);
     caps.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
     let b = ClientBuilder::new(HttpConnector::new())
         .capabilities(caps)
@@ -563,4 +577,271 @@ async fn a_real_browser_steps_up_on_a_sensitive_path_and_signs_out_everywhere() 
         current_url(&b).await
     );
     let _ = b.close().await;
+}
+
+/// Waits up to 20 s for the element `css` finds to be displayed and show `expected`
+/// (a substring); returns what it last showed.
+async fn wait_for_text(b: &Client, css: &str, expected: &str) -> String {
+    let mut last = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if let Ok(e) = b.find(Locator::Css(css)).await {
+            if e.is_displayed().await.unwrap_or(false) {
+                last = e.text().await.unwrap_or_default();
+                if last.contains(expected) {
+                    return last;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{css} never showed {expected:?}; last {last:?}");
+}
+
+/// Clicks the element `css` finds once it is displayed.
+async fn click_when_shown(b: &Client, css: &str) {
+    let shown = eventually(Duration::from_secs(20), || async {
+        match b.find(Locator::Css(css)).await {
+            Ok(e) => e.is_displayed().await.unwrap_or(false),
+            Err(_) => false,
+        }
+    })
+    .await;
+    assert!(shown, "{css} is shown");
+    b.find(Locator::Css(css))
+        .await
+        .expect("element")
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+/// The desktop's login page for a protected URL: returns the native QR's payload.
+async fn desktop_login(b: &Client, gw: &TestGateway, path: &str) -> String {
+    b.goto(&gw.url(path)).await.expect("goto");
+    assert!(
+        wait_for_url_containing(b, "/.qrgate/login?rd=").await,
+        "the protected URL leads to the login page, got {}",
+        current_url(b).await
+    );
+    let payload = b
+        .execute(
+            "return document.getElementById('payload-native').value;",
+            vec![],
+        )
+        .await
+        .expect("payload");
+    payload.as_str().expect("payload is text").to_string()
+}
+
+async fn wait_for_url_containing(b: &Client, part: &str) -> bool {
+    eventually(Duration::from_secs(20), || async {
+        b.current_url()
+            .await
+            .is_ok_and(|u| u.as_str().contains(part))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_phone_browser_enrolls_by_invitation_and_approves_a_desktop_sign_in() {
+    let gw = TestGateway::with(crate::common::Setup {
+        tail: "[[user]]\nname = \"carol\"\nroles = [\"staff\"]\n".into(),
+        ..crate::common::Setup::default()
+    })
+    .await;
+    let s = gw.state.settings();
+    let app = qrgate_core::config::AppId::new(0);
+    let invited = qrgate_core::enrollment::invite(
+        &gw.state,
+        &s,
+        app,
+        "carol",
+        Duration::from_secs(900),
+        "operator",
+    )
+    .await
+    .expect("invite");
+    let driver = start_driver().await;
+    let desktop = open_browser(&driver, "desktop").await;
+    let phone = open_phone(&driver, "phone").await;
+    let mut console = Vec::new();
+
+    // The phone opens the invitation link, and adds itself.
+    phone
+        .goto(&invited.link)
+        .await
+        .expect("open the invitation");
+    assert_eq!(heading(&phone).await, "Add this phone");
+    wait_for_text(&phone, "#choice:not([hidden])", "Add this phone").await;
+    screenshot(&phone, "phone-enroll.png").await;
+    let width = phone
+        .execute("return window.innerWidth;", vec![])
+        .await
+        .expect("width");
+    assert!(
+        width.as_f64().is_some_and(|w| w < 500.0),
+        "a phone's viewport: {width}"
+    );
+    click_when_shown(&phone, "#choice:not([hidden]) #enroll").await;
+    wait_for_text(&phone, "#status", "now signs in as carol").await;
+    screenshot(&phone, "phone-enrolled.png").await;
+    assert_eq!(gw.state.devices.len(), 1, "the gateway holds the device");
+
+    // The key is not extractable, by the page's script or any other.
+    let probe = phone
+        .execute_async(
+            "const done = arguments[arguments.length - 1];\
+             const open = indexedDB.open('qrgate', 1);\
+             open.onsuccess = () => {\
+               const get = open.result.transaction('keys').objectStore('keys').get('device');\
+               get.onsuccess = async () => {\
+                 const k = get.result.privateKey;\
+                 const tries = [];\
+                 for (const format of ['pkcs8', 'jwk', 'raw']) {\
+                   try { await crypto.subtle.exportKey(format, k); tries.push(format + ': exported'); }\
+                   catch (e) { tries.push(format + ': ' + e.name); }\
+                 }\
+                 done({ extractable: k.extractable, type: k.type, algorithm: k.algorithm.name, tries });\
+               };\
+             };",
+            vec![],
+        )
+        .await
+        .expect("probe the stored key");
+    assert_eq!(probe["extractable"], json!(false), "{probe}");
+    assert_eq!(probe["type"], json!("private"), "{probe}");
+    assert_eq!(probe["algorithm"], json!("Ed25519"), "{probe}");
+    let tries = probe["tries"].as_array().expect("tries");
+    assert!(
+        tries
+            .iter()
+            .all(|t| !t.as_str().unwrap_or("").ends_with("exported")),
+        "no format exports the private key: {probe}"
+    );
+
+    // A used invitation is refused.
+    phone.goto(&invited.link).await.expect("open it again");
+    assert_eq!(heading(&phone).await, "Invitation no longer valid");
+
+    // The desktop shows the QR; the phone opens its URL, sees who asks, and approves; the
+    // desktop, untouched by the test, lands in the app as carol.
+    let payload = desktop_login(&desktop, &gw, "/dashboard").await;
+    phone.goto(&payload).await.expect("open the QR's URL");
+    wait_for_text(&phone, "#who", "carol").await;
+    wait_for_text(&phone, "#choice:not([hidden])", "Approve").await;
+    screenshot(&phone, "phone-approve.png").await;
+    click_when_shown(&phone, "#choice:not([hidden]) #approve").await;
+    wait_for_text(&phone, "#status", "Done — go back to your computer").await;
+    screenshot(&phone, "phone-done.png").await;
+    assert!(
+        wait_for_url(&desktop, "/dashboard").await,
+        "the desktop signed in without a reload, got {}",
+        current_url(&desktop).await
+    );
+    assert_eq!(shown_user(&desktop).await, "carol");
+    drain_console(&desktop, &mut console).await;
+
+    // Declining on the phone shows as declined on the desktop.
+    desktop.delete_all_cookies().await.expect("sign out");
+    let payload = desktop_login(&desktop, &gw, "/second").await;
+    phone.goto(&payload).await.expect("open the QR's URL");
+    click_when_shown(&phone, "#choice:not([hidden]) #decline").await;
+    wait_for_text(&phone, "#status", "Declined").await;
+    wait_for_text(&desktop, "#status", "declined on the phone").await;
+
+    // Same device: the phone signs itself in from its own login page.
+    phone.goto(&gw.url("/on-the-phone")).await.expect("goto");
+    click_when_shown(&phone, "#this-device:not([hidden]) #device-sign-in").await;
+    assert!(
+        wait_for_url(&phone, "/on-the-phone").await,
+        "the phone signed itself in, got {}",
+        current_url(&phone).await
+    );
+    assert_eq!(shown_user(&phone).await, "carol");
+    drain_console(&phone, &mut console).await;
+
+    // A removed device's approval is refused, and the phone says why.
+    let all_of_carol = qrgate_core::control::Filter {
+        user: Some("carol".into()),
+        ..Default::default()
+    };
+    qrgate_core::control::revoke_devices(&gw.state, &s, &all_of_carol, "operator")
+        .await
+        .expect("revoke");
+    desktop.delete_all_cookies().await.expect("sign out");
+    let payload = desktop_login(&desktop, &gw, "/third").await;
+    let id = attempt_id(&desktop).await;
+    phone.goto(&payload).await.expect("open the QR's URL");
+    click_when_shown(&phone, "#choice:not([hidden]) #approve").await;
+    wait_for_text(&phone, "#status", "no longer enrolled").await;
+    assert!(
+        !approved_unclaimed(&gw, &id).await,
+        "the refused approval left the attempt open"
+    );
+
+    // No Content-Security-Policy complaint in either browser's console on the way.
+    drain_console(&phone, &mut console).await;
+    drain_console(&desktop, &mut console).await;
+    let complaints = csp_complaints(&console);
+    assert!(complaints.is_empty(), "CSP violations: {complaints:?}");
+    phone.close().await.expect("close the phone");
+    desktop.close().await.expect("close the desktop");
+}
+
+#[tokio::test]
+async fn a_browser_without_ed25519_in_webcrypto_is_told_so_and_no_key_is_made() {
+    let gw = TestGateway::with(crate::common::Setup {
+        tail: "[[user]]\nname = \"carol\"\n".into(),
+        ..crate::common::Setup::default()
+    })
+    .await;
+    let s = gw.state.settings();
+    let invited = qrgate_core::enrollment::invite(
+        &gw.state,
+        &s,
+        qrgate_core::config::AppId::new(0),
+        "carol",
+        Duration::from_secs(900),
+        "operator",
+    )
+    .await
+    .expect("invite");
+    let driver = start_driver().await;
+    let phone = open_phone(&driver, "old-phone").await;
+    // An older browser: WebCrypto without Ed25519.
+    cdp(
+        &phone,
+        "Page.addScriptToEvaluateOnNewDocument",
+        json!({ "source": "(() => { const g = crypto.subtle.generateKey.bind(crypto.subtle);\
+            crypto.subtle.generateKey = (alg, ...rest) => (alg && (alg.name || alg) === 'Ed25519')\
+              ? Promise.reject(new DOMException('Unrecognized name', 'NotSupportedError')) : g(alg, ...rest); })();" }),
+    )
+    .await;
+    phone
+        .goto(&invited.link)
+        .await
+        .expect("open the invitation");
+    let said = wait_for_text(&phone, "#unsupported", "cannot keep a signing key").await;
+    assert!(
+        said.contains("Chrome") && said.contains("Safari") && said.contains("Firefox"),
+        "{said}"
+    );
+    screenshot(&phone, "phone-unsupported.png").await;
+    let enroll = phone.find(Locator::Id("enroll")).await.expect("button");
+    assert!(
+        !enroll.is_displayed().await.expect("shown?"),
+        "no way to enroll"
+    );
+    assert!(gw.state.devices.is_empty());
+    // The invitation is still usable from a browser that can.
+    assert!(qrgate_core::enrollment::invitation(
+        &gw.state,
+        &s,
+        qrgate_core::config::AppId::new(0),
+        invited.link.rsplit('/').next().expect("token"),
+    )
+    .await
+    .is_ok());
+    phone.close().await.expect("close");
 }
