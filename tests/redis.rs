@@ -85,6 +85,9 @@ async fn ping(port: u16) -> bool {
     matches!(s.read(&mut buf).await, Ok(n) if buf[..n].starts_with(b"+PONG"))
 }
 
+/// The admin API's bearer token on every instance.
+const ADMIN_TOKEN: &str = "redis-admin-token";
+
 /// A gateway instance on `redis`, serving [`ORIGIN`], with an admin listener.
 async fn instance(redis: &Redis, extra_store: &str) -> (Binary, String) {
     instance_offering(redis, extra_store, "").await
@@ -98,12 +101,13 @@ async fn instance_offering(redis: &Redis, extra_store: &str, app: &str) -> (Bina
         Some(ORIGIN.to_string()),
         "",
         &format!(
-            "{app}\n{}\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n[store]\nbackend = \"redis\"\nurl = \"{}\"\nprefix = \"t:\"\ntimeout_ms = 300\n{extra_store}\n",
+            "{app}\n{}\n[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken_file = \"admin.token\"\n[store]\nbackend = \"redis\"\nurl = \"{}\"\nprefix = \"t:\"\ntimeout_ms = 300\n{extra_store}\n",
             alice("\"staff\""),
             redis.url()
         ),
     )
     .await;
+    std::fs::write(gw.dir.path().join("admin.token"), ADMIN_TOKEN).expect("token");
     let ready = format!("http://127.0.0.1:{admin}/readyz");
     let c = client();
     let is_ready = eventually(Duration::from_secs(20), || {
@@ -408,4 +412,109 @@ async fn redis_down_refuses_and_redis_back_recovers_without_a_restart() {
         .expect("approve on B");
     assert_eq!(claim(&b2, &b_gw.base, &id2).await.status(), 200);
     assert_eq!(user_at(&b2, &b_gw.base).await.as_deref(), Some("alice"));
+}
+
+/// Calls instance admin API `path` (`ready` is its `/readyz` URL).
+async fn admin(ready: &str, post: bool, path: &str) -> Value {
+    let url = ready.replace("/readyz", path);
+    let c = client();
+    let req = if post { c.post(url) } else { c.get(url) };
+    let r = req
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("admin answer");
+    assert_eq!(r.status(), 200, "{path}");
+    r.json().await.expect("json")
+}
+
+/// The ids of the devices instance `ready` knows.
+async fn devices_at(ready: &str) -> Vec<String> {
+    admin(ready, false, "/devices").await["devices"]
+        .as_array()
+        .map(|d| {
+            d.iter()
+                .filter_map(|d| d["key"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_device_enrolled_through_one_instance_signs_in_and_is_revoked_through_the_other() {
+    let redis = Redis::start().await;
+    let (a, ready_a) = instance(&redis, "").await;
+    let (mut b_gw, ready_b) = instance(&redis, "").await;
+    let (a_base, b_base) = (a.base.clone(), b_gw.base.clone());
+
+    // Invited on A, enrolled through B; the link is then used up on A too.
+    let link = admin(&ready_a, true, "/invites?user=alice").await["link"]
+        .as_str()
+        .expect("link")
+        .to_string();
+    assert!(link.starts_with(ORIGIN), "{link}");
+    let phone_key = qrgate::signer::Key::generate();
+    let z = phone_key.public().to_z32();
+    qrgate::signer::enroll(&phone_via(&b_base), &link, &phone_key)
+        .await
+        .expect("enrolled through B");
+    let again =
+        qrgate::signer::enroll(&phone_via(&a_base), &link, &qrgate::signer::Key::generate()).await;
+    assert!(
+        matches!(
+            again,
+            Err(qrgate::signer::SignerError::Refused { status: 410, .. })
+        ),
+        "used everywhere: {again:?}"
+    );
+    let heard = eventually(Duration::from_secs(2), || async {
+        devices_at(&ready_a).await.contains(&z)
+    })
+    .await;
+    assert!(heard, "A heard of the enrollment");
+
+    // The device approves a login on A; the session works on both instances.
+    let b = browser();
+    let id = login_page(&b, &a_base).await;
+    let url = attempt_url(&id);
+    let phone = phone_via(&a_base);
+    let req = qrgate::signer::scan(&phone, &url).await.expect("scan");
+    qrgate::signer::approve(&phone, &url, &phone_key, &req)
+        .await
+        .expect("the enrolled key approves on A");
+    assert_eq!(claim(&b, &a_base, &id).await.status(), 200);
+    assert_eq!(user_at(&b, &b_base).await.as_deref(), Some("alice"));
+
+    // A restarted instance reads the devices from Redis.
+    b_gw.stop().await;
+    b_gw.child = b_gw.spawn();
+    b_gw.wait_up().await;
+    let loaded = eventually(Duration::from_secs(10), || async {
+        devices_at(&ready_b).await.contains(&z)
+    })
+    .await;
+    assert!(loaded, "B knows the device after a restart");
+
+    // Revoked through B: A forgets the device and refuses its session within a second.
+    let revoked = admin(&ready_b, true, &format!("/devices/revoke?key={z}")).await;
+    assert_eq!(revoked["revoked"], 1, "{revoked}");
+    let refused = eventually(Duration::from_secs(1), || {
+        let (b, base) = (b.clone(), a_base.clone());
+        async move { user_at(&b, &base).await.is_none() }
+    })
+    .await;
+    assert!(refused, "A refused the device's session within 1 s");
+    assert!(!devices_at(&ready_a).await.contains(&z));
+    let b2 = browser();
+    let id2 = login_page(&b2, &a_base).await;
+    let url2 = attempt_url(&id2);
+    let req2 = qrgate::signer::scan(&phone, &url2).await.expect("scan");
+    let refused = qrgate::signer::approve(&phone, &url2, &phone_key, &req2).await;
+    assert!(
+        matches!(
+            refused,
+            Err(qrgate::signer::SignerError::Refused { status: 403, .. })
+        ),
+        "{refused:?}"
+    );
 }
