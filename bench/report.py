@@ -95,6 +95,11 @@ labels = {
     "qrgate_public": "qrgate, public path",
     "bare_pingora_tls": "bare pingora, HTTPS",
     "qrgate_session_tls": "**qrgate, session, HTTPS**",
+    "nginx_auth_request": "nginx `auth_request` → qrgate verify (CPU: nginx + qrgate)",
+    "caddy_forward_auth": "Caddy `forward_auth` → qrgate verify (CPU: Caddy + qrgate)",
+    "qrgate_session_scaled": "qrgate, session, 1,000 apps and 100,000 users",
+    "qrgate_login_page": "qrgate login page (new attempt, QR)",
+    "qrgate_login_page_scaled": "qrgate login page, 1,000 apps and 100,000 users",
 }
 labels = {n: l for n, l in labels.items() if by(n)}
 for name, label in labels.items():
@@ -144,6 +149,22 @@ if by("cross_redis"):
     targets.append(("cross-instance approve → event p99 ≤ 20 ms", f"{p99:.2f} ms", verdict(p99 <= 20)))
     targets.append(("logout on one instance refused by the other within 1 s (worst)", f"{worst:.1f} ms",
                     verdict(worst <= 1000)))
+if by("nginx_auth_request"):
+    peer = med("nginx_auth_request", "rps")
+    targets.append(("qrgate as the proxy ≥ 1.5× nginx + auth_request (req/s)", f"{auth / peer:.2f}×",
+                    verdict(auth / peer >= 1.5)))
+if by("caddy_forward_auth"):
+    peer = med("caddy_forward_auth", "rps")
+    targets.append(("qrgate as the proxy against Caddy + forward_auth (req/s)", f"{auth / peer:.2f}×",
+                    "measured"))
+if by("qrgate_session_scaled"):
+    scaled = med("qrgate_session_scaled", "cpu_us_per_req") / med("qrgate_session", "cpu_us_per_req")
+    targets.append(("CPU per proxied request, 1,000 apps + 100,000 users vs 1 + 1: within 5 %",
+                    f"{scaled:.3f}×", verdict(abs(scaled - 1) <= 0.05)))
+if by("qrgate_login_page_scaled"):
+    scaled = med("qrgate_login_page_scaled", "cpu_us_per_req") / med("qrgate_login_page", "cpu_us_per_req")
+    targets.append(("CPU per login page, 1,000 apps + 100,000 users vs 1 + 1: within 5 %",
+                    f"{scaled:.3f}×", verdict(abs(scaled - 1) <= 0.05)))
 targets.append(("authenticated qrgate ≥ 1.0× nginx (req/s)", f"{auth / ngx:.2f}×",
                 verdict(auth / ngx >= 1.0)))
 
