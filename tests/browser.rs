@@ -651,17 +651,7 @@ async fn a_phone_browser_enrolls_by_invitation_and_approves_a_desktop_sign_in() 
     })
     .await;
     let s = gw.state.settings();
-    let app = qrgate_core::config::AppId::new(0);
-    let invited = qrgate_core::enrollment::invite(
-        &gw.state,
-        &s,
-        app,
-        "carol",
-        Duration::from_secs(900),
-        "operator",
-    )
-    .await
-    .expect("invite");
+    let invited = gw.invite("carol").await;
     let driver = start_driver().await;
     let desktop = open_browser(&driver, "desktop").await;
     let phone = open_phone(&driver, "phone").await;
@@ -796,17 +786,7 @@ async fn a_browser_without_ed25519_in_webcrypto_is_told_so_and_no_key_is_made() 
         ..crate::common::Setup::default()
     })
     .await;
-    let s = gw.state.settings();
-    let invited = qrgate_core::enrollment::invite(
-        &gw.state,
-        &s,
-        qrgate_core::config::AppId::new(0),
-        "carol",
-        Duration::from_secs(900),
-        "operator",
-    )
-    .await
-    .expect("invite");
+    let invited = gw.invite("carol").await;
     let driver = start_driver().await;
     let phone = open_phone(&driver, "old-phone").await;
     // An older browser: WebCrypto without Ed25519.
@@ -835,13 +815,6 @@ async fn a_browser_without_ed25519_in_webcrypto_is_told_so_and_no_key_is_made() 
     );
     assert!(gw.state.devices.is_empty());
     // The invitation is still usable from a browser that can.
-    assert!(qrgate_core::enrollment::invitation(
-        &gw.state,
-        &s,
-        qrgate_core::config::AppId::new(0),
-        invited.link.rsplit('/').next().expect("token"),
-    )
-    .await
-    .is_ok());
+    assert!(gw.invitation_open(&invited.link).await);
     phone.close().await.expect("close");
 }

@@ -4,7 +4,6 @@
 //! approval page a phone's camera opens. (The same in a real browser: `browser.rs`.)
 
 use std::process::Command;
-use std::time::Duration;
 
 use serde_json::Value;
 
@@ -378,17 +377,7 @@ async fn enrollment_is_rate_limited_like_a_signer_and_a_limited_attempt_uses_not
         ..crate::common::Setup::default()
     })
     .await;
-    let s = gw.state.settings();
-    let invited = qrgate_core::enrollment::invite(
-        &gw.state,
-        &s,
-        qrgate_core::config::AppId::new(0),
-        "alice",
-        Duration::from_secs(600),
-        "operator",
-    )
-    .await
-    .expect("invite");
+    let invited = gw.invite("alice").await;
     let mut statuses = Vec::new();
     for _ in 0..4 {
         let (status, _) = post_enrollment(&invited.link, serde_json::json!({})).await;
@@ -400,13 +389,5 @@ async fn enrollment_is_rate_limited_like_a_signer_and_a_limited_attempt_uses_not
         "{statuses:?}"
     );
     // Neither the refusals nor the limit used the invitation.
-    let token = invited.link.rsplit('/').next().expect("token");
-    assert!(qrgate_core::enrollment::invitation(
-        &gw.state,
-        &s,
-        qrgate_core::config::AppId::new(0),
-        token
-    )
-    .await
-    .is_ok());
+    assert!(gw.invitation_open(&invited.link).await);
 }

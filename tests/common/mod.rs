@@ -459,3 +459,32 @@ pub async fn tls_upstream(chain: &str, key: &str) -> SocketAddr {
     });
     addr
 }
+
+impl TestGateway {
+    /// An operator's invitation for configured user `user` on the test app (15 minutes).
+    pub async fn invite(&self, user: &str) -> qrgate_core::enrollment::Invited {
+        qrgate_core::enrollment::invite(
+            &self.state,
+            &self.state.settings(),
+            qrgate_core::config::AppId::new(0),
+            user,
+            qrgate_core::enrollment::DEFAULT_TTL,
+            "operator",
+        )
+        .await
+        .expect("invite")
+    }
+
+    /// Whether invitation `link` is still unused and live.
+    pub async fn invitation_open(&self, link: &str) -> bool {
+        let token = link.rsplit('/').next().unwrap_or_default();
+        qrgate_core::enrollment::invitation(
+            &self.state,
+            &self.state.settings(),
+            qrgate_core::config::AppId::new(0),
+            token,
+        )
+        .await
+        .is_ok()
+    }
+}
