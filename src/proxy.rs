@@ -428,7 +428,7 @@ impl ProxyHttp for Proxy {
             tracing::debug!(
                 status,
                 method = %session.req_header().method,
-                path = session.req_header().uri.path(),
+                path = %qrgate_core::enrollment::loggable_path(session.req_header().uri.path()),
                 user = ctx.identity.as_ref().map(|i| i.user.as_str()),
                 "request"
             );

@@ -391,3 +391,36 @@ async fn enrollment_is_rate_limited_like_a_signer_and_a_limited_attempt_uses_not
     // Neither the refusals nor the limit used the invitation.
     assert!(gw.invitation_open(&invited.link).await);
 }
+
+#[tokio::test]
+async fn inviting_a_device_of_ones_own_needs_a_fresh_approval() {
+    let gw = TestGateway::with(crate::common::Setup {
+        session:
+            "idle_timeout_seconds = 3600\nlifetime_seconds = 7200\nsweep_interval_seconds = 1\n"
+                .into(),
+        ..crate::common::Setup::default()
+    })
+    .await;
+    let base = gw.url("");
+    let (b, _) = sign_in_at(&base).await;
+    gw.clock.advance(std::time::Duration::from_millis(
+        qrgate_core::enrollment::FRESH_APPROVAL_MS + 1000,
+    ));
+    let invite = |accept: &'static str| {
+        b.post(gw.url("/.qrgate/invite"))
+            .header("origin", base.as_str())
+            .header("accept", accept)
+            .send()
+    };
+    let page = invite("text/html").await.expect("answer");
+    assert_eq!(page.status(), 302);
+    assert_eq!(
+        page.headers()["location"],
+        "/.qrgate/step-up?rd=%2F.qrgate%2Fsessions"
+    );
+    let json = invite("application/json").await.expect("answer");
+    assert_eq!(json.status(), 403);
+    let body: Value = json.json().await.expect("json");
+    assert_eq!(body["error"], "step_up_required");
+    assert!(gw.state.devices.is_empty());
+}

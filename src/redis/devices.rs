@@ -12,14 +12,16 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use qrgate_core::devices::{Device, DeviceStore, Invitation};
+use qrgate_core::devices::{Device, DeviceStore, Invitation, Redeemed};
 use qrgate_core::session::{StoreError, TokenHash};
 
 use super::{unavailable, Link};
 
 /// KEYS[1] the invitation, KEYS[2] the devices hash, KEYS[3] the events channel. ARGV: hex
-/// key, device JSON. Returns 1 if the invitation was used now, 0 if it was gone.
+/// key, device JSON. Returns 1 if the invitation was used now, 0 if it was gone, -1 (and the
+/// invitation kept) if the key is enrolled already, on any instance.
 const REDEEM: &str = r"
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return -1 end
 if redis.call('DEL', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('PUBLISH', KEYS[3], 'device + ' .. ARGV[2])
@@ -104,10 +106,10 @@ impl DeviceStore for RedisDevices {
         hash: &TokenHash,
         device: &Device,
         now_ms: u64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Redeemed, StoreError> {
         // A lapsed invitation Redis has not expired yet (clock skew) is not used.
         if self.invitation(hash, now_ms).await?.is_none() {
-            return Ok(false);
+            return Ok(Redeemed::Gone);
         }
         let mut invocation = self.redeem.prepare_invoke();
         invocation
@@ -117,7 +119,11 @@ impl DeviceStore for RedisDevices {
             .arg(hex::encode(device.key))
             .arg(Self::json(device)?);
         let used: i64 = self.link.script(&invocation).await?;
-        Ok(used == 1)
+        Ok(match used {
+            1 => Redeemed::Enrolled,
+            -1 => Redeemed::KeyTaken,
+            _ => Redeemed::Gone,
+        })
     }
 
     async fn remove(&self, key: &[u8; 32]) -> Result<(), StoreError> {

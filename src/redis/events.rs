@@ -85,7 +85,10 @@ impl Listener {
         // Announcements missed while unsubscribed: read the whole device table afresh, now
         // that new ones reach us.
         match self.gateway.device_store.load().await {
-            Ok(Some(devices)) => self.gateway.devices.replace_all(devices),
+            Ok(Some(devices)) => {
+                self.gateway.devices.replace_all(devices);
+                self.gateway.devices.set_current(true);
+            }
             Ok(None) => {}
             Err(e) => return Err(e.to_string()),
         }
@@ -112,6 +115,7 @@ impl BackgroundService for Listener {
                 _ = shutdown.changed() => return,
             };
             self.sessions.set_listening(false);
+            self.gateway.devices.set_current(false);
             if let Err(e) = result {
                 // Loud once, then quiet while Redis stays away.
                 if failures == 0 {

@@ -275,7 +275,7 @@ pub async fn revoke_devices(
         sessions += revoke(gw, s, &of_key, by).await?;
     }
     if devices > 0 {
-        gw.devices_changed.notify_waiters();
+        gw.devices_changed.notify_one();
         gw.sessions_changed.notify_waiters();
     }
     Ok((devices, sessions))

@@ -82,6 +82,17 @@ mod hex32 {
     }
 }
 
+/// What redeeming an invitation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redeemed {
+    /// The invitation is used and the device recorded.
+    Enrolled,
+    /// The invitation was used, lapsed or unknown: nothing changed.
+    Gone,
+    /// The key is enrolled already (the store saw it): nothing changed.
+    KeyTaken,
+}
+
 /// Where enrollments and invitations are kept.
 #[async_trait]
 pub trait DeviceStore: Send + Sync + 'static {
@@ -95,15 +106,14 @@ pub trait DeviceStore: Send + Sync + 'static {
         now_ms: u64,
     ) -> Result<Option<Invitation>, StoreError>;
 
-    /// Uses invitation `hash` and records `device`, as one step: `false` (and nothing
-    /// recorded) if the invitation is used, lapsed or unknown. Of two racing redemptions
-    /// exactly one succeeds.
+    /// Uses invitation `hash` and records `device`, as one step; nothing is recorded unless
+    /// it answers [`Redeemed::Enrolled`]. Of two racing redemptions exactly one succeeds.
     async fn redeem(
         &self,
         hash: &TokenHash,
         device: &Device,
         now_ms: u64,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Redeemed, StoreError>;
 
     /// Forgets the device holding `key` (and tells other instances).
     async fn remove(&self, key: &[u8; 32]) -> Result<(), StoreError>;
@@ -142,12 +152,23 @@ impl DeviceStore for MemoryDevices {
             .map(|i| i.clone()))
     }
 
-    async fn redeem(&self, hash: &TokenHash, _: &Device, now_ms: u64) -> Result<bool, StoreError> {
-        // One removal wins; a lapsed invitation is removed without counting.
-        Ok(self
+    async fn redeem(
+        &self,
+        hash: &TokenHash,
+        _: &Device,
+        now_ms: u64,
+    ) -> Result<Redeemed, StoreError> {
+        // One removal wins; a lapsed invitation is removed without counting. The registry,
+        // which is this store's device table, refuses a key it holds (`Devices::insert_new`).
+        let used = self
             .invitations
             .remove(hash)
-            .is_some_and(|(_, i)| i.expires_ms > now_ms))
+            .is_some_and(|(_, i)| i.expires_ms > now_ms);
+        Ok(if used {
+            Redeemed::Enrolled
+        } else {
+            Redeemed::Gone
+        })
     }
 
     async fn remove(&self, _: &[u8; 32]) -> Result<(), StoreError> {
@@ -172,9 +193,20 @@ struct Entry {
 }
 
 /// The enrolled devices this instance knows: read on every request of an enrolled key.
-#[derive(Default)]
 pub struct Devices {
     map: DashMap<[u8; 32], Entry>,
+    /// Whether the table is current. With several instances it is not while this one cannot
+    /// hear the others' announcements (a removal could be missed): then no device signs in.
+    current: std::sync::atomic::AtomicBool,
+}
+
+impl Default for Devices {
+    fn default() -> Self {
+        Devices {
+            map: DashMap::new(),
+            current: std::sync::atomic::AtomicBool::new(true),
+        }
+    }
 }
 
 impl Devices {
@@ -186,6 +218,9 @@ impl Devices {
         app: AppId,
         key: &[u8; 32],
     ) -> Result<Arc<Identity>, NoIdentity> {
+        if !self.current.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(NoIdentity::UnknownKey);
+        }
         let entry = self.map.get(key).ok_or(NoIdentity::UnknownKey)?;
         let user = s.enrolled_user(app, &entry.device.user)?;
         if let Some(cached) = entry.cached.load().as_ref() {
@@ -203,6 +238,12 @@ impl Devices {
         Ok(identity)
     }
 
+    /// Marks the table current (announcements are heard) or not (no device signs in).
+    pub fn set_current(&self, current: bool) {
+        self.current
+            .store(current, std::sync::atomic::Ordering::Release);
+    }
+
     /// The device holding `key`.
     pub fn get(&self, key: &[u8; 32]) -> Option<Arc<Device>> {
         self.map.get(key).map(|e| e.device.clone())
@@ -218,6 +259,20 @@ impl Devices {
                 cached: ArcSwapOption::empty(),
             },
         );
+    }
+
+    /// Adds a device unless its key is enrolled already; returns whether it was added.
+    pub fn insert_new(&self, device: Device) -> bool {
+        match self.map.entry(device.key) {
+            dashmap::Entry::Occupied(_) => false,
+            dashmap::Entry::Vacant(v) => {
+                v.insert(Entry {
+                    device: Arc::new(device),
+                    cached: ArcSwapOption::empty(),
+                });
+                true
+            }
+        }
     }
 
     /// Forgets the device holding `key`; returns it if there was one.
@@ -318,6 +373,31 @@ mod tests {
     }
 
     #[test]
+    fn a_table_that_may_have_missed_a_removal_signs_nobody_in() {
+        let s = settings("");
+        let devices = Devices::default();
+        devices.insert(device("alice", 1));
+        devices.set_current(false);
+        assert_eq!(
+            devices.identity(&s, AppId::new(0), &[1; 32]).err(),
+            Some(NoIdentity::UnknownKey)
+        );
+        devices.set_current(true);
+        assert!(devices.identity(&s, AppId::new(0), &[1; 32]).is_ok());
+    }
+
+    #[test]
+    fn insert_new_never_rebinds_an_enrolled_key() {
+        let devices = Devices::default();
+        assert!(devices.insert_new(device("alice", 1)));
+        assert!(!devices.insert_new(device("bob", 1)));
+        assert_eq!(
+            devices.get(&[1; 32]).map(|d| d.user.clone()).as_deref(),
+            Some("alice")
+        );
+    }
+
+    #[test]
     fn replace_all_keeps_exactly_the_given_devices() {
         let devices = Devices::default();
         devices.insert(device("alice", 1));
@@ -341,10 +421,14 @@ mod tests {
         let d = device("alice", 1);
         assert_eq!(store.invitation(&[9; 32], 999).await.ok(), Some(Some(inv)));
         assert_eq!(store.invitation(&[9; 32], 1_000).await.ok(), Some(None));
-        assert!(store.redeem(&[9; 32], &d, 999).await.expect("first"));
-        assert!(!store.redeem(&[9; 32], &d, 999).await.expect("second"));
-        assert!(!store.redeem(&[8; 32], &d, 1_000).await.expect("lapsed"));
-        assert!(!store.redeem(&[7; 32], &d, 0).await.expect("unknown"));
+        let redeem = |h: [u8; 32], now| {
+            let (store, d) = (&store, &d);
+            async move { store.redeem(&h, d, now).await.expect("redeem") }
+        };
+        assert_eq!(redeem([9; 32], 999).await, Redeemed::Enrolled);
+        assert_eq!(redeem([9; 32], 999).await, Redeemed::Gone);
+        assert_eq!(redeem([8; 32], 1_000).await, Redeemed::Gone);
+        assert_eq!(redeem([7; 32], 0).await, Redeemed::Gone);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use crate::audit;
 use crate::config::AppId;
-use crate::devices::{Device, Invitation};
+use crate::devices::{Device, Invitation, Redeemed};
 use crate::gateway::Gateway;
 use crate::keys::PublicKey;
 use crate::protocol::Refusal;
@@ -36,6 +36,10 @@ pub const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// The shortest.
 pub const MIN_TTL: Duration = Duration::from_secs(60);
+
+/// How recent a person's last phone approval must be for them to invite a device of their
+/// own (older: they confirm again, through the step-up page).
+pub const FRESH_APPROVAL_MS: u64 = 5 * 60 * 1000;
 
 /// Why an invitation or an enrollment was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -112,6 +116,14 @@ pub fn message(origin: &str, user: &str, token: &str, public_key: &PublicKey) ->
         "{DOMAIN}\norigin: {origin}\nuser: {user}\ninvitation: {token}\npublic-key: {}\n",
         public_key.to_hex()
     )
+}
+
+/// `path` as it may be logged: an invitation link's token (live until used) is cut off.
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.find("/enroll/") {
+        Some(i) => format!("{}/enroll/…", &path[..i]).into(),
+        None => path.into(),
+    }
 }
 
 /// Makes an invitation for configured user `user` on app `app`, lasting `ttl`; `by` is
@@ -234,15 +246,23 @@ async fn enroll_checked(
         created_ms: gw.clock.now_millis(),
     };
     let hash = token_hash(token).ok_or(EnrollError::Gone)?;
-    if !gw
+    match gw
         .device_store
         .redeem(&hash, &device, gw.clock.now_millis())
         .await?
     {
-        return Err(EnrollError::Gone);
+        Redeemed::Enrolled => {}
+        Redeemed::Gone => return Err(EnrollError::Gone),
+        Redeemed::KeyTaken => return Err(EnrollError::KeyTaken),
     }
-    gw.devices.insert(device.clone());
-    gw.devices_changed.notify_waiters();
+    // The same key racing through two invitations at once: the first one keeps it. (With
+    // several instances our own announcement may have added it already.)
+    if !gw.devices.insert_new(device.clone())
+        && gw.devices.get(&device.key).as_deref() != Some(&device)
+    {
+        return Err(EnrollError::KeyTaken);
+    }
+    gw.devices_changed.notify_one();
     audit::device_enrolled(
         &device.app,
         &device.user,
@@ -285,6 +305,16 @@ mod tests {
         serde_json::json!({"public_key": public.to_hex(), "signature": hex::encode(sig.to_bytes())})
             .to_string()
             .into_bytes()
+    }
+
+    #[test]
+    fn logged_paths_never_carry_an_invitation_token() {
+        assert_eq!(
+            loggable_path("/.qrgate/enroll/secret-token"),
+            "/.qrgate/enroll/…"
+        );
+        assert_eq!(loggable_path("/.qrgate/login"), "/.qrgate/login");
+        assert!(!loggable_path("/x/enroll/abc/def").contains("abc"));
     }
 
     #[test]

@@ -58,7 +58,8 @@ pub struct Gateway {
     pub devices: Devices,
     /// Where enrollments and invitations are kept.
     pub device_store: Arc<dyn DeviceStore>,
-    /// Woken when a device is enrolled or removed here (the state file is rewritten).
+    /// Woken when a device is enrolled or removed here (the state file is rewritten). Always
+    /// `notify_one`: the permit it leaves makes a change during a write cause one more write.
     pub devices_changed: tokio::sync::Notify,
     /// One instance of every signer protocol.
     pub signers: Signers,

@@ -144,7 +144,7 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
         ["auth", "session", "verify"] if get => {
             verify(gw, s, &req).await.unwrap_or_else(json_error)
         }
-        ["auth", "session", id] if get && req.form == Form::Page => {
+        ["auth", "session", id] if get && req.form == Form::Page && id.starts_with("sess_") => {
             approval_page(gw, s, &req, id).await
         }
         ["auth", "session", id, "events"] if get => {
@@ -199,7 +199,7 @@ fn action_of(method: &Method, segments: &[&str]) -> Option<Action> {
         ["auth", "session", "verify"] if !post => Some(Action::Verify),
         ["auth", "session", _, "scan" | "approve" | "reject"] if post => Some(Action::Signer),
         // A phone's approval page, and every enrollment step: counted like a signer's calls.
-        ["auth", "session", _] if !post => Some(Action::Signer),
+        ["auth", "session", id] if !post && id.starts_with("sess_") => Some(Action::Signer),
         ["enroll", _] => Some(Action::Signer),
         ["invite"] => Some(Action::Create),
         ["auth", "session", _, "claim"] if post => Some(Action::Claim),
@@ -371,11 +371,27 @@ async fn invite_own_device(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -
             &LoginError::CrossOrigin("Invitations are made from the application's own pages."),
         );
     }
-    let identity = match gw.session(s, req.headers, req.app).await {
-        Ok(Some(live)) => live.identity,
+    let live = match gw.session(s, req.headers, req.app).await {
+        Ok(Some(live)) => live,
         Ok(None) => return respond::login_error(req.form, &LoginError::Unauthenticated),
         Err(e) => return respond::login_error(req.form, &e.into()),
     };
+    // A new key outlives every session: only the person, confirming on a phone just now,
+    // may add one — not a script that merely runs on the app's origin with their cookie.
+    let age = gw.clock.now_millis().saturating_sub(live.approved_ms);
+    if age > enrollment::FRESH_APPROVAL_MS {
+        let prefix = &s.config.server.prefix;
+        let rd: String =
+            url::form_urlencoded::byte_serialize(format!("{prefix}/sessions").as_bytes()).collect();
+        let location = format!("{prefix}/step-up?rd={rd}");
+        let denial = if req.form == Form::Page {
+            crate::decision::Denial::StepUpRedirect { location }
+        } else {
+            crate::decision::Denial::StepUpRequired { location }
+        };
+        return respond::denial(req.form, &denial);
+    }
+    let identity = live.identity;
     if s.config.user_by_name(&identity.user).is_none() {
         return respond::enroll_error(req.form, &enrollment::EnrollError::NotConfiguredUser);
     }
