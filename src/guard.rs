@@ -1,80 +1,51 @@
 //! The connection guard: what every downstream connection and every request head must get
 //! past before the HTTP parser sees it.
 //!
-//! Two layers wrap the proxy application:
-//! - [`Connections`] (a `ServerApp`) holds one of `[limits] max_connections` slots for a
-//!   connection's whole life; with none free the connection is closed at once.
-//! - [`Heads`] (an `HttpServerApp`, so pingora's own HTTP/1 keep-alive loop calls it for
-//!   every request of a connection) reads each request head itself: it refuses a head that
-//!   crosses a limit of [`qrgate_core::head`] (414/431, then close) as soon as it does, closes
-//!   a connection whose head is not complete within `header_timeout` of its first byte
-//!   (slowloris) or that sends nothing for `keepalive_timeout`, and hands the bytes back to
-//!   the stream (pingora's rewind buffer), so the parser sees the request exactly as sent.
+//! [`Guard`] is the `ServerApp` every listener serves. It holds one of `[limits]
+//! max_connections` slots for a connection's whole life (with none free the connection is
+//! closed at once), and runs each plain HTTP/1 connection's keep-alive loop itself: it reads
+//! every request head, refuses one that crosses a limit of [`qrgate_core::head`] (414/431,
+//! then close) as soon as it does, closes a connection whose head is not complete within
+//! `header_timeout` of its first byte (slowloris) or that sends nothing for
+//! `keepalive_timeout`, and hands the bytes back to the stream (pingora's rewind buffer), so
+//! pingora's parser sees the request exactly as sent.
 //!
-//! TLS and HTTP/2 streams go straight to the application: their bytes are not plain HTTP/1
-//! here, and their stacks bound their own frames.
+//! A head that is a login event stream ([`EventServer::claim`]) is not handed to pingora: the
+//! connection moves, with its slot, to a task of its own that serves the stream and then
+//! goes on with the connection's next requests. The task pingora spawned for the connection
+//! ends there, so a page waiting minutes for a phone holds neither it nor any of pingora's
+//! per-request state.
+//!
+//! TLS streams (HTTP/1 or HTTP/2 inside) go to pingora's own loop: their bytes are not plain
+//! HTTP/1 here, and their stacks bound their own frames.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use pingora::apps::{HttpServerApp, HttpServerOptions, ReusedHttpStream, ServerApp};
+use pingora::apps::{HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::l4::stream::Stream as L4Stream;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use qrgate_core::config::LimitsConfig;
 use qrgate_core::head::{self, HeadLimits, HeadRefusal, HeadScan};
-use qrgate_core::reply::{Reply, SECURITY_HEADERS};
 use qrgate_core::respond;
+use qrgate_core::wire;
 
-/// Caps open downstream connections.
-pub struct Connections<A> {
+use crate::event_streams::EventServer;
+
+/// The connection cap and the head checks in front of an HTTP application.
+pub struct Guard<A> {
     inner: Arc<A>,
     slots: Arc<Semaphore>,
-}
-
-impl<A> Connections<A> {
-    /// At most `max` connections into `inner` at once.
-    pub fn new(inner: Arc<A>, max: usize) -> Self {
-        Connections {
-            inner,
-            slots: Arc::new(Semaphore::new(max)),
-        }
-    }
-}
-
-#[async_trait]
-impl<A: ServerApp + Send + Sync + 'static> ServerApp for Connections<A> {
-    async fn process_new(
-        self: &Arc<Self>,
-        stream: Stream,
-        shutdown: &ShutdownWatch,
-    ) -> Option<Stream> {
-        // Held until the inner application is done with the connection.
-        let Ok(_slot) = self.slots.clone().try_acquire_owned() else {
-            tracing::debug!("connection refused: max_connections reached");
-            return None;
-        };
-        let mut next = self.inner.process_new(stream, shutdown).await;
-        while let Some(s) = next {
-            next = self.inner.process_new(s, shutdown).await;
-        }
-        None
-    }
-
-    async fn cleanup(&self) {
-        self.inner.cleanup().await;
-    }
-}
-
-/// Checks every HTTP/1 request head before the application parses it.
-pub struct Heads<A> {
-    inner: Arc<A>,
+    events: Option<EventServer>,
     limits: HeadLimits,
     header_timeout: Duration,
     keepalive_timeout: Duration,
@@ -84,19 +55,26 @@ pub struct Heads<A> {
 
 /// How waiting for a request head ended.
 enum Head {
-    /// A complete head is buffered in the stream.
-    Ready(Stream),
+    /// A complete head, read off the stream.
+    Ready(Box<L4Stream>, Vec<u8>),
     /// The client closed, stayed quiet, was too slow or was refused.
     Done,
 }
 
-impl<A> Heads<A> {
-    /// Guards `inner` with the configured limits.
-    /// Once the server shuts down, a connection still gets `drain` to send its next head
-    /// (a connection accepted just before the listener stopped has sent nothing yet).
-    pub fn new(inner: Arc<A>, limits: &LimitsConfig, drain: Duration) -> Self {
-        Heads {
+impl<A> Guard<A> {
+    /// Guards `inner` with the configured limits; `events`, if given, serves the login event
+    /// streams. Once the server shuts down, a connection still gets `drain` to send its next
+    /// head (a connection accepted just before the listener stopped has sent nothing yet).
+    pub fn new(
+        inner: Arc<A>,
+        events: Option<EventServer>,
+        limits: &LimitsConfig,
+        drain: Duration,
+    ) -> Self {
+        Guard {
             inner,
+            slots: Arc::new(Semaphore::new(limits.max_connections)),
+            events,
             limits: HeadLimits {
                 max_line: limits.max_request_line,
                 max_head: limits.max_header_bytes,
@@ -140,10 +118,7 @@ impl<A> Heads<A> {
             }
             match head::scan(&buf, &self.limits) {
                 HeadScan::Incomplete => {}
-                HeadScan::Complete(_) => {
-                    l4.rewind(&buf);
-                    return Head::Ready(l4);
-                }
+                HeadScan::Complete(_) => return Head::Ready(l4, buf),
                 HeadScan::Refused(refusal) => {
                     refuse(&mut l4, refusal).await;
                     return Head::Done;
@@ -153,76 +128,99 @@ impl<A> Heads<A> {
     }
 }
 
+impl<A: HttpServerApp + Send + Sync + 'static> Guard<A> {
+    /// Serves one plain HTTP/1 connection's requests until it closes, holding its slot.
+    /// Boxed with a named type because a claimed event stream continues the connection by
+    /// calling this again from a task of its own.
+    // `slot` is held, not read: its permit is the connection's place under the cap.
+    #[allow(clippy::only_used_in_recursion)]
+    fn connection(
+        self: Arc<Self>,
+        mut l4: Box<L4Stream>,
+        shutdown: ShutdownWatch,
+        slot: OwnedSemaphorePermit,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            loop {
+                // Boxed: the wait's state lives on the heap only while a head is awaited.
+                let Head::Ready(stream, head) = Box::pin(self.await_head(l4, &shutdown)).await
+                else {
+                    return;
+                };
+                l4 = stream;
+                if let Some(claim) = self.events.as_ref().and_then(|e| e.claim(&head)) {
+                    drop(head);
+                    let guard = self.clone();
+                    tokio::spawn(async move {
+                        let Some(events) = guard.events.as_ref() else {
+                            return;
+                        };
+                        let reusable = Box::pin(events.serve(claim, &mut l4)).await;
+                        if reusable && !*shutdown.borrow() {
+                            guard.clone().connection(l4, shutdown, slot).await;
+                        }
+                    });
+                    return;
+                }
+                l4.rewind(&head);
+                drop(head);
+                let mut session = ServerSession::new_http1(l4);
+                if *shutdown.borrow() {
+                    session.set_keepalive(None);
+                } else {
+                    // pingora's own default would keep an idle connection forever after its
+                    // first request; this loop waits for the next head itself, so any positive
+                    // value works.
+                    session.set_keepalive(Some(self.keepalive_timeout.as_secs().max(1)));
+                }
+                let Some(reused) = self.inner.process_new_http(session, &shutdown).await else {
+                    return;
+                };
+                // Pipelining is off, so nothing read past the request rides along.
+                let (stream, _) = reused.consume();
+                let Ok(next) = stream.into_any().downcast::<L4Stream>() else {
+                    return;
+                };
+                l4 = next;
+            }
+        })
+    }
+}
+
 #[async_trait]
-impl<A: HttpServerApp + Send + Sync + 'static> HttpServerApp for Heads<A> {
-    async fn process_new_http(
+impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Guard<A> {
+    async fn process_new(
         self: &Arc<Self>,
-        session: ServerSession,
+        stream: Stream,
         shutdown: &ShutdownWatch,
-    ) -> Option<ReusedHttpStream> {
-        let ServerSession::H1(h1) = session else {
-            return self.inner.process_new_http(session, shutdown).await;
-        };
-        let stream = h1.into_inner();
-        if !stream.as_any().is::<L4Stream>() {
-            let session = ServerSession::new_http1(stream);
-            return self.inner.process_new_http(session, shutdown).await;
-        }
-        let l4 = stream.into_any().downcast::<L4Stream>().ok()?;
-        // Boxed: the wait's state lives on the heap only while the head is awaited, not for
-        // the whole life of a connection that then holds an event stream open for minutes.
-        let Head::Ready(stream) = Box::pin(self.await_head(l4, shutdown)).await else {
+    ) -> Option<Stream> {
+        let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+            tracing::debug!("connection refused: max_connections reached");
             return None;
         };
-        let mut session = ServerSession::new_http1(stream);
-        if *shutdown.borrow() {
-            session.set_keepalive(None);
-        } else {
-            // pingora's own default would keep an idle connection forever after its first
-            // request; this guard waits for the next head itself, so any positive value works.
-            session.set_keepalive(Some(self.keepalive_timeout.as_secs().max(1)));
+        if stream.as_any().is::<L4Stream>() {
+            let l4 = stream.into_any().downcast::<L4Stream>().ok()?;
+            self.clone().connection(l4, shutdown.clone(), slot).await;
+            return None;
         }
-        self.inner.process_new_http(session, shutdown).await
+        // The slot is held until pingora's loop is done with the connection.
+        let mut next = self.inner.process_new(stream, shutdown).await;
+        while let Some(s) = next {
+            next = self.inner.process_new(s, shutdown).await;
+        }
+        drop(slot);
+        None
     }
 
-    fn h2_options(&self) -> Option<pingora::protocols::http::v2::server::H2Options> {
-        self.inner.h2_options()
-    }
-
-    fn server_options(&self) -> Option<&HttpServerOptions> {
-        self.inner.server_options()
-    }
-
-    async fn http_cleanup(&self) {
+    async fn cleanup(&self) {
         self.inner.http_cleanup().await;
     }
 }
 
 /// Answers a refused head and closes.
 async fn refuse(stream: &mut L4Stream, refusal: HeadRefusal) {
-    let bytes = raw_response(&respond::head_refusal(&refusal));
+    let bytes = wire::reply(&respond::head_refusal(&refusal), true, SystemTime::now());
     let _ = stream.write_all(&bytes).await;
     let _ = stream.flush().await;
     let _ = stream.shutdown().await;
-}
-
-/// A reply as HTTP/1.1 bytes, closing the connection.
-fn raw_response(reply: &Reply) -> Vec<u8> {
-    let reason = http::StatusCode::from_u16(reply.status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("");
-    let mut head = format!(
-        "HTTP/1.1 {} {reason}\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n",
-        reply.status,
-        reply.content_type,
-        reply.body.len()
-    );
-    for (name, value) in SECURITY_HEADERS {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    let mut bytes = head.into_bytes();
-    bytes.extend_from_slice(&reply.body);
-    bytes
 }

@@ -9,6 +9,8 @@
 //! - [`control`]: `qrgate sessions list|revoke`, the session API's client.
 //! - [`proxy`]: the pingora `ProxyHttp` implementation: thin adapters from each hook to the
 //!   core's decision, routes and header edits.
+//! - [`event_streams`]: login event streams served on the connection itself, beside pingora's
+//!   proxy (a waiting page holds only its connection and status receiver).
 //! - [`guard`]: per-connection limits before the HTTP parser: connection cap, head size
 //!   limits (414/431), head deadline and keep-alive idle timeout.
 //! - [`server`]: starts the pingora server (or serves a listener you bound, for tests).
@@ -28,6 +30,7 @@ pub mod admin;
 pub mod assertion_keys;
 pub mod control;
 pub mod demo;
+pub mod event_streams;
 pub mod guard;
 pub mod private_file;
 pub mod proxy;

@@ -37,6 +37,7 @@ use qrgate_core::respond::{self, ProxyFailure};
 use qrgate_core::routes::{self, RouteRequest, Routed};
 use qrgate_core::settings::{Settings, SettingsError};
 use qrgate_core::upstream::{self, HeaderEdit};
+use qrgate_core::wire;
 
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +124,11 @@ impl Proxy {
     /// that takes over.
     pub fn drain(&self) {
         self.draining.send_replace(true);
+    }
+
+    /// Turns true when the server drains.
+    pub(crate) fn draining(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.draining.subscribe()
     }
 
     /// The shared core state.
@@ -400,14 +406,6 @@ impl ProxyHttp for Proxy {
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let class = match status {
-            100..=199 => "1xx",
-            200..=299 => "2xx",
-            300..=399 => "3xx",
-            400..=499 => "4xx",
-            500..=599 => "5xx",
-            _ => "none",
-        };
         let app = match (&ctx.snapshot, ctx.app) {
             (Some(snapshot), Some(app)) => snapshot.settings.app(app).name.as_str(),
             _ => "-",
@@ -417,11 +415,7 @@ impl ProxyHttp for Proxy {
         } else {
             ctx.decision
         };
-        self.gateway
-            .metrics
-            .requests
-            .with_label_values(&[app, decision, class])
-            .inc();
+        count_request(&self.gateway, app, decision, status);
         if let Some(e) = e {
             tracing::warn!(status, error = %e, "request failed");
         } else {
@@ -487,11 +481,27 @@ impl Proxy {
     }
 }
 
+/// Counts one answered request: its app, what was decided, and its status class.
+pub(crate) fn count_request(gw: &Gateway, app: &str, decision: &str, status: u16) {
+    let class = match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "none",
+    };
+    gw.metrics
+        .requests
+        .with_label_values(&[app, decision, class])
+        .inc();
+}
+
 /// Counts an open event stream for as long as it lives.
-struct OpenStream<'a>(&'a prometheus::IntGauge);
+pub(crate) struct OpenStream<'a>(&'a prometheus::IntGauge);
 
 impl<'a> OpenStream<'a> {
-    fn new(gauge: &'a prometheus::IntGauge) -> Self {
+    pub(crate) fn new(gauge: &'a prometheus::IntGauge) -> Self {
         gauge.inc();
         OpenStream(gauge)
     }
@@ -517,20 +527,18 @@ fn peer_ip(session: &Session) -> Option<IpAddr> {
 }
 
 /// Streams server-sent events until the stream ends, the client goes away, or the server
-/// drains.
+/// drains. Plain HTTP/1 streams are served by [`crate::event_streams`] instead; this path
+/// serves the rest (TLS, HTTP/2).
 async fn serve_events(
     session: &mut Session,
     mut events: EventStream,
     mut draining: tokio::sync::watch::Receiver<bool>,
 ) -> Result<()> {
     let mut header = ResponseHeader::build(200, Some(SECURITY_HEADERS.len() + 4))?;
-    header.insert_header(http::header::CONTENT_TYPE, "text/event-stream")?;
     header.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
-    for (name, value) in SECURITY_HEADERS {
+    for (name, value) in SECURITY_HEADERS.iter().chain(wire::EVENT_STREAM_FIELDS) {
         header.insert_header(*name, *value)?;
     }
-    // Tell buffering proxies in front of us to pass events through at once.
-    header.insert_header("x-accel-buffering", "no")?;
     if is_tls(session) {
         header.insert_header(http::header::STRICT_TRANSPORT_SECURITY, request::HSTS)?;
     }

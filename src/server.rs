@@ -26,7 +26,8 @@ use qrgate_core::session::Lifetimes;
 
 use crate::admin::Admin;
 use crate::demo::Builtin;
-use crate::guard::{Connections, Heads};
+use crate::event_streams::EventServer;
+use crate::guard::Guard;
 use crate::proxy::{Proxy, StartError};
 use crate::redis::attempts::RedisAttempts;
 use crate::redis::devices::RedisDevices;
@@ -153,11 +154,7 @@ pub fn run_shared(
     announce(config);
     gateway.metrics.last_reload.set(crate::reload::now_secs());
 
-    let app = guarded(
-        pingora::proxy::http_proxy(&server.configuration, proxy.clone()),
-        config,
-        &gateway,
-    );
+    let app = guarded(&server.configuration, &proxy, config);
     let mut service = Service::new("qrgate".to_string(), app);
     for addr in &config.server.listen {
         service.add_listener(ListenerConfig::tcp(addr.clone()).l4_buffer(listener_buffers()));
@@ -312,7 +309,7 @@ fn announce(config: &Config) {
 
 /// The proxy behind the connection guard, its requests tethered to their sessions, as
 /// every listener serves it.
-pub type App = Connections<Heads<Tethered<HttpProxy<Proxy>>>>;
+pub type App = Guard<Tethered<HttpProxy<Proxy>>>;
 
 /// How long, once the server starts to shut down, a connection may still deliver a request
 /// head (served, then closed), and so how long the state file's last write waits for such
@@ -325,12 +322,18 @@ pub fn drain_window(config: &Config) -> std::time::Duration {
     (config.server.grace_period / 2).min(std::time::Duration::from_secs(1))
 }
 
-/// Wraps the proxy in the connection guard's two layers.
-fn guarded(proxy: HttpProxy<Proxy>, config: &Config, gateway: &Arc<Gateway>) -> App {
-    let limits = &config.limits;
-    let tethered = Tethered::new(Arc::new(proxy), gateway.clone());
-    let heads = Heads::new(Arc::new(tethered), limits, drain_window(config));
-    Connections::new(Arc::new(heads), limits.max_connections)
+/// Wraps the proxy in the connection guard, which hands login event streams to an
+/// [`EventServer`] over the same proxy state.
+fn guarded(conf: &Arc<ServerConf>, proxy: &Proxy, config: &Config) -> App {
+    let http = pingora::proxy::http_proxy(conf, proxy.clone());
+    let tethered = Tethered::new(Arc::new(http), proxy.gateway().clone());
+    let events = EventServer::new(proxy.clone());
+    Guard::new(
+        Arc::new(tethered),
+        Some(events),
+        &config.limits,
+        drain_window(config),
+    )
 }
 
 /// The guarded proxy application, for serving on listeners of your own, and a handle to
@@ -339,11 +342,7 @@ pub fn proxy_app(gateway: Arc<Gateway>) -> Result<(Arc<App>, Proxy), StartError>
     let settings = gateway.settings();
     let conf = Arc::new(server_conf(&settings.config));
     let proxy = Proxy::new(gateway.clone())?;
-    let app = guarded(
-        pingora::proxy::http_proxy(&conf, proxy.clone()),
-        &settings.config,
-        &gateway,
-    );
+    let app = guarded(&conf, &proxy, &settings.config);
     Ok((Arc::new(app), proxy))
 }
 

@@ -579,3 +579,147 @@ async fn the_no_script_form_claims_with_a_redirect() {
         .expect("cookie")
         .starts_with("qrgate_session="));
 }
+
+/// Reads from `s` until `text` (all of it so far) contains `marker`, within 10 s.
+async fn read_until(s: &mut tokio::net::TcpStream, text: &mut String, marker: &str) -> bool {
+    use tokio::io::AsyncReadExt;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut chunk = [0u8; 2048];
+    while !text.contains(marker) {
+        match tokio::time::timeout_at(deadline, s.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => text.push_str(&String::from_utf8_lossy(&chunk[..n])),
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// A response head's status line and fields, lowercased and sorted, for comparing answers.
+fn head_fields(text: &str) -> Vec<String> {
+    let head = text.split("\r\n\r\n").next().unwrap_or_default();
+    let mut lines = head.lines();
+    let status = lines.next().unwrap_or_default().to_string();
+    // The date may tick between two answers; that it is there is what counts.
+    let mut fields: Vec<String> = lines
+        .map(str::to_ascii_lowercase)
+        .map(|f| {
+            if f.starts_with("date: ") {
+                "date".into()
+            } else {
+                f
+            }
+        })
+        .collect();
+    fields.sort();
+    fields.insert(0, status);
+    fields
+}
+
+/// Plain HTTP/1.1 event streams are served beside pingora's proxy; a head the hand-off
+/// leaves alone (here one with `Content-Length: 0`) goes through pingora. Both must answer
+/// the same way: the same head, the same frames, the same refusals, and a connection that
+/// carries the next request once the stream is complete.
+#[tokio::test]
+async fn event_streams_answer_alike_beside_and_through_pingora() {
+    use tokio::io::AsyncWriteExt;
+    let gw = TestGateway::start().await;
+    let resp = client()
+        .post(gw.url("/.qrgate/auth/session/create"))
+        .header("origin", format!("http://{}", gw.addr))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(resp.status(), 201);
+    let cookie = resp.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_string();
+    let id = resp.json::<Value>().await.expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let request = |cookie: &str, extra: &str| {
+        format!(
+            "GET /.qrgate/auth/session/{id}/events HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nCookie: {cookie}\r\n{extra}\r\n",
+            gw.addr
+        )
+    };
+    let paths = ["", "Content-Length: 0\r\n"];
+
+    // Refusals: another browser's cookie gets the same 403 on both paths.
+    let mut refusals = Vec::new();
+    for extra in paths {
+        let mut s = tokio::net::TcpStream::connect(gw.addr)
+            .await
+            .expect("connect");
+        s.write_all(request("qrgate_bind=x", extra).as_bytes())
+            .await
+            .expect("write");
+        let mut text = String::new();
+        assert!(
+            read_until(&mut s, &mut text, "}").await,
+            "refusal: {text:?}"
+        );
+        assert!(text.starts_with("HTTP/1.1 403"), "{text}");
+        refusals.push((
+            head_fields(&text),
+            text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()),
+        ));
+    }
+    assert_eq!(refusals[0], refusals[1]);
+
+    // Streams: the same head and first frame on both paths.
+    let mut streams = Vec::new();
+    for extra in paths {
+        let mut s = tokio::net::TcpStream::connect(gw.addr)
+            .await
+            .expect("connect");
+        s.write_all(request(&cookie, extra).as_bytes())
+            .await
+            .expect("write");
+        let mut text = String::new();
+        assert!(
+            read_until(&mut s, &mut text, "event: pending").await,
+            "{text:?}"
+        );
+        streams.push((s, text));
+    }
+    let heads: Vec<_> = streams.iter().map(|(_, t)| head_fields(t)).collect();
+    assert_eq!(heads[0], heads[1]);
+    assert_eq!(heads[0][0], "HTTP/1.1 200 OK");
+    for field in [
+        "content-type: text/event-stream",
+        "transfer-encoding: chunked",
+        "cache-control: no-store",
+        "x-accel-buffering: no",
+    ] {
+        assert!(
+            heads[0].iter().any(|f| f == field),
+            "{field} in {:?}",
+            heads[0]
+        );
+    }
+    let frame = |t: &str| t.split_once("\r\n\r\n").map(|(_, b)| b.to_string());
+    assert_eq!(frame(&streams[0].1), frame(&streams[1].1));
+
+    // A rejection ends both streams; the hand-off's connection then carries the next request.
+    let url = signer::attempt_url(&gw.url(&format!("/.qrgate/auth/session/{id}"))).expect("url");
+    signer::reject(&client(), &url).await.expect("reject");
+    for (s, text) in &mut streams {
+        assert!(
+            read_until(s, text, "\r\n0\r\n\r\n").await,
+            "terminal chunk: {text:?}"
+        );
+        assert!(text.contains("event: rejected"), "{text}");
+    }
+    let (s, _) = &mut streams[0];
+    s.write_all(format!("GET /.qrgate/healthz HTTP/1.1\r\nHost: {}\r\n\r\n", gw.addr).as_bytes())
+        .await
+        .expect("write");
+    let mut next = String::new();
+    assert!(read_until(s, &mut next, "\"ok\"").await, "{next:?}");
+    assert!(next.starts_with("HTTP/1.1 200"), "{next}");
+}

@@ -15,6 +15,7 @@
 //! - [`cookies`]: reading, stripping and building the gateway's cookies.
 //! - [`reply`]: locally generated responses and the security headers they all carry.
 //! - [`identity`]: who a session belongs to, and the headers clients may not send.
+//! - [`handoff`]: which request heads (login event streams) the glue serves beside pingora.
 //! - [`head`]: limits on a request head, checked on the raw bytes.
 //!
 //! Built on those:
@@ -31,6 +32,8 @@
 //! - [`request`]: the facts of one request, as the decision needs them.
 //! - [`decision`]: the request decision (local route, forward, login redirect, 401, error).
 //! - [`upstream`]: the header edits on a forwarded request.
+//! - [`wire`]: local replies and event-stream framing as HTTP/1.1 bytes, for the glue's paths
+//!   that write to a connection directly.
 //! - [`login`]: QR login operations (start, scan, approve, reject, claim, verify) with typed
 //!   results, and the login page.
 //! - [`audit`]: the audit trail (logins, logouts, expiries, refused approvals, reloads).
@@ -53,6 +56,7 @@ pub mod devices;
 pub mod enrollment;
 pub mod events;
 pub mod gateway;
+pub mod handoff;
 pub mod head;
 pub mod identity;
 pub mod keys;
@@ -74,6 +78,7 @@ pub mod settings;
 pub mod share;
 pub mod signers;
 pub mod upstream;
+pub mod wire;
 
 #[cfg(test)]
 mod tidy;
