@@ -4,7 +4,9 @@
 //!
 //! Usage: `bare_proxy LISTEN UPSTREAM THREADS [TLS_LISTEN CERT KEY]` (e.g. `127.0.0.1:18090
 //! 127.0.0.1:18081 2`); with the last three it also serves HTTPS (rustls, HTTP/2 by ALPN), as
-//! qrgate's `tls_listen` does.
+//! qrgate's `tls_listen` does. With `BARE_HEADERS=7` in the environment it sends the upstream
+//! the seven headers an authenticated qrgate request carries (identity and forwarding, with
+//! values of the same length), so the header cost can be told apart from qrgate's own.
 
 use async_trait::async_trait;
 use pingora::prelude::HttpPeer;
@@ -19,6 +21,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 struct Bare {
     peer: HttpPeer,
+    /// Headers set on every upstream request.
+    headers: Vec<(&'static str, String)>,
 }
 
 #[async_trait]
@@ -29,6 +33,18 @@ impl ProxyHttp for Bare {
 
     async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut ()) -> Result<Box<HttpPeer>> {
         Ok(Box::new(self.peer.clone()))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream: &mut pingora::http::RequestHeader,
+        _ctx: &mut (),
+    ) -> Result<()> {
+        for (name, value) in &self.headers {
+            upstream.insert_header(*name, value.as_str())?;
+        }
+        Ok(())
     }
 }
 
@@ -56,7 +72,21 @@ fn main() {
     let mut peer = HttpPeer::new(addr, false, String::new());
     peer.options.connection_timeout = Some(std::time::Duration::from_secs(2));
     peer.options.read_timeout = Some(std::time::Duration::from_secs(30));
-    let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, Bare { peer });
+    let headers = if std::env::var("BARE_HEADERS").as_deref() == Ok("7") {
+        vec![
+            ("x-auth-user", "alice".to_string()),
+            ("x-auth-pubkey", "z".repeat(52)),
+            ("x-auth-roles", "admin".to_string()),
+            ("x-auth-app", "bench".to_string()),
+            ("x-forwarded-for", "127.0.0.1".to_string()),
+            ("x-forwarded-proto", "http".to_string()),
+            ("x-forwarded-host", listen.clone()),
+        ]
+    } else {
+        Vec::new()
+    };
+    let bare = Bare { peer, headers };
+    let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, bare);
     proxy.add_listener(
         pingora::listeners::ListenerConfig::tcp(listen.clone())
             .l4_buffer(qrgate::server::listener_buffers()),

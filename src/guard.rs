@@ -55,8 +55,8 @@ pub struct Guard<A> {
 
 /// How waiting for a request head ended.
 enum Head {
-    /// A complete head, read off the stream.
-    Ready(Box<L4Stream>, Vec<u8>),
+    /// A complete head, read off the stream into the buffer.
+    Ready(Box<L4Stream>),
     /// The client closed, stayed quiet, was too slow or was refused.
     Done,
 }
@@ -88,8 +88,13 @@ impl<A> Guard<A> {
 
     /// Reads until one complete request head is buffered: the first byte within the
     /// keep-alive timeout, the rest within the header timeout of it.
-    async fn await_head(&self, mut l4: Box<L4Stream>, shutdown: &ShutdownWatch) -> Head {
-        let mut buf: Vec<u8> = Vec::with_capacity(1024);
+    async fn await_head(
+        &self,
+        mut l4: Box<L4Stream>,
+        buf: &mut Vec<u8>,
+        shutdown: &ShutdownWatch,
+    ) -> Head {
+        buf.clear();
         let mut deadline = Instant::now() + self.keepalive_timeout;
         let mut shutdown = shutdown.clone();
         let mut draining = *shutdown.borrow();
@@ -99,7 +104,7 @@ impl<A> Guard<A> {
         loop {
             let was_empty = buf.is_empty();
             tokio::select! {
-                r = tokio::time::timeout_at(deadline, l4.read_buf(&mut buf)) => match r {
+                r = tokio::time::timeout_at(deadline, l4.read_buf(buf)) => match r {
                     Ok(Ok(n)) if n > 0 => {}
                     _ => return Head::Done,
                 },
@@ -116,9 +121,9 @@ impl<A> Guard<A> {
             if was_empty {
                 deadline = Instant::now() + self.header_timeout;
             }
-            match head::scan(&buf, &self.limits) {
+            match head::scan(buf, &self.limits) {
                 HeadScan::Incomplete => {}
-                HeadScan::Complete(_) => return Head::Ready(l4, buf),
+                HeadScan::Complete(_) => return Head::Ready(l4),
                 HeadScan::Refused(refusal) => {
                     refuse(&mut l4, refusal).await;
                     return Head::Done;
@@ -141,10 +146,10 @@ impl<A: HttpServerApp + Send + Sync + 'static> Guard<A> {
         slot: OwnedSemaphorePermit,
     ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         Box::pin(async move {
+            // One buffer for every head of the connection.
+            let mut head = Vec::with_capacity(1024);
             loop {
-                // Boxed: the wait's state lives on the heap only while a head is awaited.
-                let Head::Ready(stream, head) = Box::pin(self.await_head(l4, &shutdown)).await
-                else {
+                let Head::Ready(stream) = self.await_head(l4, &mut head, &shutdown).await else {
                     return;
                 };
                 l4 = stream;
@@ -163,7 +168,6 @@ impl<A: HttpServerApp + Send + Sync + 'static> Guard<A> {
                     return;
                 }
                 l4.rewind(&head);
-                drop(head);
                 let mut session = ServerSession::new_http1(l4);
                 if *shutdown.borrow() {
                     session.set_keepalive(None);

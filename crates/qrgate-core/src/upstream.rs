@@ -21,8 +21,10 @@ use crate::settings::Settings;
 pub enum HeaderEdit {
     /// Remove every header of this name.
     Remove(HeaderName),
-    /// Replace every header of this name with one value.
-    Set(HeaderName, HeaderValue),
+    /// Replace every header of this name with one value. The name is one of the gateway's
+    /// own, written as it goes on the wire; a `'static` name costs pingora's case-preserving
+    /// header map no copy.
+    Set(&'static str, HeaderValue),
 }
 
 /// The edits for one forwarded request from `peer` (the address that connected to the
@@ -51,7 +53,7 @@ pub fn header_edits(
             .and_then(identity::sanitize_connection)
             .and_then(|v| HeaderValue::from_str(&v).ok())
         {
-            Some(v) if v != conn => edits.push(HeaderEdit::Set(CONNECTION, v)),
+            Some(v) if v != conn => edits.push(HeaderEdit::Set("Connection", v)),
             Some(_) => {}
             None => edits.push(HeaderEdit::Remove(CONNECTION)),
         }
@@ -68,7 +70,7 @@ pub fn header_edits(
         edits.push(HeaderEdit::Remove(COOKIE));
         if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
             if !kept.is_empty() {
-                edits.push(HeaderEdit::Set(COOKIE, v));
+                edits.push(HeaderEdit::Set("Cookie", v));
             }
         }
     }
@@ -76,27 +78,12 @@ pub fn header_edits(
     let values = s.app_values(app);
     if let Some(id) = identity {
         let [user, pubkey, roles] = id.header_values();
-        edits.push(HeaderEdit::Set(
-            HeaderName::from_static(identity::USER),
-            user.clone(),
-        ));
-        edits.push(HeaderEdit::Set(
-            HeaderName::from_static(identity::PUBKEY),
-            pubkey.clone(),
-        ));
-        edits.push(HeaderEdit::Set(
-            HeaderName::from_static(identity::ROLES),
-            roles.clone(),
-        ));
-        edits.push(HeaderEdit::Set(
-            HeaderName::from_static(identity::APP),
-            values.name.clone(),
-        ));
+        edits.push(HeaderEdit::Set(identity::USER, user.clone()));
+        edits.push(HeaderEdit::Set(identity::PUBKEY, pubkey.clone()));
+        edits.push(HeaderEdit::Set(identity::ROLES, roles.clone()));
+        edits.push(HeaderEdit::Set(identity::APP, values.name.clone()));
         if let Some(a) = assertion {
-            edits.push(HeaderEdit::Set(
-                HeaderName::from_static(identity::ASSERTION),
-                a,
-            ));
+            edits.push(HeaderEdit::Set(identity::ASSERTION, a));
         }
     }
 
@@ -117,19 +104,10 @@ pub fn header_edits(
         None => String::from("unknown"),
     };
     if let Ok(v) = HeaderValue::from_str(&xff) {
-        edits.push(HeaderEdit::Set(
-            HeaderName::from_static("x-forwarded-for"),
-            v,
-        ));
+        edits.push(HeaderEdit::Set("x-forwarded-for", v));
     }
-    edits.push(HeaderEdit::Set(
-        HeaderName::from_static("x-forwarded-proto"),
-        values.proto.clone(),
-    ));
-    edits.push(HeaderEdit::Set(
-        HeaderName::from_static("x-forwarded-host"),
-        values.host.clone(),
-    ));
+    edits.push(HeaderEdit::Set("x-forwarded-proto", values.proto.clone()));
+    edits.push(HeaderEdit::Set("x-forwarded-host", values.host.clone()));
     edits
 }
 
@@ -141,7 +119,10 @@ pub fn apply(edits: Vec<HeaderEdit>, headers: &mut HeaderMap) {
                 headers.remove(&name);
             }
             HeaderEdit::Set(name, value) => {
-                headers.insert(name, value);
+                // Our names are valid; a map that cannot take one simply does not get it.
+                if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+                    headers.insert(name, value);
+                }
             }
         }
     }
