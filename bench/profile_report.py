@@ -35,6 +35,18 @@ FUNCS = [
     ("pingora `HttpProxy::process_request` (whole request)", r"^pingora_proxy::HttpProxy<SV,C>::process_request::\{\{closure\}\}$"),
     ("pingora `proxy_to_upstream`", r"^pingora_proxy::HttpProxy<SV,C>::proxy_to_upstream::\{\{closure\}\}$"),
     ("libc `memcpy` (all callers)", r"^__memcpy_avx_unaligned_erms$"),
+    ("qrgate `Guard::connection` (head limits, keep-alive loop; includes all below it)", r"^qrgate::guard::Guard<A>::connection::\{\{closure\}\}$"),
+    ("qrgate `Tethered::process_new_http` (includes pingora's request below it)", r"Tethered<A> as pingora_core::apps::HttpServerApp>::process_new_http::\{\{closure\}\}$"),
+    ("pingora `HttpProxy::process_new_http` (one request, session setup included)", r"HttpProxy<SV,C> as pingora_core::apps::HttpServerApp>::process_new_http::\{\{closure\}\}$"),
+    ("  of which `HttpSession::read_request` (downstream head: parse, header maps)", r"^pingora_core::protocols::http::v1::server::HttpSession::read_request::\{\{closure\}\}$"),
+    ("    of which `httparse`", r"^httparse::Request::parse"),
+    ("  of which `proxy_handle_downstream` (downstream side of the proxy loop)", r"proxy_handle_downstream::\{\{closure\}\}$"),
+    ("  of which `process_upstream_tasks` (upstream side, fed over a channel)", r"process_upstream_tasks::\{\{closure\}\}$"),
+    ("  of which `prepare_response_header` (downstream response head)", r"HttpSession::prepare_response_header$"),
+    ("  of which `sanitize_h1_upstream_request`", r"sanitize_h1_upstream_request$"),
+    ("  of which the upstream pool: `reused_stream`", r"TransportConnector::reused_stream::\{\{closure\}\}$"),
+    ("  of which the upstream pool: `release_http_session`", r"Connector<C>::release_http_session::\{\{closure\}\}$"),
+    ("mimalloc `mi_malloc_aligned` (all callers)", r"^mi_malloc_aligned$"),
 ]
 
 
@@ -71,17 +83,18 @@ out.append("")
 out.append("| configuration | requests | instructions / request | vs bare pingora |")
 out.append("|---|---:|---:|---:|")
 per = {}
-for label in ["bare", "session", "public", "redirect"]:
+for label in ["bare", "lean", "session", "public", "redirect"]:
     if label in dumps and counts.get(label):
         per[label] = total(dumps[label]) / counts[label]
-names = {"bare": "bare pingora", "session": "qrgate, session cookie", "public": "qrgate, public path",
+names = {"bare": "bare pingora", "lean": "prototype loop on pingora-core (`examples/lean_proxy.rs`)",
+         "session": "qrgate, session cookie", "public": "qrgate, public path",
          "redirect": "qrgate, no cookie (302, answered locally)"}
 for label, v in per.items():
     out.append(f"| {names[label]} | {counts[label]:,} | {v:,.0f} | {v / per['bare']:.2f}× |")
 out.append("")
 out.append("Inclusive instructions per request in the functions that matter:")
 out.append("")
-cols = [l for l in ["bare", "session", "public", "redirect"] if l in per]
+cols = [l for l in ["bare", "lean", "session", "public", "redirect"] if l in per]
 out.append("| function | " + " | ".join(names[c] for c in cols) + " |")
 out.append("|---|" + "---:|" * len(cols))
 costs = {c: inclusive(dumps[c]) for c in cols}

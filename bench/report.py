@@ -90,6 +90,7 @@ labels = {
     "nginx": "nginx `proxy_pass`",
     "bare_pingora": "bare pingora",
     "bare_pingora_headers": "bare pingora + the same 7 upstream headers",
+    "lean_loop": "prototype: forwarding loop on pingora-core, no pingora-proxy (`examples/lean_proxy.rs`)",
     "qrgate_session": "**qrgate, session**",
     "qrgate_session_redis": "qrgate, session, Redis store (CPU: gateway + redis-server)",
     "qrgate_302": "qrgate, no cookie (302)",
@@ -133,6 +134,10 @@ if by("bare_pingora_headers"):
     out.append("")
     targets.append(("authenticated qrgate against bare pingora sending the same 7 headers (req/s)",
                     f"{auth / same:.2f}×, {extra_same:+.1f} µs CPU", "measured"))
+if by("lean_loop"):
+    lean = med("lean_loop", "rps")
+    targets.append(("prototype forwarding loop on pingora-core against bare pingora (req/s)",
+                    f"{lean / bare:.2f}×, {lean / ngx:.2f}× nginx", "measured"))
 public = med("qrgate_public", "rps")
 targets.append(("public paths ≥ 0.98× bare pingora (req/s)", f"{public / bare:.2f}×",
                 verdict(public / bare >= 0.98)))
