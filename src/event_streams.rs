@@ -2,7 +2,7 @@
 //!
 //! Served through the proxy service, every waiting login page would keep pingora's whole
 //! per-request future and per-connection task alive for minutes (most of 46 KiB per stream).
-//! The connection guard ([`crate::guard::Guard`]) has read each plain HTTP/1 head already; it
+//! The connection guard ([`crate::guard::Guard`]) has read each HTTP/1 head already; it
 //! offers the head to [`EventServer::claim`], which takes it only when the core's
 //! [`handoff::claim`] says it is an attempt's event stream, and then serves it from a task of
 //! its own. A claimed request holds just the connection, the attempt's status receiver and
@@ -19,8 +19,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::Method;
-use pingora::protocols::l4::stream::Stream as L4Stream;
-use pingora::protocols::GetSocketDigest;
+use pingora::protocols::Stream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
@@ -44,6 +43,8 @@ pub struct EventServer {
 pub struct Claim {
     request: EventRequest,
     snapshot: Arc<Snapshot>,
+    /// Whether the connection is TLS (its answers carry HSTS).
+    secure: bool,
 }
 
 impl EventServer {
@@ -52,21 +53,29 @@ impl EventServer {
         EventServer { proxy }
     }
 
-    /// Takes `head` (one complete plain-HTTP/1 request head) if it is an event stream this
-    /// server answers; `None` leaves it to pingora.
-    pub fn claim(&self, head: &[u8]) -> Option<Claim> {
+    /// Takes `head` (one complete HTTP/1 request head; `secure` if it came over TLS) if it
+    /// is an event stream this server answers; `None` leaves it to pingora.
+    pub fn claim(&self, head: &[u8], secure: bool) -> Option<Claim> {
         if !handoff::may_be_events(head) {
             return None;
         }
         let snapshot = self.proxy.snapshot();
-        let request = handoff::claim(&snapshot.settings.config, head, false)?;
-        Some(Claim { request, snapshot })
+        let request = handoff::claim(&snapshot.settings.config, head, secure)?;
+        Some(Claim {
+            request,
+            snapshot,
+            secure,
+        })
     }
 
     /// Answers a claimed request on `stream`; true when the connection may carry another.
-    pub async fn serve(&self, claim: Claim, stream: &mut L4Stream) -> bool {
+    pub async fn serve(&self, claim: Claim, stream: &mut Stream) -> bool {
         let gw = self.proxy.gateway();
-        let Claim { request, snapshot } = claim;
+        let Claim {
+            request,
+            snapshot,
+            secure,
+        } = claim;
         let s = &*snapshot.settings;
         let peer = peer_ip(stream);
         let route = RouteRequest {
@@ -89,14 +98,14 @@ impl EventServer {
         let keep_alive = request.keep_alive;
         match routed {
             Routed::Reply(reply) => {
-                write(stream, &wire::reply(&reply, !keep_alive, SystemTime::now())).await
-                    && keep_alive
+                let bytes = wire::reply(&reply, !keep_alive, secure, SystemTime::now());
+                write(stream, &bytes).await && keep_alive
             }
             Routed::Events(events) => {
                 // Only the stream's own state lives on while it is open.
                 drop((request, snapshot));
                 let _open = OpenStream::new(&gw.metrics.event_streams);
-                stream_events(stream, events, self.proxy.draining()).await && keep_alive
+                stream_events(stream, events, self.proxy.draining(), secure).await && keep_alive
             }
         }
     }
@@ -105,11 +114,12 @@ impl EventServer {
 /// Writes the stream's head and frames until a terminal event (then true: the response is
 /// complete), the client goes away or a write stalls (false).
 async fn stream_events(
-    stream: &mut L4Stream,
+    stream: &mut Stream,
     mut events: EventStream,
     mut draining: watch::Receiver<bool>,
+    secure: bool,
 ) -> bool {
-    if !write(stream, &wire::event_stream_head(SystemTime::now())).await {
+    if !write(stream, &wire::event_stream_head(secure, SystemTime::now())).await {
         return false;
     }
     let mut probe = [0u8; 1];
@@ -133,7 +143,7 @@ async fn stream_events(
 }
 
 /// Writes and flushes `bytes`; false if the connection failed or stalled.
-async fn write(stream: &mut L4Stream, bytes: &[u8]) -> bool {
+async fn write(stream: &mut Stream, bytes: &[u8]) -> bool {
     let io = async {
         stream.write_all(bytes).await?;
         stream.flush().await
@@ -142,7 +152,7 @@ async fn write(stream: &mut L4Stream, bytes: &[u8]) -> bool {
 }
 
 /// The address of the peer connected to us.
-fn peer_ip(stream: &L4Stream) -> Option<IpAddr> {
+fn peer_ip(stream: &Stream) -> Option<IpAddr> {
     let digest = stream.get_socket_digest()?;
     digest.peer_addr()?.as_inet().map(|a| a.ip())
 }

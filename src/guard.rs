@@ -3,12 +3,12 @@
 //!
 //! [`Guard`] is the `ServerApp` every listener serves. It holds one of `[limits]
 //! max_connections` slots for a connection's whole life (with none free the connection is
-//! closed at once), and runs each plain HTTP/1 connection's keep-alive loop itself: it reads
-//! every request head, refuses one that crosses a limit of [`qrgate_core::head`] (414/431,
-//! then close) as soon as it does, closes a connection whose head is not complete within
-//! `header_timeout` of its first byte (slowloris) or that sends nothing for
-//! `keepalive_timeout`, and hands the bytes back to the stream (pingora's rewind buffer), so
-//! pingora's parser sees the request exactly as sent.
+//! closed at once), and runs each HTTP/1 connection's keep-alive loop itself, plain or inside
+//! TLS: it reads every request head, refuses one that crosses a limit of
+//! [`qrgate_core::head`] (414/431, then close) as soon as it does, closes a connection whose
+//! head is not complete within `header_timeout` of its first byte (slowloris) or that sends
+//! nothing for `keepalive_timeout`, and hands the bytes it read to pingora's session as the
+//! start of its parse buffer, so pingora's parser sees the request exactly as sent.
 //!
 //! A head that is a login event stream ([`EventServer::claim`]) is not handed to pingora: the
 //! connection moves, with its slot, to a task of its own that serves the stream and then
@@ -16,8 +16,8 @@
 //! ends there, so a page waiting minutes for a phone holds neither it nor any of pingora's
 //! per-request state.
 //!
-//! TLS streams (HTTP/1 or HTTP/2 inside) go to pingora's own loop: their bytes are not plain
-//! HTTP/1 here, and their stacks bound their own frames.
+//! HTTP/2 (by ALPN) goes to pingora's own loop: its frames are not HTTP/1 heads, and its stack
+//! bounds them itself.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -25,10 +25,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use bytes::BytesMut;
 use pingora::apps::{HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
-use pingora::protocols::l4::stream::Stream as L4Stream;
-use pingora::protocols::Stream;
+use pingora::protocols::{Stream, ALPN};
 use pingora::server::ShutdownWatch;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -56,7 +56,7 @@ pub struct Guard<A> {
 /// How waiting for a request head ended.
 enum Head {
     /// A complete head, read off the stream into the buffer.
-    Ready(Box<L4Stream>),
+    Ready(Stream),
     /// The client closed, stayed quiet, was too slow or was refused.
     Done,
 }
@@ -90,8 +90,8 @@ impl<A> Guard<A> {
     /// keep-alive timeout, the rest within the header timeout of it.
     async fn await_head(
         &self,
-        mut l4: Box<L4Stream>,
-        buf: &mut Vec<u8>,
+        mut stream: Stream,
+        buf: &mut BytesMut,
         shutdown: &ShutdownWatch,
     ) -> Head {
         buf.clear();
@@ -104,7 +104,7 @@ impl<A> Guard<A> {
         loop {
             let was_empty = buf.is_empty();
             tokio::select! {
-                r = tokio::time::timeout_at(deadline, l4.read_buf(buf)) => match r {
+                r = tokio::time::timeout_at(deadline, stream.read_buf(buf)) => match r {
                     Ok(Ok(n)) if n > 0 => {}
                     _ => return Head::Done,
                 },
@@ -123,9 +123,9 @@ impl<A> Guard<A> {
             }
             match head::scan(buf, &self.limits) {
                 HeadScan::Incomplete => {}
-                HeadScan::Complete(_) => return Head::Ready(l4),
+                HeadScan::Complete(_) => return Head::Ready(stream),
                 HeadScan::Refused(refusal) => {
-                    refuse(&mut l4, refusal).await;
+                    refuse(&mut stream, refusal).await;
                     return Head::Done;
                 }
             }
@@ -134,41 +134,47 @@ impl<A> Guard<A> {
 }
 
 impl<A: HttpServerApp + Send + Sync + 'static> Guard<A> {
-    /// Serves one plain HTTP/1 connection's requests until it closes, holding its slot.
+    /// Serves one HTTP/1 connection's requests until it closes, holding its slot.
     /// Boxed with a named type because a claimed event stream continues the connection by
     /// calling this again from a task of its own.
     // `slot` is held, not read: its permit is the connection's place under the cap.
     #[allow(clippy::only_used_in_recursion)]
     fn connection(
         self: Arc<Self>,
-        mut l4: Box<L4Stream>,
+        mut stream: Stream,
         shutdown: ShutdownWatch,
         slot: OwnedSemaphorePermit,
     ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         Box::pin(async move {
-            // One buffer for every head of the connection.
-            let mut head = Vec::with_capacity(1024);
+            let secure = stream.get_ssl_digest().is_some();
+            let mut head = BytesMut::with_capacity(1024);
             loop {
-                let Head::Ready(stream) = self.await_head(l4, &mut head, &shutdown).await else {
+                let Head::Ready(next) = self.await_head(stream, &mut head, &shutdown).await else {
                     return;
                 };
-                l4 = stream;
-                if let Some(claim) = self.events.as_ref().and_then(|e| e.claim(&head)) {
+                stream = next;
+                let claimed = self.events.as_ref().and_then(|e| e.claim(&head, secure));
+                if let Some(claim) = claimed {
                     drop(head);
                     let guard = self.clone();
                     tokio::spawn(async move {
                         let Some(events) = guard.events.as_ref() else {
                             return;
                         };
-                        let reusable = Box::pin(events.serve(claim, &mut l4)).await;
+                        let reusable = Box::pin(events.serve(claim, &mut stream)).await;
                         if reusable && !*shutdown.borrow() {
-                            guard.clone().connection(l4, shutdown, slot).await;
+                            guard.clone().connection(stream, shutdown, slot).await;
                         }
                     });
                     return;
                 }
-                l4.rewind(&head);
-                let mut session = ServerSession::new_http1(l4);
+                let mut session = ServerSession::new_http1(stream);
+                // The bytes read so far (the head, perhaps the start of a body) become the
+                // start of pingora's own parse buffer; the next head gets a buffer of its own.
+                session.set_pipelined_prefix(std::mem::replace(
+                    &mut head,
+                    BytesMut::with_capacity(1024),
+                ));
                 if *shutdown.borrow() {
                     session.set_keepalive(None);
                 } else {
@@ -181,11 +187,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> Guard<A> {
                     return;
                 };
                 // Pipelining is off, so nothing read past the request rides along.
-                let (stream, _) = reused.consume();
-                let Ok(next) = stream.into_any().downcast::<L4Stream>() else {
-                    return;
-                };
-                l4 = next;
+                stream = reused.consume().0;
             }
         })
     }
@@ -202,12 +204,13 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Guard<A> {
             tracing::debug!("connection refused: max_connections reached");
             return None;
         };
-        if stream.as_any().is::<L4Stream>() {
-            let l4 = stream.into_any().downcast::<L4Stream>().ok()?;
-            self.clone().connection(l4, shutdown.clone(), slot).await;
+        if !matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
+            self.clone()
+                .connection(stream, shutdown.clone(), slot)
+                .await;
             return None;
         }
-        // The slot is held until pingora's loop is done with the connection.
+        // HTTP/2: the slot is held until pingora's loop is done with the connection.
         let mut next = self.inner.process_new(stream, shutdown).await;
         while let Some(s) = next {
             next = self.inner.process_new(s, shutdown).await;
@@ -222,8 +225,10 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Guard<A> {
 }
 
 /// Answers a refused head and closes.
-async fn refuse(stream: &mut L4Stream, refusal: HeadRefusal) {
-    let bytes = wire::reply(&respond::head_refusal(&refusal), true, SystemTime::now());
+async fn refuse(stream: &mut Stream, refusal: HeadRefusal) {
+    let secure = stream.get_ssl_digest().is_some();
+    let reply = respond::head_refusal(&refusal);
+    let bytes = wire::reply(&reply, true, secure, SystemTime::now());
     let _ = stream.write_all(&bytes).await;
     let _ = stream.flush().await;
     let _ = stream.shutdown().await;

@@ -527,8 +527,8 @@ fn peer_ip(session: &Session) -> Option<IpAddr> {
 }
 
 /// Streams server-sent events until the stream ends, the client goes away, or the server
-/// drains. Plain HTTP/1 streams are served by [`crate::event_streams`] instead; this path
-/// serves the rest (TLS, HTTP/2).
+/// drains. HTTP/1.1 streams are served by [`crate::event_streams`] instead; this path serves
+/// HTTP/2 and the heads the hand-off leaves to pingora.
 async fn serve_events(
     session: &mut Session,
     mut events: EventStream,

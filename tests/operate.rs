@@ -661,6 +661,52 @@ async fn https_with_http2_login_proxying_hsts_and_a_certificate_swapped_by_reloa
     let echo: Value = resp.json().await.expect("echo");
     assert!(echoed_headers(&echo).contains(&("x-forwarded-proto".into(), "https".into())));
 
+    // A waiting page over HTTPS/1.1: its event stream (served beside pingora) carries HSTS
+    // like every other answer over TLS.
+    let ca = reqwest::Certificate::from_pem(ca1.as_bytes()).expect("ca");
+    let h1 = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .tls_built_in_root_certs(false)
+        .http1_only()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
+    let created = h1
+        .post(format!("{origin}/.qrgate/auth/session/create"))
+        .header("origin", &origin)
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(created.status(), 201);
+    let cookie = created.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_string();
+    let id = created.json::<Value>().await.expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let mut events = h1
+        .get(format!("{origin}/.qrgate/auth/session/{id}/events"))
+        .header("cookie", &cookie)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(events.status(), 200);
+    assert_eq!(events.version(), reqwest::Version::HTTP_11);
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    assert_eq!(
+        events.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    let first = events.chunk().await.expect("frame").expect("a first frame");
+    assert!(String::from_utf8_lossy(&first).starts_with("event: pending"));
+    drop(events);
+
     // Plain HTTP for the https app: 308 to the same path on the https origin.
     let plain = client()
         .get(format!("{}/docs?x=1", gw.base))

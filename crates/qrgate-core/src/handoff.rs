@@ -3,7 +3,7 @@
 //!
 //! A waiting login page holds its event stream open for minutes; inside pingora's proxy each
 //! one keeps the whole per-request machinery alive. The glue's connection guard has already
-//! read every plain HTTP/1 head, so it asks [`claim`] first. A head is claimed only when
+//! read every HTTP/1 head (plain or in TLS), so it asks [`claim`] first. A head is claimed only when
 //! there is nothing to frame and nothing to decide but the route: a well-formed HTTP/1.1
 //! `GET` in origin form, no body (no `Content-Length` or `Transfer-Encoding`), no `Upgrade`,
 //! exactly one `Host`, nothing pipelined behind it, and a path the decision itself

@@ -7,6 +7,7 @@
 use std::time::SystemTime;
 
 use crate::reply::{Reply, SECURITY_HEADERS};
+use crate::request::HSTS;
 
 /// The fields of an event stream's head beside the security headers (one list for both the
 /// pingora path and this one, so the two cannot drift apart).
@@ -19,13 +20,14 @@ pub const EVENT_STREAM_FIELDS: &[(&str, &str)] = &[
 /// The chunk that ends a chunked body.
 pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
-/// A response head: the status line, `Date` (`now`), `fields`, the security headers, and
-/// `Connection` (`close` when the connection ends after this response, else `keep-alive`,
-/// as pingora writes it).
+/// A response head: the status line, `Date` (`now`), `fields`, the security headers (with
+/// HSTS when the connection is `secure`, i.e. TLS), and `Connection` (`close` when the
+/// connection ends after this response, else `keep-alive`, as pingora writes it).
 pub fn head<'a>(
     status: u16,
     fields: impl IntoIterator<Item = (&'a str, &'a str)>,
     close: bool,
+    secure: bool,
     now: SystemTime,
 ) -> Vec<u8> {
     let reason = http::StatusCode::from_u16(status)
@@ -39,6 +41,7 @@ pub fn head<'a>(
     let fields = fields
         .into_iter()
         .chain(SECURITY_HEADERS.iter().copied())
+        .chain(secure.then_some(("strict-transport-security", HSTS)))
         .chain([("connection", connection)]);
     for (name, value) in fields {
         if name
@@ -58,25 +61,31 @@ pub fn head<'a>(
 }
 
 /// A complete local reply: its head (with `Content-Length`) and body.
-pub fn reply(reply: &Reply, close: bool, now: SystemTime) -> Vec<u8> {
+pub fn reply(reply: &Reply, close: bool, secure: bool, now: SystemTime) -> Vec<u8> {
     let length = reply.body.len().to_string();
     let fields = [
         ("content-type", reply.content_type),
         ("content-length", length.as_str()),
     ];
     let extra = reply.headers.iter().map(|(n, v)| (*n, v.as_str()));
-    let mut out = head(reply.status, fields.into_iter().chain(extra), close, now);
+    let mut out = head(
+        reply.status,
+        fields.into_iter().chain(extra),
+        close,
+        secure,
+        now,
+    );
     out.extend_from_slice(&reply.body);
     out
 }
 
 /// The head of a chunked event stream.
-pub fn event_stream_head(now: SystemTime) -> Vec<u8> {
+pub fn event_stream_head(secure: bool, now: SystemTime) -> Vec<u8> {
     let fields = EVENT_STREAM_FIELDS
         .iter()
         .copied()
         .chain([("transfer-encoding", "chunked")]);
-    head(200, fields, false, now)
+    head(200, fields, false, secure, now)
 }
 
 /// One chunk of a chunked body.
@@ -95,7 +104,8 @@ mod tests {
     #[test]
     fn a_reply_is_framed_with_its_length_and_security_headers() {
         let r = Reply::error(404, "not_found", "Nothing here.");
-        let text = String::from_utf8(reply(&r, true, SystemTime::UNIX_EPOCH)).expect("utf-8");
+        let text =
+            String::from_utf8(reply(&r, true, false, SystemTime::UNIX_EPOCH)).expect("utf-8");
         let (head, body) = text.split_once("\r\n\r\n").expect("head");
         assert!(
             head.starts_with("HTTP/1.1 404 Not Found\r\ndate: Thu, 01 Jan 1970 00:00:00 GMT\r\n")
@@ -103,6 +113,9 @@ mod tests {
         assert!(head.contains(&format!("content-length: {}\r\n", body.len())));
         assert!(head.contains("x-frame-options: DENY"));
         assert!(head.ends_with("connection: close"));
+        assert!(!head.contains("strict-transport-security"));
+        let secure = String::from_utf8(reply(&r, false, true, SystemTime::now())).expect("utf-8");
+        assert!(secure.contains(&format!("strict-transport-security: {HSTS}\r\n")));
         assert_eq!(body.as_bytes(), &r.body[..]);
     }
 
@@ -111,6 +124,7 @@ mod tests {
         let text = String::from_utf8(head(
             200,
             [("x-a", "1\r\nx-b: 2")],
+            false,
             false,
             SystemTime::now(),
         ))
@@ -125,8 +139,10 @@ mod tests {
             chunk(&[b'a'; 26]),
             [b"1a\r\n".as_slice(), &[b'a'; 26], b"\r\n"].concat()
         );
-        assert!(String::from_utf8(event_stream_head(SystemTime::now()))
-            .expect("utf-8")
-            .contains("transfer-encoding: chunked\r\n"));
+        assert!(
+            String::from_utf8(event_stream_head(false, SystemTime::now()))
+                .expect("utf-8")
+                .contains("transfer-encoding: chunked\r\n")
+        );
     }
 }
