@@ -95,7 +95,11 @@ fn main() {
         let mut settings =
             pingora::listeners::tls::TlsSettings::intermediate(cert, key).expect("tls settings");
         settings.enable_h2();
-        proxy.add_tls_with_settings(tls, None, settings);
+        proxy.add_listener(
+            pingora::listeners::ListenerConfig::tcp(tls.clone())
+                .tls(settings)
+                .l4_buffer(qrgate::server::listener_buffers()),
+        );
     }
     server.add_service(proxy);
     server.run_forever();

@@ -165,7 +165,12 @@ pub fn run_shared(
     };
     if let Some(certs) = &certificates {
         for addr in &config.server.tls_listen {
-            service.add_tls_with_settings(addr, None, certs.listener_settings()?);
+            // The same socket buffers as plain listeners: rustls keeps its own read buffer,
+            // and pingora's 64 KiB one under it would be held by every waiting login page.
+            let listener = ListenerConfig::tcp(addr.clone())
+                .tls(certs.listener_settings()?)
+                .l4_buffer(listener_buffers());
+            service.add_listener(listener);
         }
     }
     server.add_service(service);
