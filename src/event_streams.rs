@@ -69,7 +69,8 @@ impl EventServer {
     }
 
     /// Answers a claimed request on `stream`; true when the connection may carry another.
-    pub async fn serve(&self, claim: Claim, stream: &mut Stream) -> bool {
+    /// `closing` (the server is shutting down) closes it after this answer, as pingora does.
+    pub async fn serve(&self, claim: Claim, stream: &mut Stream, closing: bool) -> bool {
         let gw = self.proxy.gateway();
         let Claim {
             request,
@@ -95,7 +96,7 @@ impl EventServer {
         };
         crate::proxy::count_request(gw, s.app(request.app).name.as_str(), "local", status);
         tracing::debug!(status, path = %request.route, "event stream request");
-        let keep_alive = request.keep_alive;
+        let keep_alive = request.keep_alive && !closing;
         match routed {
             Routed::Reply(reply) => {
                 let bytes = wire::reply(&reply, !keep_alive, secure, SystemTime::now());
@@ -105,7 +106,8 @@ impl EventServer {
                 // Only the stream's own state lives on while it is open.
                 drop((request, snapshot));
                 let _open = OpenStream::new(&gw.metrics.event_streams);
-                stream_events(stream, events, self.proxy.draining(), secure).await && keep_alive
+                let head = wire::event_stream_head(!keep_alive, secure, SystemTime::now());
+                stream_events(stream, head, events, self.proxy.draining()).await && keep_alive
             }
         }
     }
@@ -115,11 +117,11 @@ impl EventServer {
 /// complete), the client goes away or a write stalls (false).
 async fn stream_events(
     stream: &mut Stream,
+    head: Vec<u8>,
     mut events: EventStream,
     mut draining: watch::Receiver<bool>,
-    secure: bool,
 ) -> bool {
-    if !write(stream, &wire::event_stream_head(secure, SystemTime::now())).await {
+    if !write(stream, &head).await {
         return false;
     }
     let mut probe = [0u8; 1];
@@ -131,6 +133,8 @@ async fn stream_events(
             _ = draining.wait_for(|down| *down) => events.end(),
         };
         match frame {
+            // pingora skips empty writes; so does this (an empty chunk would end the body).
+            Some(bytes) if bytes.is_empty() => {}
             Some(bytes) => {
                 if !write(stream, &wire::chunk(&bytes)).await {
                     return false;

@@ -161,7 +161,8 @@ impl<A: HttpServerApp + Send + Sync + 'static> Guard<A> {
                         let Some(events) = guard.events.as_ref() else {
                             return;
                         };
-                        let reusable = Box::pin(events.serve(claim, &mut stream)).await;
+                        let closing = *shutdown.borrow();
+                        let reusable = Box::pin(events.serve(claim, &mut stream, closing)).await;
                         if reusable && !*shutdown.borrow() {
                             guard.clone().connection(stream, shutdown, slot).await;
                         }

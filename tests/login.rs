@@ -705,6 +705,38 @@ async fn event_streams_answer_alike_beside_and_through_pingora() {
     let frame = |t: &str| t.split_once("\r\n\r\n").map(|(_, b)| b.to_string());
     assert_eq!(frame(&streams[0].1), frame(&streams[1].1));
 
+    // Heads at the edge of what the hand-off takes get the same answer on both paths: a
+    // target and a Host pingora refuses, and a request to close the connection.
+    let addr = gw.addr;
+    let variants = [
+        (format!("{id}/events?x=<>"), format!("{addr}"), ""),
+        (format!("{id}/events"), format!("u@{addr}"), ""),
+        (
+            format!("{id}/events"),
+            format!("{addr}"),
+            "Connection: close\r\n",
+        ),
+    ];
+    for (target, host, extra) in &variants {
+        let mut answers = Vec::new();
+        for path_extra in paths {
+            let head = format!(
+                "GET /.qrgate/auth/session/{target} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\nCookie: {cookie}\r\n{extra}{path_extra}\r\n"
+            );
+            let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            s.write_all(head.as_bytes()).await.expect("write");
+            // Up to the first frame, or the whole answer of a refusal that closes.
+            let mut text = String::new();
+            read_until(&mut s, &mut text, "event: pending").await;
+            answers.push((head_fields(&text), frame(&text)));
+        }
+        assert_eq!(answers[0], answers[1], "{target} {host} {extra}");
+        assert!(
+            !answers[0].0.is_empty(),
+            "an answer to {target} {host} {extra}"
+        );
+    }
+
     // A rejection ends both streams; the hand-off's connection then carries the next request.
     let url = signer::attempt_url(&gw.url(&format!("/.qrgate/auth/session/{id}"))).expect("url");
     signer::reject(&client(), &url).await.expect("reject");

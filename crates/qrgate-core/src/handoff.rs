@@ -10,10 +10,17 @@
 //! ([`decision::classify`]) names as an attempt's event route. Everything else goes on to
 //! pingora unchanged, so every other answer keeps one source.
 //!
+//! The rule that keeps the two paths alike: a head is claimed only if pingora would accept
+//! it as it is. pingora builds an `http` URI from the target (so the target must parse as
+//! one, whole, with no fragment to trim), refuses userinfo in `Host`, and reads keep-alive
+//! from the first `Connection` field; so does this module.
+//!
 //! The check in front ([`may_be_events`]) reads only the request line, so the heads of
 //! ordinary requests cost a few comparisons here.
 
 use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING, UPGRADE};
+use std::str::FromStr;
+
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use crate::config::{AppId, Config};
@@ -77,7 +84,14 @@ pub fn claim(config: &Config, head: &[u8], secure: bool) -> Option<EventRequest>
     if parsed.method != Some("GET") || parsed.version != Some(1) {
         return None;
     }
-    let target = parsed.path.filter(|t| t.starts_with('/'))?;
+    // A target pingora would refuse or rewrite (bytes outside a URI, a fragment, over the
+    // URI's length limit) is pingora's to answer.
+    let target = parsed
+        .path
+        .filter(|t| t.starts_with('/') && !t.contains('#'))?;
+    let target = http::uri::PathAndQuery::from_str(target)
+        .ok()
+        .filter(|pq| pq.as_str() == target)?;
     let mut headers = HeaderMap::with_capacity(parsed.headers.len());
     for field in parsed.headers.iter() {
         let name = HeaderName::from_bytes(field.name.as_bytes()).ok()?;
@@ -87,13 +101,13 @@ pub fn claim(config: &Config, head: &[u8], secure: bool) -> Option<EventRequest>
     let framed = [CONTENT_LENGTH, TRANSFER_ENCODING, UPGRADE];
     if framed.iter().any(|name| headers.contains_key(name))
         || headers.get_all(HOST).iter().count() != 1
+        || headers
+            .get(HOST)
+            .is_some_and(|h| h.as_bytes().contains(&b'@'))
     {
         return None;
     }
-    let (path, query) = match target.split_once('?') {
-        Some((path, query)) => (path, Some(query)),
-        None => (target, None),
-    };
+    let (path, query) = (target.path(), target.query());
     let view = Request {
         method: &Method::GET,
         host: headers.get(HOST).and_then(|h| h.to_str().ok()),
@@ -109,12 +123,14 @@ pub fn claim(config: &Config, head: &[u8], secure: bool) -> Option<EventRequest>
     if !is_event_route(&route) {
         return None;
     }
+    // As pingora reads it: the first `Connection` field decides.
     let keep_alive = !headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|token| token.trim().eq_ignore_ascii_case("close"));
+        .get(CONNECTION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|token| token.trim().eq_ignore_ascii_case("close"))
+        });
     Some(EventRequest {
         app,
         route,
@@ -156,6 +172,16 @@ mod tests {
                 .expect("claimed")
                 .keep_alive
         );
+        // Only the first `Connection` field counts, as in pingora.
+        let second = EVENTS.replace(
+            "Cookie",
+            "Connection: keep-alive\r\nConnection: close\r\nCookie",
+        );
+        assert!(
+            claim(&config(), second.as_bytes(), false)
+                .expect("claimed")
+                .keep_alive
+        );
     }
 
     #[test]
@@ -183,6 +209,15 @@ mod tests {
             EVENTS.replace("Cookie: b=1", "Cookie b=1"),
             EVENTS.replace("\r\n\r\n", "\r\n"),
             format!("{EVENTS}GET / HTTP/1.1\r\n\r\n"),
+            // A target pingora refuses or trims: bytes outside a URI, a fragment.
+            EVENTS.replace("/events ", "/events?x=<> "),
+            EVENTS.replace("/events ", "/events?x=\" "),
+            EVENTS.replace("sess_1", "sess<1"),
+            EVENTS.replace("sess_1", "sess`1"),
+            EVENTS.replace("/events ", "/events#top "),
+            EVENTS.replace("/events ", &format!("/events?{} ", "x".repeat(70_000))),
+            // Userinfo in Host, which pingora refuses.
+            EVENTS.replace("Host: a.example", "Host: u@a.example"),
             // A path the decision refuses (traversal) or redirects (plain HTTP to HTTPS).
             EVENTS.replace("/.qrgate/auth", "/x/../.qrgate/auth/%2e%2e"),
             EVENTS.replace("a.example", "s.example"),

@@ -79,17 +79,20 @@ pub fn reply(reply: &Reply, close: bool, secure: bool, now: SystemTime) -> Vec<u
     out
 }
 
-/// The head of a chunked event stream.
-pub fn event_stream_head(secure: bool, now: SystemTime) -> Vec<u8> {
+/// The head of a chunked event stream; `close` as in [`head`].
+pub fn event_stream_head(close: bool, secure: bool, now: SystemTime) -> Vec<u8> {
     let fields = EVENT_STREAM_FIELDS
         .iter()
         .copied()
         .chain([("transfer-encoding", "chunked")]);
-    head(200, fields, false, secure, now)
+    head(200, fields, close, secure, now)
 }
 
-/// One chunk of a chunked body.
+/// One chunk of a chunked body; nothing for no data (an empty chunk would end the body).
 pub fn chunk(data: &[u8]) -> Vec<u8> {
+    if data.is_empty() {
+        return Vec::new();
+    }
     let mut out = Vec::with_capacity(data.len() + 12);
     out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
     out.extend_from_slice(data);
@@ -135,12 +138,16 @@ mod tests {
 
     #[test]
     fn chunks_carry_their_length_in_hex() {
+        assert!(
+            chunk(b"").is_empty(),
+            "no empty chunk, which would end the body"
+        );
         assert_eq!(
             chunk(&[b'a'; 26]),
             [b"1a\r\n".as_slice(), &[b'a'; 26], b"\r\n"].concat()
         );
         assert!(
-            String::from_utf8(event_stream_head(false, SystemTime::now()))
+            String::from_utf8(event_stream_head(false, false, SystemTime::now()))
                 .expect("utf-8")
                 .contains("transfer-encoding: chunked\r\n")
         );
