@@ -10,7 +10,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::common::{
-    alice_key, browser, client, echoed_headers, eventually, open_login, Setup, TestGateway, NAV,
+    alice_key, browser, client, create_attempt, echoed_headers, eventually, open_login, Setup,
+    TestGateway, NAV,
 };
 use qrgate::signer;
 
@@ -460,22 +461,7 @@ async fn idle_keepalive_connections_are_closed() {
 /// Starts a login attempt and opens its event stream on a raw connection, returned once the
 /// first event has arrived.
 async fn open_event_stream(gw: &TestGateway) -> TcpStream {
-    let resp = client()
-        .post(gw.url("/.qrgate/auth/session/create"))
-        .header("origin", format!("http://{}", gw.addr))
-        .send()
-        .await
-        .expect("create");
-    assert_eq!(resp.status(), 201);
-    let cookie = resp.headers()["set-cookie"]
-        .to_str()
-        .expect("cookie")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_string();
-    let body: serde_json::Value = resp.json().await.expect("json");
-    let id = body["id"].as_str().expect("id");
+    let (id, cookie) = create_attempt(&client(), &gw.url("")).await;
     let mut s = TcpStream::connect(gw.addr).await.expect("connect");
     let head = format!(
         "GET /.qrgate/auth/session/{id}/events HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\n\r\n",

@@ -623,24 +623,7 @@ fn head_fields(text: &str) -> Vec<String> {
 async fn event_streams_answer_alike_beside_and_through_pingora() {
     use tokio::io::AsyncWriteExt;
     let gw = TestGateway::start().await;
-    let resp = client()
-        .post(gw.url("/.qrgate/auth/session/create"))
-        .header("origin", format!("http://{}", gw.addr))
-        .send()
-        .await
-        .expect("create");
-    assert_eq!(resp.status(), 201);
-    let cookie = resp.headers()["set-cookie"]
-        .to_str()
-        .expect("cookie")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_string();
-    let id = resp.json::<Value>().await.expect("json")["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let (id, cookie) = crate::common::create_attempt(&client(), &gw.url("")).await;
     let request = |cookie: &str, extra: &str| {
         format!(
             "GET /.qrgate/auth/session/{id}/events HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nCookie: {cookie}\r\n{extra}\r\n",

@@ -671,24 +671,7 @@ async fn https_with_http2_login_proxying_hsts_and_a_certificate_swapped_by_reloa
         .timeout(Duration::from_secs(20))
         .build()
         .expect("client");
-    let created = h1
-        .post(format!("{origin}/.qrgate/auth/session/create"))
-        .header("origin", &origin)
-        .send()
-        .await
-        .expect("create");
-    assert_eq!(created.status(), 201);
-    let cookie = created.headers()["set-cookie"]
-        .to_str()
-        .expect("cookie")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_string();
-    let id = created.json::<Value>().await.expect("json")["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let (id, cookie) = crate::common::create_attempt(&h1, &origin).await;
     let mut events = h1
         .get(format!("{origin}/.qrgate/auth/session/{id}/events"))
         .header("cookie", &cookie)

@@ -277,6 +277,30 @@ pub async fn open_login_at(base: &str, c: &reqwest::Client, rd: &str) -> (String
     (id, payload, html)
 }
 
+/// Starts a login attempt through the JSON API as a fresh browser of `base` (its origin):
+/// (attempt id, binding cookie as `name=value`).
+pub async fn create_attempt(c: &reqwest::Client, base: &str) -> (String, String) {
+    let resp = c
+        .post(format!("{base}/.qrgate/auth/session/create"))
+        .header("origin", base)
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(resp.status(), 201);
+    let cookie = resp.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_string();
+    let id = resp.json::<Value>().await.expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    (id, cookie)
+}
+
 /// The browser `b` claims attempt `id` on `base` (a JSON claim from the app's origin
 /// `origin`).
 pub async fn claim_at(
