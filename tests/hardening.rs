@@ -10,8 +10,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::common::{
-    alice_key, browser, client, create_attempt, echoed_headers, eventually, open_login, Setup,
-    TestGateway, NAV,
+    alice_key, browser, client, create_attempt, echoed_headers, eventually, open_login, send_until,
+    Setup, TestGateway, NAV,
 };
 use qrgate::signer;
 
@@ -462,24 +462,12 @@ async fn idle_keepalive_connections_are_closed() {
 /// first event has arrived.
 async fn open_event_stream(gw: &TestGateway) -> TcpStream {
     let (id, cookie) = create_attempt(&client(), &gw.url("")).await;
-    let mut s = TcpStream::connect(gw.addr).await.expect("connect");
     let head = format!(
         "GET /.qrgate/auth/session/{id}/events HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\n\r\n",
         gw.addr
     );
-    s.write_all(head.as_bytes()).await.expect("write");
-    let mut seen = Vec::new();
-    let mut chunk = [0u8; 1024];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !String::from_utf8_lossy(&seen).contains("event: pending") {
-        match tokio::time::timeout_at(deadline, s.read(&mut chunk)).await {
-            Ok(Ok(n)) if n > 0 => seen.extend_from_slice(&chunk[..n]),
-            other => panic!(
-                "no first event: {other:?} after {:?}",
-                String::from_utf8_lossy(&seen)
-            ),
-        }
-    }
+    let (s, text, seen) = send_until(gw.addr, &head, "event: pending").await;
+    assert!(seen, "no first event: {text:?}");
     s
 }
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::common::{
-    alice_key, browser, client, echoed_headers, open_login, Setup, Sse, TestGateway, NAV,
+    alice_key, browser, client, echoed_headers, open_login, read_until, send_until, Setup, Sse,
+    TestGateway, NAV,
 };
 use qrgate::signer;
 
@@ -580,20 +581,6 @@ async fn the_no_script_form_claims_with_a_redirect() {
         .starts_with("qrgate_session="));
 }
 
-/// Reads from `s` until `text` (all of it so far) contains `marker`, within 10 s.
-async fn read_until(s: &mut tokio::net::TcpStream, text: &mut String, marker: &str) -> bool {
-    use tokio::io::AsyncReadExt;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let mut chunk = [0u8; 2048];
-    while !text.contains(marker) {
-        match tokio::time::timeout_at(deadline, s.read(&mut chunk)).await {
-            Ok(Ok(n)) if n > 0 => text.push_str(&String::from_utf8_lossy(&chunk[..n])),
-            _ => return false,
-        }
-    }
-    true
-}
-
 /// A response head's status line and fields, lowercased and sorted, for comparing answers.
 fn head_fields(text: &str) -> Vec<String> {
     let head = text.split("\r\n\r\n").next().unwrap_or_default();
@@ -635,17 +622,8 @@ async fn event_streams_answer_alike_beside_and_through_pingora() {
     // Refusals: another browser's cookie gets the same 403 on both paths.
     let mut refusals = Vec::new();
     for extra in paths {
-        let mut s = tokio::net::TcpStream::connect(gw.addr)
-            .await
-            .expect("connect");
-        s.write_all(request("qrgate_bind=x", extra).as_bytes())
-            .await
-            .expect("write");
-        let mut text = String::new();
-        assert!(
-            read_until(&mut s, &mut text, "}").await,
-            "refusal: {text:?}"
-        );
+        let (_, text, seen) = send_until(gw.addr, &request("qrgate_bind=x", extra), "}").await;
+        assert!(seen, "refusal: {text:?}");
         assert!(text.starts_with("HTTP/1.1 403"), "{text}");
         refusals.push((
             head_fields(&text),
@@ -657,17 +635,8 @@ async fn event_streams_answer_alike_beside_and_through_pingora() {
     // Streams: the same head and first frame on both paths.
     let mut streams = Vec::new();
     for extra in paths {
-        let mut s = tokio::net::TcpStream::connect(gw.addr)
-            .await
-            .expect("connect");
-        s.write_all(request(&cookie, extra).as_bytes())
-            .await
-            .expect("write");
-        let mut text = String::new();
-        assert!(
-            read_until(&mut s, &mut text, "event: pending").await,
-            "{text:?}"
-        );
+        let (s, text, seen) = send_until(gw.addr, &request(&cookie, extra), "event: pending").await;
+        assert!(seen, "{text:?}");
         streams.push((s, text));
     }
     let heads: Vec<_> = streams.iter().map(|(_, t)| head_fields(t)).collect();
@@ -706,11 +675,8 @@ async fn event_streams_answer_alike_beside_and_through_pingora() {
             let head = format!(
                 "GET /.qrgate/auth/session/{target} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\nCookie: {cookie}\r\n{extra}{path_extra}\r\n"
             );
-            let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-            s.write_all(head.as_bytes()).await.expect("write");
             // Up to the first frame, or the whole answer of a refusal that closes.
-            let mut text = String::new();
-            read_until(&mut s, &mut text, "event: pending").await;
+            let (_, text, _) = send_until(addr, &head, "event: pending").await;
             answers.push((head_fields(&text), frame(&text)));
         }
         assert_eq!(answers[0], answers[1], "{target} {host} {extra}");

@@ -277,6 +277,34 @@ pub async fn open_login_at(base: &str, c: &reqwest::Client, rd: &str) -> (String
     (id, payload, html)
 }
 
+/// Reads from `s` until `text` (all of it so far) contains `marker`, within 10 s; false if the
+/// connection ends or the time runs out first.
+pub async fn read_until(s: &mut tokio::net::TcpStream, text: &mut String, marker: &str) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut chunk = [0u8; 2048];
+    while !text.contains(marker) {
+        match tokio::time::timeout_at(deadline, s.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => text.push_str(&String::from_utf8_lossy(&chunk[..n])),
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Sends `head` verbatim on a fresh connection and reads as [`read_until`] does: the
+/// connection, what was read, and whether `marker` arrived.
+pub async fn send_until(
+    addr: SocketAddr,
+    head: &str,
+    marker: &str,
+) -> (tokio::net::TcpStream, String, bool) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(head.as_bytes()).await.expect("write");
+    let mut text = String::new();
+    let seen = read_until(&mut s, &mut text, marker).await;
+    (s, text, seen)
+}
+
 /// Starts a login attempt through the JSON API as a fresh browser of `base` (its origin):
 /// (attempt id, binding cookie as `name=value`).
 pub async fn create_attempt(c: &reqwest::Client, base: &str) -> (String, String) {
