@@ -297,7 +297,13 @@ fn real_main() -> anyhow::Result<()> {
                     .timeout(std::time::Duration::from_secs(15))
                     .build()?;
                 let req = signer::scan(&client, &url).await?;
-                println!("Sign in to:  {}", req.app);
+                match &req.action {
+                    Some(action) => {
+                        println!("NOT A SIGN-IN. Confirm: {action}");
+                        println!("App:         {}", req.app);
+                    }
+                    None => println!("Sign in to:  {}", req.app),
+                }
                 println!("Origin:      {}", req.origin);
                 println!(
                     "Requested by {} ({})",
@@ -319,13 +325,20 @@ fn real_main() -> anyhow::Result<()> {
                     println!("Rejected.");
                     return Ok(());
                 }
-                if !yes && !confirm("Approve this sign-in? [y/N] ")? {
+                let question = match &req.action {
+                    Some(action) => format!("Approve: {action}? [y/N] "),
+                    None => "Approve this sign-in? [y/N] ".to_string(),
+                };
+                if !yes && !confirm(&question)? {
                     signer::reject(&client, &url).await?;
                     println!("Rejected.");
                     return Ok(());
                 }
                 let user = signer::approve(&client, &url, &key, &req).await?;
-                println!("Approved: signed in as {user}.");
+                match &req.action {
+                    Some(action) => println!("Approved as {user}: {action}."),
+                    None => println!("Approved: signed in as {user}."),
+                }
                 Ok(())
             })
         }

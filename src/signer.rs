@@ -121,6 +121,10 @@ pub struct Request {
     /// What the login grants, when the app grants less than read-write everywhere.
     #[serde(default)]
     pub access: Option<String>,
+    /// When the approval confirms an action instead of a sign-in, what it does ("add a new
+    /// device for alice"); the message then opens with `qrgate-action-v1` and names it too.
+    #[serde(default)]
+    pub action: Option<String>,
 }
 
 /// The attempt URL inside a QR payload (a plain URL or a `qrgate://sign?url=` link).
@@ -166,6 +170,21 @@ pub async fn scan(client: &reqwest::Client, attempt: &url::Url) -> Result<Reques
         status: 200,
         message: format!("unexpected answer: {e}"),
     })?;
+    // What is shown must be what is signed: an action's message opens with its own domain
+    // line and names the action the answer shows; a sign-in's names none.
+    let shown = match &req.action {
+        Some(action) => {
+            req.message.starts_with("qrgate-action-v1\n")
+                && req.message.ends_with(&format!("\naction: {action}\n"))
+        }
+        None => req.message.starts_with("qrgate-login-v1\n"),
+    };
+    if !shown {
+        return Err(SignerError::Refused {
+            status: 200,
+            message: "the message to sign is not what the answer shows".into(),
+        });
+    }
     let url_origin = attempt.origin().ascii_serialization();
     if req.origin != url_origin {
         return Err(SignerError::OriginMismatch {

@@ -8,7 +8,8 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::common::{
-    browser, client, echoed_headers, open_login_at, sign_in_at, sign_in_key, TestGateway,
+    alice_key, approve_attempt, browser, client, echoed_headers, invite_own, open_login_at,
+    own_action, sign_in_at, sign_in_key, TestGateway,
 };
 use crate::operate::{alice, Binary};
 use qrgate::signer::{self, Key};
@@ -268,18 +269,61 @@ async fn a_signed_in_person_invites_a_phone_of_their_own_from_the_sessions_page(
     );
 
     // Only from the app's own pages, and only with a session.
-    let invite = |c: &reqwest::Client, origin: &str| {
+    let invite = |c: &reqwest::Client, origin: &str, form: String| {
         c.post(gw.url("/.qrgate/invite"))
             .header("origin", origin)
             .header("accept", "text/html")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
             .send()
     };
-    let r = invite(&b, "https://evil.example").await.expect("answer");
+    let r = invite(&b, "https://evil.example", String::new())
+        .await
+        .expect("answer");
     assert_eq!(r.status(), 403);
-    let r = invite(&browser(), &base).await.expect("answer");
+    let r = invite(&browser(), &base, String::new())
+        .await
+        .expect("answer");
     assert_eq!(r.status(), 401);
+    let r = invite(&b, &base, "confirm=x&confirm=y".into())
+        .await
+        .expect("answer");
+    assert_eq!(r.status(), 400, "a form naming two attempts");
 
-    let r = invite(&b, &base).await.expect("answer");
+    // The page asks for a phone's confirmation of this action; no link yet.
+    let r = invite(&b, &base, String::new()).await.expect("answer");
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.expect("html");
+    assert!(html.contains("add a new device for alice"), "{html}");
+    assert!(html.contains("<svg"), "a QR code to approve with");
+    assert!(
+        html.contains("action=\"/.qrgate/invite\""),
+        "collected by the invite form"
+    );
+    assert!(!html.contains("/.qrgate/enroll/"), "no invitation yet");
+    let marker = "data-attempt=\"";
+    let at = html.find(marker).expect("attempt id") + marker.len();
+    let id = html[at..].split('"').next().expect("id").to_string();
+    // The phone's approval page says what it approves: not a sign-in.
+    let approval = client()
+        .get(gw.url(&format!("/.qrgate/auth/session/{id}")))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("approval page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        approval.contains("Confirm: add a new device for alice?")
+            && approval.contains("This is not a sign-in"),
+        "{approval}"
+    );
+    let (_, approved) = approve_attempt(&base, &id, &alice_key()).await;
+    approved.expect("alice's own key approves");
+    let r = invite(&b, &base, format!("confirm={id}"))
+        .await
+        .expect("answer");
     assert_eq!(r.status(), 200);
     let html = r.text().await.expect("html");
     assert!(html.contains("<svg"), "the link as a QR code");
@@ -289,6 +333,11 @@ async fn a_signed_in_person_invites_a_phone_of_their_own_from_the_sessions_page(
         .expect("the link as text")
         .trim()
         .to_string();
+    // Collected once.
+    let again = invite(&b, &base, format!("confirm={id}"))
+        .await
+        .expect("answer");
+    assert_eq!(again.status(), 404, "the confirmation is used up");
     let phone = Key::generate();
     assert_eq!(
         signer::enroll(&client(), &link, &phone)
@@ -296,28 +345,87 @@ async fn a_signed_in_person_invites_a_phone_of_their_own_from_the_sessions_page(
             .expect("enrolled"),
         "alice"
     );
-    // The phone is alice's second key: it signs in as alice.
+    // The phone is alice's second key: it signs in as alice, and may itself confirm the
+    // next device.
     let (p, _) = sign_in_key(&base, browser(), client(), &phone).await;
     assert_eq!(
         upstream_identity(&p, &base).await,
         Some(("alice".into(), phone.public().to_z32()))
     );
     // A key that is someone's already (configured, or enrolled) cannot be enrolled again.
-    for key in [crate::common::alice_key(), phone] {
-        let r = invite(&b, &base).await.expect("answer");
-        let html = r.text().await.expect("html");
-        let link = html
-            .split(['<', '>'])
-            .find(|t| t.contains("/.qrgate/enroll/"))
-            .expect("link")
-            .trim()
-            .to_string();
-        let taken = signer::enroll(&client(), &link, &key).await;
+    let alice = alice_key();
+    for key in [&alice, &phone] {
+        let link = invite_own(&b, &base, &phone).await;
+        let taken = signer::enroll(&client(), &link, key).await;
         assert!(
             matches!(taken, Err(signer::SignerError::Refused { status: 409, .. })),
             "{taken:?}"
         );
     }
+}
+
+/// The class of item "a script on the app's origin adds a key of its own": a session of any
+/// age, however fresh, never suffices to make an invitation; only an approval of this very
+/// action by one of the person's keys does, collected by the browser and session that asked.
+#[tokio::test]
+async fn adding_a_device_needs_a_phone_approval_of_that_action_whatever_the_session() {
+    let gw = TestGateway::with(crate::common::Setup {
+        tail: format!(
+            "[[user]]\nname = \"bob\"\nkey = \"{}\"\n",
+            bob().public().to_z32()
+        ),
+        ..crate::common::Setup::default()
+    })
+    .await;
+    let base = gw.url("");
+    // Seconds after the login: the session itself is not an approval of anything else.
+    let (b, _) = sign_in_at(&base).await;
+    let (status, started) = own_action(&b, &base, "invite", "").await;
+    assert_eq!(status, 202, "{started}");
+    assert_eq!(started["status"], "confirm");
+    assert_eq!(started["action"], "add a new device for alice");
+    assert!(started.get("link").is_none(), "no link for a session alone");
+    let id = started["id"].as_str().expect("id").to_string();
+    // Collecting before any approval: nothing.
+    let (status, body) = own_action(&b, &base, "invite", &format!("confirm={id}")).await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("not_approved")));
+
+    // Another person's key cannot approve it (and the attempt stays open).
+    let (seen, refused) = approve_attempt(&base, &id, &bob()).await;
+    assert_eq!(seen.action.as_deref(), Some("add a new device for alice"));
+    assert!(seen.message.starts_with("qrgate-action-v1\n"));
+    assert!(
+        matches!(refused, Err(signer::SignerError::Refused { status: 403, ref message }) if message.contains("alice")),
+        "{refused:?}"
+    );
+    // Approved by alice's key: still not claimable as a session, nor by a session's claim.
+    let (_, approved) = approve_attempt(&base, &id, &alice_key()).await;
+    approved.expect("alice approves");
+    let claimed = crate::common::claim_at(&b, &base, &base, &id).await;
+    assert_eq!(claimed.status(), 403);
+    assert!(claimed.headers().get("set-cookie").is_none(), "no session");
+    let body: Value = claimed.json().await.expect("json");
+    assert_eq!(body["error"], "other_purpose");
+    // Nor by another browser signed in as alice (another session and binding).
+    let (other, _) = sign_in_at(&base).await;
+    let (status, _) = own_action(&other, &base, "invite", &format!("confirm={id}")).await;
+    assert_eq!(status, 401, "only the session that asked");
+    // The asking browser collects it, once.
+    let (status, invited) = own_action(&b, &base, "invite", &format!("confirm={id}")).await;
+    assert_eq!(status, 200, "{invited}");
+    assert!(invited["link"]
+        .as_str()
+        .is_some_and(|l| l.contains("/.qrgate/enroll/")));
+
+    // An old session needs the same, and no more: its age does not matter.
+    gw.clock.advance(std::time::Duration::from_secs(50));
+    let link = invite_own(&b, &base, &alice_key()).await;
+    assert!(gw.invitation_open(&link).await);
+}
+
+/// Bob's key (a second configured user).
+fn bob() -> Key {
+    Key::parse(&"b0".repeat(32)).expect("key")
 }
 
 #[tokio::test]
@@ -390,37 +498,4 @@ async fn enrollment_is_rate_limited_like_a_signer_and_a_limited_attempt_uses_not
     );
     // Neither the refusals nor the limit used the invitation.
     assert!(gw.invitation_open(&invited.link).await);
-}
-
-#[tokio::test]
-async fn inviting_a_device_of_ones_own_needs_a_fresh_approval() {
-    let gw = TestGateway::with(crate::common::Setup {
-        session:
-            "idle_timeout_seconds = 3600\nlifetime_seconds = 7200\nsweep_interval_seconds = 1\n"
-                .into(),
-        ..crate::common::Setup::default()
-    })
-    .await;
-    let base = gw.url("");
-    let (b, _) = sign_in_at(&base).await;
-    gw.clock.advance(std::time::Duration::from_millis(
-        qrgate_core::enrollment::FRESH_APPROVAL_MS + 1000,
-    ));
-    let invite = |accept: &'static str| {
-        b.post(gw.url("/.qrgate/invite"))
-            .header("origin", base.as_str())
-            .header("accept", accept)
-            .send()
-    };
-    let page = invite("text/html").await.expect("answer");
-    assert_eq!(page.status(), 302);
-    assert_eq!(
-        page.headers()["location"],
-        "/.qrgate/step-up?rd=%2F.qrgate%2Fsessions"
-    );
-    let json = invite("application/json").await.expect("answer");
-    assert_eq!(json.status(), 403);
-    let body: Value = json.json().await.expect("json");
-    assert_eq!(body["error"], "step_up_required");
-    assert!(gw.state.devices.is_empty());
 }

@@ -1,11 +1,13 @@
 //! Login attempts in Redis, for every instance.
 //!
-//! Each attempt is a hash `{prefix}a:{id}`: the record (JSON), its phase, and once approved
-//! the approving key, name and time. A protocol endpoint's channel is `{prefix}c:{channel}`
+//! Each attempt is a hash `{prefix}a:{id}`: the record (JSON), its phase, what its approval
+//! is for (`action`: an action's written form, empty for a sign-in or step-up), and once
+//! approved the approving key, name and time. A protocol endpoint's channel is `{prefix}c:{channel}`
 //! → id. Every transition is one Lua script that checks the phase it starts from and the
 //! time, writes the next phase and publishes the change on the events channel, all in one
 //! atomic step: of racing approvals on any number of instances exactly one wins, and
-//! approve, reject and claim are single use. Signer tokens' single-use marks are
+//! approve, reject and claim are single use; a claim names the purpose it collects and the
+//! script refuses, changing nothing, any other than the attempt's. Signer tokens' single-use marks are
 //! `SET NX` keys `{prefix}u:{hex}`.
 
 use std::sync::Arc;
@@ -18,14 +20,15 @@ use qrgate_core::share::{AttemptRecord, AttemptShare, Outcome, SharedPhase, Tran
 use super::{unavailable, Link};
 
 /// KEYS[1] the attempt, KEYS[2] the events channel. ARGV: op, now, id, then for approve the
-/// key (hex), name and protocol, for claim the window (ms). Returns {"ok", phase fields…} or
-/// {"refused", phase}, {"expired"}, {"gone"}.
+/// key (hex), name and protocol, for claim the window (ms) and the claimed purpose. Returns
+/// {"ok", phase fields…} or {"refused", phase}, {"purpose"}, {"expired"}, {"gone"}.
 const TRANSITION: &str = r"
 local phase = redis.call('HGET', KEYS[1], 'phase')
 if not phase then return {'gone'} end
 local op = ARGV[1]
 local now = tonumber(ARGV[2])
 if op == 'claim' then
+  if (redis.call('HGET', KEYS[1], 'action') or '') ~= ARGV[5] then return {'purpose'} end
   if phase ~= 'approved' then return {'refused', phase} end
   local f = redis.call('HMGET', KEYS[1], 'key', 'name', 'at', 'proto')
   if now >= tonumber(f[3]) + tonumber(ARGV[4]) then return {'expired'} end
@@ -112,6 +115,14 @@ impl AttemptShare for RedisAttempts {
                     ("record", json),
                     ("phase", "pending".into()),
                     ("expires", record.expires_ms.to_string()),
+                    (
+                        "action",
+                        record
+                            .action
+                            .as_ref()
+                            .map(|(_, action)| action.clone())
+                            .unwrap_or_default(),
+                    ),
                 ],
             )
             .ignore()
@@ -184,14 +195,18 @@ impl AttemptShare for RedisAttempts {
                 .arg(hex::encode(key))
                 .arg(name)
                 .arg(protocol),
-            Transition::Claim { window_ms } => {
-                call.arg("claim").arg(now_ms).arg(id).arg(*window_ms)
-            }
+            Transition::Claim { window_ms, action } => call
+                .arg("claim")
+                .arg(now_ms)
+                .arg(id)
+                .arg(*window_ms)
+                .arg(action),
         };
         let answer: Vec<String> = self.link.script(&call).await?;
         match answer.split_first() {
             Some((verdict, rest)) if verdict == "ok" => Ok(Outcome::Done(phase(rest)?)),
             Some((verdict, rest)) if verdict == "refused" => Ok(Outcome::Refused(phase(rest)?)),
+            Some((verdict, _)) if verdict == "purpose" => Ok(Outcome::OtherPurpose),
             Some((verdict, _)) if verdict == "expired" => Ok(Outcome::Expired),
             Some((verdict, _)) if verdict == "gone" => Ok(Outcome::Gone),
             _ => Err(unavailable("unexpected transition answer")),

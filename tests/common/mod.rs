@@ -540,3 +540,50 @@ impl TestGateway {
         .is_ok()
     }
 }
+
+/// `POST {base}/.qrgate/{route}` with the form `form` from the app's own origin `base`, as
+/// JSON, by the signed-in browser `b`: an action of one's own (`invite`, `remove-device`).
+pub async fn own_action(b: &reqwest::Client, base: &str, route: &str, form: &str) -> (u16, Value) {
+    let r = b
+        .post(format!("{base}/.qrgate/{route}"))
+        .header("origin", base)
+        .header("accept", "application/json")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form.to_string())
+        .send()
+        .await
+        .expect("answer");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// A phone approves attempt `id` on `base` with `key`: the scan answer it saw, and the
+/// approval's outcome.
+pub async fn approve_attempt(
+    base: &str,
+    id: &str,
+    key: &qrgate::signer::Key,
+) -> (
+    qrgate::signer::Request,
+    Result<String, qrgate::signer::SignerError>,
+) {
+    let url = qrgate::signer::attempt_url(&format!("{base}/.qrgate/auth/session/{id}"))
+        .expect("url");
+    let phone = client();
+    let req = qrgate::signer::scan(&phone, &url).await.expect("scan");
+    let approved = qrgate::signer::approve(&phone, &url, key, &req).await;
+    (req, approved)
+}
+
+/// The whole "add a device" of the signed-in browser `b`: asked, approved by `approver`
+/// (one of the person's keys), collected; returns the invitation link.
+pub async fn invite_own(b: &reqwest::Client, base: &str, approver: &qrgate::signer::Key) -> String {
+    let (status, started) = own_action(b, base, "invite", "").await;
+    assert_eq!(status, 202, "{started}");
+    let id = started["id"].as_str().expect("attempt id").to_string();
+    let (_, approved) = approve_attempt(base, &id, approver).await;
+    approved.expect("approved");
+    let (status, invited) = own_action(b, base, "invite", &format!("confirm={id}")).await;
+    assert_eq!(status, 200, "{invited}");
+    invited["link"].as_str().expect("link").to_string()
+}

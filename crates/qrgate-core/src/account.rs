@@ -1,9 +1,11 @@
-//! The person's own view of their sessions, `{prefix}/sessions` on every app's origin: who
-//! they are signed in as, every session of their key (browser, address, app, since, last
-//! seen; this one marked), and sign-out of one, all others, or everywhere.
+//! The person's own view of their account, `{prefix}/sessions` on every app's origin: who
+//! they are signed in as, each of their keys (the configured one and every enrolled device:
+//! name, app, enrolled, last used), every session of theirs, whichever key made it
+//! (browser, address, app, since, last seen; this one marked), sign-out of one, all others,
+//! or everywhere, and the removal of a device (confirmed by phone, see [`crate::confirm`]).
 //!
 //! The sign-outs are form POSTs from the page itself: refused unless the request comes from
-//! the app's own origin (CSRF), and they can only ever select sessions of the key that is
+//! the app's own origin (CSRF), and they can only ever select sessions of the user who is
 //! signed in here. Selection and revocation are [`crate::control`]'s, as for operators.
 
 use std::time::{Duration, UNIX_EPOCH};
@@ -14,6 +16,7 @@ use crate::access::Grant;
 use crate::config::AppId;
 use crate::control::{self, ControlError, Filter, SessionView};
 use crate::gateway::Gateway;
+use crate::identity::Identity;
 use crate::login::page;
 use crate::reply::Reply;
 use crate::session::{session_id, StoreError};
@@ -41,6 +44,24 @@ pub struct Row {
     pub current: bool,
 }
 
+/// One key of the person's on the page.
+pub struct KeyRow {
+    /// What it is: the device's browser summary and id, or the configured key.
+    pub name: String,
+    /// The app it was enrolled on (every app for a configured key).
+    pub app: String,
+    /// When it was enrolled (a configured key: never; it is the operator's).
+    pub enrolled: String,
+    /// The last request of any live session it made; "no live session" without one.
+    pub last_used: String,
+    /// The device's id, for the removal form (`None` for the configured key).
+    pub device: Option<String>,
+    /// The key, z-base32.
+    pub key: String,
+    /// Whether the session showing the page is this key's.
+    pub current: bool,
+}
+
 /// The page's data.
 #[derive(Template)]
 #[template(path = "sessions.html")]
@@ -53,7 +74,13 @@ pub struct SessionsPage<'a> {
     pub user: &'a str,
     /// The key's first characters.
     pub key_short: String,
-    /// Every session of the key.
+    /// Every key of the user.
+    pub keys: Vec<KeyRow>,
+    /// Whether a device may be removed here (another key must confirm it).
+    pub removable: bool,
+    /// Where a device's removal form posts.
+    pub remove_url: String,
+    /// Every session of the user, whichever key made it.
     pub sessions: Vec<Row>,
     /// Where the forms post.
     pub revoke_url: String,
@@ -66,9 +93,9 @@ pub struct SessionsPage<'a> {
 pub enum Scope {
     /// One session, by id.
     One(String),
-    /// Every session of the key but this one.
+    /// Every session of the user but this one.
     Others,
-    /// Every session of the key, this one included.
+    /// Every session of the user, this one included.
     All,
 }
 
@@ -95,22 +122,68 @@ fn date(secs: u64) -> String {
     httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs))
 }
 
-/// Renders the page for the session `current` of `user` (key `key`).
+/// The sessions of `user`, whichever key made them (live under the current settings).
+fn of_user(user: &str) -> Filter {
+    Filter {
+        user: Some(user.to_string()),
+        ..Filter::default()
+    }
+}
+
+/// Every key of `user` (`theirs` selects their devices): the configured key first, then the
+/// enrolled devices, oldest first. Last used is left empty (the page fills it from the
+/// sessions).
+pub fn keys_of(gw: &Gateway, s: &Settings, user: &str, theirs: &Filter) -> Vec<KeyRow> {
+    let mut keys = Vec::new();
+    if let Some(key) = s.config.user_by_name(user).and_then(|(_, u)| u.key.as_ref()) {
+        keys.push(KeyRow {
+            name: "Key from the gateway's configuration".into(),
+            app: "every app you may use".into(),
+            enrolled: "by your administrator".into(),
+            last_used: String::new(),
+            device: None,
+            key: key.to_z32(),
+            current: false,
+        });
+    }
+    for d in control::list_devices(gw, theirs) {
+        keys.push(KeyRow {
+            name: format!("{} ({})", d.browser, d.id),
+            app: d.app,
+            enrolled: date(d.created),
+            last_used: String::new(),
+            device: Some(d.id),
+            key: d.key,
+            current: false,
+        });
+    }
+    keys
+}
+
+/// Renders the page for the session `current` of `who`.
 pub async fn page(
     gw: &Gateway,
     s: &Settings,
     app: AppId,
     current: &[u8; 32],
-    key: &[u8; 32],
-    user: &str,
+    who: &Identity,
 ) -> Result<(String, String), ControlError> {
-    let filter = Filter {
-        key: Some(*key),
-        ..Filter::default()
-    };
+    let filter = of_user(&who.user);
     let current = session_id(current);
-    let sessions = control::list(gw, s, &filter)
-        .await?
+    let views = control::list(gw, s, &filter).await?;
+    let mut keys = keys_of(gw, s, &who.user, &filter);
+    for k in &mut keys {
+        k.current = k.key == who.pubkey;
+        // "Last used": the latest request of any live session the key made (views are
+        // live sessions only, so an expired or signed-out key shows none).
+        k.last_used = views
+            .iter()
+            .filter(|v| v.key == k.key)
+            .map(|v| v.last_seen)
+            .max()
+            .map_or_else(|| "no live session".to_string(), date);
+    }
+    let sessions = views
         .into_iter()
         .map(|v: SessionView| Row {
             current: v.id == current,
@@ -125,33 +198,34 @@ pub async fn page(
         })
         .collect();
     let nonce = page::new_nonce();
-    let z = z32::encode(key);
+    let prefix = &s.config.server.prefix;
     let html = SessionsPage {
         app_name: &s.app(app).name,
         nonce: nonce.clone(),
-        user,
-        key_short: z.chars().take(12).collect(),
+        user: &who.user,
+        key_short: who.pubkey.chars().take(12).collect(),
+        removable: keys.len() > 1,
+        keys,
+        remove_url: format!("{prefix}/remove-device"),
         sessions,
-        revoke_url: format!("{}/sessions", s.config.server.prefix),
-        invite_url: format!("{}/invite", s.config.server.prefix),
+        revoke_url: format!("{prefix}/sessions"),
+        invite_url: format!("{prefix}/invite"),
     }
     .render()
     .map_err(|e| ControlError::Store(StoreError::Unavailable(format!("page: {e}"))))?;
     Ok((html, nonce))
 }
 
-/// Signs out what `scope` names among the sessions of `key`; returns how many ended.
+/// Signs out what `scope` names among the sessions of `user` (every key of theirs); returns
+/// how many ended.
 pub async fn sign_out(
     gw: &Gateway,
     s: &Settings,
     current: &[u8; 32],
-    key: &[u8; 32],
+    user: &str,
     scope: &Scope,
 ) -> Result<usize, ControlError> {
-    let mut filter = Filter {
-        key: Some(*key),
-        ..Filter::default()
-    };
+    let mut filter = of_user(user);
     match scope {
         Scope::One(id) => filter.id = Some(id.clone()),
         Scope::Others => filter.except = Some(session_id(current)),

@@ -27,6 +27,7 @@ use tokio::sync::watch;
 use crate::access::Grant;
 use crate::clock::{millis, Clock};
 use crate::config::LoginConfig;
+use crate::confirm::{Action, Confirm};
 use crate::cookies;
 use crate::identity::Identity;
 use crate::protocol::{AttemptFacts, Material, SignerId};
@@ -123,10 +124,40 @@ pub struct NewAttempt {
     pub requester_agent: String,
     /// Validated return path.
     pub return_to: String,
-    /// Set when the attempt confirms an existing session (step-up) rather than starting one.
-    pub step_up: Option<StepUp>,
+    /// What an approval is for: a new session, a step-up, or an action.
+    pub purpose: Purpose,
     /// What the login asks for (and its session will hold): the app's grant at creation.
     pub grant: Arc<Grant>,
+}
+
+/// What an attempt's approval is for. Each is claimed as itself only: a session's claim
+/// never collects an action's approval, nor one action's approval another's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Purpose {
+    /// A new session for the browser that asked.
+    SignIn,
+    /// A fresh approval of a live session (step-up).
+    StepUp(StepUp),
+    /// An action of a live session's person (see [`crate::confirm`]).
+    Action(Confirm),
+}
+
+impl Purpose {
+    /// The action confirmed, if this is an action.
+    pub fn action(&self) -> Option<&Confirm> {
+        match self {
+            Purpose::Action(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The step-up, if this is one.
+    pub fn step_up(&self) -> Option<&StepUp> {
+        match self {
+            Purpose::StepUp(s) => Some(s),
+            _ => None,
+        }
+    }
 }
 
 /// What a step-up attempt confirms: a live session, by the key it belongs to.
@@ -235,6 +266,9 @@ pub enum AttemptError {
     /// Claim from a browser that did not start the attempt.
     #[error("this browser did not start this login")]
     WrongBrowser,
+    /// Claim of an approval given for something else (a sign-in, a step-up, another action).
+    #[error("this approval was given for something else")]
+    OtherPurpose,
     /// Too many pending attempts.
     #[error("too many logins in progress; try again shortly")]
     Full,
@@ -293,8 +327,13 @@ fn record(
         requester_agent: request.requester_agent.clone(),
         return_to: request.return_to.clone(),
         step_up: request
-            .step_up
+            .purpose
+            .step_up()
             .map(|s| (hex::encode(s.session), hex::encode(s.key))),
+        action: request
+            .purpose
+            .action()
+            .map(|c| (hex::encode(c.session), c.action.wire())),
         grant: (!request.grant.is_full()).then(|| request.grant.to_string()),
         issued_ms,
         expires_ms,
@@ -330,12 +369,18 @@ fn parts(
         ));
     }
     let bytes32 = |h: &str| <[u8; 32]>::try_from(hex::decode(h).ok()?).ok();
-    let step_up = match &record.step_up {
-        None => None,
-        Some((session, key)) => Some(StepUp {
+    let purpose = match (&record.step_up, &record.action) {
+        (None, None) => Purpose::SignIn,
+        (Some((session, key)), None) => Purpose::StepUp(StepUp {
             session: bytes32(session)?,
             key: bytes32(key)?,
         }),
+        (None, Some((session, action))) => Purpose::Action(Confirm::new(
+            bytes32(session)?,
+            Action::from_wire(action)?,
+        )),
+        // Both at once is no attempt this gateway makes: damaged.
+        (Some(_), Some(_)) => return None,
     };
     let request = NewAttempt {
         app: Arc::from(record.app.as_str()),
@@ -346,7 +391,7 @@ fn parts(
         requester_ip: record.requester_ip.clone(),
         requester_agent: record.requester_agent.clone(),
         return_to: record.return_to.clone(),
-        step_up,
+        purpose,
         grant: Arc::new(match &record.grant {
             Some(g) => g.parse().ok()?,
             None => Grant::full(),
@@ -447,6 +492,7 @@ impl Logins {
             requester_agent: &request.requester_agent,
             issued_ms,
             expires_ms,
+            action: request.purpose.action().map(Confirm::text),
         });
         for channel in materials.iter().filter_map(|(_, m)| m.channel.as_ref()) {
             self.channels.insert(channel.clone(), id.clone());
@@ -609,17 +655,26 @@ impl Logins {
     }
 
     /// The browser that started the attempt collects the approving key and the protocol it
-    /// approved through, once.
+    /// approved through, once, as what it asked for: `action` is the action it claims (`None`
+    /// for a session or a step-up). An approval given for anything else is refused and stays
+    /// unclaimed; the share compares the purpose too, in the same atomic step as the claim.
     pub async fn claim(
         &self,
         a: &Attempt,
         bind_cookie: Option<&str>,
+        action: Option<&Action>,
     ) -> Result<([u8; 32], String), AttemptError> {
         if !cookies::matches_hash(bind_cookie, &a.request.bind_hash) {
             return Err(AttemptError::WrongBrowser);
         }
+        if a.request.purpose.action().map(|c| &c.action) != action {
+            return Err(AttemptError::OtherPurpose);
+        }
         let window_ms = self.claim_window_ms.load(Ordering::Relaxed);
-        let key = self.decide(a, Transition::Claim { window_ms }).await?;
+        let action = action.map(Action::wire).unwrap_or_default();
+        let key = self
+            .decide(a, Transition::Claim { window_ms, action })
+            .await?;
         self.remove(&a.id);
         key.ok_or(AttemptError::NotApproved)
     }
@@ -673,6 +728,7 @@ impl Logins {
                 Ok(None)
             }
             Outcome::Refused(found) => Err(Phase::from(found).refusal()),
+            Outcome::OtherPurpose => Err(AttemptError::OtherPurpose),
             Outcome::Expired => Err(AttemptError::Expired),
             Outcome::Gone => Err(AttemptError::NotFound),
         }
@@ -686,7 +742,7 @@ impl Logins {
         t: &Transition,
         now: u64,
     ) -> Result<Option<([u8; 32], String)>, AttemptError> {
-        if let Transition::Claim { window_ms } = t {
+        if let Transition::Claim { window_ms, .. } = t {
             let Phase::Approved {
                 key,
                 protocol,
@@ -833,6 +889,7 @@ impl Attempt {
             requester_agent: &self.request.requester_agent,
             issued_ms: self.issued_ms,
             expires_ms: self.expires_ms,
+            action: self.request.purpose.action().map(Confirm::text),
         }
     }
 
@@ -871,7 +928,7 @@ mod tests {
             requester_ip: "127.0.0.1".into(),
             requester_agent: "Firefox on Linux".into(),
             return_to: "/".into(),
-            step_up: None,
+            purpose: Purpose::SignIn,
             grant: Arc::new(Grant::full()),
         }
     }
@@ -904,7 +961,7 @@ mod tests {
             .create(request("b"), |_| Vec::new())
             .await
             .expect("created");
-        assert_eq!(t.claim(&a, Some("b")).await, Err(AttemptError::NotApproved));
+        assert_eq!(t.claim(&a, Some("b"), None).await, Err(AttemptError::NotApproved));
         t.scan(&a).await.expect("scan");
         t.approve(&a, &alice(), "native").await.expect("approve");
         assert_eq!(
@@ -915,21 +972,60 @@ mod tests {
             t.reject(&a).await,
             Err(AttemptError::AlreadyDone("approved"))
         );
-        assert_eq!(t.claim(&a, None).await, Err(AttemptError::WrongBrowser));
+        assert_eq!(t.claim(&a, None, None).await, Err(AttemptError::WrongBrowser));
         assert_eq!(
-            t.claim(&a, Some("other")).await,
+            t.claim(&a, Some("other"), None).await,
             Err(AttemptError::WrongBrowser)
         );
         assert_eq!(
-            t.claim(&a, Some("b")).await.expect("claim"),
+            t.claim(&a, Some("b"), None).await.expect("claim"),
             (alice().key, "native".to_string())
         );
         assert_eq!(
-            t.claim(&a, Some("b")).await,
+            t.claim(&a, Some("b"), None).await,
             Err(AttemptError::AlreadyDone("claimed"))
         );
         assert_eq!(t.get(&a.id).await.err(), Some(AttemptError::NotFound));
         assert!(t.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_approval_is_claimed_only_as_what_it_was_given_for() {
+        let clock = Clock::manual();
+        let t = table(&clock, 10);
+        let add = Action::AddDevice {
+            user: "alice".into(),
+        };
+        let other = Action::AddDevice { user: "bob".into() };
+        let confirming = NewAttempt {
+            purpose: Purpose::Action(Confirm::new([1; 32], add.clone())),
+            ..request("b")
+        };
+        let a = t.create(confirming, |_| Vec::new()).await.expect("a");
+        assert_eq!(a.facts().action, Some("add a new device for alice"));
+        t.approve(&a, &alice(), "native").await.expect("approve");
+        // As a session, or as another action: refused, and the approval stays unclaimed.
+        assert_eq!(
+            t.claim(&a, Some("b"), None).await,
+            Err(AttemptError::OtherPurpose)
+        );
+        assert_eq!(
+            t.claim(&a, Some("b"), Some(&other)).await,
+            Err(AttemptError::OtherPurpose)
+        );
+        assert_eq!(
+            t.claim(&a, Some("b"), Some(&add)).await.expect("claimed"),
+            (alice().key, "native".to_string())
+        );
+        // A sign-in's approval is no action's.
+        let s = t.create(request("b"), |_| Vec::new()).await.expect("s");
+        assert_eq!(s.facts().action, None);
+        t.approve(&s, &alice(), "native").await.expect("approve");
+        assert_eq!(
+            t.claim(&s, Some("b"), Some(&add)).await,
+            Err(AttemptError::OtherPurpose)
+        );
+        assert!(t.claim(&s, Some("b"), None).await.is_ok());
     }
 
     #[tokio::test]
@@ -945,7 +1041,7 @@ mod tests {
         t.approve(&b, &alice(), "native").await.expect("approve b");
         clock.advance(Duration::from_secs(31));
         assert_eq!(
-            t.claim(&b, Some("b")).await,
+            t.claim(&b, Some("b"), None).await,
             Err(AttemptError::Expired),
             "claim window over"
         );
@@ -1010,7 +1106,7 @@ mod tests {
         );
         assert!(a.material(SignerId::new("other")).is_none());
         t.approve(&a, &alice(), "native").await.expect("approve");
-        t.claim(&a, Some("b")).await.expect("claim");
+        t.claim(&a, Some("b"), None).await.expect("claim");
         assert_eq!(
             t.by_channel(&channel).await.err(),
             Some(AttemptError::NotFound)
@@ -1100,6 +1196,24 @@ mod tests {
         assert_eq!(mats.len(), 1);
         assert_eq!(mats[0].1.secret, [9; 32]);
         assert!(parts(&back, |_| None).is_none(), "unknown protocol");
+        // An action's purpose survives the trip; a damaged or doubled one is refused.
+        let action = Action::RemoveDevice {
+            user: "alice".into(),
+            device: "00112233445566778899aabb".into(),
+        };
+        let confirming = NewAttempt {
+            purpose: Purpose::Action(Confirm::new([4; 32], action.clone())),
+            ..request.clone()
+        };
+        let shared = record("sess_2", &confirming, 1, 2, &materials);
+        let (req, _) = parts(&shared, resolve).expect("parts");
+        assert_eq!(req.purpose, confirming.purpose);
+        let mut bad = shared.clone();
+        bad.action = Some((hex::encode([4u8; 32]), "remove-device:zz:alice".into()));
+        assert!(parts(&bad, resolve).is_none(), "unreadable action");
+        let mut both = shared.clone();
+        both.step_up = Some((hex::encode([4u8; 32]), hex::encode([5u8; 32])));
+        assert!(parts(&both, resolve).is_none(), "two purposes at once");
         let mut bad = back.clone();
         bad.bind_hash = "zz".into();
         assert!(parts(&bad, resolve).is_none());

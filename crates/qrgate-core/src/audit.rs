@@ -52,6 +52,19 @@ pub fn step_up(app: &str, user: &str, key: &str, client: Option<IpAddr>, attempt
     tracing::info!(target: "audit", event = "step_up", app, user, key, client_ip = %ip(client), attempt);
 }
 
+/// An action confirmed by phone was claimed by the browser that asked for it: `action` in
+/// its written form (`add-device:alice`), approved by `key` of `user`.
+pub fn action_confirmed(
+    app: &str,
+    action: &str,
+    user: &str,
+    key: &str,
+    client: Option<IpAddr>,
+    attempt: &str,
+) {
+    tracing::info!(target: "audit", event = "action_confirmed", app, action, user, key, client_ip = %ip(client), attempt);
+}
+
 /// A session ended by logout.
 pub fn logout(app: &str, key: &str, client: Option<IpAddr>) {
     tracing::info!(target: "audit", event = "logout", app, key, client_ip = %ip(client));

@@ -37,10 +37,6 @@ pub const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 /// The shortest.
 pub const MIN_TTL: Duration = Duration::from_secs(60);
 
-/// How recent a person's last phone approval must be for them to invite a device of their
-/// own (older: they confirm again, through the step-up page).
-pub const FRESH_APPROVAL_MS: u64 = 5 * 60 * 1000;
-
 /// Why an invitation or an enrollment was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnrollError {

@@ -24,7 +24,10 @@
 //! - [`config`]: `config.toml`, parsed once into a validated [`config::Config`].
 //! - [`session`]: the session store seam and the in-memory store.
 //! - [`limits`]: who a client is (trusted proxies, IPv6 /64) and per-client rate limits.
-//! - [`attempts`]: login attempts and their single-use state machine.
+//! - [`confirm`]: actions a person confirms by phone (adding or removing a device): what
+//!   each is, how it is shown and written, which keys may approve it.
+//! - [`attempts`]: login attempts (sign-ins, step-ups, confirmations) and their single-use
+//!   state machine.
 //! - [`events`]: server-sent event framing for live login status.
 //! - [`settings`]: one config and what is derived from it (identities, per-app values),
 //!   swapped whole on reload.
@@ -49,6 +52,7 @@ pub mod attempts;
 pub mod audit;
 pub mod clock;
 pub mod config;
+pub mod confirm;
 pub mod control;
 pub mod cookies;
 pub mod decision;

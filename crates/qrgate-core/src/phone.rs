@@ -14,6 +14,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use askama::Template;
 
 use crate::attempts::Attempt;
+use crate::confirm::Confirm;
 use crate::devices::Invitation;
 use crate::enrollment::Invited;
 use crate::login::{page, qr};
@@ -34,6 +35,8 @@ struct ApprovePage<'a> {
     issued: String,
     access: Option<String>,
     step_up: bool,
+    /// What the approval does when it is not a sign-in ("add a new device for alice").
+    action: Option<&'a str>,
 }
 
 /// The enrollment page (`GET {prefix}/enroll/{token}`).
@@ -94,7 +97,8 @@ pub fn approve_page(app_name: &str, origin: &str, prefix: &str, attempt: &Attemp
         requester_ip: &attempt.request.requester_ip,
         issued: date(attempt.issued_ms),
         access: (!grant.is_full()).then(|| grant.to_string()),
-        step_up: attempt.request.step_up.is_some(),
+        step_up: attempt.request.purpose.step_up().is_some(),
+        action: attempt.request.purpose.action().map(Confirm::text),
     };
     html(page.render(), &nonce)
 }

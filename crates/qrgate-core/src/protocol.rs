@@ -59,6 +59,10 @@ pub struct AttemptFacts<'a> {
     pub issued_ms: u64,
     /// Expires, ms since the epoch.
     pub expires_ms: u64,
+    /// When the attempt confirms an action rather than a sign-in, what it does, as the person
+    /// must see it ("add a new device for alice"). Only protocols that
+    /// [show it](Signer::shows_action) are offered for such an attempt.
+    pub action: Option<&'a str>,
 }
 
 /// What one signer keeps for one attempt, made once when the attempt is created.
@@ -170,6 +174,13 @@ pub trait Signer: Send + Sync {
 
     /// The login page's tab label.
     fn label(&self) -> &'static str;
+
+    /// Whether the person approving sees [`AttemptFacts::action`] and the approval is bound
+    /// to it (its signed text names it). Only such protocols may confirm an action; the
+    /// others would ask for a plain sign-in while approving something else.
+    fn shows_action(&self) -> bool {
+        false
+    }
 
     /// The material this protocol keeps for a new attempt. By default 32 random bytes.
     fn prepare(&self, ctx: &Context<'_>, attempt: &AttemptFacts<'_>) -> Material {
@@ -283,6 +294,7 @@ pub(crate) mod fixture {
             requester_agent: "Firefox on Linux",
             issued_ms,
             expires_ms: issued_ms + 120_000,
+            action: None,
         }
     }
 }

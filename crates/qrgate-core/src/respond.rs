@@ -26,6 +26,7 @@ pub fn status(e: &LoginError) -> (u16, &'static str) {
             AttemptError::AlreadyDone(_) => 409,
             AttemptError::NotApproved => 409,
             AttemptError::WrongBrowser => 403,
+            AttemptError::OtherPurpose => 403,
             AttemptError::Full => 503,
             AttemptError::ClientBusy => 429,
             AttemptError::Store(_) => 503,
@@ -57,6 +58,10 @@ pub fn status(e: &LoginError) -> (u16, &'static str) {
         LoginError::RateLimited(_) => 429,
         LoginError::OtherNetwork => 403,
         LoginError::OtherKey => 403,
+        LoginError::OtherUser { .. } => 403,
+        LoginError::SameDevice => 403,
+        LoginError::NoOtherKey => 409,
+        LoginError::UnknownDevice => 404,
         LoginError::Store(_) => 503,
         LoginError::Internal(_) => 500,
     };
@@ -185,6 +190,14 @@ pub fn control_page(e: &ControlError) -> Reply {
         "Bad request"
     };
     Reply::error_page(json.status, title, &e.to_string())
+}
+
+/// A control failure of the person's own request, as a page or JSON.
+pub fn control_error(form: Form, e: &ControlError) -> Reply {
+    match form {
+        Form::Page => control_page(e),
+        Form::Json => control_refusal(Some(e)),
+    }
 }
 
 /// A refused invitation or enrollment, as a page for browsers or JSON for programs.
@@ -323,6 +336,11 @@ mod tests {
             LoginError::CrossOrigin("x"),
             LoginError::Unauthenticated,
             LoginError::OtherNetwork,
+            LoginError::Attempt(AttemptError::OtherPurpose),
+            LoginError::OtherUser { user: "a".into() },
+            LoginError::SameDevice,
+            LoginError::NoOtherKey,
+            LoginError::UnknownDevice,
         ];
         for e in &all {
             let r = login_error(Form::Json, e);

@@ -13,9 +13,11 @@ use http::{HeaderMap, Method};
 use serde_json::json;
 
 use crate::account;
-use crate::attempts::StepUp;
+use crate::attempts::{Purpose, StepUp};
 use crate::audit;
 use crate::config::AppId;
+use crate::confirm::{Action as Confirmable, Confirm};
+use crate::control;
 use crate::enrollment;
 use crate::events::EventStream;
 use crate::gateway::Gateway;
@@ -105,6 +107,7 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
         ["sessions"] if get => sessions_page(gw, s, &req).await,
         ["sessions"] if post => sessions_sign_out(gw, s, &req).await,
         ["invite"] if post => invite_own_device(gw, s, &req).await,
+        ["remove-device"] if post => remove_own_device(gw, s, &req).await,
         ["enroll", token] if get => match enrollment::invitation(gw, s, req.app, token).await {
             Ok(inv) if req.form == Form::Page => phone::enroll_page(
                 &s.app(req.app).origin.to_string(),
@@ -176,7 +179,7 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
         ["auth", "session", id, "claim"] if post => claim(gw, s, &req, id)
             .await
             .unwrap_or_else(|e| respond::login_error(req.form, &e)),
-        ["healthz" | "logout" | "login" | "sessions" | "step-up" | "invite"]
+        ["healthz" | "logout" | "login" | "sessions" | "step-up" | "invite" | "remove-device"]
         | ["auth", "session", ..]
         | ["enroll", _] => method_not_allowed(),
         _ => Reply::error_for(
@@ -201,7 +204,8 @@ fn action_of(method: &Method, segments: &[&str]) -> Option<Action> {
         // A phone's approval page, and every enrollment step: counted like a signer's calls.
         ["auth", "session", id] if !post && id.starts_with("sess_") => Some(Action::Signer),
         ["enroll", _] => Some(Action::Signer),
-        ["invite"] => Some(Action::Create),
+        // Each starts (or collects) a confirmation attempt, like a login page.
+        ["invite" | "remove-device"] => Some(Action::Create),
         ["auth", "session", _, "claim"] if post => Some(Action::Claim),
         // Listing reads every session of the store: counted like session checks.
         ["sessions"] => Some(Action::Verify),
@@ -295,7 +299,7 @@ async fn sessions_page(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Re
         }
         Err(e) => return respond::login_error(Form::Page, &e.into()),
     };
-    match account::page(gw, s, req.app, &hash, &identity.key, &identity.user).await {
+    match account::page(gw, s, req.app, &hash, &identity).await {
         Ok((html, nonce)) => account::with_policy(Reply::html(200, html), &nonce),
         Err(e) => respond::control_page(&e),
     }
@@ -323,7 +327,7 @@ async fn sessions_sign_out(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -
             "Send id=<session id>, scope=others or scope=all.",
         );
     };
-    if let Err(e) = account::sign_out(gw, s, &hash, &identity.key, &scope).await {
+    if let Err(e) = account::sign_out(gw, s, &hash, &identity.user, &scope).await {
         return respond::control_page(&e);
     }
     let prefix = &s.config.server.prefix;
@@ -363,51 +367,216 @@ async fn approval_page(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>, id: &
     )
 }
 
-/// `POST {prefix}/invite`: a signed-in person invites a new phone of their own.
-async fn invite_own_device(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
+/// The fields of an action's form (`application/x-www-form-urlencoded`): each of `names`
+/// at most once, plus `confirm` (the confirmation attempt's id); anything else, a repeat or
+/// an empty value refuses the whole form.
+fn action_form(body: &[u8], names: &[&str]) -> Option<Vec<(String, String)>> {
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for (name, value) in url::form_urlencoded::parse(body) {
+        let known = name == "confirm" || names.contains(&name.as_ref());
+        if !known || value.is_empty() || fields.iter().any(|(n, _)| *n == name) {
+            return None;
+        }
+        fields.push((name.into_owned(), value.into_owned()));
+    }
+    Some(fields)
+}
+
+fn field<'f>(fields: &'f [(String, String)], name: &str) -> Option<&'f str> {
+    fields
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The live session of a same-origin POST, or the refusal to send.
+async fn own_session(
+    gw: &Gateway,
+    s: &Settings,
+    req: &RouteRequest<'_>,
+    why: &'static str,
+) -> Result<crate::gateway::LiveSession, Reply> {
     if !same_origin(&s.app(req.app).origin, req.headers) {
-        return respond::login_error(
-            req.form,
-            &LoginError::CrossOrigin("Invitations are made from the application's own pages."),
-        );
+        return Err(respond::login_error(req.form, &LoginError::CrossOrigin(why)));
     }
-    let live = match gw.session(s, req.headers, req.app).await {
-        Ok(Some(live)) => live,
-        Ok(None) => return respond::login_error(req.form, &LoginError::Unauthenticated),
-        Err(e) => return respond::login_error(req.form, &e.into()),
-    };
-    // A new key outlives every session: only the person, confirming on a phone just now,
-    // may add one — not a script that merely runs on the app's origin with their cookie.
-    let age = gw.clock.now_millis().saturating_sub(live.approved_ms);
-    if age > enrollment::FRESH_APPROVAL_MS {
-        let prefix = &s.config.server.prefix;
-        let rd: String =
-            url::form_urlencoded::byte_serialize(format!("{prefix}/sessions").as_bytes()).collect();
-        let location = format!("{prefix}/step-up?rd={rd}");
-        let denial = if req.form == Form::Page {
-            crate::decision::Denial::StepUpRedirect { location }
-        } else {
-            crate::decision::Denial::StepUpRequired { location }
-        };
-        return respond::denial(req.form, &denial);
+    match gw.session(s, req.headers, req.app).await {
+        Ok(Some(live)) => Ok(live),
+        Ok(None) => Err(respond::login_error(req.form, &LoginError::Unauthenticated)),
+        Err(e) => Err(respond::login_error(req.form, &e.into())),
     }
-    let identity = live.identity;
-    if s.config.user_by_name(&identity.user).is_none() {
-        return respond::enroll_error(req.form, &enrollment::EnrollError::NotConfiguredUser);
-    }
-    match enrollment::invite(
+}
+
+/// Starts the confirmation of `action` for the session `live`: a login attempt whose
+/// approval only this action's form (`url`, with `fields` and the attempt id) can collect.
+/// A browser gets the confirmation page, a program the attempt as JSON (202).
+async fn confirm_action(
+    gw: &Gateway,
+    s: &Settings,
+    req: &RouteRequest<'_>,
+    live: &crate::gateway::LiveSession,
+    action: Confirmable,
+    url: String,
+    mut fields: Vec<(&'static str, String)>,
+) -> Reply {
+    let back = format!("{}/sessions", s.config.server.prefix);
+    let purpose = Purpose::Action(Confirm::new(live.hash, action));
+    let started = match login::start(
         gw,
         s,
         req.app,
-        &identity.user,
-        enrollment::DEFAULT_TTL,
-        "owner",
+        req.headers,
+        req.client_ip,
+        back,
+        purpose,
     )
     .await
     {
-        Ok(invited) => phone::invite_page(&s.config.server.prefix, &invited),
+        Ok(started) => started,
+        Err(e) => return respond::login_error(req.form, &e),
+    };
+    let attempt = started.attempt.clone();
+    let text = attempt
+        .request
+        .purpose
+        .action()
+        .map(|c| c.text().to_string())
+        .unwrap_or_default();
+    fields.push(("confirm", attempt.id.clone()));
+    if req.form == Form::Page {
+        let view = page::ActionView { text, url, fields };
+        return render_login(gw, s, req, started, Some(view));
+    }
+    let prefix = &s.config.server.prefix;
+    let form: serde_json::Map<String, serde_json::Value> = fields
+        .into_iter()
+        .map(|(n, v)| (n.to_string(), json!(v)))
+        .collect();
+    let body = json!({
+        "status": "confirm",
+        "action": text,
+        "id": attempt.id,
+        "payloads": login::payloads(gw, s, &attempt)
+            .into_iter()
+            .map(|(id, p)| json!({ "protocol": id.name(), "payload": p.payload }))
+            .collect::<Vec<_>>(),
+        "events": format!("{prefix}/auth/session/{}/events", attempt.id),
+        "confirm": { "url": url, "form": form },
+        "expires_at": attempt.expires_ms / 1000,
+    });
+    let mut reply = Reply::json(202, &body);
+    if let Some(c) = started.set_cookie {
+        reply = reply.with_header("set-cookie", c);
+    }
+    reply
+}
+
+fn bad_action_form(form: Form, hint: &str) -> Reply {
+    Reply::error_for(form, 400, "bad_form", "Nothing to do", hint)
+}
+
+/// `POST {prefix}/invite`: a signed-in person invites a new device of their own. A new key
+/// outlives every session, so the session alone never suffices, however fresh: the first
+/// POST starts a confirmation that one of the person's keys approves on a phone, for this
+/// action; the POST with `confirm=<attempt>` from the same browser and session collects it
+/// and only then makes (and shows) the invitation.
+async fn invite_own_device(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
+    let why = "Invitations are made from the application's own pages.";
+    let live = match own_session(gw, s, req, why).await {
+        Ok(live) => live,
+        Err(reply) => return reply,
+    };
+    let Some(fields) = action_form(&req.body, &[]) else {
+        return bad_action_form(req.form, "Send nothing, or confirm=<attempt id>.");
+    };
+    let user = live.identity.user.clone();
+    if s.config.user_by_name(&user).is_none() {
+        return respond::enroll_error(req.form, &enrollment::EnrollError::NotConfiguredUser);
+    }
+    let action = Confirmable::AddDevice { user: user.clone() };
+    let url = format!("{}/invite", s.config.server.prefix);
+    let Some(id) = field(&fields, "confirm") else {
+        return confirm_action(gw, s, req, &live, action, url, Vec::new()).await;
+    };
+    if let Err(e) =
+        login::claim_action(gw, s, req.app, id, req.headers, req.client_ip, &action).await
+    {
+        return respond::login_error(req.form, &e);
+    }
+    match enrollment::invite(gw, s, req.app, &user, enrollment::DEFAULT_TTL, "owner").await {
+        Ok(invited) if req.form == Form::Page => {
+            phone::invite_page(&s.config.server.prefix, &invited)
+        }
+        Ok(invited) => Reply::json(
+            200,
+            &json!({
+                "link": invited.link,
+                "user": invited.user,
+                "app": invited.app,
+                "expires_at": invited.expires_at,
+            }),
+        ),
         Err(e) => respond::enroll_error(req.form, &e),
     }
+}
+
+/// `POST {prefix}/remove-device` with `device=<id>`: a signed-in person removes an enrolled
+/// device of their own, ending its sessions everywhere. Like an invitation, confirmed by
+/// phone for this action, and by another of their keys than the device removed.
+async fn remove_own_device(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
+    let why = "Devices are removed from the application's own pages.";
+    let live = match own_session(gw, s, req, why).await {
+        Ok(live) => live,
+        Err(reply) => return reply,
+    };
+    let Some((fields, device)) = action_form(&req.body, &["device"])
+        .and_then(|f| field(&f, "device").map(str::to_string).map(|d| (f, d)))
+    else {
+        return bad_action_form(req.form, "Send device=<device id>.");
+    };
+    let user = live.identity.user.clone();
+    let theirs = control::Filter {
+        user: Some(user.clone()),
+        ..control::Filter::default()
+    };
+    let keys = account::keys_of(gw, s, &user, &theirs);
+    if !keys.iter().any(|k| k.device.as_deref() == Some(device.as_str())) {
+        return respond::login_error(req.form, &LoginError::UnknownDevice);
+    }
+    if keys.len() < 2 {
+        return respond::login_error(req.form, &LoginError::NoOtherKey);
+    }
+    let action = Confirmable::RemoveDevice {
+        user: user.clone(),
+        device: device.clone(),
+    };
+    let prefix = &s.config.server.prefix;
+    let url = format!("{prefix}/remove-device");
+    let Some(id) = field(&fields, "confirm") else {
+        let fields = vec![("device", device)];
+        return confirm_action(gw, s, req, &live, action, url, fields).await;
+    };
+    if let Err(e) =
+        login::claim_action(gw, s, req.app, id, req.headers, req.client_ip, &action).await
+    {
+        return respond::login_error(req.form, &e);
+    }
+    let one = control::Filter {
+        id: Some(device.clone()),
+        ..theirs
+    };
+    let (removed, ended) = match control::revoke_devices(gw, s, &one, "owner").await {
+        Ok(counts) => counts,
+        Err(e) => return respond::control_error(req.form, &e),
+    };
+    let signed_out = crate::devices::device_id(&live.identity.key) == device;
+    if req.form != Form::Page {
+        return Reply::json(200, &json!({ "removed": removed, "sessions_ended": ended }));
+    }
+    if signed_out {
+        return Reply::redirect(303, format!("{prefix}/login"))
+            .with_header("set-cookie", s.clear_session_cookie(req.app));
+    }
+    Reply::redirect(303, format!("{prefix}/sessions"))
 }
 
 async fn login_page(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
@@ -417,11 +586,12 @@ async fn login_page(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply
         Ok(None) => {}
         Err(e) => return respond::login_error(Form::Page, &e.into()),
     }
-    let started = match login::start(gw, s, req.app, req.headers, req.client_ip, rd, None).await {
-        Ok(s) => s,
-        Err(e) => return respond::login_error(Form::Page, &e),
-    };
-    render_login(gw, s, req, started)
+    let started =
+        match login::start(gw, s, req.app, req.headers, req.client_ip, rd, Purpose::SignIn).await {
+            Ok(s) => s,
+            Err(e) => return respond::login_error(Form::Page, &e),
+        };
+    render_login(gw, s, req, started, None)
 }
 
 /// `GET {prefix}/step-up?rd=…`: the confirmation page for a step-up path. The same key as
@@ -447,22 +617,23 @@ async fn step_up_page(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Rep
         req.headers,
         req.client_ip,
         rd,
-        Some(step_up),
+        Purpose::StepUp(step_up),
     )
     .await
     {
         Ok(s) => s,
         Err(e) => return respond::login_error(Form::Page, &e),
     };
-    render_login(gw, s, req, started)
+    render_login(gw, s, req, started, None)
 }
 
-/// The login page for a started attempt (a step-up says so in its heading).
+/// The login page for a started attempt (a step-up or an action says so in its heading).
 fn render_login(
     gw: &Gateway,
     s: &Settings,
     req: &RouteRequest<'_>,
     started: login::Started,
+    action: Option<page::ActionView>,
 ) -> Reply {
     let attempt = &started.attempt;
     let app = s.app(req.app);
@@ -490,7 +661,8 @@ fn render_login(
         claim_url: format!("{prefix}/auth/session/{}/claim", attempt.id),
         expires_in: gw.logins.remaining(attempt).as_secs(),
         signers,
-        step_up: attempt.request.step_up.is_some(),
+        step_up: attempt.request.purpose.step_up().is_some(),
+        action,
         device_base: phone::offers_native(attempt)
             .then(|| format!("{prefix}/auth/session/{}", attempt.id)),
     };
@@ -533,7 +705,8 @@ async fn create(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Result<Re
         ));
     }
     let rd = login::return_path(req.query);
-    let started = login::start(gw, s, req.app, req.headers, req.client_ip, rd, None).await?;
+    let started =
+        login::start(gw, s, req.app, req.headers, req.client_ip, rd, Purpose::SignIn).await?;
     let attempt = &started.attempt;
     let prefix = &s.config.server.prefix;
     let body = Created {

@@ -35,6 +35,10 @@ pub struct AttemptRecord {
     /// A step-up's session hash and key (hex), when the attempt confirms a session.
     #[serde(default)]
     pub step_up: Option<(String, String)>,
+    /// An action's asking session hash (hex) and the action's written form
+    /// ([`crate::confirm::Action::wire`]), when the attempt confirms an action.
+    #[serde(default)]
+    pub action: Option<(String, String)>,
     /// The grant asked for, when less than read-write everywhere.
     #[serde(default)]
     pub grant: Option<String>,
@@ -99,10 +103,13 @@ pub enum Transition {
     },
     /// Pending or scanned → rejected.
     Reject,
-    /// Approved → claimed, within `window_ms` of the approval.
+    /// Approved → claimed, within `window_ms` of the approval, as `action`: refused unless
+    /// it is exactly what the attempt was made for (empty: a session or a step-up).
     Claim {
         /// The claim window.
         window_ms: u64,
+        /// The claimed action's written form, or empty.
+        action: String,
     },
 }
 
@@ -113,6 +120,8 @@ pub enum Outcome {
     Done(SharedPhase),
     /// Refused: the attempt was in this phase.
     Refused(SharedPhase),
+    /// Refused: the claim named another purpose than the attempt's (nothing changed).
+    OtherPurpose,
     /// Refused: the attempt's time (or the claim window) is over.
     Expired,
     /// No such attempt.

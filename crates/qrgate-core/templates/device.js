@@ -80,12 +80,16 @@ var device = (function () {
   }
 
   // The native challenge of attempt `base` (…/auth/session/{id}), fetched as a phone does;
-  // refused unless it is for this origin and this attempt.
-  async function challenge(base, id) {
+  // refused unless it is for this origin and this attempt, and confirms exactly `action`
+  // (the action the page shows; none for a sign-in).
+  async function challenge(base, id, action) {
     var res = await post(base + "/scan");
     if (!res.ok) { throw refusal(res); }
     if (res.body.origin !== location.origin || res.body.attempt !== id || typeof res.body.message !== "string") {
       throw new Error("This sign-in is not for this site; nothing was signed.");
+    }
+    if ((res.body.action || "") !== (action || "")) {
+      throw new Error("This approval is not what this page shows; nothing was signed.");
     }
     return res.body;
   }

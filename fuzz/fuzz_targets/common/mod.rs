@@ -29,5 +29,6 @@ pub fn facts() -> AttemptFacts<'static> {
         requester_agent: "Firefox on Linux",
         issued_ms: NOW_MS,
         expires_ms: NOW_MS + 120_000,
+        action: None,
     }
 }

@@ -65,6 +65,21 @@ pub enum LoginError {
     /// A step-up was approved with another key than the session's.
     #[error("Confirm with the key you signed in with.")]
     OtherKey,
+    /// An action was approved with a key that is not its person's.
+    #[error("Only a key of {user} can confirm this.")]
+    OtherUser {
+        /// The person the action is for.
+        user: String,
+    },
+    /// A device's removal was approved by that device.
+    #[error("Confirm with another of your keys: a device cannot approve its own removal.")]
+    SameDevice,
+    /// A device's removal was asked for, but its person has no other key to confirm with.
+    #[error("Removing this device needs an approval from another of your keys, and you have none. Ask your administrator to remove it.")]
+    NoOtherKey,
+    /// The device named is not one of the person's.
+    #[error("No such device of yours.")]
+    UnknownDevice,
     /// The approval came from another network than the browser that asked.
     #[error("This sign-in was requested from another network. Approve it from a phone on the same network as the computer that shows the code.")]
     OtherNetwork,
@@ -97,6 +112,7 @@ impl LoginError {
                 AttemptError::AlreadyDone(_) => "already_done",
                 AttemptError::NotApproved => "not_approved",
                 AttemptError::WrongBrowser => "wrong_browser",
+                AttemptError::OtherPurpose => "other_purpose",
                 AttemptError::Full => "busy",
                 AttemptError::ClientBusy => "too_many_pending",
                 AttemptError::Store(_) => "store_unavailable",
@@ -128,6 +144,10 @@ impl LoginError {
             LoginError::RateLimited(_) => "rate_limited",
             LoginError::OtherNetwork => "other_network",
             LoginError::OtherKey => "other_key",
+            LoginError::OtherUser { .. } => "other_user",
+            LoginError::SameDevice => "same_device",
+            LoginError::NoOtherKey => "no_other_key",
+            LoginError::UnknownDevice => "unknown_device",
             LoginError::Store(_) => "store_unavailable",
             LoginError::Internal(_) => "internal",
         }

@@ -22,9 +22,10 @@ use http::HeaderMap;
 use serde_json::Value;
 
 use crate::agent::summarize_agent;
-use crate::attempts::{Attempt, AttemptError, NewAttempt, StepUp};
+use crate::attempts::{Attempt, AttemptError, NewAttempt, Purpose};
 use crate::audit;
 use crate::config::{AppId, SameNetwork};
+use crate::confirm::{Action, NotApprover};
 use crate::cookies;
 use crate::events::EventStream;
 use crate::gateway::Gateway;
@@ -83,8 +84,9 @@ pub fn return_path(query: Option<&str>) -> String {
 }
 
 /// Creates an attempt for this browser. One binding value per browser, so several tabs can
-/// each log in. With `step_up`, the attempt confirms that live session instead of starting
-/// one, and only its key may approve.
+/// each log in. With a step-up `purpose`, the attempt confirms that live session instead of
+/// starting one, and only its key may approve; with an action, one of the person's keys
+/// approves that action, through the offered protocols that show it.
 pub async fn start(
     gw: &Gateway,
     s: &Settings,
@@ -92,8 +94,13 @@ pub async fn start(
     headers: &HeaderMap,
     client_ip: Option<IpAddr>,
     return_to: String,
-    step_up: Option<StepUp>,
+    purpose: Purpose,
 ) -> Result<Started, LoginError> {
+    let action = matches!(purpose, Purpose::Action(_));
+    let shows = |id: &SignerId| gw.signers.get(*id).is_some_and(|g| !action || g.shows_action());
+    if !s.app(app).signers.iter().any(shows) {
+        return Err(LoginError::NotOffered("a signer that shows what it confirms"));
+    }
     let (bind_value, set_cookie) = match s.presented_binding(headers) {
         Some(v) => (v.to_string(), None),
         None => {
@@ -114,7 +121,7 @@ pub async fn start(
         requester_ip: client_ip.map_or_else(|| "unknown".into(), |ip| ip.to_string()),
         requester_agent: summarize_agent(agent),
         return_to,
-        step_up,
+        purpose,
         grant: Arc::new(s.app(app).grant.clone()),
     };
     let ctx = s.signer_context(app, gw.clock.now_millis());
@@ -124,6 +131,7 @@ pub async fn start(
         .create(request, |facts| {
             offered
                 .iter()
+                .filter(|id| shows(id))
                 .filter_map(|id| gw.signers.get(*id))
                 .map(|signer| (signer.id(), signer.prepare(&ctx, facts)))
                 .collect()
@@ -331,7 +339,7 @@ pub async fn claim(
     let attempt = attempt(gw, s, app, id).await?;
     let (key, protocol) = gw
         .logins
-        .claim(&attempt, s.presented_binding(headers))
+        .claim(&attempt, s.presented_binding(headers), None)
         .await?;
     // Who the key is now: a user removed since the approval gets no session.
     let identity = gw
@@ -341,7 +349,7 @@ pub async fn claim(
         })?;
     // Always a brand-new token: whatever session cookie the browser had is not reused.
     let name = &s.app(app).name;
-    if let Some(step_up) = attempt.request.step_up {
+    if let Purpose::StepUp(step_up) = &attempt.request.purpose {
         // A fresh approval of the session this browser holds: no new token.
         if !gw
             .sessions
@@ -381,6 +389,72 @@ pub async fn claim(
         token: Some(token),
         identity,
         return_to: attempt.request.return_to.clone(),
+    })
+}
+
+/// What a claimed confirmation allows: the action, for the session that asked.
+#[derive(Debug)]
+pub struct Confirmed {
+    /// The person (the action's user, whose session asked and whose key approved).
+    pub user: String,
+    /// The approving key, z-base32.
+    pub approver: String,
+    /// The asking session's token hash.
+    pub session: [u8; 32],
+}
+
+/// The browser that asked for `action` collects the approval of confirmation attempt `id`,
+/// once: the same browser (binding cookie), still signed in with the session that asked,
+/// as that person, and the attempt made for exactly this action. Anything else is refused
+/// before the attempt is touched, except what only the claim itself can tell (approved,
+/// within the window, single use).
+pub async fn claim_action(
+    gw: &Gateway,
+    s: &Settings,
+    app: AppId,
+    id: &str,
+    headers: &HeaderMap,
+    client: Option<IpAddr>,
+    action: &Action,
+) -> Result<Confirmed, LoginError> {
+    let attempt = attempt(gw, s, app, id).await?;
+    let Some(confirm) = attempt.request.purpose.action() else {
+        return Err(AttemptError::OtherPurpose.into());
+    };
+    if confirm.action != *action {
+        return Err(AttemptError::OtherPurpose.into());
+    }
+    match gw.session(s, headers, app).await? {
+        Some(live) if live.hash == confirm.session && live.identity.user == action.user() => {}
+        _ => return Err(LoginError::Unauthenticated),
+    }
+    let (key, _) = gw
+        .logins
+        .claim(&attempt, s.presented_binding(headers), Some(action))
+        .await?;
+    // The approving key must still be that person's (a device removed or a user changed
+    // since the approval confirms nothing).
+    let approver = gw
+        .identity(s, app, &key)
+        .ok()
+        .filter(|i| i.user == action.user())
+        .ok_or(LoginError::OtherUser {
+            user: action.user().to_string(),
+        })?;
+    let name = &s.app(app).name;
+    gw.metrics.login(name, "any", "confirmed");
+    audit::action_confirmed(
+        name,
+        &action.wire(),
+        &approver.user,
+        &approver.pubkey,
+        client,
+        &attempt.id,
+    );
+    Ok(Confirmed {
+        user: approver.user.clone(),
+        approver: approver.pubkey.clone(),
+        session: confirm.session,
     })
 }
 
@@ -506,18 +580,27 @@ async fn finish(
         Some((_, user)) => Some(user.name.clone()),
         None => gw.devices.get(key).map(|d| d.user.clone()),
     };
-    if let (Some(asserted), Some(owner)) = (&verified.asserted_name, owner) {
-        if *asserted != owner {
+    if let (Some(asserted), Some(owner)) = (&verified.asserted_name, &owner) {
+        if asserted != owner {
             return Err(LoginError::IdentityMismatch {
-                owner,
+                owner: owner.clone(),
                 asserted: asserted.clone(),
             });
         }
     }
-    if let Some(step_up) = attempt.request.step_up {
-        if step_up.key != *verified.key.as_bytes() {
-            return Err(LoginError::OtherKey);
-        }
+    match &attempt.request.purpose {
+        Purpose::SignIn => {}
+        Purpose::StepUp(step_up) if step_up.key != *key => return Err(LoginError::OtherKey),
+        Purpose::StepUp(_) => {}
+        Purpose::Action(c) => match c.action.approver(owner.as_deref(), key) {
+            Ok(()) => {}
+            Err(NotApprover::OtherUser) => {
+                return Err(LoginError::OtherUser {
+                    user: c.action.user().to_string(),
+                })
+            }
+            Err(NotApprover::SameDevice) => return Err(LoginError::SameDevice),
+        },
     }
     let identity = identity_for_key(gw, s, app, &verified.key)?;
     if let (Some(mark), Some(share)) = (&verified.single_use, gw.logins.share()) {
@@ -565,7 +648,7 @@ mod tests {
             &h,
             "203.0.113.7".parse().ok(),
             "/".into(),
-            None,
+            Purpose::SignIn,
         )
         .await
         .expect("started")
@@ -778,7 +861,7 @@ mod tests {
             &HeaderMap::new(),
             "192.0.2.10".parse().ok(),
             "/".into(),
-            None,
+            Purpose::SignIn,
         )
         .await
         .expect("started")

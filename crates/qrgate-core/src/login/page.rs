@@ -22,6 +22,17 @@ pub struct SignerView {
     pub deeplink: String,
 }
 
+/// A confirmation of an action on the page: what it does, and the form that collects the
+/// approval once given (a navigation, so the action's answer replaces the page).
+pub struct ActionView {
+    /// What the action does ("add a new device for alice").
+    pub text: String,
+    /// Where the form posts (the action's own endpoint).
+    pub url: String,
+    /// The form's hidden fields (the action's own, and `confirm` = the attempt id).
+    pub fields: Vec<(&'static str, String)>,
+}
+
 /// The page's data.
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -42,6 +53,8 @@ pub struct LoginPage<'a> {
     pub signers: Vec<SignerView>,
     /// Whether this confirms an existing session (step-up) rather than signing in.
     pub step_up: bool,
+    /// The action this confirms, when it confirms one.
+    pub action: Option<ActionView>,
     /// `{prefix}/auth/session/{id}` when the app offers the native protocol: a browser
     /// holding an enrolled key signs in right here through it.
     pub device_base: Option<String>,

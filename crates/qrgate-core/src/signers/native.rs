@@ -21,8 +21,13 @@ use crate::protocol::{
 /// The protocol's name in config.
 pub const ID: SignerId = SignerId::new("native");
 
-/// The first line of every native challenge.
+/// The first line of every native sign-in challenge.
 pub const DOMAIN: &str = "qrgate-login-v1";
+
+/// The first line of a native challenge that confirms an action instead (adding or removing
+/// a device): a signer that knows only sign-ins does not mistake it for one, and a signature
+/// over one is never a signature over the other.
+pub const ACTION_DOMAIN: &str = "qrgate-action-v1";
 
 /// The facts a challenge binds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,14 +50,21 @@ pub struct Challenge<'a> {
     pub expires_at: u64,
     /// What the login grants, when less than read-write everywhere (`read-write /x/, read /`).
     pub access: Option<&'a str>,
+    /// The action confirmed, when the attempt confirms one ("add a new device for alice").
+    pub action: Option<&'a str>,
 }
 
 impl Challenge<'_> {
     /// The message: `key: value` lines under the domain line, each ending in `\n`.
     /// Values never contain line breaks (they are stripped), so lines cannot be forged.
     pub fn message(&self) -> String {
+        let domain = if self.action.is_some() {
+            ACTION_DOMAIN
+        } else {
+            DOMAIN
+        };
         let mut m = format!(
-            "{DOMAIN}\norigin: {}\napp: {}\nattempt: {}\nnonce: {}\nrequester-ip: {}\nrequester-agent: {}\nissued-at: {}\nexpires-at: {}\n",
+            "{domain}\norigin: {}\napp: {}\nattempt: {}\nnonce: {}\nrequester-ip: {}\nrequester-agent: {}\nissued-at: {}\nexpires-at: {}\n",
             one_line(self.origin),
             one_line(self.app),
             one_line(self.attempt),
@@ -65,6 +77,9 @@ impl Challenge<'_> {
         // Only a reduced grant adds a line: full logins sign exactly the documented vector.
         if let Some(access) = self.access {
             m.push_str(&format!("access: {}\n", one_line(access)));
+        }
+        if let Some(action) = self.action {
+            m.push_str(&format!("action: {}\n", one_line(action)));
         }
         m
     }
@@ -113,6 +128,11 @@ impl Signer for Native {
         "qrgate signer"
     }
 
+    /// The action is the challenge's first and last lines, and a field of the scan answer.
+    fn shows_action(&self) -> bool {
+        true
+    }
+
     /// The secret is the challenge's nonce; the text is the whole challenge, built once so
     /// the phone signs exactly what the gateway verifies.
     fn prepare(&self, ctx: &Context<'_>, attempt: &AttemptFacts<'_>) -> Material {
@@ -128,6 +148,7 @@ impl Signer for Native {
             issued_at: attempt.issued_ms / 1000,
             expires_at: attempt.expires_ms / 1000,
             access: access.as_deref(),
+            action: attempt.action,
         }
         .message();
         m
@@ -149,8 +170,13 @@ impl Signer for Native {
         attempt: &AttemptFacts<'_>,
         material: &Material,
     ) -> Vec<(&'static str, Value)> {
+        let domain = if attempt.action.is_some() {
+            ACTION_DOMAIN
+        } else {
+            DOMAIN
+        };
         let mut fields = vec![
-            ("protocol", json!(DOMAIN)),
+            ("protocol", json!(domain)),
             ("attempt", json!(attempt.id)),
             ("app", json!(ctx.app_name)),
             ("origin", json!(ctx.origin.to_string())),
@@ -163,6 +189,9 @@ impl Signer for Native {
         // Only a reduced grant adds a field, so the documented answer stays as it was.
         if !ctx.grant.is_full() {
             fields.insert(fields.len() - 1, ("access", json!(ctx.grant.to_string())));
+        }
+        if let Some(action) = attempt.action {
+            fields.insert(fields.len() - 1, ("action", json!(action)));
         }
         fields
     }
@@ -221,6 +250,7 @@ mod tests {
                 issued_at: 1_790_000_000,
                 expires_at: 1_790_000_120,
                 access: None,
+                action: None,
             },
             "qrgate-login-v1\norigin: https://app.example.com\napp: Example\nattempt: sess_0123456789abcdef\nnonce: BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc\nrequester-ip: 203.0.113.7\nrequester-agent: Firefox on Linux\nissued-at: 1790000000\nexpires-at: 1790000120\n",
         )
@@ -302,6 +332,27 @@ mod tests {
         let fields = Native.scan_fields(&ctx, &facts, &m);
         assert_eq!(fields[0], ("protocol", json!(DOMAIN)));
         assert_eq!(fields.last(), Some(&("message", json!(m.text))));
+    }
+
+    #[test]
+    fn an_action_is_named_in_what_the_phone_signs_and_sees() {
+        let origin = fixture::origin();
+        let facts = AttemptFacts {
+            action: Some("add a new device for alice"),
+            ..fixture::facts(1_790_000_000_000)
+        };
+        let ctx = fixture::context(&origin, facts.issued_ms);
+        let m = Native.prepare(&ctx, &facts);
+        assert!(m.text.starts_with("qrgate-action-v1\norigin: "));
+        assert!(m.text.ends_with("\naction: add a new device for alice\n"));
+        let fields = Native.scan_fields(&ctx, &facts, &m);
+        assert_eq!(fields[0], ("protocol", json!(ACTION_DOMAIN)));
+        assert!(fields.contains(&("action", json!("add a new device for alice"))));
+        assert_eq!(fields.last(), Some(&("message", json!(m.text))));
+        // The same facts without the action sign a sign-in, under the other domain line.
+        let plain = Native.prepare(&ctx, &fixture::facts(1_790_000_000_000));
+        assert!(plain.text.starts_with("qrgate-login-v1\n") && !plain.text.contains("action:"));
+        assert!(Native.shows_action());
     }
 
     #[test]

@@ -266,6 +266,7 @@ mod tests {
                     requester_agent: "Firefox on Linux",
                     issued_ms: now_ms,
                     expires_ms: now_ms + 120_000,
+                    action: None,
                 },
                 now_ms,
             }
