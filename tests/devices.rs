@@ -388,7 +388,10 @@ async fn adding_a_device_needs_a_phone_approval_of_that_action_whatever_the_sess
     let id = started["id"].as_str().expect("id").to_string();
     // Collecting before any approval: nothing.
     let (status, body) = own_action(&b, &base, "invite", &format!("confirm={id}")).await;
-    assert_eq!((status, body["error"].as_str()), (409, Some("not_approved")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("not_approved"))
+    );
 
     // Another person's key cannot approve it (and the attempt stays open).
     let (seen, refused) = approve_attempt(&base, &id, &bob()).await;

@@ -567,8 +567,8 @@ pub async fn approve_attempt(
     qrgate::signer::Request,
     Result<String, qrgate::signer::SignerError>,
 ) {
-    let url = qrgate::signer::attempt_url(&format!("{base}/.qrgate/auth/session/{id}"))
-        .expect("url");
+    let url =
+        qrgate::signer::attempt_url(&format!("{base}/.qrgate/auth/session/{id}")).expect("url");
     let phone = client();
     let req = qrgate::signer::scan(&phone, &url).await.expect("scan");
     let approved = qrgate::signer::approve(&phone, &url, key, &req).await;

@@ -135,7 +135,11 @@ fn of_user(user: &str) -> Filter {
 /// sessions).
 pub fn keys_of(gw: &Gateway, s: &Settings, user: &str, theirs: &Filter) -> Vec<KeyRow> {
     let mut keys = Vec::new();
-    if let Some(key) = s.config.user_by_name(user).and_then(|(_, u)| u.key.as_ref()) {
+    if let Some(key) = s
+        .config
+        .user_by_name(user)
+        .and_then(|(_, u)| u.key.as_ref())
+    {
         keys.push(KeyRow {
             name: "Key from the gateway's configuration".into(),
             app: "every app you may use".into(),

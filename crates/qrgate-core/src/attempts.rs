@@ -375,10 +375,9 @@ fn parts(
             session: bytes32(session)?,
             key: bytes32(key)?,
         }),
-        (None, Some((session, action))) => Purpose::Action(Confirm::new(
-            bytes32(session)?,
-            Action::from_wire(action)?,
-        )),
+        (None, Some((session, action))) => {
+            Purpose::Action(Confirm::new(bytes32(session)?, Action::from_wire(action)?))
+        }
         // Both at once is no attempt this gateway makes: damaged.
         (Some(_), Some(_)) => return None,
     };
@@ -961,7 +960,10 @@ mod tests {
             .create(request("b"), |_| Vec::new())
             .await
             .expect("created");
-        assert_eq!(t.claim(&a, Some("b"), None).await, Err(AttemptError::NotApproved));
+        assert_eq!(
+            t.claim(&a, Some("b"), None).await,
+            Err(AttemptError::NotApproved)
+        );
         t.scan(&a).await.expect("scan");
         t.approve(&a, &alice(), "native").await.expect("approve");
         assert_eq!(
@@ -972,7 +974,10 @@ mod tests {
             t.reject(&a).await,
             Err(AttemptError::AlreadyDone("approved"))
         );
-        assert_eq!(t.claim(&a, None, None).await, Err(AttemptError::WrongBrowser));
+        assert_eq!(
+            t.claim(&a, None, None).await,
+            Err(AttemptError::WrongBrowser)
+        );
         assert_eq!(
             t.claim(&a, Some("other"), None).await,
             Err(AttemptError::WrongBrowser)

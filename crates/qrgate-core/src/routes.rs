@@ -397,7 +397,10 @@ async fn own_session(
     why: &'static str,
 ) -> Result<crate::gateway::LiveSession, Reply> {
     if !same_origin(&s.app(req.app).origin, req.headers) {
-        return Err(respond::login_error(req.form, &LoginError::CrossOrigin(why)));
+        return Err(respond::login_error(
+            req.form,
+            &LoginError::CrossOrigin(why),
+        ));
     }
     match gw.session(s, req.headers, req.app).await {
         Ok(Some(live)) => Ok(live),
@@ -420,20 +423,11 @@ async fn confirm_action(
 ) -> Reply {
     let back = format!("{}/sessions", s.config.server.prefix);
     let purpose = Purpose::Action(Confirm::new(live.hash, action));
-    let started = match login::start(
-        gw,
-        s,
-        req.app,
-        req.headers,
-        req.client_ip,
-        back,
-        purpose,
-    )
-    .await
-    {
-        Ok(started) => started,
-        Err(e) => return respond::login_error(req.form, &e),
-    };
+    let started =
+        match login::start(gw, s, req.app, req.headers, req.client_ip, back, purpose).await {
+            Ok(started) => started,
+            Err(e) => return respond::login_error(req.form, &e),
+        };
     let attempt = started.attempt.clone();
     let text = attempt
         .request
@@ -539,7 +533,10 @@ async fn remove_own_device(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -
         ..control::Filter::default()
     };
     let keys = account::keys_of(gw, s, &user, &theirs);
-    if !keys.iter().any(|k| k.device.as_deref() == Some(device.as_str())) {
+    if !keys
+        .iter()
+        .any(|k| k.device.as_deref() == Some(device.as_str()))
+    {
         return respond::login_error(req.form, &LoginError::UnknownDevice);
     }
     if keys.len() < 2 {
@@ -586,11 +583,20 @@ async fn login_page(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply
         Ok(None) => {}
         Err(e) => return respond::login_error(Form::Page, &e.into()),
     }
-    let started =
-        match login::start(gw, s, req.app, req.headers, req.client_ip, rd, Purpose::SignIn).await {
-            Ok(s) => s,
-            Err(e) => return respond::login_error(Form::Page, &e),
-        };
+    let started = match login::start(
+        gw,
+        s,
+        req.app,
+        req.headers,
+        req.client_ip,
+        rd,
+        Purpose::SignIn,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => return respond::login_error(Form::Page, &e),
+    };
     render_login(gw, s, req, started, None)
 }
 
@@ -705,8 +711,16 @@ async fn create(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Result<Re
         ));
     }
     let rd = login::return_path(req.query);
-    let started =
-        login::start(gw, s, req.app, req.headers, req.client_ip, rd, Purpose::SignIn).await?;
+    let started = login::start(
+        gw,
+        s,
+        req.app,
+        req.headers,
+        req.client_ip,
+        rd,
+        Purpose::SignIn,
+    )
+    .await?;
     let attempt = &started.attempt;
     let prefix = &s.config.server.prefix;
     let body = Created {

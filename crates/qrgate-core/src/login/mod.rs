@@ -97,9 +97,15 @@ pub async fn start(
     purpose: Purpose,
 ) -> Result<Started, LoginError> {
     let action = matches!(purpose, Purpose::Action(_));
-    let shows = |id: &SignerId| gw.signers.get(*id).is_some_and(|g| !action || g.shows_action());
+    let shows = |id: &SignerId| {
+        gw.signers
+            .get(*id)
+            .is_some_and(|g| !action || g.shows_action())
+    };
     if !s.app(app).signers.iter().any(shows) {
-        return Err(LoginError::NotOffered("a signer that shows what it confirms"));
+        return Err(LoginError::NotOffered(
+            "a signer that shows what it confirms",
+        ));
     }
     let (bind_value, set_cookie) = match s.presented_binding(headers) {
         Some(v) => (v.to_string(), None),
