@@ -518,3 +518,236 @@ async fn a_device_enrolled_through_one_instance_signs_in_and_is_revoked_through_
         "{refused:?}"
     );
 }
+
+/// `POST {base}/.qrgate/{route}` with `form` from the app's origin, as JSON, by `b`.
+async fn own_action_at(b: &reqwest::Client, base: &str, route: &str, form: &str) -> (u16, Value) {
+    let r = b
+        .post(format!("{base}/.qrgate/{route}"))
+        .header("origin", ORIGIN)
+        .header("accept", "application/json")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form.to_string())
+        .send()
+        .await
+        .expect("answer");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// A phone whose requests reach `base` approves attempt `id` with `key`.
+async fn approve_via(
+    base: &str,
+    id: &str,
+    key: &qrgate::signer::Key,
+) -> (
+    qrgate::signer::Request,
+    Result<String, qrgate::signer::SignerError>,
+) {
+    let (phone, url) = (phone_via(base), attempt_url(id));
+    let req = qrgate::signer::scan(&phone, &url).await.expect("scan");
+    let approved = qrgate::signer::approve(&phone, &url, key, &req).await;
+    (req, approved)
+}
+
+/// Confirmations by phone cross instances like logins: asked on one, approved through the
+/// other, collected where asked, as that action only (the purpose is kept in Redis and the
+/// claim script compares it); a device removed by its person ends its sessions everywhere.
+#[tokio::test]
+async fn actions_confirmed_by_phone_cross_instances_and_are_claimed_only_as_themselves() {
+    let redis = Redis::start().await;
+    let (a, ready_a) = instance(&redis, "").await;
+    let (b_gw, ready_b) = instance(&redis, "").await;
+    let (a_base, b_base) = (a.base.clone(), b_gw.base.clone());
+
+    // Alice signs in on A with her configured key; her phone, enrolled, signs in on B.
+    let link = admin(&ready_a, true, "/invites?user=alice").await["link"]
+        .as_str()
+        .expect("link")
+        .to_string();
+    let phone_key = qrgate::signer::Key::generate();
+    qrgate::signer::enroll(&phone_via(&a_base), &link, &phone_key)
+        .await
+        .expect("enrolled");
+    let z = phone_key.public().to_z32();
+    let heard = eventually(Duration::from_secs(2), || async {
+        devices_at(&ready_b).await.contains(&z)
+    })
+    .await;
+    assert!(heard, "B heard of the enrollment");
+    let device = qrgate_core::devices::device_id(phone_key.public().as_bytes());
+    let desk = browser();
+    let id = login_page(&desk, &a_base).await;
+    let (_, ok) = approve_via(&a_base, &id, &alice_key()).await;
+    ok.expect("alice approves");
+    assert_eq!(claim(&desk, &a_base, &id).await.status(), 200);
+    let phone_browser = browser();
+    let id = login_page(&phone_browser, &b_base).await;
+    let (_, ok) = approve_via(&b_base, &id, &phone_key).await;
+    ok.expect("the phone approves");
+    assert_eq!(claim(&phone_browser, &b_base, &id).await.status(), 200);
+    assert_eq!(
+        user_at(&phone_browser, &a_base).await.as_deref(),
+        Some("alice")
+    );
+
+    // The removal is asked on A and approved through B: by the phone itself, refused; by
+    // her configured key, given.
+    let form = format!("device={device}");
+    let (status, started) = own_action_at(&desk, &a_base, "remove-device", &form).await;
+    assert_eq!(status, 202, "{started}");
+    let id = started["id"].as_str().expect("id").to_string();
+    let (seen, refused) = approve_via(&b_base, &id, &phone_key).await;
+    assert!(
+        seen.message.starts_with("qrgate-action-v1\n"),
+        "{}",
+        seen.message
+    );
+    assert!(
+        matches!(
+            refused,
+            Err(qrgate::signer::SignerError::Refused { status: 403, .. })
+        ),
+        "{refused:?}"
+    );
+    let (_, ok) = approve_via(&b_base, &id, &alice_key()).await;
+    ok.expect("approved through B");
+    // On B, the approval is neither a session nor an invitation.
+    let r = claim(&desk, &b_base, &id).await;
+    assert_eq!(r.status(), 403);
+    assert!(r.headers().get("set-cookie").is_none());
+    let (status, body) = own_action_at(&desk, &b_base, "invite", &format!("confirm={id}")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("other_purpose"))
+    );
+    // Collected on A as the removal: the phone's session on B ends within a second.
+    let (status, done) = own_action_at(
+        &desk,
+        &a_base,
+        "remove-device",
+        &format!("{form}&confirm={id}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["removed"], 1, "{done}");
+    let refused = eventually(Duration::from_secs(1), || {
+        let (b, base) = (phone_browser.clone(), b_base.clone());
+        async move { user_at(&b, &base).await.is_none() }
+    })
+    .await;
+    assert!(refused, "B refused the removed phone's session within 1 s");
+    assert!(!devices_at(&ready_b).await.contains(&z));
+    assert_eq!(user_at(&desk, &b_base).await.as_deref(), Some("alice"));
+
+    // An invitation asked on B, approved through A, collected on B.
+    let (status, started) = own_action_at(&desk, &b_base, "invite", "").await;
+    assert_eq!(status, 202, "{started}");
+    let id = started["id"].as_str().expect("id").to_string();
+    let (_, ok) = approve_via(&a_base, &id, &alice_key()).await;
+    ok.expect("approved through A");
+    let (status, invited) = own_action_at(&desk, &b_base, "invite", &format!("confirm={id}")).await;
+    assert_eq!(status, 200, "{invited}");
+    assert!(invited["link"]
+        .as_str()
+        .is_some_and(|l| l.starts_with(ORIGIN)));
+    let (status, body) = own_action_at(&desk, &a_base, "invite", &format!("confirm={id}")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("already_done")),
+        "used up on every instance"
+    );
+    assert!(a.log().contains("action_confirmed"), "audited");
+}
+
+/// The claim script itself compares the purpose, in the same atomic step as the claim: an
+/// approval kept in Redis for one action is refused, unchanged, to a claim of anything else.
+#[tokio::test]
+async fn the_redis_claim_script_refuses_a_claim_of_another_purpose() {
+    use qrgate_core::share::{AttemptRecord, AttemptShare, Outcome, SharedPhase, Transition};
+    let redis = Redis::start().await;
+    let link = qrgate::redis::Link::new(&qrgate_core::config::RedisConfig {
+        url: redis.url(),
+        prefix: "purpose:".into(),
+        connect_timeout: Duration::from_secs(5),
+        timeout: Duration::from_secs(5),
+        cache: Duration::ZERO,
+    })
+    .expect("link");
+    link.connect().await.expect("connected");
+    let share = qrgate::redis::attempts::RedisAttempts::new(link);
+    let record = |id: &str, action: Option<&str>| AttemptRecord {
+        id: id.into(),
+        app: "Test app".into(),
+        bind_hash: "00".repeat(32),
+        requester: None,
+        requester_ip: "127.0.0.1".into(),
+        requester_agent: "test".into(),
+        return_to: "/".into(),
+        step_up: None,
+        action: action.map(|a| ("11".repeat(32), a.to_string())),
+        grant: None,
+        issued_ms: 1_000,
+        expires_ms: 100_000,
+        materials: Vec::new(),
+    };
+    let approve = Transition::Approve {
+        key: [7; 32],
+        name: "alice".into(),
+        protocol: "native".into(),
+    };
+    let claim = |action: &str| Transition::Claim {
+        window_ms: 30_000,
+        action: action.into(),
+    };
+    let add = "add-device:alice";
+    for (id, action) in [("sess_action", Some(add)), ("sess_signin", None)] {
+        share.put(&record(id, action), 60_000).await.expect("put");
+        let done = share
+            .transition(id, &approve, 2_000)
+            .await
+            .expect("approve");
+        assert!(
+            matches!(done, Outcome::Done(SharedPhase::Approved { .. })),
+            "{done:?}"
+        );
+    }
+    for wrong in [
+        "",
+        "add-device:bob",
+        "remove-device:000000000000000000000000:alice",
+    ] {
+        assert_eq!(
+            share
+                .transition("sess_action", &claim(wrong), 3_000)
+                .await
+                .expect("answer"),
+            Outcome::OtherPurpose,
+            "{wrong:?}"
+        );
+    }
+    assert_eq!(
+        share
+            .transition("sess_signin", &claim(add), 3_000)
+            .await
+            .expect("answer"),
+        Outcome::OtherPurpose
+    );
+    // Still approved, and collected by the right claim, once.
+    for (id, action) in [("sess_action", add), ("sess_signin", "")] {
+        let done = share
+            .transition(id, &claim(action), 3_000)
+            .await
+            .expect("claim");
+        assert!(
+            matches!(&done, Outcome::Done(SharedPhase::Approved { key, .. }) if *key == [7; 32]),
+            "{done:?}"
+        );
+        assert_eq!(
+            share
+                .transition(id, &claim(action), 3_000)
+                .await
+                .expect("again"),
+            Outcome::Refused(SharedPhase::Claimed)
+        );
+    }
+}
