@@ -286,13 +286,28 @@ async fn attempt_id(b: &Client) -> String {
 
 /// The phone: scans the attempt's QR payload and approves it with Alice's key.
 async fn approve_as_alice(gw: &TestGateway, id: &str) {
+    approve_with(gw, id, &alice_key()).await;
+}
+
+/// The reference signer scans attempt `id` and approves it with `key`.
+async fn approve_with(gw: &TestGateway, id: &str, key: &signer::Key) {
     let url =
         signer::attempt_url(&gw.url(&format!("/.qrgate/auth/session/{id}"))).expect("attempt url");
     let c = client();
     let req = signer::scan(&c, &url).await.expect("scan");
-    signer::approve(&c, &url, &alice_key(), &req)
+    signer::approve(&c, &url, key, &req).await.expect("approve");
+}
+
+/// The native QR payload on the page `b` shows (a login or a confirmation).
+async fn native_payload(b: &Client) -> String {
+    let payload = b
+        .execute(
+            "return document.getElementById('payload-native').value;",
+            vec![],
+        )
         .await
-        .expect("approve");
+        .expect("payload");
+    payload.as_str().expect("payload is text").to_string()
 }
 
 /// Whether the gateway holds attempt `id` as approved and not yet claimed.
@@ -624,14 +639,7 @@ async fn desktop_login(b: &Client, gw: &TestGateway, path: &str) -> String {
         "the protected URL leads to the login page, got {}",
         current_url(b).await
     );
-    let payload = b
-        .execute(
-            "return document.getElementById('payload-native').value;",
-            vec![],
-        )
-        .await
-        .expect("payload");
-    payload.as_str().expect("payload is text").to_string()
+    native_payload(b).await
 }
 
 async fn wait_for_url_containing(b: &Client, part: &str) -> bool {
@@ -650,7 +658,6 @@ async fn a_phone_browser_enrolls_by_invitation_and_approves_a_desktop_sign_in() 
         ..crate::common::Setup::default()
     })
     .await;
-    let s = gw.state.settings();
     let invited = gw.invite("carol").await;
     let driver = start_driver().await;
     let desktop = open_browser(&driver, "desktop").await;
@@ -732,6 +739,48 @@ async fn a_phone_browser_enrolls_by_invitation_and_approves_a_desktop_sign_in() 
     assert_eq!(shown_user(&desktop).await, "carol");
     drain_console(&desktop, &mut console).await;
 
+    // "Add a phone" on the sessions page: the session is not enough, however fresh; the
+    // phone (carol's key) approves this very action, seeing that it is one, and only then
+    // does the desktop show the invitation.
+    desktop
+        .goto(&gw.url("/.qrgate/sessions"))
+        .await
+        .expect("goto");
+    click_when_shown(&desktop, "#invite").await;
+    wait_for_text(&desktop, "h1", "add a new device for carol").await;
+    screenshot(&desktop, "confirm-add-device.png").await;
+    let payload = native_payload(&desktop).await;
+    phone.goto(&payload).await.expect("open the QR's URL");
+    wait_for_text(&phone, "#action", "add a new device for carol").await;
+    screenshot(&phone, "phone-confirm-action.png").await;
+    click_when_shown(&phone, "#choice:not([hidden]) #approve").await;
+    wait_for_text(&phone, "#status", "Confirmed").await;
+    let shown = eventually(Duration::from_secs(20), || async {
+        desktop
+            .execute(
+                "var l = document.getElementById('link'); return l ? l.value : '';",
+                vec![],
+            )
+            .await
+            .is_ok_and(|v| v.as_str().unwrap_or("").contains("/.qrgate/enroll/"))
+    })
+    .await;
+    assert!(
+        shown,
+        "the desktop shows the invitation, got {}",
+        current_url(&desktop).await
+    );
+    screenshot(&desktop, "invitation-after-confirmation.png").await;
+    let link = desktop
+        .execute("return document.getElementById('link').value;", vec![])
+        .await
+        .expect("link");
+    let second = signer::Key::generate();
+    signer::enroll(&client(), link.as_str().expect("text").trim(), &second)
+        .await
+        .expect("the invitation enrolls a second key of carol's");
+    drain_console(&desktop, &mut console).await;
+
     // Declining on the phone shows as declined on the desktop.
     desktop.delete_all_cookies().await.expect("sign out");
     let payload = desktop_login(&desktop, &gw, "/second").await;
@@ -751,14 +800,41 @@ async fn a_phone_browser_enrolls_by_invitation_and_approves_a_desktop_sign_in() 
     assert_eq!(shown_user(&phone).await, "carol");
     drain_console(&phone, &mut console).await;
 
-    // A removed device's approval is refused, and the phone says why.
-    let all_of_carol = qrgate_core::control::Filter {
-        user: Some("carol".into()),
-        ..Default::default()
-    };
-    qrgate_core::control::revoke_devices(&gw.state, &s, &all_of_carol, "operator")
+    // Carol removes the phone herself from the desktop, signed in with her second key: the
+    // phone cannot approve its own removal; her second key does, and the phone is gone.
+    desktop.delete_all_cookies().await.expect("sign out");
+    desktop_login(&desktop, &gw, "/fourth").await;
+    approve_with(&gw, &attempt_id(&desktop).await, &second).await;
+    assert!(wait_for_url(&desktop, "/fourth").await);
+    desktop
+        .goto(&gw.url("/.qrgate/sessions"))
         .await
-        .expect("revoke");
+        .expect("goto");
+    click_when_shown(&desktop, "form[action='/.qrgate/remove-device'] button").await;
+    wait_for_text(&desktop, "h1", "remove device").await;
+    let payload = native_payload(&desktop).await;
+    phone.goto(&payload).await.expect("open the QR's URL");
+    wait_for_text(&phone, "#action", "remove device").await;
+    click_when_shown(&phone, "#choice:not([hidden]) #approve").await;
+    wait_for_text(&phone, "#status", "cannot approve its own removal").await;
+    approve_with(&gw, &attempt_id(&desktop).await, &second).await;
+    assert!(
+        wait_for_url(&desktop, "/.qrgate/sessions").await,
+        "back on the sessions page, got {}",
+        current_url(&desktop).await
+    );
+    let keys = eventually(Duration::from_secs(20), || async {
+        desktop
+            .find_all(Locator::Css("li.key"))
+            .await
+            .is_ok_and(|k| k.len() == 1)
+    })
+    .await;
+    assert!(keys, "one key left");
+    assert_eq!(gw.state.devices.len(), 1, "only the second key's device");
+    drain_console(&desktop, &mut console).await;
+
+    // A removed device's approval is refused, and the phone says why.
     desktop.delete_all_cookies().await.expect("sign out");
     let payload = desktop_login(&desktop, &gw, "/third").await;
     let id = attempt_id(&desktop).await;
