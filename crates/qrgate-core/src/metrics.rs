@@ -19,7 +19,8 @@ pub struct Metrics {
     /// Seconds from forwarding a request to the upstream's response head, by app.
     pub upstream_seconds: HistogramVec,
     /// Login attempts by app, protocol (`any` where no protocol is involved yet) and event
-    /// (`created`, `scanned`, `approved`, `rejected`, `claimed`, `refused`).
+    /// (`created`, `scanned`, `approved`, `rejected`, `claimed`, `stepped_up`, `confirmed`,
+    /// `refused`).
     pub logins: IntCounterVec,
     /// Attempts that ran out of time unfinished.
     pub logins_expired: IntCounterVec,
