@@ -778,6 +778,48 @@ mod tests {
         );
     }
 
+    async fn begin(gw: &Gateway, purpose: Purpose) -> Result<Started, LoginError> {
+        let s = gw.settings();
+        start(
+            gw,
+            &s,
+            AppId::new(0),
+            &HeaderMap::new(),
+            None,
+            "/".into(),
+            purpose,
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn an_action_is_offered_only_through_protocols_that_show_it() {
+        let action = || {
+            Purpose::Action(crate::confirm::Confirm::new(
+                [1; 32],
+                Action::AddDevice {
+                    user: "alice".into(),
+                },
+            ))
+        };
+        let all = gateway("[\"native\", \"pubky\", \"tana\"]");
+        let attempt = begin(&all, action()).await.expect("started").attempt;
+        assert!(attempt.material(native::ID).is_some());
+        assert!(attempt.material(pubky::ID).is_none() && attempt.material(tana::ID).is_none());
+        let ids: Vec<_> = payloads(&all, &all.settings(), &attempt)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(ids, [native::ID]);
+        // An app without such a protocol cannot confirm actions (it still signs in).
+        let none = gateway("[\"pubky\", \"tana\"]");
+        assert_eq!(
+            begin(&none, action()).await.err().map(|e| e.code()),
+            Some("protocol_not_offered")
+        );
+        assert!(begin(&none, Purpose::SignIn).await.is_ok());
+    }
+
     #[test]
     fn same_network_policies() {
         let ip = |s: &str| s.parse::<IpAddr>().ok();
