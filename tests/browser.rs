@@ -566,7 +566,7 @@ async fn a_real_browser_steps_up_on_a_sensitive_path_and_signs_out_everywhere() 
     b.goto(&gw.url("/.qrgate/sessions")).await.expect("goto");
     assert_eq!(heading(&b).await, "Signed in as alice");
     let current = b
-        .find(Locator::Css(".tag"))
+        .find(Locator::Css("ul.sessions li:not(.key) .tag"))
         .await
         .expect("this browser is marked")
         .text()
@@ -810,7 +810,19 @@ async fn a_phone_browser_enrolls_by_invitation_and_approves_a_desktop_sign_in() 
         .goto(&gw.url("/.qrgate/sessions"))
         .await
         .expect("goto");
-    click_when_shown(&desktop, "form[action='/.qrgate/remove-device'] button").await;
+    let phone_device = gw
+        .state
+        .devices
+        .list()
+        .iter()
+        .find(|d| d.key != *second.public().as_bytes())
+        .map(|d| d.id())
+        .expect("the phone's device");
+    click_when_shown(
+        &desktop,
+        &format!("form[action='/.qrgate/remove-device'] input[value='{phone_device}'] + button"),
+    )
+    .await;
     wait_for_text(&desktop, "h1", "remove device").await;
     let payload = native_payload(&desktop).await;
     phone.goto(&payload).await.expect("open the QR's URL");
