@@ -307,16 +307,10 @@ async fn sessions_page(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Re
 
 /// `POST {prefix}/sessions`: sign out one of the person's sessions, all others, or all.
 async fn sessions_sign_out(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
-    if !same_origin(&s.app(req.app).origin, req.headers) {
-        return respond::login_error(
-            req.form,
-            &LoginError::CrossOrigin("Sessions are signed out from the application's own pages."),
-        );
-    }
-    let (hash, identity) = match gw.session(s, req.headers, req.app).await {
-        Ok(Some(live)) => (live.hash, live.identity),
-        Ok(None) => return respond::login_error(req.form, &LoginError::Unauthenticated),
-        Err(e) => return respond::login_error(req.form, &e.into()),
+    let why = "Sessions are signed out from the application's own pages.";
+    let (hash, identity) = match own_session(gw, s, req, why).await {
+        Ok(live) => (live.hash, live.identity),
+        Err(reply) => return reply,
     };
     let Some(scope) = account::Scope::from_form(&req.body) else {
         return Reply::error_for(
