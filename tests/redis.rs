@@ -100,11 +100,7 @@ async fn instance_offering(redis: &Redis, extra_store: &str, app: &str) -> (Bina
         "",
         Some(ORIGIN.to_string()),
         "",
-        &format!(
-            "{app}\n{}\n[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken_file = \"admin.token\"\n[store]\nbackend = \"redis\"\nurl = \"{}\"\nprefix = \"t:\"\ntimeout_ms = 300\n{extra_store}\n",
-            alice("\"staff\""),
-            redis.url()
-        ),
+        &instance_config(redis, admin, extra_store, app),
     )
     .await;
     std::fs::write(gw.dir.path().join("admin.token"), ADMIN_TOKEN).expect("token");
@@ -117,6 +113,15 @@ async fn instance_offering(redis: &Redis, extra_store: &str, app: &str) -> (Bina
     .await;
     assert!(is_ready, "ready once redis answers: {}", gw.log());
     (gw, ready)
+}
+
+/// The config after `[[app]]` of an instance on `redis` with its admin listener on `admin`.
+fn instance_config(redis: &Redis, admin: u16, extra_store: &str, app: &str) -> String {
+    format!(
+        "{app}\n{}\n[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken_file = \"admin.token\"\n[store]\nbackend = \"redis\"\nurl = \"{}\"\nprefix = \"t:\"\ntimeout_ms = 300\n{extra_store}\n",
+        alice("\"staff\""),
+        redis.url()
+    )
 }
 
 /// Opens the login page on `base`; returns the attempt id.
@@ -516,5 +521,93 @@ async fn a_device_enrolled_through_one_instance_signs_in_and_is_revoked_through_
             Err(qrgate::signer::SignerError::Refused { status: 403, .. })
         ),
         "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_user_removed_on_one_instance_loses_their_devices_and_invitations_on_every_instance() {
+    let bob = "[[user]]\nname = \"bob\"\nroles = [\"staff\"]\n";
+    let redis = Redis::start().await;
+    let (a, ready_a) = instance(&redis, bob).await;
+    let (b_gw, ready_b) = instance(&redis, bob).await;
+    let (a_base, b_base) = (a.base.clone(), b_gw.base.clone());
+
+    // Bob's phone, enrolled through B and signed in through A; a second invitation pending.
+    let link = admin(&ready_a, true, "/invites?user=bob").await["link"]
+        .as_str()
+        .expect("link")
+        .to_string();
+    let phone_key = qrgate::signer::Key::generate();
+    let z = phone_key.public().to_z32();
+    qrgate::signer::enroll(&phone_via(&b_base), &link, &phone_key)
+        .await
+        .expect("enrolled through B");
+    let pending = admin(&ready_b, true, "/invites?user=bob").await["link"]
+        .as_str()
+        .expect("link")
+        .to_string();
+    let b = browser();
+    let id = login_page(&b, &a_base).await;
+    let url = attempt_url(&id);
+    let phone = phone_via(&a_base);
+    let req = qrgate::signer::scan(&phone, &url).await.expect("scan");
+    qrgate::signer::approve(&phone, &url, &phone_key, &req)
+        .await
+        .expect("the enrolled key approves on A");
+    assert_eq!(claim(&b, &a_base, &id).await.status(), 200);
+    assert_eq!(user_at(&b, &b_base).await.as_deref(), Some("bob"));
+
+    // A reloads a config without bob. B still configures him (its config is older), yet
+    // the device, its session and the invitation are gone there too: they were removed
+    // from Redis, and B heard it.
+    let admin_a: u16 = ready_a
+        .trim_start_matches("http://127.0.0.1:")
+        .trim_end_matches("/readyz")
+        .parse()
+        .expect("port");
+    a.write_config("", &instance_config(&redis, admin_a, "", ""));
+    a.signal("HUP");
+    let gone = eventually(Duration::from_secs(10), || async {
+        devices_at(&ready_b).await.is_empty() && devices_at(&ready_a).await.is_empty()
+    })
+    .await;
+    assert!(gone, "no instance lists bob's device: {}", a.log());
+    let refused = eventually(Duration::from_secs(2), || {
+        let (b, base) = (b.clone(), b_base.clone());
+        async move { user_at(&b, &base).await.is_none() }
+    })
+    .await;
+    assert!(refused, "B refuses the device's session");
+    let dead = qrgate::signer::enroll(
+        &phone_via(&b_base),
+        &pending,
+        &qrgate::signer::Key::generate(),
+    )
+    .await;
+    assert!(
+        matches!(
+            dead,
+            Err(qrgate::signer::SignerError::Refused { status: 410, .. })
+        ),
+        "the invitation is withdrawn everywhere: {dead:?}"
+    );
+    let b2 = browser();
+    let id2 = login_page(&b2, &b_base).await;
+    let url2 = attempt_url(&id2);
+    let phone_b = phone_via(&b_base);
+    let req2 = qrgate::signer::scan(&phone_b, &url2).await.expect("scan");
+    let refused = qrgate::signer::approve(&phone_b, &url2, &phone_key, &req2).await;
+    assert!(
+        matches!(
+            refused,
+            Err(qrgate::signer::SignerError::Refused { status: 403, .. })
+        ),
+        "{refused:?}"
+    );
+    assert!(!devices_at(&ready_b).await.contains(&z));
+    let log = a.log();
+    assert!(
+        log.contains("device_revoked") && log.contains("invitation_withdrawn"),
+        "audited: {log}"
     );
 }
