@@ -198,7 +198,7 @@ impl DeviceStore for RedisDevices {
             // that fitted before counts as withdrawn.
             let invitation = serde_json::from_str::<Invitation>(&text).ok();
             let live = invitation.as_ref().is_some_and(|i| i.expires_ms > now_ms);
-            if live && invitation.as_ref().is_some_and(|i| keep(i)) {
+            if live && invitation.as_ref().is_some_and(keep) {
                 continue;
             }
             let Some(hash) = hex::decode(&field)
