@@ -591,6 +591,15 @@ async fn a_user_removed_on_one_instance_loses_their_devices_and_invitations_on_e
         ),
         "the invitation is withdrawn everywhere: {dead:?}"
     );
+    let listed = Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "HLEN", "t:invitations"])
+        .output()
+        .expect("redis-cli");
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout).trim(),
+        "0",
+        "no invitation is listed for withdrawal any more"
+    );
     let b2 = browser();
     let id2 = login_page(&b2, &b_base).await;
     let url2 = attempt_url(&id2);
