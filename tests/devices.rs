@@ -200,8 +200,16 @@ async fn an_operator_invites_a_device_that_enrolls_once_signs_in_survives_a_rest
 
     // Devices and the session survive a restart through the state file.
     gw.stop().await;
-    let state = std::fs::read_to_string(gw.dir.path().join("state.json")).expect("state");
+    let state_path = gw.dir.path().join("state.json");
+    let state = std::fs::read_to_string(&state_path).expect("state");
     assert!(state.contains(&phone.public().to_hex()), "{state}");
+    // As an older version wrote it: no `apps`, only the app it was enrolled on.
+    let mut old: Value = serde_json::from_str(&state).expect("json");
+    for d in old["devices"].as_array_mut().expect("devices") {
+        assert_eq!(d["apps"], serde_json::json!(["a"]), "{d}");
+        d.as_object_mut().expect("object").remove("apps");
+    }
+    std::fs::write(&state_path, old.to_string()).expect("write");
     gw.child = gw.spawn();
     gw.wait_up().await;
     assert_eq!(
@@ -209,13 +217,19 @@ async fn an_operator_invites_a_device_that_enrolls_once_signs_in_survives_a_rest
         Some("bob".into()),
         "the session survived"
     );
+    let (again, _) = sign_in_key(&gw.base, browser(), client(), &phone).await;
+    assert_eq!(
+        upstream_identity(&again, &gw.base).await.map(|(u, _)| u),
+        Some("bob".into()),
+        "a device recorded without apps signs in to the app it was enrolled on"
+    );
 
     // Revoking the device ends its sessions, and its approvals are refused from then on.
     let (ok, out) = cli(&gw, &["devices", "revoke"]);
     assert!(!ok && out.contains("say which devices"), "{out}");
     let (ok, out) = cli(&gw, &["devices", "revoke", "--user", "bob"]);
     assert!(
-        ok && out.contains("removed 1 device(s), ended 1 session(s)"),
+        ok && out.contains("removed 1 device(s), ended 2 session(s)"),
         "{out}"
     );
     assert_eq!(upstream_identity(&b, &gw.base).await, None);
