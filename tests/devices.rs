@@ -618,6 +618,20 @@ async fn an_operators_invitation_naming_two_apps_enrolls_a_device_for_both() {
     assert!(out.contains("signs in to a, b"), "{out}");
     let link = link_in(&out);
     assert!(link.starts_with(&gw.base), "{link}");
+    let facts: Value = client()
+        .get(&link)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (facts["app"].clone(), facts["apps"].clone()),
+        ("a".into(), serde_json::json!(["a", "b"])),
+        "{facts}"
+    );
     let phone = Key::generate();
     signer::enroll(&client(), &link, &phone)
         .await
@@ -661,6 +675,61 @@ async fn an_operators_invitation_naming_two_apps_enrolls_a_device_for_both() {
             Err(signer::SignerError::Refused { status: 403, .. })
         ),
         "{refused:?}"
+    );
+
+    // App b leaves the config: the device keeps a alone, and an app named b added again
+    // later is not one it may sign in to.
+    let without_b = format!(
+        "{}\n[[user]]\nname = \"bob\"\nroles = [\"staff\"]\n\n[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken_file = \"admin.token\"\n",
+        alice("\"staff\"")
+    );
+    gw.write_config("", &without_b);
+    gw.signal("HUP");
+    let apps_of_phone = || async {
+        let listed: Value = client()
+            .get(format!(
+                "http://127.0.0.1:{admin}/devices?key={}",
+                phone.public().to_z32()
+            ))
+            .bearer_auth("s3cret")
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        Some(listed["devices"][0]["apps"].clone())
+    };
+    let narrowed = crate::common::eventually(std::time::Duration::from_secs(10), || async {
+        apps_of_phone().await == Some(serde_json::json!(["a"]))
+    })
+    .await;
+    assert!(narrowed, "{:?}: {}", apps_of_phone().await, gw.log());
+    assert!(gw.log().contains("device_unbound"));
+    gw.write_config("", &format!("{without_b}\n{}", other_app("b", up)));
+    gw.signal("HUP");
+    let b_back = crate::common::eventually(std::time::Duration::from_secs(10), || async {
+        via(addr, false)
+            .get(format!("{OTHER}/.qrgate/login"))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    assert!(b_back, "app b is served again");
+    let refused = approve_with(OTHER, &via(addr, true), &via(addr, false), &phone).await;
+    assert!(
+        matches!(
+            refused,
+            Err(signer::SignerError::Refused { status: 403, .. })
+        ),
+        "{refused:?}"
+    );
+    let (on_a, _) = sign_in_key(&gw.base, browser(), client(), &phone).await;
+    assert_eq!(
+        upstream_identity(&on_a, &gw.base).await.map(|(u, _)| u),
+        Some("bob".into())
     );
 }
 
