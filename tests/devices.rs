@@ -867,3 +867,64 @@ async fn removing_a_user_removes_their_devices_sessions_and_invitations() {
     .await;
     assert!(gone, "carol's device is gone at start: {}", gw.log());
 }
+
+#[tokio::test]
+async fn a_user_removed_and_added_again_before_the_review_runs_is_someone_new() {
+    let bob = "[[user]]\nname = \"bob\"\nroles = [\"staff\"]\n";
+    let gw = TestGateway::with(crate::common::Setup {
+        tail: bob.into(),
+        ..crate::common::Setup::default()
+    })
+    .await;
+    let base = gw.url("");
+    let invited = gw.invite("bob").await;
+    let phone = Key::generate();
+    signer::enroll(&client(), &invited.link, &phone)
+        .await
+        .expect("enrolled");
+    let (b, _) = sign_in_key(&base, browser(), client(), &phone).await;
+    assert_eq!(
+        upstream_identity(&b, &base).await.map(|(u, _)| u),
+        Some("bob".into())
+    );
+    let pending = gw.invite("bob").await;
+
+    // Two reloads back to back, before the sweeper can run between them (one thread): bob
+    // removed, then a bob added again. The config in force names bob, yet the old phone,
+    // its session and the old invitation are his predecessor's.
+    let parse = |text: &str| {
+        qrgate_core::config::Config::parse(text, std::path::Path::new("test.toml")).expect("config")
+    };
+    gw.proxy
+        .reload(parse(&gw.config_text.replace(bob, "")))
+        .expect("reload");
+    gw.proxy.reload(parse(&gw.config_text)).expect("reload");
+    assert_eq!(upstream_identity(&b, &base).await, None, "refused at once");
+    assert!(!gw.invitation_open(&pending.link).await);
+    let gone = crate::common::eventually(std::time::Duration::from_secs(5), || async {
+        gw.state.devices.is_empty()
+    })
+    .await;
+    assert!(gone, "the review removed the device");
+    assert!(!gw.state.devices.is_retired("bob"), "and released the name");
+    let refused = approve_with(&base, &browser(), &client(), &phone).await;
+    assert!(
+        matches!(
+            refused,
+            Err(signer::SignerError::Refused { status: 403, .. })
+        ),
+        "{refused:?}"
+    );
+    assert!(!gw.invitation_open(&pending.link).await);
+    // The new bob enrolls a phone of his own, which works.
+    let invited = gw.invite("bob").await;
+    let new_phone = Key::generate();
+    signer::enroll(&client(), &invited.link, &new_phone)
+        .await
+        .expect("enrolled");
+    let (n, _) = sign_in_key(&base, browser(), client(), &new_phone).await;
+    assert_eq!(
+        upstream_identity(&n, &base).await.map(|(u, _)| u),
+        Some("bob".into())
+    );
+}

@@ -312,14 +312,17 @@ pub struct Reviewed {
 /// record (the shared store when there is one, so every instance follows): a device whose
 /// user left the config is removed with its sessions, as is one whose every app left it; a
 /// binding to an app that left it is dropped; an invitation for a user or app no longer
-/// configured is withdrawn. Every change is audited (`by` `config`). Devices are kept by
-/// name, and a name added again later is someone else.
+/// configured is withdrawn, and so are the devices and invitations of users a reload removed
+/// since the last review (`Devices::retired_users`), even if the name is configured again.
+/// Every change is audited (`by` `config`). Devices are kept by name, and a name added again
+/// later is someone else.
 pub async fn review_devices(gw: &Gateway, s: &Settings) -> Result<Reviewed, ControlError> {
     const BY: &str = "config";
     let mut done = Reviewed::default();
+    let retired = gw.devices.retired_users();
     // Invitations first: one redeemed before they are gone is a device by the time the
     // devices are read below (redeeming records it in the same step).
-    let fits = |i: &crate::devices::Invitation| invitation_fits(&s.config, i);
+    let fits = |i: &crate::devices::Invitation| invitation_fits(&s.config, &retired, i);
     for i in gw
         .device_store
         .withdraw(&fits, gw.clock.now_millis())
@@ -333,7 +336,7 @@ pub async fn review_devices(gw: &Gateway, s: &Settings) -> Result<Reviewed, Cont
         None => gw.devices.list().iter().map(|d| (**d).clone()).collect(),
     };
     for d in devices {
-        match review(&s.config, &d) {
+        match review(&s.config, &retired, &d) {
             Review::Keep => {}
             Review::Narrow(apps) => {
                 let narrowed = Device { apps, ..d.clone() };
@@ -355,6 +358,9 @@ pub async fn review_devices(gw: &Gateway, s: &Settings) -> Result<Reviewed, Cont
             }
         }
     }
+    // Their devices and invitations are gone from the store of record: a user of the same
+    // name configured again is someone new.
+    gw.devices.release_users(&retired);
     if done.removed + done.narrowed > 0 {
         gw.devices_changed.notify_one();
         gw.sessions_changed.notify_waiters();

@@ -13,7 +13,8 @@
 //! Only public keys are kept; the private key never leaves the browser that made it. An
 //! invitation is kept by the SHA-256 of its token, like a session.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
 
 use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
@@ -152,9 +153,10 @@ pub enum Review {
     Remove(&'static str),
 }
 
-/// What `config` asks of device `d`.
-pub fn review(config: &Config, d: &Device) -> Review {
-    if config.user_by_name(&d.user).is_none() {
+/// What `config` asks of device `d`, when a reload since the last review removed the users
+/// `retired` (who may be configured again by now: someone else of the same name).
+pub fn review(config: &Config, retired: &HashSet<String>, d: &Device) -> Review {
+    if config.user_by_name(&d.user).is_none() || retired.contains(&d.user) {
         return Review::Remove("user_removed");
     }
     let kept: Vec<String> = d
@@ -173,9 +175,10 @@ pub fn review(config: &Config, d: &Device) -> Review {
 }
 
 /// Whether pending invitation `i` still fits `config`: its user and every app it names are
-/// configured (otherwise it is withdrawn).
-pub fn invitation_fits(config: &Config, i: &Invitation) -> bool {
-    config.user_by_name(&i.user).is_some()
+/// configured, and its user was not removed since (`retired`); otherwise it is withdrawn.
+pub fn invitation_fits(config: &Config, retired: &HashSet<String>, i: &Invitation) -> bool {
+    !retired.contains(&i.user)
+        && config.user_by_name(&i.user).is_some()
         && config.app_by_name(&i.app).is_some()
         && i.apps.iter().all(|a| config.app_by_name(a).is_some())
 }
@@ -346,6 +349,12 @@ pub struct Devices {
     /// Whether the table is current. With several instances it is not while this one cannot
     /// hear the others' announcements (a removal could be missed): then no device signs in.
     current: std::sync::atomic::AtomicBool,
+    /// Users a reload removed whose devices have not been removed from the store of record
+    /// yet (the review runs after the reload): none of their devices signs in, even if a
+    /// user of the same name (someone else) is configured again before the review is done.
+    retired: RwLock<HashSet<String>>,
+    /// Whether `retired` holds anyone (the request path reads only this, almost always).
+    any_retired: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Devices {
@@ -353,6 +362,8 @@ impl Default for Devices {
         Devices {
             map: DashMap::new(),
             current: std::sync::atomic::AtomicBool::new(true),
+            retired: RwLock::new(HashSet::new()),
+            any_retired: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -372,6 +383,9 @@ impl Devices {
             return Err(NoIdentity::UnknownKey);
         }
         let entry = self.map.get(key).ok_or(NoIdentity::UnknownKey)?;
+        if self.is_retired(&entry.device.user) {
+            return Err(NoIdentity::UnknownKey);
+        }
         let user = s.enrolled_user(app, &entry.device.user)?;
         // The key lives in one origin's browser storage: it signs in where it was enrolled
         // (or where an operator's invitation said), nowhere else.
@@ -393,6 +407,41 @@ impl Devices {
             .cached
             .store(Some(Arc::new((s.generation(), identity.clone()))));
         Ok(identity)
+    }
+
+    /// Records that a reload removed these users: their devices sign nobody in until
+    /// [`Devices::release_users`] (once the review removed them from the store of record).
+    pub fn retire_users(&self, names: impl IntoIterator<Item = String>) {
+        let mut retired = self.retired.write().unwrap_or_else(|p| p.into_inner());
+        retired.extend(names);
+        self.any_retired
+            .store(!retired.is_empty(), std::sync::atomic::Ordering::Release);
+    }
+
+    /// The users retired and not yet released.
+    pub fn retired_users(&self) -> HashSet<String> {
+        self.retired
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Releases `names` (their devices and invitations are gone from the store of record).
+    pub fn release_users(&self, names: &HashSet<String>) {
+        let mut retired = self.retired.write().unwrap_or_else(|p| p.into_inner());
+        retired.retain(|n| !names.contains(n));
+        self.any_retired
+            .store(!retired.is_empty(), std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether user `name` is retired.
+    pub fn is_retired(&self, name: &str) -> bool {
+        self.any_retired.load(std::sync::atomic::Ordering::Acquire)
+            && self
+                .retired
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(name)
     }
 
     /// Marks the table current (announcements are heard) or not (no device signs in).
@@ -652,9 +701,16 @@ mod tests {
     fn review_removes_devices_of_names_that_left_the_config_and_narrows_bindings() {
         let s = two_apps();
         let c = &s.config;
-        assert_eq!(review(c, &device("alice", 1)), Review::Keep);
+        let none = HashSet::new();
+        assert_eq!(review(c, &none, &device("alice", 1)), Review::Keep);
         assert_eq!(
-            review(c, &device("carol", 1)),
+            review(c, &none, &device("carol", 1)),
+            Review::Remove("user_removed")
+        );
+        // Removed by a reload and configured again since: someone else.
+        let alice_retired: HashSet<String> = ["alice".to_string()].into();
+        assert_eq!(
+            review(c, &alice_retired, &device("alice", 1)),
             Review::Remove("user_removed")
         );
         let both = Device {
@@ -662,14 +718,14 @@ mod tests {
             ..device("bob", 2)
         };
         assert_eq!(
-            review(c, &both),
+            review(c, &none, &both),
             Review::Narrow(vec!["Wiki".into(), "Mail".into()])
         );
-        let none = Device {
+        let gone = Device {
             apps: vec!["Gone".into()],
             ..device("bob", 3)
         };
-        assert_eq!(review(c, &none), Review::Remove("apps_removed"));
+        assert_eq!(review(c, &none, &gone), Review::Remove("apps_removed"));
         let inv = |user: &str, apps: &[&str]| Invitation {
             user: user.into(),
             app: apps[0].into(),
@@ -677,9 +733,14 @@ mod tests {
             expires_ms: 1,
             by: "operator".into(),
         };
-        assert!(invitation_fits(c, &inv("bob", &["Wiki", "Mail"])));
-        assert!(!invitation_fits(c, &inv("carol", &["Wiki"])));
-        assert!(!invitation_fits(c, &inv("bob", &["Wiki", "Gone"])));
+        assert!(invitation_fits(c, &none, &inv("bob", &["Wiki", "Mail"])));
+        assert!(!invitation_fits(c, &none, &inv("carol", &["Wiki"])));
+        assert!(!invitation_fits(c, &none, &inv("bob", &["Wiki", "Gone"])));
+        assert!(!invitation_fits(
+            c,
+            &alice_retired,
+            &inv("alice", &["Wiki"])
+        ));
     }
 
     #[tokio::test]
@@ -706,5 +767,24 @@ mod tests {
         );
         assert_eq!(store.invitation(&[2; 32], 50).await.ok(), Some(None));
         assert_eq!(store.sweep(0), 0, "the lapsed one is freed already");
+    }
+
+    #[test]
+    fn a_retired_users_devices_sign_nobody_in_until_released() {
+        let s = settings("");
+        let devices = Devices::default();
+        devices.insert(device("alice", 1));
+        devices.insert(device("bob", 2));
+        devices.retire_users(["alice".to_string()]);
+        assert_eq!(
+            devices.identity(&s, AppId::new(0), &[1; 32]).err(),
+            Some(NoIdentity::UnknownKey)
+        );
+        assert!(devices.identity(&s, AppId::new(0), &[2; 32]).is_ok());
+        let retired = devices.retired_users();
+        devices.retire_users(["bob".to_string()]);
+        devices.release_users(&retired);
+        assert!(devices.identity(&s, AppId::new(0), &[1; 32]).is_ok());
+        assert!(devices.is_retired("bob"), "retired meanwhile: kept");
     }
 }

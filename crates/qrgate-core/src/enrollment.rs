@@ -203,7 +203,12 @@ pub async fn invitation(
     {
         // An invitation for a user or app no longer configured is withdrawn: never redeemed
         // in the window before the store forgets it.
-        Some(i) if i.app == s.app(app).name && invitation_fits(&s.config, &i) => Ok(i),
+        Some(i)
+            if i.app == s.app(app).name
+                && invitation_fits(&s.config, &gw.devices.retired_users(), &i) =>
+        {
+            Ok(i)
+        }
         _ => Err(EnrollError::Gone),
     }
 }
@@ -294,7 +299,7 @@ async fn enroll_checked(
     // A reload that removed the user (or an app) may have reviewed the devices between our
     // check and the record: the config in force now decides, so no device outlives the
     // name it was made for.
-    if review(&gw.settings().config, &device) != Review::Keep {
+    if review(&gw.settings().config, &gw.devices.retired_users(), &device) != Review::Keep {
         gw.device_store.remove(&device.key).await?;
         gw.devices.remove(&device.key);
         return Err(EnrollError::Gone);

@@ -217,6 +217,17 @@ impl Gateway {
         }
         self.logins
             .reconfigure(&c.login, c.limits.pending_per_client);
+        // Users this reload removes: their devices sign nobody in from now until the review
+        // has removed them, even if a later reload adds the name again first.
+        let before = self.settings.load();
+        self.devices.retire_users(
+            before
+                .config
+                .users
+                .iter()
+                .filter(|u| c.user_by_name(&u.name).is_none())
+                .map(|u| u.name.clone()),
+        );
         self.settings.store(Arc::new(settings));
         // Someone may have lost access: tied connections check now, and devices of names
         // that left the config are removed.
