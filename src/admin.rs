@@ -5,7 +5,8 @@
 //! ones the filter selects ([`qrgate_core::control`]); `GET /devices?…` lists enrolled
 //! devices, `POST /devices/revoke?…` removes them (and ends their sessions), and
 //! `POST /invites?user=&app=&ttl=` makes a one-time enrollment link
-//! ([`qrgate_core::enrollment`]).
+//! ([`qrgate_core::enrollment`]); `app` may be repeated, for a device that signs in to each
+//! app named (the link is on the first one's origin).
 //!
 //! It is a separate listener on its own address, so none of it is ever reachable on an app's
 //! origin; operators bind it to loopback or a management network.
@@ -144,20 +145,21 @@ impl Admin {
     }
 }
 
-/// `POST /invites?user=NAME[&app=APP][&ttl=SECONDS]`: a one-time enrollment link for a new
-/// device of configured user NAME, on APP's origin (default: the default app, else the first).
+/// `POST /invites?user=NAME[&app=APP]…[&ttl=SECONDS]`: a one-time enrollment link for a new
+/// device of configured user NAME, on the first APP's origin (default: the default app, else
+/// the first); the device signs in to every APP named, and to no other.
 async fn invite(gw: &Gateway, s: &Settings, query: Option<&str>) -> Response<Vec<u8>> {
-    let (mut user, mut app, mut ttl) = (None, None, None);
+    let (mut user, mut apps, mut ttl) = (None, Vec::new(), None);
     for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match name.as_ref() {
             "user" if user.is_none() => user = Some(value.into_owned()),
-            "app" if app.is_none() => app = Some(value.into_owned()),
+            "app" => apps.push(value.into_owned()),
             "ttl" if ttl.is_none() => ttl = Some(value.into_owned()),
             _ => {
                 return reply(respond::enroll_error(
                     Form::Json,
                     &EnrollError::BadQuery(format!(
-                        "unknown or repeated parameter {name:?}: use user, app, ttl"
+                        "unknown or repeated parameter {name:?}: use user, app (repeatable), ttl"
                     )),
                 ))
             }
@@ -169,28 +171,32 @@ async fn invite(gw: &Gateway, s: &Settings, query: Option<&str>) -> Response<Vec
             &EnrollError::BadQuery("say which user: user=NAME".into()),
         ));
     };
-    let app_id = match &app {
-        Some(name) => match s.config.app_by_name(name) {
-            Some(id) => id,
+    let mut ids = Vec::with_capacity(apps.len());
+    for name in &apps {
+        match s.config.app_by_name(name) {
+            Some(id) => ids.push(id),
             None => {
                 return reply(respond::enroll_error(
                     Form::Json,
                     &EnrollError::UnknownApp(name.clone()),
                 ))
             }
-        },
-        None => s.config.default_app().unwrap_or(AppId::new(0)),
+        }
+    }
+    let (app_id, also) = match ids.split_first() {
+        Some((first, rest)) => (*first, rest),
+        None => (s.config.default_app().unwrap_or(AppId::new(0)), &[][..]),
     };
     let ttl = match ttl.map(|t| t.parse::<u64>()) {
         None => enrollment::DEFAULT_TTL,
         Some(Ok(secs)) => Duration::from_secs(secs),
         Some(Err(_)) => return reply(respond::enroll_error(Form::Json, &EnrollError::BadTtl)),
     };
-    match enrollment::invite(gw, s, app_id, &user, ttl, "operator").await {
+    match enrollment::invite_to(gw, s, app_id, also, &user, ttl, "operator").await {
         Ok(i) => answer(
             200,
             "application/json",
-            serde_json::json!({ "link": i.link, "user": i.user, "app": i.app, "expires_at": i.expires_at }).to_string(),
+            serde_json::json!({ "link": i.link, "user": i.user, "app": i.app, "apps": i.apps, "expires_at": i.expires_at }).to_string(),
         ),
         Err(e) => reply(respond::enroll_error(Form::Json, &e)),
     }

@@ -152,17 +152,18 @@ pub async fn revoke_devices(config: &Config, sel: &Selection) -> Result<(u64, u6
     ))
 }
 
-/// Makes an invitation for `user` on `app` lasting `ttl`; returns the text to print: the
-/// link, its expiry, and the link as a QR code drawn with Unicode half blocks.
+/// Makes an invitation for `user` lasting `ttl`, for a device that signs in to `apps` (the
+/// link is on the first one's origin; none: the default app); returns the text to print:
+/// the link, its expiry, and the link as a QR code drawn with Unicode half blocks.
 pub async fn invite(
     config: &Config,
     user: &str,
-    app: Option<&str>,
+    apps: &[String],
     ttl: Duration,
 ) -> Result<String, CommandError> {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     q.append_pair("user", user);
-    if let Some(app) = app {
+    for app in apps {
         q.append_pair("app", app);
     }
     q.append_pair("ttl", &ttl.as_secs().to_string());
@@ -177,10 +178,15 @@ pub async fn invite(
                 .build()
         })
         .unwrap_or_default();
+    let signs_in_to: Vec<&str> = body["apps"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     Ok(format!(
-        "Invitation for {} on {} (works once, until {}):\n\n{link}\n\nScan with the phone to add:\n\n{code}\n",
+        "Invitation for {} on {} (works once, until {}; the device signs in to {}):\n\n{link}\n\nScan with the phone to add:\n\n{code}\n",
         body["user"].as_str().unwrap_or(user),
         body["app"].as_str().unwrap_or("-"),
         when(&body["expires_at"]),
+        if signs_in_to.is_empty() { "-".to_string() } else { signs_in_to.join(", ") },
     ))
 }

@@ -85,9 +85,10 @@ enum Command {
         /// The configured user the device will sign in as.
         #[arg(long)]
         user: String,
-        /// The app whose origin the link is on (default: the default app, else the first).
+        /// An app the device will sign in to; repeat for several. The link is on the first
+        /// one's origin (default: the default app, else the first app).
         #[arg(long)]
-        app: Option<String>,
+        app: Vec<String>,
         /// How long the link works, e.g. `15m`, `2h` (1 minute to 24 hours).
         #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
         ttl: std::time::Duration,
@@ -244,8 +245,7 @@ fn real_main() -> anyhow::Result<()> {
             init_tracing(LogFormat::Text);
             let config = Config::load(&config)?;
             let rt = tokio::runtime::Runtime::new()?;
-            let invited =
-                rt.block_on(qrgate::control::invite(&config, &user, app.as_deref(), ttl))?;
+            let invited = rt.block_on(qrgate::control::invite(&config, &user, &app, ttl))?;
             print!("{invited}");
             Ok(())
         }

@@ -1,9 +1,13 @@
 //! The background service that frees expired sessions, login attempts and signer replay
-//! records.
+//! records, and that reviews the enrolled devices against each config put in force.
 //!
 //! Expiry is enforced on every use; this only reclaims memory, so a slow or skipped sweep
-//! never lets an expired session in.
+//! never lets an expired session in. The device review runs at start and right after every
+//! reload, and again at every tick until it has succeeded once for the config in force (a
+//! store that could not answer is tried again); meanwhile devices of a removed user sign
+//! nobody in, since their user is not configured.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,23 +15,62 @@ use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 
+use qrgate_core::control;
 use qrgate_core::gateway::Gateway;
 
 /// Sweeps the gateway's stores every `interval` until shutdown.
 pub struct Sweeper {
     gateway: Arc<Gateway>,
     interval: Duration,
+    /// The settings generation the devices were last reviewed against (`u64::MAX`: none).
+    reviewed: AtomicU64,
 }
 
 impl Sweeper {
     /// A sweeper for the gateway's state.
     pub fn new(gateway: Arc<Gateway>, interval: Duration) -> Self {
-        Self { gateway, interval }
+        Self {
+            gateway,
+            interval,
+            reviewed: AtomicU64::new(u64::MAX),
+        }
     }
 
     /// One pass over every store; returns how many entries were freed.
     pub async fn sweep_once(&self) -> usize {
+        self.review_devices().await;
+        // Redis expires a lapsed invitation by itself, but not its entry in the list of
+        // invitations the review reads: free those (nothing live is withdrawn here).
+        let now = self.gateway.clock.now_millis();
+        if let Err(e) = self.gateway.device_store.withdraw(&|_| true, now).await {
+            tracing::debug!(error = %e, "lapsed invitations not freed; trying again at the next sweep");
+        }
         self.gateway.sweep().await
+    }
+
+    /// Reviews the enrolled devices against the config in force, unless done for it already.
+    async fn review_devices(&self) {
+        let s = self.gateway.settings();
+        if self.reviewed.load(Ordering::Acquire) == s.generation() {
+            return;
+        }
+        match control::review_devices(&self.gateway, &s).await {
+            Ok(done) => {
+                self.reviewed.store(s.generation(), Ordering::Release);
+                if done != control::Reviewed::default() {
+                    tracing::info!(
+                        removed = done.removed,
+                        narrowed = done.narrowed,
+                        withdrawn = done.withdrawn,
+                        sessions = done.sessions,
+                        "enrolled devices reviewed against the config"
+                    );
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "enrolled devices not reviewed against the config; trying again at the next sweep")
+            }
+        }
     }
 }
 
@@ -38,6 +81,9 @@ impl BackgroundService for Sweeper {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                _ = self.gateway.reloaded.notified() => {
+                    self.review_devices().await;
+                }
                 _ = tick.tick() => {
                     let freed = self.sweep_once().await;
                     if freed > 0 {

@@ -127,3 +127,103 @@ async fn upstreams_verify_the_assertion_against_the_published_keys() {
     let previous = DecodingKey::from_jwk(jwks.find("previous").expect("previous")).expect("key");
     assert!(decode::<Value>(token, &previous, &validation(&origin)).is_err());
 }
+
+/// The user the upstream saw in `X-Auth-User` and the `name` and `roles` claims of the
+/// assertion it received, on a request from `b` to `base`.
+async fn user_and_claims(b: &reqwest::Client, base: &str) -> (String, String, Value) {
+    use base64::Engine as _;
+    let echo: Value = b
+        .get(format!("{base}/app"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("echo");
+    let headers = echoed_headers(&echo);
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{name} in {echo}"))
+    };
+    let token = get("x-auth-assertion");
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url"),
+    )
+    .expect("claims");
+    (
+        get("x-auth-user"),
+        claims["name"].as_str().unwrap_or_default().to_string(),
+        claims["roles"].clone(),
+    )
+}
+
+#[tokio::test]
+async fn the_assertion_names_whoever_the_key_is_now() {
+    use qrgate::signer::{self, Key};
+    let dir = tempfile::tempdir().expect("dir");
+    let gw = TestGateway::with(Setup {
+        tail: format!(
+            "[[user]]\nname = \"bob\"\nroles = [\"staff\"]\n[[user]]\nname = \"carol\"\nroles = [\"ops\"]\n[assertion]\nenabled = true\nkey_file = \"{}\"\nlifetime_seconds = 600\n",
+            dir.path().join("keys.json").display()
+        ),
+        ..Setup::default()
+    })
+    .await;
+    let base = gw.url("");
+    let s = gw.state.settings();
+
+    // A phone enrolled for bob signs in: both say bob.
+    let phone = Key::generate();
+    let invited = gw.invite("bob").await;
+    signer::enroll(&client(), &invited.link, &phone)
+        .await
+        .expect("enrolled");
+    let (b, _) =
+        crate::common::sign_in_key(&base, crate::common::browser(), client(), &phone).await;
+    let (user, name, _) = user_and_claims(&b, &base).await;
+    assert_eq!((user.as_str(), name.as_str()), ("bob", "bob"));
+
+    // The device is removed and the same key enrolled for carol, at the same instant (no
+    // time passes, no reload): the very next assertion names carol.
+    let filter = qrgate_core::control::Filter {
+        key: Some(*phone.public().as_bytes()),
+        ..Default::default()
+    };
+    qrgate_core::control::revoke_devices(&gw.state, &s, &filter, "operator")
+        .await
+        .expect("removed");
+    let invited = gw.invite("carol").await;
+    signer::enroll(&client(), &invited.link, &phone)
+        .await
+        .expect("enrolled again");
+    let (c, _) =
+        crate::common::sign_in_key(&base, crate::common::browser(), client(), &phone).await;
+    let (user, name, roles) = user_and_claims(&c, &base).await;
+    assert_eq!((user.as_str(), name.as_str()), ("carol", "carol"));
+    assert_eq!(roles, serde_json::json!(["ops"]));
+
+    // Roles and names change by config (the signer and its cache stay): the next request's
+    // assertion says what the headers say.
+    let (a, _) = sign_in_at(&base).await;
+    assert_eq!(user_and_claims(&a, &base).await.1, "alice");
+    let mut config = s.config.clone();
+    for u in &mut config.users {
+        match u.name.as_str() {
+            "carol" => u.roles = vec!["staff".into(), "admin".into()],
+            "alice" => u.name = "alice2".into(),
+            _ => {}
+        }
+    }
+    gw.proxy.reload(config).expect("reload");
+    let (_, _, roles) = user_and_claims(&c, &base).await;
+    assert_eq!(roles, serde_json::json!(["staff", "admin"]));
+    let (user, name, _) = user_and_claims(&a, &base).await;
+    assert_eq!((user.as_str(), name.as_str()), ("alice2", "alice2"));
+}

@@ -201,8 +201,16 @@ async fn an_operator_invites_a_device_that_enrolls_once_signs_in_survives_a_rest
 
     // Devices and the session survive a restart through the state file.
     gw.stop().await;
-    let state = std::fs::read_to_string(gw.dir.path().join("state.json")).expect("state");
+    let state_path = gw.dir.path().join("state.json");
+    let state = std::fs::read_to_string(&state_path).expect("state");
     assert!(state.contains(&phone.public().to_hex()), "{state}");
+    // As an older version wrote it: no `apps`, only the app it was enrolled on.
+    let mut old: Value = serde_json::from_str(&state).expect("json");
+    for d in old["devices"].as_array_mut().expect("devices") {
+        assert_eq!(d["apps"], serde_json::json!(["a"]), "{d}");
+        d.as_object_mut().expect("object").remove("apps");
+    }
+    std::fs::write(&state_path, old.to_string()).expect("write");
     gw.child = gw.spawn();
     gw.wait_up().await;
     assert_eq!(
@@ -210,13 +218,19 @@ async fn an_operator_invites_a_device_that_enrolls_once_signs_in_survives_a_rest
         Some("bob".into()),
         "the session survived"
     );
+    let (again, _) = sign_in_key(&gw.base, browser(), client(), &phone).await;
+    assert_eq!(
+        upstream_identity(&again, &gw.base).await.map(|(u, _)| u),
+        Some("bob".into()),
+        "a device recorded without apps signs in to the app it was enrolled on"
+    );
 
     // Revoking the device ends its sessions, and its approvals are refused from then on.
     let (ok, out) = cli(&gw, &["devices", "revoke"]);
     assert!(!ok && out.contains("say which devices"), "{out}");
     let (ok, out) = cli(&gw, &["devices", "revoke", "--user", "bob"]);
     assert!(
-        ok && out.contains("removed 1 device(s), ended 1 session(s)"),
+        ok && out.contains("removed 1 device(s), ended 2 session(s)"),
         "{out}"
     );
     assert_eq!(upstream_identity(&b, &gw.base).await, None);
@@ -501,4 +515,494 @@ async fn enrollment_is_rate_limited_like_a_signer_and_a_limited_attempt_uses_not
     );
     // Neither the refusals nor the limit used the invitation.
     assert!(gw.invitation_open(&invited.link).await);
+}
+
+/// The second app's origin in the two-app tests; its host resolves to the gateway.
+const OTHER: &str = "http://b.test";
+
+/// A client whose requests for `b.test` reach `addr` (with a cookie store: a browser).
+fn via(addr: std::net::SocketAddr, cookies: bool) -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(cookies)
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve("b.test", addr)
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// A demo upstream of the test's own; returns its address.
+async fn demo_upstream() -> std::net::SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(qrgate::demo::serve(l));
+    addr
+}
+
+/// `[[app]]` "b" on [`OTHER`], in front of `upstream`.
+fn other_app(name: &str, upstream: std::net::SocketAddr) -> String {
+    format!("[[app]]\nname = \"{name}\"\norigin = \"{OTHER}\"\nhosts = [\"b.test\"]\nupstream = \"{upstream}\"\n")
+}
+
+/// A login on `base` approved by `key`, through clients `b` and `phone`: the approval's
+/// answer (the claim is not made).
+async fn approve_with(
+    base: &str,
+    b: &reqwest::Client,
+    phone: &reqwest::Client,
+    key: &Key,
+) -> Result<String, signer::SignerError> {
+    let (_, payload, _) = open_login_at(base, b, "/").await;
+    let url = signer::attempt_url(&payload)?;
+    let req = signer::scan(phone, &url).await?;
+    signer::approve(phone, &url, key, &req).await
+}
+
+#[tokio::test]
+async fn a_device_signs_in_only_to_the_app_whose_invitation_enrolled_it() {
+    let up = demo_upstream().await;
+    let gw = TestGateway::with(crate::common::Setup {
+        tail: format!(
+            "[[user]]\nname = \"bob\"\nroles = [\"staff\"]\n{}",
+            other_app("Other app", up)
+        ),
+        ..crate::common::Setup::default()
+    })
+    .await;
+    let base = gw.url("");
+    let (b_browser, b_phone) = (via(gw.addr, true), via(gw.addr, false));
+
+    // Enrolled through the test app's link (a person's own kind: that app alone).
+    let invited = gw.invite("bob").await;
+    assert_eq!(invited.apps, vec!["Test app".to_string()]);
+    let phone = Key::generate();
+    assert_eq!(
+        signer::enroll(&client(), &invited.link, &phone)
+            .await
+            .expect("enrolled"),
+        "bob"
+    );
+    let (a, _) = sign_in_key(&base, browser(), client(), &phone).await;
+    assert_eq!(
+        upstream_identity(&a, &base).await.map(|(u, _)| u),
+        Some("bob".into())
+    );
+
+    // Bob may use the other app, but not with this key: the approval is refused.
+    let refused = approve_with(OTHER, &b_browser, &b_phone, &phone).await;
+    match refused {
+        Err(signer::SignerError::Refused { status, message }) => {
+            assert_eq!(status, 403);
+            assert!(message.contains("another app"), "{message}");
+        }
+        other => panic!("refused on the other app: {other:?}"),
+    }
+    // His configured colleague signs in there, so the app itself works.
+    let (o, _) = crate::common::sign_in_with(OTHER, via(gw.addr, true), via(gw.addr, false)).await;
+    assert_eq!(
+        upstream_identity(&o, OTHER).await.map(|(u, _)| u),
+        Some("alice".into())
+    );
+
+    // A session the key already holds on the other app (made before devices were bound)
+    // lets nothing through: not the proxy, not the verification endpoint.
+    let s = gw.state.settings();
+    let other = qrgate_core::config::AppId::new(1);
+    let token = gw
+        .state
+        .sessions
+        .create(
+            s.app(other).key.clone(),
+            *phone.public().as_bytes(),
+            Default::default(),
+        )
+        .await
+        .expect("session")
+        .as_str()
+        .to_string();
+    let cookie = format!("{}={token}", gw.cookie_name());
+    let r = b_phone
+        .get(format!("{OTHER}/app"))
+        .header("cookie", &cookie)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(r.status(), 401);
+    let r = b_phone
+        .get(format!("{OTHER}/.qrgate/auth/session/verify"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(r.status(), 401);
+    // The same kind of session on its own app is let through (the refusal is the binding).
+    let own = gw
+        .state
+        .sessions
+        .create(
+            s.app(qrgate_core::config::AppId::new(0)).key.clone(),
+            *phone.public().as_bytes(),
+            Default::default(),
+        )
+        .await
+        .expect("session");
+    let r = client()
+        .get(gw.url("/.qrgate/auth/session/verify"))
+        .bearer_auth(own.as_str())
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn an_operators_invitation_naming_two_apps_enrolls_a_device_for_both() {
+    let up = demo_upstream().await;
+    let admin = crate::common::free_port();
+    let gw = Binary::start(
+        "",
+        &format!(
+            "{}\n[[user]]\nname = \"bob\"\nroles = [\"staff\"]\n\n[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken_file = \"admin.token\"\n\n{}",
+            alice("\"staff\""),
+            other_app("b", up)
+        ),
+    )
+    .await;
+    std::fs::write(gw.dir.path().join("admin.token"), "s3cret\n").expect("token");
+    let addr: std::net::SocketAddr = gw.base.trim_start_matches("http://").parse().expect("addr");
+
+    // An unknown app among several is refused.
+    let r = client()
+        .post(format!(
+            "http://127.0.0.1:{admin}/invites?user=bob&app=a&app=nope"
+        ))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["error"], "unknown_app");
+
+    // `qrgate invite --app a --app b`: the link is on a's origin, the device signs in to both.
+    let (ok, out) = cli(
+        &gw,
+        &["invite", "--user", "bob", "--app", "a", "--app", "b"],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("signs in to a, b"), "{out}");
+    let link = link_in(&out);
+    assert!(link.starts_with(&gw.base), "{link}");
+    let facts: Value = client()
+        .get(&link)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (facts["app"].clone(), facts["apps"].clone()),
+        ("a".into(), serde_json::json!(["a", "b"])),
+        "{facts}"
+    );
+    let phone = Key::generate();
+    signer::enroll(&client(), &link, &phone)
+        .await
+        .expect("enrolled");
+    let (on_a, _) = sign_in_key(&gw.base, browser(), client(), &phone).await;
+    assert_eq!(
+        upstream_identity(&on_a, &gw.base).await.map(|(u, _)| u),
+        Some("bob".into())
+    );
+    let (on_b, _) = sign_in_key(OTHER, via(addr, true), via(addr, false), &phone).await;
+    assert_eq!(
+        upstream_identity(&on_b, OTHER).await.map(|(u, _)| u),
+        Some("bob".into())
+    );
+    let listed: Value = client()
+        .get(format!("http://127.0.0.1:{admin}/devices?app=b"))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        listed["devices"][0]["apps"],
+        serde_json::json!(["a", "b"]),
+        "{listed}"
+    );
+
+    // An invitation naming only a: that device is refused on b.
+    let (ok, out) = cli(&gw, &["invite", "--user", "bob", "--app", "a"]);
+    assert!(ok && out.contains("signs in to a)"), "{out}");
+    let single = Key::generate();
+    signer::enroll(&client(), &link_in(&out), &single)
+        .await
+        .expect("enrolled");
+    let refused = approve_with(OTHER, &via(addr, true), &via(addr, false), &single).await;
+    assert!(
+        matches!(
+            refused,
+            Err(signer::SignerError::Refused { status: 403, .. })
+        ),
+        "{refused:?}"
+    );
+
+    // App b leaves the config: the device keeps a alone, and an app named b added again
+    // later is not one it may sign in to.
+    let without_b = format!(
+        "{}\n[[user]]\nname = \"bob\"\nroles = [\"staff\"]\n\n[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken_file = \"admin.token\"\n",
+        alice("\"staff\"")
+    );
+    gw.write_config("", &without_b);
+    gw.signal("HUP");
+    let apps_of_phone = || async {
+        let listed: Value = client()
+            .get(format!(
+                "http://127.0.0.1:{admin}/devices?key={}",
+                phone.public().to_z32()
+            ))
+            .bearer_auth("s3cret")
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        Some(listed["devices"][0]["apps"].clone())
+    };
+    let narrowed = crate::common::eventually(std::time::Duration::from_secs(10), || async {
+        apps_of_phone().await == Some(serde_json::json!(["a"]))
+    })
+    .await;
+    assert!(narrowed, "{:?}: {}", apps_of_phone().await, gw.log());
+    assert!(gw.log().contains("device_unbound"));
+    gw.write_config("", &format!("{without_b}\n{}", other_app("b", up)));
+    gw.signal("HUP");
+    let b_back = crate::common::eventually(std::time::Duration::from_secs(10), || async {
+        via(addr, false)
+            .get(format!("{OTHER}/.qrgate/login"))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    assert!(b_back, "app b is served again");
+    let refused = approve_with(OTHER, &via(addr, true), &via(addr, false), &phone).await;
+    assert!(
+        matches!(
+            refused,
+            Err(signer::SignerError::Refused { status: 403, .. })
+        ),
+        "{refused:?}"
+    );
+    let (on_a, _) = sign_in_key(&gw.base, browser(), client(), &phone).await;
+    assert_eq!(
+        upstream_identity(&on_a, &gw.base).await.map(|(u, _)| u),
+        Some("bob".into())
+    );
+}
+
+/// Configured users alice, and each of `others` with role staff, and an admin listener on
+/// `admin`.
+fn users(admin: u16, others: &[&str]) -> String {
+    let mut text = alice("\"staff\"");
+    for name in others {
+        text.push_str(&format!(
+            "[[user]]\nname = \"{name}\"\nroles = [\"staff\"]\n"
+        ));
+    }
+    text.push_str(&format!(
+        "\n[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken_file = \"admin.token\"\n"
+    ));
+    text
+}
+
+/// The keys (z-base32) of the devices the admin API on `admin` lists.
+async fn listed(admin: u16) -> Vec<String> {
+    let r = client()
+        .get(format!("http://127.0.0.1:{admin}/devices"))
+        .bearer_auth("s3cret")
+        .send()
+        .await;
+    let Ok(r) = r else {
+        return vec!["(no answer)".into()];
+    };
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    body["devices"]
+        .as_array()
+        .map(|d| {
+            d.iter()
+                .filter_map(|d| d["key"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_else(|| vec!["(no list)".into()])
+}
+
+/// An operator's invitation link for `user`, from the admin API on `admin`.
+async fn invite_link(admin: u16, user: &str) -> Option<String> {
+    let r = client()
+        .post(format!("http://127.0.0.1:{admin}/invites?user={user}"))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .ok()?;
+    let body: Value = r.json().await.ok()?;
+    body["link"].as_str().map(str::to_string)
+}
+
+#[tokio::test]
+async fn removing_a_user_removes_their_devices_sessions_and_invitations() {
+    let admin = crate::common::free_port();
+    let session = "state_file = \"state.json\"";
+    let mut gw = Binary::start(session, &users(admin, &["bob", "carol"])).await;
+    std::fs::write(gw.dir.path().join("admin.token"), "s3cret\n").expect("token");
+
+    // Bob's phone, signed in; and a second invitation of his, pending.
+    let link = invite_link(admin, "bob").await.expect("link");
+    let phone = Key::generate();
+    signer::enroll(&client(), &link, &phone)
+        .await
+        .expect("enrolled");
+    let (b, _) = sign_in_key(&gw.base, browser(), client(), &phone).await;
+    assert_eq!(
+        upstream_identity(&b, &gw.base).await.map(|(u, _)| u),
+        Some("bob".into())
+    );
+    let pending = invite_link(admin, "bob").await.expect("link");
+    let z = phone.public().to_z32();
+    assert!(listed(admin).await.contains(&z));
+
+    // Bob leaves the config: his device, its session and his invitation go with him.
+    gw.write_config(session, &users(admin, &["carol"]));
+    gw.signal("HUP");
+    let gone = crate::common::eventually(std::time::Duration::from_secs(10), || async {
+        listed(admin).await.is_empty()
+    })
+    .await;
+    assert!(gone, "bob's device is no longer listed: {}", gw.log());
+    assert_eq!(upstream_identity(&b, &gw.base).await, None);
+
+    // Another person named bob joins: the old phone is nobody's, the old link is dead.
+    gw.write_config(session, &users(admin, &["carol", "bob"]));
+    gw.signal("HUP");
+    let back = crate::common::eventually(std::time::Duration::from_secs(10), || async {
+        invite_link(admin, "bob").await.is_some()
+    })
+    .await;
+    assert!(back, "bob is configured again");
+    let refused = approve_with(&gw.base, &browser(), &client(), &phone).await;
+    assert!(
+        matches!(
+            refused,
+            Err(signer::SignerError::Refused { status: 403, .. })
+        ),
+        "{refused:?}"
+    );
+    let dead = signer::enroll(&client(), &pending, &Key::generate()).await;
+    assert!(
+        matches!(dead, Err(signer::SignerError::Refused { status: 410, .. })),
+        "{dead:?}"
+    );
+    assert!(listed(admin).await.is_empty());
+    let log = gw.log();
+    assert!(
+        log.contains("device_revoked") && log.contains("invitation_withdrawn"),
+        "audited: {log}"
+    );
+    assert!(log.contains("config"), "{log}");
+
+    // A user removed while the gateway is stopped: their device goes at the next start,
+    // from the admin list and from the state file.
+    let carols = Key::generate();
+    let link = invite_link(admin, "carol").await.expect("link");
+    signer::enroll(&client(), &link, &carols)
+        .await
+        .expect("enrolled");
+    gw.stop().await;
+    let state = gw.dir.path().join("state.json");
+    let hex = carols.public().to_hex();
+    assert!(std::fs::read_to_string(&state)
+        .expect("state")
+        .contains(&hex));
+    gw.write_config(session, &users(admin, &["bob"]));
+    gw.child = gw.spawn();
+    gw.wait_up().await;
+    let gone = crate::common::eventually(std::time::Duration::from_secs(10), || async {
+        listed(admin).await.is_empty()
+            && !std::fs::read_to_string(&state)
+                .unwrap_or_default()
+                .contains(&hex)
+    })
+    .await;
+    assert!(gone, "carol's device is gone at start: {}", gw.log());
+}
+
+#[tokio::test]
+async fn a_user_removed_and_added_again_before_the_review_runs_is_someone_new() {
+    let bob = "[[user]]\nname = \"bob\"\nroles = [\"staff\"]\n";
+    let gw = TestGateway::with(crate::common::Setup {
+        tail: bob.into(),
+        ..crate::common::Setup::default()
+    })
+    .await;
+    let base = gw.url("");
+    let invited = gw.invite("bob").await;
+    let phone = Key::generate();
+    signer::enroll(&client(), &invited.link, &phone)
+        .await
+        .expect("enrolled");
+    let (b, _) = sign_in_key(&base, browser(), client(), &phone).await;
+    assert_eq!(
+        upstream_identity(&b, &base).await.map(|(u, _)| u),
+        Some("bob".into())
+    );
+    let pending = gw.invite("bob").await;
+
+    // Two reloads back to back, before the sweeper can run between them (one thread): bob
+    // removed, then a bob added again. The config in force names bob, yet the old phone,
+    // its session and the old invitation are his predecessor's.
+    let parse = |text: &str| {
+        qrgate_core::config::Config::parse(text, std::path::Path::new("test.toml")).expect("config")
+    };
+    gw.proxy
+        .reload(parse(&gw.config_text.replace(bob, "")))
+        .expect("reload");
+    gw.proxy.reload(parse(&gw.config_text)).expect("reload");
+    assert_eq!(upstream_identity(&b, &base).await, None, "refused at once");
+    assert!(!gw.invitation_open(&pending.link).await);
+    let gone = crate::common::eventually(std::time::Duration::from_secs(5), || async {
+        gw.state.devices.is_empty()
+    })
+    .await;
+    assert!(gone, "the review removed the device");
+    assert!(!gw.state.devices.is_retired("bob"), "and released the name");
+    let refused = approve_with(&base, &browser(), &client(), &phone).await;
+    assert!(
+        matches!(
+            refused,
+            Err(signer::SignerError::Refused { status: 403, .. })
+        ),
+        "{refused:?}"
+    );
+    assert!(!gw.invitation_open(&pending.link).await);
+    // The new bob enrolls a phone of his own, which works.
+    let invited = gw.invite("bob").await;
+    let new_phone = Key::generate();
+    signer::enroll(&client(), &invited.link, &new_phone)
+        .await
+        .expect("enrolled");
+    let (n, _) = sign_in_key(&base, browser(), client(), &new_phone).await;
+    assert_eq!(
+        upstream_identity(&n, &base).await.map(|(u, _)| u),
+        Some("bob".into())
+    );
 }

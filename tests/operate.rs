@@ -83,7 +83,7 @@ impl Binary {
         self.dir.path().join("gateway.log")
     }
 
-    fn write_config(&self, session: &str, users: &str) {
+    pub(crate) fn write_config(&self, session: &str, users: &str) {
         let (port, upstream, server, origin) =
             (self.port, self.upstream, &self.server, &self.origin);
         let host = origin.split("://").nth(1).unwrap_or_default();
@@ -138,7 +138,7 @@ impl Binary {
         assert!(up, "gateway answered its health check: {}", self.log());
     }
 
-    fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         let status = Command::new("kill")
             .arg(format!("-{sig}"))
             .arg(self.child.0.id().to_string())

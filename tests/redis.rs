@@ -100,11 +100,7 @@ async fn instance_offering(redis: &Redis, extra_store: &str, app: &str) -> (Bina
         "",
         Some(ORIGIN.to_string()),
         "",
-        &format!(
-            "{app}\n{}\n[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken_file = \"admin.token\"\n[store]\nbackend = \"redis\"\nurl = \"{}\"\nprefix = \"t:\"\ntimeout_ms = 300\n{extra_store}\n",
-            alice("\"staff\""),
-            redis.url()
-        ),
+        &instance_config(redis, admin, extra_store, app),
     )
     .await;
     std::fs::write(gw.dir.path().join("admin.token"), ADMIN_TOKEN).expect("token");
@@ -117,6 +113,15 @@ async fn instance_offering(redis: &Redis, extra_store: &str, app: &str) -> (Bina
     .await;
     assert!(is_ready, "ready once redis answers: {}", gw.log());
     (gw, ready)
+}
+
+/// The config after `[[app]]` of an instance on `redis` with its admin listener on `admin`.
+fn instance_config(redis: &Redis, admin: u16, extra_store: &str, app: &str) -> String {
+    format!(
+        "{app}\n{}\n[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken_file = \"admin.token\"\n[store]\nbackend = \"redis\"\nurl = \"{}\"\nprefix = \"t:\"\ntimeout_ms = 300\n{extra_store}\n",
+        alice("\"staff\""),
+        redis.url()
+    )
 }
 
 /// Opens the login page on `base`; returns the attempt id.
@@ -750,4 +755,148 @@ async fn the_redis_claim_script_refuses_a_claim_of_another_purpose() {
             Outcome::Refused(SharedPhase::Claimed)
         );
     }
+}
+
+#[tokio::test]
+async fn a_user_removed_on_one_instance_loses_their_devices_and_invitations_on_every_instance() {
+    let bob = "[[user]]\nname = \"bob\"\nroles = [\"staff\"]\n";
+    let redis = Redis::start().await;
+    let (a, ready_a) = instance(&redis, bob).await;
+    let (b_gw, ready_b) = instance(&redis, bob).await;
+    let (a_base, b_base) = (a.base.clone(), b_gw.base.clone());
+
+    // Bob's phone, enrolled through B and signed in through A; a second invitation pending.
+    let link = admin(&ready_a, true, "/invites?user=bob").await["link"]
+        .as_str()
+        .expect("link")
+        .to_string();
+    let phone_key = qrgate::signer::Key::generate();
+    let z = phone_key.public().to_z32();
+    qrgate::signer::enroll(&phone_via(&b_base), &link, &phone_key)
+        .await
+        .expect("enrolled through B");
+    let pending = admin(&ready_b, true, "/invites?user=bob").await["link"]
+        .as_str()
+        .expect("link")
+        .to_string();
+    let b = browser();
+    let id = login_page(&b, &a_base).await;
+    let url = attempt_url(&id);
+    let phone = phone_via(&a_base);
+    let req = qrgate::signer::scan(&phone, &url).await.expect("scan");
+    qrgate::signer::approve(&phone, &url, &phone_key, &req)
+        .await
+        .expect("the enrolled key approves on A");
+    assert_eq!(claim(&b, &a_base, &id).await.status(), 200);
+    assert_eq!(user_at(&b, &b_base).await.as_deref(), Some("bob"));
+
+    // A reloads a config without bob. B still configures him (its config is older), yet
+    // the device, its session and the invitation are gone there too: they were removed
+    // from Redis, and B heard it.
+    let admin_a: u16 = ready_a
+        .trim_start_matches("http://127.0.0.1:")
+        .trim_end_matches("/readyz")
+        .parse()
+        .expect("port");
+    a.write_config("", &instance_config(&redis, admin_a, "", ""));
+    a.signal("HUP");
+    let gone = eventually(Duration::from_secs(10), || async {
+        devices_at(&ready_b).await.is_empty() && devices_at(&ready_a).await.is_empty()
+    })
+    .await;
+    assert!(gone, "no instance lists bob's device: {}", a.log());
+    let refused = eventually(Duration::from_secs(2), || {
+        let (b, base) = (b.clone(), b_base.clone());
+        async move { user_at(&b, &base).await.is_none() }
+    })
+    .await;
+    assert!(refused, "B refuses the device's session");
+    let dead = qrgate::signer::enroll(
+        &phone_via(&b_base),
+        &pending,
+        &qrgate::signer::Key::generate(),
+    )
+    .await;
+    assert!(
+        matches!(
+            dead,
+            Err(qrgate::signer::SignerError::Refused { status: 410, .. })
+        ),
+        "the invitation is withdrawn everywhere: {dead:?}"
+    );
+    let listed = Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "HLEN", "t:invitations"])
+        .output()
+        .expect("redis-cli");
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout).trim(),
+        "0",
+        "no invitation is listed for withdrawal any more"
+    );
+    let b2 = browser();
+    let id2 = login_page(&b2, &b_base).await;
+    let url2 = attempt_url(&id2);
+    let phone_b = phone_via(&b_base);
+    let req2 = qrgate::signer::scan(&phone_b, &url2).await.expect("scan");
+    let refused = qrgate::signer::approve(&phone_b, &url2, &phone_key, &req2).await;
+    assert!(
+        matches!(
+            refused,
+            Err(qrgate::signer::SignerError::Refused { status: 403, .. })
+        ),
+        "{refused:?}"
+    );
+    assert!(!devices_at(&ready_b).await.contains(&z));
+    let log = a.log();
+    assert!(
+        log.contains("device_revoked") && log.contains("invitation_withdrawn"),
+        "audited: {log}"
+    );
+}
+
+#[tokio::test]
+async fn an_app_removed_on_one_instance_is_dropped_from_every_instances_devices() {
+    let other = "\n[[app]]\nname = \"b\"\norigin = \"http://b.test\"\nhosts = [\"b.test\"]\nupstream = \"127.0.0.1:9\"\n";
+    let redis = Redis::start().await;
+    let (a, ready_a) = instance(&redis, other).await;
+    let (_b_gw, ready_b) = instance(&redis, other).await;
+    let link = admin(&ready_a, true, "/invites?user=alice&app=a&app=b").await["link"]
+        .as_str()
+        .expect("link")
+        .to_string();
+    let phone_key = qrgate::signer::Key::generate();
+    qrgate::signer::enroll(&phone_via(&a.base), &link, &phone_key)
+        .await
+        .expect("enrolled");
+    let apps_at = |ready: String| async move {
+        admin(&ready, false, "/devices").await["devices"][0]["apps"].clone()
+    };
+    let heard = eventually(Duration::from_secs(2), || {
+        let ready = ready_b.clone();
+        async move { apps_at(ready).await == serde_json::json!(["a", "b"]) }
+    })
+    .await;
+    assert!(heard, "B knows the device");
+
+    // A reloads without app b: the binding goes in Redis, and B hears it.
+    let admin_a: u16 = ready_a
+        .trim_start_matches("http://127.0.0.1:")
+        .trim_end_matches("/readyz")
+        .parse()
+        .expect("port");
+    a.write_config("", &instance_config(&redis, admin_a, "", ""));
+    a.signal("HUP");
+    let narrowed = eventually(Duration::from_secs(10), || {
+        let ready = ready_b.clone();
+        async move { apps_at(ready).await == serde_json::json!(["a"]) }
+    })
+    .await;
+    assert!(narrowed, "B holds the narrowed device: {}", a.log());
+    let stored = Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "HVALS", "t:devices"])
+        .output()
+        .expect("redis-cli");
+    let stored = String::from_utf8_lossy(&stored.stdout).to_string();
+    assert!(stored.contains("\"apps\":[\"a\"]"), "{stored}");
+    assert!(a.log().contains("device_unbound"));
 }

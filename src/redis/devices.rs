@@ -1,10 +1,12 @@
 //! Enrolled devices and invitations in Redis, for every instance.
 //!
 //! Devices are one hash `{prefix}devices`: hex key → the device (JSON). An invitation is
-//! `{prefix}i:{hex hash of its token}` → the invitation (JSON), expiring with it. Redeeming
-//! is one Lua script: delete the invitation, and only if it was there record the device and
-//! publish `device + <json>` — so an invitation enrolls exactly one key across instances.
-//! A removal publishes `device - <hex key>`. Every instance keeps the whole table in its
+//! `{prefix}i:{hex hash of its token}` → the invitation (JSON), expiring with it, and is
+//! listed in the hash `{prefix}invitations` (same field and value) so that the invitations
+//! of a user who leaves the config can be found and withdrawn. Redeeming is one Lua script:
+//! delete the invitation, and only if it was there record the device and publish
+//! `device + <json>` — so an invitation enrolls exactly one key across instances. A removal
+//! publishes `device - <hex key>`; a narrowed binding publishes the device again. Every instance keeps the whole table in its
 //! registry ([`qrgate_core::devices::Devices`]): read at start and at every (re)subscription
 //! ([`super::events`]), then moved by these announcements.
 
@@ -17,14 +19,25 @@ use qrgate_core::session::{StoreError, TokenHash};
 
 use super::{unavailable, Link};
 
-/// KEYS[1] the invitation, KEYS[2] the devices hash, KEYS[3] the events channel. ARGV: hex
-/// key, device JSON. Returns 1 if the invitation was used now, 0 if it was gone, -1 (and the
-/// invitation kept) if the key is enrolled already, on any instance.
+/// KEYS[1] the invitation, KEYS[2] the devices hash, KEYS[3] the events channel, KEYS[4]
+/// the invitations list. ARGV: hex key, device JSON, hex invitation hash. Returns 1 if the
+/// invitation was used now, 0 if it was gone, -1 (and the invitation kept) if the key is
+/// enrolled already, on any instance.
 const REDEEM: &str = r"
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return -1 end
+redis.call('HDEL', KEYS[4], ARGV[3])
 if redis.call('DEL', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('PUBLISH', KEYS[3], 'device + ' .. ARGV[2])
+return 1
+";
+
+/// KEYS[1] the devices hash, KEYS[2] the events channel. ARGV: hex key, device JSON.
+/// Replaces a device that is still enrolled (a removal meanwhile wins); returns 1 if it was.
+const REBIND: &str = r"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PUBLISH', KEYS[2], 'device + ' .. ARGV[2])
 return 1
 ";
 
@@ -32,6 +45,7 @@ return 1
 pub struct RedisDevices {
     link: Arc<Link>,
     redeem: redis::Script,
+    rebind: redis::Script,
 }
 
 impl RedisDevices {
@@ -40,6 +54,7 @@ impl RedisDevices {
         Self {
             link,
             redeem: redis::Script::new(REDEEM),
+            rebind: redis::Script::new(REBIND),
         }
     }
 
@@ -49,6 +64,10 @@ impl RedisDevices {
 
     fn devices_key(&self) -> String {
         self.link.key("devices")
+    }
+
+    fn invitations_key(&self) -> String {
+        self.link.key("invitations")
     }
 
     fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
@@ -80,12 +99,21 @@ impl DeviceStore for RedisDevices {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         let ttl = invitation.expires_ms.saturating_sub(now).max(1);
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(self.invitation_key(hash))
-            .arg(Self::json(invitation)?)
+        let json = Self::json(invitation)?;
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("SET")
+            .arg(self.invitation_key(hash))
+            .arg(&json)
             .arg("PX")
-            .arg(ttl);
-        self.link.query::<()>(&cmd).await
+            .arg(ttl)
+            .ignore()
+            .cmd("HSET")
+            .arg(self.invitations_key())
+            .arg(hex::encode(hash))
+            .arg(&json)
+            .ignore();
+        self.link.pipe::<()>(&pipe).await
     }
 
     async fn invitation(
@@ -116,8 +144,10 @@ impl DeviceStore for RedisDevices {
             .key(self.invitation_key(hash))
             .key(self.devices_key())
             .key(self.link.channel())
+            .key(self.invitations_key())
             .arg(hex::encode(device.key))
-            .arg(Self::json(device)?);
+            .arg(Self::json(device)?)
+            .arg(hex::encode(hash));
         let used: i64 = self.link.script(&invocation).await?;
         Ok(match used {
             1 => Redeemed::Enrolled,
@@ -138,6 +168,64 @@ impl DeviceStore for RedisDevices {
             .arg(format!("device - {}", hex::encode(key)))
             .ignore();
         self.link.pipe::<()>(&pipe).await
+    }
+
+    async fn rebind(&self, device: &Device) -> Result<bool, StoreError> {
+        let mut invocation = self.rebind.prepare_invoke();
+        invocation
+            .key(self.devices_key())
+            .key(self.link.channel())
+            .arg(hex::encode(device.key))
+            .arg(Self::json(device)?);
+        let replaced: i64 = self.link.script(&invocation).await?;
+        Ok(replaced == 1)
+    }
+
+    async fn withdraw(
+        &self,
+        keep: &(dyn for<'i> Fn(&'i Invitation) -> bool + Sync),
+        now_ms: u64,
+    ) -> Result<Vec<Invitation>, StoreError> {
+        let mut cmd = redis::cmd("HGETALL");
+        cmd.arg(self.invitations_key());
+        let listed: Vec<(String, String)> = self.link.query(&cmd).await?;
+        let mut withdrawn = Vec::new();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        let mut any = false;
+        for (field, text) in listed {
+            // Unreadable, lapsed or no longer fitting: the invitation goes. Only a live one
+            // that fitted before counts as withdrawn.
+            let invitation = serde_json::from_str::<Invitation>(&text).ok();
+            let live = invitation.as_ref().is_some_and(|i| i.expires_ms > now_ms);
+            if live && invitation.as_ref().is_some_and(keep) {
+                continue;
+            }
+            let Some(hash) = hex::decode(&field)
+                .ok()
+                .and_then(|b| TokenHash::try_from(b.as_slice()).ok())
+            else {
+                pipe.cmd("HDEL")
+                    .arg(self.invitations_key())
+                    .arg(&field)
+                    .ignore();
+                any = true;
+                continue;
+            };
+            pipe.cmd("DEL").arg(self.invitation_key(&hash)).ignore();
+            pipe.cmd("HDEL")
+                .arg(self.invitations_key())
+                .arg(&field)
+                .ignore();
+            any = true;
+            if let (true, Some(i)) = (live, invitation) {
+                withdrawn.push(i);
+            }
+        }
+        if any {
+            self.link.pipe::<()>(&pipe).await?;
+        }
+        Ok(withdrawn)
     }
 
     async fn load(&self) -> Result<Option<Vec<Device>>, StoreError> {

@@ -27,6 +27,8 @@ pub struct TestGateway {
     pub clock: Clock,
     /// For reloads, as SIGHUP would do them.
     pub proxy: qrgate::proxy::Proxy,
+    /// The config file's text it started with (edit and parse it to reload).
+    pub config_text: String,
     shutdown: watch::Sender<bool>,
 }
 
@@ -134,6 +136,7 @@ impl TestGateway {
             state,
             clock,
             proxy,
+            config_text: text,
             shutdown: tx,
         }
     }

@@ -153,7 +153,7 @@ pub fn keys_of(gw: &Gateway, s: &Settings, user: &str, theirs: &Filter) -> Vec<K
     for d in control::list_devices(gw, theirs) {
         keys.push(KeyRow {
             name: format!("{} ({})", d.browser, d.id),
-            app: d.app,
+            app: d.apps.join(", "),
             enrolled: date(d.created),
             last_used: String::new(),
             device: Some(d.id),

@@ -6,8 +6,11 @@
 //! network between the gateway and itself, and cannot be handed a token meant for another
 //! app (`aud`).
 //!
-//! Signing costs an Ed25519 signature, so a token is reused for the same app and key until
-//! half its lifetime has passed; a reload empties that cache (roles may have changed). The
+//! Signing costs an Ed25519 signature, so a token is reused until half its lifetime has
+//! passed, but only for exactly what it was signed for: the same app, origin and identity
+//! (user, key, roles). Any change of who a key is (a device removed and the key enrolled for
+//! someone else, new roles, a renamed user) signs afresh at the next request; a reload also
+//! starts a new signer with an empty cache. The
 //! keys themselves (newest signs, older ones stay published for the rotation overlap) are
 //! kept by the glue in a file; this module only signs and publishes.
 
@@ -72,6 +75,47 @@ struct Cached {
     value: HeaderValue,
     /// Minted at, ms; reused until half its lifetime has passed.
     minted_ms: u64,
+    /// What the claims say besides the times: the token is reused only for exactly this.
+    origin: String,
+    identity: Identity,
+}
+
+impl Cached {
+    /// Whether this token says exactly `identity` on `origin` and is young enough at `now_ms`.
+    fn serves(
+        &self,
+        origin: &dyn std::fmt::Display,
+        identity: &Identity,
+        now_ms: u64,
+        reuse_ms: u64,
+    ) -> bool {
+        now_ms >= self.minted_ms
+            && now_ms < self.minted_ms.saturating_add(reuse_ms)
+            && self.identity == *identity
+            && displays_as(origin, &self.origin)
+    }
+}
+
+/// Whether `value` displays as exactly `text`, without building the string.
+fn displays_as(value: &dyn std::fmt::Display, text: &str) -> bool {
+    struct Compare<'a> {
+        rest: &'a str,
+        same: bool,
+    }
+    impl std::fmt::Write for Compare<'_> {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            match self.rest.strip_prefix(s) {
+                Some(rest) if self.same => self.rest = rest,
+                _ => self.same = false,
+            }
+            Ok(())
+        }
+    }
+    let mut c = Compare {
+        rest: text,
+        same: true,
+    };
+    std::fmt::write(&mut c, format_args!("{value}")).is_ok() && c.same && c.rest.is_empty()
 }
 
 /// The signer and the published key set.
@@ -127,9 +171,7 @@ impl Assertions {
     ) -> Option<HeaderValue> {
         let key = (app.clone(), identity.key);
         if let Some(hit) = self.cache.get(&key) {
-            if now_ms < hit.minted_ms.saturating_add(self.lifetime_ms / 2)
-                && now_ms >= hit.minted_ms
-            {
+            if hit.serves(origin, identity, now_ms, self.lifetime_ms / 2) {
                 return Some(hit.value.clone());
             }
         }
@@ -166,6 +208,8 @@ impl Assertions {
             Cached {
                 value: value.clone(),
                 minted_ms: now_ms,
+                origin,
+                identity: identity.clone(),
             },
         );
         Some(value)
@@ -262,5 +306,82 @@ mod tests {
             a.assertion(&app, &"https://wiki.example", &alice(), now + 31_000),
             Some(token)
         );
+    }
+
+    fn claims(token: &HeaderValue) -> serde_json::Value {
+        let payload = token
+            .to_str()
+            .expect("ascii")
+            .split('.')
+            .nth(1)
+            .expect("payload");
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json")
+    }
+
+    #[test]
+    fn a_cached_token_is_reused_only_for_exactly_the_identity_it_names() {
+        let now = 1_800_000_000_000;
+        let a = Assertions::new(vec![AssertionKey::generate(now)], "qrgate".into(), 60_000)
+            .expect("signer");
+        let app: Arc<str> = Arc::from("wiki");
+        let key = crate::identity::test_key();
+        let id = |user: &str, roles: &str| {
+            Identity::new(user.into(), &key, roles.into()).expect("identity")
+        };
+        let first = a
+            .assertion(&app, &"https://wiki.example", &id("alice", "staff"), now)
+            .expect("signed");
+        assert_eq!(
+            a.assertion(
+                &app,
+                &"https://wiki.example",
+                &id("alice", "staff"),
+                now + 1
+            ),
+            Some(first.clone())
+        );
+        // Every change of what the claims say signs afresh, with the new claims, at once:
+        // another owner of the key, other roles, another origin for the app.
+        let changes = [
+            ("https://wiki.example", id("bob", "staff")),
+            ("https://wiki.example", id("alice", "ops")),
+            ("https://wiki.example", id("alice", "")),
+            ("https://wiki2.example", id("alice", "staff")),
+        ];
+        for (origin, identity) in changes {
+            let token = a
+                .assertion(&app, &origin, &identity, now + 2)
+                .expect("signed");
+            assert_ne!(token, first, "{origin} {identity:?}");
+            let c = claims(&token);
+            assert_eq!(c["name"], identity.user.as_str());
+            assert_eq!(c["aud"], origin);
+            let roles: Vec<&str> = identity
+                .roles
+                .split(',')
+                .filter(|r| !r.is_empty())
+                .collect();
+            assert_eq!(c["roles"], serde_json::json!(roles));
+        }
+        // And back: the token for alice is no longer the one minted first (the cache follows
+        // the identity, it does not keep a stale copy to hand out again).
+        let again = a
+            .assertion(
+                &app,
+                &"https://wiki.example",
+                &id("alice", "staff"),
+                now + 3,
+            )
+            .expect("signed");
+        assert_eq!(claims(&again)["name"], "alice");
+    }
+
+    #[test]
+    fn displays_as_compares_the_whole_text() {
+        assert!(displays_as(&"https://a.example", "https://a.example"));
+        assert!(!displays_as(&"https://a.example", "https://a.example:1"));
+        assert!(!displays_as(&"https://a.example:1", "https://a.example"));
+        assert!(!displays_as(&"https://b.example", "https://a.example"));
+        assert!(displays_as(&"", ""));
     }
 }

@@ -96,6 +96,17 @@ pub fn device_revoked(user: &str, key: &str, device: &str, by: &str) {
     tracing::info!(target: "audit", event = "device_revoked", user, key, device, by);
 }
 
+/// An enrolled device lost its binding to apps that left the config; `apps` are those it
+/// keeps.
+pub fn device_unbound(user: &str, key: &str, device: &str, apps: &str, by: &str) {
+    tracing::info!(target: "audit", event = "device_unbound", user, key, device, apps, by);
+}
+
+/// A pending invitation was withdrawn (its user or an app it names left the config).
+pub fn invitation_withdrawn(apps: &str, user: &str, by: &str) {
+    tracing::info!(target: "audit", event = "invitation_withdrawn", apps, user, by);
+}
+
 /// A session ran out of time.
 pub fn session_expired(app: &str, key: &str) {
     tracing::info!(target: "audit", event = "session_expired", app, key);

@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 use crate::audit;
-use crate::devices::Device;
+use crate::devices::{invitation_fits, review, Device, Review};
 use crate::gateway::Gateway;
 use crate::keys::PublicKey;
 use crate::session::{session_id, SessionRecord, StoreError, TokenHash};
@@ -94,7 +94,7 @@ impl Filter {
     fn matches_device(&self, d: &Device) -> bool {
         self.id.as_ref().is_none_or(|id| *id == d.id())
             && self.key.is_none_or(|k| k == d.key)
-            && self.app.as_ref().is_none_or(|a| *a == d.app)
+            && self.app.as_ref().is_none_or(|a| d.may_sign_in_to(a))
             && self.user.as_ref().is_none_or(|u| *u == d.user)
     }
 }
@@ -216,6 +216,8 @@ pub struct DeviceView {
     pub key: String,
     /// The app on whose origin it was enrolled.
     pub app: String,
+    /// The apps it may sign in to (`app` unless an operator's invitation named several).
+    pub apps: Vec<String>,
     /// The enrolling browser, summarized.
     pub browser: String,
     /// Enrolled, seconds since the epoch.
@@ -230,6 +232,7 @@ impl DeviceView {
             user: d.user.clone(),
             key: z32::encode(&d.key),
             app: d.app.clone(),
+            apps: d.apps.clone(),
             browser: d.label.clone(),
             created: d.created_ms / 1000,
         }
@@ -262,23 +265,107 @@ pub async fn revoke_devices(
         if !filter.matches_device(&d) {
             continue;
         }
-        // The shared store first: if it cannot forget the key, the device stays listed and
-        // the operator sees the error.
-        gw.device_store.remove(&d.key).await?;
-        gw.devices.remove(&d.key);
-        audit::device_revoked(&d.user, &z32::encode(&d.key), &d.id(), by);
+        sessions += remove_device(gw, s, &d, by).await?;
         devices += 1;
-        let of_key = Filter {
-            key: Some(d.key),
-            ..Filter::default()
-        };
-        sessions += revoke(gw, s, &of_key, by).await?;
     }
     if devices > 0 {
         gw.devices_changed.notify_one();
         gw.sessions_changed.notify_waiters();
     }
     Ok((devices, sessions))
+}
+
+/// Removes enrolled device `d` from the store of record and this instance, audited, and
+/// ends its sessions; returns how many ended.
+async fn remove_device(
+    gw: &Gateway,
+    s: &Settings,
+    d: &Device,
+    by: &str,
+) -> Result<usize, ControlError> {
+    // The shared store first: if it cannot forget the key, the device stays listed and the
+    // caller sees the error.
+    gw.device_store.remove(&d.key).await?;
+    gw.devices.remove(&d.key);
+    audit::device_revoked(&d.user, &z32::encode(&d.key), &d.id(), by);
+    let of_key = Filter {
+        key: Some(d.key),
+        ..Filter::default()
+    };
+    revoke(gw, s, &of_key, by).await
+}
+
+/// What [`review_devices`] changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reviewed {
+    /// Devices removed (their user, or every app they name, left the config).
+    pub removed: usize,
+    /// Devices that lost the binding to an app that left the config.
+    pub narrowed: usize,
+    /// Pending invitations withdrawn.
+    pub withdrawn: usize,
+    /// Sessions ended with the removed devices.
+    pub sessions: usize,
+}
+
+/// Brings enrolled devices and pending invitations in line with config `s`, in the store of
+/// record (the shared store when there is one, so every instance follows): a device whose
+/// user left the config is removed with its sessions, as is one whose every app left it; a
+/// binding to an app that left it is dropped; an invitation for a user or app no longer
+/// configured is withdrawn, and so are the devices and invitations of users a reload removed
+/// since the last review (`Devices::retired_users`), even if the name is configured again.
+/// Every change is audited (`by` `config`). Devices are kept by name, and a name added again
+/// later is someone else.
+pub async fn review_devices(gw: &Gateway, s: &Settings) -> Result<Reviewed, ControlError> {
+    const BY: &str = "config";
+    let mut done = Reviewed::default();
+    let retired = gw.devices.retired_users();
+    // Invitations first: one redeemed before they are gone is a device by the time the
+    // devices are read below (redeeming records it in the same step).
+    let fits = |i: &crate::devices::Invitation| invitation_fits(&s.config, &retired, i);
+    for i in gw
+        .device_store
+        .withdraw(&fits, gw.clock.now_millis())
+        .await?
+    {
+        audit::invitation_withdrawn(&i.apps.join(","), &i.user, BY);
+        done.withdrawn += 1;
+    }
+    let devices = match gw.device_store.load().await? {
+        Some(all) => all,
+        None => gw.devices.list().iter().map(|d| (**d).clone()).collect(),
+    };
+    for d in devices {
+        match review(&s.config, &retired, &d) {
+            Review::Keep => {}
+            Review::Narrow(apps) => {
+                let narrowed = Device { apps, ..d.clone() };
+                if gw.device_store.rebind(&narrowed).await? {
+                    audit::device_unbound(
+                        &d.user,
+                        &z32::encode(&d.key),
+                        &d.id(),
+                        &narrowed.apps.join(","),
+                        BY,
+                    );
+                    gw.devices.insert(narrowed);
+                    done.narrowed += 1;
+                }
+            }
+            Review::Remove(_) => {
+                done.sessions += remove_device(gw, s, &d, BY).await?;
+                done.removed += 1;
+            }
+        }
+    }
+    // Their devices and invitations are gone from the store of record: a user of the same
+    // name configured again is someone new.
+    gw.devices.release_users(&retired);
+    if done.removed + done.narrowed > 0 {
+        gw.devices_changed.notify_one();
+        gw.sessions_changed.notify_waiters();
+    }
+    Ok(done)
 }
 
 #[cfg(test)]

@@ -13,7 +13,8 @@
 //! Only public keys are kept; the private key never leaves the browser that made it. An
 //! invitation is kept by the SHA-256 of its token, like a session.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
 
 use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
@@ -21,13 +22,14 @@ use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::AppId;
+use crate::config::{AppId, Config};
 use crate::identity::Identity;
 use crate::session::{StoreError, TokenHash};
 use crate::settings::{NoIdentity, Settings};
 
 /// One enrolled device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredDevice")]
 pub struct Device {
     /// Its public key (the raw 32 bytes, hex in JSON).
     #[serde(with = "hex32")]
@@ -36,16 +38,60 @@ pub struct Device {
     pub user: String,
     /// The app on whose origin it was enrolled (the browser keeps the key for that origin).
     pub app: String,
+    /// The apps it may sign in to: `app` alone, unless an operator's invitation named
+    /// several. Never empty; a record without it (written before devices were bound to
+    /// apps) reads as `[app]`.
+    pub apps: Vec<String>,
     /// The enrolling browser's summary, e.g. "Chrome on Android".
     pub label: String,
     /// When it was enrolled, ms since the Unix epoch.
     pub created_ms: u64,
 }
 
+/// A device as stored: `apps` may be absent (older records).
+#[derive(Deserialize)]
+struct StoredDevice {
+    #[serde(with = "hex32")]
+    key: [u8; 32],
+    user: String,
+    app: String,
+    #[serde(default)]
+    apps: Vec<String>,
+    label: String,
+    created_ms: u64,
+}
+
+impl From<StoredDevice> for Device {
+    fn from(d: StoredDevice) -> Self {
+        Device {
+            apps: bound_apps(&d.app, d.apps),
+            key: d.key,
+            user: d.user,
+            app: d.app,
+            label: d.label,
+            created_ms: d.created_ms,
+        }
+    }
+}
+
+/// The apps a record binds to: those it names, or the app it was made on when it names none.
+fn bound_apps(app: &str, apps: Vec<String>) -> Vec<String> {
+    if apps.is_empty() {
+        vec![app.to_string()]
+    } else {
+        apps
+    }
+}
+
 impl Device {
     /// Its public id: the first 12 bytes of the key's SHA-256, hex (as session ids are).
     pub fn id(&self) -> String {
         device_id(&self.key)
+    }
+
+    /// Whether it may sign in to the app named `app`.
+    pub fn may_sign_in_to(&self, app: &str) -> bool {
+        self.apps.iter().any(|a| a == app)
     }
 }
 
@@ -56,15 +102,85 @@ pub fn device_id(key: &[u8; 32]) -> String {
 
 /// A pending invitation to enroll a device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredInvitation")]
 pub struct Invitation {
     /// The configured user the device will sign in as.
     pub user: String,
     /// The app whose origin the link is on.
     pub app: String,
+    /// The apps the device will sign in to (never empty; `[app]` unless an operator named
+    /// several).
+    pub apps: Vec<String>,
     /// When it lapses, ms since the Unix epoch.
     pub expires_ms: u64,
     /// Who invited: `operator` or `owner` (the person, from a signed-in session).
     pub by: String,
+}
+
+/// An invitation as stored: `apps` may be absent (older records).
+#[derive(Deserialize)]
+struct StoredInvitation {
+    user: String,
+    app: String,
+    #[serde(default)]
+    apps: Vec<String>,
+    expires_ms: u64,
+    by: String,
+}
+
+impl From<StoredInvitation> for Invitation {
+    fn from(i: StoredInvitation) -> Self {
+        Invitation {
+            apps: bound_apps(&i.app, i.apps),
+            user: i.user,
+            app: i.app,
+            expires_ms: i.expires_ms,
+            by: i.by,
+        }
+    }
+}
+
+/// What the config in force asks of an enrolled device. Devices are kept by user and app
+/// name, so a name that leaves the config must take its devices with it: a user or app of
+/// the same name added later is someone (something) else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Review {
+    /// Its user and every app it names are configured.
+    Keep,
+    /// Some of its apps are gone: it keeps only these (still configured).
+    Narrow(Vec<String>),
+    /// Its user is gone (`user_removed`) or every app it names (`apps_removed`).
+    Remove(&'static str),
+}
+
+/// What `config` asks of device `d`, when a reload since the last review removed the users
+/// `retired` (who may be configured again by now: someone else of the same name).
+pub fn review(config: &Config, retired: &HashSet<String>, d: &Device) -> Review {
+    if config.user_by_name(&d.user).is_none() || retired.contains(&d.user) {
+        return Review::Remove("user_removed");
+    }
+    let kept: Vec<String> = d
+        .apps
+        .iter()
+        .filter(|a| config.app_by_name(a).is_some())
+        .cloned()
+        .collect();
+    if kept.is_empty() {
+        Review::Remove("apps_removed")
+    } else if kept.len() < d.apps.len() {
+        Review::Narrow(kept)
+    } else {
+        Review::Keep
+    }
+}
+
+/// Whether pending invitation `i` still fits `config`: its user and every app it names are
+/// configured, and its user was not removed since (`retired`); otherwise it is withdrawn.
+pub fn invitation_fits(config: &Config, retired: &HashSet<String>, i: &Invitation) -> bool {
+    !retired.contains(&i.user)
+        && config.user_by_name(&i.user).is_some()
+        && config.app_by_name(&i.app).is_some()
+        && i.apps.iter().all(|a| config.app_by_name(a).is_some())
 }
 
 mod hex32 {
@@ -117,6 +233,19 @@ pub trait DeviceStore: Send + Sync + 'static {
 
     /// Forgets the device holding `key` (and tells other instances).
     async fn remove(&self, key: &[u8; 32]) -> Result<(), StoreError>;
+
+    /// Replaces the record of an enrolled device with `device` (same key; narrower apps),
+    /// and tells other instances; a device removed meanwhile stays removed. Returns whether
+    /// it was still enrolled.
+    async fn rebind(&self, device: &Device) -> Result<bool, StoreError>;
+
+    /// Withdraws every pending invitation `keep` refuses (and frees lapsed ones); returns
+    /// the withdrawn ones that had not lapsed at `now_ms`.
+    async fn withdraw(
+        &self,
+        keep: &(dyn for<'i> Fn(&'i Invitation) -> bool + Sync),
+        now_ms: u64,
+    ) -> Result<Vec<Invitation>, StoreError>;
 
     /// Every device the store keeps, when it keeps them itself (`None`: the registry is the
     /// store, as with one instance).
@@ -175,6 +304,28 @@ impl DeviceStore for MemoryDevices {
         Ok(())
     }
 
+    async fn rebind(&self, _: &Device) -> Result<bool, StoreError> {
+        // The registry is this store's device table; the caller updates it.
+        Ok(true)
+    }
+
+    async fn withdraw(
+        &self,
+        keep: &(dyn for<'i> Fn(&'i Invitation) -> bool + Sync),
+        now_ms: u64,
+    ) -> Result<Vec<Invitation>, StoreError> {
+        let mut withdrawn = Vec::new();
+        self.invitations.retain(|_, i| {
+            let live = i.expires_ms > now_ms;
+            let kept = live && keep(i);
+            if live && !kept {
+                withdrawn.push(i.clone());
+            }
+            kept
+        });
+        Ok(withdrawn)
+    }
+
     async fn load(&self) -> Result<Option<Vec<Device>>, StoreError> {
         Ok(None)
     }
@@ -198,6 +349,12 @@ pub struct Devices {
     /// Whether the table is current. With several instances it is not while this one cannot
     /// hear the others' announcements (a removal could be missed): then no device signs in.
     current: std::sync::atomic::AtomicBool,
+    /// Users a reload removed whose devices have not been removed from the store of record
+    /// yet (the review runs after the reload): none of their devices signs in, even if a
+    /// user of the same name (someone else) is configured again before the review is done.
+    retired: RwLock<HashSet<String>>,
+    /// Whether `retired` holds anyone (the request path reads only this, almost always).
+    any_retired: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Devices {
@@ -205,13 +362,17 @@ impl Default for Devices {
         Devices {
             map: DashMap::new(),
             current: std::sync::atomic::AtomicBool::new(true),
+            retired: RwLock::new(HashSet::new()),
+            any_retired: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
 
 impl Devices {
     /// Who device `key` is on app `app` under `s`: its user with this key, if the device is
-    /// enrolled, its user still configured and allowed on the app.
+    /// enrolled, bound to the app, its user still configured and allowed on the app. Every
+    /// mapping of a device's key to an identity (approval, claim, session lookup, step-up,
+    /// verification) comes through here.
     pub fn identity(
         &self,
         s: &Settings,
@@ -222,7 +383,17 @@ impl Devices {
             return Err(NoIdentity::UnknownKey);
         }
         let entry = self.map.get(key).ok_or(NoIdentity::UnknownKey)?;
+        if self.is_retired(&entry.device.user) {
+            return Err(NoIdentity::UnknownKey);
+        }
         let user = s.enrolled_user(app, &entry.device.user)?;
+        // The key lives in one origin's browser storage: it signs in where it was enrolled
+        // (or where an operator's invitation said), nowhere else.
+        if !entry.device.may_sign_in_to(&s.app(app).name) {
+            return Err(NoIdentity::OtherApp {
+                user: user.name.clone(),
+            });
+        }
         if let Some(cached) = entry.cached.load().as_ref() {
             if cached.0 == s.generation() {
                 return Ok(cached.1.clone());
@@ -236,6 +407,41 @@ impl Devices {
             .cached
             .store(Some(Arc::new((s.generation(), identity.clone()))));
         Ok(identity)
+    }
+
+    /// Records that a reload removed these users: their devices sign nobody in until
+    /// [`Devices::release_users`] (once the review removed them from the store of record).
+    pub fn retire_users(&self, names: impl IntoIterator<Item = String>) {
+        let mut retired = self.retired.write().unwrap_or_else(|p| p.into_inner());
+        retired.extend(names);
+        self.any_retired
+            .store(!retired.is_empty(), std::sync::atomic::Ordering::Release);
+    }
+
+    /// The users retired and not yet released.
+    pub fn retired_users(&self) -> HashSet<String> {
+        self.retired
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Releases `names` (their devices and invitations are gone from the store of record).
+    pub fn release_users(&self, names: &HashSet<String>) {
+        let mut retired = self.retired.write().unwrap_or_else(|p| p.into_inner());
+        retired.retain(|n| !names.contains(n));
+        self.any_retired
+            .store(!retired.is_empty(), std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether user `name` is retired.
+    pub fn is_retired(&self, name: &str) -> bool {
+        self.any_retired.load(std::sync::atomic::Ordering::Acquire)
+            && self
+                .retired
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(name)
     }
 
     /// Marks the table current (announcements are heard) or not (no device signs in).
@@ -328,6 +534,7 @@ mod tests {
             key: [key; 32],
             user: user.into(),
             app: "Wiki".into(),
+            apps: vec!["Wiki".into()],
             label: "Chrome on Android".into(),
             created_ms: u64::from(key),
         }
@@ -413,6 +620,7 @@ mod tests {
         let inv = Invitation {
             user: "alice".into(),
             app: "Wiki".into(),
+            apps: vec!["Wiki".into()],
             expires_ms: 1_000,
             by: "operator".into(),
         };
@@ -438,5 +646,145 @@ mod tests {
         assert!(text.contains(&"ab".repeat(32)));
         assert_eq!(serde_json::from_str::<Device>(&text).ok(), Some(d));
         assert!(serde_json::from_str::<Device>(&text.replace(&"ab".repeat(32), "ab")).is_err());
+    }
+
+    fn two_apps() -> Settings {
+        settings("[[app]]\nname = \"Mail\"\norigin = \"https://mail.example.com\"\nupstream = \"127.0.0.1:9\"\n")
+    }
+
+    #[test]
+    fn a_device_signs_in_only_to_the_apps_it_is_bound_to() {
+        let s = two_apps();
+        let (wiki, mail) = (AppId::new(0), AppId::new(1));
+        let devices = Devices::default();
+        devices.insert(device("alice", 1));
+        assert!(devices.identity(&s, wiki, &[1; 32]).is_ok());
+        assert_eq!(
+            devices.identity(&s, mail, &[1; 32]).err(),
+            Some(NoIdentity::OtherApp {
+                user: "alice".into()
+            })
+        );
+        // Cached under this config for Wiki: still refused on Mail.
+        assert!(devices.identity(&s, wiki, &[1; 32]).is_ok());
+        assert!(devices.identity(&s, mail, &[1; 32]).is_err());
+        devices.insert(Device {
+            apps: vec!["Wiki".into(), "Mail".into()],
+            ..device("alice", 2)
+        });
+        assert!(devices.identity(&s, wiki, &[2; 32]).is_ok());
+        assert!(devices.identity(&s, mail, &[2; 32]).is_ok());
+    }
+
+    #[test]
+    fn a_record_from_before_bindings_is_bound_to_the_app_it_was_made_on() {
+        let old = format!(
+            "{{\"key\":\"{}\",\"user\":\"alice\",\"app\":\"Wiki\",\"label\":\"x\",\"created_ms\":1}}",
+            "01".repeat(32)
+        );
+        let d: Device = serde_json::from_str(&old).expect("old form");
+        assert_eq!(d.apps, vec!["Wiki".to_string()]);
+        let inv: Invitation = serde_json::from_str(
+            "{\"user\":\"alice\",\"app\":\"Wiki\",\"expires_ms\":5,\"by\":\"owner\"}",
+        )
+        .expect("old form");
+        assert_eq!(inv.apps, vec!["Wiki".to_string()]);
+        // Written with both: an older reader still finds `app`.
+        let text = serde_json::to_string(&d).expect("json");
+        assert!(text.contains("\"app\":\"Wiki\"") && text.contains("\"apps\":[\"Wiki\"]"));
+        let empty = old.replace("\"label\"", "\"apps\":[],\"label\"");
+        let d: Device = serde_json::from_str(&empty).expect("empty apps");
+        assert_eq!(d.apps, vec!["Wiki".to_string()]);
+    }
+
+    #[test]
+    fn review_removes_devices_of_names_that_left_the_config_and_narrows_bindings() {
+        let s = two_apps();
+        let c = &s.config;
+        let none = HashSet::new();
+        assert_eq!(review(c, &none, &device("alice", 1)), Review::Keep);
+        assert_eq!(
+            review(c, &none, &device("carol", 1)),
+            Review::Remove("user_removed")
+        );
+        // Removed by a reload and configured again since: someone else.
+        let alice_retired: HashSet<String> = ["alice".to_string()].into();
+        assert_eq!(
+            review(c, &alice_retired, &device("alice", 1)),
+            Review::Remove("user_removed")
+        );
+        let both = Device {
+            apps: vec!["Wiki".into(), "Gone".into(), "Mail".into()],
+            ..device("bob", 2)
+        };
+        assert_eq!(
+            review(c, &none, &both),
+            Review::Narrow(vec!["Wiki".into(), "Mail".into()])
+        );
+        let gone = Device {
+            apps: vec!["Gone".into()],
+            ..device("bob", 3)
+        };
+        assert_eq!(review(c, &none, &gone), Review::Remove("apps_removed"));
+        let inv = |user: &str, apps: &[&str]| Invitation {
+            user: user.into(),
+            app: apps[0].into(),
+            apps: apps.iter().map(|a| a.to_string()).collect(),
+            expires_ms: 1,
+            by: "operator".into(),
+        };
+        assert!(invitation_fits(c, &none, &inv("bob", &["Wiki", "Mail"])));
+        assert!(!invitation_fits(c, &none, &inv("carol", &["Wiki"])));
+        assert!(!invitation_fits(c, &none, &inv("bob", &["Wiki", "Gone"])));
+        assert!(!invitation_fits(
+            c,
+            &alice_retired,
+            &inv("alice", &["Wiki"])
+        ));
+    }
+
+    #[tokio::test]
+    async fn withdraw_takes_the_invitations_refused_and_frees_lapsed_ones() {
+        let store = MemoryDevices::default();
+        let inv = |user: &str, expires_ms| Invitation {
+            user: user.into(),
+            app: "Wiki".into(),
+            apps: vec!["Wiki".into()],
+            expires_ms,
+            by: "operator".into(),
+        };
+        store.invite(&[1; 32], &inv("alice", 100)).await.expect("i");
+        store.invite(&[2; 32], &inv("carol", 100)).await.expect("i");
+        store.invite(&[3; 32], &inv("carol", 10)).await.expect("i");
+        let gone = store
+            .withdraw(&|i: &Invitation| i.user != "carol", 50)
+            .await
+            .expect("withdraw");
+        assert_eq!(gone, vec![inv("carol", 100)]);
+        assert_eq!(
+            store.invitation(&[1; 32], 50).await.ok(),
+            Some(Some(inv("alice", 100)))
+        );
+        assert_eq!(store.invitation(&[2; 32], 50).await.ok(), Some(None));
+        assert_eq!(store.sweep(0), 0, "the lapsed one is freed already");
+    }
+
+    #[test]
+    fn a_retired_users_devices_sign_nobody_in_until_released() {
+        let s = settings("");
+        let devices = Devices::default();
+        devices.insert(device("alice", 1));
+        devices.insert(device("bob", 2));
+        devices.retire_users(["alice".to_string()]);
+        assert_eq!(
+            devices.identity(&s, AppId::new(0), &[1; 32]).err(),
+            Some(NoIdentity::UnknownKey)
+        );
+        assert!(devices.identity(&s, AppId::new(0), &[2; 32]).is_ok());
+        let retired = devices.retired_users();
+        devices.retire_users(["bob".to_string()]);
+        devices.release_users(&retired);
+        assert!(devices.identity(&s, AppId::new(0), &[1; 32]).is_ok());
+        assert!(devices.is_retired("bob"), "retired meanwhile: kept");
     }
 }

@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use crate::audit;
 use crate::config::AppId;
-use crate::devices::{Device, Invitation, Redeemed};
+use crate::devices::{invitation_fits, review, Device, Invitation, Redeemed, Review};
 use crate::gateway::Gateway;
 use crate::keys::PublicKey;
 use crate::protocol::Refusal;
@@ -101,6 +101,8 @@ pub struct Invited {
     pub user: String,
     /// The app whose origin the link is on.
     pub app: String,
+    /// The apps the device will sign in to (`app` first).
+    pub apps: Vec<String>,
     /// When it lapses, seconds since the epoch.
     pub expires_at: u64,
 }
@@ -123,11 +125,26 @@ pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Makes an invitation for configured user `user` on app `app`, lasting `ttl`; `by` is
-/// `operator` or `owner`.
+/// `operator` or `owner`. The device it enrolls signs in to `app` only.
 pub async fn invite(
     gw: &Gateway,
     s: &Settings,
     app: AppId,
+    user: &str,
+    ttl: Duration,
+    by: &str,
+) -> Result<Invited, EnrollError> {
+    invite_to(gw, s, app, &[], user, ttl, by).await
+}
+
+/// [`invite`], for a device that may also sign in to the apps `also` names (an operator's
+/// choice: a person's own invitation names only the app it was made on). The link is on
+/// `app`'s origin.
+pub async fn invite_to(
+    gw: &Gateway,
+    s: &Settings,
+    app: AppId,
+    also: &[AppId],
     user: &str,
     ttl: Duration,
     by: &str,
@@ -142,18 +159,27 @@ pub async fn invite(
     let expires_ms = gw.clock.now_millis().saturating_add(ttl_ms);
     let token = SessionToken::generate();
     let app_name = s.app(app).name.clone();
+    let mut apps = vec![app_name.clone()];
+    for &other in also {
+        let name = &s.app(other).name;
+        if !apps.contains(name) {
+            apps.push(name.clone());
+        }
+    }
     let invitation = Invitation {
         user: user.to_string(),
         app: app_name.clone(),
+        apps: apps.clone(),
         expires_ms,
         by: by.to_string(),
     };
     gw.device_store.invite(&token.hash(), &invitation).await?;
-    audit::invited(&app_name, user, by, expires_ms / 1000);
+    audit::invited(&apps.join(","), user, by, expires_ms / 1000);
     Ok(Invited {
         link: format!("{}/enroll/{}", s.app_values(app).base, token.as_str()),
         user: user.to_string(),
         app: app_name,
+        apps,
         expires_at: expires_ms / 1000,
     })
 }
@@ -171,7 +197,14 @@ pub async fn invitation(
         .invitation(&hash, gw.clock.now_millis())
         .await?
     {
-        Some(i) if i.app == s.app(app).name => Ok(i),
+        // An invitation for a user or app no longer configured is withdrawn: never redeemed
+        // in the window before the store forgets it.
+        Some(i)
+            if i.app == s.app(app).name
+                && invitation_fits(&s.config, &gw.devices.retired_users(), &i) =>
+        {
+            Ok(i)
+        }
         _ => Err(EnrollError::Gone),
     }
 }
@@ -238,6 +271,7 @@ async fn enroll_checked(
         key: *key.as_bytes(),
         user: invitation.user,
         app: invitation.app,
+        apps: invitation.apps,
         label: browser,
         created_ms: gw.clock.now_millis(),
     };
@@ -258,9 +292,17 @@ async fn enroll_checked(
     {
         return Err(EnrollError::KeyTaken);
     }
+    // A reload that removed the user (or an app) may have reviewed the devices between our
+    // check and the record: the config in force now decides, so no device outlives the
+    // name it was made for.
+    if review(&gw.settings().config, &gw.devices.retired_users(), &device) != Review::Keep {
+        gw.device_store.remove(&device.key).await?;
+        gw.devices.remove(&device.key);
+        return Err(EnrollError::Gone);
+    }
     gw.devices_changed.notify_one();
     audit::device_enrolled(
-        &device.app,
+        &device.apps.join(","),
         &device.user,
         &key.to_z32(),
         client,

@@ -71,6 +71,9 @@ pub struct Gateway {
     /// Woken whenever sessions may have ended other than by expiry (a revocation here or on
     /// another instance, a reload): connections tied to a session check it at once.
     pub sessions_changed: tokio::sync::Notify,
+    /// Woken (`notify_one`) by every reload: the sweeper reviews the enrolled devices
+    /// against the new config at once (`control::review_devices`).
+    pub reloaded: tokio::sync::Notify,
 }
 
 impl Gateway {
@@ -141,6 +144,7 @@ impl Gateway {
             metrics: Metrics::new(),
             assertions: ArcSwapOption::empty(),
             sessions_changed: tokio::sync::Notify::new(),
+            reloaded: tokio::sync::Notify::new(),
         })
     }
 
@@ -213,9 +217,22 @@ impl Gateway {
         }
         self.logins
             .reconfigure(&c.login, c.limits.pending_per_client);
+        // Users this reload removes: their devices sign nobody in from now until the review
+        // has removed them, even if a later reload adds the name again first.
+        let before = self.settings.load();
+        self.devices.retire_users(
+            before
+                .config
+                .users
+                .iter()
+                .filter(|u| c.user_by_name(&u.name).is_none())
+                .map(|u| u.name.clone()),
+        );
         self.settings.store(Arc::new(settings));
-        // Someone may have lost access: tied connections check now.
+        // Someone may have lost access: tied connections check now, and devices of names
+        // that left the config are removed.
         self.sessions_changed.notify_waiters();
+        self.reloaded.notify_one();
         Ok(())
     }
 

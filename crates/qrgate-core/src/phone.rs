@@ -150,6 +150,7 @@ mod tests {
         let inv = Invitation {
             user: "<b>alice</b>".into(),
             app: "Wiki & Co".into(),
+            apps: vec!["Wiki & Co".into()],
             expires_ms: 1_790_000_000_000,
             by: "operator".into(),
         };
@@ -191,6 +192,7 @@ mod tests {
             link: "https://wiki.example.com/.qrgate/enroll/abc".into(),
             user: "alice".into(),
             app: "Wiki".into(),
+            apps: vec!["Wiki".into()],
             expires_at: 1_790_000_000,
         };
         let reply = invite_page("/.qrgate", &invited);

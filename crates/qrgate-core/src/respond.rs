@@ -52,6 +52,7 @@ pub fn status(e: &LoginError) -> (u16, &'static str) {
         LoginError::BodyTooLarge(_) => 413,
         LoginError::NotPermitted { .. } => 403,
         LoginError::UnknownKey { .. } => 403,
+        LoginError::DeviceOtherApp { .. } => 403,
         LoginError::IdentityMismatch { .. } => 403,
         LoginError::CrossOrigin(_) => 403,
         LoginError::Unauthenticated => 401,
@@ -329,6 +330,10 @@ mod tests {
                 app: "b".into(),
             },
             LoginError::UnknownKey { app: "b".into() },
+            LoginError::DeviceOtherApp {
+                user: "a".into(),
+                app: "b".into(),
+            },
             LoginError::IdentityMismatch {
                 owner: "a".into(),
                 asserted: "m".into(),

@@ -122,6 +122,7 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
                     "protocol": enrollment::DOMAIN,
                     "user": inv.user,
                     "app": inv.app,
+                    "apps": inv.apps,
                     "origin": s.app(req.app).origin.to_string(),
                     "expires_at": inv.expires_ms / 1000,
                 }),

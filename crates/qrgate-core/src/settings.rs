@@ -49,6 +49,11 @@ pub enum NoIdentity {
     },
     /// The key belongs to nobody (and the app has no open enrollment).
     UnknownKey,
+    /// The key is a device enrolled for other apps than this one.
+    OtherApp {
+        /// The device's user.
+        user: String,
+    },
 }
 
 /// One config and everything derived from it.

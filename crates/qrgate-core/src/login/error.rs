@@ -39,6 +39,15 @@ pub enum LoginError {
         /// The app.
         app: String,
     },
+    /// The key is a device enrolled for other apps (its browser key belongs to another
+    /// origin).
+    #[error("This device of {user} was enrolled for another app, not {app}.")]
+    DeviceOtherApp {
+        /// The device's user.
+        user: String,
+        /// The app.
+        app: String,
+    },
     /// The key is not configured (and the app has no open enrollment).
     #[error("This key is not registered for {app}.")]
     UnknownKey {
@@ -138,6 +147,7 @@ impl LoginError {
             LoginError::BodyTooLarge(_) => "body_too_large",
             LoginError::NotPermitted { .. } => "not_permitted",
             LoginError::UnknownKey { .. } => "unknown_key",
+            LoginError::DeviceOtherApp { .. } => "device_other_app",
             LoginError::IdentityMismatch { .. } => "identity_mismatch",
             LoginError::CrossOrigin(_) => "cross_origin",
             LoginError::Unauthenticated => "unauthenticated",

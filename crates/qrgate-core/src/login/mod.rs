@@ -505,6 +505,10 @@ pub fn identity_for_key(
         NoIdentity::UnknownKey => LoginError::UnknownKey {
             app: s.app(app).name.clone(),
         },
+        NoIdentity::OtherApp { user } => LoginError::DeviceOtherApp {
+            user,
+            app: s.app(app).name.clone(),
+        },
     })
 }
 
