@@ -252,6 +252,22 @@ fn real_main() -> anyhow::Result<()> {
         Command::CheckConfig { config } => {
             init_tracing(LogFormat::Text);
             let c = Config::load(&config)?;
+            // What `run` would refuse, said now.
+            qrgate::admin_token::check_at_start(&c)?;
+            if let (Some(path), qrgate_core::config::StoreConfig::Memory) =
+                (&c.session.state_file, &c.store)
+            {
+                match qrgate::state::read(path) {
+                    Ok(contents) => {
+                        let (sessions, devices) = contents.map_or((0, 0), |c| c.counts());
+                        println!(
+                            "state file {}: {sessions} session(s), {devices} device(s)",
+                            path.display()
+                        );
+                    }
+                    Err(e) => anyhow::bail!("{e}\n{}", e.way_out()),
+                }
+            }
             println!("ok: {}", config.display());
             for app in &c.apps {
                 let signers: Vec<&str> = app.signers.iter().map(|s| s.name()).collect();

@@ -83,7 +83,7 @@ async fn an_operator_invites_a_device_that_enrolls_once_signs_in_survives_a_rest
         ),
     )
     .await;
-    std::fs::write(gw.dir.path().join("admin.token"), "s3cret\n").expect("token");
+    crate::common::write_private(&gw.dir.path().join("admin.token"), "s3cret\n");
     let api = format!("http://127.0.0.1:{admin}");
     let c = client();
 

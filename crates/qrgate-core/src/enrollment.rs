@@ -240,8 +240,8 @@ async fn enroll_checked(
     }
     let device = Device {
         key: *key.as_bytes(),
-        user: invitation.user,
-        app: invitation.app,
+        user: invitation.user.clone(),
+        app: invitation.app.clone(),
         label: browser,
         created_ms: gw.clock.now_millis(),
     };
@@ -255,11 +255,20 @@ async fn enroll_checked(
         Redeemed::Gone => return Err(EnrollError::Gone),
         Redeemed::KeyTaken => return Err(EnrollError::KeyTaken),
     }
+    // `enrolled` is answered only once the device is on disk (with one instance, the state
+    // file): a write that fails records nothing and gives the invitation back for another try.
+    let added = match gw.devices.enroll(device.clone()).await {
+        Ok(added) => added,
+        Err(e) => {
+            if let Err(again) = gw.device_store.invite(&hash, &invitation).await {
+                tracing::error!(error = %again, "an invitation whose enrollment failed could not be given back");
+            }
+            return Err(e.into());
+        }
+    };
     // The same key racing through two invitations at once: the first one keeps it. (With
     // several instances our own announcement may have added it already.)
-    if !gw.devices.insert_new(device.clone())
-        && gw.devices.get(&device.key).as_deref() != Some(&device)
-    {
+    if !added && gw.devices.get(&device.key).as_deref() != Some(&device) {
         return Err(EnrollError::KeyTaken);
     }
     gw.devices_changed.notify_one();
