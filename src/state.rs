@@ -218,7 +218,13 @@ pub async fn save(gateway: &Gateway, path: &Path, handover: bool) -> Result<usiz
     // The device table stays as written until the file is on disk: an enrollment answered
     // meanwhile is in this write or in its own, never lost between the two.
     let _held = gateway.devices.hold().await;
-    write(&*gateway.sessions, &gateway.devices.list(), path, handover).await
+    let n = write(&*gateway.sessions, &gateway.devices.list(), path, handover).await?;
+    if handover {
+        // The successor reads this write: an enrollment answered here after it would never
+        // reach the successor, so none is.
+        gateway.devices.seal();
+    }
+    Ok(n)
 }
 
 async fn write(

@@ -269,3 +269,50 @@ async fn an_enrollment_or_removal_is_answered_only_once_on_disk_and_survives_kil
     gw.wait_up().await;
     assert!(device_keys(&api).await.is_empty(), "{}", gw.log());
 }
+
+#[tokio::test]
+async fn an_assertion_key_file_that_cannot_be_read_whole_stops_the_start_and_is_kept() {
+    let mut gw = Binary::start(
+        "",
+        &format!(
+            "{}\n[assertion]\nenabled = true\nkey_file = \"keys.json\"\n",
+            alice("\"staff\"")
+        ),
+    )
+    .await;
+    gw.stop().await;
+    let path = gw.dir.path().join("keys.json");
+    let good = std::fs::read_to_string(&path).expect("made at first start");
+    let shown = path.display().to_string();
+    let damaged = {
+        let mut v: Value = serde_json::from_str(&good).expect("json");
+        v["keys"][0]["secret"] = Value::from("not hex");
+        v.to_string()
+    };
+    let unknown_field = {
+        let mut v: Value = serde_json::from_str(&good).expect("json");
+        v["keys"][0]["alg"] = Value::from("a later version's");
+        v.to_string()
+    };
+    for (what, text) in [
+        ("a damaged key", damaged),
+        ("an unknown field", unknown_field),
+    ] {
+        std::fs::write(&path, &text).expect("write");
+        let log = refused_start(&mut gw).await;
+        assert!(log.contains(&shown) && log.contains("mv "), "{what}: {log}");
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("kept"),
+            text,
+            "{what}"
+        );
+    }
+    std::fs::write(&path, &good).expect("write");
+    gw.child = gw.spawn();
+    gw.wait_up().await;
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("kept"),
+        good,
+        "the same keys"
+    );
+}

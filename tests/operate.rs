@@ -743,6 +743,8 @@ fn the_systemd_unit_verifies_and_is_sandboxed() {
         // The upgrade's new process tells systemd it is the main one now.
         "Type=notify",
         "NotifyAccess=all",
+        // The admin token reaches the dynamic user as a credential only it can read.
+        "LoadCredential=admin.token:/etc/qrgate/admin.token",
     ] {
         assert!(unit.contains(key), "{key}");
     }

@@ -214,6 +214,8 @@ pub struct Devices {
     /// Held from reading the table to writing it down (a durable change, a full write of the
     /// state file), so that no write can miss a change that was answered, nor undo one.
     changes: tokio::sync::Mutex<()>,
+    /// Set once the table is handed to a successor process: changes here would not reach it.
+    sealed: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Devices {
@@ -223,6 +225,7 @@ impl Default for Devices {
             current: std::sync::atomic::AtomicBool::new(true),
             ledger: std::sync::OnceLock::new(),
             changes: tokio::sync::Mutex::new(()),
+            sealed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -320,10 +323,28 @@ impl Devices {
         self.changes.lock().await
     }
 
+    /// Refuses every durable change from now on: the table has been written for a successor
+    /// process (an upgrade's hand-over), which would never see a later change. Call it while
+    /// holding [`Devices::hold`], right after that write.
+    pub fn seal(&self) {
+        self.sealed
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    fn unsealed(&self) -> Result<(), StoreError> {
+        if self.sealed.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(StoreError::Unavailable(
+                "the device table has been handed to a new process".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Adds `device` unless its key is enrolled already (then `Ok(false)`), once the ledger,
     /// if any, holds the table with it. On an error nothing changed.
     pub async fn enroll(&self, device: Device) -> Result<bool, StoreError> {
         let _held = self.changes.lock().await;
+        self.unsealed()?;
         if self.map.contains_key(&device.key) {
             return Ok(false);
         }
@@ -339,6 +360,7 @@ impl Devices {
     /// returns it if there was one. On an error nothing changed.
     pub async fn forget(&self, key: &[u8; 32]) -> Result<Option<Arc<Device>>, StoreError> {
         let _held = self.changes.lock().await;
+        self.unsealed()?;
         if !self.map.contains_key(key) {
             return Ok(None);
         }
@@ -503,6 +525,11 @@ mod tests {
             kept,
             vec![vec![[1; 32]], vec![[1; 32], [2; 32]], vec![[2; 32]]]
         );
+        assert_eq!(keys(&devices), vec![[2; 32]]);
+        // Handed to a successor: no change is made here any more.
+        devices.seal();
+        assert!(devices.enroll(device("carol", 3)).await.is_err());
+        assert!(devices.forget(&[2; 32]).await.is_err());
         assert_eq!(keys(&devices), vec![[2; 32]]);
     }
 

@@ -466,4 +466,46 @@ mod tests {
         );
         assert_eq!(gw.device_store.sweep(gw.clock.now_millis()), 1);
     }
+
+    /// A ledger whose disk is full until `fail` is cleared.
+    struct Ledger(std::sync::atomic::AtomicBool);
+
+    #[async_trait::async_trait]
+    impl crate::devices::DeviceLedger for Ledger {
+        async fn keep(&self, _: &[Arc<Device>]) -> Result<(), StoreError> {
+            if self.0.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(StoreError::Unavailable("disk full".into()));
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_enrollment_the_ledger_cannot_keep_records_nothing_and_keeps_the_invitation() {
+        let gw = gateway();
+        let s = gw.settings();
+        let ledger = Arc::new(Ledger(std::sync::atomic::AtomicBool::new(true)));
+        gw.devices.keep_in(ledger.clone());
+        let invited = invite(&gw, &s, APP, "alice", DEFAULT_TTL, "operator")
+            .await
+            .expect("invite");
+        let token = token_of(&invited.link);
+        let phone = SigningKey::from_bytes(&[5; 32]);
+        let proof = body(&phone, "alice", token);
+        let attempt = || enroll(&gw, &s, APP, token, &proof, None, String::new());
+        let failed = attempt().await.err();
+        assert!(matches!(failed, Some(EnrollError::Store(_))), "{failed:?}");
+        assert_eq!(failed.map(|e| e.code()), Some("store_unavailable"));
+        assert!(gw.devices.is_empty());
+        assert!(gw
+            .identity(&s, APP, phone.verifying_key().as_bytes())
+            .is_err());
+        assert!(
+            invitation(&gw, &s, APP, token).await.is_ok(),
+            "still usable"
+        );
+        ledger.0.store(false, std::sync::atomic::Ordering::SeqCst);
+        assert!(attempt().await.is_ok());
+        assert!(invitation(&gw, &s, APP, token).await.is_err(), "used now");
+    }
 }
