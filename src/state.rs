@@ -92,9 +92,23 @@ struct File {
     handover_ms: Option<u64>,
     sessions: Vec<Entry>,
     /// Devices enrolled by invitation (public keys only); files written before enrollment
-    /// existed have none.
+    /// existed have none. Kept as JSON here so that a field this version does not know is
+    /// found ([`device`]), not dropped.
     #[serde(default)]
-    devices: Vec<Device>,
+    devices: Vec<serde_json::Value>,
+}
+
+/// Device `i` of a file, refused if it has a field that reading would drop.
+fn device(i: usize, value: serde_json::Value) -> Result<Device, String> {
+    let device: Device =
+        serde_json::from_value(value.clone()).map_err(|e| format!("device {i}: {e}"))?;
+    let again = serde_json::to_value(&device).map_err(|e| format!("device {i}: {e}"))?;
+    if let (Some(read), Some(kept)) = (value.as_object(), again.as_object()) {
+        if let Some(lost) = read.keys().find(|k| !kept.contains_key(*k)) {
+            return Err(format!("device {i}: unknown field `{lost}`"));
+        }
+    }
+    Ok(device)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -194,10 +208,13 @@ pub fn read(path: &Path) -> Result<Option<Contents>, StateError> {
             },
         ));
     }
-    Ok(Some(Contents {
-        sessions,
-        devices: file.devices,
-    }))
+    let devices = file
+        .devices
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| device(i, v).map_err(format))
+        .collect::<Result<Vec<Device>, StateError>>()?;
+    Ok(Some(Contents { sessions, devices }))
 }
 
 /// Reads `path` into the gateway (a missing file is an empty one), all or nothing. Returns
@@ -238,7 +255,14 @@ async fn write(
     let file = File {
         version: VERSION,
         handover_ms: handover.then(now_ms),
-        devices: devices.iter().map(|d| (**d).clone()).collect(),
+        devices: devices
+            .iter()
+            .map(|d| serde_json::to_value(&**d))
+            .collect::<Result<_, _>>()
+            .map_err(|e| StateError::Format {
+                path: path.into(),
+                reason: e.to_string(),
+            })?,
         sessions: sessions
             .into_iter()
             .map(|(hash, r)| Entry {

@@ -115,7 +115,16 @@ async fn a_state_file_that_cannot_be_read_whole_stops_the_start_and_is_kept_as_i
         v["sessions"][0]["colour"] = Value::from("blue");
         v.to_string()
     };
+    let unknown_device_field = {
+        let mut v: Value = serde_json::from_str(&good).expect("json");
+        v["devices"][0]["colour"] = Value::from("blue");
+        v.to_string()
+    };
     let cases = [
+        (
+            "a device field this version does not know",
+            unknown_device_field,
+        ),
         (
             "another version",
             good.replacen("\"version\":1", "\"version\":2", 1),
