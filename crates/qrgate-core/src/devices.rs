@@ -270,7 +270,9 @@ impl Devices {
         self.map.get(key).map(|e| e.device.clone())
     }
 
-    /// Adds (or replaces) a device.
+    /// Adds (or replaces) a device, in memory only: for filling the table (state file at
+    /// start, another instance's announcement). An enrollment goes through
+    /// [`Devices::enroll`].
     pub fn insert(&self, device: Device) {
         let key = device.key;
         self.map.insert(
@@ -296,7 +298,9 @@ impl Devices {
         }
     }
 
-    /// Forgets the device holding `key`; returns it if there was one.
+    /// Forgets the device holding `key`, in memory only (another instance's announcement);
+    /// returns it if there was one. A removal by this instance goes through
+    /// [`Devices::forget`].
     pub fn remove(&self, key: &[u8; 32]) -> Option<Arc<Device>> {
         self.map.remove(key).map(|(_, e)| e.device)
     }
