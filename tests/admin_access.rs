@@ -25,7 +25,20 @@ async fn gateway() -> (Binary, String) {
         ),
     )
     .await;
-    (gw, format!("http://127.0.0.1:{admin}"))
+    let api = format!("http://127.0.0.1:{admin}");
+    admin_up(&api).await;
+    (gw, api)
+}
+
+/// Waits until the admin listener answers (it starts beside the proxy's listener).
+async fn admin_up(api: &str) {
+    let health = format!("{api}/healthz");
+    let up = eventually(Duration::from_secs(20), || {
+        let health = health.clone();
+        async move { client().get(health).send().await.is_ok() }
+    })
+    .await;
+    assert!(up, "the admin listener answers");
 }
 
 /// Runs `qrgate ARGS --config <the gateway's>` with extra environment; returns whether it
@@ -60,8 +73,9 @@ async fn sessions_status(api: &str, token: &str) -> u16 {
         .map_or(0, |r| r.status().as_u16())
 }
 
-/// Starts the binary again (with `env`); returns whether it came up, and its new log lines.
-async fn restart(gw: &mut Binary, env: &[(&str, &OsStr)]) -> (bool, String) {
+/// Starts the binary again (with `env`); returns whether it came up (both listeners), and
+/// its new log lines.
+async fn restart(gw: &mut Binary, api: &str, env: &[(&str, &OsStr)]) -> (bool, String) {
     let before = gw.log().len();
     gw.child = gw.spawn_env(env);
     let base = gw.base.clone();
@@ -79,6 +93,9 @@ async fn restart(gw: &mut Binary, env: &[(&str, &OsStr)]) -> (bool, String) {
     })
     .await;
     assert!(settled, "the process either serves or exits: {}", gw.log());
+    if !exited {
+        admin_up(api).await;
+    }
     let log = gw.log();
     (!exited, log.get(before..).unwrap_or_default().to_string())
 }
@@ -114,7 +131,7 @@ async fn a_token_file_others_may_read_is_refused_by_the_gateway_check_config_and
     );
     // A new start is refused, naming the file and the fix.
     gw.stop().await;
-    let (up, log) = restart(&mut gw, &[]).await;
+    let (up, log) = restart(&mut gw, &api, &[]).await;
     assert!(!up, "refused: {log}");
     assert!(log.contains(&shown) && log.contains("chmod 600"), "{log}");
 
@@ -122,7 +139,7 @@ async fn a_token_file_others_may_read_is_refused_by_the_gateway_check_config_and
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let (ok, out) = qrgate(&gw, &["check-config"], &[]);
     assert!(ok, "{out}");
-    let (up, log) = restart(&mut gw, &[]).await;
+    let (up, log) = restart(&mut gw, &api, &[]).await;
     assert!(up, "{log}");
     assert_eq!(sessions_status(&api, "open-token").await, 200);
     let (ok, out) = qrgate(&gw, &["sessions", "list"], &[]);
@@ -156,7 +173,7 @@ async fn a_systemd_credential_of_the_token_files_name_is_read_in_its_place() {
     let env = [("CREDENTIALS_DIRECTORY", credentials.path().as_os_str())];
 
     gw.stop().await;
-    let (up, log) = restart(&mut gw, &env).await;
+    let (up, log) = restart(&mut gw, &api, &env).await;
     assert!(up, "{log}");
     assert_eq!(sessions_status(&api, "credential-token").await, 200);
     assert_eq!(sessions_status(&api, "file-token").await, 401);

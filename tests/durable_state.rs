@@ -27,7 +27,27 @@ async fn gateway() -> (Binary, String) {
     )
     .await;
     write_private(&gw.dir.path().join("admin.token"), TOKEN);
-    (gw, format!("http://127.0.0.1:{admin}"))
+    let api = format!("http://127.0.0.1:{admin}");
+    admin_up(&gw, &api).await;
+    (gw, api)
+}
+
+/// Waits until the admin listener answers (it starts beside the proxy's listener).
+async fn admin_up(gw: &Binary, api: &str) {
+    let health = format!("{api}/healthz");
+    let up = eventually(Duration::from_secs(20), || {
+        let health = health.clone();
+        async move { client().get(health).send().await.is_ok() }
+    })
+    .await;
+    assert!(up, "the admin listener answers: {}", gw.log());
+}
+
+/// Starts the binary again after it stopped or was killed, and waits for both listeners.
+async fn restart(gw: &mut Binary, api: &str) {
+    gw.child = gw.spawn();
+    gw.wait_up().await;
+    admin_up(gw, api).await;
 }
 
 /// Calls the admin API; returns the status and the JSON answer.
@@ -181,8 +201,7 @@ async fn a_state_file_that_cannot_be_read_whole_stops_the_start_and_is_kept_as_i
     std::fs::write(&path, &good).expect("write");
     let (ok, out) = check_config(&gw);
     assert!(ok && out.contains("1 session(s), 1 device(s)"), "{out}");
-    gw.child = gw.spawn();
-    gw.wait_up().await;
+    restart(&mut gw, &api).await;
     assert!(device_keys(&api).await.contains(&phone.public().to_z32()));
     let r = b
         .get(format!("{}/app", gw.base))
@@ -247,8 +266,7 @@ async fn an_enrollment_or_removal_is_answered_only_once_on_disk_and_survives_kil
     );
     gw.child.0.kill().expect("kill -9");
     let _ = gw.child.0.wait();
-    gw.child = gw.spawn();
-    gw.wait_up().await;
+    restart(&mut gw, &api).await;
     assert_eq!(device_keys(&api).await, vec![z.clone()], "{}", gw.log());
     let (p, _) = sign_in_key(&gw.base, browser(), client(), &phone).await;
     let r = p
@@ -274,8 +292,7 @@ async fn an_enrollment_or_removal_is_answered_only_once_on_disk_and_survives_kil
     assert_eq!((status, body["revoked"].as_u64()), (200, Some(1)), "{body}");
     gw.child.0.kill().expect("kill -9");
     let _ = gw.child.0.wait();
-    gw.child = gw.spawn();
-    gw.wait_up().await;
+    restart(&mut gw, &api).await;
     assert!(device_keys(&api).await.is_empty(), "{}", gw.log());
 }
 
