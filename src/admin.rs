@@ -94,8 +94,15 @@ impl Admin {
                 serde_json::json!({"error": "disabled", "message": "Session control is off: set [admin] token_file."}).to_string(),
             );
         };
-        // Read at every request: a rotated token applies at once.
-        let expected = tokio::fs::read_to_string(path).await.unwrap_or_default();
+        // Read at every request: a rotated token applies at once. A file others may read,
+        // or none, lets no request in.
+        let expected = match crate::admin_token::read(path) {
+            Ok(token) => token,
+            Err(e) => {
+                tracing::error!(error = %e, "admin token not usable; the request is refused");
+                String::new()
+            }
+        };
         let req = session.req_header();
         let presented = req
             .headers
@@ -120,7 +127,9 @@ impl Admin {
             Err(e) => return reply(respond::control_refusal(Some(&e))),
         };
         let result = match (req.method.as_str(), req.uri.path()) {
-            ("GET", "/devices") => Ok(serde_json::json!({ "devices": control::list_devices(gw, &filter) })),
+            ("GET", "/devices") => control::list_devices(gw, &filter)
+                .await
+                .map(|devices| serde_json::json!({ "devices": devices })),
             ("POST", "/devices/revoke") => control::revoke_devices(gw, &s, &filter, "operator")
                 .await
                 .map(|(devices, sessions)| serde_json::json!({ "revoked": devices, "sessions": sessions })),

@@ -5,6 +5,10 @@
 //!
 //! Several instances behind one balancer must publish the same keys: give them the same file
 //! (a shared volume, or a copy made once); each instance rotates only a file it can write.
+//!
+//! A file that exists but cannot be read whole is never replaced (its keys verify tokens
+//! upstreams hold): the start fails, naming the file ([`KeyFileError::way_out`]); a reload
+//! keeps the keys in force.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,13 +44,33 @@ pub enum KeyFileError {
     Signer(#[from] qrgate_core::assertion::AssertionError),
 }
 
+impl KeyFileError {
+    /// What an operator does about a key file the gateway refused to start over.
+    pub fn way_out(&self) -> String {
+        match self {
+            KeyFileError::Io { path, .. } | KeyFileError::Format { path, .. } => {
+                let p = path.display();
+                format!(
+                    "qrgate does not replace an assertion key file it cannot read: upstreams may \
+                     hold tokens its keys signed. Make {p} readable again, or move it aside to \
+                     start with a new key: mv {p} {p}.unread"
+                )
+            }
+            KeyFileError::Signer(_) => "check [assertion] in the config".into(),
+        }
+    }
+}
+
+// Unknown fields are refused, not dropped by the next rotation.
 #[derive(Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct File {
     /// Newest first.
     keys: Vec<Entry>,
 }
 
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Entry {
     kid: String,
     /// Hex of the Ed25519 secret.

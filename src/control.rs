@@ -1,6 +1,7 @@
 //! `qrgate sessions list|revoke`, `qrgate devices list|revoke` and `qrgate invite`: clients
 //! of the admin listener's control API, configured from the same config file
-//! (`[admin] listen`, `[admin] token_file`).
+//! (`[admin] listen`, `[admin] token_file`). Every request goes through `admin_client`,
+//! which never uses a proxy.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -56,6 +57,15 @@ impl Selection {
     }
 }
 
+/// The one client of the admin listener: straight to it, never through a proxy the
+/// environment names (`http_proxy`, `ALL_PROXY` …), which would see the bearer token.
+fn admin_client() -> Result<reqwest::Client, CommandError> {
+    Ok(reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(15))
+        .build()?)
+}
+
 /// Calls the API at `path` with `query` (`GET /sessions`, `POST /sessions/revoke` …).
 async fn call(config: &Config, post: bool, path: &str, query: &str) -> Result<Value, CommandError> {
     let listen = config.admin.listen.as_ref().ok_or_else(|| {
@@ -64,18 +74,16 @@ async fn call(config: &Config, post: bool, path: &str, query: &str) -> Result<Va
     let token_file = config.admin.token_file.as_ref().ok_or_else(|| {
         CommandError::Config("the config has no [admin] token_file: the session API is off".into())
     })?;
-    let token = std::fs::read_to_string(token_file)
-        .map_err(|e| CommandError::Config(format!("{}: {e}", token_file.display())))?;
+    let token =
+        crate::admin_token::read(token_file).map_err(|e| CommandError::Config(e.to_string()))?;
     let url = format!("http://{listen}{path}?{query}");
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(15))
-        .build()?;
+    let client = admin_client()?;
     let req = if post {
         client.post(url)
     } else {
         client.get(url)
     };
-    let resp = req.bearer_auth(token.trim()).send().await?;
+    let resp = req.bearer_auth(token).send().await?;
     let status = resp.status().as_u16();
     let body: Value = resp.json().await.unwrap_or(Value::Null);
     if status != 200 {

@@ -6,6 +6,7 @@
 //! # Layout
 //! - [`assertion_keys`]: the identity assertion signing keys' file and its rotation.
 //! - [`admin`]: the admin listener: `/metrics`, `/healthz`, `/readyz`, the session API.
+//! - [`admin_token`]: the admin API's bearer token file (owner-only) or systemd credential.
 //! - [`control`]: `qrgate sessions list|revoke`, the session API's client.
 //! - [`proxy`]: the pingora `ProxyHttp` implementation: thin adapters from each hook to the
 //!   core's decision, routes and header edits.
@@ -17,7 +18,7 @@
 //! - [`reload`]: re-reads the config on `SIGHUP` and puts it in force atomically.
 //! - [`redis`]: the Redis store shared by several instances: sessions (with a local cache),
 //!   login attempts (atomic transitions in Lua), and the pub/sub listener.
-//! - [`private_file`]: 0600 files written atomically (state file, assertion keys).
+//! - [`private_file`]: 0600 files written atomically and durably (state file, assertion keys).
 //! - [`state`]: the session state file (token hashes only) kept across restarts.
 //! - [`tls`]: HTTPS listeners and their reloadable certificate.
 //! - [`upgrade`]: zero-downtime binary upgrade (`SIGUSR2`) and the signals that end the process.
@@ -27,6 +28,7 @@
 //! - [`demo`]: a small upstream app that shows the identity headers it receives.
 
 pub mod admin;
+pub mod admin_token;
 pub mod assertion_keys;
 pub mod control;
 pub mod demo;

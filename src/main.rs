@@ -252,6 +252,24 @@ fn real_main() -> anyhow::Result<()> {
         Command::CheckConfig { config } => {
             init_tracing(LogFormat::Text);
             let c = Config::load(&config)?;
+            // What `run` would refuse, said now.
+            qrgate::admin_token::check_at_start(&c)?;
+            let state = match (&c.session.state_file, &c.store) {
+                (Some(path), qrgate_core::config::StoreConfig::Memory) => {
+                    match qrgate::state::read(path) {
+                        Ok(None) => Some(format!("state file {}: none yet", path.display())),
+                        Ok(Some(contents)) => {
+                            let (sessions, devices) = contents.counts();
+                            Some(format!(
+                                "state file {}: {sessions} session(s), {devices} device(s)",
+                                path.display()
+                            ))
+                        }
+                        Err(e) => anyhow::bail!("{e}\n{}", e.way_out()),
+                    }
+                }
+                _ => None,
+            };
             println!("ok: {}", config.display());
             for app in &c.apps {
                 let signers: Vec<&str> = app.signers.iter().map(|s| s.name()).collect();
@@ -268,6 +286,9 @@ fn real_main() -> anyhow::Result<()> {
                     },
                     signers.join(", "),
                 );
+            }
+            if let Some(state) = state {
+                println!("{state}");
             }
             Ok(())
         }

@@ -52,8 +52,14 @@ pub enum StartError {
     #[error(transparent)]
     Store(#[from] qrgate_core::session::StoreError),
     /// The assertion signing keys could not be read or made.
-    #[error(transparent)]
+    #[error("{0}\n{way_out}", way_out = .0.way_out())]
     Assertion(#[from] crate::assertion_keys::KeyFileError),
+    /// The session state file exists but could not be read whole.
+    #[error("{0}\n{way_out}", way_out = .0.way_out())]
+    State(#[from] crate::state::StateError),
+    /// The admin token file may be read by others than the gateway's user.
+    #[error(transparent)]
+    AdminToken(#[from] crate::admin_token::TokenError),
     /// An upstream name did not resolve.
     #[error("app {app}: upstream {upstream} does not resolve: {reason}")]
     Upstream {

@@ -133,12 +133,6 @@ pub fn run_shared(
         upgrade,
         ..Opt::default()
     };
-    let mut server = Server::new_with_opt_and_conf(opt, conf);
-    // With `upgrade`, this waits until the running gateway hands its sockets over.
-    server.bootstrap();
-    if upgrade {
-        tracing::info!(pid = std::process::id(), "took over the listening sockets");
-    }
     // With Redis, sessions outlive every instance by themselves.
     let state_file = match (&config.session.state_file, &shared) {
         (Some(path), Some(_)) => {
@@ -148,8 +142,20 @@ pub fn run_shared(
         (None, Some(_)) => None,
         (path, None) => path.clone(),
     };
+    // A file this process could not read stops it before it takes the sockets over from a
+    // running gateway (which then keeps serving).
     if let Some(path) = &state_file {
-        restore(&gateway, path, upgrade.then(std::time::SystemTime::now));
+        state::read(path)?;
+    }
+    crate::admin_token::check_at_start(config)?;
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    // With `upgrade`, this waits until the running gateway hands its sockets over.
+    server.bootstrap();
+    if upgrade {
+        tracing::info!(pid = std::process::id(), "took over the listening sockets");
+    }
+    if let Some(path) = &state_file {
+        restore(&gateway, path, upgrade.then(std::time::SystemTime::now))?;
     }
     announce(config);
     gateway.metrics.last_reload.set(crate::reload::now_secs());
@@ -225,35 +231,39 @@ pub fn run_shared(
     std::process::exit(0)
 }
 
-/// Reads the state file before serving. A file that cannot be read starts the gateway with
-/// no sessions (everyone signs in again), loudly: refusing to start would be worse. With
-/// `handover_since` (an upgrade), first waits for the predecessor's last write.
+/// Reads the state file before serving and makes it the ledger of the device table. A file
+/// that exists but cannot be read whole stops the start (its next write would replace it).
+/// With `handover_since` (an upgrade), first waits for the predecessor's last write.
 fn restore(
     gateway: &Gateway,
     path: &std::path::Path,
     handover_since: Option<std::time::SystemTime>,
-) {
-    let loaded = tokio::runtime::Builder::new_current_thread()
+) -> Result<(), StartError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
-        .map_err(|e| e.to_string())
-        .and_then(|rt| {
-            rt.block_on(async {
-                if let Some(since) = handover_since {
-                    if state::await_handover(path, since, HANDOVER_PATIENCE).await {
-                        tracing::info!("the previous process has handed its sessions over");
-                    } else {
-                        tracing::warn!(path = %path.display(), "no hand-over from the previous process within 20 s; using the state file as it is");
-                    }
-                }
-                state::load(gateway, path).await
+        .map_err(|source| {
+            StartError::State(state::StateError::Io {
+                path: path.into(),
+                source,
             })
-            .map_err(|e| e.to_string())
-        });
-    match loaded {
-        Ok(n) => tracing::info!(sessions = n, path = %path.display(), "sessions restored"),
-        Err(e) => tracing::error!(error = %e, "state file not read; starting with no sessions"),
-    }
+        })?;
+    let n = rt.block_on(async {
+        if let Some(since) = handover_since {
+            if state::await_handover(path, since, HANDOVER_PATIENCE).await {
+                tracing::info!("the previous process has handed its sessions over");
+            } else {
+                tracing::warn!(path = %path.display(), "no hand-over from the previous process within 20 s; using the state file as it is");
+            }
+        }
+        state::load(gateway, path).await
+    })?;
+    gateway.devices.keep_in(Arc::new(state::Ledger::new(
+        gateway.sessions.clone(),
+        path.to_path_buf(),
+    )));
+    tracing::info!(sessions = n, devices = gateway.devices.len(), path = %path.display(), "sessions restored");
+    Ok(())
 }
 
 /// Tells open event streams to end when the server starts to shut down.

@@ -6,7 +6,13 @@
 //! temporary file of mode 0600 in the same directory and is renamed over the old one, so a
 //! reader never sees half a file. The file holds token **hashes**, keys and app names only —
 //! never a raw token: stealing it does not let anyone in. It also holds the devices enrolled
-//! by invitation (public keys and their users), rewritten at once whenever one changes.
+//! by invitation (public keys and their users), which have no other copy: an enrollment or
+//! a removal is answered only once the file holding it is on disk ([`Ledger`]; file and
+//! folder synced), so a `kill -9` at any moment loses no enrolled device.
+//!
+//! A file that exists but cannot be read whole (another version's, one damaged entry, a
+//! permissions error, a folder in its place) is never overwritten: the gateway refuses to
+//! start, naming the file and the way out ([`StateError::way_out`]).
 //!
 //! During a binary upgrade ([`crate::upgrade`]) the old process's last write is marked as a
 //! hand-over, and the new process waits for that write ([`await_handover`]) before it serves.
@@ -23,9 +29,9 @@ use pingora::services::background::BackgroundService;
 use serde::{Deserialize, Serialize};
 
 use qrgate_core::access::{Grant, GrantError};
-use qrgate_core::devices::Device;
+use qrgate_core::devices::{Device, DeviceLedger};
 use qrgate_core::gateway::Gateway;
-use qrgate_core::session::{SessionMeta, SessionRecord, TokenHash};
+use qrgate_core::session::{SessionMeta, SessionRecord, SessionStore, StoreError, TokenHash};
 
 use crate::upgrade::Handover;
 
@@ -56,7 +62,28 @@ pub enum StateError {
     Store(#[from] qrgate_core::session::StoreError),
 }
 
+impl StateError {
+    /// What an operator does about a file the gateway refused to start over.
+    pub fn way_out(&self) -> String {
+        match self {
+            StateError::Io { path, .. } | StateError::Format { path, .. } => {
+                let p = path.display();
+                format!(
+                    "qrgate does not start over a state file it cannot read: its next write would \
+                     replace the enrolled devices and sessions in it. Make {p} readable again \
+                     (its owner and mode, or a copy this version wrote), or move it aside to start \
+                     with no sessions and no enrolled devices: mv {p} {p}.unread"
+                )
+            }
+            StateError::Store(_) => "check the session store".into(),
+        }
+    }
+}
+
+// Unknown fields are refused, not dropped: a file written by a newer version is not read
+// as far as this one understands it and then rewritten without the rest.
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct File {
     version: u32,
     /// Set on the last write of a process handing over to a successor: when it was written
@@ -65,12 +92,27 @@ struct File {
     handover_ms: Option<u64>,
     sessions: Vec<Entry>,
     /// Devices enrolled by invitation (public keys only); files written before enrollment
-    /// existed have none.
+    /// existed have none. Kept as JSON here so that a field this version does not know is
+    /// found ([`device`]), not dropped.
     #[serde(default)]
-    devices: Vec<Device>,
+    devices: Vec<serde_json::Value>,
+}
+
+/// Device `i` of a file, refused if it has a field that reading would drop.
+fn device(i: usize, value: serde_json::Value) -> Result<Device, String> {
+    let device: Device =
+        serde_json::from_value(value.clone()).map_err(|e| format!("device {i}: {e}"))?;
+    let again = serde_json::to_value(&device).map_err(|e| format!("device {i}: {e}"))?;
+    if let (Some(read), Some(kept)) = (value.as_object(), again.as_object()) {
+        if let Some(lost) = read.keys().find(|k| !kept.contains_key(*k)) {
+            return Err(format!("device {i}: unknown field `{lost}`"));
+        }
+    }
+    Ok(device)
 }
 
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Entry {
     /// base64url SHA-256 of the token.
     hash: String,
@@ -102,12 +144,24 @@ fn decode32(text: &str, what: &str) -> Result<[u8; 32], String> {
     <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| format!("{what} is not 32 bytes"))
 }
 
-/// Reads `path` into the gateway's store; a missing file is an empty one. Returns how many
-/// sessions were kept.
-pub async fn load(gateway: &Gateway, path: &Path) -> Result<usize, StateError> {
+/// What a state file holds.
+pub struct Contents {
+    sessions: Vec<(TokenHash, SessionRecord)>,
+    devices: Vec<Device>,
+}
+
+impl Contents {
+    /// How many sessions and devices it holds.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.sessions.len(), self.devices.len())
+    }
+}
+
+/// Reads `path` whole: `None` if there is no file; an error if any of it cannot be read.
+pub fn read(path: &Path) -> Result<Option<Contents>, StateError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {
             return Err(StateError::Io {
                 path: path.into(),
@@ -119,16 +173,25 @@ pub async fn load(gateway: &Gateway, path: &Path) -> Result<usize, StateError> {
         path: path.into(),
         reason,
     };
-    let file: File = serde_json::from_str(&text).map_err(|e| format(e.to_string()))?;
-    if file.version != VERSION {
-        return Err(format(format!("version {} is not {VERSION}", file.version)));
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format(e.to_string()))?;
+    match value.get("version").and_then(serde_json::Value::as_u64) {
+        Some(v) if v == u64::from(VERSION) => {}
+        Some(v) => {
+            return Err(format(format!(
+                "written by another version of qrgate (format {v}; this one reads {VERSION})"
+            )))
+        }
+        None => return Err(format("no format version".into())),
     }
+    let file: File = serde_json::from_value(value).map_err(|e| format(e.to_string()))?;
     let mut sessions: Vec<(TokenHash, SessionRecord)> = Vec::with_capacity(file.sessions.len());
-    for e in file.sessions {
+    for (i, e) in file.sessions.into_iter().enumerate() {
+        let entry = |reason: String| format(format!("session {i}: {reason}"));
         sessions.push((
-            decode32(&e.hash, "hash").map_err(format)?,
+            decode32(&e.hash, "hash").map_err(entry)?,
             SessionRecord {
-                key: decode32(&e.key, "key").map_err(format)?,
+                key: decode32(&e.key, "key").map_err(entry)?,
                 app: Arc::from(e.app.as_str()),
                 created_ms: e.created_ms,
                 last_seen_ms: e.last_seen_ms,
@@ -136,7 +199,7 @@ pub async fn load(gateway: &Gateway, path: &Path) -> Result<usize, StateError> {
                 meta: Arc::new(SessionMeta {
                     grant: match &e.grant {
                         None => Grant::full(),
-                        Some(g) => g.parse().map_err(|e: GrantError| format(e.to_string()))?,
+                        Some(g) => g.parse().map_err(|e: GrantError| entry(e.to_string()))?,
                     },
                     protocol: e.protocol,
                     client_ip: e.client_ip,
@@ -145,26 +208,61 @@ pub async fn load(gateway: &Gateway, path: &Path) -> Result<usize, StateError> {
             },
         ));
     }
-    for d in file.devices {
-        gateway.devices.insert(d);
-    }
-    Ok(gateway.sessions.import(sessions).await?)
+    let devices = file
+        .devices
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| device(i, v).map_err(format))
+        .collect::<Result<Vec<Device>, StateError>>()?;
+    Ok(Some(Contents { sessions, devices }))
 }
 
-/// Writes every live session to `path` (mode 0600, atomic rename), marked as a hand-over
-/// when `handover` is set. Returns how many.
+/// Reads `path` into the gateway (a missing file is an empty one), all or nothing. Returns
+/// how many sessions were kept.
+pub async fn load(gateway: &Gateway, path: &Path) -> Result<usize, StateError> {
+    let Some(contents) = read(path)? else {
+        return Ok(0);
+    };
+    for d in contents.devices {
+        gateway.devices.insert(d);
+    }
+    Ok(gateway.sessions.import(contents.sessions).await?)
+}
+
+/// Writes every live session to `path` (mode 0600, atomic rename, synced), marked as a
+/// hand-over when `handover` is set. Returns how many.
 pub async fn save(gateway: &Gateway, path: &Path, handover: bool) -> Result<usize, StateError> {
-    let sessions = gateway.sessions.export().await?;
+    // The device table stays as written until the file is on disk: an enrollment answered
+    // meanwhile is in this write or in its own, never lost between the two.
+    let _held = gateway.devices.hold().await;
+    let n = write(&*gateway.sessions, &gateway.devices.list(), path, handover).await?;
+    if handover {
+        // The successor reads this write: an enrollment answered here after it would never
+        // reach the successor, so none is.
+        gateway.devices.seal();
+    }
+    Ok(n)
+}
+
+async fn write(
+    sessions: &dyn SessionStore,
+    devices: &[Arc<Device>],
+    path: &Path,
+    handover: bool,
+) -> Result<usize, StateError> {
+    let sessions = sessions.export().await?;
     let n = sessions.len();
     let file = File {
         version: VERSION,
         handover_ms: handover.then(now_ms),
-        devices: gateway
-            .devices
-            .list()
+        devices: devices
             .iter()
-            .map(|d| (**d).clone())
-            .collect(),
+            .map(|d| serde_json::to_value(&**d))
+            .collect::<Result<_, _>>()
+            .map_err(|e| StateError::Format {
+                path: path.into(),
+                reason: e.to_string(),
+            })?,
         sessions: sessions
             .into_iter()
             .map(|(hash, r)| Entry {
@@ -189,8 +287,40 @@ pub async fn save(gateway: &Gateway, path: &Path, handover: bool) -> Result<usiz
         path: path.into(),
         reason: e.to_string(),
     })?;
-    crate::private_file::write(path, &bytes).map_err(io)?;
+    // Blocking file work (write, two fsyncs) off the async workers.
+    let target = path.to_path_buf();
+    tokio::task::spawn_blocking(move || crate::private_file::write(&target, &bytes))
+        .await
+        .map_err(|e| io(std::io::Error::other(e)))?
+        .map_err(io)?;
     Ok(n)
+}
+
+/// The state file as the ledger of this instance's device table: each enrollment and
+/// removal is written with every live session before it is answered.
+pub struct Ledger {
+    sessions: Arc<dyn SessionStore>,
+    path: PathBuf,
+}
+
+impl Ledger {
+    /// The ledger in `path`, writing `sessions` beside the devices.
+    pub fn new(sessions: Arc<dyn SessionStore>, path: PathBuf) -> Self {
+        Self { sessions, path }
+    }
+}
+
+#[async_trait]
+impl DeviceLedger for Ledger {
+    async fn keep(&self, devices: &[Arc<Device>]) -> Result<(), StoreError> {
+        match write(&*self.sessions, devices, &self.path, false).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::error!(error = %e, "state file not written; the device change is refused");
+                Err(StoreError::Unavailable(e.to_string()))
+            }
+        }
+    }
 }
 
 /// Milliseconds since the Unix epoch: the hand-over mark is compared across two processes,

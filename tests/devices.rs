@@ -84,7 +84,7 @@ async fn an_operator_invites_a_device_that_enrolls_once_signs_in_survives_a_rest
         ),
     )
     .await;
-    std::fs::write(gw.dir.path().join("admin.token"), "s3cret\n").expect("token");
+    crate::common::write_private(&gw.dir.path().join("admin.token"), "s3cret\n");
     let api = format!("http://127.0.0.1:{admin}");
     let c = client();
 
@@ -671,7 +671,7 @@ async fn an_operators_invitation_naming_two_apps_enrolls_a_device_for_both() {
         ),
     )
     .await;
-    std::fs::write(gw.dir.path().join("admin.token"), "s3cret\n").expect("token");
+    crate::common::write_private(&gw.dir.path().join("admin.token"), "s3cret\n");
     let addr: std::net::SocketAddr = gw.base.trim_start_matches("http://").parse().expect("addr");
 
     // An unknown app among several is refused.
@@ -864,7 +864,7 @@ async fn removing_a_user_removes_their_devices_sessions_and_invitations() {
     let admin = crate::common::free_port();
     let session = "state_file = \"state.json\"";
     let mut gw = Binary::start(session, &users(admin, &["bob", "carol"])).await;
-    std::fs::write(gw.dir.path().join("admin.token"), "s3cret\n").expect("token");
+    crate::common::write_private(&gw.dir.path().join("admin.token"), "s3cret\n");
 
     // Bob's phone, signed in; and a second invitation of his, pending.
     let link = invite_link(admin, "bob").await.expect("link");

@@ -3,11 +3,13 @@
 
 mod common;
 
+mod admin_access;
 mod assertion;
 mod browser;
 mod compat;
 mod config_errors;
 mod devices;
+mod durable_state;
 mod forward_auth;
 mod hardening;
 mod login;

@@ -103,6 +103,11 @@ impl Binary {
     }
 
     pub(crate) fn spawn(&self) -> Reaped {
+        self.spawn_env(&[])
+    }
+
+    /// [`Binary::spawn`] with extra environment variables.
+    pub(crate) fn spawn_env(&self, env: &[(&str, &std::ffi::OsStr)]) -> Reaped {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -113,6 +118,7 @@ impl Binary {
             .arg("--config")
             .arg(self.config_path())
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log);
         if let Some(socket) = &self.notify {
@@ -737,6 +743,8 @@ fn the_systemd_unit_verifies_and_is_sandboxed() {
         // The upgrade's new process tells systemd it is the main one now.
         "Type=notify",
         "NotifyAccess=all",
+        // The admin token reaches the dynamic user as a credential only it can read.
+        "LoadCredential=admin.token:/etc/qrgate/admin.token",
     ] {
         assert!(unit.contains(key), "{key}");
     }
@@ -776,7 +784,7 @@ async fn operators_list_and_revoke_sessions_through_the_admin_api_and_the_cli() 
         ),
     )
     .await;
-    std::fs::write(gw.dir.path().join("admin.token"), "s3cret-admin-token\n").expect("token");
+    crate::common::write_private(&gw.dir.path().join("admin.token"), "s3cret-admin-token\n");
     let (b1, t1) = sign_in_at(&gw.base).await;
     let (b2, t2) = sign_in_at(&gw.base).await;
     let api = format!("http://127.0.0.1:{admin}/sessions");

@@ -103,7 +103,7 @@ async fn instance_offering(redis: &Redis, extra_store: &str, app: &str) -> (Bina
         &instance_config(redis, admin, extra_store, app),
     )
     .await;
-    std::fs::write(gw.dir.path().join("admin.token"), ADMIN_TOKEN).expect("token");
+    crate::common::write_private(&gw.dir.path().join("admin.token"), ADMIN_TOKEN);
     let ready = format!("http://127.0.0.1:{admin}/readyz");
     let c = client();
     let is_ready = eventually(Duration::from_secs(20), || {
@@ -899,4 +899,52 @@ async fn an_app_removed_on_one_instance_is_dropped_from_every_instances_devices(
     let stored = String::from_utf8_lossy(&stored.stdout).to_string();
     assert!(stored.contains("\"apps\":[\"a\"]"), "{stored}");
     assert!(a.log().contains("device_unbound"));
+}
+
+/// Sends one command to the redis-server on `port`; returns its raw answer.
+async fn redis_command(port: u16, args: &[&str]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let mut cmd = format!("*{}\r\n", args.len());
+    for a in args {
+        cmd.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    s.write_all(cmd.as_bytes()).await.expect("send");
+    let mut buf = [0u8; 512];
+    let n = s.read(&mut buf).await.expect("answer");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[tokio::test]
+async fn operator_device_calls_read_and_write_redis_not_an_instance_copy() {
+    let redis = Redis::start().await;
+    let (_a, ready_a) = instance(&redis, "").await;
+    let (_b, ready_b) = instance(&redis, "").await;
+    // A device in Redis whose announcement no instance heard, as one enrolled while an
+    // instance was not subscribed yet: no instance's own table holds it.
+    let key = qrgate::signer::Key::generate();
+    let (hex_key, z) = (key.public().to_hex(), key.public().to_z32());
+    let device = serde_json::json!({
+        "key": hex_key, "user": "alice", "app": "a", "label": "Firefox on Android", "created_ms": 1
+    })
+    .to_string();
+    let added = redis_command(redis.port, &["HSET", "t:devices", &hex_key, &device]).await;
+    assert_eq!(added, ":1\r\n");
+
+    // Both instances list it: the list is Redis's.
+    for ready in [&ready_a, &ready_b] {
+        assert_eq!(devices_at(ready).await, vec![z.clone()], "{ready}");
+    }
+    // Revoked through B, it is gone from Redis, and from every list.
+    let revoked = admin(&ready_b, true, &format!("/devices/revoke?key={z}")).await;
+    assert_eq!(revoked["revoked"], 1, "{revoked}");
+    assert_eq!(
+        redis_command(redis.port, &["HEXISTS", "t:devices", &hex_key]).await,
+        ":0\r\n"
+    );
+    for ready in [&ready_a, &ready_b] {
+        assert!(devices_at(ready).await.is_empty(), "{ready}");
+    }
 }

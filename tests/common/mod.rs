@@ -590,3 +590,10 @@ pub async fn invite_own(b: &reqwest::Client, base: &str, approver: &qrgate::sign
     assert_eq!(status, 200, "{invited}");
     invited["link"].as_str().expect("link").to_string()
 }
+
+/// Writes `text` to a file only its owner may read or write (as the admin token file must be).
+pub fn write_private(path: &std::path::Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).expect("write");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+}

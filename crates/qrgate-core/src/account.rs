@@ -131,9 +131,14 @@ fn of_user(user: &str) -> Filter {
 }
 
 /// Every key of `user` (`theirs` selects their devices): the configured key first, then the
-/// enrolled devices, oldest first. Last used is left empty (the page fills it from the
-/// sessions).
-pub fn keys_of(gw: &Gateway, s: &Settings, user: &str, theirs: &Filter) -> Vec<KeyRow> {
+/// enrolled devices as the store of record holds them, oldest first. Last used is left empty
+/// (the page fills it from the sessions).
+pub async fn keys_of(
+    gw: &Gateway,
+    s: &Settings,
+    user: &str,
+    theirs: &Filter,
+) -> Result<Vec<KeyRow>, ControlError> {
     let mut keys = Vec::new();
     if let Some(key) = s
         .config
@@ -150,7 +155,7 @@ pub fn keys_of(gw: &Gateway, s: &Settings, user: &str, theirs: &Filter) -> Vec<K
             current: false,
         });
     }
-    for d in control::list_devices(gw, theirs) {
+    for d in control::list_devices(gw, theirs).await? {
         keys.push(KeyRow {
             name: format!("{} ({})", d.browser, d.id),
             app: d.apps.join(", "),
@@ -161,7 +166,7 @@ pub fn keys_of(gw: &Gateway, s: &Settings, user: &str, theirs: &Filter) -> Vec<K
             current: false,
         });
     }
-    keys
+    Ok(keys)
 }
 
 /// Renders the page for the session `current` of `who`.
@@ -175,7 +180,7 @@ pub async fn page(
     let filter = of_user(&who.user);
     let current = session_id(current);
     let views = control::list(gw, s, &filter).await?;
-    let mut keys = keys_of(gw, s, &who.user, &filter);
+    let mut keys = keys_of(gw, s, &who.user, &filter).await?;
     for k in &mut keys {
         k.current = k.key == who.pubkey;
         // "Last used": the latest request of any live session the key made (views are

@@ -5,6 +5,8 @@
 //!
 //! [`SessionStore`]: crate::session::SessionStore
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::audit;
@@ -239,18 +241,32 @@ impl DeviceView {
     }
 }
 
-/// The enrolled devices `filter` selects (its `id` is a device id), oldest first.
-pub fn list_devices(gw: &Gateway, filter: &Filter) -> Vec<DeviceView> {
-    gw.devices
-        .list()
+/// Every enrolled device as the store of record has it, oldest first: with several
+/// instances the shared store (an instance's own table may not be current yet), else this
+/// instance's table, which is the store.
+pub async fn recorded_devices(gw: &Gateway) -> Result<Vec<Arc<Device>>, StoreError> {
+    let Some(stored) = gw.device_store.load().await? else {
+        return Ok(gw.devices.list());
+    };
+    let mut all: Vec<Arc<Device>> = stored.into_iter().map(Arc::new).collect();
+    all.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.key.cmp(&b.key)));
+    Ok(all)
+}
+
+/// The enrolled devices `filter` selects (its `id` is a device id), oldest first, read from
+/// the store of record.
+pub async fn list_devices(gw: &Gateway, filter: &Filter) -> Result<Vec<DeviceView>, ControlError> {
+    Ok(recorded_devices(gw)
+        .await?
         .iter()
         .filter(|d| filter.matches_device(d))
         .map(|d| DeviceView::new(d))
-        .collect()
+        .collect())
 }
 
-/// Removes every enrolled device `filter` selects, and ends their sessions; `by` says who
-/// asked. Returns how many devices and how many sessions ended.
+/// Removes every enrolled device `filter` selects in the store of record, and ends their
+/// sessions; `by` says who asked. Each removal is on disk (or in the shared store) before it
+/// counts. Returns how many devices and how many sessions ended.
 pub async fn revoke_devices(
     gw: &Gateway,
     s: &Settings,
@@ -261,7 +277,7 @@ pub async fn revoke_devices(
         return Err(ControlError::NoFilter);
     }
     let (mut devices, mut sessions) = (0, 0);
-    for d in gw.devices.list() {
+    for d in recorded_devices(gw).await? {
         if !filter.matches_device(&d) {
             continue;
         }
@@ -284,9 +300,9 @@ async fn remove_device(
     by: &str,
 ) -> Result<usize, ControlError> {
     // The shared store first: if it cannot forget the key, the device stays listed and the
-    // caller sees the error.
+    // caller sees the error. Then this instance's table, durably.
     gw.device_store.remove(&d.key).await?;
-    gw.devices.remove(&d.key);
+    gw.devices.forget(&d.key).await?;
     audit::device_revoked(&d.user, &z32::encode(&d.key), &d.id(), by);
     let of_key = Filter {
         key: Some(d.key),
@@ -348,7 +364,7 @@ pub async fn review_devices(gw: &Gateway, s: &Settings) -> Result<Reviewed, Cont
                         &narrowed.apps.join(","),
                         BY,
                     );
-                    gw.devices.insert(narrowed);
+                    gw.devices.replace(narrowed).await?;
                     done.narrowed += 1;
                 }
             }

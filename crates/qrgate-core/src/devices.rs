@@ -9,6 +9,9 @@
 //!   several instances, from the others' announcements.
 //! - [`DeviceStore`], where enrollments and invitations are kept: [`MemoryDevices`] for one
 //!   instance (devices reach the state file through the registry), Redis for several.
+//! - [`DeviceLedger`], where one instance's table outlives the process (the glue's state
+//!   file): with one, [`Devices::enroll`] and [`Devices::forget`] change the table only once
+//!   the ledger holds the change on disk, so an answered enrollment survives a `kill -9`.
 //!
 //! Only public keys are kept; the private key never leaves the browser that made it. An
 //! invitation is kept by the SHA-256 of its token, like a session.
@@ -337,6 +340,14 @@ impl DeviceStore for MemoryDevices {
     }
 }
 
+/// Where one instance's device table is kept durably (the glue's state file).
+#[async_trait]
+pub trait DeviceLedger: Send + Sync + 'static {
+    /// Keeps `devices`, the whole table as it is about to be; returns once it is on disk.
+    /// An error leaves the table as it was.
+    async fn keep(&self, devices: &[Arc<Device>]) -> Result<(), StoreError>;
+}
+
 struct Entry {
     device: Arc<Device>,
     /// The identity derived under one config (its [`Settings::generation`]).
@@ -355,6 +366,13 @@ pub struct Devices {
     retired: RwLock<HashSet<String>>,
     /// Whether `retired` holds anyone (the request path reads only this, almost always).
     any_retired: std::sync::atomic::AtomicBool,
+    /// Where the table outlives the process, when this instance keeps it itself.
+    ledger: std::sync::OnceLock<Arc<dyn DeviceLedger>>,
+    /// Held from reading the table to writing it down (a durable change, a full write of the
+    /// state file), so that no write can miss a change that was answered, nor undo one.
+    changes: tokio::sync::Mutex<()>,
+    /// Set once the table is handed to a successor process: changes here would not reach it.
+    sealed: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Devices {
@@ -364,6 +382,9 @@ impl Default for Devices {
             current: std::sync::atomic::AtomicBool::new(true),
             retired: RwLock::new(HashSet::new()),
             any_retired: std::sync::atomic::AtomicBool::new(false),
+            ledger: std::sync::OnceLock::new(),
+            changes: tokio::sync::Mutex::new(()),
+            sealed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -455,7 +476,9 @@ impl Devices {
         self.map.get(key).map(|e| e.device.clone())
     }
 
-    /// Adds (or replaces) a device.
+    /// Adds (or replaces) a device, in memory only: for filling the table (state file at
+    /// start, another instance's announcement). An enrollment goes through
+    /// [`Devices::enroll`].
     pub fn insert(&self, device: Device) {
         let key = device.key;
         self.map.insert(
@@ -481,7 +504,9 @@ impl Devices {
         }
     }
 
-    /// Forgets the device holding `key`; returns it if there was one.
+    /// Forgets the device holding `key`, in memory only (another instance's announcement);
+    /// returns it if there was one. A removal by this instance goes through
+    /// [`Devices::forget`].
     pub fn remove(&self, key: &[u8; 32]) -> Option<Arc<Device>> {
         self.map.remove(key).map(|(_, e)| e.device)
     }
@@ -495,6 +520,93 @@ impl Devices {
                 self.insert(d);
             }
         }
+    }
+
+    /// Keeps the table in `ledger` from now on (once, at start; later calls change nothing).
+    pub fn keep_in(&self, ledger: Arc<dyn DeviceLedger>) {
+        let _ = self.ledger.set(ledger);
+    }
+
+    /// Holds the table still: while the guard lives, no durable change is made. A writer of
+    /// the whole table holds it from reading [`Devices::list`] to the end of its write.
+    pub async fn hold(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.changes.lock().await
+    }
+
+    /// Refuses every durable change from now on: the table has been written for a successor
+    /// process (an upgrade's hand-over), which would never see a later change. Call it while
+    /// holding [`Devices::hold`], right after that write.
+    pub fn seal(&self) {
+        self.sealed
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    fn unsealed(&self) -> Result<(), StoreError> {
+        if self.sealed.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(StoreError::Unavailable(
+                "the device table has been handed to a new process".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Adds `device` unless its key is enrolled already (then `Ok(false)`), once the ledger,
+    /// if any, holds the table with it. On an error nothing changed.
+    pub async fn enroll(&self, device: Device) -> Result<bool, StoreError> {
+        let _held = self.changes.lock().await;
+        self.unsealed()?;
+        if self.map.contains_key(&device.key) {
+            return Ok(false);
+        }
+        if let Some(ledger) = self.ledger.get() {
+            let mut table = self.list();
+            table.push(Arc::new(device.clone()));
+            ledger.keep(&table).await?;
+        }
+        Ok(self.insert_new(device))
+    }
+
+    /// Replaces the record of a device already enrolled (a narrowed binding) once the ledger,
+    /// if any, holds the table with the new record; a key not enrolled (removed meanwhile) is
+    /// left out. On an error nothing changed.
+    pub async fn replace(&self, device: Device) -> Result<(), StoreError> {
+        let _held = self.changes.lock().await;
+        self.unsealed()?;
+        if !self.map.contains_key(&device.key) {
+            return Ok(());
+        }
+        if let Some(ledger) = self.ledger.get() {
+            let table: Vec<Arc<Device>> = self
+                .list()
+                .into_iter()
+                .map(|d| {
+                    if d.key == device.key {
+                        Arc::new(device.clone())
+                    } else {
+                        d
+                    }
+                })
+                .collect();
+            ledger.keep(&table).await?;
+        }
+        self.insert(device);
+        Ok(())
+    }
+
+    /// Forgets the device holding `key` once the ledger, if any, holds the table without it;
+    /// returns it if there was one. On an error nothing changed.
+    pub async fn forget(&self, key: &[u8; 32]) -> Result<Option<Arc<Device>>, StoreError> {
+        let _held = self.changes.lock().await;
+        self.unsealed()?;
+        if !self.map.contains_key(key) {
+            return Ok(None);
+        }
+        if let Some(ledger) = self.ledger.get() {
+            let table: Vec<Arc<Device>> =
+                self.list().into_iter().filter(|d| d.key != *key).collect();
+            ledger.keep(&table).await?;
+        }
+        Ok(self.remove(key))
     }
 
     /// Every device, oldest first.
@@ -602,6 +714,61 @@ mod tests {
             devices.get(&[1; 32]).map(|d| d.user.clone()).as_deref(),
             Some("alice")
         );
+    }
+
+    /// A ledger that keeps what it is given, or refuses while `fail` is set.
+    #[derive(Default)]
+    struct Ledger {
+        kept: std::sync::Mutex<Vec<Vec<[u8; 32]>>>,
+        fail: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait]
+    impl DeviceLedger for Ledger {
+        async fn keep(&self, devices: &[Arc<Device>]) -> Result<(), StoreError> {
+            if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(StoreError::Unavailable("disk full".into()));
+            }
+            if let Ok(mut kept) = self.kept.lock() {
+                kept.push(devices.iter().map(|d| d.key).collect());
+            }
+            Ok(())
+        }
+    }
+
+    fn keys(devices: &Devices) -> Vec<[u8; 32]> {
+        devices.list().iter().map(|d| d.key).collect()
+    }
+
+    #[tokio::test]
+    async fn a_change_is_made_only_once_the_ledger_holds_it() {
+        let devices = Devices::default();
+        let ledger = Arc::new(Ledger::default());
+        devices.keep_in(ledger.clone());
+        assert_eq!(devices.enroll(device("alice", 1)).await.ok(), Some(true));
+        assert_eq!(devices.enroll(device("bob", 2)).await.ok(), Some(true));
+        // A key enrolled already: no write, no change.
+        assert_eq!(devices.enroll(device("bob", 1)).await.ok(), Some(false));
+        ledger.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(devices.enroll(device("carol", 3)).await.is_err());
+        assert!(devices.forget(&[1; 32]).await.is_err());
+        assert_eq!(keys(&devices), vec![[1; 32], [2; 32]]);
+        ledger
+            .fail
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        assert!(devices.forget(&[1; 32]).await.ok().flatten().is_some());
+        assert!(devices.forget(&[9; 32]).await.ok().flatten().is_none());
+        let kept = ledger.kept.lock().map(|k| k.clone()).unwrap_or_default();
+        assert_eq!(
+            kept,
+            vec![vec![[1; 32]], vec![[1; 32], [2; 32]], vec![[2; 32]]]
+        );
+        assert_eq!(keys(&devices), vec![[2; 32]]);
+        // Handed to a successor: no change is made here any more.
+        devices.seal();
+        assert!(devices.enroll(device("carol", 3)).await.is_err());
+        assert!(devices.forget(&[2; 32]).await.is_err());
+        assert_eq!(keys(&devices), vec![[2; 32]]);
     }
 
     #[test]

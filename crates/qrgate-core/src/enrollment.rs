@@ -269,9 +269,9 @@ async fn enroll_checked(
     }
     let device = Device {
         key: *key.as_bytes(),
-        user: invitation.user,
-        app: invitation.app,
-        apps: invitation.apps,
+        user: invitation.user.clone(),
+        app: invitation.app.clone(),
+        apps: invitation.apps.clone(),
         label: browser,
         created_ms: gw.clock.now_millis(),
     };
@@ -285,11 +285,20 @@ async fn enroll_checked(
         Redeemed::Gone => return Err(EnrollError::Gone),
         Redeemed::KeyTaken => return Err(EnrollError::KeyTaken),
     }
+    // `enrolled` is answered only once the device is on disk (with one instance, the state
+    // file): a write that fails records nothing and gives the invitation back for another try.
+    let added = match gw.devices.enroll(device.clone()).await {
+        Ok(added) => added,
+        Err(e) => {
+            if let Err(again) = gw.device_store.invite(&hash, &invitation).await {
+                tracing::error!(error = %again, "an invitation whose enrollment failed could not be given back");
+            }
+            return Err(e.into());
+        }
+    };
     // The same key racing through two invitations at once: the first one keeps it. (With
     // several instances our own announcement may have added it already.)
-    if !gw.devices.insert_new(device.clone())
-        && gw.devices.get(&device.key).as_deref() != Some(&device)
-    {
+    if !added && gw.devices.get(&device.key).as_deref() != Some(&device) {
         return Err(EnrollError::KeyTaken);
     }
     // A reload that removed the user (or an app) may have reviewed the devices between our
@@ -297,7 +306,7 @@ async fn enroll_checked(
     // name it was made for.
     if review(&gw.settings().config, &gw.devices.retired_users(), &device) != Review::Keep {
         gw.device_store.remove(&device.key).await?;
-        gw.devices.remove(&device.key);
+        gw.devices.forget(&device.key).await?;
         return Err(EnrollError::Gone);
     }
     gw.devices_changed.notify_one();
@@ -494,5 +503,47 @@ mod tests {
             Some(EnrollError::Gone)
         );
         assert_eq!(gw.device_store.sweep(gw.clock.now_millis()), 1);
+    }
+
+    /// A ledger whose disk is full until `fail` is cleared.
+    struct Ledger(std::sync::atomic::AtomicBool);
+
+    #[async_trait::async_trait]
+    impl crate::devices::DeviceLedger for Ledger {
+        async fn keep(&self, _: &[Arc<Device>]) -> Result<(), StoreError> {
+            if self.0.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(StoreError::Unavailable("disk full".into()));
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_enrollment_the_ledger_cannot_keep_records_nothing_and_keeps_the_invitation() {
+        let gw = gateway();
+        let s = gw.settings();
+        let ledger = Arc::new(Ledger(std::sync::atomic::AtomicBool::new(true)));
+        gw.devices.keep_in(ledger.clone());
+        let invited = invite(&gw, &s, APP, "alice", DEFAULT_TTL, "operator")
+            .await
+            .expect("invite");
+        let token = token_of(&invited.link);
+        let phone = SigningKey::from_bytes(&[5; 32]);
+        let proof = body(&phone, "alice", token);
+        let attempt = || enroll(&gw, &s, APP, token, &proof, None, String::new());
+        let failed = attempt().await.err();
+        assert!(matches!(failed, Some(EnrollError::Store(_))), "{failed:?}");
+        assert_eq!(failed.map(|e| e.code()), Some("store_unavailable"));
+        assert!(gw.devices.is_empty());
+        assert!(gw
+            .identity(&s, APP, phone.verifying_key().as_bytes())
+            .is_err());
+        assert!(
+            invitation(&gw, &s, APP, token).await.is_ok(),
+            "still usable"
+        );
+        ledger.0.store(false, std::sync::atomic::Ordering::SeqCst);
+        assert!(attempt().await.is_ok());
+        assert!(invitation(&gw, &s, APP, token).await.is_err(), "used now");
     }
 }

@@ -527,7 +527,10 @@ async fn remove_own_device(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -
         user: Some(user.clone()),
         ..control::Filter::default()
     };
-    let keys = account::keys_of(gw, s, &user, &theirs);
+    let keys = match account::keys_of(gw, s, &user, &theirs).await {
+        Ok(keys) => keys,
+        Err(e) => return respond::control_error(req.form, &e),
+    };
     if !keys
         .iter()
         .any(|k| k.device.as_deref() == Some(device.as_str()))

@@ -1,0 +1,230 @@
+//! Who can use the admin API, through the real binary: a token file others may read stops
+//! the start, `check-config` and the commands, and lets no request in; a systemd credential
+//! is read in its place; an admin listener off loopback is warned about; the commands talk
+//! to the admin listener directly, never through a proxy the environment names.
+
+use std::ffi::OsStr;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::common::{client, eventually, free_port, write_private};
+use crate::operate::{alice, Binary};
+
+/// A gateway with an admin listener and `token_file = "admin.token"` (not written yet);
+/// returns it and the admin API's base URL.
+async fn gateway() -> (Binary, String) {
+    let admin = free_port();
+    let gw = Binary::start(
+        "",
+        &format!(
+            "{}\n[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken_file = \"admin.token\"\n",
+            alice("\"staff\"")
+        ),
+    )
+    .await;
+    let api = format!("http://127.0.0.1:{admin}");
+    admin_up(&api).await;
+    (gw, api)
+}
+
+/// Waits until the admin listener answers (it starts beside the proxy's listener).
+async fn admin_up(api: &str) {
+    let health = format!("{api}/healthz");
+    let up = eventually(Duration::from_secs(20), || {
+        let health = health.clone();
+        async move { client().get(health).send().await.is_ok() }
+    })
+    .await;
+    assert!(up, "the admin listener answers");
+}
+
+/// Runs `qrgate ARGS --config <the gateway's>` with extra environment; returns whether it
+/// succeeded and what it printed.
+fn qrgate(gw: &Binary, args: &[&str], env: &[(&str, &OsStr)]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_qrgate"))
+        .args(args)
+        .arg("--config")
+        .arg(gw.config_path())
+        .envs(env.iter().copied())
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .output()
+        .expect("run qrgate");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The admin API's status for `GET /sessions` with bearer `token`.
+async fn sessions_status(api: &str, token: &str) -> u16 {
+    client()
+        .get(format!("{api}/sessions"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_or(0, |r| r.status().as_u16())
+}
+
+/// Starts the binary again (with `env`); returns whether it came up (both listeners), and
+/// its new log lines.
+async fn restart(gw: &mut Binary, api: &str, env: &[(&str, &OsStr)]) -> (bool, String) {
+    let before = gw.log().len();
+    gw.child = gw.spawn_env(env);
+    let base = gw.base.clone();
+    let mut exited = false;
+    let settled = eventually(Duration::from_secs(20), || {
+        exited = matches!(gw.child.0.try_wait(), Ok(Some(_)));
+        let (done, base) = (exited, base.clone());
+        async move {
+            done || client()
+                .get(format!("{base}/.qrgate/healthz"))
+                .send()
+                .await
+                .is_ok()
+        }
+    })
+    .await;
+    assert!(settled, "the process either serves or exits: {}", gw.log());
+    if !exited {
+        admin_up(api).await;
+    }
+    let log = gw.log();
+    (!exited, log.get(before..).unwrap_or_default().to_string())
+}
+
+#[tokio::test]
+async fn a_token_file_others_may_read_is_refused_by_the_gateway_check_config_and_commands() {
+    let (mut gw, api) = gateway().await;
+    let path = gw.dir.path().join("admin.token");
+    let shown = path.display().to_string();
+    // The README's old recipe: a file of the umask's default mode, 0644.
+    std::fs::write(&path, "open-token\n").expect("token");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+
+    // The running gateway lets no request in with it, and says why.
+    assert_eq!(sessions_status(&api, "open-token").await, 401);
+    assert!(gw.log().contains("chmod 600"), "{}", gw.log());
+    // The commands refuse to send it.
+    for args in [
+        &["sessions", "list"][..],
+        &["devices", "list"],
+        &["invite", "--user", "alice"],
+    ] {
+        let (ok, out) = qrgate(&gw, args, &[]);
+        assert!(
+            !ok && out.contains(&shown) && out.contains("chmod 600"),
+            "{args:?}: {out}"
+        );
+    }
+    let (ok, out) = qrgate(&gw, &["check-config"], &[]);
+    assert!(
+        !ok && out.contains(&shown) && out.contains("chmod 600"),
+        "{out}"
+    );
+    // A new start is refused, naming the file and the fix.
+    gw.stop().await;
+    let (up, log) = restart(&mut gw, &api, &[]).await;
+    assert!(!up, "refused: {log}");
+    assert!(log.contains(&shown) && log.contains("chmod 600"), "{log}");
+
+    // Readable by its owner only: everything works.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let (ok, out) = qrgate(&gw, &["check-config"], &[]);
+    assert!(ok, "{out}");
+    let (up, log) = restart(&mut gw, &api, &[]).await;
+    assert!(up, "{log}");
+    assert_eq!(sessions_status(&api, "open-token").await, 200);
+    let (ok, out) = qrgate(&gw, &["sessions", "list"], &[]);
+    assert!(ok && out.starts_with("0 session(s)"), "{out}");
+
+    // An admin listener others can reach is warned about.
+    let config = std::fs::read_to_string(gw.config_path()).expect("config");
+    let port = api.rsplit(':').next().expect("port");
+    std::fs::write(
+        gw.config_path(),
+        config.replace(&format!("127.0.0.1:{port}"), &format!("0.0.0.0:{port}")),
+    )
+    .expect("config");
+    let (ok, out) = qrgate(&gw, &["check-config"], &[]);
+    assert!(ok && out.contains("not on loopback"), "{out}");
+}
+
+#[tokio::test]
+async fn a_systemd_credential_of_the_token_files_name_is_read_in_its_place() {
+    let (mut gw, api) = gateway().await;
+    // The configured file is open to others (it would be refused) and holds another token:
+    // the credential is what counts.
+    let path = gw.dir.path().join("admin.token");
+    std::fs::write(&path, "file-token").expect("token");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let credentials = tempfile::tempdir().expect("dir");
+    let credential = credentials.path().join("admin.token");
+    std::fs::write(&credential, "credential-token\n").expect("credential");
+    // As systemd leaves it: read-only for the service.
+    std::fs::set_permissions(&credential, std::fs::Permissions::from_mode(0o400)).expect("chmod");
+    let env = [("CREDENTIALS_DIRECTORY", credentials.path().as_os_str())];
+
+    gw.stop().await;
+    let (up, log) = restart(&mut gw, &api, &env).await;
+    assert!(up, "{log}");
+    assert_eq!(sessions_status(&api, "credential-token").await, 200);
+    assert_eq!(sessions_status(&api, "file-token").await, 401);
+    let (ok, out) = qrgate(&gw, &["sessions", "list"], &env);
+    assert!(ok && out.starts_with("0 session(s)"), "{out}");
+    let (ok, out) = qrgate(&gw, &["check-config"], &env);
+    assert!(ok, "{out}");
+}
+
+#[tokio::test]
+async fn the_commands_talk_to_the_admin_listener_directly_whatever_proxy_is_set() {
+    let (gw, _api) = gateway().await;
+    write_private(&gw.dir.path().join("admin.token"), "direct-token");
+    // A proxy that counts every connection it is offered (and answers none).
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let proxy_url = format!("http://{}", proxy.local_addr().expect("addr"));
+    let offered = Arc::new(AtomicUsize::new(0));
+    let counter = offered.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = proxy.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            drop(tcp);
+        }
+    });
+    let proxy_os = OsStr::new(&proxy_url);
+    let env: Vec<(&str, &OsStr)> = [
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ]
+    .into_iter()
+    .map(|name| (name, proxy_os))
+    .collect();
+    for args in [
+        &["sessions", "list"][..],
+        &["devices", "list"],
+        &["sessions", "revoke", "--user", "alice"],
+    ] {
+        let (ok, out) = qrgate(&gw, args, &env);
+        assert!(ok, "{args:?} worked: {out}");
+    }
+    let (ok, out) = qrgate(&gw, &["invite", "--user", "alice"], &env);
+    assert!(ok && out.contains("/.qrgate/enroll/"), "{out}");
+    assert_eq!(
+        offered.load(Ordering::SeqCst),
+        0,
+        "the proxy was offered nothing"
+    );
+}
