@@ -170,21 +170,6 @@ pub async fn scan(client: &reqwest::Client, attempt: &url::Url) -> Result<Reques
         status: 200,
         message: format!("unexpected answer: {e}"),
     })?;
-    // What is shown must be what is signed: an action's message opens with its own domain
-    // line and names the action the answer shows; a sign-in's names none.
-    let shown = match &req.action {
-        Some(action) => {
-            req.message.starts_with("qrgate-action-v1\n")
-                && req.message.ends_with(&format!("\naction: {action}\n"))
-        }
-        None => req.message.starts_with("qrgate-login-v1\n"),
-    };
-    if !shown {
-        return Err(SignerError::Refused {
-            status: 200,
-            message: "the message to sign is not what the answer shows".into(),
-        });
-    }
     let url_origin = attempt.origin().ascii_serialization();
     if req.origin != url_origin {
         return Err(SignerError::OriginMismatch {
@@ -192,7 +177,50 @@ pub async fn scan(client: &reqwest::Client, attempt: &url::Url) -> Result<Reques
             url: url_origin,
         });
     }
+    if !signs_what_it_shows(&req, &url_origin, attempt) {
+        return Err(SignerError::Refused {
+            status: 200,
+            message: "the message to sign is not what the answer shows".into(),
+        });
+    }
     Ok(req)
+}
+
+/// Whether the message is exactly the native challenge of what is shown: the attempt the
+/// scanned link names, at the link's origin, with the answer's app, requester, times, access
+/// and action (the domain line follows from the action), rebuilt around the message's own
+/// nonce. Any other line, value or order — another origin's or another attempt's challenge
+/// relayed by the server that answered, a sign-in shown as an action or the reverse — is
+/// refused before anything is signed. A shown value with a control character is refused too:
+/// the gateway never sends one, and the message could not carry it as shown.
+fn signs_what_it_shows(req: &Request, origin: &str, attempt: &url::Url) -> bool {
+    use qrgate_core::signers::native::Challenge;
+    let Some(id) = attempt.path_segments().and_then(|mut s| s.next_back()) else {
+        return false;
+    };
+    let Some(nonce) = Challenge::nonce_of(&req.message) else {
+        return false;
+    };
+    let shown = [&req.app, &req.requester_ip, &req.requester_agent]
+        .into_iter()
+        .chain(&req.access)
+        .chain(&req.action);
+    if shown.flat_map(|v| v.chars()).any(char::is_control) {
+        return false;
+    }
+    let expected = Challenge {
+        origin,
+        app: &req.app,
+        attempt: id,
+        nonce: &nonce,
+        requester_ip: &req.requester_ip,
+        requester_agent: &req.requester_agent,
+        issued_at: req.issued_at,
+        expires_at: req.expires_at,
+        access: req.access.as_deref(),
+        action: req.action.as_deref(),
+    };
+    expected.message() == req.message
 }
 
 /// Signs the challenge and approves.

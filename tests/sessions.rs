@@ -619,3 +619,58 @@ async fn a_read_only_session_can_read_but_not_write_outside_its_grant() {
         "a reload never widens a session already held"
     );
 }
+
+#[tokio::test]
+async fn a_login_shows_and_grants_the_grant_it_was_made_for_across_a_reload() {
+    let gw = TestGateway::with(Setup {
+        app_extra: READ_ONLY_BUT_COMMENTS.into(),
+        ..Setup::default()
+    })
+    .await;
+    let base = gw.url("");
+    let reload = |grant: &str| {
+        let mut config = gw.state.settings().config.clone();
+        config.apps[0].grant = grant.parse().expect("grant");
+        gw.proxy.reload(config).expect("reload");
+    };
+    let login = |b: reqwest::Client| {
+        let base = base.clone();
+        async move {
+            let (id, payload, _) = crate::common::open_login_at(&base, &b, "/").await;
+            (b, id, signer::attempt_url(&payload).expect("url"))
+        }
+    };
+    let phone = client();
+    // Asked while the app grants read-only (but comments), answered after it grants all:
+    // the scan answer shows what the message signs, and the session holds exactly that.
+    let (reader, id, url) = login(browser()).await;
+    reload("read-write /");
+    let req = signer::scan(&phone, &url).await.expect("shown as signed");
+    assert_eq!(req.access.as_deref(), Some("read-write /comments/, read /"));
+    assert!(req
+        .message
+        .ends_with("access: read-write /comments/, read /\n"));
+    signer::approve(&phone, &url, &alice_key(), &req)
+        .await
+        .expect("approve");
+    let claimed = crate::common::claim_at(&reader, &base, &base, &id).await;
+    assert_eq!(claimed.status(), 200);
+    let write = |b: &reqwest::Client| {
+        b.post(gw.url("/doc"))
+            .header("accept", "application/json")
+            .send()
+    };
+    assert_eq!(write(&reader).await.expect("answer").status(), 403);
+    // And the reverse: asked under everything, answered under read-only.
+    let (writer, id, url) = login(browser()).await;
+    reload("read /");
+    let req = signer::scan(&phone, &url).await.expect("shown as signed");
+    assert_eq!(req.access, None);
+    assert!(!req.message.contains("access:"), "{}", req.message);
+    signer::approve(&phone, &url, &alice_key(), &req)
+        .await
+        .expect("approve");
+    let claimed = crate::common::claim_at(&writer, &base, &base, &id).await;
+    assert_eq!(claimed.status(), 200);
+    assert_ne!(write(&writer).await.expect("answer").status(), 403);
+}

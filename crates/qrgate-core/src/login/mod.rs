@@ -157,12 +157,28 @@ fn app_of(s: &Settings, attempt: &Attempt) -> Result<AppId, LoginError> {
         .ok_or(LoginError::Attempt(AttemptError::NotFound))
 }
 
+/// What a protocol binds `attempt` to under `s`: the app's origin and name now, and the
+/// attempt's own grant. The grant is the one its challenge was made for at creation and its
+/// session will hold; taking the app's grant of the moment instead would, after a reload
+/// that changes it, show (and check) one grant while the message signs another.
+fn attempt_context<'a>(
+    gw: &Gateway,
+    s: &'a Settings,
+    app: AppId,
+    attempt: &'a Attempt,
+) -> crate::protocol::Context<'a> {
+    crate::protocol::Context {
+        grant: &attempt.request.grant,
+        ..s.signer_context(app, gw.clock.now_millis())
+    }
+}
+
 /// The QR payload of every protocol the attempt's app offers, default first.
 pub fn payloads(gw: &Gateway, s: &Settings, attempt: &Attempt) -> Vec<(SignerId, Payload)> {
     let Ok(app) = app_of(s, attempt) else {
         return Vec::new();
     };
-    let ctx = s.signer_context(app, gw.clock.now_millis());
+    let ctx = attempt_context(gw, s, app, attempt);
     s.app(app)
         .signers
         .iter()
@@ -218,7 +234,7 @@ pub async fn scan(
     let app = app_of(s, attempt)?;
     gw.logins.scan(attempt).await?;
     gw.metrics.login(&s.app(app).name, "any", "scanned");
-    let ctx = s.signer_context(app, gw.clock.now_millis());
+    let ctx = attempt_context(gw, s, app, attempt);
     let mut fields = Vec::new();
     for signer in gw.signers.iter() {
         if let Some(material) = attempt.material(signer.id()) {
@@ -250,7 +266,7 @@ pub async fn approve(
         let material = offered(attempt, signer)?;
         let app = app_of(s, attempt)?;
         check_open(gw, s, attempt, approver)?;
-        let ctx = s.signer_context(app, gw.clock.now_millis());
+        let ctx = attempt_context(gw, s, app, attempt);
         let verified = signer.verify_approval(&ctx, &attempt.facts(), material, value)?;
         Ok((app, verified))
     })();
@@ -316,7 +332,7 @@ pub async fn deliver(
     let verified = (|| {
         let material = offered(&attempt, signer)?;
         check_open(gw, s, &attempt, approver)?;
-        let ctx = s.signer_context(app, gw.clock.now_millis());
+        let ctx = attempt_context(gw, s, app, &attempt);
         Ok(signer.verify_delivery(&ctx, &attempt.facts(), material, body)?)
     })();
     let result = match verified {

@@ -83,6 +83,18 @@ impl Challenge<'_> {
         }
         m
     }
+
+    /// The nonce of a native message: its one `nonce:` line, decoded. With it, a signer that
+    /// holds a message and the facts it shows rebuilds the message ([`Challenge::message`])
+    /// and signs only if the two are identical, so nothing is signed that is not shown.
+    pub fn nonce_of(message: &str) -> Option<[u8; 32]> {
+        let mut lines = message.lines().filter_map(|l| l.strip_prefix("nonce: "));
+        let (Some(nonce), None) = (lines.next(), lines.next()) else {
+            return None;
+        };
+        let bytes = URL_SAFE_NO_PAD.decode(nonce).ok()?;
+        <[u8; 32]>::try_from(bytes.as_slice()).ok()
+    }
 }
 
 fn one_line(s: &str) -> String {
@@ -332,6 +344,36 @@ mod tests {
         let fields = Native.scan_fields(&ctx, &facts, &m);
         assert_eq!(fields[0], ("protocol", json!(DOMAIN)));
         assert_eq!(fields.last(), Some(&("message", json!(m.text))));
+    }
+
+    #[test]
+    fn a_message_is_rebuilt_from_its_nonce_and_the_facts_shown() {
+        let (c, text) = vector();
+        assert_eq!(Challenge::nonce_of(text), Some(*c.nonce));
+        let action = Challenge {
+            action: Some("add a new device for alice"),
+            access: Some("read /"),
+            ..c.clone()
+        };
+        let m = action.message();
+        let nonce = Challenge::nonce_of(&m).expect("nonce");
+        assert_eq!(
+            Challenge {
+                nonce: &nonce,
+                ..action
+            }
+            .message(),
+            m
+        );
+        // No nonce line, two of them, or one that is not 32 bytes: nothing to rebuild.
+        for odd in [
+            "qrgate-login-v1\norigin: x\n".to_string(),
+            format!("{text}nonce: {}\n", URL_SAFE_NO_PAD.encode([1u8; 32])),
+            text.replace("nonce: BwcH", "nonce: "),
+            text.replace("nonce: ", "nonce: !"),
+        ] {
+            assert_eq!(Challenge::nonce_of(&odd), None, "{odd:?}");
+        }
     }
 
     #[test]
