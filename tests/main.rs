@@ -12,6 +12,7 @@ mod forward_auth;
 mod hardening;
 mod login;
 mod operate;
+mod path_rules;
 mod proxy_core;
 mod redis;
 mod sessions;

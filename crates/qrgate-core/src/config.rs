@@ -18,7 +18,7 @@ use toml::Spanned;
 pub use crate::cookies::SameSite;
 use crate::keys::PublicKey;
 pub use crate::origin::Origin;
-use crate::path::canonical_prefix;
+use crate::path::{canonical_prefix, OpeningPrefix, RestrictingPrefix};
 use crate::protocol::SignerId;
 use crate::signers;
 
@@ -349,12 +349,13 @@ pub struct App {
     /// Whether an https upstream's certificate and name are verified (only `false` when the
     /// config says so explicitly).
     pub upstream_tls_verify: bool,
-    /// Canonical path prefixes that skip authentication.
-    pub public_paths: Vec<String>,
+    /// Path prefixes that skip authentication (rules that open: matched exactly).
+    pub public_paths: Vec<OpeningPrefix>,
     /// What a login grants (read-only or read-write, per path prefix).
     pub grant: crate::access::Grant,
-    /// Canonical path prefixes that need a recent phone approval (step-up).
-    pub step_up_paths: Vec<String>,
+    /// Path prefixes that need a recent phone approval (step-up; rules that restrict:
+    /// matched in every spelling an upstream may read alike).
+    pub step_up_paths: Vec<RestrictingPrefix>,
     /// How recent that approval must be.
     pub step_up_max_age: Duration,
     /// Users allowed in by name.
@@ -1029,17 +1030,30 @@ impl Validator<'_> {
             }
             let mut public_paths = Vec::new();
             for p in a.public_paths {
-                match canonical_prefix(p.get_ref()) {
+                match OpeningPrefix::new(p.get_ref()) {
                     Ok(c) => public_paths.push(c),
                     Err(e) => self.err(p.span(), &key("public_paths"), format!("{e}"))?,
                 }
             }
             let mut step_up_paths = Vec::new();
             for p in a.step_up_paths {
-                match canonical_prefix(p.get_ref()) {
-                    Ok(c) => step_up_paths.push(c),
+                let c = match RestrictingPrefix::new(p.get_ref()) {
+                    Ok(c) => c,
                     Err(e) => self.err(p.span(), &key("step_up_paths"), format!("{e}"))?,
+                };
+                // A public path is served without a session; a step-up under it, in any
+                // spelling an upstream may read alike, could never be asked for.
+                if let Some(open) = public_paths.iter().find(|o| o.may_serve_all_of(&c)) {
+                    self.err(
+                        p.span(),
+                        &key("step_up_paths"),
+                        format!(
+                            "lies under the public path {:?}, which needs no sign-in at all",
+                            open.as_str()
+                        ),
+                    )?;
                 }
+                step_up_paths.push(c);
             }
             let level = |v: &Spanned<String>, what: &str| match v.get_ref().as_str() {
                 "read" => Ok(crate::access::Access::Read),
@@ -1059,7 +1073,10 @@ impl Validator<'_> {
                 };
                 grant_paths.push((prefix, level(&p.access, "access_paths")?));
             }
-            let grant = crate::access::Grant::new(base, grant_paths);
+            let grant = match crate::access::Grant::new(base, grant_paths) {
+                Ok(g) => g,
+                Err(e) => self.err(a.name.span(), &key("access_paths"), format!("{e}"))?,
+            };
             let step_up_max_age = self.seconds(
                 a.step_up_max_age_seconds,
                 &key("step_up_max_age_seconds"),
@@ -1486,6 +1503,26 @@ mod tests {
         }
         assert!(shown.contains(needle), "{shown}");
         assert!(shown.starts_with("test.toml:"), "{shown}");
+    }
+
+    #[test]
+    fn a_step_up_path_under_a_public_path_in_any_spelling_is_refused() {
+        for step_up in ["/docs/internal", "/Docs/internal", "/docs;v=1", "/DOCS"] {
+            let text = minimal().replace(
+                "[[user]]",
+                &format!("public_paths = [\"/docs\"]\nstep_up_paths = [\"{step_up}\"]\n[[user]]"),
+            );
+            let e = parse(&text).expect_err("must be refused").to_string();
+            assert!(e.contains("lies under the public path \"/docs\""), "{e}");
+        }
+        let text = minimal().replace(
+            "[[user]]",
+            "public_paths = [\"/admin/login\"]\nstep_up_paths = [\"/admin\"]\n[[user]]",
+        );
+        assert!(
+            parse(&text).is_ok(),
+            "a public path inside a step-up one is the operator's"
+        );
     }
 
     #[test]

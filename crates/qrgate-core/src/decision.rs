@@ -154,7 +154,7 @@ pub fn classify(config: &Config, req: &Request<'_>) -> Classified {
     // upstream sees exactly the path that was authorized and no second authority.
     let target = (path.as_str() != req.path || req.absolute_form)
         .then(|| path_and_query(path.as_str(), req.query));
-    if app.public_paths.iter().any(|p| path.starts_with_prefix(p)) {
+    if app.public_paths.iter().any(|p| p.covers(&path)) {
         return Classified::Public {
             app: app_id,
             target,
@@ -176,8 +176,13 @@ pub fn needs_step_up(
     now_ms: u64,
 ) -> bool {
     let a = s.app(app);
-    a.step_up_paths.iter().any(|p| path.starts_with_prefix(p))
-        && now_ms >= approved_ms.saturating_add(crate::clock::millis(a.step_up_max_age))
+    if a.step_up_paths.is_empty()
+        || now_ms < approved_ms.saturating_add(crate::clock::millis(a.step_up_max_age))
+    {
+        return false;
+    }
+    let folded = path.folded();
+    a.step_up_paths.iter().any(|p| p.covers(&folded))
 }
 
 /// The answer to a request that needs a step-up: a browser navigation goes to the
