@@ -1,6 +1,7 @@
 //! Path rules and spelling: rules that restrict (step-up, read-only grant entries) hold for
 //! every spelling an upstream may read as the same path (`;` parameters, `%3B`, case,
-//! trailing dots), rules that open (public paths) only for their exact spelling.
+//! trailing dots), rules that open (public paths) only for their exact spelling; and a read
+//! grant judges the method a request claims through an override, not only its own.
 
 use std::time::Duration;
 
@@ -145,4 +146,108 @@ async fn a_public_path_opens_only_its_exact_spelling() {
     ] {
         assert_eq!(anonymous(path).await, 400, "{path}");
     }
+}
+
+/// A raw GET with extra header lines, as a program with the session cookie: (status, body).
+async fn get_with(gw: &TestGateway, path: &str, token: &str, extra: &str) -> (u16, String) {
+    raw(
+        gw.addr,
+        &format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nCookie: qrgate_session={token}{extra}",
+            gw.addr
+        ),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_read_grant_refuses_method_overrides_it_does_not_admit() {
+    let gw = TestGateway::with(Setup {
+        app_extra: "access = \"read\"\naccess_paths = [{ path = \"/comments/\", access = \"read-write\" }]\n".into(),
+        ..Setup::default()
+    })
+    .await;
+    let (_b, token) = sign_in_at(&gw.url("")).await;
+    let carriers = [
+        ("/doc", "\r\nX-HTTP-Method-Override: DELETE"),
+        ("/doc", "\r\nx-http-method-override: delete"),
+        ("/doc", "\r\nX_HTTP_METHOD_OVERRIDE: PUT"),
+        ("/doc", "\r\nX-HTTP-Method: PATCH"),
+        ("/doc", "\r\nx_http_method: POST"),
+        ("/doc", "\r\nX-Method-Override: DELETE"),
+        ("/doc", "\r\nX-Method_Override: DELETE"),
+        ("/doc", "\r\nX-HTTP-Method-Override: GET, DELETE"),
+        ("/doc", "\r\nX-HTTP-Method-Override: not a method"),
+        (
+            "/doc",
+            "\r\nX-HTTP-Method-Override: GET\r\nX-HTTP-Method-Override: DELETE",
+        ),
+        ("/doc?_method=DELETE", ""),
+        ("/doc?a=1&_method=put", ""),
+        ("/doc?%5Fmethod=DELETE", ""),
+        ("/doc?_METHOD=patch", ""),
+        ("/COMMENTS/1?_method=DELETE", ""),
+    ];
+    for (path, extra) in carriers {
+        let (status, body) = get_with(&gw, path, &token, extra).await;
+        assert_eq!(status, 403, "{path} {extra:?}: {body}");
+        assert!(body.contains("outside_grant"), "{path} {extra:?}: {body}");
+    }
+    // A safe override is a read; the upstream sees what the grant admits.
+    let (status, body) = get_with(&gw, "/doc", &token, "\r\nX-HTTP-Method-Override: head").await;
+    assert_eq!(status, 200, "{body}");
+    // Where the grant admits writes, overrides reach the upstream untouched.
+    for (path, extra, name) in [
+        (
+            "/comments/1",
+            "\r\nX-HTTP-Method-Override: DELETE",
+            "x-http-method-override",
+        ),
+        (
+            "/comments/1",
+            "\r\nX_Method_Override: PUT",
+            "x_method_override",
+        ),
+        ("/comments/1?_method=DELETE", "", ""),
+    ] {
+        let (status, body) = get_with(&gw, path, &token, extra).await;
+        assert_eq!(status, 200, "{path} {extra:?}: {body}");
+        let echo: serde_json::Value = serde_json::from_str(&body).expect("json");
+        if name.is_empty() {
+            assert!(
+                echo["uri"]
+                    .as_str()
+                    .is_some_and(|u| u.contains("_method=DELETE")),
+                "{echo}"
+            );
+        } else {
+            assert!(
+                crate::common::echoed_headers(&echo)
+                    .iter()
+                    .any(|(n, _)| n.eq_ignore_ascii_case(name)),
+                "{name} kept: {echo}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_full_grant_keeps_method_overrides() {
+    let gw = TestGateway::start().await;
+    let (_b, token) = sign_in_at(&gw.url("")).await;
+    let (status, body) = get_with(
+        &gw,
+        "/doc?_method=DELETE",
+        &token,
+        "\r\nX-HTTP-Method-Override: DELETE",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let echo: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert!(
+        crate::common::echoed_headers(&echo)
+            .iter()
+            .any(|(n, v)| n == "x-http-method-override" && v == "DELETE"),
+        "{echo}"
+    );
 }

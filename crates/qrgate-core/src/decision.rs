@@ -12,9 +12,11 @@
 
 use std::sync::Arc;
 
+use crate::access::{Access, Grant};
 use crate::config::{AppId, Config};
 use crate::gateway::Gateway;
 use crate::identity::Identity;
+use crate::method_override;
 use crate::negotiate;
 use crate::path::{canonicalize, CanonicalPath, PathError};
 use crate::request::{path_and_query, Request};
@@ -167,6 +169,24 @@ pub fn classify(config: &Config, req: &Request<'_>) -> Classified {
     }
 }
 
+/// Whether `grant` admits the request on `path`: its own method, and every method it claims
+/// through an override carrier (`method_override::claimed`; one that names no method counts
+/// as a write), so a read grant never forwards a request an upstream would serve as a write.
+pub fn within_grant(grant: &Grant, req: &Request<'_>, path: &CanonicalPath) -> bool {
+    let upgrade = req.headers.contains_key(http::header::UPGRADE);
+    if !grant.allows(req.method, upgrade, path) {
+        return false;
+    }
+    // Under a full grant every method is admitted, so no carrier needs reading.
+    grant.is_full()
+        || method_override::claimed(req.headers, req.query)
+            .iter()
+            .all(|m| match m {
+                Some(m) => grant.allows(m, upgrade, path),
+                None => grant.access(path) == Access::ReadWrite,
+            })
+}
+
 /// Whether `path` on `app` needs a fresher phone approval than one at `approved_ms`.
 pub fn needs_step_up(
     s: &Settings,
@@ -234,13 +254,7 @@ pub async fn decide(gw: &Gateway, s: &Settings, req: &Request<'_>) -> Decision {
         }),
         Classified::Protected { app, target, path } => {
             match gw.session(s, req.headers, app).await {
-                Ok(Some(live))
-                    if !live.meta.grant.allows(
-                        req.method,
-                        req.headers.contains_key(http::header::UPGRADE),
-                        &path,
-                    ) =>
-                {
+                Ok(Some(live)) if !within_grant(&live.meta.grant, req, &path) => {
                     Decision::Deny(Denial::OutsideGrant {
                         access: live.meta.grant.access(&path).name(),
                     })
