@@ -7,6 +7,7 @@ mod assertion;
 mod browser;
 mod compat;
 mod config_errors;
+mod cookies;
 mod devices;
 mod forward_auth;
 mod hardening;

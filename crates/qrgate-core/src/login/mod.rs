@@ -94,7 +94,7 @@ pub async fn start(
     return_to: String,
     step_up: Option<StepUp>,
 ) -> Result<Started, LoginError> {
-    let (bind_value, set_cookie) = match s.presented_binding(headers) {
+    let (bind_value, set_cookie) = match s.presented_binding(app, headers) {
         Some(v) => (v.to_string(), None),
         None => {
             let v = SessionToken::generate().as_str().to_string();
@@ -184,7 +184,10 @@ pub async fn watch(
     headers: &HeaderMap,
 ) -> Result<EventStream, LoginError> {
     let attempt = gw.logins.get(id).await?;
-    let bound = cookies::matches_hash(s.presented_binding(headers), &attempt.request.bind_hash);
+    let bound = cookies::matches_hash(
+        s.presented_binding(app, headers),
+        &attempt.request.bind_hash,
+    );
     if !bound || attempt.request.app != s.app(app).key {
         return Err(AttemptError::WrongBrowser.into());
     }
@@ -331,7 +334,7 @@ pub async fn claim(
     let attempt = attempt(gw, s, app, id).await?;
     let (key, protocol) = gw
         .logins
-        .claim(&attempt, s.presented_binding(headers))
+        .claim(&attempt, s.presented_binding(app, headers))
         .await?;
     // Who the key is now: a user removed since the approval gets no session.
     let identity = gw
