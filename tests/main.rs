@@ -3,6 +3,8 @@
 
 mod common;
 
+mod client_limits;
+
 mod assertion;
 mod browser;
 mod compat;

@@ -194,6 +194,14 @@ pub struct LimitsConfig {
     pub keepalive_timeout: Duration,
     /// Open downstream connections at most; more are closed at once.
     pub max_connections: usize,
+    /// Open connections of one client (address, IPv6 `/64`) at most; more are closed at once.
+    /// A trusted proxy's connections are not counted (they carry many clients).
+    pub max_connections_per_client: usize,
+    /// How long a request body may go without a byte, and the start of a body during which
+    /// `min_body_rate` does not apply yet.
+    pub body_timeout: Duration,
+    /// Bytes per second a request body must average once `body_timeout` has passed.
+    pub min_body_rate: u64,
     /// Login attempts (page loads and creates) per client per minute.
     pub create_per_minute: u32,
     /// Scans, approvals, rejections and relay deliveries per client per minute.
@@ -215,6 +223,9 @@ impl Default for LimitsConfig {
             header_timeout: Duration::from_secs(10),
             keepalive_timeout: Duration::from_secs(60),
             max_connections: 20_000,
+            max_connections_per_client: 256,
+            body_timeout: Duration::from_secs(20),
+            min_body_rate: 500,
             create_per_minute: 30,
             signer_per_minute: 120,
             claim_per_minute: 60,
@@ -778,6 +789,26 @@ impl Validator<'_> {
                 d.max_connections,
                 1,
                 10_000_000,
+            )?,
+            max_connections_per_client: self.count(
+                l.max_connections_per_client,
+                "limits.max_connections_per_client",
+                d.max_connections_per_client,
+                1,
+                10_000_000,
+            )?,
+            body_timeout: self.seconds(
+                l.body_timeout_seconds,
+                "limits.body_timeout_seconds",
+                d.body_timeout.as_secs(),
+                1,
+            )?,
+            min_body_rate: self.count(
+                l.min_body_rate,
+                "limits.min_body_rate",
+                d.min_body_rate,
+                0,
+                1 << 30,
             )?,
             create_per_minute: self.count(
                 l.create_per_minute,
@@ -1358,6 +1389,9 @@ mod file {
         pub header_timeout_seconds: Option<Spanned<u64>>,
         pub keepalive_timeout_seconds: Option<Spanned<u64>>,
         pub max_connections: Option<Spanned<u64>>,
+        pub max_connections_per_client: Option<Spanned<u64>>,
+        pub body_timeout_seconds: Option<Spanned<u64>>,
+        pub min_body_rate: Option<Spanned<u64>>,
         pub create_per_minute: Option<Spanned<u64>>,
         pub signer_per_minute: Option<Spanned<u64>>,
         pub claim_per_minute: Option<Spanned<u64>>,
