@@ -667,4 +667,41 @@ mod tests {
             "a refused path is refused, not redirected"
         );
     }
+
+    #[test]
+    fn a_grant_judges_the_methods_a_request_claims_through_overrides() {
+        let grant = Grant::new(Access::Read, vec![("/comments/".into(), Access::ReadWrite)])
+            .expect("grant");
+        let within = |req: Req| {
+            let path = canonicalize(req.path).expect("canonical");
+            within_grant(&grant, &req.view(), &path)
+        };
+        assert!(within(Req::get("a.example", "/doc")));
+        assert!(!within(
+            Req::get("a.example", "/doc").header("x-http-method-override", "DELETE")
+        ));
+        assert!(!within(
+            Req::get("a.example", "/doc").header("x_method_override", "put")
+        ));
+        assert!(!within(
+            Req::get("a.example", "/doc").header("x-http-method", "?")
+        ));
+        assert!(within(
+            Req::get("a.example", "/doc").header("x-http-method-override", "HEAD")
+        ));
+        assert!(!within(Req {
+            query: Some("_method=delete"),
+            ..Req::get("a.example", "/doc")
+        }));
+        assert!(within(
+            Req::get("a.example", "/comments/1").header("x-http-method-override", "DELETE")
+        ));
+        assert!(within(
+            Req::get("a.example", "/comments/1").header("x-http-method-override", "?")
+        ));
+        let full = Grant::full();
+        let req = Req::get("a.example", "/doc").header("x-http-method-override", "?");
+        let path = canonicalize("/doc").expect("canonical");
+        assert!(within_grant(&full, &req.view(), &path));
+    }
 }
