@@ -156,7 +156,7 @@ async fn write(stream: &mut Stream, bytes: &[u8]) -> bool {
 }
 
 /// The address of the peer connected to us.
-fn peer_ip(stream: &Stream) -> Option<IpAddr> {
+pub(crate) fn peer_ip(stream: &Stream) -> Option<IpAddr> {
     let digest = stream.get_socket_digest()?;
     digest.peer_addr()?.as_inet().map(|a| a.ip())
 }

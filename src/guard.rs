@@ -2,8 +2,9 @@
 //! past before the HTTP parser sees it.
 //!
 //! [`Guard`] is the `ServerApp` every listener serves. It holds one of `[limits]
-//! max_connections` slots for a connection's whole life (with none free the connection is
-//! closed at once), and runs each HTTP/1 connection's keep-alive loop itself, plain or inside
+//! max_connections` slots for a connection's whole life, and one of its client's
+//! `max_connections_per_client` ([`ClientConnections`]; with either cap reached the
+//! connection is closed at once), and runs each HTTP/1 connection's keep-alive loop itself, plain or inside
 //! TLS: it reads every request head, refuses one that crosses a limit of
 //! [`qrgate_core::head`] (414/431, then close) as soon as it does, closes a connection whose
 //! head is not complete within `header_timeout` of its first byte (slowloris) or that sends
@@ -34,17 +35,19 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use qrgate_core::config::LimitsConfig;
+use qrgate_core::config::Config;
 use qrgate_core::head::{self, HeadLimits, HeadRefusal, HeadScan};
+use qrgate_core::limits::{ClientConnections, ClientSlot};
 use qrgate_core::respond;
 use qrgate_core::wire;
 
-use crate::event_streams::EventServer;
+use crate::event_streams::{peer_ip, EventServer};
 
 /// The connection cap and the head checks in front of an HTTP application.
 pub struct Guard<A> {
     inner: Arc<A>,
     slots: Arc<Semaphore>,
+    clients: Arc<ClientConnections>,
     events: Option<EventServer>,
     limits: HeadLimits,
     header_timeout: Duration,
@@ -68,12 +71,21 @@ impl<A> Guard<A> {
     pub fn new(
         inner: Arc<A>,
         events: Option<EventServer>,
-        limits: &LimitsConfig,
+        config: &Config,
         drain: Duration,
     ) -> Self {
+        let limits = &config.limits;
+        let server = &config.server;
+        // A proxy's connections are its clients', told apart only per request.
+        let trusted = if server.trust_forwarded_for {
+            server.trusted_proxies.clone()
+        } else {
+            Vec::new()
+        };
         Guard {
             inner,
             slots: Arc::new(Semaphore::new(limits.max_connections)),
+            clients: ClientConnections::new(limits.max_connections_per_client, trusted),
             events,
             limits: HeadLimits {
                 max_line: limits.max_request_line,
@@ -143,7 +155,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> Guard<A> {
         self: Arc<Self>,
         mut stream: Stream,
         shutdown: ShutdownWatch,
-        slot: OwnedSemaphorePermit,
+        slot: (OwnedSemaphorePermit, ClientSlot),
     ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         Box::pin(async move {
             let secure = stream.get_ssl_digest().is_some();
@@ -201,10 +213,15 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Guard<A> {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
-        let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
             tracing::debug!("connection refused: max_connections reached");
             return None;
         };
+        let Some(client) = self.clients.open(peer_ip(&stream)) else {
+            tracing::debug!("connection refused: max_connections_per_client reached");
+            return None;
+        };
+        let slot = (permit, client);
         if !matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             self.clone()
                 .connection(stream, shutdown.clone(), slot)

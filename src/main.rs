@@ -282,7 +282,11 @@ fn real_main() -> anyhow::Result<()> {
                     if app.public_paths.is_empty() {
                         "none".to_string()
                     } else {
-                        app.public_paths.join(", ")
+                        app.public_paths
+                            .iter()
+                            .map(|p| p.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     },
                     signers.join(", "),
                 );

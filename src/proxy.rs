@@ -8,6 +8,7 @@
 //! | `request_filter`          | [`decision::decide`]: serve a gateway route, forward, or answer the denial |
 //! | `upstream_peer`           | the selected app's upstream, resolved once at startup        |
 //! | `upstream_request_filter` | apply [`upstream::header_edits`] and the canonical target    |
+//! | `request_body_filter`     | a proxied body keeps [`limits::body_on_pace`] (408 if not)   |
 //! | `fail_to_proxy`           | 502/504 as a small page or JSON ([`respond::proxy_failure`]) |
 //!
 //! Upstream peers are the only per-app state kept here, paired with the core's settings in
@@ -30,6 +31,7 @@ use qrgate_core::decision::{self, Decision, Denial};
 use qrgate_core::events::EventStream;
 use qrgate_core::gateway::Gateway;
 use qrgate_core::identity::Identity;
+use qrgate_core::limits;
 use qrgate_core::login::{LoginError, MAX_BODY};
 use qrgate_core::reply::{Form, Reply, SECURITY_HEADERS};
 use qrgate_core::request::{self, Request};
@@ -229,6 +231,11 @@ pub struct Ctx {
     decision: &'static str,
     /// When the request went upstream.
     upstream_started: Option<std::time::Instant>,
+    /// When the request's head was read, for the body's pace; `None` for a protocol upgrade
+    /// (what follows its head is no request body).
+    body_started: Option<std::time::Instant>,
+    /// Body bytes received so far.
+    body_bytes: u64,
     /// The request target to send upstream, when it differs from what the client sent.
     target: Option<String>,
     identity: Option<Arc<Identity>>,
@@ -247,6 +254,16 @@ impl ProxyHttp for Proxy {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let snapshot = self.snapshot();
         let s = &*snapshot.settings;
+        if !session
+            .req_header()
+            .headers
+            .contains_key(http::header::UPGRADE)
+        {
+            // A body that stalls this long is cut (pingora's per-read timeout; its default
+            // is 60 s), one that trickles by `request_body_filter` and `read_body_capped`.
+            session.set_read_timeout(Some(s.config.limits.body_timeout));
+            ctx.body_started = Some(std::time::Instant::now());
+        }
         let req = session.req_header();
         let view = Request {
             method: &req.method,
@@ -288,6 +305,23 @@ impl ProxyHttp for Proxy {
                 send(session, reply).await
             }
         }
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let (Some(started), Some(snapshot)) = (ctx.body_started, &ctx.snapshot) else {
+            return Ok(());
+        };
+        let n = body.as_ref().map_or(0, Bytes::len);
+        ctx.body_bytes = ctx
+            .body_bytes
+            .saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
+        on_pace(ctx.body_bytes, started, &snapshot.settings)
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
@@ -376,6 +410,10 @@ impl ProxyHttp for Proxy {
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut Ctx) -> FailToProxy {
         let failure = match e.etype() {
+            ErrorType::HTTPStatus(408) => Some(ProxyFailure::SlowBody),
+            ErrorType::ReadTimedout if matches!(e.esource(), ErrorSource::Downstream) => {
+                Some(ProxyFailure::SlowBody)
+            }
             ErrorType::HTTPStatus(code) => Some(ProxyFailure::Client(*code)),
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
                 Some(ProxyFailure::Timeout)
@@ -445,17 +483,24 @@ impl Proxy {
         route: String,
     ) -> Result<bool> {
         let body = if session.req_header().method == http::Method::POST {
-            match read_body_capped(session, MAX_BODY).await {
+            match read_body_capped(session, MAX_BODY, s).await {
                 Ok(Some(b)) => b,
                 Ok(None) => {
                     let reply =
                         respond::login_error(Form::Json, &LoginError::BodyTooLarge(MAX_BODY));
                     return send(session, reply).await;
                 }
-                // Broken framing, a truncated body, a reset: all the client's doing.
+                // Broken framing, a truncated body, a reset, a body too slow: all the
+                // client's doing.
                 Err(e) => {
                     tracing::debug!(error = %e, "unreadable request body");
-                    let reply = respond::proxy_failure_reply(Form::Json, ProxyFailure::BadRequest);
+                    let failure = match e.etype() {
+                        ErrorType::HTTPStatus(408) | ErrorType::ReadTimedout => {
+                            ProxyFailure::SlowBody
+                        }
+                        _ => ProxyFailure::BadRequest,
+                    };
+                    let reply = respond::proxy_failure_reply(Form::Json, failure);
                     session.set_keepalive(None);
                     return send(session, reply).await;
                 }
@@ -575,8 +620,27 @@ fn request_host(req: &RequestHeader) -> Option<&str> {
     req.headers.get(http::header::HOST)?.to_str().ok()
 }
 
-/// Reads the whole body, or `None` if it is longer than `cap` (without buffering past it).
-async fn read_body_capped(session: &mut Session, cap: usize) -> Result<Option<Bytes>> {
+/// An error (408) unless a body that has delivered `bytes` since `started` keeps the pace
+/// `[limits]` asks for.
+fn on_pace(bytes: u64, started: std::time::Instant, s: &Settings) -> Result<()> {
+    if limits::body_on_pace(bytes, started.elapsed(), &s.config.limits) {
+        return Ok(());
+    }
+    Err(Error::explain(
+        ErrorType::HTTPStatus(408),
+        "request body below the minimum rate",
+    )
+    .into_down())
+}
+
+/// Reads the whole body, or `None` if it is longer than `cap` (without buffering past it),
+/// at the pace `[limits]` asks for.
+async fn read_body_capped(
+    session: &mut Session,
+    cap: usize,
+    s: &Settings,
+) -> Result<Option<Bytes>> {
+    let started = std::time::Instant::now();
     let declared = session
         .req_header()
         .headers
@@ -592,6 +656,7 @@ async fn read_body_capped(session: &mut Session, cap: usize) -> Result<Option<By
             return Ok(None);
         }
         buf.extend_from_slice(&chunk);
+        on_pace(u64::try_from(buf.len()).unwrap_or(u64::MAX), started, s)?;
     }
     Ok(Some(buf.into()))
 }

@@ -346,7 +346,7 @@ fn guarded(conf: &Arc<ServerConf>, proxy: &Proxy, config: &Config) -> App {
     Guard::new(
         Arc::new(tethered),
         Some(events),
-        &config.limits,
+        config,
         drain_window(config),
     )
 }

@@ -384,7 +384,12 @@ async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
 #[tokio::test]
 async fn slow_heads_are_cut_off_while_real_work_goes_on() {
     let gw = TestGateway::with(Setup {
-        limits: format!("{}header_timeout_seconds = 1\n", Setup::default().limits),
+        // Every connection here is 127.0.0.1's: lift the per-client cap (its own test is in
+        // client_limits) so the slow heads are all held and cut by their deadline.
+        limits: format!(
+            "{}header_timeout_seconds = 1\nmax_connections_per_client = 100000\n",
+            Setup::default().limits
+        ),
         ..Setup::default()
     })
     .await;

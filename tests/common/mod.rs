@@ -383,7 +383,11 @@ pub async fn sign_in_key(
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("qrgate_session="))
+        .find_map(|c| {
+            c.strip_prefix("__Host-")
+                .unwrap_or(c)
+                .strip_prefix("qrgate_session=")
+        })
         .and_then(|c| c.split(';').next())
         .expect("session cookie")
         .to_string();

@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 use http::Method;
 
-use crate::path::CanonicalPath;
+use crate::path::{CanonicalPath, OpeningPrefix, PathError, RestrictingPrefix};
 
 /// One level of access.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +32,14 @@ impl Access {
         }
     }
 
+    fn cmp_restrictive_first(self, other: Access) -> std::cmp::Ordering {
+        let rank = |a: Access| match a {
+            Access::Read => 0,
+            Access::ReadWrite => 1,
+        };
+        rank(self).cmp(&rank(other))
+    }
+
     fn parse(text: &str) -> Option<Access> {
         match text {
             "read" => Some(Access::Read),
@@ -43,8 +51,46 @@ impl Access {
 
 /// A grant: the access under each path prefix; the longest matching prefix decides, and `/`
 /// is always present.
+///
+/// A read-write entry opens writes, so it covers only the exact spelling of its prefix; a
+/// read entry restricts them, so it covers every spelling an upstream may read alike
+/// ([`RestrictingPrefix`]). Where the two disagree the read wins: a write is admitted only
+/// when the longest exactly matching entry is read-write and no longer entry that matches in
+/// another spelling is read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grant(Vec<(String, Access)>);
+pub struct Grant(Vec<Entry>);
+
+/// One prefix of a grant, with the matcher its access calls for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Entry {
+    /// Read-write: opens writes, matched exactly.
+    Opens(OpeningPrefix),
+    /// Read: restricts writes, matched in every spelling.
+    Restricts(RestrictingPrefix),
+}
+
+impl Entry {
+    fn new(prefix: &str, access: Access) -> Result<Entry, PathError> {
+        Ok(match access {
+            Access::ReadWrite => Entry::Opens(OpeningPrefix::new(prefix)?),
+            Access::Read => Entry::Restricts(RestrictingPrefix::new(prefix)?),
+        })
+    }
+
+    fn prefix(&self) -> &str {
+        match self {
+            Entry::Opens(p) => p.as_str(),
+            Entry::Restricts(p) => p.as_str(),
+        }
+    }
+
+    fn access(&self) -> Access {
+        match self {
+            Entry::Opens(_) => Access::ReadWrite,
+            Entry::Restricts(_) => Access::Read,
+        }
+    }
+}
 
 impl Default for Grant {
     fn default() -> Self {
@@ -55,32 +101,52 @@ impl Default for Grant {
 impl Grant {
     /// Read-write everywhere: what a login grants unless the app says otherwise.
     pub fn full() -> Grant {
-        Grant(vec![("/".into(), Access::ReadWrite)])
+        Grant(vec![Entry::Opens(OpeningPrefix::root())])
     }
 
-    /// `base` everywhere, `paths` overriding it under their (canonical) prefixes.
-    pub fn new(base: Access, paths: Vec<(String, Access)>) -> Grant {
-        let mut entries = vec![("/".to_string(), base)];
+    /// `base` everywhere, `paths` overriding it under their prefixes (canonicalized like
+    /// request paths; one that cannot be is an error).
+    pub fn new(base: Access, paths: Vec<(String, Access)>) -> Result<Grant, PathError> {
+        let mut entries = vec![Entry::new("/", base)?];
         for (prefix, access) in paths {
-            entries.retain(|(p, _)| *p != prefix);
-            entries.push((prefix, access));
+            let entry = Entry::new(&prefix, access)?;
+            entries.retain(|e| e.prefix() != entry.prefix());
+            entries.push(entry);
         }
-        // Longest first, so the first match is the most specific.
-        entries.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
-        Grant(entries)
+        // Longest first, so the first match is the most specific; of two as long (`/a/`,
+        // `/A/`) the restricting one first, as an upstream may pick either.
+        entries.sort_by(|a, b| {
+            b.prefix()
+                .len()
+                .cmp(&a.prefix().len())
+                .then_with(|| a.access().cmp_restrictive_first(b.access()))
+                .then_with(|| a.prefix().cmp(b.prefix()))
+        });
+        Ok(Grant(entries))
     }
 
     /// Whether this is the full grant (then protocols ask for nothing extra).
     pub fn is_full(&self) -> bool {
-        self.0.iter().all(|(_, a)| *a == Access::ReadWrite)
+        self.0.iter().all(|e| e.access() == Access::ReadWrite)
     }
 
-    /// The access under `path`.
+    /// The access under `path`: read as soon as a read entry covers the path in any
+    /// spelling before (longer than) the entry that covers it exactly.
     pub fn access(&self, path: &CanonicalPath) -> Access {
-        self.0
-            .iter()
-            .find(|(p, _)| path.starts_with_prefix(p))
-            .map_or(Access::Read, |(_, a)| *a)
+        // Folded once, and only for a grant that restricts somewhere.
+        let mut folded = None;
+        for entry in &self.0 {
+            match entry {
+                Entry::Opens(p) if p.covers(path) => return Access::ReadWrite,
+                Entry::Opens(_) => {}
+                Entry::Restricts(p) => {
+                    if p.covers(folded.get_or_insert_with(|| path.folded())) {
+                        return Access::Read;
+                    }
+                }
+            }
+        }
+        Access::Read
     }
 
     /// Whether the grant admits `method` on `path`; `upgrade` says the request asks to
@@ -92,7 +158,7 @@ impl Grant {
 
     /// Each prefix and its access, most specific first.
     pub fn entries(&self) -> impl Iterator<Item = (&str, Access)> {
-        self.0.iter().map(|(p, a)| (p.as_str(), *a))
+        self.0.iter().map(|e| (e.prefix(), e.access()))
     }
 }
 
@@ -100,7 +166,7 @@ impl Grant {
 /// and pages show.
 impl fmt::Display for Grant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, (p, a)) in self.0.iter().enumerate() {
+        for (i, (p, a)) in self.entries().enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
             }
@@ -134,7 +200,7 @@ impl FromStr for Grant {
                 paths.push((prefix.to_string(), access));
             }
         }
-        Ok(Grant::new(base.ok_or_else(bad)?, paths))
+        Grant::new(base.ok_or_else(bad)?, paths).map_err(|_| bad())
     }
 }
 
@@ -155,7 +221,8 @@ mod tests {
                 ("/comments/".into(), Access::ReadWrite),
                 ("/comments/locked/".into(), Access::Read),
             ],
-        );
+        )
+        .expect("grant");
         assert!(!g.is_full());
         for (method, p, want) in [
             (Method::GET, "/anything", true),
@@ -183,7 +250,8 @@ mod tests {
 
     #[test]
     fn the_written_form_round_trips_and_junk_is_refused() {
-        let g = Grant::new(Access::Read, vec![("/comments/".into(), Access::ReadWrite)]);
+        let g = Grant::new(Access::Read, vec![("/comments/".into(), Access::ReadWrite)])
+            .expect("grant");
         assert_eq!(g.to_string(), "read-write /comments/, read /");
         assert_eq!(g.to_string().parse::<Grant>(), Ok(g));
         assert_eq!(
@@ -198,6 +266,143 @@ mod tests {
             "read-write /x",
         ] {
             assert!(junk.parse::<Grant>().is_err(), "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn read_entries_hold_in_every_spelling_and_read_write_ones_only_in_their_own() {
+        let base_rw = Grant::new(
+            Access::ReadWrite,
+            vec![
+                ("/admin/".into(), Access::Read),
+                ("/docs".into(), Access::Read),
+            ],
+        )
+        .expect("grant");
+        let base_read = Grant::new(
+            Access::Read,
+            vec![
+                ("/comments/".into(), Access::ReadWrite),
+                ("/comments/locked/".into(), Access::Read),
+            ],
+        )
+        .expect("grant");
+        for (g, p, want) in [
+            (&base_rw, "/admin/users", false),
+            (&base_rw, "/admin;x/users", false),
+            (&base_rw, "/admin%3Bx/users", false),
+            (&base_rw, "/ADMIN/users", false),
+            (&base_rw, "/Admin", false),
+            (&base_rw, "/DOCS;v=2/x", false),
+            (&base_rw, "/docs./x", false),
+            (&base_rw, "/administrator", true),
+            (&base_rw, "/other", true),
+            (&base_read, "/comments/1", true),
+            (&base_read, "/COMMENTS/1", false),
+            (&base_read, "/comments;x/1", false),
+            (&base_read, "/comments/locked/1", false),
+            (&base_read, "/comments/LOCKED/1", false),
+            (&base_read, "/comments/locked;x/1", false),
+            (&base_read, "/comments/locked%3B/1", false),
+        ] {
+            assert_eq!(g.allows(&Method::POST, false, &path(p)), want, "POST {p}");
+        }
+        // Of two entries as long, the read one wins whichever spelling matches exactly.
+        let tie = Grant::new(
+            Access::Read,
+            vec![
+                ("/a/".into(), Access::ReadWrite),
+                ("/A/".into(), Access::Read),
+            ],
+        )
+        .expect("grant");
+        assert!(!tie.allows(&Method::POST, false, &path("/a/x")));
+    }
+
+    /// Over every path of up to four pieces and grants of up to three entries: a write is
+    /// admitted only if the exact rules, the case-blind rules, the parameter-blind rules and
+    /// both together would each admit it, so folding never lets a longer, more permissive
+    /// entry win.
+    #[test]
+    fn no_spelling_model_admits_less_than_the_grant() {
+        const PIECES: &[&str] = &["/", "a", "A", "b", ";x", "%3B"];
+        const PREFIXES: &[&str] = &["/a/", "/A", "/a/b", "/a;x/", "/b"];
+        let model = |g: &Grant, p: &str, case: bool, params: bool| -> Access {
+            let spell = |s: &str| -> String {
+                let s = if case {
+                    s.to_lowercase()
+                } else {
+                    s.to_string()
+                };
+                if !params {
+                    return s;
+                }
+                s.replace("%3b", ";")
+                    .replace("%3B", ";")
+                    .split('/')
+                    .map(|seg| seg.split(';').next().unwrap_or_default())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            };
+            let p = spell(p);
+            g.entries()
+                .filter(|(prefix, _)| {
+                    let prefix = spell(prefix);
+                    *prefix == *"/"
+                        || p.strip_prefix(prefix.as_str()).is_some_and(|rest| {
+                            rest.is_empty() || prefix.ends_with('/') || rest.starts_with('/')
+                        })
+                })
+                .map(|(prefix, a)| (prefix.len(), a == Access::ReadWrite))
+                .max()
+                .map_or(Access::Read, |(_, rw)| {
+                    if rw {
+                        Access::ReadWrite
+                    } else {
+                        Access::Read
+                    }
+                })
+        };
+        let mut paths = vec![String::from("/")];
+        let mut frontier = paths.clone();
+        for _ in 0..4 {
+            frontier = frontier
+                .iter()
+                .flat_map(|p| PIECES.iter().map(move |x| format!("{p}{x}")))
+                .collect();
+            paths.extend(frontier.iter().cloned());
+        }
+        let levels = [Access::Read, Access::ReadWrite];
+        for base in levels {
+            for (i, first) in PREFIXES.iter().enumerate() {
+                for second in &PREFIXES[i..] {
+                    for (a1, a2) in levels
+                        .iter()
+                        .flat_map(|a| levels.iter().map(move |b| (*a, *b)))
+                    {
+                        let g = Grant::new(
+                            base,
+                            vec![(first.to_string(), a1), (second.to_string(), a2)],
+                        )
+                        .expect("grant");
+                        for raw in &paths {
+                            let Ok(p) = canonicalize(raw) else { continue };
+                            if g.access(&p) != Access::ReadWrite {
+                                continue;
+                            }
+                            for (case, params) in
+                                [(false, false), (true, false), (false, true), (true, true)]
+                            {
+                                assert_eq!(
+                                    model(&g, p.as_str(), case, params),
+                                    Access::ReadWrite,
+                                    "{g}: {p} (case-blind {case}, parameter-blind {params})"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -18,7 +18,7 @@ use toml::Spanned;
 pub use crate::cookies::SameSite;
 use crate::keys::PublicKey;
 pub use crate::origin::Origin;
-use crate::path::canonical_prefix;
+use crate::path::{canonical_prefix, OpeningPrefix, RestrictingPrefix};
 use crate::protocol::SignerId;
 use crate::signers;
 
@@ -194,6 +194,14 @@ pub struct LimitsConfig {
     pub keepalive_timeout: Duration,
     /// Open downstream connections at most; more are closed at once.
     pub max_connections: usize,
+    /// Open connections of one client (address, IPv6 `/64`) at most; more are closed at once.
+    /// A trusted proxy's connections are not counted (they carry many clients).
+    pub max_connections_per_client: usize,
+    /// How long a request body may go without a byte, and the start of a body during which
+    /// `min_body_rate` does not apply yet.
+    pub body_timeout: Duration,
+    /// Bytes per second a request body must average once `body_timeout` has passed.
+    pub min_body_rate: u64,
     /// Login attempts (page loads and creates) per client per minute.
     pub create_per_minute: u32,
     /// Scans, approvals, rejections and relay deliveries per client per minute.
@@ -215,6 +223,9 @@ impl Default for LimitsConfig {
             header_timeout: Duration::from_secs(10),
             keepalive_timeout: Duration::from_secs(60),
             max_connections: 20_000,
+            max_connections_per_client: 256,
+            body_timeout: Duration::from_secs(20),
+            min_body_rate: 500,
             create_per_minute: 30,
             signer_per_minute: 120,
             claim_per_minute: 60,
@@ -349,12 +360,13 @@ pub struct App {
     /// Whether an https upstream's certificate and name are verified (only `false` when the
     /// config says so explicitly).
     pub upstream_tls_verify: bool,
-    /// Canonical path prefixes that skip authentication.
-    pub public_paths: Vec<String>,
+    /// Path prefixes that skip authentication (rules that open: matched exactly).
+    pub public_paths: Vec<OpeningPrefix>,
     /// What a login grants (read-only or read-write, per path prefix).
     pub grant: crate::access::Grant,
-    /// Canonical path prefixes that need a recent phone approval (step-up).
-    pub step_up_paths: Vec<String>,
+    /// Path prefixes that need a recent phone approval (step-up; rules that restrict:
+    /// matched in every spelling an upstream may read alike).
+    pub step_up_paths: Vec<RestrictingPrefix>,
     /// How recent that approval must be.
     pub step_up_max_age: Duration,
     /// Users allowed in by name.
@@ -778,6 +790,26 @@ impl Validator<'_> {
                 1,
                 10_000_000,
             )?,
+            max_connections_per_client: self.count(
+                l.max_connections_per_client,
+                "limits.max_connections_per_client",
+                d.max_connections_per_client,
+                1,
+                10_000_000,
+            )?,
+            body_timeout: self.seconds(
+                l.body_timeout_seconds,
+                "limits.body_timeout_seconds",
+                d.body_timeout.as_secs(),
+                1,
+            )?,
+            min_body_rate: self.count(
+                l.min_body_rate,
+                "limits.min_body_rate",
+                d.min_body_rate,
+                0,
+                1 << 30,
+            )?,
             create_per_minute: self.count(
                 l.create_per_minute,
                 "limits.create_per_minute",
@@ -1029,17 +1061,30 @@ impl Validator<'_> {
             }
             let mut public_paths = Vec::new();
             for p in a.public_paths {
-                match canonical_prefix(p.get_ref()) {
+                match OpeningPrefix::new(p.get_ref()) {
                     Ok(c) => public_paths.push(c),
                     Err(e) => self.err(p.span(), &key("public_paths"), format!("{e}"))?,
                 }
             }
             let mut step_up_paths = Vec::new();
             for p in a.step_up_paths {
-                match canonical_prefix(p.get_ref()) {
-                    Ok(c) => step_up_paths.push(c),
+                let c = match RestrictingPrefix::new(p.get_ref()) {
+                    Ok(c) => c,
                     Err(e) => self.err(p.span(), &key("step_up_paths"), format!("{e}"))?,
+                };
+                // A public path is served without a session; a step-up under it, in any
+                // spelling an upstream may read alike, could never be asked for.
+                if let Some(open) = public_paths.iter().find(|o| o.may_serve_all_of(&c)) {
+                    self.err(
+                        p.span(),
+                        &key("step_up_paths"),
+                        format!(
+                            "lies under the public path {:?}, which needs no sign-in at all",
+                            open.as_str()
+                        ),
+                    )?;
                 }
+                step_up_paths.push(c);
             }
             let level = |v: &Spanned<String>, what: &str| match v.get_ref().as_str() {
                 "read" => Ok(crate::access::Access::Read),
@@ -1059,7 +1104,10 @@ impl Validator<'_> {
                 };
                 grant_paths.push((prefix, level(&p.access, "access_paths")?));
             }
-            let grant = crate::access::Grant::new(base, grant_paths);
+            let grant = match crate::access::Grant::new(base, grant_paths) {
+                Ok(g) => g,
+                Err(e) => self.err(a.name.span(), &key("access_paths"), format!("{e}"))?,
+            };
             let step_up_max_age = self.seconds(
                 a.step_up_max_age_seconds,
                 &key("step_up_max_age_seconds"),
@@ -1341,6 +1389,9 @@ mod file {
         pub header_timeout_seconds: Option<Spanned<u64>>,
         pub keepalive_timeout_seconds: Option<Spanned<u64>>,
         pub max_connections: Option<Spanned<u64>>,
+        pub max_connections_per_client: Option<Spanned<u64>>,
+        pub body_timeout_seconds: Option<Spanned<u64>>,
+        pub min_body_rate: Option<Spanned<u64>>,
         pub create_per_minute: Option<Spanned<u64>>,
         pub signer_per_minute: Option<Spanned<u64>>,
         pub claim_per_minute: Option<Spanned<u64>>,
@@ -1486,6 +1537,26 @@ mod tests {
         }
         assert!(shown.contains(needle), "{shown}");
         assert!(shown.starts_with("test.toml:"), "{shown}");
+    }
+
+    #[test]
+    fn a_step_up_path_under_a_public_path_in_any_spelling_is_refused() {
+        for step_up in ["/docs/internal", "/Docs/internal", "/docs;v=1", "/DOCS"] {
+            let text = minimal().replace(
+                "[[user]]",
+                &format!("public_paths = [\"/docs\"]\nstep_up_paths = [\"{step_up}\"]\n[[user]]"),
+            );
+            let e = parse(&text).expect_err("must be refused").to_string();
+            assert!(e.contains("lies under the public path \"/docs\""), "{e}");
+        }
+        let text = minimal().replace(
+            "[[user]]",
+            "public_paths = [\"/admin/login\"]\nstep_up_paths = [\"/admin\"]\n[[user]]",
+        );
+        assert!(
+            parse(&text).is_ok(),
+            "a public path inside a step-up one is the operator's"
+        );
     }
 
     #[test]

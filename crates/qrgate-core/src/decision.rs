@@ -12,9 +12,11 @@
 
 use std::sync::Arc;
 
+use crate::access::{Access, Grant};
 use crate::config::{AppId, Config};
 use crate::gateway::Gateway;
 use crate::identity::Identity;
+use crate::method_override;
 use crate::negotiate;
 use crate::path::{canonicalize, CanonicalPath, PathError};
 use crate::request::{path_and_query, Request};
@@ -154,7 +156,7 @@ pub fn classify(config: &Config, req: &Request<'_>) -> Classified {
     // upstream sees exactly the path that was authorized and no second authority.
     let target = (path.as_str() != req.path || req.absolute_form)
         .then(|| path_and_query(path.as_str(), req.query));
-    if app.public_paths.iter().any(|p| path.starts_with_prefix(p)) {
+    if app.public_paths.iter().any(|p| p.covers(&path)) {
         return Classified::Public {
             app: app_id,
             target,
@@ -167,6 +169,24 @@ pub fn classify(config: &Config, req: &Request<'_>) -> Classified {
     }
 }
 
+/// Whether `grant` admits the request on `path`: its own method, and every method it claims
+/// through an override carrier (`method_override::claimed`; one that names no method counts
+/// as a write), so a read grant never forwards a request an upstream would serve as a write.
+pub fn within_grant(grant: &Grant, req: &Request<'_>, path: &CanonicalPath) -> bool {
+    let upgrade = req.headers.contains_key(http::header::UPGRADE);
+    if !grant.allows(req.method, upgrade, path) {
+        return false;
+    }
+    // Under a full grant every method is admitted, so no carrier needs reading.
+    grant.is_full()
+        || method_override::claimed(req.headers, req.query)
+            .iter()
+            .all(|m| match m {
+                Some(m) => grant.allows(m, upgrade, path),
+                None => grant.access(path) == Access::ReadWrite,
+            })
+}
+
 /// Whether `path` on `app` needs a fresher phone approval than one at `approved_ms`.
 pub fn needs_step_up(
     s: &Settings,
@@ -176,8 +196,13 @@ pub fn needs_step_up(
     now_ms: u64,
 ) -> bool {
     let a = s.app(app);
-    a.step_up_paths.iter().any(|p| path.starts_with_prefix(p))
-        && now_ms >= approved_ms.saturating_add(crate::clock::millis(a.step_up_max_age))
+    if a.step_up_paths.is_empty()
+        || now_ms < approved_ms.saturating_add(crate::clock::millis(a.step_up_max_age))
+    {
+        return false;
+    }
+    let folded = path.folded();
+    a.step_up_paths.iter().any(|p| p.covers(&folded))
 }
 
 /// The answer to a request that needs a step-up: a browser navigation goes to the
@@ -229,13 +254,7 @@ pub async fn decide(gw: &Gateway, s: &Settings, req: &Request<'_>) -> Decision {
         }),
         Classified::Protected { app, target, path } => {
             match gw.session(s, req.headers, app).await {
-                Ok(Some(live))
-                    if !live.meta.grant.allows(
-                        req.method,
-                        req.headers.contains_key(http::header::UPGRADE),
-                        &path,
-                    ) =>
-                {
+                Ok(Some(live)) if !within_grant(&live.meta.grant, req, &path) => {
                     Decision::Deny(Denial::OutsideGrant {
                         access: live.meta.grant.access(&path).name(),
                     })
@@ -647,5 +666,42 @@ mod tests {
             Classified::Deny(Denial::BadPath(PathError::DoubleEncoded)),
             "a refused path is refused, not redirected"
         );
+    }
+
+    #[test]
+    fn a_grant_judges_the_methods_a_request_claims_through_overrides() {
+        let grant = Grant::new(Access::Read, vec![("/comments/".into(), Access::ReadWrite)])
+            .expect("grant");
+        let within = |req: Req| {
+            let path = canonicalize(req.path).expect("canonical");
+            within_grant(&grant, &req.view(), &path)
+        };
+        assert!(within(Req::get("a.example", "/doc")));
+        assert!(!within(
+            Req::get("a.example", "/doc").header("x-http-method-override", "DELETE")
+        ));
+        assert!(!within(
+            Req::get("a.example", "/doc").header("x_method_override", "put")
+        ));
+        assert!(!within(
+            Req::get("a.example", "/doc").header("x-http-method", "?")
+        ));
+        assert!(within(
+            Req::get("a.example", "/doc").header("x-http-method-override", "HEAD")
+        ));
+        assert!(!within(Req {
+            query: Some("_method=delete"),
+            ..Req::get("a.example", "/doc")
+        }));
+        assert!(within(
+            Req::get("a.example", "/comments/1").header("x-http-method-override", "DELETE")
+        ));
+        assert!(within(
+            Req::get("a.example", "/comments/1").header("x-http-method-override", "?")
+        ));
+        let full = Grant::full();
+        let req = Req::get("a.example", "/doc").header("x-http-method-override", "?");
+        let path = canonicalize("/doc").expect("canonical");
+        assert!(within_grant(&full, &req.view(), &path));
     }
 }

@@ -19,7 +19,6 @@ use crate::attempts::Logins;
 use crate::audit;
 use crate::clock::Clock;
 use crate::config::{AppId, Config};
-use crate::cookies;
 use crate::devices::{DeviceStore, Devices, MemoryDevices};
 use crate::identity::Identity;
 use crate::limits::RateLimits;
@@ -74,6 +73,9 @@ pub struct Gateway {
     /// Woken (`notify_one`) by every reload: the sweeper reviews the enrolled devices
     /// against the new config at once (`control::review_devices`).
     pub reloaded: tokio::sync::Notify,
+    /// When this gateway was built: sessions older than this may still present the session
+    /// cookie under its name from before the `__Host-` prefix.
+    pub started_ms: u64,
 }
 
 impl Gateway {
@@ -134,7 +136,6 @@ impl Gateway {
         Ok(Gateway {
             settings: ArcSwap::from_pointee(Settings::new(config)?),
             rates: ArcSwap::from_pointee(rates),
-            clock,
             sessions,
             logins,
             devices: Devices::default(),
@@ -145,6 +146,8 @@ impl Gateway {
             assertions: ArcSwapOption::empty(),
             sessions_changed: tokio::sync::Notify::new(),
             reloaded: tokio::sync::Notify::new(),
+            started_ms: clock.now_millis(),
+            clock,
         })
     }
 
@@ -288,14 +291,19 @@ impl Gateway {
         app: AppId,
     ) -> Result<Option<LiveSession>, StoreError> {
         let name = &*settings.app(app).key;
-        let cookie = &settings.config.session.cookie_name;
-        for token in cookies::values(headers, cookie) {
+        for (token, legacy) in settings.presented_sessions(headers, app) {
             let Some(hash) = token_hash(token) else {
                 continue;
             };
             let Some(record) = self.sessions.lookup(&hash, name).await? else {
                 continue;
             };
+            // The cookie's old name (no `__Host-` prefix) is one a sibling subdomain can
+            // plant; it is honoured only for sessions issued before this gateway started,
+            // which were issued under it.
+            if legacy && record.created_ms > self.started_ms {
+                continue;
+            }
             if let Ok(identity) = self.identity(settings, app, &record.key) {
                 return Ok(Some(LiveSession {
                     hash,

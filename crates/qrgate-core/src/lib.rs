@@ -66,6 +66,7 @@ pub mod identity;
 pub mod keys;
 pub mod limits;
 pub mod login;
+pub mod method_override;
 pub mod metrics;
 pub mod negotiate;
 pub mod origin;

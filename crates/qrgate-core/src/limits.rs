@@ -5,11 +5,16 @@
 //! address comes from `X-Forwarded-For`, but only when the peer that connected is one of
 //! `[server] trusted_proxies` — otherwise anyone could claim any address.
 //!
+//! Connections are counted per client too ([`ClientConnections`]), and a request body must
+//! keep a minimum pace ([`body_on_pace`]).
+//!
 //! Rates are token buckets (GCRA, from `governor`) keyed by client, one per class of
 //! endpoint; a refused request learns when to retry.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use governor::clock::{Clock as _, DefaultClock};
@@ -146,6 +151,93 @@ impl RateLimits {
     }
 }
 
+/// Open connections per client, each client capped, so one client holding connections open
+/// (slow heads, slow bodies, idle keep-alives) cannot take every one of `max_connections`.
+///
+/// A client is [`client_key`] of the peer's address. A connection from a trusted proxy (with
+/// `trust_forwarded_for`) is not counted: it carries many clients, whom the gateway only
+/// tells apart per request; `max_connections` still bounds it.
+pub struct ClientConnections {
+    max: usize,
+    trusted: Vec<IpNet>,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One counted connection; dropping it frees its place.
+pub struct ClientSlot {
+    table: Arc<ClientConnections>,
+    key: Option<IpAddr>,
+}
+
+impl ClientConnections {
+    /// At most `max` connections per client; `trusted` are the proxies not counted (empty
+    /// when `X-Forwarded-For` is not trusted).
+    pub fn new(max: usize, trusted: Vec<IpNet>) -> Arc<ClientConnections> {
+        Arc::new(ClientConnections {
+            max,
+            trusted,
+            open: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A place for one more connection from `peer`, or `None` when its client already holds
+    /// `max`. Peers without an address share one count.
+    pub fn open(self: &Arc<Self>, peer: Option<IpAddr>) -> Option<ClientSlot> {
+        if peer.is_some_and(|ip| self.trusted.iter().any(|n| n.contains(&ip))) {
+            return Some(ClientSlot {
+                table: self.clone(),
+                key: None,
+            });
+        }
+        let key = peer.map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), client_key);
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(key).or_insert(0);
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(ClientSlot {
+            table: self.clone(),
+            key: Some(key),
+        })
+    }
+
+    /// Connections counted for `peer`'s client now.
+    pub fn count(&self, peer: IpAddr) -> usize {
+        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.get(&client_key(peer)).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let Some(key) = self.key else { return };
+        let mut open = self
+            .table
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&key);
+            }
+        }
+    }
+}
+
+/// Whether a request body that has delivered `bytes` in `elapsed` since its head was read is
+/// keeping up: during the first `body_timeout` anything goes (a per-read timeout of the same
+/// length catches a body that stalls), after it the body must average `min_body_rate` bytes
+/// per second. A rate of 0 switches the average off.
+pub fn body_on_pace(bytes: u64, elapsed: Duration, limits: &LimitsConfig) -> bool {
+    if elapsed <= limits.body_timeout || limits.min_body_rate == 0 {
+        return true;
+    }
+    let owed = u128::from(limits.min_body_rate).saturating_mul(elapsed.as_millis()) / 1000;
+    u128::from(bytes) >= owed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,5 +325,59 @@ mod tests {
             .check(Action::Create, Some(ip("2001:db8::2")))
             .is_err());
         assert!(limits.sweep() > 0, "recently used buckets are kept");
+    }
+
+    #[test]
+    fn connections_are_capped_per_client_and_freed_on_drop() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().expect("net")];
+        let table = ClientConnections::new(2, trusted);
+        let a = ip("2001:db8:1:2::1");
+        let first = table.open(Some(a)).expect("first");
+        let second = table
+            .open(Some(ip("2001:db8:1:2::ffff")))
+            .expect("same /64");
+        assert!(table.open(Some(a)).is_none(), "the /64 holds two");
+        assert!(
+            table.open(Some(ip("2001:db8:1:3::1"))).is_some(),
+            "another /64"
+        );
+        let proxied: Vec<ClientSlot> = (0..5)
+            .map(|_| table.open(Some(ip("10.1.2.3"))).expect("a trusted proxy"))
+            .collect();
+        assert_eq!(table.count(ip("10.1.2.3")), 0);
+        drop(first);
+        assert_eq!(table.count(a), 1);
+        assert!(table.open(Some(a)).is_some(), "a place was freed");
+        drop((second, proxied));
+        assert_eq!(table.count(a), 0);
+        assert!(
+            table.open.lock().expect("lock").is_empty(),
+            "no key left behind"
+        );
+    }
+
+    #[test]
+    fn a_body_must_keep_the_minimum_pace_after_its_first_window() {
+        let limits = LimitsConfig {
+            body_timeout: Duration::from_secs(10),
+            min_body_rate: 500,
+            ..LimitsConfig::default()
+        };
+        let at = |bytes, secs| body_on_pace(bytes, Duration::from_secs(secs), &limits);
+        assert!(at(0, 10), "the first window is free");
+        assert!(at(5_500, 11));
+        assert!(!at(5_499, 11));
+        assert!(!at(10, 600), "a byte now and then is not a body");
+        assert!(at(u64::MAX, 1 << 40), "no overflow");
+        assert!(
+            !at(u64::MAX, u64::MAX),
+            "owed more than any count, without overflow"
+        );
+        assert!(!at(0, u64::MAX));
+        let off = LimitsConfig {
+            min_body_rate: 0,
+            ..limits
+        };
+        assert!(body_on_pace(0, Duration::from_secs(3600), &off));
     }
 }

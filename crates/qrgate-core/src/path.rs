@@ -65,13 +65,18 @@ impl CanonicalPath {
         &self.0
     }
 
+    /// This path in the folded form restricting rules compare (see [`FoldedPath`]).
+    pub fn folded(&self) -> FoldedPath {
+        FoldedPath(fold(&self.0))
+    }
+
     /// Whether this path lies under `prefix` (itself canonical, see [`canonical_prefix`]),
-    /// on a segment boundary.
+    /// on a segment boundary, spelled exactly as the prefix is.
     ///
     /// `/public` covers `/public` and `/public/x` but not `/publicity`; `/static/` covers
     /// `/static/a.css` but not `/static`; `/` covers everything. An empty prefix covers
     /// nothing, so a misconfigured rule can never make the whole site public by accident.
-    pub fn starts_with_prefix(&self, prefix: &str) -> bool {
+    fn starts_with_prefix(&self, prefix: &str) -> bool {
         if prefix.is_empty() {
             return false;
         }
@@ -86,6 +91,127 @@ impl fmt::Display for CanonicalPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// A prefix under which a rule *opens* access (a public path, a read-write grant entry).
+///
+/// It covers a path only when the canonical path is spelled exactly as the prefix, on a
+/// segment boundary: `/public` opens neither `/PUBLIC` nor `/public;x`. A spelling the rule
+/// did not name falls to the stricter rules, whatever the upstream makes of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpeningPrefix(String);
+
+impl OpeningPrefix {
+    /// The prefix `raw`, canonicalized like request paths.
+    pub fn new(raw: &str) -> Result<OpeningPrefix, PathError> {
+        canonical_prefix(raw).map(OpeningPrefix)
+    }
+
+    /// `/`, which opens every path.
+    pub fn root() -> OpeningPrefix {
+        OpeningPrefix("/".into())
+    }
+
+    /// Whether `path` lies under this prefix, spelled exactly.
+    pub fn covers(&self, path: &CanonicalPath) -> bool {
+        path.starts_with_prefix(&self.0)
+    }
+
+    /// The canonical prefix.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether a path this prefix opens may be read by an upstream as `restricted` itself or
+    /// a path under it (`/docs` and `/Docs/internal`): then the restricting rule would not
+    /// hold for every spelling.
+    pub fn may_serve_all_of(&self, restricted: &RestrictingPrefix) -> bool {
+        let opened = fold(&self.0);
+        match restricted.folded.strip_prefix(opened.as_slice()) {
+            None => false,
+            Some(rest) => rest.is_empty() || rest.starts_with(b"/"),
+        }
+    }
+}
+
+/// A prefix under which a rule *restricts* access (step-up, a read-only grant entry).
+///
+/// It covers every path an upstream may take for one under it: the comparison is made on
+/// the folded forms ([`FoldedPath`]), so `/admin` also covers `/ADMIN/users`,
+/// `/admin;x/users`, `/admin%3Bx/users`, `/admin./users` and `/Admin/`; and a trailing `/`
+/// on the prefix does not matter (`/admin/` covers `/admin`, which many routers treat alike).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestrictingPrefix {
+    canonical: String,
+    folded: Vec<u8>,
+}
+
+impl RestrictingPrefix {
+    /// The prefix `raw`, canonicalized like request paths.
+    pub fn new(raw: &str) -> Result<RestrictingPrefix, PathError> {
+        let canonical = canonical_prefix(raw)?;
+        let folded = fold(&canonical);
+        Ok(RestrictingPrefix { canonical, folded })
+    }
+
+    /// Whether a path of this folded form lies under this prefix in any spelling.
+    pub fn covers(&self, path: &FoldedPath) -> bool {
+        let path = path.0.as_slice();
+        match path.strip_prefix(self.folded.as_slice()) {
+            None => false,
+            Some(rest) => rest.is_empty() || rest.starts_with(b"/"),
+        }
+    }
+
+    /// The canonical prefix, as configured.
+    pub fn as_str(&self) -> &str {
+        &self.canonical
+    }
+}
+
+/// A canonical path reduced to what upstreams may ignore when they compare paths: each
+/// segment percent-decoded, cut at its first `;` (raw or `%3B`: path parameters, which
+/// Tomcat, Jetty and Spring drop), stripped of trailing dots and spaces (which Windows and IIS
+/// drop), and case-folded (Unicode, so ASCII too: Express, ASP.NET and IIS compare without
+/// case); segments left empty vanish, and so does a trailing `/`. Two spellings one of these
+/// upstreams serves as the same resource have the same folded form. Folding only ever
+/// merges paths, so it is used for rules that restrict, never for rules that open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoldedPath(Vec<u8>);
+
+fn fold(canonical: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(canonical.len());
+    for segment in canonical.split('/') {
+        let decoded: Vec<u8> = percent_encoding::percent_decode_str(segment).collect();
+        let end = decoded
+            .iter()
+            .position(|&b| b == b';')
+            .unwrap_or(decoded.len());
+        let mut kept = &decoded[..end];
+        while let [rest @ .., b'.' | b' '] = kept {
+            kept = rest;
+        }
+        if kept.is_empty() {
+            continue;
+        }
+        out.push(b'/');
+        match std::str::from_utf8(kept) {
+            Ok(text) => {
+                let mut buf = [0u8; 4];
+                // Upper then lower, so characters whose lowercase differs from the one their
+                // uppercase maps back to (`ſ`, `K` the Kelvin sign) meet their ASCII letters.
+                for c in text
+                    .chars()
+                    .flat_map(char::to_uppercase)
+                    .flat_map(char::to_lowercase)
+                {
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                }
+            }
+            Err(_) => out.extend(kept.iter().map(u8::to_ascii_lowercase)),
+        }
+    }
+    out
 }
 
 /// Canonicalizes the path part of a request target (the caller has already split off the
@@ -541,6 +667,118 @@ mod tests {
                     .all(|seg| seg != "." && seg != ".."),
                 "{raw}: dot segment in {twice}"
             );
+        }
+    }
+
+    #[test]
+    fn restricting_prefixes_cover_every_spelling_and_opening_ones_only_their_own() {
+        let cases: &[(&str, &str, bool, bool)] = &[
+            // (prefix, path, opening covers, restricting covers)
+            ("/admin", "/admin/users", true, true),
+            ("/admin", "/admin", true, true),
+            ("/admin", "/admin;x/users", false, true),
+            ("/admin", "/admin;jsessionid=1", false, true),
+            ("/admin", "/admin%3Bx/users", false, true),
+            ("/admin", "/admin%3bx", false, true),
+            ("/admin", "/ADMIN/users", false, true),
+            ("/admin", "/Admin", false, true),
+            ("/admin", "/%41dmin/x", false, true),
+            ("/admin", "/ADMIN;x./users", false, true),
+            ("/admin", "/admin./users", false, true),
+            ("/admin", "/admin%20/users", false, true),
+            ("/admin", "/;x/admin/users", false, true),
+            ("/admin", "//admin", true, true),
+            ("/admin", "/administrator", false, false),
+            ("/admin", "/admin-x", false, false),
+            ("/admin", "/x/admin", false, false),
+            ("/admin", "/admin%2Ex", false, false),
+            ("/admin/", "/admin", false, true),
+            ("/admin/", "/ADMIN/", false, true),
+            ("/Admin", "/admin/x", false, true),
+            ("/caf%C3%A9", "/CAF%C3%89/x", false, true),
+            ("/café", "/caf%C3%A9", false, true),
+            ("/key", "/\u{212a}ey", false, true),
+            ("/secret", "/\u{17f}ecret", false, true),
+            ("/", "/anything;x", true, true),
+        ];
+        for &(prefix, path, opens, restricts) in cases {
+            let p = canonicalize(path).expect("canonical");
+            let open = OpeningPrefix::new(prefix).expect("prefix");
+            let restrict = RestrictingPrefix::new(prefix).expect("prefix");
+            assert_eq!(open.covers(&p), opens, "opening {prefix:?} over {path:?}");
+            assert_eq!(
+                restrict.covers(&p.folded()),
+                restricts,
+                "restricting {prefix:?} over {path:?}"
+            );
+        }
+        let public = OpeningPrefix::new("/docs").expect("prefix");
+        for (restricted, overlaps) in [
+            ("/docs/internal", true),
+            ("/Docs/internal", true),
+            ("/docs;x", true),
+            ("/DOCS", true),
+            ("/", false),
+            ("/doc", false),
+            ("/docsx", false),
+        ] {
+            let r = RestrictingPrefix::new(restricted).expect("prefix");
+            assert_eq!(public.may_serve_all_of(&r), overlaps, "{restricted}");
+        }
+    }
+
+    /// Every path of up to five pieces over an alphabet of case, parameter, dot and escape
+    /// variants: a restricting prefix covers a path exactly when it covers each of its other
+    /// spellings, and always covers what the opening prefix of the same text covers.
+    #[test]
+    fn exhaustive_spellings_of_short_paths() {
+        const PIECES: &[&str] = &["/", "a", "A", ";", "x", ".", "%3B", "%41", "%20", "b"];
+        let prefixes = ["/a", "/A/", "/a/b", "/ab", "/"];
+        let mut paths = vec![String::from("/")];
+        let mut frontier = paths.clone();
+        for _ in 0..5 {
+            frontier = frontier
+                .iter()
+                .flat_map(|p| PIECES.iter().map(move |x| format!("{p}{x}")))
+                .collect();
+            paths.extend(frontier.iter().cloned());
+        }
+        // Spellings an upstream may read alike: other case, `;` parameters added or spelled
+        // `%3B`, a trailing dot on a last segment that is not a dot segment already.
+        let respell = |p: &str| -> Vec<String> {
+            let mut out = vec![
+                p.to_uppercase(),
+                p.to_lowercase(),
+                p.replace(';', "%3B"),
+                format!("{p};v=1"),
+                format!("/{}", p[1..].replace('/', ";y/")),
+            ];
+            if !p.ends_with(['/', '.']) {
+                out.push(format!("{p}."));
+            }
+            out
+        };
+        for prefix in prefixes {
+            let open = OpeningPrefix::new(prefix).expect("prefix");
+            let restrict = RestrictingPrefix::new(prefix).expect("prefix");
+            for raw in &paths {
+                let Ok(p) = canonicalize(raw) else { continue };
+                let covered = restrict.covers(&p.folded());
+                if open.covers(&p) {
+                    assert!(covered, "{prefix:?} opens {raw:?} but does not restrict it");
+                }
+                // What is forwarded is the canonical path, so that is what is respelled.
+                for other in respell(p.as_str()) {
+                    let Ok(q) = canonicalize(&other) else {
+                        continue;
+                    };
+                    assert_eq!(
+                        restrict.covers(&q.folded()),
+                        covered,
+                        "{prefix:?}: {p} and {other:?} differ"
+                    );
+                }
+            }
         }
     }
 }

@@ -249,6 +249,8 @@ pub enum ProxyFailure {
     BadRequest,
     /// The HTTP layer refused the client's request with this 4xx status.
     Client(u16),
+    /// The client's request body stalled or fell below `[limits] min_body_rate`.
+    SlowBody,
     /// Anything else, the gateway's own fault.
     Internal,
 }
@@ -273,6 +275,12 @@ pub fn proxy_failure(f: ProxyFailure) -> (u16, &'static str, &'static str, &'sta
             "bad_request",
             "Bad request",
             "The request could not be understood.",
+        ),
+        ProxyFailure::SlowBody => (
+            408,
+            "body_too_slow",
+            "The request arrived too slowly",
+            "The request body stalled or arrived below the gateway's minimum rate. Send it again.",
         ),
         ProxyFailure::Client(status @ 400..=499) => (
             status,

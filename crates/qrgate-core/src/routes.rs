@@ -260,7 +260,7 @@ async fn logout(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
             &LoginError::CrossOrigin("Logout must come from the application's own pages."),
         );
     }
-    for token in crate::cookies::values(req.headers, &s.config.session.cookie_name) {
+    for (token, _) in s.presented_sessions(req.headers, req.app) {
         let Some(hash) = crate::session::token_hash(token) else {
             continue;
         };
@@ -284,7 +284,9 @@ async fn logout(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
     } else {
         Reply::json(200, &json!({ "status": "signed_out" }))
     };
-    reply.with_header("set-cookie", s.clear_session_cookie(req.app))
+    s.clear_session_cookies(req.app)
+        .into_iter()
+        .fold(reply, |r, c| r.with_header("set-cookie", c))
 }
 
 /// `GET {prefix}/sessions`: the person's own sessions; without a session, log in first.
@@ -327,8 +329,12 @@ async fn sessions_sign_out(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -
     }
     let prefix = &s.config.server.prefix;
     if scope == account::Scope::All {
-        return Reply::redirect(303, format!("{prefix}/login"))
-            .with_header("set-cookie", s.clear_session_cookie(req.app));
+        return s
+            .clear_session_cookies(req.app)
+            .into_iter()
+            .fold(Reply::redirect(303, format!("{prefix}/login")), |r, c| {
+                r.with_header("set-cookie", c)
+            });
     }
     Reply::redirect(303, format!("{prefix}/sessions"))
 }
@@ -568,8 +574,12 @@ async fn remove_own_device(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -
         return Reply::json(200, &json!({ "removed": removed, "sessions_ended": ended }));
     }
     if signed_out {
-        return Reply::redirect(303, format!("{prefix}/login"))
-            .with_header("set-cookie", s.clear_session_cookie(req.app));
+        return s
+            .clear_session_cookies(req.app)
+            .into_iter()
+            .fold(Reply::redirect(303, format!("{prefix}/login")), |r, c| {
+                r.with_header("set-cookie", c)
+            });
     }
     Reply::redirect(303, format!("{prefix}/sessions"))
 }

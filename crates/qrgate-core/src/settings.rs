@@ -37,6 +37,11 @@ pub struct AppValues {
     pub host: HeaderValue,
     /// `{origin}{prefix}`: where the gateway's own routes live on this app's origin.
     pub base: String,
+    /// The session cookie's name here: `__Host-{cookie_name}` on an https origin (a cookie
+    /// no sibling subdomain can set), `{cookie_name}` otherwise.
+    pub session_cookie: String,
+    /// The binding cookie's name here, prefixed alike.
+    pub bind_cookie: String,
 }
 
 /// Why a key has no identity on an app.
@@ -66,8 +71,22 @@ pub struct Settings {
     generation: u64,
     /// Per-app values, in `[[app]]` order.
     apps: Vec<AppValues>,
-    /// Name of the cookie that binds a login attempt to the browser that started it.
-    bind_cookie: String,
+    /// Every name a cookie of the gateway's may have (session and binding, with and without
+    /// `__Host-`).
+    own_cookies: [String; 4],
+}
+
+/// The cookie name prefix browsers accept only from a secure origin, on a host-only cookie
+/// with `Path=/` and `Secure`: no sibling subdomain can set or shadow such a cookie.
+const HOST_PREFIX: &str = "__Host-";
+
+/// [`HOST_PREFIX`] for an app served over https (its cookies are `Secure`), else nothing.
+fn host_prefix(app: &App) -> &'static str {
+    if app.origin.is_https() && app.cookie_secure {
+        HOST_PREFIX
+    } else {
+        ""
+    }
 }
 
 impl Settings {
@@ -94,12 +113,20 @@ impl Settings {
                 proto: header(&app.origin.scheme)?,
                 host: header(&app.origin.authority)?,
                 base: format!("{}{}", app.origin, config.server.prefix),
+                session_cookie: format!("{}{}", host_prefix(app), config.session.cookie_name),
+                bind_cookie: format!("{}{}_bind", host_prefix(app), config.session.cookie_name),
             });
         }
         static GENERATION: AtomicU64 = AtomicU64::new(0);
+        let cookie = &config.session.cookie_name;
         Ok(Settings {
             generation: GENERATION.fetch_add(1, Ordering::Relaxed),
-            bind_cookie: format!("{}_bind", config.session.cookie_name),
+            own_cookies: [
+                cookie.clone(),
+                format!("{cookie}_bind"),
+                format!("{HOST_PREFIX}{cookie}"),
+                format!("{HOST_PREFIX}{cookie}_bind"),
+            ],
             identities,
             apps,
             config,
@@ -181,17 +208,41 @@ impl Settings {
         let s = &self.config.session;
         self.cookie(
             app,
-            &s.cookie_name,
+            &self.app_values(app).session_cookie,
             token.as_str(),
             s.lifetime.as_secs(),
             s.same_site,
         )
     }
 
-    /// `Set-Cookie` value that deletes the session cookie.
-    pub fn clear_session_cookie(&self, app: AppId) -> String {
+    /// `Set-Cookie` values that delete the session cookie, under its name and (on an https
+    /// origin) under its name from before the `__Host-` prefix.
+    pub fn clear_session_cookies(&self, app: AppId) -> Vec<String> {
         let s = &self.config.session;
-        self.cookie(app, &s.cookie_name, "", 0, s.same_site)
+        let current = &self.app_values(app).session_cookie;
+        let mut out = vec![self.cookie(app, current, "", 0, s.same_site)];
+        if *current != s.cookie_name {
+            out.push(self.cookie(app, &s.cookie_name, "", 0, s.same_site));
+        }
+        out
+    }
+
+    /// Session tokens the request presents for app `app`, each with whether it came under
+    /// the cookie's old name (an https app's name without `__Host-`), current name first.
+    pub fn presented_sessions<'a>(
+        &'a self,
+        headers: &'a HeaderMap,
+        app: AppId,
+    ) -> impl Iterator<Item = (&'a str, bool)> + 'a {
+        let current = self.app_values(app).session_cookie.as_str();
+        let old = self.config.session.cookie_name.as_str();
+        let legacy = (current != old).then_some(old);
+        cookies::values(headers, current).map(|t| (t, false)).chain(
+            legacy
+                .into_iter()
+                .flat_map(move |n| cookies::values(headers, n))
+                .map(|t| (t, true)),
+        )
     }
 
     /// `Set-Cookie` value carrying a new binding value. Always `SameSite=Strict`: the binding
@@ -200,7 +251,8 @@ impl Settings {
     pub fn bind_cookie(&self, app: AppId, value: &str) -> String {
         let lifetime = self.config.login.attempt_lifetime.as_secs();
         let max_age = lifetime.saturating_add(3600);
-        self.cookie(app, &self.bind_cookie, value, max_age, SameSite::Strict)
+        let name = &self.app_values(app).bind_cookie;
+        self.cookie(app, name, value, max_age, SameSite::Strict)
     }
 
     fn cookie(
@@ -214,14 +266,18 @@ impl Settings {
         cookies::build(name, value, max_age, self.app(app).cookie_secure, same_site)
     }
 
-    /// Names of the gateway's own cookies, never forwarded upstream.
-    pub fn own_cookies(&self) -> [&str; 2] {
-        [&self.config.session.cookie_name, &self.bind_cookie]
+    /// Names of the gateway's own cookies, never forwarded upstream: both cookies under
+    /// both names, whatever the app.
+    pub fn own_cookies(&self) -> [&str; 4] {
+        self.own_cookies.each_ref().map(String::as_str)
     }
 
-    /// The binding value this browser already holds, if it looks like one of ours.
-    pub fn presented_binding<'a>(&'a self, headers: &'a HeaderMap) -> Option<&'a str> {
-        cookies::values(headers, &self.bind_cookie).find(|v| token_hash(v).is_some())
+    /// The binding value this browser already holds on app `app`, if it looks like one of
+    /// ours. Only the current name counts: a binding lives for minutes, and one a sibling
+    /// subdomain could plant would let it watch and claim the attempt.
+    pub fn presented_binding<'a>(&'a self, app: AppId, headers: &'a HeaderMap) -> Option<&'a str> {
+        cookies::values(headers, &self.app_values(app).bind_cookie)
+            .find(|v| token_hash(v).is_some())
     }
 }
 

@@ -107,7 +107,7 @@ pub async fn start(
             "a signer that shows what it confirms",
         ));
     }
-    let (bind_value, set_cookie) = match s.presented_binding(headers) {
+    let (bind_value, set_cookie) = match s.presented_binding(app, headers) {
         Some(v) => (v.to_string(), None),
         None => {
             let v = SessionToken::generate().as_str().to_string();
@@ -214,7 +214,10 @@ pub async fn watch(
     headers: &HeaderMap,
 ) -> Result<EventStream, LoginError> {
     let attempt = gw.logins.get(id).await?;
-    let bound = cookies::matches_hash(s.presented_binding(headers), &attempt.request.bind_hash);
+    let bound = cookies::matches_hash(
+        s.presented_binding(app, headers),
+        &attempt.request.bind_hash,
+    );
     if !bound || attempt.request.app != s.app(app).key {
         return Err(AttemptError::WrongBrowser.into());
     }
@@ -361,7 +364,7 @@ pub async fn claim(
     let attempt = attempt(gw, s, app, id).await?;
     let (key, protocol) = gw
         .logins
-        .claim(&attempt, s.presented_binding(headers), None)
+        .claim(&attempt, s.presented_binding(app, headers), None)
         .await?;
     // Who the key is now: a user removed since the approval gets no session.
     let identity = gw
@@ -452,7 +455,7 @@ pub async fn claim_action(
     }
     let (key, _) = gw
         .logins
-        .claim(&attempt, s.presented_binding(headers), Some(action))
+        .claim(&attempt, s.presented_binding(app, headers), Some(action))
         .await?;
     // The approving key must still be that person's (a device removed or a user changed
     // since the approval confirms nothing).

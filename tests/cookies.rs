@@ -1,0 +1,159 @@
+//! The gateway's cookies on https origins: `__Host-` names no sibling subdomain can set,
+//! sessions issued under the old name still honoured for their lifetime, both names kept from
+//! the upstream and cleared at logout.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::{echoed_headers, sign_in_with, test_pki, Setup, TestGateway};
+use crate::operate::{alice, Binary};
+
+fn trusting(ca_pem: &str, cookies: bool) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("ca");
+    reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .tls_built_in_root_certs(false)
+        .cookie_store(cookies)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+}
+
+/// The `Set-Cookie` values of a response.
+fn set_cookies(r: &reqwest::Response) -> Vec<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn https_origins_get_host_prefixed_cookies_that_never_reach_the_upstream() {
+    let tls = crate::common::free_port();
+    let dir = tempfile::tempdir().expect("pki dir");
+    let (ca, chain, key) = test_pki("cookies");
+    let (cert, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, &chain).expect("cert");
+    std::fs::write(&key_file, &key).expect("key");
+    let server = format!(
+        "tls_listen = [\"127.0.0.1:{tls}\"]\ntls_cert = \"{}\"\ntls_key = \"{}\"",
+        cert.display(),
+        key_file.display()
+    );
+    let origin = format!("https://127.0.0.1:{tls}");
+    let _gw = Binary::start_with(&server, Some(origin.clone()), "", &alice("\"staff\"")).await;
+
+    // The binding cookie of a new attempt.
+    let b = trusting(&ca, true);
+    let created = b
+        .post(format!("{origin}/.qrgate/auth/session/create"))
+        .header("origin", &origin)
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(created.status(), 201);
+    let bind = set_cookies(&created);
+    assert!(
+        bind.iter()
+            .any(|c| c.starts_with("__Host-qrgate_session_bind=")
+                && c.contains("Secure")
+                && c.contains("Path=/")
+                && !c.contains("Domain")),
+        "{bind:?}"
+    );
+
+    // A whole login over HTTPS: the session cookie is `__Host-` too, and the browser's jar
+    // sends it back.
+    let (b, token) = sign_in_with(&origin, trusting(&ca, true), trusting(&ca, false)).await;
+    let from_jar = b
+        .get(format!("{origin}/app"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("https");
+    assert_eq!(from_jar.status(), 200);
+    let echo = b
+        .get(format!("{origin}/app"))
+        .header("accept", "application/json")
+        .header(
+            "cookie",
+            format!(
+            "__Host-qrgate_session={token}; qrgate_session={token}; qrgate_session_bind=x; __Host-qrgate_session_bind=y; app=1"
+        ),
+        )
+        .send()
+        .await
+        .expect("https");
+    assert_eq!(echo.status(), 200);
+    let echo: Value = echo.json().await.expect("echo");
+    let cookies: Vec<String> = echoed_headers(&echo)
+        .into_iter()
+        .filter(|(n, _)| n == "cookie")
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(
+        cookies,
+        ["app=1"],
+        "neither name of either cookie goes upstream"
+    );
+
+    // Logout clears both names.
+    let out = b
+        .post(format!("{origin}/.qrgate/logout"))
+        .header("origin", &origin)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(out.status(), 200);
+    let cleared = set_cookies(&out);
+    for name in ["__Host-qrgate_session=;", "qrgate_session=;"] {
+        assert!(
+            cleared
+                .iter()
+                .any(|c| c.starts_with(name) && c.contains("Max-Age=0")),
+            "{name} in {cleared:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sessions_from_before_the_prefix_keep_working_and_new_ones_need_it() {
+    let gw = TestGateway::with(Setup {
+        origin: Some("https://app.example".into()),
+        ..Setup::default()
+    })
+    .await;
+    let get = |cookie: String| {
+        let url = gw.url("/app");
+        async move {
+            crate::common::client()
+                .get(url)
+                .header("host", "app.example")
+                .header("accept", "application/json")
+                .header("cookie", cookie)
+                .send()
+                .await
+                .expect("answer")
+                .status()
+        }
+    };
+    // Issued before this gateway started (as the old name was): both names work.
+    let old = gw.mint_session(0).await;
+    assert_eq!(get(format!("qrgate_session={old}")).await, 200);
+    assert_eq!(get(format!("__Host-qrgate_session={old}")).await, 200);
+    // Issued since: only the `__Host-` name, which no sibling subdomain can plant.
+    gw.clock.advance(Duration::from_secs(1));
+    let new = gw.mint_session(0).await;
+    assert_eq!(get(format!("__Host-qrgate_session={new}")).await, 200);
+    assert_eq!(get(format!("qrgate_session={new}")).await, 401);
+    // A planted old-name cookie never hides the real one.
+    assert_eq!(
+        get(format!("qrgate_session={new}; __Host-qrgate_session={new}")).await,
+        200
+    );
+}
