@@ -1006,3 +1006,81 @@ async fn a_user_removed_and_added_again_before_the_review_runs_is_someone_new() 
         Some("bob".into())
     );
 }
+
+#[tokio::test]
+async fn a_device_does_not_follow_its_apps_name_to_another_origin() {
+    let up = demo_upstream().await;
+    let gw = TestGateway::with(crate::common::Setup {
+        tail: format!(
+            "[[user]]\nname = \"bob\"\nroles = [\"staff\"]\n{}",
+            other_app("Other app", up)
+        ),
+        ..crate::common::Setup::default()
+    })
+    .await;
+    let base = gw.url("");
+    let (b_browser, b_phone) = (via(gw.addr, true), via(gw.addr, false));
+    let invited = gw.invite("bob").await;
+    assert_eq!(invited.apps, vec!["Test app".to_string()]);
+    let phone = Key::generate();
+    signer::enroll(&client(), &invited.link, &phone)
+        .await
+        .expect("enrolled");
+    let (a, _) = sign_in_key(&base, browser(), client(), &phone).await;
+    assert_eq!(
+        upstream_identity(&a, &base).await.map(|(u, _)| u),
+        Some("bob".into())
+    );
+    let pending = gw.invite("bob").await;
+
+    // The operator renames the apps: the name the device is bound to now belongs to the
+    // other origin, where this key never lived. The binding does not move with the name.
+    let swapped = gw
+        .config_text
+        .replace("name = \"Test app\"", "name = \"Old name\"")
+        .replace("name = \"Other app\"", "name = \"Test app\"");
+    let config = qrgate_core::config::Config::parse(&swapped, std::path::Path::new("test.toml"))
+        .expect("config");
+    gw.proxy.reload(config).expect("reload");
+    let refused = approve_with(OTHER, &b_browser, &b_phone, &phone).await;
+    assert!(
+        matches!(
+            refused,
+            Err(signer::SignerError::Refused { status: 403, .. })
+        ),
+        "refused at once on the other origin: {refused:?}"
+    );
+    assert!(!gw.invitation_open(&pending.link).await, "withdrawn");
+    let gone = crate::common::eventually(std::time::Duration::from_secs(5), || async {
+        gw.state.devices.is_empty()
+    })
+    .await;
+    assert!(
+        gone,
+        "the review removed the device: {:?}",
+        gw.state.devices.list()
+    );
+    assert!(
+        !gw.state.devices.is_retired_app("Test app"),
+        "and released the name"
+    );
+    assert_eq!(
+        upstream_identity(&a, &base).await,
+        None,
+        "its session ended"
+    );
+    let refused = approve_with(OTHER, &b_browser, &b_phone, &phone).await;
+    assert!(
+        matches!(
+            refused,
+            Err(signer::SignerError::Refused { status: 403, .. })
+        ),
+        "{refused:?}"
+    );
+    // The app the name now names works for its own users.
+    let (o, _) = crate::common::sign_in_with(OTHER, via(gw.addr, true), via(gw.addr, false)).await;
+    assert_eq!(
+        upstream_identity(&o, OTHER).await.map(|(u, _)| u),
+        Some("alice".into())
+    );
+}

@@ -313,13 +313,14 @@ pub struct Reviewed {
 /// user left the config is removed with its sessions, as is one whose every app left it; a
 /// binding to an app that left it is dropped; an invitation for a user or app no longer
 /// configured is withdrawn, and so are the devices and invitations of users a reload removed
-/// since the last review (`Devices::retired_users`), even if the name is configured again.
+/// since the last review, and the bindings to (and invitations for) apps a reload removed or
+/// moved to another origin (`Devices::retired`), even if the name is configured again.
 /// Every change is audited (`by` `config`). Devices are kept by name, and a name added again
 /// later is someone else.
 pub async fn review_devices(gw: &Gateway, s: &Settings) -> Result<Reviewed, ControlError> {
     const BY: &str = "config";
     let mut done = Reviewed::default();
-    let retired = gw.devices.retired_users();
+    let retired = gw.devices.retired();
     // Invitations first: one redeemed before they are gone is a device by the time the
     // devices are read below (redeeming records it in the same step).
     let fits = |i: &crate::devices::Invitation| invitation_fits(&s.config, &retired, i);
@@ -360,7 +361,7 @@ pub async fn review_devices(gw: &Gateway, s: &Settings) -> Result<Reviewed, Cont
     }
     // Their devices and invitations are gone from the store of record: a user of the same
     // name configured again is someone new.
-    gw.devices.release_users(&retired);
+    gw.devices.release(&retired);
     if done.removed + done.narrowed > 0 {
         gw.devices_changed.notify_one();
         gw.sessions_changed.notify_waiters();

@@ -140,6 +140,52 @@ impl From<StoredInvitation> for Invitation {
     }
 }
 
+/// Names a reload took out of service whose devices and invitations the review has not
+/// dealt with yet: users removed, and apps removed or moved to another origin. A device is a
+/// key kept by one origin's browser storage, so an app of the same name on another origin
+/// (or added again later) is something else, and a user of the same name someone else.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Retired {
+    /// Users a reload removed.
+    pub users: HashSet<String>,
+    /// Apps a reload removed or gave another origin.
+    pub apps: HashSet<String>,
+}
+
+impl Retired {
+    /// Whether nothing is retired.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty() && self.apps.is_empty()
+    }
+
+    /// What a reload from `before` to `after` retires: every user `after` does not configure,
+    /// and every app it does not configure on the same origin.
+    pub fn by_reload(before: &Config, after: &Config) -> Retired {
+        Retired {
+            users: before
+                .users
+                .iter()
+                .filter(|u| after.user_by_name(&u.name).is_none())
+                .map(|u| u.name.clone())
+                .collect(),
+            apps: before
+                .apps
+                .iter()
+                .filter(|a| {
+                    after
+                        .app_by_name(&a.name)
+                        .is_none_or(|id| after.app(id).origin != a.origin)
+                })
+                .map(|a| a.name.clone())
+                .collect(),
+        }
+    }
+
+    fn app_in_service(&self, config: &Config, name: &str) -> bool {
+        !self.apps.contains(name) && config.app_by_name(name).is_some()
+    }
+}
+
 /// What the config in force asks of an enrolled device. Devices are kept by user and app
 /// name, so a name that leaves the config must take its devices with it: a user or app of
 /// the same name added later is someone (something) else.
@@ -153,16 +199,16 @@ pub enum Review {
     Remove(&'static str),
 }
 
-/// What `config` asks of device `d`, when a reload since the last review removed the users
-/// `retired` (who may be configured again by now: someone else of the same name).
-pub fn review(config: &Config, retired: &HashSet<String>, d: &Device) -> Review {
-    if config.user_by_name(&d.user).is_none() || retired.contains(&d.user) {
+/// What `config` asks of device `d`, when a reload since the last review retired the users
+/// and apps in `retired` (which may be configured again by now: someone, something else).
+pub fn review(config: &Config, retired: &Retired, d: &Device) -> Review {
+    if config.user_by_name(&d.user).is_none() || retired.users.contains(&d.user) {
         return Review::Remove("user_removed");
     }
     let kept: Vec<String> = d
         .apps
         .iter()
-        .filter(|a| config.app_by_name(a).is_some())
+        .filter(|a| retired.app_in_service(config, a))
         .cloned()
         .collect();
     if kept.is_empty() {
@@ -175,12 +221,12 @@ pub fn review(config: &Config, retired: &HashSet<String>, d: &Device) -> Review 
 }
 
 /// Whether pending invitation `i` still fits `config`: its user and every app it names are
-/// configured, and its user was not removed since (`retired`); otherwise it is withdrawn.
-pub fn invitation_fits(config: &Config, retired: &HashSet<String>, i: &Invitation) -> bool {
-    !retired.contains(&i.user)
+/// configured, and none of them was retired since (`retired`); otherwise it is withdrawn.
+pub fn invitation_fits(config: &Config, retired: &Retired, i: &Invitation) -> bool {
+    !retired.users.contains(&i.user)
         && config.user_by_name(&i.user).is_some()
-        && config.app_by_name(&i.app).is_some()
-        && i.apps.iter().all(|a| config.app_by_name(a).is_some())
+        && retired.app_in_service(config, &i.app)
+        && i.apps.iter().all(|a| retired.app_in_service(config, a))
 }
 
 mod hex32 {
@@ -349,10 +395,11 @@ pub struct Devices {
     /// Whether the table is current. With several instances it is not while this one cannot
     /// hear the others' announcements (a removal could be missed): then no device signs in.
     current: std::sync::atomic::AtomicBool,
-    /// Users a reload removed whose devices have not been removed from the store of record
-    /// yet (the review runs after the reload): none of their devices signs in, even if a
-    /// user of the same name (someone else) is configured again before the review is done.
-    retired: RwLock<HashSet<String>>,
+    /// Users and apps a reload retired whose devices have not been dealt with in the store
+    /// of record yet (the review runs after the reload): none of those users' devices signs
+    /// in, and no device signs in to those apps, even if a user or app of the same name
+    /// (someone, something else) is configured again before the review is done.
+    retired: RwLock<Retired>,
     /// Whether `retired` holds anyone (the request path reads only this, almost always).
     any_retired: std::sync::atomic::AtomicBool,
 }
@@ -362,7 +409,7 @@ impl Default for Devices {
         Devices {
             map: DashMap::new(),
             current: std::sync::atomic::AtomicBool::new(true),
-            retired: RwLock::new(HashSet::new()),
+            retired: RwLock::new(Retired::default()),
             any_retired: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -388,8 +435,10 @@ impl Devices {
         }
         let user = s.enrolled_user(app, &entry.device.user)?;
         // The key lives in one origin's browser storage: it signs in where it was enrolled
-        // (or where an operator's invitation said), nowhere else.
-        if !entry.device.may_sign_in_to(&s.app(app).name) {
+        // (or where an operator's invitation said), nowhere else; not to an app of the same
+        // name on another origin either.
+        let name = &s.app(app).name;
+        if !entry.device.may_sign_in_to(name) || self.is_retired_app(name) {
             return Err(NoIdentity::OtherApp {
                 user: user.name.clone(),
             });
@@ -409,27 +458,30 @@ impl Devices {
         Ok(identity)
     }
 
-    /// Records that a reload removed these users: their devices sign nobody in until
-    /// [`Devices::release_users`] (once the review removed them from the store of record).
-    pub fn retire_users(&self, names: impl IntoIterator<Item = String>) {
+    /// Records what a reload retired: those users' devices sign nobody in, and no device
+    /// signs in to those apps, until [`Devices::release`] (once the review has dealt with
+    /// them in the store of record).
+    pub fn retire(&self, more: Retired) {
         let mut retired = self.retired.write().unwrap_or_else(|p| p.into_inner());
-        retired.extend(names);
+        retired.users.extend(more.users);
+        retired.apps.extend(more.apps);
         self.any_retired
             .store(!retired.is_empty(), std::sync::atomic::Ordering::Release);
     }
 
-    /// The users retired and not yet released.
-    pub fn retired_users(&self) -> HashSet<String> {
+    /// What is retired and not yet released.
+    pub fn retired(&self) -> Retired {
         self.retired
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
 
-    /// Releases `names` (their devices and invitations are gone from the store of record).
-    pub fn release_users(&self, names: &HashSet<String>) {
+    /// Releases `done` (their devices and invitations are dealt with in the store of record).
+    pub fn release(&self, done: &Retired) {
         let mut retired = self.retired.write().unwrap_or_else(|p| p.into_inner());
-        retired.retain(|n| !names.contains(n));
+        retired.users.retain(|n| !done.users.contains(n));
+        retired.apps.retain(|n| !done.apps.contains(n));
         self.any_retired
             .store(!retired.is_empty(), std::sync::atomic::Ordering::Release);
     }
@@ -441,6 +493,18 @@ impl Devices {
                 .retired
                 .read()
                 .unwrap_or_else(|p| p.into_inner())
+                .users
+                .contains(name)
+    }
+
+    /// Whether app `name` is retired.
+    pub fn is_retired_app(&self, name: &str) -> bool {
+        self.any_retired.load(std::sync::atomic::Ordering::Acquire)
+            && self
+                .retired
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .apps
                 .contains(name)
     }
 
@@ -701,14 +765,17 @@ mod tests {
     fn review_removes_devices_of_names_that_left_the_config_and_narrows_bindings() {
         let s = two_apps();
         let c = &s.config;
-        let none = HashSet::new();
+        let none = Retired::default();
         assert_eq!(review(c, &none, &device("alice", 1)), Review::Keep);
         assert_eq!(
             review(c, &none, &device("carol", 1)),
             Review::Remove("user_removed")
         );
         // Removed by a reload and configured again since: someone else.
-        let alice_retired: HashSet<String> = ["alice".to_string()].into();
+        let alice_retired = Retired {
+            users: ["alice".to_string()].into(),
+            ..Retired::default()
+        };
         assert_eq!(
             review(c, &alice_retired, &device("alice", 1)),
             Review::Remove("user_removed")
@@ -775,16 +842,94 @@ mod tests {
         let devices = Devices::default();
         devices.insert(device("alice", 1));
         devices.insert(device("bob", 2));
-        devices.retire_users(["alice".to_string()]);
+        devices.retire(Retired {
+            users: ["alice".to_string()].into(),
+            ..Retired::default()
+        });
         assert_eq!(
             devices.identity(&s, AppId::new(0), &[1; 32]).err(),
             Some(NoIdentity::UnknownKey)
         );
         assert!(devices.identity(&s, AppId::new(0), &[2; 32]).is_ok());
-        let retired = devices.retired_users();
-        devices.retire_users(["bob".to_string()]);
-        devices.release_users(&retired);
+        let retired = devices.retired();
+        devices.retire(Retired {
+            users: ["bob".to_string()].into(),
+            ..Retired::default()
+        });
+        devices.release(&retired);
         assert!(devices.identity(&s, AppId::new(0), &[1; 32]).is_ok());
         assert!(devices.is_retired("bob"), "retired meanwhile: kept");
+    }
+
+    #[test]
+    fn an_app_removed_or_moved_to_another_origin_is_retired_with_its_bindings() {
+        let mail = |origin: &str| {
+            settings(&format!(
+                "[[app]]\nname = \"Mail\"\norigin = \"{origin}\"\nupstream = \"127.0.0.1:9\"\n"
+            ))
+        };
+        let before = mail("https://mail.example.com");
+        let same = mail("https://mail.example.com");
+        assert!(Retired::by_reload(&before.config, &same.config).is_empty());
+        let moved = mail("https://evil.example.com");
+        let retired = Retired::by_reload(&before.config, &moved.config);
+        assert_eq!(retired.apps, ["Mail".to_string()].into());
+        assert!(retired.users.is_empty());
+        let without = settings("");
+        let removed = Retired::by_reload(&before.config, &without.config);
+        assert_eq!(removed.apps, ["Mail".to_string()].into());
+        // Names compare exactly: "mail" is another app, and "Mail" is still retired.
+        let other_case = settings(
+            "[[app]]\nname = \"mail\"\norigin = \"https://mail.example.com\"\nupstream = \"127.0.0.1:9\"\n",
+        );
+        assert_eq!(
+            Retired::by_reload(&before.config, &other_case.config).apps,
+            ["Mail".to_string()].into()
+        );
+
+        // Under the moved config, a device bound to both apps keeps Wiki alone, one bound
+        // to Mail alone goes, and an invitation naming Mail is withdrawn.
+        let both = Device {
+            apps: vec!["Wiki".into(), "Mail".into()],
+            ..device("alice", 1)
+        };
+        assert_eq!(
+            review(&moved.config, &retired, &both),
+            Review::Narrow(vec!["Wiki".into()])
+        );
+        let only_mail = Device {
+            app: "Mail".into(),
+            apps: vec!["Mail".into()],
+            ..device("alice", 2)
+        };
+        assert_eq!(
+            review(&moved.config, &retired, &only_mail),
+            Review::Remove("apps_removed")
+        );
+        let inv = Invitation {
+            user: "alice".into(),
+            app: "Mail".into(),
+            apps: vec!["Mail".into()],
+            expires_ms: 1,
+            by: "operator".into(),
+        };
+        assert!(invitation_fits(&moved.config, &Retired::default(), &inv));
+        assert!(!invitation_fits(&moved.config, &retired, &inv));
+
+        // Until the review releases it, no device signs in to the app of that name.
+        let devices = Devices::default();
+        devices.insert(both);
+        let mail_id = AppId::new(1);
+        assert!(devices.identity(&moved, mail_id, &[1; 32]).is_ok());
+        devices.retire(retired.clone());
+        assert_eq!(
+            devices.identity(&moved, mail_id, &[1; 32]).err(),
+            Some(NoIdentity::OtherApp {
+                user: "alice".into()
+            })
+        );
+        assert!(devices.identity(&moved, AppId::new(0), &[1; 32]).is_ok());
+        devices.release(&retired);
+        assert!(!devices.is_retired_app("Mail"));
     }
 }

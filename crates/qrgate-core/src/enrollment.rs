@@ -201,7 +201,7 @@ pub async fn invitation(
         // in the window before the store forgets it.
         Some(i)
             if i.app == s.app(app).name
-                && invitation_fits(&s.config, &gw.devices.retired_users(), &i) =>
+                && invitation_fits(&s.config, &gw.devices.retired(), &i) =>
         {
             Ok(i)
         }
@@ -295,7 +295,7 @@ async fn enroll_checked(
     // A reload that removed the user (or an app) may have reviewed the devices between our
     // check and the record: the config in force now decides, so no device outlives the
     // name it was made for.
-    if review(&gw.settings().config, &gw.devices.retired_users(), &device) != Review::Keep {
+    if review(&gw.settings().config, &gw.devices.retired(), &device) != Review::Keep {
         gw.device_store.remove(&device.key).await?;
         gw.devices.remove(&device.key);
         return Err(EnrollError::Gone);

@@ -20,7 +20,7 @@ use crate::audit;
 use crate::clock::Clock;
 use crate::config::{AppId, Config};
 use crate::cookies;
-use crate::devices::{DeviceStore, Devices, MemoryDevices};
+use crate::devices::{DeviceStore, Devices, MemoryDevices, Retired};
 use crate::identity::Identity;
 use crate::limits::RateLimits;
 use crate::metrics::Metrics;
@@ -217,17 +217,11 @@ impl Gateway {
         }
         self.logins
             .reconfigure(&c.login, c.limits.pending_per_client);
-        // Users this reload removes: their devices sign nobody in from now until the review
-        // has removed them, even if a later reload adds the name again first.
+        // Users this reload removes, and apps it removes or moves to another origin: their
+        // devices sign nobody in (there) from now until the review has dealt with them, even
+        // if a later reload adds the name again first.
         let before = self.settings.load();
-        self.devices.retire_users(
-            before
-                .config
-                .users
-                .iter()
-                .filter(|u| c.user_by_name(&u.name).is_none())
-                .map(|u| u.name.clone()),
-        );
+        self.devices.retire(Retired::by_reload(&before.config, c));
         self.settings.store(Arc::new(settings));
         // Someone may have lost access: tied connections check now, and devices of names
         // that left the config are removed.
