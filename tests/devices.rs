@@ -1084,3 +1084,104 @@ async fn a_device_does_not_follow_its_apps_name_to_another_origin() {
         Some("alice".into())
     );
 }
+
+#[tokio::test]
+async fn a_device_stays_bound_to_its_apps_origins_across_a_restart() {
+    let up = demo_upstream().await;
+    let admin = crate::common::free_port();
+    let session = "state_file = \"state.json\"";
+    let app = |name: &str, host: &str| {
+        format!("[[app]]\nname = \"{name}\"\norigin = \"http://{host}\"\nhosts = [\"{host}\"]\nupstream = \"{up}\"\n")
+    };
+    let config = |b_host: &str, c_host: &str| {
+        format!(
+            "{}\n{}\n{}",
+            users(admin, &["bob"]),
+            app("b", b_host),
+            app("c", c_host)
+        )
+    };
+    let mut gw = Binary::start(session, &config("b.test", "c.test")).await;
+    std::fs::write(gw.dir.path().join("admin.token"), "s3cret\n").expect("token");
+    let addr: std::net::SocketAddr = gw.base.trim_start_matches("http://").parse().expect("addr");
+    let at = |cookies: bool| {
+        reqwest::Client::builder()
+            .cookie_store(cookies)
+            .redirect(reqwest::redirect::Policy::none())
+            .resolve("b.test", addr)
+            .resolve("c.test", addr)
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .expect("client")
+    };
+
+    // Enrolled for a and b (on http://b.test).
+    let (ok, out) = cli(
+        &gw,
+        &["invite", "--user", "bob", "--app", "a", "--app", "b"],
+    );
+    assert!(ok, "{out}");
+    let phone = Key::generate();
+    signer::enroll(&client(), &link_in(&out), &phone)
+        .await
+        .expect("enrolled");
+    let (on_b, _) = sign_in_key("http://b.test", at(true), at(false), &phone).await;
+    assert_eq!(
+        upstream_identity(&on_b, "http://b.test")
+            .await
+            .map(|(u, _)| u),
+        Some("bob".into())
+    );
+
+    // While the gateway is stopped the operator swaps the two apps' origins: the name b now
+    // belongs to http://c.test, where this key never lived. It is refused there, and the
+    // review at start drops the binding.
+    gw.stop().await;
+    gw.write_config(session, &config("c.test", "b.test"));
+    gw.child = gw.spawn();
+    gw.wait_up().await;
+    let refused = approve_with("http://c.test", &at(true), &at(false), &phone).await;
+    assert!(
+        matches!(
+            refused,
+            Err(signer::SignerError::Refused { status: 403, .. })
+        ),
+        "{refused:?}"
+    );
+    let apps_of_phone = || async {
+        let listed: Value = client()
+            .get(format!(
+                "http://127.0.0.1:{admin}/devices?key={}",
+                phone.public().to_z32()
+            ))
+            .bearer_auth("s3cret")
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        Some(listed["devices"][0]["apps"].clone())
+    };
+    let narrowed = crate::common::eventually(std::time::Duration::from_secs(10), || async {
+        apps_of_phone().await == Some(serde_json::json!(["a"]))
+    })
+    .await;
+    assert!(narrowed, "{:?}: {}", apps_of_phone().await, gw.log());
+    assert!(gw.log().contains("device_unbound"), "audited");
+    // Nor on app c, now on http://b.test: it was never bound to c.
+    let refused = approve_with("http://b.test", &at(true), &at(false), &phone).await;
+    assert!(
+        matches!(
+            refused,
+            Err(signer::SignerError::Refused { status: 403, .. })
+        ),
+        "{refused:?}"
+    );
+    // Its own app is unchanged.
+    let (on_a, _) = sign_in_key(&gw.base, browser(), client(), &phone).await;
+    assert_eq!(
+        upstream_identity(&on_a, &gw.base).await.map(|(u, _)| u),
+        Some("bob".into())
+    );
+}

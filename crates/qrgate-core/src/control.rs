@@ -340,7 +340,7 @@ pub async fn review_devices(gw: &Gateway, s: &Settings) -> Result<Reviewed, Cont
         match review(&s.config, &retired, &d) {
             Review::Keep => {}
             Review::Narrow(apps) => {
-                let narrowed = Device { apps, ..d.clone() };
+                let narrowed = d.keeping(&apps);
                 if gw.device_store.rebind(&narrowed).await? {
                     audit::device_unbound(
                         &d.user,

@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{AppId, Config};
 use crate::identity::Identity;
+use crate::origin::Origin;
 use crate::session::{StoreError, TokenHash};
 use crate::settings::{NoIdentity, Settings};
 
@@ -42,6 +43,10 @@ pub struct Device {
     /// several. Never empty; a record without it (written before devices were bound to
     /// apps) reads as `[app]`.
     pub apps: Vec<String>,
+    /// The origin each of `apps` had when the invitation was made, in the same order: the
+    /// binding is to that app on that origin, not to whatever later bears the name. Empty in
+    /// records written before origins were kept (bound by name alone).
+    pub origins: Vec<String>,
     /// The enrolling browser's summary, e.g. "Chrome on Android".
     pub label: String,
     /// When it was enrolled, ms since the Unix epoch.
@@ -57,6 +62,8 @@ struct StoredDevice {
     app: String,
     #[serde(default)]
     apps: Vec<String>,
+    #[serde(default)]
+    origins: Vec<String>,
     label: String,
     created_ms: u64,
 }
@@ -65,6 +72,7 @@ impl From<StoredDevice> for Device {
     fn from(d: StoredDevice) -> Self {
         Device {
             apps: bound_apps(&d.app, d.apps),
+            origins: d.origins,
             key: d.key,
             user: d.user,
             app: d.app,
@@ -89,9 +97,42 @@ impl Device {
         device_id(&self.key)
     }
 
-    /// Whether it may sign in to the app named `app`.
+    /// Whether it may sign in to the app named `app` (whatever its origin).
     pub fn may_sign_in_to(&self, app: &str) -> bool {
         self.apps.iter().any(|a| a == app)
+    }
+
+    /// Whether it may sign in to the app named `app` on `origin`.
+    pub fn may_sign_in_at(&self, app: &str, origin: &Origin) -> bool {
+        self.apps.iter().position(|a| a == app).is_some_and(|i| {
+            bound_origin(&self.origins, i).is_none_or(|o| o.is_some_and(|o| origin.is(o)))
+        })
+    }
+
+    /// The same device bound only to those of its apps `keep` names.
+    pub fn keeping(&self, keep: &[String]) -> Device {
+        let mut d = self.clone();
+        let kept = |i: &usize| keep.contains(&self.apps[*i]);
+        let indices: Vec<usize> = (0..self.apps.len()).filter(kept).collect();
+        d.apps = indices.iter().map(|&i| self.apps[i].clone()).collect();
+        if !self.origins.is_empty() {
+            d.origins = indices
+                .iter()
+                .filter_map(|&i| self.origins.get(i).cloned())
+                .collect();
+        }
+        d
+    }
+}
+
+/// The origin binding `i` of a record names: `None` for a record from before origins were
+/// kept (bound by name alone), `Some(None)` when it lists origins but not this one (damaged:
+/// bound to nothing), else `Some(Some(origin))`.
+fn bound_origin(origins: &[String], i: usize) -> Option<Option<&str>> {
+    if origins.is_empty() {
+        None
+    } else {
+        Some(origins.get(i).map(String::as_str))
     }
 }
 
@@ -111,6 +152,9 @@ pub struct Invitation {
     /// The apps the device will sign in to (never empty; `[app]` unless an operator named
     /// several).
     pub apps: Vec<String>,
+    /// The origin each of `apps` had when it was made, in the same order (empty in records
+    /// written before origins were kept).
+    pub origins: Vec<String>,
     /// When it lapses, ms since the Unix epoch.
     pub expires_ms: u64,
     /// Who invited: `operator` or `owner` (the person, from a signed-in session).
@@ -124,6 +168,8 @@ struct StoredInvitation {
     app: String,
     #[serde(default)]
     apps: Vec<String>,
+    #[serde(default)]
+    origins: Vec<String>,
     expires_ms: u64,
     by: String,
 }
@@ -132,6 +178,7 @@ impl From<StoredInvitation> for Invitation {
     fn from(i: StoredInvitation) -> Self {
         Invitation {
             apps: bound_apps(&i.app, i.apps),
+            origins: i.origins,
             user: i.user,
             app: i.app,
             expires_ms: i.expires_ms,
@@ -181,8 +228,23 @@ impl Retired {
         }
     }
 
-    fn app_in_service(&self, config: &Config, name: &str) -> bool {
-        !self.apps.contains(name) && config.app_by_name(name).is_some()
+    /// Whether binding `i` of a record (`apps`, `origins`) still names a configured app:
+    /// one of that name, not retired, on the origin the record names (if it names one).
+    fn binding_holds(
+        &self,
+        config: &Config,
+        apps: &[String],
+        origins: &[String],
+        i: usize,
+    ) -> bool {
+        let Some(name) = apps.get(i) else {
+            return false;
+        };
+        !self.apps.contains(name)
+            && config.app_by_name(name).is_some_and(|id| {
+                bound_origin(origins, i)
+                    .is_none_or(|o| o.is_some_and(|o| config.app(id).origin.is(o)))
+            })
     }
 }
 
@@ -205,11 +267,9 @@ pub fn review(config: &Config, retired: &Retired, d: &Device) -> Review {
     if config.user_by_name(&d.user).is_none() || retired.users.contains(&d.user) {
         return Review::Remove("user_removed");
     }
-    let kept: Vec<String> = d
-        .apps
-        .iter()
-        .filter(|a| retired.app_in_service(config, a))
-        .cloned()
+    let kept: Vec<String> = (0..d.apps.len())
+        .filter(|&i| retired.binding_holds(config, &d.apps, &d.origins, i))
+        .map(|i| d.apps[i].clone())
         .collect();
     if kept.is_empty() {
         Review::Remove("apps_removed")
@@ -225,8 +285,8 @@ pub fn review(config: &Config, retired: &Retired, d: &Device) -> Review {
 pub fn invitation_fits(config: &Config, retired: &Retired, i: &Invitation) -> bool {
     !retired.users.contains(&i.user)
         && config.user_by_name(&i.user).is_some()
-        && retired.app_in_service(config, &i.app)
-        && i.apps.iter().all(|a| retired.app_in_service(config, a))
+        && i.apps.first() == Some(&i.app)
+        && (0..i.apps.len()).all(|n| retired.binding_holds(config, &i.apps, &i.origins, n))
 }
 
 mod hex32 {
@@ -437,8 +497,10 @@ impl Devices {
         // The key lives in one origin's browser storage: it signs in where it was enrolled
         // (or where an operator's invitation said), nowhere else; not to an app of the same
         // name on another origin either.
-        let name = &s.app(app).name;
-        if !entry.device.may_sign_in_to(name) || self.is_retired_app(name) {
+        let bound = s.app(app);
+        if !entry.device.may_sign_in_at(&bound.name, &bound.origin)
+            || self.is_retired_app(&bound.name)
+        {
             return Err(NoIdentity::OtherApp {
                 user: user.name.clone(),
             });
@@ -599,6 +661,7 @@ mod tests {
             user: user.into(),
             app: "Wiki".into(),
             apps: vec!["Wiki".into()],
+            origins: vec![],
             label: "Chrome on Android".into(),
             created_ms: u64::from(key),
         }
@@ -685,6 +748,7 @@ mod tests {
             user: "alice".into(),
             app: "Wiki".into(),
             apps: vec!["Wiki".into()],
+            origins: vec![],
             expires_ms: 1_000,
             by: "operator".into(),
         };
@@ -797,6 +861,7 @@ mod tests {
             user: user.into(),
             app: apps[0].into(),
             apps: apps.iter().map(|a| a.to_string()).collect(),
+            origins: vec![],
             expires_ms: 1,
             by: "operator".into(),
         };
@@ -817,6 +882,7 @@ mod tests {
             user: user.into(),
             app: "Wiki".into(),
             apps: vec!["Wiki".into()],
+            origins: vec![],
             expires_ms,
             by: "operator".into(),
         };
@@ -910,6 +976,7 @@ mod tests {
             user: "alice".into(),
             app: "Mail".into(),
             apps: vec!["Mail".into()],
+            origins: vec![],
             expires_ms: 1,
             by: "operator".into(),
         };
@@ -931,5 +998,87 @@ mod tests {
         assert!(devices.identity(&moved, AppId::new(0), &[1; 32]).is_ok());
         devices.release(&retired);
         assert!(!devices.is_retired_app("Mail"));
+    }
+
+    #[test]
+    fn a_binding_is_to_the_app_on_the_origin_it_had_and_damaged_records_bind_nothing() {
+        let mail = |origin: &str| {
+            settings(&format!(
+                "[[app]]\nname = \"Mail\"\norigin = \"{origin}\"\nupstream = \"127.0.0.1:9\"\n"
+            ))
+        };
+        let (wiki, mail_id) = (AppId::new(0), AppId::new(1));
+        let home = mail("https://mail.example.com");
+        let moved = mail("https://evil.example.com");
+        let none = Retired::default();
+        let bound = Device {
+            apps: vec!["Wiki".into(), "Mail".into()],
+            origins: vec![
+                "https://wiki.example.com".into(),
+                "https://mail.example.com".into(),
+            ],
+            ..device("alice", 1)
+        };
+        // Read at start under a config that moved Mail while no reload could retire it.
+        let devices = Devices::default();
+        devices.insert(bound.clone());
+        assert!(devices.identity(&home, mail_id, &[1; 32]).is_ok());
+        assert_eq!(
+            devices.identity(&moved, mail_id, &[1; 32]).err(),
+            Some(NoIdentity::OtherApp {
+                user: "alice".into()
+            })
+        );
+        assert!(devices.identity(&moved, wiki, &[1; 32]).is_ok());
+        assert_eq!(review(&home.config, &none, &bound), Review::Keep);
+        assert_eq!(
+            review(&moved.config, &none, &bound),
+            Review::Narrow(vec!["Wiki".into()])
+        );
+        let kept = bound.keeping(&["Wiki".into()]);
+        assert_eq!(
+            (kept.apps, kept.origins),
+            (
+                vec!["Wiki".to_string()],
+                vec!["https://wiki.example.com".to_string()]
+            )
+        );
+        // A record from before origins were kept follows the name (all it knows).
+        let legacy = Device {
+            apps: vec!["Mail".into()],
+            ..device("alice", 2)
+        };
+        assert_eq!(review(&moved.config, &none, &legacy), Review::Keep);
+        // A record listing fewer origins than apps binds nothing it lists no origin for.
+        let damaged = Device {
+            origins: vec!["https://wiki.example.com".into()],
+            ..bound.clone()
+        };
+        devices.insert(Device {
+            key: [3; 32],
+            ..damaged.clone()
+        });
+        assert!(devices.identity(&home, mail_id, &[3; 32]).is_err());
+        assert_eq!(
+            review(&home.config, &none, &damaged),
+            Review::Narrow(vec!["Wiki".into()])
+        );
+        // An invitation fits only with its origins, and only if it names its own app first.
+        let inv = Invitation {
+            user: "alice".into(),
+            app: "Mail".into(),
+            apps: vec!["Mail".into()],
+            origins: vec!["https://mail.example.com".into()],
+            expires_ms: 1,
+            by: "operator".into(),
+        };
+        assert!(invitation_fits(&home.config, &none, &inv));
+        assert!(!invitation_fits(&moved.config, &none, &inv));
+        let elsewhere = Invitation {
+            apps: vec!["Wiki".into()],
+            origins: vec![],
+            ..inv.clone()
+        };
+        assert!(!invitation_fits(&home.config, &none, &elsewhere));
     }
 }

@@ -160,16 +160,19 @@ pub async fn invite_to(
     let token = SessionToken::generate();
     let app_name = s.app(app).name.clone();
     let mut apps = vec![app_name.clone()];
+    let mut origins = vec![s.app(app).origin.to_string()];
     for &other in also {
         let name = &s.app(other).name;
         if !apps.contains(name) {
             apps.push(name.clone());
+            origins.push(s.app(other).origin.to_string());
         }
     }
     let invitation = Invitation {
         user: user.to_string(),
         app: app_name.clone(),
         apps: apps.clone(),
+        origins,
         expires_ms,
         by: by.to_string(),
     };
@@ -272,6 +275,7 @@ async fn enroll_checked(
         user: invitation.user,
         app: invitation.app,
         apps: invitation.apps,
+        origins: invitation.origins,
         label: browser,
         created_ms: gw.clock.now_millis(),
     };
