@@ -1097,7 +1097,7 @@ async fn a_device_stays_bound_to_its_apps_origins_across_a_restart() {
         format!(
             "{}\n{}\n{}",
             users(admin, &["bob"]),
-            app("b", b_host),
+            app("b,c", b_host),
             app("c", c_host)
         )
     };
@@ -1115,12 +1115,25 @@ async fn a_device_stays_bound_to_its_apps_origins_across_a_restart() {
             .expect("client")
     };
 
-    // Enrolled for a and b (on http://b.test).
-    let (ok, out) = cli(
-        &gw,
-        &["invite", "--user", "bob", "--app", "a", "--app", "b"],
-    );
-    assert!(ok, "{out}");
+    // Enrolled for a and "b,c" (on http://b.test), once the admin listener answers.
+    let invite = || {
+        cli(
+            &gw,
+            &["invite", "--user", "bob", "--app", "a", "--app", "b,c"],
+        )
+    };
+    let answered =
+        crate::common::eventually(std::time::Duration::from_secs(10), || async { invite().0 })
+            .await;
+    let (ok, out) = invite();
+    assert!(answered && ok, "{out}");
+    // A name may hold a comma: the audit trail lists names unambiguously (two apps here,
+    // not three).
+    let listed = crate::common::eventually(std::time::Duration::from_secs(5), || async {
+        gw.log().contains(r#"[\"a\",\"b,c\"]"#)
+    })
+    .await;
+    assert!(listed, "{}", gw.log());
     let phone = Key::generate();
     signer::enroll(&client(), &link_in(&out), &phone)
         .await
@@ -1133,7 +1146,7 @@ async fn a_device_stays_bound_to_its_apps_origins_across_a_restart() {
         Some("bob".into())
     );
 
-    // While the gateway is stopped the operator swaps the two apps' origins: the name b now
+    // While the gateway is stopped the operator swaps the two apps' origins: the name "b,c" now
     // belongs to http://c.test, where this key never lived. It is refused there, and the
     // review at start drops the binding.
     gw.stop().await;

@@ -329,7 +329,7 @@ pub async fn review_devices(gw: &Gateway, s: &Settings) -> Result<Reviewed, Cont
         .withdraw(&fits, gw.clock.now_millis())
         .await?
     {
-        audit::invitation_withdrawn(&i.apps.join(","), &i.user, BY);
+        audit::invitation_withdrawn(&i.apps, &i.user, BY);
         done.withdrawn += 1;
     }
     let devices = match gw.device_store.load().await? {
@@ -346,7 +346,7 @@ pub async fn review_devices(gw: &Gateway, s: &Settings) -> Result<Reviewed, Cont
                         &d.user,
                         &z32::encode(&d.key),
                         &d.id(),
-                        &narrowed.apps.join(","),
+                        &narrowed.apps,
                         BY,
                     );
                     gw.devices.insert(narrowed);

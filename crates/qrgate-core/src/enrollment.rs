@@ -177,7 +177,7 @@ pub async fn invite_to(
         by: by.to_string(),
     };
     gw.device_store.invite(&token.hash(), &invitation).await?;
-    audit::invited(&apps.join(","), user, by, expires_ms / 1000);
+    audit::invited(&apps, user, by, expires_ms / 1000);
     Ok(Invited {
         link: format!("{}/enroll/{}", s.app_values(app).base, token.as_str()),
         user: user.to_string(),
@@ -306,7 +306,7 @@ async fn enroll_checked(
     }
     gw.devices_changed.notify_one();
     audit::device_enrolled(
-        &device.apps.join(","),
+        &device.apps,
         &device.user,
         &key.to_z32(),
         client,
