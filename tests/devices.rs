@@ -1032,6 +1032,49 @@ async fn a_device_does_not_follow_its_apps_name_to_another_origin() {
         Some("bob".into())
     );
     let pending = gw.invite("bob").await;
+    // A configured user's session on the test app: its token, as its holder may replay it
+    // on any origin.
+    let alice_token = gw
+        .state
+        .sessions
+        .create(
+            gw.state
+                .settings()
+                .app(qrgate_core::config::AppId::new(0))
+                .key
+                .clone(),
+            *crate::common::alice_key().public().as_bytes(),
+            Default::default(),
+        )
+        .await
+        .expect("session")
+        .as_str()
+        .to_string();
+    let replayed = |token: String| {
+        let b = b_phone.clone();
+        let cookie = format!("{}={token}", gw.cookie_name());
+        async move {
+            let page = b
+                .get(format!("{OTHER}/app"))
+                .header("cookie", &cookie)
+                .header("accept", "application/json")
+                .send()
+                .await
+                .map(|r| r.status().as_u16());
+            let verify = b
+                .get(format!("{OTHER}/.qrgate/auth/session/verify"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .map(|r| r.status().as_u16());
+            (page.ok(), verify.ok())
+        }
+    };
+    assert_eq!(
+        replayed(alice_token.clone()).await,
+        (Some(401), Some(401)),
+        "not the other app's session before"
+    );
 
     // The operator renames the apps: the name the device is bound to now belongs to the
     // other origin, where this key never lived. The binding does not move with the name.
@@ -1051,6 +1094,12 @@ async fn a_device_does_not_follow_its_apps_name_to_another_origin() {
         "refused at once on the other origin: {refused:?}"
     );
     assert!(!gw.invitation_open(&pending.link).await, "withdrawn");
+    // Nor does a session follow its app's name to the other origin.
+    assert_eq!(
+        replayed(alice_token.clone()).await,
+        (Some(401), Some(401)),
+        "a session of the app that bore the name"
+    );
     let gone = crate::common::eventually(std::time::Duration::from_secs(5), || async {
         gw.state.devices.is_empty()
     })
@@ -1069,6 +1118,21 @@ async fn a_device_does_not_follow_its_apps_name_to_another_origin() {
         None,
         "its session ended"
     );
+    assert_eq!(
+        replayed(alice_token.clone()).await,
+        (Some(401), Some(401)),
+        "still refused once the name is released"
+    );
+    let ended = gw
+        .state
+        .sessions
+        .lookup(
+            &qrgate_core::session::token_hash(&alice_token).expect("hash"),
+            "Test app",
+        )
+        .await
+        .expect("store");
+    assert!(ended.is_none(), "the review ended it");
     let refused = approve_with(OTHER, &b_browser, &b_phone, &phone).await;
     assert!(
         matches!(

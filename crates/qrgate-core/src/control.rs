@@ -304,7 +304,7 @@ pub struct Reviewed {
     pub narrowed: usize,
     /// Pending invitations withdrawn.
     pub withdrawn: usize,
-    /// Sessions ended with the removed devices.
+    /// Sessions ended with the removed devices, or made under a retired app name.
     pub sessions: usize,
 }
 
@@ -358,6 +358,17 @@ pub async fn review_devices(gw: &Gateway, s: &Settings) -> Result<Reviewed, Cont
                 done.removed += 1;
             }
         }
+    }
+    // Sessions name their app by name: those made under a retired app name belong to an
+    // app that is gone (or elsewhere), not to whatever bears the name now.
+    let mut apps: Vec<&String> = retired.apps.iter().collect();
+    apps.sort();
+    for app in apps {
+        let of_app = Filter {
+            app: Some(app.clone()),
+            ..Filter::default()
+        };
+        done.sessions += revoke(gw, s, &of_app, BY).await?;
     }
     // Their devices and invitations are gone from the store of record: a user of the same
     // name configured again is someone new.

@@ -156,7 +156,7 @@ impl Gateway {
             return false;
         }
         match self.sessions.peek(hash, &s.app(app).key).await {
-            Ok(Some(record)) => self.identity(&s, app, &record.key).is_ok(),
+            Ok(Some(record)) => self.session_identity_of(&s, app, &record.key).is_ok(),
             Ok(None) | Err(_) => false,
         }
     }
@@ -177,6 +177,22 @@ impl Gateway {
             }
         }
         s.identity_for(app, key)
+    }
+
+    /// Who a session of app `app` (by name) made by `key` is now. Sessions name their app by
+    /// name, so one made under a name a reload retired (the app removed, or its name given to
+    /// an app on another origin) is no session of the app bearing the name now: refused until
+    /// the review has ended it.
+    pub fn session_identity_of(
+        &self,
+        s: &Settings,
+        app: AppId,
+        key: &[u8; 32],
+    ) -> Result<Arc<Identity>, NoIdentity> {
+        if self.devices.is_retired_app(&s.app(app).name) {
+            return Err(NoIdentity::UnknownKey);
+        }
+        self.identity(s, app, key)
     }
 
     /// The `X-Auth-Assertion` for `identity` on `app`, when assertions are enabled.
@@ -290,7 +306,7 @@ impl Gateway {
             let Some(record) = self.sessions.lookup(&hash, name).await? else {
                 continue;
             };
-            if let Ok(identity) = self.identity(settings, app, &record.key) {
+            if let Ok(identity) = self.session_identity_of(settings, app, &record.key) {
                 return Ok(Some(LiveSession {
                     hash,
                     identity,
