@@ -270,12 +270,24 @@ async fn enroll_checked(
     if taken || gw.devices.get(key.as_bytes()).is_some() {
         return Err(EnrollError::KeyTaken);
     }
+    // An invitation from before origins were kept binds to the origins its apps have now
+    // (it was just checked against this config), so the device is pinned from here on.
+    let origins = if invitation.origins.is_empty() {
+        invitation
+            .apps
+            .iter()
+            .filter_map(|a| s.config.app_by_name(a))
+            .map(|id| s.app(id).origin.to_string())
+            .collect()
+    } else {
+        invitation.origins
+    };
     let device = Device {
         key: *key.as_bytes(),
         user: invitation.user,
         app: invitation.app,
         apps: invitation.apps,
-        origins: invitation.origins,
+        origins,
         label: browser,
         created_ms: gw.clock.now_millis(),
     };
@@ -498,5 +510,54 @@ mod tests {
             Some(EnrollError::Gone)
         );
         assert_eq!(gw.device_store.sweep(gw.clock.now_millis()), 1);
+    }
+
+    #[tokio::test]
+    async fn a_device_records_its_apps_origins_even_from_an_invitation_that_has_none() {
+        let gw = gateway();
+        let s = gw.settings();
+        let invited = invite(&gw, &s, APP, "alice", DEFAULT_TTL, "operator")
+            .await
+            .expect("invite");
+        let token = token_of(&invited.link);
+        let phone = SigningKey::from_bytes(&[5; 32]);
+        let device = enroll(
+            &gw,
+            &s,
+            APP,
+            token,
+            &body(&phone, "alice", token),
+            None,
+            "x".into(),
+        )
+        .await
+        .expect("enrolled");
+        assert_eq!(device.origins, vec!["https://wiki.example.com".to_string()]);
+        // An invitation written before origins were kept.
+        let legacy: Invitation = serde_json::from_str(&format!(
+            "{{\"user\":\"alice\",\"app\":\"Wiki\",\"expires_ms\":{},\"by\":\"operator\"}}",
+            gw.clock.now_millis() + 60_000
+        ))
+        .expect("old form");
+        assert!(legacy.origins.is_empty());
+        let generated = SessionToken::generate();
+        let token = generated.as_str();
+        gw.device_store
+            .invite(&generated.hash(), &legacy)
+            .await
+            .expect("invite");
+        let phone = SigningKey::from_bytes(&[7; 32]);
+        let device = enroll(
+            &gw,
+            &s,
+            APP,
+            token,
+            &body(&phone, "alice", token),
+            None,
+            "x".into(),
+        )
+        .await
+        .expect("enrolled");
+        assert_eq!(device.origins, vec!["https://wiki.example.com".to_string()]);
     }
 }
