@@ -104,9 +104,10 @@ impl Device {
 
     /// Whether it may sign in to the app named `app` on `origin`.
     pub fn may_sign_in_at(&self, app: &str, origin: &Origin) -> bool {
-        self.apps.iter().position(|a| a == app).is_some_and(|i| {
-            bound_origin(&self.origins, i).is_none_or(|o| o.is_some_and(|o| origin.is(o)))
-        })
+        self.apps
+            .iter()
+            .position(|a| a == app)
+            .is_some_and(|i| bound_to(&self.origins, i, origin))
     }
 
     /// The same device bound only to those of its apps `keep` names.
@@ -125,15 +126,11 @@ impl Device {
     }
 }
 
-/// The origin binding `i` of a record names: `None` for a record from before origins were
-/// kept (bound by name alone), `Some(None)` when it lists origins but not this one (damaged:
-/// bound to nothing), else `Some(Some(origin))`.
-fn bound_origin(origins: &[String], i: usize) -> Option<Option<&str>> {
-    if origins.is_empty() {
-        None
-    } else {
-        Some(origins.get(i).map(String::as_str))
-    }
+/// Whether binding `i` of a record whose origins are `origins` admits an app on `origin`:
+/// any origin for a record from before origins were kept (bound by name alone), none when it
+/// lists origins but not one for `i` (damaged), else exactly the one it lists.
+fn bound_to(origins: &[String], i: usize, origin: &Origin) -> bool {
+    origins.is_empty() || origins.get(i).is_some_and(|o| origin.is(o))
 }
 
 /// The public id of the device holding `key`.
@@ -241,10 +238,9 @@ impl Retired {
             return false;
         };
         !self.apps.contains(name)
-            && config.app_by_name(name).is_some_and(|id| {
-                bound_origin(origins, i)
-                    .is_none_or(|o| o.is_some_and(|o| config.app(id).origin.is(o)))
-            })
+            && config
+                .app_by_name(name)
+                .is_some_and(|id| bound_to(origins, i, &config.app(id).origin))
     }
 }
 
