@@ -1262,3 +1262,41 @@ async fn a_device_stays_bound_to_its_apps_origins_across_a_restart() {
         Some("bob".into())
     );
 }
+
+#[tokio::test]
+async fn no_invitation_is_made_for_a_name_still_under_review() {
+    let gw = TestGateway::start().await;
+    let base = gw.url("");
+    let (b, _) = sign_in_at(&base).await;
+    // As between a reload that removed alice (and added an alice again) and the review that
+    // removes the old alice's devices and invitations: an invitation made now would be
+    // withdrawn by that review, so none is made.
+    let retired = qrgate_core::devices::Retired {
+        users: ["alice".to_string()].into(),
+        ..Default::default()
+    };
+    gw.state.devices.retire(retired.clone());
+    let (status, started) = own_action(&b, &base, "invite", "").await;
+    assert_eq!(status, 202, "{started}");
+    let id = started["id"].as_str().expect("attempt id").to_string();
+    let (_, approved) = approve_attempt(&base, &id, &alice_key()).await;
+    approved.expect("approved");
+    let (status, refused) = own_action(&b, &base, "invite", &format!("confirm={id}")).await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (503, Some("under_review")),
+        "{refused}"
+    );
+    // Nothing was stored: withdrawing every live invitation finds none.
+    let stored = gw
+        .state
+        .device_store
+        .withdraw(&|_| false, 0)
+        .await
+        .expect("store");
+    assert!(stored.is_empty(), "{stored:?}");
+    // Once the review is done, the same request makes one.
+    gw.state.devices.release(&retired);
+    let link = invite_own(&b, &base, &alice_key()).await;
+    assert!(gw.invitation_open(&link).await);
+}

@@ -67,6 +67,13 @@ pub enum EnrollError {
     /// The signed-in person is not a configured user, so has no devices to add.
     #[error("Only configured users can add devices.")]
     NotConfiguredUser,
+    /// A reload just removed this user or one of these apps (or gave the name another
+    /// origin), and the review has not dealt with the old one's devices yet: an invitation
+    /// made now would be withdrawn by it.
+    #[error(
+        "The config just changed {0:?}; its old devices are being removed. Try again in a moment."
+    )]
+    UnderReview(String),
     /// The store could not answer.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -87,6 +94,7 @@ impl EnrollError {
             EnrollError::Refused(_) => "bad_key",
             EnrollError::KeyTaken => "key_taken",
             EnrollError::NotConfiguredUser => "not_configured_user",
+            EnrollError::UnderReview(_) => "under_review",
             EnrollError::Store(_) => "store_unavailable",
         }
     }
@@ -176,6 +184,16 @@ pub async fn invite_to(
         expires_ms,
         by: by.to_string(),
     };
+    // A name a reload retired is the old user's or app's until the review is done: an
+    // invitation made now would be withdrawn by it, a link that fails later with no reason.
+    let retired = gw.devices.retired();
+    if let Some(name) = std::iter::once(&invitation.user)
+        .filter(|u| retired.users.contains(*u))
+        .chain(invitation.apps.iter().filter(|a| retired.apps.contains(*a)))
+        .next()
+    {
+        return Err(EnrollError::UnderReview(name.clone()));
+    }
     gw.device_store.invite(&token.hash(), &invitation).await?;
     audit::invited(&apps, user, by, expires_ms / 1000);
     Ok(Invited {
@@ -559,5 +577,38 @@ mod tests {
         .await
         .expect("enrolled");
         assert_eq!(device.origins, vec!["https://wiki.example.com".to_string()]);
+    }
+
+    #[tokio::test]
+    async fn no_invitation_is_made_for_a_name_a_reload_retired_until_the_review() {
+        let gw = gateway();
+        let s = gw.settings();
+        let retired = crate::devices::Retired {
+            users: ["alice".to_string()].into(),
+            ..Default::default()
+        };
+        gw.devices.retire(retired.clone());
+        let refused = invite(&gw, &s, APP, "alice", DEFAULT_TTL, "operator").await;
+        assert_eq!(
+            refused.err(),
+            Some(EnrollError::UnderReview("alice".into()))
+        );
+        gw.devices.release(&retired);
+        let wiki = crate::devices::Retired {
+            apps: ["Wiki".to_string()].into(),
+            ..Default::default()
+        };
+        gw.devices.retire(wiki.clone());
+        let refused = invite(&gw, &s, APP, "alice", DEFAULT_TTL, "operator").await;
+        assert_eq!(refused.err(), Some(EnrollError::UnderReview("Wiki".into())));
+        gw.devices.release(&wiki);
+        assert!(invite(&gw, &s, APP, "alice", DEFAULT_TTL, "operator")
+            .await
+            .is_ok());
+        let reply = crate::respond::enroll_error(
+            crate::reply::Form::Json,
+            &EnrollError::UnderReview("alice".into()),
+        );
+        assert_eq!(reply.status, 503);
     }
 }
