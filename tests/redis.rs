@@ -898,6 +898,55 @@ async fn an_app_removed_on_one_instance_is_dropped_from_every_instances_devices(
         .expect("redis-cli");
     let stored = String::from_utf8_lossy(&stored.stdout).to_string();
     assert!(stored.contains("\"apps\":[\"a\"]"), "{stored}");
+    assert!(
+        stored.contains("\"origins\":[\"http://qrgate.test\"]"),
+        "the origins narrowed with the apps: {stored}"
+    );
+    assert!(a.log().contains("device_unbound"));
+}
+
+#[tokio::test]
+async fn an_app_moved_to_another_origin_on_one_instance_is_dropped_from_every_instances_devices() {
+    let other = "\n[[app]]\nname = \"b\"\norigin = \"http://b.test\"\nhosts = [\"b.test\"]\nupstream = \"127.0.0.1:9\"\n";
+    let redis = Redis::start().await;
+    let (a, ready_a) = instance(&redis, other).await;
+    let (_b_gw, ready_b) = instance(&redis, other).await;
+    let link = admin(&ready_a, true, "/invites?user=alice&app=a&app=b").await["link"]
+        .as_str()
+        .expect("link")
+        .to_string();
+    let phone_key = qrgate::signer::Key::generate();
+    qrgate::signer::enroll(&phone_via(&a.base), &link, &phone_key)
+        .await
+        .expect("enrolled");
+    let apps_at = |ready: String| async move {
+        admin(&ready, false, "/devices").await["devices"][0]["apps"].clone()
+    };
+    let heard = eventually(Duration::from_secs(2), || {
+        let ready = ready_b.clone();
+        async move { apps_at(ready).await == serde_json::json!(["a", "b"]) }
+    })
+    .await;
+    assert!(heard, "B knows the device");
+
+    // A reloads with app b on another origin: the same name is another app, so the binding
+    // goes in Redis, and B (still running the old config) hears it.
+    let admin_a: u16 = ready_a
+        .trim_start_matches("http://127.0.0.1:")
+        .trim_end_matches("/readyz")
+        .parse()
+        .expect("port");
+    a.write_config(
+        "",
+        &instance_config(&redis, admin_a, "", &other.replace("b.test", "c.test")),
+    );
+    a.signal("HUP");
+    let narrowed = eventually(Duration::from_secs(10), || {
+        let ready = ready_b.clone();
+        async move { apps_at(ready).await == serde_json::json!(["a"]) }
+    })
+    .await;
+    assert!(narrowed, "B holds the narrowed device: {}", a.log());
     assert!(a.log().contains("device_unbound"));
 }
 

@@ -7,6 +7,12 @@
 
 use std::net::IpAddr;
 
+/// Renders a list of names as a JSON array: names may contain commas (app names do), so a
+/// joined list could not tell `["a,b"]` from `["a", "b"]`.
+fn names(list: &[String]) -> String {
+    serde_json::to_string(list).unwrap_or_default()
+}
+
 /// Renders an optional address (`-` when unknown).
 fn ip(addr: Option<IpAddr>) -> String {
     addr.map_or_else(|| "-".into(), |a| a.to_string())
@@ -77,12 +83,20 @@ pub fn revoked(app: &str, key: &str, session: &str, by: &str) {
 }
 
 /// An invitation to enroll a device was made; `by` is `operator` or `owner`.
-pub fn invited(app: &str, user: &str, by: &str, expires_at: u64) {
+pub fn invited(apps: &[String], user: &str, by: &str, expires_at: u64) {
+    let app = names(apps);
     tracing::info!(target: "audit", event = "invitation_created", app, user, by, expires_at);
 }
 
 /// A device was enrolled by invitation.
-pub fn device_enrolled(app: &str, user: &str, key: &str, client: Option<IpAddr>, browser: &str) {
+pub fn device_enrolled(
+    apps: &[String],
+    user: &str,
+    key: &str,
+    client: Option<IpAddr>,
+    browser: &str,
+) {
+    let app = names(apps);
     tracing::info!(target: "audit", event = "device_enrolled", app, user, key, client_ip = %ip(client), browser);
 }
 
@@ -98,12 +112,14 @@ pub fn device_revoked(user: &str, key: &str, device: &str, by: &str) {
 
 /// An enrolled device lost its binding to apps that left the config; `apps` are those it
 /// keeps.
-pub fn device_unbound(user: &str, key: &str, device: &str, apps: &str, by: &str) {
+pub fn device_unbound(user: &str, key: &str, device: &str, apps: &[String], by: &str) {
+    let apps = names(apps);
     tracing::info!(target: "audit", event = "device_unbound", user, key, device, apps, by);
 }
 
 /// A pending invitation was withdrawn (its user or an app it names left the config).
-pub fn invitation_withdrawn(apps: &str, user: &str, by: &str) {
+pub fn invitation_withdrawn(apps: &[String], user: &str, by: &str) {
+    let apps = names(apps);
     tracing::info!(target: "audit", event = "invitation_withdrawn", apps, user, by);
 }
 
@@ -123,5 +139,24 @@ pub fn reload(ok: bool, detail: &str) {
         tracing::info!(target: "audit", event = "reload", result = "ok", detail);
     } else {
         tracing::error!(target: "audit", event = "reload", result = "error", detail);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_of_names_reads_back_as_the_same_names() {
+        let one = names(&["a,b".to_string()]);
+        let two = names(&["a".to_string(), "b".to_string()]);
+        assert_ne!(one, two);
+        assert_eq!(one, r#"["a,b"]"#);
+        let odd = names(&["x\"]\ny".to_string()]);
+        assert!(!odd.contains('\n'), "{odd}");
+        assert_eq!(
+            serde_json::from_str::<Vec<String>>(&odd).ok(),
+            Some(vec!["x\"]\ny".to_string()])
+        );
     }
 }

@@ -320,7 +320,7 @@ pub struct Reviewed {
     pub narrowed: usize,
     /// Pending invitations withdrawn.
     pub withdrawn: usize,
-    /// Sessions ended with the removed devices.
+    /// Sessions ended with the removed devices, or made under a retired app name.
     pub sessions: usize,
 }
 
@@ -329,13 +329,14 @@ pub struct Reviewed {
 /// user left the config is removed with its sessions, as is one whose every app left it; a
 /// binding to an app that left it is dropped; an invitation for a user or app no longer
 /// configured is withdrawn, and so are the devices and invitations of users a reload removed
-/// since the last review (`Devices::retired_users`), even if the name is configured again.
+/// since the last review, and the bindings to (and invitations for) apps a reload removed or
+/// moved to another origin (`Devices::retired`), even if the name is configured again.
 /// Every change is audited (`by` `config`). Devices are kept by name, and a name added again
 /// later is someone else.
 pub async fn review_devices(gw: &Gateway, s: &Settings) -> Result<Reviewed, ControlError> {
     const BY: &str = "config";
     let mut done = Reviewed::default();
-    let retired = gw.devices.retired_users();
+    let retired = gw.devices.retired();
     // Invitations first: one redeemed before they are gone is a device by the time the
     // devices are read below (redeeming records it in the same step).
     let fits = |i: &crate::devices::Invitation| invitation_fits(&s.config, &retired, i);
@@ -344,7 +345,7 @@ pub async fn review_devices(gw: &Gateway, s: &Settings) -> Result<Reviewed, Cont
         .withdraw(&fits, gw.clock.now_millis())
         .await?
     {
-        audit::invitation_withdrawn(&i.apps.join(","), &i.user, BY);
+        audit::invitation_withdrawn(&i.apps, &i.user, BY);
         done.withdrawn += 1;
     }
     let devices = match gw.device_store.load().await? {
@@ -355,13 +356,13 @@ pub async fn review_devices(gw: &Gateway, s: &Settings) -> Result<Reviewed, Cont
         match review(&s.config, &retired, &d) {
             Review::Keep => {}
             Review::Narrow(apps) => {
-                let narrowed = Device { apps, ..d.clone() };
+                let narrowed = d.keeping(&apps);
                 if gw.device_store.rebind(&narrowed).await? {
                     audit::device_unbound(
                         &d.user,
                         &z32::encode(&d.key),
                         &d.id(),
-                        &narrowed.apps.join(","),
+                        &narrowed.apps,
                         BY,
                     );
                     gw.devices.replace(narrowed).await?;
@@ -374,9 +375,20 @@ pub async fn review_devices(gw: &Gateway, s: &Settings) -> Result<Reviewed, Cont
             }
         }
     }
+    // Sessions name their app by name: those made under a retired app name belong to an
+    // app that is gone (or elsewhere), not to whatever bears the name now.
+    let mut apps: Vec<&String> = retired.apps.iter().collect();
+    apps.sort();
+    for app in apps {
+        let of_app = Filter {
+            app: Some(app.clone()),
+            ..Filter::default()
+        };
+        done.sessions += revoke(gw, s, &of_app, BY).await?;
+    }
     // Their devices and invitations are gone from the store of record: a user of the same
     // name configured again is someone new.
-    gw.devices.release_users(&retired);
+    gw.devices.release(&retired);
     if done.removed + done.narrowed > 0 {
         gw.devices_changed.notify_one();
         gw.sessions_changed.notify_waiters();

@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{AppId, Config};
 use crate::identity::Identity;
+use crate::origin::Origin;
 use crate::session::{StoreError, TokenHash};
 use crate::settings::{NoIdentity, Settings};
 
@@ -45,6 +46,10 @@ pub struct Device {
     /// several. Never empty; a record without it (written before devices were bound to
     /// apps) reads as `[app]`.
     pub apps: Vec<String>,
+    /// The origin each of `apps` had when the invitation was made, in the same order: the
+    /// binding is to that app on that origin, not to whatever later bears the name. Empty in
+    /// records written before origins were kept (bound by name alone).
+    pub origins: Vec<String>,
     /// The enrolling browser's summary, e.g. "Chrome on Android".
     pub label: String,
     /// When it was enrolled, ms since the Unix epoch.
@@ -60,6 +65,8 @@ struct StoredDevice {
     app: String,
     #[serde(default)]
     apps: Vec<String>,
+    #[serde(default)]
+    origins: Vec<String>,
     label: String,
     created_ms: u64,
 }
@@ -68,6 +75,7 @@ impl From<StoredDevice> for Device {
     fn from(d: StoredDevice) -> Self {
         Device {
             apps: bound_apps(&d.app, d.apps),
+            origins: d.origins,
             key: d.key,
             user: d.user,
             app: d.app,
@@ -92,10 +100,40 @@ impl Device {
         device_id(&self.key)
     }
 
-    /// Whether it may sign in to the app named `app`.
+    /// Whether it may sign in to the app named `app` (whatever its origin).
     pub fn may_sign_in_to(&self, app: &str) -> bool {
         self.apps.iter().any(|a| a == app)
     }
+
+    /// Whether it may sign in to the app named `app` on `origin`.
+    pub fn may_sign_in_at(&self, app: &str, origin: &Origin) -> bool {
+        self.apps
+            .iter()
+            .position(|a| a == app)
+            .is_some_and(|i| bound_to(&self.origins, i, origin))
+    }
+
+    /// The same device bound only to those of its apps `keep` names.
+    pub fn keeping(&self, keep: &[String]) -> Device {
+        let mut d = self.clone();
+        let kept = |i: &usize| keep.contains(&self.apps[*i]);
+        let indices: Vec<usize> = (0..self.apps.len()).filter(kept).collect();
+        d.apps = indices.iter().map(|&i| self.apps[i].clone()).collect();
+        if !self.origins.is_empty() {
+            d.origins = indices
+                .iter()
+                .filter_map(|&i| self.origins.get(i).cloned())
+                .collect();
+        }
+        d
+    }
+}
+
+/// Whether binding `i` of a record whose origins are `origins` admits an app on `origin`:
+/// any origin for a record from before origins were kept (bound by name alone), none when it
+/// lists origins but not one for `i` (damaged), else exactly the one it lists.
+fn bound_to(origins: &[String], i: usize, origin: &Origin) -> bool {
+    origins.is_empty() || origins.get(i).is_some_and(|o| origin.is(o))
 }
 
 /// The public id of the device holding `key`.
@@ -114,6 +152,9 @@ pub struct Invitation {
     /// The apps the device will sign in to (never empty; `[app]` unless an operator named
     /// several).
     pub apps: Vec<String>,
+    /// The origin each of `apps` had when it was made, in the same order (empty in records
+    /// written before origins were kept).
+    pub origins: Vec<String>,
     /// When it lapses, ms since the Unix epoch.
     pub expires_ms: u64,
     /// Who invited: `operator` or `owner` (the person, from a signed-in session).
@@ -127,6 +168,8 @@ struct StoredInvitation {
     app: String,
     #[serde(default)]
     apps: Vec<String>,
+    #[serde(default)]
+    origins: Vec<String>,
     expires_ms: u64,
     by: String,
 }
@@ -135,11 +178,72 @@ impl From<StoredInvitation> for Invitation {
     fn from(i: StoredInvitation) -> Self {
         Invitation {
             apps: bound_apps(&i.app, i.apps),
+            origins: i.origins,
             user: i.user,
             app: i.app,
             expires_ms: i.expires_ms,
             by: i.by,
         }
+    }
+}
+
+/// Names a reload took out of service whose devices and invitations the review has not
+/// dealt with yet: users removed, and apps removed or moved to another origin. A device is a
+/// key kept by one origin's browser storage, so an app of the same name on another origin
+/// (or added again later) is something else, and a user of the same name someone else.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Retired {
+    /// Users a reload removed.
+    pub users: HashSet<String>,
+    /// Apps a reload removed or gave another origin.
+    pub apps: HashSet<String>,
+}
+
+impl Retired {
+    /// Whether nothing is retired.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty() && self.apps.is_empty()
+    }
+
+    /// What a reload from `before` to `after` retires: every user `after` does not configure,
+    /// and every app it does not configure on the same origin.
+    pub fn by_reload(before: &Config, after: &Config) -> Retired {
+        Retired {
+            users: before
+                .users
+                .iter()
+                .filter(|u| after.user_by_name(&u.name).is_none())
+                .map(|u| u.name.clone())
+                .collect(),
+            apps: before
+                .apps
+                .iter()
+                .filter(|a| {
+                    after
+                        .app_by_name(&a.name)
+                        .is_none_or(|id| after.app(id).origin != a.origin)
+                })
+                .map(|a| a.name.clone())
+                .collect(),
+        }
+    }
+
+    /// Whether binding `i` of a record (`apps`, `origins`) still names a configured app:
+    /// one of that name, not retired, on the origin the record names (if it names one).
+    fn binding_holds(
+        &self,
+        config: &Config,
+        apps: &[String],
+        origins: &[String],
+        i: usize,
+    ) -> bool {
+        let Some(name) = apps.get(i) else {
+            return false;
+        };
+        !self.apps.contains(name)
+            && config
+                .app_by_name(name)
+                .is_some_and(|id| bound_to(origins, i, &config.app(id).origin))
     }
 }
 
@@ -156,17 +260,15 @@ pub enum Review {
     Remove(&'static str),
 }
 
-/// What `config` asks of device `d`, when a reload since the last review removed the users
-/// `retired` (who may be configured again by now: someone else of the same name).
-pub fn review(config: &Config, retired: &HashSet<String>, d: &Device) -> Review {
-    if config.user_by_name(&d.user).is_none() || retired.contains(&d.user) {
+/// What `config` asks of device `d`, when a reload since the last review retired the users
+/// and apps in `retired` (which may be configured again by now: someone, something else).
+pub fn review(config: &Config, retired: &Retired, d: &Device) -> Review {
+    if config.user_by_name(&d.user).is_none() || retired.users.contains(&d.user) {
         return Review::Remove("user_removed");
     }
-    let kept: Vec<String> = d
-        .apps
-        .iter()
-        .filter(|a| config.app_by_name(a).is_some())
-        .cloned()
+    let kept: Vec<String> = (0..d.apps.len())
+        .filter(|&i| retired.binding_holds(config, &d.apps, &d.origins, i))
+        .map(|i| d.apps[i].clone())
         .collect();
     if kept.is_empty() {
         Review::Remove("apps_removed")
@@ -178,12 +280,12 @@ pub fn review(config: &Config, retired: &HashSet<String>, d: &Device) -> Review 
 }
 
 /// Whether pending invitation `i` still fits `config`: its user and every app it names are
-/// configured, and its user was not removed since (`retired`); otherwise it is withdrawn.
-pub fn invitation_fits(config: &Config, retired: &HashSet<String>, i: &Invitation) -> bool {
-    !retired.contains(&i.user)
+/// configured, and none of them was retired since (`retired`); otherwise it is withdrawn.
+pub fn invitation_fits(config: &Config, retired: &Retired, i: &Invitation) -> bool {
+    !retired.users.contains(&i.user)
         && config.user_by_name(&i.user).is_some()
-        && config.app_by_name(&i.app).is_some()
-        && i.apps.iter().all(|a| config.app_by_name(a).is_some())
+        && i.apps.first() == Some(&i.app)
+        && (0..i.apps.len()).all(|n| retired.binding_holds(config, &i.apps, &i.origins, n))
 }
 
 mod hex32 {
@@ -360,10 +462,11 @@ pub struct Devices {
     /// Whether the table is current. With several instances it is not while this one cannot
     /// hear the others' announcements (a removal could be missed): then no device signs in.
     current: std::sync::atomic::AtomicBool,
-    /// Users a reload removed whose devices have not been removed from the store of record
-    /// yet (the review runs after the reload): none of their devices signs in, even if a
-    /// user of the same name (someone else) is configured again before the review is done.
-    retired: RwLock<HashSet<String>>,
+    /// Users and apps a reload retired whose devices have not been dealt with in the store
+    /// of record yet (the review runs after the reload): none of those users' devices signs
+    /// in, and no device signs in to those apps, even if a user or app of the same name
+    /// (someone, something else) is configured again before the review is done.
+    retired: RwLock<Retired>,
     /// Whether `retired` holds anyone (the request path reads only this, almost always).
     any_retired: std::sync::atomic::AtomicBool,
     /// Where the table outlives the process, when this instance keeps it itself.
@@ -380,7 +483,7 @@ impl Default for Devices {
         Devices {
             map: DashMap::new(),
             current: std::sync::atomic::AtomicBool::new(true),
-            retired: RwLock::new(HashSet::new()),
+            retired: RwLock::new(Retired::default()),
             any_retired: std::sync::atomic::AtomicBool::new(false),
             ledger: std::sync::OnceLock::new(),
             changes: tokio::sync::Mutex::new(()),
@@ -409,8 +512,12 @@ impl Devices {
         }
         let user = s.enrolled_user(app, &entry.device.user)?;
         // The key lives in one origin's browser storage: it signs in where it was enrolled
-        // (or where an operator's invitation said), nowhere else.
-        if !entry.device.may_sign_in_to(&s.app(app).name) {
+        // (or where an operator's invitation said), nowhere else; not to an app of the same
+        // name on another origin either.
+        let bound = s.app(app);
+        if !entry.device.may_sign_in_at(&bound.name, &bound.origin)
+            || self.is_retired_app(&bound.name)
+        {
             return Err(NoIdentity::OtherApp {
                 user: user.name.clone(),
             });
@@ -430,27 +537,30 @@ impl Devices {
         Ok(identity)
     }
 
-    /// Records that a reload removed these users: their devices sign nobody in until
-    /// [`Devices::release_users`] (once the review removed them from the store of record).
-    pub fn retire_users(&self, names: impl IntoIterator<Item = String>) {
+    /// Records what a reload retired: those users' devices sign nobody in, and no device
+    /// signs in to those apps, until [`Devices::release`] (once the review has dealt with
+    /// them in the store of record).
+    pub fn retire(&self, more: Retired) {
         let mut retired = self.retired.write().unwrap_or_else(|p| p.into_inner());
-        retired.extend(names);
+        retired.users.extend(more.users);
+        retired.apps.extend(more.apps);
         self.any_retired
             .store(!retired.is_empty(), std::sync::atomic::Ordering::Release);
     }
 
-    /// The users retired and not yet released.
-    pub fn retired_users(&self) -> HashSet<String> {
+    /// What is retired and not yet released.
+    pub fn retired(&self) -> Retired {
         self.retired
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
 
-    /// Releases `names` (their devices and invitations are gone from the store of record).
-    pub fn release_users(&self, names: &HashSet<String>) {
+    /// Releases `done` (their devices and invitations are dealt with in the store of record).
+    pub fn release(&self, done: &Retired) {
         let mut retired = self.retired.write().unwrap_or_else(|p| p.into_inner());
-        retired.retain(|n| !names.contains(n));
+        retired.users.retain(|n| !done.users.contains(n));
+        retired.apps.retain(|n| !done.apps.contains(n));
         self.any_retired
             .store(!retired.is_empty(), std::sync::atomic::Ordering::Release);
     }
@@ -462,6 +572,18 @@ impl Devices {
                 .retired
                 .read()
                 .unwrap_or_else(|p| p.into_inner())
+                .users
+                .contains(name)
+    }
+
+    /// Whether app `name` is retired.
+    pub fn is_retired_app(&self, name: &str) -> bool {
+        self.any_retired.load(std::sync::atomic::Ordering::Acquire)
+            && self
+                .retired
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .apps
                 .contains(name)
     }
 
@@ -647,6 +769,7 @@ mod tests {
             user: user.into(),
             app: "Wiki".into(),
             apps: vec!["Wiki".into()],
+            origins: vec![],
             label: "Chrome on Android".into(),
             created_ms: u64::from(key),
         }
@@ -788,6 +911,7 @@ mod tests {
             user: "alice".into(),
             app: "Wiki".into(),
             apps: vec!["Wiki".into()],
+            origins: vec![],
             expires_ms: 1_000,
             by: "operator".into(),
         };
@@ -868,14 +992,17 @@ mod tests {
     fn review_removes_devices_of_names_that_left_the_config_and_narrows_bindings() {
         let s = two_apps();
         let c = &s.config;
-        let none = HashSet::new();
+        let none = Retired::default();
         assert_eq!(review(c, &none, &device("alice", 1)), Review::Keep);
         assert_eq!(
             review(c, &none, &device("carol", 1)),
             Review::Remove("user_removed")
         );
         // Removed by a reload and configured again since: someone else.
-        let alice_retired: HashSet<String> = ["alice".to_string()].into();
+        let alice_retired = Retired {
+            users: ["alice".to_string()].into(),
+            ..Retired::default()
+        };
         assert_eq!(
             review(c, &alice_retired, &device("alice", 1)),
             Review::Remove("user_removed")
@@ -897,6 +1024,7 @@ mod tests {
             user: user.into(),
             app: apps[0].into(),
             apps: apps.iter().map(|a| a.to_string()).collect(),
+            origins: vec![],
             expires_ms: 1,
             by: "operator".into(),
         };
@@ -917,6 +1045,7 @@ mod tests {
             user: user.into(),
             app: "Wiki".into(),
             apps: vec!["Wiki".into()],
+            origins: vec![],
             expires_ms,
             by: "operator".into(),
         };
@@ -942,16 +1071,177 @@ mod tests {
         let devices = Devices::default();
         devices.insert(device("alice", 1));
         devices.insert(device("bob", 2));
-        devices.retire_users(["alice".to_string()]);
+        devices.retire(Retired {
+            users: ["alice".to_string()].into(),
+            ..Retired::default()
+        });
         assert_eq!(
             devices.identity(&s, AppId::new(0), &[1; 32]).err(),
             Some(NoIdentity::UnknownKey)
         );
         assert!(devices.identity(&s, AppId::new(0), &[2; 32]).is_ok());
-        let retired = devices.retired_users();
-        devices.retire_users(["bob".to_string()]);
-        devices.release_users(&retired);
+        let retired = devices.retired();
+        devices.retire(Retired {
+            users: ["bob".to_string()].into(),
+            ..Retired::default()
+        });
+        devices.release(&retired);
         assert!(devices.identity(&s, AppId::new(0), &[1; 32]).is_ok());
         assert!(devices.is_retired("bob"), "retired meanwhile: kept");
+    }
+
+    #[test]
+    fn an_app_removed_or_moved_to_another_origin_is_retired_with_its_bindings() {
+        let mail = |origin: &str| {
+            settings(&format!(
+                "[[app]]\nname = \"Mail\"\norigin = \"{origin}\"\nupstream = \"127.0.0.1:9\"\n"
+            ))
+        };
+        let before = mail("https://mail.example.com");
+        let same = mail("https://mail.example.com");
+        assert!(Retired::by_reload(&before.config, &same.config).is_empty());
+        let moved = mail("https://evil.example.com");
+        let retired = Retired::by_reload(&before.config, &moved.config);
+        assert_eq!(retired.apps, ["Mail".to_string()].into());
+        assert!(retired.users.is_empty());
+        let without = settings("");
+        let removed = Retired::by_reload(&before.config, &without.config);
+        assert_eq!(removed.apps, ["Mail".to_string()].into());
+        // Names compare exactly: "mail" is another app, and "Mail" is still retired.
+        let other_case = settings(
+            "[[app]]\nname = \"mail\"\norigin = \"https://mail.example.com\"\nupstream = \"127.0.0.1:9\"\n",
+        );
+        assert_eq!(
+            Retired::by_reload(&before.config, &other_case.config).apps,
+            ["Mail".to_string()].into()
+        );
+
+        // Under the moved config, a device bound to both apps keeps Wiki alone, one bound
+        // to Mail alone goes, and an invitation naming Mail is withdrawn.
+        let both = Device {
+            apps: vec!["Wiki".into(), "Mail".into()],
+            ..device("alice", 1)
+        };
+        assert_eq!(
+            review(&moved.config, &retired, &both),
+            Review::Narrow(vec!["Wiki".into()])
+        );
+        let only_mail = Device {
+            app: "Mail".into(),
+            apps: vec!["Mail".into()],
+            ..device("alice", 2)
+        };
+        assert_eq!(
+            review(&moved.config, &retired, &only_mail),
+            Review::Remove("apps_removed")
+        );
+        let inv = Invitation {
+            user: "alice".into(),
+            app: "Mail".into(),
+            apps: vec!["Mail".into()],
+            origins: vec![],
+            expires_ms: 1,
+            by: "operator".into(),
+        };
+        assert!(invitation_fits(&moved.config, &Retired::default(), &inv));
+        assert!(!invitation_fits(&moved.config, &retired, &inv));
+
+        // Until the review releases it, no device signs in to the app of that name.
+        let devices = Devices::default();
+        devices.insert(both);
+        let mail_id = AppId::new(1);
+        assert!(devices.identity(&moved, mail_id, &[1; 32]).is_ok());
+        devices.retire(retired.clone());
+        assert_eq!(
+            devices.identity(&moved, mail_id, &[1; 32]).err(),
+            Some(NoIdentity::OtherApp {
+                user: "alice".into()
+            })
+        );
+        assert!(devices.identity(&moved, AppId::new(0), &[1; 32]).is_ok());
+        devices.release(&retired);
+        assert!(!devices.is_retired_app("Mail"));
+    }
+
+    #[test]
+    fn a_binding_is_to_the_app_on_the_origin_it_had_and_damaged_records_bind_nothing() {
+        let mail = |origin: &str| {
+            settings(&format!(
+                "[[app]]\nname = \"Mail\"\norigin = \"{origin}\"\nupstream = \"127.0.0.1:9\"\n"
+            ))
+        };
+        let (wiki, mail_id) = (AppId::new(0), AppId::new(1));
+        let home = mail("https://mail.example.com");
+        let moved = mail("https://evil.example.com");
+        let none = Retired::default();
+        let bound = Device {
+            apps: vec!["Wiki".into(), "Mail".into()],
+            origins: vec![
+                "https://wiki.example.com".into(),
+                "https://mail.example.com".into(),
+            ],
+            ..device("alice", 1)
+        };
+        // Read at start under a config that moved Mail while no reload could retire it.
+        let devices = Devices::default();
+        devices.insert(bound.clone());
+        assert!(devices.identity(&home, mail_id, &[1; 32]).is_ok());
+        assert_eq!(
+            devices.identity(&moved, mail_id, &[1; 32]).err(),
+            Some(NoIdentity::OtherApp {
+                user: "alice".into()
+            })
+        );
+        assert!(devices.identity(&moved, wiki, &[1; 32]).is_ok());
+        assert_eq!(review(&home.config, &none, &bound), Review::Keep);
+        assert_eq!(
+            review(&moved.config, &none, &bound),
+            Review::Narrow(vec!["Wiki".into()])
+        );
+        let kept = bound.keeping(&["Wiki".into()]);
+        assert_eq!(
+            (kept.apps, kept.origins),
+            (
+                vec!["Wiki".to_string()],
+                vec!["https://wiki.example.com".to_string()]
+            )
+        );
+        // A record from before origins were kept follows the name (all it knows).
+        let legacy = Device {
+            apps: vec!["Mail".into()],
+            ..device("alice", 2)
+        };
+        assert_eq!(review(&moved.config, &none, &legacy), Review::Keep);
+        // A record listing fewer origins than apps binds nothing it lists no origin for.
+        let damaged = Device {
+            origins: vec!["https://wiki.example.com".into()],
+            ..bound.clone()
+        };
+        devices.insert(Device {
+            key: [3; 32],
+            ..damaged.clone()
+        });
+        assert!(devices.identity(&home, mail_id, &[3; 32]).is_err());
+        assert_eq!(
+            review(&home.config, &none, &damaged),
+            Review::Narrow(vec!["Wiki".into()])
+        );
+        // An invitation fits only with its origins, and only if it names its own app first.
+        let inv = Invitation {
+            user: "alice".into(),
+            app: "Mail".into(),
+            apps: vec!["Mail".into()],
+            origins: vec!["https://mail.example.com".into()],
+            expires_ms: 1,
+            by: "operator".into(),
+        };
+        assert!(invitation_fits(&home.config, &none, &inv));
+        assert!(!invitation_fits(&moved.config, &none, &inv));
+        let elsewhere = Invitation {
+            apps: vec!["Wiki".into()],
+            origins: vec![],
+            ..inv.clone()
+        };
+        assert!(!invitation_fits(&home.config, &none, &elsewhere));
     }
 }

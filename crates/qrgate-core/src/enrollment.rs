@@ -67,6 +67,13 @@ pub enum EnrollError {
     /// The signed-in person is not a configured user, so has no devices to add.
     #[error("Only configured users can add devices.")]
     NotConfiguredUser,
+    /// A reload just removed this user or one of these apps (or gave the name another
+    /// origin), and the review has not dealt with the old one's devices yet: an invitation
+    /// made now would be withdrawn by it.
+    #[error(
+        "The config just changed {0:?}; its old devices are being removed. Try again in a moment."
+    )]
+    UnderReview(String),
     /// The store could not answer.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -87,6 +94,7 @@ impl EnrollError {
             EnrollError::Refused(_) => "bad_key",
             EnrollError::KeyTaken => "key_taken",
             EnrollError::NotConfiguredUser => "not_configured_user",
+            EnrollError::UnderReview(_) => "under_review",
             EnrollError::Store(_) => "store_unavailable",
         }
     }
@@ -160,21 +168,34 @@ pub async fn invite_to(
     let token = SessionToken::generate();
     let app_name = s.app(app).name.clone();
     let mut apps = vec![app_name.clone()];
+    let mut origins = vec![s.app(app).origin.to_string()];
     for &other in also {
         let name = &s.app(other).name;
         if !apps.contains(name) {
             apps.push(name.clone());
+            origins.push(s.app(other).origin.to_string());
         }
     }
     let invitation = Invitation {
         user: user.to_string(),
         app: app_name.clone(),
         apps: apps.clone(),
+        origins,
         expires_ms,
         by: by.to_string(),
     };
+    // A name a reload retired is the old user's or app's until the review is done: an
+    // invitation made now would be withdrawn by it, a link that fails later with no reason.
+    let retired = gw.devices.retired();
+    if let Some(name) = std::iter::once(&invitation.user)
+        .filter(|u| retired.users.contains(*u))
+        .chain(invitation.apps.iter().filter(|a| retired.apps.contains(*a)))
+        .next()
+    {
+        return Err(EnrollError::UnderReview(name.clone()));
+    }
     gw.device_store.invite(&token.hash(), &invitation).await?;
-    audit::invited(&apps.join(","), user, by, expires_ms / 1000);
+    audit::invited(&apps, user, by, expires_ms / 1000);
     Ok(Invited {
         link: format!("{}/enroll/{}", s.app_values(app).base, token.as_str()),
         user: user.to_string(),
@@ -201,7 +222,7 @@ pub async fn invitation(
         // in the window before the store forgets it.
         Some(i)
             if i.app == s.app(app).name
-                && invitation_fits(&s.config, &gw.devices.retired_users(), &i) =>
+                && invitation_fits(&s.config, &gw.devices.retired(), &i) =>
         {
             Ok(i)
         }
@@ -267,11 +288,24 @@ async fn enroll_checked(
     if taken || gw.devices.get(key.as_bytes()).is_some() {
         return Err(EnrollError::KeyTaken);
     }
+    // An invitation from before origins were kept binds to the origins its apps have now
+    // (it was just checked against this config), so the device is pinned from here on.
+    let origins = if invitation.origins.is_empty() {
+        invitation
+            .apps
+            .iter()
+            .filter_map(|a| s.config.app_by_name(a))
+            .map(|id| s.app(id).origin.to_string())
+            .collect()
+    } else {
+        invitation.origins.clone()
+    };
     let device = Device {
         key: *key.as_bytes(),
         user: invitation.user.clone(),
         app: invitation.app.clone(),
         apps: invitation.apps.clone(),
+        origins,
         label: browser,
         created_ms: gw.clock.now_millis(),
     };
@@ -304,14 +338,14 @@ async fn enroll_checked(
     // A reload that removed the user (or an app) may have reviewed the devices between our
     // check and the record: the config in force now decides, so no device outlives the
     // name it was made for.
-    if review(&gw.settings().config, &gw.devices.retired_users(), &device) != Review::Keep {
+    if review(&gw.settings().config, &gw.devices.retired(), &device) != Review::Keep {
         gw.device_store.remove(&device.key).await?;
         gw.devices.forget(&device.key).await?;
         return Err(EnrollError::Gone);
     }
     gw.devices_changed.notify_one();
     audit::device_enrolled(
-        &device.apps.join(","),
+        &device.apps,
         &device.user,
         &key.to_z32(),
         client,
@@ -503,6 +537,88 @@ mod tests {
             Some(EnrollError::Gone)
         );
         assert_eq!(gw.device_store.sweep(gw.clock.now_millis()), 1);
+    }
+
+    #[tokio::test]
+    async fn a_device_records_its_apps_origins_even_from_an_invitation_that_has_none() {
+        let gw = gateway();
+        let s = gw.settings();
+        let invited = invite(&gw, &s, APP, "alice", DEFAULT_TTL, "operator")
+            .await
+            .expect("invite");
+        let token = token_of(&invited.link);
+        let phone = SigningKey::from_bytes(&[5; 32]);
+        let device = enroll(
+            &gw,
+            &s,
+            APP,
+            token,
+            &body(&phone, "alice", token),
+            None,
+            "x".into(),
+        )
+        .await
+        .expect("enrolled");
+        assert_eq!(device.origins, vec!["https://wiki.example.com".to_string()]);
+        // An invitation written before origins were kept.
+        let legacy: Invitation = serde_json::from_str(&format!(
+            "{{\"user\":\"alice\",\"app\":\"Wiki\",\"expires_ms\":{},\"by\":\"operator\"}}",
+            gw.clock.now_millis() + 60_000
+        ))
+        .expect("old form");
+        assert!(legacy.origins.is_empty());
+        let generated = SessionToken::generate();
+        let token = generated.as_str();
+        gw.device_store
+            .invite(&generated.hash(), &legacy)
+            .await
+            .expect("invite");
+        let phone = SigningKey::from_bytes(&[7; 32]);
+        let device = enroll(
+            &gw,
+            &s,
+            APP,
+            token,
+            &body(&phone, "alice", token),
+            None,
+            "x".into(),
+        )
+        .await
+        .expect("enrolled");
+        assert_eq!(device.origins, vec!["https://wiki.example.com".to_string()]);
+    }
+
+    #[tokio::test]
+    async fn no_invitation_is_made_for_a_name_a_reload_retired_until_the_review() {
+        let gw = gateway();
+        let s = gw.settings();
+        let retired = crate::devices::Retired {
+            users: ["alice".to_string()].into(),
+            ..Default::default()
+        };
+        gw.devices.retire(retired.clone());
+        let refused = invite(&gw, &s, APP, "alice", DEFAULT_TTL, "operator").await;
+        assert_eq!(
+            refused.err(),
+            Some(EnrollError::UnderReview("alice".into()))
+        );
+        gw.devices.release(&retired);
+        let wiki = crate::devices::Retired {
+            apps: ["Wiki".to_string()].into(),
+            ..Default::default()
+        };
+        gw.devices.retire(wiki.clone());
+        let refused = invite(&gw, &s, APP, "alice", DEFAULT_TTL, "operator").await;
+        assert_eq!(refused.err(), Some(EnrollError::UnderReview("Wiki".into())));
+        gw.devices.release(&wiki);
+        assert!(invite(&gw, &s, APP, "alice", DEFAULT_TTL, "operator")
+            .await
+            .is_ok());
+        let reply = crate::respond::enroll_error(
+            crate::reply::Form::Json,
+            &EnrollError::UnderReview("alice".into()),
+        );
+        assert_eq!(reply.status, 503);
     }
 
     /// A ledger whose disk is full until `fail` is cleared.

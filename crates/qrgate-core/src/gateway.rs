@@ -19,7 +19,7 @@ use crate::attempts::Logins;
 use crate::audit;
 use crate::clock::Clock;
 use crate::config::{AppId, Config};
-use crate::devices::{DeviceStore, Devices, MemoryDevices};
+use crate::devices::{DeviceStore, Devices, MemoryDevices, Retired};
 use crate::identity::Identity;
 use crate::limits::RateLimits;
 use crate::metrics::Metrics;
@@ -159,7 +159,7 @@ impl Gateway {
             return false;
         }
         match self.sessions.peek(hash, &s.app(app).key).await {
-            Ok(Some(record)) => self.identity(&s, app, &record.key).is_ok(),
+            Ok(Some(record)) => self.session_identity_of(&s, app, &record.key).is_ok(),
             Ok(None) | Err(_) => false,
         }
     }
@@ -180,6 +180,22 @@ impl Gateway {
             }
         }
         s.identity_for(app, key)
+    }
+
+    /// Who a session of app `app` (by name) made by `key` is now. Sessions name their app by
+    /// name, so one made under a name a reload retired (the app removed, or its name given to
+    /// an app on another origin) is no session of the app bearing the name now: refused until
+    /// the review has ended it.
+    pub fn session_identity_of(
+        &self,
+        s: &Settings,
+        app: AppId,
+        key: &[u8; 32],
+    ) -> Result<Arc<Identity>, NoIdentity> {
+        if self.devices.is_retired_app(&s.app(app).name) {
+            return Err(NoIdentity::UnknownKey);
+        }
+        self.identity(s, app, key)
     }
 
     /// The `X-Auth-Assertion` for `identity` on `app`, when assertions are enabled.
@@ -220,17 +236,11 @@ impl Gateway {
         }
         self.logins
             .reconfigure(&c.login, c.limits.pending_per_client);
-        // Users this reload removes: their devices sign nobody in from now until the review
-        // has removed them, even if a later reload adds the name again first.
+        // Users this reload removes, and apps it removes or moves to another origin: their
+        // devices sign nobody in (there) from now until the review has dealt with them, even
+        // if a later reload adds the name again first.
         let before = self.settings.load();
-        self.devices.retire_users(
-            before
-                .config
-                .users
-                .iter()
-                .filter(|u| c.user_by_name(&u.name).is_none())
-                .map(|u| u.name.clone()),
-        );
+        self.devices.retire(Retired::by_reload(&before.config, c));
         self.settings.store(Arc::new(settings));
         // Someone may have lost access: tied connections check now, and devices of names
         // that left the config are removed.
@@ -304,7 +314,7 @@ impl Gateway {
             if legacy && record.created_ms > self.started_ms {
                 continue;
             }
-            if let Ok(identity) = self.identity(settings, app, &record.key) {
+            if let Ok(identity) = self.session_identity_of(settings, app, &record.key) {
                 return Ok(Some(LiveSession {
                     hash,
                     identity,

@@ -19,6 +19,14 @@ impl Origin {
     pub fn is_https(&self) -> bool {
         self.scheme == "https"
     }
+
+    /// Whether `text` is this origin written out (`scheme://authority`), without building
+    /// the string.
+    pub fn is(&self, text: &str) -> bool {
+        text.strip_prefix(self.scheme.as_str())
+            .and_then(|rest| rest.strip_prefix("://"))
+            == Some(self.authority.as_str())
+    }
 }
 
 impl fmt::Display for Origin {
@@ -72,6 +80,22 @@ mod tests {
             "nope",
         ] {
             assert!(bad.parse::<Origin>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_origin_is_its_written_form_exactly() {
+        let o: Origin = "https://wiki.example.com:8443".parse().expect("origin");
+        assert!(o.is("https://wiki.example.com:8443"));
+        assert!(o.is(&o.to_string()));
+        for other in [
+            "http://wiki.example.com:8443",
+            "https://wiki.example.com",
+            "https://wiki.example.com:8443/",
+            "https//wiki.example.com:8443",
+            "",
+        ] {
+            assert!(!o.is(other), "{other}");
         }
     }
 }

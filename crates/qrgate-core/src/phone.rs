@@ -151,6 +151,7 @@ mod tests {
             user: "<b>alice</b>".into(),
             app: "Wiki & Co".into(),
             apps: vec!["Wiki & Co".into()],
+            origins: vec![],
             expires_ms: 1_790_000_000_000,
             by: "operator".into(),
         };

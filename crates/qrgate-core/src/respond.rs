@@ -213,7 +213,8 @@ pub fn enroll_error(form: Form, e: &EnrollError) -> Reply {
         EnrollError::Refused(r) => status(&LoginError::Refused(r.clone())).0,
         EnrollError::KeyTaken => 409,
         EnrollError::NotConfiguredUser => 403,
-        EnrollError::Store(_) => 503,
+        // Not the caller's mistake: the gateway is finishing a reload.
+        EnrollError::UnderReview(_) | EnrollError::Store(_) => 503,
     };
     let title = match e {
         EnrollError::Gone => "Invitation no longer valid",

@@ -501,7 +501,7 @@ pub async fn verify(
                 .sessions
                 .lookup(&hash, &s.app(app).key)
                 .await?
-                .and_then(|r| gw.identity(s, app, &r.key).ok()),
+                .and_then(|r| gw.session_identity_of(s, app, &r.key).ok()),
             None => None,
         },
         None => gw.session_identity(s, headers, app).await?,
