@@ -284,7 +284,12 @@ async fn logout(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
     } else {
         Reply::json(200, &json!({ "status": "signed_out" }))
     };
-    s.clear_session_cookies(req.app)
+    clearing_session(s, req.app, reply)
+}
+
+/// `reply` with every name of app `app`'s session cookie cleared.
+fn clearing_session(s: &Settings, app: AppId, reply: Reply) -> Reply {
+    s.clear_session_cookies(app)
         .into_iter()
         .fold(reply, |r, c| r.with_header("set-cookie", c))
 }
@@ -329,12 +334,7 @@ async fn sessions_sign_out(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -
     }
     let prefix = &s.config.server.prefix;
     if scope == account::Scope::All {
-        return s
-            .clear_session_cookies(req.app)
-            .into_iter()
-            .fold(Reply::redirect(303, format!("{prefix}/login")), |r, c| {
-                r.with_header("set-cookie", c)
-            });
+        return clearing_session(s, req.app, Reply::redirect(303, format!("{prefix}/login")));
     }
     Reply::redirect(303, format!("{prefix}/sessions"))
 }
@@ -574,12 +574,7 @@ async fn remove_own_device(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -
         return Reply::json(200, &json!({ "removed": removed, "sessions_ended": ended }));
     }
     if signed_out {
-        return s
-            .clear_session_cookies(req.app)
-            .into_iter()
-            .fold(Reply::redirect(303, format!("{prefix}/login")), |r, c| {
-                r.with_header("set-cookie", c)
-            });
+        return clearing_session(s, req.app, Reply::redirect(303, format!("{prefix}/login")));
     }
     Reply::redirect(303, format!("{prefix}/sessions"))
 }
