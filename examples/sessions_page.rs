@@ -43,7 +43,7 @@ fn config(port: u16, upstream: &str, redis: Option<(&str, &str)>) -> Config {
         format!("[store]\nbackend = \"redis\"\nurl = \"{url}\"\nprefix = \"{prefix}\"\n")
     });
     let text = format!(
-        "[server]\nlisten = [\"127.0.0.1:{port}\"]\nthreads = 2\ngrace_period_seconds = 1\n\n[session]\nlifetime_seconds = 86400\nidle_timeout_seconds = 86400\nsweep_interval_seconds = 3600\n\n[limits]\nverify_per_minute = 100000000\n\n{store}\n[[app]]\nname = \"bench\"\norigin = \"http://127.0.0.1:{port}\"\nupstream = \"{upstream}\"\n\n[[user]]\nname = \"alice\"\nkey = \"ed25519_{ALICE}\"\n"
+        "[server]\nlisten = [\"127.0.0.1:{port}\"]\nthreads = 2\ngrace_period_seconds = 1\n\n[session]\nlifetime_seconds = 86400\nidle_timeout_seconds = 86400\nsweep_interval_seconds = 3600\n\n[limits]\nverify_per_minute = 1000000\n\n{store}\n[[app]]\nname = \"bench\"\norigin = \"http://127.0.0.1:{port}\"\nupstream = \"{upstream}\"\n\n[[user]]\nname = \"alice\"\nkey = \"ed25519_{ALICE}\"\n"
     );
     Config::parse(&text, Path::new("bench.toml")).expect("bench config")
 }
