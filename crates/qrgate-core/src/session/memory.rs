@@ -10,8 +10,9 @@
 //! such a member is never listed). It holds under concurrent creates, revocations, lookups
 //! and sweeps because:
 //!
-//! - a session enters the set first and the map second, both while the set's entry is locked
-//!   ([`MemoryStore::insert`]);
+//! - a session enters the map and its key's set while that set's entry is locked
+//!   ([`MemoryStore::insert`]), so no reader of the set (which copies it under the same lock)
+//!   sees one without the other;
 //! - a session leaves the map first and its set second ([`MemoryStore::unindex`]), and a hash
 //!   leaves a set only if, checked while that set's entry is locked, the map holds no session
 //!   of that hash for that key. An insert of the same hash is thus wholly before the check
@@ -20,9 +21,9 @@
 //!   and unindexes it after the map's shards are released), so they cannot deadlock.
 //!
 //! An empty set is dropped in the same locked step, so the index holds only keys that have
-//! sessions (or had, until their last one is unindexed).
-
-use std::collections::HashSet;
+//! sessions (or had, until their last one is unindexed). A set is a plain vector of hashes
+//! (32 bytes a session, where a hash set would take about twice that): adding is O(1),
+//! removing scans that key's sessions only — what that person has.
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -49,7 +50,7 @@ struct Entry {
 pub struct MemoryStore {
     map: DashMap<TokenHash, Entry>,
     /// Per key, the hashes of its sessions (see the module's invariant).
-    by_key: DashMap<[u8; 32], HashSet<TokenHash>>,
+    by_key: DashMap<[u8; 32], Vec<TokenHash>>,
     lifetimes: Lifetimes,
     clock: Clock,
 }
@@ -65,28 +66,35 @@ impl MemoryStore {
         }
     }
 
-    /// Adds (or replaces) session `hash`: into its key's set, then into the map, with the
-    /// set's entry locked throughout.
+    /// Adds (or replaces) session `hash`: into the map and its key's set, with the set's
+    /// entry locked throughout.
     fn insert(&self, hash: TokenHash, entry: Entry) {
         let key = entry.key;
         let replaced = {
             let mut set = self.by_key.entry(key).or_default();
-            set.insert(hash);
-            self.map.insert(hash, entry)
+            let replaced = self.map.insert(hash, entry);
+            // Already there if the map held it for this key (a state file naming it twice).
+            if replaced.as_ref().is_none_or(|old| old.key != key) {
+                set.push(hash);
+            }
+            replaced
         };
-        // The same hash under another key (a state file naming it twice): not that key's any
-        // more.
+        // The same hash under another key before: not that key's any more.
         if let Some(old) = replaced.filter(|old| old.key != key) {
-            self.unindex(&old.key, &hash);
+            self.unindex(&old.key, &[hash]);
         }
     }
 
-    /// Takes `hash` out of `key`'s set once the map no longer holds it for that key (checked
-    /// with the set's entry locked); drops the set when it is empty.
-    fn unindex(&self, key: &[u8; 32], hash: &TokenHash) {
+    /// Takes the hashes `gone` (sorted) out of `key`'s set, each once the map no longer holds
+    /// it for that key (checked with the set's entry locked); drops the set when it is empty.
+    fn unindex(&self, key: &[u8; 32], gone: &[TokenHash]) {
         self.by_key.remove_if_mut(key, |_, set| {
-            if self.map.get(hash).is_none_or(|e| e.key != *key) {
-                set.remove(hash);
+            set.retain(|h| {
+                gone.binary_search(h).is_err() || self.map.get(h).is_some_and(|e| e.key == *key)
+            });
+            // Give back what mass revocations left unused.
+            if set.len() < set.capacity() / 4 {
+                set.shrink_to(set.len() * 2);
             }
             set.is_empty()
         });
@@ -96,7 +104,7 @@ impl MemoryStore {
     /// there.
     fn remove(&self, hash: &TokenHash) -> Option<Entry> {
         let (_, e) = self.map.remove(hash)?;
-        self.unindex(&e.key, hash);
+        self.unindex(&e.key, &[*hash]);
         Some(e)
     }
 
@@ -207,8 +215,11 @@ impl SessionStore for MemoryStore {
             !expired
         });
         // After `retain` has released the map's shards: index locks come first, never second.
-        for (key, hash) in &gone {
-            self.unindex(key, hash);
+        // One pass over each key's set for all of that key's expired sessions.
+        gone.sort_unstable();
+        for of_key in gone.chunk_by(|a, b| a.0 == b.0) {
+            let hashes: Vec<TokenHash> = of_key.iter().map(|(_, h)| *h).collect();
+            self.unindex(&of_key[0].0, &hashes);
         }
         gone.len()
     }
@@ -407,6 +418,12 @@ mod tests {
                 if set.is_empty() {
                     return Err("an empty set is kept".into());
                 }
+                let mut distinct = set.value().clone();
+                distinct.sort_unstable();
+                distinct.dedup();
+                if distinct.len() != set.len() {
+                    return Err("a hash indexed twice".into());
+                }
                 for hash in set.iter() {
                     if self.map.get(hash).is_none_or(|e| e.key != *set.key()) {
                         return Err(format!("stale member {}", session_id(hash)));
@@ -500,7 +517,15 @@ mod tests {
         let mut exported = s.export().await.expect("export");
         let fresh = MemoryStore::new(s.lifetimes, s.clock.clone());
         assert_eq!(fresh.import(exported.clone()).await, Ok(1));
+        assert_eq!(
+            fresh.import(exported.clone()).await,
+            Ok(1),
+            "the same file twice"
+        );
         assert_eq!(hashes_of(&fresh, &[[1; 32]]).await, sorted(&[&t]));
+        fresh
+            .index_mirrors_map()
+            .expect("after importing the same session twice");
         exported[0].1.key = [9; 32];
         assert_eq!(fresh.import(exported).await, Ok(1));
         assert!(hashes_of(&fresh, &[[1; 32]]).await.is_empty());
