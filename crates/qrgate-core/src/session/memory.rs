@@ -24,6 +24,7 @@
 //! sessions (or had, until their last one is unindexed). A set is a plain vector of hashes
 //! (32 bytes a session, where a hash set would take about twice that): adding is O(1),
 //! removing scans that key's sessions only — what that person has.
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
