@@ -9,6 +9,7 @@ import sys
 
 (path, mode, rounds, dur, conns, streams, sse_rounds, sessions, browsers,
  start_foreign) = sys.argv[1:11]
+page_others = int(sys.argv[11]) if len(sys.argv) > 11 else 0
 rows = [json.loads(line) for line in open(path) if line.strip()]
 NAN = float("nan")
 
@@ -77,6 +78,85 @@ out.append(f"Mode `{mode}`: {rounds} rounds × {dur} s per configuration, config
            f"generator and the servers share the same cores (nothing pinned). Other processes used "
            f"{start_foreign} % of one core when the run started; see \"Disturbance\" at the end.")
 out.append("")
+
+
+# --- disturbance -----------------------------------------------------------------------------
+def disturbance():
+    out.append("## Disturbance")
+    out.append("")
+    fs = [r for r in rows if r.get("foreign_pct") is not None]
+    if fs:
+        sections = {}
+        for r in fs:
+            sec = r["config"].split("_c")[0] if not r["config"].startswith("sessions") else "sessions"
+            sec = "sessions page" if sec.startswith("page_") else sec
+            sec = {"upstream": "proxy", "nginx": "proxy", "bare_pingora": "proxy"}.get(sec, sec)
+            sec = "proxy" if sec.startswith("qrgate") else sec
+            sections.setdefault(sec, []).append(r["foreign_pct"])
+        retried = sum(1 for r in rows if r.get("tries", 1) > 1)
+        out.append("CPU used by other processes on the machine during the measured rounds, % of one core "
+                   "(median / max): "
+                   + "; ".join(f"{k} {statistics.median(v):.1f} / {max(v):.1f}" for k, v in sections.items())
+                   + f". Rounds run again because another process used more than "
+                   f"{os.environ.get('FOREIGN_MAX', '15')} % of a core: {retried}.")
+    out.append("")
+
+
+# --- the sessions page -----------------------------------------------------------------------
+def sessions_page():
+    """The person's sessions page with 1 and with page_others other sessions in the store."""
+    if not by("page_memory_1_c1"):
+        return
+    out.append(f"## The person's sessions page against the size of the store")
+    out.append("")
+    out.append(f"`GET /.qrgate/sessions` with a valid cookie (`examples/sessions_page.rs`): the person "
+               f"has one session; the store holds 1 or {page_others:,} sessions of 1,000 other people "
+               f"besides (minted through the store API). Redis: redis-server on loopback, no "
+               f"persistence; CPU is the gateway's plus redis-server's. wrk timeout 60 s.")
+    out.append("")
+    out.append("| store | others | five single pages, median ms | connections | req/s | p50 µs | p99 µs | CPU µs/page | requests |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for store in ("memory", "redis"):
+        for n, others in (("1", 1), ("n", page_others)):
+            single = med(f"page_single_{store}_{n}", "median_ms")
+            for c in ("1", "4"):
+                name = f"page_{store}_{n}_c{c}"
+                reqs = sum(r.get("requests", 0) for r in by(name))
+                # A round in which no page completed has no latency, not a latency of 0.
+                done = [r for r in by(name) if r.get("requests")]
+                m = lambda k: statistics.median(float(r[k]) for r in done if r.get(k) is not None) if done else NAN
+                out.append(f"| {store} | {others:,} | {single:.2f} | {c} | {f0(m('rps'))} | "
+                           f"{f0(m('p50_us'))} | {f0(m('p99_us'))} | "
+                           f"{f0(m('cpu_us_per_req'))} | {reqs} |")
+    out.append("")
+    out.append("\"five single pages\": five requests one after another with curl (`time_total`), after a "
+               "first one checks the page is the person's with her one session. The wrk rows: medians "
+               "over the rounds in which at least one page completed; \"requests\": pages completed in "
+               "all rounds.")
+    out.append("")
+    for store in ("memory", "redis"):
+        one = med(f"page_single_{store}_1", "median_ms")
+        many = med(f"page_single_{store}_n", "median_ms")
+        mint = [r["mint_s"] for r in by(f"page_mint_{store}_n")]
+        targets.append((f"sessions page, {store} store: single page with {page_others:,} other "
+                        f"sessions against 1",
+                        f"{many:.2f} vs {one:.2f} ms ({many / one:.2f}×)"
+                        + (f"; {page_others:,} sessions minted in {mint[0]:.1f} s" if mint else ""),
+                        "measured"))
+
+
+if mode == "sessions":
+    sessions_page()
+    out.append("## Figures")
+    out.append("")
+    out.append("| figure | measured | |")
+    out.append("|---|---|---|")
+    for t in targets:
+        out.append("| " + " | ".join(t) + " |")
+    out.append("")
+    disturbance()
+    print("\n".join(out))
+    sys.exit(0)
 
 # --- proxy -----------------------------------------------------------------------------------
 out.append(f"## Proxy throughput ({conns} connections)")
@@ -308,6 +388,8 @@ if sb:
                         f"{f0(s99)} vs {f0(i99)} µs ({s99 / i99:.2f}×)", verdict(s99 < 2 * i99)))
 out.append("")
 
+sessions_page()
+
 out.append("## Against the targets")
 out.append("")
 out.append("| target | measured | |")
@@ -316,21 +398,5 @@ for t in targets:
     out.append("| " + " | ".join(t) + " |")
 out.append("")
 
-# --- disturbance -----------------------------------------------------------------------------
-out.append("## Disturbance")
-out.append("")
-fs = [r for r in rows if r.get("foreign_pct") is not None]
-if fs:
-    sections = {}
-    for r in fs:
-        sec = r["config"].split("_c")[0] if not r["config"].startswith("sessions") else "sessions"
-        sec = {"upstream": "proxy", "nginx": "proxy", "bare_pingora": "proxy"}.get(sec, sec)
-        sec = "proxy" if sec.startswith("qrgate") else sec
-        sections.setdefault(sec, []).append(r["foreign_pct"])
-    retried = sum(1 for r in rows if r.get("tries", 1) > 1)
-    out.append("CPU used by other processes on the machine during the measured rounds, % of one core "
-               "(median / max): "
-               + "; ".join(f"{k} {statistics.median(v):.1f} / {max(v):.1f}" for k, v in sections.items())
-               + f". Rounds run again because another process used more than 15 % of a core: {retried}.")
-out.append("")
+disturbance()
 print("\n".join(out))

@@ -891,3 +891,104 @@ async fn operators_list_and_revoke_sessions_through_the_admin_api_and_the_cli() 
     assert_eq!(log.matches("session_revoked").count(), 2, "{log}");
     assert!(log.contains("by=\"operator\""), "{log}");
 }
+
+/// The ids of the sessions an admin call lists, sorted.
+async fn listed_ids(c: &reqwest::Client, url: String, bearer: &str) -> Vec<String> {
+    let body: Value = c
+        .get(url)
+        .header("authorization", bearer)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let mut ids: Vec<String> = body["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .filter_map(|s| s["id"].as_str().map(str::to_string))
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn a_user_filter_covers_every_key_of_that_user_and_nobody_elses() {
+    use crate::common::{alice_key, browser, sign_in_key};
+    use qrgate::signer::{self, Key};
+    let admin = free_port();
+    let bob = Key::generate();
+    let gw = Binary::start(
+        "",
+        &format!(
+            "{}\n[[user]]\nname = \"bob\"\nkey = \"{}\"\nroles = [\"staff\"]\n\n[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken_file = \"admin.token\"\n",
+            alice("\"staff\""),
+            bob.public().to_z32()
+        ),
+    )
+    .await;
+    crate::common::write_private(&gw.dir.path().join("admin.token"), "s3cret\n");
+    let (api, bearer, c) = (
+        format!("http://127.0.0.1:{admin}"),
+        "Bearer s3cret",
+        client(),
+    );
+    // alice's phone from the config, and a device enrolled for her.
+    let invited: Value = c
+        .post(format!("{api}/invites?user=alice"))
+        .header("authorization", bearer)
+        .send()
+        .await
+        .expect("invite")
+        .json()
+        .await
+        .expect("json");
+    let device = Key::generate();
+    signer::enroll(&c, invited["link"].as_str().expect("link"), &device)
+        .await
+        .expect("enrolled");
+    let id_of = |token: &str| {
+        use sha2::Digest;
+        hex::encode(&sha2::Sha256::digest(token.as_bytes())[..12])
+    };
+    let mut hers = Vec::new();
+    let mut browsers = Vec::new();
+    for key in [&alice_key(), &alice_key(), &device] {
+        let (b, token) = sign_in_key(&gw.base, browser(), client(), key).await;
+        hers.push(id_of(&token));
+        browsers.push(b);
+    }
+    hers.sort();
+    let (bob_browser, bob_token) = sign_in_key(&gw.base, browser(), client(), &bob).await;
+    let his = vec![id_of(&bob_token)];
+
+    let list = |query: &str| listed_ids(&c, format!("{api}/sessions?{query}"), bearer);
+    assert_eq!(
+        list("user=alice").await,
+        hers,
+        "both her keys, nothing else"
+    );
+    assert_eq!(list("user=alice&app=a").await, hers);
+    assert_eq!(list("user=bob").await, his);
+    let device_z = device.public().to_z32();
+    assert_eq!(list(&format!("key={device_z}")).await.len(), 1);
+    assert!(list(&format!("user=bob&key={device_z}")).await.is_empty());
+    assert!(list("user=mallory").await.is_empty());
+
+    let revoked: Value = c
+        .post(format!("{api}/sessions/revoke?user=alice"))
+        .header("authorization", bearer)
+        .send()
+        .await
+        .expect("revoke")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(revoked["revoked"], 3, "{revoked}");
+    for b in &browsers {
+        assert_eq!(upstream_roles(b, &gw.base).await, None, "hers all ended");
+    }
+    assert!(upstream_roles(&bob_browser, &gw.base).await.is_some());
+    assert_eq!(list("").await, his, "only bob's is left");
+}

@@ -95,11 +95,21 @@ async fn instance(redis: &Redis, extra_store: &str) -> (Binary, String) {
 
 /// [`instance`] whose app has the extra keys `app` (e.g. its signers).
 async fn instance_offering(redis: &Redis, extra_store: &str, app: &str) -> (Binary, String) {
+    instance_in(redis, extra_store, app, "").await
+}
+
+/// [`instance_offering`] with the `[session]` body `session`.
+async fn instance_in(
+    redis: &Redis,
+    extra_store: &str,
+    app: &str,
+    session: &str,
+) -> (Binary, String) {
     let admin = free_port();
     let gw = Binary::start_with(
         "",
         Some(ORIGIN.to_string()),
-        "",
+        session,
         &instance_config(redis, admin, extra_store, app),
     )
     .await;
@@ -996,4 +1006,156 @@ async fn operator_device_calls_read_and_write_redis_not_an_instance_copy() {
     for ready in [&ready_a, &ready_b] {
         assert!(devices_at(ready).await.is_empty(), "{ready}");
     }
+}
+
+/// A whole login through instance `base` approved by `key`: the browser and its raw token.
+async fn sign_in_via(base: &str, key: &qrgate::signer::Key) -> (reqwest::Client, String) {
+    let b = browser();
+    let id = login_page(&b, base).await;
+    let phone = phone_via(base);
+    let url = attempt_url(&id);
+    let req = qrgate::signer::scan(&phone, &url).await.expect("scan");
+    qrgate::signer::approve(&phone, &url, key, &req)
+        .await
+        .expect("approve");
+    let claimed = claim(&b, base, &id).await;
+    assert_eq!(claimed.status(), 200);
+    let token = claimed
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("qrgate_session="))
+        .and_then(|c| c.split(';').next())
+        .expect("session cookie")
+        .to_string();
+    (b, token)
+}
+
+/// The public id of the session `token` names.
+fn session_id_of(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(token.as_bytes())[..12])
+}
+
+/// The ids instance `ready` lists for admin query `query`, sorted.
+async fn listed_at(ready: &str, query: &str) -> Vec<String> {
+    let mut ids: Vec<String> = admin(ready, false, &format!("/sessions?{query}")).await["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .filter_map(|s| s["id"].as_str().map(str::to_string))
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The members of `key`'s session index in Redis (test prefix `t:`), and its TTL in ms.
+async fn index_in(redis: &Redis, key: &[u8; 32]) -> (Vec<String>, i64) {
+    let client = ::redis::Client::open(redis.url()).expect("url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let index = format!("t:k:{}", hex::encode(key));
+    let members: Vec<String> = ::redis::cmd("ZRANGE")
+        .arg(&index)
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .expect("ZRANGE");
+    let ttl: i64 = ::redis::cmd("PTTL")
+        .arg(&index)
+        .query_async(&mut conn)
+        .await
+        .expect("PTTL");
+    (members, ttl)
+}
+
+#[tokio::test]
+async fn the_key_index_lists_exactly_a_persons_sessions_across_instances_revocation_and_expiry() {
+    use qrgate::signer::Key;
+    let redis = Redis::start().await;
+    let bob = Key::generate();
+    let bob_user = format!(
+        "[[user]]\nname = \"bob\"\nkey = \"{}\"\nroles = [\"staff\"]\n",
+        bob.public().to_z32()
+    );
+    // Sessions idle out after 6 s (and live at most 10 minutes).
+    let session = "idle_timeout_seconds = 6\nlifetime_seconds = 600";
+    let (a, ready_a) = instance_in(&redis, "", &bob_user, session).await;
+    let (b_gw, ready_b) = instance_in(&redis, "", &bob_user, session).await;
+    let (a_base, b_base) = (a.base.clone(), b_gw.base.clone());
+    let alice = alice_key().public();
+    let alice_bytes = *alice.as_bytes();
+
+    let (b1, t1) = sign_in_via(&a_base, &alice_key()).await;
+    let (_b2, t2) = sign_in_via(&b_base, &alice_key()).await;
+    let (_b3, t3) = sign_in_via(&a_base, &bob).await;
+    let mut hers = vec![session_id_of(&t1), session_id_of(&t2)];
+    hers.sort();
+
+    // Each session is in its key's index from the moment it exists, and the index lives as
+    // long as its newest session can (at most the 600 s lifetime).
+    let (members, ttl) = index_in(&redis, &alice_bytes).await;
+    assert_eq!(members.len(), 2, "{members:?}");
+    assert!(ttl > 590_000 && ttl <= 600_000, "index TTL {ttl} ms");
+
+    // Either instance lists exactly hers for her name or key, and his for his.
+    for ready in [&ready_a, &ready_b] {
+        assert_eq!(listed_at(ready, "user=alice").await, hers);
+        assert_eq!(
+            listed_at(ready, &format!("key={}", alice.to_z32())).await,
+            hers
+        );
+        assert_eq!(listed_at(ready, "user=bob").await, vec![session_id_of(&t3)]);
+    }
+
+    // Signed out on A from her page: B no longer lists it, and the index lost it in the
+    // same step.
+    let out = b1
+        .post(format!("{a_base}/.qrgate/sessions"))
+        .header("origin", ORIGIN)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", NAV)
+        .body(format!("id={}", session_id_of(&t2)))
+        .send()
+        .await
+        .expect("sign out");
+    assert_eq!(out.status(), 303);
+    assert_eq!(
+        listed_at(&ready_b, "user=alice").await,
+        vec![session_id_of(&t1)]
+    );
+    assert_eq!(index_in(&redis, &alice_bytes).await.0.len(), 1);
+
+    // Revoked through B's admin API: gone for A too.
+    let revoked = admin(&ready_b, true, "/sessions/revoke?user=bob").await;
+    assert_eq!(revoked["revoked"], 1, "{revoked}");
+    assert!(listed_at(&ready_a, "user=bob").await.is_empty());
+    assert!(index_in(&redis, bob.public().as_bytes()).await.0.is_empty());
+
+    // Left alone, her last session idles out in Redis (TTL); the next read on the other
+    // instance lists nothing and prunes the index, which is then gone.
+    let expired = eventually(Duration::from_secs(20), || {
+        let ready = ready_b.clone();
+        async move { listed_at(&ready, "user=alice").await.is_empty() }
+    })
+    .await;
+    assert!(expired, "her idle session expired");
+    let (members, ttl) = index_in(&redis, &alice_bytes).await;
+    assert!(members.is_empty() && ttl == -2, "{members:?} {ttl}");
+
+    // A new login is listed alone.
+    let (_b4, t4) = sign_in_via(&b_base, &alice_key()).await;
+    assert_eq!(
+        listed_at(&ready_a, "user=alice").await,
+        vec![session_id_of(&t4)]
+    );
+    assert_eq!(
+        user_at(&b1, &a_base).await,
+        None,
+        "the expired one stays refused"
+    );
 }

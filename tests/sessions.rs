@@ -320,6 +320,71 @@ fn bob() -> Key {
     Key::parse(&"b0".repeat(32)).expect("key")
 }
 
+/// The page and its sign-outs reach exactly the person's sessions while the store holds many
+/// others (some expiring and swept meanwhile): they are read through the store's per-key
+/// index, and what the index returns is what the person has.
+#[tokio::test]
+async fn the_page_and_its_sign_outs_reach_exactly_the_persons_sessions_among_many_others() {
+    use qrgate_core::config::AppId;
+    let gw = TestGateway::start().await;
+    let base = gw.url("");
+    let origin = base.trim_end_matches('/').to_string();
+    let app = gw.state.settings().app(AppId::new(0)).key.clone();
+    let other = |i: u32| {
+        let mut k = [0x5au8; 32];
+        k[..4].copy_from_slice(&i.to_le_bytes());
+        k
+    };
+    // 2,000 sessions of 200 other keys; half of them will idle out.
+    for i in 0..2000u32 {
+        if i == 1000 {
+            gw.clock.advance(Duration::from_secs(40));
+        }
+        gw.state
+            .sessions
+            .create(app.clone(), other(i % 200), Default::default())
+            .await
+            .expect("memory store");
+    }
+    let (b1, _) = sign_in_at(&base).await;
+    let (b2, t2) = sign_in_at(&base).await;
+    // The first thousand are now past the 60 s idle window; the sweeper frees them.
+    gw.clock.advance(Duration::from_secs(30));
+    let swept = crate::common::eventually(Duration::from_secs(10), || async {
+        gw.state.sessions.len() == 1002
+    })
+    .await;
+    assert!(swept, "{} sessions left", gw.state.sessions.len());
+
+    let html = b1
+        .get(gw.url("/.qrgate/sessions"))
+        .header("accept", NAV)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert_eq!(html.matches("<li>").count(), 2, "{html}");
+    assert_eq!(html.matches("this browser").count(), 1, "{html}");
+    assert!(
+        html.contains(&id_of(&t2)),
+        "the other one, to sign out: {html}"
+    );
+
+    assert_eq!(sign_out(&b1, &gw, "scope=others", Some(&origin)).await, 303);
+    assert!(!signed_in(&b2, &gw).await && signed_in(&b1, &gw).await);
+    assert_eq!(sign_out(&b1, &gw, "scope=all", Some(&origin)).await, 303);
+    assert!(!signed_in(&b1, &gw).await);
+    let left = gw.state.sessions.export().await.expect("export");
+    assert_eq!(left.len(), 1000, "every other live session is untouched");
+    assert!(
+        left.iter()
+            .all(|(_, r)| r.key[4..].iter().all(|&b| b == 0x5a)),
+        "and only they are left"
+    );
+}
+
 /// A websocket upstream that echoes every message.
 async fn websocket_echo() -> std::net::SocketAddr {
     use futures_util::{SinkExt, StreamExt};

@@ -13,6 +13,17 @@
 //! is cached, so a missed revocation is honoured late by at most `cache_ms`. A lookup racing
 //! a revocation does not cache its (possibly stale) answer: every revocation bumps an epoch,
 //! and an answer is cached only if the epoch did not move while it was fetched.
+//!
+//! Each signing key has an index, the sorted set `{prefix}k:{hex of the key}`: its sessions'
+//! hashes, scored by the end of their absolute lifetime. A session enters it in the same Lua
+//! call that writes the session ([`PUT`]) and leaves it in the same call that deletes it
+//! ([`REVOKE`]), so what one key has ([`SessionStore::of_keys`]) is read without scanning
+//! the store. Redis expires sessions by itself (TTL), so a set can hold members whose
+//! session is gone; it stays bounded all the same: every write drops the members whose
+//! absolute lifetime ended, a read prunes the members whose session it found gone
+//! ([`PRUNE`], which rechecks in Redis), and the set itself expires with the absolute end of
+//! its newest session. Readers look every member up, so a stale member is never listed, and
+//! a session is listed only while its own record says it is live.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -49,6 +60,76 @@ redis.call('PEXPIRE', KEYS[1], math.min(absolute, now + tonumber(ARGV[4])) - now
 return {f[1], f[3], ARGV[1], f[4] or '', f[5] or '', f[6] or '', f[7] or f[3], f[8] or ''}
 ";
 
+/// Writes a session and indexes it under its key, in one step. KEYS[1] the session,
+/// KEYS[2] its key's index. ARGV: now, the session's TTL, the end of its absolute lifetime
+/// (ms since the epoch), its hex hash, then the session's fields and values. Members whose
+/// absolute lifetime ended leave the index; the index lives as long as its last session can.
+const PUT: &str = r"
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+if last[2] then
+  redis.call('PEXPIRE', KEYS[2], math.max(1, tonumber(last[2]) - tonumber(ARGV[1])))
+end
+";
+
+/// Ends a session, in one step: deletes it, takes it out of its key's index, tells every
+/// instance. KEYS[1] the session, KEYS[2] the events channel, KEYS[3] (if the session's key
+/// was read) its index. ARGV: the hex hash. Returns 1 if the session was there.
+const REVOKE: &str = r"
+local n = redis.call('DEL', KEYS[1])
+if KEYS[3] then redis.call('ZREM', KEYS[3], ARGV[1]) end
+redis.call('PUBLISH', KEYS[2], 'revoke ' .. ARGV[1])
+return n
+";
+
+/// Prunes an index of sessions a read found gone. KEYS[1] the index, KEYS[2..] those
+/// sessions; ARGV[1] now, ARGV[2..] their hex hashes. A member leaves only if its session is
+/// still gone now (rechecked here, so a session written back meanwhile stays indexed).
+const PRUNE: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+for i = 2, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 0 then redis.call('ZREM', KEYS[1], ARGV[i]) end
+end
+";
+
+/// The fields a listed session is read from, in [`record_of`]'s order.
+const FIELDS: [&str; 9] = ["k", "a", "c", "l", "p", "ip", "ua", "ap", "g"];
+
+/// A session's fields as [`FIELDS`] reads them.
+type Fields = (
+    Option<String>,
+    Option<String>,
+    Option<u64>,
+    Option<u64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<u64>,
+    Option<String>,
+);
+
+/// The record [`FIELDS`] read; none if the session is gone or damaged (not listed).
+fn record_of(fields: Fields) -> Option<SessionRecord> {
+    let (k, a, c, l, p, ip, ua, ap, g) = fields;
+    let grant = grant_of(g.as_deref().unwrap_or("")).ok()?;
+    Some(SessionRecord {
+        key: k.as_deref().and_then(parse32)?,
+        app: Arc::from(a?.as_str()),
+        created_ms: c?,
+        last_seen_ms: l?,
+        approved_ms: ap.or(c)?,
+        meta: Arc::new(SessionMeta {
+            grant,
+            protocol: p.unwrap_or_default(),
+            client_ip: ip.unwrap_or_default(),
+            browser: ua.unwrap_or_default(),
+        }),
+    })
+}
+
 struct Cached {
     record: SessionRecord,
     /// Trusted until then; then Redis is asked again.
@@ -75,6 +156,9 @@ pub struct RedisSessions {
     listening: AtomicBool,
     lookup: redis::Script,
     reapprove: redis::Script,
+    put: redis::Script,
+    revoke: redis::Script,
+    prune: redis::Script,
 }
 
 impl RedisSessions {
@@ -89,11 +173,19 @@ impl RedisSessions {
             listening: AtomicBool::new(false),
             lookup: redis::Script::new(LOOKUP),
             reapprove: redis::Script::new(REAPPROVE),
+            put: redis::Script::new(PUT),
+            revoke: redis::Script::new(REVOKE),
+            prune: redis::Script::new(PRUNE),
         }
     }
 
     fn key(&self, hash: &TokenHash) -> String {
         self.link.key(&format!("s:{}", hex::encode(hash)))
+    }
+
+    /// The index of signing key `key`'s sessions.
+    fn index(&self, key: &[u8; 32]) -> String {
+        self.link.key(&format!("k:{}", hex::encode(key)))
     }
 
     /// A revocation was heard (from any instance, this one included).
@@ -122,28 +214,64 @@ impl RedisSessions {
             .max(1)
     }
 
-    fn put_cmds(&self, pipe: &mut redis::Pipeline, hash: &TokenHash, r: &SessionRecord, now: u64) {
-        let key = self.key(hash);
-        pipe.hset_multiple(
-            &key,
-            &[
-                ("k", hex::encode(r.key)),
-                ("a", r.app.to_string()),
-                ("c", r.created_ms.to_string()),
-                ("l", r.last_seen_ms.to_string()),
-                ("ap", r.approved_ms.to_string()),
-                ("g", grant_text(&r.meta.grant)),
-                ("p", r.meta.protocol.clone()),
-                ("ip", r.meta.client_ip.clone()),
-                ("ua", r.meta.browser.clone()),
-            ],
-        )
-        .ignore()
-        .pexpire(
-            &key,
-            i64::try_from(self.ttl_ms(r.created_ms, now)).unwrap_or(i64::MAX),
-        )
-        .ignore();
+    /// The [`PUT`] of session `hash`, written at `now`.
+    fn put_call(
+        &self,
+        hash: &TokenHash,
+        r: &SessionRecord,
+        now: u64,
+    ) -> redis::ScriptInvocation<'_> {
+        let end = r.created_ms.saturating_add(millis(self.lifetimes.absolute));
+        let mut call = self.put.prepare_invoke();
+        call.key(self.key(hash))
+            .key(self.index(&r.key))
+            .arg(now)
+            .arg(self.ttl_ms(r.created_ms, now))
+            .arg(end)
+            .arg(hex::encode(hash));
+        for (field, value) in [
+            ("k", hex::encode(r.key)),
+            ("a", r.app.to_string()),
+            ("c", r.created_ms.to_string()),
+            ("l", r.last_seen_ms.to_string()),
+            ("ap", r.approved_ms.to_string()),
+            ("g", grant_text(&r.meta.grant)),
+            ("p", r.meta.protocol.clone()),
+            ("ip", r.meta.client_ip.clone()),
+            ("ua", r.meta.browser.clone()),
+        ] {
+            call.arg(field).arg(value);
+        }
+        call
+    }
+
+    /// The live sessions whose hashes `members` lists, read in one round trip; the members
+    /// whose session is gone come back separately (to prune).
+    async fn read_members(
+        &self,
+        members: &[String],
+        now: u64,
+    ) -> Result<(Vec<(TokenHash, SessionRecord)>, Vec<usize>), StoreError> {
+        if members.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let mut pipe = redis::pipe();
+        for m in members {
+            pipe.cmd("HMGET")
+                .arg(self.link.key(&format!("s:{m}")))
+                .arg(&FIELDS);
+        }
+        let rows: Vec<Fields> = self.link.pipe(&pipe).await?;
+        let (mut live, mut gone) = (Vec::new(), Vec::new());
+        for (i, (m, row)) in members.iter().zip(rows).enumerate() {
+            let present = row.0.is_some();
+            match (parse32(m), record_of(row)) {
+                (Some(hash), Some(r)) if !self.expired(&r, now) => live.push((hash, r)),
+                _ if !present => gone.push(i),
+                _ => {}
+            }
+        }
+        Ok((live, gone))
     }
 }
 
@@ -187,10 +315,9 @@ impl SessionStore for RedisSessions {
             approved_ms: now,
             meta: Arc::new(meta),
         };
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        self.put_cmds(&mut pipe, &token.hash(), &record, now);
-        self.link.pipe::<()>(&pipe).await?;
+        self.link
+            .script::<()>(&self.put_call(&token.hash(), &record, now))
+            .await?;
         Ok(token)
     }
 
@@ -294,12 +421,19 @@ impl SessionStore for RedisSessions {
 
     async fn revoke(&self, hash: &TokenHash) -> Result<bool, StoreError> {
         self.forget(hash);
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .del(self.key(hash))
-            .publish(self.link.channel(), format!("revoke {}", hex::encode(hash)))
-            .ignore();
-        let (deleted,): (u64,) = self.link.pipe(&pipe).await?;
+        // Which index the session is in: a session's key never changes, so reading it first
+        // and then deleting and unindexing in one step cannot unindex the wrong session.
+        let key: Option<String> = self
+            .link
+            .query(redis::cmd("HGET").arg(self.key(hash)).arg("k"))
+            .await?;
+        let mut call = self.revoke.prepare_invoke();
+        call.key(self.key(hash)).key(self.link.channel());
+        if let Some(key) = key.as_deref().and_then(parse32) {
+            call.key(self.index(&key));
+        }
+        call.arg(hex::encode(hash));
+        let deleted: u64 = self.link.script(&call).await?;
         Ok(deleted > 0)
     }
 
@@ -318,7 +452,9 @@ impl SessionStore for RedisSessions {
     }
 
     async fn sweep(&self) -> usize {
-        // Redis forgets expired sessions by itself; only stale cache entries go here.
+        // Redis forgets expired sessions by itself (TTL), and their index entries as the
+        // module says (trimmed on write, pruned on read, each set expiring with its newest
+        // session); only stale cache entries go here.
         let now = Instant::now();
         self.cache.retain(|_, c| c.until > now);
         0
@@ -326,6 +462,7 @@ impl SessionStore for RedisSessions {
 
     async fn export(&self) -> Result<Vec<(TokenHash, SessionRecord)>, StoreError> {
         let pattern = self.link.key("s:*");
+        let now = self.clock.now_millis();
         let mut out = Vec::new();
         let mut cursor: u64 = 0;
         loop {
@@ -340,52 +477,11 @@ impl SessionStore for RedisSessions {
                         .arg(1000),
                 )
                 .await?;
-            for key in keys {
-                type Fields = (
-                    Option<String>,
-                    Option<String>,
-                    Option<u64>,
-                    Option<u64>,
-                    Option<String>,
-                    Option<String>,
-                    Option<String>,
-                    Option<u64>,
-                    Option<String>,
-                );
-                let fields: Fields = self
-                    .link
-                    .query(
-                        redis::cmd("HMGET")
-                            .arg(&key)
-                            .arg(&["k", "a", "c", "l", "p", "ip", "ua", "ap", "g"]),
-                    )
-                    .await?;
-                let hash = key.rsplit(':').next().and_then(parse32);
-                let (k, a, c, l, p, ip, ua, ap, g) = fields;
-                let Ok(grant) = grant_of(g.as_deref().unwrap_or("")) else {
-                    continue;
-                };
-                if let (Some(hash), Some(k), Some(a), Some(c), Some(l)) =
-                    (hash, k.as_deref().and_then(parse32), a, c, l)
-                {
-                    out.push((
-                        hash,
-                        SessionRecord {
-                            key: k,
-                            app: Arc::from(a.as_str()),
-                            created_ms: c,
-                            last_seen_ms: l,
-                            approved_ms: ap.unwrap_or(c),
-                            meta: Arc::new(SessionMeta {
-                                grant,
-                                protocol: p.unwrap_or_default(),
-                                client_ip: ip.unwrap_or_default(),
-                                browser: ua.unwrap_or_default(),
-                            }),
-                        },
-                    ));
-                }
-            }
+            let members: Vec<String> = keys
+                .iter()
+                .filter_map(|k| k.rsplit(':').next().map(str::to_string))
+                .collect();
+            out.extend(self.read_members(&members, now).await?.0);
             if next == 0 {
                 return Ok(out);
             }
@@ -393,12 +489,68 @@ impl SessionStore for RedisSessions {
         }
     }
 
+    async fn of_keys(
+        &self,
+        keys: &[[u8; 32]],
+    ) -> Result<Vec<(TokenHash, SessionRecord)>, StoreError> {
+        let keys = qrgate_core::session::distinct(keys);
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.clock.now_millis();
+        // Round trip 1: each index's members whose absolute lifetime has not ended.
+        let mut pipe = redis::pipe();
+        for key in &keys {
+            pipe.cmd("ZRANGEBYSCORE")
+                .arg(self.index(key))
+                .arg(format!("({now}"))
+                .arg("+inf");
+        }
+        let sets: Vec<Vec<String>> = self.link.pipe(&pipe).await?;
+        // Round trip 2: their sessions.
+        let members: Vec<String> = sets.iter().flatten().cloned().collect();
+        let (live, gone) = self.read_members(&members, now).await?;
+        let out = live
+            .into_iter()
+            .filter(|(_, r)| keys.binary_search(&r.key).is_ok())
+            .collect();
+        // Round trip 3, only when some member's session is gone: prune those (rechecked in
+        // Redis), index by index.
+        if !gone.is_empty() {
+            let mut pipe = redis::pipe();
+            pipe.load_script(&self.prune).ignore();
+            let mut first = 0;
+            for (key, set) in keys.iter().zip(&sets) {
+                let range = first..first + set.len();
+                first = range.end;
+                let stale: Vec<&String> = gone
+                    .iter()
+                    .filter(|i| range.contains(i))
+                    .map(|&i| &members[i])
+                    .collect();
+                if stale.is_empty() {
+                    continue;
+                }
+                let mut call = self.prune.prepare_invoke();
+                call.key(self.index(key)).arg(now);
+                for m in stale {
+                    call.key(self.link.key(&format!("s:{m}"))).arg(m);
+                }
+                pipe.invoke_script(&call).ignore();
+            }
+            self.link.pipe::<()>(&pipe).await?;
+        }
+        Ok(out)
+    }
+
     async fn import(&self, sessions: Vec<(TokenHash, SessionRecord)>) -> Result<usize, StoreError> {
         let now = self.clock.now_millis();
         let mut pipe = redis::pipe();
+        // A pipeline does not load scripts by itself.
+        pipe.load_script(&self.put).ignore();
         let mut kept = 0;
         for (hash, r) in sessions.iter().filter(|(_, r)| !self.expired(r, now)) {
-            self.put_cmds(&mut pipe, hash, r, now);
+            pipe.invoke_script(&self.put_call(hash, r, now)).ignore();
             kept += 1;
         }
         if kept > 0 {

@@ -3,6 +3,12 @@
 //! command are its clients; everything here works through the [`SessionStore`] seam, so it
 //! is the same for the memory and the Redis store.
 //!
+//! A filter that names a key or a user reads only those keys' sessions, through the store's
+//! per-key index ([`SessionStore::of_keys`]); a user is first resolved to the keys it has now
+//! (configured key, enrolled devices, its own key under open enrollment), because sessions
+//! record a key and who a key is can change with every reload. Only filters that name
+//! neither (everything, an app, an id — an operator's calls) read the whole store.
+//!
 //! [`SessionStore`]: crate::session::SessionStore
 
 use std::sync::Arc;
@@ -123,6 +129,53 @@ fn user_of(gw: &Gateway, s: &Settings, key: &[u8; 32]) -> Option<String> {
     }
 }
 
+/// Every key whose sessions could belong to `user` now: the configured user's key, the
+/// devices enrolled for that name, and, under open enrollment, the key the name spells (an
+/// unconfigured key's user is its own z-base32 form). A superset of what [`user_of`] maps to
+/// `user`; [`Filter::matches`] still decides each session.
+fn keys_of(gw: &Gateway, s: &Settings, user: &str) -> Vec<[u8; 32]> {
+    let mut keys: Vec<[u8; 32]> = s
+        .config
+        .user_by_name(user)
+        .and_then(|(_, u)| u.key.as_ref())
+        .map(|k| *k.as_bytes())
+        .into_iter()
+        .collect();
+    // Devices are few (one per phone, each enrolled by an invitation) and kept by key: a pass
+    // over them is a pass over people's phones, not over sessions.
+    keys.extend(
+        gw.devices
+            .list()
+            .iter()
+            .filter(|d| d.user == user)
+            .map(|d| d.key),
+    );
+    if s.config.apps.iter().any(|a| a.open_enrollment) {
+        if let Some(key) = z32::decode(user.as_bytes())
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        {
+            keys.push(key);
+        }
+    }
+    keys
+}
+
+/// The sessions `filter` can select: through the store's per-key index when it names a key
+/// or a user (what that person has), else every session (an operator's list of all, or of
+/// one app or id).
+async fn candidates(
+    gw: &Gateway,
+    s: &Settings,
+    filter: &Filter,
+) -> Result<Vec<(TokenHash, SessionRecord)>, StoreError> {
+    match (&filter.key, &filter.user) {
+        (Some(key), _) => gw.sessions.of_keys(std::slice::from_ref(key)).await,
+        (None, Some(user)) => gw.sessions.of_keys(&keys_of(gw, s, user)).await,
+        (None, None) => gw.sessions.export().await,
+    }
+}
+
 /// One session as a list shows it: never the token, nor its hash.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct SessionView {
@@ -171,9 +224,7 @@ pub async fn list(
     s: &Settings,
     filter: &Filter,
 ) -> Result<Vec<SessionView>, ControlError> {
-    let mut views: Vec<SessionView> = gw
-        .sessions
-        .export()
+    let mut views: Vec<SessionView> = candidates(gw, s, filter)
         .await?
         .iter()
         .filter(|(h, r)| filter.matches(gw, s, h, r))
@@ -195,7 +246,7 @@ pub async fn revoke(
         return Err(ControlError::NoFilter);
     }
     let mut ended = 0;
-    for (hash, r) in gw.sessions.export().await? {
+    for (hash, r) in candidates(gw, s, filter).await? {
         if filter.matches(gw, s, &hash, &r) && gw.sessions.revoke(&hash).await? {
             audit::revoked(&r.app, &z32::encode(&r.key), &session_id(&hash), by);
             ended += 1;
@@ -414,6 +465,58 @@ mod tests {
         );
         let config = Config::parse(&text, Path::new("t.toml")).expect("config");
         Gateway::new(config, Clock::manual()).expect("gateway")
+    }
+
+    #[tokio::test]
+    async fn a_user_filter_reads_that_users_keys_only_and_selects_exactly_theirs() {
+        let alice = test_key();
+        let text = format!(
+            "[[app]]\nname = \"wiki\"\norigin = \"https://wiki.example\"\nupstream = \"127.0.0.1:9\"\nopen_enrollment = true\n[[user]]\nname = \"alice\"\nkey = \"{}\"\n",
+            hex::encode(alice)
+        );
+        let config = Config::parse(&text, Path::new("t.toml")).expect("config");
+        let gw = Gateway::new(config, Clock::manual()).expect("gateway");
+        let s = gw.settings();
+        let (stranger, other) = ([7u8; 32], [8u8; 32]);
+        for key in [alice, alice, stranger, other] {
+            gw.sessions
+                .create(Arc::from("wiki"), key, SessionMeta::default())
+                .await
+                .expect("created");
+        }
+        let of = |user: &str| Filter {
+            user: Some(user.into()),
+            ..Filter::default()
+        };
+        let keys_listed =
+            |views: Vec<SessionView>| -> Vec<String> { views.into_iter().map(|v| v.key).collect() };
+        assert_eq!(
+            keys_listed(list(&gw, &s, &of("alice")).await.expect("list")),
+            vec![z32::encode(&alice); 2]
+        );
+        // Under open enrollment an unconfigured key is a user named by its own z-base32.
+        let z = z32::encode(&stranger);
+        assert_eq!(
+            keys_listed(list(&gw, &s, &of(&z)).await.expect("list")),
+            vec![z.clone()]
+        );
+        for nobody in ["bob", "", &hex::encode(stranger), &z32::encode(&[9u8; 32])] {
+            assert!(
+                list(&gw, &s, &of(nobody)).await.expect("list").is_empty(),
+                "{nobody:?}"
+            );
+        }
+        let mismatched = Filter {
+            key: Some(stranger),
+            ..of("alice")
+        };
+        assert!(list(&gw, &s, &mismatched).await.expect("list").is_empty());
+        assert_eq!(revoke(&gw, &s, &of("alice"), "operator").await, Ok(2));
+        assert_eq!(
+            keys_listed(list(&gw, &s, &Filter::default()).await.expect("list")).len(),
+            2,
+            "the others' sessions are untouched"
+        );
     }
 
     #[test]

@@ -208,7 +208,8 @@ fn action_of(method: &Method, segments: &[&str]) -> Option<Action> {
         // Each starts (or collects) a confirmation attempt, like a login page.
         ["invite" | "remove-device"] => Some(Action::Create),
         ["auth", "session", _, "claim"] if post => Some(Action::Claim),
-        // Listing reads every session of the store: counted like session checks.
+        // A session check plus a read of that key's own sessions through the store's per-key
+        // index (never the whole store): counted like session checks.
         ["sessions"] => Some(Action::Verify),
         _ => None,
     }

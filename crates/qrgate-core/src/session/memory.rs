@@ -1,7 +1,29 @@
-//! The in-memory session store: one process, a sharded hash map keyed by token hash.
+//! The in-memory session store: one process, a sharded hash map keyed by token hash, and an
+//! index from each key to its sessions' hashes.
 //!
 //! Lookups take only a shard's read lock: the idle window slides through an atomic, so
 //! concurrent requests of one session never serialize on a write lock.
+//!
+//! The index (`by_key`) lets the person's page and a filtered control call read what one key
+//! has instead of every session. Its invariant: **every session in the map is in its key's
+//! set** (a set may briefly hold a hash the map no longer has; readers look each one up, so
+//! such a member is never listed). It holds under concurrent creates, revocations, lookups
+//! and sweeps because:
+//!
+//! - a session enters the map and its key's set while that set's entry is locked
+//!   ([`MemoryStore::insert`]), so no reader of the set (which copies it under the same lock)
+//!   sees one without the other;
+//! - a session leaves the map first and its set second ([`MemoryStore::unindex`]), and a hash
+//!   leaves a set only if, checked while that set's entry is locked, the map holds no session
+//!   of that hash for that key. An insert of the same hash is thus wholly before the check
+//!   (and seen) or wholly after (and re-adds both);
+//! - locks are only ever taken index first, map second (the sweep collects what it removed
+//!   and unindexes it after the map's shards are released), so they cannot deadlock.
+//!
+//! An empty set is dropped in the same locked step, so the index holds only keys that have
+//! sessions (or had, until their last one is unindexed). A set is a plain vector of hashes
+//! (32 bytes a session, where a hash set would take about twice that): adding is O(1),
+//! removing scans that key's sessions only — what that person has.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -28,6 +50,8 @@ struct Entry {
 /// The in-memory store: one process, a sharded hash map.
 pub struct MemoryStore {
     map: DashMap<TokenHash, Entry>,
+    /// Per key, the hashes of its sessions (see the module's invariant).
+    by_key: DashMap<[u8; 32], Vec<TokenHash>>,
     lifetimes: Lifetimes,
     clock: Clock,
 }
@@ -37,9 +61,52 @@ impl MemoryStore {
     pub fn new(lifetimes: Lifetimes, clock: Clock) -> Self {
         Self {
             map: DashMap::new(),
+            by_key: DashMap::new(),
             lifetimes,
             clock,
         }
+    }
+
+    /// Adds (or replaces) session `hash`: into the map and its key's set, with the set's
+    /// entry locked throughout.
+    fn insert(&self, hash: TokenHash, entry: Entry) {
+        let key = entry.key;
+        let replaced = {
+            let mut set = self.by_key.entry(key).or_default();
+            let replaced = self.map.insert(hash, entry);
+            // Already there if the map held it for this key (a state file naming it twice).
+            if replaced.as_ref().is_none_or(|old| old.key != key) {
+                set.push(hash);
+            }
+            replaced
+        };
+        // The same hash under another key before: not that key's any more.
+        if let Some(old) = replaced.filter(|old| old.key != key) {
+            self.unindex(&old.key, &[hash]);
+        }
+    }
+
+    /// Takes the hashes `gone` (sorted) out of `key`'s set, each once the map no longer holds
+    /// it for that key (checked with the set's entry locked); drops the set when it is empty.
+    fn unindex(&self, key: &[u8; 32], gone: &[TokenHash]) {
+        self.by_key.remove_if_mut(key, |_, set| {
+            set.retain(|h| {
+                gone.binary_search(h).is_err() || self.map.get(h).is_some_and(|e| e.key == *key)
+            });
+            // Give back what mass revocations left unused.
+            if set.len() < set.capacity() / 4 {
+                set.shrink_to(set.len() * 2);
+            }
+            set.is_empty()
+        });
+    }
+
+    /// Removes session `hash` from the map and then from the index; returns it if it was
+    /// there.
+    fn remove(&self, hash: &TokenHash) -> Option<Entry> {
+        let (_, e) = self.map.remove(hash)?;
+        self.unindex(&e.key, &[*hash]);
+        Some(e)
     }
 
     fn expired(&self, e: &Entry, now: u64) -> bool {
@@ -74,7 +141,7 @@ impl SessionStore for MemoryStore {
     ) -> Result<SessionToken, StoreError> {
         let token = SessionToken::generate();
         let now = self.clock.now_millis();
-        self.map.insert(
+        self.insert(
             token.hash(),
             Entry {
                 key,
@@ -109,7 +176,7 @@ impl SessionStore for MemoryStore {
             }
         };
         if found.is_none() {
-            if let Some((_, e)) = self.map.remove(hash) {
+            if let Some(e) = self.remove(hash) {
                 audit::session_expired(&e.app, &z32::encode(&e.key));
             }
         }
@@ -126,7 +193,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn revoke(&self, hash: &TokenHash) -> Result<bool, StoreError> {
-        Ok(self.map.remove(hash).is_some())
+        Ok(self.remove(hash).is_some())
     }
 
     async fn reapproved(&self, hash: &TokenHash, at_ms: u64) -> Result<bool, StoreError> {
@@ -139,15 +206,23 @@ impl SessionStore for MemoryStore {
 
     async fn sweep(&self) -> usize {
         let now = self.clock.now_millis();
-        let before = self.map.len();
-        self.map.retain(|_, e| {
+        let mut gone = Vec::new();
+        self.map.retain(|hash, e| {
             let expired = self.expired(e, now);
             if expired {
                 audit::session_expired(&e.app, &z32::encode(&e.key));
+                gone.push((e.key, *hash));
             }
             !expired
         });
-        before.saturating_sub(self.map.len())
+        // After `retain` has released the map's shards: index locks come first, never second.
+        // One pass over each key's set for all of that key's expired sessions.
+        gone.sort_unstable();
+        for of_key in gone.chunk_by(|a, b| a.0 == b.0) {
+            let hashes: Vec<TokenHash> = of_key.iter().map(|(_, h)| *h).collect();
+            self.unindex(&of_key[0].0, &hashes);
+        }
+        gone.len()
     }
 
     fn len(&self) -> usize {
@@ -164,6 +239,30 @@ impl SessionStore for MemoryStore {
             .collect())
     }
 
+    async fn of_keys(
+        &self,
+        keys: &[[u8; 32]],
+    ) -> Result<Vec<(TokenHash, SessionRecord)>, StoreError> {
+        let now = self.clock.now_millis();
+        let mut out = Vec::new();
+        for key in super::distinct(keys) {
+            // A copy of the set, so no index lock is held while the map is read.
+            let hashes: Vec<TokenHash> = self
+                .by_key
+                .get(&key)
+                .map(|set| set.iter().copied().collect())
+                .unwrap_or_default();
+            for hash in hashes {
+                if let Some(e) = self.map.get(&hash) {
+                    if e.key == key && !self.expired(&e, now) {
+                        out.push((hash, e.record()));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     async fn import(&self, sessions: Vec<(TokenHash, SessionRecord)>) -> Result<usize, StoreError> {
         let now = self.clock.now_millis();
         let mut kept = 0;
@@ -177,7 +276,7 @@ impl SessionStore for MemoryStore {
                 meta: r.meta,
             };
             if !self.expired(&entry, now) {
-                self.map.insert(hash, entry);
+                self.insert(hash, entry);
                 kept += 1;
             }
         }
@@ -190,7 +289,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::session::token_hash;
+    use crate::session::{session_id, token_hash};
 
     fn store() -> (MemoryStore, Clock) {
         let clock = Clock::manual();
@@ -301,6 +400,212 @@ mod tests {
             "the same token works in the new store"
         );
         assert!(!live(&fresh, &stale, "a").await);
+    }
+
+    impl MemoryStore {
+        /// The index exactly mirrors the map: each session in its key's set, no other member,
+        /// no empty set (true only when nothing is mid-update).
+        fn index_mirrors_map(&self) -> Result<(), String> {
+            for e in self.map.iter() {
+                if !self
+                    .by_key
+                    .get(&e.value().key)
+                    .is_some_and(|set| set.contains(e.key()))
+                {
+                    return Err(format!("session {} not indexed", session_id(e.key())));
+                }
+            }
+            for set in self.by_key.iter() {
+                if set.is_empty() {
+                    return Err("an empty set is kept".into());
+                }
+                let mut distinct = set.value().clone();
+                distinct.sort_unstable();
+                distinct.dedup();
+                if distinct.len() != set.len() {
+                    return Err("a hash indexed twice".into());
+                }
+                for hash in set.iter() {
+                    if self.map.get(hash).is_none_or(|e| e.key != *set.key()) {
+                        return Err(format!("stale member {}", session_id(hash)));
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    async fn hashes_of(s: &MemoryStore, keys: &[[u8; 32]]) -> Vec<TokenHash> {
+        let mut found: Vec<TokenHash> = s
+            .of_keys(keys)
+            .await
+            .expect("answers")
+            .into_iter()
+            .map(|(h, _)| h)
+            .collect();
+        found.sort_unstable();
+        found
+    }
+
+    fn sorted(tokens: &[&SessionToken]) -> Vec<TokenHash> {
+        let mut v: Vec<TokenHash> = tokens.iter().map(|t| t.hash()).collect();
+        v.sort_unstable();
+        v
+    }
+
+    #[tokio::test]
+    async fn the_key_index_follows_create_revoke_expiry_and_sweep() {
+        let (s, clock) = store();
+        let a1 = s
+            .create(app("a"), [1; 32], SessionMeta::default())
+            .await
+            .expect("created");
+        let a2 = s
+            .create(app("b"), [1; 32], SessionMeta::default())
+            .await
+            .expect("created");
+        let b1 = s
+            .create(app("a"), [2; 32], SessionMeta::default())
+            .await
+            .expect("created");
+        assert_eq!(hashes_of(&s, &[[1; 32]]).await, sorted(&[&a1, &a2]));
+        assert_eq!(hashes_of(&s, &[[2; 32]]).await, sorted(&[&b1]));
+        assert_eq!(
+            hashes_of(&s, &[[2; 32], [1; 32], [2; 32]]).await,
+            sorted(&[&a1, &a2, &b1]),
+            "several keys, one named twice: each session once"
+        );
+        assert!(hashes_of(&s, &[[3; 32]]).await.is_empty());
+        s.index_mirrors_map().expect("after creates");
+
+        assert_eq!(s.revoke(&a1.hash()).await, Ok(true));
+        assert_eq!(hashes_of(&s, &[[1; 32]]).await, sorted(&[&a2]));
+        s.index_mirrors_map().expect("after a revocation");
+
+        // Idle past the window: not listed even before anything removes it; a lookup removes
+        // it from both.
+        clock.advance(Duration::from_secs(6));
+        assert!(live(&s, &b1, "a").await, "b1 used, a2 not");
+        clock.advance(Duration::from_secs(6));
+        assert!(
+            hashes_of(&s, &[[1; 32]]).await.is_empty(),
+            "a2 idle too long"
+        );
+        assert!(!live(&s, &a2, "b").await);
+        s.index_mirrors_map().expect("after an expired lookup");
+
+        // The sweep takes what expired out of the index too, and drops the emptied sets.
+        let c1 = s
+            .create(app("a"), [3; 32], SessionMeta::default())
+            .await
+            .expect("created");
+        clock.advance(Duration::from_secs(6));
+        assert!(live(&s, &c1, "a").await);
+        clock.advance(Duration::from_secs(6));
+        assert_eq!(s.sweep().await, 1, "b1 idled out");
+        s.index_mirrors_map().expect("after a sweep");
+        assert_eq!(s.by_key.len(), 1, "only key 3 has a session left");
+        assert_eq!(hashes_of(&s, &[[3; 32]]).await, sorted(&[&c1]));
+    }
+
+    #[tokio::test]
+    async fn import_indexes_and_a_hash_imported_again_moves_to_its_new_key() {
+        let (s, _) = store();
+        let t = s
+            .create(app("a"), [1; 32], SessionMeta::default())
+            .await
+            .expect("created");
+        let mut exported = s.export().await.expect("export");
+        let fresh = MemoryStore::new(s.lifetimes, s.clock.clone());
+        assert_eq!(fresh.import(exported.clone()).await, Ok(1));
+        assert_eq!(
+            fresh.import(exported.clone()).await,
+            Ok(1),
+            "the same file twice"
+        );
+        assert_eq!(hashes_of(&fresh, &[[1; 32]]).await, sorted(&[&t]));
+        fresh
+            .index_mirrors_map()
+            .expect("after importing the same session twice");
+        exported[0].1.key = [9; 32];
+        assert_eq!(fresh.import(exported).await, Ok(1));
+        assert!(hashes_of(&fresh, &[[1; 32]]).await.is_empty());
+        assert_eq!(hashes_of(&fresh, &[[9; 32]]).await, sorted(&[&t]));
+        fresh.index_mirrors_map().expect("after a re-import");
+    }
+
+    /// Creates, revocations, lookups of expired sessions and sweeps on four threads at once,
+    /// all on the same four keys, whose sets keep emptying (most sessions are revoked at
+    /// once) while others add to them: afterwards the index mirrors the map exactly, and
+    /// every session left is listed under its key.
+    #[test]
+    fn the_key_index_stays_consistent_under_concurrent_changes() {
+        let (s, clock) = store();
+        let s = Arc::new(s);
+        let keys: Vec<[u8; 32]> = (0..4u8).map(|k| [k; 32]).collect();
+        let threads: Vec<_> = (0..4usize)
+            .map(|t| {
+                let (s, clock, keys) = (s.clone(), clock.clone(), keys.clone());
+                std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .build()
+                        .expect("runtime");
+                    rt.block_on(async {
+                        let mut kept: Vec<SessionToken> = Vec::new();
+                        for i in 0..3000usize {
+                            let token = s
+                                .create(app("a"), keys[i % keys.len()], SessionMeta::default())
+                                .await
+                                .expect("created");
+                            if i % 5 == 0 {
+                                kept.push(token);
+                            } else {
+                                assert_eq!(s.revoke(&token.hash()).await, Ok(true));
+                            }
+                            if i % 50 == 0 {
+                                match t {
+                                    0 => {
+                                        s.sweep().await;
+                                    }
+                                    // Time moves on (12 s in all): the first kept sessions
+                                    // idle out and leave by sweep or lookup meanwhile.
+                                    1 => clock.advance(Duration::from_millis(200)),
+                                    _ => {
+                                        if let Some(old) = kept.first() {
+                                            let _ = s.lookup(&old.hash(), "a").await;
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    });
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        s.index_mirrors_map().expect("after the race");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let listed = rt.block_on(hashes_of(&s, &keys));
+        let mut exported: Vec<TokenHash> = rt
+            .block_on(s.export())
+            .expect("export")
+            .into_iter()
+            .map(|(h, _)| h)
+            .collect();
+        exported.sort_unstable();
+        assert!(!listed.is_empty());
+        assert_eq!(
+            listed, exported,
+            "the index lists exactly the live sessions"
+        );
+        // Everything idles out; one sweep leaves an empty index.
+        clock.advance(Duration::from_secs(11));
+        rt.block_on(s.sweep());
+        assert!(s.map.is_empty() && s.by_key.is_empty());
     }
 
     #[test]

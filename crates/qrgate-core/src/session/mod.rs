@@ -11,7 +11,14 @@
 //! remote store can say "unavailable", which callers treat as a refusal (fail closed), never
 //! as "no session" nor as "let in".
 //!
-//! - [`memory`]: the in-memory store (a DashMap keyed by token hash).
+//! Each store also keeps an index from a signing key to its sessions
+//! ([`SessionStore::of_keys`]), updated in the same step as the session, so what one person
+//! has is read without reading everyone's. Who a key *belongs to* is not stored: it is the
+//! config's and the device registry's answer at the time of asking, so a "user" filter is
+//! resolved to that user's keys first ([`crate::control`]).
+//!
+//! - [`memory`]: the in-memory store (a DashMap keyed by token hash, and one from key to
+//!   hashes).
 
 mod memory;
 
@@ -125,6 +132,14 @@ pub fn session_id(hash: &TokenHash) -> String {
     hex::encode(&hash[..12])
 }
 
+/// `keys` without repeats (a key named twice is read once), in a fixed order.
+pub fn distinct(keys: &[[u8; 32]]) -> Vec<[u8; 32]> {
+    let mut keys = keys.to_vec();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
 /// Where sessions live. Implementations check both lifetimes on every lookup.
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
@@ -151,8 +166,16 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn reapproved(&self, hash: &TokenHash, at_ms: u64) -> Result<bool, StoreError>;
     /// Frees expired sessions; returns how many.
     async fn sweep(&self) -> usize;
-    /// Every live session, by token hash (for the state file; never a raw token).
+    /// Every live session, by token hash (for the state file; never a raw token). Reads the
+    /// whole store: for a person's sessions, use [`SessionStore::of_keys`].
     async fn export(&self) -> Result<Vec<(TokenHash, SessionRecord)>, StoreError>;
+    /// Every live session of the given keys, by token hash, in no particular order. Read
+    /// through the store's per-key index, so it costs what those keys have, not what the
+    /// store holds: the person's page and control calls that name a key or a user.
+    async fn of_keys(
+        &self,
+        keys: &[[u8; 32]],
+    ) -> Result<Vec<(TokenHash, SessionRecord)>, StoreError>;
     /// Adds sessions (from the state file), dropping expired ones; returns how many were kept.
     async fn import(&self, sessions: Vec<(TokenHash, SessionRecord)>) -> Result<usize, StoreError>;
     /// Whether the store can answer now (for readiness checks).
