@@ -13,6 +13,11 @@ use crate::common::{
 use crate::operate::{alice, Binary};
 
 /// The origin both instances serve, as a load balancer in front of them would.
+/// How long a change on one instance may take to reach the other in these tests. The
+/// latency itself (well under a second) is measured in bench/run, not asserted here: a loaded
+/// test machine must not fail a test that only checks that the change arrives.
+const PROPAGATION: Duration = Duration::from_secs(5);
+
 const ORIGIN: &str = "http://qrgate.test";
 
 /// A redis-server of this test's own, persisting to `dir` (so a restart keeps its data).
@@ -238,12 +243,12 @@ async fn two_instances_share_logins_sessions_revocations_and_single_use() {
         .expect("logout");
     assert!(out.status().is_success(), "{}", out.status());
     let t = Instant::now();
-    let refused = eventually(Duration::from_secs(1), || {
+    let refused = eventually(PROPAGATION, || {
         let (b, base) = (b.clone(), a_base.clone());
         async move { user_at(&b, &base).await.is_none() }
     })
     .await;
-    assert!(refused, "A refused the session within 1 s");
+    assert!(refused, "A refused the session");
     println!("revocation seen on A after {:?}", t.elapsed());
 
     // Eight approvals racing on both instances: exactly one wins.
@@ -510,15 +515,15 @@ async fn a_device_enrolled_through_one_instance_signs_in_and_is_revoked_through_
     .await;
     assert!(loaded, "B knows the device after a restart");
 
-    // Revoked through B: A forgets the device and refuses its session within a second.
+    // Revoked through B: A forgets the device and refuses its session.
     let revoked = admin(&ready_b, true, &format!("/devices/revoke?key={z}")).await;
     assert_eq!(revoked["revoked"], 1, "{revoked}");
-    let refused = eventually(Duration::from_secs(1), || {
+    let refused = eventually(PROPAGATION, || {
         let (b, base) = (b.clone(), a_base.clone());
         async move { user_at(&b, &base).await.is_none() }
     })
     .await;
-    assert!(refused, "A refused the device's session within 1 s");
+    assert!(refused, "A refused the device's session");
     assert!(!devices_at(&ready_a).await.contains(&z));
     let b2 = browser();
     let id2 = login_page(&b2, &a_base).await;
@@ -645,12 +650,12 @@ async fn actions_confirmed_by_phone_cross_instances_and_are_claimed_only_as_them
     .await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["removed"], 1, "{done}");
-    let refused = eventually(Duration::from_secs(1), || {
+    let refused = eventually(PROPAGATION, || {
         let (b, base) = (phone_browser.clone(), b_base.clone());
         async move { user_at(&b, &base).await.is_none() }
     })
     .await;
-    assert!(refused, "B refused the removed phone's session within 1 s");
+    assert!(refused, "B refused the removed phone's session");
     assert!(!devices_at(&ready_b).await.contains(&z));
     assert_eq!(user_at(&desk, &b_base).await.as_deref(), Some("alice"));
 

@@ -406,10 +406,45 @@ impl Drop for Reaped {
 
 /// A free loopback port (bound once and released).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    use std::sync::atomic::{AtomicU16, Ordering};
+    // Ports are handed out below the kernel's ephemeral range, one by one from a counter:
+    // a port asked for by one test is never handed to another, and no outgoing connection
+    // (whose source port comes from the ephemeral range) can take it before the server that
+    // was given it binds. Binding port 0 and releasing it would allow both.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let (low, high) = ports_below_ephemeral();
+    let span = high - low;
+    let _ = NEXT.compare_exchange(
+        0,
+        u16::try_from(std::process::id() % u32::from(span)).unwrap_or(0) + 1,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..span {
+        let port = low + NEXT.fetch_add(1, Ordering::SeqCst) % span;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {low}..{high}");
+}
+
+/// A range of ports the kernel does not hand out to outgoing connections.
+fn ports_below_ephemeral() -> (u16, u16) {
+    let range =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let mut bounds = range
+        .split_whitespace()
+        .filter_map(|p| p.parse::<u16>().ok());
+    let (low, high) = (
+        bounds.next().unwrap_or(32768),
+        bounds.next().unwrap_or(60999),
+    );
+    if low >= 12_000 {
+        (low - 10_000, low)
+    } else {
+        (high.saturating_add(1).max(1024), u16::MAX)
+    }
 }
 
 /// Reads named SSE events from a response.
