@@ -8,6 +8,7 @@ use crate::attempts::AttemptError;
 use crate::control::ControlError;
 use crate::decision::Denial;
 use crate::enrollment::EnrollError;
+use crate::forward_auth::{self, OriginalError, Refusal as ForwardRefusal};
 use crate::head::HeadRefusal;
 use crate::login::LoginError;
 use crate::protocol::Refusal;
@@ -159,6 +160,46 @@ pub fn denial(form: Form, d: &Denial) -> Reply {
             )
             .with_header("retry-after", RETRY_AFTER)
         }
+    }
+}
+
+/// A forward-auth refusal, in the statuses nginx's `auth_request` understands (401 and 403;
+/// it turns anything else into a 500): 401 means "sign in or confirm first" and, for a
+/// browser navigation, names the page in `X-QRGate-Redirect` for the proxy to redirect to;
+/// 403 means refused, including a path the proxy path would answer 400 and a proxy that did
+/// not describe the original request. Only an unavailable store (503) and rate limits (429)
+/// keep their own statuses.
+pub fn forward_auth_refusal(r: &ForwardRefusal) -> Reply {
+    let challenge = |reply: Reply| reply.with_header("www-authenticate", "Bearer realm=\"qrgate\"");
+    match r {
+        ForwardRefusal::Original(e) => {
+            let code = match e {
+                OriginalError::Missing => "original_request_unknown",
+                _ => "bad_original_request",
+            };
+            Reply::error(403, code, &e.to_string())
+        }
+        ForwardRefusal::Denied(Denial::LoginRedirect { location }) => challenge(Reply::json(
+            401,
+            &serde_json::json!({
+                "error": "unauthenticated",
+                "message": "Sign in first.",
+                "login": location,
+            }),
+        ))
+        .with_header(forward_auth::REDIRECT_HEADER, location.clone()),
+        ForwardRefusal::Denied(Denial::StepUpRedirect { location }) => challenge(Reply::json(
+            401,
+            &serde_json::json!({
+                "error": "step_up_required",
+                "message": "Confirm it is you on your phone, then retry.",
+                "step_up": location,
+            }),
+        ))
+        .with_header(forward_auth::REDIRECT_HEADER, location.clone()),
+        ForwardRefusal::Denied(Denial::BadPath(e)) => Reply::error(403, "bad_path", &e.to_string()),
+        ForwardRefusal::Denied(d) => denial(Form::Json, d),
+        ForwardRefusal::Login(e) => login_error(Form::Json, e),
     }
 }
 
