@@ -271,6 +271,12 @@ async fn check_rules(front: u16, gw: &TestGateway) {
             "\r\nX-Forwarded-Method: POST\r\nX-Forwarded-Uri: /comments/7",
             403,
         ),
+        (
+            "GET",
+            "/doc",
+            "\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            403,
+        ),
         ("GET", "/admin/users", "", 200),
     ] {
         assert_eq!(
@@ -416,6 +422,14 @@ async fn verify_refuses_a_restricted_session_without_the_original_request() {
             &[
                 ("x-forwarded-method", "PUT"),
                 ("x-forwarded-uri", "/Comments/1"),
+            ][..],
+            "outside_grant",
+        ),
+        (
+            &[
+                ("x-forwarded-method", "GET"),
+                ("x-forwarded-uri", "/doc"),
+                ("x-forwarded-upgrade", "websocket"),
             ][..],
             "outside_grant",
         ),

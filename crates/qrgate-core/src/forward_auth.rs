@@ -28,6 +28,10 @@ use crate::settings::Settings;
 pub const METHOD_HEADER: &str = "x-forwarded-method";
 /// The header naming the original request's target (`/path?query`, as the client sent it).
 pub const URI_HEADER: &str = "x-forwarded-uri";
+/// The header naming the original request's `Upgrade`, for a proxy that drops `Upgrade` (a
+/// hop-by-hop header) from its auth subrequest, as nginx does: a grant counts an upgrade as a
+/// write. It can only add refusals, so a client may send it too.
+pub const UPGRADE_HEADER: &str = "x-forwarded-upgrade";
 /// The answer header naming where a browser goes next (the login or step-up page, with the
 /// original URL to return to) on a 401: proxies turn it into their own redirect.
 pub const REDIRECT_HEADER: &str = "x-qrgate-redirect";
@@ -140,6 +144,14 @@ pub async fn verify(
     };
     let path =
         canonicalize(original.uri.path()).map_err(|e| Refusal::Denied(Denial::BadPath(e)))?;
+    let upgraded;
+    let headers = match headers.get(UPGRADE_HEADER) {
+        Some(v) if !v.is_empty() && !headers.contains_key(http::header::UPGRADE) => {
+            upgraded = with_upgrade(headers, v.clone());
+            &upgraded
+        }
+        _ => headers,
+    };
     let req = Request {
         method: &original.method,
         host: None,
@@ -155,6 +167,13 @@ pub async fn verify(
         Err(e) => return Err(Refusal::Login(e)),
     };
     decision::admit(s, app, &req, &path, live, gw.clock.now_millis()).map_err(Refusal::Denied)
+}
+
+/// `headers` with `Upgrade` set to what the proxy named.
+fn with_upgrade(headers: &HeaderMap, value: http::HeaderValue) -> HeaderMap {
+    let mut h = headers.clone();
+    h.insert(http::header::UPGRADE, value);
+    h
 }
 
 #[cfg(test)]
