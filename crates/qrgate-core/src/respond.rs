@@ -436,6 +436,80 @@ mod tests {
         assert!(!String::from_utf8_lossy(&r.body).contains("secret detail"));
     }
 
+    /// nginx's `auth_request` acts on 2xx, 401 and 403 only; everything a client or a proxy
+    /// can cause is one of those, and only a 401 for a browser names a page.
+    #[test]
+    fn forward_auth_refusals_are_statuses_a_proxy_acts_on() {
+        use crate::forward_auth::{OriginalError, Refusal, REDIRECT_HEADER};
+        use crate::path::PathError;
+        let redirect = |r: &Reply| {
+            r.headers
+                .iter()
+                .find(|(n, _)| *n == REDIRECT_HEADER)
+                .map(|(_, v)| v.clone())
+        };
+        let page = "/.qrgate/step-up?rd=%2Fadmin".to_string();
+        let cases = [
+            (Refusal::Original(OriginalError::Missing), 403, None),
+            (Refusal::Original(OriginalError::BadUri), 403, None),
+            (
+                Refusal::Original(OriginalError::Incomplete("X-Forwarded-Uri")),
+                403,
+                None,
+            ),
+            (
+                Refusal::Denied(Denial::BadPath(PathError::EncodedSeparator)),
+                403,
+                None,
+            ),
+            (
+                Refusal::Denied(Denial::OutsideGrant { access: "read" }),
+                403,
+                None,
+            ),
+            (
+                Refusal::Denied(Denial::StepUpRequired {
+                    location: page.clone(),
+                }),
+                403,
+                None,
+            ),
+            (
+                Refusal::Denied(Denial::StepUpRedirect {
+                    location: page.clone(),
+                }),
+                401,
+                Some(page.clone()),
+            ),
+            (
+                Refusal::Denied(Denial::LoginRedirect {
+                    location: "/.qrgate/login?rd=%2F".into(),
+                }),
+                401,
+                Some("/.qrgate/login?rd=%2F".to_string()),
+            ),
+            (
+                Refusal::Denied(Denial::Unauthenticated {
+                    realm: "a".into(),
+                    login: "/.qrgate/login".into(),
+                }),
+                401,
+                None,
+            ),
+            (Refusal::Login(LoginError::Unauthenticated), 401, None),
+        ];
+        for (refusal, status, to) in cases {
+            let r = forward_auth_refusal(&refusal);
+            assert_eq!((r.status, redirect(&r)), (status, to), "{refusal:?}");
+        }
+        let r = forward_auth_refusal(&Refusal::Original(OriginalError::Missing));
+        let body = String::from_utf8_lossy(&r.body).into_owned();
+        assert!(
+            body.contains("original_request_unknown") && body.contains("X-Forwarded-Uri"),
+            "{body}"
+        );
+    }
+
     #[test]
     fn denials_answer_as_documented() {
         let r = denial(
