@@ -91,6 +91,14 @@ async fn check_front(front: u16) {
     // nginx makes redirects absolute; Caddy leaves them relative.
     let relative = location.strip_prefix(&base).unwrap_or(&location);
     assert_eq!(relative, "/.qrgate/login?rd=%2Fapp%2Fpage", "{location}");
+    // A program without a session gets the 401 itself, as on the proxy path.
+    let program = client()
+        .get(format!("{base}/app/page"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("program");
+    assert_eq!(program.status(), 401);
 
     let (b, _) = sign_in_at(&base).await;
     let resp = b
