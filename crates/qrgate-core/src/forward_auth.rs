@@ -248,4 +248,95 @@ mod tests {
         );
         assert_eq!(original(&raw), Err(OriginalError::BadUri));
     }
+
+    const KEY: &str = "ed25519_17956be6b8d4af0841d05ee4099a2f6f19a11a733b059f13998b6eff4b2d5660";
+
+    /// The verdicts of the proxy path for a read-only session on an app with a step-up path,
+    /// and the refusal without the original request.
+    #[tokio::test]
+    async fn the_original_request_is_judged_by_the_proxy_paths_rules() {
+        use std::time::Duration;
+
+        use crate::access::{Access, Grant};
+        use crate::clock::Clock;
+        use crate::config::Config;
+        use crate::path::PathError;
+        use crate::session::SessionMeta;
+
+        let config = Config::parse(
+            &format!("[[app]]\nname = \"a\"\norigin = \"https://a.example\"\nupstream = \"127.0.0.1:9\"\nstep_up_paths = [\"/admin\"]\nstep_up_max_age_seconds = 30\n[[user]]\nname = \"alice\"\nkey = \"{KEY}\"\n"),
+            std::path::Path::new("t.toml"),
+        )
+        .expect("config");
+        let gw = Gateway::new(config, Clock::manual()).expect("gateway");
+        let s = gw.settings();
+        let app = AppId::new(0);
+        let alice = s.user_identity(0).expect("alice");
+        let meta = SessionMeta {
+            grant: Grant::new(Access::Read, vec![("/comments/".into(), Access::ReadWrite)])
+                .expect("grant"),
+            ..Default::default()
+        };
+        let token = gw
+            .sessions
+            .create(s.app(app).key.clone(), alice.key, meta)
+            .await
+            .expect("session");
+        let bearer = format!("Bearer {}", token.as_str());
+        let ask = |pairs: &[(&'static str, &str)]| {
+            let mut h = headers(pairs);
+            h.insert("authorization", bearer.parse().expect("value"));
+            h
+        };
+        let verdict = |h: HeaderMap| {
+            let (gw, s) = (&gw, &s);
+            async move {
+                match verify(gw, s, app, &h).await {
+                    Ok(live) => Ok(live.identity.user.clone()),
+                    Err(Refusal::Denied(d)) => Err(format!("{d:?}")),
+                    Err(r) => Err(format!("{r:?}")),
+                }
+            }
+        };
+        let req = |method: &'static str, uri: &'static str| {
+            ask(&[("x-forwarded-method", method), ("x-forwarded-uri", uri)])
+        };
+        let ok = Ok("alice".to_string());
+        let outside = Err(format!("{:?}", Denial::OutsideGrant { access: "read" }));
+
+        assert_eq!(verdict(req("GET", "/doc")).await, ok);
+        assert_eq!(verdict(req("POST", "/doc")).await, outside);
+        assert_eq!(verdict(req("POST", "/comments/1")).await, ok);
+        assert_eq!(verdict(req("POST", "/Comments/1")).await, outside);
+        assert_eq!(verdict(req("GET", "/doc?_method=DELETE")).await, outside);
+        let mut h = req("GET", "/doc");
+        h.insert("x-http-method-override", "DELETE".parse().expect("value"));
+        assert_eq!(verdict(h).await, outside);
+        let mut h = req("GET", "/doc");
+        h.insert(UPGRADE_HEADER, "websocket".parse().expect("value"));
+        assert_eq!(verdict(h).await, outside);
+        assert_eq!(
+            verdict(req("GET", "/a/%2e%2e%2fadmin")).await,
+            Err(format!(
+                "{:?}",
+                Denial::BadPath(PathError::EncodedSeparator)
+            ))
+        );
+        assert_eq!(
+            verdict(ask(&[])).await,
+            Err(format!("{:?}", Refusal::Original(OriginalError::Missing)))
+        );
+        assert_eq!(verdict(req("GET", "/ADMIN;x/users")).await, ok, "fresh");
+        gw.clock.advance(Duration::from_secs(31));
+        assert_eq!(
+            verdict(req("GET", "/ADMIN;x/users")).await,
+            Err(format!(
+                "{:?}",
+                Denial::StepUpRequired {
+                    location: "/.qrgate/step-up?rd=%2FADMIN%3Bx%2Fusers".into()
+                }
+            ))
+        );
+        assert_eq!(verdict(req("GET", "/doc")).await, ok);
+    }
 }
