@@ -1,7 +1,10 @@
 //! qrgate behind operators' own proxies: the shipped nginx `auth_request` and Caddy
 //! `forward_auth` samples (deploy/), run with the real nginx and Caddy in front of a real
 //! upstream. No session: the login page; after a login through the proxy, the upstream gets
-//! the identity headers; client-sent identity headers never reach it.
+//! the identity headers; client-sent identity headers never reach it. Through both, the
+//! app's grant (with method overrides), step-up paths and path spellings hold as on the proxy
+//! path; and the verify endpoint asked directly refuses to vouch for a restricted session
+//! without the original request.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -10,7 +13,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::common::{
-    client, echoed_headers, eventually, free_port, sign_in_at, Reaped, Setup, TestGateway, NAV,
+    alice_key, claim_at, client, echoed_headers, eventually, free_port, raw, sign_in_at, Reaped,
+    Setup, TestGateway, NAV,
 };
 
 /// The sample with its three placeholder addresses replaced.
@@ -29,13 +33,22 @@ fn sample(file: &str, front: u16, gateway: &TestGateway) -> String {
 /// A gateway whose app lives on the front proxy's origin, trusting that proxy's
 /// `X-Forwarded-For`.
 async fn gateway_behind(front: u16) -> TestGateway {
+    gateway_behind_with(front, Setup::default().app_extra).await
+}
+
+/// [`gateway_behind`] with these app settings.
+async fn gateway_behind_with(front: u16, app_extra: String) -> TestGateway {
     TestGateway::with(Setup {
         origin: Some(format!("http://127.0.0.1:{front}")),
         server: "trust_forwarded_for = true\ntrusted_proxies = [\"127.0.0.1\"]\n".into(),
+        app_extra,
         ..Setup::default()
     })
     .await
 }
+
+/// A read-only grant with a read-write entry (and a read entry inside it), and a step-up path.
+const RULES: &str = "access = \"read\"\naccess_paths = [{ path = \"/comments/\", access = \"read-write\" }, { path = \"/comments/locked/\", access = \"read\" }]\nstep_up_paths = [\"/admin\"]\nstep_up_max_age_seconds = 30\n";
 
 fn which(cmd: &str) -> Option<String> {
     [
@@ -77,10 +90,15 @@ async fn check_front(front: u16) {
         .to_string();
     // nginx makes redirects absolute; Caddy leaves them relative.
     let relative = location.strip_prefix(&base).unwrap_or(&location);
-    assert!(
-        relative.starts_with("/.qrgate/login?rd=/app/page"),
-        "{location}"
-    );
+    assert_eq!(relative, "/.qrgate/login?rd=%2Fapp%2Fpage", "{location}");
+    // A program without a session gets the 401 itself, as on the proxy path.
+    let program = client()
+        .get(format!("{base}/app/page"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("program");
+    assert_eq!(program.status(), 401);
 
     let (b, _) = sign_in_at(&base).await;
     let resp = b
@@ -114,18 +132,16 @@ async fn check_front(front: u16) {
     }
 }
 
-#[tokio::test]
-async fn nginx_auth_request_sample_guards_an_app() {
+/// nginx running the sample in front of `gw`, until the guard is dropped.
+fn start_nginx(front: u16, gw: &TestGateway) -> (Reaped, tempfile::TempDir) {
     let Some(nginx) = which("nginx") else {
         panic!("nginx is not installed (the test command installs it)");
     };
-    let front = free_port();
-    let gw = gateway_behind(front).await;
     let dir = tempfile::tempdir().expect("dir");
     let d = dir.path().display();
     std::fs::write(
         dir.path().join("qrgate.conf"),
-        sample("nginx-forward-auth.conf", front, &gw),
+        sample("nginx-forward-auth.conf", front, gw),
     )
     .expect("sample");
     std::fs::write(
@@ -135,7 +151,7 @@ async fn nginx_auth_request_sample_guards_an_app() {
         ),
     )
     .expect("nginx.conf");
-    let _nginx = Reaped(
+    let child = Reaped(
         Command::new(nginx)
             .arg("-p")
             .arg(dir.path())
@@ -146,21 +162,18 @@ async fn nginx_auth_request_sample_guards_an_app() {
             .spawn()
             .expect("start nginx"),
     );
-    wait_for(front).await;
-    check_front(front).await;
+    (child, dir)
 }
 
-#[tokio::test]
-async fn caddy_forward_auth_sample_guards_an_app() {
+/// Caddy running the sample in front of `gw`, until the guard is dropped.
+fn start_caddy(front: u16, gw: &TestGateway) -> (Reaped, tempfile::TempDir) {
     let Some(caddy) = which("caddy") else {
         panic!("caddy is not installed (the test command installs it)");
     };
-    let front = free_port();
-    let gw = gateway_behind(front).await;
     let dir = tempfile::tempdir().expect("dir");
     let file = dir.path().join("Caddyfile");
-    std::fs::write(&file, sample("Caddyfile.forward-auth", front, &gw)).expect("Caddyfile");
-    let _caddy = Reaped(
+    std::fs::write(&file, sample("Caddyfile.forward-auth", front, gw)).expect("Caddyfile");
+    let child = Reaped(
         Command::new(caddy)
             .args(["run", "--adapter", "caddyfile", "--config"])
             .arg(&file)
@@ -172,6 +185,373 @@ async fn caddy_forward_auth_sample_guards_an_app() {
             .spawn()
             .expect("start caddy"),
     );
+    (child, dir)
+}
+
+#[tokio::test]
+async fn nginx_auth_request_sample_guards_an_app() {
+    let front = free_port();
+    let gw = gateway_behind(front).await;
+    let _nginx = start_nginx(front, &gw);
     wait_for(front).await;
     check_front(front).await;
+}
+
+#[tokio::test]
+async fn caddy_forward_auth_sample_guards_an_app() {
+    let front = free_port();
+    let gw = gateway_behind(front).await;
+    let _caddy = start_caddy(front, &gw);
+    wait_for(front).await;
+    check_front(front).await;
+}
+
+#[tokio::test]
+async fn nginx_applies_the_apps_grant_and_step_up_rules() {
+    let front = free_port();
+    let gw = gateway_behind_with(front, RULES.into()).await;
+    let _nginx = start_nginx(front, &gw);
+    wait_for(front).await;
+    check_rules(front, &gw).await;
+}
+
+#[tokio::test]
+async fn caddy_applies_the_apps_grant_and_step_up_rules() {
+    let front = free_port();
+    let gw = gateway_behind_with(front, RULES.into()).await;
+    let _caddy = start_caddy(front, &gw);
+    wait_for(front).await;
+    check_rules(front, &gw).await;
+}
+
+/// A raw request through the front proxy (no client rewrites the path) with the session
+/// cookie, as a program; `extra` is more header lines.
+async fn through(front: u16, method: &str, path: &str, token: &str, extra: &str) -> u16 {
+    raw(
+        ([127, 0, 0, 1], front).into(),
+        &format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{front}\r\nAccept: application/json\r\nCookie: qrgate_session={token}\r\nContent-Length: 0{extra}"
+        ),
+    )
+    .await
+    .0
+}
+
+/// What every front proxy must enforce for a reduced grant and a step-up path, as the proxy
+/// path does: writes refused outside read-write entries (in every spelling of a read entry,
+/// and when claimed through an override), client-named original requests ignored, and a
+/// step-up path sending a browser to confirm, then admitting it.
+async fn check_rules(front: u16, gw: &TestGateway) {
+    let base = format!("http://127.0.0.1:{front}");
+    let (b, token) = sign_in_at(&base).await;
+    for (method, path, extra, want) in [
+        ("GET", "/doc", "", 200),
+        ("HEAD", "/doc", "", 200),
+        ("POST", "/doc", "", 403),
+        ("DELETE", "/doc", "", 403),
+        ("GET", "/doc", "\r\nX-HTTP-Method-Override: DELETE", 403),
+        ("GET", "/doc", "\r\nx-method-override: PUT", 403),
+        ("GET", "/doc?_method=delete", "", 403),
+        ("GET", "/doc", "\r\nX-HTTP-Method-Override: HEAD", 200),
+        ("POST", "/comments/7", "", 200),
+        (
+            "GET",
+            "/comments/7",
+            "\r\nX-HTTP-Method-Override: DELETE",
+            200,
+        ),
+        ("POST", "/comments/locked/7", "", 403),
+        ("POST", "/comments/locked;x/7", "", 403),
+        ("POST", "/comments/LOCKED/7", "", 403),
+        ("POST", "/comments/locked%3Bx/7", "", 403),
+        ("POST", "/COMMENTS/7", "", 403),
+        ("POST", "/comments;x/7", "", 403),
+        // A client naming another request is not believed: the proxy sets both headers.
+        (
+            "POST",
+            "/doc",
+            "\r\nX-Forwarded-Method: GET\r\nX-Forwarded-Uri: /doc",
+            403,
+        ),
+        (
+            "POST",
+            "/doc",
+            "\r\nX-Forwarded-Method: POST\r\nX-Forwarded-Uri: /comments/7",
+            403,
+        ),
+        (
+            "GET",
+            "/doc",
+            "\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            403,
+        ),
+        ("GET", "/admin/users", "", 200),
+    ] {
+        assert_eq!(
+            through(front, method, path, &token, extra).await,
+            want,
+            "{method} {path} {extra:?}"
+        );
+    }
+
+    gw.clock.advance(Duration::from_secs(31));
+    for path in ["/admin/users", "/admin;x/users", "/ADMIN/users", "/%41dmin"] {
+        assert_eq!(
+            through(front, "GET", path, &token, "").await,
+            403,
+            "stale approval: {path}"
+        );
+    }
+    assert_eq!(through(front, "GET", "/doc", &token, "").await, 200);
+    let nav = b
+        .get(format!("{base}/ADMIN/users?x=1"))
+        .header("accept", NAV)
+        .send()
+        .await
+        .expect("navigation");
+    assert_eq!(nav.status(), 302);
+    let location = nav.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    let relative = location.strip_prefix(&base).unwrap_or(&location);
+    assert_eq!(
+        relative, "/.qrgate/step-up?rd=%2FADMIN%2Fusers%3Fx%3D1",
+        "{location}"
+    );
+
+    // The step-up through the proxy, approved by the session's own key.
+    let page = b
+        .get(format!("{base}{relative}"))
+        .header("accept", NAV)
+        .send()
+        .await
+        .expect("step-up page");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    let marker = "data-attempt=\"";
+    let start = html.find(marker).expect("attempt") + marker.len();
+    let id = html[start..].split('"').next().expect("id").to_string();
+    let url =
+        qrgate::signer::attempt_url(&format!("{base}/.qrgate/auth/session/{id}")).expect("url");
+    let phone = client();
+    let req = qrgate::signer::scan(&phone, &url).await.expect("scan");
+    qrgate::signer::approve(&phone, &url, &alice_key(), &req)
+        .await
+        .expect("alice confirms");
+    assert_eq!(claim_at(&b, &base, &base, &id).await.status(), 200);
+    for path in ["/admin/users", "/ADMIN;x/users"] {
+        assert_eq!(
+            through(front, "GET", path, &token, "").await,
+            200,
+            "confirmed: {path}"
+        );
+    }
+    assert_eq!(
+        through(front, "POST", "/admin/users", &token, "").await,
+        403,
+        "a fresh approval does not widen the grant"
+    );
+}
+
+/// `GET {prefix}/auth/session/verify` asked directly, as a proxy would, with the session
+/// cookie and the given headers: status, body, `X-QRGate-Redirect`.
+async fn verify(
+    gw: &TestGateway,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+) -> (u16, Value, Option<String>) {
+    let mut req = client().get(gw.url("/.qrgate/auth/session/verify"));
+    if let Some(t) = token {
+        req = req.header("cookie", format!("qrgate_session={t}"));
+    }
+    for (n, v) in headers {
+        req = req.header(*n, *v);
+    }
+    let resp = req.send().await.expect("verify");
+    let status = resp.status().as_u16();
+    let redirect = resp
+        .headers()
+        .get("x-qrgate-redirect")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = resp.json().await.unwrap_or(Value::Null);
+    (status, body, redirect)
+}
+
+const GET_DOC: &[(&str, &str)] = &[("x-forwarded-method", "GET"), ("x-forwarded-uri", "/doc")];
+
+#[tokio::test]
+async fn verify_refuses_a_restricted_session_without_the_original_request() {
+    let gw = TestGateway::with(Setup {
+        app_extra: RULES.into(),
+        ..Setup::default()
+    })
+    .await;
+    let (_b, token) = sign_in_at(&gw.url("")).await;
+    let t = Some(token.as_str());
+
+    let (status, body, _) = verify(&gw, t, &[]).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"], "original_request_unknown");
+    let message = body["message"].as_str().expect("message");
+    assert!(
+        message.contains("X-Forwarded-Method") && message.contains("X-Forwarded-Uri"),
+        "{message}"
+    );
+
+    let (status, body, _) = verify(&gw, t, GET_DOC).await;
+    assert_eq!(
+        (status, body["user"].as_str()),
+        (200, Some("alice")),
+        "{body}"
+    );
+    for (headers, code) in [
+        (
+            &[("x-forwarded-method", "POST"), ("x-forwarded-uri", "/doc")][..],
+            "outside_grant",
+        ),
+        (
+            &[
+                ("x-forwarded-method", "GET"),
+                ("x-forwarded-uri", "/doc"),
+                ("x-http-method-override", "DELETE"),
+            ][..],
+            "outside_grant",
+        ),
+        (
+            &[
+                ("x-forwarded-method", "GET"),
+                ("x-forwarded-uri", "/doc?_method=put"),
+            ][..],
+            "outside_grant",
+        ),
+        (
+            &[
+                ("x-forwarded-method", "PUT"),
+                ("x-forwarded-uri", "/Comments/1"),
+            ][..],
+            "outside_grant",
+        ),
+        (
+            &[
+                ("x-forwarded-method", "GET"),
+                ("x-forwarded-uri", "/doc"),
+                ("x-forwarded-upgrade", "websocket"),
+            ][..],
+            "outside_grant",
+        ),
+        (&[("x-forwarded-method", "GET")][..], "bad_original_request"),
+        (&[("x-forwarded-uri", "/doc")][..], "bad_original_request"),
+        (
+            &[("x-forwarded-method", "GET"), ("x-forwarded-uri", "doc")][..],
+            "bad_original_request",
+        ),
+        (
+            &[
+                ("x-forwarded-method", "GET"),
+                ("x-forwarded-uri", "/a%2f..%2fadmin"),
+            ][..],
+            "bad_path",
+        ),
+        (
+            &[
+                ("x-forwarded-method", "GET"),
+                ("x-forwarded-uri", "/a/..;/admin"),
+            ][..],
+            "bad_path",
+        ),
+    ] {
+        let (status, body, _) = verify(&gw, t, headers).await;
+        assert_eq!(status, 403, "{headers:?}: {body}");
+        assert_eq!(body["error"], code, "{headers:?}: {body}");
+    }
+    let (status, body, _) = verify(
+        &gw,
+        t,
+        &[
+            ("x-forwarded-method", "PUT"),
+            ("x-forwarded-uri", "/comments/1"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Without a session: a browser navigation is told where to sign in, a program is not.
+    let (status, body, redirect) = verify(
+        &gw,
+        None,
+        &[
+            ("x-forwarded-method", "GET"),
+            ("x-forwarded-uri", "/doc?a=1"),
+            ("accept", NAV),
+        ],
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(
+        redirect.as_deref(),
+        Some("/.qrgate/login?rd=%2Fdoc%3Fa%3D1")
+    );
+    let (status, _, redirect) = verify(&gw, None, GET_DOC).await;
+    assert_eq!((status, redirect), (401, None));
+
+    // A stale approval on a step-up path: a program gets 403 naming the page, a browser a
+    // 401 the proxy turns into a redirect.
+    gw.clock.advance(Duration::from_secs(31));
+    let admin = &[
+        ("x-forwarded-method", "GET"),
+        ("x-forwarded-uri", "/Admin;x"),
+    ];
+    let (status, body, redirect) = verify(&gw, t, admin).await;
+    assert_eq!((status, redirect), (403, None), "{body}");
+    assert_eq!(body["error"], "step_up_required");
+    assert_eq!(body["step_up"], "/.qrgate/step-up?rd=%2FAdmin%3Bx");
+    let (status, body, redirect) = verify(&gw, t, &[admin[0], admin[1], ("accept", NAV)]).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(
+        redirect.as_deref(),
+        Some("/.qrgate/step-up?rd=%2FAdmin%3Bx")
+    );
+}
+
+#[tokio::test]
+async fn verify_without_the_original_request_still_vouches_for_a_full_grant() {
+    let gw = TestGateway::with(Setup::default()).await;
+    let (_b, token) = sign_in_at(&gw.url("")).await;
+    let (status, body, _) = verify(&gw, Some(&token), &[]).await;
+    assert_eq!(
+        (status, body["user"].as_str()),
+        (200, Some("alice")),
+        "{body}"
+    );
+    let (status, _, redirect) = verify(&gw, None, &[]).await;
+    assert_eq!((status, redirect), (401, None));
+    // With the headers, a full grant is admitted for any method, override included.
+    let (status, _, _) = verify(
+        &gw,
+        Some(&token),
+        &[
+            ("x-forwarded-method", "DELETE"),
+            ("x-forwarded-uri", "/doc"),
+            ("x-http-method-override", "PATCH"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // An app with step-up paths needs the original request even for a full grant.
+    let stepped = TestGateway::with(Setup {
+        app_extra: "step_up_paths = [\"/admin\"]\n".into(),
+        ..Setup::default()
+    })
+    .await;
+    let (_b, token) = sign_in_at(&stepped.url("")).await;
+    let (status, body, _) = verify(&stepped, Some(&token), &[]).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (403, &Value::from("original_request_unknown"))
+    );
+    let (status, _, _) = verify(&stepped, Some(&token), GET_DOC).await;
+    assert_eq!(status, 200);
 }

@@ -133,7 +133,7 @@ async fn instance_in(
 /// The config after `[[app]]` of an instance on `redis` with its admin listener on `admin`.
 fn instance_config(redis: &Redis, admin: u16, extra_store: &str, app: &str) -> String {
     format!(
-        "{app}\n{}\n[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken_file = \"admin.token\"\n[store]\nbackend = \"redis\"\nurl = \"{}\"\nprefix = \"t:\"\ntimeout_ms = 300\n{extra_store}\n",
+        "{app}\n{}\n[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken_file = \"admin.token\"\n[store]\nbackend = \"redis\"\nurl = \"{}\"\nprefix = \"t:\"\ntimeout_ms = 1000\n{extra_store}\n",
         alice("\"staff\""),
         redis.url()
     )
@@ -444,8 +444,10 @@ async fn admin(ready: &str, post: bool, path: &str) -> Value {
         .send()
         .await
         .expect("admin answer");
-    assert_eq!(r.status(), 200, "{path}");
-    r.json().await.expect("json")
+    let status = r.status();
+    let body = r.text().await.unwrap_or_default();
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).expect("json")
 }
 
 /// The ids of the devices instance `ready` knows.

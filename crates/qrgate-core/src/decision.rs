@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::access::{Access, Grant};
 use crate::config::{AppId, Config};
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, LiveSession};
 use crate::identity::Identity;
 use crate::method_override;
 use crate::negotiate;
@@ -242,6 +242,31 @@ pub fn unauthenticated(
     }
 }
 
+/// What a request to a protected `path` on `app` gets with the session it carries (`None`:
+/// none): the session to forward with, or the denial. The one judgement of a session against
+/// a request, shared by the proxy path ([`decide`]) and forward auth
+/// ([`crate::forward_auth`]): the grant with every method the request claims, then the
+/// step-up paths, then the answer for a request without a session.
+pub fn admit(
+    s: &Settings,
+    app: AppId,
+    req: &Request<'_>,
+    path: &CanonicalPath,
+    live: Option<LiveSession>,
+    now_ms: u64,
+) -> Result<LiveSession, Denial> {
+    match live {
+        Some(live) if !within_grant(&live.meta.grant, req, path) => Err(Denial::OutsideGrant {
+            access: live.meta.grant.access(path).name(),
+        }),
+        Some(live) if needs_step_up(s, app, path, live.approved_ms, now_ms) => {
+            Err(step_up(&s.config, req, path))
+        }
+        Some(live) => Ok(live),
+        None => Err(unauthenticated(&s.config, app, req, path)),
+    }
+}
+
 /// The decision for a request: [`classify`], then the session lookup for protected paths.
 pub async fn decide(gw: &Gateway, s: &Settings, req: &Request<'_>) -> Decision {
     match classify(&s.config, req) {
@@ -254,23 +279,15 @@ pub async fn decide(gw: &Gateway, s: &Settings, req: &Request<'_>) -> Decision {
         }),
         Classified::Protected { app, target, path } => {
             match gw.session(s, req.headers, app).await {
-                Ok(Some(live)) if !within_grant(&live.meta.grant, req, &path) => {
-                    Decision::Deny(Denial::OutsideGrant {
-                        access: live.meta.grant.access(&path).name(),
-                    })
-                }
-                Ok(Some(live))
-                    if needs_step_up(s, app, &path, live.approved_ms, gw.clock.now_millis()) =>
-                {
-                    Decision::Deny(step_up(&s.config, req, &path))
-                }
-                Ok(Some(live)) => Decision::Forward(Forward {
-                    app,
-                    target,
-                    identity: Some(live.identity),
-                    session: Some(live.hash),
-                }),
-                Ok(None) => Decision::Deny(unauthenticated(&s.config, app, req, &path)),
+                Ok(live) => match admit(s, app, req, &path, live, gw.clock.now_millis()) {
+                    Ok(live) => Decision::Forward(Forward {
+                        app,
+                        target,
+                        identity: Some(live.identity),
+                        session: Some(live.hash),
+                    }),
+                    Err(d) => Decision::Deny(d),
+                },
                 Err(e) => Decision::Deny(Denial::Store(e)),
             }
         }

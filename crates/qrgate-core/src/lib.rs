@@ -59,6 +59,7 @@ pub mod decision;
 pub mod devices;
 pub mod enrollment;
 pub mod events;
+pub mod forward_auth;
 pub mod gateway;
 pub mod handoff;
 pub mod head;

@@ -8,6 +8,7 @@ use crate::attempts::AttemptError;
 use crate::control::ControlError;
 use crate::decision::Denial;
 use crate::enrollment::EnrollError;
+use crate::forward_auth::{self, OriginalError, Refusal as ForwardRefusal};
 use crate::head::HeadRefusal;
 use crate::login::LoginError;
 use crate::protocol::Refusal;
@@ -159,6 +160,46 @@ pub fn denial(form: Form, d: &Denial) -> Reply {
             )
             .with_header("retry-after", RETRY_AFTER)
         }
+    }
+}
+
+/// A forward-auth refusal, in the statuses nginx's `auth_request` understands (401 and 403;
+/// it turns anything else into a 500): 401 means "sign in or confirm first" and, for a
+/// browser navigation, names the page in `X-QRGate-Redirect` for the proxy to redirect to;
+/// 403 means refused, including a path the proxy path would answer 400 and a proxy that did
+/// not describe the original request. Only an unavailable store (503) and rate limits (429)
+/// keep their own statuses.
+pub fn forward_auth_refusal(r: &ForwardRefusal) -> Reply {
+    let challenge = |reply: Reply| reply.with_header("www-authenticate", "Bearer realm=\"qrgate\"");
+    match r {
+        ForwardRefusal::Original(e) => {
+            let code = match e {
+                OriginalError::Missing => "original_request_unknown",
+                _ => "bad_original_request",
+            };
+            Reply::error(403, code, &e.to_string())
+        }
+        ForwardRefusal::Denied(Denial::LoginRedirect { location }) => challenge(Reply::json(
+            401,
+            &serde_json::json!({
+                "error": "unauthenticated",
+                "message": "Sign in first.",
+                "login": location,
+            }),
+        ))
+        .with_header(forward_auth::REDIRECT_HEADER, location.clone()),
+        ForwardRefusal::Denied(Denial::StepUpRedirect { location }) => challenge(Reply::json(
+            401,
+            &serde_json::json!({
+                "error": "step_up_required",
+                "message": "Confirm it is you on your phone, then retry.",
+                "step_up": location,
+            }),
+        ))
+        .with_header(forward_auth::REDIRECT_HEADER, location.clone()),
+        ForwardRefusal::Denied(Denial::BadPath(e)) => Reply::error(403, "bad_path", &e.to_string()),
+        ForwardRefusal::Denied(d) => denial(Form::Json, d),
+        ForwardRefusal::Login(e) => login_error(Form::Json, e),
     }
 }
 
@@ -394,6 +435,80 @@ mod tests {
         let r = login_error(Form::Json, &LoginError::Internal("secret detail"));
         assert_eq!(r.status, 500);
         assert!(!String::from_utf8_lossy(&r.body).contains("secret detail"));
+    }
+
+    /// nginx's `auth_request` acts on 2xx, 401 and 403 only; everything a client or a proxy
+    /// can cause is one of those, and only a 401 for a browser names a page.
+    #[test]
+    fn forward_auth_refusals_are_statuses_a_proxy_acts_on() {
+        use crate::forward_auth::{OriginalError, Refusal, REDIRECT_HEADER};
+        use crate::path::PathError;
+        let redirect = |r: &Reply| {
+            r.headers
+                .iter()
+                .find(|(n, _)| *n == REDIRECT_HEADER)
+                .map(|(_, v)| v.clone())
+        };
+        let page = "/.qrgate/step-up?rd=%2Fadmin".to_string();
+        let cases = [
+            (Refusal::Original(OriginalError::Missing), 403, None),
+            (Refusal::Original(OriginalError::BadUri), 403, None),
+            (
+                Refusal::Original(OriginalError::Incomplete("X-Forwarded-Uri")),
+                403,
+                None,
+            ),
+            (
+                Refusal::Denied(Denial::BadPath(PathError::EncodedSeparator)),
+                403,
+                None,
+            ),
+            (
+                Refusal::Denied(Denial::OutsideGrant { access: "read" }),
+                403,
+                None,
+            ),
+            (
+                Refusal::Denied(Denial::StepUpRequired {
+                    location: page.clone(),
+                }),
+                403,
+                None,
+            ),
+            (
+                Refusal::Denied(Denial::StepUpRedirect {
+                    location: page.clone(),
+                }),
+                401,
+                Some(page.clone()),
+            ),
+            (
+                Refusal::Denied(Denial::LoginRedirect {
+                    location: "/.qrgate/login?rd=%2F".into(),
+                }),
+                401,
+                Some("/.qrgate/login?rd=%2F".to_string()),
+            ),
+            (
+                Refusal::Denied(Denial::Unauthenticated {
+                    realm: "a".into(),
+                    login: "/.qrgate/login".into(),
+                }),
+                401,
+                None,
+            ),
+            (Refusal::Login(LoginError::Unauthenticated), 401, None),
+        ];
+        for (refusal, status, to) in cases {
+            let r = forward_auth_refusal(&refusal);
+            assert_eq!((r.status, redirect(&r)), (status, to), "{refusal:?}");
+        }
+        let r = forward_auth_refusal(&Refusal::Original(OriginalError::Missing));
+        let body = String::from_utf8_lossy(&r.body).into_owned();
+        assert!(
+            body.contains("original_request_unknown") && body.contains("X-Forwarded-Uri"),
+            "{body}"
+        );
     }
 
     #[test]

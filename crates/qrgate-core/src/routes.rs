@@ -20,6 +20,7 @@ use crate::confirm::{Action as Confirmable, Confirm};
 use crate::control;
 use crate::enrollment;
 use crate::events::EventStream;
+use crate::forward_auth;
 use crate::gateway::Gateway;
 use crate::identity;
 use crate::limits::Action;
@@ -145,9 +146,7 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
         ["auth", "session", "create"] if post => {
             create(gw, s, &req).await.unwrap_or_else(json_error)
         }
-        ["auth", "session", "verify"] if get => {
-            verify(gw, s, &req).await.unwrap_or_else(json_error)
-        }
+        ["auth", "session", "verify"] if get => verify(gw, s, &req).await,
         ["auth", "session", id] if get && req.form == Form::Page && id.starts_with("sess_") => {
             approval_page(gw, s, &req, id).await
         }
@@ -784,8 +783,14 @@ async fn claim(
     })
 }
 
-async fn verify(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Result<Reply, LoginError> {
-    let id = login::verify(gw, s, req.app, req.headers).await?;
+/// Forward auth: the session vouched for with its identity headers, if the original request
+/// the proxy names ([`forward_auth`]) is one the proxy path would forward.
+async fn verify(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
+    let live = match forward_auth::verify(gw, s, req.app, req.headers).await {
+        Ok(live) => live,
+        Err(r) => return respond::forward_auth_refusal(&r),
+    };
+    let id = live.identity;
     let app = s.app(req.app);
     let mut reply = Reply::json(
         200,
@@ -794,7 +799,7 @@ async fn verify(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Result<Re
     for (name, value) in identity::identity_headers(&id, &app.name) {
         reply = reply.with_header(name, value.to_string());
     }
-    Ok(reply)
+    reply
 }
 
 /// JSON object fields in a fixed order (protocol documents show them in this order).

@@ -28,7 +28,7 @@ use crate::config::{AppId, SameNetwork};
 use crate::confirm::{Action, NotApprover};
 use crate::cookies;
 use crate::events::EventStream;
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, LiveSession};
 use crate::identity::Identity;
 use crate::keys::PublicKey;
 use crate::limits::client_key;
@@ -483,13 +483,14 @@ pub async fn claim_action(
     })
 }
 
-/// The session a request carries, by `Authorization: Bearer` or by cookie.
+/// The session a request carries, by `Authorization: Bearer` or by cookie, with what it was
+/// granted and its last phone approval (forward auth judges the original request by them).
 pub async fn verify(
     gw: &Gateway,
     s: &Settings,
     app: AppId,
     headers: &HeaderMap,
-) -> Result<Arc<Identity>, LoginError> {
+) -> Result<LiveSession, LoginError> {
     let bearer = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -501,10 +502,18 @@ pub async fn verify(
                 .sessions
                 .lookup(&hash, &s.app(app).key)
                 .await?
-                .and_then(|r| gw.session_identity_of(s, app, &r.key).ok()),
+                .and_then(|r| {
+                    let identity = gw.session_identity_of(s, app, &r.key).ok()?;
+                    Some(LiveSession {
+                        hash,
+                        identity,
+                        approved_ms: r.approved_ms,
+                        meta: r.meta,
+                    })
+                }),
             None => None,
         },
-        None => gw.session_identity(s, headers, app).await?,
+        None => gw.session(s, headers, app).await?,
     };
     found.ok_or(LoginError::Unauthenticated)
 }
