@@ -1,7 +1,8 @@
 //! The assertion signing keys' file (`[assertion] key_file`): made at first start, read at
 //! start and at every reload, rotated when the newest key is older than `rotate_days` — a new
 //! key signs from then on, and the previous one stays published (so tokens it signed still
-//! verify) until it is twice that old. JSON, mode 0600, replaced atomically.
+//! verify) until it is twice that old. JSON, mode 0600, replaced atomically; a file another user
+//! owns or others may read or write is refused ([`crate::private_file::Guard::Secret`]).
 //!
 //! Several instances behind one balancer must publish the same keys: give them the same file
 //! (a shared volume, or a copy made once); each instance rotates only a file it can write.
@@ -20,6 +21,11 @@ use qrgate_core::clock::millis;
 use qrgate_core::config::AssertionConfig;
 use qrgate_core::gateway::Gateway;
 
+use crate::private_file::{Guard, ReadError};
+
+/// The most a key file may hold: a few keys of a hundred bytes each.
+const LIMIT: u64 = 1 << 20;
+
 /// Why the keys could not be put in force (assertions then stay as they were).
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
@@ -30,6 +36,15 @@ pub enum KeyFileError {
         path: PathBuf,
         /// Why.
         source: std::io::Error,
+    },
+    /// The file is not one the gateway may hold secrets in: another user's, open to
+    /// others, not a regular file, too large.
+    #[error("{path}: {reason}")]
+    Unsafe {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: crate::private_file::ReadError,
     },
     /// The file is not a key file.
     #[error("{path}: not an assertion key file: {reason}")]
@@ -48,7 +63,9 @@ impl KeyFileError {
     /// What an operator does about a key file the gateway refused to start over.
     pub fn way_out(&self) -> String {
         match self {
-            KeyFileError::Io { path, .. } | KeyFileError::Format { path, .. } => {
+            KeyFileError::Io { path, .. }
+            | KeyFileError::Format { path, .. }
+            | KeyFileError::Unsafe { path, .. } => {
                 let p = path.display();
                 format!(
                     "qrgate does not replace an assertion key file it cannot read: upstreams may \
@@ -83,13 +100,20 @@ fn read(path: &Path) -> Result<Vec<AssertionKey>, KeyFileError> {
         path: path.into(),
         reason,
     };
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
+    // Signing secrets: nobody but the gateway's user may read them, nor swap in their own.
+    let text = match crate::private_file::read_guarded(path, Guard::Secret, LIMIT) {
+        Ok(Some(t)) => t,
+        Ok(None) => return Ok(Vec::new()),
+        Err(ReadError::Io(source)) => {
             return Err(KeyFileError::Io {
                 path: path.into(),
                 source,
+            })
+        }
+        Err(reason) => {
+            return Err(KeyFileError::Unsafe {
+                path: path.into(),
+                reason,
             })
         }
     };

@@ -58,10 +58,13 @@ impl Selection {
 }
 
 /// The one client of the admin listener: straight to it, never through a proxy the
-/// environment names (`http_proxy`, `ALL_PROXY` …), which would see the bearer token.
+/// environment names (`http_proxy`, `ALL_PROXY` …), which would see the bearer token, and
+/// never on to where a redirect points (whatever answers on the admin address does not
+/// choose where the token goes next).
 fn admin_client() -> Result<reqwest::Client, CommandError> {
     Ok(reqwest::Client::builder()
         .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(15))
         .build()?)
 }

@@ -1,6 +1,7 @@
 //! Files only the gateway's own user may read (the session state file, the assertion keys),
 //! written so that a reader never sees half of one and a crash never loses a write that was
-//! reported done.
+//! reported done; and read ([`read_guarded`]) only if nobody else could have changed them
+//! (the admin token too).
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -44,4 +45,109 @@ fn sync_folder(path: &Path) -> std::io::Result<()> {
         _ => Path::new("."),
     };
     std::fs::File::open(folder)?.sync_all()
+}
+
+/// What others may do with a file the gateway reads and trusts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// It holds a secret (the admin token, assertion signing keys): only the gateway's own
+    /// user, or root, may own it, and nobody else may read or write it.
+    Secret,
+    /// What it says is believed (the state file's devices map keys to users): only the
+    /// gateway's own user, or root, may own it, and nobody else may write it.
+    Trusted,
+    /// The service manager made it for this service alone (a systemd credential, which may
+    /// be root's and shared through an ACL): only its kind and size are checked.
+    Managed,
+}
+
+/// Why a file the gateway trusts was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// Opening or reading failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// A folder, a FIFO, a device …: reading it could block or never end.
+    #[error("not a regular file")]
+    NotAFile,
+    /// Someone else owns it, and so may change it or read it at any time.
+    #[error(
+        "owned by uid {owner}, not by the gateway's user (uid {me}) or root: that user can \
+         change or read it. Fix: chown {me} on it"
+    )]
+    Owner {
+        /// Its owner.
+        owner: u32,
+        /// This process's effective user.
+        me: u32,
+    },
+    /// Group or others may read (a secret) or write it.
+    #[error("open to group or others (mode {mode:04o}). Fix: chmod 600 on it")]
+    Exposed {
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// Larger than anything the gateway writes there.
+    #[error("larger than {limit} bytes")]
+    TooLarge {
+        /// The most read.
+        limit: u64,
+    },
+}
+
+/// Reads the text of `path` if `guard` allows the file it opens (`None`: no such file), at
+/// most `limit` bytes. The checks are on the file opened, not on the name (which may be
+/// swapped a moment later), and opening never waits (a FIFO's open would block until a
+/// writer comes).
+pub fn read_guarded(path: &Path, guard: Guard, limit: u64) -> Result<Option<String>, ReadError> {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(ReadError::NotAFile);
+    }
+    allowed(guard, meta.uid(), meta.mode(), effective_uid())?;
+    if meta.len() > limit {
+        return Err(ReadError::TooLarge { limit });
+    }
+    let mut text = String::new();
+    // The file may grow after the check: read no more than the limit and one byte.
+    file.take(limit.saturating_add(1))
+        .read_to_string(&mut text)?;
+    if u64::try_from(text.len()).unwrap_or(u64::MAX) > limit {
+        return Err(ReadError::TooLarge { limit });
+    }
+    Ok(Some(text))
+}
+
+/// Whether `guard` admits a file of owner `owner` and mode `mode`, read by user `me`.
+fn allowed(guard: Guard, owner: u32, mode: u32, me: u32) -> Result<(), ReadError> {
+    let others = match guard {
+        Guard::Managed => return Ok(()),
+        Guard::Secret => 0o077,
+        Guard::Trusted => 0o022,
+    };
+    if owner != me && owner != 0 {
+        return Err(ReadError::Owner { owner, me });
+    }
+    if mode & others != 0 {
+        return Err(ReadError::Exposed {
+            mode: mode & 0o7777,
+        });
+    }
+    Ok(())
+}
+
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
 }

@@ -342,3 +342,86 @@ async fn an_assertion_key_file_that_cannot_be_read_whole_stops_the_start_and_is_
         "the same keys"
     );
 }
+
+#[tokio::test]
+async fn a_state_or_key_file_someone_else_could_change_or_read_is_refused_and_kept() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut gw = Binary::start(
+        "state_file = \"state.json\"\nstate_interval_seconds = 3600",
+        &format!(
+            "{}\n[assertion]\nenabled = true\nkey_file = \"keys.json\"\n",
+            alice("\"staff\"")
+        ),
+    )
+    .await;
+    gw.stop().await;
+    let state = gw.dir.path().join("state.json");
+    let keys = gw.dir.path().join("keys.json");
+    let (state_text, keys_text) = (
+        std::fs::read_to_string(&state).expect("written at shutdown"),
+        std::fs::read_to_string(&keys).expect("made at first start"),
+    );
+    let chmod = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    };
+
+    // Devices in a state file others may write could be anyone's: refused, named, kept.
+    chmod(&state, 0o666);
+    let shown = state.display().to_string();
+    let log = refused_start(&mut gw).await;
+    assert!(
+        log.contains(&shown) && log.contains("open to group or others") && log.contains("mv "),
+        "{log}"
+    );
+    let (ok, out) = check_config(&gw);
+    assert!(
+        !ok && out.contains(&shown) && out.contains("chmod 600"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read_to_string(&state).expect("kept"), state_text);
+    // Others may read it (it holds no token, only hashes): 0644 is believed.
+    chmod(&state, 0o644);
+    let (ok, out) = check_config(&gw);
+    assert!(ok, "{out}");
+    if is_root() {
+        std::os::unix::fs::chown(&state, Some(65534), None).expect("chown");
+        let (ok, out) = check_config(&gw);
+        assert!(!ok && out.contains("owned by uid 65534"), "{out}");
+        let log = refused_start(&mut gw).await;
+        assert!(
+            log.contains(&shown) && log.contains("owned by uid 65534"),
+            "{log}"
+        );
+        std::os::unix::fs::chown(&state, Some(0), None).expect("chown");
+    }
+    // Something in its place that is not a file (opening a FIFO waits for a writer): refused
+    // at once.
+    let aside = gw.dir.path().join("state.aside");
+    std::fs::rename(&state, &aside).expect("aside");
+    let c = std::ffi::CString::new(state.as_os_str().as_encoded_bytes()).expect("path");
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    let log = refused_start(&mut gw).await;
+    assert!(
+        log.contains(&shown) && log.contains("not a regular file"),
+        "{log}"
+    );
+    std::fs::remove_file(&state).expect("fifo");
+    std::fs::rename(&aside, &state).expect("back");
+
+    // Signing keys others may read are refused too, and kept.
+    let shown = keys.display().to_string();
+    chmod(&keys, 0o640);
+    let log = refused_start(&mut gw).await;
+    assert!(
+        log.contains(&shown) && log.contains("open to group or others"),
+        "{log}"
+    );
+    assert_eq!(std::fs::read_to_string(&keys).expect("kept"), keys_text);
+
+    // Put right, both are read as they were.
+    chmod(&keys, 0o600);
+    gw.child = gw.spawn();
+    gw.wait_up().await;
+    assert_eq!(std::fs::read_to_string(&keys).expect("kept"), keys_text);
+}
