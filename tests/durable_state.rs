@@ -425,3 +425,46 @@ async fn a_state_or_key_file_someone_else_could_change_or_read_is_refused_and_ke
     gw.wait_up().await;
     assert_eq!(std::fs::read_to_string(&keys).expect("kept"), keys_text);
 }
+
+#[tokio::test]
+async fn session_times_ahead_of_now_in_the_state_file_count_as_now() {
+    let (mut gw, api) = gateway().await;
+    let (b, _) = sign_in_at(&gw.base).await;
+    gw.stop().await;
+    let path = gw.dir.path().join("state.json");
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time")
+            .as_millis() as u64
+    };
+    // Written by a clock a year fast (or by hand): the session would outlive its absolute
+    // lifetime, idle window and step-up freshness by a year.
+    let year_ahead = now_ms() + 365 * 86_400_000;
+    let mut v: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("state")).expect("json");
+    for field in ["created_ms", "last_seen_ms", "approved_ms"] {
+        v["sessions"][0][field] = Value::from(year_ahead);
+    }
+    std::fs::write(&path, v.to_string()).expect("write");
+    restart(&mut gw, &api).await;
+    let after_start = now_ms() / 1000;
+    let (status, body) = admin(&api, false, "/sessions").await;
+    assert_eq!(status, 200, "{body}");
+    let session = &body["sessions"][0];
+    for field in ["created", "last_seen"] {
+        let t = session[field].as_u64().expect("a time");
+        assert!(
+            t <= after_start,
+            "{field} {t} is not after now ({after_start}): {body}"
+        );
+    }
+    // The session itself still works: only its times were brought back.
+    let r = b
+        .get(format!("{}/app", gw.base))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(r.status(), 200);
+}

@@ -397,8 +397,11 @@ impl SessionStore for RedisSessions {
         let now = self.clock.now_millis();
         let mut pipe = redis::pipe();
         let mut kept = 0;
-        for (hash, r) in sessions.iter().filter(|(_, r)| !self.expired(r, now)) {
-            self.put_cmds(&mut pipe, hash, r, now);
+        let sessions = sessions
+            .into_iter()
+            .map(|(hash, r)| (hash, r.no_later_than(now)));
+        for (hash, r) in sessions.filter(|(_, r)| !self.expired(r, now)) {
+            self.put_cmds(&mut pipe, &hash, &r, now);
             kept += 1;
         }
         if kept > 0 {
