@@ -265,6 +265,17 @@ fn real_main() -> anyhow::Result<()> {
                                 path.display()
                             ))
                         }
+                        // Root checking a service's config (its state file is the service
+                        // user's, e.g. systemd's DynamicUser): the owner is only wrong if the
+                        // gateway does not run as that user, which root cannot know.
+                        Err(qrgate::state::StateError::Unsafe {
+                            reason: qrgate::private_file::ReadError::Owner { owner, me: 0 },
+                            ..
+                        }) => Some(format!(
+                            "state file {}: owned by uid {owner}; only a gateway running as uid \
+                             {owner} reads it (run as root, or as anyone else, it refuses it)",
+                            path.display()
+                        )),
                         Err(e) => anyhow::bail!("{e}\n{}", e.way_out()),
                     }
                 }
