@@ -2,7 +2,8 @@
 //! start and at every reload, rotated when the newest key is older than `rotate_days` — a new
 //! key signs from then on, and the previous one stays published (so tokens it signed still
 //! verify) until it is twice that old. JSON, mode 0600, replaced atomically; a file another user
-//! owns or others may read or write is refused ([`crate::private_file::Guard::Secret`]).
+//! (not root) owns, that others may read, or that group or others may write is refused
+//! ([`crate::private_file::Guard::GroupSecret`]).
 //!
 //! Several instances behind one balancer must publish the same keys: give them the same file
 //! (a shared volume, or a copy made once); each instance rotates only a file it can write.
@@ -100,8 +101,9 @@ fn read(path: &Path) -> Result<Vec<AssertionKey>, KeyFileError> {
         path: path.into(),
         reason,
     };
-    // Signing secrets: nobody but the gateway's user may read them, nor swap in their own.
-    let text = match crate::private_file::read_guarded(path, Guard::Secret, LIMIT) {
+    // Signing secrets: nobody but the gateway's user (and the group of instances sharing
+    // them) may read them, nor swap in their own.
+    let text = match crate::private_file::read_guarded(path, Guard::GroupSecret, LIMIT) {
         Ok(Some(t)) => t,
         Ok(None) => return Ok(Vec::new()),
         Err(ReadError::Io(source)) => {

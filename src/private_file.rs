@@ -50,9 +50,13 @@ fn sync_folder(path: &Path) -> std::io::Result<()> {
 /// What others may do with a file the gateway reads and trusts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Guard {
-    /// It holds a secret (the admin token, assertion signing keys): only the gateway's own
-    /// user, or root, may own it, and nobody else may read or write it.
+    /// It holds a secret (the admin token): only the gateway's own user, or root, may own
+    /// it, and nobody else may read or write it.
     Secret,
+    /// It holds a secret that instances sharing it may read through a group (the assertion
+    /// signing keys, given to several instances as a root-owned 0640 file): as
+    /// [`Guard::Secret`], but its group may read it.
+    GroupSecret,
     /// What it says is believed (the state file's devices map keys to users): only the
     /// gateway's own user, or root, may own it, and nobody else may write it.
     Trusted,
@@ -134,6 +138,7 @@ fn allowed(guard: Guard, owner: u32, mode: u32, me: u32) -> Result<(), ReadError
     let others = match guard {
         Guard::Managed => return Ok(()),
         Guard::Secret => 0o077,
+        Guard::GroupSecret => 0o027,
         Guard::Trusted => 0o022,
     };
     if owner != me && owner != 0 {

@@ -414,9 +414,15 @@ async fn a_state_or_key_file_someone_else_could_change_or_read_is_refused_and_ke
     std::fs::remove_file(&state).expect("fifo");
     std::fs::rename(&aside, &state).expect("back");
 
-    // Signing keys others may read are refused too, and kept.
+    // Signing keys others may read, or a group may change, are refused too, and kept.
     let shown = keys.display().to_string();
-    chmod(&keys, 0o640);
+    chmod(&keys, 0o620);
+    let log = refused_start(&mut gw).await;
+    assert!(
+        log.contains(&shown) && log.contains("open to group or others"),
+        "{log}"
+    );
+    chmod(&keys, 0o644);
     let log = refused_start(&mut gw).await;
     assert!(
         log.contains(&shown) && log.contains("open to group or others"),
@@ -424,8 +430,9 @@ async fn a_state_or_key_file_someone_else_could_change_or_read_is_refused_and_ke
     );
     assert_eq!(std::fs::read_to_string(&keys).expect("kept"), keys_text);
 
-    // Put right, both are read as they were.
-    chmod(&keys, 0o600);
+    // Put right (a group of instances sharing the keys may read them), both are read as
+    // they were.
+    chmod(&keys, 0o640);
     gw.child = gw.spawn();
     gw.wait_up().await;
     assert_eq!(std::fs::read_to_string(&keys).expect("kept"), keys_text);
