@@ -119,6 +119,7 @@ fn read(path: &Path) -> Result<Vec<AssertionKey>, KeyFileError> {
             })
         }
     };
+    crate::private_file::json_keys_unique(&text).map_err(format)?;
     let file: File = serde_json::from_str(&text).map_err(|e| format(e.to_string()))?;
     file.keys
         .into_iter()

@@ -193,6 +193,7 @@ pub fn read(path: &Path) -> Result<Option<Contents>, StateError> {
         path: path.into(),
         reason,
     };
+    crate::private_file::json_keys_unique(&text).map_err(format)?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format(e.to_string()))?;
     match value.get("version").and_then(serde_json::Value::as_u64) {

@@ -155,6 +155,22 @@ async fn a_state_file_that_cannot_be_read_whole_stops_the_start_and_is_kept_as_i
             "half a file",
             good.get(..good.len() / 2).unwrap_or("{").to_string(),
         ),
+        // One of two would be read and the other dropped, then overwritten.
+        (
+            "a second devices list",
+            format!(
+                "{},\"devices\":[]}}",
+                good.trim_end().strip_suffix('}').expect("an object")
+            ),
+        ),
+        (
+            "a device's field twice",
+            good.replacen(
+                "\"user\":\"alice\"",
+                "\"user\":\"mallory\",\"user\":\"alice\"",
+                1,
+            ),
+        ),
     ];
     let shown = path.display().to_string();
     for (what, text) in cases {
@@ -320,9 +336,17 @@ async fn an_assertion_key_file_that_cannot_be_read_whole_stops_the_start_and_is_
         v["keys"][0]["alg"] = Value::from("a later version's");
         v.to_string()
     };
+    let twice = format!(
+        "{{\"keys\":[],{}",
+        good.trim_start().strip_prefix('{').expect("an object")
+    );
     for (what, text) in [
         ("a damaged key", damaged),
         ("an unknown field", unknown_field),
+        (
+            "its keys twice (the first would be dropped, then overwritten)",
+            twice,
+        ),
     ] {
         std::fs::write(&path, &text).expect("write");
         let log = refused_start(&mut gw).await;
