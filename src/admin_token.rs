@@ -76,14 +76,20 @@ fn source(token_file: &Path) -> (PathBuf, bool) {
 /// may read it, and it is a regular file of a token's size (a systemd credential is private
 /// to its service by construction). Surrounding whitespace is not part of it.
 pub fn read(token_file: &Path) -> Result<String, TokenError> {
+    read_as(token_file, crate::private_file::Guard::Secret)
+}
+
+/// The token as the operator's commands read it to send it: as [`read`], except that root
+/// may send a token file the gateway's user owns (that user knows the token already).
+pub fn read_to_send(token_file: &Path) -> Result<String, TokenError> {
+    read_as(token_file, crate::private_file::Guard::SecretToSend)
+}
+
+fn read_as(token_file: &Path, guard: crate::private_file::Guard) -> Result<String, TokenError> {
     use crate::private_file::{Guard, ReadError};
     let (path, credential) = source(token_file);
     let shown = path.display().to_string();
-    let guard = if credential {
-        Guard::Managed
-    } else {
-        Guard::Secret
-    };
+    let guard = if credential { Guard::Managed } else { guard };
     let text = match crate::private_file::read_guarded(&path, guard, LIMIT) {
         Ok(Some(text)) => text,
         Ok(None) => return Err(TokenError::Missing { path: shown }),

@@ -77,8 +77,8 @@ async fn call(config: &Config, post: bool, path: &str, query: &str) -> Result<Va
     let token_file = config.admin.token_file.as_ref().ok_or_else(|| {
         CommandError::Config("the config has no [admin] token_file: the session API is off".into())
     })?;
-    let token =
-        crate::admin_token::read(token_file).map_err(|e| CommandError::Config(e.to_string()))?;
+    let token = crate::admin_token::read_to_send(token_file)
+        .map_err(|e| CommandError::Config(e.to_string()))?;
     let url = format!("http://{listen}{path}?{query}");
     let client = admin_client()?;
     let req = if post {

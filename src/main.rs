@@ -253,7 +253,19 @@ fn real_main() -> anyhow::Result<()> {
             init_tracing(LogFormat::Text);
             let c = Config::load(&config)?;
             // What `run` would refuse, said now.
-            qrgate::admin_token::check_at_start(&c)?;
+            let token_note = match qrgate::admin_token::check_at_start(&c) {
+                // Root checking a service's config cannot know the service's user (as for
+                // the state file below).
+                Err(qrgate::admin_token::TokenError::Unusable {
+                    path,
+                    reason: qrgate::private_file::ReadError::Owner { owner, me: 0 },
+                }) => Some(format!(
+                    "admin token file {path}: owned by uid {owner}; only a gateway running as \
+                     uid {owner} uses it (run as root, or as anyone else, it refuses it)"
+                )),
+                Err(e) => return Err(e.into()),
+                Ok(()) => None,
+            };
             let state = match (&c.session.state_file, &c.store) {
                 (Some(path), qrgate_core::config::StoreConfig::Memory) => {
                     match qrgate::state::read(path) {
@@ -298,8 +310,8 @@ fn real_main() -> anyhow::Result<()> {
                     signers.join(", "),
                 );
             }
-            if let Some(state) = state {
-                println!("{state}");
+            for note in [token_note, state].into_iter().flatten() {
+                println!("{note}");
             }
             Ok(())
         }

@@ -53,6 +53,10 @@ pub enum Guard {
     /// It holds a secret (the admin token): only the gateway's own user, or root, may own
     /// it, and nobody else may read or write it.
     Secret,
+    /// A secret this process only sends on (the admin token, by the operator's commands):
+    /// as [`Guard::Secret`], except that root may send another user's (its owner knows it
+    /// already; what matters is that the gateway does not take it from them).
+    SecretToSend,
     /// It holds a secret that instances sharing it may read through a group (the assertion
     /// signing keys, given to several instances as a root-owned 0640 file): as
     /// [`Guard::Secret`], but its group may read it.
@@ -76,7 +80,7 @@ pub enum ReadError {
     NotAFile,
     /// Someone else owns it, and so may change it or read it at any time.
     #[error(
-        "owned by uid {owner}, not by the gateway's user (uid {me}) or root: that user can \
+        "owned by uid {owner}, not by this process's user (uid {me}) or root: that user can \
          change or read it. Fix: chown {me} on it"
     )]
     Owner {
@@ -137,11 +141,12 @@ pub fn read_guarded(path: &Path, guard: Guard, limit: u64) -> Result<Option<Stri
 fn allowed(guard: Guard, owner: u32, mode: u32, me: u32) -> Result<(), ReadError> {
     let others = match guard {
         Guard::Managed => return Ok(()),
-        Guard::Secret => 0o077,
+        Guard::Secret | Guard::SecretToSend => 0o077,
         Guard::GroupSecret => 0o027,
         Guard::Trusted => 0o022,
     };
-    if owner != me && owner != 0 {
+    let anyones = guard == Guard::SecretToSend && me == 0;
+    if owner != me && owner != 0 && !anyones {
         return Err(ReadError::Owner { owner, me });
     }
     if mode & others != 0 {

@@ -289,7 +289,7 @@ async fn a_token_file_that_is_not_the_gateways_own_regular_file_of_a_token_lets_
         let _ = std::fs::remove_dir(&path);
     };
     // Each: how to make the file, and what the refusal says.
-    let mut cases: Vec<(&str, Make, &str)> = vec![
+    let cases: Vec<(&str, Make, &str)> = vec![
         ("empty", Box::new(|| write_private(&path, "")), "is empty"),
         (
             "only whitespace",
@@ -323,16 +323,6 @@ async fn a_token_file_that_is_not_the_gateways_own_regular_file_of_a_token_lets_
             "chmod 600",
         ),
     ];
-    if is_root() {
-        cases.push((
-            "another user's, mode 0600",
-            Box::new(|| {
-                write_private(&path, "theirs-token");
-                std::os::unix::fs::chown(&path, Some(65534), Some(65534)).expect("chown");
-            }),
-            "owned by uid 65534",
-        ));
-    }
     for (what, make, says) in &cases {
         reset();
         make();
@@ -346,6 +336,24 @@ async fn a_token_file_that_is_not_the_gateways_own_regular_file_of_a_token_lets_
         for token in ["", "linked-token", "theirs-token", &"t".repeat(5000)] {
             assert_eq!(sessions_status(&api, token).await, 401, "{what}");
         }
+    }
+    if is_root() {
+        // Another user's file, mode 0600: that user could set the token. The gateway (root
+        // here) refuses it; check-config run by root cannot know the gateway's user and says
+        // who would use it; a command run by root sends it (its owner knows it already), and
+        // the gateway answers 401.
+        reset();
+        write_private(&path, "theirs-token");
+        std::os::unix::fs::chown(&path, Some(65534), Some(65534)).expect("chown");
+        assert_eq!(sessions_status(&api, "theirs-token").await, 401);
+        assert!(gw.log().contains("owned by uid 65534"), "{}", gw.log());
+        let (ok, out) = check_config_ends(&gw).await;
+        assert!(
+            ok && out.contains("owned by uid 65534; only a gateway running as uid 65534"),
+            "{out}"
+        );
+        let (ok, out) = qrgate(&gw, &["sessions", "list"], &[]);
+        assert!(!ok && out.contains("answered 401"), "{out}");
     }
     // A token with the newlines an editor leaves, in a private file reached through a link
     // (as mounted secrets are), is the token.
