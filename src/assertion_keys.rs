@@ -194,6 +194,10 @@ pub fn install(gw: &Gateway) -> Result<(), KeyFileError> {
         return Ok(());
     };
     let keys = keys(config, gw.clock.now_millis())?;
+    let leftovers = crate::private_file::remove_leftovers(&config.key_file);
+    if leftovers > 0 {
+        tracing::info!(removed = leftovers, path = %config.key_file.display(), "removed temporary copies of the key file left by an interrupted write");
+    }
     let signer = Assertions::new(keys, config.issuer.clone(), millis(config.lifetime))?;
     gw.assertions.store(Some(Arc::new(signer)));
     Ok(())

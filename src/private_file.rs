@@ -19,7 +19,7 @@ pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    let tmp = path.with_extension(format!("tmp.{}.{nanos}", std::process::id()));
+    let tmp = path.with_extension(format!("{TMP}.{}.{nanos}", std::process::id()));
     let written = (|| {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
@@ -36,6 +36,63 @@ pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         return Err(e);
     }
     sync_folder(path)
+}
+
+/// The middle of a temporary file's name: `state.json` is written as `state.tmp.PID.NANOS`.
+const TMP: &str = "tmp";
+
+/// A temporary file older than this is a leftover: a write takes well under a second.
+const LEFTOVER_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Removes temporary files that writes of `path` left behind when the process was killed
+/// between creating one and renaming it (each a copy of what the file held then: session
+/// hashes, devices since revoked, signing keys). Only this user's regular files named as
+/// [`write`] names them and older than any write takes; returns how many.
+pub fn remove_leftovers(path: &Path) -> usize {
+    use std::os::unix::fs::MetadataExt;
+    let (Some(folder), Some(stem)) = (
+        path.parent(),
+        path.with_extension(TMP)
+            .file_name()
+            .map(|n| n.to_os_string()),
+    ) else {
+        return 0;
+    };
+    let folder = if folder.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        folder
+    };
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return 0;
+    };
+    let mut prefix = stem.into_encoded_bytes();
+    prefix.push(b'.');
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.as_encoded_bytes().strip_prefix(prefix.as_slice()) else {
+            continue;
+        };
+        let ours = rest
+            .split(|b| *b == b'.')
+            .map(|part| !part.is_empty() && part.iter().all(u8::is_ascii_digit))
+            .collect::<Vec<bool>>()
+            == [true, true];
+        // Not followed if a link: only a file of this user's, made by a write, is removed.
+        let old = entry.path().symlink_metadata().is_ok_and(|m| {
+            m.file_type().is_file()
+                && m.uid() == effective_uid()
+                && m.modified()
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > LEFTOVER_AGE)
+        });
+        if ours && old && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// Syncs the folder holding `path`, so that a rename into it survives a crash.

@@ -504,3 +504,64 @@ async fn session_times_ahead_of_now_in_the_state_file_count_as_now() {
         .expect("answer");
     assert_eq!(r.status(), 200);
 }
+
+#[tokio::test]
+async fn temporary_copies_left_by_an_interrupted_write_are_removed_at_start() {
+    let mut gw = Binary::start(
+        "state_file = \"state.json\"\nstate_interval_seconds = 3600",
+        &format!(
+            "{}\n[assertion]\nenabled = true\nkey_file = \"keys.json\"\n",
+            alice("\"staff\"")
+        ),
+    )
+    .await;
+    gw.stop().await;
+    let dir = gw.dir.path().to_path_buf();
+    let make = |name: &str, hour_old: bool| {
+        let path = dir.join(name);
+        std::fs::write(&path, "{\"sessions\":[\"a copy\"]}").expect("write");
+        if hour_old {
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .expect("open")
+                .set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+                .expect("mtime");
+        }
+        path
+    };
+    // What a `kill -9` between creating a temporary file and renaming it leaves.
+    let left_state = make("state.tmp.4242.123456789", true);
+    let left_keys = make("keys.tmp.4242.987654321", true);
+    // A write in progress (another process's, e.g. an upgrade's), and names that are not a
+    // write's temporary file: kept.
+    let in_progress = make("state.tmp.4242.5", false);
+    let kept = [
+        in_progress,
+        make("state.tmp.x.1", true),
+        make("state.tmp.1.2.3", true),
+        make("other.tmp.1.2", true),
+    ];
+    let outside = make("outside", true);
+    let link = dir.join("state.tmp.7.8");
+    std::os::unix::fs::symlink(&outside, &link).expect("link");
+
+    gw.child = gw.spawn();
+    gw.wait_up().await;
+    assert!(
+        !left_state.exists() && !left_keys.exists(),
+        "leftovers removed"
+    );
+    for path in &kept {
+        assert!(path.exists(), "{} kept", path.display());
+    }
+    assert!(
+        link.symlink_metadata().is_ok() && outside.exists(),
+        "a link is not a write's file"
+    );
+    assert!(
+        gw.log().contains("left by an interrupted write"),
+        "{}",
+        gw.log()
+    );
+}
