@@ -1,6 +1,7 @@
 //! The admin API's bearer token (`[admin] token_file`): where it is read from and the rule
 //! that only the gateway's own user may read it. The token can invite a device for any user,
-//! so a copy others can read is an account takeover waiting to happen: such a file is
+//! so a copy others can read is an account takeover waiting to happen: such a file (or one
+//! another user owns, an empty one, one that is not a regular file) is
 //! refused at start (`qrgate run`, `qrgate check-config`), by the admin listener on every
 //! request (which then answers 401), and by the commands that send it (`qrgate sessions`,
 //! `devices`, `invite`).
@@ -10,8 +11,6 @@
 //! credential named as `token_file`'s file name is read instead of `token_file` itself. The
 //! operator's commands, run outside the unit, read `token_file`.
 
-use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use qrgate_core::config::Config;
@@ -32,15 +31,31 @@ pub enum TokenError {
         /// Its permission bits.
         mode: u32,
     },
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Io {
+    /// The file could not be used: not a regular file, owned by another user, too large,
+    /// unreadable.
+    #[error("{path}: the admin token file cannot be used: {reason}")]
+    Unusable {
         /// The file.
         path: String,
         /// Why.
-        source: std::io::Error,
+        reason: crate::private_file::ReadError,
+    },
+    /// The file holds no token (an empty token would let nobody in; it is a mistake).
+    #[error("{path}: the admin token file is empty. Fix: `(umask 077; head -c 32 /dev/urandom | base64 > {path})`")]
+    Empty {
+        /// The file.
+        path: String,
+    },
+    /// There is no such file.
+    #[error("{path}: no such file")]
+    Missing {
+        /// The file.
+        path: String,
     },
 }
+
+/// The most a token file may hold: a token is tens of bytes.
+const LIMIT: u64 = 4096;
 
 /// Where the token is read from: a systemd credential of `token_file`'s name if the service
 /// manager passed one, else `token_file`. Also whether it is a credential.
@@ -57,27 +72,40 @@ fn source(token_file: &Path) -> (PathBuf, bool) {
     (token_file.to_path_buf(), false)
 }
 
-/// The token `token_file` names, read only if only its owner may (a systemd credential is
-/// private to its service by construction). Surrounding whitespace is not part of it.
+/// The token `token_file` names, read only if only its owner (the gateway's user, or root)
+/// may read it, and it is a regular file of a token's size (a systemd credential is private
+/// to its service by construction). Surrounding whitespace is not part of it.
 pub fn read(token_file: &Path) -> Result<String, TokenError> {
+    read_as(token_file, crate::private_file::Guard::Secret)
+}
+
+/// The token as the operator's commands read it to send it: as [`read`], except that root
+/// may send a token file the gateway's user owns (that user knows the token already).
+pub fn read_to_send(token_file: &Path) -> Result<String, TokenError> {
+    read_as(token_file, crate::private_file::Guard::SecretToSend)
+}
+
+fn read_as(token_file: &Path, guard: crate::private_file::Guard) -> Result<String, TokenError> {
+    use crate::private_file::{Guard, ReadError};
     let (path, credential) = source(token_file);
     let shown = path.display().to_string();
-    let io = |source| TokenError::Io {
-        path: shown.clone(),
-        source,
+    let guard = if credential { Guard::Managed } else { guard };
+    let text = match crate::private_file::read_guarded(&path, guard, LIMIT) {
+        Ok(Some(text)) => text,
+        Ok(None) => return Err(TokenError::Missing { path: shown }),
+        Err(ReadError::Exposed { mode }) => return Err(TokenError::Exposed { path: shown, mode }),
+        Err(reason) => {
+            return Err(TokenError::Unusable {
+                path: shown,
+                reason,
+            })
+        }
     };
-    let mut file = std::fs::File::open(&path).map_err(io)?;
-    // The mode of the file opened, not of whatever the name points to a moment later.
-    let mode = file.metadata().map_err(io)?.permissions().mode() & 0o777;
-    if !credential && mode & 0o077 != 0 {
-        return Err(TokenError::Exposed {
-            path: shown.clone(),
-            mode,
-        });
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(TokenError::Empty { path: shown });
     }
-    let mut text = String::new();
-    file.read_to_string(&mut text).map_err(io)?;
-    Ok(text.trim().to_string())
+    Ok(token.to_string())
 }
 
 /// At start (`run`, `check-config`): refuses a token file others may read or that cannot be
@@ -97,7 +125,7 @@ pub fn check_at_start(config: &Config) -> Result<(), TokenError> {
     };
     match read(token_file) {
         Ok(_) => Ok(()),
-        Err(TokenError::Io { path, source }) if source.kind() == std::io::ErrorKind::NotFound => {
+        Err(TokenError::Missing { path }) => {
             tracing::warn!(path = %path, "the admin token file does not exist yet: the session and device API refuses every request until it does");
             Ok(())
         }

@@ -1,7 +1,9 @@
 //! The assertion signing keys' file (`[assertion] key_file`): made at first start, read at
 //! start and at every reload, rotated when the newest key is older than `rotate_days` — a new
 //! key signs from then on, and the previous one stays published (so tokens it signed still
-//! verify) until it is twice that old. JSON, mode 0600, replaced atomically.
+//! verify) until it is twice that old. JSON, mode 0600, replaced atomically; a file another user
+//! (not root) owns, that others may read, or that group or others may write is refused
+//! ([`crate::private_file::Guard::GroupSecret`]).
 //!
 //! Several instances behind one balancer must publish the same keys: give them the same file
 //! (a shared volume, or a copy made once); each instance rotates only a file it can write.
@@ -20,6 +22,11 @@ use qrgate_core::clock::millis;
 use qrgate_core::config::AssertionConfig;
 use qrgate_core::gateway::Gateway;
 
+use crate::private_file::{Guard, ReadError};
+
+/// The most a key file may hold: a few keys of a hundred bytes each.
+const LIMIT: u64 = 1 << 20;
+
 /// Why the keys could not be put in force (assertions then stay as they were).
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
@@ -30,6 +37,15 @@ pub enum KeyFileError {
         path: PathBuf,
         /// Why.
         source: std::io::Error,
+    },
+    /// The file is not one the gateway may hold secrets in: another user's, open to
+    /// others, not a regular file, too large.
+    #[error("{path}: {reason}")]
+    Unsafe {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: crate::private_file::ReadError,
     },
     /// The file is not a key file.
     #[error("{path}: not an assertion key file: {reason}")]
@@ -48,7 +64,9 @@ impl KeyFileError {
     /// What an operator does about a key file the gateway refused to start over.
     pub fn way_out(&self) -> String {
         match self {
-            KeyFileError::Io { path, .. } | KeyFileError::Format { path, .. } => {
+            KeyFileError::Io { path, .. }
+            | KeyFileError::Format { path, .. }
+            | KeyFileError::Unsafe { path, .. } => {
                 let p = path.display();
                 format!(
                     "qrgate does not replace an assertion key file it cannot read: upstreams may \
@@ -83,16 +101,25 @@ fn read(path: &Path) -> Result<Vec<AssertionKey>, KeyFileError> {
         path: path.into(),
         reason,
     };
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
+    // Signing secrets: nobody but the gateway's user (and the group of instances sharing
+    // them) may read them, nor swap in their own.
+    let text = match crate::private_file::read_guarded(path, Guard::GroupSecret, LIMIT) {
+        Ok(Some(t)) => t,
+        Ok(None) => return Ok(Vec::new()),
+        Err(ReadError::Io(source)) => {
             return Err(KeyFileError::Io {
                 path: path.into(),
                 source,
             })
         }
+        Err(reason) => {
+            return Err(KeyFileError::Unsafe {
+                path: path.into(),
+                reason,
+            })
+        }
     };
+    crate::private_file::json_keys_unique(&text).map_err(format)?;
     let file: File = serde_json::from_str(&text).map_err(|e| format(e.to_string()))?;
     file.keys
         .into_iter()
@@ -167,6 +194,10 @@ pub fn install(gw: &Gateway) -> Result<(), KeyFileError> {
         return Ok(());
     };
     let keys = keys(config, gw.clock.now_millis())?;
+    let leftovers = crate::private_file::remove_leftovers(&config.key_file);
+    if leftovers > 0 {
+        tracing::info!(removed = leftovers, path = %config.key_file.display(), "removed temporary copies of the key file left by an interrupted write");
+    }
     let signer = Assertions::new(keys, config.issuer.clone(), millis(config.lifetime))?;
     gw.assertions.store(Some(Arc::new(signer)));
     Ok(())

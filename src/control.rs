@@ -58,10 +58,13 @@ impl Selection {
 }
 
 /// The one client of the admin listener: straight to it, never through a proxy the
-/// environment names (`http_proxy`, `ALL_PROXY` …), which would see the bearer token.
+/// environment names (`http_proxy`, `ALL_PROXY` …), which would see the bearer token, and
+/// never on to where a redirect points (whatever answers on the admin address does not
+/// choose where the token goes next).
 fn admin_client() -> Result<reqwest::Client, CommandError> {
     Ok(reqwest::Client::builder()
         .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(15))
         .build()?)
 }
@@ -74,8 +77,8 @@ async fn call(config: &Config, post: bool, path: &str, query: &str) -> Result<Va
     let token_file = config.admin.token_file.as_ref().ok_or_else(|| {
         CommandError::Config("the config has no [admin] token_file: the session API is off".into())
     })?;
-    let token =
-        crate::admin_token::read(token_file).map_err(|e| CommandError::Config(e.to_string()))?;
+    let token = crate::admin_token::read_to_send(token_file)
+        .map_err(|e| CommandError::Config(e.to_string()))?;
     let url = format!("http://{listen}{path}?{query}");
     let client = admin_client()?;
     let req = if post {

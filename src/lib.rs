@@ -18,7 +18,8 @@
 //! - [`reload`]: re-reads the config on `SIGHUP` and puts it in force atomically.
 //! - [`redis`]: the Redis store shared by several instances: sessions (with a local cache),
 //!   login attempts (atomic transitions in Lua), and the pub/sub listener.
-//! - [`private_file`]: 0600 files written atomically and durably (state file, assertion keys).
+//! - [`private_file`]: 0600 files written atomically and durably (state file, assertion keys),
+//!   and read only if the gateway's own user (or root) owns them and others cannot change them.
 //! - [`state`]: the session state file (token hashes only) kept across restarts.
 //! - [`tls`]: HTTPS listeners and their reloadable certificate.
 //! - [`upgrade`]: zero-downtime binary upgrade (`SIGUSR2`) and the signals that end the process.

@@ -253,7 +253,19 @@ fn real_main() -> anyhow::Result<()> {
             init_tracing(LogFormat::Text);
             let c = Config::load(&config)?;
             // What `run` would refuse, said now.
-            qrgate::admin_token::check_at_start(&c)?;
+            let token_note = match qrgate::admin_token::check_at_start(&c) {
+                // Root checking a service's config cannot know the service's user (as for
+                // the state file below).
+                Err(qrgate::admin_token::TokenError::Unusable {
+                    path,
+                    reason: qrgate::private_file::ReadError::Owner { owner, me: 0 },
+                }) => Some(format!(
+                    "admin token file {path}: owned by uid {owner}; only a gateway running as \
+                     uid {owner} uses it (run as root, or as anyone else, it refuses it)"
+                )),
+                Err(e) => return Err(e.into()),
+                Ok(()) => None,
+            };
             let state = match (&c.session.state_file, &c.store) {
                 (Some(path), qrgate_core::config::StoreConfig::Memory) => {
                     match qrgate::state::read(path) {
@@ -265,6 +277,17 @@ fn real_main() -> anyhow::Result<()> {
                                 path.display()
                             ))
                         }
+                        // Root checking a service's config (its state file is the service
+                        // user's, e.g. systemd's DynamicUser): the owner is only wrong if the
+                        // gateway does not run as that user, which root cannot know.
+                        Err(qrgate::state::StateError::Unsafe {
+                            reason: qrgate::private_file::ReadError::Owner { owner, me: 0 },
+                            ..
+                        }) => Some(format!(
+                            "state file {}: owned by uid {owner}; only a gateway running as uid \
+                             {owner} reads it (run as root, or as anyone else, it refuses it)",
+                            path.display()
+                        )),
                         Err(e) => anyhow::bail!("{e}\n{}", e.way_out()),
                     }
                 }
@@ -291,8 +314,8 @@ fn real_main() -> anyhow::Result<()> {
                     signers.join(", "),
                 );
             }
-            if let Some(state) = state {
-                println!("{state}");
+            for note in [token_note, state].into_iter().flatten() {
+                println!("{note}");
             }
             Ok(())
         }

@@ -258,6 +258,11 @@ fn restore(
         }
         state::load(gateway, path).await
     })?;
+    // After the hand-over (if any): the previous process writes no more.
+    let leftovers = crate::private_file::remove_leftovers(path);
+    if leftovers > 0 {
+        tracing::info!(removed = leftovers, path = %path.display(), "removed temporary copies of the state file left by an interrupted write");
+    }
     gateway.devices.keep_in(Arc::new(state::Ledger::new(
         gateway.sessions.clone(),
         path.to_path_buf(),

@@ -33,6 +33,7 @@ use qrgate_core::devices::{Device, DeviceLedger};
 use qrgate_core::gateway::Gateway;
 use qrgate_core::session::{SessionMeta, SessionRecord, SessionStore, StoreError, TokenHash};
 
+use crate::private_file::{Guard, ReadError};
 use crate::upgrade::Handover;
 
 /// The file's format version.
@@ -48,6 +49,15 @@ pub enum StateError {
         path: PathBuf,
         /// Why.
         source: std::io::Error,
+    },
+    /// The file is not one the gateway may believe: another user's, open to others'
+    /// writes, not a regular file.
+    #[error("{path}: {reason}")]
+    Unsafe {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: crate::private_file::ReadError,
     },
     /// The file is not a state file of this version.
     #[error("{path}: not a qrgate state file: {reason}")]
@@ -66,7 +76,9 @@ impl StateError {
     /// What an operator does about a file the gateway refused to start over.
     pub fn way_out(&self) -> String {
         match self {
-            StateError::Io { path, .. } | StateError::Format { path, .. } => {
+            StateError::Io { path, .. }
+            | StateError::Format { path, .. }
+            | StateError::Unsafe { path, .. } => {
                 let p = path.display();
                 format!(
                     "qrgate does not start over a state file it cannot read: its next write would \
@@ -159,13 +171,21 @@ impl Contents {
 
 /// Reads `path` whole: `None` if there is no file; an error if any of it cannot be read.
 pub fn read(path: &Path) -> Result<Option<Contents>, StateError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
+    // Its devices say which key signs in as whom: a file someone else may write is not
+    // believed (it is never overwritten either, like any file that was not read).
+    let text = match crate::private_file::read_guarded(path, Guard::Trusted, u64::MAX) {
+        Ok(Some(t)) => t,
+        Ok(None) => return Ok(None),
+        Err(ReadError::Io(source)) => {
             return Err(StateError::Io {
                 path: path.into(),
                 source,
+            })
+        }
+        Err(reason) => {
+            return Err(StateError::Unsafe {
+                path: path.into(),
+                reason,
             })
         }
     };
@@ -173,6 +193,7 @@ pub fn read(path: &Path) -> Result<Option<Contents>, StateError> {
         path: path.into(),
         reason,
     };
+    crate::private_file::json_keys_unique(&text).map_err(format)?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format(e.to_string()))?;
     match value.get("version").and_then(serde_json::Value::as_u64) {

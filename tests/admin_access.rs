@@ -228,3 +228,193 @@ async fn the_commands_talk_to_the_admin_listener_directly_whatever_proxy_is_set(
         "the proxy was offered nothing"
     );
 }
+
+/// Runs `qrgate check-config` on the gateway's config; returns whether it passed and what it
+/// printed, or fails the test if it has not ended within 20 s (a read that waits forever).
+async fn check_config_ends(gw: &Binary) -> (bool, String) {
+    let dir = tempfile::tempdir().expect("dir");
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_qrgate"))
+        .args(["check-config", "--config"])
+        .arg(gw.config_path())
+        .stdout(std::fs::File::create(&out).expect("out"))
+        .stderr(std::fs::File::create(&err).expect("err"))
+        .spawn()
+        .expect("run qrgate");
+    let mut status = None;
+    let ended = eventually(Duration::from_secs(20), || {
+        status = child.try_wait().ok().flatten();
+        let done = status.is_some();
+        async move { done }
+    })
+    .await;
+    if !ended {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert!(ended, "check-config ended");
+    (
+        status.is_some_and(|s| s.success()),
+        format!(
+            "{}{}",
+            std::fs::read_to_string(out).unwrap_or_default(),
+            std::fs::read_to_string(err).unwrap_or_default()
+        ),
+    )
+}
+
+/// Makes a FIFO at `path` (opening it to read waits for a writer that never comes).
+fn fifo(path: &std::path::Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("path");
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+}
+
+/// Whether the tests run as root (they may then give a file to another user).
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Makes a file for a case.
+type Make<'a> = Box<dyn Fn() + 'a>;
+
+#[tokio::test]
+async fn a_token_file_that_is_not_the_gateways_own_regular_file_of_a_token_lets_nobody_in() {
+    let (gw, api) = gateway().await;
+    let path = gw.dir.path().join("admin.token");
+    let shown = path.display().to_string();
+    let reset = || {
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_dir(&path);
+    };
+    // Each: how to make the file, and what the refusal says.
+    let cases: Vec<(&str, Make, &str)> = vec![
+        ("empty", Box::new(|| write_private(&path, "")), "is empty"),
+        (
+            "only whitespace",
+            Box::new(|| write_private(&path, " \n\n\t")),
+            "is empty",
+        ),
+        (
+            "a folder",
+            Box::new(|| std::fs::create_dir(&path).expect("dir")),
+            "not a regular file",
+        ),
+        (
+            "a FIFO (opening it would wait for a writer)",
+            Box::new(|| fifo(&path)),
+            "not a regular file",
+        ),
+        (
+            "larger than a token",
+            Box::new(|| write_private(&path, &"t".repeat(5000))),
+            "larger than",
+        ),
+        (
+            "a link to a file others may read",
+            Box::new(|| {
+                let target = path.with_extension("target");
+                std::fs::write(&target, "linked-token").expect("target");
+                std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644))
+                    .expect("chmod");
+                std::os::unix::fs::symlink(&target, &path).expect("link");
+            }),
+            "chmod 600",
+        ),
+    ];
+    for (what, make, says) in &cases {
+        reset();
+        make();
+        // Start and check-config refuse it, naming the file, and do not wait on it.
+        let (ok, out) = check_config_ends(&gw).await;
+        assert!(
+            !ok && out.contains(&shown) && out.contains(says),
+            "{what}: {out}"
+        );
+        // The running gateway answers every request at once, and lets none in.
+        for token in ["", "linked-token", "theirs-token", &"t".repeat(5000)] {
+            assert_eq!(sessions_status(&api, token).await, 401, "{what}");
+        }
+    }
+    if is_root() {
+        // Another user's file, mode 0600: that user could set the token. The gateway (root
+        // here) refuses it; check-config run by root cannot know the gateway's user and says
+        // who would use it; a command run by root sends it (its owner knows it already), and
+        // the gateway answers 401.
+        reset();
+        write_private(&path, "theirs-token");
+        std::os::unix::fs::chown(&path, Some(65534), Some(65534)).expect("chown");
+        assert_eq!(sessions_status(&api, "theirs-token").await, 401);
+        assert!(gw.log().contains("owned by uid 65534"), "{}", gw.log());
+        let (ok, out) = check_config_ends(&gw).await;
+        assert!(
+            ok && out.contains("owned by uid 65534; only a gateway running as uid 65534"),
+            "{out}"
+        );
+        let (ok, out) = qrgate(&gw, &["sessions", "list"], &[]);
+        assert!(!ok && out.contains("answered 401"), "{out}");
+    }
+    // A token with the newlines an editor leaves, in a private file reached through a link
+    // (as mounted secrets are), is the token.
+    reset();
+    let target = path.with_extension("private");
+    write_private(&target, "linked-token\n\n");
+    std::os::unix::fs::symlink(&target, &path).expect("link");
+    let (ok, out) = check_config_ends(&gw).await;
+    assert!(ok, "{out}");
+    assert_eq!(sessions_status(&api, "linked-token").await, 200);
+    assert_eq!(sessions_status(&api, "linked-toke").await, 401);
+}
+
+// Two workers: the command runs blocking on one while the other answers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_commands_do_not_follow_a_redirect_from_the_admin_address() {
+    let (gw, api) = gateway().await;
+    write_private(&gw.dir.path().join("admin.token"), "redirect-token");
+    // Whatever answers on the admin address sends the client elsewhere; elsewhere counts
+    // the requests it gets.
+    let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let elsewhere_addr = elsewhere.local_addr().expect("addr");
+    let reached = Arc::new(AtomicUsize::new(0));
+    let counter = reached.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = elsewhere.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            drop(tcp);
+        }
+    });
+    let redirector = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let redirector_addr = redirector.local_addr().expect("addr");
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut tcp, _)) = redirector.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = tcp.read(&mut buf).await;
+            let answer = format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://{elsewhere_addr}/sessions\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let _ = tcp.write_all(answer.as_bytes()).await;
+        }
+    });
+    let config = std::fs::read_to_string(gw.config_path()).expect("config");
+    let admin = api.rsplit(':').next().expect("port");
+    std::fs::write(
+        gw.config_path(),
+        config.replace(&format!("127.0.0.1:{admin}"), &redirector_addr.to_string()),
+    )
+    .expect("config");
+    for args in [
+        &["sessions", "list"][..],
+        &["devices", "revoke", "--user", "alice"],
+        &["invite", "--user", "alice"],
+    ] {
+        let (ok, out) = qrgate(&gw, args, &[]);
+        assert!(!ok && out.contains("307"), "{args:?}: {out}");
+    }
+    assert_eq!(reached.load(Ordering::SeqCst), 0, "nothing went elsewhere");
+}

@@ -25,15 +25,16 @@ async fn upstreams_verify_the_assertion_against_the_published_keys() {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("time")
         .as_millis() as u64;
-    std::fs::write(
+    // Made by its owner for its owner only (it holds signing secrets).
+    crate::common::write_private(
         &key_file,
         serde_json::json!({"keys": [
             {"kid": "previous", "secret": "11".repeat(32), "created_ms": now - 31 * day},
             {"kid": "retired", "secret": "22".repeat(32), "created_ms": now - 70 * day},
         ]})
-        .to_string(),
-    )
-    .expect("keys");
+        .to_string()
+        .as_str(),
+    );
     let gw = TestGateway::with(Setup {
         tail: format!(
             "[assertion]\nenabled = true\nkey_file = \"{}\"\nlifetime_seconds = 60\n",

@@ -155,6 +155,22 @@ async fn a_state_file_that_cannot_be_read_whole_stops_the_start_and_is_kept_as_i
             "half a file",
             good.get(..good.len() / 2).unwrap_or("{").to_string(),
         ),
+        // One of two would be read and the other dropped, then overwritten.
+        (
+            "a second devices list",
+            format!(
+                "{},\"devices\":[]}}",
+                good.trim_end().strip_suffix('}').expect("an object")
+            ),
+        ),
+        (
+            "a device's field twice",
+            good.replacen(
+                "\"user\":\"alice\"",
+                "\"user\":\"mallory\",\"user\":\"alice\"",
+                1,
+            ),
+        ),
     ];
     let shown = path.display().to_string();
     for (what, text) in cases {
@@ -320,9 +336,17 @@ async fn an_assertion_key_file_that_cannot_be_read_whole_stops_the_start_and_is_
         v["keys"][0]["alg"] = Value::from("a later version's");
         v.to_string()
     };
+    let twice = format!(
+        "{{\"keys\":[],{}",
+        good.trim_start().strip_prefix('{').expect("an object")
+    );
     for (what, text) in [
         ("a damaged key", damaged),
         ("an unknown field", unknown_field),
+        (
+            "its keys twice (the first would be dropped, then overwritten)",
+            twice,
+        ),
     ] {
         std::fs::write(&path, &text).expect("write");
         let log = refused_start(&mut gw).await;
@@ -340,5 +364,204 @@ async fn an_assertion_key_file_that_cannot_be_read_whole_stops_the_start_and_is_
         std::fs::read_to_string(&path).expect("kept"),
         good,
         "the same keys"
+    );
+}
+
+#[tokio::test]
+async fn a_state_or_key_file_someone_else_could_change_or_read_is_refused_and_kept() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut gw = Binary::start(
+        "state_file = \"state.json\"\nstate_interval_seconds = 3600",
+        &format!(
+            "{}\n[assertion]\nenabled = true\nkey_file = \"keys.json\"\n",
+            alice("\"staff\"")
+        ),
+    )
+    .await;
+    gw.stop().await;
+    let state = gw.dir.path().join("state.json");
+    let keys = gw.dir.path().join("keys.json");
+    let (state_text, keys_text) = (
+        std::fs::read_to_string(&state).expect("written at shutdown"),
+        std::fs::read_to_string(&keys).expect("made at first start"),
+    );
+    let chmod = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    };
+
+    // Devices in a state file others may write could be anyone's: refused, named, kept.
+    chmod(&state, 0o666);
+    let shown = state.display().to_string();
+    let log = refused_start(&mut gw).await;
+    assert!(
+        log.contains(&shown) && log.contains("open to group or others") && log.contains("mv "),
+        "{log}"
+    );
+    let (ok, out) = check_config(&gw);
+    assert!(
+        !ok && out.contains(&shown) && out.contains("chmod 600"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read_to_string(&state).expect("kept"), state_text);
+    // Others may read it (it holds no token, only hashes): 0644 is believed.
+    chmod(&state, 0o644);
+    let (ok, out) = check_config(&gw);
+    assert!(ok, "{out}");
+    if is_root() {
+        std::os::unix::fs::chown(&state, Some(65534), None).expect("chown");
+        // Root checking a service's config cannot know the service's user: it says who may
+        // read the file (a gateway running as root refuses it).
+        let (ok, out) = check_config(&gw);
+        assert!(
+            ok && out.contains("owned by uid 65534; only a gateway running as uid 65534"),
+            "{out}"
+        );
+        let log = refused_start(&mut gw).await;
+        assert!(
+            log.contains(&shown) && log.contains("owned by uid 65534"),
+            "{log}"
+        );
+        std::os::unix::fs::chown(&state, Some(0), None).expect("chown");
+    }
+    // Something in its place that is not a file (opening a FIFO waits for a writer): refused
+    // at once.
+    let aside = gw.dir.path().join("state.aside");
+    std::fs::rename(&state, &aside).expect("aside");
+    let c = std::ffi::CString::new(state.as_os_str().as_encoded_bytes()).expect("path");
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    let log = refused_start(&mut gw).await;
+    assert!(
+        log.contains(&shown) && log.contains("not a regular file"),
+        "{log}"
+    );
+    std::fs::remove_file(&state).expect("fifo");
+    std::fs::rename(&aside, &state).expect("back");
+
+    // Signing keys others may read, or a group may change, are refused too, and kept.
+    let shown = keys.display().to_string();
+    chmod(&keys, 0o620);
+    let log = refused_start(&mut gw).await;
+    assert!(
+        log.contains(&shown) && log.contains("open to group or others"),
+        "{log}"
+    );
+    chmod(&keys, 0o644);
+    let log = refused_start(&mut gw).await;
+    assert!(
+        log.contains(&shown) && log.contains("open to group or others"),
+        "{log}"
+    );
+    assert_eq!(std::fs::read_to_string(&keys).expect("kept"), keys_text);
+
+    // Put right (a group of instances sharing the keys may read them), both are read as
+    // they were.
+    chmod(&keys, 0o640);
+    gw.child = gw.spawn();
+    gw.wait_up().await;
+    assert_eq!(std::fs::read_to_string(&keys).expect("kept"), keys_text);
+}
+
+#[tokio::test]
+async fn session_times_ahead_of_now_in_the_state_file_count_as_now() {
+    let (mut gw, api) = gateway().await;
+    let (b, _) = sign_in_at(&gw.base).await;
+    gw.stop().await;
+    let path = gw.dir.path().join("state.json");
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time")
+            .as_millis() as u64
+    };
+    // Written by a clock a year fast (or by hand): the session would outlive its absolute
+    // lifetime, idle window and step-up freshness by a year.
+    let year_ahead = now_ms() + 365 * 86_400_000;
+    let mut v: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("state")).expect("json");
+    for field in ["created_ms", "last_seen_ms", "approved_ms"] {
+        v["sessions"][0][field] = Value::from(year_ahead);
+    }
+    std::fs::write(&path, v.to_string()).expect("write");
+    restart(&mut gw, &api).await;
+    let after_start = now_ms() / 1000;
+    let (status, body) = admin(&api, false, "/sessions").await;
+    assert_eq!(status, 200, "{body}");
+    let session = &body["sessions"][0];
+    for field in ["created", "last_seen"] {
+        let t = session[field].as_u64().expect("a time");
+        assert!(
+            t <= after_start,
+            "{field} {t} is not after now ({after_start}): {body}"
+        );
+    }
+    // The session itself still works: only its times were brought back.
+    let r = b
+        .get(format!("{}/app", gw.base))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn temporary_copies_left_by_an_interrupted_write_are_removed_at_start() {
+    let mut gw = Binary::start(
+        "state_file = \"state.json\"\nstate_interval_seconds = 3600",
+        &format!(
+            "{}\n[assertion]\nenabled = true\nkey_file = \"keys.json\"\n",
+            alice("\"staff\"")
+        ),
+    )
+    .await;
+    gw.stop().await;
+    let dir = gw.dir.path().to_path_buf();
+    let make = |name: &str, hour_old: bool| {
+        let path = dir.join(name);
+        std::fs::write(&path, "{\"sessions\":[\"a copy\"]}").expect("write");
+        if hour_old {
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .expect("open")
+                .set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+                .expect("mtime");
+        }
+        path
+    };
+    // What a `kill -9` between creating a temporary file and renaming it leaves.
+    let left_state = make("state.tmp.4242.123456789", true);
+    let left_keys = make("keys.tmp.4242.987654321", true);
+    // A write in progress (another process's, e.g. an upgrade's), and names that are not a
+    // write's temporary file: kept.
+    let in_progress = make("state.tmp.4242.5", false);
+    let kept = [
+        in_progress,
+        make("state.tmp.x.1", true),
+        make("state.tmp.1.2.3", true),
+        make("other.tmp.1.2", true),
+    ];
+    let outside = make("outside", true);
+    let link = dir.join("state.tmp.7.8");
+    std::os::unix::fs::symlink(&outside, &link).expect("link");
+
+    gw.child = gw.spawn();
+    gw.wait_up().await;
+    assert!(
+        !left_state.exists() && !left_keys.exists(),
+        "leftovers removed"
+    );
+    for path in &kept {
+        assert!(path.exists(), "{} kept", path.display());
+    }
+    assert!(
+        link.symlink_metadata().is_ok() && outside.exists(),
+        "a link is not a write's file"
+    );
+    assert!(
+        gw.log().contains("left by an interrupted write"),
+        "{}",
+        gw.log()
     );
 }

@@ -549,8 +549,11 @@ impl SessionStore for RedisSessions {
         // A pipeline does not load scripts by itself.
         pipe.load_script(&self.put).ignore();
         let mut kept = 0;
-        for (hash, r) in sessions.iter().filter(|(_, r)| !self.expired(r, now)) {
-            pipe.invoke_script(&self.put_call(hash, r, now)).ignore();
+        let sessions = sessions
+            .into_iter()
+            .map(|(hash, r)| (hash, r.no_later_than(now)));
+        for (hash, r) in sessions.filter(|(_, r)| !self.expired(r, now)) {
+            pipe.invoke_script(&self.put_call(&hash, &r, now)).ignore();
             kept += 1;
         }
         if kept > 0 {

@@ -267,6 +267,7 @@ impl SessionStore for MemoryStore {
         let now = self.clock.now_millis();
         let mut kept = 0;
         for (hash, r) in sessions {
+            let r = r.no_later_than(now);
             let entry = Entry {
                 key: r.key,
                 app: r.app,
@@ -330,6 +331,40 @@ mod tests {
         clock.advance(Duration::from_secs(10));
         assert!(!live(&s, &t, "a").await, "absolute lifetime passed");
         assert_eq!(s.len(), 0, "expired entry dropped on lookup");
+    }
+
+    #[tokio::test]
+    async fn imported_times_ahead_of_now_count_as_now() {
+        let (s, clock) = store();
+        let t = s
+            .create(app("a"), [1; 32], SessionMeta::default())
+            .await
+            .expect("created");
+        let now = clock.now_millis();
+        let year = 365 * 86_400_000;
+        let exported = s.export().await.expect("export");
+        let ahead: Vec<(TokenHash, SessionRecord)> = exported
+            .into_iter()
+            .map(|(h, mut r)| {
+                r.created_ms = now + year;
+                r.last_seen_ms = now + year;
+                r.approved_ms = now + year;
+                (h, r)
+            })
+            .collect();
+        let (again, clock) = store();
+        clock.advance(Duration::from_millis(
+            now.saturating_sub(clock.now_millis()),
+        ));
+        assert_eq!(again.import(ahead).await.expect("import"), 1);
+        let (_, r) = again.export().await.expect("export").remove(0);
+        assert_eq!(
+            (r.created_ms, r.last_seen_ms, r.approved_ms),
+            (now, now, now)
+        );
+        // Idle and absolute limits run from now, not from a year ahead.
+        clock.advance(Duration::from_secs(10));
+        assert!(!live(&again, &t, "a").await, "idle window from now");
     }
 
     #[tokio::test]

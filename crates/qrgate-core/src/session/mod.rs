@@ -111,6 +111,19 @@ pub struct SessionRecord {
     pub meta: Arc<SessionMeta>,
 }
 
+impl SessionRecord {
+    /// The record with no time later than `now_ms`. Imported records (a state file) carry the
+    /// clock of whoever wrote them: a time ahead of now (a clock that ran fast, a file that
+    /// was tampered with) would stretch the session's absolute lifetime, idle window and
+    /// step-up freshness by that much, so such a time counts as now.
+    pub fn no_later_than(mut self, now_ms: u64) -> Self {
+        self.created_ms = self.created_ms.min(now_ms);
+        self.last_seen_ms = self.last_seen_ms.min(now_ms);
+        self.approved_ms = self.approved_ms.min(now_ms);
+        self
+    }
+}
+
 /// How a session began: what it was granted (enforced on every request), and — shown to
 /// operators and to the person, never used to decide — how it was approved.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
