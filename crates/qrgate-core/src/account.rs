@@ -85,7 +85,7 @@ pub struct SessionsPage<'a> {
     /// Where the forms post.
     pub revoke_url: String,
     /// Where the form inviting a new phone posts.
-    pub invite_url: String,
+    pub invite_url: Option<String>,
 }
 
 /// What the page asked to sign out.
@@ -208,17 +208,20 @@ pub async fn page(
         .collect();
     let nonce = page::new_nonce();
     let prefix = &s.config.server.prefix;
+    // Adding or removing a device is confirmed by phone through a protocol that shows it;
+    // an app offering none gets no button that could only fail.
+    let confirms = crate::login::confirms_actions(gw, s, app);
     let html = SessionsPage {
         app_name: &s.app(app).name,
         nonce: nonce.clone(),
         user: &who.user,
         key_short: who.pubkey.chars().take(12).collect(),
-        removable: keys.len() > 1,
+        removable: keys.len() > 1 && confirms,
         keys,
         remove_url: format!("{prefix}/remove-device"),
         sessions,
         revoke_url: format!("{prefix}/sessions"),
-        invite_url: format!("{prefix}/invite"),
+        invite_url: confirms.then(|| format!("{prefix}/invite")),
     }
     .render()
     .map_err(|e| ControlError::Store(StoreError::Unavailable(format!("page: {e}"))))?;

@@ -330,7 +330,7 @@ async fn sessions_sign_out(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -
         );
     };
     if let Err(e) = account::sign_out(gw, s, &hash, &identity.user, &scope).await {
-        return respond::control_page(&e);
+        return respond::control_error(req.form, &e);
     }
     let prefix = &s.config.server.prefix;
     if scope == account::Scope::All {

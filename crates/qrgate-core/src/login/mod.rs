@@ -83,6 +83,20 @@ pub fn return_path(query: Option<&str>) -> String {
         .unwrap_or_else(|| "/".to_string())
 }
 
+/// Whether app `app` offers a protocol that shows the person what they confirm
+/// (`Signer::shows_action`): only through one can an action be confirmed by phone there.
+pub fn confirms_actions(gw: &Gateway, s: &Settings, app: AppId) -> bool {
+    s.app(app).signers.iter().any(|id| shown_by(gw, *id, true))
+}
+
+/// Whether protocol `id` can carry an attempt: any protocol a sign-in, only one that shows
+/// what is confirmed an action.
+fn shown_by(gw: &Gateway, id: SignerId, action: bool) -> bool {
+    gw.signers
+        .get(id)
+        .is_some_and(|g| !action || g.shows_action())
+}
+
 /// Creates an attempt for this browser. One binding value per browser, so several tabs can
 /// each log in. With a step-up `purpose`, the attempt confirms that live session instead of
 /// starting one, and only its key may approve; with an action, one of the person's keys
@@ -97,11 +111,7 @@ pub async fn start(
     purpose: Purpose,
 ) -> Result<Started, LoginError> {
     let action = matches!(purpose, Purpose::Action(_));
-    let shows = |id: &SignerId| {
-        gw.signers
-            .get(*id)
-            .is_some_and(|g| !action || g.shows_action())
-    };
+    let shows = |id: &SignerId| shown_by(gw, *id, action);
     if !s.app(app).signers.iter().any(shows) {
         return Err(LoginError::NotOffered(
             "a signer that shows what it confirms",
@@ -822,6 +832,23 @@ mod tests {
             purpose,
         )
         .await
+    }
+
+    #[test]
+    fn only_an_app_offering_a_protocol_that_shows_actions_confirms_them() {
+        for (signers, confirms) in [
+            ("[\"native\"]", true),
+            ("[\"native\", \"pubky\", \"tana\"]", true),
+            ("[\"pubky\", \"tana\"]", false),
+            ("[\"tana\"]", false),
+        ] {
+            let gw = gateway(signers);
+            assert_eq!(
+                confirms_actions(&gw, &gw.settings(), AppId::new(0)),
+                confirms,
+                "{signers}"
+            );
+        }
     }
 
     #[tokio::test]
