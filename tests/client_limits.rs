@@ -96,10 +96,22 @@ async fn trickle(
     first: usize,
     step: usize,
 ) -> String {
+    trickle_with(gw, path, "", declared, first, step).await
+}
+
+/// [`trickle`] with `extra` header lines (each ending in `\r\n`) in the request head.
+async fn trickle_with(
+    gw: &TestGateway,
+    path: &str,
+    extra: &str,
+    declared: usize,
+    first: usize,
+    step: usize,
+) -> String {
     let s = connect_from("127.0.0.1", gw.addr).await;
     let (mut r, mut w) = s.into_split();
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: {declared}\r\nConnection: close\r\n\r\n{}",
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: {declared}\r\n{extra}Connection: close\r\n\r\n{}",
         gw.addr,
         "x".repeat(first)
     );
@@ -200,8 +212,53 @@ async fn a_body_below_the_minimum_rate_is_cut_off_and_its_place_freed() {
         .await;
         assert!(freed, "{path}: the slow client's place was freed");
     }
+    // Asking to switch protocols does not waive the pace: the upstream never agreed (no
+    // 101), so what follows the head is a request body like any other.
+    for (upgrade, step) in [("websocket", 10), ("websocket", 0), ("h2c", 10)] {
+        let answer = trickle_with(
+            &gw,
+            "/public/upload",
+            &format!("Upgrade: {upgrade}\r\n"),
+            100_000,
+            100,
+            step,
+        )
+        .await;
+        assert!(
+            answer.starts_with("HTTP/1.1 408") && answer.contains("body_too_slow"),
+            "Upgrade: {upgrade}, step {step}: {answer:?}"
+        );
+    }
     // A body that keeps the pace is forwarded.
     let answer = trickle(&gw, "/public/upload", 50_000, 50_000, 0).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
     assert!(answer.ends_with("read 50000"), "{answer:?}");
+}
+
+#[tokio::test]
+async fn a_websocket_may_idle_past_the_body_timeout_once_switched() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let upstream = crate::sessions::websocket_echo().await;
+    let gw = TestGateway::with(Setup {
+        limits: limits("body_timeout_seconds = 1\nmin_body_rate = 2000\n"),
+        upstream: Some(upstream.to_string()),
+        ..Setup::default()
+    })
+    .await;
+    let (mut ws, resp) = tokio_tungstenite::connect_async(format!("ws://{}/public/ws", gw.addr))
+        .await
+        .expect("websocket through the gateway");
+    assert_eq!(resp.status(), 101);
+    // Idle well past the body's window and pace: neither applies after the 101. Waiting is
+    // the point here, so this sleeps rather than polls.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    ws.send(Message::text("still here")).await.expect("send");
+    let echoed = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .expect("echo in time");
+    assert!(
+        matches!(echoed, Some(Ok(Message::Text(ref t))) if t.as_str() == "still here"),
+        "{echoed:?}"
+    );
 }

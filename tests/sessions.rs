@@ -321,7 +321,7 @@ fn bob() -> Key {
 }
 
 /// A websocket upstream that echoes every message.
-async fn websocket_echo() -> std::net::SocketAddr {
+pub(crate) async fn websocket_echo() -> std::net::SocketAddr {
     use futures_util::{SinkExt, StreamExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
