@@ -48,7 +48,9 @@ pub fn client_ip(
     trust_forwarded_for: bool,
     trusted: &[IpNet],
 ) -> Option<IpAddr> {
-    let peer = peer?;
+    // `::ffff:10.0.0.5` (a dual-stack listener's view of an IPv4 peer) is `10.0.0.5`, so an
+    // IPv4 `trusted_proxies` entry holds for it.
+    let peer = peer?.to_canonical();
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !trust_forwarded_for || !is_trusted(&peer) {
         return Some(peer);
@@ -65,6 +67,7 @@ pub fn client_ip(
         let Ok(ip) = entry.parse::<IpAddr>() else {
             break;
         };
+        let ip = ip.to_canonical();
         client = ip;
         if !is_trusted(&ip) {
             break;
@@ -183,6 +186,7 @@ impl ClientConnections {
     /// A place for one more connection from `peer`, or `None` when its client already holds
     /// `max`. Peers without an address share one count.
     pub fn open(self: &Arc<Self>, peer: Option<IpAddr>) -> Option<ClientSlot> {
+        let peer = peer.map(|ip| ip.to_canonical());
         if peer.is_some_and(|ip| self.trusted.iter().any(|n| n.contains(&ip))) {
             return Some(ClientSlot {
                 table: self.clone(),
@@ -294,6 +298,22 @@ mod tests {
             "the walk stops at garbage, keeping the last trusted hop"
         );
         assert_eq!(client_ip(None, &h, true, &trusted), None);
+        // A dual-stack listener sees an IPv4 proxy as `::ffff:a.b.c.d`: still that proxy.
+        assert_eq!(
+            from("::ffff:10.0.0.5", true),
+            Some(ip("203.0.113.9")),
+            "mapped trusted peer"
+        );
+        let mut mapped = HeaderMap::new();
+        mapped.append(
+            "x-forwarded-for",
+            "203.0.113.9, ::ffff:10.1.1.1".parse().expect("v"),
+        );
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.5")), &mapped, true, &trusted),
+            Some(ip("203.0.113.9")),
+            "mapped trusted hop"
+        );
     }
 
     #[test]
@@ -345,6 +365,11 @@ mod tests {
             .map(|_| table.open(Some(ip("10.1.2.3"))).expect("a trusted proxy"))
             .collect();
         assert_eq!(table.count(ip("10.1.2.3")), 0);
+        let mapped = table
+            .open(Some(ip("::ffff:10.1.2.3")))
+            .expect("a trusted proxy seen through a dual-stack listener");
+        assert_eq!(table.count(ip("10.1.2.3")), 0);
+        drop(mapped);
         drop(first);
         assert_eq!(table.count(a), 1);
         assert!(table.open(Some(a)).is_some(), "a place was freed");
