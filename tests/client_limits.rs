@@ -262,3 +262,60 @@ async fn a_websocket_may_idle_past_the_body_timeout_once_switched() {
         "{echoed:?}"
     );
 }
+
+/// Sends a keep-alive `method` to `path` declaring a large body and trickling it (100 bytes a
+/// second, a pace no per-read timeout catches) after the answer; whether the gateway closes
+/// the connection within 10 s of answering, and what it answered.
+async fn closes_after_answering_a_trickled_body(
+    gw: &TestGateway,
+    method: &str,
+    path: &str,
+) -> (bool, String) {
+    let s = connect_from("127.0.0.1", gw.addr).await;
+    let (mut r, mut w) = s.into_split();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nContent-Length: 1000000\r\n\r\nx",
+        gw.addr
+    );
+    w.write_all(head.as_bytes()).await.expect("head");
+    let writer = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if w.write_all(&[b'x'; 10]).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), r.read_to_end(&mut answer))
+        .await
+        .is_ok();
+    writer.abort();
+    (closed, String::from_utf8_lossy(&answer).into_owned())
+}
+
+#[tokio::test]
+async fn a_body_left_unread_after_the_answer_cannot_hold_the_connection() {
+    let gw = TestGateway::with(Setup {
+        limits: limits("body_timeout_seconds = 1\nmin_body_rate = 2000\n"),
+        ..Setup::default()
+    })
+    .await;
+    // A denial (no session), a local page that reads no body, a bad path.
+    for (method, path, status) in [
+        ("POST", "/private/upload", "401"),
+        ("GET", "/.qrgate/healthz", "200"),
+        ("POST", "/a%2Fb", "400"),
+        ("POST", "/public/x", "200"),
+    ] {
+        let (closed, answer) = closes_after_answering_a_trickled_body(&gw, method, path).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{method} {path}: {answer:?}"
+        );
+        assert!(
+            closed,
+            "{method} {path}: still open after answering {answer:?}"
+        );
+    }
+}
