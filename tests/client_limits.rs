@@ -319,3 +319,75 @@ async fn a_body_left_unread_after_the_answer_cannot_hold_the_connection() {
         );
     }
 }
+
+/// A client for the gateway's TLS listener, trusting `ca_pem`, connecting from `from`.
+fn tls_client_from(ca_pem: &str, from: &str) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("ca");
+    reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .tls_built_in_root_certs(false)
+        .local_address(from.parse::<IpAddr>().expect("ip"))
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+}
+
+#[tokio::test]
+async fn connections_mid_tls_handshake_count_against_their_client() {
+    let tls = crate::common::free_port();
+    let dir = tempfile::tempdir().expect("pki dir");
+    let (ca, chain, key) = crate::common::test_pki("handshakes");
+    let (cert, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, &chain).expect("cert");
+    std::fs::write(&key_file, &key).expect("key");
+    let server = format!(
+        "tls_listen = [\"127.0.0.1:{tls}\"]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n[limits]\nmax_connections_per_client = 2",
+        cert.display(),
+        key_file.display()
+    );
+    let origin = format!("https://127.0.0.1:{tls}");
+    let _gw = crate::operate::Binary::start_with(
+        &server,
+        Some(origin.clone()),
+        "",
+        &crate::operate::alice("\"staff\""),
+    )
+    .await;
+    let to: SocketAddr = format!("127.0.0.1:{tls}").parse().expect("addr");
+    let healthz = format!("{origin}/.qrgate/healthz");
+
+    // A completed handshake's place is handed to its connection, counted once: two
+    // keep-alive connections of one client fill its two places, and the third is closed.
+    let (first, second) = (
+        tls_client_from(&ca, "127.0.0.3"),
+        tls_client_from(&ca, "127.0.0.3"),
+    );
+    for c in [&first, &second] {
+        let status = c.get(&healthz).send().await.expect("served").status();
+        assert_eq!(status, 200);
+    }
+    let mut third = connect_from("127.0.0.3", to).await;
+    assert!(closed_unanswered(&mut third).await, "a third connection");
+
+    // Connections that never start their handshake hold their client's places too: once
+    // two do, the next is closed at once instead of waiting out the TLS layer's minute.
+    let mut idle = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut refused = false;
+    while !refused && tokio::time::Instant::now() < deadline {
+        let mut probe = connect_from("127.0.0.1", to).await;
+        let mut buf = [0u8; 1];
+        refused = matches!(
+            tokio::time::timeout(Duration::from_millis(500), probe.read(&mut buf)).await,
+            Ok(Ok(0) | Err(_))
+        );
+        idle.push(probe);
+    }
+    assert!(refused, "a client mid-handshake was never capped");
+    assert!(idle.len() >= 3, "{} connections", idle.len());
+    // Another client still gets in over TLS.
+    let other = tls_client_from(&ca, "127.0.0.2");
+    let status = other.get(&healthz).send().await.expect("served").status();
+    assert_eq!(status, 200);
+    drop((first, second));
+}

@@ -12,10 +12,10 @@
 //! endpoint; a refused request learns when to retry.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock as _, DefaultClock};
 use governor::state::keyed::DefaultKeyedStateStore;
@@ -230,6 +230,42 @@ impl Drop for ClientSlot {
     }
 }
 
+/// Places of connections still in their TLS handshake, which the TLS layer completes before
+/// the connection reaches the code that counts it: each is taken when the handshake starts
+/// and handed to the connection when it completes ([`Handshakes::take`]), so a client holding
+/// connections mid-handshake fills its own cap, not the process's file descriptors. A
+/// handshake that fails is never handed over; its place is kept until `window` (the TLS
+/// layer's own handshake limit) has passed since it started, when the handshake is over
+/// either way.
+pub struct Handshakes {
+    window: Duration,
+    held: Mutex<HashMap<(SocketAddr, SocketAddr), (ClientSlot, Instant)>>,
+}
+
+impl Handshakes {
+    /// A table whose places are kept at most `window` each.
+    pub fn new(window: Duration) -> Arc<Handshakes> {
+        Arc::new(Handshakes {
+            window,
+            held: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Keeps `slot` for the connection from `peer` to `local`, whose handshake starts `now`;
+    /// places whose window has passed are freed first.
+    pub fn hold(&self, local: SocketAddr, peer: SocketAddr, slot: ClientSlot, now: Instant) {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        held.retain(|_, (_, since)| now.saturating_duration_since(*since) < self.window);
+        held.insert((local, peer), (slot, now));
+    }
+
+    /// The place kept for the connection from `peer` to `local`, if its handshake was counted.
+    pub fn take(&self, local: SocketAddr, peer: SocketAddr) -> Option<ClientSlot> {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        held.remove(&(local, peer)).map(|(slot, _)| slot)
+    }
+}
+
 /// Whether a request body that has delivered `bytes` in `elapsed` since its head was read is
 /// keeping up: during the first `body_timeout` anything goes (a per-read timeout of the same
 /// length catches a body that stalls), after it the body must average `min_body_rate` bytes
@@ -379,6 +415,42 @@ mod tests {
             table.open.lock().expect("lock").is_empty(),
             "no key left behind"
         );
+    }
+
+    #[test]
+    fn a_handshake_holds_its_clients_place_until_handed_over_or_its_window_passes() {
+        let table = ClientConnections::new(2, Vec::new());
+        let handshakes = Handshakes::new(Duration::from_secs(60));
+        let local: SocketAddr = "127.0.0.1:443".parse().expect("addr");
+        let peer = |port: u16| SocketAddr::new(ip("192.0.2.1"), port);
+        let t0 = Instant::now();
+        for port in [1, 2] {
+            let slot = table.open(Some(peer(port).ip())).expect("a place");
+            handshakes.hold(local, peer(port), slot, t0);
+        }
+        assert!(
+            table.open(Some(ip("192.0.2.1"))).is_none(),
+            "two mid-handshake"
+        );
+        // A completed handshake hands its place to the connection: still counted once.
+        let handed = handshakes.take(local, peer(1)).expect("held");
+        assert!(
+            handshakes.take(local, peer(1)).is_none(),
+            "handed over once"
+        );
+        assert_eq!(table.count(ip("192.0.2.1")), 2);
+        drop(handed);
+        assert_eq!(table.count(ip("192.0.2.1")), 1);
+        // One that failed is freed once the window has passed.
+        let slot = table.open(Some(ip("192.0.2.9"))).expect("another client");
+        let other = SocketAddr::new(ip("192.0.2.9"), 3);
+        handshakes.hold(local, other, slot, t0 + Duration::from_secs(61));
+        assert_eq!(
+            table.count(ip("192.0.2.1")),
+            0,
+            "the failed handshake's place"
+        );
+        assert!(handshakes.take(local, peer(2)).is_none());
     }
 
     #[test]
