@@ -222,11 +222,12 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Guard<A> {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
+        // Taken first, so a connection refused below frees the place its handshake held.
+        let counted = socket_addrs(&*stream).and_then(|(l, p)| self.handshakes.take(l, p));
         let Ok(permit) = self.slots.clone().try_acquire_owned() else {
             tracing::debug!("connection refused: max_connections reached");
             return None;
         };
-        let counted = socket_addrs(&*stream).and_then(|(l, p)| self.handshakes.take(l, p));
         let Some(client) = counted.or_else(|| self.clients.open(peer_ip(&stream))) else {
             tracing::debug!("connection refused: max_connections_per_client reached");
             return None;
