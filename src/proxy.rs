@@ -664,6 +664,17 @@ async fn read_body_capped(
     if declared.is_some_and(|n| n > cap) {
         return Ok(None);
     }
+    // A client that waits for `100 Continue` before its body would otherwise spend its
+    // window waiting for us (pingora sends it only when an upstream does).
+    let expects_continue = session
+        .req_header()
+        .headers
+        .get(http::header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"));
+    if expects_continue {
+        session.write_continue_response().await?;
+    }
     let mut buf = Vec::new();
     while let Some(chunk) = session.read_request_body().await? {
         if buf.len().saturating_add(chunk.len()) > cap {

@@ -391,3 +391,34 @@ async fn connections_mid_tls_handshake_count_against_their_client() {
     assert_eq!(status, 200);
     drop((first, second));
 }
+
+#[tokio::test]
+async fn the_gateways_own_endpoints_answer_expect_continue() {
+    let gw = TestGateway::with(Setup {
+        limits: limits("body_timeout_seconds = 1\nmin_body_rate = 2000\n"),
+        ..Setup::default()
+    })
+    .await;
+    let mut s = connect_from("127.0.0.1", gw.addr).await;
+    let body = "{}";
+    let head = format!(
+        "POST /.qrgate/auth/session/create HTTP/1.1\r\nHost: {}\r\nOrigin: http://{}\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        gw.addr,
+        gw.addr,
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.expect("head");
+    // The body is sent only once the gateway asks for it, as a strict client does.
+    let mut text = String::new();
+    assert!(read_until(&mut s, &mut text, "\r\n\r\n").await, "{text:?}");
+    assert!(text.starts_with("HTTP/1.1 100"), "{text:?}");
+    s.write_all(body.as_bytes()).await.expect("body");
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut rest))
+        .await
+        .expect("answer in time")
+        .expect("read");
+    let rest = String::from_utf8_lossy(&rest);
+    let full = format!("{text}{rest}");
+    assert!(full.contains("HTTP/1.1 201"), "{full:?}");
+}
