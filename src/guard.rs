@@ -19,8 +19,13 @@
 //!
 //! HTTP/2 (by ALPN) goes to pingora's own loop: its frames are not HTTP/1 heads, and its stack
 //! bounds them itself.
+//!
+//! On a TLS listener pingora completes the handshake before the connection reaches the guard,
+//! so the client's place is taken earlier, by [`CountHandshakes`] (pingora's pre-TLS callback),
+//! and handed to the connection here ([`Handshakes`]).
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -28,8 +33,10 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use bytes::BytesMut;
 use pingora::apps::{HttpServerApp, ServerApp};
+use pingora::listeners::PreTlsProcess;
 use pingora::protocols::http::ServerSession;
-use pingora::protocols::{Stream, ALPN};
+use pingora::protocols::l4::stream::Stream as L4Stream;
+use pingora::protocols::{GetSocketDigest, Stream, ALPN};
 use pingora::server::ShutdownWatch;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -37,7 +44,7 @@ use tokio::time::Instant;
 
 use qrgate_core::config::Config;
 use qrgate_core::head::{self, HeadLimits, HeadRefusal, HeadScan};
-use qrgate_core::limits::{ClientConnections, ClientSlot};
+use qrgate_core::limits::{ClientConnections, ClientSlot, Handshakes};
 use qrgate_core::respond;
 use qrgate_core::wire;
 
@@ -48,6 +55,7 @@ pub struct Guard<A> {
     inner: Arc<A>,
     slots: Arc<Semaphore>,
     clients: Arc<ClientConnections>,
+    handshakes: Arc<Handshakes>,
     events: Option<EventServer>,
     limits: HeadLimits,
     header_timeout: Duration,
@@ -86,6 +94,7 @@ impl<A> Guard<A> {
             inner,
             slots: Arc::new(Semaphore::new(limits.max_connections)),
             clients: ClientConnections::new(limits.max_connections_per_client, trusted),
+            handshakes: Handshakes::new(TLS_HANDSHAKE_LIMIT),
             events,
             limits: HeadLimits {
                 max_line: limits.max_request_line,
@@ -213,11 +222,13 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Guard<A> {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
+        // Taken first, so a connection refused below frees the place its handshake held.
+        let counted = socket_addrs(&*stream).and_then(|(l, p)| self.handshakes.take(l, p));
         let Ok(permit) = self.slots.clone().try_acquire_owned() else {
             tracing::debug!("connection refused: max_connections reached");
             return None;
         };
-        let Some(client) = self.clients.open(peer_ip(&stream)) else {
+        let Some(client) = counted.or_else(|| self.clients.open(peer_ip(&stream))) else {
             tracing::debug!("connection refused: max_connections_per_client reached");
             return None;
         };
@@ -250,4 +261,52 @@ async fn refuse(stream: &mut Stream, refusal: HeadRefusal) {
     let _ = stream.write_all(&bytes).await;
     let _ = stream.flush().await;
     let _ = stream.shutdown().await;
+}
+
+/// Pingora's own limit on a TLS handshake (fixed in its listening service): once it has
+/// passed since a handshake started, the handshake has completed or failed.
+const TLS_HANDSHAKE_LIMIT: Duration = Duration::from_secs(61);
+
+impl<A> Guard<A> {
+    /// The pre-TLS callback that takes a client's place before its handshake, for every TLS
+    /// listener this guard serves.
+    pub fn count_handshakes(&self) -> Arc<CountHandshakes> {
+        Arc::new(CountHandshakes {
+            clients: self.clients.clone(),
+            handshakes: self.handshakes.clone(),
+        })
+    }
+}
+
+/// Takes the client's place when a TLS connection is accepted, before its handshake; with
+/// the client's cap reached the connection is closed at once.
+pub struct CountHandshakes {
+    clients: Arc<ClientConnections>,
+    handshakes: Arc<Handshakes>,
+}
+
+#[async_trait]
+impl PreTlsProcess for CountHandshakes {
+    async fn process(&self, stream: &mut L4Stream) -> pingora::Result<()> {
+        let Some((local, peer)) = socket_addrs(&*stream) else {
+            return Ok(());
+        };
+        let Some(slot) = self.clients.open(Some(peer.ip())) else {
+            return Err(pingora::Error::explain(
+                pingora::ErrorType::AcceptError,
+                "max_connections_per_client reached",
+            ));
+        };
+        self.handshakes
+            .hold(local, peer, slot, std::time::Instant::now());
+        Ok(())
+    }
+}
+
+/// The local and peer addresses of a TCP connection.
+fn socket_addrs<S: GetSocketDigest + ?Sized>(stream: &S) -> Option<(SocketAddr, SocketAddr)> {
+    let digest = stream.get_socket_digest()?;
+    let local = *digest.local_addr()?.as_inet()?;
+    let peer = *digest.peer_addr()?.as_inet()?;
+    Some((local, peer))
 }

@@ -231,9 +231,12 @@ pub struct Ctx {
     decision: &'static str,
     /// When the request went upstream.
     upstream_started: Option<std::time::Instant>,
-    /// When the request's head was read, for the body's pace; `None` for a protocol upgrade
-    /// (what follows its head is no request body).
+    /// When the request's head was read, for the body's pace; `None` once the protocol
+    /// switched (what follows a 101 is no request body).
     body_started: Option<std::time::Instant>,
+    /// The downstream read timeout before the body's pace set its own, restored when the
+    /// protocol switches.
+    read_timeout: Option<std::time::Duration>,
     /// Body bytes received so far.
     body_bytes: u64,
     /// The request target to send upstream, when it differs from what the client sent.
@@ -254,17 +257,23 @@ impl ProxyHttp for Proxy {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let snapshot = self.snapshot();
         let s = &*snapshot.settings;
-        if !session
-            .req_header()
-            .headers
-            .contains_key(http::header::UPGRADE)
-        {
-            // A body that stalls this long is cut (pingora's per-read timeout; its default
-            // is 60 s), one that trickles by `request_body_filter` and `read_body_capped`.
-            session.set_read_timeout(Some(s.config.limits.body_timeout));
-            ctx.body_started = Some(std::time::Instant::now());
-        }
+        // A body that stalls this long is cut (pingora's per-read timeout), one that trickles
+        // by `request_body_filter` and `read_body_capped`. A request asking to switch
+        // protocols is held to the same pace: only a 101 from the upstream (see
+        // `response_filter`) makes what follows something other than a request body, so an
+        // `Upgrade` header alone cannot carry a slow body past the limit.
+        ctx.read_timeout = session.get_read_timeout();
+        session.set_read_timeout(Some(s.config.limits.body_timeout));
+        ctx.body_started = Some(std::time::Instant::now());
         let req = session.req_header();
+        if !req.raw_path_is_utf8() {
+            // The URI holds a lossy rendering of the target while the wire keeps its bytes:
+            // what would be judged is not what would be forwarded.
+            ctx.decision = "refused";
+            let denial = Denial::BadPath(qrgate_core::path::PathError::NotUtf8);
+            let reply = respond::denial(request::form(&req.headers), &denial);
+            return send(session, reply).await;
+        }
         let view = Request {
             method: &req.method,
             host: request_host(req),
@@ -380,6 +389,11 @@ impl ProxyHttp for Proxy {
     ) -> Result<()> {
         if is_tls(session) {
             response.insert_header(http::header::STRICT_TRANSPORT_SECURITY, request::HSTS)?;
+        }
+        if response.status == http::StatusCode::SWITCHING_PROTOCOLS {
+            // The connection now carries the new protocol, which may idle as long as it likes.
+            ctx.body_started = None;
+            session.set_read_timeout(ctx.read_timeout);
         }
         // A websocket or a streamed body may outlive its session: tie it to the session.
         let long_lived = response.status == http::StatusCode::SWITCHING_PROTOCOLS
@@ -649,6 +663,17 @@ async fn read_body_capped(
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > cap) {
         return Ok(None);
+    }
+    // A client that waits for `100 Continue` before its body would otherwise spend its
+    // window waiting for us (pingora sends it only when an upstream does).
+    let expects_continue = session
+        .req_header()
+        .headers
+        .get(http::header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"));
+    if expects_continue {
+        session.write_continue_response().await?;
     }
     let mut buf = Vec::new();
     while let Some(chunk) = session.read_request_body().await? {

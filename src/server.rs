@@ -161,7 +161,9 @@ pub fn run_shared(
     gateway.metrics.last_reload.set(crate::reload::now_secs());
 
     let app = guarded(&server.configuration, &proxy, config);
+    let count_handshakes = app.count_handshakes();
     let mut service = Service::new("qrgate".to_string(), app);
+    service.endpoints().set_pre_tls_callback(count_handshakes);
     for addr in &config.server.listen {
         service.add_listener(ListenerConfig::tcp(addr.clone()).l4_buffer(listener_buffers()));
     }

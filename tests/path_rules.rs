@@ -19,8 +19,8 @@ async fn send(gw: &TestGateway, method: &str, path: &str, token: &str) -> (u16, 
     .await
 }
 
-/// Spellings of `/admin/users` that Tomcat, Jetty, Spring, Express, ASP.NET or IIS serve as
-/// it.
+/// Spellings of `/admin/users` (or `/admin`) that Tomcat, Jetty, Spring, Express, ASP.NET, IIS
+/// or a router taking format suffixes (Rails, Spring) serve as it.
 const ADMIN_SPELLINGS: &[&str] = &[
     "/admin/users",
     "/admin;x/users",
@@ -38,6 +38,10 @@ const ADMIN_SPELLINGS: &[&str] = &[
     "//ADMIN;a=b//users",
     "/admin",
     "/ADMIN;x",
+    "/admin.json",
+    "/Admin.JSON/",
+    "/admin%2Exml",
+    "/admin.json/users",
 ];
 
 #[tokio::test]
@@ -57,7 +61,14 @@ async fn step_up_holds_for_every_spelling_of_its_path() {
         assert_eq!(status, 403, "{path}: {body}");
         assert!(body.contains("step_up_required"), "{path}: {body}");
     }
-    for path in ["/administrator", "/x/admin", "/adminx;y", "/elsewhere"] {
+    for path in [
+        "/administrator",
+        "/x/admin",
+        "/adminx;y",
+        "/elsewhere",
+        "/admin-x.json",
+        "/x/admin.json",
+    ] {
         assert_eq!(send(&gw, "GET", path, &token).await.0, 200, "{path}");
     }
 }
@@ -143,9 +154,67 @@ async fn a_public_path_opens_only_its_exact_spelling() {
         "/static/..;/admin",
         "/static/%2e%2e%3b/admin",
         "/static%2F..%2Fadmin",
+        // Overlong UTF-8 spellings of `/` and `.`, which old decoders resolve.
+        "/static/%C0%AE%C0%AE/admin",
+        "/static/..%C0%AFadmin",
+        "/static%E0%80%AF..%E0%80%AFadmin",
     ] {
         assert_eq!(anonymous(path).await, 400, "{path}");
     }
+}
+
+/// A request target with raw bytes that are not UTF-8 is refused, under a public path or
+/// not: the rules would judge a replacement character while the upstream got the bytes
+/// (`\xc0\xaf` is an overlong `/` to an old decoder).
+#[tokio::test]
+async fn a_target_that_is_not_utf8_is_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let gw = TestGateway::with(Setup {
+        app_extra: "public_paths = [\"/static\"]\nstep_up_paths = [\"/admin\"]\n".into(),
+        ..Setup::default()
+    })
+    .await;
+    let targets: [&[u8]; 5] = [
+        b"/static/..\xc0\xafadmin",
+        b"/static/\xff",
+        b"/admin\xff",
+        b"/static/a?x=\xfe",
+        b"/static/\xe0\x80\xae",
+    ];
+    for target in targets {
+        let mut s = tokio::net::TcpStream::connect(gw.addr)
+            .await
+            .expect("connect");
+        let mut req = b"GET ".to_vec();
+        req.extend_from_slice(target);
+        req.extend_from_slice(
+            format!(
+                " HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
+                gw.addr
+            )
+            .as_bytes(),
+        );
+        s.write_all(&req).await.expect("write");
+        let mut buf = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut buf))
+            .await
+            .expect("answer in time")
+            .expect("read");
+        let text = String::from_utf8_lossy(&buf);
+        // Refused before any rule is applied (pingora's parser, or the gateway's own check
+        // behind it); never forwarded.
+        assert!(text.starts_with("HTTP/1.1 400"), "{target:?}: {text}");
+    }
+    // A raw UTF-8 path is judged and forwarded as it is.
+    let (status, _) = raw(
+        gw.addr,
+        &format!(
+            "GET /static/caf\u{e9} HTTP/1.1\r\nHost: {}\r\nAccept: application/json",
+            gw.addr
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
 }
 
 /// A raw GET with extra header lines, as a program with the session cookie: (status, body).
@@ -187,6 +256,10 @@ async fn a_read_grant_refuses_method_overrides_it_does_not_admit() {
         ("/doc?%5Fmethod=DELETE", ""),
         ("/doc?_METHOD=patch", ""),
         ("/COMMENTS/1?_method=DELETE", ""),
+        // Spellings older query parsers and PHP read as `_method`.
+        ("/doc?a=1;_method=DELETE", ""),
+        ("/doc?.method=DELETE", ""),
+        ("/doc?_method%5B%5D=PUT", ""),
     ];
     for (path, extra) in carriers {
         let (status, body) = get_with(&gw, path, &token, extra).await;

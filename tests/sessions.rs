@@ -386,7 +386,7 @@ async fn the_page_and_its_sign_outs_reach_exactly_the_persons_sessions_among_man
 }
 
 /// A websocket upstream that echoes every message.
-async fn websocket_echo() -> std::net::SocketAddr {
+pub(crate) async fn websocket_echo() -> std::net::SocketAddr {
     use futures_util::{SinkExt, StreamExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -101,6 +101,47 @@ mod tests {
         assert_eq!(strip("qrgate_session=x; garbage", &ours), None);
     }
 
+    /// Whatever spelling the gateway reads one of its cookies from, that piece never reaches
+    /// the upstream: stripping and reading must agree on names.
+    #[test]
+    fn every_spelling_read_is_also_stripped() {
+        let ours = ["__Host-s", "s"];
+        let pieces = [
+            "s=tok",
+            " s=tok",
+            "s =tok",
+            "s= tok",
+            "\ts=tok",
+            "s\t=tok",
+            "s=\"tok\"",
+            "__Host-s=tok",
+            "__Host-s =tok",
+            " __Host-s=tok ",
+            "s=tok ",
+            "s==tok",
+            "s=tok=",
+            "s=\"tok",
+            "s=tok\"",
+        ];
+        for piece in pieces {
+            for value in [
+                piece.to_string(),
+                format!("a=1; {piece}"),
+                format!("a=1;{piece};b=2"),
+                format!("{piece}; a=1"),
+            ] {
+                let read: Vec<&str> = ours.iter().flat_map(|n| values_in(&value, n)).collect();
+                let kept = strip(&value, &ours).unwrap_or_default();
+                for token in read {
+                    assert!(
+                        !kept.contains(token) || token.is_empty() || "a=1; b=2".contains(token),
+                        "{value:?} read {token:?} but forwards {kept:?}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn values_are_found_across_headers_and_quotes() {
         let vals: Vec<_> = values_in(

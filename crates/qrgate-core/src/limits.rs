@@ -12,10 +12,10 @@
 //! endpoint; a refused request learns when to retry.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock as _, DefaultClock};
 use governor::state::keyed::DefaultKeyedStateStore;
@@ -48,7 +48,9 @@ pub fn client_ip(
     trust_forwarded_for: bool,
     trusted: &[IpNet],
 ) -> Option<IpAddr> {
-    let peer = peer?;
+    // `::ffff:10.0.0.5` (a dual-stack listener's view of an IPv4 peer) is `10.0.0.5`, so an
+    // IPv4 `trusted_proxies` entry holds for it.
+    let peer = peer?.to_canonical();
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !trust_forwarded_for || !is_trusted(&peer) {
         return Some(peer);
@@ -65,6 +67,7 @@ pub fn client_ip(
         let Ok(ip) = entry.parse::<IpAddr>() else {
             break;
         };
+        let ip = ip.to_canonical();
         client = ip;
         if !is_trusted(&ip) {
             break;
@@ -183,6 +186,7 @@ impl ClientConnections {
     /// A place for one more connection from `peer`, or `None` when its client already holds
     /// `max`. Peers without an address share one count.
     pub fn open(self: &Arc<Self>, peer: Option<IpAddr>) -> Option<ClientSlot> {
+        let peer = peer.map(|ip| ip.to_canonical());
         if peer.is_some_and(|ip| self.trusted.iter().any(|n| n.contains(&ip))) {
             return Some(ClientSlot {
                 table: self.clone(),
@@ -223,6 +227,42 @@ impl Drop for ClientSlot {
                 open.remove(&key);
             }
         }
+    }
+}
+
+/// Places of connections still in their TLS handshake, which the TLS layer completes before
+/// the connection reaches the code that counts it: each is taken when the handshake starts
+/// and handed to the connection when it completes ([`Handshakes::take`]), so a client holding
+/// connections mid-handshake fills its own cap, not the process's file descriptors. A
+/// handshake that fails is never handed over; its place is kept until `window` (the TLS
+/// layer's own handshake limit) has passed since it started, when the handshake is over
+/// either way.
+pub struct Handshakes {
+    window: Duration,
+    held: Mutex<HashMap<(SocketAddr, SocketAddr), (ClientSlot, Instant)>>,
+}
+
+impl Handshakes {
+    /// A table whose places are kept at most `window` each.
+    pub fn new(window: Duration) -> Arc<Handshakes> {
+        Arc::new(Handshakes {
+            window,
+            held: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Keeps `slot` for the connection from `peer` to `local`, whose handshake starts `now`;
+    /// places whose window has passed are freed first.
+    pub fn hold(&self, local: SocketAddr, peer: SocketAddr, slot: ClientSlot, now: Instant) {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        held.retain(|_, (_, since)| now.saturating_duration_since(*since) < self.window);
+        held.insert((local, peer), (slot, now));
+    }
+
+    /// The place kept for the connection from `peer` to `local`, if its handshake was counted.
+    pub fn take(&self, local: SocketAddr, peer: SocketAddr) -> Option<ClientSlot> {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        held.remove(&(local, peer)).map(|(slot, _)| slot)
     }
 }
 
@@ -294,6 +334,22 @@ mod tests {
             "the walk stops at garbage, keeping the last trusted hop"
         );
         assert_eq!(client_ip(None, &h, true, &trusted), None);
+        // A dual-stack listener sees an IPv4 proxy as `::ffff:a.b.c.d`: still that proxy.
+        assert_eq!(
+            from("::ffff:10.0.0.5", true),
+            Some(ip("203.0.113.9")),
+            "mapped trusted peer"
+        );
+        let mut mapped = HeaderMap::new();
+        mapped.append(
+            "x-forwarded-for",
+            "203.0.113.9, ::ffff:10.1.1.1".parse().expect("v"),
+        );
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.5")), &mapped, true, &trusted),
+            Some(ip("203.0.113.9")),
+            "mapped trusted hop"
+        );
     }
 
     #[test]
@@ -345,6 +401,11 @@ mod tests {
             .map(|_| table.open(Some(ip("10.1.2.3"))).expect("a trusted proxy"))
             .collect();
         assert_eq!(table.count(ip("10.1.2.3")), 0);
+        let mapped = table
+            .open(Some(ip("::ffff:10.1.2.3")))
+            .expect("a trusted proxy seen through a dual-stack listener");
+        assert_eq!(table.count(ip("10.1.2.3")), 0);
+        drop(mapped);
         drop(first);
         assert_eq!(table.count(a), 1);
         assert!(table.open(Some(a)).is_some(), "a place was freed");
@@ -354,6 +415,42 @@ mod tests {
             table.open.lock().expect("lock").is_empty(),
             "no key left behind"
         );
+    }
+
+    #[test]
+    fn a_handshake_holds_its_clients_place_until_handed_over_or_its_window_passes() {
+        let table = ClientConnections::new(2, Vec::new());
+        let handshakes = Handshakes::new(Duration::from_secs(60));
+        let local: SocketAddr = "127.0.0.1:443".parse().expect("addr");
+        let peer = |port: u16| SocketAddr::new(ip("192.0.2.1"), port);
+        let t0 = Instant::now();
+        for port in [1, 2] {
+            let slot = table.open(Some(peer(port).ip())).expect("a place");
+            handshakes.hold(local, peer(port), slot, t0);
+        }
+        assert!(
+            table.open(Some(ip("192.0.2.1"))).is_none(),
+            "two mid-handshake"
+        );
+        // A completed handshake hands its place to the connection: still counted once.
+        let handed = handshakes.take(local, peer(1)).expect("held");
+        assert!(
+            handshakes.take(local, peer(1)).is_none(),
+            "handed over once"
+        );
+        assert_eq!(table.count(ip("192.0.2.1")), 2);
+        drop(handed);
+        assert_eq!(table.count(ip("192.0.2.1")), 1);
+        // One that failed is freed once the window has passed.
+        let slot = table.open(Some(ip("192.0.2.9"))).expect("another client");
+        let other = SocketAddr::new(ip("192.0.2.9"), 3);
+        handshakes.hold(local, other, slot, t0 + Duration::from_secs(61));
+        assert_eq!(
+            table.count(ip("192.0.2.1")),
+            0,
+            "the failed handshake's place"
+        );
+        assert!(handshakes.take(local, peer(2)).is_none());
     }
 
     #[test]

@@ -7,8 +7,9 @@
 //! judge the method a request will be served as, not only the one on its request line, so
 //! [`claimed`] lists every method a request claims through any of them. Header names are
 //! compared as the upstream header edits compare them (any case, `_` for `-`); the query
-//! parameter's name after percent-decoding and in any case. A form body's `_method` needs
-//! nothing here: only a POST carries one, and a POST is already a write.
+//! parameter's name after percent-decoding, in any case and in the spellings PHP and older
+//! query parsers read as it (`;` between parameters, `.method`, `_method[]`). A form body's
+//! `_method` needs nothing here: only a POST carries one, and a POST is already a write.
 
 use http::{HeaderMap, Method};
 
@@ -37,13 +38,33 @@ pub fn claimed(headers: &HeaderMap, query: Option<&str>) -> Vec<Option<Method>> 
         }
     }
     if let Some(query) = query {
-        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
-            if key.eq_ignore_ascii_case(PARAMETER) {
-                out.push(method(&value));
+        // `;` separates parameters too for Rack before 3, Go before 1.17 and Python's `cgi`.
+        for piece in query.split(';') {
+            for (key, value) in url::form_urlencoded::parse(piece.as_bytes()) {
+                if is_parameter(&key) {
+                    out.push(method(&value));
+                }
             }
         }
     }
     out
+}
+
+/// Whether a decoded query key is `_method` as some framework reads it: any case, spaces
+/// around it ignored, a trailing `[]` dropped, and `.` or an inner space taken for `_` (PHP
+/// rewrites `.method` and ` method` to `_method`).
+fn is_parameter(key: &str) -> bool {
+    let key = key.trim();
+    let key = key.strip_suffix("[]").unwrap_or(key);
+    key.len() == PARAMETER.len()
+        && key.bytes().zip(PARAMETER.bytes()).all(|(k, p)| {
+            let k = if matches!(k, b'.' | b' ') {
+                b'_'
+            } else {
+                k.to_ascii_lowercase()
+            };
+            k == p
+        })
 }
 
 /// Whether header `name` is `canonical` (lowercase, `-`) in some case and `_` spelling.
@@ -104,6 +125,11 @@ mod tests {
             "%5Fmethod=DELETE",
             "_METHOD=%20delete%20",
             "_Method=DeLeTe",
+            "a=1;_method=DELETE",
+            ".method=DELETE",
+            "%20_method%20=DELETE",
+            "_method[]=DELETE",
+            "a.method=1&_method=DELETE",
         ] {
             assert_eq!(
                 claimed(&HeaderMap::new(), Some(query)),

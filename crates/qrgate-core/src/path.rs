@@ -57,6 +57,14 @@ pub enum PathError {
     /// different path than the one the rules matched.
     #[error("double percent-encoding in the path")]
     DoubleEncoded,
+    /// An escaped overlong UTF-8 sequence (`%C0%AF`, `%E0%80%AE`): no valid text is written
+    /// so, and decoders that accept it read `/`, `.` or `\` where the rules saw none.
+    #[error("overlong UTF-8 encoding in the path")]
+    Overlong,
+    /// The request target holds raw bytes that are not UTF-8: the rules would judge a
+    /// replacement of them while the upstream received the bytes themselves.
+    #[error("the request target is not UTF-8")]
+    NotUtf8,
 }
 
 impl CanonicalPath {
@@ -155,11 +163,19 @@ impl RestrictingPrefix {
     }
 
     /// Whether a path of this folded form lies under this prefix in any spelling.
+    ///
+    /// A segment that continues the prefix's last one after a `.` counts as under it too:
+    /// routers that take a format suffix (Rails `(.:format)`, Spring's suffix patterns, many
+    /// REST frameworks) serve `/admin.json` and `/admin.xml/` from the `/admin` route.
     pub fn covers(&self, path: &FoldedPath) -> bool {
         let path = path.0.as_slice();
         match path.strip_prefix(self.folded.as_slice()) {
             None => false,
-            Some(rest) => rest.is_empty() || rest.starts_with(b"/"),
+            Some(rest) => {
+                rest.is_empty()
+                    || rest.starts_with(b"/")
+                    || (rest.starts_with(b".") && !self.folded.is_empty())
+            }
         }
     }
 
@@ -252,6 +268,7 @@ fn canonicalize_segments(body: &str) -> Result<String, PathError> {
         // Every segment is validated, even one a later `..` removes: a refused byte is
         // refused wherever it appears.
         let segment = decode_segment(raw_segment)?;
+        refuse_overlong(&segment)?;
         trailing_slash = matches!(segment.as_str(), "" | "." | "..");
         match segment.as_str() {
             "" | "." => {}
@@ -328,6 +345,28 @@ fn refuse_double_encoding(raw: &str) -> Result<(), PathError> {
         }
     }
     Ok(())
+}
+
+/// Refuses a segment whose escapes spell an overlong UTF-8 sequence: a lead byte `C0` or
+/// `C1` (only ever the start of a two-byte spelling of ASCII), or `E0` followed by `80`–`9F`
+/// or `F0` by `80`–`8F`. Decoders that accept these (old IIS, Tomcat's CVE-2008-2938) read
+/// separators and dots the rules never saw; no valid text needs them.
+fn refuse_overlong(segment: &str) -> Result<(), PathError> {
+    if !segment.contains('%') {
+        return Ok(());
+    }
+    let bytes: Vec<u8> = percent_encoding::percent_decode_str(segment).collect();
+    let overlong = bytes.iter().enumerate().any(|(i, &b)| {
+        let next = bytes.get(i + 1).copied();
+        matches!(b, 0xC0 | 0xC1)
+            || (b == 0xE0 && matches!(next, Some(0x80..=0x9F)))
+            || (b == 0xF0 && matches!(next, Some(0x80..=0x8F)))
+    });
+    if overlong {
+        Err(PathError::Overlong)
+    } else {
+        Ok(())
+    }
 }
 
 /// `.;x`, `..;x` and their `%3B` spellings: Tomcat-style servers strip the parameters and
@@ -440,6 +479,17 @@ mod tests {
             ("/a/%252e%252e/admin", Err(DoubleEncoded)),
             ("/%3b", Ok("/%3B")),
             ("/%80%ff", Ok("/%80%FF")),
+            // Overlong UTF-8: `/`, `.` and `\` spelled so an old decoder sees them.
+            ("/public/%C0%AF/admin", Err(Overlong)),
+            ("/public/%c0%ae%c0%ae/admin", Err(Overlong)),
+            ("/public/%C1%9C", Err(Overlong)),
+            ("/%E0%80%AF", Err(Overlong)),
+            ("/%e0%80%ae%e0%80%ae/x", Err(Overlong)),
+            ("/%F0%80%80%AF", Err(Overlong)),
+            ("/a%C0", Err(Overlong)),
+            ("/%E0%A4%85", Ok("/%E0%A4%85")),
+            ("/%F0%9F%98%80", Ok("/%F0%9F%98%80")),
+            ("/%C3%80", Ok("/%C3%80")),
             // Encoded separators.
             ("/public%2Fx", Err(EncodedSeparator)),
             ("/public%2fx", Err(EncodedSeparator)),
@@ -691,7 +741,17 @@ mod tests {
             ("/admin", "/administrator", false, false),
             ("/admin", "/admin-x", false, false),
             ("/admin", "/x/admin", false, false),
-            ("/admin", "/admin%2Ex", false, false),
+            // Format suffixes (Rails, Spring): `/admin.json` is served by `/admin`.
+            ("/admin", "/admin%2Ex", false, true),
+            ("/admin", "/admin.json", false, true),
+            ("/admin", "/ADMIN.JSON/", false, true),
+            ("/admin", "/admin.json/users", false, true),
+            ("/admin", "/admin..json", false, true),
+            ("/admin/", "/admin.json", false, true),
+            ("/admin", "/admin-x.json", false, false),
+            ("/admin", "/x/admin.json", false, false),
+            ("/a.b", "/a.b.json", false, true),
+            ("/a.b", "/a.c", false, false),
             ("/admin/", "/admin", false, true),
             ("/admin/", "/ADMIN/", false, true),
             ("/Admin", "/admin/x", false, true),
