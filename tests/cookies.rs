@@ -142,13 +142,17 @@ async fn sessions_from_before_the_prefix_keep_working_and_new_ones_need_it() {
                 .status()
         }
     };
-    // Issued before this gateway started (as the old name was): both names work.
-    let old = gw.mint_session(0).await;
+    // Issued before the prefix (a token of the old length, kept across the upgrade by the
+    // state file or Redis): both names work.
+    let old = gw.mint_legacy_session(0).await;
+    assert_eq!(old.len(), qrgate_core::session::LEGACY_TOKEN_LEN);
     assert_eq!(get(format!("qrgate_session={old}")).await, 200);
     assert_eq!(get(format!("__Host-qrgate_session={old}")).await, 200);
-    // Issued since: only the `__Host-` name, which no sibling subdomain can plant.
-    gw.clock.advance(Duration::from_secs(1));
+    // Issued since: only the `__Host-` name, which no sibling subdomain can plant, however
+    // long ago it was issued and whatever restarted meanwhile.
     let new = gw.mint_session(0).await;
+    assert_eq!(new.len(), qrgate_core::session::TOKEN_LEN);
+    gw.clock.advance(Duration::from_secs(1));
     assert_eq!(get(format!("__Host-qrgate_session={new}")).await, 200);
     assert_eq!(get(format!("qrgate_session={new}")).await, 401);
     // A planted old-name cookie never hides the real one.

@@ -163,6 +163,39 @@ impl TestGateway {
             .to_string()
     }
 
+    /// A live session of user `user_index` whose token has the length tokens had before
+    /// session cookies carried the `__Host-` prefix, as the store holds one kept across an
+    /// upgrade (imported by its hash, as from a state file).
+    pub async fn mint_legacy_session(&self, user_index: usize) -> String {
+        use sha2::Digest;
+        let s = self.state.settings();
+        let id = s.user_identity(user_index).expect("user exists");
+        let token: String = (0..qrgate_core::session::LEGACY_TOKEN_LEN)
+            .map(|i| {
+                char::from(
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+                        [(i * 7 + 3) % 64],
+                )
+            })
+            .collect();
+        let now = self.clock.now_millis();
+        let record = qrgate_core::session::SessionRecord {
+            key: id.key,
+            app: s.app(AppId::new(0)).key.clone(),
+            created_ms: now,
+            last_seen_ms: now,
+            approved_ms: now,
+            meta: Default::default(),
+        };
+        let hash: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        self.state
+            .sessions
+            .import(vec![(hash, record)])
+            .await
+            .expect("memory store");
+        token
+    }
+
     pub fn cookie_name(&self) -> String {
         self.state.settings().config.session.cookie_name.clone()
     }

@@ -543,7 +543,9 @@ mod tests {
             .create(s.app(B).key.clone(), alice.key, Default::default())
             .await
             .expect("session");
-        let cookie = |t: &str| format!("qrgate_session={t}");
+        // The app's session cookie as issued now (`__Host-` on its https origin).
+        let name = s.app_values(A).session_cookie.clone();
+        let cookie = |t: &str| format!("{name}={t}");
 
         let with = |value: String| Req::get("a.example", "/app").header("cookie", &value);
         match decide(&gw, &s, &with(cookie(token.as_str())).view()).await {
@@ -554,7 +556,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // A garbage cookie before the real one does not hide it.
-        let both = format!("qrgate_session=junk; {}", cookie(token.as_str()));
+        let both = format!("{name}=junk; {}", cookie(token.as_str()));
         assert!(matches!(
             decide(&gw, &s, &with(both).view()).await,
             Decision::Forward(Forward {
@@ -594,8 +596,10 @@ mod tests {
             .create(s.app(A).key.clone(), alice.key, Default::default())
             .await
             .expect("session");
-        let req = Req::get("a.example", "/app")
-            .header("cookie", &format!("qrgate_session={}", token.as_str()));
+        let req = Req::get("a.example", "/app").header(
+            "cookie",
+            &format!("{}={}", s.app_values(A).session_cookie, token.as_str()),
+        );
         let forwarded = |d: Decision| match d {
             Decision::Forward(f) => f.identity.map(|i| i.roles.clone()),
             _ => None,

@@ -25,6 +25,7 @@ use crate::limits::RateLimits;
 use crate::metrics::Metrics;
 use crate::session::{
     token_hash, Lifetimes, MemoryStore, SessionMeta, SessionStore, StoreError, TokenHash,
+    LEGACY_TOKEN_LEN,
 };
 use crate::settings::{NoIdentity, Settings, SettingsError};
 use crate::share::AttemptShare;
@@ -73,9 +74,6 @@ pub struct Gateway {
     /// Woken (`notify_one`) by every reload: the sweeper reviews the enrolled devices
     /// against the new config at once (`control::review_devices`).
     pub reloaded: tokio::sync::Notify,
-    /// When this gateway was built: sessions older than this may still present the session
-    /// cookie under its name from before the `__Host-` prefix.
-    pub started_ms: u64,
 }
 
 impl Gateway {
@@ -146,7 +144,6 @@ impl Gateway {
             assertions: ArcSwapOption::empty(),
             sessions_changed: tokio::sync::Notify::new(),
             reloaded: tokio::sync::Notify::new(),
-            started_ms: clock.now_millis(),
             clock,
         })
     }
@@ -302,18 +299,19 @@ impl Gateway {
     ) -> Result<Option<LiveSession>, StoreError> {
         let name = &*settings.app(app).key;
         for (token, legacy) in settings.presented_sessions(headers, app) {
+            // The cookie's old name (no `__Host-` prefix) is one a sibling subdomain can
+            // plant; it is honoured only for a token issued under it, before the prefix,
+            // which its length tells (every token issued since is longer), so no restart
+            // and no session issued since reopens it.
+            if legacy && token.len() != LEGACY_TOKEN_LEN {
+                continue;
+            }
             let Some(hash) = token_hash(token) else {
                 continue;
             };
             let Some(record) = self.sessions.lookup(&hash, name).await? else {
                 continue;
             };
-            // The cookie's old name (no `__Host-` prefix) is one a sibling subdomain can
-            // plant; it is honoured only for sessions issued before this gateway started,
-            // which were issued under it.
-            if legacy && record.created_ms > self.started_ms {
-                continue;
-            }
             if let Ok(identity) = self.session_identity_of(settings, app, &record.key) {
                 return Ok(Some(LiveSession {
                     hash,

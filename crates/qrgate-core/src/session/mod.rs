@@ -32,14 +32,24 @@ use sha2::{Digest, Sha256};
 
 pub use memory::MemoryStore;
 
-/// A raw session token: 32 random bytes, base64url. Only ever placed in a cookie.
+/// A raw session token: 33 random bytes, base64url (44 characters). Only ever placed in a
+/// cookie (or a link, for invitations).
 #[derive(Clone, PartialEq, Eq)]
 pub struct SessionToken(String);
+
+/// The length of a token as issued now.
+pub const TOKEN_LEN: usize = 44;
+
+/// The length of a token issued before session cookies carried the `__Host-` prefix on https
+/// origins (32 random bytes). Its length is the mark: a token this long was issued under the
+/// cookie's plain name, so only such a token is honoured under that name, which a sibling
+/// subdomain can plant (`Gateway::session`); every token issued since is longer.
+pub const LEGACY_TOKEN_LEN: usize = 43;
 
 impl SessionToken {
     /// A fresh random token.
     pub fn generate() -> Self {
-        Self(URL_SAFE_NO_PAD.encode(crate::random_bytes::<32>()))
+        Self(URL_SAFE_NO_PAD.encode(crate::random_bytes::<33>()))
     }
 
     /// The cookie value.
@@ -62,10 +72,10 @@ impl std::fmt::Debug for SessionToken {
 /// SHA-256 of a token string: what stores keep instead of the token, and their key.
 pub type TokenHash = [u8; 32];
 
-/// Hashes a token as presented by a client. Anything but 43 base64url characters is no
-/// token (fail closed before touching the store).
+/// Hashes a token as presented by a client. Anything but 44 (or, issued before, 43) base64url
+/// characters is no token (fail closed before touching the store).
 pub fn token_hash(presented: &str) -> Option<TokenHash> {
-    if presented.len() != 43
+    if !matches!(presented.len(), TOKEN_LEN | LEGACY_TOKEN_LEN)
         || !presented
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
