@@ -152,7 +152,7 @@ fn start_nginx(front: u16, gw: &TestGateway) -> (Reaped, tempfile::TempDir) {
     )
     .expect("nginx.conf");
     let child = Reaped(
-        Command::new(nginx)
+        crate::common::in_own_group(&mut Command::new(nginx))
             .arg("-p")
             .arg(dir.path())
             .arg("-c")
@@ -174,7 +174,7 @@ fn start_caddy(front: u16, gw: &TestGateway) -> (Reaped, tempfile::TempDir) {
     let file = dir.path().join("Caddyfile");
     std::fs::write(&file, sample("Caddyfile.forward-auth", front, gw)).expect("Caddyfile");
     let child = Reaped(
-        Command::new(caddy)
+        crate::common::in_own_group(&mut Command::new(caddy))
             .args(["run", "--adapter", "caddyfile", "--config"])
             .arg(&file)
             .env("HOME", dir.path())

@@ -124,7 +124,11 @@ impl Binary {
         if let Some(socket) = &self.notify {
             cmd.env("NOTIFY_SOCKET", socket);
         }
-        Reaped(cmd.spawn().expect("start gateway"))
+        Reaped(
+            crate::common::in_own_group(&mut cmd)
+                .spawn()
+                .expect("start gateway"),
+        )
     }
 
     pub(crate) async fn wait_up(&self) {

@@ -79,7 +79,7 @@ async fn sigterm_stops_the_gateway_within_the_grace_period() {
     )
     .expect("config");
     let mut child = Reaped(
-        Command::new(env!("CARGO_BIN_EXE_qrgate"))
+        crate::common::in_own_group(&mut Command::new(env!("CARGO_BIN_EXE_qrgate")))
             .arg("run")
             .arg("--config")
             .arg(&config)

@@ -432,9 +432,24 @@ pub struct Reaped(pub std::process::Child);
 
 impl Drop for Reaped {
     fn drop(&mut self) {
+        // The whole process group, when the child leads one (`in_own_group`): a server's
+        // workers (nginx) or successor (an upgrade) would otherwise outlive it, still holding
+        // its listening port.
+        if let Ok(pid) = i32::try_from(self.0.id()) {
+            // SAFETY: kill(2) on the group of a child this guard owns and has not reaped yet;
+            // without such a group it fails harmlessly (ESRCH).
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// `cmd`, to be started as the leader of a process group of its own, so that [`Reaped`] ends
+/// whatever it starts with it.
+pub fn in_own_group(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0)
 }
 
 /// A free loopback port (bound once and released).
