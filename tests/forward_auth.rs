@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use qrgate_core::config::AppId;
 use serde_json::Value;
 
 use crate::common::{
@@ -554,4 +555,82 @@ async fn verify_without_the_original_request_still_vouches_for_a_full_grant() {
     );
     let (status, _, _) = verify(&stepped, Some(&token), GET_DOC).await;
     assert_eq!(status, 200);
+}
+
+/// A second app on the same gateway, on a host the front proxy is not configured for.
+const OTHER_APP: &str =
+    "[[app]]\nname = \"Other app\"\norigin = \"http://other.test\"\nupstream = \"127.0.0.1:9\"\n";
+
+/// A session of the second app ([`OTHER_APP`]), minted through the store.
+async fn other_app_session(gw: &TestGateway) -> String {
+    let s = gw.state.settings();
+    let id = s.user_identity(0).expect("alice");
+    gw.state
+        .sessions
+        .create(s.app(AppId::new(1)).key.clone(), id.key, Default::default())
+        .await
+        .expect("memory store")
+        .as_str()
+        .to_string()
+}
+
+/// A session of another app on the same gateway is never vouched for by a front proxy that
+/// guards one app, whatever `Host` the client names (in the header, or in an absolute-form
+/// request line that names the guarded app while the header names the other).
+async fn check_app_of_the_front(front: u16, gw: &TestGateway) {
+    let token = other_app_session(gw).await;
+    // The session is good for its own app, asked directly.
+    let (status, _) = raw(
+        gw.addr,
+        &format!("GET /.qrgate/auth/session/verify HTTP/1.1\r\nHost: other.test\r\nCookie: qrgate_session={token}"),
+    )
+    .await;
+    assert_eq!(status, 200, "the other app's session is live");
+    let heads = [
+        format!("GET /app/page HTTP/1.1\r\nHost: other.test"),
+        format!("GET http://127.0.0.1:{front}/app/page HTTP/1.1\r\nHost: other.test"),
+        format!("GET /app/page HTTP/1.1\r\nHost: other.test\r\nX-Forwarded-Host: other.test"),
+    ];
+    for head in heads {
+        let (status, body) = raw(
+            ([127, 0, 0, 1], front).into(),
+            &format!("{head}\r\nAccept: application/json\r\nCookie: qrgate_session={token}"),
+        )
+        .await;
+        // Caddy answers a Host no site names with an empty 200; the upstream is never reached.
+        assert!(
+            !body.contains("\"headers\"") && !body.contains("Other app"),
+            "{head}: the upstream was reached with the other app's session: {status} {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn nginx_vouches_only_for_the_app_it_guards() {
+    let front = free_port();
+    let gw = TestGateway::with(Setup {
+        origin: Some(format!("http://127.0.0.1:{front}")),
+        server: "trust_forwarded_for = true\ntrusted_proxies = [\"127.0.0.1\"]\n".into(),
+        tail: OTHER_APP.into(),
+        ..Setup::default()
+    })
+    .await;
+    let _nginx = start_nginx(front, &gw);
+    wait_for(front).await;
+    check_app_of_the_front(front, &gw).await;
+}
+
+#[tokio::test]
+async fn caddy_vouches_only_for_the_app_it_guards() {
+    let front = free_port();
+    let gw = TestGateway::with(Setup {
+        origin: Some(format!("http://127.0.0.1:{front}")),
+        server: "trust_forwarded_for = true\ntrusted_proxies = [\"127.0.0.1\"]\n".into(),
+        tail: OTHER_APP.into(),
+        ..Setup::default()
+    })
+    .await;
+    let _caddy = start_caddy(front, &gw);
+    wait_for(front).await;
+    check_app_of_the_front(front, &gw).await;
 }
