@@ -111,7 +111,7 @@ pub fn original(headers: &HeaderMap) -> Result<Option<Original>, OriginalError> 
     }
     // The app receives the proxy's own spelling of the target, so what is judged must be all
     // of it: `http::Uri` drops a fragment (`/doc#/../admin` parses as `/doc`, while nginx passes
-    // the `#` on and an upstream that takes it literally resolves `/admin`). A target the
+    // the `#` on and an upstream keeping it in the path resolves `/admin`). A target the
     // parser does not keep whole is refused, never judged by what was left.
     if !parsed_whole(&parsed, uri) {
         return Err(OriginalError::BadUri);
