@@ -614,9 +614,9 @@ async fn check_app_of_the_front(front: u16, gw: &TestGateway) {
     .await;
     assert_eq!(status, 200, "the other app's session is live");
     let heads = [
-        format!("GET /app/page HTTP/1.1\r\nHost: other.test"),
+        "GET /app/page HTTP/1.1\r\nHost: other.test".to_string(),
         format!("GET http://127.0.0.1:{front}/app/page HTTP/1.1\r\nHost: other.test"),
-        format!("GET /app/page HTTP/1.1\r\nHost: other.test\r\nX-Forwarded-Host: other.test"),
+        "GET /app/page HTTP/1.1\r\nHost: other.test\r\nX-Forwarded-Host: other.test".to_string(),
     ];
     for head in heads {
         let (status, body) = raw(
@@ -660,4 +660,57 @@ async fn caddy_vouches_only_for_the_app_it_guards() {
     let _caddy = start_caddy(front, &gw);
     wait_for(front).await;
     check_app_of_the_front(front, &gw).await;
+}
+
+/// A gateway behind `front` allowing each client `verify_per_minute` verify calls.
+async fn gateway_with_verify_rate(front: u16, verify_per_minute: u32) -> TestGateway {
+    TestGateway::with(Setup {
+        origin: Some(format!("http://127.0.0.1:{front}")),
+        server: "trust_forwarded_for = true\ntrusted_proxies = [\"127.0.0.1\"]\n".into(),
+        limits: format!("create_per_minute = 100000\nsigner_per_minute = 100000\nclaim_per_minute = 100000\nverify_per_minute = {verify_per_minute}\npending_per_client = 100000\n"),
+        ..Setup::default()
+    })
+    .await
+}
+
+/// A client over its verify rate is refused with a status the proxy passes on (nginx turns
+/// anything but 401 and 403 from its subrequest into a 500), never a 5xx.
+async fn check_rate_refusal(front: u16) {
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let (status, _) = raw(
+            ([127, 0, 0, 1], front).into(),
+            &format!(
+                "GET /app/page HTTP/1.1\r\nHost: 127.0.0.1:{front}\r\nAccept: application/json"
+            ),
+        )
+        .await;
+        statuses.push(status);
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 403),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&403),
+        "the limit was reached: {statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn nginx_passes_on_the_verify_rate_limit() {
+    let front = free_port();
+    let gw = gateway_with_verify_rate(front, 3).await;
+    let _nginx = start_nginx(front, &gw);
+    wait_for(front).await;
+    check_rate_refusal(front).await;
+}
+
+#[tokio::test]
+async fn caddy_passes_on_the_verify_rate_limit() {
+    let front = free_port();
+    let gw = gateway_with_verify_rate(front, 3).await;
+    let _caddy = start_caddy(front, &gw);
+    wait_for(front).await;
+    check_rate_refusal(front).await;
 }
