@@ -101,7 +101,7 @@ async fn check_front(front: u16) {
         .expect("program");
     assert_eq!(program.status(), 401);
 
-    let (b, _) = sign_in_at(&base).await;
+    let (b, token) = sign_in_at(&base).await;
     let resp = b
         .get(format!("{base}/app/page"))
         .header("accept", "application/json")
@@ -148,6 +148,31 @@ async fn check_front(front: u16) {
     for (name, value) in &headers {
         assert_ne!(value, "mallory", "{name} reached the upstream");
         assert_ne!(value, "admin", "{name} reached the upstream");
+    }
+
+    // qrgate's cookies (a session token is a credential for qrgate's own routes) never reach
+    // the app, in any name; the app's own cookies do.
+    let (status, body) = raw(
+        ([127, 0, 0, 1], front).into(),
+        &format!(
+            "GET /app/page HTTP/1.1\r\nHost: 127.0.0.1:{front}\r\nAccept: application/json\r\nCookie: qrgate_session={token}; app=1;qrgate_session_bind=b1; __Host-qrgate_session_bind=b2; __Host-qrgate_session=h1; theme=dark"
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let echo: Value = serde_json::from_str(&body).expect("echo");
+    let cookies: Vec<String> = echoed_headers(&echo)
+        .into_iter()
+        .filter(|(n, _)| n == "cookie")
+        .map(|(_, v)| v)
+        .collect();
+    let all = cookies.join("; ");
+    assert!(all.contains("app=1") && all.contains("theme=dark"), "{all}");
+    for secret in [token.as_str(), "b1", "b2", "h1", "qrgate_session"] {
+        assert!(
+            !all.contains(secret),
+            "{secret} reached the upstream: {all}"
+        );
     }
 }
 
