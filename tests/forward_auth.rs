@@ -89,9 +89,25 @@ async fn check_front(front: u16) {
         .to_str()
         .expect("location")
         .to_string();
-    // nginx makes redirects absolute; Caddy leaves them relative.
+    // Both samples send the page relative to the origin (nginx with absolute_redirect off).
     let relative = location.strip_prefix(&base).unwrap_or(&location);
     assert_eq!(relative, "/.qrgate/login?rd=%2Fapp%2Fpage", "{location}");
+    // The page is named relative to the app's own origin, whatever Host the client sent (a
+    // proxy building an absolute URL from the client's Host sends it elsewhere).
+    let head = raw_head(
+        front,
+        &format!("GET /app/page HTTP/1.1\r\nHost: evil.example\r\nAccept: {NAV}"),
+    )
+    .await;
+    // (Caddy serves no site for that Host: an empty answer, no redirect at all.)
+    assert!(!head.contains("evil.example"), "{head}");
+    if let Some(location) = head.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("location:")
+            .map(|v| v.trim().to_string())
+    }) {
+        assert_eq!(location, "/.qrgate/login?rd=%2fapp%2fpage", "{head}");
+    }
     // A program without a session gets the 401 itself, as on the proxy path.
     let program = client()
         .get(format!("{base}/app/page"))
@@ -174,6 +190,27 @@ async fn check_front(front: u16) {
             "{secret} reached the upstream: {all}"
         );
     }
+}
+
+/// The status line and headers of a raw request to the front proxy.
+async fn raw_head(front: u16, head: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", front))
+        .await
+        .expect("connect");
+    s.write_all(format!("{head}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .expect("write");
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut buf))
+        .await
+        .expect("response in time")
+        .expect("read");
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    text.split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// nginx running the sample in front of `gw`, until the guard is dropped.
