@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use qrgate_core::config::AppId;
 use serde_json::Value;
 
 use crate::common::{
@@ -88,9 +89,25 @@ async fn check_front(front: u16) {
         .to_str()
         .expect("location")
         .to_string();
-    // nginx makes redirects absolute; Caddy leaves them relative.
+    // Both samples send the page relative to the origin (nginx with absolute_redirect off).
     let relative = location.strip_prefix(&base).unwrap_or(&location);
     assert_eq!(relative, "/.qrgate/login?rd=%2Fapp%2Fpage", "{location}");
+    // The page is named relative to the app's own origin, whatever Host the client sent (a
+    // proxy building an absolute URL from the client's Host sends it elsewhere).
+    let head = raw_head(
+        front,
+        &format!("GET /app/page HTTP/1.1\r\nHost: evil.example\r\nAccept: {NAV}"),
+    )
+    .await;
+    // (Caddy serves no site for that Host: an empty answer, no redirect at all.)
+    assert!(!head.contains("evil.example"), "{head}");
+    if let Some(location) = head.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("location:")
+            .map(|v| v.trim().to_string())
+    }) {
+        assert_eq!(location, "/.qrgate/login?rd=%2fapp%2fpage", "{head}");
+    }
     // A program without a session gets the 401 itself, as on the proxy path.
     let program = client()
         .get(format!("{base}/app/page"))
@@ -100,7 +117,7 @@ async fn check_front(front: u16) {
         .expect("program");
     assert_eq!(program.status(), 401);
 
-    let (b, _) = sign_in_at(&base).await;
+    let (b, token) = sign_in_at(&base).await;
     let resp = b
         .get(format!("{base}/app/page"))
         .header("accept", "application/json")
@@ -109,6 +126,25 @@ async fn check_front(front: u16) {
         .header("X_Auth_User", "mallory")
         .header("x_auth_pubkey", "mallory")
         .header("X-AUTH-APP", "mallory")
+        // Headers upstreams read as the request's real path, host, scheme or client: the
+        // app would route or trust a request other than the one judged.
+        .header("X-Auth-Assertion", "mallory")
+        .header("X-Original-URL", "mallory")
+        .header("X-Original-URI", "mallory")
+        .header("X-Original-Method", "mallory")
+        .header("X-Rewrite-URL", "mallory")
+        .header("X-Forwarded-Uri", "mallory")
+        .header("X-Forwarded-Method", "mallory")
+        .header("X-Forwarded-Host", "mallory")
+        .header("X-Forwarded-Prefix", "mallory")
+        .header("X-Forwarded-Proto", "mallory")
+        .header("X-Forwarded-Upgrade", "mallory")
+        .header("X-Real-IP", "mallory")
+        .header("Forwarded", "mallory")
+        .header("Remote-User", "mallory")
+        .header("X-Remote-User", "mallory")
+        .header("x_original_url", "mallory")
+        .header("X_Forwarded_Uri", "mallory")
         .send()
         .await
         .expect("signed in");
@@ -130,6 +166,52 @@ async fn check_front(front: u16) {
         assert_ne!(value, "mallory", "{name} reached the upstream");
         assert_ne!(value, "admin", "{name} reached the upstream");
     }
+
+    // qrgate's cookies (a session token is a credential for qrgate's own routes) never reach
+    // the app, in any name; the app's own cookies do.
+    let (status, body) = raw(
+        ([127, 0, 0, 1], front).into(),
+        &format!(
+            "GET /app/page HTTP/1.1\r\nHost: 127.0.0.1:{front}\r\nAccept: application/json\r\nCookie: qrgate_session={token}; app=1;qrgate_session_bind=b1; __Host-qrgate_session_bind=b2; __Host-qrgate_session=h1; theme=dark"
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let echo: Value = serde_json::from_str(&body).expect("echo");
+    let cookies: Vec<String> = echoed_headers(&echo)
+        .into_iter()
+        .filter(|(n, _)| n == "cookie")
+        .map(|(_, v)| v)
+        .collect();
+    let all = cookies.join("; ");
+    assert!(all.contains("app=1") && all.contains("theme=dark"), "{all}");
+    for secret in [token.as_str(), "b1", "b2", "h1", "qrgate_session"] {
+        assert!(
+            !all.contains(secret),
+            "{secret} reached the upstream: {all}"
+        );
+    }
+}
+
+/// The status line and headers of a raw request to the front proxy.
+async fn raw_head(front: u16, head: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", front))
+        .await
+        .expect("connect");
+    s.write_all(format!("{head}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .expect("write");
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut buf))
+        .await
+        .expect("response in time")
+        .expect("read");
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    text.split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// nginx running the sample in front of `gw`, until the guard is dropped.
@@ -295,7 +377,16 @@ async fn check_rules(front: u16, gw: &TestGateway) {
     }
 
     gw.clock.advance(Duration::from_secs(31));
-    for path in ["/admin/users", "/admin;x/users", "/ADMIN/users", "/%41dmin"] {
+    // `/doc#/../admin/users`: nginx passes the `#` on raw (Caddy encodes it), and an upstream
+    // taking it literally resolves `/admin/users`; a parser dropping the fragment saw `/doc`.
+    for path in [
+        "/admin/users",
+        "/admin;x/users",
+        "/ADMIN/users",
+        "/%41dmin",
+        "/doc#/../admin/users",
+        "/doc?x#/../../admin/users",
+    ] {
         assert_eq!(
             through(front, "GET", path, &token, "").await,
             403,
@@ -554,4 +645,143 @@ async fn verify_without_the_original_request_still_vouches_for_a_full_grant() {
     );
     let (status, _, _) = verify(&stepped, Some(&token), GET_DOC).await;
     assert_eq!(status, 200);
+}
+
+/// A second app on the same gateway, on a host the front proxy is not configured for.
+const OTHER_APP: &str =
+    "[[app]]\nname = \"Other app\"\norigin = \"http://other.test\"\nupstream = \"127.0.0.1:9\"\n";
+
+/// A session of the second app ([`OTHER_APP`]), minted through the store.
+async fn other_app_session(gw: &TestGateway) -> String {
+    let s = gw.state.settings();
+    let id = s.user_identity(0).expect("alice");
+    gw.state
+        .sessions
+        .create(s.app(AppId::new(1)).key.clone(), id.key, Default::default())
+        .await
+        .expect("memory store")
+        .as_str()
+        .to_string()
+}
+
+/// A session of another app on the same gateway is never vouched for by a front proxy that
+/// guards one app, whatever `Host` the client names (in the header, or in an absolute-form
+/// request line that names the guarded app while the header names the other).
+async fn check_app_of_the_front(front: u16, gw: &TestGateway) {
+    let token = other_app_session(gw).await;
+    // The session is good for its own app, asked directly.
+    let (status, _) = raw(
+        gw.addr,
+        &format!("GET /.qrgate/auth/session/verify HTTP/1.1\r\nHost: other.test\r\nCookie: qrgate_session={token}"),
+    )
+    .await;
+    assert_eq!(status, 200, "the other app's session is live");
+    let heads = [
+        "GET /app/page HTTP/1.1\r\nHost: other.test".to_string(),
+        format!("GET http://127.0.0.1:{front}/app/page HTTP/1.1\r\nHost: other.test"),
+        "GET /app/page HTTP/1.1\r\nHost: other.test\r\nX-Forwarded-Host: other.test".to_string(),
+    ];
+    for head in heads {
+        let (status, body) = raw(
+            ([127, 0, 0, 1], front).into(),
+            &format!("{head}\r\nAccept: application/json\r\nCookie: qrgate_session={token}"),
+        )
+        .await;
+        // Caddy answers a Host no site names with an empty 200; the upstream is never reached.
+        assert!(
+            !body.contains("\"headers\"") && !body.contains("Other app"),
+            "{head}: the upstream was reached with the other app's session: {status} {body}"
+        );
+    }
+    // A request without any Host (HTTP/1.0) is the client's mistake, never a 5xx (with the
+    // client's Host passed on, qrgate answered 404 unknown_host, which nginx shows as 500).
+    let (status, body) = raw(
+        ([127, 0, 0, 1], front).into(),
+        "GET /app/page HTTP/1.0\r\nAccept: application/json",
+    )
+    .await;
+    assert!(status < 500, "{status} {body}");
+}
+
+#[tokio::test]
+async fn nginx_vouches_only_for_the_app_it_guards() {
+    let front = free_port();
+    let gw = TestGateway::with(Setup {
+        origin: Some(format!("http://127.0.0.1:{front}")),
+        server: "trust_forwarded_for = true\ntrusted_proxies = [\"127.0.0.1\"]\n".into(),
+        tail: OTHER_APP.into(),
+        ..Setup::default()
+    })
+    .await;
+    let _nginx = start_nginx(front, &gw);
+    wait_for(front).await;
+    check_app_of_the_front(front, &gw).await;
+}
+
+#[tokio::test]
+async fn caddy_vouches_only_for_the_app_it_guards() {
+    let front = free_port();
+    let gw = TestGateway::with(Setup {
+        origin: Some(format!("http://127.0.0.1:{front}")),
+        server: "trust_forwarded_for = true\ntrusted_proxies = [\"127.0.0.1\"]\n".into(),
+        tail: OTHER_APP.into(),
+        ..Setup::default()
+    })
+    .await;
+    let _caddy = start_caddy(front, &gw);
+    wait_for(front).await;
+    check_app_of_the_front(front, &gw).await;
+}
+
+/// A gateway behind `front` allowing each client `verify_per_minute` verify calls.
+async fn gateway_with_verify_rate(front: u16, verify_per_minute: u32) -> TestGateway {
+    TestGateway::with(Setup {
+        origin: Some(format!("http://127.0.0.1:{front}")),
+        server: "trust_forwarded_for = true\ntrusted_proxies = [\"127.0.0.1\"]\n".into(),
+        limits: format!("create_per_minute = 100000\nsigner_per_minute = 100000\nclaim_per_minute = 100000\nverify_per_minute = {verify_per_minute}\npending_per_client = 100000\n"),
+        ..Setup::default()
+    })
+    .await
+}
+
+/// A client over its verify rate is refused with a status the proxy passes on (nginx turns
+/// anything but 401 and 403 from its subrequest into a 500), never a 5xx.
+async fn check_rate_refusal(front: u16) {
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let (status, _) = raw(
+            ([127, 0, 0, 1], front).into(),
+            &format!(
+                "GET /app/page HTTP/1.1\r\nHost: 127.0.0.1:{front}\r\nAccept: application/json"
+            ),
+        )
+        .await;
+        statuses.push(status);
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 403),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&403),
+        "the limit was reached: {statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn nginx_passes_on_the_verify_rate_limit() {
+    let front = free_port();
+    let gw = gateway_with_verify_rate(front, 3).await;
+    let _nginx = start_nginx(front, &gw);
+    wait_for(front).await;
+    check_rate_refusal(front).await;
+}
+
+#[tokio::test]
+async fn caddy_passes_on_the_verify_rate_limit() {
+    let front = free_port();
+    let gw = gateway_with_verify_rate(front, 3).await;
+    let _caddy = start_caddy(front, &gw);
+    wait_for(front).await;
+    check_rate_refusal(front).await;
 }

@@ -104,11 +104,30 @@ pub fn original(headers: &HeaderMap) -> Result<Option<Original>, OriginalError> 
     let method = Method::from_bytes(method.as_bytes()).map_err(|_| OriginalError::BadMethod)?;
     // Parsed as the proxy glue's request line is (`http::Uri`), so the path and query seen
     // here are the ones a proxied request would have; only origin form is a proxy's target.
-    let uri: Uri = uri.parse().map_err(|_| OriginalError::BadUri)?;
-    if uri.scheme().is_some() || uri.authority().is_some() || !uri.path().starts_with('/') {
+    let parsed: Uri = uri.parse().map_err(|_| OriginalError::BadUri)?;
+    if parsed.scheme().is_some() || parsed.authority().is_some() || !parsed.path().starts_with('/')
+    {
         return Err(OriginalError::BadUri);
     }
+    // The app receives the proxy's own spelling of the target, so what is judged must be all
+    // of it: `http::Uri` drops a fragment (`/doc#/../admin` parses as `/doc`, while nginx passes
+    // the `#` on and an upstream keeping it in the path resolves `/admin`). A target the
+    // parser does not keep whole is refused, never judged by what was left.
+    if !parsed_whole(&parsed, uri) {
+        return Err(OriginalError::BadUri);
+    }
+    let uri = parsed;
     Ok(Some(Original { method, uri }))
+}
+
+/// Whether `parsed` is all of `raw`: its path and query, and nothing else.
+fn parsed_whole(parsed: &Uri, raw: &str) -> bool {
+    let rest = raw.strip_prefix(parsed.path());
+    match (rest, parsed.query()) {
+        (Some(""), None) => true,
+        (Some(rest), Some(q)) => rest.strip_prefix('?') == Some(q),
+        _ => false,
+    }
 }
 
 fn display(name: &str) -> &'static str {
@@ -247,6 +266,39 @@ mod tests {
             http::HeaderValue::from_bytes(b"/caf\xc3\xa9").expect("value"),
         );
         assert_eq!(original(&raw), Err(OriginalError::BadUri));
+    }
+
+    #[test]
+    fn a_target_is_judged_whole_or_refused() {
+        let read = |uri: &str| {
+            original(&headers(&[
+                ("x-forwarded-method", "GET"),
+                ("x-forwarded-uri", uri),
+            ]))
+        };
+        // What nginx's `$request_uri` passes on raw: a fragment the URI parser would drop,
+        // leaving a path other than the one the app receives.
+        for uri in [
+            "/doc#/../admin",
+            "/admin#x",
+            "/doc?a=1#/../admin",
+            "/doc#",
+            "/#",
+            "/doc?#x",
+        ] {
+            assert_eq!(read(uri), Err(OriginalError::BadUri), "{uri:?}");
+        }
+        for (uri, path, query) in [
+            ("/a", "/a", None),
+            ("/a?", "/a", Some("")),
+            ("/a?b=1&c", "/a", Some("b=1&c")),
+            ("/a%23b?c%23d", "/a%23b", Some("c%23d")),
+            ("/a?b?c", "/a", Some("b?c")),
+            ("//evil.example/x", "//evil.example/x", None),
+        ] {
+            let got = read(uri).expect("parsed").expect("present");
+            assert_eq!((got.uri.path(), got.uri.query()), (path, query), "{uri:?}");
+        }
     }
 
     const KEY: &str = "ed25519_17956be6b8d4af0841d05ee4099a2f6f19a11a733b059f13998b6eff4b2d5660";

@@ -199,6 +199,12 @@ pub fn forward_auth_refusal(r: &ForwardRefusal) -> Reply {
         .with_header(forward_auth::REDIRECT_HEADER, location.clone()),
         ForwardRefusal::Denied(Denial::BadPath(e)) => Reply::error(403, "bad_path", &e.to_string()),
         ForwardRefusal::Denied(d) => denial(Form::Json, d),
+        // nginx shows a 429 from its auth subrequest as a 500: a client over its verify rate
+        // gets the same refusal it would get for a request it may not make, with Retry-After.
+        ForwardRefusal::Login(e @ LoginError::RateLimited(_)) => Reply {
+            status: 403,
+            ..login_error(Form::Json, e)
+        },
         ForwardRefusal::Login(e) => login_error(Form::Json, e),
     }
 }
@@ -498,6 +504,13 @@ mod tests {
                 None,
             ),
             (Refusal::Login(LoginError::Unauthenticated), 401, None),
+            (
+                Refusal::Login(LoginError::RateLimited(crate::limits::Limited {
+                    retry_after_secs: 7,
+                })),
+                403,
+                None,
+            ),
         ];
         for (refusal, status, to) in cases {
             let r = forward_auth_refusal(&refusal);
@@ -509,6 +522,13 @@ mod tests {
             body.contains("original_request_unknown") && body.contains("X-Forwarded-Uri"),
             "{body}"
         );
+        let r = forward_auth_refusal(&Refusal::Login(LoginError::RateLimited(
+            crate::limits::Limited {
+                retry_after_secs: 7,
+            },
+        )));
+        assert!(r.headers.contains(&("retry-after", "7".into())), "{r:?}");
+        assert!(String::from_utf8_lossy(&r.body).contains("rate_limited"));
     }
 
     #[test]

@@ -90,6 +90,9 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
     }
     if let Some(action) = action_of(req.method, &segments) {
         if let Err(e) = limited(gw, &req, action) {
+            if segments == ["auth", "session", "verify"] {
+                return respond::forward_auth_refusal(&forward_auth::Refusal::Login(e)).into();
+            }
             let form = if segments == ["login"] || segments == ["step-up"] {
                 Form::Page
             } else {
