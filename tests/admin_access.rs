@@ -26,19 +26,8 @@ async fn gateway() -> (Binary, String) {
     )
     .await;
     let api = format!("http://127.0.0.1:{admin}");
-    admin_up(&api).await;
+    crate::common::admin_up(admin).await;
     (gw, api)
-}
-
-/// Waits until the admin listener answers (it starts beside the proxy's listener).
-async fn admin_up(api: &str) {
-    let health = format!("{api}/healthz");
-    let up = eventually(Duration::from_secs(20), || {
-        let health = health.clone();
-        async move { client().get(health).send().await.is_ok() }
-    })
-    .await;
-    assert!(up, "the admin listener answers");
 }
 
 /// Runs `qrgate ARGS --config <the gateway's>` with extra environment; returns whether it
@@ -94,7 +83,8 @@ async fn restart(gw: &mut Binary, api: &str, env: &[(&str, &OsStr)]) -> (bool, S
     .await;
     assert!(settled, "the process either serves or exits: {}", gw.log());
     if !exited {
-        admin_up(api).await;
+        let port = api.rsplit(':').next().and_then(|p| p.parse().ok());
+        crate::common::admin_up(port.expect("the admin port")).await;
     }
     let log = gw.log();
     (!exited, log.get(before..).unwrap_or_default().to_string())

@@ -85,6 +85,7 @@ async fn an_operator_invites_a_device_that_enrolls_once_signs_in_survives_a_rest
     )
     .await;
     crate::common::write_private(&gw.dir.path().join("admin.token"), "s3cret\n");
+    crate::common::admin_up(admin).await;
     let api = format!("http://127.0.0.1:{admin}");
     let c = client();
 
@@ -672,6 +673,7 @@ async fn an_operators_invitation_naming_two_apps_enrolls_a_device_for_both() {
     )
     .await;
     crate::common::write_private(&gw.dir.path().join("admin.token"), "s3cret\n");
+    crate::common::admin_up(admin).await;
     let addr: std::net::SocketAddr = gw.base.trim_start_matches("http://").parse().expect("addr");
 
     // An unknown app among several is refused.
@@ -865,6 +867,7 @@ async fn removing_a_user_removes_their_devices_sessions_and_invitations() {
     let session = "state_file = \"state.json\"";
     let mut gw = Binary::start(session, &users(admin, &["bob", "carol"])).await;
     crate::common::write_private(&gw.dir.path().join("admin.token"), "s3cret\n");
+    crate::common::admin_up(admin).await;
 
     // Bob's phone, signed in; and a second invitation of his, pending.
     let link = invite_link(admin, "bob").await.expect("link");
@@ -1167,6 +1170,7 @@ async fn a_device_stays_bound_to_its_apps_origins_across_a_restart() {
     };
     let mut gw = Binary::start(session, &config("b.test", "c.test")).await;
     crate::common::write_private(&gw.dir.path().join("admin.token"), "s3cret\n");
+    crate::common::admin_up(admin).await;
     let addr: std::net::SocketAddr = gw.base.trim_start_matches("http://").parse().expect("addr");
     let at = |cookies: bool| {
         reqwest::Client::builder()

@@ -28,26 +28,16 @@ async fn gateway() -> (Binary, String) {
     .await;
     write_private(&gw.dir.path().join("admin.token"), TOKEN);
     let api = format!("http://127.0.0.1:{admin}");
-    admin_up(&gw, &api).await;
+    crate::common::admin_up(admin).await;
     (gw, api)
-}
-
-/// Waits until the admin listener answers (it starts beside the proxy's listener).
-async fn admin_up(gw: &Binary, api: &str) {
-    let health = format!("{api}/healthz");
-    let up = eventually(Duration::from_secs(20), || {
-        let health = health.clone();
-        async move { client().get(health).send().await.is_ok() }
-    })
-    .await;
-    assert!(up, "the admin listener answers: {}", gw.log());
 }
 
 /// Starts the binary again after it stopped or was killed, and waits for both listeners.
 async fn restart(gw: &mut Binary, api: &str) {
     gw.child = gw.spawn();
     gw.wait_up().await;
-    admin_up(gw, api).await;
+    let port = api.rsplit(':').next().and_then(|p| p.parse().ok());
+    crate::common::admin_up(port.expect("the admin port")).await;
 }
 
 /// Calls the admin API; returns the status and the JSON answer.

@@ -497,6 +497,7 @@ async fn metrics_health_and_a_json_audit_trail_without_secrets() {
     let admin = free_port();
     let tables = format!("\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n\n[log]\nformat = \"json\"\n");
     let gw = Binary::start(&tables, &alice("\"staff\"")).await;
+    crate::common::admin_up(admin).await;
     let (b, token) = sign_in_at(&gw.base).await;
     assert_eq!(upstream_roles(&b, &gw.base).await.as_deref(), Some("staff"));
     let out = b
@@ -789,6 +790,7 @@ async fn operators_list_and_revoke_sessions_through_the_admin_api_and_the_cli() 
     )
     .await;
     crate::common::write_private(&gw.dir.path().join("admin.token"), "s3cret-admin-token\n");
+    crate::common::admin_up(admin).await;
     let (b1, t1) = sign_in_at(&gw.base).await;
     let (b2, t2) = sign_in_at(&gw.base).await;
     let api = format!("http://127.0.0.1:{admin}/sessions");
@@ -933,6 +935,7 @@ async fn a_user_filter_covers_every_key_of_that_user_and_nobody_elses() {
     )
     .await;
     crate::common::write_private(&gw.dir.path().join("admin.token"), "s3cret\n");
+    crate::common::admin_up(admin).await;
     let (api, bearer, c) = (
         format!("http://127.0.0.1:{admin}"),
         "Bearer s3cret",

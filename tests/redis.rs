@@ -120,14 +120,19 @@ async fn instance_in(
     .await;
     crate::common::write_private(&gw.dir.path().join("admin.token"), ADMIN_TOKEN);
     let ready = format!("http://127.0.0.1:{admin}/readyz");
+    await_ready(&gw, &ready).await;
+    (gw, ready)
+}
+
+/// Waits until instance `gw` says it is ready on `ready` (its Redis link is up).
+async fn await_ready(gw: &Binary, ready: &str) {
     let c = client();
     let is_ready = eventually(Duration::from_secs(20), || {
-        let (c, ready) = (c.clone(), ready.clone());
+        let c = c.clone();
         async move { c.get(ready).send().await.is_ok_and(|r| r.status() == 200) }
     })
     .await;
     assert!(is_ready, "ready once redis answers: {}", gw.log());
-    (gw, ready)
 }
 
 /// The config after `[[app]]` of an instance on `redis` with its admin listener on `admin`.
@@ -347,6 +352,7 @@ async fn redis_down_refuses_and_redis_back_recovers_without_a_restart() {
     a.stop().await;
     a.child = a.spawn();
     a.wait_up().await;
+    await_ready(&a, &ready).await;
     assert_eq!(
         user_at(&b, &base).await.as_deref(),
         Some("alice"),
@@ -542,6 +548,7 @@ async fn a_device_enrolled_through_one_instance_signs_in_and_is_revoked_through_
     b_gw.stop().await;
     b_gw.child = b_gw.spawn();
     b_gw.wait_up().await;
+    await_ready(&b_gw, &ready_b).await;
     let loaded = eventually(Duration::from_secs(10), || async {
         lists_device(&ready_b, &z).await
     })

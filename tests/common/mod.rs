@@ -201,6 +201,24 @@ impl TestGateway {
     }
 }
 
+/// Waits until the admin listener on `port` answers (it may come up after the proxy
+/// listeners a test waited for, later still on a loaded machine).
+pub async fn admin_up(port: u16) {
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let up = eventually(Duration::from_secs(20), || {
+        let url = url.clone();
+        async move {
+            client()
+                .get(url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        }
+    })
+    .await;
+    assert!(up, "the admin listener on port {port} answers");
+}
+
 /// A client that follows no redirects (we assert on them).
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
