@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command (README "Tests"): installs what the build and tests need (cmake; Chromium;
+# The test command (README "Tests"; docs/development.md): installs what the build and tests need (cmake; Chromium;
 # nginx, Caddy and systemd-analyze for the deploy samples; redis-server for the shared store),
 # then runs fmt, clippy and the whole test suite in one build profile.
 set -euo pipefail
