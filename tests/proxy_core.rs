@@ -344,7 +344,11 @@ async fn unknown_host_health_and_logout() {
         .await
         .expect("send");
     assert_eq!(resp.status(), 405);
-    assert_eq!(resp.headers()["allow"], "POST", "a 405 names what the route accepts");
+    assert_eq!(
+        resp.headers()["allow"],
+        "POST",
+        "a 405 names what the route accepts"
+    );
     let resp = c
         .delete(gw.url("/.qrgate/sessions"))
         .send()
