@@ -14,6 +14,7 @@ use ed25519_dalek::{Signer, SigningKey};
 use serde::Deserialize;
 
 use qrgate_core::keys::PublicKey;
+use qrgate_core::route::{self, Route};
 
 /// Why signing failed.
 #[derive(Debug, thiserror::Error)]
@@ -139,10 +140,17 @@ pub fn attempt_url(payload: &str) -> Result<url::Url, SignerError> {
         payload.to_string()
     };
     let url = url::Url::parse(&raw).map_err(|e| SignerError::Payload(e.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") || !url.path().contains("/auth/session/sess_") {
+    if !matches!(url.scheme(), "http" | "https") || route::attempt_of(url.as_str()).is_none() {
         return Err(SignerError::Payload(raw));
     }
     Ok(url)
+}
+
+/// The URL of the attempt's route `to` (scan, approve, reject) beside attempt URL `attempt`.
+fn beside(attempt: &url::Url, to: fn(&str) -> Route<'_>) -> Result<String, SignerError> {
+    let (base, id) = route::attempt_of(attempt.as_str())
+        .ok_or_else(|| SignerError::Payload(attempt.to_string()))?;
+    Ok(to(id).url(base))
 }
 
 async fn post(
@@ -165,7 +173,12 @@ async fn post(
 
 /// Announces the scan and fetches what to show and sign; checks the origin.
 pub async fn scan(client: &reqwest::Client, attempt: &url::Url) -> Result<Request, SignerError> {
-    let value = post(client, format!("{attempt}/scan"), serde_json::json!({})).await?;
+    let value = post(
+        client,
+        beside(attempt, |id| Route::Scan { id })?,
+        serde_json::json!({}),
+    )
+    .await?;
     let req: Request = serde_json::from_value(value).map_err(|e| SignerError::Refused {
         status: 200,
         message: format!("unexpected answer: {e}"),
@@ -232,7 +245,7 @@ pub async fn approve(
 ) -> Result<String, SignerError> {
     let signature = URL_SAFE_NO_PAD.encode(key.sign(req.message.as_bytes()));
     let body = serde_json::json!({ "public_key": key.public().to_z32(), "signature": signature });
-    let value = post(client, format!("{attempt}/approve"), body).await?;
+    let value = post(client, beside(attempt, |id| Route::Approve { id })?, body).await?;
     Ok(value["user"].as_str().unwrap_or_default().to_string())
 }
 
@@ -240,7 +253,7 @@ pub async fn approve(
 pub async fn reject(client: &reqwest::Client, attempt: &url::Url) -> Result<(), SignerError> {
     post(
         client,
-        format!("{attempt}/reject"),
+        beside(attempt, |id| Route::Reject { id })?,
         serde_json::json!({ "reason": "declined" }),
     )
     .await?;

@@ -344,6 +344,26 @@ async fn unknown_host_health_and_logout() {
         .await
         .expect("send");
     assert_eq!(resp.status(), 405);
+    assert_eq!(
+        resp.headers()["allow"],
+        "POST",
+        "a 405 names what the route accepts"
+    );
+    let resp = c
+        .delete(gw.url("/.qrgate/sessions"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 405);
+    assert_eq!(resp.headers()["allow"], "GET, HEAD, POST");
+    // Under auth/session, a path of no route accepts nothing, so names nothing.
+    let resp = c
+        .post(gw.url("/.qrgate/auth/session/x/y"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 405);
+    assert!(resp.headers().get("allow").is_none());
     let resp = c
         .post(gw.url("/.qrgate/logout"))
         .header("origin", format!("http://{}", gw.addr))

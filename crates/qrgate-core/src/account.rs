@@ -19,6 +19,7 @@ use crate::gateway::Gateway;
 use crate::identity::Identity;
 use crate::login::page;
 use crate::reply::Reply;
+use crate::route::Route;
 use crate::session::{session_id, StoreError};
 use crate::settings::Settings;
 
@@ -218,10 +219,10 @@ pub async fn page(
         key_short: who.pubkey.chars().take(12).collect(),
         removable: keys.len() > 1 && confirms,
         keys,
-        remove_url: format!("{prefix}/remove-device"),
+        remove_url: Route::RemoveDevice.url(prefix),
         sessions,
-        revoke_url: format!("{prefix}/sessions"),
-        invite_url: confirms.then(|| format!("{prefix}/invite")),
+        revoke_url: Route::Sessions.url(prefix),
+        invite_url: confirms.then(|| Route::Invite.url(prefix)),
     }
     .render()
     .map_err(|e| ControlError::Store(StoreError::Unavailable(format!("page: {e}"))))?;

@@ -20,6 +20,7 @@ use crate::method_override;
 use crate::negotiate;
 use crate::path::{canonicalize, CanonicalPath, PathError};
 use crate::request::{path_and_query, Request};
+use crate::route::Route;
 use crate::session::{StoreError, TokenHash};
 use crate::settings::Settings;
 
@@ -210,8 +211,7 @@ pub fn needs_step_up(
 /// to retry after confirming.
 pub fn step_up(config: &Config, req: &Request<'_>, path: &CanonicalPath) -> Denial {
     let back = path_and_query(path.as_str(), req.query);
-    let rd: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
-    let location = format!("{}/step-up?rd={rd}", config.server.prefix);
+    let location = Route::StepUp { rd: Some(&back) }.url(&config.server.prefix);
     if negotiate::is_browser_navigation(req.method, req.headers) {
         Denial::StepUpRedirect { location }
     } else {
@@ -230,14 +230,13 @@ pub fn unauthenticated(
     let prefix = &config.server.prefix;
     if negotiate::is_browser_navigation(req.method, req.headers) {
         let back = path_and_query(path.as_str(), req.query);
-        let rd: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
         Denial::LoginRedirect {
-            location: format!("{prefix}/login?rd={rd}"),
+            location: Route::Login { rd: Some(&back) }.url(prefix),
         }
     } else {
         Denial::Unauthenticated {
             realm: config.app(app).name.clone(),
-            login: format!("{prefix}/login"),
+            login: Route::Login { rd: None }.url(prefix),
         }
     }
 }

@@ -21,6 +21,7 @@ use crate::devices::{invitation_fits, review, Device, Invitation, Redeemed, Revi
 use crate::gateway::Gateway;
 use crate::keys::PublicKey;
 use crate::protocol::Refusal;
+use crate::route::Route;
 use crate::session::{token_hash, SessionToken, StoreError};
 use crate::settings::Settings;
 use crate::signers::native::decode_signature;
@@ -127,7 +128,7 @@ pub fn message(origin: &str, user: &str, token: &str, public_key: &PublicKey) ->
 /// `path` as it may be logged: an invitation link's token (live until used) is cut off.
 pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
     match path.find("/enroll/") {
-        Some(i) => format!("{}/enroll/…", &path[..i]).into(),
+        Some(i) => Route::Enroll { token: "…" }.url(&path[..i]).into(),
         None => path.into(),
     }
 }
@@ -197,7 +198,10 @@ pub async fn invite_to(
     gw.device_store.invite(&token.hash(), &invitation).await?;
     audit::invited(&apps, user, by, expires_ms / 1000);
     Ok(Invited {
-        link: format!("{}/enroll/{}", s.app_values(app).base, token.as_str()),
+        link: Route::Enroll {
+            token: token.as_str(),
+        }
+        .url(&s.app_values(app).base),
         user: user.to_string(),
         app: app_name,
         apps,

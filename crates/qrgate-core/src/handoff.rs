@@ -7,8 +7,8 @@
 //! there is nothing to frame and nothing to decide but the route: a well-formed HTTP/1.1
 //! `GET` in origin form, no body (no `Content-Length` or `Transfer-Encoding`), no `Upgrade`,
 //! exactly one `Host`, nothing pipelined behind it, and a path the decision itself
-//! ([`decision::classify`]) names as an attempt's event route. Everything else goes on to
-//! pingora unchanged, so every other answer keeps one source.
+//! ([`decision::classify`]) routes to an attempt's event stream ([`Route::is_event_stream`]).
+//! Everything else goes on to pingora unchanged, so every other answer keeps one source.
 //!
 //! The rule that keeps the two paths alike: a head is claimed only if pingora would accept
 //! it as it is. pingora builds an `http` URI from the target (so the target must parse as
@@ -26,6 +26,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use crate::config::{AppId, Config};
 use crate::decision::{self, Classified};
 use crate::request::Request;
+use crate::route::Route;
 
 /// The most header fields a claimed head may have; a larger one goes to pingora, which
 /// applies the configured limits.
@@ -44,15 +45,6 @@ pub struct EventRequest {
     pub headers: HeaderMap,
     /// Whether the connection may carry another request after this one.
     pub keep_alive: bool,
-}
-
-/// Whether a canonical route (below the prefix) is an attempt's event stream.
-pub fn is_event_route(route: &str) -> bool {
-    let mut segments = route.trim_start_matches('/').split('/');
-    matches!(
-        (segments.next(), segments.next(), segments.next(), segments.next(), segments.next()),
-        (Some("auth"), Some("session"), Some(id), Some("events"), None) if !id.is_empty()
-    )
 }
 
 /// Whether the request line could name an event stream: a `GET` whose path ends in
@@ -120,7 +112,7 @@ pub fn claim(config: &Config, head: &[u8], secure: bool) -> Option<EventRequest>
     let Classified::Local { app, route } = decision::classify(config, &view) else {
         return None;
     };
-    if !is_event_route(&route) {
+    if !Route::parse(&route).is_some_and(|r| r.is_event_stream()) {
         return None;
     }
     // As pingora reads it: the first `Connection` field decides.
@@ -244,8 +236,5 @@ mod tests {
         assert!(!may_be_events(b"GET /a/events/ HTTP/1.1\r\n"));
         assert!(!may_be_events(b"POST /a/events HTTP/1.1\r\n"));
         assert!(!may_be_events(b"GET / HTTP/1.1\r\nX: /events\r\n"));
-        assert!(is_event_route("/auth/session/sess_1/events"));
-        assert!(!is_event_route("/auth/session//events"));
-        assert!(!is_event_route("/auth/session/a/events/x"));
     }
 }

@@ -78,6 +78,7 @@ pub mod redirect;
 pub mod reply;
 pub mod request;
 pub mod respond;
+pub mod route;
 pub mod routes;
 pub mod session;
 pub mod settings;

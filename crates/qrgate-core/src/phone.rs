@@ -19,6 +19,7 @@ use crate::devices::Invitation;
 use crate::enrollment::Invited;
 use crate::login::{page, qr};
 use crate::reply::Reply;
+use crate::route::Route;
 use crate::signers::native;
 
 /// The approval page (`GET {prefix}/auth/session/{id}` from a browser).
@@ -91,7 +92,7 @@ pub fn approve_page(app_name: &str, origin: &str, prefix: &str, attempt: &Attemp
         app_name,
         origin: origin.to_string(),
         nonce: nonce.clone(),
-        base: format!("{prefix}/auth/session/{}", attempt.id),
+        base: Route::Attempt { id: &attempt.id }.url(prefix),
         attempt_id: &attempt.id,
         requester_agent: &attempt.request.requester_agent,
         requester_ip: &attempt.request.requester_ip,
@@ -115,7 +116,7 @@ pub fn enroll_page(origin: &str, prefix: &str, token: &str, invitation: &Invitat
         app_name: &invitation.app,
         origin: origin.to_string(),
         nonce: nonce.clone(),
-        enroll_url: format!("{prefix}/enroll/{token}"),
+        enroll_url: Route::Enroll { token }.url(prefix),
         user: &invitation.user,
         token,
         expires: date(invitation.expires_ms),
@@ -136,7 +137,7 @@ pub fn invite_page(prefix: &str, invited: &Invited) -> Reply {
         svg: code.svg,
         link: &invited.link,
         expires: date(invited.expires_at.saturating_mul(1000)),
-        sessions_url: format!("{prefix}/sessions"),
+        sessions_url: Route::Sessions.url(prefix),
     };
     html(page.render(), &nonce)
 }

@@ -119,7 +119,8 @@ pub struct Verified {
 /// A protocol's own endpoint under the prefix: `POST {prefix}/{path}/{channel}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Endpoint {
-    /// Path below the prefix, without slashes at either end (e.g. `pubky/relay`).
+    /// Path below the prefix, without slashes at either end ([`crate::route::RELAY`]); the
+    /// dispatcher serves it only as a route of [`crate::route::Route`].
     pub path: &'static str,
     /// Largest body it accepts.
     pub max_body: usize,

@@ -29,6 +29,7 @@ use crate::phone;
 use crate::reply::{Form, Reply};
 use crate::request::same_origin;
 use crate::respond;
+use crate::route::{self, Route};
 use crate::settings::Settings;
 
 /// A request for one of the gateway's own routes.
@@ -67,73 +68,83 @@ impl From<Reply> for Routed {
 
 /// Dispatches a gateway route.
 pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed {
-    let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
     let post = req.method == Method::POST;
     let get = req.method == Method::GET || req.method == Method::HEAD;
     let json_error = |e: LoginError| respond::login_error(Form::Json, &e);
-    // A signer protocol's own endpoint (Pubky's relay): `{endpoint}/{channel}`.
-    if let (Some(endpoint), Some((channel, _))) =
-        (endpoint_of(gw, &segments), segments.split_last())
-    {
-        let answer = if post {
-            if let Err(e) = limited(gw, &req, Action::Signer) {
-                return json_error(e).into();
-            }
-            login::deliver(gw, s, req.app, req.client_ip, endpoint, channel, &req.body)
-                .await
-                .map(approved)
-                .unwrap_or_else(json_error)
-        } else {
-            method_not_allowed()
-        };
-        return answer.into();
-    }
-    if let Some(action) = action_of(req.method, &segments) {
+    // The relay is a route only where a signer serves it.
+    let route = Route::parse(req.path)
+        .filter(|r| !matches!(r, Route::Relay { .. }) || relay_endpoint(gw).is_some());
+    if let Some(action) = route.and_then(|r| r.rate_class(req.method)) {
         if let Err(e) = limited(gw, &req, action) {
-            if segments == ["auth", "session", "verify"] {
+            if matches!(route, Some(Route::Verify)) {
                 return respond::forward_auth_refusal(&forward_auth::Refusal::Login(e)).into();
             }
-            let form = if segments == ["login"] || segments == ["step-up"] {
-                Form::Page
-            } else {
-                req.form
+            let form = match route {
+                Some(Route::Relay { .. }) => Form::Json,
+                Some(Route::Login { .. } | Route::StepUp { .. }) => Form::Page,
+                _ => req.form,
             };
             return respond::login_error(form, &e).into();
         }
     }
-    let answer = match segments.as_slice() {
-        ["healthz"] if get => Reply::json(200, &json!({ "status": "ok" })),
-        [".well-known", "jwks.json"] if get => match gw.assertions.load().as_ref() {
+    let not_found = || {
+        Reply::error_for(
+            req.form,
+            404,
+            "not_found",
+            "Not found",
+            "No such gateway endpoint.",
+        )
+    };
+    let Some(route) = route else {
+        return not_found().into();
+    };
+    let answer = match route {
+        Route::Relay { channel } if post => match relay_endpoint(gw) {
+            Some(endpoint) => {
+                login::deliver(gw, s, req.app, req.client_ip, endpoint, channel, &req.body)
+                    .await
+                    .map(approved)
+                    .unwrap_or_else(json_error)
+            }
+            None => not_found(),
+        },
+        Route::Healthz if get => Reply::json(200, &json!({ "status": "ok" })),
+        Route::Jwks if get => match gw.assertions.load().as_ref() {
             Some(a) => Reply::json(200, &a.jwks()),
             None => Reply::error(404, "not_found", "Identity assertions are not enabled."),
         },
-        ["logout"] if post => logout(gw, s, &req).await,
-        ["sessions"] if get => sessions_page(gw, s, &req).await,
-        ["sessions"] if post => sessions_sign_out(gw, s, &req).await,
-        ["invite"] if post => invite_own_device(gw, s, &req).await,
-        ["remove-device"] if post => remove_own_device(gw, s, &req).await,
-        ["enroll", token] if get => match enrollment::invitation(gw, s, req.app, token).await {
-            Ok(inv) if req.form == Form::Page => phone::enroll_page(
-                &s.app(req.app).origin.to_string(),
-                &s.config.server.prefix,
-                token,
-                &inv,
-            ),
-            // A program enrolling a key reads the same facts the page shows.
-            Ok(inv) => Reply::json(
-                200,
-                &json!({
-                    "protocol": enrollment::DOMAIN,
-                    "user": inv.user,
-                    "app": inv.app,
-                    "apps": inv.apps,
-                    "origin": s.app(req.app).origin.to_string(),
-                    "expires_at": inv.expires_ms / 1000,
-                }),
-            ),
-            Err(e) => respond::enroll_error(req.form, &e),
-        },
-        ["enroll", token] if post => {
+        // Never a 405 here: other methods have always been told there is no such endpoint.
+        Route::Jwks => not_found(),
+        Route::Logout if post => logout(gw, s, &req).await,
+        Route::Sessions if get => sessions_page(gw, s, &req).await,
+        Route::Sessions if post => sessions_sign_out(gw, s, &req).await,
+        Route::Invite if post => invite_own_device(gw, s, &req).await,
+        Route::RemoveDevice if post => remove_own_device(gw, s, &req).await,
+        Route::Enroll { token } if get => {
+            match enrollment::invitation(gw, s, req.app, token).await {
+                Ok(inv) if req.form == Form::Page => phone::enroll_page(
+                    &s.app(req.app).origin.to_string(),
+                    &s.config.server.prefix,
+                    token,
+                    &inv,
+                ),
+                // A program enrolling a key reads the same facts the page shows.
+                Ok(inv) => Reply::json(
+                    200,
+                    &json!({
+                        "protocol": enrollment::DOMAIN,
+                        "user": inv.user,
+                        "app": inv.app,
+                        "apps": inv.apps,
+                        "origin": s.app(req.app).origin.to_string(),
+                        "expires_at": inv.expires_ms / 1000,
+                    }),
+                ),
+                Err(e) => respond::enroll_error(req.form, &e),
+            }
+        }
+        Route::Enroll { token } if post => {
             let browser = agent_of(req.headers);
             match enrollment::enroll(gw, s, req.app, token, &req.body, req.client_ip, browser).await
             {
@@ -144,77 +155,40 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
                 Err(e) => respond::enroll_error(Form::Json, &e),
             }
         }
-        ["login"] if get => login_page(gw, s, &req).await,
-        ["step-up"] if get => step_up_page(gw, s, &req).await,
-        ["auth", "session", "create"] if post => {
-            create(gw, s, &req).await.unwrap_or_else(json_error)
-        }
-        ["auth", "session", "verify"] if get => verify(gw, s, &req).await,
-        ["auth", "session", id] if get && req.form == Form::Page && id.starts_with("sess_") => {
+        Route::Login { .. } if get => login_page(gw, s, &req).await,
+        Route::StepUp { .. } if get => step_up_page(gw, s, &req).await,
+        Route::Create if post => create(gw, s, &req).await.unwrap_or_else(json_error),
+        Route::Verify if get => verify(gw, s, &req).await,
+        Route::Attempt { id } if get && req.form == Form::Page && id.starts_with("sess_") => {
             approval_page(gw, s, &req, id).await
         }
-        ["auth", "session", id, "events"] if get => {
+        Route::Events { id } if get => {
             return match login::watch(gw, s, req.app, id, req.headers).await {
                 Ok(stream) => Routed::Events(stream),
                 Err(e) => json_error(e).into(),
             }
         }
-        ["auth", "session", id, "scan"] if post => {
-            scan(gw, s, &req, id).await.unwrap_or_else(json_error)
-        }
-        ["auth", "session", id, "approve"] if post => {
-            match login::attempt(gw, s, req.app, id).await {
-                Ok(a) => login::approve(gw, s, &a, req.client_ip, &req.body)
-                    .await
-                    .map(approved)
-                    .unwrap_or_else(json_error),
-                Err(e) => json_error(e),
-            }
-        }
-        ["auth", "session", id, "reject"] if post => match login::attempt(gw, s, req.app, id).await
-        {
+        Route::Scan { id } if post => scan(gw, s, &req, id).await.unwrap_or_else(json_error),
+        Route::Approve { id } if post => match login::attempt(gw, s, req.app, id).await {
+            Ok(a) => login::approve(gw, s, &a, req.client_ip, &req.body)
+                .await
+                .map(approved)
+                .unwrap_or_else(json_error),
+            Err(e) => json_error(e),
+        },
+        Route::Reject { id } if post => match login::attempt(gw, s, req.app, id).await {
             Ok(a) => login::reject(gw, &a)
                 .await
                 .map(|()| Reply::json(200, &json!({"success": true, "status": "rejected"})))
                 .unwrap_or_else(json_error),
             Err(e) => json_error(e),
         },
-        ["auth", "session", id, "claim"] if post => claim(gw, s, &req, id)
+        Route::Claim { id } if post => claim(gw, s, &req, id)
             .await
             .unwrap_or_else(|e| respond::login_error(req.form, &e)),
-        ["healthz" | "logout" | "login" | "sessions" | "step-up" | "invite" | "remove-device"]
-        | ["auth", "session", ..]
-        | ["enroll", _] => method_not_allowed(),
-        _ => Reply::error_for(
-            req.form,
-            404,
-            "not_found",
-            "Not found",
-            "No such gateway endpoint.",
-        ),
+        _ => method_not_allowed(&route),
     };
     answer.into()
-}
-
-/// The rate-limit class of a route, if it has one.
-fn action_of(method: &Method, segments: &[&str]) -> Option<Action> {
-    let post = method == Method::POST;
-    match segments {
-        ["login" | "step-up"] if !post => Some(Action::Create),
-        ["auth", "session", "create"] if post => Some(Action::Create),
-        ["auth", "session", "verify"] if !post => Some(Action::Verify),
-        ["auth", "session", _, "scan" | "approve" | "reject"] if post => Some(Action::Signer),
-        // A phone's approval page, and every enrollment step: counted like a signer's calls.
-        ["auth", "session", id] if !post && id.starts_with("sess_") => Some(Action::Signer),
-        ["enroll", _] => Some(Action::Signer),
-        // Each starts (or collects) a confirmation attempt, like a login page.
-        ["invite" | "remove-device"] => Some(Action::Create),
-        ["auth", "session", _, "claim"] if post => Some(Action::Claim),
-        // A session check plus a read of that key's own sessions through the store's per-key
-        // index (never the whole store): counted like session checks.
-        ["sessions"] => Some(Action::Verify),
-        _ => None,
-    }
 }
 
 /// Takes a token from the client's bucket for `action`.
@@ -231,22 +205,26 @@ fn limited(gw: &Gateway, req: &RouteRequest<'_>, action: Action) -> Result<(), L
     })
 }
 
-/// The signer endpoint path (`pubky/relay`) a route's segments name, without the channel.
-fn endpoint_of(gw: &Gateway, segments: &[&str]) -> Option<&'static str> {
-    let (_, head) = segments.split_last()?;
+/// The relay endpoint's path, if one of the signers serves it.
+fn relay_endpoint(gw: &Gateway) -> Option<&'static str> {
     gw.signers
         .iter()
         .filter_map(|s| s.endpoint())
         .map(|e| e.path)
-        .find(|p| p.split('/').eq(head.iter().copied()))
+        .find(|p| *p == route::RELAY)
 }
 
-fn method_not_allowed() -> Reply {
-    Reply::error(
+/// The answer to a method `route` does not accept, naming those it does.
+fn method_not_allowed(route: &Route<'_>) -> Reply {
+    let reply = Reply::error(
         405,
         "method_not_allowed",
         "This endpoint does not accept that method.",
-    )
+    );
+    match route.allow() {
+        allow if allow.is_empty() => reply,
+        allow => reply.with_header("allow", allow),
+    }
 }
 
 fn approved(a: login::Approval) -> Reply {
@@ -283,7 +261,7 @@ async fn logout(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
         }
     }
     let reply = if req.form == Form::Page {
-        Reply::redirect(303, format!("{}/login", s.config.server.prefix))
+        Reply::redirect(303, Route::Login { rd: None }.url(&s.config.server.prefix))
     } else {
         Reply::json(200, &json!({ "status": "signed_out" }))
     };
@@ -303,10 +281,8 @@ async fn sessions_page(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Re
     let (hash, identity) = match gw.session(s, req.headers, req.app).await {
         Ok(Some(live)) => (live.hash, live.identity),
         Ok(None) => {
-            let rd: String =
-                url::form_urlencoded::byte_serialize(format!("{prefix}/sessions").as_bytes())
-                    .collect();
-            return Reply::redirect(302, format!("{prefix}/login?rd={rd}"));
+            let rd = Route::Sessions.url(prefix);
+            return Reply::redirect(302, Route::Login { rd: Some(&rd) }.url(prefix));
         }
         Err(e) => return respond::login_error(Form::Page, &e.into()),
     };
@@ -337,9 +313,10 @@ async fn sessions_sign_out(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -
     }
     let prefix = &s.config.server.prefix;
     if scope == account::Scope::All {
-        return clearing_session(s, req.app, Reply::redirect(303, format!("{prefix}/login")));
+        let to_login = Route::Login { rd: None }.url(prefix);
+        return clearing_session(s, req.app, Reply::redirect(303, to_login));
     }
-    Reply::redirect(303, format!("{prefix}/sessions"))
+    Reply::redirect(303, Route::Sessions.url(prefix))
 }
 
 /// The summary of the browser making a request, as approvals show it.
@@ -425,7 +402,7 @@ async fn confirm_action(
     url: String,
     mut fields: Vec<(&'static str, String)>,
 ) -> Reply {
-    let back = format!("{}/sessions", s.config.server.prefix);
+    let back = Route::Sessions.url(&s.config.server.prefix);
     let purpose = Purpose::Action(Confirm::new(live.hash, action));
     let started =
         match login::start(gw, s, req.app, req.headers, req.client_ip, back, purpose).await {
@@ -457,7 +434,7 @@ async fn confirm_action(
             .into_iter()
             .map(|(id, p)| json!({ "protocol": id.name(), "payload": p.payload }))
             .collect::<Vec<_>>(),
-        "events": format!("{prefix}/auth/session/{}/events", attempt.id),
+        "events": Route::Events { id: &attempt.id }.url(prefix),
         "confirm": { "url": url, "form": form },
         "expires_at": attempt.expires_ms / 1000,
     });
@@ -491,7 +468,7 @@ async fn invite_own_device(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -
         return respond::enroll_error(req.form, &enrollment::EnrollError::NotConfiguredUser);
     }
     let action = Confirmable::AddDevice { user: user.clone() };
-    let url = format!("{}/invite", s.config.server.prefix);
+    let url = Route::Invite.url(&s.config.server.prefix);
     let Some(id) = field(&fields, "confirm") else {
         return confirm_action(gw, s, req, &live, action, url, Vec::new()).await;
     };
@@ -554,7 +531,7 @@ async fn remove_own_device(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -
         device: device.clone(),
     };
     let prefix = &s.config.server.prefix;
-    let url = format!("{prefix}/remove-device");
+    let url = Route::RemoveDevice.url(prefix);
     let Some(id) = field(&fields, "confirm") else {
         let fields = vec![("device", device)];
         return confirm_action(gw, s, req, &live, action, url, fields).await;
@@ -577,9 +554,10 @@ async fn remove_own_device(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -
         return Reply::json(200, &json!({ "removed": removed, "sessions_ended": ended }));
     }
     if signed_out {
-        return clearing_session(s, req.app, Reply::redirect(303, format!("{prefix}/login")));
+        let to_login = Route::Login { rd: None }.url(prefix);
+        return clearing_session(s, req.app, Reply::redirect(303, to_login));
     }
-    Reply::redirect(303, format!("{prefix}/sessions"))
+    Reply::redirect(303, Route::Sessions.url(prefix))
 }
 
 async fn login_page(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
@@ -613,8 +591,8 @@ async fn step_up_page(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Rep
     let live = match gw.session(s, req.headers, req.app).await {
         Ok(Some(live)) => live,
         Ok(None) => {
-            let back: String = url::form_urlencoded::byte_serialize(rd.as_bytes()).collect();
-            return Reply::redirect(302, format!("{}/login?rd={back}", s.config.server.prefix));
+            let to_login = Route::Login { rd: Some(&rd) }.url(&s.config.server.prefix);
+            return Reply::redirect(302, to_login);
         }
         Err(e) => return respond::login_error(Form::Page, &e.into()),
     };
@@ -669,14 +647,14 @@ fn render_login(
         app_name: &app.name,
         nonce: nonce.clone(),
         attempt_id: &attempt.id,
-        events_url: format!("{prefix}/auth/session/{}/events", attempt.id),
-        claim_url: format!("{prefix}/auth/session/{}/claim", attempt.id),
+        events_url: Route::Events { id: &attempt.id }.url(prefix),
+        claim_url: Route::Claim { id: &attempt.id }.url(prefix),
         expires_in: gw.logins.remaining(attempt).as_secs(),
         signers,
         step_up: attempt.request.purpose.step_up().is_some(),
         action,
         device_base: phone::offers_native(attempt)
-            .then(|| format!("{prefix}/auth/session/{}", attempt.id)),
+            .then(|| Route::Attempt { id: &attempt.id }.url(prefix)),
     };
     let html = match page.render() {
         Ok(h) => h,
@@ -738,8 +716,8 @@ async fn create(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Result<Re
                 payload: p.payload,
             })
             .collect(),
-        events: format!("{prefix}/auth/session/{}/events", attempt.id),
-        claim: format!("{prefix}/auth/session/{}/claim", attempt.id),
+        events: Route::Events { id: &attempt.id }.url(prefix),
+        claim: Route::Claim { id: &attempt.id }.url(prefix),
         expires_at: attempt.expires_ms / 1000,
     };
     let mut reply = Reply::json(201, &body);

@@ -1,5 +1,6 @@
 //! Architecture invariants checked as tests: this crate's manifest names no proxy or HTTP
-//! stack, and no module imports another module that (directly or not) imports it back.
+//! stack, no module imports another module that (directly or not) imports it back, and no
+//! module but [`crate::route`] spells a URL of the gateway's own routes.
 //!
 //! Both crates are checked: the glue crate's source sits two directories up.
 
@@ -155,4 +156,73 @@ fn the_cycle_check_finds_cycles() {
     let result = std::panic::catch_unwind(|| assert_acyclic(&dir));
     let _ = std::fs::remove_dir_all(&dir);
     assert!(result.is_err(), "a -> b -> c -> a is a cycle");
+}
+
+/// Spellings that build a URL of the gateway's own routes by hand: a prefix or base followed
+/// by one of the routes' paths, or a route's path as a literal.
+const HAND_BUILT_URLS: &[&str] = &[
+    "{prefix}/",
+    "\"/auth/session",
+    "?rd=",
+    "}/auth/",
+    "}/events",
+    "}/scan",
+    "}/approve",
+    "}/reject",
+    "}/claim",
+    "}/login",
+    "}/logout",
+    "}/step-up",
+    "}/sessions",
+    "}/invite",
+    "}/remove-device",
+    "}/enroll/",
+    "}/pubky/relay",
+    "}/healthz",
+    "}/.well-known",
+];
+
+/// `module: spelling` for each hand-built URL of ours outside the route table.
+fn hand_built_urls(src: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for (name, code) in modules(src) {
+        if name == "route" {
+            continue;
+        }
+        for spelling in HAND_BUILT_URLS.iter().filter(|s| code.contains(*s)) {
+            found.push(format!("{name}: {spelling}"));
+        }
+    }
+    found
+}
+
+#[test]
+fn urls_of_ours_are_built_by_the_route_table_only() {
+    let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for src in [core.clone(), core.join("../../../src")] {
+        let found = hand_built_urls(&src);
+        assert!(
+            found.is_empty(),
+            "build these URLs with route::Route: {found:?}"
+        );
+    }
+}
+
+#[test]
+fn the_url_check_finds_hand_built_urls() {
+    let dir = std::env::temp_dir().join(format!("qrgate-tidy-urls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("page.rs"),
+        "// {prefix}/login in a comment is no URL\nfn f(base: &str) -> String { format!(\"{base}/enroll/{}\", 1) }\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("route.rs"),
+        "const A: &str = \"{prefix}/login\";\n",
+    )
+    .expect("write");
+    let found = hand_built_urls(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(found, ["page: }/enroll/"]);
 }

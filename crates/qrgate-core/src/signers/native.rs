@@ -17,6 +17,7 @@ use crate::keys::PublicKey;
 use crate::protocol::{
     query_escape, AttemptFacts, Context, Material, Payload, Refusal, Signer, SignerId, Verified,
 };
+use crate::route::Route;
 
 /// The protocol's name in config.
 pub const ID: SignerId = SignerId::new("native");
@@ -167,7 +168,7 @@ impl Signer for Native {
     }
 
     fn payload(&self, ctx: &Context<'_>, attempt: &AttemptFacts<'_>, _: &Material) -> Payload {
-        let payload = format!("{}/auth/session/{}", ctx.base, attempt.id);
+        let payload = Route::Attempt { id: attempt.id }.url(ctx.base);
         let deeplink = format!("qrgate://sign?url={}", query_escape(&payload));
         Payload {
             label: self.label(),

@@ -26,6 +26,7 @@ use crate::origin::Origin;
 use crate::protocol::{
     AttemptFacts, Context, Endpoint, Material, Payload, Refusal, Signer, SignerId, Verified,
 };
+use crate::route::{self, Route};
 
 /// The protocol's name in config.
 pub const ID: SignerId = SignerId::new("pubky");
@@ -91,7 +92,7 @@ pub fn auth_url(ctx: &Context<'_>, attempt_id: &str, secret: &[u8; 32]) -> Strin
     format!(
         "pubkyauth:///?caps={}&relay={}&secret={}&x-source={}",
         enc(&caps),
-        enc(&format!("{}/pubky/relay/", ctx.base)),
+        enc(&Route::Relay { channel: "" }.url(ctx.base)),
         URL_SAFE_NO_PAD.encode(secret),
         enc(ctx.app_name),
     )
@@ -192,7 +193,7 @@ impl Signer for Pubky {
 
     fn endpoint(&self) -> Option<Endpoint> {
         Some(Endpoint {
-            path: "pubky/relay",
+            path: route::RELAY,
             max_body: MAX_RELAY_BODY,
         })
     }
