@@ -11,7 +11,7 @@ fn main() {
         eprintln!("usage: gateway_sysalloc CONFIG_FILE");
         std::process::exit(2);
     };
-    let config = qrgate_core::config::Config::load(Path::new(&path)).expect("valid config");
+    let config = qrgate::config_file::load(Path::new(&path)).expect("valid config");
     let gateway = qrgate_core::gateway::Gateway::new(config, qrgate_core::clock::Clock::system())
         .expect("gateway");
     qrgate::server::run(gateway, None, false).expect("upstreams resolve");

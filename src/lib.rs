@@ -7,6 +7,7 @@
 //! - [`assertion_keys`]: the identity assertion signing keys' file and its rotation.
 //! - [`admin`]: the admin listener: `/metrics`, `/healthz`, `/readyz`, the session API.
 //! - [`admin_token`]: the admin API's bearer token file (owner-only) or systemd credential.
+//! - [`config_file`]: reads the config file for the core's pure `Config::parse`.
 //! - [`control`]: `qrgate sessions list|revoke`, the session API's client.
 //! - [`proxy`]: the pingora `ProxyHttp` implementation: thin adapters from each hook to the
 //!   core's decision, routes and header edits.
@@ -31,6 +32,7 @@
 pub mod admin;
 pub mod admin_token;
 pub mod assertion_keys;
+pub mod config_file;
 pub mod control;
 pub mod demo;
 pub mod event_streams;

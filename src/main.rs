@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 use qrgate::signer::{self, Key};
 use qrgate_core::clock::Clock;
-use qrgate_core::config::{Config, LogFormat};
+use qrgate_core::config::LogFormat;
 
 // glibc's allocator serializes on arena locks when tokio moves a request between worker
 // threads (allocated on one, freed on another); mimalloc does not. Measured in BENCHMARKS.md.
@@ -182,7 +182,7 @@ fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { config, upgrade } => {
-            let loaded = Config::load(&config)?;
+            let loaded = qrgate::config_file::load(&config)?;
             init_tracing(loaded.log.format);
             let (gateway, shared) = qrgate::server::build(loaded, Clock::system())?;
             qrgate::server::run_shared(gateway, shared, Some(config), upgrade)?;
@@ -190,7 +190,7 @@ fn real_main() -> anyhow::Result<()> {
         }
         Command::Sessions { config, action } => {
             init_tracing(LogFormat::Text);
-            let config = Config::load(&config)?;
+            let config = qrgate::config_file::load(&config)?;
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {
                 match action {
@@ -214,7 +214,7 @@ fn real_main() -> anyhow::Result<()> {
         }
         Command::Devices { config, action } => {
             init_tracing(LogFormat::Text);
-            let config = Config::load(&config)?;
+            let config = qrgate::config_file::load(&config)?;
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {
                 match action {
@@ -243,7 +243,7 @@ fn real_main() -> anyhow::Result<()> {
             ttl,
         } => {
             init_tracing(LogFormat::Text);
-            let config = Config::load(&config)?;
+            let config = qrgate::config_file::load(&config)?;
             let rt = tokio::runtime::Runtime::new()?;
             let invited = rt.block_on(qrgate::control::invite(&config, &user, &app, ttl))?;
             print!("{invited}");
@@ -251,7 +251,7 @@ fn real_main() -> anyhow::Result<()> {
         }
         Command::CheckConfig { config } => {
             init_tracing(LogFormat::Text);
-            let c = Config::load(&config)?;
+            let c = qrgate::config_file::load(&config)?;
             // What `run` would refuse, said now.
             let token_note = match qrgate::admin_token::check_at_start(&c) {
                 // Root checking a service's config cannot know the service's user (as for

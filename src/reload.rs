@@ -16,7 +16,6 @@ use tokio::signal::unix::{signal, SignalKind};
 use std::sync::Arc;
 
 use qrgate_core::audit;
-use qrgate_core::config::Config;
 
 use crate::proxy::Proxy;
 use crate::tls::Certificates;
@@ -40,7 +39,7 @@ impl Reloader {
 
     /// Reads, validates and applies the config file once, then re-reads the certificate.
     pub fn reload_once(&self) -> Result<(), String> {
-        let config = Config::load(&self.path).map_err(|e| e.to_string())?;
+        let config = crate::config_file::load(&self.path).map_err(|e| e.to_string())?;
         let files = config.server.tls.clone();
         self.proxy.reload(config).map_err(|e| e.to_string())?;
         // Roles may have changed: a fresh signer starts with no cached assertions.

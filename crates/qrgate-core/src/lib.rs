@@ -1,48 +1,75 @@
-//! qrgate's core: every decision the gateway makes, with no socket and no proxy in sight.
+//! qrgate's core: every decision the gateway makes, with no file, no socket and no proxy in
+//! sight.
 //!
 //! The `qrgate` crate wraps this in pingora; nothing here may depend on pingora, hyper or
 //! reqwest (the manifest enforces it), so every rule below is built and unit-tested alone.
 //!
 //! # Layout
+//! Every module below has a line here; `tidy` fails on one that has none (or on a line for a
+//! module that no longer exists).
+//!
 //! Leaves (depend on nothing else in the crate, or only on other leaves):
 //! - [`clock`]: the one source of "now", and the timestamp-window check signers share.
 //! - [`keys`]: Ed25519 public keys in z-base32 and hex.
 //! - [`origin`]: an app's configured `scheme://host[:port]`.
 //! - [`path`]: request path canonicalization (what public-path rules match on).
+//! - [`access`]: what a login grants (read-only or read-write, per path prefix).
+//! - [`method_override`]: the headers and parameter by which a request may claim another
+//!   method, so a read-only grant judges the method it will be served as.
 //! - [`redirect`]: validation of post-login return paths.
 //! - [`negotiate`]: browser navigation versus API client.
 //! - [`agent`]: the short browser summary shown to the person approving.
 //! - [`cookies`]: reading, stripping and building the gateway's cookies.
 //! - [`reply`]: locally generated responses and the security headers they all carry.
 //! - [`identity`]: who a session belongs to, and the headers clients may not send.
-//! - [`handoff`]: which request heads (login event streams) the glue serves beside pingora.
+//! - [`assertion`]: the signed identity (`X-Auth-Assertion` JWT) upstreams may verify, and
+//!   its published keys.
 //! - [`head`]: limits on a request head, checked on the raw bytes.
+//! - [`audit`]: the audit trail (logins, logouts, expiries, refused approvals, reloads).
+//! - [`metrics`]: what the gateway counts, for Prometheus.
 //!
 //! Built on those:
 //! - [`protocol`]: the [`protocol::Signer`] trait every signer protocol implements.
-//! - [`signers`]: the protocols (native, Pubky Ring, tana-mobile) and their registry.
-//! - [`config`]: `config.toml`, parsed once into a validated [`config::Config`].
-//! - [`session`]: the session store seam and the in-memory store.
+//! - [`signers`]: the protocols and their registry:
+//!   - [`signers::native`]: qrgate's own (a phone signs the server's challenge text);
+//!   - [`signers::pubky`]: Pubky Ring's pubkyauth, with the gateway as its own relay;
+//!   - [`signers::tana`]: tana-mobile's identity protocol.
+//! - [`config`]: `config.toml` text, parsed once into a validated [`config::Config`] (the
+//!   glue reads the file).
 //! - [`limits`]: who a client is (trusted proxies, IPv6 /64) and per-client rate limits.
+//! - [`route`]: the gateway's own routes, spelled once: paths, methods, rate classes, URLs.
+//! - [`session`]: the session store seam, and
+//!   - `session::memory`: the in-memory store.
+//! - [`share`]: what several instances share about login attempts (the seam the Redis store
+//!   implements).
+//! - [`settings`]: one config and what is derived from it (identities, per-app values),
+//!   swapped whole on reload.
+//! - [`devices`]: devices enrolled by invitation, and the registry every request reads.
 //! - [`confirm`]: actions a person confirms by phone (adding or removing a device): what
 //!   each is, how it is shown and written, which keys may approve it.
 //! - [`attempts`]: login attempts (sign-ins, step-ups, confirmations) and their single-use
 //!   state machine.
 //! - [`events`]: server-sent event framing for live login status.
-//! - [`settings`]: one config and what is derived from it (identities, per-app values),
-//!   swapped whole on reload.
 //! - [`gateway`]: the shared state: the current settings, stores, attempts, signers, rates.
 //! - [`request`]: the facts of one request, as the decision needs them.
 //! - [`decision`]: the request decision (local route, forward, login redirect, 401, error).
+//! - [`handoff`]: which request heads (login event streams) the glue serves beside pingora.
 //! - [`upstream`]: the header edits on a forwarded request.
 //! - [`wire`]: local replies and event-stream framing as HTTP/1.1 bytes, for the glue's paths
 //!   that write to a connection directly.
 //! - [`login`]: QR login operations (start, scan, approve, reject, claim, verify) with typed
-//!   results, and the login page.
-//! - [`audit`]: the audit trail (logins, logouts, expiries, refused approvals, reloads).
-//! - [`metrics`]: what the gateway counts, for Prometheus.
+//!   results:
+//!   - [`login::error`]: why a login operation was refused;
+//!   - [`login::page`]: the login page;
+//!   - [`login::qr`]: QR codes as inline SVG.
+//! - [`control`]: selecting, listing and revoking live sessions (admin API, `qrgate sessions`).
+//! - [`enrollment`]: enrollment by invitation: binding a browser's key to a configured user.
+//! - [`account`]: the person's own account page (their keys, devices and sessions).
+//! - [`phone`]: the pages that make a browser a signer of the native protocol (approval,
+//!   enrollment, invitation).
+//! - [`forward_auth`]: judging a request a fronting proxy asks about, by its own rules.
 //! - [`respond`]: the one place domain errors become HTTP statuses and bodies.
-//! - [`routes`]: the gateway's own endpoints under the prefix.
+//! - [`routes`]: the handlers of the gateway's own endpoints under the prefix.
 
 pub mod access;
 pub mod account;

@@ -1,8 +1,12 @@
 //! Architecture invariants checked as tests: this crate's manifest names no proxy or HTTP
-//! stack, no module imports another module that (directly or not) imports it back, and no
-//! module but [`crate::route`] spells a URL of the gateway's own routes.
+//! stack, no module imports another module that (directly or not) imports it back, no module
+//! but [`crate::route`] spells a URL of the gateway's own routes, every module has its line in
+//! the layout list of the crate's doc comment (`lib.rs`), and the core does no I/O: no file,
+//! socket or process API is named outside test code (the glue reads the config file and
+//! hands [`crate::config::Config::parse`] its text).
 //!
-//! Both crates are checked: the glue crate's source sits two directories up.
+//! Both crates are checked where the rule is both crates': the glue crate's source sits two
+//! directories up.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -225,4 +229,123 @@ fn the_url_check_finds_hand_built_urls() {
     let found = hand_built_urls(&dir);
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(found, ["page: }/enroll/"]);
+}
+
+/// Modules with a file of their own (inline helper modules are part of their file's module),
+/// then the modules the `# Layout` list of `lib.rs`'s doc comment names, one per bullet.
+fn layout_drift(src: &Path) -> (Vec<String>, Vec<String>) {
+    let lib = read(&src.join("lib.rs"));
+    let listed: BTreeSet<String> = lib
+        .lines()
+        .map_while(|l| l.strip_prefix("//!"))
+        .skip_while(|l| l.trim() != "# Layout")
+        .filter_map(|l| {
+            let entry = l.trim_start().strip_prefix("- ")?;
+            let entry = entry.strip_prefix('[').unwrap_or(entry);
+            let name = entry.strip_prefix('`')?.split('`').next()?;
+            Some(name.to_string())
+        })
+        .collect();
+    let modules: BTreeSet<String> = modules(src).into_keys().collect();
+    let missing = modules.difference(&listed).cloned().collect();
+    let stale = listed.difference(&modules).cloned().collect();
+    (missing, stale)
+}
+
+#[test]
+fn every_module_is_in_the_layout_list() {
+    let (missing, stale) = layout_drift(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    assert!(
+        missing.is_empty(),
+        "give these modules a line in lib.rs's # Layout list: {missing:?}"
+    );
+    assert!(
+        stale.is_empty(),
+        "lib.rs's # Layout list names modules that do not exist: {stale:?}"
+    );
+}
+
+#[test]
+fn the_layout_check_finds_unlisted_modules() {
+    let dir = std::env::temp_dir().join(format!("qrgate-tidy-layout-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("b")).expect("dir");
+    std::fs::write(
+        dir.join("lib.rs"),
+        "//! Crate.\n//!\n//! # Layout\n//! - [`a`]: listed.\n//! - [`b`]: listed, and\n//!   - `b::inner`: listed too.\n//! - [`gone`]: no such module.\npub mod a;\n",
+    )
+    .expect("write");
+    for file in ["a.rs", "b/mod.rs", "b/inner.rs", "b/other.rs", "c.rs"] {
+        std::fs::write(dir.join(file), "").expect("write");
+    }
+    let (missing, stale) = layout_drift(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(missing, ["b::other", "c"]);
+    assert_eq!(stale, ["gone"]);
+}
+
+/// Names of file, socket and process APIs. The core decides; the glue does the I/O. The OS
+/// random source (`getrandom`, in `random_bytes`) is no I/O in this sense: it reads no file
+/// and talks to no peer.
+const IO_APIS: &[&str] = &[
+    "std::fs",
+    "fs::",
+    "File::",
+    "std::net::TcpStream",
+    "std::net::TcpListener",
+    "TcpStream",
+    "TcpListener",
+    "UdpSocket",
+    "UnixStream",
+    "tokio::fs",
+    "tokio::net",
+    "std::process",
+    "Command::new",
+];
+
+/// `module: api` for each I/O API named in the code (not comments, not test modules) under
+/// `src`, the crate root included.
+fn io_uses(src: &Path) -> Vec<String> {
+    let mut code = modules(src);
+    if let Ok(lib) = std::fs::read_to_string(src.join("lib.rs")) {
+        let lines: Vec<&str> = lib
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect();
+        code.insert("lib".to_string(), lines.join("\n"));
+    }
+    let mut found = Vec::new();
+    for (name, text) in code {
+        for api in IO_APIS.iter().filter(|a| text.contains(*a)) {
+            found.push(format!("{name}: {api}"));
+        }
+    }
+    found
+}
+
+#[test]
+fn the_core_does_no_io() {
+    let found = io_uses(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    assert!(
+        found.is_empty(),
+        "the core does no I/O; do it in the glue: {found:?}"
+    );
+}
+
+#[test]
+fn the_io_check_finds_io() {
+    let dir = std::env::temp_dir().join(format!("qrgate-tidy-io-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("lib.rs"),
+        "//! std::fs in a doc comment is no I/O\npub mod load;\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("load.rs"),
+        "pub fn load(p: &str) -> String { std::fs::read_to_string(p).unwrap() }\n#[cfg(test)]\nmod tests { fn t() { std::process::exit(0) } }\n",
+    )
+    .expect("write");
+    let found = io_uses(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(found, ["load: std::fs", "load: fs::"]);
 }
