@@ -303,6 +303,23 @@ pub enum ProxyFailure {
     Internal,
 }
 
+impl ProxyFailure {
+    /// The status this failure is answered with; the glue hands it through pingora's error
+    /// type to `fail_to_proxy`, which reads it back with [`ProxyFailure::from_status`].
+    pub fn status(self) -> u16 {
+        proxy_failure(self).0
+    }
+
+    /// The failure an HTTP-layer refusal with `status` stands for.
+    pub fn from_status(status: u16) -> ProxyFailure {
+        if status == ProxyFailure::SlowBody.status() {
+            ProxyFailure::SlowBody
+        } else {
+            ProxyFailure::Client(status)
+        }
+    }
+}
+
 /// `(status, code, title, message)` of a proxy failure.
 pub fn proxy_failure(f: ProxyFailure) -> (u16, &'static str, &'static str, &'static str) {
     match f {
@@ -668,6 +685,17 @@ mod tests {
         );
         assert_eq!(r.status, 400);
         assert!(String::from_utf8_lossy(&r.body).contains("bad_form"));
+    }
+
+    #[test]
+    fn a_proxy_failure_survives_its_trip_through_a_status() {
+        for f in [ProxyFailure::SlowBody, ProxyFailure::Client(413)] {
+            assert_eq!(ProxyFailure::from_status(f.status()), f);
+        }
+        assert_eq!(
+            proxy_failure(ProxyFailure::from_status(ProxyFailure::BadRequest.status())),
+            proxy_failure(ProxyFailure::BadRequest)
+        );
     }
 
     #[test]

@@ -241,6 +241,7 @@ const STATUS_WRITERS: &[&str] = &[
     "answer(",
     ".status(",
     "status: ",
+    "HTTPStatus(",
 ];
 
 /// `module: call status` for each error status written outside `respond`.
@@ -290,6 +291,7 @@ fn the_status_check_finds_error_statuses() {
          fn ok() -> Reply { Reply::json(200, &1) }\n\
          fn f(form: Form) -> Reply {\n    Reply::error_for(\n        form,\n        409,\n        \"x\", \"t\", \"m\")\n}\n\
          fn g() -> Response { answer(503, \"application/json\", String::new()) }\n\
+         fn h() -> Error { Error::explain(ErrorType::HTTPStatus(408), \"slow\") }\n\
          #[cfg(test)]\nmod tests { fn t() { Reply::error(400, \"x\", \"y\"); } }\n",
     )
     .expect("write");
@@ -300,5 +302,12 @@ fn the_status_check_finds_error_statuses() {
     .expect("write");
     let found = error_statuses(&dir);
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(found, ["page: Reply::error_for(409", "page: answer(503"]);
+    assert_eq!(
+        found,
+        [
+            "page: Reply::error_for(409",
+            "page: answer(503",
+            "page: HTTPStatus(408"
+        ]
+    );
 }
