@@ -26,7 +26,7 @@ use qrgate_core::enrollment::{self, EnrollError};
 use qrgate_core::gateway::Gateway;
 use qrgate_core::reply::Form;
 use qrgate_core::reply::Reply;
-use qrgate_core::respond;
+use qrgate_core::respond::{self, AdminRefusal};
 use qrgate_core::settings::Settings;
 
 /// The admin application.
@@ -68,16 +68,14 @@ impl ServeHttp for Admin {
             "/healthz" => answer(200, "application/json", "{\"status\":\"ok\"}".into()),
             "/readyz" => match gw.ready().await {
                 Ok(()) => answer(200, "application/json", "{\"ready\":true}".into()),
-                Err(e) => answer(
-                    503,
-                    "application/json",
-                    serde_json::json!({ "ready": false, "reason": e.to_string() }).to_string(),
-                ),
+                Err(e) => reply(respond::admin_refusal(&AdminRefusal::NotReady(
+                    e.to_string(),
+                ))),
             },
             "/sessions" | "/sessions/revoke" | "/devices" | "/devices/revoke" | "/invites" => {
                 self.control(session).await
             }
-            _ => answer(404, "application/json", "{\"error\":\"not_found\"}".into()),
+            _ => reply(respond::admin_refusal(&AdminRefusal::NotFound)),
         }
     }
 }
@@ -88,11 +86,7 @@ impl Admin {
         let gw = &self.gateway;
         let s = gw.settings();
         let Some(path) = &s.config.admin.token_file else {
-            return answer(
-                404,
-                "application/json",
-                serde_json::json!({"error": "disabled", "message": "Session control is off: set [admin] token_file."}).to_string(),
-            );
+            return reply(respond::admin_refusal(&AdminRefusal::ControlOff));
         };
         // Read at every request: a rotated token applies at once. A file others may read,
         // or none, lets no request in.
@@ -115,11 +109,7 @@ impl Admin {
             return if req.method == http::Method::POST {
                 invite(gw, &s, req.uri.query()).await
             } else {
-                answer(
-                    405,
-                    "application/json",
-                    "{\"error\":\"method_not_allowed\"}".into(),
-                )
+                reply(respond::admin_refusal(&AdminRefusal::MethodNotAllowed))
             };
         }
         let filter = match control::Filter::from_query(req.uri.query()) {
@@ -140,11 +130,7 @@ impl Admin {
                 .await
                 .map(|n| serde_json::json!({ "revoked": n })),
             _ => {
-                return answer(
-                    405,
-                    "application/json",
-                    "{\"error\":\"method_not_allowed\"}".into(),
-                )
+                return reply(respond::admin_refusal(&AdminRefusal::MethodNotAllowed))
             }
         };
         match result {

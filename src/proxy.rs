@@ -374,7 +374,10 @@ impl ProxyHttp for Proxy {
         ctx.upstream_started = Some(std::time::Instant::now());
         if let Some(target) = ctx.target.take() {
             let uri: http::Uri = target.parse().map_err(|_| {
-                Error::explain(ErrorType::HTTPStatus(400), "unparseable canonical path")
+                Error::explain(
+                    ErrorType::HTTPStatus(ProxyFailure::BadRequest.status()),
+                    "unparseable canonical path",
+                )
             })?;
             upstream.set_uri(uri);
         }
@@ -424,11 +427,10 @@ impl ProxyHttp for Proxy {
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut Ctx) -> FailToProxy {
         let failure = match e.etype() {
-            ErrorType::HTTPStatus(408) => Some(ProxyFailure::SlowBody),
+            ErrorType::HTTPStatus(code) => Some(ProxyFailure::from_status(*code)),
             ErrorType::ReadTimedout if matches!(e.esource(), ErrorSource::Downstream) => {
                 Some(ProxyFailure::SlowBody)
             }
-            ErrorType::HTTPStatus(code) => Some(ProxyFailure::Client(*code)),
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
                 Some(ProxyFailure::Timeout)
             }
@@ -509,7 +511,10 @@ impl Proxy {
                 Err(e) => {
                     tracing::debug!(error = %e, "unreadable request body");
                     let failure = match e.etype() {
-                        ErrorType::HTTPStatus(408) | ErrorType::ReadTimedout => {
+                        ErrorType::ReadTimedout => ProxyFailure::SlowBody,
+                        ErrorType::HTTPStatus(code)
+                            if ProxyFailure::from_status(*code) == ProxyFailure::SlowBody =>
+                        {
                             ProxyFailure::SlowBody
                         }
                         _ => ProxyFailure::BadRequest,
@@ -634,14 +639,14 @@ fn request_host(req: &RequestHeader) -> Option<&str> {
     req.headers.get(http::header::HOST)?.to_str().ok()
 }
 
-/// An error (408) unless a body that has delivered `bytes` since `started` keeps the pace
+/// An error (a slow body, 408) unless a body that has delivered `bytes` since `started` keeps the pace
 /// `[limits]` asks for.
 fn on_pace(bytes: u64, started: std::time::Instant, s: &Settings) -> Result<()> {
     if limits::body_on_pace(bytes, started.elapsed(), &s.config.limits) {
         return Ok(());
     }
     Err(Error::explain(
-        ErrorType::HTTPStatus(408),
+        ErrorType::HTTPStatus(ProxyFailure::SlowBody.status()),
         "request body below the minimum rate",
     )
     .into_down())

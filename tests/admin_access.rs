@@ -408,3 +408,73 @@ async fn the_commands_do_not_follow_a_redirect_from_the_admin_address() {
     }
     assert_eq!(reached.load(Ordering::SeqCst), 0, "nothing went elsewhere");
 }
+
+/// Status, content type and body of a call to the admin API (which never lets one be cached).
+async fn admin_answer(req: reqwest::RequestBuilder) -> (u16, String, String) {
+    let r = req.send().await.expect("admin answers");
+    let header = |name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let (status, content_type, cache) = (
+        r.status().as_u16(),
+        header("content-type"),
+        header("cache-control"),
+    );
+    let body = r.text().await.expect("body");
+    assert_eq!(cache, "no-store", "{body}");
+    (status, content_type, body)
+}
+
+/// The admin listener's own refusals, now mapped in the core's `respond`, keep their wire
+/// answers: an unknown path, a method a control endpoint does not take, and the control API
+/// without a token file.
+#[tokio::test]
+async fn the_admin_listeners_refusals_keep_their_answers() {
+    let (gw, api) = gateway().await;
+    write_private(&gw.dir.path().join("admin.token"), "refusal-token");
+    let json = |status: u16, body: &str| (status, "application/json".to_string(), body.to_string());
+    assert_eq!(
+        admin_answer(client().get(format!("{api}/nothing-here"))).await,
+        json(404, r#"{"error":"not_found"}"#)
+    );
+    for (method, path) in [
+        (reqwest::Method::GET, "/invites"),
+        (reqwest::Method::PUT, "/sessions"),
+        (reqwest::Method::GET, "/devices/revoke"),
+    ] {
+        let req = client()
+            .request(method.clone(), format!("{api}{path}"))
+            .bearer_auth("refusal-token");
+        assert_eq!(
+            admin_answer(req).await,
+            json(405, r#"{"error":"method_not_allowed"}"#),
+            "{method} {path}"
+        );
+    }
+    drop(gw);
+
+    let admin = free_port();
+    let _off = Binary::start(
+        "",
+        &format!(
+            "{}\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n",
+            alice("\"staff\"")
+        ),
+    )
+    .await;
+    crate::common::admin_up(admin).await;
+    let req = client()
+        .get(format!("http://127.0.0.1:{admin}/sessions"))
+        .bearer_auth("any");
+    assert_eq!(
+        admin_answer(req).await,
+        json(
+            404,
+            r#"{"error":"disabled","message":"Session control is off: set [admin] token_file."}"#
+        )
+    );
+}

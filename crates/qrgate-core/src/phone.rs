@@ -18,7 +18,8 @@ use crate::confirm::Confirm;
 use crate::devices::Invitation;
 use crate::enrollment::Invited;
 use crate::login::{page, qr};
-use crate::reply::Reply;
+use crate::reply::{Form, Reply};
+use crate::respond::{self, EndpointRefusal};
 use crate::route::Route;
 use crate::signers::native;
 
@@ -79,7 +80,7 @@ fn html(rendered: Result<String, askama::Error>, nonce: &str) -> Reply {
         ),
         Err(e) => {
             tracing::error!(error = %e, "page failed to render");
-            Reply::error_page(500, "Something went wrong", "The page could not be shown.")
+            respond::endpoint_refusal(Form::Page, &EndpointRefusal::PageFailed)
         }
     }
 }
@@ -128,7 +129,7 @@ pub fn enroll_page(origin: &str, prefix: &str, token: &str, invitation: &Invitat
 pub fn invite_page(prefix: &str, invited: &Invited) -> Reply {
     let nonce = page::new_nonce();
     let Some(code) = qr::render(&invited.link, "QR code of the invitation link") else {
-        return Reply::error_page(500, "Something went wrong", "The page could not be shown.");
+        return respond::endpoint_refusal(Form::Page, &EndpointRefusal::PageFailed);
     };
     let page = InvitePage {
         app_name: &invited.app,

@@ -303,6 +303,23 @@ pub enum ProxyFailure {
     Internal,
 }
 
+impl ProxyFailure {
+    /// The status this failure is answered with; the glue hands it through pingora's error
+    /// type to `fail_to_proxy`, which reads it back with [`ProxyFailure::from_status`].
+    pub fn status(self) -> u16 {
+        proxy_failure(self).0
+    }
+
+    /// The failure an HTTP-layer refusal with `status` stands for.
+    pub fn from_status(status: u16) -> ProxyFailure {
+        if status == ProxyFailure::SlowBody.status() {
+            ProxyFailure::SlowBody
+        } else {
+            ProxyFailure::Client(status)
+        }
+    }
+}
+
 /// `(status, code, title, message)` of a proxy failure.
 pub fn proxy_failure(f: ProxyFailure) -> (u16, &'static str, &'static str, &'static str) {
     match f {
@@ -349,6 +366,88 @@ pub fn proxy_failure(f: ProxyFailure) -> (u16, &'static str, &'static str, &'sta
 pub fn proxy_failure_reply(form: Form, f: ProxyFailure) -> Reply {
     let (status, code, title, message) = proxy_failure(f);
     Reply::error_for(form, status, code, title, message)
+}
+
+/// A refusal by one of the gateway's own endpoints that no domain error names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointRefusal<'a> {
+    /// No endpoint of ours answers here.
+    NotFound,
+    /// The key set of identity assertions, which are not enabled.
+    AssertionsOff,
+    /// A method the route does not accept; `allow` names those it does (may be empty).
+    Method { allow: &'a str },
+    /// A form that says nothing to act on: `title` heads the page, `hint` says what to send.
+    BadForm { title: &'a str, hint: &'a str },
+    /// A page of ours that could not be rendered: the gateway's own failure.
+    PageFailed,
+}
+
+/// An endpoint refusal as a page or JSON (a 405 and the key set are always JSON, a failed
+/// page always a page).
+pub fn endpoint_refusal(form: Form, r: &EndpointRefusal<'_>) -> Reply {
+    match r {
+        EndpointRefusal::NotFound => Reply::error_for(
+            form,
+            404,
+            "not_found",
+            "Not found",
+            "No such gateway endpoint.",
+        ),
+        EndpointRefusal::AssertionsOff => {
+            Reply::error(404, "not_found", "Identity assertions are not enabled.")
+        }
+        EndpointRefusal::Method { allow } => {
+            let reply = Reply::error(
+                405,
+                "method_not_allowed",
+                "This endpoint does not accept that method.",
+            );
+            if allow.is_empty() {
+                reply
+            } else {
+                reply.with_header("allow", allow.to_string())
+            }
+        }
+        EndpointRefusal::BadForm { title, hint } => {
+            Reply::error_for(form, 400, "bad_form", title, hint)
+        }
+        EndpointRefusal::PageFailed => {
+            Reply::error_page(500, "Something went wrong", "The page could not be shown.")
+        }
+    }
+}
+
+/// A refusal by the admin listener that is not the control API's own ([`control_refusal`],
+/// [`enroll_error`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminRefusal {
+    /// `/readyz`: a store is not answering (or the config is not loaded), for this reason.
+    NotReady(String),
+    /// No admin endpoint at this path.
+    NotFound,
+    /// The control API without `[admin] token_file`.
+    ControlOff,
+    /// A method the control endpoint does not accept.
+    MethodNotAllowed,
+}
+
+/// An admin refusal as the admin listener writes it: always JSON.
+pub fn admin_refusal(r: &AdminRefusal) -> Reply {
+    match r {
+        AdminRefusal::NotReady(reason) => Reply::json(
+            503,
+            &serde_json::json!({ "ready": false, "reason": reason }),
+        ),
+        AdminRefusal::NotFound => Reply::json(404, &serde_json::json!({"error": "not_found"})),
+        AdminRefusal::ControlOff => Reply::json(
+            404,
+            &serde_json::json!({"error": "disabled", "message": "Session control is off: set [admin] token_file."}),
+        ),
+        AdminRefusal::MethodNotAllowed => {
+            Reply::json(405, &serde_json::json!({"error": "method_not_allowed"}))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -529,6 +628,74 @@ mod tests {
         )));
         assert!(r.headers.contains(&("retry-after", "7".into())), "{r:?}");
         assert!(String::from_utf8_lossy(&r.body).contains("rate_limited"));
+    }
+
+    /// The admin listener's own refusals keep the bodies it has always written.
+    #[test]
+    fn admin_refusals_are_the_listeners_wire_answers() {
+        let cases = [
+            (
+                AdminRefusal::NotReady("store down".into()),
+                503,
+                r#"{"ready":false,"reason":"store down"}"#,
+            ),
+            (AdminRefusal::NotFound, 404, r#"{"error":"not_found"}"#),
+            (
+                AdminRefusal::ControlOff,
+                404,
+                r#"{"error":"disabled","message":"Session control is off: set [admin] token_file."}"#,
+            ),
+            (
+                AdminRefusal::MethodNotAllowed,
+                405,
+                r#"{"error":"method_not_allowed"}"#,
+            ),
+        ];
+        for (r, status, body) in cases {
+            let reply = admin_refusal(&r);
+            assert_eq!(
+                (reply.status, reply.content_type, &reply.body[..]),
+                (status, "application/json", body.as_bytes()),
+                "{r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn endpoint_refusals_answer_as_documented() {
+        let r = endpoint_refusal(Form::Page, &EndpointRefusal::Method { allow: "GET, POST" });
+        assert_eq!(r.status, 405);
+        assert!(r.content_type.starts_with("application/json"));
+        assert!(r.headers.contains(&("allow", "GET, POST".into())));
+        let r = endpoint_refusal(Form::Json, &EndpointRefusal::Method { allow: "" });
+        assert!(r.headers.iter().all(|(n, _)| *n != "allow"));
+        assert_eq!(
+            endpoint_refusal(Form::Page, &EndpointRefusal::NotFound).status,
+            404
+        );
+        let r = endpoint_refusal(Form::Json, &EndpointRefusal::PageFailed);
+        assert_eq!(r.status, 500);
+        assert!(r.content_type.starts_with("text/html"));
+        let r = endpoint_refusal(
+            Form::Json,
+            &EndpointRefusal::BadForm {
+                title: "Nothing to do",
+                hint: "Send device=<device id>.",
+            },
+        );
+        assert_eq!(r.status, 400);
+        assert!(String::from_utf8_lossy(&r.body).contains("bad_form"));
+    }
+
+    #[test]
+    fn a_proxy_failure_survives_its_trip_through_a_status() {
+        for f in [ProxyFailure::SlowBody, ProxyFailure::Client(413)] {
+            assert_eq!(ProxyFailure::from_status(f.status()), f);
+        }
+        assert_eq!(
+            proxy_failure(ProxyFailure::from_status(ProxyFailure::BadRequest.status())),
+            proxy_failure(ProxyFailure::BadRequest)
+        );
     }
 
     #[test]

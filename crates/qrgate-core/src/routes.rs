@@ -28,7 +28,7 @@ use crate::login::{self, page, qr, LoginError};
 use crate::phone;
 use crate::reply::{Form, Reply};
 use crate::request::same_origin;
-use crate::respond;
+use crate::respond::{self, EndpointRefusal};
 use crate::route::{self, Route};
 use crate::settings::Settings;
 
@@ -87,15 +87,7 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
             return respond::login_error(form, &e).into();
         }
     }
-    let not_found = || {
-        Reply::error_for(
-            req.form,
-            404,
-            "not_found",
-            "Not found",
-            "No such gateway endpoint.",
-        )
-    };
+    let not_found = || respond::endpoint_refusal(req.form, &EndpointRefusal::NotFound);
     let Some(route) = route else {
         return not_found().into();
     };
@@ -112,7 +104,7 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
         Route::Healthz if get => Reply::json(200, &json!({ "status": "ok" })),
         Route::Jwks if get => match gw.assertions.load().as_ref() {
             Some(a) => Reply::json(200, &a.jwks()),
-            None => Reply::error(404, "not_found", "Identity assertions are not enabled."),
+            None => respond::endpoint_refusal(req.form, &EndpointRefusal::AssertionsOff),
         },
         // Never a 405 here: other methods have always been told there is no such endpoint.
         Route::Jwks => not_found(),
@@ -216,15 +208,8 @@ fn relay_endpoint(gw: &Gateway) -> Option<&'static str> {
 
 /// The answer to a method `route` does not accept, naming those it does.
 fn method_not_allowed(route: &Route<'_>) -> Reply {
-    let reply = Reply::error(
-        405,
-        "method_not_allowed",
-        "This endpoint does not accept that method.",
-    );
-    match route.allow() {
-        allow if allow.is_empty() => reply,
-        allow => reply.with_header("allow", allow),
-    }
+    let allow = route.allow();
+    respond::endpoint_refusal(Form::Json, &EndpointRefusal::Method { allow: &allow })
 }
 
 fn approved(a: login::Approval) -> Reply {
@@ -300,12 +285,12 @@ async fn sessions_sign_out(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -
         Err(reply) => return reply,
     };
     let Some(scope) = account::Scope::from_form(&req.body) else {
-        return Reply::error_for(
+        return respond::endpoint_refusal(
             req.form,
-            400,
-            "bad_form",
-            "Nothing to sign out",
-            "Send id=<session id>, scope=others or scope=all.",
+            &EndpointRefusal::BadForm {
+                title: "Nothing to sign out",
+                hint: "Send id=<session id>, scope=others or scope=all.",
+            },
         );
     };
     if let Err(e) = account::sign_out(gw, s, &hash, &identity.user, &scope).await {
@@ -446,7 +431,13 @@ async fn confirm_action(
 }
 
 fn bad_action_form(form: Form, hint: &str) -> Reply {
-    Reply::error_for(form, 400, "bad_form", "Nothing to do", hint)
+    respond::endpoint_refusal(
+        form,
+        &EndpointRefusal::BadForm {
+            title: "Nothing to do",
+            hint,
+        },
+    )
 }
 
 /// `POST {prefix}/invite`: a signed-in person invites a new device of their own. A new key

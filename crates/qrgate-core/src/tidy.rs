@@ -3,7 +3,8 @@
 //! but [`crate::route`] spells a URL of the gateway's own routes, every module has its line in
 //! the layout list of the crate's doc comment (`lib.rs`), and the core does no I/O: no file,
 //! socket or process API is named outside test code (the glue reads the config file and
-//! hands [`crate::config::Config::parse`] its text).
+//! hands [`crate::config::Config::parse`] its text), and no module but [`crate::respond`]
+//! chooses an error status.
 //!
 //! Both crates are checked where the rule is both crates': the glue crate's source sits two
 //! directories up.
@@ -348,4 +349,88 @@ fn the_io_check_finds_io() {
     let found = io_uses(&dir);
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(found, ["load: std::fs", "load: fs::"]);
+}
+
+/// Calls that write a status, followed by their arguments: an error status (4xx or 5xx)
+/// as a literal in the first two arguments of one of these is a status chosen outside
+/// [`crate::respond`].
+const STATUS_WRITERS: &[&str] = &[
+    "Reply::error(",
+    "Reply::error_for(",
+    "Reply::error_page(",
+    "Reply::json(",
+    "Reply::html(",
+    "Reply::redirect(",
+    "answer(",
+    ".status(",
+    "status: ",
+    "HTTPStatus(",
+];
+
+/// `module: call status` for each error status written outside `respond`.
+fn error_statuses(src: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for (name, code) in modules(src) {
+        if name == "respond" {
+            continue;
+        }
+        for writer in STATUS_WRITERS {
+            for (i, _) in code.match_indices(writer) {
+                let args = &code[i + writer.len()..];
+                for arg in args.splitn(3, [',', ')', '}', ';']).take(2) {
+                    let arg = arg.trim();
+                    let is_error = arg.len() == 3
+                        && arg.bytes().all(|b| b.is_ascii_digit())
+                        && (arg.starts_with('4') || arg.starts_with('5'));
+                    if is_error {
+                        found.push(format!("{name}: {writer}{arg}"));
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn error_statuses_are_chosen_in_respond_only() {
+    let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for src in [core.clone(), core.join("../../../src")] {
+        let found = error_statuses(&src);
+        assert!(
+            found.is_empty(),
+            "map these refusals in respond.rs: {found:?}"
+        );
+    }
+}
+
+#[test]
+fn the_status_check_finds_error_statuses() {
+    let dir = std::env::temp_dir().join(format!("qrgate-tidy-statuses-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("page.rs"),
+        "// Reply::error(404, ..) in a comment is no status\n\
+         fn ok() -> Reply { Reply::json(200, &1) }\n\
+         fn f(form: Form) -> Reply {\n    Reply::error_for(\n        form,\n        409,\n        \"x\", \"t\", \"m\")\n}\n\
+         fn g() -> Response { answer(503, \"application/json\", String::new()) }\n\
+         fn h() -> Error { Error::explain(ErrorType::HTTPStatus(408), \"slow\") }\n\
+         #[cfg(test)]\nmod tests { fn t() { Reply::error(400, \"x\", \"y\"); } }\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("respond.rs"),
+        "fn r() -> Reply { Reply::error(400, \"bad\", \"m\") }\n",
+    )
+    .expect("write");
+    let found = error_statuses(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        found,
+        [
+            "page: Reply::error_for(409",
+            "page: answer(503",
+            "page: HTTPStatus(408"
+        ]
+    );
 }

@@ -356,6 +356,8 @@ mod tests {
         clock.advance(Duration::from_millis(
             now.saturating_sub(clock.now_millis()),
         ));
+        // The importing store's now (its clock may have started a millisecond later).
+        let now = clock.now_millis();
         assert_eq!(again.import(ahead).await.expect("import"), 1);
         let (_, r) = again.export().await.expect("export").remove(0);
         assert_eq!(
