@@ -35,7 +35,11 @@
 //!   - [`signers::pubky`]: Pubky Ring's pubkyauth, with the gateway as its own relay;
 //!   - [`signers::tana`]: tana-mobile's identity protocol.
 //! - [`config`]: `config.toml` text, parsed once into a validated [`config::Config`] (the
-//!   glue reads the file).
+//!   glue reads the file), from
+//!   - `config::file`: the TOML mirror structs (the file's exact shape);
+//!   - `config::validate`: the validator that turns them into a `Config`;
+//!   - `config::fields`: its conversions of single values and the smaller tables;
+//!   - `config::tests`: its unit tests.
 //! - [`limits`]: who a client is (trusted proxies, IPv6 /64) and per-client rate limits.
 //! - [`route`]: the gateway's own routes, spelled once: paths, methods, rate classes, URLs.
 //! - [`session`]: the session store seam, and
@@ -48,7 +52,12 @@
 //! - [`confirm`]: actions a person confirms by phone (adding or removing a device): what
 //!   each is, how it is shown and written, which keys may approve it.
 //! - [`attempts`]: login attempts (sign-ins, step-ups, confirmations) and their single-use
-//!   state machine.
+//!   state machine, the table `Logins`, with
+//!   - `attempts::request`: what a login page asks for (`NewAttempt`, `Purpose`);
+//!   - `attempts::status`: `Status`, as the browser sees it, and its pub/sub text;
+//!   - `attempts::phase`: the phase machine;
+//!   - `attempts::record`: the shared record codec;
+//!   - `attempts::tests`: its unit tests.
 //! - [`events`]: server-sent event framing for live login status.
 //! - [`gateway`]: the shared state: the current settings, stores, attempts, signers, rates.
 //! - [`request`]: the facts of one request, as the decision needs them.

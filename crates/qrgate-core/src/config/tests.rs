@@ -1,0 +1,219 @@
+use super::*;
+
+const KEY: &str = "ed25519_17956be6b8d4af0841d05ee4099a2f6f19a11a733b059f13998b6eff4b2d5660";
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("test.toml"))
+}
+
+fn minimal() -> String {
+    format!(
+        "[[app]]\nname = \"demo\"\norigin = \"http://localhost:8080\"\nupstream = \"127.0.0.1:8081\"\n\n[[user]]\nname = \"alice\"\nkey = \"{KEY}\"\n"
+    )
+}
+
+#[test]
+fn minimal_config_gets_defaults() {
+    let c = parse(&minimal()).expect("valid");
+    assert_eq!(c.server.prefix, "/.qrgate");
+    assert_eq!(c.server.grace_period, Duration::from_secs(5));
+    assert_eq!(c.app_for_host("localhost:8080"), Some(AppId::new(0)));
+    assert_eq!(c.app_for_host("LOCALHOST:8080"), Some(AppId::new(0)));
+    assert_eq!(c.app_for_host("evil:8080"), None);
+    assert!(!c.apps[0].cookie_secure, "plain http origin");
+    assert_eq!(c.apps[0].signers, vec![signers::DEFAULT]);
+}
+
+#[test]
+fn the_store_section_is_checked_and_never_shows_a_password() {
+    assert_eq!(parse(&minimal()).expect("ok").store, StoreConfig::Memory);
+    let redis = parse(&format!(
+        "[store]\nbackend = \"redis\"\nurl = \"redis://:hunter2@10.0.0.5:6379/0\"\n{}",
+        minimal()
+    ))
+    .expect("ok");
+    let StoreConfig::Redis(r) = redis.store else {
+        panic!("redis")
+    };
+    assert_eq!(
+        (r.prefix.as_str(), r.timeout, r.cache),
+        (
+            "qrgate:",
+            Duration::from_millis(500),
+            Duration::from_secs(2)
+        )
+    );
+    assert!(!r.display_url().contains("hunter2"), "{}", r.display_url());
+    check_error(
+        &format!("[store]\nbackend = \"redis\"\n{}", minimal()),
+        2,
+        "store.url",
+        "needs url",
+    );
+    check_error(
+        &format!(
+            "[store]\nbackend = \"redis\"\nurl = \"http://x:1\"\n{}",
+            minimal()
+        ),
+        3,
+        "store.url",
+        "redis://",
+    );
+    check_error(
+        &format!("[store]\nurl = \"redis://x:1/0\"\n{}", minimal()),
+        2,
+        "store.url",
+        "only with",
+    );
+    check_error(
+        &format!("[store]\nbackend = \"mongo\"\n{}", minimal()),
+        2,
+        "store.backend",
+        "memory",
+    );
+    check_error(
+        &format!(
+            "[store]\nbackend = \"redis\"\nurl = \"redis://x:1/0\"\ntimeout_ms = 0\n{}",
+            minimal()
+        ),
+        4,
+        "store.timeout_ms",
+        "milliseconds",
+    );
+}
+
+fn check_error(text: &str, line: usize, key: &str, needle: &str) {
+    let e = parse(text).expect_err("must be refused");
+    let shown = e.to_string();
+    match e {
+        ConfigError::Invalid {
+            line: l, key: k, ..
+        } => {
+            assert_eq!((l, k.as_str()), (line, key), "{shown}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(shown.contains(needle), "{shown}");
+    assert!(shown.starts_with("test.toml:"), "{shown}");
+}
+
+#[test]
+fn a_step_up_path_under_a_public_path_in_any_spelling_is_refused() {
+    for step_up in ["/docs/internal", "/Docs/internal", "/docs;v=1", "/DOCS"] {
+        let text = minimal().replace(
+            "[[user]]",
+            &format!("public_paths = [\"/docs\"]\nstep_up_paths = [\"{step_up}\"]\n[[user]]"),
+        );
+        let e = parse(&text).expect_err("must be refused").to_string();
+        assert!(e.contains("lies under the public path \"/docs\""), "{e}");
+    }
+    let text = minimal().replace(
+        "[[user]]",
+        "public_paths = [\"/admin/login\"]\nstep_up_paths = [\"/admin\"]\n[[user]]",
+    );
+    assert!(
+        parse(&text).is_ok(),
+        "a public path inside a step-up one is the operator's"
+    );
+}
+
+#[test]
+fn errors_name_line_and_key() {
+    check_error(
+        &format!(
+            "[server]\nlisten = [\"127.0.0.1:80\"]\nthreds = 2\n{}",
+            minimal()
+        ),
+        3,
+        "server.threds",
+        "threds",
+    );
+    check_error(
+        &minimal().replace("http://localhost:8080", "ftp://x"),
+        3,
+        "app[0].origin",
+        "scheme",
+    );
+    check_error(
+        &minimal().replace(KEY, "ed25519_zz"),
+        8,
+        "user[0].key",
+        "hex",
+    );
+    let unknown_user = minimal().replace(
+        "upstream = \"127.0.0.1:8081\"\n",
+        "upstream = \"127.0.0.1:8081\"\nallow_users = [\"bob\"]\n",
+    );
+    check_error(&unknown_user, 5, "app[0].allow_users", "bob");
+    check_error(
+        &format!("[session]\nlifetime_seconds = \"long\"\n{}", minimal()),
+        2,
+        "session.lifetime_seconds",
+        "expected u64",
+    );
+}
+
+#[test]
+fn durations_are_bounded_so_time_arithmetic_cannot_overflow() {
+    check_error(
+        &format!("[session]\nsweep_interval_seconds = 0\n{}", minimal()),
+        2,
+        "session.sweep_interval_seconds",
+        "expected 1 to",
+    );
+    check_error(
+        &format!(
+            "[session]\nlifetime_seconds = 9223372036854775807\n{}",
+            minimal()
+        ),
+        2,
+        "session.lifetime_seconds",
+        "seconds",
+    );
+    check_error(
+        &format!("[login]\nclaim_window_seconds = 0\n{}", minimal()),
+        2,
+        "login.claim_window_seconds",
+        "expected 1 to",
+    );
+    check_error(
+        &minimal().replace(
+            "upstream = \"127.0.0.1:8081\"\n",
+            "upstream = \"127.0.0.1:8081\"\nread_timeout_ms = 0\n",
+        ),
+        5,
+        "app[0].read_timeout_ms",
+        "milliseconds",
+    );
+    let c = parse(&format!(
+        "[session]\nlifetime_seconds = {MAX_SECONDS}\n{}",
+        minimal()
+    ))
+    .expect("the bound itself is accepted");
+    assert_eq!(c.session.lifetime, Duration::from_secs(MAX_SECONDS));
+}
+
+#[test]
+fn signers_are_names_from_the_registry() {
+    let with = |list: &str| {
+        minimal().replace(
+            "upstream = \"127.0.0.1:8081\"\n",
+            &format!("upstream = \"127.0.0.1:8081\"\nsigners = {list}\n"),
+        )
+    };
+    check_error(
+        &with("[\"native\", \"carrier-pigeon\"]"),
+        5,
+        "app[0].signers[1]",
+        "unknown signer",
+    );
+    check_error(
+        &with("[\"tana\", \"tana\"]"),
+        5,
+        "app[0].signers[1]",
+        "listed twice",
+    );
+    let c = parse(&with("[\"tana\", \"pubky\", \"native\"]")).expect("valid");
+    let names: Vec<&str> = c.apps[0].signers.iter().map(|s| s.name()).collect();
+    assert_eq!(names, ["tana", "pubky", "native"], "file order kept");
+}
