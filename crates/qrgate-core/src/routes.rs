@@ -178,6 +178,10 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
         Route::Claim { id } if post => claim(gw, s, &req, id)
             .await
             .unwrap_or_else(|e| respond::login_error(req.form, &e)),
+        // A method the route accepts, refused by a guard above (the approval page is a
+        // browser's, for a login attempt's id): there is no such resource in that form, and a
+        // 405 naming that very method in `Allow` would contradict itself.
+        _ if route.methods().contains(req.method) => not_found(),
         _ => method_not_allowed(&route),
     };
     answer.into()
