@@ -319,7 +319,7 @@ fn agent_of(headers: &HeaderMap) -> String {
 }
 
 /// `GET {prefix}/auth/session/{id}` from a browser (the native QR opened by a phone's
-/// camera): the approval page. Programs get what they always got (405).
+/// camera): the approval page. A program asking for JSON gets 404 (see [`handle`]).
 async fn approval_page(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>, id: &str) -> Reply {
     let attempt = match login::attempt(gw, s, req.app, id).await {
         Ok(a) => a,
