@@ -80,6 +80,14 @@ impl ServeHttp for Admin {
     }
 }
 
+/// The one method each control endpoint accepts: what its 405 names in `Allow`.
+fn control_methods(path: &str) -> &'static str {
+    match path {
+        "/sessions" | "/devices" => "GET",
+        _ => "POST",
+    }
+}
+
 impl Admin {
     /// The session control API: bearer token first, then the filter, then the store.
     async fn control(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
@@ -109,7 +117,9 @@ impl Admin {
             return if req.method == http::Method::POST {
                 invite(gw, &s, req.uri.query()).await
             } else {
-                reply(respond::admin_refusal(&AdminRefusal::MethodNotAllowed))
+                reply(respond::admin_refusal(&AdminRefusal::MethodNotAllowed {
+                    allow: control_methods(req.uri.path()),
+                }))
             };
         }
         let filter = match control::Filter::from_query(req.uri.query()) {
@@ -129,8 +139,10 @@ impl Admin {
             ("POST", "/sessions/revoke") => control::revoke(gw, &s, &filter, "operator")
                 .await
                 .map(|n| serde_json::json!({ "revoked": n })),
-            _ => {
-                return reply(respond::admin_refusal(&AdminRefusal::MethodNotAllowed))
+            (_, path) => {
+                return reply(respond::admin_refusal(&AdminRefusal::MethodNotAllowed {
+                    allow: control_methods(path),
+                }))
             }
         };
         match result {

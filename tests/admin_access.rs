@@ -441,11 +441,25 @@ async fn the_admin_listeners_refusals_keep_their_answers() {
         admin_answer(client().get(format!("{api}/nothing-here"))).await,
         json(404, r#"{"error":"not_found"}"#)
     );
-    for (method, path) in [
-        (reqwest::Method::GET, "/invites"),
-        (reqwest::Method::PUT, "/sessions"),
-        (reqwest::Method::GET, "/devices/revoke"),
+    // Every control endpoint's 405 names the method it does accept in Allow.
+    for (method, path, allow) in [
+        (reqwest::Method::GET, "/invites", "POST"),
+        (reqwest::Method::PUT, "/sessions", "GET"),
+        (reqwest::Method::POST, "/sessions", "GET"),
+        (reqwest::Method::DELETE, "/devices", "GET"),
+        (reqwest::Method::GET, "/devices/revoke", "POST"),
+        (reqwest::Method::GET, "/sessions/revoke", "POST"),
     ] {
+        let allowed = client()
+            .request(method.clone(), format!("{api}{path}"))
+            .bearer_auth("refusal-token")
+            .send()
+            .await
+            .expect("send")
+            .headers()
+            .get("allow")
+            .map(|v| v.to_str().expect("ascii").to_string());
+        assert_eq!(allowed.as_deref(), Some(allow), "{method} {path}");
         let req = client()
             .request(method.clone(), format!("{api}{path}"))
             .bearer_auth("refusal-token");

@@ -474,14 +474,16 @@ async fn the_native_qr_opens_an_approval_page_in_a_browser_and_programs_see_no_c
         &*gw.state.logins.watch(&a).borrow(),
         qrgate_core::attempts::Status::Pending
     ));
-    // A program asking for JSON gets what it always got.
+    // A program asking for JSON is served no page, and changes nothing: 404, never a 405
+    // whose Allow would name the GET it refused.
     let json = phone
         .get(&payload)
         .header("accept", "application/json")
         .send()
         .await
         .expect("json");
-    assert_eq!(json.status(), 405);
+    assert_eq!(json.status(), 404);
+    assert!(json.headers().get("allow").is_none());
     // An unknown or finished attempt is a page saying so, not a 5xx.
     let gone = phone
         .get(gw.url("/.qrgate/auth/session/sess_0000000000000000"))

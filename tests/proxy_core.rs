@@ -364,6 +364,23 @@ async fn unknown_host_health_and_logout() {
         .expect("send");
     assert_eq!(resp.status(), 405);
     assert!(resp.headers().get("allow").is_none());
+    // A method a route accepts is never answered 405 (its Allow would name that method):
+    // the approval page is only a browser's, and only for a login attempt's id.
+    for (path, accept) in [
+        ("/.qrgate/auth/session/sess_abc", "application/json"),
+        ("/.qrgate/auth/session/abc", "text/html"),
+    ] {
+        for head in [false, true] {
+            let req = if head {
+                c.head(gw.url(path))
+            } else {
+                c.get(gw.url(path))
+            };
+            let resp = req.header("accept", accept).send().await.expect("send");
+            assert_eq!(resp.status(), 404, "{path} as {accept}, head {head}");
+            assert!(resp.headers().get("allow").is_none());
+        }
+    }
     let resp = c
         .post(gw.url("/.qrgate/logout"))
         .header("origin", format!("http://{}", gw.addr))

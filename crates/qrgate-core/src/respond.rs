@@ -428,8 +428,12 @@ pub enum AdminRefusal {
     NotFound,
     /// The control API without `[admin] token_file`.
     ControlOff,
-    /// A method the control endpoint does not accept.
-    MethodNotAllowed,
+    /// A method the control endpoint does not accept, with the `Allow` value naming those it
+    /// does (RFC 9110: a 405 carries one).
+    MethodNotAllowed {
+        /// The accepted methods, comma-separated.
+        allow: &'static str,
+    },
 }
 
 /// An admin refusal as the admin listener writes it: always JSON.
@@ -444,8 +448,9 @@ pub fn admin_refusal(r: &AdminRefusal) -> Reply {
             404,
             &serde_json::json!({"error": "disabled", "message": "Session control is off: set [admin] token_file."}),
         ),
-        AdminRefusal::MethodNotAllowed => {
+        AdminRefusal::MethodNotAllowed { allow } => {
             Reply::json(405, &serde_json::json!({"error": "method_not_allowed"}))
+                .with_header("allow", *allow)
         }
     }
 }
@@ -646,7 +651,7 @@ mod tests {
                 r#"{"error":"disabled","message":"Session control is off: set [admin] token_file."}"#,
             ),
             (
-                AdminRefusal::MethodNotAllowed,
+                AdminRefusal::MethodNotAllowed { allow: "POST" },
                 405,
                 r#"{"error":"method_not_allowed"}"#,
             ),

@@ -178,6 +178,10 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
         Route::Claim { id } if post => claim(gw, s, &req, id)
             .await
             .unwrap_or_else(|e| respond::login_error(req.form, &e)),
+        // A method the route accepts, refused by a guard above (the approval page is a
+        // browser's, for a login attempt's id): there is no such resource in that form, and a
+        // 405 naming that very method in `Allow` would contradict itself.
+        _ if route.methods().contains(req.method) => not_found(),
         _ => method_not_allowed(&route),
     };
     answer.into()
@@ -315,7 +319,7 @@ fn agent_of(headers: &HeaderMap) -> String {
 }
 
 /// `GET {prefix}/auth/session/{id}` from a browser (the native QR opened by a phone's
-/// camera): the approval page. Programs get what they always got (405).
+/// camera): the approval page. A program asking for JSON gets 404 (see [`handle`]).
 async fn approval_page(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>, id: &str) -> Reply {
     let attempt = match login::attempt(gw, s, req.app, id).await {
         Ok(a) => a,
