@@ -22,5 +22,7 @@ mod operate;
 mod path_rules;
 mod proxy_core;
 mod redis;
+mod redis_common;
+mod redis_devices;
 mod sessions;
 mod shutdown;
