@@ -6,6 +6,8 @@ mod common;
 mod admin_access;
 mod assertion;
 mod browser;
+mod browser_driver;
+mod browser_phone;
 mod client_limits;
 mod compat;
 mod config_errors;
