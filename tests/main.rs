@@ -20,6 +20,8 @@ mod durable_state;
 mod forward_auth;
 mod hardening;
 mod login;
+mod login_signer;
+mod login_streams;
 mod operate;
 mod operate_admin;
 mod operate_tls;
