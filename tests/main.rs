@@ -34,4 +34,5 @@ mod redis;
 mod redis_common;
 mod redis_devices;
 mod sessions;
+mod sessions_access;
 mod shutdown;
