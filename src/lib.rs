@@ -11,6 +11,8 @@
 //! - [`control`]: `qrgate sessions list|revoke`, the session API's client.
 //! - [`proxy`]: the pingora `ProxyHttp` implementation: thin adapters from each hook to the
 //!   core's decision, routes and header edits.
+//! - [`request_body`]: the capped read of a body the gateway answers itself, and the minimum
+//!   body pace every request keeps.
 //! - [`event_streams`]: login event streams served on the connection itself, beside pingora's
 //!   proxy (a waiting page holds only its connection and status receiver).
 //! - [`guard`]: per-connection limits before the HTTP parser: connection cap, head size
@@ -41,6 +43,7 @@ pub mod private_file;
 pub mod proxy;
 pub mod redis;
 pub mod reload;
+pub mod request_body;
 pub mod server;
 pub mod signer;
 pub mod state;

@@ -8,11 +8,13 @@
 //! | `request_filter`          | [`decision::decide`]: serve a gateway route, forward, or answer the denial |
 //! | `upstream_peer`           | the selected app's upstream, resolved once at startup        |
 //! | `upstream_request_filter` | apply [`upstream::header_edits`] and the canonical target    |
-//! | `request_body_filter`     | a proxied body keeps [`limits::body_on_pace`] (408 if not)   |
+//! | `request_body_filter`     | a proxied body keeps [`request_body::on_pace`] (408 if not)  |
 //! | `fail_to_proxy`           | 502/504 as a small page or JSON ([`respond::proxy_failure`]) |
 //!
 //! Upstream peers are the only per-app state kept here, paired with the core's settings in
 //! one [`Snapshot`] that a reload swaps whole; everything else is the core's.
+//!
+//! [`request_body::on_pace`]: crate::request_body::on_pace
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
@@ -31,7 +33,6 @@ use qrgate_core::decision::{self, Decision, Denial};
 use qrgate_core::events::EventStream;
 use qrgate_core::gateway::Gateway;
 use qrgate_core::identity::Identity;
-use qrgate_core::limits;
 use qrgate_core::login::{LoginError, MAX_BODY};
 use qrgate_core::reply::{Form, Reply, SECURITY_HEADERS};
 use qrgate_core::request::{self, Request};
@@ -258,7 +259,7 @@ impl ProxyHttp for Proxy {
         let snapshot = self.snapshot();
         let s = &*snapshot.settings;
         // A body that stalls this long is cut (pingora's per-read timeout), one that trickles
-        // by `request_body_filter` and `read_body_capped`. A request asking to switch
+        // by `request_body_filter` and `request_body::read_capped`. A request asking to switch
         // protocols is held to the same pace: only a 101 from the upstream (see
         // `response_filter`) makes what follows something other than a request body, so an
         // `Upgrade` header alone cannot carry a slow body past the limit.
@@ -330,7 +331,7 @@ impl ProxyHttp for Proxy {
         ctx.body_bytes = ctx
             .body_bytes
             .saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
-        on_pace(ctx.body_bytes, started, &snapshot.settings)
+        crate::request_body::on_pace(ctx.body_bytes, started, &snapshot.settings)
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
@@ -499,7 +500,7 @@ impl Proxy {
         route: String,
     ) -> Result<bool> {
         let body = if session.req_header().method == http::Method::POST {
-            match read_body_capped(session, MAX_BODY, s).await {
+            match crate::request_body::read_capped(session, MAX_BODY, s).await {
                 Ok(Some(b)) => b,
                 Ok(None) => {
                     let reply =
@@ -637,58 +638,6 @@ fn request_host(req: &RequestHeader) -> Option<&str> {
         return Some(auth.as_str());
     }
     req.headers.get(http::header::HOST)?.to_str().ok()
-}
-
-/// An error (a slow body, 408) unless a body that has delivered `bytes` since `started` keeps the pace
-/// `[limits]` asks for.
-fn on_pace(bytes: u64, started: std::time::Instant, s: &Settings) -> Result<()> {
-    if limits::body_on_pace(bytes, started.elapsed(), &s.config.limits) {
-        return Ok(());
-    }
-    Err(Error::explain(
-        ErrorType::HTTPStatus(ProxyFailure::SlowBody.status()),
-        "request body below the minimum rate",
-    )
-    .into_down())
-}
-
-/// Reads the whole body, or `None` if it is longer than `cap` (without buffering past it),
-/// at the pace `[limits]` asks for.
-async fn read_body_capped(
-    session: &mut Session,
-    cap: usize,
-    s: &Settings,
-) -> Result<Option<Bytes>> {
-    let started = std::time::Instant::now();
-    let declared = session
-        .req_header()
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > cap) {
-        return Ok(None);
-    }
-    // A client that waits for `100 Continue` before its body would otherwise spend its
-    // window waiting for us (pingora sends it only when an upstream does).
-    let expects_continue = session
-        .req_header()
-        .headers
-        .get(http::header::EXPECT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"));
-    if expects_continue {
-        session.write_continue_response().await?;
-    }
-    let mut buf = Vec::new();
-    while let Some(chunk) = session.read_request_body().await? {
-        if buf.len().saturating_add(chunk.len()) > cap {
-            return Ok(None);
-        }
-        buf.extend_from_slice(&chunk);
-        on_pace(u64::try_from(buf.len()).unwrap_or(u64::MAX), started, s)?;
-    }
-    Ok(Some(buf.into()))
 }
 
 /// Writes a local reply and ends the request (`Ok(true)` for `request_filter`).

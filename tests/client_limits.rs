@@ -239,7 +239,7 @@ async fn a_body_below_the_minimum_rate_is_cut_off_and_its_place_freed() {
 async fn a_websocket_may_idle_past_the_body_timeout_once_switched() {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
-    let upstream = crate::sessions::websocket_echo().await;
+    let upstream = crate::sessions_access::websocket_echo().await;
     let gw = TestGateway::with(Setup {
         limits: limits("body_timeout_seconds = 1\nmin_body_rate = 2000\n"),
         upstream: Some(upstream.to_string()),

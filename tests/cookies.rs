@@ -6,20 +6,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{echoed_headers, sign_in_with, test_pki, Setup, TestGateway};
+use crate::common::{echoed_headers, sign_in_with, Setup, TestGateway};
 use crate::operate::{alice, Binary};
-
-fn trusting(ca_pem: &str, cookies: bool) -> reqwest::Client {
-    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("ca");
-    reqwest::Client::builder()
-        .add_root_certificate(ca)
-        .tls_built_in_root_certs(false)
-        .cookie_store(cookies)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("client")
-}
+use crate::operate_tls::{tls_files, trusting, TlsFiles};
 
 /// The `Set-Cookie` values of a response.
 fn set_cookies(r: &reqwest::Response) -> Vec<String> {
@@ -35,15 +24,7 @@ fn set_cookies(r: &reqwest::Response) -> Vec<String> {
 async fn https_origins_get_host_prefixed_cookies_that_never_reach_the_upstream() {
     let tls = crate::common::free_port();
     let dir = tempfile::tempdir().expect("pki dir");
-    let (ca, chain, key) = test_pki("cookies");
-    let (cert, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert, &chain).expect("cert");
-    std::fs::write(&key_file, &key).expect("key");
-    let server = format!(
-        "tls_listen = [\"127.0.0.1:{tls}\"]\ntls_cert = \"{}\"\ntls_key = \"{}\"",
-        cert.display(),
-        key_file.display()
-    );
+    let TlsFiles { ca, server, .. } = tls_files(dir.path(), "cookies", tls);
     let origin = format!("https://127.0.0.1:{tls}");
     let _gw = Binary::start_with(&server, Some(origin.clone()), "", &alice("\"staff\"")).await;
 

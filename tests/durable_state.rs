@@ -302,16 +302,17 @@ async fn an_enrollment_or_removal_is_answered_only_once_on_disk_and_survives_kil
     assert!(device_keys(&api).await.is_empty(), "{}", gw.log());
 }
 
+/// Alice as staff, and identity assertions signed with keys kept in `keys.json`.
+fn with_assertion_keys() -> String {
+    format!(
+        "{}\n[assertion]\nenabled = true\nkey_file = \"keys.json\"\n",
+        alice("\"staff\"")
+    )
+}
+
 #[tokio::test]
 async fn an_assertion_key_file_that_cannot_be_read_whole_stops_the_start_and_is_kept() {
-    let mut gw = Binary::start(
-        "",
-        &format!(
-            "{}\n[assertion]\nenabled = true\nkey_file = \"keys.json\"\n",
-            alice("\"staff\"")
-        ),
-    )
-    .await;
+    let mut gw = Binary::start("", &with_assertion_keys()).await;
     gw.stop().await;
     let path = gw.dir.path().join("keys.json");
     let good = std::fs::read_to_string(&path).expect("made at first start");
@@ -362,10 +363,7 @@ async fn a_state_or_key_file_someone_else_could_change_or_read_is_refused_and_ke
     use std::os::unix::fs::PermissionsExt;
     let mut gw = Binary::start(
         "state_file = \"state.json\"\nstate_interval_seconds = 3600",
-        &format!(
-            "{}\n[assertion]\nenabled = true\nkey_file = \"keys.json\"\n",
-            alice("\"staff\"")
-        ),
+        &with_assertion_keys(),
     )
     .await;
     gw.stop().await;
@@ -499,10 +497,7 @@ async fn session_times_ahead_of_now_in_the_state_file_count_as_now() {
 async fn temporary_copies_left_by_an_interrupted_write_are_removed_at_start() {
     let mut gw = Binary::start(
         "state_file = \"state.json\"\nstate_interval_seconds = 3600",
-        &format!(
-            "{}\n[assertion]\nenabled = true\nkey_file = \"keys.json\"\n",
-            alice("\"staff\"")
-        ),
+        &with_assertion_keys(),
     )
     .await;
     gw.stop().await;
