@@ -44,7 +44,14 @@
 //!   implements).
 //! - [`settings`]: one config and what is derived from it (identities, per-app values),
 //!   swapped whole on reload.
-//! - [`devices`]: devices enrolled by invitation, and the registry every request reads.
+//! - [`devices`]: devices enrolled by invitation, and the registry every request reads:
+//!   - `devices::record`: a device and an invitation as stored, and the readers of older
+//!     records;
+//!   - `devices::registry`: the registry [`devices::Devices`] and its durable ledger;
+//!   - `devices::review`: what the config in force asks of a device or an invitation, and
+//!     the names a reload retired;
+//!   - `devices::store`: the [`devices::DeviceStore`] seam and the one-instance store;
+//!   - `devices::tests`: their unit tests.
 //! - [`confirm`]: actions a person confirms by phone (adding or removing a device): what
 //!   each is, how it is shown and written, which keys may approve it.
 //! - [`attempts`]: login attempts (sign-ins, step-ups, confirmations) and their single-use
