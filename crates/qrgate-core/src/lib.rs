@@ -68,7 +68,11 @@
 //!   results:
 //!   - [`login::error`]: why a login operation was refused;
 //!   - [`login::page`]: the login page;
-//!   - [`login::qr`]: QR codes as inline SVG.
+//!   - [`login::qr`]: QR codes as inline SVG;
+//!   - `login::dispatch`: the signer dispatch (approve, deliver, the checks before any
+//!     signature work, the shared tail of every protocol);
+//!   - `login::action`: claiming a confirmation's approval;
+//!   - `login::tests`: their unit tests.
 //! - [`control`]: selecting, listing and revoking live sessions (admin API, `qrgate sessions`).
 //! - [`enrollment`]: enrollment by invitation: binding a browser's key to a configured user.
 //! - [`account`]: the person's own account page (their keys, devices and sessions).
