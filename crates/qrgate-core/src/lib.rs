@@ -80,7 +80,9 @@
 //!   enrollment, invitation).
 //! - [`forward_auth`]: judging a request a fronting proxy asks about, by its own rules.
 //! - [`respond`]: the one place domain errors become HTTP statuses and bodies.
-//! - [`routes`]: the handlers of the gateway's own endpoints under the prefix.
+//! - [`routes`]: the handlers of the gateway's own endpoints under the prefix:
+//!   - `routes::sign_in`: the login attempt's handlers (pages, create, scan, claim, verify);
+//!   - `routes::own_account`: the person's own sessions page, inviting and removing a device.
 
 pub mod access;
 pub mod account;
