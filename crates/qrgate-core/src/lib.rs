@@ -12,7 +12,8 @@
 //! - [`clock`]: the one source of "now", and the timestamp-window check signers share.
 //! - [`keys`]: Ed25519 public keys in z-base32 and hex.
 //! - [`origin`]: an app's configured `scheme://host[:port]`.
-//! - [`path`]: request path canonicalization (what public-path rules match on).
+//! - [`path`]: request path canonicalization (what public-path rules match on):
+//!   - `path::tests`: its unit tests.
 //! - [`access`]: what a login grants (read-only or read-write, per path prefix).
 //! - [`method_override`]: the headers and parameter by which a request may claim another
 //!   method, so a read-only grant judges the method it will be served as.
@@ -59,7 +60,8 @@
 //! - [`events`]: server-sent event framing for live login status.
 //! - [`gateway`]: the shared state: the current settings, stores, attempts, signers, rates.
 //! - [`request`]: the facts of one request, as the decision needs them.
-//! - [`decision`]: the request decision (local route, forward, login redirect, 401, error).
+//! - [`decision`]: the request decision (local route, forward, login redirect, 401, error):
+//!   - `decision::tests`: its unit tests.
 //! - [`handoff`]: which request heads (login event streams) the glue serves beside pingora.
 //! - [`upstream`]: the header edits on a forwarded request.
 //! - [`wire`]: local replies and event-stream framing as HTTP/1.1 bytes, for the glue's paths
@@ -79,7 +81,8 @@
 //! - [`phone`]: the pages that make a browser a signer of the native protocol (approval,
 //!   enrollment, invitation).
 //! - [`forward_auth`]: judging a request a fronting proxy asks about, by its own rules.
-//! - [`respond`]: the one place domain errors become HTTP statuses and bodies.
+//! - [`respond`]: the one place domain errors become HTTP statuses and bodies:
+//!   - `respond::tests`: its unit tests.
 //! - [`routes`]: the handlers of the gateway's own endpoints under the prefix:
 //!   - `routes::sign_in`: the login attempt's handlers (pages, create, scan, claim, verify);
 //!   - `routes::own_account`: the person's own sessions page, inviting and removing a device.
