@@ -12,7 +12,8 @@
 //! - [`clock`]: the one source of "now", and the timestamp-window check signers share.
 //! - [`keys`]: Ed25519 public keys in z-base32 and hex.
 //! - [`origin`]: an app's configured `scheme://host[:port]`.
-//! - [`path`]: request path canonicalization (what public-path rules match on).
+//! - [`path`]: request path canonicalization (what public-path rules match on):
+//!   - `path::tests`: its unit tests.
 //! - [`access`]: what a login grants (read-only or read-write, per path prefix).
 //! - [`method_override`]: the headers and parameter by which a request may claim another
 //!   method, so a read-only grant judges the method it will be served as.
@@ -48,7 +49,14 @@
 //!   implements).
 //! - [`settings`]: one config and what is derived from it (identities, per-app values),
 //!   swapped whole on reload.
-//! - [`devices`]: devices enrolled by invitation, and the registry every request reads.
+//! - [`devices`]: devices enrolled by invitation, and the registry every request reads:
+//!   - `devices::record`: a device and an invitation as stored, and the readers of older
+//!     records;
+//!   - `devices::registry`: the registry [`devices::Devices`] and its durable ledger;
+//!   - `devices::review`: what the config in force asks of a device or an invitation, and
+//!     the names a reload retired;
+//!   - `devices::store`: the [`devices::DeviceStore`] seam and the one-instance store;
+//!   - `devices::tests`: their unit tests.
 //! - [`confirm`]: actions a person confirms by phone (adding or removing a device): what
 //!   each is, how it is shown and written, which keys may approve it.
 //! - [`attempts`]: login attempts (sign-ins, step-ups, confirmations) and their single-use
@@ -61,7 +69,8 @@
 //! - [`events`]: server-sent event framing for live login status.
 //! - [`gateway`]: the shared state: the current settings, stores, attempts, signers, rates.
 //! - [`request`]: the facts of one request, as the decision needs them.
-//! - [`decision`]: the request decision (local route, forward, login redirect, 401, error).
+//! - [`decision`]: the request decision (local route, forward, login redirect, 401, error):
+//!   - `decision::tests`: its unit tests.
 //! - [`handoff`]: which request heads (login event streams) the glue serves beside pingora.
 //! - [`upstream`]: the header edits on a forwarded request.
 //! - [`wire`]: local replies and event-stream framing as HTTP/1.1 bytes, for the glue's paths
@@ -70,15 +79,22 @@
 //!   results:
 //!   - [`login::error`]: why a login operation was refused;
 //!   - [`login::page`]: the login page;
-//!   - [`login::qr`]: QR codes as inline SVG.
+//!   - [`login::qr`]: QR codes as inline SVG;
+//!   - `login::dispatch`: the signer dispatch (approve, deliver, the checks before any
+//!     signature work, the shared tail of every protocol);
+//!   - `login::action`: claiming a confirmation's approval;
+//!   - `login::tests`: their unit tests.
 //! - [`control`]: selecting, listing and revoking live sessions (admin API, `qrgate sessions`).
 //! - [`enrollment`]: enrollment by invitation: binding a browser's key to a configured user.
 //! - [`account`]: the person's own account page (their keys, devices and sessions).
 //! - [`phone`]: the pages that make a browser a signer of the native protocol (approval,
 //!   enrollment, invitation).
 //! - [`forward_auth`]: judging a request a fronting proxy asks about, by its own rules.
-//! - [`respond`]: the one place domain errors become HTTP statuses and bodies.
-//! - [`routes`]: the handlers of the gateway's own endpoints under the prefix.
+//! - [`respond`]: the one place domain errors become HTTP statuses and bodies:
+//!   - `respond::tests`: its unit tests.
+//! - [`routes`]: the handlers of the gateway's own endpoints under the prefix:
+//!   - `routes::sign_in`: the login attempt's handlers (pages, create, scan, claim, verify);
+//!   - `routes::own_account`: the person's own sessions page, inviting and removing a device.
 
 pub mod access;
 pub mod account;

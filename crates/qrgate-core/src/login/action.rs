@@ -1,0 +1,80 @@
+//! Claiming a confirmation: the browser that asked for an action collects its approval.
+
+use std::net::IpAddr;
+
+use http::HeaderMap;
+
+use crate::attempts::AttemptError;
+use crate::audit;
+use crate::config::AppId;
+use crate::confirm::Action;
+use crate::gateway::Gateway;
+use crate::settings::Settings;
+
+use super::{attempt, LoginError};
+
+/// What a claimed confirmation allows: the action, for the session that asked.
+#[derive(Debug)]
+pub struct Confirmed {
+    /// The person (the action's user, whose session asked and whose key approved).
+    pub user: String,
+    /// The approving key, z-base32.
+    pub approver: String,
+    /// The asking session's token hash.
+    pub session: [u8; 32],
+}
+
+/// The browser that asked for `action` collects the approval of confirmation attempt `id`,
+/// once: the same browser (binding cookie), still signed in with the session that asked,
+/// as that person, and the attempt made for exactly this action. Anything else is refused
+/// before the attempt is touched, except what only the claim itself can tell (approved,
+/// within the window, single use).
+pub async fn claim_action(
+    gw: &Gateway,
+    s: &Settings,
+    app: AppId,
+    id: &str,
+    headers: &HeaderMap,
+    client: Option<IpAddr>,
+    action: &Action,
+) -> Result<Confirmed, LoginError> {
+    let attempt = attempt(gw, s, app, id).await?;
+    let Some(confirm) = attempt.request.purpose.action() else {
+        return Err(AttemptError::OtherPurpose.into());
+    };
+    if confirm.action != *action {
+        return Err(AttemptError::OtherPurpose.into());
+    }
+    match gw.session(s, headers, app).await? {
+        Some(live) if live.hash == confirm.session && live.identity.user == action.user() => {}
+        _ => return Err(LoginError::Unauthenticated),
+    }
+    let (key, _) = gw
+        .logins
+        .claim(&attempt, s.presented_binding(app, headers), Some(action))
+        .await?;
+    // The approving key must still be that person's (a device removed or a user changed
+    // since the approval confirms nothing).
+    let approver = gw
+        .identity(s, app, &key)
+        .ok()
+        .filter(|i| i.user == action.user())
+        .ok_or(LoginError::OtherUser {
+            user: action.user().to_string(),
+        })?;
+    let name = &s.app(app).name;
+    gw.metrics.login(name, "any", "confirmed");
+    audit::action_confirmed(
+        name,
+        &action.wire(),
+        &approver.user,
+        &approver.pubkey,
+        client,
+        &attempt.id,
+    );
+    Ok(Confirmed {
+        user: approver.user.clone(),
+        approver: approver.pubkey.clone(),
+        session: confirm.session,
+    })
+}
