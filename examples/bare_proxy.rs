@@ -1,5 +1,5 @@
 //! The baseline for `bench/run`: a pingora 0.9 proxy with no authentication at all, built with
-//! the same pingora settings as qrgate (`qrgate::server::server_conf`), so the difference
+//! the same pingora settings as qrgate (`qrgate::lifecycle::server::server_conf`), so the difference
 //! between the two is what qrgate's own work costs.
 //!
 //! Usage: `bare_proxy LISTEN UPSTREAM THREADS [TLS_LISTEN CERT KEY]` (e.g. `127.0.0.1:18090
@@ -89,7 +89,7 @@ fn main() {
     let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, bare);
     proxy.add_listener(
         pingora::listeners::ListenerConfig::tcp(listen.clone())
-            .l4_buffer(qrgate::server::listener_buffers()),
+            .l4_buffer(qrgate::lifecycle::server::listener_buffers()),
     );
     if let (Some(tls), Some(cert), Some(key)) = (args.get(4), args.get(5), args.get(6)) {
         let mut settings =
@@ -98,7 +98,7 @@ fn main() {
         proxy.add_listener(
             pingora::listeners::ListenerConfig::tcp(tls.clone())
                 .tls(settings)
-                .l4_buffer(qrgate::server::listener_buffers()),
+                .l4_buffer(qrgate::lifecycle::server::listener_buffers()),
         );
     }
     server.add_service(proxy);

@@ -11,8 +11,8 @@ fn main() {
         eprintln!("usage: gateway_sysalloc CONFIG_FILE");
         std::process::exit(2);
     };
-    let config = qrgate::config_file::load(Path::new(&path)).expect("valid config");
+    let config = qrgate::files::config_file::load(Path::new(&path)).expect("valid config");
     let gateway = qrgate_core::gateway::Gateway::new(config, qrgate_core::clock::Clock::system())
         .expect("gateway");
-    qrgate::server::run(gateway, None, false).expect("upstreams resolve");
+    qrgate::lifecycle::server::run(gateway, None, false).expect("upstreams resolve");
 }

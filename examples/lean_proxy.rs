@@ -115,7 +115,7 @@ fn main() {
     let mut service = Service::new("lean".to_string(), lean);
     service.add_listener(
         pingora::listeners::ListenerConfig::tcp(listen.clone())
-            .l4_buffer(qrgate::server::listener_buffers()),
+            .l4_buffer(qrgate::lifecycle::server::listener_buffers()),
     );
     server.add_service(service);
     server.run_forever();

@@ -3,7 +3,7 @@
 //!
 //! Each simulated browser has its own keep-alive connection and cookie jar (so its binding
 //! cookie is reused across its logins, as a real browser's would be); each has a phone with
-//! its own connection that scans, signs with `qrgate::signer::Key` and approves. HTTP/1.1 is
+//! its own connection that scans, signs with `qrgate::cli::signer::Key` and approves. HTTP/1.1 is
 //! spoken directly over the sockets, because this client shares the machine's cores with the
 //! gateway: every microsecond it spends is taken from the gateway being measured. The client
 //! reports its own CPU time per login so the split is visible.
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use qrgate::signer::{Key, Request};
+use qrgate::cli::signer::{Key, Request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use qrgate::signer::Key;
+use qrgate::cli::signer::Key;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -69,12 +69,12 @@ async fn login(
     until_event(&mut events, "pending").await?;
     let url = url::Url::parse(&format!("{origin}/.qrgate/auth/session/{id}"))
         .map_err(|e| e.to_string())?;
-    let req = qrgate::signer::scan(phone, &url)
+    let req = qrgate::cli::signer::scan(phone, &url)
         .await
         .map_err(|e| format!("{e:?}"))?;
     until_event(&mut events, "scanned").await?;
     let sent = Instant::now();
-    let approve = qrgate::signer::approve(phone, &url, key, &req);
+    let approve = qrgate::cli::signer::approve(phone, &url, key, &req);
     let (approved, heard) = tokio::join!(approve, until_event(&mut events, "approved"));
     let latency = sent.elapsed().as_secs_f64() * 1000.0;
     approved.map_err(|e| format!("{e:?}"))?;

@@ -6,7 +6,7 @@
 //! - `session_table serve PORT UPSTREAM N SWEEP_SECONDS OUT_DIR`: mints N live sessions
 //!   through the store API, times one sweep over them, writes a valid `Cookie` header value
 //!   to `OUT_DIR/cookie` and the timing to `OUT_DIR/info.json`, then runs the real gateway
-//!   (`qrgate::server::run`: pingora server, proxy on PORT, the sweeper as a background
+//!   (`qrgate::lifecycle::server::run`: pingora server, proxy on PORT, the sweeper as a background
 //!   service every SWEEP_SECONDS) until SIGTERM.
 
 use std::alloc::{GlobalAlloc, Layout};
@@ -148,7 +148,7 @@ fn serve(port: u16, upstream: &str, n: usize, sweep_secs: u64, out: &Path) {
         "sweep_ms": sweep.as_secs_f64() * 1000.0,
     });
     std::fs::write(out.join("info.json"), info.to_string()).expect("write info");
-    qrgate::server::run(state, None, false).expect("upstream resolves");
+    qrgate::lifecycle::server::run(state, None, false).expect("upstream resolves");
 }
 
 fn main() {

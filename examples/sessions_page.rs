@@ -4,7 +4,7 @@
 //! sessions of 1 000 other people (keys no user of the config has) into the session store
 //! through the store API — the memory store, or Redis at REDIS_URL under PREFIX — then one
 //! session of alice's, writes her `Cookie` header value to `OUT_DIR/cookie` and the counts and
-//! minting time to `OUT_DIR/info.json`, and runs the real gateway (`qrgate::server`: pingora
+//! minting time to `OUT_DIR/info.json`, and runs the real gateway (`qrgate::lifecycle::server`: pingora
 //! server, proxy on PORT, the store the config names) until SIGTERM. `bench/run` then asks
 //! for `GET /.qrgate/sessions` with that cookie: the page lists alice's one session, whatever
 //! the others are.
@@ -106,7 +106,8 @@ fn serve(port: u16, upstream: &str, others: usize, out: &Path, redis: Option<(&s
             mint(store, others).await
         })),
     };
-    let (gateway, shared) = qrgate::server::build(config, Clock::system()).expect("gateway");
+    let (gateway, shared) =
+        qrgate::lifecycle::server::build(config, Clock::system()).expect("gateway");
     let token = token.unwrap_or_else(|| runtime.block_on(mint(gateway.sessions.clone(), others)));
     let minted = t.elapsed();
     drop(runtime);
@@ -117,7 +118,7 @@ fn serve(port: u16, upstream: &str, others: usize, out: &Path, redis: Option<(&s
         "mint_s": minted.as_secs_f64(),
     });
     std::fs::write(out.join("info.json"), info.to_string()).expect("write info");
-    qrgate::server::run_shared(gateway, shared, None, false).expect("gateway runs");
+    qrgate::lifecycle::server::run_shared(gateway, shared, None, false).expect("gateway runs");
 }
 
 fn main() {

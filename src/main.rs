@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use qrgate::signer::{self, Key};
+use qrgate::cli::signer::{self, Key};
 use qrgate_core::clock::Clock;
 use qrgate_core::config::LogFormat;
 
@@ -118,7 +118,7 @@ struct Which {
     app: Option<String>,
 }
 
-impl From<Which> for qrgate::control::Selection {
+impl From<Which> for qrgate::cli::admin_client::Selection {
     fn from(w: Which) -> Self {
         Self {
             id: w.id,
@@ -151,7 +151,7 @@ struct WhichDevice {
     key: Option<String>,
 }
 
-impl From<WhichDevice> for qrgate::control::Selection {
+impl From<WhichDevice> for qrgate::cli::admin_client::Selection {
     fn from(w: WhichDevice) -> Self {
         Self {
             id: w.id,
@@ -182,20 +182,23 @@ fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { config, upgrade } => {
-            let loaded = qrgate::config_file::load(&config)?;
+            let loaded = qrgate::files::config_file::load(&config)?;
             init_tracing(loaded.log.format);
-            let (gateway, shared) = qrgate::server::build(loaded, Clock::system())?;
-            qrgate::server::run_shared(gateway, shared, Some(config), upgrade)?;
+            let (gateway, shared) = qrgate::lifecycle::server::build(loaded, Clock::system())?;
+            qrgate::lifecycle::server::run_shared(gateway, shared, Some(config), upgrade)?;
             Ok(())
         }
         Command::Sessions { config, action } => {
             init_tracing(LogFormat::Text);
-            let config = qrgate::config_file::load(&config)?;
+            let config = qrgate::files::config_file::load(&config)?;
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {
                 match action {
                     SessionsAction::List(which) => {
-                        print!("{}", qrgate::control::list(&config, &which.into()).await?);
+                        print!(
+                            "{}",
+                            qrgate::cli::admin_client::list(&config, &which.into()).await?
+                        );
                     }
                     SessionsAction::Revoke(which) => {
                         if which.id.is_none()
@@ -205,7 +208,7 @@ fn real_main() -> anyhow::Result<()> {
                         {
                             anyhow::bail!("say which sessions: --id, --user, --key or --app");
                         }
-                        let n = qrgate::control::revoke(&config, &which.into()).await?;
+                        let n = qrgate::cli::admin_client::revoke(&config, &which.into()).await?;
                         println!("revoked {n} session(s)");
                     }
                 }
@@ -214,14 +217,14 @@ fn real_main() -> anyhow::Result<()> {
         }
         Command::Devices { config, action } => {
             init_tracing(LogFormat::Text);
-            let config = qrgate::config_file::load(&config)?;
+            let config = qrgate::files::config_file::load(&config)?;
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {
                 match action {
                     DevicesAction::List(which) => {
                         print!(
                             "{}",
-                            qrgate::control::list_devices(&config, &which.into()).await?
+                            qrgate::cli::admin_client::list_devices(&config, &which.into()).await?
                         );
                     }
                     DevicesAction::Revoke(which) => {
@@ -229,7 +232,8 @@ fn real_main() -> anyhow::Result<()> {
                             anyhow::bail!("say which devices: --id, --user or --key");
                         }
                         let (devices, sessions) =
-                            qrgate::control::revoke_devices(&config, &which.into()).await?;
+                            qrgate::cli::admin_client::revoke_devices(&config, &which.into())
+                                .await?;
                         println!("removed {devices} device(s), ended {sessions} session(s)");
                     }
                 }
@@ -243,22 +247,23 @@ fn real_main() -> anyhow::Result<()> {
             ttl,
         } => {
             init_tracing(LogFormat::Text);
-            let config = qrgate::config_file::load(&config)?;
+            let config = qrgate::files::config_file::load(&config)?;
             let rt = tokio::runtime::Runtime::new()?;
-            let invited = rt.block_on(qrgate::control::invite(&config, &user, &app, ttl))?;
+            let invited =
+                rt.block_on(qrgate::cli::admin_client::invite(&config, &user, &app, ttl))?;
             print!("{invited}");
             Ok(())
         }
         Command::CheckConfig { config } => {
             init_tracing(LogFormat::Text);
-            let c = qrgate::config_file::load(&config)?;
+            let c = qrgate::files::config_file::load(&config)?;
             // What `run` would refuse, said now.
-            let token_note = match qrgate::admin_token::check_at_start(&c) {
+            let token_note = match qrgate::admin::token::check_at_start(&c) {
                 // Root checking a service's config cannot know the service's user (as for
                 // the state file below).
-                Err(qrgate::admin_token::TokenError::Unusable {
+                Err(qrgate::admin::token::TokenError::Unusable {
                     path,
-                    reason: qrgate::private_file::ReadError::Owner { owner, me: 0 },
+                    reason: qrgate::files::private_file::ReadError::Owner { owner, me: 0 },
                 }) => Some(format!(
                     "admin token file {path}: owned by uid {owner}; only a gateway running as \
                      uid {owner} uses it (run as root, or as anyone else, it refuses it)"
@@ -268,7 +273,7 @@ fn real_main() -> anyhow::Result<()> {
             };
             let state = match (&c.session.state_file, &c.store) {
                 (Some(path), qrgate_core::config::StoreConfig::Memory) => {
-                    match qrgate::state::read(path) {
+                    match qrgate::lifecycle::state::read(path) {
                         Ok(None) => Some(format!("state file {}: none yet", path.display())),
                         Ok(Some(contents)) => {
                             let (sessions, devices) = contents.counts();
@@ -280,8 +285,8 @@ fn real_main() -> anyhow::Result<()> {
                         // Root checking a service's config (its state file is the service
                         // user's, e.g. systemd's DynamicUser): the owner is only wrong if the
                         // gateway does not run as that user, which root cannot know.
-                        Err(qrgate::state::StateError::Unsafe {
-                            reason: qrgate::private_file::ReadError::Owner { owner, me: 0 },
+                        Err(qrgate::lifecycle::state::StateError::Unsafe {
+                            reason: qrgate::files::private_file::ReadError::Owner { owner, me: 0 },
                             ..
                         }) => Some(format!(
                             "state file {}: owned by uid {owner}; only a gateway running as uid \
@@ -398,7 +403,7 @@ fn real_main() -> anyhow::Result<()> {
                     .await
                     .with_context(|| format!("binding {listen}"))?;
                 tracing::info!(%listen, "demo upstream listening");
-                qrgate::demo::serve(listener).await;
+                qrgate::cli::demo::serve(listener).await;
                 Ok(())
             })
         }

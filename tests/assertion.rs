@@ -167,7 +167,7 @@ async fn user_and_claims(b: &reqwest::Client, base: &str) -> (String, String, Va
 
 #[tokio::test]
 async fn the_assertion_names_whoever_the_key_is_now() {
-    use qrgate::signer::{self, Key};
+    use qrgate::cli::signer::{self, Key};
     let dir = tempfile::tempdir().expect("dir");
     let gw = TestGateway::with(Setup {
         tail: format!(

@@ -16,8 +16,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
 
 use crate::common::{alice_key, client, eventually, TestGateway};
-use qrgate::signer;
-use qrgate_core::attempts::Status;
+use qrgate::cli::signer;
+use qrgate_core::login::attempts::Status;
 
 pub(crate) const MISSING: &str = "the browser test needs `chromium` and `chromedriver` on PATH: \
     run scripts/test.sh (it installs Debian's chromium and chromium-driver) or \

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::browser_driver::*;
 use crate::common::{client, eventually, TestGateway};
-use qrgate::signer;
+use qrgate::cli::signer;
 
 #[tokio::test]
 async fn a_phone_browser_enrolls_by_invitation_and_approves_a_desktop_sign_in() {

@@ -12,7 +12,7 @@ use crate::common::{
     own_action, sign_in_at, sign_in_key, TestGateway,
 };
 use crate::operate::{alice, Binary};
-use qrgate::signer::{self, Key};
+use qrgate::cli::signer::{self, Key};
 
 /// `X-Auth-User` and `X-Auth-Pubkey` the upstream saw on a request from `b` (None: refused).
 pub(crate) async fn upstream_identity(b: &reqwest::Client, base: &str) -> Option<(String, String)> {
@@ -148,7 +148,8 @@ async fn an_operator_invites_a_device_that_enrolls_once_signs_in_survives_a_rest
     // than the one named, leaves the invitation usable.
     let phone = Key::generate();
     let token = link.rsplit('/').next().expect("token").to_string();
-    let text = qrgate_core::enrollment::message(&gw.base, "alice", &token, &phone.public());
+    let text =
+        qrgate_core::control::enrollment::message(&gw.base, "alice", &token, &phone.public());
     let (status, body) = post_enrollment(
         &link,
         serde_json::json!({"public_key": phone.public().to_hex(), "signature": hex::encode(phone.sign(text.as_bytes()))}),
@@ -159,7 +160,7 @@ async fn an_operator_invites_a_device_that_enrolls_once_signs_in_survives_a_rest
         (401, Some("bad_signature"))
     );
     let impostor = Key::generate();
-    let text = qrgate_core::enrollment::message(&gw.base, "bob", &token, &phone.public());
+    let text = qrgate_core::control::enrollment::message(&gw.base, "bob", &token, &phone.public());
     let (status, _) = post_enrollment(
         &link,
         serde_json::json!({"public_key": phone.public().to_hex(), "signature": hex::encode(impostor.sign(text.as_bytes()))}),
@@ -472,7 +473,7 @@ async fn the_native_qr_opens_an_approval_page_in_a_browser_and_programs_see_no_c
     let a = gw.state.logins.get(&id).await.expect("attempt");
     assert!(matches!(
         &*gw.state.logins.watch(&a).borrow(),
-        qrgate_core::attempts::Status::Pending
+        qrgate_core::login::attempts::Status::Pending
     ));
     // A program asking for JSON is served no page, and changes nothing: 404, never a 405
     // whose Allow would name the GET it refused.

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::common::{browser, client, open_login_at, sign_in_key, TestGateway};
 use crate::operate::{alice, Binary};
-use qrgate::signer::{self, Key};
+use qrgate::cli::signer::{self, Key};
 
 use crate::devices::{cli, link_in, upstream_identity};
 
@@ -30,7 +30,7 @@ pub(crate) async fn demo_upstream() -> std::net::SocketAddr {
         .await
         .expect("bind");
     let addr = l.local_addr().expect("addr");
-    tokio::spawn(qrgate::demo::serve(l));
+    tokio::spawn(qrgate::cli::demo::serve(l));
     addr
 }
 

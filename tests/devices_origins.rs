@@ -7,7 +7,7 @@ use crate::common::{
     TestGateway,
 };
 use crate::operate::Binary;
-use qrgate::signer::{self, Key};
+use qrgate::cli::signer::{self, Key};
 
 use crate::devices::{cli, link_in, upstream_identity};
 use crate::devices_apps::{approve_with, demo_upstream, device_apps, other_app, via, OTHER};

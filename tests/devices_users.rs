@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::common::{browser, client, sign_in_key, TestGateway};
 use crate::operate::{alice, Binary};
-use qrgate::signer::{self, Key};
+use qrgate::cli::signer::{self, Key};
 
 use crate::devices::upstream_identity;
 use crate::devices_apps::approve_with;

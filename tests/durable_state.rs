@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::common::{browser, client, eventually, sign_in_at, sign_in_key, write_private};
 use crate::operate::{alice, Binary};
-use qrgate::signer::{self, Key};
+use qrgate::cli::signer::{self, Key};
 
 const TOKEN: &str = "state-admin-token";
 

@@ -141,11 +141,11 @@ async fn check_rules(front: u16, gw: &TestGateway) {
     let marker = "data-attempt=\"";
     let start = html.find(marker).expect("attempt") + marker.len();
     let id = html[start..].split('"').next().expect("id").to_string();
-    let url =
-        qrgate::signer::attempt_url(&format!("{base}/.qrgate/auth/session/{id}")).expect("url");
+    let url = qrgate::cli::signer::attempt_url(&format!("{base}/.qrgate/auth/session/{id}"))
+        .expect("url");
     let phone = client();
-    let req = qrgate::signer::scan(&phone, &url).await.expect("scan");
-    qrgate::signer::approve(&phone, &url, &alice_key(), &req)
+    let req = qrgate::cli::signer::scan(&phone, &url).await.expect("scan");
+    qrgate::cli::signer::approve(&phone, &url, &alice_key(), &req)
         .await
         .expect("alice confirms");
     assert_eq!(claim_at(&b, &base, &base, &id).await.status(), 200);

@@ -13,7 +13,7 @@ use crate::common::{
     alice_key, browser, client, create_attempt, echoed_headers, eventually, open_login, send_until,
     Setup, TestGateway, NAV,
 };
-use qrgate::signer;
+use qrgate::cli::signer;
 
 /// Sends raw bytes and reads the whole answer: (status, body); status 0 if the gateway
 /// closed without answering.

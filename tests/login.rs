@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::common::{
     alice_key, browser, client, echoed_headers, open_login, Setup, Sse, TestGateway, NAV,
 };
-use qrgate::signer;
+use qrgate::cli::signer;
 
 pub(crate) async fn claim(gw: &TestGateway, c: &reqwest::Client, id: &str) -> reqwest::Response {
     c.post(gw.url(&format!("/.qrgate/auth/session/{id}/claim")))

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::common::{alice_key, browser, client, open_login, TestGateway};
 use crate::login::{approve_raw, claim};
-use qrgate::signer;
+use qrgate::cli::signer;
 
 #[tokio::test]
 async fn the_signer_binary_approves_and_keygen_writes_a_private_file() {

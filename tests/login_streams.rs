@@ -7,7 +7,7 @@ use crate::common::{
     alice_key, browser, client, open_login, read_until, send_until, Sse, TestGateway, NAV,
 };
 use crate::login::scanned;
-use qrgate::signer;
+use qrgate::cli::signer;
 
 #[tokio::test]
 async fn event_streams_notice_a_closed_browser() {

@@ -54,7 +54,7 @@ impl Binary {
             .await
             .expect("bind");
         let upstream = up_listener.local_addr().expect("addr").port();
-        tokio::spawn(qrgate::demo::serve(up_listener));
+        tokio::spawn(qrgate::cli::demo::serve(up_listener));
         let port = free_port();
         let mut b = Binary {
             child: Reaped(Command::new("true").spawn().expect("placeholder")),

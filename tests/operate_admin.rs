@@ -242,7 +242,7 @@ async fn listed_ids(c: &reqwest::Client, url: String, bearer: &str) -> Vec<Strin
 #[tokio::test]
 async fn a_user_filter_covers_every_key_of_that_user_and_nobody_elses() {
     use crate::common::{alice_key, browser, sign_in_key};
-    use qrgate::signer::{self, Key};
+    use qrgate::cli::signer::{self, Key};
     let admin = free_port();
     let bob = Key::generate();
     let gw = Binary::start(

@@ -288,7 +288,7 @@ async fn upstream_down_gives_502_and_recovers() {
     let listener = tokio::net::TcpListener::bind(gw.upstream)
         .await
         .expect("rebind upstream port");
-    tokio::spawn(qrgate::demo::serve(listener));
+    tokio::spawn(qrgate::cli::demo::serve(listener));
     let resp = req("application/json").await.expect("send");
     assert_eq!(resp.status(), 200);
 }

@@ -24,12 +24,12 @@ async fn two_instances_share_logins_sessions_revocations_and_single_use() {
     assert_eq!(events.next().await.map(|e| e.0).as_deref(), Some("pending"));
     let phone = phone_via(&b_base);
     let url = attempt_url(&id);
-    let req = qrgate::signer::scan(&phone, &url)
+    let req = qrgate::cli::signer::scan(&phone, &url)
         .await
         .expect("scan through B");
     assert_eq!(events.next().await.map(|e| e.0).as_deref(), Some("scanned"));
     let approved_at = Instant::now();
-    qrgate::signer::approve(&phone, &url, &alice_key(), &req)
+    qrgate::cli::signer::approve(&phone, &url, &alice_key(), &req)
         .await
         .expect("approve through B");
     let (event, data) = events.next().await.expect("event on A");
@@ -39,7 +39,7 @@ async fn two_instances_share_logins_sessions_revocations_and_single_use() {
     println!("cross-instance approve -> event: {latency:?}");
 
     // The same approval, replayed through A, is refused: it was used once, everywhere.
-    let replay = qrgate::signer::approve(&phone_via(&a_base), &url, &alice_key(), &req).await;
+    let replay = qrgate::cli::signer::approve(&phone_via(&a_base), &url, &alice_key(), &req).await;
     assert!(replay.is_err(), "a replayed approval is refused");
 
     let claimed = claim(&b, &a_base, &id).await;
@@ -74,12 +74,14 @@ async fn two_instances_share_logins_sessions_revocations_and_single_use() {
     let b2 = browser();
     let id2 = login_page(&b2, &a_base).await;
     let url2 = attempt_url(&id2);
-    let req2 = qrgate::signer::scan(&phone, &url2).await.expect("scan");
+    let req2 = qrgate::cli::signer::scan(&phone, &url2)
+        .await
+        .expect("scan");
     let racers = (0..8).map(|i| {
         let phone = phone_via(if i % 2 == 0 { &a_base } else { &b_base });
         let (req2, url2) = (req2.clone(), url2.clone());
         tokio::spawn(async move {
-            qrgate::signer::approve(&phone, &url2, &alice_key(), &req2)
+            qrgate::cli::signer::approve(&phone, &url2, &alice_key(), &req2)
                 .await
                 .is_ok()
         })
@@ -155,8 +157,8 @@ async fn redis_down_refuses_and_redis_back_recovers_without_a_restart() {
     let id = login_page(&b, &base).await;
     let url = attempt_url(&id);
     let phone = phone_via(&base);
-    let req = qrgate::signer::scan(&phone, &url).await.expect("scan");
-    qrgate::signer::approve(&phone, &url, &alice_key(), &req)
+    let req = qrgate::cli::signer::scan(&phone, &url).await.expect("scan");
+    qrgate::cli::signer::approve(&phone, &url, &alice_key(), &req)
         .await
         .expect("approve");
     assert_eq!(claim(&b, &base, &id).await.status(), 200);
@@ -244,10 +246,10 @@ async fn redis_down_refuses_and_redis_back_recovers_without_a_restart() {
     let id2 = login_page(&b2, &b_gw.base).await;
     let phone_b = phone_via(&b_gw.base);
     let url2 = attempt_url(&id2);
-    let req2 = qrgate::signer::scan(&phone_b, &url2)
+    let req2 = qrgate::cli::signer::scan(&phone_b, &url2)
         .await
         .expect("scan on B");
-    qrgate::signer::approve(&phone_b, &url2, &alice_key(), &req2)
+    qrgate::cli::signer::approve(&phone_b, &url2, &alice_key(), &req2)
         .await
         .expect("approve on B");
     assert_eq!(claim(&b2, &b_gw.base, &id2).await.status(), 200);
@@ -256,7 +258,7 @@ async fn redis_down_refuses_and_redis_back_recovers_without_a_restart() {
 
 #[tokio::test]
 async fn the_key_index_lists_exactly_a_persons_sessions_across_instances_revocation_and_expiry() {
-    use qrgate::signer::Key;
+    use qrgate::cli::signer::Key;
     let redis = Redis::start().await;
     let bob = Key::generate();
     let bob_user = format!(

@@ -281,14 +281,14 @@ pub(crate) async fn own_action_at(
 pub(crate) async fn approve_via(
     base: &str,
     id: &str,
-    key: &qrgate::signer::Key,
+    key: &qrgate::cli::signer::Key,
 ) -> (
-    qrgate::signer::Request,
-    Result<String, qrgate::signer::SignerError>,
+    qrgate::cli::signer::Request,
+    Result<String, qrgate::cli::signer::SignerError>,
 ) {
     let (phone, url) = (phone_via(base), attempt_url(id));
-    let req = qrgate::signer::scan(&phone, &url).await.expect("scan");
-    let approved = qrgate::signer::approve(&phone, &url, key, &req).await;
+    let req = qrgate::cli::signer::scan(&phone, &url).await.expect("scan");
+    let approved = qrgate::cli::signer::approve(&phone, &url, key, &req).await;
     (req, approved)
 }
 
@@ -311,14 +311,14 @@ pub(crate) async fn redis_command(port: u16, args: &[&str]) -> String {
 /// A whole login through instance `base` approved by `key`: the browser and its raw token.
 pub(crate) async fn sign_in_via(
     base: &str,
-    key: &qrgate::signer::Key,
+    key: &qrgate::cli::signer::Key,
 ) -> (reqwest::Client, String) {
     let b = browser();
     let id = login_page(&b, base).await;
     let phone = phone_via(base);
     let url = attempt_url(&id);
-    let req = qrgate::signer::scan(&phone, &url).await.expect("scan");
-    qrgate::signer::approve(&phone, &url, key, &req)
+    let req = qrgate::cli::signer::scan(&phone, &url).await.expect("scan");
+    qrgate::cli::signer::approve(&phone, &url, key, &req)
         .await
         .expect("approve");
     let claimed = claim(&b, base, &id).await;
@@ -402,8 +402,8 @@ pub(crate) async fn a_device_for_two_apps(
         .as_str()
         .expect("link")
         .to_string();
-    let phone_key = qrgate::signer::Key::generate();
-    qrgate::signer::enroll(&phone_via(&a.base), &link, &phone_key)
+    let phone_key = qrgate::cli::signer::Key::generate();
+    qrgate::cli::signer::enroll(&phone_via(&a.base), &link, &phone_key)
         .await
         .expect("enrolled");
     let heard = eventually(PROPAGATION, || async {

@@ -22,17 +22,21 @@ async fn a_device_enrolled_through_one_instance_signs_in_and_is_revoked_through_
         .expect("link")
         .to_string();
     assert!(link.starts_with(ORIGIN), "{link}");
-    let phone_key = qrgate::signer::Key::generate();
+    let phone_key = qrgate::cli::signer::Key::generate();
     let z = phone_key.public().to_z32();
-    qrgate::signer::enroll(&phone_via(&b_base), &link, &phone_key)
+    qrgate::cli::signer::enroll(&phone_via(&b_base), &link, &phone_key)
         .await
         .expect("enrolled through B");
-    let again =
-        qrgate::signer::enroll(&phone_via(&a_base), &link, &qrgate::signer::Key::generate()).await;
+    let again = qrgate::cli::signer::enroll(
+        &phone_via(&a_base),
+        &link,
+        &qrgate::cli::signer::Key::generate(),
+    )
+    .await;
     assert!(
         matches!(
             again,
-            Err(qrgate::signer::SignerError::Refused { status: 410, .. })
+            Err(qrgate::cli::signer::SignerError::Refused { status: 410, .. })
         ),
         "used everywhere: {again:?}"
     );
@@ -47,8 +51,8 @@ async fn a_device_enrolled_through_one_instance_signs_in_and_is_revoked_through_
     let id = login_page(&b, &a_base).await;
     let url = attempt_url(&id);
     let phone = phone_via(&a_base);
-    let req = qrgate::signer::scan(&phone, &url).await.expect("scan");
-    qrgate::signer::approve(&phone, &url, &phone_key, &req)
+    let req = qrgate::cli::signer::scan(&phone, &url).await.expect("scan");
+    qrgate::cli::signer::approve(&phone, &url, &phone_key, &req)
         .await
         .expect("the enrolled key approves on A");
     assert_eq!(claim(&b, &a_base, &id).await.status(), 200);
@@ -78,12 +82,14 @@ async fn a_device_enrolled_through_one_instance_signs_in_and_is_revoked_through_
     let b2 = browser();
     let id2 = login_page(&b2, &a_base).await;
     let url2 = attempt_url(&id2);
-    let req2 = qrgate::signer::scan(&phone, &url2).await.expect("scan");
-    let refused = qrgate::signer::approve(&phone, &url2, &phone_key, &req2).await;
+    let req2 = qrgate::cli::signer::scan(&phone, &url2)
+        .await
+        .expect("scan");
+    let refused = qrgate::cli::signer::approve(&phone, &url2, &phone_key, &req2).await;
     assert!(
         matches!(
             refused,
-            Err(qrgate::signer::SignerError::Refused { status: 403, .. })
+            Err(qrgate::cli::signer::SignerError::Refused { status: 403, .. })
         ),
         "{refused:?}"
     );
@@ -104,8 +110,8 @@ async fn actions_confirmed_by_phone_cross_instances_and_are_claimed_only_as_them
         .as_str()
         .expect("link")
         .to_string();
-    let phone_key = qrgate::signer::Key::generate();
-    qrgate::signer::enroll(&phone_via(&a_base), &link, &phone_key)
+    let phone_key = qrgate::cli::signer::Key::generate();
+    qrgate::cli::signer::enroll(&phone_via(&a_base), &link, &phone_key)
         .await
         .expect("enrolled");
     let z = phone_key.public().to_z32();
@@ -145,7 +151,7 @@ async fn actions_confirmed_by_phone_cross_instances_and_are_claimed_only_as_them
     assert!(
         matches!(
             refused,
-            Err(qrgate::signer::SignerError::Refused { status: 403, .. })
+            Err(qrgate::cli::signer::SignerError::Refused { status: 403, .. })
         ),
         "{refused:?}"
     );
@@ -203,7 +209,9 @@ async fn actions_confirmed_by_phone_cross_instances_and_are_claimed_only_as_them
 /// approval kept in Redis for one action is refused, unchanged, to a claim of anything else.
 #[tokio::test]
 async fn the_redis_claim_script_refuses_a_claim_of_another_purpose() {
-    use qrgate_core::share::{AttemptRecord, AttemptShare, Outcome, SharedPhase, Transition};
+    use qrgate_core::login::share::{
+        AttemptRecord, AttemptShare, Outcome, SharedPhase, Transition,
+    };
     let redis = Redis::start().await;
     let link = qrgate::redis::Link::new(&qrgate_core::config::RedisConfig {
         url: redis.url(),
@@ -305,9 +313,9 @@ async fn a_user_removed_on_one_instance_loses_their_devices_and_invitations_on_e
         .as_str()
         .expect("link")
         .to_string();
-    let phone_key = qrgate::signer::Key::generate();
+    let phone_key = qrgate::cli::signer::Key::generate();
     let z = phone_key.public().to_z32();
-    qrgate::signer::enroll(&phone_via(&b_base), &link, &phone_key)
+    qrgate::cli::signer::enroll(&phone_via(&b_base), &link, &phone_key)
         .await
         .expect("enrolled through B");
     let pending = admin(&ready_b, true, "/invites?user=bob").await["link"]
@@ -318,8 +326,8 @@ async fn a_user_removed_on_one_instance_loses_their_devices_and_invitations_on_e
     let id = login_page(&b, &a_base).await;
     let url = attempt_url(&id);
     let phone = phone_via(&a_base);
-    let req = qrgate::signer::scan(&phone, &url).await.expect("scan");
-    qrgate::signer::approve(&phone, &url, &phone_key, &req)
+    let req = qrgate::cli::signer::scan(&phone, &url).await.expect("scan");
+    qrgate::cli::signer::approve(&phone, &url, &phone_key, &req)
         .await
         .expect("the enrolled key approves on A");
     assert_eq!(claim(&b, &a_base, &id).await.status(), 200);
@@ -341,16 +349,16 @@ async fn a_user_removed_on_one_instance_loses_their_devices_and_invitations_on_e
     })
     .await;
     assert!(refused, "B refuses the device's session");
-    let dead = qrgate::signer::enroll(
+    let dead = qrgate::cli::signer::enroll(
         &phone_via(&b_base),
         &pending,
-        &qrgate::signer::Key::generate(),
+        &qrgate::cli::signer::Key::generate(),
     )
     .await;
     assert!(
         matches!(
             dead,
-            Err(qrgate::signer::SignerError::Refused { status: 410, .. })
+            Err(qrgate::cli::signer::SignerError::Refused { status: 410, .. })
         ),
         "the invitation is withdrawn everywhere: {dead:?}"
     );
@@ -367,12 +375,14 @@ async fn a_user_removed_on_one_instance_loses_their_devices_and_invitations_on_e
     let id2 = login_page(&b2, &b_base).await;
     let url2 = attempt_url(&id2);
     let phone_b = phone_via(&b_base);
-    let req2 = qrgate::signer::scan(&phone_b, &url2).await.expect("scan");
-    let refused = qrgate::signer::approve(&phone_b, &url2, &phone_key, &req2).await;
+    let req2 = qrgate::cli::signer::scan(&phone_b, &url2)
+        .await
+        .expect("scan");
+    let refused = qrgate::cli::signer::approve(&phone_b, &url2, &phone_key, &req2).await;
     assert!(
         matches!(
             refused,
-            Err(qrgate::signer::SignerError::Refused { status: 403, .. })
+            Err(qrgate::cli::signer::SignerError::Refused { status: 403, .. })
         ),
         "{refused:?}"
     );
@@ -436,7 +446,7 @@ async fn operator_device_calls_read_and_write_redis_not_an_instance_copy() {
     let (_b, ready_b) = instance(&redis, "").await;
     // A device in Redis whose announcement no instance heard, as one enrolled while an
     // instance was not subscribed yet: no instance's own table holds it.
-    let key = qrgate::signer::Key::generate();
+    let key = qrgate::cli::signer::Key::generate();
     let (hex_key, z) = (key.public().to_hex(), key.public().to_z32());
     let device = serde_json::json!({
         "key": hex_key, "user": "alice", "app": "a", "label": "Firefox on Android", "created_ms": 1

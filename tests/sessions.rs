@@ -11,7 +11,7 @@ use crate::common::{
     alice_key, approve_attempt, browser, client, invite_own, own_action, sign_in_at, sign_in_key,
     Setup, TestGateway, NAV,
 };
-use qrgate::signer::{self, Key};
+use qrgate::cli::signer::{self, Key};
 
 /// Whether `b` still gets through to the app.
 async fn signed_in(b: &reqwest::Client, gw: &TestGateway) -> bool {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::common::{alice_key, browser, client, sign_in_at, Setup, TestGateway, NAV};
-use qrgate::signer::{self};
+use qrgate::cli::signer::{self};
 
 /// A websocket upstream that echoes every message.
 pub(crate) async fn websocket_echo() -> std::net::SocketAddr {
@@ -127,7 +127,7 @@ async fn ending_a_session_closes_its_websockets_within_a_second() {
 
 #[tokio::test]
 async fn step_up_paths_need_a_fresh_approval_by_the_same_key() {
-    let bob = qrgate::signer::Key::generate();
+    let bob = qrgate::cli::signer::Key::generate();
     let gw = TestGateway::with(Setup {
         app_extra: "step_up_paths = [\"/admin/\"]\nstep_up_max_age_seconds = 30\n".into(),
         tail: format!(
@@ -183,14 +183,14 @@ async fn step_up_paths_need_a_fresh_approval_by_the_same_key() {
     let marker = "data-attempt=\"";
     let start = html.find(marker).expect("attempt") + marker.len();
     let id = html[start..].split('"').next().expect("id").to_string();
-    let url =
-        qrgate::signer::attempt_url(&gw.url(&format!("/.qrgate/auth/session/{id}"))).expect("url");
+    let url = qrgate::cli::signer::attempt_url(&gw.url(&format!("/.qrgate/auth/session/{id}")))
+        .expect("url");
     let phone = crate::common::client();
-    let req = qrgate::signer::scan(&phone, &url).await.expect("scan");
+    let req = qrgate::cli::signer::scan(&phone, &url).await.expect("scan");
     // Another registered key cannot confirm alice's session.
-    let by_bob = qrgate::signer::approve(&phone, &url, &bob, &req).await;
+    let by_bob = qrgate::cli::signer::approve(&phone, &url, &bob, &req).await;
     assert!(by_bob.is_err(), "{by_bob:?}");
-    qrgate::signer::approve(&phone, &url, &crate::common::alice_key(), &req)
+    qrgate::cli::signer::approve(&phone, &url, &crate::common::alice_key(), &req)
         .await
         .expect("alice confirms");
     let claimed = crate::common::claim_at(&b, base.trim_end_matches('/'), &origin, &id).await;
@@ -224,9 +224,9 @@ async fn a_read_only_session_can_read_but_not_write_outside_its_grant() {
     // The phone is asked for exactly this grant: in the native challenge it signs.
     let b = crate::common::browser();
     let (id, payload, _) = crate::common::open_login_at(&base, &b, "/").await;
-    let url = qrgate::signer::attempt_url(&payload).expect("url");
+    let url = qrgate::cli::signer::attempt_url(&payload).expect("url");
     let phone = crate::common::client();
-    let req = qrgate::signer::scan(&phone, &url).await.expect("scan");
+    let req = qrgate::cli::signer::scan(&phone, &url).await.expect("scan");
     assert_eq!(req.access.as_deref(), Some("read-write /comments/, read /"));
     assert!(
         req.message
@@ -234,7 +234,7 @@ async fn a_read_only_session_can_read_but_not_write_outside_its_grant() {
         "{}",
         req.message
     );
-    qrgate::signer::approve(&phone, &url, &crate::common::alice_key(), &req)
+    qrgate::cli::signer::approve(&phone, &url, &crate::common::alice_key(), &req)
         .await
         .expect("approve");
     let origin = base.trim_end_matches('/').to_string();
@@ -295,7 +295,7 @@ async fn a_read_only_session_can_read_but_not_write_outside_its_grant() {
 
     // The session keeps what it was granted, whatever the config says later.
     let mut config = gw.state.settings().config.clone();
-    config.apps[0].grant = qrgate_core::access::Grant::full();
+    config.apps[0].grant = qrgate_core::identity::access::Grant::full();
     gw.proxy.reload(config).expect("reload");
     assert_eq!(
         send(Method::POST, "/doc", "application/json")

@@ -2,7 +2,7 @@
 //! gateway's cookies, however the header is written.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use qrgate_core::cookies;
+use qrgate_core::http::cookies;
 
 const OURS: [&str; 2] = ["qrgate_session", "qrgate_session_bind"];
 

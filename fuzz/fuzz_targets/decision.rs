@@ -3,8 +3,8 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use qrgate_core::config::Config;
-use qrgate_core::decision::{classify, Classified};
-use qrgate_core::request::Request;
+use qrgate_core::gate::decision::{classify, Classified};
+use qrgate_core::http::request::Request;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
     match classify(config, &req) {
         Classified::Public { target: Some(t), .. } | Classified::Protected { target: Some(t), .. } => {
             let p = t.split('?').next().unwrap_or_default();
-            let again = qrgate_core::path::canonicalize(p).expect("targets are canonical");
+            let again = qrgate_core::http::path::canonicalize(p).expect("targets are canonical");
             assert_eq!(again.as_str(), p);
         }
         Classified::Local { route, .. } => assert!(route.is_empty() || route.starts_with('/')),

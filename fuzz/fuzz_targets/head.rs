@@ -2,7 +2,7 @@
 //! bytes, and no head over a limit is reported complete.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use qrgate_core::head::{scan, HeadLimits, HeadScan};
+use qrgate_core::http::head::{scan, HeadLimits, HeadScan};
 
 const LIMITS: HeadLimits = HeadLimits {
     max_line: 64,

@@ -4,8 +4,8 @@
 use libfuzzer_sys::fuzz_target;
 
 mod common;
-use qrgate_core::protocol::Signer;
-use qrgate_core::signers::native::Native;
+use qrgate_core::login::signers::protocol::Signer;
+use qrgate_core::login::signers::native::Native;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(body) = serde_json::from_slice::<serde_json::Value>(data) else {

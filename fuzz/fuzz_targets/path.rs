@@ -2,7 +2,7 @@
 //! accepted path turns into another separator or dot segment when decoded once more.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use qrgate_core::path::canonicalize;
+use qrgate_core::http::path::canonicalize;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(raw) = std::str::from_utf8(data) else {

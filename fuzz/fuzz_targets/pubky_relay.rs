@@ -4,8 +4,8 @@
 use libfuzzer_sys::fuzz_target;
 
 mod common;
-use qrgate_core::protocol::Signer;
-use qrgate_core::signers::pubky::Pubky;
+use qrgate_core::login::signers::protocol::Signer;
+use qrgate_core::login::signers::pubky::Pubky;
 
 fuzz_target!(|data: &[u8]| {
     let origin = common::origin();

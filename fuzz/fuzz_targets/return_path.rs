@@ -1,7 +1,7 @@
 //! Return-path validation: never panics; whatever it accepts stays on the origin.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use qrgate_core::redirect::validate_return_path;
+use qrgate_core::http::redirect::validate_return_path;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(rd) = std::str::from_utf8(data) else {

@@ -4,8 +4,8 @@
 use libfuzzer_sys::fuzz_target;
 
 mod common;
-use qrgate_core::protocol::Signer;
-use qrgate_core::signers::tana::Tana;
+use qrgate_core::login::signers::protocol::Signer;
+use qrgate_core::login::signers::tana::Tana;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use qrgate_core::login::share::{AttemptRecord, AttemptShare, Outcome, SharedPhase, Transition};
 use qrgate_core::session::StoreError;
-use qrgate_core::share::{AttemptRecord, AttemptShare, Outcome, SharedPhase, Transition};
 
 use super::{unavailable, Link};
 

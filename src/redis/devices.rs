@@ -8,7 +8,7 @@
 //! `device + <json>` — so an invitation enrolls exactly one key across instances. A removal
 //! publishes `device - <hex key>`; a narrowed binding publishes the device again. Every instance keeps the whole table in its
 //! registry ([`qrgate_core::devices::Devices`]): read at start and at every (re)subscription
-//! ([`super::events`]), then moved by these announcements.
+//! ([`super::announcements`]), then moved by these announcements.
 
 use std::sync::Arc;
 

@@ -7,14 +7,14 @@
 //! - [`sessions`]: the session store, with a short-lived local cache on the hot path.
 //! - [`attempts`]: login attempts and their single-use transitions (Lua, atomic).
 //! - [`devices`]: enrolled devices and invitations (one Lua script redeems an invitation).
-//! - [`events`]: the pub/sub listener: revocations drop cached sessions, status changes
+//! - [`announcements`]: the pub/sub listener: revocations drop cached sessions, status changes
 //!   reach this instance's event streams.
 //!
 //! Every failure is [`StoreError::Unavailable`]: callers refuse, never let in.
 
+pub mod announcements;
 pub mod attempts;
 pub mod devices;
-pub mod events;
 pub mod sessions;
 
 use std::sync::Arc;

@@ -32,8 +32,8 @@ use std::time::Instant;
 use async_trait::async_trait;
 use dashmap::DashMap;
 
-use qrgate_core::access::Grant;
 use qrgate_core::clock::{millis, Clock};
+use qrgate_core::identity::access::Grant;
 use qrgate_core::session::{
     Lifetimes, SessionMeta, SessionRecord, SessionStore, SessionToken, StoreError, TokenHash,
 };

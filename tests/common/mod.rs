@@ -93,7 +93,7 @@ impl TestGateway {
             .expect("bind upstream");
         let upstream = up_listener.local_addr().expect("upstream addr");
         if setup.upstream_up {
-            tokio::spawn(qrgate::demo::serve(up_listener));
+            tokio::spawn(qrgate::cli::demo::serve(up_listener));
         } else {
             drop(up_listener);
         }
@@ -123,12 +123,13 @@ impl TestGateway {
         let config = Config::parse(&text, Path::new("test.toml")).expect("test config is valid");
         let clock = Clock::manual();
         let state = Arc::new(Gateway::new(config, clock.clone()).expect("state"));
-        qrgate::assertion_keys::install(&state).expect("assertion keys");
+        qrgate::files::assertion_keys::install(&state).expect("assertion keys");
         let (tx, rx) = watch::channel(false);
-        let (app, proxy) = qrgate::server::proxy_app(state.clone()).expect("upstream resolves");
-        tokio::spawn(qrgate::server::serve(app, listener, rx.clone()));
+        let (app, proxy) =
+            qrgate::lifecycle::server::proxy_app(state.clone()).expect("upstream resolves");
+        tokio::spawn(qrgate::lifecycle::server::serve(app, listener, rx.clone()));
         let sweep_every = state.settings().config.session.sweep_interval;
-        let sweeper = qrgate::sweeper::Sweeper::new(state.clone(), sweep_every);
+        let sweeper = qrgate::lifecycle::sweeper::Sweeper::new(state.clone(), sweep_every);
         tokio::spawn(async move {
             use pingora::services::background::BackgroundService;
             sweeper.start(rx).await;
@@ -404,12 +405,12 @@ pub async fn sign_in_key(
     base: &str,
     b: reqwest::Client,
     phone: reqwest::Client,
-    key: &qrgate::signer::Key,
+    key: &qrgate::cli::signer::Key,
 ) -> (reqwest::Client, String) {
     let (id, payload, _) = open_login_at(base, &b, "/").await;
-    let url = qrgate::signer::attempt_url(&payload).expect("url");
-    let req = qrgate::signer::scan(&phone, &url).await.expect("scan");
-    qrgate::signer::approve(&phone, &url, key, &req)
+    let url = qrgate::cli::signer::attempt_url(&payload).expect("url");
+    let req = qrgate::cli::signer::scan(&phone, &url).await.expect("scan");
+    qrgate::cli::signer::approve(&phone, &url, key, &req)
         .await
         .expect("approve");
     let claimed = claim_at(&b, base, base, &id).await;
@@ -481,8 +482,8 @@ impl Sse {
 }
 
 /// Alice's signing key as the reference signer loads it.
-pub fn alice_key() -> qrgate::signer::Key {
-    qrgate::signer::Key::parse(ALICE_SECRET_HEX).expect("alice key")
+pub fn alice_key() -> qrgate::cli::signer::Key {
+    qrgate::cli::signer::Key::parse(ALICE_SECRET_HEX).expect("alice key")
 }
 
 /// A test CA and a certificate for 127.0.0.1 it signed: (CA PEM, leaf chain PEM, key PEM).
@@ -529,7 +530,7 @@ pub async fn tls_upstream(chain: &str, key: &str) -> SocketAddr {
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 if let Ok(tls) = acceptor.accept(tcp).await {
-                    qrgate::demo::serve_connection(tls).await;
+                    qrgate::cli::demo::serve_connection(tls).await;
                 }
             });
         }
@@ -539,13 +540,13 @@ pub async fn tls_upstream(chain: &str, key: &str) -> SocketAddr {
 
 impl TestGateway {
     /// An operator's invitation for configured user `user` on the test app (15 minutes).
-    pub async fn invite(&self, user: &str) -> qrgate_core::enrollment::Invited {
-        qrgate_core::enrollment::invite(
+    pub async fn invite(&self, user: &str) -> qrgate_core::control::enrollment::Invited {
+        qrgate_core::control::enrollment::invite(
             &self.state,
             &self.state.settings(),
             qrgate_core::config::AppId::new(0),
             user,
-            qrgate_core::enrollment::DEFAULT_TTL,
+            qrgate_core::control::enrollment::DEFAULT_TTL,
             "operator",
         )
         .await
@@ -555,7 +556,7 @@ impl TestGateway {
     /// Whether invitation `link` is still unused and live.
     pub async fn invitation_open(&self, link: &str) -> bool {
         let token = link.rsplit('/').next().unwrap_or_default();
-        qrgate_core::enrollment::invitation(
+        qrgate_core::control::enrollment::invitation(
             &self.state,
             &self.state.settings(),
             qrgate_core::config::AppId::new(0),
@@ -587,22 +588,26 @@ pub async fn own_action(b: &reqwest::Client, base: &str, route: &str, form: &str
 pub async fn approve_attempt(
     base: &str,
     id: &str,
-    key: &qrgate::signer::Key,
+    key: &qrgate::cli::signer::Key,
 ) -> (
-    qrgate::signer::Request,
-    Result<String, qrgate::signer::SignerError>,
+    qrgate::cli::signer::Request,
+    Result<String, qrgate::cli::signer::SignerError>,
 ) {
-    let url =
-        qrgate::signer::attempt_url(&format!("{base}/.qrgate/auth/session/{id}")).expect("url");
+    let url = qrgate::cli::signer::attempt_url(&format!("{base}/.qrgate/auth/session/{id}"))
+        .expect("url");
     let phone = client();
-    let req = qrgate::signer::scan(&phone, &url).await.expect("scan");
-    let approved = qrgate::signer::approve(&phone, &url, key, &req).await;
+    let req = qrgate::cli::signer::scan(&phone, &url).await.expect("scan");
+    let approved = qrgate::cli::signer::approve(&phone, &url, key, &req).await;
     (req, approved)
 }
 
 /// The whole "add a device" of the signed-in browser `b`: asked, approved by `approver`
 /// (one of the person's keys), collected; returns the invitation link.
-pub async fn invite_own(b: &reqwest::Client, base: &str, approver: &qrgate::signer::Key) -> String {
+pub async fn invite_own(
+    b: &reqwest::Client,
+    base: &str,
+    approver: &qrgate::cli::signer::Key,
+) -> String {
     let (status, started) = own_action(b, base, "invite", "").await;
     assert_eq!(status, 202, "{started}");
     let id = started["id"].as_str().expect("attempt id").to_string();

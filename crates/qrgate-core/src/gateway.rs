@@ -14,22 +14,22 @@ use std::sync::Arc;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use http::{HeaderMap, HeaderValue};
 
-use crate::assertion::Assertions;
-use crate::attempts::Logins;
-use crate::audit;
 use crate::clock::Clock;
 use crate::config::{AppId, Config};
 use crate::devices::{DeviceStore, Devices, MemoryDevices, Retired};
+use crate::gate::limits::RateLimits;
+use crate::identity::assertion::Assertions;
 use crate::identity::Identity;
-use crate::limits::RateLimits;
-use crate::metrics::Metrics;
+use crate::login::attempts::Logins;
+use crate::login::share::AttemptShare;
+use crate::login::signers::Signers;
+use crate::observe::audit;
+use crate::observe::metrics::Metrics;
 use crate::session::{
     token_hash, Lifetimes, MemoryStore, SessionMeta, SessionStore, StoreError, TokenHash,
     LEGACY_TOKEN_LEN,
 };
 use crate::settings::{NoIdentity, Settings, SettingsError};
-use crate::share::AttemptShare;
-use crate::signers::Signers;
 
 /// A live session on a request, and who it is now.
 #[derive(Debug, Clone)]

@@ -6,75 +6,57 @@
 //!
 //! # Layout
 //! Every module below has a line here; `tidy` fails on one that has none (or on a line for a
-//! module that no longer exists).
+//! module that no longer exists). One folder per concern; `tidy`'s layering table says which
+//! folder may import which.
 //!
-//! Leaves (depend on nothing else in the crate, or only on other leaves):
+//! At the root:
 //! - [`clock`]: the one source of "now", and the timestamp-window check signers share.
-//! - [`keys`]: Ed25519 public keys in z-base32 and hex.
-//! - [`origin`]: an app's configured `scheme://host[:port]`.
-//! - [`path`]: request path canonicalization (what public-path rules match on):
-//!   - `path::tests`: its unit tests.
-//! - [`access`]: what a login grants (read-only or read-write, per path prefix).
-//! - [`method_override`]: the headers and parameter by which a request may claim another
-//!   method, so a read-only grant judges the method it will be served as.
-//! - [`redirect`]: validation of post-login return paths.
-//! - [`negotiate`]: browser navigation versus API client.
-//! - [`agent`]: the short browser summary shown to the person approving.
-//! - [`cookies`]: reading, stripping and building the gateway's cookies.
-//! - [`reply`]: locally generated responses and the security headers they all carry.
-//! - [`identity`]: who a session belongs to, and the headers clients may not send.
-//! - [`assertion`]: the signed identity (`X-Auth-Assertion` JWT) upstreams may verify, and
-//!   its published keys.
-//! - [`head`]: limits on a request head, checked on the raw bytes.
-//! - [`audit`]: the audit trail (logins, logouts, expiries, refused approvals, reloads).
-//! - [`metrics`]: what the gateway counts, for Prometheus.
-//!
-//! Built on those:
-//! - [`protocol`]: the [`protocol::Signer`] trait every signer protocol implements.
-//! - [`signers`]: the protocols and their registry:
-//!   - [`signers::native`]: qrgate's own (a phone signs the server's challenge text);
-//!   - [`signers::pubky`]: Pubky Ring's pubkyauth, with the gateway as its own relay;
-//!   - [`signers::tana`]: tana-mobile's identity protocol.
 //! - [`config`]: `config.toml` text, parsed once into a validated [`config::Config`] (the
 //!   glue reads the file), from
 //!   - `config::file`: the TOML mirror structs (the file's exact shape);
 //!   - `config::validate`: the validator that turns them into a `Config`;
 //!   - `config::fields`: its conversions of single values and the smaller tables;
 //!   - `config::tests`: its unit tests.
-//! - [`limits`]: who a client is (trusted proxies, IPv6 /64) and per-client rate limits.
-//! - [`route`]: the gateway's own routes, spelled once: paths, methods, rate classes, URLs.
-//! - [`session`]: the session store seam, and
-//!   - `session::memory`: the in-memory store.
-//! - [`share`]: what several instances share about login attempts (the seam the Redis store
-//!   implements).
 //! - [`settings`]: one config and what is derived from it (identities, per-app values),
 //!   swapped whole on reload.
+//! - [`gateway`]: the shared state: the current settings, stores, attempts, signers, rates.
+//!
+//! - [`http`]: the HTTP vocabulary, pure (it imports no other folder):
+//!   - [`http::path`]: request path canonicalization (what public-path rules match on):
+//!     - `http::path::tests`: its unit tests.
+//!   - [`http::head`]: limits on a request head, checked on the raw bytes.
+//!   - [`http::method_override`]: the headers and parameter by which a request may claim
+//!     another method, so a read-only grant judges the method it will be served as.
+//!   - [`http::origin`]: an app's configured `scheme://host[:port]`.
+//!   - [`http::redirect`]: validation of post-login return paths.
+//!   - [`http::negotiate`]: browser navigation versus API client.
+//!   - [`http::agent`]: the short browser summary shown to the person approving.
+//!   - [`http::cookies`]: reading, stripping and building the gateway's cookies.
+//!   - [`http::reply`]: locally generated responses and the security headers they all carry.
+//!   - [`http::request`]: the facts of one request, as the decision needs them.
+//!   - [`http::route`]: the gateway's own routes, spelled once: paths, methods, rate classes,
+//!     URLs.
+//!   - [`http::wire`]: local replies and event-stream framing as HTTP/1.1 bytes, for the glue's
+//!     paths that write to a connection directly.
+//!
+//! - [`identity`]: who a session belongs to, and the headers clients may not send, with
+//!   - [`identity::keys`]: Ed25519 public keys in z-base32 and hex;
+//!   - [`identity::access`]: what a login grants (read-only or read-write, per path prefix);
+//!   - [`identity::assertion`]: the signed identity (`X-Auth-Assertion` JWT) upstreams may
+//!     verify, and its published keys.
+//!
+//! - [`session`]: the session store seam, and
+//!   - `session::memory`: the in-memory store.
+//!
 //! - [`devices`]: devices enrolled by invitation, and the registry every request reads:
 //!   - `devices::record`: a device and an invitation as stored, and the readers of older
 //!     records;
 //!   - `devices::registry`: the registry [`devices::Devices`] and its durable ledger;
-//!   - `devices::review`: what the config in force asks of a device or an invitation, and
-//!     the names a reload retired;
+//!   - `devices::review`: what the config in force asks of a device or an invitation, and the
+//!     names a reload retired;
 //!   - `devices::store`: the [`devices::DeviceStore`] seam and the one-instance store;
 //!   - `devices::tests`: their unit tests.
-//! - [`confirm`]: actions a person confirms by phone (adding or removing a device): what
-//!   each is, how it is shown and written, which keys may approve it.
-//! - [`attempts`]: login attempts (sign-ins, step-ups, confirmations) and their single-use
-//!   state machine, the table `Logins`, with
-//!   - `attempts::request`: what a login page asks for (`NewAttempt`, `Purpose`);
-//!   - `attempts::status`: `Status`, as the browser sees it, and its pub/sub text;
-//!   - `attempts::phase`: the phase machine;
-//!   - `attempts::record`: the shared record codec;
-//!   - `attempts::tests`: its unit tests.
-//! - [`events`]: server-sent event framing for live login status.
-//! - [`gateway`]: the shared state: the current settings, stores, attempts, signers, rates.
-//! - [`request`]: the facts of one request, as the decision needs them.
-//! - [`decision`]: the request decision (local route, forward, login redirect, 401, error):
-//!   - `decision::tests`: its unit tests.
-//! - [`handoff`]: which request heads (login event streams) the glue serves beside pingora.
-//! - [`upstream`]: the header edits on a forwarded request.
-//! - [`wire`]: local replies and event-stream framing as HTTP/1.1 bytes, for the glue's paths
-//!   that write to a connection directly.
+//!
 //! - [`login`]: QR login operations (start, scan, approve, reject, claim, verify) with typed
 //!   results:
 //!   - [`login::error`]: why a login operation was refused;
@@ -83,61 +65,68 @@
 //!   - `login::dispatch`: the signer dispatch (approve, deliver, the checks before any
 //!     signature work, the shared tail of every protocol);
 //!   - `login::action`: claiming a confirmation's approval;
-//!   - `login::tests`: their unit tests.
-//! - [`control`]: selecting, listing and revoking live sessions (admin API, `qrgate sessions`).
-//! - [`enrollment`]: enrollment by invitation: binding a browser's key to a configured user.
-//! - [`account`]: the person's own account page (their keys, devices and sessions).
-//! - [`phone`]: the pages that make a browser a signer of the native protocol (approval,
-//!   enrollment, invitation).
-//! - [`forward_auth`]: judging a request a fronting proxy asks about, by its own rules.
-//! - [`respond`]: the one place domain errors become HTTP statuses and bodies:
-//!   - `respond::tests`: its unit tests.
-//! - [`routes`]: the handlers of the gateway's own endpoints under the prefix:
-//!   - `routes::sign_in`: the login attempt's handlers (pages, create, scan, claim, verify);
-//!   - `routes::own_account`: the person's own sessions page, inviting and removing a device.
+//!   - `login::tests`: their unit tests;
+//!   - [`login::attempts`]: login attempts (sign-ins, step-ups, confirmations) and their
+//!     single-use state machine, the table `Logins`, with
+//!     - `login::attempts::request`: what a login page asks for (`NewAttempt`, `Purpose`);
+//!     - `login::attempts::status`: `Status`, as the browser sees it, and its pub/sub text;
+//!     - `login::attempts::phase`: the phase machine;
+//!     - `login::attempts::record`: the shared record codec;
+//!     - `login::attempts::tests`: its unit tests.
+//!   - [`login::share`]: what several instances share about login attempts (the seam the
+//!     Redis store implements).
+//!   - [`login::confirm`]: actions a person confirms by phone (adding or removing a device):
+//!     what each is, how it is shown and written, which keys may approve it.
+//!   - [`login::events`]: server-sent event framing for live login status.
+//!   - [`login::stream_claim`]: which request heads (login event streams) the glue serves
+//!     beside pingora.
+//!   - [`login::signers`]: the signer protocols and their registry:
+//!     - [`login::signers::protocol`]: the [`login::signers::protocol::Signer`] trait every
+//!       protocol implements;
+//!     - [`login::signers::native`]: qrgate's own (a phone signs the server's challenge text);
+//!     - [`login::signers::pubky`]: Pubky Ring's pubkyauth, with the gateway as its own relay;
+//!     - [`login::signers::tana`]: tana-mobile's identity protocol.
+//!
+//! - [`control`]: selecting, listing and revoking live sessions and devices (admin API,
+//!   `qrgate sessions`, the person's own account), over the gateway's stores, with
+//!   - [`control::enrollment`]: enrollment by invitation: minting an invitation, and binding
+//!     a browser's key to a configured user.
+//!
+//! - [`gate`]: what happens to a request that is not one of the gateway's own endpoints:
+//!   - [`gate::decision`]: the request decision (local route, forward, login redirect, 401,
+//!     error):
+//!     - `gate::decision::tests`: its unit tests.
+//!   - [`gate::forward_auth`]: judging a request a fronting proxy asks about, by its own rules.
+//!   - [`gate::limits`]: who a client is (trusted proxies, IPv6 /64) and per-client rate limits.
+//!   - [`gate::upstream`]: the header edits on a forwarded request.
+//!
+//! - [`web`]: the handlers of the gateway's own endpoints under the prefix, and their pages:
+//!   - `web::sign_in`: the login attempt's handlers (pages, create, scan, claim, verify);
+//!   - `web::own_account`: the person's own sessions page, inviting and removing a device;
+//!   - [`web::account`]: the person's own account page (their keys, devices and sessions);
+//!   - [`web::phone`]: the pages that make a browser a signer of the native protocol
+//!     (approval, enrollment, invitation);
+//!   - [`web::respond`]: the one place domain errors become HTTP statuses and bodies:
+//!     - `web::respond::tests`: its unit tests.
+//!
+//! - [`observe`]: what operators see:
+//!   - [`observe::audit`]: the audit trail (logins, logouts, expiries, refused approvals,
+//!     reloads);
+//!   - [`observe::metrics`]: what the gateway counts, for Prometheus.
 
-pub mod access;
-pub mod account;
-pub mod agent;
-pub mod assertion;
-pub mod attempts;
-pub mod audit;
 pub mod clock;
 pub mod config;
-pub mod confirm;
 pub mod control;
-pub mod cookies;
-pub mod decision;
 pub mod devices;
-pub mod enrollment;
-pub mod events;
-pub mod forward_auth;
+pub mod gate;
 pub mod gateway;
-pub mod handoff;
-pub mod head;
+pub mod http;
 pub mod identity;
-pub mod keys;
-pub mod limits;
 pub mod login;
-pub mod method_override;
-pub mod metrics;
-pub mod negotiate;
-pub mod origin;
-pub mod path;
-pub mod phone;
-pub mod protocol;
-pub mod redirect;
-pub mod reply;
-pub mod request;
-pub mod respond;
-pub mod route;
-pub mod routes;
+pub mod observe;
 pub mod session;
 pub mod settings;
-pub mod share;
-pub mod signers;
-pub mod upstream;
-pub mod wire;
+pub mod web;
 
 #[cfg(test)]
 mod tidy;

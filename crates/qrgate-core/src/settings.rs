@@ -13,10 +13,10 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderValue};
 
 use crate::config::{App, AppId, Config};
-use crate::cookies::{self, SameSite};
+use crate::gate::limits;
+use crate::http::cookies::{self, SameSite};
 use crate::identity::Identity;
-use crate::limits;
-use crate::protocol::Context;
+use crate::login::signers::protocol::Context;
 use crate::session::{token_hash, SessionToken};
 
 /// Why settings could not be built from a valid config.
@@ -286,7 +286,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::keys::PublicKey;
+    use crate::identity::keys::PublicKey;
 
     const KEY: &str = "ed25519_17956be6b8d4af0841d05ee4099a2f6f19a11a733b059f13998b6eff4b2d5660";
 

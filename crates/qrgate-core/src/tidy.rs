@@ -1,9 +1,9 @@
 //! Architecture invariants checked as tests: this crate's manifest names no proxy or HTTP
 //! stack, no module imports another module that (directly or not) imports it back, no module
-//! but [`crate::route`] spells a URL of the gateway's own routes, every module has its line in
+//! but [`crate::http::route`] spells a URL of the gateway's own routes, every module has its line in
 //! the layout list of the crate's doc comment (`lib.rs`), and the core does no I/O: no file,
 //! socket or process API is named outside test code (the glue reads the config file and
-//! hands [`crate::config::Config::parse`] its text), and no module but [`crate::respond`]
+//! hands [`crate::config::Config::parse`] its text), and no module but [`crate::web::respond`]
 //! chooses an error status.
 //!
 //! Both crates are checked where the rule is both crates': the glue crate's source sits two
@@ -198,7 +198,7 @@ const HAND_BUILT_URLS: &[&str] = &[
 fn hand_built_urls(src: &Path) -> Vec<String> {
     let mut found = Vec::new();
     for (name, code) in modules(src) {
-        if name == "route" {
+        if name == "http::route" {
             continue;
         }
         for spelling in HAND_BUILT_URLS.iter().filter(|s| code.contains(*s)) {
@@ -215,7 +215,7 @@ fn urls_of_ours_are_built_by_the_route_table_only() {
         let found = hand_built_urls(&src);
         assert!(
             found.is_empty(),
-            "build these URLs with route::Route: {found:?}"
+            "build these URLs with http::route::Route: {found:?}"
         );
     }
 }
@@ -229,8 +229,9 @@ fn the_url_check_finds_hand_built_urls() {
         "// {prefix}/login in a comment is no URL\nfn f(base: &str) -> String { format!(\"{base}/enroll/{}\", 1) }\n",
     )
     .expect("write");
+    std::fs::create_dir_all(dir.join("http")).expect("dir");
     std::fs::write(
-        dir.join("route.rs"),
+        dir.join("http/route.rs"),
         "const A: &str = \"{prefix}/login\";\n",
     )
     .expect("write");
@@ -360,7 +361,7 @@ fn the_io_check_finds_io() {
 
 /// Calls that write a status, followed by their arguments: an error status (4xx or 5xx)
 /// as a literal in the first two arguments of one of these is a status chosen outside
-/// [`crate::respond`].
+/// [`crate::web::respond`].
 const STATUS_WRITERS: &[&str] = &[
     "Reply::error(",
     "Reply::error_for(",
@@ -374,11 +375,11 @@ const STATUS_WRITERS: &[&str] = &[
     "HTTPStatus(",
 ];
 
-/// `module: call status` for each error status written outside `respond`.
+/// `module: call status` for each error status written outside `web::respond`.
 fn error_statuses(src: &Path) -> Vec<String> {
     let mut found = Vec::new();
     for (name, code) in modules(src) {
-        if name == "respond" {
+        if name == "web::respond" {
             continue;
         }
         for writer in STATUS_WRITERS {
@@ -406,7 +407,7 @@ fn error_statuses_are_chosen_in_respond_only() {
         let found = error_statuses(&src);
         assert!(
             found.is_empty(),
-            "map these refusals in respond.rs: {found:?}"
+            "map these refusals in web/respond/: {found:?}"
         );
     }
 }
@@ -425,8 +426,9 @@ fn the_status_check_finds_error_statuses() {
          #[cfg(test)]\nmod tests { fn t() { Reply::error(400, \"x\", \"y\"); } }\n",
     )
     .expect("write");
+    std::fs::create_dir_all(dir.join("web")).expect("dir");
     std::fs::write(
-        dir.join("respond.rs"),
+        dir.join("web/respond.rs"),
         "fn r() -> Reply { Reply::error(400, \"bad\", \"m\") }\n",
     )
     .expect("write");

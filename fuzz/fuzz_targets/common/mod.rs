@@ -1,7 +1,7 @@
 //! The attempt every signer target verifies against: one app, one attempt, a fixed time.
 
-use qrgate_core::origin::Origin;
-use qrgate_core::protocol::{AttemptFacts, Context};
+use qrgate_core::http::origin::Origin;
+use qrgate_core::login::signers::protocol::{AttemptFacts, Context};
 
 /// Now, for every target: a fixed instant, so runs are reproducible.
 pub const NOW_MS: u64 = 1_790_000_000_000;

@@ -15,12 +15,12 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use crate::cookies::SameSite;
-use crate::keys::PublicKey;
-pub use crate::origin::Origin;
-use crate::path::{canonical_prefix, OpeningPrefix, RestrictingPrefix};
-use crate::protocol::SignerId;
-use crate::signers;
+pub use crate::http::cookies::SameSite;
+pub use crate::http::origin::Origin;
+use crate::http::path::{canonical_prefix, OpeningPrefix, RestrictingPrefix};
+use crate::identity::keys::PublicKey;
+use crate::login::signers;
+use crate::login::signers::protocol::SignerId;
 
 mod fields;
 mod file;
@@ -369,7 +369,7 @@ pub struct App {
     /// Path prefixes that skip authentication (rules that open: matched exactly).
     pub public_paths: Vec<OpeningPrefix>,
     /// What a login grants (read-only or read-write, per path prefix).
-    pub grant: crate::access::Grant,
+    pub grant: crate::identity::access::Grant,
     /// Path prefixes that need a recent phone approval (step-up; rules that restrict:
     /// matched in every spelling an upstream may read alike).
     pub step_up_paths: Vec<RestrictingPrefix>,

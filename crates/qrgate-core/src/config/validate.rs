@@ -271,13 +271,13 @@ impl Validator<'_> {
                 step_up_paths.push(c);
             }
             let level = |v: &Spanned<String>, what: &str| match v.get_ref().as_str() {
-                "read" => Ok(crate::access::Access::Read),
-                "read-write" => Ok(crate::access::Access::ReadWrite),
+                "read" => Ok(crate::identity::access::Access::Read),
+                "read-write" => Ok(crate::identity::access::Access::ReadWrite),
                 _ => self.err(v.span(), &key(what), "expected \"read\" or \"read-write\""),
             };
             let base = match &a.access {
                 Some(v) => level(v, "access")?,
-                None => crate::access::Access::ReadWrite,
+                None => crate::identity::access::Access::ReadWrite,
             };
             let mut grant_paths = Vec::new();
             for p in &a.access_paths {
@@ -288,7 +288,7 @@ impl Validator<'_> {
                 };
                 grant_paths.push((prefix, level(&p.access, "access_paths")?));
             }
-            let grant = match crate::access::Grant::new(base, grant_paths) {
+            let grant = match crate::identity::access::Grant::new(base, grant_paths) {
                 Ok(g) => g,
                 Err(e) => self.err(a.name.span(), &key("access_paths"), format!("{e}"))?,
             };

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::origin::Origin;
+use crate::http::origin::Origin;
 
 /// One enrolled device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,11 +4,11 @@ use std::net::IpAddr;
 
 use http::HeaderMap;
 
-use crate::attempts::AttemptError;
-use crate::audit;
 use crate::config::AppId;
-use crate::confirm::Action;
 use crate::gateway::Gateway;
+use crate::login::attempts::AttemptError;
+use crate::login::confirm::Action;
+use crate::observe::audit;
 use crate::settings::Settings;
 
 use super::{attempt, LoginError};

@@ -6,13 +6,13 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
-use crate::attempts::{Attempt, AttemptError, Purpose};
-use crate::audit;
 use crate::config::{AppId, SameNetwork};
-use crate::confirm::NotApprover;
+use crate::gate::limits::client_key;
 use crate::gateway::Gateway;
-use crate::limits::client_key;
-use crate::protocol::{Refusal, Signer, Verified};
+use crate::login::attempts::{Attempt, AttemptError, Purpose};
+use crate::login::confirm::NotApprover;
+use crate::login::signers::protocol::{Refusal, Signer, Verified};
+use crate::observe::audit;
 use crate::settings::Settings;
 
 use super::{app_of, attempt_context, identity_for_key, Approval, LoginError};
@@ -119,7 +119,7 @@ pub async fn deliver(
 fn offered<'a>(
     attempt: &'a Attempt,
     signer: &dyn Signer,
-) -> Result<&'a crate::protocol::Material, LoginError> {
+) -> Result<&'a crate::login::signers::protocol::Material, LoginError> {
     attempt
         .material(signer.id())
         .ok_or(LoginError::NotOffered(signer.label()))

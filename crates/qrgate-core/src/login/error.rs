@@ -1,8 +1,8 @@
-//! Why a login operation was refused. [`crate::respond`] maps each to its HTTP answer.
+//! Why a login operation was refused. [`crate::web::respond`] maps each to its HTTP answer.
 
-use crate::attempts::AttemptError;
-use crate::limits::Limited;
-use crate::protocol::Refusal;
+use crate::gate::limits::Limited;
+use crate::login::attempts::AttemptError;
+use crate::login::signers::protocol::Refusal;
 use crate::session::StoreError;
 
 /// A refused login operation (create, scan, approve, reject, claim, verify, events).

@@ -7,18 +7,31 @@
 //! - `dispatch`: the signer dispatch (approve, deliver, and the checks and shared tail
 //!   every protocol goes through).
 //! - `action`: claiming a confirmation (the approval of an action a session asked for).
+//! - [`attempts`]: login attempts and their single-use state machine.
+//! - [`share`]: what several instances share about attempts (the seam Redis implements).
+//! - [`confirm`]: actions a person confirms by phone.
+//! - [`events`]: server-sent event framing for live login status.
+//! - [`stream_claim`]: which request heads (an attempt's event stream) the glue serves
+//!   beside pingora.
+//! - [`signers`]: the signer protocols, their trait and their registry.
 //!
 //! `dispatch` is the signer dispatcher: whatever protocol approves, it checks the protocol
 //! is offered by the app, the body cap, the attempt's expiry, maps the key to a user, and
 //! makes the single-use transition. Afterwards the browser that started the attempt must
 //! still claim it with its binding cookie, and the claim issues a fresh session (no
-//! fixation). Nothing here builds an HTTP status; [`crate::respond`] does.
+//! fixation). Nothing here builds an HTTP status; [`crate::web::respond`] does.
 
 mod action;
+pub mod attempts;
+pub mod confirm;
 mod dispatch;
 pub mod error;
+pub mod events;
 pub mod page;
 pub mod qr;
+pub mod share;
+pub mod signers;
+pub mod stream_claim;
 #[cfg(test)]
 mod tests;
 
@@ -28,18 +41,18 @@ use std::sync::Arc;
 use http::HeaderMap;
 use serde_json::Value;
 
-use crate::agent::summarize_agent;
-use crate::attempts::{Attempt, AttemptError, NewAttempt, Purpose};
-use crate::audit;
 use crate::config::AppId;
-use crate::cookies;
-use crate::events::EventStream;
+use crate::gate::limits::client_key;
 use crate::gateway::{Gateway, LiveSession};
+use crate::http::agent::summarize_agent;
+use crate::http::cookies;
+use crate::http::redirect::validate_return_path;
+use crate::identity::keys::PublicKey;
 use crate::identity::Identity;
-use crate::keys::PublicKey;
-use crate::limits::client_key;
-use crate::protocol::{Payload, SignerId};
-use crate::redirect::validate_return_path;
+use crate::login::attempts::{Attempt, AttemptError, NewAttempt, Purpose};
+use crate::login::events::EventStream;
+use crate::login::signers::protocol::{Payload, SignerId};
+use crate::observe::audit;
 use crate::session::{token_hash, SessionMeta, SessionToken};
 use crate::settings::{NoIdentity, Settings};
 
@@ -184,8 +197,8 @@ fn attempt_context<'a>(
     s: &'a Settings,
     app: AppId,
     attempt: &'a Attempt,
-) -> crate::protocol::Context<'a> {
-    crate::protocol::Context {
+) -> crate::login::signers::protocol::Context<'a> {
+    crate::login::signers::protocol::Context {
         grant: &attempt.request.grant,
         ..s.signer_context(app, gw.clock.now_millis())
     }

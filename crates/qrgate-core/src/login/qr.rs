@@ -66,7 +66,7 @@ pub fn render(data: &str, label: &str) -> Option<QrSvg> {
     }
     let svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {size} {size}\" role=\"img\" aria-label=\"{label}\" shape-rendering=\"crispEdges\"><rect width=\"{size}\" height=\"{size}\" fill=\"#fff\"/><path fill=\"#000\" d=\"{path}\"/></svg>",
-        label = crate::reply::escape_html(label),
+        label = crate::http::reply::escape_html(label),
     );
     Some(QrSvg { svg, version })
 }

@@ -3,8 +3,8 @@ use std::path::Path;
 use super::*;
 use crate::clock::Clock;
 use crate::config::{Config, SameNetwork};
-use crate::confirm::Action;
-use crate::signers::{native, pubky, tana};
+use crate::login::confirm::Action;
+use crate::login::signers::{native, pubky, tana};
 
 fn gateway(signers: &str) -> Gateway {
     let text = format!("[[app]]\nname = \"Intranet wiki\"\norigin = \"https://intranet.example.com\"\nupstream = \"127.0.0.1:9\"\nsigners = {signers}\n");
@@ -185,7 +185,7 @@ fn only_an_app_offering_a_protocol_that_shows_actions_confirms_them() {
 #[tokio::test]
 async fn an_action_is_offered_only_through_protocols_that_show_it() {
     let action = || {
-        Purpose::Action(crate::confirm::Confirm::new(
+        Purpose::Action(crate::login::confirm::Confirm::new(
             [1; 32],
             Action::AddDevice {
                 user: "alice".into(),

@@ -34,8 +34,8 @@ use dashmap::DashMap;
 use super::{
     Lifetimes, SessionMeta, SessionRecord, SessionStore, SessionToken, StoreError, TokenHash,
 };
-use crate::audit;
 use crate::clock::{millis, Clock};
+use crate::observe::audit;
 
 struct Entry {
     key: [u8; 32],

@@ -139,7 +139,7 @@ impl SessionRecord {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionMeta {
     /// What the approved login granted.
-    pub grant: crate::access::Grant,
+    pub grant: crate::identity::access::Grant,
     /// The signer protocol that approved the login.
     pub protocol: String,
     /// The address the browser claimed the session from.

@@ -1,0 +1,298 @@
+//! The request decision: what the gateway does with one request.
+//!
+//! From method, host, raw path, query and headers to exactly one of: serve one of the
+//! gateway's own routes, forward to the app (anonymously on a public path, or with the
+//! session's identity), or deny (unknown host, bad path, login redirect, 401, store down).
+//!
+//! [`classify`] and [`unauthenticated`] are pure; [`decide`] adds the one lookup that needs
+//! state, the session. The order is the security argument: the app comes from `Host` only to
+//! select config; the path is canonicalized once and every later rule sees only the
+//! canonical path, which is also what is forwarded; public paths are matched before any
+//! session lookup; anything that is neither public nor carries a live session is denied.
+
+use std::sync::Arc;
+
+use crate::config::{AppId, Config};
+use crate::gateway::{Gateway, LiveSession};
+use crate::http::method_override;
+use crate::http::negotiate;
+use crate::http::path::{canonicalize, CanonicalPath, PathError};
+use crate::http::request::{path_and_query, Request};
+use crate::http::route::Route;
+use crate::identity::access::{Access, Grant};
+use crate::identity::Identity;
+use crate::session::{StoreError, TokenHash};
+use crate::settings::Settings;
+
+/// What to do with a request.
+#[derive(Debug)]
+pub enum Decision {
+    /// Serve one of the gateway's own routes; `route` is the canonical path below the prefix
+    /// (`""` or starting with `/`).
+    Local {
+        /// The app selected by `Host`.
+        app: AppId,
+        /// Canonical path below the prefix.
+        route: String,
+    },
+    /// Forward to the app.
+    Forward(Forward),
+    /// Answer locally with a refusal.
+    Deny(Denial),
+}
+
+/// A request to forward.
+#[derive(Debug, Clone)]
+pub struct Forward {
+    /// The app selected by `Host`.
+    pub app: AppId,
+    /// The request target to send upstream when it differs from what the client sent
+    /// (canonical path plus the original query).
+    pub target: Option<String>,
+    /// The session's identity; `None` on a public path.
+    pub identity: Option<Arc<Identity>>,
+    /// The session's token hash (a long-lived response is tied to it); `None` on a public
+    /// path.
+    pub session: Option<TokenHash>,
+}
+
+/// Why a request is answered locally instead of forwarded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    /// No app is served at this `Host`.
+    UnknownHost,
+    /// The path is malformed or ambiguous.
+    BadPath(PathError),
+    /// A browser navigation without a session: go to the login page, then come back.
+    LoginRedirect {
+        /// `{prefix}/login?rd=…`.
+        location: String,
+    },
+    /// A program without a session.
+    Unauthenticated {
+        /// The app's name, for `WWW-Authenticate`.
+        realm: String,
+        /// `{prefix}/login`.
+        login: String,
+    },
+    /// The session store could not answer; nobody is let in.
+    Store(StoreError),
+    /// Plain HTTP for an https app with `redirect_to_https`: go to the same path there.
+    HttpsRedirect {
+        /// The app's https origin plus the canonical path and query.
+        location: String,
+    },
+    /// The session's grant does not cover this method here (a write with read access).
+    OutsideGrant {
+        /// The session's access at this path.
+        access: &'static str,
+    },
+    /// A browser navigation to a step-up path whose session's last phone approval is too
+    /// old: confirm on the phone, then come back.
+    StepUpRedirect {
+        /// `{prefix}/step-up?rd=…`.
+        location: String,
+    },
+    /// A program's request to a step-up path: confirm there, then retry.
+    StepUpRequired {
+        /// `{prefix}/step-up?rd=…`.
+        location: String,
+    },
+}
+
+/// A request's route before any session lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Classified {
+    /// One of the gateway's own routes.
+    Local {
+        /// The app selected by `Host`.
+        app: AppId,
+        /// Canonical path below the prefix.
+        route: String,
+    },
+    /// A path the app serves without login.
+    Public {
+        /// The app selected by `Host`.
+        app: AppId,
+        /// Rewritten target, if any (see [`Forward::target`]).
+        target: Option<String>,
+    },
+    /// A path that needs a session.
+    Protected {
+        /// The app selected by `Host`.
+        app: AppId,
+        /// Rewritten target, if any (see [`Forward::target`]).
+        target: Option<String>,
+        /// The canonical path, where a login should return to.
+        path: CanonicalPath,
+    },
+    /// Refused before any state is consulted.
+    Deny(Denial),
+}
+
+/// Routes a request by config alone: app by host, canonical path, own routes, public paths.
+pub fn classify(config: &Config, req: &Request<'_>) -> Classified {
+    let Some(app_id) = req.host.and_then(|h| config.app_for_host(h)) else {
+        return Classified::Deny(Denial::UnknownHost);
+    };
+    let path = match canonicalize(req.path) {
+        Ok(p) => p,
+        Err(e) => return Classified::Deny(Denial::BadPath(e)),
+    };
+    let app = config.app(app_id);
+    if !req.secure && config.server.redirect_to_https && app.origin.is_https() {
+        return Classified::Deny(Denial::HttpsRedirect {
+            location: format!("{}{}", app.origin, path_and_query(path.as_str(), req.query)),
+        });
+    }
+    if let Some(sub) = path.as_str().strip_prefix(config.server.prefix.as_str()) {
+        if sub.is_empty() || sub.starts_with('/') {
+            return Classified::Local {
+                app: app_id,
+                route: sub.to_string(),
+            };
+        }
+    }
+    // An absolute-form target (`GET http://host/path`) is forwarded in origin form, so the
+    // upstream sees exactly the path that was authorized and no second authority.
+    let target = (path.as_str() != req.path || req.absolute_form)
+        .then(|| path_and_query(path.as_str(), req.query));
+    if app.public_paths.iter().any(|p| p.covers(&path)) {
+        return Classified::Public {
+            app: app_id,
+            target,
+        };
+    }
+    Classified::Protected {
+        app: app_id,
+        target,
+        path,
+    }
+}
+
+/// Whether `grant` admits the request on `path`: its own method, and every method it claims
+/// through an override carrier (`method_override::claimed`; one that names no method counts
+/// as a write), so a read grant never forwards a request an upstream would serve as a write.
+pub fn within_grant(grant: &Grant, req: &Request<'_>, path: &CanonicalPath) -> bool {
+    let upgrade = req.headers.contains_key(http::header::UPGRADE);
+    if !grant.allows(req.method, upgrade, path) {
+        return false;
+    }
+    // Under a full grant every method is admitted, so no carrier needs reading.
+    grant.is_full()
+        || method_override::claimed(req.headers, req.query)
+            .iter()
+            .all(|m| match m {
+                Some(m) => grant.allows(m, upgrade, path),
+                None => grant.access(path) == Access::ReadWrite,
+            })
+}
+
+/// Whether `path` on `app` needs a fresher phone approval than one at `approved_ms`.
+pub fn needs_step_up(
+    s: &Settings,
+    app: AppId,
+    path: &CanonicalPath,
+    approved_ms: u64,
+    now_ms: u64,
+) -> bool {
+    let a = s.app(app);
+    if a.step_up_paths.is_empty()
+        || now_ms < approved_ms.saturating_add(crate::clock::millis(a.step_up_max_age))
+    {
+        return false;
+    }
+    let folded = path.folded();
+    a.step_up_paths.iter().any(|p| p.covers(&folded))
+}
+
+/// The answer to a request that needs a step-up: a browser navigation goes to the
+/// confirmation page (and then on to the same URL); anything else gets 403 naming that page,
+/// to retry after confirming.
+pub fn step_up(config: &Config, req: &Request<'_>, path: &CanonicalPath) -> Denial {
+    let back = path_and_query(path.as_str(), req.query);
+    let location = Route::StepUp { rd: Some(&back) }.url(&config.server.prefix);
+    if negotiate::is_browser_navigation(req.method, req.headers) {
+        Denial::StepUpRedirect { location }
+    } else {
+        Denial::StepUpRequired { location }
+    }
+}
+
+/// The answer to a protected request without a session: browsers are sent to the login page
+/// (with a return path), programs get a 401 they can act on.
+pub fn unauthenticated(
+    config: &Config,
+    app: AppId,
+    req: &Request<'_>,
+    path: &CanonicalPath,
+) -> Denial {
+    let prefix = &config.server.prefix;
+    if negotiate::is_browser_navigation(req.method, req.headers) {
+        let back = path_and_query(path.as_str(), req.query);
+        Denial::LoginRedirect {
+            location: Route::Login { rd: Some(&back) }.url(prefix),
+        }
+    } else {
+        Denial::Unauthenticated {
+            realm: config.app(app).name.clone(),
+            login: Route::Login { rd: None }.url(prefix),
+        }
+    }
+}
+
+/// What a request to a protected `path` on `app` gets with the session it carries (`None`:
+/// none): the session to forward with, or the denial. The one judgement of a session against
+/// a request, shared by the proxy path ([`decide`]) and forward auth
+/// ([`crate::gate::forward_auth`]): the grant with every method the request claims, then the
+/// step-up paths, then the answer for a request without a session.
+pub fn admit(
+    s: &Settings,
+    app: AppId,
+    req: &Request<'_>,
+    path: &CanonicalPath,
+    live: Option<LiveSession>,
+    now_ms: u64,
+) -> Result<LiveSession, Denial> {
+    match live {
+        Some(live) if !within_grant(&live.meta.grant, req, path) => Err(Denial::OutsideGrant {
+            access: live.meta.grant.access(path).name(),
+        }),
+        Some(live) if needs_step_up(s, app, path, live.approved_ms, now_ms) => {
+            Err(step_up(&s.config, req, path))
+        }
+        Some(live) => Ok(live),
+        None => Err(unauthenticated(&s.config, app, req, path)),
+    }
+}
+
+/// The decision for a request: [`classify`], then the session lookup for protected paths.
+pub async fn decide(gw: &Gateway, s: &Settings, req: &Request<'_>) -> Decision {
+    match classify(&s.config, req) {
+        Classified::Local { app, route } => Decision::Local { app, route },
+        Classified::Public { app, target } => Decision::Forward(Forward {
+            app,
+            target,
+            identity: None,
+            session: None,
+        }),
+        Classified::Protected { app, target, path } => {
+            match gw.session(s, req.headers, app).await {
+                Ok(live) => match admit(s, app, req, &path, live, gw.clock.now_millis()) {
+                    Ok(live) => Decision::Forward(Forward {
+                        app,
+                        target,
+                        identity: Some(live.identity),
+                        session: Some(live.hash),
+                    }),
+                    Err(d) => Decision::Deny(d),
+                },
+                Err(e) => Decision::Deny(Denial::Store(e)),
+            }
+        }
+        Classified::Deny(d) => Decision::Deny(d),
+    }
+}
+
+#[cfg(test)]
+mod tests;

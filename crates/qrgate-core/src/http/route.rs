@@ -1,0 +1,467 @@
+//! The gateway's own routes under the configured prefix, spelled once: which paths exist,
+//! which methods each accepts, which rate class each call is counted in, which one is an
+//! attempt's event stream, and each route's URL.
+//!
+//! The dispatcher ([`crate::web::handle`]), its rate limiter and 405 answers, the
+//! event-stream hand-off ([`crate::login::stream_claim`]) and everything that hands a URL of ours to a
+//! client (redirects, pages, JSON answers, QR payloads, invitation links) go through
+//! [`Route`]; a tidy test keeps hand-formatted URLs of ours out of every other module.
+
+use http::Method;
+
+/// The Pubky relay's path below the prefix (without the channel).
+pub const RELAY: &str = "pubky/relay";
+
+/// A class of endpoints sharing one bucket per client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Starting a login (the login page, `create`).
+    Create,
+    /// What a phone does: scan, approve, reject, a signer endpoint.
+    Signer,
+    /// Collecting a session.
+    Claim,
+    /// Checking a session (`verify`, forward-auth).
+    Verify,
+}
+
+/// One of the gateway's own routes, with the path parameters it carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// `healthz`: liveness.
+    Healthz,
+    /// `.well-known/jwks.json`: the identity assertions' public keys.
+    Jwks,
+    /// `logout`.
+    Logout,
+    /// `login`, with the return path `rd` the URL carries (parsing leaves it `None`: it is
+    /// in the query).
+    Login {
+        /// Where to go after signing in.
+        rd: Option<&'a str>,
+    },
+    /// `step-up`, with the return path `rd`, like [`Route::Login`].
+    StepUp {
+        /// Where to go after confirming.
+        rd: Option<&'a str>,
+    },
+    /// `sessions`: the person's own sessions page and its sign-out form.
+    Sessions,
+    /// `invite`: a person invites a device of their own.
+    Invite,
+    /// `remove-device`: a person removes a device of their own.
+    RemoveDevice,
+    /// `enroll/{token}`: an invitation link.
+    Enroll {
+        /// The invitation token.
+        token: &'a str,
+    },
+    /// `auth/session/create`: a program starts a login attempt.
+    Create,
+    /// `auth/session/verify`: forward auth.
+    Verify,
+    /// `auth/session/{id}`: the approval page a phone's camera opens (native protocol).
+    Attempt {
+        /// The attempt id.
+        id: &'a str,
+    },
+    /// `auth/session/{id}/events`: the attempt's event stream.
+    Events {
+        /// The attempt id.
+        id: &'a str,
+    },
+    /// `auth/session/{id}/scan`.
+    Scan {
+        /// The attempt id.
+        id: &'a str,
+    },
+    /// `auth/session/{id}/approve`.
+    Approve {
+        /// The attempt id.
+        id: &'a str,
+    },
+    /// `auth/session/{id}/reject`.
+    Reject {
+        /// The attempt id.
+        id: &'a str,
+    },
+    /// `auth/session/{id}/claim`: the browser collects its session.
+    Claim {
+        /// The attempt id.
+        id: &'a str,
+    },
+    /// `pubky/relay/{channel}`: Pubky Ring's delivery (served only where a signer offers it).
+    Relay {
+        /// The relay channel (empty in the relay base URL a QR code carries).
+        channel: &'a str,
+    },
+    /// Any other path under `auth/session`: a route of ours that accepts no method.
+    AuthSession,
+}
+
+const GET: &[Method] = &[Method::GET, Method::HEAD];
+const POST: &[Method] = &[Method::POST];
+const GET_POST: &[Method] = &[Method::GET, Method::HEAD, Method::POST];
+
+impl<'a> Route<'a> {
+    /// The route a canonical path below the prefix (`/healthz`) names, whatever the method.
+    pub fn parse(path: &'a str) -> Option<Route<'a>> {
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        Some(match segments.as_slice() {
+            ["healthz"] => Route::Healthz,
+            [".well-known", "jwks.json"] => Route::Jwks,
+            ["logout"] => Route::Logout,
+            ["login"] => Route::Login { rd: None },
+            ["step-up"] => Route::StepUp { rd: None },
+            ["sessions"] => Route::Sessions,
+            ["invite"] => Route::Invite,
+            ["remove-device"] => Route::RemoveDevice,
+            ["enroll", token] => Route::Enroll { token },
+            ["auth", "session", "create"] => Route::Create,
+            ["auth", "session", "verify"] => Route::Verify,
+            ["auth", "session", id] => Route::Attempt { id },
+            ["auth", "session", id, "events"] => Route::Events { id },
+            ["auth", "session", id, "scan"] => Route::Scan { id },
+            ["auth", "session", id, "approve"] => Route::Approve { id },
+            ["auth", "session", id, "reject"] => Route::Reject { id },
+            ["auth", "session", id, "claim"] => Route::Claim { id },
+            ["auth", "session", ..] => Route::AuthSession,
+            ["pubky", "relay", channel] => Route::Relay { channel },
+            _ => return None,
+        })
+    }
+
+    /// The methods the route accepts (`HEAD` wherever `GET` is); empty for
+    /// [`Route::AuthSession`].
+    pub fn methods(&self) -> &'static [Method] {
+        match self {
+            Route::Healthz
+            | Route::Jwks
+            | Route::Login { .. }
+            | Route::StepUp { .. }
+            | Route::Verify
+            | Route::Attempt { .. }
+            | Route::Events { .. } => GET,
+            Route::Sessions | Route::Enroll { .. } => GET_POST,
+            Route::Logout
+            | Route::Invite
+            | Route::RemoveDevice
+            | Route::Create
+            | Route::Scan { .. }
+            | Route::Approve { .. }
+            | Route::Reject { .. }
+            | Route::Claim { .. }
+            | Route::Relay { .. } => POST,
+            Route::AuthSession => &[],
+        }
+    }
+
+    /// The `Allow` header's value: the accepted methods, comma-separated.
+    pub fn allow(&self) -> String {
+        let names: Vec<&str> = self.methods().iter().map(Method::as_str).collect();
+        names.join(", ")
+    }
+
+    /// The rate class a call with `method` is counted in, if any. Some routes count every
+    /// method, so that a refused method costs a client as much as an accepted one.
+    pub fn rate_class(&self, method: &Method) -> Option<Action> {
+        let post = method == Method::POST;
+        match self {
+            Route::Login { .. } | Route::StepUp { .. } if !post => Some(Action::Create),
+            Route::Create if post => Some(Action::Create),
+            Route::Verify if !post => Some(Action::Verify),
+            Route::Scan { .. }
+            | Route::Approve { .. }
+            | Route::Reject { .. }
+            | Route::Relay { .. }
+                if post =>
+            {
+                Some(Action::Signer)
+            }
+            // A phone's approval page, and every enrollment step: counted like a signer's calls.
+            Route::Attempt { id } if !post && id.starts_with("sess_") => Some(Action::Signer),
+            Route::Enroll { .. } => Some(Action::Signer),
+            // Each starts (or collects) a confirmation attempt, like a login page.
+            Route::Invite | Route::RemoveDevice => Some(Action::Create),
+            Route::Claim { .. } if post => Some(Action::Claim),
+            // A session check plus a read of that key's own sessions through the store's
+            // per-key index (never the whole store): counted like session checks.
+            Route::Sessions => Some(Action::Verify),
+            _ => None,
+        }
+    }
+
+    /// Whether the route is an attempt's event stream, which the glue may serve itself.
+    pub fn is_event_stream(&self) -> bool {
+        matches!(self, Route::Events { id } if !id.is_empty())
+    }
+
+    /// The route's URL below `base`: the prefix (`/.qrgate`) for a path on the app's own
+    /// origin, or origin and prefix for an absolute URL. A return path `rd` is
+    /// form-urlencoded into the query.
+    pub fn url(&self, base: &str) -> String {
+        let with_rd = |path: &str, rd: Option<&str>| match rd {
+            Some(rd) => {
+                let rd: String = url::form_urlencoded::byte_serialize(rd.as_bytes()).collect();
+                format!("{base}/{path}?rd={rd}")
+            }
+            None => format!("{base}/{path}"),
+        };
+        match self {
+            Route::Healthz => format!("{base}/healthz"),
+            Route::Jwks => format!("{base}/.well-known/jwks.json"),
+            Route::Logout => format!("{base}/logout"),
+            Route::Login { rd } => with_rd("login", *rd),
+            Route::StepUp { rd } => with_rd("step-up", *rd),
+            Route::Sessions => format!("{base}/sessions"),
+            Route::Invite => format!("{base}/invite"),
+            Route::RemoveDevice => format!("{base}/remove-device"),
+            Route::Enroll { token } => format!("{base}/enroll/{token}"),
+            Route::Create => format!("{base}/auth/session/create"),
+            Route::Verify => format!("{base}/auth/session/verify"),
+            Route::Attempt { id } => format!("{base}/auth/session/{id}"),
+            Route::Events { id } => format!("{base}/auth/session/{id}/events"),
+            Route::Scan { id } => format!("{base}/auth/session/{id}/scan"),
+            Route::Approve { id } => format!("{base}/auth/session/{id}/approve"),
+            Route::Reject { id } => format!("{base}/auth/session/{id}/reject"),
+            Route::Claim { id } => format!("{base}/auth/session/{id}/claim"),
+            Route::Relay { channel } => format!("{base}/{RELAY}/{channel}"),
+            Route::AuthSession => format!("{base}/auth/session"),
+        }
+    }
+}
+
+/// The base (origin and prefix) and attempt id of a URL whose path ends in an attempt's
+/// route (`…/auth/session/sess_…`), as a signer reads one from a QR code.
+pub fn attempt_of(url: &str) -> Option<(&str, &str)> {
+    let (head, id) = url.rsplit_once('/')?;
+    let base = head.strip_suffix("/auth/session")?;
+    id.starts_with("sess_").then_some((base, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every route: its URL parses back to it, its methods, and its rate class for GET and
+    /// for POST.
+    #[test]
+    fn route_table() {
+        use Action::{Claim, Create, Signer, Verify};
+        type Row = (
+            Route<'static>,
+            &'static str,
+            &'static str,
+            Option<Action>,
+            Option<Action>,
+        );
+        let rows: &[Row] = &[
+            (Route::Healthz, "/healthz", "GET, HEAD", None, None),
+            (
+                Route::Jwks,
+                "/.well-known/jwks.json",
+                "GET, HEAD",
+                None,
+                None,
+            ),
+            (Route::Logout, "/logout", "POST", None, None),
+            (
+                Route::Login { rd: None },
+                "/login",
+                "GET, HEAD",
+                Some(Create),
+                None,
+            ),
+            (
+                Route::StepUp { rd: None },
+                "/step-up",
+                "GET, HEAD",
+                Some(Create),
+                None,
+            ),
+            (
+                Route::Sessions,
+                "/sessions",
+                "GET, HEAD, POST",
+                Some(Verify),
+                Some(Verify),
+            ),
+            (Route::Invite, "/invite", "POST", Some(Create), Some(Create)),
+            (
+                Route::RemoveDevice,
+                "/remove-device",
+                "POST",
+                Some(Create),
+                Some(Create),
+            ),
+            (
+                Route::Enroll { token: "tok" },
+                "/enroll/tok",
+                "GET, HEAD, POST",
+                Some(Signer),
+                Some(Signer),
+            ),
+            (
+                Route::Create,
+                "/auth/session/create",
+                "POST",
+                None,
+                Some(Create),
+            ),
+            (
+                Route::Verify,
+                "/auth/session/verify",
+                "GET, HEAD",
+                Some(Verify),
+                None,
+            ),
+            (
+                Route::Attempt { id: "sess_1" },
+                "/auth/session/sess_1",
+                "GET, HEAD",
+                Some(Signer),
+                None,
+            ),
+            (
+                Route::Attempt { id: "other" },
+                "/auth/session/other",
+                "GET, HEAD",
+                None,
+                None,
+            ),
+            (
+                Route::Events { id: "sess_1" },
+                "/auth/session/sess_1/events",
+                "GET, HEAD",
+                None,
+                None,
+            ),
+            (
+                Route::Scan { id: "sess_1" },
+                "/auth/session/sess_1/scan",
+                "POST",
+                None,
+                Some(Signer),
+            ),
+            (
+                Route::Approve { id: "sess_1" },
+                "/auth/session/sess_1/approve",
+                "POST",
+                None,
+                Some(Signer),
+            ),
+            (
+                Route::Reject { id: "sess_1" },
+                "/auth/session/sess_1/reject",
+                "POST",
+                None,
+                Some(Signer),
+            ),
+            (
+                Route::Claim { id: "sess_1" },
+                "/auth/session/sess_1/claim",
+                "POST",
+                None,
+                Some(Claim),
+            ),
+            (
+                Route::Relay { channel: "ch" },
+                "/pubky/relay/ch",
+                "POST",
+                None,
+                Some(Signer),
+            ),
+            (Route::AuthSession, "/auth/session", "", None, None),
+        ];
+        for &(route, path, allow, get, post) in rows {
+            assert_eq!(route.url(""), path, "{route:?}");
+            assert_eq!(
+                Route::parse(&route.url("")),
+                Some(route),
+                "{path} parses back"
+            );
+            assert_eq!(
+                route.url("https://a.example/.qrgate"),
+                format!("https://a.example/.qrgate{path}")
+            );
+            assert_eq!(route.allow(), allow, "{path}");
+            assert_eq!(route.rate_class(&Method::GET), get, "GET {path}");
+            assert_eq!(route.rate_class(&Method::HEAD), get, "HEAD {path}");
+            assert_eq!(route.rate_class(&Method::POST), post, "POST {path}");
+            assert_eq!(
+                route.is_event_stream(),
+                matches!(route, Route::Events { .. }),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_paths_are_not_ours_or_accept_nothing() {
+        for path in [
+            "/",
+            "/x",
+            "/healthz/x",
+            "/enroll",
+            "/enroll/a/b",
+            "/pubky/relay",
+        ] {
+            assert_eq!(Route::parse(path), None, "{path}");
+        }
+        for path in ["/auth/session/a/events/x", "/auth/session/a/b"] {
+            assert_eq!(Route::parse(path), Some(Route::AuthSession), "{path}");
+        }
+        assert_eq!(
+            Route::parse("/pubky/relay/"),
+            Some(Route::Relay { channel: "" })
+        );
+        // Methods outside the routes' sets are counted where every method is.
+        assert_eq!(
+            Route::Enroll { token: "t" }.rate_class(&Method::DELETE),
+            Some(Action::Signer)
+        );
+        assert_eq!(
+            Route::Login { rd: None }.rate_class(&Method::PUT),
+            Some(Action::Create)
+        );
+    }
+
+    #[test]
+    fn event_streams_need_an_id() {
+        let stream = |p| Route::parse(p).is_some_and(|r| r.is_event_stream());
+        assert!(stream("/auth/session/sess_1/events"));
+        assert!(!stream("/auth/session//events"));
+        assert!(!stream("/auth/session/a/events/x"));
+        assert!(!stream("/auth/session/events"));
+    }
+
+    #[test]
+    fn attempt_urls_split_into_base_and_id() {
+        let url = Route::Attempt { id: "sess_1" }.url("https://a.example/.qrgate");
+        assert_eq!(
+            attempt_of(&url),
+            Some(("https://a.example/.qrgate", "sess_1"))
+        );
+        assert_eq!(attempt_of("https://a.example/.qrgate/auth/session/x"), None);
+        assert_eq!(attempt_of("https://a.example/.qrgate/enroll/sess_1"), None);
+    }
+
+    #[test]
+    fn return_paths_are_form_urlencoded() {
+        assert_eq!(
+            Route::StepUp {
+                rd: Some("/ADMIN;x/users")
+            }
+            .url("/.qrgate"),
+            "/.qrgate/step-up?rd=%2FADMIN%3Bx%2Fusers"
+        );
+        assert_eq!(
+            Route::Login {
+                rd: Some("/a b?c=d&e")
+            }
+            .url("/p"),
+            "/p/login?rd=%2Fa+b%3Fc%3Dd%26e"
+        );
+        assert_eq!(Route::Login { rd: None }.url("/p"), "/p/login");
+    }
+}

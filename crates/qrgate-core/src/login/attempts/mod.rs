@@ -1,0 +1,631 @@
+//! The table of login attempts and their single-use state machine.
+//!
+//! ```text
+//! Pending ──scan──▶ Scanned ──approve──▶ Approved ──claim──▶ Claimed
+//!    │                 │                    │
+//!    └──reject/expire──┴──reject/expire─────┴──claim window over──▶ (gone)
+//! ```
+//!
+//! Every transition happens under the attempt's own mutex and checks the phase it starts
+//! from, so of two racing approvals exactly one wins, and approve, reject and claim are each
+//! single use. Signatures are verified *before* taking the lock (they are slow and pure);
+//! the lock is never held across an `.await`. This module does no I/O.
+//!
+//! With an [`AttemptShare`] (several instances), the share decides every transition for all
+//! instances and this table holds the attempts this instance serves — its own and the ones it
+//! fetched — with their status channels, which other instances' announcements update
+//! ([`Logins::observe`]).
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use tokio::sync::watch;
+
+use crate::clock::{millis, Clock};
+use crate::config::LoginConfig;
+use crate::http::cookies;
+use crate::identity::access::Grant;
+use crate::identity::Identity;
+use crate::login::confirm::{Action, Confirm};
+use crate::login::share::{
+    AttemptRecord, AttemptShare, Outcome, SharedMaterial, SharedPhase, Transition,
+};
+use crate::login::signers::protocol::{AttemptFacts, Material, SignerId};
+use crate::session::StoreError;
+
+mod phase;
+mod record;
+mod request;
+mod status;
+
+use phase::Phase;
+use record::{parts, record};
+pub use request::{NewAttempt, Purpose, StepUp};
+pub use status::Status;
+
+/// One login attempt. Immutable facts plus a guarded phase.
+#[derive(Debug)]
+pub struct Attempt {
+    /// Public id (`sess_` + 16 of `[0-9a-z]`), carried in the QR.
+    pub id: String,
+    /// What the browser asked for.
+    pub request: NewAttempt,
+    /// Issued, ms since the epoch.
+    pub issued_ms: u64,
+    /// Expires, ms since the epoch.
+    pub expires_ms: u64,
+    /// Each offered signer's secret material, made at creation.
+    materials: Vec<(SignerId, Material)>,
+    phase: Mutex<Phase>,
+    status: watch::Sender<Status>,
+}
+
+/// Why a transition was refused. Each maps to one HTTP status in the routes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AttemptError {
+    /// No such attempt (or long gone).
+    #[error("no such login attempt")]
+    NotFound,
+    /// The attempt's time is up.
+    #[error("this login attempt has expired")]
+    Expired,
+    /// Already approved, rejected or claimed.
+    #[error("this login attempt was already {0}")]
+    AlreadyDone(&'static str),
+    /// Claim before approval.
+    #[error("this login attempt has not been approved")]
+    NotApproved,
+    /// Claim from a browser that did not start the attempt.
+    #[error("this browser did not start this login")]
+    WrongBrowser,
+    /// Claim of an approval given for something else (a sign-in, a step-up, another action).
+    #[error("this approval was given for something else")]
+    OtherPurpose,
+    /// Too many pending attempts.
+    #[error("too many logins in progress; try again shortly")]
+    Full,
+    /// Too many pending attempts from this client.
+    #[error("too many sign-ins in progress from this address; finish or wait for one first")]
+    ClientBusy,
+    /// The shared store could not answer (never "not found" and never "done").
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a sweep removed.
+#[derive(Debug, Default)]
+pub struct Swept {
+    /// Attempts freed.
+    pub freed: usize,
+    /// Of those, the ones that ended unfinished (never approved, or approved and never
+    /// claimed).
+    pub expired: Vec<Arc<Attempt>>,
+}
+
+/// All pending attempts.
+pub struct Logins {
+    map: DashMap<String, Arc<Attempt>>,
+    /// Signer endpoint channel (e.g. Pubky's relay channel) → attempt id.
+    channels: DashMap<String, String>,
+    count: AtomicUsize,
+    /// Pending attempts per client key.
+    per_client: DashMap<IpAddr, usize>,
+    // Atomics, so a config reload can change them under running requests.
+    max_per_client: AtomicUsize,
+    lifetime_ms: AtomicU64,
+    claim_window_ms: AtomicU64,
+    max_pending: AtomicUsize,
+    clock: Clock,
+    /// The other instances' view, when there are any.
+    share: Option<Arc<dyn AttemptShare>>,
+    /// Resolves a stored protocol name (attempts fetched from the share).
+    signer_ids: Vec<SignerId>,
+}
+
+fn new_id() -> String {
+    const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    // 252 = 7 × 36: bytes at or above it are skipped so every character is equally likely.
+    let mut out = String::from("sess_");
+    while out.len() < 21 {
+        for b in crate::random_bytes::<24>() {
+            if b < 252 && out.len() < 21 {
+                out.push(ALPHABET[(b % 36) as usize] as char);
+            }
+        }
+    }
+    out
+}
+
+impl Logins {
+    /// An empty table; at most `max_per_client` pending attempts per client.
+    pub fn new(config: &LoginConfig, max_per_client: usize, clock: Clock) -> Self {
+        Self {
+            map: DashMap::new(),
+            channels: DashMap::new(),
+            count: AtomicUsize::new(0),
+            per_client: DashMap::new(),
+            max_per_client: AtomicUsize::new(max_per_client),
+            lifetime_ms: AtomicU64::new(millis(config.attempt_lifetime)),
+            claim_window_ms: AtomicU64::new(millis(config.claim_window)),
+            max_pending: AtomicUsize::new(config.max_pending),
+            clock,
+            share: None,
+            signer_ids: Vec::new(),
+        }
+    }
+
+    /// Shares attempts with other instances through `share`; `signer_ids` are the protocols
+    /// a fetched attempt may name.
+    pub fn shared(mut self, share: Arc<dyn AttemptShare>, signer_ids: Vec<SignerId>) -> Self {
+        self.share = Some(share);
+        self.signer_ids = signer_ids;
+        self
+    }
+
+    /// Whether attempts are shared with other instances.
+    pub fn share(&self) -> Option<&Arc<dyn AttemptShare>> {
+        self.share.as_ref()
+    }
+
+    /// Applies a reloaded config to attempts created from now on (and to the caps).
+    pub fn reconfigure(&self, config: &LoginConfig, max_per_client: usize) {
+        self.lifetime_ms
+            .store(millis(config.attempt_lifetime), Ordering::Relaxed);
+        self.claim_window_ms
+            .store(millis(config.claim_window), Ordering::Relaxed);
+        self.max_pending
+            .store(config.max_pending, Ordering::Relaxed);
+        self.max_per_client.store(max_per_client, Ordering::Relaxed);
+    }
+
+    /// The attempt lifetime.
+    pub fn lifetime(&self) -> Duration {
+        Duration::from_millis(self.lifetime_ms.load(Ordering::Relaxed))
+    }
+
+    /// Creates an attempt; `prepare` makes each offered signer's material from its facts.
+    pub async fn create(
+        &self,
+        request: NewAttempt,
+        prepare: impl FnOnce(&AttemptFacts<'_>) -> Vec<(SignerId, Material)>,
+    ) -> Result<Arc<Attempt>, AttemptError> {
+        // Reserve a slot first so a flood cannot overshoot the cap between check and insert.
+        if self.count.fetch_add(1, Ordering::AcqRel) >= self.max_pending.load(Ordering::Relaxed) {
+            self.count.fetch_sub(1, Ordering::AcqRel);
+            return Err(AttemptError::Full);
+        }
+        if let Some(key) = request.client_key {
+            // The entry guard makes check-and-increment atomic per client.
+            let mut n = self.per_client.entry(key).or_insert(0);
+            if *n >= self.max_per_client.load(Ordering::Relaxed) {
+                drop(n);
+                self.release_client(key);
+                self.count.fetch_sub(1, Ordering::AcqRel);
+                return Err(AttemptError::ClientBusy);
+            }
+            *n += 1;
+        }
+        let id = new_id();
+        let issued_ms = self.clock.now_millis();
+        let expires_ms = issued_ms.saturating_add(self.lifetime_ms.load(Ordering::Relaxed));
+        let materials = prepare(&AttemptFacts {
+            id: &id,
+            requester_ip: &request.requester_ip,
+            requester_agent: &request.requester_agent,
+            issued_ms,
+            expires_ms,
+            action: request.purpose.action().map(Confirm::text),
+        });
+        for channel in materials.iter().filter_map(|(_, m)| m.channel.as_ref()) {
+            self.channels.insert(channel.clone(), id.clone());
+        }
+        let record = self
+            .share
+            .as_ref()
+            .map(|_| record(&id, &request, issued_ms, expires_ms, &materials));
+        let attempt = Arc::new(Attempt {
+            id: id.clone(),
+            request,
+            issued_ms,
+            expires_ms,
+            materials,
+            phase: Mutex::new(Phase::Pending),
+            status: watch::channel(Status::Pending).0,
+        });
+        self.map.insert(id.clone(), attempt.clone());
+        if let (Some(share), Some(record)) = (&self.share, record) {
+            if let Err(e) = share.put(&record, self.keep_ms()).await {
+                self.remove(&id);
+                return Err(e.into());
+            }
+        }
+        Ok(attempt)
+    }
+
+    /// How long the share keeps an attempt: its lifetime plus a claim window after it.
+    fn keep_ms(&self) -> u64 {
+        self.lifetime_ms
+            .load(Ordering::Relaxed)
+            .saturating_add(self.claim_window_ms.load(Ordering::Relaxed))
+            .saturating_add(10_000)
+    }
+
+    /// A live attempt by id: this instance's, or one fetched from the share.
+    pub async fn get(&self, id: &str) -> Result<Arc<Attempt>, AttemptError> {
+        if let Some(a) = self.map.get(id) {
+            return Ok(a.clone());
+        }
+        let Some(share) = &self.share else {
+            return Err(AttemptError::NotFound);
+        };
+        let (record, phase) = share.fetch(id).await?.ok_or(AttemptError::NotFound)?;
+        let (request, materials) = parts(&record, |name| {
+            self.signer_ids.iter().copied().find(|s| s.name() == name)
+        })
+        .ok_or(AttemptError::NotFound)?;
+        if record.id != id {
+            return Err(AttemptError::NotFound);
+        }
+        let phase = Phase::from(phase);
+        let fetched = Arc::new(Attempt {
+            id: record.id,
+            request,
+            issued_ms: record.issued_ms,
+            expires_ms: record.expires_ms,
+            materials,
+            status: watch::channel(phase.status()).0,
+            phase: Mutex::new(phase),
+        });
+        // Another request may have fetched it meanwhile: keep one copy, so every event
+        // stream here follows the same status channel.
+        let mut ours = false;
+        let held = self
+            .map
+            .entry(id.to_string())
+            .or_insert_with(|| {
+                ours = true;
+                self.count.fetch_add(1, Ordering::AcqRel);
+                fetched
+            })
+            .clone();
+        if ours {
+            // A change announced between the fetch and the insert found nothing here to
+            // move: read the phase once more.
+            if let Ok(Some((_, now))) = share.fetch(id).await {
+                self.observe(id, Phase::from(now).status());
+            }
+        }
+        Ok(held)
+    }
+
+    /// The attempt waiting on a signer endpoint's channel.
+    pub async fn by_channel(&self, channel: &str) -> Result<Arc<Attempt>, AttemptError> {
+        let local = self.channels.get(channel).map(|id| id.clone());
+        let id = match (local, &self.share) {
+            (Some(id), _) => id,
+            (None, Some(share)) => share
+                .channel(channel)
+                .await?
+                .ok_or(AttemptError::NotFound)?,
+            (None, None) => return Err(AttemptError::NotFound),
+        };
+        self.get(&id).await
+    }
+
+    /// Another instance announced `status` for attempt `id`: event streams here follow.
+    pub fn observe(&self, id: &str, status: Status) {
+        let Some(a) = self.map.get(id).map(|a| a.clone()) else {
+            return;
+        };
+        let mut phase = a.lock();
+        match (&*phase, &status) {
+            (Phase::Pending, Status::Scanned) => *phase = Phase::Scanned,
+            (Phase::Pending | Phase::Scanned, Status::Rejected) => *phase = Phase::Rejected,
+            // The approving key stays with the share, which decides the claim.
+            (Phase::Pending | Phase::Scanned, Status::Approved { name }) => {
+                *phase = Phase::Approved {
+                    key: [0; 32],
+                    name: name.clone(),
+                    protocol: String::new(),
+                    at_ms: self.clock.now_millis(),
+                }
+            }
+            _ => return,
+        }
+        a.status.send_replace(status);
+    }
+
+    /// Number of attempts held.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True when none are held.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Whether the attempt's QR has lapsed.
+    pub fn is_expired(&self, a: &Attempt) -> bool {
+        self.clock.now_millis() >= a.expires_ms
+    }
+
+    /// The signer fetched the challenge. Idempotent while pending or scanned.
+    pub async fn scan(&self, a: &Attempt) -> Result<(), AttemptError> {
+        self.decide(a, Transition::Scan).await.map(drop)
+    }
+
+    /// Approval by a verified, permitted identity through `protocol`. Exactly one approval
+    /// wins.
+    pub async fn approve(
+        &self,
+        a: &Attempt,
+        identity: &Identity,
+        protocol: &str,
+    ) -> Result<(), AttemptError> {
+        let t = Transition::Approve {
+            key: identity.key,
+            name: identity.user.clone(),
+            protocol: protocol.to_string(),
+        };
+        self.decide(a, t).await.map(drop)
+    }
+
+    /// The signer declined.
+    pub async fn reject(&self, a: &Attempt) -> Result<(), AttemptError> {
+        self.decide(a, Transition::Reject).await.map(drop)
+    }
+
+    /// The browser that started the attempt collects the approving key and the protocol it
+    /// approved through, once, as what it asked for: `action` is the action it claims (`None`
+    /// for a session or a step-up). An approval given for anything else is refused and stays
+    /// unclaimed; the share compares the purpose too, in the same atomic step as the claim.
+    pub async fn claim(
+        &self,
+        a: &Attempt,
+        bind_cookie: Option<&str>,
+        action: Option<&Action>,
+    ) -> Result<([u8; 32], String), AttemptError> {
+        if !cookies::matches_hash(bind_cookie, &a.request.bind_hash) {
+            return Err(AttemptError::WrongBrowser);
+        }
+        if a.request.purpose.action().map(|c| &c.action) != action {
+            return Err(AttemptError::OtherPurpose);
+        }
+        let window_ms = self.claim_window_ms.load(Ordering::Relaxed);
+        let action = action.map(Action::wire).unwrap_or_default();
+        let key = self
+            .decide(a, Transition::Claim { window_ms, action })
+            .await?;
+        self.remove(&a.id);
+        key.ok_or(AttemptError::NotApproved)
+    }
+
+    /// Applies a transition: decided by the share when there is one (for every instance),
+    /// else here under the attempt's mutex. Returns the approving key for a claim.
+    async fn decide(
+        &self,
+        a: &Attempt,
+        t: Transition,
+    ) -> Result<Option<([u8; 32], String)>, AttemptError> {
+        let now = self.clock.now_millis();
+        let Some(share) = &self.share else {
+            let mut phase = a.lock();
+            return self.step(a, &mut phase, &t, now);
+        };
+        match share.transition(&a.id, &t, now).await? {
+            Outcome::Done(found) => {
+                // The share decided for every instance; follow it here for this instance's
+                // event streams.
+                let mut phase = a.lock();
+                let next = match (t, found) {
+                    (Transition::Claim { .. }, SharedPhase::Approved { key, protocol, .. }) => {
+                        *phase = Phase::Claimed;
+                        return Ok(Some((key, protocol)));
+                    }
+                    (Transition::Claim { .. }, _) => return Err(AttemptError::NotApproved),
+                    (Transition::Scan, _) => Phase::Scanned,
+                    (
+                        Transition::Approve {
+                            key,
+                            name,
+                            protocol,
+                        },
+                        _,
+                    ) => Phase::Approved {
+                        key,
+                        name,
+                        protocol,
+                        at_ms: now,
+                    },
+                    (Transition::Reject, _) => Phase::Rejected,
+                };
+                let status = next.status();
+                *phase = next;
+                a.status.send_if_modified(|s| {
+                    let changed = *s != status;
+                    *s = status;
+                    changed
+                });
+                Ok(None)
+            }
+            Outcome::Refused(found) => Err(Phase::from(found).refusal()),
+            Outcome::OtherPurpose => Err(AttemptError::OtherPurpose),
+            Outcome::Expired => Err(AttemptError::Expired),
+            Outcome::Gone => Err(AttemptError::NotFound),
+        }
+    }
+
+    /// One transition from `phase`, announced on the attempt's status channel.
+    fn step(
+        &self,
+        a: &Attempt,
+        phase: &mut Phase,
+        t: &Transition,
+        now: u64,
+    ) -> Result<Option<([u8; 32], String)>, AttemptError> {
+        if let Transition::Claim { window_ms, .. } = t {
+            let Phase::Approved {
+                key,
+                protocol,
+                at_ms,
+                ..
+            } = &*phase
+            else {
+                return Err(phase.refusal());
+            };
+            if now >= at_ms.saturating_add(*window_ms) {
+                return Err(AttemptError::Expired);
+            }
+            let approved = (*key, protocol.clone());
+            *phase = Phase::Claimed;
+            return Ok(Some(approved));
+        }
+        self.check_open(a, phase)?;
+        let next = match t {
+            Transition::Scan if matches!(phase, Phase::Scanned) => return Ok(None),
+            Transition::Scan => Phase::Scanned,
+            Transition::Approve {
+                key,
+                name,
+                protocol,
+            } => Phase::Approved {
+                key: *key,
+                name: name.clone(),
+                protocol: protocol.clone(),
+                at_ms: now,
+            },
+            Transition::Reject => Phase::Rejected,
+            Transition::Claim { .. } => return Err(AttemptError::NotApproved),
+        };
+        a.status.send_replace(next.status());
+        *phase = next;
+        Ok(None)
+    }
+
+    /// A receiver of the attempt's status, for the event stream.
+    pub fn watch(&self, a: &Attempt) -> watch::Receiver<Status> {
+        a.status.subscribe()
+    }
+
+    /// How many event streams are following the attempt.
+    pub fn watchers(&self, a: &Attempt) -> usize {
+        a.status.receiver_count()
+    }
+
+    /// Time left before the QR lapses.
+    pub fn remaining(&self, a: &Attempt) -> Duration {
+        Duration::from_millis(a.expires_ms.saturating_sub(self.clock.now_millis()))
+    }
+
+    /// Drops attempts whose QR lapsed (and whose claim window, if approved, closed);
+    /// watchers are told `expired` first.
+    pub fn sweep(&self) -> Swept {
+        let now = self.clock.now_millis();
+        let claim = self.claim_window_ms.load(Ordering::Relaxed);
+        let mut gone = Vec::new();
+        for entry in self.map.iter() {
+            let a = entry.value();
+            let (done, unfinished) = match &*a.lock() {
+                Phase::Approved { at_ms, .. } => (now >= at_ms.saturating_add(claim), true),
+                Phase::Claimed | Phase::Rejected => (now >= a.expires_ms, false),
+                Phase::Pending | Phase::Scanned => (now >= a.expires_ms, true),
+            };
+            if done {
+                gone.push((a.id.clone(), unfinished));
+            }
+        }
+        let mut swept = Swept::default();
+        for (id, unfinished) in &gone {
+            if let Some(a) = self.remove(id) {
+                swept.freed += 1;
+                if !a.status.borrow().is_terminal() {
+                    a.status.send_replace(Status::Expired);
+                }
+                if *unfinished {
+                    swept.expired.push(a);
+                }
+            }
+        }
+        swept
+    }
+
+    fn remove(&self, id: &str) -> Option<Arc<Attempt>> {
+        let removed = self.map.remove(id).map(|(_, a)| a);
+        if let Some(a) = &removed {
+            for channel in a.materials.iter().filter_map(|(_, m)| m.channel.as_ref()) {
+                self.channels.remove(channel);
+            }
+            if let Some(key) = a.request.client_key {
+                if let Some(mut n) = self.per_client.get_mut(&key) {
+                    *n = n.saturating_sub(1);
+                }
+                self.release_client(key);
+            }
+            self.count.fetch_sub(1, Ordering::AcqRel);
+        }
+        removed
+    }
+
+    /// Drops a client's counter once it reaches zero, so the map holds only active clients.
+    fn release_client(&self, key: IpAddr) {
+        self.per_client.remove_if(&key, |_, n| *n == 0);
+    }
+
+    /// Clients with pending attempts.
+    pub fn clients(&self) -> usize {
+        self.per_client.len()
+    }
+
+    fn check_open(&self, a: &Attempt, phase: &Phase) -> Result<(), AttemptError> {
+        match phase {
+            Phase::Approved { .. } => return Err(AttemptError::AlreadyDone("approved")),
+            Phase::Rejected => return Err(AttemptError::AlreadyDone("rejected")),
+            Phase::Claimed => return Err(AttemptError::AlreadyDone("claimed")),
+            Phase::Pending | Phase::Scanned => {}
+        }
+        if self.is_expired(a) {
+            return Err(AttemptError::Expired);
+        }
+        Ok(())
+    }
+}
+
+impl Attempt {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Phase> {
+        // A poisoned lock means a panic mid-transition elsewhere; the phase value itself is
+        // always a complete assignment, so reading it is still sound.
+        self.phase.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The attempt's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The facts signers bind approvals to.
+    pub fn facts(&self) -> AttemptFacts<'_> {
+        AttemptFacts {
+            id: &self.id,
+            requester_ip: &self.request.requester_ip,
+            requester_agent: &self.request.requester_agent,
+            issued_ms: self.issued_ms,
+            expires_ms: self.expires_ms,
+            action: self.request.purpose.action().map(Confirm::text),
+        }
+    }
+
+    /// The material of signer `id`, if the attempt's app offered it.
+    pub fn material(&self, id: SignerId) -> Option<&Material> {
+        self.materials
+            .iter()
+            .find(|(s, _)| *s == id)
+            .map(|(_, m)| m)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,65 @@
+//! What a login page asks for when it creates an attempt: [`NewAttempt`] and its [`Purpose`].
+
+use super::*;
+
+/// What the login page asked for when it created the attempt.
+#[derive(Debug, Clone)]
+pub struct NewAttempt {
+    /// The name of the app the browser asked to sign in to (names survive reloads).
+    pub app: Arc<str>,
+    /// SHA-256 of the browser's binding cookie.
+    pub bind_hash: [u8; 32],
+    /// The requesting client's address, if known.
+    pub requester: Option<IpAddr>,
+    /// The key its pending attempts are counted under (see [`crate::gate::limits::client_key`]).
+    pub client_key: Option<IpAddr>,
+    /// Requester IP as shown to the signer.
+    pub requester_ip: String,
+    /// Short user-agent summary as shown to the signer.
+    pub requester_agent: String,
+    /// Validated return path.
+    pub return_to: String,
+    /// What an approval is for: a new session, a step-up, or an action.
+    pub purpose: Purpose,
+    /// What the login asks for (and its session will hold): the app's grant at creation.
+    pub grant: Arc<Grant>,
+}
+
+/// What an attempt's approval is for. Each is claimed as itself only: a session's claim
+/// never collects an action's approval, nor one action's approval another's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Purpose {
+    /// A new session for the browser that asked.
+    SignIn,
+    /// A fresh approval of a live session (step-up).
+    StepUp(StepUp),
+    /// An action of a live session's person (see [`crate::login::confirm`]).
+    Action(Confirm),
+}
+
+impl Purpose {
+    /// The action confirmed, if this is an action.
+    pub fn action(&self) -> Option<&Confirm> {
+        match self {
+            Purpose::Action(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The step-up, if this is one.
+    pub fn step_up(&self) -> Option<&StepUp> {
+        match self {
+            Purpose::StepUp(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// What a step-up attempt confirms: a live session, by the key it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepUp {
+    /// The session's token hash.
+    pub session: [u8; 32],
+    /// The key that must approve.
+    pub key: [u8; 32],
+}

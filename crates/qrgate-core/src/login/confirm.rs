@@ -1,0 +1,208 @@
+//! Actions confirmed by phone: what a person may do from a signed-in browser only once one of
+//! their existing keys approved *that action*, whatever the session's age.
+//!
+//! A confirmation is a login attempt with a purpose ([`Confirm`]): the browser that asked
+//! shows it as a QR code like a sign-in, the phone sees (and, with the native protocol,
+//! signs) the action's description, and the same browser claims it — as that action only,
+//! never as a session or as another action ([`crate::login::attempts::Logins::claim`] and the
+//! share's claim compare the purpose exactly). This module says what the actions are, how
+//! each is described and written down, and which keys may approve it; it does no I/O.
+
+use crate::devices::device_id;
+
+/// Something a person does to their own account that outlives every session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Make an invitation to enroll a new device for `user`.
+    AddDevice {
+        /// The configured user the new device would sign in as.
+        user: String,
+    },
+    /// Remove the enrolled device with public id `device` of `user` (and end its sessions).
+    RemoveDevice {
+        /// Its owner.
+        user: String,
+        /// Its public id ([`device_id`]).
+        device: String,
+    },
+}
+
+/// Why a key may not approve an action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotApprover {
+    /// The key is not one of the action's user's keys.
+    OtherUser,
+    /// The key is the device the action removes.
+    SameDevice,
+}
+
+impl Action {
+    /// The person the action is for.
+    pub fn user(&self) -> &str {
+        match self {
+            Action::AddDevice { user } | Action::RemoveDevice { user, .. } => user,
+        }
+    }
+
+    /// What the phone shows (and the native challenge signs): one line, no line breaks.
+    pub fn describe(&self) -> String {
+        let text = match self {
+            Action::AddDevice { user } => format!("add a new device for {user}"),
+            Action::RemoveDevice { user, device } => {
+                format!("remove device {device} of {user}")
+            }
+        };
+        text.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
+    }
+
+    /// The exact written form kept with the attempt and compared by the claim; injective
+    /// (the user name comes last and may hold anything, the device id is fixed hex).
+    pub fn wire(&self) -> String {
+        match self {
+            Action::AddDevice { user } => format!("add-device:{user}"),
+            Action::RemoveDevice { user, device } => format!("remove-device:{device}:{user}"),
+        }
+    }
+
+    /// [`Action::wire`] read back; `None` for anything else.
+    pub fn from_wire(text: &str) -> Option<Action> {
+        if let Some(user) = text.strip_prefix("add-device:") {
+            return (!user.is_empty()).then(|| Action::AddDevice {
+                user: user.to_string(),
+            });
+        }
+        let rest = text.strip_prefix("remove-device:")?;
+        let (device, user) = rest.split_once(':')?;
+        let hex_id = device.len() == 24 && device.bytes().all(|b| b.is_ascii_hexdigit());
+        (hex_id && !user.is_empty()).then(|| Action::RemoveDevice {
+            user: user.to_string(),
+            device: device.to_ascii_lowercase(),
+        })
+    }
+
+    /// Whether the key `key`, belonging to `owner` (its configured user or its device's), may
+    /// approve this action: only one of the same person's keys, and for a removal never the
+    /// device being removed (a lost phone cannot keep itself).
+    pub fn approver(&self, owner: Option<&str>, key: &[u8; 32]) -> Result<(), NotApprover> {
+        if owner != Some(self.user()) {
+            return Err(NotApprover::OtherUser);
+        }
+        if let Action::RemoveDevice { device, .. } = self {
+            if device_id(key) == *device {
+                return Err(NotApprover::SameDevice);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a confirmation attempt confirms: `action`, asked for by the live session `session`
+/// (its token hash), which must still be the one claiming.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirm {
+    /// The asking session's token hash.
+    pub session: [u8; 32],
+    /// The action.
+    pub action: Action,
+    text: String,
+}
+
+impl Confirm {
+    /// A confirmation of `action` for the session `session`.
+    pub fn new(session: [u8; 32], action: Action) -> Self {
+        let text = action.describe();
+        Confirm {
+            session,
+            action,
+            text,
+        }
+    }
+
+    /// The action's description, as shown to the person approving.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn removal(user: &str, key: &[u8; 32]) -> Action {
+        Action::RemoveDevice {
+            user: user.into(),
+            device: device_id(key),
+        }
+    }
+
+    #[test]
+    fn the_written_form_round_trips_and_odd_ones_are_refused() {
+        for action in [
+            Action::AddDevice {
+                user: "alice".into(),
+            },
+            Action::AddDevice {
+                user: "a: b:c".into(),
+            },
+            removal("alice smith", &[3; 32]),
+            removal("x:y", &[4; 32]),
+        ] {
+            assert_eq!(Action::from_wire(&action.wire()), Some(action.clone()));
+        }
+        for odd in [
+            "",
+            "add-device:",
+            "add-device",
+            "remove-device:abc:alice",
+            "remove-device:000000000000000000000000:",
+            "remove-device:00000000000000000000000g:alice",
+            "sign-in:alice",
+        ] {
+            assert_eq!(Action::from_wire(odd), None, "{odd:?}");
+        }
+        // Distinct actions never share a written form.
+        assert_ne!(
+            Action::AddDevice {
+                user: "remove-device:x".into()
+            }
+            .wire(),
+            removal("x", &[1; 32]).wire()
+        );
+    }
+
+    #[test]
+    fn descriptions_are_one_line_and_say_what_happens() {
+        let add = Action::AddDevice {
+            user: "alice\nsigned in".into(),
+        };
+        assert_eq!(add.describe(), "add a new device for alice signed in");
+        let text = removal("bob", &[5; 32]).describe();
+        assert!(text.starts_with("remove device ") && text.ends_with(" of bob"));
+    }
+
+    #[test]
+    fn only_another_key_of_the_same_person_approves() {
+        let (phone, laptop) = ([1u8; 32], [2u8; 32]);
+        let add = Action::AddDevice {
+            user: "alice".into(),
+        };
+        assert_eq!(add.approver(Some("alice"), &phone), Ok(()));
+        assert_eq!(
+            add.approver(Some("bob"), &phone),
+            Err(NotApprover::OtherUser)
+        );
+        assert_eq!(add.approver(None, &phone), Err(NotApprover::OtherUser));
+        let remove = removal("alice", &phone);
+        assert_eq!(
+            remove.approver(Some("alice"), &phone),
+            Err(NotApprover::SameDevice)
+        );
+        assert_eq!(remove.approver(Some("alice"), &laptop), Ok(()));
+        assert_eq!(
+            remove.approver(Some("bob"), &laptop),
+            Err(NotApprover::OtherUser)
+        );
+    }
+}
