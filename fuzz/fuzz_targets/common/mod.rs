@@ -1,6 +1,9 @@
 //! The attempt every signer target verifies against: one app, one attempt, a fixed time.
 
+use std::sync::LazyLock;
+
 use qrgate_core::http::origin::Origin;
+use qrgate_core::identity::access::Grant;
 use qrgate_core::login::signers::protocol::{AttemptFacts, Context};
 
 /// Now, for every target: a fixed instant, so runs are reproducible.
@@ -11,6 +14,9 @@ pub fn origin() -> Origin {
     "https://app.example.com".parse().expect("origin")
 }
 
+/// What a login to the app grants: everything, as with no `grant` in its config.
+static FULL: LazyLock<Grant> = LazyLock::new(Grant::full);
+
 /// The signer context for `origin`.
 pub fn context(origin: &Origin) -> Context<'_> {
     Context {
@@ -18,6 +24,7 @@ pub fn context(origin: &Origin) -> Context<'_> {
         origin,
         base: "https://app.example.com/.qrgate",
         now_ms: NOW_MS,
+        grant: &FULL,
     }
 }
 
