@@ -19,6 +19,8 @@ use qrgate_core::share::{AttemptRecord, AttemptShare, Outcome, SharedPhase, Tran
 
 use super::{unavailable, Link};
 
+/// The core's transition table (`qrgate_core::attempts::TRANSITIONS`) in Lua, checked
+/// against it row by row on a real Redis (`redis_transitions::attempt_transitions_match_the_table`).
 /// KEYS[1] the attempt, KEYS[2] the events channel. ARGV: op, now, id, then for approve the
 /// key (hex), name and protocol, for claim the window (ms) and the claimed purpose. Returns
 /// {"ok", phase fields…} or {"refused", phase}, {"purpose"}, {"expired"}, {"gone"}.

@@ -318,3 +318,37 @@ fn a_shared_record_round_trips_and_a_damaged_one_is_refused() {
     bad.bind_hash = "zz".into();
     assert!(parts(&bad, resolve).is_none());
 }
+
+#[test]
+fn the_transition_table_covers_every_case_once() {
+    let stages = [
+        Stage::Pending,
+        Stage::Scanned,
+        Stage::Approved,
+        Stage::Rejected,
+        Stage::Claimed,
+    ];
+    let asks = [
+        Ask::Scan,
+        Ask::Approve,
+        Ask::Reject,
+        Ask::Claim,
+        Ask::ClaimOtherPurpose,
+    ];
+    let mut missing = Vec::new();
+    for from in stages {
+        for ask in asks {
+            for when in [When::InTime, When::Late] {
+                let rows = TRANSITIONS
+                    .iter()
+                    .filter(|r| r.from == from && r.ask == ask && r.when == when)
+                    .count();
+                if rows != 1 {
+                    missing.push(format!("{from:?} {ask:?} {when:?}: {rows} rows"));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{missing:#?}");
+    assert_eq!(TRANSITIONS.len(), stages.len() * asks.len() * 2);
+}
