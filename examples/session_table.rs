@@ -129,7 +129,7 @@ fn serve(port: u16, upstream: &str, n: usize, sweep_secs: u64, out: &Path) {
         let mut cookie = String::new();
         for i in 0..n {
             let token = state
-                .sessions
+                .sessions()
                 .create(app.clone(), ids[i % ids.len()].key, Default::default())
                 .await
                 .expect("memory store");
@@ -144,7 +144,7 @@ fn serve(port: u16, upstream: &str, n: usize, sweep_secs: u64, out: &Path) {
     });
     std::fs::write(out.join("cookie"), cookie).expect("write cookie");
     let info = serde_json::json!({
-        "sessions": state.sessions.len(),
+        "sessions": state.sessions().len(),
         "sweep_ms": sweep.as_secs_f64() * 1000.0,
     });
     std::fs::write(out.join("info.json"), info.to_string()).expect("write info");

@@ -107,7 +107,7 @@ fn serve(port: u16, upstream: &str, others: usize, out: &Path, redis: Option<(&s
         })),
     };
     let (gateway, shared) = qrgate::server::build(config, Clock::system()).expect("gateway");
-    let token = token.unwrap_or_else(|| runtime.block_on(mint(gateway.sessions.clone(), others)));
+    let token = token.unwrap_or_else(|| runtime.block_on(mint(gateway.sessions().clone(), others)));
     let minted = t.elapsed();
     drop(runtime);
     std::fs::write(out.join("cookie"), format!("{cookie_name}={token}")).expect("write cookie");

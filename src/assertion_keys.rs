@@ -190,15 +190,15 @@ pub fn keys(config: &AssertionConfig, now_ms: u64) -> Result<Vec<AssertionKey>, 
 pub fn install(gw: &Gateway) -> Result<(), KeyFileError> {
     let settings = gw.settings();
     let Some(config) = &settings.config.assertion else {
-        gw.assertions.store(None);
+        gw.set_assertions(None);
         return Ok(());
     };
-    let keys = keys(config, gw.clock.now_millis())?;
+    let keys = keys(config, gw.clock().now_millis())?;
     let leftovers = crate::private_file::remove_leftovers(&config.key_file);
     if leftovers > 0 {
         tracing::info!(removed = leftovers, path = %config.key_file.display(), "removed temporary copies of the key file left by an interrupted write");
     }
     let signer = Assertions::new(keys, config.issuer.clone(), millis(config.lifetime))?;
-    gw.assertions.store(Some(Arc::new(signer)));
+    gw.set_assertions(Some(Arc::new(signer)));
     Ok(())
 }

@@ -158,7 +158,7 @@ pub fn run_shared(
         restore(&gateway, path, upgrade.then(std::time::SystemTime::now))?;
     }
     announce(config);
-    gateway.metrics.last_reload.set(crate::reload::now_secs());
+    gateway.metrics().last_reload.set(crate::reload::now_secs());
 
     let app = guarded(&server.configuration, &proxy, config);
     let count_handshakes = app.count_handshakes();
@@ -265,11 +265,11 @@ fn restore(
     if leftovers > 0 {
         tracing::info!(removed = leftovers, path = %path.display(), "removed temporary copies of the state file left by an interrupted write");
     }
-    gateway.devices.keep_in(Arc::new(state::Ledger::new(
-        gateway.sessions.clone(),
+    gateway.devices().keep_in(Arc::new(state::Ledger::new(
+        gateway.sessions().clone(),
         path.to_path_buf(),
     )));
-    tracing::info!(sessions = n, devices = gateway.devices.len(), path = %path.display(), "sessions restored");
+    tracing::info!(sessions = n, devices = gateway.devices().len(), path = %path.display(), "sessions restored");
     Ok(())
 }
 

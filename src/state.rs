@@ -245,9 +245,9 @@ pub async fn load(gateway: &Gateway, path: &Path) -> Result<usize, StateError> {
         return Ok(0);
     };
     for d in contents.devices {
-        gateway.devices.insert(d);
+        gateway.devices().insert(d);
     }
-    Ok(gateway.sessions.import(contents.sessions).await?)
+    Ok(gateway.sessions().import(contents.sessions).await?)
 }
 
 /// Writes every live session to `path` (mode 0600, atomic rename, synced), marked as a
@@ -255,12 +255,18 @@ pub async fn load(gateway: &Gateway, path: &Path) -> Result<usize, StateError> {
 pub async fn save(gateway: &Gateway, path: &Path, handover: bool) -> Result<usize, StateError> {
     // The device table stays as written until the file is on disk: an enrollment answered
     // meanwhile is in this write or in its own, never lost between the two.
-    let _held = gateway.devices.hold().await;
-    let n = write(&*gateway.sessions, &gateway.devices.list(), path, handover).await?;
+    let _held = gateway.devices().hold().await;
+    let n = write(
+        &**gateway.sessions(),
+        &gateway.devices().list(),
+        path,
+        handover,
+    )
+    .await?;
     if handover {
         // The successor reads this write: an enrollment answered here after it would never
         // reach the successor, so none is.
-        gateway.devices.seal();
+        gateway.devices().seal();
     }
     Ok(n)
 }
@@ -433,7 +439,7 @@ impl BackgroundService for Keeper {
             tokio::select! {
                 _ = tick.tick() => self.write("periodic", false).await,
                 // An enrollment is worth more than a session: keep it at once.
-                () = self.gateway.devices_changed.notified() => self.write("devices", false).await,
+                () = self.gateway.devices_changed() => self.write("devices", false).await,
                 _ = shutdown.changed() => {
                     // A request read at the end of the drain window takes microseconds; a
                     // tenth more keeps it inside the write (and inside the grace period).

@@ -123,7 +123,7 @@ async fn a_device_signs_in_only_to_the_app_whose_invitation_enrolled_it() {
     let other = qrgate_core::config::AppId::new(1);
     let token = gw
         .state
-        .sessions
+        .sessions()
         .create(
             s.app(other).key.clone(),
             *phone.public().as_bytes(),
@@ -152,7 +152,7 @@ async fn a_device_signs_in_only_to_the_app_whose_invitation_enrolled_it() {
     // The same kind of session on its own app is let through (the refusal is the binding).
     let own = gw
         .state
-        .sessions
+        .sessions()
         .create(
             s.app(qrgate_core::config::AppId::new(0)).key.clone(),
             *phone.public().as_bytes(),

@@ -283,7 +283,7 @@ async fn removing_a_device_needs_another_of_ones_keys_and_ends_its_sessions() {
     assert_eq!(done["sessions_ended"], 1);
     assert!(!signed_in(&by_phone, &gw).await, "its session ended");
     assert!(signed_in(&by_key, &gw).await, "the other key's stays");
-    assert!(gw.state.devices.is_empty());
+    assert!(gw.state.devices().is_empty());
     let refused = {
         let (id, _, _) = crate::common::open_login_at(&base, &browser(), "/").await;
         approve_attempt(&base, &id, &phone).await.1
@@ -341,7 +341,7 @@ async fn the_page_and_its_sign_outs_reach_exactly_the_persons_sessions_among_man
             gw.clock.advance(Duration::from_secs(40));
         }
         gw.state
-            .sessions
+            .sessions()
             .create(app.clone(), other(i % 200), Default::default())
             .await
             .expect("memory store");
@@ -351,10 +351,10 @@ async fn the_page_and_its_sign_outs_reach_exactly_the_persons_sessions_among_man
     // The first thousand are now past the 60 s idle window; the sweeper frees them.
     gw.clock.advance(Duration::from_secs(30));
     let swept = crate::common::eventually(Duration::from_secs(10), || async {
-        gw.state.sessions.len() == 1002
+        gw.state.sessions().len() == 1002
     })
     .await;
-    assert!(swept, "{} sessions left", gw.state.sessions.len());
+    assert!(swept, "{} sessions left", gw.state.sessions().len());
 
     let html = b1
         .get(gw.url("/.qrgate/sessions"))
@@ -376,7 +376,7 @@ async fn the_page_and_its_sign_outs_reach_exactly_the_persons_sessions_among_man
     assert!(!signed_in(&b2, &gw).await && signed_in(&b1, &gw).await);
     assert_eq!(sign_out(&b1, &gw, "scope=all", Some(&origin)).await, 303);
     assert!(!signed_in(&b1, &gw).await);
-    let left = gw.state.sessions.export().await.expect("export");
+    let left = gw.state.sessions().export().await.expect("export");
     assert_eq!(left.len(), 1000, "every other live session is untouched");
     assert!(
         left.iter()

@@ -158,7 +158,7 @@ impl TestGateway {
         let s = self.state.settings();
         let id = s.user_identity(user_index).expect("user exists");
         self.state
-            .sessions
+            .sessions()
             .create(s.app(AppId::new(0)).key.clone(), id.key, Default::default())
             .await
             .expect("memory store")
@@ -192,7 +192,7 @@ impl TestGateway {
         };
         let hash: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
         self.state
-            .sessions
+            .sessions()
             .import(vec![(hash, record)])
             .await
             .expect("memory store");

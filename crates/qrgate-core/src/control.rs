@@ -127,7 +127,7 @@ pub fn bearer_matches(authorization: Option<&str>, expected: &str) -> bool {
 fn user_of(gw: &Gateway, s: &Settings, key: &[u8; 32]) -> Option<String> {
     match s.config.user_by_key(key) {
         Some((_, u)) => Some(u.name.clone()),
-        None if gw.devices.get(key).is_some() => gw.devices.get(key).map(|d| d.user.clone()),
+        None if gw.devices().get(key).is_some() => gw.devices().get(key).map(|d| d.user.clone()),
         None if s.config.apps.iter().any(|a| a.open_enrollment) => Some(z32::encode(key)),
         None => None,
     }
@@ -148,7 +148,7 @@ fn keys_of(gw: &Gateway, s: &Settings, user: &str) -> Vec<[u8; 32]> {
     // Devices are few (one per phone, each enrolled by an invitation) and kept by key: a pass
     // over them is a pass over people's phones, not over sessions.
     keys.extend(
-        gw.devices
+        gw.devices()
             .list()
             .iter()
             .filter(|d| d.user == user)
@@ -174,9 +174,9 @@ async fn candidates(
     filter: &Filter,
 ) -> Result<Vec<(TokenHash, SessionRecord)>, StoreError> {
     match (&filter.key, &filter.user) {
-        (Some(key), _) => gw.sessions.of_keys(std::slice::from_ref(key)).await,
-        (None, Some(user)) => gw.sessions.of_keys(&keys_of(gw, s, user)).await,
-        (None, None) => gw.sessions.export().await,
+        (Some(key), _) => gw.sessions().of_keys(std::slice::from_ref(key)).await,
+        (None, Some(user)) => gw.sessions().of_keys(&keys_of(gw, s, user)).await,
+        (None, None) => gw.sessions().export().await,
     }
 }
 
@@ -251,13 +251,10 @@ pub async fn revoke(
     }
     let mut ended = 0;
     for (hash, r) in candidates(gw, s, filter).await? {
-        if filter.matches(gw, s, &hash, &r) && gw.sessions.revoke(&hash).await? {
+        if filter.matches(gw, s, &hash, &r) && gw.revoke_session(&hash).await? {
             audit::revoked(&r.app, &z32::encode(&r.key), &session_id(&hash), by);
             ended += 1;
         }
-    }
-    if ended > 0 {
-        gw.sessions_changed.notify_waiters();
     }
     Ok(ended)
 }
@@ -300,8 +297,8 @@ impl DeviceView {
 /// instances the shared store (an instance's own table may not be current yet), else this
 /// instance's table, which is the store.
 pub async fn recorded_devices(gw: &Gateway) -> Result<Vec<Arc<Device>>, StoreError> {
-    let Some(stored) = gw.device_store.load().await? else {
-        return Ok(gw.devices.list());
+    let Some(stored) = gw.device_store().load().await? else {
+        return Ok(gw.devices().list());
     };
     let mut all: Vec<Arc<Device>> = stored.into_iter().map(Arc::new).collect();
     all.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.key.cmp(&b.key)));
@@ -339,10 +336,6 @@ pub async fn revoke_devices(
         sessions += remove_device(gw, s, &d, by).await?;
         devices += 1;
     }
-    if devices > 0 {
-        gw.devices_changed.notify_one();
-        gw.sessions_changed.notify_waiters();
-    }
     Ok((devices, sessions))
 }
 
@@ -356,8 +349,8 @@ async fn remove_device(
 ) -> Result<usize, ControlError> {
     // The shared store first: if it cannot forget the key, the device stays listed and the
     // caller sees the error. Then this instance's table, durably.
-    gw.device_store.remove(&d.key).await?;
-    gw.devices.forget(&d.key).await?;
+    gw.device_store().remove(&d.key).await?;
+    gw.forget_device(&d.key).await?;
     audit::device_revoked(&d.user, &z32::encode(&d.key), &d.id(), by);
     let of_key = Filter {
         key: Some(d.key),
@@ -391,28 +384,28 @@ pub struct Reviewed {
 pub async fn review_devices(gw: &Gateway, s: &Settings) -> Result<Reviewed, ControlError> {
     const BY: &str = "config";
     let mut done = Reviewed::default();
-    let retired = gw.devices.retired();
+    let retired = gw.devices().retired();
     // Invitations first: one redeemed before they are gone is a device by the time the
     // devices are read below (redeeming records it in the same step).
     let fits = |i: &crate::devices::Invitation| invitation_fits(&s.config, &retired, i);
     for i in gw
-        .device_store
-        .withdraw(&fits, gw.clock.now_millis())
+        .device_store()
+        .withdraw(&fits, gw.clock().now_millis())
         .await?
     {
         audit::invitation_withdrawn(&i.apps, &i.user, BY);
         done.withdrawn += 1;
     }
-    let devices = match gw.device_store.load().await? {
+    let devices = match gw.device_store().load().await? {
         Some(all) => all,
-        None => gw.devices.list().iter().map(|d| (**d).clone()).collect(),
+        None => gw.devices().list().iter().map(|d| (**d).clone()).collect(),
     };
     for d in devices {
         match review(&s.config, &retired, &d) {
             Review::Keep => {}
             Review::Narrow(apps) => {
                 let narrowed = d.keeping(&apps);
-                if gw.device_store.rebind(&narrowed).await? {
+                if gw.device_store().rebind(&narrowed).await? {
                     audit::device_unbound(
                         &d.user,
                         &z32::encode(&d.key),
@@ -420,7 +413,7 @@ pub async fn review_devices(gw: &Gateway, s: &Settings) -> Result<Reviewed, Cont
                         &narrowed.apps,
                         BY,
                     );
-                    gw.devices.replace(narrowed).await?;
+                    gw.rebind_device(narrowed).await?;
                     done.narrowed += 1;
                 }
             }
@@ -443,11 +436,7 @@ pub async fn review_devices(gw: &Gateway, s: &Settings) -> Result<Reviewed, Cont
     }
     // Their devices and invitations are gone from the store of record: a user of the same
     // name configured again is someone new.
-    gw.devices.release(&retired);
-    if done.removed + done.narrowed > 0 {
-        gw.devices_changed.notify_one();
-        gw.sessions_changed.notify_waiters();
-    }
+    gw.devices().release(&retired);
     Ok(done)
 }
 
@@ -483,7 +472,7 @@ mod tests {
         let s = gw.settings();
         let (stranger, other) = ([7u8; 32], [8u8; 32]);
         for key in [alice, alice, stranger, other] {
-            gw.sessions
+            gw.sessions()
                 .create(Arc::from("wiki"), key, SessionMeta::default())
                 .await
                 .expect("created");
@@ -582,15 +571,15 @@ mod tests {
             ..SessionMeta::default()
         };
         let wiki = gw
-            .sessions
+            .sessions()
             .create(Arc::from("wiki"), test_key(), meta())
             .await
             .expect("wiki");
-        gw.sessions
+        gw.sessions()
             .create(Arc::from("mail"), test_key(), meta())
             .await
             .expect("mail");
-        gw.sessions
+        gw.sessions()
             .create(Arc::from("wiki"), [7; 32], meta())
             .await
             .expect("unknown key");

@@ -50,7 +50,7 @@ pub async fn claim_action(
         _ => return Err(LoginError::Unauthenticated),
     }
     let (key, _) = gw
-        .logins
+        .logins()
         .claim(&attempt, s.presented_binding(app, headers), Some(action))
         .await?;
     // The approving key must still be that person's (a device removed or a user changed
@@ -63,7 +63,7 @@ pub async fn claim_action(
             user: action.user().to_string(),
         })?;
     let name = &s.app(app).name;
-    gw.metrics.login(name, "any", "confirmed");
+    gw.metrics().login(name, "any", "confirmed");
     audit::action_confirmed(
         name,
         &action.wire(),
