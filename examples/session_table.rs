@@ -21,6 +21,7 @@ use qrgate_core::clock::Clock;
 use qrgate_core::config::{AppId, Config};
 use qrgate_core::gateway::Gateway;
 use qrgate_core::identity::Identity;
+use qrgate_core::raw::KeyBytes;
 use qrgate_core::session::{Lifetimes, MemoryStore, SessionStore};
 
 /// Counts live heap bytes on top of the allocator the qrgate binary uses.
@@ -63,7 +64,12 @@ fn identities() -> Vec<Arc<Identity>> {
     (0..1000)
         .map(|i| {
             Arc::new(
-                Identity::new(format!("user{i}"), &key_of(i), "staff".into()).expect("identity"),
+                Identity::new(
+                    format!("user{i}"),
+                    &KeyBytes::new(key_of(i)),
+                    "staff".into(),
+                )
+                .expect("identity"),
             )
         })
         .collect()

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use qrgate_core::access::{Grant, GrantError};
 use qrgate_core::devices::{Device, DeviceLedger};
 use qrgate_core::gateway::Gateway;
+use qrgate_core::raw::KeyBytes;
 use qrgate_core::session::{SessionMeta, SessionRecord, SessionStore, StoreError, TokenHash};
 
 use crate::private_file::{Guard, ReadError};
@@ -210,9 +211,9 @@ pub fn read(path: &Path) -> Result<Option<Contents>, StateError> {
     for (i, e) in file.sessions.into_iter().enumerate() {
         let entry = |reason: String| format(format!("session {i}: {reason}"));
         sessions.push((
-            decode32(&e.hash, "hash").map_err(entry)?,
+            TokenHash::new(decode32(&e.hash, "hash").map_err(entry)?),
             SessionRecord {
-                key: decode32(&e.key, "key").map_err(entry)?,
+                key: KeyBytes::new(decode32(&e.key, "key").map_err(entry)?),
                 app: Arc::from(e.app.as_str()),
                 created_ms: e.created_ms,
                 last_seen_ms: e.last_seen_ms,

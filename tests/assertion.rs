@@ -7,6 +7,7 @@ use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
 use crate::common::{client, echoed_headers, sign_in_at, Setup, TestGateway};
+use qrgate_core::raw::KeyBytes;
 
 fn validation(aud: &str) -> Validation {
     let mut v = Validation::new(Algorithm::EdDSA);
@@ -194,7 +195,7 @@ async fn the_assertion_names_whoever_the_key_is_now() {
     // The device is removed and the same key enrolled for carol, at the same instant (no
     // time passes, no reload): the very next assertion names carol.
     let filter = qrgate_core::control::Filter {
-        key: Some(*phone.public().as_bytes()),
+        key: Some(KeyBytes::new(*phone.public().as_bytes())),
         ..Default::default()
     };
     qrgate_core::control::revoke_devices(&gw.state, &s, &filter, "operator")

@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::browser_driver::*;
 use crate::common::{client, eventually, TestGateway};
 use qrgate::signer;
+use qrgate_core::raw::KeyBytes;
 
 #[tokio::test]
 async fn a_phone_browser_enrolls_by_invitation_and_approves_a_desktop_sign_in() {
@@ -174,7 +175,7 @@ async fn a_phone_browser_enrolls_by_invitation_and_approves_a_desktop_sign_in() 
         .devices()
         .list()
         .iter()
-        .find(|d| d.key != *second.public().as_bytes())
+        .find(|d| d.key != KeyBytes::new(*second.public().as_bytes()))
         .map(|d| d.id())
         .expect("the phone's device");
     click_when_shown(

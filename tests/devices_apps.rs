@@ -9,6 +9,7 @@ use crate::operate::{alice, Binary};
 use qrgate::signer::{self, Key};
 
 use crate::devices::{cli, link_in, upstream_identity};
+use qrgate_core::raw::KeyBytes;
 
 /// The second app's origin in the two-app tests; its host resolves to the gateway.
 pub(crate) const OTHER: &str = "http://b.test";
@@ -126,7 +127,7 @@ async fn a_device_signs_in_only_to_the_app_whose_invitation_enrolled_it() {
         .sessions()
         .create(
             s.app(other).key.clone(),
-            *phone.public().as_bytes(),
+            KeyBytes::new(*phone.public().as_bytes()),
             Default::default(),
         )
         .await
@@ -155,7 +156,7 @@ async fn a_device_signs_in_only_to_the_app_whose_invitation_enrolled_it() {
         .sessions()
         .create(
             s.app(qrgate_core::config::AppId::new(0)).key.clone(),
-            *phone.public().as_bytes(),
+            KeyBytes::new(*phone.public().as_bytes()),
             Default::default(),
         )
         .await

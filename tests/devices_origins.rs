@@ -12,6 +12,7 @@ use qrgate::signer::{self, Key};
 use crate::devices::{cli, link_in, upstream_identity};
 use crate::devices_apps::{approve_with, demo_upstream, device_apps, other_app, via, OTHER};
 use crate::devices_users::users;
+use qrgate_core::raw::KeyBytes;
 
 #[tokio::test]
 async fn a_device_does_not_follow_its_apps_name_to_another_origin() {
@@ -49,7 +50,7 @@ async fn a_device_does_not_follow_its_apps_name_to_another_origin() {
                 .app(qrgate_core::config::AppId::new(0))
                 .key
                 .clone(),
-            *crate::common::alice_key().public().as_bytes(),
+            KeyBytes::new(*crate::common::alice_key().public().as_bytes()),
             Default::default(),
         )
         .await

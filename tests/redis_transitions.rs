@@ -20,6 +20,7 @@ use qrgate_core::identity::Identity;
 use qrgate_core::share::{AttemptRecord, AttemptShare, Transition};
 
 use crate::redis_common::Redis;
+use qrgate_core::raw::KeyBytes;
 
 const LIFETIME: Duration = Duration::from_secs(120);
 const WINDOW: Duration = Duration::from_secs(30);
@@ -39,7 +40,7 @@ fn other_purpose() -> Action {
 }
 
 fn approver() -> Identity {
-    Identity::new("alice".into(), &[7; 32], String::new()).expect("identity")
+    Identity::new("alice".into(), &KeyBytes::new([7; 32]), String::new()).expect("identity")
 }
 
 /// The transition `ask` is, for a sign-in attempt.

@@ -12,6 +12,7 @@ use crate::common::{
     Setup, TestGateway, NAV,
 };
 use qrgate::signer::{self, Key};
+use qrgate_core::raw::KeyBytes;
 
 /// Whether `b` still gets through to the app.
 async fn signed_in(b: &reqwest::Client, gw: &TestGateway) -> bool {
@@ -135,7 +136,7 @@ async fn alice_with_a_phone(gw: &TestGateway) -> (Key, String) {
     signer::enroll(&client(), &link, &phone)
         .await
         .expect("enrolled");
-    let device = qrgate_core::devices::device_id(phone.public().as_bytes());
+    let device = qrgate_core::devices::device_id(&KeyBytes::new(*phone.public().as_bytes()));
     (phone, device)
 }
 
@@ -305,7 +306,7 @@ async fn removing_a_device_needs_another_of_ones_keys_and_ends_its_sessions() {
     let (carol, _) = sign_in_key(&base, browser(), client(), &only).await;
     let theirs = format!(
         "device={}",
-        qrgate_core::devices::device_id(only.public().as_bytes())
+        qrgate_core::devices::device_id(&KeyBytes::new(*only.public().as_bytes()))
     );
     let (status, body): (u16, Value) = own_action(&carol, &base, "remove-device", &theirs).await;
     assert_eq!(
@@ -342,7 +343,11 @@ async fn the_page_and_its_sign_outs_reach_exactly_the_persons_sessions_among_man
         }
         gw.state
             .sessions()
-            .create(app.clone(), other(i % 200), Default::default())
+            .create(
+                app.clone(),
+                KeyBytes::new(other(i % 200)),
+                Default::default(),
+            )
             .await
             .expect("memory store");
     }
@@ -380,7 +385,7 @@ async fn the_page_and_its_sign_outs_reach_exactly_the_persons_sessions_among_man
     assert_eq!(left.len(), 1000, "every other live session is untouched");
     assert!(
         left.iter()
-            .all(|(_, r)| r.key[4..].iter().all(|&b| b == 0x5a)),
+            .all(|(_, r)| r.key.as_bytes()[4..].iter().all(|&b| b == 0x5a)),
         "and only they are left"
     );
 }

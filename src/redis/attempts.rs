@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use qrgate_core::raw::KeyBytes;
 use qrgate_core::session::StoreError;
 use qrgate_core::share::{AttemptRecord, AttemptShare, Outcome, SharedPhase, Transition};
 
@@ -93,8 +94,7 @@ fn phase(fields: &[String]) -> Result<SharedPhase, StoreError> {
         [p] if p == "rejected" => SharedPhase::Rejected,
         [p] if p == "claimed" => SharedPhase::Claimed,
         [p, key, name, at, protocol] if p == "approved" => SharedPhase::Approved {
-            key: <[u8; 32]>::try_from(hex::decode(key).map_err(|_| damaged())?)
-                .map_err(|_| damaged())?,
+            key: KeyBytes::from_hex(key).ok_or_else(damaged)?,
             name: name.clone(),
             protocol: protocol.clone(),
             at_ms: at.parse().map_err(|_| damaged())?,

@@ -16,6 +16,7 @@ use pingora::services::background::BackgroundService;
 
 use qrgate_core::attempts::Status;
 use qrgate_core::gateway::Gateway;
+use qrgate_core::session::TokenHash;
 
 use super::devices::Heard;
 use super::sessions::RedisSessions;
@@ -43,11 +44,7 @@ impl Listener {
 
     /// One message from the channel.
     fn heard(&self, text: &str) {
-        let hash_in = |hex_text: &str| {
-            hex::decode(hex_text)
-                .ok()
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        };
+        let hash_in = TokenHash::from_hex;
         if let Some(hash) = text.strip_prefix("revoke ").and_then(hash_in) {
             self.sessions.forget(&hash);
             self.gateway.sessions_may_have_ended();

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 mod process;
 pub use process::{admin_up, free_port, in_own_group, Reaped};
+use qrgate_core::raw::TokenHash;
 
 /// Tana's public test key (its private half is published, so it is only fit for tests).
 pub const ALICE_KEY_HEX: &str = "17956be6b8d4af0841d05ee4099a2f6f19a11a733b059f13998b6eff4b2d5660";
@@ -193,7 +194,7 @@ impl TestGateway {
         let hash: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
         self.state
             .sessions()
-            .import(vec![(hash, record)])
+            .import(vec![(TokenHash::new(hash), record)])
             .await
             .expect("memory store");
         token

@@ -27,6 +27,7 @@ use serde::Serialize;
 use sha2::Digest;
 
 use crate::identity::Identity;
+use crate::raw::KeyBytes;
 
 /// One signing key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,7 +126,7 @@ pub struct Assertions {
     encoding: EncodingKey,
     issuer: String,
     lifetime_ms: u64,
-    cache: DashMap<(Arc<str>, [u8; 32]), Cached>,
+    cache: DashMap<(Arc<str>, KeyBytes), Cached>,
 }
 
 /// Why the assertion signer could not be built.

@@ -19,6 +19,7 @@ use crate::audit;
 use crate::devices::{invitation_fits, review, Device, Review};
 use crate::gateway::Gateway;
 use crate::keys::PublicKey;
+use crate::raw::KeyBytes;
 use crate::session::{session_id, SessionRecord, StoreError, TokenHash};
 use crate::settings::Settings;
 
@@ -30,7 +31,7 @@ pub struct Filter {
     /// The user the session's key belongs to now.
     pub user: Option<String>,
     /// The signing key.
-    pub key: Option<[u8; 32]>,
+    pub key: Option<KeyBytes>,
     /// The app's name.
     pub app: Option<String>,
     /// Every session but this id (the person's "all other sessions"; not in queries).
@@ -71,7 +72,7 @@ impl Filter {
                     let key: PublicKey = value
                         .parse()
                         .map_err(|e: crate::keys::KeyError| ControlError::BadKey(e.to_string()))?;
-                    f.key = Some(*key.as_bytes());
+                    f.key = Some(key.key_bytes());
                 }
                 "id" | "user" | "app" | "key" => return Err(repeated()),
                 other => return Err(ControlError::UnknownParameter(other.to_string())),
@@ -124,11 +125,13 @@ pub fn bearer_matches(authorization: Option<&str>, expected: &str) -> bool {
 
 /// The user a key belongs to under the current config (its z-base32 form under open
 /// enrollment, which any key may use), if any.
-fn user_of(gw: &Gateway, s: &Settings, key: &[u8; 32]) -> Option<String> {
+fn user_of(gw: &Gateway, s: &Settings, key: &KeyBytes) -> Option<String> {
     match s.config.user_by_key(key) {
         Some((_, u)) => Some(u.name.clone()),
         None if gw.devices().get(key).is_some() => gw.devices().get(key).map(|d| d.user.clone()),
-        None if s.config.apps.iter().any(|a| a.open_enrollment) => Some(z32::encode(key)),
+        None if s.config.apps.iter().any(|a| a.open_enrollment) => {
+            Some(z32::encode(key.as_bytes()))
+        }
         None => None,
     }
 }
@@ -137,12 +140,12 @@ fn user_of(gw: &Gateway, s: &Settings, key: &[u8; 32]) -> Option<String> {
 /// devices enrolled for that name, and, under open enrollment, the key the name spells (an
 /// unconfigured key's user is its own z-base32 form). A superset of what [`user_of`] maps to
 /// `user`; [`Filter::matches`] still decides each session.
-fn keys_of(gw: &Gateway, s: &Settings, user: &str) -> Vec<[u8; 32]> {
-    let mut keys: Vec<[u8; 32]> = s
+fn keys_of(gw: &Gateway, s: &Settings, user: &str) -> Vec<KeyBytes> {
+    let mut keys: Vec<KeyBytes> = s
         .config
         .user_by_name(user)
         .and_then(|(_, u)| u.key.as_ref())
-        .map(|k| *k.as_bytes())
+        .map(|k| k.key_bytes())
         .into_iter()
         .collect();
     // Devices are few (one per phone, each enrolled by an invitation) and kept by key: a pass
@@ -157,7 +160,7 @@ fn keys_of(gw: &Gateway, s: &Settings, user: &str) -> Vec<[u8; 32]> {
     if s.config.apps.iter().any(|a| a.open_enrollment) {
         if let Some(key) = z32::decode(user.as_bytes())
             .ok()
-            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .and_then(|b| KeyBytes::from_slice(&b))
         {
             keys.push(key);
         }
@@ -210,7 +213,7 @@ impl SessionView {
         SessionView {
             id: session_id(hash),
             user: user_of(gw, s, &r.key),
-            key: z32::encode(&r.key),
+            key: z32::encode(r.key.as_bytes()),
             app: r.app.to_string(),
             protocol: r.meta.protocol.clone(),
             access: r.meta.grant.to_string(),
@@ -252,7 +255,12 @@ pub async fn revoke(
     let mut ended = 0;
     for (hash, r) in candidates(gw, s, filter).await? {
         if filter.matches(gw, s, &hash, &r) && gw.revoke_session(&hash).await? {
-            audit::revoked(&r.app, &z32::encode(&r.key), &session_id(&hash), by);
+            audit::revoked(
+                &r.app,
+                &z32::encode(r.key.as_bytes()),
+                &session_id(&hash),
+                by,
+            );
             ended += 1;
         }
     }
@@ -284,7 +292,7 @@ impl DeviceView {
         DeviceView {
             id: d.id(),
             user: d.user.clone(),
-            key: z32::encode(&d.key),
+            key: z32::encode(d.key.as_bytes()),
             app: d.app.clone(),
             apps: d.apps.clone(),
             browser: d.label.clone(),
@@ -351,7 +359,7 @@ async fn remove_device(
     // caller sees the error. Then this instance's table, durably.
     gw.device_store().remove(&d.key).await?;
     gw.forget_device(&d.key).await?;
-    audit::device_revoked(&d.user, &z32::encode(&d.key), &d.id(), by);
+    audit::device_revoked(&d.user, &z32::encode(d.key.as_bytes()), &d.id(), by);
     let of_key = Filter {
         key: Some(d.key),
         ..Filter::default()
@@ -408,7 +416,7 @@ pub async fn review_devices(gw: &Gateway, s: &Settings) -> Result<Reviewed, Cont
                 if gw.device_store().rebind(&narrowed).await? {
                     audit::device_unbound(
                         &d.user,
-                        &z32::encode(&d.key),
+                        &z32::encode(d.key.as_bytes()),
                         &d.id(),
                         &narrowed.apps,
                         BY,
@@ -471,7 +479,7 @@ mod tests {
         let gw = Gateway::new(config, Clock::manual()).expect("gateway");
         let s = gw.settings();
         let (stranger, other) = ([7u8; 32], [8u8; 32]);
-        for key in [alice, alice, stranger, other] {
+        for key in [alice, alice, KeyBytes::new(stranger), KeyBytes::new(other)] {
             gw.sessions()
                 .create(Arc::from("wiki"), key, SessionMeta::default())
                 .await
@@ -485,7 +493,7 @@ mod tests {
             |views: Vec<SessionView>| -> Vec<String> { views.into_iter().map(|v| v.key).collect() };
         assert_eq!(
             keys_listed(list(&gw, &s, &of("alice")).await.expect("list")),
-            vec![z32::encode(&alice); 2]
+            vec![z32::encode(alice.as_bytes()); 2]
         );
         // Under open enrollment an unconfigured key is a user named by its own z-base32.
         let z = z32::encode(&stranger);
@@ -500,7 +508,7 @@ mod tests {
             );
         }
         let mismatched = Filter {
-            key: Some(stranger),
+            key: Some(KeyBytes::new(stranger)),
             ..of("alice")
         };
         assert!(list(&gw, &s, &mismatched).await.expect("list").is_empty());
@@ -551,7 +559,7 @@ mod tests {
             Filter::from_query(Some("key=nope")),
             Err(ControlError::BadKey(_))
         ));
-        let z = z32::encode(&test_key());
+        let z = z32::encode(test_key().as_bytes());
         assert_eq!(
             Filter::from_query(Some(&format!("key={z}")))
                 .expect("z-base32")
@@ -580,7 +588,7 @@ mod tests {
             .await
             .expect("mail");
         gw.sessions()
-            .create(Arc::from("wiki"), [7; 32], meta())
+            .create(Arc::from("wiki"), KeyBytes::new([7; 32]), meta())
             .await
             .expect("unknown key");
         let all = list(&gw, &s, &Filter::default()).await.expect("list");

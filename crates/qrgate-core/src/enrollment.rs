@@ -288,8 +288,8 @@ async fn enroll_checked(
         )
         .into());
     }
-    let taken = s.config.user_by_key(key.as_bytes()).is_some();
-    if taken || gw.devices().get(key.as_bytes()).is_some() {
+    let taken = s.config.user_by_key(&key.key_bytes()).is_some();
+    if taken || gw.devices().get(&key.key_bytes()).is_some() {
         return Err(EnrollError::KeyTaken);
     }
     // An invitation from before origins were kept binds to the origins its apps have now
@@ -305,7 +305,7 @@ async fn enroll_checked(
         invitation.origins.clone()
     };
     let device = Device {
-        key: *key.as_bytes(),
+        key: key.key_bytes(),
         user: invitation.user.clone(),
         app: invitation.app.clone(),
         apps: invitation.apps.clone(),
@@ -366,6 +366,7 @@ mod tests {
     use super::*;
     use crate::clock::Clock;
     use crate::config::Config;
+    use crate::raw::KeyBytes;
 
     const APP: AppId = AppId::new(0);
 
@@ -443,7 +444,7 @@ mod tests {
         .expect("enrolled");
         assert_eq!(device.user, "alice");
         let id = gw
-            .identity(&s, APP, phone.verifying_key().as_bytes())
+            .identity(&s, APP, &KeyBytes::new(phone.verifying_key().to_bytes()))
             .expect("identity");
         assert_eq!(id.user, "alice");
         // Used: a second key cannot enroll through the same link.
@@ -655,7 +656,7 @@ mod tests {
         assert_eq!(failed.map(|e| e.code()), Some("store_unavailable"));
         assert!(gw.devices().is_empty());
         assert!(gw
-            .identity(&s, APP, phone.verifying_key().as_bytes())
+            .identity(&s, APP, &KeyBytes::new(phone.verifying_key().to_bytes()))
             .is_err());
         assert!(
             invitation(&gw, &s, APP, token).await.is_ok(),

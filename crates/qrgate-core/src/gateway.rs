@@ -23,6 +23,7 @@ use crate::devices::{Device, DeviceStore, Devices, MemoryDevices, Retired};
 use crate::identity::Identity;
 use crate::limits::RateLimits;
 use crate::metrics::Metrics;
+use crate::raw::KeyBytes;
 use crate::session::{
     token_hash, Lifetimes, MemoryStore, SessionMeta, SessionStore, StoreError, TokenHash,
     LEGACY_TOKEN_LEN,
@@ -249,7 +250,7 @@ impl Gateway {
     /// Removes the device of `key` durably, then from the table ([`Devices::forget`]). The
     /// state file's keeper is woken, and so are connections tied to sessions (the device's
     /// end with it).
-    pub async fn forget_device(&self, key: &[u8; 32]) -> Result<Option<Arc<Device>>, StoreError> {
+    pub async fn forget_device(&self, key: &KeyBytes) -> Result<Option<Arc<Device>>, StoreError> {
         let gone = self.devices.forget(key).await?;
         self.devices_changed.notify_one();
         self.sessions_changed.notify_waiters();
@@ -273,7 +274,7 @@ impl Gateway {
 
     /// Another instance removed the device of `key`: connections tied to sessions check
     /// theirs (the device's end with it).
-    pub fn heard_device_removed(&self, key: &[u8; 32]) {
+    pub fn heard_device_removed(&self, key: &KeyBytes) {
         self.devices.remove(key);
         self.sessions_changed.notify_waiters();
     }
@@ -306,7 +307,7 @@ impl Gateway {
         &self,
         s: &Settings,
         app: AppId,
-        key: &[u8; 32],
+        key: &KeyBytes,
     ) -> Result<Arc<Identity>, NoIdentity> {
         // An enrolled device is its user's before open enrollment makes it its own.
         if !self.devices.is_empty() && s.config.user_by_key(key).is_none() {
@@ -326,7 +327,7 @@ impl Gateway {
         &self,
         s: &Settings,
         app: AppId,
-        key: &[u8; 32],
+        key: &KeyBytes,
     ) -> Result<Arc<Identity>, NoIdentity> {
         if self.devices.is_retired_app(&s.app(app).name) {
             return Err(NoIdentity::UnknownKey);

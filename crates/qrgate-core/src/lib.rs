@@ -11,6 +11,8 @@
 //! Leaves (depend on nothing else in the crate, or only on other leaves):
 //! - [`clock`]: the one source of "now", and the timestamp-window check signers share.
 //! - [`keys`]: Ed25519 public keys in z-base32 and hex.
+//! - [`raw`]: raw 32-byte values as types of their own (key bytes, token and binding hashes,
+//!   attempt secrets).
 //! - [`origin`]: an app's configured `scheme://host[:port]`.
 //! - [`path`]: request path canonicalization (what public-path rules match on):
 //!   - `path::tests`: its unit tests.
@@ -126,6 +128,7 @@ pub mod origin;
 pub mod path;
 pub mod phone;
 pub mod protocol;
+pub mod raw;
 pub mod redirect;
 pub mod reply;
 pub mod request;

@@ -39,6 +39,7 @@ mod record;
 mod request;
 mod status;
 
+use crate::raw::{BindingHash, KeyBytes, Secret, TokenHash};
 use phase::Phase;
 pub use phase::{shared_verdict, verdict, Ask, Row, Stage, Verdict, When, TRANSITIONS};
 use record::{parts, record};
@@ -326,7 +327,7 @@ impl Logins {
             // The approving key stays with the share, which decides the claim.
             (Phase::Pending | Phase::Scanned, Status::Approved { name }) => {
                 *phase = Phase::Approved {
-                    key: [0; 32],
+                    key: KeyBytes::new([0; 32]),
                     name: name.clone(),
                     protocol: String::new(),
                     at_ms: self.clock.now_millis(),
@@ -387,7 +388,7 @@ impl Logins {
         a: &Attempt,
         bind_cookie: Option<&str>,
         action: Option<&Action>,
-    ) -> Result<([u8; 32], String), AttemptError> {
+    ) -> Result<(KeyBytes, String), AttemptError> {
         if !cookies::matches_hash(bind_cookie, &a.request.bind_hash) {
             return Err(AttemptError::WrongBrowser);
         }
@@ -409,7 +410,7 @@ impl Logins {
         &self,
         a: &Attempt,
         t: Transition,
-    ) -> Result<Option<([u8; 32], String)>, AttemptError> {
+    ) -> Result<Option<(KeyBytes, String)>, AttemptError> {
         let now = self.clock.now_millis();
         let Some(share) = &self.share else {
             let mut phase = a.lock();
@@ -463,7 +464,7 @@ impl Logins {
         phase: &mut Phase,
         t: &Transition,
         now: u64,
-    ) -> Result<Option<([u8; 32], String)>, AttemptError> {
+    ) -> Result<Option<(KeyBytes, String)>, AttemptError> {
         let own = a
             .request
             .purpose

@@ -9,7 +9,7 @@ pub(super) enum Phase {
     Pending,
     Scanned,
     Approved {
-        key: [u8; 32],
+        key: KeyBytes,
         name: String,
         protocol: String,
         at_ms: u64,

@@ -12,6 +12,7 @@ use crate::gateway::Gateway;
 use crate::settings::Settings;
 
 use super::{attempt, LoginError};
+use crate::raw::TokenHash;
 
 /// What a claimed confirmation allows: the action, for the session that asked.
 #[derive(Debug)]
@@ -21,7 +22,7 @@ pub struct Confirmed {
     /// The approving key, z-base32.
     pub approver: String,
     /// The asking session's token hash.
-    pub session: [u8; 32],
+    pub session: TokenHash,
 }
 
 /// The browser that asked for `action` collects the approval of confirmation attempt `id`,

@@ -188,7 +188,7 @@ async fn finish(
     protocol: &'static str,
     verified: Verified,
 ) -> Result<Approval, LoginError> {
-    let key = verified.key.as_bytes();
+    let key = &verified.key.key_bytes();
     let owner = match s.config.user_by_key(key) {
         Some((_, user)) => Some(user.name.clone()),
         None => gw.devices().get(key).map(|d| d.user.clone()),

@@ -379,7 +379,7 @@ pub fn identity_for_key(
     app: AppId,
     key: &PublicKey,
 ) -> Result<Arc<Identity>, LoginError> {
-    gw.identity(s, app, key.as_bytes()).map_err(|e| match e {
+    gw.identity(s, app, &key.key_bytes()).map_err(|e| match e {
         NoIdentity::NotPermitted { user } => LoginError::NotPermitted {
             user,
             app: s.app(app).name.clone(),

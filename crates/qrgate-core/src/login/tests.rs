@@ -4,6 +4,7 @@ use super::*;
 use crate::clock::Clock;
 use crate::config::{Config, SameNetwork};
 use crate::confirm::Action;
+use crate::raw::TokenHash;
 use crate::signers::{native, pubky, tana};
 
 fn gateway(signers: &str) -> Gateway {
@@ -186,7 +187,7 @@ fn only_an_app_offering_a_protocol_that_shows_actions_confirms_them() {
 async fn an_action_is_offered_only_through_protocols_that_show_it() {
     let action = || {
         Purpose::Action(crate::confirm::Confirm::new(
-            [1; 32],
+            TokenHash::new([1; 32]),
             Action::AddDevice {
                 user: "alice".into(),
             },

@@ -241,7 +241,7 @@ async fn logout(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
         };
         match ended {
             Ok(Some(record)) => {
-                audit::logout(app, &z32::encode(&record.key), req.client_ip);
+                audit::logout(app, &z32::encode(record.key.as_bytes()), req.client_ip);
             }
             Ok(None) => {}
             Err(e) => return respond::login_error(req.form, &e.into()),
