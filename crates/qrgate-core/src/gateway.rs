@@ -239,7 +239,7 @@ impl Gateway {
         self.reloaded.notified()
     }
 
-    /// Records an enrolled device durably, then in the table ([`Devices::enroll`]); false
+    /// Records an enrolled device durably, then in the table (`Devices::enroll`); false
     /// if its key was enrolled already. The state file's keeper is woken.
     pub async fn enroll_device(&self, device: Device) -> Result<bool, StoreError> {
         let added = self.devices.enroll(device).await?;
@@ -247,7 +247,7 @@ impl Gateway {
         Ok(added)
     }
 
-    /// Removes the device of `key` durably, then from the table ([`Devices::forget`]). The
+    /// Removes the device of `key` durably, then from the table (`Devices::forget`). The
     /// state file's keeper is woken, and so are connections tied to sessions (the device's
     /// end with it).
     pub async fn forget_device(&self, key: &KeyBytes) -> Result<Option<Arc<Device>>, StoreError> {
@@ -257,7 +257,7 @@ impl Gateway {
         Ok(gone)
     }
 
-    /// Replaces an enrolled device's record durably ([`Devices::replace`], e.g. narrowed to
+    /// Replaces an enrolled device's record durably (`Devices::replace`, e.g. narrowed to
     /// fewer apps). The state file's keeper is woken, and so are connections tied to
     /// sessions (one may have lost its app).
     pub async fn rebind_device(&self, device: Device) -> Result<(), StoreError> {

@@ -67,3 +67,23 @@ bytes32!(
     /// An attempt's per-protocol secret (a nonce, a shared secret), made fresh at creation.
     Secret
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_forms_are_the_bytes_own_and_only_32_bytes_read_back() {
+        let bytes: [u8; 32] = std::array::from_fn(|i| u8::try_from(i).unwrap_or(0));
+        let hash = TokenHash::new(bytes);
+        assert_eq!(hex::encode(hash), hex::encode(bytes));
+        assert_eq!(TokenHash::from_hex(&hex::encode(bytes)), Some(hash));
+        assert_eq!(
+            KeyBytes::from_slice(&bytes).map(|k| *k.as_bytes()),
+            Some(bytes)
+        );
+        assert_eq!(KeyBytes::from_slice(&bytes[..31]), None);
+        assert_eq!(BindingHash::from_hex(&hex::encode(&bytes[..31])), None);
+        assert_eq!(Secret::from_hex("zz"), None);
+    }
+}

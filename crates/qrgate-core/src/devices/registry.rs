@@ -172,7 +172,7 @@ impl Devices {
 
     /// Adds (or replaces) a device, in memory only: for filling the table (state file at
     /// start, another instance's announcement). An enrollment goes through
-    /// [`Devices::enroll`].
+    /// `Devices::enroll`.
     pub fn insert(&self, device: Device) {
         let key = device.key;
         self.map.insert(
@@ -200,13 +200,15 @@ impl Devices {
 
     /// Forgets the device holding `key`, in memory only (another instance's announcement);
     /// returns it if there was one. A removal by this instance goes through
-    /// [`Devices::forget`].
-    pub fn remove(&self, key: &KeyBytes) -> Option<Arc<Device>> {
+    /// `Devices::forget`.
+    /// Reached only through `Gateway::heard_device_removed`, which wakes tied connections.
+    pub(crate) fn remove(&self, key: &KeyBytes) -> Option<Arc<Device>> {
         self.map.remove(key).map(|(_, e)| e.device)
     }
 
     /// Replaces every device with `devices` (a fresh read of the shared store).
-    pub fn replace_all(&self, devices: Vec<Device>) {
+    /// Reached only through `Gateway::heard_devices`, which wakes tied connections.
+    pub(crate) fn replace_all(&self, devices: Vec<Device>) {
         let keep: std::collections::HashSet<KeyBytes> = devices.iter().map(|d| d.key).collect();
         self.map.retain(|k, _| keep.contains(k));
         for d in devices {
@@ -246,7 +248,8 @@ impl Devices {
 
     /// Adds `device` unless its key is enrolled already (then `Ok(false)`), once the ledger,
     /// if any, holds the table with it. On an error nothing changed.
-    pub async fn enroll(&self, device: Device) -> Result<bool, StoreError> {
+    /// Reached only through `Gateway::enroll_device`, which wakes the state keeper.
+    pub(crate) async fn enroll(&self, device: Device) -> Result<bool, StoreError> {
         let _held = self.changes.lock().await;
         self.unsealed()?;
         if self.map.contains_key(&device.key) {
@@ -263,7 +266,9 @@ impl Devices {
     /// Replaces the record of a device already enrolled (a narrowed binding) once the ledger,
     /// if any, holds the table with the new record; a key not enrolled (removed meanwhile) is
     /// left out. On an error nothing changed.
-    pub async fn replace(&self, device: Device) -> Result<(), StoreError> {
+    /// Reached only through `Gateway::rebind_device`, which wakes the state keeper and tied
+    /// connections.
+    pub(crate) async fn replace(&self, device: Device) -> Result<(), StoreError> {
         let _held = self.changes.lock().await;
         self.unsealed()?;
         if !self.map.contains_key(&device.key) {
@@ -289,7 +294,9 @@ impl Devices {
 
     /// Forgets the device holding `key` once the ledger, if any, holds the table without it;
     /// returns it if there was one. On an error nothing changed.
-    pub async fn forget(&self, key: &KeyBytes) -> Result<Option<Arc<Device>>, StoreError> {
+    /// Reached only through `Gateway::forget_device`, which wakes the state keeper and tied
+    /// connections.
+    pub(crate) async fn forget(&self, key: &KeyBytes) -> Result<Option<Arc<Device>>, StoreError> {
         let _held = self.changes.lock().await;
         self.unsealed()?;
         if !self.map.contains_key(key) {
