@@ -21,6 +21,7 @@ use qrgate_core::assertion::{AssertionKey, Assertions};
 use qrgate_core::clock::millis;
 use qrgate_core::config::AssertionConfig;
 use qrgate_core::gateway::Gateway;
+use qrgate_core::raw::SigningSeed;
 
 use crate::private_file::{Guard, ReadError};
 
@@ -124,9 +125,7 @@ fn read(path: &Path) -> Result<Vec<AssertionKey>, KeyFileError> {
     file.keys
         .into_iter()
         .map(|e| {
-            let secret = hex::decode(&e.secret)
-                .ok()
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            let secret = SigningSeed::from_hex(&e.secret)
                 .ok_or_else(|| format(format!("key {} is not 32 hex bytes", e.kid)))?;
             Ok(AssertionKey {
                 kid: e.kid,

@@ -12,7 +12,7 @@
 //! - [`clock`]: the one source of "now", and the timestamp-window check signers share.
 //! - [`keys`]: Ed25519 public keys in z-base32 and hex.
 //! - [`raw`]: raw 32-byte values as types of their own (key bytes, token and binding hashes,
-//!   attempt secrets).
+//!   attempt secrets, signing seeds).
 //! - [`origin`]: an app's configured `scheme://host[:port]`.
 //! - [`path`]: request path canonicalization (what public-path rules match on):
 //!   - `path::tests`: its unit tests.

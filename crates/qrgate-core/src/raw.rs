@@ -1,7 +1,8 @@
 //! Raw 32-byte values, each a type of its own so one is never passed for another: a public
 //! key's bytes ([`KeyBytes`]), the SHA-256 of a session or invitation token
-//! ([`TokenHash`]), the SHA-256 of a browser's binding cookie ([`BindingHash`]) and an
-//! attempt's per-protocol secret ([`Secret`]). Each is made from bytes and read back as
+//! ([`TokenHash`]), the SHA-256 of a browser's binding cookie ([`BindingHash`]), an
+//! attempt's per-protocol secret ([`Secret`]) and an identity assertion key's secret seed
+//! ([`SigningSeed`]). Each is made from bytes and read back as
 //! bytes explicitly ([`KeyBytes::new`], [`KeyBytes::as_bytes`]); every written form (hex,
 //! base64, z-base32) is the bytes' own, so records, the state file and JSON are unchanged.
 //! Secrets and hashes of secrets are compared in constant time where they are checked
@@ -66,6 +67,12 @@ bytes32!(
 bytes32!(
     /// An attempt's per-protocol secret (a nonce, a shared secret), made fresh at creation.
     Secret
+);
+
+bytes32!(
+    /// The secret seed of an Ed25519 signing key of the gateway's own (an identity assertion
+    /// key).
+    SigningSeed
 );
 
 #[cfg(test)]
