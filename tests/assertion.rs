@@ -4,10 +4,10 @@
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
+use qrgate_core::raw::KeyBytes;
 use serde_json::Value;
 
 use crate::common::{client, echoed_headers, sign_in_at, Setup, TestGateway};
-use qrgate_core::raw::KeyBytes;
 
 fn validation(aud: &str) -> Validation {
     let mut v = Validation::new(Algorithm::EdDSA);

@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use fantoccini::Locator;
+use qrgate_core::raw::KeyBytes;
 use serde_json::json;
 
 use crate::browser_driver::*;
 use crate::common::{client, eventually, TestGateway};
 use qrgate::signer;
-use qrgate_core::raw::KeyBytes;
 
 #[tokio::test]
 async fn a_phone_browser_enrolls_by_invitation_and_approves_a_desktop_sign_in() {

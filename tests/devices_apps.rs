@@ -2,6 +2,7 @@
 //! device for its apps alone, an invitation may name several apps, and an app leaving the
 //! config narrows the device's apps.
 
+use qrgate_core::raw::KeyBytes;
 use serde_json::Value;
 
 use crate::common::{browser, client, open_login_at, sign_in_key, TestGateway};
@@ -9,7 +10,6 @@ use crate::operate::{alice, Binary};
 use qrgate::signer::{self, Key};
 
 use crate::devices::{cli, link_in, upstream_identity};
-use qrgate_core::raw::KeyBytes;
 
 /// The second app's origin in the two-app tests; its host resolves to the gateway.
 pub(crate) const OTHER: &str = "http://b.test";

@@ -2,6 +2,8 @@
 //! app's name to another origin, not across a restart either, and no invitation is made for a
 //! name still under review.
 
+use qrgate_core::raw::KeyBytes;
+
 use crate::common::{
     alice_key, approve_attempt, browser, client, invite_own, own_action, sign_in_at, sign_in_key,
     TestGateway,
@@ -12,7 +14,6 @@ use qrgate::signer::{self, Key};
 use crate::devices::{cli, link_in, upstream_identity};
 use crate::devices_apps::{approve_with, demo_upstream, device_apps, other_app, via, OTHER};
 use crate::devices_users::users;
-use qrgate_core::raw::KeyBytes;
 
 #[tokio::test]
 async fn a_device_does_not_follow_its_apps_name_to_another_origin() {

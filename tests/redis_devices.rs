@@ -5,10 +5,11 @@
 use std::process::Command;
 use std::time::Duration;
 
+use qrgate_core::raw::KeyBytes;
+
 use crate::common::{alice_key, browser, eventually};
 
 use crate::redis_common::*;
-use qrgate_core::raw::KeyBytes;
 
 #[tokio::test]
 async fn a_device_enrolled_through_one_instance_signs_in_and_is_revoked_through_the_other() {

@@ -17,10 +17,10 @@ use qrgate_core::config::{LoginConfig, RedisConfig, SameNetwork};
 use qrgate_core::confirm::Action;
 use qrgate_core::cookies;
 use qrgate_core::identity::Identity;
+use qrgate_core::raw::KeyBytes;
 use qrgate_core::share::{AttemptRecord, AttemptShare, Transition};
 
 use crate::redis_common::Redis;
-use qrgate_core::raw::KeyBytes;
 
 const LIFETIME: Duration = Duration::from_secs(120);
 const WINDOW: Duration = Duration::from_secs(30);

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use qrgate_core::raw::KeyBytes;
 use serde_json::Value;
 
 use crate::common::{
@@ -12,7 +13,6 @@ use crate::common::{
     Setup, TestGateway, NAV,
 };
 use qrgate::signer::{self, Key};
-use qrgate_core::raw::KeyBytes;
 
 /// Whether `b` still gets through to the app.
 async fn signed_in(b: &reqwest::Client, gw: &TestGateway) -> bool {

@@ -34,11 +34,10 @@ use dashmap::DashMap;
 
 use qrgate_core::access::Grant;
 use qrgate_core::clock::{millis, Clock};
+use qrgate_core::raw::KeyBytes;
 use qrgate_core::session::{
     Lifetimes, SessionMeta, SessionRecord, SessionStore, SessionToken, StoreError, TokenHash,
 };
-
-use qrgate_core::raw::KeyBytes;
 
 use super::{unavailable, Link};
 

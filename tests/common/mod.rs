@@ -10,6 +10,7 @@ use std::time::Duration;
 use qrgate_core::clock::Clock;
 use qrgate_core::config::{AppId, Config};
 use qrgate_core::gateway::Gateway;
+use qrgate_core::raw::TokenHash;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -17,7 +18,6 @@ use tokio::sync::watch;
 
 mod process;
 pub use process::{admin_up, free_port, in_own_group, Reaped};
-use qrgate_core::raw::TokenHash;
 
 /// Tana's public test key (its private half is published, so it is only fit for tests).
 pub const ALICE_KEY_HEX: &str = "17956be6b8d4af0841d05ee4099a2f6f19a11a733b059f13998b6eff4b2d5660";
