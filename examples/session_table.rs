@@ -21,6 +21,7 @@ use qrgate_core::clock::Clock;
 use qrgate_core::config::{AppId, Config};
 use qrgate_core::gateway::Gateway;
 use qrgate_core::identity::Identity;
+use qrgate_core::raw::KeyBytes;
 use qrgate_core::session::{Lifetimes, MemoryStore, SessionStore};
 
 /// Counts live heap bytes on top of the allocator the qrgate binary uses.
@@ -63,7 +64,12 @@ fn identities() -> Vec<Arc<Identity>> {
     (0..1000)
         .map(|i| {
             Arc::new(
-                Identity::new(format!("user{i}"), &key_of(i), "staff".into()).expect("identity"),
+                Identity::new(
+                    format!("user{i}"),
+                    &KeyBytes::new(key_of(i)),
+                    "staff".into(),
+                )
+                .expect("identity"),
             )
         })
         .collect()
@@ -129,7 +135,7 @@ fn serve(port: u16, upstream: &str, n: usize, sweep_secs: u64, out: &Path) {
         let mut cookie = String::new();
         for i in 0..n {
             let token = state
-                .sessions
+                .sessions()
                 .create(app.clone(), ids[i % ids.len()].key, Default::default())
                 .await
                 .expect("memory store");
@@ -144,7 +150,7 @@ fn serve(port: u16, upstream: &str, n: usize, sweep_secs: u64, out: &Path) {
     });
     std::fs::write(out.join("cookie"), cookie).expect("write cookie");
     let info = serde_json::json!({
-        "sessions": state.sessions.len(),
+        "sessions": state.sessions().len(),
         "sweep_ms": sweep.as_secs_f64() * 1000.0,
     });
     std::fs::write(out.join("info.json"), info.to_string()).expect("write info");

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use qrgate_core::clock::Clock;
 use qrgate_core::config::{Config, StoreConfig};
+use qrgate_core::raw::KeyBytes;
 use qrgate_core::session::{Lifetimes, SessionMeta, SessionStore};
 
 #[global_allocator]
@@ -59,7 +60,7 @@ async fn mint(store: Arc<dyn SessionStore>, others: usize) -> String {
         tasks.spawn(async move {
             for i in (w..others).step_by(writers) {
                 store
-                    .create(app.clone(), key_of(i % 1000), meta())
+                    .create(app.clone(), KeyBytes::new(key_of(i % 1000)), meta())
                     .await
                     .expect("store answers");
             }
@@ -73,7 +74,7 @@ async fn mint(store: Arc<dyn SessionStore>, others: usize) -> String {
         .try_into()
         .expect("32 bytes");
     store
-        .create(app, alice, meta())
+        .create(app, KeyBytes::new(alice), meta())
         .await
         .expect("store answers")
         .as_str()
@@ -108,7 +109,7 @@ fn serve(port: u16, upstream: &str, others: usize, out: &Path, redis: Option<(&s
     };
     let (gateway, shared) =
         qrgate::lifecycle::server::build(config, Clock::system()).expect("gateway");
-    let token = token.unwrap_or_else(|| runtime.block_on(mint(gateway.sessions.clone(), others)));
+    let token = token.unwrap_or_else(|| runtime.block_on(mint(gateway.sessions().clone(), others)));
     let minted = t.elapsed();
     drop(runtime);
     std::fs::write(out.join("cookie"), format!("{cookie_name}={token}")).expect("write cookie");

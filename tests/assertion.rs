@@ -4,6 +4,7 @@
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
+use qrgate_core::raw::KeyBytes;
 use serde_json::Value;
 
 use crate::common::{client, echoed_headers, sign_in_at, Setup, TestGateway};
@@ -194,7 +195,7 @@ async fn the_assertion_names_whoever_the_key_is_now() {
     // The device is removed and the same key enrolled for carol, at the same instant (no
     // time passes, no reload): the very next assertion names carol.
     let filter = qrgate_core::control::Filter {
-        key: Some(*phone.public().as_bytes()),
+        key: Some(KeyBytes::new(*phone.public().as_bytes())),
         ..Default::default()
     };
     qrgate_core::control::revoke_devices(&gw.state, &s, &filter, "operator")

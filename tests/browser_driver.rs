@@ -315,9 +315,9 @@ pub(crate) async fn native_payload(b: &Client) -> String {
 
 /// Whether the gateway holds attempt `id` as approved and not yet claimed.
 pub(crate) async fn approved_unclaimed(gw: &TestGateway, id: &str) -> bool {
-    gw.state.logins.get(id).await.is_ok_and(|a| {
+    gw.state.logins().get(id).await.is_ok_and(|a| {
         matches!(
-            &*gw.state.logins.watch(&a).borrow(),
+            &*gw.state.logins().watch(&a).borrow(),
             Status::Approved { .. }
         )
     })

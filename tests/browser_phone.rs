@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use fantoccini::Locator;
+use qrgate_core::raw::KeyBytes;
 use serde_json::json;
 
 use crate::browser_driver::*;
@@ -42,7 +43,7 @@ async fn a_phone_browser_enrolls_by_invitation_and_approves_a_desktop_sign_in() 
     click_when_shown(&phone, "#choice:not([hidden]) #enroll").await;
     wait_for_text(&phone, "#status", "now signs in as carol").await;
     screenshot(&phone, "phone-enrolled.png").await;
-    assert_eq!(gw.state.devices.len(), 1, "the gateway holds the device");
+    assert_eq!(gw.state.devices().len(), 1, "the gateway holds the device");
 
     // The key is not extractable, by the page's script or any other.
     let probe = phone
@@ -171,10 +172,10 @@ async fn a_phone_browser_enrolls_by_invitation_and_approves_a_desktop_sign_in() 
         .expect("goto");
     let phone_device = gw
         .state
-        .devices
+        .devices()
         .list()
         .iter()
-        .find(|d| d.key != *second.public().as_bytes())
+        .find(|d| d.key != KeyBytes::new(*second.public().as_bytes()))
         .map(|d| d.id())
         .expect("the phone's device");
     click_when_shown(
@@ -202,7 +203,7 @@ async fn a_phone_browser_enrolls_by_invitation_and_approves_a_desktop_sign_in() 
     })
     .await;
     assert!(keys, "one key left");
-    assert_eq!(gw.state.devices.len(), 1, "only the second key's device");
+    assert_eq!(gw.state.devices().len(), 1, "only the second key's device");
     drain_console(&desktop, &mut console).await;
 
     // A removed device's approval is refused, and the phone says why.
@@ -260,7 +261,7 @@ async fn a_browser_without_ed25519_in_webcrypto_is_told_so_and_no_key_is_made() 
         !enroll.is_displayed().await.expect("shown?"),
         "no way to enroll"
     );
-    assert!(gw.state.devices.is_empty());
+    assert!(gw.state.devices().is_empty());
     // The invitation is still usable from a browser that can.
     assert!(gw.invitation_open(&invited.link).await);
     phone.close().await.expect("close");

@@ -470,9 +470,9 @@ async fn the_native_qr_opens_an_approval_page_in_a_browser_and_programs_see_no_c
         assert!(html.contains(shown), "the page shows {shown}");
     }
     // Opening the page changes nothing: the attempt is still pending.
-    let a = gw.state.logins.get(&id).await.expect("attempt");
+    let a = gw.state.logins().get(&id).await.expect("attempt");
     assert!(matches!(
-        &*gw.state.logins.watch(&a).borrow(),
+        &*gw.state.logins().watch(&a).borrow(),
         qrgate_core::login::attempts::Status::Pending
     ));
     // A program asking for JSON is served no page, and changes nothing: 404, never a 405

@@ -2,6 +2,7 @@
 //! device for its apps alone, an invitation may name several apps, and an app leaving the
 //! config narrows the device's apps.
 
+use qrgate_core::raw::KeyBytes;
 use serde_json::Value;
 
 use crate::common::{browser, client, open_login_at, sign_in_key, TestGateway};
@@ -123,10 +124,10 @@ async fn a_device_signs_in_only_to_the_app_whose_invitation_enrolled_it() {
     let other = qrgate_core::config::AppId::new(1);
     let token = gw
         .state
-        .sessions
+        .sessions()
         .create(
             s.app(other).key.clone(),
-            *phone.public().as_bytes(),
+            KeyBytes::new(*phone.public().as_bytes()),
             Default::default(),
         )
         .await
@@ -152,10 +153,10 @@ async fn a_device_signs_in_only_to_the_app_whose_invitation_enrolled_it() {
     // The same kind of session on its own app is let through (the refusal is the binding).
     let own = gw
         .state
-        .sessions
+        .sessions()
         .create(
             s.app(qrgate_core::config::AppId::new(0)).key.clone(),
-            *phone.public().as_bytes(),
+            KeyBytes::new(*phone.public().as_bytes()),
             Default::default(),
         )
         .await

@@ -2,6 +2,8 @@
 //! app's name to another origin, not across a restart either, and no invitation is made for a
 //! name still under review.
 
+use qrgate_core::raw::KeyBytes;
+
 use crate::common::{
     alice_key, approve_attempt, browser, client, invite_own, own_action, sign_in_at, sign_in_key,
     TestGateway,
@@ -42,14 +44,14 @@ async fn a_device_does_not_follow_its_apps_name_to_another_origin() {
     // on any origin.
     let alice_token = gw
         .state
-        .sessions
+        .sessions()
         .create(
             gw.state
                 .settings()
                 .app(qrgate_core::config::AppId::new(0))
                 .key
                 .clone(),
-            *crate::common::alice_key().public().as_bytes(),
+            KeyBytes::new(*crate::common::alice_key().public().as_bytes()),
             Default::default(),
         )
         .await
@@ -107,16 +109,16 @@ async fn a_device_does_not_follow_its_apps_name_to_another_origin() {
         "a session of the app that bore the name"
     );
     let gone = crate::common::eventually(std::time::Duration::from_secs(5), || async {
-        gw.state.devices.is_empty()
+        gw.state.devices().is_empty()
     })
     .await;
     assert!(
         gone,
         "the review removed the device: {:?}",
-        gw.state.devices.list()
+        gw.state.devices().list()
     );
     assert!(
-        !gw.state.devices.is_retired_app("Test app"),
+        !gw.state.devices().is_retired_app("Test app"),
         "and released the name"
     );
     assert_eq!(
@@ -131,7 +133,7 @@ async fn a_device_does_not_follow_its_apps_name_to_another_origin() {
     );
     let ended = gw
         .state
-        .sessions
+        .sessions()
         .lookup(
             &qrgate_core::session::token_hash(&alice_token).expect("hash"),
             "Test app",
@@ -272,7 +274,7 @@ async fn no_invitation_is_made_for_a_name_still_under_review() {
         users: ["alice".to_string()].into(),
         ..Default::default()
     };
-    gw.state.devices.retire(retired.clone());
+    gw.state.devices().retire(retired.clone());
     let (status, started) = own_action(&b, &base, "invite", "").await;
     assert_eq!(status, 202, "{started}");
     let id = started["id"].as_str().expect("attempt id").to_string();
@@ -287,13 +289,13 @@ async fn no_invitation_is_made_for_a_name_still_under_review() {
     // Nothing was stored: withdrawing every live invitation finds none.
     let stored = gw
         .state
-        .device_store
+        .device_store()
         .withdraw(&|_| false, 0)
         .await
         .expect("store");
     assert!(stored.is_empty(), "{stored:?}");
     // Once the review is done, the same request makes one.
-    gw.state.devices.release(&retired);
+    gw.state.devices().release(&retired);
     let link = invite_own(&b, &base, &alice_key()).await;
     assert!(gw.invitation_open(&link).await);
 }

@@ -180,11 +180,14 @@ async fn a_user_removed_and_added_again_before_the_review_runs_is_someone_new() 
     assert_eq!(upstream_identity(&b, &base).await, None, "refused at once");
     assert!(!gw.invitation_open(&pending.link).await);
     let gone = crate::common::eventually(std::time::Duration::from_secs(5), || async {
-        gw.state.devices.is_empty()
+        gw.state.devices().is_empty()
     })
     .await;
     assert!(gone, "the review removed the device");
-    assert!(!gw.state.devices.is_retired("bob"), "and released the name");
+    assert!(
+        !gw.state.devices().is_retired("bob"),
+        "and released the name"
+    );
     let refused = approve_with(&base, &browser(), &client(), &phone).await;
     assert!(
         matches!(

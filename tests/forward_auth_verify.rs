@@ -221,7 +221,7 @@ async fn other_app_session(gw: &TestGateway) -> String {
     let s = gw.state.settings();
     let id = s.user_identity(0).expect("alice");
     gw.state
-        .sessions
+        .sessions()
         .create(s.app(AppId::new(1)).key.clone(), id.key, Default::default())
         .await
         .expect("memory store")

@@ -216,7 +216,7 @@ async fn request_heads_are_capped_with_414_and_431() {
     let (s, _) = exchange(gw.addr, get("/".into(), many).as_bytes()).await;
     assert_eq!(s, 431);
     assert_eq!(
-        gw.state.logins.len(),
+        gw.state.logins().len(),
         0,
         "no attempt was created by a refused head"
     );
@@ -323,7 +323,7 @@ async fn one_client_cannot_hold_more_than_its_share_of_pending_logins() {
     assert_eq!(created.status(), 429);
     let v: Value = created.json().await.expect("json");
     assert_eq!(v["error"], "too_many_pending");
-    assert_eq!(gw.state.logins.len(), 5);
+    assert_eq!(gw.state.logins().len(), 5);
     // Another client (another loopback address) still can.
     let other = reqwest::Client::builder()
         .local_address("127.0.0.2".parse::<std::net::IpAddr>().ok())

@@ -324,7 +324,7 @@ async fn only_the_browser_that_asked_can_claim_once() {
         "/after"
     );
     assert_ne!(claim(&gw, &b, &id).await.status(), 200, "claim twice");
-    assert_eq!(gw.state.sessions.len(), 1);
+    assert_eq!(gw.state.sessions().len(), 1);
 }
 
 #[tokio::test]
@@ -374,7 +374,7 @@ async fn pending_attempts_are_capped() {
     let store = &gw.state;
     assert!(
         crate::common::eventually(Duration::from_secs(10), || async {
-            store.logins.is_empty()
+            store.logins().is_empty()
         })
         .await
     );

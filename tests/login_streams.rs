@@ -14,12 +14,12 @@ async fn event_streams_notice_a_closed_browser() {
     let gw = TestGateway::start().await;
     let b = browser();
     let (id, _, _) = open_login(&gw, &b, "/").await;
-    let attempt = gw.state.logins.get(&id).await.expect("attempt");
+    let attempt = gw.state.logins().get(&id).await.expect("attempt");
     let mut events = Sse::open(&b, gw.url(&format!("/.qrgate/auth/session/{id}/events"))).await;
     assert_eq!(events.next().await.expect("pending").0, "pending");
-    assert_eq!(gw.state.logins.watchers(&attempt), 1);
+    assert_eq!(gw.state.logins().watchers(&attempt), 1);
     drop(events);
-    let logins = &gw.state.logins;
+    let logins = &gw.state.logins();
     let cleaned = crate::common::eventually(Duration::from_secs(10), || async {
         logins.watchers(&attempt) == 0
     })

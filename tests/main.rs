@@ -33,6 +33,7 @@ mod proxy_core;
 mod redis;
 mod redis_common;
 mod redis_devices;
+mod redis_transitions;
 mod sessions;
 mod sessions_access;
 mod shutdown;

@@ -244,9 +244,9 @@ async fn expired_sessions_are_refused_and_swept() {
 
     // The sweeper frees sessions nobody presents again.
     let _forgotten = gw.mint_session(0).await;
-    assert_eq!(gw.state.sessions.len(), 1);
+    assert_eq!(gw.state.sessions().len(), 1);
     gw.clock.advance(Duration::from_secs(61));
-    let store = gw.state.sessions.clone();
+    let store = gw.state.sessions().clone();
     assert!(
         eventually(Duration::from_secs(10), || {
             let s = store.clone();
@@ -336,7 +336,7 @@ async fn unknown_host_health_and_logout() {
         .await
         .expect("send");
     assert_eq!(resp.status(), 403);
-    assert_eq!(gw.state.sessions.len(), 1);
+    assert_eq!(gw.state.sessions().len(), 1);
     let resp = c
         .get(gw.url("/.qrgate/logout"))
         .header("cookie", &cookie)
@@ -398,7 +398,7 @@ async fn unknown_host_health_and_logout() {
         "{set_cookie}"
     );
     assert!(set_cookie.contains("Max-Age=0"), "{set_cookie}");
-    assert_eq!(gw.state.sessions.len(), 0);
+    assert_eq!(gw.state.sessions().len(), 0);
     let after = c
         .get(gw.url("/private"))
         .header("accept", "application/json")

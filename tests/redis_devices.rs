@@ -5,6 +5,8 @@
 use std::process::Command;
 use std::time::Duration;
 
+use qrgate_core::raw::KeyBytes;
+
 use crate::common::{alice_key, browser, eventually};
 
 use crate::redis_common::*;
@@ -120,7 +122,7 @@ async fn actions_confirmed_by_phone_cross_instances_and_are_claimed_only_as_them
     })
     .await;
     assert!(heard, "B heard of the enrollment");
-    let device = qrgate_core::devices::device_id(phone_key.public().as_bytes());
+    let device = qrgate_core::devices::device_id(&KeyBytes::new(*phone_key.public().as_bytes()));
     let desk = browser();
     let id = login_page(&desk, &a_base).await;
     let (_, ok) = approve_via(&a_base, &id, &alice_key()).await;
@@ -239,7 +241,7 @@ async fn the_redis_claim_script_refuses_a_claim_of_another_purpose() {
         materials: Vec::new(),
     };
     let approve = Transition::Approve {
-        key: [7; 32],
+        key: KeyBytes::new([7; 32]),
         name: "alice".into(),
         protocol: "native".into(),
     };
@@ -287,7 +289,7 @@ async fn the_redis_claim_script_refuses_a_claim_of_another_purpose() {
             .await
             .expect("claim");
         assert!(
-            matches!(&done, Outcome::Done(SharedPhase::Approved { key, .. }) if *key == [7; 32]),
+            matches!(&done, Outcome::Done(SharedPhase::Approved { key, .. }) if *key == KeyBytes::new([7; 32])),
             "{done:?}"
         );
         assert_eq!(

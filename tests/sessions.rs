@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use qrgate_core::raw::KeyBytes;
 use serde_json::Value;
 
 use crate::common::{
@@ -135,7 +136,7 @@ async fn alice_with_a_phone(gw: &TestGateway) -> (Key, String) {
     signer::enroll(&client(), &link, &phone)
         .await
         .expect("enrolled");
-    let device = qrgate_core::devices::device_id(phone.public().as_bytes());
+    let device = qrgate_core::devices::device_id(&KeyBytes::new(*phone.public().as_bytes()));
     (phone, device)
 }
 
@@ -283,7 +284,7 @@ async fn removing_a_device_needs_another_of_ones_keys_and_ends_its_sessions() {
     assert_eq!(done["sessions_ended"], 1);
     assert!(!signed_in(&by_phone, &gw).await, "its session ended");
     assert!(signed_in(&by_key, &gw).await, "the other key's stays");
-    assert!(gw.state.devices.is_empty());
+    assert!(gw.state.devices().is_empty());
     let refused = {
         let (id, _, _) = crate::common::open_login_at(&base, &browser(), "/").await;
         approve_attempt(&base, &id, &phone).await.1
@@ -305,7 +306,7 @@ async fn removing_a_device_needs_another_of_ones_keys_and_ends_its_sessions() {
     let (carol, _) = sign_in_key(&base, browser(), client(), &only).await;
     let theirs = format!(
         "device={}",
-        qrgate_core::devices::device_id(only.public().as_bytes())
+        qrgate_core::devices::device_id(&KeyBytes::new(*only.public().as_bytes()))
     );
     let (status, body): (u16, Value) = own_action(&carol, &base, "remove-device", &theirs).await;
     assert_eq!(
@@ -341,8 +342,12 @@ async fn the_page_and_its_sign_outs_reach_exactly_the_persons_sessions_among_man
             gw.clock.advance(Duration::from_secs(40));
         }
         gw.state
-            .sessions
-            .create(app.clone(), other(i % 200), Default::default())
+            .sessions()
+            .create(
+                app.clone(),
+                KeyBytes::new(other(i % 200)),
+                Default::default(),
+            )
             .await
             .expect("memory store");
     }
@@ -351,10 +356,10 @@ async fn the_page_and_its_sign_outs_reach_exactly_the_persons_sessions_among_man
     // The first thousand are now past the 60 s idle window; the sweeper frees them.
     gw.clock.advance(Duration::from_secs(30));
     let swept = crate::common::eventually(Duration::from_secs(10), || async {
-        gw.state.sessions.len() == 1002
+        gw.state.sessions().len() == 1002
     })
     .await;
-    assert!(swept, "{} sessions left", gw.state.sessions.len());
+    assert!(swept, "{} sessions left", gw.state.sessions().len());
 
     let html = b1
         .get(gw.url("/.qrgate/sessions"))
@@ -376,11 +381,11 @@ async fn the_page_and_its_sign_outs_reach_exactly_the_persons_sessions_among_man
     assert!(!signed_in(&b2, &gw).await && signed_in(&b1, &gw).await);
     assert_eq!(sign_out(&b1, &gw, "scope=all", Some(&origin)).await, 303);
     assert!(!signed_in(&b1, &gw).await);
-    let left = gw.state.sessions.export().await.expect("export");
+    let left = gw.state.sessions().export().await.expect("export");
     assert_eq!(left.len(), 1000, "every other live session is untouched");
     assert!(
         left.iter()
-            .all(|(_, r)| r.key[4..].iter().all(|&b| b == 0x5a)),
+            .all(|(_, r)| r.key.as_bytes()[4..].iter().all(|&b| b == 0x5a)),
         "and only they are left"
     );
 }

@@ -60,11 +60,11 @@ impl ServeHttp for Admin {
         let gw = &self.gateway;
         match session.req_header().uri.path() {
             "/metrics" => {
-                let m = &gw.metrics;
+                let m = &gw.metrics();
                 m.sessions
-                    .set(i64::try_from(gw.sessions.len()).unwrap_or(i64::MAX));
+                    .set(i64::try_from(gw.sessions().len()).unwrap_or(i64::MAX));
                 m.pending
-                    .set(i64::try_from(gw.logins.len()).unwrap_or(i64::MAX));
+                    .set(i64::try_from(gw.logins().len()).unwrap_or(i64::MAX));
                 answer(200, "text/plain; version=0.0.4", m.render())
             }
             "/healthz" => answer(200, "application/json", "{\"status\":\"ok\"}".into()),

@@ -105,7 +105,7 @@ impl EventServer {
             Routed::Events(events) => {
                 // Only the stream's own state lives on while it is open.
                 drop((request, snapshot));
-                let _open = OpenStream::new(&gw.metrics.event_streams);
+                let _open = OpenStream::new(&gw.metrics().event_streams);
                 let head = wire::event_stream_head(!keep_alive, secure, SystemTime::now());
                 stream_events(stream, head, events, self.proxy.draining()).await && keep_alive
             }

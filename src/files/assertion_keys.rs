@@ -21,6 +21,7 @@ use qrgate_core::clock::millis;
 use qrgate_core::config::AssertionConfig;
 use qrgate_core::gateway::Gateway;
 use qrgate_core::identity::assertion::{AssertionKey, Assertions};
+use qrgate_core::raw::SigningSeed;
 
 use crate::files::private_file::{Guard, ReadError};
 
@@ -124,9 +125,7 @@ fn read(path: &Path) -> Result<Vec<AssertionKey>, KeyFileError> {
     file.keys
         .into_iter()
         .map(|e| {
-            let secret = hex::decode(&e.secret)
-                .ok()
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            let secret = SigningSeed::from_hex(&e.secret)
                 .ok_or_else(|| format(format!("key {} is not 32 hex bytes", e.kid)))?;
             Ok(AssertionKey {
                 kid: e.kid,
@@ -190,15 +189,15 @@ pub fn keys(config: &AssertionConfig, now_ms: u64) -> Result<Vec<AssertionKey>, 
 pub fn install(gw: &Gateway) -> Result<(), KeyFileError> {
     let settings = gw.settings();
     let Some(config) = &settings.config.assertion else {
-        gw.assertions.store(None);
+        gw.set_assertions(None);
         return Ok(());
     };
-    let keys = keys(config, gw.clock.now_millis())?;
+    let keys = keys(config, gw.clock().now_millis())?;
     let leftovers = crate::files::private_file::remove_leftovers(&config.key_file);
     if leftovers > 0 {
         tracing::info!(removed = leftovers, path = %config.key_file.display(), "removed temporary copies of the key file left by an interrupted write");
     }
     let signer = Assertions::new(keys, config.issuer.clone(), millis(config.lifetime))?;
-    gw.assertions.store(Some(Arc::new(signer)));
+    gw.set_assertions(Some(Arc::new(signer)));
     Ok(())
 }

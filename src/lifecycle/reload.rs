@@ -64,7 +64,7 @@ impl BackgroundService for Reloader {
         loop {
             tokio::select! {
                 _ = hangup.recv() => {
-                    let metrics = &self.proxy.gateway().metrics;
+                    let metrics = &self.proxy.gateway().metrics();
                     match self.reload_once() {
                         Ok(()) => {
                             metrics.reloads.with_label_values(&["ok"]).inc();

@@ -159,7 +159,7 @@ pub fn run_shared(
     }
     announce(config);
     gateway
-        .metrics
+        .metrics()
         .last_reload
         .set(crate::lifecycle::reload::now_secs());
 
@@ -268,11 +268,11 @@ fn restore(
     if leftovers > 0 {
         tracing::info!(removed = leftovers, path = %path.display(), "removed temporary copies of the state file left by an interrupted write");
     }
-    gateway.devices.keep_in(Arc::new(state::Ledger::new(
-        gateway.sessions.clone(),
+    gateway.devices().keep_in(Arc::new(state::Ledger::new(
+        gateway.sessions().clone(),
         path.to_path_buf(),
     )));
-    tracing::info!(sessions = n, devices = gateway.devices.len(), path = %path.display(), "sessions restored");
+    tracing::info!(sessions = n, devices = gateway.devices().len(), path = %path.display(), "sessions restored");
     Ok(())
 }
 

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use qrgate_core::devices::{Device, DeviceLedger};
 use qrgate_core::gateway::Gateway;
 use qrgate_core::identity::access::{Grant, GrantError};
+use qrgate_core::raw::KeyBytes;
 use qrgate_core::session::{SessionMeta, SessionRecord, SessionStore, StoreError, TokenHash};
 
 use crate::files::private_file::{Guard, ReadError};
@@ -210,9 +211,9 @@ pub fn read(path: &Path) -> Result<Option<Contents>, StateError> {
     for (i, e) in file.sessions.into_iter().enumerate() {
         let entry = |reason: String| format(format!("session {i}: {reason}"));
         sessions.push((
-            decode32(&e.hash, "hash").map_err(entry)?,
+            TokenHash::new(decode32(&e.hash, "hash").map_err(entry)?),
             SessionRecord {
-                key: decode32(&e.key, "key").map_err(entry)?,
+                key: KeyBytes::new(decode32(&e.key, "key").map_err(entry)?),
                 app: Arc::from(e.app.as_str()),
                 created_ms: e.created_ms,
                 last_seen_ms: e.last_seen_ms,
@@ -245,9 +246,9 @@ pub async fn load(gateway: &Gateway, path: &Path) -> Result<usize, StateError> {
         return Ok(0);
     };
     for d in contents.devices {
-        gateway.devices.insert(d);
+        gateway.devices().insert(d);
     }
-    Ok(gateway.sessions.import(contents.sessions).await?)
+    Ok(gateway.sessions().import(contents.sessions).await?)
 }
 
 /// Writes every live session to `path` (mode 0600, atomic rename, synced), marked as a
@@ -255,12 +256,18 @@ pub async fn load(gateway: &Gateway, path: &Path) -> Result<usize, StateError> {
 pub async fn save(gateway: &Gateway, path: &Path, handover: bool) -> Result<usize, StateError> {
     // The device table stays as written until the file is on disk: an enrollment answered
     // meanwhile is in this write or in its own, never lost between the two.
-    let _held = gateway.devices.hold().await;
-    let n = write(&*gateway.sessions, &gateway.devices.list(), path, handover).await?;
+    let _held = gateway.devices().hold().await;
+    let n = write(
+        &**gateway.sessions(),
+        &gateway.devices().list(),
+        path,
+        handover,
+    )
+    .await?;
     if handover {
         // The successor reads this write: an enrollment answered here after it would never
         // reach the successor, so none is.
-        gateway.devices.seal();
+        gateway.devices().seal();
     }
     Ok(n)
 }
@@ -433,7 +440,7 @@ impl BackgroundService for Keeper {
             tokio::select! {
                 _ = tick.tick() => self.write("periodic", false).await,
                 // An enrollment is worth more than a session: keep it at once.
-                () = self.gateway.devices_changed.notified() => self.write("devices", false).await,
+                () = self.gateway.devices_changed() => self.write("devices", false).await,
                 _ = shutdown.changed() => {
                     // A request read at the end of the drain window takes microseconds; a
                     // tenth more keeps it inside the write (and inside the grace period).

@@ -41,8 +41,8 @@ impl Sweeper {
         self.review_devices().await;
         // Redis expires a lapsed invitation by itself, but not its entry in the list of
         // invitations the review reads: free those (nothing live is withdrawn here).
-        let now = self.gateway.clock.now_millis();
-        if let Err(e) = self.gateway.device_store.withdraw(&|_| true, now).await {
+        let now = self.gateway.clock().now_millis();
+        if let Err(e) = self.gateway.device_store().withdraw(&|_| true, now).await {
             tracing::debug!(error = %e, "lapsed invitations not freed; trying again at the next sweep");
         }
         self.gateway.sweep().await
@@ -81,7 +81,7 @@ impl BackgroundService for Sweeper {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = self.gateway.reloaded.notified() => {
+                _ = self.gateway.reloaded() => {
                     self.review_devices().await;
                 }
                 _ = tick.tick() => {

@@ -421,7 +421,7 @@ impl ProxyHttp for Proxy {
             (ctx.upstream_started, &ctx.snapshot, ctx.app)
         {
             self.gateway
-                .metrics
+                .metrics()
                 .upstream_seconds
                 .with_label_values(&[snapshot.settings.app(app).name.as_str()])
                 .observe(started.elapsed().as_secs_f64());
@@ -547,7 +547,7 @@ impl Proxy {
         match Box::pin(web::handle(&self.gateway, s, route_req)).await {
             Routed::Reply(reply) => send(session, reply).await,
             Routed::Events(stream) => {
-                let _open = OpenStream::new(&self.gateway.metrics.event_streams);
+                let _open = OpenStream::new(&self.gateway.metrics().event_streams);
                 serve_events(session, stream, self.draining.subscribe()).await?;
                 Ok(true)
             }
@@ -565,7 +565,7 @@ pub(crate) fn count_request(gw: &Gateway, app: &str, decision: &str, status: u16
         500..=599 => "5xx",
         _ => "none",
     };
-    gw.metrics
+    gw.metrics()
         .requests
         .with_label_values(&[app, decision, class])
         .inc();

@@ -60,7 +60,7 @@ async fn watched<F: std::future::Future>(gateway: &Gateway, work: F) -> Option<F
                 return std::future::pending().await;
             };
             loop {
-                let changed = gateway.sessions_changed.notified();
+                let changed = gateway.sessions_changed();
                 if !gateway.still_valid(&hash, app).await {
                     tracing::debug!("a session ended: closing the connection it let in");
                     return;

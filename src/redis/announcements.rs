@@ -16,6 +16,7 @@ use pingora::services::background::BackgroundService;
 
 use qrgate_core::gateway::Gateway;
 use qrgate_core::login::attempts::Status;
+use qrgate_core::session::TokenHash;
 
 use super::devices::Heard;
 use super::sessions::RedisSessions;
@@ -43,29 +44,22 @@ impl Listener {
 
     /// One message from the channel.
     fn heard(&self, text: &str) {
-        let hash_in = |hex_text: &str| {
-            hex::decode(hex_text)
-                .ok()
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        };
+        let hash_in = TokenHash::from_hex;
         if let Some(hash) = text.strip_prefix("revoke ").and_then(hash_in) {
             self.sessions.forget(&hash);
-            self.gateway.sessions_changed.notify_waiters();
+            self.gateway.sessions_may_have_ended();
         } else if let Some(hash) = text.strip_prefix("changed ").and_then(hash_in) {
             // A session's record changed (a step-up): read it afresh next time.
             self.sessions.forget(&hash);
         } else if let Some(rest) = text.strip_prefix("device ") {
             match super::devices::heard(rest) {
-                Some(Heard::Enrolled(device)) => self.gateway.devices.insert(device),
-                Some(Heard::Removed(key)) => {
-                    self.gateway.devices.remove(&key);
-                    self.gateway.sessions_changed.notify_waiters();
-                }
+                Some(Heard::Enrolled(device)) => self.gateway.heard_device_enrolled(device),
+                Some(Heard::Removed(key)) => self.gateway.heard_device_removed(&key),
                 None => tracing::warn!("unreadable device announcement"),
             }
         } else if let Some(rest) = text.strip_prefix("status ") {
             if let Some((id, status)) = Status::from_announcement(rest) {
-                self.gateway.logins.observe(id, status);
+                self.gateway.logins().observe(id, status);
             }
         }
     }
@@ -84,15 +78,11 @@ impl Listener {
             .map_err(|e| e.to_string())?;
         // Announcements missed while unsubscribed: read the whole device table afresh, now
         // that new ones reach us.
-        match self.gateway.device_store.load().await {
-            Ok(Some(devices)) => {
-                self.gateway.devices.replace_all(devices);
-                self.gateway.devices.set_current(true);
-            }
-            Ok(None) => {}
+        match self.gateway.device_store().load().await {
+            Ok(Some(devices)) => self.gateway.heard_devices(devices),
+            Ok(None) => self.gateway.sessions_may_have_ended(),
             Err(e) => return Err(e.to_string()),
         }
-        self.gateway.sessions_changed.notify_waiters();
         self.sessions.set_listening(true);
         tracing::info!("listening for other instances' announcements");
         let mut messages = pubsub.on_message();
@@ -115,7 +105,7 @@ impl BackgroundService for Listener {
                 _ = shutdown.changed() => return,
             };
             self.sessions.set_listening(false);
-            self.gateway.devices.set_current(false);
+            self.gateway.devices().set_current(false);
             if let Err(e) = result {
                 // Loud once, then quiet while Redis stays away.
                 if failures == 0 {

@@ -15,10 +15,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use qrgate_core::login::share::{AttemptRecord, AttemptShare, Outcome, SharedPhase, Transition};
+use qrgate_core::raw::KeyBytes;
 use qrgate_core::session::StoreError;
 
 use super::{unavailable, Link};
 
+/// The core's transition table (`qrgate_core::login::attempts::TRANSITIONS`) in Lua, checked
+/// against it row by row on a real Redis (`redis_transitions::attempt_transitions_match_the_table`).
 /// KEYS[1] the attempt, KEYS[2] the events channel. ARGV: op, now, id, then for approve the
 /// key (hex), name and protocol, for claim the window (ms) and the claimed purpose. Returns
 /// {"ok", phase fields…} or {"refused", phase}, {"purpose"}, {"expired"}, {"gone"}.
@@ -91,8 +94,7 @@ fn phase(fields: &[String]) -> Result<SharedPhase, StoreError> {
         [p] if p == "rejected" => SharedPhase::Rejected,
         [p] if p == "claimed" => SharedPhase::Claimed,
         [p, key, name, at, protocol] if p == "approved" => SharedPhase::Approved {
-            key: <[u8; 32]>::try_from(hex::decode(key).map_err(|_| damaged())?)
-                .map_err(|_| damaged())?,
+            key: KeyBytes::from_hex(key).ok_or_else(damaged)?,
             name: name.clone(),
             protocol: protocol.clone(),
             at_ms: at.parse().map_err(|_| damaged())?,

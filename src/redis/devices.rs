@@ -15,6 +15,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use qrgate_core::devices::{Device, DeviceStore, Invitation, Redeemed};
+use qrgate_core::raw::KeyBytes;
 use qrgate_core::session::{StoreError, TokenHash};
 
 use super::{unavailable, Link};
@@ -80,7 +81,7 @@ pub enum Heard {
     /// A device was enrolled.
     Enrolled(Device),
     /// The device with this key was removed.
-    Removed([u8; 32]),
+    Removed(KeyBytes),
 }
 
 /// Parses the part of an announcement after `device `.
@@ -88,8 +89,7 @@ pub fn heard(rest: &str) -> Option<Heard> {
     if let Some(json) = rest.strip_prefix("+ ") {
         return serde_json::from_str(json).ok().map(Heard::Enrolled);
     }
-    let bytes = hex::decode(rest.strip_prefix("- ")?).ok()?;
-    <[u8; 32]>::try_from(bytes).ok().map(Heard::Removed)
+    KeyBytes::from_hex(rest.strip_prefix("- ")?).map(Heard::Removed)
 }
 
 #[async_trait]
@@ -156,7 +156,7 @@ impl DeviceStore for RedisDevices {
         })
     }
 
-    async fn remove(&self, key: &[u8; 32]) -> Result<(), StoreError> {
+    async fn remove(&self, key: &KeyBytes) -> Result<(), StoreError> {
         let mut pipe = redis::pipe();
         pipe.atomic()
             .cmd("HDEL")
@@ -201,10 +201,7 @@ impl DeviceStore for RedisDevices {
             if live && invitation.as_ref().is_some_and(keep) {
                 continue;
             }
-            let Some(hash) = hex::decode(&field)
-                .ok()
-                .and_then(|b| TokenHash::try_from(b.as_slice()).ok())
-            else {
+            let Some(hash) = TokenHash::from_hex(&field) else {
                 pipe.cmd("HDEL")
                     .arg(self.invitations_key())
                     .arg(&field)

@@ -34,6 +34,7 @@ use dashmap::DashMap;
 
 use qrgate_core::clock::{millis, Clock};
 use qrgate_core::identity::access::Grant;
+use qrgate_core::raw::KeyBytes;
 use qrgate_core::session::{
     Lifetimes, SessionMeta, SessionRecord, SessionStore, SessionToken, StoreError, TokenHash,
 };
@@ -116,7 +117,7 @@ fn record_of(fields: Fields) -> Option<SessionRecord> {
     let (k, a, c, l, p, ip, ua, ap, g) = fields;
     let grant = grant_of(g.as_deref().unwrap_or("")).ok()?;
     Some(SessionRecord {
-        key: k.as_deref().and_then(parse32)?,
+        key: k.as_deref().and_then(KeyBytes::from_hex)?,
         app: Arc::from(a?.as_str()),
         created_ms: c?,
         last_seen_ms: l?,
@@ -184,7 +185,7 @@ impl RedisSessions {
     }
 
     /// The index of signing key `key`'s sessions.
-    fn index(&self, key: &[u8; 32]) -> String {
+    fn index(&self, key: &KeyBytes) -> String {
         self.link.key(&format!("k:{}", hex::encode(key)))
     }
 
@@ -265,7 +266,7 @@ impl RedisSessions {
         let (mut live, mut gone) = (Vec::new(), Vec::new());
         for (i, (m, row)) in members.iter().zip(rows).enumerate() {
             let present = row.0.is_some();
-            match (parse32(m), record_of(row)) {
+            match (TokenHash::from_hex(m), record_of(row)) {
                 (Some(hash), Some(r)) if !self.expired(&r, now) => live.push((hash, r)),
                 _ if !present => gone.push(i),
                 _ => {}
@@ -293,16 +294,12 @@ fn grant_of(text: &str) -> Result<Grant, StoreError> {
         .map_err(|_| unavailable("damaged session grant"))
 }
 
-fn parse32(hex_text: &str) -> Option<[u8; 32]> {
-    <[u8; 32]>::try_from(hex::decode(hex_text).ok()?).ok()
-}
-
 #[async_trait]
 impl SessionStore for RedisSessions {
     async fn create(
         &self,
         app: Arc<str>,
-        key: [u8; 32],
+        key: KeyBytes,
         meta: SessionMeta,
     ) -> Result<SessionToken, StoreError> {
         let token = SessionToken::generate();
@@ -346,7 +343,7 @@ impl SessionStore for RedisSessions {
         };
         let record = match fields.as_slice() {
             [k, c, l, p, ip, ua, ap, g] => SessionRecord {
-                key: parse32(k).ok_or_else(|| unavailable("damaged session"))?,
+                key: KeyBytes::from_hex(k).ok_or_else(|| unavailable("damaged session"))?,
                 app: Arc::from(app),
                 created_ms: c.parse().map_err(|_| unavailable("damaged session"))?,
                 last_seen_ms: l.parse().map_err(|_| unavailable("damaged session"))?,
@@ -401,7 +398,9 @@ impl SessionStore for RedisSessions {
                     .arg(&["k", "a", "c", "l", "ap", "g"]),
             )
             .await?;
-        let (Some(k), Some(a), Some(c), Some(l)) = (k.as_deref().and_then(parse32), a, c, l) else {
+        let (Some(k), Some(a), Some(c), Some(l)) =
+            (k.as_deref().and_then(KeyBytes::from_hex), a, c, l)
+        else {
             return Ok(None);
         };
         // What deciding needs; how the session began (shown in lists) is not read here.
@@ -429,7 +428,7 @@ impl SessionStore for RedisSessions {
             .await?;
         let mut call = self.revoke.prepare_invoke();
         call.key(self.key(hash)).key(self.link.channel());
-        if let Some(key) = key.as_deref().and_then(parse32) {
+        if let Some(key) = key.as_deref().and_then(KeyBytes::from_hex) {
             call.key(self.index(&key));
         }
         call.arg(hex::encode(hash));
@@ -491,7 +490,7 @@ impl SessionStore for RedisSessions {
 
     async fn of_keys(
         &self,
-        keys: &[[u8; 32]],
+        keys: &[KeyBytes],
     ) -> Result<Vec<(TokenHash, SessionRecord)>, StoreError> {
         let keys = qrgate_core::session::distinct(keys);
         if keys.is_empty() {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use qrgate_core::clock::Clock;
 use qrgate_core::config::{AppId, Config};
 use qrgate_core::gateway::Gateway;
+use qrgate_core::raw::TokenHash;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -159,7 +160,7 @@ impl TestGateway {
         let s = self.state.settings();
         let id = s.user_identity(user_index).expect("user exists");
         self.state
-            .sessions
+            .sessions()
             .create(s.app(AppId::new(0)).key.clone(), id.key, Default::default())
             .await
             .expect("memory store")
@@ -193,8 +194,8 @@ impl TestGateway {
         };
         let hash: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
         self.state
-            .sessions
-            .import(vec![(hash, record)])
+            .sessions()
+            .import(vec![(TokenHash::new(hash), record)])
             .await
             .expect("memory store");
         token

@@ -16,7 +16,7 @@ use http::{HeaderMap, HeaderValue};
 
 use crate::clock::Clock;
 use crate::config::{AppId, Config};
-use crate::devices::{DeviceStore, Devices, MemoryDevices, Retired};
+use crate::devices::{Device, DeviceStore, Devices, MemoryDevices, Retired};
 use crate::gate::limits::RateLimits;
 use crate::identity::assertion::Assertions;
 use crate::identity::Identity;
@@ -25,6 +25,7 @@ use crate::login::share::AttemptShare;
 use crate::login::signers::Signers;
 use crate::observe::audit;
 use crate::observe::metrics::Metrics;
+use crate::raw::KeyBytes;
 use crate::session::{
     token_hash, Lifetimes, MemoryStore, SessionMeta, SessionStore, StoreError, TokenHash,
     LEGACY_TOKEN_LEN,
@@ -44,36 +45,39 @@ pub struct LiveSession {
     pub meta: Arc<SessionMeta>,
 }
 
-/// Everything the gateway knows, shared by all requests.
+/// Everything the gateway knows, shared by all requests. Its parts are reached through
+/// methods that keep its rules: what callers only read comes as `&`, and every change that
+/// others must hear of (a device enrolled or removed, a session revoked, a reload) is one
+/// method that makes the change and wakes them.
 pub struct Gateway {
     settings: ArcSwap<Settings>,
     rates: ArcSwap<RateLimits>,
     /// The time source for every expiry.
-    pub clock: Clock,
+    clock: Clock,
     /// Live sessions.
-    pub sessions: Arc<dyn SessionStore>,
+    sessions: Arc<dyn SessionStore>,
     /// Pending logins (QR attempts).
-    pub logins: Logins,
+    logins: Logins,
     /// Devices enrolled by invitation, as every request of one reads them.
-    pub devices: Devices,
+    devices: Devices,
     /// Where enrollments and invitations are kept.
-    pub device_store: Arc<dyn DeviceStore>,
+    device_store: Arc<dyn DeviceStore>,
     /// Woken when a device is enrolled or removed here (the state file is rewritten). Always
     /// `notify_one`: the permit it leaves makes a change during a write cause one more write.
-    pub devices_changed: tokio::sync::Notify,
+    devices_changed: tokio::sync::Notify,
     /// One instance of every signer protocol.
-    pub signers: Signers,
+    signers: Signers,
     /// What the gateway counts.
-    pub metrics: Metrics,
+    metrics: Metrics,
     /// The identity assertion signer, when `[assertion]` is enabled (keys come from the
     /// glue, which keeps them in a file).
-    pub assertions: ArcSwapOption<Assertions>,
+    assertions: ArcSwapOption<Assertions>,
     /// Woken whenever sessions may have ended other than by expiry (a revocation here or on
     /// another instance, a reload): connections tied to a session check it at once.
-    pub sessions_changed: tokio::sync::Notify,
+    sessions_changed: tokio::sync::Notify,
     /// Woken (`notify_one`) by every reload: the sweeper reviews the enrolled devices
     /// against the new config at once (`control::review_devices`).
-    pub reloaded: tokio::sync::Notify,
+    reloaded: tokio::sync::Notify,
 }
 
 impl Gateway {
@@ -148,6 +152,142 @@ impl Gateway {
         })
     }
 
+    /// The time source for every expiry (read only: one clock for the gateway's life).
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The session store. A revocation goes through [`Gateway::revoke_session`], which wakes
+    /// the connections tied to sessions.
+    pub fn sessions(&self) -> &Arc<dyn SessionStore> {
+        &self.sessions
+    }
+
+    /// The login attempts.
+    pub fn logins(&self) -> &Logins {
+        &self.logins
+    }
+
+    /// The enrolled devices as requests read them. Changes made here go through
+    /// [`Gateway::enroll_device`], [`Gateway::forget_device`], [`Gateway::rebind_device`]
+    /// (and, for another instance's announcements, [`Gateway::heard_device_enrolled`],
+    /// [`Gateway::heard_device_removed`], [`Gateway::heard_devices`]), each waking whoever
+    /// must hear of it.
+    pub fn devices(&self) -> &Devices {
+        &self.devices
+    }
+
+    /// Where enrollments and invitations are kept (the store of record).
+    pub fn device_store(&self) -> &Arc<dyn DeviceStore> {
+        &self.device_store
+    }
+
+    /// One instance of every signer protocol.
+    pub fn signers(&self) -> &Signers {
+        &self.signers
+    }
+
+    /// What the gateway counts.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The identity assertion signer in force, if `[assertion]` is enabled.
+    pub fn assertions(&self) -> Option<Arc<Assertions>> {
+        self.assertions.load_full()
+    }
+
+    /// Puts an identity assertion signer in force (or none); requests already running keep
+    /// the one they loaded.
+    pub fn set_assertions(&self, signer: Option<Arc<Assertions>>) {
+        self.assertions.store(signer);
+    }
+
+    /// Ends session `hash`; true if it existed. Connections tied to a session are woken to
+    /// check theirs, so none outlives its revocation.
+    pub async fn revoke_session(&self, hash: &TokenHash) -> Result<bool, StoreError> {
+        let ended = self.sessions.revoke(hash).await?;
+        if ended {
+            self.sessions_changed.notify_waiters();
+        }
+        Ok(ended)
+    }
+
+    /// Sessions may have ended other than by expiry or [`Gateway::revoke_session`] (another
+    /// instance's revocation, a lost link): connections tied to a session check it at once.
+    pub fn sessions_may_have_ended(&self) {
+        self.sessions_changed.notify_waiters();
+    }
+
+    /// Resolves once sessions may have ended other than by expiry (see
+    /// [`Gateway::sessions_may_have_ended`]). Create it before checking, so a change during
+    /// the check is not missed.
+    pub fn sessions_changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.sessions_changed.notified()
+    }
+
+    /// Resolves once a device was enrolled or removed here (for the state file's keeper). A
+    /// change while nobody waits leaves one permit, so a change during a write causes one
+    /// more write.
+    pub fn devices_changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.devices_changed.notified()
+    }
+
+    /// Resolves once a reload put a new config in force (for the sweeper's review of the
+    /// devices); a reload while nobody waits leaves one permit.
+    pub fn reloaded(&self) -> tokio::sync::futures::Notified<'_> {
+        self.reloaded.notified()
+    }
+
+    /// Records an enrolled device durably, then in the table (`Devices::enroll`); false
+    /// if its key was enrolled already. The state file's keeper is woken.
+    pub async fn enroll_device(&self, device: Device) -> Result<bool, StoreError> {
+        let added = self.devices.enroll(device).await?;
+        self.devices_changed.notify_one();
+        Ok(added)
+    }
+
+    /// Removes the device of `key` durably, then from the table (`Devices::forget`). The
+    /// state file's keeper is woken, and so are connections tied to sessions (the device's
+    /// end with it).
+    pub async fn forget_device(&self, key: &KeyBytes) -> Result<Option<Arc<Device>>, StoreError> {
+        let gone = self.devices.forget(key).await?;
+        self.devices_changed.notify_one();
+        self.sessions_changed.notify_waiters();
+        Ok(gone)
+    }
+
+    /// Replaces an enrolled device's record durably (`Devices::replace`, e.g. narrowed to
+    /// fewer apps). The state file's keeper is woken, and so are connections tied to
+    /// sessions (one may have lost its app).
+    pub async fn rebind_device(&self, device: Device) -> Result<(), StoreError> {
+        self.devices.replace(device).await?;
+        self.devices_changed.notify_one();
+        self.sessions_changed.notify_waiters();
+        Ok(())
+    }
+
+    /// Another instance enrolled `device` (the store of record has it already).
+    pub fn heard_device_enrolled(&self, device: Device) {
+        self.devices.insert(device);
+    }
+
+    /// Another instance removed the device of `key`: connections tied to sessions check
+    /// theirs (the device's end with it).
+    pub fn heard_device_removed(&self, key: &KeyBytes) {
+        self.devices.remove(key);
+        self.sessions_changed.notify_waiters();
+    }
+
+    /// The store of record's whole device table, read afresh (announcements may have been
+    /// missed): the table becomes it and counts as current; connections tied to sessions
+    /// check theirs.
+    pub fn heard_devices(&self, devices: Vec<Device>) {
+        self.devices.replace_all(devices);
+        self.devices.set_current(true);
+        self.sessions_changed.notify_waiters();
+    }
+
     /// Whether session `hash` still lets its key into `app` under the settings in force now
     /// (live, not revoked, the key still allowed). A store that cannot answer says no.
     pub async fn still_valid(&self, hash: &TokenHash, app: AppId) -> bool {
@@ -167,7 +307,7 @@ impl Gateway {
         &self,
         s: &Settings,
         app: AppId,
-        key: &[u8; 32],
+        key: &KeyBytes,
     ) -> Result<Arc<Identity>, NoIdentity> {
         // An enrolled device is its user's before open enrollment makes it its own.
         if !self.devices.is_empty() && s.config.user_by_key(key).is_none() {
@@ -187,7 +327,7 @@ impl Gateway {
         &self,
         s: &Settings,
         app: AppId,
-        key: &[u8; 32],
+        key: &KeyBytes,
     ) -> Result<Arc<Identity>, NoIdentity> {
         if self.devices.is_retired_app(&s.app(app).name) {
             return Err(NoIdentity::UnknownKey);

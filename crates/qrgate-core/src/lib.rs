@@ -11,6 +11,8 @@
 //!
 //! At the root:
 //! - [`clock`]: the one source of "now", and the timestamp-window check signers share.
+//! - [`raw`]: raw 32-byte values as types of their own (key bytes, token and binding hashes,
+//!   attempt secrets, signing seeds).
 //! - [`config`]: `config.toml` text, parsed once into a validated [`config::Config`] (the
 //!   glue reads the file), from
 //!   - `config::file`: the TOML mirror structs (the file's exact shape);
@@ -124,6 +126,7 @@ pub mod http;
 pub mod identity;
 pub mod login;
 pub mod observe;
+pub mod raw;
 pub mod session;
 pub mod settings;
 pub mod web;

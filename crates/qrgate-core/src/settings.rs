@@ -17,6 +17,7 @@ use crate::gate::limits;
 use crate::http::cookies::{self, SameSite};
 use crate::identity::Identity;
 use crate::login::signers::protocol::Context;
+use crate::raw::KeyBytes;
 use crate::session::{token_hash, SessionToken};
 
 /// Why settings could not be built from a valid config.
@@ -99,7 +100,7 @@ impl Settings {
         for u in &config.users {
             let id = match &u.key {
                 Some(key) => Some(Arc::new(
-                    Identity::new(u.name.clone(), key.as_bytes(), u.roles.join(","))
+                    Identity::new(u.name.clone(), &key.key_bytes(), u.roles.join(","))
                         .ok_or_else(|| SettingsError::NotAHeader(u.name.clone()))?,
                 )),
                 None => None,
@@ -181,7 +182,7 @@ impl Settings {
 
     /// Who `key` is on app `id` under this config: a configured user the app allows, or the
     /// key itself under open enrollment.
-    pub fn identity_for(&self, id: AppId, key: &[u8; 32]) -> Result<Arc<Identity>, NoIdentity> {
+    pub fn identity_for(&self, id: AppId, key: &KeyBytes) -> Result<Arc<Identity>, NoIdentity> {
         let app = self.app(id);
         match self.config.user_by_key(key) {
             Some((index, user)) if self.config.user_may_use(app, user) => {
@@ -306,31 +307,31 @@ mod tests {
         let with_ops = settings("ops");
         assert_eq!(
             with_ops
-                .identity_for(ops, key.as_bytes())
+                .identity_for(ops, &key.key_bytes())
                 .map(|i| i.user.clone()),
             Ok("alice".into())
         );
         assert_eq!(
             with_ops
-                .identity_for(open, key.as_bytes())
+                .identity_for(open, &key.key_bytes())
                 .map(|i| i.roles.clone()),
             Ok("ops".into())
         );
         let without = settings("staff");
         assert_eq!(
-            without.identity_for(ops, key.as_bytes()).err(),
+            without.identity_for(ops, &key.key_bytes()).err(),
             Some(NoIdentity::NotPermitted {
                 user: "alice".into()
             })
         );
         assert_eq!(
             without
-                .identity_for(open, &stranger)
+                .identity_for(open, &KeyBytes::new(stranger))
                 .map(|i| i.pubkey.clone()),
             Ok(z32::encode(&stranger))
         );
         assert_eq!(
-            without.identity_for(ops, &stranger).err(),
+            without.identity_for(ops, &KeyBytes::new(stranger)).err(),
             Some(NoIdentity::UnknownKey)
         );
     }

@@ -26,6 +26,7 @@ mod fields;
 mod file;
 mod validate;
 
+use crate::raw::KeyBytes;
 use validate::Validator;
 
 /// The longest duration any setting accepts: ten years. Bounding every duration at
@@ -281,7 +282,7 @@ pub struct Config {
     /// App name → app.
     name_index: HashMap<String, AppId>,
     /// Public key bytes → index into `users`.
-    key_index: HashMap<[u8; 32], usize>,
+    key_index: HashMap<KeyBytes, usize>,
     /// User name → index into `users`.
     user_index: HashMap<String, usize>,
 }
@@ -449,7 +450,7 @@ impl Config {
     }
 
     /// The configured user holding this key, with their position in `[[user]]`.
-    pub fn user_by_key(&self, key: &[u8; 32]) -> Option<(usize, &User)> {
+    pub fn user_by_key(&self, key: &KeyBytes) -> Option<(usize, &User)> {
         let &i = self.key_index.get(key)?;
         Some((i, self.users.get(i)?))
     }

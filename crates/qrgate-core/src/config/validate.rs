@@ -171,7 +171,7 @@ impl Validator<'_> {
                 )?;
             }
             if let Some(key) = &u.key {
-                if key_index.insert(*key.get_ref().as_bytes(), i).is_some() {
+                if key_index.insert(key.get_ref().key_bytes(), i).is_some() {
                     self.err(
                         key.span(),
                         &format!("user[{i}].key"),

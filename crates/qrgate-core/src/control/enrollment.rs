@@ -165,7 +165,7 @@ pub async fn invite_to(
         return Err(EnrollError::UnknownUser(user.to_string()));
     }
     let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
-    let expires_ms = gw.clock.now_millis().saturating_add(ttl_ms);
+    let expires_ms = gw.clock().now_millis().saturating_add(ttl_ms);
     let token = SessionToken::generate();
     let app_name = s.app(app).name.clone();
     let mut apps = vec![app_name.clone()];
@@ -187,7 +187,7 @@ pub async fn invite_to(
     };
     // A name a reload retired is the old user's or app's until the review is done: an
     // invitation made now would be withdrawn by it, a link that fails later with no reason.
-    let retired = gw.devices.retired();
+    let retired = gw.devices().retired();
     if let Some(name) = std::iter::once(&invitation.user)
         .filter(|u| retired.users.contains(*u))
         .chain(invitation.apps.iter().filter(|a| retired.apps.contains(*a)))
@@ -195,7 +195,7 @@ pub async fn invite_to(
     {
         return Err(EnrollError::UnderReview(name.clone()));
     }
-    gw.device_store.invite(&token.hash(), &invitation).await?;
+    gw.device_store().invite(&token.hash(), &invitation).await?;
     audit::invited(&apps, user, by, expires_ms / 1000);
     Ok(Invited {
         link: Route::Enroll {
@@ -218,15 +218,15 @@ pub async fn invitation(
 ) -> Result<Invitation, EnrollError> {
     let hash = token_hash(token).ok_or(EnrollError::Gone)?;
     match gw
-        .device_store
-        .invitation(&hash, gw.clock.now_millis())
+        .device_store()
+        .invitation(&hash, gw.clock().now_millis())
         .await?
     {
         // An invitation for a user or app no longer configured is withdrawn: never redeemed
         // in the window before the store forgets it.
         Some(i)
             if i.app == s.app(app).name
-                && invitation_fits(&s.config, &gw.devices.retired(), &i) =>
+                && invitation_fits(&s.config, &gw.devices().retired(), &i) =>
         {
             Ok(i)
         }
@@ -288,8 +288,8 @@ async fn enroll_checked(
         )
         .into());
     }
-    let taken = s.config.user_by_key(key.as_bytes()).is_some();
-    if taken || gw.devices.get(key.as_bytes()).is_some() {
+    let taken = s.config.user_by_key(&key.key_bytes()).is_some();
+    if taken || gw.devices().get(&key.key_bytes()).is_some() {
         return Err(EnrollError::KeyTaken);
     }
     // An invitation from before origins were kept binds to the origins its apps have now
@@ -305,18 +305,18 @@ async fn enroll_checked(
         invitation.origins.clone()
     };
     let device = Device {
-        key: *key.as_bytes(),
+        key: key.key_bytes(),
         user: invitation.user.clone(),
         app: invitation.app.clone(),
         apps: invitation.apps.clone(),
         origins,
         label: browser,
-        created_ms: gw.clock.now_millis(),
+        created_ms: gw.clock().now_millis(),
     };
     let hash = token_hash(token).ok_or(EnrollError::Gone)?;
     match gw
-        .device_store
-        .redeem(&hash, &device, gw.clock.now_millis())
+        .device_store()
+        .redeem(&hash, &device, gw.clock().now_millis())
         .await?
     {
         Redeemed::Enrolled => {}
@@ -325,10 +325,10 @@ async fn enroll_checked(
     }
     // `enrolled` is answered only once the device is on disk (with one instance, the state
     // file): a write that fails records nothing and gives the invitation back for another try.
-    let added = match gw.devices.enroll(device.clone()).await {
+    let added = match gw.enroll_device(device.clone()).await {
         Ok(added) => added,
         Err(e) => {
-            if let Err(again) = gw.device_store.invite(&hash, &invitation).await {
+            if let Err(again) = gw.device_store().invite(&hash, &invitation).await {
                 tracing::error!(error = %again, "an invitation whose enrollment failed could not be given back");
             }
             return Err(e.into());
@@ -336,18 +336,17 @@ async fn enroll_checked(
     };
     // The same key racing through two invitations at once: the first one keeps it. (With
     // several instances our own announcement may have added it already.)
-    if !added && gw.devices.get(&device.key).as_deref() != Some(&device) {
+    if !added && gw.devices().get(&device.key).as_deref() != Some(&device) {
         return Err(EnrollError::KeyTaken);
     }
     // A reload that removed the user (or an app) may have reviewed the devices between our
     // check and the record: the config in force now decides, so no device outlives the
     // name it was made for.
-    if review(&gw.settings().config, &gw.devices.retired(), &device) != Review::Keep {
-        gw.device_store.remove(&device.key).await?;
-        gw.devices.forget(&device.key).await?;
+    if review(&gw.settings().config, &gw.devices().retired(), &device) != Review::Keep {
+        gw.device_store().remove(&device.key).await?;
+        gw.forget_device(&device.key).await?;
         return Err(EnrollError::Gone);
     }
-    gw.devices_changed.notify_one();
     audit::device_enrolled(
         &device.apps,
         &device.user,
@@ -367,6 +366,7 @@ mod tests {
     use super::*;
     use crate::clock::Clock;
     use crate::config::Config;
+    use crate::raw::KeyBytes;
 
     const APP: AppId = AppId::new(0);
 
@@ -444,7 +444,7 @@ mod tests {
         .expect("enrolled");
         assert_eq!(device.user, "alice");
         let id = gw
-            .identity(&s, APP, phone.verifying_key().as_bytes())
+            .identity(&s, APP, &KeyBytes::new(phone.verifying_key().to_bytes()))
             .expect("identity");
         assert_eq!(id.user, "alice");
         // Used: a second key cannot enroll through the same link.
@@ -489,7 +489,7 @@ mod tests {
                 .await
                 .expect_err("refused");
             assert_eq!(e.code(), code);
-            assert!(gw.devices.is_empty());
+            assert!(gw.devices().is_empty());
         }
         assert!(enroll(
             &gw,
@@ -523,7 +523,7 @@ mod tests {
         let invited = invite(&gw, &s, APP, "alice", MIN_TTL, "operator")
             .await
             .expect("invite");
-        gw.clock.advance(MIN_TTL);
+        gw.clock().advance(MIN_TTL);
         let token = token_of(&invited.link);
         let phone = SigningKey::from_bytes(&[5; 32]);
         assert_eq!(
@@ -540,7 +540,7 @@ mod tests {
             .err(),
             Some(EnrollError::Gone)
         );
-        assert_eq!(gw.device_store.sweep(gw.clock.now_millis()), 1);
+        assert_eq!(gw.device_store().sweep(gw.clock().now_millis()), 1);
     }
 
     #[tokio::test]
@@ -567,13 +567,13 @@ mod tests {
         // An invitation written before origins were kept.
         let legacy: Invitation = serde_json::from_str(&format!(
             "{{\"user\":\"alice\",\"app\":\"Wiki\",\"expires_ms\":{},\"by\":\"operator\"}}",
-            gw.clock.now_millis() + 60_000
+            gw.clock().now_millis() + 60_000
         ))
         .expect("old form");
         assert!(legacy.origins.is_empty());
         let generated = SessionToken::generate();
         let token = generated.as_str();
-        gw.device_store
+        gw.device_store()
             .invite(&generated.hash(), &legacy)
             .await
             .expect("invite");
@@ -600,21 +600,21 @@ mod tests {
             users: ["alice".to_string()].into(),
             ..Default::default()
         };
-        gw.devices.retire(retired.clone());
+        gw.devices().retire(retired.clone());
         let refused = invite(&gw, &s, APP, "alice", DEFAULT_TTL, "operator").await;
         assert_eq!(
             refused.err(),
             Some(EnrollError::UnderReview("alice".into()))
         );
-        gw.devices.release(&retired);
+        gw.devices().release(&retired);
         let wiki = crate::devices::Retired {
             apps: ["Wiki".to_string()].into(),
             ..Default::default()
         };
-        gw.devices.retire(wiki.clone());
+        gw.devices().retire(wiki.clone());
         let refused = invite(&gw, &s, APP, "alice", DEFAULT_TTL, "operator").await;
         assert_eq!(refused.err(), Some(EnrollError::UnderReview("Wiki".into())));
-        gw.devices.release(&wiki);
+        gw.devices().release(&wiki);
         assert!(invite(&gw, &s, APP, "alice", DEFAULT_TTL, "operator")
             .await
             .is_ok());
@@ -643,7 +643,7 @@ mod tests {
         let gw = gateway();
         let s = gw.settings();
         let ledger = Arc::new(Ledger(std::sync::atomic::AtomicBool::new(true)));
-        gw.devices.keep_in(ledger.clone());
+        gw.devices().keep_in(ledger.clone());
         let invited = invite(&gw, &s, APP, "alice", DEFAULT_TTL, "operator")
             .await
             .expect("invite");
@@ -654,9 +654,9 @@ mod tests {
         let failed = attempt().await.err();
         assert!(matches!(failed, Some(EnrollError::Store(_))), "{failed:?}");
         assert_eq!(failed.map(|e| e.code()), Some("store_unavailable"));
-        assert!(gw.devices.is_empty());
+        assert!(gw.devices().is_empty());
         assert!(gw
-            .identity(&s, APP, phone.verifying_key().as_bytes())
+            .identity(&s, APP, &KeyBytes::new(phone.verifying_key().to_bytes()))
             .is_err());
         assert!(
             invitation(&gw, &s, APP, token).await.is_ok(),

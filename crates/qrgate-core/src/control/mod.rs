@@ -24,6 +24,7 @@ use crate::devices::{invitation_fits, review, Device, Review};
 use crate::gateway::Gateway;
 use crate::identity::keys::PublicKey;
 use crate::observe::audit;
+use crate::raw::KeyBytes;
 use crate::session::{session_id, SessionRecord, StoreError, TokenHash};
 use crate::settings::Settings;
 
@@ -35,7 +36,7 @@ pub struct Filter {
     /// The user the session's key belongs to now.
     pub user: Option<String>,
     /// The signing key.
-    pub key: Option<[u8; 32]>,
+    pub key: Option<KeyBytes>,
     /// The app's name.
     pub app: Option<String>,
     /// Every session but this id (the person's "all other sessions"; not in queries).
@@ -79,7 +80,7 @@ impl Filter {
                             .map_err(|e: crate::identity::keys::KeyError| {
                                 ControlError::BadKey(e.to_string())
                             })?;
-                    f.key = Some(*key.as_bytes());
+                    f.key = Some(key.key_bytes());
                 }
                 "id" | "user" | "app" | "key" => return Err(repeated()),
                 other => return Err(ControlError::UnknownParameter(other.to_string())),
@@ -132,11 +133,13 @@ pub fn bearer_matches(authorization: Option<&str>, expected: &str) -> bool {
 
 /// The user a key belongs to under the current config (its z-base32 form under open
 /// enrollment, which any key may use), if any.
-fn user_of(gw: &Gateway, s: &Settings, key: &[u8; 32]) -> Option<String> {
+fn user_of(gw: &Gateway, s: &Settings, key: &KeyBytes) -> Option<String> {
     match s.config.user_by_key(key) {
         Some((_, u)) => Some(u.name.clone()),
-        None if gw.devices.get(key).is_some() => gw.devices.get(key).map(|d| d.user.clone()),
-        None if s.config.apps.iter().any(|a| a.open_enrollment) => Some(z32::encode(key)),
+        None if gw.devices().get(key).is_some() => gw.devices().get(key).map(|d| d.user.clone()),
+        None if s.config.apps.iter().any(|a| a.open_enrollment) => {
+            Some(z32::encode(key.as_bytes()))
+        }
         None => None,
     }
 }
@@ -145,18 +148,18 @@ fn user_of(gw: &Gateway, s: &Settings, key: &[u8; 32]) -> Option<String> {
 /// devices enrolled for that name, and, under open enrollment, the key the name spells (an
 /// unconfigured key's user is its own z-base32 form). A superset of what [`user_of`] maps to
 /// `user`; [`Filter::matches`] still decides each session.
-fn keys_of(gw: &Gateway, s: &Settings, user: &str) -> Vec<[u8; 32]> {
-    let mut keys: Vec<[u8; 32]> = s
+fn keys_of(gw: &Gateway, s: &Settings, user: &str) -> Vec<KeyBytes> {
+    let mut keys: Vec<KeyBytes> = s
         .config
         .user_by_name(user)
         .and_then(|(_, u)| u.key.as_ref())
-        .map(|k| *k.as_bytes())
+        .map(|k| k.key_bytes())
         .into_iter()
         .collect();
     // Devices are few (one per phone, each enrolled by an invitation) and kept by key: a pass
     // over them is a pass over people's phones, not over sessions.
     keys.extend(
-        gw.devices
+        gw.devices()
             .list()
             .iter()
             .filter(|d| d.user == user)
@@ -165,7 +168,7 @@ fn keys_of(gw: &Gateway, s: &Settings, user: &str) -> Vec<[u8; 32]> {
     if s.config.apps.iter().any(|a| a.open_enrollment) {
         if let Some(key) = z32::decode(user.as_bytes())
             .ok()
-            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .and_then(|b| KeyBytes::from_slice(&b))
         {
             keys.push(key);
         }
@@ -182,9 +185,9 @@ async fn candidates(
     filter: &Filter,
 ) -> Result<Vec<(TokenHash, SessionRecord)>, StoreError> {
     match (&filter.key, &filter.user) {
-        (Some(key), _) => gw.sessions.of_keys(std::slice::from_ref(key)).await,
-        (None, Some(user)) => gw.sessions.of_keys(&keys_of(gw, s, user)).await,
-        (None, None) => gw.sessions.export().await,
+        (Some(key), _) => gw.sessions().of_keys(std::slice::from_ref(key)).await,
+        (None, Some(user)) => gw.sessions().of_keys(&keys_of(gw, s, user)).await,
+        (None, None) => gw.sessions().export().await,
     }
 }
 
@@ -218,7 +221,7 @@ impl SessionView {
         SessionView {
             id: session_id(hash),
             user: user_of(gw, s, &r.key),
-            key: z32::encode(&r.key),
+            key: z32::encode(r.key.as_bytes()),
             app: r.app.to_string(),
             protocol: r.meta.protocol.clone(),
             access: r.meta.grant.to_string(),
@@ -259,13 +262,15 @@ pub async fn revoke(
     }
     let mut ended = 0;
     for (hash, r) in candidates(gw, s, filter).await? {
-        if filter.matches(gw, s, &hash, &r) && gw.sessions.revoke(&hash).await? {
-            audit::revoked(&r.app, &z32::encode(&r.key), &session_id(&hash), by);
+        if filter.matches(gw, s, &hash, &r) && gw.revoke_session(&hash).await? {
+            audit::revoked(
+                &r.app,
+                &z32::encode(r.key.as_bytes()),
+                &session_id(&hash),
+                by,
+            );
             ended += 1;
         }
-    }
-    if ended > 0 {
-        gw.sessions_changed.notify_waiters();
     }
     Ok(ended)
 }
@@ -295,7 +300,7 @@ impl DeviceView {
         DeviceView {
             id: d.id(),
             user: d.user.clone(),
-            key: z32::encode(&d.key),
+            key: z32::encode(d.key.as_bytes()),
             app: d.app.clone(),
             apps: d.apps.clone(),
             browser: d.label.clone(),
@@ -308,8 +313,8 @@ impl DeviceView {
 /// instances the shared store (an instance's own table may not be current yet), else this
 /// instance's table, which is the store.
 pub async fn recorded_devices(gw: &Gateway) -> Result<Vec<Arc<Device>>, StoreError> {
-    let Some(stored) = gw.device_store.load().await? else {
-        return Ok(gw.devices.list());
+    let Some(stored) = gw.device_store().load().await? else {
+        return Ok(gw.devices().list());
     };
     let mut all: Vec<Arc<Device>> = stored.into_iter().map(Arc::new).collect();
     all.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.key.cmp(&b.key)));
@@ -347,10 +352,6 @@ pub async fn revoke_devices(
         sessions += remove_device(gw, s, &d, by).await?;
         devices += 1;
     }
-    if devices > 0 {
-        gw.devices_changed.notify_one();
-        gw.sessions_changed.notify_waiters();
-    }
     Ok((devices, sessions))
 }
 
@@ -364,9 +365,9 @@ async fn remove_device(
 ) -> Result<usize, ControlError> {
     // The shared store first: if it cannot forget the key, the device stays listed and the
     // caller sees the error. Then this instance's table, durably.
-    gw.device_store.remove(&d.key).await?;
-    gw.devices.forget(&d.key).await?;
-    audit::device_revoked(&d.user, &z32::encode(&d.key), &d.id(), by);
+    gw.device_store().remove(&d.key).await?;
+    gw.forget_device(&d.key).await?;
+    audit::device_revoked(&d.user, &z32::encode(d.key.as_bytes()), &d.id(), by);
     let of_key = Filter {
         key: Some(d.key),
         ..Filter::default()
@@ -399,36 +400,36 @@ pub struct Reviewed {
 pub async fn review_devices(gw: &Gateway, s: &Settings) -> Result<Reviewed, ControlError> {
     const BY: &str = "config";
     let mut done = Reviewed::default();
-    let retired = gw.devices.retired();
+    let retired = gw.devices().retired();
     // Invitations first: one redeemed before they are gone is a device by the time the
     // devices are read below (redeeming records it in the same step).
     let fits = |i: &crate::devices::Invitation| invitation_fits(&s.config, &retired, i);
     for i in gw
-        .device_store
-        .withdraw(&fits, gw.clock.now_millis())
+        .device_store()
+        .withdraw(&fits, gw.clock().now_millis())
         .await?
     {
         audit::invitation_withdrawn(&i.apps, &i.user, BY);
         done.withdrawn += 1;
     }
-    let devices = match gw.device_store.load().await? {
+    let devices = match gw.device_store().load().await? {
         Some(all) => all,
-        None => gw.devices.list().iter().map(|d| (**d).clone()).collect(),
+        None => gw.devices().list().iter().map(|d| (**d).clone()).collect(),
     };
     for d in devices {
         match review(&s.config, &retired, &d) {
             Review::Keep => {}
             Review::Narrow(apps) => {
                 let narrowed = d.keeping(&apps);
-                if gw.device_store.rebind(&narrowed).await? {
+                if gw.device_store().rebind(&narrowed).await? {
                     audit::device_unbound(
                         &d.user,
-                        &z32::encode(&d.key),
+                        &z32::encode(d.key.as_bytes()),
                         &d.id(),
                         &narrowed.apps,
                         BY,
                     );
-                    gw.devices.replace(narrowed).await?;
+                    gw.rebind_device(narrowed).await?;
                     done.narrowed += 1;
                 }
             }
@@ -451,11 +452,7 @@ pub async fn review_devices(gw: &Gateway, s: &Settings) -> Result<Reviewed, Cont
     }
     // Their devices and invitations are gone from the store of record: a user of the same
     // name configured again is someone new.
-    gw.devices.release(&retired);
-    if done.removed + done.narrowed > 0 {
-        gw.devices_changed.notify_one();
-        gw.sessions_changed.notify_waiters();
-    }
+    gw.devices().release(&retired);
     Ok(done)
 }
 
@@ -490,8 +487,8 @@ mod tests {
         let gw = Gateway::new(config, Clock::manual()).expect("gateway");
         let s = gw.settings();
         let (stranger, other) = ([7u8; 32], [8u8; 32]);
-        for key in [alice, alice, stranger, other] {
-            gw.sessions
+        for key in [alice, alice, KeyBytes::new(stranger), KeyBytes::new(other)] {
+            gw.sessions()
                 .create(Arc::from("wiki"), key, SessionMeta::default())
                 .await
                 .expect("created");
@@ -504,7 +501,7 @@ mod tests {
             |views: Vec<SessionView>| -> Vec<String> { views.into_iter().map(|v| v.key).collect() };
         assert_eq!(
             keys_listed(list(&gw, &s, &of("alice")).await.expect("list")),
-            vec![z32::encode(&alice); 2]
+            vec![z32::encode(alice.as_bytes()); 2]
         );
         // Under open enrollment an unconfigured key is a user named by its own z-base32.
         let z = z32::encode(&stranger);
@@ -519,7 +516,7 @@ mod tests {
             );
         }
         let mismatched = Filter {
-            key: Some(stranger),
+            key: Some(KeyBytes::new(stranger)),
             ..of("alice")
         };
         assert!(list(&gw, &s, &mismatched).await.expect("list").is_empty());
@@ -570,7 +567,7 @@ mod tests {
             Filter::from_query(Some("key=nope")),
             Err(ControlError::BadKey(_))
         ));
-        let z = z32::encode(&test_key());
+        let z = z32::encode(test_key().as_bytes());
         assert_eq!(
             Filter::from_query(Some(&format!("key={z}")))
                 .expect("z-base32")
@@ -590,16 +587,16 @@ mod tests {
             ..SessionMeta::default()
         };
         let wiki = gw
-            .sessions
+            .sessions()
             .create(Arc::from("wiki"), test_key(), meta())
             .await
             .expect("wiki");
-        gw.sessions
+        gw.sessions()
             .create(Arc::from("mail"), test_key(), meta())
             .await
             .expect("mail");
-        gw.sessions
-            .create(Arc::from("wiki"), [7; 32], meta())
+        gw.sessions()
+            .create(Arc::from("wiki"), KeyBytes::new([7; 32]), meta())
             .await
             .expect("unknown key");
         let all = list(&gw, &s, &Filter::default()).await.expect("list");

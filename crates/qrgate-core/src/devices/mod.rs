@@ -10,7 +10,7 @@
 //! - [`DeviceStore`], where enrollments and invitations are kept: [`MemoryDevices`] for one
 //!   instance (devices reach the state file through the registry), Redis for several.
 //! - [`DeviceLedger`], where one instance's table outlives the process (the glue's state
-//!   file): with one, [`Devices::enroll`] and [`Devices::forget`] change the table only once
+//!   file): with one, `Devices::enroll` and `Devices::forget` change the table only once
 //!   the ledger holds the change on disk, so an answered enrollment survives a `kill -9`.
 //!
 //! Only public keys are kept; the private key never leaves the browser that made it. An

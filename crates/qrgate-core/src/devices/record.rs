@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::http::origin::Origin;
+use crate::raw::KeyBytes;
 
 /// One enrolled device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -12,7 +13,7 @@ use crate::http::origin::Origin;
 pub struct Device {
     /// Its public key (the raw 32 bytes, hex in JSON).
     #[serde(with = "hex32")]
-    pub key: [u8; 32],
+    pub key: KeyBytes,
     /// The configured user it signs in as.
     pub user: String,
     /// The app on whose origin it was enrolled (the browser keeps the key for that origin).
@@ -35,7 +36,7 @@ pub struct Device {
 #[derive(Deserialize)]
 struct StoredDevice {
     #[serde(with = "hex32")]
-    key: [u8; 32],
+    key: KeyBytes,
     user: String,
     app: String,
     #[serde(default)]
@@ -112,7 +113,7 @@ pub(super) fn bound_to(origins: &[String], i: usize, origin: &Origin) -> bool {
 }
 
 /// The public id of the device holding `key`.
-pub fn device_id(key: &[u8; 32]) -> String {
+pub fn device_id(key: &KeyBytes) -> String {
     hex::encode(&Sha256::digest(key)[..12])
 }
 
@@ -163,16 +164,16 @@ impl From<StoredInvitation> for Invitation {
 }
 
 mod hex32 {
+    use crate::raw::KeyBytes;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(key: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(key: &KeyBytes, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&hex::encode(key))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<KeyBytes, D::Error> {
         let text = String::deserialize(d)?;
         let bytes = hex::decode(text).map_err(serde::de::Error::custom)?;
-        <[u8; 32]>::try_from(bytes.as_slice())
-            .map_err(|_| serde::de::Error::custom("a key is 32 bytes"))
+        KeyBytes::from_slice(&bytes).ok_or_else(|| serde::de::Error::custom("a key is 32 bytes"))
     }
 }

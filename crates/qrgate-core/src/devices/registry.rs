@@ -10,6 +10,7 @@ use dashmap::DashMap;
 use super::{Device, Retired};
 use crate::config::AppId;
 use crate::identity::Identity;
+use crate::raw::KeyBytes;
 use crate::session::StoreError;
 use crate::settings::{NoIdentity, Settings};
 
@@ -29,7 +30,7 @@ struct Entry {
 
 /// The enrolled devices this instance knows: read on every request of an enrolled key.
 pub struct Devices {
-    map: DashMap<[u8; 32], Entry>,
+    map: DashMap<KeyBytes, Entry>,
     /// Whether the table is current. With several instances it is not while this one cannot
     /// hear the others' announcements (a removal could be missed): then no device signs in.
     current: std::sync::atomic::AtomicBool,
@@ -72,7 +73,7 @@ impl Devices {
         &self,
         s: &Settings,
         app: AppId,
-        key: &[u8; 32],
+        key: &KeyBytes,
     ) -> Result<Arc<Identity>, NoIdentity> {
         if !self.current.load(std::sync::atomic::Ordering::Acquire) {
             return Err(NoIdentity::UnknownKey);
@@ -165,13 +166,13 @@ impl Devices {
     }
 
     /// The device holding `key`.
-    pub fn get(&self, key: &[u8; 32]) -> Option<Arc<Device>> {
+    pub fn get(&self, key: &KeyBytes) -> Option<Arc<Device>> {
         self.map.get(key).map(|e| e.device.clone())
     }
 
     /// Adds (or replaces) a device, in memory only: for filling the table (state file at
     /// start, another instance's announcement). An enrollment goes through
-    /// [`Devices::enroll`].
+    /// `Devices::enroll`.
     pub fn insert(&self, device: Device) {
         let key = device.key;
         self.map.insert(
@@ -199,14 +200,16 @@ impl Devices {
 
     /// Forgets the device holding `key`, in memory only (another instance's announcement);
     /// returns it if there was one. A removal by this instance goes through
-    /// [`Devices::forget`].
-    pub fn remove(&self, key: &[u8; 32]) -> Option<Arc<Device>> {
+    /// `Devices::forget`.
+    /// Reached only through `Gateway::heard_device_removed`, which wakes tied connections.
+    pub(crate) fn remove(&self, key: &KeyBytes) -> Option<Arc<Device>> {
         self.map.remove(key).map(|(_, e)| e.device)
     }
 
     /// Replaces every device with `devices` (a fresh read of the shared store).
-    pub fn replace_all(&self, devices: Vec<Device>) {
-        let keep: std::collections::HashSet<[u8; 32]> = devices.iter().map(|d| d.key).collect();
+    /// Reached only through `Gateway::heard_devices`, which wakes tied connections.
+    pub(crate) fn replace_all(&self, devices: Vec<Device>) {
+        let keep: std::collections::HashSet<KeyBytes> = devices.iter().map(|d| d.key).collect();
         self.map.retain(|k, _| keep.contains(k));
         for d in devices {
             if self.map.get(&d.key).is_none_or(|e| *e.device != d) {
@@ -245,7 +248,8 @@ impl Devices {
 
     /// Adds `device` unless its key is enrolled already (then `Ok(false)`), once the ledger,
     /// if any, holds the table with it. On an error nothing changed.
-    pub async fn enroll(&self, device: Device) -> Result<bool, StoreError> {
+    /// Reached only through `Gateway::enroll_device`, which wakes the state keeper.
+    pub(crate) async fn enroll(&self, device: Device) -> Result<bool, StoreError> {
         let _held = self.changes.lock().await;
         self.unsealed()?;
         if self.map.contains_key(&device.key) {
@@ -262,7 +266,9 @@ impl Devices {
     /// Replaces the record of a device already enrolled (a narrowed binding) once the ledger,
     /// if any, holds the table with the new record; a key not enrolled (removed meanwhile) is
     /// left out. On an error nothing changed.
-    pub async fn replace(&self, device: Device) -> Result<(), StoreError> {
+    /// Reached only through `Gateway::rebind_device`, which wakes the state keeper and tied
+    /// connections.
+    pub(crate) async fn replace(&self, device: Device) -> Result<(), StoreError> {
         let _held = self.changes.lock().await;
         self.unsealed()?;
         if !self.map.contains_key(&device.key) {
@@ -288,7 +294,9 @@ impl Devices {
 
     /// Forgets the device holding `key` once the ledger, if any, holds the table without it;
     /// returns it if there was one. On an error nothing changed.
-    pub async fn forget(&self, key: &[u8; 32]) -> Result<Option<Arc<Device>>, StoreError> {
+    /// Reached only through `Gateway::forget_device`, which wakes the state keeper and tied
+    /// connections.
+    pub(crate) async fn forget(&self, key: &KeyBytes) -> Result<Option<Arc<Device>>, StoreError> {
         let _held = self.changes.lock().await;
         self.unsealed()?;
         if !self.map.contains_key(key) {

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use dashmap::DashMap;
 
 use super::{Device, Invitation};
+use crate::raw::KeyBytes;
 use crate::session::{StoreError, TokenHash};
 
 /// What redeeming an invitation did.
@@ -41,7 +42,7 @@ pub trait DeviceStore: Send + Sync + 'static {
     ) -> Result<Redeemed, StoreError>;
 
     /// Forgets the device holding `key` (and tells other instances).
-    async fn remove(&self, key: &[u8; 32]) -> Result<(), StoreError>;
+    async fn remove(&self, key: &KeyBytes) -> Result<(), StoreError>;
 
     /// Replaces the record of an enrolled device with `device` (same key; narrower apps),
     /// and tells other instances; a device removed meanwhile stays removed. Returns whether
@@ -109,7 +110,7 @@ impl DeviceStore for MemoryDevices {
         })
     }
 
-    async fn remove(&self, _: &[u8; 32]) -> Result<(), StoreError> {
+    async fn remove(&self, _: &KeyBytes) -> Result<(), StoreError> {
         Ok(())
     }
 

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 
 use super::*;
 use crate::config::{AppId, Config};
+use crate::raw::{KeyBytes, TokenHash};
 use crate::session::StoreError;
 use crate::settings::{NoIdentity, Settings};
 
@@ -17,7 +18,7 @@ fn settings(extra: &str) -> Settings {
 
 fn device(user: &str, key: u8) -> Device {
     Device {
-        key: [key; 32],
+        key: KeyBytes::new([key; 32]),
         user: user.into(),
         app: "Wiki".into(),
         apps: vec!["Wiki".into()],
@@ -32,18 +33,20 @@ fn an_enrolled_key_is_its_user_with_that_key_and_the_users_roles() {
     let s = settings("");
     let devices = Devices::default();
     assert_eq!(
-        devices.identity(&s, AppId::new(0), &[1; 32]).err(),
+        devices
+            .identity(&s, AppId::new(0), &KeyBytes::new([1; 32]))
+            .err(),
         Some(NoIdentity::UnknownKey)
     );
     devices.insert(device("alice", 1));
     let id = devices
-        .identity(&s, AppId::new(0), &[1; 32])
+        .identity(&s, AppId::new(0), &KeyBytes::new([1; 32]))
         .expect("alice");
     assert_eq!((id.user.as_str(), id.roles.as_str()), ("alice", "staff"));
-    assert_eq!(id.key, [1; 32]);
+    assert_eq!(id.key, KeyBytes::new([1; 32]));
     // The second lookup under the same settings is the cached identity.
     let again = devices
-        .identity(&s, AppId::new(0), &[1; 32])
+        .identity(&s, AppId::new(0), &KeyBytes::new([1; 32]))
         .expect("alice");
     assert!(Arc::ptr_eq(&id, &again));
 }
@@ -53,15 +56,21 @@ fn a_reload_that_removes_the_user_or_their_access_ends_the_device() {
     let devices = Devices::default();
     devices.insert(device("bob", 2));
     let before = settings("");
-    assert!(devices.identity(&before, AppId::new(0), &[2; 32]).is_ok());
+    assert!(devices
+        .identity(&before, AppId::new(0), &KeyBytes::new([2; 32]))
+        .is_ok());
     let only_alice = settings("allow_users = [\"alice\"]");
     assert_eq!(
-        devices.identity(&only_alice, AppId::new(0), &[2; 32]).err(),
+        devices
+            .identity(&only_alice, AppId::new(0), &KeyBytes::new([2; 32]))
+            .err(),
         Some(NoIdentity::NotPermitted { user: "bob".into() })
     );
     devices.insert(device("carol", 3));
     assert_eq!(
-        devices.identity(&before, AppId::new(0), &[3; 32]).err(),
+        devices
+            .identity(&before, AppId::new(0), &KeyBytes::new([3; 32]))
+            .err(),
         Some(NoIdentity::UnknownKey)
     );
 }
@@ -73,11 +82,15 @@ fn a_table_that_may_have_missed_a_removal_signs_nobody_in() {
     devices.insert(device("alice", 1));
     devices.set_current(false);
     assert_eq!(
-        devices.identity(&s, AppId::new(0), &[1; 32]).err(),
+        devices
+            .identity(&s, AppId::new(0), &KeyBytes::new([1; 32]))
+            .err(),
         Some(NoIdentity::UnknownKey)
     );
     devices.set_current(true);
-    assert!(devices.identity(&s, AppId::new(0), &[1; 32]).is_ok());
+    assert!(devices
+        .identity(&s, AppId::new(0), &KeyBytes::new([1; 32]))
+        .is_ok());
 }
 
 #[test]
@@ -86,7 +99,10 @@ fn insert_new_never_rebinds_an_enrolled_key() {
     assert!(devices.insert_new(device("alice", 1)));
     assert!(!devices.insert_new(device("bob", 1)));
     assert_eq!(
-        devices.get(&[1; 32]).map(|d| d.user.clone()).as_deref(),
+        devices
+            .get(&KeyBytes::new([1; 32]))
+            .map(|d| d.user.clone())
+            .as_deref(),
         Some("alice")
     );
 }
@@ -94,7 +110,7 @@ fn insert_new_never_rebinds_an_enrolled_key() {
 /// A ledger that keeps what it is given, or refuses while `fail` is set.
 #[derive(Default)]
 struct Ledger {
-    kept: std::sync::Mutex<Vec<Vec<[u8; 32]>>>,
+    kept: std::sync::Mutex<Vec<Vec<KeyBytes>>>,
     fail: std::sync::atomic::AtomicBool,
 }
 
@@ -111,7 +127,7 @@ impl DeviceLedger for Ledger {
     }
 }
 
-fn keys(devices: &Devices) -> Vec<[u8; 32]> {
+fn keys(devices: &Devices) -> Vec<KeyBytes> {
     devices.list().iter().map(|d| d.key).collect()
 }
 
@@ -126,24 +142,41 @@ async fn a_change_is_made_only_once_the_ledger_holds_it() {
     assert_eq!(devices.enroll(device("bob", 1)).await.ok(), Some(false));
     ledger.fail.store(true, std::sync::atomic::Ordering::SeqCst);
     assert!(devices.enroll(device("carol", 3)).await.is_err());
-    assert!(devices.forget(&[1; 32]).await.is_err());
-    assert_eq!(keys(&devices), vec![[1; 32], [2; 32]]);
+    assert!(devices.forget(&KeyBytes::new([1; 32])).await.is_err());
+    assert_eq!(
+        keys(&devices),
+        vec![KeyBytes::new([1; 32]), KeyBytes::new([2; 32])]
+    );
     ledger
         .fail
         .store(false, std::sync::atomic::Ordering::SeqCst);
-    assert!(devices.forget(&[1; 32]).await.ok().flatten().is_some());
-    assert!(devices.forget(&[9; 32]).await.ok().flatten().is_none());
+    assert!(devices
+        .forget(&KeyBytes::new([1; 32]))
+        .await
+        .ok()
+        .flatten()
+        .is_some());
+    assert!(devices
+        .forget(&KeyBytes::new([9; 32]))
+        .await
+        .ok()
+        .flatten()
+        .is_none());
     let kept = ledger.kept.lock().map(|k| k.clone()).unwrap_or_default();
     assert_eq!(
         kept,
-        vec![vec![[1; 32]], vec![[1; 32], [2; 32]], vec![[2; 32]]]
+        vec![
+            vec![KeyBytes::new([1; 32])],
+            vec![KeyBytes::new([1; 32]), KeyBytes::new([2; 32])],
+            vec![KeyBytes::new([2; 32])]
+        ]
     );
-    assert_eq!(keys(&devices), vec![[2; 32]]);
+    assert_eq!(keys(&devices), vec![KeyBytes::new([2; 32])]);
     // Handed to a successor: no change is made here any more.
     devices.seal();
     assert!(devices.enroll(device("carol", 3)).await.is_err());
-    assert!(devices.forget(&[2; 32]).await.is_err());
-    assert_eq!(keys(&devices), vec![[2; 32]]);
+    assert!(devices.forget(&KeyBytes::new([2; 32])).await.is_err());
+    assert_eq!(keys(&devices), vec![KeyBytes::new([2; 32])]);
 }
 
 #[test]
@@ -152,8 +185,8 @@ fn replace_all_keeps_exactly_the_given_devices() {
     devices.insert(device("alice", 1));
     devices.insert(device("bob", 2));
     devices.replace_all(vec![device("bob", 2), device("alice", 3)]);
-    let keys: Vec<[u8; 32]> = devices.list().iter().map(|d| d.key).collect();
-    assert_eq!(keys, vec![[2; 32], [3; 32]]);
+    let keys: Vec<KeyBytes> = devices.list().iter().map(|d| d.key).collect();
+    assert_eq!(keys, vec![KeyBytes::new([2; 32]), KeyBytes::new([3; 32])]);
 }
 
 #[tokio::test]
@@ -167,19 +200,34 @@ async fn an_invitation_is_redeemed_once_and_not_after_it_lapses() {
         expires_ms: 1_000,
         by: "operator".into(),
     };
-    store.invite(&[9; 32], &inv).await.expect("invite");
-    store.invite(&[8; 32], &inv).await.expect("invite");
+    store
+        .invite(&TokenHash::new([9; 32]), &inv)
+        .await
+        .expect("invite");
+    store
+        .invite(&TokenHash::new([8; 32]), &inv)
+        .await
+        .expect("invite");
     let d = device("alice", 1);
-    assert_eq!(store.invitation(&[9; 32], 999).await.ok(), Some(Some(inv)));
-    assert_eq!(store.invitation(&[9; 32], 1_000).await.ok(), Some(None));
-    let redeem = |h: [u8; 32], now| {
+    assert_eq!(
+        store.invitation(&TokenHash::new([9; 32]), 999).await.ok(),
+        Some(Some(inv))
+    );
+    assert_eq!(
+        store.invitation(&TokenHash::new([9; 32]), 1_000).await.ok(),
+        Some(None)
+    );
+    let redeem = |h: TokenHash, now| {
         let (store, d) = (&store, &d);
         async move { store.redeem(&h, d, now).await.expect("redeem") }
     };
-    assert_eq!(redeem([9; 32], 999).await, Redeemed::Enrolled);
-    assert_eq!(redeem([9; 32], 999).await, Redeemed::Gone);
-    assert_eq!(redeem([8; 32], 1_000).await, Redeemed::Gone);
-    assert_eq!(redeem([7; 32], 0).await, Redeemed::Gone);
+    assert_eq!(
+        redeem(TokenHash::new([9; 32]), 999).await,
+        Redeemed::Enrolled
+    );
+    assert_eq!(redeem(TokenHash::new([9; 32]), 999).await, Redeemed::Gone);
+    assert_eq!(redeem(TokenHash::new([8; 32]), 1_000).await, Redeemed::Gone);
+    assert_eq!(redeem(TokenHash::new([7; 32]), 0).await, Redeemed::Gone);
 }
 
 #[test]
@@ -201,22 +249,22 @@ fn a_device_signs_in_only_to_the_apps_it_is_bound_to() {
     let (wiki, mail) = (AppId::new(0), AppId::new(1));
     let devices = Devices::default();
     devices.insert(device("alice", 1));
-    assert!(devices.identity(&s, wiki, &[1; 32]).is_ok());
+    assert!(devices.identity(&s, wiki, &KeyBytes::new([1; 32])).is_ok());
     assert_eq!(
-        devices.identity(&s, mail, &[1; 32]).err(),
+        devices.identity(&s, mail, &KeyBytes::new([1; 32])).err(),
         Some(NoIdentity::OtherApp {
             user: "alice".into()
         })
     );
     // Cached under this config for Wiki: still refused on Mail.
-    assert!(devices.identity(&s, wiki, &[1; 32]).is_ok());
-    assert!(devices.identity(&s, mail, &[1; 32]).is_err());
+    assert!(devices.identity(&s, wiki, &KeyBytes::new([1; 32])).is_ok());
+    assert!(devices.identity(&s, mail, &KeyBytes::new([1; 32])).is_err());
     devices.insert(Device {
         apps: vec!["Wiki".into(), "Mail".into()],
         ..device("alice", 2)
     });
-    assert!(devices.identity(&s, wiki, &[2; 32]).is_ok());
-    assert!(devices.identity(&s, mail, &[2; 32]).is_ok());
+    assert!(devices.identity(&s, wiki, &KeyBytes::new([2; 32])).is_ok());
+    assert!(devices.identity(&s, mail, &KeyBytes::new([2; 32])).is_ok());
 }
 
 #[test]
@@ -301,19 +349,31 @@ async fn withdraw_takes_the_invitations_refused_and_frees_lapsed_ones() {
         expires_ms,
         by: "operator".into(),
     };
-    store.invite(&[1; 32], &inv("alice", 100)).await.expect("i");
-    store.invite(&[2; 32], &inv("carol", 100)).await.expect("i");
-    store.invite(&[3; 32], &inv("carol", 10)).await.expect("i");
+    store
+        .invite(&TokenHash::new([1; 32]), &inv("alice", 100))
+        .await
+        .expect("i");
+    store
+        .invite(&TokenHash::new([2; 32]), &inv("carol", 100))
+        .await
+        .expect("i");
+    store
+        .invite(&TokenHash::new([3; 32]), &inv("carol", 10))
+        .await
+        .expect("i");
     let gone = store
         .withdraw(&|i: &Invitation| i.user != "carol", 50)
         .await
         .expect("withdraw");
     assert_eq!(gone, vec![inv("carol", 100)]);
     assert_eq!(
-        store.invitation(&[1; 32], 50).await.ok(),
+        store.invitation(&TokenHash::new([1; 32]), 50).await.ok(),
         Some(Some(inv("alice", 100)))
     );
-    assert_eq!(store.invitation(&[2; 32], 50).await.ok(), Some(None));
+    assert_eq!(
+        store.invitation(&TokenHash::new([2; 32]), 50).await.ok(),
+        Some(None)
+    );
     assert_eq!(store.sweep(0), 0, "the lapsed one is freed already");
 }
 
@@ -328,17 +388,23 @@ fn a_retired_users_devices_sign_nobody_in_until_released() {
         ..Retired::default()
     });
     assert_eq!(
-        devices.identity(&s, AppId::new(0), &[1; 32]).err(),
+        devices
+            .identity(&s, AppId::new(0), &KeyBytes::new([1; 32]))
+            .err(),
         Some(NoIdentity::UnknownKey)
     );
-    assert!(devices.identity(&s, AppId::new(0), &[2; 32]).is_ok());
+    assert!(devices
+        .identity(&s, AppId::new(0), &KeyBytes::new([2; 32]))
+        .is_ok());
     let retired = devices.retired();
     devices.retire(Retired {
         users: ["bob".to_string()].into(),
         ..Retired::default()
     });
     devices.release(&retired);
-    assert!(devices.identity(&s, AppId::new(0), &[1; 32]).is_ok());
+    assert!(devices
+        .identity(&s, AppId::new(0), &KeyBytes::new([1; 32]))
+        .is_ok());
     assert!(devices.is_retired("bob"), "retired meanwhile: kept");
 }
 
@@ -402,15 +468,21 @@ fn an_app_removed_or_moved_to_another_origin_is_retired_with_its_bindings() {
     let devices = Devices::default();
     devices.insert(both);
     let mail_id = AppId::new(1);
-    assert!(devices.identity(&moved, mail_id, &[1; 32]).is_ok());
+    assert!(devices
+        .identity(&moved, mail_id, &KeyBytes::new([1; 32]))
+        .is_ok());
     devices.retire(retired.clone());
     assert_eq!(
-        devices.identity(&moved, mail_id, &[1; 32]).err(),
+        devices
+            .identity(&moved, mail_id, &KeyBytes::new([1; 32]))
+            .err(),
         Some(NoIdentity::OtherApp {
             user: "alice".into()
         })
     );
-    assert!(devices.identity(&moved, AppId::new(0), &[1; 32]).is_ok());
+    assert!(devices
+        .identity(&moved, AppId::new(0), &KeyBytes::new([1; 32]))
+        .is_ok());
     devices.release(&retired);
     assert!(!devices.is_retired_app("Mail"));
 }
@@ -437,14 +509,20 @@ fn a_binding_is_to_the_app_on_the_origin_it_had_and_damaged_records_bind_nothing
     // Read at start under a config that moved Mail while no reload could retire it.
     let devices = Devices::default();
     devices.insert(bound.clone());
-    assert!(devices.identity(&home, mail_id, &[1; 32]).is_ok());
+    assert!(devices
+        .identity(&home, mail_id, &KeyBytes::new([1; 32]))
+        .is_ok());
     assert_eq!(
-        devices.identity(&moved, mail_id, &[1; 32]).err(),
+        devices
+            .identity(&moved, mail_id, &KeyBytes::new([1; 32]))
+            .err(),
         Some(NoIdentity::OtherApp {
             user: "alice".into()
         })
     );
-    assert!(devices.identity(&moved, wiki, &[1; 32]).is_ok());
+    assert!(devices
+        .identity(&moved, wiki, &KeyBytes::new([1; 32]))
+        .is_ok());
     assert_eq!(review(&home.config, &none, &bound), Review::Keep);
     assert_eq!(
         review(&moved.config, &none, &bound),
@@ -470,10 +548,12 @@ fn a_binding_is_to_the_app_on_the_origin_it_had_and_damaged_records_bind_nothing
         ..bound.clone()
     };
     devices.insert(Device {
-        key: [3; 32],
+        key: KeyBytes::new([3; 32]),
         ..damaged.clone()
     });
-    assert!(devices.identity(&home, mail_id, &[3; 32]).is_err());
+    assert!(devices
+        .identity(&home, mail_id, &KeyBytes::new([3; 32]))
+        .is_err());
     assert_eq!(
         review(&home.config, &none, &damaged),
         Review::Narrow(vec!["Wiki".into()])

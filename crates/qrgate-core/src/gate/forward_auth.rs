@@ -185,7 +185,7 @@ pub async fn verify(
         Err(LoginError::Unauthenticated) => None,
         Err(e) => return Err(Refusal::Login(e)),
     };
-    decision::admit(s, app, &req, &path, live, gw.clock.now_millis()).map_err(Refusal::Denied)
+    decision::admit(s, app, &req, &path, live, gw.clock().now_millis()).map_err(Refusal::Denied)
 }
 
 /// `headers` with `Upgrade` set to what the proxy named.
@@ -330,7 +330,7 @@ mod tests {
             ..Default::default()
         };
         let token = gw
-            .sessions
+            .sessions()
             .create(s.app(app).key.clone(), alice.key, meta)
             .await
             .expect("session");
@@ -379,7 +379,7 @@ mod tests {
             Err(format!("{:?}", Refusal::Original(OriginalError::Missing)))
         );
         assert_eq!(verdict(req("GET", "/ADMIN;x/users")).await, ok, "fresh");
-        gw.clock.advance(Duration::from_secs(31));
+        gw.clock().advance(Duration::from_secs(31));
         assert_eq!(
             verdict(req("GET", "/ADMIN;x/users")).await,
             Err(format!(

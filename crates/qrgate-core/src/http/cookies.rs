@@ -10,6 +10,8 @@ use http::HeaderMap;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::raw::BindingHash;
+
 /// Values of every cookie named `name`, across all `Cookie` headers of a request.
 ///
 /// Headers that are not visible ASCII are skipped: no cookie of ours can be in them.
@@ -42,13 +44,13 @@ pub fn strip(value: &str, ours: &[&str]) -> Option<String> {
 }
 
 /// SHA-256 of a cookie value: what the gateway keeps instead of a binding value.
-pub fn hash(value: &str) -> [u8; 32] {
-    Sha256::digest(value.as_bytes()).into()
+pub fn hash(value: &str) -> BindingHash {
+    BindingHash::new(Sha256::digest(value.as_bytes()).into())
 }
 
 /// Whether a presented cookie value hashes to `expected`, compared in constant time.
-pub fn matches_hash(presented: Option<&str>, expected: &[u8; 32]) -> bool {
-    presented.is_some_and(|v| bool::from(hash(v).ct_eq(expected)))
+pub fn matches_hash(presented: Option<&str>, expected: &BindingHash) -> bool {
+    presented.is_some_and(|v| bool::from(hash(v).as_bytes().ct_eq(expected.as_bytes())))
 }
 
 /// `SameSite` of a cookie (`[session] same_site` in config).

@@ -27,6 +27,7 @@ use serde::Serialize;
 use sha2::Digest;
 
 use crate::identity::Identity;
+use crate::raw::{KeyBytes, SigningSeed};
 
 /// One signing key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,7 +35,7 @@ pub struct AssertionKey {
     /// Its id, `kid` in tokens and in the key set.
     pub kid: String,
     /// The Ed25519 secret (seed).
-    pub secret: [u8; 32],
+    pub secret: SigningSeed,
     /// Made at, ms since the epoch.
     pub created_ms: u64,
 }
@@ -42,8 +43,8 @@ pub struct AssertionKey {
 impl AssertionKey {
     /// A fresh key made at `now_ms`.
     pub fn generate(now_ms: u64) -> Self {
-        let secret = crate::random_bytes::<32>();
-        let public = SigningKey::from_bytes(&secret).verifying_key();
+        let secret = SigningSeed::new(crate::random_bytes::<32>());
+        let public = SigningKey::from_bytes(secret.as_bytes()).verifying_key();
         AssertionKey {
             // Names the key by its public half: stable, and unique for practical purposes.
             kid: URL_SAFE_NO_PAD.encode(&sha2::Sha256::digest(public.as_bytes())[..9]),
@@ -52,10 +53,12 @@ impl AssertionKey {
         }
     }
 
-    fn public(&self) -> [u8; 32] {
-        SigningKey::from_bytes(&self.secret)
-            .verifying_key()
-            .to_bytes()
+    fn public(&self) -> KeyBytes {
+        KeyBytes::new(
+            SigningKey::from_bytes(self.secret.as_bytes())
+                .verifying_key()
+                .to_bytes(),
+        )
     }
 }
 
@@ -125,7 +128,7 @@ pub struct Assertions {
     encoding: EncodingKey,
     issuer: String,
     lifetime_ms: u64,
-    cache: DashMap<(Arc<str>, [u8; 32]), Cached>,
+    cache: DashMap<(Arc<str>, KeyBytes), Cached>,
 }
 
 /// Why the assertion signer could not be built.
@@ -147,7 +150,7 @@ impl Assertions {
         lifetime_ms: u64,
     ) -> Result<Self, AssertionError> {
         let first = keys.first().ok_or(AssertionError::NoKey)?;
-        let der = SigningKey::from_bytes(&first.secret)
+        let der = SigningKey::from_bytes(first.secret.as_bytes())
             .to_pkcs8_der()
             .map_err(|e| AssertionError::Key(e.to_string()))?;
         Ok(Assertions {

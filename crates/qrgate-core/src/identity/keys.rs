@@ -11,6 +11,8 @@ use std::str::FromStr;
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde::{Deserialize, Deserializer};
 
+use crate::raw::KeyBytes;
+
 /// Why a key string was not accepted.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KeyError {
@@ -37,6 +39,11 @@ impl PublicKey {
     /// The raw 32 bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         self.0.as_bytes()
+    }
+
+    /// Its bytes, as sessions, devices and attempts hold a key.
+    pub fn key_bytes(&self) -> KeyBytes {
+        KeyBytes::new(*self.0.as_bytes())
     }
 
     /// z-base32, as Pubky writes keys (52 characters).

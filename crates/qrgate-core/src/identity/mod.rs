@@ -19,6 +19,7 @@ use http::{HeaderMap, HeaderValue};
 
 #[cfg(test)]
 use crate::identity::keys::PublicKey;
+use crate::raw::KeyBytes;
 
 /// Who a session belongs to; shared by every session of the same person.
 ///
@@ -31,7 +32,7 @@ pub struct Identity {
     pub pubkey: String,
     /// The signing key's 32 bytes: what a session records, so that who it is can be looked
     /// up again in the current config on every request.
-    pub key: [u8; 32],
+    pub key: KeyBytes,
     /// Roles, comma-separated, as sent upstream.
     pub roles: String,
     /// `user`, `pubkey`, `roles` as header values.
@@ -41,8 +42,8 @@ pub struct Identity {
 impl Identity {
     /// An identity; `None` if the name or roles cannot travel in an HTTP header (control
     /// characters), which config validation rules out for configured users.
-    pub fn new(user: String, key: &[u8; 32], roles: String) -> Option<Identity> {
-        let pubkey = z32::encode(key);
+    pub fn new(user: String, key: &KeyBytes, roles: String) -> Option<Identity> {
+        let pubkey = z32::encode(key.as_bytes());
         let header_values = [
             HeaderValue::from_bytes(user.as_bytes()).ok()?,
             HeaderValue::from_bytes(pubkey.as_bytes()).ok()?,
@@ -59,8 +60,8 @@ impl Identity {
 
     /// The identity of a key that is its own user (open enrollment): its z-base32 form as
     /// the name, no roles. z-base32 is plain ASCII, so this always fits in a header.
-    pub fn of_key(key: &[u8; 32]) -> Option<Identity> {
-        Identity::new(z32::encode(key), key, String::new())
+    pub fn of_key(key: &KeyBytes) -> Option<Identity> {
+        Identity::new(z32::encode(key.as_bytes()), key, String::new())
     }
 
     /// `user`, `pubkey`, `roles` as header values, in that order.
@@ -152,8 +153,8 @@ pub fn sanitize_connection(value: &str) -> Option<String> {
 
 /// A fixed, valid test key (Tana's published test key).
 #[cfg(test)]
-pub(crate) fn test_key() -> [u8; 32] {
-    *test_public_key().as_bytes()
+pub(crate) fn test_key() -> KeyBytes {
+    test_public_key().key_bytes()
 }
 
 #[cfg(test)]
@@ -215,13 +216,13 @@ mod tests {
     fn identities_carry_their_key_in_every_form() {
         let key = test_public_key();
         let id =
-            Identity::new("alice".into(), key.as_bytes(), "staff,ops".into()).expect("identity");
-        assert_eq!(id.key, *key.as_bytes());
+            Identity::new("alice".into(), &key.key_bytes(), "staff,ops".into()).expect("identity");
+        assert_eq!(id.key, key.key_bytes());
         assert_eq!(id.pubkey, key.to_z32());
         assert_eq!(id.header_values()[2], "staff,ops");
-        assert!(Identity::new("a\nb".into(), key.as_bytes(), String::new()).is_none());
+        assert!(Identity::new("a\nb".into(), &key.key_bytes(), String::new()).is_none());
         assert_eq!(
-            Identity::of_key(key.as_bytes()).map(|i| i.user),
+            Identity::of_key(&key.key_bytes()).map(|i| i.user),
             Some(key.to_z32())
         );
     }

@@ -12,6 +12,7 @@ use crate::observe::audit;
 use crate::settings::Settings;
 
 use super::{attempt, LoginError};
+use crate::raw::TokenHash;
 
 /// What a claimed confirmation allows: the action, for the session that asked.
 #[derive(Debug)]
@@ -21,7 +22,7 @@ pub struct Confirmed {
     /// The approving key, z-base32.
     pub approver: String,
     /// The asking session's token hash.
-    pub session: [u8; 32],
+    pub session: TokenHash,
 }
 
 /// The browser that asked for `action` collects the approval of confirmation attempt `id`,
@@ -50,7 +51,7 @@ pub async fn claim_action(
         _ => return Err(LoginError::Unauthenticated),
     }
     let (key, _) = gw
-        .logins
+        .logins()
         .claim(&attempt, s.presented_binding(app, headers), Some(action))
         .await?;
     // The approving key must still be that person's (a device removed or a user changed
@@ -63,7 +64,7 @@ pub async fn claim_action(
             user: action.user().to_string(),
         })?;
     let name = &s.app(app).name;
-    gw.metrics.login(name, "any", "confirmed");
+    gw.metrics().login(name, "any", "confirmed");
     audit::action_confirmed(
         name,
         &action.wire(),

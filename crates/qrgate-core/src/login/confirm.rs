@@ -9,6 +9,7 @@
 //! each is described and written down, and which keys may approve it; it does no I/O.
 
 use crate::devices::device_id;
+use crate::raw::{KeyBytes, TokenHash};
 
 /// Something a person does to their own account that outlives every session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +86,7 @@ impl Action {
     /// Whether the key `key`, belonging to `owner` (its configured user or its device's), may
     /// approve this action: only one of the same person's keys, and for a removal never the
     /// device being removed (a lost phone cannot keep itself).
-    pub fn approver(&self, owner: Option<&str>, key: &[u8; 32]) -> Result<(), NotApprover> {
+    pub fn approver(&self, owner: Option<&str>, key: &KeyBytes) -> Result<(), NotApprover> {
         if owner != Some(self.user()) {
             return Err(NotApprover::OtherUser);
         }
@@ -103,7 +104,7 @@ impl Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Confirm {
     /// The asking session's token hash.
-    pub session: [u8; 32],
+    pub session: TokenHash,
     /// The action.
     pub action: Action,
     text: String,
@@ -111,7 +112,7 @@ pub struct Confirm {
 
 impl Confirm {
     /// A confirmation of `action` for the session `session`.
-    pub fn new(session: [u8; 32], action: Action) -> Self {
+    pub fn new(session: TokenHash, action: Action) -> Self {
         let text = action.describe();
         Confirm {
             session,
@@ -130,7 +131,7 @@ impl Confirm {
 mod tests {
     use super::*;
 
-    fn removal(user: &str, key: &[u8; 32]) -> Action {
+    fn removal(user: &str, key: &KeyBytes) -> Action {
         Action::RemoveDevice {
             user: user.into(),
             device: device_id(key),
@@ -146,8 +147,8 @@ mod tests {
             Action::AddDevice {
                 user: "a: b:c".into(),
             },
-            removal("alice smith", &[3; 32]),
-            removal("x:y", &[4; 32]),
+            removal("alice smith", &KeyBytes::new([3; 32])),
+            removal("x:y", &KeyBytes::new([4; 32])),
         ] {
             assert_eq!(Action::from_wire(&action.wire()), Some(action.clone()));
         }
@@ -168,7 +169,7 @@ mod tests {
                 user: "remove-device:x".into()
             }
             .wire(),
-            removal("x", &[1; 32]).wire()
+            removal("x", &KeyBytes::new([1; 32])).wire()
         );
     }
 
@@ -178,7 +179,7 @@ mod tests {
             user: "alice\nsigned in".into(),
         };
         assert_eq!(add.describe(), "add a new device for alice signed in");
-        let text = removal("bob", &[5; 32]).describe();
+        let text = removal("bob", &KeyBytes::new([5; 32])).describe();
         assert!(text.starts_with("remove device ") && text.ends_with(" of bob"));
     }
 
@@ -188,20 +189,26 @@ mod tests {
         let add = Action::AddDevice {
             user: "alice".into(),
         };
-        assert_eq!(add.approver(Some("alice"), &phone), Ok(()));
+        assert_eq!(add.approver(Some("alice"), &KeyBytes::new(phone)), Ok(()));
         assert_eq!(
-            add.approver(Some("bob"), &phone),
+            add.approver(Some("bob"), &KeyBytes::new(phone)),
             Err(NotApprover::OtherUser)
         );
-        assert_eq!(add.approver(None, &phone), Err(NotApprover::OtherUser));
-        let remove = removal("alice", &phone);
         assert_eq!(
-            remove.approver(Some("alice"), &phone),
+            add.approver(None, &KeyBytes::new(phone)),
+            Err(NotApprover::OtherUser)
+        );
+        let remove = removal("alice", &KeyBytes::new(phone));
+        assert_eq!(
+            remove.approver(Some("alice"), &KeyBytes::new(phone)),
             Err(NotApprover::SameDevice)
         );
-        assert_eq!(remove.approver(Some("alice"), &laptop), Ok(()));
         assert_eq!(
-            remove.approver(Some("bob"), &laptop),
+            remove.approver(Some("alice"), &KeyBytes::new(laptop)),
+            Ok(())
+        );
+        assert_eq!(
+            remove.approver(Some("bob"), &KeyBytes::new(laptop)),
             Err(NotApprover::OtherUser)
         );
     }

@@ -31,7 +31,7 @@ pub async fn approve(
         let value: Value =
             serde_json::from_slice(body).map_err(|e| LoginError::BadJson(e.to_string()))?;
         let signer = gw
-            .signers
+            .signers()
             .iter()
             .find(|signer| signer.recognizes(&value))
             .ok_or(LoginError::UnknownBody)?;
@@ -61,11 +61,11 @@ fn settle(
     let app = &attempt.request.app;
     match &result {
         Ok(a) => {
-            gw.metrics.login(app, protocol, "approved");
+            gw.metrics().login(app, protocol, "approved");
             audit::approved(app, protocol, &a.user, &a.key, approver, &attempt.id);
         }
         Err(e) => {
-            gw.metrics.login(app, protocol, "refused");
+            gw.metrics().login(app, protocol, "refused");
             audit::approval_refused(app, protocol, e.code(), approver, &attempt.id);
         }
     }
@@ -84,7 +84,7 @@ pub async fn deliver(
     body: &[u8],
 ) -> Result<Approval, LoginError> {
     let (signer, limits) = gw
-        .signers
+        .signers()
         .iter()
         .find_map(|signer| {
             signer
@@ -96,7 +96,7 @@ pub async fn deliver(
     if body.len() > limits.max_body {
         return Err(LoginError::BodyTooLarge(limits.max_body));
     }
-    let attempt = match gw.logins.by_channel(channel).await {
+    let attempt = match gw.logins().by_channel(channel).await {
         Ok(a) if a.request.app == s.app(app).key => a,
         Err(AttemptError::Store(e)) => return Err(e.into()),
         _ => return Err(LoginError::UnknownChannel),
@@ -133,7 +133,7 @@ fn check_open(
     attempt: &Attempt,
     approver: Option<IpAddr>,
 ) -> Result<(), LoginError> {
-    if gw.logins.is_expired(attempt) {
+    if gw.logins().is_expired(attempt) {
         return Err(AttemptError::Expired.into());
     }
     if !same_network(
@@ -188,10 +188,10 @@ async fn finish(
     protocol: &'static str,
     verified: Verified,
 ) -> Result<Approval, LoginError> {
-    let key = verified.key.as_bytes();
+    let key = &verified.key.key_bytes();
     let owner = match s.config.user_by_key(key) {
         Some((_, user)) => Some(user.name.clone()),
-        None => gw.devices.get(key).map(|d| d.user.clone()),
+        None => gw.devices().get(key).map(|d| d.user.clone()),
     };
     if let (Some(asserted), Some(owner)) = (&verified.asserted_name, &owner) {
         if asserted != owner {
@@ -216,13 +216,13 @@ async fn finish(
         },
     }
     let identity = identity_for_key(gw, s, app, &verified.key)?;
-    if let (Some(mark), Some(share)) = (&verified.single_use, gw.logins.share()) {
+    if let (Some(mark), Some(share)) = (&verified.single_use, gw.logins().share()) {
         if !share.first_use(mark, verified.single_use_ms).await? {
             return Err(Refusal::Replay.into());
         }
     }
     let (user, key) = (identity.user.clone(), identity.pubkey.clone());
-    gw.logins.approve(attempt, &identity, protocol).await?;
+    gw.logins().approve(attempt, &identity, protocol).await?;
     Ok(Approval {
         user,
         key,

@@ -113,7 +113,7 @@ pub fn confirms_actions(gw: &Gateway, s: &Settings, app: AppId) -> bool {
 /// Whether protocol `id` can carry an attempt: any protocol a sign-in, only one that shows
 /// what is confirmed an action.
 fn shown_by(gw: &Gateway, id: SignerId, action: bool) -> bool {
-    gw.signers
+    gw.signers()
         .get(id)
         .is_some_and(|g| !action || g.shows_action())
 }
@@ -161,20 +161,20 @@ pub async fn start(
         purpose,
         grant: Arc::new(s.app(app).grant.clone()),
     };
-    let ctx = s.signer_context(app, gw.clock.now_millis());
+    let ctx = s.signer_context(app, gw.clock().now_millis());
     let offered = &s.app(app).signers;
     let attempt = gw
-        .logins
+        .logins()
         .create(request, |facts| {
             offered
                 .iter()
                 .filter(|id| shows(id))
-                .filter_map(|id| gw.signers.get(*id))
+                .filter_map(|id| gw.signers().get(*id))
                 .map(|signer| (signer.id(), signer.prepare(&ctx, facts)))
                 .collect()
         })
         .await?;
-    gw.metrics.login(&s.app(app).name, "any", "created");
+    gw.metrics().login(&s.app(app).name, "any", "created");
     Ok(Started {
         attempt,
         set_cookie,
@@ -200,7 +200,7 @@ fn attempt_context<'a>(
 ) -> crate::login::signers::protocol::Context<'a> {
     crate::login::signers::protocol::Context {
         grant: &attempt.request.grant,
-        ..s.signer_context(app, gw.clock.now_millis())
+        ..s.signer_context(app, gw.clock().now_millis())
     }
 }
 
@@ -214,7 +214,7 @@ pub fn payloads(gw: &Gateway, s: &Settings, attempt: &Attempt) -> Vec<(SignerId,
         .signers
         .iter()
         .filter_map(|id| {
-            let signer = gw.signers.get(*id)?;
+            let signer = gw.signers().get(*id)?;
             let material = attempt.material(*id)?;
             Some((*id, signer.payload(&ctx, &attempt.facts(), material)))
         })
@@ -228,7 +228,7 @@ pub async fn attempt(
     app: AppId,
     id: &str,
 ) -> Result<Arc<Attempt>, LoginError> {
-    match gw.logins.get(id).await {
+    match gw.logins().get(id).await {
         Ok(a) if a.request.app == s.app(app).key => Ok(a),
         Ok(_) => Err(AttemptError::NotFound.into()),
         Err(e) => Err(e.into()),
@@ -244,7 +244,7 @@ pub async fn watch(
     id: &str,
     headers: &HeaderMap,
 ) -> Result<EventStream, LoginError> {
-    let attempt = gw.logins.get(id).await?;
+    let attempt = gw.logins().get(id).await?;
     let bound = cookies::matches_hash(
         s.presented_binding(app, headers),
         &attempt.request.bind_hash,
@@ -253,8 +253,8 @@ pub async fn watch(
         return Err(AttemptError::WrongBrowser.into());
     }
     Ok(EventStream::new(
-        gw.logins.watch(&attempt),
-        gw.logins.remaining(&attempt),
+        gw.logins().watch(&attempt),
+        gw.logins().remaining(&attempt),
     ))
 }
 
@@ -266,11 +266,11 @@ pub async fn scan(
     attempt: &Attempt,
 ) -> Result<Vec<(&'static str, Value)>, LoginError> {
     let app = app_of(s, attempt)?;
-    gw.logins.scan(attempt).await?;
-    gw.metrics.login(&s.app(app).name, "any", "scanned");
+    gw.logins().scan(attempt).await?;
+    gw.metrics().login(&s.app(app).name, "any", "scanned");
     let ctx = attempt_context(gw, s, app, attempt);
     let mut fields = Vec::new();
-    for signer in gw.signers.iter() {
+    for signer in gw.signers().iter() {
         if let Some(material) = attempt.material(signer.id()) {
             fields.extend(signer.scan_fields(&ctx, &attempt.facts(), material));
         }
@@ -280,8 +280,8 @@ pub async fn scan(
 
 /// The signer declined.
 pub async fn reject(gw: &Gateway, attempt: &Attempt) -> Result<(), LoginError> {
-    gw.logins.reject(attempt).await?;
-    gw.metrics.login(&attempt.request.app, "any", "rejected");
+    gw.logins().reject(attempt).await?;
+    gw.metrics().login(&attempt.request.app, "any", "rejected");
     Ok(())
 }
 
@@ -296,7 +296,7 @@ pub async fn claim(
 ) -> Result<Claimed, LoginError> {
     let attempt = attempt(gw, s, app, id).await?;
     let (key, protocol) = gw
-        .logins
+        .logins()
         .claim(&attempt, s.presented_binding(app, headers), None)
         .await?;
     // Who the key is now: a user removed since the approval gets no session.
@@ -310,13 +310,13 @@ pub async fn claim(
     if let Purpose::StepUp(step_up) = &attempt.request.purpose {
         // A fresh approval of the session this browser holds: no new token.
         if !gw
-            .sessions
-            .reapproved(&step_up.session, gw.clock.now_millis())
+            .sessions()
+            .reapproved(&step_up.session, gw.clock().now_millis())
             .await?
         {
             return Err(LoginError::Unauthenticated);
         }
-        gw.metrics.login(name, "any", "stepped_up");
+        gw.metrics().login(name, "any", "stepped_up");
         audit::step_up(name, &identity.user, &identity.pubkey, client, &attempt.id);
         return Ok(Claimed {
             token: None,
@@ -331,10 +331,10 @@ pub async fn claim(
         browser: attempt.request.requester_agent.clone(),
     };
     let token = gw
-        .sessions
+        .sessions()
         .create(s.app(app).key.clone(), identity.key, meta)
         .await?;
-    gw.metrics.login(name, "any", "claimed");
+    gw.metrics().login(name, "any", "claimed");
     audit::login(
         name,
         &identity.user,
@@ -366,7 +366,7 @@ pub async fn verify(
     let found = match bearer {
         Some(token) => match token_hash(token) {
             Some(hash) => gw
-                .sessions
+                .sessions()
                 .lookup(&hash, &s.app(app).key)
                 .await?
                 .and_then(|r| {
@@ -392,7 +392,7 @@ pub fn identity_for_key(
     app: AppId,
     key: &PublicKey,
 ) -> Result<Arc<Identity>, LoginError> {
-    gw.identity(s, app, key.as_bytes()).map_err(|e| match e {
+    gw.identity(s, app, &key.key_bytes()).map_err(|e| match e {
         NoIdentity::NotPermitted { user } => LoginError::NotPermitted {
             user,
             app: s.app(app).name.clone(),

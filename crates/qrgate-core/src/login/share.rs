@@ -13,6 +13,7 @@ use std::net::IpAddr;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::raw::KeyBytes;
 use crate::session::StoreError;
 
 /// An attempt's immutable facts, as stored for the other instances.
@@ -73,7 +74,7 @@ pub enum SharedPhase {
     /// Approved by `key`, shown as `name`, through `protocol`, at `at_ms`.
     Approved {
         /// The approving key.
-        key: [u8; 32],
+        key: KeyBytes,
         /// The user's name at approval.
         name: String,
         /// The signer protocol that approved.
@@ -95,7 +96,7 @@ pub enum Transition {
     /// Pending or scanned → approved by `key` (shown as `name`) through `protocol`.
     Approve {
         /// The approving key.
-        key: [u8; 32],
+        key: KeyBytes,
         /// Its user's name.
         name: String,
         /// The signer protocol.

@@ -5,6 +5,7 @@ use crate::clock::Clock;
 use crate::config::{Config, SameNetwork};
 use crate::login::confirm::Action;
 use crate::login::signers::{native, pubky, tana};
+use crate::raw::TokenHash;
 
 fn gateway(signers: &str) -> Gateway {
     let text = format!("[[app]]\nname = \"Intranet wiki\"\norigin = \"https://intranet.example.com\"\nupstream = \"127.0.0.1:9\"\nsigners = {signers}\n");
@@ -186,7 +187,7 @@ fn only_an_app_offering_a_protocol_that_shows_actions_confirms_them() {
 async fn an_action_is_offered_only_through_protocols_that_show_it() {
     let action = || {
         Purpose::Action(crate::login::confirm::Confirm::new(
-            [1; 32],
+            TokenHash::new([1; 32]),
             Action::AddDevice {
                 user: "alice".into(),
             },

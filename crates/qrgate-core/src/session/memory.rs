@@ -36,9 +36,10 @@ use super::{
 };
 use crate::clock::{millis, Clock};
 use crate::observe::audit;
+use crate::raw::KeyBytes;
 
 struct Entry {
-    key: [u8; 32],
+    key: KeyBytes,
     app: Arc<str>,
     created_ms: u64,
     // Atomic so a lookup slides the idle window under the shard's read lock.
@@ -51,7 +52,7 @@ struct Entry {
 pub struct MemoryStore {
     map: DashMap<TokenHash, Entry>,
     /// Per key, the hashes of its sessions (see the module's invariant).
-    by_key: DashMap<[u8; 32], Vec<TokenHash>>,
+    by_key: DashMap<KeyBytes, Vec<TokenHash>>,
     lifetimes: Lifetimes,
     clock: Clock,
 }
@@ -88,7 +89,7 @@ impl MemoryStore {
 
     /// Takes the hashes `gone` (sorted) out of `key`'s set, each once the map no longer holds
     /// it for that key (checked with the set's entry locked); drops the set when it is empty.
-    fn unindex(&self, key: &[u8; 32], gone: &[TokenHash]) {
+    fn unindex(&self, key: &KeyBytes, gone: &[TokenHash]) {
         self.by_key.remove_if_mut(key, |_, set| {
             set.retain(|h| {
                 gone.binary_search(h).is_err() || self.map.get(h).is_some_and(|e| e.key == *key)
@@ -136,7 +137,7 @@ impl SessionStore for MemoryStore {
     async fn create(
         &self,
         app: Arc<str>,
-        key: [u8; 32],
+        key: KeyBytes,
         meta: SessionMeta,
     ) -> Result<SessionToken, StoreError> {
         let token = SessionToken::generate();
@@ -177,7 +178,7 @@ impl SessionStore for MemoryStore {
         };
         if found.is_none() {
             if let Some(e) = self.remove(hash) {
-                audit::session_expired(&e.app, &z32::encode(&e.key));
+                audit::session_expired(&e.app, &z32::encode(e.key.as_bytes()));
             }
         }
         Ok(found)
@@ -210,7 +211,7 @@ impl SessionStore for MemoryStore {
         self.map.retain(|hash, e| {
             let expired = self.expired(e, now);
             if expired {
-                audit::session_expired(&e.app, &z32::encode(&e.key));
+                audit::session_expired(&e.app, &z32::encode(e.key.as_bytes()));
                 gone.push((e.key, *hash));
             }
             !expired
@@ -241,7 +242,7 @@ impl SessionStore for MemoryStore {
 
     async fn of_keys(
         &self,
-        keys: &[[u8; 32]],
+        keys: &[KeyBytes],
     ) -> Result<Vec<(TokenHash, SessionRecord)>, StoreError> {
         let now = self.clock.now_millis();
         let mut out = Vec::new();
@@ -316,7 +317,7 @@ mod tests {
     async fn idle_window_slides_and_absolute_lifetime_holds() {
         let (s, clock) = store();
         let t = s
-            .create(app("a"), [1; 32], SessionMeta::default())
+            .create(app("a"), KeyBytes::new([1; 32]), SessionMeta::default())
             .await
             .expect("created");
         assert_eq!(
@@ -337,7 +338,7 @@ mod tests {
     async fn imported_times_ahead_of_now_count_as_now() {
         let (s, clock) = store();
         let t = s
-            .create(app("a"), [1; 32], SessionMeta::default())
+            .create(app("a"), KeyBytes::new([1; 32]), SessionMeta::default())
             .await
             .expect("created");
         let now = clock.now_millis();
@@ -373,11 +374,11 @@ mod tests {
     async fn idle_expiry_and_sweep() {
         let (s, clock) = store();
         let t = s
-            .create(app("a"), [1; 32], SessionMeta::default())
+            .create(app("a"), KeyBytes::new([1; 32]), SessionMeta::default())
             .await
             .expect("created");
         let _other = s
-            .create(app("a"), [1; 32], SessionMeta::default())
+            .create(app("a"), KeyBytes::new([1; 32]), SessionMeta::default())
             .await
             .expect("created");
         clock.advance(Duration::from_secs(10));
@@ -390,7 +391,7 @@ mod tests {
     async fn wrong_app_unknown_and_revoked_tokens_are_refused() {
         let (s, _) = store();
         let t = s
-            .create(app("b"), [2; 32], SessionMeta::default())
+            .create(app("b"), KeyBytes::new([2; 32]), SessionMeta::default())
             .await
             .expect("created");
         assert!(!live(&s, &t, "a").await);
@@ -401,10 +402,10 @@ mod tests {
             .expect("live");
         assert_eq!(
             (r.key, &*r.app),
-            ([2; 32], "b"),
+            (KeyBytes::new([2; 32]), "b"),
             "the record says whose and where"
         );
-        assert_eq!(s.lookup(&[0u8; 32], "b").await, Ok(None));
+        assert_eq!(s.lookup(&TokenHash::new([0u8; 32]), "b").await, Ok(None));
         assert_eq!(s.revoke(&t.hash()).await, Ok(true));
         assert!(!live(&s, &t, "b").await);
         assert_eq!(s.revoke(&t.hash()).await, Ok(false));
@@ -414,11 +415,11 @@ mod tests {
     async fn export_and_import_keep_live_sessions_only() {
         let (s, clock) = store();
         let kept = s
-            .create(app("a"), [1; 32], SessionMeta::default())
+            .create(app("a"), KeyBytes::new([1; 32]), SessionMeta::default())
             .await
             .expect("created");
         let stale = s
-            .create(app("a"), [2; 32], SessionMeta::default())
+            .create(app("a"), KeyBytes::new([2; 32]), SessionMeta::default())
             .await
             .expect("created");
         clock.advance(Duration::from_secs(8));
@@ -472,7 +473,7 @@ mod tests {
         }
     }
 
-    async fn hashes_of(s: &MemoryStore, keys: &[[u8; 32]]) -> Vec<TokenHash> {
+    async fn hashes_of(s: &MemoryStore, keys: &[KeyBytes]) -> Vec<TokenHash> {
         let mut found: Vec<TokenHash> = s
             .of_keys(keys)
             .await
@@ -494,29 +495,46 @@ mod tests {
     async fn the_key_index_follows_create_revoke_expiry_and_sweep() {
         let (s, clock) = store();
         let a1 = s
-            .create(app("a"), [1; 32], SessionMeta::default())
+            .create(app("a"), KeyBytes::new([1; 32]), SessionMeta::default())
             .await
             .expect("created");
         let a2 = s
-            .create(app("b"), [1; 32], SessionMeta::default())
+            .create(app("b"), KeyBytes::new([1; 32]), SessionMeta::default())
             .await
             .expect("created");
         let b1 = s
-            .create(app("a"), [2; 32], SessionMeta::default())
+            .create(app("a"), KeyBytes::new([2; 32]), SessionMeta::default())
             .await
             .expect("created");
-        assert_eq!(hashes_of(&s, &[[1; 32]]).await, sorted(&[&a1, &a2]));
-        assert_eq!(hashes_of(&s, &[[2; 32]]).await, sorted(&[&b1]));
         assert_eq!(
-            hashes_of(&s, &[[2; 32], [1; 32], [2; 32]]).await,
+            hashes_of(&s, &[KeyBytes::new([1; 32])]).await,
+            sorted(&[&a1, &a2])
+        );
+        assert_eq!(
+            hashes_of(&s, &[KeyBytes::new([2; 32])]).await,
+            sorted(&[&b1])
+        );
+        assert_eq!(
+            hashes_of(
+                &s,
+                &[
+                    KeyBytes::new([2; 32]),
+                    KeyBytes::new([1; 32]),
+                    KeyBytes::new([2; 32])
+                ]
+            )
+            .await,
             sorted(&[&a1, &a2, &b1]),
             "several keys, one named twice: each session once"
         );
-        assert!(hashes_of(&s, &[[3; 32]]).await.is_empty());
+        assert!(hashes_of(&s, &[KeyBytes::new([3; 32])]).await.is_empty());
         s.index_mirrors_map().expect("after creates");
 
         assert_eq!(s.revoke(&a1.hash()).await, Ok(true));
-        assert_eq!(hashes_of(&s, &[[1; 32]]).await, sorted(&[&a2]));
+        assert_eq!(
+            hashes_of(&s, &[KeyBytes::new([1; 32])]).await,
+            sorted(&[&a2])
+        );
         s.index_mirrors_map().expect("after a revocation");
 
         // Idle past the window: not listed even before anything removes it; a lookup removes
@@ -525,7 +543,7 @@ mod tests {
         assert!(live(&s, &b1, "a").await, "b1 used, a2 not");
         clock.advance(Duration::from_secs(6));
         assert!(
-            hashes_of(&s, &[[1; 32]]).await.is_empty(),
+            hashes_of(&s, &[KeyBytes::new([1; 32])]).await.is_empty(),
             "a2 idle too long"
         );
         assert!(!live(&s, &a2, "b").await);
@@ -533,7 +551,7 @@ mod tests {
 
         // The sweep takes what expired out of the index too, and drops the emptied sets.
         let c1 = s
-            .create(app("a"), [3; 32], SessionMeta::default())
+            .create(app("a"), KeyBytes::new([3; 32]), SessionMeta::default())
             .await
             .expect("created");
         clock.advance(Duration::from_secs(6));
@@ -542,14 +560,17 @@ mod tests {
         assert_eq!(s.sweep().await, 1, "b1 idled out");
         s.index_mirrors_map().expect("after a sweep");
         assert_eq!(s.by_key.len(), 1, "only key 3 has a session left");
-        assert_eq!(hashes_of(&s, &[[3; 32]]).await, sorted(&[&c1]));
+        assert_eq!(
+            hashes_of(&s, &[KeyBytes::new([3; 32])]).await,
+            sorted(&[&c1])
+        );
     }
 
     #[tokio::test]
     async fn import_indexes_and_a_hash_imported_again_moves_to_its_new_key() {
         let (s, _) = store();
         let t = s
-            .create(app("a"), [1; 32], SessionMeta::default())
+            .create(app("a"), KeyBytes::new([1; 32]), SessionMeta::default())
             .await
             .expect("created");
         let mut exported = s.export().await.expect("export");
@@ -560,14 +581,22 @@ mod tests {
             Ok(1),
             "the same file twice"
         );
-        assert_eq!(hashes_of(&fresh, &[[1; 32]]).await, sorted(&[&t]));
+        assert_eq!(
+            hashes_of(&fresh, &[KeyBytes::new([1; 32])]).await,
+            sorted(&[&t])
+        );
         fresh
             .index_mirrors_map()
             .expect("after importing the same session twice");
-        exported[0].1.key = [9; 32];
+        exported[0].1.key = KeyBytes::new([9; 32]);
         assert_eq!(fresh.import(exported).await, Ok(1));
-        assert!(hashes_of(&fresh, &[[1; 32]]).await.is_empty());
-        assert_eq!(hashes_of(&fresh, &[[9; 32]]).await, sorted(&[&t]));
+        assert!(hashes_of(&fresh, &[KeyBytes::new([1; 32])])
+            .await
+            .is_empty());
+        assert_eq!(
+            hashes_of(&fresh, &[KeyBytes::new([9; 32])]).await,
+            sorted(&[&t])
+        );
         fresh.index_mirrors_map().expect("after a re-import");
     }
 
@@ -579,7 +608,7 @@ mod tests {
     fn the_key_index_stays_consistent_under_concurrent_changes() {
         let (s, clock) = store();
         let s = Arc::new(s);
-        let keys: Vec<[u8; 32]> = (0..4u8).map(|k| [k; 32]).collect();
+        let keys: Vec<KeyBytes> = (0..4u8).map(|k| KeyBytes::new([k; 32])).collect();
         let threads: Vec<_> = (0..4usize)
             .map(|t| {
                 let (s, clock, keys) = (s.clone(), clock.clone(), keys.clone());

@@ -30,6 +30,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
+use crate::raw::KeyBytes;
 pub use memory::MemoryStore;
 
 /// A raw session token: 33 random bytes, base64url (44 characters). Only ever placed in a
@@ -59,7 +60,7 @@ impl SessionToken {
 
     /// The hash stores keep.
     pub fn hash(&self) -> TokenHash {
-        Sha256::digest(self.0.as_bytes()).into()
+        TokenHash::new(Sha256::digest(self.0.as_bytes()).into())
     }
 }
 
@@ -69,8 +70,7 @@ impl std::fmt::Debug for SessionToken {
     }
 }
 
-/// SHA-256 of a token string: what stores keep instead of the token, and their key.
-pub type TokenHash = [u8; 32];
+pub use crate::raw::TokenHash;
 
 /// Hashes a token as presented by a client. Anything but 44 (or, issued before, 43) base64url
 /// characters is no token (fail closed before touching the store).
@@ -82,7 +82,7 @@ pub fn token_hash(presented: &str) -> Option<TokenHash> {
     {
         return None;
     }
-    Some(Sha256::digest(presented.as_bytes()).into())
+    Some(TokenHash::new(Sha256::digest(presented.as_bytes()).into()))
 }
 
 /// Absolute and idle lifetimes applied by a store.
@@ -108,7 +108,7 @@ pub enum StoreError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
     /// The signing key's 32 bytes.
-    pub key: [u8; 32],
+    pub key: KeyBytes,
     /// The app's name (unique; stable across reloads, unlike positions).
     pub app: Arc<str>,
     /// Created, ms since the epoch.
@@ -152,11 +152,11 @@ pub struct SessionMeta {
 /// any command line). It names a session in lists and revocations without being usable as a
 /// credential: the token cannot be derived from its hash, let alone from part of it.
 pub fn session_id(hash: &TokenHash) -> String {
-    hex::encode(&hash[..12])
+    hex::encode(&hash.as_bytes()[..12])
 }
 
 /// `keys` without repeats (a key named twice is read once), in a fixed order.
-pub fn distinct(keys: &[[u8; 32]]) -> Vec<[u8; 32]> {
+pub fn distinct(keys: &[KeyBytes]) -> Vec<KeyBytes> {
     let mut keys = keys.to_vec();
     keys.sort_unstable();
     keys.dedup();
@@ -170,7 +170,7 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn create(
         &self,
         app: Arc<str>,
-        key: [u8; 32],
+        key: KeyBytes,
         meta: SessionMeta,
     ) -> Result<SessionToken, StoreError>;
     /// The live session `hash` names on app `app`, if any; refreshes its idle time.
@@ -197,7 +197,7 @@ pub trait SessionStore: Send + Sync + 'static {
     /// store holds: the person's page and control calls that name a key or a user.
     async fn of_keys(
         &self,
-        keys: &[[u8; 32]],
+        keys: &[KeyBytes],
     ) -> Result<Vec<(TokenHash, SessionRecord)>, StoreError>;
     /// Adds sessions (from the state file), dropping expired ones; returns how many were kept.
     async fn import(&self, sessions: Vec<(TokenHash, SessionRecord)>) -> Result<usize, StoreError>;

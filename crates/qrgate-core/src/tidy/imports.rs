@@ -127,15 +127,17 @@ fn a_file_may_use_its_own_folder() {
 /// no `control` and no `web`. Nothing in the core imports `web`; only the glue calls it.
 const LAYERS: &[(&str, &[&str])] = &[
     ("clock", &[]),
-    ("http", &[]),
+    ("raw", &[]),
+    ("http", &["raw"]),
     ("observe", &[]),
-    ("identity", &["http"]),
-    ("login::signers", &["clock", "http", "identity"]),
-    ("config", &["http", "identity", "login::signers"]),
-    ("session", &["clock", "identity", "observe"]),
+    ("identity", &["raw", "http"]),
+    ("login::signers", &["raw", "clock", "http", "identity"]),
+    ("config", &["raw", "http", "identity", "login::signers"]),
+    ("session", &["raw", "clock", "identity", "observe"]),
     (
         "settings",
         &[
+            "raw",
             "config",
             "gate",
             "http",
@@ -146,11 +148,12 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "devices",
-        &["config", "http", "identity", "session", "settings"],
+        &["raw", "config", "http", "identity", "session", "settings"],
     ),
     (
         "gateway",
         &[
+            "raw",
             "clock",
             "config",
             "devices",
@@ -172,6 +175,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "login",
         &[
+            "raw",
             "clock",
             "config",
             "devices",
@@ -188,6 +192,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "control",
         &[
+            "raw",
             "config",
             "devices",
             "gateway",
@@ -202,6 +207,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "web",
         &[
+            "raw",
             "config",
             "control",
             "devices",

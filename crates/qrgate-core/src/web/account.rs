@@ -20,6 +20,7 @@ use crate::http::route::Route;
 use crate::identity::access::Grant;
 use crate::identity::Identity;
 use crate::login::page;
+use crate::raw::TokenHash;
 use crate::session::{session_id, StoreError};
 use crate::settings::Settings;
 
@@ -175,7 +176,7 @@ pub async fn page(
     gw: &Gateway,
     s: &Settings,
     app: AppId,
-    current: &[u8; 32],
+    current: &TokenHash,
     who: &Identity,
 ) -> Result<(String, String), ControlError> {
     let filter = of_user(&who.user);
@@ -234,7 +235,7 @@ pub async fn page(
 pub async fn sign_out(
     gw: &Gateway,
     s: &Settings,
-    current: &[u8; 32],
+    current: &TokenHash,
     user: &str,
     scope: &Scope,
 ) -> Result<usize, ControlError> {

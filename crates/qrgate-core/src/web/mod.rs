@@ -109,7 +109,7 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
             None => not_found(),
         },
         Route::Healthz if get => Reply::json(200, &json!({ "status": "ok" })),
-        Route::Jwks if get => match gw.assertions.load().as_ref() {
+        Route::Jwks if get => match gw.assertions() {
             Some(a) => Reply::json(200, &a.jwks()),
             None => respond::endpoint_refusal(req.form, &EndpointRefusal::AssertionsOff),
         },
@@ -203,14 +203,14 @@ fn limited(gw: &Gateway, req: &RouteRequest<'_>, action: Action) -> Result<(), L
             Action::Claim => "claim",
             Action::Verify => "verify",
         };
-        gw.metrics.rate_limited.with_label_values(&[name]).inc();
+        gw.metrics().rate_limited.with_label_values(&[name]).inc();
         LoginError::RateLimited(l)
     })
 }
 
 /// The relay endpoint's path, if one of the signers serves it.
 fn relay_endpoint(gw: &Gateway) -> Option<&'static str> {
-    gw.signers
+    gw.signers()
         .iter()
         .filter_map(|s| s.endpoint())
         .map(|e| e.path)
@@ -242,15 +242,14 @@ async fn logout(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
             continue;
         };
         let app = &s.app(req.app).key;
-        let ended = match gw.sessions.lookup(&hash, app).await {
-            Ok(Some(record)) => gw.sessions.revoke(&hash).await.map(|_| Some(record)),
+        let ended = match gw.sessions().lookup(&hash, app).await {
+            Ok(Some(record)) => gw.revoke_session(&hash).await.map(|_| Some(record)),
             Ok(None) => Ok(None),
             Err(e) => Err(e),
         };
         match ended {
             Ok(Some(record)) => {
-                audit::logout(app, &z32::encode(&record.key), req.client_ip);
-                gw.sessions_changed.notify_waiters();
+                audit::logout(app, &z32::encode(record.key.as_bytes()), req.client_ip);
             }
             Ok(None) => {}
             Err(e) => return respond::login_error(req.form, &e.into()),

@@ -142,7 +142,7 @@ pub(super) fn render_login(
         attempt_id: &attempt.id,
         events_url: Route::Events { id: &attempt.id }.url(prefix),
         claim_url: Route::Claim { id: &attempt.id }.url(prefix),
-        expires_in: gw.logins.remaining(attempt).as_secs(),
+        expires_in: gw.logins().remaining(attempt).as_secs(),
         signers,
         step_up: attempt.request.purpose.step_up().is_some(),
         action,

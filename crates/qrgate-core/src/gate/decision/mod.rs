@@ -278,7 +278,7 @@ pub async fn decide(gw: &Gateway, s: &Settings, req: &Request<'_>) -> Decision {
         }),
         Classified::Protected { app, target, path } => {
             match gw.session(s, req.headers, app).await {
-                Ok(live) => match admit(s, app, req, &path, live, gw.clock.now_millis()) {
+                Ok(live) => match admit(s, app, req, &path, live, gw.clock().now_millis()) {
                     Ok(live) => Decision::Forward(Forward {
                         app,
                         target,

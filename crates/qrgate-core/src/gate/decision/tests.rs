@@ -235,12 +235,12 @@ async fn only_a_live_session_for_this_app_forwards_with_identity() {
     let s = gw.settings();
     let alice = s.user_identity(0).expect("alice");
     let token = gw
-        .sessions
+        .sessions()
         .create(s.app(A).key.clone(), alice.key, Default::default())
         .await
         .expect("session");
     let other_app = gw
-        .sessions
+        .sessions()
         .create(s.app(B).key.clone(), alice.key, Default::default())
         .await
         .expect("session");
@@ -293,7 +293,7 @@ async fn a_reload_applies_to_live_sessions_at_the_next_request() {
     let s = gw.settings();
     let alice = s.user_identity(0).expect("alice");
     let token = gw
-        .sessions
+        .sessions()
         .create(s.app(A).key.clone(), alice.key, Default::default())
         .await
         .expect("session");
@@ -346,7 +346,7 @@ async fn a_reload_applies_to_live_sessions_at_the_next_request() {
         "removed from config: no session"
     );
     assert_eq!(
-        gw.sessions.len(),
+        gw.sessions().len(),
         1,
         "the session itself survives every reload"
     );

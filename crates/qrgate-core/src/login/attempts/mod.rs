@@ -41,7 +41,9 @@ mod record;
 mod request;
 mod status;
 
+use crate::raw::{BindingHash, KeyBytes, Secret, TokenHash};
 use phase::Phase;
+pub use phase::{shared_verdict, verdict, Ask, Row, Stage, Verdict, When, TRANSITIONS};
 use record::{parts, record};
 pub use request::{NewAttempt, Purpose, StepUp};
 pub use status::Status;
@@ -327,7 +329,7 @@ impl Logins {
             // The approving key stays with the share, which decides the claim.
             (Phase::Pending | Phase::Scanned, Status::Approved { name }) => {
                 *phase = Phase::Approved {
-                    key: [0; 32],
+                    key: KeyBytes::new([0; 32]),
                     name: name.clone(),
                     protocol: String::new(),
                     at_ms: self.clock.now_millis(),
@@ -388,7 +390,7 @@ impl Logins {
         a: &Attempt,
         bind_cookie: Option<&str>,
         action: Option<&Action>,
-    ) -> Result<([u8; 32], String), AttemptError> {
+    ) -> Result<(KeyBytes, String), AttemptError> {
         if !cookies::matches_hash(bind_cookie, &a.request.bind_hash) {
             return Err(AttemptError::WrongBrowser);
         }
@@ -410,96 +412,105 @@ impl Logins {
         &self,
         a: &Attempt,
         t: Transition,
-    ) -> Result<Option<([u8; 32], String)>, AttemptError> {
+    ) -> Result<Option<(KeyBytes, String)>, AttemptError> {
         let now = self.clock.now_millis();
         let Some(share) = &self.share else {
             let mut phase = a.lock();
             return self.step(a, &mut phase, &t, now);
         };
-        match share.transition(&a.id, &t, now).await? {
-            Outcome::Done(found) => {
-                // The share decided for every instance; follow it here for this instance's
-                // event streams.
-                let mut phase = a.lock();
-                let next = match (t, found) {
-                    (Transition::Claim { .. }, SharedPhase::Approved { key, protocol, .. }) => {
-                        *phase = Phase::Claimed;
-                        return Ok(Some((key, protocol)));
-                    }
-                    (Transition::Claim { .. }, _) => return Err(AttemptError::NotApproved),
-                    (Transition::Scan, _) => Phase::Scanned,
-                    (
-                        Transition::Approve {
-                            key,
-                            name,
-                            protocol,
-                        },
-                        _,
-                    ) => Phase::Approved {
-                        key,
-                        name,
-                        protocol,
-                        at_ms: now,
-                    },
-                    (Transition::Reject, _) => Phase::Rejected,
-                };
-                let status = next.status();
-                *phase = next;
-                a.status.send_if_modified(|s| {
-                    let changed = *s != status;
-                    *s = status;
-                    changed
-                });
-                Ok(None)
+        let outcome = share.transition(&a.id, &t, now).await?;
+        shared_verdict(&t, &outcome)?;
+        // The share decided for every instance; follow it here for this instance's event
+        // streams.
+        let mut phase = a.lock();
+        let next = match (t, outcome) {
+            (
+                Transition::Claim { .. },
+                Outcome::Done(SharedPhase::Approved { key, protocol, .. }),
+            ) => {
+                *phase = Phase::Claimed;
+                return Ok(Some((key, protocol)));
             }
-            Outcome::Refused(found) => Err(Phase::from(found).refusal()),
-            Outcome::OtherPurpose => Err(AttemptError::OtherPurpose),
-            Outcome::Expired => Err(AttemptError::Expired),
-            Outcome::Gone => Err(AttemptError::NotFound),
-        }
+            (Transition::Claim { .. }, _) => return Err(AttemptError::NotApproved),
+            (Transition::Scan, _) => Phase::Scanned,
+            (
+                Transition::Approve {
+                    key,
+                    name,
+                    protocol,
+                },
+                _,
+            ) => Phase::Approved {
+                key,
+                name,
+                protocol,
+                at_ms: now,
+            },
+            (Transition::Reject, _) => Phase::Rejected,
+        };
+        let status = next.status();
+        *phase = next;
+        a.status.send_if_modified(|s| {
+            let changed = *s != status;
+            *s = status;
+            changed
+        });
+        Ok(None)
     }
 
-    /// One transition from `phase`, announced on the attempt's status channel.
+    /// One transition from `phase` as [`TRANSITIONS`] decides it, announced on the attempt's
+    /// status channel (a claim is not: its stream has ended).
     fn step(
         &self,
         a: &Attempt,
         phase: &mut Phase,
         t: &Transition,
         now: u64,
-    ) -> Result<Option<([u8; 32], String)>, AttemptError> {
-        if let Transition::Claim { window_ms, .. } = t {
-            let Phase::Approved {
-                key,
-                protocol,
-                at_ms,
-                ..
-            } = &*phase
-            else {
-                return Err(phase.refusal());
-            };
-            if now >= at_ms.saturating_add(*window_ms) {
-                return Err(AttemptError::Expired);
+    ) -> Result<Option<(KeyBytes, String)>, AttemptError> {
+        let own = a
+            .request
+            .purpose
+            .action()
+            .map(|c| c.action.wire())
+            .unwrap_or_default();
+        let late = match (t, &*phase) {
+            (Transition::Claim { window_ms, .. }, Phase::Approved { at_ms, .. }) => {
+                now >= at_ms.saturating_add(*window_ms)
             }
-            let approved = (*key, protocol.clone());
-            *phase = Phase::Claimed;
-            return Ok(Some(approved));
+            // Only an approval has a claim window; the table refuses the others alike.
+            (Transition::Claim { .. }, _) => false,
+            _ => now >= a.expires_ms,
+        };
+        let from = phase.stage();
+        let when = if late { When::Late } else { When::InTime };
+        let to = verdict(from, Ask::of(t, &own), when)?;
+        if to == from {
+            return Ok(None);
         }
-        self.check_open(a, phase)?;
-        let next = match t {
-            Transition::Scan if matches!(phase, Phase::Scanned) => return Ok(None),
-            Transition::Scan => Phase::Scanned,
-            Transition::Approve {
-                key,
-                name,
-                protocol,
-            } => Phase::Approved {
+        let next = match (to, t, &*phase) {
+            (Stage::Scanned, _, _) => Phase::Scanned,
+            (Stage::Rejected, _, _) => Phase::Rejected,
+            (
+                Stage::Approved,
+                Transition::Approve {
+                    key,
+                    name,
+                    protocol,
+                },
+                _,
+            ) => Phase::Approved {
                 key: *key,
                 name: name.clone(),
                 protocol: protocol.clone(),
                 at_ms: now,
             },
-            Transition::Reject => Phase::Rejected,
-            Transition::Claim { .. } => return Err(AttemptError::NotApproved),
+            (Stage::Claimed, _, Phase::Approved { key, protocol, .. }) => {
+                let approved = (*key, protocol.clone());
+                *phase = Phase::Claimed;
+                return Ok(Some(approved));
+            }
+            // A row this phase cannot take changes nothing.
+            _ => return Err(from.refusal()),
         };
         a.status.send_replace(next.status());
         *phase = next;
@@ -579,19 +590,6 @@ impl Logins {
     pub fn clients(&self) -> usize {
         self.per_client.len()
     }
-
-    fn check_open(&self, a: &Attempt, phase: &Phase) -> Result<(), AttemptError> {
-        match phase {
-            Phase::Approved { .. } => return Err(AttemptError::AlreadyDone("approved")),
-            Phase::Rejected => return Err(AttemptError::AlreadyDone("rejected")),
-            Phase::Claimed => return Err(AttemptError::AlreadyDone("claimed")),
-            Phase::Pending | Phase::Scanned => {}
-        }
-        if self.is_expired(a) {
-            return Err(AttemptError::Expired);
-        }
-        Ok(())
-    }
 }
 
 impl Attempt {
@@ -599,6 +597,11 @@ impl Attempt {
         // A poisoned lock means a panic mid-transition elsewhere; the phase value itself is
         // always a complete assignment, so reading it is still sound.
         self.phase.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Where the attempt stands now.
+    pub fn stage(&self) -> Stage {
+        self.lock().stage()
     }
 
     /// The attempt's id.

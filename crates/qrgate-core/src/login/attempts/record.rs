@@ -47,10 +47,10 @@ pub(super) fn parts(
     record: &AttemptRecord,
     signer: impl Fn(&str) -> Option<SignerId>,
 ) -> Option<(NewAttempt, Vec<(SignerId, Material)>)> {
-    let bind_hash = <[u8; 32]>::try_from(hex::decode(&record.bind_hash).ok()?).ok()?;
+    let bind_hash = BindingHash::from_hex(&record.bind_hash)?;
     let mut materials = Vec::with_capacity(record.materials.len());
     for m in &record.materials {
-        let secret = <[u8; 32]>::try_from(hex::decode(&m.secret).ok()?).ok()?;
+        let secret = Secret::from_hex(&m.secret)?;
         materials.push((
             signer(&m.signer)?,
             Material {
@@ -60,16 +60,16 @@ pub(super) fn parts(
             },
         ));
     }
-    let bytes32 = |h: &str| <[u8; 32]>::try_from(hex::decode(h).ok()?).ok();
     let purpose = match (&record.step_up, &record.action) {
         (None, None) => Purpose::SignIn,
         (Some((session, key)), None) => Purpose::StepUp(StepUp {
-            session: bytes32(session)?,
-            key: bytes32(key)?,
+            session: TokenHash::from_hex(session)?,
+            key: KeyBytes::from_hex(key)?,
         }),
-        (None, Some((session, action))) => {
-            Purpose::Action(Confirm::new(bytes32(session)?, Action::from_wire(action)?))
-        }
+        (None, Some((session, action))) => Purpose::Action(Confirm::new(
+            TokenHash::from_hex(session)?,
+            Action::from_wire(action)?,
+        )),
         // Both at once is no attempt this gateway makes: damaged.
         (Some(_), Some(_)) => return None,
     };

@@ -8,7 +8,7 @@ pub struct NewAttempt {
     /// The name of the app the browser asked to sign in to (names survive reloads).
     pub app: Arc<str>,
     /// SHA-256 of the browser's binding cookie.
-    pub bind_hash: [u8; 32],
+    pub bind_hash: BindingHash,
     /// The requesting client's address, if known.
     pub requester: Option<IpAddr>,
     /// The key its pending attempts are counted under (see [`crate::gate::limits::client_key`]).
@@ -59,7 +59,7 @@ impl Purpose {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StepUp {
     /// The session's token hash.
-    pub session: [u8; 32],
+    pub session: TokenHash,
     /// The key that must approve.
-    pub key: [u8; 32],
+    pub key: KeyBytes,
 }

@@ -98,7 +98,7 @@ async fn an_approval_is_claimed_only_as_what_it_was_given_for() {
     };
     let other = Action::AddDevice { user: "bob".into() };
     let confirming = NewAttempt {
-        purpose: Purpose::Action(Confirm::new([1; 32], add.clone())),
+        purpose: Purpose::Action(Confirm::new(TokenHash::new([1; 32]), add.clone())),
         ..request("b")
     };
     let a = t.create(confirming, |_| Vec::new()).await.expect("a");
@@ -278,7 +278,7 @@ fn a_shared_record_round_trips_and_a_damaged_one_is_refused() {
     let materials = vec![(
         native,
         Material {
-            secret: [9; 32],
+            secret: Secret::new([9; 32]),
             text: "challenge".into(),
             channel: Some("ch".into()),
         },
@@ -294,7 +294,7 @@ fn a_shared_record_round_trips_and_a_damaged_one_is_refused() {
         "caps count where the attempt was made"
     );
     assert_eq!(mats.len(), 1);
-    assert_eq!(mats[0].1.secret, [9; 32]);
+    assert_eq!(mats[0].1.secret, Secret::new([9; 32]));
     assert!(parts(&back, |_| None).is_none(), "unknown protocol");
     // An action's purpose survives the trip; a damaged or doubled one is refused.
     let action = Action::RemoveDevice {
@@ -302,7 +302,7 @@ fn a_shared_record_round_trips_and_a_damaged_one_is_refused() {
         device: "00112233445566778899aabb".into(),
     };
     let confirming = NewAttempt {
-        purpose: Purpose::Action(Confirm::new([4; 32], action.clone())),
+        purpose: Purpose::Action(Confirm::new(TokenHash::new([4; 32]), action.clone())),
         ..request.clone()
     };
     let shared = record("sess_2", &confirming, 1, 2, &materials);
@@ -317,4 +317,38 @@ fn a_shared_record_round_trips_and_a_damaged_one_is_refused() {
     let mut bad = back.clone();
     bad.bind_hash = "zz".into();
     assert!(parts(&bad, resolve).is_none());
+}
+
+#[test]
+fn the_transition_table_covers_every_case_once() {
+    let stages = [
+        Stage::Pending,
+        Stage::Scanned,
+        Stage::Approved,
+        Stage::Rejected,
+        Stage::Claimed,
+    ];
+    let asks = [
+        Ask::Scan,
+        Ask::Approve,
+        Ask::Reject,
+        Ask::Claim,
+        Ask::ClaimOtherPurpose,
+    ];
+    let mut missing = Vec::new();
+    for from in stages {
+        for ask in asks {
+            for when in [When::InTime, When::Late] {
+                let rows = TRANSITIONS
+                    .iter()
+                    .filter(|r| r.from == from && r.ask == ask && r.when == when)
+                    .count();
+                if rows != 1 {
+                    missing.push(format!("{from:?} {ask:?} {when:?}: {rows} rows"));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{missing:#?}");
+    assert_eq!(TRANSITIONS.len(), stages.len() * asks.len() * 2);
 }

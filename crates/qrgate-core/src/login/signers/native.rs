@@ -18,6 +18,7 @@ use crate::identity::keys::PublicKey;
 use crate::login::signers::protocol::{
     query_escape, AttemptFacts, Context, Material, Payload, Refusal, Signer, SignerId, Verified,
 };
+use crate::raw::Secret;
 
 /// The protocol's name in config.
 pub const ID: SignerId = SignerId::new("native");
@@ -40,7 +41,7 @@ pub struct Challenge<'a> {
     /// Attempt id.
     pub attempt: &'a str,
     /// 32 random bytes, single use.
-    pub nonce: &'a [u8; 32],
+    pub nonce: &'a Secret,
     /// Requester IP address.
     pub requester_ip: &'a str,
     /// Short user-agent summary.
@@ -88,13 +89,13 @@ impl Challenge<'_> {
     /// The nonce of a native message: its one `nonce:` line, decoded. With it, a signer that
     /// holds a message and the facts it shows rebuilds the message ([`Challenge::message`])
     /// and signs only if the two are identical, so nothing is signed that is not shown.
-    pub fn nonce_of(message: &str) -> Option<[u8; 32]> {
+    pub fn nonce_of(message: &str) -> Option<Secret> {
         let mut lines = message.lines().filter_map(|l| l.strip_prefix("nonce: "));
         let (Some(nonce), None) = (lines.next(), lines.next()) else {
             return None;
         };
         let bytes = URL_SAFE_NO_PAD.decode(nonce).ok()?;
-        <[u8; 32]>::try_from(bytes.as_slice()).ok()
+        Secret::from_slice(&bytes)
     }
 }
 
@@ -251,7 +252,7 @@ mod tests {
 
     /// The test vector published in docs/protocol.md.
     pub(crate) fn vector() -> (Challenge<'static>, &'static str) {
-        static NONCE: [u8; 32] = [7u8; 32];
+        static NONCE: Secret = Secret::new([7u8; 32]);
         (
             Challenge {
                 origin: "https://app.example.com",

@@ -13,6 +13,7 @@
 use crate::http::origin::Origin;
 use crate::identity::access::Grant;
 use crate::identity::keys::PublicKey;
+use crate::raw::Secret;
 
 /// A signer protocol's name, as written in config (`signers = ["native", "pubky"]`) and in
 /// the login page's tabs. Minted by each protocol's module; equal names are the same protocol.
@@ -69,7 +70,7 @@ pub struct AttemptFacts<'a> {
 #[derive(Debug, Clone)]
 pub struct Material {
     /// 32 fresh random bytes: the protocol's nonce, relay secret or challenge.
-    pub secret: [u8; 32],
+    pub secret: Secret,
     /// Text fixed at creation that the approval is checked against (the native challenge,
     /// Tana's challenge); empty if the protocol needs none.
     pub text: String,
@@ -81,7 +82,7 @@ impl Material {
     /// Fresh random material with no text and no channel.
     pub fn random() -> Self {
         Material {
-            secret: crate::random_bytes::<32>(),
+            secret: Secret::new(crate::random_bytes::<32>()),
             text: String::new(),
             channel: None,
         }

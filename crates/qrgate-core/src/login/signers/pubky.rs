@@ -27,6 +27,7 @@ use crate::identity::keys::PublicKey;
 use crate::login::signers::protocol::{
     AttemptFacts, Context, Endpoint, Material, Payload, Refusal, Signer, SignerId, Verified,
 };
+use crate::raw::{KeyBytes, Secret};
 
 /// The protocol's name in config.
 pub const ID: SignerId = SignerId::new("pubky");
@@ -54,8 +55,8 @@ pub const MAX_RELAY_BODY: usize = 2048;
 const WINDOW: Duration = Duration::from_secs(180);
 
 /// The relay channel for a secret.
-pub fn channel_id(secret: &[u8; 32]) -> String {
-    URL_SAFE_NO_PAD.encode(pubky_common::crypto::hash(secret).as_bytes())
+pub fn channel_id(secret: &Secret) -> String {
+    URL_SAFE_NO_PAD.encode(pubky_common::crypto::hash(secret.as_bytes()).as_bytes())
 }
 
 /// The capabilities an attempt requests: read access to a path only this attempt names.
@@ -82,7 +83,7 @@ pub fn attempt_caps(origin: &Origin, attempt_id: &str, grant: &Grant) -> Option<
 }
 
 /// The `pubkyauth:///?caps=…&relay=…&secret=…&x-source=…` link for an attempt.
-pub fn auth_url(ctx: &Context<'_>, attempt_id: &str, secret: &[u8; 32]) -> String {
+pub fn auth_url(ctx: &Context<'_>, attempt_id: &str, secret: &Secret) -> String {
     let caps = attempt_caps(ctx.origin, attempt_id, ctx.grant)
         .map(|c| c.to_string())
         .unwrap_or_default();
@@ -101,12 +102,12 @@ pub fn auth_url(ctx: &Context<'_>, attempt_id: &str, secret: &[u8; 32]) -> Strin
 /// Tokens already used, by (key, timestamp), until they fall out of the window.
 #[derive(Default)]
 pub struct ReplayGuard {
-    seen: DashMap<([u8; 32], u64), u64>,
+    seen: DashMap<(KeyBytes, u64), u64>,
 }
 
 impl ReplayGuard {
     /// Records a token; false if it was seen before.
-    fn first_use(&self, key: [u8; 32], timestamp_us: u64, now_ms: u64) -> bool {
+    fn first_use(&self, key: KeyBytes, timestamp_us: u64, now_ms: u64) -> bool {
         use dashmap::mapref::entry::Entry;
         match self.seen.entry((key, timestamp_us)) {
             Entry::Occupied(_) => false,
@@ -206,8 +207,8 @@ impl Signer for Pubky {
         m: &Material,
         body: &[u8],
     ) -> Result<Verified, Refusal> {
-        let plain =
-            pubky_common::crypto::decrypt(body, &m.secret).map_err(|_| Refusal::Undecryptable)?;
+        let plain = pubky_common::crypto::decrypt(body, m.secret.as_bytes())
+            .map_err(|_| Refusal::Undecryptable)?;
         let ts_us = check_header(&plain, ctx.now_ms)?;
         let token = AuthToken::verify(&plain).map_err(|e| Refusal::BadToken(e.to_string()))?;
         let expected =
@@ -222,7 +223,7 @@ impl Signer for Pubky {
             .map_err(|_| Refusal::BadKey("The token's key is not a valid Ed25519 key."))?;
         // The signed timestamp is the one checked above (pubky-common parsed the same bytes).
         debug_assert_eq!(token.timestamp().as_u64(), ts_us);
-        if !self.replays.first_use(*key.as_bytes(), ts_us, ctx.now_ms) {
+        if !self.replays.first_use(key.key_bytes(), ts_us, ctx.now_ms) {
             return Err(Refusal::Replay);
         }
         let mut mark = key.as_bytes().to_vec();
@@ -284,9 +285,9 @@ mod tests {
         }
     }
 
-    fn token(kp: &Keypair, caps: &str, secret: &[u8; 32]) -> Vec<u8> {
+    fn token(kp: &Keypair, caps: &str, secret: &Secret) -> Vec<u8> {
         let caps: Capabilities = caps.parse().expect("caps");
-        pubky_common::crypto::encrypt(&AuthToken::sign(kp, caps).serialize(), secret)
+        pubky_common::crypto::encrypt(&AuthToken::sign(kp, caps).serialize(), secret.as_bytes())
     }
 
     #[test]
@@ -326,7 +327,7 @@ mod tests {
             "not encrypted with the secret"
         );
         assert_eq!(
-            verify(&token(&kp, &caps, &[1u8; 32])).err(),
+            verify(&token(&kp, &caps, &Secret::new([1u8; 32]))).err(),
             Some(Refusal::Undecryptable)
         );
         assert_eq!(
@@ -404,14 +405,14 @@ mod tests {
             mutate(&mut t);
             let sig = sk.sign(&t[65..]).to_bytes();
             t[..64].copy_from_slice(&sig);
-            pubky_common::crypto::encrypt(&t, &m.secret)
+            pubky_common::crypto::encrypt(&t, m.secret.as_bytes())
         };
         let variants: Vec<(&str, Vec<u8>)> = vec![
             // Byte 64 is outside the signature: no re-signing needed to forge it.
             ("first namespace byte", {
                 let mut t = good.clone();
                 t[64] = b'X';
-                pubky_common::crypto::encrypt(&t, &m.secret)
+                pubky_common::crypto::encrypt(&t, m.secret.as_bytes())
             }),
             (
                 "namespace",
@@ -425,7 +426,7 @@ mod tests {
             ("version 255", resigned(&|t| t[74] = 255)),
             (
                 "truncated",
-                pubky_common::crypto::encrypt(&good[..70], &m.secret),
+                pubky_common::crypto::encrypt(&good[..70], m.secret.as_bytes()),
             ),
         ];
         for (what, body) in variants {
@@ -458,7 +459,7 @@ mod tests {
         for ts in [1u64 << 63, u64::MAX, (1u64 << 63) + 1, 0] {
             let mut t = good.clone();
             t[75..83].copy_from_slice(&ts.to_be_bytes());
-            let sealed = pubky_common::crypto::encrypt(&t, &m.secret);
+            let sealed = pubky_common::crypto::encrypt(&t, m.secret.as_bytes());
             assert!(
                 matches!(
                     signer.verify_delivery(&f.ctx(), &f.facts, &m, &sealed),
@@ -471,7 +472,7 @@ mod tests {
         let crash = base64::engine::general_purpose::STANDARD
             .decode("BwAAAOUAGhoAAACA5QAaAAAAAAABAAAAAAAAAAAAAAAAGgAAAAAAAQAAAAAAABcAAAAAAAAAAAAAAAAAAAAAAFBVQktZOkFVVEgAgAAAAAAAAAAAAAAAGgAAAAAAAQAAAAAAABcAAAAAAAAAAAAAAAAAAAAAAFBVQktZOkFVVEgAgAAAAAAAKAAAAAABAAAAAAAAIQAAAAAAKAAAAAABAAAAAAAAIQAAAAAAAAAhAA4AAAAAAAAAAAASfgAAAAcAQAB+")
             .expect("base64");
-        let sealed = pubky_common::crypto::encrypt(&crash, &m.secret);
+        let sealed = pubky_common::crypto::encrypt(&crash, m.secret.as_bytes());
         assert!(signer
             .verify_delivery(&f.ctx(), &f.facts, &m, &sealed)
             .is_err());

@@ -108,7 +108,7 @@ impl Signer for Tana {
     /// The text is Tana's `challenge`: the first bytes of the secret, in hex.
     fn prepare(&self, _: &Context<'_>, _: &AttemptFacts<'_>) -> Material {
         let mut m = Material::random();
-        m.text = hex::encode(&m.secret[..CHALLENGE_BYTES]);
+        m.text = hex::encode(&m.secret.as_bytes()[..CHALLENGE_BYTES]);
         m
     }
 
