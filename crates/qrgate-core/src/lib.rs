@@ -95,6 +95,8 @@
 //! - [`routes`]: the handlers of the gateway's own endpoints under the prefix:
 //!   - `routes::sign_in`: the login attempt's handlers (pages, create, scan, claim, verify);
 //!   - `routes::own_account`: the person's own sessions page, inviting and removing a device.
+//! - [`oidc`]: the OpenID Connect provider on the SSO origin:
+//!   - [`oidc::keys`]: ID token signing keys (RS256, ES256, EdDSA), their rotation and JWKS.
 
 pub mod access;
 pub mod account;
@@ -122,6 +124,7 @@ pub mod login;
 pub mod method_override;
 pub mod metrics;
 pub mod negotiate;
+pub mod oidc;
 pub mod origin;
 pub mod path;
 pub mod phone;
