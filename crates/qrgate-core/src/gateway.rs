@@ -68,6 +68,8 @@ pub struct Gateway {
     /// The identity assertion signer, when `[assertion]` is enabled (keys come from the
     /// glue, which keeps them in a file).
     pub assertions: ArcSwapOption<Assertions>,
+    /// The OpenID Connect provider's signer and store (used with `[sso]`).
+    pub oidc: crate::oidc::Provider,
     /// Woken whenever sessions may have ended other than by expiry (a revocation here or on
     /// another instance, a reload): connections tied to a session check it at once.
     pub sessions_changed: tokio::sync::Notify,
@@ -142,6 +144,7 @@ impl Gateway {
             signers,
             metrics: Metrics::new(),
             assertions: ArcSwapOption::empty(),
+            oidc: crate::oidc::Provider::default(),
             sessions_changed: tokio::sync::Notify::new(),
             reloaded: tokio::sync::Notify::new(),
             clock,

@@ -40,6 +40,7 @@
 //!   - `config::file`: the TOML mirror structs (the file's exact shape);
 //!   - `config::validate`: the validator that turns them into a `Config`;
 //!   - `config::fields`: its conversions of single values and the smaller tables;
+//!   - `config::sso`: `[sso]` and `[[oidc_client]]`, and the SSO origin's internal app;
 //!   - `config::tests`: its unit tests.
 //! - [`limits`]: who a client is (trusted proxies, IPv6 /64) and per-client rate limits.
 //! - [`route`]: the gateway's own routes, spelled once: paths, methods, rate classes, URLs.
@@ -96,7 +97,12 @@
 //!   - `routes::sign_in`: the login attempt's handlers (pages, create, scan, claim, verify);
 //!   - `routes::own_account`: the person's own sessions page, inviting and removing a device.
 //! - [`oidc`]: the OpenID Connect provider on the SSO origin:
-//!   - [`oidc::keys`]: ID token signing keys (RS256, ES256, EdDSA), their rotation and JWKS.
+//!   - [`oidc::keys`]: ID token signing keys (RS256, ES256, EdDSA), their rotation and JWKS;
+//!   - [`oidc::store`]: the store seam of codes, grants and tokens, and the memory store;
+//!   - [`oidc::authorize`]: the authorization request and what it leads to;
+//!   - [`oidc::token`]: the token request, client authentication and token errors;
+//!   - [`oidc::claims`]: ID token and userinfo claims, and the discovery document;
+//!   - [`oidc::endpoints`]: the provider's endpoints on the SSO origin.
 
 pub mod access;
 pub mod account;

@@ -316,6 +316,7 @@ pub async fn claim(
         protocol,
         client_ip: client.map_or_else(|| "unknown".into(), |ip| ip.to_string()),
         browser: attempt.request.requester_agent.clone(),
+        family: None,
     };
     let token = gw
         .sessions

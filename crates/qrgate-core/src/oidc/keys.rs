@@ -132,12 +132,13 @@ impl OidcKey {
             pkcs8,
             created_ms: now_ms,
         };
-        key.kid = key.public()?.thumbprint(ThumbprintHash::SHA256).map_err(|e| {
-            OidcKeyError::Malformed {
+        key.kid = key
+            .public()?
+            .thumbprint(ThumbprintHash::SHA256)
+            .map_err(|e| OidcKeyError::Malformed {
                 kid: String::new(),
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         Ok(key)
     }
 
@@ -283,6 +284,29 @@ impl IdTokenSigner {
     pub fn jwks(&self) -> &JwkSet {
         &self.jwks
     }
+
+    /// The audience of an ID token this provider signed for `issuer` with one of its
+    /// published keys, expired or not (an `id_token_hint` names who logs out, not a live
+    /// grant); `None` for anything else.
+    pub fn audience_of(&self, token: &str, issuer: &str) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Hint {
+            aud: String,
+        }
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        let kid = header.kid?;
+        let jwk = self.jwks.find(&kid)?;
+        let key = jsonwebtoken::DecodingKey::from_jwk(jwk).ok()?;
+        let mut v = jsonwebtoken::Validation::new(header.alg);
+        v.algorithms = SigningAlg::ALL.iter().map(|a| a.jose()).collect();
+        v.validate_exp = false;
+        v.validate_aud = false;
+        v.required_spec_claims.clear();
+        v.set_issuer(&[issuer]);
+        jsonwebtoken::decode::<Hint>(token, &key, &v)
+            .ok()
+            .map(|d| d.claims.aud)
+    }
 }
 
 #[cfg(test)]
@@ -334,11 +358,8 @@ mod tests {
         let jsonwebtoken::jwk::AlgorithmParameters::RSA(rsa) = &jwk.algorithm else {
             panic!("not RSA");
         };
-        let n = base64::Engine::decode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            &rsa.n,
-        )
-        .expect("n");
+        let n = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &rsa.n)
+            .expect("n");
         assert_eq!(n.len(), 256);
         assert_eq!(key.kid, jwk.thumbprint(ThumbprintHash::SHA256).expect("tp"));
     }
@@ -353,9 +374,7 @@ mod tests {
         let jwk = &b.jwks().keys[0];
         let mut v = Validation::new(Algorithm::ES256);
         v.set_audience(&["client"]);
-        assert!(
-            decode::<Claims>(&token, &DecodingKey::from_jwk(jwk).expect("jwk"), &v).is_err()
-        );
+        assert!(decode::<Claims>(&token, &DecodingKey::from_jwk(jwk).expect("jwk"), &v).is_err());
     }
 
     #[test]
