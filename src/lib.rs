@@ -30,6 +30,7 @@
 //! - [`sweeper`]: the background service that frees expired sessions and attempts.
 //! - [`signer`]: the reference signer behind `qrgate keygen` / `qrgate sign`.
 //! - [`demo`]: a small upstream app that shows the identity headers it receives.
+//! - [`oidc`]: the OpenID Connect provider's signing keys' file and client secret files.
 
 pub mod admin;
 pub mod admin_token;
@@ -39,6 +40,7 @@ pub mod control;
 pub mod demo;
 pub mod event_streams;
 pub mod guard;
+pub mod oidc;
 pub mod private_file;
 pub mod proxy;
 pub mod redis;

@@ -114,6 +114,7 @@ pub fn run_shared(
 ) -> Result<(), StartError> {
     let gateway = Arc::new(gateway);
     crate::assertion_keys::install(&gateway)?;
+    crate::oidc::install(&gateway)?;
     let settings = gateway.settings();
     let config = &settings.config;
     let demo = if config.apps.iter().any(|a| a.upstream == BUILTIN_DEMO) {

@@ -24,6 +24,7 @@ mod hardening;
 mod login;
 mod login_signer;
 mod login_streams;
+mod oidc;
 mod operate;
 mod operate_admin;
 mod operate_tls;

@@ -271,9 +271,11 @@ impl Gateway {
             a.sweep(self.clock.now_millis());
         }
         let invitations = self.device_store.sweep(self.clock.now_millis());
+        let grants = self.oidc.store().sweep(self.clock.now_millis()).await;
         self.sessions.sweep().await
             + swept.freed
             + invitations
+            + grants
             + self.signers.sweep(self.clock.now_millis())
     }
 

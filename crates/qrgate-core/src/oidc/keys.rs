@@ -297,8 +297,18 @@ impl IdTokenSigner {
         let kid = header.kid?;
         let jwk = self.jwks.find(&kid)?;
         let key = jsonwebtoken::DecodingKey::from_jwk(jwk).ok()?;
-        let mut v = jsonwebtoken::Validation::new(header.alg);
-        v.algorithms = SigningAlg::ALL.iter().map(|a| a.jose()).collect();
+        // Only our algorithms, and only the key's own (a key verifies one family).
+        let alg = SigningAlg::ALL
+            .into_iter()
+            .find(|a| a.jose() == header.alg)?;
+        if jwk
+            .common
+            .key_algorithm
+            .is_some_and(|k| k.to_string() != alg.as_str())
+        {
+            return None;
+        }
+        let mut v = jsonwebtoken::Validation::new(alg.jose());
         v.validate_exp = false;
         v.validate_aud = false;
         v.required_spec_claims.clear();
@@ -375,6 +385,39 @@ mod tests {
         let mut v = Validation::new(Algorithm::ES256);
         v.set_audience(&["client"]);
         assert!(decode::<Claims>(&token, &DecodingKey::from_jwk(jwk).expect("jwk"), &v).is_err());
+    }
+
+    #[test]
+    fn a_hint_is_read_only_from_a_token_of_ours_for_our_issuer_expired_or_not() {
+        #[derive(Serialize)]
+        struct Hint<'a> {
+            iss: &'a str,
+            aud: &'a str,
+            exp: u64,
+        }
+        let ours = IdTokenSigner::new(vec![
+            OidcKey::generate(SigningAlg::Rs256, 1).expect("k"),
+            OidcKey::generate(SigningAlg::EdDsa, 1).expect("k"),
+        ])
+        .expect("signer");
+        let theirs = IdTokenSigner::new(vec![OidcKey::generate(SigningAlg::Rs256, 1).expect("k")])
+            .expect("signer");
+        let old = Hint {
+            iss: "https://id.example",
+            aud: "app",
+            exp: 1,
+        };
+        for alg in [SigningAlg::Rs256, SigningAlg::EdDsa] {
+            let t = ours.sign(alg, &old).expect("signed");
+            assert_eq!(
+                ours.audience_of(&t, "https://id.example").as_deref(),
+                Some("app")
+            );
+            assert_eq!(ours.audience_of(&t, "https://other.example"), None);
+        }
+        let t = theirs.sign(SigningAlg::Rs256, &old).expect("signed");
+        assert_eq!(ours.audience_of(&t, "https://id.example"), None);
+        assert_eq!(ours.audience_of("not.a.token", "https://id.example"), None);
     }
 
     #[test]
