@@ -82,6 +82,9 @@ pub fn build(config: Config, clock: Clock) -> Result<(Gateway, Option<Shared>), 
             tracing::info!(url = %redis.display_url(), prefix = %redis.prefix, "sessions and logins are shared through redis");
             let devices = Arc::new(RedisDevices::new(link.clone()));
             let gateway = Gateway::shared(config, clock, sessions.clone(), attempts, devices)?;
+            gateway
+                .oidc
+                .use_store(Arc::new(crate::redis::oidc::RedisOidc::new(link.clone())));
             Ok((gateway, Some(Shared { link, sessions })))
         }
     }
