@@ -599,3 +599,50 @@ async fn prompt_login_asks_for_a_fresh_approval_before_a_code() {
     assert_eq!(status, 302);
     assert!(loc.starts_with("/.qrgate/step-up?rd="), "{loc}");
 }
+
+#[tokio::test]
+async fn signing_in_for_a_client_names_it_and_its_origin_on_the_page_and_the_phone() {
+    let (gw, _dir) = sso_gateway("").await;
+    let b = browser();
+    let url = authorize_url(&gw, "grafana", REDIRECT, "");
+    let (_, login) = location(&b, &url).await;
+    let html = b
+        .get(format!("{}{login}", sso(&gw)))
+        .header("accept", NAV)
+        .send()
+        .await
+        .expect("login page")
+        .text()
+        .await
+        .expect("html");
+    let shown = "Grafana (http://127.0.0.1:9)";
+    assert!(html.contains(&format!("Sign in to {shown}")), "{html}");
+    let marker = "data-attempt=\"";
+    let start = html.find(marker).expect("attempt") + marker.len();
+    let id = html[start..].split('"').next().expect("id").to_string();
+    let attempt = url::Url::parse(&format!("{}/.qrgate/auth/session/{id}", sso(&gw))).expect("url");
+    let phone = client();
+    let req = qrgate::signer::scan(&phone, &attempt).await.expect("scan");
+    assert_eq!(
+        req.app, shown,
+        "the phone shows the client and where it returns"
+    );
+    assert!(req.message.contains(shown), "{}", req.message);
+    qrgate::signer::approve(&phone, &attempt, &crate::common::alice_key(), &req)
+        .await
+        .expect("approve");
+    let claimed = crate::common::claim_at(&b, &sso(&gw), &sso(&gw), &id).await;
+    assert_eq!(claimed.status(), 200);
+    // Back at the authorization request, now signed in: the code.
+    let (status, loc) = location(&b, &url).await;
+    assert_eq!(status, 302);
+    assert!(params(&loc).contains_key("code"), "{loc}");
+    // A sign-in on the SSO origin for nothing in particular shows its own name.
+    let own = b
+        .get(format!("{}/.qrgate/login", sso(&gw)))
+        .header("accept", NAV)
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(own.status(), 302, "signed in already");
+}

@@ -55,6 +55,9 @@ pub struct OidcClient {
     pub secret_file: Option<PathBuf>,
     /// Registered redirect URIs, matched exactly.
     pub redirect_uris: Vec<String>,
+    /// How a sign-in for each redirect URI (same order) is shown to the person, on the login
+    /// page and on the phone: the client's name and the redirect's origin.
+    pub shown_as: Vec<String>,
     /// Where RP-initiated logout may send the browser, matched exactly.
     pub post_logout_redirect_uris: Vec<String>,
     /// Back-channel logout endpoint (OpenID Connect Back-Channel Logout 1.0).
@@ -391,8 +394,16 @@ impl Validator<'_> {
                     format!("expected {min} to {max} seconds"),
                 ),
             };
+        let shown_as = redirect_uris
+            .iter()
+            .map(|u| match url::Url::parse(u) {
+                Ok(url) => format!("{name} ({})", url.origin().ascii_serialization()),
+                Err(_) => name.clone(),
+            })
+            .collect();
         Ok(OidcClient {
             id: id.clone(),
+            shown_as,
             name,
             secret,
             secret_file: c.secret_file.map(|f| self.relative(f.into_inner())),

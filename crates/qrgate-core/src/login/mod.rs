@@ -148,7 +148,11 @@ pub async fn start(
         purpose,
         grant: Arc::new(s.app(app).grant.clone()),
     };
-    let ctx = s.signer_context(app, gw.clock.now_millis());
+    let ctx = crate::protocol::Context {
+        // A sign-in on the SSO origin for a relying party names it and where it returns.
+        app_name: crate::oidc::authorize::shown_name(&s.config, app, &request.return_to),
+        ..s.signer_context(app, gw.clock.now_millis())
+    };
     let offered = &s.app(app).signers;
     let attempt = gw
         .logins
@@ -187,6 +191,7 @@ fn attempt_context<'a>(
 ) -> crate::protocol::Context<'a> {
     crate::protocol::Context {
         grant: &attempt.request.grant,
+        app_name: crate::oidc::authorize::shown_name(&s.config, app, &attempt.request.return_to),
         ..s.signer_context(app, gw.clock.now_millis())
     }
 }

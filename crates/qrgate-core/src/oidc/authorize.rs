@@ -8,7 +8,8 @@
 
 use std::collections::HashMap;
 
-use crate::config::{Config, OidcClient};
+use crate::config::{AppId, Config, OidcClient};
+use crate::route::Route;
 
 /// The longest `state` or `nonce` kept (they travel in URLs and tokens).
 pub const MAX_PARAM: usize = 512;
@@ -226,6 +227,38 @@ pub fn parse<'c>(
         },
         client,
     ))
+}
+
+/// What a sign-in on the SSO origin returning to `return_to` is shown as: for an
+/// authorization request of a registered client and redirect URI, the client's name and the
+/// redirect's origin ([`OidcClient::shown_as`]); otherwise the app's own name.
+pub fn shown_name<'c>(config: &'c Config, app: AppId, return_to: &str) -> &'c str {
+    let own = &config.app(app).name;
+    if config.sso_app() != Some(app) {
+        return own;
+    }
+    let Some((path, query)) = return_to.split_once('?') else {
+        return own;
+    };
+    if path != Route::OidcAuthorize.url(&config.server.prefix) {
+        return own;
+    }
+    let (mut client, mut redirect) = (None, None);
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        match k.as_ref() {
+            "client_id" => client = Some(v),
+            "redirect_uri" => redirect = Some(v),
+            _ => {}
+        }
+    }
+    let found = client.and_then(|c| config.oidc_client(&c)).and_then(|c| {
+        let i = c
+            .redirect_uris
+            .iter()
+            .position(|u| Some(u.as_str()) == redirect.as_deref())?;
+        c.shown_as.get(i)
+    });
+    found.map_or(own, String::as_str)
 }
 
 /// A PKCE S256 challenge: 43 base64url characters (RFC 7636 §4.2).
@@ -557,6 +590,30 @@ mod tests {
         assert_eq!(
             next(&back, at(9_000, true), 12_000),
             Next::Reapprove { after: 10 }
+        );
+    }
+
+    #[test]
+    fn a_sign_in_for_a_registered_client_is_shown_with_its_name_and_redirect_origin() {
+        let c = config();
+        let sso = c.sso_app().expect("sso");
+        let back = format!("/.qrgate/oidc/authorize?{OK}");
+        assert_eq!(shown_name(&c, sso, &back), "conf (https://app.example)");
+        assert_eq!(
+            shown_name(&c, AppId::new(0), &back),
+            "wiki",
+            "only on the SSO origin"
+        );
+        let other = back.replace("app.example%2Fcb", "evil.example%2Fcb");
+        assert_eq!(
+            shown_name(&c, sso, &other),
+            "Example",
+            "an unregistered redirect: own name"
+        );
+        assert_eq!(shown_name(&c, sso, "/.qrgate/sessions"), "Example");
+        assert_eq!(
+            shown_name(&c, sso, &back.replace("oidc/authorize", "oidc/token")),
+            "Example"
         );
     }
 
