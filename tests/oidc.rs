@@ -646,3 +646,249 @@ async fn signing_in_for_a_client_names_it_and_its_origin_on_the_page_and_the_pho
         .expect("page");
     assert_eq!(own.status(), 302, "signed in already");
 }
+
+#[tokio::test]
+async fn logout_without_a_hint_asks_first_and_an_unregistered_return_is_a_page() {
+    let (gw, _dir) = sso_gateway("").await;
+    let (b, _) = sign_in_at(&sso(&gw)).await;
+    let logout = format!("{}/.qrgate/oidc/logout", sso(&gw));
+    // Another site's link: only a confirmation form, and the session lives on.
+    let resp = b
+        .get(format!(
+            "{logout}?client_id=grafana&post_logout_redirect_uri={}&state=x",
+            urlenc(BYE)
+        ))
+        .header("accept", NAV)
+        .send()
+        .await
+        .expect("logout link");
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.expect("html");
+    assert!(
+        html.contains("<form method=\"post\"") && html.contains("Sign out of Example Sign-in"),
+        "{html}"
+    );
+    let (_, loc) = location(&b, &authorize_url(&gw, "grafana", REDIRECT, "&prompt=none")).await;
+    assert!(params(&loc).contains_key("code"), "still signed in: {loc}");
+    // A return address the client did not register: a page, never a redirect.
+    let resp = b
+        .get(format!(
+            "{logout}?client_id=grafana&post_logout_redirect_uri={}",
+            urlenc("https://evil.example/")
+        ))
+        .header("accept", NAV)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(resp.status(), 400);
+    assert!(resp.headers().get("location").is_none());
+    // A form posted from another origin is the same link: asked again.
+    let form = [
+        ("client_id", "grafana"),
+        ("post_logout_redirect_uri", BYE),
+        ("state", "x"),
+    ];
+    let resp = b
+        .post(&logout)
+        .header("origin", "https://evil.example")
+        .form(&form)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.expect("html").contains("<form"));
+    // The form, posted from the SSO origin: signed out, back to the registered address.
+    let resp = b
+        .post(&logout)
+        .header("origin", sso(&gw))
+        .form(&form)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 302);
+    assert_eq!(
+        resp.headers()["location"],
+        format!("{BYE}?state=x").as_str()
+    );
+    let (_, loc) = location(&b, &authorize_url(&gw, "grafana", REDIRECT, "&prompt=none")).await;
+    assert_eq!(params(&loc)["error"], "login_required");
+}
+
+fn urlenc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn prompt_login_is_answered_after_a_fresh_phone_approval_with_acr() {
+    let (gw, _dir) = sso_gateway("").await;
+    let base = sso(&gw);
+    let (b, _) = sign_in_at(&base).await;
+    gw.clock.advance(Duration::from_secs(5));
+    let (_, step_up) = location(
+        &b,
+        &authorize_url(&gw, "grafana", REDIRECT, "&prompt=login"),
+    )
+    .await;
+    let html = b
+        .get(format!("{base}{step_up}"))
+        .header("accept", NAV)
+        .send()
+        .await
+        .expect("step-up page")
+        .text()
+        .await
+        .expect("html");
+    assert!(html.contains("Grafana (http://127.0.0.1:9)"), "{html}");
+    let marker = "data-attempt=\"";
+    let start = html.find(marker).expect("attempt") + marker.len();
+    let id = html[start..].split('"').next().expect("id").to_string();
+    let attempt = url::Url::parse(&format!("{base}/.qrgate/auth/session/{id}")).expect("url");
+    let phone = client();
+    let req = qrgate::signer::scan(&phone, &attempt).await.expect("scan");
+    qrgate::signer::approve(&phone, &attempt, &crate::common::alice_key(), &req)
+        .await
+        .expect("approve");
+    let claimed = crate::common::claim_at(&b, &base, &base, &id).await;
+    assert_eq!(claimed.status(), 200);
+    let back = claimed.json::<Value>().await.expect("json")["redirect"]
+        .as_str()
+        .expect("redirect")
+        .to_string();
+    assert!(
+        back.starts_with("/.qrgate/oidc/authorize?") && back.contains("auth_after="),
+        "{back}"
+    );
+    let (status, loc) = location(&b, &format!("{base}{back}")).await;
+    assert_eq!(status, 302);
+    let code = params(&loc)["code"].clone();
+    let (status, _, tokens) = token(
+        &gw,
+        Some(("grafana", SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let claims: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(
+                tokens["id_token"]
+                    .as_str()
+                    .expect("id")
+                    .split('.')
+                    .nth(1)
+                    .expect("claims"),
+            )
+            .expect("b64"),
+    )
+    .expect("json");
+    assert_eq!(claims["acr"], "urn:qrgate:acr:fresh-approval");
+    assert!(claims["auth_time"].as_u64().expect("auth_time") >= gw.clock.now_secs() - 1);
+}
+
+#[tokio::test]
+async fn userinfo_wants_a_live_bearer_token_and_authorize_takes_a_form_too() {
+    let (gw, _dir) = sso_gateway("").await;
+    let url = format!("{}/.qrgate/oidc/userinfo", sso(&gw));
+    let resp = client().get(&url).send().await.expect("userinfo");
+    assert_eq!(resp.status(), 401);
+    assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+    let resp = client()
+        .get(&url)
+        .bearer_auth("x".repeat(43))
+        .send()
+        .await
+        .expect("userinfo");
+    assert_eq!(resp.status(), 401);
+    assert!(resp.headers()["www-authenticate"]
+        .to_str()
+        .expect("v")
+        .contains("invalid_token"));
+    let (b, _) = sign_in_at(&sso(&gw)).await;
+    let resp = b
+        .post(format!("{}/.qrgate/oidc/authorize", sso(&gw)))
+        .form(&[
+            ("response_type", "code"),
+            ("client_id", "grafana"),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid"),
+            ("state", "p"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 302);
+    let loc = resp.headers()["location"].to_str().expect("l").to_string();
+    assert!(
+        params(&loc).contains_key("code") && params(&loc)["state"] == "p",
+        "{loc}"
+    );
+    let metrics = gw.state.metrics.render();
+    assert!(
+        metrics.contains(
+            "qrgate_oidc_total{client=\"grafana\",endpoint=\"authorize\",result=\"code\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "qrgate_oidc_total{client=\"-\",endpoint=\"userinfo\",result=\"no_token\"} 1"
+        ),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_secret_in_a_file_is_read_and_check_config_refuses_bad_clients() {
+    let dir = tempfile::tempdir().expect("dir");
+    let secret = dir.path().join("grafana.secret");
+    crate::common::write_private(&secret, "file-secret-0123456789abcdef\n");
+    let config = |client: &str| {
+        format!(
+            "[[app]]\nname = \"wiki\"\norigin = \"http://127.0.0.1:1\"\nupstream = \"127.0.0.1:2\"\n\n[[user]]\nname = \"alice\"\n\n[sso]\norigin = \"http://localhost:1\"\nname = \"Example\"\nkey_file = \"{}\"\n\n[[oidc_client]]\nid = \"grafana\"\n{client}\n",
+            dir.path().join("keys.json").display()
+        )
+    };
+    let path = dir.path().join("config.toml");
+    let check = |text: String| {
+        std::fs::write(&path, text).expect("write");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_qrgate"))
+            .args(["check-config", "--config"])
+            .arg(&path)
+            .output()
+            .expect("qrgate");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = check(config(&format!(
+        "secret_file = \"{}\"\nredirect_uris = [\"https://g.example/cb\"]",
+        secret.display()
+    )));
+    assert!(ok, "{err}");
+    let loaded = qrgate::config_file::load(&path).expect("loads");
+    let hash = loaded.oidc_clients[0].secret.as_ref().expect("hashed").0;
+    assert_eq!(
+        hash.to_vec(),
+        sha2::Sha256::digest(b"file-secret-0123456789abcdef").to_vec()
+    );
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .expect("chmod");
+    let (ok, err) = check(config(&format!(
+        "secret_file = \"{}\"\nredirect_uris = [\"https://g.example/cb\"]",
+        secret.display()
+    )));
+    assert!(!ok && err.contains("secret_file"), "{err}");
+    for (client, says) in [
+        ("public = true\nredirect_uris = [\"http://g.example/cb\"]", "oidc_client[0].redirect_uris"),
+        ("public = true\nredirect_uris = [\"https://g.example/cb#frag\"]", "fragment"),
+        ("public = true\nredirect_uris = [\"https://g.example/cb\"]\n[[oidc_client]]\nid = \"grafana\"\npublic = true\nredirect_uris = [\"https://g.example/cb\"]", "duplicate client id"),
+    ] {
+        let (ok, err) = check(config(client));
+        assert!(!ok && err.contains(says), "{client}: {err}");
+    }
+}

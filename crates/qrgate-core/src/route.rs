@@ -174,13 +174,14 @@ impl<'a> Route<'a> {
             | Route::Verify
             | Route::Attempt { .. }
             | Route::Events { .. }
-            | Route::OidcAuthorize
             | Route::OidcJwks
             | Route::OidcDiscovery
             | Route::SsoHome => GET,
-            Route::Sessions | Route::Enroll { .. } | Route::OidcUserinfo | Route::OidcLogout => {
-                GET_POST
-            }
+            Route::Sessions
+            | Route::Enroll { .. }
+            | Route::OidcAuthorize
+            | Route::OidcUserinfo
+            | Route::OidcLogout => GET_POST,
             Route::Logout
             | Route::Invite
             | Route::RemoveDevice
@@ -425,7 +426,7 @@ mod tests {
             (
                 Route::OidcAuthorize,
                 "/oidc/authorize",
-                "GET, HEAD",
+                "GET, HEAD, POST",
                 Some(Create),
                 Some(Create),
             ),

@@ -340,9 +340,10 @@ pub fn next(req: &AuthRequest, session: Option<Signed>, now_ms: u64) -> Next {
             Next::Reapprove { after }
         };
     }
+    // `max_age=0` asks for an approval made for this very request, as `prompt=login` does.
     let too_old = req
         .max_age
-        .is_some_and(|m| now.saturating_sub(approved) > m);
+        .is_some_and(|m| m == 0 || now.saturating_sub(approved) > m);
     if req.prompt_login || too_old {
         return if req.prompt_none {
             Next::Refuse("login_required", "a fresh sign-in is required")
@@ -578,6 +579,11 @@ mod tests {
         assert_eq!(
             next(&old, at(8_000, true), 10_000),
             Next::Issue { fresh: false }
+        );
+        let zero = ask(&format!("{OK}&max_age=0")).expect("max_age=0");
+        assert_eq!(
+            next(&zero, at(10_000, true), 10_000),
+            Next::Reapprove { after: 10 }
         );
         // Back from the fresh approval, with auth_after in the query instead.
         let q = query_after(Some(&format!("{OK}&prompt=login&max_age=3")), 10);

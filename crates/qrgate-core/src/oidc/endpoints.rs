@@ -89,12 +89,20 @@ pub async fn home(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Reply {
     }
 }
 
-/// `GET {prefix}/oidc/authorize`: the code flow's front channel.
+/// `GET` or `POST {prefix}/oidc/authorize`: the code flow's front channel (a POST's form
+/// is read as a GET's query, OpenID Connect Core §3.1.2.1).
 pub async fn authorize(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Reply {
+    let form;
+    let query = if r.method == Method::POST {
+        form = String::from_utf8_lossy(r.body).into_owned();
+        Some(form.as_str())
+    } else {
+        r.query
+    };
     let Some(issuer) = issuer(s) else {
         return respond::oidc_refusal(Form::Page, &OidcRefusal::Off);
     };
-    let (req, client) = match authorize::parse(&s.config, r.query) {
+    let (req, client) = match authorize::parse(&s.config, query) {
         Ok(found) => found,
         Err(AuthorizeError::Page(p)) => {
             count(gw, None, "authorize", "page_refused");
@@ -128,11 +136,11 @@ pub async fn authorize(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Reply
     };
     match authorize::next(&req, signed, now_ms) {
         Next::SignIn => {
-            let back = here(r.query.unwrap_or(""));
+            let back = here(query.unwrap_or(""));
             Reply::redirect(302, Route::Login { rd: Some(&back) }.url(prefix))
         }
         Next::Reapprove { after } => {
-            let back = here(&authorize::query_after(r.query, after));
+            let back = here(&authorize::query_after(query, after));
             Reply::redirect(302, Route::StepUp { rd: Some(&back) }.url(prefix))
         }
         Next::Refuse(error, description) => {

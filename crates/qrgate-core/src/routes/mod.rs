@@ -186,7 +186,9 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
         Route::OidcDiscovery if get => oidc::endpoints::discovery(gw, s),
         Route::OidcJwks if get => oidc::endpoints::jwks(gw),
         Route::SsoHome if get => oidc::endpoints::home(gw, s, &provider(&req)).await,
-        Route::OidcAuthorize if get => oidc::endpoints::authorize(gw, s, &provider(&req)).await,
+        Route::OidcAuthorize if get || post => {
+            oidc::endpoints::authorize(gw, s, &provider(&req)).await
+        }
         Route::OidcToken if post => oidc::endpoints::token(gw, s, &provider(&req)).await,
         Route::OidcUserinfo if get || post => {
             oidc::endpoints::userinfo(gw, s, &provider(&req)).await
