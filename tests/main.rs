@@ -38,3 +38,4 @@ mod redis_devices;
 mod sessions;
 mod sessions_access;
 mod shutdown;
+mod sso_family;
