@@ -892,3 +892,59 @@ async fn a_client_secret_in_a_file_is_read_and_check_config_refuses_bad_clients(
         assert!(!ok && err.contains(says), "{client}: {err}");
     }
 }
+
+#[tokio::test]
+async fn a_logout_with_a_hint_ends_the_grants_of_its_sign_on_from_any_browser() {
+    let (gw, _dir) = sso_gateway("").await;
+    let (b, _) = sign_in_at(&sso(&gw)).await;
+    let code = code_for(&gw, &b, "grafana", REDIRECT, "").await;
+    let (status, _, tokens) = token(
+        &gw,
+        Some(("grafana", SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let access = tokens["access_token"].as_str().expect("access");
+    assert_eq!(userinfo(&gw, access).await, 200);
+    // The relying party's back end (no SSO cookie) sends the person's ID token as the hint.
+    let hint = tokens["id_token"].as_str().expect("id token");
+    let resp = browser()
+        .get(format!(
+            "{}/.qrgate/oidc/logout?id_token_hint={hint}",
+            sso(&gw)
+        ))
+        .header("accept", NAV)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(resp.status(), 200, "signed out page");
+    assert_eq!(
+        userinfo(&gw, access).await,
+        401,
+        "the sign-on's grants ended"
+    );
+    let refresh = tokens["refresh_token"].as_str().expect("refresh");
+    let (status, _, e) = token(
+        &gw,
+        Some(("grafana", SECRET)),
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")));
+    // A hint that is not this provider's is refused.
+    let resp = browser()
+        .get(format!(
+            "{}/.qrgate/oidc/logout?id_token_hint=eyJhbGciOiJIUzI1NiJ9.e30.x",
+            sso(&gw)
+        ))
+        .header("accept", NAV)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(resp.status(), 400);
+}

@@ -606,8 +606,8 @@ pub async fn end_session(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Rep
     }
     let hint = params.get("id_token_hint").filter(|h| !h.is_empty());
     let hinted = match hint {
-        Some(h) => match gw.oidc.signer().and_then(|k| k.audience_of(h, &issuer)) {
-            Some(aud) => Some(aud),
+        Some(h) => match gw.oidc.signer().and_then(|k| k.hint(h, &issuer)) {
+            Some(found) => Some(found),
             None => {
                 return respond::oidc_refusal(
                     Form::Page,
@@ -618,8 +618,8 @@ pub async fn end_session(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Rep
         None => None,
     };
     let client_id = params.get("client_id").filter(|c| !c.is_empty());
-    if let (Some(a), Some(c)) = (&hinted, client_id) {
-        if a != c {
+    if let (Some(h), Some(c)) = (&hinted, client_id) {
+        if h.aud != *c {
             return respond::oidc_refusal(
                 Form::Page,
                 &OidcRefusal::Logout("client_id does not match the id_token_hint."),
@@ -627,7 +627,8 @@ pub async fn end_session(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Rep
         }
     }
     let client = hinted
-        .as_deref()
+        .as_ref()
+        .map(|h| h.aud.as_str())
         .or(client_id.map(String::as_str))
         .and_then(|c| s.config.oidc_client(c));
     let target = match params
@@ -672,6 +673,22 @@ pub async fn end_session(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Rep
             &format!("{ended} grants"),
             r.client_ip,
         );
+    }
+    // The sign-on the hint names ends too, whichever browser asks: its grants (the relying
+    // party's own ID token says which sign-on it was).
+    if let Some(sid) = hinted.as_ref().and_then(|h| h.sid.as_deref()) {
+        match end_family(gw, sid).await {
+            Ok(0) => {}
+            Ok(n) => audit::oidc(
+                "oidc_logout",
+                client.map_or("-", |c| c.id.as_str()),
+                "-",
+                sid,
+                &format!("{n} grants"),
+                r.client_ip,
+            ),
+            Err(e) => return respond::login_error(Form::Page, &e.into()),
+        }
     }
     count(gw, client, "logout", "ok");
     let cleared = s.clear_session_cookies(r.app);

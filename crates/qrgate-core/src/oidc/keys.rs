@@ -285,14 +285,10 @@ impl IdTokenSigner {
         &self.jwks
     }
 
-    /// The audience of an ID token this provider signed for `issuer` with one of its
-    /// published keys, expired or not (an `id_token_hint` names who logs out, not a live
-    /// grant); `None` for anything else.
-    pub fn audience_of(&self, token: &str, issuer: &str) -> Option<String> {
-        #[derive(Deserialize)]
-        struct Hint {
-            aud: String,
-        }
+    /// What an ID token this provider signed for `issuer` with one of its published keys
+    /// says about who logs out, expired or not (an `id_token_hint` names a sign-on, it grants
+    /// nothing); `None` for any other token.
+    pub fn hint(&self, token: &str, issuer: &str) -> Option<Hint> {
         let header = jsonwebtoken::decode_header(token).ok()?;
         let kid = header.kid?;
         let jwk = self.jwks.find(&kid)?;
@@ -315,8 +311,18 @@ impl IdTokenSigner {
         v.set_issuer(&[issuer]);
         jsonwebtoken::decode::<Hint>(token, &key, &v)
             .ok()
-            .map(|d| d.claims.aud)
+            .map(|d| d.claims)
     }
+}
+
+/// The claims of an `id_token_hint` that logout reads.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Hint {
+    /// The client it was issued to.
+    pub aud: String,
+    /// The SSO session (family) it came from.
+    #[serde(default)]
+    pub sid: Option<String>,
 }
 
 #[cfg(test)]
@@ -410,14 +416,16 @@ mod tests {
         for alg in [SigningAlg::Rs256, SigningAlg::EdDsa] {
             let t = ours.sign(alg, &old).expect("signed");
             assert_eq!(
-                ours.audience_of(&t, "https://id.example").as_deref(),
+                ours.hint(&t, "https://id.example")
+                    .map(|h| h.aud)
+                    .as_deref(),
                 Some("app")
             );
-            assert_eq!(ours.audience_of(&t, "https://other.example"), None);
+            assert_eq!(ours.hint(&t, "https://other.example"), None);
         }
         let t = theirs.sign(SigningAlg::Rs256, &old).expect("signed");
-        assert_eq!(ours.audience_of(&t, "https://id.example"), None);
-        assert_eq!(ours.audience_of("not.a.token", "https://id.example"), None);
+        assert_eq!(ours.hint(&t, "https://id.example"), None);
+        assert_eq!(ours.hint("not.a.token", "https://id.example"), None);
     }
 
     #[test]
