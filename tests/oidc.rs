@@ -32,7 +32,8 @@ pub(crate) async fn sso_gateway(extra: &str) -> (TestGateway, tempfile::TempDir)
     let tail = format!(
         "\n[sso]\norigin = \"http://localhost:{{gateway_port}}\"\nname = \"Example Sign-in\"\nkey_file = \"{keys}\"\n{extra}\n\
          [[oidc_client]]\nid = \"grafana\"\nname = \"Grafana\"\nsecret_hash = \"{hash}\"\nredirect_uris = [\"{REDIRECT}\"]\npost_logout_redirect_uris = [\"{BYE}\"]\n\n\
-         [[oidc_client]]\nid = \"cli\"\nname = \"Command line\"\npublic = true\nid_token_alg = \"ES256\"\nredirect_uris = [\"{PUBLIC_REDIRECT}\"]\n",
+         [[oidc_client]]\nid = \"cli\"\nname = \"Command line\"\npublic = true\nid_token_alg = \"ES256\"\nredirect_uris = [\"{PUBLIC_REDIRECT}\"]\n\n\
+         [[oidc_client]]\nid = \"wiki\"\nsecret_hash = \"{hash}\"\nid_token_alg = \"EdDSA\"\nredirect_uris = [\"{REDIRECT}\"]\npost_logout_redirect_uris = [\"{BYE}\"]\n",
         keys = keys.display(),
     );
     let gw = TestGateway::with(Setup {
@@ -170,10 +171,14 @@ async fn userinfo(gw: &TestGateway, access: &str) -> u16 {
 async fn openid_client_signs_in_verifies_refreshes_detects_reuse_and_logs_out() {
     let (gw, _dir) = sso_gateway("").await;
     let (b, _) = sign_in_at(&sso(&gw)).await;
-    for auth in ["basic", "post"] {
+    for (client_id, auth, alg) in [
+        ("grafana", "basic", "RS256"),
+        ("wiki", "basic", "EdDSA"),
+        ("grafana", "post", "RS256"),
+    ] {
         let common = json!({
-            "issuer": sso(&gw), "client_id": "grafana", "secret": SECRET, "auth": auth,
-            "redirect_uri": REDIRECT, "post_logout": BYE,
+            "issuer": sso(&gw), "client_id": client_id, "secret": SECRET, "auth": auth,
+            "redirect_uri": REDIRECT, "post_logout": BYE, "alg": alg,
         });
         let mut begin = common.clone();
         begin["step"] = json!("begin");
@@ -191,7 +196,7 @@ async fn openid_client_signs_in_verifies_refreshes_detects_reuse_and_logs_out() 
         let done = rp(finish).await;
         let claims = &done["claims"];
         assert_eq!(claims["iss"], json!(sso(&gw)));
-        assert_eq!(claims["aud"], json!("grafana"));
+        assert_eq!(claims["aud"], json!(client_id));
         assert_eq!(
             claims["sub"],
             json!("alice"),
@@ -202,7 +207,11 @@ async fn openid_client_signs_in_verifies_refreshes_detects_reuse_and_logs_out() 
         assert_eq!(claims["groups"], json!(["staff", "ops"]));
         assert_eq!(claims["preferred_username"], json!("alice"));
         assert!(claims["auth_time"].as_u64().is_some() && claims["sid"].is_string());
-        assert_eq!(done["alg"], json!("RS256"), "RS256 by default");
+        assert_eq!(
+            done["alg"],
+            json!(alg),
+            "RS256 by default, else the client's"
+        );
         assert_eq!(done["userinfo"]["sub"], json!("alice"));
         assert_eq!(done["userinfo"]["groups"], json!(["staff", "ops"]));
         assert_eq!(
@@ -556,7 +565,7 @@ async fn the_sso_origin_serves_discovery_and_home_and_app_origins_do_not() {
     );
     assert_eq!(
         d["id_token_signing_alg_values_supported"],
-        json!(["RS256", "ES256"])
+        json!(["RS256", "ES256", "EdDSA"])
     );
     // On the app's origin the provider's routes are no routes, and its root is the app's.
     for path in ["/.qrgate/oidc/jwks.json", "/.qrgate/oidc/token"] {
