@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README "Tests"; docs/development.md): installs what the build and tests need (cmake; Chromium;
-# nginx, Caddy and systemd-analyze for the deploy samples; redis-server for the shared store),
+# nginx, Caddy and systemd-analyze for the deploy samples; redis-server for the shared store;
+# Node and openid-client for the OpenID Connect provider's tests),
 # then runs fmt, clippy and the whole test suite in one build profile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,12 +16,24 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
 command -v caddy >/dev/null 2>&1 || need_apt+=(caddy)
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+# The OpenID Connect tests drive the provider with a certified relying party library under Node.
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
+
+# panva's openid-client, installed once into the target folder (tests/oidc.rs runs it).
+node_prefix="${QRGATE_NODE_PREFIX:-target/oidc-node}"
+if [ ! -f "$node_prefix/node_modules/openid-client/package.json" ]; then
+  mkdir -p "$node_prefix"
+  npm install --prefix "$node_prefix" --no-audit --no-fund --silent openid-client@6
+fi
+QRGATE_NODE_PREFIX="$(cd "$node_prefix" && pwd)"
+export QRGATE_NODE_PREFIX
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

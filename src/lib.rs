@@ -40,11 +40,13 @@
 //!   - [`cli::admin_client`]: `qrgate sessions list|revoke`, the admin API's client;
 //!   - [`cli::signer`]: the reference signer behind `qrgate keygen` / `qrgate sign`;
 //!   - [`cli::demo`]: a small upstream app that shows the identity headers it receives.
+//! - [`oidc`]: the OpenID Connect provider's signing keys' file and client secret files.
 
 pub mod admin;
 pub mod cli;
 pub mod conn;
 pub mod files;
 pub mod lifecycle;
+pub mod oidc;
 pub mod proxy;
 pub mod redis;

@@ -11,5 +11,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
-    Config::parse(&text, path)
+    let mut config = Config::parse(&text, path)?;
+    crate::oidc::secrets::resolve(&mut config)?;
+    Ok(config)
 }

@@ -44,6 +44,7 @@ impl Reloader {
         self.proxy.reload(config).map_err(|e| e.to_string())?;
         // Roles may have changed: a fresh signer starts with no cached assertions.
         crate::files::assertion_keys::install(self.proxy.gateway()).map_err(|e| e.to_string())?;
+        crate::oidc::install(self.proxy.gateway()).map_err(|e| e.to_string())?;
         if let (Some(certs), Some(files)) = (&self.certificates, files) {
             certs.reload(&files).map_err(|e| e.to_string())?;
         }

@@ -82,6 +82,9 @@ pub fn build(config: Config, clock: Clock) -> Result<(Gateway, Option<Shared>), 
             tracing::info!(url = %redis.display_url(), prefix = %redis.prefix, "sessions and logins are shared through redis");
             let devices = Arc::new(RedisDevices::new(link.clone()));
             let gateway = Gateway::shared(config, clock, sessions.clone(), attempts, devices)?;
+            gateway
+                .oidc()
+                .use_store(Arc::new(crate::redis::oidc::RedisOidc::new(link.clone())));
             Ok((gateway, Some(Shared { link, sessions })))
         }
     }
@@ -114,6 +117,7 @@ pub fn run_shared(
 ) -> Result<(), StartError> {
     let gateway = Arc::new(gateway);
     crate::files::assertion_keys::install(&gateway)?;
+    crate::oidc::install(&gateway)?;
     let settings = gateway.settings();
     let config = &settings.config;
     let demo = if config.apps.iter().any(|a| a.upstream == BUILTIN_DEMO) {

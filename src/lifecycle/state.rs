@@ -147,6 +147,9 @@ struct Entry {
     client_ip: String,
     #[serde(default)]
     browser: String,
+    /// The SSO session the session came from; files from before single sign-on lack it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    family: Option<String>,
 }
 
 fn decode32(text: &str, what: &str) -> Result<[u8; 32], String> {
@@ -226,6 +229,7 @@ pub fn read(path: &Path) -> Result<Option<Contents>, StateError> {
                     protocol: e.protocol,
                     client_ip: e.client_ip,
                     browser: e.browser,
+                    family: e.family,
                 }),
             },
         ));
@@ -304,6 +308,7 @@ async fn write(
                 protocol: r.meta.protocol.clone(),
                 client_ip: r.meta.client_ip.clone(),
                 browser: r.meta.browser.clone(),
+                family: r.meta.family.clone(),
             })
             .collect(),
     };

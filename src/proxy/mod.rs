@@ -31,7 +31,7 @@ use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use arc_swap::ArcSwap;
 use pingora::utils::tls::{parse_x509, WrappedX509};
-use qrgate_core::config::{https_upstream, App, AppId, Config, BUILTIN_DEMO};
+use qrgate_core::config::{https_upstream, App, AppId, Config, BUILTIN_DEMO, BUILTIN_SSO};
 use qrgate_core::gate::decision::{self, Decision, Denial};
 use qrgate_core::gate::upstream::{self, HeaderEdit};
 use qrgate_core::gateway::Gateway;
@@ -60,6 +60,9 @@ pub enum StartError {
     /// The assertion signing keys could not be read or made.
     #[error("{0}\n{way_out}", way_out = .0.way_out())]
     Assertion(#[from] crate::files::assertion_keys::KeyFileError),
+    /// The OpenID Connect signing keys could not be read or made.
+    #[error("{0}\n{way_out}", way_out = .0.way_out())]
+    OidcKeys(#[from] crate::oidc::keys::KeyFileError),
     /// The session state file exists but could not be read whole.
     #[error("{0}\n{way_out}", way_out = .0.way_out())]
     State(#[from] crate::lifecycle::state::StateError),
@@ -186,7 +189,10 @@ fn resolve_peer(app: &App, demo: Option<SocketAddr>) -> Result<HttpPeer, StartEr
             .next()
             .ok_or_else(|| fail("no addresses".into()))
     };
-    let mut peer = if app.upstream == BUILTIN_DEMO {
+    let mut peer = if app.upstream == BUILTIN_SSO {
+        // Never connected to: the decision answers every path of the SSO origin itself.
+        HttpPeer::new(SocketAddr::from(([127, 0, 0, 1], 9)), false, String::new())
+    } else if app.upstream == BUILTIN_DEMO {
         let addr = demo.ok_or_else(|| fail("the built-in demo app is not running".into()))?;
         HttpPeer::new(addr, false, String::new())
     } else if let Some((host, port)) = https_upstream(&app.upstream) {

@@ -7,6 +7,7 @@
 //! - [`sessions`]: the session store, with a short-lived local cache on the hot path.
 //! - [`attempts`]: login attempts and their single-use transitions (Lua, atomic).
 //! - [`devices`]: enrolled devices and invitations (one Lua script redeems an invitation).
+//! - [`oidc`]: the OpenID Connect provider's codes, grants and tokens (Lua, atomic).
 //! - [`announcements`]: the pub/sub listener: revocations drop cached sessions, status changes
 //!   reach this instance's event streams.
 //!
@@ -15,6 +16,7 @@
 pub mod announcements;
 pub mod attempts;
 pub mod devices;
+pub mod oidc;
 pub mod sessions;
 
 use std::sync::Arc;

@@ -43,9 +43,9 @@ use super::{unavailable, Link};
 
 /// Checks a session's limits and app and slides its idle window, in one step.
 /// KEYS[1] the session; ARGV now, app, absolute ms, idle ms. Returns {key, created, now,
-/// protocol, client ip, browser, approved, grant} or nil.
+/// protocol, client ip, browser, approved, grant, family} or nil.
 const LOOKUP: &str = r"
-local f = redis.call('HMGET', KEYS[1], 'k', 'a', 'c', 'p', 'ip', 'ua', 'ap', 'g')
+local f = redis.call('HMGET', KEYS[1], 'k', 'a', 'c', 'p', 'ip', 'ua', 'ap', 'g', 'fm')
 if not f[1] then return false end
 local now = tonumber(ARGV[1])
 local c = tonumber(f[3])
@@ -58,7 +58,7 @@ end
 if f[2] ~= ARGV[2] then return false end
 redis.call('HSET', KEYS[1], 'l', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], math.min(absolute, now + tonumber(ARGV[4])) - now)
-return {f[1], f[3], ARGV[1], f[4] or '', f[5] or '', f[6] or '', f[7] or f[3], f[8] or ''}
+return {f[1], f[3], ARGV[1], f[4] or '', f[5] or '', f[6] or '', f[7] or f[3], f[8] or '', f[9] or ''}
 ";
 
 /// Writes a session and indexes it under its key, in one step. KEYS[1] the session,
@@ -97,7 +97,7 @@ end
 ";
 
 /// The fields a listed session is read from, in [`record_of`]'s order.
-const FIELDS: [&str; 9] = ["k", "a", "c", "l", "p", "ip", "ua", "ap", "g"];
+const FIELDS: [&str; 10] = ["k", "a", "c", "l", "p", "ip", "ua", "ap", "g", "fm"];
 
 /// A session's fields as [`FIELDS`] reads them.
 type Fields = (
@@ -110,11 +110,12 @@ type Fields = (
     Option<String>,
     Option<u64>,
     Option<String>,
+    Option<String>,
 );
 
 /// The record [`FIELDS`] read; none if the session is gone or damaged (not listed).
 fn record_of(fields: Fields) -> Option<SessionRecord> {
-    let (k, a, c, l, p, ip, ua, ap, g) = fields;
+    let (k, a, c, l, p, ip, ua, ap, g, fm) = fields;
     let grant = grant_of(g.as_deref().unwrap_or("")).ok()?;
     Some(SessionRecord {
         key: k.as_deref().and_then(KeyBytes::from_hex)?,
@@ -127,6 +128,7 @@ fn record_of(fields: Fields) -> Option<SessionRecord> {
             protocol: p.unwrap_or_default(),
             client_ip: ip.unwrap_or_default(),
             browser: ua.unwrap_or_default(),
+            family: fm,
         }),
     })
 }
@@ -243,6 +245,10 @@ impl RedisSessions {
         ] {
             call.arg(field).arg(value);
         }
+        // Written only when set: a record without it reads as before single sign-on.
+        if let Some(family) = &r.meta.family {
+            call.arg("fm").arg(family.clone());
+        }
         call
     }
 
@@ -342,7 +348,7 @@ impl SessionStore for RedisSessions {
             return Ok(None);
         };
         let record = match fields.as_slice() {
-            [k, c, l, p, ip, ua, ap, g] => SessionRecord {
+            [k, c, l, p, ip, ua, ap, g, fm] => SessionRecord {
                 key: KeyBytes::from_hex(k).ok_or_else(|| unavailable("damaged session"))?,
                 app: Arc::from(app),
                 created_ms: c.parse().map_err(|_| unavailable("damaged session"))?,
@@ -353,6 +359,7 @@ impl SessionStore for RedisSessions {
                     protocol: p.clone(),
                     client_ip: ip.clone(),
                     browser: ua.clone(),
+                    family: (!fm.is_empty()).then(|| fm.clone()),
                 }),
             },
             _ => return Err(unavailable("unexpected lookup answer")),

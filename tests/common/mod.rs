@@ -46,7 +46,8 @@ impl Drop for TestGateway {
 pub struct Setup {
     /// Extra keys appended to the `[[app]]` table.
     pub app_extra: String,
-    /// Extra top-level TOML appended at the end (more users, …).
+    /// Extra top-level TOML appended at the end (more users, …); `{gateway_port}` in it
+    /// becomes the gateway's port.
     pub tail: String,
     /// `[server]` body.
     pub server: String,
@@ -119,12 +120,14 @@ impl TestGateway {
             login = setup.login,
             limits = setup.limits,
             extra = setup.app_extra,
-            tail = setup.tail,
+            // A second origin on the same listener (e.g. `[sso]`) names the port it gets.
+            tail = setup.tail.replace("{gateway_port}", &addr.port().to_string()),
         );
         let config = Config::parse(&text, Path::new("test.toml")).expect("test config is valid");
         let clock = Clock::manual();
         let state = Arc::new(Gateway::new(config, clock.clone()).expect("state"));
         qrgate::files::assertion_keys::install(&state).expect("assertion keys");
+        qrgate::oidc::install(&state).expect("OpenID Connect keys");
         let (tx, rx) = watch::channel(false);
         let (app, proxy) =
             qrgate::lifecycle::server::proxy_app(state.clone()).expect("upstream resolves");

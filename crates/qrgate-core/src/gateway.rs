@@ -72,6 +72,8 @@ pub struct Gateway {
     /// The identity assertion signer, when `[assertion]` is enabled (keys come from the
     /// glue, which keeps them in a file).
     assertions: ArcSwapOption<Assertions>,
+    /// The OpenID Connect provider's signer and store (used with `[sso]`).
+    oidc: crate::oidc::Provider,
     /// Woken whenever sessions may have ended other than by expiry (a revocation here or on
     /// another instance, a reload): connections tied to a session check it at once.
     sessions_changed: tokio::sync::Notify,
@@ -146,6 +148,7 @@ impl Gateway {
             signers,
             metrics: Metrics::new(),
             assertions: ArcSwapOption::empty(),
+            oidc: crate::oidc::Provider::default(),
             sessions_changed: tokio::sync::Notify::new(),
             reloaded: tokio::sync::Notify::new(),
             clock,
@@ -190,6 +193,11 @@ impl Gateway {
     /// What the gateway counts.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// The OpenID Connect provider's signer and store (used with `[sso]`).
+    pub fn oidc(&self) -> &crate::oidc::Provider {
+        &self.oidc
     }
 
     /// The identity assertion signer in force, if `[assertion]` is enabled.
@@ -408,9 +416,11 @@ impl Gateway {
             a.sweep(self.clock.now_millis());
         }
         let invitations = self.device_store.sweep(self.clock.now_millis());
+        let grants = self.oidc.store().sweep(self.clock.now_millis()).await;
         self.sessions.sweep().await
             + swept.freed
             + invitations
+            + grants
             + self.signers.sweep(self.clock.now_millis())
     }
 

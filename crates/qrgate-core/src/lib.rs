@@ -18,6 +18,7 @@
 //!   - `config::file`: the TOML mirror structs (the file's exact shape);
 //!   - `config::validate`: the validator that turns them into a `Config`;
 //!   - `config::fields`: its conversions of single values and the smaller tables;
+//!   - `config::sso`: `[sso]` and `[[oidc_client]]`, and the SSO origin's internal app;
 //!   - `config::tests`: its unit tests.
 //! - [`settings`]: one config and what is derived from it (identities, per-app values),
 //!   swapped whole on reload.
@@ -104,6 +105,7 @@
 //!
 //! - [`web`]: the handlers of the gateway's own endpoints under the prefix, and their pages:
 //!   - `web::sign_in`: the login attempt's handlers (pages, create, scan, claim, verify);
+//!   - `web::openid`: the OpenID Connect provider's endpoints on the SSO origin;
 //!   - `web::own_account`: the person's own sessions page, inviting and removing a device;
 //!   - [`web::account`]: the person's own account page (their keys, devices and sessions);
 //!   - [`web::phone`]: the pages that make a browser a signer of the native protocol
@@ -115,6 +117,12 @@
 //!   - [`observe::audit`]: the audit trail (logins, logouts, expiries, refused approvals,
 //!     reloads);
 //!   - [`observe::metrics`]: what the gateway counts, for Prometheus.
+//! - [`oidc`]: the OpenID Connect provider on the SSO origin:
+//!   - [`oidc::keys`]: ID token signing keys (RS256, ES256, EdDSA), their rotation and JWKS;
+//!   - [`oidc::store`]: the store seam of codes, grants and tokens, and the memory store;
+//!   - [`oidc::authorize`]: the authorization request and what it leads to;
+//!   - [`oidc::token`]: the token request, client authentication and token errors;
+//!   - [`oidc::claims`]: ID token and userinfo claims, and the discovery document;
 
 pub mod clock;
 pub mod config;
@@ -126,6 +134,7 @@ pub mod http;
 pub mod identity;
 pub mod login;
 pub mod observe;
+pub mod oidc;
 pub mod raw;
 pub mod session;
 pub mod settings;

@@ -78,6 +78,37 @@ impl Validator<'_> {
         }
     }
 
+    /// A list of signer protocol names (`key`, e.g. `app[0].signers`): the default protocol
+    /// when empty; each name known and listed once.
+    pub(super) fn signer_list(
+        &self,
+        list: &[Spanned<String>],
+        key: &str,
+    ) -> Result<Vec<SignerId>, ConfigError> {
+        if list.is_empty() {
+            return Ok(vec![signers::DEFAULT]);
+        }
+        let mut ids = Vec::new();
+        for (j, s) in list.iter().enumerate() {
+            let Some(id) = signers::lookup(s.get_ref()) else {
+                return self.err(
+                    s.span(),
+                    &format!("{key}[{j}]"),
+                    format!(
+                        "unknown signer {:?}; expected one of {}",
+                        s.get_ref(),
+                        signers::names().collect::<Vec<_>>().join(", ")
+                    ),
+                );
+            };
+            if ids.contains(&id) {
+                self.err(s.span(), &format!("{key}[{j}]"), "listed twice")?;
+            }
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
     /// A setting in seconds: `default` when absent, else within `min..=MAX_SECONDS`.
     pub(super) fn seconds(
         &self,

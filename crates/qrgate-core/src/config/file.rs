@@ -25,6 +25,51 @@ pub struct Root {
     pub app: Vec<App>,
     #[serde(default)]
     pub user: Vec<User>,
+    pub sso: Option<Sso>,
+    #[serde(default)]
+    pub oidc_client: Vec<OidcClient>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sso {
+    pub origin: Spanned<String>,
+    #[serde(default)]
+    pub hosts: Vec<Spanned<String>>,
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub signers: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub allow_users: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub allow_roles: Vec<String>,
+    pub key_file: Option<PathBuf>,
+    pub rotate_days: Option<Spanned<u64>>,
+    pub code_lifetime_seconds: Option<Spanned<u64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcClient {
+    pub id: Spanned<String>,
+    pub name: Option<Spanned<String>>,
+    pub secret_hash: Option<Spanned<String>>,
+    pub secret_file: Option<Spanned<PathBuf>>,
+    pub public: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub redirect_uris: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<Spanned<String>>,
+    pub backchannel_logout_uri: Option<Spanned<String>>,
+    #[serde(default)]
+    pub allow_users: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub allow_roles: Vec<String>,
+    pub scopes: Option<Vec<Spanned<String>>>,
+    pub id_token_alg: Option<Spanned<String>>,
+    pub access_token_lifetime_seconds: Option<Spanned<u64>>,
+    pub id_token_lifetime_seconds: Option<Spanned<u64>>,
+    pub refresh_token_lifetime_seconds: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -155,6 +200,7 @@ pub struct App {
     pub read_timeout_ms: Option<Spanned<u64>>,
     pub upstream_ca: Option<Spanned<PathBuf>>,
     pub upstream_tls_verify: Option<Spanned<bool>>,
+    pub sso: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -164,4 +210,5 @@ pub struct User {
     pub key: Option<Spanned<PublicKey>>,
     #[serde(default)]
     pub roles: Vec<String>,
+    pub email: Option<Spanned<String>>,
 }

@@ -24,9 +24,12 @@ use crate::login::signers::protocol::SignerId;
 
 mod fields;
 mod file;
+mod sso;
 mod validate;
 
 use crate::raw::KeyBytes;
+pub use sso::{redirect_uri_error, OidcClient, SecretHash, SsoConfig, BUILTIN_SSO, KNOWN_SCOPES};
+
 use validate::Validator;
 
 /// The longest duration any setting accepts: ten years. Bounding every duration at
@@ -269,9 +272,14 @@ pub struct Config {
     pub store: StoreConfig,
     /// `[assertion]`, when enabled.
     pub assertion: Option<AssertionConfig>,
+    /// `[sso]`: the SSO origin and its OpenID Connect provider, if configured.
+    pub sso: Option<SsoConfig>,
+    /// `[[oidc_client]]`, in file order (none without `[sso]`).
+    pub oidc_clients: Vec<OidcClient>,
     /// `[log]`.
     pub log: LogConfig,
-    /// `[[app]]`, in file order.
+    /// `[[app]]`, in file order; with `[sso]`, the SSO origin's internal app last
+    /// ([`Config::sso_app`]).
     pub apps: Vec<App>,
     /// `[[user]]`, in file order.
     pub users: Vec<User>,
@@ -390,6 +398,9 @@ pub struct App {
     pub read_timeout: Duration,
     /// Whether cookies for this app carry `Secure`.
     pub cookie_secure: bool,
+    /// Whether the app takes part in single sign-on through `[sso]` (default: when `[sso]`
+    /// exists; never for the SSO origin's own app).
+    pub sso: bool,
 }
 
 /// One person who may log in.
@@ -402,6 +413,8 @@ pub struct User {
     pub key: Option<PublicKey>,
     /// Roles, sent upstream as `X-Auth-Roles`.
     pub roles: Vec<String>,
+    /// Their e-mail address, for the OpenID Connect `email` claim.
+    pub email: Option<String>,
 }
 
 impl Config {
@@ -453,6 +466,17 @@ impl Config {
     pub fn user_by_key(&self, key: &KeyBytes) -> Option<(usize, &User)> {
         let &i = self.key_index.get(key)?;
         Some((i, self.users.get(i)?))
+    }
+
+    /// The SSO origin's internal app (the last of `apps`), with `[sso]`.
+    pub fn sso_app(&self) -> Option<AppId> {
+        let last = u32::try_from(self.apps.len().checked_sub(1)?).ok()?;
+        self.sso.as_ref().map(|_| AppId(last))
+    }
+
+    /// The `[[oidc_client]]` whose `client_id` is `id`.
+    pub fn oidc_client(&self, id: &str) -> Option<&OidcClient> {
+        self.oidc_clients.iter().find(|c| c.id == id)
     }
 
     /// The app for requests whose Host matches nothing (`[server] default_app`), if set.

@@ -179,7 +179,16 @@ impl Validator<'_> {
                     )?;
                 }
             }
+            let email = match u.email {
+                Some(e) if has_control(e.get_ref()) || !e.get_ref().contains('@') => self.err(
+                    e.span(),
+                    &format!("user[{i}].email"),
+                    "expected an address like alice@example.com",
+                )?,
+                e => e.map(Spanned::into_inner),
+            };
             users.push(User {
+                email,
                 name: u.name.into_inner(),
                 key: u.key.map(Spanned::into_inner),
                 roles: u.roles,
@@ -189,6 +198,7 @@ impl Validator<'_> {
         if raw.app.is_empty() {
             self.err(0..0, "app", "configure at least one [[app]]")?;
         }
+        let sso_present = raw.sso.is_some();
         let mut apps = Vec::new();
         let mut host_index = HashMap::new();
         let mut app_names = HashMap::new();
@@ -307,29 +317,14 @@ impl Validator<'_> {
                     )?;
                 }
             }
-            let signers = if a.signers.is_empty() {
-                vec![signers::DEFAULT]
-            } else {
-                let mut ids = Vec::new();
-                for (j, s) in a.signers.iter().enumerate() {
-                    let Some(id) = signers::lookup(s.get_ref()) else {
-                        return self.err(
-                            s.span(),
-                            &key(&format!("signers[{j}]")),
-                            format!(
-                                "unknown signer {:?}; expected one of {}",
-                                s.get_ref(),
-                                signers::names().collect::<Vec<_>>().join(", ")
-                            ),
-                        );
-                    };
-                    if ids.contains(&id) {
-                        self.err(s.span(), &key(&format!("signers[{j}]")), "listed twice")?;
-                    }
-                    ids.push(id);
-                }
-                ids
-            };
+            let signers = self.signer_list(&a.signers, &key("signers"))?;
+            if a.sso == Some(true) && !sso_present {
+                self.err(
+                    a.name.span(),
+                    &key("sso"),
+                    "sso = true needs the [sso] table",
+                )?;
+            }
             let cookie_secure = match session.secure {
                 SecurePolicy::Always => true,
                 SecurePolicy::Auto => origin.is_https(),
@@ -371,8 +366,20 @@ impl Validator<'_> {
                 )?,
                 read_timeout: self.millis(a.read_timeout_ms, &key("read_timeout_ms"), 30_000)?,
                 cookie_secure,
+                sso: a.sso.unwrap_or(sso_present),
             });
         }
+        let (sso, oidc_clients) = self.sso(
+            raw.sso,
+            raw.oidc_client,
+            SsoParts {
+                apps: &mut apps,
+                host_index: &mut host_index,
+                app_names: &mut app_names,
+                users: &users_by_name,
+                secure: session.secure,
+            },
+        )?;
         let default_app = match default_app_raw {
             None => None,
             Some(d) => match app_names.get(d.get_ref()) {
@@ -405,6 +412,8 @@ impl Validator<'_> {
             admin,
             store,
             assertion,
+            sso,
+            oidc_clients,
             log,
             server,
             session,
@@ -421,8 +430,17 @@ impl Validator<'_> {
     }
 }
 
+/// What `[sso]` validation (`config::sso`) reads and extends of the rest of the config.
+pub(super) struct SsoParts<'a> {
+    pub(super) apps: &'a mut Vec<App>,
+    pub(super) host_index: &'a mut HashMap<String, AppId>,
+    pub(super) app_names: &'a mut HashMap<String, AppId>,
+    pub(super) users: &'a HashMap<String, usize>,
+    pub(super) secure: SecurePolicy,
+}
+
 /// Names travel in HTTP headers and in the signed challenge; control characters fit neither.
-fn has_control(s: &str) -> bool {
+pub(super) fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
 

@@ -97,6 +97,21 @@ pub enum Route<'a> {
     },
     /// Any other path under `auth/session`: a route of ours that accepts no method.
     AuthSession,
+    /// `oidc/authorize`: the OpenID Connect authorization endpoint (SSO origin).
+    OidcAuthorize,
+    /// `oidc/token`: the token endpoint.
+    OidcToken,
+    /// `oidc/userinfo`: the userinfo endpoint.
+    OidcUserinfo,
+    /// `oidc/jwks.json`: the ID token signing keys.
+    OidcJwks,
+    /// `oidc/logout`: RP-initiated logout (`end_session_endpoint`).
+    OidcLogout,
+    /// `/.well-known/openid-configuration` at the SSO origin's root (not below the prefix):
+    /// discovery. Its `url` takes the origin as base.
+    OidcDiscovery,
+    /// `/` at the SSO origin's root: the person's sessions page or the login page.
+    SsoHome,
 }
 
 const GET: &[Method] = &[Method::GET, Method::HEAD];
@@ -127,8 +142,36 @@ impl<'a> Route<'a> {
             ["auth", "session", id, "claim"] => Route::Claim { id },
             ["auth", "session", ..] => Route::AuthSession,
             ["pubky", "relay", channel] => Route::Relay { channel },
+            ["oidc", "authorize"] => Route::OidcAuthorize,
+            ["oidc", "token"] => Route::OidcToken,
+            ["oidc", "userinfo"] => Route::OidcUserinfo,
+            ["oidc", "jwks.json"] => Route::OidcJwks,
+            ["oidc", "logout"] => Route::OidcLogout,
             _ => return None,
         })
+    }
+
+    /// The route a canonical path at the SSO origin's root (outside the prefix) names.
+    pub fn parse_root(path: &str) -> Option<Route<'static>> {
+        match path {
+            "/" => Some(Route::SsoHome),
+            "/.well-known/openid-configuration" => Some(Route::OidcDiscovery),
+            _ => None,
+        }
+    }
+
+    /// Whether the route is one of the SSO origin's own (served nowhere else).
+    pub fn is_sso_only(&self) -> bool {
+        matches!(
+            self,
+            Route::OidcAuthorize
+                | Route::OidcToken
+                | Route::OidcUserinfo
+                | Route::OidcJwks
+                | Route::OidcLogout
+                | Route::OidcDiscovery
+                | Route::SsoHome
+        )
     }
 
     /// The methods the route accepts (`HEAD` wherever `GET` is); empty for
@@ -141,8 +184,15 @@ impl<'a> Route<'a> {
             | Route::StepUp { .. }
             | Route::Verify
             | Route::Attempt { .. }
-            | Route::Events { .. } => GET,
-            Route::Sessions | Route::Enroll { .. } => GET_POST,
+            | Route::Events { .. }
+            | Route::OidcJwks
+            | Route::OidcDiscovery
+            | Route::SsoHome => GET,
+            Route::Sessions
+            | Route::Enroll { .. }
+            | Route::OidcAuthorize
+            | Route::OidcUserinfo
+            | Route::OidcLogout => GET_POST,
             Route::Logout
             | Route::Invite
             | Route::RemoveDevice
@@ -151,7 +201,8 @@ impl<'a> Route<'a> {
             | Route::Approve { .. }
             | Route::Reject { .. }
             | Route::Claim { .. }
-            | Route::Relay { .. } => POST,
+            | Route::Relay { .. }
+            | Route::OidcToken => POST,
             Route::AuthSession => &[],
         }
     }
@@ -187,6 +238,10 @@ impl<'a> Route<'a> {
             // A session check plus a read of that key's own sessions through the store's
             // per-key index (never the whole store): counted like session checks.
             Route::Sessions => Some(Action::Verify),
+            // May start a sign-in: counted like a login page.
+            Route::OidcAuthorize | Route::OidcLogout => Some(Action::Create),
+            // A relying party's server calls these for all its users: the verify budget.
+            Route::OidcToken | Route::OidcUserinfo => Some(Action::Verify),
             _ => None,
         }
     }
@@ -227,6 +282,13 @@ impl<'a> Route<'a> {
             Route::Claim { id } => format!("{base}/auth/session/{id}/claim"),
             Route::Relay { channel } => format!("{base}/{RELAY}/{channel}"),
             Route::AuthSession => format!("{base}/auth/session"),
+            Route::OidcAuthorize => format!("{base}/oidc/authorize"),
+            Route::OidcToken => format!("{base}/oidc/token"),
+            Route::OidcUserinfo => format!("{base}/oidc/userinfo"),
+            Route::OidcJwks => format!("{base}/oidc/jwks.json"),
+            Route::OidcLogout => format!("{base}/oidc/logout"),
+            Route::OidcDiscovery => format!("{base}/.well-known/openid-configuration"),
+            Route::SsoHome => format!("{base}/"),
         }
     }
 }
@@ -372,6 +434,35 @@ mod tests {
                 Some(Signer),
             ),
             (Route::AuthSession, "/auth/session", "", None, None),
+            (
+                Route::OidcAuthorize,
+                "/oidc/authorize",
+                "GET, HEAD, POST",
+                Some(Create),
+                Some(Create),
+            ),
+            (
+                Route::OidcToken,
+                "/oidc/token",
+                "POST",
+                Some(Verify),
+                Some(Verify),
+            ),
+            (
+                Route::OidcUserinfo,
+                "/oidc/userinfo",
+                "GET, HEAD, POST",
+                Some(Verify),
+                Some(Verify),
+            ),
+            (Route::OidcJwks, "/oidc/jwks.json", "GET, HEAD", None, None),
+            (
+                Route::OidcLogout,
+                "/oidc/logout",
+                "GET, HEAD, POST",
+                Some(Create),
+                Some(Create),
+            ),
         ];
         for &(route, path, allow, get, post) in rows {
             assert_eq!(route.url(""), path, "{route:?}");
@@ -463,5 +554,31 @@ mod tests {
             "/p/login?rd=%2Fa+b%3Fc%3Dd%26e"
         );
         assert_eq!(Route::Login { rd: None }.url("/p"), "/p/login");
+    }
+
+    /// The SSO origin's root routes: their URLs take the origin as base and parse back with
+    /// `parse_root` only (below the prefix they are no routes).
+    #[test]
+    fn root_routes_of_the_sso_origin() {
+        for (route, path) in [
+            (Route::OidcDiscovery, "/.well-known/openid-configuration"),
+            (Route::SsoHome, "/"),
+        ] {
+            assert_eq!(route.url(""), path);
+            assert_eq!(Route::parse_root(path), Some(route));
+            assert_eq!(
+                Route::parse(path),
+                None,
+                "{path} is no route below the prefix"
+            );
+            assert_eq!(route.allow(), "GET, HEAD");
+            assert!(route.is_sso_only());
+        }
+        assert_eq!(
+            Route::OidcDiscovery.url("https://id.example.com"),
+            "https://id.example.com/.well-known/openid-configuration"
+        );
+        assert_eq!(Route::parse_root("/login"), None);
+        assert!(Route::OidcToken.is_sso_only() && !Route::Login { rd: None }.is_sso_only());
     }
 }

@@ -161,7 +161,11 @@ pub async fn start(
         purpose,
         grant: Arc::new(s.app(app).grant.clone()),
     };
-    let ctx = s.signer_context(app, gw.clock().now_millis());
+    let ctx = crate::login::signers::protocol::Context {
+        // A sign-in on the SSO origin for a relying party names it and where it returns.
+        app_name: crate::oidc::authorize::shown_name(&s.config, app, &request.return_to),
+        ..s.signer_context(app, gw.clock().now_millis())
+    };
     let offered = &s.app(app).signers;
     let attempt = gw
         .logins()
@@ -200,6 +204,7 @@ fn attempt_context<'a>(
 ) -> crate::login::signers::protocol::Context<'a> {
     crate::login::signers::protocol::Context {
         grant: &attempt.request.grant,
+        app_name: crate::oidc::authorize::shown_name(&s.config, app, &attempt.request.return_to),
         ..s.signer_context(app, gw.clock().now_millis())
     }
 }
@@ -329,6 +334,7 @@ pub async fn claim(
         protocol,
         client_ip: client.map_or_else(|| "unknown".into(), |ip| ip.to_string()),
         browser: attempt.request.requester_agent.clone(),
+        family: None,
     };
     let token = gw
         .sessions()

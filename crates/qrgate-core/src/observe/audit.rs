@@ -142,6 +142,25 @@ pub fn reload(ok: bool, detail: &str) {
     }
 }
 
+/// The OpenID Connect provider issued a code, redeemed one into a grant, refreshed a grant,
+/// refused a request, or revoked grants (`event` says which: `oidc_code`, `oidc_grant`,
+/// `oidc_refresh`, `oidc_code_reuse`, `oidc_refresh_reuse`, `oidc_refused`, `oidc_logout`).
+/// Names the client, the user and the grant or SSO session id; never a token.
+pub fn oidc(
+    event: &str,
+    client: &str,
+    user: &str,
+    grant: &str,
+    detail: &str,
+    from: Option<IpAddr>,
+) {
+    if event.ends_with("_reuse") || event == "oidc_refused" {
+        tracing::warn!(target: "audit", event, client, user, grant, detail, client_ip = %ip(from));
+    } else {
+        tracing::info!(target: "audit", event, client, user, grant, detail, client_ip = %ip(from));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

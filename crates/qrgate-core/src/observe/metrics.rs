@@ -36,6 +36,8 @@ pub struct Metrics {
     pub reloads: IntCounterVec,
     /// Unix time of the last successful config load.
     pub last_reload: Gauge,
+    /// OpenID Connect provider calls by client, endpoint and result.
+    pub oidc: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -115,6 +117,11 @@ impl Metrics {
         registry
             .register(Box::new(last_reload.clone()))
             .expect("registered once");
+        let oidc = counter(
+            "qrgate_oidc_total",
+            "OpenID Connect provider calls by client, endpoint and result.",
+            &["client", "endpoint", "result"],
+        );
         let build = IntGaugeVec::new(
             Opts::new("qrgate_build_info", "The running build."),
             &["version"],
@@ -136,6 +143,7 @@ impl Metrics {
             pending,
             reloads,
             last_reload,
+            oidc,
         }
     }
 

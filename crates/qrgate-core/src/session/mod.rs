@@ -146,6 +146,10 @@ pub struct SessionMeta {
     pub client_ip: String,
     /// A short summary of the browser (e.g. "Firefox on Linux").
     pub browser: String,
+    /// The single sign-on family the session belongs to: the id ([`session_id`]) of the SSO
+    /// session it came from, so ending that sign-on ends every session and grant it led to.
+    /// `None` for a session of its own (an SSO session is its family's root).
+    pub family: Option<String>,
 }
 
 /// A session's public id: the first 12 bytes of its token hash in hex (24 characters, safe on

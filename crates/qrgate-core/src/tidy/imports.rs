@@ -130,9 +130,13 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("raw", &[]),
     ("http", &["raw"]),
     ("observe", &[]),
+    ("oidc", &["config", "http", "session"]),
     ("identity", &["raw", "http"]),
     ("login::signers", &["raw", "clock", "http", "identity"]),
-    ("config", &["raw", "http", "identity", "login::signers"]),
+    (
+        "config",
+        &["oidc", "raw", "http", "identity", "login::signers"],
+    ),
     ("session", &["raw", "clock", "identity", "observe"]),
     (
         "settings",
@@ -153,6 +157,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "gateway",
         &[
+            "oidc",
             "raw",
             "clock",
             "config",
@@ -175,6 +180,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "login",
         &[
+            "oidc",
             "raw",
             "clock",
             "config",
@@ -207,6 +213,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "web",
         &[
+            "clock",
+            "oidc",
             "raw",
             "config",
             "control",

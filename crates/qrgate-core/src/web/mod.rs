@@ -12,6 +12,7 @@
 //! - [`respond`]: the one place domain errors become HTTP statuses and bodies.
 
 pub mod account;
+mod openid;
 mod own_account;
 pub mod phone;
 pub mod respond;
@@ -79,8 +80,13 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
     let get = req.method == Method::GET || req.method == Method::HEAD;
     let json_error = |e: LoginError| respond::login_error(Form::Json, &e);
     // The relay is a route only where a signer serves it.
+    let sso = s.config.sso_app() == Some(req.app);
+    // The SSO origin's root routes are no routes below the prefix (none parses as both),
+    // and the provider's routes are the SSO origin's only.
     let route = Route::parse(req.path)
-        .filter(|r| !matches!(r, Route::Relay { .. }) || relay_endpoint(gw).is_some());
+        .or_else(|| sso.then(|| Route::parse_root(req.path)).flatten())
+        .filter(|r| !matches!(r, Route::Relay { .. }) || relay_endpoint(gw).is_some())
+        .filter(|r| sso || !r.is_sso_only());
     if let Some(action) = route.and_then(|r| r.rate_class(req.method)) {
         if let Err(e) = limited(gw, &req, action) {
             if matches!(route, Some(Route::Verify)) {
@@ -185,6 +191,13 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
         Route::Claim { id } if post => claim(gw, s, &req, id)
             .await
             .unwrap_or_else(|e| respond::login_error(req.form, &e)),
+        Route::OidcDiscovery if get => openid::discovery(gw, s),
+        Route::OidcJwks if get => openid::jwks(gw),
+        Route::SsoHome if get => openid::home(gw, s, &provider(&req)).await,
+        Route::OidcAuthorize if get || post => openid::authorize(gw, s, &provider(&req)).await,
+        Route::OidcToken if post => openid::token(gw, s, &provider(&req)).await,
+        Route::OidcUserinfo if get || post => openid::userinfo(gw, s, &provider(&req)).await,
+        Route::OidcLogout if get || post => openid::end_session(gw, s, &provider(&req)).await,
         // A method the route accepts, refused by a guard above (the approval page is a
         // browser's, for a login attempt's id): there is no such resource in that form, and a
         // 405 naming that very method in `Allow` would contradict itself.
@@ -192,6 +205,18 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
         _ => method_not_allowed(&route),
     };
     answer.into()
+}
+
+/// The provider's view of a request.
+fn provider<'a>(req: &'a RouteRequest<'a>) -> openid::OidcRequest<'a> {
+    openid::OidcRequest {
+        app: req.app,
+        method: req.method,
+        query: req.query,
+        headers: req.headers,
+        body: &req.body,
+        client_ip: req.client_ip,
+    }
 }
 
 /// Takes a token from the client's bucket for `action`.

@@ -46,7 +46,7 @@ pub(super) async fn approval_page(
     }
     let app = s.app(req.app);
     phone::approve_page(
-        &app.name,
+        crate::oidc::authorize::shown_name(&s.config, req.app, &attempt.request.return_to),
         &app.origin.to_string(),
         &s.config.server.prefix,
         &attempt,
@@ -119,7 +119,6 @@ pub(super) fn render_login(
     action: Option<page::ActionView>,
 ) -> Reply {
     let attempt = &started.attempt;
-    let app = s.app(req.app);
     let prefix = &s.config.server.prefix;
     let mut signers = Vec::new();
     for (id, p) in login::payloads(gw, s, attempt) {
@@ -137,7 +136,11 @@ pub(super) fn render_login(
     }
     let nonce = page::new_nonce();
     let page = page::LoginPage {
-        app_name: &app.name,
+        app_name: crate::oidc::authorize::shown_name(
+            &s.config,
+            req.app,
+            &attempt.request.return_to,
+        ),
         nonce: nonce.clone(),
         attempt_id: &attempt.id,
         events_url: Route::Events { id: &attempt.id }.url(prefix),

@@ -153,6 +153,14 @@ pub fn classify(config: &Config, req: &Request<'_>) -> Classified {
             };
         }
     }
+    // The SSO origin has no upstream: the gateway answers every path of it (its root routes,
+    // `route::Route::parse_root`, or a 404).
+    if config.sso_app() == Some(app_id) {
+        return Classified::Local {
+            app: app_id,
+            route: path.as_str().to_string(),
+        };
+    }
     // An absolute-form target (`GET http://host/path`) is forwarded in origin form, so the
     // upstream sees exactly the path that was authorized and no second authority.
     let target = (path.as_str() != req.path || req.absolute_form)

@@ -455,5 +455,85 @@ pub fn admin_refusal(r: &AdminRefusal) -> Reply {
     }
 }
 
+/// A refusal by the OpenID Connect provider's endpoints other than the token endpoint's
+/// ([`token_error`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OidcRefusal {
+    /// No `[sso]` in the config, or its keys are not installed.
+    Off,
+    /// An authorization request that no redirect may answer (or a person the client does not
+    /// admit): always a page.
+    Authorize(crate::oidc::authorize::PageProblem),
+    /// Userinfo without a Bearer token (`present: false`) or with one that is not live.
+    Bearer {
+        /// Whether a token was presented.
+        present: bool,
+    },
+    /// A logout request that cannot be followed, and why.
+    Logout(&'static str),
+}
+
+/// An OpenID Connect refusal as HTTP: pages for the browser-facing endpoints; a 401 with
+/// `WWW-Authenticate: Bearer` (RFC 6750 §3) for userinfo.
+pub fn oidc_refusal(form: Form, r: &OidcRefusal) -> Reply {
+    use crate::oidc::authorize::PageProblem;
+    match r {
+        OidcRefusal::Off => Reply::error_for(
+            form,
+            404,
+            "not_found",
+            "Not found",
+            "No OpenID Connect provider is configured here.",
+        ),
+        OidcRefusal::Authorize(p) => {
+            let (status, title, message) = match p {
+                PageProblem::MissingClient => (400, "Sign-in request incomplete", "The application did not say who it is (client_id). Go back to it and try again."),
+                PageProblem::UnknownClient => (400, "Unknown application", "This application is not registered with this sign-in service."),
+                PageProblem::BadRedirectUri => (400, "Sign-in request refused", "The application asked to be answered at an address it has not registered, so this sign-in will not send you there."),
+                PageProblem::NotAllowed => (403, "Not allowed", "Your account may not use this application."),
+            };
+            Reply::error_page(status, title, message)
+        }
+        OidcRefusal::Bearer { present } => {
+            let challenge = if *present {
+                "Bearer error=\"invalid_token\", error_description=\"The access token is invalid or expired\""
+            } else {
+                "Bearer"
+            };
+            Reply::error(
+                401,
+                "invalid_token",
+                "A valid Bearer access token is required.",
+            )
+            .with_header("www-authenticate", challenge)
+        }
+        OidcRefusal::Logout(why) => Reply::error_page(400, "Sign-out request refused", why),
+    }
+}
+
+/// A token endpoint refusal (RFC 6749 §5.2): JSON `error` and `error_description`, 400; 401
+/// with `WWW-Authenticate: Basic` for a client that failed to authenticate; 503 when the
+/// store cannot answer; 500 when an ID token could not be signed.
+pub fn token_error(e: &crate::oidc::token::TokenError) -> Reply {
+    use crate::oidc::token::{ErrorBody, TokenError};
+    let body = ErrorBody {
+        error: e.code(),
+        error_description: e.to_string(),
+    };
+    let status = match e {
+        TokenError::InvalidClient { .. } => 401,
+        TokenError::Store(_) => 503,
+        TokenError::Server => 500,
+        _ => 400,
+    };
+    let reply = Reply::json(status, &body).with_header("pragma", "no-cache");
+    match e {
+        TokenError::InvalidClient { .. } => {
+            reply.with_header("www-authenticate", "Basic realm=\"qrgate\"")
+        }
+        _ => reply,
+    }
+}
+
 #[cfg(test)]
 mod tests;

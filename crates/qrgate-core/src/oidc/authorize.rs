@@ -1,0 +1,647 @@
+//! The authorization endpoint's request (OpenID Connect Core §3.1.2, code flow only) and
+//! what it leads to, decided without I/O.
+//!
+//! An unknown client, a missing or unregistered `redirect_uri` (exact match) is told on a
+//! page, never by a redirect (RFC 6749 §4.1.2.1): a redirect there would be an open one.
+//! Everything else wrong goes back to the registered redirect URI with `error`, `state` and
+//! `iss` (RFC 9207), as does every success.
+
+use std::collections::HashMap;
+
+use crate::config::{AppId, Config, OidcClient};
+use crate::http::route::Route;
+
+/// The longest `state` or `nonce` kept (they travel in URLs and tokens).
+pub const MAX_PARAM: usize = 512;
+
+/// A valid authorization request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthRequest {
+    /// `client_id`.
+    pub client_id: String,
+    /// `redirect_uri`, one the client registered.
+    pub redirect_uri: String,
+    /// `state`, returned as sent.
+    pub state: Option<String>,
+    /// `nonce`, carried into the ID token.
+    pub nonce: Option<String>,
+    /// The PKCE `S256` challenge.
+    pub code_challenge: Option<String>,
+    /// The requested scopes the client may have (`openid` first).
+    pub scope: Vec<String>,
+    /// `prompt=none`: no page may be shown.
+    pub prompt_none: bool,
+    /// `prompt=login`: a fresh approval is required.
+    pub prompt_login: bool,
+    /// `max_age`, seconds.
+    pub max_age: Option<u64>,
+    /// Our own `auth_after` (seconds since the epoch): the approval must be no older. Set on
+    /// the return from a fresh approval that `prompt=login` or `max_age` asked for, so the
+    /// request is then satisfied instead of asking again.
+    pub auth_after: Option<u64>,
+}
+
+/// Why an authorization request is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorizeError {
+    /// Told on a page: the client or redirect URI cannot be trusted with a redirect.
+    Page(PageProblem),
+    /// Sent back to the client's redirect URI.
+    Redirect(ErrorRedirect),
+}
+
+/// What is wrong, when no redirect is safe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageProblem {
+    /// No `client_id`, or given twice.
+    MissingClient,
+    /// No client of that id.
+    UnknownClient,
+    /// No `redirect_uri`, given twice, or not registered by the client exactly.
+    BadRedirectUri,
+    /// The signed-in person may not use this client.
+    NotAllowed,
+}
+
+/// An error sent to the client's redirect URI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorRedirect {
+    /// Where.
+    pub redirect_uri: String,
+    /// `error`, RFC 6749 §4.1.2.1 / OpenID Connect Core §3.1.2.6.
+    pub error: &'static str,
+    /// `error_description`.
+    pub description: &'static str,
+    /// `state`, as sent.
+    pub state: Option<String>,
+}
+
+/// Reads an authorization request from its query.
+pub fn parse<'c>(
+    config: &'c Config,
+    query: Option<&str>,
+) -> Result<(AuthRequest, &'c OidcClient), AuthorizeError> {
+    let mut params: HashMap<String, Vec<String>> = HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        params
+            .entry(k.into_owned())
+            .or_default()
+            .push(v.into_owned());
+    }
+    let one = |name: &str| -> Result<Option<&str>, ()> {
+        match params.get(name).map(Vec::as_slice) {
+            None => Ok(None),
+            Some([v]) if v.is_empty() => Ok(None),
+            Some([v]) => Ok(Some(v.as_str())),
+            Some(_) => Err(()),
+        }
+    };
+    let page = |p| AuthorizeError::Page(p);
+    let client_id = match one("client_id") {
+        Ok(Some(id)) => id,
+        _ => return Err(page(PageProblem::MissingClient)),
+    };
+    let client = config
+        .oidc_client(client_id)
+        .ok_or(page(PageProblem::UnknownClient))?;
+    let redirect_uri = match one("redirect_uri") {
+        Ok(Some(uri)) if client.redirect_uris.iter().any(|r| r == uri) => uri.to_string(),
+        _ => return Err(page(PageProblem::BadRedirectUri)),
+    };
+    // From here on errors go back to the client; a `state` given twice is not echoed.
+    let state = one("state").ok().flatten().map(str::to_string);
+    let refuse = |error, description| {
+        AuthorizeError::Redirect(ErrorRedirect {
+            redirect_uri: redirect_uri.clone(),
+            error,
+            description,
+            state: state.clone(),
+        })
+    };
+    let invalid = |d| refuse("invalid_request", d);
+    if params.values().any(|v| v.len() > 1) {
+        return Err(invalid("a parameter is given more than once"));
+    }
+    if state.as_ref().is_some_and(|s| s.len() > MAX_PARAM) {
+        return Err(AuthorizeError::Redirect(ErrorRedirect {
+            redirect_uri: redirect_uri.clone(),
+            error: "invalid_request",
+            description: "state is too long",
+            state: None,
+        }));
+    }
+    if params.contains_key("request") {
+        return Err(refuse(
+            "request_not_supported",
+            "request objects are not supported",
+        ));
+    }
+    if params.contains_key("request_uri") {
+        return Err(refuse(
+            "request_uri_not_supported",
+            "request_uri is not supported",
+        ));
+    }
+    match one("response_type") {
+        Ok(Some("code")) => {}
+        Ok(None) => return Err(invalid("response_type is missing")),
+        _ => {
+            return Err(refuse(
+                "unsupported_response_type",
+                "only the authorization code flow (response_type=code) is supported",
+            ))
+        }
+    }
+    match one("response_mode") {
+        Ok(None | Some("query")) => {}
+        _ => return Err(invalid("only response_mode=query is supported")),
+    }
+    let requested: Vec<&str> = one("scope")
+        .ok()
+        .flatten()
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .collect();
+    if !requested.contains(&"openid") {
+        return Err(refuse("invalid_scope", "the openid scope is required"));
+    }
+    // Scopes the client may not have are left out, as RFC 6749 §3.3 allows; the token
+    // response says which were granted.
+    let scope: Vec<String> = client
+        .scopes
+        .iter()
+        .filter(|s| requested.contains(&s.as_str()))
+        .cloned()
+        .collect();
+    let nonce = one("nonce").ok().flatten().map(str::to_string);
+    if nonce.as_ref().is_some_and(|n| n.len() > MAX_PARAM) {
+        return Err(invalid("nonce is too long"));
+    }
+    let code_challenge = match (one("code_challenge"), one("code_challenge_method")) {
+        (Ok(None), Ok(None)) => None,
+        (Ok(Some(c)), Ok(Some("S256"))) if is_challenge(c) => Some(c.to_string()),
+        (Ok(Some(_)), Ok(Some("S256"))) => {
+            return Err(invalid("code_challenge is not a base64url SHA-256"))
+        }
+        (_, Ok(Some("plain")) | Ok(None)) => {
+            return Err(invalid("only code_challenge_method=S256 is accepted"))
+        }
+        _ => return Err(invalid("code_challenge_method must be S256")),
+    };
+    if client.is_public() && code_challenge.is_none() {
+        return Err(invalid("a public client must use PKCE (S256)"));
+    }
+    let mut prompt_none = false;
+    let mut prompt_login = false;
+    for p in one("prompt").ok().flatten().unwrap_or("").split(' ') {
+        match p {
+            "" | "consent" | "select_account" => {}
+            "none" => prompt_none = true,
+            "login" => prompt_login = true,
+            _ => return Err(invalid("unknown prompt value")),
+        }
+    }
+    if prompt_none && prompt_login {
+        return Err(invalid("prompt=none cannot be combined with another value"));
+    }
+    let number = |name| match one(name) {
+        Ok(None) => Ok(None),
+        Ok(Some(v)) => v.parse::<u64>().map(Some).map_err(|_| ()),
+        Err(()) => Err(()),
+    };
+    let max_age = number("max_age").map_err(|()| invalid("max_age is not a number"))?;
+    let auth_after = number("auth_after").map_err(|()| invalid("auth_after is not a number"))?;
+    Ok((
+        AuthRequest {
+            client_id: client.id.clone(),
+            redirect_uri,
+            state,
+            nonce,
+            code_challenge,
+            scope,
+            prompt_none,
+            prompt_login,
+            max_age,
+            auth_after,
+        },
+        client,
+    ))
+}
+
+/// What a sign-in on the SSO origin returning to `return_to` is shown as: for an
+/// authorization request of a registered client and redirect URI, the client's name and the
+/// redirect's origin ([`OidcClient::shown_as`]); otherwise the app's own name.
+pub fn shown_name<'c>(config: &'c Config, app: AppId, return_to: &str) -> &'c str {
+    let own = &config.app(app).name;
+    if config.sso_app() != Some(app) {
+        return own;
+    }
+    let Some((path, query)) = return_to.split_once('?') else {
+        return own;
+    };
+    if path != Route::OidcAuthorize.url(&config.server.prefix) {
+        return own;
+    }
+    let (mut client, mut redirect) = (None, None);
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        match k.as_ref() {
+            "client_id" => client = Some(v),
+            "redirect_uri" => redirect = Some(v),
+            _ => {}
+        }
+    }
+    let found = client.and_then(|c| config.oidc_client(&c)).and_then(|c| {
+        let i = c
+            .redirect_uris
+            .iter()
+            .position(|u| Some(u.as_str()) == redirect.as_deref())?;
+        c.shown_as.get(i)
+    });
+    found.map_or(own, String::as_str)
+}
+
+/// A PKCE S256 challenge: 43 base64url characters (RFC 7636 §4.2).
+fn is_challenge(c: &str) -> bool {
+    c.len() == 43
+        && c.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Whether `verifier` (RFC 7636 §4.1: 43 to 128 unreserved characters) hashes to
+/// `challenge`, compared in constant time.
+pub fn verifier_matches(verifier: &str, challenge: &str) -> bool {
+    use base64::Engine;
+    use sha2::Digest;
+    use subtle::ConstantTimeEq;
+    let shaped = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    shaped && bool::from(computed.as_bytes().ct_eq(challenge.as_bytes()))
+}
+
+/// The facts of the SSO session a request arrives with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signed {
+    /// Its last phone approval, ms since the epoch.
+    pub approved_ms: u64,
+    /// Whether its user may use the client.
+    pub admitted: bool,
+}
+
+/// What an authorization request leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// Sign in first (the login page, returning here).
+    SignIn,
+    /// Approve afresh first (the step-up page, returning here with `auth_after`).
+    Reapprove {
+        /// The time the approval must be no older than, seconds since the epoch.
+        after: u64,
+    },
+    /// Issue a code; `fresh` when the request asked for a fresh approval and got one.
+    Issue {
+        /// The approval was one this request asked for.
+        fresh: bool,
+    },
+    /// Refuse by a redirect (`prompt=none` and a page would be needed).
+    Refuse(&'static str, &'static str),
+    /// Refuse on a page.
+    Page(PageProblem),
+}
+
+/// What `req` leads to with the SSO session `session` at `now_ms`.
+pub fn next(req: &AuthRequest, session: Option<Signed>, now_ms: u64) -> Next {
+    let now = now_ms / 1000;
+    let Some(session) = session else {
+        return if req.prompt_none {
+            Next::Refuse("login_required", "no one is signed in")
+        } else {
+            Next::SignIn
+        };
+    };
+    let approved = session.approved_ms / 1000;
+    if !session.admitted {
+        return if req.prompt_none {
+            Next::Refuse("access_denied", "this account may not use the application")
+        } else {
+            Next::Page(PageProblem::NotAllowed)
+        };
+    }
+    if let Some(after) = req.auth_after {
+        return if approved >= after {
+            Next::Issue { fresh: true }
+        } else if req.prompt_none {
+            Next::Refuse("login_required", "a fresh sign-in is required")
+        } else {
+            Next::Reapprove { after }
+        };
+    }
+    // `max_age=0` asks for an approval made for this very request, as `prompt=login` does.
+    let too_old = req
+        .max_age
+        .is_some_and(|m| m == 0 || now.saturating_sub(approved) > m);
+    if req.prompt_login || too_old {
+        return if req.prompt_none {
+            Next::Refuse("login_required", "a fresh sign-in is required")
+        } else {
+            Next::Reapprove { after: now }
+        };
+    }
+    Next::Issue { fresh: false }
+}
+
+/// The query of a redirect to the client: `params` then `iss` (RFC 9207), appended to the
+/// redirect URI's own query.
+pub fn redirect_location(redirect_uri: &str, params: &[(&str, &str)], issuer: &str) -> String {
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        out.append_pair(k, v);
+    }
+    out.append_pair("iss", issuer);
+    let query = out.finish();
+    let sep = if redirect_uri.contains('?') { '&' } else { '?' };
+    format!("{redirect_uri}{sep}{query}")
+}
+
+/// Where an error goes back to.
+pub fn error_location(e: &ErrorRedirect, issuer: &str) -> String {
+    let mut params = vec![("error", e.error), ("error_description", e.description)];
+    if let Some(s) = &e.state {
+        params.push(("state", s));
+    }
+    redirect_location(&e.redirect_uri, &params, issuer)
+}
+
+/// The request's own query again, with `prompt=login` and `max_age` replaced by
+/// `auth_after` (the return path after a fresh approval).
+pub fn query_after(query: Option<&str>, after: u64) -> String {
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "auth_after" | "max_age" => {}
+            "prompt" => {
+                let rest: Vec<&str> = v.split(' ').filter(|p| *p != "login").collect();
+                if !rest.iter().all(|p| p.is_empty()) {
+                    out.append_pair("prompt", &rest.join(" "));
+                }
+            }
+            _ => {
+                out.append_pair(&k, &v);
+            }
+        }
+    }
+    out.append_pair("auth_after", &after.to_string());
+    out.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+    fn config() -> Config {
+        Config::parse(
+            "[[app]]\nname = \"wiki\"\norigin = \"https://wiki.example.com\"\nupstream = \"127.0.0.1:3000\"\n\n[sso]\norigin = \"https://id.example.com\"\nname = \"Example\"\n\n[[oidc_client]]\nid = \"conf\"\nsecret_hash = \"1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0\"\nredirect_uris = [\"https://app.example/cb\"]\n\n[[oidc_client]]\nid = \"pub\"\npublic = true\nredirect_uris = [\"http://127.0.0.1:9/cb?x=1\"]\n",
+            Path::new("t.toml"),
+        )
+        .expect("config")
+    }
+
+    fn ask(q: &str) -> Result<AuthRequest, AuthorizeError> {
+        let c = config();
+        parse(&c, Some(q)).map(|(r, _)| r)
+    }
+
+    fn redirect_error(q: &str) -> &'static str {
+        match ask(q) {
+            Err(AuthorizeError::Redirect(e)) => {
+                assert_eq!(e.redirect_uri, "https://app.example/cb");
+                e.error
+            }
+            other => panic!("expected a redirect error, got {other:?}"),
+        }
+    }
+
+    const OK: &str = "client_id=conf&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&response_type=code&scope=openid%20email%20admin&state=s1&nonce=n1";
+
+    #[test]
+    fn a_code_request_is_read_with_its_state_nonce_and_allowed_scopes() {
+        let r = ask(OK).expect("valid");
+        assert_eq!(r.client_id, "conf");
+        assert_eq!(r.state.as_deref(), Some("s1"));
+        assert_eq!(r.nonce.as_deref(), Some("n1"));
+        assert_eq!(r.scope, ["openid", "email"]);
+        assert_eq!(r.code_challenge, None);
+        let r = ask(&format!(
+            "{OK}&code_challenge={CHALLENGE}&code_challenge_method=S256"
+        ))
+        .expect("pkce");
+        assert_eq!(r.code_challenge.as_deref(), Some(CHALLENGE));
+    }
+
+    #[test]
+    fn an_unknown_client_or_unregistered_redirect_is_a_page_never_a_redirect() {
+        for (q, problem) in [
+            ("redirect_uri=https%3A%2F%2Fapp.example%2Fcb&response_type=code", PageProblem::MissingClient),
+            ("client_id=nope&redirect_uri=https%3A%2F%2Fapp.example%2Fcb", PageProblem::UnknownClient),
+            ("client_id=conf&redirect_uri=https%3A%2F%2Fevil.example%2Fcb&response_type=code", PageProblem::BadRedirectUri),
+            ("client_id=conf&redirect_uri=https%3A%2F%2Fapp.example%2Fcb%2F&response_type=code", PageProblem::BadRedirectUri),
+            ("client_id=conf&response_type=code&scope=openid", PageProblem::BadRedirectUri),
+            ("client_id=conf&client_id=pub&redirect_uri=https%3A%2F%2Fapp.example%2Fcb", PageProblem::MissingClient),
+            ("client_id=conf&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&redirect_uri=https%3A%2F%2Fevil.example%2F", PageProblem::BadRedirectUri),
+        ] {
+            assert_eq!(ask(q), Err(AuthorizeError::Page(problem)), "{q}");
+        }
+    }
+
+    #[test]
+    fn other_mistakes_go_back_to_the_client_with_their_error_code() {
+        let base = "client_id=conf&redirect_uri=https%3A%2F%2Fapp.example%2Fcb";
+        assert_eq!(
+            redirect_error(&format!("{base}&response_type=token&scope=openid")),
+            "unsupported_response_type"
+        );
+        assert_eq!(
+            redirect_error(&format!(
+                "{base}&response_type=code%20id_token&scope=openid"
+            )),
+            "unsupported_response_type"
+        );
+        assert_eq!(
+            redirect_error(&format!("{base}&scope=openid")),
+            "invalid_request"
+        );
+        assert_eq!(
+            redirect_error(&format!("{base}&response_type=code&scope=email")),
+            "invalid_scope"
+        );
+        assert_eq!(
+            redirect_error(&format!(
+                "{OK}&code_challenge={CHALLENGE}&code_challenge_method=plain"
+            )),
+            "invalid_request"
+        );
+        assert_eq!(
+            redirect_error(&format!("{OK}&code_challenge={CHALLENGE}")),
+            "invalid_request"
+        );
+        assert_eq!(
+            redirect_error(&format!(
+                "{OK}&code_challenge=short&code_challenge_method=S256"
+            )),
+            "invalid_request"
+        );
+        assert_eq!(
+            redirect_error(&format!("{OK}&prompt=none%20login")),
+            "invalid_request"
+        );
+        assert_eq!(
+            redirect_error(&format!("{OK}&max_age=soon")),
+            "invalid_request"
+        );
+        assert_eq!(
+            redirect_error(&format!("{OK}&request=eyJ")),
+            "request_not_supported"
+        );
+        assert_eq!(
+            redirect_error(&format!("{OK}&nonce=again")),
+            "invalid_request"
+        );
+    }
+
+    #[test]
+    fn a_public_client_must_use_pkce() {
+        let base = "client_id=pub&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb%3Fx%3D1&response_type=code&scope=openid";
+        assert!(
+            matches!(ask(base), Err(AuthorizeError::Redirect(e)) if e.error == "invalid_request")
+        );
+        assert!(ask(&format!(
+            "{base}&code_challenge={CHALLENGE}&code_challenge_method=S256"
+        ))
+        .is_ok());
+    }
+
+    #[test]
+    fn the_pkce_verifier_is_checked_against_the_challenge() {
+        assert!(verifier_matches(VERIFIER, CHALLENGE));
+        assert!(!verifier_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXx",
+            CHALLENGE
+        ));
+        assert!(!verifier_matches("short", CHALLENGE));
+    }
+
+    #[test]
+    fn sessions_prompts_and_max_age_decide_what_comes_next() {
+        let r = ask(OK).expect("valid");
+        let at = |approved_ms, admitted| {
+            Some(Signed {
+                approved_ms,
+                admitted,
+            })
+        };
+        assert_eq!(next(&r, None, 10_000), Next::SignIn);
+        assert_eq!(
+            next(&r, at(5_000, true), 10_000),
+            Next::Issue { fresh: false }
+        );
+        assert_eq!(
+            next(&r, at(5_000, false), 10_000),
+            Next::Page(PageProblem::NotAllowed)
+        );
+        let none = ask(&format!("{OK}&prompt=none")).expect("none");
+        assert_eq!(
+            next(&none, None, 10_000),
+            Next::Refuse("login_required", "no one is signed in")
+        );
+        assert!(matches!(
+            next(&none, at(5_000, false), 10_000),
+            Next::Refuse("access_denied", _)
+        ));
+        let login = ask(&format!("{OK}&prompt=login")).expect("login");
+        assert_eq!(
+            next(&login, at(5_000, true), 10_000),
+            Next::Reapprove { after: 10 }
+        );
+        let old = ask(&format!("{OK}&max_age=3")).expect("max_age");
+        assert_eq!(
+            next(&old, at(5_000, true), 10_000),
+            Next::Reapprove { after: 10 }
+        );
+        assert_eq!(
+            next(&old, at(8_000, true), 10_000),
+            Next::Issue { fresh: false }
+        );
+        let zero = ask(&format!("{OK}&max_age=0")).expect("max_age=0");
+        assert_eq!(
+            next(&zero, at(10_000, true), 10_000),
+            Next::Reapprove { after: 10 }
+        );
+        // Back from the fresh approval, with auth_after in the query instead.
+        let q = query_after(Some(&format!("{OK}&prompt=login&max_age=3")), 10);
+        assert!(!q.contains("prompt") && !q.contains("max_age"), "{q}");
+        let back = ask(&q).expect("back");
+        assert_eq!(
+            next(&back, at(11_000, true), 12_000),
+            Next::Issue { fresh: true }
+        );
+        assert_eq!(
+            next(&back, at(9_000, true), 12_000),
+            Next::Reapprove { after: 10 }
+        );
+    }
+
+    #[test]
+    fn a_sign_in_for_a_registered_client_is_shown_with_its_name_and_redirect_origin() {
+        let c = config();
+        let sso = c.sso_app().expect("sso");
+        let back = format!("/.qrgate/oidc/authorize?{OK}");
+        assert_eq!(shown_name(&c, sso, &back), "conf (https://app.example)");
+        assert_eq!(
+            shown_name(&c, AppId::new(0), &back),
+            "wiki",
+            "only on the SSO origin"
+        );
+        let other = back.replace("app.example%2Fcb", "evil.example%2Fcb");
+        assert_eq!(
+            shown_name(&c, sso, &other),
+            "Example",
+            "an unregistered redirect: own name"
+        );
+        assert_eq!(shown_name(&c, sso, "/.qrgate/sessions"), "Example");
+        assert_eq!(
+            shown_name(&c, sso, &back.replace("oidc/authorize", "oidc/token")),
+            "Example"
+        );
+    }
+
+    #[test]
+    fn every_redirect_carries_the_issuer_and_keeps_the_registered_query() {
+        assert_eq!(
+            redirect_location(
+                "http://127.0.0.1:9/cb?x=1",
+                &[("code", "c"), ("state", "a b")],
+                "https://id.example.com"
+            ),
+            "http://127.0.0.1:9/cb?x=1&code=c&state=a+b&iss=https%3A%2F%2Fid.example.com"
+        );
+        let e = ErrorRedirect {
+            redirect_uri: "https://app.example/cb".into(),
+            error: "login_required",
+            description: "d",
+            state: Some("s".into()),
+        };
+        assert_eq!(
+            error_location(&e, "https://id.example.com"),
+            "https://app.example/cb?error=login_required&error_description=d&state=s&iss=https%3A%2F%2Fid.example.com"
+        );
+    }
+}

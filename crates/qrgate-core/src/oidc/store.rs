@@ -1,0 +1,572 @@
+//! What the provider issues, behind a seam so any instance can redeem it: authorization
+//! codes, grants (one per redeemed code: the refresh-token family) with their current refresh
+//! token and their access tokens. Every token is kept by its SHA-256 only.
+//!
+//! Each operation that uses something up is one atomic step of the store: a code is redeemed
+//! once (a second redemption revokes the grant the first made, RFC 6749 §4.1.2); a refresh
+//! token rotates once (presenting a rotated-out one revokes its whole grant, RFC 9700
+//! §4.14.2). [`MemoryOidc`] does it under one lock; the Redis store with one Lua script each.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use crate::session::StoreError;
+
+/// SHA-256 of a token: what stores keep.
+pub type Hash = [u8; 32];
+
+/// A fresh token (code, refresh or access): 32 random bytes, base64url (43 characters).
+pub fn mint() -> String {
+    URL_SAFE_NO_PAD.encode(crate::random_bytes::<32>())
+}
+
+/// The hash of a presented token; anything but 43 base64url characters is none.
+pub fn hash_of(presented: &str) -> Option<Hash> {
+    (presented.len() == 43
+        && presented
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    .then(|| Sha256::digest(presented.as_bytes()).into())
+}
+
+/// What an authorization code stands for until it is redeemed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeGrant {
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The redirect URI it was sent to (the token request must name the same).
+    pub redirect_uri: String,
+    /// The user signed in.
+    pub user: String,
+    /// The SSO session it came from ([`crate::session::session_id`]).
+    pub family: String,
+    /// Granted scopes.
+    pub scope: Vec<String>,
+    /// The client's `nonce`, for the ID token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// The PKCE `S256` challenge, if the client sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_challenge: Option<String>,
+    /// The last phone approval, seconds since the epoch (`auth_time`).
+    pub auth_time: u64,
+    /// `acr`, when the approval was a fresh one the client asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// The code expires then, ms since the epoch.
+    pub expires_ms: u64,
+}
+
+/// One grant: what a redeemed code led to, and what its refresh tokens renew.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// Random id (audit, revocation).
+    pub id: String,
+    /// The client.
+    pub client_id: String,
+    /// The user.
+    pub user: String,
+    /// The SSO session it came from.
+    pub family: String,
+    /// Granted scopes.
+    pub scope: Vec<String>,
+    /// The original `auth_time`, seconds since the epoch.
+    pub auth_time: u64,
+    /// `acr` of the original approval, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// The grant (and every refresh token of it) ends then, ms since the epoch.
+    pub expires_ms: u64,
+}
+
+/// An access token's grant and lifetime.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Access {
+    /// The grant it belongs to.
+    pub grant_id: String,
+    /// The client.
+    pub client_id: String,
+    /// The user.
+    pub user: String,
+    /// Its scopes.
+    pub scope: Vec<String>,
+    /// Expires then, ms since the epoch.
+    pub expires_ms: u64,
+}
+
+/// New tokens to store with a grant: the refresh token's hash (if the client gets one) and
+/// the access token's.
+#[derive(Debug, Clone, Copy)]
+pub struct Issue {
+    /// The refresh token's hash.
+    pub refresh: Option<Hash>,
+    /// The access token's hash.
+    pub access: Hash,
+    /// The access token expires then, ms since the epoch.
+    pub access_expires_ms: u64,
+}
+
+/// What redeeming a code did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redeemed {
+    /// The code was fresh: the grant and its tokens are stored.
+    Issued,
+    /// The code had been redeemed before: the grant it led to is revoked now.
+    Reused {
+        /// That grant.
+        grant_id: Option<String>,
+    },
+    /// No such code (or expired).
+    Unknown,
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refreshed {
+    /// It was the grant's current one: replaced by the new one, the new access token stored.
+    Rotated(Grant),
+    /// It had been rotated out: its whole grant is revoked now.
+    Reused {
+        /// That grant.
+        grant_id: String,
+    },
+    /// No such token, another client's, or its grant ended.
+    Unknown,
+}
+
+/// Where codes, grants and tokens live.
+#[async_trait]
+pub trait OidcStore: Send + Sync + 'static {
+    /// Keeps an authorization code until it expires.
+    async fn put_code(&self, code: Hash, grant: CodeGrant) -> Result<(), StoreError>;
+    /// The code's grant, if it is unused and not expired at `now_ms` (changes nothing).
+    async fn code(&self, code: Hash, now_ms: u64) -> Result<Option<CodeGrant>, StoreError>;
+    /// In one step: if `code` is unused and live, marks it used by `grant` and stores the
+    /// grant with `issue`; if it was used, revokes the grant it led to.
+    async fn redeem(
+        &self,
+        code: Hash,
+        grant: Grant,
+        issue: Issue,
+        now_ms: u64,
+    ) -> Result<Redeemed, StoreError>;
+    /// In one step: if `presented` is the current refresh token of a live grant of
+    /// `client_id`, replaces it with `issue.refresh` and stores the access token; if it is a
+    /// rotated-out one of such a grant, revokes the grant.
+    async fn refresh(
+        &self,
+        presented: Hash,
+        client_id: &str,
+        issue: Issue,
+        now_ms: u64,
+    ) -> Result<Refreshed, StoreError>;
+    /// The live access token `token` names.
+    async fn access(&self, token: Hash, now_ms: u64) -> Result<Option<Access>, StoreError>;
+    /// Revokes a grant: its refresh tokens and access tokens stop working. True if it was live.
+    async fn revoke_grant(&self, grant_id: &str) -> Result<bool, StoreError>;
+    /// Revokes every grant that came from the SSO session `family`; returns how many.
+    async fn end_family(&self, family: &str) -> Result<usize, StoreError>;
+    /// Frees what expired; returns how many entries.
+    async fn sweep(&self, now_ms: u64) -> usize;
+}
+
+struct CodeEntry {
+    grant: CodeGrant,
+    /// The grant its redemption made; `Some` once used.
+    used_by: Option<String>,
+    /// Kept (for reuse detection once used) until then.
+    keep_until_ms: u64,
+}
+
+struct GrantEntry {
+    grant: Grant,
+    refresh: Option<Hash>,
+    /// Every refresh token it had, the current one included (reuse detection).
+    retired: HashSet<Hash>,
+    access: HashSet<Hash>,
+}
+
+#[derive(Default)]
+struct Inner {
+    codes: HashMap<Hash, CodeEntry>,
+    grants: HashMap<String, GrantEntry>,
+    /// Refresh token hash (current or rotated out) → grant id.
+    refresh: HashMap<Hash, String>,
+    access: HashMap<Hash, Access>,
+    families: HashMap<String, HashSet<String>>,
+}
+
+impl Inner {
+    fn revoke(&mut self, grant_id: &str) -> bool {
+        let Some(entry) = self.grants.remove(grant_id) else {
+            return false;
+        };
+        for h in &entry.access {
+            self.access.remove(h);
+        }
+        for h in entry.retired.iter().chain(entry.refresh.iter()) {
+            self.refresh.remove(h);
+        }
+        if let Some(set) = self.families.get_mut(&entry.grant.family) {
+            set.remove(grant_id);
+            if set.is_empty() {
+                self.families.remove(&entry.grant.family);
+            }
+        }
+        true
+    }
+
+    fn store_access(&mut self, grant: &Grant, issue: &Issue) {
+        self.access.insert(
+            issue.access,
+            Access {
+                grant_id: grant.id.clone(),
+                client_id: grant.client_id.clone(),
+                user: grant.user.clone(),
+                scope: grant.scope.clone(),
+                expires_ms: issue.access_expires_ms,
+            },
+        );
+    }
+}
+
+/// The store of one instance.
+#[derive(Default)]
+pub struct MemoryOidc {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryOidc {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, StoreError> {
+        self.inner
+            .lock()
+            .map_err(|_| StoreError::Unavailable("the grant table is poisoned".into()))
+    }
+}
+
+#[async_trait]
+impl OidcStore for MemoryOidc {
+    async fn put_code(&self, code: Hash, grant: CodeGrant) -> Result<(), StoreError> {
+        let keep_until_ms = grant.expires_ms;
+        self.lock()?.codes.insert(
+            code,
+            CodeEntry {
+                grant,
+                used_by: None,
+                keep_until_ms,
+            },
+        );
+        Ok(())
+    }
+
+    async fn code(&self, code: Hash, now_ms: u64) -> Result<Option<CodeGrant>, StoreError> {
+        Ok(self
+            .lock()?
+            .codes
+            .get(&code)
+            .filter(|e| e.used_by.is_none() && now_ms < e.grant.expires_ms)
+            .map(|e| e.grant.clone()))
+    }
+
+    async fn redeem(
+        &self,
+        code: Hash,
+        grant: Grant,
+        issue: Issue,
+        now_ms: u64,
+    ) -> Result<Redeemed, StoreError> {
+        let mut inner = self.lock()?;
+        let Some(entry) = inner.codes.get_mut(&code) else {
+            return Ok(Redeemed::Unknown);
+        };
+        if let Some(used) = entry.used_by.clone() {
+            inner.revoke(&used);
+            return Ok(Redeemed::Reused {
+                grant_id: Some(used),
+            });
+        }
+        if now_ms >= entry.grant.expires_ms {
+            return Ok(Redeemed::Unknown);
+        }
+        entry.used_by = Some(grant.id.clone());
+        // A used code is remembered as long as what it issued may live, so a replay revokes it.
+        entry.keep_until_ms = issue.access_expires_ms.max(grant.expires_ms);
+        if let Some(r) = issue.refresh {
+            inner.refresh.insert(r, grant.id.clone());
+        }
+        inner.store_access(&grant, &issue);
+        inner
+            .families
+            .entry(grant.family.clone())
+            .or_default()
+            .insert(grant.id.clone());
+        inner.grants.insert(
+            grant.id.clone(),
+            GrantEntry {
+                refresh: issue.refresh,
+                retired: HashSet::new(),
+                access: HashSet::from([issue.access]),
+                grant,
+            },
+        );
+        Ok(Redeemed::Issued)
+    }
+
+    async fn refresh(
+        &self,
+        presented: Hash,
+        client_id: &str,
+        issue: Issue,
+        now_ms: u64,
+    ) -> Result<Refreshed, StoreError> {
+        let mut inner = self.lock()?;
+        let Some(grant_id) = inner.refresh.get(&presented).cloned() else {
+            return Ok(Refreshed::Unknown);
+        };
+        let Some(entry) = inner.grants.get_mut(&grant_id) else {
+            return Ok(Refreshed::Unknown);
+        };
+        if entry.grant.client_id != client_id || now_ms >= entry.grant.expires_ms {
+            return Ok(Refreshed::Unknown);
+        }
+        if entry.refresh != Some(presented) {
+            inner.revoke(&grant_id);
+            return Ok(Refreshed::Reused { grant_id });
+        }
+        entry.retired.insert(presented);
+        entry.refresh = issue.refresh;
+        entry.access.insert(issue.access);
+        let grant = entry.grant.clone();
+        if let Some(r) = issue.refresh {
+            inner.refresh.insert(r, grant_id);
+        }
+        inner.store_access(&grant, &issue);
+        Ok(Refreshed::Rotated(grant))
+    }
+
+    async fn access(&self, token: Hash, now_ms: u64) -> Result<Option<Access>, StoreError> {
+        Ok(self
+            .lock()?
+            .access
+            .get(&token)
+            .filter(|a| now_ms < a.expires_ms)
+            .cloned())
+    }
+
+    async fn revoke_grant(&self, grant_id: &str) -> Result<bool, StoreError> {
+        Ok(self.lock()?.revoke(grant_id))
+    }
+
+    async fn end_family(&self, family: &str) -> Result<usize, StoreError> {
+        let mut inner = self.lock()?;
+        let ids: Vec<String> = inner
+            .families
+            .get(family)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        Ok(ids.iter().filter(|id| inner.revoke(id)).count())
+    }
+
+    async fn sweep(&self, now_ms: u64) -> usize {
+        let Ok(mut inner) = self.lock() else {
+            return 0;
+        };
+        let before = inner.codes.len() + inner.grants.len() + inner.access.len();
+        inner.codes.retain(|_, c| now_ms < c.keep_until_ms);
+        inner.access.retain(|_, a| now_ms < a.expires_ms);
+        let ended: Vec<String> = inner
+            .grants
+            .iter()
+            .filter(|(_, g)| now_ms >= g.grant.expires_ms)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &ended {
+            inner.revoke(id);
+        }
+        let live: HashSet<Hash> = inner.access.keys().copied().collect();
+        for g in inner.grants.values_mut() {
+            g.access.retain(|h| live.contains(h));
+        }
+        let after = inner.codes.len() + inner.grants.len() + inner.access.len();
+        before.saturating_sub(after)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code_grant() -> CodeGrant {
+        CodeGrant {
+            client_id: "app".into(),
+            redirect_uri: "https://app.example/cb".into(),
+            user: "alice".into(),
+            family: "fam".into(),
+            scope: vec!["openid".into()],
+            nonce: None,
+            code_challenge: None,
+            auth_time: 1,
+            acr: None,
+            expires_ms: 60_000,
+        }
+    }
+
+    fn grant(id: &str) -> Grant {
+        Grant {
+            id: id.into(),
+            client_id: "app".into(),
+            user: "alice".into(),
+            family: "fam".into(),
+            scope: vec!["openid".into()],
+            auth_time: 1,
+            acr: None,
+            expires_ms: 1_000_000,
+        }
+    }
+
+    fn issue(n: u8) -> Issue {
+        Issue {
+            refresh: Some([n; 32]),
+            access: [n + 100; 32],
+            access_expires_ms: 500_000,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_code_is_redeemed_once_and_a_second_redemption_revokes_the_grant() {
+        let store = MemoryOidc::default();
+        store.put_code([9; 32], code_grant()).await.expect("put");
+        assert_eq!(
+            store.code([9; 32], 1).await.expect("peek"),
+            Some(code_grant())
+        );
+        assert_eq!(
+            store
+                .redeem([9; 32], grant("g1"), issue(1), 1)
+                .await
+                .expect("redeem"),
+            Redeemed::Issued
+        );
+        assert!(store.access([101; 32], 2).await.expect("a").is_some());
+        assert_eq!(store.code([9; 32], 2).await.expect("peek"), None, "used");
+        assert_eq!(
+            store
+                .redeem([9; 32], grant("g2"), issue(2), 3)
+                .await
+                .expect("again"),
+            Redeemed::Reused {
+                grant_id: Some("g1".into())
+            }
+        );
+        assert!(
+            store.access([101; 32], 4).await.expect("a").is_none(),
+            "revoked"
+        );
+        assert!(
+            store.access([102; 32], 4).await.expect("a").is_none(),
+            "never issued"
+        );
+        assert_eq!(
+            store.refresh([1; 32], "app", issue(3), 5).await.expect("r"),
+            Refreshed::Unknown
+        );
+    }
+
+    #[tokio::test]
+    async fn an_expired_or_unknown_code_redeems_nothing() {
+        let store = MemoryOidc::default();
+        store.put_code([9; 32], code_grant()).await.expect("put");
+        assert_eq!(store.code([9; 32], 60_000).await.expect("peek"), None);
+        assert_eq!(
+            store
+                .redeem([9; 32], grant("g"), issue(1), 60_000)
+                .await
+                .expect("r"),
+            Redeemed::Unknown
+        );
+        assert_eq!(
+            store
+                .redeem([8; 32], grant("g"), issue(1), 1)
+                .await
+                .expect("r"),
+            Redeemed::Unknown
+        );
+        assert!(store.access([101; 32], 1).await.expect("a").is_none());
+    }
+
+    #[tokio::test]
+    async fn refresh_tokens_rotate_and_a_rotated_out_one_revokes_the_family() {
+        let store = MemoryOidc::default();
+        store.put_code([9; 32], code_grant()).await.expect("put");
+        store
+            .redeem([9; 32], grant("g1"), issue(1), 1)
+            .await
+            .expect("redeem");
+        assert_eq!(
+            store
+                .refresh([1; 32], "other", issue(2), 2)
+                .await
+                .expect("r"),
+            Refreshed::Unknown,
+            "another client's token"
+        );
+        let Refreshed::Rotated(g) = store.refresh([1; 32], "app", issue(2), 2).await.expect("r")
+        else {
+            panic!("not rotated");
+        };
+        assert_eq!(g.id, "g1");
+        assert!(store.access([102; 32], 3).await.expect("a").is_some());
+        // The first token again: reuse, and everything of the grant ends.
+        assert_eq!(
+            store.refresh([1; 32], "app", issue(3), 3).await.expect("r"),
+            Refreshed::Reused {
+                grant_id: "g1".into()
+            }
+        );
+        assert_eq!(
+            store.refresh([2; 32], "app", issue(4), 4).await.expect("r"),
+            Refreshed::Unknown,
+            "the newest one ended with its family"
+        );
+        assert!(store.access([101; 32], 4).await.expect("a").is_none());
+        assert!(store.access([102; 32], 4).await.expect("a").is_none());
+    }
+
+    #[tokio::test]
+    async fn ending_a_family_revokes_each_of_its_grants_only() {
+        let store = MemoryOidc::default();
+        for (n, fam) in [(1u8, "fam"), (2, "fam"), (3, "other")] {
+            let mut c = code_grant();
+            c.family = fam.into();
+            store.put_code([n; 32], c).await.expect("put");
+            let mut g = grant(&format!("g{n}"));
+            g.family = fam.into();
+            store.redeem([n; 32], g, issue(n), 1).await.expect("redeem");
+        }
+        assert_eq!(store.end_family("fam").await.expect("end"), 2);
+        assert!(store.access([101; 32], 2).await.expect("a").is_none());
+        assert!(store.access([102; 32], 2).await.expect("a").is_none());
+        assert!(store.access([103; 32], 2).await.expect("a").is_some());
+        assert_eq!(store.end_family("fam").await.expect("end"), 0);
+    }
+
+    #[tokio::test]
+    async fn access_tokens_expire_and_the_sweep_frees_them() {
+        let store = MemoryOidc::default();
+        store.put_code([9; 32], code_grant()).await.expect("put");
+        store
+            .redeem([9; 32], grant("g1"), issue(1), 1)
+            .await
+            .expect("redeem");
+        assert!(store.access([101; 32], 500_000).await.expect("a").is_none());
+        assert!(store.sweep(1_000_001).await >= 3);
+        assert!(hash_of(&mint()).is_some());
+        assert!(hash_of("short").is_none());
+    }
+}

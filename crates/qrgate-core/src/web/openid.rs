@@ -1,0 +1,773 @@
+//! The provider's endpoints on the SSO origin: each reads its request, asks the protocol
+//! modules what to do, and uses the [`OidcStore`](crate::oidc::store::OidcStore) seam; refusals
+//! become HTTP in [`crate::web::respond`].
+
+use std::net::IpAddr;
+
+use http::{HeaderMap, Method};
+
+use crate::clock::millis;
+use crate::config::{AppId, OidcClient};
+use crate::gateway::Gateway;
+use crate::http::reply::{escape_html, Form, Reply};
+use crate::http::route::Route;
+use crate::observe::audit;
+use crate::oidc::authorize::{self, AuthorizeError, Next, PageProblem, Signed};
+use crate::oidc::claims::{self, IdClaims, Person, Profile};
+use crate::oidc::store::{self, CodeGrant, Grant, Issue, Redeemed, Refreshed};
+use crate::oidc::token::{self, TokenError, TokenRequest, TokenResponse};
+use crate::session::session_id;
+use crate::settings::Settings;
+use crate::web::respond::{self, OidcRefusal};
+
+/// One request to a provider endpoint.
+pub struct OidcRequest<'a> {
+    /// The SSO origin's app.
+    pub app: AppId,
+    /// Method.
+    pub method: &'a Method,
+    /// Raw query string.
+    pub query: Option<&'a str>,
+    /// Request headers.
+    pub headers: &'a HeaderMap,
+    /// Body (POST).
+    pub body: &'a [u8],
+    /// The client's address.
+    pub client_ip: Option<IpAddr>,
+}
+
+/// The issuer: the SSO origin, exactly as configured.
+fn issuer(s: &Settings) -> Option<String> {
+    s.config.sso.as_ref().map(|c| c.origin.to_string())
+}
+
+fn count(gw: &Gateway, client: Option<&OidcClient>, endpoint: &str, result: &str) {
+    let client = client.map_or("-", |c| c.id.as_str());
+    gw.metrics()
+        .oidc
+        .with_label_values(&[client, endpoint, result])
+        .inc();
+}
+
+/// `GET /.well-known/openid-configuration`.
+pub fn discovery(gw: &Gateway, s: &Settings) -> Reply {
+    let Some(issuer) = issuer(s) else {
+        return respond::oidc_refusal(Form::Json, &OidcRefusal::Off);
+    };
+    let algs: Vec<_> = crate::oidc::keys::SigningAlg::ALL
+        .into_iter()
+        .filter(|a| gw.oidc().signer().is_some_and(|k| k.signs(*a)))
+        .collect();
+    Reply::json(200, &claims::discovery(&s.config, &issuer, &algs))
+}
+
+/// `GET {prefix}/oidc/jwks.json`.
+pub fn jwks(gw: &Gateway) -> Reply {
+    match gw.oidc().signer() {
+        Some(k) => Reply::json(200, k.jwks()),
+        None => respond::oidc_refusal(Form::Json, &OidcRefusal::Off),
+    }
+}
+
+/// `GET /` on the SSO origin: the person's sessions page when signed in, else the login page
+/// (which returns to the sessions page).
+pub async fn home(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Reply {
+    let prefix = &s.config.server.prefix;
+    let sessions = Route::Sessions.url(prefix);
+    match gw.session(s, r.headers, r.app).await {
+        Ok(Some(_)) => Reply::redirect(302, sessions),
+        Ok(None) => Reply::redirect(
+            302,
+            Route::Login {
+                rd: Some(&sessions),
+            }
+            .url(prefix),
+        ),
+        Err(e) => respond::login_error(Form::Page, &e.into()),
+    }
+}
+
+/// `GET` or `POST {prefix}/oidc/authorize`: the code flow's front channel (a POST's form
+/// is read as a GET's query, OpenID Connect Core §3.1.2.1).
+pub async fn authorize(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Reply {
+    let form;
+    let query = if r.method == Method::POST {
+        form = String::from_utf8_lossy(r.body).into_owned();
+        Some(form.as_str())
+    } else {
+        r.query
+    };
+    let Some(issuer) = issuer(s) else {
+        return respond::oidc_refusal(Form::Page, &OidcRefusal::Off);
+    };
+    let (req, client) = match authorize::parse(&s.config, query) {
+        Ok(found) => found,
+        Err(AuthorizeError::Page(p)) => {
+            count(gw, None, "authorize", "page_refused");
+            audit::oidc("oidc_refused", "-", "-", "-", page_reason(p), r.client_ip);
+            return respond::oidc_refusal(Form::Page, &OidcRefusal::Authorize(p));
+        }
+        Err(AuthorizeError::Redirect(e)) => {
+            count(gw, None, "authorize", e.error);
+            return Reply::redirect(302, authorize::error_location(&e, &issuer));
+        }
+    };
+    let live = match gw.session(s, r.headers, r.app).await {
+        Ok(live) => live,
+        Err(e) => return respond::login_error(Form::Page, &e.into()),
+    };
+    let signed = live.as_ref().map(|l| Signed {
+        approved_ms: l.approved_ms,
+        admitted: Person::admitted(&s.config, client, &l.identity.user),
+    });
+    let prefix = &s.config.server.prefix;
+    let now_ms = gw.clock().now_millis();
+    let here = |query: &str| format!("{}?{query}", Route::OidcAuthorize.url(prefix));
+    let refuse = |error, description| {
+        let e = authorize::ErrorRedirect {
+            redirect_uri: req.redirect_uri.clone(),
+            error,
+            description,
+            state: req.state.clone(),
+        };
+        Reply::redirect(302, authorize::error_location(&e, &issuer))
+    };
+    match authorize::next(&req, signed, now_ms) {
+        Next::SignIn => {
+            let back = here(query.unwrap_or(""));
+            Reply::redirect(302, Route::Login { rd: Some(&back) }.url(prefix))
+        }
+        Next::Reapprove { after } => {
+            let back = here(&authorize::query_after(query, after));
+            Reply::redirect(302, Route::StepUp { rd: Some(&back) }.url(prefix))
+        }
+        Next::Refuse(error, description) => {
+            count(gw, Some(client), "authorize", error);
+            refuse(error, description)
+        }
+        Next::Page(p) => {
+            count(gw, Some(client), "authorize", "not_allowed");
+            if let Some(l) = &live {
+                audit::oidc(
+                    "oidc_refused",
+                    &client.id,
+                    &l.identity.user,
+                    "-",
+                    page_reason(p),
+                    r.client_ip,
+                );
+            }
+            respond::oidc_refusal(Form::Page, &OidcRefusal::Authorize(p))
+        }
+        Next::Issue { fresh } => {
+            let Some(live) = live else {
+                return refuse("server_error", "no session");
+            };
+            let Some(sso) = &s.config.sso else {
+                return respond::oidc_refusal(Form::Page, &OidcRefusal::Off);
+            };
+            let code = store::mint();
+            let Some(hash) = store::hash_of(&code) else {
+                return refuse("server_error", "no code");
+            };
+            let family = session_id(&live.hash);
+            let grant = CodeGrant {
+                client_id: client.id.clone(),
+                redirect_uri: req.redirect_uri.clone(),
+                user: live.identity.user.clone(),
+                family: family.clone(),
+                scope: req.scope.clone(),
+                nonce: req.nonce.clone(),
+                code_challenge: req.code_challenge.clone(),
+                auth_time: live.approved_ms / 1000,
+                acr: fresh.then(|| claims::ACR_FRESH.to_string()),
+                expires_ms: now_ms.saturating_add(millis(sso.code_lifetime)),
+            };
+            if let Err(e) = gw.oidc().store().put_code(hash, grant).await {
+                return respond::login_error(Form::Page, &e.into());
+            }
+            count(gw, Some(client), "authorize", "code");
+            audit::oidc(
+                "oidc_code",
+                &client.id,
+                &live.identity.user,
+                &family,
+                "",
+                r.client_ip,
+            );
+            let mut params = vec![("code", code.as_str())];
+            if let Some(state) = &req.state {
+                params.push(("state", state));
+            }
+            Reply::redirect(
+                302,
+                authorize::redirect_location(&req.redirect_uri, &params, &issuer),
+            )
+        }
+    }
+}
+
+fn page_reason(p: PageProblem) -> &'static str {
+    match p {
+        PageProblem::MissingClient => "no client_id",
+        PageProblem::UnknownClient => "unknown client",
+        PageProblem::BadRedirectUri => "redirect_uri not registered",
+        PageProblem::NotAllowed => "user not allowed on the client",
+    }
+}
+
+/// `POST {prefix}/oidc/token`.
+pub async fn token(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Reply {
+    let mut client = None;
+    let result = token_grant(gw, s, r, &mut client).await;
+    match result {
+        Ok(answer) => {
+            count(gw, client, "token", "ok");
+            Reply::json(200, &answer).with_header("pragma", "no-cache")
+        }
+        Err(e) => {
+            count(gw, client, "token", e.code());
+            respond::token_error(&e)
+        }
+    }
+}
+
+async fn token_grant<'s>(
+    gw: &Gateway,
+    s: &'s Settings,
+    r: &OidcRequest<'_>,
+    authenticated: &mut Option<&'s OidcClient>,
+) -> Result<TokenResponse, TokenError> {
+    let Some(issuer) = issuer(s) else {
+        return Err(TokenError::InvalidRequest("no provider is configured"));
+    };
+    let req = token::parse(r.body)?;
+    let client = token::authenticate(&s.config, r.headers, &req)?;
+    *authenticated = Some(client);
+    match req.grant_type.as_str() {
+        "authorization_code" => redeem(gw, s, r, &issuer, client, &req).await,
+        "refresh_token" => refresh(gw, s, r, &issuer, client, &req).await,
+        _ => Err(TokenError::UnsupportedGrantType),
+    }
+}
+
+async fn redeem(
+    gw: &Gateway,
+    s: &Settings,
+    r: &OidcRequest<'_>,
+    issuer: &str,
+    client: &OidcClient,
+    req: &TokenRequest,
+) -> Result<TokenResponse, TokenError> {
+    let bad = TokenError::InvalidGrant("the code is invalid, expired, used, or not this client's");
+    let hash = req
+        .code
+        .as_deref()
+        .and_then(store::hash_of)
+        .ok_or(TokenError::InvalidRequest("code is missing or malformed"))?;
+    let now_ms = gw.clock().now_millis();
+    let oidc_store = gw.oidc().store();
+    let found = oidc_store.code(hash, now_ms).await?;
+    let code = match found {
+        Some(c) => c,
+        // Used already: redeeming it again revokes what it issued (RFC 6749 §4.1.2).
+        None => {
+            let probe = Grant {
+                id: String::new(),
+                client_id: client.id.clone(),
+                user: String::new(),
+                family: String::new(),
+                scope: Vec::new(),
+                auth_time: 0,
+                acr: None,
+                expires_ms: 0,
+            };
+            let issue = Issue {
+                refresh: None,
+                access: [0; 32],
+                access_expires_ms: 0,
+            };
+            if let Redeemed::Reused { grant_id } =
+                oidc_store.redeem(hash, probe, issue, now_ms).await?
+            {
+                let grant = grant_id.unwrap_or_default();
+                audit::oidc(
+                    "oidc_code_reuse",
+                    &client.id,
+                    "-",
+                    &grant,
+                    "grant revoked",
+                    r.client_ip,
+                );
+                count(gw, Some(client), "token", "code_reuse");
+            }
+            return Err(bad);
+        }
+    };
+    if code.client_id != client.id {
+        return Err(bad);
+    }
+    if req.redirect_uri.as_deref() != Some(code.redirect_uri.as_str()) {
+        return Err(TokenError::InvalidGrant(
+            "redirect_uri differs from the authorization request's",
+        ));
+    }
+    match (&code.code_challenge, &req.code_verifier) {
+        (Some(challenge), Some(verifier)) if authorize::verifier_matches(verifier, challenge) => {}
+        (Some(_), _) => {
+            return Err(TokenError::InvalidGrant(
+                "the PKCE code_verifier does not match",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(TokenError::InvalidGrant(
+                "no PKCE challenge was sent for this code",
+            ))
+        }
+        (None, None) if client.is_public() => {
+            return Err(TokenError::InvalidGrant("a public client must use PKCE"))
+        }
+        (None, None) => {}
+    }
+    let person = person_for(s, client, &code.user)?;
+    let grant = Grant {
+        id: hex::encode(crate::random_bytes::<12>()),
+        client_id: client.id.clone(),
+        user: code.user.clone(),
+        family: code.family.clone(),
+        scope: code.scope.clone(),
+        auth_time: code.auth_time,
+        acr: code.acr.clone(),
+        expires_ms: now_ms.saturating_add(millis(client.refresh_lifetime)),
+    };
+    let (answer, issue) = answer(
+        gw,
+        issuer,
+        client,
+        &grant,
+        &person,
+        code.nonce.clone(),
+        now_ms,
+    )?;
+    match oidc_store
+        .redeem(hash, grant.clone(), issue, now_ms)
+        .await?
+    {
+        Redeemed::Issued => {
+            audit::oidc(
+                "oidc_grant",
+                &client.id,
+                &grant.user,
+                &grant.id,
+                &grant.family,
+                r.client_ip,
+            );
+            Ok(answer)
+        }
+        Redeemed::Reused { grant_id } => {
+            audit::oidc(
+                "oidc_code_reuse",
+                &client.id,
+                &grant.user,
+                &grant_id.unwrap_or_default(),
+                "grant revoked",
+                r.client_ip,
+            );
+            Err(bad)
+        }
+        Redeemed::Unknown => Err(bad),
+    }
+}
+
+async fn refresh(
+    gw: &Gateway,
+    s: &Settings,
+    r: &OidcRequest<'_>,
+    issuer: &str,
+    client: &OidcClient,
+    req: &TokenRequest,
+) -> Result<TokenResponse, TokenError> {
+    let presented = req
+        .refresh_token
+        .as_deref()
+        .and_then(store::hash_of)
+        .ok_or(TokenError::InvalidRequest(
+            "refresh_token is missing or malformed",
+        ))?;
+    let now_ms = gw.clock().now_millis();
+    let next_refresh = store::mint();
+    let next_access = store::mint();
+    let (Some(refresh_hash), Some(access_hash)) =
+        (store::hash_of(&next_refresh), store::hash_of(&next_access))
+    else {
+        return Err(TokenError::Server);
+    };
+    let access_expires_ms = now_ms.saturating_add(millis(client.access_lifetime));
+    let issue = Issue {
+        refresh: Some(refresh_hash),
+        access: access_hash,
+        access_expires_ms,
+    };
+    let grant = match gw
+        .oidc()
+        .store()
+        .refresh(presented, &client.id, issue, now_ms)
+        .await?
+    {
+        Refreshed::Rotated(g) => g,
+        Refreshed::Reused { grant_id } => {
+            audit::oidc(
+                "oidc_refresh_reuse",
+                &client.id,
+                "-",
+                &grant_id,
+                "grant revoked",
+                r.client_ip,
+            );
+            count(gw, Some(client), "token", "refresh_reuse");
+            return Err(TokenError::InvalidGrant(
+                "the refresh token was used before; its grant is revoked",
+            ));
+        }
+        Refreshed::Unknown => {
+            return Err(TokenError::InvalidGrant(
+                "the refresh token is invalid or expired",
+            ))
+        }
+    };
+    if let Some(scope) = &req.scope {
+        if scope
+            .split(' ')
+            .any(|x| !x.is_empty() && !grant.scope.iter().any(|g| g == x))
+        {
+            return Err(TokenError::InvalidScope(
+                "a refresh cannot widen the grant's scope",
+            ));
+        }
+    }
+    // A person removed from the config, or no longer allowed on the client, is refused
+    // here; the grant ends with them.
+    let person = match person_for(s, client, &grant.user) {
+        Ok(p) => p,
+        Err(e) => {
+            gw.oidc().store().revoke_grant(&grant.id).await?;
+            return Err(e);
+        }
+    };
+    let id_token = id_token(gw, issuer, client, &grant, &person, None, now_ms)?;
+    audit::oidc(
+        "oidc_refresh",
+        &client.id,
+        &grant.user,
+        &grant.id,
+        "",
+        r.client_ip,
+    );
+    Ok(TokenResponse {
+        access_token: next_access,
+        token_type: "Bearer",
+        expires_in: millis(client.access_lifetime) / 1000,
+        id_token,
+        refresh_token: Some(next_refresh),
+        scope: grant.scope.join(" "),
+    })
+}
+
+fn person_for(s: &Settings, client: &OidcClient, user: &str) -> Result<Person, TokenError> {
+    match Person::of(&s.config, user) {
+        Some(p) if Person::admitted(&s.config, client, user) => Ok(p),
+        _ => Err(TokenError::InvalidGrant(
+            "the user may no longer use this client",
+        )),
+    }
+}
+
+fn id_token(
+    gw: &Gateway,
+    issuer: &str,
+    client: &OidcClient,
+    grant: &Grant,
+    person: &Person,
+    nonce: Option<String>,
+    now_ms: u64,
+) -> Result<String, TokenError> {
+    let iat = now_ms / 1000;
+    let claims = IdClaims {
+        iss: issuer.to_string(),
+        aud: client.id.clone(),
+        azp: client.id.clone(),
+        exp: iat.saturating_add(millis(client.id_lifetime) / 1000),
+        iat,
+        auth_time: grant.auth_time,
+        nonce,
+        amr: claims::AMR,
+        acr: grant.acr.clone(),
+        sid: grant.family.clone(),
+        profile: Profile::of(person, &grant.scope),
+    };
+    let signer = gw.oidc().signer().ok_or(TokenError::Server)?;
+    signer.sign(client.id_token_alg, &claims).map_err(|e| {
+        tracing::error!(error = %e, client = %client.id, "ID token not signed");
+        TokenError::Server
+    })
+}
+
+/// The token response for a new grant, and the hashes the store keeps for it.
+fn answer(
+    gw: &Gateway,
+    issuer: &str,
+    client: &OidcClient,
+    grant: &Grant,
+    person: &Person,
+    nonce: Option<String>,
+    now_ms: u64,
+) -> Result<(TokenResponse, Issue), TokenError> {
+    let access_token = store::mint();
+    let refresh_token = (!client.refresh_lifetime.is_zero()).then(store::mint);
+    let access = store::hash_of(&access_token).ok_or(TokenError::Server)?;
+    let refresh = match &refresh_token {
+        Some(t) => Some(store::hash_of(t).ok_or(TokenError::Server)?),
+        None => None,
+    };
+    let id_token = id_token(gw, issuer, client, grant, person, nonce, now_ms)?;
+    Ok((
+        TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: millis(client.access_lifetime) / 1000,
+            id_token,
+            refresh_token,
+            scope: grant.scope.join(" "),
+        },
+        Issue {
+            refresh,
+            access,
+            access_expires_ms: now_ms.saturating_add(millis(client.access_lifetime)),
+        },
+    ))
+}
+
+/// `GET` or `POST {prefix}/oidc/userinfo` with a Bearer access token.
+pub async fn userinfo(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Reply {
+    let presented = r
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .and_then(store::hash_of);
+    let Some(hash) = presented else {
+        count(gw, None, "userinfo", "no_token");
+        return respond::oidc_refusal(Form::Json, &OidcRefusal::Bearer { present: false });
+    };
+    let access = match gw
+        .oidc()
+        .store()
+        .access(hash, gw.clock().now_millis())
+        .await
+    {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            count(gw, None, "userinfo", "invalid_token");
+            return respond::oidc_refusal(Form::Json, &OidcRefusal::Bearer { present: true });
+        }
+        Err(e) => return respond::login_error(Form::Json, &e.into()),
+    };
+    let client = s.config.oidc_client(&access.client_id);
+    let person = client.and_then(|c| person_for(s, c, &access.user).ok());
+    let Some(person) = person else {
+        count(gw, client, "userinfo", "invalid_token");
+        return respond::oidc_refusal(Form::Json, &OidcRefusal::Bearer { present: true });
+    };
+    count(gw, client, "userinfo", "ok");
+    Reply::json(200, &Profile::of(&person, &access.scope))
+}
+
+/// `GET` or `POST {prefix}/oidc/logout`: RP-initiated logout. With a valid `id_token_hint`
+/// (or a POST from the SSO origin's own page) the SSO session and every grant of its family
+/// end; the browser goes to a `post_logout_redirect_uri` only if the client registered it
+/// exactly, else it sees a page.
+pub async fn end_session(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Reply {
+    let Some(issuer) = issuer(s) else {
+        return respond::oidc_refusal(Form::Page, &OidcRefusal::Off);
+    };
+    let text = if r.method == Method::POST {
+        String::from_utf8_lossy(r.body).into_owned()
+    } else {
+        r.query.unwrap_or("").to_string()
+    };
+    let mut params = std::collections::HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(text.as_bytes()) {
+        if params.insert(k.into_owned(), v.into_owned()).is_some() {
+            return respond::oidc_refusal(
+                Form::Page,
+                &OidcRefusal::Logout("A parameter is given more than once."),
+            );
+        }
+    }
+    let hint = params.get("id_token_hint").filter(|h| !h.is_empty());
+    let hinted = match hint {
+        Some(h) => match gw.oidc().signer().and_then(|k| k.hint(h, &issuer)) {
+            Some(found) => Some(found),
+            None => {
+                return respond::oidc_refusal(
+                    Form::Page,
+                    &OidcRefusal::Logout("The id_token_hint is not one this provider issued."),
+                )
+            }
+        },
+        None => None,
+    };
+    let client_id = params.get("client_id").filter(|c| !c.is_empty());
+    if let (Some(h), Some(c)) = (&hinted, client_id) {
+        if h.aud != *c {
+            return respond::oidc_refusal(
+                Form::Page,
+                &OidcRefusal::Logout("client_id does not match the id_token_hint."),
+            );
+        }
+    }
+    let client = hinted
+        .as_ref()
+        .map(|h| h.aud.as_str())
+        .or(client_id.map(String::as_str))
+        .and_then(|c| s.config.oidc_client(c));
+    let target = match params
+        .get("post_logout_redirect_uri")
+        .filter(|u| !u.is_empty())
+    {
+        None => None,
+        Some(uri) => match client {
+            Some(c) if c.post_logout_redirect_uris.iter().any(|u| u == uri) => Some(uri.clone()),
+            _ => {
+                return respond::oidc_refusal(
+                    Form::Page,
+                    &OidcRefusal::Logout(
+                        "post_logout_redirect_uri is not registered for this client.",
+                    ),
+                )
+            }
+        },
+    };
+    // Without a hint this may be another site's link: only a form posted from the SSO
+    // origin's own page signs out, and a GET gets that form.
+    let own_post = r.method == Method::POST
+        && crate::http::request::same_origin(&s.app(r.app).origin, r.headers);
+    if hinted.is_none() && !own_post {
+        return confirm_logout(s, r.app, &params);
+    }
+    if let Ok(Some(live)) = gw.session(s, r.headers, r.app).await {
+        let family = session_id(&live.hash);
+        let ended = match end_family(gw, &family).await {
+            Ok(n) => n,
+            Err(e) => return respond::login_error(Form::Page, &e.into()),
+        };
+        if let Err(e) = gw.revoke_session(&live.hash).await {
+            return respond::login_error(Form::Page, &e.into());
+        }
+        audit::oidc(
+            "oidc_logout",
+            client.map_or("-", |c| c.id.as_str()),
+            &live.identity.user,
+            &family,
+            &format!("{ended} grants"),
+            r.client_ip,
+        );
+    }
+    // The sign-on the hint names ends too, whichever browser asks: its grants (the relying
+    // party's own ID token says which sign-on it was).
+    if let Some(sid) = hinted.as_ref().and_then(|h| h.sid.as_deref()) {
+        match end_family(gw, sid).await {
+            Ok(0) => {}
+            Ok(n) => audit::oidc(
+                "oidc_logout",
+                client.map_or("-", |c| c.id.as_str()),
+                "-",
+                sid,
+                &format!("{n} grants"),
+                r.client_ip,
+            ),
+            Err(e) => return respond::login_error(Form::Page, &e.into()),
+        }
+    }
+    count(gw, client, "logout", "ok");
+    let cleared = s.clear_session_cookies(r.app);
+    let mut reply = match target {
+        Some(uri) => {
+            let params: Vec<(&str, &str)> = params
+                .get("state")
+                .map(|st| vec![("state", st.as_str())])
+                .unwrap_or_default();
+            let mut out = url::form_urlencoded::Serializer::new(String::new());
+            for (k, v) in params {
+                out.append_pair(k, v);
+            }
+            let query = out.finish();
+            let location = if query.is_empty() {
+                uri
+            } else {
+                let sep = if uri.contains('?') { '&' } else { '?' };
+                format!("{uri}{sep}{query}")
+            };
+            Reply::redirect(302, location)
+        }
+        None => signed_out(&s.app(r.app).name),
+    };
+    for c in cleared {
+        reply = reply.with_header("set-cookie", c);
+    }
+    reply
+}
+
+/// Ends a single sign-on family: every OpenID Connect grant (refresh and access tokens) that
+/// came from the SSO session `family` ([`session_id`] of its token hash). The SSO session
+/// itself and, in a later step, the app sessions it led to are ended by their callers.
+pub async fn end_family(gw: &Gateway, family: &str) -> Result<usize, crate::session::StoreError> {
+    gw.oidc().store().end_family(family).await
+}
+
+/// The page asking a person to confirm signing out (a logout link without an
+/// `id_token_hint`): a form posting the same parameters back from the SSO origin.
+fn confirm_logout(
+    s: &Settings,
+    app: AppId,
+    params: &std::collections::HashMap<String, String>,
+) -> Reply {
+    let action = Route::OidcLogout.url(&s.config.server.prefix);
+    let mut fields = String::new();
+    for key in ["client_id", "post_logout_redirect_uri", "state"] {
+        if let Some(v) = params.get(key) {
+            fields.push_str(&format!(
+                "<input type=\"hidden\" name=\"{key}\" value=\"{}\">",
+                escape_html(v)
+            ));
+        }
+    }
+    let name = escape_html(&s.app(app).name);
+    Reply::html(
+        200,
+        format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>Sign out of {name}</title></head><body><h1>Sign out of {name}?</h1>\
+             <form method=\"post\" action=\"{action}\">{fields}\
+             <button type=\"submit\">Sign out</button></form></body></html>",
+            action = escape_html(&action),
+        ),
+    )
+}
+
+/// The page after signing out when no client asked to be returned to.
+fn signed_out(name: &str) -> Reply {
+    let name = escape_html(name);
+    Reply::html(
+        200,
+        format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <title>Signed out of {name}</title></head><body><h1>Signed out</h1>\
+             <p>You are signed out of {name}.</p></body></html>"
+        ),
+    )
+}

@@ -1,0 +1,179 @@
+//! The ID token signing keys' file (`[sso] key_file`): made at first start, read at start and
+//! at every reload, rotated as `qrgate_core::oidc::keys::rotate` says (one current key per
+//! algorithm a client uses, RS256 always; the previous stays published for one more
+//! period). JSON, mode 0600, replaced atomically, as the assertion keys' file is
+//! (`crate::files::assertion_keys`): a file that exists but cannot be read whole is never replaced
+//! (relying parties hold tokens its keys signed); the start fails, naming it.
+
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use qrgate_core::clock::millis;
+use qrgate_core::gateway::Gateway;
+use qrgate_core::oidc::keys::{rotate, IdTokenSigner, OidcKey, OidcKeyError, SigningAlg};
+
+use crate::files::private_file::{Guard, ReadError};
+
+/// The most a key file may hold: a few keys of a few kilobytes each.
+const LIMIT: u64 = 1 << 20;
+
+/// Why the keys could not be put in force.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    /// Reading or writing the file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not one the gateway may hold secrets in.
+    #[error("{path}: {reason}")]
+    Unsafe {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: ReadError,
+    },
+    /// The file is not an OpenID Connect key file.
+    #[error("{path}: not an OpenID Connect key file: {reason}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A key could not be made or used.
+    #[error(transparent)]
+    Key(#[from] OidcKeyError),
+}
+
+impl KeyFileError {
+    /// What an operator does about a key file the gateway refused to start over.
+    pub fn way_out(&self) -> String {
+        match self {
+            KeyFileError::Io { path, .. }
+            | KeyFileError::Format { path, .. }
+            | KeyFileError::Unsafe { path, .. } => {
+                let p = path.display();
+                format!(
+                    "qrgate does not replace an OpenID Connect key file it cannot read: relying \
+                     parties may hold ID tokens its keys signed. Make {p} readable again, or move \
+                     it aside to start with new keys: mv {p} {p}.unread"
+                )
+            }
+            KeyFileError::Key(_) => "check [sso] in the config".into(),
+        }
+    }
+}
+
+// Unknown fields are refused, not dropped by the next rotation.
+#[derive(Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct File {
+    /// Newest first.
+    keys: Vec<Entry>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    kid: String,
+    alg: SigningAlg,
+    /// Base64 of the PKCS#8 private key.
+    pkcs8: String,
+    created_ms: u64,
+}
+
+fn read(path: &Path) -> Result<Vec<OidcKey>, KeyFileError> {
+    let format = |reason: String| KeyFileError::Format {
+        path: path.into(),
+        reason,
+    };
+    let text = match crate::files::private_file::read_guarded(path, Guard::GroupSecret, LIMIT) {
+        Ok(Some(t)) => t,
+        Ok(None) => return Ok(Vec::new()),
+        Err(ReadError::Io(source)) => {
+            return Err(KeyFileError::Io {
+                path: path.into(),
+                source,
+            })
+        }
+        Err(reason) => {
+            return Err(KeyFileError::Unsafe {
+                path: path.into(),
+                reason,
+            })
+        }
+    };
+    crate::files::private_file::json_keys_unique(&text).map_err(format)?;
+    let file: File = serde_json::from_str(&text).map_err(|e| format(e.to_string()))?;
+    file.keys
+        .into_iter()
+        .map(|e| {
+            let pkcs8 = STANDARD
+                .decode(&e.pkcs8)
+                .map_err(|_| format(format!("key {} is not base64", e.kid)))?;
+            Ok(OidcKey {
+                kid: e.kid,
+                alg: e.alg,
+                pkcs8,
+                created_ms: e.created_ms,
+            })
+        })
+        .collect()
+}
+
+fn write(path: &Path, keys: &[OidcKey]) -> Result<(), KeyFileError> {
+    let file = File {
+        keys: keys
+            .iter()
+            .map(|k| Entry {
+                kid: k.kid.clone(),
+                alg: k.alg,
+                pkcs8: STANDARD.encode(&k.pkcs8),
+                created_ms: k.created_ms,
+            })
+            .collect(),
+    };
+    let bytes = serde_json::to_vec_pretty(&file).map_err(|e| KeyFileError::Format {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
+    crate::files::private_file::write(path, &bytes).map_err(|source| KeyFileError::Io {
+        path: path.into(),
+        source,
+    })
+}
+
+/// Puts the ID token signer for the gateway's current config in force (or none, without
+/// `[sso]`): the file's keys, rotated if due and written back when anything changed.
+pub fn install(gw: &Gateway) -> Result<(), KeyFileError> {
+    let settings = gw.settings();
+    let Some(sso) = &settings.config.sso else {
+        gw.oidc().install(None);
+        return Ok(());
+    };
+    let mut algs = vec![SigningAlg::Rs256];
+    for c in &settings.config.oidc_clients {
+        if !algs.contains(&c.id_token_alg) {
+            algs.push(c.id_token_alg);
+        }
+    }
+    let keys = read(&sso.key_file)?;
+    let (keys, changed) = rotate(keys, &algs, millis(sso.rotate), gw.clock().now_millis())?;
+    if changed {
+        write(&sso.key_file, &keys)?;
+        tracing::info!(path = %sso.key_file.display(), keys = keys.len(), "OpenID Connect signing keys written");
+    }
+    let leftovers = crate::files::private_file::remove_leftovers(&sso.key_file);
+    if leftovers > 0 {
+        tracing::info!(removed = leftovers, path = %sso.key_file.display(), "removed temporary copies of the key file left by an interrupted write");
+    }
+    gw.oidc().install(Some(IdTokenSigner::new(keys)?));
+    Ok(())
+}

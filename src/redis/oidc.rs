@@ -1,0 +1,309 @@
+//! The OpenID Connect provider's store in Redis ([`OidcStore`]), so a code issued by one
+//! instance is redeemed at another and a refresh token rotates once across all of them.
+//!
+//! Keys (after the configured prefix), every token by the hex of its SHA-256 only:
+//! - `oc:{code}`: a hash — `j` the code's grant (JSON), `e` its expiry (ms), `u` the grant its
+//!   redemption made (once used); lives until the code expires, once used as long as what it
+//!   issued may (so a replay revokes it).
+//! - `og:{grant}`: a hash — `j` the grant (JSON), `c` its client, `f` its family, `x` its end
+//!   (ms), `r` its current refresh token; `og:{grant}:a` and `og:{grant}:r` the sets of its
+//!   access and refresh tokens (for revocation).
+//! - `or:{refresh}`: the grant id, for current and rotated-out tokens alike (reuse detection).
+//! - `oa:{access}`: `{grant} {expiry ms}`.
+//! - `of:{family}`: the set of grants that came from one SSO session.
+//!
+//! Every step that uses something up is one Lua script: redeeming a code (or, if it was used,
+//! revoking what it issued), rotating a refresh token (or, if it was rotated out, revoking its
+//! grant), ending a family. Expiry is Redis's (PEXPIRE), and every read checks the time too.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use qrgate_core::oidc::store::{
+    Access, CodeGrant, Grant, Hash, Issue, OidcStore, Redeemed, Refreshed,
+};
+use qrgate_core::session::StoreError;
+
+use super::{unavailable, Link};
+
+/// Revokes grant `id` (prefix `p`): its access and refresh tokens, its sets, its family
+/// membership. Shared by the scripts below.
+const REVOKE_FN: &str = r"
+local function revoke(p, id)
+  local g = p .. 'og:' .. id
+  if redis.call('EXISTS', g) == 0 then return 0 end
+  local fam = redis.call('HGET', g, 'f')
+  for _, a in ipairs(redis.call('SMEMBERS', g .. ':a')) do redis.call('DEL', p .. 'oa:' .. a) end
+  for _, r in ipairs(redis.call('SMEMBERS', g .. ':r')) do redis.call('DEL', p .. 'or:' .. r) end
+  redis.call('DEL', g, g .. ':a', g .. ':r')
+  if fam then redis.call('SREM', p .. 'of:' .. fam, id) end
+  return 1
+end
+";
+
+/// KEYS[1] the code. ARGV: prefix, now, grant id, keep (ms), grant JSON, family, client,
+/// refresh hex ('' for none), access hex, access expiry (ms since the epoch), grant TTL (ms),
+/// access TTL (ms), the grant's end (ms since the epoch). Returns {'issued'}, {'reused', grant id} or {'unknown'}.
+const REDEEM: &str = r"
+local p, now = ARGV[1], tonumber(ARGV[2])
+local used = redis.call('HGET', KEYS[1], 'u')
+if used then
+  revoke(p, used)
+  return {'reused', used}
+end
+local e = tonumber(redis.call('HGET', KEYS[1], 'e'))
+if not e or now >= e then return {'unknown'} end
+local id = ARGV[3]
+redis.call('HSET', KEYS[1], 'u', id)
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+local g = p .. 'og:' .. id
+redis.call('HSET', g, 'j', ARGV[5], 'f', ARGV[6], 'c', ARGV[7], 'x', ARGV[13])
+if ARGV[8] ~= '' then
+  redis.call('HSET', g, 'r', ARGV[8])
+  redis.call('SET', p .. 'or:' .. ARGV[8], id, 'PX', ARGV[11])
+  redis.call('SADD', g .. ':r', ARGV[8])
+end
+redis.call('SET', p .. 'oa:' .. ARGV[9], id .. ' ' .. ARGV[10], 'PX', ARGV[12])
+redis.call('SADD', g .. ':a', ARGV[9])
+for _, k in ipairs({g, g .. ':a', g .. ':r'}) do redis.call('PEXPIRE', k, ARGV[11]) end
+local f = p .. 'of:' .. ARGV[6]
+redis.call('SADD', f, id)
+if redis.call('PTTL', f) < tonumber(ARGV[11]) then redis.call('PEXPIRE', f, ARGV[11]) end
+return {'issued'}
+";
+
+/// ARGV: prefix, now, presented refresh hex, client id, new refresh hex, new access hex,
+/// access expiry (ms since the epoch), access TTL (ms). Returns {'rotated', grant JSON},
+/// {'reused', grant id} or {'unknown'}.
+const REFRESH: &str = r"
+local p, now = ARGV[1], tonumber(ARGV[2])
+local id = redis.call('GET', p .. 'or:' .. ARGV[3])
+if not id then return {'unknown'} end
+local g = p .. 'og:' .. id
+local f = redis.call('HMGET', g, 'j', 'c', 'r', 'x')
+if not f[1] then return {'unknown'} end
+if f[2] ~= ARGV[4] or now >= tonumber(f[4]) then return {'unknown'} end
+if f[3] ~= ARGV[3] then
+  revoke(p, id)
+  return {'reused', id}
+end
+local ttl = math.max(1, tonumber(f[4]) - now)
+redis.call('HSET', g, 'r', ARGV[5])
+redis.call('SET', p .. 'or:' .. ARGV[5], id, 'PX', ttl)
+redis.call('SADD', g .. ':r', ARGV[5])
+redis.call('SET', p .. 'oa:' .. ARGV[6], id .. ' ' .. ARGV[7], 'PX', ARGV[8])
+redis.call('SADD', g .. ':a', ARGV[6])
+return {'rotated', f[1]}
+";
+
+/// KEYS[1] the access token. ARGV: prefix, now. Returns the grant JSON and the expiry, or
+/// nil.
+const ACCESS: &str = r"
+local v = redis.call('GET', KEYS[1])
+if not v then return false end
+local id, e = string.match(v, '^(%S+) (%d+)$')
+if not id or tonumber(ARGV[2]) >= tonumber(e) then return false end
+local j = redis.call('HGET', ARGV[1] .. 'og:' .. id, 'j')
+if not j then return false end
+return {j, e}
+";
+
+/// ARGV: prefix, grant id. Returns 1 if it was there.
+const REVOKE: &str = "return revoke(ARGV[1], ARGV[2])";
+
+/// ARGV: prefix, family. Returns how many grants were revoked.
+const END_FAMILY: &str = r"
+local f = ARGV[1] .. 'of:' .. ARGV[2]
+local n = 0
+for _, id in ipairs(redis.call('SMEMBERS', f)) do n = n + revoke(ARGV[1], id) end
+redis.call('DEL', f)
+return n
+";
+
+/// The Redis store of codes, grants and tokens.
+pub struct RedisOidc {
+    link: Arc<Link>,
+    redeem: redis::Script,
+    refresh: redis::Script,
+    access: redis::Script,
+    revoke: redis::Script,
+    end_family: redis::Script,
+}
+
+impl RedisOidc {
+    /// The store in Redis through `link`.
+    pub fn new(link: Arc<Link>) -> Self {
+        let with_revoke = |body: &str| redis::Script::new(&format!("{REVOKE_FN}{body}"));
+        Self {
+            link,
+            redeem: with_revoke(REDEEM),
+            refresh: with_revoke(REFRESH),
+            access: redis::Script::new(ACCESS),
+            revoke: with_revoke(REVOKE),
+            end_family: with_revoke(END_FAMILY),
+        }
+    }
+
+    fn prefix(&self) -> String {
+        self.link.key("")
+    }
+
+    fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+        serde_json::to_string(value).map_err(unavailable)
+    }
+
+    fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+        serde_json::from_str(text).map_err(|_| unavailable("damaged OpenID Connect record"))
+    }
+}
+
+/// The outcome word a script answered with, and its value.
+fn outcome(answer: &[String]) -> (&str, Option<&str>) {
+    (
+        answer.first().map_or("", String::as_str),
+        answer.get(1).map(String::as_str),
+    )
+}
+
+#[async_trait]
+impl OidcStore for RedisOidc {
+    async fn put_code(&self, code: Hash, grant: CodeGrant) -> Result<(), StoreError> {
+        let key = self.link.key(&format!("oc:{}", hex::encode(code)));
+        let ttl = grant
+            .expires_ms
+            .saturating_sub(qrgate_core::clock::Clock::system().now_millis())
+            .max(1);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("HSET")
+            .arg(&key)
+            .arg("j")
+            .arg(Self::json(&grant)?)
+            .arg("e")
+            .arg(grant.expires_ms)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&key)
+            .arg(ttl)
+            .ignore();
+        self.link.pipe::<()>(&pipe).await
+    }
+
+    async fn code(&self, code: Hash, now_ms: u64) -> Result<Option<CodeGrant>, StoreError> {
+        let key = self.link.key(&format!("oc:{}", hex::encode(code)));
+        let (j, e, u): (Option<String>, Option<u64>, Option<String>) = self
+            .link
+            .query(redis::cmd("HMGET").arg(&key).arg("j").arg("e").arg("u"))
+            .await?;
+        match (j, e, u) {
+            (Some(j), Some(e), None) if now_ms < e => Ok(Some(Self::parse(&j)?)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn redeem(
+        &self,
+        code: Hash,
+        grant: Grant,
+        issue: Issue,
+        now_ms: u64,
+    ) -> Result<Redeemed, StoreError> {
+        let grant_ttl = grant
+            .expires_ms
+            .max(issue.access_expires_ms)
+            .saturating_sub(now_ms)
+            .max(1);
+        let access_ttl = issue.access_expires_ms.saturating_sub(now_ms).max(1);
+        let mut call = self.redeem.prepare_invoke();
+        call.key(self.link.key(&format!("oc:{}", hex::encode(code))))
+            .arg(self.prefix())
+            .arg(now_ms)
+            .arg(&grant.id)
+            .arg(grant_ttl)
+            .arg(Self::json(&grant)?)
+            .arg(&grant.family)
+            .arg(&grant.client_id)
+            .arg(issue.refresh.map(hex::encode).unwrap_or_default())
+            .arg(hex::encode(issue.access))
+            .arg(issue.access_expires_ms)
+            .arg(grant_ttl)
+            .arg(access_ttl)
+            .arg(grant.expires_ms);
+        let answer: Vec<String> = self.link.script(&call).await?;
+        Ok(match outcome(&answer) {
+            ("issued", _) => Redeemed::Issued,
+            ("reused", id) => Redeemed::Reused {
+                grant_id: id.map(str::to_string),
+            },
+            _ => Redeemed::Unknown,
+        })
+    }
+
+    async fn refresh(
+        &self,
+        presented: Hash,
+        client_id: &str,
+        issue: Issue,
+        now_ms: u64,
+    ) -> Result<Refreshed, StoreError> {
+        let Some(next) = issue.refresh else {
+            return Ok(Refreshed::Unknown);
+        };
+        let mut call = self.refresh.prepare_invoke();
+        call.arg(self.prefix())
+            .arg(now_ms)
+            .arg(hex::encode(presented))
+            .arg(client_id)
+            .arg(hex::encode(next))
+            .arg(hex::encode(issue.access))
+            .arg(issue.access_expires_ms)
+            .arg(issue.access_expires_ms.saturating_sub(now_ms).max(1));
+        let answer: Vec<String> = self.link.script(&call).await?;
+        Ok(match outcome(&answer) {
+            ("rotated", Some(j)) => Refreshed::Rotated(Self::parse(j)?),
+            ("reused", Some(id)) => Refreshed::Reused {
+                grant_id: id.to_string(),
+            },
+            _ => Refreshed::Unknown,
+        })
+    }
+
+    async fn access(&self, token: Hash, now_ms: u64) -> Result<Option<Access>, StoreError> {
+        let mut call = self.access.prepare_invoke();
+        call.key(self.link.key(&format!("oa:{}", hex::encode(token))))
+            .arg(self.prefix())
+            .arg(now_ms);
+        let found: Option<(String, u64)> = self.link.script(&call).await?;
+        let Some((j, expires_ms)) = found else {
+            return Ok(None);
+        };
+        let grant: Grant = Self::parse(&j)?;
+        Ok(Some(Access {
+            grant_id: grant.id,
+            client_id: grant.client_id,
+            user: grant.user,
+            scope: grant.scope,
+            expires_ms,
+        }))
+    }
+
+    async fn revoke_grant(&self, grant_id: &str) -> Result<bool, StoreError> {
+        let mut call = self.revoke.prepare_invoke();
+        call.arg(self.prefix()).arg(grant_id);
+        let n: i64 = self.link.script(&call).await?;
+        Ok(n > 0)
+    }
+
+    async fn end_family(&self, family: &str) -> Result<usize, StoreError> {
+        let mut call = self.end_family.prepare_invoke();
+        call.arg(self.prefix()).arg(family);
+        let n: i64 = self.link.script(&call).await?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    async fn sweep(&self, _now_ms: u64) -> usize {
+        // Redis expires every key itself.
+        0
+    }
+}
