@@ -871,7 +871,11 @@ async fn a_client_secret_in_a_file_is_read_and_check_config_refuses_bad_clients(
             .expect("qrgate");
         (
             out.status.success(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
         )
     };
     let (ok, err) = check(config(&format!(
@@ -879,6 +883,16 @@ async fn a_client_secret_in_a_file_is_read_and_check_config_refuses_bad_clients(
         secret.display()
     )));
     assert!(ok, "{err}");
+    assert!(
+        err.contains("sso Example: issuer http://localhost:1"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "oidc client grafana (grafana): confidential, RS256, redirect https://g.example/cb"
+        ),
+        "{err}"
+    );
     let loaded = qrgate::config_file::load(&path).expect("loads");
     let hash = loaded.oidc_clients[0].secret.as_ref().expect("hashed").0;
     assert_eq!(
