@@ -3,8 +3,8 @@
 //!
 //! Keys (after the configured prefix), every token by the hex of its SHA-256 only:
 //! - `oc:{code}`: a hash — `j` the code's grant (JSON), `e` its expiry (ms), `u` the grant its
-//!   redemption made (once used); lives until the code expires, once used as long as what it
-//!   issued may (so a replay revokes it).
+//!   redemption made (once used); lives until the code expires, once used as long as its first
+//!   access token (so a replay in that time revokes the grant).
 //! - `og:{grant}`: a hash — `j` the grant (JSON), `c` its client, `f` its family, `x` its end
 //!   (ms), `r` its current refresh token; `og:{grant}:a` and `og:{grant}:r` the sets of its
 //!   access and refresh tokens (for revocation).
@@ -220,7 +220,8 @@ impl OidcStore for RedisOidc {
             .arg(self.prefix())
             .arg(now_ms)
             .arg(&grant.id)
-            .arg(grant_ttl)
+            // A used code is remembered while its first access token lives (as in memory).
+            .arg(access_ttl)
             .arg(Self::json(&grant)?)
             .arg(&grant.family)
             .arg(&grant.client_id)

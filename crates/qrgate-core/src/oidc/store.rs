@@ -295,8 +295,10 @@ impl OidcStore for MemoryOidc {
             return Ok(Redeemed::Unknown);
         }
         entry.used_by = Some(grant.id.clone());
-        // A used code is remembered as long as what it issued may live, so a replay revokes it.
-        entry.keep_until_ms = issue.access_expires_ms.max(grant.expires_ms);
+        // A used code is remembered as long as its first access token lives: a replay within
+        // that time (the window of an intercepted code) revokes the grant. Longer would keep
+        // every code of the refresh lifetime (30 days) in memory.
+        entry.keep_until_ms = issue.access_expires_ms.max(entry.grant.expires_ms);
         if let Some(r) = issue.refresh {
             inner.refresh.insert(r, grant.id.clone());
         }
