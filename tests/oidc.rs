@@ -572,12 +572,21 @@ async fn the_sso_origin_serves_discovery_and_home_and_app_origins_do_not() {
         let resp = client().get(gw.url(path)).send().await.expect("app");
         assert_eq!(resp.status(), 404, "{path}");
     }
-    let resp = client()
-        .get(format!("{}/anything", sso(&gw)))
-        .send()
-        .await
-        .expect("other");
-    assert_eq!(resp.status(), 404, "the SSO origin forwards nothing");
+    // Nothing else at its root: no upstream, and the routes below the prefix only there.
+    for path in [
+        "/anything",
+        "/login",
+        "/healthz",
+        "/oidc/token",
+        "/sessions",
+    ] {
+        let resp = client()
+            .get(format!("{}{path}", sso(&gw)))
+            .send()
+            .await
+            .expect("other");
+        assert_eq!(resp.status(), 404, "{path}");
+    }
     // Its root: the login page for a stranger, the sessions page once signed in.
     let (status, loc) = location(&browser(), &format!("{}/", sso(&gw))).await;
     assert_eq!(
