@@ -319,6 +319,23 @@ fn real_main() -> anyhow::Result<()> {
                     signers.join(", "),
                 );
             }
+            if let Some(sso) = &c.sso {
+                println!("sso {}: issuer {}", sso.name, sso.origin);
+            }
+            for client in &c.oidc_clients {
+                println!(
+                    "oidc client {} ({}): {}, {}, redirect {}",
+                    client.id,
+                    client.name,
+                    if client.is_public() {
+                        "public"
+                    } else {
+                        "confidential"
+                    },
+                    client.id_token_alg.as_str(),
+                    client.redirect_uris.join(", "),
+                );
+            }
             for note in [token_note, state].into_iter().flatten() {
                 println!("{note}");
             }

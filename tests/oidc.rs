@@ -572,12 +572,21 @@ async fn the_sso_origin_serves_discovery_and_home_and_app_origins_do_not() {
         let resp = client().get(gw.url(path)).send().await.expect("app");
         assert_eq!(resp.status(), 404, "{path}");
     }
-    let resp = client()
-        .get(format!("{}/anything", sso(&gw)))
-        .send()
-        .await
-        .expect("other");
-    assert_eq!(resp.status(), 404, "the SSO origin forwards nothing");
+    // Nothing else at its root: no upstream, and the routes below the prefix only there.
+    for path in [
+        "/anything",
+        "/login",
+        "/healthz",
+        "/oidc/token",
+        "/sessions",
+    ] {
+        let resp = client()
+            .get(format!("{}{path}", sso(&gw)))
+            .send()
+            .await
+            .expect("other");
+        assert_eq!(resp.status(), 404, "{path}");
+    }
     // Its root: the login page for a stranger, the sessions page once signed in.
     let (status, loc) = location(&browser(), &format!("{}/", sso(&gw))).await;
     assert_eq!(
@@ -875,7 +884,11 @@ async fn a_client_secret_in_a_file_is_read_and_check_config_refuses_bad_clients(
             .expect("qrgate");
         (
             out.status.success(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
         )
     };
     let (ok, err) = check(config(&format!(
@@ -883,6 +896,16 @@ async fn a_client_secret_in_a_file_is_read_and_check_config_refuses_bad_clients(
         secret.display()
     )));
     assert!(ok, "{err}");
+    assert!(
+        err.contains("sso Example: issuer http://localhost:1"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "oidc client grafana (grafana): confidential, RS256, redirect https://g.example/cb"
+        ),
+        "{err}"
+    );
     let loaded = qrgate::files::config_file::load(&path).expect("loads");
     let hash = loaded.oidc_clients[0].secret.as_ref().expect("hashed").0;
     assert_eq!(

@@ -3,8 +3,8 @@
 //!
 //! Keys (after the configured prefix), every token by the hex of its SHA-256 only:
 //! - `oc:{code}`: a hash — `j` the code's grant (JSON), `e` its expiry (ms), `u` the grant its
-//!   redemption made (once used); lives until the code expires, once used as long as what it
-//!   issued may (so a replay revokes it).
+//!   redemption made (once used); lives until the code expires, once used as long as its first
+//!   access token (so a replay in that time revokes the grant).
 //! - `og:{grant}`: a hash — `j` the grant (JSON), `c` its client, `f` its family, `x` its end
 //!   (ms), `r` its current refresh token; `og:{grant}:a` and `og:{grant}:r` the sets of its
 //!   access and refresh tokens (for revocation).
@@ -109,6 +109,14 @@ if not j then return false end
 return {j, e}
 ";
 
+/// KEYS[1] the code; ARGV: prefix. Revokes the grant a used code made; returns its id, or nil.
+const REPLAYED: &str = r"
+local used = redis.call('HGET', KEYS[1], 'u')
+if not used then return false end
+revoke(ARGV[1], used)
+return used
+";
+
 /// ARGV: prefix, grant id. Returns 1 if it was there.
 const REVOKE: &str = "return revoke(ARGV[1], ARGV[2])";
 
@@ -126,6 +134,7 @@ pub struct RedisOidc {
     link: Arc<Link>,
     redeem: redis::Script,
     refresh: redis::Script,
+    replayed: redis::Script,
     access: redis::Script,
     revoke: redis::Script,
     end_family: redis::Script,
@@ -139,6 +148,7 @@ impl RedisOidc {
             link,
             redeem: with_revoke(REDEEM),
             refresh: with_revoke(REFRESH),
+            replayed: with_revoke(REPLAYED),
             access: redis::Script::new(ACCESS),
             revoke: with_revoke(REVOKE),
             end_family: with_revoke(END_FAMILY),
@@ -220,7 +230,8 @@ impl OidcStore for RedisOidc {
             .arg(self.prefix())
             .arg(now_ms)
             .arg(&grant.id)
-            .arg(grant_ttl)
+            // A used code is remembered while its first access token lives (as in memory).
+            .arg(access_ttl)
             .arg(Self::json(&grant)?)
             .arg(&grant.family)
             .arg(&grant.client_id)
@@ -267,6 +278,13 @@ impl OidcStore for RedisOidc {
             },
             _ => Refreshed::Unknown,
         })
+    }
+
+    async fn replayed(&self, code: Hash) -> Result<Option<String>, StoreError> {
+        let mut call = self.replayed.prepare_invoke();
+        call.key(self.link.key(&format!("oc:{}", hex::encode(code))))
+            .arg(self.prefix());
+        self.link.script(&call).await
     }
 
     async fn access(&self, token: Hash, now_ms: u64) -> Result<Option<Access>, StoreError> {

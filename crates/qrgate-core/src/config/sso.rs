@@ -480,6 +480,20 @@ mod tests {
     }
 
     #[test]
+    fn an_app_takes_part_only_where_there_is_an_sso_origin() {
+        let text = "[[app]]\nname = \"mail\"\norigin = \"https://mail.example.com\"\nupstream = \"127.0.0.1:3001\"\nsso = true\n";
+        let refused = Config::parse(text, Path::new("t.toml"));
+        assert!(
+            matches!(&refused, Err(ConfigError::Invalid { key, .. }) if key == "app[0].sso"),
+            "{refused:?}"
+        );
+        let c = parse(&format!("{SSO}\n[[app]]\nname = \"mail\"\norigin = \"https://mail.example.com\"\nupstream = \"127.0.0.1:3001\"\nsso = false\n")).expect("valid");
+        assert!(c.apps[0].sso, "default with [sso]");
+        assert!(!c.apps[1].sso, "sso = false");
+        assert_eq!(c.sso_app(), Some(AppId::new(2)), "after every [[app]]");
+    }
+
+    #[test]
     fn without_sso_nothing_changes() {
         let c = parse("").expect("valid");
         assert!(c.sso.is_none() && c.sso_app().is_none() && c.oidc_clients.is_empty());

@@ -156,6 +156,9 @@ pub trait OidcStore: Send + Sync + 'static {
         issue: Issue,
         now_ms: u64,
     ) -> Result<Redeemed, StoreError>;
+    /// In one step: if `code` was redeemed, revokes the grant its redemption made and names
+    /// it (a replay, RFC 6749 §4.1.2); otherwise changes nothing.
+    async fn replayed(&self, code: Hash) -> Result<Option<String>, StoreError>;
     /// In one step: if `presented` is the current refresh token of a live grant of
     /// `client_id`, replaces it with `issue.refresh` and stores the access token; if it is a
     /// rotated-out one of such a grant, revokes the grant.
@@ -295,8 +298,10 @@ impl OidcStore for MemoryOidc {
             return Ok(Redeemed::Unknown);
         }
         entry.used_by = Some(grant.id.clone());
-        // A used code is remembered as long as what it issued may live, so a replay revokes it.
-        entry.keep_until_ms = issue.access_expires_ms.max(grant.expires_ms);
+        // A used code is remembered as long as its first access token lives: a replay within
+        // that time (the window of an intercepted code) revokes the grant. Longer would keep
+        // every code of the refresh lifetime (30 days) in memory.
+        entry.keep_until_ms = issue.access_expires_ms.max(entry.grant.expires_ms);
         if let Some(r) = issue.refresh {
             inner.refresh.insert(r, grant.id.clone());
         }
@@ -316,6 +321,15 @@ impl OidcStore for MemoryOidc {
             },
         );
         Ok(Redeemed::Issued)
+    }
+
+    async fn replayed(&self, code: Hash) -> Result<Option<String>, StoreError> {
+        let mut inner = self.lock()?;
+        let used = inner.codes.get(&code).and_then(|c| c.used_by.clone());
+        if let Some(grant) = &used {
+            inner.revoke(grant);
+        }
+        Ok(used)
     }
 
     async fn refresh(
@@ -455,6 +469,19 @@ mod tests {
         );
         assert!(store.access([101; 32], 2).await.expect("a").is_some());
         assert_eq!(store.code([9; 32], 2).await.expect("peek"), None, "used");
+        assert_eq!(
+            store.replayed([8; 32]).await.expect("replay"),
+            None,
+            "no such code"
+        );
+        assert_eq!(
+            store.replayed([9; 32]).await.expect("replay"),
+            Some("g1".into())
+        );
+        assert!(
+            store.access([101; 32], 2).await.expect("a").is_none(),
+            "revoked"
+        );
         assert_eq!(
             store
                 .redeem([9; 32], grant("g2"), issue(2), 3)

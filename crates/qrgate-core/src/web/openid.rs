@@ -272,25 +272,7 @@ async fn redeem(
         Some(c) => c,
         // Used already: redeeming it again revokes what it issued (RFC 6749 §4.1.2).
         None => {
-            let probe = Grant {
-                id: String::new(),
-                client_id: client.id.clone(),
-                user: String::new(),
-                family: String::new(),
-                scope: Vec::new(),
-                auth_time: 0,
-                acr: None,
-                expires_ms: 0,
-            };
-            let issue = Issue {
-                refresh: None,
-                access: [0; 32],
-                access_expires_ms: 0,
-            };
-            if let Redeemed::Reused { grant_id } =
-                oidc_store.redeem(hash, probe, issue, now_ms).await?
-            {
-                let grant = grant_id.unwrap_or_default();
+            if let Some(grant) = oidc_store.replayed(hash).await? {
                 audit::oidc(
                     "oidc_code_reuse",
                     &client.id,

@@ -153,12 +153,18 @@ pub fn classify(config: &Config, req: &Request<'_>) -> Classified {
             };
         }
     }
-    // The SSO origin has no upstream: the gateway answers every path of it (its root routes,
-    // `route::Route::parse_root`, or a 404).
+    // The SSO origin has no upstream: the gateway answers every path of it, its root routes
+    // (`Route::parse_root`) and, for any other path, a 404 (the empty route is none; a route
+    // below the prefix is not served at the root too).
     if config.sso_app() == Some(app_id) {
+        let root = crate::http::route::Route::parse_root(path.as_str()).is_some();
         return Classified::Local {
             app: app_id,
-            route: path.as_str().to_string(),
+            route: if root {
+                path.as_str().to_string()
+            } else {
+                String::new()
+            },
         };
     }
     // An absolute-form target (`GET http://host/path`) is forwarded in origin form, so the
