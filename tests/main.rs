@@ -25,6 +25,7 @@ mod login;
 mod login_signer;
 mod login_streams;
 mod oidc;
+mod oidc_backchannel;
 mod oidc_redis;
 mod operate;
 mod operate_admin;
