@@ -27,6 +27,7 @@ mod login_streams;
 mod oidc;
 mod oidc_backchannel;
 mod oidc_redis;
+mod oidc_synapse;
 mod operate;
 mod operate_admin;
 mod operate_tls;
