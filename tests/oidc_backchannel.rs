@@ -171,7 +171,11 @@ fn sid_of(tokens: &Value) -> String {
 async fn assert_logout_token(gw: &TestGateway, token: &str, sid: &str) {
     let (header, claims) = verified(gw, token).await;
     assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
-    assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256, "rp's ID token alg");
+    assert_eq!(
+        header.alg,
+        jsonwebtoken::Algorithm::RS256,
+        "rp's ID token alg"
+    );
     assert_eq!(claims["sid"], sid, "{claims}");
     assert_eq!(claims["sub"], "alice");
     assert_eq!(claims["aud"], "rp");
@@ -189,6 +193,16 @@ async fn assert_logout_token(gw: &TestGateway, token: &str, sid: &str) {
 async fn each_way_a_sign_on_ends_tells_the_client_by_back_channel() {
     let receiver = Receiver::start(200).await;
     let (gw, _dir) = gateway_telling(&receiver).await;
+    let discovery: Value = crate::common::client()
+        .get(format!("{}/.well-known/openid-configuration", sso(&gw)))
+        .send()
+        .await
+        .expect("discovery")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(discovery["backchannel_logout_supported"], true);
+    assert_eq!(discovery["backchannel_logout_session_supported"], true);
 
     // RP-initiated logout with the relying party's ID token as hint.
     let (_, tokens) = grant(&gw).await;

@@ -59,10 +59,16 @@ impl Synapse {
             &base64::engine::general_purpose::STANDARD_NO_PAD,
             qrgate_core::random_bytes::<32>(),
         );
-        std::fs::write(dir.path().join("signing.key"), format!("ed25519 a_test {key}\n"))
-            .expect("signing key");
-        std::fs::write(dir.path().join("homeserver.yaml"), homeserver_yaml(port, &d.to_string(), issuer))
-            .expect("config");
+        std::fs::write(
+            dir.path().join("signing.key"),
+            format!("ed25519 a_test {key}\n"),
+        )
+        .expect("signing key");
+        std::fs::write(
+            dir.path().join("homeserver.yaml"),
+            homeserver_yaml(port, &d.to_string(), issuer),
+        )
+        .expect("config");
         // Synapse logs to stderr when no log config is given.
         let log = dir.path().join("synapse.log");
         let mut cmd = tokio::process::Command::new(python);
@@ -274,7 +280,11 @@ async fn synapse_signs_in_through_the_gateway_and_is_signed_out_by_back_channel(
     let access = login["access_token"].as_str().expect("access token");
     let (status, me) = whoami(&hs, access).await;
     assert_eq!(status, 200, "{me}");
-    assert_eq!(me["user_id"], format!("@alice:{SERVER_NAME}"), "mapped from preferred_username");
+    assert_eq!(
+        me["user_id"],
+        format!("@alice:{SERVER_NAME}"),
+        "mapped from preferred_username"
+    );
     eprintln!("signed in to Synapse after {:?}", started.elapsed());
 
     // Signing out on the SSO origin's own page ends the sign-on; Synapse hears it by
@@ -292,7 +302,11 @@ async fn synapse_signs_in_through_the_gateway_and_is_signed_out_by_back_channel(
         whoami(&hs, access).await.0 == 401
     })
     .await;
-    assert!(ended, "Synapse still accepts the token:\n{}", synapse.tail());
+    assert!(
+        ended,
+        "Synapse still accepts the token:\n{}",
+        synapse.tail()
+    );
     assert_eq!(
         gw.state
             .metrics()

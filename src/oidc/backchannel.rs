@@ -123,8 +123,8 @@ impl Job {
     }
 
     async fn attempts(&self, n: &Notice) -> (&'static str, String) {
-        let scheme_ok = url::Url::parse(&n.uri)
-            .is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+        let scheme_ok =
+            url::Url::parse(&n.uri).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
         if !scheme_ok {
             return ("refused", "backchannel_logout_uri is not http(s)".into());
         }

@@ -185,10 +185,7 @@ fn outcome(answer: &[String]) -> (&str, Option<&str>) {
 /// The grant a revoking script ended, from the JSON at `at` of its answer (none when the
 /// grant was gone already).
 fn ended(answer: &[String], at: usize) -> Result<Option<Grant>, StoreError> {
-    answer
-        .get(at)
-        .map(|j| RedisOidc::parse(j))
-        .transpose()
+    answer.get(at).map(|j| RedisOidc::parse(j)).transpose()
 }
 
 #[async_trait]

@@ -259,11 +259,13 @@ mod tests {
             assert_eq!(format!("{:?}", header.alg), alg);
             assert!(header.kid.is_some());
         }
-        let rsa_only = IdTokenSigner::new(vec![
-            OidcKey::generate(SigningAlg::Rs256, 1).expect("rsa")
-        ])
-        .expect("signer");
+        let rsa_only =
+            IdTokenSigner::new(vec![OidcKey::generate(SigningAlg::Rs256, 1).expect("rsa")])
+                .expect("signer");
         let n = notices(&c, &rsa_only, &[grant("g2", "ed", "fam")], 5_000_000);
-        assert!(n.is_empty(), "no key of the client's algorithm: nothing sent");
+        assert!(
+            n.is_empty(),
+            "no key of the client's algorithm: nothing sent"
+        );
     }
 }

@@ -281,8 +281,7 @@ async fn redeem(
                     "grant revoked",
                     r.client_ip,
                 );
-                gw.oidc()
-                    .ended(&s.config, replay.ended.as_slice(), now_ms);
+                gw.oidc().ended(&s.config, replay.ended.as_slice(), now_ms);
                 count(gw, Some(client), "token", "code_reuse");
             }
             return Err(bad);
