@@ -79,12 +79,12 @@ impl Receiver {
         Receiver { addr, hits, got }
     }
 
-    fn uri(&self) -> String {
+    pub(crate) fn uri(&self) -> String {
         format!("http://127.0.0.1:{}/backchannel", self.addr.port())
     }
 
     /// Waits until `n` requests came (deadline), then the `n`th logout token.
-    async fn nth(&self, n: usize) -> String {
+    pub(crate) async fn nth(&self, n: usize) -> String {
         assert!(
             eventually(Duration::from_secs(10), || async {
                 self.hits.load(Ordering::SeqCst) >= n
