@@ -1,7 +1,7 @@
 //! Back-channel logout through the real gateway: a relying party's `backchannel_logout_uri`
 //! is a real HTTP server on loopback that records what it is posted; each way a person's
 //! grants end (RP-initiated logout, an operator revoking the SSO session, refresh token
-//! reuse) reaches it with a logout token that verifies against the provider's JWKS; a
+//! reuse, signing out on the SSO origin) reaches it with a logout token that verifies against the provider's JWKS; a
 //! receiver that keeps failing is tried a bounded number of times.
 
 use std::convert::Infallible;
@@ -257,15 +257,28 @@ async fn each_way_a_sign_on_ends_tells_the_client_by_back_channel() {
     assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")));
     assert_logout_token(&gw, &receiver.nth(3).await, &sid_of(&tokens)).await;
 
+    // Signing out on the SSO origin itself (its own logout, not the provider's endpoint)
+    // ends the sign-on's grants too: every revocation of a session goes one way.
+    let (b, tokens) = grant(&gw).await;
+    let resp = b
+        .post(format!("{}/.qrgate/logout", sso(&gw)))
+        .header("origin", sso(&gw))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("logout");
+    assert!(resp.status().is_success(), "{}", resp.status());
+    assert_logout_token(&gw, &receiver.nth(4).await, &sid_of(&tokens)).await;
+
     // Each ending was told once; nothing else was sent.
-    assert_eq!(receiver.hits.load(Ordering::SeqCst), 3);
+    assert_eq!(receiver.hits.load(Ordering::SeqCst), 4);
     let ok = gw
         .state
         .metrics()
         .backchannel
         .with_label_values(&["rp", "ok"])
         .get();
-    assert_eq!(ok, 3);
+    assert_eq!(ok, 4);
     let mut jtis: Vec<String> = Vec::new();
     for (_, t) in receiver.got.lock().expect("lock").iter() {
         let payload = t.split('.').nth(1).expect("payload");
@@ -278,7 +291,7 @@ async fn each_way_a_sign_on_ends_tells_the_client_by_back_channel() {
     }
     jtis.sort();
     jtis.dedup();
-    assert_eq!(jtis.len(), 3, "a fresh jti each");
+    assert_eq!(jtis.len(), 4, "a fresh jti each");
 }
 
 #[tokio::test]

@@ -269,12 +269,6 @@ pub async fn revoke(
                 &session_id(&hash),
                 by,
             );
-            // An SSO session is a sign-on family: the OpenID Connect grants it led to end
-            // with it, their clients told by back-channel (for other sessions nothing has
-            // their id as family, and this ends nothing).
-            gw.oidc()
-                .end_family(&s.config, &session_id(&hash), gw.clock().now_millis())
-                .await?;
             ended += 1;
         }
     }
