@@ -27,16 +27,16 @@ use crate::session::{token_hash, SessionToken, StoreError};
 use crate::settings::Settings;
 
 /// First line of the text an enrolling key signs.
-pub const DOMAIN: &str = "qrgate-enroll-v1";
+pub(crate) const DOMAIN: &str = "qrgate-enroll-v1";
 
 /// How long an invitation lasts unless its maker says otherwise.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
 
 /// The longest an invitation may last: a link is a credential until it is used.
-pub const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// The shortest.
-pub const MIN_TTL: Duration = Duration::from_secs(60);
+pub(crate) const MIN_TTL: Duration = Duration::from_secs(60);
 
 /// Why an invitation or an enrollment was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,7 +82,7 @@ pub enum EnrollError {
 
 impl EnrollError {
     /// The machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             EnrollError::Gone => "invitation_gone",
             EnrollError::UnknownUser(_) => "unknown_user",
@@ -243,7 +243,7 @@ struct Enroll {
 
 /// `POST {prefix}/enroll/{token}` from `client` (browser summary `browser`): checks the proof
 /// of possession, then uses the invitation and records the device.
-pub async fn enroll(
+pub(crate) async fn enroll(
     gw: &Gateway,
     s: &Settings,
     app: AppId,

@@ -90,7 +90,7 @@ impl Filter {
     }
 
     /// Whether the filter selects every session.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         *self == Filter::default()
     }
 
@@ -195,25 +195,25 @@ async fn candidates(
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct SessionView {
     /// The session's id.
-    pub id: String,
+    pub(crate) id: String,
     /// Its key's user now (`null` if the key is no longer configured).
-    pub user: Option<String>,
+    pub(crate) user: Option<String>,
     /// The signing key, z-base32.
-    pub key: String,
+    pub(crate) key: String,
     /// The app's name.
-    pub app: String,
+    pub(crate) app: String,
     /// The signer protocol that approved the login.
-    pub protocol: String,
+    pub(crate) protocol: String,
     /// What it was granted (`read-write /` unless the app grants less).
-    pub access: String,
+    pub(crate) access: String,
     /// Created, seconds since the epoch.
-    pub created: u64,
+    pub(crate) created: u64,
     /// Last used, seconds since the epoch.
-    pub last_seen: u64,
+    pub(crate) last_seen: u64,
     /// The address the browser signed in from.
-    pub client_ip: String,
+    pub(crate) client_ip: String,
     /// The browser, summarized.
-    pub browser: String,
+    pub(crate) browser: String,
 }
 
 impl SessionView {
@@ -279,24 +279,24 @@ pub async fn revoke(
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct DeviceView {
     /// The device's id.
-    pub id: String,
+    pub(crate) id: String,
     /// The user it signs in as.
-    pub user: String,
+    pub(crate) user: String,
     /// Its public key, z-base32.
-    pub key: String,
+    pub(crate) key: String,
     /// The app on whose origin it was enrolled.
-    pub app: String,
+    pub(crate) app: String,
     /// The apps it may sign in to (`app` unless an operator's invitation named several).
-    pub apps: Vec<String>,
+    pub(crate) apps: Vec<String>,
     /// The enrolling browser, summarized.
-    pub browser: String,
+    pub(crate) browser: String,
     /// Enrolled, seconds since the epoch.
-    pub created: u64,
+    pub(crate) created: u64,
 }
 
 impl DeviceView {
     /// How `d` is listed.
-    pub fn new(d: &Device) -> Self {
+    pub(crate) fn new(d: &Device) -> Self {
         DeviceView {
             id: d.id(),
             user: d.user.clone(),
@@ -312,7 +312,7 @@ impl DeviceView {
 /// Every enrolled device as the store of record has it, oldest first: with several
 /// instances the shared store (an instance's own table may not be current yet), else this
 /// instance's table, which is the store.
-pub async fn recorded_devices(gw: &Gateway) -> Result<Vec<Arc<Device>>, StoreError> {
+pub(crate) async fn recorded_devices(gw: &Gateway) -> Result<Vec<Arc<Device>>, StoreError> {
     let Some(stored) = gw.device_store().load().await? else {
         return Ok(gw.devices().list());
     };

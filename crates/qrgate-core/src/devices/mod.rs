@@ -25,5 +25,6 @@ mod tests;
 
 pub use record::{device_id, Device, Invitation};
 pub use registry::{DeviceLedger, Devices};
-pub use review::{invitation_fits, review, Retired, Review};
+pub use review::Retired;
+pub(crate) use review::{invitation_fits, review, Review};
 pub use store::{DeviceStore, MemoryDevices, Redeemed};

@@ -112,7 +112,8 @@ pub fn header_edits(
 }
 
 /// Applies edits to a plain header map.
-pub fn apply(edits: Vec<HeaderEdit>, headers: &mut HeaderMap) {
+#[cfg(test)]
+pub(crate) fn apply(edits: Vec<HeaderEdit>, headers: &mut HeaderMap) {
     for edit in edits {
         match edit {
             HeaderEdit::Remove(name) => {

@@ -23,7 +23,7 @@ pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 /// A response head: the status line, `Date` (`now`), `fields`, the security headers (with
 /// HSTS when the connection is `secure`, i.e. TLS), and `Connection` (`close` when the
 /// connection ends after this response, else `keep-alive`, as pingora writes it).
-pub fn head<'a>(
+pub(crate) fn head<'a>(
     status: u16,
     fields: impl IntoIterator<Item = (&'a str, &'a str)>,
     close: bool,

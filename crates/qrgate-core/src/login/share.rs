@@ -55,11 +55,11 @@ pub struct AttemptRecord {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SharedMaterial {
     /// The protocol's name.
-    pub signer: String,
+    pub(crate) signer: String,
     /// The secret (hex).
-    pub secret: String,
+    pub(crate) secret: String,
     /// The fixed text.
-    pub text: String,
+    pub(crate) text: String,
     /// The endpoint channel.
     pub channel: Option<String>,
 }

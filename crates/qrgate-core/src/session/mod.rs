@@ -151,7 +151,7 @@ pub struct SessionMeta {
 /// A session's public id: the first 12 bytes of its token hash in hex (24 characters, safe on
 /// any command line). It names a session in lists and revocations without being usable as a
 /// credential: the token cannot be derived from its hash, let alone from part of it.
-pub fn session_id(hash: &TokenHash) -> String {
+pub(crate) fn session_id(hash: &TokenHash) -> String {
     hex::encode(&hash.as_bytes()[..12])
 }
 

@@ -11,9 +11,9 @@
 //! - [`phone`]: the pages that make a browser a signer of the native protocol.
 //! - [`respond`]: the one place domain errors become HTTP statuses and bodies.
 
-pub mod account;
+pub(crate) mod account;
 mod own_account;
-pub mod phone;
+pub(crate) mod phone;
 pub mod respond;
 mod sign_in;
 

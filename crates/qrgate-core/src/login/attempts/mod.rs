@@ -42,8 +42,9 @@ mod request;
 mod status;
 
 use crate::raw::{BindingHash, KeyBytes, Secret, TokenHash};
+pub(crate) use phase::verdict;
 use phase::Phase;
-pub use phase::{shared_verdict, verdict, Ask, Row, Stage, Verdict, When, TRANSITIONS};
+pub use phase::{shared_verdict, Ask, Row, Stage, Verdict, When, TRANSITIONS};
 use record::{parts, record};
 pub use request::{NewAttempt, Purpose, StepUp};
 pub use status::Status;
@@ -52,13 +53,13 @@ pub use status::Status;
 #[derive(Debug)]
 pub struct Attempt {
     /// Public id (`sess_` + 16 of `[0-9a-z]`), carried in the QR.
-    pub id: String,
+    pub(crate) id: String,
     /// What the browser asked for.
-    pub request: NewAttempt,
+    pub(crate) request: NewAttempt,
     /// Issued, ms since the epoch.
-    pub issued_ms: u64,
+    pub(crate) issued_ms: u64,
     /// Expires, ms since the epoch.
-    pub expires_ms: u64,
+    pub(crate) expires_ms: u64,
     /// Each offered signer's secret material, made at creation.
     materials: Vec<(SignerId, Material)>,
     phase: Mutex<Phase>,
@@ -99,12 +100,12 @@ pub enum AttemptError {
 
 /// What a sweep removed.
 #[derive(Debug, Default)]
-pub struct Swept {
+pub(crate) struct Swept {
     /// Attempts freed.
-    pub freed: usize,
+    pub(crate) freed: usize,
     /// Of those, the ones that ended unfinished (never approved, or approved and never
     /// claimed).
-    pub expired: Vec<Arc<Attempt>>,
+    pub(crate) expired: Vec<Arc<Attempt>>,
 }
 
 /// All pending attempts.
@@ -161,19 +162,23 @@ impl Logins {
 
     /// Shares attempts with other instances through `share`; `signer_ids` are the protocols
     /// a fetched attempt may name.
-    pub fn shared(mut self, share: Arc<dyn AttemptShare>, signer_ids: Vec<SignerId>) -> Self {
+    pub(crate) fn shared(
+        mut self,
+        share: Arc<dyn AttemptShare>,
+        signer_ids: Vec<SignerId>,
+    ) -> Self {
         self.share = Some(share);
         self.signer_ids = signer_ids;
         self
     }
 
     /// Whether attempts are shared with other instances.
-    pub fn share(&self) -> Option<&Arc<dyn AttemptShare>> {
+    pub(crate) fn share(&self) -> Option<&Arc<dyn AttemptShare>> {
         self.share.as_ref()
     }
 
     /// Applies a reloaded config to attempts created from now on (and to the caps).
-    pub fn reconfigure(&self, config: &LoginConfig, max_per_client: usize) {
+    pub(crate) fn reconfigure(&self, config: &LoginConfig, max_per_client: usize) {
         self.lifetime_ms
             .store(millis(config.attempt_lifetime), Ordering::Relaxed);
         self.claim_window_ms
@@ -181,11 +186,6 @@ impl Logins {
         self.max_pending
             .store(config.max_pending, Ordering::Relaxed);
         self.max_per_client.store(max_per_client, Ordering::Relaxed);
-    }
-
-    /// The attempt lifetime.
-    pub fn lifetime(&self) -> Duration {
-        Duration::from_millis(self.lifetime_ms.load(Ordering::Relaxed))
     }
 
     /// Creates an attempt; `prepare` makes each offered signer's material from its facts.
@@ -304,7 +304,7 @@ impl Logins {
     }
 
     /// The attempt waiting on a signer endpoint's channel.
-    pub async fn by_channel(&self, channel: &str) -> Result<Arc<Attempt>, AttemptError> {
+    pub(crate) async fn by_channel(&self, channel: &str) -> Result<Arc<Attempt>, AttemptError> {
         let local = self.channels.get(channel).map(|id| id.clone());
         let id = match (local, &self.share) {
             (Some(id), _) => id,
@@ -351,7 +351,7 @@ impl Logins {
     }
 
     /// Whether the attempt's QR has lapsed.
-    pub fn is_expired(&self, a: &Attempt) -> bool {
+    pub(crate) fn is_expired(&self, a: &Attempt) -> bool {
         self.clock.now_millis() >= a.expires_ms
     }
 
@@ -528,13 +528,13 @@ impl Logins {
     }
 
     /// Time left before the QR lapses.
-    pub fn remaining(&self, a: &Attempt) -> Duration {
+    pub(crate) fn remaining(&self, a: &Attempt) -> Duration {
         Duration::from_millis(a.expires_ms.saturating_sub(self.clock.now_millis()))
     }
 
     /// Drops attempts whose QR lapsed (and whose claim window, if approved, closed);
     /// watchers are told `expired` first.
-    pub fn sweep(&self) -> Swept {
+    pub(crate) fn sweep(&self) -> Swept {
         let now = self.clock.now_millis();
         let claim = self.claim_window_ms.load(Ordering::Relaxed);
         let mut gone = Vec::new();
@@ -587,7 +587,8 @@ impl Logins {
     }
 
     /// Clients with pending attempts.
-    pub fn clients(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn clients(&self) -> usize {
         self.per_client.len()
     }
 }
@@ -604,13 +605,8 @@ impl Attempt {
         self.lock().stage()
     }
 
-    /// The attempt's id.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
     /// The facts signers bind approvals to.
-    pub fn facts(&self) -> AttemptFacts<'_> {
+    pub(crate) fn facts(&self) -> AttemptFacts<'_> {
         AttemptFacts {
             id: &self.id,
             requester_ip: &self.request.requester_ip,
@@ -622,7 +618,7 @@ impl Attempt {
     }
 
     /// The material of signer `id`, if the attempt's app offered it.
-    pub fn material(&self, id: SignerId) -> Option<&Material> {
+    pub(crate) fn material(&self, id: SignerId) -> Option<&Material> {
         self.materials
             .iter()
             .find(|(s, _)| *s == id)

@@ -261,7 +261,7 @@ pub const TRANSITIONS: &[Row] = &[
 
 /// The table's verdict on `ask` of an attempt in `from` at `when`. A case the table lacks
 /// (its completeness is a unit test) is refused as the stage refuses, never done.
-pub fn verdict(from: Stage, ask: Ask, when: When) -> Verdict {
+pub(crate) fn verdict(from: Stage, ask: Ask, when: When) -> Verdict {
     TRANSITIONS
         .iter()
         .find(|r| r.from == from && r.ask == ask && r.when == when)
@@ -281,7 +281,7 @@ impl Stage {
     }
 
     /// Why a transition from this stage is refused.
-    pub fn refusal(self) -> AttemptError {
+    pub(crate) fn refusal(self) -> AttemptError {
         match self {
             Stage::Approved => DONE_APPROVED,
             Stage::Rejected => DONE_REJECTED,
@@ -294,7 +294,7 @@ impl Stage {
 impl Ask {
     /// What transition `t` asks, `own` being the written form of the attempt's action (empty
     /// for a sign-in or a step-up).
-    pub fn of(t: &Transition, own: &str) -> Ask {
+    pub(crate) fn of(t: &Transition, own: &str) -> Ask {
         match t {
             Transition::Scan => Ask::Scan,
             Transition::Approve { .. } => Ask::Approve,
