@@ -49,7 +49,8 @@
 //!     verify, and its published keys.
 //!
 //! - [`session`]: the session store seam, and
-//!   - `session::memory`: the in-memory store.
+//!   - `session::memory`: the in-memory store:
+//!     - `session::memory::tests`: its unit tests.
 //!
 //! - [`devices`]: devices enrolled by invitation, and the registry every request reads:
 //!   - `devices::record`: a device and an invitation as stored, and the readers of older
@@ -92,8 +93,12 @@
 //!
 //! - [`control`]: selecting, listing and revoking live sessions and devices (admin API,
 //!   `qrgate sessions`, the person's own account), over the gateway's stores, with
+//!   - `control::devices`: enrolled devices as lists show them, listing and revoking them,
+//!     and their review against the config in force;
 //!   - [`control::enrollment`]: enrollment by invitation: minting an invitation, and binding
-//!     a browser's key to a configured user.
+//!     a browser's key to a configured user:
+//!     - `control::enrollment::tests`: its unit tests;
+//!   - `control::tests`: their unit tests.
 //!
 //! - [`gate`]: what happens to a request that is not one of the gateway's own endpoints:
 //!   - [`gate::decision`]: the request decision (local route, forward, login redirect, 401,
