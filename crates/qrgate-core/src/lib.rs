@@ -75,6 +75,8 @@
 //!     - `login::attempts::request`: what a login page asks for (`NewAttempt`, `Purpose`);
 //!     - `login::attempts::status`: `Status`, as the browser sees it, and its pub/sub text;
 //!     - `login::attempts::phase`: the phase machine;
+//!     - `login::attempts::transitions`: the table's single-use transitions (scan, approve,
+//!       reject, claim);
 //!     - `login::attempts::record`: the shared record codec;
 //!     - `login::attempts::tests`: its unit tests.
 //!   - [`login::share`]: what several instances share about login attempts (the seam the
