@@ -27,4 +27,5 @@ pub use record::{device_id, Device, Invitation};
 pub use registry::{DeviceLedger, Devices};
 pub use review::Retired;
 pub(crate) use review::{invitation_fits, review, Review};
-pub use store::{DeviceStore, MemoryDevices, Redeemed};
+pub(crate) use store::MemoryDevices;
+pub use store::{DeviceStore, Redeemed};
