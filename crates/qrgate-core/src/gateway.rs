@@ -157,7 +157,7 @@ impl Gateway {
         &self.clock
     }
 
-    /// The session store. A revocation goes through [`Gateway::revoke_session`], which wakes
+    /// The session store. A revocation goes through `Gateway::revoke_session`, which wakes
     /// the connections tied to sessions.
     pub fn sessions(&self) -> &Arc<dyn SessionStore> {
         &self.sessions
@@ -169,7 +169,7 @@ impl Gateway {
     }
 
     /// The enrolled devices as requests read them. Changes made here go through
-    /// [`Gateway::enroll_device`], [`Gateway::forget_device`], [`Gateway::rebind_device`]
+    /// `Gateway::enroll_device`, `Gateway::forget_device`, `Gateway::rebind_device`
     /// (and, for another instance's announcements, [`Gateway::heard_device_enrolled`],
     /// [`Gateway::heard_device_removed`], [`Gateway::heard_devices`]), each waking whoever
     /// must hear of it.
@@ -213,7 +213,7 @@ impl Gateway {
         Ok(ended)
     }
 
-    /// Sessions may have ended other than by expiry or [`Gateway::revoke_session`] (another
+    /// Sessions may have ended other than by expiry or `Gateway::revoke_session` (another
     /// instance's revocation, a lost link): connections tied to a session check it at once.
     pub fn sessions_may_have_ended(&self) {
         self.sessions_changed.notify_waiters();

@@ -206,7 +206,7 @@ impl Settings {
         }
     }
 
-    /// The client's address for a request from `peer` (see [`limits::client_ip`]).
+    /// The client's address for a request from `peer` (see `limits::client_ip`).
     pub fn client_ip(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
         let s = &self.config.server;
         limits::client_ip(peer, headers, s.trust_forwarded_for, &s.trusted_proxies)

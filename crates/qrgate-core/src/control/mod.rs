@@ -4,7 +4,7 @@
 //! is the same for the memory and the Redis store.
 //!
 //! A filter that names a key or a user reads only those keys' sessions, through the store's
-//! per-key index ([`SessionStore::of_keys`]); a user is first resolved to the keys it has now
+//! per-key index (`SessionStore::of_keys`); a user is first resolved to the keys it has now
 //! (configured key, enrolled devices, its own key under open enrollment), because sessions
 //! record a key and who a key is can change with every reload. Only filters that name
 //! neither (everything, an app, an id — an operator's calls) read the whole store.
@@ -34,7 +34,7 @@ pub use devices::{list_devices, review_devices, revoke_devices, DeviceView, Revi
 /// Which sessions an operation applies to: every given field must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
-    /// A session's id ([`session_id`]).
+    /// A session's id (`session_id`).
     pub id: Option<String>,
     /// The user the session's key belongs to now.
     pub user: Option<String>,

@@ -145,7 +145,7 @@ impl RateLimits {
 /// Open connections per client, each client capped, so one client holding connections open
 /// (slow heads, slow bodies, idle keep-alives) cannot take every one of `max_connections`.
 ///
-/// A client is [`client_key`] of the peer's address. A connection from a trusted proxy (with
+/// A client is `client_key` of the peer's address. A connection from a trusted proxy (with
 /// `trust_forwarded_for`) is not counted: it carries many clients, whom the gateway only
 /// tells apart per request; `max_connections` still bounds it.
 pub struct ClientConnections {

@@ -3,7 +3,7 @@
 //!
 //! Two cookies exist: the session cookie (`[session] cookie_name`) and the binding cookie
 //! (`{cookie_name}_bind`) that ties a login attempt to the browser that started it. Neither is
-//! ever forwarded upstream, and every `Set-Cookie` the gateway sends comes from [`build`], so
+//! ever forwarded upstream, and every `Set-Cookie` the gateway sends comes from `build`, so
 //! all share the same attributes.
 
 use http::HeaderMap;

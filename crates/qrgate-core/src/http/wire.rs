@@ -79,7 +79,7 @@ pub fn reply(reply: &Reply, close: bool, secure: bool, now: SystemTime) -> Vec<u
     out
 }
 
-/// The head of a chunked event stream; `close` as in [`head`].
+/// The head of a chunked event stream; `close` as in `head`.
 pub fn event_stream_head(close: bool, secure: bool, now: SystemTime) -> Vec<u8> {
     let fields = EVENT_STREAM_FIELDS
         .iter()

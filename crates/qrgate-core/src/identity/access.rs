@@ -54,7 +54,7 @@ impl Access {
 ///
 /// A read-write entry opens writes, so it covers only the exact spelling of its prefix; a
 /// read entry restricts them, so it covers every spelling an upstream may read alike
-/// ([`RestrictingPrefix`]). Where the two disagree the read wins: a write is admitted only
+/// (`RestrictingPrefix`). Where the two disagree the read wins: a write is admitted only
 /// when the longest exactly matching entry is read-write and no longer entry that matches in
 /// another spelling is read.
 #[derive(Debug, Clone, PartialEq, Eq)]

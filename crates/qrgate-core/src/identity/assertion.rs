@@ -2,7 +2,7 @@
 //! request carries `X-Auth-Assertion`, a JWT the gateway signs with Ed25519 (EdDSA):
 //! `iss` the gateway, `aud` the app's origin, `sub` the key (z-base32), `name`, `roles`,
 //! `iat`, `exp`, `jti`. An upstream that verifies it against the gateway's published keys
-//! (`{prefix}/.well-known/jwks.json`, [`Assertions::jwks`]) no longer has to trust the
+//! (`{prefix}/.well-known/jwks.json`, `Assertions::jwks`) no longer has to trust the
 //! network between the gateway and itself, and cannot be handed a token meant for another
 //! app (`aud`).
 //!

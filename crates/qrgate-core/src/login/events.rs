@@ -51,7 +51,7 @@ impl EventStream {
     }
 
     /// The next frame to send, or `None` once a terminal event has been sent.
-    /// Waits at most [`HEARTBEAT`], then yields a heartbeat.
+    /// Waits at most `HEARTBEAT`, then yields a heartbeat.
     pub async fn next_frame(&mut self) -> Option<Bytes> {
         if self.done {
             return None;

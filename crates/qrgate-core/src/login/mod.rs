@@ -1,9 +1,9 @@
 //! QR login, as operations with typed results: start an attempt, watch it, scan, approve
 //! (through any offered signer protocol), reject, claim, verify.
 //!
-//! - [`error`]: [`LoginError`], every way an operation is refused.
-//! - [`page`]: the askama login page.
-//! - [`qr`]: fast inline SVG QR codes.
+//! - `error`: [`LoginError`], every way an operation is refused.
+//! - `page`: the askama login page.
+//! - `qr`: fast inline SVG QR codes.
 //! - `dispatch`: the signer dispatch (approve, deliver, and the checks and shared tail
 //!   every protocol goes through).
 //! - `action`: claiming a confirmation (the approval of an action a session asked for).

@@ -17,7 +17,7 @@
 //! config's and the device registry's answer at the time of asking, so a "user" filter is
 //! resolved to that user's keys first ([`crate::control`]).
 //!
-//! - [`memory`]: the in-memory store (a DashMap keyed by token hash, and one from key to
+//! - `memory`: the in-memory store (a DashMap keyed by token hash, and one from key to
 //!   hashes).
 
 mod memory;

@@ -4,7 +4,7 @@
 //! gateway's own routes, forward to the app (anonymously on a public path, or with the
 //! session's identity), or deny (unknown host, bad path, login redirect, 401, store down).
 //!
-//! [`classify`] and [`unauthenticated`] are pure; [`decide`] adds the one lookup that needs
+//! [`classify`] and `unauthenticated` are pure; [`decide`] adds the one lookup that needs
 //! state, the session. The order is the security argument: the app comes from `Host` only to
 //! select config; the path is canonicalized once and every later rule sees only the
 //! canonical path, which is also what is forwarded; public paths are matched before any

@@ -143,7 +143,7 @@ const DONE_REJECTED: AttemptError = AttemptError::AlreadyDone("rejected");
 const DONE_CLAIMED: AttemptError = AttemptError::AlreadyDone("claimed");
 
 /// The attempt's single-use state machine, every stage × every ask × in time or late,
-/// refusals included. The memory path runs on it ([`verdict`]); the Redis share's script is
+/// refusals included. The memory path runs on it (`verdict`); the Redis share's script is
 /// checked against it, row by row, by the glue's `attempt_transitions_match_the_table` test.
 /// The phase is checked before the time, and a claim's purpose before either.
 pub const TRANSITIONS: &[Row] = &[

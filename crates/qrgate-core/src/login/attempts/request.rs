@@ -11,7 +11,7 @@ pub struct NewAttempt {
     pub bind_hash: BindingHash,
     /// The requesting client's address, if known.
     pub requester: Option<IpAddr>,
-    /// The key its pending attempts are counted under (see [`crate::gate::limits::client_key`]).
+    /// The key its pending attempts are counted under (see `crate::gate::limits::client_key`).
     pub client_key: Option<IpAddr>,
     /// Requester IP as shown to the signer.
     pub requester_ip: String,

@@ -5,7 +5,7 @@
 //! - [`pubky`]: Pubky Ring's pubkyauth, with the gateway as the relay.
 //! - [`tana`]: tana-mobile's identity protocol, minus its flaws.
 //!
-//! Adding a protocol is one file implementing [`Signer`] and one line in [`REGISTRY`]; config
+//! Adding a protocol is one file implementing [`Signer`] and one line in `REGISTRY`; config
 //! validation, the login page, the scan answer, the approve endpoint, own endpoints and the
 //! sweeper all find it there.
 
