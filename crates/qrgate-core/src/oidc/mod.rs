@@ -35,7 +35,7 @@ impl Default for Provider {
 
 impl Provider {
     /// The ID token signer in force, if `[sso]` is configured and its keys installed.
-    pub fn signer(&self) -> Option<Arc<IdTokenSigner>> {
+    pub(crate) fn signer(&self) -> Option<Arc<IdTokenSigner>> {
         self.signer.load_full()
     }
 
@@ -45,7 +45,7 @@ impl Provider {
     }
 
     /// The store of codes, grants and tokens.
-    pub fn store(&self) -> Arc<dyn OidcStore> {
+    pub(crate) fn store(&self) -> Arc<dyn OidcStore> {
         match self.store.read() {
             Ok(s) => s.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
