@@ -6,6 +6,9 @@
 //! # Layout
 //! - [`proxy`]: the pingora `ProxyHttp` implementation: thin adapters from each hook to the
 //!   core's decision, routes and header edits, with
+//!   - `proxy::peers`: each app's upstream resolved to a pingora peer, once per config;
+//!   - `proxy::local`: what the gateway answers itself on a session (its routes, local
+//!     replies, event streams);
 //!   - [`proxy::request_body`]: the capped read of a body the gateway answers itself, and the
 //!     minimum body pace every request keeps;
 //!   - [`proxy::tether`]: long-lived responses (websockets, streams) end when their session

@@ -14,6 +14,6 @@ fuzz_target!(|data: &[u8]| {
     let signer = Pubky::default();
     let material = signer.prepare(&ctx, &facts);
     assert!(signer.verify_delivery(&ctx, &facts, &material, data).is_err());
-    let sealed = pubky_common::crypto::encrypt(data, &material.secret);
+    let sealed = pubky_common::crypto::encrypt(data, material.secret.as_bytes());
     assert!(signer.verify_delivery(&ctx, &facts, &material, &sealed).is_err());
 });

@@ -3,23 +3,31 @@
 //!
 //! Which hook does what, in the order pingora calls them:
 //!
-//! | hook                      | here                                                         |
-//! |---------------------------|--------------------------------------------------------------|
-//! | `request_filter`          | [`decision::decide`]: serve a gateway route, forward, or answer the denial |
-//! | `upstream_peer`           | the selected app's upstream, resolved once at startup        |
-//! | `upstream_request_filter` | apply [`upstream::header_edits`] and the canonical target    |
-//! | `request_body_filter`     | a proxied body keeps [`request_body::on_pace`] (408 if not)  |
-//! | `fail_to_proxy`           | 502/504 as a small page or JSON ([`respond::proxy_failure`]) |
+//! | hook                       | here                                                         |
+//! |----------------------------|--------------------------------------------------------------|
+//! | `new_ctx`                  | an empty [`Ctx`] per request                                 |
+//! | `request_filter`           | [`decision::decide`]: serve a gateway route (`local`), forward, or answer the denial |
+//! | `upstream_peer`            | the selected app's upstream, resolved once per config (`peers`) |
+//! | `upstream_request_filter`  | apply [`upstream::header_edits`] and the canonical target    |
+//! | `request_body_filter`      | a proxied body keeps [`request_body::on_pace`] (408 if not)  |
+//! | `upstream_response_filter` | time the upstream's answer for the app's histogram           |
+//! | `response_filter`          | HSTS on TLS; a 101 or an unsized body is tied to its session ([`tether`]) |
+//! | `fail_to_proxy`            | 502/504 as a small page or JSON ([`respond::proxy_failure_reply`]) |
+//! | `logging`                  | count the request (app, decision, status class) and log it   |
 //!
 //! Upstream peers are the only per-app state kept here, paired with the core's settings in
-//! one [`Snapshot`] that a reload swaps whole; everything else is the core's.
+//! one [`Snapshot`] that a reload swaps whole; everything else is the core's. Beside this
+//! file: `peers` resolves them; `local` writes what the gateway answers itself (its routes,
+//! local replies, event streams).
 //!
 //! [`request_body::on_pace`]: crate::proxy::request_body::on_pace
 
+mod local;
+mod peers;
 pub mod request_body;
 pub mod tether;
 
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -30,20 +38,18 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use arc_swap::ArcSwap;
-use pingora::utils::tls::{parse_x509, WrappedX509};
-use qrgate_core::config::{https_upstream, App, AppId, Config, BUILTIN_DEMO, BUILTIN_SSO};
+use qrgate_core::config::{AppId, Config};
 use qrgate_core::gate::decision::{self, Decision, Denial};
 use qrgate_core::gate::upstream::{self, HeaderEdit};
 use qrgate_core::gateway::Gateway;
-use qrgate_core::http::reply::{Form, Reply, SECURITY_HEADERS};
 use qrgate_core::http::request::{self, Request};
-use qrgate_core::http::wire;
 use qrgate_core::identity::Identity;
-use qrgate_core::login::events::EventStream;
-use qrgate_core::login::{LoginError, MAX_BODY};
 use qrgate_core::settings::{Settings, SettingsError};
 use qrgate_core::web::respond::{self, ProxyFailure};
-use qrgate_core::web::{self, RouteRequest, Routed};
+
+pub use local::send;
+pub(crate) use local::OpenStream;
+use peers::resolve_peers;
 
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
@@ -169,69 +175,6 @@ impl Proxy {
         self.current.store(Arc::new(Snapshot { settings, peers }));
         Ok(())
     }
-}
-
-fn resolve_peers(config: &Config, demo: Option<SocketAddr>) -> Result<Vec<HttpPeer>, StartError> {
-    config
-        .apps
-        .iter()
-        .map(|app| resolve_peer(app, demo))
-        .collect()
-}
-
-fn resolve_peer(app: &App, demo: Option<SocketAddr>) -> Result<HttpPeer, StartError> {
-    let fail = |reason: String| StartError::Upstream {
-        app: app.name.clone(),
-        upstream: app.upstream.clone(),
-        reason,
-    };
-    let resolve = |host_port: &str| -> Result<SocketAddr, StartError> {
-        host_port
-            .to_socket_addrs()
-            .map_err(|e| fail(e.to_string()))?
-            .next()
-            .ok_or_else(|| fail("no addresses".into()))
-    };
-    let mut peer = if app.upstream == BUILTIN_SSO {
-        // Never connected to: the decision answers every path of the SSO origin itself.
-        HttpPeer::new(SocketAddr::from(([127, 0, 0, 1], 9)), false, String::new())
-    } else if app.upstream == BUILTIN_DEMO {
-        let addr = demo.ok_or_else(|| fail("the built-in demo app is not running".into()))?;
-        HttpPeer::new(addr, false, String::new())
-    } else if let Some((host, port)) = https_upstream(&app.upstream) {
-        let addr = resolve(&format!("{host}:{port}"))?;
-        // SNI and the verified name are the configured host, never the client's Host.
-        let mut peer = HttpPeer::new(addr, true, host);
-        peer.options.verify_cert = app.upstream_tls_verify;
-        peer.options.verify_hostname = app.upstream_tls_verify;
-        if let Some(path) = &app.upstream_ca {
-            peer.options.ca = Some(upstream_ca(path).map_err(fail)?);
-        }
-        peer
-    } else {
-        HttpPeer::new(resolve(&app.upstream)?, false, String::new())
-    };
-    peer.options.connection_timeout = Some(app.connect_timeout);
-    peer.options.read_timeout = Some(app.read_timeout);
-    Ok(peer)
-}
-
-/// Every certificate in a PEM file, as pingora's per-peer CA list.
-fn upstream_ca(path: &std::path::Path) -> Result<Arc<[WrappedX509]>, String> {
-    let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut out = Vec::new();
-    for der in rustls_pemfile::certs(&mut text.as_slice()) {
-        let der = der.map_err(|e| format!("{}: {e}", path.display()))?;
-        // Parsed once here so that a malformed certificate is an error, not a panic later.
-        pingora::tls::RootCertStore::empty()
-            .add(der.clone())
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        out.push(WrappedX509::new(der.to_vec(), parse_x509));
-    }
-    if out.is_empty() {
-        return Err(format!("{}: no certificate", path.display()));
-    }
-    Ok(out.into())
 }
 
 /// Per-request facts gathered in `request_filter` and used by later hooks.
@@ -503,67 +446,6 @@ impl ProxyHttp for Proxy {
     }
 }
 
-impl Proxy {
-    async fn serve_route(
-        &self,
-        session: &mut Session,
-        s: &Settings,
-        app: AppId,
-        route: String,
-    ) -> Result<bool> {
-        let body = if session.req_header().method == http::Method::POST {
-            match crate::proxy::request_body::read_capped(session, MAX_BODY, s).await {
-                Ok(Some(b)) => b,
-                Ok(None) => {
-                    let reply =
-                        respond::login_error(Form::Json, &LoginError::BodyTooLarge(MAX_BODY));
-                    return send(session, reply).await;
-                }
-                // Broken framing, a truncated body, a reset, a body too slow: all the
-                // client's doing.
-                Err(e) => {
-                    tracing::debug!(error = %e, "unreadable request body");
-                    let failure = match e.etype() {
-                        ErrorType::ReadTimedout => ProxyFailure::SlowBody,
-                        ErrorType::HTTPStatus(code)
-                            if ProxyFailure::from_status(*code) == ProxyFailure::SlowBody =>
-                        {
-                            ProxyFailure::SlowBody
-                        }
-                        _ => ProxyFailure::BadRequest,
-                    };
-                    let reply = respond::proxy_failure_reply(Form::Json, failure);
-                    session.set_keepalive(None);
-                    return send(session, reply).await;
-                }
-            }
-        } else {
-            Bytes::new()
-        };
-        let req = session.req_header();
-        let route_req = RouteRequest {
-            app,
-            method: &req.method,
-            path: &route,
-            query: req.uri.query(),
-            headers: &req.headers,
-            body,
-            client_ip: s.client_ip(peer_ip(session), &req.headers),
-            form: request::form(&req.headers),
-        };
-        // Boxed so the handlers' large states (page rendering, signature checks) live only
-        // while they run, instead of inside every long-lived event stream's future.
-        match Box::pin(web::handle(&self.gateway, s, route_req)).await {
-            Routed::Reply(reply) => send(session, reply).await,
-            Routed::Events(stream) => {
-                let _open = OpenStream::new(&self.gateway.metrics().event_streams);
-                serve_events(session, stream, self.draining.subscribe()).await?;
-                Ok(true)
-            }
-        }
-    }
-}
-
 /// Counts one answered request: its app, what was decided, and its status class.
 pub(crate) fn count_request(gw: &Gateway, app: &str, decision: &str, status: u16) {
     let class = match status {
@@ -580,22 +462,6 @@ pub(crate) fn count_request(gw: &Gateway, app: &str, decision: &str, status: u16
         .inc();
 }
 
-/// Counts an open event stream for as long as it lives.
-pub(crate) struct OpenStream<'a>(&'a prometheus::IntGauge);
-
-impl<'a> OpenStream<'a> {
-    pub(crate) fn new(gauge: &'a prometheus::IntGauge) -> Self {
-        gauge.inc();
-        OpenStream(gauge)
-    }
-}
-
-impl Drop for OpenStream<'_> {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
-}
-
 /// Whether the downstream connection is TLS.
 fn is_tls(session: &Session) -> bool {
     session.digest().is_some_and(|d| d.ssl_digest.is_some())
@@ -609,72 +475,10 @@ fn peer_ip(session: &Session) -> Option<IpAddr> {
         .map(|a| a.ip())
 }
 
-/// Streams server-sent events until the stream ends, the client goes away, or the server
-/// drains. HTTP/1.1 streams are served by [`crate::conn::event_streams`] instead; this path serves
-/// HTTP/2 and the heads the hand-off leaves to pingora.
-async fn serve_events(
-    session: &mut Session,
-    mut events: EventStream,
-    mut draining: tokio::sync::watch::Receiver<bool>,
-) -> Result<()> {
-    let mut header = ResponseHeader::build(200, Some(SECURITY_HEADERS.len() + 4))?;
-    header.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
-    for (name, value) in SECURITY_HEADERS.iter().chain(wire::EVENT_STREAM_FIELDS) {
-        header.insert_header(*name, *value)?;
-    }
-    if is_tls(session) {
-        header.insert_header(http::header::STRICT_TRANSPORT_SECURITY, request::HSTS)?;
-    }
-    session
-        .write_response_header(Box::new(header), false)
-        .await?;
-    loop {
-        let frame = tokio::select! {
-            f = events.next_frame() => f,
-            // A GET has no body: any read result here means the client closed or misbehaved.
-            _ = session.downstream_session.read_body_or_idle(true) => return Ok(()),
-            _ = draining.wait_for(|down| *down) => events.end(),
-        };
-        match frame {
-            Some(bytes) => session.write_response_body(Some(bytes), false).await?,
-            None => break,
-        }
-    }
-    session.write_response_body(None, true).await?;
-    Ok(())
-}
-
 /// The request's target host: the absolute-form authority if present, else `Host`.
 fn request_host(req: &RequestHeader) -> Option<&str> {
     if let Some(auth) = req.uri.authority() {
         return Some(auth.as_str());
     }
     req.headers.get(http::header::HOST)?.to_str().ok()
-}
-
-/// Writes a local reply and ends the request (`Ok(true)` for `request_filter`).
-pub async fn send(session: &mut Session, reply: Reply) -> Result<bool> {
-    let mut header = ResponseHeader::build(
-        reply.status,
-        Some(SECURITY_HEADERS.len() + reply.headers.len() + 3),
-    )?;
-    header.insert_header(http::header::CONTENT_TYPE, reply.content_type)?;
-    header.insert_header(http::header::CONTENT_LENGTH, reply.body.len())?;
-    for (name, value) in SECURITY_HEADERS {
-        header.insert_header(*name, *value)?;
-    }
-    for (name, value) in reply.headers {
-        header.append_header(name, value)?;
-    }
-    if is_tls(session) {
-        header.insert_header(http::header::STRICT_TRANSPORT_SECURITY, request::HSTS)?;
-    }
-    let head_only = session.req_header().method == http::Method::HEAD;
-    session
-        .write_response_header(Box::new(header), head_only || reply.body.is_empty())
-        .await?;
-    if !head_only && !reply.body.is_empty() {
-        session.write_response_body(Some(reply.body), true).await?;
-    }
-    Ok(true)
 }

@@ -35,11 +35,6 @@ impl Clock {
         }
     }
 
-    /// Whole seconds since the Unix epoch.
-    pub fn now_secs(&self) -> u64 {
-        self.now_millis() / 1000
-    }
-
     /// Moves a manual clock forward; does nothing to the system clock.
     pub fn advance(&self, by: Duration) {
         if let Some(t) = &self.manual {
@@ -52,7 +47,7 @@ impl Clock {
 ///
 /// Both bounds use saturating arithmetic: `t` comes from a client and may be any `u64`, and
 /// an overflow must never wrap a far-future or far-past stamp into the window.
-pub fn within_window(t: u64, now: u64, max_age: Duration, max_ahead: Duration) -> bool {
+pub(crate) fn within_window(t: u64, now: u64, max_age: Duration, max_ahead: Duration) -> bool {
     let age = u64::try_from(max_age.as_millis()).unwrap_or(u64::MAX);
     let ahead = u64::try_from(max_ahead.as_millis()).unwrap_or(u64::MAX);
     t <= now.saturating_add(ahead) && now <= t.saturating_add(age)

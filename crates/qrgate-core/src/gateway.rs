@@ -34,15 +34,15 @@ use crate::settings::{NoIdentity, Settings, SettingsError};
 
 /// A live session on a request, and who it is now.
 #[derive(Debug, Clone)]
-pub struct LiveSession {
+pub(crate) struct LiveSession {
     /// Its token hash (which names it).
-    pub hash: TokenHash,
+    pub(crate) hash: TokenHash,
     /// Its key's identity on the app now.
-    pub identity: Arc<Identity>,
+    pub(crate) identity: Arc<Identity>,
     /// Its last phone approval, ms since the epoch.
-    pub approved_ms: u64,
+    pub(crate) approved_ms: u64,
     /// How it began, including what it was granted.
-    pub meta: Arc<SessionMeta>,
+    pub(crate) meta: Arc<SessionMeta>,
 }
 
 /// Everything the gateway knows, shared by all requests. Its parts are reached through
@@ -94,7 +94,7 @@ impl Gateway {
     }
 
     /// A gateway with any session store.
-    pub fn with_store(
+    pub(crate) fn with_store(
         config: Config,
         clock: Clock,
         sessions: Arc<dyn SessionStore>,
@@ -160,7 +160,7 @@ impl Gateway {
         &self.clock
     }
 
-    /// The session store. A revocation goes through [`Gateway::revoke_session`], which wakes
+    /// The session store. A revocation goes through `Gateway::revoke_session`, which wakes
     /// the connections tied to sessions.
     pub fn sessions(&self) -> &Arc<dyn SessionStore> {
         &self.sessions
@@ -172,7 +172,7 @@ impl Gateway {
     }
 
     /// The enrolled devices as requests read them. Changes made here go through
-    /// [`Gateway::enroll_device`], [`Gateway::forget_device`], [`Gateway::rebind_device`]
+    /// `Gateway::enroll_device`, `Gateway::forget_device`, `Gateway::rebind_device`
     /// (and, for another instance's announcements, [`Gateway::heard_device_enrolled`],
     /// [`Gateway::heard_device_removed`], [`Gateway::heard_devices`]), each waking whoever
     /// must hear of it.
@@ -186,7 +186,7 @@ impl Gateway {
     }
 
     /// One instance of every signer protocol.
-    pub fn signers(&self) -> &Signers {
+    pub(crate) fn signers(&self) -> &Signers {
         &self.signers
     }
 
@@ -201,7 +201,7 @@ impl Gateway {
     }
 
     /// The identity assertion signer in force, if `[assertion]` is enabled.
-    pub fn assertions(&self) -> Option<Arc<Assertions>> {
+    pub(crate) fn assertions(&self) -> Option<Arc<Assertions>> {
         self.assertions.load_full()
     }
 
@@ -216,7 +216,7 @@ impl Gateway {
     /// OpenID Connect grants it led to end first (their clients told by back-channel), so a
     /// failure there leaves the session to be revoked again; for any other session nothing
     /// has its id as family and this ends no grant.
-    pub async fn revoke_session(&self, hash: &TokenHash) -> Result<bool, StoreError> {
+    pub(crate) async fn revoke_session(&self, hash: &TokenHash) -> Result<bool, StoreError> {
         self.oidc
             .end_family(
                 &self.settings().config,
@@ -231,7 +231,7 @@ impl Gateway {
         Ok(ended)
     }
 
-    /// Sessions may have ended other than by expiry or [`Gateway::revoke_session`] (another
+    /// Sessions may have ended other than by expiry or `Gateway::revoke_session` (another
     /// instance's revocation, a lost link): connections tied to a session check it at once.
     pub fn sessions_may_have_ended(&self) {
         self.sessions_changed.notify_waiters();
@@ -259,7 +259,7 @@ impl Gateway {
 
     /// Records an enrolled device durably, then in the table (`Devices::enroll`); false
     /// if its key was enrolled already. The state file's keeper is woken.
-    pub async fn enroll_device(&self, device: Device) -> Result<bool, StoreError> {
+    pub(crate) async fn enroll_device(&self, device: Device) -> Result<bool, StoreError> {
         let added = self.devices.enroll(device).await?;
         self.devices_changed.notify_one();
         Ok(added)
@@ -268,7 +268,10 @@ impl Gateway {
     /// Removes the device of `key` durably, then from the table (`Devices::forget`). The
     /// state file's keeper is woken, and so are connections tied to sessions (the device's
     /// end with it).
-    pub async fn forget_device(&self, key: &KeyBytes) -> Result<Option<Arc<Device>>, StoreError> {
+    pub(crate) async fn forget_device(
+        &self,
+        key: &KeyBytes,
+    ) -> Result<Option<Arc<Device>>, StoreError> {
         let gone = self.devices.forget(key).await?;
         self.devices_changed.notify_one();
         self.sessions_changed.notify_waiters();
@@ -278,7 +281,7 @@ impl Gateway {
     /// Replaces an enrolled device's record durably (`Devices::replace`, e.g. narrowed to
     /// fewer apps). The state file's keeper is woken, and so are connections tied to
     /// sessions (one may have lost its app).
-    pub async fn rebind_device(&self, device: Device) -> Result<(), StoreError> {
+    pub(crate) async fn rebind_device(&self, device: Device) -> Result<(), StoreError> {
         self.devices.replace(device).await?;
         self.devices_changed.notify_one();
         self.sessions_changed.notify_waiters();
@@ -321,7 +324,7 @@ impl Gateway {
 
     /// Who `key` is on app `app` under `s`: a configured user's key, a device enrolled for
     /// a configured user, or the key itself under open enrollment.
-    pub fn identity(
+    pub(crate) fn identity(
         &self,
         s: &Settings,
         app: AppId,
@@ -341,7 +344,7 @@ impl Gateway {
     /// name, so one made under a name a reload retired (the app removed, or its name given to
     /// an app on another origin) is no session of the app bearing the name now: refused until
     /// the review has ended it.
-    pub fn session_identity_of(
+    pub(crate) fn session_identity_of(
         &self,
         s: &Settings,
         app: AppId,
@@ -376,7 +379,7 @@ impl Gateway {
     }
 
     /// The per-client rate limits in force now.
-    pub fn rates(&self) -> Arc<RateLimits> {
+    pub(crate) fn rates(&self) -> Arc<RateLimits> {
         self.rates.load_full()
     }
 
@@ -437,7 +440,7 @@ impl Gateway {
     /// The live session on this request, as the identity its key has on `app` under
     /// `settings`. A session whose key is no longer allowed there counts as none. A store
     /// failure is an error, never "no session" and never "signed in": callers refuse.
-    pub async fn session_identity(
+    pub(crate) async fn session_identity(
         &self,
         settings: &Settings,
         headers: &HeaderMap,
@@ -451,7 +454,7 @@ impl Gateway {
 
     /// [`Gateway::session_identity`] with the session's token hash (which names it) and its
     /// last phone approval.
-    pub async fn session(
+    pub(crate) async fn session(
         &self,
         settings: &Settings,
         headers: &HeaderMap,

@@ -7,7 +7,8 @@
 //! # Layout
 //! Every module below has a line here; `tidy` fails on one that has none (or on a line for a
 //! module that no longer exists). One folder per concern; `tidy`'s layering table says which
-//! folder may import which.
+//! folder may import which. Linked modules are the ones the glue names; the others are
+//! crate-private, as is every item the glue, tests, examples and fuzz targets do not use.
 //!
 //! At the root:
 //! - [`clock`]: the one source of "now", and the timestamp-window check signers share.
@@ -28,12 +29,12 @@
 //!   - [`http::path`]: request path canonicalization (what public-path rules match on):
 //!     - `http::path::tests`: its unit tests.
 //!   - [`http::head`]: limits on a request head, checked on the raw bytes.
-//!   - [`http::method_override`]: the headers and parameter by which a request may claim
+//!   - `http::method_override`: the headers and parameter by which a request may claim
 //!     another method, so a read-only grant judges the method it will be served as.
 //!   - [`http::origin`]: an app's configured `scheme://host[:port]`.
 //!   - [`http::redirect`]: validation of post-login return paths.
 //!   - [`http::negotiate`]: browser navigation versus API client.
-//!   - [`http::agent`]: the short browser summary shown to the person approving.
+//!   - `http::agent`: the short browser summary shown to the person approving.
 //!   - [`http::cookies`]: reading, stripping and building the gateway's cookies.
 //!   - [`http::reply`]: locally generated responses and the security headers they all carry.
 //!   - [`http::request`]: the facts of one request, as the decision needs them.
@@ -49,7 +50,8 @@
 //!     verify, and its published keys.
 //!
 //! - [`session`]: the session store seam, and
-//!   - `session::memory`: the in-memory store.
+//!   - `session::memory`: the in-memory store:
+//!     - `session::memory::tests`: its unit tests.
 //!
 //! - [`devices`]: devices enrolled by invitation, and the registry every request reads:
 //!   - `devices::record`: a device and an invitation as stored, and the readers of older
@@ -62,9 +64,9 @@
 //!
 //! - [`login`]: QR login operations (start, scan, approve, reject, claim, verify) with typed
 //!   results:
-//!   - [`login::error`]: why a login operation was refused;
-//!   - [`login::page`]: the login page;
-//!   - [`login::qr`]: QR codes as inline SVG;
+//!   - `login::error`: why a login operation was refused;
+//!   - `login::page`: the login page;
+//!   - `login::qr`: QR codes as inline SVG;
 //!   - `login::dispatch`: the signer dispatch (approve, deliver, the checks before any
 //!     signature work, the shared tail of every protocol);
 //!   - `login::action`: claiming a confirmation's approval;
@@ -74,6 +76,8 @@
 //!     - `login::attempts::request`: what a login page asks for (`NewAttempt`, `Purpose`);
 //!     - `login::attempts::status`: `Status`, as the browser sees it, and its pub/sub text;
 //!     - `login::attempts::phase`: the phase machine;
+//!     - `login::attempts::transitions`: the table's single-use transitions (scan, approve,
+//!       reject, claim);
 //!     - `login::attempts::record`: the shared record codec;
 //!     - `login::attempts::tests`: its unit tests.
 //!   - [`login::share`]: what several instances share about login attempts (the seam the
@@ -92,14 +96,18 @@
 //!
 //! - [`control`]: selecting, listing and revoking live sessions and devices (admin API,
 //!   `qrgate sessions`, the person's own account), over the gateway's stores, with
+//!   - `control::devices`: enrolled devices as lists show them, listing and revoking them,
+//!     and their review against the config in force;
 //!   - [`control::enrollment`]: enrollment by invitation: minting an invitation, and binding
-//!     a browser's key to a configured user.
+//!     a browser's key to a configured user:
+//!     - `control::enrollment::tests`: its unit tests;
+//!   - `control::tests`: their unit tests.
 //!
 //! - [`gate`]: what happens to a request that is not one of the gateway's own endpoints:
 //!   - [`gate::decision`]: the request decision (local route, forward, login redirect, 401,
 //!     error):
 //!     - `gate::decision::tests`: its unit tests.
-//!   - [`gate::forward_auth`]: judging a request a fronting proxy asks about, by its own rules.
+//!   - `gate::forward_auth`: judging a request a fronting proxy asks about, by its own rules.
 //!   - [`gate::limits`]: who a client is (trusted proxies, IPv6 /64) and per-client rate limits.
 //!   - [`gate::upstream`]: the header edits on a forwarded request.
 //!
@@ -107,8 +115,8 @@
 //!   - `web::sign_in`: the login attempt's handlers (pages, create, scan, claim, verify);
 //!   - `web::openid`: the OpenID Connect provider's endpoints on the SSO origin;
 //!   - `web::own_account`: the person's own sessions page, inviting and removing a device;
-//!   - [`web::account`]: the person's own account page (their keys, devices and sessions);
-//!   - [`web::phone`]: the pages that make a browser a signer of the native protocol
+//!   - `web::account`: the person's own account page (their keys, devices and sessions);
+//!   - `web::phone`: the pages that make a browser a signer of the native protocol
 //!     (approval, enrollment, invitation);
 //!   - [`web::respond`]: the one place domain errors become HTTP statuses and bodies:
 //!     - `web::respond::tests`: its unit tests.
@@ -116,7 +124,7 @@
 //! - [`observe`]: what operators see:
 //!   - [`observe::audit`]: the audit trail (logins, logouts, expiries, refused approvals,
 //!     reloads);
-//!   - [`observe::metrics`]: what the gateway counts, for Prometheus.
+//!   - `observe::metrics`: what the gateway counts, for Prometheus.
 //! - [`oidc`]: the OpenID Connect provider on the SSO origin:
 //!   - [`oidc::keys`]: ID token signing keys (RS256, ES256, EdDSA), their rotation and JWKS;
 //!   - [`oidc::store`]: the store seam of codes, grants and tokens, and the memory store;
@@ -124,6 +132,10 @@
 //!   - [`oidc::token`]: the token request, client authentication and token errors;
 //!   - [`oidc::claims`]: ID token and userinfo claims, and the discovery document;
 //!   - [`oidc::backchannel`]: back-channel logout: who is told, the logout token, the sender seam;
+
+// Private by default: an item is `pub` only if another crate uses it, so the compiler
+// reports dead code.
+#![warn(unreachable_pub)]
 
 pub mod clock;
 pub mod config;

@@ -29,25 +29,25 @@ pub enum SettingsError {
 }
 
 /// Header values and URLs that depend only on the app, built once.
-pub struct AppValues {
+pub(crate) struct AppValues {
     /// `X-Auth-App`.
-    pub name: HeaderValue,
+    pub(crate) name: HeaderValue,
     /// `X-Forwarded-Proto`, from the configured origin.
-    pub proto: HeaderValue,
+    pub(crate) proto: HeaderValue,
     /// `X-Forwarded-Host`, from the configured origin.
-    pub host: HeaderValue,
+    pub(crate) host: HeaderValue,
     /// `{origin}{prefix}`: where the gateway's own routes live on this app's origin.
-    pub base: String,
+    pub(crate) base: String,
     /// The session cookie's name here: `__Host-{cookie_name}` on an https origin (a cookie
     /// no sibling subdomain can set), `{cookie_name}` otherwise.
-    pub session_cookie: String,
+    pub(crate) session_cookie: String,
     /// The binding cookie's name here, prefixed alike.
-    pub bind_cookie: String,
+    pub(crate) bind_cookie: String,
 }
 
 /// Why a key has no identity on an app.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NoIdentity {
+pub(crate) enum NoIdentity {
     /// The key's user may not use this app.
     NotPermitted {
         /// The key's user.
@@ -92,7 +92,7 @@ fn host_prefix(app: &App) -> &'static str {
 
 impl Settings {
     /// Derives everything from `config`.
-    pub fn new(config: Config) -> Result<Settings, SettingsError> {
+    pub(crate) fn new(config: Config) -> Result<Settings, SettingsError> {
         let header = |s: &str| {
             HeaderValue::from_bytes(s.as_bytes()).map_err(|_| SettingsError::NotAHeader(s.into()))
         };
@@ -140,12 +140,12 @@ impl Settings {
     }
 
     /// Values derived from app `id`'s config.
-    pub fn app_values(&self, id: AppId) -> &AppValues {
+    pub(crate) fn app_values(&self, id: AppId) -> &AppValues {
         &self.apps[id.index()]
     }
 
     /// What signers need to know about app `id`, at `now_ms`.
-    pub fn signer_context(&self, id: AppId, now_ms: u64) -> Context<'_> {
+    pub(crate) fn signer_context(&self, id: AppId, now_ms: u64) -> Context<'_> {
         let app = self.app(id);
         Context {
             app_name: &app.name,
@@ -168,7 +168,11 @@ impl Settings {
 
     /// Configured user `user`, the owner of an enrolled device, if they may use app `id`
     /// under this config.
-    pub fn enrolled_user(&self, id: AppId, user: &str) -> Result<&crate::config::User, NoIdentity> {
+    pub(crate) fn enrolled_user(
+        &self,
+        id: AppId,
+        user: &str,
+    ) -> Result<&crate::config::User, NoIdentity> {
         let Some((_, u)) = self.config.user_by_name(user) else {
             return Err(NoIdentity::UnknownKey);
         };
@@ -182,7 +186,11 @@ impl Settings {
 
     /// Who `key` is on app `id` under this config: a configured user the app allows, or the
     /// key itself under open enrollment.
-    pub fn identity_for(&self, id: AppId, key: &KeyBytes) -> Result<Arc<Identity>, NoIdentity> {
+    pub(crate) fn identity_for(
+        &self,
+        id: AppId,
+        key: &KeyBytes,
+    ) -> Result<Arc<Identity>, NoIdentity> {
         let app = self.app(id);
         match self.config.user_by_key(key) {
             Some((index, user)) if self.config.user_may_use(app, user) => {
@@ -198,14 +206,14 @@ impl Settings {
         }
     }
 
-    /// The client's address for a request from `peer` (see [`limits::client_ip`]).
+    /// The client's address for a request from `peer` (see `limits::client_ip`).
     pub fn client_ip(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
         let s = &self.config.server;
         limits::client_ip(peer, headers, s.trust_forwarded_for, &s.trusted_proxies)
     }
 
     /// `Set-Cookie` value carrying a new session token.
-    pub fn session_cookie(&self, app: AppId, token: &SessionToken) -> String {
+    pub(crate) fn session_cookie(&self, app: AppId, token: &SessionToken) -> String {
         let s = &self.config.session;
         self.cookie(
             app,
@@ -218,7 +226,7 @@ impl Settings {
 
     /// `Set-Cookie` values that delete the session cookie, under its name and (on an https
     /// origin) under its name from before the `__Host-` prefix.
-    pub fn clear_session_cookies(&self, app: AppId) -> Vec<String> {
+    pub(crate) fn clear_session_cookies(&self, app: AppId) -> Vec<String> {
         let s = &self.config.session;
         let current = &self.app_values(app).session_cookie;
         let mut out = vec![self.cookie(app, current, "", 0, s.same_site)];
@@ -230,7 +238,7 @@ impl Settings {
 
     /// Session tokens the request presents for app `app`, each with whether it came under
     /// the cookie's old name (an https app's name without `__Host-`), current name first.
-    pub fn presented_sessions<'a>(
+    pub(crate) fn presented_sessions<'a>(
         &'a self,
         headers: &'a HeaderMap,
         app: AppId,
@@ -249,7 +257,7 @@ impl Settings {
     /// `Set-Cookie` value carrying a new binding value. Always `SameSite=Strict`: the binding
     /// only ever travels on the app's own pages' requests. It outlives one attempt by an hour
     /// so later attempts of the same browser reuse it.
-    pub fn bind_cookie(&self, app: AppId, value: &str) -> String {
+    pub(crate) fn bind_cookie(&self, app: AppId, value: &str) -> String {
         let lifetime = self.config.login.attempt_lifetime.as_secs();
         let max_age = lifetime.saturating_add(3600);
         let name = &self.app_values(app).bind_cookie;
@@ -269,14 +277,18 @@ impl Settings {
 
     /// Names of the gateway's own cookies, never forwarded upstream: both cookies under
     /// both names, whatever the app.
-    pub fn own_cookies(&self) -> [&str; 4] {
+    pub(crate) fn own_cookies(&self) -> [&str; 4] {
         self.own_cookies.each_ref().map(String::as_str)
     }
 
     /// The binding value this browser already holds on app `app`, if it looks like one of
     /// ours. Only the current name counts: a binding lives for minutes, and one a sibling
     /// subdomain could plant would let it watch and claim the attempt.
-    pub fn presented_binding<'a>(&'a self, app: AppId, headers: &'a HeaderMap) -> Option<&'a str> {
+    pub(crate) fn presented_binding<'a>(
+        &'a self,
+        app: AppId,
+        headers: &'a HeaderMap,
+    ) -> Option<&'a str> {
         cookies::values(headers, &self.app_values(app).bind_cookie)
             .find(|v| token_hash(v).is_some())
     }

@@ -4,178 +4,178 @@ use super::*;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Root {
+pub(crate) struct Root {
     #[serde(default)]
-    pub server: Server,
+    pub(crate) server: Server,
     #[serde(default)]
-    pub session: Session,
+    pub(crate) session: Session,
     #[serde(default)]
-    pub login: Login,
+    pub(crate) login: Login,
     #[serde(default)]
-    pub limits: Limits,
+    pub(crate) limits: Limits,
     #[serde(default)]
-    pub admin: Admin,
+    pub(crate) admin: Admin,
     #[serde(default)]
-    pub store: Store,
+    pub(crate) store: Store,
     #[serde(default)]
-    pub assertion: Assertion,
+    pub(crate) assertion: Assertion,
     #[serde(default)]
-    pub log: Log,
+    pub(crate) log: Log,
     #[serde(default)]
-    pub app: Vec<App>,
+    pub(crate) app: Vec<App>,
     #[serde(default)]
-    pub user: Vec<User>,
-    pub sso: Option<Sso>,
+    pub(crate) user: Vec<User>,
+    pub(crate) sso: Option<Sso>,
     #[serde(default)]
-    pub oidc_client: Vec<OidcClient>,
+    pub(crate) oidc_client: Vec<OidcClient>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Sso {
-    pub origin: Spanned<String>,
+pub(crate) struct Sso {
+    pub(crate) origin: Spanned<String>,
     #[serde(default)]
-    pub hosts: Vec<Spanned<String>>,
-    pub name: Spanned<String>,
+    pub(crate) hosts: Vec<Spanned<String>>,
+    pub(crate) name: Spanned<String>,
     #[serde(default)]
-    pub signers: Vec<Spanned<String>>,
+    pub(crate) signers: Vec<Spanned<String>>,
     #[serde(default)]
-    pub allow_users: Vec<Spanned<String>>,
+    pub(crate) allow_users: Vec<Spanned<String>>,
     #[serde(default)]
-    pub allow_roles: Vec<String>,
-    pub key_file: Option<PathBuf>,
-    pub rotate_days: Option<Spanned<u64>>,
-    pub code_lifetime_seconds: Option<Spanned<u64>>,
+    pub(crate) allow_roles: Vec<String>,
+    pub(crate) key_file: Option<PathBuf>,
+    pub(crate) rotate_days: Option<Spanned<u64>>,
+    pub(crate) code_lifetime_seconds: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct OidcClient {
-    pub id: Spanned<String>,
-    pub name: Option<Spanned<String>>,
-    pub secret_hash: Option<Spanned<String>>,
-    pub secret_file: Option<Spanned<PathBuf>>,
-    pub public: Option<Spanned<bool>>,
+pub(crate) struct OidcClient {
+    pub(crate) id: Spanned<String>,
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) secret_hash: Option<Spanned<String>>,
+    pub(crate) secret_file: Option<Spanned<PathBuf>>,
+    pub(crate) public: Option<Spanned<bool>>,
     #[serde(default)]
-    pub redirect_uris: Vec<Spanned<String>>,
+    pub(crate) redirect_uris: Vec<Spanned<String>>,
     #[serde(default)]
-    pub post_logout_redirect_uris: Vec<Spanned<String>>,
-    pub backchannel_logout_uri: Option<Spanned<String>>,
+    pub(crate) post_logout_redirect_uris: Vec<Spanned<String>>,
+    pub(crate) backchannel_logout_uri: Option<Spanned<String>>,
     #[serde(default)]
-    pub allow_users: Vec<Spanned<String>>,
+    pub(crate) allow_users: Vec<Spanned<String>>,
     #[serde(default)]
-    pub allow_roles: Vec<String>,
-    pub scopes: Option<Vec<Spanned<String>>>,
-    pub id_token_alg: Option<Spanned<String>>,
-    pub access_token_lifetime_seconds: Option<Spanned<u64>>,
-    pub id_token_lifetime_seconds: Option<Spanned<u64>>,
-    pub refresh_token_lifetime_seconds: Option<Spanned<u64>>,
+    pub(crate) allow_roles: Vec<String>,
+    pub(crate) scopes: Option<Vec<Spanned<String>>>,
+    pub(crate) id_token_alg: Option<Spanned<String>>,
+    pub(crate) access_token_lifetime_seconds: Option<Spanned<u64>>,
+    pub(crate) id_token_lifetime_seconds: Option<Spanned<u64>>,
+    pub(crate) refresh_token_lifetime_seconds: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct Server {
-    pub listen: Option<Vec<Spanned<String>>>,
-    pub threads: Option<usize>,
-    pub grace_period_seconds: Option<Spanned<u64>>,
-    pub prefix: Option<Spanned<String>>,
-    pub default_app: Option<Spanned<String>>,
-    pub trust_forwarded_for: Option<Spanned<bool>>,
+pub(crate) struct Server {
+    pub(crate) listen: Option<Vec<Spanned<String>>>,
+    pub(crate) threads: Option<usize>,
+    pub(crate) grace_period_seconds: Option<Spanned<u64>>,
+    pub(crate) prefix: Option<Spanned<String>>,
+    pub(crate) default_app: Option<Spanned<String>>,
+    pub(crate) trust_forwarded_for: Option<Spanned<bool>>,
     #[serde(default)]
-    pub trusted_proxies: Vec<Spanned<String>>,
+    pub(crate) trusted_proxies: Vec<Spanned<String>>,
     #[serde(default)]
-    pub tls_listen: Vec<Spanned<String>>,
-    pub tls_cert: Option<Spanned<PathBuf>>,
-    pub tls_key: Option<Spanned<PathBuf>>,
-    pub redirect_to_https: Option<bool>,
-    pub upgrade_sock: Option<PathBuf>,
+    pub(crate) tls_listen: Vec<Spanned<String>>,
+    pub(crate) tls_cert: Option<Spanned<PathBuf>>,
+    pub(crate) tls_key: Option<Spanned<PathBuf>>,
+    pub(crate) redirect_to_https: Option<bool>,
+    pub(crate) upgrade_sock: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct Session {
-    pub lifetime_seconds: Option<Spanned<u64>>,
-    pub idle_timeout_seconds: Option<Spanned<u64>>,
-    pub sweep_interval_seconds: Option<Spanned<u64>>,
-    pub cookie_name: Option<String>,
-    pub same_site: Option<SameSite>,
-    pub secure: Option<SecurePolicy>,
-    pub state_file: Option<PathBuf>,
-    pub state_interval_seconds: Option<Spanned<u64>>,
+pub(crate) struct Session {
+    pub(crate) lifetime_seconds: Option<Spanned<u64>>,
+    pub(crate) idle_timeout_seconds: Option<Spanned<u64>>,
+    pub(crate) sweep_interval_seconds: Option<Spanned<u64>>,
+    pub(crate) cookie_name: Option<String>,
+    pub(crate) same_site: Option<SameSite>,
+    pub(crate) secure: Option<SecurePolicy>,
+    pub(crate) state_file: Option<PathBuf>,
+    pub(crate) state_interval_seconds: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct Login {
-    pub attempt_lifetime_seconds: Option<Spanned<u64>>,
-    pub claim_window_seconds: Option<Spanned<u64>>,
-    pub max_pending: Option<usize>,
-    pub same_network: Option<Spanned<toml::Value>>,
+pub(crate) struct Login {
+    pub(crate) attempt_lifetime_seconds: Option<Spanned<u64>>,
+    pub(crate) claim_window_seconds: Option<Spanned<u64>>,
+    pub(crate) max_pending: Option<usize>,
+    pub(crate) same_network: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct Admin {
-    pub listen: Option<Spanned<String>>,
-    pub token_file: Option<PathBuf>,
+pub(crate) struct Admin {
+    pub(crate) listen: Option<Spanned<String>>,
+    pub(crate) token_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct Log {
-    pub format: Option<LogFormat>,
+pub(crate) struct Log {
+    pub(crate) format: Option<LogFormat>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AccessPath {
-    pub path: Spanned<String>,
-    pub access: Spanned<String>,
+pub(crate) struct AccessPath {
+    pub(crate) path: Spanned<String>,
+    pub(crate) access: Spanned<String>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct Assertion {
-    pub enabled: Option<bool>,
-    pub key_file: Option<PathBuf>,
-    pub lifetime_seconds: Option<Spanned<u64>>,
-    pub rotate_days: Option<Spanned<u64>>,
-    pub issuer: Option<String>,
+pub(crate) struct Assertion {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) key_file: Option<PathBuf>,
+    pub(crate) lifetime_seconds: Option<Spanned<u64>>,
+    pub(crate) rotate_days: Option<Spanned<u64>>,
+    pub(crate) issuer: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct Store {
-    pub backend: Option<Spanned<String>>,
-    pub url: Option<Spanned<String>>,
-    pub prefix: Option<String>,
-    pub connect_timeout_ms: Option<Spanned<u64>>,
-    pub timeout_ms: Option<Spanned<u64>>,
-    pub cache_ms: Option<Spanned<u64>>,
+pub(crate) struct Store {
+    pub(crate) backend: Option<Spanned<String>>,
+    pub(crate) url: Option<Spanned<String>>,
+    pub(crate) prefix: Option<String>,
+    pub(crate) connect_timeout_ms: Option<Spanned<u64>>,
+    pub(crate) timeout_ms: Option<Spanned<u64>>,
+    pub(crate) cache_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct Limits {
-    pub max_request_line_bytes: Option<Spanned<u64>>,
-    pub max_header_bytes: Option<Spanned<u64>>,
-    pub max_headers: Option<Spanned<u64>>,
-    pub header_timeout_seconds: Option<Spanned<u64>>,
-    pub keepalive_timeout_seconds: Option<Spanned<u64>>,
-    pub max_connections: Option<Spanned<u64>>,
-    pub max_connections_per_client: Option<Spanned<u64>>,
-    pub body_timeout_seconds: Option<Spanned<u64>>,
-    pub min_body_rate: Option<Spanned<u64>>,
-    pub create_per_minute: Option<Spanned<u64>>,
-    pub signer_per_minute: Option<Spanned<u64>>,
-    pub claim_per_minute: Option<Spanned<u64>>,
-    pub verify_per_minute: Option<Spanned<u64>>,
-    pub pending_per_client: Option<Spanned<u64>>,
+pub(crate) struct Limits {
+    pub(crate) max_request_line_bytes: Option<Spanned<u64>>,
+    pub(crate) max_header_bytes: Option<Spanned<u64>>,
+    pub(crate) max_headers: Option<Spanned<u64>>,
+    pub(crate) header_timeout_seconds: Option<Spanned<u64>>,
+    pub(crate) keepalive_timeout_seconds: Option<Spanned<u64>>,
+    pub(crate) max_connections: Option<Spanned<u64>>,
+    pub(crate) max_connections_per_client: Option<Spanned<u64>>,
+    pub(crate) body_timeout_seconds: Option<Spanned<u64>>,
+    pub(crate) min_body_rate: Option<Spanned<u64>>,
+    pub(crate) create_per_minute: Option<Spanned<u64>>,
+    pub(crate) signer_per_minute: Option<Spanned<u64>>,
+    pub(crate) claim_per_minute: Option<Spanned<u64>>,
+    pub(crate) verify_per_minute: Option<Spanned<u64>>,
+    pub(crate) pending_per_client: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct App {
+pub(crate) struct App {
     pub name: Spanned<String>,
     pub origin: Spanned<String>,
     #[serde(default)]
@@ -183,21 +183,21 @@ pub struct App {
     pub upstream: Spanned<String>,
     #[serde(default)]
     pub public_paths: Vec<Spanned<String>>,
-    pub access: Option<Spanned<String>>,
+    pub(crate) access: Option<Spanned<String>>,
     #[serde(default)]
-    pub access_paths: Vec<AccessPath>,
+    pub(crate) access_paths: Vec<AccessPath>,
     #[serde(default)]
-    pub step_up_paths: Vec<Spanned<String>>,
-    pub step_up_max_age_seconds: Option<Spanned<u64>>,
+    pub(crate) step_up_paths: Vec<Spanned<String>>,
+    pub(crate) step_up_max_age_seconds: Option<Spanned<u64>>,
     #[serde(default)]
     pub allow_users: Vec<Spanned<String>>,
     #[serde(default)]
-    pub allow_roles: Vec<String>,
-    pub open_enrollment: Option<bool>,
+    pub(crate) allow_roles: Vec<String>,
+    pub(crate) open_enrollment: Option<bool>,
     #[serde(default)]
     pub signers: Vec<Spanned<String>>,
-    pub connect_timeout_ms: Option<Spanned<u64>>,
-    pub read_timeout_ms: Option<Spanned<u64>>,
+    pub(crate) connect_timeout_ms: Option<Spanned<u64>>,
+    pub(crate) read_timeout_ms: Option<Spanned<u64>>,
     pub upstream_ca: Option<Spanned<PathBuf>>,
     pub upstream_tls_verify: Option<Spanned<bool>>,
     pub sso: Option<bool>,
@@ -205,9 +205,9 @@ pub struct App {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct User {
+pub(crate) struct User {
     pub name: Spanned<String>,
-    pub key: Option<Spanned<PublicKey>>,
+    pub(crate) key: Option<Spanned<PublicKey>>,
     #[serde(default)]
     pub roles: Vec<String>,
     pub email: Option<Spanned<String>>,

@@ -15,8 +15,8 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use crate::http::cookies::SameSite;
-pub use crate::http::origin::Origin;
+pub(crate) use crate::http::cookies::SameSite;
+pub(crate) use crate::http::origin::Origin;
 use crate::http::path::{canonical_prefix, OpeningPrefix, RestrictingPrefix};
 use crate::identity::keys::PublicKey;
 use crate::login::signers;
@@ -35,7 +35,7 @@ use validate::Validator;
 /// The longest duration any setting accepts: ten years. Bounding every duration at
 /// validation keeps all time arithmetic (milliseconds in `u64`, `Max-Age` in `i64`) far from
 /// overflow.
-pub const MAX_SECONDS: u64 = 10 * 365 * 24 * 3600;
+pub(crate) const MAX_SECONDS: u64 = 10 * 365 * 24 * 3600;
 
 /// The `upstream` value that runs the demo app inside the gateway process (quick start).
 pub const BUILTIN_DEMO: &str = "builtin:demo";
@@ -211,17 +211,17 @@ pub struct LimitsConfig {
     /// `min_body_rate` does not apply yet.
     pub body_timeout: Duration,
     /// Bytes per second a request body must average once `body_timeout` has passed.
-    pub min_body_rate: u64,
+    pub(crate) min_body_rate: u64,
     /// Login attempts (page loads and creates) per client per minute.
-    pub create_per_minute: u32,
+    pub(crate) create_per_minute: u32,
     /// Scans, approvals, rejections and relay deliveries per client per minute.
-    pub signer_per_minute: u32,
+    pub(crate) signer_per_minute: u32,
     /// Claims per client per minute.
-    pub claim_per_minute: u32,
+    pub(crate) claim_per_minute: u32,
     /// Verify calls per client per minute.
-    pub verify_per_minute: u32,
+    pub(crate) verify_per_minute: u32,
     /// Pending login attempts per client at most.
-    pub pending_per_client: usize,
+    pub(crate) pending_per_client: usize,
 }
 
 impl Default for LimitsConfig {
@@ -248,7 +248,7 @@ impl Default for LimitsConfig {
 /// Whether the session cookie carries `Secure`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum SecurePolicy {
+pub(crate) enum SecurePolicy {
     /// `Secure` unless the app's origin is plain `http`.
     Auto,
     /// Always `Secure`.
@@ -263,7 +263,7 @@ pub struct Config {
     /// `[session]`.
     pub session: SessionConfig,
     /// `[login]`.
-    pub login: LoginConfig,
+    pub(crate) login: LoginConfig,
     /// `[limits]`.
     pub limits: LimitsConfig,
     /// `[admin]`.
@@ -305,7 +305,7 @@ pub struct ServerConfig {
     /// How long in-flight requests may finish after SIGTERM.
     pub grace_period: Duration,
     /// Path prefix of the gateway's own routes, e.g. `/.qrgate`.
-    pub prefix: String,
+    pub(crate) prefix: String,
     /// Honour `X-Forwarded-For` from [`ServerConfig::trusted_proxies`] (for the client's
     /// address, and appended to upstream) instead of replacing it.
     pub trust_forwarded_for: bool,
@@ -316,7 +316,7 @@ pub struct ServerConfig {
     /// PEM certificate chain and private key for the HTTPS listeners.
     pub tls: Option<TlsFiles>,
     /// Answer plain-HTTP requests for `https` apps with 308 to the https origin.
-    pub redirect_to_https: bool,
+    pub(crate) redirect_to_https: bool,
     /// The Unix socket through which a binary upgrade hands the listening sockets over.
     pub upgrade_sock: PathBuf,
 }
@@ -333,9 +333,9 @@ pub struct SessionConfig {
     /// Session cookie name.
     pub cookie_name: String,
     /// `SameSite` attribute.
-    pub same_site: SameSite,
+    pub(crate) same_site: SameSite,
     /// `Secure` attribute policy.
-    pub secure: SecurePolicy,
+    pub(crate) secure: SecurePolicy,
     /// Where live sessions (token hashes only) are kept across restarts, if anywhere.
     pub state_file: Option<PathBuf>,
     /// How often the state file is rewritten while running.
@@ -381,15 +381,15 @@ pub struct App {
     pub grant: crate::identity::access::Grant,
     /// Path prefixes that need a recent phone approval (step-up; rules that restrict:
     /// matched in every spelling an upstream may read alike).
-    pub step_up_paths: Vec<RestrictingPrefix>,
+    pub(crate) step_up_paths: Vec<RestrictingPrefix>,
     /// How recent that approval must be.
-    pub step_up_max_age: Duration,
+    pub(crate) step_up_max_age: Duration,
     /// Users allowed in by name.
     pub allow_users: Vec<String>,
     /// Users allowed in by role.
-    pub allow_roles: Vec<String>,
+    pub(crate) allow_roles: Vec<String>,
     /// Any valid key may log in; the key itself is the identity.
-    pub open_enrollment: bool,
+    pub(crate) open_enrollment: bool,
     /// Signer protocols the login page offers, default first.
     pub signers: Vec<SignerId>,
     /// Upstream connect timeout.
@@ -397,7 +397,7 @@ pub struct App {
     /// Upstream read timeout.
     pub read_timeout: Duration,
     /// Whether cookies for this app carry `Secure`.
-    pub cookie_secure: bool,
+    pub(crate) cookie_secure: bool,
     /// Whether the app takes part in single sign-on through `[sso]` (default: when `[sso]`
     /// exists; never for the SSO origin's own app).
     pub sso: bool,
@@ -410,7 +410,7 @@ pub struct User {
     pub name: String,
     /// Their signing key from a phone app, if they have one; a user may instead sign in only
     /// with devices enrolled by invitation (kept by the gateway, not in this file).
-    pub key: Option<PublicKey>,
+    pub(crate) key: Option<PublicKey>,
     /// Roles, sent upstream as `X-Auth-Roles`.
     pub roles: Vec<String>,
     /// Their e-mail address, for the OpenID Connect `email` claim.
@@ -434,7 +434,7 @@ impl Config {
     }
 
     /// The app serving a `Host` header value, or the default app.
-    pub fn app_for_host(&self, host: &str) -> Option<AppId> {
+    pub(crate) fn app_for_host(&self, host: &str) -> Option<AppId> {
         // Hosts are few; a lowercase copy only when the header is not already lowercase.
         let found = if host.bytes().any(|b| b.is_ascii_uppercase()) {
             self.host_index.get(&host.to_ascii_lowercase())
@@ -448,7 +448,7 @@ impl Config {
     ///
     /// # Panics
     /// If `id` came from another config; ids are only minted by this config's lookups.
-    pub fn app(&self, id: AppId) -> &App {
+    pub(crate) fn app(&self, id: AppId) -> &App {
         &self.apps[id.index()]
     }
 
@@ -457,13 +457,8 @@ impl Config {
         self.name_index.get(name).copied()
     }
 
-    /// Every app with its id, in file order.
-    pub fn app_ids(&self) -> impl Iterator<Item = (AppId, &App)> {
-        (0u32..).map(AppId).zip(&self.apps)
-    }
-
     /// The configured user holding this key, with their position in `[[user]]`.
-    pub fn user_by_key(&self, key: &KeyBytes) -> Option<(usize, &User)> {
+    pub(crate) fn user_by_key(&self, key: &KeyBytes) -> Option<(usize, &User)> {
         let &i = self.key_index.get(key)?;
         Some((i, self.users.get(i)?))
     }
@@ -485,18 +480,13 @@ impl Config {
     }
 
     /// The configured user named `name`, with its index.
-    pub fn user_by_name(&self, name: &str) -> Option<(usize, &User)> {
+    pub(crate) fn user_by_name(&self, name: &str) -> Option<(usize, &User)> {
         let &i = self.user_index.get(name)?;
         Some((i, self.users.get(i)?))
     }
 
-    /// Whether `app` offers the signer protocol `signer`.
-    pub fn offers(&self, app: &App, signer: SignerId) -> bool {
-        app.signers.contains(&signer)
-    }
-
     /// Whether `user` may use `app`.
-    pub fn user_may_use(&self, app: &App, user: &User) -> bool {
+    pub(crate) fn user_may_use(&self, app: &App, user: &User) -> bool {
         if app.allow_users.is_empty() && app.allow_roles.is_empty() {
             return true;
         }

@@ -29,7 +29,7 @@ pub struct SsoConfig {
     /// A new signing key after this; the previous one stays published for as long again.
     pub rotate: Duration,
     /// How long an authorization code may wait for its redemption.
-    pub code_lifetime: Duration,
+    pub(crate) code_lifetime: Duration,
 }
 
 /// A client's secret as configured: the SHA-256 of a generated high-entropy secret.
@@ -57,25 +57,25 @@ pub struct OidcClient {
     pub redirect_uris: Vec<String>,
     /// How a sign-in for each redirect URI (same order) is shown to the person, on the login
     /// page and on the phone: the client's name and the redirect's origin.
-    pub shown_as: Vec<String>,
+    pub(crate) shown_as: Vec<String>,
     /// Where RP-initiated logout may send the browser, matched exactly.
-    pub post_logout_redirect_uris: Vec<String>,
+    pub(crate) post_logout_redirect_uris: Vec<String>,
     /// Back-channel logout endpoint (OpenID Connect Back-Channel Logout 1.0).
     pub backchannel_logout_uri: Option<String>,
     /// Users allowed by name (none and no roles: every user).
-    pub allow_users: Vec<String>,
+    pub(crate) allow_users: Vec<String>,
     /// Users allowed by role.
-    pub allow_roles: Vec<String>,
+    pub(crate) allow_roles: Vec<String>,
     /// Scopes the client may be granted (`openid` always).
-    pub scopes: Vec<String>,
+    pub(crate) scopes: Vec<String>,
     /// How its ID tokens are signed.
     pub id_token_alg: SigningAlg,
     /// Access token lifetime.
-    pub access_lifetime: Duration,
+    pub(crate) access_lifetime: Duration,
     /// ID token lifetime.
-    pub id_lifetime: Duration,
+    pub(crate) id_lifetime: Duration,
     /// Refresh token lifetime (absolute, for the whole grant); zero: no refresh tokens.
-    pub refresh_lifetime: Duration,
+    pub(crate) refresh_lifetime: Duration,
 }
 
 impl OidcClient {
@@ -85,7 +85,7 @@ impl OidcClient {
     }
 
     /// Whether `user` may sign in to this client.
-    pub fn admits(&self, user: &User) -> bool {
+    pub(crate) fn admits(&self, user: &User) -> bool {
         (self.allow_users.is_empty() && self.allow_roles.is_empty())
             || self.allow_users.contains(&user.name)
             || user.roles.iter().any(|r| self.allow_roles.contains(r))

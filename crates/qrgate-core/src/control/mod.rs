@@ -4,23 +4,24 @@
 //! is the same for the memory and the Redis store.
 //!
 //! A filter that names a key or a user reads only those keys' sessions, through the store's
-//! per-key index ([`SessionStore::of_keys`]); a user is first resolved to the keys it has now
+//! per-key index (`SessionStore::of_keys`); a user is first resolved to the keys it has now
 //! (configured key, enrolled devices, its own key under open enrollment), because sessions
 //! record a key and who a key is can change with every reload. Only filters that name
 //! neither (everything, an app, an id — an operator's calls) read the whole store.
 //!
+//! - `devices`: enrolled devices as lists show them, listing and revoking them, and their
+//!   review against the config in force;
 //! - [`enrollment`]: invitations, and enrollment by invitation (binding a browser's key to a
 //!   configured user).
 //!
 //! [`SessionStore`]: crate::session::SessionStore
 
+mod devices;
 pub mod enrollment;
-
-use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::devices::{invitation_fits, review, Device, Review};
+use crate::devices::Device;
 use crate::gateway::Gateway;
 use crate::identity::keys::PublicKey;
 use crate::observe::audit;
@@ -28,10 +29,12 @@ use crate::raw::KeyBytes;
 use crate::session::{session_id, SessionRecord, StoreError, TokenHash};
 use crate::settings::Settings;
 
+pub use devices::{list_devices, review_devices, revoke_devices, DeviceView, Reviewed};
+
 /// Which sessions an operation applies to: every given field must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
-    /// A session's id ([`session_id`]).
+    /// A session's id (`session_id`).
     pub id: Option<String>,
     /// The user the session's key belongs to now.
     pub user: Option<String>,
@@ -90,7 +93,7 @@ impl Filter {
     }
 
     /// Whether the filter selects every session.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         *self == Filter::default()
     }
 
@@ -195,25 +198,25 @@ async fn candidates(
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct SessionView {
     /// The session's id.
-    pub id: String,
+    pub(crate) id: String,
     /// Its key's user now (`null` if the key is no longer configured).
-    pub user: Option<String>,
+    pub(crate) user: Option<String>,
     /// The signing key, z-base32.
-    pub key: String,
+    pub(crate) key: String,
     /// The app's name.
-    pub app: String,
+    pub(crate) app: String,
     /// The signer protocol that approved the login.
-    pub protocol: String,
+    pub(crate) protocol: String,
     /// What it was granted (`read-write /` unless the app grants less).
-    pub access: String,
+    pub(crate) access: String,
     /// Created, seconds since the epoch.
-    pub created: u64,
+    pub(crate) created: u64,
     /// Last used, seconds since the epoch.
-    pub last_seen: u64,
+    pub(crate) last_seen: u64,
     /// The address the browser signed in from.
-    pub client_ip: String,
+    pub(crate) client_ip: String,
     /// The browser, summarized.
-    pub browser: String,
+    pub(crate) browser: String,
 }
 
 impl SessionView {
@@ -275,370 +278,5 @@ pub async fn revoke(
     Ok(ended)
 }
 
-/// One enrolled device as a list shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct DeviceView {
-    /// The device's id.
-    pub id: String,
-    /// The user it signs in as.
-    pub user: String,
-    /// Its public key, z-base32.
-    pub key: String,
-    /// The app on whose origin it was enrolled.
-    pub app: String,
-    /// The apps it may sign in to (`app` unless an operator's invitation named several).
-    pub apps: Vec<String>,
-    /// The enrolling browser, summarized.
-    pub browser: String,
-    /// Enrolled, seconds since the epoch.
-    pub created: u64,
-}
-
-impl DeviceView {
-    /// How `d` is listed.
-    pub fn new(d: &Device) -> Self {
-        DeviceView {
-            id: d.id(),
-            user: d.user.clone(),
-            key: z32::encode(d.key.as_bytes()),
-            app: d.app.clone(),
-            apps: d.apps.clone(),
-            browser: d.label.clone(),
-            created: d.created_ms / 1000,
-        }
-    }
-}
-
-/// Every enrolled device as the store of record has it, oldest first: with several
-/// instances the shared store (an instance's own table may not be current yet), else this
-/// instance's table, which is the store.
-pub async fn recorded_devices(gw: &Gateway) -> Result<Vec<Arc<Device>>, StoreError> {
-    let Some(stored) = gw.device_store().load().await? else {
-        return Ok(gw.devices().list());
-    };
-    let mut all: Vec<Arc<Device>> = stored.into_iter().map(Arc::new).collect();
-    all.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.key.cmp(&b.key)));
-    Ok(all)
-}
-
-/// The enrolled devices `filter` selects (its `id` is a device id), oldest first, read from
-/// the store of record.
-pub async fn list_devices(gw: &Gateway, filter: &Filter) -> Result<Vec<DeviceView>, ControlError> {
-    Ok(recorded_devices(gw)
-        .await?
-        .iter()
-        .filter(|d| filter.matches_device(d))
-        .map(|d| DeviceView::new(d))
-        .collect())
-}
-
-/// Removes every enrolled device `filter` selects in the store of record, and ends their
-/// sessions; `by` says who asked. Each removal is on disk (or in the shared store) before it
-/// counts. Returns how many devices and how many sessions ended.
-pub async fn revoke_devices(
-    gw: &Gateway,
-    s: &Settings,
-    filter: &Filter,
-    by: &str,
-) -> Result<(usize, usize), ControlError> {
-    if filter.is_empty() {
-        return Err(ControlError::NoFilter);
-    }
-    let (mut devices, mut sessions) = (0, 0);
-    for d in recorded_devices(gw).await? {
-        if !filter.matches_device(&d) {
-            continue;
-        }
-        sessions += remove_device(gw, s, &d, by).await?;
-        devices += 1;
-    }
-    Ok((devices, sessions))
-}
-
-/// Removes enrolled device `d` from the store of record and this instance, audited, and
-/// ends its sessions; returns how many ended.
-async fn remove_device(
-    gw: &Gateway,
-    s: &Settings,
-    d: &Device,
-    by: &str,
-) -> Result<usize, ControlError> {
-    // The shared store first: if it cannot forget the key, the device stays listed and the
-    // caller sees the error. Then this instance's table, durably.
-    gw.device_store().remove(&d.key).await?;
-    gw.forget_device(&d.key).await?;
-    audit::device_revoked(&d.user, &z32::encode(d.key.as_bytes()), &d.id(), by);
-    let of_key = Filter {
-        key: Some(d.key),
-        ..Filter::default()
-    };
-    revoke(gw, s, &of_key, by).await
-}
-
-/// What [`review_devices`] changed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Reviewed {
-    /// Devices removed (their user, or every app they name, left the config).
-    pub removed: usize,
-    /// Devices that lost the binding to an app that left the config.
-    pub narrowed: usize,
-    /// Pending invitations withdrawn.
-    pub withdrawn: usize,
-    /// Sessions ended with the removed devices, or made under a retired app name.
-    pub sessions: usize,
-}
-
-/// Brings enrolled devices and pending invitations in line with config `s`, in the store of
-/// record (the shared store when there is one, so every instance follows): a device whose
-/// user left the config is removed with its sessions, as is one whose every app left it; a
-/// binding to an app that left it is dropped; an invitation for a user or app no longer
-/// configured is withdrawn, and so are the devices and invitations of users a reload removed
-/// since the last review, and the bindings to (and invitations for) apps a reload removed or
-/// moved to another origin (`Devices::retired`), even if the name is configured again.
-/// Every change is audited (`by` `config`). Devices are kept by name, and a name added again
-/// later is someone else.
-pub async fn review_devices(gw: &Gateway, s: &Settings) -> Result<Reviewed, ControlError> {
-    const BY: &str = "config";
-    let mut done = Reviewed::default();
-    let retired = gw.devices().retired();
-    // Invitations first: one redeemed before they are gone is a device by the time the
-    // devices are read below (redeeming records it in the same step).
-    let fits = |i: &crate::devices::Invitation| invitation_fits(&s.config, &retired, i);
-    for i in gw
-        .device_store()
-        .withdraw(&fits, gw.clock().now_millis())
-        .await?
-    {
-        audit::invitation_withdrawn(&i.apps, &i.user, BY);
-        done.withdrawn += 1;
-    }
-    let devices = match gw.device_store().load().await? {
-        Some(all) => all,
-        None => gw.devices().list().iter().map(|d| (**d).clone()).collect(),
-    };
-    for d in devices {
-        match review(&s.config, &retired, &d) {
-            Review::Keep => {}
-            Review::Narrow(apps) => {
-                let narrowed = d.keeping(&apps);
-                if gw.device_store().rebind(&narrowed).await? {
-                    audit::device_unbound(
-                        &d.user,
-                        &z32::encode(d.key.as_bytes()),
-                        &d.id(),
-                        &narrowed.apps,
-                        BY,
-                    );
-                    gw.rebind_device(narrowed).await?;
-                    done.narrowed += 1;
-                }
-            }
-            Review::Remove(_) => {
-                done.sessions += remove_device(gw, s, &d, BY).await?;
-                done.removed += 1;
-            }
-        }
-    }
-    // Sessions name their app by name: those made under a retired app name belong to an
-    // app that is gone (or elsewhere), not to whatever bears the name now.
-    let mut apps: Vec<&String> = retired.apps.iter().collect();
-    apps.sort();
-    for app in apps {
-        let of_app = Filter {
-            app: Some(app.clone()),
-            ..Filter::default()
-        };
-        done.sessions += revoke(gw, s, &of_app, BY).await?;
-    }
-    // Their devices and invitations are gone from the store of record: a user of the same
-    // name configured again is someone new.
-    gw.devices().release(&retired);
-    Ok(done)
-}
-
 #[cfg(test)]
-mod tests {
-    use std::path::Path;
-    use std::sync::Arc;
-
-    use super::*;
-    use crate::clock::Clock;
-    use crate::config::Config;
-    use crate::identity::test_key;
-    use crate::session::SessionMeta;
-
-    fn gateway() -> Gateway {
-        let key = hex::encode(test_key());
-        let text = format!(
-            "[[app]]\nname = \"wiki\"\norigin = \"https://wiki.example\"\nupstream = \"127.0.0.1:9\"\n[[app]]\nname = \"mail\"\norigin = \"https://mail.example\"\nupstream = \"127.0.0.1:9\"\n[[user]]\nname = \"alice\"\nkey = \"{key}\"\n"
-        );
-        let config = Config::parse(&text, Path::new("t.toml")).expect("config");
-        Gateway::new(config, Clock::manual()).expect("gateway")
-    }
-
-    #[tokio::test]
-    async fn a_user_filter_reads_that_users_keys_only_and_selects_exactly_theirs() {
-        let alice = test_key();
-        let text = format!(
-            "[[app]]\nname = \"wiki\"\norigin = \"https://wiki.example\"\nupstream = \"127.0.0.1:9\"\nopen_enrollment = true\n[[user]]\nname = \"alice\"\nkey = \"{}\"\n",
-            hex::encode(alice)
-        );
-        let config = Config::parse(&text, Path::new("t.toml")).expect("config");
-        let gw = Gateway::new(config, Clock::manual()).expect("gateway");
-        let s = gw.settings();
-        let (stranger, other) = ([7u8; 32], [8u8; 32]);
-        for key in [alice, alice, KeyBytes::new(stranger), KeyBytes::new(other)] {
-            gw.sessions()
-                .create(Arc::from("wiki"), key, SessionMeta::default())
-                .await
-                .expect("created");
-        }
-        let of = |user: &str| Filter {
-            user: Some(user.into()),
-            ..Filter::default()
-        };
-        let keys_listed =
-            |views: Vec<SessionView>| -> Vec<String> { views.into_iter().map(|v| v.key).collect() };
-        assert_eq!(
-            keys_listed(list(&gw, &s, &of("alice")).await.expect("list")),
-            vec![z32::encode(alice.as_bytes()); 2]
-        );
-        // Under open enrollment an unconfigured key is a user named by its own z-base32.
-        let z = z32::encode(&stranger);
-        assert_eq!(
-            keys_listed(list(&gw, &s, &of(&z)).await.expect("list")),
-            vec![z.clone()]
-        );
-        for nobody in ["bob", "", &hex::encode(stranger), &z32::encode(&[9u8; 32])] {
-            assert!(
-                list(&gw, &s, &of(nobody)).await.expect("list").is_empty(),
-                "{nobody:?}"
-            );
-        }
-        let mismatched = Filter {
-            key: Some(KeyBytes::new(stranger)),
-            ..of("alice")
-        };
-        assert!(list(&gw, &s, &mismatched).await.expect("list").is_empty());
-        assert_eq!(revoke(&gw, &s, &of("alice"), "operator").await, Ok(2));
-        assert_eq!(
-            keys_listed(list(&gw, &s, &Filter::default()).await.expect("list")).len(),
-            2,
-            "the others' sessions are untouched"
-        );
-    }
-
-    #[test]
-    fn the_bearer_token_must_match_exactly() {
-        assert!(bearer_matches(Some("Bearer s3cret"), "s3cret\n"));
-        for wrong in [
-            None,
-            Some("s3cret"),
-            Some("Bearer s3cre"),
-            Some("Bearer s3cretX"),
-            Some("bearer s3cret"),
-            Some("Basic s3cret"),
-            Some("Bearer "),
-            Some("Bearer s3cret s3cret"),
-        ] {
-            assert!(!bearer_matches(wrong, "s3cret"), "{wrong:?}");
-        }
-        assert!(
-            !bearer_matches(Some("Bearer "), ""),
-            "no token configured, nothing matches"
-        );
-    }
-
-    #[test]
-    fn filters_parse_strictly() {
-        assert!(Filter::from_query(None).expect("empty").is_empty());
-        let f = Filter::from_query(Some("user=alice&app=wiki")).expect("ok");
-        assert_eq!(f.user.as_deref(), Some("alice"));
-        assert_eq!(f.app.as_deref(), Some("wiki"));
-        assert!(matches!(
-            Filter::from_query(Some("usr=alice")),
-            Err(ControlError::UnknownParameter(_))
-        ));
-        assert!(matches!(
-            Filter::from_query(Some("user=a&user=b")),
-            Err(ControlError::Repeated(_))
-        ));
-        assert!(matches!(
-            Filter::from_query(Some("key=nope")),
-            Err(ControlError::BadKey(_))
-        ));
-        let z = z32::encode(test_key().as_bytes());
-        assert_eq!(
-            Filter::from_query(Some(&format!("key={z}")))
-                .expect("z-base32")
-                .key,
-            Some(test_key())
-        );
-    }
-
-    #[tokio::test]
-    async fn list_and_revoke_select_by_every_field_and_never_everything() {
-        let gw = gateway();
-        let s = gw.settings();
-        let meta = || SessionMeta {
-            protocol: "native".into(),
-            client_ip: "192.0.2.1".into(),
-            browser: "Firefox on Linux".into(),
-            ..SessionMeta::default()
-        };
-        let wiki = gw
-            .sessions()
-            .create(Arc::from("wiki"), test_key(), meta())
-            .await
-            .expect("wiki");
-        gw.sessions()
-            .create(Arc::from("mail"), test_key(), meta())
-            .await
-            .expect("mail");
-        gw.sessions()
-            .create(Arc::from("wiki"), KeyBytes::new([7; 32]), meta())
-            .await
-            .expect("unknown key");
-        let all = list(&gw, &s, &Filter::default()).await.expect("list");
-        assert_eq!(all.len(), 3);
-        let text = serde_json::to_string(&all).expect("json");
-        assert!(!text.contains(wiki.as_str()), "no token in a list");
-        assert!(
-            !text.contains(&hex::encode(wiki.hash())),
-            "no full hash either"
-        );
-        let by_user = Filter {
-            user: Some("alice".into()),
-            ..Filter::default()
-        };
-        assert_eq!(list(&gw, &s, &by_user).await.expect("list").len(), 2);
-        let one = Filter {
-            id: Some(session_id(&wiki.hash())),
-            ..Filter::default()
-        };
-        let listed = list(&gw, &s, &one).await.expect("list");
-        assert_eq!(listed.len(), 1);
-        assert_eq!(
-            (listed[0].app.as_str(), listed[0].user.as_deref()),
-            ("wiki", Some("alice"))
-        );
-        assert_eq!(
-            revoke(&gw, &s, &Filter::default(), "operator").await,
-            Err(ControlError::NoFilter)
-        );
-        assert_eq!(revoke(&gw, &s, &one, "operator").await, Ok(1));
-        let app = Filter {
-            app: Some("wiki".into()),
-            ..Filter::default()
-        };
-        assert_eq!(
-            revoke(&gw, &s, &app, "operator").await,
-            Ok(1),
-            "the other wiki session"
-        );
-        assert_eq!(
-            list(&gw, &s, &Filter::default()).await.expect("list").len(),
-            1
-        );
-    }
-}
+mod tests;

@@ -7,7 +7,7 @@
 //!   in memory on every instance, with the identity it derives cached per config, so the hot
 //!   path makes no store call. The glue fills it at start (state file or Redis) and, with
 //!   several instances, from the others' announcements.
-//! - [`DeviceStore`], where enrollments and invitations are kept: [`MemoryDevices`] for one
+//! - [`DeviceStore`], where enrollments and invitations are kept: `MemoryDevices` for one
 //!   instance (devices reach the state file through the registry), Redis for several.
 //! - [`DeviceLedger`], where one instance's table outlives the process (the glue's state
 //!   file): with one, `Devices::enroll` and `Devices::forget` change the table only once
@@ -25,5 +25,7 @@ mod tests;
 
 pub use record::{device_id, Device, Invitation};
 pub use registry::{DeviceLedger, Devices};
-pub use review::{invitation_fits, review, Retired, Review};
-pub use store::{DeviceStore, MemoryDevices, Redeemed};
+pub use review::Retired;
+pub(crate) use review::{invitation_fits, review, Review};
+pub(crate) use store::MemoryDevices;
+pub use store::{DeviceStore, Redeemed};

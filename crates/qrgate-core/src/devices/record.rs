@@ -15,21 +15,21 @@ pub struct Device {
     #[serde(with = "hex32")]
     pub key: KeyBytes,
     /// The configured user it signs in as.
-    pub user: String,
+    pub(crate) user: String,
     /// The app on whose origin it was enrolled (the browser keeps the key for that origin).
-    pub app: String,
+    pub(crate) app: String,
     /// The apps it may sign in to: `app` alone, unless an operator's invitation named
     /// several. Never empty; a record without it (written before devices were bound to
     /// apps) reads as `[app]`.
-    pub apps: Vec<String>,
+    pub(crate) apps: Vec<String>,
     /// The origin each of `apps` had when the invitation was made, in the same order: the
     /// binding is to that app on that origin, not to whatever later bears the name. Empty in
     /// records written before origins were kept (bound by name alone).
-    pub origins: Vec<String>,
+    pub(crate) origins: Vec<String>,
     /// The enrolling browser's summary, e.g. "Chrome on Android".
-    pub label: String,
+    pub(crate) label: String,
     /// When it was enrolled, ms since the Unix epoch.
-    pub created_ms: u64,
+    pub(crate) created_ms: u64,
 }
 
 /// A device as stored: `apps` may be absent (older records).
@@ -77,12 +77,12 @@ impl Device {
     }
 
     /// Whether it may sign in to the app named `app` (whatever its origin).
-    pub fn may_sign_in_to(&self, app: &str) -> bool {
+    pub(crate) fn may_sign_in_to(&self, app: &str) -> bool {
         self.apps.iter().any(|a| a == app)
     }
 
     /// Whether it may sign in to the app named `app` on `origin`.
-    pub fn may_sign_in_at(&self, app: &str, origin: &Origin) -> bool {
+    pub(crate) fn may_sign_in_at(&self, app: &str, origin: &Origin) -> bool {
         self.apps
             .iter()
             .position(|a| a == app)
@@ -90,7 +90,7 @@ impl Device {
     }
 
     /// The same device bound only to those of its apps `keep` names.
-    pub fn keeping(&self, keep: &[String]) -> Device {
+    pub(crate) fn keeping(&self, keep: &[String]) -> Device {
         let mut d = self.clone();
         let kept = |i: &usize| keep.contains(&self.apps[*i]);
         let indices: Vec<usize> = (0..self.apps.len()).filter(kept).collect();
@@ -122,19 +122,19 @@ pub fn device_id(key: &KeyBytes) -> String {
 #[serde(from = "StoredInvitation")]
 pub struct Invitation {
     /// The configured user the device will sign in as.
-    pub user: String,
+    pub(crate) user: String,
     /// The app whose origin the link is on.
-    pub app: String,
+    pub(crate) app: String,
     /// The apps the device will sign in to (never empty; `[app]` unless an operator named
     /// several).
-    pub apps: Vec<String>,
+    pub(crate) apps: Vec<String>,
     /// The origin each of `apps` had when it was made, in the same order (empty in records
     /// written before origins were kept).
-    pub origins: Vec<String>,
+    pub(crate) origins: Vec<String>,
     /// When it lapses, ms since the Unix epoch.
     pub expires_ms: u64,
     /// Who invited: `operator` or `owner` (the person, from a signed-in session).
-    pub by: String,
+    pub(crate) by: String,
 }
 
 /// An invitation as stored: `apps` may be absent (older records).
@@ -167,11 +167,11 @@ mod hex32 {
     use crate::raw::KeyBytes;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(key: &KeyBytes, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(key: &KeyBytes, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&hex::encode(key))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<KeyBytes, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<KeyBytes, D::Error> {
         let text = String::deserialize(d)?;
         let bytes = hex::decode(text).map_err(serde::de::Error::custom)?;
         KeyBytes::from_slice(&bytes).ok_or_else(|| serde::de::Error::custom("a key is 32 bytes"))

@@ -69,7 +69,7 @@ impl Devices {
     /// enrolled, bound to the app, its user still configured and allowed on the app. Every
     /// mapping of a device's key to an identity (approval, claim, session lookup, step-up,
     /// verification) comes through here.
-    pub fn identity(
+    pub(crate) fn identity(
         &self,
         s: &Settings,
         app: AppId,
@@ -121,7 +121,7 @@ impl Devices {
     }
 
     /// What is retired and not yet released.
-    pub fn retired(&self) -> Retired {
+    pub(crate) fn retired(&self) -> Retired {
         self.retired
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -166,7 +166,7 @@ impl Devices {
     }
 
     /// The device holding `key`.
-    pub fn get(&self, key: &KeyBytes) -> Option<Arc<Device>> {
+    pub(crate) fn get(&self, key: &KeyBytes) -> Option<Arc<Device>> {
         self.map.get(key).map(|e| e.device.clone())
     }
 
@@ -185,7 +185,7 @@ impl Devices {
     }
 
     /// Adds a device unless its key is enrolled already; returns whether it was added.
-    pub fn insert_new(&self, device: Device) -> bool {
+    pub(crate) fn insert_new(&self, device: Device) -> bool {
         match self.map.entry(device.key) {
             dashmap::Entry::Occupied(_) => false,
             dashmap::Entry::Vacant(v) => {

@@ -21,13 +21,13 @@ pub struct Retired {
 
 impl Retired {
     /// Whether nothing is retired.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.users.is_empty() && self.apps.is_empty()
     }
 
     /// What a reload from `before` to `after` retires: every user `after` does not configure,
     /// and every app it does not configure on the same origin.
-    pub fn by_reload(before: &Config, after: &Config) -> Retired {
+    pub(crate) fn by_reload(before: &Config, after: &Config) -> Retired {
         Retired {
             users: before
                 .users
@@ -71,7 +71,7 @@ impl Retired {
 /// name, so a name that leaves the config must take its devices with it: a user or app of
 /// the same name added later is someone (something) else.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Review {
+pub(crate) enum Review {
     /// Its user and every app it names are configured.
     Keep,
     /// Some of its apps are gone: it keeps only these (still configured).
@@ -82,7 +82,7 @@ pub enum Review {
 
 /// What `config` asks of device `d`, when a reload since the last review retired the users
 /// and apps in `retired` (which may be configured again by now: someone, something else).
-pub fn review(config: &Config, retired: &Retired, d: &Device) -> Review {
+pub(crate) fn review(config: &Config, retired: &Retired, d: &Device) -> Review {
     if config.user_by_name(&d.user).is_none() || retired.users.contains(&d.user) {
         return Review::Remove("user_removed");
     }
@@ -101,7 +101,7 @@ pub fn review(config: &Config, retired: &Retired, d: &Device) -> Review {
 
 /// Whether pending invitation `i` still fits `config`: its user and every app it names are
 /// configured, and none of them was retired since (`retired`); otherwise it is withdrawn.
-pub fn invitation_fits(config: &Config, retired: &Retired, i: &Invitation) -> bool {
+pub(crate) fn invitation_fits(config: &Config, retired: &Retired, i: &Invitation) -> bool {
     !retired.users.contains(&i.user)
         && config.user_by_name(&i.user).is_some()
         && i.apps.first() == Some(&i.app)

@@ -68,7 +68,7 @@ pub trait DeviceStore: Send + Sync + 'static {
 /// The store of one instance: invitations in memory; devices live in the registry (and the
 /// state file).
 #[derive(Default)]
-pub struct MemoryDevices {
+pub(crate) struct MemoryDevices {
     invitations: DashMap<TokenHash, Invitation>,
 }
 

@@ -25,29 +25,29 @@ use crate::login::{self, LoginError};
 use crate::settings::Settings;
 
 /// The header naming the original request's method.
-pub const METHOD_HEADER: &str = "x-forwarded-method";
+pub(crate) const METHOD_HEADER: &str = "x-forwarded-method";
 /// The header naming the original request's target (`/path?query`, as the client sent it).
-pub const URI_HEADER: &str = "x-forwarded-uri";
+pub(crate) const URI_HEADER: &str = "x-forwarded-uri";
 /// The header naming the original request's `Upgrade`, for a proxy that drops `Upgrade` (a
 /// hop-by-hop header) from its auth subrequest, as nginx does: a grant counts an upgrade as a
 /// write. It can only add refusals, so a client may send it too.
-pub const UPGRADE_HEADER: &str = "x-forwarded-upgrade";
+pub(crate) const UPGRADE_HEADER: &str = "x-forwarded-upgrade";
 /// The answer header naming where a browser goes next (the login or step-up page, with the
 /// original URL to return to) on a 401: proxies turn it into their own redirect.
-pub const REDIRECT_HEADER: &str = "x-qrgate-redirect";
+pub(crate) const REDIRECT_HEADER: &str = "x-qrgate-redirect";
 
 /// The original request, as the proxy named it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Original {
+pub(crate) struct Original {
     /// Its method.
-    pub method: Method,
+    pub(crate) method: Method,
     /// Its target, in origin form.
-    pub uri: Uri,
+    pub(crate) uri: Uri,
 }
 
 /// Why the proxy's description of the original request cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum OriginalError {
+pub(crate) enum OriginalError {
     /// Neither header, where the answer depends on them.
     #[error("This session's rules depend on the request's method and path: the proxy must set X-Forwarded-Method and X-Forwarded-Uri (nginx: proxy_set_header X-Forwarded-Method $request_method; proxy_set_header X-Forwarded-Uri $request_uri;).")]
     Missing,
@@ -69,7 +69,7 @@ pub enum OriginalError {
 
 /// Why forward auth does not admit a request.
 #[derive(Debug)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// The proxy's description of the original request is missing or unusable.
     Original(OriginalError),
     /// The proxy path's own denial of the original request.
@@ -79,7 +79,7 @@ pub enum Refusal {
 }
 
 /// The original request named by `headers`; `None` when neither header is present.
-pub fn original(headers: &HeaderMap) -> Result<Option<Original>, OriginalError> {
+pub(crate) fn original(headers: &HeaderMap) -> Result<Option<Original>, OriginalError> {
     let one = |name: &'static str| -> Result<Option<&str>, OriginalError> {
         let mut values = headers.get_all(name).iter();
         let Some(first) = values.next() else {
@@ -141,12 +141,12 @@ fn display(name: &str) -> &'static str {
 /// Whether a session's answer depends on the original request: its grant is reduced, or the
 /// app has step-up paths. Only then does a question without the two headers get refused; a
 /// full-grant session on an app without step-up paths is admitted everywhere anyway.
-pub fn depends_on_request(s: &Settings, app: AppId, live: &LiveSession) -> bool {
+pub(crate) fn depends_on_request(s: &Settings, app: AppId, live: &LiveSession) -> bool {
     !live.meta.grant.is_full() || !s.app(app).step_up_paths.is_empty()
 }
 
 /// The answer to a forward-auth question on `app`: the session to vouch for, or why not.
-pub async fn verify(
+pub(crate) async fn verify(
     gw: &Gateway,
     s: &Settings,
     app: AppId,

@@ -27,7 +27,7 @@ use crate::config::LimitsConfig;
 use crate::http::route::Action;
 
 /// The key a client's limits are counted under: its address, IPv6 masked to `/64`.
-pub fn client_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn client_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(v4) => IpAddr::V4(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -43,7 +43,7 @@ pub fn client_key(ip: IpAddr) -> IpAddr {
 /// The client's address: the peer's, or — when the peer is a trusted proxy and
 /// `trust_forwarded_for` is on — the rightmost `X-Forwarded-For` entry that is not itself a
 /// trusted proxy. Malformed entries end the walk (the peer's view is kept).
-pub fn client_ip(
+pub(crate) fn client_ip(
     peer: Option<IpAddr>,
     headers: &HeaderMap,
     trust_forwarded_for: bool,
@@ -81,13 +81,13 @@ pub fn client_ip(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limited {
     /// Whole seconds until a retry can succeed (at least 1).
-    pub retry_after_secs: u64,
+    pub(crate) retry_after_secs: u64,
 }
 
 type Keyed = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock>;
 
 /// One token bucket per client for each [`Action`].
-pub struct RateLimits {
+pub(crate) struct RateLimits {
     create: Keyed,
     signer: Keyed,
     claim: Keyed,
@@ -102,7 +102,7 @@ fn keyed(per_minute: u32) -> Keyed {
 
 impl RateLimits {
     /// Buckets with the configured rates (each also the burst).
-    pub fn new(config: &LimitsConfig) -> Self {
+    pub(crate) fn new(config: &LimitsConfig) -> Self {
         RateLimits {
             create: keyed(config.create_per_minute),
             signer: keyed(config.signer_per_minute),
@@ -114,7 +114,7 @@ impl RateLimits {
 
     /// Takes one token for `action` from the client's bucket. A request whose client is
     /// unknown (no peer address) shares one bucket with all such requests.
-    pub fn check(&self, action: Action, client: Option<IpAddr>) -> Result<(), Limited> {
+    pub(crate) fn check(&self, action: Action, client: Option<IpAddr>) -> Result<(), Limited> {
         let key = client.map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), client_key);
         let limiter = match action {
             Action::Create => &self.create,
@@ -131,7 +131,7 @@ impl RateLimits {
     }
 
     /// Forgets clients whose buckets are full again; returns how many keys remain.
-    pub fn sweep(&self) -> usize {
+    pub(crate) fn sweep(&self) -> usize {
         let mut left = 0;
         for l in [&self.create, &self.signer, &self.claim, &self.verify] {
             l.retain_recent();
@@ -145,7 +145,7 @@ impl RateLimits {
 /// Open connections per client, each client capped, so one client holding connections open
 /// (slow heads, slow bodies, idle keep-alives) cannot take every one of `max_connections`.
 ///
-/// A client is [`client_key`] of the peer's address. A connection from a trusted proxy (with
+/// A client is `client_key` of the peer's address. A connection from a trusted proxy (with
 /// `trust_forwarded_for`) is not counted: it carries many clients, whom the gateway only
 /// tells apart per request; `max_connections` still bounds it.
 pub struct ClientConnections {
@@ -195,7 +195,8 @@ impl ClientConnections {
     }
 
     /// Connections counted for `peer`'s client now.
-    pub fn count(&self, peer: IpAddr) -> usize {
+    #[cfg(test)]
+    pub(crate) fn count(&self, peer: IpAddr) -> usize {
         let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         open.get(&client_key(peer)).copied().unwrap_or(0)
     }

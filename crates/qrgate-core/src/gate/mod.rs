@@ -3,6 +3,6 @@
 //! proxy, who the client is and its rate limits, and the header edits on what is forwarded.
 
 pub mod decision;
-pub mod forward_auth;
+pub(crate) mod forward_auth;
 pub mod limits;
 pub mod upstream;

@@ -2,7 +2,7 @@
 //!
 //! [`header_edits`] is pure: from the client's headers, the app, the session's identity and
 //! the client's address to an ordered list of removals and settings. The proxy glue applies
-//! them to pingora's request header; [`apply`] applies them to a plain `HeaderMap` (tests,
+//! them to pingora's request header; `apply` applies them to a plain `HeaderMap` (tests,
 //! other embeddings). Order matters and is the invariant: every reserved header is removed
 //! before any of ours is set, so no client spelling of an identity header survives.
 
@@ -112,7 +112,8 @@ pub fn header_edits(
 }
 
 /// Applies edits to a plain header map.
-pub fn apply(edits: Vec<HeaderEdit>, headers: &mut HeaderMap) {
+#[cfg(test)]
+pub(crate) fn apply(edits: Vec<HeaderEdit>, headers: &mut HeaderMap) {
     for edit in edits {
         match edit {
             HeaderEdit::Remove(name) => {

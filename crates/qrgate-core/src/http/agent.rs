@@ -5,7 +5,7 @@
 
 /// A short, fixed-vocabulary description of a browser ("Firefox on Linux"), so the person
 /// at the phone can recognise their own machine without the gateway echoing attacker text.
-pub fn summarize_agent(ua: &str) -> String {
+pub(crate) fn summarize_agent(ua: &str) -> String {
     let browser = if ua.contains("Edg/") {
         "Edge"
     } else if ua.contains("OPR/") {

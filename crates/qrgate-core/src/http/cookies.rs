@@ -3,7 +3,7 @@
 //!
 //! Two cookies exist: the session cookie (`[session] cookie_name`) and the binding cookie
 //! (`{cookie_name}_bind`) that ties a login attempt to the browser that started it. Neither is
-//! ever forwarded upstream, and every `Set-Cookie` the gateway sends comes from [`build`], so
+//! ever forwarded upstream, and every `Set-Cookie` the gateway sends comes from `build`, so
 //! all share the same attributes.
 
 use http::HeaderMap;
@@ -49,14 +49,14 @@ pub fn hash(value: &str) -> BindingHash {
 }
 
 /// Whether a presented cookie value hashes to `expected`, compared in constant time.
-pub fn matches_hash(presented: Option<&str>, expected: &BindingHash) -> bool {
+pub(crate) fn matches_hash(presented: Option<&str>, expected: &BindingHash) -> bool {
     presented.is_some_and(|v| bool::from(hash(v).as_bytes().ct_eq(expected.as_bytes())))
 }
 
 /// `SameSite` of a cookie (`[session] same_site` in config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum SameSite {
+pub(crate) enum SameSite {
     /// Sent on top-level navigations from other sites; the usual choice for a login gateway.
     Lax,
     /// Never sent cross-site.
@@ -65,7 +65,7 @@ pub enum SameSite {
 
 /// A `Set-Cookie` value with the gateway's attributes: host-only, `Path=/`, `HttpOnly`, the
 /// given `SameSite`, `Secure` when asked, and `Max-Age` (0 deletes the cookie).
-pub fn build(
+pub(crate) fn build(
     name: &str,
     value: &str,
     max_age_secs: u64,

@@ -26,7 +26,7 @@ const PARAMETER: &str = "_method";
 /// Every method the request claims through an override carrier, each header value and
 /// comma-separated item and each `_method` parameter once; `None` for one that is not a
 /// method (which a caller judging reads must take as a write).
-pub fn claimed(headers: &HeaderMap, query: Option<&str>) -> Vec<Option<Method>> {
+pub(crate) fn claimed(headers: &HeaderMap, query: Option<&str>) -> Vec<Option<Method>> {
     let mut out = Vec::new();
     for (name, value) in headers {
         if !HEADERS.iter().any(|h| names_match(name.as_str(), h)) {

@@ -5,10 +5,10 @@
 //! Nothing here imports another folder of the crate (a tidy test keeps it so): every rule
 //! above is built on these words.
 
-pub mod agent;
+pub(crate) mod agent;
 pub mod cookies;
 pub mod head;
-pub mod method_override;
+pub(crate) mod method_override;
 pub mod negotiate;
 pub mod origin;
 pub mod path;

@@ -8,7 +8,7 @@
 use http::{HeaderMap, Method};
 
 /// True when the request is a browser navigation that should see the login page.
-pub fn is_browser_navigation(method: &Method, headers: &HeaderMap) -> bool {
+pub(crate) fn is_browser_navigation(method: &Method, headers: &HeaderMap) -> bool {
     if method != Method::GET && method != Method::HEAD {
         return false;
     }

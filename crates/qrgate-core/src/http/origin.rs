@@ -9,20 +9,20 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
     /// `http` or `https`.
-    pub scheme: String,
+    pub(crate) scheme: String,
     /// `host[:port]` as browsers send it in `Host` (default port omitted).
-    pub authority: String,
+    pub(crate) authority: String,
 }
 
 impl Origin {
     /// True for `https`.
-    pub fn is_https(&self) -> bool {
+    pub(crate) fn is_https(&self) -> bool {
         self.scheme == "https"
     }
 
     /// Whether `text` is this origin written out (`scheme://authority`), without building
     /// the string.
-    pub fn is(&self, text: &str) -> bool {
+    pub(crate) fn is(&self, text: &str) -> bool {
         text.strip_prefix(self.scheme.as_str())
             .and_then(|rest| rest.strip_prefix("://"))
             == Some(self.authority.as_str())

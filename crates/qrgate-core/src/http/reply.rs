@@ -40,7 +40,7 @@ pub const SECURITY_HEADERS: &[(&str, &str)] = &[
 
 impl Reply {
     /// A JSON body.
-    pub fn json<T: Serialize>(status: u16, value: &T) -> Reply {
+    pub(crate) fn json<T: Serialize>(status: u16, value: &T) -> Reply {
         // Serializing our own plain structs cannot fail; an empty object is still valid JSON.
         let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
         Reply {
@@ -52,7 +52,7 @@ impl Reply {
     }
 
     /// `{"error": code, "message": message}` — the shape of every JSON error.
-    pub fn error(status: u16, code: &str, message: &str) -> Reply {
+    pub(crate) fn error(status: u16, code: &str, message: &str) -> Reply {
         Reply::json(
             status,
             &serde_json::json!({ "error": code, "message": message }),
@@ -60,7 +60,7 @@ impl Reply {
     }
 
     /// An HTML body.
-    pub fn html(status: u16, body: impl Into<Bytes>) -> Reply {
+    pub(crate) fn html(status: u16, body: impl Into<Bytes>) -> Reply {
         Reply {
             status,
             content_type: "text/html; charset=utf-8",
@@ -70,7 +70,7 @@ impl Reply {
     }
 
     /// A small self-contained HTML error page.
-    pub fn error_page(status: u16, title: &str, message: &str) -> Reply {
+    pub(crate) fn error_page(status: u16, title: &str, message: &str) -> Reply {
         let page = format!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -85,7 +85,13 @@ impl Reply {
     }
 
     /// An error as a page or JSON.
-    pub fn error_for(form: Form, status: u16, code: &str, title: &str, message: &str) -> Reply {
+    pub(crate) fn error_for(
+        form: Form,
+        status: u16,
+        code: &str,
+        title: &str,
+        message: &str,
+    ) -> Reply {
         match form {
             Form::Page => Reply::error_page(status, title, message),
             Form::Json => Reply::error(status, code, message),
@@ -93,7 +99,7 @@ impl Reply {
     }
 
     /// A redirect with an empty body.
-    pub fn redirect(status: u16, location: String) -> Reply {
+    pub(crate) fn redirect(status: u16, location: String) -> Reply {
         Reply {
             status,
             content_type: "text/plain; charset=utf-8",
@@ -103,7 +109,7 @@ impl Reply {
     }
 
     /// Adds a header.
-    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+    pub(crate) fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
         self.headers.push((name, value.into()));
         self
     }

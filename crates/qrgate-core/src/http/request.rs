@@ -45,7 +45,7 @@ pub fn form(headers: &HeaderMap) -> Form {
 /// equal the configured origin (browsers send it on every POST), or — without one, or with
 /// the opaque `null` a browser sends for a form posted from a page whose referrer policy is
 /// `no-referrer` — `Sec-Fetch-Site` (which pages cannot set) must say same-origin.
-pub fn same_origin(origin: &Origin, headers: &HeaderMap) -> bool {
+pub(crate) fn same_origin(origin: &Origin, headers: &HeaderMap) -> bool {
     let fetch_site_same = || {
         headers
             .get("sec-fetch-site")
@@ -63,7 +63,7 @@ pub fn same_origin(origin: &Origin, headers: &HeaderMap) -> bool {
 pub const HSTS: &str = "max-age=31536000";
 
 /// `path?query`, or `path` when there is no query.
-pub fn path_and_query(path: &str, query: Option<&str>) -> String {
+pub(crate) fn path_and_query(path: &str, query: Option<&str>) -> String {
     match query {
         Some(q) => format!("{path}?{q}"),
         None => path.to_string(),

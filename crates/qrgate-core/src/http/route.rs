@@ -10,11 +10,11 @@
 use http::Method;
 
 /// The Pubky relay's path below the prefix (without the channel).
-pub const RELAY: &str = "pubky/relay";
+pub(crate) const RELAY: &str = "pubky/relay";
 
 /// A class of endpoints sharing one bucket per client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     /// Starting a login (the login page, `create`).
     Create,
     /// What a phone does: scan, approve, reject, a signer endpoint.
@@ -120,7 +120,7 @@ const GET_POST: &[Method] = &[Method::GET, Method::HEAD, Method::POST];
 
 impl<'a> Route<'a> {
     /// The route a canonical path below the prefix (`/healthz`) names, whatever the method.
-    pub fn parse(path: &'a str) -> Option<Route<'a>> {
+    pub(crate) fn parse(path: &'a str) -> Option<Route<'a>> {
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         Some(match segments.as_slice() {
             ["healthz"] => Route::Healthz,
@@ -176,7 +176,7 @@ impl<'a> Route<'a> {
 
     /// The methods the route accepts (`HEAD` wherever `GET` is); empty for
     /// [`Route::AuthSession`].
-    pub fn methods(&self) -> &'static [Method] {
+    pub(crate) fn methods(&self) -> &'static [Method] {
         match self {
             Route::Healthz
             | Route::Jwks
@@ -208,14 +208,14 @@ impl<'a> Route<'a> {
     }
 
     /// The `Allow` header's value: the accepted methods, comma-separated.
-    pub fn allow(&self) -> String {
+    pub(crate) fn allow(&self) -> String {
         let names: Vec<&str> = self.methods().iter().map(Method::as_str).collect();
         names.join(", ")
     }
 
     /// The rate class a call with `method` is counted in, if any. Some routes count every
     /// method, so that a refused method costs a client as much as an accepted one.
-    pub fn rate_class(&self, method: &Method) -> Option<Action> {
+    pub(crate) fn rate_class(&self, method: &Method) -> Option<Action> {
         let post = method == Method::POST;
         match self {
             Route::Login { .. } | Route::StepUp { .. } if !post => Some(Action::Create),
@@ -247,7 +247,7 @@ impl<'a> Route<'a> {
     }
 
     /// Whether the route is an attempt's event stream, which the glue may serve itself.
-    pub fn is_event_stream(&self) -> bool {
+    pub(crate) fn is_event_stream(&self) -> bool {
         matches!(self, Route::Events { id } if !id.is_empty())
     }
 

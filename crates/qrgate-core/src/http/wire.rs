@@ -23,7 +23,7 @@ pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 /// A response head: the status line, `Date` (`now`), `fields`, the security headers (with
 /// HSTS when the connection is `secure`, i.e. TLS), and `Connection` (`close` when the
 /// connection ends after this response, else `keep-alive`, as pingora writes it).
-pub fn head<'a>(
+pub(crate) fn head<'a>(
     status: u16,
     fields: impl IntoIterator<Item = (&'a str, &'a str)>,
     close: bool,
@@ -79,7 +79,7 @@ pub fn reply(reply: &Reply, close: bool, secure: bool, now: SystemTime) -> Vec<u
     out
 }
 
-/// The head of a chunked event stream; `close` as in [`head`].
+/// The head of a chunked event stream; `close` as in `head`.
 pub fn event_stream_head(close: bool, secure: bool, now: SystemTime) -> Vec<u8> {
     let fields = EVENT_STREAM_FIELDS
         .iter()

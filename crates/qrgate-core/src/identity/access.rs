@@ -16,7 +16,7 @@ use crate::http::path::{CanonicalPath, OpeningPrefix, PathError, RestrictingPref
 
 /// One level of access.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
+pub(crate) enum Access {
     /// GET, HEAD, OPTIONS.
     Read,
     /// Every method.
@@ -25,7 +25,7 @@ pub enum Access {
 
 impl Access {
     /// The config and wire name.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Access::Read => "read",
             Access::ReadWrite => "read-write",
@@ -54,7 +54,7 @@ impl Access {
 ///
 /// A read-write entry opens writes, so it covers only the exact spelling of its prefix; a
 /// read entry restricts them, so it covers every spelling an upstream may read alike
-/// ([`RestrictingPrefix`]). Where the two disagree the read wins: a write is admitted only
+/// (`RestrictingPrefix`). Where the two disagree the read wins: a write is admitted only
 /// when the longest exactly matching entry is read-write and no longer entry that matches in
 /// another spelling is read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +106,7 @@ impl Grant {
 
     /// `base` everywhere, `paths` overriding it under their prefixes (canonicalized like
     /// request paths; one that cannot be is an error).
-    pub fn new(base: Access, paths: Vec<(String, Access)>) -> Result<Grant, PathError> {
+    pub(crate) fn new(base: Access, paths: Vec<(String, Access)>) -> Result<Grant, PathError> {
         let mut entries = vec![Entry::new("/", base)?];
         for (prefix, access) in paths {
             let entry = Entry::new(&prefix, access)?;
@@ -132,7 +132,7 @@ impl Grant {
 
     /// The access under `path`: read as soon as a read entry covers the path in any
     /// spelling before (longer than) the entry that covers it exactly.
-    pub fn access(&self, path: &CanonicalPath) -> Access {
+    pub(crate) fn access(&self, path: &CanonicalPath) -> Access {
         // Folded once, and only for a grant that restricts somewhere.
         let mut folded = None;
         for entry in &self.0 {
@@ -151,13 +151,13 @@ impl Grant {
 
     /// Whether the grant admits `method` on `path`; `upgrade` says the request asks to
     /// switch protocols (`Upgrade`, e.g. a websocket), which counts as a write.
-    pub fn allows(&self, method: &Method, upgrade: bool, path: &CanonicalPath) -> bool {
+    pub(crate) fn allows(&self, method: &Method, upgrade: bool, path: &CanonicalPath) -> bool {
         let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) && !upgrade;
         safe || self.access(path) == Access::ReadWrite
     }
 
     /// Each prefix and its access, most specific first.
-    pub fn entries(&self) -> impl Iterator<Item = (&str, Access)> {
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&str, Access)> {
         self.0.iter().map(|e| (e.prefix(), e.access()))
     }
 }

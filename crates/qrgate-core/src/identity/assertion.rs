@@ -2,7 +2,7 @@
 //! request carries `X-Auth-Assertion`, a JWT the gateway signs with Ed25519 (EdDSA):
 //! `iss` the gateway, `aud` the app's origin, `sub` the key (z-base32), `name`, `roles`,
 //! `iat`, `exp`, `jti`. An upstream that verifies it against the gateway's published keys
-//! (`{prefix}/.well-known/jwks.json`, [`Assertions::jwks`]) no longer has to trust the
+//! (`{prefix}/.well-known/jwks.json`, `Assertions::jwks`) no longer has to trust the
 //! network between the gateway and itself, and cannot be handed a token meant for another
 //! app (`aud`).
 //!
@@ -165,7 +165,7 @@ impl Assertions {
     /// The `X-Auth-Assertion` value for `identity` on the app named `app` (origin
     /// `origin`) at `now_ms`; `None` only if signing failed (then the header is absent and
     /// an upstream that requires it refuses: fail closed).
-    pub fn assertion(
+    pub(crate) fn assertion(
         &self,
         app: &Arc<str>,
         origin: &dyn std::fmt::Display,
@@ -219,7 +219,7 @@ impl Assertions {
     }
 
     /// The published key set (JWKS): every key, newest first.
-    pub fn jwks(&self) -> serde_json::Value {
+    pub(crate) fn jwks(&self) -> serde_json::Value {
         let keys: Vec<serde_json::Value> = self
             .keys
             .iter()
@@ -238,7 +238,7 @@ impl Assertions {
     }
 
     /// Forgets cached tokens older than their lifetime; returns how many.
-    pub fn sweep(&self, now_ms: u64) -> usize {
+    pub(crate) fn sweep(&self, now_ms: u64) -> usize {
         let before = self.cache.len();
         self.cache
             .retain(|_, c| now_ms < c.minted_ms.saturating_add(self.lifetime_ms));

@@ -42,7 +42,7 @@ impl PublicKey {
     }
 
     /// Its bytes, as sessions, devices and attempts hold a key.
-    pub fn key_bytes(&self) -> KeyBytes {
+    pub(crate) fn key_bytes(&self) -> KeyBytes {
         KeyBytes::new(*self.0.as_bytes())
     }
 

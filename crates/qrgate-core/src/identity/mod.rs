@@ -34,7 +34,7 @@ pub struct Identity {
     /// up again in the current config on every request.
     pub key: KeyBytes,
     /// Roles, comma-separated, as sent upstream.
-    pub roles: String,
+    pub(crate) roles: String,
     /// `user`, `pubkey`, `roles` as header values.
     header_values: [HeaderValue; 3],
 }
@@ -60,12 +60,12 @@ impl Identity {
 
     /// The identity of a key that is its own user (open enrollment): its z-base32 form as
     /// the name, no roles. z-base32 is plain ASCII, so this always fits in a header.
-    pub fn of_key(key: &KeyBytes) -> Option<Identity> {
+    pub(crate) fn of_key(key: &KeyBytes) -> Option<Identity> {
         Identity::new(z32::encode(key.as_bytes()), key, String::new())
     }
 
     /// `user`, `pubkey`, `roles` as header values, in that order.
-    pub fn header_values(&self) -> &[HeaderValue; 3] {
+    pub(crate) fn header_values(&self) -> &[HeaderValue; 3] {
         &self.header_values
     }
 }
@@ -79,7 +79,7 @@ pub const ROLES: &str = "x-auth-roles";
 /// Upstream header naming the app.
 pub const APP: &str = "x-auth-app";
 /// The signed identity assertion (a JWT), with `[assertion] enabled`.
-pub const ASSERTION: &str = "x-auth-assertion";
+pub(crate) const ASSERTION: &str = "x-auth-assertion";
 
 /// Prefixes (after lowercasing and folding `_` to `-`) of headers no client may send
 /// upstream.
@@ -87,7 +87,7 @@ const RESERVED_PREFIXES: &[&str] = &["x-auth-", "x-forwarded-", "x-original-", "
 const RESERVED_EXACT: &[&str] = &["forwarded", "x-rewrite-url", "x-remote-user", "remote-user"];
 
 /// Whether a client-supplied header of this name must be removed before proxying.
-pub fn is_reserved(name: &str) -> bool {
+pub(crate) fn is_reserved(name: &str) -> bool {
     let mut folded = [0u8; 64];
     let bytes = name.as_bytes();
     if bytes.len() > folded.len() {
@@ -120,7 +120,7 @@ pub fn is_reserved(name: &str) -> bool {
 }
 
 /// Names of every reserved header present (each once), for removal.
-pub fn reserved_names(headers: &HeaderMap) -> Vec<http::HeaderName> {
+pub(crate) fn reserved_names(headers: &HeaderMap) -> Vec<http::HeaderName> {
     let mut out: Vec<http::HeaderName> = Vec::new();
     for name in headers.keys() {
         if is_reserved(name.as_str()) && !out.contains(name) {
@@ -131,7 +131,7 @@ pub fn reserved_names(headers: &HeaderMap) -> Vec<http::HeaderName> {
 }
 
 /// The identity header values for a signed-in user: `(name, value)` pairs.
-pub fn identity_headers<'a>(id: &'a Identity, app: &'a str) -> [(&'static str, &'a str); 4] {
+pub(crate) fn identity_headers<'a>(id: &'a Identity, app: &'a str) -> [(&'static str, &'a str); 4] {
     [
         (USER, id.user.as_str()),
         (PUBKEY, id.pubkey.as_str()),
@@ -142,7 +142,7 @@ pub fn identity_headers<'a>(id: &'a Identity, app: &'a str) -> [(&'static str, &
 
 /// Rewrites a `Connection` header value without tokens that name reserved headers, so a
 /// client cannot ask a hop to delete headers the gateway set. `None`: drop the header.
-pub fn sanitize_connection(value: &str) -> Option<String> {
+pub(crate) fn sanitize_connection(value: &str) -> Option<String> {
     let kept: Vec<&str> = value
         .split(',')
         .map(str::trim)

@@ -12,25 +12,13 @@ use crate::observe::audit;
 use crate::settings::Settings;
 
 use super::{attempt, LoginError};
-use crate::raw::TokenHash;
-
-/// What a claimed confirmation allows: the action, for the session that asked.
-#[derive(Debug)]
-pub struct Confirmed {
-    /// The person (the action's user, whose session asked and whose key approved).
-    pub user: String,
-    /// The approving key, z-base32.
-    pub approver: String,
-    /// The asking session's token hash.
-    pub session: TokenHash,
-}
 
 /// The browser that asked for `action` collects the approval of confirmation attempt `id`,
 /// once: the same browser (binding cookie), still signed in with the session that asked,
 /// as that person, and the attempt made for exactly this action. Anything else is refused
 /// before the attempt is touched, except what only the claim itself can tell (approved,
 /// within the window, single use).
-pub async fn claim_action(
+pub(crate) async fn claim_action(
     gw: &Gateway,
     s: &Settings,
     app: AppId,
@@ -38,7 +26,7 @@ pub async fn claim_action(
     headers: &HeaderMap,
     client: Option<IpAddr>,
     action: &Action,
-) -> Result<Confirmed, LoginError> {
+) -> Result<(), LoginError> {
     let attempt = attempt(gw, s, app, id).await?;
     let Some(confirm) = attempt.request.purpose.action() else {
         return Err(AttemptError::OtherPurpose.into());
@@ -73,9 +61,5 @@ pub async fn claim_action(
         client,
         &attempt.id,
     );
-    Ok(Confirmed {
-        user: approver.user.clone(),
-        approver: approver.pubkey.clone(),
-        session: confirm.session,
-    })
+    Ok(())
 }

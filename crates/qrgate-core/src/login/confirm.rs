@@ -30,7 +30,7 @@ pub enum Action {
 
 /// Why a key may not approve an action.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NotApprover {
+pub(crate) enum NotApprover {
     /// The key is not one of the action's user's keys.
     OtherUser,
     /// The key is the device the action removes.
@@ -39,14 +39,14 @@ pub enum NotApprover {
 
 impl Action {
     /// The person the action is for.
-    pub fn user(&self) -> &str {
+    pub(crate) fn user(&self) -> &str {
         match self {
             Action::AddDevice { user } | Action::RemoveDevice { user, .. } => user,
         }
     }
 
     /// What the phone shows (and the native challenge signs): one line, no line breaks.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let text = match self {
             Action::AddDevice { user } => format!("add a new device for {user}"),
             Action::RemoveDevice { user, device } => {
@@ -68,7 +68,7 @@ impl Action {
     }
 
     /// [`Action::wire`] read back; `None` for anything else.
-    pub fn from_wire(text: &str) -> Option<Action> {
+    pub(crate) fn from_wire(text: &str) -> Option<Action> {
         if let Some(user) = text.strip_prefix("add-device:") {
             return (!user.is_empty()).then(|| Action::AddDevice {
                 user: user.to_string(),
@@ -86,7 +86,7 @@ impl Action {
     /// Whether the key `key`, belonging to `owner` (its configured user or its device's), may
     /// approve this action: only one of the same person's keys, and for a removal never the
     /// device being removed (a lost phone cannot keep itself).
-    pub fn approver(&self, owner: Option<&str>, key: &KeyBytes) -> Result<(), NotApprover> {
+    pub(crate) fn approver(&self, owner: Option<&str>, key: &KeyBytes) -> Result<(), NotApprover> {
         if owner != Some(self.user()) {
             return Err(NotApprover::OtherUser);
         }
@@ -104,15 +104,15 @@ impl Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Confirm {
     /// The asking session's token hash.
-    pub session: TokenHash,
+    pub(crate) session: TokenHash,
     /// The action.
-    pub action: Action,
+    pub(crate) action: Action,
     text: String,
 }
 
 impl Confirm {
     /// A confirmation of `action` for the session `session`.
-    pub fn new(session: TokenHash, action: Action) -> Self {
+    pub(crate) fn new(session: TokenHash, action: Action) -> Self {
         let text = action.describe();
         Confirm {
             session,
@@ -122,7 +122,7 @@ impl Confirm {
     }
 
     /// The action's description, as shown to the person approving.
-    pub fn text(&self) -> &str {
+    pub(crate) fn text(&self) -> &str {
         &self.text
     }
 }

@@ -19,7 +19,7 @@ use super::{app_of, attempt_context, identity_for_key, Approval, LoginError};
 
 /// `POST …/{id}/approve` from `approver`: the body is handed to the protocol that
 /// recognizes it.
-pub async fn approve(
+pub(crate) async fn approve(
     gw: &Gateway,
     s: &Settings,
     attempt: &Attempt,
@@ -74,7 +74,7 @@ fn settle(
 
 /// `POST {prefix}/{endpoint}/{channel}` from `approver`: a delivery to a protocol's own
 /// endpoint (Pubky's relay). `endpoint` is the path below the prefix without the channel.
-pub async fn deliver(
+pub(crate) async fn deliver(
     gw: &Gateway,
     s: &Settings,
     app: AppId,
@@ -149,7 +149,7 @@ fn check_open(
 /// Whether `approver` may approve a login requested from `requester` under `policy`.
 /// Unknown addresses never pass a policy other than `Off`; IPv4-mapped IPv6 addresses are
 /// compared as IPv4; with a prefix policy IPv6 addresses must share their `/64`.
-pub fn same_network(
+pub(crate) fn same_network(
     policy: SameNetwork,
     requester: Option<IpAddr>,
     approver: Option<IpAddr>,
@@ -226,7 +226,6 @@ async fn finish(
     Ok(Approval {
         user,
         key,
-        protocol,
         answer: verified.answer,
     })
 }

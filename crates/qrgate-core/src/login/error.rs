@@ -113,7 +113,7 @@ impl From<AttemptError> for LoginError {
 impl LoginError {
     /// The machine-readable code of this refusal (the `error` field of a JSON answer, the
     /// `reason` of an audit event).
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             LoginError::Attempt(a) => match a {
                 AttemptError::NotFound => "unknown_attempt",

@@ -14,17 +14,17 @@ use tokio::sync::watch;
 use crate::login::attempts::Status;
 
 /// How often an idle stream sends a heartbeat comment.
-pub const HEARTBEAT: Duration = Duration::from_secs(15);
+pub(crate) const HEARTBEAT: Duration = Duration::from_secs(15);
 
 /// One SSE frame: `event: NAME\ndata: JSON\n\n`.
-pub fn frame<T: Serialize>(event: &str, data: &T) -> Bytes {
+pub(crate) fn frame<T: Serialize>(event: &str, data: &T) -> Bytes {
     let json = serde_json::to_string(data).unwrap_or_else(|_| "{}".into());
     // JSON from serde_json never contains a raw newline, so one `data:` line is enough.
     Bytes::from(format!("event: {event}\ndata: {json}\n\n"))
 }
 
 /// The heartbeat comment.
-pub fn heartbeat() -> Bytes {
+pub(crate) fn heartbeat() -> Bytes {
     Bytes::from_static(b": heartbeat\n\n")
 }
 
@@ -40,7 +40,7 @@ pub struct EventStream {
 
 impl EventStream {
     /// A stream over an attempt's status channel.
-    pub fn new(rx: watch::Receiver<Status>, expires_in: Duration) -> Self {
+    pub(crate) fn new(rx: watch::Receiver<Status>, expires_in: Duration) -> Self {
         Self {
             rx,
             started: false,
@@ -51,7 +51,7 @@ impl EventStream {
     }
 
     /// The next frame to send, or `None` once a terminal event has been sent.
-    /// Waits at most [`HEARTBEAT`], then yields a heartbeat.
+    /// Waits at most `HEARTBEAT`, then yields a heartbeat.
     pub async fn next_frame(&mut self) -> Option<Bytes> {
         if self.done {
             return None;

@@ -1,9 +1,9 @@
 //! QR login, as operations with typed results: start an attempt, watch it, scan, approve
 //! (through any offered signer protocol), reject, claim, verify.
 //!
-//! - [`error`]: [`LoginError`], every way an operation is refused.
-//! - [`page`]: the askama login page.
-//! - [`qr`]: fast inline SVG QR codes.
+//! - `error`: [`LoginError`], every way an operation is refused.
+//! - `page`: the askama login page.
+//! - `qr`: fast inline SVG QR codes.
 //! - `dispatch`: the signer dispatch (approve, deliver, and the checks and shared tail
 //!   every protocol goes through).
 //! - `action`: claiming a confirmation (the approval of an action a session asked for).
@@ -25,10 +25,10 @@ mod action;
 pub mod attempts;
 pub mod confirm;
 mod dispatch;
-pub mod error;
+pub(crate) mod error;
 pub mod events;
-pub mod page;
-pub mod qr;
+pub(crate) mod page;
+pub(crate) mod qr;
 pub mod share;
 pub mod signers;
 pub mod stream_claim;
@@ -56,48 +56,48 @@ use crate::observe::audit;
 use crate::session::{token_hash, SessionMeta, SessionToken};
 use crate::settings::{NoIdentity, Settings};
 
-pub use action::{claim_action, Confirmed};
-pub use dispatch::{approve, deliver, same_network};
+pub(crate) use action::claim_action;
+#[cfg(test)]
+pub(crate) use dispatch::same_network;
+pub(crate) use dispatch::{approve, deliver};
 pub use error::LoginError;
 
 /// Largest body the gateway's own endpoints read (signer endpoints may set less).
 pub const MAX_BODY: usize = 8 * 1024;
 
 /// A new attempt, and the `Set-Cookie` for the binding cookie if the browser had none.
-pub struct Started {
+pub(crate) struct Started {
     /// The attempt.
-    pub attempt: Arc<Attempt>,
+    pub(crate) attempt: Arc<Attempt>,
     /// `Set-Cookie` value, when a binding value was minted.
-    pub set_cookie: Option<String>,
+    pub(crate) set_cookie: Option<String>,
 }
 
 /// What a claim gave the browser.
-pub struct Claimed {
+pub(crate) struct Claimed {
     /// The only copy of a new session's raw token, for the cookie; `None` for a step-up,
     /// which refreshes the session the browser already holds.
-    pub token: Option<SessionToken>,
+    pub(crate) token: Option<SessionToken>,
     /// Who signed in.
-    pub identity: Arc<Identity>,
+    pub(crate) identity: Arc<Identity>,
     /// The validated return path.
-    pub return_to: String,
+    pub(crate) return_to: String,
 }
 
 /// A successful approval.
 #[derive(Debug)]
-pub struct Approval {
+pub(crate) struct Approval {
     /// The user signed in.
-    pub user: String,
+    pub(crate) user: String,
     /// Their key, z-base32.
-    pub key: String,
-    /// The protocol that approved.
-    pub protocol: &'static str,
+    pub(crate) key: String,
     /// The protocol's own answer, if it has one.
-    pub answer: Option<Value>,
+    pub(crate) answer: Option<Value>,
 }
 
 /// A successful claim: the browser's fresh session.
 /// The `rd` query parameter if it is a safe same-origin path, else `/`.
-pub fn return_path(query: Option<&str>) -> String {
+pub(crate) fn return_path(query: Option<&str>) -> String {
     query
         .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "rd"))
         .and_then(|(_, v)| validate_return_path(&v).ok())
@@ -106,7 +106,7 @@ pub fn return_path(query: Option<&str>) -> String {
 
 /// Whether app `app` offers a protocol that shows the person what they confirm
 /// (`Signer::shows_action`): only through one can an action be confirmed by phone there.
-pub fn confirms_actions(gw: &Gateway, s: &Settings, app: AppId) -> bool {
+pub(crate) fn confirms_actions(gw: &Gateway, s: &Settings, app: AppId) -> bool {
     s.app(app).signers.iter().any(|id| shown_by(gw, *id, true))
 }
 
@@ -122,7 +122,7 @@ fn shown_by(gw: &Gateway, id: SignerId, action: bool) -> bool {
 /// each log in. With a step-up `purpose`, the attempt confirms that live session instead of
 /// starting one, and only its key may approve; with an action, one of the person's keys
 /// approves that action, through the offered protocols that show it.
-pub async fn start(
+pub(crate) async fn start(
     gw: &Gateway,
     s: &Settings,
     app: AppId,
@@ -210,7 +210,7 @@ fn attempt_context<'a>(
 }
 
 /// The QR payload of every protocol the attempt's app offers, default first.
-pub fn payloads(gw: &Gateway, s: &Settings, attempt: &Attempt) -> Vec<(SignerId, Payload)> {
+pub(crate) fn payloads(gw: &Gateway, s: &Settings, attempt: &Attempt) -> Vec<(SignerId, Payload)> {
     let Ok(app) = app_of(s, attempt) else {
         return Vec::new();
     };
@@ -227,7 +227,7 @@ pub fn payloads(gw: &Gateway, s: &Settings, attempt: &Attempt) -> Vec<(SignerId,
 }
 
 /// A live attempt of app `app` by id.
-pub async fn attempt(
+pub(crate) async fn attempt(
     gw: &Gateway,
     s: &Settings,
     app: AppId,
@@ -242,7 +242,7 @@ pub async fn attempt(
 
 /// The status stream of an attempt, for the browser that started it only: the approver's
 /// name is nobody else's business.
-pub async fn watch(
+pub(crate) async fn watch(
     gw: &Gateway,
     s: &Settings,
     app: AppId,
@@ -265,7 +265,7 @@ pub async fn watch(
 
 /// A signer fetched the challenge: marks the attempt scanned and returns the fields each
 /// offered protocol's phone app reads, in order.
-pub async fn scan(
+pub(crate) async fn scan(
     gw: &Gateway,
     s: &Settings,
     attempt: &Attempt,
@@ -284,14 +284,14 @@ pub async fn scan(
 }
 
 /// The signer declined.
-pub async fn reject(gw: &Gateway, attempt: &Attempt) -> Result<(), LoginError> {
+pub(crate) async fn reject(gw: &Gateway, attempt: &Attempt) -> Result<(), LoginError> {
     gw.logins().reject(attempt).await?;
     gw.metrics().login(&attempt.request.app, "any", "rejected");
     Ok(())
 }
 
 /// The browser that started the attempt collects its fresh session, once.
-pub async fn claim(
+pub(crate) async fn claim(
     gw: &Gateway,
     s: &Settings,
     app: AppId,
@@ -358,7 +358,7 @@ pub async fn claim(
 
 /// The session a request carries, by `Authorization: Bearer` or by cookie, with what it was
 /// granted and its last phone approval (forward auth judges the original request by them).
-pub async fn verify(
+pub(crate) async fn verify(
     gw: &Gateway,
     s: &Settings,
     app: AppId,
@@ -392,7 +392,7 @@ pub async fn verify(
 }
 
 /// Maps a verified key to the identity it may sign in as on this app.
-pub fn identity_for_key(
+pub(crate) fn identity_for_key(
     gw: &Gateway,
     s: &Settings,
     app: AppId,

@@ -9,65 +9,65 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 /// One signer protocol's QR on the page.
-pub struct SignerView {
+pub(crate) struct SignerView {
     /// `native`, `pubky` or `tana`.
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
     /// Tab label.
-    pub label: &'static str,
+    pub(crate) label: &'static str,
     /// The inline `<svg>`.
-    pub svg: String,
+    pub(crate) svg: String,
     /// The QR payload, also shown as copyable text.
-    pub payload: String,
+    pub(crate) payload: String,
     /// Same-device link.
-    pub deeplink: String,
+    pub(crate) deeplink: String,
 }
 
 /// A confirmation of an action on the page: what it does, and the form that collects the
 /// approval once given (a navigation, so the action's answer replaces the page).
-pub struct ActionView {
+pub(crate) struct ActionView {
     /// What the action does ("add a new device for alice").
-    pub text: String,
+    pub(crate) text: String,
     /// Where the form posts (the action's own endpoint).
-    pub url: String,
+    pub(crate) url: String,
     /// The form's hidden fields (the action's own, and `confirm` = the attempt id).
-    pub fields: Vec<(&'static str, String)>,
+    pub(crate) fields: Vec<(&'static str, String)>,
 }
 
 /// The page's data.
 #[derive(Template)]
 #[template(path = "login.html")]
-pub struct LoginPage<'a> {
+pub(crate) struct LoginPage<'a> {
     /// App name.
-    pub app_name: &'a str,
+    pub(crate) app_name: &'a str,
     /// CSP nonce for the inline style and script.
-    pub nonce: String,
+    pub(crate) nonce: String,
     /// Attempt id.
-    pub attempt_id: &'a str,
+    pub(crate) attempt_id: &'a str,
     /// SSE endpoint.
-    pub events_url: String,
+    pub(crate) events_url: String,
     /// Claim endpoint.
-    pub claim_url: String,
+    pub(crate) claim_url: String,
     /// Seconds until the QR lapses.
-    pub expires_in: u64,
+    pub(crate) expires_in: u64,
     /// One entry per offered protocol, default first.
-    pub signers: Vec<SignerView>,
+    pub(crate) signers: Vec<SignerView>,
     /// Whether this confirms an existing session (step-up) rather than signing in.
-    pub step_up: bool,
+    pub(crate) step_up: bool,
     /// The action this confirms, when it confirms one.
-    pub action: Option<ActionView>,
+    pub(crate) action: Option<ActionView>,
     /// `{prefix}/auth/session/{id}` when the app offers the native protocol: a browser
     /// holding an enrolled key signs in right here through it.
-    pub device_base: Option<String>,
+    pub(crate) device_base: Option<String>,
 }
 
 /// A fresh CSP nonce.
-pub fn new_nonce() -> String {
+pub(crate) fn new_nonce() -> String {
     URL_SAFE_NO_PAD.encode(crate::random_bytes::<18>())
 }
 
 /// The page's Content-Security-Policy: nothing but our own nonce'd code and same-origin
 /// fetches.
-pub fn content_security_policy(nonce: &str) -> String {
+pub(crate) fn content_security_policy(nonce: &str) -> String {
     format!(
         "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; img-src data:; \
          connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"

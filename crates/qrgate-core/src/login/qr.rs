@@ -29,16 +29,19 @@ const MASKS: [MaskPattern; 8] = [
 
 /// A rendered code.
 #[derive(Debug, Clone)]
-pub struct QrSvg {
+pub(crate) struct QrSvg {
     /// The `<svg>` element.
-    pub svg: String,
+    pub(crate) svg: String,
     /// QR version (1–40); kept ≤ 10 for a quick scan.
-    pub version: i16,
+    #[cfg(test)]
+    pub(crate) version: i16,
 }
 
 /// Renders `data` at error-correction level M with a 4-module quiet zone.
 /// `None` if the data does not fit in any QR version.
-pub fn render(data: &str, label: &str) -> Option<QrSvg> {
+pub(crate) fn render(data: &str, label: &str) -> Option<QrSvg> {
+    // The version is kept for the unit tests that hold codes small.
+    #[cfg_attr(not(test), allow(unused_variables))]
     let (colors, width, version) = matrix(data.as_bytes())?;
     let size = width + 8;
     let mut path = String::with_capacity(width * width);
@@ -68,7 +71,11 @@ pub fn render(data: &str, label: &str) -> Option<QrSvg> {
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {size} {size}\" role=\"img\" aria-label=\"{label}\" shape-rendering=\"crispEdges\"><rect width=\"{size}\" height=\"{size}\" fill=\"#fff\"/><path fill=\"#000\" d=\"{path}\"/></svg>",
         label = crate::http::reply::escape_html(label),
     );
-    Some(QrSvg { svg, version })
+    Some(QrSvg {
+        svg,
+        #[cfg(test)]
+        version,
+    })
 }
 
 /// The masked module matrix (row-major), its width and the QR version, for `data` at level M.

@@ -55,11 +55,11 @@ pub struct AttemptRecord {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SharedMaterial {
     /// The protocol's name.
-    pub signer: String,
+    pub(crate) signer: String,
     /// The secret (hex).
-    pub secret: String,
+    pub(crate) secret: String,
     /// The fixed text.
-    pub text: String,
+    pub(crate) text: String,
     /// The endpoint channel.
     pub channel: Option<String>,
 }
@@ -140,7 +140,8 @@ pub trait AttemptShare: Send + Sync + 'static {
     /// The attempt id waiting on a protocol endpoint's channel.
     async fn channel(&self, channel: &str) -> Result<Option<String>, StoreError>;
     /// Applies `t` to attempt `id` atomically at time `now_ms`; a browser-visible change is
-    /// announced to every instance (as [`crate::login::attempts::Status::announcement`] writes it).
+    /// announced to every instance (in the form
+    /// [`Status::from_announcement`](crate::login::attempts::Status::from_announcement) reads).
     async fn transition(
         &self,
         id: &str,

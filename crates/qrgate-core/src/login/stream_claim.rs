@@ -7,7 +7,7 @@
 //! there is nothing to frame and nothing to decide but the route: a well-formed HTTP/1.1
 //! `GET` in origin form, no body (no `Content-Length` or `Transfer-Encoding`), no `Upgrade`,
 //! exactly one `Host`, nothing pipelined behind it, and a path the decision itself
-//! ([`decision::classify`]) routes to an attempt's event stream ([`Route::is_event_stream`]).
+//! ([`decision::classify`]) routes to an attempt's event stream (`Route::is_event_stream`).
 //! Everything else goes on to pingora unchanged, so every other answer keeps one source.
 //!
 //! The rule that keeps the two paths alike: a head is claimed only if pingora would accept

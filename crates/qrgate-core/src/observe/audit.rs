@@ -19,7 +19,7 @@ fn ip(addr: Option<IpAddr>) -> String {
 }
 
 /// A signer approved an attempt.
-pub fn approved(
+pub(crate) fn approved(
     app: &str,
     protocol: &str,
     user: &str,
@@ -31,7 +31,7 @@ pub fn approved(
 }
 
 /// An approval was refused (bad signature, unknown key, wrong network, replay …).
-pub fn approval_refused(
+pub(crate) fn approval_refused(
     app: &str,
     protocol: &str,
     reason: &str,
@@ -42,7 +42,7 @@ pub fn approval_refused(
 }
 
 /// The browser collected its session: a completed login.
-pub fn login(
+pub(crate) fn login(
     app: &str,
     user: &str,
     key: &str,
@@ -54,13 +54,13 @@ pub fn login(
 }
 
 /// A session's person confirmed it on their phone again (step-up).
-pub fn step_up(app: &str, user: &str, key: &str, client: Option<IpAddr>, attempt: &str) {
+pub(crate) fn step_up(app: &str, user: &str, key: &str, client: Option<IpAddr>, attempt: &str) {
     tracing::info!(target: "audit", event = "step_up", app, user, key, client_ip = %ip(client), attempt);
 }
 
 /// An action confirmed by phone was claimed by the browser that asked for it: `action` in
 /// its written form (`add-device:alice`), approved by `key` of `user`.
-pub fn action_confirmed(
+pub(crate) fn action_confirmed(
     app: &str,
     action: &str,
     user: &str,
@@ -72,24 +72,24 @@ pub fn action_confirmed(
 }
 
 /// A session ended by logout.
-pub fn logout(app: &str, key: &str, client: Option<IpAddr>) {
+pub(crate) fn logout(app: &str, key: &str, client: Option<IpAddr>) {
     tracing::info!(target: "audit", event = "logout", app, key, client_ip = %ip(client));
 }
 
 /// A session ended by someone else's decision: `by` is `operator` (the admin API) or
 /// `owner` (the person, from another of their sessions).
-pub fn revoked(app: &str, key: &str, session: &str, by: &str) {
+pub(crate) fn revoked(app: &str, key: &str, session: &str, by: &str) {
     tracing::info!(target: "audit", event = "session_revoked", app, key, session, by);
 }
 
 /// An invitation to enroll a device was made; `by` is `operator` or `owner`.
-pub fn invited(apps: &[String], user: &str, by: &str, expires_at: u64) {
+pub(crate) fn invited(apps: &[String], user: &str, by: &str, expires_at: u64) {
     let app = names(apps);
     tracing::info!(target: "audit", event = "invitation_created", app, user, by, expires_at);
 }
 
 /// A device was enrolled by invitation.
-pub fn device_enrolled(
+pub(crate) fn device_enrolled(
     apps: &[String],
     user: &str,
     key: &str,
@@ -101,35 +101,35 @@ pub fn device_enrolled(
 }
 
 /// An enrollment was refused (used invitation, bad signature …).
-pub fn enrollment_refused(reason: &str, client: Option<IpAddr>) {
+pub(crate) fn enrollment_refused(reason: &str, client: Option<IpAddr>) {
     tracing::warn!(target: "audit", event = "enrollment_refused", reason, client_ip = %ip(client));
 }
 
 /// An enrolled device was removed; its sessions end with it.
-pub fn device_revoked(user: &str, key: &str, device: &str, by: &str) {
+pub(crate) fn device_revoked(user: &str, key: &str, device: &str, by: &str) {
     tracing::info!(target: "audit", event = "device_revoked", user, key, device, by);
 }
 
 /// An enrolled device lost its binding to apps that left the config; `apps` are those it
 /// keeps.
-pub fn device_unbound(user: &str, key: &str, device: &str, apps: &[String], by: &str) {
+pub(crate) fn device_unbound(user: &str, key: &str, device: &str, apps: &[String], by: &str) {
     let apps = names(apps);
     tracing::info!(target: "audit", event = "device_unbound", user, key, device, apps, by);
 }
 
 /// A pending invitation was withdrawn (its user or an app it names left the config).
-pub fn invitation_withdrawn(apps: &[String], user: &str, by: &str) {
+pub(crate) fn invitation_withdrawn(apps: &[String], user: &str, by: &str) {
     let apps = names(apps);
     tracing::info!(target: "audit", event = "invitation_withdrawn", apps, user, by);
 }
 
 /// A session ran out of time.
-pub fn session_expired(app: &str, key: &str) {
+pub(crate) fn session_expired(app: &str, key: &str) {
     tracing::info!(target: "audit", event = "session_expired", app, key);
 }
 
 /// A login attempt ran out of time unfinished.
-pub fn attempt_expired(app: &str, attempt: &str, browser: &str, client: &str) {
+pub(crate) fn attempt_expired(app: &str, attempt: &str, browser: &str, client: &str) {
     tracing::info!(target: "audit", event = "attempt_expired", app, attempt, browser, client_ip = client);
 }
 

@@ -21,11 +21,11 @@ pub struct Metrics {
     /// Login attempts by app, protocol (`any` where no protocol is involved yet) and event
     /// (`created`, `scanned`, `approved`, `rejected`, `claimed`, `stepped_up`, `confirmed`,
     /// `refused`).
-    pub logins: IntCounterVec,
+    pub(crate) logins: IntCounterVec,
     /// Attempts that ran out of time unfinished.
-    pub logins_expired: IntCounterVec,
+    pub(crate) logins_expired: IntCounterVec,
     /// Requests refused for their rate, by action.
-    pub rate_limited: IntCounterVec,
+    pub(crate) rate_limited: IntCounterVec,
     /// Open login event streams.
     pub event_streams: IntGauge,
     /// Live sessions (set at scrape).
@@ -54,7 +54,7 @@ impl Metrics {
     ///
     /// # Panics
     /// Never in practice: the names below are fixed, valid and registered once.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let registry = Registry::new();
         let counter = |name: &str, help: &str, labels: &[&str]| {
             let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
@@ -157,7 +157,7 @@ impl Metrics {
     }
 
     /// One login event.
-    pub fn login(&self, app: &str, protocol: &str, event: &str) {
+    pub(crate) fn login(&self, app: &str, protocol: &str, event: &str) {
         self.logins.with_label_values(&[app, protocol, event]).inc();
     }
 

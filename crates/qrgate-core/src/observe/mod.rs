@@ -1,4 +1,4 @@
 //! What the gateway tells its operators: the audit trail and the Prometheus metrics.
 
 pub mod audit;
-pub mod metrics;
+pub(crate) mod metrics;

@@ -12,38 +12,38 @@ use crate::config::{AppId, Config, OidcClient};
 use crate::http::route::Route;
 
 /// The longest `state` or `nonce` kept (they travel in URLs and tokens).
-pub const MAX_PARAM: usize = 512;
+pub(crate) const MAX_PARAM: usize = 512;
 
 /// A valid authorization request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthRequest {
+pub(crate) struct AuthRequest {
     /// `client_id`.
-    pub client_id: String,
+    pub(crate) client_id: String,
     /// `redirect_uri`, one the client registered.
-    pub redirect_uri: String,
+    pub(crate) redirect_uri: String,
     /// `state`, returned as sent.
-    pub state: Option<String>,
+    pub(crate) state: Option<String>,
     /// `nonce`, carried into the ID token.
-    pub nonce: Option<String>,
+    pub(crate) nonce: Option<String>,
     /// The PKCE `S256` challenge.
-    pub code_challenge: Option<String>,
+    pub(crate) code_challenge: Option<String>,
     /// The requested scopes the client may have (`openid` first).
-    pub scope: Vec<String>,
+    pub(crate) scope: Vec<String>,
     /// `prompt=none`: no page may be shown.
-    pub prompt_none: bool,
+    pub(crate) prompt_none: bool,
     /// `prompt=login`: a fresh approval is required.
-    pub prompt_login: bool,
+    pub(crate) prompt_login: bool,
     /// `max_age`, seconds.
-    pub max_age: Option<u64>,
+    pub(crate) max_age: Option<u64>,
     /// Our own `auth_after` (seconds since the epoch): the approval must be no older. Set on
     /// the return from a fresh approval that `prompt=login` or `max_age` asked for, so the
     /// request is then satisfied instead of asking again.
-    pub auth_after: Option<u64>,
+    pub(crate) auth_after: Option<u64>,
 }
 
 /// Why an authorization request is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthorizeError {
+pub(crate) enum AuthorizeError {
     /// Told on a page: the client or redirect URI cannot be trusted with a redirect.
     Page(PageProblem),
     /// Sent back to the client's redirect URI.
@@ -52,7 +52,7 @@ pub enum AuthorizeError {
 
 /// What is wrong, when no redirect is safe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PageProblem {
+pub(crate) enum PageProblem {
     /// No `client_id`, or given twice.
     MissingClient,
     /// No client of that id.
@@ -65,19 +65,19 @@ pub enum PageProblem {
 
 /// An error sent to the client's redirect URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ErrorRedirect {
+pub(crate) struct ErrorRedirect {
     /// Where.
-    pub redirect_uri: String,
+    pub(crate) redirect_uri: String,
     /// `error`, RFC 6749 §4.1.2.1 / OpenID Connect Core §3.1.2.6.
-    pub error: &'static str,
+    pub(crate) error: &'static str,
     /// `error_description`.
-    pub description: &'static str,
+    pub(crate) description: &'static str,
     /// `state`, as sent.
-    pub state: Option<String>,
+    pub(crate) state: Option<String>,
 }
 
 /// Reads an authorization request from its query.
-pub fn parse<'c>(
+pub(crate) fn parse<'c>(
     config: &'c Config,
     query: Option<&str>,
 ) -> Result<(AuthRequest, &'c OidcClient), AuthorizeError> {
@@ -232,7 +232,7 @@ pub fn parse<'c>(
 /// What a sign-in on the SSO origin returning to `return_to` is shown as: for an
 /// authorization request of a registered client and redirect URI, the client's name and the
 /// redirect's origin ([`OidcClient::shown_as`]); otherwise the app's own name.
-pub fn shown_name<'c>(config: &'c Config, app: AppId, return_to: &str) -> &'c str {
+pub(crate) fn shown_name<'c>(config: &'c Config, app: AppId, return_to: &str) -> &'c str {
     let own = &config.app(app).name;
     if config.sso_app() != Some(app) {
         return own;
@@ -270,7 +270,7 @@ fn is_challenge(c: &str) -> bool {
 
 /// Whether `verifier` (RFC 7636 §4.1: 43 to 128 unreserved characters) hashes to
 /// `challenge`, compared in constant time.
-pub fn verifier_matches(verifier: &str, challenge: &str) -> bool {
+pub(crate) fn verifier_matches(verifier: &str, challenge: &str) -> bool {
     use base64::Engine;
     use sha2::Digest;
     use subtle::ConstantTimeEq;
@@ -285,16 +285,16 @@ pub fn verifier_matches(verifier: &str, challenge: &str) -> bool {
 
 /// The facts of the SSO session a request arrives with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Signed {
+pub(crate) struct Signed {
     /// Its last phone approval, ms since the epoch.
-    pub approved_ms: u64,
+    pub(crate) approved_ms: u64,
     /// Whether its user may use the client.
-    pub admitted: bool,
+    pub(crate) admitted: bool,
 }
 
 /// What an authorization request leads to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Next {
+pub(crate) enum Next {
     /// Sign in first (the login page, returning here).
     SignIn,
     /// Approve afresh first (the step-up page, returning here with `auth_after`).
@@ -314,7 +314,7 @@ pub enum Next {
 }
 
 /// What `req` leads to with the SSO session `session` at `now_ms`.
-pub fn next(req: &AuthRequest, session: Option<Signed>, now_ms: u64) -> Next {
+pub(crate) fn next(req: &AuthRequest, session: Option<Signed>, now_ms: u64) -> Next {
     let now = now_ms / 1000;
     let Some(session) = session else {
         return if req.prompt_none {
@@ -356,7 +356,11 @@ pub fn next(req: &AuthRequest, session: Option<Signed>, now_ms: u64) -> Next {
 
 /// The query of a redirect to the client: `params` then `iss` (RFC 9207), appended to the
 /// redirect URI's own query.
-pub fn redirect_location(redirect_uri: &str, params: &[(&str, &str)], issuer: &str) -> String {
+pub(crate) fn redirect_location(
+    redirect_uri: &str,
+    params: &[(&str, &str)],
+    issuer: &str,
+) -> String {
     let mut out = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in params {
         out.append_pair(k, v);
@@ -368,7 +372,7 @@ pub fn redirect_location(redirect_uri: &str, params: &[(&str, &str)], issuer: &s
 }
 
 /// Where an error goes back to.
-pub fn error_location(e: &ErrorRedirect, issuer: &str) -> String {
+pub(crate) fn error_location(e: &ErrorRedirect, issuer: &str) -> String {
     let mut params = vec![("error", e.error), ("error_description", e.description)];
     if let Some(s) = &e.state {
         params.push(("state", s));
@@ -378,7 +382,7 @@ pub fn error_location(e: &ErrorRedirect, issuer: &str) -> String {
 
 /// The request's own query again, with `prompt=login` and `max_age` replaced by
 /// `auth_after` (the return path after a fresh approval).
-pub fn query_after(query: Option<&str>, after: u64) -> String {
+pub(crate) fn query_after(query: Option<&str>, after: u64) -> String {
     let mut out = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match k.as_ref() {

@@ -15,34 +15,34 @@ use crate::oidc::keys::IdTokenSigner;
 use crate::oidc::store::Grant;
 
 /// The `events` member naming a logout (§2.4).
-pub const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+pub(crate) const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
 /// The `typ` header of a logout token (§2.4: explicit typing).
-pub const TYP: &str = "logout+jwt";
+pub(crate) const TYP: &str = "logout+jwt";
 
 /// How long a logout token is valid: long enough for the glue's retries, short enough that
 /// a copy is worthless soon.
-pub const LIFETIME_SECS: u64 = 120;
+pub(crate) const LIFETIME_SECS: u64 = 120;
 
 /// A logout token's claims (§2.4).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct LogoutClaims {
+pub(crate) struct LogoutClaims {
     /// `iss`: the SSO origin.
-    pub iss: String,
+    pub(crate) iss: String,
     /// `aud`: the client.
-    pub aud: String,
+    pub(crate) aud: String,
     /// `iat`, seconds.
-    pub iat: u64,
+    pub(crate) iat: u64,
     /// `exp`, seconds.
-    pub exp: u64,
+    pub(crate) exp: u64,
     /// `jti`: random, so a relying party can refuse a replay.
-    pub jti: String,
+    pub(crate) jti: String,
     /// `sid`: the SSO session the grants came from (the ID tokens' `sid`).
-    pub sid: String,
+    pub(crate) sid: String,
     /// `sub`: the user (the ID tokens' `sub`).
-    pub sub: String,
+    pub(crate) sub: String,
     /// `events`: `{EVENT: {}}`.
-    pub events: serde_json::Value,
+    pub(crate) events: serde_json::Value,
 }
 
 /// One logout token to post.
@@ -62,19 +62,19 @@ pub struct Notice {
 
 /// One logout to tell, before signing: the client's URI and the claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Due {
+pub(crate) struct Due {
     /// The client.
-    pub client_id: String,
+    pub(crate) client_id: String,
     /// Its `backchannel_logout_uri`.
-    pub uri: String,
+    pub(crate) uri: String,
     /// The claims of its logout token.
-    pub claims: LogoutClaims,
+    pub(crate) claims: LogoutClaims,
 }
 
 /// Who is told that `ended` grants ended, at `now_ms`, under `config` (the issuer is its SSO
 /// origin): one entry per client with a back-channel URI and SSO session, in the order the
 /// grants came. A client no longer configured is not told (it has no URI any more).
-pub fn due(config: &Config, ended: &[Grant], now_ms: u64) -> Vec<Due> {
+pub(crate) fn due(config: &Config, ended: &[Grant], now_ms: u64) -> Vec<Due> {
     let Some(sso) = config.sso.as_ref() else {
         return Vec::new();
     };
@@ -114,7 +114,7 @@ pub fn due(config: &Config, ended: &[Grant], now_ms: u64) -> Vec<Due> {
 
 /// The notices for `ended` grants, each token signed with its client's ID token algorithm;
 /// one that cannot be signed (no key of that algorithm) is left out and logged.
-pub fn notices(
+pub(crate) fn notices(
     config: &Config,
     signer: &IdTokenSigner,
     ended: &[Grant],

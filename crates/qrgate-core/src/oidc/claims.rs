@@ -16,25 +16,25 @@ use crate::oidc::keys::SigningAlg;
 
 /// `amr` of every sign-in: a software-secured key's proof of possession, approved by the
 /// person present.
-pub const AMR: [&str; 2] = ["swk", "user"];
+pub(crate) const AMR: [&str; 2] = ["swk", "user"];
 
 /// `acr` when the client asked for a fresh approval (`prompt=login`, `max_age`) and got one.
-pub const ACR_FRESH: &str = "urn:qrgate:acr:fresh-approval";
+pub(crate) const ACR_FRESH: &str = "urn:qrgate:acr:fresh-approval";
 
 /// Who the claims are about, from the config in force.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Person {
+pub(crate) struct Person {
     /// The user name (`sub`, `preferred_username`, `name`).
-    pub user: String,
+    pub(crate) user: String,
     /// Roles (`groups`).
-    pub roles: Vec<String>,
+    pub(crate) roles: Vec<String>,
     /// E-mail address, if configured.
-    pub email: Option<String>,
+    pub(crate) email: Option<String>,
 }
 
 impl Person {
     /// The configured user named `user`, if any.
-    pub fn of(config: &Config, user: &str) -> Option<Person> {
+    pub(crate) fn of(config: &Config, user: &str) -> Option<Person> {
         let (_, u) = config.user_by_name(user)?;
         Some(Person {
             user: u.name.clone(),
@@ -44,7 +44,7 @@ impl Person {
     }
 
     /// Whether the person may use `client` under `config`.
-    pub fn admitted(config: &Config, client: &OidcClient, user: &str) -> bool {
+    pub(crate) fn admitted(config: &Config, client: &OidcClient, user: &str) -> bool {
         config
             .user_by_name(user)
             .is_some_and(|(_, u)| client.admits(u))
@@ -54,29 +54,29 @@ impl Person {
 /// The claims a scope set releases about a person (userinfo, and the ID token too: code
 /// flow clients commonly read them there).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Profile {
+pub(crate) struct Profile {
     /// `sub`.
-    pub sub: String,
+    pub(crate) sub: String,
     /// `name` (profile).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// `preferred_username` (profile).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub preferred_username: Option<String>,
+    pub(crate) preferred_username: Option<String>,
     /// `email` (email), when configured.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
+    pub(crate) email: Option<String>,
     /// `email_verified`: the operator wrote the address in the config.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub email_verified: Option<bool>,
+    pub(crate) email_verified: Option<bool>,
     /// `groups` (groups): the user's roles.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub groups: Option<Vec<String>>,
+    pub(crate) groups: Option<Vec<String>>,
 }
 
 impl Profile {
     /// What `scope` releases about `p`.
-    pub fn of(p: &Person, scope: &[String]) -> Profile {
+    pub(crate) fn of(p: &Person, scope: &[String]) -> Profile {
         let has = |s: &str| scope.iter().any(|x| x == s);
         let email = if has("email") { p.email.clone() } else { None };
         Profile {
@@ -92,36 +92,36 @@ impl Profile {
 
 /// An ID token's claims.
 #[derive(Debug, Clone, Serialize)]
-pub struct IdClaims {
+pub(crate) struct IdClaims {
     /// `iss`: the SSO origin.
-    pub iss: String,
+    pub(crate) iss: String,
     /// `aud`: the client.
-    pub aud: String,
+    pub(crate) aud: String,
     /// `azp`: the client again (one audience).
-    pub azp: String,
+    pub(crate) azp: String,
     /// `exp`, seconds.
-    pub exp: u64,
+    pub(crate) exp: u64,
     /// `iat`, seconds.
-    pub iat: u64,
+    pub(crate) iat: u64,
     /// `auth_time`: the last phone approval, seconds.
-    pub auth_time: u64,
+    pub(crate) auth_time: u64,
     /// `nonce`, as the client sent it (first ID token of a grant only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub nonce: Option<String>,
+    pub(crate) nonce: Option<String>,
     /// `amr`.
-    pub amr: [&'static str; 2],
+    pub(crate) amr: [&'static str; 2],
     /// `acr`, when a fresh approval was asked for and given.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub acr: Option<String>,
+    pub(crate) acr: Option<String>,
     /// `sid`: the SSO session (the family) it came from.
-    pub sid: String,
+    pub(crate) sid: String,
     /// The profile claims.
     #[serde(flatten)]
-    pub profile: Profile,
+    pub(crate) profile: Profile,
 }
 
 /// The discovery document of the provider at `issuer` (the SSO origin).
-pub fn discovery(config: &Config, issuer: &str, algs: &[SigningAlg]) -> serde_json::Value {
+pub(crate) fn discovery(config: &Config, issuer: &str, algs: &[SigningAlg]) -> serde_json::Value {
     let base = format!("{issuer}{}", config.server.prefix);
     let algs: Vec<&str> = algs.iter().map(|a| a.as_str()).collect();
     serde_json::json!({

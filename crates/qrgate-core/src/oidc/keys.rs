@@ -28,7 +28,8 @@ pub enum SigningAlg {
 
 impl SigningAlg {
     /// Every algorithm, in the order discovery lists them.
-    pub const ALL: [SigningAlg; 3] = [SigningAlg::Rs256, SigningAlg::Es256, SigningAlg::EdDsa];
+    pub(crate) const ALL: [SigningAlg; 3] =
+        [SigningAlg::Rs256, SigningAlg::Es256, SigningAlg::EdDsa];
 
     /// The JOSE name (`alg`).
     pub fn as_str(self) -> &'static str {
@@ -40,7 +41,7 @@ impl SigningAlg {
     }
 
     /// The algorithm named `name` in JOSE spelling.
-    pub fn parse(name: &str) -> Option<SigningAlg> {
+    pub(crate) fn parse(name: &str) -> Option<SigningAlg> {
         Self::ALL.into_iter().find(|a| a.as_str() == name)
     }
 
@@ -100,7 +101,7 @@ impl std::fmt::Debug for OidcKey {
 
 impl OidcKey {
     /// A fresh key of `alg` made at `now_ms`.
-    pub fn generate(alg: SigningAlg, now_ms: u64) -> Result<Self, OidcKeyError> {
+    pub(crate) fn generate(alg: SigningAlg, now_ms: u64) -> Result<Self, OidcKeyError> {
         use aws_lc_rs::encoding::AsDer;
         let pkcs8 = match alg {
             SigningAlg::Rs256 => {
@@ -177,7 +178,7 @@ impl OidcKey {
     }
 
     /// The public half as a JWK (`kid`, `alg` and `use` set).
-    pub fn public(&self) -> Result<Jwk, OidcKeyError> {
+    pub(crate) fn public(&self) -> Result<Jwk, OidcKeyError> {
         let mut jwk = Jwk::from_encoding_key(&self.encoding()?, self.alg.jose())
             .map_err(|e| self.malformed(e))?;
         jwk.common.public_key_use = Some(PublicKeyUse::Signature);
@@ -233,8 +234,6 @@ pub fn rotate(
 
 /// Signs ID tokens with the newest key of each algorithm and publishes every key.
 pub struct IdTokenSigner {
-    /// Newest first.
-    keys: Vec<OidcKey>,
     /// The signing key of each algorithm, built once.
     current: Vec<(SigningAlg, String, EncodingKey)>,
     jwks: JwkSet,
@@ -252,30 +251,28 @@ impl IdTokenSigner {
             }
         }
         Ok(IdTokenSigner {
-            keys,
             current,
             jwks: JwkSet { keys: published },
         })
     }
 
-    /// The keys, newest first.
-    pub fn keys(&self) -> &[OidcKey] {
-        &self.keys
-    }
-
     /// Whether a key of `alg` can sign.
-    pub fn signs(&self, alg: SigningAlg) -> bool {
+    pub(crate) fn signs(&self, alg: SigningAlg) -> bool {
         self.current.iter().any(|(a, _, _)| *a == alg)
     }
 
     /// `claims` signed with the newest key of `alg` (`typ` JWT, `kid` set).
-    pub fn sign<T: Serialize>(&self, alg: SigningAlg, claims: &T) -> Result<String, OidcKeyError> {
+    pub(crate) fn sign<T: Serialize>(
+        &self,
+        alg: SigningAlg,
+        claims: &T,
+    ) -> Result<String, OidcKeyError> {
         self.sign_typed(alg, "JWT", claims)
     }
 
     /// `claims` signed with the newest key of `alg`, with header `typ` (`kid` set): a token
     /// of another kind than an ID token (a logout token is `logout+jwt`).
-    pub fn sign_typed<T: Serialize>(
+    pub(crate) fn sign_typed<T: Serialize>(
         &self,
         alg: SigningAlg,
         typ: &str,
@@ -293,14 +290,14 @@ impl IdTokenSigner {
     }
 
     /// The published key set.
-    pub fn jwks(&self) -> &JwkSet {
+    pub(crate) fn jwks(&self) -> &JwkSet {
         &self.jwks
     }
 
     /// What an ID token this provider signed for `issuer` with one of its published keys
     /// says about who logs out, expired or not (an `id_token_hint` names a sign-on, it grants
     /// nothing); `None` for any other token.
-    pub fn hint(&self, token: &str, issuer: &str) -> Option<Hint> {
+    pub(crate) fn hint(&self, token: &str, issuer: &str) -> Option<Hint> {
         let header = jsonwebtoken::decode_header(token).ok()?;
         let kid = header.kid?;
         let jwk = self.jwks.find(&kid)?;
@@ -329,12 +326,12 @@ impl IdTokenSigner {
 
 /// The claims of an `id_token_hint` that logout reads.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Hint {
+pub(crate) struct Hint {
     /// The client it was issued to.
-    pub aud: String,
+    pub(crate) aud: String,
     /// The SSO session (family) it came from.
     #[serde(default)]
-    pub sid: Option<String>,
+    pub(crate) sid: Option<String>,
 }
 
 #[cfg(test)]

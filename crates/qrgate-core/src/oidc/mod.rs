@@ -41,7 +41,7 @@ impl Default for Provider {
 
 impl Provider {
     /// The ID token signer in force, if `[sso]` is configured and its keys installed.
-    pub fn signer(&self) -> Option<Arc<IdTokenSigner>> {
+    pub(crate) fn signer(&self) -> Option<Arc<IdTokenSigner>> {
         self.signer.load_full()
     }
 
@@ -51,7 +51,7 @@ impl Provider {
     }
 
     /// The store of codes, grants and tokens.
-    pub fn store(&self) -> Arc<dyn OidcStore> {
+    pub(crate) fn store(&self) -> Arc<dyn OidcStore> {
         match self.store.read() {
             Ok(s) => s.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -77,7 +77,7 @@ impl Provider {
     /// Tells the clients of `ended` grants (those with a `backchannel_logout_uri`) that they
     /// ended, in the background. Every step that revokes grants for a person calls this with
     /// what the store answered it ended, so each is told once, by the instance that ended it.
-    pub fn ended(&self, config: &Config, ended: &[Grant], now_ms: u64) {
+    pub(crate) fn ended(&self, config: &Config, ended: &[Grant], now_ms: u64) {
         if ended.is_empty() {
             return;
         }
@@ -96,7 +96,7 @@ impl Provider {
 
     /// Ends a single sign-on family's grants (every grant that came from the SSO session
     /// `family`) and tells their clients; returns how many ended.
-    pub async fn end_family(
+    pub(crate) async fn end_family(
         &self,
         config: &Config,
         family: &str,

@@ -16,18 +16,18 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use crate::session::StoreError;
+pub(crate) use crate::session::StoreError;
 
 /// SHA-256 of a token: what stores keep.
 pub type Hash = [u8; 32];
 
 /// A fresh token (code, refresh or access): 32 random bytes, base64url (43 characters).
-pub fn mint() -> String {
+pub(crate) fn mint() -> String {
     URL_SAFE_NO_PAD.encode(crate::random_bytes::<32>())
 }
 
 /// The hash of a presented token; anything but 43 base64url characters is none.
-pub fn hash_of(presented: &str) -> Option<Hash> {
+pub(crate) fn hash_of(presented: &str) -> Option<Hash> {
     (presented.len() == 43
         && presented
             .bytes()
@@ -39,26 +39,26 @@ pub fn hash_of(presented: &str) -> Option<Hash> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CodeGrant {
     /// The client it was issued to.
-    pub client_id: String,
+    pub(crate) client_id: String,
     /// The redirect URI it was sent to (the token request must name the same).
-    pub redirect_uri: String,
+    pub(crate) redirect_uri: String,
     /// The user signed in.
-    pub user: String,
+    pub(crate) user: String,
     /// The SSO session it came from ([`crate::session::session_id`]).
-    pub family: String,
+    pub(crate) family: String,
     /// Granted scopes.
-    pub scope: Vec<String>,
+    pub(crate) scope: Vec<String>,
     /// The client's `nonce`, for the ID token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nonce: Option<String>,
+    pub(crate) nonce: Option<String>,
     /// The PKCE `S256` challenge, if the client sent one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code_challenge: Option<String>,
+    pub(crate) code_challenge: Option<String>,
     /// The last phone approval, seconds since the epoch (`auth_time`).
-    pub auth_time: u64,
+    pub(crate) auth_time: u64,
     /// `acr`, when the approval was a fresh one the client asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub acr: Option<String>,
+    pub(crate) acr: Option<String>,
     /// The code expires then, ms since the epoch.
     pub expires_ms: u64,
 }
@@ -77,10 +77,10 @@ pub struct Grant {
     /// Granted scopes.
     pub scope: Vec<String>,
     /// The original `auth_time`, seconds since the epoch.
-    pub auth_time: u64,
+    pub(crate) auth_time: u64,
     /// `acr` of the original approval, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub acr: Option<String>,
+    pub(crate) acr: Option<String>,
     /// The grant (and every refresh token of it) ends then, ms since the epoch.
     pub expires_ms: u64,
 }
@@ -255,7 +255,7 @@ impl Inner {
 
 /// The store of one instance.
 #[derive(Default)]
-pub struct MemoryOidc {
+pub(crate) struct MemoryOidc {
     inner: Mutex<Inner>,
 }
 

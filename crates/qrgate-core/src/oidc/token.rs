@@ -16,7 +16,7 @@ use crate::session::StoreError;
 
 /// Why a token request is refused: RFC 6749 §5.2's codes (and the two a server may add).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TokenError {
+pub(crate) enum TokenError {
     /// `invalid_request`.
     #[error("{0}")]
     InvalidRequest(&'static str),
@@ -52,7 +52,7 @@ impl From<StoreError> for TokenError {
 
 impl TokenError {
     /// The `error` code.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             TokenError::InvalidRequest(_) => "invalid_request",
             TokenError::InvalidClient { .. } => "invalid_client",
@@ -67,36 +67,36 @@ impl TokenError {
 
 /// The JSON body of an error (RFC 6749 §5.2).
 #[derive(Debug, Serialize)]
-pub struct ErrorBody {
+pub(crate) struct ErrorBody {
     /// The code.
-    pub error: &'static str,
+    pub(crate) error: &'static str,
     /// Why, for the developer.
-    pub error_description: String,
+    pub(crate) error_description: String,
 }
 
 /// The parameters of a token request's form, each at most once.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct TokenRequest {
+pub(crate) struct TokenRequest {
     /// `grant_type`.
-    pub grant_type: String,
+    pub(crate) grant_type: String,
     /// `code`.
-    pub code: Option<String>,
+    pub(crate) code: Option<String>,
     /// `redirect_uri`.
-    pub redirect_uri: Option<String>,
+    pub(crate) redirect_uri: Option<String>,
     /// `code_verifier`.
-    pub code_verifier: Option<String>,
+    pub(crate) code_verifier: Option<String>,
     /// `refresh_token`.
-    pub refresh_token: Option<String>,
+    pub(crate) refresh_token: Option<String>,
     /// `scope` (refresh: at most the original).
-    pub scope: Option<String>,
+    pub(crate) scope: Option<String>,
     /// `client_id` in the form.
-    pub client_id: Option<String>,
+    pub(crate) client_id: Option<String>,
     /// `client_secret` in the form.
-    pub client_secret: Option<String>,
+    pub(crate) client_secret: Option<String>,
 }
 
 /// Reads the form (`application/x-www-form-urlencoded`); a parameter twice is refused.
-pub fn parse(body: &[u8]) -> Result<TokenRequest, TokenError> {
+pub(crate) fn parse(body: &[u8]) -> Result<TokenRequest, TokenError> {
     let mut seen: HashMap<String, String> = HashMap::new();
     for (k, v) in url::form_urlencoded::parse(body) {
         if seen.insert(k.into_owned(), v.into_owned()).is_some() {
@@ -122,7 +122,7 @@ pub fn parse(body: &[u8]) -> Result<TokenRequest, TokenError> {
 /// The client a token request authenticates as: HTTP Basic (RFC 6749 §2.3.1, each part
 /// form-urlencoded), or `client_id` and `client_secret` in the form, or a public client's
 /// `client_id` alone. Exactly one way; secrets compared by hash in constant time.
-pub fn authenticate<'c>(
+pub(crate) fn authenticate<'c>(
     config: &'c Config,
     headers: &HeaderMap,
     req: &TokenRequest,
@@ -184,20 +184,20 @@ fn basic_credentials(value: &[u8]) -> Option<(String, String)> {
 
 /// A successful token response (RFC 6749 §5.1, OpenID Connect Core §3.1.3.3).
 #[derive(Debug, Serialize)]
-pub struct TokenResponse {
+pub(crate) struct TokenResponse {
     /// The opaque access token (for userinfo).
-    pub access_token: String,
+    pub(crate) access_token: String,
     /// Always `Bearer`.
-    pub token_type: &'static str,
+    pub(crate) token_type: &'static str,
     /// Seconds until the access token expires.
-    pub expires_in: u64,
+    pub(crate) expires_in: u64,
     /// The signed ID token.
-    pub id_token: String,
+    pub(crate) id_token: String,
     /// The next refresh token, when the client gets them.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
+    pub(crate) refresh_token: Option<String>,
     /// Granted scopes, space-separated.
-    pub scope: String,
+    pub(crate) scope: String,
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@
 //! config's and the device registry's answer at the time of asking, so a "user" filter is
 //! resolved to that user's keys first ([`crate::control`]).
 //!
-//! - [`memory`]: the in-memory store (a DashMap keyed by token hash, and one from key to
+//! - `memory`: the in-memory store (a DashMap keyed by token hash, and one from key to
 //!   hashes).
 
 mod memory;
@@ -155,7 +155,7 @@ pub struct SessionMeta {
 /// A session's public id: the first 12 bytes of its token hash in hex (24 characters, safe on
 /// any command line). It names a session in lists and revocations without being usable as a
 /// credential: the token cannot be derived from its hash, let alone from part of it.
-pub fn session_id(hash: &TokenHash) -> String {
+pub(crate) fn session_id(hash: &TokenHash) -> String {
     hex::encode(&hash.as_bytes()[..12])
 }
 

@@ -25,74 +25,74 @@ use crate::session::{session_id, StoreError};
 use crate::settings::Settings;
 
 /// One session on the page.
-pub struct Row {
+pub(crate) struct Row {
     /// Its id (for the sign-out form).
-    pub id: String,
+    pub(crate) id: String,
     /// The browser it was made in.
-    pub browser: String,
+    pub(crate) browser: String,
     /// The app.
-    pub app: String,
+    pub(crate) app: String,
     /// Where from.
-    pub client_ip: String,
+    pub(crate) client_ip: String,
     /// Which signer approved it.
-    pub protocol: String,
+    pub(crate) protocol: String,
     /// What it may do, when less than everything.
-    pub access: Option<String>,
+    pub(crate) access: Option<String>,
     /// When it began.
-    pub since: String,
+    pub(crate) since: String,
     /// When it was last used.
-    pub last_seen: String,
+    pub(crate) last_seen: String,
     /// Whether it is the one showing the page.
-    pub current: bool,
+    pub(crate) current: bool,
 }
 
 /// One key of the person's on the page.
-pub struct KeyRow {
+pub(crate) struct KeyRow {
     /// What it is: the device's browser summary and id, or the configured key.
-    pub name: String,
+    pub(crate) name: String,
     /// The app it was enrolled on (every app for a configured key).
-    pub app: String,
+    pub(crate) app: String,
     /// When it was enrolled (a configured key: never; it is the operator's).
-    pub enrolled: String,
+    pub(crate) enrolled: String,
     /// The last request of any live session it made; "no live session" without one.
-    pub last_used: String,
+    pub(crate) last_used: String,
     /// The device's id, for the removal form (`None` for the configured key).
-    pub device: Option<String>,
+    pub(crate) device: Option<String>,
     /// The key, z-base32.
-    pub key: String,
+    pub(crate) key: String,
     /// Whether the session showing the page is this key's.
-    pub current: bool,
+    pub(crate) current: bool,
 }
 
 /// The page's data.
 #[derive(Template)]
 #[template(path = "sessions.html")]
-pub struct SessionsPage<'a> {
+pub(crate) struct SessionsPage<'a> {
     /// The app's name.
-    pub app_name: &'a str,
+    pub(crate) app_name: &'a str,
     /// CSP nonce.
-    pub nonce: String,
+    pub(crate) nonce: String,
     /// Who is signed in.
-    pub user: &'a str,
+    pub(crate) user: &'a str,
     /// The key's first characters.
-    pub key_short: String,
+    pub(crate) key_short: String,
     /// Every key of the user.
-    pub keys: Vec<KeyRow>,
+    pub(crate) keys: Vec<KeyRow>,
     /// Whether a device may be removed here (another key must confirm it).
-    pub removable: bool,
+    pub(crate) removable: bool,
     /// Where a device's removal form posts.
-    pub remove_url: String,
+    pub(crate) remove_url: String,
     /// Every session of the user, whichever key made it.
-    pub sessions: Vec<Row>,
+    pub(crate) sessions: Vec<Row>,
     /// Where the forms post.
-    pub revoke_url: String,
+    pub(crate) revoke_url: String,
     /// Where the form inviting a new phone posts.
-    pub invite_url: Option<String>,
+    pub(crate) invite_url: Option<String>,
 }
 
 /// What the page asked to sign out.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scope {
+pub(crate) enum Scope {
     /// One session, by id.
     One(String),
     /// Every session of the user but this one.
@@ -103,7 +103,7 @@ pub enum Scope {
 
 impl Scope {
     /// The scope a form body (`id=…` or `scope=others|all`) names.
-    pub fn from_form(body: &[u8]) -> Option<Scope> {
+    pub(crate) fn from_form(body: &[u8]) -> Option<Scope> {
         let mut scope = None;
         for (name, value) in url::form_urlencoded::parse(body) {
             let next = match (name.as_ref(), value.as_ref()) {
@@ -135,7 +135,7 @@ fn of_user(user: &str) -> Filter {
 /// Every key of `user` (`theirs` selects their devices): the configured key first, then the
 /// enrolled devices as the store of record holds them, oldest first. Last used is left empty
 /// (the page fills it from the sessions).
-pub async fn keys_of(
+pub(crate) async fn keys_of(
     gw: &Gateway,
     s: &Settings,
     user: &str,
@@ -172,7 +172,7 @@ pub async fn keys_of(
 }
 
 /// Renders the page for the session `current` of `who`.
-pub async fn page(
+pub(crate) async fn page(
     gw: &Gateway,
     s: &Settings,
     app: AppId,
@@ -232,7 +232,7 @@ pub async fn page(
 
 /// Signs out what `scope` names among the sessions of `user` (every key of theirs); returns
 /// how many ended.
-pub async fn sign_out(
+pub(crate) async fn sign_out(
     gw: &Gateway,
     s: &Settings,
     current: &TokenHash,
@@ -249,7 +249,7 @@ pub async fn sign_out(
 }
 
 /// The page's headers: its CSP (nonce'd inline style, forms to this origin only).
-pub fn with_policy(reply: Reply, nonce: &str) -> Reply {
+pub(crate) fn with_policy(reply: Reply, nonce: &str) -> Reply {
     reply.with_header(
         "content-security-policy",
         page::content_security_policy(nonce),

@@ -7,14 +7,14 @@
 //!
 //! - `sign_in`: the login attempt's handlers (pages, create, scan, claim, verify).
 //! - `own_account`: the person's own sessions page, inviting and removing a device.
-//! - [`account`]: the account page's content (their keys, devices and sessions).
-//! - [`phone`]: the pages that make a browser a signer of the native protocol.
+//! - `account`: the account page's content (their keys, devices and sessions).
+//! - `phone`: the pages that make a browser a signer of the native protocol.
 //! - [`respond`]: the one place domain errors become HTTP statuses and bodies.
 
-pub mod account;
+pub(crate) mod account;
 mod openid;
 mod own_account;
-pub mod phone;
+pub(crate) mod phone;
 pub mod respond;
 mod sign_in;
 

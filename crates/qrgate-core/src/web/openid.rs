@@ -21,7 +21,7 @@ use crate::settings::Settings;
 use crate::web::respond::{self, OidcRefusal};
 
 /// One request to a provider endpoint.
-pub struct OidcRequest<'a> {
+pub(crate) struct OidcRequest<'a> {
     /// The SSO origin's app.
     pub app: AppId,
     /// Method.
@@ -50,7 +50,7 @@ fn count(gw: &Gateway, client: Option<&OidcClient>, endpoint: &str, result: &str
 }
 
 /// `GET /.well-known/openid-configuration`.
-pub fn discovery(gw: &Gateway, s: &Settings) -> Reply {
+pub(crate) fn discovery(gw: &Gateway, s: &Settings) -> Reply {
     let Some(issuer) = issuer(s) else {
         return respond::oidc_refusal(Form::Json, &OidcRefusal::Off);
     };
@@ -62,7 +62,7 @@ pub fn discovery(gw: &Gateway, s: &Settings) -> Reply {
 }
 
 /// `GET {prefix}/oidc/jwks.json`.
-pub fn jwks(gw: &Gateway) -> Reply {
+pub(crate) fn jwks(gw: &Gateway) -> Reply {
     match gw.oidc().signer() {
         Some(k) => Reply::json(200, k.jwks()),
         None => respond::oidc_refusal(Form::Json, &OidcRefusal::Off),
@@ -71,7 +71,7 @@ pub fn jwks(gw: &Gateway) -> Reply {
 
 /// `GET /` on the SSO origin: the person's sessions page when signed in, else the login page
 /// (which returns to the sessions page).
-pub async fn home(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Reply {
+pub(crate) async fn home(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Reply {
     let prefix = &s.config.server.prefix;
     let sessions = Route::Sessions.url(prefix);
     match gw.session(s, r.headers, r.app).await {
@@ -89,7 +89,7 @@ pub async fn home(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Reply {
 
 /// `GET` or `POST {prefix}/oidc/authorize`: the code flow's front channel (a POST's form
 /// is read as a GET's query, OpenID Connect Core §3.1.2.1).
-pub async fn authorize(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Reply {
+pub(crate) async fn authorize(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Reply {
     let form;
     let query = if r.method == Method::POST {
         form = String::from_utf8_lossy(r.body).into_owned();
@@ -217,7 +217,7 @@ fn page_reason(p: PageProblem) -> &'static str {
 }
 
 /// `POST {prefix}/oidc/token`.
-pub async fn token(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Reply {
+pub(crate) async fn token(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Reply {
     let mut client = None;
     let result = token_grant(gw, s, r, &mut client).await;
     match result {
@@ -534,7 +534,7 @@ fn answer(
 }
 
 /// `GET` or `POST {prefix}/oidc/userinfo` with a Bearer access token.
-pub async fn userinfo(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Reply {
+pub(crate) async fn userinfo(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Reply {
     let presented = r
         .headers
         .get(http::header::AUTHORIZATION)
@@ -575,7 +575,7 @@ pub async fn userinfo(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Reply 
 /// (or a POST from the SSO origin's own page) the SSO session and every grant of its family
 /// end; the browser goes to a `post_logout_redirect_uri` only if the client registered it
 /// exactly, else it sees a page.
-pub async fn end_session(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Reply {
+pub(crate) async fn end_session(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Reply {
     let Some(issuer) = issuer(s) else {
         return respond::oidc_refusal(Form::Page, &OidcRefusal::Off);
     };
@@ -711,7 +711,10 @@ pub async fn end_session(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Rep
 /// came from the SSO session `family` ([`session_id`] of its token hash), each client with a
 /// `backchannel_logout_uri` told in the background. The SSO session itself and, in a later
 /// step, the app sessions it led to are ended by their callers.
-pub async fn end_family(gw: &Gateway, family: &str) -> Result<usize, crate::session::StoreError> {
+pub(crate) async fn end_family(
+    gw: &Gateway,
+    family: &str,
+) -> Result<usize, crate::session::StoreError> {
     gw.oidc()
         .end_family(&gw.settings().config, family, gw.clock().now_millis())
         .await

@@ -86,7 +86,7 @@ fn html(rendered: Result<String, askama::Error>, nonce: &str) -> Reply {
 }
 
 /// The approval page for `attempt` on app `app_name` at `origin`; `prefix` is the gateway's.
-pub fn approve_page(app_name: &str, origin: &str, prefix: &str, attempt: &Attempt) -> Reply {
+pub(crate) fn approve_page(app_name: &str, origin: &str, prefix: &str, attempt: &Attempt) -> Reply {
     let nonce = page::new_nonce();
     let grant = &attempt.request.grant;
     let page = ApprovePage {
@@ -106,12 +106,17 @@ pub fn approve_page(app_name: &str, origin: &str, prefix: &str, attempt: &Attemp
 }
 
 /// Whether the native protocol can approve `attempt` (the page is its client).
-pub fn offers_native(attempt: &Attempt) -> bool {
+pub(crate) fn offers_native(attempt: &Attempt) -> bool {
     attempt.material(native::ID).is_some()
 }
 
 /// The enrollment page for invitation `token`.
-pub fn enroll_page(origin: &str, prefix: &str, token: &str, invitation: &Invitation) -> Reply {
+pub(crate) fn enroll_page(
+    origin: &str,
+    prefix: &str,
+    token: &str,
+    invitation: &Invitation,
+) -> Reply {
     let nonce = page::new_nonce();
     let page = EnrollPage {
         app_name: &invitation.app,
@@ -126,7 +131,7 @@ pub fn enroll_page(origin: &str, prefix: &str, token: &str, invitation: &Invitat
 }
 
 /// The page showing a new invitation as a QR code and a link.
-pub fn invite_page(prefix: &str, invited: &Invited) -> Reply {
+pub(crate) fn invite_page(prefix: &str, invited: &Invited) -> Reply {
     let nonce = page::new_nonce();
     let Some(code) = qr::render(&invited.link, "QR code of the invitation link") else {
         return respond::endpoint_refusal(Form::Page, &EndpointRefusal::PageFailed);

@@ -4,7 +4,7 @@
 //! gateway's own routes, forward to the app (anonymously on a public path, or with the
 //! session's identity), or deny (unknown host, bad path, login redirect, 401, store down).
 //!
-//! [`classify`] and [`unauthenticated`] are pure; [`decide`] adds the one lookup that needs
+//! [`classify`] and `unauthenticated` are pure; [`decide`] adds the one lookup that needs
 //! state, the session. The order is the security argument: the app comes from `Host` only to
 //! select config; the path is canonicalized once and every later rule sees only the
 //! canonical path, which is also what is forwarded; public paths are matched before any
@@ -187,7 +187,7 @@ pub fn classify(config: &Config, req: &Request<'_>) -> Classified {
 /// Whether `grant` admits the request on `path`: its own method, and every method it claims
 /// through an override carrier (`method_override::claimed`; one that names no method counts
 /// as a write), so a read grant never forwards a request an upstream would serve as a write.
-pub fn within_grant(grant: &Grant, req: &Request<'_>, path: &CanonicalPath) -> bool {
+pub(crate) fn within_grant(grant: &Grant, req: &Request<'_>, path: &CanonicalPath) -> bool {
     let upgrade = req.headers.contains_key(http::header::UPGRADE);
     if !grant.allows(req.method, upgrade, path) {
         return false;
@@ -203,7 +203,7 @@ pub fn within_grant(grant: &Grant, req: &Request<'_>, path: &CanonicalPath) -> b
 }
 
 /// Whether `path` on `app` needs a fresher phone approval than one at `approved_ms`.
-pub fn needs_step_up(
+pub(crate) fn needs_step_up(
     s: &Settings,
     app: AppId,
     path: &CanonicalPath,
@@ -223,7 +223,7 @@ pub fn needs_step_up(
 /// The answer to a request that needs a step-up: a browser navigation goes to the
 /// confirmation page (and then on to the same URL); anything else gets 403 naming that page,
 /// to retry after confirming.
-pub fn step_up(config: &Config, req: &Request<'_>, path: &CanonicalPath) -> Denial {
+pub(crate) fn step_up(config: &Config, req: &Request<'_>, path: &CanonicalPath) -> Denial {
     let back = path_and_query(path.as_str(), req.query);
     let location = Route::StepUp { rd: Some(&back) }.url(&config.server.prefix);
     if negotiate::is_browser_navigation(req.method, req.headers) {
@@ -235,7 +235,7 @@ pub fn step_up(config: &Config, req: &Request<'_>, path: &CanonicalPath) -> Deni
 
 /// The answer to a protected request without a session: browsers are sent to the login page
 /// (with a return path), programs get a 401 they can act on.
-pub fn unauthenticated(
+pub(crate) fn unauthenticated(
     config: &Config,
     app: AppId,
     req: &Request<'_>,
@@ -260,7 +260,7 @@ pub fn unauthenticated(
 /// a request, shared by the proxy path ([`decide`]) and forward auth
 /// ([`crate::gate::forward_auth`]): the grant with every method the request claims, then the
 /// step-up paths, then the answer for a request without a session.
-pub fn admit(
+pub(crate) fn admit(
     s: &Settings,
     app: AppId,
     req: &Request<'_>,

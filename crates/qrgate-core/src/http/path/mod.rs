@@ -74,7 +74,7 @@ impl CanonicalPath {
     }
 
     /// This path in the folded form restricting rules compare (see [`FoldedPath`]).
-    pub fn folded(&self) -> FoldedPath {
+    pub(crate) fn folded(&self) -> FoldedPath {
         FoldedPath(fold(&self.0))
     }
 
@@ -111,17 +111,17 @@ pub struct OpeningPrefix(String);
 
 impl OpeningPrefix {
     /// The prefix `raw`, canonicalized like request paths.
-    pub fn new(raw: &str) -> Result<OpeningPrefix, PathError> {
+    pub(crate) fn new(raw: &str) -> Result<OpeningPrefix, PathError> {
         canonical_prefix(raw).map(OpeningPrefix)
     }
 
     /// `/`, which opens every path.
-    pub fn root() -> OpeningPrefix {
+    pub(crate) fn root() -> OpeningPrefix {
         OpeningPrefix("/".into())
     }
 
     /// Whether `path` lies under this prefix, spelled exactly.
-    pub fn covers(&self, path: &CanonicalPath) -> bool {
+    pub(crate) fn covers(&self, path: &CanonicalPath) -> bool {
         path.starts_with_prefix(&self.0)
     }
 
@@ -133,7 +133,7 @@ impl OpeningPrefix {
     /// Whether a path this prefix opens may be read by an upstream as `restricted` itself or
     /// a path under it (`/docs` and `/Docs/internal`): then the restricting rule would not
     /// hold for every spelling.
-    pub fn may_serve_all_of(&self, restricted: &RestrictingPrefix) -> bool {
+    pub(crate) fn may_serve_all_of(&self, restricted: &RestrictingPrefix) -> bool {
         let opened = fold(&self.0);
         match restricted.folded.strip_prefix(opened.as_slice()) {
             None => false,
@@ -149,14 +149,14 @@ impl OpeningPrefix {
 /// `/admin;x/users`, `/admin%3Bx/users`, `/admin./users` and `/Admin/`; and a trailing `/`
 /// on the prefix does not matter (`/admin/` covers `/admin`, which many routers treat alike).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RestrictingPrefix {
+pub(crate) struct RestrictingPrefix {
     canonical: String,
     folded: Vec<u8>,
 }
 
 impl RestrictingPrefix {
     /// The prefix `raw`, canonicalized like request paths.
-    pub fn new(raw: &str) -> Result<RestrictingPrefix, PathError> {
+    pub(crate) fn new(raw: &str) -> Result<RestrictingPrefix, PathError> {
         let canonical = canonical_prefix(raw)?;
         let folded = fold(&canonical);
         Ok(RestrictingPrefix { canonical, folded })
@@ -167,7 +167,7 @@ impl RestrictingPrefix {
     /// A segment that continues the prefix's last one after a `.` counts as under it too:
     /// routers that take a format suffix (Rails `(.:format)`, Spring's suffix patterns, many
     /// REST frameworks) serve `/admin.json` and `/admin.xml/` from the `/admin` route.
-    pub fn covers(&self, path: &FoldedPath) -> bool {
+    pub(crate) fn covers(&self, path: &FoldedPath) -> bool {
         let path = path.0.as_slice();
         match path.strip_prefix(self.folded.as_slice()) {
             None => false,
@@ -180,7 +180,7 @@ impl RestrictingPrefix {
     }
 
     /// The canonical prefix, as configured.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.canonical
     }
 }
@@ -193,7 +193,7 @@ impl RestrictingPrefix {
 /// upstreams serves as the same resource have the same folded form. Folding only ever
 /// merges paths, so it is used for rules that restrict, never for rules that open.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FoldedPath(Vec<u8>);
+pub(crate) struct FoldedPath(Vec<u8>);
 
 fn fold(canonical: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(canonical.len());
@@ -252,7 +252,7 @@ pub fn canonicalize(raw: &str) -> Result<CanonicalPath, PathError> {
 
 /// Normalises an operator-configured prefix with the same rules as request paths, so that
 /// a prefix and the paths it is meant to cover are compared in the same form.
-pub fn canonical_prefix(prefix: &str) -> Result<String, PathError> {
+pub(crate) fn canonical_prefix(prefix: &str) -> Result<String, PathError> {
     canonicalize(prefix).map(|p| p.0)
 }
 

@@ -26,9 +26,7 @@ use tokio::sync::watch;
 
 use crate::clock::{millis, Clock};
 use crate::config::LoginConfig;
-use crate::http::cookies;
 use crate::identity::access::Grant;
-use crate::identity::Identity;
 use crate::login::confirm::{Action, Confirm};
 use crate::login::share::{
     AttemptRecord, AttemptShare, Outcome, SharedMaterial, SharedPhase, Transition,
@@ -40,10 +38,12 @@ mod phase;
 mod record;
 mod request;
 mod status;
+mod transitions;
 
 use crate::raw::{BindingHash, KeyBytes, Secret, TokenHash};
+pub(crate) use phase::verdict;
 use phase::Phase;
-pub use phase::{shared_verdict, verdict, Ask, Row, Stage, Verdict, When, TRANSITIONS};
+pub use phase::{shared_verdict, Ask, Row, Stage, Verdict, When, TRANSITIONS};
 use record::{parts, record};
 pub use request::{NewAttempt, Purpose, StepUp};
 pub use status::Status;
@@ -52,13 +52,13 @@ pub use status::Status;
 #[derive(Debug)]
 pub struct Attempt {
     /// Public id (`sess_` + 16 of `[0-9a-z]`), carried in the QR.
-    pub id: String,
+    pub(crate) id: String,
     /// What the browser asked for.
-    pub request: NewAttempt,
+    pub(crate) request: NewAttempt,
     /// Issued, ms since the epoch.
-    pub issued_ms: u64,
+    pub(crate) issued_ms: u64,
     /// Expires, ms since the epoch.
-    pub expires_ms: u64,
+    pub(crate) expires_ms: u64,
     /// Each offered signer's secret material, made at creation.
     materials: Vec<(SignerId, Material)>,
     phase: Mutex<Phase>,
@@ -99,12 +99,12 @@ pub enum AttemptError {
 
 /// What a sweep removed.
 #[derive(Debug, Default)]
-pub struct Swept {
+pub(crate) struct Swept {
     /// Attempts freed.
-    pub freed: usize,
+    pub(crate) freed: usize,
     /// Of those, the ones that ended unfinished (never approved, or approved and never
     /// claimed).
-    pub expired: Vec<Arc<Attempt>>,
+    pub(crate) expired: Vec<Arc<Attempt>>,
 }
 
 /// All pending attempts.
@@ -161,19 +161,23 @@ impl Logins {
 
     /// Shares attempts with other instances through `share`; `signer_ids` are the protocols
     /// a fetched attempt may name.
-    pub fn shared(mut self, share: Arc<dyn AttemptShare>, signer_ids: Vec<SignerId>) -> Self {
+    pub(crate) fn shared(
+        mut self,
+        share: Arc<dyn AttemptShare>,
+        signer_ids: Vec<SignerId>,
+    ) -> Self {
         self.share = Some(share);
         self.signer_ids = signer_ids;
         self
     }
 
     /// Whether attempts are shared with other instances.
-    pub fn share(&self) -> Option<&Arc<dyn AttemptShare>> {
+    pub(crate) fn share(&self) -> Option<&Arc<dyn AttemptShare>> {
         self.share.as_ref()
     }
 
     /// Applies a reloaded config to attempts created from now on (and to the caps).
-    pub fn reconfigure(&self, config: &LoginConfig, max_per_client: usize) {
+    pub(crate) fn reconfigure(&self, config: &LoginConfig, max_per_client: usize) {
         self.lifetime_ms
             .store(millis(config.attempt_lifetime), Ordering::Relaxed);
         self.claim_window_ms
@@ -181,11 +185,6 @@ impl Logins {
         self.max_pending
             .store(config.max_pending, Ordering::Relaxed);
         self.max_per_client.store(max_per_client, Ordering::Relaxed);
-    }
-
-    /// The attempt lifetime.
-    pub fn lifetime(&self) -> Duration {
-        Duration::from_millis(self.lifetime_ms.load(Ordering::Relaxed))
     }
 
     /// Creates an attempt; `prepare` makes each offered signer's material from its facts.
@@ -304,7 +303,7 @@ impl Logins {
     }
 
     /// The attempt waiting on a signer endpoint's channel.
-    pub async fn by_channel(&self, channel: &str) -> Result<Arc<Attempt>, AttemptError> {
+    pub(crate) async fn by_channel(&self, channel: &str) -> Result<Arc<Attempt>, AttemptError> {
         let local = self.channels.get(channel).map(|id| id.clone());
         let id = match (local, &self.share) {
             (Some(id), _) => id,
@@ -351,170 +350,8 @@ impl Logins {
     }
 
     /// Whether the attempt's QR has lapsed.
-    pub fn is_expired(&self, a: &Attempt) -> bool {
+    pub(crate) fn is_expired(&self, a: &Attempt) -> bool {
         self.clock.now_millis() >= a.expires_ms
-    }
-
-    /// The signer fetched the challenge. Idempotent while pending or scanned.
-    pub async fn scan(&self, a: &Attempt) -> Result<(), AttemptError> {
-        self.decide(a, Transition::Scan).await.map(drop)
-    }
-
-    /// Approval by a verified, permitted identity through `protocol`. Exactly one approval
-    /// wins.
-    pub async fn approve(
-        &self,
-        a: &Attempt,
-        identity: &Identity,
-        protocol: &str,
-    ) -> Result<(), AttemptError> {
-        let t = Transition::Approve {
-            key: identity.key,
-            name: identity.user.clone(),
-            protocol: protocol.to_string(),
-        };
-        self.decide(a, t).await.map(drop)
-    }
-
-    /// The signer declined.
-    pub async fn reject(&self, a: &Attempt) -> Result<(), AttemptError> {
-        self.decide(a, Transition::Reject).await.map(drop)
-    }
-
-    /// The browser that started the attempt collects the approving key and the protocol it
-    /// approved through, once, as what it asked for: `action` is the action it claims (`None`
-    /// for a session or a step-up). An approval given for anything else is refused and stays
-    /// unclaimed; the share compares the purpose too, in the same atomic step as the claim.
-    pub async fn claim(
-        &self,
-        a: &Attempt,
-        bind_cookie: Option<&str>,
-        action: Option<&Action>,
-    ) -> Result<(KeyBytes, String), AttemptError> {
-        if !cookies::matches_hash(bind_cookie, &a.request.bind_hash) {
-            return Err(AttemptError::WrongBrowser);
-        }
-        if a.request.purpose.action().map(|c| &c.action) != action {
-            return Err(AttemptError::OtherPurpose);
-        }
-        let window_ms = self.claim_window_ms.load(Ordering::Relaxed);
-        let action = action.map(Action::wire).unwrap_or_default();
-        let key = self
-            .decide(a, Transition::Claim { window_ms, action })
-            .await?;
-        self.remove(&a.id);
-        key.ok_or(AttemptError::NotApproved)
-    }
-
-    /// Applies a transition: decided by the share when there is one (for every instance),
-    /// else here under the attempt's mutex. Returns the approving key for a claim.
-    async fn decide(
-        &self,
-        a: &Attempt,
-        t: Transition,
-    ) -> Result<Option<(KeyBytes, String)>, AttemptError> {
-        let now = self.clock.now_millis();
-        let Some(share) = &self.share else {
-            let mut phase = a.lock();
-            return self.step(a, &mut phase, &t, now);
-        };
-        let outcome = share.transition(&a.id, &t, now).await?;
-        shared_verdict(&t, &outcome)?;
-        // The share decided for every instance; follow it here for this instance's event
-        // streams.
-        let mut phase = a.lock();
-        let next = match (t, outcome) {
-            (
-                Transition::Claim { .. },
-                Outcome::Done(SharedPhase::Approved { key, protocol, .. }),
-            ) => {
-                *phase = Phase::Claimed;
-                return Ok(Some((key, protocol)));
-            }
-            (Transition::Claim { .. }, _) => return Err(AttemptError::NotApproved),
-            (Transition::Scan, _) => Phase::Scanned,
-            (
-                Transition::Approve {
-                    key,
-                    name,
-                    protocol,
-                },
-                _,
-            ) => Phase::Approved {
-                key,
-                name,
-                protocol,
-                at_ms: now,
-            },
-            (Transition::Reject, _) => Phase::Rejected,
-        };
-        let status = next.status();
-        *phase = next;
-        a.status.send_if_modified(|s| {
-            let changed = *s != status;
-            *s = status;
-            changed
-        });
-        Ok(None)
-    }
-
-    /// One transition from `phase` as [`TRANSITIONS`] decides it, announced on the attempt's
-    /// status channel (a claim is not: its stream has ended).
-    fn step(
-        &self,
-        a: &Attempt,
-        phase: &mut Phase,
-        t: &Transition,
-        now: u64,
-    ) -> Result<Option<(KeyBytes, String)>, AttemptError> {
-        let own = a
-            .request
-            .purpose
-            .action()
-            .map(|c| c.action.wire())
-            .unwrap_or_default();
-        let late = match (t, &*phase) {
-            (Transition::Claim { window_ms, .. }, Phase::Approved { at_ms, .. }) => {
-                now >= at_ms.saturating_add(*window_ms)
-            }
-            // Only an approval has a claim window; the table refuses the others alike.
-            (Transition::Claim { .. }, _) => false,
-            _ => now >= a.expires_ms,
-        };
-        let from = phase.stage();
-        let when = if late { When::Late } else { When::InTime };
-        let to = verdict(from, Ask::of(t, &own), when)?;
-        if to == from {
-            return Ok(None);
-        }
-        let next = match (to, t, &*phase) {
-            (Stage::Scanned, _, _) => Phase::Scanned,
-            (Stage::Rejected, _, _) => Phase::Rejected,
-            (
-                Stage::Approved,
-                Transition::Approve {
-                    key,
-                    name,
-                    protocol,
-                },
-                _,
-            ) => Phase::Approved {
-                key: *key,
-                name: name.clone(),
-                protocol: protocol.clone(),
-                at_ms: now,
-            },
-            (Stage::Claimed, _, Phase::Approved { key, protocol, .. }) => {
-                let approved = (*key, protocol.clone());
-                *phase = Phase::Claimed;
-                return Ok(Some(approved));
-            }
-            // A row this phase cannot take changes nothing.
-            _ => return Err(from.refusal()),
-        };
-        a.status.send_replace(next.status());
-        *phase = next;
-        Ok(None)
     }
 
     /// A receiver of the attempt's status, for the event stream.
@@ -528,13 +365,13 @@ impl Logins {
     }
 
     /// Time left before the QR lapses.
-    pub fn remaining(&self, a: &Attempt) -> Duration {
+    pub(crate) fn remaining(&self, a: &Attempt) -> Duration {
         Duration::from_millis(a.expires_ms.saturating_sub(self.clock.now_millis()))
     }
 
     /// Drops attempts whose QR lapsed (and whose claim window, if approved, closed);
     /// watchers are told `expired` first.
-    pub fn sweep(&self) -> Swept {
+    pub(crate) fn sweep(&self) -> Swept {
         let now = self.clock.now_millis();
         let claim = self.claim_window_ms.load(Ordering::Relaxed);
         let mut gone = Vec::new();
@@ -587,7 +424,8 @@ impl Logins {
     }
 
     /// Clients with pending attempts.
-    pub fn clients(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn clients(&self) -> usize {
         self.per_client.len()
     }
 }
@@ -604,13 +442,8 @@ impl Attempt {
         self.lock().stage()
     }
 
-    /// The attempt's id.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
     /// The facts signers bind approvals to.
-    pub fn facts(&self) -> AttemptFacts<'_> {
+    pub(crate) fn facts(&self) -> AttemptFacts<'_> {
         AttemptFacts {
             id: &self.id,
             requester_ip: &self.request.requester_ip,
@@ -622,7 +455,7 @@ impl Attempt {
     }
 
     /// The material of signer `id`, if the attempt's app offered it.
-    pub fn material(&self, id: SignerId) -> Option<&Material> {
+    pub(crate) fn material(&self, id: SignerId) -> Option<&Material> {
         self.materials
             .iter()
             .find(|(s, _)| *s == id)

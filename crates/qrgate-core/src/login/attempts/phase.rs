@@ -143,7 +143,7 @@ const DONE_REJECTED: AttemptError = AttemptError::AlreadyDone("rejected");
 const DONE_CLAIMED: AttemptError = AttemptError::AlreadyDone("claimed");
 
 /// The attempt's single-use state machine, every stage × every ask × in time or late,
-/// refusals included. The memory path runs on it ([`verdict`]); the Redis share's script is
+/// refusals included. The memory path runs on it (`verdict`); the Redis share's script is
 /// checked against it, row by row, by the glue's `attempt_transitions_match_the_table` test.
 /// The phase is checked before the time, and a claim's purpose before either.
 pub const TRANSITIONS: &[Row] = &[
@@ -261,7 +261,7 @@ pub const TRANSITIONS: &[Row] = &[
 
 /// The table's verdict on `ask` of an attempt in `from` at `when`. A case the table lacks
 /// (its completeness is a unit test) is refused as the stage refuses, never done.
-pub fn verdict(from: Stage, ask: Ask, when: When) -> Verdict {
+pub(crate) fn verdict(from: Stage, ask: Ask, when: When) -> Verdict {
     TRANSITIONS
         .iter()
         .find(|r| r.from == from && r.ask == ask && r.when == when)
@@ -281,7 +281,7 @@ impl Stage {
     }
 
     /// Why a transition from this stage is refused.
-    pub fn refusal(self) -> AttemptError {
+    pub(crate) fn refusal(self) -> AttemptError {
         match self {
             Stage::Approved => DONE_APPROVED,
             Stage::Rejected => DONE_REJECTED,
@@ -294,7 +294,7 @@ impl Stage {
 impl Ask {
     /// What transition `t` asks, `own` being the written form of the attempt's action (empty
     /// for a sign-in or a step-up).
-    pub fn of(t: &Transition, own: &str) -> Ask {
+    pub(crate) fn of(t: &Transition, own: &str) -> Ask {
         match t {
             Transition::Scan => Ask::Scan,
             Transition::Approve { .. } => Ask::Approve,

@@ -11,7 +11,7 @@ pub struct NewAttempt {
     pub bind_hash: BindingHash,
     /// The requesting client's address, if known.
     pub requester: Option<IpAddr>,
-    /// The key its pending attempts are counted under (see [`crate::gate::limits::client_key`]).
+    /// The key its pending attempts are counted under (see `crate::gate::limits::client_key`).
     pub client_key: Option<IpAddr>,
     /// Requester IP as shown to the signer.
     pub requester_ip: String,
@@ -39,7 +39,7 @@ pub enum Purpose {
 
 impl Purpose {
     /// The action confirmed, if this is an action.
-    pub fn action(&self) -> Option<&Confirm> {
+    pub(crate) fn action(&self) -> Option<&Confirm> {
         match self {
             Purpose::Action(c) => Some(c),
             _ => None,
@@ -47,7 +47,7 @@ impl Purpose {
     }
 
     /// The step-up, if this is one.
-    pub fn step_up(&self) -> Option<&StepUp> {
+    pub(crate) fn step_up(&self) -> Option<&StepUp> {
         match self {
             Purpose::StepUp(s) => Some(s),
             _ => None,
@@ -59,7 +59,7 @@ impl Purpose {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StepUp {
     /// The session's token hash.
-    pub session: TokenHash,
+    pub(crate) session: TokenHash,
     /// The key that must approve.
-    pub key: KeyBytes,
+    pub(crate) key: KeyBytes,
 }

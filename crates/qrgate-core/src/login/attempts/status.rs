@@ -20,7 +20,7 @@ pub enum Status {
 
 impl Status {
     /// The SSE event name.
-    pub fn event_name(&self) -> &'static str {
+    pub(crate) fn event_name(&self) -> &'static str {
         match self {
             Status::Pending => "pending",
             Status::Scanned => "scanned",
@@ -31,7 +31,7 @@ impl Status {
     }
 
     /// The SSE event payload.
-    pub fn event_data(&self) -> serde_json::Value {
+    pub(crate) fn event_data(&self) -> serde_json::Value {
         match self {
             Status::Approved { name } => serde_json::json!({ "name": name }),
             _ => serde_json::json!({}),
@@ -40,7 +40,8 @@ impl Status {
 
     /// How an instance announces this status of attempt `id` to the others (`None`: not
     /// announced; pending is where every attempt starts, expiry each instance sees itself).
-    pub fn announcement(&self, id: &str) -> Option<String> {
+    #[cfg(test)]
+    pub(crate) fn announcement(&self, id: &str) -> Option<String> {
         match self {
             Status::Scanned => Some(format!("{id} scanned")),
             Status::Rejected => Some(format!("{id} rejected")),
@@ -65,7 +66,7 @@ impl Status {
     }
 
     /// Whether the stream ends after this.
-    pub fn is_terminal(&self) -> bool {
+    pub(crate) fn is_terminal(&self) -> bool {
         matches!(
             self,
             Status::Approved { .. } | Status::Rejected | Status::Expired

@@ -1,4 +1,6 @@
 use super::*;
+use crate::http::cookies;
+use crate::identity::Identity;
 
 fn table(clock: &Clock, max: usize) -> Logins {
     Logins::new(

@@ -5,7 +5,7 @@
 //! - [`pubky`]: Pubky Ring's pubkyauth, with the gateway as the relay.
 //! - [`tana`]: tana-mobile's identity protocol, minus its flaws.
 //!
-//! Adding a protocol is one file implementing [`Signer`] and one line in [`REGISTRY`]; config
+//! Adding a protocol is one file implementing [`Signer`] and one line in `REGISTRY`; config
 //! validation, the login page, the scan answer, the approve endpoint, own endpoints and the
 //! sweeper all find it there.
 
@@ -28,10 +28,10 @@ const REGISTRY: &[(SignerId, Make)] = &[
 ];
 
 /// The protocol an app offers when its config names none.
-pub const DEFAULT: SignerId = native::ID;
+pub(crate) const DEFAULT: SignerId = native::ID;
 
 /// The protocol named `name` in config.
-pub fn lookup(name: &str) -> Option<SignerId> {
+pub(crate) fn lookup(name: &str) -> Option<SignerId> {
     REGISTRY
         .iter()
         .map(|(id, _)| *id)
@@ -39,12 +39,12 @@ pub fn lookup(name: &str) -> Option<SignerId> {
 }
 
 /// Every protocol's name, in registry order.
-pub fn names() -> impl Iterator<Item = &'static str> {
+pub(crate) fn names() -> impl Iterator<Item = &'static str> {
     REGISTRY.iter().map(|(id, _)| id.name())
 }
 
 /// One instance of every protocol, in registry order.
-pub struct Signers(Vec<Box<dyn Signer>>);
+pub(crate) struct Signers(Vec<Box<dyn Signer>>);
 
 impl Default for Signers {
     fn default() -> Self {
@@ -54,17 +54,17 @@ impl Default for Signers {
 
 impl Signers {
     /// The instance of protocol `id`.
-    pub fn get(&self, id: SignerId) -> Option<&dyn Signer> {
+    pub(crate) fn get(&self, id: SignerId) -> Option<&dyn Signer> {
         self.0.iter().find(|s| s.id() == id).map(|s| &**s)
     }
 
     /// Every instance, in registry order.
-    pub fn iter(&self) -> impl Iterator<Item = &dyn Signer> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &dyn Signer> {
         self.0.iter().map(|s| &**s)
     }
 
     /// Frees every protocol's expired replay records; returns how many.
-    pub fn sweep(&self, now_ms: u64) -> usize {
+    pub(crate) fn sweep(&self, now_ms: u64) -> usize {
         self.iter().map(|s| s.sweep(now_ms)).sum()
     }
 }

@@ -21,15 +21,15 @@ use crate::login::signers::protocol::{
 use crate::raw::Secret;
 
 /// The protocol's name in config.
-pub const ID: SignerId = SignerId::new("native");
+pub(crate) const ID: SignerId = SignerId::new("native");
 
 /// The first line of every native sign-in challenge.
-pub const DOMAIN: &str = "qrgate-login-v1";
+pub(crate) const DOMAIN: &str = "qrgate-login-v1";
 
 /// The first line of a native challenge that confirms an action instead (adding or removing
 /// a device): a signer that knows only sign-ins does not mistake it for one, and a signature
 /// over one is never a signature over the other.
-pub const ACTION_DOMAIN: &str = "qrgate-action-v1";
+pub(crate) const ACTION_DOMAIN: &str = "qrgate-action-v1";
 
 /// The facts a challenge binds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +106,7 @@ fn one_line(s: &str) -> String {
 }
 
 /// Decodes a signature sent as base64url (no padding) or 128 hex digits.
-pub fn decode_signature(s: &str) -> Option<[u8; 64]> {
+pub(crate) fn decode_signature(s: &str) -> Option<[u8; 64]> {
     let s = s.trim();
     let mut out = [0u8; 64];
     if s.len() == 128 && hex::decode_to_slice(s, &mut out).is_ok() {
@@ -129,7 +129,7 @@ struct Approve {
 pub struct Native;
 
 /// The registry's constructor.
-pub fn new() -> Box<dyn Signer> {
+pub(crate) fn new() -> Box<dyn Signer> {
     Box::new(Native)
 }
 

@@ -22,7 +22,7 @@ pub struct SignerId(&'static str);
 
 impl SignerId {
     /// The protocol named `name`.
-    pub const fn new(name: &'static str) -> Self {
+    pub(crate) const fn new(name: &'static str) -> Self {
         Self(name)
     }
 
@@ -73,14 +73,14 @@ pub struct Material {
     pub secret: Secret,
     /// Text fixed at creation that the approval is checked against (the native challenge,
     /// Tana's challenge); empty if the protocol needs none.
-    pub text: String,
+    pub(crate) text: String,
     /// Where this protocol's own endpoint finds the attempt (Pubky's relay channel).
-    pub channel: Option<String>,
+    pub(crate) channel: Option<String>,
 }
 
 impl Material {
     /// Fresh random material with no text and no channel.
-    pub fn random() -> Self {
+    pub(crate) fn random() -> Self {
         Material {
             secret: Secret::new(crate::random_bytes::<32>()),
             text: String::new(),
@@ -93,28 +93,28 @@ impl Material {
 #[derive(Debug, Clone)]
 pub struct Payload {
     /// Tab label.
-    pub label: &'static str,
+    pub(crate) label: &'static str,
     /// QR content.
-    pub payload: String,
+    pub(crate) payload: String,
     /// Same-device link.
-    pub deeplink: String,
+    pub(crate) deeplink: String,
 }
 
 /// A verified approval: the key that signed, and what the protocol's answer needs.
 #[derive(Debug, Clone)]
 pub struct Verified {
     /// The key whose signature verified, for this attempt.
-    pub key: PublicKey,
+    pub(crate) key: PublicKey,
     /// A user name the protocol's body asserts; it must agree with the key's configured user.
-    pub asserted_name: Option<String>,
+    pub(crate) asserted_name: Option<String>,
     /// The protocol's own success answer, when it is not the native
     /// `{"success": true, "status": "approved", "user": …}`.
-    pub answer: Option<serde_json::Value>,
+    pub(crate) answer: Option<serde_json::Value>,
     /// A fingerprint of a token that may be used once only, ever (Pubky's key and
     /// timestamp), for the instances sharing attempts to mark used; and for how long (ms).
-    pub single_use: Option<Vec<u8>>,
+    pub(crate) single_use: Option<Vec<u8>>,
     /// How long `single_use` must be remembered.
-    pub single_use_ms: u64,
+    pub(crate) single_use_ms: u64,
 }
 
 /// A protocol's own endpoint under the prefix: `POST {prefix}/{path}/{channel}`.
@@ -122,9 +122,9 @@ pub struct Verified {
 pub struct Endpoint {
     /// Path below the prefix, without slashes at either end ([`crate::http::route::RELAY`]); the
     /// dispatcher serves it only as a route of [`crate::http::route::Route`].
-    pub path: &'static str,
+    pub(crate) path: &'static str,
     /// Largest body it accepts.
-    pub max_body: usize,
+    pub(crate) max_body: usize,
 }
 
 /// Why a protocol refused an approval. Every variant is the client's doing (a 4xx); the
@@ -258,7 +258,7 @@ pub trait Signer: Send + Sync {
 }
 
 /// `s` escaped as one `application/x-www-form-urlencoded` query value, for deeplinks.
-pub fn query_escape(s: &str) -> String {
+pub(crate) fn query_escape(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
@@ -269,16 +269,16 @@ pub(crate) mod fixture {
     use crate::http::origin::Origin;
 
     /// The full grant, for contexts of tests.
-    pub static FULL: std::sync::LazyLock<crate::identity::access::Grant> =
+    pub(crate) static FULL: std::sync::LazyLock<crate::identity::access::Grant> =
         std::sync::LazyLock::new(crate::identity::access::Grant::full);
 
     /// The documented test vector's origin.
-    pub fn origin() -> Origin {
+    pub(crate) fn origin() -> Origin {
         "https://app.example.com".parse().expect("origin")
     }
 
     /// The context of app "Example" on `origin`, at `now_ms`.
-    pub fn context(origin: &Origin, now_ms: u64) -> Context<'_> {
+    pub(crate) fn context(origin: &Origin, now_ms: u64) -> Context<'_> {
         Context {
             app_name: "Example",
             origin,
@@ -289,7 +289,7 @@ pub(crate) mod fixture {
     }
 
     /// The documented test vector's attempt, issued at `issued_ms`, for 120 s.
-    pub fn facts(issued_ms: u64) -> AttemptFacts<'static> {
+    pub(crate) fn facts(issued_ms: u64) -> AttemptFacts<'static> {
         AttemptFacts {
             id: "sess_0123456789abcdef",
             requester_ip: "203.0.113.7",

@@ -30,7 +30,7 @@ use crate::login::signers::protocol::{
 use crate::raw::{KeyBytes, Secret};
 
 /// The protocol's name in config.
-pub const ID: SignerId = SignerId::new("pubky");
+pub(crate) const ID: SignerId = SignerId::new("pubky");
 
 /// Characters escaped in a query value: controls, space and the query's own delimiters.
 const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
@@ -50,17 +50,21 @@ const NAMESPACE: &[u8; 10] = b"PUBKY:AUTH";
 const VERSION: u8 = 0;
 
 /// Relay bodies larger than this are refused, as public relays do.
-pub const MAX_RELAY_BODY: usize = 2048;
+pub(crate) const MAX_RELAY_BODY: usize = 2048;
 /// Pubky's timestamp window, each way.
 const WINDOW: Duration = Duration::from_secs(180);
 
 /// The relay channel for a secret.
-pub fn channel_id(secret: &Secret) -> String {
+pub(crate) fn channel_id(secret: &Secret) -> String {
     URL_SAFE_NO_PAD.encode(pubky_common::crypto::hash(secret.as_bytes()).as_bytes())
 }
 
 /// The capabilities an attempt requests: read access to a path only this attempt names.
-pub fn attempt_caps(origin: &Origin, attempt_id: &str, grant: &Grant) -> Option<Capabilities> {
+pub(crate) fn attempt_caps(
+    origin: &Origin,
+    attempt_id: &str,
+    grant: &Grant,
+) -> Option<Capabilities> {
     let host = origin.authority.split(':').next().unwrap_or("app");
     let mut caps = vec![Capability::read(format!("/pub/{host}/{attempt_id}/")).ok()?];
     // A reduced grant is asked for as capabilities on the app's paths; a token that grants
@@ -83,7 +87,7 @@ pub fn attempt_caps(origin: &Origin, attempt_id: &str, grant: &Grant) -> Option<
 }
 
 /// The `pubkyauth:///?caps=…&relay=…&secret=…&x-source=…` link for an attempt.
-pub fn auth_url(ctx: &Context<'_>, attempt_id: &str, secret: &Secret) -> String {
+pub(crate) fn auth_url(ctx: &Context<'_>, attempt_id: &str, secret: &Secret) -> String {
     let caps = attempt_caps(ctx.origin, attempt_id, ctx.grant)
         .map(|c| c.to_string())
         .unwrap_or_default();
@@ -101,7 +105,7 @@ pub fn auth_url(ctx: &Context<'_>, attempt_id: &str, secret: &Secret) -> String 
 
 /// Tokens already used, by (key, timestamp), until they fall out of the window.
 #[derive(Default)]
-pub struct ReplayGuard {
+pub(crate) struct ReplayGuard {
     seen: DashMap<(KeyBytes, u64), u64>,
 }
 
@@ -162,7 +166,7 @@ pub struct Pubky {
 }
 
 /// The registry's constructor.
-pub fn new() -> Box<dyn Signer> {
+pub(crate) fn new() -> Box<dyn Signer> {
     Box::<Pubky>::default()
 }
 

@@ -26,7 +26,7 @@ use crate::login::signers::protocol::{
 };
 
 /// The protocol's name in config.
-pub const ID: SignerId = SignerId::new("tana");
+pub(crate) const ID: SignerId = SignerId::new("tana");
 
 /// How old a signed timestamp may be.
 const MAX_AGE: Duration = Duration::from_secs(5 * 60);
@@ -92,7 +92,7 @@ fn decode_signature(s: &str) -> Option<[u8; 64]> {
 pub struct Tana;
 
 /// The registry's constructor.
-pub fn new() -> Box<dyn Signer> {
+pub(crate) fn new() -> Box<dyn Signer> {
     Box::new(Tana)
 }
 

@@ -19,7 +19,7 @@ const RETRY_AFTER: &str = "5";
 
 /// `(status, code)` of a login refusal: the HTTP status is chosen here, the code is the
 /// refusal's own ([`LoginError::code`]).
-pub fn status(e: &LoginError) -> (u16, &'static str) {
+pub(crate) fn status(e: &LoginError) -> (u16, &'static str) {
     let status = match e {
         LoginError::Attempt(a) => match a {
             AttemptError::NotFound => 404,
@@ -169,7 +169,7 @@ pub fn denial(form: Form, d: &Denial) -> Reply {
 /// 403 means refused, including a path the proxy path would answer 400 and a proxy that did
 /// not describe the original request. Only an unavailable store (503) and rate limits (429)
 /// keep their own statuses.
-pub fn forward_auth_refusal(r: &ForwardRefusal) -> Reply {
+pub(crate) fn forward_auth_refusal(r: &ForwardRefusal) -> Reply {
     let challenge = |reply: Reply| reply.with_header("www-authenticate", "Bearer realm=\"qrgate\"");
     match r {
         ForwardRefusal::Original(e) => {
@@ -230,7 +230,7 @@ pub fn control_refusal(e: Option<&ControlError>) -> Reply {
 }
 
 /// A control failure on the person's own sessions page, as a page.
-pub fn control_page(e: &ControlError) -> Reply {
+pub(crate) fn control_page(e: &ControlError) -> Reply {
     let json = control_refusal(Some(e));
     let title = if json.status == 503 {
         "Temporarily unavailable"
@@ -241,7 +241,7 @@ pub fn control_page(e: &ControlError) -> Reply {
 }
 
 /// A control failure of the person's own request, as a page or JSON.
-pub fn control_error(form: Form, e: &ControlError) -> Reply {
+pub(crate) fn control_error(form: Form, e: &ControlError) -> Reply {
     match form {
         Form::Page => control_page(e),
         Form::Json => control_refusal(Some(e)),
@@ -321,7 +321,7 @@ impl ProxyFailure {
 }
 
 /// `(status, code, title, message)` of a proxy failure.
-pub fn proxy_failure(f: ProxyFailure) -> (u16, &'static str, &'static str, &'static str) {
+pub(crate) fn proxy_failure(f: ProxyFailure) -> (u16, &'static str, &'static str, &'static str) {
     match f {
         ProxyFailure::Unavailable => (
             502,
@@ -370,7 +370,7 @@ pub fn proxy_failure_reply(form: Form, f: ProxyFailure) -> Reply {
 
 /// A refusal by one of the gateway's own endpoints that no domain error names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EndpointRefusal<'a> {
+pub(crate) enum EndpointRefusal<'a> {
     /// No endpoint of ours answers here.
     NotFound,
     /// The key set of identity assertions, which are not enabled.
@@ -385,7 +385,7 @@ pub enum EndpointRefusal<'a> {
 
 /// An endpoint refusal as a page or JSON (a 405 and the key set are always JSON, a failed
 /// page always a page).
-pub fn endpoint_refusal(form: Form, r: &EndpointRefusal<'_>) -> Reply {
+pub(crate) fn endpoint_refusal(form: Form, r: &EndpointRefusal<'_>) -> Reply {
     match r {
         EndpointRefusal::NotFound => Reply::error_for(
             form,
@@ -458,7 +458,7 @@ pub fn admin_refusal(r: &AdminRefusal) -> Reply {
 /// A refusal by the OpenID Connect provider's endpoints other than the token endpoint's
 /// ([`token_error`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OidcRefusal {
+pub(crate) enum OidcRefusal {
     /// No `[sso]` in the config, or its keys are not installed.
     Off,
     /// An authorization request that no redirect may answer (or a person the client does not
@@ -475,7 +475,7 @@ pub enum OidcRefusal {
 
 /// An OpenID Connect refusal as HTTP: pages for the browser-facing endpoints; a 401 with
 /// `WWW-Authenticate: Bearer` (RFC 6750 §3) for userinfo.
-pub fn oidc_refusal(form: Form, r: &OidcRefusal) -> Reply {
+pub(crate) fn oidc_refusal(form: Form, r: &OidcRefusal) -> Reply {
     use crate::oidc::authorize::PageProblem;
     match r {
         OidcRefusal::Off => Reply::error_for(
@@ -514,7 +514,7 @@ pub fn oidc_refusal(form: Form, r: &OidcRefusal) -> Reply {
 /// A token endpoint refusal (RFC 6749 §5.2): JSON `error` and `error_description`, 400; 401
 /// with `WWW-Authenticate: Basic` for a client that failed to authenticate; 503 when the
 /// store cannot answer; 500 when an ID token could not be signed.
-pub fn token_error(e: &crate::oidc::token::TokenError) -> Reply {
+pub(crate) fn token_error(e: &crate::oidc::token::TokenError) -> Reply {
     use crate::oidc::token::{ErrorBody, TokenError};
     let body = ErrorBody {
         error: e.code(),
