@@ -30,6 +30,11 @@ pub(crate) struct Receiver {
 
 impl Receiver {
     pub(crate) async fn start(status: u16) -> Receiver {
+        Self::answering(status, None).await
+    }
+
+    /// A receiver answering `status` with `location` as its `Location` (a redirect).
+    async fn answering(status: u16, location: Option<String>) -> Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -39,10 +44,10 @@ impl Receiver {
         let (h, g) = (hits.clone(), got.clone());
         tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
-                let (h, g) = (h.clone(), g.clone());
+                let (h, g, l) = (h.clone(), g.clone(), location.clone());
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let (h, g) = (h.clone(), g.clone());
+                        let (h, g, l) = (h.clone(), g.clone(), l.clone());
                         async move {
                             let kind = req
                                 .headers()
@@ -62,11 +67,12 @@ impl Receiver {
                                 .unwrap_or_default();
                             g.lock().expect("lock").push((kind, token));
                             h.fetch_add(1, Ordering::SeqCst);
+                            let mut resp = Response::builder().status(status);
+                            if let Some(l) = l {
+                                resp = resp.header("location", l);
+                            }
                             Ok::<_, Infallible>(
-                                Response::builder()
-                                    .status(status)
-                                    .body(Full::new(Bytes::new()))
-                                    .expect("response"),
+                                resp.body(Full::new(Bytes::new())).expect("response"),
                             )
                         }
                     });
@@ -369,4 +375,38 @@ async fn a_receiver_refusing_the_token_is_not_asked_again() {
     };
     assert!(eventually(Duration::from_secs(10), || async { refused() == 1 }).await);
     assert_eq!(receiver.hits.load(Ordering::SeqCst), 1, "a 4xx is final");
+}
+
+#[tokio::test]
+async fn a_redirect_from_the_receiver_is_not_followed() {
+    let elsewhere = Receiver::start(200).await;
+    let receiver = Receiver::answering(307, Some(elsewhere.uri())).await;
+    let (gw, _dir) = gateway_telling(&receiver).await;
+    let (_, tokens) = grant(&gw).await;
+    let resp = browser()
+        .get(format!(
+            "{}/.qrgate/oidc/logout?id_token_hint={}",
+            sso(&gw),
+            tokens["id_token"].as_str().expect("id token")
+        ))
+        .header("accept", NAV)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(resp.status(), 200);
+    let failed = || {
+        gw.state
+            .metrics()
+            .backchannel
+            .with_label_values(&["rp", "failed"])
+            .get()
+    };
+    assert!(eventually(Duration::from_secs(20), || async { failed() == 1 }).await);
+    let attempts = usize::try_from(qrgate::oidc::backchannel::ATTEMPTS).expect("small");
+    assert_eq!(receiver.hits.load(Ordering::SeqCst), attempts);
+    assert_eq!(
+        elsewhere.hits.load(Ordering::SeqCst),
+        0,
+        "only the configured URI is posted to"
+    );
 }
