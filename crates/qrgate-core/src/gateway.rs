@@ -217,13 +217,16 @@ impl Gateway {
     /// failure there leaves the session to be revoked again; for any other session nothing
     /// has its id as family and this ends no grant.
     pub(crate) async fn revoke_session(&self, hash: &TokenHash) -> Result<bool, StoreError> {
-        self.oidc
-            .end_family(
-                &self.settings().config,
-                &crate::session::session_id(hash),
-                self.clock.now_millis(),
-            )
-            .await?;
+        let settings = self.settings();
+        if settings.config.sso.is_some() {
+            self.oidc
+                .end_family(
+                    &settings.config,
+                    &crate::session::session_id(hash),
+                    self.clock.now_millis(),
+                )
+                .await?;
+        }
         let ended = self.sessions.revoke(hash).await?;
         if ended {
             self.sessions_changed.notify_waiters();

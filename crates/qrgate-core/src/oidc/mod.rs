@@ -1,8 +1,9 @@
 //! The OpenID Connect provider on the SSO origin: the protocol decisions, without I/O.
 //!
 //! The glue (`src/oidc/` of the `qrgate` crate) keeps the signing keys in a file and the
-//! shared store in Redis; every answer is decided here. [`Provider`] is what a gateway holds
-//! of it: the ID token signer in force and the store of what it issued.
+//! shared store in Redis and posts back-channel logout tokens; every answer is decided here.
+//! [`Provider`] is what a gateway holds of it: the ID token signer in force, the store of what
+//! it issued and the sender of logout tokens.
 
 pub mod authorize;
 pub mod backchannel;
