@@ -268,4 +268,75 @@ mod tests {
             "no key of the client's algorithm: nothing sent"
         );
     }
+
+    /// A sender that keeps what it is handed.
+    #[derive(Default)]
+    struct Recorder(std::sync::Mutex<Vec<Notice>>);
+
+    impl LogoutSender for Recorder {
+        fn send(&self, notices: Vec<Notice>) {
+            if let Ok(mut got) = self.0.lock() {
+                got.extend(notices);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn ending_a_family_hands_each_client_its_notice_once() {
+        use crate::oidc::store::{CodeGrant, Issue};
+        let c = config();
+        let provider = crate::oidc::Provider::default();
+        provider.install(Some(
+            IdTokenSigner::new(vec![
+                OidcKey::generate(SigningAlg::Rs256, 1).expect("rsa"),
+                OidcKey::generate(SigningAlg::EdDsa, 1).expect("ed"),
+            ])
+            .expect("signer"),
+        ));
+        let recorder = std::sync::Arc::new(Recorder::default());
+        provider.send_logouts_with(recorder.clone());
+        for (n, client) in [(1u8, "told"), (2, "silent"), (3, "ed")] {
+            let code = CodeGrant {
+                client_id: client.into(),
+                redirect_uri: "https://rp.example.com/cb".into(),
+                user: "alice".into(),
+                family: "fam".into(),
+                scope: vec!["openid".into()],
+                nonce: None,
+                code_challenge: None,
+                auth_time: 1,
+                acr: None,
+                expires_ms: 60_000,
+            };
+            let store = provider.store();
+            store.put_code([n; 32], code).await.expect("put");
+            let issue = Issue {
+                refresh: Some([n; 32]),
+                access: [n + 100; 32],
+                access_expires_ms: 500_000,
+            };
+            store
+                .redeem([n; 32], grant(&format!("g{n}"), client, "fam"), issue, 1)
+                .await
+                .expect("redeem");
+        }
+        assert_eq!(provider.end_family(&c, "fam", 5_000).await.expect("end"), 3);
+        let mut told: Vec<String> = recorder
+            .0
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|n| format!("{} {} {}", n.client_id, n.sid, n.uri))
+            .collect();
+        told.sort();
+        assert_eq!(
+            told,
+            [
+                "ed fam https://rp.example.com/ed-logout",
+                "told fam https://rp.example.com/logout",
+            ]
+        );
+        assert_eq!(provider.end_family(&c, "fam", 6_000).await.expect("end"), 0);
+        assert_eq!(recorder.0.lock().expect("lock").len(), 2, "told once");
+    }
 }
