@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README "Tests"; docs/development.md): installs what the build and tests need (cmake; Chromium;
 # nginx, Caddy and systemd-analyze for the deploy samples; redis-server for the shared store;
-# Node and openid-client for the OpenID Connect provider's tests),
+# Node and openid-client for the OpenID Connect provider's tests; Python and Synapse for
+# the OpenID Connect application test),
 # then runs fmt, clippy and the whole test suite in one build profile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,8 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 # The OpenID Connect tests drive the provider with a certified relying party library under Node.
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+# Synapse (a real relying party) runs in a Python virtualenv.
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -34,6 +37,16 @@ if [ ! -f "$node_prefix/node_modules/openid-client/package.json" ]; then
 fi
 QRGATE_NODE_PREFIX="$(cd "$node_prefix" && pwd)"
 export QRGATE_NODE_PREFIX
+
+# Matrix Synapse, a real OpenID Connect application (tests/oidc_synapse.rs), installed once
+# into a virtualenv in the user's cache (about a minute; 250 MB), reused while it imports.
+synapse_venv="${QRGATE_SYNAPSE_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/qrgate/synapse-venv}"
+if ! "$synapse_venv/bin/python" -c "import synapse, authlib" >/dev/null 2>&1; then
+  python3 -m venv "$synapse_venv"
+  "$synapse_venv/bin/pip" install -q "matrix-synapse[oidc]"
+fi
+QRGATE_SYNAPSE_VENV="$(cd "$synapse_venv" && pwd)"
+export QRGATE_SYNAPSE_VENV
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

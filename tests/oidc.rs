@@ -15,8 +15,8 @@ use sha2::Digest;
 use crate::common::{browser, client, sign_in_at, Setup, TestGateway, NAV};
 
 /// The confidential client's secret (its SHA-256 is in the config).
-const SECRET: &str = "grafana-secret-0123456789abcdef";
-const REDIRECT: &str = "http://127.0.0.1:9/login/generic_oauth";
+pub(crate) const SECRET: &str = "grafana-secret-0123456789abcdef";
+pub(crate) const REDIRECT: &str = "http://127.0.0.1:9/login/generic_oauth";
 const BYE: &str = "http://127.0.0.1:9/signed-out";
 const PUBLIC_REDIRECT: &str = "http://127.0.0.1:9/app/callback";
 /// A PKCE pair (RFC 7636 appendix B).
@@ -92,7 +92,7 @@ async fn rp(input: Value) -> Value {
 }
 
 /// The browser `b` (signed in on the SSO origin, or not) follows `url` once: the Location.
-async fn location(b: &reqwest::Client, url: &str) -> (u16, String) {
+pub(crate) async fn location(b: &reqwest::Client, url: &str) -> (u16, String) {
     let resp = b.get(url).header("accept", NAV).send().await.expect("get");
     let status = resp.status().as_u16();
     let loc = resp
@@ -104,7 +104,7 @@ async fn location(b: &reqwest::Client, url: &str) -> (u16, String) {
 }
 
 /// The query parameters of a URL.
-fn params(url: &str) -> std::collections::HashMap<String, String> {
+pub(crate) fn params(url: &str) -> std::collections::HashMap<String, String> {
     url::Url::parse(url)
         .expect("url")
         .query_pairs()
@@ -122,7 +122,7 @@ fn authorize_url(gw: &TestGateway, client: &str, redirect: &str, extra: &str) ->
 }
 
 /// A code for `client` through the signed-in browser `b`.
-async fn code_for(
+pub(crate) async fn code_for(
     gw: &TestGateway,
     b: &reqwest::Client,
     client: &str,
@@ -139,7 +139,7 @@ async fn code_for(
 }
 
 /// A token request with `form`, authenticated as `grafana` by Basic unless `basic` is None.
-async fn token(
+pub(crate) async fn token(
     gw: &TestGateway,
     basic: Option<(&str, &str)>,
     form: &[(&str, &str)],
@@ -156,7 +156,7 @@ async fn token(
     (status, headers, resp.json().await.unwrap_or(Value::Null))
 }
 
-async fn userinfo(gw: &TestGateway, access: &str) -> u16 {
+pub(crate) async fn userinfo(gw: &TestGateway, access: &str) -> u16 {
     client()
         .get(format!("{}/.qrgate/oidc/userinfo", sso(gw)))
         .bearer_auth(access)

@@ -1,5 +1,6 @@
 //! The OpenID Connect provider on several instances sharing one real Redis: what one instance
-//! issues, another redeems; a refresh token rotated at one is reuse at the other.
+//! issues, another redeems; a refresh token rotated at one is reuse at the other; each grant
+//! that ends is told to its client by back-channel once, by the instance that ended it.
 
 use serde_json::Value;
 
@@ -38,12 +39,14 @@ async fn token(base: &str, form: &[(&str, &str)]) -> (u16, Value) {
 async fn a_code_issued_at_one_instance_is_redeemed_at_another_and_refresh_reuse_is_seen_everywhere()
 {
     let redis = Redis::start().await;
+    let receiver = crate::oidc_backchannel::Receiver::start(200).await;
     let shared = tempfile::tempdir().expect("dir");
     let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(SECRET.as_bytes()));
     // Both instances publish the same keys: one key file, as a shared volume would give them.
     let sso = format!(
-        "[sso]\norigin = \"{SSO}\"\nname = \"Example\"\nkey_file = \"{}\"\n\n[[oidc_client]]\nid = \"app\"\nsecret_hash = \"{hash}\"\nredirect_uris = [\"{REDIRECT}\"]\n",
-        shared.path().join("oidc-keys.json").display()
+        "[sso]\norigin = \"{SSO}\"\nname = \"Example\"\nkey_file = \"{}\"\n\n[[oidc_client]]\nid = \"app\"\nsecret_hash = \"{hash}\"\nredirect_uris = [\"{REDIRECT}\"]\nbackchannel_logout_uri = \"{}\"\n",
+        shared.path().join("oidc-keys.json").display(),
+        receiver.uri(),
     );
     let (a, _) = instance(&redis, &sso).await;
     let (b, _) = instance(&redis, &sso).await;
@@ -124,6 +127,12 @@ async fn a_code_issued_at_one_instance_is_redeemed_at_another_and_refresh_reuse_
         401,
         "the replayed code revoked the grant on every instance"
     );
+    let first_sid = sid_of(&first);
+    let told = logout_claims(&receiver.nth(1).await);
+    assert_eq!(
+        (told["sid"].as_str(), told["aud"].as_str()),
+        (Some(first_sid.as_str()), Some("app"))
+    );
 
     // A fresh grant: rotated at A, the old refresh token at B is reuse, and the family ends.
     let resp = browser
@@ -183,4 +192,25 @@ async fn a_code_issued_at_one_instance_is_redeemed_at_another_and_refresh_reuse_
         (400, Some("invalid_grant")),
         "the family is revoked"
     );
+    let told = logout_claims(&receiver.nth(2).await);
+    assert_eq!(told["sid"].as_str(), Some(sid_of(&grant).as_str()));
+    // Both grants ended at one instance each: each told once, not once per instance.
+    assert_eq!(receiver.hits.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+/// The unverified claims of a JWT (the back-channel tests verify signatures).
+fn logout_claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("payload");
+    serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+            .expect("b64"),
+    )
+    .expect("json")
+}
+
+fn sid_of(tokens: &Value) -> String {
+    logout_claims(tokens["id_token"].as_str().expect("id token"))["sid"]
+        .as_str()
+        .expect("sid")
+        .to_string()
 }

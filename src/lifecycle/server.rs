@@ -73,8 +73,8 @@ pub fn build(config: Config, clock: Clock) -> Result<(Gateway, Option<Shared>), 
         absolute: config.session.lifetime,
         idle: config.session.idle_timeout,
     };
-    match config.store.clone() {
-        StoreConfig::Memory => Ok((Gateway::new(config, clock)?, None)),
+    let (gateway, shared) = match config.store.clone() {
+        StoreConfig::Memory => (Gateway::new(config, clock)?, None),
         StoreConfig::Redis(redis) => {
             let link = Link::new(&redis)?;
             let sessions = Arc::new(RedisSessions::new(link.clone(), lifetimes, clock.clone()));
@@ -85,9 +85,11 @@ pub fn build(config: Config, clock: Clock) -> Result<(Gateway, Option<Shared>), 
             gateway
                 .oidc()
                 .use_store(Arc::new(crate::redis::oidc::RedisOidc::new(link.clone())));
-            Ok((gateway, Some(Shared { link, sessions })))
+            (gateway, Some(Shared { link, sessions }))
         }
-    }
+    };
+    crate::oidc::backchannel::install(&gateway)?;
+    Ok((gateway, shared))
 }
 
 /// What a gateway sharing its state through Redis runs besides the proxy.

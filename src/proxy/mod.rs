@@ -69,6 +69,9 @@ pub enum StartError {
     /// The OpenID Connect signing keys could not be read or made.
     #[error("{0}\n{way_out}", way_out = .0.way_out())]
     OidcKeys(#[from] crate::oidc::keys::KeyFileError),
+    /// The back-channel logout client could not be made.
+    #[error(transparent)]
+    Backchannel(#[from] crate::oidc::backchannel::BackchannelError),
     /// The session state file exists but could not be read whole.
     #[error("{0}\n{way_out}", way_out = .0.way_out())]
     State(#[from] crate::lifecycle::state::StateError),

@@ -21,36 +21,40 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use qrgate_core::oidc::store::{
-    Access, CodeGrant, Grant, Hash, Issue, OidcStore, Redeemed, Refreshed,
+    Access, CodeGrant, Grant, Hash, Issue, OidcStore, Redeemed, Refreshed, Replayed,
 };
 use qrgate_core::session::StoreError;
 
 use super::{unavailable, Link};
 
 /// Revokes grant `id` (prefix `p`): its access and refresh tokens, its sets, its family
-/// membership. Shared by the scripts below.
+/// membership. Returns the grant's JSON if it was live (the caller that ended it tells its
+/// client), else false. Shared by the scripts below.
 const REVOKE_FN: &str = r"
 local function revoke(p, id)
   local g = p .. 'og:' .. id
-  if redis.call('EXISTS', g) == 0 then return 0 end
+  local j = redis.call('HGET', g, 'j')
+  if not j then return false end
   local fam = redis.call('HGET', g, 'f')
   for _, a in ipairs(redis.call('SMEMBERS', g .. ':a')) do redis.call('DEL', p .. 'oa:' .. a) end
   for _, r in ipairs(redis.call('SMEMBERS', g .. ':r')) do redis.call('DEL', p .. 'or:' .. r) end
   redis.call('DEL', g, g .. ':a', g .. ':r')
   if fam then redis.call('SREM', p .. 'of:' .. fam, id) end
-  return 1
+  return j
 end
 ";
 
 /// KEYS[1] the code. ARGV: prefix, now, grant id, keep (ms), grant JSON, family, client,
 /// refresh hex ('' for none), access hex, access expiry (ms since the epoch), grant TTL (ms),
-/// access TTL (ms), the grant's end (ms since the epoch). Returns {'issued'}, {'reused', grant id} or {'unknown'}.
+/// access TTL (ms), the grant's end (ms since the epoch). Returns {'issued'},
+/// {'reused', grant id, grant JSON if this ended it} or {'unknown'}.
 const REDEEM: &str = r"
 local p, now = ARGV[1], tonumber(ARGV[2])
 local used = redis.call('HGET', KEYS[1], 'u')
 if used then
-  revoke(p, used)
-  return {'reused', used}
+  -- 'or nil' ends the list there when the grant was gone already (false would be a nil
+  -- element).
+  return {'reused', used, revoke(p, used) or nil}
 end
 local e = tonumber(redis.call('HGET', KEYS[1], 'e'))
 if not e or now >= e then return {'unknown'} end
@@ -75,7 +79,7 @@ return {'issued'}
 
 /// ARGV: prefix, now, presented refresh hex, client id, new refresh hex, new access hex,
 /// access expiry (ms since the epoch), access TTL (ms). Returns {'rotated', grant JSON},
-/// {'reused', grant id} or {'unknown'}.
+/// {'reused', grant id, grant JSON} or {'unknown'}.
 const REFRESH: &str = r"
 local p, now = ARGV[1], tonumber(ARGV[2])
 local id = redis.call('GET', p .. 'or:' .. ARGV[3])
@@ -85,8 +89,7 @@ local f = redis.call('HMGET', g, 'j', 'c', 'r', 'x')
 if not f[1] then return {'unknown'} end
 if f[2] ~= ARGV[4] or now >= tonumber(f[4]) then return {'unknown'} end
 if f[3] ~= ARGV[3] then
-  revoke(p, id)
-  return {'reused', id}
+  return {'reused', id, revoke(p, id) or nil}
 end
 local ttl = math.max(1, tonumber(f[4]) - now)
 redis.call('HSET', g, 'r', ARGV[5])
@@ -109,24 +112,27 @@ if not j then return false end
 return {j, e}
 ";
 
-/// KEYS[1] the code; ARGV: prefix. Revokes the grant a used code made; returns its id, or nil.
+/// KEYS[1] the code; ARGV: prefix. Revokes the grant a used code made; returns {its id,
+/// its JSON if this ended it}, or an empty list.
 const REPLAYED: &str = r"
 local used = redis.call('HGET', KEYS[1], 'u')
-if not used then return false end
-revoke(ARGV[1], used)
-return used
+if not used then return {} end
+return {used, revoke(ARGV[1], used) or nil}
 ";
 
-/// ARGV: prefix, grant id. Returns 1 if it was there.
+/// ARGV: prefix, grant id. Returns the grant's JSON if it was live.
 const REVOKE: &str = "return revoke(ARGV[1], ARGV[2])";
 
-/// ARGV: prefix, family. Returns how many grants were revoked.
+/// ARGV: prefix, family. Returns the JSON of each grant it ended.
 const END_FAMILY: &str = r"
 local f = ARGV[1] .. 'of:' .. ARGV[2]
-local n = 0
-for _, id in ipairs(redis.call('SMEMBERS', f)) do n = n + revoke(ARGV[1], id) end
+local ended = {}
+for _, id in ipairs(redis.call('SMEMBERS', f)) do
+  local j = revoke(ARGV[1], id)
+  if j then table.insert(ended, j) end
+end
 redis.call('DEL', f)
-return n
+return ended
 ";
 
 /// The Redis store of codes, grants and tokens.
@@ -174,6 +180,12 @@ fn outcome(answer: &[String]) -> (&str, Option<&str>) {
         answer.first().map_or("", String::as_str),
         answer.get(1).map(String::as_str),
     )
+}
+
+/// The grant a revoking script ended, from the JSON at `at` of its answer (none when the
+/// grant was gone already).
+fn ended(answer: &[String], at: usize) -> Result<Option<Grant>, StoreError> {
+    answer.get(at).map(|j| RedisOidc::parse(j)).transpose()
 }
 
 #[async_trait]
@@ -246,6 +258,7 @@ impl OidcStore for RedisOidc {
             ("issued", _) => Redeemed::Issued,
             ("reused", id) => Redeemed::Reused {
                 grant_id: id.map(str::to_string),
+                ended: ended(&answer, 2)?,
             },
             _ => Redeemed::Unknown,
         })
@@ -275,16 +288,24 @@ impl OidcStore for RedisOidc {
             ("rotated", Some(j)) => Refreshed::Rotated(Self::parse(j)?),
             ("reused", Some(id)) => Refreshed::Reused {
                 grant_id: id.to_string(),
+                ended: ended(&answer, 2)?,
             },
             _ => Refreshed::Unknown,
         })
     }
 
-    async fn replayed(&self, code: Hash) -> Result<Option<String>, StoreError> {
+    async fn replayed(&self, code: Hash) -> Result<Option<Replayed>, StoreError> {
         let mut call = self.replayed.prepare_invoke();
         call.key(self.link.key(&format!("oc:{}", hex::encode(code))))
             .arg(self.prefix());
-        self.link.script(&call).await
+        let answer: Vec<String> = self.link.script(&call).await?;
+        Ok(match answer.first() {
+            Some(id) => Some(Replayed {
+                grant_id: id.clone(),
+                ended: ended(&answer, 1)?,
+            }),
+            None => None,
+        })
     }
 
     async fn access(&self, token: Hash, now_ms: u64) -> Result<Option<Access>, StoreError> {
@@ -306,18 +327,18 @@ impl OidcStore for RedisOidc {
         }))
     }
 
-    async fn revoke_grant(&self, grant_id: &str) -> Result<bool, StoreError> {
+    async fn revoke_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError> {
         let mut call = self.revoke.prepare_invoke();
         call.arg(self.prefix()).arg(grant_id);
-        let n: i64 = self.link.script(&call).await?;
-        Ok(n > 0)
+        let j: Option<String> = self.link.script(&call).await?;
+        j.map(|j| Self::parse(&j)).transpose()
     }
 
-    async fn end_family(&self, family: &str) -> Result<usize, StoreError> {
+    async fn end_family(&self, family: &str) -> Result<Vec<Grant>, StoreError> {
         let mut call = self.end_family.prepare_invoke();
         call.arg(self.prefix()).arg(family);
-        let n: i64 = self.link.script(&call).await?;
-        Ok(usize::try_from(n).unwrap_or(0))
+        let ended: Vec<String> = self.link.script(&call).await?;
+        ended.iter().map(|j| Self::parse(j)).collect()
     }
 
     async fn sweep(&self, _now_ms: u64) -> usize {

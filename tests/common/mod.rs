@@ -128,6 +128,7 @@ impl TestGateway {
         let state = Arc::new(Gateway::new(config, clock.clone()).expect("state"));
         qrgate::files::assertion_keys::install(&state).expect("assertion keys");
         qrgate::oidc::install(&state).expect("OpenID Connect keys");
+        qrgate::oidc::backchannel::install(&state).expect("back-channel logout sender");
         let (tx, rx) = watch::channel(false);
         let (app, proxy) =
             qrgate::lifecycle::server::proxy_app(state.clone()).expect("upstream resolves");

@@ -212,8 +212,21 @@ impl Gateway {
     }
 
     /// Ends session `hash`; true if it existed. Connections tied to a session are woken to
-    /// check theirs, so none outlives its revocation.
+    /// check theirs, so none outlives its revocation. An SSO session is a sign-on family: the
+    /// OpenID Connect grants it led to end first (their clients told by back-channel), so a
+    /// failure there leaves the session to be revoked again; for any other session nothing
+    /// has its id as family and this ends no grant.
     pub(crate) async fn revoke_session(&self, hash: &TokenHash) -> Result<bool, StoreError> {
+        let settings = self.settings();
+        if settings.config.sso.is_some() {
+            self.oidc
+                .end_family(
+                    &settings.config,
+                    &crate::session::session_id(hash),
+                    self.clock.now_millis(),
+                )
+                .await?;
+        }
         let ended = self.sessions.revoke(hash).await?;
         if ended {
             self.sessions_changed.notify_waiters();

@@ -131,6 +131,7 @@
 //!   - [`oidc::authorize`]: the authorization request and what it leads to;
 //!   - [`oidc::token`]: the token request, client authentication and token errors;
 //!   - [`oidc::claims`]: ID token and userinfo claims, and the discovery document;
+//!   - [`oidc::backchannel`]: back-channel logout: who is told, the logout token, the sender seam;
 
 // Private by default: an item is `pub` only if another crate uses it, so the compiler
 // reports dead code.

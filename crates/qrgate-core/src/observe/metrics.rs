@@ -38,6 +38,9 @@ pub struct Metrics {
     pub last_reload: Gauge,
     /// OpenID Connect provider calls by client, endpoint and result.
     pub oidc: IntCounterVec,
+    /// Back-channel logout deliveries by client and result (`ok`, `refused`, `failed`,
+    /// `dropped`, `retry`).
+    pub backchannel: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -122,6 +125,11 @@ impl Metrics {
             "OpenID Connect provider calls by client, endpoint and result.",
             &["client", "endpoint", "result"],
         );
+        let backchannel = counter(
+            "qrgate_oidc_backchannel_logout_total",
+            "OpenID Connect back-channel logout deliveries by client and result.",
+            &["client", "result"],
+        );
         let build = IntGaugeVec::new(
             Opts::new("qrgate_build_info", "The running build."),
             &["version"],
@@ -144,6 +152,7 @@ impl Metrics {
             reloads,
             last_reload,
             oidc,
+            backchannel,
         }
     }
 

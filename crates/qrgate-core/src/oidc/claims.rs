@@ -142,6 +142,10 @@ pub(crate) fn discovery(config: &Config, issuer: &str, algs: &[SigningAlg]) -> s
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr", "azp", "sid", "name", "preferred_username", "email", "email_verified", "groups"],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "authorization_response_iss_parameter_supported": true,
+        // OpenID Connect Back-Channel Logout 1.0 §2.1: clients with a
+        // `backchannel_logout_uri` get a logout token with `sid` (`oidc::backchannel`).
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "claims_parameter_supported": false,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,

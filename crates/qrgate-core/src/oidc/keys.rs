@@ -267,12 +267,24 @@ impl IdTokenSigner {
         alg: SigningAlg,
         claims: &T,
     ) -> Result<String, OidcKeyError> {
+        self.sign_typed(alg, "JWT", claims)
+    }
+
+    /// `claims` signed with the newest key of `alg`, with header `typ` (`kid` set): a token
+    /// of another kind than an ID token (a logout token is `logout+jwt`).
+    pub(crate) fn sign_typed<T: Serialize>(
+        &self,
+        alg: SigningAlg,
+        typ: &str,
+        claims: &T,
+    ) -> Result<String, OidcKeyError> {
         let (_, kid, key) = self
             .current
             .iter()
             .find(|(a, _, _)| *a == alg)
             .ok_or(OidcKeyError::Missing(alg.as_str()))?;
         let mut header = Header::new(alg.jose());
+        header.typ = Some(typ.to_string());
         header.kid = Some(kid.clone());
         jsonwebtoken::encode(&header, claims, key).map_err(|e| OidcKeyError::Sign(e.to_string()))
     }

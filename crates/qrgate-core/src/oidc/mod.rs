@@ -1,10 +1,12 @@
 //! The OpenID Connect provider on the SSO origin: the protocol decisions, without I/O.
 //!
 //! The glue (`src/oidc/` of the `qrgate` crate) keeps the signing keys in a file and the
-//! shared store in Redis; every answer is decided here. [`Provider`] is what a gateway holds
-//! of it: the ID token signer in force and the store of what it issued.
+//! shared store in Redis and posts back-channel logout tokens; every answer is decided here.
+//! [`Provider`] is what a gateway holds of it: the ID token signer in force, the store of what
+//! it issued and the sender of logout tokens.
 
 pub mod authorize;
+pub mod backchannel;
 pub mod claims;
 pub mod keys;
 pub mod store;
@@ -14,14 +16,18 @@ use std::sync::{Arc, RwLock};
 
 use arc_swap::ArcSwapOption;
 
+use crate::config::Config;
+use backchannel::LogoutSender;
 use keys::IdTokenSigner;
-use store::{MemoryOidc, OidcStore};
+use store::{Grant, MemoryOidc, OidcStore};
 
 /// The provider's state in a gateway: the signer (installed by the glue from its key file,
-/// at start and on every reload) and the store (memory, or Redis with several instances).
+/// at start and on every reload), the store (memory, or Redis with several instances) and
+/// the back-channel logout sender (the glue's; none: nobody is told).
 pub struct Provider {
     signer: ArcSwapOption<IdTokenSigner>,
     store: RwLock<Arc<dyn OidcStore>>,
+    logouts: RwLock<Option<Arc<dyn LogoutSender>>>,
 }
 
 impl Default for Provider {
@@ -29,6 +35,7 @@ impl Default for Provider {
         Provider {
             signer: ArcSwapOption::empty(),
             store: RwLock::new(Arc::new(MemoryOidc::default())),
+            logouts: RwLock::new(None),
         }
     }
 }
@@ -58,5 +65,46 @@ impl Provider {
             Ok(mut s) => *s = store,
             Err(poisoned) => *poisoned.into_inner() = store,
         }
+    }
+
+    /// Puts the back-channel logout sender in force (the glue's, before serving).
+    pub fn send_logouts_with(&self, sender: Arc<dyn LogoutSender>) {
+        match self.logouts.write() {
+            Ok(mut l) => *l = Some(sender),
+            Err(poisoned) => *poisoned.into_inner() = Some(sender),
+        }
+    }
+
+    /// Tells the clients of `ended` grants (those with a `backchannel_logout_uri`) that they
+    /// ended, in the background. Every step that revokes grants for a person calls this with
+    /// what the store answered it ended, so each is told once, by the instance that ended it.
+    pub(crate) fn ended(&self, config: &Config, ended: &[Grant], now_ms: u64) {
+        if ended.is_empty() {
+            return;
+        }
+        let sender = match self.logouts.read() {
+            Ok(l) => l.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        let (Some(sender), Some(signer)) = (sender, self.signer()) else {
+            return;
+        };
+        let notices = backchannel::notices(config, &signer, ended, now_ms);
+        if !notices.is_empty() {
+            sender.send(notices);
+        }
+    }
+
+    /// Ends a single sign-on family's grants (every grant that came from the SSO session
+    /// `family`) and tells their clients; returns how many ended.
+    pub(crate) async fn end_family(
+        &self,
+        config: &Config,
+        family: &str,
+        now_ms: u64,
+    ) -> Result<usize, store::StoreError> {
+        let ended = self.store().end_family(family).await?;
+        self.ended(config, &ended, now_ms);
+        Ok(ended.len())
     }
 }

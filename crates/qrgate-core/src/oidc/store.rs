@@ -121,6 +121,8 @@ pub enum Redeemed {
     Reused {
         /// That grant.
         grant_id: Option<String>,
+        /// The grant as it was, if this step ended it (for back-channel logout).
+        ended: Option<Grant>,
     },
     /// No such code (or expired).
     Unknown,
@@ -135,12 +137,25 @@ pub enum Refreshed {
     Reused {
         /// That grant.
         grant_id: String,
+        /// The grant as it was, if this step ended it (for back-channel logout).
+        ended: Option<Grant>,
     },
     /// No such token, another client's, or its grant ended.
     Unknown,
 }
 
-/// Where codes, grants and tokens live.
+/// A used code presented again ([`OidcStore::replayed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replayed {
+    /// The grant its redemption made.
+    pub grant_id: String,
+    /// That grant as it was, if this step ended it (for back-channel logout).
+    pub ended: Option<Grant>,
+}
+
+/// Where codes, grants and tokens live. Every step that revokes grants answers with the
+/// grants it ended (not those already gone), so exactly the caller that ended one tells its
+/// client (back-channel logout), even with several instances.
 #[async_trait]
 pub trait OidcStore: Send + Sync + 'static {
     /// Keeps an authorization code until it expires.
@@ -158,7 +173,7 @@ pub trait OidcStore: Send + Sync + 'static {
     ) -> Result<Redeemed, StoreError>;
     /// In one step: if `code` was redeemed, revokes the grant its redemption made and names
     /// it (a replay, RFC 6749 §4.1.2); otherwise changes nothing.
-    async fn replayed(&self, code: Hash) -> Result<Option<String>, StoreError>;
+    async fn replayed(&self, code: Hash) -> Result<Option<Replayed>, StoreError>;
     /// In one step: if `presented` is the current refresh token of a live grant of
     /// `client_id`, replaces it with `issue.refresh` and stores the access token; if it is a
     /// rotated-out one of such a grant, revokes the grant.
@@ -171,10 +186,11 @@ pub trait OidcStore: Send + Sync + 'static {
     ) -> Result<Refreshed, StoreError>;
     /// The live access token `token` names.
     async fn access(&self, token: Hash, now_ms: u64) -> Result<Option<Access>, StoreError>;
-    /// Revokes a grant: its refresh tokens and access tokens stop working. True if it was live.
-    async fn revoke_grant(&self, grant_id: &str) -> Result<bool, StoreError>;
-    /// Revokes every grant that came from the SSO session `family`; returns how many.
-    async fn end_family(&self, family: &str) -> Result<usize, StoreError>;
+    /// Revokes a grant: its refresh tokens and access tokens stop working. The grant if it
+    /// was live.
+    async fn revoke_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError>;
+    /// Revokes every grant that came from the SSO session `family`; returns those it ended.
+    async fn end_family(&self, family: &str) -> Result<Vec<Grant>, StoreError>;
     /// Frees what expired; returns how many entries.
     async fn sweep(&self, now_ms: u64) -> usize;
 }
@@ -206,10 +222,8 @@ struct Inner {
 }
 
 impl Inner {
-    fn revoke(&mut self, grant_id: &str) -> bool {
-        let Some(entry) = self.grants.remove(grant_id) else {
-            return false;
-        };
+    fn revoke(&mut self, grant_id: &str) -> Option<Grant> {
+        let entry = self.grants.remove(grant_id)?;
         for h in &entry.access {
             self.access.remove(h);
         }
@@ -222,7 +236,7 @@ impl Inner {
                 self.families.remove(&entry.grant.family);
             }
         }
-        true
+        Some(entry.grant)
     }
 
     fn store_access(&mut self, grant: &Grant, issue: &Issue) {
@@ -289,9 +303,10 @@ impl OidcStore for MemoryOidc {
             return Ok(Redeemed::Unknown);
         };
         if let Some(used) = entry.used_by.clone() {
-            inner.revoke(&used);
+            let ended = inner.revoke(&used);
             return Ok(Redeemed::Reused {
                 grant_id: Some(used),
+                ended,
             });
         }
         if now_ms >= entry.grant.expires_ms {
@@ -323,13 +338,13 @@ impl OidcStore for MemoryOidc {
         Ok(Redeemed::Issued)
     }
 
-    async fn replayed(&self, code: Hash) -> Result<Option<String>, StoreError> {
+    async fn replayed(&self, code: Hash) -> Result<Option<Replayed>, StoreError> {
         let mut inner = self.lock()?;
         let used = inner.codes.get(&code).and_then(|c| c.used_by.clone());
-        if let Some(grant) = &used {
-            inner.revoke(grant);
-        }
-        Ok(used)
+        Ok(used.map(|grant_id| Replayed {
+            ended: inner.revoke(&grant_id),
+            grant_id,
+        }))
     }
 
     async fn refresh(
@@ -350,8 +365,8 @@ impl OidcStore for MemoryOidc {
             return Ok(Refreshed::Unknown);
         }
         if entry.refresh != Some(presented) {
-            inner.revoke(&grant_id);
-            return Ok(Refreshed::Reused { grant_id });
+            let ended = inner.revoke(&grant_id);
+            return Ok(Refreshed::Reused { grant_id, ended });
         }
         entry.retired.insert(presented);
         entry.refresh = issue.refresh;
@@ -373,18 +388,18 @@ impl OidcStore for MemoryOidc {
             .cloned())
     }
 
-    async fn revoke_grant(&self, grant_id: &str) -> Result<bool, StoreError> {
+    async fn revoke_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError> {
         Ok(self.lock()?.revoke(grant_id))
     }
 
-    async fn end_family(&self, family: &str) -> Result<usize, StoreError> {
+    async fn end_family(&self, family: &str) -> Result<Vec<Grant>, StoreError> {
         let mut inner = self.lock()?;
         let ids: Vec<String> = inner
             .families
             .get(family)
             .map(|s| s.iter().cloned().collect())
             .unwrap_or_default();
-        Ok(ids.iter().filter(|id| inner.revoke(id)).count())
+        Ok(ids.iter().filter_map(|id| inner.revoke(id)).collect())
     }
 
     async fn sweep(&self, now_ms: u64) -> usize {
@@ -476,7 +491,11 @@ mod tests {
         );
         assert_eq!(
             store.replayed([9; 32]).await.expect("replay"),
-            Some("g1".into())
+            Some(Replayed {
+                grant_id: "g1".into(),
+                ended: Some(grant("g1")),
+            }),
+            "the step that ends the grant answers with it"
         );
         assert!(
             store.access([101; 32], 2).await.expect("a").is_none(),
@@ -488,8 +507,10 @@ mod tests {
                 .await
                 .expect("again"),
             Redeemed::Reused {
-                grant_id: Some("g1".into())
-            }
+                grant_id: Some("g1".into()),
+                ended: None,
+            },
+            "ended before: nobody is told twice"
         );
         assert!(
             store.access([101; 32], 4).await.expect("a").is_none(),
@@ -553,7 +574,8 @@ mod tests {
         assert_eq!(
             store.refresh([1; 32], "app", issue(3), 3).await.expect("r"),
             Refreshed::Reused {
-                grant_id: "g1".into()
+                grant_id: "g1".into(),
+                ended: Some(g),
             }
         );
         assert_eq!(
@@ -576,11 +598,19 @@ mod tests {
             g.family = fam.into();
             store.redeem([n; 32], g, issue(n), 1).await.expect("redeem");
         }
-        assert_eq!(store.end_family("fam").await.expect("end"), 2);
+        let mut ended: Vec<String> = store
+            .end_family("fam")
+            .await
+            .expect("end")
+            .into_iter()
+            .map(|g| g.id)
+            .collect();
+        ended.sort();
+        assert_eq!(ended, ["g1", "g2"]);
         assert!(store.access([101; 32], 2).await.expect("a").is_none());
         assert!(store.access([102; 32], 2).await.expect("a").is_none());
         assert!(store.access([103; 32], 2).await.expect("a").is_some());
-        assert_eq!(store.end_family("fam").await.expect("end"), 0);
+        assert!(store.end_family("fam").await.expect("end").is_empty());
     }
 
     #[tokio::test]

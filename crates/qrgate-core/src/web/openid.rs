@@ -272,15 +272,16 @@ async fn redeem(
         Some(c) => c,
         // Used already: redeeming it again revokes what it issued (RFC 6749 §4.1.2).
         None => {
-            if let Some(grant) = oidc_store.replayed(hash).await? {
+            if let Some(replay) = oidc_store.replayed(hash).await? {
                 audit::oidc(
                     "oidc_code_reuse",
                     &client.id,
                     "-",
-                    &grant,
+                    &replay.grant_id,
                     "grant revoked",
                     r.client_ip,
                 );
+                gw.oidc().ended(&s.config, replay.ended.as_slice(), now_ms);
                 count(gw, Some(client), "token", "code_reuse");
             }
             return Err(bad);
@@ -346,7 +347,8 @@ async fn redeem(
             );
             Ok(answer)
         }
-        Redeemed::Reused { grant_id } => {
+        Redeemed::Reused { grant_id, ended } => {
+            gw.oidc().ended(&s.config, ended.as_slice(), now_ms);
             audit::oidc(
                 "oidc_code_reuse",
                 &client.id,
@@ -397,7 +399,8 @@ async fn refresh(
         .await?
     {
         Refreshed::Rotated(g) => g,
-        Refreshed::Reused { grant_id } => {
+        Refreshed::Reused { grant_id, ended } => {
+            gw.oidc().ended(&s.config, ended.as_slice(), now_ms);
             audit::oidc(
                 "oidc_refresh_reuse",
                 &client.id,
@@ -432,7 +435,8 @@ async fn refresh(
     let person = match person_for(s, client, &grant.user) {
         Ok(p) => p,
         Err(e) => {
-            gw.oidc().store().revoke_grant(&grant.id).await?;
+            let ended = gw.oidc().store().revoke_grant(&grant.id).await?;
+            gw.oidc().ended(&s.config, ended.as_slice(), now_ms);
             return Err(e);
         }
     };
@@ -704,13 +708,16 @@ pub(crate) async fn end_session(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>)
 }
 
 /// Ends a single sign-on family: every OpenID Connect grant (refresh and access tokens) that
-/// came from the SSO session `family` ([`session_id`] of its token hash). The SSO session
-/// itself and, in a later step, the app sessions it led to are ended by their callers.
+/// came from the SSO session `family` ([`session_id`] of its token hash), each client with a
+/// `backchannel_logout_uri` told in the background. The SSO session itself and, in a later
+/// step, the app sessions it led to are ended by their callers.
 pub(crate) async fn end_family(
     gw: &Gateway,
     family: &str,
 ) -> Result<usize, crate::session::StoreError> {
-    gw.oidc().store().end_family(family).await
+    gw.oidc()
+        .end_family(&gw.settings().config, family, gw.clock().now_millis())
+        .await
 }
 
 /// The page asking a person to confirm signing out (a logout link without an
