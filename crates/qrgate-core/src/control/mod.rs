@@ -15,6 +15,7 @@
 //! [`SessionStore`]: crate::session::SessionStore
 
 pub mod enrollment;
+pub mod family;
 
 use std::sync::Arc;
 
@@ -260,6 +261,7 @@ pub async fn revoke(
     if filter.is_empty() {
         return Err(ControlError::NoFilter);
     }
+    let sso = s.config.sso_app().map(|id| s.app(id).key.clone());
     let mut ended = 0;
     for (hash, r) in candidates(gw, s, filter).await? {
         if filter.matches(gw, s, &hash, &r) && gw.revoke_session(&hash).await? {
@@ -270,6 +272,21 @@ pub async fn revoke(
                 by,
             );
             ended += 1;
+            // An SSO session ends with its family: the app sessions and grants made from it.
+            if r.meta.family.is_none() && sso.as_ref() == Some(&r.app) {
+                let id = session_id(&hash);
+                let apps = family::end_sessions(gw, &r.key, &id, by).await?;
+                let grants = gw.oidc().store().end_family(&id).await?;
+                audit::sso(
+                    "sso_family_ended",
+                    &r.app,
+                    "-",
+                    &id,
+                    &format!("{apps} sessions, {grants} grants"),
+                    None,
+                );
+                ended += apps;
+            }
         }
     }
     Ok(ended)

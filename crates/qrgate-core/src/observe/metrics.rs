@@ -38,6 +38,9 @@ pub struct Metrics {
     pub last_reload: Gauge,
     /// OpenID Connect provider calls by client, endpoint and result.
     pub oidc: IntCounterVec,
+    /// Single sign-on across apps by app, step (`issue`, `redeem`, `family`) and result
+    /// (`issued`, `redeemed`, `not_allowed`, `spent`, `other_app`, `other_browser`, `ended`).
+    pub sso: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -122,6 +125,11 @@ impl Metrics {
             "OpenID Connect provider calls by client, endpoint and result.",
             &["client", "endpoint", "result"],
         );
+        let sso = counter(
+            "qrgate_sso_total",
+            "Single sign-on across apps by app, step and result.",
+            &["app", "step", "result"],
+        );
         let build = IntGaugeVec::new(
             Opts::new("qrgate_build_info", "The running build."),
             &["version"],
@@ -144,6 +152,7 @@ impl Metrics {
             reloads,
             last_reload,
             oidc,
+            sso,
         }
     }
 

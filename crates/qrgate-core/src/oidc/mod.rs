@@ -4,6 +4,7 @@
 //! shared store in Redis; every answer is decided here. [`Provider`] is what a gateway holds
 //! of it: the ID token signer in force and the store of what it issued.
 
+pub mod apps;
 pub mod authorize;
 pub mod claims;
 pub mod keys;

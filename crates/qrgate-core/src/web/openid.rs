@@ -642,10 +642,15 @@ pub async fn end_session(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Rep
     }
     if let Ok(Some(live)) = gw.session(s, r.headers, r.app).await {
         let family = session_id(&live.hash);
+        // The app sessions made from the SSO session end with it.
         let ended = match end_family(gw, &family).await {
             Ok(n) => n,
             Err(e) => return respond::login_error(Form::Page, &e.into()),
         };
+        let key = &live.identity.key;
+        if let Err(e) = crate::control::family::end_sessions(gw, key, &family, "owner").await {
+            return respond::login_error(Form::Page, &e.into());
+        }
         if let Err(e) = gw.revoke_session(&live.hash).await {
             return respond::login_error(Form::Page, &e.into());
         }
