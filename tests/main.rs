@@ -39,4 +39,5 @@ mod redis_transitions;
 mod sessions;
 mod sessions_access;
 mod shutdown;
+mod sso;
 mod sso_family;
