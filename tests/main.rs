@@ -41,3 +41,4 @@ mod sessions_access;
 mod shutdown;
 mod sso;
 mod sso_family;
+mod sso_redis;
