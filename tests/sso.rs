@@ -286,7 +286,11 @@ async fn a_person_not_allowed_on_an_app_gets_a_page_not_a_loop() {
     approve_at_sso(&gw, &b, "/").await;
     let issue = to_sso(&b, BOBS).await;
     let (status, loc, page) = get(&b, &issue).await;
-    assert_eq!((status, loc.as_str()), (403, ""), "a page, never a redirect");
+    assert_eq!(
+        (status, loc.as_str()),
+        (403, ""),
+        "a page, never a redirect"
+    );
     assert!(page.contains("Not allowed"), "{page}");
     assert!(page.contains("Bobs"), "{page}");
     assert!(!signed_in(&b, BOBS).await);
@@ -302,7 +306,10 @@ async fn apps_with_sso_off_or_a_reduced_grant_keep_their_own_approval() {
         assert_eq!(status, 302);
         let (status, _, html) = get(&b, &absolute(app, &loc)).await;
         assert_eq!(status, 200, "{app}: its own login page");
-        assert!(html.contains("data-attempt=\""), "{app}: a QR code of its own");
+        assert!(
+            html.contains("data-attempt=\""),
+            "{app}: a QR code of its own"
+        );
         // Nor does a code open it.
         let issue = format!(
             "{SSO}/.qrgate/sso/issue?app={}&bind={}&rd=%2F",
@@ -351,7 +358,10 @@ async fn sign_out_scopes_one_app_everywhere_or_the_sso_origin() {
     let issue = to_sso(&b, B).await;
     let (status, loc, _) = get(&b, &issue).await;
     assert_eq!(status, 302);
-    assert!(loc.starts_with("/.qrgate/login"), "signed out at the SSO origin: {loc}");
+    assert!(
+        loc.starts_with("/.qrgate/login"),
+        "signed out at the SSO origin: {loc}"
+    );
 
     // Signing out on the SSO origin ends both app sessions.
     approve_at_sso(&gw, &b, "/").await;
@@ -385,8 +395,8 @@ async fn an_operator_revoking_the_sso_session_ends_its_family() {
         .find(|(_, r)| &*r.app == "Example")
         .map(|(h, _)| session_id(&h))
         .expect("SSO session");
-    let filter = qrgate_core::control::Filter::from_query(Some(&format!("id={root}")))
-        .expect("filter");
+    let filter =
+        qrgate_core::control::Filter::from_query(Some(&format!("id={root}"))).expect("filter");
     let ended = qrgate_core::control::revoke(&gw.state, &s, &filter, "operator")
         .await
         .expect("revoke");
@@ -397,4 +407,38 @@ async fn an_operator_revoking_the_sso_session_ends_its_family() {
     })
     .await;
     assert!(gone);
+}
+
+#[tokio::test]
+async fn check_config_says_which_apps_sign_in_at_the_sso_origin_and_why_others_do_not() {
+    let dir = tempfile::tempdir().expect("dir");
+    let app = |name: &str, port: u16, extra: &str| {
+        format!("[[app]]\nname = \"{name}\"\norigin = \"http://127.0.0.1:{port}\"\nupstream = \"127.0.0.1:2\"\n{extra}\n")
+    };
+    let text = format!(
+        "{}{}{}{}[[user]]\nname = \"alice\"\n\n[sso]\norigin = \"http://localhost:1\"\nname = \"Example\"\nkey_file = \"{}\"\n",
+        app("wiki", 11, ""),
+        app("ro", 12, "access = \"read\""),
+        app("own", 13, "sso = false"),
+        app("admin", 14, "step_up_paths = [\"/admin\"]"),
+        dir.path().join("keys.json").display()
+    );
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, text).expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qrgate"))
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .expect("qrgate");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    for line in [
+        "sso app wiki: signs in at http://localhost:1",
+        "sso app ro: its own approval (a reduced grant: access or access_paths)",
+        "sso app own: its own approval (sso = false)",
+        "sso app admin: its own approval (it has step-up paths)",
+    ] {
+        assert!(said.contains(line), "{line} in\n{said}");
+    }
+    assert!(!said.contains("sso app Example"), "{said}");
 }

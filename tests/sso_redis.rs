@@ -63,7 +63,10 @@ async fn a_code_issued_at_one_instance_is_redeemed_at_another_and_a_family_ends_
     assert_eq!(status, 302);
     let (status, issue) = location(&via_a, &format!("{ORIGIN}{login}")).await;
     assert_eq!(status, 302);
-    assert!(issue.starts_with(&format!("{SSO}/.qrgate/sso/issue?")), "{issue}");
+    assert!(
+        issue.starts_with(&format!("{SSO}/.qrgate/sso/issue?")),
+        "{issue}"
+    );
     let html = via_a
         .get(format!("{SSO}/.qrgate/login?rd=%2F"))
         .header("accept", NAV)
@@ -101,7 +104,11 @@ async fn a_code_issued_at_one_instance_is_redeemed_at_another_and_a_family_ends_
         .map(|(_, v)| v.into_owned())
         .expect("code");
     assert_eq!(redeem(&via_b, &code).await, 303, "{}", b.log());
-    assert_eq!(redeem(&via_a, &code).await, 400, "used once, on every instance");
+    assert_eq!(
+        redeem(&via_a, &code).await,
+        400,
+        "used once, on every instance"
+    );
     assert_eq!(location(&via_b, &format!("{ORIGIN}/private")).await.0, 200);
     assert_eq!(location(&via_a, &format!("{ORIGIN}/private")).await.0, 200);
 

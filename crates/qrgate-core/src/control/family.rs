@@ -34,7 +34,12 @@ pub async fn end_sessions(
     let mut ended = 0;
     for (hash, r) in gw.sessions().of_keys(&[*key]).await? {
         if member(&hash, &r, family) && gw.revoke_session(&hash).await? {
-            audit::revoked(&r.app, &z32::encode(r.key.as_bytes()), &session_id(&hash), by);
+            audit::revoked(
+                &r.app,
+                &z32::encode(r.key.as_bytes()),
+                &session_id(&hash),
+                by,
+            );
             ended += 1;
         }
     }

@@ -38,7 +38,7 @@ impl OwnApproval {
             OwnApproval::NoSso => "no [sso]",
             OwnApproval::OptedOut => "sso = false",
             OwnApproval::SsoOrigin => "the SSO origin",
-            OwnApproval::ReducedGrant => "its grant is reduced (access/read-only)",
+            OwnApproval::ReducedGrant => "a reduced grant: access or access_paths",
             OwnApproval::StepUp => "it has step-up paths",
         }
     }

@@ -407,10 +407,8 @@ impl OidcStore for MemoryOidc {
         let Ok(mut inner) = self.lock() else {
             return 0;
         };
-        let before = inner.codes.len()
-            + inner.grants.len()
-            + inner.access.len()
-            + inner.app_codes.len();
+        let before =
+            inner.codes.len() + inner.grants.len() + inner.access.len() + inner.app_codes.len();
         inner.codes.retain(|_, c| now_ms < c.keep_until_ms);
         inner.app_codes.retain(|_, c| now_ms < c.expires_ms);
         inner.access.retain(|_, a| now_ms < a.expires_ms);
@@ -427,10 +425,8 @@ impl OidcStore for MemoryOidc {
         for g in inner.grants.values_mut() {
             g.access.retain(|h| live.contains(h));
         }
-        let after = inner.codes.len()
-            + inner.grants.len()
-            + inner.access.len()
-            + inner.app_codes.len();
+        let after =
+            inner.codes.len() + inner.grants.len() + inner.access.len() + inner.app_codes.len();
         before.saturating_sub(after)
     }
 }

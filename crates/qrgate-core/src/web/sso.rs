@@ -13,9 +13,9 @@ use crate::http::reply::{escape_html, Reply};
 use crate::http::request::same_origin;
 use crate::http::route::Route;
 use crate::login::page;
+use crate::observe::audit;
 use crate::oidc::apps::{self, AppCode, CodeRefusal};
 use crate::oidc::store;
-use crate::observe::audit;
 use crate::raw::{KeyBytes, TokenHash};
 use crate::session::{session_id, SessionMeta, SessionToken, StoreError};
 use crate::settings::Settings;
@@ -46,7 +46,13 @@ pub(super) fn start(s: &Settings, req: &RouteRequest<'_>, rd: &str) -> Option<Re
     };
     let query = apps::issue_query(&s.app(req.app).name, &cookies::hash(&bind_value), rd);
     let base = format!("{}{}", sso.origin, s.config.server.prefix);
-    let reply = Reply::redirect(302, Route::SsoIssue { query: Some(&query) }.url(&base));
+    let reply = Reply::redirect(
+        302,
+        Route::SsoIssue {
+            query: Some(&query),
+        }
+        .url(&base),
+    );
     Some(match set_cookie {
         Some(c) => reply.with_header("set-cookie", c),
         None => reply,
