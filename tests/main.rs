@@ -8,6 +8,7 @@ mod assertion;
 mod browser;
 mod browser_driver;
 mod browser_phone;
+mod browser_sso;
 mod client_limits;
 mod compat;
 mod config_errors;
