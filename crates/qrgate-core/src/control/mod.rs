@@ -275,7 +275,7 @@ pub async fn revoke(
             // An SSO session ends with its family: the app sessions and grants made from it.
             if r.meta.family.is_none() && sso.as_ref() == Some(&r.app) {
                 let id = session_id(&hash);
-                let apps = family::end_sessions(gw, &r.key, &id, by).await?;
+                let apps = family::end_sessions(gw, Some(&r.key), &id, by).await?;
                 let grants = gw.oidc().store().end_family(&id).await?;
                 audit::sso(
                     "sso_family_ended",

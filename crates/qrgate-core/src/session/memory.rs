@@ -53,6 +53,9 @@ pub struct MemoryStore {
     map: DashMap<TokenHash, Entry>,
     /// Per key, the hashes of its sessions (see the module's invariant).
     by_key: DashMap<KeyBytes, Vec<TokenHash>>,
+    /// Per single sign-on family, the hashes of the sessions made from it (the same
+    /// invariant, for `SessionMeta::family`).
+    by_family: DashMap<String, Vec<TokenHash>>,
     lifetimes: Lifetimes,
     clock: Clock,
 }
@@ -63,6 +66,7 @@ impl MemoryStore {
         Self {
             map: DashMap::new(),
             by_key: DashMap::new(),
+            by_family: DashMap::new(),
             lifetimes,
             clock,
         }
@@ -72,19 +76,55 @@ impl MemoryStore {
     /// entry locked throughout.
     fn insert(&self, hash: TokenHash, entry: Entry) {
         let key = entry.key;
+        let family = entry.meta.family.clone();
         let replaced = {
+            // Index locks first (key, then family), the map second.
             let mut set = self.by_key.entry(key).or_default();
+            let mut members = family.clone().map(|f| self.by_family.entry(f).or_default());
             let replaced = self.map.insert(hash, entry);
             // Already there if the map held it for this key (a state file naming it twice).
             if replaced.as_ref().is_none_or(|old| old.key != key) {
                 set.push(hash);
             }
+            if let Some(members) = members.as_mut() {
+                if replaced
+                    .as_ref()
+                    .is_none_or(|old| old.meta.family != family)
+                {
+                    members.push(hash);
+                }
+            }
             replaced
         };
-        // The same hash under another key before: not that key's any more.
-        if let Some(old) = replaced.filter(|old| old.key != key) {
-            self.unindex(&old.key, &[hash]);
+        if let Some(old) = replaced {
+            // The same hash under another key or family before: not theirs any more.
+            if old.key != key {
+                self.unindex(&old.key, &[hash]);
+            }
+            if let Some(f) = old
+                .meta
+                .family
+                .as_ref()
+                .filter(|f| Some(*f) != family.as_ref())
+            {
+                self.unindex_family(f, hash);
+            }
         }
+    }
+
+    /// Takes `hash` out of family `family`'s set unless the map holds it for that family
+    /// (checked with the set's entry locked); drops the set when it is empty.
+    fn unindex_family(&self, family: &str, hash: TokenHash) {
+        self.by_family.remove_if_mut(family, |_, set| {
+            set.retain(|h| {
+                *h != hash
+                    || self
+                        .map
+                        .get(h)
+                        .is_some_and(|e| e.meta.family.as_deref() == Some(family))
+            });
+            set.is_empty()
+        });
     }
 
     /// Takes the hashes `gone` (sorted) out of `key`'s set, each once the map no longer holds
@@ -107,6 +147,9 @@ impl MemoryStore {
     fn remove(&self, hash: &TokenHash) -> Option<Entry> {
         let (_, e) = self.map.remove(hash)?;
         self.unindex(&e.key, &[*hash]);
+        if let Some(f) = &e.meta.family {
+            self.unindex_family(f, *hash);
+        }
         Some(e)
     }
 
@@ -208,14 +251,21 @@ impl SessionStore for MemoryStore {
     async fn sweep(&self) -> usize {
         let now = self.clock.now_millis();
         let mut gone = Vec::new();
+        let mut families = Vec::new();
         self.map.retain(|hash, e| {
             let expired = self.expired(e, now);
             if expired {
                 audit::session_expired(&e.app, &z32::encode(e.key.as_bytes()));
                 gone.push((e.key, *hash));
+                if let Some(f) = &e.meta.family {
+                    families.push((f.clone(), *hash));
+                }
             }
             !expired
         });
+        for (f, hash) in families {
+            self.unindex_family(&f, hash);
+        }
         // After `retain` has released the map's shards: index locks come first, never second.
         // One pass over each key's set for all of that key's expired sessions.
         gone.sort_unstable();
@@ -264,6 +314,24 @@ impl SessionStore for MemoryStore {
         Ok(out)
     }
 
+    async fn of_family(&self, family: &str) -> Result<Vec<(TokenHash, SessionRecord)>, StoreError> {
+        let now = self.clock.now_millis();
+        // A copy of the set, so no index lock is held while the map is read.
+        let hashes: Vec<TokenHash> = self
+            .by_family
+            .get(family)
+            .map(|set| set.iter().copied().collect())
+            .unwrap_or_default();
+        Ok(hashes
+            .into_iter()
+            .filter_map(|hash| {
+                let e = self.map.get(&hash)?;
+                (e.meta.family.as_deref() == Some(family) && !self.expired(&e, now))
+                    .then(|| (hash, e.record()))
+            })
+            .collect())
+    }
+
     async fn import(&self, sessions: Vec<(TokenHash, SessionRecord)>) -> Result<usize, StoreError> {
         let now = self.clock.now_millis();
         let mut kept = 0;
@@ -304,6 +372,61 @@ mod tests {
 
     fn app(name: &str) -> Arc<str> {
         Arc::from(name)
+    }
+
+    /// The family index follows create, revoke, expiry, sweep and a re-import under another
+    /// family, and lists only live members of the family asked for.
+    #[tokio::test]
+    async fn the_family_index_follows_create_revoke_expiry_and_sweep() {
+        let (s, clock) = store();
+        let key = KeyBytes::new([7; 32]);
+        let of = |f: Option<&str>| SessionMeta {
+            family: f.map(str::to_string),
+            ..SessionMeta::default()
+        };
+        let root = s.create(app("sso"), key, of(None)).await.expect("root");
+        let a = s.create(app("a"), key, of(Some("f1"))).await.expect("a");
+        let b = s.create(app("b"), key, of(Some("f1"))).await.expect("b");
+        let other = s.create(app("a"), key, of(Some("f2"))).await.expect("c");
+        let members = |f: &'static str| {
+            let s = &s;
+            async move {
+                let mut m: Vec<TokenHash> = s
+                    .of_family(f)
+                    .await
+                    .expect("answers")
+                    .into_iter()
+                    .map(|(h, _)| h)
+                    .collect();
+                m.sort_unstable();
+                m
+            }
+        };
+        let mut f1 = vec![a.hash(), b.hash()];
+        f1.sort_unstable();
+        assert_eq!(members("f1").await, f1);
+        assert_eq!(members("f2").await, vec![other.hash()]);
+        assert!(members("nope").await.is_empty());
+        assert!(!f1.contains(&root.hash()), "the root is no member");
+        assert!(s.revoke(&a.hash()).await.expect("revoke"));
+        assert_eq!(members("f1").await, vec![b.hash()]);
+        // Re-imported under another family: it moves.
+        let record = s.peek(&b.hash(), "b").await.expect("peek").expect("live");
+        let moved = SessionRecord {
+            meta: Arc::new(of(Some("f2"))),
+            ..record
+        };
+        s.import(vec![(b.hash(), moved)]).await.expect("import");
+        assert!(members("f1").await.is_empty());
+        assert!(!s.by_family.contains_key("f1"), "an empty set is dropped");
+        assert_eq!(members("f2").await.len(), 2);
+        clock.advance(Duration::from_secs(11));
+        assert!(
+            members("f2").await.is_empty(),
+            "expired members are not listed"
+        );
+        s.sweep().await;
+        assert!(s.by_family.is_empty(), "the sweep empties the index");
     }
 
     async fn live(s: &MemoryStore, t: &SessionToken, app: &str) -> bool {

@@ -313,7 +313,7 @@ pub(super) async fn end_family(
     family: &str,
     by: &str,
 ) -> Result<(usize, usize), StoreError> {
-    let sessions = family::end_sessions(gw, key, family, by).await?;
+    let sessions = family::end_sessions(gw, Some(key), family, by).await?;
     let grants = super::openid::end_family(gw, family).await?;
     Ok((sessions, grants))
 }
