@@ -1,5 +1,6 @@
-//! The in-memory session store: one process, a sharded hash map keyed by token hash, and an
-//! index from each key to its sessions' hashes.
+//! The in-memory session store: one process, a sharded hash map keyed by token hash, an
+//! index from each key to its sessions' hashes, and one from each single sign-on family to
+//! its sessions' hashes.
 //!
 //! Lookups take only a shard's read lock: the idle window slides through an atomic, so
 //! concurrent requests of one session never serialize on a write lock.
@@ -19,6 +20,11 @@
 //!   (and seen) or wholly after (and re-adds both);
 //! - locks are only ever taken index first, map second (the sweep collects what it removed
 //!   and unindexes it after the map's shards are released), so they cannot deadlock.
+//!
+//! The family index (`by_family`, single sign-on family → the sessions made from it) keeps the
+//! same invariant by the same steps: a session with a family enters it in `insert` while its
+//! key's set and its family's set are locked (index locks in that order, the map last), and
+//! leaves it after the map, each hash checked against the map under the set's lock.
 //!
 //! An empty set is dropped in the same locked step, so the index holds only keys that have
 //! sessions (or had, until their last one is unindexed). A set is a plain vector of hashes
