@@ -270,7 +270,17 @@ async fn logout(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
     }
     // `scope=everywhere` ends the whole sign-in family; signing out of the SSO origin always
     // does (its session is the family's root).
-    let everywhere = match logout_scope(&req.body) {
+    let form = req
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    // Only a form names a scope; any other body is read as before (this app's session).
+    let everywhere = match if form {
+        logout_scope(&req.body)
+    } else {
+        Some(false)
+    } {
         Some(everywhere) => everywhere || s.config.sso_app() == Some(req.app),
         None => {
             return respond::endpoint_refusal(
