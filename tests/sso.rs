@@ -93,18 +93,25 @@ fn absolute(origin: &str, loc: &str) -> String {
     }
 }
 
-/// Signs alice in on the SSO origin with the reference signer (the one approval).
+/// Signs alice in on the SSO origin with the reference signer (the one approval); the page
+/// and the phone name the gateway and, on an app's trip, `shown` (e.g. "Example (App A)").
 async fn approve_at_sso(gw: &TestGateway, b: &reqwest::Client, rd: &str) -> String {
+    approve_shown(gw, b, rd, "Example").await
+}
+
+async fn approve_shown(gw: &TestGateway, b: &reqwest::Client, rd: &str, shown: &str) -> String {
     let rd: String = url::form_urlencoded::byte_serialize(rd.as_bytes()).collect();
     let (status, _, html) = get(b, &format!("{SSO}/.qrgate/login?rd={rd}")).await;
     assert_eq!(status, 200, "{html}");
-    assert!(html.contains("Sign in to Example"), "{html}");
+    assert!(html.contains(&format!("Sign in to {shown}")), "{html}");
     let marker = "data-attempt=\"";
     let start = html.find(marker).expect("attempt id") + marker.len();
     let id = html[start..].split('"').next().expect("id").to_string();
     let url = url::Url::parse(&format!("{SSO}/.qrgate/auth/session/{id}")).expect("url");
     let p = phone(gw);
     let req = qrgate::cli::signer::scan(&p, &url).await.expect("scan");
+    assert_eq!(req.app, shown, "the phone is shown the same name");
+    assert!(req.message.contains(shown), "and signs it: {}", req.message);
     qrgate::cli::signer::approve(&p, &url, &alice_key(), &req)
         .await
         .expect("approve");
@@ -202,7 +209,7 @@ async fn one_approval_at_the_sso_origin_opens_two_apps_of_one_family() {
     let (status, loc, _) = get(&b, &issue).await;
     assert_eq!(status, 302);
     assert!(loc.starts_with("/.qrgate/login?rd="), "{loc}");
-    let back = approve_at_sso(&gw, &b, &issue[SSO.len()..]).await;
+    let back = approve_shown(&gw, &b, &issue[SSO.len()..], "Example (App A)").await;
     let (status, loc, _) = get(&b, &absolute(SSO, &back)).await;
     assert_eq!(status, 302);
     assert!(loc.starts_with(&format!("{A}/.qrgate/sso/redeem?code=")));

@@ -28,7 +28,10 @@ mod sso;
 mod validate;
 
 use crate::raw::KeyBytes;
-pub use sso::{redirect_uri_error, OidcClient, SecretHash, SsoConfig, BUILTIN_SSO, KNOWN_SCOPES};
+pub use sso::{
+    redirect_uri_error, takes_part, OidcClient, OwnApproval, SecretHash, SsoConfig, BUILTIN_SSO,
+    KNOWN_SCOPES,
+};
 
 use validate::Validator;
 

@@ -1,12 +1,14 @@
-//! Single sign-on across the gateway's own apps, the pure part: which apps take part, the
-//! one-time code an app origin exchanges for a session of its own, and what that code is
-//! bound to (the app, the browser's binding cookie, a short life, one use).
+//! Single sign-on across the gateway's own apps, the pure part: which apps take part (the
+//! config's answer, [`takes_part`], re-exported here), the one-time code an app origin
+//! exchanges for a session of its own, and what that code is bound to (the app, the browser's
+//! binding cookie, a short life, one use).
 //!
 //! The handlers are `web::sso`; the codes live in the [`OidcStore`](super::store::OidcStore)
 //! (memory, or Redis where any instance redeems them), kept by their SHA-256.
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::config::{takes_part, OwnApproval};
 use crate::config::{AppId, Config};
 use crate::http::cookies;
 use crate::http::redirect::validate_return_path;
@@ -14,57 +16,6 @@ use crate::raw::BindingHash;
 
 /// How long a code lives: long enough for one redirect and one form post.
 pub const CODE_LIFETIME_MS: u64 = 30_000;
-
-/// Why an app signs people in with its own approval instead of through the SSO origin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OwnApproval {
-    /// There is no `[sso]`.
-    NoSso,
-    /// `sso = false` on the app.
-    OptedOut,
-    /// The SSO origin itself.
-    SsoOrigin,
-    /// The app's grant is reduced (read-only paths or base): a sign-on made for a full grant
-    /// would widen it silently, so the app keeps its own approval.
-    ReducedGrant,
-    /// The app has step-up paths: its approvals are its own.
-    StepUp,
-}
-
-impl OwnApproval {
-    /// The reason in words (for `check-config` and logs).
-    pub fn reason(self) -> &'static str {
-        match self {
-            OwnApproval::NoSso => "no [sso]",
-            OwnApproval::OptedOut => "sso = false",
-            OwnApproval::SsoOrigin => "the SSO origin",
-            OwnApproval::ReducedGrant => "a reduced grant: access or access_paths",
-            OwnApproval::StepUp => "it has step-up paths",
-        }
-    }
-}
-
-/// Whether app `app` signs people in through the SSO origin (`Ok`), or with its own approval
-/// and why.
-pub fn takes_part(config: &Config, app: AppId) -> Result<(), OwnApproval> {
-    let Some(sso_app) = config.sso_app() else {
-        return Err(OwnApproval::NoSso);
-    };
-    if app == sso_app {
-        return Err(OwnApproval::SsoOrigin);
-    }
-    let a = config.app(app);
-    if !a.sso {
-        return Err(OwnApproval::OptedOut);
-    }
-    if !a.grant.is_full() {
-        return Err(OwnApproval::ReducedGrant);
-    }
-    if !a.step_up_paths.is_empty() {
-        return Err(OwnApproval::StepUp);
-    }
-    Ok(())
-}
 
 /// What a one-time code stands for until an app origin redeems it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
