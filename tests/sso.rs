@@ -100,6 +100,16 @@ async fn approve_at_sso(gw: &TestGateway, b: &reqwest::Client, rd: &str) -> Stri
 }
 
 async fn approve_shown(gw: &TestGateway, b: &reqwest::Client, rd: &str, shown: &str) -> String {
+    approve_by(gw, b, rd, shown, &alice_key()).await
+}
+
+async fn approve_by(
+    gw: &TestGateway,
+    b: &reqwest::Client,
+    rd: &str,
+    shown: &str,
+    key: &qrgate::cli::signer::Key,
+) -> String {
     let rd: String = url::form_urlencoded::byte_serialize(rd.as_bytes()).collect();
     let (status, _, html) = get(b, &format!("{SSO}/.qrgate/login?rd={rd}")).await;
     assert_eq!(status, 200, "{html}");
@@ -112,7 +122,7 @@ async fn approve_shown(gw: &TestGateway, b: &reqwest::Client, rd: &str, shown: &
     let req = qrgate::cli::signer::scan(&p, &url).await.expect("scan");
     assert_eq!(req.app, shown, "the phone is shown the same name");
     assert!(req.message.contains(shown), "and signs it: {}", req.message);
-    qrgate::cli::signer::approve(&p, &url, &alice_key(), &req)
+    qrgate::cli::signer::approve(&p, &url, key, &req)
         .await
         .expect("approve");
     let claimed = b
@@ -448,4 +458,36 @@ async fn check_config_says_which_apps_sign_in_at_the_sso_origin_and_why_others_d
         assert!(said.contains(line), "{line} in\n{said}");
     }
     assert!(!said.contains("sso app Example"), "{said}");
+}
+
+#[tokio::test]
+async fn a_device_bound_to_some_apps_opens_only_those() {
+    let (gw, _dir) = started().await;
+    let s = gw.state.settings();
+    let sso = s.config.sso_app().expect("sso");
+    let a = s.config.app_by_name("App A").expect("a");
+    // An operator's invitation: the device signs in at the SSO origin and to app A only.
+    let invited = qrgate_core::control::enrollment::invite_to(
+        &gw.state,
+        &s,
+        sso,
+        &[a],
+        "alice",
+        qrgate_core::control::enrollment::DEFAULT_TTL,
+        "operator",
+    )
+    .await
+    .expect("invite");
+    let device = qrgate::cli::signer::Key::generate();
+    qrgate::cli::signer::enroll(&phone(&gw), &invited.link, &device)
+        .await
+        .expect("enrolled");
+    let b = browser(&gw);
+    approve_by(&gw, &b, "/", "Example", &device).await;
+    open_app(&b, A).await;
+    let issue = to_sso(&b, B).await;
+    let (status, loc, page) = get(&b, &issue).await;
+    assert_eq!((status, loc.as_str()), (403, ""), "{page}");
+    assert!(page.contains("Not allowed"), "{page}");
+    assert!(!signed_in(&b, B).await);
 }
