@@ -36,14 +36,7 @@ fn count(gw: &Gateway, app: &str, step: &str, result: &str) {
 pub(super) fn start(s: &Settings, req: &RouteRequest<'_>, rd: &str) -> Option<Reply> {
     apps::takes_part(&s.config, req.app).ok()?;
     let sso = s.config.sso.as_ref()?;
-    let (bind_value, set_cookie) = match s.presented_binding(req.app, req.headers) {
-        Some(v) => (v.to_string(), None),
-        None => {
-            let v = SessionToken::generate().as_str().to_string();
-            let cookie = s.bind_cookie(req.app, &v);
-            (v, Some(cookie))
-        }
-    };
+    let (bind_value, set_cookie) = s.binding_or_new(req.app, req.headers);
     let query = apps::issue_query(&s.app(req.app).name, &cookies::hash(&bind_value), rd);
     let base = format!("{}{}", sso.origin, s.config.server.prefix);
     let reply = Reply::redirect(
