@@ -321,6 +321,16 @@ fn real_main() -> anyhow::Result<()> {
             }
             if let Some(sso) = &c.sso {
                 println!("sso {}: issuer {}", sso.name, sso.origin);
+                // Which apps sign in there, and which keep their own approval and why.
+                for (id, app) in c.app_ids() {
+                    match qrgate_core::oidc::apps::takes_part(&c, id) {
+                        Ok(()) => println!("sso app {}: signs in at {}", app.name, sso.origin),
+                        Err(qrgate_core::oidc::apps::OwnApproval::SsoOrigin) => {}
+                        Err(why) => {
+                            println!("sso app {}: its own approval ({})", app.name, why.reason())
+                        }
+                    }
+                }
             }
             for client in &c.oidc_clients {
                 println!(

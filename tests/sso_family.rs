@@ -1,6 +1,6 @@
 //! A session's single sign-on family (`SessionMeta::family`) kept by every store: the state
 //! file and Redis write it only when set, so records from before it read as before and a
-//! record with it reads back whole.
+//! record with it reads back whole; Redis indexes a family's members in the same step.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -146,4 +146,32 @@ async fn redis_keeps_a_family_and_reads_records_without_one() {
         families,
         [None, Some("fedcba9876543210fedcba98".to_string())]
     );
+
+    // The family's index lists its members only, and a revocation takes them out of it in the
+    // same step as the session.
+    let members = store
+        .of_family("fedcba9876543210fedcba98")
+        .await
+        .expect("members");
+    assert_eq!(
+        members.iter().map(|(h, _)| *h).collect::<Vec<_>>(),
+        [with.hash()]
+    );
+    assert!(store.of_family("0000").await.expect("none").is_empty());
+    assert!(store.revoke(&with.hash()).await.expect("revoke"));
+    let left: Vec<String> = link
+        .query(
+            redis::cmd("ZRANGE")
+                .arg("fam:f:fedcba9876543210fedcba98")
+                .arg(0)
+                .arg(-1),
+        )
+        .await
+        .expect("zrange");
+    assert!(left.is_empty(), "{left:?}");
+    assert!(store
+        .of_family("fedcba9876543210fedcba98")
+        .await
+        .expect("members")
+        .is_empty());
 }

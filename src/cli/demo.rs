@@ -114,6 +114,8 @@ fn page(method: &str, uri: &str, headers: &[(String, String)]) -> String {
          <h1>Demo app</h1><p class=\"who\" id=\"who\">Signed in as <strong id=\"user\">{user}</strong></p>\
          <p>Key <code id=\"pubkey\">{pubkey}</code>, roles <code>{roles}</code>, app <code>{app}</code></p>\
          <form method=\"post\" action=\"/.qrgate/logout\"><button>Sign out</button></form>\
+         <form method=\"post\" action=\"/.qrgate/logout\"><input type=\"hidden\" name=\"scope\" \
+         value=\"everywhere\"><button>Sign out everywhere</button></form>\
          <h2>Request</h2><p><code>{method} {uri}</code></p><table>{rows}</table></body></html>",
         user = find(identity::USER),
         pubkey = find(identity::PUBKEY),

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use qrgate_core::oidc::store::{
-    Access, CodeGrant, Grant, Hash, Issue, OidcStore, Redeemed, Refreshed, Replayed,
+    Access, AppCode, CodeGrant, Grant, Hash, Issue, OidcStore, Redeemed, Refreshed, Replayed,
 };
 use qrgate_core::session::StoreError;
 
@@ -173,6 +173,14 @@ impl RedisOidc {
         serde_json::from_str(text).map_err(|_| unavailable("damaged OpenID Connect record"))
     }
 }
+
+/// Takes an app's one-time code, in one step (a `GETDEL` that older servers also run).
+/// KEYS[1] the code. Returns its record or nil.
+const TAKE: &str = r"
+local v = redis.call('GET', KEYS[1])
+if v then redis.call('DEL', KEYS[1]) end
+return v
+";
 
 /// The outcome word a script answered with, and its value.
 fn outcome(answer: &[String]) -> (&str, Option<&str>) {
@@ -339,6 +347,27 @@ impl OidcStore for RedisOidc {
         call.arg(self.prefix()).arg(family);
         let ended: Vec<String> = self.link.script(&call).await?;
         ended.iter().map(|j| Self::parse(j)).collect()
+    }
+
+    async fn put_app_code(&self, code: Hash, grant: AppCode) -> Result<(), StoreError> {
+        let ttl = grant
+            .expires_ms
+            .saturating_sub(qrgate_core::clock::Clock::system().now_millis())
+            .max(1);
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.link.key(&format!("ac:{}", hex::encode(code))))
+            .arg(Self::json(&grant)?)
+            .arg("PX")
+            .arg(ttl);
+        self.link.query::<()>(&cmd).await
+    }
+
+    async fn take_app_code(&self, code: Hash) -> Result<Option<AppCode>, StoreError> {
+        let take = redis::Script::new(TAKE);
+        let mut call = take.prepare_invoke();
+        call.key(self.link.key(&format!("ac:{}", hex::encode(code))));
+        let found: Option<String> = self.link.script(&call).await?;
+        found.map(|j| Self::parse(&j)).transpose()
     }
 
     async fn sweep(&self, _now_ms: u64) -> usize {

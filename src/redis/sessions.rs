@@ -24,6 +24,10 @@
 //! ([`PRUNE`], which rechecks in Redis), and the set itself expires with the absolute end of
 //! its newest session. Readers look every member up, so a stale member is never listed, and
 //! a session is listed only while its own record says it is live.
+//!
+//! A session made from a single sign-on family is also in that family's index,
+//! `{prefix}f:{family}`, kept by the same calls and the same rules
+//! ([`SessionStore::of_family`]).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -61,27 +65,31 @@ redis.call('PEXPIRE', KEYS[1], math.min(absolute, now + tonumber(ARGV[4])) - now
 return {f[1], f[3], ARGV[1], f[4] or '', f[5] or '', f[6] or '', f[7] or f[3], f[8] or '', f[9] or ''}
 ";
 
-/// Writes a session and indexes it under its key, in one step. KEYS[1] the session,
-/// KEYS[2] its key's index. ARGV: now, the session's TTL, the end of its absolute lifetime
-/// (ms since the epoch), its hex hash, then the session's fields and values. Members whose
-/// absolute lifetime ended leave the index; the index lives as long as its last session can.
+/// Writes a session and indexes it under its key (and its single sign-on family, if it has
+/// one), in one step. KEYS[1] the session, KEYS[2] its key's index, KEYS[3] (if any) its
+/// family's index. ARGV: now, the session's TTL, the end of its absolute lifetime (ms since
+/// the epoch), its hex hash, then the session's fields and values. Members whose absolute
+/// lifetime ended leave each index; an index lives as long as its last session can.
 const PUT: &str = r"
 redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
-local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-if last[2] then
-  redis.call('PEXPIRE', KEYS[2], math.max(1, tonumber(last[2]) - tonumber(ARGV[1])))
+for i = 2, #KEYS do
+  redis.call('ZADD', KEYS[i], ARGV[3], ARGV[4])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[1])
+  local last = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')
+  if last[2] then
+    redis.call('PEXPIRE', KEYS[i], math.max(1, tonumber(last[2]) - tonumber(ARGV[1])))
+  end
 end
 ";
 
-/// Ends a session, in one step: deletes it, takes it out of its key's index, tells every
-/// instance. KEYS[1] the session, KEYS[2] the events channel, KEYS[3] (if the session's key
-/// was read) its index. ARGV: the hex hash. Returns 1 if the session was there.
+/// Ends a session, in one step: deletes it, takes it out of its key's (and family's) index,
+/// tells every instance. KEYS[1] the session, KEYS[2] the events channel, KEYS[3..] (those
+/// the session's record named) its indexes. ARGV: the hex hash. Returns 1 if the session was
+/// there.
 const REVOKE: &str = r"
 local n = redis.call('DEL', KEYS[1])
-if KEYS[3] then redis.call('ZREM', KEYS[3], ARGV[1]) end
+for i = 3, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
 redis.call('PUBLISH', KEYS[2], 'revoke ' .. ARGV[1])
 return n
 ";
@@ -191,6 +199,11 @@ impl RedisSessions {
         self.link.key(&format!("k:{}", hex::encode(key)))
     }
 
+    /// The index of single sign-on family `family`'s sessions.
+    fn family_index(&self, family: &str) -> String {
+        self.link.key(&format!("f:{family}"))
+    }
+
     /// A revocation was heard (from any instance, this one included).
     pub fn forget(&self, hash: &TokenHash) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
@@ -226,9 +239,11 @@ impl RedisSessions {
     ) -> redis::ScriptInvocation<'_> {
         let end = r.created_ms.saturating_add(millis(self.lifetimes.absolute));
         let mut call = self.put.prepare_invoke();
-        call.key(self.key(hash))
-            .key(self.index(&r.key))
-            .arg(now)
+        call.key(self.key(hash)).key(self.index(&r.key));
+        if let Some(family) = &r.meta.family {
+            call.key(self.family_index(family));
+        }
+        call.arg(now)
             .arg(self.ttl_ms(r.created_ms, now))
             .arg(end)
             .arg(hex::encode(hash));
@@ -429,14 +444,17 @@ impl SessionStore for RedisSessions {
         self.forget(hash);
         // Which index the session is in: a session's key never changes, so reading it first
         // and then deleting and unindexing in one step cannot unindex the wrong session.
-        let key: Option<String> = self
+        let (key, family): (Option<String>, Option<String>) = self
             .link
-            .query(redis::cmd("HGET").arg(self.key(hash)).arg("k"))
+            .query(redis::cmd("HMGET").arg(self.key(hash)).arg("k").arg("fm"))
             .await?;
         let mut call = self.revoke.prepare_invoke();
         call.key(self.key(hash)).key(self.link.channel());
         if let Some(key) = key.as_deref().and_then(KeyBytes::from_hex) {
             call.key(self.index(&key));
+        }
+        if let Some(family) = family.filter(|f| !f.is_empty()) {
+            call.key(self.family_index(&family));
         }
         call.arg(hex::encode(hash));
         let deleted: u64 = self.link.script(&call).await?;
@@ -547,6 +565,34 @@ impl SessionStore for RedisSessions {
             self.link.pipe::<()>(&pipe).await?;
         }
         Ok(out)
+    }
+
+    async fn of_family(&self, family: &str) -> Result<Vec<(TokenHash, SessionRecord)>, StoreError> {
+        let now = self.clock.now_millis();
+        let index = self.family_index(family);
+        let members: Vec<String> = self
+            .link
+            .query(
+                redis::cmd("ZRANGEBYSCORE")
+                    .arg(&index)
+                    .arg(format!("({now}"))
+                    .arg("+inf"),
+            )
+            .await?;
+        let (live, gone) = self.read_members(&members, now).await?;
+        if !gone.is_empty() {
+            let mut call = self.prune.prepare_invoke();
+            call.key(&index).arg(now);
+            for &i in &gone {
+                call.key(self.link.key(&format!("s:{}", members[i])))
+                    .arg(&members[i]);
+            }
+            self.link.script::<()>(&call).await?;
+        }
+        Ok(live
+            .into_iter()
+            .filter(|(_, r)| r.meta.family.as_deref() == Some(family))
+            .collect())
     }
 
     async fn import(&self, sessions: Vec<(TokenHash, SessionRecord)>) -> Result<usize, StoreError> {

@@ -98,6 +98,8 @@
 //!   `qrgate sessions`, the person's own account), over the gateway's stores, with
 //!   - `control::devices`: enrolled devices as lists show them, listing and revoking them,
 //!     and their review against the config in force;
+//!   - [`control::family`]: ending a single sign-on family's sessions (the SSO session and
+//!     the app sessions made from it);
 //!   - [`control::enrollment`]: enrollment by invitation: minting an invitation, and binding
 //!     a browser's key to a configured user:
 //!     - `control::enrollment::tests`: its unit tests;
@@ -114,6 +116,8 @@
 //! - [`web`]: the handlers of the gateway's own endpoints under the prefix, and their pages:
 //!   - `web::sign_in`: the login attempt's handlers (pages, create, scan, claim, verify);
 //!   - `web::openid`: the OpenID Connect provider's endpoints on the SSO origin;
+//!   - `web::sso`: single sign-on across the gateway's apps (a code issued on the SSO origin,
+//!     redeemed on an app's; ending a sign-in family);
 //!   - `web::own_account`: the person's own sessions page, inviting and removing a device;
 //!   - `web::account`: the person's own account page (their keys, devices and sessions);
 //!   - `web::phone`: the pages that make a browser a signer of the native protocol
@@ -127,6 +131,8 @@
 //!   - `observe::metrics`: what the gateway counts, for Prometheus.
 //! - [`oidc`]: the OpenID Connect provider on the SSO origin:
 //!   - [`oidc::keys`]: ID token signing keys (RS256, ES256, EdDSA), their rotation and JWKS;
+//!   - [`oidc::apps`]: single sign-on across the gateway's own apps: who takes part, the
+//!     one-time code and its binding;
 //!   - [`oidc::store`]: the store seam of codes, grants and tokens, and the memory store;
 //!   - [`oidc::authorize`]: the authorization request and what it leads to;
 //!   - [`oidc::token`]: the token request, client authentication and token errors;

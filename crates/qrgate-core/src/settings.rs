@@ -281,6 +281,20 @@ impl Settings {
         self.own_cookies.each_ref().map(String::as_str)
     }
 
+    /// The binding value this browser holds on app `app`, or a fresh one with the
+    /// `Set-Cookie` that gives it to the browser (a login attempt, or a single sign-on trip,
+    /// binds to it).
+    pub fn binding_or_new(&self, app: AppId, headers: &HeaderMap) -> (String, Option<String>) {
+        match self.presented_binding(app, headers) {
+            Some(v) => (v.to_string(), None),
+            None => {
+                let v = SessionToken::generate().as_str().to_string();
+                let cookie = self.bind_cookie(app, &v);
+                (v, Some(cookie))
+            }
+        }
+    }
+
     /// The binding value this browser already holds on app `app`, if it looks like one of
     /// ours. Only the current name counts: a binding lives for minutes, and one a sibling
     /// subdomain could plant would let it watch and claim the attempt.

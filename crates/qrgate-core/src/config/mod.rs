@@ -28,7 +28,10 @@ mod sso;
 mod validate;
 
 use crate::raw::KeyBytes;
-pub use sso::{redirect_uri_error, OidcClient, SecretHash, SsoConfig, BUILTIN_SSO, KNOWN_SCOPES};
+pub use sso::{
+    redirect_uri_error, takes_part, OidcClient, OwnApproval, SecretHash, SsoConfig, BUILTIN_SSO,
+    KNOWN_SCOPES,
+};
 
 use validate::Validator;
 
@@ -455,6 +458,11 @@ impl Config {
     /// The app named `name`.
     pub fn app_by_name(&self, name: &str) -> Option<AppId> {
         self.name_index.get(name).copied()
+    }
+
+    /// Every app with its id, in `[[app]]` order (the SSO origin's app last).
+    pub fn app_ids(&self) -> impl Iterator<Item = (AppId, &App)> {
+        (0u32..).map(AppId).zip(&self.apps)
     }
 
     /// The configured user holding this key, with their position in `[[user]]`.

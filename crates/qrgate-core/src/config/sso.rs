@@ -30,6 +30,82 @@ pub struct SsoConfig {
     pub rotate: Duration,
     /// How long an authorization code may wait for its redemption.
     pub(crate) code_lifetime: Duration,
+    /// Per app (by position), what a sign-in at the SSO origin on its behalf is shown as
+    /// ("Example (Wiki)"); empty for an app that does not take part
+    /// ([`takes_part`]).
+    pub(crate) shown_for_app: Vec<String>,
+}
+
+/// Why an app signs people in with its own approval instead of through the SSO origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnApproval {
+    /// There is no `[sso]`.
+    NoSso,
+    /// `sso = false` on the app.
+    OptedOut,
+    /// The SSO origin itself.
+    SsoOrigin,
+    /// The app's grant is reduced (read-only paths or base): a sign-on made for a full grant
+    /// would widen it silently, so the app keeps its own approval.
+    ReducedGrant,
+    /// The app has step-up paths: its approvals are its own.
+    StepUp,
+}
+
+impl OwnApproval {
+    /// The reason in words (for `check-config` and logs).
+    pub fn reason(self) -> &'static str {
+        match self {
+            OwnApproval::NoSso => "no [sso]",
+            OwnApproval::OptedOut => "sso = false",
+            OwnApproval::SsoOrigin => "the SSO origin",
+            OwnApproval::ReducedGrant => "a reduced grant: access or access_paths",
+            OwnApproval::StepUp => "it has step-up paths",
+        }
+    }
+}
+
+/// Whether app `app` signs people in through the SSO origin (`Ok`), or with its own approval
+/// and why.
+pub fn takes_part(config: &Config, app: AppId) -> Result<(), OwnApproval> {
+    let Some(sso_app) = config.sso_app() else {
+        return Err(OwnApproval::NoSso);
+    };
+    if app == sso_app {
+        return Err(OwnApproval::SsoOrigin);
+    }
+    let a = config.app(app);
+    if !a.sso {
+        return Err(OwnApproval::OptedOut);
+    }
+    if !a.grant.is_full() {
+        return Err(OwnApproval::ReducedGrant);
+    }
+    if !a.step_up_paths.is_empty() {
+        return Err(OwnApproval::StepUp);
+    }
+    Ok(())
+}
+
+impl Config {
+    /// The config with [`SsoConfig::shown_for_app`] filled in: which apps take part depends on
+    /// each app's grant and step-up paths, known only once the whole file is read.
+    pub(super) fn with_sso_names(mut self) -> Config {
+        let shown: Vec<String> = match &self.sso {
+            None => return self,
+            Some(sso) => self
+                .app_ids()
+                .map(|(id, app)| match takes_part(&self, id) {
+                    Ok(()) => format!("{} ({})", sso.name, app.name),
+                    Err(_) => String::new(),
+                })
+                .collect(),
+        };
+        if let Some(sso) = self.sso.as_mut() {
+            sso.shown_for_app = shown;
+        }
+        self
+    }
 }
 
 /// A client's secret as configured: the SHA-256 of a generated high-entropy secret.
@@ -254,6 +330,8 @@ impl Validator<'_> {
                 60,
                 1,
             )?,
+            // Filled once the whole config is known (`Config::with_sso_names`).
+            shown_for_app: Vec::new(),
         };
         let mut ids = HashMap::new();
         let mut out = Vec::new();

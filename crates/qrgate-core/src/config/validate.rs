@@ -426,7 +426,8 @@ impl Validator<'_> {
             name_index: app_names,
             key_index,
             user_index: users_by_name,
-        })
+        }
+        .with_sso_names())
     }
 }
 

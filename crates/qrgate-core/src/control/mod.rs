@@ -18,6 +18,7 @@
 
 mod devices;
 pub mod enrollment;
+pub mod family;
 
 use serde::Serialize;
 
@@ -263,6 +264,7 @@ pub async fn revoke(
     if filter.is_empty() {
         return Err(ControlError::NoFilter);
     }
+    let sso = s.config.sso_app().map(|id| s.app(id).key.clone());
     let mut ended = 0;
     for (hash, r) in candidates(gw, s, filter).await? {
         if filter.matches(gw, s, &hash, &r) && gw.revoke_session(&hash).await? {
@@ -273,6 +275,26 @@ pub async fn revoke(
                 by,
             );
             ended += 1;
+            // An SSO session ends with its family: the app sessions and grants made from it.
+            if r.meta.family.is_none() && sso.as_ref() == Some(&r.app) {
+                let id = session_id(&hash);
+                let apps = family::end_sessions(gw, Some(&r.key), &id, by).await?;
+                // Its grants ended with it (`Gateway::revoke_session`); any a racing
+                // refresh made since end here, and their clients are told.
+                let grants = gw
+                    .oidc()
+                    .end_family(&s.config, &id, gw.clock().now_millis())
+                    .await?;
+                audit::sso(
+                    "sso_family_ended",
+                    &r.app,
+                    "-",
+                    &id,
+                    &format!("{apps} sessions, {grants} grants"),
+                    None,
+                );
+                ended += apps;
+            }
         }
     }
     Ok(ended)

@@ -112,6 +112,19 @@ pub enum Route<'a> {
     OidcDiscovery,
     /// `/` at the SSO origin's root: the person's sessions page or the login page.
     SsoHome,
+    /// `sso/issue` (SSO origin): an app's request for a one-time sign-in code, with its
+    /// query (`app`, `bind`, `rd`; parsing leaves it `None`).
+    SsoIssue {
+        /// The query, already form-urlencoded.
+        query: Option<&'a str>,
+    },
+    /// `sso/redeem` (an app's origin): the one-time code is exchanged for the app's session
+    /// (`GET` carries `code` in the query and answers a form that posts it from the app's
+    /// own page; parsing leaves it `None`).
+    SsoRedeem {
+        /// The code, for the URL the SSO origin sends the browser to.
+        code: Option<&'a str>,
+    },
 }
 
 const GET: &[Method] = &[Method::GET, Method::HEAD];
@@ -147,6 +160,8 @@ impl<'a> Route<'a> {
             ["oidc", "userinfo"] => Route::OidcUserinfo,
             ["oidc", "jwks.json"] => Route::OidcJwks,
             ["oidc", "logout"] => Route::OidcLogout,
+            ["sso", "issue"] => Route::SsoIssue { query: None },
+            ["sso", "redeem"] => Route::SsoRedeem { code: None },
             _ => return None,
         })
     }
@@ -171,6 +186,7 @@ impl<'a> Route<'a> {
                 | Route::OidcLogout
                 | Route::OidcDiscovery
                 | Route::SsoHome
+                | Route::SsoIssue { .. }
         )
     }
 
@@ -187,11 +203,13 @@ impl<'a> Route<'a> {
             | Route::Events { .. }
             | Route::OidcJwks
             | Route::OidcDiscovery
+            | Route::SsoIssue { .. }
             | Route::SsoHome => GET,
             Route::Sessions
             | Route::Enroll { .. }
             | Route::OidcAuthorize
             | Route::OidcUserinfo
+            | Route::SsoRedeem { .. }
             | Route::OidcLogout => GET_POST,
             Route::Logout
             | Route::Invite
@@ -235,6 +253,9 @@ impl<'a> Route<'a> {
             // Each starts (or collects) a confirmation attempt, like a login page.
             Route::Invite | Route::RemoveDevice => Some(Action::Create),
             Route::Claim { .. } if post => Some(Action::Claim),
+            // Issuing a code is a sign-in's first step; redeeming one collects a session.
+            Route::SsoIssue { .. } => Some(Action::Create),
+            Route::SsoRedeem { .. } => Some(Action::Claim),
             // A session check plus a read of that key's own sessions through the store's
             // per-key index (never the whole store): counted like session checks.
             Route::Sessions => Some(Action::Verify),
@@ -289,6 +310,16 @@ impl<'a> Route<'a> {
             Route::OidcLogout => format!("{base}/oidc/logout"),
             Route::OidcDiscovery => format!("{base}/.well-known/openid-configuration"),
             Route::SsoHome => format!("{base}/"),
+            Route::SsoIssue { query: None } => format!("{base}/sso/issue"),
+            Route::SsoIssue { query: Some(q) } => format!("{base}/sso/issue?{q}"),
+            Route::SsoRedeem { code } => match code {
+                None => format!("{base}/sso/redeem"),
+                Some(code) => {
+                    let code: String =
+                        url::form_urlencoded::byte_serialize(code.as_bytes()).collect();
+                    format!("{base}/sso/redeem?code={code}")
+                }
+            },
         }
     }
 }
@@ -463,6 +494,13 @@ mod tests {
                 Some(Create),
                 Some(Create),
             ),
+            (
+                Route::SsoRedeem { code: None },
+                "/sso/redeem",
+                "GET, HEAD, POST",
+                Some(Claim),
+                Some(Claim),
+            ),
         ];
         for &(route, path, allow, get, post) in rows {
             assert_eq!(route.url(""), path, "{route:?}");
@@ -580,5 +618,27 @@ mod tests {
         );
         assert_eq!(Route::parse_root("/login"), None);
         assert!(Route::OidcToken.is_sso_only() && !Route::Login { rd: None }.is_sso_only());
+    }
+
+    /// The single sign-on routes: the code is issued on the SSO origin only and redeemed on
+    /// an app's; their URLs carry their query and parse back without it.
+    #[test]
+    fn single_sign_on_routes() {
+        let issue = Route::SsoIssue {
+            query: Some("app=a&bind=b&rd=%2F"),
+        };
+        assert_eq!(issue.url("/p"), "/p/sso/issue?app=a&bind=b&rd=%2F");
+        assert_eq!(
+            Route::parse("/sso/issue"),
+            Some(Route::SsoIssue { query: None })
+        );
+        assert!(issue.is_sso_only());
+        assert_eq!(issue.allow(), "GET, HEAD");
+        assert_eq!(issue.rate_class(&Method::GET), Some(Action::Create));
+        let redeem = Route::SsoRedeem {
+            code: Some("a+b/c"),
+        };
+        assert_eq!(redeem.url("/p"), "/p/sso/redeem?code=a%2Bb%2Fc");
+        assert!(!redeem.is_sso_only());
     }
 }

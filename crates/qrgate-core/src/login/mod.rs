@@ -138,14 +138,7 @@ pub(crate) async fn start(
             "a signer that shows what it confirms",
         ));
     }
-    let (bind_value, set_cookie) = match s.presented_binding(app, headers) {
-        Some(v) => (v.to_string(), None),
-        None => {
-            let v = SessionToken::generate().as_str().to_string();
-            let cookie = s.bind_cookie(app, &v);
-            (v, Some(cookie))
-        }
-    };
+    let (bind_value, set_cookie) = s.binding_or_new(app, headers);
     let agent = headers
         .get(http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())

@@ -161,6 +161,17 @@ pub fn oidc(
     }
 }
 
+/// Single sign-on across apps: a one-time code issued, redeemed or refused for `app`
+/// (`detail` says why a refusal), or a family ended (`detail` counts what ended). `family`
+/// is the SSO session's public id, never a token or a code.
+pub fn sso(event: &str, app: &str, user: &str, family: &str, detail: &str, from: Option<IpAddr>) {
+    if event.ends_with("_refused") {
+        tracing::warn!(target: "audit", event, app, user, family, detail, client_ip = %ip(from));
+    } else {
+        tracing::info!(target: "audit", event, app, user, family, detail, client_ip = %ip(from));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,6 +41,9 @@ pub struct Metrics {
     /// Back-channel logout deliveries by client and result (`ok`, `refused`, `failed`,
     /// `dropped`, `retry`).
     pub backchannel: IntCounterVec,
+    /// Single sign-on across apps by app, step (`issue`, `redeem`, `family`) and result
+    /// (`issued`, `redeemed`, `not_allowed`, `spent`, `other_app`, `other_browser`, `ended`).
+    pub sso: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -130,6 +133,11 @@ impl Metrics {
             "OpenID Connect back-channel logout deliveries by client and result.",
             &["client", "result"],
         );
+        let sso = counter(
+            "qrgate_sso_total",
+            "Single sign-on across apps by app, step and result.",
+            &["app", "step", "result"],
+        );
         let build = IntGaugeVec::new(
             Opts::new("qrgate_build_info", "The running build."),
             &["version"],
@@ -153,6 +161,7 @@ impl Metrics {
             last_reload,
             oidc,
             backchannel,
+            sso,
         }
     }
 

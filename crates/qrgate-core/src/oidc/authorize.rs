@@ -231,7 +231,8 @@ pub(crate) fn parse<'c>(
 
 /// What a sign-in on the SSO origin returning to `return_to` is shown as: for an
 /// authorization request of a registered client and redirect URI, the client's name and the
-/// redirect's origin ([`OidcClient::shown_as`]); otherwise the app's own name.
+/// redirect's origin ([`OidcClient::shown_as`]); for an app's one-time code request, the
+/// gateway's name and the app's (`SsoConfig::shown_for_app`); otherwise the app's own name.
 pub(crate) fn shown_name<'c>(config: &'c Config, app: AppId, return_to: &str) -> &'c str {
     let own = &config.app(app).name;
     if config.sso_app() != Some(app) {
@@ -240,6 +241,16 @@ pub(crate) fn shown_name<'c>(config: &'c Config, app: AppId, return_to: &str) ->
     let Some((path, query)) = return_to.split_once('?') else {
         return own;
     };
+    if path == (Route::SsoIssue { query: None }).url(&config.server.prefix) {
+        let asking = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "app")
+            .and_then(|(_, name)| config.app_by_name(&name));
+        let shown = asking.and_then(|id| {
+            let sso = config.sso.as_ref()?;
+            sso.shown_for_app.get(id.index()).filter(|s| !s.is_empty())
+        });
+        return shown.map_or(own, String::as_str);
+    }
     if path != Route::OidcAuthorize.url(&config.server.prefix) {
         return own;
     }
@@ -621,6 +632,18 @@ mod tests {
             "an unregistered redirect: own name"
         );
         assert_eq!(shown_name(&c, sso, "/.qrgate/sessions"), "Example");
+        // An app's code request names the gateway and the app; an app that keeps its own
+        // approval, or none, only the gateway.
+        assert_eq!(
+            shown_name(&c, sso, "/.qrgate/sso/issue?app=wiki&bind=x&rd=%2F"),
+            "Example (wiki)"
+        );
+        for other in ["nope", "Example"] {
+            assert_eq!(
+                shown_name(&c, sso, &format!("/.qrgate/sso/issue?app={other}")),
+                "Example"
+            );
+        }
         assert_eq!(
             shown_name(&c, sso, &back.replace("oidc/authorize", "oidc/token")),
             "Example"

@@ -5,6 +5,7 @@
 //! [`Provider`] is what a gateway holds of it: the ID token signer in force, the store of what
 //! it issued and the sender of logout tokens.
 
+pub mod apps;
 pub mod authorize;
 pub mod backchannel;
 pub mod claims;

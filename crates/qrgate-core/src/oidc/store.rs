@@ -16,6 +16,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use super::apps::AppCode;
 pub(crate) use crate::session::StoreError;
 
 /// SHA-256 of a token: what stores keep.
@@ -191,6 +192,11 @@ pub trait OidcStore: Send + Sync + 'static {
     async fn revoke_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError>;
     /// Revokes every grant that came from the SSO session `family`; returns those it ended.
     async fn end_family(&self, family: &str) -> Result<Vec<Grant>, StoreError>;
+    /// Keeps an app's one-time sign-in code ([`AppCode`]) until it expires.
+    async fn put_app_code(&self, code: Hash, grant: AppCode) -> Result<(), StoreError>;
+    /// Takes an app's one-time code out, in one step: whoever takes it first has it, every
+    /// later call (on any instance) gets `None`.
+    async fn take_app_code(&self, code: Hash) -> Result<Option<AppCode>, StoreError>;
     /// Frees what expired; returns how many entries.
     async fn sweep(&self, now_ms: u64) -> usize;
 }
@@ -219,6 +225,7 @@ struct Inner {
     refresh: HashMap<Hash, String>,
     access: HashMap<Hash, Access>,
     families: HashMap<String, HashSet<String>>,
+    app_codes: HashMap<Hash, AppCode>,
 }
 
 impl Inner {
@@ -402,12 +409,23 @@ impl OidcStore for MemoryOidc {
         Ok(ids.iter().filter_map(|id| inner.revoke(id)).collect())
     }
 
+    async fn put_app_code(&self, code: Hash, grant: AppCode) -> Result<(), StoreError> {
+        self.lock()?.app_codes.insert(code, grant);
+        Ok(())
+    }
+
+    async fn take_app_code(&self, code: Hash) -> Result<Option<AppCode>, StoreError> {
+        Ok(self.lock()?.app_codes.remove(&code))
+    }
+
     async fn sweep(&self, now_ms: u64) -> usize {
         let Ok(mut inner) = self.lock() else {
             return 0;
         };
-        let before = inner.codes.len() + inner.grants.len() + inner.access.len();
+        let before =
+            inner.codes.len() + inner.grants.len() + inner.access.len() + inner.app_codes.len();
         inner.codes.retain(|_, c| now_ms < c.keep_until_ms);
+        inner.app_codes.retain(|_, c| now_ms < c.expires_ms);
         inner.access.retain(|_, a| now_ms < a.expires_ms);
         let ended: Vec<String> = inner
             .grants
@@ -422,7 +440,8 @@ impl OidcStore for MemoryOidc {
         for g in inner.grants.values_mut() {
             g.access.retain(|h| live.contains(h));
         }
-        let after = inner.codes.len() + inner.grants.len() + inner.access.len();
+        let after =
+            inner.codes.len() + inner.grants.len() + inner.access.len() + inner.app_codes.len();
         before.saturating_sub(after)
     }
 }

@@ -1,5 +1,6 @@
-//! The in-memory session store: one process, a sharded hash map keyed by token hash, and an
-//! index from each key to its sessions' hashes.
+//! The in-memory session store: one process, a sharded hash map keyed by token hash, an
+//! index from each key to its sessions' hashes, and one from each single sign-on family to
+//! its sessions' hashes.
 //!
 //! Lookups take only a shard's read lock: the idle window slides through an atomic, so
 //! concurrent requests of one session never serialize on a write lock.
@@ -19,6 +20,11 @@
 //!   (and seen) or wholly after (and re-adds both);
 //! - locks are only ever taken index first, map second (the sweep collects what it removed
 //!   and unindexes it after the map's shards are released), so they cannot deadlock.
+//!
+//! The family index (`by_family`, single sign-on family → the sessions made from it) keeps the
+//! same invariant by the same steps: a session with a family enters it in `insert` while its
+//! key's set and its family's set are locked (index locks in that order, the map last), and
+//! leaves it after the map, each hash checked against the map under the set's lock.
 //!
 //! An empty set is dropped in the same locked step, so the index holds only keys that have
 //! sessions (or had, until their last one is unindexed). A set is a plain vector of hashes
@@ -53,6 +59,9 @@ pub struct MemoryStore {
     map: DashMap<TokenHash, Entry>,
     /// Per key, the hashes of its sessions (see the module's invariant).
     by_key: DashMap<KeyBytes, Vec<TokenHash>>,
+    /// Per single sign-on family, the hashes of the sessions made from it (the same
+    /// invariant, for `SessionMeta::family`).
+    by_family: DashMap<String, Vec<TokenHash>>,
     lifetimes: Lifetimes,
     clock: Clock,
 }
@@ -63,6 +72,7 @@ impl MemoryStore {
         Self {
             map: DashMap::new(),
             by_key: DashMap::new(),
+            by_family: DashMap::new(),
             lifetimes,
             clock,
         }
@@ -72,19 +82,55 @@ impl MemoryStore {
     /// entry locked throughout.
     fn insert(&self, hash: TokenHash, entry: Entry) {
         let key = entry.key;
+        let family = entry.meta.family.clone();
         let replaced = {
+            // Index locks first (key, then family), the map second.
             let mut set = self.by_key.entry(key).or_default();
+            let mut members = family.clone().map(|f| self.by_family.entry(f).or_default());
             let replaced = self.map.insert(hash, entry);
             // Already there if the map held it for this key (a state file naming it twice).
             if replaced.as_ref().is_none_or(|old| old.key != key) {
                 set.push(hash);
             }
+            if let Some(members) = members.as_mut() {
+                if replaced
+                    .as_ref()
+                    .is_none_or(|old| old.meta.family != family)
+                {
+                    members.push(hash);
+                }
+            }
             replaced
         };
-        // The same hash under another key before: not that key's any more.
-        if let Some(old) = replaced.filter(|old| old.key != key) {
-            self.unindex(&old.key, &[hash]);
+        if let Some(old) = replaced {
+            // The same hash under another key or family before: not theirs any more.
+            if old.key != key {
+                self.unindex(&old.key, &[hash]);
+            }
+            if let Some(f) = old
+                .meta
+                .family
+                .as_ref()
+                .filter(|f| Some(*f) != family.as_ref())
+            {
+                self.unindex_family(f, hash);
+            }
         }
+    }
+
+    /// Takes `hash` out of family `family`'s set unless the map holds it for that family
+    /// (checked with the set's entry locked); drops the set when it is empty.
+    fn unindex_family(&self, family: &str, hash: TokenHash) {
+        self.by_family.remove_if_mut(family, |_, set| {
+            set.retain(|h| {
+                *h != hash
+                    || self
+                        .map
+                        .get(h)
+                        .is_some_and(|e| e.meta.family.as_deref() == Some(family))
+            });
+            set.is_empty()
+        });
     }
 
     /// Takes the hashes `gone` (sorted) out of `key`'s set, each once the map no longer holds
@@ -107,6 +153,9 @@ impl MemoryStore {
     fn remove(&self, hash: &TokenHash) -> Option<Entry> {
         let (_, e) = self.map.remove(hash)?;
         self.unindex(&e.key, &[*hash]);
+        if let Some(f) = &e.meta.family {
+            self.unindex_family(f, *hash);
+        }
         Some(e)
     }
 
@@ -208,14 +257,21 @@ impl SessionStore for MemoryStore {
     async fn sweep(&self) -> usize {
         let now = self.clock.now_millis();
         let mut gone = Vec::new();
+        let mut families = Vec::new();
         self.map.retain(|hash, e| {
             let expired = self.expired(e, now);
             if expired {
                 audit::session_expired(&e.app, &z32::encode(e.key.as_bytes()));
                 gone.push((e.key, *hash));
+                if let Some(f) = &e.meta.family {
+                    families.push((f.clone(), *hash));
+                }
             }
             !expired
         });
+        for (f, hash) in families {
+            self.unindex_family(&f, hash);
+        }
         // After `retain` has released the map's shards: index locks come first, never second.
         // One pass over each key's set for all of that key's expired sessions.
         gone.sort_unstable();
@@ -262,6 +318,24 @@ impl SessionStore for MemoryStore {
             }
         }
         Ok(out)
+    }
+
+    async fn of_family(&self, family: &str) -> Result<Vec<(TokenHash, SessionRecord)>, StoreError> {
+        let now = self.clock.now_millis();
+        // A copy of the set, so no index lock is held while the map is read.
+        let hashes: Vec<TokenHash> = self
+            .by_family
+            .get(family)
+            .map(|set| set.iter().copied().collect())
+            .unwrap_or_default();
+        Ok(hashes
+            .into_iter()
+            .filter_map(|hash| {
+                let e = self.map.get(&hash)?;
+                (e.meta.family.as_deref() == Some(family) && !self.expired(&e, now))
+                    .then(|| (hash, e.record()))
+            })
+            .collect())
     }
 
     async fn import(&self, sessions: Vec<(TokenHash, SessionRecord)>) -> Result<usize, StoreError> {

@@ -15,7 +15,9 @@
 //! ([`SessionStore::of_keys`]), updated in the same step as the session, so what one person
 //! has is read without reading everyone's. Who a key *belongs to* is not stored: it is the
 //! config's and the device registry's answer at the time of asking, so a "user" filter is
-//! resolved to that user's keys first ([`crate::control`]).
+//! resolved to that user's keys first ([`crate::control`]). A second index, from a single
+//! sign-on family to the sessions made from it ([`SessionStore::of_family`]), is kept the
+//! same way.
 //!
 //! - `memory`: the in-memory store (a DashMap keyed by token hash, and one from key to
 //!   hashes).
@@ -155,7 +157,7 @@ pub struct SessionMeta {
 /// A session's public id: the first 12 bytes of its token hash in hex (24 characters, safe on
 /// any command line). It names a session in lists and revocations without being usable as a
 /// credential: the token cannot be derived from its hash, let alone from part of it.
-pub(crate) fn session_id(hash: &TokenHash) -> String {
+pub fn session_id(hash: &TokenHash) -> String {
     hex::encode(&hash.as_bytes()[..12])
 }
 
@@ -203,6 +205,10 @@ pub trait SessionStore: Send + Sync + 'static {
         &self,
         keys: &[KeyBytes],
     ) -> Result<Vec<(TokenHash, SessionRecord)>, StoreError>;
+    /// Every live session made from single sign-on family `family` (`SessionMeta::family`),
+    /// read through the store's per-family index (kept in the same step as the session), so
+    /// a family is ended without its key and without reading the whole store.
+    async fn of_family(&self, family: &str) -> Result<Vec<(TokenHash, SessionRecord)>, StoreError>;
     /// Adds sessions (from the state file), dropping expired ones; returns how many were kept.
     async fn import(&self, sessions: Vec<(TokenHash, SessionRecord)>) -> Result<usize, StoreError>;
     /// Whether the store can answer now (for readiness checks).

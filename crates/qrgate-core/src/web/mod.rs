@@ -10,6 +10,8 @@
 //! - `account`: the account page's content (their keys, devices and sessions).
 //! - `phone`: the pages that make a browser a signer of the native protocol.
 //! - [`respond`]: the one place domain errors become HTTP statuses and bodies.
+//! - `sso`: single sign-on across the gateway's apps (the code's issue and redemption, and
+//!   ending a sign-in family).
 
 pub(crate) mod account;
 mod openid;
@@ -17,6 +19,7 @@ mod own_account;
 pub(crate) mod phone;
 pub mod respond;
 mod sign_in;
+mod sso;
 
 use std::net::IpAddr;
 
@@ -198,6 +201,9 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
         Route::OidcToken if post => openid::token(gw, s, &provider(&req)).await,
         Route::OidcUserinfo if get || post => openid::userinfo(gw, s, &provider(&req)).await,
         Route::OidcLogout if get || post => openid::end_session(gw, s, &provider(&req)).await,
+        Route::SsoIssue { .. } if get => sso::issue(gw, s, &req).await,
+        Route::SsoRedeem { .. } if get => sso::redeem_page(s, &req),
+        Route::SsoRedeem { .. } if post => sso::redeem(gw, s, &req).await,
         // A method the route accepts, refused by a guard above (the approval page is a
         // browser's, for a login attempt's id): there is no such resource in that form, and a
         // 405 naming that very method in `Allow` would contradict itself.
@@ -262,13 +268,47 @@ async fn logout(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
             &LoginError::CrossOrigin("Logout must come from the application's own pages."),
         );
     }
+    // `scope=everywhere` ends the whole sign-in family; signing out of the SSO origin always
+    // does (its session is the family's root).
+    let form = req
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    // Only a form names a scope; any other body is read as before (this app's session).
+    let everywhere = match if form {
+        logout_scope(&req.body)
+    } else {
+        Some(false)
+    } {
+        Some(everywhere) => everywhere || s.config.sso_app() == Some(req.app),
+        None => {
+            return respond::endpoint_refusal(
+                req.form,
+                &EndpointRefusal::BadForm {
+                    title: "Nothing to sign out",
+                    hint: "Send no form, or scope=everywhere.",
+                },
+            )
+        }
+    };
     for (token, _) in s.presented_sessions(req.headers, req.app) {
         let Some(hash) = crate::session::token_hash(token) else {
             continue;
         };
         let app = &s.app(req.app).key;
         let ended = match gw.sessions().lookup(&hash, app).await {
-            Ok(Some(record)) => gw.revoke_session(&hash).await.map(|_| Some(record)),
+            Ok(Some(record)) => {
+                let family = sso::family_of(s, req.app, &hash, record.meta.family.as_deref());
+                match family.filter(|_| everywhere) {
+                    Some(family) => {
+                        sso::sign_out_family(gw, s, req.app, &record.key, &family, req.client_ip)
+                            .await
+                            .map(|()| Some(record))
+                    }
+                    None => gw.revoke_session(&hash).await.map(|_| Some(record)),
+                }
+            }
             Ok(None) => Ok(None),
             Err(e) => Err(e),
         };
@@ -286,6 +326,23 @@ async fn logout(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
         Reply::json(200, &json!({ "status": "signed_out" }))
     };
     clearing_session(s, req.app, reply)
+}
+
+/// The sign-out form: empty (this app's session), or `scope=everywhere` (the whole sign-in
+/// family); anything else is `None`.
+fn logout_scope(body: &[u8]) -> Option<bool> {
+    let mut everywhere = None;
+    for (name, value) in url::form_urlencoded::parse(body) {
+        let next = match (name.as_ref(), value.as_ref()) {
+            ("scope", "everywhere") => true,
+            ("scope", "app") => false,
+            _ => return None,
+        };
+        if everywhere.replace(next).is_some() {
+            return None;
+        }
+    }
+    Some(everywhere.unwrap_or(false))
 }
 
 /// `reply` with every name of app `app`'s session cookie cleared.

@@ -646,10 +646,16 @@ pub(crate) async fn end_session(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>)
     }
     if let Ok(Some(live)) = gw.session(s, r.headers, r.app).await {
         let family = session_id(&live.hash);
+        // The app sessions made from the SSO session end with it.
         let ended = match end_family(gw, &family).await {
             Ok(n) => n,
             Err(e) => return respond::login_error(Form::Page, &e.into()),
         };
+        let key = &live.identity.key;
+        if let Err(e) = crate::control::family::end_sessions(gw, Some(key), &family, "owner").await
+        {
+            return respond::login_error(Form::Page, &e.into());
+        }
         if let Err(e) = gw.revoke_session(&live.hash).await {
             return respond::login_error(Form::Page, &e.into());
         }
@@ -665,6 +671,10 @@ pub(crate) async fn end_session(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>)
     // The sign-on the hint names ends too, whichever browser asks: its grants (the relying
     // party's own ID token says which sign-on it was).
     if let Some(sid) = hinted.as_ref().and_then(|h| h.sid.as_deref()) {
+        // The app sessions made from it end too (found through the store's family index).
+        if let Err(e) = crate::control::family::end_sessions(gw, None, sid, "owner").await {
+            return respond::login_error(Form::Page, &e.into());
+        }
         match end_family(gw, sid).await {
             Ok(0) => {}
             Ok(n) => audit::oidc(

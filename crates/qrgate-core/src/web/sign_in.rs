@@ -60,6 +60,10 @@ pub(super) async fn login_page(gw: &Gateway, s: &Settings, req: &RouteRequest<'_
         Ok(None) => {}
         Err(e) => return respond::login_error(Form::Page, &e.into()),
     }
+    // An app that takes part in single sign-on signs in at the SSO origin.
+    if let Some(to_sso) = super::sso::start(s, req, &rd) {
+        return to_sso;
+    }
     let started = match login::start(
         gw,
         s,

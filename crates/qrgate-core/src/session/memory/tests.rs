@@ -400,3 +400,58 @@ fn only_well_formed_tokens_hash() {
     // Tokens issued before the `__Host-` prefix (43 characters) still name their session.
     assert!(token_hash(&"a".repeat(43)).is_some());
 }
+
+/// The family index follows create, revoke, expiry, sweep and a re-import under another
+/// family, and lists only live members of the family asked for.
+#[tokio::test]
+async fn the_family_index_follows_create_revoke_expiry_and_sweep() {
+    let (s, clock) = store();
+    let key = KeyBytes::new([7; 32]);
+    let of = |f: Option<&str>| SessionMeta {
+        family: f.map(str::to_string),
+        ..SessionMeta::default()
+    };
+    let root = s.create(app("sso"), key, of(None)).await.expect("root");
+    let a = s.create(app("a"), key, of(Some("f1"))).await.expect("a");
+    let b = s.create(app("b"), key, of(Some("f1"))).await.expect("b");
+    let other = s.create(app("a"), key, of(Some("f2"))).await.expect("c");
+    let members = |f: &'static str| {
+        let s = &s;
+        async move {
+            let mut m: Vec<TokenHash> = s
+                .of_family(f)
+                .await
+                .expect("answers")
+                .into_iter()
+                .map(|(h, _)| h)
+                .collect();
+            m.sort_unstable();
+            m
+        }
+    };
+    let mut f1 = vec![a.hash(), b.hash()];
+    f1.sort_unstable();
+    assert_eq!(members("f1").await, f1);
+    assert_eq!(members("f2").await, vec![other.hash()]);
+    assert!(members("nope").await.is_empty());
+    assert!(!f1.contains(&root.hash()), "the root is no member");
+    assert!(s.revoke(&a.hash()).await.expect("revoke"));
+    assert_eq!(members("f1").await, vec![b.hash()]);
+    // Re-imported under another family: it moves.
+    let record = s.peek(&b.hash(), "b").await.expect("peek").expect("live");
+    let moved = SessionRecord {
+        meta: Arc::new(of(Some("f2"))),
+        ..record
+    };
+    s.import(vec![(b.hash(), moved)]).await.expect("import");
+    assert!(members("f1").await.is_empty());
+    assert!(!s.by_family.contains_key("f1"), "an empty set is dropped");
+    assert_eq!(members("f2").await.len(), 2);
+    clock.advance(Duration::from_secs(11));
+    assert!(
+        members("f2").await.is_empty(),
+        "expired members are not listed"
+    );
+    s.sweep().await;
+    assert!(s.by_family.is_empty(), "the sweep empties the index");
+}

@@ -537,3 +537,50 @@ pub(crate) fn token_error(e: &crate::oidc::token::TokenError) -> Reply {
 
 #[cfg(test)]
 mod tests;
+
+/// A refusal of single sign-on across apps (`web::sso`): always a page a person reads, never
+/// a redirect (a refusal that sent the browser on would loop back here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SsoRefusal<'a> {
+    /// The issue request names no app that takes part, or no binding.
+    Issue(crate::oidc::apps::IssueRefusal),
+    /// The person signed in at the SSO origin may not use app `app` (its `allow_users`,
+    /// `allow_roles`, or a device bound to other apps).
+    NotAllowed {
+        /// The app's name.
+        app: &'a str,
+        /// The gateway's name (where the person is signed in).
+        gateway: &'a str,
+    },
+    /// The code opens nothing here.
+    Code(crate::oidc::apps::CodeRefusal),
+    /// The redemption was not posted from the app's own page.
+    CrossOrigin,
+}
+
+/// A single sign-on refusal as a page: 403 for a person not allowed, 400 for a request or
+/// code that opens nothing (the browser starts again by opening the app).
+pub fn sso_refusal(r: &SsoRefusal<'_>) -> Reply {
+    match r {
+        SsoRefusal::Issue(e) => Reply::error_page(400, "Sign-in request refused", &e.to_string()),
+        SsoRefusal::NotAllowed { app, gateway } => Reply::error_page(
+            403,
+            "Not allowed",
+            &format!(
+                "You are signed in to {}, but your account may not use {}. \
+                 Ask its administrator for access.",
+                gateway, app
+            ),
+        ),
+        SsoRefusal::Code(e) => Reply::error_page(
+            400,
+            "Sign-in link not valid",
+            &format!("{e}. Open the application again to sign in."),
+        ),
+        SsoRefusal::CrossOrigin => Reply::error_page(
+            403,
+            "Sign-in refused",
+            "The sign-in must be completed from the application's own page.",
+        ),
+    }
+}
