@@ -611,11 +611,69 @@ async fn prompt_login_asks_for_a_fresh_approval_before_a_code() {
     assert_eq!(status, 302);
     assert!(loc.starts_with("/.qrgate/step-up?rd="), "{loc}");
     let rd = params(&format!("http://x{loc}"))["rd"].clone();
-    assert!(rd.contains("auth_after=") && !rd.contains("prompt"), "{rd}");
+    assert!(
+        rd.contains("step_up=") && rd.contains("prompt=login"),
+        "{rd}"
+    );
     // Back at the authorization endpoint without the fresh approval: asked again.
     let (status, loc) = location(&b, &format!("{}{rd}", sso(&gw))).await;
     assert_eq!(status, 302);
     assert!(loc.starts_with("/.qrgate/step-up?rd="), "{loc}");
+}
+
+#[tokio::test]
+async fn a_fresh_approval_is_never_taken_from_the_query() {
+    let (gw, _dir) = sso_gateway("").await;
+    let (b, _) = sign_in_at(&sso(&gw)).await;
+    gw.clock.advance(Duration::from_secs(5));
+    // A hand-made auth_after or step_up ticket with prompt=login or max_age=0: the step-up.
+    for extra in [
+        "&prompt=login&auth_after=1",
+        "&max_age=0&auth_after=0",
+        "&prompt=login&step_up=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+    ] {
+        let (status, loc) = location(&b, &authorize_url(&gw, "grafana", REDIRECT, extra)).await;
+        assert_eq!(status, 302);
+        assert!(loc.starts_with("/.qrgate/step-up?rd="), "{extra}: {loc}");
+    }
+    // A real ticket is for its own client's request only, and taken once.
+    let (_, loc) = location(
+        &b,
+        &authorize_url(&gw, "grafana", REDIRECT, "&prompt=login"),
+    )
+    .await;
+    let rd = params(&format!("http://x{loc}"))["rd"].clone();
+    let ticket = params(&format!("http://x{rd}"))["step_up"].clone();
+    let other = authorize_url(
+        &gw,
+        "wiki",
+        REDIRECT,
+        &format!("&prompt=login&step_up={ticket}"),
+    );
+    let (_, loc) = location(&b, &other).await;
+    assert!(loc.starts_with("/.qrgate/step-up?rd="), "{loc}");
+    // A plain request with auth_after: a code, but no fresh-approval acr in its ID token.
+    let code = code_for(&gw, &b, "grafana", REDIRECT, "&auth_after=0").await;
+    let (status, _, tokens) = token(
+        &gw,
+        Some(("grafana", SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let claims = id_claims(&tokens);
+    assert!(claims.get("acr").is_none(), "{claims}");
+}
+
+/// The claims of a token response's ID token (not verified: the driver tests verify).
+fn id_claims(tokens: &Value) -> Value {
+    let id = tokens["id_token"].as_str().expect("id token");
+    let body = id.split('.').nth(1).expect("claims");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).expect("b64")).expect("json")
 }
 
 #[tokio::test]
@@ -777,7 +835,7 @@ async fn prompt_login_is_answered_after_a_fresh_phone_approval_with_acr() {
         .expect("redirect")
         .to_string();
     assert!(
-        back.starts_with("/.qrgate/oidc/authorize?") && back.contains("auth_after="),
+        back.starts_with("/.qrgate/oidc/authorize?") && back.contains("step_up="),
         "{back}"
     );
     let (status, loc) = location(&b, &format!("{base}{back}")).await;
@@ -930,9 +988,10 @@ async fn a_client_secret_in_a_file_is_read_and_check_config_refuses_bad_clients(
 }
 
 #[tokio::test]
-async fn a_logout_with_a_hint_ends_the_grants_of_its_sign_on_from_any_browser() {
+async fn a_logout_hint_signs_out_only_the_browser_holding_its_sign_on() {
     let (gw, _dir) = sso_gateway("").await;
     let (b, _) = sign_in_at(&sso(&gw)).await;
+    let (other, _) = sign_in_at(&sso(&gw)).await;
     let code = code_for(&gw, &b, "grafana", REDIRECT, "").await;
     let (status, _, tokens) = token(
         &gw,
@@ -947,18 +1006,42 @@ async fn a_logout_with_a_hint_ends_the_grants_of_its_sign_on_from_any_browser() 
     assert_eq!(status, 200);
     let access = tokens["access_token"].as_str().expect("access");
     assert_eq!(userinfo(&gw, access).await, 200);
-    // The relying party's back end (no SSO cookie) sends the person's ID token as the hint.
     let hint = tokens["id_token"].as_str().expect("id token");
-    let resp = browser()
-        .get(format!(
-            "{}/.qrgate/oidc/logout?id_token_hint={hint}",
-            sso(&gw)
-        ))
-        .header("accept", NAV)
-        .send()
-        .await
-        .expect("logout");
-    assert_eq!(resp.status(), 200, "signed out page");
+    let logout = format!(
+        "{}/.qrgate/oidc/logout?id_token_hint={hint}&post_logout_redirect_uri={}",
+        sso(&gw),
+        urlenc(BYE)
+    );
+    // Another browser (signed in, or not at all) sending the hint: asked first, nothing ends.
+    for (who, browser) in [("another session", &other), ("no session", &browser())] {
+        for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
+            let resp = browser
+                .request(method.clone(), &logout)
+                .header("accept", NAV)
+                .send()
+                .await
+                .expect("logout");
+            assert_eq!(resp.status(), 200, "{who} {method}");
+            if method == reqwest::Method::GET {
+                let html = resp.text().await.expect("html");
+                assert!(html.contains("<form method=\"post\""), "{who}: {html}");
+                assert!(html.contains("value=\"grafana\""), "{who}: {html}");
+                assert!(!html.contains(hint), "the hint is not posted back");
+            }
+        }
+    }
+    assert_eq!(userinfo(&gw, access).await, 200, "the grant lives on");
+    for browser in [&b, &other] {
+        let (_, loc) = location(
+            browser,
+            &authorize_url(&gw, "grafana", REDIRECT, "&prompt=none"),
+        )
+        .await;
+        assert!(params(&loc).contains_key("code"), "still signed in: {loc}");
+    }
+    // The browser holding the sign-on: signed out without asking, its grants end.
+    let (status, loc) = location(&b, &logout).await;
+    assert_eq!((status, loc.as_str()), (302, BYE));
     assert_eq!(
         userinfo(&gw, access).await,
         401,
@@ -972,6 +1055,17 @@ async fn a_logout_with_a_hint_ends_the_grants_of_its_sign_on_from_any_browser() 
     )
     .await;
     assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")));
+    let (_, loc) = location(&b, &authorize_url(&gw, "grafana", REDIRECT, "&prompt=none")).await;
+    assert_eq!(params(&loc)["error"], "login_required");
+    let (_, loc) = location(
+        &other,
+        &authorize_url(&gw, "grafana", REDIRECT, "&prompt=none"),
+    )
+    .await;
+    assert!(
+        params(&loc).contains_key("code"),
+        "the other session lives: {loc}"
+    );
     // A hint that is not this provider's is refused.
     let resp = browser()
         .get(format!(
@@ -983,4 +1077,67 @@ async fn a_logout_with_a_hint_ends_the_grants_of_its_sign_on_from_any_browser() 
         .await
         .expect("logout");
     assert_eq!(resp.status(), 400);
+}
+
+#[tokio::test]
+async fn head_runs_no_route_whose_get_changes_state() {
+    let (gw, _dir) = sso_gateway("").await;
+    let (b, _) = sign_in_at(&sso(&gw)).await;
+    let codes = || {
+        gw.state.metrics().render().contains(
+            "qrgate_oidc_total{client=\"grafana\",endpoint=\"authorize\",result=\"code\"}",
+        )
+    };
+    // Authorize (mints a code on GET), a step-up (a ticket) and logout with the browser's own
+    // hint (signs out on GET): HEAD answers 200 with no Location and runs none of it.
+    let code = code_for(&gw, &b, "grafana", REDIRECT, "").await;
+    let (status, _, tokens) = token(
+        &gw,
+        Some(("grafana", SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let before = gw.state.metrics().render();
+    assert!(codes(), "{before}");
+    let hint = tokens["id_token"].as_str().expect("id token");
+    for url in [
+        authorize_url(&gw, "grafana", REDIRECT, ""),
+        authorize_url(&gw, "grafana", REDIRECT, "&prompt=login"),
+        format!("{}/.qrgate/oidc/logout?id_token_hint={hint}", sso(&gw)),
+        format!("{}/.qrgate/login", sso(&gw)),
+        format!("{}/.qrgate/step-up?rd=/", sso(&gw)),
+    ] {
+        let resp = b
+            .head(&url)
+            .header("accept", NAV)
+            .send()
+            .await
+            .expect("head");
+        assert_eq!(resp.status(), 200, "{url}");
+        assert!(resp.headers().get("location").is_none(), "{url}");
+        assert!(resp.headers().get("set-cookie").is_none(), "{url}");
+    }
+    let after = gw.state.metrics().render();
+    let line = |m: &str| {
+        m.lines()
+            .find(|l| {
+                l.starts_with(
+                    "qrgate_oidc_total{client=\"grafana\",endpoint=\"authorize\",result=\"code\"}",
+                )
+            })
+            .map(str::to_string)
+    };
+    assert_eq!(line(&before), line(&after), "no code minted");
+    assert_eq!(
+        userinfo(&gw, tokens["access_token"].as_str().expect("a")).await,
+        200,
+        "the grant lives"
+    );
+    let (_, loc) = location(&b, &authorize_url(&gw, "grafana", REDIRECT, "&prompt=none")).await;
+    assert!(params(&loc).contains_key("code"), "still signed in: {loc}");
 }

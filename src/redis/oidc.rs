@@ -11,6 +11,7 @@
 //! - `or:{refresh}`: the grant id, for current and rotated-out tokens alike (reuse detection).
 //! - `oa:{access}`: `{grant} {expiry ms}`.
 //! - `of:{family}`: the set of grants that came from one SSO session.
+//! - `ot:{ticket}`: a step-up ticket (JSON) until it expires; taken once (GETDEL).
 //!
 //! Every step that uses something up is one Lua script: redeeming a code (or, if it was used,
 //! revoking what it issued), rotating a refresh token (or, if it was rotated out, revoking its
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use qrgate_core::oidc::store::{
-    Access, CodeGrant, Grant, Hash, Issue, OidcStore, Redeemed, Refreshed,
+    Access, CodeGrant, Grant, Hash, Issue, OidcStore, Redeemed, Refreshed, StepUpTicket,
 };
 use qrgate_core::session::StoreError;
 
@@ -318,6 +319,38 @@ impl OidcStore for RedisOidc {
         call.arg(self.prefix()).arg(family);
         let n: i64 = self.link.script(&call).await?;
         Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    async fn put_ticket(
+        &self,
+        ticket: Hash,
+        what: StepUpTicket,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let key = self.link.key(&format!("ot:{}", hex::encode(ticket)));
+        let ttl = what.expires_ms.saturating_sub(now_ms).max(1);
+        self.link
+            .query::<()>(
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(Self::json(&what)?)
+                    .arg("PX")
+                    .arg(ttl),
+            )
+            .await
+    }
+
+    async fn take_ticket(
+        &self,
+        ticket: Hash,
+        now_ms: u64,
+    ) -> Result<Option<StepUpTicket>, StoreError> {
+        let key = self.link.key(&format!("ot:{}", hex::encode(ticket)));
+        let found: Option<String> = self.link.query(redis::cmd("GETDEL").arg(&key)).await?;
+        match found {
+            Some(j) => Ok(Some(Self::parse::<StepUpTicket>(&j)?).filter(|t| now_ms < t.expires_ms)),
+            None => Ok(None),
+        }
     }
 
     async fn sweep(&self, _now_ms: u64) -> usize {

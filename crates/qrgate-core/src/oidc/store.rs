@@ -63,6 +63,22 @@ pub struct CodeGrant {
     pub expires_ms: u64,
 }
 
+/// What a step-up for an authorization request was started for: the return to the request
+/// carries only the ticket's token, and the store says what it stands for (once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepUpTicket {
+    /// The SSO session that was asked to approve afresh ([`crate::session::session_id`]).
+    pub(crate) family: String,
+    /// The client whose request asked for it.
+    pub(crate) client_id: String,
+    /// That request's redirect URI.
+    pub(crate) redirect_uri: String,
+    /// The approval must be no older than this, seconds since the epoch.
+    pub(crate) after: u64,
+    /// The ticket expires then, ms since the epoch.
+    pub expires_ms: u64,
+}
+
 /// One grant: what a redeemed code led to, and what its refresh tokens renew.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
@@ -175,6 +191,19 @@ pub trait OidcStore: Send + Sync + 'static {
     async fn revoke_grant(&self, grant_id: &str) -> Result<bool, StoreError>;
     /// Revokes every grant that came from the SSO session `family`; returns how many.
     async fn end_family(&self, family: &str) -> Result<usize, StoreError>;
+    /// Keeps a step-up ticket until it expires.
+    async fn put_ticket(
+        &self,
+        ticket: Hash,
+        what: StepUpTicket,
+        now_ms: u64,
+    ) -> Result<(), StoreError>;
+    /// In one step: takes the ticket away and says what it stood for, if it is live.
+    async fn take_ticket(
+        &self,
+        ticket: Hash,
+        now_ms: u64,
+    ) -> Result<Option<StepUpTicket>, StoreError>;
     /// Frees what expired; returns how many entries.
     async fn sweep(&self, now_ms: u64) -> usize;
 }
@@ -203,6 +232,7 @@ struct Inner {
     refresh: HashMap<Hash, String>,
     access: HashMap<Hash, Access>,
     families: HashMap<String, HashSet<String>>,
+    tickets: HashMap<Hash, StepUpTicket>,
 }
 
 impl Inner {
@@ -387,12 +417,35 @@ impl OidcStore for MemoryOidc {
         Ok(ids.iter().filter(|id| inner.revoke(id)).count())
     }
 
+    async fn put_ticket(
+        &self,
+        ticket: Hash,
+        what: StepUpTicket,
+        _now_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.lock()?.tickets.insert(ticket, what);
+        Ok(())
+    }
+
+    async fn take_ticket(
+        &self,
+        ticket: Hash,
+        now_ms: u64,
+    ) -> Result<Option<StepUpTicket>, StoreError> {
+        Ok(self
+            .lock()?
+            .tickets
+            .remove(&ticket)
+            .filter(|t| now_ms < t.expires_ms))
+    }
+
     async fn sweep(&self, now_ms: u64) -> usize {
         let Ok(mut inner) = self.lock() else {
             return 0;
         };
         let before = inner.codes.len() + inner.grants.len() + inner.access.len();
         inner.codes.retain(|_, c| now_ms < c.keep_until_ms);
+        inner.tickets.retain(|_, t| now_ms < t.expires_ms);
         inner.access.retain(|_, a| now_ms < a.expires_ms);
         let ended: Vec<String> = inner
             .grants
@@ -581,6 +634,32 @@ mod tests {
         assert!(store.access([102; 32], 2).await.expect("a").is_none());
         assert!(store.access([103; 32], 2).await.expect("a").is_some());
         assert_eq!(store.end_family("fam").await.expect("end"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_step_up_ticket_is_taken_once_and_only_while_live() {
+        let store = MemoryOidc::default();
+        let t = StepUpTicket {
+            family: "fam".into(),
+            client_id: "app".into(),
+            redirect_uri: "https://app.example/cb".into(),
+            after: 5,
+            expires_ms: 10_000,
+        };
+        store.put_ticket([1; 32], t.clone(), 1).await.expect("put");
+        store.put_ticket([2; 32], t.clone(), 1).await.expect("put");
+        assert_eq!(store.take_ticket([3; 32], 2).await.expect("t"), None);
+        assert_eq!(store.take_ticket([1; 32], 2).await.expect("t"), Some(t));
+        assert_eq!(
+            store.take_ticket([1; 32], 3).await.expect("t"),
+            None,
+            "once"
+        );
+        assert_eq!(
+            store.take_ticket([2; 32], 10_000).await.expect("t"),
+            None,
+            "expired"
+        );
     }
 
     #[tokio::test]

@@ -14,7 +14,7 @@ use crate::http::route::Route;
 use crate::observe::audit;
 use crate::oidc::authorize::{self, AuthorizeError, Next, PageProblem, Signed};
 use crate::oidc::claims::{self, IdClaims, Person, Profile};
-use crate::oidc::store::{self, CodeGrant, Grant, Issue, Redeemed, Refreshed};
+use crate::oidc::store::{self, CodeGrant, Grant, Issue, Redeemed, Refreshed, StepUpTicket};
 use crate::oidc::token::{self, TokenError, TokenRequest, TokenResponse};
 use crate::session::session_id;
 use crate::settings::Settings;
@@ -132,13 +132,37 @@ pub(crate) async fn authorize(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -
         };
         Reply::redirect(302, authorize::error_location(&e, &issuer))
     };
-    match authorize::next(&req, signed, now_ms) {
+    let stepped_up = match stepped_up(gw, &req, live.as_ref(), now_ms).await {
+        Ok(after) => after,
+        Err(e) => return respond::login_error(Form::Page, &e.into()),
+    };
+    match authorize::next(&req, signed, stepped_up, now_ms) {
         Next::SignIn => {
             let back = here(query.unwrap_or(""));
             Reply::redirect(302, Route::Login { rd: Some(&back) }.url(prefix))
         }
         Next::Reapprove { after } => {
-            let back = here(&authorize::query_after(query, after));
+            let Some(live) = &live else {
+                return refuse("server_error", "no session");
+            };
+            let ticket = store::mint();
+            let Some(hash) = store::hash_of(&ticket) else {
+                return refuse("server_error", "no ticket");
+            };
+            let login = &s.config.login;
+            let held = StepUpTicket {
+                family: session_id(&live.hash),
+                client_id: client.id.clone(),
+                redirect_uri: req.redirect_uri.clone(),
+                after,
+                expires_ms: now_ms
+                    .saturating_add(millis(login.attempt_lifetime))
+                    .saturating_add(millis(login.claim_window)),
+            };
+            if let Err(e) = gw.oidc().store().put_ticket(hash, held, now_ms).await {
+                return respond::login_error(Form::Page, &e.into());
+            }
+            let back = here(&authorize::query_after(query, &ticket));
             Reply::redirect(302, Route::StepUp { rd: Some(&back) }.url(prefix))
         }
         Next::Refuse(error, description) => {
@@ -205,6 +229,27 @@ pub(crate) async fn authorize(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -
             )
         }
     }
+}
+
+/// The time a step-up ticket of `req` was held for, if the store gives it back (once) for
+/// this very SSO session, client and redirect URI; any other ticket counts for nothing.
+async fn stepped_up(
+    gw: &Gateway,
+    req: &authorize::AuthRequest,
+    live: Option<&crate::gateway::LiveSession>,
+    now_ms: u64,
+) -> Result<Option<u64>, crate::session::StoreError> {
+    let (Some(hash), Some(live)) = (req.step_up.as_deref().and_then(store::hash_of), live) else {
+        return Ok(None);
+    };
+    let held = gw.oidc().store().take_ticket(hash, now_ms).await?;
+    Ok(held
+        .filter(|t| {
+            t.family == session_id(&live.hash)
+                && t.client_id == req.client_id
+                && t.redirect_uri == req.redirect_uri
+        })
+        .map(|t| t.after))
 }
 
 fn page_reason(p: PageProblem) -> &'static str {
@@ -567,9 +612,9 @@ pub(crate) async fn userinfo(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) ->
     Reply::json(200, &Profile::of(&person, &access.scope))
 }
 
-/// `GET` or `POST {prefix}/oidc/logout`: RP-initiated logout. With a valid `id_token_hint`
-/// (or a POST from the SSO origin's own page) the SSO session and every grant of its family
-/// end; the browser goes to a `post_logout_redirect_uri` only if the client registered it
+/// `GET` or `POST {prefix}/oidc/logout`: RP-initiated logout. With an `id_token_hint` naming
+/// the browser's own SSO session (or a POST from the SSO origin's own page) that session and
+/// every grant of its family end; any other request gets the confirmation form. The browser goes to a `post_logout_redirect_uri` only if the client registered it
 /// exactly, else it sees a page.
 pub(crate) async fn end_session(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Reply {
     let Some(issuer) = issuer(s) else {
@@ -633,15 +678,24 @@ pub(crate) async fn end_session(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>)
             }
         },
     };
-    // Without a hint this may be another site's link: only a form posted from the SSO
-    // origin's own page signs out, and a GET gets that form.
+    let live = match gw.session(s, r.headers, r.app).await {
+        Ok(live) => live,
+        Err(e) => return respond::login_error(Form::Page, &e.into()),
+    };
+    let family = live.as_ref().map(|l| session_id(&l.hash));
+    // A hint only says which sign-on is meant; it signs out without asking only the browser
+    // holding that very sign-on. Anything else may be another site's link or a replayed ID
+    // token: only a form posted from the SSO origin's own page signs out, and a GET gets
+    // that form. Nothing here ends a sign-on the browser does not hold.
+    let own_hint = hinted
+        .as_ref()
+        .is_some_and(|h| h.names_session(family.as_deref()));
     let own_post = r.method == Method::POST
         && crate::http::request::same_origin(&s.app(r.app).origin, r.headers);
-    if hinted.is_none() && !own_post {
-        return confirm_logout(s, r.app, &params);
+    if !own_hint && !own_post {
+        return confirm_logout(s, r.app, &params, client);
     }
-    if let Ok(Some(live)) = gw.session(s, r.headers, r.app).await {
-        let family = session_id(&live.hash);
+    if let (Some(live), Some(family)) = (live, family) {
         let ended = match end_family(gw, &family).await {
             Ok(n) => n,
             Err(e) => return respond::login_error(Form::Page, &e.into()),
@@ -657,22 +711,6 @@ pub(crate) async fn end_session(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>)
             &format!("{ended} grants"),
             r.client_ip,
         );
-    }
-    // The sign-on the hint names ends too, whichever browser asks: its grants (the relying
-    // party's own ID token says which sign-on it was).
-    if let Some(sid) = hinted.as_ref().and_then(|h| h.sid.as_deref()) {
-        match end_family(gw, sid).await {
-            Ok(0) => {}
-            Ok(n) => audit::oidc(
-                "oidc_logout",
-                client.map_or("-", |c| c.id.as_str()),
-                "-",
-                sid,
-                &format!("{n} grants"),
-                r.client_ip,
-            ),
-            Err(e) => return respond::login_error(Form::Page, &e.into()),
-        }
     }
     count(gw, client, "logout", "ok");
     let cleared = s.clear_session_cookies(r.app);
@@ -719,11 +757,18 @@ fn confirm_logout(
     s: &Settings,
     app: AppId,
     params: &std::collections::HashMap<String, String>,
+    client: Option<&OidcClient>,
 ) -> Reply {
     let action = Route::OidcLogout.url(&s.config.server.prefix);
     let mut fields = String::new();
+    // The client the hint named goes on as `client_id`, so its return address still counts;
+    // the hint itself is not posted back.
+    let client_id = client.map(|c| c.id.clone());
     for key in ["client_id", "post_logout_redirect_uri", "state"] {
-        if let Some(v) = params.get(key) {
+        let v = params
+            .get(key)
+            .or(client_id.as_ref().filter(|_| key == "client_id"));
+        if let Some(v) = v {
             fields.push_str(&format!(
                 "<input type=\"hidden\" name=\"{key}\" value=\"{}\">",
                 escape_html(v)
