@@ -1141,3 +1141,89 @@ async fn head_runs_no_route_whose_get_changes_state() {
     let (_, loc) = location(&b, &authorize_url(&gw, "grafana", REDIRECT, "&prompt=none")).await;
     assert!(params(&loc).contains_key("code"), "still signed in: {loc}");
 }
+
+#[tokio::test]
+async fn a_reload_ends_the_grants_of_a_departed_user_and_a_name_reused_inherits_none() {
+    let (gw, _dir) = sso_gateway("").await;
+    let (b, _) = sign_in_at(&sso(&gw)).await;
+    let code = code_for(&gw, &b, "grafana", REDIRECT, "").await;
+    let (status, _, tokens) = token(
+        &gw,
+        Some(("grafana", SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(
+        id_claims(&tokens)["sub"],
+        "alice",
+        "the subject defaults to the name"
+    );
+    let access = tokens["access_token"].as_str().expect("access");
+    let refresh = tokens["refresh_token"].as_str().expect("refresh");
+    let parse = |text: &str| {
+        qrgate_core::config::Config::parse(text, std::path::Path::new("test.toml")).expect("config")
+    };
+    // alice leaves (her name is gone), then the name comes back: her grant stays ended.
+    let renamed = gw
+        .config_text
+        .replace("name = \"alice\"", "name = \"alicia\"");
+    gw.proxy.reload(parse(&renamed)).expect("reload");
+    qrgate::lifecycle::reload::purge_departed(&gw.proxy).await;
+    gw.proxy.reload(parse(&gw.config_text)).expect("reload");
+    assert_eq!(userinfo(&gw, access).await, 401, "purged at the reload");
+    let (status, _, e) = token(
+        &gw,
+        Some(("grafana", SECRET)),
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{e}"
+    );
+    // A new person under the name with a subject of their own: what was issued to the name
+    // before is not theirs, and their ID token says who they are.
+    let (b, _) = sign_in_at(&sso(&gw)).await;
+    let code = code_for(&gw, &b, "grafana", REDIRECT, "").await;
+    let (_, _, tokens) = token(
+        &gw,
+        Some(("grafana", SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    let old_access = tokens["access_token"].as_str().expect("access").to_string();
+    let other = gw.config_text.replace(
+        "name = \"alice\"",
+        "name = \"alice\"\nsubject = \"alice-2\"",
+    );
+    gw.proxy.reload(parse(&other)).expect("reload");
+    assert_eq!(
+        userinfo(&gw, &old_access).await,
+        401,
+        "issued to another subject"
+    );
+    let (b, _) = sign_in_at(&sso(&gw)).await;
+    let code = code_for(&gw, &b, "grafana", REDIRECT, "").await;
+    let (status, _, tokens) = token(
+        &gw,
+        Some(("grafana", SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(id_claims(&tokens)["sub"], "alice-2");
+}

@@ -302,6 +302,7 @@ impl OidcStore for RedisOidc {
             grant_id: grant.id,
             client_id: grant.client_id,
             user: grant.user,
+            subject: grant.subject,
             scope: grant.scope,
             expires_ms,
         }))
@@ -319,6 +320,51 @@ impl OidcStore for RedisOidc {
         call.arg(self.prefix()).arg(family);
         let n: i64 = self.link.script(&call).await?;
         Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    async fn purge(&self, config: &qrgate_core::config::Config) -> Result<usize, StoreError> {
+        // Runs after a reload only: walks the grants once.
+        let pattern = self.link.key("og:*");
+        let mut cursor: u64 = 0;
+        let mut gone = Vec::new();
+        loop {
+            let (next, keys): (u64, Vec<String>) = self
+                .link
+                .query(
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(500),
+                )
+                .await?;
+            for key in keys
+                .iter()
+                .filter(|k| !k.ends_with(":a") && !k.ends_with(":r"))
+            {
+                let j: Option<String> = self
+                    .link
+                    .query(redis::cmd("HGET").arg(key).arg("j"))
+                    .await?;
+                let Some(j) = j else { continue };
+                let grant: Grant = Self::parse(&j)?;
+                if qrgate_core::oidc::store::departed(&grant, config) {
+                    gone.push(grant.id);
+                }
+            }
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        let mut n = 0;
+        for id in gone {
+            if self.revoke_grant(&id).await? {
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     async fn put_ticket(

@@ -52,6 +52,11 @@ impl Provider {
         }
     }
 
+    /// Ends the grants [`store::departed`] under `config` (after a reload); how many.
+    pub async fn purge(&self, config: &crate::config::Config) -> Result<usize, store::StoreError> {
+        self.store().purge(config).await
+    }
+
     /// Replaces the store (the glue's Redis store, before serving).
     pub fn use_store(&self, store: Arc<dyn OidcStore>) {
         match self.store.write() {

@@ -18,6 +18,18 @@ use sha2::{Digest, Sha256};
 
 pub(crate) use crate::session::StoreError;
 
+/// Whether `grant` no longer stands under `config`: its client is gone, its user is gone or
+/// no longer admitted to the client, or the user's name now has another subject (a name
+/// given to someone else). Such grants are purged after a reload.
+pub fn departed(grant: &Grant, config: &crate::config::Config) -> bool {
+    let Some(client) = config.oidc_client(&grant.client_id) else {
+        return true;
+    };
+    config
+        .user_by_name(&grant.user)
+        .is_none_or(|(_, u)| u.subject != grant.subject || !client.admits(u))
+}
+
 /// SHA-256 of a token: what stores keep.
 pub type Hash = [u8; 32];
 
@@ -44,6 +56,9 @@ pub struct CodeGrant {
     pub(crate) redirect_uri: String,
     /// The user signed in.
     pub(crate) user: String,
+    /// Their `sub` then.
+    #[serde(default)]
+    pub(crate) subject: String,
     /// The SSO session it came from ([`crate::session::session_id`]).
     pub(crate) family: String,
     /// Granted scopes.
@@ -88,6 +103,9 @@ pub struct Grant {
     pub client_id: String,
     /// The user.
     pub user: String,
+    /// Their `sub` when it was issued: a grant serves only that subject.
+    #[serde(default)]
+    pub subject: String,
     /// The SSO session it came from.
     pub family: String,
     /// Granted scopes.
@@ -110,6 +128,8 @@ pub struct Access {
     pub client_id: String,
     /// The user.
     pub user: String,
+    /// Their `sub` when it was issued.
+    pub subject: String,
     /// Its scopes.
     pub scope: Vec<String>,
     /// Expires then, ms since the epoch.
@@ -191,6 +211,8 @@ pub trait OidcStore: Send + Sync + 'static {
     async fn revoke_grant(&self, grant_id: &str) -> Result<bool, StoreError>;
     /// Revokes every grant that came from the SSO session `family`; returns how many.
     async fn end_family(&self, family: &str) -> Result<usize, StoreError>;
+    /// Revokes every grant [`departed`] under `config` (after a reload); returns how many.
+    async fn purge(&self, config: &crate::config::Config) -> Result<usize, StoreError>;
     /// Keeps a step-up ticket until it expires.
     async fn put_ticket(
         &self,
@@ -262,6 +284,7 @@ impl Inner {
                 grant_id: grant.id.clone(),
                 client_id: grant.client_id.clone(),
                 user: grant.user.clone(),
+                subject: grant.subject.clone(),
                 scope: grant.scope.clone(),
                 expires_ms: issue.access_expires_ms,
             },
@@ -417,6 +440,17 @@ impl OidcStore for MemoryOidc {
         Ok(ids.iter().filter(|id| inner.revoke(id)).count())
     }
 
+    async fn purge(&self, config: &crate::config::Config) -> Result<usize, StoreError> {
+        let mut inner = self.lock()?;
+        let gone: Vec<String> = inner
+            .grants
+            .values()
+            .filter(|g| departed(&g.grant, config))
+            .map(|g| g.grant.id.clone())
+            .collect();
+        Ok(gone.iter().filter(|id| inner.revoke(id)).count())
+    }
+
     async fn put_ticket(
         &self,
         ticket: Hash,
@@ -474,6 +508,7 @@ mod tests {
             client_id: "app".into(),
             redirect_uri: "https://app.example/cb".into(),
             user: "alice".into(),
+            subject: "alice".into(),
             family: "fam".into(),
             scope: vec!["openid".into()],
             nonce: None,
@@ -489,6 +524,7 @@ mod tests {
             id: id.into(),
             client_id: "app".into(),
             user: "alice".into(),
+            subject: "alice".into(),
             family: "fam".into(),
             scope: vec!["openid".into()],
             auth_time: 1,
@@ -634,6 +670,44 @@ mod tests {
         assert!(store.access([102; 32], 2).await.expect("a").is_none());
         assert!(store.access([103; 32], 2).await.expect("a").is_some());
         assert_eq!(store.end_family("fam").await.expect("end"), 0);
+    }
+
+    #[tokio::test]
+    async fn grants_of_departed_users_clients_and_subjects_are_purged() {
+        let config = |users: &str| {
+            crate::config::Config::parse(
+                &format!("[[app]]\nname = \"w\"\norigin = \"https://w.example\"\nupstream = \"127.0.0.1:1\"\n{users}\n[sso]\norigin = \"https://id.example\"\nname = \"Id\"\n\n[[oidc_client]]\nid = \"app\"\npublic = true\nredirect_uris = [\"https://app.example/cb\"]\n"),
+                std::path::Path::new("t.toml"),
+            )
+            .expect("config")
+        };
+        let alice = "[[user]]\nname = \"alice\"\n";
+        let g = grant("g1");
+        assert!(!departed(&g, &config(alice)));
+        assert!(departed(&g, &config("")), "user removed");
+        assert!(
+            departed(
+                &g,
+                &config("[[user]]\nname = \"alice\"\nsubject = \"alice-2\"\n")
+            ),
+            "the name is someone else's now"
+        );
+        let other = Grant {
+            client_id: "gone".into(),
+            ..grant("g2")
+        };
+        assert!(departed(&other, &config(alice)), "client removed");
+        let store = MemoryOidc::default();
+        store.put_code([9; 32], code_grant()).await.expect("put");
+        store.redeem([9; 32], g, issue(1), 1).await.expect("redeem");
+        assert_eq!(store.purge(&config(alice)).await.expect("purge"), 0);
+        assert!(store.access([101; 32], 2).await.expect("a").is_some());
+        assert_eq!(store.purge(&config("")).await.expect("purge"), 1);
+        assert!(store.access([101; 32], 2).await.expect("a").is_none());
+        assert_eq!(
+            store.refresh([1; 32], "app", issue(2), 3).await.expect("r"),
+            Refreshed::Unknown
+        );
     }
 
     #[tokio::test]

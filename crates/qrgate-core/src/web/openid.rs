@@ -199,6 +199,11 @@ pub(crate) async fn authorize(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -
                 client_id: client.id.clone(),
                 redirect_uri: req.redirect_uri.clone(),
                 user: live.identity.user.clone(),
+                subject: s
+                    .config
+                    .user_by_name(&live.identity.user)
+                    .map(|(_, u)| u.subject.clone())
+                    .unwrap_or_default(),
                 family: family.clone(),
                 scope: req.scope.clone(),
                 nonce: req.nonce.clone(),
@@ -356,11 +361,12 @@ async fn redeem(
         }
         (None, None) => {}
     }
-    let person = person_for(s, client, &code.user)?;
+    let person = person_for(s, client, &code.user, &code.subject)?;
     let grant = Grant {
         id: hex::encode(crate::random_bytes::<12>()),
         client_id: client.id.clone(),
         user: code.user.clone(),
+        subject: code.subject.clone(),
         family: code.family.clone(),
         scope: code.scope.clone(),
         auth_time: code.auth_time,
@@ -474,7 +480,7 @@ async fn refresh(
     }
     // A person removed from the config, or no longer allowed on the client, is refused
     // here; the grant ends with them.
-    let person = match person_for(s, client, &grant.user) {
+    let person = match person_for(s, client, &grant.user, &grant.subject) {
         Ok(p) => p,
         Err(e) => {
             gw.oidc().store().revoke_grant(&grant.id).await?;
@@ -500,9 +506,16 @@ async fn refresh(
     })
 }
 
-fn person_for(s: &Settings, client: &OidcClient, user: &str) -> Result<Person, TokenError> {
+/// The person `user` is now, if they are still the `subject` it was issued for and may
+/// still use `client`: a name given to someone else since is not them.
+fn person_for(
+    s: &Settings,
+    client: &OidcClient,
+    user: &str,
+    subject: &str,
+) -> Result<Person, TokenError> {
     match Person::of(&s.config, user) {
-        Some(p) if Person::admitted(&s.config, client, user) => Ok(p),
+        Some(p) if p.subject == subject && Person::admitted(&s.config, client, user) => Ok(p),
         _ => Err(TokenError::InvalidGrant(
             "the user may no longer use this client",
         )),
@@ -603,7 +616,7 @@ pub(crate) async fn userinfo(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) ->
         Err(e) => return respond::login_error(Form::Json, &e.into()),
     };
     let client = s.config.oidc_client(&access.client_id);
-    let person = client.and_then(|c| person_for(s, c, &access.user).ok());
+    let person = client.and_then(|c| person_for(s, c, &access.user, &access.subject).ok());
     let Some(person) = person else {
         count(gw, client, "userinfo", "invalid_token");
         return respond::oidc_refusal(Form::Json, &OidcRefusal::Bearer { present: true });
