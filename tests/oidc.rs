@@ -1227,3 +1227,182 @@ async fn a_reload_ends_the_grants_of_a_departed_user_and_a_name_reused_inherits_
     assert_eq!(status, 200, "{tokens}");
     assert_eq!(id_claims(&tokens)["sub"], "alice-2");
 }
+
+/// Redeems `code` for `grafana`: the token response.
+async fn redeem_grafana(gw: &TestGateway, code: &str) -> Value {
+    let (status, _, tokens) = token(
+        gw,
+        Some(("grafana", SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    tokens
+}
+
+#[tokio::test]
+async fn a_refused_refresh_changes_nothing_and_a_narrower_scope_is_honoured() {
+    let (gw, _dir) = sso_gateway("").await;
+    let (b, _) = sign_in_at(&sso(&gw)).await;
+    let code = code_for(&gw, &b, "grafana", REDIRECT, "").await;
+    let tokens = redeem_grafana(&gw, &code).await;
+    let refresh = tokens["refresh_token"].as_str().expect("refresh");
+    // Wider than granted (email is the client's, not this grant's), or without openid:
+    // refused, and the same token still works.
+    for scope in ["openid profile groups email", "profile"] {
+        let (status, _, e) = token(
+            &gw,
+            Some(("grafana", SECRET)),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh),
+                ("scope", scope),
+            ],
+        )
+        .await;
+        assert_eq!(
+            (status, e["error"].as_str()),
+            (400, Some("invalid_scope")),
+            "{scope}"
+        );
+    }
+    assert_eq!(
+        userinfo(&gw, tokens["access_token"].as_str().expect("a")).await,
+        200
+    );
+    let (status, _, narrow) = token(
+        &gw,
+        Some(("grafana", SECRET)),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("scope", "openid"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{narrow}");
+    assert_eq!(narrow["scope"], "openid");
+    assert!(id_claims(&narrow).get("groups").is_none(), "{narrow}");
+    let info: Value = client()
+        .get(format!("{}/.qrgate/oidc/userinfo", sso(&gw)))
+        .bearer_auth(narrow["access_token"].as_str().expect("a"))
+        .send()
+        .await
+        .expect("userinfo")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        info,
+        json!({"sub": "alice"}),
+        "the dropped claims are not released"
+    );
+}
+
+#[tokio::test]
+async fn a_used_code_replayed_by_another_client_revokes_nothing() {
+    let (gw, _dir) = sso_gateway("").await;
+    let (b, _) = sign_in_at(&sso(&gw)).await;
+    let code = code_for(&gw, &b, "grafana", REDIRECT, "").await;
+    let tokens = redeem_grafana(&gw, &code).await;
+    let access = tokens["access_token"].as_str().expect("access");
+    let (status, _, e) = token(
+        &gw,
+        None,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", "cli"),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(userinfo(&gw, access).await, 200, "another client's replay");
+    // The code's own client replaying it: its grant is revoked (RFC 6749 §4.1.2).
+    let (status, _, _) = token(
+        &gw,
+        Some(("grafana", SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(userinfo(&gw, access).await, 401);
+}
+
+#[tokio::test]
+async fn signing_out_of_the_sso_origin_ends_its_grants_and_unredeemed_codes() {
+    let (gw, _dir) = sso_gateway("").await;
+    for how in ["logout", "sessions page"] {
+        let (b, _) = sign_in_at(&sso(&gw)).await;
+        let code = code_for(&gw, &b, "grafana", REDIRECT, "").await;
+        let tokens = redeem_grafana(&gw, &code).await;
+        let pending = code_for(&gw, &b, "grafana", REDIRECT, "").await;
+        let resp = if how == "logout" {
+            b.post(format!("{}/.qrgate/logout", sso(&gw)))
+                .header("origin", sso(&gw))
+                .send()
+                .await
+                .expect("logout")
+        } else {
+            let sid = id_claims(&tokens)["sid"].as_str().expect("sid").to_string();
+            b.post(format!("{}/.qrgate/sessions", sso(&gw)))
+                .header("origin", sso(&gw))
+                .form(&[("id", sid.as_str())])
+                .send()
+                .await
+                .expect("sign out")
+        };
+        assert!(
+            resp.status().is_success() || resp.status().is_redirection(),
+            "{how}: {}",
+            resp.status()
+        );
+        assert_eq!(
+            userinfo(&gw, tokens["access_token"].as_str().expect("a")).await,
+            401,
+            "{how}"
+        );
+        let (status, _, e) = token(
+            &gw,
+            Some(("grafana", SECRET)),
+            &[
+                ("grant_type", "refresh_token"),
+                (
+                    "refresh_token",
+                    tokens["refresh_token"].as_str().expect("r"),
+                ),
+            ],
+        )
+        .await;
+        assert_eq!(
+            (status, e["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{how}"
+        );
+        let (status, _, e) = token(
+            &gw,
+            Some(("grafana", SECRET)),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &pending),
+                ("redirect_uri", REDIRECT),
+            ],
+        )
+        .await;
+        assert_eq!(
+            (status, e["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{how}: a code minted before the sign-out"
+        );
+    }
+}

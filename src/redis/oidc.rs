@@ -2,15 +2,17 @@
 //! instance is redeemed at another and a refresh token rotates once across all of them.
 //!
 //! Keys (after the configured prefix), every token by the hex of its SHA-256 only:
-//! - `oc:{code}`: a hash — `j` the code's grant (JSON), `e` its expiry (ms), `u` the grant its
-//!   redemption made (once used); lives until the code expires, once used as long as its first
+//! - `oc:{code}`: a hash — `j` the code's grant (JSON), `e` its expiry (ms), `c` its client,
+//!   `u` the grant its redemption made (once used); lives until the code expires, once used as long as its first
 //!   access token (so a replay in that time revokes the grant).
 //! - `og:{grant}`: a hash — `j` the grant (JSON), `c` its client, `f` its family, `x` its end
 //!   (ms), `r` its current refresh token; `og:{grant}:a` and `og:{grant}:r` the sets of its
 //!   access and refresh tokens (for revocation).
 //! - `or:{refresh}`: the grant id, for current and rotated-out tokens alike (reuse detection).
-//! - `oa:{access}`: `{grant} {expiry ms}`.
-//! - `of:{family}`: the set of grants that came from one SSO session.
+//! - `oa:{access}`: `{grant} {expiry ms} {scopes…}`.
+//! - `of:{family}`: the set of grants that came from one SSO session; `ofc:{family}` its
+//!   codes; `ofe:{family}` set once the family ended (for the family's lifetime): no code of
+//!   it is redeemed and no grant of it refreshed after.
 //! - `ot:{ticket}`: a step-up ticket (JSON) until it expires; taken once (GETDEL).
 //!
 //! Every step that uses something up is one Lua script: redeeming a code (or, if it was used,
@@ -48,6 +50,7 @@ end
 /// access TTL (ms), the grant's end (ms since the epoch). Returns {'issued'}, {'reused', grant id} or {'unknown'}.
 const REDEEM: &str = r"
 local p, now = ARGV[1], tonumber(ARGV[2])
+if redis.call('EXISTS', p .. 'ofe:' .. ARGV[6]) == 1 then return {'unknown'} end
 local used = redis.call('HGET', KEYS[1], 'u')
 if used then
   revoke(p, used)
@@ -65,7 +68,7 @@ if ARGV[8] ~= '' then
   redis.call('SET', p .. 'or:' .. ARGV[8], id, 'PX', ARGV[11])
   redis.call('SADD', g .. ':r', ARGV[8])
 end
-redis.call('SET', p .. 'oa:' .. ARGV[9], id .. ' ' .. ARGV[10], 'PX', ARGV[12])
+redis.call('SET', p .. 'oa:' .. ARGV[9], id .. ' ' .. ARGV[10] .. ' ' .. ARGV[14], 'PX', ARGV[12])
 redis.call('SADD', g .. ':a', ARGV[9])
 for _, k in ipairs({g, g .. ':a', g .. ':r'}) do redis.call('PEXPIRE', k, ARGV[11]) end
 local f = p .. 'of:' .. ARGV[6]
@@ -75,16 +78,17 @@ return {'issued'}
 ";
 
 /// ARGV: prefix, now, presented refresh hex, client id, new refresh hex, new access hex,
-/// access expiry (ms since the epoch), access TTL (ms). Returns {'rotated', grant JSON},
+/// access expiry (ms since the epoch), access TTL (ms), the access token's scopes. Returns {'rotated', grant JSON},
 /// {'reused', grant id} or {'unknown'}.
 const REFRESH: &str = r"
 local p, now = ARGV[1], tonumber(ARGV[2])
 local id = redis.call('GET', p .. 'or:' .. ARGV[3])
 if not id then return {'unknown'} end
 local g = p .. 'og:' .. id
-local f = redis.call('HMGET', g, 'j', 'c', 'r', 'x')
+local f = redis.call('HMGET', g, 'j', 'c', 'r', 'x', 'f')
 if not f[1] then return {'unknown'} end
 if f[2] ~= ARGV[4] or now >= tonumber(f[4]) then return {'unknown'} end
+if f[5] and redis.call('EXISTS', p .. 'ofe:' .. f[5]) == 1 then return {'unknown'} end
 if f[3] ~= ARGV[3] then
   revoke(p, id)
   return {'reused', id}
@@ -93,7 +97,7 @@ local ttl = math.max(1, tonumber(f[4]) - now)
 redis.call('HSET', g, 'r', ARGV[5])
 redis.call('SET', p .. 'or:' .. ARGV[5], id, 'PX', ttl)
 redis.call('SADD', g .. ':r', ARGV[5])
-redis.call('SET', p .. 'oa:' .. ARGV[6], id .. ' ' .. ARGV[7], 'PX', ARGV[8])
+redis.call('SET', p .. 'oa:' .. ARGV[6], id .. ' ' .. ARGV[7] .. ' ' .. ARGV[9], 'PX', ARGV[8])
 redis.call('SADD', g .. ':a', ARGV[6])
 return {'rotated', f[1]}
 ";
@@ -103,17 +107,19 @@ return {'rotated', f[1]}
 const ACCESS: &str = r"
 local v = redis.call('GET', KEYS[1])
 if not v then return false end
-local id, e = string.match(v, '^(%S+) (%d+)$')
+local id, e, s = string.match(v, '^(%S+) (%d+) ?(.*)$')
 if not id or tonumber(ARGV[2]) >= tonumber(e) then return false end
 local j = redis.call('HGET', ARGV[1] .. 'og:' .. id, 'j')
 if not j then return false end
-return {j, e}
+return {j, e, s}
 ";
 
-/// KEYS[1] the code; ARGV: prefix. Revokes the grant a used code made; returns its id, or nil.
+/// KEYS[1] the code; ARGV: prefix, presenting client. Revokes the grant a used code made, if
+/// the code's own client presents it; returns its id, or nil.
 const REPLAYED: &str = r"
-local used = redis.call('HGET', KEYS[1], 'u')
-if not used then return false end
+local f = redis.call('HMGET', KEYS[1], 'u', 'c')
+local used = f[1]
+if not used or f[2] ~= ARGV[2] then return false end
 revoke(ARGV[1], used)
 return used
 ";
@@ -121,12 +127,21 @@ return used
 /// ARGV: prefix, grant id. Returns 1 if it was there.
 const REVOKE: &str = "return revoke(ARGV[1], ARGV[2])";
 
-/// ARGV: prefix, family. Returns how many grants were revoked.
+/// ARGV: prefix, family, how long it stays marked ended (ms). Revokes its grants and its
+/// unredeemed codes; returns how many grants were revoked.
 const END_FAMILY: &str = r"
-local f = ARGV[1] .. 'of:' .. ARGV[2]
+local p = ARGV[1]
+redis.call('SET', p .. 'ofe:' .. ARGV[2], '1', 'PX', ARGV[3])
+local f = p .. 'of:' .. ARGV[2]
 local n = 0
-for _, id in ipairs(redis.call('SMEMBERS', f)) do n = n + revoke(ARGV[1], id) end
+for _, id in ipairs(redis.call('SMEMBERS', f)) do n = n + revoke(p, id) end
 redis.call('DEL', f)
+local fc = p .. 'ofc:' .. ARGV[2]
+for _, c in ipairs(redis.call('SMEMBERS', fc)) do
+  local k = p .. 'oc:' .. c
+  if redis.call('HEXISTS', k, 'u') == 0 then redis.call('DEL', k) end
+end
+redis.call('DEL', fc)
 return n
 ";
 
@@ -179,12 +194,10 @@ fn outcome(answer: &[String]) -> (&str, Option<&str>) {
 
 #[async_trait]
 impl OidcStore for RedisOidc {
-    async fn put_code(&self, code: Hash, grant: CodeGrant) -> Result<(), StoreError> {
+    async fn put_code(&self, code: Hash, grant: CodeGrant, now_ms: u64) -> Result<(), StoreError> {
         let key = self.link.key(&format!("oc:{}", hex::encode(code)));
-        let ttl = grant
-            .expires_ms
-            .saturating_sub(qrgate_core::clock::Clock::system().now_millis())
-            .max(1);
+        let codes = self.link.key(&format!("ofc:{}", grant.family));
+        let ttl = grant.expires_ms.saturating_sub(now_ms).max(1);
         let mut pipe = redis::pipe();
         pipe.atomic()
             .cmd("HSET")
@@ -193,10 +206,26 @@ impl OidcStore for RedisOidc {
             .arg(Self::json(&grant)?)
             .arg("e")
             .arg(grant.expires_ms)
+            .arg("c")
+            .arg(&grant.client_id)
             .ignore()
             .cmd("PEXPIRE")
             .arg(&key)
             .arg(ttl)
+            .ignore()
+            .cmd("SADD")
+            .arg(&codes)
+            .arg(hex::encode(code))
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&codes)
+            .arg(ttl)
+            .arg("GT")
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&codes)
+            .arg(ttl)
+            .arg("NX")
             .ignore();
         self.link.pipe::<()>(&pipe).await
     }
@@ -241,7 +270,8 @@ impl OidcStore for RedisOidc {
             .arg(issue.access_expires_ms)
             .arg(grant_ttl)
             .arg(access_ttl)
-            .arg(grant.expires_ms);
+            .arg(grant.expires_ms)
+            .arg(issue.scope.join(" "));
         let answer: Vec<String> = self.link.script(&call).await?;
         Ok(match outcome(&answer) {
             ("issued", _) => Redeemed::Issued,
@@ -270,7 +300,8 @@ impl OidcStore for RedisOidc {
             .arg(hex::encode(next))
             .arg(hex::encode(issue.access))
             .arg(issue.access_expires_ms)
-            .arg(issue.access_expires_ms.saturating_sub(now_ms).max(1));
+            .arg(issue.access_expires_ms.saturating_sub(now_ms).max(1))
+            .arg(issue.scope.join(" "));
         let answer: Vec<String> = self.link.script(&call).await?;
         Ok(match outcome(&answer) {
             ("rotated", Some(j)) => Refreshed::Rotated(Self::parse(j)?),
@@ -281,11 +312,63 @@ impl OidcStore for RedisOidc {
         })
     }
 
-    async fn replayed(&self, code: Hash) -> Result<Option<String>, StoreError> {
+    async fn replayed(&self, code: Hash, client_id: &str) -> Result<Option<String>, StoreError> {
         let mut call = self.replayed.prepare_invoke();
         call.key(self.link.key(&format!("oc:{}", hex::encode(code))))
-            .arg(self.prefix());
+            .arg(self.prefix())
+            .arg(client_id);
         self.link.script(&call).await
+    }
+
+    async fn peek_refresh(
+        &self,
+        presented: Hash,
+        client_id: &str,
+        now_ms: u64,
+    ) -> Result<Option<(Grant, bool)>, StoreError> {
+        let presented = hex::encode(presented);
+        let id: Option<String> = self
+            .link
+            .query(redis::cmd("GET").arg(self.link.key(&format!("or:{presented}"))))
+            .await?;
+        let Some(id) = id else { return Ok(None) };
+        let (j, c, r, x, f): (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<u64>,
+            Option<String>,
+        ) = self
+            .link
+            .query(
+                redis::cmd("HMGET")
+                    .arg(self.link.key(&format!("og:{id}")))
+                    .arg("j")
+                    .arg("c")
+                    .arg("r")
+                    .arg("x")
+                    .arg("f"),
+            )
+            .await?;
+        let (Some(j), Some(x)) = (j, x) else {
+            return Ok(None);
+        };
+        if c.as_deref() != Some(client_id) || now_ms >= x {
+            return Ok(None);
+        }
+        if let Some(f) = f {
+            let ended: bool = self
+                .link
+                .query(redis::cmd("EXISTS").arg(self.link.key(&format!("ofe:{f}"))))
+                .await?;
+            if ended {
+                return Ok(None);
+            }
+        }
+        Ok(Some((
+            Self::parse(&j)?,
+            r.as_deref() == Some(presented.as_str()),
+        )))
     }
 
     async fn access(&self, token: Hash, now_ms: u64) -> Result<Option<Access>, StoreError> {
@@ -293,17 +376,23 @@ impl OidcStore for RedisOidc {
         call.key(self.link.key(&format!("oa:{}", hex::encode(token))))
             .arg(self.prefix())
             .arg(now_ms);
-        let found: Option<(String, u64)> = self.link.script(&call).await?;
-        let Some((j, expires_ms)) = found else {
+        let found: Option<(String, u64, String)> = self.link.script(&call).await?;
+        let Some((j, expires_ms, scope)) = found else {
             return Ok(None);
         };
         let grant: Grant = Self::parse(&j)?;
+        // The access token's own scopes (a refresh may have narrowed them).
+        let scope = scope
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
         Ok(Some(Access {
             grant_id: grant.id,
             client_id: grant.client_id,
             user: grant.user,
             subject: grant.subject,
-            scope: grant.scope,
+            scope,
             expires_ms,
         }))
     }
@@ -315,9 +404,16 @@ impl OidcStore for RedisOidc {
         Ok(n > 0)
     }
 
-    async fn end_family(&self, family: &str) -> Result<usize, StoreError> {
+    async fn end_family(
+        &self,
+        family: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> Result<usize, StoreError> {
         let mut call = self.end_family.prepare_invoke();
-        call.arg(self.prefix()).arg(family);
+        call.arg(self.prefix())
+            .arg(family)
+            .arg(until_ms.saturating_sub(now_ms).max(1));
         let n: i64 = self.link.script(&call).await?;
         Ok(usize::try_from(n).unwrap_or(0))
     }

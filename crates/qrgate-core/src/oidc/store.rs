@@ -51,7 +51,7 @@ pub(crate) fn hash_of(presented: &str) -> Option<Hash> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CodeGrant {
     /// The client it was issued to.
-    pub(crate) client_id: String,
+    pub client_id: String,
     /// The redirect URI it was sent to (the token request must name the same).
     pub(crate) redirect_uri: String,
     /// The user signed in.
@@ -60,7 +60,7 @@ pub struct CodeGrant {
     #[serde(default)]
     pub(crate) subject: String,
     /// The SSO session it came from ([`crate::session::session_id`]).
-    pub(crate) family: String,
+    pub family: String,
     /// Granted scopes.
     pub(crate) scope: Vec<String>,
     /// The client's `nonce`, for the ID token.
@@ -137,9 +137,11 @@ pub struct Access {
 }
 
 /// New tokens to store with a grant: the refresh token's hash (if the client gets one) and
-/// the access token's.
-#[derive(Debug, Clone, Copy)]
+/// the access token's, with the scopes the access token carries (a refresh may narrow them).
+#[derive(Debug, Clone)]
 pub struct Issue {
+    /// The access token's scopes.
+    pub scope: Vec<String>,
     /// The refresh token's hash.
     pub refresh: Option<Hash>,
     /// The access token's hash.
@@ -179,8 +181,8 @@ pub enum Refreshed {
 /// Where codes, grants and tokens live.
 #[async_trait]
 pub trait OidcStore: Send + Sync + 'static {
-    /// Keeps an authorization code until it expires.
-    async fn put_code(&self, code: Hash, grant: CodeGrant) -> Result<(), StoreError>;
+    /// Keeps an authorization code until it expires (`now_ms`: the gateway's clock).
+    async fn put_code(&self, code: Hash, grant: CodeGrant, now_ms: u64) -> Result<(), StoreError>;
     /// The code's grant, if it is unused and not expired at `now_ms` (changes nothing).
     async fn code(&self, code: Hash, now_ms: u64) -> Result<Option<CodeGrant>, StoreError>;
     /// In one step: if `code` is unused and live, marks it used by `grant` and stores the
@@ -192,9 +194,19 @@ pub trait OidcStore: Send + Sync + 'static {
         issue: Issue,
         now_ms: u64,
     ) -> Result<Redeemed, StoreError>;
-    /// In one step: if `code` was redeemed, revokes the grant its redemption made and names
-    /// it (a replay, RFC 6749 §4.1.2); otherwise changes nothing.
-    async fn replayed(&self, code: Hash) -> Result<Option<String>, StoreError>;
+    /// In one step: if `code` was redeemed and `client_id` is the client it was issued to,
+    /// revokes the grant its redemption made and names it (a replay, RFC 6749 §4.1.2);
+    /// otherwise (another client presenting it included) changes nothing.
+    async fn replayed(&self, code: Hash, client_id: &str) -> Result<Option<String>, StoreError>;
+    /// Changes nothing: the live grant of `client_id` that `presented` is a refresh token
+    /// of, and whether it is the grant's current one (a refresh checks its request against
+    /// it before the one step that rotates).
+    async fn peek_refresh(
+        &self,
+        presented: Hash,
+        client_id: &str,
+        now_ms: u64,
+    ) -> Result<Option<(Grant, bool)>, StoreError>;
     /// In one step: if `presented` is the current refresh token of a live grant of
     /// `client_id`, replaces it with `issue.refresh` and stores the access token; if it is a
     /// rotated-out one of such a grant, revokes the grant.
@@ -209,8 +221,15 @@ pub trait OidcStore: Send + Sync + 'static {
     async fn access(&self, token: Hash, now_ms: u64) -> Result<Option<Access>, StoreError>;
     /// Revokes a grant: its refresh tokens and access tokens stop working. True if it was live.
     async fn revoke_grant(&self, grant_id: &str) -> Result<bool, StoreError>;
-    /// Revokes every grant that came from the SSO session `family`; returns how many.
-    async fn end_family(&self, family: &str) -> Result<usize, StoreError>;
+    /// In one step: revokes every grant that came from the SSO session `family` and its
+    /// unredeemed codes, and marks the family ended until `until_ms`, so no code of it is
+    /// redeemed and no grant of it refreshed after; returns how many grants.
+    async fn end_family(
+        &self,
+        family: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> Result<usize, StoreError>;
     /// Revokes every grant [`departed`] under `config` (after a reload); returns how many.
     async fn purge(&self, config: &crate::config::Config) -> Result<usize, StoreError>;
     /// Keeps a step-up ticket until it expires.
@@ -255,6 +274,8 @@ struct Inner {
     access: HashMap<Hash, Access>,
     families: HashMap<String, HashSet<String>>,
     tickets: HashMap<Hash, StepUpTicket>,
+    /// Ended families → until when they are remembered (ms).
+    ended: HashMap<String, u64>,
 }
 
 impl Inner {
@@ -277,6 +298,10 @@ impl Inner {
         true
     }
 
+    fn ended(&self, family: &str, now_ms: u64) -> bool {
+        self.ended.get(family).is_some_and(|&until| now_ms < until)
+    }
+
     fn store_access(&mut self, grant: &Grant, issue: &Issue) {
         self.access.insert(
             issue.access,
@@ -285,7 +310,7 @@ impl Inner {
                 client_id: grant.client_id.clone(),
                 user: grant.user.clone(),
                 subject: grant.subject.clone(),
-                scope: grant.scope.clone(),
+                scope: issue.scope.clone(),
                 expires_ms: issue.access_expires_ms,
             },
         );
@@ -308,7 +333,7 @@ impl MemoryOidc {
 
 #[async_trait]
 impl OidcStore for MemoryOidc {
-    async fn put_code(&self, code: Hash, grant: CodeGrant) -> Result<(), StoreError> {
+    async fn put_code(&self, code: Hash, grant: CodeGrant, _now_ms: u64) -> Result<(), StoreError> {
         let keep_until_ms = grant.expires_ms;
         self.lock()?.codes.insert(
             code,
@@ -322,11 +347,12 @@ impl OidcStore for MemoryOidc {
     }
 
     async fn code(&self, code: Hash, now_ms: u64) -> Result<Option<CodeGrant>, StoreError> {
-        Ok(self
-            .lock()?
+        let inner = self.lock()?;
+        Ok(inner
             .codes
             .get(&code)
             .filter(|e| e.used_by.is_none() && now_ms < e.grant.expires_ms)
+            .filter(|e| !inner.ended(&e.grant.family, now_ms))
             .map(|e| e.grant.clone()))
     }
 
@@ -338,6 +364,9 @@ impl OidcStore for MemoryOidc {
         now_ms: u64,
     ) -> Result<Redeemed, StoreError> {
         let mut inner = self.lock()?;
+        if inner.ended(&grant.family, now_ms) {
+            return Ok(Redeemed::Unknown);
+        }
         let Some(entry) = inner.codes.get_mut(&code) else {
             return Ok(Redeemed::Unknown);
         };
@@ -376,13 +405,33 @@ impl OidcStore for MemoryOidc {
         Ok(Redeemed::Issued)
     }
 
-    async fn replayed(&self, code: Hash) -> Result<Option<String>, StoreError> {
+    async fn replayed(&self, code: Hash, client_id: &str) -> Result<Option<String>, StoreError> {
         let mut inner = self.lock()?;
-        let used = inner.codes.get(&code).and_then(|c| c.used_by.clone());
+        let used = inner
+            .codes
+            .get(&code)
+            .filter(|c| c.grant.client_id == client_id)
+            .and_then(|c| c.used_by.clone());
         if let Some(grant) = &used {
             inner.revoke(grant);
         }
         Ok(used)
+    }
+
+    async fn peek_refresh(
+        &self,
+        presented: Hash,
+        client_id: &str,
+        now_ms: u64,
+    ) -> Result<Option<(Grant, bool)>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner
+            .refresh
+            .get(&presented)
+            .and_then(|id| inner.grants.get(id))
+            .filter(|e| e.grant.client_id == client_id && now_ms < e.grant.expires_ms)
+            .filter(|e| !inner.ended(&e.grant.family, now_ms))
+            .map(|e| (e.grant.clone(), e.refresh == Some(presented))))
     }
 
     async fn refresh(
@@ -393,6 +442,14 @@ impl OidcStore for MemoryOidc {
         now_ms: u64,
     ) -> Result<Refreshed, StoreError> {
         let mut inner = self.lock()?;
+        let family_ended = inner
+            .refresh
+            .get(&presented)
+            .and_then(|id| inner.grants.get(id))
+            .is_some_and(|e| inner.ended(&e.grant.family, now_ms));
+        if family_ended {
+            return Ok(Refreshed::Unknown);
+        }
         let Some(grant_id) = inner.refresh.get(&presented).cloned() else {
             return Ok(Refreshed::Unknown);
         };
@@ -430,8 +487,18 @@ impl OidcStore for MemoryOidc {
         Ok(self.lock()?.revoke(grant_id))
     }
 
-    async fn end_family(&self, family: &str) -> Result<usize, StoreError> {
+    async fn end_family(
+        &self,
+        family: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> Result<usize, StoreError> {
         let mut inner = self.lock()?;
+        inner.ended.insert(family.to_string(), until_ms.max(now_ms));
+        // Unredeemed codes go; used ones stay for replay detection (their grants end below).
+        inner
+            .codes
+            .retain(|_, c| c.grant.family != family || c.used_by.is_some());
         let ids: Vec<String> = inner
             .families
             .get(family)
@@ -480,6 +547,7 @@ impl OidcStore for MemoryOidc {
         let before = inner.codes.len() + inner.grants.len() + inner.access.len();
         inner.codes.retain(|_, c| now_ms < c.keep_until_ms);
         inner.tickets.retain(|_, t| now_ms < t.expires_ms);
+        inner.ended.retain(|_, &mut until| now_ms < until);
         inner.access.retain(|_, a| now_ms < a.expires_ms);
         let ended: Vec<String> = inner
             .grants
@@ -535,6 +603,7 @@ mod tests {
 
     fn issue(n: u8) -> Issue {
         Issue {
+            scope: vec!["openid".into()],
             refresh: Some([n; 32]),
             access: [n + 100; 32],
             access_expires_ms: 500_000,
@@ -544,7 +613,7 @@ mod tests {
     #[tokio::test]
     async fn a_code_is_redeemed_once_and_a_second_redemption_revokes_the_grant() {
         let store = MemoryOidc::default();
-        store.put_code([9; 32], code_grant()).await.expect("put");
+        store.put_code([9; 32], code_grant(), 0).await.expect("put");
         assert_eq!(
             store.code([9; 32], 1).await.expect("peek"),
             Some(code_grant())
@@ -559,12 +628,18 @@ mod tests {
         assert!(store.access([101; 32], 2).await.expect("a").is_some());
         assert_eq!(store.code([9; 32], 2).await.expect("peek"), None, "used");
         assert_eq!(
-            store.replayed([8; 32]).await.expect("replay"),
+            store.replayed([8; 32], "app").await.expect("replay"),
             None,
             "no such code"
         );
         assert_eq!(
-            store.replayed([9; 32]).await.expect("replay"),
+            store.replayed([9; 32], "other").await.expect("replay"),
+            None,
+            "another client presenting it revokes nothing"
+        );
+        assert!(store.access([101; 32], 2).await.expect("a").is_some());
+        assert_eq!(
+            store.replayed([9; 32], "app").await.expect("replay"),
             Some("g1".into())
         );
         assert!(
@@ -597,7 +672,7 @@ mod tests {
     #[tokio::test]
     async fn an_expired_or_unknown_code_redeems_nothing() {
         let store = MemoryOidc::default();
-        store.put_code([9; 32], code_grant()).await.expect("put");
+        store.put_code([9; 32], code_grant(), 0).await.expect("put");
         assert_eq!(store.code([9; 32], 60_000).await.expect("peek"), None);
         assert_eq!(
             store
@@ -619,7 +694,7 @@ mod tests {
     #[tokio::test]
     async fn refresh_tokens_rotate_and_a_rotated_out_one_revokes_the_family() {
         let store = MemoryOidc::default();
-        store.put_code([9; 32], code_grant()).await.expect("put");
+        store.put_code([9; 32], code_grant(), 0).await.expect("put");
         store
             .redeem([9; 32], grant("g1"), issue(1), 1)
             .await
@@ -660,16 +735,94 @@ mod tests {
         for (n, fam) in [(1u8, "fam"), (2, "fam"), (3, "other")] {
             let mut c = code_grant();
             c.family = fam.into();
-            store.put_code([n; 32], c).await.expect("put");
+            store.put_code([n; 32], c, 0).await.expect("put");
             let mut g = grant(&format!("g{n}"));
             g.family = fam.into();
             store.redeem([n; 32], g, issue(n), 1).await.expect("redeem");
         }
-        assert_eq!(store.end_family("fam").await.expect("end"), 2);
+        assert_eq!(store.end_family("fam", 1, 100).await.expect("end"), 2);
         assert!(store.access([101; 32], 2).await.expect("a").is_none());
         assert!(store.access([102; 32], 2).await.expect("a").is_none());
         assert!(store.access([103; 32], 2).await.expect("a").is_some());
-        assert_eq!(store.end_family("fam").await.expect("end"), 0);
+        assert_eq!(store.end_family("fam", 2, 100).await.expect("end"), 0);
+    }
+
+    #[tokio::test]
+    async fn an_ended_family_redeems_no_code_and_refreshes_no_grant() {
+        let store = MemoryOidc::default();
+        store.put_code([1; 32], code_grant(), 0).await.expect("put");
+        store.put_code([2; 32], code_grant(), 0).await.expect("put");
+        store
+            .redeem([1; 32], grant("g1"), issue(1), 1)
+            .await
+            .expect("redeem");
+        assert_eq!(store.end_family("fam", 2, 1_000).await.expect("end"), 1);
+        assert_eq!(
+            store.code([2; 32], 3).await.expect("peek"),
+            None,
+            "code gone"
+        );
+        assert_eq!(
+            store
+                .redeem([2; 32], grant("g2"), issue(2), 3)
+                .await
+                .expect("r"),
+            Redeemed::Unknown
+        );
+        // A code of the family that reached the store some other way is refused too.
+        store.put_code([3; 32], code_grant(), 3).await.expect("put");
+        assert_eq!(store.code([3; 32], 4).await.expect("peek"), None);
+        assert_eq!(
+            store
+                .redeem([3; 32], grant("g3"), issue(3), 4)
+                .await
+                .expect("r"),
+            Redeemed::Unknown
+        );
+        assert_eq!(
+            store.refresh([1; 32], "app", issue(4), 5).await.expect("r"),
+            Refreshed::Unknown
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refresh_is_peeked_without_change_and_its_scope_narrowed() {
+        let store = MemoryOidc::default();
+        store.put_code([9; 32], code_grant(), 0).await.expect("put");
+        let mut g = grant("g1");
+        g.scope = vec!["openid".into(), "email".into()];
+        store.redeem([9; 32], g, issue(1), 1).await.expect("redeem");
+        let peeked = store.peek_refresh([1; 32], "app", 2).await.expect("p");
+        assert!(
+            matches!(&peeked, Some((g, true)) if g.id == "g1"),
+            "{peeked:?}"
+        );
+        assert_eq!(
+            store.peek_refresh([1; 32], "other", 2).await.expect("p"),
+            None
+        );
+        assert!(
+            store
+                .peek_refresh([1; 32], "app", 2)
+                .await
+                .expect("p")
+                .is_some(),
+            "unchanged"
+        );
+        let narrow = Issue {
+            scope: vec!["openid".into()],
+            ..issue(2)
+        };
+        assert!(matches!(
+            store.refresh([1; 32], "app", narrow, 3).await.expect("r"),
+            Refreshed::Rotated(_)
+        ));
+        let a = store.access([102; 32], 4).await.expect("a").expect("live");
+        assert_eq!(a.scope, ["openid"]);
+        assert!(matches!(
+            store.peek_refresh([1; 32], "app", 4).await.expect("p"),
+            Some((_, false))
+        ));
     }
 
     #[tokio::test]
@@ -698,7 +851,7 @@ mod tests {
         };
         assert!(departed(&other, &config(alice)), "client removed");
         let store = MemoryOidc::default();
-        store.put_code([9; 32], code_grant()).await.expect("put");
+        store.put_code([9; 32], code_grant(), 0).await.expect("put");
         store.redeem([9; 32], g, issue(1), 1).await.expect("redeem");
         assert_eq!(store.purge(&config(alice)).await.expect("purge"), 0);
         assert!(store.access([101; 32], 2).await.expect("a").is_some());
@@ -739,7 +892,7 @@ mod tests {
     #[tokio::test]
     async fn access_tokens_expire_and_the_sweep_frees_them() {
         let store = MemoryOidc::default();
-        store.put_code([9; 32], code_grant()).await.expect("put");
+        store.put_code([9; 32], code_grant(), 0).await.expect("put");
         store
             .redeem([9; 32], grant("g1"), issue(1), 1)
             .await

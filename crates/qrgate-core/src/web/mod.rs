@@ -276,6 +276,14 @@ async fn logout(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
             Ok(None) => Ok(None),
             Err(e) => Err(e),
         };
+        // Signing out of the SSO origin ends its sign-on: the grants and codes of its family.
+        let ended = match ended {
+            Ok(Some(record)) if s.config.sso_app() == Some(req.app) => {
+                let family = crate::session::session_id(&hash);
+                openid::end_family(gw, &family).await.map(|_| Some(record))
+            }
+            other => other,
+        };
         match ended {
             Ok(Some(record)) => {
                 audit::logout(app, &z32::encode(record.key.as_bytes()), req.client_ip);

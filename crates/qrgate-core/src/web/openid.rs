@@ -212,7 +212,7 @@ pub(crate) async fn authorize(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -
                 acr: fresh.then(|| claims::ACR_FRESH.to_string()),
                 expires_ms: now_ms.saturating_add(millis(sso.code_lifetime)),
             };
-            if let Err(e) = gw.oidc().store().put_code(hash, grant).await {
+            if let Err(e) = gw.oidc().store().put_code(hash, grant, now_ms).await {
                 return respond::login_error(Form::Page, &e.into());
             }
             count(gw, Some(client), "authorize", "code");
@@ -322,7 +322,9 @@ async fn redeem(
         Some(c) => c,
         // Used already: redeeming it again revokes what it issued (RFC 6749 §4.1.2).
         None => {
-            if let Some(grant) = oidc_store.replayed(hash).await? {
+            // Only the code's own client's replay revokes: anyone else who saw the code
+            // presenting it is just refused.
+            if let Some(grant) = oidc_store.replayed(hash, &client.id).await? {
                 audit::oidc(
                     "oidc_code_reuse",
                     &client.id,
@@ -428,6 +430,39 @@ async fn refresh(
             "refresh_token is missing or malformed",
         ))?;
     let now_ms = gw.clock().now_millis();
+    let oidc_store = gw.oidc().store();
+    // Everything about the request is checked before the one step that rotates: a refused
+    // refresh leaves the presented token current (RFC 6749 §6; bad input changes nothing).
+    // A rotated-out token goes straight to that step, which revokes its grant.
+    let checked = match oidc_store
+        .peek_refresh(presented, &client.id, now_ms)
+        .await?
+    {
+        None => {
+            return Err(TokenError::InvalidGrant(
+                "the refresh token is invalid or expired",
+            ))
+        }
+        Some((grant, true)) => {
+            let scope = narrowed(&grant.scope, req.scope.as_deref())?;
+            // A person removed from the config, no longer allowed on the client, or whose
+            // name is someone else's now, is refused here; the grant ends with them.
+            let person = match person_for(s, client, &grant.user, &grant.subject) {
+                Ok(p) => p,
+                Err(e) => {
+                    oidc_store.revoke_grant(&grant.id).await?;
+                    return Err(e);
+                }
+            };
+            let shown = Grant {
+                scope: scope.clone(),
+                ..grant.clone()
+            };
+            let id_token = id_token(gw, issuer, client, &shown, &person, None, now_ms)?;
+            Some((grant, scope, id_token))
+        }
+        Some((_, false)) => None,
+    };
     let next_refresh = store::mint();
     let next_access = store::mint();
     let (Some(refresh_hash), Some(access_hash)) =
@@ -435,20 +470,18 @@ async fn refresh(
     else {
         return Err(TokenError::Server);
     };
-    let access_expires_ms = now_ms.saturating_add(millis(client.access_lifetime));
     let issue = Issue {
+        scope: checked.as_ref().map(|c| c.1.clone()).unwrap_or_default(),
         refresh: Some(refresh_hash),
         access: access_hash,
-        access_expires_ms,
+        access_expires_ms: now_ms.saturating_add(millis(client.access_lifetime)),
     };
-    let grant = match gw
-        .oidc()
-        .store()
+    let rotated = oidc_store
         .refresh(presented, &client.id, issue, now_ms)
-        .await?
-    {
-        Refreshed::Rotated(g) => g,
-        Refreshed::Reused { grant_id } => {
+        .await?;
+    let (grant, scope, id_token) = match (rotated, checked) {
+        (Refreshed::Rotated(g), Some(c)) if g.id == c.0.id => c,
+        (Refreshed::Reused { grant_id }, _) => {
             audit::oidc(
                 "oidc_refresh_reuse",
                 &client.id,
@@ -462,32 +495,14 @@ async fn refresh(
                 "the refresh token was used before; its grant is revoked",
             ));
         }
-        Refreshed::Unknown => {
+        // Unknown, or a rotation that was not the one checked (a race with another
+        // instance): nothing is handed out.
+        _ => {
             return Err(TokenError::InvalidGrant(
                 "the refresh token is invalid or expired",
             ))
         }
     };
-    if let Some(scope) = &req.scope {
-        if scope
-            .split(' ')
-            .any(|x| !x.is_empty() && !grant.scope.iter().any(|g| g == x))
-        {
-            return Err(TokenError::InvalidScope(
-                "a refresh cannot widen the grant's scope",
-            ));
-        }
-    }
-    // A person removed from the config, or no longer allowed on the client, is refused
-    // here; the grant ends with them.
-    let person = match person_for(s, client, &grant.user, &grant.subject) {
-        Ok(p) => p,
-        Err(e) => {
-            gw.oidc().store().revoke_grant(&grant.id).await?;
-            return Err(e);
-        }
-    };
-    let id_token = id_token(gw, issuer, client, &grant, &person, None, now_ms)?;
     audit::oidc(
         "oidc_refresh",
         &client.id,
@@ -502,8 +517,30 @@ async fn refresh(
         expires_in: millis(client.access_lifetime) / 1000,
         id_token,
         refresh_token: Some(next_refresh),
-        scope: grant.scope.join(" "),
+        scope: scope.join(" "),
     })
+}
+
+/// The scopes a refresh asks for (`requested`, space-separated; none: the grant's own):
+/// a subset of the grant's, or `invalid_scope`.
+fn narrowed(granted: &[String], requested: Option<&str>) -> Result<Vec<String>, TokenError> {
+    let Some(requested) = requested else {
+        return Ok(granted.to_vec());
+    };
+    let asked: Vec<&str> = requested.split(' ').filter(|x| !x.is_empty()).collect();
+    if asked.iter().any(|x| !granted.iter().any(|g| g == x)) {
+        return Err(TokenError::InvalidScope(
+            "a refresh cannot widen the grant's scope",
+        ));
+    }
+    if !asked.contains(&"openid") {
+        return Err(TokenError::InvalidScope("the openid scope is required"));
+    }
+    Ok(granted
+        .iter()
+        .filter(|g| asked.contains(&g.as_str()))
+        .cloned()
+        .collect())
 }
 
 /// The person `user` is now, if they are still the `subject` it was issued for and may
@@ -580,6 +617,7 @@ fn answer(
             scope: grant.scope.join(" "),
         },
         Issue {
+            scope: grant.scope.clone(),
             refresh,
             access,
             access_expires_ms: now_ms.saturating_add(millis(client.access_lifetime)),
@@ -761,7 +799,11 @@ pub(crate) async fn end_family(
     gw: &Gateway,
     family: &str,
 ) -> Result<usize, crate::session::StoreError> {
-    gw.oidc().store().end_family(family).await
+    let now_ms = gw.clock().now_millis();
+    // Remembered for the family's lifetime (an SSO session's longest): nothing of it is
+    // redeemed or refreshed after, even what reached the store in a race with the end.
+    let until_ms = now_ms.saturating_add(millis(gw.settings().config.session.lifetime));
+    gw.oidc().store().end_family(family, now_ms, until_ms).await
 }
 
 /// The page asking a person to confirm signing out (a logout link without an

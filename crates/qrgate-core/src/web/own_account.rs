@@ -53,8 +53,18 @@ pub(super) async fn sessions_sign_out(gw: &Gateway, s: &Settings, req: &RouteReq
             },
         );
     };
-    if let Err(e) = account::sign_out(gw, s, &hash, &identity.user, &scope).await {
-        return respond::control_error(req.form, &e);
+    match account::sign_out(gw, s, &hash, &identity.user, &scope).await {
+        Err(e) => return respond::control_error(req.form, &e),
+        // One of the person's own SSO sessions ended (its id is its family): its sign-on
+        // ends with it.
+        Ok(n) if n > 0 && s.config.sso_app() == Some(req.app) => {
+            if let account::Scope::One(id) = &scope {
+                if let Err(e) = super::openid::end_family(gw, id).await {
+                    return respond::login_error(req.form, &e.into());
+                }
+            }
+        }
+        Ok(_) => {}
     }
     let prefix = &s.config.server.prefix;
     if scope == account::Scope::All {
