@@ -116,7 +116,7 @@ fn params(url: &str) -> std::collections::HashMap<String, String> {
 fn authorize_url(gw: &TestGateway, client: &str, redirect: &str, extra: &str) -> String {
     let redirect: String = url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect();
     format!(
-        "{}/.qrgate/oidc/authorize?response_type=code&client_id={client}&redirect_uri={redirect}&scope=openid%20profile%20groups&state=st4te&nonce=n0nce{extra}",
+        "{}/.qrgate/oidc/authorize?response_type=code&client_id={client}&redirect_uri={redirect}&scope=openid%20profile%20groups%20offline_access&state=st4te&nonce=n0nce{extra}",
         sso(gw)
     )
 }
@@ -691,7 +691,7 @@ async fn signing_in_for_a_client_names_it_and_its_origin_on_the_page_and_the_pho
         .text()
         .await
         .expect("html");
-    let shown = "Grafana (http://127.0.0.1:9)";
+    let shown = "Example Sign-in, for Grafana (http://127.0.0.1:9)";
     assert!(html.contains(&format!("Sign in to {shown}")), "{html}");
     let marker = "data-attempt=\"";
     let start = html.find(marker).expect("attempt") + marker.len();
@@ -816,7 +816,10 @@ async fn prompt_login_is_answered_after_a_fresh_phone_approval_with_acr() {
         .text()
         .await
         .expect("html");
-    assert!(html.contains("Grafana (http://127.0.0.1:9)"), "{html}");
+    assert!(
+        html.contains("Example Sign-in, for Grafana (http://127.0.0.1:9)"),
+        "{html}"
+    );
     let marker = "data-attempt=\"";
     let start = html.find(marker).expect("attempt") + marker.len();
     let id = html[start..].split('"').next().expect("id").to_string();
@@ -1405,4 +1408,50 @@ async fn signing_out_of_the_sso_origin_ends_its_grants_and_unredeemed_codes() {
             "{how}: a code minted before the sign-out"
         );
     }
+}
+
+#[tokio::test]
+async fn a_refresh_token_only_for_offline_access_and_prompt_none_only_for_the_hinted_person() {
+    let (gw, _dir) = sso_gateway("").await;
+    let (b, _) = sign_in_at(&sso(&gw)).await;
+    // Without offline_access: tokens, but no refresh token.
+    let url = authorize_url(&gw, "grafana", REDIRECT, "").replace("%20offline_access", "");
+    let (_, loc) = location(&b, &url).await;
+    let tokens = redeem_grafana(&gw, &params(&loc)["code"]).await;
+    assert!(tokens.get("refresh_token").is_none(), "{tokens}");
+    assert!(!tokens["scope"]
+        .as_str()
+        .expect("scope")
+        .contains("offline_access"));
+    let code = code_for(&gw, &b, "grafana", REDIRECT, "").await;
+    let tokens = redeem_grafana(&gw, &code).await;
+    assert!(tokens["refresh_token"].is_string(), "{tokens}");
+    // prompt=none naming someone else: login_required, never a code for alice.
+    let hint = tokens["id_token"].as_str().expect("id token");
+    for extra in [
+        "&prompt=none&login_hint=bob".to_string(),
+        "&prompt=none&id_token_hint=eyJhbGciOiJIUzI1NiJ9.e30.x".to_string(),
+    ] {
+        let (_, loc) = location(&b, &authorize_url(&gw, "grafana", REDIRECT, &extra)).await;
+        assert_eq!(params(&loc)["error"], "login_required", "{extra}: {loc}");
+    }
+    for extra in [
+        "&prompt=none&login_hint=alice".to_string(),
+        format!("&prompt=none&id_token_hint={hint}"),
+    ] {
+        let (_, loc) = location(&b, &authorize_url(&gw, "grafana", REDIRECT, &extra)).await;
+        assert!(params(&loc).contains_key("code"), "{extra}: {loc}");
+    }
+    let discovery: Value = client()
+        .get(format!("{}/.well-known/openid-configuration", sso(&gw)))
+        .send()
+        .await
+        .expect("discovery")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        discovery["prompt_values_supported"],
+        json!(["none", "login"])
+    );
 }

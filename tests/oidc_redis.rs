@@ -80,7 +80,7 @@ async fn a_code_issued_at_one_instance_is_redeemed_at_another_and_refresh_reuse_
 
     // A code from A, redeemed at B.
     let authorize = format!(
-        "{SSO}/.qrgate/oidc/authorize?response_type=code&client_id=app&redirect_uri={}&scope=openid&state=s",
+        "{SSO}/.qrgate/oidc/authorize?response_type=code&client_id=app&redirect_uri={}&scope=openid%20offline_access&state=s",
         url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
     );
     let resp = browser

@@ -40,6 +40,11 @@ pub(crate) struct AuthRequest {
     /// URI, the time the approval must follow) is the store's, and only a ticket the store
     /// gives back satisfies the request ([`next`]'s `stepped_up`).
     pub(crate) step_up: Option<String>,
+    /// `id_token_hint`: an ID token of ours naming the person expected (OpenID Connect Core
+    /// §3.1.2.1).
+    pub(crate) id_token_hint: Option<String>,
+    /// `login_hint`: the user name or subject expected.
+    pub(crate) login_hint: Option<String>,
 }
 
 /// The query parameter carrying a step-up ticket back to the authorization endpoint.
@@ -216,6 +221,8 @@ pub(crate) fn parse<'c>(
     };
     let max_age = number("max_age").map_err(|()| invalid("max_age is not a number"))?;
     let step_up = one(STEP_UP).ok().flatten().map(str::to_string);
+    let id_token_hint = one("id_token_hint").ok().flatten().map(str::to_string);
+    let login_hint = one("login_hint").ok().flatten().map(str::to_string);
     Ok((
         AuthRequest {
             client_id: client.id.clone(),
@@ -228,6 +235,8 @@ pub(crate) fn parse<'c>(
             prompt_login,
             max_age,
             step_up,
+            id_token_hint,
+            login_hint,
         },
         client,
     ))
@@ -294,6 +303,8 @@ pub(crate) struct Signed {
     pub(crate) approved_ms: u64,
     /// Whether its user may use the client.
     pub(crate) admitted: bool,
+    /// Whether the request's hints, if any, name its user (an unreadable hint names no one).
+    pub(crate) hinted: bool,
 }
 
 /// What an authorization request leads to.
@@ -341,6 +352,13 @@ pub(crate) fn next(
         } else {
             Next::Page(PageProblem::NotAllowed)
         };
+    }
+    // A silent request for someone else gets no code for the person signed in here.
+    if req.prompt_none && !session.hinted {
+        return Next::Refuse(
+            "login_required",
+            "the person signed in is not the one the hint names",
+        );
     }
     if stepped_up.is_some_and(|after| approved >= after) {
         return Next::Issue { fresh: true };
@@ -547,6 +565,7 @@ mod tests {
             Some(Signed {
                 approved_ms,
                 admitted,
+                hinted: true,
             })
         };
         assert_eq!(next(&r, None, None, 10_000), Next::SignIn);
@@ -611,6 +630,35 @@ mod tests {
     }
 
     #[test]
+    fn a_silent_request_hinting_at_someone_else_is_login_required() {
+        let none = ask(&format!("{OK}&prompt=none&login_hint=bob")).expect("none");
+        assert_eq!(none.login_hint.as_deref(), Some("bob"));
+        let other = Signed {
+            approved_ms: 5_000,
+            admitted: true,
+            hinted: false,
+        };
+        assert!(matches!(
+            next(&none, Some(other), None, 10_000),
+            Next::Refuse("login_required", _)
+        ));
+        let same = Signed {
+            hinted: true,
+            ..other
+        };
+        assert_eq!(
+            next(&none, Some(same), None, 10_000),
+            Next::Issue { fresh: false }
+        );
+        let plain = ask(OK).expect("plain");
+        assert_eq!(
+            next(&plain, Some(other), None, 10_000),
+            Next::Issue { fresh: false },
+            "a page may be shown: the person signed in is the one who approves"
+        );
+    }
+
+    #[test]
     fn a_hand_made_step_up_or_auth_after_in_the_query_is_no_fresh_approval() {
         for extra in [
             "&auth_after=1",
@@ -621,6 +669,7 @@ mod tests {
             let session = Some(Signed {
                 approved_ms: 5_000,
                 admitted: true,
+                hinted: true,
             });
             assert_eq!(
                 next(&plain, session, None, 10_000),
@@ -641,7 +690,11 @@ mod tests {
         let c = config();
         let sso = c.sso_app().expect("sso");
         let back = format!("/.qrgate/oidc/authorize?{OK}");
-        assert_eq!(shown_name(&c, sso, &back), "conf (https://app.example)");
+        assert_eq!(
+            shown_name(&c, sso, &back),
+            "Example, for conf (https://app.example)",
+            "the sign-on first, then the client that asked"
+        );
         assert_eq!(
             shown_name(&c, AppId::new(0), &back),
             "wiki",

@@ -119,6 +119,7 @@ pub(crate) async fn authorize(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -
     let signed = live.as_ref().map(|l| Signed {
         approved_ms: l.approved_ms,
         admitted: Person::admitted(&s.config, client, &l.identity.user),
+        hinted: hints_name(gw, s, &req, &issuer, &l.identity.user),
     });
     let prefix = &s.config.server.prefix;
     let now_ms = gw.clock().now_millis();
@@ -234,6 +235,33 @@ pub(crate) async fn authorize(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -
             )
         }
     }
+}
+
+/// Whether `req`'s `id_token_hint` and `login_hint` (those given) name `user`: an ID token
+/// of ours about the user's subject, a login hint of the user's name or subject. A hint that
+/// cannot be read names no one.
+fn hints_name(
+    gw: &Gateway,
+    s: &Settings,
+    req: &authorize::AuthRequest,
+    issuer: &str,
+    user: &str,
+) -> bool {
+    let Some(subject) = s.config.user_by_name(user).map(|(_, u)| u.subject.as_str()) else {
+        return false;
+    };
+    let id_ok = req.id_token_hint.as_deref().is_none_or(|h| {
+        gw.oidc()
+            .signer()
+            .and_then(|k| k.hint(h, issuer))
+            .and_then(|h| h.sub)
+            .is_some_and(|sub| sub == subject)
+    });
+    let login_ok = req
+        .login_hint
+        .as_deref()
+        .is_none_or(|h| h == user || h == subject);
+    id_ok && login_ok
 }
 
 /// The time a step-up ticket of `req` was held for, if the store gives it back (once) for
@@ -600,7 +628,10 @@ fn answer(
     now_ms: u64,
 ) -> Result<(TokenResponse, Issue), TokenError> {
     let access_token = store::mint();
-    let refresh_token = (!client.refresh_lifetime.is_zero()).then(store::mint);
+    // A refresh token only for a grant of `offline_access` (OpenID Connect Core §11), and
+    // never when the client's refresh lifetime is 0.
+    let offline = grant.scope.iter().any(|s| s == "offline_access");
+    let refresh_token = (offline && !client.refresh_lifetime.is_zero()).then(store::mint);
     let access = store::hash_of(&access_token).ok_or(TokenError::Server)?;
     let refresh = match &refresh_token {
         Some(t) => Some(store::hash_of(t).ok_or(TokenError::Server)?),
