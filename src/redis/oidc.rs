@@ -6,8 +6,11 @@
 //!   `u` the grant its redemption made (once used); lives until the code expires, once used as long as its first
 //!   access token (so a replay in that time revokes the grant).
 //! - `og:{grant}`: a hash — `j` the grant (JSON), `c` its client, `f` its family, `x` its end
-//!   (ms), `r` its current refresh token; `og:{grant}:a` and `og:{grant}:r` the sets of its
-//!   access and refresh tokens (for revocation).
+//!   (ms), `r` its current refresh token; `og:{grant}:a` the set of its live access tokens
+//!   (expired ones trimmed at each refresh) and `og:{grant}:rz` its refresh tokens by time,
+//!   the current one and at most `MAX_RETIRED` rotated-out ones (older ones forgotten).
+//! - `ou:{client}:{user}`: the user's grants at the client, oldest first; beyond
+//!   `MAX_GRANTS` the oldest is revoked.
 //! - `or:{refresh}`: the grant id, for current and rotated-out tokens alike (reuse detection).
 //! - `oa:{access}`: `{grant} {expiry ms} {scopes…}`.
 //! - `of:{family}`: the set of grants that came from one SSO session; `ofc:{family}` its
@@ -39,7 +42,8 @@ local function revoke(p, id)
   local fam = redis.call('HGET', g, 'f')
   for _, a in ipairs(redis.call('SMEMBERS', g .. ':a')) do redis.call('DEL', p .. 'oa:' .. a) end
   for _, r in ipairs(redis.call('SMEMBERS', g .. ':r')) do redis.call('DEL', p .. 'or:' .. r) end
-  redis.call('DEL', g, g .. ':a', g .. ':r')
+  for _, r in ipairs(redis.call('ZRANGE', g .. ':rz', 0, -1)) do redis.call('DEL', p .. 'or:' .. r) end
+  redis.call('DEL', g, g .. ':a', g .. ':r', g .. ':rz')
   if fam then redis.call('SREM', p .. 'of:' .. fam, id) end
   return 1
 end
@@ -47,7 +51,8 @@ end
 
 /// KEYS[1] the code. ARGV: prefix, now, grant id, keep (ms), grant JSON, family, client,
 /// refresh hex ('' for none), access hex, access expiry (ms since the epoch), grant TTL (ms),
-/// access TTL (ms), the grant's end (ms since the epoch). Returns {'issued'}, {'reused', grant id} or {'unknown'}.
+/// access TTL (ms), the grant's end (ms since the epoch), the access token's scopes, the user,
+/// the most grants per user and client. Returns {'issued'}, {'reused', grant id} or {'unknown'}.
 const REDEEM: &str = r"
 local p, now = ARGV[1], tonumber(ARGV[2])
 if redis.call('EXISTS', p .. 'ofe:' .. ARGV[6]) == 1 then return {'unknown'} end
@@ -66,19 +71,24 @@ redis.call('HSET', g, 'j', ARGV[5], 'f', ARGV[6], 'c', ARGV[7], 'x', ARGV[13])
 if ARGV[8] ~= '' then
   redis.call('HSET', g, 'r', ARGV[8])
   redis.call('SET', p .. 'or:' .. ARGV[8], id, 'PX', ARGV[11])
-  redis.call('SADD', g .. ':r', ARGV[8])
+  redis.call('ZADD', g .. ':rz', now, ARGV[8])
 end
 redis.call('SET', p .. 'oa:' .. ARGV[9], id .. ' ' .. ARGV[10] .. ' ' .. ARGV[14], 'PX', ARGV[12])
 redis.call('SADD', g .. ':a', ARGV[9])
-for _, k in ipairs({g, g .. ':a', g .. ':r'}) do redis.call('PEXPIRE', k, ARGV[11]) end
+for _, k in ipairs({g, g .. ':a', g .. ':rz'}) do redis.call('PEXPIRE', k, ARGV[11]) end
 local f = p .. 'of:' .. ARGV[6]
 redis.call('SADD', f, id)
 if redis.call('PTTL', f) < tonumber(ARGV[11]) then redis.call('PEXPIRE', f, ARGV[11]) end
+local o = p .. 'ou:' .. ARGV[7] .. ':' .. ARGV[15]
+redis.call('RPUSH', o, id)
+if redis.call('PTTL', o) < tonumber(ARGV[11]) then redis.call('PEXPIRE', o, ARGV[11]) end
+while redis.call('LLEN', o) > tonumber(ARGV[16]) do revoke(p, redis.call('LPOP', o)) end
 return {'issued'}
 ";
 
 /// ARGV: prefix, now, presented refresh hex, client id, new refresh hex, new access hex,
-/// access expiry (ms since the epoch), access TTL (ms), the access token's scopes. Returns {'rotated', grant JSON},
+/// access expiry (ms since the epoch), access TTL (ms), the access token's scopes, the most
+/// rotated-out tokens kept. Returns {'rotated', grant JSON},
 /// {'reused', grant id} or {'unknown'}.
 const REFRESH: &str = r"
 local p, now = ARGV[1], tonumber(ARGV[2])
@@ -96,7 +106,16 @@ end
 local ttl = math.max(1, tonumber(f[4]) - now)
 redis.call('HSET', g, 'r', ARGV[5])
 redis.call('SET', p .. 'or:' .. ARGV[5], id, 'PX', ttl)
-redis.call('SADD', g .. ':r', ARGV[5])
+redis.call('ZADD', g .. ':rz', now, ARGV[5])
+redis.call('PEXPIRE', g .. ':rz', ttl)
+local over = redis.call('ZCARD', g .. ':rz') - tonumber(ARGV[10]) - 1
+if over > 0 then
+  local popped = redis.call('ZPOPMIN', g .. ':rz', over)
+  for i = 1, #popped, 2 do redis.call('DEL', p .. 'or:' .. popped[i]) end
+end
+for _, a in ipairs(redis.call('SMEMBERS', g .. ':a')) do
+  if redis.call('EXISTS', p .. 'oa:' .. a) == 0 then redis.call('SREM', g .. ':a', a) end
+end
 redis.call('SET', p .. 'oa:' .. ARGV[6], id .. ' ' .. ARGV[7] .. ' ' .. ARGV[9], 'PX', ARGV[8])
 redis.call('SADD', g .. ':a', ARGV[6])
 return {'rotated', f[1]}
@@ -271,7 +290,9 @@ impl OidcStore for RedisOidc {
             .arg(grant_ttl)
             .arg(access_ttl)
             .arg(grant.expires_ms)
-            .arg(issue.scope.join(" "));
+            .arg(issue.scope.join(" "))
+            .arg(&grant.user)
+            .arg(qrgate_core::oidc::store::MAX_GRANTS);
         let answer: Vec<String> = self.link.script(&call).await?;
         Ok(match outcome(&answer) {
             ("issued", _) => Redeemed::Issued,
@@ -301,7 +322,8 @@ impl OidcStore for RedisOidc {
             .arg(hex::encode(issue.access))
             .arg(issue.access_expires_ms)
             .arg(issue.access_expires_ms.saturating_sub(now_ms).max(1))
-            .arg(issue.scope.join(" "));
+            .arg(issue.scope.join(" "))
+            .arg(qrgate_core::oidc::store::MAX_RETIRED);
         let answer: Vec<String> = self.link.script(&call).await?;
         Ok(match outcome(&answer) {
             ("rotated", Some(j)) => Refreshed::Rotated(Self::parse(j)?),

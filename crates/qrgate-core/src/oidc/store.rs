@@ -7,7 +7,7 @@
 //! token rotates once (presenting a rotated-out one revokes its whole grant, RFC 9700
 //! §4.14.2). [`MemoryOidc`] does it under one lock; the Redis store with one Lua script each.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -29,6 +29,14 @@ pub fn departed(grant: &Grant, config: &crate::config::Config) -> bool {
         .user_by_name(&grant.user)
         .is_none_or(|(_, u)| u.subject != grant.subject || !client.admits(u))
 }
+
+/// The rotated-out refresh tokens a grant remembers (reuse detection): the newest ones. An
+/// older one is simply unknown.
+pub const MAX_RETIRED: usize = 32;
+/// The access tokens a grant keeps live: a newer one revokes the oldest beyond this.
+pub const MAX_ACCESS: usize = 32;
+/// The grants one user has at one client: a newer one revokes the oldest beyond this.
+pub const MAX_GRANTS: usize = 16;
 
 /// SHA-256 of a token: what stores keep.
 pub type Hash = [u8; 32];
@@ -261,8 +269,10 @@ struct GrantEntry {
     grant: Grant,
     refresh: Option<Hash>,
     /// Every refresh token it had, the current one included (reuse detection).
-    retired: HashSet<Hash>,
-    access: HashSet<Hash>,
+    /// Oldest first, at most [`MAX_RETIRED`].
+    retired: VecDeque<Hash>,
+    /// Oldest first, at most [`MAX_ACCESS`].
+    access: VecDeque<Hash>,
 }
 
 #[derive(Default)]
@@ -315,6 +325,12 @@ impl Inner {
             },
         );
     }
+}
+
+/// Removes and returns the oldest entries of `list` beyond `max`.
+fn drain_over(list: &mut VecDeque<Hash>, max: usize) -> Vec<Hash> {
+    let over = list.len().saturating_sub(max);
+    list.drain(..over).collect()
 }
 
 /// The store of one instance.
@@ -393,12 +409,24 @@ impl OidcStore for MemoryOidc {
             .entry(grant.family.clone())
             .or_default()
             .insert(grant.id.clone());
+        // At most MAX_GRANTS per user and client: the oldest beyond go.
+        let mut same: Vec<(u64, String)> = inner
+            .grants
+            .values()
+            .filter(|g| g.grant.user == grant.user && g.grant.client_id == grant.client_id)
+            .map(|g| (g.grant.expires_ms, g.grant.id.clone()))
+            .collect();
+        same.sort();
+        let over = (same.len() + 1).saturating_sub(MAX_GRANTS);
+        for (_, id) in same.iter().take(over) {
+            inner.revoke(id);
+        }
         inner.grants.insert(
             grant.id.clone(),
             GrantEntry {
                 refresh: issue.refresh,
-                retired: HashSet::new(),
-                access: HashSet::from([issue.access]),
+                retired: VecDeque::new(),
+                access: VecDeque::from([issue.access]),
                 grant,
             },
         );
@@ -463,10 +491,18 @@ impl OidcStore for MemoryOidc {
             inner.revoke(&grant_id);
             return Ok(Refreshed::Reused { grant_id });
         }
-        entry.retired.insert(presented);
+        entry.retired.push_back(presented);
         entry.refresh = issue.refresh;
-        entry.access.insert(issue.access);
+        entry.access.push_back(issue.access);
+        let old_refresh = drain_over(&mut entry.retired, MAX_RETIRED);
+        let old_access = drain_over(&mut entry.access, MAX_ACCESS);
         let grant = entry.grant.clone();
+        for h in old_refresh {
+            inner.refresh.remove(&h);
+        }
+        for h in old_access {
+            inner.access.remove(&h);
+        }
         if let Some(r) = issue.refresh {
             inner.refresh.insert(r, grant_id);
         }
@@ -861,6 +897,59 @@ mod tests {
             store.refresh([1; 32], "app", issue(2), 3).await.expect("r"),
             Refreshed::Unknown
         );
+    }
+
+    #[tokio::test]
+    async fn what_a_client_can_make_the_store_remember_is_bounded() {
+        let store = MemoryOidc::default();
+        store.put_code([0; 32], code_grant(), 0).await.expect("put");
+        store
+            .redeem([0; 32], grant("g"), issue(0), 1)
+            .await
+            .expect("redeem");
+        // Many rotations: the grant keeps MAX_RETIRED old hashes and MAX_ACCESS tokens.
+        let mut current = [0u8; 32];
+        for n in 1..=100u16 {
+            let mut next = [0u8; 32];
+            next[..2].copy_from_slice(&n.to_be_bytes());
+            next[31] = 1;
+            let mut access = next;
+            access[31] = 2;
+            let i = Issue {
+                scope: vec!["openid".into()],
+                refresh: Some(next),
+                access,
+                access_expires_ms: 500_000,
+            };
+            assert!(matches!(
+                store.refresh(current, "app", i, 2).await.expect("r"),
+                Refreshed::Rotated(_)
+            ));
+            current = next;
+        }
+        {
+            let inner = store.lock().expect("lock");
+            let g = &inner.grants["g"];
+            assert_eq!(g.retired.len(), MAX_RETIRED);
+            assert_eq!(g.access.len(), MAX_ACCESS);
+            assert_eq!(inner.refresh.len(), MAX_RETIRED + 1);
+            assert_eq!(inner.access.len(), MAX_ACCESS);
+        }
+        // Many redemptions by one user at one client: MAX_GRANTS grants, the oldest gone.
+        for n in 1..=(MAX_GRANTS as u8 + 4) {
+            store.put_code([n; 32], code_grant(), 0).await.expect("put");
+            let mut g = grant(&format!("h{n}"));
+            g.expires_ms = 1_000_000 + u64::from(n);
+            let mut i = issue(n);
+            i.refresh = Some([200 - n; 32]);
+            store.redeem([n; 32], g, i, 3).await.expect("redeem");
+        }
+        let inner = store.lock().expect("lock");
+        assert_eq!(inner.grants.len(), MAX_GRANTS);
+        assert!(inner
+            .grants
+            .contains_key(&format!("h{}", MAX_GRANTS as u8 + 4)));
+        assert!(!inner.grants.contains_key("g"), "the oldest went first");
     }
 
     #[tokio::test]
