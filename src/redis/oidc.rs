@@ -1,7 +1,8 @@
 //! The OpenID Connect provider's store in Redis ([`OidcStore`]), so a code issued by one
 //! instance is redeemed at another and a refresh token rotates once across all of them.
 //!
-//! Keys (after the configured prefix), every token by the hex of its SHA-256 only:
+//! Keys (after the configured prefix and the hash tag `{oidc}:`, one Redis Cluster slot for
+//! all of them), every token by the hex of its SHA-256 only:
 //! - `oc:{code}`: a hash — `j` the code's grant (JSON), `e` its expiry (ms), `c` its client,
 //!   `u` the grant its redemption made (once used); lives until the code expires, once used as long as its first
 //!   access token (so a replay in that time revokes the grant).
@@ -190,8 +191,15 @@ impl RedisOidc {
         }
     }
 
+    /// The provider's key prefix: the configured prefix and the hash tag `{oidc}`, so every
+    /// key of the provider (the ones a script derives from another's value included) is in
+    /// one Redis Cluster hash slot.
     fn prefix(&self) -> String {
-        self.link.key("")
+        self.link.key("{oidc}:")
+    }
+
+    fn key(&self, rest: &str) -> String {
+        format!("{}{rest}", self.prefix())
     }
 
     fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
@@ -214,8 +222,8 @@ fn outcome(answer: &[String]) -> (&str, Option<&str>) {
 #[async_trait]
 impl OidcStore for RedisOidc {
     async fn put_code(&self, code: Hash, grant: CodeGrant, now_ms: u64) -> Result<(), StoreError> {
-        let key = self.link.key(&format!("oc:{}", hex::encode(code)));
-        let codes = self.link.key(&format!("ofc:{}", grant.family));
+        let key = self.key(&format!("oc:{}", hex::encode(code)));
+        let codes = self.key(&format!("ofc:{}", grant.family));
         let ttl = grant.expires_ms.saturating_sub(now_ms).max(1);
         let mut pipe = redis::pipe();
         pipe.atomic()
@@ -250,7 +258,7 @@ impl OidcStore for RedisOidc {
     }
 
     async fn code(&self, code: Hash, now_ms: u64) -> Result<Option<CodeGrant>, StoreError> {
-        let key = self.link.key(&format!("oc:{}", hex::encode(code)));
+        let key = self.key(&format!("oc:{}", hex::encode(code)));
         let (j, e, u): (Option<String>, Option<u64>, Option<String>) = self
             .link
             .query(redis::cmd("HMGET").arg(&key).arg("j").arg("e").arg("u"))
@@ -275,7 +283,7 @@ impl OidcStore for RedisOidc {
             .max(1);
         let access_ttl = issue.access_expires_ms.saturating_sub(now_ms).max(1);
         let mut call = self.redeem.prepare_invoke();
-        call.key(self.link.key(&format!("oc:{}", hex::encode(code))))
+        call.key(self.key(&format!("oc:{}", hex::encode(code))))
             .arg(self.prefix())
             .arg(now_ms)
             .arg(&grant.id)
@@ -336,7 +344,7 @@ impl OidcStore for RedisOidc {
 
     async fn replayed(&self, code: Hash, client_id: &str) -> Result<Option<String>, StoreError> {
         let mut call = self.replayed.prepare_invoke();
-        call.key(self.link.key(&format!("oc:{}", hex::encode(code))))
+        call.key(self.key(&format!("oc:{}", hex::encode(code))))
             .arg(self.prefix())
             .arg(client_id);
         self.link.script(&call).await
@@ -351,7 +359,7 @@ impl OidcStore for RedisOidc {
         let presented = hex::encode(presented);
         let id: Option<String> = self
             .link
-            .query(redis::cmd("GET").arg(self.link.key(&format!("or:{presented}"))))
+            .query(redis::cmd("GET").arg(self.key(&format!("or:{presented}"))))
             .await?;
         let Some(id) = id else { return Ok(None) };
         let (j, c, r, x, f): (
@@ -364,7 +372,7 @@ impl OidcStore for RedisOidc {
             .link
             .query(
                 redis::cmd("HMGET")
-                    .arg(self.link.key(&format!("og:{id}")))
+                    .arg(self.key(&format!("og:{id}")))
                     .arg("j")
                     .arg("c")
                     .arg("r")
@@ -381,7 +389,7 @@ impl OidcStore for RedisOidc {
         if let Some(f) = f {
             let ended: bool = self
                 .link
-                .query(redis::cmd("EXISTS").arg(self.link.key(&format!("ofe:{f}"))))
+                .query(redis::cmd("EXISTS").arg(self.key(&format!("ofe:{f}"))))
                 .await?;
             if ended {
                 return Ok(None);
@@ -395,7 +403,7 @@ impl OidcStore for RedisOidc {
 
     async fn access(&self, token: Hash, now_ms: u64) -> Result<Option<Access>, StoreError> {
         let mut call = self.access.prepare_invoke();
-        call.key(self.link.key(&format!("oa:{}", hex::encode(token))))
+        call.key(self.key(&format!("oa:{}", hex::encode(token))))
             .arg(self.prefix())
             .arg(now_ms);
         let found: Option<(String, u64, String)> = self.link.script(&call).await?;
@@ -442,7 +450,7 @@ impl OidcStore for RedisOidc {
 
     async fn purge(&self, config: &qrgate_core::config::Config) -> Result<usize, StoreError> {
         // Runs after a reload only: walks the grants once.
-        let pattern = self.link.key("og:*");
+        let pattern = self.key("og:*");
         let mut cursor: u64 = 0;
         let mut gone = Vec::new();
         loop {
@@ -491,7 +499,7 @@ impl OidcStore for RedisOidc {
         what: StepUpTicket,
         now_ms: u64,
     ) -> Result<(), StoreError> {
-        let key = self.link.key(&format!("ot:{}", hex::encode(ticket)));
+        let key = self.key(&format!("ot:{}", hex::encode(ticket)));
         let ttl = what.expires_ms.saturating_sub(now_ms).max(1);
         self.link
             .query::<()>(
@@ -509,7 +517,7 @@ impl OidcStore for RedisOidc {
         ticket: Hash,
         now_ms: u64,
     ) -> Result<Option<StepUpTicket>, StoreError> {
-        let key = self.link.key(&format!("ot:{}", hex::encode(ticket)));
+        let key = self.key(&format!("ot:{}", hex::encode(ticket)));
         let found: Option<String> = self.link.query(redis::cmd("GETDEL").arg(&key)).await?;
         match found {
             Some(j) => Ok(Some(Self::parse::<StepUpTicket>(&j)?).filter(|t| now_ms < t.expires_ms)),
