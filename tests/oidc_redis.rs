@@ -183,4 +183,108 @@ async fn a_code_issued_at_one_instance_is_redeemed_at_another_and_refresh_reuse_
         (400, Some("invalid_grant")),
         "the family is revoked"
     );
+
+    // A refused refresh changes nothing anywhere; a narrower one is honoured.
+    let (status, grant) = token(
+        &b.base,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code_from(&browser, &authorize).await),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{grant}");
+    let r1 = grant["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_string();
+    let (status, wide) = token(
+        &a.base,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &r1),
+            ("scope", "openid email"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, wide["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
+    let (status, narrow) = token(
+        &b.base,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &r1),
+            ("scope", "openid"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{narrow}");
+    assert_eq!(narrow["scope"], "openid");
+    let r2 = narrow["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_string();
+
+    // Signing out of the SSO origin at B ends the sign-on everywhere: its grant, and a code
+    // minted at A before the sign-out.
+    let pending = code_from(&browser, &authorize).await;
+    let out = browser_via(&b.base, &jar)
+        .post(format!("{SSO}/.qrgate/logout"))
+        .header("origin", SSO)
+        .send()
+        .await
+        .expect("logout");
+    assert!(
+        out.status().is_success() || out.status().is_redirection(),
+        "{}",
+        out.status()
+    );
+    let (status, e) = token(
+        &a.base,
+        &[("grant_type", "refresh_token"), ("refresh_token", &r2)],
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{e}"
+    );
+    let (status, e) = token(
+        &a.base,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &pending),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{e}"
+    );
+}
+
+/// A code through the signed-in `browser` for `authorize`.
+async fn code_from(browser: &reqwest::Client, authorize: &str) -> String {
+    let resp = browser
+        .get(authorize)
+        .header("accept", NAV)
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(resp.status(), 302);
+    let location = resp.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    url::Url::parse(&location)
+        .expect("url")
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("code")
 }
