@@ -116,7 +116,7 @@ pub(crate) fn params(url: &str) -> std::collections::HashMap<String, String> {
 fn authorize_url(gw: &TestGateway, client: &str, redirect: &str, extra: &str) -> String {
     let redirect: String = url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect();
     format!(
-        "{}/.qrgate/oidc/authorize?response_type=code&client_id={client}&redirect_uri={redirect}&scope=openid%20profile%20groups&state=st4te&nonce=n0nce{extra}",
+        "{}/.qrgate/oidc/authorize?response_type=code&client_id={client}&redirect_uri={redirect}&scope=openid%20profile%20groups%20offline_access&state=st4te&nonce=n0nce{extra}",
         sso(gw)
     )
 }
@@ -611,11 +611,69 @@ async fn prompt_login_asks_for_a_fresh_approval_before_a_code() {
     assert_eq!(status, 302);
     assert!(loc.starts_with("/.qrgate/step-up?rd="), "{loc}");
     let rd = params(&format!("http://x{loc}"))["rd"].clone();
-    assert!(rd.contains("auth_after=") && !rd.contains("prompt"), "{rd}");
+    assert!(
+        rd.contains("step_up=") && rd.contains("prompt=login"),
+        "{rd}"
+    );
     // Back at the authorization endpoint without the fresh approval: asked again.
     let (status, loc) = location(&b, &format!("{}{rd}", sso(&gw))).await;
     assert_eq!(status, 302);
     assert!(loc.starts_with("/.qrgate/step-up?rd="), "{loc}");
+}
+
+#[tokio::test]
+async fn a_fresh_approval_is_never_taken_from_the_query() {
+    let (gw, _dir) = sso_gateway("").await;
+    let (b, _) = sign_in_at(&sso(&gw)).await;
+    gw.clock.advance(Duration::from_secs(5));
+    // A hand-made auth_after or step_up ticket with prompt=login or max_age=0: the step-up.
+    for extra in [
+        "&prompt=login&auth_after=1",
+        "&max_age=0&auth_after=0",
+        "&prompt=login&step_up=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+    ] {
+        let (status, loc) = location(&b, &authorize_url(&gw, "grafana", REDIRECT, extra)).await;
+        assert_eq!(status, 302);
+        assert!(loc.starts_with("/.qrgate/step-up?rd="), "{extra}: {loc}");
+    }
+    // A real ticket is for its own client's request only, and taken once.
+    let (_, loc) = location(
+        &b,
+        &authorize_url(&gw, "grafana", REDIRECT, "&prompt=login"),
+    )
+    .await;
+    let rd = params(&format!("http://x{loc}"))["rd"].clone();
+    let ticket = params(&format!("http://x{rd}"))["step_up"].clone();
+    let other = authorize_url(
+        &gw,
+        "wiki",
+        REDIRECT,
+        &format!("&prompt=login&step_up={ticket}"),
+    );
+    let (_, loc) = location(&b, &other).await;
+    assert!(loc.starts_with("/.qrgate/step-up?rd="), "{loc}");
+    // A plain request with auth_after: a code, but no fresh-approval acr in its ID token.
+    let code = code_for(&gw, &b, "grafana", REDIRECT, "&auth_after=0").await;
+    let (status, _, tokens) = token(
+        &gw,
+        Some(("grafana", SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let claims = id_claims(&tokens);
+    assert!(claims.get("acr").is_none(), "{claims}");
+}
+
+/// The claims of a token response's ID token (not verified: the driver tests verify).
+fn id_claims(tokens: &Value) -> Value {
+    let id = tokens["id_token"].as_str().expect("id token");
+    let body = id.split('.').nth(1).expect("claims");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).expect("b64")).expect("json")
 }
 
 #[tokio::test]
@@ -633,7 +691,7 @@ async fn signing_in_for_a_client_names_it_and_its_origin_on_the_page_and_the_pho
         .text()
         .await
         .expect("html");
-    let shown = "Grafana (http://127.0.0.1:9)";
+    let shown = "Example Sign-in, for Grafana (http://127.0.0.1:9)";
     assert!(html.contains(&format!("Sign in to {shown}")), "{html}");
     let marker = "data-attempt=\"";
     let start = html.find(marker).expect("attempt") + marker.len();
@@ -758,7 +816,10 @@ async fn prompt_login_is_answered_after_a_fresh_phone_approval_with_acr() {
         .text()
         .await
         .expect("html");
-    assert!(html.contains("Grafana (http://127.0.0.1:9)"), "{html}");
+    assert!(
+        html.contains("Example Sign-in, for Grafana (http://127.0.0.1:9)"),
+        "{html}"
+    );
     let marker = "data-attempt=\"";
     let start = html.find(marker).expect("attempt") + marker.len();
     let id = html[start..].split('"').next().expect("id").to_string();
@@ -777,7 +838,7 @@ async fn prompt_login_is_answered_after_a_fresh_phone_approval_with_acr() {
         .expect("redirect")
         .to_string();
     assert!(
-        back.starts_with("/.qrgate/oidc/authorize?") && back.contains("auth_after="),
+        back.starts_with("/.qrgate/oidc/authorize?") && back.contains("step_up="),
         "{back}"
     );
     let (status, loc) = location(&b, &format!("{base}{back}")).await;
@@ -930,9 +991,10 @@ async fn a_client_secret_in_a_file_is_read_and_check_config_refuses_bad_clients(
 }
 
 #[tokio::test]
-async fn a_logout_with_a_hint_ends_the_grants_of_its_sign_on_from_any_browser() {
+async fn a_logout_hint_signs_out_only_the_browser_holding_its_sign_on() {
     let (gw, _dir) = sso_gateway("").await;
     let (b, _) = sign_in_at(&sso(&gw)).await;
+    let (other, _) = sign_in_at(&sso(&gw)).await;
     let code = code_for(&gw, &b, "grafana", REDIRECT, "").await;
     let (status, _, tokens) = token(
         &gw,
@@ -947,18 +1009,42 @@ async fn a_logout_with_a_hint_ends_the_grants_of_its_sign_on_from_any_browser() 
     assert_eq!(status, 200);
     let access = tokens["access_token"].as_str().expect("access");
     assert_eq!(userinfo(&gw, access).await, 200);
-    // The relying party's back end (no SSO cookie) sends the person's ID token as the hint.
     let hint = tokens["id_token"].as_str().expect("id token");
-    let resp = browser()
-        .get(format!(
-            "{}/.qrgate/oidc/logout?id_token_hint={hint}",
-            sso(&gw)
-        ))
-        .header("accept", NAV)
-        .send()
-        .await
-        .expect("logout");
-    assert_eq!(resp.status(), 200, "signed out page");
+    let logout = format!(
+        "{}/.qrgate/oidc/logout?id_token_hint={hint}&post_logout_redirect_uri={}",
+        sso(&gw),
+        urlenc(BYE)
+    );
+    // Another browser (signed in, or not at all) sending the hint: asked first, nothing ends.
+    for (who, browser) in [("another session", &other), ("no session", &browser())] {
+        for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
+            let resp = browser
+                .request(method.clone(), &logout)
+                .header("accept", NAV)
+                .send()
+                .await
+                .expect("logout");
+            assert_eq!(resp.status(), 200, "{who} {method}");
+            if method == reqwest::Method::GET {
+                let html = resp.text().await.expect("html");
+                assert!(html.contains("<form method=\"post\""), "{who}: {html}");
+                assert!(html.contains("value=\"grafana\""), "{who}: {html}");
+                assert!(!html.contains(hint), "the hint is not posted back");
+            }
+        }
+    }
+    assert_eq!(userinfo(&gw, access).await, 200, "the grant lives on");
+    for browser in [&b, &other] {
+        let (_, loc) = location(
+            browser,
+            &authorize_url(&gw, "grafana", REDIRECT, "&prompt=none"),
+        )
+        .await;
+        assert!(params(&loc).contains_key("code"), "still signed in: {loc}");
+    }
+    // The browser holding the sign-on: signed out without asking, its grants end.
+    let (status, loc) = location(&b, &logout).await;
+    assert_eq!((status, loc.as_str()), (302, BYE));
     assert_eq!(
         userinfo(&gw, access).await,
         401,
@@ -972,6 +1058,17 @@ async fn a_logout_with_a_hint_ends_the_grants_of_its_sign_on_from_any_browser() 
     )
     .await;
     assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")));
+    let (_, loc) = location(&b, &authorize_url(&gw, "grafana", REDIRECT, "&prompt=none")).await;
+    assert_eq!(params(&loc)["error"], "login_required");
+    let (_, loc) = location(
+        &other,
+        &authorize_url(&gw, "grafana", REDIRECT, "&prompt=none"),
+    )
+    .await;
+    assert!(
+        params(&loc).contains_key("code"),
+        "the other session lives: {loc}"
+    );
     // A hint that is not this provider's is refused.
     let resp = browser()
         .get(format!(
@@ -983,4 +1080,378 @@ async fn a_logout_with_a_hint_ends_the_grants_of_its_sign_on_from_any_browser() 
         .await
         .expect("logout");
     assert_eq!(resp.status(), 400);
+}
+
+#[tokio::test]
+async fn head_runs_no_route_whose_get_changes_state() {
+    let (gw, _dir) = sso_gateway("").await;
+    let (b, _) = sign_in_at(&sso(&gw)).await;
+    let codes = || {
+        gw.state.metrics().render().contains(
+            "qrgate_oidc_total{client=\"grafana\",endpoint=\"authorize\",result=\"code\"}",
+        )
+    };
+    // Authorize (mints a code on GET), a step-up (a ticket) and logout with the browser's own
+    // hint (signs out on GET): HEAD answers 200 with no Location and runs none of it.
+    let code = code_for(&gw, &b, "grafana", REDIRECT, "").await;
+    let (status, _, tokens) = token(
+        &gw,
+        Some(("grafana", SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let before = gw.state.metrics().render();
+    assert!(codes(), "{before}");
+    let hint = tokens["id_token"].as_str().expect("id token");
+    for url in [
+        authorize_url(&gw, "grafana", REDIRECT, ""),
+        authorize_url(&gw, "grafana", REDIRECT, "&prompt=login"),
+        format!("{}/.qrgate/oidc/logout?id_token_hint={hint}", sso(&gw)),
+        format!("{}/.qrgate/login", sso(&gw)),
+        format!("{}/.qrgate/step-up?rd=/", sso(&gw)),
+    ] {
+        let resp = b
+            .head(&url)
+            .header("accept", NAV)
+            .send()
+            .await
+            .expect("head");
+        assert_eq!(resp.status(), 200, "{url}");
+        assert!(resp.headers().get("location").is_none(), "{url}");
+        assert!(resp.headers().get("set-cookie").is_none(), "{url}");
+    }
+    let after = gw.state.metrics().render();
+    let line = |m: &str| {
+        m.lines()
+            .find(|l| {
+                l.starts_with(
+                    "qrgate_oidc_total{client=\"grafana\",endpoint=\"authorize\",result=\"code\"}",
+                )
+            })
+            .map(str::to_string)
+    };
+    assert_eq!(line(&before), line(&after), "no code minted");
+    assert_eq!(
+        userinfo(&gw, tokens["access_token"].as_str().expect("a")).await,
+        200,
+        "the grant lives"
+    );
+    let (_, loc) = location(&b, &authorize_url(&gw, "grafana", REDIRECT, "&prompt=none")).await;
+    assert!(params(&loc).contains_key("code"), "still signed in: {loc}");
+}
+
+#[tokio::test]
+async fn a_reload_ends_the_grants_of_a_departed_user_and_a_name_reused_inherits_none() {
+    let (gw, _dir) = sso_gateway("").await;
+    let (b, _) = sign_in_at(&sso(&gw)).await;
+    let code = code_for(&gw, &b, "grafana", REDIRECT, "").await;
+    let (status, _, tokens) = token(
+        &gw,
+        Some(("grafana", SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(
+        id_claims(&tokens)["sub"],
+        "alice",
+        "the subject defaults to the name"
+    );
+    let access = tokens["access_token"].as_str().expect("access");
+    let refresh = tokens["refresh_token"].as_str().expect("refresh");
+    let parse = |text: &str| {
+        qrgate_core::config::Config::parse(text, std::path::Path::new("test.toml")).expect("config")
+    };
+    // alice leaves (her name is gone), then the name comes back: her grant stays ended.
+    let renamed = gw
+        .config_text
+        .replace("name = \"alice\"", "name = \"alicia\"");
+    gw.proxy.reload(parse(&renamed)).expect("reload");
+    qrgate::lifecycle::reload::purge_departed(&gw.proxy).await;
+    gw.proxy.reload(parse(&gw.config_text)).expect("reload");
+    assert_eq!(userinfo(&gw, access).await, 401, "purged at the reload");
+    let (status, _, e) = token(
+        &gw,
+        Some(("grafana", SECRET)),
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{e}"
+    );
+    // A new person under the name with a subject of their own: what was issued to the name
+    // before is not theirs, and their ID token says who they are.
+    let (b, _) = sign_in_at(&sso(&gw)).await;
+    let code = code_for(&gw, &b, "grafana", REDIRECT, "").await;
+    let (_, _, tokens) = token(
+        &gw,
+        Some(("grafana", SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    let old_access = tokens["access_token"].as_str().expect("access").to_string();
+    let other = gw.config_text.replace(
+        "name = \"alice\"",
+        "name = \"alice\"\nsubject = \"alice-2\"",
+    );
+    gw.proxy.reload(parse(&other)).expect("reload");
+    assert_eq!(
+        userinfo(&gw, &old_access).await,
+        401,
+        "issued to another subject"
+    );
+    let (b, _) = sign_in_at(&sso(&gw)).await;
+    let code = code_for(&gw, &b, "grafana", REDIRECT, "").await;
+    let (status, _, tokens) = token(
+        &gw,
+        Some(("grafana", SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(id_claims(&tokens)["sub"], "alice-2");
+}
+
+/// Redeems `code` for `grafana`: the token response.
+async fn redeem_grafana(gw: &TestGateway, code: &str) -> Value {
+    let (status, _, tokens) = token(
+        gw,
+        Some(("grafana", SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    tokens
+}
+
+#[tokio::test]
+async fn a_refused_refresh_changes_nothing_and_a_narrower_scope_is_honoured() {
+    let (gw, _dir) = sso_gateway("").await;
+    let (b, _) = sign_in_at(&sso(&gw)).await;
+    let code = code_for(&gw, &b, "grafana", REDIRECT, "").await;
+    let tokens = redeem_grafana(&gw, &code).await;
+    let refresh = tokens["refresh_token"].as_str().expect("refresh");
+    // Wider than granted (email is the client's, not this grant's), or without openid:
+    // refused, and the same token still works.
+    for scope in ["openid profile groups email", "profile"] {
+        let (status, _, e) = token(
+            &gw,
+            Some(("grafana", SECRET)),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh),
+                ("scope", scope),
+            ],
+        )
+        .await;
+        assert_eq!(
+            (status, e["error"].as_str()),
+            (400, Some("invalid_scope")),
+            "{scope}"
+        );
+    }
+    assert_eq!(
+        userinfo(&gw, tokens["access_token"].as_str().expect("a")).await,
+        200
+    );
+    let (status, _, narrow) = token(
+        &gw,
+        Some(("grafana", SECRET)),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("scope", "openid"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{narrow}");
+    assert_eq!(narrow["scope"], "openid");
+    assert!(id_claims(&narrow).get("groups").is_none(), "{narrow}");
+    let info: Value = client()
+        .get(format!("{}/.qrgate/oidc/userinfo", sso(&gw)))
+        .bearer_auth(narrow["access_token"].as_str().expect("a"))
+        .send()
+        .await
+        .expect("userinfo")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        info,
+        json!({"sub": "alice"}),
+        "the dropped claims are not released"
+    );
+}
+
+#[tokio::test]
+async fn a_used_code_replayed_by_another_client_revokes_nothing() {
+    let (gw, _dir) = sso_gateway("").await;
+    let (b, _) = sign_in_at(&sso(&gw)).await;
+    let code = code_for(&gw, &b, "grafana", REDIRECT, "").await;
+    let tokens = redeem_grafana(&gw, &code).await;
+    let access = tokens["access_token"].as_str().expect("access");
+    let (status, _, e) = token(
+        &gw,
+        None,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", "cli"),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(userinfo(&gw, access).await, 200, "another client's replay");
+    // The code's own client replaying it: its grant is revoked (RFC 6749 §4.1.2).
+    let (status, _, _) = token(
+        &gw,
+        Some(("grafana", SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(userinfo(&gw, access).await, 401);
+}
+
+#[tokio::test]
+async fn signing_out_of_the_sso_origin_ends_its_grants_and_unredeemed_codes() {
+    let (gw, _dir) = sso_gateway("").await;
+    for how in ["logout", "sessions page"] {
+        let (b, _) = sign_in_at(&sso(&gw)).await;
+        let code = code_for(&gw, &b, "grafana", REDIRECT, "").await;
+        let tokens = redeem_grafana(&gw, &code).await;
+        let pending = code_for(&gw, &b, "grafana", REDIRECT, "").await;
+        let resp = if how == "logout" {
+            b.post(format!("{}/.qrgate/logout", sso(&gw)))
+                .header("origin", sso(&gw))
+                .send()
+                .await
+                .expect("logout")
+        } else {
+            let sid = id_claims(&tokens)["sid"].as_str().expect("sid").to_string();
+            b.post(format!("{}/.qrgate/sessions", sso(&gw)))
+                .header("origin", sso(&gw))
+                .form(&[("id", sid.as_str())])
+                .send()
+                .await
+                .expect("sign out")
+        };
+        assert!(
+            resp.status().is_success() || resp.status().is_redirection(),
+            "{how}: {}",
+            resp.status()
+        );
+        assert_eq!(
+            userinfo(&gw, tokens["access_token"].as_str().expect("a")).await,
+            401,
+            "{how}"
+        );
+        let (status, _, e) = token(
+            &gw,
+            Some(("grafana", SECRET)),
+            &[
+                ("grant_type", "refresh_token"),
+                (
+                    "refresh_token",
+                    tokens["refresh_token"].as_str().expect("r"),
+                ),
+            ],
+        )
+        .await;
+        assert_eq!(
+            (status, e["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{how}"
+        );
+        let (status, _, e) = token(
+            &gw,
+            Some(("grafana", SECRET)),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &pending),
+                ("redirect_uri", REDIRECT),
+            ],
+        )
+        .await;
+        assert_eq!(
+            (status, e["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{how}: a code minted before the sign-out"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_token_only_for_offline_access_and_prompt_none_only_for_the_hinted_person() {
+    let (gw, _dir) = sso_gateway("").await;
+    let (b, _) = sign_in_at(&sso(&gw)).await;
+    // Without offline_access: tokens, but no refresh token.
+    let url = authorize_url(&gw, "grafana", REDIRECT, "").replace("%20offline_access", "");
+    let (_, loc) = location(&b, &url).await;
+    let tokens = redeem_grafana(&gw, &params(&loc)["code"]).await;
+    assert!(tokens.get("refresh_token").is_none(), "{tokens}");
+    assert!(!tokens["scope"]
+        .as_str()
+        .expect("scope")
+        .contains("offline_access"));
+    let code = code_for(&gw, &b, "grafana", REDIRECT, "").await;
+    let tokens = redeem_grafana(&gw, &code).await;
+    assert!(tokens["refresh_token"].is_string(), "{tokens}");
+    // prompt=none naming someone else: login_required, never a code for alice.
+    let hint = tokens["id_token"].as_str().expect("id token");
+    for extra in [
+        "&prompt=none&login_hint=bob".to_string(),
+        "&prompt=none&id_token_hint=eyJhbGciOiJIUzI1NiJ9.e30.x".to_string(),
+    ] {
+        let (_, loc) = location(&b, &authorize_url(&gw, "grafana", REDIRECT, &extra)).await;
+        assert_eq!(params(&loc)["error"], "login_required", "{extra}: {loc}");
+    }
+    for extra in [
+        "&prompt=none&login_hint=alice".to_string(),
+        format!("&prompt=none&id_token_hint={hint}"),
+    ] {
+        let (_, loc) = location(&b, &authorize_url(&gw, "grafana", REDIRECT, &extra)).await;
+        assert!(params(&loc).contains_key("code"), "{extra}: {loc}");
+    }
+    let discovery: Value = client()
+        .get(format!("{}/.well-known/openid-configuration", sso(&gw)))
+        .send()
+        .await
+        .expect("discovery")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        discovery["prompt_values_supported"],
+        json!(["none", "login"])
+    );
 }

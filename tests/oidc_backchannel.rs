@@ -15,7 +15,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use serde_json::Value;
 
-use crate::common::{browser, eventually, sign_in_at, TestGateway, NAV};
+use crate::common::{eventually, sign_in_at, TestGateway, NAV};
 use crate::oidc::{code_for, sso, sso_gateway, token, userinfo, REDIRECT, SECRET};
 
 const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -210,10 +210,11 @@ async fn each_way_a_sign_on_ends_tells_the_client_by_back_channel() {
     assert_eq!(discovery["backchannel_logout_supported"], true);
     assert_eq!(discovery["backchannel_logout_session_supported"], true);
 
-    // RP-initiated logout with the relying party's ID token as hint.
-    let (_, tokens) = grant(&gw).await;
+    // RP-initiated logout with the relying party's ID token as hint, from the browser
+    // holding the sign-on.
+    let (signed_in, tokens) = grant(&gw).await;
     let access = tokens["access_token"].as_str().expect("access");
-    let resp = browser()
+    let resp = signed_in
         .get(format!(
             "{}/.qrgate/oidc/logout?id_token_hint={}",
             sso(&gw),
@@ -304,9 +305,9 @@ async fn each_way_a_sign_on_ends_tells_the_client_by_back_channel() {
 async fn a_failing_receiver_is_tried_a_bounded_number_of_times_and_never_blocks_the_logout() {
     let receiver = Receiver::start(503).await;
     let (gw, _dir) = gateway_telling(&receiver).await;
-    let (_, tokens) = grant(&gw).await;
+    let (signed_in, tokens) = grant(&gw).await;
     let started = std::time::Instant::now();
-    let resp = browser()
+    let resp = signed_in
         .get(format!(
             "{}/.qrgate/oidc/logout?id_token_hint={}",
             sso(&gw),
@@ -354,8 +355,8 @@ async fn a_failing_receiver_is_tried_a_bounded_number_of_times_and_never_blocks_
 async fn a_receiver_refusing_the_token_is_not_asked_again() {
     let receiver = Receiver::start(400).await;
     let (gw, _dir) = gateway_telling(&receiver).await;
-    let (_, tokens) = grant(&gw).await;
-    let resp = browser()
+    let (signed_in, tokens) = grant(&gw).await;
+    let resp = signed_in
         .get(format!(
             "{}/.qrgate/oidc/logout?id_token_hint={}",
             sso(&gw),
@@ -382,8 +383,8 @@ async fn a_redirect_from_the_receiver_is_not_followed() {
     let elsewhere = Receiver::start(200).await;
     let receiver = Receiver::answering(307, Some(elsewhere.uri())).await;
     let (gw, _dir) = gateway_telling(&receiver).await;
-    let (_, tokens) = grant(&gw).await;
-    let resp = browser()
+    let (signed_in, tokens) = grant(&gw).await;
+    let resp = signed_in
         .get(format!(
             "{}/.qrgate/oidc/logout?id_token_hint={}",
             sso(&gw),

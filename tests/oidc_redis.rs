@@ -83,7 +83,7 @@ async fn a_code_issued_at_one_instance_is_redeemed_at_another_and_refresh_reuse_
 
     // A code from A, redeemed at B.
     let authorize = format!(
-        "{SSO}/.qrgate/oidc/authorize?response_type=code&client_id=app&redirect_uri={}&scope=openid&state=s",
+        "{SSO}/.qrgate/oidc/authorize?response_type=code&client_id=app&redirect_uri={}&scope=openid%20offline_access&state=s",
         url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
     );
     let resp = browser
@@ -196,6 +196,266 @@ async fn a_code_issued_at_one_instance_is_redeemed_at_another_and_refresh_reuse_
     assert_eq!(told["sid"].as_str(), Some(sid_of(&grant).as_str()));
     // Both grants ended at one instance each: each told once, not once per instance.
     assert_eq!(receiver.hits.load(std::sync::atomic::Ordering::SeqCst), 2);
+
+    // A refused refresh changes nothing anywhere; a narrower one is honoured.
+    let (status, grant) = token(
+        &b.base,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code_from(&browser, &authorize).await),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{grant}");
+    let r1 = grant["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_string();
+    let (status, wide) = token(
+        &a.base,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &r1),
+            ("scope", "openid email"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, wide["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
+    let (status, narrow) = token(
+        &b.base,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &r1),
+            ("scope", "openid"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{narrow}");
+    assert_eq!(narrow["scope"], "openid");
+    let r2 = narrow["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_string();
+
+    // Signing out of the SSO origin at B ends the sign-on everywhere: its grant, and a code
+    // minted at A before the sign-out.
+    let pending = code_from(&browser, &authorize).await;
+    let out = browser_via(&b.base, &jar)
+        .post(format!("{SSO}/.qrgate/logout"))
+        .header("origin", SSO)
+        .send()
+        .await
+        .expect("logout");
+    assert!(
+        out.status().is_success() || out.status().is_redirection(),
+        "{}",
+        out.status()
+    );
+    let (status, e) = token(
+        &a.base,
+        &[("grant_type", "refresh_token"), ("refresh_token", &r2)],
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{e}"
+    );
+    let (status, e) = token(
+        &a.base,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &pending),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{e}"
+    );
+}
+
+/// A code through the signed-in `browser` for `authorize`.
+async fn code_from(browser: &reqwest::Client, authorize: &str) -> String {
+    let resp = browser
+        .get(authorize)
+        .header("accept", NAV)
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(resp.status(), 302);
+    let location = resp.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    url::Url::parse(&location)
+        .expect("url")
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("code")
+}
+
+/// The Redis store's own steps against a real Redis: bounds, an ended family, a replay by
+/// another client, the purge after a reload.
+#[tokio::test]
+async fn the_redis_store_bounds_ends_families_and_purges_departed_users() {
+    use qrgate_core::oidc::store::{
+        CodeGrant, Grant, Issue, OidcStore, Redeemed, Refreshed, MAX_GRANTS, MAX_RETIRED,
+    };
+    use serde_json::json;
+    let redis = Redis::start().await;
+    let link = qrgate::redis::Link::new(&qrgate_core::config::RedisConfig {
+        url: redis.url(),
+        prefix: "o:".into(),
+        connect_timeout: std::time::Duration::from_secs(5),
+        timeout: std::time::Duration::from_secs(5),
+        cache: std::time::Duration::ZERO,
+    })
+    .expect("link");
+    link.connect().await.expect("connected");
+    let store = qrgate::redis::oidc::RedisOidc::new(link);
+    let code = |family: &str| -> CodeGrant {
+        serde_json::from_value(json!({"client_id": "app", "redirect_uri": REDIRECT, "user": "alice",
+            "subject": "alice", "family": family, "scope": ["openid"], "auth_time": 1, "expires_ms": 60_000}))
+        .expect("code")
+    };
+    let grant = |id: &str, family: &str| -> Grant {
+        serde_json::from_value(
+            json!({"id": id, "client_id": "app", "user": "alice", "subject": "alice",
+            "family": family, "scope": ["openid"], "auth_time": 1, "expires_ms": 10_000_000}),
+        )
+        .expect("grant")
+    };
+    let issue = |n: u16| {
+        let mut refresh = [0u8; 32];
+        refresh[..2].copy_from_slice(&n.to_be_bytes());
+        let mut access = refresh;
+        access[31] = 1;
+        Issue {
+            scope: vec!["openid".into()],
+            refresh: Some(refresh),
+            access,
+            access_expires_ms: 5_000_000,
+        }
+    };
+    // Bounds: many rotations keep MAX_RETIRED old tokens; the oldest are unknown, not reuse.
+    store.put_code([1; 32], code("f1"), 0).await.expect("put");
+    assert_eq!(
+        store
+            .redeem([1; 32], grant("g1", "f1"), issue(0), 1)
+            .await
+            .expect("redeem"),
+        Redeemed::Issued
+    );
+    let mut current = issue(0).refresh.expect("r");
+    for n in 1..=(MAX_RETIRED as u16 + 10) {
+        let next = issue(n);
+        let r = next.refresh.expect("r");
+        assert!(matches!(
+            store
+                .refresh(current, "app", next, 2)
+                .await
+                .expect("refresh"),
+            Refreshed::Rotated(_)
+        ));
+        current = r;
+    }
+    assert_eq!(
+        store
+            .refresh(issue(0).refresh.expect("r"), "app", issue(900), 3)
+            .await
+            .expect("r"),
+        Refreshed::Unknown,
+        "forgotten beyond the window"
+    );
+    assert!(matches!(
+        store
+            .refresh(issue(20).refresh.expect("r"), "app", issue(901), 3)
+            .await
+            .expect("r"),
+        Refreshed::Reused { .. }
+    ));
+    // Grants per user and client: the oldest beyond MAX_GRANTS are revoked.
+    for n in 0..(MAX_GRANTS as u16 + 3) {
+        let mut c = [2u8; 32];
+        c[..2].copy_from_slice(&n.to_be_bytes());
+        store.put_code(c, code("f2"), 0).await.expect("put");
+        let i = issue(1000 + n);
+        store
+            .redeem(c, grant(&format!("h{n}"), "f2"), i, 4)
+            .await
+            .expect("redeem");
+    }
+    assert!(
+        store
+            .access(issue(1000).access, 5)
+            .await
+            .expect("a")
+            .is_none(),
+        "oldest revoked"
+    );
+    assert!(store
+        .access(issue(1000 + MAX_GRANTS as u16 + 2).access, 5)
+        .await
+        .expect("a")
+        .is_some());
+    // A replay by another client revokes nothing; ending the family ends its grants and
+    // codes, and nothing of it is redeemed after.
+    let mut c = [3u8; 32];
+    c[0] = 9;
+    assert_eq!(store.replayed(c, "other").await.expect("replayed"), None);
+    store.put_code([4; 32], code("f2"), 5).await.expect("put");
+    assert!(!store
+        .end_family("f2", 6, 100_000)
+        .await
+        .expect("end")
+        .is_empty());
+    assert_eq!(store.code([4; 32], 7).await.expect("code"), None);
+    store.put_code([5; 32], code("f2"), 7).await.expect("put");
+    assert_eq!(
+        store
+            .redeem([5; 32], grant("late", "f2"), issue(2000), 8)
+            .await
+            .expect("redeem"),
+        Redeemed::Unknown,
+        "the family is ended"
+    );
+    // The purge after a reload: alice gone, her grants end.
+    store.put_code([6; 32], code("f3"), 0).await.expect("put");
+    store
+        .redeem([6; 32], grant("g3", "f3"), issue(3000), 9)
+        .await
+        .expect("redeem");
+    let config = |users: &str| {
+        qrgate_core::config::Config::parse(
+            &format!("[[app]]\nname = \"w\"\norigin = \"https://w.example\"\nupstream = \"127.0.0.1:1\"\n{users}\n[sso]\norigin = \"https://id.example\"\nname = \"Id\"\n\n[[oidc_client]]\nid = \"app\"\npublic = true\nredirect_uris = [\"{REDIRECT}\"]\n"),
+            std::path::Path::new("t.toml"),
+        )
+        .expect("config")
+    };
+    assert!(store
+        .purge(&config("[[user]]\nname = \"alice\"\n"))
+        .await
+        .expect("purge")
+        .is_empty());
+    assert!(store
+        .access(issue(3000).access, 10)
+        .await
+        .expect("a")
+        .is_some());
+    assert!(!store.purge(&config("")).await.expect("purge").is_empty());
+    assert!(store
+        .access(issue(3000).access, 10)
+        .await
+        .expect("a")
+        .is_none());
 }
 
 /// The unverified claims of a JWT (the back-channel tests verify signatures).

@@ -68,6 +68,7 @@ impl BackgroundService for Reloader {
                     let metrics = &self.proxy.gateway().metrics();
                     match self.reload_once() {
                         Ok(()) => {
+                            purge_departed(&self.proxy).await;
                             metrics.reloads.with_label_values(&["ok"]).inc();
                             metrics.last_reload.set(now_secs());
                             audit::reload(true, &self.path.display().to_string());
@@ -81,6 +82,18 @@ impl BackgroundService for Reloader {
                 _ = shutdown.changed() => return,
             }
         }
+    }
+}
+
+/// Ends the OpenID Connect grants of users and clients the reloaded config no longer has
+/// (or whose user's subject changed), so a name reused later inherits none of them.
+pub async fn purge_departed(proxy: &Proxy) {
+    let gw = proxy.gateway();
+    let config = gw.settings().config.clone();
+    match gw.oidc().purge(&config, gw.clock().now_millis()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(grants = n, "grants of departed users and clients ended"),
+        Err(e) => tracing::error!(error = %e, "grants of departed users and clients not purged"),
     }
 }
 

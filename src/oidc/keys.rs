@@ -164,16 +164,104 @@ pub fn install(gw: &Gateway) -> Result<(), KeyFileError> {
             algs.push(c.id_token_alg);
         }
     }
-    let keys = read(&sso.key_file)?;
-    let (keys, changed) = rotate(keys, &algs, millis(sso.rotate), gw.clock().now_millis())?;
-    if changed {
-        write(&sso.key_file, &keys)?;
-        tracing::info!(path = %sso.key_file.display(), keys = keys.len(), "OpenID Connect signing keys written");
-    }
-    let leftovers = crate::files::private_file::remove_leftovers(&sso.key_file);
-    if leftovers > 0 {
-        tracing::info!(removed = leftovers, path = %sso.key_file.display(), "removed temporary copies of the key file left by an interrupted write");
-    }
+    let keys = load_rotated(
+        &sso.key_file,
+        &algs,
+        millis(sso.rotate),
+        gw.clock().now_millis(),
+    )?;
     gw.oidc().install(Some(IdTokenSigner::new(keys)?));
     Ok(())
+}
+
+/// The key file's keys, rotated if due and written back when anything changed, all under an
+/// exclusive lock of `<key file>.lock`: instances sharing one key file read, rotate and
+/// write it one at a time, and each reads it only once it holds the lock, so one that comes
+/// second finds the rotation done and signs with the keys the file (and so every instance's
+/// JWKS) has.
+pub fn load_rotated(
+    path: &Path,
+    algs: &[SigningAlg],
+    rotate_ms: u64,
+    now_ms: u64,
+) -> Result<Vec<OidcKey>, KeyFileError> {
+    let _locked = FileLock::take(path).map_err(|source| KeyFileError::Io {
+        path: path.into(),
+        source,
+    })?;
+    let keys = read(path)?;
+    let (keys, changed) = rotate(keys, algs, rotate_ms, now_ms)?;
+    if changed {
+        write(path, &keys)?;
+        tracing::info!(path = %path.display(), keys = keys.len(), "OpenID Connect signing keys written");
+    }
+    // Under the lock, no other instance is writing: a temporary copy is a leftover.
+    let leftovers = crate::files::private_file::remove_leftovers(path);
+    if leftovers > 0 {
+        tracing::info!(removed = leftovers, path = %path.display(), "removed temporary copies of the key file left by an interrupted write");
+    }
+    Ok(keys)
+}
+
+/// An exclusive `flock` of `<path>.lock`, held until dropped (closing the file releases it).
+struct FileLock(#[allow(dead_code)] std::fs::File);
+
+impl FileLock {
+    fn take(path: &Path) -> std::io::Result<FileLock> {
+        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::io::AsRawFd;
+        let mut name = path.as_os_str().to_owned();
+        name.push(".lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(name)?;
+        // SAFETY: flock on a descriptor this function owns; it blocks until the lock is ours.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(FileLock(file))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instances_rotating_one_key_file_at_once_all_end_with_the_files_keys() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("oidc-keys.json");
+        let first = load_rotated(&path, &[SigningAlg::Rs256], 1_000, 0).expect("first");
+        // Eight instances start at once after the rotation is due: one rotates, the others
+        // find it done.
+        let kids: Vec<Vec<String>> = std::thread::scope(|scope| {
+            let runs: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| {
+                        load_rotated(&path, &[SigningAlg::Rs256], 1_000, 1_500)
+                            .expect("rotated")
+                            .into_iter()
+                            .map(|k| k.kid)
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            runs.into_iter()
+                .map(|r| r.join().expect("thread"))
+                .collect()
+        });
+        let file: Vec<String> = read(&path)
+            .expect("file")
+            .into_iter()
+            .map(|k| k.kid)
+            .collect();
+        assert_eq!(file.len(), 2, "one new key, the previous kept: {file:?}");
+        assert!(file.contains(&first[0].kid));
+        for k in kids {
+            assert_eq!(k, file, "every instance signs with the file's keys");
+        }
+    }
 }

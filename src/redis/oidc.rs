@@ -1,16 +1,24 @@
 //! The OpenID Connect provider's store in Redis ([`OidcStore`]), so a code issued by one
 //! instance is redeemed at another and a refresh token rotates once across all of them.
 //!
-//! Keys (after the configured prefix), every token by the hex of its SHA-256 only:
-//! - `oc:{code}`: a hash — `j` the code's grant (JSON), `e` its expiry (ms), `u` the grant its
-//!   redemption made (once used); lives until the code expires, once used as long as its first
+//! Keys (after the configured prefix and the hash tag `{oidc}:`, one Redis Cluster slot for
+//! all of them), every token by the hex of its SHA-256 only:
+//! - `oc:{code}`: a hash — `j` the code's grant (JSON), `e` its expiry (ms), `c` its client,
+//!   `u` the grant its redemption made (once used); lives until the code expires, once used as long as its first
 //!   access token (so a replay in that time revokes the grant).
 //! - `og:{grant}`: a hash — `j` the grant (JSON), `c` its client, `f` its family, `x` its end
-//!   (ms), `r` its current refresh token; `og:{grant}:a` and `og:{grant}:r` the sets of its
-//!   access and refresh tokens (for revocation).
+//!   (ms), `r` its current refresh token; `og:{grant}:a` the set of its live access tokens
+//!   (expired ones trimmed at each refresh) and `og:{grant}:rz` its refresh tokens by time,
+//!   the current one and at most `MAX_RETIRED` rotated-out ones (older ones forgotten).
+//! - `ou:{client}:{user}`: the user's grants at the client, oldest first; beyond
+//!   `MAX_GRANTS` the oldest is revoked.
 //! - `or:{refresh}`: the grant id, for current and rotated-out tokens alike (reuse detection).
-//! - `oa:{access}`: `{grant} {expiry ms}`.
-//! - `of:{family}`: the set of grants that came from one SSO session.
+//! - `oa:{access}`: `{grant} {expiry ms} {scopes…}`.
+//! - `of:{family}`: the set of grants that came from one SSO session; `ofc:{family}` its
+//!   codes; `ofe:{family}` set once the family ended (for the family's lifetime): no code of
+//!   it is redeemed and no grant of it refreshed after.
+//! - `ot:{ticket}`: a step-up ticket (JSON) until it expires; taken once.
+//! - `ac:{code}`: an app's one-time sign-in code (JSON) until it expires; taken once.
 //!
 //! Every step that uses something up is one Lua script: redeeming a code (or, if it was used,
 //! revoking what it issued), rotating a refresh token (or, if it was rotated out, revoking its
@@ -22,6 +30,7 @@ use async_trait::async_trait;
 
 use qrgate_core::oidc::store::{
     Access, AppCode, CodeGrant, Grant, Hash, Issue, OidcStore, Redeemed, Refreshed, Replayed,
+    StepUpTicket,
 };
 use qrgate_core::session::StoreError;
 
@@ -38,7 +47,8 @@ local function revoke(p, id)
   local fam = redis.call('HGET', g, 'f')
   for _, a in ipairs(redis.call('SMEMBERS', g .. ':a')) do redis.call('DEL', p .. 'oa:' .. a) end
   for _, r in ipairs(redis.call('SMEMBERS', g .. ':r')) do redis.call('DEL', p .. 'or:' .. r) end
-  redis.call('DEL', g, g .. ':a', g .. ':r')
+  for _, r in ipairs(redis.call('ZRANGE', g .. ':rz', 0, -1)) do redis.call('DEL', p .. 'or:' .. r) end
+  redis.call('DEL', g, g .. ':a', g .. ':r', g .. ':rz')
   if fam then redis.call('SREM', p .. 'of:' .. fam, id) end
   return j
 end
@@ -46,10 +56,12 @@ end
 
 /// KEYS[1] the code. ARGV: prefix, now, grant id, keep (ms), grant JSON, family, client,
 /// refresh hex ('' for none), access hex, access expiry (ms since the epoch), grant TTL (ms),
-/// access TTL (ms), the grant's end (ms since the epoch). Returns {'issued'},
-/// {'reused', grant id, grant JSON if this ended it} or {'unknown'}.
+/// access TTL (ms), the grant's end (ms since the epoch), the access token's scopes, the user,
+/// the most grants per user and client. Returns {'issued'}, {'reused', grant id, grant JSON
+/// if this ended it} or {'unknown'}.
 const REDEEM: &str = r"
 local p, now = ARGV[1], tonumber(ARGV[2])
+if redis.call('EXISTS', p .. 'ofe:' .. ARGV[6]) == 1 then return {'unknown'} end
 local used = redis.call('HGET', KEYS[1], 'u')
 if used then
   -- 'or nil' ends the list there when the grant was gone already (false would be a nil
@@ -66,36 +78,51 @@ redis.call('HSET', g, 'j', ARGV[5], 'f', ARGV[6], 'c', ARGV[7], 'x', ARGV[13])
 if ARGV[8] ~= '' then
   redis.call('HSET', g, 'r', ARGV[8])
   redis.call('SET', p .. 'or:' .. ARGV[8], id, 'PX', ARGV[11])
-  redis.call('SADD', g .. ':r', ARGV[8])
+  redis.call('ZADD', g .. ':rz', now, ARGV[8])
 end
-redis.call('SET', p .. 'oa:' .. ARGV[9], id .. ' ' .. ARGV[10], 'PX', ARGV[12])
+redis.call('SET', p .. 'oa:' .. ARGV[9], id .. ' ' .. ARGV[10] .. ' ' .. ARGV[14], 'PX', ARGV[12])
 redis.call('SADD', g .. ':a', ARGV[9])
-for _, k in ipairs({g, g .. ':a', g .. ':r'}) do redis.call('PEXPIRE', k, ARGV[11]) end
+for _, k in ipairs({g, g .. ':a', g .. ':rz'}) do redis.call('PEXPIRE', k, ARGV[11]) end
 local f = p .. 'of:' .. ARGV[6]
 redis.call('SADD', f, id)
 if redis.call('PTTL', f) < tonumber(ARGV[11]) then redis.call('PEXPIRE', f, ARGV[11]) end
+local o = p .. 'ou:' .. ARGV[7] .. ':' .. ARGV[15]
+redis.call('RPUSH', o, id)
+if redis.call('PTTL', o) < tonumber(ARGV[11]) then redis.call('PEXPIRE', o, ARGV[11]) end
+while redis.call('LLEN', o) > tonumber(ARGV[16]) do revoke(p, redis.call('LPOP', o)) end
 return {'issued'}
 ";
 
 /// ARGV: prefix, now, presented refresh hex, client id, new refresh hex, new access hex,
-/// access expiry (ms since the epoch), access TTL (ms). Returns {'rotated', grant JSON},
-/// {'reused', grant id, grant JSON} or {'unknown'}.
+/// access expiry (ms since the epoch), access TTL (ms), the access token's scopes, the most
+/// rotated-out tokens kept. Returns {'rotated', grant JSON}, {'reused', grant id, grant JSON
+/// if this ended it} or {'unknown'}.
 const REFRESH: &str = r"
 local p, now = ARGV[1], tonumber(ARGV[2])
 local id = redis.call('GET', p .. 'or:' .. ARGV[3])
 if not id then return {'unknown'} end
 local g = p .. 'og:' .. id
-local f = redis.call('HMGET', g, 'j', 'c', 'r', 'x')
+local f = redis.call('HMGET', g, 'j', 'c', 'r', 'x', 'f')
 if not f[1] then return {'unknown'} end
 if f[2] ~= ARGV[4] or now >= tonumber(f[4]) then return {'unknown'} end
+if f[5] and redis.call('EXISTS', p .. 'ofe:' .. f[5]) == 1 then return {'unknown'} end
 if f[3] ~= ARGV[3] then
   return {'reused', id, revoke(p, id) or nil}
 end
 local ttl = math.max(1, tonumber(f[4]) - now)
 redis.call('HSET', g, 'r', ARGV[5])
 redis.call('SET', p .. 'or:' .. ARGV[5], id, 'PX', ttl)
-redis.call('SADD', g .. ':r', ARGV[5])
-redis.call('SET', p .. 'oa:' .. ARGV[6], id .. ' ' .. ARGV[7], 'PX', ARGV[8])
+redis.call('ZADD', g .. ':rz', now, ARGV[5])
+redis.call('PEXPIRE', g .. ':rz', ttl)
+local over = redis.call('ZCARD', g .. ':rz') - tonumber(ARGV[10]) - 1
+if over > 0 then
+  local popped = redis.call('ZPOPMIN', g .. ':rz', over)
+  for i = 1, #popped, 2 do redis.call('DEL', p .. 'or:' .. popped[i]) end
+end
+for _, a in ipairs(redis.call('SMEMBERS', g .. ':a')) do
+  if redis.call('EXISTS', p .. 'oa:' .. a) == 0 then redis.call('SREM', g .. ':a', a) end
+end
+redis.call('SET', p .. 'oa:' .. ARGV[6], id .. ' ' .. ARGV[7] .. ' ' .. ARGV[9], 'PX', ARGV[8])
 redis.call('SADD', g .. ':a', ARGV[6])
 return {'rotated', f[1]}
 ";
@@ -105,33 +132,44 @@ return {'rotated', f[1]}
 const ACCESS: &str = r"
 local v = redis.call('GET', KEYS[1])
 if not v then return false end
-local id, e = string.match(v, '^(%S+) (%d+)$')
+local id, e, s = string.match(v, '^(%S+) (%d+) ?(.*)$')
 if not id or tonumber(ARGV[2]) >= tonumber(e) then return false end
 local j = redis.call('HGET', ARGV[1] .. 'og:' .. id, 'j')
 if not j then return false end
-return {j, e}
+return {j, e, s}
 ";
 
-/// KEYS[1] the code; ARGV: prefix. Revokes the grant a used code made; returns {its id,
-/// its JSON if this ended it}, or an empty list.
+/// KEYS[1] the code; ARGV: prefix, presenting client. Revokes the grant a used code made, if
+/// the code's own client presents it; returns {its id, its JSON if this ended it}, or an
+/// empty list.
 const REPLAYED: &str = r"
-local used = redis.call('HGET', KEYS[1], 'u')
-if not used then return {} end
+local f = redis.call('HMGET', KEYS[1], 'u', 'c')
+local used = f[1]
+if not used or f[2] ~= ARGV[2] then return {} end
 return {used, revoke(ARGV[1], used) or nil}
 ";
 
 /// ARGV: prefix, grant id. Returns the grant's JSON if it was live.
 const REVOKE: &str = "return revoke(ARGV[1], ARGV[2])";
 
-/// ARGV: prefix, family. Returns the JSON of each grant it ended.
+/// ARGV: prefix, family, how long it stays marked ended (ms). Revokes its grants and its
+/// unredeemed codes; returns the JSON of each grant it ended.
 const END_FAMILY: &str = r"
-local f = ARGV[1] .. 'of:' .. ARGV[2]
+local p = ARGV[1]
+redis.call('SET', p .. 'ofe:' .. ARGV[2], '1', 'PX', ARGV[3])
+local f = p .. 'of:' .. ARGV[2]
 local ended = {}
 for _, id in ipairs(redis.call('SMEMBERS', f)) do
-  local j = revoke(ARGV[1], id)
+  local j = revoke(p, id)
   if j then table.insert(ended, j) end
 end
 redis.call('DEL', f)
+local fc = p .. 'ofc:' .. ARGV[2]
+for _, c in ipairs(redis.call('SMEMBERS', fc)) do
+  local k = p .. 'oc:' .. c
+  if redis.call('HEXISTS', k, 'u') == 0 then redis.call('DEL', k) end
+end
+redis.call('DEL', fc)
 return ended
 ";
 
@@ -144,6 +182,7 @@ pub struct RedisOidc {
     access: redis::Script,
     revoke: redis::Script,
     end_family: redis::Script,
+    take: redis::Script,
 }
 
 impl RedisOidc {
@@ -158,11 +197,26 @@ impl RedisOidc {
             access: redis::Script::new(ACCESS),
             revoke: with_revoke(REVOKE),
             end_family: with_revoke(END_FAMILY),
+            take: redis::Script::new(TAKE),
         }
     }
 
+    /// The provider's key prefix: the configured prefix and the hash tag `{oidc}`, so every
+    /// key of the provider (the ones a script derives from another's value included) is in
+    /// one Redis Cluster hash slot.
     fn prefix(&self) -> String {
-        self.link.key("")
+        self.link.key("{oidc}:")
+    }
+
+    fn key(&self, rest: &str) -> String {
+        format!("{}{rest}", self.prefix())
+    }
+
+    /// Takes the string at `key` away in one step; whoever takes it first has it.
+    async fn take(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let mut call = self.take.prepare_invoke();
+        call.key(key);
+        self.link.script(&call).await
     }
 
     fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
@@ -174,7 +228,8 @@ impl RedisOidc {
     }
 }
 
-/// Takes an app's one-time code, in one step (a `GETDEL` that older servers also run).
+/// Takes a one-time value (an app's code, a step-up ticket), in one step (a `GETDEL` that
+/// older servers also run).
 /// KEYS[1] the code. Returns its record or nil.
 const TAKE: &str = r"
 local v = redis.call('GET', KEYS[1])
@@ -198,12 +253,10 @@ fn ended(answer: &[String], at: usize) -> Result<Option<Grant>, StoreError> {
 
 #[async_trait]
 impl OidcStore for RedisOidc {
-    async fn put_code(&self, code: Hash, grant: CodeGrant) -> Result<(), StoreError> {
-        let key = self.link.key(&format!("oc:{}", hex::encode(code)));
-        let ttl = grant
-            .expires_ms
-            .saturating_sub(qrgate_core::clock::Clock::system().now_millis())
-            .max(1);
+    async fn put_code(&self, code: Hash, grant: CodeGrant, now_ms: u64) -> Result<(), StoreError> {
+        let key = self.key(&format!("oc:{}", hex::encode(code)));
+        let codes = self.key(&format!("ofc:{}", grant.family));
+        let ttl = grant.expires_ms.saturating_sub(now_ms).max(1);
         let mut pipe = redis::pipe();
         pipe.atomic()
             .cmd("HSET")
@@ -212,16 +265,32 @@ impl OidcStore for RedisOidc {
             .arg(Self::json(&grant)?)
             .arg("e")
             .arg(grant.expires_ms)
+            .arg("c")
+            .arg(&grant.client_id)
             .ignore()
             .cmd("PEXPIRE")
             .arg(&key)
             .arg(ttl)
+            .ignore()
+            .cmd("SADD")
+            .arg(&codes)
+            .arg(hex::encode(code))
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&codes)
+            .arg(ttl)
+            .arg("GT")
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&codes)
+            .arg(ttl)
+            .arg("NX")
             .ignore();
         self.link.pipe::<()>(&pipe).await
     }
 
     async fn code(&self, code: Hash, now_ms: u64) -> Result<Option<CodeGrant>, StoreError> {
-        let key = self.link.key(&format!("oc:{}", hex::encode(code)));
+        let key = self.key(&format!("oc:{}", hex::encode(code)));
         let (j, e, u): (Option<String>, Option<u64>, Option<String>) = self
             .link
             .query(redis::cmd("HMGET").arg(&key).arg("j").arg("e").arg("u"))
@@ -246,7 +315,7 @@ impl OidcStore for RedisOidc {
             .max(1);
         let access_ttl = issue.access_expires_ms.saturating_sub(now_ms).max(1);
         let mut call = self.redeem.prepare_invoke();
-        call.key(self.link.key(&format!("oc:{}", hex::encode(code))))
+        call.key(self.key(&format!("oc:{}", hex::encode(code))))
             .arg(self.prefix())
             .arg(now_ms)
             .arg(&grant.id)
@@ -260,13 +329,16 @@ impl OidcStore for RedisOidc {
             .arg(issue.access_expires_ms)
             .arg(grant_ttl)
             .arg(access_ttl)
-            .arg(grant.expires_ms);
+            .arg(grant.expires_ms)
+            .arg(issue.scope.join(" "))
+            .arg(&grant.user)
+            .arg(qrgate_core::oidc::store::MAX_GRANTS);
         let answer: Vec<String> = self.link.script(&call).await?;
         Ok(match outcome(&answer) {
             ("issued", _) => Redeemed::Issued,
             ("reused", id) => Redeemed::Reused {
                 grant_id: id.map(str::to_string),
-                ended: ended(&answer, 2)?,
+                ended: ended(&answer, 2)?.into_iter().collect(),
             },
             _ => Redeemed::Unknown,
         })
@@ -290,7 +362,9 @@ impl OidcStore for RedisOidc {
             .arg(hex::encode(next))
             .arg(hex::encode(issue.access))
             .arg(issue.access_expires_ms)
-            .arg(issue.access_expires_ms.saturating_sub(now_ms).max(1));
+            .arg(issue.access_expires_ms.saturating_sub(now_ms).max(1))
+            .arg(issue.scope.join(" "))
+            .arg(qrgate_core::oidc::store::MAX_RETIRED);
         let answer: Vec<String> = self.link.script(&call).await?;
         Ok(match outcome(&answer) {
             ("rotated", Some(j)) => Refreshed::Rotated(Self::parse(j)?),
@@ -302,10 +376,11 @@ impl OidcStore for RedisOidc {
         })
     }
 
-    async fn replayed(&self, code: Hash) -> Result<Option<Replayed>, StoreError> {
+    async fn replayed(&self, code: Hash, client_id: &str) -> Result<Option<Replayed>, StoreError> {
         let mut call = self.replayed.prepare_invoke();
-        call.key(self.link.key(&format!("oc:{}", hex::encode(code))))
-            .arg(self.prefix());
+        call.key(self.key(&format!("oc:{}", hex::encode(code))))
+            .arg(self.prefix())
+            .arg(client_id);
         let answer: Vec<String> = self.link.script(&call).await?;
         Ok(match answer.first() {
             Some(id) => Some(Replayed {
@@ -316,21 +391,79 @@ impl OidcStore for RedisOidc {
         })
     }
 
+    async fn peek_refresh(
+        &self,
+        presented: Hash,
+        client_id: &str,
+        now_ms: u64,
+    ) -> Result<Option<(Grant, bool)>, StoreError> {
+        let presented = hex::encode(presented);
+        let id: Option<String> = self
+            .link
+            .query(redis::cmd("GET").arg(self.key(&format!("or:{presented}"))))
+            .await?;
+        let Some(id) = id else { return Ok(None) };
+        let (j, c, r, x, f): (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<u64>,
+            Option<String>,
+        ) = self
+            .link
+            .query(
+                redis::cmd("HMGET")
+                    .arg(self.key(&format!("og:{id}")))
+                    .arg("j")
+                    .arg("c")
+                    .arg("r")
+                    .arg("x")
+                    .arg("f"),
+            )
+            .await?;
+        let (Some(j), Some(x)) = (j, x) else {
+            return Ok(None);
+        };
+        if c.as_deref() != Some(client_id) || now_ms >= x {
+            return Ok(None);
+        }
+        if let Some(f) = f {
+            let ended: bool = self
+                .link
+                .query(redis::cmd("EXISTS").arg(self.key(&format!("ofe:{f}"))))
+                .await?;
+            if ended {
+                return Ok(None);
+            }
+        }
+        Ok(Some((
+            Self::parse(&j)?,
+            r.as_deref() == Some(presented.as_str()),
+        )))
+    }
+
     async fn access(&self, token: Hash, now_ms: u64) -> Result<Option<Access>, StoreError> {
         let mut call = self.access.prepare_invoke();
-        call.key(self.link.key(&format!("oa:{}", hex::encode(token))))
+        call.key(self.key(&format!("oa:{}", hex::encode(token))))
             .arg(self.prefix())
             .arg(now_ms);
-        let found: Option<(String, u64)> = self.link.script(&call).await?;
-        let Some((j, expires_ms)) = found else {
+        let found: Option<(String, u64, String)> = self.link.script(&call).await?;
+        let Some((j, expires_ms, scope)) = found else {
             return Ok(None);
         };
         let grant: Grant = Self::parse(&j)?;
+        // The access token's own scopes (a refresh may have narrowed them).
+        let scope = scope
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
         Ok(Some(Access {
             grant_id: grant.id,
             client_id: grant.client_id,
             user: grant.user,
-            scope: grant.scope,
+            subject: grant.subject,
+            scope,
             expires_ms,
         }))
     }
@@ -342,20 +475,29 @@ impl OidcStore for RedisOidc {
         j.map(|j| Self::parse(&j)).transpose()
     }
 
-    async fn end_family(&self, family: &str) -> Result<Vec<Grant>, StoreError> {
+    async fn end_family(
+        &self,
+        family: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> Result<Vec<Grant>, StoreError> {
         let mut call = self.end_family.prepare_invoke();
-        call.arg(self.prefix()).arg(family);
+        call.arg(self.prefix())
+            .arg(family)
+            .arg(until_ms.saturating_sub(now_ms).max(1));
         let ended: Vec<String> = self.link.script(&call).await?;
         ended.iter().map(|j| Self::parse(j)).collect()
     }
 
-    async fn put_app_code(&self, code: Hash, grant: AppCode) -> Result<(), StoreError> {
-        let ttl = grant
-            .expires_ms
-            .saturating_sub(qrgate_core::clock::Clock::system().now_millis())
-            .max(1);
+    async fn put_app_code(
+        &self,
+        code: Hash,
+        grant: AppCode,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let ttl = grant.expires_ms.saturating_sub(now_ms).max(1);
         let mut cmd = redis::cmd("SET");
-        cmd.arg(self.link.key(&format!("ac:{}", hex::encode(code))))
+        cmd.arg(self.key(&format!("ac:{}", hex::encode(code))))
             .arg(Self::json(&grant)?)
             .arg("PX")
             .arg(ttl);
@@ -363,11 +505,84 @@ impl OidcStore for RedisOidc {
     }
 
     async fn take_app_code(&self, code: Hash) -> Result<Option<AppCode>, StoreError> {
-        let take = redis::Script::new(TAKE);
-        let mut call = take.prepare_invoke();
-        call.key(self.link.key(&format!("ac:{}", hex::encode(code))));
-        let found: Option<String> = self.link.script(&call).await?;
-        found.map(|j| Self::parse(&j)).transpose()
+        let key = self.key(&format!("ac:{}", hex::encode(code)));
+        self.take(&key).await?.map(|j| Self::parse(&j)).transpose()
+    }
+
+    async fn purge(&self, config: &qrgate_core::config::Config) -> Result<Vec<Grant>, StoreError> {
+        // Runs after a reload only: walks the grants once.
+        let base = self.key("og:");
+        let pattern = format!("{base}*");
+        let mut cursor: u64 = 0;
+        let mut gone = Vec::new();
+        loop {
+            let (next, keys): (u64, Vec<String>) = self
+                .link
+                .query(
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(500),
+                )
+                .await?;
+            // The grant hashes only, not their sets (`og:{grant}:a`, `og:{grant}:rz`).
+            for key in keys
+                .iter()
+                .filter(|k| k.strip_prefix(&base).is_some_and(|id| !id.contains(':')))
+            {
+                let j: Option<String> = self
+                    .link
+                    .query(redis::cmd("HGET").arg(key).arg("j"))
+                    .await?;
+                let Some(j) = j else { continue };
+                let grant: Grant = Self::parse(&j)?;
+                if qrgate_core::oidc::store::departed(&grant, config) {
+                    gone.push(grant.id);
+                }
+            }
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        let mut ended = Vec::new();
+        for id in gone {
+            ended.extend(self.revoke_grant(&id).await?);
+        }
+        Ok(ended)
+    }
+
+    async fn put_ticket(
+        &self,
+        ticket: Hash,
+        what: StepUpTicket,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let key = self.key(&format!("ot:{}", hex::encode(ticket)));
+        let ttl = what.expires_ms.saturating_sub(now_ms).max(1);
+        self.link
+            .query::<()>(
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(Self::json(&what)?)
+                    .arg("PX")
+                    .arg(ttl),
+            )
+            .await
+    }
+
+    async fn take_ticket(
+        &self,
+        ticket: Hash,
+        now_ms: u64,
+    ) -> Result<Option<StepUpTicket>, StoreError> {
+        let key = self.key(&format!("ot:{}", hex::encode(ticket)));
+        match self.take(&key).await? {
+            Some(j) => Ok(Some(Self::parse::<StepUpTicket>(&j)?).filter(|t| now_ms < t.expires_ms)),
+            None => Ok(None),
+        }
     }
 
     async fn sweep(&self, _now_ms: u64) -> usize {

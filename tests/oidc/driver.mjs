@@ -50,7 +50,7 @@ async function begin() {
   const nonce = client.randomNonce();
   const url = client.buildAuthorizationUrl(config, {
     redirect_uri: input.redirect_uri,
-    scope: 'openid profile email groups',
+    scope: 'openid profile email groups offline_access',
     code_challenge: await client.calculatePKCECodeChallenge(verifier),
     code_challenge_method: 'S256',
     state,

@@ -211,4 +211,5 @@ pub(crate) struct User {
     #[serde(default)]
     pub roles: Vec<String>,
     pub email: Option<Spanned<String>>,
+    pub(crate) subject: Option<Spanned<String>>,
 }

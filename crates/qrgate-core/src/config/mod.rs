@@ -418,6 +418,9 @@ pub struct User {
     pub roles: Vec<String>,
     /// Their e-mail address, for the OpenID Connect `email` claim.
     pub email: Option<String>,
+    /// The OpenID Connect `sub`: `subject` if set, else the name. Never given to another
+    /// person: a name reused later needs a subject of its own.
+    pub(crate) subject: String,
 }
 
 impl Config {

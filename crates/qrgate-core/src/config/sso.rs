@@ -338,6 +338,13 @@ impl Validator<'_> {
         for (i, c) in clients.into_iter().enumerate() {
             out.push(self.client(i, c, &mut ids, parts.users)?);
         }
+        // An approval on the SSO origin signs in to the gateway's sign-on, valid for every
+        // client: the phone names that first, then the client that asked and its origin.
+        for c in &mut out {
+            for shown in &mut c.shown_as {
+                *shown = format!("{}, for {shown}", sso.name);
+            }
+        }
         Ok((Some(sso), out))
     }
 
@@ -436,7 +443,9 @@ impl Validator<'_> {
         }
         let mut scopes = vec!["openid".to_string()];
         match c.scopes {
-            None => scopes.extend(["profile", "email", "groups"].map(String::from)),
+            None => {
+                scopes.extend(["profile", "email", "groups", "offline_access"].map(String::from))
+            }
             Some(list) => {
                 for s in list {
                     if !KNOWN_SCOPES.contains(&s.get_ref().as_str()) {
@@ -597,7 +606,10 @@ mod tests {
         assert_eq!(g.name, "grafana");
         assert!(!g.is_public());
         assert_eq!(g.id_token_alg, SigningAlg::Rs256);
-        assert_eq!(g.scopes, ["openid", "profile", "email", "groups"]);
+        assert_eq!(
+            g.scopes,
+            ["openid", "profile", "email", "groups", "offline_access"]
+        );
         assert_eq!(
             c.sso.as_ref().expect("sso").code_lifetime,
             Duration::from_secs(60)

@@ -153,6 +153,7 @@ impl Validator<'_> {
         let mut users = Vec::new();
         let mut key_index = HashMap::new();
         let mut users_by_name = HashMap::new();
+        let mut subjects = HashMap::new();
         for (i, u) in raw.user.into_iter().enumerate() {
             if has_control(u.name.get_ref())
                 || u.roles.iter().any(|r| has_control(r) || r.contains(','))
@@ -187,8 +188,31 @@ impl Validator<'_> {
                 )?,
                 e => e.map(Spanned::into_inner),
             };
+            let subject = match u.subject {
+                Some(s)
+                    if s.get_ref().is_empty()
+                        || s.get_ref().len() > 255
+                        || has_control(s.get_ref()) =>
+                {
+                    self.err(
+                        s.span(),
+                        &format!("user[{i}].subject"),
+                        "expected 1 to 255 characters without control characters",
+                    )?
+                }
+                Some(s) => s.into_inner(),
+                None => u.name.get_ref().clone(),
+            };
+            if subjects.insert(subject.clone(), i).is_some() {
+                self.err(
+                    u.name.span(),
+                    &format!("user[{i}].subject"),
+                    "another user has this subject (a user's subject defaults to its name)",
+                )?;
+            }
             users.push(User {
                 email,
+                subject,
                 name: u.name.into_inner(),
                 key: u.key.map(Spanned::into_inner),
                 roles: u.roles,

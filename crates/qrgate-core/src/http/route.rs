@@ -175,6 +175,17 @@ impl<'a> Route<'a> {
         }
     }
 
+    /// Whether the route's GET changes state: it starts a login attempt (the login and
+    /// step-up pages), mints a code or a step-up ticket (authorize), or signs out (logout).
+    /// A HEAD of such a route is answered without running it (HTTP says HEAD is safe; link
+    /// checkers and prefetchers send it).
+    pub(crate) fn get_has_effects(&self) -> bool {
+        matches!(
+            self,
+            Route::Login { .. } | Route::StepUp { .. } | Route::OidcAuthorize | Route::OidcLogout
+        )
+    }
+
     /// Whether the route is one of the SSO origin's own (served nowhere else).
     pub fn is_sso_only(&self) -> bool {
         matches!(
@@ -335,6 +346,34 @@ pub fn attempt_of(url: &str) -> Option<(&str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_routes_whose_get_changes_state_are_answered_bare_to_head() {
+        let effects = [
+            Route::Login { rd: None },
+            Route::StepUp { rd: None },
+            Route::OidcAuthorize,
+            Route::OidcLogout,
+        ];
+        for r in effects {
+            assert!(r.get_has_effects(), "{r:?}");
+            assert!(
+                r.methods().contains(&Method::HEAD),
+                "{r:?} still accepts HEAD"
+            );
+        }
+        for r in [
+            Route::Healthz,
+            Route::Sessions,
+            Route::OidcDiscovery,
+            Route::OidcJwks,
+            Route::OidcUserinfo,
+            Route::OidcToken,
+            Route::SsoHome,
+        ] {
+            assert!(!r.get_has_effects(), "{r:?}");
+        }
+    }
 
     /// Every route: its URL parses back to it, its methods, and its rate class for GET and
     /// for POST.

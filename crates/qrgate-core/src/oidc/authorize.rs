@@ -35,11 +35,20 @@ pub(crate) struct AuthRequest {
     pub(crate) prompt_login: bool,
     /// `max_age`, seconds.
     pub(crate) max_age: Option<u64>,
-    /// Our own `auth_after` (seconds since the epoch): the approval must be no older. Set on
-    /// the return from a fresh approval that `prompt=login` or `max_age` asked for, so the
-    /// request is then satisfied instead of asking again.
-    pub(crate) auth_after: Option<u64>,
+    /// Our own `step_up` ticket, on the return from a fresh approval that `prompt=login` or
+    /// `max_age` asked for. It is only a token: what it stands for (session, client, redirect
+    /// URI, the time the approval must follow) is the store's, and only a ticket the store
+    /// gives back satisfies the request ([`next`]'s `stepped_up`).
+    pub(crate) step_up: Option<String>,
+    /// `id_token_hint`: an ID token of ours naming the person expected (OpenID Connect Core
+    /// §3.1.2.1).
+    pub(crate) id_token_hint: Option<String>,
+    /// `login_hint`: the user name or subject expected.
+    pub(crate) login_hint: Option<String>,
 }
+
+/// The query parameter carrying a step-up ticket back to the authorization endpoint.
+pub(crate) const STEP_UP: &str = "step_up";
 
 /// Why an authorization request is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,7 +220,9 @@ pub(crate) fn parse<'c>(
         Err(()) => Err(()),
     };
     let max_age = number("max_age").map_err(|()| invalid("max_age is not a number"))?;
-    let auth_after = number("auth_after").map_err(|()| invalid("auth_after is not a number"))?;
+    let step_up = one(STEP_UP).ok().flatten().map(str::to_string);
+    let id_token_hint = one("id_token_hint").ok().flatten().map(str::to_string);
+    let login_hint = one("login_hint").ok().flatten().map(str::to_string);
     Ok((
         AuthRequest {
             client_id: client.id.clone(),
@@ -223,7 +234,9 @@ pub(crate) fn parse<'c>(
             prompt_none,
             prompt_login,
             max_age,
-            auth_after,
+            step_up,
+            id_token_hint,
+            login_hint,
         },
         client,
     ))
@@ -301,6 +314,8 @@ pub(crate) struct Signed {
     pub(crate) approved_ms: u64,
     /// Whether its user may use the client.
     pub(crate) admitted: bool,
+    /// Whether the request's hints, if any, name its user (an unreadable hint names no one).
+    pub(crate) hinted: bool,
 }
 
 /// What an authorization request leads to.
@@ -308,7 +323,7 @@ pub(crate) struct Signed {
 pub(crate) enum Next {
     /// Sign in first (the login page, returning here).
     SignIn,
-    /// Approve afresh first (the step-up page, returning here with `auth_after`).
+    /// Approve afresh first (the step-up page, returning here with a ticket held for `after`).
     Reapprove {
         /// The time the approval must be no older than, seconds since the epoch.
         after: u64,
@@ -324,8 +339,15 @@ pub(crate) enum Next {
     Page(PageProblem),
 }
 
-/// What `req` leads to with the SSO session `session` at `now_ms`.
-pub(crate) fn next(req: &AuthRequest, session: Option<Signed>, now_ms: u64) -> Next {
+/// What `req` leads to with the SSO session `session` at `now_ms`. `stepped_up` is the time
+/// of a step-up ticket the store gave back for this session, client and redirect URI (see
+/// [`AuthRequest::step_up`]); nothing the browser sends stands in for it.
+pub(crate) fn next(
+    req: &AuthRequest,
+    session: Option<Signed>,
+    stepped_up: Option<u64>,
+    now_ms: u64,
+) -> Next {
     let now = now_ms / 1000;
     let Some(session) = session else {
         return if req.prompt_none {
@@ -342,14 +364,15 @@ pub(crate) fn next(req: &AuthRequest, session: Option<Signed>, now_ms: u64) -> N
             Next::Page(PageProblem::NotAllowed)
         };
     }
-    if let Some(after) = req.auth_after {
-        return if approved >= after {
-            Next::Issue { fresh: true }
-        } else if req.prompt_none {
-            Next::Refuse("login_required", "a fresh sign-in is required")
-        } else {
-            Next::Reapprove { after }
-        };
+    // A silent request for someone else gets no code for the person signed in here.
+    if req.prompt_none && !session.hinted {
+        return Next::Refuse(
+            "login_required",
+            "the person signed in is not the one the hint names",
+        );
+    }
+    if stepped_up.is_some_and(|after| approved >= after) {
+        return Next::Issue { fresh: true };
     }
     // `max_age=0` asks for an approval made for this very request, as `prompt=login` does.
     let too_old = req
@@ -391,25 +414,17 @@ pub(crate) fn error_location(e: &ErrorRedirect, issuer: &str) -> String {
     redirect_location(&e.redirect_uri, &params, issuer)
 }
 
-/// The request's own query again, with `prompt=login` and `max_age` replaced by
-/// `auth_after` (the return path after a fresh approval).
-pub(crate) fn query_after(query: Option<&str>, after: u64) -> String {
+/// The request's own query again, `prompt` and `max_age` as sent, with the step-up
+/// `ticket` (the return path after a fresh approval). Without a ticket the store gives back,
+/// the return asks for the approval again.
+pub(crate) fn query_after(query: Option<&str>, ticket: &str) -> String {
     let mut out = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        match k.as_ref() {
-            "auth_after" | "max_age" => {}
-            "prompt" => {
-                let rest: Vec<&str> = v.split(' ').filter(|p| *p != "login").collect();
-                if !rest.iter().all(|p| p.is_empty()) {
-                    out.append_pair("prompt", &rest.join(" "));
-                }
-            }
-            _ => {
-                out.append_pair(&k, &v);
-            }
+        if k != STEP_UP {
+            out.append_pair(&k, &v);
         }
     }
-    out.append_pair("auth_after", &after.to_string());
+    out.append_pair(STEP_UP, ticket);
     out.finish()
 }
 
@@ -561,57 +576,124 @@ mod tests {
             Some(Signed {
                 approved_ms,
                 admitted,
+                hinted: true,
             })
         };
-        assert_eq!(next(&r, None, 10_000), Next::SignIn);
+        assert_eq!(next(&r, None, None, 10_000), Next::SignIn);
         assert_eq!(
-            next(&r, at(5_000, true), 10_000),
+            next(&r, at(5_000, true), None, 10_000),
             Next::Issue { fresh: false }
         );
         assert_eq!(
-            next(&r, at(5_000, false), 10_000),
+            next(&r, at(5_000, false), None, 10_000),
             Next::Page(PageProblem::NotAllowed)
         );
         let none = ask(&format!("{OK}&prompt=none")).expect("none");
         assert_eq!(
-            next(&none, None, 10_000),
+            next(&none, None, None, 10_000),
             Next::Refuse("login_required", "no one is signed in")
         );
         assert!(matches!(
-            next(&none, at(5_000, false), 10_000),
+            next(&none, at(5_000, false), None, 10_000),
             Next::Refuse("access_denied", _)
         ));
         let login = ask(&format!("{OK}&prompt=login")).expect("login");
         assert_eq!(
-            next(&login, at(5_000, true), 10_000),
+            next(&login, at(5_000, true), None, 10_000),
             Next::Reapprove { after: 10 }
         );
         let old = ask(&format!("{OK}&max_age=3")).expect("max_age");
         assert_eq!(
-            next(&old, at(5_000, true), 10_000),
+            next(&old, at(5_000, true), None, 10_000),
             Next::Reapprove { after: 10 }
         );
         assert_eq!(
-            next(&old, at(8_000, true), 10_000),
+            next(&old, at(8_000, true), None, 10_000),
             Next::Issue { fresh: false }
         );
         let zero = ask(&format!("{OK}&max_age=0")).expect("max_age=0");
         assert_eq!(
-            next(&zero, at(10_000, true), 10_000),
+            next(&zero, at(10_000, true), None, 10_000),
             Next::Reapprove { after: 10 }
         );
-        // Back from the fresh approval, with auth_after in the query instead.
-        let q = query_after(Some(&format!("{OK}&prompt=login&max_age=3")), 10);
-        assert!(!q.contains("prompt") && !q.contains("max_age"), "{q}");
+        // Back from the fresh approval with a ticket: only the store's word on it counts.
+        let q = query_after(
+            Some(&format!("{OK}&prompt=login&max_age=3&step_up=old")),
+            "t1",
+        );
+        assert!(q.contains("prompt=login") && q.contains("max_age=3"), "{q}");
         let back = ask(&q).expect("back");
+        assert_eq!(back.step_up.as_deref(), Some("t1"), "{q}");
         assert_eq!(
-            next(&back, at(11_000, true), 12_000),
+            next(&back, at(11_000, true), Some(10), 12_000),
             Next::Issue { fresh: true }
         );
         assert_eq!(
-            next(&back, at(9_000, true), 12_000),
-            Next::Reapprove { after: 10 }
+            next(&back, at(9_000, true), Some(10), 12_000),
+            Next::Reapprove { after: 12 },
+            "an approval older than the ticket's request"
         );
+        assert_eq!(
+            next(&back, at(11_000, true), None, 12_000),
+            Next::Reapprove { after: 12 },
+            "a ticket the store does not give back is no approval"
+        );
+    }
+
+    #[test]
+    fn a_silent_request_hinting_at_someone_else_is_login_required() {
+        let none = ask(&format!("{OK}&prompt=none&login_hint=bob")).expect("none");
+        assert_eq!(none.login_hint.as_deref(), Some("bob"));
+        let other = Signed {
+            approved_ms: 5_000,
+            admitted: true,
+            hinted: false,
+        };
+        assert!(matches!(
+            next(&none, Some(other), None, 10_000),
+            Next::Refuse("login_required", _)
+        ));
+        let same = Signed {
+            hinted: true,
+            ..other
+        };
+        assert_eq!(
+            next(&none, Some(same), None, 10_000),
+            Next::Issue { fresh: false }
+        );
+        let plain = ask(OK).expect("plain");
+        assert_eq!(
+            next(&plain, Some(other), None, 10_000),
+            Next::Issue { fresh: false },
+            "a page may be shown: the person signed in is the one who approves"
+        );
+    }
+
+    #[test]
+    fn a_hand_made_step_up_or_auth_after_in_the_query_is_no_fresh_approval() {
+        for extra in [
+            "&auth_after=1",
+            "&step_up=forged",
+            "&auth_after=0&step_up=x",
+        ] {
+            let plain = ask(&format!("{OK}{extra}")).expect("plain");
+            let session = Some(Signed {
+                approved_ms: 5_000,
+                admitted: true,
+                hinted: true,
+            });
+            assert_eq!(
+                next(&plain, session, None, 10_000),
+                Next::Issue { fresh: false },
+                "{extra}: no acr"
+            );
+            let login = ask(&format!("{OK}&prompt=login{extra}")).expect("login");
+            assert_eq!(
+                next(&login, session, None, 10_000),
+                Next::Reapprove { after: 10 },
+                "{extra}: asked afresh"
+            );
+        }
     }
 
     #[test]
@@ -619,7 +701,11 @@ mod tests {
         let c = config();
         let sso = c.sso_app().expect("sso");
         let back = format!("/.qrgate/oidc/authorize?{OK}");
-        assert_eq!(shown_name(&c, sso, &back), "conf (https://app.example)");
+        assert_eq!(
+            shown_name(&c, sso, &back),
+            "Example, for conf (https://app.example)",
+            "the sign-on first, then the client that asked"
+        );
         assert_eq!(
             shown_name(&c, AppId::new(0), &back),
             "wiki",

@@ -39,7 +39,7 @@ pub(crate) struct LogoutClaims {
     pub(crate) jti: String,
     /// `sid`: the SSO session the grants came from (the ID tokens' `sid`).
     pub(crate) sid: String,
-    /// `sub`: the user (the ID tokens' `sub`).
+    /// `sub`: the grant's subject (the ID tokens' `sub`).
     pub(crate) sub: String,
     /// `events`: `{EVENT: {}}`.
     pub(crate) events: serde_json::Value,
@@ -104,7 +104,7 @@ pub(crate) fn due(config: &Config, ended: &[Grant], now_ms: u64) -> Vec<Due> {
                 exp: iat.saturating_add(LIFETIME_SECS),
                 jti: crate::oidc::store::mint(),
                 sid: g.family.clone(),
-                sub: g.user.clone(),
+                sub: g.subject.clone(),
                 events: serde_json::json!({ EVENT: {} }),
             },
         });
@@ -172,6 +172,7 @@ mod tests {
             id: id.into(),
             client_id: client.into(),
             user: "alice".into(),
+            subject: "alice".into(),
             family: family.into(),
             scope: vec!["openid".into()],
             auth_time: 1,
@@ -300,6 +301,7 @@ mod tests {
                 client_id: client.into(),
                 redirect_uri: "https://rp.example.com/cb".into(),
                 user: "alice".into(),
+                subject: "alice".into(),
                 family: "fam".into(),
                 scope: vec!["openid".into()],
                 nonce: None,
@@ -309,8 +311,9 @@ mod tests {
                 expires_ms: 60_000,
             };
             let store = provider.store();
-            store.put_code([n; 32], code).await.expect("put");
+            store.put_code([n; 32], code, 0).await.expect("put");
             let issue = Issue {
+                scope: vec!["openid".into()],
                 refresh: Some([n; 32]),
                 access: [n + 100; 32],
                 access_expires_ms: 500_000,

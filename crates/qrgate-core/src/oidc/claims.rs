@@ -2,8 +2,9 @@
 //! Connect Core §2, §5.1), the userinfo answer and the discovery document (OpenID Connect
 //! Discovery 1.0 §3), with the specs' field names.
 //!
-//! `sub` is the configured user name: stable per user whatever key or device signs in (a new
-//! phone is never a new account), and already what upstreams see as `X-Auth-User`. `amr`
+//! `sub` is the user's configured `subject`, by default its name: stable per user whatever
+//! key or device signs in (a new phone is never a new account). What is issued carries the
+//! subject it was issued for, and stops working when the name's subject is another. `amr`
 //! is `["swk", "user"]` (RFC 8176): proof of possession of a software-secured key (a phone
 //! app's or a browser's non-extractable key; nothing attests hardware, so not `hwk`) and a
 //! user-presence test (the person approves on the phone).
@@ -24,8 +25,10 @@ pub(crate) const ACR_FRESH: &str = "urn:qrgate:acr:fresh-approval";
 /// Who the claims are about, from the config in force.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Person {
-    /// The user name (`sub`, `preferred_username`, `name`).
+    /// The user name (`preferred_username`, `name`).
     pub(crate) user: String,
+    /// `sub`.
+    pub(crate) subject: String,
     /// Roles (`groups`).
     pub(crate) roles: Vec<String>,
     /// E-mail address, if configured.
@@ -38,6 +41,7 @@ impl Person {
         let (_, u) = config.user_by_name(user)?;
         Some(Person {
             user: u.name.clone(),
+            subject: u.subject.clone(),
             roles: u.roles.clone(),
             email: u.email.clone(),
         })
@@ -80,7 +84,7 @@ impl Profile {
         let has = |s: &str| scope.iter().any(|x| x == s);
         let email = if has("email") { p.email.clone() } else { None };
         Profile {
-            sub: p.user.clone(),
+            sub: p.subject.clone(),
             name: has("profile").then(|| p.user.clone()),
             preferred_username: has("profile").then(|| p.user.clone()),
             email_verified: email.as_ref().map(|_| true),
@@ -140,7 +144,7 @@ pub(crate) fn discovery(config: &Config, issuer: &str, algs: &[SigningAlg]) -> s
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr", "azp", "sid", "name", "preferred_username", "email", "email_verified", "groups"],
-        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "prompt_values_supported": ["none", "login"],
         "authorization_response_iss_parameter_supported": true,
         // OpenID Connect Back-Channel Logout 1.0 §2.1: clients with a
         // `backchannel_logout_uri` get a logout token with `sid` (`oidc::backchannel`).
@@ -159,6 +163,7 @@ mod tests {
     #[test]
     fn scopes_release_only_their_claims() {
         let p = Person {
+            subject: "alice".into(),
             user: "alice".into(),
             roles: vec!["staff".into()],
             email: Some("alice@example.com".into()),

@@ -332,6 +332,18 @@ pub(crate) struct Hint {
     /// The SSO session (family) it came from.
     #[serde(default)]
     pub(crate) sid: Option<String>,
+    /// The person it was issued about.
+    #[serde(default)]
+    pub(crate) sub: Option<String>,
+}
+
+impl Hint {
+    /// Whether the hint names the SSO session `family` the browser itself holds: only then
+    /// may it sign out without asking. A hint is an identifier anyone who saw the ID token
+    /// can send, never a credential.
+    pub(crate) fn names_session(&self, family: Option<&str>) -> bool {
+        family.is_some_and(|f| self.sid.as_deref() == Some(f))
+    }
 }
 
 #[cfg(test)]
@@ -339,6 +351,20 @@ mod tests {
     use jsonwebtoken::{decode, DecodingKey, Validation};
 
     use super::*;
+
+    #[test]
+    fn a_hint_names_only_the_session_of_its_own_sid() {
+        let h = Hint {
+            aud: "app".into(),
+            sid: Some("fam".into()),
+            sub: Some("alice".into()),
+        };
+        assert!(h.names_session(Some("fam")));
+        assert!(!h.names_session(Some("other")), "another browser's session");
+        assert!(!h.names_session(None), "no session in this browser");
+        let no_sid = Hint { sid: None, ..h };
+        assert!(!no_sid.names_session(Some("fam")));
+    }
 
     #[derive(Serialize, Deserialize, Debug, PartialEq)]
     struct Claims {

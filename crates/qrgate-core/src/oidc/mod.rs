@@ -60,6 +60,14 @@ impl Provider {
         }
     }
 
+    /// Ends the grants [`store::departed`] under `config` (after a reload) and tells their
+    /// clients; how many.
+    pub async fn purge(&self, config: &Config, now_ms: u64) -> Result<usize, store::StoreError> {
+        let ended = self.store().purge(config).await?;
+        self.ended(config, &ended, now_ms);
+        Ok(ended.len())
+    }
+
     /// Replaces the store (the glue's Redis store, before serving).
     pub fn use_store(&self, store: Arc<dyn OidcStore>) {
         match self.store.write() {
@@ -97,14 +105,17 @@ impl Provider {
     }
 
     /// Ends a single sign-on family's grants (every grant that came from the SSO session
-    /// `family`) and tells their clients; returns how many ended.
+    /// `family`) and its unredeemed codes, and tells their clients; returns how many grants
+    /// ended. The family stays marked ended for an SSO session's longest life, so nothing of
+    /// it is redeemed or refreshed after, even what reached the store in a race with the end.
     pub(crate) async fn end_family(
         &self,
         config: &Config,
         family: &str,
         now_ms: u64,
     ) -> Result<usize, store::StoreError> {
-        let ended = self.store().end_family(family).await?;
+        let until_ms = now_ms.saturating_add(crate::clock::millis(config.session.lifetime));
+        let ended = self.store().end_family(family, now_ms, until_ms).await?;
         self.ended(config, &ended, now_ms);
         Ok(ended.len())
     }

@@ -130,7 +130,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("raw", &[]),
     ("http", &["raw"]),
     ("observe", &[]),
-    ("oidc", &["raw", "config", "http", "session"]),
+    ("oidc", &["raw", "clock", "config", "http", "session"]),
     ("identity", &["raw", "http"]),
     ("login::signers", &["raw", "clock", "http", "identity"]),
     (

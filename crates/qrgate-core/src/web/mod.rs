@@ -107,6 +107,10 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
     let Some(route) = route else {
         return not_found().into();
     };
+    // HEAD is a GET without its effects: a route whose GET changes state is not run for it.
+    if req.method == Method::HEAD && route.get_has_effects() {
+        return respond::head_without_effects().into();
+    }
     let answer = match route {
         Route::Relay { channel } if post => match relay_endpoint(gw) {
             Some(endpoint) => {

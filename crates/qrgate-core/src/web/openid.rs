@@ -14,7 +14,7 @@ use crate::http::route::Route;
 use crate::observe::audit;
 use crate::oidc::authorize::{self, AuthorizeError, Next, PageProblem, Signed};
 use crate::oidc::claims::{self, IdClaims, Person, Profile};
-use crate::oidc::store::{self, CodeGrant, Grant, Issue, Redeemed, Refreshed};
+use crate::oidc::store::{self, CodeGrant, Grant, Issue, Redeemed, Refreshed, StepUpTicket};
 use crate::oidc::token::{self, TokenError, TokenRequest, TokenResponse};
 use crate::session::session_id;
 use crate::settings::Settings;
@@ -119,6 +119,7 @@ pub(crate) async fn authorize(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -
     let signed = live.as_ref().map(|l| Signed {
         approved_ms: l.approved_ms,
         admitted: Person::admitted(&s.config, client, &l.identity.user),
+        hinted: hints_name(gw, s, &req, &issuer, &l.identity.user),
     });
     let prefix = &s.config.server.prefix;
     let now_ms = gw.clock().now_millis();
@@ -132,13 +133,37 @@ pub(crate) async fn authorize(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -
         };
         Reply::redirect(302, authorize::error_location(&e, &issuer))
     };
-    match authorize::next(&req, signed, now_ms) {
+    let stepped_up = match stepped_up(gw, &req, live.as_ref(), now_ms).await {
+        Ok(after) => after,
+        Err(e) => return respond::login_error(Form::Page, &e.into()),
+    };
+    match authorize::next(&req, signed, stepped_up, now_ms) {
         Next::SignIn => {
             let back = here(query.unwrap_or(""));
             Reply::redirect(302, Route::Login { rd: Some(&back) }.url(prefix))
         }
         Next::Reapprove { after } => {
-            let back = here(&authorize::query_after(query, after));
+            let Some(live) = &live else {
+                return refuse("server_error", "no session");
+            };
+            let ticket = store::mint();
+            let Some(hash) = store::hash_of(&ticket) else {
+                return refuse("server_error", "no ticket");
+            };
+            let login = &s.config.login;
+            let held = StepUpTicket {
+                family: session_id(&live.hash),
+                client_id: client.id.clone(),
+                redirect_uri: req.redirect_uri.clone(),
+                after,
+                expires_ms: now_ms
+                    .saturating_add(millis(login.attempt_lifetime))
+                    .saturating_add(millis(login.claim_window)),
+            };
+            if let Err(e) = gw.oidc().store().put_ticket(hash, held, now_ms).await {
+                return respond::login_error(Form::Page, &e.into());
+            }
+            let back = here(&authorize::query_after(query, &ticket));
             Reply::redirect(302, Route::StepUp { rd: Some(&back) }.url(prefix))
         }
         Next::Refuse(error, description) => {
@@ -175,6 +200,11 @@ pub(crate) async fn authorize(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -
                 client_id: client.id.clone(),
                 redirect_uri: req.redirect_uri.clone(),
                 user: live.identity.user.clone(),
+                subject: s
+                    .config
+                    .user_by_name(&live.identity.user)
+                    .map(|(_, u)| u.subject.clone())
+                    .unwrap_or_default(),
                 family: family.clone(),
                 scope: req.scope.clone(),
                 nonce: req.nonce.clone(),
@@ -183,7 +213,7 @@ pub(crate) async fn authorize(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -
                 acr: fresh.then(|| claims::ACR_FRESH.to_string()),
                 expires_ms: now_ms.saturating_add(millis(sso.code_lifetime)),
             };
-            if let Err(e) = gw.oidc().store().put_code(hash, grant).await {
+            if let Err(e) = gw.oidc().store().put_code(hash, grant, now_ms).await {
                 return respond::login_error(Form::Page, &e.into());
             }
             count(gw, Some(client), "authorize", "code");
@@ -205,6 +235,54 @@ pub(crate) async fn authorize(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -
             )
         }
     }
+}
+
+/// Whether `req`'s `id_token_hint` and `login_hint` (those given) name `user`: an ID token
+/// of ours about the user's subject, a login hint of the user's name or subject. A hint that
+/// cannot be read names no one.
+fn hints_name(
+    gw: &Gateway,
+    s: &Settings,
+    req: &authorize::AuthRequest,
+    issuer: &str,
+    user: &str,
+) -> bool {
+    let Some(subject) = s.config.user_by_name(user).map(|(_, u)| u.subject.as_str()) else {
+        return false;
+    };
+    let id_ok = req.id_token_hint.as_deref().is_none_or(|h| {
+        gw.oidc()
+            .signer()
+            .and_then(|k| k.hint(h, issuer))
+            .and_then(|h| h.sub)
+            .is_some_and(|sub| sub == subject)
+    });
+    let login_ok = req
+        .login_hint
+        .as_deref()
+        .is_none_or(|h| h == user || h == subject);
+    id_ok && login_ok
+}
+
+/// The time a step-up ticket of `req` was held for, if the store gives it back (once) for
+/// this very SSO session, client and redirect URI; any other ticket counts for nothing.
+async fn stepped_up(
+    gw: &Gateway,
+    req: &authorize::AuthRequest,
+    live: Option<&crate::gateway::LiveSession>,
+    now_ms: u64,
+) -> Result<Option<u64>, crate::session::StoreError> {
+    let (Some(hash), Some(live)) = (req.step_up.as_deref().and_then(store::hash_of), live) else {
+        return Ok(None);
+    };
+    let held = gw.oidc().store().take_ticket(hash, now_ms).await?;
+    Ok(held
+        .filter(|t| {
+            t.family == session_id(&live.hash)
+                && t.client_id == req.client_id
+                && t.redirect_uri == req.redirect_uri
+        })
+        .map(|t| t.after))
 }
 
 fn page_reason(p: PageProblem) -> &'static str {
@@ -272,7 +350,9 @@ async fn redeem(
         Some(c) => c,
         // Used already: redeeming it again revokes what it issued (RFC 6749 §4.1.2).
         None => {
-            if let Some(replay) = oidc_store.replayed(hash).await? {
+            // Only the code's own client's replay revokes: anyone else who saw the code
+            // presenting it is just refused.
+            if let Some(replay) = oidc_store.replayed(hash, &client.id).await? {
                 audit::oidc(
                     "oidc_code_reuse",
                     &client.id,
@@ -312,11 +392,12 @@ async fn redeem(
         }
         (None, None) => {}
     }
-    let person = person_for(s, client, &code.user)?;
+    let person = person_for(s, client, &code.user, &code.subject)?;
     let grant = Grant {
         id: hex::encode(crate::random_bytes::<12>()),
         client_id: client.id.clone(),
         user: code.user.clone(),
+        subject: code.subject.clone(),
         family: code.family.clone(),
         scope: code.scope.clone(),
         auth_time: code.auth_time,
@@ -379,6 +460,40 @@ async fn refresh(
             "refresh_token is missing or malformed",
         ))?;
     let now_ms = gw.clock().now_millis();
+    let oidc_store = gw.oidc().store();
+    // Everything about the request is checked before the one step that rotates: a refused
+    // refresh leaves the presented token current (RFC 6749 §6; bad input changes nothing).
+    // A rotated-out token goes straight to that step, which revokes its grant.
+    let checked = match oidc_store
+        .peek_refresh(presented, &client.id, now_ms)
+        .await?
+    {
+        None => {
+            return Err(TokenError::InvalidGrant(
+                "the refresh token is invalid or expired",
+            ))
+        }
+        Some((grant, true)) => {
+            let scope = narrowed(&grant.scope, req.scope.as_deref())?;
+            // A person removed from the config, no longer allowed on the client, or whose
+            // name is someone else's now, is refused here; the grant ends with them.
+            let person = match person_for(s, client, &grant.user, &grant.subject) {
+                Ok(p) => p,
+                Err(e) => {
+                    let ended = oidc_store.revoke_grant(&grant.id).await?;
+                    gw.oidc().ended(&s.config, ended.as_slice(), now_ms);
+                    return Err(e);
+                }
+            };
+            let shown = Grant {
+                scope: scope.clone(),
+                ..grant.clone()
+            };
+            let id_token = id_token(gw, issuer, client, &shown, &person, None, now_ms)?;
+            Some((grant, scope, id_token))
+        }
+        Some((_, false)) => None,
+    };
     let next_refresh = store::mint();
     let next_access = store::mint();
     let (Some(refresh_hash), Some(access_hash)) =
@@ -386,20 +501,18 @@ async fn refresh(
     else {
         return Err(TokenError::Server);
     };
-    let access_expires_ms = now_ms.saturating_add(millis(client.access_lifetime));
     let issue = Issue {
+        scope: checked.as_ref().map(|c| c.1.clone()).unwrap_or_default(),
         refresh: Some(refresh_hash),
         access: access_hash,
-        access_expires_ms,
+        access_expires_ms: now_ms.saturating_add(millis(client.access_lifetime)),
     };
-    let grant = match gw
-        .oidc()
-        .store()
+    let rotated = oidc_store
         .refresh(presented, &client.id, issue, now_ms)
-        .await?
-    {
-        Refreshed::Rotated(g) => g,
-        Refreshed::Reused { grant_id, ended } => {
+        .await?;
+    let (grant, scope, id_token) = match (rotated, checked) {
+        (Refreshed::Rotated(g), Some(c)) if g.id == c.0.id => c,
+        (Refreshed::Reused { grant_id, ended }, _) => {
             gw.oidc().ended(&s.config, ended.as_slice(), now_ms);
             audit::oidc(
                 "oidc_refresh_reuse",
@@ -414,33 +527,14 @@ async fn refresh(
                 "the refresh token was used before; its grant is revoked",
             ));
         }
-        Refreshed::Unknown => {
+        // Unknown, or a rotation that was not the one checked (a race with another
+        // instance): nothing is handed out.
+        _ => {
             return Err(TokenError::InvalidGrant(
                 "the refresh token is invalid or expired",
             ))
         }
     };
-    if let Some(scope) = &req.scope {
-        if scope
-            .split(' ')
-            .any(|x| !x.is_empty() && !grant.scope.iter().any(|g| g == x))
-        {
-            return Err(TokenError::InvalidScope(
-                "a refresh cannot widen the grant's scope",
-            ));
-        }
-    }
-    // A person removed from the config, or no longer allowed on the client, is refused
-    // here; the grant ends with them.
-    let person = match person_for(s, client, &grant.user) {
-        Ok(p) => p,
-        Err(e) => {
-            let ended = gw.oidc().store().revoke_grant(&grant.id).await?;
-            gw.oidc().ended(&s.config, ended.as_slice(), now_ms);
-            return Err(e);
-        }
-    };
-    let id_token = id_token(gw, issuer, client, &grant, &person, None, now_ms)?;
     audit::oidc(
         "oidc_refresh",
         &client.id,
@@ -455,13 +549,42 @@ async fn refresh(
         expires_in: millis(client.access_lifetime) / 1000,
         id_token,
         refresh_token: Some(next_refresh),
-        scope: grant.scope.join(" "),
+        scope: scope.join(" "),
     })
 }
 
-fn person_for(s: &Settings, client: &OidcClient, user: &str) -> Result<Person, TokenError> {
+/// The scopes a refresh asks for (`requested`, space-separated; none: the grant's own):
+/// a subset of the grant's, or `invalid_scope`.
+fn narrowed(granted: &[String], requested: Option<&str>) -> Result<Vec<String>, TokenError> {
+    let Some(requested) = requested else {
+        return Ok(granted.to_vec());
+    };
+    let asked: Vec<&str> = requested.split(' ').filter(|x| !x.is_empty()).collect();
+    if asked.iter().any(|x| !granted.iter().any(|g| g == x)) {
+        return Err(TokenError::InvalidScope(
+            "a refresh cannot widen the grant's scope",
+        ));
+    }
+    if !asked.contains(&"openid") {
+        return Err(TokenError::InvalidScope("the openid scope is required"));
+    }
+    Ok(granted
+        .iter()
+        .filter(|g| asked.contains(&g.as_str()))
+        .cloned()
+        .collect())
+}
+
+/// The person `user` is now, if they are still the `subject` it was issued for and may
+/// still use `client`: a name given to someone else since is not them.
+fn person_for(
+    s: &Settings,
+    client: &OidcClient,
+    user: &str,
+    subject: &str,
+) -> Result<Person, TokenError> {
     match Person::of(&s.config, user) {
-        Some(p) if Person::admitted(&s.config, client, user) => Ok(p),
+        Some(p) if p.subject == subject && Person::admitted(&s.config, client, user) => Ok(p),
         _ => Err(TokenError::InvalidGrant(
             "the user may no longer use this client",
         )),
@@ -509,7 +632,10 @@ fn answer(
     now_ms: u64,
 ) -> Result<(TokenResponse, Issue), TokenError> {
     let access_token = store::mint();
-    let refresh_token = (!client.refresh_lifetime.is_zero()).then(store::mint);
+    // A refresh token only for a grant of `offline_access` (OpenID Connect Core §11), and
+    // never when the client's refresh lifetime is 0.
+    let offline = grant.scope.iter().any(|s| s == "offline_access");
+    let refresh_token = (offline && !client.refresh_lifetime.is_zero()).then(store::mint);
     let access = store::hash_of(&access_token).ok_or(TokenError::Server)?;
     let refresh = match &refresh_token {
         Some(t) => Some(store::hash_of(t).ok_or(TokenError::Server)?),
@@ -526,6 +652,7 @@ fn answer(
             scope: grant.scope.join(" "),
         },
         Issue {
+            scope: grant.scope.clone(),
             refresh,
             access,
             access_expires_ms: now_ms.saturating_add(millis(client.access_lifetime)),
@@ -562,7 +689,7 @@ pub(crate) async fn userinfo(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) ->
         Err(e) => return respond::login_error(Form::Json, &e.into()),
     };
     let client = s.config.oidc_client(&access.client_id);
-    let person = client.and_then(|c| person_for(s, c, &access.user).ok());
+    let person = client.and_then(|c| person_for(s, c, &access.user, &access.subject).ok());
     let Some(person) = person else {
         count(gw, client, "userinfo", "invalid_token");
         return respond::oidc_refusal(Form::Json, &OidcRefusal::Bearer { present: true });
@@ -571,9 +698,9 @@ pub(crate) async fn userinfo(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) ->
     Reply::json(200, &Profile::of(&person, &access.scope))
 }
 
-/// `GET` or `POST {prefix}/oidc/logout`: RP-initiated logout. With a valid `id_token_hint`
-/// (or a POST from the SSO origin's own page) the SSO session and every grant of its family
-/// end; the browser goes to a `post_logout_redirect_uri` only if the client registered it
+/// `GET` or `POST {prefix}/oidc/logout`: RP-initiated logout. With an `id_token_hint` naming
+/// the browser's own SSO session (or a POST from the SSO origin's own page) that session and
+/// every grant of its family end; any other request gets the confirmation form. The browser goes to a `post_logout_redirect_uri` only if the client registered it
 /// exactly, else it sees a page.
 pub(crate) async fn end_session(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Reply {
     let Some(issuer) = issuer(s) else {
@@ -637,16 +764,24 @@ pub(crate) async fn end_session(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>)
             }
         },
     };
-    // Without a hint this may be another site's link: only a form posted from the SSO
-    // origin's own page signs out, and a GET gets that form.
+    let live = match gw.session(s, r.headers, r.app).await {
+        Ok(live) => live,
+        Err(e) => return respond::login_error(Form::Page, &e.into()),
+    };
+    let family = live.as_ref().map(|l| session_id(&l.hash));
+    // A hint only says which sign-on is meant; it signs out without asking only the browser
+    // holding that very sign-on. Anything else may be another site's link or a replayed ID
+    // token: only a form posted from the SSO origin's own page signs out, and a GET gets
+    // that form. Nothing here ends a sign-on the browser does not hold.
+    let own_hint = hinted
+        .as_ref()
+        .is_some_and(|h| h.names_session(family.as_deref()));
     let own_post = r.method == Method::POST
         && crate::http::request::same_origin(&s.app(r.app).origin, r.headers);
-    if hinted.is_none() && !own_post {
-        return confirm_logout(s, r.app, &params);
+    if !own_hint && !own_post {
+        return confirm_logout(s, r.app, &params, client);
     }
-    if let Ok(Some(live)) = gw.session(s, r.headers, r.app).await {
-        let family = session_id(&live.hash);
-        // The app sessions made from the SSO session end with it.
+    if let (Some(live), Some(family)) = (live, family) {
         let ended = match end_family(gw, &family).await {
             Ok(n) => n,
             Err(e) => return respond::login_error(Form::Page, &e.into()),
@@ -667,26 +802,6 @@ pub(crate) async fn end_session(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>)
             &format!("{ended} grants"),
             r.client_ip,
         );
-    }
-    // The sign-on the hint names ends too, whichever browser asks: its grants (the relying
-    // party's own ID token says which sign-on it was).
-    if let Some(sid) = hinted.as_ref().and_then(|h| h.sid.as_deref()) {
-        // The app sessions made from it end too (found through the store's family index).
-        if let Err(e) = crate::control::family::end_sessions(gw, None, sid, "owner").await {
-            return respond::login_error(Form::Page, &e.into());
-        }
-        match end_family(gw, sid).await {
-            Ok(0) => {}
-            Ok(n) => audit::oidc(
-                "oidc_logout",
-                client.map_or("-", |c| c.id.as_str()),
-                "-",
-                sid,
-                &format!("{n} grants"),
-                r.client_ip,
-            ),
-            Err(e) => return respond::login_error(Form::Page, &e.into()),
-        }
     }
     count(gw, client, "logout", "ok");
     let cleared = s.clear_session_cookies(r.app);
@@ -736,11 +851,18 @@ fn confirm_logout(
     s: &Settings,
     app: AppId,
     params: &std::collections::HashMap<String, String>,
+    client: Option<&OidcClient>,
 ) -> Reply {
     let action = Route::OidcLogout.url(&s.config.server.prefix);
     let mut fields = String::new();
+    // The client the hint named goes on as `client_id`, so its return address still counts;
+    // the hint itself is not posted back.
+    let client_id = client.map(|c| c.id.clone());
     for key in ["client_id", "post_logout_redirect_uri", "state"] {
-        if let Some(v) = params.get(key) {
+        let v = params
+            .get(key)
+            .or(client_id.as_ref().filter(|_| key == "client_id"));
+        if let Some(v) = v {
             fields.push_str(&format!(
                 "<input type=\"hidden\" name=\"{key}\" value=\"{}\">",
                 escape_html(v)

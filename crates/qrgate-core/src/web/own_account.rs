@@ -53,6 +53,8 @@ pub(super) async fn sessions_sign_out(gw: &Gateway, s: &Settings, req: &RouteReq
             },
         );
     };
+    // An SSO session's sign-on (its app sessions, grants and codes) ends with it
+    // (`control::revoke`).
     if let Err(e) = account::sign_out(gw, s, &hash, &identity.user, &scope).await {
         return respond::control_error(req.form, &e);
     }

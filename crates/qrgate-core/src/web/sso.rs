@@ -110,7 +110,7 @@ pub(super) async fn issue(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) ->
         approved_ms: live.approved_ms,
         expires_ms: now_ms.saturating_add(apps::CODE_LIFETIME_MS),
     };
-    if let Err(e) = gw.oidc().store().put_app_code(hash, grant).await {
+    if let Err(e) = gw.oidc().store().put_app_code(hash, grant, now_ms).await {
         return respond::login_error(crate::http::reply::Form::Page, &e.into());
     }
     count(gw, &app.name, "issue", "issued");

@@ -276,6 +276,12 @@ pub fn enroll_error(form: Form, e: &EnrollError) -> Reply {
     }
 }
 
+/// A HEAD of a route whose GET changes state: 200 with nothing run and nothing stored
+/// (`Cache-Control: no-store` like every local reply), so HEAD stays safe.
+pub(crate) fn head_without_effects() -> Reply {
+    Reply::html(200, "")
+}
+
 /// A request head over a limit: 414 for the request line, 431 for the header fields. Always
 /// JSON: the head was not parsed, so nothing says the client prefers a page.
 pub fn head_refusal(r: &HeadRefusal) -> Reply {
