@@ -6,13 +6,14 @@
 //! ([`crate::files::private_file::Guard::GroupSecret`]).
 //!
 //! Several instances behind one balancer must publish the same keys: give them the same file
-//! (a shared volume, or a copy made once); each instance rotates only a file it can write.
+//! (a shared volume, or a copy made once); they rotate it one at a time under its lock
+//! ([`crate::files::key_file`]), each instance only a file it can write.
 //!
 //! A file that exists but cannot be read whole is never replaced (its keys verify tokens
 //! upstreams hold): the start fails, naming the file ([`KeyFileError::way_out`]); a reload
 //! keeps the keys in force.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -23,39 +24,17 @@ use qrgate_core::gateway::Gateway;
 use qrgate_core::identity::assertion::{AssertionKey, Assertions};
 use qrgate_core::raw::SigningSeed;
 
-use crate::files::private_file::{Guard, ReadError};
+use crate::files::key_file;
 
-/// The most a key file may hold: a few keys of a hundred bytes each.
-const LIMIT: u64 = 1 << 20;
+/// What the file is, in errors.
+const KIND: &str = "an assertion key file";
 
 /// Why the keys could not be put in force (assertions then stay as they were).
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
-    /// Reading or writing the file failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The file is not one the gateway may hold secrets in: another user's, open to
-    /// others, not a regular file, too large.
-    #[error("{path}: {reason}")]
-    Unsafe {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: crate::files::private_file::ReadError,
-    },
-    /// The file is not a key file.
-    #[error("{path}: not an assertion key file: {reason}")]
-    Format {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
+    /// The file could not be read, written or trusted.
+    #[error(transparent)]
+    File(#[from] key_file::KeyFileError),
     /// The signer could not be built.
     #[error(transparent)]
     Signer(#[from] qrgate_core::identity::assertion::AssertionError),
@@ -65,16 +44,7 @@ impl KeyFileError {
     /// What an operator does about a key file the gateway refused to start over.
     pub fn way_out(&self) -> String {
         match self {
-            KeyFileError::Io { path, .. }
-            | KeyFileError::Format { path, .. }
-            | KeyFileError::Unsafe { path, .. } => {
-                let p = path.display();
-                format!(
-                    "qrgate does not replace an assertion key file it cannot read: upstreams may \
-                     hold tokens its keys signed. Make {p} readable again, or move it aside to \
-                     start with a new key: mv {p} {p}.unread"
-                )
-            }
+            KeyFileError::File(e) => e.way_out("upstreams"),
             KeyFileError::Signer(_) => "check [assertion] in the config".into(),
         }
     }
@@ -98,35 +68,17 @@ struct Entry {
 }
 
 fn read(path: &Path) -> Result<Vec<AssertionKey>, KeyFileError> {
-    let format = |reason: String| KeyFileError::Format {
-        path: path.into(),
-        reason,
-    };
-    // Signing secrets: nobody but the gateway's user (and the group of instances sharing
-    // them) may read them, nor swap in their own.
-    let text = match crate::files::private_file::read_guarded(path, Guard::GroupSecret, LIMIT) {
-        Ok(Some(t)) => t,
-        Ok(None) => return Ok(Vec::new()),
-        Err(ReadError::Io(source)) => {
-            return Err(KeyFileError::Io {
-                path: path.into(),
-                source,
-            })
-        }
-        Err(reason) => {
-            return Err(KeyFileError::Unsafe {
-                path: path.into(),
-                reason,
-            })
-        }
-    };
-    crate::files::private_file::json_keys_unique(&text).map_err(format)?;
-    let file: File = serde_json::from_str(&text).map_err(|e| format(e.to_string()))?;
+    let file: File = key_file::read(path, KIND)?.unwrap_or_default();
     file.keys
         .into_iter()
         .map(|e| {
-            let secret = SigningSeed::from_hex(&e.secret)
-                .ok_or_else(|| format(format!("key {} is not 32 hex bytes", e.kid)))?;
+            let secret = SigningSeed::from_hex(&e.secret).ok_or_else(|| {
+                key_file::KeyFileError::format(
+                    path,
+                    KIND,
+                    format!("key {} is not 32 hex bytes", e.kid),
+                )
+            })?;
             Ok(AssertionKey {
                 kid: e.kid,
                 secret,
@@ -147,19 +99,16 @@ fn write(path: &Path, keys: &[AssertionKey]) -> Result<(), KeyFileError> {
             })
             .collect(),
     };
-    let bytes = serde_json::to_vec_pretty(&file).map_err(|e| KeyFileError::Format {
-        path: path.into(),
-        reason: e.to_string(),
-    })?;
-    crate::files::private_file::write(path, &bytes).map_err(|source| KeyFileError::Io {
-        path: path.into(),
-        source,
-    })
+    Ok(key_file::write(path, KIND, &file)?)
 }
 
 /// The keys in force at `now_ms` under `config`: the file's, rotated if due (and written
-/// back when anything changed).
+/// back when anything changed), all under the key file's lock ([`key_file::locked`]).
 pub fn keys(config: &AssertionConfig, now_ms: u64) -> Result<Vec<AssertionKey>, KeyFileError> {
+    key_file::locked(&config.key_file, || rotated(config, now_ms))
+}
+
+fn rotated(config: &AssertionConfig, now_ms: u64) -> Result<Vec<AssertionKey>, KeyFileError> {
     let mut keys = read(&config.key_file)?;
     keys.sort_by_key(|k| std::cmp::Reverse(k.created_ms));
     let rotate = millis(config.rotate);
@@ -193,10 +142,6 @@ pub fn install(gw: &Gateway) -> Result<(), KeyFileError> {
         return Ok(());
     };
     let keys = keys(config, gw.clock().now_millis())?;
-    let leftovers = crate::files::private_file::remove_leftovers(&config.key_file);
-    if leftovers > 0 {
-        tracing::info!(removed = leftovers, path = %config.key_file.display(), "removed temporary copies of the key file left by an interrupted write");
-    }
     let signer = Assertions::new(keys, config.issuer.clone(), millis(config.lifetime))?;
     gw.set_assertions(Some(Arc::new(signer)));
     Ok(())

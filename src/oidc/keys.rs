@@ -1,11 +1,11 @@
 //! The ID token signing keys' file (`[sso] key_file`): made at first start, read at start and
 //! at every reload, rotated as `qrgate_core::oidc::keys::rotate` says (one current key per
 //! algorithm a client uses, RS256 always; the previous stays published for one more
-//! period). JSON, mode 0600, replaced atomically, as the assertion keys' file is
-//! (`crate::files::assertion_keys`): a file that exists but cannot be read whole is never replaced
-//! (relying parties hold tokens its keys signed); the start fails, naming it.
+//! period). JSON, mode 0600, replaced atomically, under a lock ([`crate::files::key_file`]):
+//! a file that exists but cannot be read whole is never replaced (relying parties hold
+//! tokens its keys signed); the start fails, naming it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -15,38 +15,17 @@ use qrgate_core::clock::millis;
 use qrgate_core::gateway::Gateway;
 use qrgate_core::oidc::keys::{rotate, IdTokenSigner, OidcKey, OidcKeyError, SigningAlg};
 
-use crate::files::private_file::{Guard, ReadError};
+use crate::files::key_file;
 
-/// The most a key file may hold: a few keys of a few kilobytes each.
-const LIMIT: u64 = 1 << 20;
+/// What the file is, in errors.
+const KIND: &str = "an OpenID Connect key file";
 
 /// Why the keys could not be put in force.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
-    /// Reading or writing the file failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The file is not one the gateway may hold secrets in.
-    #[error("{path}: {reason}")]
-    Unsafe {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: ReadError,
-    },
-    /// The file is not an OpenID Connect key file.
-    #[error("{path}: not an OpenID Connect key file: {reason}")]
-    Format {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
+    /// The file could not be read, written or trusted.
+    #[error(transparent)]
+    File(#[from] key_file::KeyFileError),
     /// A key could not be made or used.
     #[error(transparent)]
     Key(#[from] OidcKeyError),
@@ -56,16 +35,7 @@ impl KeyFileError {
     /// What an operator does about a key file the gateway refused to start over.
     pub fn way_out(&self) -> String {
         match self {
-            KeyFileError::Io { path, .. }
-            | KeyFileError::Format { path, .. }
-            | KeyFileError::Unsafe { path, .. } => {
-                let p = path.display();
-                format!(
-                    "qrgate does not replace an OpenID Connect key file it cannot read: relying \
-                     parties may hold ID tokens its keys signed. Make {p} readable again, or move \
-                     it aside to start with new keys: mv {p} {p}.unread"
-                )
-            }
+            KeyFileError::File(e) => e.way_out("relying parties"),
             KeyFileError::Key(_) => "check [sso] in the config".into(),
         }
     }
@@ -90,34 +60,13 @@ struct Entry {
 }
 
 fn read(path: &Path) -> Result<Vec<OidcKey>, KeyFileError> {
-    let format = |reason: String| KeyFileError::Format {
-        path: path.into(),
-        reason,
-    };
-    let text = match crate::files::private_file::read_guarded(path, Guard::GroupSecret, LIMIT) {
-        Ok(Some(t)) => t,
-        Ok(None) => return Ok(Vec::new()),
-        Err(ReadError::Io(source)) => {
-            return Err(KeyFileError::Io {
-                path: path.into(),
-                source,
-            })
-        }
-        Err(reason) => {
-            return Err(KeyFileError::Unsafe {
-                path: path.into(),
-                reason,
-            })
-        }
-    };
-    crate::files::private_file::json_keys_unique(&text).map_err(format)?;
-    let file: File = serde_json::from_str(&text).map_err(|e| format(e.to_string()))?;
+    let file: File = key_file::read(path, KIND)?.unwrap_or_default();
     file.keys
         .into_iter()
         .map(|e| {
-            let pkcs8 = STANDARD
-                .decode(&e.pkcs8)
-                .map_err(|_| format(format!("key {} is not base64", e.kid)))?;
+            let pkcs8 = STANDARD.decode(&e.pkcs8).map_err(|_| {
+                key_file::KeyFileError::format(path, KIND, format!("key {} is not base64", e.kid))
+            })?;
             Ok(OidcKey {
                 kid: e.kid,
                 alg: e.alg,
@@ -140,14 +89,7 @@ fn write(path: &Path, keys: &[OidcKey]) -> Result<(), KeyFileError> {
             })
             .collect(),
     };
-    let bytes = serde_json::to_vec_pretty(&file).map_err(|e| KeyFileError::Format {
-        path: path.into(),
-        reason: e.to_string(),
-    })?;
-    crate::files::private_file::write(path, &bytes).map_err(|source| KeyFileError::Io {
-        path: path.into(),
-        source,
-    })
+    Ok(key_file::write(path, KIND, &file)?)
 }
 
 /// Puts the ID token signer for the gateway's current config in force (or none, without
@@ -174,56 +116,25 @@ pub fn install(gw: &Gateway) -> Result<(), KeyFileError> {
     Ok(())
 }
 
-/// The key file's keys, rotated if due and written back when anything changed, all under an
-/// exclusive lock of `<key file>.lock`: instances sharing one key file read, rotate and
-/// write it one at a time, and each reads it only once it holds the lock, so one that comes
-/// second finds the rotation done and signs with the keys the file (and so every instance's
-/// JWKS) has.
+/// The key file's keys, rotated if due and written back when anything changed, all under
+/// the key file's lock ([`key_file::locked`]): instances sharing one key file rotate it one at
+/// a time, and one that comes second finds the rotation done and signs with the keys the
+/// file (and so every instance's JWKS) has.
 pub fn load_rotated(
     path: &Path,
     algs: &[SigningAlg],
     rotate_ms: u64,
     now_ms: u64,
 ) -> Result<Vec<OidcKey>, KeyFileError> {
-    let _locked = FileLock::take(path).map_err(|source| KeyFileError::Io {
-        path: path.into(),
-        source,
-    })?;
-    let keys = read(path)?;
-    let (keys, changed) = rotate(keys, algs, rotate_ms, now_ms)?;
-    if changed {
-        write(path, &keys)?;
-        tracing::info!(path = %path.display(), keys = keys.len(), "OpenID Connect signing keys written");
-    }
-    // Under the lock, no other instance is writing: a temporary copy is a leftover.
-    let leftovers = crate::files::private_file::remove_leftovers(path);
-    if leftovers > 0 {
-        tracing::info!(removed = leftovers, path = %path.display(), "removed temporary copies of the key file left by an interrupted write");
-    }
-    Ok(keys)
-}
-
-/// An exclusive `flock` of `<path>.lock`, held until dropped (closing the file releases it).
-struct FileLock(#[allow(dead_code)] std::fs::File);
-
-impl FileLock {
-    fn take(path: &Path) -> std::io::Result<FileLock> {
-        use std::os::unix::fs::OpenOptionsExt;
-        use std::os::unix::io::AsRawFd;
-        let mut name = path.as_os_str().to_owned();
-        name.push(".lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(name)?;
-        // SAFETY: flock on a descriptor this function owns; it blocks until the lock is ours.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(std::io::Error::last_os_error());
+    key_file::locked(path, || {
+        let keys = read(path)?;
+        let (keys, changed) = rotate(keys, algs, rotate_ms, now_ms)?;
+        if changed {
+            write(path, &keys)?;
+            tracing::info!(path = %path.display(), keys = keys.len(), "OpenID Connect signing keys written");
         }
-        Ok(FileLock(file))
-    }
+        Ok(keys)
+    })
 }
 
 #[cfg(test)]
