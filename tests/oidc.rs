@@ -691,7 +691,7 @@ async fn signing_in_for_a_client_names_it_and_its_origin_on_the_page_and_the_pho
         .text()
         .await
         .expect("html");
-    let shown = "Example Sign-in, for Grafana (http://127.0.0.1:9)";
+    let shown = "Example Sign-in, for Grafana (http://127.0.0.1:9); also opens Test app";
     assert!(html.contains(&format!("Sign in to {shown}")), "{html}");
     let marker = "data-attempt=\"";
     let start = html.find(marker).expect("attempt") + marker.len();
@@ -817,7 +817,7 @@ async fn prompt_login_is_answered_after_a_fresh_phone_approval_with_acr() {
         .await
         .expect("html");
     assert!(
-        html.contains("Example Sign-in, for Grafana (http://127.0.0.1:9)"),
+        html.contains("Example Sign-in, for Grafana (http://127.0.0.1:9); also opens Test app"),
         "{html}"
     );
     let marker = "data-attempt=\"";

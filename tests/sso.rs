@@ -94,7 +94,7 @@ fn absolute(origin: &str, loc: &str) -> String {
 }
 
 /// Signs alice in on the SSO origin with the reference signer (the one approval); the page
-/// and the phone name the gateway and, on an app's trip, `shown` (e.g. "Example (App A)").
+/// and the phone name the gateway and, on an app's trip, `shown` (e.g. "Example (App A; also opens Test app, App B, Bobs)").
 async fn approve_at_sso(gw: &TestGateway, b: &reqwest::Client, rd: &str) -> String {
     approve_shown(gw, b, rd, "Example").await
 }
@@ -219,7 +219,13 @@ async fn one_approval_at_the_sso_origin_opens_two_apps_of_one_family() {
     let (status, loc, _) = get(&b, &issue).await;
     assert_eq!(status, 302);
     assert!(loc.starts_with("/.qrgate/login?rd="), "{loc}");
-    let back = approve_shown(&gw, &b, &issue[SSO.len()..], "Example (App A)").await;
+    let back = approve_shown(
+        &gw,
+        &b,
+        &issue[SSO.len()..],
+        "Example (App A; also opens Test app, App B, Bobs)",
+    )
+    .await;
     let (status, loc, _) = get(&b, &absolute(SSO, &back)).await;
     assert_eq!(status, 302);
     assert!(loc.starts_with(&format!("{A}/.qrgate/sso/redeem?code=")));

@@ -88,24 +88,63 @@ pub fn takes_part(config: &Config, app: AppId) -> Result<(), OwnApproval> {
 }
 
 impl Config {
-    /// The config with [`SsoConfig::shown_for_app`] filled in: which apps take part depends on
-    /// each app's grant and step-up paths, known only once the whole file is read.
+    /// The config with what a sign-in at the SSO origin is shown as filled in
+    /// ([`SsoConfig::shown_for_app`], [`OidcClient::shown_as`]): the gateway's name, who
+    /// asked, and the other apps one approval opens. Which apps take part depends on each
+    /// app's grant and step-up paths, known only once the whole file is read.
     pub(super) fn with_sso_names(mut self) -> Config {
-        let shown: Vec<String> = match &self.sso {
-            None => return self,
-            Some(sso) => self
-                .app_ids()
-                .map(|(id, app)| match takes_part(&self, id) {
-                    Ok(()) => format!("{} ({})", sso.name, app.name),
-                    Err(_) => String::new(),
-                })
-                .collect(),
+        let Some(sso_name) = self.sso.as_ref().map(|s| s.name.clone()) else {
+            return self;
         };
+        let taking_part: Vec<(AppId, String)> = self
+            .app_ids()
+            .filter(|(id, _)| takes_part(&self, *id).is_ok())
+            .map(|(id, app)| (id, app.name.clone()))
+            .collect();
+        let shown: Vec<String> = self
+            .app_ids()
+            .map(
+                |(id, app)| match taking_part.iter().any(|(t, _)| *t == id) {
+                    true => {
+                        let others = taking_part.iter().filter(|(t, _)| *t != id).map(|(_, n)| n);
+                        format!("{sso_name} ({}{})", app.name, also_opens(others))
+                    }
+                    false => String::new(),
+                },
+            )
+            .collect();
+        // An approval on the SSO origin signs in to the gateway's sign-on, valid for every
+        // client and every app that takes part: the phone names that first, then the client
+        // that asked and its origin, then the apps it opens too.
+        let apps = also_opens(taking_part.iter().map(|(_, n)| n));
+        for c in &mut self.oidc_clients {
+            for shown in &mut c.shown_as {
+                *shown = format!("{sso_name}, for {shown}{apps}");
+            }
+        }
         if let Some(sso) = self.sso.as_mut() {
             sso.shown_for_app = shown;
         }
         self
     }
+}
+
+/// "; also opens A, B, C and 2 more" for the apps one approval opens besides the one named
+/// (at most three by name, so the phone's line stays short); empty for none.
+fn also_opens<'a>(apps: impl Iterator<Item = &'a String>) -> String {
+    const NAMED: usize = 3;
+    let apps: Vec<&String> = apps.collect();
+    if apps.is_empty() {
+        return String::new();
+    }
+    let named: Vec<&str> = apps.iter().take(NAMED).map(|s| s.as_str()).collect();
+    let more = apps.len().saturating_sub(NAMED);
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    format!("; also opens {}{more}", named.join(", "))
 }
 
 /// A client's secret as configured: the SHA-256 of a generated high-entropy secret.
@@ -338,13 +377,6 @@ impl Validator<'_> {
         for (i, c) in clients.into_iter().enumerate() {
             out.push(self.client(i, c, &mut ids, parts.users)?);
         }
-        // An approval on the SSO origin signs in to the gateway's sign-on, valid for every
-        // client: the phone names that first, then the client that asked and its origin.
-        for c in &mut out {
-            for shown in &mut c.shown_as {
-                *shown = format!("{}, for {shown}", sso.name);
-            }
-        }
         Ok((Some(sso), out))
     }
 
@@ -532,6 +564,29 @@ impl Validator<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sign_in_at_the_sso_origin_names_the_apps_it_opens() {
+        let apps: String = ["a", "b", "c", "d", "e"]
+            .iter()
+            .map(|n| format!("[[app]]\nname = \"{n}\"\norigin = \"https://{n}.example.com\"\nupstream = \"127.0.0.1:3000\"\n"))
+            .collect();
+        let c = Config::parse(
+            &format!("{apps}[[app]]\nname = \"own\"\norigin = \"https://own.example.com\"\nupstream = \"127.0.0.1:3000\"\nsso = false\n\n[sso]\norigin = \"https://id.example.com\"\nname = \"Example\"\n\n[[oidc_client]]\nid = \"rp\"\npublic = true\nredirect_uris = [\"https://rp.example/cb\"]\n"),
+            std::path::Path::new("t.toml"),
+        )
+        .expect("config");
+        let sso = c.sso.as_ref().expect("sso");
+        assert_eq!(
+            sso.shown_for_app[1],
+            "Example (b; also opens a, c, d and 1 more)"
+        );
+        assert_eq!(sso.shown_for_app[5], "", "keeps its own approval");
+        assert_eq!(
+            c.oidc_client("rp").expect("rp").shown_as[0],
+            "Example, for rp (https://rp.example); also opens a, b, c and 2 more"
+        );
+    }
 
     const KEY: &str = "ed25519_17956be6b8d4af0841d05ee4099a2f6f19a11a733b059f13998b6eff4b2d5660";
     const HASH: &str = "1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0";

@@ -703,8 +703,8 @@ mod tests {
         let back = format!("/.qrgate/oidc/authorize?{OK}");
         assert_eq!(
             shown_name(&c, sso, &back),
-            "Example, for conf (https://app.example)",
-            "the sign-on first, then the client that asked"
+            "Example, for conf (https://app.example); also opens wiki",
+            "the sign-on first, then the client that asked, then the apps it opens"
         );
         assert_eq!(
             shown_name(&c, AppId::new(0), &back),
