@@ -9,7 +9,7 @@
 //! | `request_filter`           | [`decision::decide`]: serve a gateway route (`local`), forward, or answer the denial |
 //! | `upstream_peer`            | the selected app's upstream, resolved once per config (`peers`) |
 //! | `upstream_request_filter`  | apply [`upstream::header_edits`] and the canonical target    |
-//! | `request_body_filter`      | a proxied body keeps [`request_body::on_pace`] (408 if not)  |
+//! | `request_body_filter`      | a proxied body keeps `request_body::on_pace` (408 if not)  |
 //! | `upstream_response_filter` | time the upstream's answer for the app's histogram           |
 //! | `response_filter`          | HSTS on TLS; a 101 or an unsized body is tied to its session ([`tether`]) |
 //! | `fail_to_proxy`            | 502/504 as a small page or JSON ([`respond::proxy_failure_reply`]) |
@@ -20,7 +20,6 @@
 //! file: `peers` resolves them; `local` writes what the gateway answers itself (its routes,
 //! local replies, event streams).
 //!
-//! [`request_body::on_pace`]: crate::proxy::request_body::on_pace
 
 mod local;
 mod peers;

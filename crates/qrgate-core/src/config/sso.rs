@@ -22,7 +22,7 @@ pub struct SsoConfig {
     pub origin: Origin,
     /// `Host` values (lowercase) it answers to.
     pub hosts: Vec<String>,
-    /// Display name: "Sign in to <name>".
+    /// Display name: "Sign in to `<name>`".
     pub name: String,
     /// Where the ID token signing keys are kept (made at first start, mode 0600).
     pub key_file: PathBuf,
@@ -162,7 +162,7 @@ impl std::fmt::Debug for SecretHash {
 pub struct OidcClient {
     /// `client_id`.
     pub id: String,
-    /// Display name: "Sign in to <name>", and what the phone shows.
+    /// Display name: "Sign in to `<name>`", and what the phone shows.
     pub name: String,
     /// The secret's hash; `None` for a public client (PKCE instead).
     pub secret: Option<SecretHash>,

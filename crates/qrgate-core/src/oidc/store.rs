@@ -5,7 +5,7 @@
 //! Each operation that uses something up is one atomic step of the store: a code is redeemed
 //! once (a second redemption revokes the grant the first made, RFC 6749 §4.1.2); a refresh
 //! token rotates once (presenting a rotated-out one revokes its whole grant, RFC 9700
-//! §4.14.2). [`MemoryOidc`] does it under one lock; the Redis store with one Lua script each.
+//! §4.14.2). `MemoryOidc` does it under one lock; the Redis store with one Lua script each.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
