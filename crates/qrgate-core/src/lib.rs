@@ -133,8 +133,11 @@
 //!   - [`oidc::keys`]: ID token signing keys (RS256, ES256, EdDSA), their rotation and JWKS;
 //!   - [`oidc::apps`]: single sign-on across the gateway's own apps: who takes part, the
 //!     one-time code and its binding;
-//!   - [`oidc::store`]: the store seam of codes, grants and tokens, and the memory store;
-//!   - [`oidc::authorize`]: the authorization request and what it leads to;
+//!   - [`oidc::store`]: the store seam of codes, grants and tokens, and
+//!     - `oidc::store::memory`: the memory store;
+//!     - `oidc::store::tests`: their unit tests;
+//!   - [`oidc::authorize`]: the authorization request and what it leads to, and
+//!     - `oidc::authorize::tests`: its unit tests;
 //!   - [`oidc::token`]: the token request, client authentication and token errors;
 //!   - [`oidc::claims`]: ID token and userinfo claims, and the discovery document;
 //!   - [`oidc::backchannel`]: back-channel logout: who is told, the logout token, the sender seam;
