@@ -232,6 +232,27 @@ async fn one_approval_at_the_sso_origin_opens_two_apps_of_one_family() {
     let (status, to, _) = post_code(&b, A, &code_of(&loc)).await;
     assert_eq!((status, to.as_str()), (303, "/private"));
     assert!(signed_in(&b, A).await);
+    // A HEAD of an app's trip (a link checker, a prefetch) mints no code: no Location, and
+    // the count of issued codes stays where it was.
+    let issued = |gw: &TestGateway| {
+        gw.state
+            .metrics()
+            .render()
+            .lines()
+            .filter(|l| l.starts_with("qrgate_sso_total") && l.contains("result=\"issued\""))
+            .map(|l| l.rsplit(' ').next().unwrap_or("0").to_string())
+            .collect::<Vec<_>>()
+    };
+    let before = issued(&gw);
+    let head = b
+        .head(to_sso(&b, B).await)
+        .header("accept", NAV)
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(head.status(), 200);
+    assert!(head.headers().get("location").is_none());
+    assert_eq!(issued(&gw), before, "HEAD ran nothing");
     // App B: no second approval.
     open_app(&b, B).await;
     // Both app sessions belong to the SSO session's family.

@@ -176,14 +176,44 @@ impl<'a> Route<'a> {
     }
 
     /// Whether the route's GET changes state: it starts a login attempt (the login and
-    /// step-up pages), mints a code or a step-up ticket (authorize), or signs out (logout).
-    /// A HEAD of such a route is answered without running it (HTTP says HEAD is safe; link
-    /// checkers and prefetchers send it).
+    /// step-up pages), mints a code or a step-up ticket (authorize, an app's single sign-on
+    /// trip), or signs out (logout). A HEAD of such a route is answered without running it
+    /// (HTTP says HEAD is safe; link checkers and prefetchers send it). The match names every
+    /// route, so a new one cannot be added without saying whether its GET is safe.
     pub(crate) fn get_has_effects(&self) -> bool {
-        matches!(
-            self,
-            Route::Login { .. } | Route::StepUp { .. } | Route::OidcAuthorize | Route::OidcLogout
-        )
+        match self {
+            Route::Login { .. }
+            | Route::StepUp { .. }
+            | Route::OidcAuthorize
+            | Route::OidcLogout
+            | Route::SsoIssue { .. } => true,
+            // Reads: pages, documents, streams and checks that change nothing a HEAD could
+            // trigger unasked.
+            Route::Healthz
+            | Route::Jwks
+            | Route::Sessions
+            | Route::Enroll { .. }
+            | Route::Verify
+            | Route::Attempt { .. }
+            | Route::Events { .. }
+            | Route::OidcJwks
+            | Route::OidcDiscovery
+            | Route::OidcUserinfo
+            | Route::SsoHome
+            | Route::SsoRedeem { .. } => false,
+            // No GET at all.
+            Route::Logout
+            | Route::Invite
+            | Route::RemoveDevice
+            | Route::Create
+            | Route::Scan { .. }
+            | Route::Approve { .. }
+            | Route::Reject { .. }
+            | Route::Claim { .. }
+            | Route::Relay { .. }
+            | Route::OidcToken
+            | Route::AuthSession => false,
+        }
     }
 
     /// Whether the route is one of the SSO origin's own (served nowhere else).
@@ -354,6 +384,7 @@ mod tests {
             Route::StepUp { rd: None },
             Route::OidcAuthorize,
             Route::OidcLogout,
+            Route::SsoIssue { query: None },
         ];
         for r in effects {
             assert!(r.get_has_effects(), "{r:?}");
