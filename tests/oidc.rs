@@ -1455,3 +1455,39 @@ async fn a_refresh_token_only_for_offline_access_and_prompt_none_only_for_the_hi
         json!(["none", "login"])
     );
 }
+
+/// A client without refresh tokens (`refresh_token_lifetime_seconds = 0`): its grant lives as
+/// long as its access token, so a sweep in between ends nothing (memory and Redis alike).
+#[tokio::test]
+async fn a_grant_without_refresh_tokens_lives_as_long_as_its_access_token() {
+    let hash = hex::encode(sha2::Sha256::digest(SECRET.as_bytes()));
+    let (gw, _dir) = sso_gateway(&format!(
+        "\n[[oidc_client]]\nid = \"short\"\nsecret_hash = \"{hash}\"\nredirect_uris = [\"{REDIRECT}\"]\nrefresh_token_lifetime_seconds = 0\naccess_token_lifetime_seconds = 600\n"
+    ))
+    .await;
+    let (b, _) = sign_in_at(&sso(&gw)).await;
+    let code = code_for(&gw, &b, "short", REDIRECT, "").await;
+    let (status, _, tokens) = token(
+        &gw,
+        Some(("short", SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    assert!(tokens.get("refresh_token").is_none(), "{tokens}");
+    let access = tokens["access_token"].as_str().expect("access");
+    gw.clock.advance(Duration::from_secs(300));
+    gw.state.sweep().await;
+    assert_eq!(userinfo(&gw, access).await, 200, "swept too early");
+    gw.clock.advance(Duration::from_secs(301));
+    gw.state.sweep().await;
+    assert_eq!(
+        userinfo(&gw, access).await,
+        401,
+        "expired with its access token"
+    );
+}

@@ -67,6 +67,8 @@ pub(crate) struct Due {
     pub(crate) client_id: String,
     /// Its `backchannel_logout_uri`.
     pub(crate) uri: String,
+    /// The user the grant was for (the audit trail names users, tokens name subjects).
+    pub(crate) user: String,
     /// The claims of its logout token.
     pub(crate) claims: LogoutClaims,
 }
@@ -97,6 +99,7 @@ pub(crate) fn due(config: &Config, ended: &[Grant], now_ms: u64) -> Vec<Due> {
         out.push(Due {
             client_id: g.client_id.clone(),
             uri,
+            user: g.user.clone(),
             claims: LogoutClaims {
                 iss: iss.clone(),
                 aud: g.client_id.clone(),
@@ -129,7 +132,7 @@ pub(crate) fn notices(
                     client_id: d.client_id,
                     uri: d.uri,
                     sid: d.claims.sid,
-                    user: d.claims.sub,
+                    user: d.user,
                     token,
                 }),
                 Err(e) => {

@@ -402,7 +402,10 @@ async fn redeem(
         scope: code.scope.clone(),
         auth_time: code.auth_time,
         acr: code.acr.clone(),
-        expires_ms: now_ms.saturating_add(millis(client.refresh_lifetime)),
+        // The grant outlives its first access token even without refresh tokens
+        // (`refresh_token_lifetime_seconds = 0`), in every store alike.
+        expires_ms: now_ms
+            .saturating_add(millis(client.refresh_lifetime.max(client.access_lifetime))),
     };
     let (answer, issue) = answer(
         gw,
