@@ -4,14 +4,16 @@
 //! Keys (after the configured prefix and the hash tag `{oidc}:`, one Redis Cluster slot for
 //! all of them), every token by the hex of its SHA-256 only:
 //! - `oc:{code}`: a hash — `j` the code's grant (JSON), `e` its expiry (ms), `c` its client,
-//!   `u` the grant its redemption made (once used); lives until the code expires, once used as long as its first
-//!   access token (so a replay in that time revokes the grant).
-//! - `og:{grant}`: a hash — `j` the grant (JSON), `c` its client, `f` its family, `x` its end
-//!   (ms), `r` its current refresh token; `og:{grant}:a` the set of its live access tokens
-//!   (expired ones trimmed at each refresh) and `og:{grant}:rz` its refresh tokens by time,
-//!   the current one and at most `MAX_RETIRED` rotated-out ones (older ones forgotten).
-//! - `ou:{client}:{user}`: the user's grants at the client, oldest first; beyond
-//!   `MAX_GRANTS` the oldest is revoked.
+//!   `u` the grant its redemption made (once used); lives until the code expires, once used
+//!   as long as its first access token (so a replay in that time revokes the grant).
+//! - `og:{grant}`: a hash — `j` the grant (JSON), `c` its client, `u` its user, `f` its
+//!   family, `x` its end (ms), `r` its current refresh token; `og:{grant}:a` its access
+//!   tokens by expiry (a sorted set: at each refresh the expired ones go and the oldest beyond
+//!   `MAX_ACCESS`, so no refresh walks more than a bounded set) and `og:{grant}:rz` its
+//!   refresh tokens by time, the current one and at most `MAX_RETIRED` rotated-out ones
+//!   (older ones forgotten).
+//! - `ou:{client}:{user}`: the user's live grants at the client, oldest first (a revoked grant
+//!   leaves it); beyond `MAX_GRANTS` the oldest is revoked, and its client told.
 //! - `or:{refresh}`: the grant id, for current and rotated-out tokens alike (reuse detection).
 //! - `oa:{access}`: `{grant} {expiry ms} {scopes…}`.
 //! - `of:{family}`: the set of grants that came from one SSO session; `ofc:{family}` its
@@ -37,15 +39,20 @@ use qrgate_core::session::StoreError;
 use super::{unavailable, Link};
 
 /// Revokes grant `id` (prefix `p`): its access and refresh tokens, its sets, its family
-/// membership. Returns the grant's JSON if it was live (the caller that ended it tells its
+/// membership, its place in its user's list at its client. Returns the grant's JSON if it was live (the caller that ended it tells its
 /// client), else false. Shared by the scripts below.
 const REVOKE_FN: &str = r"
+local function members(k)
+  if redis.call('TYPE', k).ok == 'set' then return redis.call('SMEMBERS', k) end
+  return redis.call('ZRANGE', k, 0, -1)
+end
 local function revoke(p, id)
   local g = p .. 'og:' .. id
-  local j = redis.call('HGET', g, 'j')
+  local f = redis.call('HMGET', g, 'j', 'f', 'c', 'u')
+  local j, fam = f[1], f[2]
   if not j then return false end
-  local fam = redis.call('HGET', g, 'f')
-  for _, a in ipairs(redis.call('SMEMBERS', g .. ':a')) do redis.call('DEL', p .. 'oa:' .. a) end
+  if f[3] and f[4] then redis.call('LREM', p .. 'ou:' .. f[3] .. ':' .. f[4], 0, id) end
+  for _, a in ipairs(members(g .. ':a')) do redis.call('DEL', p .. 'oa:' .. a) end
   for _, r in ipairs(redis.call('SMEMBERS', g .. ':r')) do redis.call('DEL', p .. 'or:' .. r) end
   for _, r in ipairs(redis.call('ZRANGE', g .. ':rz', 0, -1)) do redis.call('DEL', p .. 'or:' .. r) end
   redis.call('DEL', g, g .. ':a', g .. ':r', g .. ':rz')
@@ -57,8 +64,8 @@ end
 /// KEYS[1] the code. ARGV: prefix, now, grant id, keep (ms), grant JSON, family, client,
 /// refresh hex ('' for none), access hex, access expiry (ms since the epoch), grant TTL (ms),
 /// access TTL (ms), the grant's end (ms since the epoch), the access token's scopes, the user,
-/// the most grants per user and client. Returns {'issued'}, {'reused', grant id, grant JSON
-/// if this ended it} or {'unknown'}.
+/// the most grants per user and client. Returns {'issued', JSON of each grant the bound
+/// evicted…}, {'reused', grant id, grant JSON if this ended it} or {'unknown'}.
 const REDEEM: &str = r"
 local p, now = ARGV[1], tonumber(ARGV[2])
 if redis.call('EXISTS', p .. 'ofe:' .. ARGV[6]) == 1 then return {'unknown'} end
@@ -74,14 +81,14 @@ local id = ARGV[3]
 redis.call('HSET', KEYS[1], 'u', id)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 local g = p .. 'og:' .. id
-redis.call('HSET', g, 'j', ARGV[5], 'f', ARGV[6], 'c', ARGV[7], 'x', ARGV[13])
+redis.call('HSET', g, 'j', ARGV[5], 'f', ARGV[6], 'c', ARGV[7], 'x', ARGV[13], 'u', ARGV[15])
 if ARGV[8] ~= '' then
   redis.call('HSET', g, 'r', ARGV[8])
   redis.call('SET', p .. 'or:' .. ARGV[8], id, 'PX', ARGV[11])
   redis.call('ZADD', g .. ':rz', now, ARGV[8])
 end
 redis.call('SET', p .. 'oa:' .. ARGV[9], id .. ' ' .. ARGV[10] .. ' ' .. ARGV[14], 'PX', ARGV[12])
-redis.call('SADD', g .. ':a', ARGV[9])
+redis.call('ZADD', g .. ':a', ARGV[10], ARGV[9])
 for _, k in ipairs({g, g .. ':a', g .. ':rz'}) do redis.call('PEXPIRE', k, ARGV[11]) end
 local f = p .. 'of:' .. ARGV[6]
 redis.call('SADD', f, id)
@@ -89,14 +96,18 @@ if redis.call('PTTL', f) < tonumber(ARGV[11]) then redis.call('PEXPIRE', f, ARGV
 local o = p .. 'ou:' .. ARGV[7] .. ':' .. ARGV[15]
 redis.call('RPUSH', o, id)
 if redis.call('PTTL', o) < tonumber(ARGV[11]) then redis.call('PEXPIRE', o, ARGV[11]) end
-while redis.call('LLEN', o) > tonumber(ARGV[16]) do revoke(p, redis.call('LPOP', o)) end
-return {'issued'}
+local out = {'issued'}
+while redis.call('LLEN', o) > tonumber(ARGV[16]) do
+  local j = revoke(p, redis.call('LPOP', o))
+  if j then table.insert(out, j) end
+end
+return out
 ";
 
 /// ARGV: prefix, now, presented refresh hex, client id, new refresh hex, new access hex,
 /// access expiry (ms since the epoch), access TTL (ms), the access token's scopes, the most
-/// rotated-out tokens kept. Returns {'rotated', grant JSON}, {'reused', grant id, grant JSON
-/// if this ended it} or {'unknown'}.
+/// rotated-out tokens kept, the most access tokens kept. Returns {'rotated', grant JSON},
+/// {'reused', grant id, grant JSON if this ended it} or {'unknown'}.
 const REFRESH: &str = r"
 local p, now = ARGV[1], tonumber(ARGV[2])
 local id = redis.call('GET', p .. 'or:' .. ARGV[3])
@@ -119,11 +130,15 @@ if over > 0 then
   local popped = redis.call('ZPOPMIN', g .. ':rz', over)
   for i = 1, #popped, 2 do redis.call('DEL', p .. 'or:' .. popped[i]) end
 end
-for _, a in ipairs(redis.call('SMEMBERS', g .. ':a')) do
-  if redis.call('EXISTS', p .. 'oa:' .. a) == 0 then redis.call('SREM', g .. ':a', a) end
-end
+local a = g .. ':a'
+redis.call('ZREMRANGEBYSCORE', a, '-inf', now)
 redis.call('SET', p .. 'oa:' .. ARGV[6], id .. ' ' .. ARGV[7] .. ' ' .. ARGV[9], 'PX', ARGV[8])
-redis.call('SADD', g .. ':a', ARGV[6])
+redis.call('ZADD', a, ARGV[7], ARGV[6])
+local extra = redis.call('ZCARD', a) - tonumber(ARGV[11])
+if extra > 0 then
+  local popped = redis.call('ZPOPMIN', a, extra)
+  for i = 1, #popped, 2 do redis.call('DEL', p .. 'oa:' .. popped[i]) end
+end
 return {'rotated', f[1]}
 ";
 
@@ -335,7 +350,13 @@ impl OidcStore for RedisOidc {
             .arg(qrgate_core::oidc::store::MAX_GRANTS);
         let answer: Vec<String> = self.link.script(&call).await?;
         Ok(match outcome(&answer) {
-            ("issued", _) => Redeemed::Issued,
+            ("issued", _) => Redeemed::Issued {
+                evicted: answer
+                    .iter()
+                    .skip(1)
+                    .map(|j| Self::parse(j))
+                    .collect::<Result<_, _>>()?,
+            },
             ("reused", id) => Redeemed::Reused {
                 grant_id: id.map(str::to_string),
                 ended: ended(&answer, 2)?.into_iter().collect(),
@@ -364,7 +385,8 @@ impl OidcStore for RedisOidc {
             .arg(issue.access_expires_ms)
             .arg(issue.access_expires_ms.saturating_sub(now_ms).max(1))
             .arg(issue.scope.join(" "))
-            .arg(qrgate_core::oidc::store::MAX_RETIRED);
+            .arg(qrgate_core::oidc::store::MAX_RETIRED)
+            .arg(qrgate_core::oidc::store::MAX_ACCESS);
         let answer: Vec<String> = self.link.script(&call).await?;
         Ok(match outcome(&answer) {
             ("rotated", Some(j)) => Refreshed::Rotated(Self::parse(j)?),

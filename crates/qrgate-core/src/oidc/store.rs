@@ -163,7 +163,11 @@ pub struct Issue {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redeemed {
     /// The code was fresh: the grant and its tokens are stored.
-    Issued,
+    Issued {
+        /// The user's oldest grants at the client that the bound ([`MAX_GRANTS`]) ended to
+        /// make room (for back-channel logout).
+        evicted: Vec<Grant>,
+    },
     /// The code had been redeemed before: the grant it led to is revoked now.
     Reused {
         /// That grant.

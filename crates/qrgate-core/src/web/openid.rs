@@ -420,7 +420,8 @@ async fn redeem(
         .redeem(hash, grant.clone(), issue, now_ms)
         .await?
     {
-        Redeemed::Issued => {
+        Redeemed::Issued { evicted } => {
+            gw.oidc().ended(&s.config, &evicted, now_ms);
             audit::oidc(
                 "oidc_grant",
                 &client.id,

@@ -170,9 +170,11 @@ impl OidcStore for MemoryOidc {
             .collect();
         same.sort();
         let over = (same.len() + 1).saturating_sub(MAX_GRANTS);
-        for (_, id) in same.iter().take(over) {
-            inner.revoke(id);
-        }
+        let evicted: Vec<Grant> = same
+            .iter()
+            .take(over)
+            .filter_map(|(_, id)| inner.revoke(id))
+            .collect();
         inner.grants.insert(
             grant.id.clone(),
             GrantEntry {
@@ -182,7 +184,7 @@ impl OidcStore for MemoryOidc {
                 grant,
             },
         );
-        Ok(Redeemed::Issued)
+        Ok(Redeemed::Issued { evicted })
     }
 
     async fn replayed(&self, code: Hash, client_id: &str) -> Result<Option<Replayed>, StoreError> {
@@ -414,14 +416,23 @@ mod tests {
             assert_eq!(inner.access.len(), MAX_ACCESS);
         }
         // Many redemptions by one user at one client: MAX_GRANTS grants, the oldest gone.
+        let mut evicted = Vec::new();
         for n in 1..=(MAX_GRANTS as u8 + 4) {
             store.put_code([n; 32], code_grant(), 0).await.expect("put");
             let mut g = grant(&format!("h{n}"));
             g.expires_ms = 1_000_000 + u64::from(n);
             let mut i = issue(n);
             i.refresh = Some([200 - n; 32]);
-            store.redeem([n; 32], g, i, 3).await.expect("redeem");
+            match store.redeem([n; 32], g, i, 3).await.expect("redeem") {
+                Redeemed::Issued { evicted: e } => evicted.extend(e.into_iter().map(|g| g.id)),
+                other => panic!("{other:?}"),
+            }
         }
+        assert_eq!(
+            evicted,
+            ["g", "h1", "h2", "h3", "h4"],
+            "named, for their clients"
+        );
         let inner = store.lock().expect("lock");
         assert_eq!(inner.grants.len(), MAX_GRANTS);
         assert!(inner

@@ -52,7 +52,7 @@ async fn a_code_is_redeemed_once_and_a_second_redemption_revokes_the_grant() {
             .redeem([9; 32], grant("g1"), issue(1), 1)
             .await
             .expect("redeem"),
-        Redeemed::Issued
+        Redeemed::Issued { evicted: vec![] }
     );
     assert!(store.access([101; 32], 2).await.expect("a").is_some());
     assert_eq!(store.code([9; 32], 2).await.expect("peek"), None, "used");
