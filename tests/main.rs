@@ -28,6 +28,7 @@ mod login_streams;
 mod oidc;
 mod oidc_backchannel;
 mod oidc_redis;
+mod oidc_standing;
 mod oidc_synapse;
 mod operate;
 mod operate_admin;

@@ -305,7 +305,7 @@ async fn code_from(browser: &reqwest::Client, authorize: &str) -> String {
 /// The Redis store's own steps against a real Redis: bounds, an ended family, a replay by
 /// another client, the purge after a reload.
 #[tokio::test]
-async fn the_redis_store_bounds_ends_families_and_purges_departed_users() {
+async fn the_redis_store_bounds_ends_families_and_ends_the_grants_a_sweep_picks() {
     use qrgate_core::oidc::store::{
         CodeGrant, Grant, Issue, OidcStore, Redeemed, Refreshed, MAX_ACCESS, MAX_GRANTS,
         MAX_RETIRED,
@@ -475,30 +475,29 @@ async fn the_redis_store_bounds_ends_families_and_purges_departed_users() {
         Redeemed::Unknown,
         "the family is ended"
     );
-    // The purge after a reload: alice gone, her grants end.
+    // A sweep over every grant (a reload's review, an operator's revocation): the grants a
+    // test picks end, the others stay.
     store.put_code([6; 32], code("f3"), 0).await.expect("put");
     store
         .redeem([6; 32], grant("g3", "f3"), issue(3000), 9)
         .await
         .expect("redeem");
-    let config = |users: &str| {
-        qrgate_core::config::Config::parse(
-            &format!("[[app]]\nname = \"w\"\norigin = \"https://w.example\"\nupstream = \"127.0.0.1:1\"\n{users}\n[sso]\norigin = \"https://id.example\"\nname = \"Id\"\n\n[[oidc_client]]\nid = \"app\"\npublic = true\nredirect_uris = [\"{REDIRECT}\"]\n"),
-            std::path::Path::new("t.toml"),
-        )
-        .expect("config")
-    };
-    assert!(store
-        .purge(&config("[[user]]\nname = \"alice\"\n"))
-        .await
-        .expect("purge")
-        .is_empty());
+    let nobody = |_: &Grant| false;
+    assert!(store.end_where(&nobody).await.expect("end").is_empty());
     assert!(store
         .access(issue(3000).access, 10)
         .await
         .expect("a")
         .is_some());
-    assert!(!store.purge(&config("")).await.expect("purge").is_empty());
+    let g3 = |g: &Grant| g.id == "g3";
+    let ended: Vec<String> = store
+        .end_where(&g3)
+        .await
+        .expect("end")
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    assert_eq!(ended, ["g3"]);
     assert!(store
         .access(issue(3000).access, 10)
         .await

@@ -518,3 +518,32 @@ async fn a_device_bound_to_some_apps_opens_only_those() {
     assert!(page.contains("Not allowed"), "{page}");
     assert!(!signed_in(&b, B).await);
 }
+
+/// An app session made through single sign-on stands on its sign-on: a person the `[sso]`
+/// lists now leave out loses it at the next request, whatever the app itself allows.
+#[tokio::test]
+async fn an_app_session_of_a_sign_on_ends_when_the_sso_lists_leave_the_person_out() {
+    let (gw, _dir) = started().await;
+    let b = browser(&gw);
+    approve_at_sso(&gw, &b, "/").await;
+    open_app(&b, A).await;
+    assert!(signed_in(&b, A).await);
+    let parse = |text: &str| {
+        qrgate_core::config::Config::parse(text, std::path::Path::new("test.toml")).expect("config")
+    };
+    let shut_out = gw.config_text.replace(
+        "name = \"Example\"\n",
+        "name = \"Example\"\nallow_users = [\"bob\"]\n",
+    ) + "\n[[user]]\nname = \"bob\"\n";
+    assert_ne!(shut_out, gw.config_text);
+    gw.proxy.reload(parse(&shut_out)).expect("reload");
+    assert!(
+        !signed_in(&b, A).await,
+        "the sign-on no longer lets alice in"
+    );
+    gw.proxy.reload(parse(&gw.config_text)).expect("reload");
+    assert!(
+        signed_in(&b, A).await,
+        "the session itself was never the problem"
+    );
+}

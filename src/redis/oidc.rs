@@ -31,8 +31,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use qrgate_core::oidc::store::{
-    Access, AppCode, CodeGrant, Grant, Hash, Issue, OidcStore, Redeemed, Refreshed, Replayed,
-    StepUpTicket,
+    Access, AppCode, CodeGrant, Grant, GrantTest, Hash, Issue, OidcStore, Redeemed, Refreshed,
+    Replayed, StepUpTicket,
 };
 use qrgate_core::session::StoreError;
 
@@ -485,6 +485,7 @@ impl OidcStore for RedisOidc {
             client_id: grant.client_id,
             user: grant.user,
             subject: grant.subject,
+            key: grant.key,
             scope,
             expires_ms,
         }))
@@ -531,8 +532,9 @@ impl OidcStore for RedisOidc {
         self.take(&key).await?.map(|j| Self::parse(&j)).transpose()
     }
 
-    async fn purge(&self, config: &qrgate_core::config::Config) -> Result<Vec<Grant>, StoreError> {
-        // Runs after a reload only: walks the grants once.
+    async fn end_where(&self, test: GrantTest<'_>) -> Result<Vec<Grant>, StoreError> {
+        // A rare, deliberate step (a reload's review, an operator's revocation): walks the
+        // grants once.
         let base = self.key("og:");
         let pattern = format!("{base}*");
         let mut cursor: u64 = 0;
@@ -560,7 +562,7 @@ impl OidcStore for RedisOidc {
                     .await?;
                 let Some(j) = j else { continue };
                 let grant: Grant = Self::parse(&j)?;
-                if qrgate_core::oidc::store::departed(&grant, config) {
+                if test(&grant) {
                     gone.push(grant.id);
                 }
             }

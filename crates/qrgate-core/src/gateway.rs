@@ -320,7 +320,9 @@ impl Gateway {
             return false;
         }
         match self.sessions.peek(hash, &s.app(app).key).await {
-            Ok(Some(record)) => self.session_identity_of(&s, app, &record.key).is_ok(),
+            Ok(Some(record)) => self
+                .session_identity_of(&s, app, &record.key, record.meta.family.as_deref())
+                .is_ok(),
             Ok(None) | Err(_) => false,
         }
     }
@@ -347,16 +349,66 @@ impl Gateway {
     /// name, so one made under a name a reload retired (the app removed, or its name given to
     /// an app on another origin) is no session of the app bearing the name now: refused until
     /// the review has ended it.
+    ///
+    /// A session made through single sign-on (`family`) stands on its sign-on too: its key
+    /// must still be let in at the SSO origin (its `[sso]` lists, the apps a device is bound
+    /// to), so a person the operator shuts out there loses every app session of theirs at
+    /// their next request.
     pub(crate) fn session_identity_of(
         &self,
         s: &Settings,
         app: AppId,
         key: &KeyBytes,
+        family: Option<&str>,
     ) -> Result<Arc<Identity>, NoIdentity> {
         if self.devices.is_retired_app(&s.app(app).name) {
             return Err(NoIdentity::UnknownKey);
         }
+        if let (Some(_), Some(sso)) = (family, s.config.sso_app()) {
+            if sso != app {
+                self.identity(s, sso, key)?;
+            }
+        }
         self.identity(s, app, key)
+    }
+
+    /// Ends every OpenID Connect grant that no longer stands ([`Gateway::grant_person`]),
+    /// telling their clients: after a reload (users, keys, lists, clients changed) and after
+    /// a device is removed. Returns how many.
+    pub async fn end_fallen_grants(&self) -> Result<usize, StoreError> {
+        let s = self.settings();
+        if s.config.sso.is_none() {
+            return Ok(0);
+        }
+        let fallen = |g: &crate::oidc::store::Grant| {
+            self.grant_person(&s, &g.client_id, &g.user, &g.subject, &g.key)
+                .is_none()
+        };
+        self.oidc
+            .end_where(&s.config, self.clock.now_millis(), &fallen)
+            .await
+    }
+
+    /// Who the person of an OpenID Connect code or grant is now, if it still stands: its
+    /// client is still configured and admits them, and the key that approved it (hex) still
+    /// resolves on the SSO origin to the same user with the subject it was issued for. A
+    /// removed device, a replaced key, a person the `[sso]` lists or the client's now leave
+    /// out, or a name given to someone else: `None`.
+    pub(crate) fn grant_person(
+        &self,
+        s: &Settings,
+        client_id: &str,
+        user: &str,
+        subject: &str,
+        key: &str,
+    ) -> Option<crate::oidc::claims::Person> {
+        let client = s.config.oidc_client(client_id)?;
+        let sso = s.config.sso_app()?;
+        let key = KeyBytes::from_hex(key)?;
+        let identity = self.identity(s, sso, &key).ok()?;
+        let person = crate::oidc::claims::Person::of(&s.config, user)?;
+        let admitted = crate::oidc::claims::Person::admitted(&s.config, client, user);
+        (identity.user == user && person.subject == subject && admitted).then_some(person)
     }
 
     /// The `X-Auth-Assertion` for `identity` on `app`, when assertions are enabled.
@@ -478,7 +530,9 @@ impl Gateway {
             let Some(record) = self.sessions.lookup(&hash, name).await? else {
                 continue;
             };
-            if let Ok(identity) = self.session_identity_of(settings, app, &record.key) {
+            if let Ok(identity) =
+                self.session_identity_of(settings, app, &record.key, record.meta.family.as_deref())
+            {
                 return Ok(Some(LiveSession {
                     hash,
                     identity,

@@ -297,6 +297,36 @@ pub async fn revoke(
             }
         }
     }
+    // A person's or a key's grants at OpenID Connect clients end with their sessions, also
+    // those whose SSO session has idled out (a removed device, "sign out everywhere", an
+    // operator's revocation of a user). A single session or "all others" leaves them.
+    let whole = filter.id.is_none() && filter.except.is_none();
+    let at_sso = filter
+        .app
+        .as_deref()
+        .is_none_or(|a| Some(a) == sso.as_deref());
+    if s.config.sso.is_some() && whole && at_sso && (filter.user.is_some() || filter.key.is_some())
+    {
+        let key = filter.key.as_ref().map(hex::encode);
+        let picked = |g: &crate::oidc::store::Grant| {
+            filter.user.as_ref().is_none_or(|u| *u == g.user)
+                && key.as_ref().is_none_or(|k| *k == g.key)
+        };
+        let grants = gw
+            .oidc()
+            .end_where(&s.config, gw.clock().now_millis(), &picked)
+            .await?;
+        if grants > 0 {
+            audit::oidc(
+                "oidc_grants_revoked",
+                "-",
+                filter.user.as_deref().unwrap_or("-"),
+                "-",
+                &format!("{grants} grants"),
+                None,
+            );
+        }
+    }
     Ok(ended)
 }
 

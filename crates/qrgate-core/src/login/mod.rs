@@ -369,7 +369,9 @@ pub(crate) async fn verify(
                 .lookup(&hash, &s.app(app).key)
                 .await?
                 .and_then(|r| {
-                    let identity = gw.session_identity_of(s, app, &r.key).ok()?;
+                    let identity = gw
+                        .session_identity_of(s, app, &r.key, r.meta.family.as_deref())
+                        .ok()?;
                     Some(LiveSession {
                         hash,
                         identity,

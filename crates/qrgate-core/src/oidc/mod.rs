@@ -60,10 +60,14 @@ impl Provider {
         }
     }
 
-    /// Ends the grants [`store::departed`] under `config` (after a reload) and tells their
-    /// clients; how many.
-    pub async fn purge(&self, config: &Config, now_ms: u64) -> Result<usize, store::StoreError> {
-        let ended = self.store().purge(config).await?;
+    /// Ends every live grant `test` picks and tells their clients; how many.
+    pub(crate) async fn end_where(
+        &self,
+        config: &Config,
+        now_ms: u64,
+        test: store::GrantTest<'_>,
+    ) -> Result<usize, store::StoreError> {
+        let ended = self.store().end_where(test).await?;
         self.ended(config, &ended, now_ms);
         Ok(ended.len())
     }

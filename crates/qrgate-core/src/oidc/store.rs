@@ -19,17 +19,9 @@ pub(crate) use memory::MemoryOidc;
 
 mod memory;
 
-/// Whether `grant` no longer stands under `config`: its client is gone, its user is gone or
-/// no longer admitted to the client, or the user's name now has another subject (a name
-/// given to someone else). Such grants are purged after a reload.
-pub fn departed(grant: &Grant, config: &crate::config::Config) -> bool {
-    let Some(client) = config.oidc_client(&grant.client_id) else {
-        return true;
-    };
-    config
-        .user_by_name(&grant.user)
-        .is_none_or(|(_, u)| u.subject != grant.subject || !client.admits(u))
-}
+/// Which grants a sweep over all of them ends ([`OidcStore::end_where`]): true for those to
+/// end.
+pub type GrantTest<'a> = &'a (dyn Fn(&Grant) -> bool + Send + Sync);
 
 /// The rotated-out refresh tokens a grant remembers (reuse detection): the newest ones. An
 /// older one is simply unknown.
@@ -68,6 +60,10 @@ pub struct CodeGrant {
     /// Their `sub` then.
     #[serde(default)]
     pub(crate) subject: String,
+    /// The key that approved the sign-on, hex: the code stands only while that key still
+    /// resolves to the user (a removed device or a replaced key does not).
+    #[serde(default)]
+    pub(crate) key: String,
     /// The SSO session it came from ([`crate::session::session_id`]).
     pub family: String,
     /// Granted scopes.
@@ -115,6 +111,10 @@ pub struct Grant {
     /// Their `sub` when it was issued: a grant serves only that subject.
     #[serde(default)]
     pub subject: String,
+    /// The key that approved it, hex: the grant stands only while that key still resolves
+    /// to the user on the SSO origin.
+    #[serde(default)]
+    pub key: String,
     /// The SSO session it came from.
     pub family: String,
     /// Granted scopes.
@@ -139,6 +139,8 @@ pub struct Access {
     pub user: String,
     /// Their `sub` when it was issued.
     pub subject: String,
+    /// The key that approved its grant, hex.
+    pub key: String,
     /// Its scopes.
     pub scope: Vec<String>,
     /// Expires then, ms since the epoch.
@@ -259,9 +261,10 @@ pub trait OidcStore: Send + Sync + 'static {
         now_ms: u64,
         until_ms: u64,
     ) -> Result<Vec<Grant>, StoreError>;
-    /// Revokes every grant [`departed`] under `config` (after a reload); returns those it
-    /// ended.
-    async fn purge(&self, config: &crate::config::Config) -> Result<Vec<Grant>, StoreError>;
+    /// Revokes every live grant `test` picks (a reload's review, an operator ending a
+    /// person's or a key's grants); returns those it ended. Walks every grant: for rare,
+    /// deliberate steps only.
+    async fn end_where(&self, test: GrantTest<'_>) -> Result<Vec<Grant>, StoreError>;
     /// Keeps an app's one-time sign-in code ([`AppCode`]) until it expires (`now_ms`: the
     /// gateway's clock).
     async fn put_app_code(&self, code: Hash, grant: AppCode, now_ms: u64)

@@ -198,6 +198,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "control",
         &[
+            "oidc",
             "raw",
             "config",
             "devices",

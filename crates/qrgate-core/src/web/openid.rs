@@ -205,6 +205,7 @@ pub(crate) async fn authorize(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -
                     .user_by_name(&live.identity.user)
                     .map(|(_, u)| u.subject.clone())
                     .unwrap_or_default(),
+                key: hex::encode(live.identity.key),
                 family: family.clone(),
                 scope: req.scope.clone(),
                 nonce: req.nonce.clone(),
@@ -392,14 +393,15 @@ async fn redeem(
         }
         (None, None) => {}
     }
-    let person = person_for(s, client, &code.user, &code.subject)?;
+    let person = person_for(gw, s, client, &code.user, &code.subject, &code.key)?;
     let grant = Grant {
         id: hex::encode(crate::random_bytes::<12>()),
         client_id: client.id.clone(),
         user: code.user.clone(),
         subject: code.subject.clone(),
+        key: code.key.clone(),
         family: code.family.clone(),
-        scope: code.scope.clone(),
+        scope: in_force(client, &code.scope),
         auth_time: code.auth_time,
         acr: code.acr.clone(),
         // The grant outlives its first access token even without refresh tokens
@@ -478,10 +480,20 @@ async fn refresh(
             ))
         }
         Some((grant, true)) => {
-            let scope = narrowed(&grant.scope, req.scope.as_deref())?;
-            // A person removed from the config, no longer allowed on the client, or whose
-            // name is someone else's now, is refused here; the grant ends with them.
-            let person = match person_for(s, client, &grant.user, &grant.subject) {
+            let scope = in_force(client, &narrowed(&grant.scope, req.scope.as_deref())?);
+            // A grant that no longer stands (its key no longer the person's on the SSO
+            // origin, the person shut out, the name someone else's) or whose client may no
+            // longer refresh (`offline_access` withdrawn) is refused here and ends.
+            let standing = person_for(gw, s, client, &grant.user, &grant.subject, &grant.key)
+                .and_then(
+                    |p| match client.scopes.iter().any(|x| x == "offline_access") {
+                        true => Ok(p),
+                        false => Err(TokenError::InvalidGrant(
+                            "the client may no longer refresh grants",
+                        )),
+                    },
+                );
+            let person = match standing {
                 Ok(p) => p,
                 Err(e) => {
                     let ended = oidc_store.revoke_grant(&grant.id).await?;
@@ -579,20 +591,31 @@ fn narrowed(granted: &[String], requested: Option<&str>) -> Result<Vec<String>, 
         .collect())
 }
 
-/// The person `user` is now, if they are still the `subject` it was issued for and may
-/// still use `client`: a name given to someone else since is not them.
+/// The person of a code or grant now, if it still stands ([`Gateway::grant_person`]: the
+/// approving key still theirs on the SSO origin, the same subject, the client admitting them).
 fn person_for(
+    gw: &Gateway,
     s: &Settings,
     client: &OidcClient,
     user: &str,
     subject: &str,
+    key: &str,
 ) -> Result<Person, TokenError> {
-    match Person::of(&s.config, user) {
-        Some(p) if p.subject == subject && Person::admitted(&s.config, client, user) => Ok(p),
-        _ => Err(TokenError::InvalidGrant(
+    gw.grant_person(s, &client.id, user, subject, key)
+        .ok_or(TokenError::InvalidGrant(
             "the user may no longer use this client",
-        )),
-    }
+        ))
+}
+
+/// The scopes of a grant `client` may still be given under the config in force: those the
+/// client is still configured for (an operator who withdraws a scope withdraws it from
+/// existing grants at their next use).
+fn in_force(client: &OidcClient, scope: &[String]) -> Vec<String> {
+    scope
+        .iter()
+        .filter(|x| client.scopes.contains(x))
+        .cloned()
+        .collect()
 }
 
 fn id_token(
@@ -693,13 +716,25 @@ pub(crate) async fn userinfo(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) ->
         Err(e) => return respond::login_error(Form::Json, &e.into()),
     };
     let client = s.config.oidc_client(&access.client_id);
-    let person = client.and_then(|c| person_for(s, c, &access.user, &access.subject).ok());
-    let Some(person) = person else {
-        count(gw, client, "userinfo", "invalid_token");
+    let Some(client) = client else {
+        count(gw, None, "userinfo", "invalid_token");
         return respond::oidc_refusal(Form::Json, &OidcRefusal::Bearer { present: true });
     };
-    count(gw, client, "userinfo", "ok");
-    Reply::json(200, &Profile::of(&person, &access.scope))
+    let person = gw.grant_person(s, &client.id, &access.user, &access.subject, &access.key);
+    let Some(person) = person else {
+        // The grant no longer stands (a removed device, a person shut out): it ends now,
+        // and its client is told.
+        match gw.oidc().store().revoke_grant(&access.grant_id).await {
+            Ok(ended) => gw
+                .oidc()
+                .ended(&s.config, ended.as_slice(), gw.clock().now_millis()),
+            Err(e) => return respond::login_error(Form::Json, &e.into()),
+        }
+        count(gw, Some(client), "userinfo", "invalid_token");
+        return respond::oidc_refusal(Form::Json, &OidcRefusal::Bearer { present: true });
+    };
+    count(gw, Some(client), "userinfo", "ok");
+    Reply::json(200, &Profile::of(&person, &in_force(client, &access.scope)))
 }
 
 /// `GET` or `POST {prefix}/oidc/logout`: RP-initiated logout. With an `id_token_hint` naming

@@ -71,6 +71,7 @@ impl Inner {
                 client_id: grant.client_id.clone(),
                 user: grant.user.clone(),
                 subject: grant.subject.clone(),
+                key: grant.key.clone(),
                 scope: issue.scope.clone(),
                 expires_ms: issue.access_expires_ms,
             },
@@ -311,12 +312,12 @@ impl OidcStore for MemoryOidc {
         Ok(self.lock()?.app_codes.remove(&code))
     }
 
-    async fn purge(&self, config: &crate::config::Config) -> Result<Vec<Grant>, StoreError> {
+    async fn end_where(&self, test: GrantTest<'_>) -> Result<Vec<Grant>, StoreError> {
         let mut inner = self.lock()?;
         let gone: Vec<String> = inner
             .grants
             .values()
-            .filter(|g| departed(&g.grant, config))
+            .filter(|g| test(&g.grant))
             .map(|g| g.grant.id.clone())
             .collect();
         Ok(gone.iter().filter_map(|id| inner.revoke(id)).collect())

@@ -6,6 +6,7 @@ pub(super) fn code_grant() -> CodeGrant {
         redirect_uri: "https://app.example/cb".into(),
         user: "alice".into(),
         subject: "alice".into(),
+        key: String::new(),
         family: "fam".into(),
         scope: vec!["openid".into()],
         nonce: None,
@@ -22,6 +23,7 @@ pub(super) fn grant(id: &str) -> Grant {
         client_id: "app".into(),
         user: "alice".into(),
         subject: "alice".into(),
+        key: String::new(),
         family: "fam".into(),
         scope: vec!["openid".into()],
         auth_time: 1,
@@ -276,41 +278,31 @@ async fn a_refresh_is_peeked_without_change_and_its_scope_narrowed() {
 }
 
 #[tokio::test]
-async fn grants_of_departed_users_clients_and_subjects_are_purged() {
-    let config = |users: &str| {
-        crate::config::Config::parse(
-            &format!("[[app]]\nname = \"w\"\norigin = \"https://w.example\"\nupstream = \"127.0.0.1:1\"\n{users}\n[sso]\norigin = \"https://id.example\"\nname = \"Id\"\n\n[[oidc_client]]\nid = \"app\"\npublic = true\nredirect_uris = [\"https://app.example/cb\"]\n"),
-            std::path::Path::new("t.toml"),
-        )
-        .expect("config")
-    };
-    let alice = "[[user]]\nname = \"alice\"\n";
-    let g = grant("g1");
-    assert!(!departed(&g, &config(alice)));
-    assert!(departed(&g, &config("")), "user removed");
-    assert!(
-        departed(
-            &g,
-            &config("[[user]]\nname = \"alice\"\nsubject = \"alice-2\"\n")
-        ),
-        "the name is someone else's now"
-    );
-    let other = Grant {
-        client_id: "gone".into(),
-        ..grant("g2")
-    };
-    assert!(departed(&other, &config(alice)), "client removed");
+async fn the_grants_a_test_picks_end_and_are_named() {
     let store = MemoryOidc::default();
     store.put_code([9; 32], code_grant(), 0).await.expect("put");
-    store.redeem([9; 32], g, issue(1), 1).await.expect("redeem");
-    assert!(store.purge(&config(alice)).await.expect("purge").is_empty());
+    store
+        .redeem([9; 32], grant("g1"), issue(1), 1)
+        .await
+        .expect("redeem");
+    let none = |_: &Grant| false;
+    assert!(store.end_where(&none).await.expect("end").is_empty());
     assert!(store.access([101; 32], 2).await.expect("a").is_some());
-    assert_eq!(store.purge(&config("")).await.expect("purge").len(), 1);
+    let g1 = |g: &Grant| g.id == "g1";
+    let ended: Vec<String> = store
+        .end_where(&g1)
+        .await
+        .expect("end")
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    assert_eq!(ended, ["g1"]);
     assert!(store.access([101; 32], 2).await.expect("a").is_none());
     assert_eq!(
         store.refresh([1; 32], "app", issue(2), 3).await.expect("r"),
         Refreshed::Unknown
     );
+    assert!(store.end_where(&g1).await.expect("end").is_empty(), "once");
 }
 
 #[tokio::test]
