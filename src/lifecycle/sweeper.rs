@@ -44,8 +44,8 @@ impl Sweeper {
 
     /// One pass over every store; returns how many entries were freed.
     pub async fn sweep_once(&self) -> usize {
-        self.refresh_keys().await;
         self.review_devices().await;
+        self.refresh_keys().await;
         // Redis expires a lapsed invitation by itself, but not its entry in the list of
         // invitations the review reads: free those (nothing live is withdrawn here).
         let now = self.gateway.clock().now_millis();
