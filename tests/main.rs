@@ -22,6 +22,7 @@ mod forward_auth;
 mod forward_auth_rules;
 mod forward_auth_verify;
 mod hardening;
+mod key_rotation;
 mod login;
 mod login_signer;
 mod login_streams;

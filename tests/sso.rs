@@ -1,6 +1,6 @@
 //! Single sign-on across the gateway's apps, through the real gateway: one approval at the SSO
-//! origin opens every app that takes part (a one-time code per app, bound to the app and the
-//! browser), apps with `sso = false` or a reduced grant keep their own approval, and the
+//! origin opens every app that takes part (a one-time code per app, bound to the app and one
+//! trip of the browser), apps with `sso = false` or a reduced grant keep their own approval, and the
 //! sign-out scopes end one app's session or the whole sign-in family. Browsers reach every
 //! origin through the gateway as an HTTP proxy (absolute-form requests), so each origin keeps
 //! its own cookies.
@@ -321,6 +321,101 @@ async fn a_code_is_single_use_and_bound_to_its_app_and_its_browser() {
     gw.clock.advance(Duration::from_secs(31));
     assert_eq!(post_code(&b, B, &code).await.0, 400);
     assert!(!signed_in(&b, B).await);
+}
+
+/// The `Set-Cookie` value of `name` among a response's.
+fn set_cookie<'a>(resp: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+}
+
+/// A cookie's value from its `Set-Cookie`.
+fn cookie_value(set_cookie: &str) -> String {
+    let pair = set_cookie.split(';').next().expect("pair");
+    pair.split_once('=').expect("name=value").1.to_string()
+}
+
+#[tokio::test]
+async fn a_code_for_a_trip_binding_seen_elsewhere_opens_nothing_in_another_trip() {
+    let (gw, _dir) = started().await;
+    let victim = browser(&gw);
+    // An app's login sends the browser off with a trip cookie beside its binding, and the
+    // issue URL carries neither, only SHA-256(binding "." nonce).
+    let (status, login, _) = get(&victim, &format!("{A}/private")).await;
+    assert_eq!(status, 302);
+    let resp = victim
+        .get(absolute(A, &login))
+        .header("accept", NAV)
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(resp.status(), 302);
+    let trip = set_cookie(&resp, "qrgate_session_trip").expect("a trip cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=180"] {
+        assert!(trip.contains(attribute), "{attribute}: {trip}");
+    }
+    let binding = cookie_value(set_cookie(&resp, "qrgate_session_bind").expect("binding"));
+    let nonce = cookie_value(trip);
+    let seen = resp
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .expect("to the SSO origin")
+        .to_string();
+    let bind = url::Url::parse(&seen)
+        .expect("url")
+        .query_pairs()
+        .find(|(k, _)| k == "bind")
+        .expect("bind")
+        .1
+        .into_owned();
+    let sha = |text: String| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+    assert_eq!(bind, sha(format!("{binding}.{nonce}")));
+    assert_ne!(
+        bind,
+        sha(binding.clone()),
+        "the binding alone never travels"
+    );
+
+    // Mallory saw that URL (a proxy's log) and, signed in at the SSO origin in her own
+    // browser, gets a code for it.
+    let mallory = browser(&gw);
+    approve_at_sso(&gw, &mallory, "/").await;
+    let (status, stolen, _) = get(&mallory, &seen).await;
+    assert_eq!(status, 302, "issued: the SSO origin cannot tell");
+    // The victim has started another trip since: the code opens nothing there.
+    let _ = to_sso(&victim, A).await;
+    let (status, _, page) = post_code(&victim, A, &code_of(&stolen)).await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("another browser"), "{page}");
+    assert!(!signed_in(&victim, A).await);
+
+    // A trip that ends normally: the redemption opens the app and clears the trip cookie,
+    // so its bind, seen and used again, opens nothing either.
+    approve_at_sso(&gw, &victim, "/").await;
+    let seen = to_sso(&victim, A).await;
+    let (status, redeem, _) = get(&victim, &seen).await;
+    assert_eq!(status, 302);
+    let resp = victim
+        .post(format!("{A}/.qrgate/sso/redeem"))
+        .header("origin", A)
+        .header("accept", NAV)
+        .form(&[("code", code_of(&redeem).as_str())])
+        .send()
+        .await
+        .expect("redeem");
+    assert_eq!(resp.status(), 303);
+    let cleared = set_cookie(&resp, "qrgate_session_trip").expect("the trip cookie cleared");
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    assert!(signed_in(&victim, A).await, "the normal trip opens the app");
+    let (status, stolen, _) = get(&mallory, &seen).await;
+    assert_eq!(status, 302);
+    let (status, _, page) = post_code(&victim, A, &code_of(&stolen)).await;
+    assert_eq!(status, 400, "a used trip binding opens nothing: {page}");
+    assert!(page.contains("another browser"), "{page}");
 }
 
 #[tokio::test]

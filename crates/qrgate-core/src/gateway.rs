@@ -205,6 +205,12 @@ impl Gateway {
         self.assertions.load_full()
     }
 
+    /// What the identity assertion signer in force publishes and signs with (none when
+    /// `[assertion]` is off).
+    pub fn assertion_keys_in_force(&self) -> Option<crate::rotation::InForce> {
+        self.assertions.load().as_ref().map(|a| a.in_force())
+    }
+
     /// Puts an identity assertion signer in force (or none); requests already running keep
     /// the one they loaded.
     pub fn set_assertions(&self, signer: Option<Arc<Assertions>>) {

@@ -12,6 +12,8 @@
 //!
 //! At the root:
 //! - [`clock`]: the one source of "now", and the timestamp-window check signers share.
+//! - [`rotation`]: when a signing key is made, signs and goes (published before it signs),
+//!   for the assertion keys and the OpenID Connect keys alike.
 //! - [`raw`]: raw 32-byte values as types of their own (key bytes, token and binding hashes,
 //!   attempt secrets, signing seeds).
 //! - [`config`]: `config.toml` text, parsed once into a validated [`config::Config`] (the
@@ -158,6 +160,7 @@ pub mod login;
 pub mod observe;
 pub mod oidc;
 pub mod raw;
+pub mod rotation;
 pub mod session;
 pub mod settings;
 pub mod web;

@@ -248,6 +248,10 @@ mod tests {
             (vec!["a=1; qrgate_session=secret; b=2"], vec!["a=1; b=2"]),
             (vec!["qrgate_session=s", "qrgate_session_bind=b"], vec![]),
             (vec!["a=1", "qrgate_session_bind=b; c=3"], vec!["a=1; c=3"]),
+            (
+                vec!["qrgate_session_trip=t; d=4; __Host-qrgate_session_trip=u"],
+                vec!["d=4"],
+            ),
             (vec!["qrgate_session=x; garbage"], vec![]),
             (
                 vec!["QRGATE_SESSION=other-case"],

@@ -246,7 +246,7 @@ mod tests {
     #[test]
     fn tokens_are_signed_with_the_clients_algorithm_and_typed() {
         let c = config();
-        let signer = IdTokenSigner::new(vec![
+        let signer = IdTokenSigner::of(vec![
             OidcKey::generate(SigningAlg::Rs256, 1).expect("rsa"),
             OidcKey::generate(SigningAlg::EdDsa, 1).expect("ed"),
         ])
@@ -265,7 +265,7 @@ mod tests {
             assert!(header.kid.is_some());
         }
         let rsa_only =
-            IdTokenSigner::new(vec![OidcKey::generate(SigningAlg::Rs256, 1).expect("rsa")])
+            IdTokenSigner::of(vec![OidcKey::generate(SigningAlg::Rs256, 1).expect("rsa")])
                 .expect("signer");
         let n = notices(&c, &rsa_only, &[grant("g2", "ed", "fam")], 5_000_000);
         assert!(
@@ -292,7 +292,7 @@ mod tests {
         let c = config();
         let provider = crate::oidc::Provider::default();
         provider.install(Some(
-            IdTokenSigner::new(vec![
+            IdTokenSigner::of(vec![
                 OidcKey::generate(SigningAlg::Rs256, 1).expect("rsa"),
                 OidcKey::generate(SigningAlg::EdDsa, 1).expect("ed"),
             ])

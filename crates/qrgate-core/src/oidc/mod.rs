@@ -23,7 +23,7 @@ use keys::IdTokenSigner;
 use store::{Grant, MemoryOidc, OidcStore};
 
 /// The provider's state in a gateway: the signer (installed by the glue from its key file,
-/// at start and on every reload), the store (memory, or Redis with several instances) and
+/// at start, on every reload and whenever a periodic re-read finds it changed), the store (memory, or Redis with several instances) and
 /// the back-channel logout sender (the glue's; none: nobody is told).
 pub struct Provider {
     signer: ArcSwapOption<IdTokenSigner>,
@@ -45,6 +45,11 @@ impl Provider {
     /// The ID token signer in force, if `[sso]` is configured and its keys installed.
     pub(crate) fn signer(&self) -> Option<Arc<IdTokenSigner>> {
         self.signer.load_full()
+    }
+
+    /// What the signer in force publishes and signs with (none without a signer).
+    pub fn keys_in_force(&self) -> Option<crate::rotation::InForce> {
+        self.signer.load().as_ref().map(|s| s.in_force().clone())
     }
 
     /// Puts a signer in force (or none).
