@@ -149,36 +149,13 @@ async fn prompt_login_is_answered_after_a_fresh_phone_approval_with_acr() {
         &authorize_url(&gw, "grafana", REDIRECT, "&prompt=login"),
     )
     .await;
-    let html = b
-        .get(format!("{base}{step_up}"))
-        .header("accept", NAV)
-        .send()
-        .await
-        .expect("step-up page")
-        .text()
-        .await
-        .expect("html");
-    assert!(
-        html.contains("Example Sign-in, for Grafana (http://127.0.0.1:9); also opens Test app"),
-        "{html}"
-    );
-    let marker = "data-attempt=\"";
-    let start = html.find(marker).expect("attempt") + marker.len();
-    let id = html[start..].split('"').next().expect("id").to_string();
-    let attempt = url::Url::parse(&format!("{base}/.qrgate/auth/session/{id}")).expect("url");
-    let phone = client();
-    let req = qrgate::cli::signer::scan(&phone, &attempt)
-        .await
-        .expect("scan");
-    qrgate::cli::signer::approve(&phone, &attempt, &crate::common::alice_key(), &req)
-        .await
-        .expect("approve");
-    let claimed = crate::common::claim_at(&b, &base, &base, &id).await;
-    assert_eq!(claimed.status(), 200);
-    let back = claimed.json::<Value>().await.expect("json")["redirect"]
-        .as_str()
-        .expect("redirect")
-        .to_string();
+    let back = approve_on_page(
+        &b,
+        &base,
+        &step_up,
+        "Example Sign-in, for Grafana (http://127.0.0.1:9); also opens Test app",
+    )
+    .await;
     assert!(
         back.starts_with("/.qrgate/oidc/authorize?") && back.contains("step_up="),
         "{back}"
@@ -258,4 +235,71 @@ async fn a_refresh_token_only_for_offline_access_and_prompt_none_only_for_the_hi
         discovery["prompt_values_supported"],
         json!(["none", "login"])
     );
+}
+
+/// Opens the login or step-up page at `path` in `b`, checks it shows `shown`, approves its
+/// attempt with alice's phone and claims it: where the page sends the browser back to.
+async fn approve_on_page(b: &reqwest::Client, base: &str, path: &str, shown: &str) -> String {
+    let html = b
+        .get(format!("{base}{path}"))
+        .header("accept", NAV)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(html.contains(shown), "{html}");
+    let marker = "data-attempt=\"";
+    let start = html.find(marker).expect("attempt") + marker.len();
+    let id = html[start..].split('"').next().expect("id").to_string();
+    let attempt = url::Url::parse(&format!("{base}/.qrgate/auth/session/{id}")).expect("url");
+    let phone = client();
+    let req = qrgate::cli::signer::scan(&phone, &attempt)
+        .await
+        .expect("scan");
+    qrgate::cli::signer::approve(&phone, &attempt, &crate::common::alice_key(), &req)
+        .await
+        .expect("approve");
+    let claimed = crate::common::claim_at(b, base, base, &id).await;
+    assert_eq!(claimed.status(), 200);
+    claimed.json::<Value>().await.expect("json")["redirect"]
+        .as_str()
+        .expect("redirect")
+        .to_string()
+}
+
+/// `prompt=login` (or `max_age=0`) with no one signed in: the sign-in is the fresh approval,
+/// and no second one is asked.
+#[tokio::test]
+async fn a_fresh_approval_asked_before_any_sign_in_is_the_sign_in_itself() {
+    let (gw, _dir) = sso_gateway("").await;
+    let base = sso(&gw);
+    for extra in ["&prompt=login", "&max_age=0"] {
+        let b = browser();
+        let (status, login) = location(&b, &authorize_url(&gw, "grafana", REDIRECT, extra)).await;
+        assert_eq!(status, 302);
+        assert!(login.starts_with("/.qrgate/login?rd="), "{login}");
+        let back = approve_on_page(&b, &base, &login, "Sign in to").await;
+        assert!(back.contains("step_up="), "{back}");
+        let (status, loc) = location(&b, &format!("{base}{back}")).await;
+        assert_eq!(status, 302);
+        assert!(
+            loc.starts_with(REDIRECT),
+            "{extra}: a code, not a second approval: {loc}"
+        );
+        let code = params(&loc)["code"].clone();
+        let (status, _, tokens) = token(
+            &gw,
+            Some(("grafana", SECRET)),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{tokens}");
+        assert_eq!(id_claims(&tokens)["acr"], "urn:qrgate:acr:fresh-approval");
+    }
 }

@@ -321,8 +321,13 @@ pub(crate) struct Signed {
 /// What an authorization request leads to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Next {
-    /// Sign in first (the login page, returning here).
-    SignIn,
+    /// Sign in first (the login page, returning here). With `fresh`, the request asks for an
+    /// approval made for it (`prompt=login`, `max_age=0`): the return carries a ticket held
+    /// for that time, so the sign-in itself counts and no second approval is asked.
+    SignIn {
+        /// The time the sign-in's approval must be no older than, seconds since the epoch.
+        fresh: Option<u64>,
+    },
     /// Approve afresh first (the step-up page, returning here with a ticket held for `after`).
     Reapprove {
         /// The time the approval must be no older than, seconds since the epoch.
@@ -353,7 +358,10 @@ pub(crate) fn next(
         return if req.prompt_none {
             Next::Refuse("login_required", "no one is signed in")
         } else {
-            Next::SignIn
+            let fresh = req.prompt_login || req.max_age == Some(0);
+            Next::SignIn {
+                fresh: fresh.then_some(now),
+            }
         };
     };
     let approved = session.approved_ms / 1000;

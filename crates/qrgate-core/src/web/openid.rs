@@ -138,33 +138,33 @@ pub(crate) async fn authorize(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -
         Err(e) => return respond::login_error(Form::Page, &e.into()),
     };
     match authorize::next(&req, signed, stepped_up, now_ms) {
-        Next::SignIn => {
+        Next::SignIn { fresh: None } => {
             let back = here(query.unwrap_or(""));
             Reply::redirect(302, Route::Login { rd: Some(&back) }.url(prefix))
+        }
+        // No sign-on exists yet to bind the ticket to: it is held for the sign-in's time
+        // only, so it stands for nothing but an approval made after this request.
+        Next::SignIn { fresh: Some(after) } => {
+            match hold_ticket(gw, s, client, &req, String::new(), after, now_ms).await {
+                Ok(ticket) => {
+                    let back = here(&authorize::query_after(query, &ticket));
+                    Reply::redirect(302, Route::Login { rd: Some(&back) }.url(prefix))
+                }
+                Err(reply) => reply,
+            }
         }
         Next::Reapprove { after } => {
             let Some(live) = &live else {
                 return refuse("server_error", "no session");
             };
-            let ticket = store::mint();
-            let Some(hash) = store::hash_of(&ticket) else {
-                return refuse("server_error", "no ticket");
-            };
-            let login = &s.config.login;
-            let held = StepUpTicket {
-                family: session_id(&live.hash),
-                client_id: client.id.clone(),
-                redirect_uri: req.redirect_uri.clone(),
-                after,
-                expires_ms: now_ms
-                    .saturating_add(millis(login.attempt_lifetime))
-                    .saturating_add(millis(login.claim_window)),
-            };
-            if let Err(e) = gw.oidc().store().put_ticket(hash, held, now_ms).await {
-                return respond::login_error(Form::Page, &e.into());
+            let family = session_id(&live.hash);
+            match hold_ticket(gw, s, client, &req, family, after, now_ms).await {
+                Ok(ticket) => {
+                    let back = here(&authorize::query_after(query, &ticket));
+                    Reply::redirect(302, Route::StepUp { rd: Some(&back) }.url(prefix))
+                }
+                Err(reply) => reply,
             }
-            let back = here(&authorize::query_after(query, &ticket));
-            Reply::redirect(302, Route::StepUp { rd: Some(&back) }.url(prefix))
         }
         Next::Refuse(error, description) => {
             count(gw, Some(client), "authorize", error);
@@ -267,6 +267,41 @@ fn hints_name(
 
 /// The time a step-up ticket of `req` was held for, if the store gives it back (once) for
 /// this very SSO session, client and redirect URI; any other ticket counts for nothing.
+/// Holds a step-up ticket for `req` (its client and redirect URI), for an approval no older
+/// than `after` by the sign-on `family` (empty: one made after this, whichever it is); the
+/// ticket's token, or the page answering a store failure.
+async fn hold_ticket(
+    gw: &Gateway,
+    s: &Settings,
+    client: &OidcClient,
+    req: &authorize::AuthRequest,
+    family: String,
+    after: u64,
+    now_ms: u64,
+) -> Result<String, Reply> {
+    let ticket = store::mint();
+    let Some(hash) = store::hash_of(&ticket) else {
+        return Err(respond::login_error(
+            Form::Page,
+            &crate::session::StoreError::Unavailable("no ticket".into()).into(),
+        ));
+    };
+    let login = &s.config.login;
+    let held = StepUpTicket {
+        family,
+        client_id: client.id.clone(),
+        redirect_uri: req.redirect_uri.clone(),
+        after,
+        expires_ms: now_ms
+            .saturating_add(millis(login.attempt_lifetime))
+            .saturating_add(millis(login.claim_window)),
+    };
+    match gw.oidc().store().put_ticket(hash, held, now_ms).await {
+        Ok(()) => Ok(ticket),
+        Err(e) => Err(respond::login_error(Form::Page, &e.into())),
+    }
+}
+
 async fn stepped_up(
     gw: &Gateway,
     req: &authorize::AuthRequest,
@@ -279,7 +314,9 @@ async fn stepped_up(
     let held = gw.oidc().store().take_ticket(hash, now_ms).await?;
     Ok(held
         .filter(|t| {
-            t.family == session_id(&live.hash)
+            // A ticket held before any sign-on existed binds to none: it stands only for an
+            // approval made after it (which `authorize::next` checks against `after`).
+            (t.family.is_empty() || t.family == session_id(&live.hash))
                 && t.client_id == req.client_id
                 && t.redirect_uri == req.redirect_uri
         })

@@ -145,7 +145,22 @@ fn sessions_prompts_and_max_age_decide_what_comes_next() {
             hinted: true,
         })
     };
-    assert_eq!(next(&r, None, None, 10_000), Next::SignIn);
+    assert_eq!(next(&r, None, None, 10_000), Next::SignIn { fresh: None });
+    // A request for a fresh approval with no one signed in: the sign-in is that approval.
+    for extra in ["&prompt=login", "&max_age=0"] {
+        let fresh = ask(&format!("{OK}{extra}")).expect("valid");
+        assert_eq!(
+            next(&fresh, None, None, 10_000),
+            Next::SignIn { fresh: Some(10) },
+            "{extra}"
+        );
+    }
+    let aged = ask(&format!("{OK}&max_age=60")).expect("valid");
+    assert_eq!(
+        next(&aged, None, None, 10_000),
+        Next::SignIn { fresh: None },
+        "any sign-in now is young enough"
+    );
     assert_eq!(
         next(&r, at(5_000, true), None, 10_000),
         Next::Issue { fresh: false }
