@@ -57,14 +57,7 @@ impl KeyFileError {
     }
 }
 
-// Unknown fields are refused, not dropped by the next rotation.
-#[derive(Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct File {
-    /// Newest first.
-    keys: Vec<Entry>,
-}
-
+/// One key as the file keeps it (unknown fields are refused).
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Entry {
@@ -75,8 +68,7 @@ struct Entry {
 }
 
 fn read(path: &Path) -> Result<Vec<AssertionKey>, KeyFileError> {
-    let file: File = key_file::read(path, KIND)?.unwrap_or_default();
-    file.keys
+    key_file::read_keys::<Entry>(path, KIND)?
         .into_iter()
         .map(|e| {
             let secret = SigningSeed::from_hex(&e.secret).ok_or_else(|| {
@@ -96,17 +88,15 @@ fn read(path: &Path) -> Result<Vec<AssertionKey>, KeyFileError> {
 }
 
 fn write(path: &Path, keys: &[AssertionKey]) -> Result<(), KeyFileError> {
-    let file = File {
-        keys: keys
-            .iter()
-            .map(|k| Entry {
-                kid: k.kid.clone(),
-                secret: hex::encode(k.secret),
-                created_ms: k.created_ms,
-            })
-            .collect(),
-    };
-    Ok(key_file::write(path, KIND, &file)?)
+    let entries: Vec<Entry> = keys
+        .iter()
+        .map(|k| Entry {
+            kid: k.kid.clone(),
+            secret: hex::encode(k.secret),
+            created_ms: k.created_ms,
+        })
+        .collect();
+    Ok(key_file::write_keys(path, KIND, entries)?)
 }
 
 /// The file's keys, rotated if due and written back when anything changed; run under the

@@ -80,6 +80,31 @@ impl KeyFileError {
     }
 }
 
+/// A key file's contents: its entries, newest first. Unknown fields are refused, not dropped
+/// by the next rotation.
+#[derive(Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Keys<E> {
+    keys: Vec<E>,
+}
+
+/// The entries of the key file at `path` (a file of `kind`); none when there is no file yet.
+pub fn read_keys<E: DeserializeOwned>(
+    path: &Path,
+    kind: &'static str,
+) -> Result<Vec<E>, KeyFileError> {
+    Ok(read::<Keys<E>>(path, kind)?.map_or_else(Vec::new, |f| f.keys))
+}
+
+/// Writes `keys` (newest first) as the key file at `path`, atomically, mode 0600.
+pub fn write_keys<E: Serialize>(
+    path: &Path,
+    kind: &'static str,
+    keys: Vec<E>,
+) -> Result<(), KeyFileError> {
+    write(path, kind, &Keys { keys })
+}
+
 /// The file at `path` as a `T` (a file of `kind`), or `None` when there is none yet.
 pub fn read<T: DeserializeOwned>(
     path: &Path,

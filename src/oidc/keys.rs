@@ -46,14 +46,7 @@ impl KeyFileError {
     }
 }
 
-// Unknown fields are refused, not dropped by the next rotation.
-#[derive(Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct File {
-    /// Newest first.
-    keys: Vec<Entry>,
-}
-
+/// One key as the file keeps it (unknown fields are refused).
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Entry {
@@ -65,8 +58,7 @@ struct Entry {
 }
 
 fn read(path: &Path) -> Result<Vec<OidcKey>, KeyFileError> {
-    let file: File = key_file::read(path, KIND)?.unwrap_or_default();
-    file.keys
+    key_file::read_keys::<Entry>(path, KIND)?
         .into_iter()
         .map(|e| {
             let pkcs8 = STANDARD.decode(&e.pkcs8).map_err(|_| {
@@ -83,18 +75,16 @@ fn read(path: &Path) -> Result<Vec<OidcKey>, KeyFileError> {
 }
 
 fn write(path: &Path, keys: &[OidcKey]) -> Result<(), KeyFileError> {
-    let file = File {
-        keys: keys
-            .iter()
-            .map(|k| Entry {
-                kid: k.kid.clone(),
-                alg: k.alg,
-                pkcs8: STANDARD.encode(&k.pkcs8),
-                created_ms: k.created_ms,
-            })
-            .collect(),
-    };
-    Ok(key_file::write(path, KIND, &file)?)
+    let entries: Vec<Entry> = keys
+        .iter()
+        .map(|k| Entry {
+            kid: k.kid.clone(),
+            alg: k.alg,
+            pkcs8: STANDARD.encode(&k.pkcs8),
+            created_ms: k.created_ms,
+        })
+        .collect();
+    Ok(key_file::write_keys(path, KIND, entries)?)
 }
 
 /// Puts the ID token signer for the gateway's current config in force (or none, without
