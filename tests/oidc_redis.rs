@@ -498,6 +498,37 @@ async fn the_redis_store_bounds_ends_families_and_ends_the_grants_a_sweep_picks(
         .map(|g| g.id)
         .collect();
     assert_eq!(ended, ["g3"]);
+    // A person's or a key's grants end through the index of the user's grants.
+    for (n, (id, key)) in [("u1", "aa"), ("u2", "bb")].into_iter().enumerate() {
+        let mut g = grant(id, "f4");
+        g.key = key.repeat(32);
+        let c = [7u8 + n as u8; 32];
+        store.put_code(c, code("f4"), 0).await.expect("put");
+        store
+            .redeem(c, g, issue(4000 + n as u16), 10)
+            .await
+            .expect("redeem");
+    }
+    let ids = |grants: Vec<Grant>| grants.into_iter().map(|g| g.id).collect::<Vec<_>>();
+    let aa = "aa".repeat(32);
+    assert_eq!(
+        ids(store.end_of_user("alice", Some(&aa)).await.expect("end")),
+        ["u1"]
+    );
+    assert!(store
+        .end_of_user("bob", None)
+        .await
+        .expect("end")
+        .is_empty());
+    assert!(ids(store.end_of_user("alice", None).await.expect("end")).contains(&"u2".to_string()));
+    assert!(
+        store
+            .end_of_user("alice", None)
+            .await
+            .expect("end")
+            .is_empty(),
+        "once"
+    );
     assert!(store
         .access(issue(3000).access, 10)
         .await

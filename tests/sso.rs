@@ -642,3 +642,20 @@ async fn an_app_session_of_a_sign_on_ends_when_the_sso_lists_leave_the_person_ou
         "the session itself was never the problem"
     );
 }
+
+/// Without `[sso]` no sign-on stands behind an app session made through it: refused, not
+/// taken for an ordinary session of the app.
+#[tokio::test]
+async fn an_app_session_of_a_sign_on_is_refused_once_sso_is_gone() {
+    let (gw, _dir) = started().await;
+    let b = browser(&gw);
+    approve_at_sso(&gw, &b, "/").await;
+    open_app(&b, A).await;
+    assert!(signed_in(&b, A).await);
+    let start = gw.config_text.find("\n[sso]\n").expect("[sso]");
+    let without = &gw.config_text[..start];
+    let config = qrgate_core::config::Config::parse(without, std::path::Path::new("test.toml"))
+        .expect("config");
+    gw.proxy.reload(config).expect("reload");
+    assert!(!signed_in(&b, A).await);
+}

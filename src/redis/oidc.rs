@@ -6,7 +6,8 @@
 //! - `oc:{code}`: a hash — `j` the code's grant (JSON), `e` its expiry (ms), `c` its client,
 //!   `u` the grant its redemption made (once used); lives until the code expires, once used
 //!   as long as its first access token (so a replay in that time revokes the grant).
-//! - `og:{grant}`: a hash — `j` the grant (JSON), `c` its client, `u` its user, `f` its
+//! - `og:{grant}`: a hash — `j` the grant (JSON), `c` its client, `u` its user, `k` the key
+//!   that approved it, `f` its
 //!   family, `x` its end (ms), `r` its current refresh token; `og:{grant}:a` its access
 //!   tokens by expiry (a sorted set: at each refresh the expired ones go and the oldest beyond
 //!   `MAX_ACCESS`, so no refresh walks more than a bounded set) and `og:{grant}:rz` its
@@ -14,6 +15,8 @@
 //!   (older ones forgotten).
 //! - `ou:{client}:{user}`: the user's live grants at the client, oldest first (a revoked grant
 //!   leaves it); beyond `MAX_GRANTS` the oldest is revoked, and its client told.
+//! - `op:{user}`: the set of the user's live grants (any client), so a person's or a key's
+//!   grants end in one script without walking the keyspace.
 //! - `or:{refresh}`: the grant id, for current and rotated-out tokens alike (reuse detection).
 //! - `oa:{access}`: `{grant} {expiry ms} {scopes…}`.
 //! - `of:{family}`: the set of grants that came from one SSO session; `ofc:{family}` its
@@ -51,7 +54,10 @@ local function revoke(p, id)
   local f = redis.call('HMGET', g, 'j', 'f', 'c', 'u')
   local j, fam = f[1], f[2]
   if not j then return false end
-  if f[3] and f[4] then redis.call('LREM', p .. 'ou:' .. f[3] .. ':' .. f[4], 0, id) end
+  if f[3] and f[4] then
+    redis.call('LREM', p .. 'ou:' .. f[3] .. ':' .. f[4], 0, id)
+    redis.call('SREM', p .. 'op:' .. f[4], id)
+  end
   for _, a in ipairs(members(g .. ':a')) do redis.call('DEL', p .. 'oa:' .. a) end
   for _, r in ipairs(redis.call('SMEMBERS', g .. ':r')) do redis.call('DEL', p .. 'or:' .. r) end
   for _, r in ipairs(redis.call('ZRANGE', g .. ':rz', 0, -1)) do redis.call('DEL', p .. 'or:' .. r) end
@@ -64,8 +70,8 @@ end
 /// KEYS[1] the code. ARGV: prefix, now, grant id, keep (ms), grant JSON, family, client,
 /// refresh hex ('' for none), access hex, access expiry (ms since the epoch), grant TTL (ms),
 /// access TTL (ms), the grant's end (ms since the epoch), the access token's scopes, the user,
-/// the most grants per user and client. Returns {'issued', JSON of each grant the bound
-/// evicted…}, {'reused', grant id, grant JSON if this ended it} or {'unknown'}.
+/// the most grants per user and client, the approving key. Returns {'issued', JSON of each
+/// grant the bound evicted…}, {'reused', grant id, grant JSON if this ended it} or {'unknown'}.
 const REDEEM: &str = r"
 local p, now = ARGV[1], tonumber(ARGV[2])
 if redis.call('EXISTS', p .. 'ofe:' .. ARGV[6]) == 1 then return {'unknown'} end
@@ -81,7 +87,10 @@ local id = ARGV[3]
 redis.call('HSET', KEYS[1], 'u', id)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 local g = p .. 'og:' .. id
-redis.call('HSET', g, 'j', ARGV[5], 'f', ARGV[6], 'c', ARGV[7], 'x', ARGV[13], 'u', ARGV[15])
+redis.call('HSET', g, 'j', ARGV[5], 'f', ARGV[6], 'c', ARGV[7], 'x', ARGV[13], 'u', ARGV[15], 'k', ARGV[17])
+local op = p .. 'op:' .. ARGV[15]
+redis.call('SADD', op, id)
+if redis.call('PTTL', op) < tonumber(ARGV[11]) then redis.call('PEXPIRE', op, ARGV[11]) end
 if ARGV[8] ~= '' then
   redis.call('HSET', g, 'r', ARGV[8])
   redis.call('SET', p .. 'or:' .. ARGV[8], id, 'PX', ARGV[11])
@@ -164,6 +173,20 @@ if not used or f[2] ~= ARGV[2] then return {} end
 return {used, revoke(ARGV[1], used) or nil}
 ";
 
+/// ARGV: prefix, user, key hex ('' for any). Revokes the user's grants (those the key
+/// approved); returns the JSON of each it ended.
+const END_USER: &str = r"
+local ended = {}
+for _, id in ipairs(redis.call('SMEMBERS', ARGV[1] .. 'op:' .. ARGV[2])) do
+  local k = redis.call('HGET', ARGV[1] .. 'og:' .. id, 'k')
+  if ARGV[3] == '' or k == ARGV[3] then
+    local j = revoke(ARGV[1], id)
+    if j then table.insert(ended, j) end
+  end
+end
+return ended
+";
+
 /// ARGV: prefix, grant id. Returns the grant's JSON if it was live.
 const REVOKE: &str = "return revoke(ARGV[1], ARGV[2])";
 
@@ -197,6 +220,7 @@ pub struct RedisOidc {
     access: redis::Script,
     revoke: redis::Script,
     end_family: redis::Script,
+    end_user: redis::Script,
     take: redis::Script,
 }
 
@@ -212,6 +236,7 @@ impl RedisOidc {
             access: redis::Script::new(ACCESS),
             revoke: with_revoke(REVOKE),
             end_family: with_revoke(END_FAMILY),
+            end_user: with_revoke(END_USER),
             take: redis::Script::new(TAKE),
         }
     }
@@ -251,6 +276,18 @@ local v = redis.call('GET', KEYS[1])
 if v then redis.call('DEL', KEYS[1]) end
 return v
 ";
+
+/// `text` with Redis glob characters escaped, for a `SCAN MATCH` of it as a literal prefix.
+fn glob_escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\' | '^') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
 
 /// The outcome word a script answered with, and its value.
 fn outcome(answer: &[String]) -> (&str, Option<&str>) {
@@ -347,7 +384,8 @@ impl OidcStore for RedisOidc {
             .arg(grant.expires_ms)
             .arg(issue.scope.join(" "))
             .arg(&grant.user)
-            .arg(qrgate_core::oidc::store::MAX_GRANTS);
+            .arg(qrgate_core::oidc::store::MAX_GRANTS)
+            .arg(&grant.key);
         let answer: Vec<String> = self.link.script(&call).await?;
         Ok(match outcome(&answer) {
             ("issued", _) => Redeemed::Issued {
@@ -536,7 +574,8 @@ impl OidcStore for RedisOidc {
         // A rare, deliberate step (a reload's review, an operator's revocation): walks the
         // grants once.
         let base = self.key("og:");
-        let pattern = format!("{base}*");
+        // The prefix is the operator's: its glob characters match only themselves.
+        let pattern = format!("{}*", glob_escaped(&base));
         let mut cursor: u64 = 0;
         let mut gone = Vec::new();
         loop {
@@ -561,9 +600,16 @@ impl OidcStore for RedisOidc {
                     .query(redis::cmd("HGET").arg(key).arg("j"))
                     .await?;
                 let Some(j) = j else { continue };
-                let grant: Grant = Self::parse(&j)?;
-                if test(&grant) {
-                    gone.push(grant.id);
+                match Self::parse::<Grant>(&j) {
+                    Ok(grant) if test(&grant) => gone.push(grant.id),
+                    Ok(_) => {}
+                    // A grant no one can read cannot be shown to stand: it ends.
+                    Err(_) => {
+                        if let Some(id) = key.strip_prefix(&base) {
+                            tracing::warn!(grant = %id, "an unreadable OpenID Connect grant ends");
+                            gone.push(id.to_string());
+                        }
+                    }
                 }
             }
             cursor = next;
@@ -576,6 +622,13 @@ impl OidcStore for RedisOidc {
             ended.extend(self.revoke_grant(&id).await?);
         }
         Ok(ended)
+    }
+
+    async fn end_of_user(&self, user: &str, key: Option<&str>) -> Result<Vec<Grant>, StoreError> {
+        let mut call = self.end_user.prepare_invoke();
+        call.arg(self.prefix()).arg(user).arg(key.unwrap_or(""));
+        let ended: Vec<String> = self.link.script(&call).await?;
+        ended.iter().map(|j| Self::parse(j)).collect()
     }
 
     async fn put_ticket(

@@ -117,7 +117,11 @@ impl Gateway {
         share: Arc<dyn AttemptShare>,
         device_store: Arc<dyn DeviceStore>,
     ) -> Result<Gateway, SettingsError> {
-        Self::build(config, clock, sessions, Some(share), device_store)
+        let gw = Self::build(config, clock, sessions, Some(share), device_store)?;
+        // The shared table is read by the announcement listener; until then, who a device
+        // key is cannot be told.
+        gw.devices.set_current(false);
+        Ok(gw)
     }
 
     fn build(
@@ -370,7 +374,9 @@ impl Gateway {
         if self.devices.is_retired_app(&s.app(app).name) {
             return Err(NoIdentity::UnknownKey);
         }
-        if let (Some(_), Some(sso)) = (family, s.config.sso_app()) {
+        if family.is_some() {
+            // Without `[sso]` no sign-on stands behind it any more.
+            let sso = s.config.sso_app().ok_or(NoIdentity::UnknownKey)?;
             if sso != app {
                 self.identity(s, sso, key)?;
             }
@@ -386,9 +392,13 @@ impl Gateway {
         if s.config.sso.is_none() {
             return Ok(0);
         }
+        // Only grants known to have fallen: one whose standing cannot be told now (the
+        // device table not current) waits for the next review or its next use.
         let fallen = |g: &crate::oidc::store::Grant| {
-            self.grant_person(&s, &g.client_id, &g.user, &g.subject, &g.key)
-                .is_none()
+            matches!(
+                self.grant_person(&s, &g.client_id, &g.user, &g.subject, &g.key),
+                Ok(None)
+            )
         };
         self.oidc
             .end_where(&s.config, self.clock.now_millis(), &fallen)
@@ -399,7 +409,9 @@ impl Gateway {
     /// client is still configured and admits them, and the key that approved it (hex) still
     /// resolves on the SSO origin to the same user with the subject it was issued for. A
     /// removed device, a replaced key, a person the `[sso]` lists or the client's now leave
-    /// out, or a name given to someone else: `None`.
+    /// out, or a name given to someone else: `Ok(None)`, and the grant may be ended. When
+    /// that cannot be told now (a key that is no configured user's while the device table is
+    /// not current: announcements missed, or not loaded yet), `Err`: refuse, but end nothing.
     pub(crate) fn grant_person(
         &self,
         s: &Settings,
@@ -407,14 +419,28 @@ impl Gateway {
         user: &str,
         subject: &str,
         key: &str,
-    ) -> Option<crate::oidc::claims::Person> {
-        let client = s.config.oidc_client(client_id)?;
-        let sso = s.config.sso_app()?;
-        let key = KeyBytes::from_hex(key)?;
-        let identity = self.identity(s, sso, &key).ok()?;
-        let person = crate::oidc::claims::Person::of(&s.config, user)?;
+    ) -> Result<Option<crate::oidc::claims::Person>, StoreError> {
+        let (Some(client), Some(sso), Some(key)) = (
+            s.config.oidc_client(client_id),
+            s.config.sso_app(),
+            KeyBytes::from_hex(key),
+        ) else {
+            return Ok(None);
+        };
+        let identity = match self.identity(s, sso, &key) {
+            Ok(identity) => identity,
+            Err(_) if !self.devices.is_current() && s.config.user_by_key(&key).is_none() => {
+                return Err(StoreError::Unavailable(
+                    "the device table is being read again".into(),
+                ))
+            }
+            Err(_) => return Ok(None),
+        };
+        let Some(person) = crate::oidc::claims::Person::of(&s.config, user) else {
+            return Ok(None);
+        };
         let admitted = crate::oidc::claims::Person::admitted(&s.config, client, user);
-        (identity.user == user && person.subject == subject && admitted).then_some(person)
+        Ok((identity.user == user && person.subject == subject && admitted).then_some(person))
     }
 
     /// The `X-Auth-Assertion` for `identity` on `app`, when assertions are enabled.

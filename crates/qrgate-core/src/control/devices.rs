@@ -108,6 +108,7 @@ async fn remove_device(
     audit::device_revoked(&d.user, &z32::encode(d.key.as_bytes()), &d.id(), by);
     let of_key = Filter {
         key: Some(d.key),
+        owner: Some(d.user.clone()),
         ..Filter::default()
     };
     revoke(gw, s, &of_key, by).await

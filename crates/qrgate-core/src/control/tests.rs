@@ -236,6 +236,7 @@ fn a_grant_stands_only_while_its_key_user_subject_and_lists_do() {
     let k = hex::encode(key);
     let stands = |gw: &Gateway, key: &str| {
         gw.grant_person(&gw.settings(), "rp", "alice", "alice", key)
+            .expect("known")
             .is_some()
     };
     assert!(stands(&gw, &k));
@@ -243,6 +244,7 @@ fn a_grant_stands_only_while_its_key_user_subject_and_lists_do() {
     assert!(!stands(&gw, "not hex"));
     assert!(
         gw.grant_person(&gw.settings(), "gone", "alice", "alice", &k)
+            .expect("known")
             .is_none(),
         "a client no longer configured"
     );
@@ -332,4 +334,38 @@ async fn fallen_grants_end_at_the_review_and_a_key_or_users_revocation_ends_thei
         store.access(c3, 2).await.expect("a").is_none(),
         "the user's: ended"
     );
+}
+
+#[tokio::test]
+async fn a_grant_whose_standing_cannot_be_told_now_is_refused_but_not_ended() {
+    let key = test_key();
+    let alice = format!(
+        "[[user]]\nname = \"alice\"\nkey = \"{}\"\n",
+        hex::encode(key)
+    );
+    let gw = sso_gateway(&alice, "", "");
+    let device = KeyBytes::new([9; 32]);
+    grant_for(&gw, "g1", &device).await;
+    // The device table is being read again (announcements missed): a key that is no
+    // configured user's cannot be judged; a configured one still can.
+    gw.devices().set_current(false);
+    let s = gw.settings();
+    assert!(gw
+        .grant_person(&s, "rp", "alice", "alice", &hex::encode(device))
+        .is_err());
+    assert!(matches!(
+        gw.grant_person(&s, "rp", "alice", "alice", &hex::encode(key)),
+        Ok(Some(_))
+    ));
+    assert_eq!(
+        gw.end_fallen_grants().await.expect("review"),
+        0,
+        "nothing ended"
+    );
+    let mut c1 = [0u8; 32];
+    c1[..2].copy_from_slice(b"g1");
+    assert!(gw.oidc().store().access(c1, 2).await.expect("a").is_some());
+    // Current again: the unknown key has fallen, and the review ends its grant.
+    gw.devices().set_current(true);
+    assert_eq!(gw.end_fallen_grants().await.expect("review"), 1);
 }

@@ -27,6 +27,21 @@ pub enum HeaderEdit {
     Set(&'static str, HeaderValue),
 }
 
+/// The request's cookies without the gateway's own (any of its names, any number of times),
+/// merged into one `Cookie` value; `None` when none is left.
+pub(crate) fn app_cookies(s: &Settings, headers: &HeaderMap) -> Option<HeaderValue> {
+    let kept: Vec<String> = headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| cookies::strip(v, &s.own_cookies()))
+        .collect();
+    if kept.is_empty() {
+        return None;
+    }
+    HeaderValue::from_str(&kept.join("; ")).ok()
+}
+
 /// The edits for one forwarded request from `peer` (the address that connected to the
 /// gateway), in the order they must be applied. `assertion` is the signed identity for
 /// `identity` ([`crate::gateway::Gateway::assertion`]), when enabled.
@@ -61,17 +76,9 @@ pub fn header_edits(
 
     // The gateway's cookies never reach the app; other cookies do, merged into one header.
     if headers.contains_key(COOKIE) {
-        let kept: Vec<String> = headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .filter_map(|v| cookies::strip(v, &s.own_cookies()))
-            .collect();
         edits.push(HeaderEdit::Remove(COOKIE));
-        if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
-            if !kept.is_empty() {
-                edits.push(HeaderEdit::Set("Cookie", v));
-            }
+        if let Some(v) = app_cookies(s, headers) {
+            edits.push(HeaderEdit::Set("Cookie", v));
         }
     }
 

@@ -65,6 +65,20 @@ impl Provider {
         }
     }
 
+    /// Ends every live grant of `user` (with `key`, hex: only those it approved) and tells
+    /// their clients; how many.
+    pub(crate) async fn end_of_user(
+        &self,
+        config: &Config,
+        now_ms: u64,
+        user: &str,
+        key: Option<&str>,
+    ) -> Result<usize, store::StoreError> {
+        let ended = self.store().end_of_user(user, key).await?;
+        self.ended(config, &ended, now_ms);
+        Ok(ended.len())
+    }
+
     /// Ends every live grant `test` picks and tells their clients; how many.
     pub(crate) async fn end_where(
         &self,

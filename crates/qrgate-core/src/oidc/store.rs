@@ -265,6 +265,10 @@ pub trait OidcStore: Send + Sync + 'static {
     /// person's or a key's grants); returns those it ended. Walks every grant: for rare,
     /// deliberate steps only.
     async fn end_where(&self, test: GrantTest<'_>) -> Result<Vec<Grant>, StoreError>;
+    /// In one step: revokes every live grant of `user` (with `key`: only those that key, hex,
+    /// approved), found through the store's index of the user's grants, not a walk; returns
+    /// those it ended. A person's "sign out everywhere" reaches this.
+    async fn end_of_user(&self, user: &str, key: Option<&str>) -> Result<Vec<Grant>, StoreError>;
     /// Keeps an app's one-time sign-in code ([`AppCode`]) until it expires (`now_ms`: the
     /// gateway's clock).
     async fn put_app_code(&self, code: Hash, grant: AppCode, now_ms: u64)

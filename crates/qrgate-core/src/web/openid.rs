@@ -638,7 +638,7 @@ fn person_for(
     subject: &str,
     key: &str,
 ) -> Result<Person, TokenError> {
-    gw.grant_person(s, &client.id, user, subject, key)
+    gw.grant_person(s, &client.id, user, subject, key)?
         .ok_or(TokenError::InvalidGrant(
             "the user may no longer use this client",
         ))
@@ -757,7 +757,11 @@ pub(crate) async fn userinfo(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) ->
         count(gw, None, "userinfo", "invalid_token");
         return respond::oidc_refusal(Form::Json, &OidcRefusal::Bearer { present: true });
     };
-    let person = gw.grant_person(s, &client.id, &access.user, &access.subject, &access.key);
+    let person = match gw.grant_person(s, &client.id, &access.user, &access.subject, &access.key) {
+        Ok(person) => person,
+        // Who the key is cannot be told now: refused, nothing ended.
+        Err(e) => return respond::login_error(Form::Json, &e.into()),
+    };
     let Some(person) = person else {
         // The grant no longer stands (a removed device, a person shut out): it ends now,
         // and its client is told.

@@ -312,6 +312,11 @@ impl OidcStore for MemoryOidc {
         Ok(self.lock()?.app_codes.remove(&code))
     }
 
+    async fn end_of_user(&self, user: &str, key: Option<&str>) -> Result<Vec<Grant>, StoreError> {
+        let picked = |g: &Grant| g.user == user && key.is_none_or(|k| k == g.key);
+        self.end_where(&picked).await
+    }
+
     async fn end_where(&self, test: GrantTest<'_>) -> Result<Vec<Grant>, StoreError> {
         let mut inner = self.lock()?;
         let gone: Vec<String> = inner
