@@ -347,3 +347,39 @@ async fn a_grant_without_refresh_tokens_lives_as_long_as_its_access_token() {
         "expired with its access token"
     );
 }
+
+/// Near its grant's end a refresh hands out an access token for what is left of the grant,
+/// and says so in `expires_in`.
+#[tokio::test]
+async fn an_access_token_never_outlives_its_grant() {
+    let hash = hex::encode(sha2::Sha256::digest(SECRET.as_bytes()));
+    let (gw, _dir) = sso_gateway(&format!(
+        "\n[[oidc_client]]\nid = \"brief\"\nsecret_hash = \"{hash}\"\nredirect_uris = [\"{REDIRECT}\"]\nrefresh_token_lifetime_seconds = 700\naccess_token_lifetime_seconds = 600\n"
+    ))
+    .await;
+    let (b, _) = sign_in_at(&sso(&gw)).await;
+    let code = code_for(&gw, &b, "brief", REDIRECT, "").await;
+    let redeem = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+    ];
+    let (status, _, tokens) = token(&gw, Some(("brief", SECRET)), &redeem).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["expires_in"], 600);
+    gw.clock.advance(Duration::from_secs(500));
+    let refresh = tokens["refresh_token"].as_str().expect("refresh");
+    let (status, _, next) = token(
+        &gw,
+        Some(("brief", SECRET)),
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    assert_eq!(status, 200, "{next}");
+    assert_eq!(next["expires_in"], 200, "what is left of the grant");
+    let access = next["access_token"].as_str().expect("access");
+    gw.clock.advance(Duration::from_secs(199));
+    assert_eq!(userinfo(&gw, access).await, 200);
+    gw.clock.advance(Duration::from_secs(2));
+    assert_eq!(userinfo(&gw, access).await, 401, "ended with its grant");
+}

@@ -143,10 +143,17 @@ local a = g .. ':a'
 redis.call('ZREMRANGEBYSCORE', a, '-inf', now)
 redis.call('SET', p .. 'oa:' .. ARGV[6], id .. ' ' .. ARGV[7] .. ' ' .. ARGV[9], 'PX', ARGV[8])
 redis.call('ZADD', a, ARGV[7], ARGV[6])
+-- Beyond the bound the soonest to expire go, never the one just issued.
 local extra = redis.call('ZCARD', a) - tonumber(ARGV[11])
 if extra > 0 then
-  local popped = redis.call('ZPOPMIN', a, extra)
-  for i = 1, #popped, 2 do redis.call('DEL', p .. 'oa:' .. popped[i]) end
+  local gone = 0
+  for _, m in ipairs(redis.call('ZRANGE', a, 0, extra)) do
+    if gone < extra and m ~= ARGV[6] then
+      redis.call('ZREM', a, m)
+      redis.call('DEL', p .. 'oa:' .. m)
+      gone = gone + 1
+    end
+  end
 end
 return {'rotated', f[1]}
 ";

@@ -554,11 +554,18 @@ async fn refresh(
     else {
         return Err(TokenError::Server);
     };
+    // An access token never outlives its grant: near the grant's end it is given what is
+    // left, and `expires_in` says so.
+    let access_expires_ms = checked.as_ref().map_or(now_ms, |c| {
+        now_ms
+            .saturating_add(millis(client.access_lifetime))
+            .min(c.0.expires_ms)
+    });
     let issue = Issue {
         scope: checked.as_ref().map(|c| c.1.clone()).unwrap_or_default(),
         refresh: Some(refresh_hash),
         access: access_hash,
-        access_expires_ms: now_ms.saturating_add(millis(client.access_lifetime)),
+        access_expires_ms,
     };
     let rotated = oidc_store
         .refresh(presented, &client.id, issue, now_ms)
@@ -599,7 +606,7 @@ async fn refresh(
     Ok(TokenResponse {
         access_token: next_access,
         token_type: "Bearer",
-        expires_in: millis(client.access_lifetime) / 1000,
+        expires_in: access_expires_ms.saturating_sub(now_ms) / 1000,
         id_token,
         refresh_token: Some(next_refresh),
         scope: scope.join(" "),
