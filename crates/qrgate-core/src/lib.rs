@@ -20,6 +20,7 @@
 //!   - `config::validate`: the validator that turns them into a `Config`;
 //!   - `config::fields`: its conversions of single values and the smaller tables;
 //!   - `config::sso`: `[sso]` and `[[oidc_client]]`, and the SSO origin's internal app;
+//!   - `config::programs`: `[programs]` and the built-in client of the `qrgate` command;
 //!   - `config::tests`: its unit tests.
 //! - [`settings`]: one config and what is derived from it (identities, per-app values),
 //!   swapped whole on reload.
@@ -70,6 +71,7 @@
 //!   - `login::dispatch`: the signer dispatch (approve, deliver, the checks before any
 //!     signature work, the shared tail of every protocol);
 //!   - `login::action`: claiming a confirmation's approval;
+//!   - `login::device`: a program's device code approved or declined on the phone;
 //!   - `login::tests`: their unit tests;
 //!   - [`login::attempts`]: login attempts (sign-ins, step-ups, confirmations) and their
 //!     single-use state machine, the table `Logins`, with
@@ -116,6 +118,10 @@
 //! - [`web`]: the handlers of the gateway's own endpoints under the prefix, and their pages:
 //!   - `web::sign_in`: the login attempt's handlers (pages, create, scan, claim, verify);
 //!   - `web::openid`: the OpenID Connect provider's endpoints on the SSO origin;
+//!   - `web::tokens`: what the token-issuing endpoints share (the request, counting, the
+//!     person a grant is for now, the token response);
+//!   - `web::device`: the device authorization grant's endpoints (device code, verification
+//!     page, the token endpoint's device code grant);
 //!   - `web::sso`: single sign-on across the gateway's apps (a code issued on the SSO origin,
 //!     redeemed on an app's; ending a sign-in family);
 //!   - `web::own_account`: the person's own sessions page, inviting and removing a device;
@@ -134,6 +140,9 @@
 //!   - [`oidc::apps`]: single sign-on across the gateway's own apps: who takes part, the
 //!     one-time code and its binding;
 //!   - [`oidc::store`]: the store seam of codes, grants and tokens, and the memory store;
+//!   - [`oidc::device`]: the device authorization grant: user codes, the scopes a program
+//!     may ask for, what the phone shows, and the device code store seam:
+//!     - `oidc::device::tests`: its unit tests;
 //!   - [`oidc::authorize`]: the authorization request and what it leads to;
 //!   - [`oidc::token`]: the token request, client authentication and token errors;
 //!   - [`oidc::claims`]: ID token and userinfo claims, and the discovery document;

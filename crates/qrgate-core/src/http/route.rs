@@ -107,6 +107,11 @@ pub enum Route<'a> {
     OidcJwks,
     /// `oidc/logout`: RP-initiated logout (`end_session_endpoint`).
     OidcLogout,
+    /// `oidc/device_authorization`: a program asks for a device code (RFC 8628 §3.1).
+    OidcDeviceAuthorization,
+    /// `device` (SSO origin): the verification page, which takes the user code (in its
+    /// query as `verification_uri_complete` has it, or typed) and starts the approval.
+    Device,
     /// `/.well-known/openid-configuration` at the SSO origin's root (not below the prefix):
     /// discovery. Its `url` takes the origin as base.
     OidcDiscovery,
@@ -160,6 +165,8 @@ impl<'a> Route<'a> {
             ["oidc", "userinfo"] => Route::OidcUserinfo,
             ["oidc", "jwks.json"] => Route::OidcJwks,
             ["oidc", "logout"] => Route::OidcLogout,
+            ["oidc", "device_authorization"] => Route::OidcDeviceAuthorization,
+            ["device"] => Route::Device,
             ["sso", "issue"] => Route::SsoIssue { query: None },
             ["sso", "redeem"] => Route::SsoRedeem { code: None },
             _ => return None,
@@ -182,7 +189,11 @@ impl<'a> Route<'a> {
     pub(crate) fn get_has_effects(&self) -> bool {
         matches!(
             self,
-            Route::Login { .. } | Route::StepUp { .. } | Route::OidcAuthorize | Route::OidcLogout
+            Route::Login { .. }
+                | Route::StepUp { .. }
+                | Route::OidcAuthorize
+                | Route::OidcLogout
+                | Route::Device
         )
     }
 
@@ -195,6 +206,8 @@ impl<'a> Route<'a> {
                 | Route::OidcUserinfo
                 | Route::OidcJwks
                 | Route::OidcLogout
+                | Route::OidcDeviceAuthorization
+                | Route::Device
                 | Route::OidcDiscovery
                 | Route::SsoHome
                 | Route::SsoIssue { .. }
@@ -215,6 +228,7 @@ impl<'a> Route<'a> {
             | Route::OidcJwks
             | Route::OidcDiscovery
             | Route::SsoIssue { .. }
+            | Route::Device
             | Route::SsoHome => GET,
             Route::Sessions
             | Route::Enroll { .. }
@@ -231,6 +245,7 @@ impl<'a> Route<'a> {
             | Route::Reject { .. }
             | Route::Claim { .. }
             | Route::Relay { .. }
+            | Route::OidcDeviceAuthorization
             | Route::OidcToken => POST,
             Route::AuthSession => &[],
         }
@@ -270,8 +285,12 @@ impl<'a> Route<'a> {
             // A session check plus a read of that key's own sessions through the store's
             // per-key index (never the whole store): counted like session checks.
             Route::Sessions => Some(Action::Verify),
-            // May start a sign-in: counted like a login page.
-            Route::OidcAuthorize | Route::OidcLogout => Some(Action::Create),
+            // May start a sign-in: counted like a login page; so does asking for a device code
+            // and opening the verification page (each starts what a phone approves).
+            Route::OidcAuthorize
+            | Route::OidcLogout
+            | Route::OidcDeviceAuthorization
+            | Route::Device => Some(Action::Create),
             // A relying party's server calls these for all its users: the verify budget.
             Route::OidcToken | Route::OidcUserinfo => Some(Action::Verify),
             _ => None,
@@ -319,6 +338,8 @@ impl<'a> Route<'a> {
             Route::OidcUserinfo => format!("{base}/oidc/userinfo"),
             Route::OidcJwks => format!("{base}/oidc/jwks.json"),
             Route::OidcLogout => format!("{base}/oidc/logout"),
+            Route::OidcDeviceAuthorization => format!("{base}/oidc/device_authorization"),
+            Route::Device => format!("{base}/device"),
             Route::OidcDiscovery => format!("{base}/.well-known/openid-configuration"),
             Route::SsoHome => format!("{base}/"),
             Route::SsoIssue { query: None } => format!("{base}/sso/issue"),
@@ -354,6 +375,7 @@ mod tests {
             Route::StepUp { rd: None },
             Route::OidcAuthorize,
             Route::OidcLogout,
+            Route::Device,
         ];
         for r in effects {
             assert!(r.get_has_effects(), "{r:?}");
@@ -530,6 +552,20 @@ mod tests {
                 Route::OidcLogout,
                 "/oidc/logout",
                 "GET, HEAD, POST",
+                Some(Create),
+                Some(Create),
+            ),
+            (
+                Route::OidcDeviceAuthorization,
+                "/oidc/device_authorization",
+                "POST",
+                Some(Create),
+                Some(Create),
+            ),
+            (
+                Route::Device,
+                "/device",
+                "GET, HEAD",
                 Some(Create),
                 Some(Create),
             ),

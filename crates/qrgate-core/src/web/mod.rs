@@ -14,12 +14,14 @@
 //!   ending a sign-in family).
 
 pub(crate) mod account;
+mod device;
 mod openid;
 mod own_account;
 pub(crate) mod phone;
 pub mod respond;
 mod sign_in;
 mod sso;
+mod tokens;
 
 use std::net::IpAddr;
 
@@ -202,7 +204,15 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
         Route::OidcJwks if get => openid::jwks(gw),
         Route::SsoHome if get => openid::home(gw, s, &provider(&req)).await,
         Route::OidcAuthorize if get || post => openid::authorize(gw, s, &provider(&req)).await,
+        // The device code grant is answered by the device flow's own module.
+        Route::OidcToken if post && device::is_device_grant(&req.body) => {
+            device::token(gw, s, &provider(&req)).await
+        }
         Route::OidcToken if post => openid::token(gw, s, &provider(&req)).await,
+        Route::OidcDeviceAuthorization if post => {
+            device::authorization(gw, s, &provider(&req)).await
+        }
+        Route::Device if get => device::verification_page(gw, s, &req).await,
         Route::OidcUserinfo if get || post => openid::userinfo(gw, s, &provider(&req)).await,
         Route::OidcLogout if get || post => openid::end_session(gw, s, &provider(&req)).await,
         Route::SsoIssue { .. } if get => sso::issue(gw, s, &req).await,
