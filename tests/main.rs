@@ -34,6 +34,7 @@ mod operate_admin;
 mod operate_tls;
 mod operate_upgrade;
 mod path_rules;
+mod programs_bearer;
 mod programs_device;
 mod programs_redis;
 mod proxy_core;

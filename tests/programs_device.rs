@@ -38,7 +38,7 @@ pub(crate) fn sso(gw: &TestGateway) -> String {
 }
 
 /// The `oauth2` client of the built-in public client `qrgate-cli` at `gw`.
-fn cli_client(
+pub(crate) fn cli_client(
     gw: &TestGateway,
 ) -> oauth2::Client<
     oauth2::basic::BasicErrorResponse,
@@ -61,14 +61,17 @@ fn cli_client(
         .set_token_uri(TokenUrl::new(format!("{base}/token")).expect("url"))
 }
 
-fn http() -> reqwest::Client {
+pub(crate) fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client")
 }
 
-async fn device_code(gw: &TestGateway, scopes: &[&str]) -> StandardDeviceAuthorizationResponse {
+pub(crate) async fn device_code(
+    gw: &TestGateway,
+    scopes: &[&str],
+) -> StandardDeviceAuthorizationResponse {
     let cli = cli_client(gw);
     let mut ask = cli.exchange_device_code();
     for s in scopes {
@@ -94,7 +97,7 @@ async fn poll(gw: &TestGateway, device_code: &str) -> (u16, Value) {
 
 /// The browser opens the verification page with the code; returns the page and the attempt's
 /// URL as its QR shows it.
-async fn open_verification(gw: &TestGateway, complete: &str) -> (String, url::Url) {
+pub(crate) async fn open_verification(gw: &TestGateway, complete: &str) -> (String, url::Url) {
     let html = browser()
         .get(complete)
         .header("accept", NAV)
@@ -112,7 +115,7 @@ async fn open_verification(gw: &TestGateway, complete: &str) -> (String, url::Ur
 }
 
 /// The program's polls, each wait spent on the gateway's clock instead of the test's.
-async fn token_by_polling(
+pub(crate) async fn token_by_polling(
     gw: &TestGateway,
     details: &StandardDeviceAuthorizationResponse,
 ) -> Result<oauth2::basic::BasicTokenResponse, String> {

@@ -465,6 +465,7 @@ impl OidcStore for RedisOidc {
             subject: grant.subject,
             scope,
             expires_ms,
+            family: grant.family,
         }))
     }
 

@@ -111,6 +111,8 @@
 //!   - [`gate::decision`]: the request decision (local route, forward, login redirect, 401,
 //!     error):
 //!     - `gate::decision::tests`: its unit tests.
+//!   - `gate::program`: a program's bearer token on a proxied request, as the identity its
+//!     approving key has now and the grant it was given;
 //!   - `gate::forward_auth`: judging a request a fronting proxy asks about, by its own rules.
 //!   - [`gate::limits`]: who a client is (trusted proxies, IPv6 /64) and per-client rate limits.
 //!   - [`gate::upstream`]: the header edits on a forwarded request.
@@ -120,6 +122,7 @@
 //!   - `web::openid`: the OpenID Connect provider's endpoints on the SSO origin;
 //!   - `web::tokens`: what the token-issuing endpoints share (the request, counting, the
 //!     person a grant is for now, the token response);
+//!   - `web::resource`: an app's protected resource metadata for programs (RFC 9728);
 //!   - `web::device`: the device authorization grant's endpoints (device code, verification
 //!     page, the token endpoint's device code grant);
 //!   - `web::sso`: single sign-on across the gateway's apps (a code issued on the SSO origin,

@@ -117,6 +117,12 @@ pub enum Route<'a> {
     OidcDiscovery,
     /// `/` at the SSO origin's root: the person's sessions page or the login page.
     SsoHome,
+    /// `/.well-known/oauth-authorization-server` at the SSO origin's root (not below the
+    /// prefix): the authorization server's metadata (RFC 8414), the discovery document.
+    AuthServerMetadata,
+    /// `/.well-known/oauth-protected-resource` at the root of an app that lets programs in:
+    /// its protected resource metadata (RFC 9728). Its `url` takes the origin as base.
+    ProtectedResource,
     /// `sso/issue` (SSO origin): an app's request for a one-time sign-in code, with its
     /// query (`app`, `bind`, `rd`; parsing leaves it `None`).
     SsoIssue {
@@ -178,6 +184,8 @@ impl<'a> Route<'a> {
         match path {
             "/" => Some(Route::SsoHome),
             "/.well-known/openid-configuration" => Some(Route::OidcDiscovery),
+            "/.well-known/oauth-authorization-server" => Some(Route::AuthServerMetadata),
+            "/.well-known/oauth-protected-resource" => Some(Route::ProtectedResource),
             _ => None,
         }
     }
@@ -209,6 +217,7 @@ impl<'a> Route<'a> {
                 | Route::OidcDeviceAuthorization
                 | Route::Device
                 | Route::OidcDiscovery
+                | Route::AuthServerMetadata
                 | Route::SsoHome
                 | Route::SsoIssue { .. }
         )
@@ -229,6 +238,8 @@ impl<'a> Route<'a> {
             | Route::OidcDiscovery
             | Route::SsoIssue { .. }
             | Route::Device
+            | Route::AuthServerMetadata
+            | Route::ProtectedResource
             | Route::SsoHome => GET,
             Route::Sessions
             | Route::Enroll { .. }
@@ -342,6 +353,8 @@ impl<'a> Route<'a> {
             Route::Device => format!("{base}/device"),
             Route::OidcDiscovery => format!("{base}/.well-known/openid-configuration"),
             Route::SsoHome => format!("{base}/"),
+            Route::AuthServerMetadata => format!("{base}/.well-known/oauth-authorization-server"),
+            Route::ProtectedResource => format!("{base}/.well-known/oauth-protected-resource"),
             Route::SsoIssue { query: None } => format!("{base}/sso/issue"),
             Route::SsoIssue { query: Some(q) } => format!("{base}/sso/issue?{q}"),
             Route::SsoRedeem { code } => match code {

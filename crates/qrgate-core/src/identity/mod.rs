@@ -78,6 +78,8 @@ pub const PUBKEY: &str = "x-auth-pubkey";
 pub const ROLES: &str = "x-auth-roles";
 /// Upstream header naming the app.
 pub const APP: &str = "x-auth-app";
+/// Upstream header naming the program (its client id) a bearer token let in.
+pub const CLIENT: &str = "x-auth-client";
 /// The signed identity assertion (a JWT), with `[assertion] enabled`.
 pub(crate) const ASSERTION: &str = "x-auth-assertion";
 

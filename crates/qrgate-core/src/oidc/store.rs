@@ -143,6 +143,9 @@ pub struct Access {
     pub scope: Vec<String>,
     /// Expires then, ms since the epoch.
     pub expires_ms: u64,
+    /// Its grant's family (a program's: `key:` and the approving key in hex).
+    #[serde(default)]
+    pub family: String,
 }
 
 /// New tokens to store with a grant: the refresh token's hash (if the client gets one) and
@@ -346,6 +349,7 @@ impl Inner {
                 subject: grant.subject.clone(),
                 scope: issue.scope.clone(),
                 expires_ms: issue.access_expires_ms,
+                family: grant.family.clone(),
             },
         );
     }

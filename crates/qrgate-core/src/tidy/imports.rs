@@ -174,7 +174,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "gate",
         &[
-            "clock", "config", "gateway", "http", "identity", "login", "session", "settings",
+            "clock", "config", "gateway", "http", "identity", "login", "oidc", "raw", "session",
+            "settings",
         ],
     ),
     (
