@@ -43,6 +43,7 @@
 //! - [`cli`]: what the `qrgate` command does besides serving:
 //!   - [`cli::admin_client`]: `qrgate sessions list|revoke`, the admin API's client;
 //!   - [`cli::signer`]: the reference signer behind `qrgate keygen` / `qrgate sign`;
+//!   - [`cli::login`]: `qrgate login` / `qrgate token`, the device login's reference client;
 //!   - [`cli::demo`]: a small upstream app that shows the identity headers it receives.
 //! - [`oidc`]: the OpenID Connect provider's signing keys' file and client secret files.
 

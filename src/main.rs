@@ -93,6 +93,39 @@ enum Command {
         #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
         ttl: std::time::Duration,
     },
+    /// Sign a program in to an app by phone (the device authorization grant): shows a link
+    /// and a QR code to approve on the phone, then keeps the token (mode 0600) for
+    /// `qrgate token`, or prints it.
+    Login {
+        /// The gateway's SSO origin, e.g. https://id.example.com.
+        #[arg(long)]
+        sso: String,
+        /// The app the program acts on.
+        #[arg(long)]
+        app: String,
+        /// Read access only.
+        #[arg(long)]
+        read: bool,
+        /// No refresh token: the access token alone (one hour).
+        #[arg(long)]
+        no_refresh: bool,
+        /// Where to keep the token (default: ~/.config/qrgate/tokens/APP.json).
+        #[arg(long, conflicts_with = "print")]
+        token_file: Option<PathBuf>,
+        /// Print the access token on standard output instead of keeping it.
+        #[arg(long)]
+        print: bool,
+    },
+    /// Print a live access token that `qrgate login` kept, refreshing it when it is about to
+    /// expire: curl -H "Authorization: Bearer $(qrgate token --app Wiki)" ...
+    Token {
+        /// The app it was made for.
+        #[arg(long, required_unless_present = "token_file")]
+        app: Option<String>,
+        /// The token file (default: ~/.config/qrgate/tokens/APP.json).
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+    },
     /// Run the demo upstream app that shows the identity headers it receives.
     DemoUpstream {
         /// Address to listen on.
@@ -252,6 +285,49 @@ fn real_main() -> anyhow::Result<()> {
             let invited =
                 rt.block_on(qrgate::cli::admin_client::invite(&config, &user, &app, ttl))?;
             print!("{invited}");
+            Ok(())
+        }
+        Command::Login {
+            sso,
+            app,
+            read,
+            no_refresh,
+            token_file,
+            print,
+        } => {
+            let req = qrgate::cli::login::LoginRequest {
+                sso,
+                app: app.clone(),
+                read_only: read,
+                refresh: !no_refresh,
+            };
+            let path = match (print, token_file) {
+                (true, _) => None,
+                (false, Some(p)) => Some(p),
+                (false, None) => Some(qrgate::cli::login::default_path(&app).ok_or_else(|| {
+                    anyhow::anyhow!("no HOME to keep the token in: give --token-file")
+                })?),
+            };
+            let rt = tokio::runtime::Runtime::new()?;
+            let token = rt.block_on(qrgate::cli::login::login(&req, |text| eprintln!("{text}")))?;
+            match path {
+                None => println!("{}", token.access_token),
+                Some(p) => {
+                    qrgate::cli::login::save(&p, &token)?;
+                    eprintln!("Signed in; the token is kept in {}", p.display());
+                }
+            }
+            Ok(())
+        }
+        Command::Token { app, token_file } => {
+            let path = match (token_file, app) {
+                (Some(p), _) => p,
+                (None, Some(app)) => qrgate::cli::login::default_path(&app)
+                    .ok_or_else(|| anyhow::anyhow!("no HOME: give --token-file"))?,
+                (None, None) => anyhow::bail!("say which token: --app or --token-file"),
+            };
+            let rt = tokio::runtime::Runtime::new()?;
+            println!("{}", rt.block_on(qrgate::cli::login::token(&path))?);
             Ok(())
         }
         Command::CheckConfig { config } => {

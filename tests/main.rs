@@ -35,6 +35,7 @@ mod operate_tls;
 mod operate_upgrade;
 mod path_rules;
 mod programs_bearer;
+mod programs_cli;
 mod programs_device;
 mod programs_redis;
 mod proxy_core;

@@ -180,15 +180,7 @@ pub async fn invite(
     q.append_pair("ttl", &ttl.as_secs().to_string());
     let body = call(config, true, "/invites", &q.finish()).await?;
     let link = body["link"].as_str().unwrap_or_default();
-    let code = qrcode::QrCode::new(link.as_bytes())
-        .map(|c| {
-            c.render::<qrcode::render::unicode::Dense1x2>()
-                .dark_color(qrcode::render::unicode::Dense1x2::Light)
-                .light_color(qrcode::render::unicode::Dense1x2::Dark)
-                .quiet_zone(true)
-                .build()
-        })
-        .unwrap_or_default();
+    let code = super::terminal_qr(link);
     let signs_in_to: Vec<&str> = body["apps"]
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).collect())
