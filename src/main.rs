@@ -76,6 +76,15 @@ enum Command {
         #[command(subcommand)]
         action: DevicesAction,
     },
+    /// List or revoke programs' tokens (device logins and OpenID Connect grants), through
+    /// the admin listener.
+    Tokens {
+        /// Config file (for `[admin] listen` and `token_file`).
+        #[arg(long, default_value = "config.toml", global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: TokensAction,
+    },
     /// Make a one-time link that enrolls a phone's browser as a signing device of a
     /// configured user; prints it and shows it as a QR code to scan with that phone.
     Invite {
@@ -196,6 +205,22 @@ impl From<WhichDevice> for qrgate::cli::admin_client::Selection {
 }
 
 #[derive(Subcommand)]
+enum TokensAction {
+    /// List live tokens (all, or one user's).
+    List {
+        /// Only this user's.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Revoke one token by its id (as `tokens list` shows it), on every instance.
+    Revoke {
+        /// The token's id.
+        #[arg(long)]
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum DevicesAction {
     /// List enrolled devices (all, or those selected).
     List(WhichDevice),
@@ -268,6 +293,24 @@ fn real_main() -> anyhow::Result<()> {
                             qrgate::cli::admin_client::revoke_devices(&config, &which.into())
                                 .await?;
                         println!("removed {devices} device(s), ended {sessions} session(s)");
+                    }
+                }
+                Ok(())
+            })
+        }
+        Command::Tokens { config, action } => {
+            init_tracing(LogFormat::Text);
+            let config = qrgate::files::config_file::load(&config)?;
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async {
+                match action {
+                    TokensAction::List { user } => print!(
+                        "{}",
+                        qrgate::cli::admin_client::list_tokens(&config, user.as_deref()).await?
+                    ),
+                    TokensAction::Revoke { id } => {
+                        let n = qrgate::cli::admin_client::revoke_token(&config, &id).await?;
+                        println!("revoked {n} token(s)");
                     }
                 }
                 Ok(())

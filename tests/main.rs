@@ -38,6 +38,7 @@ mod programs_bearer;
 mod programs_cli;
 mod programs_device;
 mod programs_redis;
+mod programs_tokens;
 mod proxy_core;
 mod redis;
 mod redis_common;

@@ -5,33 +5,14 @@
 
 use std::time::Duration;
 
-use oauth2::basic::{BasicClient, BasicTokenResponse};
+use oauth2::basic::BasicClient;
 use oauth2::{AuthType, ClientId, DeviceAuthorizationUrl, Scope, TokenResponse, TokenUrl};
 use serde_json::Value;
 
 use crate::common::{alice_key, client, echoed_headers, NAV};
 use crate::programs_device::{
-    cli_client, device_code, http, open_verification, programs_gateway, sso, token_by_polling,
+    approved_token, cli_client, http, open_verification, programs_gateway, sso, token_by_polling,
 };
-
-/// A token for `scopes`, approved on the phone.
-async fn approved_token(gw: &crate::common::TestGateway, scopes: &[&str]) -> BasicTokenResponse {
-    let details = device_code(gw, scopes).await;
-    let complete = details
-        .verification_uri_complete()
-        .expect("complete")
-        .secret()
-        .clone();
-    let (_, attempt) = open_verification(gw, &complete).await;
-    let phone = client();
-    let req = qrgate::cli::signer::scan(&phone, &attempt)
-        .await
-        .expect("scan");
-    qrgate::cli::signer::approve(&phone, &attempt, &alice_key(), &req)
-        .await
-        .expect("approve");
-    token_by_polling(gw, &details).await.expect("token")
-}
 
 /// A request with `token` as its bearer token: status, upstream's echo (when forwarded), and
 /// the `WWW-Authenticate` challenges.
@@ -68,7 +49,7 @@ fn header<'a>(echo: &'a [(String, String)], name: &str) -> Option<&'a str> {
 #[tokio::test]
 async fn a_read_token_reads_as_its_person_writes_nothing_and_never_reaches_the_upstream() {
     let (gw, _dir) = programs_gateway("").await;
-    let token = approved_token(&gw, &["app:Test%20app:read"]).await;
+    let token = approved_token(&gw, &alice_key(), &["app:Test%20app:read"]).await;
     let bearer = token.access_token().secret().clone();
     let (status, echo, _) =
         with_bearer(&gw.url("/private"), reqwest::Method::GET, Some(&bearer)).await;
@@ -117,7 +98,7 @@ async fn a_read_token_reads_as_its_person_writes_nothing_and_never_reaches_the_u
 #[tokio::test]
 async fn a_write_token_writes_and_a_revoked_grant_is_refused_at_once() {
     let (gw, _dir) = programs_gateway("").await;
-    let token = approved_token(&gw, &["app:Test%20app", "offline_access"]).await;
+    let token = approved_token(&gw, &alice_key(), &["app:Test%20app", "offline_access"]).await;
     let bearer = token.access_token().secret().clone();
     let (status, echo, _) =
         with_bearer(&gw.url("/private"), reqwest::Method::POST, Some(&bearer)).await;
@@ -172,7 +153,7 @@ async fn an_app_that_asks_for_the_authorization_header_gets_it() {
         ..crate::common::Setup::default()
     })
     .await;
-    let token = approved_token(&gw, &["app:Test%20app:read"]).await;
+    let token = approved_token(&gw, &alice_key(), &["app:Test%20app:read"]).await;
     let bearer = token.access_token().secret().clone();
     let (status, echo, _) =
         with_bearer(&gw.url("/private"), reqwest::Method::GET, Some(&bearer)).await;

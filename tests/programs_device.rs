@@ -458,3 +458,26 @@ async fn without_the_built_in_client_the_cli_is_unknown() {
         .expect("ask");
     assert_eq!(r.status(), 401);
 }
+
+/// A token for `scopes`, approved on the phone holding `key`.
+pub(crate) async fn approved_token(
+    gw: &TestGateway,
+    key: &qrgate::cli::signer::Key,
+    scopes: &[&str],
+) -> oauth2::basic::BasicTokenResponse {
+    let details = device_code(gw, scopes).await;
+    let complete = details
+        .verification_uri_complete()
+        .expect("complete")
+        .secret()
+        .clone();
+    let (_, attempt) = open_verification(gw, &complete).await;
+    let phone = client();
+    let req = qrgate::cli::signer::scan(&phone, &attempt)
+        .await
+        .expect("scan");
+    qrgate::cli::signer::approve(&phone, &attempt, key, &req)
+        .await
+        .expect("approve");
+    token_by_polling(gw, &details).await.expect("token")
+}

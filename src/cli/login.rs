@@ -132,7 +132,7 @@ fn stored(body: &Value, token_endpoint: &str) -> Result<StoredToken, LoginError>
 pub async fn login(req: &LoginRequest, show: impl Fn(&str)) -> Result<StoredToken, LoginError> {
     let c = http()?;
     let sso = req.sso.trim_end_matches('/');
-    let metadata_url = format!("{sso}/.well-known/oauth-authorization-server");
+    let metadata_url = qrgate_core::http::route::Route::AuthServerMetadata.url(sso);
     let metadata: Value = c.get(&metadata_url).send().await?.json().await?;
     let endpoint = |name: &str| {
         metadata[name]

@@ -100,6 +100,8 @@
 //!   `qrgate sessions`, the person's own account), over the gateway's stores, with
 //!   - `control::devices`: enrolled devices as lists show them, listing and revoking them,
 //!     and their review against the config in force;
+//!   - `control::tokens`: programs' tokens (the provider's grants) as lists show them, and
+//!     their revocation;
 //!   - [`control::family`]: ending a single sign-on family's sessions (the SSO session and
 //!     the app sessions made from it);
 //!   - [`control::enrollment`]: enrollment by invitation: minting an invitation, and binding

@@ -126,6 +126,12 @@ pub struct Grant {
     pub(crate) acr: Option<String>,
     /// The grant (and every refresh token of it) ends then, ms since the epoch.
     pub expires_ms: u64,
+    /// When it was made, ms since the epoch (0: before this was recorded).
+    #[serde(default)]
+    pub created_ms: u64,
+    /// Where the client asked from (the token request's address), as lists show it.
+    #[serde(default)]
+    pub from: String,
 }
 
 /// An access token's grant and lifetime.
@@ -246,6 +252,13 @@ pub trait OidcStore: Send + Sync + 'static {
     ) -> Result<Refreshed, StoreError>;
     /// The live access token `token` names.
     async fn access(&self, token: Hash, now_ms: u64) -> Result<Option<Access>, StoreError>;
+    /// The live grants of `user` at each of `clients` (for lists; changes nothing).
+    async fn grants_of(
+        &self,
+        user: &str,
+        clients: &[String],
+        now_ms: u64,
+    ) -> Result<Vec<Grant>, StoreError>;
     /// Revokes a grant: its refresh tokens and access tokens stop working. The grant if it
     /// was live.
     async fn revoke_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError>;
@@ -548,6 +561,24 @@ impl OidcStore for MemoryOidc {
             .cloned())
     }
 
+    async fn grants_of(
+        &self,
+        user: &str,
+        clients: &[String],
+        now_ms: u64,
+    ) -> Result<Vec<Grant>, StoreError> {
+        let inner = self.lock()?;
+        let mut out: Vec<Grant> = inner
+            .grants
+            .values()
+            .map(|e| &e.grant)
+            .filter(|g| g.user == user && clients.contains(&g.client_id) && now_ms < g.expires_ms)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
     async fn revoke_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError> {
         Ok(self.lock()?.revoke(grant_id))
     }
@@ -680,6 +711,8 @@ mod tests {
             auth_time: 1,
             acr: None,
             expires_ms: 1_000_000,
+            created_ms: 0,
+            from: String::new(),
         }
     }
 
@@ -1044,6 +1077,47 @@ mod tests {
             None,
             "expired"
         );
+    }
+
+    #[tokio::test]
+    async fn a_users_live_grants_are_listed_at_the_clients_asked_about() {
+        let store = MemoryOidc::default();
+        store.put_code([1; 32], code_grant(), 0).await.expect("put");
+        let g = Grant {
+            created_ms: 5,
+            ..grant("g1")
+        };
+        store.redeem([1; 32], g, issue(1), 1).await.expect("redeem");
+        let apps = ["app".to_string()];
+        let listed = store.grants_of("alice", &apps, 2).await.expect("list");
+        assert_eq!(
+            listed.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(),
+            ["g1"]
+        );
+        assert!(store
+            .grants_of("bob", &apps, 2)
+            .await
+            .expect("list")
+            .is_empty());
+        assert!(store
+            .grants_of("alice", &["other".to_string()], 2)
+            .await
+            .expect("list")
+            .is_empty());
+        assert!(
+            store
+                .grants_of("alice", &apps, 1_000_000)
+                .await
+                .expect("list")
+                .is_empty(),
+            "an ended grant is not listed"
+        );
+        store.revoke_grant("g1").await.expect("revoke");
+        assert!(store
+            .grants_of("alice", &apps, 2)
+            .await
+            .expect("list")
+            .is_empty());
     }
 
     #[tokio::test]

@@ -200,6 +200,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "control",
         &[
             "raw",
+            "oidc",
             "config",
             "devices",
             "gateway",

@@ -273,6 +273,9 @@ async fn redeem(
         auth_time: approval.auth_time,
         acr: None,
         expires_ms: now_ms.saturating_add(millis(lifetime)),
+        created_ms: now_ms,
+        // Where the program asked for its device code: what the phone was shown.
+        from: request.client_ip.clone(),
     };
     let (answer, issue) = openid::answer(gw, issuer, client, &grant, &person, None, now_ms)?;
     // The grant enters the store the way every grant does: through a code redeemed once.

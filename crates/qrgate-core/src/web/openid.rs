@@ -374,6 +374,8 @@ async fn redeem(
         auth_time: code.auth_time,
         acr: code.acr.clone(),
         expires_ms: now_ms.saturating_add(millis(client.refresh_lifetime)),
+        created_ms: now_ms,
+        from: r.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
     };
     let (answer, issue) = answer(
         gw,
