@@ -38,10 +38,12 @@
 //!   - [`admin::token`]: the admin API's bearer token file (owner-only) or systemd credential.
 //! - [`redis`]: the Redis store shared by several instances: sessions (with a local cache),
 //!   login attempts (atomic transitions in Lua), devices, and
-//!   - [`redis::announcements`]: the pub/sub listener for what other instances announce.
+//!   - [`redis::announcements`]: the pub/sub listener for what other instances announce;
+//!   - [`redis::device_codes`]: the device authorization grant's device codes.
 //! - [`cli`]: what the `qrgate` command does besides serving:
 //!   - [`cli::admin_client`]: `qrgate sessions list|revoke`, the admin API's client;
 //!   - [`cli::signer`]: the reference signer behind `qrgate keygen` / `qrgate sign`;
+//!   - [`cli::login`]: `qrgate login` / `qrgate token`, the device login's reference client;
 //!   - [`cli::demo`]: a small upstream app that shows the identity headers it receives.
 //! - [`oidc`]: the OpenID Connect provider's signing keys' file and client secret files.
 

@@ -76,6 +76,15 @@ enum Command {
         #[command(subcommand)]
         action: DevicesAction,
     },
+    /// List or revoke programs' tokens (device logins and OpenID Connect grants), through
+    /// the admin listener.
+    Tokens {
+        /// Config file (for `[admin] listen` and `token_file`).
+        #[arg(long, default_value = "config.toml", global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: TokensAction,
+    },
     /// Make a one-time link that enrolls a phone's browser as a signing device of a
     /// configured user; prints it and shows it as a QR code to scan with that phone.
     Invite {
@@ -92,6 +101,39 @@ enum Command {
         /// How long the link works, e.g. `15m`, `2h` (1 minute to 24 hours).
         #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
         ttl: std::time::Duration,
+    },
+    /// Sign a program in to an app by phone (the device authorization grant): shows a link
+    /// and a QR code to approve on the phone, then keeps the token (mode 0600) for
+    /// `qrgate token`, or prints it.
+    Login {
+        /// The gateway's SSO origin, e.g. https://id.example.com.
+        #[arg(long)]
+        sso: String,
+        /// The app the program acts on.
+        #[arg(long)]
+        app: String,
+        /// Read access only.
+        #[arg(long)]
+        read: bool,
+        /// No refresh token: the access token alone (one hour).
+        #[arg(long)]
+        no_refresh: bool,
+        /// Where to keep the token (default: ~/.config/qrgate/tokens/APP.json).
+        #[arg(long, conflicts_with = "print")]
+        token_file: Option<PathBuf>,
+        /// Print the access token on standard output instead of keeping it.
+        #[arg(long)]
+        print: bool,
+    },
+    /// Print a live access token that `qrgate login` kept, refreshing it when it is about to
+    /// expire: curl -H "Authorization: Bearer $(qrgate token --app Wiki)" ...
+    Token {
+        /// The app it was made for.
+        #[arg(long, required_unless_present = "token_file")]
+        app: Option<String>,
+        /// The token file (default: ~/.config/qrgate/tokens/APP.json).
+        #[arg(long)]
+        token_file: Option<PathBuf>,
     },
     /// Run the demo upstream app that shows the identity headers it receives.
     DemoUpstream {
@@ -160,6 +202,22 @@ impl From<WhichDevice> for qrgate::cli::admin_client::Selection {
             app: None,
         }
     }
+}
+
+#[derive(Subcommand)]
+enum TokensAction {
+    /// List live tokens (all, or one user's).
+    List {
+        /// Only this user's.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Revoke one token by its id (as `tokens list` shows it), on every instance.
+    Revoke {
+        /// The token's id.
+        #[arg(long)]
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -240,6 +298,24 @@ fn real_main() -> anyhow::Result<()> {
                 Ok(())
             })
         }
+        Command::Tokens { config, action } => {
+            init_tracing(LogFormat::Text);
+            let config = qrgate::files::config_file::load(&config)?;
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async {
+                match action {
+                    TokensAction::List { user } => print!(
+                        "{}",
+                        qrgate::cli::admin_client::list_tokens(&config, user.as_deref()).await?
+                    ),
+                    TokensAction::Revoke { id } => {
+                        let n = qrgate::cli::admin_client::revoke_token(&config, &id).await?;
+                        println!("revoked {n} token(s)");
+                    }
+                }
+                Ok(())
+            })
+        }
         Command::Invite {
             config,
             user,
@@ -252,6 +328,49 @@ fn real_main() -> anyhow::Result<()> {
             let invited =
                 rt.block_on(qrgate::cli::admin_client::invite(&config, &user, &app, ttl))?;
             print!("{invited}");
+            Ok(())
+        }
+        Command::Login {
+            sso,
+            app,
+            read,
+            no_refresh,
+            token_file,
+            print,
+        } => {
+            let req = qrgate::cli::login::LoginRequest {
+                sso,
+                app: app.clone(),
+                read_only: read,
+                refresh: !no_refresh,
+            };
+            let path = match (print, token_file) {
+                (true, _) => None,
+                (false, Some(p)) => Some(p),
+                (false, None) => Some(qrgate::cli::login::default_path(&app).ok_or_else(|| {
+                    anyhow::anyhow!("no HOME to keep the token in: give --token-file")
+                })?),
+            };
+            let rt = tokio::runtime::Runtime::new()?;
+            let token = rt.block_on(qrgate::cli::login::login(&req, |text| eprintln!("{text}")))?;
+            match path {
+                None => println!("{}", token.access_token),
+                Some(p) => {
+                    qrgate::cli::login::save(&p, &token)?;
+                    eprintln!("Signed in; the token is kept in {}", p.display());
+                }
+            }
+            Ok(())
+        }
+        Command::Token { app, token_file } => {
+            let path = match (token_file, app) {
+                (Some(p), _) => p,
+                (None, Some(app)) => qrgate::cli::login::default_path(&app)
+                    .ok_or_else(|| anyhow::anyhow!("no HOME: give --token-file"))?,
+                (None, None) => anyhow::bail!("say which token: --app or --token-file"),
+            };
+            let rt = tokio::runtime::Runtime::new()?;
+            println!("{}", rt.block_on(qrgate::cli::login::token(&path))?);
             Ok(())
         }
         Command::CheckConfig { config } => {

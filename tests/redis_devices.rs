@@ -235,6 +235,7 @@ async fn the_redis_claim_script_refuses_a_claim_of_another_purpose() {
         return_to: "/".into(),
         step_up: None,
         action: action.map(|a| ("11".repeat(32), a.to_string())),
+        device: None,
         grant: None,
         issued_ms: 1_000,
         expires_ms: 100_000,

@@ -134,6 +134,7 @@ async fn in_redis(share: &RedisAttempts, n: usize, row: &Row) -> (Verdict, Stage
         return_to: "/".into(),
         step_up: None,
         action: None,
+        device: None,
         grant: None,
         issued_ms,
         expires_ms: issued_ms + ms(LIFETIME),

@@ -74,9 +74,8 @@ impl ServeHttp for Admin {
                     e.to_string(),
                 ))),
             },
-            "/sessions" | "/sessions/revoke" | "/devices" | "/devices/revoke" | "/invites" => {
-                self.control(session).await
-            }
+            "/sessions" | "/sessions/revoke" | "/devices" | "/devices/revoke" | "/invites"
+            | "/tokens" | "/tokens/revoke" => self.control(session).await,
             _ => reply(respond::admin_refusal(&AdminRefusal::NotFound)),
         }
     }
@@ -85,7 +84,7 @@ impl ServeHttp for Admin {
 /// The one method each control endpoint accepts: what its 405 names in `Allow`.
 fn control_methods(path: &str) -> &'static str {
     match path {
-        "/sessions" | "/devices" => "GET",
+        "/sessions" | "/devices" | "/tokens" => "GET",
         _ => "POST",
     }
 }
@@ -123,6 +122,9 @@ impl Admin {
                     allow: control_methods(req.uri.path()),
                 }))
             };
+        }
+        if matches!(req.uri.path(), "/tokens" | "/tokens/revoke") {
+            return tokens(gw, &s, req.method.as_str(), req.uri.path(), req.uri.query()).await;
         }
         let filter = match control::Filter::from_query(req.uri.query()) {
             Ok(f) => f,
@@ -208,6 +210,50 @@ async fn invite(gw: &Gateway, s: &Settings, query: Option<&str>) -> Response<Vec
             serde_json::json!({ "link": i.link, "user": i.user, "app": i.app, "apps": i.apps, "expires_at": i.expires_at }).to_string(),
         ),
         Err(e) => reply(respond::enroll_error(Form::Json, &e)),
+    }
+}
+
+/// `GET /tokens[?user=NAME]` lists programs' tokens (the provider's grants, never a token);
+/// `POST /tokens/revoke?id=ID` revokes one.
+async fn tokens(
+    gw: &Gateway,
+    s: &Settings,
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+) -> Response<Vec<u8>> {
+    let (mut user, mut id) = (None, None);
+    for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match name.as_ref() {
+            "user" if user.is_none() => user = Some(value.into_owned()),
+            "id" if id.is_none() => id = Some(value.into_owned()),
+            _ => {
+                return reply(respond::control_refusal(Some(
+                    &control::ControlError::UnknownParameter(name.into_owned()),
+                )))
+            }
+        }
+    }
+    let result = match (method, path, id) {
+        ("GET", "/tokens", None) => control::list_tokens(gw, s, user.as_deref())
+            .await
+            .map(|tokens| serde_json::json!({ "tokens": tokens })),
+        ("POST", "/tokens/revoke", Some(id)) => {
+            control::revoke_token(gw, s, &id, user.as_deref(), "operator")
+                .await
+                .map(|n| serde_json::json!({ "revoked": n }))
+        }
+        ("POST", "/tokens/revoke", None) => Err(control::ControlError::NoFilter),
+        ("GET", "/tokens", Some(_)) => Err(control::ControlError::UnknownParameter("id".into())),
+        (_, path, _) => {
+            return reply(respond::admin_refusal(&AdminRefusal::MethodNotAllowed {
+                allow: control_methods(path),
+            }))
+        }
+    };
+    match result {
+        Ok(v) => answer(200, "application/json", v.to_string()),
+        Err(e) => reply(respond::control_refusal(Some(&e))),
     }
 }
 

@@ -163,6 +163,43 @@ pub async fn revoke_devices(config: &Config, sel: &Selection) -> Result<(u64, u6
     ))
 }
 
+/// Lists programs' tokens (all, or `user`'s), one per line (never a token).
+pub async fn list_tokens(config: &Config, user: Option<&str>) -> Result<String, CommandError> {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(u) = user {
+        q.append_pair("user", u);
+    }
+    let body = call(config, false, "/tokens", &q.finish()).await?;
+    let tokens = body["tokens"].as_array().cloned().unwrap_or_default();
+    let mut out = format!("{} token(s)\n", tokens.len());
+    for t in &tokens {
+        let text = |k: &str| t[k].as_str().unwrap_or("-").to_string();
+        let grant: Vec<&str> = t["grant"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{}  {}  {}  {}  since {}  until {}  from {}\n",
+            text("id"),
+            text("user"),
+            text("client_name"),
+            grant.join(", "),
+            when(&t["created_at"]),
+            when(&t["expires_at"]),
+            text("from"),
+        ));
+    }
+    Ok(out)
+}
+
+/// Revokes the token (grant) with id `id`; returns how many ended (0 or 1).
+pub async fn revoke_token(config: &Config, id: &str) -> Result<u64, CommandError> {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("id", id);
+    let body = call(config, true, "/tokens/revoke", &q.finish()).await?;
+    Ok(body["revoked"].as_u64().unwrap_or(0))
+}
+
 /// Makes an invitation for `user` lasting `ttl`, for a device that signs in to `apps` (the
 /// link is on the first one's origin; none: the default app); returns the text to print:
 /// the link, its expiry, and the link as a QR code drawn with Unicode half blocks.
@@ -180,15 +217,7 @@ pub async fn invite(
     q.append_pair("ttl", &ttl.as_secs().to_string());
     let body = call(config, true, "/invites", &q.finish()).await?;
     let link = body["link"].as_str().unwrap_or_default();
-    let code = qrcode::QrCode::new(link.as_bytes())
-        .map(|c| {
-            c.render::<qrcode::render::unicode::Dense1x2>()
-                .dark_color(qrcode::render::unicode::Dense1x2::Light)
-                .light_color(qrcode::render::unicode::Dense1x2::Dark)
-                .quiet_zone(true)
-                .build()
-        })
-        .unwrap_or_default();
+    let code = super::terminal_qr(link);
     let signs_in_to: Vec<&str> = body["apps"]
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).collect())

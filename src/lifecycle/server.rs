@@ -85,6 +85,9 @@ pub fn build(config: Config, clock: Clock) -> Result<(Gateway, Option<Shared>), 
             gateway
                 .oidc()
                 .use_store(Arc::new(crate::redis::oidc::RedisOidc::new(link.clone())));
+            gateway.oidc().use_device_codes(Arc::new(
+                crate::redis::device_codes::RedisDeviceCodes::new(link.clone()),
+            ));
             (gateway, Some(Shared { link, sessions }))
         }
     };

@@ -199,6 +199,10 @@ pub struct Ctx {
     identity: Option<Arc<Identity>>,
     /// The session that let the request in (a long-lived response is tied to it).
     session: Option<qrgate_core::session::TokenHash>,
+    /// The program a bearer token let in, by its client id.
+    client: Option<String>,
+    /// Whether the `Authorization` header (a token of ours) is removed before the upstream.
+    strip_authorization: bool,
 }
 
 #[async_trait]
@@ -250,6 +254,8 @@ impl ProxyHttp for Proxy {
                 ctx.target = f.target;
                 ctx.identity = f.identity;
                 ctx.session = f.session;
+                ctx.client = f.client;
+                ctx.strip_authorization = f.strip_authorization;
                 Ok(false)
             }
             Decision::Local { app, route } => {
@@ -317,6 +323,10 @@ impl ProxyHttp for Proxy {
             assertion,
             peer_ip(session),
             &session.req_header().headers,
+            upstream::ProgramEdits {
+                client: ctx.client.as_deref(),
+                strip_authorization: ctx.strip_authorization,
+            },
         );
         for edit in edits {
             match edit {

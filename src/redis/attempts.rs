@@ -1,7 +1,8 @@
 //! Login attempts in Redis, for every instance.
 //!
 //! Each attempt is a hash `{prefix}a:{id}`: the record (JSON), its phase, what its approval
-//! is for (`action`: an action's written form, empty for a sign-in or step-up), and once
+//! is for (`action`: an action's written form, a device code's tag, empty for a sign-in or
+//! step-up), and once
 //! approved the approving key, name and time. A protocol endpoint's channel is `{prefix}c:{channel}`
 //! → id. Every transition is one Lua script that checks the phase it starts from and the
 //! time, writes the next phase and publishes the change on the events channel, all in one
@@ -117,14 +118,7 @@ impl AttemptShare for RedisAttempts {
                     ("record", json),
                     ("phase", "pending".into()),
                     ("expires", record.expires_ms.to_string()),
-                    (
-                        "action",
-                        record
-                            .action
-                            .as_ref()
-                            .map(|(_, action)| action.clone())
-                            .unwrap_or_default(),
-                    ),
+                    ("action", record.claimed_as()),
                 ],
             )
             .ignore()

@@ -15,6 +15,7 @@
 
 pub mod announcements;
 pub mod attempts;
+pub mod device_codes;
 pub mod devices;
 pub mod oidc;
 pub mod sessions;

@@ -194,6 +194,19 @@ end
 return ended
 ";
 
+/// ARGV: prefix, user, then client ids. Returns the JSON of each live grant of the user at
+/// those clients (their `ou:` lists).
+const GRANTS_OF: &str = r"
+local out = {}
+for i = 3, #ARGV do
+  for _, id in ipairs(redis.call('LRANGE', ARGV[1] .. 'ou:' .. ARGV[i] .. ':' .. ARGV[2], 0, -1)) do
+    local j = redis.call('HGET', ARGV[1] .. 'og:' .. id, 'j')
+    if j then out[#out + 1] = j end
+  end
+end
+return out
+";
+
 /// ARGV: prefix, grant id. Returns the grant's JSON if it was live.
 const REVOKE: &str = "return revoke(ARGV[1], ARGV[2])";
 
@@ -229,6 +242,7 @@ pub struct RedisOidc {
     end_family: redis::Script,
     end_user: redis::Script,
     take: redis::Script,
+    grants_of: redis::Script,
 }
 
 impl RedisOidc {
@@ -245,6 +259,7 @@ impl RedisOidc {
             end_family: with_revoke(END_FAMILY),
             end_user: with_revoke(END_USER),
             take: redis::Script::new(TAKE),
+            grants_of: redis::Script::new(GRANTS_OF),
         }
     }
 
@@ -533,7 +548,31 @@ impl OidcStore for RedisOidc {
             key: grant.key,
             scope,
             expires_ms,
+            family: grant.family,
         }))
+    }
+
+    async fn grants_of(
+        &self,
+        user: &str,
+        clients: &[String],
+        now_ms: u64,
+    ) -> Result<Vec<Grant>, StoreError> {
+        let mut call = self.grants_of.prepare_invoke();
+        call.arg(self.prefix()).arg(user);
+        for c in clients {
+            call.arg(c);
+        }
+        let found: Vec<String> = self.link.script(&call).await?;
+        let mut out = Vec::with_capacity(found.len());
+        for j in &found {
+            let g: Grant = Self::parse(j)?;
+            if now_ms < g.expires_ms {
+                out.push(g);
+            }
+        }
+        out.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.id.cmp(&b.id)));
+        Ok(out)
     }
 
     async fn revoke_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError> {

@@ -517,10 +517,16 @@ impl Gateway {
         }
         let invitations = self.device_store.sweep(self.clock.now_millis());
         let grants = self.oidc.store().sweep(self.clock.now_millis()).await;
+        let device_codes = self
+            .oidc
+            .device_codes()
+            .sweep(self.clock.now_millis())
+            .await;
         self.sessions.sweep().await
             + swept.freed
             + invitations
             + grants
+            + device_codes
             + self.signers.sweep(self.clock.now_millis())
     }
 

@@ -22,6 +22,7 @@
 //!   - `config::validate`: the validator that turns them into a `Config`;
 //!   - `config::fields`: its conversions of single values and the smaller tables;
 //!   - `config::sso`: `[sso]` and `[[oidc_client]]`, and the SSO origin's internal app;
+//!   - `config::programs`: `[programs]` and the built-in client of the `qrgate` command;
 //!   - `config::tests`: its unit tests.
 //! - [`settings`]: one config and what is derived from it (identities, per-app values),
 //!   swapped whole on reload.
@@ -72,6 +73,7 @@
 //!   - `login::dispatch`: the signer dispatch (approve, deliver, the checks before any
 //!     signature work, the shared tail of every protocol);
 //!   - `login::action`: claiming a confirmation's approval;
+//!   - `login::device`: a program's device code approved or declined on the phone;
 //!   - `login::tests`: their unit tests;
 //!   - [`login::attempts`]: login attempts (sign-ins, step-ups, confirmations) and their
 //!     single-use state machine, the table `Logins`, with
@@ -100,6 +102,8 @@
 //!   `qrgate sessions`, the person's own account), over the gateway's stores, with
 //!   - `control::devices`: enrolled devices as lists show them, listing and revoking them,
 //!     and their review against the config in force;
+//!   - `control::tokens`: programs' tokens (the provider's grants) as lists show them, and
+//!     their revocation;
 //!   - [`control::family`]: ending a single sign-on family's sessions (the SSO session and
 //!     the app sessions made from it);
 //!   - [`control::enrollment`]: enrollment by invitation: minting an invitation, and binding
@@ -111,6 +115,8 @@
 //!   - [`gate::decision`]: the request decision (local route, forward, login redirect, 401,
 //!     error):
 //!     - `gate::decision::tests`: its unit tests.
+//!   - `gate::program`: a program's bearer token on a proxied request, as the identity its
+//!     approving key has now and the grant it was given;
 //!   - `gate::forward_auth`: judging a request a fronting proxy asks about, by its own rules.
 //!   - [`gate::limits`]: who a client is (trusted proxies, IPv6 /64) and per-client rate limits.
 //!   - [`gate::upstream`]: the header edits on a forwarded request.
@@ -118,6 +124,11 @@
 //! - [`web`]: the handlers of the gateway's own endpoints under the prefix, and their pages:
 //!   - `web::sign_in`: the login attempt's handlers (pages, create, scan, claim, verify);
 //!   - `web::openid`: the OpenID Connect provider's endpoints on the SSO origin;
+//!   - `web::tokens`: what the token-issuing endpoints share (the request, counting, the
+//!     person a grant is for now, the token response);
+//!   - `web::resource`: an app's protected resource metadata for programs (RFC 9728);
+//!   - `web::device`: the device authorization grant's endpoints (device code, verification
+//!     page, the token endpoint's device code grant);
 //!   - `web::sso`: single sign-on across the gateway's apps (a code issued on the SSO origin,
 //!     redeemed on an app's; ending a sign-in family);
 //!   - `web::own_account`: the person's own sessions page, inviting and removing a device;
@@ -138,6 +149,9 @@
 //!   - [`oidc::store`]: the store seam of codes, grants and tokens, and
 //!     - `oidc::store::memory`: the memory store;
 //!     - `oidc::store::tests`: their unit tests;
+//!   - [`oidc::device`]: the device authorization grant: user codes, the scopes a program
+//!     may ask for, what the phone shows, and the device code store seam:
+//!     - `oidc::device::tests`: its unit tests;
 //!   - [`oidc::authorize`]: the authorization request and what it leads to, and
 //!     - `oidc::authorize::tests`: its unit tests;
 //!   - [`oidc::token`]: the token request, client authentication and token errors;

@@ -28,6 +28,15 @@ pub(crate) struct Root {
     pub(crate) sso: Option<Sso>,
     #[serde(default)]
     pub(crate) oidc_client: Vec<OidcClient>,
+    pub(crate) programs: Option<Programs>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Programs {
+    pub(crate) cli: Option<bool>,
+    pub(crate) poll_interval_seconds: Option<Spanned<u64>>,
+    pub(crate) device_code_lifetime_seconds: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -201,6 +210,8 @@ pub(crate) struct App {
     pub upstream_ca: Option<Spanned<PathBuf>>,
     pub upstream_tls_verify: Option<Spanned<bool>>,
     pub sso: Option<bool>,
+    pub(crate) programs: Option<bool>,
+    pub(crate) forward_authorization: Option<bool>,
 }
 
 #[derive(Deserialize)]

@@ -24,6 +24,7 @@ use crate::login::signers::protocol::SignerId;
 
 mod fields;
 mod file;
+mod programs;
 mod sso;
 mod validate;
 
@@ -33,6 +34,7 @@ pub use sso::{
     KNOWN_SCOPES,
 };
 
+pub use programs::{ProgramsConfig, CLI_CLIENT};
 use validate::Validator;
 
 /// The longest duration any setting accepts: ten years. Bounding every duration at
@@ -277,8 +279,11 @@ pub struct Config {
     pub assertion: Option<AssertionConfig>,
     /// `[sso]`: the SSO origin and its OpenID Connect provider, if configured.
     pub sso: Option<SsoConfig>,
-    /// `[[oidc_client]]`, in file order (none without `[sso]`).
+    /// `[[oidc_client]]`, in file order (none without `[sso]`), then the built-in client of
+    /// the `qrgate` command ([`CLI_CLIENT`]) unless `[programs] cli = false`.
     pub oidc_clients: Vec<OidcClient>,
+    /// `[programs]`: the device authorization grant.
+    pub programs: ProgramsConfig,
     /// `[log]`.
     pub log: LogConfig,
     /// `[[app]]`, in file order; with `[sso]`, the SSO origin's internal app last
@@ -401,6 +406,12 @@ pub struct App {
     pub read_timeout: Duration,
     /// Whether cookies for this app carry `Secure`.
     pub(crate) cookie_secure: bool,
+    /// Whether a program's bearer token (an access token of the provider whose grant names
+    /// this app) is let through (`programs = true`).
+    pub programs: bool,
+    /// Whether the `Authorization` header reaches the upstream (`forward_authorization`):
+    /// by default it is removed whenever it carried a token of ours.
+    pub forward_authorization: bool,
     /// Whether the app takes part in single sign-on through `[sso]` (default: when `[sso]`
     /// exists; never for the SSO origin's own app).
     pub sso: bool,

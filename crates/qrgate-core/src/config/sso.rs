@@ -347,6 +347,8 @@ impl Validator<'_> {
             read_timeout: Duration::from_secs(30),
             cookie_secure,
             sso: false,
+            programs: false,
+            forward_authorization: false,
         });
         let sso = SsoConfig {
             origin,

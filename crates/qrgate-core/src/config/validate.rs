@@ -394,9 +394,11 @@ impl Validator<'_> {
                 read_timeout: self.millis(a.read_timeout_ms, &key("read_timeout_ms"), 30_000)?,
                 cookie_secure,
                 sso: a.sso.unwrap_or(sso_present),
+                programs: a.programs.unwrap_or(false),
+                forward_authorization: a.forward_authorization.unwrap_or(false),
             });
         }
-        let (sso, oidc_clients) = self.sso(
+        let (sso, mut oidc_clients) = self.sso(
             raw.sso,
             raw.oidc_client,
             SsoParts {
@@ -407,6 +409,7 @@ impl Validator<'_> {
                 secure: session.secure,
             },
         )?;
+        let programs = self.programs(raw.programs, sso.is_some(), &mut oidc_clients)?;
         let default_app = match default_app_raw {
             None => None,
             Some(d) => match app_names.get(d.get_ref()) {
@@ -441,6 +444,7 @@ impl Validator<'_> {
             assertion,
             sso,
             oidc_clients,
+            programs,
             log,
             server,
             session,

@@ -94,7 +94,8 @@ pub async fn revoke_devices(
 }
 
 /// Removes enrolled device `d` from the store of record and this instance, audited, and
-/// ends its sessions; returns how many ended.
+/// ends its sessions and the grants it approved for programs; returns how many sessions
+/// ended.
 async fn remove_device(
     gw: &Gateway,
     s: &Settings,
@@ -106,6 +107,11 @@ async fn remove_device(
     gw.device_store().remove(&d.key).await?;
     gw.forget_device(&d.key).await?;
     audit::device_revoked(&d.user, &z32::encode(d.key.as_bytes()), &d.id(), by);
+    // What the device approved for programs ends with it, on every instance.
+    let family = crate::oidc::device::key_family(&hex::encode(d.key.as_bytes()));
+    gw.oidc()
+        .end_family(&s.config, &family, gw.clock().now_millis())
+        .await?;
     let of_key = Filter {
         key: Some(d.key),
         owner: Some(d.user.clone()),

@@ -19,6 +19,7 @@
 mod devices;
 pub mod enrollment;
 pub mod family;
+mod tokens;
 
 use serde::Serialize;
 
@@ -31,6 +32,7 @@ use crate::session::{session_id, SessionRecord, StoreError, TokenHash};
 use crate::settings::Settings;
 
 pub use devices::{list_devices, review_devices, revoke_devices, DeviceView, Reviewed};
+pub use tokens::{list_tokens, revoke_token, TokenView};
 
 /// Which sessions an operation applies to: every given field must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -42,9 +42,19 @@ pub(crate) fn app_cookies(s: &Settings, headers: &HeaderMap) -> Option<HeaderVal
     HeaderValue::from_str(&kept.join("; ")).ok()
 }
 
+/// A program a bearer token let in, as the upstream hears of it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProgramEdits<'a> {
+    /// Its client id (`X-Auth-Client`), when a bearer token let the request in.
+    pub client: Option<&'a str>,
+    /// Whether the `Authorization` header (carrying a token of ours) is removed.
+    pub strip_authorization: bool,
+}
+
 /// The edits for one forwarded request from `peer` (the address that connected to the
 /// gateway), in the order they must be applied. `assertion` is the signed identity for
-/// `identity` ([`crate::gateway::Gateway::assertion`]), when enabled.
+/// `identity` ([`crate::gateway::Gateway::assertion`]), when enabled; `program` what the
+/// decision said of a bearer token.
 pub fn header_edits(
     s: &Settings,
     app: AppId,
@@ -52,6 +62,7 @@ pub fn header_edits(
     assertion: Option<HeaderValue>,
     peer: Option<IpAddr>,
     headers: &HeaderMap,
+    program: ProgramEdits<'_>,
 ) -> Vec<HeaderEdit> {
     let mut edits = Vec::with_capacity(12);
     edits.extend(
@@ -59,6 +70,10 @@ pub fn header_edits(
             .into_iter()
             .map(HeaderEdit::Remove),
     );
+    // A token of ours never reaches the upstream unless the app asks for the header.
+    if program.strip_authorization {
+        edits.push(HeaderEdit::Remove(http::header::AUTHORIZATION));
+    }
 
     // A client must not be able to ask the next hop to delete a header the gateway set.
     if let Some(conn) = headers.get(CONNECTION) {
@@ -89,6 +104,9 @@ pub fn header_edits(
         edits.push(HeaderEdit::Set(identity::PUBKEY, pubkey.clone()));
         edits.push(HeaderEdit::Set(identity::ROLES, roles.clone()));
         edits.push(HeaderEdit::Set(identity::APP, values.name.clone()));
+        if let Some(client) = program.client.and_then(|c| HeaderValue::from_str(c).ok()) {
+            edits.push(HeaderEdit::Set(identity::CLIENT, client));
+        }
         if let Some(a) = assertion {
             edits.push(HeaderEdit::Set(identity::ASSERTION, a));
         }
@@ -169,7 +187,7 @@ mod tests {
         }
         let alice = gw.user_identity(0).expect("alice");
         let id = signed_in.then_some(&*alice);
-        let edits = header_edits(gw, AppId::new(0), id, None, ip, &h);
+        let edits = header_edits(gw, AppId::new(0), id, None, ip, &h, ProgramEdits::default());
         apply(edits, &mut h);
         h
     }

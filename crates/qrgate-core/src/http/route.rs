@@ -107,11 +107,22 @@ pub enum Route<'a> {
     OidcJwks,
     /// `oidc/logout`: RP-initiated logout (`end_session_endpoint`).
     OidcLogout,
+    /// `oidc/device_authorization`: a program asks for a device code (RFC 8628 §3.1).
+    OidcDeviceAuthorization,
+    /// `device` (SSO origin): the verification page, which takes the user code (in its
+    /// query as `verification_uri_complete` has it, or typed) and starts the approval.
+    Device,
     /// `/.well-known/openid-configuration` at the SSO origin's root (not below the prefix):
     /// discovery. Its `url` takes the origin as base.
     OidcDiscovery,
     /// `/` at the SSO origin's root: the person's sessions page or the login page.
     SsoHome,
+    /// `/.well-known/oauth-authorization-server` at the SSO origin's root (not below the
+    /// prefix): the authorization server's metadata (RFC 8414), the discovery document.
+    AuthServerMetadata,
+    /// `/.well-known/oauth-protected-resource` at the root of an app that lets programs in:
+    /// its protected resource metadata (RFC 9728). Its `url` takes the origin as base.
+    ProtectedResource,
     /// `sso/issue` (SSO origin): an app's request for a one-time sign-in code, with its
     /// query (`app`, `bind`, `rd`; parsing leaves it `None`).
     SsoIssue {
@@ -160,6 +171,8 @@ impl<'a> Route<'a> {
             ["oidc", "userinfo"] => Route::OidcUserinfo,
             ["oidc", "jwks.json"] => Route::OidcJwks,
             ["oidc", "logout"] => Route::OidcLogout,
+            ["oidc", "device_authorization"] => Route::OidcDeviceAuthorization,
+            ["device"] => Route::Device,
             ["sso", "issue"] => Route::SsoIssue { query: None },
             ["sso", "redeem"] => Route::SsoRedeem { code: None },
             _ => return None,
@@ -171,6 +184,8 @@ impl<'a> Route<'a> {
         match path {
             "/" => Some(Route::SsoHome),
             "/.well-known/openid-configuration" => Some(Route::OidcDiscovery),
+            "/.well-known/oauth-authorization-server" => Some(Route::AuthServerMetadata),
+            "/.well-known/oauth-protected-resource" => Some(Route::ProtectedResource),
             _ => None,
         }
     }
@@ -186,7 +201,8 @@ impl<'a> Route<'a> {
             | Route::StepUp { .. }
             | Route::OidcAuthorize
             | Route::OidcLogout
-            | Route::SsoIssue { .. } => true,
+            | Route::SsoIssue { .. }
+            | Route::Device => true,
             // Reads: pages, documents, streams and checks that change nothing a HEAD could
             // trigger unasked.
             Route::Healthz
@@ -200,7 +216,9 @@ impl<'a> Route<'a> {
             | Route::OidcDiscovery
             | Route::OidcUserinfo
             | Route::SsoHome
-            | Route::SsoRedeem { .. } => false,
+            | Route::SsoRedeem { .. }
+            | Route::AuthServerMetadata
+            | Route::ProtectedResource => false,
             // No GET at all.
             Route::Logout
             | Route::Invite
@@ -212,6 +230,7 @@ impl<'a> Route<'a> {
             | Route::Claim { .. }
             | Route::Relay { .. }
             | Route::OidcToken
+            | Route::OidcDeviceAuthorization
             | Route::AuthSession => false,
         }
     }
@@ -225,7 +244,10 @@ impl<'a> Route<'a> {
                 | Route::OidcUserinfo
                 | Route::OidcJwks
                 | Route::OidcLogout
+                | Route::OidcDeviceAuthorization
+                | Route::Device
                 | Route::OidcDiscovery
+                | Route::AuthServerMetadata
                 | Route::SsoHome
                 | Route::SsoIssue { .. }
         )
@@ -245,6 +267,9 @@ impl<'a> Route<'a> {
             | Route::OidcJwks
             | Route::OidcDiscovery
             | Route::SsoIssue { .. }
+            | Route::Device
+            | Route::AuthServerMetadata
+            | Route::ProtectedResource
             | Route::SsoHome => GET,
             Route::Sessions
             | Route::Enroll { .. }
@@ -261,6 +286,7 @@ impl<'a> Route<'a> {
             | Route::Reject { .. }
             | Route::Claim { .. }
             | Route::Relay { .. }
+            | Route::OidcDeviceAuthorization
             | Route::OidcToken => POST,
             Route::AuthSession => &[],
         }
@@ -300,8 +326,12 @@ impl<'a> Route<'a> {
             // A session check plus a read of that key's own sessions through the store's
             // per-key index (never the whole store): counted like session checks.
             Route::Sessions => Some(Action::Verify),
-            // May start a sign-in: counted like a login page.
-            Route::OidcAuthorize | Route::OidcLogout => Some(Action::Create),
+            // May start a sign-in: counted like a login page; so does asking for a device code
+            // and opening the verification page (each starts what a phone approves).
+            Route::OidcAuthorize
+            | Route::OidcLogout
+            | Route::OidcDeviceAuthorization
+            | Route::Device => Some(Action::Create),
             // A relying party's server calls these for all its users: the verify budget.
             Route::OidcToken | Route::OidcUserinfo => Some(Action::Verify),
             _ => None,
@@ -349,8 +379,12 @@ impl<'a> Route<'a> {
             Route::OidcUserinfo => format!("{base}/oidc/userinfo"),
             Route::OidcJwks => format!("{base}/oidc/jwks.json"),
             Route::OidcLogout => format!("{base}/oidc/logout"),
+            Route::OidcDeviceAuthorization => format!("{base}/oidc/device_authorization"),
+            Route::Device => format!("{base}/device"),
             Route::OidcDiscovery => format!("{base}/.well-known/openid-configuration"),
             Route::SsoHome => format!("{base}/"),
+            Route::AuthServerMetadata => format!("{base}/.well-known/oauth-authorization-server"),
+            Route::ProtectedResource => format!("{base}/.well-known/oauth-protected-resource"),
             Route::SsoIssue { query: None } => format!("{base}/sso/issue"),
             Route::SsoIssue { query: Some(q) } => format!("{base}/sso/issue?{q}"),
             Route::SsoRedeem { code } => match code {
@@ -385,6 +419,7 @@ mod tests {
             Route::OidcAuthorize,
             Route::OidcLogout,
             Route::SsoIssue { query: None },
+            Route::Device,
         ];
         for r in effects {
             assert!(r.get_has_effects(), "{r:?}");
@@ -561,6 +596,20 @@ mod tests {
                 Route::OidcLogout,
                 "/oidc/logout",
                 "GET, HEAD, POST",
+                Some(Create),
+                Some(Create),
+            ),
+            (
+                Route::OidcDeviceAuthorization,
+                "/oidc/device_authorization",
+                "POST",
+                Some(Create),
+                Some(Create),
+            ),
+            (
+                Route::Device,
+                "/device",
+                "GET, HEAD",
                 Some(Create),
                 Some(Create),
             ),

@@ -82,6 +82,8 @@ pub const APP: &str = "x-auth-app";
 /// the proxy in front to send the app instead of `Cookie` (one implementation of the rule,
 /// with no count limit).
 pub(crate) const COOKIE: &str = "x-auth-cookie";
+/// Upstream header naming the program (its client id) a bearer token let in.
+pub const CLIENT: &str = "x-auth-client";
 /// The signed identity assertion (a JWT), with `[assertion] enabled`.
 pub(crate) const ASSERTION: &str = "x-auth-assertion";
 

@@ -214,6 +214,9 @@ async fn finish(
             }
             Err(NotApprover::SameDevice) => return Err(LoginError::SameDevice),
         },
+        // Any key of a person may approve a program's device code; the token endpoint
+        // checks the client still admits them when the program redeems it.
+        Purpose::Device(_) => {}
     }
     let identity = identity_for_key(gw, s, app, &verified.key)?;
     if let (Some(mark), Some(share)) = (&verified.single_use, gw.logins().share()) {
@@ -223,6 +226,9 @@ async fn finish(
     }
     let (user, key) = (identity.user.clone(), identity.pubkey.clone());
     gw.logins().approve(attempt, &identity, protocol).await?;
+    if let Purpose::Device(consent) = &attempt.request.purpose {
+        super::device::approved(gw, s, consent, &identity).await?;
+    }
     Ok(Approval {
         user,
         key,

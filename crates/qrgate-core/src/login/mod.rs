@@ -24,6 +24,7 @@
 mod action;
 pub mod attempts;
 pub mod confirm;
+mod device;
 mod dispatch;
 pub(crate) mod error;
 pub mod events;
@@ -154,9 +155,9 @@ pub(crate) async fn start(
         purpose,
         grant: Arc::new(s.app(app).grant.clone()),
     };
+    let shown = shown_for(s, app, &request).to_string();
     let ctx = crate::login::signers::protocol::Context {
-        // A sign-in on the SSO origin for a relying party names it and where it returns.
-        app_name: crate::oidc::authorize::shown_name(&s.config, app, &request.return_to),
+        app_name: &shown,
         ..s.signer_context(app, gw.clock().now_millis())
     };
     let offered = &s.app(app).signers;
@@ -178,6 +179,15 @@ pub(crate) async fn start(
     })
 }
 
+/// What the phone is shown as asking: a program's device code says what the program wants; a
+/// sign-in on the SSO origin for a relying party names it and where it returns.
+pub(crate) fn shown_for<'a>(s: &'a Settings, app: AppId, request: &'a NewAttempt) -> &'a str {
+    match request.purpose.device() {
+        Some(d) => &d.shown,
+        None => crate::oidc::authorize::shown_name(&s.config, app, &request.return_to),
+    }
+}
+
 /// The attempt's app under `s` (an app removed by a reload takes its attempts with it).
 fn app_of(s: &Settings, attempt: &Attempt) -> Result<AppId, LoginError> {
     s.config
@@ -197,7 +207,7 @@ fn attempt_context<'a>(
 ) -> crate::login::signers::protocol::Context<'a> {
     crate::login::signers::protocol::Context {
         grant: &attempt.request.grant,
-        app_name: crate::oidc::authorize::shown_name(&s.config, app, &attempt.request.return_to),
+        app_name: shown_for(s, app, &attempt.request),
         ..s.signer_context(app, gw.clock().now_millis())
     }
 }
@@ -279,6 +289,9 @@ pub(crate) async fn scan(
 /// The signer declined.
 pub(crate) async fn reject(gw: &Gateway, attempt: &Attempt) -> Result<(), LoginError> {
     gw.logins().reject(attempt).await?;
+    if let Purpose::Device(consent) = &attempt.request.purpose {
+        device::declined(gw, consent).await?;
+    }
     gw.metrics().login(&attempt.request.app, "any", "rejected");
     Ok(())
 }

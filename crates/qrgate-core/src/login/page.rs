@@ -53,6 +53,9 @@ pub(crate) struct LoginPage<'a> {
     pub(crate) signers: Vec<SignerView>,
     /// Whether this confirms an existing session (step-up) rather than signing in.
     pub(crate) step_up: bool,
+    /// Whether this approves a program's device code (nothing to claim: the program collects
+    /// its token itself).
+    pub(crate) device: bool,
     /// The action this confirms, when it confirms one.
     pub(crate) action: Option<ActionView>,
     /// `{prefix}/auth/session/{id}` when the app offers the native protocol: a browser

@@ -40,6 +40,9 @@ pub struct AttemptRecord {
     /// ([`crate::login::confirm::Action::wire`]), when the attempt confirms an action.
     #[serde(default)]
     pub action: Option<(String, String)>,
+    /// A device code's hash (hex) and what the phone shows, when the attempt approves one.
+    #[serde(default)]
+    pub device: Option<(String, String)>,
     /// The grant asked for, when less than read-write everywhere.
     #[serde(default)]
     pub grant: Option<String>,
@@ -49,6 +52,24 @@ pub struct AttemptRecord {
     pub expires_ms: u64,
     /// Each offered protocol's material.
     pub materials: Vec<SharedMaterial>,
+}
+
+impl AttemptRecord {
+    /// What a claim of the attempt must name (the share compares it in the claim's one
+    /// step): an action's written form, a device code's tag, or empty.
+    pub fn claimed_as(&self) -> String {
+        match (&self.action, &self.device) {
+            (Some((_, action)), _) => action.clone(),
+            (None, Some((device, _))) => device_tag(device),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// The claim tag of a device code's attempt (`device:` and its hash in hex): no claim names
+/// it, so nothing collects such an attempt.
+pub(crate) fn device_tag(device_hex: &str) -> String {
+    format!("device:{device_hex}")
 }
 
 /// One protocol's material, stored.

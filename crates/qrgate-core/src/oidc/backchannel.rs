@@ -182,6 +182,8 @@ mod tests {
             auth_time: 1,
             acr: None,
             expires_ms: 10_000_000,
+            created_ms: 0,
+            from: String::new(),
         }
     }
 

@@ -9,6 +9,7 @@ pub mod apps;
 pub mod authorize;
 pub mod backchannel;
 pub mod claims;
+pub mod device;
 pub mod keys;
 pub mod store;
 pub mod token;
@@ -19,6 +20,7 @@ use arc_swap::ArcSwapOption;
 
 use crate::config::Config;
 use backchannel::LogoutSender;
+use device::{DeviceCodes, MemoryDeviceCodes};
 use keys::IdTokenSigner;
 use store::{Grant, MemoryOidc, OidcStore};
 
@@ -28,6 +30,7 @@ use store::{Grant, MemoryOidc, OidcStore};
 pub struct Provider {
     signer: ArcSwapOption<IdTokenSigner>,
     store: RwLock<Arc<dyn OidcStore>>,
+    devices: RwLock<Arc<dyn DeviceCodes>>,
     logouts: RwLock<Option<Arc<dyn LogoutSender>>>,
 }
 
@@ -36,6 +39,7 @@ impl Default for Provider {
         Provider {
             signer: ArcSwapOption::empty(),
             store: RwLock::new(Arc::new(MemoryOidc::default())),
+            devices: RwLock::new(Arc::new(MemoryDeviceCodes::default())),
             logouts: RwLock::new(None),
         }
     }
@@ -96,6 +100,22 @@ impl Provider {
         match self.store.write() {
             Ok(mut s) => *s = store,
             Err(poisoned) => *poisoned.into_inner() = store,
+        }
+    }
+
+    /// Where device codes wait (RFC 8628).
+    pub(crate) fn device_codes(&self) -> Arc<dyn DeviceCodes> {
+        match self.devices.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the device code store (the glue's Redis store, before serving).
+    pub fn use_device_codes(&self, codes: Arc<dyn DeviceCodes>) {
+        match self.devices.write() {
+            Ok(mut s) => *s = codes,
+            Err(poisoned) => *poisoned.into_inner() = codes,
         }
     }
 

@@ -126,6 +126,12 @@ pub struct Grant {
     pub(crate) acr: Option<String>,
     /// The grant (and every refresh token of it) ends then, ms since the epoch.
     pub expires_ms: u64,
+    /// When it was made, ms since the epoch (0: before this was recorded).
+    #[serde(default)]
+    pub created_ms: u64,
+    /// Where the client asked from (the token request's address), as lists show it.
+    #[serde(default)]
+    pub from: String,
 }
 
 /// An access token's grant and lifetime.
@@ -145,6 +151,9 @@ pub struct Access {
     pub scope: Vec<String>,
     /// Expires then, ms since the epoch.
     pub expires_ms: u64,
+    /// Its grant's family (a program's: `key:` and the approving key in hex).
+    #[serde(default)]
+    pub family: String,
 }
 
 /// New tokens to store with a grant: the refresh token's hash (if the client gets one) and
@@ -249,6 +258,13 @@ pub trait OidcStore: Send + Sync + 'static {
     ) -> Result<Refreshed, StoreError>;
     /// The live access token `token` names.
     async fn access(&self, token: Hash, now_ms: u64) -> Result<Option<Access>, StoreError>;
+    /// The live grants of `user` at each of `clients` (for lists; changes nothing).
+    async fn grants_of(
+        &self,
+        user: &str,
+        clients: &[String],
+        now_ms: u64,
+    ) -> Result<Vec<Grant>, StoreError>;
     /// Revokes a grant: its refresh tokens and access tokens stop working. The grant if it
     /// was live.
     async fn revoke_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError>;

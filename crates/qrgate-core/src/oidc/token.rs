@@ -31,8 +31,20 @@ pub(crate) enum TokenError {
     #[error("{0}")]
     InvalidGrant(&'static str),
     /// `unsupported_grant_type`.
-    #[error("only authorization_code and refresh_token are supported")]
+    #[error("only authorization_code, refresh_token and the device code are supported")]
     UnsupportedGrantType,
+    /// `authorization_pending` (RFC 8628 §3.5): the person has not decided yet.
+    #[error("the person has not approved yet")]
+    AuthorizationPending,
+    /// `slow_down`: polled too soon; the interval grew by 5 s.
+    #[error("polled too soon: wait 5 s more between polls")]
+    SlowDown,
+    /// `access_denied`: the person declined on the phone.
+    #[error("the person declined")]
+    AccessDenied,
+    /// `expired_token`: the device code's time is up.
+    #[error("the device code expired")]
+    ExpiredToken,
     /// `invalid_scope`.
     #[error("{0}")]
     InvalidScope(&'static str),
@@ -58,6 +70,10 @@ impl TokenError {
             TokenError::InvalidClient { .. } => "invalid_client",
             TokenError::InvalidGrant(_) => "invalid_grant",
             TokenError::UnsupportedGrantType => "unsupported_grant_type",
+            TokenError::AuthorizationPending => "authorization_pending",
+            TokenError::SlowDown => "slow_down",
+            TokenError::AccessDenied => "access_denied",
+            TokenError::ExpiredToken => "expired_token",
             TokenError::InvalidScope(_) => "invalid_scope",
             TokenError::Store(_) => "temporarily_unavailable",
             TokenError::Server => "server_error",
@@ -87,6 +103,8 @@ pub(crate) struct TokenRequest {
     pub(crate) code_verifier: Option<String>,
     /// `refresh_token`.
     pub(crate) refresh_token: Option<String>,
+    /// `device_code` (RFC 8628 §3.4).
+    pub(crate) device_code: Option<String>,
     /// `scope` (refresh: at most the original).
     pub(crate) scope: Option<String>,
     /// `client_id` in the form.
@@ -95,8 +113,18 @@ pub(crate) struct TokenRequest {
     pub(crate) client_secret: Option<String>,
 }
 
-/// Reads the form (`application/x-www-form-urlencoded`); a parameter twice is refused.
+/// Reads the form (`application/x-www-form-urlencoded`); a parameter twice is refused, and
+/// so is a token request without `grant_type`.
 pub(crate) fn parse(body: &[u8]) -> Result<TokenRequest, TokenError> {
+    let req = parse_form(body)?;
+    if req.grant_type.is_empty() {
+        return Err(TokenError::InvalidRequest("grant_type is missing"));
+    }
+    Ok(req)
+}
+
+/// Reads a form of the token or device authorization endpoint (`grant_type` may be empty).
+pub(crate) fn parse_form(body: &[u8]) -> Result<TokenRequest, TokenError> {
     let mut seen: HashMap<String, String> = HashMap::new();
     for (k, v) in url::form_urlencoded::parse(body) {
         if seen.insert(k.into_owned(), v.into_owned()).is_some() {
@@ -107,12 +135,12 @@ pub(crate) fn parse(body: &[u8]) -> Result<TokenRequest, TokenError> {
     }
     let mut take = |k: &str| seen.remove(k).filter(|v| !v.is_empty());
     Ok(TokenRequest {
-        grant_type: take("grant_type")
-            .ok_or(TokenError::InvalidRequest("grant_type is missing"))?,
+        grant_type: take("grant_type").unwrap_or_default(),
         code: take("code"),
         redirect_uri: take("redirect_uri"),
         code_verifier: take("code_verifier"),
         refresh_token: take("refresh_token"),
+        device_code: take("device_code"),
         scope: take("scope"),
         client_id: take("client_id"),
         client_secret: take("client_secret"),
@@ -191,8 +219,9 @@ pub(crate) struct TokenResponse {
     pub(crate) token_type: &'static str,
     /// Seconds until the access token expires.
     pub(crate) expires_in: u64,
-    /// The signed ID token.
-    pub(crate) id_token: String,
+    /// The signed ID token, for a grant of `openid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) id_token: Option<String>,
     /// The next refresh token, when the client gets them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) refresh_token: Option<String>,

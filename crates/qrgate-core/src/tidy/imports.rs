@@ -179,7 +179,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "gate",
         &[
-            "clock", "config", "gateway", "http", "identity", "login", "session", "settings",
+            "clock", "config", "gateway", "http", "identity", "login", "oidc", "raw", "session",
+            "settings",
         ],
     ),
     (
@@ -205,6 +206,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "oidc",
             "raw",
+            "oidc",
             "config",
             "devices",
             "gateway",

@@ -46,6 +46,22 @@ pub(crate) struct Row {
     pub(crate) current: bool,
 }
 
+/// One program's token on the page (a grant of the provider, never the token).
+pub(crate) struct TokenRow {
+    /// Its id (for the revoke form).
+    pub(crate) id: String,
+    /// The program's name.
+    pub(crate) client: String,
+    /// What it may do.
+    pub(crate) grant: String,
+    /// Where it asked from.
+    pub(crate) from: String,
+    /// When it was made.
+    pub(crate) since: String,
+    /// When it ends.
+    pub(crate) until: String,
+}
+
 /// One key of the person's on the page.
 pub(crate) struct KeyRow {
     /// What it is: the device's browser summary and id, or the configured key.
@@ -84,6 +100,8 @@ pub(crate) struct SessionsPage<'a> {
     pub(crate) remove_url: String,
     /// Every session of the user, whichever key made it.
     pub(crate) sessions: Vec<Row>,
+    /// Every program's token of the user.
+    pub(crate) tokens: Vec<TokenRow>,
     /// Where the forms post.
     pub(crate) revoke_url: String,
     /// Where the form inviting a new phone posts.
@@ -97,6 +115,8 @@ pub(crate) enum Scope {
     One(String),
     /// Every session of the user but this one.
     Others,
+    /// A program's token of the user's, by its id.
+    Token(String),
     /// Every session of the user, this one included.
     All,
 }
@@ -108,6 +128,7 @@ impl Scope {
         for (name, value) in url::form_urlencoded::parse(body) {
             let next = match (name.as_ref(), value.as_ref()) {
                 ("id", id) if !id.is_empty() => Scope::One(id.to_string()),
+                ("token", id) if !id.is_empty() => Scope::Token(id.to_string()),
                 ("scope", "others") => Scope::Others,
                 ("scope", "all") => Scope::All,
                 _ => return None,
@@ -208,6 +229,18 @@ pub(crate) async fn page(
             last_seen: date(v.last_seen),
         })
         .collect();
+    let tokens = control::list_tokens(gw, s, Some(&who.user))
+        .await?
+        .into_iter()
+        .map(|t| TokenRow {
+            id: t.id,
+            client: t.client_name,
+            grant: t.grant.join(", "),
+            from: t.from,
+            since: date(t.created_at),
+            until: date(t.expires_at),
+        })
+        .collect();
     let nonce = page::new_nonce();
     let prefix = &s.config.server.prefix;
     // Adding or removing a device is confirmed by phone through a protocol that shows it;
@@ -222,6 +255,7 @@ pub(crate) async fn page(
         keys,
         remove_url: Route::RemoveDevice.url(prefix),
         sessions,
+        tokens,
         revoke_url: Route::Sessions.url(prefix),
         invite_url: confirms.then(|| Route::Invite.url(prefix)),
     }
@@ -241,6 +275,8 @@ pub(crate) async fn sign_out(
 ) -> Result<usize, ControlError> {
     let mut filter = of_user(user);
     match scope {
+        // Only a token of this person's: another's id revokes nothing.
+        Scope::Token(id) => return control::revoke_token(gw, s, id, Some(user), "owner").await,
         Scope::One(id) => filter.id = Some(id.clone()),
         Scope::Others => filter.except = Some(session_id(current)),
         Scope::All => {}
@@ -265,9 +301,15 @@ mod tests {
         assert_eq!(Scope::from_form(b"id=abc"), Some(Scope::One("abc".into())));
         assert_eq!(Scope::from_form(b"scope=others"), Some(Scope::Others));
         assert_eq!(Scope::from_form(b"scope=all"), Some(Scope::All));
+        assert_eq!(
+            Scope::from_form(b"token=g1"),
+            Some(Scope::Token("g1".into()))
+        );
         for bad in [
             &b""[..],
             b"id=",
+            b"token=",
+            b"token=a&id=b",
             b"scope=mine",
             b"id=a&scope=all",
             b"id=a&id=b",

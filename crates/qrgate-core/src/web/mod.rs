@@ -14,12 +14,15 @@
 //!   ending a sign-in family).
 
 pub(crate) mod account;
+mod device;
 mod openid;
 mod own_account;
 pub(crate) mod phone;
+mod resource;
 pub mod respond;
 mod sign_in;
 mod sso;
+mod tokens;
 
 use std::net::IpAddr;
 
@@ -86,8 +89,14 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
     let sso = s.config.sso_app() == Some(req.app);
     // The SSO origin's root routes are no routes below the prefix (none parses as both),
     // and the provider's routes are the SSO origin's only.
+    // An app that lets programs in has one root route: its protected resource metadata.
+    let programs = s.app(req.app).programs && s.config.sso.is_some();
     let route = Route::parse(req.path)
         .or_else(|| sso.then(|| Route::parse_root(req.path)).flatten())
+        .or_else(|| {
+            (programs && Route::parse_root(req.path) == Some(Route::ProtectedResource))
+                .then_some(Route::ProtectedResource)
+        })
         .filter(|r| !matches!(r, Route::Relay { .. }) || relay_endpoint(gw).is_some())
         .filter(|r| sso || !r.is_sso_only());
     if let Some(action) = route.and_then(|r| r.rate_class(req.method)) {
@@ -198,11 +207,20 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
         Route::Claim { id } if post => claim(gw, s, &req, id)
             .await
             .unwrap_or_else(|e| respond::login_error(req.form, &e)),
-        Route::OidcDiscovery if get => openid::discovery(gw, s),
+        Route::OidcDiscovery | Route::AuthServerMetadata if get => openid::discovery(gw, s),
+        Route::ProtectedResource if get && programs => resource::metadata(s, req.app),
         Route::OidcJwks if get => openid::jwks(gw),
         Route::SsoHome if get => openid::home(gw, s, &provider(&req)).await,
         Route::OidcAuthorize if get || post => openid::authorize(gw, s, &provider(&req)).await,
+        // The device code grant is answered by the device flow's own module.
+        Route::OidcToken if post && device::is_device_grant(&req.body) => {
+            device::token(gw, s, &provider(&req)).await
+        }
         Route::OidcToken if post => openid::token(gw, s, &provider(&req)).await,
+        Route::OidcDeviceAuthorization if post => {
+            device::authorization(gw, s, &provider(&req)).await
+        }
+        Route::Device if get => device::verification_page(gw, s, &req).await,
         Route::OidcUserinfo if get || post => openid::userinfo(gw, s, &provider(&req)).await,
         Route::OidcLogout if get || post => openid::end_session(gw, s, &provider(&req)).await,
         Route::SsoIssue { .. } if get => sso::issue(gw, s, &req).await,

@@ -2,9 +2,7 @@
 //! modules what to do, and uses the [`OidcStore`](crate::oidc::store::OidcStore) seam; refusals
 //! become HTTP in [`crate::web::respond`].
 
-use std::net::IpAddr;
-
-use http::{HeaderMap, Method};
+use http::Method;
 
 use crate::clock::millis;
 use crate::config::{AppId, OidcClient};
@@ -13,41 +11,14 @@ use crate::http::reply::{escape_html, Form, Reply};
 use crate::http::route::Route;
 use crate::observe::audit;
 use crate::oidc::authorize::{self, AuthorizeError, Next, PageProblem, Signed};
-use crate::oidc::claims::{self, IdClaims, Person, Profile};
+use crate::oidc::claims::{self, Person, Profile};
 use crate::oidc::store::{self, CodeGrant, Grant, Issue, Redeemed, Refreshed, StepUpTicket};
 use crate::oidc::token::{self, TokenError, TokenRequest, TokenResponse};
 use crate::session::session_id;
 use crate::settings::Settings;
 use crate::web::respond::{self, OidcRefusal};
-
-/// One request to a provider endpoint.
-pub(crate) struct OidcRequest<'a> {
-    /// The SSO origin's app.
-    pub app: AppId,
-    /// Method.
-    pub method: &'a Method,
-    /// Raw query string.
-    pub query: Option<&'a str>,
-    /// Request headers.
-    pub headers: &'a HeaderMap,
-    /// Body (POST).
-    pub body: &'a [u8],
-    /// The client's address.
-    pub client_ip: Option<IpAddr>,
-}
-
-/// The issuer: the SSO origin, exactly as configured.
-fn issuer(s: &Settings) -> Option<String> {
-    s.config.sso.as_ref().map(|c| c.origin.to_string())
-}
-
-fn count(gw: &Gateway, client: Option<&OidcClient>, endpoint: &str, result: &str) {
-    let client = client.map_or("-", |c| c.id.as_str());
-    gw.metrics()
-        .oidc
-        .with_label_values(&[client, endpoint, result])
-        .inc();
-}
+pub(crate) use crate::web::tokens::OidcRequest;
+use crate::web::tokens::{answer, count, id_token, in_force, issuer, person_for};
 
 /// `GET /.well-known/openid-configuration`.
 pub(crate) fn discovery(gw: &Gateway, s: &Settings) -> Reply {
@@ -438,13 +409,15 @@ async fn redeem(
         subject: code.subject.clone(),
         key: code.key.clone(),
         family: code.family.clone(),
-        scope: in_force(client, &code.scope),
+        scope: in_force(s, client, &code.scope),
         auth_time: code.auth_time,
         acr: code.acr.clone(),
         // The grant outlives its first access token even without refresh tokens
         // (`refresh_token_lifetime_seconds = 0`), in every store alike.
         expires_ms: now_ms
             .saturating_add(millis(client.refresh_lifetime.max(client.access_lifetime))),
+        created_ms: now_ms,
+        from: r.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
     };
     let (answer, issue) = answer(
         gw,
@@ -517,7 +490,7 @@ async fn refresh(
             ))
         }
         Some((grant, true)) => {
-            let scope = in_force(client, &narrowed(&grant.scope, req.scope.as_deref())?);
+            let scope = in_force(s, client, &narrowed(&grant.scope, req.scope.as_deref())?);
             // A grant that no longer stands (its key no longer the person's on the SSO
             // origin, the person shut out, the name someone else's) or whose client may no
             // longer refresh (`offline_access` withdrawn) is refused here and ends.
@@ -542,7 +515,10 @@ async fn refresh(
                 scope: scope.clone(),
                 ..grant.clone()
             };
-            let id_token = id_token(gw, issuer, client, &shown, &person, None, now_ms)?;
+            let id_token = match scope.iter().any(|s| s == "openid") {
+                true => Some(id_token(gw, issuer, client, &shown, &person, None, now_ms)?),
+                false => None,
+            };
             Some((grant, scope, id_token))
         }
         Some((_, false)) => None,
@@ -635,102 +611,6 @@ fn narrowed(granted: &[String], requested: Option<&str>) -> Result<Vec<String>, 
         .collect())
 }
 
-/// The person of a code or grant now, if it still stands ([`Gateway::grant_person`]: the
-/// approving key still theirs on the SSO origin, the same subject, the client admitting them).
-fn person_for(
-    gw: &Gateway,
-    s: &Settings,
-    client: &OidcClient,
-    user: &str,
-    subject: &str,
-    key: &str,
-) -> Result<Person, TokenError> {
-    gw.grant_person(s, &client.id, user, subject, key)?
-        .ok_or(TokenError::InvalidGrant(
-            "the user may no longer use this client",
-        ))
-}
-
-/// The scopes of a grant `client` may still be given under the config in force: those the
-/// client is still configured for (an operator who withdraws a scope withdraws it from
-/// existing grants at their next use).
-fn in_force(client: &OidcClient, scope: &[String]) -> Vec<String> {
-    scope
-        .iter()
-        .filter(|x| client.scopes.contains(x))
-        .cloned()
-        .collect()
-}
-
-fn id_token(
-    gw: &Gateway,
-    issuer: &str,
-    client: &OidcClient,
-    grant: &Grant,
-    person: &Person,
-    nonce: Option<String>,
-    now_ms: u64,
-) -> Result<String, TokenError> {
-    let iat = now_ms / 1000;
-    let claims = IdClaims {
-        iss: issuer.to_string(),
-        aud: client.id.clone(),
-        azp: client.id.clone(),
-        exp: iat.saturating_add(millis(client.id_lifetime) / 1000),
-        iat,
-        auth_time: grant.auth_time,
-        nonce,
-        amr: claims::AMR,
-        acr: grant.acr.clone(),
-        sid: grant.family.clone(),
-        profile: Profile::of(person, &grant.scope),
-    };
-    let signer = gw.oidc().signer().ok_or(TokenError::Server)?;
-    signer.sign(client.id_token_alg, &claims).map_err(|e| {
-        tracing::error!(error = %e, client = %client.id, "ID token not signed");
-        TokenError::Server
-    })
-}
-
-/// The token response for a new grant, and the hashes the store keeps for it.
-fn answer(
-    gw: &Gateway,
-    issuer: &str,
-    client: &OidcClient,
-    grant: &Grant,
-    person: &Person,
-    nonce: Option<String>,
-    now_ms: u64,
-) -> Result<(TokenResponse, Issue), TokenError> {
-    let access_token = store::mint();
-    // A refresh token only for a grant of `offline_access` (OpenID Connect Core §11), and
-    // never when the client's refresh lifetime is 0.
-    let offline = grant.scope.iter().any(|s| s == "offline_access");
-    let refresh_token = (offline && !client.refresh_lifetime.is_zero()).then(store::mint);
-    let access = store::hash_of(&access_token).ok_or(TokenError::Server)?;
-    let refresh = match &refresh_token {
-        Some(t) => Some(store::hash_of(t).ok_or(TokenError::Server)?),
-        None => None,
-    };
-    let id_token = id_token(gw, issuer, client, grant, person, nonce, now_ms)?;
-    Ok((
-        TokenResponse {
-            access_token,
-            token_type: "Bearer",
-            expires_in: millis(client.access_lifetime) / 1000,
-            id_token,
-            refresh_token,
-            scope: grant.scope.join(" "),
-        },
-        Issue {
-            scope: grant.scope.clone(),
-            refresh,
-            access,
-            access_expires_ms: now_ms.saturating_add(millis(client.access_lifetime)),
-        },
-    ))
-}
-
 /// `GET` or `POST {prefix}/oidc/userinfo` with a Bearer access token.
 pub(crate) async fn userinfo(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Reply {
     let presented = r
@@ -782,7 +662,10 @@ pub(crate) async fn userinfo(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) ->
         return respond::oidc_refusal(Form::Json, &OidcRefusal::Bearer { present: true });
     };
     count(gw, Some(client), "userinfo", "ok");
-    Reply::json(200, &Profile::of(&person, &in_force(client, &access.scope)))
+    Reply::json(
+        200,
+        &Profile::of(&person, &in_force(s, client, &access.scope)),
+    )
 }
 
 /// `GET` or `POST {prefix}/oidc/logout`: RP-initiated logout. With an `id_token_hint` naming

@@ -49,7 +49,7 @@ pub(super) async fn sessions_sign_out(gw: &Gateway, s: &Settings, req: &RouteReq
             req.form,
             &EndpointRefusal::BadForm {
                 title: "Nothing to sign out",
-                hint: "Send id=<session id>, scope=others or scope=all.",
+                hint: "Send id=<session id>, token=<token id>, scope=others or scope=all.",
             },
         );
     };

@@ -46,7 +46,7 @@ pub(super) async fn approval_page(
     }
     let app = s.app(req.app);
     phone::approve_page(
-        crate::oidc::authorize::shown_name(&s.config, req.app, &attempt.request.return_to),
+        login::shown_for(s, req.app, &attempt.request),
         &app.origin.to_string(),
         &s.config.server.prefix,
         &attempt,
@@ -140,11 +140,7 @@ pub(super) fn render_login(
     }
     let nonce = page::new_nonce();
     let page = page::LoginPage {
-        app_name: crate::oidc::authorize::shown_name(
-            &s.config,
-            req.app,
-            &attempt.request.return_to,
-        ),
+        app_name: login::shown_for(s, req.app, &attempt.request),
         nonce: nonce.clone(),
         attempt_id: &attempt.id,
         events_url: Route::Events { id: &attempt.id }.url(prefix),
@@ -152,6 +148,7 @@ pub(super) fn render_login(
         expires_in: gw.logins().remaining(attempt).as_secs(),
         signers,
         step_up: attempt.request.purpose.step_up().is_some(),
+        device: attempt.request.purpose.device().is_some(),
         action,
         device_base: phone::offers_native(attempt)
             .then(|| Route::Attempt { id: &attempt.id }.url(prefix)),

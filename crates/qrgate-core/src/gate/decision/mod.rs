@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 use crate::config::{AppId, Config};
+use crate::gate::program::{self, Presented};
 use crate::gateway::{Gateway, LiveSession};
 use crate::http::method_override;
 use crate::http::negotiate;
@@ -52,8 +53,13 @@ pub struct Forward {
     /// The session's identity; `None` on a public path.
     pub identity: Option<Arc<Identity>>,
     /// The session's token hash (a long-lived response is tied to it); `None` on a public
-    /// path.
+    /// path and for a program's bearer token.
     pub session: Option<TokenHash>,
+    /// The program a bearer token let in (`X-Auth-Client`), by its client id.
+    pub client: Option<String>,
+    /// Whether the `Authorization` header goes: it carries a token of ours and the app does
+    /// not ask for it (`forward_authorization`).
+    pub strip_authorization: bool,
 }
 
 /// Why a request is answered locally instead of forwarded.
@@ -74,6 +80,11 @@ pub enum Denial {
         realm: String,
         /// `{prefix}/login`.
         login: String,
+        /// On an app that lets programs in: its protected resource metadata's URL (RFC 9728),
+        /// named in a `Bearer` challenge.
+        resource_metadata: Option<String>,
+        /// A bearer token was presented and admits nobody here (`error="invalid_token"`).
+        invalid_token: bool,
     },
     /// The session store could not answer; nobody is let in.
     Store(StoreError),
@@ -167,6 +178,16 @@ pub fn classify(config: &Config, req: &Request<'_>) -> Classified {
             },
         };
     }
+    // An app that lets programs in describes itself to them (RFC 9728) at its root.
+    if app.programs
+        && config.sso.is_some()
+        && Route::parse_root(path.as_str()) == Some(Route::ProtectedResource)
+    {
+        return Classified::Local {
+            app: app_id,
+            route: path.as_str().to_string(),
+        };
+    }
     // An absolute-form target (`GET http://host/path`) is forwarded in origin form, so the
     // upstream sees exactly the path that was authorized and no second authority.
     let target = (path.as_str() != req.path || req.absolute_form)
@@ -248,9 +269,13 @@ pub(crate) fn unauthenticated(
             location: Route::Login { rd: Some(&back) }.url(prefix),
         }
     } else {
+        let a = config.app(app);
         Denial::Unauthenticated {
-            realm: config.app(app).name.clone(),
+            realm: a.name.clone(),
             login: Route::Login { rd: None }.url(prefix),
+            resource_metadata: (a.programs && config.sso.is_some())
+                .then(|| Route::ProtectedResource.url(&a.origin.to_string())),
+            invalid_token: false,
         }
     }
 }
@@ -280,7 +305,8 @@ pub(crate) fn admit(
     }
 }
 
-/// The decision for a request: [`classify`], then the session lookup for protected paths.
+/// The decision for a request: [`classify`], then the credential's lookup for protected
+/// paths: a program's bearer token where the app lets programs in, else the session cookie.
 pub async fn decide(gw: &Gateway, s: &Settings, req: &Request<'_>) -> Decision {
     match classify(&s.config, req) {
         Classified::Local { app, route } => Decision::Local { app, route },
@@ -289,15 +315,49 @@ pub async fn decide(gw: &Gateway, s: &Settings, req: &Request<'_>) -> Decision {
             target,
             identity: None,
             session: None,
+            client: None,
+            strip_authorization: strips_authorization(s, app, req),
         }),
         Classified::Protected { app, target, path } => {
+            let now_ms = gw.clock().now_millis();
+            let refused = match program::presented(gw, s, app, req.headers).await {
+                Ok(Presented::Admitted(p)) => {
+                    return match admit(s, app, req, &path, Some(p.live), now_ms) {
+                        Ok(live) => Decision::Forward(Forward {
+                            app,
+                            target,
+                            identity: Some(live.identity),
+                            session: None,
+                            client: Some(p.client),
+                            strip_authorization: strips_authorization(s, app, req),
+                        }),
+                        Err(d) => Decision::Deny(d),
+                    }
+                }
+                Ok(Presented::Refused) => true,
+                Ok(Presented::None) => false,
+                Err(e) => return Decision::Deny(Denial::Store(e)),
+            };
             match gw.session(s, req.headers, app).await {
-                Ok(live) => match admit(s, app, req, &path, live, gw.clock().now_millis()) {
+                Ok(live) => match admit(s, app, req, &path, live, now_ms) {
                     Ok(live) => Decision::Forward(Forward {
                         app,
                         target,
                         identity: Some(live.identity),
                         session: Some(live.hash),
+                        client: None,
+                        strip_authorization: strips_authorization(s, app, req),
+                    }),
+                    Err(Denial::Unauthenticated {
+                        realm,
+                        login,
+                        resource_metadata,
+                        ..
+                    }) => Decision::Deny(Denial::Unauthenticated {
+                        realm,
+                        login,
+                        resource_metadata,
+                        invalid_token: refused,
                     }),
                     Err(d) => Decision::Deny(d),
                 },
@@ -306,6 +366,13 @@ pub async fn decide(gw: &Gateway, s: &Settings, req: &Request<'_>) -> Decision {
         }
         Classified::Deny(d) => Decision::Deny(d),
     }
+}
+
+/// Whether a forwarded request's `Authorization` header is removed: it carries a token of
+/// ours on an app that lets programs in and does not ask for the header.
+fn strips_authorization(s: &Settings, app: AppId, req: &Request<'_>) -> bool {
+    let a = s.app(app);
+    a.programs && !a.forward_authorization && program::carries_ours(req.headers)
 }
 
 #[cfg(test)]

@@ -206,6 +206,8 @@ fn browsers_are_redirected_with_a_return_path_and_programs_get_401() {
     let unauth = Denial::Unauthenticated {
         realm: "a".into(),
         login: "/.qrgate/login".into(),
+        resource_metadata: None,
+        invalid_token: false,
     };
     assert_eq!(program(Req::get("a.example", "/docs")), unauth, "no Accept");
     assert_eq!(

@@ -45,7 +45,7 @@ pub(crate) use phase::verdict;
 use phase::Phase;
 pub use phase::{shared_verdict, Ask, Row, Stage, Verdict, When, TRANSITIONS};
 use record::{parts, record};
-pub use request::{NewAttempt, Purpose, StepUp};
+pub use request::{DeviceConsent, NewAttempt, Purpose, StepUp};
 pub use status::Status;
 
 /// One login attempt. Immutable facts plus a guarded phase.

@@ -26,6 +26,10 @@ pub(super) fn record(
             .purpose
             .action()
             .map(|c| (hex::encode(c.session), c.action.wire())),
+        device: request
+            .purpose
+            .device()
+            .map(|d| (hex::encode(d.device), d.shown.clone())),
         grant: (!request.grant.is_full()).then(|| request.grant.to_string()),
         issued_ms,
         expires_ms,
@@ -60,18 +64,22 @@ pub(super) fn parts(
             },
         ));
     }
-    let purpose = match (&record.step_up, &record.action) {
-        (None, None) => Purpose::SignIn,
-        (Some((session, key)), None) => Purpose::StepUp(StepUp {
+    let purpose = match (&record.step_up, &record.action, &record.device) {
+        (None, None, None) => Purpose::SignIn,
+        (Some((session, key)), None, None) => Purpose::StepUp(StepUp {
             session: TokenHash::from_hex(session)?,
             key: KeyBytes::from_hex(key)?,
         }),
-        (None, Some((session, action))) => Purpose::Action(Confirm::new(
+        (None, Some((session, action)), None) => Purpose::Action(Confirm::new(
             TokenHash::from_hex(session)?,
             Action::from_wire(action)?,
         )),
-        // Both at once is no attempt this gateway makes: damaged.
-        (Some(_), Some(_)) => return None,
+        (None, None, Some((device, shown))) => Purpose::Device(DeviceConsent {
+            device: hex::decode(device).ok()?.try_into().ok()?,
+            shown: shown.clone(),
+        }),
+        // Two at once is no attempt this gateway makes: damaged.
+        _ => return None,
     };
     let request = NewAttempt {
         app: Arc::from(record.app.as_str()),

@@ -35,6 +35,9 @@ pub enum Purpose {
     StepUp(StepUp),
     /// An action of a live session's person (see [`crate::login::confirm`]).
     Action(Confirm),
+    /// A program's device code, approved or declined on the phone (RFC 8628). Nobody claims
+    /// it: the approval itself is recorded with the device code, which the program redeems.
+    Device(DeviceConsent),
 }
 
 impl Purpose {
@@ -43,6 +46,25 @@ impl Purpose {
         match self {
             Purpose::Action(c) => Some(c),
             _ => None,
+        }
+    }
+
+    /// The device code this approves, if it approves one.
+    pub(crate) fn device(&self) -> Option<&DeviceConsent> {
+        match self {
+            Purpose::Device(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// What a claim of this attempt must name, written as the share compares it: an action's
+    /// written form, `device:` and the device code's hash for a device code (which nothing
+    /// claims), empty for a sign-in or a step-up.
+    pub(crate) fn claimed_as(&self) -> String {
+        match self {
+            Purpose::SignIn | Purpose::StepUp(_) => String::new(),
+            Purpose::Action(c) => c.action.wire(),
+            Purpose::Device(d) => crate::login::share::device_tag(&hex::encode(d.device)),
         }
     }
 
@@ -62,4 +84,14 @@ pub struct StepUp {
     pub(crate) session: TokenHash,
     /// The key that must approve.
     pub(crate) key: KeyBytes,
+}
+
+/// What a device code's approval shows and records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceConsent {
+    /// The device code's hash.
+    pub(crate) device: [u8; 32],
+    /// What the phone shows and the native protocol signs
+    /// ([`crate::oidc::device::describe`]).
+    pub(crate) shown: String,
 }

@@ -51,11 +51,11 @@ impl Logins {
         if !cookies::matches_hash(bind_cookie, &a.request.bind_hash) {
             return Err(AttemptError::WrongBrowser);
         }
-        if a.request.purpose.action().map(|c| &c.action) != action {
+        let action = action.map(Action::wire).unwrap_or_default();
+        if a.request.purpose.claimed_as() != action {
             return Err(AttemptError::OtherPurpose);
         }
         let window_ms = self.claim_window_ms.load(Ordering::Relaxed);
-        let action = action.map(Action::wire).unwrap_or_default();
         let key = self
             .decide(a, Transition::Claim { window_ms, action })
             .await?;

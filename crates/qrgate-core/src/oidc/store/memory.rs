@@ -74,6 +74,7 @@ impl Inner {
                 key: grant.key.clone(),
                 scope: issue.scope.clone(),
                 expires_ms: issue.access_expires_ms,
+                family: grant.family.clone(),
             },
         );
     }
@@ -272,6 +273,24 @@ impl OidcStore for MemoryOidc {
             .get(&token)
             .filter(|a| now_ms < a.expires_ms)
             .cloned())
+    }
+
+    async fn grants_of(
+        &self,
+        user: &str,
+        clients: &[String],
+        now_ms: u64,
+    ) -> Result<Vec<Grant>, StoreError> {
+        let inner = self.lock()?;
+        let mut out: Vec<Grant> = inner
+            .grants
+            .values()
+            .map(|e| &e.grant)
+            .filter(|g| g.user == user && clients.contains(&g.client_id) && now_ms < g.expires_ms)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.id.cmp(&b.id)));
+        Ok(out)
     }
 
     async fn revoke_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError> {

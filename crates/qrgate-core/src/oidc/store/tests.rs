@@ -29,6 +29,8 @@ pub(super) fn grant(id: &str) -> Grant {
         auth_time: 1,
         acr: None,
         expires_ms: 1_000_000,
+        created_ms: 0,
+        from: String::new(),
     }
 }
 
@@ -343,4 +345,45 @@ async fn access_tokens_expire_and_the_sweep_frees_them() {
     assert!(store.sweep(1_000_001).await >= 3);
     assert!(hash_of(&mint()).is_some());
     assert!(hash_of("short").is_none());
+}
+
+#[tokio::test]
+async fn a_users_live_grants_are_listed_at_the_clients_asked_about() {
+    let store = MemoryOidc::default();
+    store.put_code([1; 32], code_grant(), 0).await.expect("put");
+    let g = Grant {
+        created_ms: 5,
+        ..grant("g1")
+    };
+    store.redeem([1; 32], g, issue(1), 1).await.expect("redeem");
+    let apps = ["app".to_string()];
+    let listed = store.grants_of("alice", &apps, 2).await.expect("list");
+    assert_eq!(
+        listed.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(),
+        ["g1"]
+    );
+    assert!(store
+        .grants_of("bob", &apps, 2)
+        .await
+        .expect("list")
+        .is_empty());
+    assert!(store
+        .grants_of("alice", &["other".to_string()], 2)
+        .await
+        .expect("list")
+        .is_empty());
+    assert!(
+        store
+            .grants_of("alice", &apps, 1_000_000)
+            .await
+            .expect("list")
+            .is_empty(),
+        "an ended grant is not listed"
+    );
+    store.revoke_grant("g1").await.expect("revoke");
+    assert!(store
+        .grants_of("alice", &apps, 2)
+        .await
+        .expect("list")
+        .is_empty());
 }

@@ -140,13 +140,35 @@ pub fn denial(form: Form, d: &Denial) -> Reply {
                 &format!("This needs a fresh approval from your phone: open {location}, approve, then retry."),
             ),
         },
-        Denial::Unauthenticated { realm, login } => {
-            Reply::error(401, "unauthenticated", "Sign in first.").with_header(
+        Denial::Unauthenticated {
+            realm,
+            login,
+            resource_metadata,
+            invalid_token,
+        } => {
+            let realm = realm.replace(['"', '\\'], "");
+            let message = if *invalid_token {
+                "The bearer token is unknown, expired, revoked, or not for this app."
+            } else {
+                "Sign in first."
+            };
+            let mut reply = Reply::error(401, "unauthenticated", message);
+            // An app that lets programs in names its resource metadata (RFC 9728 §5.1), and a
+            // refused token is said to be one (RFC 6750 §3.1).
+            if let Some(metadata) = resource_metadata {
+                let error = if *invalid_token {
+                    ", error=\"invalid_token\""
+                } else {
+                    ""
+                };
+                reply = reply.with_header(
+                    "www-authenticate",
+                    format!("Bearer realm=\"{realm}\", resource_metadata=\"{metadata}\"{error}"),
+                );
+            }
+            reply.with_header(
                 "www-authenticate",
-                format!(
-                    "QRGate realm=\"{}\", login=\"{login}\"",
-                    realm.replace('"', "")
-                ),
+                format!("QRGate realm=\"{realm}\", login=\"{login}\""),
             )
         }
         Denial::Store(e) => {

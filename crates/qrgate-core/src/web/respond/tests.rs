@@ -144,6 +144,8 @@ fn forward_auth_refusals_are_statuses_a_proxy_acts_on() {
             Refusal::Denied(Denial::Unauthenticated {
                 realm: "a".into(),
                 login: "/.qrgate/login".into(),
+                resource_metadata: None,
+                invalid_token: false,
             }),
             401,
             None,
@@ -251,6 +253,8 @@ fn denials_answer_as_documented() {
         &Denial::Unauthenticated {
             realm: "A \"quoted\" app".into(),
             login: "/.qrgate/login".into(),
+            resource_metadata: None,
+            invalid_token: false,
         },
     );
     assert_eq!(r.status, 401);
@@ -258,6 +262,31 @@ fn denials_answer_as_documented() {
         "www-authenticate",
         "QRGate realm=\"A quoted app\", login=\"/.qrgate/login\"".into()
     )));
+    // An app that lets programs in names its resource metadata first, and a refused token.
+    let r = denial(
+        Form::Json,
+        &Denial::Unauthenticated {
+            realm: "Wiki".into(),
+            login: "/.qrgate/login".into(),
+            resource_metadata: Some(
+                "https://wiki.example.com/.well-known/oauth-protected-resource".into(),
+            ),
+            invalid_token: true,
+        },
+    );
+    let challenges: Vec<&str> = r
+        .headers
+        .iter()
+        .filter(|(n, _)| *n == "www-authenticate")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(
+        challenges,
+        [
+            "Bearer realm=\"Wiki\", resource_metadata=\"https://wiki.example.com/.well-known/oauth-protected-resource\", error=\"invalid_token\"",
+            "QRGate realm=\"Wiki\", login=\"/.qrgate/login\""
+        ]
+    );
     let r = denial(
         Form::Page,
         &Denial::LoginRedirect {

@@ -1,0 +1,182 @@
+//! A program's bearer token on a proxied request: an access token of the provider whose
+//! grant names the app (`app:NAME` or `app:NAME:read`), on an app with `programs = true`.
+//!
+//! The token stands for the key that approved it on the phone, as that key is *now* on the
+//! app (its user, roles and allow lists under the current config, a device removed or a user
+//! gone counting as no one), held to the grant the phone approved: read-only for `:read`,
+//! never more than the app grants a browser session.
+
+use std::sync::Arc;
+
+use http::HeaderMap;
+
+use crate::config::AppId;
+use crate::gateway::{Gateway, LiveSession};
+use crate::identity::access::{Access, Grant};
+use crate::oidc::device::AppScope;
+use crate::oidc::store::{self, StoreError};
+use crate::session::{SessionMeta, TokenHash};
+use crate::settings::Settings;
+
+/// The token of `Authorization: Bearer <token>` (scheme in any case), if the request has one.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Whether the request carries a bearer token shaped like the provider's (43 base64url
+/// characters): such a header is removed before the upstream unless the app asks for it.
+pub(crate) fn carries_ours(headers: &HeaderMap) -> bool {
+    bearer(headers).and_then(store::hash_of).is_some()
+}
+
+/// A program admitted by its token.
+#[derive(Debug)]
+pub(crate) struct Program {
+    /// As a session: the identity its approving key has now, and the grant it holds here.
+    pub(crate) live: LiveSession,
+    /// The client that holds the token (`X-Auth-Client`).
+    pub(crate) client: String,
+}
+
+/// What a bearer token on a request to app `app` is.
+#[derive(Debug)]
+pub(crate) enum Presented {
+    /// No bearer token (or the app lets no program in).
+    None,
+    /// A live token of ours for this app, of a key that may still use it.
+    Admitted(Program),
+    /// A bearer token that admits nobody here: unknown, expired, revoked, for other apps, or
+    /// of a key or person no longer allowed.
+    Refused,
+}
+
+/// The grant of a token whose scope asks for the app `read_only` or not, on an app granting
+/// `app_grant` to sessions: never more than either.
+fn program_grant(app_grant: &Grant, read_only: bool) -> Option<Grant> {
+    if read_only {
+        Grant::new(Access::Read, Vec::new()).ok()
+    } else {
+        Some(app_grant.clone())
+    }
+}
+
+/// What the bearer token of `headers` is on app `app` (a store failure is an error, never
+/// "no token" and never "admitted").
+pub(crate) async fn presented(
+    gw: &Gateway,
+    s: &Settings,
+    app: AppId,
+    headers: &HeaderMap,
+) -> Result<Presented, StoreError> {
+    let a = s.app(app);
+    let Some(token) = bearer(headers).filter(|_| a.programs) else {
+        return Ok(Presented::None);
+    };
+    let Some(hash) = store::hash_of(token) else {
+        return Ok(Presented::Refused);
+    };
+    let now_ms = gw.clock().now_millis();
+    let Some(access) = gw.oidc().store().access(hash, now_ms).await? else {
+        return Ok(Presented::Refused);
+    };
+    // The widest access the scope gives this app: read-write wins over read.
+    let read_only = access
+        .scope
+        .iter()
+        .filter_map(|s| AppScope::parse(s))
+        .filter(|scope| scope.app == a.name)
+        .map(|scope| scope.read_only)
+        .min();
+    let (Some(read_only), Some(key)) = (
+        read_only,
+        access
+            .family
+            .strip_prefix("key:")
+            .and_then(crate::raw::KeyBytes::from_hex),
+    ) else {
+        return Ok(Presented::Refused);
+    };
+    // The grant itself still stands (its client, the approving key on the SSO origin, the
+    // person's subject and lists), as at every use of a grant; who cannot be told now is a
+    // store failure, never a yes.
+    if gw
+        .grant_person(
+            s,
+            &access.client_id,
+            &access.user,
+            &access.subject,
+            &access.key,
+        )?
+        .is_none()
+    {
+        return Ok(Presented::Refused);
+    }
+    let identity = match gw.session_identity_of(s, app, &key, None) {
+        Ok(i) if i.user == access.user => i,
+        _ => return Ok(Presented::Refused),
+    };
+    let Some(grant) = program_grant(&a.grant, read_only) else {
+        return Ok(Presented::Refused);
+    };
+    Ok(Presented::Admitted(Program {
+        live: LiveSession {
+            hash: TokenHash::new(hash),
+            identity: Arc::clone(&identity),
+            // No approval is fresh enough for a step-up path: programs are refused there.
+            approved_ms: 0,
+            meta: Arc::new(SessionMeta {
+                grant,
+                protocol: "bearer".into(),
+                client_ip: String::new(),
+                browser: access.client_id.clone(),
+                family: None,
+            }),
+        },
+        client: access.client_id,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(auth: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(http::header::AUTHORIZATION, auth.parse().expect("value"));
+        h
+    }
+
+    #[test]
+    fn a_bearer_token_is_read_in_any_case_of_the_scheme_and_only_ours_is_recognized() {
+        let ours = "a".repeat(43);
+        assert_eq!(
+            bearer(&headers(&format!("Bearer {ours}"))),
+            Some(ours.as_str())
+        );
+        assert_eq!(
+            bearer(&headers(&format!("bearer  {ours} "))),
+            Some(ours.as_str())
+        );
+        assert_eq!(bearer(&headers("Basic abc")), None);
+        assert_eq!(bearer(&headers("Bearer ")), None);
+        assert_eq!(bearer(&HeaderMap::new()), None);
+        assert!(carries_ours(&headers(&format!("Bearer {ours}"))));
+        assert!(!carries_ours(&headers("Bearer upstream-own-token")));
+    }
+
+    #[test]
+    fn a_program_never_gets_more_than_its_scope_or_the_app_grants() {
+        let read = program_grant(&Grant::full(), true).expect("grant");
+        assert!(!read.is_full());
+        assert_eq!(read.to_string(), "read /");
+        let app = Grant::new(Access::Read, vec![("/comments/".into(), Access::ReadWrite)])
+            .expect("grant");
+        assert_eq!(program_grant(&app, false), Some(app.clone()));
+        assert_eq!(program_grant(&Grant::full(), false), Some(Grant::full()));
+    }
+}

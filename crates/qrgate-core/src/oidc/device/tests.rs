@@ -1,0 +1,244 @@
+use super::*;
+
+const CONFIG: &str = r#"
+[[app]]
+name = "Wiki"
+origin = "https://wiki.example.com"
+upstream = "127.0.0.1:3000"
+programs = true
+
+[[app]]
+name = "Mail"
+origin = "https://mail.example.com"
+upstream = "127.0.0.1:3000"
+
+[[user]]
+name = "alice"
+key = "ed25519_17956be6b8d4af0841d05ee4099a2f6f19a11a733b059f13998b6eff4b2d5660"
+
+[sso]
+origin = "https://id.example.com"
+name = "Example"
+"#;
+
+fn config() -> Config {
+    Config::parse(CONFIG, std::path::Path::new("test.toml")).expect("config")
+}
+
+fn request(expires_ms: u64) -> DeviceRequest {
+    DeviceRequest {
+        client_id: "qrgate-cli".into(),
+        scope: vec!["app:Wiki".into()],
+        client_ip: "192.0.2.7".into(),
+        expires_ms,
+        interval_ms: 5_000,
+    }
+}
+
+fn approval() -> DeviceApproval {
+    DeviceApproval {
+        user: "alice".into(),
+        subject: "alice".into(),
+        key: "00".repeat(32),
+        auth_time: 1,
+    }
+}
+
+#[test]
+fn user_codes_are_eight_unambiguous_characters_read_in_any_case_with_or_without_the_dash() {
+    for _ in 0..200 {
+        let code = new_user_code();
+        assert_eq!(code.len(), USER_CODE_LEN);
+        assert!(
+            code.bytes().all(|b| USER_CODE_ALPHABET.contains(&b)),
+            "{code}"
+        );
+        let shown = shown_user_code(&code);
+        assert_eq!(shown.len(), 9);
+        assert_eq!(normalize_user_code(&shown).as_deref(), Some(code.as_str()));
+        assert_eq!(
+            normalize_user_code(&shown.to_ascii_lowercase()).as_deref(),
+            Some(code.as_str())
+        );
+    }
+    assert_eq!(
+        normalize_user_code(" bcdf - ghjk ").as_deref(),
+        Some("BCDFGHJK")
+    );
+    for bad in [
+        "",
+        "BCDF-GHJ",
+        "BCDF-GHJKL",
+        "ABCD-EFGH",
+        "BCDF-GHJ0",
+        "BCDF_GHJK",
+        "ВCDFGHJK",
+    ] {
+        assert_eq!(normalize_user_code(bad), None, "{bad:?}");
+    }
+    assert_ne!(new_user_code(), new_user_code());
+}
+
+#[test]
+fn a_program_asks_for_apps_that_let_programs_in_and_the_clients_scopes_only() {
+    let config = config();
+    let cli = config.oidc_client("qrgate-cli").expect("built-in client");
+    let ok = |s: &str| requested_scope(&config, cli, Some(s));
+    assert_eq!(
+        ok("app:Wiki:read offline_access app:Wiki:read").expect("scope"),
+        vec!["app:Wiki:read".to_string(), "offline_access".into()]
+    );
+    assert!(ok("openid profile").is_ok());
+    assert!(ok("app:Mail").is_err(), "Mail does not let programs in");
+    assert!(ok("app:Nowhere").is_err());
+    assert!(ok("app:").is_err());
+    assert!(ok("admin").is_err());
+    assert!(ok("").is_err());
+    assert!(requested_scope(&config, cli, None).is_err());
+    assert_eq!(
+        AppScope::parse("app:Wiki:read"),
+        Some(AppScope {
+            app: "Wiki".into(),
+            read_only: true
+        })
+    );
+    for (name, ro) in [("Test app", false), ("x:read", true), ("Ünï", false)] {
+        let token = AppScope::token(name, ro);
+        assert!(!token.contains(' '), "{token}");
+        assert_eq!(
+            AppScope::parse(&token),
+            Some(AppScope {
+                app: name.into(),
+                read_only: ro
+            })
+        );
+    }
+}
+
+#[test]
+fn the_phone_is_told_who_asks_from_where_for_what_how_long_and_the_code() {
+    let config = config();
+    let cli = config.oidc_client("qrgate-cli").expect("built-in client");
+    let scope = vec!["app:Wiki:read".to_string(), "offline_access".into()];
+    assert_eq!(
+        describe(cli, "192.0.2.7", &scope, "BCDFGHJK"),
+        "qrgate CLI at 192.0.2.7 wants read access to Wiki for 30 days, code BCDF-GHJK"
+    );
+    assert_eq!(
+        describe(cli, "192.0.2.7", &["app:Wiki".to_string()], "BCDFGHJK"),
+        "qrgate CLI at 192.0.2.7 wants read-write access to Wiki for 1 hour, code BCDF-GHJK"
+    );
+    assert!(describe(cli, "a\nb", &["openid".to_string()], "BCDFGHJK").contains("a b"));
+}
+
+#[test]
+fn without_sso_or_with_cli_off_there_is_no_built_in_client() {
+    let off = format!("{CONFIG}\n[programs]\ncli = false\n");
+    let config = Config::parse(&off, std::path::Path::new("t.toml")).expect("config");
+    assert!(config.oidc_client("qrgate-cli").is_none());
+    let clash = format!(
+        "{CONFIG}\n[[oidc_client]]\nid = \"qrgate-cli\"\npublic = true\nredirect_uris = [\"https://a.example.com/cb\"]\n"
+    );
+    assert!(Config::parse(&clash, std::path::Path::new("t.toml")).is_err());
+    let bad = format!("{CONFIG}\n[programs]\npoll_interval_seconds = 0\n");
+    assert!(Config::parse(&bad, std::path::Path::new("t.toml")).is_err());
+}
+
+#[tokio::test]
+async fn a_poll_is_pending_then_slowed_down_then_handed_the_approval_once() {
+    let store = MemoryDeviceCodes::default();
+    let (device, user) = ([1; 32], [2; 32]);
+    assert!(store
+        .put(device, user, request(600_000), 0)
+        .await
+        .expect("put"));
+    assert!(
+        !store
+            .put([3; 32], user, request(600_000), 0)
+            .await
+            .expect("put"),
+        "a user code in use is not given twice"
+    );
+    assert_eq!(
+        store.poll(device, "qrgate-cli", 1_000).await,
+        Ok(Poll::Pending)
+    );
+    assert_eq!(
+        store.poll(device, "qrgate-cli", 2_000).await,
+        Ok(Poll::SlowDown)
+    );
+    // The interval is 10 s now: 9 s after the last poll is still too soon.
+    assert_eq!(
+        store.poll(device, "qrgate-cli", 11_000).await,
+        Ok(Poll::SlowDown)
+    );
+    assert_eq!(
+        store.poll(device, "qrgate-cli", 26_000).await,
+        Ok(Poll::Pending)
+    );
+    assert_eq!(store.poll(device, "other", 60_000).await, Ok(Poll::Unknown));
+    let found = store.pending(user, 30_000).await.expect("pending");
+    assert_eq!(found.map(|(d, _)| d), Some(device));
+    assert!(store
+        .decide(device, Some(approval()), 30_000)
+        .await
+        .expect("decide"));
+    assert!(
+        !store.decide(device, None, 30_000).await.expect("decide"),
+        "decided once"
+    );
+    assert_eq!(store.pending(user, 30_000).await, Ok(None));
+    match store.poll(device, "qrgate-cli", 60_000).await {
+        Ok(Poll::Approved(r, a)) => {
+            assert_eq!(r.scope, vec!["app:Wiki".to_string()]);
+            assert_eq!(a, approval());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        store.poll(device, "qrgate-cli", 90_000).await,
+        Ok(Poll::Unknown)
+    );
+}
+
+#[tokio::test]
+async fn a_denial_is_told_once_and_an_expired_code_decides_nothing() {
+    let store = MemoryDeviceCodes::default();
+    assert!(store
+        .put([1; 32], [2; 32], request(10_000), 0)
+        .await
+        .expect("put"));
+    assert!(store.decide([1; 32], None, 1_000).await.expect("decide"));
+    assert_eq!(
+        store.poll([1; 32], "qrgate-cli", 2_000).await,
+        Ok(Poll::Denied)
+    );
+    assert_eq!(
+        store.poll([1; 32], "qrgate-cli", 9_000).await,
+        Ok(Poll::Unknown)
+    );
+
+    assert!(store
+        .put([3; 32], [4; 32], request(10_000), 0)
+        .await
+        .expect("put"));
+    assert_eq!(store.pending([4; 32], 10_000).await, Ok(None));
+    assert!(!store
+        .decide([3; 32], Some(approval()), 10_000)
+        .await
+        .expect("decide"));
+    assert_eq!(
+        store.poll([3; 32], "qrgate-cli", 10_000).await,
+        Ok(Poll::Expired)
+    );
+    assert_eq!(
+        store.poll([3; 32], "qrgate-cli", 20_000).await,
+        Ok(Poll::Expired)
+    );
+    assert_eq!(store.sweep(10_000 + KEEP_EXPIRED_MS - 1).await, 0);
+    assert_eq!(store.sweep(10_000 + KEEP_EXPIRED_MS).await, 1);
+    assert_eq!(
+        store.poll([3; 32], "qrgate-cli", 20_000).await,
+        Ok(Poll::Unknown)
+    );
+}

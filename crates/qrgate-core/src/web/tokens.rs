@@ -1,0 +1,146 @@
+//! What the provider's token-issuing endpoints share (the authorization code and refresh
+//! grants in [`super::openid`], the device code grant in [`super::device`]): the request as
+//! the provider reads it, the issuer, counting, who a grant's person is now, and the token
+//! response of a new grant.
+
+use std::net::IpAddr;
+
+use http::{HeaderMap, Method};
+
+use crate::clock::millis;
+use crate::config::{AppId, OidcClient};
+use crate::gateway::Gateway;
+use crate::oidc::claims::{self, IdClaims, Person, Profile};
+use crate::oidc::store::{self, Grant, Issue};
+use crate::oidc::token::{TokenError, TokenResponse};
+use crate::settings::Settings;
+
+/// One request to a provider endpoint.
+pub(crate) struct OidcRequest<'a> {
+    /// The SSO origin's app.
+    pub app: AppId,
+    /// Method.
+    pub method: &'a Method,
+    /// Raw query string.
+    pub query: Option<&'a str>,
+    /// Request headers.
+    pub headers: &'a HeaderMap,
+    /// Body (POST).
+    pub body: &'a [u8],
+    /// The client's address.
+    pub client_ip: Option<IpAddr>,
+}
+
+/// The issuer: the SSO origin, exactly as configured.
+pub(super) fn issuer(s: &Settings) -> Option<String> {
+    s.config.sso.as_ref().map(|c| c.origin.to_string())
+}
+
+pub(super) fn count(gw: &Gateway, client: Option<&OidcClient>, endpoint: &str, result: &str) {
+    let client = client.map_or("-", |c| c.id.as_str());
+    gw.metrics()
+        .oidc
+        .with_label_values(&[client, endpoint, result])
+        .inc();
+}
+
+/// The person of a code or grant now, if it still stands ([`Gateway::grant_person`]: the
+/// approving key still theirs on the SSO origin, the same subject, the client admitting them).
+pub(super) fn person_for(
+    gw: &Gateway,
+    s: &Settings,
+    client: &OidcClient,
+    user: &str,
+    subject: &str,
+    key: &str,
+) -> Result<Person, TokenError> {
+    gw.grant_person(s, &client.id, user, subject, key)?
+        .ok_or(TokenError::InvalidGrant(
+            "the user may no longer use this client",
+        ))
+}
+
+/// The scopes of a grant `client` may still be given under the config in force
+/// ([`crate::oidc::device::scope_allowed`]): an operator who withdraws a scope or an app's
+/// programs withdraws it from existing grants at their next use.
+pub(super) fn in_force(s: &Settings, client: &OidcClient, scope: &[String]) -> Vec<String> {
+    scope
+        .iter()
+        .filter(|x| crate::oidc::device::scope_allowed(&s.config, client, x))
+        .cloned()
+        .collect()
+}
+
+pub(super) fn id_token(
+    gw: &Gateway,
+    issuer: &str,
+    client: &OidcClient,
+    grant: &Grant,
+    person: &Person,
+    nonce: Option<String>,
+    now_ms: u64,
+) -> Result<String, TokenError> {
+    let iat = now_ms / 1000;
+    let claims = IdClaims {
+        iss: issuer.to_string(),
+        aud: client.id.clone(),
+        azp: client.id.clone(),
+        exp: iat.saturating_add(millis(client.id_lifetime) / 1000),
+        iat,
+        auth_time: grant.auth_time,
+        nonce,
+        amr: claims::AMR,
+        acr: grant.acr.clone(),
+        sid: grant.family.clone(),
+        profile: Profile::of(person, &grant.scope),
+    };
+    let signer = gw.oidc().signer().ok_or(TokenError::Server)?;
+    signer.sign(client.id_token_alg, &claims).map_err(|e| {
+        tracing::error!(error = %e, client = %client.id, "ID token not signed");
+        TokenError::Server
+    })
+}
+
+/// The token response for a new grant, and the hashes the store keeps for it.
+pub(super) fn answer(
+    gw: &Gateway,
+    issuer: &str,
+    client: &OidcClient,
+    grant: &Grant,
+    person: &Person,
+    nonce: Option<String>,
+    now_ms: u64,
+) -> Result<(TokenResponse, Issue), TokenError> {
+    let access_token = store::mint();
+    // A refresh token only for a grant of `offline_access` (OpenID Connect Core §11), and
+    // never when the client's refresh lifetime is 0.
+    let offline = grant.scope.iter().any(|s| s == "offline_access");
+    let refresh_token = (offline && !client.refresh_lifetime.is_zero()).then(store::mint);
+    let access = store::hash_of(&access_token).ok_or(TokenError::Server)?;
+    let refresh = match &refresh_token {
+        Some(t) => Some(store::hash_of(t).ok_or(TokenError::Server)?),
+        None => None,
+    };
+    // An ID token for a grant of `openid` (every authorization code's; a program's device
+    // grant may ask for apps only).
+    let id_token = match grant.scope.iter().any(|s| s == "openid") {
+        true => Some(id_token(gw, issuer, client, grant, person, nonce, now_ms)?),
+        false => None,
+    };
+    Ok((
+        TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: millis(client.access_lifetime) / 1000,
+            id_token,
+            refresh_token,
+            scope: grant.scope.join(" "),
+        },
+        Issue {
+            scope: grant.scope.clone(),
+            refresh,
+            access,
+            access_expires_ms: now_ms.saturating_add(millis(client.access_lifetime)),
+        },
+    ))
+}

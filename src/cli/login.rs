@@ -1,0 +1,271 @@
+//! `qrgate login` and `qrgate token`: the reference client of the device authorization grant
+//! (RFC 8628). `login` finds the SSO origin's endpoints in its authorization server metadata
+//! (RFC 8414), asks for a device code for one app, draws the verification link as a QR code in
+//! the terminal, polls as the RFC says (the interval, 5 s more on `slow_down`) and keeps the
+//! token in a file of mode 0600 (or prints it). `token` prints a live access token from that
+//! file, refreshing it first when it is about to expire.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use qrgate_core::config::CLI_CLIENT;
+use qrgate_core::oidc::device::{AppScope, GRANT_TYPE};
+
+/// Why `qrgate login` or `qrgate token` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// The SSO origin could not be reached or answered something unexpected.
+    #[error("{0}")]
+    Http(String),
+    /// The authorization server refused (`error`, `error_description`).
+    #[error("{code}: {description}")]
+    Refused {
+        /// RFC 6749 §5.2 / RFC 8628 §3.5 code.
+        code: String,
+        /// Its description.
+        description: String,
+    },
+    /// The person declined on the phone.
+    #[error("declined on the phone")]
+    Denied,
+    /// The device code expired before anyone approved it.
+    #[error("the code expired before it was approved; run qrgate login again")]
+    Expired,
+    /// The token file could not be read or written.
+    #[error("token file {path}: {reason}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl From<reqwest::Error> for LoginError {
+    fn from(e: reqwest::Error) -> Self {
+        LoginError::Http(e.to_string())
+    }
+}
+
+/// What `qrgate login` asks for.
+#[derive(Debug, Clone)]
+pub struct LoginRequest {
+    /// The SSO origin (the issuer), e.g. `https://id.example.com`.
+    pub sso: String,
+    /// The app's name.
+    pub app: String,
+    /// Read access only.
+    pub read_only: bool,
+    /// Ask for a refresh token (`offline_access`).
+    pub refresh: bool,
+}
+
+/// A token as `qrgate login` keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StoredToken {
+    /// The access token (`Authorization: Bearer`).
+    pub access_token: String,
+    /// Seconds since the epoch when it expires.
+    pub expires_at: u64,
+    /// The refresh token, if one was granted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// The granted scope.
+    pub scope: String,
+    /// Where to refresh it.
+    pub token_endpoint: String,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn http() -> Result<reqwest::Client, LoginError> {
+    Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(15))
+        .build()?)
+}
+
+/// Posts `form` to `url`: the JSON of a 2xx, or the server's refusal.
+async fn post(c: &reqwest::Client, url: &str, form: &[(&str, &str)]) -> Result<Value, LoginError> {
+    let resp = c.post(url).form(form).send().await?;
+    let ok = resp.status().is_success();
+    let status = resp.status();
+    let body: Value = resp
+        .json()
+        .await
+        .map_err(|_| LoginError::Http(format!("{url} answered {status} without JSON")))?;
+    if ok {
+        return Ok(body);
+    }
+    Err(LoginError::Refused {
+        code: body["error"].as_str().unwrap_or("error").to_string(),
+        description: body["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    })
+}
+
+/// The token response as kept.
+fn stored(body: &Value, token_endpoint: &str) -> Result<StoredToken, LoginError> {
+    let access_token = body["access_token"]
+        .as_str()
+        .ok_or_else(|| LoginError::Http("the token response has no access_token".into()))?;
+    Ok(StoredToken {
+        access_token: access_token.to_string(),
+        expires_at: now_secs().saturating_add(body["expires_in"].as_u64().unwrap_or(0)),
+        refresh_token: body["refresh_token"].as_str().map(str::to_string),
+        scope: body["scope"].as_str().unwrap_or_default().to_string(),
+        token_endpoint: token_endpoint.to_string(),
+    })
+}
+
+/// The whole device login: `show` is told the verification link, code and QR (the caller
+/// prints them where the person sees them).
+pub async fn login(req: &LoginRequest, show: impl Fn(&str)) -> Result<StoredToken, LoginError> {
+    let c = http()?;
+    let sso = req.sso.trim_end_matches('/');
+    let metadata_url = qrgate_core::http::route::Route::AuthServerMetadata.url(sso);
+    let metadata: Value = c.get(&metadata_url).send().await?.json().await?;
+    let endpoint = |name: &str| {
+        metadata[name]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| LoginError::Http(format!("{metadata_url} names no {name}")))
+    };
+    let (device_endpoint, token_endpoint) = (
+        endpoint("device_authorization_endpoint")?,
+        endpoint("token_endpoint")?,
+    );
+    let mut scope = AppScope::token(&req.app, req.read_only);
+    if req.refresh {
+        scope.push_str(" offline_access");
+    }
+    let device = post(
+        &c,
+        &device_endpoint,
+        &[("client_id", CLI_CLIENT), ("scope", &scope)],
+    )
+    .await?;
+    let field = |name: &str| {
+        device[name]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| LoginError::Http(format!("the device authorization names no {name}")))
+    };
+    let (device_code, user_code, uri) = (
+        field("device_code")?,
+        field("user_code")?,
+        field("verification_uri")?,
+    );
+    let complete = field("verification_uri_complete").unwrap_or_else(|_| uri.clone());
+    show(&format!(
+        "To let this program use {} as you, open\n\n  {complete}\n\nor {uri} and enter the code {user_code}; then approve on your phone.\n\n{}",
+        req.app,
+        super::terminal_qr(&complete)
+    ));
+    let mut interval = Duration::from_secs(device["interval"].as_u64().unwrap_or(5).max(1));
+    let deadline = now_secs().saturating_add(device["expires_in"].as_u64().unwrap_or(600));
+    loop {
+        tokio::time::sleep(interval).await;
+        let answer = post(
+            &c,
+            &token_endpoint,
+            &[
+                ("grant_type", GRANT_TYPE),
+                ("device_code", &device_code),
+                ("client_id", CLI_CLIENT),
+            ],
+        )
+        .await;
+        match answer {
+            Ok(body) => return stored(&body, &token_endpoint),
+            Err(LoginError::Refused { code, .. }) if code == "authorization_pending" => {}
+            Err(LoginError::Refused { code, .. }) if code == "slow_down" => {
+                interval = interval.saturating_add(Duration::from_secs(5));
+            }
+            Err(LoginError::Refused { code, .. }) if code == "access_denied" => {
+                return Err(LoginError::Denied)
+            }
+            Err(LoginError::Refused { code, .. }) if code == "expired_token" => {
+                return Err(LoginError::Expired)
+            }
+            Err(e) => return Err(e),
+        }
+        if now_secs() > deadline {
+            return Err(LoginError::Expired);
+        }
+    }
+}
+
+/// Where a token for `app` is kept by default: `$XDG_CONFIG_HOME/qrgate/tokens/<app>.json`
+/// (or `~/.config/…`), the app's name form-urlencoded.
+pub fn default_path(app: &str) -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    let name: String = url::form_urlencoded::byte_serialize(app.as_bytes()).collect();
+    Some(
+        base.join("qrgate")
+            .join("tokens")
+            .join(format!("{name}.json")),
+    )
+}
+
+/// Keeps `token` at `path`, mode 0600 (its folder made 0700 if missing).
+pub fn save(path: &Path, token: &StoredToken) -> Result<(), LoginError> {
+    let fail = |reason: String| LoginError::File {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    let json = serde_json::to_vec_pretty(token).map_err(|e| fail(e.to_string()))?;
+    crate::files::private_file::write(path, &json).map_err(|e| fail(e.to_string()))
+}
+
+/// A live access token from the file at `path`, refreshed (and the file rewritten) when it
+/// expires within a minute.
+pub async fn token(path: &Path) -> Result<String, LoginError> {
+    let fail = |reason: String| LoginError::File {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    let kept: StoredToken = serde_json::from_slice(&text).map_err(|e| fail(e.to_string()))?;
+    if kept.expires_at > now_secs().saturating_add(60) {
+        return Ok(kept.access_token);
+    }
+    let Some(refresh) = &kept.refresh_token else {
+        return Err(fail(
+            "the token expired and has no refresh token; run qrgate login again".into(),
+        ));
+    };
+    let body = post(
+        &http()?,
+        &kept.token_endpoint,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", CLI_CLIENT),
+        ],
+    )
+    .await?;
+    let renewed = stored(&body, &kept.token_endpoint)?;
+    save(path, &renewed)?;
+    Ok(renewed.access_token)
+}

@@ -1,0 +1,266 @@
+//! A program's bearer token through the proxy: it reaches an app that lets programs in as the
+//! person whose phone approved it, within the grant approved, and never reaches the upstream;
+//! a program without one gets a 401 that leads a generic client (RFC 9728, RFC 8414) to the
+//! authorization server; browsers keep the login page.
+
+use std::time::Duration;
+
+use oauth2::basic::BasicClient;
+use oauth2::{AuthType, ClientId, DeviceAuthorizationUrl, Scope, TokenResponse, TokenUrl};
+use serde_json::Value;
+
+use crate::common::{alice_key, client, echoed_headers, NAV};
+use crate::programs_device::{
+    approved_token, cli_client, http, open_verification, programs_gateway, sso, token_by_polling,
+};
+
+/// A request with `token` as its bearer token: status, upstream's echo (when forwarded), and
+/// the `WWW-Authenticate` challenges.
+async fn with_bearer(
+    url: &str,
+    method: reqwest::Method,
+    token: Option<&str>,
+) -> (u16, Option<Value>, Vec<String>) {
+    let mut r = client()
+        .request(method, url)
+        .header("accept", "application/json");
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let resp = r.send().await.expect("request");
+    let status = resp.status().as_u16();
+    let challenges = resp
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().expect("ascii").to_string())
+        .collect();
+    let body: Option<Value> = resp.json().await.ok();
+    let echo = body.filter(|b| b.get("headers").is_some());
+    (status, echo, challenges)
+}
+
+fn header<'a>(echo: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    echo.iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[tokio::test]
+async fn a_read_token_reads_as_its_person_writes_nothing_and_never_reaches_the_upstream() {
+    let (gw, _dir) = programs_gateway("").await;
+    let token = approved_token(&gw, &alice_key(), &["app:Test%20app:read"]).await;
+    let bearer = token.access_token().secret().clone();
+    let (status, echo, _) =
+        with_bearer(&gw.url("/private"), reqwest::Method::GET, Some(&bearer)).await;
+    assert_eq!(status, 200);
+    let echo = echoed_headers(&echo.expect("forwarded"));
+    assert_eq!(header(&echo, "x-auth-user"), Some("alice"));
+    assert_eq!(header(&echo, "x-auth-client"), Some("qrgate-cli"));
+    assert_eq!(header(&echo, "x-auth-app"), Some("Test app"));
+    assert_eq!(
+        header(&echo, "authorization"),
+        None,
+        "the token stays at the gateway"
+    );
+
+    // A write under a read grant, also one claimed through an override.
+    let (status, _, _) =
+        with_bearer(&gw.url("/private"), reqwest::Method::POST, Some(&bearer)).await;
+    assert_eq!(status, 403);
+    let (status, _, _) = with_bearer(
+        &gw.url("/private?_method=DELETE"),
+        reqwest::Method::GET,
+        Some(&bearer),
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    // Someone else's token of the same shape, and the token once expired.
+    let forged = "A".repeat(43);
+    let (status, _, challenges) =
+        with_bearer(&gw.url("/private"), reqwest::Method::GET, Some(&forged)).await;
+    assert_eq!(status, 401);
+    assert!(
+        challenges[0].contains("error=\"invalid_token\""),
+        "{challenges:?}"
+    );
+    gw.clock.advance(Duration::from_secs(3601));
+    let (status, _, challenges) =
+        with_bearer(&gw.url("/private"), reqwest::Method::GET, Some(&bearer)).await;
+    assert_eq!(status, 401, "expired");
+    assert!(
+        challenges[0].contains("error=\"invalid_token\""),
+        "{challenges:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_write_token_writes_and_a_revoked_grant_is_refused_at_once() {
+    let (gw, _dir) = programs_gateway("").await;
+    let token = approved_token(&gw, &alice_key(), &["app:Test%20app", "offline_access"]).await;
+    let bearer = token.access_token().secret().clone();
+    let (status, echo, _) =
+        with_bearer(&gw.url("/private"), reqwest::Method::POST, Some(&bearer)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&echoed_headers(&echo.expect("echo")), "authorization"),
+        None
+    );
+    // The refresh token presented twice is reuse: the grant ends, its access tokens with it.
+    let refresh = token.refresh_token().expect("refresh").clone();
+    let renewed = cli_client(&gw)
+        .exchange_refresh_token(&refresh)
+        .request_async(&http())
+        .await
+        .expect("refresh");
+    let renewed_bearer = renewed.access_token().secret().clone();
+    assert_eq!(
+        with_bearer(
+            &gw.url("/private"),
+            reqwest::Method::GET,
+            Some(&renewed_bearer)
+        )
+        .await
+        .0,
+        200
+    );
+    assert!(cli_client(&gw)
+        .exchange_refresh_token(&refresh)
+        .request_async(&http())
+        .await
+        .is_err());
+    for t in [&bearer, &renewed_bearer] {
+        assert_eq!(
+            with_bearer(&gw.url("/private"), reqwest::Method::GET, Some(t))
+                .await
+                .0,
+            401
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_app_that_asks_for_the_authorization_header_gets_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let keys = dir.path().join("oidc-keys.json");
+    let gw = crate::common::TestGateway::with(crate::common::Setup {
+        app_extra: "programs = true\nforward_authorization = true\n".into(),
+        tail: format!(
+            "\n[sso]\norigin = \"http://localhost:{{gateway_port}}\"\nname = \"Example\"\nkey_file = \"{}\"\n",
+            keys.display()
+        ),
+        ..crate::common::Setup::default()
+    })
+    .await;
+    let token = approved_token(&gw, &alice_key(), &["app:Test%20app:read"]).await;
+    let bearer = token.access_token().secret().clone();
+    let (status, echo, _) =
+        with_bearer(&gw.url("/private"), reqwest::Method::GET, Some(&bearer)).await;
+    assert_eq!(status, 200);
+    let echo = echoed_headers(&echo.expect("echo"));
+    assert_eq!(
+        header(&echo, "authorization"),
+        Some(format!("Bearer {bearer}").as_str())
+    );
+    assert_eq!(header(&echo, "x-auth-client"), Some("qrgate-cli"));
+}
+
+#[tokio::test]
+async fn a_generic_client_finds_the_authorization_server_from_a_401_and_browsers_keep_the_login_page(
+) {
+    let (gw, _dir) = programs_gateway("").await;
+    // A browser navigation is sent to the login page, as always.
+    let page = crate::common::browser()
+        .get(gw.url("/private"))
+        .header("accept", NAV)
+        .send()
+        .await
+        .expect("navigation");
+    assert_eq!(page.status(), 302);
+
+    // A program knows only the resource's URL.
+    let (status, _, challenges) =
+        with_bearer(&gw.url("/private"), reqwest::Method::GET, None).await;
+    assert_eq!(status, 401);
+    let bearer = challenges
+        .iter()
+        .find(|c| c.starts_with("Bearer "))
+        .expect("a Bearer challenge");
+    assert!(!bearer.contains("error="), "no token, no error: {bearer}");
+    let metadata_url = bearer
+        .split("resource_metadata=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("resource_metadata");
+    assert_eq!(
+        metadata_url,
+        gw.url("/.well-known/oauth-protected-resource")
+    );
+    let metadata: Value = client()
+        .get(metadata_url)
+        .send()
+        .await
+        .expect("metadata")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(metadata["resource"], gw.url(""));
+    let issuer = metadata["authorization_servers"][0]
+        .as_str()
+        .expect("an authorization server")
+        .to_string();
+    assert_eq!(issuer, sso(&gw));
+    let scope = metadata["scopes_supported"][1]
+        .as_str()
+        .expect("scope")
+        .to_string();
+    assert_eq!(scope, "app:Test%20app:read");
+    // RFC 8414: the authorization server's metadata at its well-known path.
+    let server: Value = client()
+        .get(format!("{issuer}/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .expect("server metadata")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(server["issuer"], issuer);
+    let device = server["device_authorization_endpoint"]
+        .as_str()
+        .expect("device");
+    let token_url = server["token_endpoint"].as_str().expect("token");
+
+    // The device flow from what was discovered, and the resource answers.
+    let cli = BasicClient::new(ClientId::new("qrgate-cli".into()))
+        .set_auth_type(AuthType::RequestBody)
+        .set_device_authorization_url(DeviceAuthorizationUrl::new(device.into()).expect("url"))
+        .set_token_uri(TokenUrl::new(token_url.into()).expect("url"));
+    let details: oauth2::StandardDeviceAuthorizationResponse = cli
+        .exchange_device_code()
+        .add_scope(Scope::new(scope))
+        .request_async(&http())
+        .await
+        .expect("device code");
+    let complete = details
+        .verification_uri_complete()
+        .expect("complete")
+        .secret()
+        .clone();
+    let (_, attempt) = open_verification(&gw, &complete).await;
+    let phone = client();
+    let req = qrgate::cli::signer::scan(&phone, &attempt)
+        .await
+        .expect("scan");
+    qrgate::cli::signer::approve(&phone, &attempt, &alice_key(), &req)
+        .await
+        .expect("approve");
+    let token = token_by_polling(&gw, &details).await.expect("token");
+    let (status, _, _) = with_bearer(
+        &gw.url("/private"),
+        reqwest::Method::GET,
+        Some(token.access_token().secret()),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
