@@ -21,7 +21,8 @@
 //!   - `config::file`: the TOML mirror structs (the file's exact shape);
 //!   - `config::validate`: the validator that turns them into a `Config`;
 //!   - `config::fields`: its conversions of single values and the smaller tables;
-//!   - `config::sso`: `[sso]` and `[[oidc_client]]`, and the SSO origin's internal app;
+//!   - `config::sso`: `[sso]` and `[[oidc_client]]`, and the SSO origin's internal app, and
+//!     - `config::sso::tests`: its unit tests;
 //!   - `config::programs`: `[programs]` and the built-in client of the `qrgate` command;
 //!   - `config::tests`: its unit tests.
 //! - [`settings`]: one config and what is derived from it (identities, per-app values),
@@ -42,7 +43,8 @@
 //!   - [`http::reply`]: locally generated responses and the security headers they all carry.
 //!   - [`http::request`]: the facts of one request, as the decision needs them.
 //!   - [`http::route`]: the gateway's own routes, spelled once: paths, methods, rate classes,
-//!     URLs.
+//!     URLs, and
+//!     - `http::route::tests`: its unit tests.
 //!   - [`http::wire`]: local replies and event-stream framing as HTTP/1.1 bytes, for the glue's
 //!     paths that write to a connection directly.
 //!
@@ -123,7 +125,10 @@
 //!
 //! - [`web`]: the handlers of the gateway's own endpoints under the prefix, and their pages:
 //!   - `web::sign_in`: the login attempt's handlers (pages, create, scan, claim, verify);
-//!   - `web::openid`: the OpenID Connect provider's endpoints on the SSO origin;
+//!   - `web::openid`: the OpenID Connect provider's endpoints on the SSO origin (discovery,
+//!     JWKS, authorization), and
+//!     - `web::openid::grants`: the token endpoint's code and refresh grants, and userinfo;
+//!     - `web::openid::logout`: RP-initiated logout and ending a sign-on family;
 //!   - `web::tokens`: what the token-issuing endpoints share (the request, counting, the
 //!     person a grant is for now, the token response);
 //!   - `web::resource`: an app's protected resource metadata for programs (RFC 9728);
