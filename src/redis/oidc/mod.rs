@@ -44,7 +44,6 @@ use super::{unavailable, Link};
 mod scripts;
 use scripts::*;
 
-
 /// The Redis store of codes, grants and tokens.
 pub struct RedisOidc {
     link: Arc<Link>,
@@ -103,7 +102,6 @@ impl RedisOidc {
         serde_json::from_str(text).map_err(|_| unavailable("damaged OpenID Connect record"))
     }
 }
-
 
 /// `text` with Redis glob characters escaped, for a `SCAN MATCH` of it as a literal prefix.
 fn glob_escaped(text: &str) -> String {

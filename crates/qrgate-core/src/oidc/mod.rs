@@ -32,6 +32,7 @@ pub struct Provider {
     store: RwLock<Arc<dyn OidcStore>>,
     devices: RwLock<Arc<dyn DeviceCodes>>,
     logouts: RwLock<Option<Arc<dyn LogoutSender>>>,
+    issued: device::Issued,
 }
 
 impl Default for Provider {
@@ -41,11 +42,17 @@ impl Default for Provider {
             store: RwLock::new(Arc::new(MemoryOidc::default())),
             devices: RwLock::new(Arc::new(MemoryDeviceCodes::default())),
             logouts: RwLock::new(None),
+            issued: device::Issued::default(),
         }
     }
 }
 
 impl Provider {
+    /// The device codes this instance issued that may still be waiting.
+    pub(crate) fn issued(&self) -> &device::Issued {
+        &self.issued
+    }
+
     /// The ID token signer in force, if `[sso]` is configured and its keys installed.
     pub(crate) fn signer(&self) -> Option<Arc<IdTokenSigner>> {
         self.signer.load_full()

@@ -78,6 +78,17 @@ async fn issue<'s>(
         expires_ms: now_ms.saturating_add(millis(programs.device_code_lifetime)),
         interval_ms: millis(programs.poll_interval),
     };
+    let limits = (
+        s.config.limits.pending_per_client,
+        s.config.login.max_pending,
+    );
+    if !gw
+        .oidc()
+        .issued()
+        .admit(r.client_ip, now_ms, request.expires_ms, limits.0, limits.1)
+    {
+        return Err(TokenError::Busy);
+    }
     let codes = gw.oidc().device_codes();
     // A user code already waiting is not given twice: another one is drawn (a clash is
     // about one in 25 billion per waiting code).
@@ -277,7 +288,8 @@ async fn redeem(
         // No SSO session made it: its family is the approving key's, so ending that family
         // (the key removed) ends every grant the key approved.
         family: device::key_family(&approval.key),
-        scope: request.scope.clone(),
+        // Judged against the config in force, as every use of a grant is.
+        scope: super::tokens::in_force(s, client, &request.scope),
         auth_time: approval.auth_time,
         acr: None,
         expires_ms: now_ms.saturating_add(millis(lifetime)),

@@ -142,10 +142,11 @@ pub(crate) fn requested_scope(
 }
 
 /// How long a grant of `scope` at `client` lasts: its refresh tokens' life with
-/// `offline_access`, else one access token's.
+/// `offline_access`, else one access token's; never less than its first access token's, so
+/// no token outlives the grant that lists and revokes it.
 pub(crate) fn grant_lifetime(client: &OidcClient, scope: &[String]) -> Duration {
     if scope.iter().any(|s| s == "offline_access") && !client.refresh_lifetime.is_zero() {
-        client.refresh_lifetime
+        client.refresh_lifetime.max(client.access_lifetime)
     } else {
         client.access_lifetime
     }
@@ -437,3 +438,39 @@ impl DeviceCodes for MemoryDeviceCodes {
 
 #[cfg(test)]
 mod tests;
+
+/// The device codes this instance issued that may still be waiting, bounded per client (an
+/// address, or an IPv6 /64) and in all, as pending login attempts are: nobody can make the
+/// stores hold codes without end. Codes expire in the order they were issued, so the oldest
+/// are forgotten from the front.
+#[derive(Default)]
+pub(crate) struct Issued {
+    waiting: std::sync::Mutex<std::collections::VecDeque<(u64, Option<std::net::IpAddr>)>>,
+}
+
+impl Issued {
+    /// Whether one more code (from `client`, expiring at `expires_ms`) may be issued at
+    /// `now_ms`; if so it is counted.
+    pub(crate) fn admit(
+        &self,
+        client: Option<std::net::IpAddr>,
+        now_ms: u64,
+        expires_ms: u64,
+        per_client: usize,
+        total: usize,
+    ) -> bool {
+        let Ok(mut waiting) = self.waiting.lock() else {
+            return false;
+        };
+        while waiting.front().is_some_and(|(until, _)| *until <= now_ms) {
+            waiting.pop_front();
+        }
+        let key = client.map(crate::gate::limits::client_key);
+        if waiting.len() >= total || waiting.iter().filter(|(_, c)| *c == key).count() >= per_client
+        {
+            return false;
+        }
+        waiting.push_back((expires_ms, key));
+        true
+    }
+}

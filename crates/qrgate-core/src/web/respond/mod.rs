@@ -540,7 +540,8 @@ pub(crate) fn oidc_refusal(form: Form, r: &OidcRefusal) -> Reply {
 }
 
 /// A token endpoint refusal (RFC 6749 §5.2): JSON `error` and `error_description`, 400; 401
-/// with `WWW-Authenticate: Basic` for a client that failed to authenticate; 503 when the
+/// with `WWW-Authenticate: Basic` for a client that failed to authenticate; 429 when too many
+/// device codes wait; 503 when the
 /// store cannot answer; 500 when an ID token could not be signed.
 pub(crate) fn token_error(e: &crate::oidc::token::TokenError) -> Reply {
     use crate::oidc::token::{ErrorBody, TokenError};
@@ -550,6 +551,7 @@ pub(crate) fn token_error(e: &crate::oidc::token::TokenError) -> Reply {
     };
     let status = match e {
         TokenError::InvalidClient { .. } => 401,
+        TokenError::Busy => 429,
         TokenError::Store(_) => 503,
         TokenError::Server => 500,
         _ => 400,
