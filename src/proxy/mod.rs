@@ -197,7 +197,8 @@ pub struct Ctx {
     /// The request target to send upstream, when it differs from what the client sent.
     target: Option<String>,
     identity: Option<Arc<Identity>>,
-    /// The session that let the request in (a long-lived response is tied to it).
+    /// The session, or with `client` the program's bearer token, that let the request in (a
+    /// long-lived response is tied to it).
     session: Option<qrgate_core::session::TokenHash>,
     /// The program a bearer token let in, by its client id.
     client: Option<String>,
@@ -367,7 +368,7 @@ impl ProxyHttp for Proxy {
         let long_lived = response.status == http::StatusCode::SWITCHING_PROTOCOLS
             || !response.headers.contains_key(http::header::CONTENT_LENGTH);
         if let (true, Some(hash), Some(app)) = (long_lived, ctx.session, ctx.app) {
-            crate::proxy::tether::tie(hash, app);
+            crate::proxy::tether::tie(hash, app, ctx.client.is_some());
         }
         Ok(())
     }

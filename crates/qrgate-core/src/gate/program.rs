@@ -80,6 +80,21 @@ pub(crate) async fn presented(
     let Some(hash) = store::hash_of(token) else {
         return Ok(Presented::Refused);
     };
+    by_hash(gw, s, app, hash).await
+}
+
+/// What the bearer token whose SHA-256 is `hash` is on app `app` now (also the re-check of a
+/// long-lived response a token let in).
+pub(crate) async fn by_hash(
+    gw: &Gateway,
+    s: &Settings,
+    app: AppId,
+    hash: [u8; 32],
+) -> Result<Presented, StoreError> {
+    let a = s.app(app);
+    if !a.programs {
+        return Ok(Presented::Refused);
+    }
     let now_ms = gw.clock().now_millis();
     let Some(access) = gw.oidc().store().access(hash, now_ms).await? else {
         return Ok(Presented::Refused);
