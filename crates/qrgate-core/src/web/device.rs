@@ -39,16 +39,8 @@ struct DeviceResponse {
 /// configured one authenticating as at the token endpoint) asks for a device code.
 pub(crate) async fn authorization(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Reply {
     let mut client = None;
-    match issue(gw, s, r, &mut client).await {
-        Ok(answer) => {
-            openid::count(gw, client, "device_authorization", "ok");
-            Reply::json(200, &answer).with_header("pragma", "no-cache")
-        }
-        Err(e) => {
-            openid::count(gw, client, "device_authorization", e.code());
-            respond::token_error(&e)
-        }
-    }
+    let result = issue(gw, s, r, &mut client).await;
+    super::tokens::reply(gw, client, "device_authorization", result)
 }
 
 async fn issue<'s>(

@@ -36,6 +36,26 @@ pub(super) fn issuer(s: &Settings) -> Option<String> {
     s.config.sso.as_ref().map(|c| c.origin.to_string())
 }
 
+/// The answer of a token-issuing endpoint, counted by client and result: the JSON of what it
+/// issued (never cached), or its RFC 6749 §5.2 error.
+pub(super) fn reply<T: serde::Serialize>(
+    gw: &Gateway,
+    client: Option<&OidcClient>,
+    endpoint: &str,
+    result: Result<T, TokenError>,
+) -> crate::http::reply::Reply {
+    match result {
+        Ok(answer) => {
+            count(gw, client, endpoint, "ok");
+            crate::http::reply::Reply::json(200, &answer).with_header("pragma", "no-cache")
+        }
+        Err(e) => {
+            count(gw, client, endpoint, e.code());
+            crate::web::respond::token_error(&e)
+        }
+    }
+}
+
 pub(super) fn count(gw: &Gateway, client: Option<&OidcClient>, endpoint: &str, result: &str) {
     let client = client.map_or("-", |c| c.id.as_str());
     gw.metrics()

@@ -7,16 +7,7 @@ use super::*;
 pub(crate) async fn token(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Reply {
     let mut client = None;
     let result = token_grant(gw, s, r, &mut client).await;
-    match result {
-        Ok(answer) => {
-            count(gw, client, "token", "ok");
-            Reply::json(200, &answer).with_header("pragma", "no-cache")
-        }
-        Err(e) => {
-            count(gw, client, "token", e.code());
-            respond::token_error(&e)
-        }
-    }
+    crate::web::tokens::reply(gw, client, "token", result)
 }
 
 async fn token_grant<'s>(
