@@ -67,7 +67,7 @@ async fn watched<F: std::future::Future>(gateway: &Gateway, work: F) -> Option<F
             loop {
                 let changed = gateway.sessions_changed();
                 let valid = if program {
-                    gateway.program_still_valid(&hash, app).await
+                    qrgate_core::gate::program::still_admitted(gateway, &hash, app).await
                 } else {
                     gateway.still_valid(&hash, app).await
                 };

@@ -337,20 +337,6 @@ impl Gateway {
         }
     }
 
-    /// Whether the program bearer token whose hash is `hash` still lets its program into `app`
-    /// (live, its grant standing, the app still letting programs in). A store that cannot
-    /// answer says no.
-    pub async fn program_still_valid(&self, hash: &TokenHash, app: AppId) -> bool {
-        let s = self.settings();
-        if app.index() >= s.config.apps.len() {
-            return false;
-        }
-        matches!(
-            crate::gate::program::by_hash(self, &s, app, *hash.as_bytes()).await,
-            Ok(crate::gate::program::Presented::Admitted(_))
-        )
-    }
-
     /// Who `key` is on app `app` under `s`: a configured user's key, a device enrolled for
     /// a configured user, or the key itself under open enrollment.
     pub(crate) fn identity(

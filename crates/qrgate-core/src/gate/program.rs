@@ -83,6 +83,20 @@ pub(crate) async fn presented(
     by_hash(gw, s, app, hash).await
 }
 
+/// Whether the program bearer token whose hash is `hash` still lets its program into `app`
+/// under the settings in force (live, its grant standing, the app still letting programs in):
+/// the re-check of a long-lived response a token opened. A store that cannot answer says no.
+pub async fn still_admitted(gw: &Gateway, hash: &TokenHash, app: AppId) -> bool {
+    let s = gw.settings();
+    if app.index() >= s.config.apps.len() {
+        return false;
+    }
+    matches!(
+        by_hash(gw, &s, app, *hash.as_bytes()).await,
+        Ok(Presented::Admitted(_))
+    )
+}
+
 /// What the bearer token whose SHA-256 is `hash` is on app `app` now (also the re-check of a
 /// long-lived response a token let in).
 pub(crate) async fn by_hash(

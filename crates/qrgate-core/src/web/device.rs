@@ -74,11 +74,13 @@ async fn issue<'s>(
         s.config.limits.pending_per_client,
         s.config.login.max_pending,
     );
-    if !gw
-        .oidc()
-        .issued()
-        .admit(r.client_ip, now_ms, request.expires_ms, limits.0, limits.1)
-    {
+    if !gw.oidc().issued().admit(
+        r.client_ip.map(crate::gate::limits::client_key),
+        now_ms,
+        request.expires_ms,
+        limits.0,
+        limits.1,
+    ) {
         return Err(TokenError::Busy);
     }
     let codes = gw.oidc().device_codes();

@@ -449,8 +449,9 @@ pub(crate) struct Issued {
 }
 
 impl Issued {
-    /// Whether one more code (from `client`, expiring at `expires_ms`) may be issued at
-    /// `now_ms`; if so it is counted.
+    /// Whether one more code (from `client`, already keyed as the rate limits key clients:
+    /// an address, or an IPv6 /64; expiring at `expires_ms`) may be issued at `now_ms`; if
+    /// so it is counted.
     pub(crate) fn admit(
         &self,
         client: Option<std::net::IpAddr>,
@@ -465,12 +466,12 @@ impl Issued {
         while waiting.front().is_some_and(|(until, _)| *until <= now_ms) {
             waiting.pop_front();
         }
-        let key = client.map(crate::gate::limits::client_key);
-        if waiting.len() >= total || waiting.iter().filter(|(_, c)| *c == key).count() >= per_client
+        if waiting.len() >= total
+            || waiting.iter().filter(|(_, c)| *c == client).count() >= per_client
         {
             return false;
         }
-        waiting.push_back((expires_ms, key));
+        waiting.push_back((expires_ms, client));
         true
     }
 }
