@@ -149,7 +149,7 @@ pub fn locked<T, E: From<KeyFileError>>(
     path: &Path,
     step: impl FnOnce() -> Result<T, E>,
 ) -> Result<T, E> {
-    let _lock = FileLock::take(path).map_err(|source| KeyFileError::Io {
+    let _lock = lock(path).map_err(|source| KeyFileError::Io {
         path: path.into(),
         source,
     })?;
@@ -162,7 +162,13 @@ pub fn locked<T, E: From<KeyFileError>>(
 }
 
 /// An exclusive `flock` of `<path>.lock`, held until dropped (closing the file releases it).
-struct FileLock(#[allow(dead_code)] std::fs::File);
+pub struct FileLock(#[allow(dead_code)] std::fs::File);
+
+/// Takes the exclusive lock of the file at `path` (`<path>.lock`, made beside it at 0600),
+/// waiting for whoever holds it: processes sharing a file change it one at a time.
+pub fn lock(path: &Path) -> std::io::Result<FileLock> {
+    FileLock::take(path)
+}
 
 impl FileLock {
     fn take(path: &Path) -> std::io::Result<FileLock> {

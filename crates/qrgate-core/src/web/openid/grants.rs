@@ -352,6 +352,11 @@ pub(crate) async fn userinfo(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) ->
         count(gw, Some(client), "userinfo", "invalid_token");
         return respond::oidc_refusal(Form::Json, &OidcRefusal::Bearer { present: true });
     };
+    // Userinfo is OpenID Connect's: a token granted for apps only gets nothing here.
+    if !access.scope.iter().any(|s| s == "openid") {
+        count(gw, Some(client), "userinfo", "insufficient_scope");
+        return respond::oidc_refusal(Form::Json, &OidcRefusal::InsufficientScope);
+    }
     count(gw, Some(client), "userinfo", "ok");
     Reply::json(
         200,

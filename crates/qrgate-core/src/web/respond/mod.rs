@@ -497,6 +497,8 @@ pub(crate) enum OidcRefusal {
         /// Whether a token was presented.
         present: bool,
     },
+    /// Userinfo with a live token granted without `openid` (a program's, for apps only).
+    InsufficientScope,
     /// A logout request that cannot be followed, and why.
     Logout(&'static str),
 }
@@ -522,6 +524,15 @@ pub(crate) fn oidc_refusal(form: Form, r: &OidcRefusal) -> Reply {
             };
             Reply::error_page(status, title, message)
         }
+        OidcRefusal::InsufficientScope => Reply::error(
+            403,
+            "insufficient_scope",
+            "This access token was not granted the openid scope.",
+        )
+        .with_header(
+            "www-authenticate",
+            "Bearer error=\"insufficient_scope\", scope=\"openid\"",
+        ),
         OidcRefusal::Bearer { present } => {
             let challenge = if *present {
                 "Bearer error=\"invalid_token\", error_description=\"The access token is invalid or expired\""
