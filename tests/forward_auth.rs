@@ -139,6 +139,8 @@ pub(crate) async fn check_front(front: u16) {
         // Headers upstreams read as the request's real path, host, scheme or client: the
         // app would route or trust a request other than the one judged.
         .header("X-Auth-Assertion", "mallory")
+        .header("X-Auth-Client", "mallory")
+        .header("X-Auth-Cookie", "mallory")
         .header("X-Original-URL", "mallory")
         .header("X-Original-URI", "mallory")
         .header("X-Original-Method", "mallory")
