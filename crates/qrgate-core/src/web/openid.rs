@@ -375,6 +375,7 @@ async fn redeem(
         acr: code.acr.clone(),
         expires_ms: now_ms.saturating_add(millis(client.refresh_lifetime)),
         created_ms: now_ms,
+        name: String::new(),
         from: r.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
     };
     let (answer, issue) = answer(
