@@ -41,13 +41,18 @@ async fn upstreams_verify_the_assertion_against_the_published_keys() {
             "[assertion]\nenabled = true\nkey_file = \"{}\"\nlifetime_seconds = 60\n",
             key_file.display()
         ),
+        // The session outlives the day the clock moves on below.
+        session:
+            "idle_timeout_seconds = 259200\nlifetime_seconds = 259200\nsweep_interval_seconds = 1\n"
+                .into(),
         ..Setup::default()
     })
     .await;
     let origin = gw.url("").trim_end_matches('/').to_string();
     let (b, _) = sign_in_at(&origin).await;
 
-    // The keys: a new one signs, the previous stays published, the retired one is gone.
+    // The keys: a new one is published, the previous (in the file for longer than the
+    // publication delay) still signs, the retired one is gone.
     let jwks: JwkSet = client()
         .get(gw.url("/.qrgate/.well-known/jwks.json"))
         .send()
@@ -96,7 +101,7 @@ async fn upstreams_verify_the_assertion_against_the_published_keys() {
     let header = decode_header(token).expect("a JWT");
     assert_eq!(header.alg, Algorithm::EdDSA);
     let kid = header.kid.expect("kid");
-    assert_eq!(kid, kids[0], "the newest key signs");
+    assert_eq!(kid, "previous", "the new key is not signing yet");
     let key = DecodingKey::from_jwk(jwks.find(&kid).expect("published")).expect("key");
     let claims = decode::<Value>(token, &key, &validation(&origin))
         .expect("valid for this app")
@@ -126,8 +131,38 @@ async fn upstreams_verify_the_assertion_against_the_published_keys() {
         "exp is checked"
     );
     // Signed by another key: refused.
-    let previous = DecodingKey::from_jwk(jwks.find("previous").expect("previous")).expect("key");
-    assert!(decode::<Value>(token, &previous, &validation(&origin)).is_err());
+    let new = DecodingKey::from_jwk(jwks.find(&kids[0]).expect("new")).expect("key");
+    assert!(decode::<Value>(token, &new, &validation(&origin)).is_err());
+
+    // Once the new key has been in the file for the publication delay (a day, with 30-day
+    // rotation), the next sweep puts it to signing; the previous stays published.
+    gw.clock.advance(std::time::Duration::from_secs(86_400));
+    let signs_new = || async {
+        gw.state
+            .assertion_keys_in_force()
+            .is_some_and(|k| k.signing == vec![kids[0].clone()])
+    };
+    assert!(
+        crate::common::eventually(std::time::Duration::from_secs(10), signs_new).await,
+        "the new key signs after the delay"
+    );
+    let echo: Value = b
+        .get(gw.url("/app"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("echo");
+    let token = echoed_headers(&echo)
+        .into_iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("x-auth-assertion"))
+        .map(|(_, v)| v)
+        .expect("assertion");
+    let header = decode_header(&token).expect("a JWT");
+    assert_eq!(header.kid.as_deref(), Some(kids[0].as_str()));
+    decode::<Value>(&token, &new, &validation(&origin)).expect("verifies with the new key");
 }
 
 /// The user the upstream saw in `X-Auth-User` and the `name` and `roles` claims of the

@@ -63,7 +63,7 @@ async fn https_origins_get_host_prefixed_cookies_that_never_reach_the_upstream()
         .header(
             "cookie",
             format!(
-            "__Host-qrgate_session={token}; qrgate_session={token}; qrgate_session_bind=x; __Host-qrgate_session_bind=y; app=1"
+            "__Host-qrgate_session={token}; qrgate_session={token}; qrgate_session_bind=x; __Host-qrgate_session_bind=y; qrgate_session_trip=t; __Host-qrgate_session_trip=u; app=1"
         ),
         )
         .send()

@@ -182,7 +182,7 @@ pub(crate) async fn check_front(front: u16) {
     let (status, body) = raw(
         ([127, 0, 0, 1], front).into(),
         &format!(
-            "GET /app/page HTTP/1.1\r\nHost: 127.0.0.1:{front}\r\nAccept: application/json\r\nCookie: qrgate_session={token}; app=1;qrgate_session_bind=b1; __Host-qrgate_session_bind=b2; __Host-qrgate_session=h1; theme=dark"
+            "GET /app/page HTTP/1.1\r\nHost: 127.0.0.1:{front}\r\nAccept: application/json\r\nCookie: qrgate_session=p1; qrgate_session_bind=p2; qrgate_session_trip=p3; qrgate_session={token}; app=1;qrgate_session_bind=b1; __Host-qrgate_session_bind=b2; __Host-qrgate_session=h1; qrgate_session_trip=t1; __Host-qrgate_session_trip=t2; theme=dark"
         ),
     )
     .await;
@@ -195,7 +195,18 @@ pub(crate) async fn check_front(front: u16) {
         .collect();
     let all = cookies.join("; ");
     assert!(all.contains("app=1") && all.contains("theme=dark"), "{all}");
-    for secret in [token.as_str(), "b1", "b2", "h1", "qrgate_session"] {
+    for secret in [
+        token.as_str(),
+        "b1",
+        "b2",
+        "h1",
+        "t1",
+        "t2",
+        "p1",
+        "p2",
+        "p3",
+        "qrgate_session",
+    ] {
         assert!(
             !all.contains(secret),
             "{secret} reached the upstream: {all}"

@@ -305,9 +305,10 @@ async fn code_from(browser: &reqwest::Client, authorize: &str) -> String {
 /// The Redis store's own steps against a real Redis: bounds, an ended family, a replay by
 /// another client, the purge after a reload.
 #[tokio::test]
-async fn the_redis_store_bounds_ends_families_and_purges_departed_users() {
+async fn the_redis_store_bounds_ends_families_and_ends_the_grants_a_sweep_picks() {
     use qrgate_core::oidc::store::{
-        CodeGrant, Grant, Issue, OidcStore, Redeemed, Refreshed, MAX_GRANTS, MAX_RETIRED,
+        CodeGrant, Grant, Issue, OidcStore, Redeemed, Refreshed, MAX_ACCESS, MAX_GRANTS,
+        MAX_RETIRED,
     };
     use serde_json::json;
     let redis = Redis::start().await;
@@ -352,7 +353,7 @@ async fn the_redis_store_bounds_ends_families_and_purges_departed_users() {
             .redeem([1; 32], grant("g1", "f1"), issue(0), 1)
             .await
             .expect("redeem"),
-        Redeemed::Issued
+        Redeemed::Issued { evicted: vec![] }
     );
     let mut current = issue(0).refresh.expect("r");
     for n in 1..=(MAX_RETIRED as u16 + 10) {
@@ -367,6 +368,24 @@ async fn the_redis_store_bounds_ends_families_and_purges_departed_users() {
         ));
         current = r;
     }
+    // Access tokens: at most MAX_ACCESS per grant, the oldest gone, the set itself bounded.
+    assert!(store.access(issue(1).access, 2).await.expect("a").is_none());
+    assert!(store
+        .access(issue(MAX_RETIRED as u16 + 10).access, 2)
+        .await
+        .expect("a")
+        .is_some());
+    let mut raw = redis::Client::open(redis.url())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connection");
+    let kept: usize = redis::cmd("ZCARD")
+        .arg("o:{oidc}:og:g1:a")
+        .query_async(&mut raw)
+        .await
+        .expect("zcard");
+    assert_eq!(kept, MAX_ACCESS);
     assert_eq!(
         store
             .refresh(issue(0).refresh.expect("r"), "app", issue(900), 3)
@@ -382,16 +401,45 @@ async fn the_redis_store_bounds_ends_families_and_purges_departed_users() {
             .expect("r"),
         Refreshed::Reused { .. }
     ));
-    // Grants per user and client: the oldest beyond MAX_GRANTS are revoked.
+    // Grants per user and client: the oldest beyond MAX_GRANTS are revoked, and named so
+    // their client is told.
+    let mut evicted = Vec::new();
     for n in 0..(MAX_GRANTS as u16 + 3) {
         let mut c = [2u8; 32];
         c[..2].copy_from_slice(&n.to_be_bytes());
         store.put_code(c, code("f2"), 0).await.expect("put");
         let i = issue(1000 + n);
-        store
+        match store
             .redeem(c, grant(&format!("h{n}"), "f2"), i, 4)
             .await
-            .expect("redeem");
+            .expect("redeem")
+        {
+            Redeemed::Issued { evicted: e } => evicted.extend(e.into_iter().map(|g| g.id)),
+            other => panic!("{other:?}"),
+        }
+    }
+    // g1, ended by the reuse above, no longer counts: the oldest live ones go, in order.
+    assert_eq!(evicted, ["h0", "h1", "h2"]);
+    // A revoked grant no longer counts: revoking three makes room for three without evicting
+    // any live one.
+    for n in 3..6u16 {
+        assert!(store
+            .revoke_grant(&format!("h{n}"))
+            .await
+            .expect("revoke")
+            .is_some());
+    }
+    for n in 0..3u16 {
+        let mut c = [5u8; 32];
+        c[..2].copy_from_slice(&n.to_be_bytes());
+        store.put_code(c, code("f2"), 0).await.expect("put");
+        assert_eq!(
+            store
+                .redeem(c, grant(&format!("k{n}"), "f2"), issue(1500 + n), 4)
+                .await
+                .expect("redeem"),
+            Redeemed::Issued { evicted: vec![] }
+        );
     }
     assert!(
         store
@@ -427,30 +475,60 @@ async fn the_redis_store_bounds_ends_families_and_purges_departed_users() {
         Redeemed::Unknown,
         "the family is ended"
     );
-    // The purge after a reload: alice gone, her grants end.
+    // A sweep over every grant (a reload's review, an operator's revocation): the grants a
+    // test picks end, the others stay.
     store.put_code([6; 32], code("f3"), 0).await.expect("put");
     store
         .redeem([6; 32], grant("g3", "f3"), issue(3000), 9)
         .await
         .expect("redeem");
-    let config = |users: &str| {
-        qrgate_core::config::Config::parse(
-            &format!("[[app]]\nname = \"w\"\norigin = \"https://w.example\"\nupstream = \"127.0.0.1:1\"\n{users}\n[sso]\norigin = \"https://id.example\"\nname = \"Id\"\n\n[[oidc_client]]\nid = \"app\"\npublic = true\nredirect_uris = [\"{REDIRECT}\"]\n"),
-            std::path::Path::new("t.toml"),
-        )
-        .expect("config")
-    };
-    assert!(store
-        .purge(&config("[[user]]\nname = \"alice\"\n"))
-        .await
-        .expect("purge")
-        .is_empty());
+    let nobody = |_: &Grant| false;
+    assert!(store.end_where(&nobody).await.expect("end").is_empty());
     assert!(store
         .access(issue(3000).access, 10)
         .await
         .expect("a")
         .is_some());
-    assert!(!store.purge(&config("")).await.expect("purge").is_empty());
+    let g3 = |g: &Grant| g.id == "g3";
+    let ended: Vec<String> = store
+        .end_where(&g3)
+        .await
+        .expect("end")
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    assert_eq!(ended, ["g3"]);
+    // A person's or a key's grants end through the index of the user's grants.
+    for (n, (id, key)) in [("u1", "aa"), ("u2", "bb")].into_iter().enumerate() {
+        let mut g = grant(id, "f4");
+        g.key = key.repeat(32);
+        let c = [7u8 + n as u8; 32];
+        store.put_code(c, code("f4"), 0).await.expect("put");
+        store
+            .redeem(c, g, issue(4000 + n as u16), 10)
+            .await
+            .expect("redeem");
+    }
+    let ids = |grants: Vec<Grant>| grants.into_iter().map(|g| g.id).collect::<Vec<_>>();
+    let aa = "aa".repeat(32);
+    assert_eq!(
+        ids(store.end_of_user("alice", Some(&aa)).await.expect("end")),
+        ["u1"]
+    );
+    assert!(store
+        .end_of_user("bob", None)
+        .await
+        .expect("end")
+        .is_empty());
+    assert!(ids(store.end_of_user("alice", None).await.expect("end")).contains(&"u2".to_string()));
+    assert!(
+        store
+            .end_of_user("alice", None)
+            .await
+            .expect("end")
+            .is_empty(),
+        "once"
+    );
     assert!(store
         .access(issue(3000).access, 10)
         .await

@@ -264,3 +264,23 @@ async fn a_generic_client_finds_the_authorization_server_from_a_401_and_browsers
     .await;
     assert_eq!(status, 200);
 }
+
+/// Userinfo is OpenID Connect's: a program's token granted for an app only gets 403
+/// `insufficient_scope`, never the person's claims.
+#[tokio::test]
+async fn a_token_for_apps_only_gets_nothing_from_userinfo() {
+    let (gw, _dir) = programs_gateway("").await;
+    let token = approved_token(&gw, &alice_key(), &["app:Test%20app"]).await;
+    let resp = crate::common::client()
+        .get(format!("{}/.qrgate/oidc/userinfo", crate::oidc::sso(&gw)))
+        .bearer_auth(token.access_token().secret())
+        .send()
+        .await
+        .expect("userinfo");
+    assert_eq!(resp.status(), 403);
+    let challenge = resp.headers()["www-authenticate"]
+        .to_str()
+        .expect("header")
+        .to_string();
+    assert!(challenge.contains("insufficient_scope"), "{challenge}");
+}

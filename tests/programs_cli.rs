@@ -131,8 +131,12 @@ async fn qrgate_login_keeps_a_private_token_that_works_and_qrgate_token_renews_i
     let mut expired = kept.clone();
     expired["expires_at"] = 0.into();
     std::fs::write(&file, serde_json::to_vec(&expired).expect("json")).expect("write");
-    let (ok, renewed) = run(&["token", "--token-file", &file_arg]).await;
-    assert!(ok);
+    // Two runs at once refresh once (under the file's lock): no refresh token is presented
+    // twice, which would be reuse and end the grant.
+    let args = ["token", "--token-file", file_arg.as_str()];
+    let ((ok, renewed), (other_ok, other)) = tokio::join!(run(&args), run(&args));
+    assert!(ok && other_ok);
+    assert_eq!(renewed, other, "one refresh, found by the second run");
     assert_ne!(renewed, access);
     assert_eq!(status_with(&gw, &renewed).await, 200);
     let rewritten: Value =

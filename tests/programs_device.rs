@@ -242,6 +242,11 @@ async fn a_program_polls_until_the_phone_approves_and_then_refreshes() {
         "the phone shows who asks, for what, and the code"
     );
     assert!(req.message.contains(&shown), "the native protocol signs it");
+    assert!(
+        req.message.starts_with("qrgate-action-v1\n"),
+        "as an action, never as a sign-in: {}",
+        req.message
+    );
     qrgate::cli::signer::approve(&phone, &attempt, &alice_key(), &req)
         .await
         .expect("approve");

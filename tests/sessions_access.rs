@@ -361,3 +361,56 @@ async fn a_login_shows_and_grants_the_grant_it_was_made_for_across_a_reload() {
     assert_eq!(claimed.status(), 200);
     assert_ne!(write(&writer).await.expect("answer").status(), 403);
 }
+
+/// A websocket a program's bearer token opened ends within a second of the token's grant
+/// ending, as a session's does.
+#[tokio::test]
+async fn revoking_a_programs_grant_closes_its_websocket_within_a_second() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let upstream = websocket_echo().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let gw = TestGateway::with(Setup {
+        upstream: Some(upstream.to_string()),
+        app_extra: "programs = true\n".into(),
+        tail: format!(
+            "\n[sso]\norigin = \"http://localhost:{{gateway_port}}\"\nname = \"Example\"\nkey_file = \"{}\"\n",
+            dir.path().join("oidc-keys.json").display()
+        ),
+        ..Setup::default()
+    })
+    .await;
+    let token = crate::programs_device::approved_token(
+        &gw,
+        &crate::common::alice_key(),
+        &["app:Test%20app"],
+    )
+    .await;
+    let mut req = format!("ws://{}/socket", gw.addr)
+        .into_client_request()
+        .expect("request");
+    req.headers_mut().insert(
+        "authorization",
+        format!(
+            "Bearer {}",
+            oauth2::TokenResponse::access_token(&token).secret()
+        )
+        .parse()
+        .expect("header"),
+    );
+    let (mut ws, resp) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("websocket through the gateway");
+    assert_eq!(resp.status(), 101);
+    assert!(!closes_within(&mut ws, Duration::from_millis(300)).await);
+    let alice = qrgate_core::control::Filter {
+        user: Some("alice".into()),
+        ..qrgate_core::control::Filter::default()
+    };
+    qrgate_core::control::revoke(&gw.state, &gw.state.settings(), &alice, "operator")
+        .await
+        .expect("revoke");
+    assert!(
+        closes_within(&mut ws, Duration::from_millis(1500)).await,
+        "closed once its grant ended"
+    );
+}

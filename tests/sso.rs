@@ -1,6 +1,6 @@
 //! Single sign-on across the gateway's apps, through the real gateway: one approval at the SSO
-//! origin opens every app that takes part (a one-time code per app, bound to the app and the
-//! browser), apps with `sso = false` or a reduced grant keep their own approval, and the
+//! origin opens every app that takes part (a one-time code per app, bound to the app and one
+//! trip of the browser), apps with `sso = false` or a reduced grant keep their own approval, and the
 //! sign-out scopes end one app's session or the whole sign-in family. Browsers reach every
 //! origin through the gateway as an HTTP proxy (absolute-form requests), so each origin keeps
 //! its own cookies.
@@ -94,7 +94,7 @@ fn absolute(origin: &str, loc: &str) -> String {
 }
 
 /// Signs alice in on the SSO origin with the reference signer (the one approval); the page
-/// and the phone name the gateway and, on an app's trip, `shown` (e.g. "Example (App A)").
+/// and the phone name the gateway and, on an app's trip, `shown` (e.g. "Example (App A; also opens Test app, App B, Bobs)").
 async fn approve_at_sso(gw: &TestGateway, b: &reqwest::Client, rd: &str) -> String {
     approve_shown(gw, b, rd, "Example").await
 }
@@ -219,13 +219,40 @@ async fn one_approval_at_the_sso_origin_opens_two_apps_of_one_family() {
     let (status, loc, _) = get(&b, &issue).await;
     assert_eq!(status, 302);
     assert!(loc.starts_with("/.qrgate/login?rd="), "{loc}");
-    let back = approve_shown(&gw, &b, &issue[SSO.len()..], "Example (App A)").await;
+    let back = approve_shown(
+        &gw,
+        &b,
+        &issue[SSO.len()..],
+        "Example (App A; also opens Test app, App B, Bobs)",
+    )
+    .await;
     let (status, loc, _) = get(&b, &absolute(SSO, &back)).await;
     assert_eq!(status, 302);
     assert!(loc.starts_with(&format!("{A}/.qrgate/sso/redeem?code=")));
     let (status, to, _) = post_code(&b, A, &code_of(&loc)).await;
     assert_eq!((status, to.as_str()), (303, "/private"));
     assert!(signed_in(&b, A).await);
+    // A HEAD of an app's trip (a link checker, a prefetch) mints no code: no Location, and
+    // the count of issued codes stays where it was.
+    let issued = |gw: &TestGateway| {
+        gw.state
+            .metrics()
+            .render()
+            .lines()
+            .filter(|l| l.starts_with("qrgate_sso_total") && l.contains("result=\"issued\""))
+            .map(|l| l.rsplit(' ').next().unwrap_or("0").to_string())
+            .collect::<Vec<_>>()
+    };
+    let before = issued(&gw);
+    let head = b
+        .head(to_sso(&b, B).await)
+        .header("accept", NAV)
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(head.status(), 200);
+    assert!(head.headers().get("location").is_none());
+    assert_eq!(issued(&gw), before, "HEAD ran nothing");
     // App B: no second approval.
     open_app(&b, B).await;
     // Both app sessions belong to the SSO session's family.
@@ -294,6 +321,101 @@ async fn a_code_is_single_use_and_bound_to_its_app_and_its_browser() {
     gw.clock.advance(Duration::from_secs(31));
     assert_eq!(post_code(&b, B, &code).await.0, 400);
     assert!(!signed_in(&b, B).await);
+}
+
+/// The `Set-Cookie` value of `name` among a response's.
+fn set_cookie<'a>(resp: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+}
+
+/// A cookie's value from its `Set-Cookie`.
+fn cookie_value(set_cookie: &str) -> String {
+    let pair = set_cookie.split(';').next().expect("pair");
+    pair.split_once('=').expect("name=value").1.to_string()
+}
+
+#[tokio::test]
+async fn a_code_for_a_trip_binding_seen_elsewhere_opens_nothing_in_another_trip() {
+    let (gw, _dir) = started().await;
+    let victim = browser(&gw);
+    // An app's login sends the browser off with a trip cookie beside its binding, and the
+    // issue URL carries neither, only SHA-256(binding "." nonce).
+    let (status, login, _) = get(&victim, &format!("{A}/private")).await;
+    assert_eq!(status, 302);
+    let resp = victim
+        .get(absolute(A, &login))
+        .header("accept", NAV)
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(resp.status(), 302);
+    let trip = set_cookie(&resp, "qrgate_session_trip").expect("a trip cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=180"] {
+        assert!(trip.contains(attribute), "{attribute}: {trip}");
+    }
+    let binding = cookie_value(set_cookie(&resp, "qrgate_session_bind").expect("binding"));
+    let nonce = cookie_value(trip);
+    let seen = resp
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .expect("to the SSO origin")
+        .to_string();
+    let bind = url::Url::parse(&seen)
+        .expect("url")
+        .query_pairs()
+        .find(|(k, _)| k == "bind")
+        .expect("bind")
+        .1
+        .into_owned();
+    let sha = |text: String| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+    assert_eq!(bind, sha(format!("{binding}.{nonce}")));
+    assert_ne!(
+        bind,
+        sha(binding.clone()),
+        "the binding alone never travels"
+    );
+
+    // Mallory saw that URL (a proxy's log) and, signed in at the SSO origin in her own
+    // browser, gets a code for it.
+    let mallory = browser(&gw);
+    approve_at_sso(&gw, &mallory, "/").await;
+    let (status, stolen, _) = get(&mallory, &seen).await;
+    assert_eq!(status, 302, "issued: the SSO origin cannot tell");
+    // The victim has started another trip since: the code opens nothing there.
+    let _ = to_sso(&victim, A).await;
+    let (status, _, page) = post_code(&victim, A, &code_of(&stolen)).await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("another browser"), "{page}");
+    assert!(!signed_in(&victim, A).await);
+
+    // A trip that ends normally: the redemption opens the app and clears the trip cookie,
+    // so its bind, seen and used again, opens nothing either.
+    approve_at_sso(&gw, &victim, "/").await;
+    let seen = to_sso(&victim, A).await;
+    let (status, redeem, _) = get(&victim, &seen).await;
+    assert_eq!(status, 302);
+    let resp = victim
+        .post(format!("{A}/.qrgate/sso/redeem"))
+        .header("origin", A)
+        .header("accept", NAV)
+        .form(&[("code", code_of(&redeem).as_str())])
+        .send()
+        .await
+        .expect("redeem");
+    assert_eq!(resp.status(), 303);
+    let cleared = set_cookie(&resp, "qrgate_session_trip").expect("the trip cookie cleared");
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    assert!(signed_in(&victim, A).await, "the normal trip opens the app");
+    let (status, stolen, _) = get(&mallory, &seen).await;
+    assert_eq!(status, 302);
+    let (status, _, page) = post_code(&victim, A, &code_of(&stolen)).await;
+    assert_eq!(status, 400, "a used trip binding opens nothing: {page}");
+    assert!(page.contains("another browser"), "{page}");
 }
 
 #[tokio::test]
@@ -490,4 +612,50 @@ async fn a_device_bound_to_some_apps_opens_only_those() {
     assert_eq!((status, loc.as_str()), (403, ""), "{page}");
     assert!(page.contains("Not allowed"), "{page}");
     assert!(!signed_in(&b, B).await);
+}
+
+/// An app session made through single sign-on stands on its sign-on: a person the `[sso]`
+/// lists now leave out loses it at the next request, whatever the app itself allows.
+#[tokio::test]
+async fn an_app_session_of_a_sign_on_ends_when_the_sso_lists_leave_the_person_out() {
+    let (gw, _dir) = started().await;
+    let b = browser(&gw);
+    approve_at_sso(&gw, &b, "/").await;
+    open_app(&b, A).await;
+    assert!(signed_in(&b, A).await);
+    let parse = |text: &str| {
+        qrgate_core::config::Config::parse(text, std::path::Path::new("test.toml")).expect("config")
+    };
+    let shut_out = gw.config_text.replace(
+        "name = \"Example\"\n",
+        "name = \"Example\"\nallow_users = [\"bob\"]\n",
+    ) + "\n[[user]]\nname = \"bob\"\n";
+    assert_ne!(shut_out, gw.config_text);
+    gw.proxy.reload(parse(&shut_out)).expect("reload");
+    assert!(
+        !signed_in(&b, A).await,
+        "the sign-on no longer lets alice in"
+    );
+    gw.proxy.reload(parse(&gw.config_text)).expect("reload");
+    assert!(
+        signed_in(&b, A).await,
+        "the session itself was never the problem"
+    );
+}
+
+/// Without `[sso]` no sign-on stands behind an app session made through it: refused, not
+/// taken for an ordinary session of the app.
+#[tokio::test]
+async fn an_app_session_of_a_sign_on_is_refused_once_sso_is_gone() {
+    let (gw, _dir) = started().await;
+    let b = browser(&gw);
+    approve_at_sso(&gw, &b, "/").await;
+    open_app(&b, A).await;
+    assert!(signed_in(&b, A).await);
+    let start = gw.config_text.find("\n[sso]\n").expect("[sso]");
+    let without = &gw.config_text[..start];
+    let config = qrgate_core::config::Config::parse(without, std::path::Path::new("test.toml"))
+        .expect("config");
+    gw.proxy.reload(config).expect("reload");
+    assert!(!signed_in(&b, A).await);
 }

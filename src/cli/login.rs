@@ -239,12 +239,15 @@ pub fn save(path: &Path, token: &StoredToken) -> Result<(), LoginError> {
 }
 
 /// A live access token from the file at `path`, refreshed (and the file rewritten) when it
-/// expires within a minute.
+/// expires within a minute. Runs under the file's lock, reading it only once locked: two
+/// runs at once refresh once, the second finding the renewed token (a refresh token
+/// presented twice would be reuse, which ends the grant).
 pub async fn token(path: &Path) -> Result<String, LoginError> {
     let fail = |reason: String| LoginError::File {
         path: path.to_path_buf(),
         reason,
     };
+    let _locked = crate::files::key_file::lock(path).map_err(|e| fail(e.to_string()))?;
     let text = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
     let kept: StoredToken = serde_json::from_slice(&text).map_err(|e| fail(e.to_string()))?;
     if kept.expires_at > now_secs().saturating_add(60) {

@@ -47,7 +47,7 @@ const LEFTOVER_AGE: std::time::Duration = std::time::Duration::from_secs(600);
 /// Removes temporary files that writes of `path` left behind when the process was killed
 /// between creating one and renaming it (each a copy of what the file held then: session
 /// hashes, devices since revoked, signing keys). Only this user's regular files named as
-/// [`write`] names them and older than any write takes; returns how many.
+/// [`write()`] names them and older than any write takes; returns how many.
 pub fn remove_leftovers(path: &Path) -> usize {
     use std::os::unix::fs::MetadataExt;
     let (Some(folder), Some(stem)) = (

@@ -85,12 +85,11 @@ impl BackgroundService for Reloader {
     }
 }
 
-/// Ends the OpenID Connect grants of users and clients the reloaded config no longer has
-/// (or whose user's subject changed), so a name reused later inherits none of them.
+/// Ends the OpenID Connect grants that no longer stand under the reloaded config (a user,
+/// key or client gone, a subject changed, a person the `[sso]` or client lists now leave
+/// out), so a name reused later inherits none of them.
 pub async fn purge_departed(proxy: &Proxy) {
-    let gw = proxy.gateway();
-    let config = gw.settings().config.clone();
-    match gw.oidc().purge(&config, gw.clock().now_millis()).await {
+    match proxy.gateway().end_fallen_grants().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(grants = n, "grants of departed users and clients ended"),
         Err(e) => tracing::error!(error = %e, "grants of departed users and clients not purged"),

@@ -1,5 +1,11 @@
 //! The background service that frees expired sessions, login attempts and signer replay
-//! records, and that reviews the enrolled devices against each config put in force.
+//! records, that re-reads the signing key files, and that reviews the enrolled devices
+//! against each config put in force.
+//!
+//! The key files (assertion and OpenID Connect) are re-read, and rotated when due, at every
+//! tick, so what this instance publishes follows the file other instances share: a key
+//! another instance adds is published here within one interval, and signs nowhere before it
+//! has been in the file for a publication delay (`qrgate_core::rotation`), hours longer.
 //!
 //! Expiry is enforced on every use; this only reclaims memory, so a slow or skipped sweep
 //! never lets an expired session in. The device review runs at start and right after every
@@ -39,6 +45,7 @@ impl Sweeper {
     /// One pass over every store; returns how many entries were freed.
     pub async fn sweep_once(&self) -> usize {
         self.review_devices().await;
+        self.refresh_keys().await;
         // Redis expires a lapsed invitation by itself, but not its entry in the list of
         // invitations the review reads: free those (nothing live is withdrawn here).
         let now = self.gateway.clock().now_millis();
@@ -46,6 +53,32 @@ impl Sweeper {
             tracing::debug!(error = %e, "lapsed invitations not freed; trying again at the next sweep");
         }
         self.gateway.sweep().await
+    }
+
+    /// Re-reads both key files (file I/O, a lock another instance may hold, perhaps a new
+    /// RSA key: off the async threads); a file that cannot be read keeps the keys in force.
+    async fn refresh_keys(&self) {
+        let gw = self.gateway.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            (
+                crate::files::assertion_keys::refresh(&gw),
+                crate::oidc::keys::refresh(&gw),
+            )
+        })
+        .await;
+        let (assertion, oidc) = match done {
+            Ok(both) => both,
+            Err(e) => {
+                tracing::error!(error = %e, "signing key files not re-read; trying again at the next sweep");
+                return;
+            }
+        };
+        if let Err(e) = assertion {
+            tracing::error!(error = %e, "assertion key file not re-read; the keys in force stay, trying again at the next sweep");
+        }
+        if let Err(e) = oidc {
+            tracing::error!(error = %e, "OpenID Connect key file not re-read; the keys in force stay, trying again at the next sweep");
+        }
     }
 
     /// Reviews the enrolled devices against the config in force, unless done for it already.

@@ -1,11 +1,15 @@
-//! The ID token signing keys' file (`[sso] key_file`): made at first start, read at start and
-//! at every reload, rotated as `qrgate_core::oidc::keys::rotate` says (one current key per
-//! algorithm a client uses, RS256 always; the previous stays published for one more
-//! period). JSON, mode 0600, replaced atomically, as the assertion keys' file is
-//! (`crate::files::assertion_keys`): a file that exists but cannot be read whole is never replaced
-//! (relying parties hold tokens its keys signed); the start fails, naming it.
+//! The ID token signing keys' file (`[sso] key_file`): made at first start, read at start, at
+//! every reload and at every sweep (`refresh`, every `session.sweep_interval_seconds`), and
+//! rotated as `qrgate_core::oidc::keys::rotate` says (one current key per algorithm a client
+//! uses, RS256 always; the next key published a publication delay before it signs, the
+//! previous one published for one more period). JSON, mode 0600, replaced atomically, under
+//! a lock ([`crate::files::key_file`]), and the signer is put in force under that lock too, so
+//! what an instance publishes is what the file held when it last read it: a key another
+//! instance adds is published here within a sweep, long before it signs anywhere. A file
+//! that exists but cannot be read whole is never replaced (relying parties hold tokens its
+//! keys signed); the start fails, naming it, and a reload or a sweep keeps the keys in force.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -14,39 +18,19 @@ use serde::{Deserialize, Serialize};
 use qrgate_core::clock::millis;
 use qrgate_core::gateway::Gateway;
 use qrgate_core::oidc::keys::{rotate, IdTokenSigner, OidcKey, OidcKeyError, SigningAlg};
+use qrgate_core::rotation::Schedule;
 
-use crate::files::private_file::{Guard, ReadError};
+use crate::files::key_file;
 
-/// The most a key file may hold: a few keys of a few kilobytes each.
-const LIMIT: u64 = 1 << 20;
+/// What the file is, in errors.
+const KIND: &str = "an OpenID Connect key file";
 
 /// Why the keys could not be put in force.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
-    /// Reading or writing the file failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The file is not one the gateway may hold secrets in.
-    #[error("{path}: {reason}")]
-    Unsafe {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: ReadError,
-    },
-    /// The file is not an OpenID Connect key file.
-    #[error("{path}: not an OpenID Connect key file: {reason}")]
-    Format {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
+    /// The file could not be read, written or trusted.
+    #[error(transparent)]
+    File(#[from] key_file::KeyFileError),
     /// A key could not be made or used.
     #[error(transparent)]
     Key(#[from] OidcKeyError),
@@ -56,29 +40,13 @@ impl KeyFileError {
     /// What an operator does about a key file the gateway refused to start over.
     pub fn way_out(&self) -> String {
         match self {
-            KeyFileError::Io { path, .. }
-            | KeyFileError::Format { path, .. }
-            | KeyFileError::Unsafe { path, .. } => {
-                let p = path.display();
-                format!(
-                    "qrgate does not replace an OpenID Connect key file it cannot read: relying \
-                     parties may hold ID tokens its keys signed. Make {p} readable again, or move \
-                     it aside to start with new keys: mv {p} {p}.unread"
-                )
-            }
+            KeyFileError::File(e) => e.way_out("relying parties"),
             KeyFileError::Key(_) => "check [sso] in the config".into(),
         }
     }
 }
 
-// Unknown fields are refused, not dropped by the next rotation.
-#[derive(Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct File {
-    /// Newest first.
-    keys: Vec<Entry>,
-}
-
+/// One key as the file keeps it (unknown fields are refused).
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Entry {
@@ -90,34 +58,12 @@ struct Entry {
 }
 
 fn read(path: &Path) -> Result<Vec<OidcKey>, KeyFileError> {
-    let format = |reason: String| KeyFileError::Format {
-        path: path.into(),
-        reason,
-    };
-    let text = match crate::files::private_file::read_guarded(path, Guard::GroupSecret, LIMIT) {
-        Ok(Some(t)) => t,
-        Ok(None) => return Ok(Vec::new()),
-        Err(ReadError::Io(source)) => {
-            return Err(KeyFileError::Io {
-                path: path.into(),
-                source,
-            })
-        }
-        Err(reason) => {
-            return Err(KeyFileError::Unsafe {
-                path: path.into(),
-                reason,
-            })
-        }
-    };
-    crate::files::private_file::json_keys_unique(&text).map_err(format)?;
-    let file: File = serde_json::from_str(&text).map_err(|e| format(e.to_string()))?;
-    file.keys
+    key_file::read_keys::<Entry>(path, KIND)?
         .into_iter()
         .map(|e| {
-            let pkcs8 = STANDARD
-                .decode(&e.pkcs8)
-                .map_err(|_| format(format!("key {} is not base64", e.kid)))?;
+            let pkcs8 = STANDARD.decode(&e.pkcs8).map_err(|_| {
+                key_file::KeyFileError::format(path, KIND, format!("key {} is not base64", e.kid))
+            })?;
             Ok(OidcKey {
                 kid: e.kid,
                 alg: e.alg,
@@ -129,34 +75,38 @@ fn read(path: &Path) -> Result<Vec<OidcKey>, KeyFileError> {
 }
 
 fn write(path: &Path, keys: &[OidcKey]) -> Result<(), KeyFileError> {
-    let file = File {
-        keys: keys
-            .iter()
-            .map(|k| Entry {
-                kid: k.kid.clone(),
-                alg: k.alg,
-                pkcs8: STANDARD.encode(&k.pkcs8),
-                created_ms: k.created_ms,
-            })
-            .collect(),
-    };
-    let bytes = serde_json::to_vec_pretty(&file).map_err(|e| KeyFileError::Format {
-        path: path.into(),
-        reason: e.to_string(),
-    })?;
-    crate::files::private_file::write(path, &bytes).map_err(|source| KeyFileError::Io {
-        path: path.into(),
-        source,
-    })
+    let entries: Vec<Entry> = keys
+        .iter()
+        .map(|k| Entry {
+            kid: k.kid.clone(),
+            alg: k.alg,
+            pkcs8: STANDARD.encode(&k.pkcs8),
+            created_ms: k.created_ms,
+        })
+        .collect();
+    Ok(key_file::write_keys(path, KIND, entries)?)
 }
 
 /// Puts the ID token signer for the gateway's current config in force (or none, without
-/// `[sso]`): the file's keys, rotated if due and written back when anything changed.
+/// `[sso]`), at start and on reload: the file's keys, rotated if due and written back when
+/// anything changed.
 pub fn install(gw: &Gateway) -> Result<(), KeyFileError> {
+    put(gw, true).map(|_| ())
+}
+
+/// Re-reads the key file (rotating it if due) and replaces the signer in force when what it
+/// publishes or signs with changed; whether it did. Run at every sweep.
+pub fn refresh(gw: &Gateway) -> Result<bool, KeyFileError> {
+    put(gw, false)
+}
+
+fn put(gw: &Gateway, always: bool) -> Result<bool, KeyFileError> {
     let settings = gw.settings();
     let Some(sso) = &settings.config.sso else {
-        gw.oidc().install(None);
-        return Ok(());
+        if always {
+            gw.oidc().install(None);
+        }
+        return Ok(always);
     };
     let mut algs = vec![SigningAlg::Rs256];
     for c in &settings.config.oidc_clients {
@@ -164,66 +114,44 @@ pub fn install(gw: &Gateway) -> Result<(), KeyFileError> {
             algs.push(c.id_token_alg);
         }
     }
-    let keys = load_rotated(
-        &sso.key_file,
-        &algs,
-        millis(sso.rotate),
-        gw.clock().now_millis(),
-    )?;
-    gw.oidc().install(Some(IdTokenSigner::new(keys)?));
-    Ok(())
+    let schedule = Schedule::new(millis(sso.rotate));
+    // The signer is put in force under the lock: no other instance changes the file between
+    // this read and the keys this instance publishes.
+    key_file::locked(&sso.key_file, || {
+        let now = gw.clock().now_millis();
+        let keys = rotated(&sso.key_file, &algs, schedule, now)?;
+        let signer = IdTokenSigner::new(keys, schedule, now)?;
+        if !always {
+            // A reload put another config in force meanwhile: its own install decides.
+            if gw.settings().generation() != settings.generation() {
+                return Ok(false);
+            }
+            if gw.oidc().keys_in_force().as_ref() == Some(signer.in_force()) {
+                return Ok(false);
+            }
+            tracing::info!(published = ?signer.in_force().published, signing = ?signer.in_force().signing, "OpenID Connect signing keys re-read from the key file");
+        }
+        gw.oidc().install(Some(signer));
+        Ok(true)
+    })
 }
 
-/// The key file's keys, rotated if due and written back when anything changed, all under an
-/// exclusive lock of `<key file>.lock`: instances sharing one key file read, rotate and
-/// write it one at a time, and each reads it only once it holds the lock, so one that comes
-/// second finds the rotation done and signs with the keys the file (and so every instance's
-/// JWKS) has.
-pub fn load_rotated(
+/// The key file's keys, rotated if due and written back when anything changed; run under
+/// the key file's lock ([`key_file::locked`]), so instances sharing one key file rotate it
+/// one at a time, and one that comes second finds the rotation done.
+fn rotated(
     path: &Path,
     algs: &[SigningAlg],
-    rotate_ms: u64,
+    schedule: Schedule,
     now_ms: u64,
 ) -> Result<Vec<OidcKey>, KeyFileError> {
-    let _locked = FileLock::take(path).map_err(|source| KeyFileError::Io {
-        path: path.into(),
-        source,
-    })?;
     let keys = read(path)?;
-    let (keys, changed) = rotate(keys, algs, rotate_ms, now_ms)?;
+    let (keys, changed) = rotate(keys, algs, schedule, now_ms)?;
     if changed {
         write(path, &keys)?;
         tracing::info!(path = %path.display(), keys = keys.len(), "OpenID Connect signing keys written");
     }
-    // Under the lock, no other instance is writing: a temporary copy is a leftover.
-    let leftovers = crate::files::private_file::remove_leftovers(path);
-    if leftovers > 0 {
-        tracing::info!(removed = leftovers, path = %path.display(), "removed temporary copies of the key file left by an interrupted write");
-    }
     Ok(keys)
-}
-
-/// An exclusive `flock` of `<path>.lock`, held until dropped (closing the file releases it).
-struct FileLock(#[allow(dead_code)] std::fs::File);
-
-impl FileLock {
-    fn take(path: &Path) -> std::io::Result<FileLock> {
-        use std::os::unix::fs::OpenOptionsExt;
-        use std::os::unix::io::AsRawFd;
-        let mut name = path.as_os_str().to_owned();
-        name.push(".lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(name)?;
-        // SAFETY: flock on a descriptor this function owns; it blocks until the lock is ours.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(FileLock(file))
-    }
 }
 
 #[cfg(test)]
@@ -234,14 +162,20 @@ mod tests {
     fn instances_rotating_one_key_file_at_once_all_end_with_the_files_keys() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("oidc-keys.json");
-        let first = load_rotated(&path, &[SigningAlg::Rs256], 1_000, 0).expect("first");
+        let schedule = Schedule::new(1_000);
+        let load = |now| {
+            key_file::locked(&path, || {
+                rotated(&path, &[SigningAlg::Rs256], schedule, now)
+            })
+        };
+        let first = load(0).expect("first");
         // Eight instances start at once after the rotation is due: one rotates, the others
         // find it done.
         let kids: Vec<Vec<String>> = std::thread::scope(|scope| {
             let runs: Vec<_> = (0..8)
                 .map(|_| {
                     scope.spawn(|| {
-                        load_rotated(&path, &[SigningAlg::Rs256], 1_000, 1_500)
+                        load(1_500)
                             .expect("rotated")
                             .into_iter()
                             .map(|k| k.kid)
@@ -258,10 +192,10 @@ mod tests {
             .into_iter()
             .map(|k| k.kid)
             .collect();
-        assert_eq!(file.len(), 2, "one new key, the previous kept: {file:?}");
+        assert_eq!(file.len(), 2, "one next key, the current kept: {file:?}");
         assert!(file.contains(&first[0].kid));
         for k in kids {
-            assert_eq!(k, file, "every instance signs with the file's keys");
+            assert_eq!(k, file, "every instance publishes the file's keys");
         }
     }
 }

@@ -9,7 +9,7 @@
 //! | `request_filter`           | [`decision::decide`]: serve a gateway route (`local`), forward, or answer the denial |
 //! | `upstream_peer`            | the selected app's upstream, resolved once per config (`peers`) |
 //! | `upstream_request_filter`  | apply [`upstream::header_edits`] and the canonical target    |
-//! | `request_body_filter`      | a proxied body keeps [`request_body::on_pace`] (408 if not)  |
+//! | `request_body_filter`      | a proxied body keeps `request_body::on_pace` (408 if not)  |
 //! | `upstream_response_filter` | time the upstream's answer for the app's histogram           |
 //! | `response_filter`          | HSTS on TLS; a 101 or an unsized body is tied to its session ([`tether`]) |
 //! | `fail_to_proxy`            | 502/504 as a small page or JSON ([`respond::proxy_failure_reply`]) |
@@ -20,7 +20,6 @@
 //! file: `peers` resolves them; `local` writes what the gateway answers itself (its routes,
 //! local replies, event streams).
 //!
-//! [`request_body::on_pace`]: crate::proxy::request_body::on_pace
 
 mod local;
 mod peers;
@@ -198,7 +197,8 @@ pub struct Ctx {
     /// The request target to send upstream, when it differs from what the client sent.
     target: Option<String>,
     identity: Option<Arc<Identity>>,
-    /// The session that let the request in (a long-lived response is tied to it).
+    /// The session, or with `client` the program's bearer token, that let the request in (a
+    /// long-lived response is tied to it).
     session: Option<qrgate_core::session::TokenHash>,
     /// The program a bearer token let in, by its client id.
     client: Option<String>,
@@ -368,7 +368,7 @@ impl ProxyHttp for Proxy {
         let long_lived = response.status == http::StatusCode::SWITCHING_PROTOCOLS
             || !response.headers.contains_key(http::header::CONTENT_LENGTH);
         if let (true, Some(hash), Some(app)) = (long_lived, ctx.session, ctx.app) {
-            crate::proxy::tether::tie(hash, app);
+            crate::proxy::tether::tie(hash, app, ctx.client.is_some());
         }
         Ok(())
     }

@@ -1,4 +1,5 @@
-//! Connections tied to the session that let them in: when the session ends — logout,
+//! Connections tied to the session (or the program's bearer token) that let them in: when it
+//! ends — logout, a grant revoked,
 //! revocation (here or on another instance), expiry, or its key losing access in a reload —
 //! a long-lived response it carries (a websocket, a server-sent event stream, any streamed
 //! body) ends within a second, instead of outliving the session.
@@ -33,7 +34,8 @@ pub struct Tether(Arc<TetherState>);
 
 #[derive(Default)]
 struct TetherState {
-    tied: Mutex<Option<(TokenHash, AppId)>>,
+    /// The token hash, its app, and whether it is a program's bearer token (else a session).
+    tied: Mutex<Option<(TokenHash, AppId, bool)>>,
     wake: Notify,
 }
 
@@ -41,10 +43,11 @@ tokio::task_local! {
     static TETHER: Tether;
 }
 
-/// Ties the request being processed to session `hash` on `app` (no-op outside [`Tethered`]).
-pub fn tie(hash: TokenHash, app: AppId) {
+/// Ties the request being processed to session `hash` on `app`, or with `program` to the
+/// program bearer token of that hash (no-op outside [`Tethered`]).
+pub fn tie(hash: TokenHash, app: AppId, program: bool) {
     let _ = TETHER.try_with(|t| {
-        *t.0.tied.lock().unwrap_or_else(|p| p.into_inner()) = Some((hash, app));
+        *t.0.tied.lock().unwrap_or_else(|p| p.into_inner()) = Some((hash, app, program));
         t.0.wake.notify_one();
     });
 }
@@ -56,12 +59,19 @@ async fn watched<F: std::future::Future>(gateway: &Gateway, work: F) -> Option<F
         let tether = tether.clone();
         async move {
             tether.0.wake.notified().await;
-            let Some((hash, app)) = *tether.0.tied.lock().unwrap_or_else(|p| p.into_inner()) else {
+            let Some((hash, app, program)) =
+                *tether.0.tied.lock().unwrap_or_else(|p| p.into_inner())
+            else {
                 return std::future::pending().await;
             };
             loop {
                 let changed = gateway.sessions_changed();
-                if !gateway.still_valid(&hash, app).await {
+                let valid = if program {
+                    qrgate_core::gate::program::still_admitted(gateway, &hash, app).await
+                } else {
+                    gateway.still_valid(&hash, app).await
+                };
+                if !valid {
                     tracing::debug!("a session ended: closing the connection it let in");
                     return;
                 }

@@ -16,12 +16,12 @@
 //!
 //! Each signing key has an index, the sorted set `{prefix}k:{hex of the key}`: its sessions'
 //! hashes, scored by the end of their absolute lifetime. A session enters it in the same Lua
-//! call that writes the session ([`PUT`]) and leaves it in the same call that deletes it
-//! ([`REVOKE`]), so what one key has ([`SessionStore::of_keys`]) is read without scanning
+//! call that writes the session (`PUT`) and leaves it in the same call that deletes it
+//! (`REVOKE`), so what one key has ([`SessionStore::of_keys`]) is read without scanning
 //! the store. Redis expires sessions by itself (TTL), so a set can hold members whose
 //! session is gone; it stays bounded all the same: every write drops the members whose
 //! absolute lifetime ended, a read prunes the members whose session it found gone
-//! ([`PRUNE`], which rechecks in Redis), and the set itself expires with the absolute end of
+//! (`PRUNE`, which rechecks in Redis), and the set itself expires with the absolute end of
 //! its newest session. Readers look every member up, so a stale member is never listed, and
 //! a session is listed only while its own record says it is live.
 //!

@@ -117,7 +117,11 @@ impl Gateway {
         share: Arc<dyn AttemptShare>,
         device_store: Arc<dyn DeviceStore>,
     ) -> Result<Gateway, SettingsError> {
-        Self::build(config, clock, sessions, Some(share), device_store)
+        let gw = Self::build(config, clock, sessions, Some(share), device_store)?;
+        // The shared table is read by the announcement listener; until then, who a device
+        // key is cannot be told.
+        gw.devices.set_current(false);
+        Ok(gw)
     }
 
     fn build(
@@ -203,6 +207,12 @@ impl Gateway {
     /// The identity assertion signer in force, if `[assertion]` is enabled.
     pub(crate) fn assertions(&self) -> Option<Arc<Assertions>> {
         self.assertions.load_full()
+    }
+
+    /// What the identity assertion signer in force publishes and signs with (none when
+    /// `[assertion]` is off).
+    pub fn assertion_keys_in_force(&self) -> Option<crate::rotation::InForce> {
+        self.assertions.load().as_ref().map(|a| a.in_force())
     }
 
     /// Puts an identity assertion signer in force (or none); requests already running keep
@@ -320,7 +330,9 @@ impl Gateway {
             return false;
         }
         match self.sessions.peek(hash, &s.app(app).key).await {
-            Ok(Some(record)) => self.session_identity_of(&s, app, &record.key).is_ok(),
+            Ok(Some(record)) => self
+                .session_identity_of(&s, app, &record.key, record.meta.family.as_deref())
+                .is_ok(),
             Ok(None) | Err(_) => false,
         }
     }
@@ -347,16 +359,88 @@ impl Gateway {
     /// name, so one made under a name a reload retired (the app removed, or its name given to
     /// an app on another origin) is no session of the app bearing the name now: refused until
     /// the review has ended it.
+    ///
+    /// A session made through single sign-on (`family`) stands on its sign-on too: its key
+    /// must still be let in at the SSO origin (its `[sso]` lists, the apps a device is bound
+    /// to), so a person the operator shuts out there loses every app session of theirs at
+    /// their next request.
     pub(crate) fn session_identity_of(
         &self,
         s: &Settings,
         app: AppId,
         key: &KeyBytes,
+        family: Option<&str>,
     ) -> Result<Arc<Identity>, NoIdentity> {
         if self.devices.is_retired_app(&s.app(app).name) {
             return Err(NoIdentity::UnknownKey);
         }
+        if family.is_some() {
+            // Without `[sso]` no sign-on stands behind it any more.
+            let sso = s.config.sso_app().ok_or(NoIdentity::UnknownKey)?;
+            if sso != app {
+                self.identity(s, sso, key)?;
+            }
+        }
         self.identity(s, app, key)
+    }
+
+    /// Ends every OpenID Connect grant that no longer stands ([`Gateway::grant_person`]),
+    /// telling their clients: after a reload (users, keys, lists, clients changed) and after
+    /// a device is removed. Returns how many.
+    pub async fn end_fallen_grants(&self) -> Result<usize, StoreError> {
+        let s = self.settings();
+        if s.config.sso.is_none() {
+            return Ok(0);
+        }
+        // Only grants known to have fallen: one whose standing cannot be told now (the
+        // device table not current) waits for the next review or its next use.
+        let fallen = |g: &crate::oidc::store::Grant| {
+            matches!(
+                self.grant_person(&s, &g.client_id, &g.user, &g.subject, &g.key),
+                Ok(None)
+            )
+        };
+        self.oidc
+            .end_where(&s.config, self.clock.now_millis(), &fallen)
+            .await
+    }
+
+    /// Who the person of an OpenID Connect code or grant is now, if it still stands: its
+    /// client is still configured and admits them, and the key that approved it (hex) still
+    /// resolves on the SSO origin to the same user with the subject it was issued for. A
+    /// removed device, a replaced key, a person the `[sso]` lists or the client's now leave
+    /// out, or a name given to someone else: `Ok(None)`, and the grant may be ended. When
+    /// that cannot be told now (a key that is no configured user's while the device table is
+    /// not current: announcements missed, or not loaded yet), `Err`: refuse, but end nothing.
+    pub(crate) fn grant_person(
+        &self,
+        s: &Settings,
+        client_id: &str,
+        user: &str,
+        subject: &str,
+        key: &str,
+    ) -> Result<Option<crate::oidc::claims::Person>, StoreError> {
+        let (Some(client), Some(sso), Some(key)) = (
+            s.config.oidc_client(client_id),
+            s.config.sso_app(),
+            KeyBytes::from_hex(key),
+        ) else {
+            return Ok(None);
+        };
+        let identity = match self.identity(s, sso, &key) {
+            Ok(identity) => identity,
+            Err(_) if !self.devices.is_current() && s.config.user_by_key(&key).is_none() => {
+                return Err(StoreError::Unavailable(
+                    "the device table is being read again".into(),
+                ))
+            }
+            Err(_) => return Ok(None),
+        };
+        let Some(person) = crate::oidc::claims::Person::of(&s.config, user) else {
+            return Ok(None);
+        };
+        let admitted = crate::oidc::claims::Person::admitted(&s.config, client, user);
+        Ok((identity.user == user && person.subject == subject && admitted).then_some(person))
     }
 
     /// The `X-Auth-Assertion` for `identity` on `app`, when assertions are enabled.
@@ -484,7 +568,9 @@ impl Gateway {
             let Some(record) = self.sessions.lookup(&hash, name).await? else {
                 continue;
             };
-            if let Ok(identity) = self.session_identity_of(settings, app, &record.key) {
+            if let Ok(identity) =
+                self.session_identity_of(settings, app, &record.key, record.meta.family.as_deref())
+            {
                 return Ok(Some(LiveSession {
                     hash,
                     identity,

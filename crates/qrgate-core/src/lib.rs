@@ -12,6 +12,8 @@
 //!
 //! At the root:
 //! - [`clock`]: the one source of "now", and the timestamp-window check signers share.
+//! - [`rotation`]: when a signing key is made, signs and goes (published before it signs),
+//!   for the assertion keys and the OpenID Connect keys alike.
 //! - [`raw`]: raw 32-byte values as types of their own (key bytes, token and binding hashes,
 //!   attempt secrets, signing seeds).
 //! - [`config`]: `config.toml` text, parsed once into a validated [`config::Config`] (the
@@ -19,7 +21,8 @@
 //!   - `config::file`: the TOML mirror structs (the file's exact shape);
 //!   - `config::validate`: the validator that turns them into a `Config`;
 //!   - `config::fields`: its conversions of single values and the smaller tables;
-//!   - `config::sso`: `[sso]` and `[[oidc_client]]`, and the SSO origin's internal app;
+//!   - `config::sso`: `[sso]` and `[[oidc_client]]`, and the SSO origin's internal app, and
+//!     - `config::sso::tests`: its unit tests;
 //!   - `config::programs`: `[programs]` and the built-in client of the `qrgate` command;
 //!   - `config::tests`: its unit tests.
 //! - [`settings`]: one config and what is derived from it (identities, per-app values),
@@ -40,7 +43,8 @@
 //!   - [`http::reply`]: locally generated responses and the security headers they all carry.
 //!   - [`http::request`]: the facts of one request, as the decision needs them.
 //!   - [`http::route`]: the gateway's own routes, spelled once: paths, methods, rate classes,
-//!     URLs.
+//!     URLs, and
+//!     - `http::route::tests`: its unit tests.
 //!   - [`http::wire`]: local replies and event-stream framing as HTTP/1.1 bytes, for the glue's
 //!     paths that write to a connection directly.
 //!
@@ -121,7 +125,10 @@
 //!
 //! - [`web`]: the handlers of the gateway's own endpoints under the prefix, and their pages:
 //!   - `web::sign_in`: the login attempt's handlers (pages, create, scan, claim, verify);
-//!   - `web::openid`: the OpenID Connect provider's endpoints on the SSO origin;
+//!   - `web::openid`: the OpenID Connect provider's endpoints on the SSO origin (discovery,
+//!     JWKS, authorization), and
+//!     - `web::openid::grants`: the token endpoint's code and refresh grants, and userinfo;
+//!     - `web::openid::logout`: RP-initiated logout and ending a sign-on family;
 //!   - `web::tokens`: what the token-issuing endpoints share (the request, counting, the
 //!     person a grant is for now, the token response);
 //!   - `web::personal`: personal tokens, made on the person's page and confirmed by phone;
@@ -145,11 +152,14 @@
 //!   - [`oidc::keys`]: ID token signing keys (RS256, ES256, EdDSA), their rotation and JWKS;
 //!   - [`oidc::apps`]: single sign-on across the gateway's own apps: who takes part, the
 //!     one-time code and its binding;
-//!   - [`oidc::store`]: the store seam of codes, grants and tokens, and the memory store;
+//!   - [`oidc::store`]: the store seam of codes, grants and tokens, and
+//!     - `oidc::store::memory`: the memory store;
+//!     - `oidc::store::tests`: their unit tests;
 //!   - [`oidc::device`]: the device authorization grant: user codes, the scopes a program
 //!     may ask for, what the phone shows, and the device code store seam:
 //!     - `oidc::device::tests`: its unit tests;
-//!   - [`oidc::authorize`]: the authorization request and what it leads to;
+//!   - [`oidc::authorize`]: the authorization request and what it leads to, and
+//!     - `oidc::authorize::tests`: its unit tests;
 //!   - [`oidc::token`]: the token request, client authentication and token errors;
 //!   - [`oidc::claims`]: ID token and userinfo claims, and the discovery document;
 //!   - [`oidc::backchannel`]: back-channel logout: who is told, the logout token, the sender seam;
@@ -170,6 +180,7 @@ pub mod login;
 pub mod observe;
 pub mod oidc;
 pub mod raw;
+pub mod rotation;
 pub mod session;
 pub mod settings;
 pub mod web;

@@ -43,6 +43,8 @@ pub(crate) struct AppValues {
     pub(crate) session_cookie: String,
     /// The binding cookie's name here, prefixed alike.
     pub(crate) bind_cookie: String,
+    /// The single sign-on trip cookie's name here, prefixed alike.
+    pub(crate) trip_cookie: String,
 }
 
 /// Why a key has no identity on an app.
@@ -72,9 +74,9 @@ pub struct Settings {
     generation: u64,
     /// Per-app values, in `[[app]]` order.
     apps: Vec<AppValues>,
-    /// Every name a cookie of the gateway's may have (session and binding, with and without
-    /// `__Host-`).
-    own_cookies: [String; 4],
+    /// Every name a cookie of the gateway's may have (session, binding and trip, with and
+    /// without `__Host-`).
+    own_cookies: [String; 6],
 }
 
 /// The cookie name prefix browsers accept only from a secure origin, on a host-only cookie
@@ -116,6 +118,7 @@ impl Settings {
                 base: format!("{}{}", app.origin, config.server.prefix),
                 session_cookie: format!("{}{}", host_prefix(app), config.session.cookie_name),
                 bind_cookie: format!("{}{}_bind", host_prefix(app), config.session.cookie_name),
+                trip_cookie: format!("{}{}_trip", host_prefix(app), config.session.cookie_name),
             });
         }
         static GENERATION: AtomicU64 = AtomicU64::new(0);
@@ -127,6 +130,8 @@ impl Settings {
                 format!("{cookie}_bind"),
                 format!("{HOST_PREFIX}{cookie}"),
                 format!("{HOST_PREFIX}{cookie}_bind"),
+                format!("{cookie}_trip"),
+                format!("{HOST_PREFIX}{cookie}_trip"),
             ],
             identities,
             apps,
@@ -275,9 +280,41 @@ impl Settings {
         cookies::build(name, value, max_age, self.app(app).cookie_secure, same_site)
     }
 
-    /// Names of the gateway's own cookies, never forwarded upstream: both cookies under
+    /// `Set-Cookie` value carrying a single sign-on trip's nonce: `SameSite=Strict` like the
+    /// binding, and short-lived: it lasts one login attempt and a minute (the sign-in at the
+    /// SSO origin, the code's redirect and post), so a trip left unfinished dies with it.
+    pub(crate) fn trip_cookie(&self, app: AppId, nonce: &str) -> String {
+        let lifetime = self.config.login.attempt_lifetime.as_secs();
+        let name = &self.app_values(app).trip_cookie;
+        self.cookie(
+            app,
+            name,
+            nonce,
+            lifetime.saturating_add(60),
+            SameSite::Strict,
+        )
+    }
+
+    /// `Set-Cookie` value that deletes the trip cookie (a redemption used it up).
+    pub(crate) fn clear_trip_cookie(&self, app: AppId) -> String {
+        let name = &self.app_values(app).trip_cookie;
+        self.cookie(app, name, "", 0, SameSite::Strict)
+    }
+
+    /// The trip nonce this browser holds on app `app`, if it looks like one of ours (only
+    /// the current name counts, as for the binding).
+    pub(crate) fn presented_trip<'a>(
+        &'a self,
+        app: AppId,
+        headers: &'a HeaderMap,
+    ) -> Option<&'a str> {
+        cookies::values(headers, &self.app_values(app).trip_cookie)
+            .find(|v| token_hash(v).is_some())
+    }
+
+    /// Names of the gateway's own cookies, never forwarded upstream: every cookie under
     /// both names, whatever the app.
-    pub(crate) fn own_cookies(&self) -> [&str; 4] {
+    pub(crate) fn own_cookies(&self) -> [&str; 6] {
         self.own_cookies.each_ref().map(String::as_str)
     }
 

@@ -117,15 +117,23 @@ impl Validator<'_> {
         default: u64,
         min: u64,
     ) -> Result<Duration, ConfigError> {
+        self.seconds_within(value, key, default, min, MAX_SECONDS)
+    }
+
+    /// A setting in seconds: `default` when absent, else within `min..=max`.
+    pub(super) fn seconds_within(
+        &self,
+        value: Option<Spanned<u64>>,
+        key: &str,
+        default: u64,
+        min: u64,
+        max: u64,
+    ) -> Result<Duration, ConfigError> {
         let Some(v) = value else {
             return Ok(Duration::from_secs(default));
         };
-        if !(min..=MAX_SECONDS).contains(v.get_ref()) {
-            return self.err(
-                v.span(),
-                key,
-                format!("expected {min} to {MAX_SECONDS} seconds"),
-            );
+        if !(min..=max).contains(v.get_ref()) {
+            return self.err(v.span(), key, format!("expected {min} to {max} seconds"));
         }
         Ok(Duration::from_secs(*v.get_ref()))
     }

@@ -161,6 +161,13 @@ fn durations_are_bounded_so_time_arithmetic_cannot_overflow() {
         "session.sweep_interval_seconds",
         "expected 1 to",
     );
+    // The sweep re-reads the signing key files well within their publication delay.
+    check_error(
+        &format!("[session]\nsweep_interval_seconds = 3601\n{}", minimal()),
+        2,
+        "session.sweep_interval_seconds",
+        "expected 1 to 3600 seconds",
+    );
     check_error(
         &format!(
             "[session]\nlifetime_seconds = 9223372036854775807\n{}",

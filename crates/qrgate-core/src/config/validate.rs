@@ -109,11 +109,14 @@ impl Validator<'_> {
                 3600,
                 1,
             )?,
-            sweep_interval: self.seconds(
+            // At most an hour: the sweep re-reads the key files, and a key signs only after a
+            // publication delay of six hours at the least, so every instance publishes it first.
+            sweep_interval: self.seconds_within(
                 s.sweep_interval_seconds,
                 "session.sweep_interval_seconds",
                 60,
                 1,
+                3600,
             )?,
             cookie_name: s.cookie_name.unwrap_or_else(|| "qrgate_session".into()),
             same_site: s.same_site.unwrap_or(SameSite::Lax),

@@ -114,6 +114,7 @@ async fn remove_device(
         .await?;
     let of_key = Filter {
         key: Some(d.key),
+        owner: Some(d.user.clone()),
         ..Filter::default()
     };
     revoke(gw, s, &of_key, by).await

@@ -8,7 +8,7 @@
 //! never by reading the whole store. The root is found through its key's index (every member
 //! carries the SSO session's key: an app session redeemed from a code is made for the key of
 //! the SSO session that issued it). Each
-//! revocation goes through [`Gateway::revoke_session`], so tethered connections are woken here
+//! revocation goes through `Gateway::revoke_session`, so tethered connections are woken here
 //! and, with Redis, every instance hears it on the revocation channel and drops what it
 //! cached.
 

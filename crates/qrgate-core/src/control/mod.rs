@@ -47,6 +47,9 @@ pub struct Filter {
     pub app: Option<String>,
     /// Every session but this id (the person's "all other sessions"; not in queries).
     pub except: Option<String>,
+    /// Whose grants a key-only filter's key approved, when the key is no one's any more (a
+    /// device being removed; not in queries).
+    pub owner: Option<String>,
 }
 
 /// Why a control request was refused.
@@ -239,6 +242,15 @@ impl SessionView {
     }
 }
 
+/// The user `key` belongs to now: a configured user's key or an enrolled device's.
+fn key_owner(gw: &Gateway, s: &Settings, key: Option<&KeyBytes>) -> Option<String> {
+    let key = key?;
+    s.config
+        .user_by_key(key)
+        .map(|(_, u)| u.name.clone())
+        .or_else(|| gw.devices().get(key).map(|d| d.user.clone()))
+}
+
 /// The live sessions `filter` selects, newest first.
 pub async fn list(
     gw: &Gateway,
@@ -297,6 +309,48 @@ pub async fn revoke(
                 );
                 ended += apps;
             }
+        }
+    }
+    // A person's or a key's grants at OpenID Connect clients end with their sessions, also
+    // those whose SSO session has idled out (a removed device, "sign out everywhere", an
+    // operator's revocation of a user). A single session or "all others" leaves them.
+    let whole = filter.id.is_none() && filter.except.is_none();
+    let at_sso = filter
+        .app
+        .as_deref()
+        .is_none_or(|a| Some(a) == sso.as_deref());
+    if s.config.sso.is_some() && whole && at_sso && (filter.user.is_some() || filter.key.is_some())
+    {
+        let key = filter.key.as_ref().map(hex::encode);
+        let now_ms = gw.clock().now_millis();
+        // Through the store's index of a user's grants; a key nobody is known to hold any
+        // more (an operator's revocation of a stray key) walks them instead.
+        let owner = filter
+            .user
+            .clone()
+            .or_else(|| filter.owner.clone())
+            .or_else(|| key_owner(gw, s, filter.key.as_ref()));
+        let grants = match owner {
+            Some(user) => {
+                gw.oidc()
+                    .end_of_user(&s.config, now_ms, &user, key.as_deref())
+                    .await?
+            }
+            None => {
+                let picked =
+                    |g: &crate::oidc::store::Grant| key.as_ref().is_some_and(|k| *k == g.key);
+                gw.oidc().end_where(&s.config, now_ms, &picked).await?
+            }
+        };
+        if grants > 0 {
+            audit::oidc(
+                "oidc_grants_revoked",
+                "-",
+                filter.user.as_deref().unwrap_or("-"),
+                "-",
+                &format!("{grants} grants"),
+                None,
+            );
         }
     }
     Ok(ended)

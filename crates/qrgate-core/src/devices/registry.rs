@@ -159,6 +159,11 @@ impl Devices {
                 .contains(name)
     }
 
+    /// Whether the table is known to be current (every announcement heard since it was read).
+    pub(crate) fn is_current(&self) -> bool {
+        self.current.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Marks the table current (announcements are heard) or not (no device signs in).
     pub fn set_current(&self, current: bool) {
         self.current

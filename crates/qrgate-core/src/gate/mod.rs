@@ -5,5 +5,5 @@
 pub mod decision;
 pub(crate) mod forward_auth;
 pub mod limits;
-pub(crate) mod program;
+pub mod program;
 pub mod upstream;

@@ -80,6 +80,35 @@ pub(crate) async fn presented(
     let Some(hash) = store::hash_of(token) else {
         return Ok(Presented::Refused);
     };
+    by_hash(gw, s, app, hash).await
+}
+
+/// Whether the program bearer token whose hash is `hash` still lets its program into `app`
+/// under the settings in force (live, its grant standing, the app still letting programs in):
+/// the re-check of a long-lived response a token opened. A store that cannot answer says no.
+pub async fn still_admitted(gw: &Gateway, hash: &TokenHash, app: AppId) -> bool {
+    let s = gw.settings();
+    if app.index() >= s.config.apps.len() {
+        return false;
+    }
+    matches!(
+        by_hash(gw, &s, app, *hash.as_bytes()).await,
+        Ok(Presented::Admitted(_))
+    )
+}
+
+/// What the bearer token whose SHA-256 is `hash` is on app `app` now (also the re-check of a
+/// long-lived response a token let in).
+pub(crate) async fn by_hash(
+    gw: &Gateway,
+    s: &Settings,
+    app: AppId,
+    hash: [u8; 32],
+) -> Result<Presented, StoreError> {
+    let a = s.app(app);
+    if !a.programs {
+        return Ok(Presented::Refused);
+    }
     let now_ms = gw.clock().now_millis();
     let Some(access) = gw.oidc().store().access(hash, now_ms).await? else {
         return Ok(Presented::Refused);
@@ -101,7 +130,22 @@ pub(crate) async fn presented(
     ) else {
         return Ok(Presented::Refused);
     };
-    let identity = match gw.session_identity_of(s, app, &key) {
+    // The grant itself still stands (its client, the approving key on the SSO origin, the
+    // person's subject and lists), as at every use of a grant; who cannot be told now is a
+    // store failure, never a yes.
+    if gw
+        .grant_person(
+            s,
+            &access.client_id,
+            &access.user,
+            &access.subject,
+            &access.key,
+        )?
+        .is_none()
+    {
+        return Ok(Presented::Refused);
+    }
+    let identity = match gw.session_identity_of(s, app, &key, None) {
         Ok(i) if i.user == access.user => i,
         _ => return Ok(Presented::Refused),
     };

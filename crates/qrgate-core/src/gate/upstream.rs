@@ -27,6 +27,21 @@ pub enum HeaderEdit {
     Set(&'static str, HeaderValue),
 }
 
+/// The request's cookies without the gateway's own (any of its names, any number of times),
+/// merged into one `Cookie` value; `None` when none is left.
+pub(crate) fn app_cookies(s: &Settings, headers: &HeaderMap) -> Option<HeaderValue> {
+    let kept: Vec<String> = headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| cookies::strip(v, &s.own_cookies()))
+        .collect();
+    if kept.is_empty() {
+        return None;
+    }
+    HeaderValue::from_str(&kept.join("; ")).ok()
+}
+
 /// A program a bearer token let in, as the upstream hears of it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProgramEdits<'a> {
@@ -76,17 +91,9 @@ pub fn header_edits(
 
     // The gateway's cookies never reach the app; other cookies do, merged into one header.
     if headers.contains_key(COOKIE) {
-        let kept: Vec<String> = headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .filter_map(|v| cookies::strip(v, &s.own_cookies()))
-            .collect();
         edits.push(HeaderEdit::Remove(COOKIE));
-        if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
-            if !kept.is_empty() {
-                edits.push(HeaderEdit::Set("Cookie", v));
-            }
+        if let Some(v) = app_cookies(s, headers) {
+            edits.push(HeaderEdit::Set("Cookie", v));
         }
     }
 
@@ -266,6 +273,10 @@ mod tests {
             (vec!["a=1; qrgate_session=secret; b=2"], vec!["a=1; b=2"]),
             (vec!["qrgate_session=s", "qrgate_session_bind=b"], vec![]),
             (vec!["a=1", "qrgate_session_bind=b; c=3"], vec!["a=1; c=3"]),
+            (
+                vec!["qrgate_session_trip=t; d=4; __Host-qrgate_session_trip=u"],
+                vec!["d=4"],
+            ),
             (vec!["qrgate_session=x; garbage"], vec![]),
             (
                 vec!["QRGATE_SESSION=other-case"],

@@ -10,9 +10,12 @@
 //! passed, but only for exactly what it was signed for: the same app, origin and identity
 //! (user, key, roles). Any change of who a key is (a device removed and the key enrolled for
 //! someone else, new roles, a renamed user) signs afresh at the next request; a reload also
-//! starts a new signer with an empty cache. The
-//! keys themselves (newest signs, older ones stay published for the rotation overlap) are
-//! kept by the glue in a file; this module only signs and publishes.
+//! starts a new signer with an empty cache.
+//!
+//! The keys rotate as [`crate::rotation`] says (`rotate`): the next key is published one
+//! publication delay before it signs, and the one it replaces stays published for one more
+//! period. The glue keeps them in a file every instance re-reads periodically; this module
+//! decides which key signs and publishes them all.
 
 use std::sync::Arc;
 
@@ -28,6 +31,7 @@ use sha2::Digest;
 
 use crate::identity::Identity;
 use crate::raw::{KeyBytes, SigningSeed};
+use crate::rotation::{self, Dated, InForce, Schedule};
 
 /// One signing key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +63,28 @@ impl AssertionKey {
                 .verifying_key()
                 .to_bytes(),
         )
+    }
+}
+
+impl Dated for AssertionKey {
+    fn made_ms(&self) -> u64 {
+        self.created_ms
+    }
+}
+
+/// The keys after rotation at `now_ms` under `schedule` ([`rotation::rotate`]): the next key
+/// added when due, published only until it has been in the file for the publication delay;
+/// an older key gone one period after it stopped signing. Newest first; the flag says
+/// whether anything changed.
+pub fn rotate(
+    keys: Vec<AssertionKey>,
+    schedule: Schedule,
+    now_ms: u64,
+) -> (Vec<AssertionKey>, bool) {
+    let made = || Ok::<_, std::convert::Infallible>(AssertionKey::generate(now_ms));
+    match rotation::rotate(keys, true, schedule, now_ms, made) {
+        Ok(done) => done,
+        Err(never) => match never {},
     }
 }
 
@@ -123,8 +149,10 @@ fn displays_as(value: &dyn std::fmt::Display, text: &str) -> bool {
 
 /// The signer and the published key set.
 pub struct Assertions {
-    /// Newest first; the first signs.
+    /// Every published key, newest first.
     keys: Vec<AssertionKey>,
+    /// The id of the key that signs, and the key.
+    signing: String,
     encoding: EncodingKey,
     issuer: String,
     lifetime_ms: u64,
@@ -143,17 +171,26 @@ pub enum AssertionError {
 }
 
 impl Assertions {
-    /// Signs with the first of `keys` (newest first) and publishes them all.
+    /// Publishes `keys` (in any order) and signs with the one [`Schedule::signer`] picks at
+    /// `now_ms`: the newest that has been in the file for the publication delay.
     pub fn new(
-        keys: Vec<AssertionKey>,
+        mut keys: Vec<AssertionKey>,
+        schedule: Schedule,
+        now_ms: u64,
         issuer: String,
         lifetime_ms: u64,
     ) -> Result<Self, AssertionError> {
-        let first = keys.first().ok_or(AssertionError::NoKey)?;
-        let der = SigningKey::from_bytes(first.secret.as_bytes())
+        keys.sort_by_key(|k| std::cmp::Reverse(k.created_ms));
+        let made: Vec<u64> = keys.iter().map(|k| k.created_ms).collect();
+        let signer = schedule
+            .signer(&made, now_ms)
+            .and_then(|i| keys.get(i))
+            .ok_or(AssertionError::NoKey)?;
+        let der = SigningKey::from_bytes(signer.secret.as_bytes())
             .to_pkcs8_der()
             .map_err(|e| AssertionError::Key(e.to_string()))?;
         Ok(Assertions {
+            signing: signer.kid.clone(),
             encoding: EncodingKey::from_ed_der(der.as_bytes()),
             keys,
             issuer,
@@ -178,10 +215,9 @@ impl Assertions {
                 return Some(hit.value.clone());
             }
         }
-        let first = self.keys.first()?;
         let origin = origin.to_string();
         let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(first.kid.clone());
+        header.kid = Some(self.signing.clone());
         let iat = now_ms / 1000;
         let claims = Claims {
             iss: &self.issuer,
@@ -218,6 +254,14 @@ impl Assertions {
         Some(value)
     }
 
+    /// The keys it publishes and the one it signs with.
+    pub fn in_force(&self) -> InForce {
+        InForce {
+            published: self.keys.iter().map(|k| k.kid.clone()).collect(),
+            signing: vec![self.signing.clone()],
+        }
+    }
+
     /// The published key set (JWKS): every key, newest first.
     pub(crate) fn jwks(&self) -> serde_json::Value {
         let keys: Vec<serde_json::Value> = self
@@ -252,6 +296,8 @@ mod tests {
 
     use super::*;
 
+    const DAY: u64 = 86_400_000;
+
     fn alice() -> Identity {
         Identity::new(
             "alice".into(),
@@ -272,7 +318,8 @@ mod tests {
     fn a_token_verifies_against_the_published_key_for_its_own_app_only() {
         let now = crate::clock::Clock::system().now_millis();
         let key = AssertionKey::generate(now);
-        let a = Assertions::new(vec![key], "qrgate".into(), 60_000).expect("signer");
+        let a = Assertions::new(vec![key], Schedule::new(DAY), now, "qrgate".into(), 60_000)
+            .expect("signer");
         let app: Arc<str> = Arc::from("wiki");
         let token = a
             .assertion(&app, &"https://wiki.example", &alice(), now)
@@ -324,8 +371,14 @@ mod tests {
     #[test]
     fn a_cached_token_is_reused_only_for_exactly_the_identity_it_names() {
         let now = 1_800_000_000_000;
-        let a = Assertions::new(vec![AssertionKey::generate(now)], "qrgate".into(), 60_000)
-            .expect("signer");
+        let a = Assertions::new(
+            vec![AssertionKey::generate(now)],
+            Schedule::new(DAY),
+            now,
+            "qrgate".into(),
+            60_000,
+        )
+        .expect("signer");
         let app: Arc<str> = Arc::from("wiki");
         let key = crate::identity::test_key();
         let id = |user: &str, roles: &str| {
@@ -377,6 +430,45 @@ mod tests {
             )
             .expect("signed");
         assert_eq!(claims(&again)["name"], "alice");
+    }
+
+    #[test]
+    fn a_new_key_is_published_a_delay_before_it_signs() {
+        let s = Schedule::new(30 * DAY);
+        let t0 = 1_800_000_000_000;
+        let app: Arc<str> = Arc::from("wiki");
+        let kid_at = |keys: &[AssertionKey], now: u64| {
+            let a =
+                Assertions::new(keys.to_vec(), s, now, "qrgate".into(), 60_000).expect("signer");
+            let token = a
+                .assertion(&app, &"https://wiki.example", &alice(), now)
+                .expect("signed");
+            let kid = jsonwebtoken::decode_header(token.to_str().expect("ascii"))
+                .expect("header")
+                .kid
+                .expect("kid");
+            assert_eq!(a.in_force().signing, vec![kid.clone()]);
+            (kid, a.in_force().published)
+        };
+        let (keys, changed) = rotate(Vec::new(), s, t0);
+        assert!(changed);
+        let first = keys[0].kid.clone();
+        assert_eq!(kid_at(&keys, t0).0, first, "the only key signs at once");
+        let added = t0 + 29 * DAY;
+        let (keys, changed) = rotate(keys, s, added);
+        assert!(changed);
+        let next = keys[0].kid.clone();
+        let (kid, published) = kid_at(&keys, added + DAY - 1);
+        assert_eq!(kid, first, "the new key waits");
+        assert_eq!(
+            published,
+            vec![next.clone(), first.clone()],
+            "but is published"
+        );
+        assert_eq!(kid_at(&keys, added + DAY).0, next);
+        let (keys, changed) = rotate(keys, s, added + DAY);
+        assert!(!changed);
+        assert_eq!(keys.len(), 2, "the previous key stays published");
     }
 
     #[test]

@@ -78,6 +78,10 @@ pub const PUBKEY: &str = "x-auth-pubkey";
 pub const ROLES: &str = "x-auth-roles";
 /// Upstream header naming the app.
 pub const APP: &str = "x-auth-app";
+/// The forward-auth answer's copy of the request's cookies without the gateway's own, for
+/// the proxy in front to send the app instead of `Cookie` (one implementation of the rule,
+/// with no count limit).
+pub(crate) const COOKIE: &str = "x-auth-cookie";
 /// Upstream header naming the program (its client id) a bearer token let in.
 pub const CLIENT: &str = "x-auth-client";
 /// The signed identity assertion (a JWT), with `[assertion] enabled`.

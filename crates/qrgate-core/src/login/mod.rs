@@ -132,7 +132,8 @@ pub(crate) async fn start(
     return_to: String,
     purpose: Purpose,
 ) -> Result<Started, LoginError> {
-    let action = matches!(purpose, Purpose::Action(_));
+    // An action or a program's device code: only protocols that show what they confirm.
+    let action = purpose.confirms().is_some();
     let shows = |id: &SignerId| shown_by(gw, *id, action);
     if !s.app(app).signers.iter().any(shows) {
         return Err(LoginError::NotOffered(
@@ -382,7 +383,9 @@ pub(crate) async fn verify(
                 .lookup(&hash, &s.app(app).key)
                 .await?
                 .and_then(|r| {
-                    let identity = gw.session_identity_of(s, app, &r.key).ok()?;
+                    let identity = gw
+                        .session_identity_of(s, app, &r.key, r.meta.family.as_deref())
+                        .ok()?;
                     Some(LiveSession {
                         hash,
                         identity,

@@ -1,12 +1,14 @@
 //! Single sign-on across the gateway's own apps, the pure part: which apps take part (the
 //! config's answer, [`takes_part`], re-exported here), the one-time code an app origin
-//! exchanges for a session of its own, and what that code is bound to (the app, the browser's
-//! binding cookie, a short life, one use).
+//! exchanges for a session of its own, and what that code is bound to (the app, one trip of
+//! one browser — its binding cookie and the trip's nonce cookie, [`trip_bind`] — a short life,
+//! one use).
 //!
 //! The handlers are `web::sso`; the codes live in the [`OidcStore`](super::store::OidcStore)
 //! (memory, or Redis where any instance redeems them), kept by their SHA-256.
 
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
 
 pub use crate::config::{takes_part, OwnApproval};
 use crate::config::{AppId, Config};
@@ -30,7 +32,7 @@ pub struct AppCode {
     pub family: String,
     /// The SSO session's token hash, hex (to check it is still live at redemption).
     pub sso_session: String,
-    /// SHA-256 of the app origin's binding cookie, hex.
+    /// The trip's binding ([`trip_bind`] of the app origin's binding and trip cookies), hex.
     pub bind: String,
     /// The validated return path on the app.
     pub rd: String,
@@ -49,8 +51,9 @@ pub enum CodeRefusal {
     /// Issued for another app.
     #[error("the sign-in code was issued for another app")]
     OtherApp,
-    /// The browser presenting it is not the one it was issued to.
-    #[error("the sign-in code was issued to another browser")]
+    /// The browser presenting it is not the one it was issued to, or the trip it was issued
+    /// for is over (used, replaced by a later one, or expired).
+    #[error("the sign-in code was issued to another browser or for another sign-in")]
     OtherBrowser,
 }
 
@@ -65,12 +68,24 @@ impl CodeRefusal {
     }
 }
 
+/// The `bind` an app origin sends to the SSO origin for one trip, and what a redemption
+/// recomputes: SHA-256 over the ASCII of the binding cookie's value, a full stop (`.`), and
+/// the trip cookie's nonce. Both values are URL-safe base64 tokens, with no full stop, so two
+/// different pairs never hash the same text. The binding alone (long-lived, reused by every
+/// trip of the browser) is never sent: a `bind` seen in a log or a history names one trip,
+/// whose nonce cookie a redemption clears.
+pub fn trip_bind(binding: &str, nonce: &str) -> BindingHash {
+    cookies::hash(&format!("{binding}.{nonce}"))
+}
+
 /// Whether a code taken from the store may open a session on app `app` for the browser
-/// presenting binding cookie `presented` at `now_ms` (the binding compared in constant time).
+/// presenting binding cookie `binding` and trip cookie `trip` at `now_ms` (their
+/// [`trip_bind`] compared in constant time with the code's).
 pub fn accept(
     code: &AppCode,
     app: &str,
-    presented: Option<&str>,
+    binding: Option<&str>,
+    trip: Option<&str>,
     now_ms: u64,
 ) -> Result<(), CodeRefusal> {
     if now_ms >= code.expires_ms {
@@ -79,22 +94,24 @@ pub fn accept(
     if code.app != app {
         return Err(CodeRefusal::OtherApp);
     }
-    let Some(bind) = BindingHash::from_hex(&code.bind) else {
+    let (Some(bind), Some(binding), Some(trip)) =
+        (BindingHash::from_hex(&code.bind), binding, trip)
+    else {
         return Err(CodeRefusal::OtherBrowser);
     };
-    if !cookies::matches_hash(presented, &bind) {
+    if !bool::from(trip_bind(binding, trip).as_bytes().ct_eq(bind.as_bytes())) {
         return Err(CodeRefusal::OtherBrowser);
     }
     Ok(())
 }
 
-/// The SSO origin's issue request: which app asks, the hash of its binding cookie, and the
-/// return path on the app.
+/// The SSO origin's issue request: which app asks, the trip's binding ([`trip_bind`]), and
+/// the return path on the app.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssueRequest {
     /// The app.
     pub app: AppId,
-    /// The binding cookie's hash, hex (64 characters).
+    /// The trip's binding, hex (64 characters).
     pub bind: String,
     /// The validated return path (`/` when absent or refused, as the login page does).
     pub rd: String,
@@ -142,7 +159,7 @@ pub fn parse_issue(config: &Config, query: Option<&str>) -> Result<IssueRequest,
     Ok(IssueRequest { app, bind, rd })
 }
 
-/// The issue request's query for app `app`, binding hash `bind` and return path `rd`.
+/// The issue request's query for app `app`, trip binding `bind` and return path `rd`.
 pub fn issue_query(app: &str, bind: &BindingHash, rd: &str) -> String {
     url::form_urlencoded::Serializer::new(String::new())
         .append_pair("app", app)
@@ -177,14 +194,19 @@ mod tests {
         Config::parse(&text, std::path::Path::new("t.toml")).expect("config")
     }
 
-    fn code(bind: &str) -> AppCode {
+    /// Token-shaped cookie values (43 URL-safe base64 characters).
+    fn value(tag: char) -> String {
+        std::iter::repeat_n(tag, 43).collect()
+    }
+
+    fn code(binding: &str, trip: &str) -> AppCode {
         AppCode {
             app: "a".into(),
             key: String::new(),
             user: "alice".into(),
             family: "f".into(),
             sso_session: String::new(),
-            bind: hex::encode(cookies::hash(bind).as_bytes()),
+            bind: hex::encode(trip_bind(binding, trip).as_bytes()),
             rd: "/".into(),
             approved_ms: 0,
             expires_ms: 1_000,
@@ -218,30 +240,53 @@ mod tests {
     }
 
     #[test]
-    fn a_code_opens_only_its_app_for_its_browser_while_it_lives() {
-        let c = code("browser-1");
-        assert_eq!(accept(&c, "a", Some("browser-1"), 999), Ok(()));
+    fn a_code_opens_only_its_app_for_its_browser_and_trip_while_it_lives() {
+        let (b1, b2, t1, t2) = (value('a'), value('b'), value('x'), value('y'));
+        let c = code(&b1, &t1);
+        let ok = |b: Option<&str>, t: Option<&str>| accept(&c, "a", b, t, 0);
+        assert_eq!(accept(&c, "a", Some(&b1), Some(&t1), 999), Ok(()));
+        // Another browser, or this browser on another trip (or none), opens nothing.
+        assert_eq!(ok(Some(&b2), Some(&t1)), Err(CodeRefusal::OtherBrowser));
+        assert_eq!(ok(Some(&b1), Some(&t2)), Err(CodeRefusal::OtherBrowser));
+        assert_eq!(ok(Some(&b1), None), Err(CodeRefusal::OtherBrowser));
+        assert_eq!(ok(None, Some(&t1)), Err(CodeRefusal::OtherBrowser));
+        // The binding alone (what the bind parameter was before trips) is not the trip's.
+        let old_style = AppCode {
+            bind: hex::encode(cookies::hash(&b1).as_bytes()),
+            ..c.clone()
+        };
         assert_eq!(
-            accept(&c, "a", Some("browser-2"), 0),
+            accept(&old_style, "a", Some(&b1), Some(&t1), 0),
             Err(CodeRefusal::OtherBrowser)
         );
-        assert_eq!(accept(&c, "a", None, 0), Err(CodeRefusal::OtherBrowser));
         assert_eq!(
-            accept(&c, "b", Some("browser-1"), 0),
+            accept(&c, "b", Some(&b1), Some(&t1), 0),
             Err(CodeRefusal::OtherApp)
         );
         assert_eq!(
-            accept(&c, "a", Some("browser-1"), 1_000),
+            accept(&c, "a", Some(&b1), Some(&t1), 1_000),
             Err(CodeRefusal::Spent)
         );
         let damaged = AppCode {
             bind: "zz".into(),
-            ..c
+            ..c.clone()
         };
         assert_eq!(
-            accept(&damaged, "a", Some("browser-1"), 0),
+            accept(&damaged, "a", Some(&b1), Some(&t1), 0),
             Err(CodeRefusal::OtherBrowser)
         );
+    }
+
+    #[test]
+    fn the_trip_binding_is_sha256_of_binding_dot_nonce() {
+        let (b, n) = (value('a'), value('x'));
+        let want: [u8; 32] =
+            <sha2::Sha256 as sha2::Digest>::digest(format!("{b}.{n}").as_bytes()).into();
+        assert_eq!(trip_bind(&b, &n).as_bytes(), &want);
+        // Each part counts, and the separator keeps pairs apart.
+        assert_ne!(trip_bind(&b, &n), trip_bind(&n, &b));
+        assert_ne!(trip_bind("ab", "c"), trip_bind("a", "bc"));
+        assert_ne!(trip_bind(&b, &n), cookies::hash(&b));
     }
 
     #[test]

@@ -67,6 +67,8 @@ pub(crate) struct Due {
     pub(crate) client_id: String,
     /// Its `backchannel_logout_uri`.
     pub(crate) uri: String,
+    /// The user the grant was for (the audit trail names users, tokens name subjects).
+    pub(crate) user: String,
     /// The claims of its logout token.
     pub(crate) claims: LogoutClaims,
 }
@@ -97,6 +99,7 @@ pub(crate) fn due(config: &Config, ended: &[Grant], now_ms: u64) -> Vec<Due> {
         out.push(Due {
             client_id: g.client_id.clone(),
             uri,
+            user: g.user.clone(),
             claims: LogoutClaims {
                 iss: iss.clone(),
                 aud: g.client_id.clone(),
@@ -129,7 +132,7 @@ pub(crate) fn notices(
                     client_id: d.client_id,
                     uri: d.uri,
                     sid: d.claims.sid,
-                    user: d.claims.sub,
+                    user: d.user,
                     token,
                 }),
                 Err(e) => {
@@ -173,6 +176,7 @@ mod tests {
             client_id: client.into(),
             user: "alice".into(),
             subject: "alice".into(),
+            key: String::new(),
             family: family.into(),
             scope: vec!["openid".into()],
             auth_time: 1,
@@ -245,7 +249,7 @@ mod tests {
     #[test]
     fn tokens_are_signed_with_the_clients_algorithm_and_typed() {
         let c = config();
-        let signer = IdTokenSigner::new(vec![
+        let signer = IdTokenSigner::of(vec![
             OidcKey::generate(SigningAlg::Rs256, 1).expect("rsa"),
             OidcKey::generate(SigningAlg::EdDsa, 1).expect("ed"),
         ])
@@ -264,7 +268,7 @@ mod tests {
             assert!(header.kid.is_some());
         }
         let rsa_only =
-            IdTokenSigner::new(vec![OidcKey::generate(SigningAlg::Rs256, 1).expect("rsa")])
+            IdTokenSigner::of(vec![OidcKey::generate(SigningAlg::Rs256, 1).expect("rsa")])
                 .expect("signer");
         let n = notices(&c, &rsa_only, &[grant("g2", "ed", "fam")], 5_000_000);
         assert!(
@@ -291,7 +295,7 @@ mod tests {
         let c = config();
         let provider = crate::oidc::Provider::default();
         provider.install(Some(
-            IdTokenSigner::new(vec![
+            IdTokenSigner::of(vec![
                 OidcKey::generate(SigningAlg::Rs256, 1).expect("rsa"),
                 OidcKey::generate(SigningAlg::EdDsa, 1).expect("ed"),
             ])
@@ -305,6 +309,7 @@ mod tests {
                 redirect_uri: "https://rp.example.com/cb".into(),
                 user: "alice".into(),
                 subject: "alice".into(),
+                key: String::new(),
                 family: "fam".into(),
                 scope: vec!["openid".into()],
                 nonce: None,

@@ -3,13 +3,17 @@
 //! `jsonwebtoken`'s `aws_lc_rs` backend (no `rsa` crate: RUSTSEC-2023-0071), and published
 //! in the JWKS with their RFC 7638 thumbprint as `kid`.
 //!
-//! Rotation follows the assertion keys: when an algorithm's newest key is older than the
-//! rotation period a new one signs, and the previous stays published for one more period
-//! (`rotate`), so ID tokens it signed still verify. The glue keeps the keys in a 0600 file.
+//! Rotation follows [`crate::rotation`], per algorithm: the next key is added one publication
+//! delay before the current one has served its period and is only published until it has
+//! been in the file that long; then it signs, and the previous one stays published for one
+//! more period, so ID tokens it signed still verify (`rotate`, `IdTokenSigner::new`). The
+//! glue keeps the keys in a 0600 file that every instance re-reads periodically.
 
 use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
+
+use crate::rotation::{self, Dated, InForce, Schedule};
 
 /// An ID token signing algorithm the provider offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -194,66 +198,74 @@ impl OidcKey {
     }
 }
 
-/// The keys in force after rotation at `now_ms`: per algorithm in `algs`, a new key when the
-/// newest is older than `rotate_ms` (or there is none), the previous one kept while younger
-/// than twice that, older ones dropped; keys of algorithms no longer in `algs` dropped once
-/// past the overlap too. Newest first. The flag says whether anything changed.
-pub fn rotate(
-    mut keys: Vec<OidcKey>,
-    algs: &[SigningAlg],
-    rotate_ms: u64,
-    now_ms: u64,
-) -> Result<(Vec<OidcKey>, bool), OidcKeyError> {
-    keys.sort_by_key(|k| std::cmp::Reverse(k.created_ms));
-    let before: Vec<String> = keys.iter().map(|k| k.kid.clone()).collect();
-    let overlap = rotate_ms.saturating_mul(2);
-    let mut fresh = Vec::new();
-    for &alg in algs {
-        let due = keys
-            .iter()
-            .find(|k| k.alg == alg)
-            .is_none_or(|k| now_ms >= k.created_ms.saturating_add(rotate_ms));
-        if due {
-            fresh.push(OidcKey::generate(alg, now_ms)?);
-        }
+impl Dated for OidcKey {
+    fn made_ms(&self) -> u64 {
+        self.created_ms
     }
-    fresh.append(&mut keys);
-    let mut newest_seen: Vec<SigningAlg> = Vec::new();
-    // The newest key of an algorithm in use always stays; an older one only within the overlap.
-    fresh.retain(|k| {
-        let current = algs.contains(&k.alg) && !newest_seen.contains(&k.alg);
-        if current {
-            newest_seen.push(k.alg);
-        }
-        current || now_ms < k.created_ms.saturating_add(overlap)
-    });
-    let after: Vec<String> = fresh.iter().map(|k| k.kid.clone()).collect();
-    let changed = before != after;
-    Ok((fresh, changed))
 }
 
-/// Signs ID tokens with the newest key of each algorithm and publishes every key.
+/// The keys after rotation at `now_ms` under `schedule` ([`rotation::rotate`] per
+/// algorithm): an algorithm in `algs` gets its next key when due, published only until it
+/// has been in the file for the publication delay; older keys go one period after they
+/// stopped signing; keys of an algorithm no longer in `algs` go two periods after they were
+/// made. Newest first. The flag says whether anything changed.
+pub fn rotate(
+    keys: Vec<OidcKey>,
+    algs: &[SigningAlg],
+    schedule: Schedule,
+    now_ms: u64,
+) -> Result<(Vec<OidcKey>, bool), OidcKeyError> {
+    let mut out = Vec::new();
+    let mut changed = false;
+    for alg in SigningAlg::ALL {
+        let line: Vec<OidcKey> = keys.iter().filter(|k| k.alg == alg).cloned().collect();
+        let (line, moved) = rotation::rotate(line, algs.contains(&alg), schedule, now_ms, || {
+            OidcKey::generate(alg, now_ms)
+        })?;
+        changed |= moved;
+        out.extend(line);
+    }
+    out.sort_by_key(|k| std::cmp::Reverse(k.created_ms));
+    Ok((out, changed))
+}
+
+/// Signs ID tokens with each algorithm's signing key ([`Schedule::signer`]: the newest that
+/// has been in the file for the publication delay) and publishes every key.
 pub struct IdTokenSigner {
     /// The signing key of each algorithm, built once.
     current: Vec<(SigningAlg, String, EncodingKey)>,
     jwks: JwkSet,
+    in_force: InForce,
 }
 
 impl IdTokenSigner {
-    /// The signer for `keys` (newest first, as [`rotate`] leaves them).
-    pub fn new(keys: Vec<OidcKey>) -> Result<Self, OidcKeyError> {
+    /// The signer for `keys` (in any order) at `now_ms` under `schedule`.
+    pub fn new(keys: Vec<OidcKey>, schedule: Schedule, now_ms: u64) -> Result<Self, OidcKeyError> {
         let mut current = Vec::new();
         let mut published = Vec::new();
+        let mut in_force = InForce::default();
         for k in &keys {
             published.push(k.public()?);
-            if !current.iter().any(|(a, _, _)| *a == k.alg) {
-                current.push((k.alg, k.kid.clone(), k.encoding()?));
+            in_force.published.push(k.kid.clone());
+        }
+        for alg in SigningAlg::ALL {
+            let line: Vec<&OidcKey> = keys.iter().filter(|k| k.alg == alg).collect();
+            let made: Vec<u64> = line.iter().map(|k| k.created_ms).collect();
+            if let Some(k) = schedule.signer(&made, now_ms).and_then(|i| line.get(i)) {
+                current.push((alg, k.kid.clone(), k.encoding()?));
+                in_force.signing.push(k.kid.clone());
             }
         }
         Ok(IdTokenSigner {
             current,
             jwks: JwkSet { keys: published },
+            in_force,
         })
+    }
+
+    /// The keys it publishes and signs with.
+    pub fn in_force(&self) -> &InForce {
+        &self.in_force
     }
 
     /// Whether a key of `alg` can sign.
@@ -261,7 +273,7 @@ impl IdTokenSigner {
         self.current.iter().any(|(a, _, _)| *a == alg)
     }
 
-    /// `claims` signed with the newest key of `alg` (`typ` JWT, `kid` set).
+    /// `claims` signed with the signing key of `alg` (`typ` JWT, `kid` set).
     pub(crate) fn sign<T: Serialize>(
         &self,
         alg: SigningAlg,
@@ -270,7 +282,7 @@ impl IdTokenSigner {
         self.sign_typed(alg, "JWT", claims)
     }
 
-    /// `claims` signed with the newest key of `alg`, with header `typ` (`kid` set): a token
+    /// `claims` signed with the signing key of `alg`, with header `typ` (`kid` set): a token
     /// of another kind than an ID token (a logout token is `logout+jwt`).
     pub(crate) fn sign_typed<T: Serialize>(
         &self,
@@ -321,6 +333,14 @@ impl IdTokenSigner {
         jsonwebtoken::decode::<Hint>(token, &key, &v)
             .ok()
             .map(|d| d.claims)
+    }
+}
+
+#[cfg(test)]
+impl IdTokenSigner {
+    /// A signer for tests of what it signs: `keys` (one per algorithm) all sign at once.
+    pub(crate) fn of(keys: Vec<OidcKey>) -> Result<Self, OidcKeyError> {
+        Self::new(keys, Schedule::new(86_400_000), 0)
     }
 }
 
@@ -387,7 +407,7 @@ mod tests {
             .into_iter()
             .map(|a| OidcKey::generate(a, 1).expect("key"))
             .collect();
-        let signer = IdTokenSigner::new(keys).expect("signer");
+        let signer = IdTokenSigner::of(keys).expect("signer");
         for alg in SigningAlg::ALL {
             let token = signer.sign(alg, &claims()).expect("signed");
             let header = jsonwebtoken::decode_header(&token).expect("header");
@@ -417,9 +437,9 @@ mod tests {
 
     #[test]
     fn a_token_of_another_key_does_not_verify() {
-        let a = IdTokenSigner::new(vec![OidcKey::generate(SigningAlg::Es256, 1).expect("k")])
+        let a = IdTokenSigner::of(vec![OidcKey::generate(SigningAlg::Es256, 1).expect("k")])
             .expect("a");
-        let b = IdTokenSigner::new(vec![OidcKey::generate(SigningAlg::Es256, 1).expect("k")])
+        let b = IdTokenSigner::of(vec![OidcKey::generate(SigningAlg::Es256, 1).expect("k")])
             .expect("b");
         let token = a.sign(SigningAlg::Es256, &claims()).expect("signed");
         let jwk = &b.jwks().keys[0];
@@ -436,12 +456,12 @@ mod tests {
             aud: &'a str,
             exp: u64,
         }
-        let ours = IdTokenSigner::new(vec![
+        let ours = IdTokenSigner::of(vec![
             OidcKey::generate(SigningAlg::Rs256, 1).expect("k"),
             OidcKey::generate(SigningAlg::EdDsa, 1).expect("k"),
         ])
         .expect("signer");
-        let theirs = IdTokenSigner::new(vec![OidcKey::generate(SigningAlg::Rs256, 1).expect("k")])
+        let theirs = IdTokenSigner::of(vec![OidcKey::generate(SigningAlg::Rs256, 1).expect("k")])
             .expect("signer");
         let old = Hint {
             iss: "https://id.example",
@@ -467,38 +487,79 @@ mod tests {
     fn a_malformed_stored_key_is_refused() {
         let mut key = OidcKey::generate(SigningAlg::EdDsa, 1).expect("key");
         key.pkcs8.truncate(10);
-        assert!(IdTokenSigner::new(vec![key]).is_err());
+        assert!(IdTokenSigner::of(vec![key]).is_err());
         assert!(matches!(
-            IdTokenSigner::new(Vec::new())
+            IdTokenSigner::of(Vec::new())
                 .expect("empty")
                 .sign(SigningAlg::Rs256, &claims()),
             Err(OidcKeyError::Missing("RS256"))
         ));
     }
 
+    /// The `kid` a token `signer` signs with `alg` names.
+    fn signing_kid(signer: &IdTokenSigner, alg: SigningAlg) -> String {
+        let token = signer.sign(alg, &claims()).expect("signed");
+        jsonwebtoken::decode_header(&token)
+            .expect("header")
+            .kid
+            .expect("kid")
+    }
+
     #[test]
-    fn rotation_adds_a_key_when_due_and_keeps_the_previous_for_the_overlap() {
+    fn the_next_key_is_published_a_delay_before_it_signs() {
         let day = 86_400_000;
-        let (keys, changed) = rotate(Vec::new(), &[SigningAlg::EdDsa], 10 * day, 0).expect("r");
+        let s = Schedule::new(10 * day);
+        let algs = [SigningAlg::EdDsa];
+        let t0 = 1_000 * day;
+        let (keys, changed) = rotate(Vec::new(), &algs, s, t0).expect("r");
         assert!(changed);
-        assert_eq!(keys.len(), 1);
         let first = keys[0].kid.clone();
-        let (keys, changed) = rotate(keys, &[SigningAlg::EdDsa], 10 * day, 5 * day).expect("r");
+        // The first key signs at once: there is no other.
+        let signer = IdTokenSigner::new(keys.clone(), s, t0).expect("signer");
+        assert_eq!(signing_kid(&signer, SigningAlg::EdDsa), first);
+        let (keys, changed) = rotate(keys, &algs, s, t0 + 5 * day).expect("r");
         assert!(!changed);
-        let (keys, changed) = rotate(keys, &[SigningAlg::EdDsa], 10 * day, 10 * day).expect("r");
+        // One delay (a quarter of the period here) before the period ends, the next key
+        // comes: published, not signing.
+        let added = t0 + 10 * day - s.delay_ms();
+        let (keys, changed) = rotate(keys, &algs, s, added).expect("r");
         assert!(changed);
         assert_eq!(keys.len(), 2);
-        assert_ne!(keys[0].kid, first);
-        assert_eq!(keys[1].kid, first);
-        // Past twice the period the first key is gone.
-        let (keys, _) = rotate(keys, &[SigningAlg::EdDsa], 10 * day, 20 * day).expect("r");
-        assert_eq!(keys.len(), 2);
+        let next = keys[0].kid.clone();
+        assert_ne!(next, first);
+        for now in [added, added + s.delay_ms() - 1] {
+            let signer = IdTokenSigner::new(keys.clone(), s, now).expect("signer");
+            assert_eq!(signing_kid(&signer, SigningAlg::EdDsa), first, "at {now}");
+            assert!(signer.jwks().find(&next).is_some(), "published ahead");
+            assert_eq!(
+                signer.in_force().published,
+                vec![next.clone(), first.clone()]
+            );
+            assert_eq!(signer.in_force().signing, vec![first.clone()]);
+        }
+        let signer = IdTokenSigner::new(keys.clone(), s, added + s.delay_ms()).expect("signer");
+        assert_eq!(signing_kid(&signer, SigningAlg::EdDsa), next);
+        assert!(
+            signer.jwks().find(&first).is_some(),
+            "the previous still verifies"
+        );
+        // One period after it stopped signing the first key goes.
+        let gone = added + s.delay_ms() + 10 * day;
+        let (keys, _) = rotate(keys, &algs, s, gone - 1).expect("r");
+        assert!(keys.iter().any(|k| k.kid == first));
+        let (keys, _) = rotate(keys, &algs, s, gone).expect("r");
         assert!(keys.iter().all(|k| k.kid != first));
-        // An algorithm no client uses any more leaves after the overlap.
-        let (keys, _) = rotate(keys, &[SigningAlg::Es256], 10 * day, 21 * day).expect("r");
-        assert_eq!(keys[0].alg, SigningAlg::Es256);
+        // An algorithm no client uses any more gets no new key and leaves two periods after
+        // its newest was made; one a client starts to use signs at once.
+        let (keys, _) = rotate(keys, &[SigningAlg::Es256], s, gone + 1).expect("r");
+        let es = keys
+            .iter()
+            .find(|k| k.alg == SigningAlg::Es256)
+            .expect("es");
+        let signer = IdTokenSigner::new(keys.clone(), s, gone + 1).expect("signer");
+        assert_eq!(signing_kid(&signer, SigningAlg::Es256), es.kid);
         assert!(keys.iter().any(|k| k.alg == SigningAlg::EdDsa));
-        let (keys, _) = rotate(keys, &[SigningAlg::Es256], 10 * day, 45 * day).expect("r");
+        let (keys, _) = rotate(keys, &[SigningAlg::Es256], s, gone + 30 * day).expect("r");
         assert!(keys.iter().all(|k| k.alg == SigningAlg::Es256));
     }
 }

@@ -25,13 +25,14 @@ use keys::IdTokenSigner;
 use store::{Grant, MemoryOidc, OidcStore};
 
 /// The provider's state in a gateway: the signer (installed by the glue from its key file,
-/// at start and on every reload), the store (memory, or Redis with several instances) and
+/// at start, on every reload and whenever a periodic re-read finds it changed), the store (memory, or Redis with several instances) and
 /// the back-channel logout sender (the glue's; none: nobody is told).
 pub struct Provider {
     signer: ArcSwapOption<IdTokenSigner>,
     store: RwLock<Arc<dyn OidcStore>>,
     devices: RwLock<Arc<dyn DeviceCodes>>,
     logouts: RwLock<Option<Arc<dyn LogoutSender>>>,
+    issued: device::Issued,
 }
 
 impl Default for Provider {
@@ -41,14 +42,25 @@ impl Default for Provider {
             store: RwLock::new(Arc::new(MemoryOidc::default())),
             devices: RwLock::new(Arc::new(MemoryDeviceCodes::default())),
             logouts: RwLock::new(None),
+            issued: device::Issued::default(),
         }
     }
 }
 
 impl Provider {
+    /// The device codes this instance issued that may still be waiting.
+    pub(crate) fn issued(&self) -> &device::Issued {
+        &self.issued
+    }
+
     /// The ID token signer in force, if `[sso]` is configured and its keys installed.
     pub(crate) fn signer(&self) -> Option<Arc<IdTokenSigner>> {
         self.signer.load_full()
+    }
+
+    /// What the signer in force publishes and signs with (none without a signer).
+    pub fn keys_in_force(&self) -> Option<crate::rotation::InForce> {
+        self.signer.load().as_ref().map(|s| s.in_force().clone())
     }
 
     /// Puts a signer in force (or none).
@@ -64,10 +76,28 @@ impl Provider {
         }
     }
 
-    /// Ends the grants [`store::departed`] under `config` (after a reload) and tells their
-    /// clients; how many.
-    pub async fn purge(&self, config: &Config, now_ms: u64) -> Result<usize, store::StoreError> {
-        let ended = self.store().purge(config).await?;
+    /// Ends every live grant of `user` (with `key`, hex: only those it approved) and tells
+    /// their clients; how many.
+    pub(crate) async fn end_of_user(
+        &self,
+        config: &Config,
+        now_ms: u64,
+        user: &str,
+        key: Option<&str>,
+    ) -> Result<usize, store::StoreError> {
+        let ended = self.store().end_of_user(user, key).await?;
+        self.ended(config, &ended, now_ms);
+        Ok(ended.len())
+    }
+
+    /// Ends every live grant `test` picks and tells their clients; how many.
+    pub(crate) async fn end_where(
+        &self,
+        config: &Config,
+        now_ms: u64,
+        test: store::GrantTest<'_>,
+    ) -> Result<usize, store::StoreError> {
+        let ended = self.store().end_where(test).await?;
         self.ended(config, &ended, now_ms);
         Ok(ended.len())
     }

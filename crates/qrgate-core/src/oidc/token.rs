@@ -48,6 +48,10 @@ pub(crate) enum TokenError {
     /// `invalid_scope`.
     #[error("{0}")]
     InvalidScope(&'static str),
+    /// Too many device codes are waiting, from this client or in all (429,
+    /// `temporarily_unavailable`).
+    #[error("too many device codes are waiting; try again later")]
+    Busy,
     /// The store could not answer (`temporarily_unavailable`).
     #[error("the grant store is unavailable")]
     Store(StoreError),
@@ -75,7 +79,7 @@ impl TokenError {
             TokenError::AccessDenied => "access_denied",
             TokenError::ExpiredToken => "expired_token",
             TokenError::InvalidScope(_) => "invalid_scope",
-            TokenError::Store(_) => "temporarily_unavailable",
+            TokenError::Store(_) | TokenError::Busy => "temporarily_unavailable",
             TokenError::Server => "server_error",
         }
     }

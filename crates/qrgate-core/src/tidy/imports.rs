@@ -128,10 +128,14 @@ fn a_file_may_use_its_own_folder() {
 const LAYERS: &[(&str, &[&str])] = &[
     ("clock", &[]),
     ("raw", &[]),
+    ("rotation", &[]),
     ("http", &["raw"]),
     ("observe", &[]),
-    ("oidc", &["raw", "clock", "config", "http", "session"]),
-    ("identity", &["raw", "http"]),
+    (
+        "oidc",
+        &["raw", "clock", "config", "http", "rotation", "session"],
+    ),
+    ("identity", &["raw", "http", "rotation"]),
     ("login::signers", &["raw", "clock", "http", "identity"]),
     (
         "config",
@@ -167,6 +171,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "login",
             "login::signers",
             "observe",
+            "rotation",
             "session",
             "settings",
         ],
@@ -199,6 +204,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "control",
         &[
+            "oidc",
             "raw",
             "oidc",
             "config",

@@ -39,16 +39,8 @@ struct DeviceResponse {
 /// configured one authenticating as at the token endpoint) asks for a device code.
 pub(crate) async fn authorization(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Reply {
     let mut client = None;
-    match issue(gw, s, r, &mut client).await {
-        Ok(answer) => {
-            openid::count(gw, client, "device_authorization", "ok");
-            Reply::json(200, &answer).with_header("pragma", "no-cache")
-        }
-        Err(e) => {
-            openid::count(gw, client, "device_authorization", e.code());
-            respond::token_error(&e)
-        }
-    }
+    let result = issue(gw, s, r, &mut client).await;
+    super::tokens::reply(gw, client, "device_authorization", result)
 }
 
 async fn issue<'s>(
@@ -78,6 +70,19 @@ async fn issue<'s>(
         expires_ms: now_ms.saturating_add(millis(programs.device_code_lifetime)),
         interval_ms: millis(programs.poll_interval),
     };
+    let limits = (
+        s.config.limits.pending_per_client,
+        s.config.login.max_pending,
+    );
+    if !gw.oidc().issued().admit(
+        r.client_ip.map(crate::gate::limits::client_key),
+        now_ms,
+        request.expires_ms,
+        limits.0,
+        limits.1,
+    ) {
+        return Err(TokenError::Busy);
+    }
     let codes = gw.oidc().device_codes();
     // A user code already waiting is not given twice: another one is drawn (a clash is
     // about one in 25 billion per waiting code).
@@ -259,17 +264,26 @@ async fn redeem(
         }
         Poll::Approved(request, approval) => (request, approval),
     };
-    let person = openid::person_for(s, client, &approval.user, &approval.subject)?;
+    let person = openid::person_for(
+        gw,
+        s,
+        client,
+        &approval.user,
+        &approval.subject,
+        &approval.key,
+    )?;
     let lifetime = device::grant_lifetime(client, &request.scope);
     let grant = Grant {
         id: hex::encode(crate::random_bytes::<12>()),
         client_id: client.id.clone(),
         user: approval.user.clone(),
         subject: approval.subject.clone(),
+        key: approval.key.clone(),
         // No SSO session made it: its family is the approving key's, so ending that family
         // (the key removed) ends every grant the key approved.
         family: device::key_family(&approval.key),
-        scope: request.scope.clone(),
+        // Judged against the config in force, as every use of a grant is.
+        scope: super::tokens::in_force(s, client, &request.scope),
         auth_time: approval.auth_time,
         acr: None,
         expires_ms: now_ms.saturating_add(millis(lifetime)),
@@ -279,7 +293,7 @@ async fn redeem(
         from: request.client_ip.clone(),
     };
     let (answer, issue) = openid::answer(gw, issuer, client, &grant, &person, None, now_ms)?;
-    openid::store_grant(gw, &grant, issue, now_ms).await?;
+    super::tokens::store_grant(gw, s, &grant, issue, now_ms).await?;
     audit::oidc(
         "oidc_device_grant",
         &client.id,

@@ -127,6 +127,7 @@ pub(super) async fn personal_token(gw: &Gateway, s: &Settings, req: &RouteReques
         client_id: CLI_CLIENT.to_string(),
         user: user.clone(),
         subject,
+        key: hex::encode(key.as_bytes()),
         family: key_family(&hex::encode(key.as_bytes())),
         scope: scope.clone(),
         auth_time: now_ms / 1000,
@@ -142,7 +143,7 @@ pub(super) async fn personal_token(gw: &Gateway, s: &Settings, req: &RouteReques
         access: hash,
         access_expires_ms: expires_ms,
     };
-    if let Err(e) = super::tokens::store_grant(gw, &grant, issue, now_ms).await {
+    if let Err(e) = super::tokens::store_grant(gw, s, &grant, issue, now_ms).await {
         tracing::warn!(error = %e, "personal token not stored");
         return respond::token_error(&e);
     }

@@ -281,6 +281,13 @@ pub(super) async fn verify(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -
     for (name, value) in identity::identity_headers(&id, &app.name) {
         reply = reply.with_header(name, value.to_string());
     }
+    // What the proxy in front sends the app as `Cookie`: the same rule as the gateway's own
+    // proxy path, so no count of the gateway's cookies slips through.
+    if let Some(kept) = crate::gate::upstream::app_cookies(s, req.headers) {
+        if let Ok(kept) = kept.to_str() {
+            reply = reply.with_header(identity::COOKIE, kept.to_string());
+        }
+    }
     reply
 }
 

@@ -8,7 +8,6 @@
 use crate::config::AppId;
 use crate::control::family;
 use crate::gateway::Gateway;
-use crate::http::cookies;
 use crate::http::reply::{escape_html, Reply};
 use crate::http::request::same_origin;
 use crate::http::route::Route;
@@ -31,13 +30,16 @@ fn count(gw: &Gateway, app: &str, step: &str, result: &str) {
 }
 
 /// The login page of an app that takes part: instead of a QR code of its own, the browser
-/// gets (or keeps) the app's binding cookie and goes to the SSO origin for a code bound to
-/// it. `None` where the app keeps its own approval.
+/// gets (or keeps) the app's binding cookie and a fresh trip cookie, and goes to the SSO
+/// origin for a code bound to both ([`apps::trip_bind`]). A later trip replaces the nonce, so
+/// a code for an earlier one opens nothing. `None` where the app keeps its own approval.
 pub(super) fn start(s: &Settings, req: &RouteRequest<'_>, rd: &str) -> Option<Reply> {
     apps::takes_part(&s.config, req.app).ok()?;
     let sso = s.config.sso.as_ref()?;
     let (bind_value, set_cookie) = s.binding_or_new(req.app, req.headers);
-    let query = apps::issue_query(&s.app(req.app).name, &cookies::hash(&bind_value), rd);
+    let nonce = SessionToken::generate();
+    let bind = apps::trip_bind(&bind_value, nonce.as_str());
+    let query = apps::issue_query(&s.app(req.app).name, &bind, rd);
     let base = format!("{}{}", sso.origin, s.config.server.prefix);
     let reply = Reply::redirect(
         302,
@@ -46,6 +48,7 @@ pub(super) fn start(s: &Settings, req: &RouteRequest<'_>, rd: &str) -> Option<Re
         }
         .url(&base),
     );
+    let reply = reply.with_header("set-cookie", s.trip_cookie(req.app, nonce.as_str()));
     Some(match set_cookie {
         Some(c) => reply.with_header("set-cookie", c),
         None => reply,
@@ -162,9 +165,20 @@ pub(super) fn redeem_page(s: &Settings, req: &RouteRequest<'_>) -> Reply {
 
 /// `POST {prefix}/sso/redeem` from the app's own page: the code is taken from the store once
 /// (whoever takes it first has it, on any instance), must be this app's and this browser's
-/// (its binding cookie), and the SSO session it came from must still be live; then the app's
-/// session of the family is made.
+/// trip's (its binding and trip cookies), and the SSO session it came from must still be
+/// live; then the app's session of the family is made. Every answer from the app's own
+/// origin clears the trip cookie: a trip's binding opens at most one session, and none once
+/// a redemption was tried.
 pub(super) async fn redeem(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
+    let reply = redeem_trip(gw, s, req).await;
+    if same_origin(&s.app(req.app).origin, req.headers) {
+        reply.with_header("set-cookie", s.clear_trip_cookie(req.app))
+    } else {
+        reply
+    }
+}
+
+async fn redeem_trip(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
     let app = s.app(req.app);
     if apps::takes_part(&s.config, req.app).is_err() {
         count(gw, &app.name, "redeem", "other_app");
@@ -190,6 +204,7 @@ pub(super) async fn redeem(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -
         &code,
         &app.name,
         s.presented_binding(req.app, req.headers),
+        s.presented_trip(req.app, req.headers),
         now_ms,
     ) {
         return refused(gw, req, &app.name, Some(&code), r);

@@ -36,6 +36,26 @@ pub(super) fn issuer(s: &Settings) -> Option<String> {
     s.config.sso.as_ref().map(|c| c.origin.to_string())
 }
 
+/// The answer of a token-issuing endpoint, counted by client and result: the JSON of what it
+/// issued (never cached), or its RFC 6749 §5.2 error.
+pub(super) fn reply<T: serde::Serialize>(
+    gw: &Gateway,
+    client: Option<&OidcClient>,
+    endpoint: &str,
+    result: Result<T, TokenError>,
+) -> crate::http::reply::Reply {
+    match result {
+        Ok(answer) => {
+            count(gw, client, endpoint, "ok");
+            crate::http::reply::Reply::json(200, &answer).with_header("pragma", "no-cache")
+        }
+        Err(e) => {
+            count(gw, client, endpoint, e.code());
+            crate::web::respond::token_error(&e)
+        }
+    }
+}
+
 pub(super) fn count(gw: &Gateway, client: Option<&OidcClient>, endpoint: &str, result: &str) {
     let client = client.map_or("-", |c| c.id.as_str());
     gw.metrics()
@@ -44,20 +64,31 @@ pub(super) fn count(gw: &Gateway, client: Option<&OidcClient>, endpoint: &str, r
         .inc();
 }
 
-/// The person `user` is now, if they are still the `subject` it was issued for and may
-/// still use `client`: a name given to someone else since is not them.
+/// The person of a code or grant now, if it still stands ([`Gateway::grant_person`]: the
+/// approving key still theirs on the SSO origin, the same subject, the client admitting them).
 pub(super) fn person_for(
+    gw: &Gateway,
     s: &Settings,
     client: &OidcClient,
     user: &str,
     subject: &str,
+    key: &str,
 ) -> Result<Person, TokenError> {
-    match Person::of(&s.config, user) {
-        Some(p) if p.subject == subject && Person::admitted(&s.config, client, user) => Ok(p),
-        _ => Err(TokenError::InvalidGrant(
+    gw.grant_person(s, &client.id, user, subject, key)?
+        .ok_or(TokenError::InvalidGrant(
             "the user may no longer use this client",
-        )),
-    }
+        ))
+}
+
+/// The scopes of a grant `client` may still be given under the config in force
+/// ([`crate::oidc::device::scope_allowed`]): an operator who withdraws a scope or an app's
+/// programs withdraws it from existing grants at their next use.
+pub(super) fn in_force(s: &Settings, client: &OidcClient, scope: &[String]) -> Vec<String> {
+    scope
+        .iter()
+        .filter(|x| crate::oidc::device::scope_allowed(&s.config, client, x))
+        .cloned()
+        .collect()
 }
 
 pub(super) fn id_token(
@@ -139,6 +170,7 @@ pub(super) fn answer(
 /// program's device login, a personal token).
 pub(super) async fn store_grant(
     gw: &Gateway,
+    s: &Settings,
     grant: &Grant,
     issue: Issue,
     now_ms: u64,
@@ -150,6 +182,7 @@ pub(super) async fn store_grant(
         redirect_uri: String::new(),
         user: grant.user.clone(),
         subject: grant.subject.clone(),
+        key: grant.key.clone(),
         family: grant.family.clone(),
         scope: grant.scope.clone(),
         nonce: None,
@@ -164,7 +197,10 @@ pub(super) async fn store_grant(
         .redeem(code_hash, grant.clone(), issue, now_ms)
         .await?
     {
-        crate::oidc::store::Redeemed::Issued => Ok(()),
+        crate::oidc::store::Redeemed::Issued { evicted } => {
+            gw.oidc().ended(&s.config, &evicted, now_ms);
+            Ok(())
+        }
         _ => Err(TokenError::Store(
             crate::oidc::store::StoreError::Unavailable("the grant was not stored".into()),
         )),

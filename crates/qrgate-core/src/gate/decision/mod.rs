@@ -52,8 +52,8 @@ pub struct Forward {
     pub target: Option<String>,
     /// The session's identity; `None` on a public path.
     pub identity: Option<Arc<Identity>>,
-    /// The session's token hash (a long-lived response is tied to it); `None` on a public
-    /// path and for a program's bearer token.
+    /// The token hash of what let the request in, the session's or (with `client`) the
+    /// program's bearer token's: a long-lived response is tied to it. `None` on a public path.
     pub session: Option<TokenHash>,
     /// The program a bearer token let in (`X-Auth-Client`), by its client id.
     pub client: Option<String>,
@@ -327,7 +327,7 @@ pub async fn decide(gw: &Gateway, s: &Settings, req: &Request<'_>) -> Decision {
                             app,
                             target,
                             identity: Some(live.identity),
-                            session: None,
+                            session: Some(live.hash),
                             client: Some(p.client),
                             strip_authorization: strips_authorization(s, app, req),
                         }),

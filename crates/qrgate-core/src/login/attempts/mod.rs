@@ -218,7 +218,7 @@ impl Logins {
             requester_agent: &request.requester_agent,
             issued_ms,
             expires_ms,
-            action: request.purpose.action().map(Confirm::text),
+            action: request.purpose.confirms(),
         });
         for channel in materials.iter().filter_map(|(_, m)| m.channel.as_ref()) {
             self.channels.insert(channel.clone(), id.clone());
@@ -450,7 +450,7 @@ impl Attempt {
             requester_agent: &self.request.requester_agent,
             issued_ms: self.issued_ms,
             expires_ms: self.expires_ms,
-            action: self.request.purpose.action().map(Confirm::text),
+            action: self.request.purpose.confirms(),
         }
     }
 

@@ -49,6 +49,17 @@ impl Purpose {
         }
     }
 
+    /// What the approval confirms beyond a sign-in, in words the phone shows and the native
+    /// protocol signs under its action domain: an action's text, or what a program asks for
+    /// (a device code is worth more than a sign-in, so it is never approved as one).
+    pub(crate) fn confirms(&self) -> Option<&str> {
+        match self {
+            Purpose::Action(c) => Some(c.text()),
+            Purpose::Device(d) => Some(&d.shown),
+            Purpose::SignIn | Purpose::StepUp(_) => None,
+        }
+    }
+
     /// The device code this approves, if it approves one.
     pub(crate) fn device(&self) -> Option<&DeviceConsent> {
         match self {

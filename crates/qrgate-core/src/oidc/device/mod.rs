@@ -104,6 +104,18 @@ impl AppScope {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BadScope(pub(crate) &'static str);
 
+/// Whether `client` may be given scope `word` under `config` now: one of the client's own
+/// scopes, or an app that lets programs in (`programs = true`). Asked at every grant and at
+/// every use of one, so a scope or app withdrawn is withdrawn from existing grants too.
+pub(crate) fn scope_allowed(config: &Config, client: &OidcClient, word: &str) -> bool {
+    match AppScope::parse(word) {
+        Some(a) => config
+            .app_by_name(&a.app)
+            .is_some_and(|id| config.app(id).programs),
+        None => client.scopes.iter().any(|s| s == word),
+    }
+}
+
 /// The scopes a program may be granted for `requested` (space-separated): the client's own
 /// scopes, and apps that let programs in (`programs = true`), each at most once. Anything
 /// else, or nothing at all, is refused.
@@ -114,13 +126,7 @@ pub(crate) fn requested_scope(
 ) -> Result<Vec<String>, BadScope> {
     let mut out: Vec<String> = Vec::new();
     for word in requested.unwrap_or("").split(' ').filter(|w| !w.is_empty()) {
-        let known = match AppScope::parse(word) {
-            Some(a) => config
-                .app_by_name(&a.app)
-                .is_some_and(|id| config.app(id).programs),
-            None => client.scopes.iter().any(|s| s == word),
-        };
-        if !known {
+        if !scope_allowed(config, client, word) {
             return Err(BadScope(
                 "a scope is neither the client's nor an app that lets programs in",
             ));
@@ -136,10 +142,11 @@ pub(crate) fn requested_scope(
 }
 
 /// How long a grant of `scope` at `client` lasts: its refresh tokens' life with
-/// `offline_access`, else one access token's.
+/// `offline_access`, else one access token's; never less than its first access token's, so
+/// no token outlives the grant that lists and revokes it.
 pub(crate) fn grant_lifetime(client: &OidcClient, scope: &[String]) -> Duration {
     if scope.iter().any(|s| s == "offline_access") && !client.refresh_lifetime.is_zero() {
-        client.refresh_lifetime
+        client.refresh_lifetime.max(client.access_lifetime)
     } else {
         client.access_lifetime
     }
@@ -431,3 +438,40 @@ impl DeviceCodes for MemoryDeviceCodes {
 
 #[cfg(test)]
 mod tests;
+
+/// The device codes this instance issued that may still be waiting, bounded per client (an
+/// address, or an IPv6 /64) and in all, as pending login attempts are: nobody can make the
+/// stores hold codes without end. Codes expire in the order they were issued, so the oldest
+/// are forgotten from the front.
+#[derive(Default)]
+pub(crate) struct Issued {
+    waiting: std::sync::Mutex<std::collections::VecDeque<(u64, Option<std::net::IpAddr>)>>,
+}
+
+impl Issued {
+    /// Whether one more code (from `client`, already keyed as the rate limits key clients:
+    /// an address, or an IPv6 /64; expiring at `expires_ms`) may be issued at `now_ms`; if
+    /// so it is counted.
+    pub(crate) fn admit(
+        &self,
+        client: Option<std::net::IpAddr>,
+        now_ms: u64,
+        expires_ms: u64,
+        per_client: usize,
+        total: usize,
+    ) -> bool {
+        let Ok(mut waiting) = self.waiting.lock() else {
+            return false;
+        };
+        while waiting.front().is_some_and(|(until, _)| *until <= now_ms) {
+            waiting.pop_front();
+        }
+        if waiting.len() >= total
+            || waiting.iter().filter(|(_, c)| *c == client).count() >= per_client
+        {
+            return false;
+        }
+        waiting.push_back((expires_ms, client));
+        true
+    }
+}

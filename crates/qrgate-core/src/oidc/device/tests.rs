@@ -242,3 +242,20 @@ async fn a_denial_is_told_once_and_an_expired_code_decides_nothing() {
         Ok(Poll::Unknown)
     );
 }
+
+#[test]
+fn waiting_device_codes_are_bounded_per_client_and_in_all() {
+    let issued = Issued::default();
+    let a: std::net::IpAddr = "192.0.2.1".parse().expect("ip");
+    let b: std::net::IpAddr = "2001:db8::1".parse().expect("ip");
+    // What the caller passes: the client as the rate limits key it (an IPv6 /64).
+    let b_same_64 = b;
+    assert!(issued.admit(Some(a), 0, 100, 2, 4));
+    assert!(issued.admit(Some(a), 0, 100, 2, 4));
+    assert!(!issued.admit(Some(a), 0, 100, 2, 4), "per client");
+    assert!(issued.admit(Some(b), 0, 100, 2, 4));
+    assert!(issued.admit(Some(b_same_64), 0, 100, 2, 4));
+    assert!(!issued.admit(None, 0, 100, 2, 4), "in all");
+    // Once the first ones expire, room again.
+    assert!(issued.admit(Some(a), 100, 200, 2, 4));
+}

@@ -497,6 +497,8 @@ pub(crate) enum OidcRefusal {
         /// Whether a token was presented.
         present: bool,
     },
+    /// Userinfo with a live token granted without `openid` (a program's, for apps only).
+    InsufficientScope,
     /// A logout request that cannot be followed, and why.
     Logout(&'static str),
 }
@@ -522,6 +524,15 @@ pub(crate) fn oidc_refusal(form: Form, r: &OidcRefusal) -> Reply {
             };
             Reply::error_page(status, title, message)
         }
+        OidcRefusal::InsufficientScope => Reply::error(
+            403,
+            "insufficient_scope",
+            "This access token was not granted the openid scope.",
+        )
+        .with_header(
+            "www-authenticate",
+            "Bearer error=\"insufficient_scope\", scope=\"openid\"",
+        ),
         OidcRefusal::Bearer { present } => {
             let challenge = if *present {
                 "Bearer error=\"invalid_token\", error_description=\"The access token is invalid or expired\""
@@ -540,7 +551,8 @@ pub(crate) fn oidc_refusal(form: Form, r: &OidcRefusal) -> Reply {
 }
 
 /// A token endpoint refusal (RFC 6749 §5.2): JSON `error` and `error_description`, 400; 401
-/// with `WWW-Authenticate: Basic` for a client that failed to authenticate; 503 when the
+/// with `WWW-Authenticate: Basic` for a client that failed to authenticate; 429 when too many
+/// device codes wait; 503 when the
 /// store cannot answer; 500 when an ID token could not be signed.
 pub(crate) fn token_error(e: &crate::oidc::token::TokenError) -> Reply {
     use crate::oidc::token::{ErrorBody, TokenError};
@@ -550,6 +562,7 @@ pub(crate) fn token_error(e: &crate::oidc::token::TokenError) -> Reply {
     };
     let status = match e {
         TokenError::InvalidClient { .. } => 401,
+        TokenError::Busy => 429,
         TokenError::Store(_) => 503,
         TokenError::Server => 500,
         _ => 400,

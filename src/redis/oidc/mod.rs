@@ -4,14 +4,19 @@
 //! Keys (after the configured prefix and the hash tag `{oidc}:`, one Redis Cluster slot for
 //! all of them), every token by the hex of its SHA-256 only:
 //! - `oc:{code}`: a hash — `j` the code's grant (JSON), `e` its expiry (ms), `c` its client,
-//!   `u` the grant its redemption made (once used); lives until the code expires, once used as long as its first
-//!   access token (so a replay in that time revokes the grant).
-//! - `og:{grant}`: a hash — `j` the grant (JSON), `c` its client, `f` its family, `x` its end
-//!   (ms), `r` its current refresh token; `og:{grant}:a` the set of its live access tokens
-//!   (expired ones trimmed at each refresh) and `og:{grant}:rz` its refresh tokens by time,
-//!   the current one and at most `MAX_RETIRED` rotated-out ones (older ones forgotten).
-//! - `ou:{client}:{user}`: the user's grants at the client, oldest first; beyond
-//!   `MAX_GRANTS` the oldest is revoked.
+//!   `u` the grant its redemption made (once used); lives until the code expires, once used
+//!   as long as its first access token (so a replay in that time revokes the grant).
+//! - `og:{grant}`: a hash — `j` the grant (JSON), `c` its client, `u` its user, `k` the key
+//!   that approved it, `f` its
+//!   family, `x` its end (ms), `r` its current refresh token; `og:{grant}:a` its access
+//!   tokens by expiry (a sorted set: at each refresh the expired ones go and the oldest beyond
+//!   `MAX_ACCESS`, so no refresh walks more than a bounded set) and `og:{grant}:rz` its
+//!   refresh tokens by time, the current one and at most `MAX_RETIRED` rotated-out ones
+//!   (older ones forgotten).
+//! - `ou:{client}:{user}`: the user's live grants at the client, oldest first (a revoked grant
+//!   leaves it); beyond `MAX_GRANTS` the oldest is revoked, and its client told.
+//! - `op:{user}`: the set of the user's live grants (any client), so a person's or a key's
+//!   grants end in one script without walking the keyspace.
 //! - `or:{refresh}`: the grant id, for current and rotated-out tokens alike (reuse detection).
 //! - `oa:{access}`: `{grant} {expiry ms} {scopes…}`.
 //! - `of:{family}`: the set of grants that came from one SSO session; `ofc:{family}` its
@@ -29,162 +34,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use qrgate_core::oidc::store::{
-    Access, AppCode, CodeGrant, Grant, Hash, Issue, OidcStore, Redeemed, Refreshed, Replayed,
-    StepUpTicket,
+    Access, AppCode, CodeGrant, Grant, GrantTest, Hash, Issue, OidcStore, Redeemed, Refreshed,
+    Replayed, StepUpTicket,
 };
 use qrgate_core::session::StoreError;
 
 use super::{unavailable, Link};
 
-/// Revokes grant `id` (prefix `p`): its access and refresh tokens, its sets, its family
-/// membership. Returns the grant's JSON if it was live (the caller that ended it tells its
-/// client), else false. Shared by the scripts below.
-const REVOKE_FN: &str = r"
-local function revoke(p, id)
-  local g = p .. 'og:' .. id
-  local j = redis.call('HGET', g, 'j')
-  if not j then return false end
-  local fam = redis.call('HGET', g, 'f')
-  for _, a in ipairs(redis.call('SMEMBERS', g .. ':a')) do redis.call('DEL', p .. 'oa:' .. a) end
-  for _, r in ipairs(redis.call('SMEMBERS', g .. ':r')) do redis.call('DEL', p .. 'or:' .. r) end
-  for _, r in ipairs(redis.call('ZRANGE', g .. ':rz', 0, -1)) do redis.call('DEL', p .. 'or:' .. r) end
-  redis.call('DEL', g, g .. ':a', g .. ':r', g .. ':rz')
-  if fam then redis.call('SREM', p .. 'of:' .. fam, id) end
-  return j
-end
-";
-
-/// KEYS[1] the code. ARGV: prefix, now, grant id, keep (ms), grant JSON, family, client,
-/// refresh hex ('' for none), access hex, access expiry (ms since the epoch), grant TTL (ms),
-/// access TTL (ms), the grant's end (ms since the epoch), the access token's scopes, the user,
-/// the most grants per user and client. Returns {'issued'}, {'reused', grant id, grant JSON
-/// if this ended it} or {'unknown'}.
-const REDEEM: &str = r"
-local p, now = ARGV[1], tonumber(ARGV[2])
-if redis.call('EXISTS', p .. 'ofe:' .. ARGV[6]) == 1 then return {'unknown'} end
-local used = redis.call('HGET', KEYS[1], 'u')
-if used then
-  -- 'or nil' ends the list there when the grant was gone already (false would be a nil
-  -- element).
-  return {'reused', used, revoke(p, used) or nil}
-end
-local e = tonumber(redis.call('HGET', KEYS[1], 'e'))
-if not e or now >= e then return {'unknown'} end
-local id = ARGV[3]
-redis.call('HSET', KEYS[1], 'u', id)
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-local g = p .. 'og:' .. id
-redis.call('HSET', g, 'j', ARGV[5], 'f', ARGV[6], 'c', ARGV[7], 'x', ARGV[13])
-if ARGV[8] ~= '' then
-  redis.call('HSET', g, 'r', ARGV[8])
-  redis.call('SET', p .. 'or:' .. ARGV[8], id, 'PX', ARGV[11])
-  redis.call('ZADD', g .. ':rz', now, ARGV[8])
-end
-redis.call('SET', p .. 'oa:' .. ARGV[9], id .. ' ' .. ARGV[10] .. ' ' .. ARGV[14], 'PX', ARGV[12])
-redis.call('SADD', g .. ':a', ARGV[9])
-for _, k in ipairs({g, g .. ':a', g .. ':rz'}) do redis.call('PEXPIRE', k, ARGV[11]) end
-local f = p .. 'of:' .. ARGV[6]
-redis.call('SADD', f, id)
-if redis.call('PTTL', f) < tonumber(ARGV[11]) then redis.call('PEXPIRE', f, ARGV[11]) end
-local o = p .. 'ou:' .. ARGV[7] .. ':' .. ARGV[15]
-redis.call('RPUSH', o, id)
-if redis.call('PTTL', o) < tonumber(ARGV[11]) then redis.call('PEXPIRE', o, ARGV[11]) end
-while redis.call('LLEN', o) > tonumber(ARGV[16]) do revoke(p, redis.call('LPOP', o)) end
-return {'issued'}
-";
-
-/// ARGV: prefix, now, presented refresh hex, client id, new refresh hex, new access hex,
-/// access expiry (ms since the epoch), access TTL (ms), the access token's scopes, the most
-/// rotated-out tokens kept. Returns {'rotated', grant JSON}, {'reused', grant id, grant JSON
-/// if this ended it} or {'unknown'}.
-const REFRESH: &str = r"
-local p, now = ARGV[1], tonumber(ARGV[2])
-local id = redis.call('GET', p .. 'or:' .. ARGV[3])
-if not id then return {'unknown'} end
-local g = p .. 'og:' .. id
-local f = redis.call('HMGET', g, 'j', 'c', 'r', 'x', 'f')
-if not f[1] then return {'unknown'} end
-if f[2] ~= ARGV[4] or now >= tonumber(f[4]) then return {'unknown'} end
-if f[5] and redis.call('EXISTS', p .. 'ofe:' .. f[5]) == 1 then return {'unknown'} end
-if f[3] ~= ARGV[3] then
-  return {'reused', id, revoke(p, id) or nil}
-end
-local ttl = math.max(1, tonumber(f[4]) - now)
-redis.call('HSET', g, 'r', ARGV[5])
-redis.call('SET', p .. 'or:' .. ARGV[5], id, 'PX', ttl)
-redis.call('ZADD', g .. ':rz', now, ARGV[5])
-redis.call('PEXPIRE', g .. ':rz', ttl)
-local over = redis.call('ZCARD', g .. ':rz') - tonumber(ARGV[10]) - 1
-if over > 0 then
-  local popped = redis.call('ZPOPMIN', g .. ':rz', over)
-  for i = 1, #popped, 2 do redis.call('DEL', p .. 'or:' .. popped[i]) end
-end
-for _, a in ipairs(redis.call('SMEMBERS', g .. ':a')) do
-  if redis.call('EXISTS', p .. 'oa:' .. a) == 0 then redis.call('SREM', g .. ':a', a) end
-end
-redis.call('SET', p .. 'oa:' .. ARGV[6], id .. ' ' .. ARGV[7] .. ' ' .. ARGV[9], 'PX', ARGV[8])
-redis.call('SADD', g .. ':a', ARGV[6])
-return {'rotated', f[1]}
-";
-
-/// KEYS[1] the access token. ARGV: prefix, now. Returns the grant JSON and the expiry, or
-/// nil.
-const ACCESS: &str = r"
-local v = redis.call('GET', KEYS[1])
-if not v then return false end
-local id, e, s = string.match(v, '^(%S+) (%d+) ?(.*)$')
-if not id or tonumber(ARGV[2]) >= tonumber(e) then return false end
-local j = redis.call('HGET', ARGV[1] .. 'og:' .. id, 'j')
-if not j then return false end
-return {j, e, s}
-";
-
-/// KEYS[1] the code; ARGV: prefix, presenting client. Revokes the grant a used code made, if
-/// the code's own client presents it; returns {its id, its JSON if this ended it}, or an
-/// empty list.
-const REPLAYED: &str = r"
-local f = redis.call('HMGET', KEYS[1], 'u', 'c')
-local used = f[1]
-if not used or f[2] ~= ARGV[2] then return {} end
-return {used, revoke(ARGV[1], used) or nil}
-";
-
-/// ARGV: prefix, user, then client ids. Returns the JSON of each live grant of the user at
-/// those clients (their `ou:` lists).
-const GRANTS_OF: &str = r"
-local out = {}
-for i = 3, #ARGV do
-  for _, id in ipairs(redis.call('LRANGE', ARGV[1] .. 'ou:' .. ARGV[i] .. ':' .. ARGV[2], 0, -1)) do
-    local j = redis.call('HGET', ARGV[1] .. 'og:' .. id, 'j')
-    if j then out[#out + 1] = j end
-  end
-end
-return out
-";
-
-/// ARGV: prefix, grant id. Returns the grant's JSON if it was live.
-const REVOKE: &str = "return revoke(ARGV[1], ARGV[2])";
-
-/// ARGV: prefix, family, how long it stays marked ended (ms). Revokes its grants and its
-/// unredeemed codes; returns the JSON of each grant it ended.
-const END_FAMILY: &str = r"
-local p = ARGV[1]
-redis.call('SET', p .. 'ofe:' .. ARGV[2], '1', 'PX', ARGV[3])
-local f = p .. 'of:' .. ARGV[2]
-local ended = {}
-for _, id in ipairs(redis.call('SMEMBERS', f)) do
-  local j = revoke(p, id)
-  if j then table.insert(ended, j) end
-end
-redis.call('DEL', f)
-local fc = p .. 'ofc:' .. ARGV[2]
-for _, c in ipairs(redis.call('SMEMBERS', fc)) do
-  local k = p .. 'oc:' .. c
-  if redis.call('HEXISTS', k, 'u') == 0 then redis.call('DEL', k) end
-end
-redis.call('DEL', fc)
-return ended
-";
+mod scripts;
+use scripts::*;
 
 /// The Redis store of codes, grants and tokens.
 pub struct RedisOidc {
@@ -195,6 +53,7 @@ pub struct RedisOidc {
     access: redis::Script,
     revoke: redis::Script,
     end_family: redis::Script,
+    end_user: redis::Script,
     take: redis::Script,
     grants_of: redis::Script,
 }
@@ -211,6 +70,7 @@ impl RedisOidc {
             access: redis::Script::new(ACCESS),
             revoke: with_revoke(REVOKE),
             end_family: with_revoke(END_FAMILY),
+            end_user: with_revoke(END_USER),
             take: redis::Script::new(TAKE),
             grants_of: redis::Script::new(GRANTS_OF),
         }
@@ -243,14 +103,17 @@ impl RedisOidc {
     }
 }
 
-/// Takes a one-time value (an app's code, a step-up ticket), in one step (a `GETDEL` that
-/// older servers also run).
-/// KEYS[1] the code. Returns its record or nil.
-const TAKE: &str = r"
-local v = redis.call('GET', KEYS[1])
-if v then redis.call('DEL', KEYS[1]) end
-return v
-";
+/// `text` with Redis glob characters escaped, for a `SCAN MATCH` of it as a literal prefix.
+fn glob_escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\' | '^') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
 
 /// The outcome word a script answered with, and its value.
 fn outcome(answer: &[String]) -> (&str, Option<&str>) {
@@ -347,10 +210,17 @@ impl OidcStore for RedisOidc {
             .arg(grant.expires_ms)
             .arg(issue.scope.join(" "))
             .arg(&grant.user)
-            .arg(qrgate_core::oidc::store::MAX_GRANTS);
+            .arg(qrgate_core::oidc::store::MAX_GRANTS)
+            .arg(&grant.key);
         let answer: Vec<String> = self.link.script(&call).await?;
         Ok(match outcome(&answer) {
-            ("issued", _) => Redeemed::Issued,
+            ("issued", _) => Redeemed::Issued {
+                evicted: answer
+                    .iter()
+                    .skip(1)
+                    .map(|j| Self::parse(j))
+                    .collect::<Result<_, _>>()?,
+            },
             ("reused", id) => Redeemed::Reused {
                 grant_id: id.map(str::to_string),
                 ended: ended(&answer, 2)?.into_iter().collect(),
@@ -379,7 +249,8 @@ impl OidcStore for RedisOidc {
             .arg(issue.access_expires_ms)
             .arg(issue.access_expires_ms.saturating_sub(now_ms).max(1))
             .arg(issue.scope.join(" "))
-            .arg(qrgate_core::oidc::store::MAX_RETIRED);
+            .arg(qrgate_core::oidc::store::MAX_RETIRED)
+            .arg(qrgate_core::oidc::store::MAX_ACCESS);
         let answer: Vec<String> = self.link.script(&call).await?;
         Ok(match outcome(&answer) {
             ("rotated", Some(j)) => Refreshed::Rotated(Self::parse(j)?),
@@ -478,6 +349,7 @@ impl OidcStore for RedisOidc {
             client_id: grant.client_id,
             user: grant.user,
             subject: grant.subject,
+            key: grant.key,
             scope,
             expires_ms,
             family: grant.family,
@@ -548,10 +420,12 @@ impl OidcStore for RedisOidc {
         self.take(&key).await?.map(|j| Self::parse(&j)).transpose()
     }
 
-    async fn purge(&self, config: &qrgate_core::config::Config) -> Result<Vec<Grant>, StoreError> {
-        // Runs after a reload only: walks the grants once.
+    async fn end_where(&self, test: GrantTest<'_>) -> Result<Vec<Grant>, StoreError> {
+        // A rare, deliberate step (a reload's review, an operator's revocation): walks the
+        // grants once.
         let base = self.key("og:");
-        let pattern = format!("{base}*");
+        // The prefix is the operator's: its glob characters match only themselves.
+        let pattern = format!("{}*", glob_escaped(&base));
         let mut cursor: u64 = 0;
         let mut gone = Vec::new();
         loop {
@@ -576,9 +450,16 @@ impl OidcStore for RedisOidc {
                     .query(redis::cmd("HGET").arg(key).arg("j"))
                     .await?;
                 let Some(j) = j else { continue };
-                let grant: Grant = Self::parse(&j)?;
-                if qrgate_core::oidc::store::departed(&grant, config) {
-                    gone.push(grant.id);
+                match Self::parse::<Grant>(&j) {
+                    Ok(grant) if test(&grant) => gone.push(grant.id),
+                    Ok(_) => {}
+                    // A grant no one can read cannot be shown to stand: it ends.
+                    Err(_) => {
+                        if let Some(id) = key.strip_prefix(&base) {
+                            tracing::warn!(grant = %id, "an unreadable OpenID Connect grant ends");
+                            gone.push(id.to_string());
+                        }
+                    }
                 }
             }
             cursor = next;
@@ -591,6 +472,13 @@ impl OidcStore for RedisOidc {
             ended.extend(self.revoke_grant(&id).await?);
         }
         Ok(ended)
+    }
+
+    async fn end_of_user(&self, user: &str, key: Option<&str>) -> Result<Vec<Grant>, StoreError> {
+        let mut call = self.end_user.prepare_invoke();
+        call.arg(self.prefix()).arg(user).arg(key.unwrap_or(""));
+        let ended: Vec<String> = self.link.script(&call).await?;
+        ended.iter().map(|j| Self::parse(j)).collect()
     }
 
     async fn put_ticket(
