@@ -172,6 +172,7 @@ labels = {
     "bare_pingora_headers": "bare pingora + the same 7 upstream headers",
     "lean_loop": "prototype: forwarding loop on pingora-core, no pingora-proxy (`examples/lean_proxy.rs`)",
     "qrgate_session": "**qrgate, session**",
+    "qrgate_bearer": "qrgate, program's bearer token (device login)",
     "qrgate_session_redis": "qrgate, session, Redis store (CPU: gateway + redis-server)",
     "qrgate_302": "qrgate, no cookie (302)",
     "qrgate_public": "qrgate, public path",
@@ -276,8 +277,10 @@ out.append("")
 out.append("| configuration | req/s | p50 µs | p99 µs | p99 range µs | p50 added over bare | p99 added over bare |")
 out.append("|---|---:|---:|---:|---:|---:|---:|")
 b50, b99 = med("bare_pingora_c1", "p50_us"), med("bare_pingora_c1", "p99_us")
-for name in ["upstream", "nginx", "bare_pingora", "qrgate_session", "qrgate_public"]:
+for name in ["upstream", "nginx", "bare_pingora", "qrgate_session", "qrgate_bearer", "qrgate_public"]:
     c1 = name + "_c1"
+    if name not in labels or not by(c1):
+        continue
     out.append(f"| {labels[name]} | {f0(med(c1, 'rps'))} | {f0(med(c1, 'p50_us'))} | {f0(med(c1, 'p99_us'))} | "
                f"{spread(c1, 'p99_us')} | {med(c1, 'p50_us') - b50:+.0f} µs | {med(c1, 'p99_us') - b99:+.0f} µs |")
 out.append("")

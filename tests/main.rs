@@ -42,6 +42,7 @@ mod path_rules;
 mod programs_bearer;
 mod programs_cli;
 mod programs_device;
+mod programs_personal;
 mod programs_redis;
 mod programs_tokens;
 mod proxy_core;

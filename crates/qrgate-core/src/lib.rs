@@ -131,6 +131,7 @@
 //!     - `web::openid::logout`: RP-initiated logout and ending a sign-on family;
 //!   - `web::tokens`: what the token-issuing endpoints share (the request, counting, the
 //!     person a grant is for now, the token response);
+//!   - `web::personal`: personal tokens, made on the person's page and confirmed by phone;
 //!   - `web::resource`: an app's protected resource metadata for programs (RFC 9728);
 //!   - `web::device`: the device authorization grant's endpoints (device code, verification
 //!     page, the token endpoint's device code grant);

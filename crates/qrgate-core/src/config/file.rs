@@ -37,6 +37,8 @@ pub(crate) struct Programs {
     pub(crate) cli: Option<bool>,
     pub(crate) poll_interval_seconds: Option<Spanned<u64>>,
     pub(crate) device_code_lifetime_seconds: Option<Spanned<u64>>,
+    pub(crate) personal_token_max_days: Option<Spanned<u64>>,
+    pub(crate) personal_token_never: Option<bool>,
 }
 
 #[derive(Deserialize)]

@@ -20,6 +20,10 @@ pub struct ProgramsConfig {
     pub(crate) poll_interval: Duration,
     /// How long a device code waits for its approval (`expires_in`).
     pub(crate) device_code_lifetime: Duration,
+    /// The longest life a personal token may be given, in days.
+    pub(crate) personal_token_max_days: u32,
+    /// Whether a personal token may be made that never expires.
+    pub(crate) personal_token_never: bool,
 }
 
 impl Default for ProgramsConfig {
@@ -28,6 +32,8 @@ impl Default for ProgramsConfig {
             cli: true,
             poll_interval: Duration::from_secs(5),
             device_code_lifetime: Duration::from_secs(600),
+            personal_token_max_days: 90,
+            personal_token_never: false,
         }
     }
 }
@@ -80,6 +86,18 @@ impl Validator<'_> {
                 600,
                 3600,
             )?,
+            personal_token_max_days: match raw.personal_token_max_days {
+                None => 90,
+                Some(d) => match u32::try_from(*d.get_ref()) {
+                    Ok(n) if (1..=3650).contains(&n) => n,
+                    _ => self.err(
+                        d.span(),
+                        "programs.personal_token_max_days",
+                        "expected 1 to 3650 days",
+                    )?,
+                },
+            },
+            personal_token_never: raw.personal_token_never.unwrap_or(false),
         })
     }
 }

@@ -23,6 +23,9 @@ pub struct TokenView {
     pub client: String,
     /// The client's display name.
     pub client_name: String,
+    /// A personal token's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// What it may do: each app with its access ("Wiki: read"), or the scopes of a sign-in.
     pub grant: Vec<String>,
     /// Made then, seconds since the epoch (0: unknown).
@@ -59,6 +62,7 @@ fn view(s: &Settings, g: &Grant) -> TokenView {
             .config
             .oidc_client(&g.client_id)
             .map_or_else(|| g.client_id.clone(), |c| c.name.clone()),
+        name: (!g.name.is_empty()).then(|| g.name.clone()),
         grant,
         created_at: g.created_ms / 1000,
         expires_at: g.expires_ms / 1000,

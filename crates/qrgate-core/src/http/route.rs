@@ -51,6 +51,8 @@ pub enum Route<'a> {
     Invite,
     /// `remove-device`: a person removes a device of their own.
     RemoveDevice,
+    /// `personal-token`: a person makes a personal token for a program (confirmed by phone).
+    PersonalToken,
     /// `enroll/{token}`: an invitation link.
     Enroll {
         /// The invitation token.
@@ -155,6 +157,7 @@ impl<'a> Route<'a> {
             ["sessions"] => Route::Sessions,
             ["invite"] => Route::Invite,
             ["remove-device"] => Route::RemoveDevice,
+            ["personal-token"] => Route::PersonalToken,
             ["enroll", token] => Route::Enroll { token },
             ["auth", "session", "create"] => Route::Create,
             ["auth", "session", "verify"] => Route::Verify,
@@ -223,6 +226,7 @@ impl<'a> Route<'a> {
             Route::Logout
             | Route::Invite
             | Route::RemoveDevice
+            | Route::PersonalToken
             | Route::Create
             | Route::Scan { .. }
             | Route::Approve { .. }
@@ -280,6 +284,7 @@ impl<'a> Route<'a> {
             Route::Logout
             | Route::Invite
             | Route::RemoveDevice
+            | Route::PersonalToken
             | Route::Create
             | Route::Scan { .. }
             | Route::Approve { .. }
@@ -318,7 +323,7 @@ impl<'a> Route<'a> {
             Route::Attempt { id } if !post && id.starts_with("sess_") => Some(Action::Signer),
             Route::Enroll { .. } => Some(Action::Signer),
             // Each starts (or collects) a confirmation attempt, like a login page.
-            Route::Invite | Route::RemoveDevice => Some(Action::Create),
+            Route::Invite | Route::RemoveDevice | Route::PersonalToken => Some(Action::Create),
             Route::Claim { .. } if post => Some(Action::Claim),
             // Issuing a code is a sign-in's first step; redeeming one collects a session.
             Route::SsoIssue { .. } => Some(Action::Create),
@@ -363,6 +368,7 @@ impl<'a> Route<'a> {
             Route::Sessions => format!("{base}/sessions"),
             Route::Invite => format!("{base}/invite"),
             Route::RemoveDevice => format!("{base}/remove-device"),
+            Route::PersonalToken => format!("{base}/personal-token"),
             Route::Enroll { token } => format!("{base}/enroll/{token}"),
             Route::Create => format!("{base}/auth/session/create"),
             Route::Verify => format!("{base}/auth/session/verify"),

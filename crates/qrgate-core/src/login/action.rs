@@ -17,7 +17,7 @@ use super::{attempt, LoginError};
 /// once: the same browser (binding cookie), still signed in with the session that asked,
 /// as that person, and the attempt made for exactly this action. Anything else is refused
 /// before the attempt is touched, except what only the claim itself can tell (approved,
-/// within the window, single use).
+/// within the window, single use). Returns the approving key.
 pub(crate) async fn claim_action(
     gw: &Gateway,
     s: &Settings,
@@ -26,7 +26,7 @@ pub(crate) async fn claim_action(
     headers: &HeaderMap,
     client: Option<IpAddr>,
     action: &Action,
-) -> Result<(), LoginError> {
+) -> Result<crate::raw::KeyBytes, LoginError> {
     let attempt = attempt(gw, s, app, id).await?;
     let Some(confirm) = attempt.request.purpose.action() else {
         return Err(AttemptError::OtherPurpose.into());
@@ -61,5 +61,5 @@ pub(crate) async fn claim_action(
         client,
         &attempt.id,
     );
-    Ok(())
+    Ok(key)
 }

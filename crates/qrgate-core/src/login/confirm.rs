@@ -26,6 +26,20 @@ pub enum Action {
         /// Its public id ([`device_id`]).
         device: String,
     },
+    /// Make a personal token for `user`: named, for one app, read-only or not, lasting
+    /// `days` (0: no expiry, where the operator allows it).
+    PersonalToken {
+        /// The person.
+        user: String,
+        /// The token's name.
+        name: String,
+        /// The app it is for.
+        app: String,
+        /// Reads only.
+        read_only: bool,
+        /// Days it lasts; 0 for no expiry.
+        days: u32,
+    },
 }
 
 /// Why a key may not approve an action.
@@ -41,7 +55,9 @@ impl Action {
     /// The person the action is for.
     pub(crate) fn user(&self) -> &str {
         match self {
-            Action::AddDevice { user } | Action::RemoveDevice { user, .. } => user,
+            Action::AddDevice { user }
+            | Action::RemoveDevice { user, .. }
+            | Action::PersonalToken { user, .. } => user,
         }
     }
 
@@ -51,6 +67,21 @@ impl Action {
             Action::AddDevice { user } => format!("add a new device for {user}"),
             Action::RemoveDevice { user, device } => {
                 format!("remove device {device} of {user}")
+            }
+            Action::PersonalToken {
+                user,
+                name,
+                app,
+                read_only,
+                days,
+            } => {
+                let access = if *read_only { "read" } else { "read-write" };
+                let until = match days {
+                    0 => "that never expires".to_string(),
+                    1 => "for 1 day".to_string(),
+                    n => format!("for {n} days"),
+                };
+                format!("make a personal token \"{name}\" of {user} with {access} access to {app} {until}")
             }
         };
         text.chars()
@@ -64,11 +95,53 @@ impl Action {
         match self {
             Action::AddDevice { user } => format!("add-device:{user}"),
             Action::RemoveDevice { user, device } => format!("remove-device:{device}:{user}"),
+            Action::PersonalToken {
+                user,
+                name,
+                app,
+                read_only,
+                days,
+            } => {
+                let enc = |t: &str| {
+                    url::form_urlencoded::byte_serialize(t.as_bytes()).collect::<String>()
+                };
+                let access = if *read_only { "r" } else { "w" };
+                format!(
+                    "personal-token:{days}:{access}:{}:{}:{user}",
+                    enc(app),
+                    enc(name)
+                )
+            }
         }
     }
 
     /// [`Action::wire`] read back; `None` for anything else.
     pub(crate) fn from_wire(text: &str) -> Option<Action> {
+        if let Some(rest) = text.strip_prefix("personal-token:") {
+            let mut parts = rest.splitn(5, ':');
+            let days = parts.next()?.parse().ok()?;
+            let read_only = match parts.next()? {
+                "r" => true,
+                "w" => false,
+                _ => return None,
+            };
+            let dec = |t: &str| {
+                url::form_urlencoded::parse(format!("x={t}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .filter(|v| !v.is_empty())
+            };
+            let app = dec(parts.next()?)?;
+            let name = dec(parts.next()?)?;
+            let user = parts.next().filter(|u| !u.is_empty())?.to_string();
+            return Some(Action::PersonalToken {
+                user,
+                name,
+                app,
+                read_only,
+                days,
+            });
+        }
         if let Some(user) = text.strip_prefix("add-device:") {
             return (!user.is_empty()).then(|| Action::AddDevice {
                 user: user.to_string(),
@@ -149,8 +222,30 @@ mod tests {
             },
             removal("alice smith", &KeyBytes::new([3; 32])),
             removal("x:y", &KeyBytes::new([4; 32])),
+            Action::PersonalToken {
+                user: "a:b c".into(),
+                name: "nightly: backup & more".into(),
+                app: "Test app".into(),
+                read_only: true,
+                days: 30,
+            },
+            Action::PersonalToken {
+                user: "alice".into(),
+                name: "x".into(),
+                app: "w:read".into(),
+                read_only: false,
+                days: 0,
+            },
         ] {
             assert_eq!(Action::from_wire(&action.wire()), Some(action.clone()));
+        }
+        for odd in [
+            "personal-token:x:r:a:b:alice",
+            "personal-token:1:q:a:b:alice",
+            "personal-token:1:r::b:alice",
+            "personal-token:1:r:a:b:",
+        ] {
+            assert_eq!(Action::from_wire(odd), None, "{odd:?}");
         }
         for odd in [
             "",

@@ -184,6 +184,7 @@ mod tests {
             expires_ms: 10_000_000,
             created_ms: 0,
             from: String::new(),
+            name: String::new(),
         }
     }
 

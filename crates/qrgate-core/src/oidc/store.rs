@@ -132,6 +132,9 @@ pub struct Grant {
     /// Where the client asked from (the token request's address), as lists show it.
     #[serde(default)]
     pub from: String,
+    /// A personal token's name (empty for every other grant).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
 }
 
 /// An access token's grant and lifetime.

@@ -102,6 +102,9 @@ pub(crate) struct SessionsPage<'a> {
     pub(crate) sessions: Vec<Row>,
     /// Every program's token of the user.
     pub(crate) tokens: Vec<TokenRow>,
+    /// Where a personal token is made, the apps it may be for, its default and longest life
+    /// in days; `None` where none can be made here.
+    pub(crate) personal: Option<(String, Vec<String>, u32, u32)>,
     /// Where the forms post.
     pub(crate) revoke_url: String,
     /// Where the form inviting a new phone posts.
@@ -234,7 +237,9 @@ pub(crate) async fn page(
         .into_iter()
         .map(|t| TokenRow {
             id: t.id,
-            client: t.client_name,
+            client: t.name.map_or(t.client_name, |n| {
+                format!("\u{201c}{n}\u{201d} (personal token)")
+            }),
             grant: t.grant.join(", "),
             from: t.from,
             since: date(t.created_at),
@@ -256,12 +261,29 @@ pub(crate) async fn page(
         remove_url: Route::RemoveDevice.url(prefix),
         sessions,
         tokens,
+        personal: personal_offer(s)
+            .filter(|_| confirms)
+            .map(|(apps, default, max)| (Route::PersonalToken.url(prefix), apps, default, max)),
         revoke_url: Route::Sessions.url(prefix),
         invite_url: confirms.then(|| Route::Invite.url(prefix)),
     }
     .render()
     .map_err(|e| ControlError::Store(StoreError::Unavailable(format!("page: {e}"))))?;
     Ok((html, nonce))
+}
+
+/// What the page offers for a personal token: the apps that let programs in, the default
+/// and longest life in days; `None` where personal tokens cannot be made.
+fn personal_offer(s: &Settings) -> Option<(Vec<String>, u32, u32)> {
+    s.config.oidc_client(crate::config::CLI_CLIENT)?;
+    let apps: Vec<String> = s
+        .config
+        .app_ids()
+        .filter(|(_, a)| a.programs)
+        .map(|(_, a)| a.name.clone())
+        .collect();
+    let max = s.config.programs.personal_token_max_days;
+    (!apps.is_empty()).then_some((apps, max.min(30), max))
 }
 
 /// Signs out what `scope` names among the sessions of `user` (every key of theirs); returns

@@ -16,7 +16,7 @@ use crate::login::attempts::{DeviceConsent, Purpose};
 use crate::login::{self};
 use crate::observe::audit;
 use crate::oidc::device::{self, DeviceRequest, Poll};
-use crate::oidc::store::{self, CodeGrant, Grant, Redeemed, StoreError};
+use crate::oidc::store::{self, Grant, StoreError};
 use crate::oidc::token::{self, TokenError, TokenRequest, TokenResponse};
 use crate::settings::Settings;
 use crate::web::respond::{self, EndpointRefusal};
@@ -288,47 +288,19 @@ async fn redeem(
         acr: None,
         expires_ms: now_ms.saturating_add(millis(lifetime)),
         created_ms: now_ms,
+        name: String::new(),
         // Where the program asked for its device code: what the phone was shown.
         from: request.client_ip.clone(),
     };
     let (answer, issue) = openid::answer(gw, issuer, client, &grant, &person, None, now_ms)?;
-    // The grant enters the store the way every grant does: through a code redeemed once.
-    let code = store::mint();
-    let code_hash = store::hash_of(&code).ok_or(TokenError::Server)?;
-    let oidc_store = gw.oidc().store();
-    let stand_in = CodeGrant {
-        client_id: client.id.clone(),
-        redirect_uri: String::new(),
-        user: grant.user.clone(),
-        subject: grant.subject.clone(),
-        key: grant.key.clone(),
-        family: grant.family.clone(),
-        scope: grant.scope.clone(),
-        nonce: None,
-        code_challenge: None,
-        auth_time: grant.auth_time,
-        acr: None,
-        expires_ms: now_ms.saturating_add(60_000),
-    };
-    oidc_store.put_code(code_hash, stand_in, now_ms).await?;
-    match oidc_store
-        .redeem(code_hash, grant.clone(), issue, now_ms)
-        .await?
-    {
-        Redeemed::Issued { evicted } => {
-            gw.oidc().ended(&s.config, &evicted, now_ms);
-            audit::oidc(
-                "oidc_device_grant",
-                &client.id,
-                &grant.user,
-                &grant.id,
-                &grant.scope.join(" "),
-                r.client_ip,
-            );
-            Ok(answer)
-        }
-        _ => Err(TokenError::Store(StoreError::Unavailable(
-            "the grant was not stored".into(),
-        ))),
-    }
+    super::tokens::store_grant(gw, s, &grant, issue, now_ms).await?;
+    audit::oidc(
+        "oidc_device_grant",
+        &client.id,
+        &grant.user,
+        &grant.id,
+        &grant.scope.join(" "),
+        r.client_ip,
+    );
+    Ok(answer)
 }

@@ -17,6 +17,7 @@ pub(crate) mod account;
 mod device;
 mod openid;
 mod own_account;
+mod personal;
 pub(crate) mod phone;
 mod resource;
 pub mod respond;
@@ -207,6 +208,7 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
         Route::Claim { id } if post => claim(gw, s, &req, id)
             .await
             .unwrap_or_else(|e| respond::login_error(req.form, &e)),
+        Route::PersonalToken if post => personal::personal_token(gw, s, &req).await,
         Route::OidcDiscovery | Route::AuthServerMetadata if get => openid::discovery(gw, s),
         Route::ProtectedResource if get && programs => resource::metadata(s, req.app),
         Route::OidcJwks if get => openid::jwks(gw),

@@ -69,7 +69,7 @@ pub(super) async fn sessions_sign_out(gw: &Gateway, s: &Settings, req: &RouteReq
 /// The fields of an action's form (`application/x-www-form-urlencoded`): each of `names`
 /// at most once, plus `confirm` (the confirmation attempt's id); anything else, a repeat or
 /// an empty value refuses the whole form.
-fn action_form(body: &[u8], names: &[&str]) -> Option<Vec<(String, String)>> {
+pub(super) fn action_form(body: &[u8], names: &[&str]) -> Option<Vec<(String, String)>> {
     let mut fields: Vec<(String, String)> = Vec::new();
     for (name, value) in url::form_urlencoded::parse(body) {
         let known = name == "confirm" || names.contains(&name.as_ref());
@@ -81,7 +81,7 @@ fn action_form(body: &[u8], names: &[&str]) -> Option<Vec<(String, String)>> {
     Some(fields)
 }
 
-fn field<'f>(fields: &'f [(String, String)], name: &str) -> Option<&'f str> {
+pub(super) fn field<'f>(fields: &'f [(String, String)], name: &str) -> Option<&'f str> {
     fields
         .iter()
         .find(|(n, _)| n == name)
@@ -89,7 +89,7 @@ fn field<'f>(fields: &'f [(String, String)], name: &str) -> Option<&'f str> {
 }
 
 /// The live session of a same-origin POST, or the refusal to send.
-async fn own_session(
+pub(super) async fn own_session(
     gw: &Gateway,
     s: &Settings,
     req: &RouteRequest<'_>,
@@ -111,7 +111,7 @@ async fn own_session(
 /// Starts the confirmation of `action` for the session `live`: a login attempt whose
 /// approval only this action's form (`url`, with `fields` and the attempt id) can collect.
 /// A browser gets the confirmation page, a program the attempt as JSON (202).
-async fn confirm_action(
+pub(super) async fn confirm_action(
     gw: &Gateway,
     s: &Settings,
     req: &RouteRequest<'_>,
@@ -163,7 +163,7 @@ async fn confirm_action(
     reply
 }
 
-fn bad_action_form(form: Form, hint: &str) -> Reply {
+pub(super) fn bad_action_form(form: Form, hint: &str) -> Reply {
     respond::endpoint_refusal(
         form,
         &EndpointRefusal::BadForm {

@@ -164,3 +164,45 @@ pub(super) fn answer(
         },
     ))
 }
+
+/// Keeps a new grant and its first tokens in the provider's store, the way every grant
+/// enters it: through a code redeemed once (for a grant no authorization code made: a
+/// program's device login, a personal token).
+pub(super) async fn store_grant(
+    gw: &Gateway,
+    s: &Settings,
+    grant: &Grant,
+    issue: Issue,
+    now_ms: u64,
+) -> Result<(), TokenError> {
+    let code = store::mint();
+    let code_hash = store::hash_of(&code).ok_or(TokenError::Server)?;
+    let stand_in = crate::oidc::store::CodeGrant {
+        client_id: grant.client_id.clone(),
+        redirect_uri: String::new(),
+        user: grant.user.clone(),
+        subject: grant.subject.clone(),
+        key: grant.key.clone(),
+        family: grant.family.clone(),
+        scope: grant.scope.clone(),
+        nonce: None,
+        code_challenge: None,
+        auth_time: grant.auth_time,
+        acr: None,
+        expires_ms: now_ms.saturating_add(60_000),
+    };
+    let oidc_store = gw.oidc().store();
+    oidc_store.put_code(code_hash, stand_in, now_ms).await?;
+    match oidc_store
+        .redeem(code_hash, grant.clone(), issue, now_ms)
+        .await?
+    {
+        crate::oidc::store::Redeemed::Issued { evicted } => {
+            gw.oidc().ended(&s.config, &evicted, now_ms);
+            Ok(())
+        }
+        _ => Err(TokenError::Store(
+            crate::oidc::store::StoreError::Unavailable("the grant was not stored".into()),
+        )),
+    }
+}

@@ -82,6 +82,13 @@ fn route_table() {
             Some(Create),
         ),
         (
+            Route::PersonalToken,
+            "/personal-token",
+            "POST",
+            Some(Create),
+            Some(Create),
+        ),
+        (
             Route::Enroll { token: "tok" },
             "/enroll/tok",
             "GET, HEAD, POST",

@@ -31,6 +31,7 @@ pub(super) fn grant(id: &str) -> Grant {
         expires_ms: 1_000_000,
         created_ms: 0,
         from: String::new(),
+        name: String::new(),
     }
 }
 

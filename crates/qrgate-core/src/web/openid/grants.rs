@@ -108,6 +108,7 @@ async fn redeem(
         expires_ms: now_ms
             .saturating_add(millis(client.refresh_lifetime.max(client.access_lifetime))),
         created_ms: now_ms,
+        name: String::new(),
         from: r.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
     };
     let (answer, issue) = answer(

@@ -1,0 +1,188 @@
+//! Personal tokens for unattended jobs: made on the person's own page, approved on their
+//! phone for exactly that token (name, app, access, life), shown once and kept only as a
+//! hash. A personal token is an access token of a grant of the provider (client
+//! `qrgate-cli`, no refresh), so it is used, listed and revoked like a device login's, and
+//! ends with the key that approved it.
+
+use serde_json::json;
+
+use crate::config::CLI_CLIENT;
+use crate::gateway::Gateway;
+use crate::http::reply::{escape_html, Form, Reply};
+use crate::http::route::Route;
+use crate::login::confirm::Action;
+use crate::login::{self};
+use crate::observe::audit;
+use crate::oidc::device::{key_family, AppScope};
+use crate::oidc::store::{self, Grant, Issue};
+use crate::settings::Settings;
+use crate::web::respond;
+
+use super::own_account::{action_form, bad_action_form, confirm_action, field, own_session};
+use super::RouteRequest;
+
+/// Longest name a personal token may have.
+const MAX_NAME: usize = 64;
+/// "Never", where the operator allows it: a hundred years.
+const NEVER_MS: u64 = 100 * 365 * 86_400_000;
+
+/// The token a form asks for, checked against the config; a hint for the person if not.
+fn asked(s: &Settings, user: &str, fields: &[(String, String)]) -> Result<Action, &'static str> {
+    let name = field(fields, "name").unwrap_or_default().trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+        return Err("Give the token a name of 1 to 64 characters.");
+    }
+    let app = field(fields, "app").unwrap_or_default();
+    if !s
+        .config
+        .app_by_name(app)
+        .is_some_and(|id| s.app(id).programs)
+    {
+        return Err("Choose an app that lets programs in.");
+    }
+    let read_only = match field(fields, "access") {
+        Some("read") => true,
+        Some("read-write") => false,
+        _ => return Err("Choose read or read-write access."),
+    };
+    let programs = &s.config.programs;
+    let days: u32 = match field(fields, "days").map(str::parse) {
+        Some(Ok(0)) if programs.personal_token_never => 0,
+        Some(Ok(d)) if (1..=programs.personal_token_max_days).contains(&d) => d,
+        _ => return Err("Choose how many days the token lasts, within what the gateway allows."),
+    };
+    Ok(Action::PersonalToken {
+        user: user.to_string(),
+        name: name.to_string(),
+        app: app.to_string(),
+        read_only,
+        days,
+    })
+}
+
+/// `POST {prefix}/personal-token` with `name`, `app`, `access` (`read` or `read-write`) and
+/// `days`: the first POST starts the phone's confirmation of exactly this token; the POST
+/// with `confirm=<attempt>` from the same browser and session collects it, makes the token
+/// and shows it once.
+pub(super) async fn personal_token(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
+    let why = "Personal tokens are made from the application's own pages.";
+    let live = match own_session(gw, s, req, why).await {
+        Ok(live) => live,
+        Err(reply) => return reply,
+    };
+    let hint = "Send name, app, access and days (and confirm=<attempt id> once approved).";
+    let Some(fields) = action_form(&req.body, &["name", "app", "access", "days"]) else {
+        return bad_action_form(req.form, hint);
+    };
+    if s.config.oidc_client(CLI_CLIENT).is_none() {
+        return bad_action_form(
+            req.form,
+            "Personal tokens need the gateway's sign-in origin ([sso]) and its built-in client.",
+        );
+    }
+    let user = live.identity.user.clone();
+    let action = match asked(s, &user, &fields) {
+        Ok(a) => a,
+        Err(hint) => return bad_action_form(req.form, hint),
+    };
+    let url = Route::PersonalToken.url(&s.config.server.prefix);
+    let Some(id) = field(&fields, "confirm") else {
+        let keep: Vec<(&'static str, String)> = ["name", "app", "access", "days"]
+            .into_iter()
+            .filter_map(|n| field(&fields, n).map(|v| (n, v.to_string())))
+            .collect();
+        return confirm_action(gw, s, req, &live, action, url, keep).await;
+    };
+    let key =
+        match login::claim_action(gw, s, req.app, id, req.headers, req.client_ip, &action).await {
+            Ok(key) => key,
+            Err(e) => return respond::login_error(req.form, &e),
+        };
+    let Action::PersonalToken {
+        name,
+        app,
+        read_only,
+        days,
+        ..
+    } = action
+    else {
+        return bad_action_form(req.form, hint);
+    };
+    let Some(subject) = s.config.user_by_name(&user).map(|(_, u)| u.subject.clone()) else {
+        return respond::login_error(req.form, &crate::login::LoginError::Unauthenticated);
+    };
+    let now_ms = gw.clock().now_millis();
+    let life_ms = match days {
+        0 => NEVER_MS,
+        d => u64::from(d).saturating_mul(86_400_000),
+    };
+    let expires_ms = now_ms.saturating_add(life_ms);
+    let token = store::mint();
+    let Some(hash) = store::hash_of(&token) else {
+        return respond::login_error(req.form, &crate::login::LoginError::Internal("token"));
+    };
+    let scope = vec![AppScope::token(&app, read_only)];
+    let grant = Grant {
+        id: hex::encode(crate::random_bytes::<12>()),
+        client_id: CLI_CLIENT.to_string(),
+        user: user.clone(),
+        subject,
+        key: hex::encode(key.as_bytes()),
+        family: key_family(&hex::encode(key.as_bytes())),
+        scope: scope.clone(),
+        auth_time: now_ms / 1000,
+        acr: None,
+        expires_ms,
+        created_ms: now_ms,
+        from: req.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        name: name.clone(),
+    };
+    let issue = Issue {
+        scope,
+        refresh: None,
+        access: hash,
+        access_expires_ms: expires_ms,
+    };
+    if let Err(e) = super::tokens::store_grant(gw, s, &grant, issue, now_ms).await {
+        tracing::warn!(error = %e, "personal token not stored");
+        return respond::token_error(&e);
+    }
+    audit::oidc(
+        "personal_token",
+        CLI_CLIENT,
+        &user,
+        &grant.id,
+        &name,
+        req.client_ip,
+    );
+    let access = if read_only { "read" } else { "read-write" };
+    if req.form == Form::Json {
+        return Reply::json(
+            200,
+            &json!({ "token": token, "id": grant.id, "name": name, "app": app,
+                     "access": access, "expires_at": expires_ms / 1000 }),
+        )
+        .with_header("cache-control", "no-store");
+    }
+    let until = httpdate::fmt_http_date(
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(expires_ms),
+    );
+    let back = Route::Sessions.url(&s.config.server.prefix);
+    Reply::html(
+        200,
+        format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>Your personal token</title></head><body><main>\
+             <h1>Personal token \u{201c}{name}\u{201d}</h1>\
+             <p>{access} access to {app} until {until}. Copy it now: it is not shown again.</p>\
+             <p><code id=\"token\">{token}</code></p>\
+             <p>Use it as <code>Authorization: Bearer &lt;token&gt;</code>. Revoke it on \
+             <a href=\"{back}\">your sessions page</a>.</p></main></body></html>",
+            name = escape_html(&name),
+            app = escape_html(&app),
+            back = escape_html(&back),
+        ),
+    )
+    .with_header("cache-control", "no-store")
+}
