@@ -214,6 +214,35 @@ pub(crate) async fn check_front(front: u16) {
             "{secret} reached the upstream: {all}"
         );
     }
+
+    // The app's own `Authorization` reaches it as sent; a bearer token of qrgate (here one
+    // that admits nobody, beside a live session) never does.
+    for (sent, reaches) in [
+        ("Basic dXNlcjpwYXNz", true),
+        ("Bearer app-own-token", true),
+        (&format!("Bearer qga_{}", "A".repeat(43))[..], false),
+        (&format!("bEaReR  qga_{} ", "b".repeat(43))[..], false),
+    ] {
+        let resp = b
+            .get(format!("{base}/app/page"))
+            .header("accept", "application/json")
+            .header("authorization", sent)
+            .send()
+            .await
+            .expect("with authorization");
+        assert_eq!(resp.status(), 200, "{sent}");
+        let echo: Value = resp.json().await.expect("echo");
+        let got: Vec<String> = echoed_headers(&echo)
+            .into_iter()
+            .filter(|(n, v)| n == "authorization" && !v.is_empty())
+            .map(|(_, v)| v)
+            .collect();
+        if reaches {
+            assert_eq!(got, [sent], "{sent}");
+        } else {
+            assert!(got.is_empty(), "{sent} reached the upstream: {got:?}");
+        }
+    }
 }
 
 /// The status line and headers of a raw request to the front proxy.

@@ -19,6 +19,7 @@ mod devices_origins;
 mod devices_users;
 mod durable_state;
 mod forward_auth;
+mod forward_auth_programs;
 mod forward_auth_rules;
 mod forward_auth_verify;
 mod hardening;

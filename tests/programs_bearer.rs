@@ -166,6 +166,43 @@ async fn an_app_that_asks_for_the_authorization_header_gets_it() {
     assert_eq!(header(&echo, "x-auth-client"), Some("qrgate-cli"));
 }
 
+/// A token of the gateway sent to an app that lets no program in is not a credential there,
+/// and it still never reaches that upstream, on a protected path with a session or on a public
+/// path; the app's own `Authorization` does.
+#[tokio::test]
+async fn a_gateway_token_never_reaches_an_app_that_lets_no_program_in() {
+    let gw = crate::common::TestGateway::with(crate::common::Setup {
+        app_extra: "public_paths = [\"/public\"]\n".into(),
+        ..crate::common::Setup::default()
+    })
+    .await;
+    let (b, _) = crate::common::sign_in_at(&gw.url("")).await;
+    let ours = format!("qga_{}", "Z".repeat(43));
+    for (path, sent, reaches) in [
+        ("/private", format!("Bearer {ours}"), false),
+        ("/public/x", format!("bearer {ours}"), false),
+        ("/private", "Bearer app-own-token".to_string(), true),
+        ("/private", format!("Bearer {}", "Z".repeat(43)), true),
+        ("/public/x", "Basic dXNlcjpwYXNz".to_string(), true),
+    ] {
+        let resp = b
+            .get(gw.url(path))
+            .header("accept", "application/json")
+            .header("authorization", &sent)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 200, "{path} {sent}");
+        let echo = echoed_headers(&resp.json().await.expect("echo"));
+        let got = header(&echo, "authorization");
+        if reaches {
+            assert_eq!(got, Some(sent.as_str()), "{path}");
+        } else {
+            assert_eq!(got, None, "{sent} reached the upstream on {path}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_generic_client_finds_the_authorization_server_from_a_401_and_browsers_keep_the_login_page(
 ) {

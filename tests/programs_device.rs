@@ -18,19 +18,25 @@ use crate::common::{alice_key, browser, client, Setup, TestGateway, NAV};
 
 /// A gateway whose app lets programs in, with `[sso]` on `localhost:{port}`.
 pub(crate) async fn programs_gateway(extra: &str) -> (TestGateway, tempfile::TempDir) {
+    let (setup, dir) = programs_setup(extra);
+    (TestGateway::with(setup).await, dir)
+}
+
+/// A gateway's setup whose app lets programs in, with an SSO origin on the gateway's own
+/// port (`extra` in the config's tail), and the folder holding its signing keys.
+pub(crate) fn programs_setup(extra: &str) -> (Setup, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("dir");
     let keys = dir.path().join("oidc-keys.json");
     let tail = format!(
         "\n[sso]\norigin = \"http://localhost:{{gateway_port}}\"\nname = \"Example\"\nkey_file = \"{}\"\n{extra}\n",
         keys.display()
     );
-    let gw = TestGateway::with(Setup {
+    let setup = Setup {
         app_extra: "public_paths = [\"/public\"]\nprograms = true\n".into(),
         tail,
         ..Setup::default()
-    })
-    .await;
-    (gw, dir)
+    };
+    (setup, dir)
 }
 
 pub(crate) fn sso(gw: &TestGateway) -> String {
@@ -252,7 +258,8 @@ async fn a_program_polls_until_the_phone_approves_and_then_refreshes() {
         .expect("approve");
     approved.store(true, Ordering::SeqCst);
     let token = polling.await.expect("task").expect("a token");
-    assert_eq!(token.access_token().secret().len(), 43);
+    assert!(token.access_token().secret().starts_with("qga_"));
+    assert_eq!(token.access_token().secret().len(), 47);
     let scopes: Vec<String> = token
         .scopes()
         .expect("scope")

@@ -88,7 +88,8 @@ async fn a_personal_token_approved_by_phone_works_with_curl_within_its_grant_unt
 
     let made = make(&b, &base, "name=backup&app=Test+app&access=read&days=7").await;
     let token = made["token"].as_str().expect("token").to_string();
-    assert_eq!(token.len(), 43);
+    assert!(token.starts_with("qga_"), "{token}");
+    assert_eq!(token.len(), 47);
     assert_eq!(made["access"], "read");
 
     let (status, echo) = curl(&gw.url("/private"), "GET", &token).await;

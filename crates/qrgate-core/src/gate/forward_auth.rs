@@ -18,6 +18,7 @@ use http::{HeaderMap, Method, Uri};
 
 use crate::config::AppId;
 use crate::gate::decision::{self, Denial};
+use crate::gate::program::{self, Presented};
 use crate::gateway::{Gateway, LiveSession};
 use crate::http::path::canonicalize;
 use crate::http::request::Request;
@@ -145,21 +146,50 @@ pub(crate) fn depends_on_request(s: &Settings, app: AppId, live: &LiveSession) -
     !live.meta.grant.is_full() || !s.app(app).step_up_paths.is_empty()
 }
 
-/// The answer to a forward-auth question on `app`: the session to vouch for, or why not.
+/// Who a forward-auth answer vouches for.
+#[derive(Debug)]
+pub(crate) struct Vouched {
+    /// The session, or a program's bearer token judged as the session of the key that
+    /// approved it.
+    pub(crate) live: LiveSession,
+    /// The program a bearer token let in (`X-Auth-Client`), by its client id.
+    pub(crate) client: Option<String>,
+}
+
+/// The answer to a forward-auth question on `app`: who to vouch for, or why not. A program's
+/// bearer token (where the app lets programs in) is judged first, then the session, as on
+/// the proxy path ([`decision::decide`]).
 pub(crate) async fn verify(
     gw: &Gateway,
     s: &Settings,
     app: AppId,
     headers: &HeaderMap,
-) -> Result<LiveSession, Refusal> {
+) -> Result<Vouched, Refusal> {
+    let store = |e| Refusal::Login(LoginError::Store(e));
+    let (program, refused) = match program::presented(gw, s, app, headers)
+        .await
+        .map_err(store)?
+    {
+        Presented::Admitted(p) => (Some(p), false),
+        Presented::Refused => (None, true),
+        Presented::None => (None, false),
+    };
+    let client = program.as_ref().map(|p| p.client.clone());
+    let vouch = |live| Vouched {
+        live,
+        client: client.clone(),
+    };
     let Some(original) = original(headers).map_err(Refusal::Original)? else {
-        let live = login::verify(gw, s, app, headers)
-            .await
-            .map_err(Refusal::Login)?;
+        let live = match program {
+            Some(p) => p.live,
+            None => login::verify(gw, s, app, headers)
+                .await
+                .map_err(Refusal::Login)?,
+        };
         if depends_on_request(s, app, &live) {
             return Err(Refusal::Original(OriginalError::Missing));
         }
-        return Ok(live);
+        return Ok(vouch(live));
     };
     let path =
         canonicalize(original.uri.path()).map_err(|e| Refusal::Denied(Denial::BadPath(e)))?;
@@ -180,12 +210,17 @@ pub(crate) async fn verify(
         headers,
         secure: true,
     };
-    let live = match login::verify(gw, s, app, headers).await {
-        Ok(live) => Some(live),
-        Err(LoginError::Unauthenticated) => None,
-        Err(e) => return Err(Refusal::Login(e)),
+    let live = match program {
+        Some(p) => Some(p.live),
+        None => match login::verify(gw, s, app, headers).await {
+            Ok(live) => Some(live),
+            Err(LoginError::Unauthenticated) => None,
+            Err(e) => return Err(Refusal::Login(e)),
+        },
     };
-    decision::admit(s, app, &req, &path, live, gw.clock().now_millis()).map_err(Refusal::Denied)
+    decision::admit(s, app, &req, &path, live, gw.clock().now_millis())
+        .map(vouch)
+        .map_err(|d| Refusal::Denied(decision::token_refused(d, refused)))
 }
 
 /// `headers` with `Upgrade` set to what the proxy named.
@@ -344,7 +379,7 @@ mod tests {
             let (gw, s) = (&gw, &s);
             async move {
                 match verify(gw, s, app, &h).await {
-                    Ok(live) => Ok(live.identity.user.clone()),
+                    Ok(v) => Ok(v.live.identity.user.clone()),
                     Err(Refusal::Denied(d)) => Err(format!("{d:?}")),
                     Err(r) => Err(format!("{r:?}")),
                 }

@@ -28,10 +28,13 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Whether the request carries a bearer token shaped like the provider's (43 base64url
-/// characters): such a header is removed before the upstream unless the app asks for it.
-pub(crate) fn carries_ours(headers: &HeaderMap) -> bool {
-    bearer(headers).and_then(store::hash_of).is_some()
+/// Whether the request carries a bearer token of the gateway: an access token's shape
+/// (`qga_…`) on any app, and on an app that lets programs in (`programs`) also the bare 43
+/// characters of an access token made before the prefix. Such a header is removed before the
+/// upstream unless the app asks for it.
+pub(crate) fn carries_ours(headers: &HeaderMap, programs: bool) -> bool {
+    bearer(headers)
+        .is_some_and(|t| store::is_access_shaped(t) || (programs && store::hash_of(t).is_some()))
 }
 
 /// A program admitted by its token.
@@ -182,7 +185,7 @@ mod tests {
 
     #[test]
     fn a_bearer_token_is_read_in_any_case_of_the_scheme_and_only_ours_is_recognized() {
-        let ours = "a".repeat(43);
+        let ours = store::mint_access();
         assert_eq!(
             bearer(&headers(&format!("Bearer {ours}"))),
             Some(ours.as_str())
@@ -194,8 +197,23 @@ mod tests {
         assert_eq!(bearer(&headers("Basic abc")), None);
         assert_eq!(bearer(&headers("Bearer ")), None);
         assert_eq!(bearer(&HeaderMap::new()), None);
-        assert!(carries_ours(&headers(&format!("Bearer {ours}"))));
-        assert!(!carries_ours(&headers("Bearer upstream-own-token")));
+        // An access token is recognized on every app; the bare shape of one made before the
+        // prefix only where programs are let in (elsewhere it may well be the app's own).
+        for programs in [true, false] {
+            assert!(carries_ours(&headers(&format!("Bearer {ours}")), programs));
+            assert!(!carries_ours(
+                &headers("Bearer upstream-own-token"),
+                programs
+            ));
+            assert!(!carries_ours(&headers(&format!("Basic {ours}")), programs));
+        }
+        let legacy = "a".repeat(43);
+        assert!(carries_ours(&headers(&format!("Bearer {legacy}")), true));
+        assert!(!carries_ours(&headers(&format!("Bearer {legacy}")), false));
+        assert!(!carries_ours(
+            &headers(&format!("Bearer qga_{}", "a".repeat(42))),
+            false
+        ));
     }
 
     #[test]

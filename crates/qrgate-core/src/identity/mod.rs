@@ -82,6 +82,10 @@ pub const APP: &str = "x-auth-app";
 /// the proxy in front to send the app instead of `Cookie` (one implementation of the rule,
 /// with no count limit).
 pub(crate) const COOKIE: &str = "x-auth-cookie";
+/// The forward-auth answer's copy of the request's `Authorization`, for the proxy in front
+/// to send the app instead: absent when it carries a token of the gateway (one
+/// implementation of the rule).
+pub(crate) const AUTHORIZATION: &str = "x-auth-authorization";
 /// Upstream header naming the program (its client id) a bearer token let in.
 pub const CLIENT: &str = "x-auth-client";
 /// The signed identity assertion (a JWT), with `[assertion] enabled`.

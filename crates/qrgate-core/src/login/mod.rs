@@ -365,6 +365,8 @@ pub(crate) async fn claim(
 
 /// The session a request carries, by `Authorization: Bearer` or by cookie, with what it was
 /// granted and its last phone approval (forward auth judges the original request by them).
+/// A bearer value that is no live session of this app (an app's own credential, say) leaves
+/// the cookie to speak, as on the proxy path, which never reads `Authorization` for a session.
 pub(crate) async fn verify(
     gw: &Gateway,
     s: &Settings,
@@ -395,6 +397,10 @@ pub(crate) async fn verify(
                 }),
             None => None,
         },
+        None => None,
+    };
+    let found = match found {
+        Some(live) => Some(live),
         None => gw.session(s, headers, app).await?,
     };
     found.ok_or(LoginError::Unauthenticated)

@@ -34,18 +34,41 @@ pub const MAX_GRANTS: usize = 16;
 /// SHA-256 of a token: what stores keep.
 pub type Hash = [u8; 32];
 
-/// A fresh token (code, refresh or access): 32 random bytes, base64url (43 characters).
+/// A fresh token (code or refresh): 32 random bytes, base64url (43 characters).
 pub(crate) fn mint() -> String {
     URL_SAFE_NO_PAD.encode(crate::random_bytes::<32>())
 }
 
-/// The hash of a presented token; anything but 43 base64url characters is none.
+/// What every access token starts with, so that a token of the gateway is recognized
+/// wherever it is sent (and removed before any upstream) without a store lookup, and a
+/// secret scanner can find a leaked one.
+pub const ACCESS_PREFIX: &str = "qga_";
+
+/// A fresh access token: [`ACCESS_PREFIX`] and 32 random bytes, base64url.
+pub(crate) fn mint_access() -> String {
+    format!("{ACCESS_PREFIX}{}", mint())
+}
+
+/// Whether `s` is 43 base64url characters: the random part of every token.
+fn is_random_part(s: &str) -> bool {
+    s.len() == 43
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Whether `presented` has an access token's shape ([`mint_access`]).
+pub(crate) fn is_access_shaped(presented: &str) -> bool {
+    presented
+        .strip_prefix(ACCESS_PREFIX)
+        .is_some_and(is_random_part)
+}
+
+/// The hash of a presented token: of all of it, for 43 base64url characters (codes, refresh
+/// tokens and access tokens made before [`ACCESS_PREFIX`]) or an access token's shape;
+/// anything else is none.
 pub(crate) fn hash_of(presented: &str) -> Option<Hash> {
-    (presented.len() == 43
-        && presented
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-    .then(|| Sha256::digest(presented.as_bytes()).into())
+    (is_random_part(presented) || is_access_shaped(presented))
+        .then(|| Sha256::digest(presented.as_bytes()).into())
 }
 
 /// What an authorization code stands for until it is redeemed.

@@ -117,7 +117,7 @@ pub(super) async fn personal_token(gw: &Gateway, s: &Settings, req: &RouteReques
         d => u64::from(d).saturating_mul(86_400_000),
     };
     let expires_ms = now_ms.saturating_add(life_ms);
-    let token = store::mint();
+    let token = store::mint_access();
     let Some(hash) = store::hash_of(&token) else {
         return respond::login_error(req.form, &crate::login::LoginError::Internal("token"));
     };

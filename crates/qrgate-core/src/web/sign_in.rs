@@ -268,11 +268,11 @@ pub(super) async fn claim(
 /// Forward auth: the session vouched for with its identity headers, if the original request
 /// the proxy names ([`forward_auth`]) is one the proxy path would forward.
 pub(super) async fn verify(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
-    let live = match forward_auth::verify(gw, s, req.app, req.headers).await {
-        Ok(live) => live,
+    let vouched = match forward_auth::verify(gw, s, req.app, req.headers).await {
+        Ok(v) => v,
         Err(r) => return respond::forward_auth_refusal(&r),
     };
-    let id = live.identity;
+    let id = vouched.live.identity;
     let app = s.app(req.app);
     let mut reply = Reply::json(
         200,
@@ -287,6 +287,19 @@ pub(super) async fn verify(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -
         if let Ok(kept) = kept.to_str() {
             reply = reply.with_header(identity::COOKIE, kept.to_string());
         }
+    }
+    if let Some(client) = vouched.client {
+        reply = reply.with_header(identity::CLIENT, client);
+    }
+    // What the proxy sends the app as `Authorization`: nothing when it carries a token of
+    // the gateway (the proxy path's own rule), else the client's header as it came.
+    let app_authorization = req
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .filter(|_| !crate::gate::decision::strips_authorization(s, req.app, req.headers))
+        .and_then(|v| v.to_str().ok());
+    if let Some(value) = app_authorization {
+        reply = reply.with_header(identity::AUTHORIZATION, value.to_string());
     }
     reply
 }

@@ -131,7 +131,7 @@ pub(super) fn answer(
     nonce: Option<String>,
     now_ms: u64,
 ) -> Result<(TokenResponse, Issue), TokenError> {
-    let access_token = store::mint();
+    let access_token = store::mint_access();
     // A refresh token only for a grant of `offline_access` (OpenID Connect Core §11), and
     // never when the client's refresh lifetime is 0.
     let offline = grant.scope.iter().any(|s| s == "offline_access");

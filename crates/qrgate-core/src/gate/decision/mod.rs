@@ -316,7 +316,7 @@ pub async fn decide(gw: &Gateway, s: &Settings, req: &Request<'_>) -> Decision {
             identity: None,
             session: None,
             client: None,
-            strip_authorization: strips_authorization(s, app, req),
+            strip_authorization: strips_authorization(s, app, req.headers),
         }),
         Classified::Protected { app, target, path } => {
             let now_ms = gw.clock().now_millis();
@@ -329,7 +329,7 @@ pub async fn decide(gw: &Gateway, s: &Settings, req: &Request<'_>) -> Decision {
                             identity: Some(live.identity),
                             session: Some(live.hash),
                             client: Some(p.client),
-                            strip_authorization: strips_authorization(s, app, req),
+                            strip_authorization: strips_authorization(s, app, req.headers),
                         }),
                         Err(d) => Decision::Deny(d),
                     }
@@ -346,20 +346,9 @@ pub async fn decide(gw: &Gateway, s: &Settings, req: &Request<'_>) -> Decision {
                         identity: Some(live.identity),
                         session: Some(live.hash),
                         client: None,
-                        strip_authorization: strips_authorization(s, app, req),
+                        strip_authorization: strips_authorization(s, app, req.headers),
                     }),
-                    Err(Denial::Unauthenticated {
-                        realm,
-                        login,
-                        resource_metadata,
-                        ..
-                    }) => Decision::Deny(Denial::Unauthenticated {
-                        realm,
-                        login,
-                        resource_metadata,
-                        invalid_token: refused,
-                    }),
-                    Err(d) => Decision::Deny(d),
+                    Err(d) => Decision::Deny(token_refused(d, refused)),
                 },
                 Err(e) => Decision::Deny(Denial::Store(e)),
             }
@@ -368,11 +357,31 @@ pub async fn decide(gw: &Gateway, s: &Settings, req: &Request<'_>) -> Decision {
     }
 }
 
+/// The denial of a request without a credential that admits it, saying so when it
+/// presented a bearer token that admits nobody (`error="invalid_token"`, RFC 6750 §3.1).
+pub(crate) fn token_refused(d: Denial, refused: bool) -> Denial {
+    match d {
+        Denial::Unauthenticated {
+            realm,
+            login,
+            resource_metadata,
+            ..
+        } => Denial::Unauthenticated {
+            realm,
+            login,
+            resource_metadata,
+            invalid_token: refused,
+        },
+        d => d,
+    }
+}
+
 /// Whether a forwarded request's `Authorization` header is removed: it carries a token of
-/// ours on an app that lets programs in and does not ask for the header.
-fn strips_authorization(s: &Settings, app: AppId, req: &Request<'_>) -> bool {
+/// ours ([`program::carries_ours`]) to an app that does not ask for the header. On every app,
+/// programs or not, public path or not: a token never reaches an upstream by being sent there.
+pub(crate) fn strips_authorization(s: &Settings, app: AppId, headers: &http::HeaderMap) -> bool {
     let a = s.app(app);
-    a.programs && !a.forward_authorization && program::carries_ours(req.headers)
+    !a.forward_authorization && program::carries_ours(headers, a.programs)
 }
 
 #[cfg(test)]

@@ -216,7 +216,7 @@ async fn refresh(
         Some((_, false)) => None,
     };
     let next_refresh = store::mint();
-    let next_access = store::mint();
+    let next_access = store::mint_access();
     let (Some(refresh_hash), Some(access_hash)) =
         (store::hash_of(&next_refresh), store::hash_of(&next_access))
     else {
