@@ -394,11 +394,19 @@ impl Gateway {
         }
         // Only grants known to have fallen: one whose standing cannot be told now (the
         // device table not current) waits for the next review or its next use.
+        // A grant naming an app that no longer lets programs in (or is no longer the app it
+        // was granted on), and a personal token longer than the operator allows now, have
+        // fallen too: they never come back with the flag, the name or a longer bound.
         let fallen = |g: &crate::oidc::store::Grant| {
-            matches!(
-                self.grant_person(&s, &g.client_id, &g.user, &g.subject, &g.key),
-                Ok(None)
-            )
+            !crate::oidc::device::apps_stand(&s.config, &g.scope, &g.origins)
+                || !(g.name.is_empty()
+                    || s.config
+                        .programs
+                        .allows_personal_life(g.expires_ms.saturating_sub(g.created_ms)))
+                || matches!(
+                    self.grant_person(&s, &g.client_id, &g.user, &g.subject, &g.key),
+                    Ok(None)
+                )
         };
         self.oidc
             .end_where(&s.config, self.clock.now_millis(), &fallen)

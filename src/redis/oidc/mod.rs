@@ -353,6 +353,7 @@ impl OidcStore for RedisOidc {
             scope,
             expires_ms,
             family: grant.family,
+            origins: grant.origins,
         }))
     }
 

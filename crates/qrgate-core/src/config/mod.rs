@@ -25,6 +25,7 @@ use crate::login::signers::protocol::SignerId;
 mod fields;
 mod file;
 mod programs;
+pub(crate) use programs::NEVER_MS;
 mod sso;
 mod validate;
 

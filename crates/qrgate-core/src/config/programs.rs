@@ -26,6 +26,18 @@ pub struct ProgramsConfig {
     pub(crate) personal_token_never: bool,
 }
 
+/// "Never", where the operator allows it: a hundred years.
+pub(crate) const NEVER_MS: u64 = 100 * 365 * 86_400_000;
+
+impl ProgramsConfig {
+    /// Whether a personal token living `life` ms is one the operator allows now: at most
+    /// `personal_token_max_days`, or "never" only with `personal_token_never`.
+    pub(crate) fn allows_personal_life(&self, life: u64) -> bool {
+        let max = u64::from(self.personal_token_max_days).saturating_mul(86_400_000);
+        life <= max || (self.personal_token_never && life <= NEVER_MS)
+    }
+}
+
 impl Default for ProgramsConfig {
     fn default() -> Self {
         ProgramsConfig {

@@ -116,6 +116,11 @@ pub(crate) async fn by_hash(
     let Some(access) = gw.oidc().store().access(hash, now_ms).await? else {
         return Ok(Presented::Refused);
     };
+    // Every app the grant names is still the app it was granted on, letting programs in
+    // (the review after a reload ends a grant that fails this).
+    if !crate::oidc::device::apps_stand(&s.config, &access.scope, &access.origins) {
+        return Ok(Presented::Refused);
+    }
     // The widest access the scope gives this app: read-write wins over read.
     let read_only = access
         .scope

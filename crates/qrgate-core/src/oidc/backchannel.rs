@@ -185,6 +185,7 @@ mod tests {
             created_ms: 0,
             from: String::new(),
             name: String::new(),
+            origins: Vec::new(),
         }
     }
 

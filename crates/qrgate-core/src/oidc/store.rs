@@ -158,6 +158,11 @@ pub struct Grant {
     /// A personal token's name (empty for every other grant).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
+    /// The origins of the apps its app scopes named when it was made: it stands only while
+    /// each is still that app ([`crate::oidc::device::apps_stand`]); a name given to an app
+    /// at another origin inherits nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub origins: Vec<String>,
 }
 
 /// An access token's grant and lifetime.
@@ -180,6 +185,9 @@ pub struct Access {
     /// Its grant's family (a program's: `key:` and the approving key in hex).
     #[serde(default)]
     pub family: String,
+    /// Its grant's app origins ([`Grant::origins`]).
+    #[serde(default)]
+    pub origins: Vec<String>,
 }
 
 /// New tokens to store with a grant: the refresh token's hash (if the client gets one) and

@@ -273,6 +273,7 @@ async fn redeem(
         &approval.key,
     )?;
     let lifetime = device::grant_lifetime(client, &request.scope);
+    let scope = super::tokens::in_force(s, client, &request.scope);
     let grant = Grant {
         id: hex::encode(crate::random_bytes::<12>()),
         client_id: client.id.clone(),
@@ -283,7 +284,7 @@ async fn redeem(
         // (the key removed) ends every grant the key approved.
         family: device::key_family(&approval.key),
         // Judged against the config in force, as every use of a grant is.
-        scope: super::tokens::in_force(s, client, &request.scope),
+        scope: scope.clone(),
         auth_time: approval.auth_time,
         acr: None,
         expires_ms: now_ms.saturating_add(millis(lifetime)),
@@ -291,6 +292,7 @@ async fn redeem(
         name: String::new(),
         // Where the program asked for its device code: what the phone was shown.
         from: request.client_ip.clone(),
+        origins: device::app_origins(&s.config, &scope),
     };
     let (answer, issue) = openid::answer(gw, issuer, client, &grant, &person, None, now_ms)?;
     super::tokens::store_grant(gw, s, &grant, issue, now_ms).await?;

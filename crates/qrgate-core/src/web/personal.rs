@@ -23,8 +23,7 @@ use super::RouteRequest;
 
 /// Longest name a personal token may have.
 const MAX_NAME: usize = 64;
-/// "Never", where the operator allows it: a hundred years.
-const NEVER_MS: u64 = 100 * 365 * 86_400_000;
+use crate::config::NEVER_MS;
 
 /// The token a form asks for, checked against the config; a hint for the person if not.
 fn asked(s: &Settings, user: &str, fields: &[(String, String)]) -> Result<Action, &'static str> {
@@ -136,6 +135,7 @@ pub(super) async fn personal_token(gw: &Gateway, s: &Settings, req: &RouteReques
         created_ms: now_ms,
         from: req.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
         name: name.clone(),
+        origins: crate::oidc::device::app_origins(&s.config, &scope),
     };
     let issue = Issue {
         scope,

@@ -100,6 +100,33 @@ impl AppScope {
     }
 }
 
+/// The origins of the apps `scope` names under `config`: what a grant records
+/// ([`crate::oidc::store::Grant::origins`]).
+pub(crate) fn app_origins(config: &Config, scope: &[String]) -> Vec<String> {
+    let mut origins: Vec<String> = scope
+        .iter()
+        .filter_map(|s| AppScope::parse(s))
+        .filter_map(|a| config.app_by_name(&a.app))
+        .map(|id| config.app(id).origin.to_string())
+        .collect();
+    origins.sort();
+    origins.dedup();
+    origins
+}
+
+/// Whether every app `scope` names is still in force as the app it was granted on: configured
+/// under that name, letting programs in, at an origin the grant recorded (`origins`). Asked at
+/// every use of a token and by the review after a reload, which ends a grant once it fails:
+/// withdrawing an app's programs or its name ends its grants, they do not come back with it.
+pub(crate) fn apps_stand(config: &Config, scope: &[String], origins: &[String]) -> bool {
+    scope.iter().filter_map(|s| AppScope::parse(s)).all(|a| {
+        config.app_by_name(&a.app).is_some_and(|id| {
+            let app = config.app(id);
+            app.programs && origins.contains(&app.origin.to_string())
+        })
+    })
+}
+
 /// Why a program's scope is refused (`invalid_scope`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BadScope(pub(crate) &'static str);

@@ -259,3 +259,64 @@ fn waiting_device_codes_are_bounded_per_client_and_in_all() {
     // Once the first ones expire, room again.
     assert!(issued.admit(Some(a), 100, 200, 2, 4));
 }
+
+#[test]
+fn a_grant_stands_only_while_each_app_it_names_is_the_app_it_was_granted_on() {
+    let c = config();
+    let scope = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let wiki = scope(&["app:Wiki:read", "offline_access"]);
+    let origins = app_origins(&c, &wiki);
+    assert_eq!(origins, ["https://wiki.example.com"]);
+    assert!(apps_stand(&c, &wiki, &origins));
+    // A scope naming no app stands on nothing but its client.
+    assert!(apps_stand(&c, &scope(&["openid"]), &[]));
+    // Recorded nowhere (or elsewhere): fails closed.
+    assert!(!apps_stand(&c, &wiki, &[]));
+    assert!(!apps_stand(
+        &c,
+        &wiki,
+        &["https://other.example.com".into()]
+    ));
+    // Programs withdrawn, the name gone, the name moved to another origin.
+    let with = |from: &str, to: &str| {
+        let text = CONFIG.replacen(from, to, 1);
+        assert_ne!(text, CONFIG);
+        Config::parse(&text, std::path::Path::new("test.toml")).expect("config")
+    };
+    for changed in [
+        with("programs = true", "programs = false"),
+        with("name = \"Wiki\"", "name = \"Wiki 2\""),
+        with("https://wiki.example.com", "https://wiki2.example.com"),
+    ] {
+        assert!(!apps_stand(&changed, &wiki, &origins));
+    }
+    // Every app it names: one withdrawn ends a grant naming two.
+    let both = scope(&["app:Wiki", "app:Mail"]);
+    let mail_too = with(
+        "origin = \"https://mail.example.com\"\nupstream = \"127.0.0.1:3000\"",
+        "origin = \"https://mail.example.com\"\nupstream = \"127.0.0.1:3000\"\nprograms = true",
+    );
+    let origins = app_origins(&mail_too, &both);
+    assert!(apps_stand(&mail_too, &both, &origins));
+    assert!(!apps_stand(&c, &both, &origins));
+}
+
+#[test]
+fn a_personal_tokens_life_is_held_to_the_bound_in_force() {
+    let day = 86_400_000;
+    let mut p = crate::config::ProgramsConfig::default();
+    assert!(p.allows_personal_life(90 * day));
+    assert!(!p.allows_personal_life(90 * day + 1));
+    assert!(!p.allows_personal_life(crate::config::NEVER_MS));
+    p.personal_token_never = true;
+    assert!(p.allows_personal_life(crate::config::NEVER_MS));
+    assert!(!p.allows_personal_life(u64::MAX));
+    p.personal_token_max_days = 7;
+    assert!(
+        p.allows_personal_life(8 * day),
+        "never allows any life up to a hundred years"
+    );
+    p.personal_token_never = false;
+    assert!(!p.allows_personal_life(8 * day));
+    assert!(p.allows_personal_life(7 * day));
+}

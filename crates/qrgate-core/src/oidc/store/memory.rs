@@ -75,6 +75,7 @@ impl Inner {
                 scope: issue.scope.clone(),
                 expires_ms: issue.access_expires_ms,
                 family: grant.family.clone(),
+                origins: grant.origins.clone(),
             },
         );
     }

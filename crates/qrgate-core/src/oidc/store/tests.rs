@@ -32,6 +32,7 @@ pub(super) fn grant(id: &str) -> Grant {
         created_ms: 0,
         from: String::new(),
         name: String::new(),
+        origins: Vec::new(),
     }
 }
 

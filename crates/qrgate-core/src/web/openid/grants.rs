@@ -110,6 +110,8 @@ async fn redeem(
         created_ms: now_ms,
         name: String::new(),
         from: r.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        // A client's own scopes name no app (`KNOWN_SCOPES`).
+        origins: Vec::new(),
     };
     let (answer, issue) = answer(
         gw,
@@ -186,6 +188,8 @@ async fn refresh(
             // A grant that no longer stands (its key no longer the person's on the SSO
             // origin, the person shut out, the name someone else's) or whose client may no
             // longer refresh (`offline_access` withdrawn) is refused here and ends.
+            // So does one naming an app that no longer lets programs in, or no longer is
+            // the app it was granted on.
             let standing = person_for(gw, s, client, &grant.user, &grant.subject, &grant.key)
                 .and_then(
                     |p| match client.scopes.iter().any(|x| x == "offline_access") {
@@ -194,7 +198,15 @@ async fn refresh(
                             "the client may no longer refresh grants",
                         )),
                     },
-                );
+                )
+                .and_then(|p| {
+                    match crate::oidc::device::apps_stand(&s.config, &grant.scope, &grant.origins) {
+                        true => Ok(p),
+                        false => Err(TokenError::InvalidGrant(
+                            "an app of this grant no longer lets programs in",
+                        )),
+                    }
+                });
             let person = match standing {
                 Ok(p) => p,
                 Err(e) => {
