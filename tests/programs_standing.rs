@@ -113,3 +113,38 @@ async fn lowering_the_personal_token_bound_ends_longer_tokens() {
     reload(&gw, &gw.config_text).await;
     assert_eq!(status_with(&private, &long).await, 401, "ended, not paused");
 }
+
+/// A person's personal tokens end only when someone ends them: one beyond the bound is
+/// refused (nothing made, nothing ended), and device logins, counted apart, never end one.
+#[tokio::test]
+async fn personal_tokens_are_never_ended_by_making_more_tokens() {
+    let (gw, _dir) = gateway().await;
+    let base = gw.url("");
+    let private = gw.url("/private");
+    let (b, _) = sign_in_at(&base).await;
+    let max = qrgate_core::oidc::store::MAX_GRANTS;
+    let mut tokens = Vec::new();
+    for i in 0..max {
+        let form = format!("name=job{i}&app=Test+app&access=read&days={}", 30 + i);
+        tokens.push(personal(&b, &base, &form).await);
+    }
+    let (status, refused) = own_action(
+        &b,
+        &base,
+        "personal-token",
+        "name=one-more&app=Test+app&access=read&days=1",
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused.to_string().contains("revoke one first"),
+        "{refused}"
+    );
+    // Device logins of the same person, more than the bound.
+    for _ in 0..2 {
+        crate::programs_device::approved_token(&gw, &alice_key(), &["app:Test%20app:read"]).await;
+    }
+    for (i, t) in tokens.iter().enumerate() {
+        assert_eq!(status_with(&private, t).await, 200, "personal token {i}");
+    }
+}

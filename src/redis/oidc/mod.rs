@@ -211,7 +211,8 @@ impl OidcStore for RedisOidc {
             .arg(issue.scope.join(" "))
             .arg(&grant.user)
             .arg(qrgate_core::oidc::store::MAX_GRANTS)
-            .arg(&grant.key);
+            .arg(&grant.key)
+            .arg(grant.bound());
         let answer: Vec<String> = self.link.script(&call).await?;
         Ok(match outcome(&answer) {
             ("issued", _) => Redeemed::Issued {

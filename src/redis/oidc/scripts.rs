@@ -30,7 +30,7 @@ end
 /// KEYS[1] the code. ARGV: prefix, now, grant id, keep (ms), grant JSON, family, client,
 /// refresh hex ('' for none), access hex, access expiry (ms since the epoch), grant TTL (ms),
 /// access TTL (ms), the grant's end (ms since the epoch), the access token's scopes, the user,
-/// the most grants per user and client, the approving key. Returns {'issued', JSON of each
+/// the most grants per user and bound, the approving key, the bound (`Grant::bound`). Returns {'issued', JSON of each
 /// grant the bound evicted…}, {'reused', grant id, grant JSON if this ended it} or {'unknown'}.
 pub(super) const REDEEM: &str = r"
 local p, now = ARGV[1], tonumber(ARGV[2])
@@ -62,7 +62,7 @@ for _, k in ipairs({g, g .. ':a', g .. ':rz'}) do redis.call('PEXPIRE', k, ARGV[
 local f = p .. 'of:' .. ARGV[6]
 redis.call('SADD', f, id)
 if redis.call('PTTL', f) < tonumber(ARGV[11]) then redis.call('PEXPIRE', f, ARGV[11]) end
-local o = p .. 'ou:' .. ARGV[7] .. ':' .. ARGV[15]
+local o = p .. 'ou:' .. ARGV[18] .. ':' .. ARGV[15]
 redis.call('RPUSH', o, id)
 if redis.call('PTTL', o) < tonumber(ARGV[11]) then redis.call('PEXPIRE', o, ARGV[11]) end
 local out = {'issued'}

@@ -165,6 +165,19 @@ pub struct Grant {
     pub origins: Vec<String>,
 }
 
+impl Grant {
+    /// Which of the person's grants count together against [`MAX_GRANTS`]: those of the same
+    /// client, its personal tokens apart, so that making grants by device login never ends a
+    /// named personal token (and the page refuses a personal token beyond the bound).
+    pub fn bound(&self) -> String {
+        if self.name.is_empty() {
+            self.client_id.clone()
+        } else {
+            format!("{}#personal", self.client_id)
+        }
+    }
+}
+
 /// An access token's grant and lifetime.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Access {

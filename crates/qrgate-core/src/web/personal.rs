@@ -14,7 +14,7 @@ use crate::login::confirm::Action;
 use crate::login::{self};
 use crate::observe::audit;
 use crate::oidc::device::{key_family, AppScope};
-use crate::oidc::store::{self, Grant, Issue};
+use crate::oidc::store::{self, Grant, Issue, MAX_GRANTS};
 use crate::settings::Settings;
 use crate::web::respond;
 
@@ -24,6 +24,16 @@ use super::RouteRequest;
 /// Longest name a personal token may have.
 const MAX_NAME: usize = 64;
 use crate::config::NEVER_MS;
+
+/// How many live personal tokens `user` holds.
+async fn personal_tokens_held(gw: &Gateway, user: &str) -> Result<usize, store::StoreError> {
+    let held = gw
+        .oidc()
+        .store()
+        .grants_of(user, &[CLI_CLIENT.to_string()], gw.clock().now_millis())
+        .await?;
+    Ok(held.iter().filter(|g| !g.name.is_empty()).count())
+}
 
 /// The token a form asks for, checked against the config; a hint for the person if not.
 fn asked(s: &Settings, user: &str, fields: &[(String, String)]) -> Result<Action, &'static str> {
@@ -84,6 +94,18 @@ pub(super) async fn personal_token(gw: &Gateway, s: &Settings, req: &RouteReques
         Ok(a) => a,
         Err(hint) => return bad_action_form(req.form, hint),
     };
+    // A personal token beyond the bound is refused, never made by ending another (asked
+    // before the phone and again before it is made).
+    match personal_tokens_held(gw, &user).await {
+        Ok(n) if n >= MAX_GRANTS => {
+            return bad_action_form(
+                req.form,
+                "You hold as many personal tokens as one person may: revoke one first.",
+            )
+        }
+        Ok(_) => {}
+        Err(e) => return respond::login_error(req.form, &crate::login::LoginError::Store(e)),
+    }
     let url = Route::PersonalToken.url(&s.config.server.prefix);
     let Some(id) = field(&fields, "confirm") else {
         let keep: Vec<(&'static str, String)> = ["name", "app", "access", "days"]

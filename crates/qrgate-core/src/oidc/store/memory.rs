@@ -164,11 +164,13 @@ impl OidcStore for MemoryOidc {
             .entry(grant.family.clone())
             .or_default()
             .insert(grant.id.clone());
-        // At most MAX_GRANTS per user and client: the oldest beyond go.
+        // At most MAX_GRANTS per user and bound (the client; its personal tokens apart): the
+        // oldest beyond go.
+        let bound = grant.bound();
         let mut same: Vec<(u64, String)> = inner
             .grants
             .values()
-            .filter(|g| g.grant.user == grant.user && g.grant.client_id == grant.client_id)
+            .filter(|g| g.grant.user == grant.user && g.grant.bound() == bound)
             .map(|g| (g.grant.expires_ms, g.grant.id.clone()))
             .collect();
         same.sort();
