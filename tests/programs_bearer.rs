@@ -145,9 +145,9 @@ async fn an_app_that_asks_for_the_authorization_header_gets_it() {
     let dir = tempfile::tempdir().expect("dir");
     let keys = dir.path().join("oidc-keys.json");
     let gw = crate::common::TestGateway::with(crate::common::Setup {
-        app_extra: "programs = true\nforward_authorization = true\n".into(),
+        app_extra: "programs = true\nforward_authorization = true\nsso = false\n".into(),
         tail: format!(
-            "\n[sso]\norigin = \"http://localhost:{{gateway_port}}\"\nname = \"Example\"\nkey_file = \"{}\"\n",
+            "\n[sso]\norigin = \"http://localhost:{{gateway_port}}\"\nname = \"Example\"\nkey_file = \"{}\"\n[[app]]\nname = \"Other\"\norigin = \"http://other.example\"\nupstream = \"127.0.0.1:9\"\nprograms = true\n",
             keys.display()
         ),
         ..crate::common::Setup::default()
@@ -164,6 +164,31 @@ async fn an_app_that_asks_for_the_authorization_header_gets_it() {
         Some(format!("Bearer {bearer}").as_str())
     );
     assert_eq!(header(&echo, "x-auth-client"), Some("qrgate-cli"));
+
+    // A token that also opens another app never reaches this upstream, though it lets the
+    // request in; nor does a token of ours that did not let the request in.
+    let both = approved_token(&gw, &alice_key(), &["app:Test%20app:read", "app:Other"]).await;
+    let both = both.access_token().secret().clone();
+    let (status, echo, _) =
+        with_bearer(&gw.url("/private"), reqwest::Method::GET, Some(&both)).await;
+    assert_eq!(status, 200);
+    let echo = echoed_headers(&echo.expect("echo"));
+    assert_eq!(header(&echo, "x-auth-client"), Some("qrgate-cli"));
+    assert_eq!(header(&echo, "authorization"), None, "a token for two apps");
+    let other = approved_token(&gw, &alice_key(), &["app:Other"]).await;
+    let other = other.access_token().secret().clone();
+    let (b, _) = crate::common::sign_in_at(&gw.url("")).await;
+    let resp = b
+        .get(gw.url("/private"))
+        .header("accept", "application/json")
+        .bearer_auth(&other)
+        .send()
+        .await
+        .expect("with a session");
+    assert_eq!(resp.status(), 200);
+    let echo = echoed_headers(&resp.json().await.expect("echo"));
+    assert_eq!(header(&echo, "x-auth-user"), Some("alice"));
+    assert_eq!(header(&echo, "authorization"), None, "another app's token");
 }
 
 /// A token of the gateway sent to an app that lets no program in is not a credential there,

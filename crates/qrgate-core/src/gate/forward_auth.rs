@@ -154,6 +154,9 @@ pub(crate) struct Vouched {
     pub(crate) live: LiveSession,
     /// The program a bearer token let in (`X-Auth-Client`), by its client id.
     pub(crate) client: Option<String>,
+    /// Whether the `Authorization` header goes before the app
+    /// ([`decision::strips_authorization`]).
+    pub(crate) strip_authorization: bool,
 }
 
 /// The answer to a forward-auth question on `app`: who to vouch for, or why not. A program's
@@ -175,9 +178,11 @@ pub(crate) async fn verify(
         Presented::None => (None, false),
     };
     let client = program.as_ref().map(|p| p.client.clone());
+    let strip_authorization = decision::strips_authorization(s, app, headers, program.as_ref());
     let vouch = |live| Vouched {
         live,
         client: client.clone(),
+        strip_authorization,
     };
     let Some(original) = original(headers).map_err(Refusal::Original)? else {
         let live = match program {

@@ -44,6 +44,9 @@ pub(crate) struct Program {
     pub(crate) live: LiveSession,
     /// The client that holds the token (`X-Auth-Client`).
     pub(crate) client: String,
+    /// Whether the token names no app but this one: only such a token may reach the app's
+    /// upstream (`forward_authorization`), which then holds nothing that opens another app.
+    pub(crate) only_here: bool,
 }
 
 /// What a bearer token on a request to app `app` is.
@@ -160,6 +163,11 @@ pub(crate) async fn by_hash(
     let Some(grant) = program_grant(&a.grant, read_only) else {
         return Ok(Presented::Refused);
     };
+    let only_here = access
+        .scope
+        .iter()
+        .filter_map(|s| AppScope::parse(s))
+        .all(|scope| scope.app == a.name);
     Ok(Presented::Admitted(Program {
         live: LiveSession {
             hash: TokenHash::new(hash),
@@ -175,6 +183,7 @@ pub(crate) async fn by_hash(
             }),
         },
         client: access.client_id,
+        only_here,
     }))
 }
 

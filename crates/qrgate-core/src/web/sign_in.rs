@@ -296,7 +296,7 @@ pub(super) async fn verify(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -
     let app_authorization = req
         .headers
         .get(http::header::AUTHORIZATION)
-        .filter(|_| !crate::gate::decision::strips_authorization(s, req.app, req.headers))
+        .filter(|_| !vouched.strip_authorization)
         .and_then(|v| v.to_str().ok());
     if let Some(value) = app_authorization {
         reply = reply.with_header(identity::AUTHORIZATION, value.to_string());

@@ -316,12 +316,13 @@ pub async fn decide(gw: &Gateway, s: &Settings, req: &Request<'_>) -> Decision {
             identity: None,
             session: None,
             client: None,
-            strip_authorization: strips_authorization(s, app, req.headers),
+            strip_authorization: strips_authorization(s, app, req.headers, None),
         }),
         Classified::Protected { app, target, path } => {
             let now_ms = gw.clock().now_millis();
             let refused = match program::presented(gw, s, app, req.headers).await {
                 Ok(Presented::Admitted(p)) => {
+                    let strip_authorization = strips_authorization(s, app, req.headers, Some(&p));
                     return match admit(s, app, req, &path, Some(p.live), now_ms) {
                         Ok(live) => Decision::Forward(Forward {
                             app,
@@ -329,10 +330,10 @@ pub async fn decide(gw: &Gateway, s: &Settings, req: &Request<'_>) -> Decision {
                             identity: Some(live.identity),
                             session: Some(live.hash),
                             client: Some(p.client),
-                            strip_authorization: strips_authorization(s, app, req.headers),
+                            strip_authorization,
                         }),
                         Err(d) => Decision::Deny(d),
-                    }
+                    };
                 }
                 Ok(Presented::Refused) => true,
                 Ok(Presented::None) => false,
@@ -346,7 +347,7 @@ pub async fn decide(gw: &Gateway, s: &Settings, req: &Request<'_>) -> Decision {
                         identity: Some(live.identity),
                         session: Some(live.hash),
                         client: None,
-                        strip_authorization: strips_authorization(s, app, req.headers),
+                        strip_authorization: strips_authorization(s, app, req.headers, None),
                     }),
                     Err(d) => Decision::Deny(token_refused(d, refused)),
                 },
@@ -377,11 +378,19 @@ pub(crate) fn token_refused(d: Denial, refused: bool) -> Denial {
 }
 
 /// Whether a forwarded request's `Authorization` header is removed: it carries a token of
-/// ours ([`program::carries_ours`]) to an app that does not ask for the header. On every app,
-/// programs or not, public path or not: a token never reaches an upstream by being sent there.
-pub(crate) fn strips_authorization(s: &Settings, app: AppId, headers: &http::HeaderMap) -> bool {
+/// ours ([`program::carries_ours`]), unless the app asks for the header
+/// (`forward_authorization`) and that token is the one that let the request in, naming no
+/// other app. On every app, programs or not, public path or not: a token never reaches an
+/// upstream by being sent there, and an upstream is never handed one that opens another app.
+pub(crate) fn strips_authorization(
+    s: &Settings,
+    app: AppId,
+    headers: &http::HeaderMap,
+    program: Option<&program::Program>,
+) -> bool {
     let a = s.app(app);
-    !a.forward_authorization && program::carries_ours(headers, a.programs)
+    let passes = a.forward_authorization && program.is_some_and(|p| p.only_here);
+    !passes && program::carries_ours(headers, a.programs)
 }
 
 #[cfg(test)]
