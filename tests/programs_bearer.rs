@@ -346,3 +346,55 @@ async fn a_token_for_apps_only_gets_nothing_from_userinfo() {
         .to_string();
     assert!(challenge.contains("insufficient_scope"), "{challenge}");
 }
+
+/// A program is limited by its token (`[limits] token_per_minute`), however it spreads its
+/// requests: over the rate, 429 with `Retry-After`; another token and browsers are apart.
+#[tokio::test]
+async fn a_token_over_its_rate_waits_and_others_do_not() {
+    let dir = tempfile::tempdir().expect("dir");
+    let gw = crate::common::TestGateway::with(crate::common::Setup {
+        app_extra: "programs = true\nsso = false\n".into(),
+        limits: "token_per_minute = 3\n".into(),
+        tail: format!(
+            "\n[sso]\norigin = \"http://localhost:{{gateway_port}}\"\nname = \"Example\"\nkey_file = \"{}\"\n",
+            dir.path().join("oidc-keys.json").display()
+        ),
+        ..crate::common::Setup::default()
+    })
+    .await;
+    let one = approved_token(&gw, &alice_key(), &["app:Test%20app:read"]).await;
+    let one = one.access_token().secret().clone();
+    let two = approved_token(&gw, &alice_key(), &["app:Test%20app:read"]).await;
+    let two = two.access_token().secret().clone();
+    for _ in 0..3 {
+        let (status, _, _) =
+            with_bearer(&gw.url("/private"), reqwest::Method::GET, Some(&one)).await;
+        assert_eq!(status, 200);
+    }
+    let resp = client()
+        .get(gw.url("/private"))
+        .header("accept", "application/json")
+        .bearer_auth(&one)
+        .send()
+        .await
+        .expect("over");
+    assert_eq!(resp.status(), 429);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=61).contains(&retry), "{retry}");
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["error"], "rate_limited");
+    let (status, _, _) = with_bearer(&gw.url("/private"), reqwest::Method::GET, Some(&two)).await;
+    assert_eq!(status, 200, "another token");
+    let (b, _) = crate::common::sign_in_at(&gw.url("")).await;
+    let resp = b
+        .get(gw.url("/private"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("browser");
+    assert_eq!(resp.status(), 200, "a browser session");
+}

@@ -348,6 +348,13 @@ impl Validator<'_> {
                 1,
                 RATE_MAX,
             )?,
+            token_per_minute: self.count(
+                l.token_per_minute,
+                "limits.token_per_minute",
+                d.token_per_minute,
+                1,
+                RATE_MAX,
+            )?,
             pending_per_client: self.count(
                 l.pending_per_client,
                 "limits.pending_per_client",

@@ -181,6 +181,7 @@ pub(crate) struct Limits {
     pub(crate) signer_per_minute: Option<Spanned<u64>>,
     pub(crate) claim_per_minute: Option<Spanned<u64>>,
     pub(crate) verify_per_minute: Option<Spanned<u64>>,
+    pub(crate) token_per_minute: Option<Spanned<u64>>,
     pub(crate) pending_per_client: Option<Spanned<u64>>,
 }
 

@@ -226,6 +226,8 @@ pub struct LimitsConfig {
     pub(crate) claim_per_minute: u32,
     /// Verify calls per client per minute.
     pub(crate) verify_per_minute: u32,
+    /// Requests one program's bearer token may make per minute (per instance).
+    pub(crate) token_per_minute: u32,
     /// Pending login attempts per client at most.
     pub(crate) pending_per_client: usize,
 }
@@ -246,6 +248,7 @@ impl Default for LimitsConfig {
             signer_per_minute: 120,
             claim_per_minute: 60,
             verify_per_minute: 6_000,
+            token_per_minute: 1_200,
             pending_per_client: 20,
         }
     }

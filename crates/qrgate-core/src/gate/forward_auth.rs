@@ -174,6 +174,7 @@ pub(crate) async fn verify(
         .map_err(store)?
     {
         Presented::Admitted(p) => (Some(p), false),
+        Presented::Limited(l) => return Err(Refusal::Denied(Denial::TokenRateLimited(l))),
         Presented::Refused => (None, true),
         Presented::None => (None, false),
     };

@@ -85,6 +85,7 @@ pub struct Limited {
 }
 
 type Keyed = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock>;
+type ByToken = RateLimiter<[u8; 32], DefaultKeyedStateStore<[u8; 32]>, DefaultClock>;
 
 /// One token bucket per client for each [`Action`].
 pub(crate) struct RateLimits {
@@ -92,6 +93,8 @@ pub(crate) struct RateLimits {
     signer: Keyed,
     claim: Keyed,
     verify: Keyed,
+    /// Requests per program bearer token (by its hash), wherever they come from.
+    tokens: ByToken,
     clock: DefaultClock,
 }
 
@@ -108,6 +111,9 @@ impl RateLimits {
             signer: keyed(config.signer_per_minute),
             claim: keyed(config.claim_per_minute),
             verify: keyed(config.verify_per_minute),
+            tokens: RateLimiter::keyed(Quota::per_minute(
+                NonZeroU32::new(config.token_per_minute).unwrap_or(NonZeroU32::MIN),
+            )),
             clock: DefaultClock::default(),
         }
     }
@@ -122,12 +128,23 @@ impl RateLimits {
             Action::Claim => &self.claim,
             Action::Verify => &self.verify,
         };
-        limiter.check_key(&key).map_err(|not_until| {
-            let wait: Duration = not_until.wait_time_from(self.clock.now());
-            Limited {
-                retry_after_secs: wait.as_secs().saturating_add(1),
-            }
-        })
+        limiter
+            .check_key(&key)
+            .map_err(|not_until| self.limited(not_until.wait_time_from(self.clock.now())))
+    }
+
+    /// Takes one token from the bucket of the program bearer token whose hash is `token`:
+    /// a program is limited by its token, however many addresses it spreads over.
+    pub(crate) fn check_token(&self, token: &[u8; 32]) -> Result<(), Limited> {
+        self.tokens
+            .check_key(token)
+            .map_err(|not_until| self.limited(not_until.wait_time_from(self.clock.now())))
+    }
+
+    fn limited(&self, wait: Duration) -> Limited {
+        Limited {
+            retry_after_secs: wait.as_secs().saturating_add(1),
+        }
     }
 
     /// Forgets clients whose buckets are full again; returns how many keys remain.
@@ -138,7 +155,9 @@ impl RateLimits {
             l.shrink_to_fit();
             left += l.len();
         }
-        left
+        self.tokens.retain_recent();
+        self.tokens.shrink_to_fit();
+        left + self.tokens.len()
     }
 }
 
@@ -370,6 +389,25 @@ mod tests {
             .check(Action::Create, Some(ip("2001:db8::2")))
             .is_err());
         assert!(limits.sweep() > 0, "recently used buckets are kept");
+    }
+
+    #[test]
+    fn a_programs_token_has_its_own_bucket() {
+        let limits = RateLimits::new(&LimitsConfig {
+            token_per_minute: 2,
+            ..LimitsConfig::default()
+        });
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        assert_eq!(limits.check_token(&a), Ok(()));
+        assert_eq!(limits.check_token(&a), Ok(()));
+        let refused = limits.check_token(&a).expect_err("over the burst");
+        assert!((1..=31).contains(&refused.retry_after_secs), "{refused:?}");
+        assert_eq!(limits.check_token(&b), Ok(()), "another token");
+        assert_eq!(
+            limits.check(Action::Verify, Some(ip("203.0.113.7"))),
+            Ok(()),
+            "clients' buckets are apart"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use http::HeaderMap;
 
 use crate::config::AppId;
+use crate::gate::limits::Limited;
 use crate::gateway::{Gateway, LiveSession};
 use crate::identity::access::{Access, Grant};
 use crate::oidc::device::AppScope;
@@ -59,6 +60,8 @@ pub(crate) enum Presented {
     /// A bearer token that admits nobody here: unknown, expired, revoked, for other apps, or
     /// of a key or person no longer allowed.
     Refused,
+    /// A live token over its rate (`[limits] token_per_minute`): retry later.
+    Limited(Limited),
 }
 
 /// The grant of a token whose scope asks for the app `read_only` or not, on an app granting
@@ -86,7 +89,14 @@ pub(crate) async fn presented(
     let Some(hash) = store::hash_of(token) else {
         return Ok(Presented::Refused);
     };
-    by_hash(gw, s, app, hash).await
+    match by_hash(gw, s, app, hash).await? {
+        // Counted only once admitted: a flood of made-up tokens fills no table.
+        Presented::Admitted(p) => match gw.rates().check_token(&hash) {
+            Ok(()) => Ok(Presented::Admitted(p)),
+            Err(l) => Ok(Presented::Limited(l)),
+        },
+        other => Ok(other),
+    }
 }
 
 /// Whether the program bearer token whose hash is `hash` still lets its program into `app`

@@ -109,6 +109,8 @@ pub enum Denial {
         /// `{prefix}/step-up?rd=…`.
         location: String,
     },
+    /// A program's bearer token over its rate (`[limits] token_per_minute`).
+    TokenRateLimited(crate::gate::limits::Limited),
 }
 
 /// A request's route before any session lookup.
@@ -335,6 +337,7 @@ pub async fn decide(gw: &Gateway, s: &Settings, req: &Request<'_>) -> Decision {
                         Err(d) => Decision::Deny(d),
                     };
                 }
+                Ok(Presented::Limited(l)) => return Decision::Deny(Denial::TokenRateLimited(l)),
                 Ok(Presented::Refused) => true,
                 Ok(Presented::None) => false,
                 Err(e) => return Decision::Deny(Denial::Store(e)),

@@ -116,6 +116,17 @@ pub fn denial(form: Form, d: &Denial) -> Reply {
             Reply::redirect(302, location.clone())
         }
         Denial::HttpsRedirect { location } => Reply::redirect(308, location.clone()),
+        Denial::TokenRateLimited(l) => Reply::error_for(
+            form,
+            429,
+            "rate_limited",
+            "Too many requests",
+            &format!(
+                "This token made too many requests; retry in {} s.",
+                l.retry_after_secs
+            ),
+        )
+        .with_header("retry-after", l.retry_after_secs.to_string()),
         Denial::OutsideGrant { access } => Reply::error_for(
             form,
             403,
@@ -220,6 +231,11 @@ pub(crate) fn forward_auth_refusal(r: &ForwardRefusal) -> Reply {
         ))
         .with_header(forward_auth::REDIRECT_HEADER, location.clone()),
         ForwardRefusal::Denied(Denial::BadPath(e)) => Reply::error(403, "bad_path", &e.to_string()),
+        // (nginx shows a 429 from its auth subrequest as a 500, as for the verify rate.)
+        ForwardRefusal::Denied(d @ Denial::TokenRateLimited(_)) => Reply {
+            status: 403,
+            ..denial(Form::Json, d)
+        },
         ForwardRefusal::Denied(d) => denial(Form::Json, d),
         // nginx shows a 429 from its auth subrequest as a 500: a client over its verify rate
         // gets the same refusal it would get for a request it may not make, with Retry-After.
