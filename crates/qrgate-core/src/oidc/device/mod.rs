@@ -184,9 +184,7 @@ pub(crate) fn describe(
         span(grant_lifetime(client, scope)),
         shown_user_code(user_code)
     );
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    crate::http::shown::one_line(&text)
 }
 
 /// A lifetime in the largest whole unit: "30 days", "1 hour", "10 minutes".

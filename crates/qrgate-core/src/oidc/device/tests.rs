@@ -169,6 +169,12 @@ fn the_phone_is_told_who_asks_from_where_for_what_how_long_and_the_code() {
         "qrgate CLI at 192.0.2.7 wants read-write access to Wiki for 1 hour, code BCDF-GHJK"
     );
     assert!(describe(cli, "a\nb", &["openid".to_string()], "BCDFGHJK").contains("a b"));
+    // Nothing in the line reorders or hides what follows, whatever a field holds.
+    let mut named = cli.clone();
+    named.name = "Tool\u{202E}\u{2066}\u{200B}\u{FEFF}".into();
+    let text = describe(&named, "a\u{2028}b\u{200D}", &scope, "BCDFGHJK");
+    assert_eq!(crate::http::shown::first_hidden(&text), None, "{text:?}");
+    assert!(text.starts_with("Tool "), "{text}");
 }
 
 #[test]
