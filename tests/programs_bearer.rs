@@ -398,3 +398,69 @@ async fn a_token_over_its_rate_waits_and_others_do_not() {
         .expect("browser");
     assert_eq!(resp.status(), 200, "a browser session");
 }
+
+/// A refresh of `refresh` at the token endpoint as `qrgate-cli`, asking for `scope`.
+async fn refresh_to(gw: &crate::common::TestGateway, refresh: &str, scope: &str) -> (u16, Value) {
+    let r = client()
+        .post(format!("{}/.qrgate/oidc/token", sso(gw)))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", "qrgate-cli"),
+            ("scope", scope),
+        ])
+        .send()
+        .await
+        .expect("refresh");
+    (r.status().as_u16(), r.json().await.expect("json"))
+}
+
+#[tokio::test]
+async fn a_refresh_narrows_a_programs_grant_without_openid_and_an_openid_grant_keeps_it() {
+    let (gw, _dir) = programs_gateway("").await;
+    // A program's grant of apps only (no openid) narrows to one app.
+    let token = approved_token(
+        &gw,
+        &alice_key(),
+        &["app:Test%20app", "app:Test%20app:read", "offline_access"],
+    )
+    .await;
+    let refresh = token.refresh_token().expect("refresh").secret().clone();
+    for wider in ["app:Test%20app openid", "app:Test%20app:read app:Other"] {
+        let (status, body) = refresh_to(&gw, &refresh, wider).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_scope")),
+            "{wider:?}: {body}"
+        );
+    }
+    let (status, narrow) = refresh_to(&gw, &refresh, "app:Test%20app:read").await;
+    assert_eq!(status, 200, "the refused ones changed nothing: {narrow}");
+    assert_eq!(narrow["scope"], "app:Test%20app:read");
+    assert!(narrow.get("id_token").is_none(), "{narrow}");
+    let bearer = narrow["access_token"].as_str().expect("access");
+    let (status, _, _) = with_bearer(&gw.url("/private"), reqwest::Method::GET, Some(bearer)).await;
+    assert_eq!(status, 200, "the narrowed token reads");
+    let (status, _, _) =
+        with_bearer(&gw.url("/private"), reqwest::Method::POST, Some(bearer)).await;
+    assert_eq!(status, 403, "and writes nothing");
+
+    // A grant that has openid keeps it in a narrowed refresh.
+    let token = approved_token(
+        &gw,
+        &alice_key(),
+        &["openid", "app:Test%20app", "offline_access"],
+    )
+    .await;
+    let refresh = token.refresh_token().expect("refresh").secret().clone();
+    let (status, body) = refresh_to(&gw, &refresh, "app:Test%20app").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope")),
+        "{body}"
+    );
+    let (status, narrow) = refresh_to(&gw, &refresh, "openid app:Test%20app").await;
+    assert_eq!(status, 200, "{narrow}");
+    assert_eq!(narrow["scope"], "openid app:Test%20app");
+    assert!(narrow["id_token"].is_string(), "{narrow}");
+}

@@ -1,7 +1,8 @@
 //! `qrgate login` and `qrgate token`, the real binary against the real gateway: the link it
 //! shows is approved on the phone (the reference signer), the token is kept in a file of
-//! mode 0600 and works through the proxy, and `qrgate token` renews it once expired; a
-//! denial on the phone ends `qrgate login` with an error.
+//! mode 0600 and works through the proxy, and `qrgate token` renews it once expired (only at
+//! the SSO origin, from a file and lock nobody else could have changed); a denial on the
+//! phone ends `qrgate login` with an error.
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
@@ -73,6 +74,20 @@ async fn run(args: &[&str]) -> (bool, String) {
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    )
+}
+
+/// `qrgate token --token-file file`: whether it succeeded, its standard output and error.
+async fn token_run(file: &str) -> (bool, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_qrgate"))
+        .args(["token", "--token-file", file])
+        .output()
+        .await
+        .expect("qrgate token");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
     )
 }
 
@@ -148,6 +163,104 @@ async fn qrgate_login_keeps_a_private_token_that_works_and_qrgate_token_renews_i
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(
+        rewritten["sso"],
+        sso(&gw).as_str(),
+        "the SSO origin is kept"
+    );
+}
+
+#[tokio::test]
+async fn qrgate_token_uses_no_file_others_could_change_and_refreshes_only_at_the_sso_origin() {
+    let (gw, dir) = programs_gateway("[programs]\npoll_interval_seconds = 1\n").await;
+    let file = dir.path().join("test-app.json");
+    let file_arg = file.to_str().expect("utf-8").to_string();
+    let lock = dir.path().join("test-app.json.lock");
+    let _ticker = Ticker::start(gw.clock.clone());
+    let (child, link) = start_login(&sso(&gw), &["--token-file", &file_arg]).await;
+    let (_, attempt) = open_verification(&gw, &link).await;
+    let phone = client();
+    let req = qrgate::cli::signer::scan(&phone, &attempt)
+        .await
+        .expect("scan");
+    qrgate::cli::signer::approve(&phone, &attempt, &alice_key(), &req)
+        .await
+        .expect("approve");
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("qrgate login ends")
+        .expect("output");
+    assert!(out.status.success(), "{out:?}");
+    let kept: Value = serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
+    let access = kept["access_token"].as_str().expect("access").to_string();
+    let mode = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).expect("chmod")
+    };
+
+    // A token file or a lock that group or others may write is refused, and left as it was.
+    for (path, m) in [
+        (&file, 0o620),
+        (&file, 0o602),
+        (&file, 0o640),
+        (&lock, 0o622),
+    ] {
+        mode(path, m);
+        let (ok, stdout, stderr) = token_run(&file_arg).await;
+        assert!(!ok, "{} at {m:o}", path.display());
+        assert!(stdout.is_empty(), "no token printed: {stdout}");
+        assert!(stderr.contains("open to group or others"), "{stderr}");
+        mode(path, 0o600);
+    }
+    assert_eq!(
+        token_run(&file_arg).await.1,
+        access,
+        "fixed, it serves again"
+    );
+    // A lock that is a link elsewhere is not followed.
+    std::fs::remove_file(&lock).expect("rm lock");
+    let elsewhere = dir.path().join("elsewhere");
+    std::os::unix::fs::symlink(&elsewhere, &lock).expect("symlink");
+    let (ok, _, stderr) = token_run(&file_arg).await;
+    assert!(!ok && !elsewhere.exists(), "{stderr}");
+    std::fs::remove_file(&lock).expect("rm link");
+
+    // An expired token whose file names a token endpoint off the SSO origin: the refresh
+    // token is sent nowhere.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("listener");
+    let elsewhere = format!(
+        "http://127.0.0.1:{}/.qrgate/oidc/token",
+        listener.local_addr().expect("addr").port()
+    );
+    let write = |v: &Value| {
+        std::fs::write(&file, serde_json::to_vec(v).expect("json")).expect("write");
+    };
+    let mut moved = kept.clone();
+    moved["expires_at"] = 0.into();
+    moved["token_endpoint"] = elsewhere.as_str().into();
+    write(&moved);
+    let (ok, _, stderr) = token_run(&file_arg).await;
+    assert!(!ok, "{stderr}");
+    assert!(stderr.contains("not on its SSO origin"), "{stderr}");
+    let mut unnamed = moved.clone();
+    unnamed["token_endpoint"] = kept["token_endpoint"].clone();
+    unnamed.as_object_mut().expect("object").remove("sso");
+    write(&unnamed);
+    let (ok, _, stderr) = token_run(&file_arg).await;
+    assert!(!ok, "{stderr}");
+    assert!(stderr.contains("SSO origin"), "{stderr}");
+    let connected = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
+    assert!(connected.is_err(), "nothing reached the other origin");
+
+    // The file as login kept it, expired: renewed at the SSO origin.
+    let mut expired = kept.clone();
+    expired["expires_at"] = 0.into();
+    write(&expired);
+    let (ok, renewed, stderr) = token_run(&file_arg).await;
+    assert!(ok, "{stderr}");
+    assert_ne!(renewed, access);
+    assert_eq!(status_with(&gw, &renewed).await, 200);
 }
 
 #[tokio::test]

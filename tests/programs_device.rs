@@ -460,6 +460,62 @@ async fn bad_requests_are_refused_and_change_nothing() {
 }
 
 #[tokio::test]
+async fn only_a_client_the_operator_lets_use_the_device_grant_gets_a_code() {
+    // A public sign-in client (anyone can name it), a confidential relying party registered
+    // for sign-in, and a tool the operator opted in.
+    let clients = "[[oidc_client]]\nid = \"portal\"\nname = \"Company Portal\"\npublic = true\n\
+         redirect_uris = [\"https://portal.example.com/cb\"]\n\
+         [[oidc_client]]\nid = \"rp\"\nsecret_hash = \"1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0\"\n\
+         redirect_uris = [\"https://rp.example.com/cb\"]\n\
+         [[oidc_client]]\nid = \"tool\"\npublic = true\ndevice = true\n\
+         redirect_uris = [\"http://127.0.0.1/cb\"]\n";
+    let (gw, _dir) = programs_gateway(clients).await;
+    let ask = |form: Vec<(&'static str, &'static str)>| {
+        let url = format!("{}/.qrgate/oidc/device_authorization", sso(&gw));
+        async move {
+            let r = client().post(url).form(&form).send().await.expect("ask");
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.expect("json");
+            (status, body)
+        }
+    };
+    for form in [
+        vec![("client_id", "portal"), ("scope", "app:Test%20app")],
+        vec![("client_id", "portal"), ("scope", "openid")],
+        vec![
+            ("client_id", "rp"),
+            ("client_secret", "s3cret"),
+            ("scope", "app:Test%20app offline_access"),
+        ],
+    ] {
+        let (status, body) = ask(form.clone()).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("unauthorized_client")),
+            "{form:?}: {body}"
+        );
+    }
+    // A wrong secret is still the client's failure to authenticate, told first.
+    let (status, _) = ask(vec![
+        ("client_id", "rp"),
+        ("client_secret", "wrong"),
+        ("scope", "openid"),
+    ])
+    .await;
+    assert_eq!(status, 401);
+    let (status, body) = ask(vec![("client_id", "tool"), ("scope", "app:Test%20app")]).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["user_code"].is_string(), "{body}");
+    // The built-in client has it as before.
+    let (status, _) = ask(vec![
+        ("client_id", "qrgate-cli"),
+        ("scope", "app:Test%20app"),
+    ])
+    .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
 async fn without_the_built_in_client_the_cli_is_unknown() {
     let (gw, _dir) = programs_gateway("[programs]\ncli = false\n").await;
     let r = client()

@@ -169,6 +169,22 @@ async fn a_revoked_personal_token_is_refused_and_bad_requests_make_none() {
         let (status, _) = own_action(&b, &base, "personal-token", form).await;
         assert_eq!(status, 400, "{form}");
     }
+    // A name that would reorder or hide what the phone shows after it (a bidi override, an
+    // isolate, a zero-width space or joiner, a line separator): refused before any approval
+    // is asked for, with the reason.
+    for name in [
+        "x%E2%80%AEsyad+1+rof+Test+app+ot+ssecca+daer%E2%80%AC",
+        "a%E2%81%A6b%E2%81%A9",
+        "zero%E2%80%8Bwidth",
+        "join%E2%80%8Ded",
+        "line%E2%80%A8break",
+    ] {
+        let form = format!("name={name}&app=Test+app&access=read&days=1");
+        let (status, body) = own_action(&b, &base, "personal-token", &form).await;
+        assert_eq!(status, 400, "{name}: {body}");
+        assert!(body.to_string().contains("invisible"), "{name}: {body}");
+        assert!(body.get("id").is_none(), "no approval asked: {body}");
+    }
     // From another origin, or without a session: nothing.
     let cross = b
         .post(gw.url("/.qrgate/personal-token"))

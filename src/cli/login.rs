@@ -77,6 +77,10 @@ pub struct StoredToken {
     pub scope: String,
     /// Where to refresh it.
     pub token_endpoint: String,
+    /// The SSO origin it was got from: the refresh token is sent nowhere else
+    /// ([`token_endpoint_of`]). Empty in a file kept before it was recorded.
+    #[serde(default)]
+    pub sso: String,
 }
 
 fn now_secs() -> u64 {
@@ -113,8 +117,8 @@ async fn post(c: &reqwest::Client, url: &str, form: &[(&str, &str)]) -> Result<V
     })
 }
 
-/// The token response as kept.
-fn stored(body: &Value, token_endpoint: &str) -> Result<StoredToken, LoginError> {
+/// The token response as kept, got from the SSO origin `sso`.
+fn stored(body: &Value, token_endpoint: &str, sso: &str) -> Result<StoredToken, LoginError> {
     let access_token = body["access_token"]
         .as_str()
         .ok_or_else(|| LoginError::Http("the token response has no access_token".into()))?;
@@ -124,7 +128,28 @@ fn stored(body: &Value, token_endpoint: &str) -> Result<StoredToken, LoginError>
         refresh_token: body["refresh_token"].as_str().map(str::to_string),
         scope: body["scope"].as_str().unwrap_or_default().to_string(),
         token_endpoint: token_endpoint.to_string(),
+        sso: sso.to_string(),
     })
+}
+
+/// Where a kept token's refresh token may be sent: its token endpoint, only when that is on
+/// the SSO origin the token was got from (a file that names another origin, or none, sends
+/// it nowhere).
+fn token_endpoint_of(kept: &StoredToken) -> Result<&str, String> {
+    let origin = |u: &str| url::Url::parse(u).ok().map(|u| u.origin());
+    match (origin(&kept.sso), origin(&kept.token_endpoint)) {
+        (Some(sso), Some(endpoint)) if sso.is_tuple() && sso == endpoint => {
+            Ok(&kept.token_endpoint)
+        }
+        (None, _) if kept.sso.is_empty() => {
+            Err("it does not name the SSO origin it came from; run qrgate login again".into())
+        }
+        _ => Err(format!(
+            "its token endpoint {} is not on its SSO origin {}: the refresh token is not sent \
+             there; run qrgate login again",
+            kept.token_endpoint, kept.sso
+        )),
+    }
 }
 
 /// The whole device login: `show` is told the verification link, code and QR (the caller
@@ -186,7 +211,7 @@ pub async fn login(req: &LoginRequest, show: impl Fn(&str)) -> Result<StoredToke
         )
         .await;
         match answer {
-            Ok(body) => return stored(&body, &token_endpoint),
+            Ok(body) => return stored(&body, &token_endpoint, sso),
             Err(LoginError::Refused { code, .. }) if code == "authorization_pending" => {}
             Err(LoginError::Refused { code, .. }) if code == "slow_down" => {
                 interval = interval.saturating_add(Duration::from_secs(5));
@@ -241,15 +266,22 @@ pub fn save(path: &Path, token: &StoredToken) -> Result<(), LoginError> {
 /// A live access token from the file at `path`, refreshed (and the file rewritten) when it
 /// expires within a minute. Runs under the file's lock, reading it only once locked: two
 /// runs at once refresh once, the second finding the renewed token (a refresh token
-/// presented twice would be reuse, which ends the grant).
+/// presented twice would be reuse, which ends the grant). The file and its lock are used
+/// only if nobody else could have changed them (this user's or root's, and the file private
+/// as the admin token's must be): another user's file would make the scripts act with their
+/// token, or send the refresh token where they chose.
 pub async fn token(path: &Path) -> Result<String, LoginError> {
+    use crate::files::private_file::{read_guarded, Guard};
     let fail = |reason: String| LoginError::File {
         path: path.to_path_buf(),
         reason,
     };
-    let _locked = crate::files::key_file::lock(path).map_err(|e| fail(e.to_string()))?;
-    let text = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
-    let kept: StoredToken = serde_json::from_slice(&text).map_err(|e| fail(e.to_string()))?;
+    let _locked = crate::files::key_file::lock_guarded(path, Guard::Trusted)
+        .map_err(|e| fail(format!("its lock file: {e}")))?;
+    let text = read_guarded(path, Guard::Secret, 1 << 16)
+        .map_err(|e| fail(e.to_string()))?
+        .ok_or_else(|| fail("no such file; run qrgate login".into()))?;
+    let kept: StoredToken = serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
     if kept.expires_at > now_secs().saturating_add(60) {
         return Ok(kept.access_token);
     }
@@ -258,9 +290,10 @@ pub async fn token(path: &Path) -> Result<String, LoginError> {
             "the token expired and has no refresh token; run qrgate login again".into(),
         ));
     };
+    let endpoint = token_endpoint_of(&kept).map_err(fail)?;
     let body = post(
         &http()?,
-        &kept.token_endpoint,
+        endpoint,
         &[
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh),
@@ -268,7 +301,64 @@ pub async fn token(path: &Path) -> Result<String, LoginError> {
         ],
     )
     .await?;
-    let renewed = stored(&body, &kept.token_endpoint)?;
+    let renewed = stored(&body, endpoint, &kept.sso)?;
     save(path, &renewed)?;
     Ok(renewed.access_token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kept(sso: &str, token_endpoint: &str) -> StoredToken {
+        StoredToken {
+            access_token: "qga_x".into(),
+            expires_at: 0,
+            refresh_token: Some("r".into()),
+            scope: "app:Wiki".into(),
+            token_endpoint: token_endpoint.into(),
+            sso: sso.into(),
+        }
+    }
+
+    #[test]
+    fn a_refresh_token_goes_only_to_the_token_endpoint_on_the_sso_origin_saved_at_login() {
+        let ok = "https://id.example.com/.qrgate/oidc/token";
+        assert_eq!(
+            token_endpoint_of(&kept("https://id.example.com", ok)),
+            Ok(ok)
+        );
+        assert_eq!(
+            token_endpoint_of(&kept("https://ID.example.com:443/", ok)),
+            Ok(ok),
+            "the same origin, spelled otherwise"
+        );
+        for (sso, endpoint) in [
+            (
+                "https://id.example.com",
+                "https://evil.example/.qrgate/oidc/token",
+            ),
+            (
+                "https://id.example.com",
+                "http://id.example.com/.qrgate/oidc/token",
+            ),
+            (
+                "https://id.example.com",
+                "https://id.example.com:8443/token",
+            ),
+            (
+                "https://id.example.com",
+                "https://id.example.com.evil.example/token",
+            ),
+            ("https://id.example.com", "not a url"),
+            ("https://id.example.com", "data:text/plain,x"),
+            ("", ok),
+            ("not a url", ok),
+        ] {
+            assert!(
+                token_endpoint_of(&kept(sso, endpoint)).is_err(),
+                "{sso} {endpoint}"
+            );
+        }
+    }
 }

@@ -167,11 +167,21 @@ pub struct FileLock(#[allow(dead_code)] std::fs::File);
 /// Takes the exclusive lock of the file at `path` (`<path>.lock`, made beside it at 0600),
 /// waiting for whoever holds it: processes sharing a file change it one at a time.
 pub fn lock(path: &Path) -> std::io::Result<FileLock> {
-    FileLock::take(path)
+    FileLock::take(path, None).map_err(|e| match e {
+        ReadError::Io(e) => e,
+        other => std::io::Error::other(other.to_string()),
+    })
+}
+
+/// As [`lock`], for a credential's file (a program's token file): the lock is not followed if
+/// a symbolic link, and is taken only if `guard` admits it (nobody else may have made it, so
+/// nobody else can hold it to stall or order the runs that use the credential).
+pub fn lock_guarded(path: &Path, guard: Guard) -> Result<FileLock, ReadError> {
+    FileLock::take(path, Some(guard))
 }
 
 impl FileLock {
-    fn take(path: &Path) -> std::io::Result<FileLock> {
+    fn take(path: &Path, guard: Option<Guard>) -> Result<FileLock, ReadError> {
         use std::os::unix::fs::OpenOptionsExt;
         use std::os::unix::io::AsRawFd;
         let mut name = path.as_os_str().to_owned();
@@ -181,10 +191,14 @@ impl FileLock {
             .truncate(false)
             .write(true)
             .mode(0o600)
+            .custom_flags(if guard.is_some() { libc::O_NOFOLLOW } else { 0 })
             .open(name)?;
+        if let Some(guard) = guard {
+            private_file::check_opened(&file, guard)?;
+        }
         // SAFETY: flock on a descriptor this function owns; it blocks until the lock is ours.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(std::io::Error::last_os_error());
+            return Err(std::io::Error::last_os_error().into());
         }
         Ok(FileLock(file))
     }
@@ -218,6 +232,33 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("mode");
         let e = read::<Keys>(&path, "a test key file").expect_err("open to others");
         assert!(matches!(e, KeyFileError::Unsafe { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_guarded_lock_is_taken_only_if_nobody_else_could_have_made_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("token.json");
+        let lock_path = dir.path().join("token.json.lock");
+        drop(lock_guarded(&path, Guard::Trusted).expect("made at 0600"));
+        let mode = std::fs::metadata(&lock_path)
+            .expect("lock")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        std::fs::set_permissions(&lock_path, std::fs::Permissions::from_mode(0o620)).expect("mode");
+        let e = lock_guarded(&path, Guard::Trusted)
+            .err()
+            .expect("group-writable");
+        assert!(matches!(e, ReadError::Exposed { .. }), "{e}");
+        drop(lock(&path).expect("the gateway's own lock is not guarded"));
+        std::fs::remove_file(&lock_path).expect("rm");
+        let elsewhere = dir.path().join("elsewhere");
+        std::os::unix::fs::symlink(&elsewhere, &lock_path).expect("symlink");
+        assert!(
+            lock_guarded(&path, Guard::Trusted).is_err(),
+            "a link is not followed"
+        );
+        assert!(!elsewhere.exists(), "nor made through");
     }
 
     #[test]

@@ -166,7 +166,6 @@ pub enum ReadError {
 /// writer comes).
 pub fn read_guarded(path: &Path, guard: Guard, limit: u64) -> Result<Option<String>, ReadError> {
     use std::io::Read;
-    use std::os::unix::fs::MetadataExt;
     let file = match std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
@@ -176,11 +175,7 @@ pub fn read_guarded(path: &Path, guard: Guard, limit: u64) -> Result<Option<Stri
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    let meta = file.metadata()?;
-    if !meta.file_type().is_file() {
-        return Err(ReadError::NotAFile);
-    }
-    allowed(guard, meta.uid(), meta.mode(), effective_uid())?;
+    let meta = check_opened(&file, guard)?;
     if meta.len() > limit {
         return Err(ReadError::TooLarge { limit });
     }
@@ -192,6 +187,20 @@ pub fn read_guarded(path: &Path, guard: Guard, limit: u64) -> Result<Option<Stri
         return Err(ReadError::TooLarge { limit });
     }
     Ok(Some(text))
+}
+
+/// The metadata of `file`, already open, if `guard` admits it: a regular file whose owner
+/// and mode are as `guard` asks (checked on the file opened, not on a name that may be
+/// swapped a moment later). [`read_guarded`] checks what it reads with it, and a lock file
+/// of a credential ([`crate::files::key_file::lock_guarded`]) is checked with it too.
+pub fn check_opened(file: &std::fs::File, guard: Guard) -> Result<std::fs::Metadata, ReadError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(ReadError::NotAFile);
+    }
+    allowed(guard, meta.uid(), meta.mode(), effective_uid())?;
+    Ok(meta)
 }
 
 /// Whether `guard` admits a file of owner `owner` and mode `mode`, read by user `me`.

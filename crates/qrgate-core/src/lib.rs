@@ -39,6 +39,8 @@
 //!   - [`http::redirect`]: validation of post-login return paths.
 //!   - [`http::negotiate`]: browser navigation versus API client.
 //!   - `http::agent`: the short browser summary shown to the person approving.
+//!   - `http::shown`: the one check of text a client chose that a person is shown (no
+//!     control, format or invisible character), and the phone's one-line form of a text.
 //!   - [`http::cookies`]: reading, stripping and building the gateway's cookies.
 //!   - [`http::reply`]: locally generated responses and the security headers they all carry.
 //!   - [`http::request`]: the facts of one request, as the decision needs them.

@@ -67,6 +67,7 @@ pub(crate) struct OidcClient {
     pub(crate) secret_hash: Option<Spanned<String>>,
     pub(crate) secret_file: Option<Spanned<PathBuf>>,
     pub(crate) public: Option<Spanned<bool>>,
+    pub(crate) device: Option<bool>,
     #[serde(default)]
     pub(crate) redirect_uris: Vec<Spanned<String>>,
     #[serde(default)]

@@ -115,7 +115,7 @@ impl Validator<'_> {
 }
 
 /// The built-in public client of `qrgate login`: no redirect URI (it signs in by the device
-/// grant only), every person the config knows, an hour's access token renewed by refresh for
+/// grant only, which it may use), every person the config knows, an hour's access token renewed by refresh for
 /// 30 days.
 fn cli_client() -> OidcClient {
     OidcClient {
@@ -130,6 +130,7 @@ fn cli_client() -> OidcClient {
         allow_users: Vec::new(),
         allow_roles: Vec::new(),
         scopes: KNOWN_SCOPES.iter().map(|s| s.to_string()).collect(),
+        device: true,
         id_token_alg: SigningAlg::Rs256,
         access_lifetime: Duration::from_secs(3600),
         id_lifetime: Duration::from_secs(600),

@@ -183,6 +183,10 @@ pub struct OidcClient {
     pub(crate) allow_roles: Vec<String>,
     /// Scopes the client may be granted (`openid` always).
     pub(crate) scopes: Vec<String>,
+    /// Whether it may use the device authorization grant and hold app scopes (`app:NAME`):
+    /// only when the operator says so (`device = true`; the built-in `qrgate-cli`), since a
+    /// public client proves nothing of the name the phone shows for it.
+    pub(crate) device: bool,
     /// How its ID tokens are signed.
     pub id_token_alg: SigningAlg,
     /// Access token lifetime.
@@ -537,6 +541,7 @@ impl Validator<'_> {
             allow_users: c.allow_users.into_iter().map(Spanned::into_inner).collect(),
             allow_roles: c.allow_roles,
             scopes,
+            device: c.device.unwrap_or(false),
             id_token_alg,
             access_lifetime: bounded(
                 c.access_token_lifetime_seconds,

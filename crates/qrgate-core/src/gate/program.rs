@@ -134,10 +134,15 @@ pub(crate) async fn by_hash(
     if !crate::oidc::device::apps_stand(&s.config, &access.scope, &access.origins) {
         return Ok(Presented::Refused);
     }
-    // The widest access the scope gives this app: read-write wins over read.
+    // The widest access the scope gives this app: read-write wins over read; only scopes the
+    // client may still hold (its device grant allowed) count.
+    let Some(client) = s.config.oidc_client(&access.client_id) else {
+        return Ok(Presented::Refused);
+    };
     let read_only = access
         .scope
         .iter()
+        .filter(|word| crate::oidc::device::scope_allowed(&s.config, client, word))
         .filter_map(|s| AppScope::parse(s))
         .filter(|scope| scope.app == a.name)
         .map(|scope| scope.read_only)

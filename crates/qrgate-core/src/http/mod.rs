@@ -16,4 +16,5 @@ pub mod redirect;
 pub mod reply;
 pub mod request;
 pub mod route;
+pub(crate) mod shown;
 pub mod wire;

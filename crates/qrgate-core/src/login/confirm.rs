@@ -84,9 +84,7 @@ impl Action {
                 format!("make a personal token \"{name}\" of {user} with {access} access to {app} {until}")
             }
         };
-        text.chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect()
+        crate::http::shown::one_line(&text)
     }
 
     /// The exact written form kept with the attempt and compared by the claim; injective
@@ -276,6 +274,37 @@ mod tests {
         assert_eq!(add.describe(), "add a new device for alice signed in");
         let text = removal("bob", &KeyBytes::new([5; 32])).describe();
         assert!(text.starts_with("remove device ") && text.ends_with(" of bob"));
+    }
+
+    #[test]
+    fn no_description_shows_a_control_format_or_invisible_character() {
+        // Each field, whoever fills it (a personal token's name is the client's; the rest
+        // come from the config), carries every kind the phone must not show as written.
+        let hidden =
+            "\u{202E}\u{2066}\u{200B}\u{200D}\u{FEFF}\u{00AD}\u{E0041}\u{2028}\u{3164}\n\u{7}";
+        let with = |t: &str| format!("a{hidden}{t}");
+        let actions = [
+            Action::AddDevice { user: with("u") },
+            Action::RemoveDevice {
+                user: with("u"),
+                device: with("d"),
+            },
+            Action::PersonalToken {
+                user: with("u"),
+                name: with("n"),
+                app: with("w"),
+                read_only: true,
+                days: 3,
+            },
+        ];
+        for action in &actions {
+            let text = action.describe();
+            assert_eq!(
+                crate::http::shown::first_hidden(&text),
+                None,
+                "{action:?}: {text:?}"
+            );
+        }
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub(crate) enum TokenError {
     /// `invalid_grant`.
     #[error("{0}")]
     InvalidGrant(&'static str),
+    /// `unauthorized_client` (RFC 6749 §5.2): the client may not use this grant (the device
+    /// grant without the operator's `device = true`).
+    #[error("{0}")]
+    UnauthorizedClient(&'static str),
     /// `unsupported_grant_type`.
     #[error("only authorization_code, refresh_token and the device code are supported")]
     UnsupportedGrantType,
@@ -73,6 +77,7 @@ impl TokenError {
             TokenError::InvalidRequest(_) => "invalid_request",
             TokenError::InvalidClient { .. } => "invalid_client",
             TokenError::InvalidGrant(_) => "invalid_grant",
+            TokenError::UnauthorizedClient(_) => "unauthorized_client",
             TokenError::UnsupportedGrantType => "unsupported_grant_type",
             TokenError::AuthorizationPending => "authorization_pending",
             TokenError::SlowDown => "slow_down",

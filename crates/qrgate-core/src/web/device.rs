@@ -55,6 +55,7 @@ async fn issue<'s>(
     let req = token::parse_form(r.body)?;
     let client = token::authenticate(&s.config, r.headers, &req)?;
     *authenticated = Some(client);
+    device_allowed(client)?;
     let scope = device::requested_scope(&s.config, client, req.scope.as_deref())
         .map_err(|b| TokenError::InvalidScope(b.0))?;
     let programs = &s.config.programs;
@@ -174,6 +175,17 @@ pub(crate) async fn verification_page(gw: &Gateway, s: &Settings, req: &RouteReq
     }
 }
 
+/// Refuses a client the operator has not let use the device grant (RFC 8628 §3.2, RFC 6749
+/// §5.2), at the device endpoint and at redemption (the flag may be withdrawn in between).
+fn device_allowed(client: &OidcClient) -> Result<(), TokenError> {
+    match client.device {
+        true => Ok(()),
+        false => Err(TokenError::UnauthorizedClient(
+            "this client may not use the device grant (its [[oidc_client]] has no device = true)",
+        )),
+    }
+}
+
 /// The page that asks for the user code (its form comes back to the same route).
 fn code_form(s: &Settings) -> Reply {
     let action = Route::Device.url(&s.config.server.prefix);
@@ -236,6 +248,7 @@ async fn redeem(
     client: &OidcClient,
     req: &TokenRequest,
 ) -> Result<TokenResponse, TokenError> {
+    device_allowed(client)?;
     let device_hash =
         req.device_code
             .as_deref()

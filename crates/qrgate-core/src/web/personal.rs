@@ -38,8 +38,16 @@ async fn personal_tokens_held(gw: &Gateway, user: &str) -> Result<usize, store::
 /// The token a form asks for, checked against the config; a hint for the person if not.
 fn asked(s: &Settings, user: &str, fields: &[(String, String)]) -> Result<Action, &'static str> {
     let name = field(fields, "name").unwrap_or_default().trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+    if name.is_empty() || name.chars().count() > MAX_NAME {
         return Err("Give the token a name of 1 to 64 characters.");
+    }
+    // The phone, the lists and the audit log show the name as written: it may not reorder
+    // or hide what is shown after it.
+    if crate::http::shown::first_hidden(name).is_some() {
+        return Err(
+            "A token's name may hold no control, format or invisible characters \
+                    (such as bidi overrides or zero-width spaces).",
+        );
     }
     let app = field(fields, "app").unwrap_or_default();
     if !s
@@ -207,4 +215,51 @@ pub(super) async fn personal_token(gw: &Gateway, s: &Settings, req: &RouteReques
         ),
     )
     .with_header("cache-control", "no-store")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        let text = "[[app]]\nname = \"Wiki\"\norigin = \"https://wiki.example.com\"\n\
+                    upstream = \"127.0.0.1:3000\"\nprograms = true\n\
+                    [[user]]\nname = \"alice\"\n\
+                    key = \"ed25519_17956be6b8d4af0841d05ee4099a2f6f19a11a733b059f13998b6eff4b2d5660\"\n\
+                    [sso]\norigin = \"https://id.example.com\"\nname = \"Example\"\n";
+        let config = crate::config::Config::parse(text, std::path::Path::new("t.toml"));
+        Settings::new(config.expect("config")).expect("settings")
+    }
+
+    fn form(name: &str) -> Vec<(String, String)> {
+        [
+            ("name", name),
+            ("app", "Wiki"),
+            ("access", "read"),
+            ("days", "30"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .to_vec()
+    }
+
+    #[test]
+    fn a_name_with_a_control_format_or_invisible_character_is_refused() {
+        let s = settings();
+        assert!(asked(&s, "alice", &form("nightly backup 🙂")).is_ok());
+        for bad in [
+            "x\u{202E}syad 1 rof Wiki ot ssecca daer\u{202C}",
+            "a\u{2066}b\u{2069}",
+            "zero\u{200B}width",
+            "join\u{200D}ed",
+            "soft\u{00AD}hyphen",
+            "bom\u{FEFF}",
+            "tag\u{E0041}",
+            "line\u{2028}break",
+            "new\nline",
+            "filler\u{3164}",
+        ] {
+            let e = asked(&s, "alice", &form(bad)).expect_err(bad);
+            assert!(e.contains("invisible"), "{bad:?}: {e}");
+        }
+    }
 }

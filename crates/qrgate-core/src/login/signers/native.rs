@@ -100,9 +100,7 @@ impl Challenge<'_> {
 }
 
 fn one_line(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    crate::http::shown::one_line(s)
 }
 
 /// Decodes a signature sent as base64url (no padding) or 128 hex digits.

@@ -132,13 +132,18 @@ pub(crate) fn apps_stand(config: &Config, scope: &[String], origins: &[String]) 
 pub(crate) struct BadScope(pub(crate) &'static str);
 
 /// Whether `client` may be given scope `word` under `config` now: one of the client's own
-/// scopes, or an app that lets programs in (`programs = true`). Asked at every grant and at
-/// every use of one, so a scope or app withdrawn is withdrawn from existing grants too.
+/// scopes, or, for a client the operator lets use the device grant (`device = true`), an app
+/// that lets programs in (`programs = true`). Asked at every grant and at every use of one,
+/// so a scope, an app or a client's device grant withdrawn is withdrawn from existing grants
+/// too.
 pub(crate) fn scope_allowed(config: &Config, client: &OidcClient, word: &str) -> bool {
     match AppScope::parse(word) {
-        Some(a) => config
-            .app_by_name(&a.app)
-            .is_some_and(|id| config.app(id).programs),
+        Some(a) => {
+            client.device
+                && config
+                    .app_by_name(&a.app)
+                    .is_some_and(|id| config.app(id).programs)
+        }
         None => client.scopes.iter().any(|s| s == word),
     }
 }
@@ -206,9 +211,7 @@ pub(crate) fn describe(
         span(grant_lifetime(client, scope)),
         shown_user_code(user_code)
     );
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    crate::http::shown::one_line(&text)
 }
 
 /// A lifetime in the largest whole unit: "30 days", "1 hour", "10 minutes".

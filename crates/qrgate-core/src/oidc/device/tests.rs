@@ -116,6 +116,46 @@ fn a_program_asks_for_apps_that_let_programs_in_and_the_clients_scopes_only() {
 }
 
 #[test]
+fn only_clients_the_operator_lets_use_the_device_grant_hold_app_scopes() {
+    let with = |extra: &str| {
+        let text = format!(
+            "{CONFIG}\n[[oidc_client]]\nid = \"portal\"\npublic = true\n\
+             redirect_uris = [\"https://portal.example.com/cb\"]\n{extra}\n\
+             [[oidc_client]]\nid = \"rp\"\nsecret_hash = \"{}\"\n\
+             redirect_uris = [\"https://rp.example.com/cb\"]\n",
+            "ab".repeat(32)
+        );
+        Config::parse(&text, std::path::Path::new("t.toml")).expect("config")
+    };
+    let config = with("");
+    let cli = config.oidc_client("qrgate-cli").expect("built-in client");
+    assert!(cli.device, "the built-in client has the device grant");
+    for id in ["portal", "rp"] {
+        let c = config.oidc_client(id).expect("client");
+        assert!(!c.device, "{id}: off unless the operator says so");
+        assert!(!scope_allowed(&config, c, "app:Wiki"), "{id}");
+        assert!(!scope_allowed(&config, c, "app:Wiki:read"), "{id}");
+        assert!(scope_allowed(&config, c, "openid"), "{id}");
+        assert!(
+            requested_scope(&config, c, Some("app:Wiki")).is_err(),
+            "{id}"
+        );
+    }
+    let config = with("device = true");
+    let portal = config.oidc_client("portal").expect("client");
+    assert!(portal.device);
+    assert!(scope_allowed(&config, portal, "app:Wiki"));
+    assert!(!scope_allowed(&config, portal, "app:Mail"), "no programs");
+    let rp = config.oidc_client("rp").expect("client");
+    assert!(
+        !scope_allowed(&config, rp, "app:Wiki"),
+        "only the client named"
+    );
+    let bad = format!("{CONFIG}\n[[oidc_client]]\nid = \"x\"\npublic = true\ndevice = \"yes\"\nredirect_uris = [\"https://x.example.com/cb\"]\n");
+    assert!(Config::parse(&bad, std::path::Path::new("t.toml")).is_err());
+}
+
+#[test]
 fn the_phone_is_told_who_asks_from_where_for_what_how_long_and_the_code() {
     let config = config();
     let cli = config.oidc_client("qrgate-cli").expect("built-in client");
@@ -129,6 +169,12 @@ fn the_phone_is_told_who_asks_from_where_for_what_how_long_and_the_code() {
         "qrgate CLI at 192.0.2.7 wants read-write access to Wiki for 1 hour, code BCDF-GHJK"
     );
     assert!(describe(cli, "a\nb", &["openid".to_string()], "BCDFGHJK").contains("a b"));
+    // Nothing in the line reorders or hides what follows, whatever a field holds.
+    let mut named = cli.clone();
+    named.name = "Tool\u{202E}\u{2066}\u{200B}\u{FEFF}".into();
+    let text = describe(&named, "a\u{2028}b\u{200D}", &scope, "BCDFGHJK");
+    assert_eq!(crate::http::shown::first_hidden(&text), None, "{text:?}");
+    assert!(text.starts_with("Tool "), "{text}");
 }
 
 #[test]

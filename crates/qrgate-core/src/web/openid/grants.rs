@@ -294,7 +294,9 @@ async fn refresh(
 }
 
 /// The scopes a refresh asks for (`requested`, space-separated; none: the grant's own):
-/// a subset of the grant's, or `invalid_scope`.
+/// a non-empty subset of the grant's (RFC 6749 §6), or `invalid_scope`. A grant of OpenID
+/// Connect's keeps `openid` (its tokens stay an OpenID Connect session's); a program's grant
+/// of apps, which never had it, narrows without it.
 fn narrowed(granted: &[String], requested: Option<&str>) -> Result<Vec<String>, TokenError> {
     let Some(requested) = requested else {
         return Ok(granted.to_vec());
@@ -305,8 +307,13 @@ fn narrowed(granted: &[String], requested: Option<&str>) -> Result<Vec<String>, 
             "a refresh cannot widen the grant's scope",
         ));
     }
-    if !asked.contains(&"openid") {
-        return Err(TokenError::InvalidScope("the openid scope is required"));
+    if asked.is_empty() {
+        return Err(TokenError::InvalidScope("ask for at least one scope"));
+    }
+    if granted.iter().any(|g| g == "openid") && !asked.contains(&"openid") {
+        return Err(TokenError::InvalidScope(
+            "the openid scope is required: the grant has it",
+        ));
     }
     Ok(granted
         .iter()
@@ -375,4 +382,56 @@ pub(crate) async fn userinfo(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) ->
         200,
         &Profile::of(&person, &in_force(s, client, &access.scope)),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scopes(s: &str) -> Vec<String> {
+        s.split(' ').map(String::from).collect()
+    }
+
+    #[test]
+    fn a_refresh_narrows_an_openid_grant_keeping_openid_and_a_programs_grant_without_it() {
+        let oidc = scopes("openid profile email offline_access");
+        assert_eq!(narrowed(&oidc, None).expect("all"), oidc);
+        assert_eq!(
+            narrowed(&oidc, Some("openid email")).expect("narrowed"),
+            scopes("openid email")
+        );
+        assert!(
+            matches!(
+                narrowed(&oidc, Some("email")),
+                Err(TokenError::InvalidScope(_))
+            ),
+            "an OpenID Connect grant keeps openid"
+        );
+        let program = scopes("app:Wiki app:Mail:read offline_access");
+        assert_eq!(
+            narrowed(&program, Some("app:Wiki")).expect("narrowed"),
+            scopes("app:Wiki")
+        );
+        assert_eq!(
+            narrowed(&program, Some("offline_access app:Mail:read")).expect("narrowed"),
+            scopes("app:Mail:read offline_access"),
+            "in the grant's order"
+        );
+        for (granted, bad) in [
+            (&program, "app:Wiki openid"),
+            (&program, "app:Wiki:read"),
+            (&program, ""),
+            (&program, "  "),
+            (&oidc, ""),
+            (&oidc, "openid groups"),
+        ] {
+            assert!(
+                matches!(
+                    narrowed(granted, Some(bad)),
+                    Err(TokenError::InvalidScope(_))
+                ),
+                "{bad:?} of {granted:?}"
+            );
+        }
+    }
 }
