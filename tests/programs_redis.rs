@@ -133,6 +133,12 @@ async fn a_device_code_asked_at_one_instance_is_approved_through_another_and_its
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(listed.starts_with("1 token(s)"), "{listed}");
+    // Used at both instances above: the use is recorded in the shared store.
+    let used = eventually(Duration::from_secs(5), || async {
+        admin(&ready_a, false, "/tokens?user=alice").await["tokens"][0]["last_used_at"].is_u64()
+    })
+    .await;
+    assert!(used, "last use recorded in Redis");
     assert!(listed.contains("qrgate CLI  a: read-write"), "{listed}");
     assert!(!listed.contains(&bearer));
     let tokens = admin(&ready_a, false, "/tokens?user=alice").await;

@@ -65,6 +65,21 @@ async fn removing_the_approving_device_ends_its_tokens_and_a_listed_token_is_rev
     assert_eq!(of_phone.client_name, "qrgate CLI");
     assert_eq!(of_phone.grant, vec!["Test app: read".to_string()]);
     assert_eq!(of_phone.from, "127.0.0.1");
+    // Both were used once above: when and from where is recorded (off the request's path).
+    let used = crate::common::eventually(std::time::Duration::from_secs(5), || {
+        let (gw, s) = (&gw, &s);
+        async move {
+            control::list_tokens(&gw.state, s, Some("alice"))
+                .await
+                .expect("list")
+                .iter()
+                .all(|t| {
+                    t.last_used_at.is_some() && t.last_used_from.as_deref() == Some("127.0.0.1")
+                })
+        }
+    })
+    .await;
+    assert!(used, "last use recorded");
     let text = serde_json::to_string(&listed).expect("json");
     assert!(
         !text.contains(&by_phone) && !text.contains(&by_alice),
@@ -125,6 +140,23 @@ async fn the_persons_page_lists_their_tokens_and_revokes_only_their_own() {
     let bearer = token.access_token().secret().clone();
     let base = gw.url("");
     let (b, _) = crate::common::sign_in_at(&base).await;
+    let page = || async {
+        b.get(gw.url("/.qrgate/sessions"))
+            .header("accept", crate::common::NAV)
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("html")
+    };
+    assert!(page().await.contains("not used yet"));
+    assert_eq!(status_with(&gw, &bearer).await, 200);
+    let shown = crate::common::eventually(std::time::Duration::from_secs(5), || async {
+        page().await.contains(" from 127.0.0.1</span>")
+    })
+    .await;
+    assert!(shown, "the page shows the last use");
     let html = b
         .get(gw.url("/.qrgate/sessions"))
         .header("accept", crate::common::NAV)

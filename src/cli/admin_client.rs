@@ -179,7 +179,7 @@ pub async fn list_tokens(config: &Config, user: Option<&str>) -> Result<String, 
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
         out.push_str(&format!(
-            "{}  {}  {}  {}  since {}  until {}  from {}\n",
+            "{}  {}  {}  {}  since {}  until {}  from {}  last used {}\n",
             text("id"),
             text("user"),
             text("client_name"),
@@ -187,6 +187,14 @@ pub async fn list_tokens(config: &Config, user: Option<&str>) -> Result<String, 
             when(&t["created_at"]),
             when(&t["expires_at"]),
             text("from"),
+            match t["last_used_at"].is_u64() {
+                true => format!(
+                    "{} from {}",
+                    when(&t["last_used_at"]),
+                    text("last_used_from")
+                ),
+                false => "never".to_string(),
+            },
         ));
     }
     Ok(out)

@@ -39,6 +39,7 @@ use pingora::{Error, ErrorSource, ErrorType, Result};
 use arc_swap::ArcSwap;
 use qrgate_core::config::{AppId, Config};
 use qrgate_core::gate::decision::{self, Decision, Denial};
+use qrgate_core::gate::program;
 use qrgate_core::gate::upstream::{self, HeaderEdit};
 use qrgate_core::gateway::Gateway;
 use qrgate_core::http::request::{self, Request};
@@ -257,6 +258,17 @@ impl ProxyHttp for Proxy {
                 ctx.session = f.session;
                 ctx.client = f.client;
                 ctx.strip_authorization = f.strip_authorization;
+                if let (Some(_), Some(hash)) = (&ctx.client, ctx.session) {
+                    // When and where a program's token was last used, for lists; off the
+                    // request's path (a store write at most once a minute per token).
+                    if let Some(now_ms) = program::use_due(&self.gateway, &hash) {
+                        let gateway = Arc::clone(&self.gateway);
+                        let from = s.client_ip(peer_ip(session), &req.headers);
+                        tokio::spawn(async move {
+                            program::note_use(&gateway, &hash, now_ms, from).await;
+                        });
+                    }
+                }
                 Ok(false)
             }
             Decision::Local { app, route } => {

@@ -17,7 +17,7 @@ use http::{HeaderMap, HeaderValue};
 use crate::clock::Clock;
 use crate::config::{AppId, Config};
 use crate::devices::{Device, DeviceStore, Devices, MemoryDevices, Retired};
-use crate::gate::limits::RateLimits;
+use crate::gate::limits::{RateLimits, UseNotes};
 use crate::identity::assertion::Assertions;
 use crate::identity::Identity;
 use crate::login::attempts::Logins;
@@ -80,6 +80,8 @@ pub struct Gateway {
     /// Woken (`notify_one`) by every reload: the sweeper reviews the enrolled devices
     /// against the new config at once (`control::review_devices`).
     reloaded: tokio::sync::Notify,
+    /// When each program token's use was last recorded here ([`crate::gate::program::note_use`]).
+    program_uses: UseNotes,
 }
 
 impl Gateway {
@@ -155,6 +157,7 @@ impl Gateway {
             oidc: crate::oidc::Provider::default(),
             sessions_changed: tokio::sync::Notify::new(),
             reloaded: tokio::sync::Notify::new(),
+            program_uses: UseNotes::default(),
             clock,
         })
     }
@@ -502,10 +505,16 @@ impl Gateway {
         Ok(())
     }
 
+    /// When program tokens' uses were last recorded.
+    pub(crate) fn program_uses(&self) -> &UseNotes {
+        &self.program_uses
+    }
+
     /// Frees expired sessions, login attempts, signer replay records and idle rate-limit
     /// buckets; returns how many sessions, attempts and replay records went.
     pub async fn sweep(&self) -> usize {
         self.rates().sweep();
+        self.program_uses.sweep(self.clock.now_millis());
         let swept = self.logins.sweep();
         for a in &swept.expired {
             audit::attempt_expired(

@@ -56,6 +56,7 @@ pub struct RedisOidc {
     end_user: redis::Script,
     take: redis::Script,
     grants_of: redis::Script,
+    touch: redis::Script,
 }
 
 impl RedisOidc {
@@ -73,6 +74,7 @@ impl RedisOidc {
             end_user: with_revoke(END_USER),
             take: redis::Script::new(TAKE),
             grants_of: redis::Script::new(GRANTS_OF),
+            touch: redis::Script::new(TOUCH),
         }
     }
 
@@ -370,15 +372,30 @@ impl OidcStore for RedisOidc {
             call.arg(c);
         }
         let found: Vec<String> = self.link.script(&call).await?;
-        let mut out = Vec::with_capacity(found.len());
-        for j in &found {
-            let g: Grant = Self::parse(j)?;
+        let mut out = Vec::with_capacity(found.len() / 3);
+        for f in found.chunks(3) {
+            let [j, used, from] = f else {
+                return Err(super::unavailable("a malformed grant listing"));
+            };
+            let mut g: Grant = Self::parse(j)?;
+            g.last_used_ms = used.parse().unwrap_or(0);
+            g.last_from = from.clone();
             if now_ms < g.expires_ms {
                 out.push(g);
             }
         }
         out.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.id.cmp(&b.id)));
         Ok(out)
+    }
+
+    async fn touch(&self, access: Hash, at_ms: u64, from: &str) -> Result<(), StoreError> {
+        let mut call = self.touch.prepare_invoke();
+        call.key(self.key(&format!("oa:{}", hex::encode(access))))
+            .arg(self.prefix())
+            .arg(at_ms)
+            .arg(from);
+        let _: u8 = self.link.script(&call).await?;
+        Ok(())
     }
 
     async fn revoke_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError> {

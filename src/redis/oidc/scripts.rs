@@ -154,17 +154,37 @@ end
 return ended
 ";
 
-/// ARGV: prefix, user, then client ids. Returns the JSON of each live grant of the user at
-/// those clients (their `ou:` lists).
+/// ARGV: prefix, user, then client ids. Returns, for each live grant of the user at those
+/// clients (their `ou:` lists, personal tokens' `#personal` bound too), its JSON, when it was
+/// last used (ms, '' for never) and from where.
 pub(super) const GRANTS_OF: &str = r"
 local out = {}
 for i = 3, #ARGV do
-  for _, id in ipairs(redis.call('LRANGE', ARGV[1] .. 'ou:' .. ARGV[i] .. ':' .. ARGV[2], 0, -1)) do
-    local j = redis.call('HGET', ARGV[1] .. 'og:' .. id, 'j')
-    if j then out[#out + 1] = j end
+  for _, bound in ipairs({ARGV[i], ARGV[i] .. '#personal'}) do
+    for _, id in ipairs(redis.call('LRANGE', ARGV[1] .. 'ou:' .. bound .. ':' .. ARGV[2], 0, -1)) do
+      local f = redis.call('HMGET', ARGV[1] .. 'og:' .. id, 'j', 'lu', 'lf')
+      if f[1] then
+        out[#out + 1] = f[1]
+        out[#out + 1] = f[2] or ''
+        out[#out + 1] = f[3] or ''
+      end
+    end
   end
 end
 return out
+";
+
+/// KEYS[1] the access token. ARGV: prefix, when (ms), from where. Records the use on its
+/// grant, if both live.
+pub(super) const TOUCH: &str = r"
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local id = string.match(v, '^(%S+) ')
+if not id then return 0 end
+local g = ARGV[1] .. 'og:' .. id
+if redis.call('EXISTS', g) == 0 then return 0 end
+redis.call('HSET', g, 'lu', ARGV[2], 'lf', ARGV[3])
+return 1
 ";
 
 /// ARGV: prefix, grant id. Returns the grant's JSON if it was live.

@@ -34,6 +34,13 @@ pub struct TokenView {
     pub expires_at: u64,
     /// Where the client asked from.
     pub from: String,
+    /// When one of its tokens was last used on a proxied request, seconds since the epoch
+    /// (to the minute; absent: not since it was made).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<u64>,
+    /// From which address it was last used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_from: Option<String>,
     /// The key (z-base32) that approved it on the phone, for a device login's grant.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<String>,
@@ -67,6 +74,9 @@ fn view(s: &Settings, g: &Grant) -> TokenView {
         created_at: g.created_ms / 1000,
         expires_at: g.expires_ms / 1000,
         from: g.from.clone(),
+        last_used_at: (g.last_used_ms > 0).then_some(g.last_used_ms / 1000),
+        last_used_from: (g.last_used_ms > 0 && !g.last_from.is_empty())
+            .then(|| g.last_from.clone()),
         approved_by: g
             .family
             .strip_prefix("key:")

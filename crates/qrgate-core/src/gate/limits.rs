@@ -161,6 +161,44 @@ impl RateLimits {
     }
 }
 
+/// When each program token's use was last recorded, so it is recorded at most once a minute
+/// per token and instance ([`UseNotes::due`]): a store write per request would cost every
+/// request a round trip, and "last used" needs no finer grain.
+#[derive(Default)]
+pub(crate) struct UseNotes {
+    last: dashmap::DashMap<[u8; 32], u64>,
+}
+
+/// How often one token's use is recorded.
+pub(crate) const USE_NOTE_EVERY_MS: u64 = 60_000;
+
+impl UseNotes {
+    /// Whether a use of token `key` at `now_ms` is to be recorded (and, if so, notes that it
+    /// is).
+    pub(crate) fn due(&self, key: [u8; 32], now_ms: u64) -> bool {
+        let mut due = false;
+        self.last
+            .entry(key)
+            .and_modify(|at| {
+                if now_ms.saturating_sub(*at) >= USE_NOTE_EVERY_MS {
+                    *at = now_ms;
+                    due = true;
+                }
+            })
+            .or_insert_with(|| {
+                due = true;
+                now_ms
+            });
+        due
+    }
+
+    /// Forgets tokens not recorded within the last interval.
+    pub(crate) fn sweep(&self, now_ms: u64) {
+        self.last
+            .retain(|_, at| now_ms.saturating_sub(*at) < USE_NOTE_EVERY_MS);
+    }
+}
+
 /// Open connections per client, each client capped, so one client holding connections open
 /// (slow heads, slow bodies, idle keep-alives) cannot take every one of `max_connections`.
 ///
@@ -389,6 +427,22 @@ mod tests {
             .check(Action::Create, Some(ip("2001:db8::2")))
             .is_err());
         assert!(limits.sweep() > 0, "recently used buckets are kept");
+    }
+
+    #[test]
+    fn a_tokens_use_is_recorded_once_a_minute() {
+        let notes = UseNotes::default();
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        assert!(notes.due(a, 1_000));
+        assert!(!notes.due(a, 1_001));
+        assert!(!notes.due(a, 60_999));
+        assert!(notes.due(b, 2_000), "another token");
+        assert!(notes.due(a, 61_000));
+        notes.sweep(121_000);
+        assert!(notes.last.is_empty());
+        // A clock that went back records nothing twice.
+        assert!(notes.due(a, 200_000));
+        assert!(!notes.due(a, 100_000));
     }
 
     #[test]

@@ -99,6 +99,30 @@ pub(crate) async fn presented(
     }
 }
 
+/// Whether a use of the program bearer token whose hash is `hash` is to be recorded now (at
+/// most once a minute per token and instance): the time to record, if so.
+pub fn use_due(gw: &Gateway, hash: &TokenHash) -> Option<u64> {
+    let now_ms = gw.clock().now_millis();
+    gw.program_uses()
+        .due(*hash.as_bytes(), now_ms)
+        .then_some(now_ms)
+}
+
+/// Records a use at `now_ms` ([`use_due`]) of the program bearer token whose hash is `hash`,
+/// from `from`, on its grant (lists show when and from where a token was last used). Never
+/// part of a decision: a store that cannot record it loses the note only.
+pub async fn note_use(gw: &Gateway, hash: &TokenHash, now_ms: u64, from: Option<std::net::IpAddr>) {
+    let from = from.map(|ip| ip.to_string()).unwrap_or_default();
+    if let Err(e) = gw
+        .oidc()
+        .store()
+        .touch(*hash.as_bytes(), now_ms, &from)
+        .await
+    {
+        tracing::debug!(error = %e, "a program token's use not recorded");
+    }
+}
+
 /// Whether the program bearer token whose hash is `hash` still lets its program into `app`
 /// under the settings in force (live, its grant standing, the app still letting programs in):
 /// the re-check of a long-lived response a token opened. A store that cannot answer says no.

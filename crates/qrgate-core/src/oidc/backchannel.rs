@@ -186,6 +186,8 @@ mod tests {
             from: String::new(),
             name: String::new(),
             origins: Vec::new(),
+            last_used_ms: 0,
+            last_from: String::new(),
         }
     }
 

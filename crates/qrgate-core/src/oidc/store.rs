@@ -163,6 +163,17 @@ pub struct Grant {
     /// at another origin inherits nothing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub origins: Vec<String>,
+    /// When one of its access tokens was last used on a proxied request, ms since the epoch
+    /// (0: never), to the minute ([`OidcStore::touch`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub last_used_ms: u64,
+    /// From which address it was last used.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub last_from: String,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Grant {
@@ -315,6 +326,9 @@ pub trait OidcStore: Send + Sync + 'static {
     /// Revokes a grant: its refresh tokens and access tokens stop working. The grant if it
     /// was live.
     async fn revoke_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError>;
+    /// Records that access token `access` was used at `at_ms` from `from` on the grant it
+    /// belongs to, if both are live (lists show it).
+    async fn touch(&self, access: Hash, at_ms: u64, from: &str) -> Result<(), StoreError>;
     /// In one step: revokes every grant that came from the SSO session `family` and its
     /// unredeemed codes, and marks the family ended until `until_ms`, so no code of it is
     /// redeemed and no grant of it refreshed after; returns the grants it ended.

@@ -60,6 +60,8 @@ pub(crate) struct TokenRow {
     pub(crate) since: String,
     /// When it ends.
     pub(crate) until: String,
+    /// When and from where it was last used ("not used yet").
+    pub(crate) used: String,
 }
 
 /// One key of the person's on the page.
@@ -244,6 +246,11 @@ pub(crate) async fn page(
             from: t.from,
             since: date(t.created_at),
             until: date(t.expires_at),
+            used: match (t.last_used_at, t.last_used_from) {
+                (Some(at), Some(from)) => format!("last used {} from {from}", date(at)),
+                (Some(at), None) => format!("last used {}", date(at)),
+                (None, _) => "not used yet".to_string(),
+            },
         })
         .collect();
     let nonce = page::new_nonce();

@@ -306,6 +306,8 @@ async fn redeem(
         // Where the program asked for its device code: what the phone was shown.
         from: request.client_ip.clone(),
         origins: device::app_origins(&s.config, &scope),
+        last_used_ms: 0,
+        last_from: String::new(),
     };
     let (answer, issue) = openid::answer(gw, issuer, client, &grant, &person, None, now_ms)?;
     super::tokens::store_grant(gw, s, &grant, issue, now_ms).await?;

@@ -166,6 +166,8 @@ pub(super) async fn personal_token(gw: &Gateway, s: &Settings, req: &RouteReques
         from: req.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
         name: name.clone(),
         origins: crate::oidc::device::app_origins(&s.config, &scope),
+        last_used_ms: 0,
+        last_from: String::new(),
     };
     let issue = Issue {
         scope,

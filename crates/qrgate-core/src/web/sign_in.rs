@@ -290,6 +290,10 @@ pub(super) async fn verify(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -
     }
     if let Some(client) = vouched.client {
         reply = reply.with_header(identity::CLIENT, client);
+        let hash = vouched.live.hash;
+        if let Some(now_ms) = crate::gate::program::use_due(gw, &hash) {
+            crate::gate::program::note_use(gw, &hash, now_ms, req.client_ip).await;
+        }
     }
     // What the proxy sends the app as `Authorization`: nothing when it carries a token of
     // the gateway (the proxy path's own rule), else the client's header as it came.

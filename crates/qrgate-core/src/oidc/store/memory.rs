@@ -300,6 +300,18 @@ impl OidcStore for MemoryOidc {
         Ok(self.lock()?.revoke(grant_id))
     }
 
+    async fn touch(&self, access: Hash, at_ms: u64, from: &str) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        let Some(id) = inner.access.get(&access).map(|a| a.grant_id.clone()) else {
+            return Ok(());
+        };
+        if let Some(entry) = inner.grants.get_mut(&id) {
+            entry.grant.last_used_ms = at_ms;
+            entry.grant.last_from = from.to_string();
+        }
+        Ok(())
+    }
+
     async fn end_family(
         &self,
         family: &str,

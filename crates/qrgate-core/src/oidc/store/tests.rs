@@ -33,6 +33,8 @@ pub(super) fn grant(id: &str) -> Grant {
         from: String::new(),
         name: String::new(),
         origins: Vec::new(),
+        last_used_ms: 0,
+        last_from: String::new(),
     }
 }
 
@@ -388,4 +390,32 @@ async fn a_users_live_grants_are_listed_at_the_clients_asked_about() {
         .await
         .expect("list")
         .is_empty());
+}
+
+#[tokio::test]
+async fn a_tokens_use_is_recorded_on_its_live_grant_only() {
+    let store = MemoryOidc::default();
+    store.put_code([9; 32], code_grant(), 0).await.expect("put");
+    store
+        .redeem([9; 32], grant("g1"), issue(1), 1)
+        .await
+        .expect("redeem");
+    async fn listed(store: &MemoryOidc) -> Vec<Grant> {
+        store
+            .grants_of("alice", &["app".to_string()], 2)
+            .await
+            .expect("list")
+    }
+    assert_eq!(listed(&store).await[0].last_used_ms, 0);
+    store
+        .touch([101; 32], 5_000, "192.0.2.1")
+        .await
+        .expect("touch");
+    let g = &listed(&store).await[0];
+    assert_eq!((g.last_used_ms, g.last_from.as_str()), (5_000, "192.0.2.1"));
+    // An unknown token, and one of a revoked grant, record nothing.
+    store.touch([7; 32], 6_000, "x").await.expect("touch");
+    store.revoke_grant("g1").await.expect("revoke");
+    store.touch([101; 32], 7_000, "y").await.expect("touch");
+    assert!(listed(&store).await.is_empty());
 }

@@ -112,6 +112,8 @@ async fn redeem(
         from: r.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
         // A client's own scopes name no app (`KNOWN_SCOPES`).
         origins: Vec::new(),
+        last_used_ms: 0,
+        last_from: String::new(),
     };
     let (answer, issue) = answer(
         gw,
