@@ -44,6 +44,7 @@ mod programs_cli;
 mod programs_device;
 mod programs_personal;
 mod programs_redis;
+mod programs_signers;
 mod programs_tokens;
 mod proxy_core;
 mod redis;

@@ -13,6 +13,7 @@ use crate::gateway::Gateway;
 use crate::http::reply::{escape_html, Form, Reply};
 use crate::http::route::Route;
 use crate::login::attempts::{DeviceConsent, Purpose};
+use crate::login::signers::program::{AskedApp, ProgramAsk};
 use crate::login::{self};
 use crate::observe::audit;
 use crate::oidc::device::{self, DeviceRequest, Poll};
@@ -154,10 +155,7 @@ pub(crate) async fn verification_page(gw: &Gateway, s: &Settings, req: &RouteReq
     let Some(client) = s.config.oidc_client(&request.client_id) else {
         return respond::endpoint_refusal(Form::Page, &unknown);
     };
-    let consent = DeviceConsent {
-        device: device_hash,
-        shown: device::describe(client, &request.client_ip, &request.scope, &code),
-    };
+    let consent = DeviceConsent::new(device_hash, ask(client, &request, code));
     match login::start(
         gw,
         s,
@@ -171,6 +169,29 @@ pub(crate) async fn verification_page(gw: &Gateway, s: &Settings, req: &RouteReq
     {
         Ok(started) => super::sign_in::render_login(gw, s, req, started, None),
         Err(e) => respond::login_error(Form::Page, &e),
+    }
+}
+
+/// What the program of `request` (client `client`, user code `code`) asks for, as the phone
+/// shows it.
+fn ask(client: &OidcClient, request: &DeviceRequest, code: String) -> ProgramAsk {
+    let (mut apps, mut scopes) = (Vec::new(), Vec::new());
+    for word in &request.scope {
+        match device::AppScope::parse(word) {
+            Some(a) => apps.push(AskedApp {
+                name: a.app,
+                read_only: a.read_only,
+            }),
+            None => scopes.push(word.clone()),
+        }
+    }
+    ProgramAsk {
+        client: client.name.clone(),
+        from: request.client_ip.clone(),
+        apps,
+        scopes,
+        lifetime_secs: device::grant_lifetime(client, &request.scope).as_secs(),
+        code,
     }
 }
 

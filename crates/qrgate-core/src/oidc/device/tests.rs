@@ -116,22 +116,6 @@ fn a_program_asks_for_apps_that_let_programs_in_and_the_clients_scopes_only() {
 }
 
 #[test]
-fn the_phone_is_told_who_asks_from_where_for_what_how_long_and_the_code() {
-    let config = config();
-    let cli = config.oidc_client("qrgate-cli").expect("built-in client");
-    let scope = vec!["app:Wiki:read".to_string(), "offline_access".into()];
-    assert_eq!(
-        describe(cli, "192.0.2.7", &scope, "BCDFGHJK"),
-        "qrgate CLI at 192.0.2.7 wants read access to Wiki for 30 days, code BCDF-GHJK"
-    );
-    assert_eq!(
-        describe(cli, "192.0.2.7", &["app:Wiki".to_string()], "BCDFGHJK"),
-        "qrgate CLI at 192.0.2.7 wants read-write access to Wiki for 1 hour, code BCDF-GHJK"
-    );
-    assert!(describe(cli, "a\nb", &["openid".to_string()], "BCDFGHJK").contains("a b"));
-}
-
-#[test]
 fn without_sso_or_with_cli_off_there_is_no_built_in_client() {
     let off = format!("{CONFIG}\n[programs]\ncli = false\n");
     let config = Config::parse(&off, std::path::Path::new("t.toml")).expect("config");
