@@ -41,6 +41,7 @@ mod operate_upgrade;
 mod path_rules;
 mod programs_bearer;
 mod programs_cli;
+mod programs_codes;
 mod programs_device;
 mod programs_personal;
 mod programs_redis;

@@ -18,6 +18,14 @@ use crate::common::{alice_key, browser, client, Setup, TestGateway, NAV};
 
 /// A gateway whose app lets programs in, with `[sso]` on `localhost:{port}`.
 pub(crate) async fn programs_gateway(extra: &str) -> (TestGateway, tempfile::TempDir) {
+    programs_gateway_with(extra, Setup::default()).await
+}
+
+/// [`programs_gateway`] on `base` (its `[server]`, `[limits]`…).
+pub(crate) async fn programs_gateway_with(
+    extra: &str,
+    base: Setup,
+) -> (TestGateway, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("dir");
     let keys = dir.path().join("oidc-keys.json");
     let tail = format!(
@@ -27,7 +35,7 @@ pub(crate) async fn programs_gateway(extra: &str) -> (TestGateway, tempfile::Tem
     let gw = TestGateway::with(Setup {
         app_extra: "public_paths = [\"/public\"]\nprograms = true\n".into(),
         tail,
-        ..Setup::default()
+        ..base
     })
     .await;
     (gw, dir)
@@ -81,7 +89,7 @@ pub(crate) async fn device_code(
 }
 
 /// One poll of the token endpoint by hand: status and JSON.
-async fn poll(gw: &TestGateway, device_code: &str) -> (u16, Value) {
+pub(crate) async fn poll(gw: &TestGateway, device_code: &str) -> (u16, Value) {
     let r = client()
         .post(format!("{}/.qrgate/oidc/token", sso(gw)))
         .form(&[

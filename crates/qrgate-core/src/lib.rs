@@ -160,6 +160,7 @@
 //!     - `oidc::store::tests`: their unit tests;
 //!   - [`oidc::device`]: the device authorization grant: user codes, the scopes a program
 //!     may ask for, and the device code store seam:
+//!     - `oidc::device::guesses`: failed user-code entries, bounded per client and in all;
 //!     - `oidc::device::tests`: its unit tests;
 //!   - [`oidc::authorize`]: the authorization request and what it leads to, and
 //!     - `oidc::authorize::tests`: its unit tests;

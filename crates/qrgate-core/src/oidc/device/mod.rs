@@ -17,7 +17,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::store::{Hash, StoreError};
+
+mod guesses;
+
 use crate::config::{Config, OidcClient};
+pub(crate) use guesses::{Budget, Guesses};
 
 /// The characters of a user code: consonants only, no vowels (no words), no look-alikes
 /// (RFC 8628 §6.1).
