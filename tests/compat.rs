@@ -122,7 +122,7 @@ pub(crate) fn ring_token(kp: &Keypair, caps: &str, secret: &[u8; 32]) -> Vec<u8>
     pubky_common::crypto::encrypt(&AuthToken::sign(kp, caps).serialize(), secret)
 }
 
-async fn post_relay(url: String, body: Vec<u8>) -> (u16, Value) {
+pub(crate) async fn post_relay(url: String, body: Vec<u8>) -> (u16, Value) {
     let resp = client().post(url).body(body).send().await.expect("relay");
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(Value::Null))
@@ -195,13 +195,13 @@ async fn pubky_ring_logs_in_through_the_gateway_relay() {
     claim_and_land(&gw, &b, &id).await;
 }
 
-fn tana_message(id: &str, challenge: &str, username: &str, timestamp: u64) -> String {
+pub(crate) fn tana_message(id: &str, challenge: &str, username: &str, timestamp: u64) -> String {
     format!(
         "{{\"sessionId\":\"{id}\",\"challenge\":\"{challenge}\",\"userId\":\"550e8400-e29b-41d4-a716-446655440000\",\"username\":\"{username}\",\"timestamp\":{timestamp}}}"
     )
 }
 
-fn tana_body(message: &str, username: &str) -> Value {
+pub(crate) fn tana_body(message: &str, username: &str) -> Value {
     let sig = SigningKey::from_bytes(&alice_secret())
         .sign(&Sha256::digest(message.as_bytes()))
         .to_bytes();

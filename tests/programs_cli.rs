@@ -283,3 +283,138 @@ async fn a_denial_on_the_phone_ends_qrgate_login_with_an_error() {
     assert!(!out.status.success());
     assert!(out.stdout.is_empty(), "no token printed");
 }
+
+/// `qrgate login --print --sso <sso>`: whether it succeeded, and its standard error.
+async fn login_error(sso: &str) -> (bool, String) {
+    let out = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_qrgate"))
+            .args(["login", "--print", "--app", "Test app", "--sso", sso])
+            .output(),
+    )
+    .await
+    .expect("qrgate login ends")
+    .expect("qrgate login");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[tokio::test]
+async fn qrgate_login_refuses_plain_http_but_to_a_loopback_host() {
+    // Refused before any request: the host does not even resolve.
+    let (ok, err) = login_error("http://sso.invalid").await;
+    assert!(!ok);
+    assert!(err.contains("plain http is refused"), "{err}");
+    let (ok, err) = login_error("https://id.example.com/some/path").await;
+    assert!(!ok);
+    assert!(err.contains("no path"), "{err}");
+}
+
+/// A tiny HTTP server answering every request with `doc` (JSON), noting each request line.
+struct MetadataServer {
+    port: u16,
+    doc: std::sync::Arc<std::sync::Mutex<String>>,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MetadataServer {
+    async fn start() -> MetadataServer {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let doc = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (d, s) = (doc.clone(), seen.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).to_string();
+                s.lock()
+                    .expect("lock")
+                    .push(head.lines().next().unwrap_or_default().to_string());
+                let body = d.lock().expect("lock").clone();
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = conn.write_all(answer.as_bytes()).await;
+            }
+        });
+        MetadataServer {
+            port,
+            doc,
+            seen,
+            task,
+        }
+    }
+}
+
+impl Drop for MetadataServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test]
+async fn qrgate_login_trusts_only_metadata_naming_its_origin_with_endpoints_on_it() {
+    let server = MetadataServer::start().await;
+    let origin = format!("http://127.0.0.1:{}", server.port);
+    let on = |path: &str| format!("{origin}/.qrgate/oidc/{path}");
+    let cases = [
+        (
+            "https://id.example.com".to_string(),
+            on("device_authorization"),
+            on("token"),
+            "names the issuer \"https://id.example.com\"",
+        ),
+        (
+            format!("{origin}/"),
+            on("device_authorization"),
+            on("token"),
+            "RFC 8414",
+        ),
+        (
+            origin.clone(),
+            format!("http://127.0.0.2:{}/device", server.port),
+            on("token"),
+            "device_authorization_endpoint",
+        ),
+        (
+            origin.clone(),
+            on("device_authorization"),
+            format!("http://localhost:{}/.qrgate/oidc/token", server.port),
+            "token_endpoint",
+        ),
+    ];
+    for (issuer, device, token, said) in cases {
+        *server.doc.lock().expect("lock") = serde_json::json!({
+            "issuer": issuer,
+            "device_authorization_endpoint": device,
+            "token_endpoint": token,
+        })
+        .to_string();
+        let (ok, err) = login_error(&origin).await;
+        assert!(!ok, "{issuer} {device} {token}");
+        assert!(err.contains(said) && err.contains("refusing"), "{err}");
+    }
+    // Only the metadata was ever read: no device code was asked for anywhere.
+    let seen = server.seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|l| l == "GET /.well-known/oauth-authorization-server HTTP/1.1"),
+        "{seen:?}"
+    );
+}

@@ -18,13 +18,25 @@ use crate::common::{alice_key, browser, client, Setup, TestGateway, NAV};
 
 /// A gateway whose app lets programs in, with `[sso]` on `localhost:{port}`.
 pub(crate) async fn programs_gateway(extra: &str) -> (TestGateway, tempfile::TempDir) {
-    let (setup, dir) = programs_setup(extra);
+    programs_gateway_with(extra, Setup::default()).await
+}
+
+/// [`programs_gateway`] on `base` (its `[server]`, `[limits]`…).
+pub(crate) async fn programs_gateway_with(
+    extra: &str,
+    base: Setup,
+) -> (TestGateway, tempfile::TempDir) {
+    let (setup, dir) = programs_setup_on(extra, base);
     (TestGateway::with(setup).await, dir)
 }
 
 /// A gateway's setup whose app lets programs in, with an SSO origin on the gateway's own
 /// port (`extra` in the config's tail), and the folder holding its signing keys.
 pub(crate) fn programs_setup(extra: &str) -> (Setup, tempfile::TempDir) {
+    programs_setup_on(extra, Setup::default())
+}
+
+fn programs_setup_on(extra: &str, base: Setup) -> (Setup, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("dir");
     let keys = dir.path().join("oidc-keys.json");
     let tail = format!(
@@ -34,7 +46,7 @@ pub(crate) fn programs_setup(extra: &str) -> (Setup, tempfile::TempDir) {
     let setup = Setup {
         app_extra: "public_paths = [\"/public\"]\nprograms = true\n".into(),
         tail,
-        ..Setup::default()
+        ..base
     };
     (setup, dir)
 }
@@ -87,7 +99,7 @@ pub(crate) async fn device_code(
 }
 
 /// One poll of the token endpoint by hand: status and JSON.
-async fn poll(gw: &TestGateway, device_code: &str) -> (u16, Value) {
+pub(crate) async fn poll(gw: &TestGateway, device_code: &str) -> (u16, Value) {
     let r = client()
         .post(format!("{}/.qrgate/oidc/token", sso(gw)))
         .form(&[

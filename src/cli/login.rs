@@ -1,6 +1,7 @@
 //! `qrgate login` and `qrgate token`: the reference client of the device authorization grant
 //! (RFC 8628). `login` finds the SSO origin's endpoints in its authorization server metadata
-//! (RFC 8414), asks for a device code for one app, draws the verification link as a QR code in
+//! (RFC 8414), trusting only an https origin (or http on loopback) whose metadata names it as
+//! the issuer and endpoints on it (`discovery`), asks for a device code for one app, draws the verification link as a QR code in
 //! the terminal, polls as the RFC says (the interval, 5 s more on `slow_down`) and keeps the
 //! token in a file of mode 0600 (or prints it). `token` prints a live access token from that
 //! file, refreshing it first when it is about to expire.
@@ -20,6 +21,10 @@ pub enum LoginError {
     /// The SSO origin could not be reached or answered something unexpected.
     #[error("{0}")]
     Http(String),
+    /// The SSO origin given, or what its metadata names, is not to be trusted with a token
+    /// (plain http to another host, another issuer, an endpoint elsewhere).
+    #[error("{0}")]
+    Untrusted(String),
     /// The authorization server refused (`error`, `error_description`).
     #[error("{code}: {description}")]
     Refused {
@@ -42,6 +47,12 @@ pub enum LoginError {
         /// What went wrong.
         reason: String,
     },
+}
+
+impl From<super::discovery::Untrusted> for LoginError {
+    fn from(e: super::discovery::Untrusted) -> Self {
+        LoginError::Untrusted(e.0)
+    }
 }
 
 impl From<reqwest::Error> for LoginError {
@@ -155,20 +166,20 @@ fn token_endpoint_of(kept: &StoredToken) -> Result<&str, String> {
 /// The whole device login: `show` is told the verification link, code and QR (the caller
 /// prints them where the person sees them).
 pub async fn login(req: &LoginRequest, show: impl Fn(&str)) -> Result<StoredToken, LoginError> {
+    let sso = super::discovery::sso_origin(&req.sso)?;
     let c = http()?;
-    let sso = req.sso.trim_end_matches('/');
-    let metadata_url = qrgate_core::http::route::Route::AuthServerMetadata.url(sso);
-    let metadata: Value = c.get(&metadata_url).send().await?.json().await?;
-    let endpoint = |name: &str| {
-        metadata[name]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| LoginError::Http(format!("{metadata_url} names no {name}")))
-    };
-    let (device_endpoint, token_endpoint) = (
-        endpoint("device_authorization_endpoint")?,
-        endpoint("token_endpoint")?,
-    );
+    let metadata_url = qrgate_core::http::route::Route::AuthServerMetadata
+        .url(&sso.origin().ascii_serialization());
+    let resp = c.get(&metadata_url).send().await?;
+    if !resp.status().is_success() {
+        return Err(LoginError::Http(format!(
+            "{metadata_url} answered {}",
+            resp.status()
+        )));
+    }
+    let metadata: Value = resp.json().await?;
+    let endpoints = super::discovery::endpoints(&sso, &metadata_url, &metadata)?;
+    let (device_endpoint, token_endpoint) = (endpoints.device_authorization, endpoints.token);
     let mut scope = AppScope::token(&req.app, req.read_only);
     if req.refresh {
         scope.push_str(" offline_access");
@@ -185,12 +196,19 @@ pub async fn login(req: &LoginRequest, show: impl Fn(&str)) -> Result<StoredToke
             .map(str::to_string)
             .ok_or_else(|| LoginError::Http(format!("the device authorization names no {name}")))
     };
+    // The links the person is sent to are the SSO origin's too.
+    let shown = |name: &str| -> Result<String, LoginError> {
+        Ok(super::discovery::on_origin(&sso, name, &field(name)?)?)
+    };
     let (device_code, user_code, uri) = (
         field("device_code")?,
         field("user_code")?,
-        field("verification_uri")?,
+        shown("verification_uri")?,
     );
-    let complete = field("verification_uri_complete").unwrap_or_else(|_| uri.clone());
+    let complete = match field("verification_uri_complete") {
+        Ok(_) => shown("verification_uri_complete")?,
+        Err(_) => uri.clone(),
+    };
     show(&format!(
         "To let this program use {} as you, open\n\n  {complete}\n\nor {uri} and enter the code {user_code}; then approve on your phone.\n\n{}",
         req.app,
@@ -211,7 +229,7 @@ pub async fn login(req: &LoginRequest, show: impl Fn(&str)) -> Result<StoredToke
         )
         .await;
         match answer {
-            Ok(body) => return stored(&body, &token_endpoint, sso),
+            Ok(body) => return stored(&body, &token_endpoint, &sso.origin().ascii_serialization()),
             Err(LoginError::Refused { code, .. }) if code == "authorization_pending" => {}
             Err(LoginError::Refused { code, .. }) if code == "slow_down" => {
                 interval = interval.saturating_add(Duration::from_secs(5));

@@ -4,6 +4,7 @@
 
 pub mod admin_client;
 pub mod demo;
+mod discovery;
 pub mod login;
 pub mod signer;
 

@@ -100,7 +100,10 @@
 //!       protocol implements;
 //!     - [`login::signers::native`]: qrgate's own (a phone signs the server's challenge text);
 //!     - [`login::signers::pubky`]: Pubky Ring's pubkyauth, with the gateway as its own relay;
-//!     - [`login::signers::tana`]: tana-mobile's identity protocol.
+//!       - `login::signers::pubky::caps`: the capabilities a token must carry for an attempt;
+//!     - [`login::signers::tana`]: tana-mobile's identity protocol;
+//!     - [`login::signers::program`]: what a program's device code asks for, as every
+//!       protocol shows it.
 //!
 //! - [`control`]: selecting, listing and revoking live sessions and devices (admin API,
 //!   `qrgate sessions`, the person's own account), over the gateway's stores, with
@@ -158,7 +161,8 @@
 //!     - `oidc::store::memory`: the memory store;
 //!     - `oidc::store::tests`: their unit tests;
 //!   - [`oidc::device`]: the device authorization grant: user codes, the scopes a program
-//!     may ask for, what the phone shows, and the device code store seam:
+//!     may ask for, and the device code store seam:
+//!     - `oidc::device::guesses`: failed user-code entries, bounded per client and in all;
 //!     - `oidc::device::tests`: its unit tests;
 //!   - [`oidc::authorize`]: the authorization request and what it leads to, and
 //!     - `oidc::authorize::tests`: its unit tests;

@@ -37,5 +37,6 @@ pub fn facts() -> AttemptFacts<'static> {
         issued_ms: NOW_MS,
         expires_ms: NOW_MS + 120_000,
         action: None,
+        program: None,
     }
 }

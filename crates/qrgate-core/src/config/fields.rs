@@ -362,6 +362,27 @@ impl Validator<'_> {
                 1,
                 10_000_000,
             )?,
+            user_code_failures_per_client: self.count(
+                l.user_code_failures_per_client,
+                "limits.user_code_failures_per_client",
+                d.user_code_failures_per_client,
+                1,
+                10_000,
+            )?,
+            user_code_failures: self.count(
+                l.user_code_failures,
+                "limits.user_code_failures",
+                d.user_code_failures,
+                1,
+                1_000_000,
+            )?,
+            user_code_window: self.seconds_within(
+                l.user_code_window_seconds,
+                "limits.user_code_window_seconds",
+                d.user_code_window.as_secs(),
+                1,
+                86_400,
+            )?,
         })
     }
 }

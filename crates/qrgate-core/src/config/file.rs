@@ -184,6 +184,9 @@ pub(crate) struct Limits {
     pub(crate) verify_per_minute: Option<Spanned<u64>>,
     pub(crate) token_per_minute: Option<Spanned<u64>>,
     pub(crate) pending_per_client: Option<Spanned<u64>>,
+    pub(crate) user_code_failures_per_client: Option<Spanned<u64>>,
+    pub(crate) user_code_failures: Option<Spanned<u64>>,
+    pub(crate) user_code_window_seconds: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]

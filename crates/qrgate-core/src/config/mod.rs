@@ -230,6 +230,12 @@ pub struct LimitsConfig {
     pub(crate) token_per_minute: u32,
     /// Pending login attempts per client at most.
     pub(crate) pending_per_client: usize,
+    /// Failed user-code entries on the verification page per client per window.
+    pub(crate) user_code_failures_per_client: u32,
+    /// Failed user-code entries on the verification page per window, from everyone.
+    pub(crate) user_code_failures: u32,
+    /// The window of both.
+    pub(crate) user_code_window: Duration,
 }
 
 impl Default for LimitsConfig {
@@ -250,6 +256,9 @@ impl Default for LimitsConfig {
             verify_per_minute: 6_000,
             token_per_minute: 1_200,
             pending_per_client: 20,
+            user_code_failures_per_client: 10,
+            user_code_failures: 100,
+            user_code_window: Duration::from_secs(600),
         }
     }
 }

@@ -108,15 +108,21 @@ pub(crate) fn return_path(query: Option<&str>) -> String {
 /// Whether app `app` offers a protocol that shows the person what they confirm
 /// (`Signer::shows_action`): only through one can an action be confirmed by phone there.
 pub(crate) fn confirms_actions(gw: &Gateway, s: &Settings, app: AppId) -> bool {
-    s.app(app).signers.iter().any(|id| shown_by(gw, *id, true))
+    s.app(app)
+        .signers
+        .iter()
+        .any(|id| gw.signers().get(*id).is_some_and(|g| g.shows_action()))
 }
 
-/// Whether protocol `id` can carry an attempt: any protocol a sign-in, only one that shows
-/// what is confirmed an action.
-fn shown_by(gw: &Gateway, id: SignerId, action: bool) -> bool {
-    gw.signers()
-        .get(id)
-        .is_some_and(|g| !action || g.shows_action())
+/// Whether protocol `id` can carry an attempt for `purpose`: any protocol a sign-in or a
+/// step-up, only one that shows the action an action, only one that shows what a program asks
+/// a program's device code.
+fn shown_by(gw: &Gateway, id: SignerId, purpose: &Purpose) -> bool {
+    gw.signers().get(id).is_some_and(|g| match purpose {
+        Purpose::SignIn | Purpose::StepUp(_) => true,
+        Purpose::Action(_) => g.shows_action(),
+        Purpose::Device(_) => g.shows_program(),
+    })
 }
 
 /// Creates an attempt for this browser. One binding value per browser, so several tabs can
@@ -133,9 +139,14 @@ pub(crate) async fn start(
     purpose: Purpose,
 ) -> Result<Started, LoginError> {
     // An action or a program's device code: only protocols that show what they confirm.
-    let action = purpose.confirms().is_some();
-    let shows = |id: &SignerId| shown_by(gw, *id, action);
-    if !s.app(app).signers.iter().any(shows) {
+    let offered: Vec<SignerId> = s
+        .app(app)
+        .signers
+        .iter()
+        .copied()
+        .filter(|id| shown_by(gw, *id, &purpose))
+        .collect();
+    if offered.is_empty() {
         return Err(LoginError::NotOffered(
             "a signer that shows what it confirms",
         ));
@@ -161,13 +172,11 @@ pub(crate) async fn start(
         app_name: &shown,
         ..s.signer_context(app, gw.clock().now_millis())
     };
-    let offered = &s.app(app).signers;
     let attempt = gw
         .logins()
         .create(request, |facts| {
             offered
                 .iter()
-                .filter(|id| shows(id))
                 .filter_map(|id| gw.signers().get(*id))
                 .map(|signer| (signer.id(), signer.prepare(&ctx, facts)))
                 .collect()

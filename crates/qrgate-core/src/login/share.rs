@@ -40,7 +40,8 @@ pub struct AttemptRecord {
     /// ([`crate::login::confirm::Action::wire`]), when the attempt confirms an action.
     #[serde(default)]
     pub action: Option<(String, String)>,
-    /// A device code's hash (hex) and what the phone shows, when the attempt approves one.
+    /// A device code's hash (hex) and what the program asks for (the JSON of
+    /// [`crate::login::signers::program::ProgramAsk`]), when the attempt approves one.
     #[serde(default)]
     pub device: Option<(String, String)>,
     /// The grant asked for, when less than read-write everywhere.

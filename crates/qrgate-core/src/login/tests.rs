@@ -211,6 +211,33 @@ async fn an_action_is_offered_only_through_protocols_that_show_it() {
     assert!(begin(&none, Purpose::SignIn).await.is_ok());
 }
 
+#[tokio::test]
+async fn a_programs_device_code_is_offered_through_every_protocol_that_shows_it() {
+    let device = || {
+        Purpose::Device(crate::login::attempts::DeviceConsent::new(
+            [7; 32],
+            crate::login::signers::program::tests::wiki_read(),
+        ))
+    };
+    let all = gateway("[\"native\", \"pubky\", \"tana\"]");
+    let attempt = begin(&all, device()).await.expect("started").attempt;
+    let ids: Vec<_> = payloads(&all, &all.settings(), &attempt)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(ids, [native::ID, pubky::ID, tana::ID]);
+    let facts = attempt.facts();
+    assert_eq!(
+        facts.action,
+        Some("qrgate CLI at 192.0.2.7 wants read access to Wiki for 30 days, code BCDF-GHJK")
+    );
+    assert_eq!(facts.program.map(|p| p.code.as_str()), Some("BCDFGHJK"));
+    // Ring or Tana alone carries it too; a sign-in is not what they are asked.
+    let ring = gateway("[\"pubky\"]");
+    let attempt = begin(&ring, device()).await.expect("started").attempt;
+    assert!(attempt.material(pubky::ID).is_some());
+}
+
 #[test]
 fn same_network_policies() {
     let ip = |s: &str| s.parse::<IpAddr>().ok();

@@ -33,6 +33,7 @@ pub struct Provider {
     devices: RwLock<Arc<dyn DeviceCodes>>,
     logouts: RwLock<Option<Arc<dyn LogoutSender>>>,
     issued: device::Issued,
+    guesses: device::Guesses,
 }
 
 impl Default for Provider {
@@ -43,6 +44,7 @@ impl Default for Provider {
             devices: RwLock::new(Arc::new(MemoryDeviceCodes::default())),
             logouts: RwLock::new(None),
             issued: device::Issued::default(),
+            guesses: device::Guesses::default(),
         }
     }
 }
@@ -51,6 +53,11 @@ impl Provider {
     /// The device codes this instance issued that may still be waiting.
     pub(crate) fn issued(&self) -> &device::Issued {
         &self.issued
+    }
+
+    /// The failed user-code entries on this instance's verification page.
+    pub(crate) fn guesses(&self) -> &device::Guesses {
+        &self.guesses
     }
 
     /// The ID token signer in force, if `[sso]` is configured and its keys installed.

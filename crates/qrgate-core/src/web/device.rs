@@ -13,6 +13,7 @@ use crate::gateway::Gateway;
 use crate::http::reply::{escape_html, Form, Reply};
 use crate::http::route::Route;
 use crate::login::attempts::{DeviceConsent, Purpose};
+use crate::login::signers::program::{AskedApp, ProgramAsk};
 use crate::login::{self};
 use crate::observe::audit;
 use crate::oidc::device::{self, DeviceRequest, Poll};
@@ -134,14 +135,38 @@ pub(crate) async fn verification_page(gw: &Gateway, s: &Settings, req: &RouteReq
     let Some(typed) = typed.filter(|t| !t.trim().is_empty()) else {
         return code_form(s);
     };
-    let unknown = EndpointRefusal::BadForm {
-        title: "Unknown code",
-        hint: "This code is unknown, used or expired. Check the code the program shows, or start the program's sign-in again.",
+    // Guessing is bounded per client and for the instance (RFC 8628 §5.1): once either has
+    // typed too many wrong codes, no code is read until its window passes.
+    let limits = &s.config.limits;
+    let budget = device::Budget {
+        per_client: limits.user_code_failures_per_client,
+        total: limits.user_code_failures,
+        window_ms: millis(limits.user_code_window),
+    };
+    let guesser = req.client_ip.map(crate::gate::limits::client_key);
+    let guesses = gw.oidc().guesses();
+    let now_ms = gw.clock().now_millis();
+    if let Err(spent) = guesses.check(guesser, now_ms, &budget) {
+        return respond::endpoint_refusal(
+            Form::Page,
+            &EndpointRefusal::TooManyCodes {
+                retry_after_secs: spent.retry_after_secs,
+            },
+        );
+    }
+    let unknown = || {
+        guesses.failed(guesser, now_ms, &budget);
+        respond::endpoint_refusal(
+            Form::Page,
+            &EndpointRefusal::BadForm {
+                title: "Unknown code",
+                hint: "This code is unknown, used or expired. Check the code the program shows, or start the program's sign-in again.",
+            },
+        )
     };
     let Some(code) = device::normalize_user_code(&typed) else {
-        return respond::endpoint_refusal(Form::Page, &unknown);
+        return unknown();
     };
-    let now_ms = gw.clock().now_millis();
     let found = gw
         .oidc()
         .device_codes()
@@ -149,16 +174,13 @@ pub(crate) async fn verification_page(gw: &Gateway, s: &Settings, req: &RouteReq
         .await;
     let (device_hash, request) = match found {
         Ok(Some(f)) => f,
-        Ok(None) => return respond::endpoint_refusal(Form::Page, &unknown),
+        Ok(None) => return unknown(),
         Err(e) => return respond::login_error(Form::Page, &e.into()),
     };
     let Some(client) = s.config.oidc_client(&request.client_id) else {
-        return respond::endpoint_refusal(Form::Page, &unknown);
+        return unknown();
     };
-    let consent = DeviceConsent {
-        device: device_hash,
-        shown: device::describe(client, &request.client_ip, &request.scope, &code),
-    };
+    let consent = DeviceConsent::new(device_hash, ask(client, &request, code));
     match login::start(
         gw,
         s,
@@ -183,6 +205,29 @@ fn device_allowed(client: &OidcClient) -> Result<(), TokenError> {
         false => Err(TokenError::UnauthorizedClient(
             "this client may not use the device grant (its [[oidc_client]] has no device = true)",
         )),
+    }
+}
+
+/// What the program of `request` (client `client`, user code `code`) asks for, as the phone
+/// shows it.
+fn ask(client: &OidcClient, request: &DeviceRequest, code: String) -> ProgramAsk {
+    let (mut apps, mut scopes) = (Vec::new(), Vec::new());
+    for word in &request.scope {
+        match device::AppScope::parse(word) {
+            Some(a) => apps.push(AskedApp {
+                name: a.app,
+                read_only: a.read_only,
+            }),
+            None => scopes.push(word.clone()),
+        }
+    }
+    ProgramAsk {
+        client: client.name.clone(),
+        from: request.client_ip.clone(),
+        apps,
+        scopes,
+        lifetime_secs: device::grant_lifetime(client, &request.scope).as_secs(),
+        code,
     }
 }
 

@@ -219,6 +219,7 @@ impl Logins {
             issued_ms,
             expires_ms,
             action: request.purpose.confirms(),
+            program: request.purpose.device().map(|d| &d.ask),
         });
         for channel in materials.iter().filter_map(|(_, m)| m.channel.as_ref()) {
             self.channels.insert(channel.clone(), id.clone());
@@ -451,6 +452,7 @@ impl Attempt {
             issued_ms: self.issued_ms,
             expires_ms: self.expires_ms,
             action: self.request.purpose.confirms(),
+            program: self.request.purpose.device().map(|d| &d.ask),
         }
     }
 

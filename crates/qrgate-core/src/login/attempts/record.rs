@@ -29,7 +29,7 @@ pub(super) fn record(
         device: request
             .purpose
             .device()
-            .map(|d| (hex::encode(d.device), d.shown.clone())),
+            .and_then(|d| Some((hex::encode(d.device), serde_json::to_string(&d.ask).ok()?))),
         grant: (!request.grant.is_full()).then(|| request.grant.to_string()),
         issued_ms,
         expires_ms,
@@ -74,10 +74,10 @@ pub(super) fn parts(
             TokenHash::from_hex(session)?,
             Action::from_wire(action)?,
         )),
-        (None, None, Some((device, shown))) => Purpose::Device(DeviceConsent {
-            device: hex::decode(device).ok()?.try_into().ok()?,
-            shown: shown.clone(),
-        }),
+        (None, None, Some((device, ask))) => Purpose::Device(DeviceConsent::new(
+            hex::decode(device).ok()?.try_into().ok()?,
+            serde_json::from_str(ask).ok()?,
+        )),
         // Two at once is no attempt this gateway makes: damaged.
         _ => return None,
     };

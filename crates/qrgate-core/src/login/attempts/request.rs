@@ -1,6 +1,7 @@
 //! What a login page asks for when it creates an attempt: [`NewAttempt`] and its [`Purpose`].
 
 use super::*;
+use crate::login::signers::program::ProgramAsk;
 
 /// What the login page asked for when it created the attempt.
 #[derive(Debug, Clone)]
@@ -102,7 +103,17 @@ pub struct StepUp {
 pub struct DeviceConsent {
     /// The device code's hash.
     pub(crate) device: [u8; 32],
-    /// What the phone shows and the native protocol signs
-    /// ([`crate::oidc::device::describe`]).
+    /// What the program asks for: every protocol shows it, Pubky Ring's capabilities
+    /// carry it.
+    pub(crate) ask: ProgramAsk,
+    /// What the phone shows and the native protocol signs ([`ProgramAsk::describe`]).
     pub(crate) shown: String,
+}
+
+impl DeviceConsent {
+    /// The approval of device code `device` (its hash), asking for `ask`.
+    pub(crate) fn new(device: [u8; 32], ask: ProgramAsk) -> Self {
+        let shown = ask.describe();
+        DeviceConsent { device, ask, shown }
+    }
 }

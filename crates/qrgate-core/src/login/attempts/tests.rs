@@ -316,6 +316,23 @@ fn a_shared_record_round_trips_and_a_damaged_one_is_refused() {
     let mut both = shared.clone();
     both.step_up = Some((hex::encode([4u8; 32]), hex::encode([5u8; 32])));
     assert!(parts(&both, resolve).is_none(), "two purposes at once");
+    // A program's request survives the trip whole (Ring's capabilities are built from it).
+    let device = NewAttempt {
+        purpose: Purpose::Device(DeviceConsent::new(
+            [6; 32],
+            crate::login::signers::program::tests::wiki_read(),
+        )),
+        ..request.clone()
+    };
+    let shared = record("sess_3", &device, 1, 2, &materials);
+    let (req, _) = parts(&shared, resolve).expect("parts");
+    assert_eq!(req.purpose, device.purpose);
+    let mut bad = shared.clone();
+    bad.device = Some((
+        hex::encode([6u8; 32]),
+        "a description, not a request".into(),
+    ));
+    assert!(parts(&bad, resolve).is_none(), "unreadable request");
     let mut bad = back.clone();
     bad.bind_hash = "zz".into();
     assert!(parts(&bad, resolve).is_none());

@@ -4,12 +4,14 @@
 //! - [`native`]: qrgate's own challenge (docs/protocol.md).
 //! - [`pubky`]: Pubky Ring's pubkyauth, with the gateway as the relay.
 //! - [`tana`]: tana-mobile's identity protocol, minus its flaws.
+//! - [`program`]: what a program's device code asks for, as every protocol shows it.
 //!
 //! Adding a protocol is one file implementing [`Signer`] and one line in `REGISTRY`; config
 //! validation, the login page, the scan answer, the approve endpoint, own endpoints and the
 //! sweeper all find it there.
 
 pub mod native;
+pub mod program;
 pub mod protocol;
 pub mod pubky;
 pub mod tana;

@@ -13,6 +13,7 @@
 use crate::http::origin::Origin;
 use crate::identity::access::Grant;
 use crate::identity::keys::PublicKey;
+use crate::login::signers::program::ProgramAsk;
 use crate::raw::Secret;
 
 /// A signer protocol's name, as written in config (`signers = ["native", "pubky"]`) and in
@@ -64,6 +65,10 @@ pub struct AttemptFacts<'a> {
     /// must see it ("add a new device for alice"). Only protocols that
     /// [show it](Signer::shows_action) are offered for such an attempt.
     pub action: Option<&'a str>,
+    /// When the attempt approves a program's device code, what the program asks for (its
+    /// description is [`AttemptFacts::action`]). Only protocols that
+    /// [show it](Signer::shows_program) are offered for such an attempt.
+    pub program: Option<&'a ProgramAsk>,
 }
 
 /// What one signer keeps for one attempt, made once when the attempt is created.
@@ -184,6 +189,13 @@ pub trait Signer: Send + Sync {
         false
     }
 
+    /// Whether the person approving a program's device code sees what the program asks for
+    /// ([`AttemptFacts::program`]: who, from where, what, how long, the code) and the approval
+    /// is bound to this attempt. A protocol that shows actions shows this too.
+    fn shows_program(&self) -> bool {
+        self.shows_action()
+    }
+
     /// The material this protocol keeps for a new attempt. By default 32 random bytes.
     fn prepare(&self, ctx: &Context<'_>, attempt: &AttemptFacts<'_>) -> Material {
         let _ = (ctx, attempt);
@@ -297,6 +309,7 @@ pub(crate) mod fixture {
             issued_ms,
             expires_ms: issued_ms + 120_000,
             action: None,
+            program: None,
         }
     }
 }

@@ -3,8 +3,8 @@
 //! phone, and the program's polls of the token endpoint answer `authorization_pending`,
 //! `slow_down`, `access_denied`, `expired_token` or, once, the grant.
 //!
-//! This module holds the pure parts (user codes, the scopes a program may ask for, what the
-//! phone shows) and the [`DeviceCodes`] seam where device codes wait, with the memory store.
+//! This module holds the pure parts (user codes, the scopes a program may ask for; what the
+//! phone shows is `login::signers::program`'s) and the [`DeviceCodes`] seam where device codes wait, with the memory store.
 //! Both codes are kept by their SHA-256 only. Each step that decides something is one atomic
 //! step of the store: a code is approved or denied once, and an approval is handed out once.
 
@@ -17,7 +17,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::store::{Hash, StoreError};
+
+mod guesses;
+
 use crate::config::{Config, OidcClient};
+pub(crate) use guesses::{Budget, Guesses};
 
 /// The characters of a user code: consonants only, no vowels (no words), no look-alikes
 /// (RFC 8628 §6.1).
@@ -182,51 +186,6 @@ pub(crate) fn grant_lifetime(client: &OidcClient, scope: &[String]) -> Duration 
     } else {
         client.access_lifetime
     }
-}
-
-/// What the phone shows (and the native protocol signs) for a device code: the program, where
-/// it asked from, what it wants for how long, and the user code to compare. One line.
-pub(crate) fn describe(
-    client: &OidcClient,
-    client_ip: &str,
-    scope: &[String],
-    user_code: &str,
-) -> String {
-    let apps: Vec<String> = scope
-        .iter()
-        .filter_map(|s| AppScope::parse(s))
-        .map(|a| {
-            let access = if a.read_only { "read" } else { "read-write" };
-            format!("{access} access to {}", a.app)
-        })
-        .collect();
-    let what = if apps.is_empty() {
-        "to know who you are".to_string()
-    } else {
-        apps.join(", ")
-    };
-    let text = format!(
-        "{} at {client_ip} wants {what} for {}, code {}",
-        client.name,
-        span(grant_lifetime(client, scope)),
-        shown_user_code(user_code)
-    );
-    crate::http::shown::one_line(&text)
-}
-
-/// A lifetime in the largest whole unit: "30 days", "1 hour", "10 minutes".
-fn span(d: Duration) -> String {
-    let s = d.as_secs();
-    let (n, unit) = if s >= 86_400 && s % 86_400 == 0 {
-        (s / 86_400, "day")
-    } else if s >= 3600 && s % 3600 == 0 {
-        (s / 3600, "hour")
-    } else if s >= 60 {
-        (s / 60, "minute")
-    } else {
-        (s, "second")
-    };
-    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 /// The family of the grants a key approved for programs (`key:` and the key in hex): no SSO

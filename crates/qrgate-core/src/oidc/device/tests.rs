@@ -156,28 +156,6 @@ fn only_clients_the_operator_lets_use_the_device_grant_hold_app_scopes() {
 }
 
 #[test]
-fn the_phone_is_told_who_asks_from_where_for_what_how_long_and_the_code() {
-    let config = config();
-    let cli = config.oidc_client("qrgate-cli").expect("built-in client");
-    let scope = vec!["app:Wiki:read".to_string(), "offline_access".into()];
-    assert_eq!(
-        describe(cli, "192.0.2.7", &scope, "BCDFGHJK"),
-        "qrgate CLI at 192.0.2.7 wants read access to Wiki for 30 days, code BCDF-GHJK"
-    );
-    assert_eq!(
-        describe(cli, "192.0.2.7", &["app:Wiki".to_string()], "BCDFGHJK"),
-        "qrgate CLI at 192.0.2.7 wants read-write access to Wiki for 1 hour, code BCDF-GHJK"
-    );
-    assert!(describe(cli, "a\nb", &["openid".to_string()], "BCDFGHJK").contains("a b"));
-    // Nothing in the line reorders or hides what follows, whatever a field holds.
-    let mut named = cli.clone();
-    named.name = "Tool\u{202E}\u{2066}\u{200B}\u{FEFF}".into();
-    let text = describe(&named, "a\u{2028}b\u{200D}", &scope, "BCDFGHJK");
-    assert_eq!(crate::http::shown::first_hidden(&text), None, "{text:?}");
-    assert!(text.starts_with("Tool "), "{text}");
-}
-
-#[test]
 fn without_sso_or_with_cli_off_there_is_no_built_in_client() {
     let off = format!("{CONFIG}\n[programs]\ncli = false\n");
     let config = Config::parse(&off, std::path::Path::new("t.toml")).expect("config");

@@ -425,6 +425,9 @@ pub(crate) enum EndpointRefusal<'a> {
     BadForm { title: &'a str, hint: &'a str },
     /// A page of ours that could not be rendered: the gateway's own failure.
     PageFailed,
+    /// Too many wrong user codes were typed (by this client or on this instance): no code is
+    /// read for `retry_after_secs`.
+    TooManyCodes { retry_after_secs: u64 },
 }
 
 /// An endpoint refusal as a page or JSON (a 405 and the key set are always JSON, a failed
@@ -459,6 +462,14 @@ pub(crate) fn endpoint_refusal(form: Form, r: &EndpointRefusal<'_>) -> Reply {
         EndpointRefusal::PageFailed => {
             Reply::error_page(500, "Something went wrong", "The page could not be shown.")
         }
+        EndpointRefusal::TooManyCodes { retry_after_secs } => Reply::error_for(
+            form,
+            429,
+            "too_many_codes",
+            "Too many wrong codes",
+            "Too many wrong codes were typed here lately, so no code is checked for a while. Wait a few minutes, then type the code the program shows.",
+        )
+        .with_header("retry-after", retry_after_secs.to_string()),
     }
 }
 

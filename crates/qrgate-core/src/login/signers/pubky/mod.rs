@@ -17,12 +17,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use dashmap::DashMap;
 use pubky_common::auth::AuthToken;
-use pubky_common::capabilities::{Capabilities, Capability};
 
 use crate::clock::within_window;
-use crate::http::origin::Origin;
 use crate::http::route::{self, Route};
-use crate::identity::access::{Access, Grant};
 use crate::identity::keys::PublicKey;
 use crate::login::signers::protocol::{
     AttemptFacts, Context, Endpoint, Material, Payload, Refusal, Signer, SignerId, Verified,
@@ -54,41 +51,19 @@ pub(crate) const MAX_RELAY_BODY: usize = 2048;
 /// Pubky's timestamp window, each way.
 const WINDOW: Duration = Duration::from_secs(180);
 
+mod caps;
+
+pub(crate) use caps::attempt_caps;
+use caps::same_caps;
+
 /// The relay channel for a secret.
 pub(crate) fn channel_id(secret: &Secret) -> String {
     URL_SAFE_NO_PAD.encode(pubky_common::crypto::hash(secret.as_bytes()).as_bytes())
 }
 
-/// The capabilities an attempt requests: read access to a path only this attempt names.
-pub(crate) fn attempt_caps(
-    origin: &Origin,
-    attempt_id: &str,
-    grant: &Grant,
-) -> Option<Capabilities> {
-    let host = origin.authority.split(':').next().unwrap_or("app");
-    let mut caps = vec![Capability::read(format!("/pub/{host}/{attempt_id}/")).ok()?];
-    // A reduced grant is asked for as capabilities on the app's paths; a token that grants
-    // less (or more) is not the one asked for.
-    if !grant.is_full() {
-        for (prefix, access) in grant.entries() {
-            let scope = format!("/pub/{host}{prefix}");
-            let scope = if scope.ends_with('/') {
-                scope
-            } else {
-                format!("{scope}/")
-            };
-            caps.push(match access {
-                Access::Read => Capability::read(scope).ok()?,
-                Access::ReadWrite => Capability::read_write(scope).ok()?,
-            });
-        }
-    }
-    Some(Capabilities::from(caps))
-}
-
 /// The `pubkyauth:///?caps=…&relay=…&secret=…&x-source=…` link for an attempt.
-pub(crate) fn auth_url(ctx: &Context<'_>, attempt_id: &str, secret: &Secret) -> String {
-    let caps = attempt_caps(ctx.origin, attempt_id, ctx.grant)
+pub(crate) fn auth_url(ctx: &Context<'_>, attempt: &AttemptFacts<'_>, secret: &Secret) -> String {
+    let caps = attempt_caps(ctx.origin, attempt, ctx.grant)
         .map(|c| c.to_string())
         .unwrap_or_default();
     // Only what would break the query is escaped (`/` and `:` stay readable), which keeps the
@@ -179,6 +154,12 @@ impl Signer for Pubky {
         "Pubky Ring"
     }
 
+    /// Ring lists the capabilities it is asked for, and a program's are its request
+    /// ([`attempt_caps`]), signed into the token and checked exactly on return.
+    fn shows_program(&self) -> bool {
+        true
+    }
+
     /// The secret encrypts Ring's token; its hash is the relay channel Ring posts to.
     fn prepare(&self, _: &Context<'_>, _: &AttemptFacts<'_>) -> Material {
         let mut m = Material::random();
@@ -188,7 +169,7 @@ impl Signer for Pubky {
 
     fn payload(&self, ctx: &Context<'_>, attempt: &AttemptFacts<'_>, m: &Material) -> Payload {
         // Ring registers the pubkyauth: scheme itself, so the link is the payload.
-        let payload = auth_url(ctx, attempt.id, &m.secret);
+        let payload = auth_url(ctx, attempt, &m.secret);
         Payload {
             label: self.label(),
             deeplink: payload.clone(),
@@ -216,8 +197,8 @@ impl Signer for Pubky {
         let ts_us = check_header(&plain, ctx.now_ms)?;
         let token = AuthToken::verify(&plain).map_err(|e| Refusal::BadToken(e.to_string()))?;
         let expected =
-            attempt_caps(ctx.origin, attempt.id, ctx.grant).ok_or(Refusal::WrongCapabilities)?;
-        if token.capabilities().clone().normalize() != expected.normalize() {
+            attempt_caps(ctx.origin, attempt, ctx.grant).ok_or(Refusal::WrongCapabilities)?;
+        if !same_caps(token.capabilities(), &expected) {
             return Err(Refusal::WrongCapabilities);
         }
         let key = token
@@ -248,7 +229,10 @@ impl Signer for Pubky {
 
 #[cfg(test)]
 mod tests {
+    use pubky_common::capabilities::Capabilities;
     use pubky_common::crypto::Keypair;
+
+    use crate::http::origin::Origin;
 
     use super::*;
 
@@ -273,6 +257,7 @@ mod tests {
                     issued_ms: now_ms,
                     expires_ms: now_ms + 120_000,
                     action: None,
+                    program: None,
                 },
                 now_ms,
             }
@@ -310,6 +295,73 @@ mod tests {
         );
     }
 
+    /// A program's device code: Ring is asked, legibly, for exactly what the program asks
+    /// (who, the code, how long, each app read or read-write, the other scopes), under a path
+    /// only this attempt names; a token granting anything else is refused.
+    #[test]
+    fn a_programs_request_is_the_capabilities_ring_signs() {
+        let f = Fixture::new();
+        let mut ask = crate::login::signers::program::tests::wiki_read();
+        ask.apps.push(crate::login::signers::program::AskedApp {
+            name: "Test app: 2/3, 100%".into(),
+            read_only: false,
+        });
+        let facts = AttemptFacts {
+            program: Some(&ask),
+            ..f.facts
+        };
+        let caps = attempt_caps(
+            &f.origin,
+            &facts,
+            &crate::login::signers::protocol::fixture::FULL,
+        )
+        .expect("caps")
+        .to_string();
+        let base = "/pub/intranet.example.com/qrgate/device/sess_0123456789abcdef";
+        assert_eq!(
+            caps,
+            format!(
+                "{base}/qrgate CLI/code BCDF-GHJK/for 30 days/:r,{base}/app/Wiki/:r,\
+                 {base}/app/Test app%3A 2%2F3%2C 100%25/:rw,{base}/scope/offline_access/:r"
+            )
+        );
+        let signer = Pubky::default();
+        let m = signer.prepare(&f.ctx(), &facts);
+        let link = signer.payload(&f.ctx(), &facts, &m).payload;
+        assert!(
+            link.contains("caps=/pub/intranet.example.com/qrgate/device/sess_0123456789abcdef/qrgate%20CLI/code%20BCDF-GHJK/for%2030%20days/:r,"),
+            "{link}"
+        );
+        let kp = Keypair::random();
+        let verify =
+            |caps: &str| signer.verify_delivery(&f.ctx(), &facts, &m, &token(&kp, caps, &m.secret));
+        for altered in [
+            caps.replace("/app/Wiki/:r", "/app/Wiki/:rw"),
+            caps.replace("code BCDF-GHJK", "code BCDF-GHJL"),
+            caps.replace("for 30 days", "for 1 day"),
+            caps.replace(&format!(",{base}/scope/offline_access/:r"), ""),
+            format!("{caps},{base}/app/Admin/:rw"),
+            attempt_caps(
+                &f.origin,
+                &f.facts,
+                &crate::login::signers::protocol::fixture::FULL,
+            )
+            .expect("a sign-in's caps")
+            .to_string(),
+        ] {
+            assert_eq!(
+                verify(&altered).err(),
+                Some(Refusal::WrongCapabilities),
+                "{altered}"
+            );
+        }
+        // The same capabilities in another order (as the SDK may sort them) are the same.
+        let mut reordered: Vec<&str> = caps.split(',').collect();
+        reordered.reverse();
+        assert!(verify(&reordered.join(",")).is_ok());
+        assert!(Pubky::default().shows_program() && !Pubky::default().shows_action());
+    }
+
     #[test]
     fn only_this_attempts_token_approves_and_only_once() {
         let f = Fixture::new();
@@ -318,7 +370,7 @@ mod tests {
         let kp = Keypair::random();
         let caps = attempt_caps(
             &f.origin,
-            f.facts.id,
+            &f.facts,
             &crate::login::signers::protocol::fixture::FULL,
         )
         .expect("caps")
@@ -368,7 +420,7 @@ mod tests {
         let kp = Keypair::random();
         let caps = attempt_caps(
             &f.origin,
-            f.facts.id,
+            &f.facts,
             &crate::login::signers::protocol::fixture::FULL,
         )
         .expect("caps")
@@ -398,7 +450,7 @@ mod tests {
         let sk = SigningKey::from_bytes(&secret);
         let caps: Capabilities = attempt_caps(
             &f.origin,
-            f.facts.id,
+            &f.facts,
             &crate::login::signers::protocol::fixture::FULL,
         )
         .expect("caps");
@@ -455,7 +507,7 @@ mod tests {
         let m = signer.prepare(&f.ctx(), &f.facts);
         let caps = attempt_caps(
             &f.origin,
-            f.facts.id,
+            &f.facts,
             &crate::login::signers::protocol::fixture::FULL,
         )
         .expect("caps");
