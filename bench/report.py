@@ -297,6 +297,27 @@ else:
 targets.append(("added p99 over bare pingora ≤ 50 µs (one connection)",
                 f"{added99:+.0f} µs (p50 {added50:+.0f} µs)", p99_verdict))
 
+if mode == "programs":
+    bearer = med("qrgate_bearer", "rps")
+    extra = med("qrgate_bearer", "cpu_us_per_req") - med("qrgate_session", "cpu_us_per_req")
+    b99 = med("qrgate_bearer_c1", "p99_us") - med("qrgate_session_c1", "p99_us")
+    figures = [
+        ("a program's bearer token against the cookie session (req/s)",
+         f"{bearer / auth:.2f}×, {extra:+.1f} µs CPU per request", "measured"),
+        ("a program's bearer token against bare pingora (req/s)", f"{bearer / bare:.2f}×", "measured"),
+        ("bearer p99 added over the session's (one connection)", f"{b99:+.0f} µs", "measured"),
+    ]
+    out.append("## Figures")
+    out.append("")
+    out.append("| figure | measured | |")
+    out.append("|---|---|---|")
+    for t in figures:
+        out.append("| " + " | ".join(t) + " |")
+    out.append("")
+    disturbance()
+    print("\n".join(out))
+    sys.exit(0)
+
 # --- login -----------------------------------------------------------------------------------
 login = by("login")
 out.append("## Login ceremony (create → scan → approve → claim)")
