@@ -52,7 +52,7 @@ fn view(s: &Settings, g: &Grant) -> TokenView {
         .iter()
         .filter_map(|x| AppScope::parse(x))
         .map(|a| {
-            let access = if a.read_only { "read" } else { "read-write" };
+            let access = crate::login::signers::program::access(a.read_only);
             format!("{}: {access}", a.app)
         })
         .collect();

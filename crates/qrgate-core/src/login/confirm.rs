@@ -75,7 +75,7 @@ impl Action {
                 read_only,
                 days,
             } => {
-                let access = if *read_only { "read" } else { "read-write" };
+                let access = crate::login::signers::program::access(*read_only);
                 let until = match days {
                     0 => "that never expires".to_string(),
                     1 => "for 1 day".to_string(),

@@ -187,7 +187,7 @@ pub(super) async fn personal_token(gw: &Gateway, s: &Settings, req: &RouteReques
         &name,
         req.client_ip,
     );
-    let access = if read_only { "read" } else { "read-write" };
+    let access = crate::login::signers::program::access(read_only);
     if req.form == Form::Json {
         return Reply::json(
             200,
