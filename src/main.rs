@@ -115,6 +115,9 @@ enum Command {
         /// Read access only.
         #[arg(long)]
         read: bool,
+        /// Only under this path prefix of the app (e.g. /api/).
+        #[arg(long)]
+        path: Option<String>,
         /// No refresh token: the access token alone (one hour).
         #[arg(long)]
         no_refresh: bool,
@@ -334,6 +337,7 @@ fn real_main() -> anyhow::Result<()> {
             sso,
             app,
             read,
+            path,
             no_refresh,
             token_file,
             print,
@@ -342,6 +346,7 @@ fn real_main() -> anyhow::Result<()> {
                 sso,
                 app: app.clone(),
                 read_only: read,
+                prefix: path,
                 refresh: !no_refresh,
             };
             let path = match (print, token_file) {

@@ -65,6 +65,13 @@ async fn check_programs_front(front: u16, gw: &TestGateway) {
     assert_eq!(status, 403);
     assert!(echo.is_none());
 
+    // A token for a path prefix: that prefix only, behind the proxy too.
+    let under = approved_token(gw, &alice_key(), &["app:Test%20app:read:/app/"]).await;
+    let under = oauth2::TokenResponse::access_token(&under).secret().clone();
+    assert_eq!(through(&url, Method::GET, &under).await.0, 200);
+    let elsewhere = format!("http://127.0.0.1:{front}/other/page");
+    assert_eq!(through(&elsewhere, Method::GET, &under).await.0, 403);
+
     // A token that admits nobody: 401 naming it invalid, nothing forwarded.
     let forged = format!("qga_{}", "A".repeat(43));
     let (status, echo, challenges) = through(&url, Method::GET, &forged).await;

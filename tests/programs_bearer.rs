@@ -464,3 +464,65 @@ async fn a_refresh_narrows_a_programs_grant_without_openid_and_an_openid_grant_k
     assert_eq!(narrow["scope"], "openid app:Test%20app");
     assert!(narrow["id_token"].is_string(), "{narrow}");
 }
+
+/// A grant under path prefixes: the token reaches only the paths the phone approved (spelled
+/// exactly), with the access approved for each; a prefix that is no canonical path is refused
+/// when asked for.
+#[tokio::test]
+async fn a_token_for_path_prefixes_reaches_only_those_paths() {
+    let (gw, _dir) = programs_gateway("").await;
+    let token = approved_token(
+        &gw,
+        &alice_key(),
+        &["app:Test%20app:read:/docs/", "app:Test%20app:/api/"],
+    )
+    .await;
+    let bearer = token.access_token().secret().clone();
+    let status = |path: &'static str, method: reqwest::Method| {
+        let (gw, bearer) = (&gw, bearer.clone());
+        async move { with_bearer(&gw.url(path), method, Some(&bearer)).await.0 }
+    };
+    assert_eq!(status("/api/items", reqwest::Method::GET).await, 200);
+    assert_eq!(status("/api/items", reqwest::Method::POST).await, 200);
+    assert_eq!(status("/docs/a", reqwest::Method::GET).await, 200);
+    assert_eq!(
+        status("/docs/a", reqwest::Method::POST).await,
+        403,
+        "read there"
+    );
+    for outside in ["/private", "/API/items", "/api", "/apix/1", "/docsy"] {
+        assert_eq!(
+            status(outside, reqwest::Method::GET).await,
+            403,
+            "{outside}"
+        );
+    }
+    // The lists show the prefixes.
+    let s = gw.state.settings();
+    let listed = qrgate_core::control::list_tokens(&gw.state, &s, Some("alice"))
+        .await
+        .expect("list");
+    assert_eq!(
+        listed[0].grant,
+        [
+            "Test app: read under /docs/",
+            "Test app: read-write under /api/"
+        ]
+    );
+    // A path that is not written canonically is no scope at all.
+    for bad in [
+        "app:Test%20app:/a/../b/",
+        "app:Test%20app:read:docs",
+        "app:Test%20app:/a:/b",
+    ] {
+        let resp = http()
+            .post(format!("{}/.qrgate/oidc/device_authorization", sso(&gw)))
+            .form(&[("client_id", "qrgate-cli"), ("scope", bad)])
+            .send()
+            .await
+            .expect("device authorization");
+        assert_eq!(resp.status(), 400, "{bad}");
+        let body: Value = resp.json().await.expect("json");
+        assert_eq!(body["error"], "invalid_scope", "{bad}");
+    }
+}

@@ -70,6 +70,8 @@ pub struct LoginRequest {
     pub app: String,
     /// Read access only.
     pub read_only: bool,
+    /// Only under this path prefix of the app.
+    pub prefix: Option<String>,
     /// Ask for a refresh token (`offline_access`).
     pub refresh: bool,
 }
@@ -180,7 +182,7 @@ pub async fn login(req: &LoginRequest, show: impl Fn(&str)) -> Result<StoredToke
     let metadata: Value = resp.json().await?;
     let endpoints = super::discovery::endpoints(&sso, &metadata_url, &metadata)?;
     let (device_endpoint, token_endpoint) = (endpoints.device_authorization, endpoints.token);
-    let mut scope = AppScope::token(&req.app, req.read_only);
+    let mut scope = AppScope::token(&req.app, req.read_only, req.prefix.as_deref());
     if req.refresh {
         scope.push_str(" offline_access");
     }

@@ -53,7 +53,10 @@ fn view(s: &Settings, g: &Grant) -> TokenView {
         .filter_map(|x| AppScope::parse(x))
         .map(|a| {
             let access = crate::login::signers::program::access(a.read_only);
-            format!("{}: {access}", a.app)
+            match a.prefix {
+                Some(p) => format!("{}: {access} under {}", a.app, p.as_str()),
+                None => format!("{}: {access}", a.app),
+            }
         })
         .collect();
     let grant = if apps.is_empty() {

@@ -169,12 +169,20 @@ pub(crate) async fn verify(
     headers: &HeaderMap,
 ) -> Result<Vouched, Refusal> {
     let store = |e| Refusal::Login(LoginError::Store(e));
-    let (program, refused) = match program::presented(gw, s, app, headers)
+    let original = original(headers).map_err(Refusal::Original)?;
+    let path = match &original {
+        Some(o) => {
+            Some(canonicalize(o.uri.path()).map_err(|e| Refusal::Denied(Denial::BadPath(e)))?)
+        }
+        None => None,
+    };
+    let (program, refused) = match program::presented(gw, s, app, headers, path.as_ref())
         .await
         .map_err(store)?
     {
         Presented::Admitted(p) => (Some(p), false),
         Presented::Limited(l) => return Err(Refusal::Denied(Denial::TokenRateLimited(l))),
+        Presented::Outside => return Err(Refusal::Denied(Denial::OutsideGrant { access: "no" })),
         Presented::Refused => (None, true),
         Presented::None => (None, false),
     };
@@ -185,8 +193,10 @@ pub(crate) async fn verify(
         client: client.clone(),
         strip_authorization,
     };
-    let Some(original) = original(headers).map_err(Refusal::Original)? else {
+    let (Some(original), Some(path)) = (original, path) else {
         let live = match program {
+            // What a token bound to path prefixes may do depends on the path.
+            Some(p) if p.by_path => return Err(Refusal::Original(OriginalError::Missing)),
             Some(p) => p.live,
             None => login::verify(gw, s, app, headers)
                 .await
@@ -197,8 +207,6 @@ pub(crate) async fn verify(
         }
         return Ok(vouch(live));
     };
-    let path =
-        canonicalize(original.uri.path()).map_err(|e| Refusal::Denied(Denial::BadPath(e)))?;
     let upgraded;
     let headers = match headers.get(UPGRADE_HEADER) {
         Some(v) if !v.is_empty() && !headers.contains_key(http::header::UPGRADE) => {

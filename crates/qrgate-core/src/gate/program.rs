@@ -13,6 +13,7 @@ use http::HeaderMap;
 use crate::config::AppId;
 use crate::gate::limits::Limited;
 use crate::gateway::{Gateway, LiveSession};
+use crate::http::path::CanonicalPath;
 use crate::identity::access::{Access, Grant};
 use crate::oidc::device::AppScope;
 use crate::oidc::store::{self, StoreError};
@@ -48,6 +49,9 @@ pub(crate) struct Program {
     /// Whether the token names no app but this one: only such a token may reach the app's
     /// upstream (`forward_authorization`), which then holds nothing that opens another app.
     pub(crate) only_here: bool,
+    /// Whether what it may do here depends on the path (its grant names a path prefix), so
+    /// forward auth must know the original request to vouch for it.
+    pub(crate) by_path: bool,
 }
 
 /// What a bearer token on a request to app `app` is.
@@ -62,6 +66,9 @@ pub(crate) enum Presented {
     Refused,
     /// A live token over its rate (`[limits] token_per_minute`): retry later.
     Limited(Limited),
+    /// A live token of this app, but for other paths of it (its grant names path prefixes
+    /// that do not cover this one).
+    Outside,
 }
 
 /// The grant of a token whose scope asks for the app `read_only` or not, on an app granting
@@ -81,6 +88,7 @@ pub(crate) async fn presented(
     s: &Settings,
     app: AppId,
     headers: &HeaderMap,
+    path: Option<&CanonicalPath>,
 ) -> Result<Presented, StoreError> {
     let a = s.app(app);
     let Some(token) = bearer(headers).filter(|_| a.programs) else {
@@ -89,7 +97,7 @@ pub(crate) async fn presented(
     let Some(hash) = store::hash_of(token) else {
         return Ok(Presented::Refused);
     };
-    match by_hash(gw, s, app, hash).await? {
+    match by_hash(gw, s, app, hash, path).await? {
         // Counted only once admitted: a flood of made-up tokens fills no table.
         Presented::Admitted(p) => match gw.rates().check_token(&hash) {
             Ok(()) => Ok(Presented::Admitted(p)),
@@ -132,18 +140,19 @@ pub async fn still_admitted(gw: &Gateway, hash: &TokenHash, app: AppId) -> bool 
         return false;
     }
     matches!(
-        by_hash(gw, &s, app, *hash.as_bytes()).await,
+        by_hash(gw, &s, app, *hash.as_bytes(), None).await,
         Ok(Presented::Admitted(_))
     )
 }
 
-/// What the bearer token whose SHA-256 is `hash` is on app `app` now (also the re-check of a
-/// long-lived response a token let in).
+/// What the bearer token whose SHA-256 is `hash` is on app `app` now, for a request to `path`
+/// (`None`: any path it may reach, as the re-check of a long-lived response it let in).
 pub(crate) async fn by_hash(
     gw: &Gateway,
     s: &Settings,
     app: AppId,
     hash: [u8; 32],
+    path: Option<&CanonicalPath>,
 ) -> Result<Presented, StoreError> {
     let a = s.app(app);
     if !a.programs {
@@ -158,21 +167,20 @@ pub(crate) async fn by_hash(
     if !crate::oidc::device::apps_stand(&s.config, &access.scope, &access.origins) {
         return Ok(Presented::Refused);
     }
-    // The widest access the scope gives this app: read-write wins over read; only scopes the
-    // client may still hold (its device grant allowed) count.
+    // What the scope gives this app: only scopes the client may still hold (its device grant
+    // allowed) count.
     let Some(client) = s.config.oidc_client(&access.client_id) else {
         return Ok(Presented::Refused);
     };
-    let read_only = access
+    let here: Vec<AppScope> = access
         .scope
         .iter()
         .filter(|word| crate::oidc::device::scope_allowed(&s.config, client, word))
         .filter_map(|s| AppScope::parse(s))
         .filter(|scope| scope.app == a.name)
-        .map(|scope| scope.read_only)
-        .min();
-    let (Some(read_only), Some(key)) = (
-        read_only,
+        .collect();
+    let (false, Some(key)) = (
+        here.is_empty(),
         access
             .family
             .strip_prefix("key:")
@@ -199,6 +207,20 @@ pub(crate) async fn by_hash(
         Ok(i) if i.user == access.user => i,
         _ => return Ok(Presented::Refused),
     };
+    // Of the scopes for this app, those whose path prefix covers the path (spelled exactly:
+    // another spelling is not the path the phone approved); the widest access among them
+    // decides, read-write winning over read.
+    let covering: Vec<&AppScope> = here
+        .iter()
+        .filter(|w| match (&w.prefix, path) {
+            (Some(prefix), Some(path)) => prefix.covers(path),
+            _ => true,
+        })
+        .collect();
+    if covering.is_empty() {
+        return Ok(Presented::Outside);
+    }
+    let read_only = covering.iter().all(|w| w.read_only);
     let Some(grant) = program_grant(&a.grant, read_only) else {
         return Ok(Presented::Refused);
     };
@@ -223,6 +245,7 @@ pub(crate) async fn by_hash(
         },
         client: access.client_id,
         only_here,
+        by_path: here.iter().any(|w| w.prefix.is_some()),
     }))
 }
 

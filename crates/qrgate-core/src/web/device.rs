@@ -217,6 +217,7 @@ fn ask(client: &OidcClient, request: &DeviceRequest, code: String) -> ProgramAsk
             Some(a) => apps.push(AskedApp {
                 name: a.app,
                 read_only: a.read_only,
+                prefix: a.prefix.map(|p| p.as_str().to_string()),
             }),
             None => scopes.push(word.clone()),
         }

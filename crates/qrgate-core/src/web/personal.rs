@@ -150,7 +150,7 @@ pub(super) async fn personal_token(gw: &Gateway, s: &Settings, req: &RouteReques
     let Some(hash) = store::hash_of(&token) else {
         return respond::login_error(req.form, &crate::login::LoginError::Internal("token"));
     };
-    let scope = vec![AppScope::token(&app, read_only)];
+    let scope = vec![AppScope::token(&app, read_only, None)];
     let grant = Grant {
         id: hex::encode(crate::random_bytes::<12>()),
         client_id: CLI_CLIENT.to_string(),

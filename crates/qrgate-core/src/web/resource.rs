@@ -23,7 +23,7 @@ pub(crate) fn metadata(s: &Settings, app: AppId) -> Reply {
             "resource_name": a.name,
             "authorization_servers": [sso.origin.to_string()],
             "bearer_methods_supported": ["header"],
-            "scopes_supported": [AppScope::token(&a.name, false), AppScope::token(&a.name, true)],
+            "scopes_supported": [AppScope::token(&a.name, false, None), AppScope::token(&a.name, true, None)],
         }),
     )
 }

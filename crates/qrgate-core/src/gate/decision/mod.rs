@@ -322,7 +322,7 @@ pub async fn decide(gw: &Gateway, s: &Settings, req: &Request<'_>) -> Decision {
         }),
         Classified::Protected { app, target, path } => {
             let now_ms = gw.clock().now_millis();
-            let refused = match program::presented(gw, s, app, req.headers).await {
+            let refused = match program::presented(gw, s, app, req.headers, Some(&path)).await {
                 Ok(Presented::Admitted(p)) => {
                     let strip_authorization = strips_authorization(s, app, req.headers, Some(&p));
                     return match admit(s, app, req, &path, Some(p.live), now_ms) {
@@ -338,6 +338,9 @@ pub async fn decide(gw: &Gateway, s: &Settings, req: &Request<'_>) -> Decision {
                     };
                 }
                 Ok(Presented::Limited(l)) => return Decision::Deny(Denial::TokenRateLimited(l)),
+                Ok(Presented::Outside) => {
+                    return Decision::Deny(Denial::OutsideGrant { access: "no" })
+                }
                 Ok(Presented::Refused) => true,
                 Ok(Presented::None) => false,
                 Err(e) => return Decision::Deny(Denial::Store(e)),

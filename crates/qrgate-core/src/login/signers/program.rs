@@ -22,6 +22,23 @@ pub struct AskedApp {
     pub name: String,
     /// Reads only; read-write otherwise.
     pub read_only: bool,
+    /// Only under this path prefix of the app (the whole app when `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+}
+
+impl AskedApp {
+    /// "read access to Wiki", "read-write access to Wiki under /api/".
+    pub fn shown(&self) -> String {
+        match &self.prefix {
+            Some(p) => format!(
+                "{} access to {} under {p}",
+                access(self.read_only),
+                self.name
+            ),
+            None => format!("{} access to {}", access(self.read_only), self.name),
+        }
+    }
 }
 
 /// What a program's device code asks for, as the person approving sees it.
@@ -58,11 +75,7 @@ impl ProgramAsk {
     /// What the phone shows (and the native protocol signs): who asks, from where, for what,
     /// how long, and the code to compare. One line of at most [`MAX_SHOWN`] characters.
     pub fn describe(&self) -> String {
-        let apps: Vec<String> = self
-            .apps
-            .iter()
-            .map(|a| format!("{} access to {}", access(a.read_only), a.name))
-            .collect();
+        let apps: Vec<String> = self.apps.iter().map(AskedApp::shown).collect();
         let mut what = apps.join(", ");
         if what.chars().count() > MAX_APPS {
             let read = self.apps.iter().filter(|a| a.read_only).count();
@@ -132,6 +145,7 @@ pub(crate) mod tests {
             apps: vec![AskedApp {
                 name: "Wiki".into(),
                 read_only: true,
+                prefix: None,
             }],
             scopes: vec!["offline_access".into()],
             lifetime_secs: 30 * 86_400,
@@ -149,6 +163,7 @@ pub(crate) mod tests {
             apps: vec![AskedApp {
                 name: "Wiki".into(),
                 read_only: false,
+                prefix: None,
             }],
             scopes: vec![],
             lifetime_secs: 3600,
@@ -187,6 +202,7 @@ pub(crate) mod tests {
                 .map(|i| AskedApp {
                     name: format!("App number {i} with a long name"),
                     read_only: i % 2 == 0,
+                    prefix: None,
                 })
                 .collect(),
             ..wiki_read()

@@ -21,6 +21,7 @@ use super::store::{Hash, StoreError};
 mod guesses;
 
 use crate::config::{Config, OidcClient};
+use crate::http::path::OpeningPrefix;
 pub(crate) use guesses::{Budget, Guesses};
 
 /// The characters of a user code: consonants only, no vowels (no words), no look-alikes
@@ -73,34 +74,77 @@ pub(crate) fn user_code_hash(normalized: &str) -> Hash {
 }
 
 /// An app a program asks for in its scope: `app:NAME` (read-write) or `app:NAME:read`, the
-/// name percent-encoded (a scope token has no spaces: `app:Test%20app`).
+/// name percent-encoded (a scope token has no spaces: `app:Test%20app`), optionally only
+/// under a path prefix: `app:Wiki:read:/api/` (the path percent-encoded where it must be).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppScope {
     /// The app's name.
     pub app: String,
     /// Only reads (`GET`, `HEAD`, `OPTIONS`).
     pub read_only: bool,
+    /// Only under this path prefix (canonical, spelled exactly); the whole app when `None`.
+    pub prefix: Option<OpeningPrefix>,
 }
 
+/// Characters escaped in a scope's path: what would end the scope word or the part, and `%`.
+const SCOPE_PATH: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'%')
+    .add(b':')
+    .add(b'"')
+    .add(b'\\')
+    .add(b'#')
+    .add(b'?')
+    .add(0x7F);
+
 impl AppScope {
-    /// The app scope `scope` is, if it is one.
+    /// The app scope `scope` is, if it is one (a path that is no canonical prefix makes it
+    /// none).
     pub fn parse(scope: &str) -> Option<AppScope> {
         let rest = scope.strip_prefix("app:")?;
-        let (encoded, read_only) = match rest.strip_suffix(":read") {
-            Some(app) => (app, true),
-            None => (rest, false),
-        };
+        let mut parts = rest.split(':');
+        let encoded = parts.next()?;
+        let (mut read_only, mut prefix) = (false, None);
+        let mut next = parts.next();
+        if next == Some("read") {
+            read_only = true;
+            next = parts.next();
+        }
+        if let Some(path) = next {
+            let path = percent_encoding::percent_decode_str(path)
+                .decode_utf8()
+                .ok()?;
+            if !path.starts_with('/') {
+                return None;
+            }
+            let canonical = OpeningPrefix::new(&path).ok()?;
+            // Only a prefix written as it is canonically: what the phone shows is what holds.
+            if canonical.as_str() != path {
+                return None;
+            }
+            prefix = Some(canonical);
+        }
+        if parts.next().is_some() {
+            return None;
+        }
         let app = percent_encoding::percent_decode_str(encoded)
             .decode_utf8()
             .ok()?
             .into_owned();
-        (!app.is_empty()).then_some(AppScope { app, read_only })
+        (!app.is_empty()).then_some(AppScope {
+            app,
+            read_only,
+            prefix,
+        })
     }
 
-    /// The scope token asking for `app` (read-only or read-write).
-    pub fn token(app: &str, read_only: bool) -> String {
+    /// The scope token asking for `app` (read-only or read-write), under `prefix` if given.
+    pub fn token(app: &str, read_only: bool, prefix: Option<&str>) -> String {
         let name = percent_encoding::utf8_percent_encode(app, percent_encoding::NON_ALPHANUMERIC);
-        format!("app:{name}{}", if read_only { ":read" } else { "" })
+        let path = prefix
+            .map(|p| format!(":{}", percent_encoding::utf8_percent_encode(p, SCOPE_PATH)))
+            .unwrap_or_default();
+        format!("app:{name}{}{path}", if read_only { ":read" } else { "" })
     }
 }
 

@@ -99,17 +99,19 @@ fn a_program_asks_for_apps_that_let_programs_in_and_the_clients_scopes_only() {
         AppScope::parse("app:Wiki:read"),
         Some(AppScope {
             app: "Wiki".into(),
-            read_only: true
+            read_only: true,
+            prefix: None,
         })
     );
     for (name, ro) in [("Test app", false), ("x:read", true), ("Ünï", false)] {
-        let token = AppScope::token(name, ro);
+        let token = AppScope::token(name, ro, None);
         assert!(!token.contains(' '), "{token}");
         assert_eq!(
             AppScope::parse(&token),
             Some(AppScope {
                 app: name.into(),
-                read_only: ro
+                read_only: ro,
+                prefix: None,
             })
         );
     }

@@ -50,7 +50,8 @@ fn folder(path: String, read_only: bool) -> Option<Capability> {
 /// asks to read `/pub/{host}/{attempt}/`, and a reduced grant's paths as they are granted. A
 /// program's device code asks for what the program asks, legibly and exactly:
 /// `/pub/{host}/qrgate/device/{attempt}/{client}/code {code}/for {lifetime}/` to read, for each
-/// app `…/{attempt}/app/{name}/` to read or to read and write, each other scope
+/// app `…/{attempt}/app/{name}/` (under a path prefix `…/app/{name}/{prefix}/`) to read or to
+/// read and write, each other scope
 /// `…/{attempt}/scope/{scope}/` to read. `None` if a path is not one Pubky accepts.
 pub(crate) fn attempt_caps(
     origin: &Origin,
@@ -70,8 +71,16 @@ pub(crate) fn attempt_caps(
             );
             caps.push(folder(what, true)?);
             for app in &ask.apps {
+                // Under a path prefix, the prefix's segments follow the app's name: the
+                // name is one escaped segment, so nothing after it can pass for it.
+                let under: String = app
+                    .prefix
+                    .iter()
+                    .flat_map(|p| p.split('/').filter(|s| !s.is_empty()))
+                    .map(|s| format!("/{}", segment(s)))
+                    .collect();
                 caps.push(folder(
-                    format!("{base}/app/{}", segment(&app.name)),
+                    format!("{base}/app/{}{under}", segment(&app.name)),
                     app.read_only,
                 )?);
             }

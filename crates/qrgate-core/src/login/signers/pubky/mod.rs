@@ -305,6 +305,12 @@ mod tests {
         ask.apps.push(crate::login::signers::program::AskedApp {
             name: "Test app: 2/3, 100%".into(),
             read_only: false,
+            prefix: None,
+        });
+        ask.apps.push(crate::login::signers::program::AskedApp {
+            name: "Wiki".into(),
+            read_only: false,
+            prefix: Some("/api/v1,x:y/".into()),
         });
         let facts = AttemptFacts {
             program: Some(&ask),
@@ -322,7 +328,8 @@ mod tests {
             caps,
             format!(
                 "{base}/qrgate CLI/code BCDF-GHJK/for 30 days/:r,{base}/app/Wiki/:r,\
-                 {base}/app/Test app%3A 2%2F3%2C 100%25/:rw,{base}/scope/offline_access/:r"
+                 {base}/app/Test app%3A 2%2F3%2C 100%25/:rw,\
+                 {base}/app/Wiki/api/v1%2Cx%3Ay/:rw,{base}/scope/offline_access/:r"
             )
         );
         let signer = Pubky::default();
@@ -337,6 +344,7 @@ mod tests {
             |caps: &str| signer.verify_delivery(&f.ctx(), &facts, &m, &token(&kp, caps, &m.secret));
         for altered in [
             caps.replace("/app/Wiki/:r", "/app/Wiki/:rw"),
+            caps.replace("/app/Wiki/api/v1%2Cx%3Ay/:rw", "/app/Wiki/api/:rw"),
             caps.replace("code BCDF-GHJK", "code BCDF-GHJL"),
             caps.replace("for 30 days", "for 1 day"),
             caps.replace(&format!(",{base}/scope/offline_access/:r"), ""),
