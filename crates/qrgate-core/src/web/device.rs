@@ -10,8 +10,9 @@ use serde::Serialize;
 use crate::clock::millis;
 use crate::config::OidcClient;
 use crate::gateway::Gateway;
-use crate::http::reply::{escape_html, Form, Reply};
+use crate::http::reply::{escape_html, Reply};
 use crate::http::route::Route;
+use crate::i18n::Lang;
 use crate::login::attempts::{DeviceConsent, Purpose};
 use crate::login::{self};
 use crate::observe::audit;
@@ -131,14 +132,14 @@ pub(crate) async fn verification_page(gw: &Gateway, s: &Settings, req: &RouteReq
             .map(|(_, v)| v.into_owned())
     });
     let Some(typed) = typed.filter(|t| !t.trim().is_empty()) else {
-        return code_form(s);
+        return code_form(req.form.lang(), s);
     };
     let unknown = EndpointRefusal::BadForm {
-        title: "Unknown code",
-        hint: "This code is unknown, used or expired. Check the code the program shows, or start the program's sign-in again.",
+        title: "title-unknown-code",
+        hint: "form-unknown-user-code",
     };
     let Some(code) = device::normalize_user_code(&typed) else {
-        return respond::endpoint_refusal(Form::Page, &unknown);
+        return respond::endpoint_refusal(req.form.page(), &unknown);
     };
     let now_ms = gw.clock().now_millis();
     let found = gw
@@ -148,11 +149,11 @@ pub(crate) async fn verification_page(gw: &Gateway, s: &Settings, req: &RouteReq
         .await;
     let (device_hash, request) = match found {
         Ok(Some(f)) => f,
-        Ok(None) => return respond::endpoint_refusal(Form::Page, &unknown),
-        Err(e) => return respond::login_error(Form::Page, &e.into()),
+        Ok(None) => return respond::endpoint_refusal(req.form.page(), &unknown),
+        Err(e) => return respond::login_error(req.form.page(), &e.into()),
     };
     let Some(client) = s.config.oidc_client(&request.client_id) else {
-        return respond::endpoint_refusal(Form::Page, &unknown);
+        return respond::endpoint_refusal(req.form.page(), &unknown);
     };
     let consent = DeviceConsent {
         device: device_hash,
@@ -170,26 +171,32 @@ pub(crate) async fn verification_page(gw: &Gateway, s: &Settings, req: &RouteReq
     .await
     {
         Ok(started) => super::sign_in::render_login(gw, s, req, started, None),
-        Err(e) => respond::login_error(Form::Page, &e),
+        Err(e) => respond::login_error(req.form.page(), &e),
     }
 }
 
 /// The page that asks for the user code (its form comes back to the same route).
-fn code_form(s: &Settings) -> Reply {
+fn code_form(lang: Lang, s: &Settings) -> Reply {
     let action = Route::Device.url(&s.config.server.prefix);
     let name = s.config.sso.as_ref().map_or("", |c| c.name.as_str());
     Reply::html(
         200,
         format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+            "<!doctype html><html lang=\"{tag}\" dir=\"{dir}\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <title>Approve a program — {name}</title></head><body><main>\
-             <h1>Approve a program</h1><p>Type the code the program shows.</p>\
-             <form method=\"get\" action=\"{action}\"><label for=\"user_code\">Code</label> \
+             <title>{title}</title></head><body><main>\
+             <h1>{heading}</h1><p>{hint}</p>\
+             <form method=\"get\" action=\"{action}\"><label for=\"user_code\">{label}</label> \
              <input id=\"user_code\" name=\"user_code\" autocomplete=\"off\" autocapitalize=\"characters\" \
-             spellcheck=\"false\" required maxlength=\"16\"> <button type=\"submit\">Continue</button>\
+             spellcheck=\"false\" required maxlength=\"16\"> <button type=\"submit\">{button}</button>\
              </form></main></body></html>",
-            name = escape_html(name),
+            tag = lang.tag(),
+            dir = lang.dir(),
+            title = escape_html(&lang.text_with("device-code-title", &[("gateway", name.into())])),
+            heading = escape_html(&lang.text("login-device-heading")),
+            hint = escape_html(&lang.text("device-code-hint")),
+            label = escape_html(&lang.text("device-code-label")),
+            button = escape_html(&lang.text("login-continue")),
             action = escape_html(&action),
         ),
     )
