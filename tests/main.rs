@@ -7,6 +7,7 @@ mod admin_access;
 mod assertion;
 mod browser;
 mod browser_driver;
+mod browser_i18n;
 mod browser_phone;
 mod browser_sso;
 mod client_limits;

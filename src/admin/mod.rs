@@ -27,7 +27,9 @@ use qrgate_core::control;
 use qrgate_core::control::enrollment::{self, EnrollError};
 use qrgate_core::gateway::Gateway;
 use qrgate_core::http::reply::Form;
+// The admin API answers operators and scripts, in English.
 use qrgate_core::http::reply::Reply;
+use qrgate_core::i18n::Lang;
 use qrgate_core::settings::Settings;
 use qrgate_core::web::respond::{self, AdminRefusal};
 
@@ -168,7 +170,7 @@ async fn invite(gw: &Gateway, s: &Settings, query: Option<&str>) -> Response<Vec
             "ttl" if ttl.is_none() => ttl = Some(value.into_owned()),
             _ => {
                 return reply(respond::enroll_error(
-                    Form::Json,
+                    Form::Json(Lang::En),
                     &EnrollError::BadQuery(format!(
                         "unknown or repeated parameter {name:?}: use user, app (repeatable), ttl"
                     )),
@@ -178,7 +180,7 @@ async fn invite(gw: &Gateway, s: &Settings, query: Option<&str>) -> Response<Vec
     }
     let Some(user) = user else {
         return reply(respond::enroll_error(
-            Form::Json,
+            Form::Json(Lang::En),
             &EnrollError::BadQuery("say which user: user=NAME".into()),
         ));
     };
@@ -188,7 +190,7 @@ async fn invite(gw: &Gateway, s: &Settings, query: Option<&str>) -> Response<Vec
             Some(id) => ids.push(id),
             None => {
                 return reply(respond::enroll_error(
-                    Form::Json,
+                    Form::Json(Lang::En),
                     &EnrollError::UnknownApp(name.clone()),
                 ))
             }
@@ -201,7 +203,12 @@ async fn invite(gw: &Gateway, s: &Settings, query: Option<&str>) -> Response<Vec
     let ttl = match ttl.map(|t| t.parse::<u64>()) {
         None => enrollment::DEFAULT_TTL,
         Some(Ok(secs)) => Duration::from_secs(secs),
-        Some(Err(_)) => return reply(respond::enroll_error(Form::Json, &EnrollError::BadTtl)),
+        Some(Err(_)) => {
+            return reply(respond::enroll_error(
+                Form::Json(Lang::En),
+                &EnrollError::BadTtl,
+            ))
+        }
     };
     match enrollment::invite_to(gw, s, app_id, also, &user, ttl, "operator").await {
         Ok(i) => answer(
@@ -209,7 +216,7 @@ async fn invite(gw: &Gateway, s: &Settings, query: Option<&str>) -> Response<Vec
             "application/json",
             serde_json::json!({ "link": i.link, "user": i.user, "app": i.app, "apps": i.apps, "expires_at": i.expires_at }).to_string(),
         ),
-        Err(e) => reply(respond::enroll_error(Form::Json, &e)),
+        Err(e) => reply(respond::enroll_error(Form::Json(Lang::En), &e)),
     }
 }
 

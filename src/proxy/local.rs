@@ -26,12 +26,13 @@ impl Proxy {
         app: AppId,
         route: String,
     ) -> Result<bool> {
+        // Refusals of the body are JSON (the page's script reads them) in the visitor's language.
+        let json = Form::Json(request::lang(&session.req_header().headers));
         let body = if session.req_header().method == http::Method::POST {
             match crate::proxy::request_body::read_capped(session, MAX_BODY, s).await {
                 Ok(Some(b)) => b,
                 Ok(None) => {
-                    let reply =
-                        respond::login_error(Form::Json, &LoginError::BodyTooLarge(MAX_BODY));
+                    let reply = respond::login_error(json, &LoginError::BodyTooLarge(MAX_BODY));
                     return send(session, reply).await;
                 }
                 // Broken framing, a truncated body, a reset, a body too slow: all the
@@ -47,7 +48,7 @@ impl Proxy {
                         }
                         _ => ProxyFailure::BadRequest,
                     };
-                    let reply = respond::proxy_failure_reply(Form::Json, failure);
+                    let reply = respond::proxy_failure_reply(json, failure);
                     session.set_keepalive(None);
                     return send(session, reply).await;
                 }

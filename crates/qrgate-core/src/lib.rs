@@ -29,7 +29,7 @@
 //!   swapped whole on reload.
 //! - [`gateway`]: the shared state: the current settings, stores, attempts, signers, rates.
 //!
-//! - [`http`]: the HTTP vocabulary, pure (it imports no other folder):
+//! - [`http`]: the HTTP vocabulary, pure (it imports only `raw` and `i18n`):
 //!   - [`http::path`]: request path canonicalization (what public-path rules match on):
 //!     - `http::path::tests`: its unit tests.
 //!   - [`http::head`]: limits on a request head, checked on the raw bytes.
@@ -147,7 +147,17 @@
 //!   - `web::phone`: the pages that make a browser a signer of the native protocol
 //!     (approval, enrollment, invitation);
 //!   - [`web::respond`]: the one place domain errors become HTTP statuses and bodies:
+//!     - `web::respond::text`: what each refusal says, in the visitor's language;
+//!     - `web::respond::provider`: the OpenID Connect provider's and single sign-on's
+//!       refusals;
 //!     - `web::respond::tests`: its unit tests.
+//!
+//! - [`i18n`]: the visitor's language: `Accept-Language` negotiation, the Fluent catalogs
+//!   (`locales/<tag>/*.ftl`, compiled in) every page and message is written from, dates and
+//!   durations per language:
+//!   - `i18n::negotiate`: `Accept-Language` with q-values to a catalog language;
+//!   - `i18n::catalog`: the compiled-in bundles and message formatting;
+//!   - `i18n::tests`: the catalogs' completeness and the ids the code and templates name.
 //!
 //! - [`observe`]: what operators see:
 //!   - [`observe::audit`]: the audit trail (logins, logouts, expiries, refused approvals,
@@ -181,6 +191,7 @@ pub mod devices;
 pub mod gate;
 pub mod gateway;
 pub mod http;
+pub mod i18n;
 pub mod identity;
 pub mod login;
 pub mod observe;

@@ -72,11 +72,14 @@ var device = (function () {
     return { ok: r.ok, status: r.status, body: json };
   }
 
+  // The page's texts for this script, in the page's language (templates/device-texts.html).
+  function said(name) { return document.getElementById("device-texts").dataset[name]; }
+
   function refusal(res) {
     if (res.body && res.body.error === "unknown_key") {
-      return new Error("This device is no longer enrolled. Ask for a new invitation.");
+      return new Error(said("unenrolled"));
     }
-    return new Error((res.body && res.body.message) || "The gateway refused (" + res.status + ").");
+    return new Error((res.body && res.body.message) || said("refused").replace("%STATUS%", String(res.status)));
   }
 
   // The native challenge of attempt `base` (…/auth/session/{id}), fetched as a phone does;
@@ -86,10 +89,10 @@ var device = (function () {
     var res = await post(base + "/scan");
     if (!res.ok) { throw refusal(res); }
     if (res.body.origin !== location.origin || res.body.attempt !== id || typeof res.body.message !== "string") {
-      throw new Error("This sign-in is not for this site; nothing was signed.");
+      throw new Error(said("otherSite"));
     }
     if ((res.body.action || "") !== (action || "")) {
-      throw new Error("This approval is not what this page shows; nothing was signed.");
+      throw new Error(said("otherAction"));
     }
     return res.body;
   }

@@ -7,13 +7,40 @@
 use bytes::Bytes;
 use serde::Serialize;
 
-/// Which form a local answer takes: a small page for a person, JSON for a program.
+use crate::i18n::Lang;
+
+/// Which form a local answer takes, and in which language: a small page for a person, JSON
+/// for a program (whose `message` a page may show).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Form {
     /// An HTML page.
-    Page,
+    Page(Lang),
     /// `{"error": code, "message": text}`.
-    Json,
+    Json(Lang),
+}
+
+impl Form {
+    /// The language of the answer.
+    pub fn lang(self) -> Lang {
+        match self {
+            Form::Page(l) | Form::Json(l) => l,
+        }
+    }
+
+    /// Whether the answer is a page.
+    pub fn is_page(self) -> bool {
+        matches!(self, Form::Page(_))
+    }
+
+    /// A page in the same language.
+    pub fn page(self) -> Form {
+        Form::Page(self.lang())
+    }
+
+    /// JSON in the same language.
+    pub fn json(self) -> Form {
+        Form::Json(self.lang())
+    }
 }
 
 /// A complete local response.
@@ -69,15 +96,17 @@ impl Reply {
         }
     }
 
-    /// A small self-contained HTML error page.
-    pub(crate) fn error_page(status: u16, title: &str, message: &str) -> Reply {
+    /// A small self-contained HTML error page in `lang`.
+    pub(crate) fn error_page(lang: Lang, status: u16, title: &str, message: &str) -> Reply {
         let page = format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+            "<!doctype html><html lang=\"{tag}\" dir=\"{dir}\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
              <title>{status} {title}</title><style>body{{font:16px/1.5 system-ui,sans-serif;\
              max-width:32rem;margin:15vh auto;padding:0 1rem;color:#222;background:#fafafa}}\
              @media (prefers-color-scheme:dark){{body{{color:#eee;background:#151515}}}}\
              h1{{font-size:1.4rem}}</style></head><body><h1>{title}</h1><p>{message}</p></body></html>",
+            tag = lang.tag(),
+            dir = lang.dir(),
             title = escape_html(title),
             message = escape_html(message),
         );
@@ -93,8 +122,8 @@ impl Reply {
         message: &str,
     ) -> Reply {
         match form {
-            Form::Page => Reply::error_page(status, title, message),
-            Form::Json => Reply::error(status, code, message),
+            Form::Page(lang) => Reply::error_page(lang, status, title, message),
+            Form::Json(_) => Reply::error(status, code, message),
         }
     }
 

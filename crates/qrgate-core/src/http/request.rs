@@ -8,6 +8,7 @@ use http::{HeaderMap, Method};
 use crate::http::negotiate;
 use crate::http::origin::Origin;
 use crate::http::reply::Form;
+use crate::i18n::{self, Lang};
 
 /// One request, borrowed from wherever it was parsed.
 #[derive(Debug, Clone, Copy)]
@@ -28,17 +29,28 @@ pub struct Request<'a> {
     pub secure: bool,
 }
 
-/// A page when `Accept` prefers HTML to JSON, else JSON.
+/// A page when `Accept` prefers HTML to JSON, else JSON; in the language `Accept-Language`
+/// prefers.
 pub fn form(headers: &HeaderMap) -> Form {
     let html = headers
         .get(http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(negotiate::prefers_html);
+    let lang = lang(headers);
     if html {
-        Form::Page
+        Form::Page(lang)
     } else {
-        Form::Json
+        Form::Json(lang)
     }
+}
+
+/// The language `Accept-Language` prefers among those with a catalog (English without one).
+pub fn lang(headers: &HeaderMap) -> Lang {
+    i18n::negotiate(
+        headers
+            .get(http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    )
 }
 
 /// Whether a state-changing request comes from the app's own pages: the `Origin` header must

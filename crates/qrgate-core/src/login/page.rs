@@ -8,6 +8,8 @@ use askama::Template;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
+use crate::i18n::Texts;
+
 /// One signer protocol's QR on the page.
 pub(crate) struct SignerView {
     /// `native`, `pubky` or `tana`.
@@ -37,6 +39,8 @@ pub(crate) struct ActionView {
 #[derive(Template)]
 #[template(path = "login.html")]
 pub(crate) struct LoginPage<'a> {
+    /// The page's texts, in the visitor's language.
+    pub(crate) tr: Texts,
     /// App name.
     pub(crate) app_name: &'a str,
     /// CSP nonce for the inline style and script.

@@ -129,7 +129,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("clock", &[]),
     ("raw", &[]),
     ("rotation", &[]),
-    ("http", &["raw"]),
+    ("i18n", &[]),
+    ("http", &["raw", "i18n"]),
     ("observe", &[]),
     (
         "oidc",
@@ -186,6 +187,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "login",
         &[
+            "i18n",
             "oidc",
             "raw",
             "clock",
@@ -221,6 +223,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "web",
         &[
+            "i18n",
             "clock",
             "oidc",
             "raw",

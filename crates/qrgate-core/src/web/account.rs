@@ -8,8 +8,6 @@
 //! the app's own origin (CSRF), and they can only ever select sessions of the user who is
 //! signed in here. Selection and revocation are [`crate::control`]'s, as for operators.
 
-use std::time::{Duration, UNIX_EPOCH};
-
 use askama::Template;
 
 use crate::config::AppId;
@@ -17,6 +15,7 @@ use crate::control::{self, ControlError, Filter, SessionView};
 use crate::gateway::Gateway;
 use crate::http::reply::Reply;
 use crate::http::route::Route;
+use crate::i18n::{Lang, Texts};
 use crate::identity::access::Grant;
 use crate::identity::Identity;
 use crate::login::page;
@@ -86,6 +85,8 @@ pub(crate) struct KeyRow {
 #[derive(Template)]
 #[template(path = "sessions.html")]
 pub(crate) struct SessionsPage<'a> {
+    /// The page's texts, in the visitor's language.
+    pub(crate) tr: Texts,
     /// The app's name.
     pub(crate) app_name: &'a str,
     /// CSP nonce.
@@ -146,10 +147,6 @@ impl Scope {
     }
 }
 
-fn date(secs: u64) -> String {
-    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs))
-}
-
 /// The sessions of `user`, whichever key made them (live under the current settings).
 fn of_user(user: &str) -> Filter {
     Filter {
@@ -164,6 +161,7 @@ fn of_user(user: &str) -> Filter {
 pub(crate) async fn keys_of(
     gw: &Gateway,
     s: &Settings,
+    lang: Lang,
     user: &str,
     theirs: &Filter,
 ) -> Result<Vec<KeyRow>, ControlError> {
@@ -174,9 +172,9 @@ pub(crate) async fn keys_of(
         .and_then(|(_, u)| u.key.as_ref())
     {
         keys.push(KeyRow {
-            name: "Key from the gateway's configuration".into(),
-            app: "every app you may use".into(),
-            enrolled: "by your administrator".into(),
+            name: lang.text("sessions-configured-key"),
+            app: lang.text("sessions-every-app"),
+            enrolled: lang.text("sessions-by-administrator"),
             last_used: String::new(),
             device: None,
             key: key.to_z32(),
@@ -187,7 +185,7 @@ pub(crate) async fn keys_of(
         keys.push(KeyRow {
             name: format!("{} ({})", d.browser, d.id),
             app: d.apps.join(", "),
-            enrolled: date(d.created),
+            enrolled: lang.date(d.created),
             last_used: String::new(),
             device: Some(d.id),
             key: d.key,
@@ -201,6 +199,7 @@ pub(crate) async fn keys_of(
 pub(crate) async fn page(
     gw: &Gateway,
     s: &Settings,
+    lang: Lang,
     app: AppId,
     current: &TokenHash,
     who: &Identity,
@@ -208,7 +207,7 @@ pub(crate) async fn page(
     let filter = of_user(&who.user);
     let current = session_id(current);
     let views = control::list(gw, s, &filter).await?;
-    let mut keys = keys_of(gw, s, &who.user, &filter).await?;
+    let mut keys = keys_of(gw, s, lang, &who.user, &filter).await?;
     for k in &mut keys {
         k.current = k.key == who.pubkey;
         // "Last used": the latest request of any live session the key made (views are
@@ -218,7 +217,7 @@ pub(crate) async fn page(
             .filter(|v| v.key == k.key)
             .map(|v| v.last_seen)
             .max()
-            .map_or_else(|| "no live session".to_string(), date);
+            .map_or_else(|| lang.text("sessions-no-live-session"), |t| lang.date(t));
     }
     let sessions = views
         .into_iter()
@@ -230,8 +229,8 @@ pub(crate) async fn page(
             client_ip: v.client_ip,
             access: (v.access != Grant::full().to_string()).then_some(v.access),
             protocol: v.protocol,
-            since: date(v.created),
-            last_seen: date(v.last_seen),
+            since: lang.date(v.created),
+            last_seen: lang.date(v.last_seen),
         })
         .collect();
     let tokens = control::list_tokens(gw, s, Some(&who.user))
@@ -240,16 +239,21 @@ pub(crate) async fn page(
         .map(|t| TokenRow {
             id: t.id,
             client: t.name.map_or(t.client_name, |n| {
-                format!("\u{201c}{n}\u{201d} (personal token)")
+                lang.text_with("sessions-personal-token-name", &[("name", (&n).into())])
             }),
             grant: t.grant.join(", "),
             from: t.from,
-            since: date(t.created_at),
-            until: date(t.expires_at),
+            since: lang.date(t.created_at),
+            until: lang.date(t.expires_at),
             used: match (t.last_used_at, t.last_used_from) {
-                (Some(at), Some(from)) => format!("last used {} from {from}", date(at)),
-                (Some(at), None) => format!("last used {}", date(at)),
-                (None, _) => "not used yet".to_string(),
+                (Some(at), Some(from)) => lang.text_with(
+                    "sessions-token-used-from",
+                    &[("when", (&lang.date(at)).into()), ("from", (&from).into())],
+                ),
+                (Some(at), None) => {
+                    lang.text_with("sessions-token-used", &[("when", (&lang.date(at)).into())])
+                }
+                (None, _) => lang.text("sessions-token-unused"),
             },
         })
         .collect();
@@ -259,6 +263,7 @@ pub(crate) async fn page(
     // an app offering none gets no button that could only fail.
     let confirms = crate::login::confirms_actions(gw, s, app);
     let html = SessionsPage {
+        tr: Texts::new(lang),
         app_name: &s.app(app).name,
         nonce: nonce.clone(),
         user: &who.user,

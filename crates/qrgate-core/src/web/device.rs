@@ -10,8 +10,9 @@ use serde::Serialize;
 use crate::clock::millis;
 use crate::config::OidcClient;
 use crate::gateway::Gateway;
-use crate::http::reply::{escape_html, Form, Reply};
+use crate::http::reply::{escape_html, Reply};
 use crate::http::route::Route;
+use crate::i18n::Lang;
 use crate::login::attempts::{DeviceConsent, Purpose};
 use crate::login::signers::program::{AskedApp, ProgramAsk};
 use crate::login::{self};
@@ -133,7 +134,7 @@ pub(crate) async fn verification_page(gw: &Gateway, s: &Settings, req: &RouteReq
             .map(|(_, v)| v.into_owned())
     });
     let Some(typed) = typed.filter(|t| !t.trim().is_empty()) else {
-        return code_form(s);
+        return code_form(req.form.lang(), s);
     };
     // Guessing is bounded per client and for the instance (RFC 8628 §5.1): once either has
     // typed too many wrong codes, no code is read until its window passes.
@@ -148,7 +149,7 @@ pub(crate) async fn verification_page(gw: &Gateway, s: &Settings, req: &RouteReq
     let now_ms = gw.clock().now_millis();
     if let Err(spent) = guesses.check(guesser, now_ms, &budget) {
         return respond::endpoint_refusal(
-            Form::Page,
+            req.form.page(),
             &EndpointRefusal::TooManyCodes {
                 retry_after_secs: spent.retry_after_secs,
             },
@@ -157,10 +158,10 @@ pub(crate) async fn verification_page(gw: &Gateway, s: &Settings, req: &RouteReq
     let unknown = || {
         guesses.failed(guesser, now_ms, &budget);
         respond::endpoint_refusal(
-            Form::Page,
+            req.form.page(),
             &EndpointRefusal::BadForm {
-                title: "Unknown code",
-                hint: "This code is unknown, used or expired. Check the code the program shows, or start the program's sign-in again.",
+                title: "title-unknown-code",
+                hint: "form-unknown-user-code",
             },
         )
     };
@@ -175,7 +176,7 @@ pub(crate) async fn verification_page(gw: &Gateway, s: &Settings, req: &RouteReq
     let (device_hash, request) = match found {
         Ok(Some(f)) => f,
         Ok(None) => return unknown(),
-        Err(e) => return respond::login_error(Form::Page, &e.into()),
+        Err(e) => return respond::login_error(req.form.page(), &e.into()),
     };
     let Some(client) = s.config.oidc_client(&request.client_id) else {
         return unknown();
@@ -193,7 +194,7 @@ pub(crate) async fn verification_page(gw: &Gateway, s: &Settings, req: &RouteReq
     .await
     {
         Ok(started) => super::sign_in::render_login(gw, s, req, started, None),
-        Err(e) => respond::login_error(Form::Page, &e),
+        Err(e) => respond::login_error(req.form.page(), &e),
     }
 }
 
@@ -233,21 +234,27 @@ fn ask(client: &OidcClient, request: &DeviceRequest, code: String) -> ProgramAsk
 }
 
 /// The page that asks for the user code (its form comes back to the same route).
-fn code_form(s: &Settings) -> Reply {
+fn code_form(lang: Lang, s: &Settings) -> Reply {
     let action = Route::Device.url(&s.config.server.prefix);
     let name = s.config.sso.as_ref().map_or("", |c| c.name.as_str());
     Reply::html(
         200,
         format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+            "<!doctype html><html lang=\"{tag}\" dir=\"{dir}\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <title>Approve a program — {name}</title></head><body><main>\
-             <h1>Approve a program</h1><p>Type the code the program shows.</p>\
-             <form method=\"get\" action=\"{action}\"><label for=\"user_code\">Code</label> \
+             <title>{title}</title></head><body><main>\
+             <h1>{heading}</h1><p>{hint}</p>\
+             <form method=\"get\" action=\"{action}\"><label for=\"user_code\">{label}</label> \
              <input id=\"user_code\" name=\"user_code\" autocomplete=\"off\" autocapitalize=\"characters\" \
-             spellcheck=\"false\" required maxlength=\"16\"> <button type=\"submit\">Continue</button>\
+             spellcheck=\"false\" required maxlength=\"16\"> <button type=\"submit\">{button}</button>\
              </form></main></body></html>",
-            name = escape_html(name),
+            tag = lang.tag(),
+            dir = lang.dir(),
+            title = escape_html(&lang.text_with("device-code-title", &[("gateway", name.into())])),
+            heading = escape_html(&lang.text("login-device-heading")),
+            hint = escape_html(&lang.text("device-code-hint")),
+            label = escape_html(&lang.text("device-code-label")),
+            button = escape_html(&lang.text("login-continue")),
             action = escape_html(&action),
         ),
     )

@@ -85,7 +85,7 @@ impl From<Reply> for Routed {
 pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed {
     let post = req.method == Method::POST;
     let get = req.method == Method::GET || req.method == Method::HEAD;
-    let json_error = |e: LoginError| respond::login_error(Form::Json, &e);
+    let json_error = |e: LoginError| respond::login_error(req.form.json(), &e);
     // The relay is a route only where a signer serves it.
     let sso = s.config.sso_app() == Some(req.app);
     // The SSO origin's root routes are no routes below the prefix (none parses as both),
@@ -106,8 +106,8 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
                 return respond::forward_auth_refusal(&forward_auth::Refusal::Login(e)).into();
             }
             let form = match route {
-                Some(Route::Relay { .. }) => Form::Json,
-                Some(Route::Login { .. } | Route::StepUp { .. }) => Form::Page,
+                Some(Route::Relay { .. }) => req.form.json(),
+                Some(Route::Login { .. } | Route::StepUp { .. }) => req.form.page(),
                 _ => req.form,
             };
             return respond::login_error(form, &e).into();
@@ -145,7 +145,8 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
         Route::RemoveDevice if post => remove_own_device(gw, s, &req).await,
         Route::Enroll { token } if get => {
             match enrollment::invitation(gw, s, req.app, token).await {
-                Ok(inv) if req.form == Form::Page => phone::enroll_page(
+                Ok(inv) if req.form.is_page() => phone::enroll_page(
+                    req.form.lang(),
                     &s.app(req.app).origin.to_string(),
                     &s.config.server.prefix,
                     token,
@@ -174,14 +175,14 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
                     200,
                     &json!({ "status": "enrolled", "user": d.user, "device": d.id() }),
                 ),
-                Err(e) => respond::enroll_error(Form::Json, &e),
+                Err(e) => respond::enroll_error(req.form.json(), &e),
             }
         }
         Route::Login { .. } if get => login_page(gw, s, &req).await,
         Route::StepUp { .. } if get => step_up_page(gw, s, &req).await,
         Route::Create if post => create(gw, s, &req).await.unwrap_or_else(json_error),
         Route::Verify if get => verify(gw, s, &req).await,
-        Route::Attempt { id } if get && req.form == Form::Page && id.starts_with("sess_") => {
+        Route::Attempt { id } if get && req.form.is_page() && id.starts_with("sess_") => {
             approval_page(gw, s, &req, id).await
         }
         Route::Events { id } if get => {
@@ -232,7 +233,7 @@ pub async fn handle(gw: &Gateway, s: &Settings, req: RouteRequest<'_>) -> Routed
         // browser's, for a login attempt's id): there is no such resource in that form, and a
         // 405 naming that very method in `Allow` would contradict itself.
         _ if route.methods().contains(req.method) => not_found(),
-        _ => method_not_allowed(&route),
+        _ => method_not_allowed(req.form, &route),
     };
     answer.into()
 }
@@ -246,6 +247,7 @@ fn provider<'a>(req: &'a RouteRequest<'a>) -> openid::OidcRequest<'a> {
         headers: req.headers,
         body: &req.body,
         client_ip: req.client_ip,
+        form: req.form,
     }
 }
 
@@ -273,9 +275,9 @@ fn relay_endpoint(gw: &Gateway) -> Option<&'static str> {
 }
 
 /// The answer to a method `route` does not accept, naming those it does.
-fn method_not_allowed(route: &Route<'_>) -> Reply {
+fn method_not_allowed(form: Form, route: &Route<'_>) -> Reply {
     let allow = route.allow();
-    respond::endpoint_refusal(Form::Json, &EndpointRefusal::Method { allow: &allow })
+    respond::endpoint_refusal(form.json(), &EndpointRefusal::Method { allow: &allow })
 }
 
 fn approved(a: login::Approval) -> Reply {
@@ -288,7 +290,7 @@ fn approved(a: login::Approval) -> Reply {
 async fn logout(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
     if !same_origin(&s.app(req.app).origin, req.headers) {
         return respond::login_error(
-            Form::Json,
+            req.form.json(),
             &LoginError::CrossOrigin("Logout must come from the application's own pages."),
         );
     }
@@ -310,8 +312,8 @@ async fn logout(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
             return respond::endpoint_refusal(
                 req.form,
                 &EndpointRefusal::BadForm {
-                    title: "Nothing to sign out",
-                    hint: "Send no form, or scope=everywhere.",
+                    title: "title-nothing-to-sign-out",
+                    hint: "form-logout-scope",
                 },
             )
         }
@@ -344,7 +346,7 @@ async fn logout(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Reply {
             Err(e) => return respond::login_error(req.form, &e.into()),
         }
     }
-    let reply = if req.form == Form::Page {
+    let reply = if req.form.is_page() {
         Reply::redirect(303, Route::Login { rd: None }.url(&s.config.server.prefix))
     } else {
         Reply::json(200, &json!({ "status": "signed_out" }))

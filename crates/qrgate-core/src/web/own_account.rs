@@ -29,11 +29,11 @@ pub(super) async fn sessions_page(gw: &Gateway, s: &Settings, req: &RouteRequest
             let rd = Route::Sessions.url(prefix);
             return Reply::redirect(302, Route::Login { rd: Some(&rd) }.url(prefix));
         }
-        Err(e) => return respond::login_error(Form::Page, &e.into()),
+        Err(e) => return respond::login_error(req.form.page(), &e.into()),
     };
-    match account::page(gw, s, req.app, &hash, &identity).await {
+    match account::page(gw, s, req.form.lang(), req.app, &hash, &identity).await {
         Ok((html, nonce)) => account::with_policy(Reply::html(200, html), &nonce),
-        Err(e) => respond::control_page(&e),
+        Err(e) => respond::control_error(req.form.page(), &e),
     }
 }
 
@@ -48,8 +48,8 @@ pub(super) async fn sessions_sign_out(gw: &Gateway, s: &Settings, req: &RouteReq
         return respond::endpoint_refusal(
             req.form,
             &EndpointRefusal::BadForm {
-                title: "Nothing to sign out",
-                hint: "Send id=<session id>, token=<token id>, scope=others or scope=all.",
+                title: "title-nothing-to-sign-out",
+                hint: "form-sign-out-scope",
             },
         );
     };
@@ -135,7 +135,7 @@ pub(super) async fn confirm_action(
         .map(|c| c.text().to_string())
         .unwrap_or_default();
     fields.push(("confirm", attempt.id.clone()));
-    if req.form == Form::Page {
+    if req.form.is_page() {
         let view = page::ActionView { text, url, fields };
         return render_login(gw, s, req, started, Some(view));
     }
@@ -163,11 +163,12 @@ pub(super) async fn confirm_action(
     reply
 }
 
-pub(super) fn bad_action_form(form: Form, hint: &str) -> Reply {
+/// A form that names nothing to do; `hint` is the message id of what to send.
+pub(super) fn bad_action_form(form: Form, hint: &'static str) -> Reply {
     respond::endpoint_refusal(
         form,
         &EndpointRefusal::BadForm {
-            title: "Nothing to do",
+            title: "title-nothing-to-do",
             hint,
         },
     )
@@ -185,7 +186,7 @@ pub(super) async fn invite_own_device(gw: &Gateway, s: &Settings, req: &RouteReq
         Err(reply) => return reply,
     };
     let Some(fields) = action_form(&req.body, &[]) else {
-        return bad_action_form(req.form, "Send nothing, or confirm=<attempt id>.");
+        return bad_action_form(req.form, "form-invite");
     };
     let user = live.identity.user.clone();
     if s.config.user_by_name(&user).is_none() {
@@ -202,8 +203,8 @@ pub(super) async fn invite_own_device(gw: &Gateway, s: &Settings, req: &RouteReq
         return respond::login_error(req.form, &e);
     }
     match enrollment::invite(gw, s, req.app, &user, enrollment::DEFAULT_TTL, "owner").await {
-        Ok(invited) if req.form == Form::Page => {
-            phone::invite_page(&s.config.server.prefix, &invited)
+        Ok(invited) if req.form.is_page() => {
+            phone::invite_page(req.form.lang(), &s.config.server.prefix, &invited)
         }
         Ok(invited) => Reply::json(
             200,
@@ -230,14 +231,14 @@ pub(super) async fn remove_own_device(gw: &Gateway, s: &Settings, req: &RouteReq
     let Some((fields, device)) = action_form(&req.body, &["device"])
         .and_then(|f| field(&f, "device").map(str::to_string).map(|d| (f, d)))
     else {
-        return bad_action_form(req.form, "Send device=<device id>.");
+        return bad_action_form(req.form, "form-remove-device");
     };
     let user = live.identity.user.clone();
     let theirs = control::Filter {
         user: Some(user.clone()),
         ..control::Filter::default()
     };
-    let keys = match account::keys_of(gw, s, &user, &theirs).await {
+    let keys = match account::keys_of(gw, s, req.form.lang(), &user, &theirs).await {
         Ok(keys) => keys,
         Err(e) => return respond::control_error(req.form, &e),
     };
@@ -274,7 +275,7 @@ pub(super) async fn remove_own_device(gw: &Gateway, s: &Settings, req: &RouteReq
         Err(e) => return respond::control_error(req.form, &e),
     };
     let signed_out = crate::devices::device_id(&live.identity.key) == device;
-    if req.form != Form::Page {
+    if !req.form.is_page() {
         return Reply::json(200, &json!({ "removed": removed, "sessions_ended": ended }));
     }
     if signed_out {

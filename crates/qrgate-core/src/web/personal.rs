@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::config::CLI_CLIENT;
 use crate::gateway::Gateway;
-use crate::http::reply::{escape_html, Form, Reply};
+use crate::http::reply::{escape_html, Reply};
 use crate::http::route::Route;
 use crate::login::confirm::Action;
 use crate::login::{self};
@@ -39,15 +39,12 @@ async fn personal_tokens_held(gw: &Gateway, user: &str) -> Result<usize, store::
 fn asked(s: &Settings, user: &str, fields: &[(String, String)]) -> Result<Action, &'static str> {
     let name = field(fields, "name").unwrap_or_default().trim();
     if name.is_empty() || name.chars().count() > MAX_NAME {
-        return Err("Give the token a name of 1 to 64 characters.");
+        return Err("form-personal-name");
     }
     // The phone, the lists and the audit log show the name as written: it may not reorder
     // or hide what is shown after it.
     if crate::http::shown::first_hidden(name).is_some() {
-        return Err(
-            "A token's name may hold no control, format or invisible characters \
-                    (such as bidi overrides or zero-width spaces).",
-        );
+        return Err("form-personal-name-hidden");
     }
     let app = field(fields, "app").unwrap_or_default();
     if !s
@@ -55,18 +52,18 @@ fn asked(s: &Settings, user: &str, fields: &[(String, String)]) -> Result<Action
         .app_by_name(app)
         .is_some_and(|id| s.app(id).programs)
     {
-        return Err("Choose an app that lets programs in.");
+        return Err("form-personal-app");
     }
     let read_only = match field(fields, "access") {
         Some("read") => true,
         Some("read-write") => false,
-        _ => return Err("Choose read or read-write access."),
+        _ => return Err("form-personal-access"),
     };
     let programs = &s.config.programs;
     let days: u32 = match field(fields, "days").map(str::parse) {
         Some(Ok(0)) if programs.personal_token_never => 0,
         Some(Ok(d)) if (1..=programs.personal_token_max_days).contains(&d) => d,
-        _ => return Err("Choose how many days the token lasts, within what the gateway allows."),
+        _ => return Err("form-personal-days"),
     };
     Ok(Action::PersonalToken {
         user: user.to_string(),
@@ -87,15 +84,12 @@ pub(super) async fn personal_token(gw: &Gateway, s: &Settings, req: &RouteReques
         Ok(live) => live,
         Err(reply) => return reply,
     };
-    let hint = "Send name, app, access and days (and confirm=<attempt id> once approved).";
+    let hint = "form-personal";
     let Some(fields) = action_form(&req.body, &["name", "app", "access", "days"]) else {
         return bad_action_form(req.form, hint);
     };
     if s.config.oidc_client(CLI_CLIENT).is_none() {
-        return bad_action_form(
-            req.form,
-            "Personal tokens need the gateway's sign-in origin ([sso]) and its built-in client.",
-        );
+        return bad_action_form(req.form, "form-personal-off");
     }
     let user = live.identity.user.clone();
     let action = match asked(s, &user, &fields) {
@@ -105,12 +99,7 @@ pub(super) async fn personal_token(gw: &Gateway, s: &Settings, req: &RouteReques
     // A personal token beyond the bound is refused, never made by ending another (asked
     // before the phone and again before it is made).
     match personal_tokens_held(gw, &user).await {
-        Ok(n) if n >= MAX_GRANTS => {
-            return bad_action_form(
-                req.form,
-                "You hold as many personal tokens as one person may: revoke one first.",
-            )
-        }
+        Ok(n) if n >= MAX_GRANTS => return bad_action_form(req.form, "form-personal-too-many"),
         Ok(_) => {}
         Err(e) => return respond::login_error(req.form, &crate::login::LoginError::Store(e)),
     }
@@ -188,7 +177,7 @@ pub(super) async fn personal_token(gw: &Gateway, s: &Settings, req: &RouteReques
         req.client_ip,
     );
     let access = crate::login::signers::program::access(read_only);
-    if req.form == Form::Json {
+    if !req.form.is_page() {
         return Reply::json(
             200,
             &json!({ "token": token, "id": grant.id, "name": name, "app": app,
@@ -196,23 +185,43 @@ pub(super) async fn personal_token(gw: &Gateway, s: &Settings, req: &RouteReques
         )
         .with_header("cache-control", "no-store");
     }
-    let until = httpdate::fmt_http_date(
-        std::time::UNIX_EPOCH + std::time::Duration::from_millis(expires_ms),
-    );
+    let lang = req.form.lang();
+    let until = lang.date(expires_ms / 1000);
     let back = Route::Sessions.url(&s.config.server.prefix);
+    let access = lang.text(if read_only {
+        "sessions-access-read"
+    } else {
+        "sessions-access-read-write"
+    });
+    let said = |id: &str| {
+        escape_html(&lang.text_with(
+            id,
+            &[
+                ("name", (&name).into()),
+                ("access", (&access).into()),
+                ("app", (&app).into()),
+                ("until", (&until).into()),
+            ],
+        ))
+    };
     Reply::html(
         200,
         format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+            "<!doctype html><html lang=\"{tag}\" dir=\"{dir}\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <title>Your personal token</title></head><body><main>\
-             <h1>Personal token \u{201c}{name}\u{201d}</h1>\
-             <p>{access} access to {app} until {until}. Copy it now: it is not shown again.</p>\
-             <p><code id=\"token\">{token}</code></p>\
-             <p>Use it as <code>Authorization: Bearer &lt;token&gt;</code>. Revoke it on \
-             <a href=\"{back}\">your sessions page</a>.</p></main></body></html>",
-            name = escape_html(&name),
-            app = escape_html(&app),
+             <title>{title}</title></head><body><main>\
+             <h1>{heading}</h1>\
+             <p>{what}</p>\
+             <p><code id=\"token\" dir=\"ltr\">{token}</code></p>\
+             <p>{usage} <code dir=\"ltr\">Authorization: Bearer &lt;token&gt;</code></p>\
+             <p><a href=\"{back}\">{back_text}</a></p></main></body></html>",
+            tag = lang.tag(),
+            dir = lang.dir(),
+            title = said("shown-token-title"),
+            heading = said("shown-token-heading"),
+            what = said("shown-token-what"),
+            usage = said("shown-token-usage"),
+            back_text = said("shown-token-back"),
             back = escape_html(&back),
         ),
     )
@@ -261,7 +270,11 @@ mod tests {
             "filler\u{3164}",
         ] {
             let e = asked(&s, "alice", &form(bad)).expect_err(bad);
-            assert!(e.contains("invisible"), "{bad:?}: {e}");
+            // A control character is refused by the length-and-control check first.
+            assert!(
+                e == "form-personal-name-hidden" || e == "form-personal-name",
+                "{bad:?}: {e}"
+            );
         }
     }
 }

@@ -9,14 +9,13 @@
 //! verifies anything. Same look and policy as the login page: askama, one stylesheet, inline
 //! code admitted by a per-response nonce, no external assets.
 
-use std::time::{Duration, UNIX_EPOCH};
-
 use askama::Template;
 
 use crate::control::enrollment::Invited;
 use crate::devices::Invitation;
 use crate::http::reply::{Form, Reply};
 use crate::http::route::Route;
+use crate::i18n::{Lang, Texts};
 use crate::login::attempts::Attempt;
 use crate::login::confirm::Confirm;
 use crate::login::signers::native;
@@ -27,6 +26,7 @@ use crate::web::respond::{self, EndpointRefusal};
 #[derive(Template)]
 #[template(path = "approve.html")]
 struct ApprovePage<'a> {
+    tr: Texts,
     app_name: &'a str,
     origin: String,
     nonce: String,
@@ -45,6 +45,7 @@ struct ApprovePage<'a> {
 #[derive(Template)]
 #[template(path = "enroll.html")]
 struct EnrollPage<'a> {
+    tr: Texts,
     app_name: &'a str,
     origin: String,
     nonce: String,
@@ -58,6 +59,7 @@ struct EnrollPage<'a> {
 #[derive(Template)]
 #[template(path = "invite.html")]
 struct InvitePage<'a> {
+    tr: Texts,
     app_name: &'a str,
     nonce: String,
     user: &'a str,
@@ -67,12 +69,8 @@ struct InvitePage<'a> {
     sessions_url: String,
 }
 
-fn date(ms: u64) -> String {
-    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_millis(ms))
-}
-
 /// A rendered page with its nonce'd policy, or a 500 page if askama failed.
-fn html(rendered: Result<String, askama::Error>, nonce: &str) -> Reply {
+fn html(lang: Lang, rendered: Result<String, askama::Error>, nonce: &str) -> Reply {
     match rendered {
         Ok(body) => Reply::html(200, body).with_header(
             "content-security-policy",
@@ -80,16 +78,23 @@ fn html(rendered: Result<String, askama::Error>, nonce: &str) -> Reply {
         ),
         Err(e) => {
             tracing::error!(error = %e, "page failed to render");
-            respond::endpoint_refusal(Form::Page, &EndpointRefusal::PageFailed)
+            respond::endpoint_refusal(Form::Page(lang), &EndpointRefusal::PageFailed)
         }
     }
 }
 
 /// The approval page for `attempt` on app `app_name` at `origin`; `prefix` is the gateway's.
-pub(crate) fn approve_page(app_name: &str, origin: &str, prefix: &str, attempt: &Attempt) -> Reply {
+pub(crate) fn approve_page(
+    lang: Lang,
+    app_name: &str,
+    origin: &str,
+    prefix: &str,
+    attempt: &Attempt,
+) -> Reply {
     let nonce = page::new_nonce();
     let grant = &attempt.request.grant;
     let page = ApprovePage {
+        tr: Texts::new(lang),
         app_name,
         origin: origin.to_string(),
         nonce: nonce.clone(),
@@ -97,12 +102,12 @@ pub(crate) fn approve_page(app_name: &str, origin: &str, prefix: &str, attempt: 
         attempt_id: &attempt.id,
         requester_agent: &attempt.request.requester_agent,
         requester_ip: &attempt.request.requester_ip,
-        issued: date(attempt.issued_ms),
+        issued: lang.date(attempt.issued_ms / 1000),
         access: (!grant.is_full()).then(|| grant.to_string()),
         step_up: attempt.request.purpose.step_up().is_some(),
         action: attempt.request.purpose.action().map(Confirm::text),
     };
-    html(page.render(), &nonce)
+    html(lang, page.render(), &nonce)
 }
 
 /// Whether the native protocol can approve `attempt` (the page is its client).
@@ -112,6 +117,7 @@ pub(crate) fn offers_native(attempt: &Attempt) -> bool {
 
 /// The enrollment page for invitation `token`.
 pub(crate) fn enroll_page(
+    lang: Lang,
     origin: &str,
     prefix: &str,
     token: &str,
@@ -119,33 +125,35 @@ pub(crate) fn enroll_page(
 ) -> Reply {
     let nonce = page::new_nonce();
     let page = EnrollPage {
+        tr: Texts::new(lang),
         app_name: &invitation.app,
         origin: origin.to_string(),
         nonce: nonce.clone(),
         enroll_url: Route::Enroll { token }.url(prefix),
         user: &invitation.user,
         token,
-        expires: date(invitation.expires_ms),
+        expires: lang.date(invitation.expires_ms / 1000),
     };
-    html(page.render(), &nonce)
+    html(lang, page.render(), &nonce)
 }
 
 /// The page showing a new invitation as a QR code and a link.
-pub(crate) fn invite_page(prefix: &str, invited: &Invited) -> Reply {
+pub(crate) fn invite_page(lang: Lang, prefix: &str, invited: &Invited) -> Reply {
     let nonce = page::new_nonce();
-    let Some(code) = qr::render(&invited.link, "QR code of the invitation link") else {
-        return respond::endpoint_refusal(Form::Page, &EndpointRefusal::PageFailed);
+    let Some(code) = qr::render(&invited.link, &lang.text("invite-qr-label")) else {
+        return respond::endpoint_refusal(Form::Page(lang), &EndpointRefusal::PageFailed);
     };
     let page = InvitePage {
+        tr: Texts::new(lang),
         app_name: &invited.app,
         nonce: nonce.clone(),
         user: &invited.user,
         svg: code.svg,
         link: &invited.link,
-        expires: date(invited.expires_at.saturating_mul(1000)),
+        expires: lang.date(invited.expires_at),
         sessions_url: Route::Sessions.url(prefix),
     };
-    html(page.render(), &nonce)
+    html(lang, page.render(), &nonce)
 }
 
 #[cfg(test)]
@@ -162,7 +170,13 @@ mod tests {
             expires_ms: 1_790_000_000_000,
             by: "operator".into(),
         };
-        let reply = enroll_page("https://wiki.example.com", "/.qrgate", "tok", &inv);
+        let reply = enroll_page(
+            Lang::En,
+            "https://wiki.example.com",
+            "/.qrgate",
+            "tok",
+            &inv,
+        );
         assert_eq!(reply.status, 200);
         let body = String::from_utf8_lossy(&reply.body);
         // Escaped wherever it appears (text and attributes alike).
@@ -203,7 +217,7 @@ mod tests {
             apps: vec!["Wiki".into()],
             expires_at: 1_790_000_000,
         };
-        let reply = invite_page("/.qrgate", &invited);
+        let reply = invite_page(Lang::En, "/.qrgate", &invited);
         let body = String::from_utf8_lossy(&reply.body);
         assert!(body.contains("<svg"));
         assert!(body.contains("https://wiki.example.com/.qrgate/enroll/abc"));

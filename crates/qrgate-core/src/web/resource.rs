@@ -13,7 +13,10 @@ use crate::web::respond::{self, EndpointRefusal};
 /// `GET /.well-known/oauth-protected-resource` on an app with `programs = true`.
 pub(crate) fn metadata(s: &Settings, app: AppId) -> Reply {
     let Some(sso) = s.config.sso.as_ref() else {
-        return respond::endpoint_refusal(Form::Json, &EndpointRefusal::NotFound);
+        return respond::endpoint_refusal(
+            Form::Json(crate::i18n::Lang::En),
+            &EndpointRefusal::NotFound,
+        );
     };
     let a = s.app(app);
     Reply::json(

@@ -7,9 +7,10 @@ use serde_json::json;
 
 use crate::gate::forward_auth;
 use crate::gateway::Gateway;
-use crate::http::reply::{Form, Reply};
+use crate::http::reply::Reply;
 use crate::http::request::same_origin;
 use crate::http::route::Route;
+use crate::i18n::Texts;
 use crate::identity;
 use crate::login::attempts::{Purpose, StepUp};
 use crate::login::{self, page, qr, LoginError};
@@ -39,13 +40,14 @@ pub(super) async fn approval_page(
 ) -> Reply {
     let attempt = match login::attempt(gw, s, req.app, id).await {
         Ok(a) => a,
-        Err(e) => return respond::login_error(Form::Page, &e),
+        Err(e) => return respond::login_error(req.form.page(), &e),
     };
     if !phone::offers_native(&attempt) {
-        return respond::login_error(Form::Page, &LoginError::NotOffered("phone browser"));
+        return respond::login_error(req.form.page(), &LoginError::NotOffered("phone browser"));
     }
     let app = s.app(req.app);
     phone::approve_page(
+        req.form.lang(),
         login::shown_for(s, req.app, &attempt.request),
         &app.origin.to_string(),
         &s.config.server.prefix,
@@ -58,7 +60,7 @@ pub(super) async fn login_page(gw: &Gateway, s: &Settings, req: &RouteRequest<'_
     match gw.session_identity(s, req.headers, req.app).await {
         Ok(Some(_)) => return Reply::redirect(302, rd),
         Ok(None) => {}
-        Err(e) => return respond::login_error(Form::Page, &e.into()),
+        Err(e) => return respond::login_error(req.form.page(), &e.into()),
     }
     // An app that takes part in single sign-on signs in at the SSO origin.
     if let Some(to_sso) = super::sso::start(s, req, &rd) {
@@ -76,7 +78,7 @@ pub(super) async fn login_page(gw: &Gateway, s: &Settings, req: &RouteRequest<'_
     .await
     {
         Ok(s) => s,
-        Err(e) => return respond::login_error(Form::Page, &e),
+        Err(e) => return respond::login_error(req.form.page(), &e),
     };
     render_login(gw, s, req, started, None)
 }
@@ -91,7 +93,7 @@ pub(super) async fn step_up_page(gw: &Gateway, s: &Settings, req: &RouteRequest<
             let to_login = Route::Login { rd: Some(&rd) }.url(&s.config.server.prefix);
             return Reply::redirect(302, to_login);
         }
-        Err(e) => return respond::login_error(Form::Page, &e.into()),
+        Err(e) => return respond::login_error(req.form.page(), &e.into()),
     };
     let step_up = StepUp {
         session: live.hash,
@@ -109,7 +111,7 @@ pub(super) async fn step_up_page(gw: &Gateway, s: &Settings, req: &RouteRequest<
     .await
     {
         Ok(s) => s,
-        Err(e) => return respond::login_error(Form::Page, &e),
+        Err(e) => return respond::login_error(req.form.page(), &e),
     };
     render_login(gw, s, req, started, None)
 }
@@ -126,8 +128,11 @@ pub(super) fn render_login(
     let prefix = &s.config.server.prefix;
     let mut signers = Vec::new();
     for (id, p) in login::payloads(gw, s, attempt) {
-        let Some(code) = qr::render(&p.payload, &format!("QR code to sign in with {}", p.label))
-        else {
+        let label = req
+            .form
+            .lang()
+            .text_with("login-qr-label", &[("app", p.label.into())]);
+        let Some(code) = qr::render(&p.payload, &label) else {
             continue;
         };
         signers.push(page::SignerView {
@@ -140,6 +145,7 @@ pub(super) fn render_login(
     }
     let nonce = page::new_nonce();
     let page = page::LoginPage {
+        tr: Texts::new(req.form.lang()),
         app_name: login::shown_for(s, req.app, &attempt.request),
         nonce: nonce.clone(),
         attempt_id: &attempt.id,
@@ -157,7 +163,7 @@ pub(super) fn render_login(
         Ok(h) => h,
         Err(e) => {
             tracing::error!(error = %e, "login page failed to render");
-            return respond::login_error(Form::Page, &LoginError::Internal("login page"));
+            return respond::login_error(req.form.page(), &LoginError::Internal("login page"));
         }
     };
     let mut reply = Reply::html(200, html).with_header(
@@ -251,7 +257,7 @@ pub(super) async fn claim(
         ));
     }
     let claimed = login::claim(gw, s, req.app, id, req.headers, req.client_ip).await?;
-    let reply = if req.form == Form::Page {
+    let reply = if req.form.is_page() {
         Reply::redirect(303, claimed.return_to)
     } else {
         Reply::json(

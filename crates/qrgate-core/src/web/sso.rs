@@ -63,7 +63,7 @@ pub(super) async fn issue(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) ->
         Ok(ask) => ask,
         Err(e) => {
             count(gw, "-", "issue", "bad_request");
-            return respond::sso_refusal(&SsoRefusal::Issue(e));
+            return respond::sso_refusal(req.form.lang(), &SsoRefusal::Issue(e));
         }
     };
     let app = s.app(ask.app);
@@ -74,7 +74,7 @@ pub(super) async fn issue(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) ->
             let here = Route::SsoIssue { query: req.query }.url(prefix);
             return Reply::redirect(302, Route::Login { rd: Some(&here) }.url(prefix));
         }
-        Err(e) => return respond::login_error(crate::http::reply::Form::Page, &e.into()),
+        Err(e) => return respond::login_error(req.form.page(), &e.into()),
     };
     let family = session_id(&live.hash);
     // Who the SSO session's key is on the app now: its allow lists and a device's apps.
@@ -89,15 +89,18 @@ pub(super) async fn issue(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) ->
             req.client_ip,
         );
         let gateway = &s.app(req.app).name;
-        return respond::sso_refusal(&SsoRefusal::NotAllowed {
-            app: &app.name,
-            gateway,
-        });
+        return respond::sso_refusal(
+            req.form.lang(),
+            &SsoRefusal::NotAllowed {
+                app: &app.name,
+                gateway,
+            },
+        );
     }
     let code = store::mint();
     let Some(hash) = store::hash_of(&code) else {
         return respond::login_error(
-            crate::http::reply::Form::Page,
+            req.form.page(),
             &crate::login::LoginError::Internal("sign-in code"),
         );
     };
@@ -114,7 +117,7 @@ pub(super) async fn issue(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) ->
         expires_ms: now_ms.saturating_add(apps::CODE_LIFETIME_MS),
     };
     if let Err(e) = gw.oidc().store().put_app_code(hash, grant, now_ms).await {
-        return respond::login_error(crate::http::reply::Form::Page, &e.into());
+        return respond::login_error(req.form.page(), &e.into());
     }
     count(gw, &app.name, "issue", "issued");
     audit::sso(
@@ -134,23 +137,28 @@ pub(super) async fn issue(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) ->
 /// `SameSite=Strict` cookie (the binding cookie is one); the page's own post does.
 pub(super) fn redeem_page(s: &Settings, req: &RouteRequest<'_>) -> Reply {
     if apps::takes_part(&s.config, req.app).is_err() {
-        return respond::sso_refusal(&SsoRefusal::Code(CodeRefusal::OtherApp));
+        return respond::sso_refusal(req.form.lang(), &SsoRefusal::Code(CodeRefusal::OtherApp));
     }
     let Some(code) = apps::code_param(req.query.unwrap_or("")) else {
-        return respond::sso_refusal(&SsoRefusal::Code(CodeRefusal::Spent));
+        return respond::sso_refusal(req.form.lang(), &SsoRefusal::Code(CodeRefusal::Spent));
     };
     let action = Route::SsoRedeem { code: None }.url(&s.config.server.prefix);
     let nonce = page::new_nonce();
-    let name = escape_html(&s.app(req.app).name);
+    let lang = req.form.lang();
+    let name =
+        escape_html(&lang.text_with("sso-signing-in", &[("app", (&s.app(req.app).name).into())]));
     let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+        "<!doctype html><html lang=\"{tag}\" dir=\"{dir}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Signing in to {name}</title></head><body><h1>Signing in to {name}…</h1>\
+         <title>{name}</title></head><body><h1>{name}</h1>\
          <form id=\"sso\" method=\"post\" action=\"{action}\">\
          <input type=\"hidden\" name=\"code\" value=\"{code}\">\
-         <button type=\"submit\">Continue</button></form>\
+         <button type=\"submit\">{button}</button></form>\
          <script nonce=\"{nonce}\">document.getElementById('sso').submit();</script>\
          </body></html>",
+        tag = lang.tag(),
+        dir = lang.dir(),
+        button = escape_html(&lang.text("login-continue")),
         action = escape_html(&action),
         code = escape_html(&code),
     );
@@ -182,11 +190,11 @@ async fn redeem_trip(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Repl
     let app = s.app(req.app);
     if apps::takes_part(&s.config, req.app).is_err() {
         count(gw, &app.name, "redeem", "other_app");
-        return respond::sso_refusal(&SsoRefusal::Code(CodeRefusal::OtherApp));
+        return respond::sso_refusal(req.form.lang(), &SsoRefusal::Code(CodeRefusal::OtherApp));
     }
     if !same_origin(&app.origin, req.headers) {
         count(gw, &app.name, "redeem", "cross_origin");
-        return respond::sso_refusal(&SsoRefusal::CrossOrigin);
+        return respond::sso_refusal(req.form.lang(), &SsoRefusal::CrossOrigin);
     }
     let body = String::from_utf8_lossy(&req.body);
     let hash = apps::code_param(&body).and_then(|c| store::hash_of(&c));
@@ -197,7 +205,7 @@ async fn redeem_trip(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Repl
     let code = match taken {
         Ok(Some(code)) => code,
         Ok(None) => return refused(gw, req, &app.name, None, CodeRefusal::Spent),
-        Err(e) => return respond::login_error(crate::http::reply::Form::Page, &e.into()),
+        Err(e) => return respond::login_error(req.form.page(), &e.into()),
     };
     let now_ms = gw.clock().now_millis();
     if let Err(r) = apps::accept(
@@ -230,10 +238,13 @@ async fn redeem_trip(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Repl
             .config
             .sso_app()
             .map_or(app.name.as_str(), |id| s.app(id).name.as_str());
-        return respond::sso_refusal(&SsoRefusal::NotAllowed {
-            app: &app.name,
-            gateway,
-        });
+        return respond::sso_refusal(
+            req.form.lang(),
+            &SsoRefusal::NotAllowed {
+                app: &app.name,
+                gateway,
+            },
+        );
     }
     match made(gw, s, req, &code, key, &root).await {
         Ok(Some(token)) => {
@@ -250,7 +261,7 @@ async fn redeem_trip(gw: &Gateway, s: &Settings, req: &RouteRequest<'_>) -> Repl
                 .with_header("set-cookie", s.session_cookie(req.app, &token))
         }
         Ok(None) => refused(gw, req, &app.name, Some(&code), CodeRefusal::Spent),
-        Err(e) => respond::login_error(crate::http::reply::Form::Page, &e.into()),
+        Err(e) => respond::login_error(req.form.page(), &e.into()),
     }
 }
 
@@ -310,7 +321,7 @@ fn refused(
         r.label(),
         req.client_ip,
     );
-    respond::sso_refusal(&SsoRefusal::Code(r))
+    respond::sso_refusal(req.form.lang(), &SsoRefusal::Code(r))
 }
 
 /// Ends family `family` (whose members carry `key`): the SSO session, every app session made

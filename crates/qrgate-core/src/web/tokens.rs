@@ -29,6 +29,8 @@ pub(crate) struct OidcRequest<'a> {
     pub body: &'a [u8],
     /// The client's address.
     pub client_ip: Option<IpAddr>,
+    /// The form and language of answer the client prefers.
+    pub form: crate::http::reply::Form,
 }
 
 /// The issuer: the SSO origin, exactly as configured.

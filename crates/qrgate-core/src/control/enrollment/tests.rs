@@ -258,7 +258,7 @@ async fn no_invitation_is_made_for_a_name_a_reload_retired_until_the_review() {
         .await
         .is_ok());
     let reply = crate::web::respond::enroll_error(
-        crate::http::reply::Form::Json,
+        crate::http::reply::Form::Json(crate::i18n::Lang::En),
         &EnrollError::UnderReview("alice".into()),
     );
     assert_eq!(reply.status, 503);

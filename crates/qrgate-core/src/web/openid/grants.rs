@@ -337,7 +337,7 @@ pub(crate) async fn userinfo(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) ->
         .and_then(store::hash_of);
     let Some(hash) = presented else {
         count(gw, None, "userinfo", "no_token");
-        return respond::oidc_refusal(Form::Json, &OidcRefusal::Bearer { present: false });
+        return respond::oidc_refusal(r.form.json(), &OidcRefusal::Bearer { present: false });
     };
     let access = match gw
         .oidc()
@@ -348,19 +348,19 @@ pub(crate) async fn userinfo(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) ->
         Ok(Some(a)) => a,
         Ok(None) => {
             count(gw, None, "userinfo", "invalid_token");
-            return respond::oidc_refusal(Form::Json, &OidcRefusal::Bearer { present: true });
+            return respond::oidc_refusal(r.form.json(), &OidcRefusal::Bearer { present: true });
         }
-        Err(e) => return respond::login_error(Form::Json, &e.into()),
+        Err(e) => return respond::login_error(r.form.json(), &e.into()),
     };
     let client = s.config.oidc_client(&access.client_id);
     let Some(client) = client else {
         count(gw, None, "userinfo", "invalid_token");
-        return respond::oidc_refusal(Form::Json, &OidcRefusal::Bearer { present: true });
+        return respond::oidc_refusal(r.form.json(), &OidcRefusal::Bearer { present: true });
     };
     let person = match gw.grant_person(s, &client.id, &access.user, &access.subject, &access.key) {
         Ok(person) => person,
         // Who the key is cannot be told now: refused, nothing ended.
-        Err(e) => return respond::login_error(Form::Json, &e.into()),
+        Err(e) => return respond::login_error(r.form.json(), &e.into()),
     };
     let Some(person) = person else {
         // The grant no longer stands (a removed device, a person shut out): it ends now,
@@ -369,15 +369,15 @@ pub(crate) async fn userinfo(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) ->
             Ok(ended) => gw
                 .oidc()
                 .ended(&s.config, ended.as_slice(), gw.clock().now_millis()),
-            Err(e) => return respond::login_error(Form::Json, &e.into()),
+            Err(e) => return respond::login_error(r.form.json(), &e.into()),
         }
         count(gw, Some(client), "userinfo", "invalid_token");
-        return respond::oidc_refusal(Form::Json, &OidcRefusal::Bearer { present: true });
+        return respond::oidc_refusal(r.form.json(), &OidcRefusal::Bearer { present: true });
     };
     // Userinfo is OpenID Connect's: a token granted for apps only gets nothing here.
     if !access.scope.iter().any(|s| s == "openid") {
         count(gw, Some(client), "userinfo", "insufficient_scope");
-        return respond::oidc_refusal(Form::Json, &OidcRefusal::InsufficientScope);
+        return respond::oidc_refusal(r.form.json(), &OidcRefusal::InsufficientScope);
     }
     count(gw, Some(client), "userinfo", "ok");
     Reply::json(

@@ -1,6 +1,7 @@
 //! RP-initiated logout and the end of a sign-on family.
 
 use super::*;
+use crate::i18n::Lang;
 
 /// `GET` or `POST {prefix}/oidc/logout`: RP-initiated logout. With an `id_token_hint` naming
 /// the browser's own SSO session (or a POST from the SSO origin's own page) that session and
@@ -8,7 +9,7 @@ use super::*;
 /// exactly, else it sees a page.
 pub(crate) async fn end_session(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Reply {
     let Some(issuer) = issuer(s) else {
-        return respond::oidc_refusal(Form::Page, &OidcRefusal::Off);
+        return respond::oidc_refusal(r.form.page(), &OidcRefusal::Off);
     };
     let text = if r.method == Method::POST {
         String::from_utf8_lossy(r.body).into_owned()
@@ -19,8 +20,8 @@ pub(crate) async fn end_session(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>)
     for (k, v) in url::form_urlencoded::parse(text.as_bytes()) {
         if params.insert(k.into_owned(), v.into_owned()).is_some() {
             return respond::oidc_refusal(
-                Form::Page,
-                &OidcRefusal::Logout("A parameter is given more than once."),
+                r.form.page(),
+                &OidcRefusal::Logout("error-logout-repeated"),
             );
         }
     }
@@ -30,8 +31,8 @@ pub(crate) async fn end_session(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>)
             Some(found) => Some(found),
             None => {
                 return respond::oidc_refusal(
-                    Form::Page,
-                    &OidcRefusal::Logout("The id_token_hint is not one this provider issued."),
+                    r.form.page(),
+                    &OidcRefusal::Logout("error-logout-unknown-hint"),
                 )
             }
         },
@@ -41,8 +42,8 @@ pub(crate) async fn end_session(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>)
     if let (Some(h), Some(c)) = (&hinted, client_id) {
         if h.aud != *c {
             return respond::oidc_refusal(
-                Form::Page,
-                &OidcRefusal::Logout("client_id does not match the id_token_hint."),
+                r.form.page(),
+                &OidcRefusal::Logout("error-logout-client-mismatch"),
             );
         }
     }
@@ -60,7 +61,7 @@ pub(crate) async fn end_session(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>)
             Some(c) if c.post_logout_redirect_uris.iter().any(|u| u == uri) => Some(uri.clone()),
             _ => {
                 return respond::oidc_refusal(
-                    Form::Page,
+                    r.form.page(),
                     &OidcRefusal::Logout(
                         "post_logout_redirect_uri is not registered for this client.",
                     ),
@@ -70,7 +71,7 @@ pub(crate) async fn end_session(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>)
     };
     let live = match gw.session(s, r.headers, r.app).await {
         Ok(live) => live,
-        Err(e) => return respond::login_error(Form::Page, &e.into()),
+        Err(e) => return respond::login_error(r.form.page(), &e.into()),
     };
     let family = live.as_ref().map(|l| session_id(&l.hash));
     // A hint only says which sign-on is meant; it signs out without asking only the browser
@@ -83,20 +84,20 @@ pub(crate) async fn end_session(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>)
     let own_post = r.method == Method::POST
         && crate::http::request::same_origin(&s.app(r.app).origin, r.headers);
     if !own_hint && !own_post {
-        return confirm_logout(s, r.app, &params, client);
+        return confirm_logout(r.form.lang(), s, r.app, &params, client);
     }
     if let (Some(live), Some(family)) = (live, family) {
         let ended = match end_family(gw, &family).await {
             Ok(n) => n,
-            Err(e) => return respond::login_error(Form::Page, &e.into()),
+            Err(e) => return respond::login_error(r.form.page(), &e.into()),
         };
         let key = &live.identity.key;
         if let Err(e) = crate::control::family::end_sessions(gw, Some(key), &family, "owner").await
         {
-            return respond::login_error(Form::Page, &e.into());
+            return respond::login_error(r.form.page(), &e.into());
         }
         if let Err(e) = gw.revoke_session(&live.hash).await {
-            return respond::login_error(Form::Page, &e.into());
+            return respond::login_error(r.form.page(), &e.into());
         }
         audit::oidc(
             "oidc_logout",
@@ -128,7 +129,7 @@ pub(crate) async fn end_session(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>)
             };
             Reply::redirect(302, location)
         }
-        None => signed_out(&s.app(r.app).name),
+        None => signed_out(r.form.lang(), &s.app(r.app).name),
     };
     for c in cleared {
         reply = reply.with_header("set-cookie", c);
@@ -152,6 +153,7 @@ pub(crate) async fn end_family(
 /// The page asking a person to confirm signing out (a logout link without an
 /// `id_token_hint`): a form posting the same parameters back from the SSO origin.
 fn confirm_logout(
+    lang: Lang,
     s: &Settings,
     app: AppId,
     params: &std::collections::HashMap<String, String>,
@@ -173,29 +175,38 @@ fn confirm_logout(
             ));
         }
     }
-    let name = escape_html(&s.app(app).name);
+    let name = &s.app(app).name;
     Reply::html(
         200,
         format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+            "<!doctype html><html lang=\"{tag}\" dir=\"{dir}\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <title>Sign out of {name}</title></head><body><h1>Sign out of {name}?</h1>\
+             <title>{title}</title></head><body><h1>{heading}</h1>\
              <form method=\"post\" action=\"{action}\">{fields}\
-             <button type=\"submit\">Sign out</button></form></body></html>",
+             <button type=\"submit\">{button}</button></form></body></html>",
+            tag = lang.tag(),
+            dir = lang.dir(),
+            title = escape_html(&lang.text_with("logout-title", &[("app", name.into())])),
+            heading = escape_html(&lang.text_with("logout-heading", &[("app", name.into())])),
+            button = escape_html(&lang.text("logout-button")),
             action = escape_html(&action),
         ),
     )
 }
 
 /// The page after signing out when no client asked to be returned to.
-fn signed_out(name: &str) -> Reply {
-    let name = escape_html(name);
+fn signed_out(lang: Lang, name: &str) -> Reply {
     Reply::html(
         200,
         format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-             <title>Signed out of {name}</title></head><body><h1>Signed out</h1>\
-             <p>You are signed out of {name}.</p></body></html>"
+            "<!doctype html><html lang=\"{tag}\" dir=\"{dir}\"><head><meta charset=\"utf-8\">\
+             <title>{title}</title></head><body><h1>{heading}</h1>\
+             <p>{text}</p></body></html>",
+            tag = lang.tag(),
+            dir = lang.dir(),
+            title = escape_html(&lang.text_with("signed-out-title", &[("app", name.into())])),
+            heading = escape_html(&lang.text("signed-out-heading")),
+            text = escape_html(&lang.text_with("signed-out-text", &[("app", name.into())])),
         ),
     )
 }

@@ -30,7 +30,7 @@ pub(crate) use logout::{end_family, end_session};
 /// `GET /.well-known/openid-configuration`.
 pub(crate) fn discovery(gw: &Gateway, s: &Settings) -> Reply {
     let Some(issuer) = issuer(s) else {
-        return respond::oidc_refusal(Form::Json, &OidcRefusal::Off);
+        return respond::oidc_refusal(Form::Json(crate::i18n::Lang::En), &OidcRefusal::Off);
     };
     let algs: Vec<_> = crate::oidc::keys::SigningAlg::ALL
         .into_iter()
@@ -43,7 +43,7 @@ pub(crate) fn discovery(gw: &Gateway, s: &Settings) -> Reply {
 pub(crate) fn jwks(gw: &Gateway) -> Reply {
     match gw.oidc().signer() {
         Some(k) => Reply::json(200, k.jwks()),
-        None => respond::oidc_refusal(Form::Json, &OidcRefusal::Off),
+        None => respond::oidc_refusal(Form::Json(crate::i18n::Lang::En), &OidcRefusal::Off),
     }
 }
 
@@ -61,7 +61,7 @@ pub(crate) async fn home(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -> Rep
             }
             .url(prefix),
         ),
-        Err(e) => respond::login_error(Form::Page, &e.into()),
+        Err(e) => respond::login_error(r.form.page(), &e.into()),
     }
 }
 
@@ -76,14 +76,14 @@ pub(crate) async fn authorize(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -
         r.query
     };
     let Some(issuer) = issuer(s) else {
-        return respond::oidc_refusal(Form::Page, &OidcRefusal::Off);
+        return respond::oidc_refusal(r.form.page(), &OidcRefusal::Off);
     };
     let (req, client) = match authorize::parse(&s.config, query) {
         Ok(found) => found,
         Err(AuthorizeError::Page(p)) => {
             count(gw, None, "authorize", "page_refused");
             audit::oidc("oidc_refused", "-", "-", "-", page_reason(p), r.client_ip);
-            return respond::oidc_refusal(Form::Page, &OidcRefusal::Authorize(p));
+            return respond::oidc_refusal(r.form.page(), &OidcRefusal::Authorize(p));
         }
         Err(AuthorizeError::Redirect(e)) => {
             count(gw, None, "authorize", e.error);
@@ -92,7 +92,7 @@ pub(crate) async fn authorize(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -
     };
     let live = match gw.session(s, r.headers, r.app).await {
         Ok(live) => live,
-        Err(e) => return respond::login_error(Form::Page, &e.into()),
+        Err(e) => return respond::login_error(r.form.page(), &e.into()),
     };
     let signed = live.as_ref().map(|l| Signed {
         approved_ms: l.approved_ms,
@@ -113,7 +113,7 @@ pub(crate) async fn authorize(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -
     };
     let stepped_up = match stepped_up(gw, &req, live.as_ref(), now_ms).await {
         Ok(after) => after,
-        Err(e) => return respond::login_error(Form::Page, &e.into()),
+        Err(e) => return respond::login_error(r.form.page(), &e.into()),
     };
     match authorize::next(&req, signed, stepped_up, now_ms) {
         Next::SignIn { fresh: None } => {
@@ -128,7 +128,7 @@ pub(crate) async fn authorize(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -
                     let back = here(&authorize::query_after(query, &ticket));
                     Reply::redirect(302, Route::Login { rd: Some(&back) }.url(prefix))
                 }
-                Err(reply) => reply,
+                Err(e) => respond::login_error(r.form.page(), &e),
             }
         }
         Next::Reapprove { after } => {
@@ -141,7 +141,7 @@ pub(crate) async fn authorize(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -
                     let back = here(&authorize::query_after(query, &ticket));
                     Reply::redirect(302, Route::StepUp { rd: Some(&back) }.url(prefix))
                 }
-                Err(reply) => reply,
+                Err(e) => respond::login_error(r.form.page(), &e),
             }
         }
         Next::Refuse(error, description) => {
@@ -160,14 +160,14 @@ pub(crate) async fn authorize(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -
                     r.client_ip,
                 );
             }
-            respond::oidc_refusal(Form::Page, &OidcRefusal::Authorize(p))
+            respond::oidc_refusal(r.form.page(), &OidcRefusal::Authorize(p))
         }
         Next::Issue { fresh } => {
             let Some(live) = live else {
                 return refuse("server_error", "no session");
             };
             let Some(sso) = &s.config.sso else {
-                return respond::oidc_refusal(Form::Page, &OidcRefusal::Off);
+                return respond::oidc_refusal(r.form.page(), &OidcRefusal::Off);
             };
             let code = store::mint();
             let Some(hash) = store::hash_of(&code) else {
@@ -193,7 +193,7 @@ pub(crate) async fn authorize(gw: &Gateway, s: &Settings, r: &OidcRequest<'_>) -
                 expires_ms: now_ms.saturating_add(millis(sso.code_lifetime)),
             };
             if let Err(e) = gw.oidc().store().put_code(hash, grant, now_ms).await {
-                return respond::login_error(Form::Page, &e.into());
+                return respond::login_error(r.form.page(), &e.into());
             }
             count(gw, Some(client), "authorize", "code");
             audit::oidc(
@@ -247,7 +247,7 @@ fn hints_name(
 /// this very SSO session, client and redirect URI; any other ticket counts for nothing.
 /// Holds a step-up ticket for `req` (its client and redirect URI), for an approval no older
 /// than `after` by the sign-on `family` (empty: one made after this, whichever it is); the
-/// ticket's token, or the page answering a store failure.
+/// ticket's token, or why the store could not hold it.
 async fn hold_ticket(
     gw: &Gateway,
     s: &Settings,
@@ -256,13 +256,10 @@ async fn hold_ticket(
     family: String,
     after: u64,
     now_ms: u64,
-) -> Result<String, Reply> {
+) -> Result<String, crate::login::LoginError> {
     let ticket = store::mint();
     let Some(hash) = store::hash_of(&ticket) else {
-        return Err(respond::login_error(
-            Form::Page,
-            &crate::session::StoreError::Unavailable("no ticket".into()).into(),
-        ));
+        return Err(crate::session::StoreError::Unavailable("no ticket".into()).into());
     };
     let login = &s.config.login;
     let held = StepUpTicket {
@@ -276,7 +273,7 @@ async fn hold_ticket(
     };
     match gw.oidc().store().put_ticket(hash, held, now_ms).await {
         Ok(()) => Ok(ticket),
-        Err(e) => Err(respond::login_error(Form::Page, &e.into())),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -10,9 +10,12 @@ use crate::gate::decision::Denial;
 use crate::gate::forward_auth::{self, OriginalError, Refusal as ForwardRefusal};
 use crate::http::head::HeadRefusal;
 use crate::http::reply::{Form, Reply};
+use crate::i18n::{Arg, Lang};
 use crate::login::attempts::AttemptError;
 use crate::login::signers::protocol::Refusal;
 use crate::login::LoginError;
+
+mod text;
 
 /// Seconds a client is asked to wait after a 503.
 const RETRY_AFTER: &str = "5";
@@ -70,23 +73,20 @@ pub(crate) fn status(e: &LoginError) -> (u16, &'static str) {
     (status, e.code())
 }
 
-/// A login refusal, as JSON or as a page (for a browser that posted a form).
+/// A login refusal, as JSON or as a page (for a browser that posted a form), in the form's
+/// language.
 pub fn login_error(form: Form, e: &LoginError) -> Reply {
     let (status, code) = status(e);
-    let reply = match e {
+    let lang = form.lang();
+    let title = match e {
         // Internal details are logged, never shown.
         LoginError::Internal(what) => {
             tracing::error!(what, "login failed inside the gateway");
-            Reply::error_for(
-                form,
-                status,
-                code,
-                "Something went wrong",
-                "The gateway could not complete this sign-in.",
-            )
+            "title-something-went-wrong"
         }
-        _ => Reply::error_for(form, status, code, "Sign-in not complete", &e.to_string()),
+        _ => "title-sign-in-not-complete",
     };
+    let reply = Reply::error_for(form, status, code, &lang.text(title), &text::login(lang, e));
     match e {
         LoginError::Unauthenticated => {
             reply.with_header("www-authenticate", "Bearer realm=\"qrgate\"")
@@ -101,17 +101,22 @@ pub fn login_error(form: Form, e: &LoginError) -> Reply {
 
 /// A denied request, as a page for browsers or JSON for programs.
 pub fn denial(form: Form, d: &Denial) -> Reply {
+    let lang = form.lang();
     match d {
         Denial::UnknownHost => Reply::error_for(
             form,
             404,
             "unknown_host",
-            "Not found",
-            "No application is served at this address.",
+            &lang.text("title-not-found"),
+            &lang.text("error-unknown-host"),
         ),
-        Denial::BadPath(e) => {
-            Reply::error_for(form, 400, "bad_path", "Bad request", &e.to_string())
-        }
+        Denial::BadPath(e) => Reply::error_for(
+            form,
+            400,
+            "bad_path",
+            &lang.text("title-bad-request"),
+            &lang.text_with("error-bad-path", &[("detail", Arg::Str(&e.to_string()))]),
+        ),
         Denial::LoginRedirect { location } | Denial::StepUpRedirect { location } => {
             Reply::redirect(302, location.clone())
         }
@@ -120,10 +125,10 @@ pub fn denial(form: Form, d: &Denial) -> Reply {
             form,
             429,
             "rate_limited",
-            "Too many requests",
-            &format!(
-                "This token made too many requests; retry in {} s.",
-                l.retry_after_secs
+            &lang.text("title-too-many-requests"),
+            &lang.text_with(
+                "error-token-rate-limited",
+                &[("wait", Arg::Str(&lang.duration(l.retry_after_secs)))],
             ),
         )
         .with_header("retry-after", l.retry_after_secs.to_string()),
@@ -131,24 +136,23 @@ pub fn denial(form: Form, d: &Denial) -> Reply {
             form,
             403,
             "outside_grant",
-            "Not allowed with this sign-in",
-            &format!(
-                "Your sign-in was granted {access} access here, which does not allow this request."
-            ),
+            &lang.text("title-outside-grant"),
+            &lang.text_with("error-outside-grant", &[("access", Arg::Str(access))]),
         ),
         Denial::StepUpRequired { location } => match form {
-            Form::Json => Reply::json(
+            Form::Json(_) => Reply::json(
                 403,
                 &serde_json::json!({
                     "error": "step_up_required",
-                    "message": "Confirm it is you on your phone, then retry.",
+                    "message": lang.text("error-step-up-required"),
                     "step_up": location,
                 }),
             ),
-            Form::Page => Reply::error_page(
+            Form::Page(_) => Reply::error_page(
+                lang,
                 403,
-                "Confirm it is you",
-                &format!("This needs a fresh approval from your phone: open {location}, approve, then retry."),
+                &lang.text("title-confirm-it-is-you"),
+                &lang.text_with("error-step-up-page", &[("location", location.into())]),
             ),
         },
         Denial::Unauthenticated {
@@ -159,11 +163,11 @@ pub fn denial(form: Form, d: &Denial) -> Reply {
         } => {
             let realm = realm.replace(['"', '\\'], "");
             let message = if *invalid_token {
-                "The bearer token is unknown, expired, revoked, or not for this app."
+                "error-invalid-bearer"
             } else {
-                "Sign in first."
+                "error-sign-in-first"
             };
-            let mut reply = Reply::error(401, "unauthenticated", message);
+            let mut reply = Reply::error(401, "unauthenticated", &lang.text(message));
             // An app that lets programs in names its resource metadata (RFC 9728 §5.1), and a
             // refused token is said to be one (RFC 6750 §3.1).
             if let Some(metadata) = resource_metadata {
@@ -188,8 +192,8 @@ pub fn denial(form: Form, d: &Denial) -> Reply {
                 form,
                 503,
                 "store_unavailable",
-                "Sign-in is unavailable",
-                "Sessions cannot be checked right now. Try again in a moment.",
+                &lang.text("title-sign-in-unavailable"),
+                &lang.text("error-sessions-unavailable"),
             )
             .with_header("retry-after", RETRY_AFTER)
         }
@@ -234,16 +238,16 @@ pub(crate) fn forward_auth_refusal(r: &ForwardRefusal) -> Reply {
         // (nginx shows a 429 from its auth subrequest as a 500, as for the verify rate.)
         ForwardRefusal::Denied(d @ Denial::TokenRateLimited(_)) => Reply {
             status: 403,
-            ..denial(Form::Json, d)
+            ..denial(Form::Json(Lang::En), d)
         },
-        ForwardRefusal::Denied(d) => denial(Form::Json, d),
+        ForwardRefusal::Denied(d) => denial(Form::Json(Lang::En), d),
         // nginx shows a 429 from its auth subrequest as a 500: a client over its verify rate
         // gets the same refusal it would get for a request it may not make, with Retry-After.
         ForwardRefusal::Login(e @ LoginError::RateLimited(_)) => Reply {
             status: 403,
-            ..login_error(Form::Json, e)
+            ..login_error(Form::Json(Lang::En), e)
         },
-        ForwardRefusal::Login(e) => login_error(Form::Json, e),
+        ForwardRefusal::Login(e) => login_error(Form::Json(Lang::En), e),
     }
 }
 
@@ -267,22 +271,31 @@ pub fn control_refusal(e: Option<&ControlError>) -> Reply {
     Reply::error(status, code, &e.to_string())
 }
 
-/// A control failure on the person's own sessions page, as a page.
-pub(crate) fn control_page(e: &ControlError) -> Reply {
-    let json = control_refusal(Some(e));
-    let title = if json.status == 503 {
-        "Temporarily unavailable"
-    } else {
-        "Bad request"
-    };
-    Reply::error_page(json.status, title, &e.to_string())
-}
-
-/// A control failure of the person's own request, as a page or JSON.
+/// A control failure of the person's own request, as a page or JSON, in its language.
 pub(crate) fn control_error(form: Form, e: &ControlError) -> Reply {
-    match form {
-        Form::Page => control_page(e),
-        Form::Json => control_refusal(Some(e)),
+    let admin = control_refusal(Some(e));
+    let lang = form.lang();
+    let title = if admin.status == 503 {
+        "title-temporarily-unavailable"
+    } else {
+        "title-bad-request"
+    };
+    let code = match e {
+        ControlError::UnknownParameter(_) | ControlError::Repeated(_) => "bad_parameter",
+        ControlError::BadKey(_) => "bad_key",
+        ControlError::NoFilter => "no_filter",
+        ControlError::Store(_) => "store_unavailable",
+    };
+    let reply = Reply::error_for(
+        form,
+        admin.status,
+        code,
+        &lang.text(title),
+        &text::control(lang, e),
+    );
+    Reply {
+        headers: admin.headers,
+        ..reply
     }
 }
 
@@ -301,12 +314,19 @@ pub fn enroll_error(form: Form, e: &EnrollError) -> Reply {
         // Not the caller's mistake: the gateway is finishing a reload.
         EnrollError::UnderReview(_) | EnrollError::Store(_) => 503,
     };
+    let lang = form.lang();
     let title = match e {
-        EnrollError::Gone => "Invitation no longer valid",
-        EnrollError::Store(_) => "Temporarily unavailable",
-        _ => "Device not added",
+        EnrollError::Gone => "title-invitation-gone",
+        EnrollError::Store(_) => "title-temporarily-unavailable",
+        _ => "title-device-not-added",
     };
-    let reply = Reply::error_for(form, status, e.code(), title, &e.to_string());
+    let reply = Reply::error_for(
+        form,
+        status,
+        e.code(),
+        &lang.text(title),
+        &text::enroll(lang, e),
+    );
     if status == 503 {
         reply.with_header("retry-after", RETRY_AFTER)
     } else {
@@ -364,52 +384,48 @@ impl ProxyFailure {
     }
 }
 
-/// `(status, code, title, message)` of a proxy failure.
+/// `(status, code, title, message)` of a proxy failure; title and message are message ids.
 pub(crate) fn proxy_failure(f: ProxyFailure) -> (u16, &'static str, &'static str, &'static str) {
     match f {
         ProxyFailure::Unavailable => (
             502,
             "upstream_unavailable",
-            "The application is not answering",
-            "The gateway could not reach the application. Try again in a moment.",
+            "title-upstream-unavailable",
+            "error-upstream-unavailable",
         ),
         ProxyFailure::Timeout => (
             504,
             "upstream_timeout",
-            "The application took too long",
-            "The application did not answer in time. Try again in a moment.",
+            "title-upstream-timeout",
+            "error-upstream-timeout",
         ),
-        ProxyFailure::BadRequest => (
-            400,
-            "bad_request",
-            "Bad request",
-            "The request could not be understood.",
-        ),
+        ProxyFailure::BadRequest => (400, "bad_request", "title-bad-request", "error-bad-request"),
         ProxyFailure::SlowBody => (
             408,
             "body_too_slow",
-            "The request arrived too slowly",
-            "The request body stalled or arrived below the gateway's minimum rate. Send it again.",
+            "title-body-too-slow",
+            "error-body-too-slow",
         ),
         ProxyFailure::Client(status @ 400..=499) => (
             status,
             "bad_request",
-            "Bad request",
-            "The request could not be understood.",
+            "title-bad-request",
+            "error-bad-request",
         ),
         ProxyFailure::Client(_) | ProxyFailure::Internal => (
             500,
             "gateway_error",
-            "Something went wrong",
-            "The gateway could not complete this request.",
+            "title-something-went-wrong",
+            "error-gateway",
         ),
     }
 }
 
-/// A proxy failure as a page or JSON.
+/// A proxy failure as a page or JSON, in the form's language.
 pub fn proxy_failure_reply(form: Form, f: ProxyFailure) -> Reply {
     let (status, code, title, message) = proxy_failure(f);
-    Reply::error_for(form, status, code, title, message)
+    let lang = form.lang();
+    Reply::error_for(form, status, code, &lang.text(title), &lang.text(message))
 }
 
 /// A refusal by one of the gateway's own endpoints that no domain error names.
@@ -421,8 +437,14 @@ pub(crate) enum EndpointRefusal<'a> {
     AssertionsOff,
     /// A method the route does not accept; `allow` names those it does (may be empty).
     Method { allow: &'a str },
-    /// A form that says nothing to act on: `title` heads the page, `hint` says what to send.
-    BadForm { title: &'a str, hint: &'a str },
+    /// A form that says nothing to act on: `title` heads the page, `hint` says what to send
+    /// (both message ids).
+    BadForm {
+        /// The title's message id.
+        title: &'static str,
+        /// The hint's message id.
+        hint: &'static str,
+    },
     /// A page of ours that could not be rendered: the gateway's own failure.
     PageFailed,
     /// Too many wrong user codes were typed (by this client or on this instance): no code is
@@ -433,22 +455,23 @@ pub(crate) enum EndpointRefusal<'a> {
 /// An endpoint refusal as a page or JSON (a 405 and the key set are always JSON, a failed
 /// page always a page).
 pub(crate) fn endpoint_refusal(form: Form, r: &EndpointRefusal<'_>) -> Reply {
+    let lang = form.lang();
     match r {
         EndpointRefusal::NotFound => Reply::error_for(
             form,
             404,
             "not_found",
-            "Not found",
-            "No such gateway endpoint.",
+            &lang.text("title-not-found"),
+            &lang.text("error-no-endpoint"),
         ),
         EndpointRefusal::AssertionsOff => {
-            Reply::error(404, "not_found", "Identity assertions are not enabled.")
+            Reply::error(404, "not_found", &lang.text("error-assertions-off"))
         }
         EndpointRefusal::Method { allow } => {
             let reply = Reply::error(
                 405,
                 "method_not_allowed",
-                "This endpoint does not accept that method.",
+                &lang.text("error-method-not-allowed"),
             );
             if allow.is_empty() {
                 reply
@@ -457,19 +480,22 @@ pub(crate) fn endpoint_refusal(form: Form, r: &EndpointRefusal<'_>) -> Reply {
             }
         }
         EndpointRefusal::BadForm { title, hint } => {
-            Reply::error_for(form, 400, "bad_form", title, hint)
-        }
-        EndpointRefusal::PageFailed => {
-            Reply::error_page(500, "Something went wrong", "The page could not be shown.")
+            Reply::error_for(form, 400, "bad_form", &lang.text(title), &lang.text(hint))
         }
         EndpointRefusal::TooManyCodes { retry_after_secs } => Reply::error_for(
             form,
             429,
             "too_many_codes",
-            "Too many wrong codes",
-            "Too many wrong codes were typed here lately, so no code is checked for a while. Wait a few minutes, then type the code the program shows.",
+            &lang.text("title-too-many-codes"),
+            &lang.text("error-too-many-codes"),
         )
         .with_header("retry-after", retry_after_secs.to_string()),
+        EndpointRefusal::PageFailed => Reply::error_page(
+            lang,
+            500,
+            &lang.text("title-something-went-wrong"),
+            &lang.text("error-page-failed"),
+        ),
     }
 }
 
@@ -510,145 +536,9 @@ pub fn admin_refusal(r: &AdminRefusal) -> Reply {
     }
 }
 
-/// A refusal by the OpenID Connect provider's endpoints other than the token endpoint's
-/// ([`token_error`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OidcRefusal {
-    /// No `[sso]` in the config, or its keys are not installed.
-    Off,
-    /// An authorization request that no redirect may answer (or a person the client does not
-    /// admit): always a page.
-    Authorize(crate::oidc::authorize::PageProblem),
-    /// Userinfo without a Bearer token (`present: false`) or with one that is not live.
-    Bearer {
-        /// Whether a token was presented.
-        present: bool,
-    },
-    /// Userinfo with a live token granted without `openid` (a program's, for apps only).
-    InsufficientScope,
-    /// A logout request that cannot be followed, and why.
-    Logout(&'static str),
-}
-
-/// An OpenID Connect refusal as HTTP: pages for the browser-facing endpoints; a 401 with
-/// `WWW-Authenticate: Bearer` (RFC 6750 §3) for userinfo.
-pub(crate) fn oidc_refusal(form: Form, r: &OidcRefusal) -> Reply {
-    use crate::oidc::authorize::PageProblem;
-    match r {
-        OidcRefusal::Off => Reply::error_for(
-            form,
-            404,
-            "not_found",
-            "Not found",
-            "No OpenID Connect provider is configured here.",
-        ),
-        OidcRefusal::Authorize(p) => {
-            let (status, title, message) = match p {
-                PageProblem::MissingClient => (400, "Sign-in request incomplete", "The application did not say who it is (client_id). Go back to it and try again."),
-                PageProblem::UnknownClient => (400, "Unknown application", "This application is not registered with this sign-in service."),
-                PageProblem::BadRedirectUri => (400, "Sign-in request refused", "The application asked to be answered at an address it has not registered, so this sign-in will not send you there."),
-                PageProblem::NotAllowed => (403, "Not allowed", "Your account may not use this application."),
-            };
-            Reply::error_page(status, title, message)
-        }
-        OidcRefusal::InsufficientScope => Reply::error(
-            403,
-            "insufficient_scope",
-            "This access token was not granted the openid scope.",
-        )
-        .with_header(
-            "www-authenticate",
-            "Bearer error=\"insufficient_scope\", scope=\"openid\"",
-        ),
-        OidcRefusal::Bearer { present } => {
-            let challenge = if *present {
-                "Bearer error=\"invalid_token\", error_description=\"The access token is invalid or expired\""
-            } else {
-                "Bearer"
-            };
-            Reply::error(
-                401,
-                "invalid_token",
-                "A valid Bearer access token is required.",
-            )
-            .with_header("www-authenticate", challenge)
-        }
-        OidcRefusal::Logout(why) => Reply::error_page(400, "Sign-out request refused", why),
-    }
-}
-
-/// A token endpoint refusal (RFC 6749 §5.2): JSON `error` and `error_description`, 400; 401
-/// with `WWW-Authenticate: Basic` for a client that failed to authenticate; 429 when too many
-/// device codes wait; 503 when the
-/// store cannot answer; 500 when an ID token could not be signed.
-pub(crate) fn token_error(e: &crate::oidc::token::TokenError) -> Reply {
-    use crate::oidc::token::{ErrorBody, TokenError};
-    let body = ErrorBody {
-        error: e.code(),
-        error_description: e.to_string(),
-    };
-    let status = match e {
-        TokenError::InvalidClient { .. } => 401,
-        TokenError::Busy => 429,
-        TokenError::Store(_) => 503,
-        TokenError::Server => 500,
-        _ => 400,
-    };
-    let reply = Reply::json(status, &body).with_header("pragma", "no-cache");
-    match e {
-        TokenError::InvalidClient { .. } => {
-            reply.with_header("www-authenticate", "Basic realm=\"qrgate\"")
-        }
-        _ => reply,
-    }
-}
+mod provider;
+pub(crate) use provider::{oidc_refusal, token_error, OidcRefusal};
+pub use provider::{sso_refusal, SsoRefusal};
 
 #[cfg(test)]
 mod tests;
-
-/// A refusal of single sign-on across apps (`web::sso`): always a page a person reads, never
-/// a redirect (a refusal that sent the browser on would loop back here).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SsoRefusal<'a> {
-    /// The issue request names no app that takes part, or no binding.
-    Issue(crate::oidc::apps::IssueRefusal),
-    /// The person signed in at the SSO origin may not use app `app` (its `allow_users`,
-    /// `allow_roles`, or a device bound to other apps).
-    NotAllowed {
-        /// The app's name.
-        app: &'a str,
-        /// The gateway's name (where the person is signed in).
-        gateway: &'a str,
-    },
-    /// The code opens nothing here.
-    Code(crate::oidc::apps::CodeRefusal),
-    /// The redemption was not posted from the app's own page.
-    CrossOrigin,
-}
-
-/// A single sign-on refusal as a page: 403 for a person not allowed, 400 for a request or
-/// code that opens nothing (the browser starts again by opening the app).
-pub fn sso_refusal(r: &SsoRefusal<'_>) -> Reply {
-    match r {
-        SsoRefusal::Issue(e) => Reply::error_page(400, "Sign-in request refused", &e.to_string()),
-        SsoRefusal::NotAllowed { app, gateway } => Reply::error_page(
-            403,
-            "Not allowed",
-            &format!(
-                "You are signed in to {}, but your account may not use {}. \
-                 Ask its administrator for access.",
-                gateway, app
-            ),
-        ),
-        SsoRefusal::Code(e) => Reply::error_page(
-            400,
-            "Sign-in link not valid",
-            &format!("{e}. Open the application again to sign in."),
-        ),
-        SsoRefusal::CrossOrigin => Reply::error_page(
-            403,
-            "Sign-in refused",
-            "The sign-in must be completed from the application's own page.",
-        ),
-    }
-}

@@ -49,12 +49,12 @@ fn every_client_mistake_is_a_4xx_and_only_capacity_or_store_is_503() {
         LoginError::UnknownDevice,
     ];
     for e in &all {
-        let r = login_error(Form::Json, e);
+        let r = login_error(Form::Json(Lang::En), e);
         assert!((400..500).contains(&r.status), "{e:?} -> {}", r.status);
         let body: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
         assert_eq!(body["error"], status(e).1);
         assert!(!body["message"].as_str().unwrap_or_default().is_empty());
-        let page = login_error(Form::Page, e);
+        let page = login_error(Form::Page(Lang::En), e);
         assert_eq!(page.status, r.status);
         assert!(page.content_type.starts_with("text/html"));
     }
@@ -62,7 +62,7 @@ fn every_client_mistake_is_a_4xx_and_only_capacity_or_store_is_503() {
         LoginError::Attempt(AttemptError::Full),
         LoginError::Store(StoreError::Unavailable("down".into())),
     ] {
-        let r = login_error(Form::Json, &e);
+        let r = login_error(Form::Json(Lang::En), &e);
         assert_eq!(r.status, 503);
         assert!(r.headers.iter().any(|(n, _)| *n == "retry-after"));
     }
@@ -72,18 +72,18 @@ fn every_client_mistake_is_a_4xx_and_only_capacity_or_store_is_503() {
             retry_after_secs: 7,
         }),
     ] {
-        let r = login_error(Form::Json, &e);
+        let r = login_error(Form::Json(Lang::En), &e);
         assert_eq!(r.status, 429);
         assert!(r.headers.iter().any(|(n, _)| *n == "retry-after"));
     }
     let r = login_error(
-        Form::Json,
+        Form::Json(Lang::En),
         &LoginError::RateLimited(crate::gate::limits::Limited {
             retry_after_secs: 7,
         }),
     );
     assert!(r.headers.contains(&("retry-after", "7".into())));
-    let r = login_error(Form::Json, &LoginError::Internal("secret detail"));
+    let r = login_error(Form::Json(Lang::En), &LoginError::Internal("secret detail"));
     assert_eq!(r.status, 500);
     assert!(!String::from_utf8_lossy(&r.body).contains("secret detail"));
 }
@@ -211,24 +211,27 @@ fn admin_refusals_are_the_listeners_wire_answers() {
 
 #[test]
 fn endpoint_refusals_answer_as_documented() {
-    let r = endpoint_refusal(Form::Page, &EndpointRefusal::Method { allow: "GET, POST" });
+    let r = endpoint_refusal(
+        Form::Page(Lang::En),
+        &EndpointRefusal::Method { allow: "GET, POST" },
+    );
     assert_eq!(r.status, 405);
     assert!(r.content_type.starts_with("application/json"));
     assert!(r.headers.contains(&("allow", "GET, POST".into())));
-    let r = endpoint_refusal(Form::Json, &EndpointRefusal::Method { allow: "" });
+    let r = endpoint_refusal(Form::Json(Lang::En), &EndpointRefusal::Method { allow: "" });
     assert!(r.headers.iter().all(|(n, _)| *n != "allow"));
     assert_eq!(
-        endpoint_refusal(Form::Page, &EndpointRefusal::NotFound).status,
+        endpoint_refusal(Form::Page(Lang::En), &EndpointRefusal::NotFound).status,
         404
     );
-    let r = endpoint_refusal(Form::Json, &EndpointRefusal::PageFailed);
+    let r = endpoint_refusal(Form::Json(Lang::En), &EndpointRefusal::PageFailed);
     assert_eq!(r.status, 500);
     assert!(r.content_type.starts_with("text/html"));
     let r = endpoint_refusal(
-        Form::Json,
+        Form::Json(Lang::En),
         &EndpointRefusal::BadForm {
-            title: "Nothing to do",
-            hint: "Send device=<device id>.",
+            title: "title-nothing-to-do",
+            hint: "form-remove-device",
         },
     );
     assert_eq!(r.status, 400);
@@ -249,7 +252,7 @@ fn a_proxy_failure_survives_its_trip_through_a_status() {
 #[test]
 fn denials_answer_as_documented() {
     let r = denial(
-        Form::Json,
+        Form::Json(Lang::En),
         &Denial::Unauthenticated {
             realm: "A \"quoted\" app".into(),
             login: "/.qrgate/login".into(),
@@ -264,7 +267,7 @@ fn denials_answer_as_documented() {
     )));
     // An app that lets programs in names its resource metadata first, and a refused token.
     let r = denial(
-        Form::Json,
+        Form::Json(Lang::En),
         &Denial::Unauthenticated {
             realm: "Wiki".into(),
             login: "/.qrgate/login".into(),
@@ -288,7 +291,7 @@ fn denials_answer_as_documented() {
         ]
     );
     let r = denial(
-        Form::Page,
+        Form::Page(Lang::En),
         &Denial::LoginRedirect {
             location: "/.qrgate/login?rd=%2F".into(),
         },
@@ -297,13 +300,49 @@ fn denials_answer_as_documented() {
         (r.status, r.headers[0].1.as_str()),
         (302, "/.qrgate/login?rd=%2F")
     );
-    assert_eq!(denial(Form::Page, &Denial::UnknownHost).status, 404);
+    assert_eq!(
+        denial(Form::Page(Lang::En), &Denial::UnknownHost).status,
+        404
+    );
     assert_eq!(
         denial(
-            Form::Json,
+            Form::Json(Lang::En),
             &Denial::Store(StoreError::Unavailable("x".into()))
         )
         .status,
         503
     );
+}
+
+#[test]
+fn refusals_speak_the_visitors_language_as_pages_and_json() {
+    let e = LoginError::Attempt(AttemptError::Expired);
+    let page = login_error(Form::Page(Lang::De), &e);
+    let body = String::from_utf8_lossy(&page.body);
+    assert!(body.contains("<html lang=\"de\" dir=\"ltr\">"), "{body}");
+    assert!(body.contains("Anmeldung nicht abgeschlossen"), "{body}");
+    assert!(body.contains("abgelaufen"), "{body}");
+    let json = login_error(Form::Json(Lang::Fr), &e);
+    let body: serde_json::Value = serde_json::from_slice(&json.body).expect("json");
+    assert_eq!(body["error"], "expired", "the code stays as it is");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("expiré")),
+        "{body}"
+    );
+    let page = denial(Form::Page(Lang::Ar), &Denial::UnknownHost);
+    let body = String::from_utf8_lossy(&page.body);
+    assert!(body.contains("<html lang=\"ar\" dir=\"rtl\">"), "{body}");
+    assert!(body.contains("غير موجود"), "{body}");
+    let page = proxy_failure_reply(Form::Page(Lang::Es), ProxyFailure::Timeout);
+    assert_eq!(page.status, 504);
+    assert!(String::from_utf8_lossy(&page.body).contains("La aplicación tardó demasiado"));
+    // A wait is a duration with the language's plural forms.
+    let limited = LoginError::RateLimited(crate::gate::limits::Limited {
+        retry_after_secs: 1,
+    });
+    let body =
+        String::from_utf8_lossy(&login_error(Form::Json(Lang::De), &limited).body).into_owned();
+    assert!(body.contains("1 Sekunde"), "{body}");
 }
