@@ -357,6 +357,8 @@ impl OidcStore for RedisOidc {
             expires_ms,
             family: grant.family,
             origins: grant.origins,
+            name: grant.name,
+            created_ms: grant.created_ms,
         }))
     }
 

@@ -31,12 +31,11 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Whether the request carries a bearer token of the gateway: an access token's shape
-/// (`qga_…`) on any app, and on an app that lets programs in (`programs`) also the bare 43
-/// characters of an access token made before the prefix. Such a header is removed before the
-/// upstream unless the app asks for it.
-pub(crate) fn carries_ours(headers: &HeaderMap, programs: bool) -> bool {
-    bearer(headers)
-        .is_some_and(|t| store::is_access_shaped(t) || (programs && store::hash_of(t).is_some()))
+/// (`qga_…`, [`store::is_access_shaped`]), on any app. Such a header is removed before the
+/// upstream unless the app asks for it. (A bare 43-character value may well be an app's own
+/// credential: it is neither recognized nor let in.)
+pub(crate) fn carries_ours(headers: &HeaderMap) -> bool {
+    bearer(headers).is_some_and(store::is_access_shaped)
 }
 
 /// A program admitted by its token.
@@ -94,6 +93,11 @@ pub(crate) async fn presented(
     let Some(token) = bearer(headers).filter(|_| a.programs) else {
         return Ok(Presented::None);
     };
+    // Only an access token's shape is one of ours (an unprefixed value, from before the
+    // prefix or the app's own, admits nobody as a program).
+    if !store::is_access_shaped(token) {
+        return Ok(Presented::Refused);
+    }
     let Some(hash) = store::hash_of(token) else {
         return Ok(Presented::Refused);
     };
@@ -165,6 +169,16 @@ pub(crate) async fn by_hash(
     // Every app the grant names is still the app it was granted on, letting programs in
     // (the review after a reload ends a grant that fails this).
     if !crate::oidc::device::apps_stand(&s.config, &access.scope, &access.origins) {
+        return Ok(Presented::Refused);
+    }
+    // A personal token lives no longer than the operator allows now (the review after a
+    // reload ends a longer one; this holds before it runs, and across a restart).
+    if !access.name.is_empty()
+        && !s
+            .config
+            .programs
+            .allows_personal_life(access.expires_ms.saturating_sub(access.created_ms))
+    {
         return Ok(Presented::Refused);
     }
     // What the scope gives this app: only scopes the client may still hold (its device grant
@@ -273,23 +287,16 @@ mod tests {
         assert_eq!(bearer(&headers("Basic abc")), None);
         assert_eq!(bearer(&headers("Bearer ")), None);
         assert_eq!(bearer(&HeaderMap::new()), None);
-        // An access token is recognized on every app; the bare shape of one made before the
-        // prefix only where programs are let in (elsewhere it may well be the app's own).
-        for programs in [true, false] {
-            assert!(carries_ours(&headers(&format!("Bearer {ours}")), programs));
-            assert!(!carries_ours(
-                &headers("Bearer upstream-own-token"),
-                programs
-            ));
-            assert!(!carries_ours(&headers(&format!("Basic {ours}")), programs));
-        }
+        // An access token is recognized on every app; a bare 43-character value is not.
+        assert!(carries_ours(&headers(&format!("Bearer {ours}"))));
+        assert!(!carries_ours(&headers("Bearer upstream-own-token")));
+        assert!(!carries_ours(&headers(&format!("Basic {ours}"))));
         let legacy = "a".repeat(43);
-        assert!(carries_ours(&headers(&format!("Bearer {legacy}")), true));
-        assert!(!carries_ours(&headers(&format!("Bearer {legacy}")), false));
-        assert!(!carries_ours(
-            &headers(&format!("Bearer qga_{}", "a".repeat(42))),
-            false
-        ));
+        assert!(!carries_ours(&headers(&format!("Bearer {legacy}"))));
+        assert!(!carries_ours(&headers(&format!(
+            "Bearer qga_{}",
+            "a".repeat(42)
+        ))));
     }
 
     #[test]

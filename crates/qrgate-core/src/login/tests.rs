@@ -225,17 +225,19 @@ async fn a_programs_device_code_is_offered_through_every_protocol_that_shows_it(
         .into_iter()
         .map(|(id, _)| id)
         .collect();
-    assert_eq!(ids, [native::ID, pubky::ID, tana::ID]);
+    // Not tana-mobile: its signature does not cover what it shows.
+    assert_eq!(ids, [native::ID, pubky::ID]);
     let facts = attempt.facts();
     assert_eq!(
         facts.action,
         Some("qrgate CLI at 192.0.2.7 wants read access to Wiki for 30 days, code BCDF-GHJK")
     );
     assert_eq!(facts.program.map(|p| p.code.as_str()), Some("BCDFGHJK"));
-    // Ring or Tana alone carries it too; a sign-in is not what they are asked.
+    // Ring alone carries it too; a sign-in is not what it is asked. Tana alone cannot.
     let ring = gateway("[\"pubky\"]");
     let attempt = begin(&ring, device()).await.expect("started").attempt;
     assert!(attempt.material(pubky::ID).is_some());
+    assert!(begin(&gateway("[\"tana\"]"), device()).await.is_err());
 }
 
 #[test]

@@ -212,6 +212,12 @@ pub struct Access {
     /// Its grant's app origins ([`Grant::origins`]).
     #[serde(default)]
     pub origins: Vec<String>,
+    /// Its grant's name: a personal token's (empty for every other grant).
+    #[serde(default)]
+    pub name: String,
+    /// When its grant was made, ms since the epoch.
+    #[serde(default)]
+    pub created_ms: u64,
 }
 
 /// New tokens to store with a grant: the refresh token's hash (if the client gets one) and

@@ -396,7 +396,7 @@ pub(crate) fn strips_authorization(
 ) -> bool {
     let a = s.app(app);
     let passes = a.forward_authorization && program.is_some_and(|p| p.only_here);
-    !passes && program::carries_ours(headers, a.programs)
+    !passes && program::carries_ours(headers)
 }
 
 #[cfg(test)]

@@ -105,11 +105,12 @@ impl Signer for Tana {
         "Tana"
     }
 
-    /// tana-mobile shows `appName`, which for a program's device code is what the program
-    /// asks ([`app_title`]); its signed message names this attempt's challenge, so the
-    /// approval counts for this attempt only.
+    /// tana-mobile shows `appName`, but its signed message does not carry it (nor the
+    /// server): a re-encoded QR or a relay shows one thing and the approval counts for
+    /// another. A program's device code is approved only through a protocol whose signature
+    /// covers what the person read, so Tana approves sign-ins only.
     fn shows_program(&self) -> bool {
-        true
+        false
     }
 
     /// The text is Tana's `challenge`: the first bytes of the secret, in hex.
@@ -121,7 +122,7 @@ impl Signer for Tana {
 
     /// Tana's `qrData` JSON, in Tana's key order.
     fn payload(&self, ctx: &Context<'_>, attempt: &AttemptFacts<'_>, m: &Material) -> Payload {
-        let title = app_title(ctx, attempt);
+        let title = app_title(ctx);
         let payload = serde_json::to_string(&QrData {
             protocol: "tana",
             kind: "auth",
@@ -150,7 +151,7 @@ impl Signer for Tana {
             ("success", json!(true)),
             ("sessionId", json!(attempt.id)),
             ("challenge", json!(m.text)),
-            ("appName", json!(app_title(ctx, attempt))),
+            ("appName", json!(app_title(ctx))),
         ]
     }
 
@@ -214,13 +215,10 @@ impl Signer for Tana {
     }
 }
 
-/// The app's name as Tana shows it: for a program's device code, what the program asks
-/// ([`describe`](crate::login::signers::program::ProgramAsk::describe), bounded); else the app's name, with the grant when it is less
-/// than read-write everywhere (Tana's protocol has no other place to ask for either).
-fn app_title(ctx: &Context<'_>, attempt: &AttemptFacts<'_>) -> String {
-    if let Some(ask) = attempt.program {
-        ask.describe()
-    } else if ctx.grant.is_full() {
+/// The app's name as Tana shows it, with the grant when it is less than read-write
+/// everywhere (Tana's protocol has no other place to ask for it).
+fn app_title(ctx: &Context<'_>) -> String {
+    if ctx.grant.is_full() {
         ctx.app_name.to_string()
     } else {
         format!("{} ({})", ctx.app_name, ctx.grant)
@@ -286,44 +284,8 @@ mod tests {
     /// For a program's device code, tana-mobile's `appName` (in the QR and in the scan
     /// answer) is what the program asks, bounded; the approval still names the challenge.
     #[test]
-    fn a_programs_request_is_the_app_name_tana_shows() {
-        let origin = fixture::origin();
-        let ctx = fixture::context(&origin, NOW);
-        let ask = crate::login::signers::program::tests::wiki_read();
-        let shown = ask.describe();
-        let facts = AttemptFacts {
-            action: Some(&shown),
-            program: Some(&ask),
-            ..facts()
-        };
-        let m = Tana.prepare(&ctx, &facts);
-        let qr: Value =
-            serde_json::from_str(&Tana.payload(&ctx, &facts, &m).payload).expect("json");
-        assert_eq!(
-            qr["appName"],
-            "qrgate CLI at 192.0.2.7 wants read access to Wiki for 30 days, code BCDF-GHJK"
-        );
-        let fields = Tana.scan_fields(&ctx, &facts, &m);
-        assert!(fields.contains(&("appName", json!(shown))), "{fields:?}");
-        let long = crate::login::signers::program::ProgramAsk {
-            client: "c".repeat(1000),
-            ..ask.clone()
-        };
-        let facts = AttemptFacts {
-            program: Some(&long),
-            ..facts
-        };
-        let title = app_title(&ctx, &facts);
-        assert!(title.chars().count() <= crate::login::signers::program::MAX_SHOWN);
-        assert!(title.ends_with("code BCDF-GHJK"), "{title}");
-        let ok = Tana.verify_approval(
-            &ctx,
-            &facts,
-            &m,
-            body(&message(&m.text, "alice", NOW), "alice"),
-        );
-        assert!(ok.is_ok(), "{ok:?}");
-        assert!(Tana.shows_program() && !Tana.shows_action());
+    fn a_programs_device_code_is_not_approved_through_tana() {
+        assert!(!Tana.shows_program() && !Tana.shows_action());
     }
 
     #[test]

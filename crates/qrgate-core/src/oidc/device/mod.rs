@@ -148,18 +148,25 @@ impl AppScope {
     }
 }
 
-/// The origins of the apps `scope` names under `config`: what a grant records
-/// ([`crate::oidc::store::Grant::origins`]).
+/// Each app `scope` names under `config`, as its origin and name (`"https://wiki.example.com
+/// Wiki"`): what a grant records ([`crate::oidc::store::Grant::origins`]). The pair, not the
+/// origin alone: two apps of one grant trading names are not the apps it was granted on.
 pub(crate) fn app_origins(config: &Config, scope: &[String]) -> Vec<String> {
     let mut origins: Vec<String> = scope
         .iter()
         .filter_map(|s| AppScope::parse(s))
         .filter_map(|a| config.app_by_name(&a.app))
-        .map(|id| config.app(id).origin.to_string())
+        .map(|id| app_at(config, id))
         .collect();
     origins.sort();
     origins.dedup();
     origins
+}
+
+/// An app as a grant records it: its origin and its name.
+fn app_at(config: &Config, id: crate::config::AppId) -> String {
+    let app = config.app(id);
+    format!("{} {}", app.origin, app.name)
 }
 
 /// Whether every app `scope` names is still in force as the app it was granted on: configured
@@ -168,10 +175,9 @@ pub(crate) fn app_origins(config: &Config, scope: &[String]) -> Vec<String> {
 /// withdrawing an app's programs or its name ends its grants, they do not come back with it.
 pub(crate) fn apps_stand(config: &Config, scope: &[String], origins: &[String]) -> bool {
     scope.iter().filter_map(|s| AppScope::parse(s)).all(|a| {
-        config.app_by_name(&a.app).is_some_and(|id| {
-            let app = config.app(id);
-            app.programs && origins.contains(&app.origin.to_string())
-        })
+        config
+            .app_by_name(&a.app)
+            .is_some_and(|id| config.app(id).programs && origins.contains(&app_at(config, id)))
     })
 }
 

@@ -292,7 +292,7 @@ fn a_grant_stands_only_while_each_app_it_names_is_the_app_it_was_granted_on() {
     let scope = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     let wiki = scope(&["app:Wiki:read", "offline_access"]);
     let origins = app_origins(&c, &wiki);
-    assert_eq!(origins, ["https://wiki.example.com"]);
+    assert_eq!(origins, ["https://wiki.example.com Wiki"]);
     assert!(apps_stand(&c, &wiki, &origins));
     // A scope naming no app stands on nothing but its client.
     assert!(apps_stand(&c, &scope(&["openid"]), &[]));
@@ -325,6 +325,19 @@ fn a_grant_stands_only_while_each_app_it_names_is_the_app_it_was_granted_on() {
     let origins = app_origins(&mail_too, &both);
     assert!(apps_stand(&mail_too, &both, &origins));
     assert!(!apps_stand(&c, &both, &origins));
+    // Two apps of one grant trading names: neither is the app it was granted on.
+    let text = CONFIG
+        .replacen("name = \"Wiki\"", "name = \"TMP\"", 1)
+        .replacen("name = \"Mail\"", "name = \"Wiki\"", 1)
+        .replacen("name = \"TMP\"", "name = \"Mail\"", 1)
+        .replacen(
+            "origin = \"https://mail.example.com\"\nupstream = \"127.0.0.1:3000\"",
+            "origin = \"https://mail.example.com\"\nupstream = \"127.0.0.1:3000\"\nprograms = true",
+            1,
+        );
+    let swapped = Config::parse(&text, std::path::Path::new("test.toml")).expect("config");
+    assert!(apps_stand(&mail_too, &both, &origins));
+    assert!(!apps_stand(&swapped, &both, &origins));
 }
 
 #[test]

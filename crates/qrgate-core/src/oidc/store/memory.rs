@@ -76,6 +76,8 @@ impl Inner {
                 expires_ms: issue.access_expires_ms,
                 family: grant.family.clone(),
                 origins: grant.origins.clone(),
+                name: grant.name.clone(),
+                created_ms: grant.created_ms,
             },
         );
     }
