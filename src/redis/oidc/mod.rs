@@ -228,6 +228,7 @@ impl OidcStore for RedisOidc {
                 grant_id: id.map(str::to_string),
                 ended: ended(&answer, 2)?.into_iter().collect(),
             },
+            ("full", _) => Redeemed::Full,
             _ => Redeemed::Unknown,
         })
     }

@@ -11,11 +11,11 @@ local function members(k)
 end
 local function revoke(p, id)
   local g = p .. 'og:' .. id
-  local f = redis.call('HMGET', g, 'j', 'f', 'c', 'u')
+  local f = redis.call('HMGET', g, 'j', 'f', 'c', 'u', 'b')
   local j, fam = f[1], f[2]
   if not j then return false end
   if f[3] and f[4] then
-    redis.call('LREM', p .. 'ou:' .. f[3] .. ':' .. f[4], 0, id)
+    redis.call('LREM', p .. 'ou:' .. (f[5] or f[3]) .. ':' .. f[4], 0, id)
     redis.call('SREM', p .. 'op:' .. f[4], id)
   end
   for _, a in ipairs(members(g .. ':a')) do redis.call('DEL', p .. 'oa:' .. a) end
@@ -43,11 +43,20 @@ if used then
 end
 local e = tonumber(redis.call('HGET', KEYS[1], 'e'))
 if not e or now >= e then return {'unknown'} end
+local o = p .. 'ou:' .. ARGV[18] .. ':' .. ARGV[15]
+-- Ids whose grant is gone (expired) hold no place in the bound.
+for _, old in ipairs(redis.call('LRANGE', o, 0, -1)) do
+  if redis.call('EXISTS', p .. 'og:' .. old) == 0 then redis.call('LREM', o, 0, old) end
+end
+-- A personal token's bound refuses, never evicts: nothing is stored.
+if string.sub(ARGV[18], -9) == '#personal' and redis.call('LLEN', o) >= tonumber(ARGV[16]) then
+  return {'full'}
+end
 local id = ARGV[3]
 redis.call('HSET', KEYS[1], 'u', id)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 local g = p .. 'og:' .. id
-redis.call('HSET', g, 'j', ARGV[5], 'f', ARGV[6], 'c', ARGV[7], 'x', ARGV[13], 'u', ARGV[15], 'k', ARGV[17])
+redis.call('HSET', g, 'j', ARGV[5], 'f', ARGV[6], 'c', ARGV[7], 'x', ARGV[13], 'u', ARGV[15], 'k', ARGV[17], 'b', ARGV[18])
 local op = p .. 'op:' .. ARGV[15]
 redis.call('SADD', op, id)
 if redis.call('PTTL', op) < tonumber(ARGV[11]) then redis.call('PEXPIRE', op, ARGV[11]) end
@@ -62,7 +71,6 @@ for _, k in ipairs({g, g .. ':a', g .. ':rz'}) do redis.call('PEXPIRE', k, ARGV[
 local f = p .. 'of:' .. ARGV[6]
 redis.call('SADD', f, id)
 if redis.call('PTTL', f) < tonumber(ARGV[11]) then redis.call('PEXPIRE', f, ARGV[11]) end
-local o = p .. 'ou:' .. ARGV[18] .. ':' .. ARGV[15]
 redis.call('RPUSH', o, id)
 if redis.call('PTTL', o) < tonumber(ARGV[11]) then redis.call('PEXPIRE', o, ARGV[11]) end
 local out = {'issued'}

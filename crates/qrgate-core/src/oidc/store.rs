@@ -252,6 +252,8 @@ pub enum Redeemed {
     },
     /// No such code (or expired).
     Unknown,
+    /// The grant's bound refuses another (a person's personal tokens): nothing is stored.
+    Full,
 }
 
 /// What presenting a refresh token did.

@@ -363,7 +363,11 @@ async fn redeem(
         last_from: String::new(),
     };
     let (answer, issue) = openid::answer(gw, issuer, client, &grant, &person, None, now_ms)?;
-    super::tokens::store_grant(gw, s, &grant, issue, now_ms).await?;
+    if super::tokens::store_grant(gw, s, &grant, issue, now_ms).await? != super::tokens::Stored::Yes
+    {
+        // A device login's bound evicts rather than refuses: never here.
+        return Err(TokenError::Server);
+    }
     audit::oidc(
         "oidc_device_grant",
         &client.id,

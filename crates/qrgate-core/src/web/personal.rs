@@ -164,9 +164,16 @@ pub(super) async fn personal_token(gw: &Gateway, s: &Settings, req: &RouteReques
         access: hash,
         access_expires_ms: expires_ms,
     };
-    if let Err(e) = super::tokens::store_grant(gw, s, &grant, issue, now_ms).await {
-        tracing::warn!(error = %e, "personal token not stored");
-        return respond::token_error(&e);
+    match super::tokens::store_grant(gw, s, &grant, issue, now_ms).await {
+        Ok(super::tokens::Stored::Yes) => {}
+        // Another token was made since the check before the phone: refused, none ended.
+        Ok(super::tokens::Stored::Full) => {
+            return bad_action_form(req.form, "form-personal-too-many")
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "personal token not stored");
+            return respond::token_error(&e);
+        }
     }
     audit::oidc(
         "personal_token",

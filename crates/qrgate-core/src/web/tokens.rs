@@ -167,8 +167,17 @@ pub(super) fn answer(
     ))
 }
 
+/// Whether [`store_grant`] stored the grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stored {
+    /// Stored.
+    Yes,
+    /// Refused by its bound (a person's personal tokens): nothing stored.
+    Full,
+}
+
 /// Keeps a new grant and its first tokens in the provider's store, the way every grant
-/// enters it: through a code redeemed once (for a grant no authorization code made: a
+/// enters it (or [`Stored::Full`]: its bound refuses another): through a code redeemed once (for a grant no authorization code made: a
 /// program's device login, a personal token).
 pub(super) async fn store_grant(
     gw: &Gateway,
@@ -176,7 +185,7 @@ pub(super) async fn store_grant(
     grant: &Grant,
     issue: Issue,
     now_ms: u64,
-) -> Result<(), TokenError> {
+) -> Result<Stored, TokenError> {
     let code = store::mint();
     let code_hash = store::hash_of(&code).ok_or(TokenError::Server)?;
     let stand_in = crate::oidc::store::CodeGrant {
@@ -201,8 +210,9 @@ pub(super) async fn store_grant(
     {
         crate::oidc::store::Redeemed::Issued { evicted } => {
             gw.oidc().ended(&s.config, &evicted, now_ms);
-            Ok(())
+            Ok(Stored::Yes)
         }
+        crate::oidc::store::Redeemed::Full => Ok(Stored::Full),
         _ => Err(TokenError::Store(
             crate::oidc::store::StoreError::Unavailable("the grant was not stored".into()),
         )),

@@ -152,6 +152,26 @@ impl OidcStore for MemoryOidc {
         if now_ms >= entry.grant.expires_ms {
             return Ok(Redeemed::Unknown);
         }
+        // A personal token's bound refuses, never evicts: nothing is stored. Only live
+        // grants hold a place.
+        let bound = grant.bound();
+        if !grant.name.is_empty()
+            && inner
+                .grants
+                .values()
+                .filter(|g| {
+                    g.grant.user == grant.user
+                        && g.grant.bound() == bound
+                        && now_ms < g.grant.expires_ms
+                })
+                .count()
+                >= MAX_GRANTS
+        {
+            return Ok(Redeemed::Full);
+        }
+        let Some(entry) = inner.codes.get_mut(&code) else {
+            return Ok(Redeemed::Unknown);
+        };
         entry.used_by = Some(grant.id.clone());
         // A used code is remembered as long as its first access token lives: a replay within
         // that time (the window of an intercepted code) revokes the grant. Longer would keep
@@ -167,12 +187,13 @@ impl OidcStore for MemoryOidc {
             .or_default()
             .insert(grant.id.clone());
         // At most MAX_GRANTS per user and bound (the client; its personal tokens apart): the
-        // oldest beyond go.
-        let bound = grant.bound();
+        // oldest beyond go (a personal token's bound refused above before it got here).
         let mut same: Vec<(u64, String)> = inner
             .grants
             .values()
-            .filter(|g| g.grant.user == grant.user && g.grant.bound() == bound)
+            .filter(|g| {
+                g.grant.user == grant.user && g.grant.bound() == bound && now_ms < g.grant.expires_ms
+            })
             .map(|g| (g.grant.expires_ms, g.grant.id.clone()))
             .collect();
         same.sort();

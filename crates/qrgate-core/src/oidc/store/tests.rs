@@ -419,3 +419,54 @@ async fn a_tokens_use_is_recorded_on_its_live_grant_only() {
     store.touch([101; 32], 7_000, "y").await.expect("touch");
     assert!(listed(&store).await.is_empty());
 }
+
+/// A person's personal tokens: the bound refuses, never evicts, and counts live ones only.
+#[tokio::test]
+async fn the_personal_token_bound_refuses_and_counts_live_tokens_only() {
+    let store = MemoryOidc::default();
+    let make = |n: u8, expires_ms: u64| {
+        let store = &store;
+        async move {
+            let code = [n; 32];
+            store.put_code(code, code_grant(), 0).await.expect("put");
+            let g = Grant {
+                client_id: "app".into(),
+                name: format!("t{n}"),
+                expires_ms,
+                ..grant(&format!("p{n}"))
+            };
+            let mut i = issue(n);
+            i.refresh = None;
+            store.redeem(code, g, i, 1).await.expect("redeem")
+        }
+    };
+    let max = u8::try_from(MAX_GRANTS).expect("small");
+    for n in 0..max {
+        // One of them lives briefly.
+        let expires = if n == 3 { 50 } else { 1_000_000 };
+        assert_eq!(make(n, expires).await, Redeemed::Issued { evicted: vec![] });
+    }
+    assert_eq!(make(100, 1_000_000).await, Redeemed::Full, "at the bound");
+    assert!(store.revoke_grant("p0").await.expect("revoke").is_some());
+    assert_eq!(make(101, 1_000_000).await, Redeemed::Issued { evicted: vec![] });
+    assert_eq!(make(102, 1_000_000).await, Redeemed::Full);
+    // Live tokens only: p3's end frees a place (the redemption at 1 ms sees it live, so it
+    // is made past its end).
+    let code = [103; 32];
+    store.put_code(code, code_grant(), 0).await.expect("put");
+    let g = Grant {
+        client_id: "app".into(),
+        name: "t103".into(),
+        ..grant("p103")
+    };
+    let mut i = issue(103);
+    i.refresh = None;
+    assert_eq!(
+        store.redeem(code, g, i, 60).await.expect("redeem"),
+        Redeemed::Issued { evicted: vec![] }
+    );
+    // Every other token still stands.
+    for n in (1..max).filter(|n| *n != 3) {
+        assert!(store.access([n + 100; 32], 61).await.expect("a").is_some(), "p{n}");
+    }
+}

@@ -152,7 +152,7 @@ async fn redeem(
             );
             Err(bad)
         }
-        Redeemed::Unknown => Err(bad),
+        Redeemed::Unknown | Redeemed::Full => Err(bad),
     }
 }
 
