@@ -58,8 +58,14 @@ async fn wrong_user_codes_are_bounded_per_client_and_for_the_instance() {
         )
     };
 
-    // One client: three wrong codes (one malformed), then even the right one is not read.
-    for code in [wrong[0].clone(), "not-a-code".into(), wrong[1].clone()] {
+    // A value of no user code's shape is refused and not counted, however many.
+    for _ in 0..10 {
+        let (status, _, html) = page("192.0.2.1", "not-a-code".into()).await;
+        assert_eq!(status, 400);
+        assert!(html.contains("Unknown code"));
+    }
+    // One client: three wrong codes, then even the right one is not read.
+    for code in [wrong[0].clone(), wrong[1].clone(), wrong[2].clone()] {
         let (status, _, html) = page("192.0.2.1", code).await;
         assert_eq!(status, 400);
         assert!(html.contains("Unknown code"));

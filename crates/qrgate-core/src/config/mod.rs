@@ -257,7 +257,7 @@ impl Default for LimitsConfig {
             token_per_minute: 1_200,
             pending_per_client: 20,
             user_code_failures_per_client: 10,
-            user_code_failures: 100,
+            user_code_failures: 2_000,
             user_code_window: Duration::from_secs(600),
         }
     }

@@ -165,8 +165,16 @@ pub(crate) async fn verification_page(gw: &Gateway, s: &Settings, req: &RouteReq
             },
         )
     };
+    // A value that is no user code's shape guesses nothing: refused, not counted (so a
+    // flood of junk does not spend the budget everyone shares).
     let Some(code) = device::normalize_user_code(&typed) else {
-        return unknown();
+        return respond::endpoint_refusal(
+            req.form.page(),
+            &EndpointRefusal::BadForm {
+                title: "title-unknown-code",
+                hint: "form-unknown-user-code",
+            },
+        );
     };
     let found = gw
         .oidc()

@@ -192,7 +192,9 @@ impl OidcStore for MemoryOidc {
             .grants
             .values()
             .filter(|g| {
-                g.grant.user == grant.user && g.grant.bound() == bound && now_ms < g.grant.expires_ms
+                g.grant.user == grant.user
+                    && g.grant.bound() == bound
+                    && now_ms < g.grant.expires_ms
             })
             .map(|g| (g.grant.expires_ms, g.grant.id.clone()))
             .collect();

@@ -448,7 +448,10 @@ async fn the_personal_token_bound_refuses_and_counts_live_tokens_only() {
     }
     assert_eq!(make(100, 1_000_000).await, Redeemed::Full, "at the bound");
     assert!(store.revoke_grant("p0").await.expect("revoke").is_some());
-    assert_eq!(make(101, 1_000_000).await, Redeemed::Issued { evicted: vec![] });
+    assert_eq!(
+        make(101, 1_000_000).await,
+        Redeemed::Issued { evicted: vec![] }
+    );
     assert_eq!(make(102, 1_000_000).await, Redeemed::Full);
     // Live tokens only: p3's end frees a place (the redemption at 1 ms sees it live, so it
     // is made past its end).
@@ -467,6 +470,9 @@ async fn the_personal_token_bound_refuses_and_counts_live_tokens_only() {
     );
     // Every other token still stands.
     for n in (1..max).filter(|n| *n != 3) {
-        assert!(store.access([n + 100; 32], 61).await.expect("a").is_some(), "p{n}");
+        assert!(
+            store.access([n + 100; 32], 61).await.expect("a").is_some(),
+            "p{n}"
+        );
     }
 }
