@@ -21,6 +21,8 @@ mod durable_state;
 mod forward_auth;
 mod forward_auth_rules;
 mod forward_auth_verify;
+mod ha_common;
+mod ha_sentinel;
 mod hardening;
 mod key_rotation;
 mod login;

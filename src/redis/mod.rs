@@ -3,7 +3,9 @@
 //!
 //! - [`Link`]: the connection (one multiplexed connection that reconnects by itself, created
 //!   in the background so a gateway starts, not ready, while Redis is down), key names, and
-//!   the one timeout every command gets.
+//!   the one timeout every command gets. With Sentinel, a failing link asks the Sentinels
+//!   again (in the background, one question at a time) and moves to the primary they name.
+//! - `target`: which server that is: a URL's, or the primary the Sentinels name.
 //! - [`sessions`]: the session store, with a short-lived local cache on the hot path.
 //! - [`attempts`]: login attempts and their single-use transitions (Lua, atomic).
 //! - [`devices`]: enrolled devices and invitations (one Lua script redeems an invitation).
@@ -19,21 +21,46 @@ pub mod device_codes;
 pub mod devices;
 pub mod oidc;
 pub mod sessions;
+mod target;
 
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::{watch, Mutex};
 
 use qrgate_core::config::RedisConfig;
 use qrgate_core::session::StoreError;
 
+use target::Target;
+
+/// The least time between two questions to the Sentinels after failures.
+const ASK_AGAIN: Duration = Duration::from_millis(250);
+
 /// The connection to Redis and how keys are named.
 pub struct Link {
-    client: redis::Client,
-    manager: ArcSwapOption<ConnectionManager>,
+    target: Target,
+    current: ArcSwapOption<Current>,
+    /// One attachment at a time.
+    attaching: Mutex<()>,
+    /// Whether a question to the Sentinels is under way (or was asked within [`ASK_AGAIN`]).
+    asking: AtomicBool,
+    /// Counts moves to another server: the pub/sub listener subscribes again.
+    moves: watch::Sender<u64>,
+    me: Weak<Link>,
     config: RedisConfig,
+}
+
+/// The server the link talks to now.
+struct Current {
+    manager: ConnectionManager,
+    /// What the manager was made from (the pub/sub connection is made from it too).
+    client: redis::Client,
+    /// Its `host:port`.
+    address: String,
 }
 
 /// A Redis failure, as the stores report it.
@@ -41,13 +68,32 @@ pub fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("redis: {e}"))
 }
 
+/// Whether `e` may mean the primary moved: the server is gone, refuses writes as a replica,
+/// or says its primary is down.
+fn may_mean_moved(e: &redis::RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_refusal()
+        || e.is_connection_dropped()
+        || e.is_timeout()
+        || matches!(
+            e.kind(),
+            redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
+        )
+        || e.code()
+            .is_some_and(|c| c == "MASTERDOWN" || c == "LOADING")
+}
+
 impl Link {
-    /// A link to `config.url`; no connection is made yet ([`Link::connect`]).
+    /// A link to the configured Redis; no connection is made yet ([`Link::connect`]).
     pub fn new(config: &RedisConfig) -> Result<Arc<Link>, StoreError> {
-        let client = redis::Client::open(config.url.as_str()).map_err(unavailable)?;
-        Ok(Arc::new(Link {
-            client,
-            manager: ArcSwapOption::empty(),
+        let target = Target::new(&config.target)?;
+        Ok(Arc::new_cyclic(|me| Link {
+            target,
+            current: ArcSwapOption::empty(),
+            attaching: Mutex::new(()),
+            asking: AtomicBool::new(false),
+            moves: watch::Sender::new(0),
+            me: me.clone(),
             config: config.clone(),
         }))
     }
@@ -67,40 +113,126 @@ impl Link {
         &self.config
     }
 
-    /// Makes the connection if there is none yet. Once made it reconnects by itself.
+    /// Makes the connection if there is none yet. Once made it reconnects by itself (and,
+    /// with Sentinel, moves when a failover moved the primary).
     pub async fn connect(&self) -> Result<(), StoreError> {
-        if self.manager.load().is_some() {
+        if self.current.load().is_some() {
             return Ok(());
+        }
+        self.attach().await
+    }
+
+    /// Finds the server to use now and, if it is not the one in use, connects to it and
+    /// makes it the one in use.
+    async fn attach(&self) -> Result<(), StoreError> {
+        let _one = self.attaching.lock().await;
+        let client = self.target.resolve(self.config.connect_timeout).await?;
+        let address = client.get_connection_info().addr().to_string();
+        if let Some(current) = self.current.load().as_deref() {
+            if current.address == address {
+                return Ok(());
+            }
         }
         let conf = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.config.connect_timeout))
             .set_response_timeout(Some(self.config.timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let manager = ConnectionManager::new_with_config(self.client.clone(), conf)
+        let manager = ConnectionManager::new_with_config(client.clone(), conf)
             .await
             .map_err(unavailable)?;
-        self.manager.store(Some(Arc::new(manager)));
-        tracing::info!(url = %self.config.display_url(), "connected to redis");
+        let moved = self.current.load().is_some();
+        self.current.store(Some(Arc::new(Current {
+            manager,
+            client,
+            address,
+        })));
+        self.moves.send_modify(|n| *n = n.wrapping_add(1));
+        if moved {
+            tracing::warn!(url = %self.config.display_url(), "redis primary moved; following it");
+        } else {
+            tracing::info!(url = %self.config.display_url(), "connected to redis");
+        }
         Ok(())
+    }
+
+    /// A failure that may mean the primary moved: with Sentinel, ask again in the
+    /// background (one question at a time, at most one per [`ASK_AGAIN`]); the request that
+    /// failed is refused meanwhile, never held.
+    pub fn may_have_moved(&self) {
+        if !self.target.follows_failover() {
+            return;
+        }
+        if self
+            .asking
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return;
+        }
+        let Some(me) = self.me.upgrade() else {
+            self.asking.store(false, Ordering::SeqCst);
+            return;
+        };
+        tokio::spawn(async move {
+            if let Err(e) = me.attach().await {
+                tracing::debug!(error = %e, "the sentinels named no reachable primary yet");
+            }
+            tokio::time::sleep(ASK_AGAIN).await;
+            me.asking.store(false, Ordering::SeqCst);
+        });
+    }
+
+    /// Moves of the link to another server, to watch.
+    pub fn moves(&self) -> watch::Receiver<u64> {
+        self.moves.subscribe()
     }
 
     /// A handle on the connection (cheap), or unavailable while there is none.
     pub fn conn(&self) -> Result<ConnectionManager, StoreError> {
-        self.manager
+        match self.current.load().as_deref() {
+            Some(current) => Ok(current.manager.clone()),
+            None => {
+                self.may_have_moved();
+                Err(unavailable("not connected"))
+            }
+        }
+    }
+
+    /// The client of the server in use, for the pub/sub connection.
+    pub fn client(&self) -> Result<redis::Client, StoreError> {
+        self.current
             .load()
             .as_deref()
-            .cloned()
+            .map(|c| c.client.clone())
             .ok_or_else(|| unavailable("not connected"))
+    }
+
+    /// `answer` within the configured timeout; a failure that may mean a failover makes the
+    /// link ask where the primary is.
+    async fn within<T>(
+        &self,
+        answer: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.config.timeout, answer).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                if may_mean_moved(&e) {
+                    self.may_have_moved();
+                }
+                Err(unavailable(e))
+            }
+            Err(_) => {
+                self.may_have_moved();
+                Err(unavailable("timed out"))
+            }
+        }
     }
 
     /// Runs `cmd` within the configured timeout.
     pub async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
         let mut conn = self.conn()?;
-        tokio::time::timeout(self.config.timeout, cmd.query_async(&mut conn))
-            .await
-            .map_err(|_| unavailable("timed out"))?
-            .map_err(unavailable)
+        self.within(cmd.query_async(&mut conn)).await
     }
 
     /// Runs `pipe` (atomically) within the configured timeout.
@@ -109,10 +241,7 @@ impl Link {
         pipe: &redis::Pipeline,
     ) -> Result<T, StoreError> {
         let mut conn = self.conn()?;
-        tokio::time::timeout(self.config.timeout, pipe.query_async(&mut conn))
-            .await
-            .map_err(|_| unavailable("timed out"))?
-            .map_err(unavailable)
+        self.within(pipe.query_async(&mut conn)).await
     }
 
     /// Runs a Lua script within the configured timeout.
@@ -121,10 +250,7 @@ impl Link {
         invocation: &redis::ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
         let mut conn = self.conn()?;
-        tokio::time::timeout(self.config.timeout, invocation.invoke_async(&mut conn))
-            .await
-            .map_err(|_| unavailable("timed out"))?
-            .map_err(unavailable)
+        self.within(invocation.invoke_async(&mut conn)).await
     }
 
     /// Whether Redis answers now.
@@ -135,10 +261,5 @@ impl Link {
         } else {
             Err(unavailable(format!("PING answered {pong}")))
         }
-    }
-
-    /// The client, for the pub/sub connection.
-    pub fn client(&self) -> &redis::Client {
-        &self.client
     }
 }

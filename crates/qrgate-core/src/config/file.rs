@@ -163,6 +163,15 @@ pub(crate) struct Store {
     pub(crate) connect_timeout_ms: Option<Spanned<u64>>,
     pub(crate) timeout_ms: Option<Spanned<u64>>,
     pub(crate) cache_ms: Option<Spanned<u64>>,
+    pub(crate) sentinels: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) master_name: Option<Spanned<String>>,
+    pub(crate) db: Option<Spanned<i64>>,
+    pub(crate) username: Option<Spanned<String>>,
+    pub(crate) password: Option<Spanned<String>>,
+    pub(crate) sentinel_username: Option<Spanned<String>>,
+    pub(crate) sentinel_password: Option<Spanned<String>>,
+    pub(crate) tls: Option<Spanned<bool>>,
+    pub(crate) ca_file: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
