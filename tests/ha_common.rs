@@ -281,6 +281,44 @@ impl Failover {
         keys.map_or(0, |k| k.len())
     }
 
+    /// Stops (`SIGSTOP`) or continues (`SIGCONT`) the replica: a replica that acknowledges
+    /// nothing, while its connections stay open.
+    pub(crate) fn pause_replica(&self, pause: bool) {
+        let sig = if pause { libc::SIGSTOP } else { libc::SIGCONT };
+        if let Ok(pid) = i32::try_from(self.replica.child.0.id()) {
+            // SAFETY: kill(2) on a child this test owns and has not reaped.
+            unsafe { libc::kill(pid, sig) };
+        }
+    }
+
+    /// Waits until every Sentinel sees the replica healthy again (no `s_down`), so it can be
+    /// promoted.
+    pub(crate) async fn await_replica_healthy(&self) -> bool {
+        let ca = self.tls.as_ref().map(|t| t.ca.as_slice());
+        for s in &self.sentinels {
+            let healthy = eventually(FAILOVER, || async {
+                let replicas: Option<Vec<HashMap<String, String>>> = ask(
+                    s.port,
+                    SENTINEL_PASSWORD,
+                    ca,
+                    ::redis::cmd("SENTINEL").arg("REPLICAS").arg(MASTER),
+                )
+                .await;
+                replicas.is_some_and(|r| {
+                    r.iter().any(|r| {
+                        r.get("flags").map(String::as_str) == Some("slave")
+                            && r.get("master-link-status").map(String::as_str) == Some("ok")
+                    })
+                })
+            })
+            .await;
+            if !healthy {
+                return false;
+            }
+        }
+        true
+    }
+
     /// Kills the primary outright (SIGKILL: no goodbye to anyone).
     pub(crate) fn kill_primary(&mut self) {
         let _ = self.primary.child.0.kill();

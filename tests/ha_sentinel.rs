@@ -137,3 +137,69 @@ async fn sentinels_and_nodes_over_tls_with_passwords_fail_over_too() {
     let (after, _) = sign_in_via(&base, &alice_key()).await;
     assert_eq!(user_at(&after, &base).await.as_deref(), Some("alice"));
 }
+
+#[tokio::test]
+async fn with_replicas_to_wait_a_confirmed_session_survives_and_an_unconfirmed_one_is_refused() {
+    let mut set = Failover::start().await;
+    let (gw, ready) =
+        instance_on(&set.store("cache_ms = 1\nreplicas_to_wait = 1\nwait_timeout_ms = 1000")).await;
+    let base = gw.base.clone();
+    let (early, early_token) = sign_in_via(&base, &alice_key()).await;
+    assert_eq!(user_at(&early, &base).await.as_deref(), Some("alice"));
+
+    // A replica that acknowledges nothing: a sign-in is refused with a retry message, and a
+    // revocation is not reported done.
+    set.pause_replica(true);
+    let b = crate::common::browser();
+    let id = login_page(&b, &base).await;
+    let (_, approved) = approve_via(&base, &id, &alice_key()).await;
+    approved.expect("the approval itself needs no replica");
+    let started = Instant::now();
+    let refused = claim(&b, &base, &id).await;
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body = refused.text().await.unwrap_or_default();
+    assert!(body.contains("try again"), "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refused within timeout_ms + wait_timeout_ms: {:?}",
+        started.elapsed()
+    );
+    let revoke = client()
+        .post(ready.replace(
+            "/readyz",
+            &format!("/sessions/revoke?id={}", session_id_of(&early_token)),
+        ))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(
+        revoke.status(),
+        503,
+        "an unconfirmed revocation is not reported done"
+    );
+
+    // The replica back: a session confirmed by it survives the primary dying at once.
+    set.pause_replica(false);
+    assert!(
+        set.await_replica_healthy().await,
+        "the sentinels see the replica again"
+    );
+    let (late, _) = sign_in_via(&base, &alice_key()).await;
+    set.kill_primary();
+    assert!(
+        set.await_promotion().await,
+        "the sentinels promoted the replica"
+    );
+    let served = eventually(FAILOVER, || {
+        let (late, base) = (late.clone(), base.clone());
+        async move { user_at(&late, &base).await.as_deref() == Some("alice") }
+    })
+    .await;
+    assert!(
+        served,
+        "the confirmed session survived the failover: {}",
+        gw.log()
+    );
+}

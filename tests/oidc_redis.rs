@@ -318,6 +318,7 @@ async fn the_redis_store_bounds_ends_families_and_ends_the_grants_a_sweep_picks(
         connect_timeout: std::time::Duration::from_secs(5),
         timeout: std::time::Duration::from_secs(5),
         cache: std::time::Duration::ZERO,
+        replicas: None,
     })
     .expect("link");
     link.connect().await.expect("connected");

@@ -221,6 +221,7 @@ async fn the_redis_claim_script_refuses_a_claim_of_another_purpose() {
         connect_timeout: Duration::from_secs(5),
         timeout: Duration::from_secs(5),
         cache: Duration::ZERO,
+        replicas: None,
     })
     .expect("link");
     link.connect().await.expect("connected");

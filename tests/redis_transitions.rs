@@ -173,6 +173,7 @@ async fn attempt_transitions_match_the_table() {
         connect_timeout: Duration::from_secs(2),
         timeout: Duration::from_secs(2),
         cache: Duration::from_secs(1),
+        replicas: None,
     })
     .expect("link");
     link.connect().await.expect("connected");

@@ -95,6 +95,7 @@ async fn redis_keeps_a_family_and_reads_records_without_one() {
         connect_timeout: Duration::from_secs(2),
         timeout: Duration::from_secs(2),
         cache: Duration::from_millis(1),
+        replicas: None,
     };
     let link = qrgate::redis::Link::new(&config).expect("link");
     link.connect().await.expect("connect");

@@ -32,7 +32,7 @@ use arc_swap::ArcSwapOption;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::{watch, Mutex};
 
-use qrgate_core::config::RedisConfig;
+use qrgate_core::config::{RedisConfig, Replicas};
 use qrgate_core::session::StoreError;
 
 use target::Target;
@@ -57,6 +57,9 @@ pub struct Link {
 /// The server the link talks to now.
 struct Current {
     manager: ConnectionManager,
+    /// With `replicas_to_wait`: a connection of its own for the writes that wait for replicas
+    /// (`WAIT` holds the connection it is sent on; lookups must not queue behind it).
+    writer: Option<ConnectionManager>,
     /// What the manager was made from (the pub/sub connection is made from it too).
     client: redis::Client,
     /// Its `host:port`.
@@ -133,17 +136,18 @@ impl Link {
                 return Ok(());
             }
         }
-        let conf = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.config.connect_timeout))
-            .set_response_timeout(Some(self.config.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let manager = ConnectionManager::new_with_config(client.clone(), conf)
-            .await
-            .map_err(unavailable)?;
+        let manager = self.manager(&client, self.config.timeout).await?;
+        let writer = match self.config.replicas {
+            Some(r) => Some(
+                self.manager(&client, self.config.timeout + r.timeout)
+                    .await?,
+            ),
+            None => None,
+        };
         let moved = self.current.load().is_some();
         self.current.store(Some(Arc::new(Current {
             manager,
+            writer,
             client,
             address,
         })));
@@ -154,6 +158,22 @@ impl Link {
             tracing::info!(url = %self.config.display_url(), "connected to redis");
         }
         Ok(())
+    }
+
+    /// A connection to `client` whose answers take at most `timeout`.
+    async fn manager(
+        &self,
+        client: &redis::Client,
+        timeout: Duration,
+    ) -> Result<ConnectionManager, StoreError> {
+        let conf = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.config.connect_timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        ConnectionManager::new_with_config(client.clone(), conf)
+            .await
+            .map_err(unavailable)
     }
 
     /// A failure that may mean the primary moved: with Sentinel, ask again in the
@@ -214,7 +234,16 @@ impl Link {
         &self,
         answer: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.config.timeout, answer).await {
+        self.within_for(self.config.timeout, answer).await
+    }
+
+    /// [`Link::within`] with the deadline `deadline`.
+    async fn within_for<T>(
+        &self,
+        deadline: Duration,
+        answer: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(deadline, answer).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
                 if may_mean_moved(&e) {
@@ -251,6 +280,100 @@ impl Link {
     ) -> Result<T, StoreError> {
         let mut conn = self.conn()?;
         self.within(invocation.invoke_async(&mut conn)).await
+    }
+
+    /// The writer connection and what to wait for, with `replicas_to_wait`.
+    fn writer(&self) -> Result<Option<(ConnectionManager, Replicas)>, StoreError> {
+        let Some(replicas) = self.config.replicas else {
+            return Ok(None);
+        };
+        match self.current.load().as_deref() {
+            Some(Current {
+                writer: Some(w), ..
+            }) => Ok(Some((w.clone(), replicas))),
+            _ => {
+                self.may_have_moved();
+                Err(unavailable("not connected"))
+            }
+        }
+    }
+
+    /// Whether `acknowledged` replicas are enough.
+    fn confirmed(replicas: Replicas, acknowledged: i64) -> Result<(), StoreError> {
+        if acknowledged >= i64::from(replicas.count) {
+            Ok(())
+        } else {
+            tracing::warn!(
+                acknowledged,
+                wanted = replicas.count,
+                "a write was not confirmed by enough replicas in time; refused"
+            );
+            Err(StoreError::NotReplicated)
+        }
+    }
+
+    /// Runs a Lua script whose write a failover must not lose: with `replicas_to_wait`, it
+    /// is followed on the same connection, in the same round trip, by `WAIT`, and counts only
+    /// once enough replicas have it ([`StoreError::NotReplicated`] otherwise: the caller
+    /// refuses, as for any store failure). Without it, [`Link::script`].
+    pub async fn script_kept<T: redis::FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        let Some((mut conn, replicas)) = self.writer()? else {
+            return self.script(invocation).await;
+        };
+        let mut pipe = redis::pipe();
+        pipe.invoke_script(invocation)
+            .cmd("WAIT")
+            .arg(replicas.count)
+            .arg(replicas.timeout.as_millis().max(1));
+        let run = async {
+            match pipe.query_async::<(T, i64)>(&mut conn).await {
+                // The script is not in this server's cache yet (a new primary, say): load it
+                // and run both again (the failed EVALSHA wrote nothing).
+                Err(e)
+                    if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+                {
+                    invocation.load_async(&mut conn).await?;
+                    pipe.query_async::<(T, i64)>(&mut conn).await
+                }
+                other => other,
+            }
+        };
+        let (value, acknowledged) = self
+            .within_for(self.config.timeout + replicas.timeout, run)
+            .await?;
+        Self::confirmed(replicas, acknowledged)?;
+        Ok(value)
+    }
+
+    /// Runs `pipe` (whose answers are not needed) as a write a failover must not lose, as
+    /// [`Link::script_kept`] does. Without `replicas_to_wait`, [`Link::pipe`].
+    pub async fn pipe_kept(&self, pipe: &redis::Pipeline) -> Result<(), StoreError> {
+        let Some((mut conn, replicas)) = self.writer()? else {
+            return self.pipe::<()>(pipe).await;
+        };
+        let mut kept = redis::pipe();
+        if pipe.is_transaction() {
+            kept.cmd("MULTI").ignore();
+        }
+        for cmd in pipe.cmd_iter() {
+            kept.add_command(cmd.clone()).ignore();
+        }
+        if pipe.is_transaction() {
+            kept.cmd("EXEC").ignore();
+        }
+        kept.cmd("WAIT")
+            .arg(replicas.count)
+            .arg(replicas.timeout.as_millis().max(1));
+        let (acknowledged,): (i64,) = self
+            .within_for(
+                self.config.timeout + replicas.timeout,
+                kept.query_async(&mut conn),
+            )
+            .await?;
+        Self::confirmed(replicas, acknowledged)
     }
 
     /// Whether Redis answers now.

@@ -172,6 +172,8 @@ pub(crate) struct Store {
     pub(crate) sentinel_password: Option<Spanned<String>>,
     pub(crate) tls: Option<Spanned<bool>>,
     pub(crate) ca_file: Option<Spanned<String>>,
+    pub(crate) replicas_to_wait: Option<Spanned<u64>>,
+    pub(crate) wait_timeout_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -28,6 +28,18 @@ pub struct RedisConfig {
     /// How long a validated session is trusted from this instance's memory before Redis
     /// is asked again (revocations arrive at once through pub/sub; this bounds the rest).
     pub cache: Duration,
+    /// Writes a failover must not lose (sessions, devices, revocations, OpenID Connect
+    /// grants and tokens) count only once this many replicas have them (`WAIT`); none: off.
+    pub replicas: Option<Replicas>,
+}
+
+/// `[store] replicas_to_wait` and `wait_timeout_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replicas {
+    /// How many replicas must acknowledge a write.
+    pub count: u32,
+    /// How long to wait for them; then the write is refused as not confirmed.
+    pub timeout: Duration,
 }
 
 /// Which Redis the store talks to.
@@ -111,6 +123,7 @@ impl Validator<'_> {
             }
             "redis" => {
                 let target = self.redis_target(&backend, &raw)?;
+                let replicas = self.replicas(&raw)?;
                 let prefix = raw.prefix.unwrap_or_else(|| "qrgate:".into());
                 Ok(StoreConfig::Redis(RedisConfig {
                     target,
@@ -122,6 +135,7 @@ impl Validator<'_> {
                     )?,
                     timeout: self.millis(raw.timeout_ms, "store.timeout_ms", 500)?,
                     cache: self.millis(raw.cache_ms, "store.cache_ms", 2000)?,
+                    replicas,
                 }))
             }
             _ => self.err(
@@ -130,6 +144,31 @@ impl Validator<'_> {
                 "expected \"memory\" or \"redis\"",
             ),
         }
+    }
+
+    /// `replicas_to_wait` (0 or absent: off) and its `wait_timeout_ms`.
+    fn replicas(&self, raw: &file::Store) -> Result<Option<Replicas>, ConfigError> {
+        let count = match &raw.replicas_to_wait {
+            Some(n) if *n.get_ref() > 64 => {
+                return self.err(n.span(), "store.replicas_to_wait", "expected 0 to 64");
+            }
+            Some(n) => u32::try_from(*n.get_ref()).unwrap_or(0),
+            None => 0,
+        };
+        if count == 0 {
+            if let Some(t) = &raw.wait_timeout_ms {
+                return self.err(
+                    t.span(),
+                    "store.wait_timeout_ms",
+                    "only with replicas_to_wait = 1 or more",
+                );
+            }
+            return Ok(None);
+        }
+        Ok(Some(Replicas {
+            count,
+            timeout: self.millis(raw.wait_timeout_ms.clone(), "store.wait_timeout_ms", 500)?,
+        }))
     }
 
     /// `url`, or `sentinels` with `master_name` and their settings (exactly one of the two).

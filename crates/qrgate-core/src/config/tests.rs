@@ -147,6 +147,42 @@ fn sentinels_name_the_primary_and_their_passwords_are_never_shown() {
 }
 
 #[test]
+fn replicas_to_wait_is_bounded_and_its_timeout_needs_it() {
+    let redis = |rest: &str| {
+        format!(
+            "[store]\nbackend = \"redis\"\nurl = \"redis://x:1/0\"\n{rest}\n{}",
+            minimal()
+        )
+    };
+    let StoreConfig::Redis(r) = parse(&redis("replicas_to_wait = 2")).expect("ok").store else {
+        panic!("redis")
+    };
+    assert_eq!(
+        r.replicas,
+        Some(Replicas {
+            count: 2,
+            timeout: Duration::from_millis(500)
+        })
+    );
+    let StoreConfig::Redis(r) = parse(&redis("")).expect("ok").store else {
+        panic!("redis")
+    };
+    assert_eq!(r.replicas, None, "off by default");
+    check_error(
+        &redis("replicas_to_wait = 65"),
+        4,
+        "store.replicas_to_wait",
+        "0 to 64",
+    );
+    check_error(
+        &redis("wait_timeout_ms = 100"),
+        4,
+        "store.wait_timeout_ms",
+        "replicas_to_wait",
+    );
+}
+
+#[test]
 fn the_high_availability_example_parses() {
     let page = include_str!("../../../../docs/high-availability.md");
     let example = page
