@@ -23,6 +23,7 @@ mod forward_auth_rules;
 mod forward_auth_verify;
 mod ha_common;
 mod ha_sentinel;
+mod ha_stall;
 mod hardening;
 mod key_rotation;
 mod login;

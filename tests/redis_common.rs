@@ -23,16 +23,24 @@ pub(crate) struct Redis {
     pub(crate) child: Reaped,
     pub(crate) port: u16,
     pub(crate) dir: tempfile::TempDir,
+    /// More `redis-server` arguments.
+    extra: Vec<String>,
 }
 
 impl Redis {
     pub(crate) async fn start() -> Redis {
+        Self::start_with(&[]).await
+    }
+
+    /// With more `redis-server` arguments `extra`.
+    pub(crate) async fn start_with(extra: &[&str]) -> Redis {
         let dir = tempfile::tempdir().expect("dir");
         let port = free_port();
         let mut r = Redis {
             child: Reaped(Command::new("true").spawn().expect("placeholder")),
             port,
             dir,
+            extra: extra.iter().map(|a| a.to_string()).collect(),
         };
         r.child = r.spawn();
         r.wait_up().await;
@@ -51,6 +59,7 @@ impl Redis {
                     "--appendfsync",
                     "always",
                 ])
+                .args(&self.extra)
                 .arg("--dir")
                 .arg(self.dir.path())
                 .stdout(Stdio::null())
