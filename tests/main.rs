@@ -22,6 +22,7 @@ mod forward_auth;
 mod forward_auth_rules;
 mod forward_auth_verify;
 mod ha_common;
+mod ha_gateway;
 mod ha_sentinel;
 mod ha_stall;
 mod hardening;
