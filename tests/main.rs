@@ -21,6 +21,7 @@ mod durable_state;
 mod forward_auth;
 mod forward_auth_rules;
 mod forward_auth_verify;
+mod ha_cluster;
 mod ha_common;
 mod ha_gateway;
 mod ha_sentinel;

@@ -159,10 +159,16 @@ pub(crate) fn instance_config(redis: &Redis, admin: u16, extra_store: &str, app:
 }
 
 /// The config after `[[app]]` of an instance whose `[store]` (Redis, prefix `t:`) has the
-/// keys `store`, with its admin listener on `admin`.
+/// keys `store` (and the prefix `t:` unless they name one), with its admin listener on
+/// `admin`.
 pub(crate) fn store_config(admin: u16, store: &str, app: &str) -> String {
+    let prefix = if store.contains("prefix =") {
+        ""
+    } else {
+        "prefix = \"t:\"\n"
+    };
     format!(
-        "{app}\n{}\n[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken_file = \"admin.token\"\n[store]\nbackend = \"redis\"\nprefix = \"t:\"\n{store}\n",
+        "{app}\n{}\n[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken_file = \"admin.token\"\n[store]\nbackend = \"redis\"\n{prefix}{store}\n",
         alice("\"staff\"")
     )
 }

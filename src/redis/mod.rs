@@ -17,6 +17,7 @@
 
 pub mod announcements;
 pub mod attempts;
+mod conn;
 pub mod device_codes;
 pub mod devices;
 pub mod oidc;
@@ -24,7 +25,7 @@ pub mod sessions;
 mod target;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -35,6 +36,7 @@ use tokio::sync::{watch, Mutex};
 use qrgate_core::config::{RedisConfig, Replicas};
 use qrgate_core::session::StoreError;
 
+use conn::Conn;
 use target::Target;
 
 /// The least time between two questions to the Sentinels after failures.
@@ -50,16 +52,18 @@ pub struct Link {
     asking: AtomicBool,
     /// Counts moves to another server: the pub/sub listener subscribes again.
     moves: watch::Sender<u64>,
+    /// On a cluster, which node pub/sub tries next.
+    turn: AtomicUsize,
     me: Weak<Link>,
     config: RedisConfig,
 }
 
 /// The server the link talks to now.
 struct Current {
-    manager: ConnectionManager,
+    manager: Conn,
     /// With `replicas_to_wait`: a connection of its own for the writes that wait for replicas
     /// (`WAIT` holds the connection it is sent on; lookups must not queue behind it).
-    writer: Option<ConnectionManager>,
+    writer: Option<Conn>,
     /// What the manager was made from (the pub/sub connection is made from it too).
     client: redis::Client,
     /// Its `host:port`.
@@ -96,6 +100,7 @@ impl Link {
             attaching: Mutex::new(()),
             asking: AtomicBool::new(false),
             moves: watch::Sender::new(0),
+            turn: AtomicUsize::new(0),
             me: me.clone(),
             config: config.clone(),
         }))
@@ -129,6 +134,9 @@ impl Link {
     /// makes it the one in use.
     async fn attach(&self) -> Result<(), StoreError> {
         let _one = self.attaching.lock().await;
+        if let Target::Cluster(cluster, _) = &self.target {
+            return self.attach_cluster(cluster).await;
+        }
         let client = self.target.resolve(self.config.connect_timeout).await?;
         let address = client.get_connection_info().addr().to_string();
         if let Some(current) = self.current.load().as_deref() {
@@ -136,12 +144,12 @@ impl Link {
                 return Ok(());
             }
         }
-        let manager = self.manager(&client, self.config.timeout).await?;
+        let manager = Conn::One(self.manager(&client, self.config.timeout).await?);
         let writer = match self.config.replicas {
-            Some(r) => Some(
+            Some(r) => Some(Conn::One(
                 self.manager(&client, self.config.timeout + r.timeout)
                     .await?,
-            ),
+            )),
             None => None,
         };
         let moved = self.current.load().is_some();
@@ -157,6 +165,40 @@ impl Link {
         } else {
             tracing::info!(url = %self.config.display_url(), "connected to redis");
         }
+        Ok(())
+    }
+
+    /// Connects to the cluster once (the connection then follows the cluster by itself).
+    async fn attach_cluster(
+        &self,
+        cluster: &redis::cluster::ClusterClient,
+    ) -> Result<(), StoreError> {
+        if self.current.load().is_some() {
+            return Ok(());
+        }
+        let connect = || async {
+            tokio::time::timeout(self.config.connect_timeout, cluster.get_async_connection())
+                .await
+                .map_err(|_| unavailable("cluster connection timed out"))?
+                .map(|c| Conn::cluster(c, &self.config.prefix))
+                .map_err(unavailable)
+        };
+        let manager = connect().await?;
+        let writer = match self.config.replicas {
+            Some(_) => Some(connect().await?),
+            None => None,
+        };
+        let client = self
+            .target
+            .node(0)
+            .ok_or_else(|| unavailable("no cluster node"))?;
+        self.current.store(Some(Arc::new(Current {
+            manager,
+            writer,
+            client,
+            address: "cluster".into(),
+        })));
+        tracing::info!(url = %self.config.display_url(), "connected to the redis cluster");
         Ok(())
     }
 
@@ -209,7 +251,7 @@ impl Link {
     }
 
     /// A handle on the connection (cheap), or unavailable while there is none.
-    pub fn conn(&self) -> Result<ConnectionManager, StoreError> {
+    pub fn conn(&self) -> Result<Conn, StoreError> {
         match self.current.load().as_deref() {
             Some(current) => Ok(current.manager.clone()),
             None => {
@@ -219,8 +261,12 @@ impl Link {
         }
     }
 
-    /// The client of the server in use, for the pub/sub connection.
+    /// The client of the server in use, for the pub/sub connection (on a cluster, each call
+    /// names the next configured node, so a dead node is passed over).
     pub fn client(&self) -> Result<redis::Client, StoreError> {
+        if let Some(node) = self.target.node(self.turn.fetch_add(1, Ordering::Relaxed)) {
+            return Ok(node);
+        }
         self.current
             .load()
             .as_deref()
@@ -283,7 +329,7 @@ impl Link {
     }
 
     /// The writer connection and what to wait for, with `replicas_to_wait`.
-    fn writer(&self) -> Result<Option<(ConnectionManager, Replicas)>, StoreError> {
+    fn writer(&self) -> Result<Option<(Conn, Replicas)>, StoreError> {
         let Some(replicas) = self.config.replicas else {
             return Ok(None);
         };

@@ -159,11 +159,12 @@ pub(crate) struct Assertion {
 pub(crate) struct Store {
     pub(crate) backend: Option<Spanned<String>>,
     pub(crate) url: Option<Spanned<String>>,
-    pub(crate) prefix: Option<String>,
+    pub(crate) prefix: Option<Spanned<String>>,
     pub(crate) connect_timeout_ms: Option<Spanned<u64>>,
     pub(crate) timeout_ms: Option<Spanned<u64>>,
     pub(crate) cache_ms: Option<Spanned<u64>>,
     pub(crate) sentinels: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) cluster: Option<Spanned<Vec<Spanned<String>>>>,
     pub(crate) master_name: Option<Spanned<String>>,
     pub(crate) db: Option<Spanned<i64>>,
     pub(crate) username: Option<Spanned<String>>,

@@ -36,7 +36,7 @@ pub use sso::{
 };
 
 pub use programs::{ProgramsConfig, CLI_CLIENT};
-pub use store::{RedisConfig, RedisTarget, Replicas, SentinelConfig, StoreConfig};
+pub use store::{ClusterConfig, RedisConfig, RedisTarget, Replicas, SentinelConfig, StoreConfig};
 use validate::Validator;
 
 /// The longest duration any setting accepts: ten years. Bounding every duration at

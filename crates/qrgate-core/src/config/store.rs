@@ -49,6 +49,24 @@ pub enum RedisTarget {
     Url(String),
     /// `sentinels` + `master_name`: whichever server the Sentinels call the primary.
     Sentinel(Box<SentinelConfig>),
+    /// `cluster`: a Redis Cluster; every key carries the prefix's hash tag, so all of them
+    /// (and every script's keys) are in one slot.
+    Cluster(Box<ClusterConfig>),
+}
+
+/// `[store] cluster = [...]`: a Redis Cluster, found from any of these nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// Some of the cluster's nodes, `host:port` each.
+    pub nodes: Vec<(String, u16)>,
+    /// ACL user and password on the nodes.
+    pub username: Option<String>,
+    /// Never logged.
+    pub password: Option<String>,
+    /// TLS to the nodes.
+    pub tls: bool,
+    /// PEM roots the nodes' certificates are verified against (default: the system's roots).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// `[store] sentinels = [...]`: the primary is found through Redis Sentinel and found again
@@ -88,6 +106,14 @@ impl RedisConfig {
                 }
                 Err(_) => "(unparsable url)".into(),
             },
+            RedisTarget::Cluster(c) => {
+                let nodes: Vec<String> = c.nodes.iter().map(|(h, p)| format!("{h}:{p}")).collect();
+                format!(
+                    "cluster via {}{}",
+                    nodes.join(","),
+                    if c.tls { " (tls)" } else { "" }
+                )
+            }
             RedisTarget::Sentinel(s) => {
                 let nodes: Vec<String> = s
                     .sentinels
@@ -119,12 +145,15 @@ impl Validator<'_> {
                 if let Some(s) = raw.sentinels {
                     return self.err(s.span(), "store.sentinels", "only with backend = \"redis\"");
                 }
+                if let Some(c) = raw.cluster {
+                    return self.err(c.span(), "store.cluster", "only with backend = \"redis\"");
+                }
                 Ok(StoreConfig::Memory)
             }
             "redis" => {
                 let target = self.redis_target(&backend, &raw)?;
                 let replicas = self.replicas(&raw)?;
-                let prefix = raw.prefix.unwrap_or_else(|| "qrgate:".into());
+                let prefix = self.prefix(&target, raw.prefix.clone())?;
                 Ok(StoreConfig::Redis(RedisConfig {
                     target,
                     prefix,
@@ -144,6 +173,27 @@ impl Validator<'_> {
                 "expected \"memory\" or \"redis\"",
             ),
         }
+    }
+
+    /// The key prefix; with a cluster it must hold a hash tag (`{...}`), so that every key
+    /// is in one slot and every script's keys stay together.
+    fn prefix(
+        &self,
+        target: &RedisTarget,
+        prefix: Option<Spanned<String>>,
+    ) -> Result<String, ConfigError> {
+        let cluster = matches!(target, RedisTarget::Cluster(_));
+        let Some(prefix) = prefix else {
+            return Ok(if cluster { "{qrgate}:" } else { "qrgate:" }.into());
+        };
+        if cluster && !has_hash_tag(prefix.get_ref()) {
+            return self.err(
+                prefix.span(),
+                "store.prefix",
+                "with cluster, the prefix needs a hash tag, e.g. \"{qrgate}:\"",
+            );
+        }
+        Ok(prefix.into_inner())
     }
 
     /// `replicas_to_wait` (0 or absent: off) and its `wait_timeout_ms`.
@@ -196,8 +246,37 @@ impl Validator<'_> {
             ("store.tls", raw.tls.as_ref().map(Spanned::span)),
             ("store.ca_file", raw.ca_file.as_ref().map(Spanned::span)),
         ];
-        match (&raw.url, &raw.sentinels) {
-            (Some(url), None) => {
+        let cluster_refuses = [
+            (
+                "store.master_name",
+                raw.master_name.as_ref().map(Spanned::span),
+            ),
+            ("store.db", raw.db.as_ref().map(Spanned::span)),
+            (
+                "store.sentinel_username",
+                raw.sentinel_username.as_ref().map(Spanned::span),
+            ),
+            (
+                "store.sentinel_password",
+                raw.sentinel_password.as_ref().map(Spanned::span),
+            ),
+        ];
+        match (&raw.url, &raw.sentinels, &raw.cluster) {
+            (None, None, Some(nodes)) => {
+                if let Some((key, Some(span))) = cluster_refuses.iter().find(|(_, s)| s.is_some())
+                {
+                    return self.err(span.clone(), key, "only with sentinels");
+                }
+                let tls = raw.tls.as_ref().is_some_and(|t| *t.get_ref());
+                Ok(RedisTarget::Cluster(Box::new(ClusterConfig {
+                    nodes: self.nodes(nodes, "store.cluster")?,
+                    username: raw.username.as_ref().map(|s| s.get_ref().clone()),
+                    password: raw.password.as_ref().map(|s| s.get_ref().clone()),
+                    tls,
+                    ca_file: self.ca_file(raw, tls)?,
+                })))
+            }
+            (Some(url), None, None) => {
                 if let Some((key, Some(span))) = sentinel_only.iter().find(|(_, s)| s.is_some()) {
                     return self.err(
                         span.clone(),
@@ -216,18 +295,23 @@ impl Validator<'_> {
                 }
                 Ok(RedisTarget::Url(url.get_ref().clone()))
             }
-            (None, Some(list)) => self
+            (None, Some(list), None) => self
                 .sentinel(list, raw)
                 .map(|s| RedisTarget::Sentinel(Box::new(s))),
-            (Some(url), Some(_)) => self.err(
-                url.span(),
-                "store.url",
-                "either url or sentinels, not both",
-            ),
-            (None, None) => self.err(
+            (None, None, None) => self.err(
                 backend.span(),
                 "store.url",
-                "backend = \"redis\" needs url = \"redis://host:port/db\" or sentinels = [\"host:port\", ...]",
+                "backend = \"redis\" needs url = \"redis://host:port/db\" sentinels = [\"host:port\", ...] or cluster = [\"host:port\", ...]",
+            ),
+            (Some(url), _, _) => self.err(
+                url.span(),
+                "store.url",
+                "one of url, sentinels and cluster, not two",
+            ),
+            (None, Some(list), Some(_)) => self.err(
+                list.span(),
+                "store.sentinels",
+                "one of url, sentinels and cluster, not two",
             ),
         }
     }
@@ -237,25 +321,7 @@ impl Validator<'_> {
         list: &Spanned<Vec<Spanned<String>>>,
         raw: &file::Store,
     ) -> Result<SentinelConfig, ConfigError> {
-        if list.get_ref().is_empty() {
-            return self.err(list.span(), "store.sentinels", "name at least one sentinel");
-        }
-        let mut sentinels = Vec::new();
-        for (i, s) in list.get_ref().iter().enumerate() {
-            let parsed = s
-                .get_ref()
-                .rsplit_once(':')
-                .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse::<u16>().ok()?)))
-                .filter(|(h, p)| !h.is_empty() && *p != 0);
-            let Some((host, port)) = parsed else {
-                return self.err(
-                    s.span(),
-                    &format!("store.sentinels[{i}]"),
-                    "expected host:port",
-                );
-            };
-            sentinels.push((host.to_string(), port));
-        }
+        let sentinels = self.nodes(list, "store.sentinels")?;
         let Some(master_name) = raw.master_name.as_ref().filter(|m| !m.get_ref().is_empty()) else {
             return self.err(
                 list.span(),
@@ -271,9 +337,7 @@ impl Validator<'_> {
             None => 0,
         };
         let tls = raw.tls.as_ref().is_some_and(|t| *t.get_ref());
-        if let (Some(ca), false) = (&raw.ca_file, tls) {
-            return self.err(ca.span(), "store.ca_file", "only with tls = true");
-        }
+        let ca_file = self.ca_file(raw, tls)?;
         let text = |v: &Option<Spanned<String>>| v.as_ref().map(|s| s.get_ref().clone());
         Ok(SentinelConfig {
             sentinels,
@@ -284,10 +348,50 @@ impl Validator<'_> {
             sentinel_username: text(&raw.sentinel_username),
             sentinel_password: text(&raw.sentinel_password),
             tls,
-            ca_file: raw
-                .ca_file
-                .as_ref()
-                .map(|p| self.relative(PathBuf::from(p.get_ref()))),
+            ca_file,
         })
     }
+
+    /// A non-empty list of `host:port`.
+    fn nodes(
+        &self,
+        list: &Spanned<Vec<Spanned<String>>>,
+        key: &str,
+    ) -> Result<Vec<(String, u16)>, ConfigError> {
+        if list.get_ref().is_empty() {
+            return self.err(list.span(), key, "name at least one node");
+        }
+        let mut nodes = Vec::new();
+        for (i, s) in list.get_ref().iter().enumerate() {
+            let parsed = s
+                .get_ref()
+                .rsplit_once(':')
+                .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse::<u16>().ok()?)))
+                .filter(|(h, p)| !h.is_empty() && *p != 0);
+            let Some((host, port)) = parsed else {
+                return self.err(s.span(), &format!("{key}[{i}]"), "expected host:port");
+            };
+            nodes.push((host.to_string(), port));
+        }
+        Ok(nodes)
+    }
+
+    /// `ca_file` (only with `tls`), relative to the config file.
+    fn ca_file(&self, raw: &file::Store, tls: bool) -> Result<Option<PathBuf>, ConfigError> {
+        match (&raw.ca_file, tls) {
+            (Some(ca), false) => self.err(ca.span(), "store.ca_file", "only with tls = true"),
+            (ca, _) => Ok(ca
+                .as_ref()
+                .map(|p| self.relative(PathBuf::from(p.get_ref())))),
+        }
+    }
+}
+
+/// Whether `prefix` holds a Redis Cluster hash tag: a `{` followed later by a `}` with
+/// something between them (the first such pair decides a key's slot).
+fn has_hash_tag(prefix: &str) -> bool {
+    prefix
+        .split_once('{')
+        .and_then(|(_, rest)| rest.split_once('}'))
+        .is_some_and(|(tag, _)| !tag.is_empty())
 }

@@ -130,7 +130,7 @@ fn sentinels_name_the_primary_and_their_passwords_are_never_shown() {
         &redis("url = \"redis://x:1/0\"\nsentinels = [\"a:1\"]"),
         3,
         "store.url",
-        "not both",
+        "not two",
     );
     check_error(
         &redis("url = \"redis://x:1/0\"\npassword = \"p\""),
@@ -179,6 +179,53 @@ fn replicas_to_wait_is_bounded_and_its_timeout_needs_it() {
         4,
         "store.wait_timeout_ms",
         "replicas_to_wait",
+    );
+}
+
+#[test]
+fn a_cluster_keeps_every_key_in_one_slot_through_the_prefix_hash_tag() {
+    let redis = |rest: &str| format!("[store]\nbackend = \"redis\"\n{rest}\n{}", minimal());
+    let StoreConfig::Redis(r) = parse(&redis(
+        "cluster = [\"10.0.0.1:7000\", \"10.0.0.2:7000\"]\npassword = \"p\"",
+    ))
+    .expect("ok")
+    .store
+    else {
+        panic!("redis")
+    };
+    assert_eq!(r.prefix, "{qrgate}:", "a hash tag by default");
+    let RedisTarget::Cluster(c) = &r.target else {
+        panic!("cluster")
+    };
+    assert_eq!((c.nodes.len(), c.password.as_deref()), (2, Some("p")));
+    assert!(
+        r.display_url().starts_with("cluster via 10.0.0.1:7000"),
+        "{}",
+        r.display_url()
+    );
+    check_error(
+        &redis("cluster = [\"a:1\"]\nprefix = \"qrgate:\""),
+        4,
+        "store.prefix",
+        "hash tag",
+    );
+    check_error(
+        &redis("cluster = [\"a:1\"]\nprefix = \"{}:\""),
+        4,
+        "store.prefix",
+        "hash tag",
+    );
+    check_error(
+        &redis("cluster = [\"a:1\"]\nmaster_name = \"m\""),
+        4,
+        "store.master_name",
+        "only with sentinels",
+    );
+    check_error(
+        &redis("cluster = [\"a:1\"]\nsentinels = [\"b:2\"]"),
+        4,
+        "store.sentinels",
+        "not two",
     );
 }
 
