@@ -67,21 +67,22 @@ def redis_cli(p, *args, password=NODE_PW):
 
 class Round:
     def __init__(self, work):
-        self.work, self.procs = work, []
+        self.work, self.procs, self.soak = work, [], False
 
     def spawn(self, args, log):
         p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(log, "w"))
         self.procs.append(p)
         return p
 
-    def node(self, name, extra):
-        p = port()
+    def node(self, name, extra, p=None):
+        p = p or port()
         proc = self.spawn(["redis-server", "--port", str(p), "--bind", "127.0.0.1", "--save", "",
                            "--appendonly", "no", "--requirepass", NODE_PW, "--masterauth", NODE_PW,
                            "--dir", self.work, *extra], f"{self.work}/{name}.log")
         return p, proc
 
-    def start(self):
+    def start(self, soak=False):
+        self.soak = soak
         self.primary, self.primary_proc = self.node("primary", [])
         self.replica, _ = self.node("replica", ["--replicaof", "127.0.0.1", str(self.primary)])
         while "master_link_status:up" not in redis_cli(self.replica, "INFO", "replication"):
@@ -112,8 +113,8 @@ class Round:
         for name in ("a", "b"):
             self.gateways[name] = self.gateway(name)
 
-    def gateway(self, name):
-        p = port()
+    def gateway(self, name, p=None):
+        p = p or port()
         nodes = ", ".join(f'"127.0.0.1:{s}"' for s in self.sentinels)
         conf = f"{self.work}/{name}.toml"
         with open(conf, "w") as f:
@@ -127,11 +128,7 @@ claim_per_minute = 1000000
 verify_per_minute = 1000000
 pending_per_client = 100000
 max_connections_per_client = 100000
-[[app]]
-name = "bench"
-origin = "{ORIGIN}"
-hosts = ["qrgate.bench", "127.0.0.1:{p}"]
-upstream = "127.0.0.1:{self.upstream}"
+{self.app(p)}
 [[user]]
 name = "alice"
 key = "{ALICE}"
@@ -143,7 +140,7 @@ password = "{NODE_PW}"
 sentinel_password = "{SENTINEL_PW}"
 prefix = "bench:"
 timeout_ms = 500
-cache_ms = 1
+{"" if self.soak else "cache_ms = 1"}
 replicas_to_wait = 1
 """)
         env = dict(os.environ, RUST_LOG="warn")
@@ -152,6 +149,26 @@ replicas_to_wait = 1
         self.procs.append(proc)
         wait_port(p)
         return p, proc
+
+    def app(self, p):
+        if self.soak:
+            # The soak's own app (bench/soak): short lifetimes, every signer, a public path.
+            return f"""[session]
+lifetime_seconds = 30
+idle_timeout_seconds = 10
+sweep_interval_seconds = 2
+[login]
+attempt_lifetime_seconds = 30
+claim_window_seconds = 10
+[[app]]
+name = "Soak"
+origin = "http://127.0.0.1:{p}"
+upstream = "127.0.0.1:{self.upstream}"
+public_paths = ["/public"]
+signers = ["native", "pubky", "tana"]"""
+        return (f'[[app]]\nname = "bench"\norigin = "{ORIGIN}"\n'
+                f'hosts = ["qrgate.bench", "127.0.0.1:{p}"]\n'
+                f'upstream = "127.0.0.1:{self.upstream}"')
 
     def stop(self):
         for p in self.procs:

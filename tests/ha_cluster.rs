@@ -22,9 +22,13 @@ impl Cluster {
         for _ in 0..3 {
             let dir = tempfile::tempdir().expect("dir");
             let port = free_port();
+            // The cluster bus port named too: the default (port + 10000) may be taken or in
+            // the range outgoing connections use.
+            let bus = free_port();
             let child = Command::new("redis-server")
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
+                .args(["--cluster-port", &bus.to_string()])
                 .args(["--save", "", "--appendonly", "no"])
                 .args([
                     "--requirepass",
