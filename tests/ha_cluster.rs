@@ -143,7 +143,20 @@ async fn two_instances_on_a_redis_cluster_share_sessions_devices_and_revocations
     })
     .await;
     assert!(heard, "B heard of the device: {}", b_gw.log());
-    let (with_device, _) = sign_in_via(&b_base, &phone_key).await;
+    // The admin API reads the table from Redis; B's own copy follows over pub/sub, which
+    // crosses the cluster bus from the slot's node to the one B listens on.
+    let with_device = crate::common::browser();
+    let key = &phone_key;
+    let signed_in = eventually(PROPAGATION, || {
+        let (b, base) = (with_device.clone(), b_base.clone());
+        async move {
+            let id = login_page(&b, &base).await;
+            approve_via(&base, &id, key).await.1.is_ok()
+                && claim(&b, &base, &id).await.status() == 200
+        }
+    })
+    .await;
+    assert!(signed_in, "the device signs in through B: {}", b_gw.log());
     assert_eq!(
         user_at(&with_device, &a_base).await.as_deref(),
         Some("alice")
