@@ -13,6 +13,7 @@ use crate::http::reply::{Form, Reply};
 use crate::login::attempts::AttemptError;
 use crate::login::signers::protocol::Refusal;
 use crate::login::LoginError;
+use crate::session::StoreError;
 
 /// Seconds a client is asked to wait after a 503.
 const RETRY_AFTER: &str = "5";
@@ -70,6 +71,16 @@ pub(crate) fn status(e: &LoginError) -> (u16, &'static str) {
     (status, e.code())
 }
 
+/// What a person is told when the store could not complete their sign-in.
+fn store_retry(e: &StoreError) -> String {
+    match e {
+        StoreError::NotReplicated => e.to_string(),
+        StoreError::Unavailable(_) => {
+            "Sign-in is briefly unavailable; please try again in a moment.".into()
+        }
+    }
+}
+
 /// A login refusal, as JSON or as a page (for a browser that posted a form).
 pub fn login_error(form: Form, e: &LoginError) -> Reply {
     let (status, code) = status(e);
@@ -83,6 +94,18 @@ pub fn login_error(form: Form, e: &LoginError) -> Reply {
                 code,
                 "Something went wrong",
                 "The gateway could not complete this sign-in.",
+            )
+        }
+        // The store's own words (a Redis error, a failover) are logged, never shown: the
+        // person is told plainly to try again (the answer carries Retry-After).
+        LoginError::Store(store) | LoginError::Attempt(AttemptError::Store(store)) => {
+            tracing::warn!(error = %store, "sign-in refused: the store did not answer");
+            Reply::error_for(
+                form,
+                status,
+                code,
+                "Sign-in not complete",
+                &store_retry(store),
             )
         }
         _ => Reply::error_for(form, status, code, "Sign-in not complete", &e.to_string()),
