@@ -60,6 +60,8 @@ impl Load {
         self.counts.requests.fetch_add(1, Ordering::Relaxed);
         if status >= 500 {
             self.counts.status_5xx.fetch_add(1, Ordering::Relaxed);
+            // Told as it happens, so a runner can place it in time (bench/soak_ha.py).
+            eprintln!("soak: answered {status}");
         }
     }
 

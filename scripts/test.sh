@@ -16,7 +16,10 @@ command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
 command -v caddy >/dev/null 2>&1 || need_apt+=(caddy)
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
+# Debian's redis-server also runs the Sentinels of the failover tests (redis-server --sentinel),
+# and speaks TLS; redis-cli (redis-tools) is what operators use alongside.
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
 # The OpenID Connect tests drive the provider with a certified relying party library under Node.
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)

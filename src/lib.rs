@@ -40,6 +40,9 @@
 //!   login attempts (atomic transitions in Lua), devices, and
 //!   - [`redis::announcements`]: the pub/sub listener for what other instances announce;
 //!   - [`redis::device_codes`]: the device authorization grant's device codes.
+//!   - `redis::target`: which server the store talks to: a URL's, the primary Redis
+//!     Sentinel names (followed through a failover), or a Redis Cluster;
+//!   - `redis::conn`: one handle on a single server's or a cluster's connection.
 //! - [`cli`]: what the `qrgate` command does besides serving:
 //!   - [`cli::admin_client`]: `qrgate sessions list|revoke`, the admin API's client;
 //!   - [`cli::signer`]: the reference signer behind `qrgate keygen` / `qrgate sign`;

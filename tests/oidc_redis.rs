@@ -313,11 +313,12 @@ async fn the_redis_store_bounds_ends_families_and_ends_the_grants_a_sweep_picks(
     use serde_json::json;
     let redis = Redis::start().await;
     let link = qrgate::redis::Link::new(&qrgate_core::config::RedisConfig {
-        url: redis.url(),
+        target: qrgate_core::config::RedisTarget::Url(redis.url()),
         prefix: "o:".into(),
         connect_timeout: std::time::Duration::from_secs(5),
         timeout: std::time::Duration::from_secs(5),
         cache: std::time::Duration::ZERO,
+        replicas: None,
     })
     .expect("link");
     link.connect().await.expect("connected");

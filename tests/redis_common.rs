@@ -23,16 +23,24 @@ pub(crate) struct Redis {
     pub(crate) child: Reaped,
     pub(crate) port: u16,
     pub(crate) dir: tempfile::TempDir,
+    /// More `redis-server` arguments.
+    extra: Vec<String>,
 }
 
 impl Redis {
     pub(crate) async fn start() -> Redis {
+        Self::start_with(&[]).await
+    }
+
+    /// With more `redis-server` arguments `extra`.
+    pub(crate) async fn start_with(extra: &[&str]) -> Redis {
         let dir = tempfile::tempdir().expect("dir");
         let port = free_port();
         let mut r = Redis {
             child: Reaped(Command::new("true").spawn().expect("placeholder")),
             port,
             dir,
+            extra: extra.iter().map(|a| a.to_string()).collect(),
         };
         r.child = r.spawn();
         r.wait_up().await;
@@ -51,6 +59,7 @@ impl Redis {
                     "--appendfsync",
                     "always",
                 ])
+                .args(&self.extra)
                 .arg("--dir")
                 .arg(self.dir.path())
                 .stdout(Stdio::null())
@@ -139,11 +148,46 @@ pub(crate) async fn await_ready(gw: &Binary, ready: &str) {
 
 /// The config after `[[app]]` of an instance on `redis` with its admin listener on `admin`.
 pub(crate) fn instance_config(redis: &Redis, admin: u16, extra_store: &str, app: &str) -> String {
-    format!(
-        "{app}\n{}\n[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken_file = \"admin.token\"\n[store]\nbackend = \"redis\"\nurl = \"{}\"\nprefix = \"t:\"\ntimeout_ms = 1000\n{extra_store}\n",
-        alice("\"staff\""),
-        redis.url()
+    store_config(
+        admin,
+        &format!(
+            "url = \"{}\"\ntimeout_ms = 1000\n{extra_store}",
+            redis.url()
+        ),
+        app,
     )
+}
+
+/// The config after `[[app]]` of an instance whose `[store]` (Redis, prefix `t:`) has the
+/// keys `store` (and the prefix `t:` unless they name one), with its admin listener on
+/// `admin`.
+pub(crate) fn store_config(admin: u16, store: &str, app: &str) -> String {
+    let prefix = if store.contains("prefix =") {
+        ""
+    } else {
+        "prefix = \"t:\"\n"
+    };
+    format!(
+        "{app}\n{}\n[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken_file = \"admin.token\"\n[store]\nbackend = \"redis\"\n{prefix}{store}\n",
+        alice("\"staff\"")
+    )
+}
+
+/// A gateway instance serving [`ORIGIN`] whose `[store]` has the keys `store`, with an admin
+/// listener; returned once ready.
+pub(crate) async fn instance_on(store: &str) -> (Binary, String) {
+    let admin = free_port();
+    let gw = Binary::start_with(
+        "",
+        Some(ORIGIN.to_string()),
+        "",
+        &store_config(admin, store, ""),
+    )
+    .await;
+    crate::common::write_private(&gw.dir.path().join("admin.token"), ADMIN_TOKEN);
+    let ready = format!("http://127.0.0.1:{admin}/readyz");
+    await_ready(&gw, &ready).await;
+    (gw, ready)
 }
 
 /// Opens the login page on `base`; returns the attempt id.

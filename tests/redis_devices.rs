@@ -216,11 +216,12 @@ async fn the_redis_claim_script_refuses_a_claim_of_another_purpose() {
     };
     let redis = Redis::start().await;
     let link = qrgate::redis::Link::new(&qrgate_core::config::RedisConfig {
-        url: redis.url(),
+        target: qrgate_core::config::RedisTarget::Url(redis.url()),
         prefix: "purpose:".into(),
         connect_timeout: Duration::from_secs(5),
         timeout: Duration::from_secs(5),
         cache: Duration::ZERO,
+        replicas: None,
     })
     .expect("link");
     link.connect().await.expect("connected");

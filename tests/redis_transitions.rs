@@ -168,11 +168,12 @@ async fn in_redis(share: &RedisAttempts, n: usize, row: &Row) -> (Verdict, Stage
 async fn attempt_transitions_match_the_table() {
     let redis = Redis::start().await;
     let link = Link::new(&RedisConfig {
-        url: redis.url(),
+        target: qrgate_core::config::RedisTarget::Url(redis.url()),
         prefix: "t:".into(),
         connect_timeout: Duration::from_secs(2),
         timeout: Duration::from_secs(2),
         cache: Duration::from_secs(1),
+        replicas: None,
     })
     .expect("link");
     link.connect().await.expect("connected");

@@ -90,11 +90,12 @@ async fn the_state_file_keeps_a_family_and_reads_sessions_without_one() {
 async fn redis_keeps_a_family_and_reads_records_without_one() {
     let redis = Redis::start().await;
     let config = RedisConfig {
-        url: redis.url(),
+        target: qrgate_core::config::RedisTarget::Url(redis.url()),
         prefix: "fam:".into(),
         connect_timeout: Duration::from_secs(2),
         timeout: Duration::from_secs(2),
         cache: Duration::from_millis(1),
+        replicas: None,
     };
     let link = qrgate::redis::Link::new(&config).expect("link");
     link.connect().await.expect("connect");

@@ -64,11 +64,15 @@ impl Listener {
         }
     }
 
-    /// Connects, subscribes and hears messages until the connection ends.
+    /// Connects, subscribes and hears messages until the connection ends or the link moves
+    /// to another server (a failover: subscribe again there).
     async fn listen_once(&self) -> Result<(), String> {
+        let mut moves = self.link.moves();
         self.link.connect().await.map_err(|e| e.to_string())?;
+        moves.borrow_and_update();
+        let client = self.link.client().map_err(|e| e.to_string())?;
         let timeout = self.link.config().connect_timeout;
-        let mut pubsub = tokio::time::timeout(timeout, self.link.client().get_async_pubsub())
+        let mut pubsub = tokio::time::timeout(timeout, client.get_async_pubsub())
             .await
             .map_err(|_| "pub/sub connection timed out".to_string())?
             .map_err(|e| e.to_string())?;
@@ -86,12 +90,19 @@ impl Listener {
         self.sessions.set_listening(true);
         tracing::info!("listening for other instances' announcements");
         let mut messages = pubsub.on_message();
-        while let Some(msg) = messages.next().await {
-            if let Ok(text) = msg.get_payload::<String>() {
-                self.heard(&text);
+        loop {
+            tokio::select! {
+                msg = messages.next() => match msg {
+                    Some(msg) => {
+                        if let Ok(text) = msg.get_payload::<String>() {
+                            self.heard(&text);
+                        }
+                    }
+                    None => return Err("pub/sub connection closed".into()),
+                },
+                _ = moves.changed() => return Err("redis primary moved".into()),
             }
         }
-        Err("pub/sub connection closed".into())
     }
 }
 
@@ -107,6 +118,8 @@ impl BackgroundService for Listener {
             self.sessions.set_listening(false);
             self.gateway.devices().set_current(false);
             if let Err(e) = result {
+                // With Sentinel, the primary may have moved: ask where it is now.
+                self.link.may_have_moved();
                 // Loud once, then quiet while Redis stays away.
                 if failures == 0 {
                     tracing::error!(error = %e, "redis unavailable; logins refused, sessions checked without cache until it returns");

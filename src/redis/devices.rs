@@ -113,7 +113,7 @@ impl DeviceStore for RedisDevices {
             .arg(hex::encode(hash))
             .arg(&json)
             .ignore();
-        self.link.pipe::<()>(&pipe).await
+        self.link.pipe_kept(&pipe).await
     }
 
     async fn invitation(
@@ -148,7 +148,7 @@ impl DeviceStore for RedisDevices {
             .arg(hex::encode(device.key))
             .arg(Self::json(device)?)
             .arg(hex::encode(hash));
-        let used: i64 = self.link.script(&invocation).await?;
+        let used: i64 = self.link.script_kept(&invocation).await?;
         Ok(match used {
             1 => Redeemed::Enrolled,
             -1 => Redeemed::KeyTaken,
@@ -167,7 +167,7 @@ impl DeviceStore for RedisDevices {
             .arg(self.link.channel())
             .arg(format!("device - {}", hex::encode(key)))
             .ignore();
-        self.link.pipe::<()>(&pipe).await
+        self.link.pipe_kept(&pipe).await
     }
 
     async fn rebind(&self, device: &Device) -> Result<bool, StoreError> {
@@ -177,7 +177,7 @@ impl DeviceStore for RedisDevices {
             .key(self.link.channel())
             .arg(hex::encode(device.key))
             .arg(Self::json(device)?);
-        let replaced: i64 = self.link.script(&invocation).await?;
+        let replaced: i64 = self.link.script_kept(&invocation).await?;
         Ok(replaced == 1)
     }
 
@@ -220,7 +220,7 @@ impl DeviceStore for RedisDevices {
             }
         }
         if any {
-            self.link.pipe::<()>(&pipe).await?;
+            self.link.pipe_kept(&pipe).await?;
         }
         Ok(withdrawn)
     }

@@ -334,7 +334,7 @@ impl SessionStore for RedisSessions {
             meta: Arc::new(meta),
         };
         self.link
-            .script::<()>(&self.put_call(&token.hash(), &record, now))
+            .script_kept::<()>(&self.put_call(&token.hash(), &record, now))
             .await?;
         Ok(token)
     }
@@ -457,14 +457,14 @@ impl SessionStore for RedisSessions {
             call.key(self.family_index(&family));
         }
         call.arg(hex::encode(hash));
-        let deleted: u64 = self.link.script(&call).await?;
+        let deleted: u64 = self.link.script_kept(&call).await?;
         Ok(deleted > 0)
     }
 
     async fn reapproved(&self, hash: &TokenHash, at_ms: u64) -> Result<bool, StoreError> {
         let mut call = self.reapprove.key(self.key(hash));
         call.arg(at_ms);
-        let found: u64 = self.link.script(&call).await?;
+        let found: u64 = self.link.script_kept(&call).await?;
         // Every instance, this one included, must read the new approval time.
         self.forget(hash);
         let mut publish = redis::cmd("PUBLISH");

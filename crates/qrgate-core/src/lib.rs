@@ -24,6 +24,8 @@
 //!   - `config::sso`: `[sso]` and `[[oidc_client]]`, and the SSO origin's internal app, and
 //!     - `config::sso::tests`: its unit tests;
 //!   - `config::programs`: `[programs]` and the built-in client of the `qrgate` command;
+//!   - `config::store`: `[store]`: memory, one Redis by URL, the primary Sentinel names, or a
+//!     Redis Cluster;
 //!   - `config::tests`: its unit tests.
 //! - [`settings`]: one config and what is derived from it (identities, per-app values),
 //!   swapped whole on reload.

@@ -215,7 +215,7 @@ impl OidcStore for RedisOidc {
             .arg(qrgate_core::oidc::store::MAX_GRANTS)
             .arg(&grant.key)
             .arg(grant.bound());
-        let answer: Vec<String> = self.link.script(&call).await?;
+        let answer: Vec<String> = self.link.script_kept(&call).await?;
         Ok(match outcome(&answer) {
             ("issued", _) => Redeemed::Issued {
                 evicted: answer
@@ -255,7 +255,7 @@ impl OidcStore for RedisOidc {
             .arg(issue.scope.join(" "))
             .arg(qrgate_core::oidc::store::MAX_RETIRED)
             .arg(qrgate_core::oidc::store::MAX_ACCESS);
-        let answer: Vec<String> = self.link.script(&call).await?;
+        let answer: Vec<String> = self.link.script_kept(&call).await?;
         Ok(match outcome(&answer) {
             ("rotated", Some(j)) => Refreshed::Rotated(Self::parse(j)?),
             ("reused", Some(id)) => Refreshed::Reused {
@@ -271,7 +271,7 @@ impl OidcStore for RedisOidc {
         call.key(self.key(&format!("oc:{}", hex::encode(code))))
             .arg(self.prefix())
             .arg(client_id);
-        let answer: Vec<String> = self.link.script(&call).await?;
+        let answer: Vec<String> = self.link.script_kept(&call).await?;
         Ok(match answer.first() {
             Some(id) => Some(Replayed {
                 grant_id: id.clone(),
@@ -404,7 +404,7 @@ impl OidcStore for RedisOidc {
     async fn revoke_grant(&self, grant_id: &str) -> Result<Option<Grant>, StoreError> {
         let mut call = self.revoke.prepare_invoke();
         call.arg(self.prefix()).arg(grant_id);
-        let j: Option<String> = self.link.script(&call).await?;
+        let j: Option<String> = self.link.script_kept(&call).await?;
         j.map(|j| Self::parse(&j)).transpose()
     }
 
@@ -418,7 +418,7 @@ impl OidcStore for RedisOidc {
         call.arg(self.prefix())
             .arg(family)
             .arg(until_ms.saturating_sub(now_ms).max(1));
-        let ended: Vec<String> = self.link.script(&call).await?;
+        let ended: Vec<String> = self.link.script_kept(&call).await?;
         ended.iter().map(|j| Self::parse(j)).collect()
     }
 
@@ -499,7 +499,7 @@ impl OidcStore for RedisOidc {
     async fn end_of_user(&self, user: &str, key: Option<&str>) -> Result<Vec<Grant>, StoreError> {
         let mut call = self.end_user.prepare_invoke();
         call.arg(self.prefix()).arg(user).arg(key.unwrap_or(""));
-        let ended: Vec<String> = self.link.script(&call).await?;
+        let ended: Vec<String> = self.link.script_kept(&call).await?;
         ended.iter().map(|j| Self::parse(j)).collect()
     }
 

@@ -1,5 +1,5 @@
 //! The [`Validator`]'s conversions of single values and of the smaller tables (assertion,
-//! store, limits); `root` in `validate` assembles them.
+//! limits); `root` in `validate` assembles them.
 
 use super::validate::Validator;
 use super::*;
@@ -27,55 +27,6 @@ impl Validator<'_> {
             )?,
             issuer: raw.issuer.unwrap_or_else(|| "qrgate".into()),
         }))
-    }
-
-    pub(super) fn store(&self, raw: file::Store) -> Result<StoreConfig, ConfigError> {
-        let backend = raw
-            .backend
-            .unwrap_or_else(|| Spanned::new(0..0, "memory".into()));
-        match backend.get_ref().as_str() {
-            "memory" => {
-                if let Some(url) = raw.url {
-                    return self.err(url.span(), "store.url", "only with backend = \"redis\"");
-                }
-                Ok(StoreConfig::Memory)
-            }
-            "redis" => {
-                let Some(url) = raw.url else {
-                    return self.err(
-                        backend.span(),
-                        "store.url",
-                        "backend = \"redis\" needs url = \"redis://host:port/db\"",
-                    );
-                };
-                let scheme_ok = url::Url::parse(url.get_ref())
-                    .is_ok_and(|u| matches!(u.scheme(), "redis" | "rediss") && u.has_host());
-                if !scheme_ok {
-                    return self.err(
-                        url.span(),
-                        "store.url",
-                        "expected redis://host:port/db or rediss://host:port/db",
-                    );
-                }
-                let prefix = raw.prefix.unwrap_or_else(|| "qrgate:".into());
-                Ok(StoreConfig::Redis(RedisConfig {
-                    url: url.into_inner(),
-                    prefix,
-                    connect_timeout: self.millis(
-                        raw.connect_timeout_ms,
-                        "store.connect_timeout_ms",
-                        1000,
-                    )?,
-                    timeout: self.millis(raw.timeout_ms, "store.timeout_ms", 500)?,
-                    cache: self.millis(raw.cache_ms, "store.cache_ms", 2000)?,
-                }))
-            }
-            _ => self.err(
-                backend.span(),
-                "store.backend",
-                "expected \"memory\" or \"redis\"",
-            ),
-        }
     }
 
     /// A list of signer protocol names (`key`, e.g. `app[0].signers`): the default protocol

@@ -160,10 +160,22 @@ pub(crate) struct Assertion {
 pub(crate) struct Store {
     pub(crate) backend: Option<Spanned<String>>,
     pub(crate) url: Option<Spanned<String>>,
-    pub(crate) prefix: Option<String>,
+    pub(crate) prefix: Option<Spanned<String>>,
     pub(crate) connect_timeout_ms: Option<Spanned<u64>>,
     pub(crate) timeout_ms: Option<Spanned<u64>>,
     pub(crate) cache_ms: Option<Spanned<u64>>,
+    pub(crate) sentinels: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) cluster: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) master_name: Option<Spanned<String>>,
+    pub(crate) db: Option<Spanned<i64>>,
+    pub(crate) username: Option<Spanned<String>>,
+    pub(crate) password: Option<Spanned<String>>,
+    pub(crate) sentinel_username: Option<Spanned<String>>,
+    pub(crate) sentinel_password: Option<Spanned<String>>,
+    pub(crate) tls: Option<Spanned<bool>>,
+    pub(crate) ca_file: Option<Spanned<String>>,
+    pub(crate) replicas_to_wait: Option<Spanned<u64>>,
+    pub(crate) wait_timeout_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -27,6 +27,7 @@ mod file;
 mod programs;
 pub(crate) use programs::NEVER_MS;
 mod sso;
+mod store;
 mod validate;
 
 use crate::raw::KeyBytes;
@@ -36,6 +37,7 @@ pub use sso::{
 };
 
 pub use programs::{ProgramsConfig, CLI_CLIENT};
+pub use store::{ClusterConfig, RedisConfig, RedisTarget, Replicas, SentinelConfig, StoreConfig};
 use validate::Validator;
 
 /// The longest duration any setting accepts: ten years. Bounding every duration at
@@ -140,47 +142,6 @@ pub struct AssertionConfig {
     pub rotate: Duration,
     /// `iss` of every token.
     pub issuer: String,
-}
-
-/// `[store]`: where sessions and login attempts live.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum StoreConfig {
-    /// In this process (the default): one instance.
-    #[default]
-    Memory,
-    /// In Redis, shared by every instance configured with the same URL and prefix.
-    Redis(RedisConfig),
-}
-
-/// `[store] backend = "redis"`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RedisConfig {
-    /// `redis://host:port/db` or `rediss://…` (TLS); may hold a password: never logged.
-    pub url: String,
-    /// Prefix of every key and channel, so several deployments can share one Redis.
-    pub prefix: String,
-    /// How long to wait for a connection.
-    pub connect_timeout: Duration,
-    /// How long to wait for an answer; then the request is refused (fail closed).
-    pub timeout: Duration,
-    /// How long a validated session is trusted from this instance's memory before Redis
-    /// is asked again (revocations arrive at once through pub/sub; this bounds the rest).
-    pub cache: Duration,
-}
-
-impl RedisConfig {
-    /// The URL without its password, for logs.
-    pub fn display_url(&self) -> String {
-        match url::Url::parse(&self.url) {
-            Ok(mut u) => {
-                if u.password().is_some() {
-                    let _ = u.set_password(Some("***"));
-                }
-                u.to_string()
-            }
-            Err(_) => "(unparsable url)".into(),
-        }
-    }
 }
 
 /// Whether an approval must come from the requesting browser's network (the QRLJacking

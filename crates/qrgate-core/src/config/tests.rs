@@ -82,6 +82,176 @@ fn the_store_section_is_checked_and_never_shows_a_password() {
     );
 }
 
+#[test]
+fn sentinels_name_the_primary_and_their_passwords_are_never_shown() {
+    let text = format!(
+        "[store]\nbackend = \"redis\"\nsentinels = [\"10.0.0.1:26379\", \"[::1]:26380\"]\nmaster_name = \"qrgate\"\npassword = \"hunter2\"\nsentinel_password = \"swordfish\"\ntls = true\nca_file = \"ca.pem\"\n{}",
+        minimal()
+    );
+    let StoreConfig::Redis(r) = parse(&text).expect("ok").store else {
+        panic!("redis")
+    };
+    let RedisTarget::Sentinel(s) = &r.target else {
+        panic!("sentinel")
+    };
+    assert_eq!(
+        s.sentinels,
+        vec![("10.0.0.1".to_string(), 26379), ("::1".to_string(), 26380)]
+    );
+    assert_eq!(
+        (s.master_name.as_str(), s.db, s.tls, s.password.as_deref()),
+        ("qrgate", 0, true, Some("hunter2"))
+    );
+    let shown = r.display_url();
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("swordfish") && shown.contains("qrgate"),
+        "{shown}"
+    );
+    let redis = |rest: &str| format!("[store]\nbackend = \"redis\"\n{rest}\n{}", minimal());
+    check_error(
+        &redis("sentinels = [\"a:1\"]"),
+        3,
+        "store.master_name",
+        "master_name",
+    );
+    check_error(
+        &redis("sentinels = [\"a\"]\nmaster_name = \"m\""),
+        3,
+        "store.sentinels[0]",
+        "host:port",
+    );
+    check_error(
+        &redis("sentinels = []\nmaster_name = \"m\""),
+        3,
+        "store.sentinels",
+        "at least one",
+    );
+    check_error(
+        &redis("url = \"redis://x:1/0\"\nsentinels = [\"a:1\"]"),
+        3,
+        "store.url",
+        "not two",
+    );
+    check_error(
+        &redis("url = \"redis://x:1/0\"\npassword = \"p\""),
+        4,
+        "store.password",
+        "only with sentinels",
+    );
+    check_error(
+        &redis("sentinels = [\"a:1\"]\nmaster_name = \"m\"\nca_file = \"x\""),
+        5,
+        "store.ca_file",
+        "tls = true",
+    );
+}
+
+#[test]
+fn replicas_to_wait_is_bounded_and_its_timeout_needs_it() {
+    let redis = |rest: &str| {
+        format!(
+            "[store]\nbackend = \"redis\"\nurl = \"redis://x:1/0\"\n{rest}\n{}",
+            minimal()
+        )
+    };
+    let StoreConfig::Redis(r) = parse(&redis("replicas_to_wait = 2")).expect("ok").store else {
+        panic!("redis")
+    };
+    assert_eq!(
+        r.replicas,
+        Some(Replicas {
+            count: 2,
+            timeout: Duration::from_millis(500)
+        })
+    );
+    let StoreConfig::Redis(r) = parse(&redis("")).expect("ok").store else {
+        panic!("redis")
+    };
+    assert_eq!(r.replicas, None, "off by default");
+    check_error(
+        &redis("replicas_to_wait = 65"),
+        4,
+        "store.replicas_to_wait",
+        "0 to 64",
+    );
+    check_error(
+        &redis("wait_timeout_ms = 100"),
+        4,
+        "store.wait_timeout_ms",
+        "replicas_to_wait",
+    );
+}
+
+#[test]
+fn a_cluster_keeps_every_key_in_one_slot_through_the_prefix_hash_tag() {
+    let redis = |rest: &str| format!("[store]\nbackend = \"redis\"\n{rest}\n{}", minimal());
+    let StoreConfig::Redis(r) = parse(&redis(
+        "cluster = [\"10.0.0.1:7000\", \"10.0.0.2:7000\"]\npassword = \"p\"",
+    ))
+    .expect("ok")
+    .store
+    else {
+        panic!("redis")
+    };
+    assert_eq!(r.prefix, "{qrgate}:", "a hash tag by default");
+    let RedisTarget::Cluster(c) = &r.target else {
+        panic!("cluster")
+    };
+    assert_eq!((c.nodes.len(), c.password.as_deref()), (2, Some("p")));
+    assert!(
+        r.display_url().starts_with("cluster via 10.0.0.1:7000"),
+        "{}",
+        r.display_url()
+    );
+    check_error(
+        &redis("cluster = [\"a:1\"]\nprefix = \"qrgate:\""),
+        4,
+        "store.prefix",
+        "hash tag",
+    );
+    check_error(
+        &redis("cluster = [\"a:1\"]\nprefix = \"{}:\""),
+        4,
+        "store.prefix",
+        "hash tag",
+    );
+    check_error(
+        &redis("cluster = [\"a:1\"]\nmaster_name = \"m\""),
+        4,
+        "store.master_name",
+        "only with sentinels",
+    );
+    check_error(
+        &redis("cluster = [\"a:1\"]\nsentinels = [\"b:2\"]"),
+        4,
+        "store.sentinels",
+        "not two",
+    );
+}
+
+#[test]
+fn the_high_availability_example_parses() {
+    let page = include_str!("../../../../docs/high-availability.md");
+    let example = page
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a toml example");
+    let StoreConfig::Redis(r) = parse(&format!("{example}\n{}", minimal()))
+        .expect("the example is valid")
+        .store
+    else {
+        panic!("redis")
+    };
+    let RedisTarget::Sentinel(s) = r.target else {
+        panic!("sentinel")
+    };
+    assert_eq!(
+        (s.sentinels.len(), s.master_name.as_str(), s.tls),
+        (3, "qrgate", true)
+    );
+}
+
 fn check_error(text: &str, line: usize, key: &str, needle: &str) {
     let e = parse(text).expect_err("must be refused");
     let shown = e.to_string();

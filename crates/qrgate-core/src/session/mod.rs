@@ -102,6 +102,10 @@ pub enum StoreError {
     /// The store cannot be reached or did not answer in time.
     #[error("the session store is unavailable: {0}")]
     Unavailable(String),
+    /// A change reached the store's primary but not, in time, the replicas it must reach to
+    /// survive a failover (`[store] replicas_to_wait`): it is not relied on.
+    #[error("the store did not confirm this change on its replicas in time; please try again")]
+    NotReplicated,
 }
 
 /// What a session records: whose key signed in, to which app, and when. Who that key *is*

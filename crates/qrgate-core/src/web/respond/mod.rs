@@ -84,6 +84,12 @@ pub fn login_error(form: Form, e: &LoginError) -> Reply {
             tracing::error!(what, "login failed inside the gateway");
             "title-something-went-wrong"
         }
+        // The store's own words (a Redis error, a failover) are logged, never shown: the
+        // person is told plainly to try again (the answer carries Retry-After).
+        LoginError::Store(store) => {
+            tracing::warn!(error = %store, "sign-in refused: the store did not answer");
+            "title-sign-in-not-complete"
+        }
         _ => "title-sign-in-not-complete",
     };
     let reply = Reply::error_for(form, status, code, &lang.text(title), &text::login(lang, e));

@@ -66,6 +66,21 @@ fn every_client_mistake_is_a_4xx_and_only_capacity_or_store_is_503() {
         assert_eq!(r.status, 503);
         assert!(r.headers.iter().any(|(n, _)| *n == "retry-after"));
     }
+    // A store failure says plainly to try again and shows nothing of the store's own words.
+    for e in [
+        LoginError::Store(StoreError::Unavailable("redis: Connection refused".into())),
+        LoginError::Attempt(AttemptError::Store(StoreError::Unavailable(
+            "redis: timed out".into(),
+        ))),
+        LoginError::Store(StoreError::NotReplicated),
+    ] {
+        let r = login_error(Form::Json(Lang::En), &e);
+        let body: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(message.contains("Try again"), "{message}");
+        assert!(!message.contains("redis"), "{message}");
+        assert_eq!(r.status, 503);
+    }
     for e in [
         LoginError::Attempt(AttemptError::ClientBusy),
         LoginError::RateLimited(crate::gate::limits::Limited {
