@@ -155,3 +155,79 @@ async fn a_device_code_asked_at_one_instance_is_approved_through_another_and_its
     .await;
     assert!(refused, "revoked at A, refused at B within a second");
 }
+
+/// The Redis store's bound on a person's personal tokens: a refusal in the same script that
+/// stores, over live tokens only (a revoked or expired one holds no place), never an eviction.
+#[tokio::test]
+async fn the_redis_store_refuses_a_personal_token_beyond_the_bound_and_ends_none() {
+    use qrgate_core::oidc::store::{CodeGrant, Grant, Issue, OidcStore, Redeemed, MAX_GRANTS};
+    use serde_json::json;
+    let redis = Redis::start().await;
+    let link = qrgate::redis::Link::new(&qrgate_core::config::RedisConfig {
+        target: qrgate_core::config::RedisTarget::Url(redis.url()),
+        prefix: "p:".into(),
+        connect_timeout: Duration::from_secs(5),
+        timeout: Duration::from_secs(5),
+        cache: Duration::ZERO,
+        replicas: None,
+    })
+    .expect("link");
+    link.connect().await.expect("connected");
+    let store = qrgate::redis::oidc::RedisOidc::new(link);
+    let make = |n: u16, expires_ms: u64, at_ms: u64| {
+        let store = &store;
+        async move {
+            let mut c = [3u8; 32];
+            c[..2].copy_from_slice(&n.to_be_bytes());
+            let code: CodeGrant = serde_json::from_value(json!({"client_id": "qrgate-cli",
+                "redirect_uri": "", "user": "alice", "subject": "alice", "family": "key:aa",
+                "scope": ["app:Wiki"], "auth_time": 1, "expires_ms": 600_000}))
+            .expect("code");
+            store.put_code(c, code, at_ms).await.expect("put");
+            let grant: Grant = serde_json::from_value(json!({"id": format!("p{n}"),
+                "client_id": "qrgate-cli", "user": "alice", "subject": "alice",
+                "family": "key:aa", "scope": ["app:Wiki"], "auth_time": 1,
+                "expires_ms": expires_ms, "name": format!("token {n}")}))
+            .expect("grant");
+            let mut access = [7u8; 32];
+            access[..2].copy_from_slice(&n.to_be_bytes());
+            let issue = Issue {
+                scope: vec!["app:Wiki".into()],
+                refresh: None,
+                access,
+                access_expires_ms: expires_ms,
+            };
+            store.redeem(c, grant, issue, at_ms).await.expect("redeem")
+        }
+    };
+    let max = u16::try_from(MAX_GRANTS).expect("small");
+    for n in 0..max {
+        // p3 lives for 200 ms of the gateway's clock (its Redis keys expire with it).
+        let expires = if n == 3 { 200 } else { 10_000_000 };
+        assert_eq!(
+            make(n, expires, 1).await,
+            Redeemed::Issued { evicted: vec![] }
+        );
+    }
+    assert_eq!(make(100, 10_000_000, 1).await, Redeemed::Full);
+    assert!(store.revoke_grant("p0").await.expect("revoke").is_some());
+    assert_eq!(
+        make(101, 10_000_000, 1).await,
+        Redeemed::Issued { evicted: vec![] }
+    );
+    assert_eq!(make(102, 10_000_000, 1).await, Redeemed::Full);
+    // p3's keys expire in Redis: its place is free once they are gone.
+    let freed = eventually(Duration::from_secs(5), || async {
+        make(103, 10_000_000, 1).await == Redeemed::Issued { evicted: vec![] }
+    })
+    .await;
+    assert!(freed, "an expired token holds no place");
+    for n in (1..max).filter(|n| *n != 3) {
+        let mut access = [7u8; 32];
+        access[..2].copy_from_slice(&n.to_be_bytes());
+        assert!(
+            store.access(access, 2).await.expect("access").is_some(),
+            "p{n} still stands"
+        );
+    }
+}
