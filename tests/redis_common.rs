@@ -475,3 +475,27 @@ pub(crate) async fn reload_and_await_apps(
     })
     .await
 }
+
+/// Signs `b` out through the instance at `from`, then waits until the instance at `at`
+/// refuses its session (within [`PROPAGATION`]); how long that took, or `None` if it never did.
+pub(crate) async fn signed_out_everywhere(
+    b: &reqwest::Client,
+    from: &str,
+    at: &str,
+) -> Option<std::time::Duration> {
+    let out = b
+        .post(format!("{from}/.qrgate/logout"))
+        .header("origin", ORIGIN)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("logout");
+    assert!(out.status().is_success(), "{}", out.status());
+    let t = std::time::Instant::now();
+    crate::common::eventually(PROPAGATION, || {
+        let (b, base) = (b.clone(), at.to_string());
+        async move { user_at(&b, &base).await.is_none() }
+    })
+    .await
+    .then(|| t.elapsed())
+}

@@ -91,17 +91,7 @@ fn cluster(c: &ClusterConfig) -> Result<Target, StoreError> {
     }
     let mut infos = Vec::new();
     for (host, port) in &c.nodes {
-        let addr = if c.tls {
-            ConnectionAddr::TcpTls {
-                host: host.clone(),
-                port: *port,
-                insecure: false,
-                tls_params: None,
-            }
-        } else {
-            ConnectionAddr::Tcp(host.clone(), *port)
-        };
-        let info = addr
+        let info = address(host, *port, c.tls)
             .into_connection_info()
             .map_err(unavailable)?
             .set_redis_settings(settings.clone());
@@ -131,20 +121,26 @@ fn cluster(c: &ClusterConfig) -> Result<Target, StoreError> {
     Ok(Target::Cluster(b.build().map_err(unavailable)?, nodes))
 }
 
+/// The address of node `host:port`, over TLS (the system's roots or `ca_file`) or not.
+fn address(host: &str, port: u16, tls: bool) -> ConnectionAddr {
+    if tls {
+        ConnectionAddr::TcpTls {
+            host: host.to_string(),
+            port,
+            insecure: false,
+            tls_params: None,
+        }
+    } else {
+        ConnectionAddr::Tcp(host.to_string(), port)
+    }
+}
+
 /// The crate's Sentinel client for `s`: auth and TLS to the Sentinels and to the data nodes.
 fn sentinel_client(s: &SentinelConfig) -> Result<SentinelClient, StoreError> {
-    let nodes = s.sentinels.iter().map(|(host, port)| {
-        if s.tls {
-            ConnectionAddr::TcpTls {
-                host: host.clone(),
-                port: *port,
-                insecure: false,
-                tls_params: None,
-            }
-        } else {
-            ConnectionAddr::Tcp(host.clone(), *port)
-        }
-    });
+    let nodes = s
+        .sentinels
+        .iter()
+        .map(|(host, port)| address(host, *port, s.tls));
     let mut b = SentinelClientBuilder::new(nodes, &s.master_name, SentinelServerType::Master)
         .map_err(unavailable)?
         .set_client_to_redis_db(s.db);
