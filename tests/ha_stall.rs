@@ -102,7 +102,14 @@ async fn a_stalled_redis_answers_503_in_time_keeps_cached_sessions_and_recovers(
     let port = redis.port;
     let sleep = tokio::spawn(async move { redis_command(port, &["DEBUG", "SLEEP", "3"]).await });
     let asleep = Instant::now() + Duration::from_secs(3);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Asleep once a PING goes unanswered (polled, not assumed).
+    let stopped = eventually(Duration::from_secs(2), || async move {
+        tokio::time::timeout(Duration::from_millis(50), ping(port))
+            .await
+            .is_err()
+    })
+    .await;
+    assert!(stopped, "DEBUG SLEEP took hold");
     // `cold` is cached now; a token no one signed in with is looked up all the same.
     let other = qrgate_core::session::SessionToken::generate()
         .as_str()

@@ -186,12 +186,18 @@ pub(crate) async fn by_hash(
     let Some(client) = s.config.oidc_client(&access.client_id) else {
         return Ok(Presented::Refused);
     };
-    let here: Vec<AppScope> = access
+    // Every app the token names, read once: those of this app the client may still hold
+    // decide here, and only a token naming no other app may reach an upstream.
+    let apps: Vec<AppScope> = access
         .scope
         .iter()
-        .filter(|word| crate::oidc::device::scope_allowed(&s.config, client, word))
-        .filter_map(|s| AppScope::parse(s))
+        .filter_map(|w| AppScope::parse(w))
+        .collect();
+    let only_here = apps.iter().all(|scope| scope.app == a.name);
+    let here: Vec<AppScope> = apps
+        .into_iter()
         .filter(|scope| scope.app == a.name)
+        .filter(|scope| crate::oidc::device::app_scope_allowed(&s.config, client, scope))
         .collect();
     let (false, Some(key)) = (
         here.is_empty(),
@@ -238,11 +244,6 @@ pub(crate) async fn by_hash(
     let Some(grant) = program_grant(&a.grant, read_only) else {
         return Ok(Presented::Refused);
     };
-    let only_here = access
-        .scope
-        .iter()
-        .filter_map(|s| AppScope::parse(s))
-        .all(|scope| scope.app == a.name);
     Ok(Presented::Admitted(Program {
         live: LiveSession {
             hash: TokenHash::new(hash),

@@ -192,14 +192,17 @@ pub(crate) struct BadScope(pub(crate) &'static str);
 /// too.
 pub(crate) fn scope_allowed(config: &Config, client: &OidcClient, word: &str) -> bool {
     match AppScope::parse(word) {
-        Some(a) => {
-            client.device
-                && config
-                    .app_by_name(&a.app)
-                    .is_some_and(|id| config.app(id).programs)
-        }
+        Some(a) => app_scope_allowed(config, client, &a),
         None => client.scopes.iter().any(|s| s == word),
     }
+}
+
+/// [`scope_allowed`] for a scope already read as an app's.
+pub(crate) fn app_scope_allowed(config: &Config, client: &OidcClient, a: &AppScope) -> bool {
+    client.device
+        && config
+            .app_by_name(&a.app)
+            .is_some_and(|id| config.app(id).programs)
 }
 
 /// The scopes a program may be granted for `requested` (space-separated): the client's own
