@@ -71,6 +71,15 @@ async fn check_programs_front(front: u16, gw: &TestGateway) {
     assert_eq!(through(&url, Method::GET, &under).await.0, 200);
     let elsewhere = format!("http://127.0.0.1:{front}/other/page");
     assert_eq!(through(&elsewhere, Method::GET, &under).await.0, 403);
+    // A path written other than plainly is refused: the app would resolve it itself.
+    let head = crate::forward_auth::raw_head(
+        front,
+        &format!(
+            "GET /other//../app/page HTTP/1.1\r\nHost: 127.0.0.1:{front}\r\nAccept: application/json\r\nAuthorization: Bearer {under}"
+        ),
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 403"), "{head}");
 
     // A token that admits nobody: 401 naming it invalid, nothing forwarded.
     let forged = format!("qga_{}", "A".repeat(43));

@@ -66,6 +66,10 @@ pub(crate) enum OriginalError {
     /// The URI header is not an origin-form request target.
     #[error("X-Forwarded-Uri is not a request target of the form /path?query.")]
     BadUri,
+    /// The path is not written as it is judged: the proxy passes it on as written, and an
+    /// app resolving `..` or `//` itself would serve another path than the one judged.
+    #[error("The request's path is not in its plain form (no `//`, `.` or `..` segments); ask for the plain path.")]
+    NotPlain,
 }
 
 /// Why forward auth does not admit a request.
@@ -172,7 +176,14 @@ pub(crate) async fn verify(
     let original = original(headers).map_err(Refusal::Original)?;
     let path = match &original {
         Some(o) => {
-            Some(canonicalize(o.uri.path()).map_err(|e| Refusal::Denied(Denial::BadPath(e)))?)
+            let path =
+                canonicalize(o.uri.path()).map_err(|e| Refusal::Denied(Denial::BadPath(e)))?;
+            // The proxy path forwards the canonical path; a fronting proxy forwards what the
+            // client wrote, so only a path already canonical is judged here.
+            if path.as_str() != o.uri.path() {
+                return Err(Refusal::Original(OriginalError::NotPlain));
+            }
+            Some(path)
         }
         None => None,
     };
@@ -427,6 +438,14 @@ mod tests {
             verdict(ask(&[])).await,
             Err(format!("{:?}", Refusal::Original(OriginalError::Missing)))
         );
+        // A path the proxy would pass on other than as judged is refused, whatever it names.
+        for unplain in ["/admin//../comments/1", "/doc/./x", "/a/../doc", "//doc"] {
+            assert_eq!(
+                verdict(req("GET", unplain)).await,
+                Err(format!("{:?}", Refusal::Original(OriginalError::NotPlain))),
+                "{unplain}"
+            );
+        }
         assert_eq!(verdict(req("GET", "/ADMIN;x/users")).await, ok, "fresh");
         gw.clock().advance(Duration::from_secs(31));
         assert_eq!(

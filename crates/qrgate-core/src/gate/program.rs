@@ -31,11 +31,19 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Whether the request carries a bearer token of the gateway: an access token's shape
-/// (`qga_…`, [`store::is_access_shaped`]), on any app. Such a header is removed before the
-/// upstream unless the app asks for it. (A bare 43-character value may well be an app's own
-/// credential: it is neither recognized nor let in.)
+/// (`qga_…`, [`store::is_access_shaped`]) anywhere in any `Authorization` field, however
+/// spelled (a second field, a tab, bytes that are not UTF-8 around it), on any app. Such a
+/// header is removed before the upstream unless the app asks for it. (A bare 43-character
+/// value may well be an app's own credential: it is neither recognized nor let in.)
 pub(crate) fn carries_ours(headers: &HeaderMap) -> bool {
-    bearer(headers).is_some_and(store::is_access_shaped)
+    headers
+        .get_all(http::header::AUTHORIZATION)
+        .iter()
+        .any(|v| {
+            v.as_bytes()
+                .split(|b| b.is_ascii_whitespace() || *b == b',')
+                .any(|word| std::str::from_utf8(word).is_ok_and(store::is_access_shaped))
+        })
 }
 
 /// A program admitted by its token.
@@ -291,7 +299,24 @@ mod tests {
         // An access token is recognized on every app; a bare 43-character value is not.
         assert!(carries_ours(&headers(&format!("Bearer {ours}"))));
         assert!(!carries_ours(&headers("Bearer upstream-own-token")));
-        assert!(!carries_ours(&headers(&format!("Basic {ours}"))));
+        // Under any scheme: a token of ours is not let through by being mislabelled.
+        assert!(carries_ours(&headers(&format!("Basic {ours}"))));
+        // However the field is spelled, or if it is not the first.
+        let mut two = headers("Basic dXNlcjpwYXNz");
+        two.append(
+            http::header::AUTHORIZATION,
+            format!("Bearer {ours}").parse().expect("value"),
+        );
+        assert!(carries_ours(&two));
+        assert!(carries_ours(&headers(&format!("Bearer\t{ours}"))));
+        let mut raw = b"\xffBearer ".to_vec();
+        raw.extend_from_slice(ours.as_bytes());
+        let mut odd = HeaderMap::new();
+        odd.insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_bytes(&raw).expect("opaque bytes"),
+        );
+        assert!(carries_ours(&odd));
         let legacy = "a".repeat(43);
         assert!(!carries_ours(&headers(&format!("Bearer {legacy}"))));
         assert!(!carries_ours(&headers(&format!(

@@ -395,7 +395,10 @@ pub(crate) fn strips_authorization(
     program: Option<&program::Program>,
 ) -> bool {
     let a = s.app(app);
-    let passes = a.forward_authorization && program.is_some_and(|p| p.only_here);
+    // Only one field, the token that let the request in: nothing else may ride along.
+    let passes = a.forward_authorization
+        && program.is_some_and(|p| p.only_here)
+        && headers.get_all(http::header::AUTHORIZATION).iter().count() == 1;
     !passes && program::carries_ours(headers)
 }
 
